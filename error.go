@@ -1,0 +1,160 @@
+package patchpilot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a machine-readable error class. Every error that reaches a user is
+// classified by one of these codes, which maps to an HTTP status and to a CLI
+// exit code through one table (codeTable).
+type Code string
+
+// Error codes.
+const (
+	EINTERNAL    Code = "internal"     // a bug or an unexpected failure
+	EINVALID     Code = "invalid"      // bad input: a flag, a file, a field
+	ENOTFOUND    Code = "not_found"    // the named thing does not exist
+	ECONFLICT    Code = "conflict"     // the request contradicts the current state
+	EUNREACHABLE Code = "unreachable"  // a host could not be reached or logged into
+	EHOSTKEY     Code = "host_key"     // a host key is unknown or has changed
+	ETIMEOUT     Code = "timeout"      // an operation ran past its bound
+	ECANCELED    Code = "canceled"     // the operation was interrupted
+	EUNAVAILABLE Code = "unavailable"  // a dependency (database, tool) is missing or down
+	EPARTIAL     Code = "partial"      // the command ran but some hosts failed
+	EUNSUPPORTED Code = "unsupported"  // the host or platform is not supported
+	EUNFINISHED  Code = "not_finished" // the feature exists in the CLI but is not built yet
+)
+
+// Exit codes that scripts can rely on. They are part of the CLI contract.
+const (
+	ExitOK          = 0 // everything succeeded
+	ExitFailure     = 1 // the command itself failed
+	ExitUsage       = 2 // bad flags, arguments or input files
+	ExitPartial     = 3 // the command ran, but one or more hosts failed
+	ExitNotFound    = 4 // the named host, rollout or file does not exist
+	ExitUnavailable = 5 // a required tool, database or service is unavailable
+	ExitCanceled    = 130
+)
+
+type codeInfo struct {
+	http int
+	exit int
+}
+
+// codeTable is the single mapping from error codes to HTTP statuses and exit
+// codes. Keep it the only one.
+var codeTable = map[Code]codeInfo{
+	EINTERNAL:    {http.StatusInternalServerError, ExitFailure},
+	EINVALID:     {http.StatusBadRequest, ExitUsage},
+	ENOTFOUND:    {http.StatusNotFound, ExitNotFound},
+	ECONFLICT:    {http.StatusConflict, ExitFailure},
+	EUNREACHABLE: {http.StatusBadGateway, ExitFailure},
+	EHOSTKEY:     {http.StatusBadGateway, ExitFailure},
+	ETIMEOUT:     {http.StatusGatewayTimeout, ExitFailure},
+	ECANCELED:    {499, ExitCanceled},
+	EUNAVAILABLE: {http.StatusServiceUnavailable, ExitUnavailable},
+	EPARTIAL:     {http.StatusMultiStatus, ExitPartial},
+	EUNSUPPORTED: {http.StatusNotImplemented, ExitFailure},
+	EUNFINISHED:  {http.StatusNotImplemented, ExitFailure},
+}
+
+// Error is patchpilot's error type. Message is safe to show to a user (it
+// never contains secrets); Hint tells an operator what to do about it.
+type Error struct {
+	Code    Code
+	Op      string // the operation that failed, e.g. "ssh.dial"
+	Message string
+	Hint    string
+	Err     error // the underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if e.Err != nil {
+		if msg == "" {
+			msg = e.Err.Error()
+		} else {
+			msg += ": " + e.Err.Error()
+		}
+	}
+	if e.Op != "" {
+		msg = e.Op + ": " + msg
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message. A %w
+// verb in format wraps the cause as usual.
+func Errorf(code Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// WithHint returns a copy of e with its hint set.
+func (e *Error) WithHint(hint string) *Error {
+	c := *e
+	c.Hint = hint
+	return &c
+}
+
+// ErrorCode returns the code of the first *Error in err's chain. Context
+// cancellation maps to ECANCELED and deadlines to ETIMEOUT; anything else is
+// EINTERNAL. A nil error has no code.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ECANCELED
+	case errors.Is(err, context.DeadlineExceeded):
+		return ETIMEOUT
+	}
+	return EINTERNAL
+}
+
+// ErrorHint returns the hint of the first *Error in err's chain that has one.
+func ErrorHint(err error) string {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return ""
+		}
+		if e.Hint != "" {
+			return e.Hint
+		}
+		err = e.Err
+	}
+	return ""
+}
+
+// ExitCode maps an error to the CLI exit code of its class. A nil error exits 0.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	if info, ok := codeTable[ErrorCode(err)]; ok {
+		return info.exit
+	}
+	return ExitFailure
+}
+
+// HTTPStatus maps an error to the HTTP status of its class.
+func HTTPStatus(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	if info, ok := codeTable[ErrorCode(err)]; ok {
+		return info.http
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,93 @@
+package patchpilot
+
+import (
+	"context"
+	"time"
+)
+
+// Store is patchpilot's persistent state. SQLite implements it by default and
+// PostgreSQL later; internal/storetest holds the conformance suite both must
+// pass. Methods return *Error with ENOTFOUND for a missing host and EINVALID
+// for bad input, and are safe for concurrent use.
+type Store interface {
+	HostStore
+	FactStore
+	AdvisoryStore
+	EventStore
+	Close() error
+}
+
+// HostStore keeps the hosts of the fleet.
+type HostStore interface {
+	// UpsertHosts adds hosts or replaces their connection details and
+	// labels, in one transaction: all are written or none is.
+	UpsertHosts(ctx context.Context, hosts []Host) error
+	// Host returns one host by name.
+	Host(ctx context.Context, name string) (Host, error)
+	// Hosts returns every host, ordered by name.
+	Hosts(ctx context.Context) ([]Host, error)
+}
+
+// FactStore keeps fact snapshots. History is kept; the latest snapshot of a
+// host (by CollectedAt, then by insertion) is its current state.
+type FactStore interface {
+	// SaveFacts stores a snapshot with its packages and updates in one
+	// transaction. The host must exist.
+	SaveFacts(ctx context.Context, f Facts) error
+	// LatestFacts returns the current snapshot of a host, with packages
+	// and updates; ENOTFOUND when the host has none.
+	LatestFacts(ctx context.Context, host string) (Facts, error)
+	// FactHistory lists a host's snapshots, newest first, without their
+	// package and update lists; limit 0 means all.
+	FactHistory(ctx context.Context, host string, limit int) ([]FactSnapshot, error)
+	// HostSummaries summarises every host from its latest snapshot,
+	// ordered by name, without loading package lists.
+	HostSummaries(ctx context.Context) ([]HostSummary, error)
+	// PendingUpdates lists the updates of each host's latest snapshot,
+	// ordered by host and package.
+	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)
+}
+
+// FactSnapshot describes one stored snapshot without its lists.
+type FactSnapshot struct {
+	ID             int64     `json:"id"`
+	Host           string    `json:"host"`
+	CollectedAt    time.Time `json:"collected_at"`
+	Source         string    `json:"source"`
+	OSName         string    `json:"os_name"`
+	OSVersion      string    `json:"os_version"`
+	Kernel         string    `json:"kernel"`
+	BootID         string    `json:"boot_id,omitempty"`
+	PackageCount   int       `json:"package_count"`
+	UpdateCount    int       `json:"update_count"`
+	RebootRequired bool      `json:"reboot_required"`
+}
+
+// UpdateFilter selects pending updates. Zero fields match everything.
+type UpdateFilter struct {
+	Host         string
+	SecurityOnly bool
+	Package      string
+}
+
+// AdvisoryStore keeps imported advisories.
+type AdvisoryStore interface {
+	// SaveAdvisories inserts or replaces advisories by ID, in one
+	// transaction, and returns how many were written. A record whose
+	// Modified time is older than the stored one does not replace it.
+	SaveAdvisories(ctx context.Context, advisories []Advisory) (int, error)
+	// AdvisoriesFor returns the advisories that name the given package in
+	// the given ecosystem.
+	AdvisoriesFor(ctx context.Context, ecosystem, pkg string) ([]Advisory, error)
+	// AdvisoryCount returns how many advisories are stored.
+	AdvisoryCount(ctx context.Context) (int, error)
+}
+
+// EventStore is the append-only event log.
+type EventStore interface {
+	// AppendEvent stores an event and returns it with its ID and, when
+	// it had none, its time set.
+	AppendEvent(ctx context.Context, e Event) (Event, error)
+	// Events lists events matching the filter in ID order.
+	Events(ctx context.Context, filter EventFilter) ([]Event, error)
+}
