@@ -1,0 +1,487 @@
+package patchpilot
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Plan is a rollout plan: what to install (Patch), where (Targets), and how
+// (Stages, Budgets, Windows, Policy). Plans are read from and written to YAML
+// by internal/planner; the orchestrator executes them stage by stage.
+//
+// A Plan read by the planner has its defaults filled in (see WithDefaults),
+// so the orchestrator never has to guess what a zero field means.
+type Plan struct {
+	Name    string
+	Patch   PatchSpec
+	Targets TargetSelector
+	Stages  []Stage
+	// Budgets cap how many hosts may be unavailable at once per group.
+	Budgets []DisruptionBudget
+	// Windows are the maintenance windows hosts may be changed in. A host
+	// may be changed when any window contains the current time; no windows
+	// means at any time.
+	Windows []MaintenanceWindow
+	Policy  Policy
+}
+
+// Policy holds the plan-wide switches. Every zero value is the cautious one.
+type Policy struct {
+	// AllowReboot lets the pipeline reboot hosts whose update requires it;
+	// when false such hosts stop before apply and are held for a person.
+	AllowReboot bool
+	// RequireRollback makes preflight fail on a host that has no way back
+	// (no artifact of the installed version could be secured).
+	RequireRollback bool
+	// CriticalWithoutApproval lets stages that contain hosts labelled
+	// critical start without an approval. By default they need one.
+	CriticalWithoutApproval bool
+	// Adaptive lets the adaptive planner resize later waves from the
+	// failure rate observed so far.
+	Adaptive bool
+}
+
+// PatchSpec says what a rollout installs: exact package versions, or every
+// pending security update of each host.
+type PatchSpec struct {
+	Packages    []PackagePin
+	SecurityAll bool
+}
+
+// PackagePin is one exact package version to install.
+type PackagePin struct {
+	Name    string
+	Version string
+}
+
+// String renders the pin as written in plans: "name=version".
+func (p PackagePin) String() string { return p.Name + "=" + p.Version }
+
+// TargetSelector chooses the hosts of a rollout. Selector is an expression
+// over labels and facts, such as "env=prod,role!=db,os=debian:12"; Hosts,
+// when not empty, further restricts the targets to the named hosts.
+type TargetSelector struct {
+	Selector string
+	Hosts    []string
+}
+
+// SizeKind says how a stage size or a limit is expressed.
+type SizeKind string
+
+// Size kinds.
+const (
+	SizeCount   SizeKind = "count"   // an absolute number of hosts
+	SizePercent SizeKind = "percent" // a percentage of the targets
+	SizeRest    SizeKind = "rest"    // every target not in an earlier stage
+)
+
+// TargetCount is the size of a stage: Count hosts, Percent of the targets,
+// or the rest of them.
+type TargetCount struct {
+	Kind    SizeKind
+	Count   int
+	Percent float64
+}
+
+// TargetsCount returns the stage size of n hosts.
+func TargetsCount(n int) TargetCount { return TargetCount{Kind: SizeCount, Count: n} }
+
+// TargetsPercent returns the stage size of p percent of the targets.
+func TargetsPercent(p float64) TargetCount { return TargetCount{Kind: SizePercent, Percent: p} }
+
+// TargetsRest returns the stage size "every remaining target".
+func TargetsRest() TargetCount { return TargetCount{Kind: SizeRest} }
+
+// IsRest reports whether the size is "rest".
+func (t TargetCount) IsRest() bool { return t.Kind == SizeRest }
+
+// String renders the size as written in plans: "5", "20%" or "rest".
+func (t TargetCount) String() string { return sizeString(t.Kind, t.Count, t.Percent) }
+
+// LimitCount returns the limit of n hosts.
+func LimitCount(n int) Limit { return Limit{Kind: SizeCount, Count: n} }
+
+// LimitPercent returns the limit of p percent of the hosts.
+func LimitPercent(p float64) Limit { return Limit{Kind: SizePercent, Percent: p} }
+
+// String renders the limit as written in plans: "1" or "10%".
+func (l Limit) String() string { return sizeString(l.Kind, l.Count, l.Percent) }
+
+func formatPercent(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) + "%" }
+
+func percentOf(total int, p float64) float64 { return float64(total) * p / 100 }
+
+func sizeString(kind SizeKind, n int, p float64) string {
+	switch kind {
+	case SizePercent:
+		return formatPercent(p)
+	case SizeRest:
+		return "rest"
+	}
+	return strconv.Itoa(n)
+}
+
+// percentEpsilon absorbs floating-point noise when a percentage of a host
+// count is rounded, so that 20% of 10 hosts is 2 and not 3.
+const percentEpsilon = 1e-9
+
+// Of returns how many of total hosts the size names: a count as is, a
+// percentage rounded up with a minimum of one, and for rest, total itself
+// (the caller subtracts what earlier stages took).
+func (t TargetCount) Of(total int) int {
+	switch t.Kind {
+	case SizePercent:
+		n := int(math.Ceil(percentOf(total, t.Percent) - percentEpsilon))
+		return max(n, 1)
+	case SizeRest:
+		return total
+	}
+	return t.Count
+}
+
+// Limit is a count or a percentage, as used by max_failures and
+// max_unavailable. The zero Limit is the count 0.
+type Limit struct {
+	Kind    SizeKind // SizeCount or SizePercent; "" means SizeCount
+	Count   int
+	Percent float64
+}
+
+// Exceeded reports whether failures out of total exceed the limit. As in
+// Ansible's max_fail_percentage, reaching the limit is allowed and going past
+// it is not: a count of 1 tolerates one failure, 10% of 20 tolerates two.
+func (l Limit) Exceeded(failures, total int) bool {
+	if l.Kind == SizePercent {
+		return float64(failures) > percentOf(total, l.Percent)+percentEpsilon
+	}
+	return failures > l.Count
+}
+
+// Allowed returns how many of total hosts the limit permits, rounding a
+// percentage down.
+func (l Limit) Allowed(total int) int {
+	if l.Kind == SizePercent {
+		return int(math.Floor(percentOf(total, l.Percent) + percentEpsilon))
+	}
+	return l.Count
+}
+
+// FailureAction is what a stage does when its failures exceed MaxFailures.
+type FailureAction string
+
+// Failure actions.
+const (
+	// HaltAndAlert stops dispatching, leaves patched hosts as they are and
+	// alerts a person.
+	HaltAndAlert FailureAction = "halt_and_alert"
+	// RollbackAndAlert rolls back the failed hosts, stops and alerts.
+	RollbackAndAlert FailureAction = "rollback_and_alert"
+	// RollbackWaveAndHold rolls back every host of the failing stage and
+	// holds the rollout until a person resumes or aborts it.
+	RollbackWaveAndHold FailureAction = "rollback_wave_and_hold"
+	// RollbackAll rolls back every host the rollout has patched so far, in
+	// reverse order of deployment.
+	RollbackAll FailureAction = "rollback_all"
+)
+
+// FailureActions lists the valid failure actions.
+func FailureActions() []FailureAction {
+	return []FailureAction{HaltAndAlert, RollbackAndAlert, RollbackWaveAndHold, RollbackAll}
+}
+
+// Valid reports whether a is one of the known failure actions.
+func (a FailureAction) Valid() bool {
+	for _, v := range FailureActions() {
+		if a == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Approval says whether a stage needs a person's approval before it starts.
+type Approval string
+
+// Approval values.
+const (
+	ApprovalNone     Approval = "none"
+	ApprovalRequired Approval = "required"
+)
+
+// Defaults filled in by WithDefaults.
+const (
+	DefaultParallel     = 1
+	DefaultStageTimeout = 30 * time.Minute
+	DefaultOnFailure    = HaltAndAlert
+	DefaultApproval     = ApprovalNone
+)
+
+// Stage is one wave of a rollout.
+type Stage struct {
+	Name    string
+	Targets TargetCount
+	// Parallel is how many hosts of the stage are changed at once.
+	Parallel int
+	// Criteria are the health gates each host must pass during the bake.
+	// None means only the pipeline's own checks (the host is reachable
+	// and runs the target versions).
+	Criteria []Criterion
+	// Bake is how long hosts are watched after apply before they count as
+	// succeeded; 0 means the criteria are checked once.
+	Bake time.Duration
+	// Timeout bounds each host's steps before the bake (preflight,
+	// snapshot, apply, reboot).
+	Timeout time.Duration
+	// MaxFailures is how many failed hosts the stage tolerates; once
+	// failures exceed it, no more hosts are dispatched and OnFailure runs.
+	MaxFailures Limit
+	OnFailure   FailureAction
+	Approval    Approval
+}
+
+// Criterion is one health gate, such as "boot_time<120s" (Name boot_time,
+// Op "<", Value 120, Unit "s") or "services_running" (no Op). Units are ""
+// (a plain number), "%", "x" (a multiple of the host's baseline) or a
+// duration unit ("ms", "s", "m", "h").
+type Criterion struct {
+	Name  string
+	Op    string
+	Value float64
+	Unit  string
+}
+
+// String renders the criterion as written in plans.
+func (c Criterion) String() string {
+	if c.Op == "" {
+		return c.Name
+	}
+	return c.Name + c.Op + strconv.FormatFloat(c.Value, 'f', -1, 64) + c.Unit
+}
+
+// Duration returns the criterion's threshold as a duration when its unit is
+// one, and false otherwise.
+func (c Criterion) Duration() (time.Duration, bool) {
+	var unit time.Duration
+	switch c.Unit {
+	case "ms":
+		unit = time.Millisecond
+	case "s":
+		unit = time.Second
+	case "m":
+		unit = time.Minute
+	case "h":
+		unit = time.Hour
+	default:
+		return 0, false
+	}
+	return time.Duration(c.Value * float64(unit)), true
+}
+
+// Criterion names. The health package implements each of them.
+const (
+	CriterionBootTime          = "boot_time"           // time from reboot to reachable, e.g. boot_time<120s
+	CriterionServicesRunning   = "services_running"    // services running before apply still run
+	CriterionNoFailedUnits     = "no_failed_units"     // no systemd unit failed since apply
+	CriterionNoNewErrors       = "no_new_errors"       // no new error lines in the journal since apply
+	CriterionPortsListening    = "ports_listening"     // ports listening before apply still listen
+	CriterionSameAsPrevious    = "same_as_previous"    // no worse than the hosts of the previous stage
+	CriterionHTTPOK            = "http_ok"             // HTTP probes answer with success
+	CriterionCPUIncrease       = "cpu_increase"        // CPU use over the baseline, e.g. cpu_increase<15%
+	CriterionMemory            = "memory"              // memory use, e.g. memory<90%
+	CriterionErrorRateIncrease = "error_rate_increase" // absolute error-rate increase, e.g. <0.05
+	CriterionLatencyP99        = "latency_p99"         // p99 latency against the baseline, e.g. <2x
+)
+
+// DisruptionBudget caps how many hosts may be unavailable at once. With
+// Group set (a label key such as "role"), the cap applies to each value of
+// that label separately; with Selector set, to the hosts it matches; with
+// both, to each group among the matching hosts.
+type DisruptionBudget struct {
+	Group          string
+	Selector       string
+	MaxUnavailable Limit
+}
+
+// Allowed returns how many hosts of a group of the given size may be
+// unavailable at once. A percentage rounds down but allows at least one
+// host, so that a budget can never stall a rollout for ever.
+func (b DisruptionBudget) Allowed(groupSize int) int {
+	return max(b.MaxUnavailable.Allowed(groupSize), 1)
+}
+
+// TimeOfDay is a wall-clock time as minutes after midnight (0 to 1439).
+type TimeOfDay int
+
+// String renders the time as "15:04".
+func (t TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", int(t)/60, int(t)%60) }
+
+// ParseTimeOfDay reads "HH:MM" (24-hour clock).
+func ParseTimeOfDay(s string) (TimeOfDay, error) {
+	h, m, ok := strings.Cut(s, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || len(h) == 0 || len(h) > 2 || len(m) != 2 || err1 != nil || err2 != nil ||
+		hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, Errorf(EINVALID, "invalid time of day %q", s).WithHint(`use a 24-hour clock time such as "02:00" or "23:30"`)
+	}
+	return TimeOfDay(hh*60 + mm), nil
+}
+
+const minutesPerDay = 24 * 60
+
+// MaintenanceWindow is a weekly window in a time zone: on each of Days (all
+// days when empty), from Start to End local wall-clock time. A window whose
+// End is not after its Start crosses midnight and ends on the next day; a
+// window with Start equal to End lasts the whole day. Days name the day the
+// window opens.
+type MaintenanceWindow struct {
+	Days  []time.Weekday
+	Start TimeOfDay
+	End   TimeOfDay
+	// TZ is an IANA time zone name such as "Europe/Berlin"; "" means UTC.
+	// Binaries should import time/tzdata so that zones load on hosts
+	// without a zone database.
+	TZ string
+}
+
+// Location loads the window's time zone.
+func (w MaintenanceWindow) Location() (*time.Location, error) {
+	if w.TZ == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(w.TZ)
+	if err != nil {
+		return nil, Errorf(EINVALID, "unknown time zone %q", w.TZ).WithHint(`use an IANA zone name such as "Europe/Berlin" or "UTC"`)
+	}
+	return loc, nil
+}
+
+// Contains reports whether t falls inside the window. Times are compared on
+// the local wall clock of the window's zone, so a window keeps its local
+// hours across daylight-saving changes. A window whose zone cannot be loaded
+// contains nothing: windows fail closed.
+func (w MaintenanceWindow) Contains(t time.Time) bool {
+	loc, err := w.Location()
+	if err != nil {
+		return false
+	}
+	local := t.In(loc)
+	now := TimeOfDay(local.Hour()*60 + local.Minute())
+	today, yesterday := local.Weekday(), (local.Weekday()+6)%7
+	length := w.length()
+	// The window may have opened today, or yesterday if it crosses midnight.
+	if w.onDay(today) && now >= w.Start && int(now-w.Start) < length {
+		return true
+	}
+	return w.onDay(yesterday) && int(now)+minutesPerDay-int(w.Start) < length
+}
+
+// NextOpen returns the earliest time at or after t at which the window is
+// open, and false when it never opens (an unknown zone).
+func (w MaintenanceWindow) NextOpen(t time.Time) (time.Time, bool) {
+	if w.Contains(t) {
+		return t, true
+	}
+	loc, err := w.Location()
+	if err != nil {
+		return time.Time{}, false
+	}
+	local := t.In(loc)
+	for d := 0; d <= 8; d++ {
+		day := time.Date(local.Year(), local.Month(), local.Day()+d, 0, 0, 0, 0, loc)
+		if !w.onDay(day.Weekday()) {
+			continue
+		}
+		// time.Date moves a start that falls in a daylight-saving gap
+		// forward, which is where the window really opens.
+		open := time.Date(day.Year(), day.Month(), day.Day(), int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
+		if !open.Before(t) {
+			return open, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (w MaintenanceWindow) length() int {
+	if w.End > w.Start {
+		return int(w.End - w.Start)
+	}
+	return int(w.End) + minutesPerDay - int(w.Start)
+}
+
+func (w MaintenanceWindow) onDay(d time.Weekday) bool {
+	if len(w.Days) == 0 {
+		return true
+	}
+	for _, x := range w.Days {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// WithDefaults returns a copy of the plan with every defaulted field filled
+// in: stage parallelism, timeout, failure action, approval and limit kinds.
+// Empty lists become nil so that plans compare equal however they were built.
+func (p Plan) WithDefaults() Plan {
+	out := p
+	out.Patch.Packages = nilIfEmpty(p.Patch.Packages)
+	out.Targets.Hosts = nilIfEmpty(p.Targets.Hosts)
+	out.Budgets = nilIfEmpty(p.Budgets)
+	out.Windows = nilIfEmpty(p.Windows)
+	if out.Budgets != nil {
+		out.Budgets = append([]DisruptionBudget(nil), p.Budgets...)
+		for i := range out.Budgets {
+			out.Budgets[i].MaxUnavailable = out.Budgets[i].MaxUnavailable.withKind()
+		}
+	}
+	if out.Windows != nil {
+		out.Windows = append([]MaintenanceWindow(nil), p.Windows...)
+		for i := range out.Windows {
+			out.Windows[i].Days = nilIfEmpty(out.Windows[i].Days)
+		}
+	}
+	out.Stages = nilIfEmpty(p.Stages)
+	if out.Stages != nil {
+		out.Stages = append([]Stage(nil), p.Stages...)
+		for i := range out.Stages {
+			s := &out.Stages[i]
+			if s.Targets.Kind == "" {
+				s.Targets.Kind = SizeCount
+			}
+			if s.Parallel == 0 {
+				s.Parallel = DefaultParallel
+			}
+			if s.Timeout == 0 {
+				s.Timeout = DefaultStageTimeout
+			}
+			if s.OnFailure == "" {
+				s.OnFailure = DefaultOnFailure
+			}
+			if s.Approval == "" {
+				s.Approval = DefaultApproval
+			}
+			s.MaxFailures = s.MaxFailures.withKind()
+			s.Criteria = nilIfEmpty(s.Criteria)
+		}
+	}
+	return out
+}
+
+func (l Limit) withKind() Limit {
+	if l.Kind == "" {
+		l.Kind = SizeCount
+	}
+	return l
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
