@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/knqyf263/go-deb-version v0.0.0-20241115132648-6f4aee6ccd23
 	github.com/knqyf263/go-rpm-version v0.0.0-20260811110310-1815e1f1b790
+	github.com/pandatix/go-cvss v0.6.4
 )
 
 require (
