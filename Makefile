@@ -1,0 +1,45 @@
+# patchpilot build and test entry points. `make test` is what CI runs.
+GO        ?= go
+BIN       := bin/patchpilot
+FUZZTIME  ?= 3s
+# Fuzz targets run for FUZZTIME each in `make test`: package:target pairs.
+FUZZ      := $(shell $(CURDIR)/scripts/fuzz-targets.sh)
+
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/patchpilot
+
+deps:
+	@./scripts/deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -timeout 25m ./...
+
+fuzz:
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# The whole suite: formatting, vet, unit and end-to-end tests (the lab's need
+# root), then every fuzz target for a few seconds.
+test: deps fmt-check vet unit fuzz
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

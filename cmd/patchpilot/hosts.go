@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func (c *cli) hostsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hosts",
+		Short: "List the fleet's hosts with their latest facts",
+		Long: `List every known host with its OS, kernel, package and update counts from its
+latest snapshot. JSON fields: name, address, os_family, os_name, os_version,
+kernel, arch, package_count, pending_update_count, security_update_count,
+reboot_required, labels, collected_at.`,
+		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			sums, err := a.Store.HostSummaries(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.render(sums, func(w io.Writer) {
+				if len(sums) == 0 {
+					fmt.Fprintln(w, "No hosts yet: run 'patchpilot inventory collect -i INVENTORY' or 'patchpilot inventory collect --local'.")
+					return
+				}
+				writeHostTable(w, sums)
+			})
+		},
+	}
+	cmd.AddCommand(c.hostShowCommand())
+	return cmd
+}
+
+func writeHostTable(w io.Writer, sums []patchpilot.HostSummary) {
+	fmt.Fprintln(w, "NAME\tADDRESS\tOS\tKERNEL\tARCH\tPACKAGES\tUPDATES\tSECURITY\tREBOOT\tLABELS\tCOLLECTED")
+	for _, s := range sums {
+		osName, collected := "-", "never"
+		if s.OSName != "" {
+			osName = s.OSName + " " + s.OSVersion
+		}
+		if s.CollectedAt != nil {
+			collected = s.CollectedAt.Local().Format(time.DateTime)
+		}
+		reboot := "no"
+		if s.RebootRequired {
+			reboot = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Address, osName, dash(s.Kernel), dash(s.Arch),
+			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, reboot, dash(strings.Join(patchpilot.SortedLabels(s.Labels), ",")), collected)
+	}
+}
+
+// hostDetail is the JSON form of 'hosts show'.
+type hostDetail struct {
+	patchpilot.HostSummary
+	Groups  []string                  `json:"groups"`
+	Facts   *patchpilot.Facts         `json:"facts"`
+	History []patchpilot.FactSnapshot `json:"history"`
+}
+
+func (c *cli) hostShowCommand() *cobra.Command {
+	var packages bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one host: connection, labels, latest facts, pending updates and snapshot history",
+		Args:  exactArgs(1, "one host NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ctx := cmd.Context()
+			h, err := a.Store.Host(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			d := hostDetail{Groups: h.Groups}
+			if d.Groups == nil {
+				d.Groups = []string{}
+			}
+			f, err := a.Store.LatestFacts(ctx, h.Name)
+			switch {
+			case err == nil:
+				d.Facts = &f
+			case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
+				return err
+			}
+			d.HostSummary = patchpilot.Summarize(h, d.Facts)
+			if d.History, err = a.Store.FactHistory(ctx, h.Name, 10); err != nil {
+				return err
+			}
+			var updates []patchpilot.HostUpdate
+			if d.Facts != nil {
+				if updates, err = a.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name}); err != nil {
+					return err
+				}
+				if !packages {
+					d.Facts.Packages = nil
+				}
+			}
+			return c.render(d, func(w io.Writer) { writeHostDetail(w, h, d, updates, packages) })
+		},
+	}
+	cmd.Flags().BoolVar(&packages, "packages", false, "include the installed package list")
+	return cmd
+}
+
+func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []patchpilot.HostUpdate, packages bool) {
+	port := h.SSHPort()
+	fmt.Fprintf(w, "Name:\t%s\n", h.Name)
+	fmt.Fprintf(w, "Address:\t%s:%d\n", h.Target(), port)
+	fmt.Fprintf(w, "User:\t%s\n", dash(h.User))
+	fmt.Fprintf(w, "Groups:\t%s\n", dash(strings.Join(h.Groups, ",")))
+	fmt.Fprintf(w, "Labels:\t%s\n", dash(strings.Join(patchpilot.SortedLabels(h.Labels), ",")))
+	fmt.Fprintf(w, "Source:\t%s\n", dash(h.Source))
+	f := d.Facts
+	if f == nil {
+		fmt.Fprintln(w, "Facts:\tnever collected")
+		return
+	}
+	fmt.Fprintf(w, "OS:\t%s (%s %s, family %s)\n", dash(f.OSPretty), f.OSName, f.OSVersion, f.OSFamily)
+	fmt.Fprintf(w, "Kernel:\t%s %s\n", f.Kernel, f.Arch)
+	fmt.Fprintf(w, "Boot ID:\t%s\n", dash(f.BootID))
+	fmt.Fprintf(w, "Collected:\t%s (%s)\n", f.CollectedAt.Local().Format(time.DateTime), f.Source)
+	fmt.Fprintf(w, "Packages:\t%d\n", d.PackageCount)
+	fmt.Fprintf(w, "Updates:\t%d pending, %d security\n", d.PendingUpdateCount, d.SecurityUpdateCount)
+	reboot := "no"
+	if f.RebootRequired {
+		reboot = "yes " + strings.Join(f.RebootPackages, ",")
+	}
+	fmt.Fprintf(w, "Reboot required:\t%s\n", reboot)
+	fmt.Fprintf(w, "Services running:\t%d\n", len(f.Services))
+	if len(f.NeedsRestart) > 0 {
+		fmt.Fprintf(w, "Needs restart:\t%s\n", strings.Join(f.NeedsRestart, ","))
+	}
+	if len(updates) > 0 {
+		fmt.Fprintln(w)
+		writeUpdateTable(w, updates, false)
+	}
+	if packages {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "PACKAGE\tVERSION\tARCH\tSOURCE")
+		for _, p := range f.Packages {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Version, dash(p.Arch), dash(p.SourceName))
+		}
+	}
+	if len(d.History) > 1 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "SNAPSHOT\tCOLLECTED\tSOURCE\tKERNEL\tPACKAGES\tUPDATES")
+		for _, s := range d.History {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\n", s.ID, s.CollectedAt.Local().Format(time.DateTime), s.Source, s.Kernel, s.PackageCount, s.UpdateCount)
+		}
+	}
+}

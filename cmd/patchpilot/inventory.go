@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+)
+
+func (c *cli) inventoryCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inventory",
+		Short: "Collect and import what each host runs and needs",
+	}
+	cmd.AddCommand(c.collectCommand(), c.importFactsCommand())
+	return cmd
+}
+
+func (c *cli) collectCommand() *cobra.Command {
+	var (
+		invPath string
+		limit   string
+		refresh bool
+		isLocal bool
+		name    string
+	)
+	cmd := &cobra.Command{
+		Use:   "collect (-i INVENTORY | --local)",
+		Short: "Collect facts, installed packages and pending updates from hosts",
+		Long: `Collect facts from every host of an inventory over SSH (or from this machine
+with --local): OS and kernel, installed packages, pending updates (security
+updates marked), running services and whether a reboot is required.
+
+Each host's snapshot is stored as soon as it is collected; unreachable hosts
+are reported with their reason while the others are stored. Host keys are
+verified against known_hosts: unknown hosts are refused unless
+--accept-new-host-keys is given, and a changed key is always refused.
+
+INVENTORY is an Ansible INI or YAML inventory or a patchpilot host list.
+--limit takes Ansible patterns: names, groups, globs, "a:b", "!x", "&y".
+
+Exit status: 0 when every host was collected, 3 when some failed, 1 when the
+command itself failed.`,
+		Example: `  patchpilot inventory collect --local
+  patchpilot inventory collect -i inventory.ini --limit web --known-hosts lab/known_hosts
+  patchpilot inventory collect -i hosts.yaml --refresh --concurrency 100 -o json`,
+		Args: exactArgs(0, "no arguments (use -i FILE or --local)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if isLocal == (invPath != "") {
+				return patchpilot.Errorf(patchpilot.EINVALID, "give either -i INVENTORY or --local").
+					WithHint("see 'patchpilot inventory collect --help'")
+			}
+			if isLocal && limit != "" {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--limit applies to an inventory, not to --local")
+			}
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			var (
+				hosts  []patchpilot.Host
+				dialer patchpilot.Dialer
+				source = "ssh"
+			)
+			if isLocal {
+				if name == "" {
+					name, _ = os.Hostname()
+				}
+				if name == "" {
+					name = app.LocalHostName
+				}
+				hosts = []patchpilot.Host{{Name: name, Address: "localhost", Source: "local", Labels: map[string]string{}}}
+				dialer, source = a.LocalDialer(), "local"
+			} else {
+				if hosts, err = a.LoadInventory(invPath, limit); err != nil {
+					return err
+				}
+				if dialer, err = a.SSHDialer(); err != nil {
+					return err
+				}
+			}
+			prog := newProgress(c.stderr, len(hosts))
+			report, err := a.Collect(cmd.Context(), dialer, hosts, app.CollectOptions{Refresh: refresh}, source, func(r app.HostReport) {
+				if r.Err != nil {
+					prog.step(fmt.Sprintf("%s: failed: %s", r.Host.Name, r.Err), true)
+					return
+				}
+				prog.step(fmt.Sprintf("%s: %s %s, %d packages, %d updates (%d security) in %s", r.Host.Name,
+					r.Facts.OSName, r.Facts.OSVersion, len(r.Facts.Packages), len(r.Facts.Updates),
+					r.Facts.SecurityUpdateCount(), r.Duration.Round(time.Millisecond)), false)
+			})
+			if err != nil {
+				return err
+			}
+			if err := c.printCollectReport(cmd, a, report, isLocal); err != nil {
+				return err
+			}
+			return report.Err()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (Ansible INI or YAML, or a patchpilot host list)")
+	f.StringVarP(&limit, "limit", "l", "", "only hosts matching this Ansible-style pattern")
+	f.BoolVar(&refresh, "refresh", false, "refresh package metadata first (apt-get update, dnf makecache); needs root or sudo")
+	f.BoolVar(&isLocal, "local", false, "collect from this machine instead of over SSH")
+	f.StringVar(&name, "name", "", "host name to store this machine under with --local (default: its hostname)")
+	c.addSSHFlags(f)
+	return cmd
+}
+
+// collectResult is the JSON form of a collection run.
+type collectResult struct {
+	Hosts   []patchpilot.HostSummary `json:"hosts"`
+	Failed  []hostFailure            `json:"failed"`
+	Updates []patchpilot.HostUpdate  `json:"updates,omitempty"`
+}
+
+type hostFailure struct {
+	Host   string `json:"host"`
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// printCollectReport shows the collected hosts and the failures; for
+// --local, which is one machine, it also lists the pending updates.
+func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectReport, withUpdates bool) error {
+	res := collectResult{Hosts: []patchpilot.HostSummary{}, Failed: []hostFailure{}}
+	for _, h := range r.Hosts {
+		if h.Err != nil {
+			res.Failed = append(res.Failed, hostFailure{h.Host.Name, string(patchpilot.ErrorCode(h.Err)), h.Err.Error()})
+			continue
+		}
+		f := h.Facts
+		res.Hosts = append(res.Hosts, patchpilot.Summarize(h.Host, &f))
+	}
+	if withUpdates && len(res.Hosts) > 0 {
+		var err error
+		res.Updates, err = a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: res.Hosts[0].Name})
+		if err != nil {
+			return err
+		}
+	}
+	return c.render(res, func(w io.Writer) {
+		writeHostTable(w, res.Hosts)
+		if len(res.Failed) > 0 {
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "FAILED HOST\tCODE\tREASON")
+			for _, f := range res.Failed {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", f.Host, f.Code, f.Reason)
+			}
+		}
+		if withUpdates {
+			fmt.Fprintln(w)
+			if len(res.Updates) == 0 {
+				fmt.Fprintln(w, "No pending updates.")
+			} else {
+				writeUpdateTable(w, res.Updates, false)
+			}
+		}
+	})
+}
+
+func (c *cli) importFactsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "import-facts PATH",
+		Short: "Import hosts and facts from an Ansible fact cache or 'ansible -m setup' output",
+		Long: `Import hosts and their facts from Ansible: a fact cache directory (the jsonfile
+cache plugin, one file per host), a file with the output of
+'ansible HOSTS -m setup' (one host or many), or a JSON file with an
+"ansible_facts" object. Packages are imported when the facts include them
+(the package_facts module). The whole input is checked before anything is
+stored.`,
+		Example: `  patchpilot inventory import-facts ~/.ansible/fact_cache
+  ansible all -m setup > facts.txt && patchpilot inventory import-facts facts.txt`,
+		Args: exactArgs(1, "one PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			imported, err := a.ImportFacts(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			sums := make([]patchpilot.HostSummary, len(imported))
+			for i, im := range imported {
+				f := im.Facts
+				sums[i] = patchpilot.Summarize(im.Host, &f)
+			}
+			return c.render(sums, func(w io.Writer) { writeHostTable(w, sums) })
+		},
+	}
+}

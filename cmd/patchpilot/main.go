@@ -1,0 +1,18 @@
+// Command patchpilot patches Linux fleets safely: it inventories servers,
+// finds pending updates and their advisories, and (in later commands) plans,
+// runs and rolls back staged rollouts.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

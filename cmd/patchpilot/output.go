@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+type format string
+
+const (
+	formatTable format = "table"
+	formatJSON  format = "json"
+	formatYAML  format = "yaml"
+)
+
+func parseFormat(s string) (format, error) {
+	switch f := format(strings.ToLower(s)); f {
+	case formatTable, formatJSON, formatYAML:
+		return f, nil
+	}
+	return "", patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+}
+
+// render writes v as JSON or YAML, or calls table with a tabwriter for the
+// table format. JSON and YAML share the JSON field names, which are the
+// documented contract.
+func (c *cli) render(v any, table func(w io.Writer)) error {
+	f, err := parseFormat(c.output)
+	if err != nil {
+		return err
+	}
+	switch f {
+	case formatJSON:
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case formatYAML:
+		return writeYAML(c.stdout, v)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// writeYAML converts through JSON so that YAML keys are the JSON field names,
+// in the same order. JSON is YAML, so the YAML decoder reads it into a node
+// tree; clearing the flow style makes the output block-style YAML.
+func writeYAML(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return err
+	}
+	clearStyle(&node)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&node); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+func clearStyle(n *yaml.Node) {
+	if n.Kind != yaml.ScalarNode {
+		n.Style = 0
+	}
+	if n.Kind == yaml.ScalarNode && n.Style == yaml.DoubleQuotedStyle && n.Tag == "!!str" {
+		// Quote only where YAML needs it (e.g. "yes", "1.0").
+		n.Style = 0
+	}
+	for _, child := range n.Content {
+		clearStyle(child)
+	}
+}
+
+// isTerminal reports whether w is a terminal, for progress display.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress reports per-item progress: an updating line on a terminal,
+// plain lines otherwise (logs, CI, pipes).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	done  int
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, tty: isTerminal(w), total: total}
+}
+
+// step records one finished item; line describes it.
+func (p *progress) step(line string, failed bool) {
+	p.done++
+	if !p.tty {
+		fmt.Fprintf(p.w, "[%d/%d] %s\n", p.done, p.total, line)
+		return
+	}
+	if failed {
+		// Failures stay on screen; the progress line is redrawn below.
+		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	}
+	fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s", p.done, p.total, truncate(line, 70))
+	if p.done == p.total {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// dash renders empty values as "-" in tables.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+)
+
+// cli carries what every subcommand needs: the streams, the environment and
+// the global flags. Nothing here is global state; run builds one per call.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	env            []string
+
+	configPath string
+	dbPath     string
+	output     string
+	logLevel   string
+
+	// ssh flags, registered on the commands that reach hosts.
+	knownHosts     string
+	acceptNewKeys  bool
+	sshUser        string
+	sshKeys        []string
+	jumpHost       string
+	concurrency    int
+	connectTimeout string
+	commandTimeout string
+}
+
+// run is the whole program: it parses args, runs the command and returns
+// the exit code. main only adds signals and os.Exit.
+func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return patchpilot.ExitOK
+	}
+	if isUsageError(err) {
+		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint("see 'patchpilot --help'")
+	}
+	if patchpilot.ErrorCode(err) != patchpilot.EPARTIAL {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+	} else {
+		fmt.Fprintf(stderr, "%s\n", err)
+	}
+	if hint := patchpilot.ErrorHint(err); hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	return patchpilot.ExitCode(err)
+}
+
+// isUsageError recognises cobra's own errors for unknown commands and flags,
+// which are not *patchpilot.Error.
+func isUsageError(err error) bool {
+	var pe *patchpilot.Error
+	if errors.As(err, &pe) {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
+		"invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+const rootLong = `patchpilot patches Linux server fleets safely.
+
+It collects inventory from servers over SSH (or from an Ansible inventory or
+fact cache), finds pending package updates and the advisories they fix, and
+keeps everything in an embedded database.
+
+Configuration comes from patchpilot.yaml ($XDG_CONFIG_HOME/patchpilot/ or
+--config), overridden by PATCHPILOT_* environment variables (PATCHPILOT_DB,
+PATCHPILOT_KNOWN_HOSTS, PATCHPILOT_CONCURRENCY, ...), overridden by flags.
+
+Exit codes:
+  0  success
+  1  the command failed
+  2  bad flags, arguments or input files
+  3  the command ran, but one or more hosts failed
+  4  the named host or file does not exist
+  5  a required tool, database or service is unavailable
+  130 interrupted`
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "patchpilot",
+		Short:         "Patch Linux fleets safely",
+		Long:          rootLong,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see 'patchpilot %s --help'", cmd.Name()))
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.configPath, "config", "", "configuration file (default $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml)")
+	pf.StringVar(&c.dbPath, "db", "", "database file (default $XDG_DATA_HOME/patchpilot/patchpilot.db)")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+
+	root.AddCommand(
+		c.versionCommand(),
+		c.inventoryCommand(),
+		c.hostsCommand(),
+		c.updatesCommand(),
+		c.advisoriesCommand(),
+	)
+	return root
+}
+
+// addSSHFlags registers the flags of commands that reach hosts over SSH.
+func (c *cli) addSSHFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.knownHosts, "known-hosts", "", "known_hosts file that verifies host keys (default ~/.ssh/known_hosts)")
+	fs.BoolVar(&c.acceptNewKeys, "accept-new-host-keys", false, "record the keys of hosts not yet in known_hosts (changed keys are always refused)")
+	fs.StringVarP(&c.sshUser, "user", "u", "", "SSH user for hosts whose inventory names none (default: the current user)")
+	fs.StringSliceVar(&c.sshKeys, "key", nil, "private key file to try for every host (repeatable; the SSH agent is used too)")
+	fs.StringVar(&c.jumpHost, "jump", "", "jump host for hosts whose inventory names none, as user@host:port")
+	fs.IntVar(&c.concurrency, "concurrency", 0, fmt.Sprintf("hosts worked on at once (default %d)", app.DefaultConcurrency))
+	fs.StringVar(&c.connectTimeout, "connect-timeout", "", fmt.Sprintf("SSH connection timeout (default %s)", app.DefaultConnectTimeout))
+	fs.StringVar(&c.commandTimeout, "command-timeout", "", fmt.Sprintf("timeout of each remote command (default %s)", app.DefaultCommandTimeout))
+}
+
+// options builds app.Options from the config file, the environment and the
+// flags, in that order of precedence (flags win).
+func (c *cli) options(cmd *cobra.Command) (app.Options, error) {
+	o := app.Options{Env: c.env}
+	path, optional := c.configPath, false
+	if path == "" {
+		path, optional = app.DefaultConfigPath(o), true
+	}
+	cfg, err := app.LoadConfig(path, optional)
+	if err != nil {
+		return o, err
+	}
+	if cfg, err = cfg.FromEnv(o); err != nil {
+		return o, err
+	}
+	changed := func(name string) bool {
+		f := cmd.Flags().Lookup(name)
+		return f != nil && f.Changed
+	}
+	if changed("db") {
+		cfg.DB = c.dbPath
+	}
+	if changed("known-hosts") {
+		cfg.KnownHosts = c.knownHosts
+	}
+	if changed("accept-new-host-keys") {
+		cfg.AcceptNewHostKeys = &c.acceptNewKeys
+	}
+	if changed("user") {
+		cfg.User = c.sshUser
+	}
+	if changed("key") {
+		cfg.Keys = c.sshKeys
+	}
+	if changed("jump") {
+		cfg.JumpHost = c.jumpHost
+	}
+	if changed("concurrency") {
+		if c.concurrency < 1 {
+			return o, patchpilot.Errorf(patchpilot.EINVALID, "--concurrency %d: expected a number of at least 1", c.concurrency)
+		}
+		cfg.Concurrency = c.concurrency
+	}
+	if changed("connect-timeout") {
+		cfg.ConnectTimeout = c.connectTimeout
+	}
+	if changed("command-timeout") {
+		cfg.CommandTimeout = c.commandTimeout
+	}
+	if o, err = cfg.Apply(o); err != nil {
+		return o, err
+	}
+	level, err := parseLevel(c.logLevel)
+	if err != nil {
+		return o, err
+	}
+	o.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	return o, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, patchpilot.Errorf(patchpilot.EINVALID, "--log-level %q: expected debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// open builds the app for a command: options, then the store.
+func (c *cli) open(cmd *cobra.Command) (*app.App, error) {
+	o, err := c.options(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parseFormat(c.output); err != nil {
+		return nil, err
+	}
+	return app.New(cmd.Context(), o)
+}
+
+// exactArgs is cobra.ExactArgs with an error that says what was expected.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s expects %s, got %d arguments", cmd.CommandPath(), what, len(args)).
+				WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+		}
+		return nil
+	}
+}

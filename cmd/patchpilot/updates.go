@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func (c *cli) updatesCommand() *cobra.Command {
+	var (
+		host     string
+		security bool
+	)
+	cmd := &cobra.Command{
+		Use:   "updates",
+		Short: "List pending updates with the advisories they fix",
+		Long: `List the pending updates of each host's latest snapshot, with the CVEs and
+severity of the advisories each one fixes (from the package manager and from
+OSV records imported with 'patchpilot advisories import').
+
+JSON fields: host, package, source_package, installed_version,
+candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
+		Example: `  patchpilot updates --security
+  patchpilot updates --host web1 -o json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			updates, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host, SecurityOnly: security})
+			if err != nil {
+				return err
+			}
+			if updates == nil {
+				updates = []patchpilot.HostUpdate{}
+			}
+			return c.render(updates, func(w io.Writer) {
+				if len(updates) == 0 {
+					fmt.Fprintln(w, "No pending updates.")
+					return
+				}
+				writeUpdateTable(w, updates, host == "")
+			})
+		},
+	}
+	cmd.Flags().StringVar(&host, "host", "", "only this host")
+	cmd.Flags().BoolVar(&security, "security", false, "only security updates")
+	return cmd
+}
+
+func writeUpdateTable(w io.Writer, updates []patchpilot.HostUpdate, withHost bool) {
+	if withHost {
+		fmt.Fprint(w, "HOST\t")
+	}
+	fmt.Fprintln(w, "PACKAGE\tINSTALLED\tCANDIDATE\tSECURITY\tSEVERITY\tCVES")
+	for _, u := range updates {
+		if withHost {
+			fmt.Fprintf(w, "%s\t", u.Host)
+		}
+		sec := "no"
+		if u.Security {
+			sec = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Package, dash(u.InstalledVersion), u.CandidateVersion, sec,
+			dash(worstSeverity(u.Advisories)), dash(cveList(u.Advisories, 3)))
+	}
+}
+
+// severityRank orders normalised severity words; unknown words rank lowest.
+var severityRank = map[string]int{"low": 1, "medium": 2, "moderate": 2, "high": 3, "important": 3, "critical": 4}
+
+func worstSeverity(refs []patchpilot.AdvisoryRef) string {
+	best, rank := "", 0
+	var cvss float64
+	for _, r := range refs {
+		if k := severityRank[strings.ToLower(r.Severity)]; k > rank || (k == rank && best == "") {
+			best, rank = r.Severity, k
+		}
+		if r.CVSS > cvss {
+			cvss = r.CVSS
+		}
+	}
+	if cvss > 0 {
+		best += " (" + strconv.FormatFloat(cvss, 'f', 1, 64) + ")"
+	}
+	return best
+}
+
+func cveList(refs []patchpilot.AdvisoryRef, max int) string {
+	var cves []string
+	seen := map[string]bool{}
+	for _, r := range refs {
+		for _, c := range r.CVEs {
+			if !seen[c] {
+				seen[c] = true
+				cves = append(cves, c)
+			}
+		}
+	}
+	if len(cves) > max {
+		return strings.Join(cves[:max], ",") + fmt.Sprintf(" +%d", len(cves)-max)
+	}
+	return strings.Join(cves, ",")
+}

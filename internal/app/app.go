@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/sqlite"
+)
+
+// App is a configured patchpilot: its options and its open store.
+type App struct {
+	Options Options
+	Store   patchpilot.Store
+}
+
+// New resolves and validates the options and opens the store.
+func New(ctx context.Context, o Options) (*App, error) {
+	o = o.Resolve()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, o.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Options: o, Store: db}, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// record appends an event to the audit log.
+func (a *App) record(ctx context.Context, e patchpilot.Event) error {
+	if e.Actor == "" {
+		e.Actor = "cli"
+	}
+	_, err := a.Store.AppendEvent(ctx, e)
+	return err
+}

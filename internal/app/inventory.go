@@ -1,0 +1,168 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/collect"
+	"github.com/patchpilot/patchpilot/internal/inventory"
+	"github.com/patchpilot/patchpilot/internal/local"
+	"github.com/patchpilot/patchpilot/internal/ssh"
+)
+
+// LocalHostName is the inventory name of the controller's own machine when
+// it is collected with --local and no name is given.
+const LocalHostName = "localhost"
+
+// CollectOptions select what inventory collection does.
+type CollectOptions struct {
+	// Refresh runs the package manager's metadata refresh (apt-get
+	// update, dnf makecache) before looking for updates.
+	Refresh bool
+}
+
+// HostReport is the outcome of collecting one host.
+type HostReport struct {
+	Host     patchpilot.Host
+	Facts    patchpilot.Facts
+	Err      error
+	Duration time.Duration
+}
+
+// CollectReport is the outcome of a collection run.
+type CollectReport struct {
+	Hosts  []HostReport
+	Failed int
+}
+
+// Err returns an EPARTIAL error when some hosts failed, nil otherwise.
+func (r CollectReport) Err() error {
+	if r.Failed == 0 {
+		return nil
+	}
+	return patchpilot.Errorf(patchpilot.EPARTIAL, "%d of %d hosts failed", r.Failed, len(r.Hosts))
+}
+
+// LoadInventory reads an inventory file and applies a --limit pattern.
+func (a *App) LoadInventory(path, limit string) ([]patchpilot.Host, error) {
+	hosts, err := inventory.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if limit != "" {
+		return inventory.Limit(hosts, limit)
+	}
+	return hosts, nil
+}
+
+// SSHDialer builds the SSH dialer from the options.
+func (a *App) SSHDialer() (patchpilot.Dialer, error) {
+	o := a.Options
+	return ssh.NewDialer(ssh.Options{
+		KnownHostsFile:    o.KnownHostsFile,
+		AcceptNewHostKeys: o.AcceptNewHostKeys,
+		User:              o.SSHUser,
+		KeyFiles:          o.SSHKeyFiles,
+		AgentSocket:       o.Getenv("SSH_AUTH_SOCK"),
+		JumpHost:          o.JumpHost,
+		ConnectTimeout:    o.ConnectTimeout,
+		CommandTimeout:    o.CommandTimeout,
+		Logger:            o.Logger,
+	})
+}
+
+// LocalDialer returns a dialer for the controller's own machine.
+func (a *App) LocalDialer() patchpilot.Dialer {
+	return local.Dialer{CommandTimeout: a.Options.CommandTimeout}
+}
+
+// Collect gathers facts from hosts through the dialer, with bounded
+// concurrency, and stores each host and its snapshot as soon as it is
+// collected: an interrupted run keeps what it already gathered. One host's
+// failure never stops the others; it is reported and recorded as an event.
+func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, co CollectOptions, source string, progress func(HostReport)) (CollectReport, error) {
+	if len(hosts) == 0 {
+		return CollectReport{}, patchpilot.Errorf(patchpilot.EINVALID, "no hosts to collect")
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		return CollectReport{}, fmt.Errorf("store hosts: %w", err)
+	}
+	var (
+		mu       sync.Mutex // guards report and storeErr if progress runs concurrently
+		report   CollectReport
+		storeErr error
+	)
+	fo := collect.FleetOptions{
+		Concurrency: a.Options.Concurrency,
+		Collect:     collect.Options{Refresh: co.Refresh, Source: source, Now: a.Options.Now},
+	}
+	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		hr := HostReport{Host: r.Host, Facts: r.Facts, Err: r.Err, Duration: r.Duration}
+		if hr.Err == nil {
+			if err := a.Store.SaveFacts(ctx, r.Facts); err != nil {
+				hr.Err = fmt.Errorf("store facts: %w", err)
+				if storeErr == nil {
+					storeErr = hr.Err
+				}
+			}
+		}
+		if hr.Err != nil {
+			report.Failed++
+			data, _ := json.Marshal(map[string]string{"code": string(patchpilot.ErrorCode(hr.Err))})
+			_ = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
+				Message: hr.Err.Error(), Data: data})
+		} else {
+			data, _ := json.Marshal(map[string]any{"packages": len(r.Facts.Packages), "updates": len(r.Facts.Updates),
+				"security_updates": r.Facts.SecurityUpdateCount(), "source": source})
+			if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
+				Message: fmt.Sprintf("collected %d packages, %d pending updates", len(r.Facts.Packages), len(r.Facts.Updates)),
+				Data:    data}); err != nil && storeErr == nil {
+				storeErr = err
+			}
+		}
+		report.Hosts = append(report.Hosts, hr)
+		if progress != nil {
+			progress(hr)
+		}
+	})
+	if storeErr != nil {
+		return report, storeErr
+	}
+	if err := ctx.Err(); err != nil {
+		return report, patchpilot.Errorf(patchpilot.ECANCELED, "collection interrupted after %d of %d hosts: %w", len(report.Hosts), len(hosts), err)
+	}
+	return report, nil
+}
+
+// ImportFacts stores hosts and snapshots from an Ansible fact cache or the
+// output of `ansible -m setup`. Every record is parsed before anything is
+// written, so a malformed file changes nothing.
+func (a *App) ImportFacts(ctx context.Context, path string) ([]inventory.Imported, error) {
+	imported, err := inventory.ImportFacts(path)
+	if err != nil {
+		return nil, err
+	}
+	hosts := make([]patchpilot.Host, len(imported))
+	for i, im := range imported {
+		hosts[i] = im.Host
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		return nil, err
+	}
+	for _, im := range imported {
+		if err := a.Store.SaveFacts(ctx, im.Facts); err != nil {
+			return nil, fmt.Errorf("store facts of %s: %w", im.Host.Name, err)
+		}
+		if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsImported, Host: im.Host.Name,
+			Message: "imported Ansible facts from " + path}); err != nil {
+			return nil, err
+		}
+	}
+	return imported, nil
+}

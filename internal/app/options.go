@@ -1,0 +1,138 @@
+// Package app wires patchpilot's packages together: it opens the store,
+// builds dialers and runs the use cases that the CLI (and later the HTTP
+// API) expose. It holds no business rules of its own beyond the order in
+// which things happen.
+package app
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// Defaults. Each is documented where it is used in Options.
+const (
+	DefaultConcurrency    = 50
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute
+	DefaultDBName         = "patchpilot.db"
+)
+
+// Options configure the application. The zero value of every field is a
+// documented default, resolved by Resolve; Validate rejects impossible
+// values at start-up rather than in the middle of a run.
+type Options struct {
+	// DBPath is the SQLite database file. Default:
+	// $XDG_DATA_HOME/patchpilot/patchpilot.db (XDG_DATA_HOME defaults to
+	// ~/.local/share).
+	DBPath string
+
+	// KnownHostsFile verifies SSH host keys. Default: ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// AcceptNewHostKeys records the keys of hosts not yet in
+	// KnownHostsFile instead of refusing them. Changed keys are always
+	// refused.
+	AcceptNewHostKeys bool
+	// SSHUser is used for hosts whose inventory names no user. Default:
+	// the user running patchpilot.
+	SSHUser string
+	// SSHKeyFiles are private keys tried for every host, after the
+	// host's own key file.
+	SSHKeyFiles []string
+	// JumpHost ("user@host:port") is used for hosts that name none.
+	JumpHost string
+	// Concurrency bounds how many hosts are worked on at once. Default 50.
+	Concurrency int
+	// ConnectTimeout bounds an SSH connection. Default 10s.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds each remote command. Default 5m.
+	CommandTimeout time.Duration
+
+	// Env is the process environment as KEY=VALUE pairs; the app reads
+	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from
+	// the process itself, so tests can run many apps side by side.
+	Env []string
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Getenv looks a variable up in Options.Env.
+func (o Options) Getenv(key string) string {
+	prefix := key + "="
+	for i := len(o.Env) - 1; i >= 0; i-- {
+		if len(o.Env[i]) >= len(prefix) && o.Env[i][:len(prefix)] == prefix {
+			return o.Env[i][len(prefix):]
+		}
+	}
+	return ""
+}
+
+// Home returns the user's home directory from the environment.
+func (o Options) Home() string {
+	if h := o.Getenv("HOME"); h != "" {
+		return h
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return h
+	}
+	return "/"
+}
+
+// DefaultDBPath is $XDG_DATA_HOME/patchpilot/patchpilot.db.
+func (o Options) DefaultDBPath() string {
+	data := o.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		data = filepath.Join(o.Home(), ".local", "share")
+	}
+	return filepath.Join(data, "patchpilot", DefaultDBName)
+}
+
+// Resolve fills in defaults for zero fields.
+func (o Options) Resolve() Options {
+	if o.DBPath == "" {
+		o.DBPath = o.DefaultDBPath()
+	}
+	if o.KnownHostsFile == "" {
+		o.KnownHostsFile = filepath.Join(o.Home(), ".ssh", "known_hosts")
+	}
+	if o.SSHUser == "" {
+		o.SSHUser = o.Getenv("USER")
+	}
+	if o.SSHUser == "" {
+		o.SSHUser = "root"
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.CommandTimeout == 0 {
+		o.CommandTimeout = DefaultCommandTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Validate rejects impossible option values.
+func (o Options) Validate() error {
+	switch {
+	case o.Concurrency < 0:
+		return patchpilot.Errorf(patchpilot.EINVALID, "concurrency %d: expected a positive number", o.Concurrency)
+	case o.ConnectTimeout < 0:
+		return patchpilot.Errorf(patchpilot.EINVALID, "connect timeout %s: expected a positive duration", o.ConnectTimeout)
+	case o.CommandTimeout < 0:
+		return patchpilot.Errorf(patchpilot.EINVALID, "command timeout %s: expected a positive duration", o.CommandTimeout)
+	}
+	return nil
+}
