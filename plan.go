@@ -98,6 +98,9 @@ func TargetsRest() TargetCount { return TargetCount{Kind: SizeRest} }
 // IsRest reports whether the size is "rest".
 func (t TargetCount) IsRest() bool { return t.Kind == SizeRest }
 
+// IsPercent reports whether the size is a percentage of the targets.
+func (t TargetCount) IsPercent() bool { return t.Kind == SizePercent }
+
 // String renders the size as written in plans: "5", "20%" or "rest".
 func (t TargetCount) String() string { return sizeString(t.Kind, t.Count, t.Percent) }
 

@@ -1,0 +1,263 @@
+package planner
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// HostView is what the planner knows about a target host: the host with
+// its labels and groups, and a summary of its latest facts (CollectedAt is
+// nil when the host was never collected).
+type HostView struct {
+	Host  patchpilot.Host
+	Facts patchpilot.HostSummary
+}
+
+// NewHostView builds a view from a host and its latest facts, which may be
+// nil.
+func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
+	return HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
+}
+
+// Name returns the host's name.
+func (v HostView) Name() string { return v.Host.Name }
+
+// Fact keys a selector can test besides labels. They take precedence over
+// labels of the same name.
+const (
+	KeyName     = "name"      // the host name
+	KeyGroup    = "group"     // an inventory group, or the label "group"
+	KeyOS       = "os"        // "debian:12", "rocky:9" (matches 9.4) or just "debian"
+	KeyOSName   = "os_name"   // os-release ID
+	KeyOSVer    = "os_version"
+	KeyOSFamily = "os_family" // debian, redhat, suse
+	KeyArch     = "arch"
+	KeyKernel   = "kernel"
+)
+
+// factKeys are the keys that need collected facts.
+func factKeys() []string { return []string{KeyOS, KeyOSName, KeyOSVer, KeyOSFamily, KeyArch, KeyKernel} }
+
+// selectorOp is the comparison of one selector term.
+type selectorOp string
+
+const (
+	opEqual     selectorOp = "="
+	opNotEqual  selectorOp = "!="
+	opExists    selectorOp = "exists"
+	opNotExists selectorOp = "!exists"
+)
+
+// term is one comma-separated part of a selector.
+type term struct {
+	key   string
+	op    selectorOp
+	value string
+}
+
+// Selector is a parsed selector expression: every term must match.
+type Selector struct {
+	terms []term
+}
+
+var selectorKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]*$`)
+
+// ParseSelector reads a selector expression: comma-separated terms, each
+// key=value, key==value, key!=value, key (the label exists) or !key (it does
+// not). Values may be glob patterns (web*, ubuntu:22.*). Keys are labels or
+// the fact keys name, group, os, os_name, os_version, os_family, arch and
+// kernel. An empty selector matches every host.
+func ParseSelector(s string) (Selector, error) {
+	var sel Selector
+	if strings.TrimSpace(s) == "" {
+		return sel, nil
+	}
+	for i, raw := range strings.Split(s, ",") {
+		t, err := parseTerm(strings.TrimSpace(raw))
+		if err != nil {
+			return Selector{}, patchpilot.Errorf(patchpilot.EINVALID, "invalid selector %q: term %d %q: %s", s, i+1, raw, err).
+				WithHint("write terms such as env=prod,role!=db,os=debian:12")
+		}
+		sel.terms = append(sel.terms, t)
+	}
+	return sel, nil
+}
+
+func parseTerm(s string) (term, error) {
+	if s == "" {
+		return term{}, fmt.Errorf("empty term")
+	}
+	var t term
+	switch {
+	case strings.Contains(s, "!="):
+		t.key, t.value, _ = strings.Cut(s, "!=")
+		t.op = opNotEqual
+	case strings.Contains(s, "=="):
+		t.key, t.value, _ = strings.Cut(s, "==")
+		t.op = opEqual
+	case strings.Contains(s, "="):
+		t.key, t.value, _ = strings.Cut(s, "=")
+		t.op = opEqual
+	case strings.HasPrefix(s, "!"):
+		t.key, t.op = strings.TrimSpace(s[1:]), opNotExists
+	default:
+		t.key, t.op = s, opExists
+	}
+	t.key, t.value = strings.TrimSpace(t.key), strings.TrimSpace(t.value)
+	if !selectorKey.MatchString(t.key) {
+		return term{}, fmt.Errorf("invalid key %q", t.key)
+	}
+	if t.op == opEqual || t.op == opNotEqual {
+		if t.value == "" {
+			return term{}, fmt.Errorf("missing value after %s", t.op)
+		}
+		if strings.ContainsAny(t.value, "=! \t") {
+			return term{}, fmt.Errorf("invalid value %q", t.value)
+		}
+		if _, err := path.Match(t.value, ""); err != nil {
+			return term{}, fmt.Errorf("invalid pattern %q", t.value)
+		}
+	}
+	if (t.op == opExists || t.op == opNotExists) && contains(factKeys(), t.key) {
+		return term{}, fmt.Errorf("%q is a fact: compare it with = or !=", t.key)
+	}
+	return t, nil
+}
+
+// validKey reports whether s may be a label key.
+func validKey(s string) bool { return selectorKey.MatchString(s) }
+
+// Matches reports whether the host matches every term. A fact term never
+// matches a host whose facts were never collected, whatever its operator:
+// a host whose OS is unknown is not silently included by "os!=...".
+func (sel Selector) Matches(h HostView) bool {
+	for _, t := range sel.terms {
+		if !t.matches(h) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t term) matches(h HostView) bool {
+	if contains(factKeys(), t.key) && h.Facts.CollectedAt == nil {
+		return false
+	}
+	var values []string
+	present := true
+	switch t.key {
+	case KeyName:
+		values = []string{h.Host.Name}
+	case KeyGroup:
+		values = append(values, h.Host.Groups...)
+		if g, ok := h.Host.Labels[patchpilot.LabelGroup]; ok {
+			values = append(values, g)
+		}
+		present = len(values) > 0
+	case KeyOS:
+		return t.matchOS(h.Facts) == (t.op == opEqual)
+	case KeyOSName:
+		values = []string{h.Facts.OSName}
+	case KeyOSVer:
+		values = []string{h.Facts.OSVersion}
+	case KeyOSFamily:
+		values = []string{string(h.Facts.OSFamily)}
+	case KeyArch:
+		values = []string{h.Facts.Arch}
+	case KeyKernel:
+		values = []string{h.Facts.Kernel}
+	default:
+		v, ok := h.Host.Labels[t.key]
+		values, present = []string{v}, ok
+		if !ok {
+			values = nil
+		}
+	}
+	switch t.op {
+	case opExists:
+		return present
+	case opNotExists:
+		return !present
+	case opEqual:
+		return anyMatch(t.value, values)
+	default:
+		return !anyMatch(t.value, values)
+	}
+}
+
+// matchOS compares "name:version" or "name" with the host's OS. A version
+// matches itself and its minor releases: "rocky:9" matches 9.4.
+func (t term) matchOS(f patchpilot.HostSummary) bool {
+	name, version, hasVersion := strings.Cut(t.value, ":")
+	if !globMatch(name, f.OSName) {
+		return false
+	}
+	if !hasVersion {
+		return true
+	}
+	if globMatch(version, f.OSVersion) {
+		return true
+	}
+	major, _, _ := strings.Cut(f.OSVersion, ".")
+	return major != f.OSVersion && globMatch(version, major)
+}
+
+func anyMatch(pattern string, values []string) bool {
+	for _, v := range values {
+		if globMatch(pattern, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func globMatch(pattern, s string) bool {
+	ok, err := path.Match(pattern, s)
+	return err == nil && ok
+}
+
+// Select returns the hosts that match the selector, in their given order.
+func Select(selector string, hosts []HostView) ([]HostView, error) {
+	sel, err := ParseSelector(selector)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostView
+	for _, h := range hosts {
+		if sel.Matches(h) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// SelectTargets applies a plan's target selector: the selector, then, when
+// the plan names hosts, only those. A named host that is not among hosts is
+// an error, so that a typo never shrinks a rollout silently.
+func SelectTargets(t patchpilot.TargetSelector, hosts []HostView) ([]HostView, error) {
+	matched, err := Select(t.Selector, hosts)
+	if err != nil || len(t.Hosts) == 0 {
+		return matched, err
+	}
+	byName := map[string]bool{}
+	for _, h := range hosts {
+		byName[h.Name()] = true
+	}
+	for _, name := range t.Hosts {
+		if !byName[name] {
+			return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "target host %q is not in the inventory", name).
+				WithHint("check the name with `patchpilot hosts list`")
+		}
+	}
+	var out []HostView
+	for _, h := range matched {
+		if contains(t.Hosts, h.Name()) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
