@@ -1,0 +1,159 @@
+// Package lab runs a real fleet of Debian hosts on one machine: systemd-nspawn
+// containers booted on overlayfs copies of a cached debootstrap base, each
+// with its own hostname, machine id, SSH host keys and loopback address, and a
+// local apt repository of test packages with pending updates. See README.md.
+package lab
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// Defaults of Options.
+const (
+	DefaultHosts = 3
+	MaxHosts     = 200
+	// DefaultSubnet is the first three octets of the hosts' addresses: host N
+	// (lab01 is 1) listens on DefaultSubnet.N.
+	DefaultSubnet = "127.0.1"
+	// DefaultSuite is the Debian release the hosts run.
+	DefaultSuite = "bookworm"
+	// DefaultReadyTimeout bounds how long Up waits for every host's sshd.
+	DefaultReadyTimeout = 120 * time.Second
+	// DefaultHostDiskSize is the size of each host's writable layer (a tmpfs
+	// that only uses memory for what the host writes), and so its free disk.
+	DefaultHostDiskSize = 512 << 20
+	// PrometheusAddress is where --prometheus serves.
+	PrometheusAddress = "127.0.0.1:9090"
+	// EnvCache overrides the default cache directory.
+	EnvCache = "PATCHPILOT_LAB_CACHE"
+)
+
+// Options configure a lab. The zero value of every field but Dir is a usable
+// default (see DefaultDir).
+type Options struct {
+	// Dir holds the lab's state: state.json, inventory.ini, known_hosts,
+	// the private key, the apt repository and one directory per host.
+	// Empty means DefaultDir().
+	Dir string
+	// Hosts is the number of hosts, 1 to MaxHosts; 0 means DefaultHosts.
+	Hosts int
+	// Prometheus starts a Prometheus server on PrometheusAddress scraping
+	// every host.
+	Prometheus bool
+	// Mirror is the Debian mirror debootstrap uses; empty means the first
+	// source in the machine's apt configuration that serves Suite's main.
+	Mirror string
+	// Suite is the Debian release; empty means DefaultSuite.
+	Suite string
+	// CacheDir holds the debootstrap base, the built demo binary and the
+	// repository; empty means DefaultCacheDir(). It is reused across labs.
+	CacheDir string
+	// Subnet is the first three octets of the host addresses; empty means
+	// DefaultSubnet.
+	Subnet string
+	// ReadyTimeout bounds the wait for the hosts to boot; 0 means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DefaultDir is where the lab lives when Options.Dir is empty:
+// $XDG_STATE_HOME/patchpilot/lab when XDG_STATE_HOME is set, else
+// /var/lib/patchpilot/lab for root and ~/.local/state/patchpilot/lab for
+// others.
+func DefaultDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "patchpilot", "lab")
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/patchpilot/lab"
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "patchpilot", "lab")
+}
+
+// DefaultCacheDir is where the reusable base lives when Options.CacheDir is
+// empty: $PATCHPILOT_LAB_CACHE, else /var/cache/patchpilot/lab for root,
+// else $XDG_CACHE_HOME/patchpilot/lab.
+func DefaultCacheDir() string {
+	if d := os.Getenv(EnvCache); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/cache/patchpilot/lab"
+	}
+	d, _ := os.UserCacheDir()
+	return filepath.Join(d, "patchpilot", "lab")
+}
+
+// withDefaults returns a copy of o with every empty field set.
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir = DefaultDir()
+	}
+	if o.Hosts == 0 {
+		o.Hosts = DefaultHosts
+	}
+	if o.Suite == "" {
+		o.Suite = DefaultSuite
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if o.Subnet == "" {
+		o.Subnet = DefaultSubnet
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if abs, err := filepath.Abs(o.Dir); err == nil {
+		o.Dir = abs
+	}
+	if abs, err := filepath.Abs(o.CacheDir); err == nil {
+		o.CacheDir = abs
+	}
+	return o
+}
+
+// Validate reports the first field that is out of range.
+func (o Options) Validate() error {
+	if o.Hosts < 0 || o.Hosts > MaxHosts {
+		return patchpilot.Errorf(patchpilot.EINVALID, "hosts: %d is out of range (want 1 to %d)", o.Hosts, MaxHosts)
+	}
+	if o.Subnet != "" {
+		var a, b, c int
+		if n, err := fmt.Sscanf(o.Subnet+"\n", "%d.%d.%d\n", &a, &b, &c); err != nil || n != 3 || a != 127 || b < 0 || b > 255 || c < 0 || c > 255 {
+			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q is not three octets of a loopback address (want e.g. %s)", o.Subnet, DefaultSubnet)
+		}
+	}
+	if o.ReadyTimeout < 0 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "ready timeout: %s is negative", o.ReadyTimeout)
+	}
+	if o.Suite != "" && !validName(o.Suite) {
+		return patchpilot.Errorf(patchpilot.EINVALID, "suite: %q is not a Debian suite name", o.Suite)
+	}
+	return nil
+}
+
+// validName accepts the characters of suite and host names.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,114 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// alive reports whether pid is a live process (not a zombie).
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself contain spaces or parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// cmdlineHas reports whether pid's command line contains s, so that a pid
+// recorded in the state file is never signalled after it was reused by an
+// unrelated process.
+func cmdlineHas(pid int, s string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), s)
+}
+
+// procInfo is the part of /proc/PID/stat the lab needs.
+type procInfo struct {
+	pid, ppid int
+	comm      string
+}
+
+// processes lists the live processes.
+func processes() []procInfo {
+	ents, _ := os.ReadDir("/proc")
+	var out []procInfo
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		open, closeIdx := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || closeIdx < open {
+			continue
+		}
+		f := strings.Fields(string(b[closeIdx+1:]))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		out = append(out, procInfo{pid: pid, ppid: ppid, comm: string(b[open+1 : closeIdx])})
+	}
+	return out
+}
+
+// childOf returns the first live child of pid named comm ("" for any).
+func childOf(procs []procInfo, pid int, comm string) int {
+	for _, p := range procs {
+		if p.ppid == pid && (comm == "" || p.comm == comm) {
+			return p.pid
+		}
+	}
+	return 0
+}
+
+// waitGone waits until none of pids is alive or the timeout passes, and
+// reports whether they are all gone.
+func waitGone(ctx context.Context, timeout time.Duration, pids func() []int) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := false
+		for _, p := range pids() {
+			if alive(p) {
+				left = true
+				break
+			}
+		}
+		if !left {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func signalAll(pids []int, sig syscall.Signal) {
+	for _, p := range pids {
+		if p > 1 {
+			_ = syscall.Kill(p, sig)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package lab
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// tool is a program the lab runs and the Debian package that ships it.
+type tool struct{ bin, pkg string }
+
+// requiredTools are needed by every lab; prometheusTools only with
+// --prometheus.
+var (
+	requiredTools = []tool{
+		{"debootstrap", "debootstrap"},
+		{"systemd-nspawn", "systemd-container"},
+		{"nsenter", "util-linux"},
+		{"apt-ftparchive", "apt-utils"},
+		{"dpkg-deb", "dpkg"},
+		{"dpkg-scanpackages", "dpkg-dev"},
+		{"nft", "nftables"},
+		{"chroot", "coreutils"},
+	}
+	prometheusTools = []tool{
+		{"prometheus", "prometheus"},
+		{"prometheus-node-exporter", "prometheus-node-exporter"},
+	}
+)
+
+// CheckHost verifies that the lab can run here: Linux, root, and every tool
+// present. A missing tool is named with the apt-get line that installs it.
+func CheckHost(prometheus bool) error {
+	if runtime.GOOS != "linux" {
+		return patchpilot.Errorf(patchpilot.EUNSUPPORTED, "the lab needs Linux, not %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		return patchpilot.Errorf(patchpilot.EUNSUPPORTED, "the lab needs root (it mounts file systems and boots containers)").
+			WithHint("run it with sudo")
+	}
+	tools := requiredTools
+	if prometheus {
+		tools = append(append([]tool(nil), tools...), prometheusTools...)
+	}
+	var missing, pkgs []string
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.bin); err != nil {
+			missing = append(missing, t.bin)
+			if !contains(pkgs, t.pkg) {
+				pkgs = append(pkgs, t.pkg)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		line := "apt-get install -y " + strings.Join(pkgs, " ")
+		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "missing tools: %s (install with: %s)", strings.Join(missing, ", "), line).
+			WithHint(line)
+	}
+	return nil
+}
