@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// timeLayout is how times are stored: UTC, fixed width, nanoseconds. Fixed
+// width matters: with it, comparing the text compares the instants, so SQL
+// can order and filter on time columns directly.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// formatTime encodes t for storage.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(timeLayout)
+}
+
+// parseTime decodes a stored time; it is always UTC.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// boolInt encodes a boolean as SQLite's 0 or 1.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// encodeList encodes a list as JSON, with "[]" for an empty or nil one.
+func encodeList[T any](v []T) (string, error) {
+	if len(v) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// decodeList decodes a JSON list; an empty list decodes to nil, which is how
+// the domain types say "none".
+func decodeList[T any](s string) ([]T, error) {
+	if s == "" || s == "[]" || s == "null" {
+		return nil, nil
+	}
+	var v []T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("stored list: %w", err)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}
+
+// encodeMap encodes a string map as JSON, with "{}" for an empty or nil one.
+func encodeMap(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// decodeMap decodes a JSON string map; an empty map decodes to nil.
+func decodeMap(s string) (map[string]string, error) {
+	if s == "" || s == "{}" || s == "null" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("stored map: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}

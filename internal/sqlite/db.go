@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	// The driver registers itself as "sqlite".
+	_ "modernc.org/sqlite"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// Defaults for the connection pools and the lock wait.
+const (
+	// DefaultBusyTimeout is how long a connection waits for a lock held by
+	// another process (another patchpilot, a backup) before failing.
+	DefaultBusyTimeout = 10 * time.Second
+	// DefaultReadConns is the size of the read pool. Readers do not block
+	// each other in WAL mode; a few are enough for a controller and its API.
+	DefaultReadConns = 4
+	// dirMode is the mode of a database directory that Open creates: the
+	// database describes the fleet and is nobody else's business.
+	dirMode = 0o700
+	// synchronousMode is FULL rather than WAL's usual NORMAL: patchpilot
+	// writes state before acting on hosts, and a commit that a power loss
+	// could undo would break that promise.
+	synchronousMode = "FULL"
+)
+
+// DB is a patchpilot.Store on one SQLite database file. It is safe for
+// concurrent use.
+type DB struct {
+	path  string
+	write *sql.DB // one connection: SQLite has one writer at a time
+	read  *sql.DB // read-only connections
+	now   func() time.Time
+}
+
+var _ patchpilot.Store = (*DB)(nil)
+
+// Option configures a DB at Open.
+type Option func(*DB)
+
+// WithClock sets the clock that stamps events and host rows; tests use it to
+// fix time. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(db *DB) { db.now = now }
+}
+
+// Open opens the database at path, creating the file and its parent
+// directory when missing, and brings its schema up to date.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	if path == "" {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "open database: empty path").
+			WithHint("pass the path of an SQLite database file")
+	}
+	db := &DB{path: path, now: time.Now}
+	for _, opt := range opts {
+		opt(db)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, dirMode); err != nil {
+			return nil, unavailable(path, fmt.Errorf("create directory: %w", err))
+		}
+	}
+	var err error
+	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		return nil, unavailable(path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	db.write.SetConnMaxLifetime(0)
+	// The first connection creates the file and switches it to WAL, which
+	// must happen before a read-only connection opens it.
+	if err := db.write.PingContext(ctx); err != nil {
+		db.write.Close()
+		return nil, unavailable(path, err)
+	}
+	if db.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		db.write.Close()
+		return nil, unavailable(path, err)
+	}
+	db.read.SetMaxOpenConns(DefaultReadConns)
+	db.read.SetMaxIdleConns(DefaultReadConns)
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the driver's connection string. The path goes into a file: URI
+// with its special characters escaped, so that a '?' or '#' in a directory
+// name cannot be read as parameters. Parameters starting with '_' are the
+// driver's own; SQLite ignores them.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous("+synchronousMode+")")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Path: filepath.ToSlash(path)}
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+// unavailable reports a database that cannot be opened or used.
+func unavailable(path string, err error) error {
+	return &patchpilot.Error{
+		Code:    patchpilot.EUNAVAILABLE,
+		Message: "open database " + path,
+		Hint:    "check that the path is an SQLite database in a writable directory, or choose another with --db",
+		Err:     err,
+	}
+}
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return wrap(err, "close database %s", db.path)
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// latestSnapshot is the SQL expression for the id of the latest snapshot of
+// the host row h; the fact_snapshots_host_latest index answers it with one
+// probe.
+const latestSnapshot = `(SELECT ls.id FROM fact_snapshots ls WHERE ls.host_id = h.id
+	ORDER BY ls.collected_at DESC, ls.id DESC LIMIT 1)`
+
+var (
+	packageColumns = []string{"snapshot_id", "seq", "name", "version", "arch", "source_name", "source_version", "status"}
+	updateColumns  = []string{"snapshot_id", "seq", "package", "arch", "source_package", "installed_version",
+		"candidate_version", "origin", "security", "advisories"}
+)
+
+// validateFacts checks what the store relies on. It names the offending
+// field, so that a broken collector is easy to find.
+func validateFacts(f patchpilot.Facts) error {
+	if f.Host == "" {
+		return invalid("facts: empty host name")
+	}
+	if f.CollectedAt.IsZero() {
+		return invalid("facts for %q: collected_at is not set", f.Host)
+	}
+	for i, p := range f.Packages {
+		if p.Name == "" {
+			return invalid("facts for %q: packages[%d]: empty name", f.Host, i)
+		}
+	}
+	for i, u := range f.Updates {
+		if u.Package == "" {
+			return invalid("facts for %q: updates[%d]: empty package", f.Host, i)
+		}
+	}
+	return nil
+}
+
+// SaveFacts stores a snapshot with its packages and updates in one
+// transaction. The host must exist.
+func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
+	if err := validateFacts(f); err != nil {
+		return err
+	}
+	// Encode everything before taking the write lock, which is shared by
+	// every writer.
+	services, err1 := encodeList(f.Services)
+	needsRestart, err2 := encodeList(f.NeedsRestart)
+	rebootPackages, err3 := encodeList(f.RebootPackages)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return wrap(err, "save facts for %q", f.Host)
+	}
+	pkgArgs := make([]any, 0, len(f.Packages)*len(packageColumns))
+	updArgs := make([]any, 0, len(f.Updates)*len(updateColumns))
+	for i, p := range f.Packages {
+		pkgArgs = append(pkgArgs, nil, i, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Status)
+	}
+	for i, u := range f.Updates {
+		advisories, err := encodeList(u.Advisories)
+		if err != nil {
+			return wrap(err, "save facts for %q: updates[%d]", f.Host, i)
+		}
+		updArgs = append(updArgs, nil, i, u.Package, u.Arch, u.SourcePackage, u.InstalledVersion,
+			u.CandidateVersion, u.Origin, boolInt(u.Security), advisories)
+	}
+
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var hostID int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM hosts WHERE name = ?`, f.Host).Scan(&hostID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(f.Host)
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
+			os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
+			needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
+			package_count, update_count, security_update_count)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
+			f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, services, needsRestart,
+			boolInt(f.RebootRequired), rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
+			len(f.Packages), len(f.Updates), f.SecurityUpdateCount())
+		if err != nil {
+			return fmt.Errorf("insert snapshot: %w", err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(pkgArgs); i += len(packageColumns) {
+			pkgArgs[i] = id
+		}
+		for i := 0; i < len(updArgs); i += len(updateColumns) {
+			updArgs[i] = id
+		}
+		if err := bulkInsert(ctx, tx, "snapshot_packages", packageColumns, pkgArgs); err != nil {
+			return fmt.Errorf("insert packages: %w", err)
+		}
+		if err := bulkInsert(ctx, tx, "snapshot_updates", updateColumns, updArgs); err != nil {
+			return fmt.Errorf("insert updates: %w", err)
+		}
+		return nil
+	}, "save facts for %q", f.Host)
+}
+
+// hostID returns the row id of a host, or ENOTFOUND.
+func (db *DB) hostID(ctx context.Context, name string) (int64, error) {
+	if name == "" {
+		return 0, invalid("empty host name")
+	}
+	var id int64
+	err := db.read.QueryRowContext(ctx, `SELECT id FROM hosts WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound(name)
+	}
+	if err != nil {
+		return 0, wrap(err, "read host %q", name)
+	}
+	return id, nil
+}
+
+// LatestFacts returns the current snapshot of a host with its packages and
+// updates. Snapshots are never modified once written, so reading the
+// snapshot and its lists in separate statements is consistent.
+func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, error) {
+	hostID, err := db.hostID(ctx, host)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	var (
+		f                                      = patchpilot.Facts{Host: host}
+		id                                     int64
+		collectedAt, family                    string
+		services, needsRestart, rebootPackages string
+	)
+	err = db.read.QueryRowContext(ctx, `SELECT id, collected_at, source, hostname, os_family, os_name,
+		os_version, os_pretty, os_codename, kernel, arch, boot_id, services, needs_restart,
+		reboot_required, reboot_packages, packages_known, updates_known
+		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID).Scan(
+		&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
+		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
+		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown)
+	if errors.Is(err, sql.ErrNoRows) {
+		return patchpilot.Facts{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
+			WithHint("collect the host's facts first")
+	}
+	if err != nil {
+		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
+	}
+	f.OSFamily = patchpilot.OSFamily(family)
+	var e1, e2, e3, e4 error
+	f.CollectedAt, e1 = parseTime(collectedAt)
+	f.Services, e2 = decodeList[string](services)
+	f.NeedsRestart, e3 = decodeList[string](needsRestart)
+	f.RebootPackages, e4 = decodeList[string](rebootPackages)
+	if err := errors.Join(e1, e2, e3, e4); err != nil {
+		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
+	}
+	if f.Packages, err = db.snapshotPackages(ctx, id); err != nil {
+		return patchpilot.Facts{}, wrap(err, "read packages of %q", host)
+	}
+	if f.Updates, err = db.snapshotUpdates(ctx, id); err != nil {
+		return patchpilot.Facts{}, wrap(err, "read updates of %q", host)
+	}
+	return f, nil
+}
+
+// snapshotPackages reads a snapshot's packages in collected order; nil when
+// there are none.
+func (db *DB) snapshotPackages(ctx context.Context, id int64) ([]patchpilot.Package, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT name, version, arch, source_name, source_version, status
+		FROM snapshot_packages WHERE snapshot_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []patchpilot.Package
+	for rows.Next() {
+		var p patchpilot.Package
+		if err := rows.Scan(&p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// snapshotUpdates reads a snapshot's updates in collected order; nil when
+// there are none.
+func (db *DB) snapshotUpdates(ctx context.Context, id int64) ([]patchpilot.Update, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT package, arch, source_package, installed_version,
+		candidate_version, origin, security, advisories
+		FROM snapshot_updates WHERE snapshot_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []patchpilot.Update
+	for rows.Next() {
+		var u patchpilot.Update
+		var advisories string
+		if err := rows.Scan(&u.Package, &u.Arch, &u.SourcePackage, &u.InstalledVersion, &u.CandidateVersion,
+			&u.Origin, &u.Security, &advisories); err != nil {
+			return nil, err
+		}
+		if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
+			return nil, fmt.Errorf("update %q: advisories: %w", u.Package, err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// FactHistory lists a host's snapshots, newest first, without their lists;
+// limit 0 means all.
+func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchpilot.FactSnapshot, error) {
+	if limit < 0 {
+		return nil, invalid("fact history of %q: negative limit %d", host, limit)
+	}
+	hostID, err := db.hostID(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT id, collected_at, source, os_name, os_version, kernel, boot_id, package_count,
+		update_count, reboot_required
+		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC`
+	args := []any{hostID}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(err, "read fact history of %q", host)
+	}
+	defer rows.Close()
+	out := []patchpilot.FactSnapshot{}
+	for rows.Next() {
+		s := patchpilot.FactSnapshot{Host: host}
+		var collectedAt string
+		if err := rows.Scan(&s.ID, &collectedAt, &s.Source, &s.OSName, &s.OSVersion, &s.Kernel, &s.BootID,
+			&s.PackageCount, &s.UpdateCount, &s.RebootRequired); err != nil {
+			return nil, wrap(err, "read fact history of %q", host)
+		}
+		if s.CollectedAt, err = parseTime(collectedAt); err != nil {
+			return nil, wrap(err, "read fact history of %q", host)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "read fact history of %q", host)
+	}
+	return out, nil
+}

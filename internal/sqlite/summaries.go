@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// HostSummaries summarises every host from its latest snapshot, ordered by
+// name. It reads the snapshot's count columns and never the package lists.
+func (db *DB) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+prefixed("h.", hostColumns)+`,
+		s.collected_at, s.os_family, s.os_name, s.os_version, s.kernel, s.arch,
+		s.package_count, s.update_count, s.security_update_count, s.reboot_required
+		FROM hosts h LEFT JOIN fact_snapshots s ON s.id = `+latestSnapshot+`
+		ORDER BY h.name`)
+	if err != nil {
+		return nil, wrap(err, "summarise hosts")
+	}
+	defer rows.Close()
+	out := []patchpilot.HostSummary{}
+	for rows.Next() {
+		var (
+			h                                   patchpilot.Host
+			groups, labels                      string
+			collectedAt, family, osName, osVer  sql.NullString
+			kernel, arch                        sql.NullString
+			packages, updates, security, reboot sql.NullInt64
+		)
+		if err := rows.Scan(&h.Name, &h.Address, &h.Port, &h.User, &h.KeyFile, &h.Become, &h.JumpHost,
+			&groups, &labels, &h.Source, &collectedAt, &family, &osName, &osVer, &kernel, &arch,
+			&packages, &updates, &security, &reboot); err != nil {
+			return nil, wrap(err, "summarise hosts")
+		}
+		if h.Labels, err = decodeMap(labels); err != nil {
+			return nil, wrap(err, "summarise host %q", h.Name)
+		}
+		if !collectedAt.Valid {
+			out = append(out, patchpilot.Summarize(h, nil))
+			continue
+		}
+		at, err := parseTime(collectedAt.String)
+		if err != nil {
+			return nil, wrap(err, "summarise host %q", h.Name)
+		}
+		// Summarize counts the lists of the facts it is given; the lists
+		// are not loaded here, so the stored counts replace its counts.
+		s := patchpilot.Summarize(h, &patchpilot.Facts{
+			Host: h.Name, CollectedAt: at, OSFamily: patchpilot.OSFamily(family.String),
+			OSName: osName.String, OSVersion: osVer.String, Kernel: kernel.String, Arch: arch.String,
+			RebootRequired: reboot.Int64 != 0,
+		})
+		s.PackageCount = int(packages.Int64)
+		s.PendingUpdateCount = int(updates.Int64)
+		s.SecurityUpdateCount = int(security.Int64)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "summarise hosts")
+	}
+	return out, nil
+}
+
+// PendingUpdates lists the updates of each host's latest snapshot, ordered
+// by host and package. Filter.Package matches an update's package or its
+// source package, so that "openssl" also finds libssl3 on Debian.
+func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
+	var where []string
+	var args []any
+	if filter.Host != "" {
+		where = append(where, "h.name = ?")
+		args = append(args, filter.Host)
+	}
+	if filter.SecurityOnly {
+		where = append(where, "u.security = 1")
+	}
+	if filter.Package != "" {
+		where = append(where, "(u.package = ? OR u.source_package = ?)")
+		args = append(args, filter.Package, filter.Package)
+	}
+	q := `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
+		u.installed_version, u.candidate_version, u.security, u.advisories
+		FROM hosts h
+		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
+		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY h.name, u.package, u.seq"
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(err, "list pending updates")
+	}
+	defer rows.Close()
+	out := []patchpilot.HostUpdate{}
+	for rows.Next() {
+		var (
+			u                               patchpilot.HostUpdate
+			family, osName, osVer, osPretty string
+			advisories                      string
+		)
+		if err := rows.Scan(&u.Host, &family, &osName, &osVer, &osPretty, &u.Package, &u.SourcePackage,
+			&u.InstalledVersion, &u.CandidateVersion, &u.Security, &advisories); err != nil {
+			return nil, wrap(err, "list pending updates")
+		}
+		u.Family = patchpilot.OSFamily(family)
+		u.Ecosystem = patchpilot.Facts{OSName: osName, OSVersion: osVer, OSPretty: osPretty}.Ecosystem()
+		if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
+			return nil, wrap(err, "list pending updates of %q", u.Host)
+		}
+		if u.Advisories == nil {
+			u.Advisories = []patchpilot.AdvisoryRef{} // shows as [] in JSON
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list pending updates")
+	}
+	return out, nil
+}
+
+// prefixed qualifies each column of a comma-separated list with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ", ")
+	for i, p := range parts {
+		parts[i] = prefix + p
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,153 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func (s suite) testEvents(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("AppendSetsIDAndTime", func(t *testing.T) {
+		st := s.store(t)
+		before := time.Now()
+		e, err := st.AppendEvent(ctx, patchpilot.Event{Actor: "cli", Kind: patchpilot.EventFactsCollected,
+			Host: "web-1", Message: "collected"})
+		after := time.Now()
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		if e.ID <= 0 {
+			t.Errorf("ID = %d, want positive", e.ID)
+		}
+		// A store may use its own clock; allow for a coarse one.
+		if e.Time.Before(before.Add(-time.Second)) || e.Time.After(after.Add(time.Second)) {
+			t.Errorf("Time = %v, want about now (%v)", e.Time, before)
+		}
+		if e.Time.Location() != time.UTC {
+			t.Errorf("Time %v is not in UTC", e.Time)
+		}
+		zone := time.FixedZone("JST", 9*3600)
+		given := baseTime.In(zone)
+		e2, err := st.AppendEvent(ctx, patchpilot.Event{Kind: "test.given", Time: given})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		if !e2.Time.Equal(baseTime) || e2.Time.Location() != time.UTC {
+			t.Errorf("given time came back as %v, want %v in UTC", e2.Time, baseTime)
+		}
+		if e2.ID <= e.ID {
+			t.Errorf("IDs %d then %d, want increasing", e.ID, e2.ID)
+		}
+		all, err := st.Events(ctx, patchpilot.EventFilter{})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if want := []patchpilot.Event{e, e2}; !reflect.DeepEqual(all, want) {
+			t.Errorf("Events = %+v, want %+v", all, want)
+		}
+	})
+
+	t.Run("DataRoundTrip", func(t *testing.T) {
+		st := s.store(t)
+		data := json.RawMessage(`{"packages": ["openssl", "libssl3"], "count": 2}`)
+		e, err := st.AppendEvent(ctx, patchpilot.Event{Kind: "k", Data: data})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		noData, err := st.AppendEvent(ctx, patchpilot.Event{Kind: "k"})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		got, err := st.Events(ctx, patchpilot.EventFilter{})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("Events = %v, %v; want two", got, err)
+		}
+		if string(got[0].Data) != string(data) || got[0].ID != e.ID {
+			t.Errorf("Data = %s, want %s byte for byte", got[0].Data, data)
+		}
+		if got[1].Data != nil || got[1].ID != noData.ID {
+			t.Errorf("Data of an event without data = %q, want nil", got[1].Data)
+		}
+	})
+
+	t.Run("Filter", func(t *testing.T) {
+		st := s.store(t)
+		var ids []int64
+		add := func(kind, host, rollout string, at time.Time) {
+			t.Helper()
+			e, err := st.AppendEvent(ctx, patchpilot.Event{Time: at, Actor: "controller", Kind: kind,
+				Host: host, Rollout: rollout, Message: kind + " " + host})
+			if err != nil {
+				t.Fatalf("AppendEvent: %v", err)
+			}
+			ids = append(ids, e.ID)
+		}
+		t0 := baseTime
+		add("inventory.collected", "a", "", t0)                         // 0
+		add("inventory.collected", "b", "", t0.Add(time.Minute))        // 1
+		add("rollout.started", "", "r1", t0.Add(2*time.Minute))         // 2
+		add("host.patched", "a", "r1", t0.Add(3*time.Minute))           // 3
+		add("host.patched", "b", "r2", t0.Add(4*time.Minute))           // 4
+		add("inventory.collected", "a", "", t0.Add(30*time.Second))     // 5: out of time order
+		add("inventory.collected", "a", "", t0.Add(5*time.Minute+1))    // 6
+		add("inventory.collect_failed", "c", "", t0.Add(6*time.Minute)) // 7
+
+		pick := func(idx ...int) []int64 {
+			var out []int64
+			for _, i := range idx {
+				out = append(out, ids[i])
+			}
+			return out
+		}
+		cases := []struct {
+			name   string
+			filter patchpilot.EventFilter
+			want   []int64
+		}{
+			{"all", patchpilot.EventFilter{}, pick(0, 1, 2, 3, 4, 5, 6, 7)},
+			{"host", patchpilot.EventFilter{Host: "a"}, pick(0, 3, 5, 6)},
+			{"rollout", patchpilot.EventFilter{Rollout: "r1"}, pick(2, 3)},
+			{"kind", patchpilot.EventFilter{Kind: "host.patched"}, pick(3, 4)},
+			{"since", patchpilot.EventFilter{Since: t0.Add(4 * time.Minute)}, pick(4, 6, 7)},
+			{"since nanosecond", patchpilot.EventFilter{Since: t0.Add(5*time.Minute + 1)}, pick(6, 7)},
+			{"after id", patchpilot.EventFilter{AfterID: ids[5]}, pick(6, 7)},
+			{"limit", patchpilot.EventFilter{Limit: 3}, pick(0, 1, 2)},
+			{"after id and limit", patchpilot.EventFilter{AfterID: ids[1], Limit: 2}, pick(2, 3)},
+			{"combined", patchpilot.EventFilter{Host: "a", Kind: "inventory.collected", Since: t0.Add(time.Second)},
+				pick(5, 6)},
+			{"no match", patchpilot.EventFilter{Host: "zzz"}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				got, err := st.Events(ctx, c.filter)
+				if err != nil {
+					t.Fatalf("Events: %v", err)
+				}
+				var gotIDs []int64
+				for _, e := range got {
+					gotIDs = append(gotIDs, e.ID)
+				}
+				if !reflect.DeepEqual(gotIDs, c.want) {
+					t.Errorf("got ids %v, want %v", gotIDs, c.want)
+				}
+			})
+		}
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		st := s.store(t)
+		_, err := st.AppendEvent(ctx, patchpilot.Event{Message: "no kind"})
+		wantCode(t, err, patchpilot.EINVALID, "kind")
+		_, err = st.AppendEvent(ctx, patchpilot.Event{Kind: "k", Data: json.RawMessage(`{not json`)})
+		wantCode(t, err, patchpilot.EINVALID, "")
+		if got, err := st.Events(ctx, patchpilot.EventFilter{}); err != nil || len(got) != 0 {
+			t.Errorf("Events after rejected appends = %v, %v; want none", got, err)
+		}
+	})
+}

@@ -1,0 +1,200 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func (s suite) testFacts(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("RoundTrip", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
+		want := richFacts("web-1", baseTime)
+		// A time in another zone is the same instant; it comes back in UTC.
+		in := want
+		in.CollectedAt = baseTime.In(time.FixedZone("CEST", 2*3600))
+		mustSave(t, st, in)
+		got, err := st.LatestFacts(ctx, "web-1")
+		if err != nil {
+			t.Fatalf("LatestFacts: %v", err)
+		}
+		if got.CollectedAt.Location() != time.UTC {
+			t.Errorf("CollectedAt location = %v, want UTC", got.CollectedAt.Location())
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("LatestFacts differs from what was saved:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
+	t.Run("LargeRoundTrip", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "big"})
+		want := Facts("big", baseTime, 2500, 150)
+		mustSave(t, st, want)
+		got, err := st.LatestFacts(ctx, "big")
+		if err != nil {
+			t.Fatalf("LatestFacts: %v", err)
+		}
+		if len(got.Packages) != len(want.Packages) || len(got.Updates) != len(want.Updates) {
+			t.Fatalf("got %d packages, %d updates; want %d, %d",
+				len(got.Packages), len(got.Updates), len(want.Packages), len(want.Updates))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("large snapshot does not round trip exactly")
+		}
+	})
+
+	t.Run("NoLists", func(t *testing.T) {
+		// A fact cache without package lists: nothing known, nothing listed.
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "cached"})
+		want := patchpilot.Facts{Host: "cached", CollectedAt: baseTime, Source: "ansible-facts",
+			OSFamily: patchpilot.FamilyRedHat, OSName: "rocky", OSVersion: "9.4", Kernel: "5.14.0", Arch: "x86_64"}
+		mustSave(t, st, want)
+		got, err := st.LatestFacts(ctx, "cached")
+		if err != nil {
+			t.Fatalf("LatestFacts: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("LatestFacts = %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("LatestWins", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "h"})
+		t1, t2, t3 := baseTime, baseTime.Add(time.Hour), baseTime.Add(2*time.Hour)
+		first := Facts("h", t1, 1, 0)
+		newest := Facts("h", t3, 3, 0)
+		late := Facts("h", t2, 2, 0) // saved last but collected earlier
+		for _, f := range []patchpilot.Facts{first, newest, late} {
+			mustSave(t, st, f)
+		}
+		got, err := st.LatestFacts(ctx, "h")
+		if err != nil {
+			t.Fatalf("LatestFacts: %v", err)
+		}
+		if !got.CollectedAt.Equal(t3) || len(got.Packages) != 3 {
+			t.Errorf("latest = collected %s with %d packages, want the one collected %s with 3",
+				got.CollectedAt, len(got.Packages), t3)
+		}
+		// Two snapshots with the same time: the one saved last wins.
+		tie := Facts("h", t3, 4, 0)
+		mustSave(t, st, tie)
+		got, err = st.LatestFacts(ctx, "h")
+		if err != nil {
+			t.Fatalf("LatestFacts: %v", err)
+		}
+		if len(got.Packages) != 4 {
+			t.Errorf("on equal times latest has %d packages, want 4 (the one saved last)", len(got.Packages))
+		}
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "h"})
+		cases := []struct {
+			name string
+			f    patchpilot.Facts
+		}{
+			{"no host", Facts("", baseTime, 1, 0)},
+			{"no time", Facts("h", time.Time{}, 1, 0)},
+			{"package without name", func() patchpilot.Facts {
+				f := Facts("h", baseTime, 2, 0)
+				f.Packages[1].Name = ""
+				return f
+			}()},
+			{"update without package", func() patchpilot.Facts {
+				f := Facts("h", baseTime, 2, 2)
+				f.Updates[0].Package = ""
+				return f
+			}()},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				wantCode(t, st.SaveFacts(ctx, c.f), patchpilot.EINVALID, "")
+			})
+		}
+		hist, err := st.FactHistory(ctx, "h", 0)
+		if err != nil || len(hist) != 0 {
+			t.Errorf("FactHistory after invalid saves = %v, %v; want nothing stored", hist, err)
+		}
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		st := s.store(t)
+		wantCode(t, st.SaveFacts(ctx, Facts("ghost", baseTime, 1, 0)), patchpilot.ENOTFOUND, "ghost")
+		_, err := st.LatestFacts(ctx, "ghost")
+		wantCode(t, err, patchpilot.ENOTFOUND, "ghost")
+		mustUpsert(t, st, patchpilot.Host{Name: "never"})
+		_, err = st.LatestFacts(ctx, "never")
+		wantCode(t, err, patchpilot.ENOTFOUND, "never")
+	})
+}
+
+func (s suite) testFactHistory(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	mustUpsert(t, st, patchpilot.Host{Name: "h"}, patchpilot.Host{Name: "other"}, patchpilot.Host{Name: "never"})
+	times := []time.Time{baseTime.Add(time.Hour), baseTime, baseTime.Add(2 * time.Hour)}
+	for i, at := range times {
+		f := Facts("h", at, 10*(i+1), i)
+		f.RebootRequired = i == 2
+		mustSave(t, st, f)
+	}
+	mustSave(t, st, Facts("other", baseTime.Add(time.Minute), 1, 0))
+
+	hist, err := st.FactHistory(ctx, "h", 0)
+	if err != nil {
+		t.Fatalf("FactHistory: %v", err)
+	}
+	type row struct {
+		at       time.Time
+		packages int
+		updates  int
+		reboot   bool
+	}
+	var got []row
+	for _, h := range hist {
+		got = append(got, row{h.CollectedAt, h.PackageCount, h.UpdateCount, h.RebootRequired})
+		if h.Host != "h" || h.Source != "ssh" || h.OSName != "debian" || h.OSVersion != "12" ||
+			h.Kernel == "" || h.BootID == "" || h.ID == 0 {
+			t.Errorf("snapshot %+v lacks its host, source, OS, kernel, boot id or id", h)
+		}
+		if h.CollectedAt.Location() != time.UTC {
+			t.Errorf("CollectedAt %v is not in UTC", h.CollectedAt)
+		}
+	}
+	want := []row{
+		{baseTime.Add(2 * time.Hour), 30, 2, true},
+		{baseTime.Add(time.Hour), 10, 0, false},
+		{baseTime, 20, 1, false},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FactHistory = %+v, want %+v (newest first)", got, want)
+	}
+	if len(hist) == 3 && (hist[0].ID == hist[1].ID || hist[1].ID == hist[2].ID) {
+		t.Errorf("snapshot ids are not distinct: %d %d %d", hist[0].ID, hist[1].ID, hist[2].ID)
+	}
+
+	limited, err := st.FactHistory(ctx, "h", 2)
+	if err != nil {
+		t.Fatalf("FactHistory limit 2: %v", err)
+	}
+	if len(limited) != 2 || !reflect.DeepEqual(limited, hist[:2]) {
+		t.Errorf("FactHistory limit 2 = %+v, want the two newest", limited)
+	}
+
+	none, err := st.FactHistory(ctx, "never", 0)
+	if err != nil || len(none) != 0 {
+		t.Errorf("FactHistory of a host never collected = %v, %v; want none, no error", none, err)
+	}
+	_, err = st.FactHistory(ctx, "ghost", 0)
+	wantCode(t, err, patchpilot.ENOTFOUND, "ghost")
+}
