@@ -18,7 +18,8 @@ type LookupFunc func(ctx context.Context, ecosystem, pkg string) ([]patchpilot.A
 // and marks such updates as security updates. Advisories the package
 // manager already named are kept; an OSV match with the same ID only fills
 // in what they lack (CVEs, severity, score). Lookups are made once per
-// (ecosystem, package) name. Updates whose ecosystem has no known version
+// (ecosystem, package name), for the host's ecosystem and for those whose
+// records cover it (Ubuntu Pro, the major release of AlmaLinux and Rocky). Updates whose ecosystem has no known version
 // order are left alone. A failed lookup stops the annotation; a version
 // that cannot be ordered skips that update, and all such errors are
 // returned together after the others have been annotated.
@@ -44,21 +45,23 @@ func Annotate(ctx context.Context, updates []patchpilot.HostUpdate, lookup Looku
 		names := updateNames(u)
 		var candidates []patchpilot.Advisory
 		seen := map[string]bool{}
-		for _, name := range names {
-			k := key{u.Ecosystem, name}
-			advs, ok := cache[k]
-			if !ok {
-				var err error
-				advs, err = lookup(ctx, u.Ecosystem, name)
-				if err != nil {
-					return patchpilot.Errorf(patchpilot.ErrorCode(err), "look up advisories for %s in %s: %w", name, u.Ecosystem, err)
+		for _, eco := range lookupEcosystems(u.Ecosystem) {
+			for _, name := range names {
+				k := key{eco, name}
+				advs, ok := cache[k]
+				if !ok {
+					var err error
+					advs, err = lookup(ctx, eco, name)
+					if err != nil {
+						return patchpilot.Errorf(patchpilot.ErrorCode(err), "look up advisories for %s in %s: %w", name, eco, err)
+					}
+					cache[k] = advs
 				}
-				cache[k] = advs
-			}
-			for _, a := range advs {
-				if !seen[a.ID] {
-					seen[a.ID] = true
-					candidates = append(candidates, a)
+				for _, a := range advs {
+					if !seen[a.ID] {
+						seen[a.ID] = true
+						candidates = append(candidates, a)
+					}
 				}
 			}
 		}

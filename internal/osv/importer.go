@@ -51,8 +51,13 @@ func WalkPath(ctx context.Context, path string, fn func(patchpilot.Advisory) err
 // ImportPath reads every record at path (see WalkPath) and returns them.
 // The import is all or nothing: any malformed record fails it. When several
 // files carry the same id, the most recently modified record is kept, in
-// the place of the first.
-func ImportPath(ctx context.Context, path string) ([]patchpilot.Advisory, error) {
+// the place of the first. Use WalkPath to stream records or to cancel a
+// long import.
+func ImportPath(path string) ([]patchpilot.Advisory, error) {
+	return importPath(context.Background(), path)
+}
+
+func importPath(ctx context.Context, path string) ([]patchpilot.Advisory, error) {
 	var out []patchpilot.Advisory
 	index := map[string]int{}
 	err := WalkPath(ctx, path, func(a patchpilot.Advisory) error {

@@ -132,6 +132,24 @@ func SameEcosystem(host, advisory string) bool {
 	return strings.EqualFold(host, advisory) || canonicalEcosystem(host) == canonicalEcosystem(advisory)
 }
 
+// lookupEcosystems returns the ecosystems whose records may cover a host's
+// (see SameEcosystem): the host's own first.
+func lookupEcosystems(host string) []string {
+	out := []string{host}
+	name, release, _ := strings.Cut(host, ":")
+	switch strings.ToLower(name) {
+	case "ubuntu":
+		if !strings.HasPrefix(strings.ToLower(release), "pro:") {
+			out = append(out, name+":Pro:"+release)
+		}
+	case "almalinux", "rocky linux":
+		if major, _, ok := strings.Cut(release, "."); ok {
+			out = append(out, name+":"+major)
+		}
+	}
+	return out
+}
+
 func canonicalEcosystem(e string) string {
 	e = strings.ToLower(e)
 	name, release, _ := strings.Cut(e, ":")
