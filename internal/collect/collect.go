@@ -1,0 +1,141 @@
+// Package collect gathers facts from hosts: it identifies a host's
+// distribution, runs its family's collector over a patchpilot.Runner, and
+// does so across a fleet with bounded concurrency.
+package collect
+
+import (
+	"context"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osfamily/debian"
+	"github.com/patchpilot/patchpilot/internal/osfamily/redhat"
+	"github.com/patchpilot/patchpilot/internal/osfamily/suse"
+)
+
+// DefaultSource is the Facts.Source of a collection that names none.
+const DefaultSource = "ssh"
+
+// Options tune the collection of one host.
+type Options struct {
+	// Refresh updates the package metadata before listing updates; see
+	// osfamily.Options.
+	Refresh bool
+	// Source is recorded in Facts.Source: "ssh", "local". "" means
+	// DefaultSource.
+	Source string
+	// Now stamps Facts.CollectedAt; nil means time.Now.
+	Now func() time.Time
+}
+
+// family is what collect needs from an OS family package.
+type family struct {
+	steps func(osfamily.Options) []osfamily.Step
+	parse func(osfamily.Probe, osfamily.Transcript) (patchpilot.Facts, error)
+}
+
+func familyOf(f patchpilot.OSFamily) (family, bool) {
+	switch f {
+	case patchpilot.FamilyDebian:
+		return family{debian.Steps, debian.Parse}, true
+	case patchpilot.FamilyRedHat:
+		return family{redhat.Steps, redhat.Parse}, true
+	case patchpilot.FamilySUSE:
+		return family{suse.Steps, suse.Parse}, true
+	}
+	return family{}, false
+}
+
+// Host collects the facts of one host over r. It reads the host's identity
+// first (os-release, uname, boot id), picks the OS family from os-release,
+// then runs that family's commands concurrently. A distribution of no
+// known family is an EUNSUPPORTED error naming its os-release ID.
+func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (patchpilot.Facts, error) {
+	t, err := osfamily.Run(ctx, r, osfamily.ProbeSteps())
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	p, err := osfamily.ParseProbe(t)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	fam, err := familyFor(p)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	ft, err := osfamily.Run(ctx, r, fam.steps(osfamily.Options{Refresh: opts.Refresh}))
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	f, err := fam.parse(p, ft)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	f.Host = host
+	f.Source = opts.Source
+	if f.Source == "" {
+		f.Source = DefaultSource
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	f.CollectedAt = now().UTC()
+	return f, nil
+}
+
+func familyFor(p osfamily.Probe) (family, error) {
+	fam, ok := familyOf(p.Family)
+	if !ok {
+		return family{}, patchpilot.Errorf(patchpilot.EUNSUPPORTED, "unsupported distribution %q (os-release ID_LIKE %q)", p.OS.ID, p.OS.IDLike).
+			WithHint("patchpilot supports the Debian, Red Hat and SUSE families")
+	}
+	return fam, nil
+}
+
+// Parse builds facts from a transcript captured by Capture (or written in
+// its layout), as Host would from live output. Host, Source and
+// CollectedAt are left for the caller.
+func Parse(t osfamily.Transcript) (patchpilot.Facts, error) {
+	p, err := osfamily.ParseProbe(t)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	fam, err := familyFor(p)
+	if err != nil {
+		return patchpilot.Facts{}, err
+	}
+	return fam.parse(p, t)
+}
+
+// Capture runs the identity probe and the host's family commands over r
+// and writes their raw output into dir as a transcript, in the layout of
+// the parsers' testdata (see osfamily.WriteTranscript), so transcripts can
+// be taken again from any host. It never refreshes package metadata.
+func Capture(ctx context.Context, r patchpilot.Runner, dir string) error {
+	steps := osfamily.ProbeSteps()
+	t, err := osfamily.Run(ctx, r, steps)
+	if err != nil {
+		return err
+	}
+	p, err := osfamily.ParseProbe(t)
+	if err != nil {
+		_ = osfamily.WriteTranscript(dir, steps, t)
+		return err
+	}
+	fam, err := familyFor(p)
+	if err != nil {
+		_ = osfamily.WriteTranscript(dir, steps, t)
+		return err
+	}
+	famSteps := fam.steps(osfamily.Options{})
+	ft, err := osfamily.Run(ctx, r, famSteps)
+	if err != nil {
+		return err
+	}
+	for name, res := range ft {
+		t[name] = res
+	}
+	return osfamily.WriteTranscript(dir, append(steps, famSteps...), t)
+}
