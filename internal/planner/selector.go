@@ -29,10 +29,10 @@ func (v HostView) Name() string { return v.Host.Name }
 // Fact keys a selector can test besides labels. They take precedence over
 // labels of the same name.
 const (
-	KeyName     = "name"      // the host name
-	KeyGroup    = "group"     // an inventory group, or the label "group"
-	KeyOS       = "os"        // "debian:12", "rocky:9" (matches 9.4) or just "debian"
-	KeyOSName   = "os_name"   // os-release ID
+	KeyName     = "name"    // the host name
+	KeyGroup    = "group"   // an inventory group, or the label "group"
+	KeyOS       = "os"      // "debian:12", "rocky:9" (matches 9.4) or just "debian"
+	KeyOSName   = "os_name" // os-release ID
 	KeyOSVer    = "os_version"
 	KeyOSFamily = "os_family" // debian, redhat, suse
 	KeyArch     = "arch"
@@ -40,7 +40,9 @@ const (
 )
 
 // factKeys are the keys that need collected facts.
-func factKeys() []string { return []string{KeyOS, KeyOSName, KeyOSVer, KeyOSFamily, KeyArch, KeyKernel} }
+func factKeys() []string {
+	return []string{KeyOS, KeyOSName, KeyOSVer, KeyOSFamily, KeyArch, KeyKernel}
+}
 
 // selectorOp is the comparison of one selector term.
 type selectorOp string

@@ -1,0 +1,277 @@
+package planner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// ResolvedPlan is a plan with its target hosts assigned to stages: what the
+// orchestrator executes. Notes explain choices that apply to the whole plan.
+type ResolvedPlan struct {
+	Plan   patchpilot.Plan
+	Stages []ResolvedStage
+	Notes  []string
+}
+
+// ResolvedStage is one stage with its hosts, in the order they are
+// dispatched.
+type ResolvedStage struct {
+	Stage patchpilot.Stage
+	Hosts []string
+	// Canary is true for the early stages whose hosts were chosen to
+	// cover the targets' configurations; critical hosts are never in them.
+	Canary bool
+	// RequiresApproval is true when the plan asks for an approval or the
+	// stage holds critical hosts and the policy does not waive it.
+	RequiresApproval bool
+	// Reasons explain the host choice and the approval.
+	Reasons []string
+}
+
+// Host counts of stages are resolved against the number of targets; these
+// errors say which stage does not fit and why.
+const resolveHint = "adjust the stage targets to the number of hosts, or let `patchpilot plan default` size them"
+
+// StageSizes returns how many hosts each stage gets out of total targets:
+// counts as written, percentages of the total rounded up (at least 1), and
+// the rest. It is an error for a stage to need more hosts than remain, for a
+// stage to be left empty, or for hosts to be left over with no rest stage.
+func StageSizes(stages []patchpilot.Stage, total int) ([]int, error) {
+	if len(stages) == 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "the plan has no stages")
+	}
+	if total <= 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "no target hosts").WithHint("check the plan's target selector against `patchpilot hosts list`")
+	}
+	sizes := make([]int, len(stages))
+	remaining := total
+	for i, s := range stages {
+		n := s.Targets.Of(total)
+		if s.Targets.IsRest() {
+			n = remaining
+		}
+		switch {
+		case n == 0 && s.Targets.IsRest():
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "stage %q would be empty: the stages before it take all %d target hosts", s.Name, total).WithHint(resolveHint)
+		case n <= 0:
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "stage %q has no hosts (targets %s)", s.Name, s.Targets).WithHint(resolveHint)
+		case n > remaining:
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "stage %q needs %d hosts (targets %s) but only %d of %d target hosts remain",
+				s.Name, n, s.Targets, remaining, total).WithHint(resolveHint)
+		}
+		sizes[i] = n
+		remaining -= n
+	}
+	if remaining > 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "the stages cover %d of %d target hosts", total-remaining, total).
+			WithHint("end the plan with a stage whose targets are rest")
+	}
+	return sizes, nil
+}
+
+// IsCanaryStage reports whether stage i of n is a canary stage: the first
+// stage, or one named validation* or canary*, but never the last stage (a
+// single-stage plan has to take every host, critical or not).
+func IsCanaryStage(stages []patchpilot.Stage, i int) bool {
+	if i >= len(stages)-1 {
+		return false
+	}
+	name := strings.ToLower(stages[i].Name)
+	return i == 0 || strings.HasPrefix(name, "validation") || strings.HasPrefix(name, "canary")
+}
+
+// Resolve assigns the target hosts (already selected) to the plan's stages.
+// The canary stages get non-critical hosts chosen to cover the distinct
+// configurations of the targets (OS and version, role), lowest criticality
+// first; the later stages get the other hosts by criticality and name, so
+// critical hosts go last. The result is deterministic for a given input.
+func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
+	p = p.WithDefaults()
+	rp := ResolvedPlan{Plan: p}
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		if h.Name() == "" {
+			return rp, patchpilot.Errorf(patchpilot.EINVALID, "a target host has no name")
+		}
+		if seen[h.Name()] {
+			return rp, patchpilot.Errorf(patchpilot.EINVALID, "target host %q is listed twice", h.Name())
+		}
+		seen[h.Name()] = true
+	}
+	sizes, err := StageSizes(p.Stages, len(hosts))
+	if err != nil {
+		return rp, err
+	}
+
+	slots := 0
+	for i := range p.Stages {
+		if IsCanaryStage(p.Stages, i) {
+			slots += sizes[i]
+		}
+	}
+	var candidates, critical []HostView
+	for _, h := range hosts {
+		if h.Host.Critical() {
+			critical = append(critical, h)
+		} else {
+			candidates = append(candidates, h)
+		}
+	}
+	if slots > len(candidates) {
+		first := p.Stages[0].Name
+		return rp, patchpilot.Errorf(patchpilot.EINVALID,
+			"the canary stages (from %q) need %d hosts but only %d of %d target hosts are not critical",
+			first, slots, len(candidates), len(hosts)).
+			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
+	}
+	canaries, configs := chooseCanaries(candidates, slots)
+	covered := map[string]bool{}
+	for _, h := range canaries {
+		covered[configKey(h)] = true
+	}
+	var missing []string
+	for _, c := range configs {
+		if !covered[c] {
+			missing = append(missing, c)
+		}
+	}
+	for _, h := range critical {
+		if c := configKey(h); !covered[c] && !contains(missing, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		rp.Notes = append(rp.Notes, fmt.Sprintf("the canary stages cover %d of %d configurations; not covered: %s",
+			len(covered), len(covered)+len(missing), strings.Join(missing, ", ")))
+	}
+
+	rest := make([]HostView, 0, len(hosts))
+	picked := map[string]bool{}
+	for _, h := range canaries {
+		picked[h.Name()] = true
+	}
+	for _, h := range hosts {
+		if !picked[h.Name()] {
+			rest = append(rest, h)
+		}
+	}
+	sortByCriticality(rest)
+
+	for i, s := range p.Stages {
+		rs := ResolvedStage{Stage: s, Canary: IsCanaryStage(p.Stages, i)}
+		var take []HostView
+		if rs.Canary {
+			take, canaries = canaries[:sizes[i]], canaries[sizes[i]:]
+			var keys []string
+			for _, h := range take {
+				if k := configKey(h); !contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+			rs.Reasons = append(rs.Reasons, "canary hosts chosen to cover configurations "+strings.Join(keys, ", ")+", lowest criticality first")
+		} else {
+			take, rest = rest[:sizes[i]], rest[sizes[i]:]
+		}
+		var crit []string
+		for _, h := range take {
+			rs.Hosts = append(rs.Hosts, h.Name())
+			if h.Host.Critical() {
+				crit = append(crit, h.Name())
+			}
+		}
+		if s.Approval == patchpilot.ApprovalRequired {
+			rs.RequiresApproval = true
+			rs.Reasons = append(rs.Reasons, "the plan requires approval for this stage")
+		}
+		if len(crit) > 0 {
+			if p.Policy.CriticalWithoutApproval {
+				rs.Reasons = append(rs.Reasons, "holds critical hosts "+strings.Join(crit, ", ")+"; the policy waives their approval")
+			} else {
+				rs.RequiresApproval = true
+				rs.Reasons = append(rs.Reasons, "holds critical hosts "+strings.Join(crit, ", ")+", which need approval")
+			}
+		}
+		rp.Stages = append(rp.Stages, rs)
+	}
+	return rp, nil
+}
+
+// chooseCanaries picks n hosts round-robin over the configurations, so that
+// every configuration gets one canary before any gets two. Configurations
+// are visited by their least critical host, then by size (most common
+// first), then by name; hosts within one by criticality, then name. It
+// returns the picks in order and the configurations in visiting order.
+func chooseCanaries(hosts []HostView, n int) ([]HostView, []string) {
+	groups := map[string][]HostView{}
+	var keys []string
+	for _, h := range hosts {
+		k := configKey(h)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], h)
+	}
+	for _, k := range keys {
+		sortByCriticality(groups[k])
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, b := groups[keys[i]], groups[keys[j]]
+		if ra, rb := criticalityRank(a[0]), criticalityRank(b[0]); ra != rb {
+			return ra < rb
+		}
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return keys[i] < keys[j]
+	})
+	var out []HostView
+	for round := 0; len(out) < n && round < len(hosts); round++ {
+		for _, k := range keys {
+			if len(out) < n && round < len(groups[k]) {
+				out = append(out, groups[k][round])
+			}
+		}
+	}
+	return out, keys
+}
+
+// configKey names a host's configuration for canary coverage: OS and
+// version, and role.
+func configKey(h HostView) string {
+	os := "unknown-os"
+	if h.Facts.CollectedAt != nil && h.Facts.OSName != "" {
+		os = h.Facts.OSName + ":" + h.Facts.OSVersion
+	}
+	role := h.Host.Labels[patchpilot.LabelRole]
+	if role == "" {
+		role = "no-role"
+	}
+	return os + "/" + role
+}
+
+// criticalityRank orders hosts by their criticality label: low, then
+// unlabelled or medium, then high, then critical.
+func criticalityRank(h HostView) int {
+	if h.Host.Critical() {
+		return 3
+	}
+	switch strings.ToLower(h.Host.Labels[patchpilot.LabelCriticality]) {
+	case "low":
+		return 0
+	case "high":
+		return 2
+	}
+	return 1
+}
+
+func sortByCriticality(hosts []HostView) {
+	sort.SliceStable(hosts, func(i, j int) bool {
+		if ri, rj := criticalityRank(hosts[i]), criticalityRank(hosts[j]); ri != rj {
+			return ri < rj
+		}
+		return hosts[i].Name() < hosts[j].Name()
+	})
+}
