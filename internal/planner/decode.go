@@ -38,24 +38,27 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	for _, req := range []string{"patch", "targets", "stages"} {
-		if _, ok := f[req]; !ok {
-			return p, d.errorf(ro.value, "rollout", "missing field %q", req)
-		}
-	}
 	if v, ok := f["name"]; ok {
 		if p.Name, err = d.scalar(v.value, "name"); err != nil {
 			return p, err
 		}
 	}
-	if p.Patch, err = d.patch(f["patch"].value); err != nil {
-		return p, err
+	// Fields are decoded before missing ones are reported, so that an
+	// error inside a field comes first.
+	if v, ok := f["patch"]; ok {
+		if p.Patch, err = d.patch(v.value); err != nil {
+			return p, err
+		}
 	}
-	if p.Targets, err = d.targets(f["targets"].value); err != nil {
-		return p, err
+	if v, ok := f["targets"]; ok {
+		if p.Targets, err = d.targets(v.value); err != nil {
+			return p, err
+		}
 	}
-	if p.Stages, err = d.stages(f["stages"].value); err != nil {
-		return p, err
+	if v, ok := f["stages"]; ok {
+		if p.Stages, err = d.stages(v.value); err != nil {
+			return p, err
+		}
 	}
 	if v, ok := f["budgets"]; ok {
 		if p.Budgets, err = d.budgets(v.value); err != nil {
@@ -70,6 +73,11 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	if v, ok := f["policy"]; ok {
 		if p.Policy, err = d.policy(v.value); err != nil {
 			return p, err
+		}
+	}
+	for _, req := range []string{"patch", "targets", "stages"} {
+		if _, ok := f[req]; !ok {
+			return p, d.errorf(ro.value, "rollout", "missing field %q", req)
 		}
 	}
 	return p, nil
@@ -195,6 +203,14 @@ func (d *decoder) stages(n *yaml.Node) ([]patchpilot.Stage, error) {
 func (d *decoder) stage(n *yaml.Node, index int) (patchpilot.Stage, error) {
 	var s patchpilot.Stage
 	what := fmt.Sprintf("stage %d", index+1)
+	// Name the stage in every error, even one found before its name field.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, v := n.Content[i], n.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode && validName(v.Value) {
+				what = fmt.Sprintf("stage %q", v.Value)
+			}
+		}
+	}
 	f, err := d.mapping(n, what, stageFields...)
 	if err != nil {
 		return s, err
@@ -207,6 +223,7 @@ func (d *decoder) stage(n *yaml.Node, index int) (patchpilot.Stage, error) {
 		return s, err
 	}
 	if !validName(s.Name) {
+		what = fmt.Sprintf("stage %d", index+1)
 		return s, d.errorf(name.value, what+": name", "invalid stage name %q: use letters, digits, '_', '-' and '.'", s.Name)
 	}
 	what = fmt.Sprintf("stage %q", s.Name)
