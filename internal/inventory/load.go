@@ -235,11 +235,27 @@ func openError(path string, err error) error {
 // ("yaml: line 3: mapping values are not allowed in this context").
 var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
+// yamlParserProblems are the messages of go.yaml.in/yaml/v3's parser (as
+// opposed to its scanner). The library prints their line 0-based, one less
+// than the line an editor shows, so yamlSyntaxError adds one.
+var yamlParserProblems = []string{
+	"did not find expected ",
+	"found duplicate %",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
 // yamlSyntaxError rewrites a YAML parser error as file:line: message.
 func yamlSyntaxError(path string, err error) error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		for _, p := range yamlParserProblems {
+			if line > 0 && strings.HasPrefix(m[2], p) {
+				line++
+				break
+			}
+		}
 		return errAt(pos{file: path, line: line}, "invalid YAML: %s", m[2])
 	}
 	return errAt(pos{file: path}, "invalid YAML: %s", msg)
