@@ -236,7 +236,8 @@ func (fc *factCollector) addObject(path, name string, obj map[string]any, mtime 
 }
 
 // nameFromFacts picks a host name for facts that came without one: the
-// fully qualified name when it is qualified, else the short host name.
+// fully qualified name when it is qualified, else the short host name,
+// else the file's name.
 func nameFromFacts(facts map[string]any, prefix, path string) (string, error) {
 	g := factGetter{facts: facts, prefix: prefix, file: path}
 	fqdn, err := g.str("fqdn")
@@ -254,8 +255,9 @@ func nameFromFacts(facts map[string]any, prefix, path string) (string, error) {
 		short = fqdn
 	}
 	if short == "" {
-		return "", errAt(pos{file: path}, "%sansible_hostname: missing, so the facts name no host", prefix).
-			WithHint("import a fact cache directory, whose file names are the host names")
+		// A file of facts without a host name is named by its file, as
+		// ansible --tree and fact caches name theirs.
+		short = strings.TrimSuffix(filepath.Base(path), ".json")
 	}
 	return short, nil
 }
@@ -270,8 +272,9 @@ func decodeJSONAt(path string, data []byte, start int) (map[string]any, int, err
 	if err := dec.Decode(&v); err != nil {
 		off := start + int(dec.InputOffset())
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = start + int(se.Offset)
+		if errors.As(err, &se) && se.Offset > 0 {
+			// Offset counts the bytes read, including the bad one.
+			off = start + int(se.Offset) - 1
 		}
 		msg := err.Error()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
