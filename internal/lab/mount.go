@@ -3,7 +3,7 @@ package lab
 import (
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -11,7 +11,9 @@ import (
 )
 
 // mountsUnder lists the mount points at or below dir in the controller's
-// mount namespace, deepest first, so they can be unmounted in order.
+// mount namespace, most recent first: unmounting in that order takes an
+// overlay down before the tmpfs holding its upper directory, and a mount
+// before the one it was stacked on.
 func mountsUnder(dir string) []string {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -29,7 +31,7 @@ func mountsUnder(dir string) []string {
 			out = append(out, mp)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	slices.Reverse(out)
 	return out
 }
 
