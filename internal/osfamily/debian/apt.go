@@ -49,11 +49,11 @@ func ParseAptSimulate(out []byte) (AptPlan, error) {
 			plan.Updates = append(plan.Updates, u)
 		case "Remv", "Purg":
 			name, rest, _ := strings.Cut(rest, " ")
-			if name == "" {
-				return AptPlan{}, patchpilot.Errorf(patchpilot.EINVALID, "apt-get -s line %d: want a package name after %s, got %q", n+1, verb, truncate(line, 160))
-			}
 			rm := Removal{Purge: verb == "Purg"}
 			rm.Package, rm.Arch, _ = strings.Cut(name, ":")
+			if rm.Package == "" {
+				return AptPlan{}, patchpilot.Errorf(patchpilot.EINVALID, "apt-get -s line %d: want a package name after %s, got %q", n+1, verb, truncate(line, 160))
+			}
 			if v, ok := bracketed(rest); ok {
 				rm.Version = v
 			}
@@ -66,10 +66,10 @@ func ParseAptSimulate(out []byte) (AptPlan, error) {
 func parseInst(rest string) (patchpilot.Update, *patchpilot.Error) {
 	var u patchpilot.Update
 	name, rest, _ := strings.Cut(rest, " ")
-	if name == "" {
+	u.Package, u.Arch, _ = strings.Cut(name, ":")
+	if u.Package == "" {
 		return u, patchpilot.Errorf(patchpilot.EINVALID, "want a package name after Inst")
 	}
-	u.Package, u.Arch, _ = strings.Cut(name, ":")
 	rest = strings.TrimSpace(rest)
 	if v, ok := bracketed(rest); ok {
 		u.InstalledVersion = v
