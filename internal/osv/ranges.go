@@ -80,7 +80,7 @@ func decodeEvent(source, path string, obj map[string]json.RawMessage) (event, er
 	}
 	var v string
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return event{}, fieldError(source, path+"."+k, "expected a string, got %s", raw)
+		return event{}, fieldError(source, path+"."+k, "expected a string, got %s", snippet(raw))
 	}
 	if v == "" {
 		return event{}, fieldError(source, path+"."+k, "expected a version, got an empty string")
@@ -177,4 +177,15 @@ func applyLimits(family patchpilot.OSFamily, intervals []patchpilot.VersionRange
 		out = append(out, iv)
 	}
 	return out, nil
+}
+
+// maxSnippet bounds how much of an offending JSON value an error quotes.
+const maxSnippet = 40
+
+// snippet returns raw JSON for an error message, shortened if long.
+func snippet(raw json.RawMessage) string {
+	if len(raw) <= maxSnippet {
+		return string(raw)
+	}
+	return string(raw[:maxSnippet]) + "..."
 }
