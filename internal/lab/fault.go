@@ -34,7 +34,8 @@ const repoDownSource = "pp-repo-down"
 
 // lockHolder holds the dpkg frontend lock the way apt does (an fcntl lock,
 // which flock(1) would not conflict with) and says so once it has it.
-const lockHolder = `import fcntl, sys, time
+const lockHolder = `import ctypes, fcntl, time
+ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with nsenter
 f = open("/var/lib/dpkg/lock-frontend", "w")
 fcntl.lockf(f, fcntl.LOCK_EX)
 print("locked", flush=True)
@@ -189,9 +190,9 @@ func holdDpkgLock(ctx context.Context, s *State, h *HostState) error {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "create %s: %w", logPath, err)
 	}
 	defer logf.Close()
-	// --kill-child: the holder dies with nsenter, so killing the recorded
-	// pid releases the lock.
-	args := append([]string{"--kill-child"}, nsenterArgs(leader, "python3", "-c", lockHolder, "/var/lib/dpkg/lock-frontend")...)
+	// The holder dies with nsenter (parent death signal), so killing the
+	// recorded pid releases the lock.
+	args := nsenterArgs(leader, "python3", "-c", lockHolder, "/var/lib/dpkg/lock-frontend")
 	cmd := exec.Command(nsenter, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -30,3 +30,24 @@ func TestScratchDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestScratchFault(t *testing.T) {
+	if os.Getenv("SCRATCH") == "" {
+		t.Skip()
+	}
+	l, err := Open("/tmp/labexp/lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, kind := os.Getenv("HOST"), os.Getenv("KIND")
+	if kind == "heal" {
+		err = l.Heal(context.Background(), h)
+	} else if kind == "reboot" {
+		err = l.Reboot(context.Background(), h)
+	} else {
+		err = l.Fault(context.Background(), h, kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
