@@ -398,9 +398,13 @@ func (w MaintenanceWindow) NextOpen(t time.Time) (time.Time, bool) {
 		if !w.onDay(day.Weekday()) {
 			continue
 		}
-		// time.Date moves a start that falls in a daylight-saving gap
-		// forward, which is where the window really opens.
 		open := time.Date(day.Year(), day.Month(), day.Day(), int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
+		// A start that falls into a daylight-saving gap does not exist:
+		// time.Date moves it forward by the gap, but the window really
+		// opens when the clocks jump, at the start of the new zone offset.
+		if open.Hour()*60+open.Minute() != int(w.Start) {
+			open, _ = open.ZoneBounds()
+		}
 		if !open.Before(t) {
 			return open, true
 		}
