@@ -1,0 +1,88 @@
+package redhat
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func addSeeds(f *testing.F, file string) {
+	f.Helper()
+	paths, _ := filepath.Glob(filepath.Join("testdata", "*", file))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzParseRPMQuery(f *testing.F) {
+	addSeeds(f, "packages.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := ParseRPMQuery(data)
+		if err != nil {
+			return
+		}
+		for _, p := range pkgs {
+			if p.Name == "" || p.Version == "" {
+				t.Fatalf("package without name or version: %+v", p)
+			}
+		}
+	})
+}
+
+func FuzzParseCheckUpdate(f *testing.F) {
+	addSeeds(f, "updates.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cu, err := ParseCheckUpdate(data)
+		if err != nil {
+			return
+		}
+		all := append([]Available{}, cu.Updates...)
+		for _, o := range cu.Obsoleting {
+			all = append(all, o.Available)
+			all = append(all, o.Replaces...)
+		}
+		for _, a := range all {
+			if a.Name == "" || a.Arch == "" || a.Version == "" || a.Repo == "" {
+				t.Fatalf("incomplete entry %+v", a)
+			}
+		}
+		// Whatever was parsed must join without panicking.
+		_ = Updates(cu, nil, []patchpilot.Package{{Name: "x", Version: "1-1", Arch: "x86_64"}})
+	})
+}
+
+func FuzzParseUpdateInfo(f *testing.F) {
+	addSeeds(f, "advisories.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		advs, err := ParseUpdateInfo(data)
+		if err != nil {
+			return
+		}
+		for _, a := range advs {
+			if a.ID == "" || a.Name == "" || a.Arch == "" || a.Version == "" {
+				t.Fatalf("incomplete advisory %+v", a)
+			}
+		}
+	})
+}
+
+func FuzzParseNeedsRestarting(f *testing.F) {
+	addSeeds(f, "reboot.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, code := range []int{0, 1, 2, 127} {
+			req, pkgs, known := ParseNeedsRestarting(patchpilot.Result{Stdout: data, ExitCode: code})
+			if (req || len(pkgs) > 0) && !known {
+				t.Fatalf("exit %d: unknown answer with reboot %v packages %q", code, req, pkgs)
+			}
+			if code != 1 && req {
+				t.Fatalf("exit %d: reboot required", code)
+			}
+		}
+	})
+}
