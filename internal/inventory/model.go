@@ -66,6 +66,7 @@ type group struct {
 	children []string // in order of first mention
 	parents  map[string]bool
 	hosts    []string
+	hostSet  map[string]bool // the same names, for constant-time membership
 	at       pos
 }
 
@@ -105,7 +106,7 @@ func newInv() *inv {
 func (in *inv) group(name string, at pos) *group {
 	g, ok := in.groups[name]
 	if !ok {
-		g = &group{name: name, vars: vars{}, parents: map[string]bool{}, at: at}
+		g = &group{name: name, vars: vars{}, parents: map[string]bool{}, hostSet: map[string]bool{}, at: at}
 		in.groups[name] = g
 	}
 	return g
@@ -184,7 +185,8 @@ func (in *inv) addHost(groupName, name string, hv vars, at pos) error {
 	}
 	h.vars.merge(hv)
 	g := in.group(groupName, at)
-	if !contains(g.hosts, name) {
+	if !g.hostSet[name] {
+		g.hostSet[name] = true
 		g.hosts = append(g.hosts, name)
 		h.groups = append(h.groups, groupName)
 	}
