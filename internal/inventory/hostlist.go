@@ -10,28 +10,9 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// The host list is patchpilot's own inventory format, for fleets that have
-// no Ansible inventory:
-//
-//	defaults:            # optional; applies to every host that does not say otherwise
-//	  user: deploy
-//	  key_file: ~/.ssh/fleet
-//	  become: true
-//	  labels: {env: prod}
-//	hosts:
-//	  - name: web1                 # required, unique
-//	    address: 10.0.0.1          # optional, defaults to name
-//	    port: 2222                 # optional, defaults to 22
-//	    user: admin
-//	    key_file: ~/.ssh/web
-//	    become: false
-//	    jump_host: bastion.example.com
-//	    groups: [web, frontend]
-//	    labels: {role: web, criticality: high}
-//
-// Decoding is strict: an unknown field is an error naming its line and
-// column, so a typo such as "adress" never goes unnoticed. Labels from
-// defaults and from the host are merged, the host's winning.
+// The host list format is documented in the package comment (load.go).
+// Labels from defaults and from the host are merged, the host's winning;
+// groups are the union of both.
 
 var (
 	hostListTopFields  = []string{"defaults", "hosts"}

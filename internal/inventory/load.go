@@ -6,10 +6,62 @@
 // Inventories are read with Ansible's semantics, so that an operator's
 // existing inventory means the same thing to patchpilot as to Ansible:
 // groups and children, the implicit "all" and "ungrouped" groups, host
-// ranges, and Ansible's variable precedence (see resolve.go). Connection
+// ranges, and Ansible's variable precedence. Connection
 // variables map to patchpilot.Host fields; role, env, criticality and group
 // become labels. Passwords are never read into a Host: patchpilot logs in
 // with keys or an agent, and says so in a warning.
+//
+// Variable precedence, lowest first, is Ansible's own order for the sources
+// patchpilot reads (ansible-core's VARIABLE_PRECEDENCE, with group_vars/ and
+// host_vars/ next to the inventory read as its host_group_vars plugin does):
+//
+//  1. the "all" group's variables written in the inventory file;
+//  2. every other group's variables written in the inventory file, parent
+//     groups before child groups (by depth below "all"; groups of equal
+//     depth by ansible_group_priority, then by name);
+//  3. group_vars/all;
+//  4. group_vars/GROUP for the host's other groups, in the same order as 2;
+//  5. the host's own variables written in the inventory file (a host
+//     written in several places merges them, later lines winning);
+//  6. host_vars/HOST.
+//
+// In short: all < parent group < child group < host, with each directory
+// file overriding what the inventory file says at its level. group_vars
+// and host_vars files are NAME, NAME.yml, NAME.yaml, NAME.json, or any such
+// files under a directory NAME/, read in lexical order.
+//
+// Connection variables (the older ansible_ssh_* spellings are accepted too):
+//
+//	ansible_host                  -> Host.Address (defaults to the name)
+//	ansible_port                  -> Host.Port
+//	ansible_user                  -> Host.User
+//	ansible_ssh_private_key_file  -> Host.KeyFile (~ expanded)
+//	ansible_become                -> Host.Become (yes/no, true/false, 1/0)
+//	ansible_ssh_common_args       -> Host.JumpHost (-J, -o ProxyJump=, ProxyCommand "ssh -W")
+//
+// Labels: role, env, criticality and group variables; each variable
+// patchpilot_label_X sets label X; a patchpilot_labels mapping sets several.
+// patchpilot_label_X beats the plain variables, which beat the mapping.
+//
+// patchpilot's own host list, for fleets without an Ansible inventory, is a
+// YAML file decoded strictly (an unknown field is an error at its line and
+// column):
+//
+//	defaults:            # optional; applies where a host does not say otherwise
+//	  user: deploy
+//	  key_file: ~/.ssh/fleet
+//	  become: true
+//	  labels: {env: prod}
+//	hosts:
+//	  - name: web1                 # required, unique
+//	    address: 10.0.0.1          # optional, defaults to name
+//	    port: 2222                 # optional, defaults to 22
+//	    user: admin
+//	    key_file: ~/.ssh/web
+//	    become: false
+//	    jump_host: bastion.example.com
+//	    groups: [web, frontend]
+//	    labels: {role: web, criticality: high}
 package inventory
 
 import (

@@ -8,22 +8,8 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// Variable precedence, lowest first. It is Ansible's own order for the
-// sources patchpilot reads (ansible-core's VARIABLE_PRECEDENCE with an
-// inventory's group_vars/ and host_vars/ as its vars plugin):
-//
-//  1. the "all" group's variables written in the inventory file;
-//  2. every other group's variables written in the inventory file, parent
-//     groups before child groups (by depth below "all"; groups of equal
-//     depth by ansible_group_priority, then by name);
-//  3. group_vars/all;
-//  4. group_vars/GROUP for the host's other groups, in the same order as 2;
-//  5. the host's own variables written in the inventory file (a host
-//     written in several places merges them, later lines winning);
-//  6. host_vars/HOST.
-//
-// So, in short: all < parent group < child group < host, with each
-// directory file overriding what the inventory file says at its level.
+// Variable precedence is documented in the package comment (load.go);
+// resolve applies it.
 
 // Variables that map to fields of patchpilot.Host, each with its older
 // alias, which Ansible still honours when the new name is unset.
@@ -180,6 +166,9 @@ func (r *resolver) resolve() ([]patchpilot.Host, error) {
 			vs.merge(f)
 		}
 		host, err := r.build(name, vs, groups)
+		if h.at.file != "" {
+			host.Source = h.at.file // the file that first names the host
+		}
 		if err != nil {
 			return nil, err
 		}
