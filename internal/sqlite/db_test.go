@@ -232,6 +232,18 @@ func TestInjectedClock(t *testing.T) {
 	if !e.Time.Equal(fixed) || e.Time.Location() != time.UTC {
 		t.Errorf("Time = %v, want %v in UTC", e.Time, fixed)
 	}
+	// SQLite keeps nanoseconds and the data's bytes as they were given.
+	data := []byte(`{"b": 1,  "a": [2]}`)
+	if _, err := db.AppendEvent(context.Background(), patchpilot.Event{Kind: "k", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := db.Events(context.Background(), patchpilot.EventFilter{})
+	if err != nil || len(events) != 2 {
+		t.Fatalf("Events = %v, %v", events, err)
+	}
+	if events[0].Time != e.Time || events[1].Time != e.Time || string(events[1].Data) != string(data) {
+		t.Errorf("stored events %+v, want time %v and data %s exactly", events, e.Time, data)
+	}
 }
 
 func TestEventsAreAppendOnly(t *testing.T) {

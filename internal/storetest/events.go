@@ -68,8 +68,8 @@ func (s suite) testEvents(t *testing.T) {
 		if err != nil || len(got) != 2 {
 			t.Fatalf("Events = %v, %v; want two", got, err)
 		}
-		if string(got[0].Data) != string(data) || got[0].ID != e.ID {
-			t.Errorf("Data = %s, want %s byte for byte", got[0].Data, data)
+		if !jsonEqual(t, got[0].Data, data) || got[0].ID != e.ID {
+			t.Errorf("Data = %s, want %s", got[0].Data, data)
 		}
 		if got[1].Data != nil || got[1].ID != noData.ID {
 			t.Errorf("Data of an event without data = %q, want nil", got[1].Data)
@@ -89,14 +89,14 @@ func (s suite) testEvents(t *testing.T) {
 			ids = append(ids, e.ID)
 		}
 		t0 := baseTime
-		add("inventory.collected", "a", "", t0)                         // 0
-		add("inventory.collected", "b", "", t0.Add(time.Minute))        // 1
-		add("rollout.started", "", "r1", t0.Add(2*time.Minute))         // 2
-		add("host.patched", "a", "r1", t0.Add(3*time.Minute))           // 3
-		add("host.patched", "b", "r2", t0.Add(4*time.Minute))           // 4
-		add("inventory.collected", "a", "", t0.Add(30*time.Second))     // 5: out of time order
-		add("inventory.collected", "a", "", t0.Add(5*time.Minute+1))    // 6
-		add("inventory.collect_failed", "c", "", t0.Add(6*time.Minute)) // 7
+		add("inventory.collected", "a", "", t0)                                     // 0
+		add("inventory.collected", "b", "", t0.Add(time.Minute))                    // 1
+		add("rollout.started", "", "r1", t0.Add(2*time.Minute))                     // 2
+		add("host.patched", "a", "r1", t0.Add(3*time.Minute))                       // 3
+		add("host.patched", "b", "r2", t0.Add(4*time.Minute))                       // 4
+		add("inventory.collected", "a", "", t0.Add(30*time.Second))                 // 5: out of time order
+		add("inventory.collected", "a", "", t0.Add(5*time.Minute+time.Microsecond)) // 6
+		add("inventory.collect_failed", "c", "", t0.Add(6*time.Minute))             // 7
 
 		pick := func(idx ...int) []int64 {
 			var out []int64
@@ -115,7 +115,7 @@ func (s suite) testEvents(t *testing.T) {
 			{"rollout", patchpilot.EventFilter{Rollout: "r1"}, pick(2, 3)},
 			{"kind", patchpilot.EventFilter{Kind: "host.patched"}, pick(3, 4)},
 			{"since", patchpilot.EventFilter{Since: t0.Add(4 * time.Minute)}, pick(4, 6, 7)},
-			{"since nanosecond", patchpilot.EventFilter{Since: t0.Add(5*time.Minute + 1)}, pick(6, 7)},
+			{"since microsecond", patchpilot.EventFilter{Since: t0.Add(5*time.Minute + time.Microsecond)}, pick(6, 7)},
 			{"after id", patchpilot.EventFilter{AfterID: ids[5]}, pick(6, 7)},
 			{"limit", patchpilot.EventFilter{Limit: 3}, pick(0, 1, 2)},
 			{"after id and limit", patchpilot.EventFilter{AfterID: ids[1], Limit: 2}, pick(2, 3)},
@@ -150,4 +150,19 @@ func (s suite) testEvents(t *testing.T) {
 			t.Errorf("Events after rejected appends = %v, %v; want none", got, err)
 		}
 	})
+}
+
+// jsonEqual reports whether two JSON documents hold the same value; a store
+// may normalise spacing and key order (PostgreSQL's jsonb does).
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Errorf("stored data %q is not JSON: %v", a, err)
+		return false
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("test data %q is not JSON: %v", b, err)
+	}
+	return reflect.DeepEqual(va, vb)
 }

@@ -9,7 +9,9 @@
 // interface's comments describe: round trips are exact, the latest snapshot
 // wins, advisories are replaced only by newer records, the event log is
 // ordered and filterable, concurrent writers all succeed, and missing or
-// invalid input comes back as ENOTFOUND or EINVALID.
+// invalid input comes back as ENOTFOUND or EINVALID. Times must survive to
+// the microsecond and come back in UTC; JSON data must come back equal as
+// JSON, not necessarily byte for byte.
 package storetest
 
 import (
@@ -53,9 +55,11 @@ func (s suite) store(t *testing.T) patchpilot.Store {
 	return st
 }
 
-// baseTime is the collection time fixtures start from. It has nanoseconds
-// so that a store that truncates times fails the round trips.
-var baseTime = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+// baseTime is the collection time fixtures start from. It has microseconds
+// so that a store that truncates times to seconds or milliseconds fails the
+// round trips; microseconds are the finest precision the suite demands,
+// because they are the finest PostgreSQL's timestamptz keeps.
+var baseTime = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
 // wantCode fails the test unless err carries the given code and, when
 // mention is not empty, its message mentions it.
