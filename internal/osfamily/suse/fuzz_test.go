@@ -1,0 +1,52 @@
+package suse
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func addSeeds(f *testing.F, file string) {
+	f.Helper()
+	paths, _ := filepath.Glob(filepath.Join("testdata", "*", file))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzParseUpdates(f *testing.F) {
+	addSeeds(f, "updates.out")
+	addSeeds(f, "patches.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ups, err := ParseUpdates(data)
+		if err != nil {
+			return
+		}
+		for _, u := range ups {
+			if u.Name == "" || u.Edition == "" {
+				t.Fatalf("update without name or edition: %+v", u)
+			}
+		}
+		// Whatever was parsed must join without panicking, as updates
+		// and as patches.
+		_ = Updates(ups, ups, []patchpilot.Package{{Name: "x", Version: "1-1", Arch: "x86_64"}})
+	})
+}
+
+func FuzzPatchSources(f *testing.F) {
+	f.Add("Security update for openssl-1_1, openssl-3")
+	f.Add("Security update for the Linux Kernel")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, name := range PatchSources(s) {
+			if name == "" {
+				t.Fatal("empty source name")
+			}
+		}
+	})
+}
