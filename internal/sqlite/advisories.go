@@ -22,6 +22,9 @@ func (db *DB) SaveAdvisories(ctx context.Context, advisories []patchpilot.Adviso
 		if a.ID == "" {
 			return 0, invalid("advisories[%d]: empty id", i)
 		}
+		if !storable(a.Published) || !storable(a.Modified) {
+			return 0, invalid("advisory %s: published or modified time out of range", a.ID)
+		}
 		for j, p := range a.Affected {
 			if p.Ecosystem == "" || p.Name == "" {
 				return 0, invalid("advisory %s: affected[%d]: want an ecosystem and a package name", a.ID, j)

@@ -16,6 +16,13 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
+// storable reports whether t fits the fixed-width layout, whose text order
+// is time order only for years 0 to 9999.
+func storable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
 // parseTime decodes a stored time; it is always UTC.
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)

@@ -358,3 +358,21 @@ func TestClosedDatabase(t *testing.T) {
 		t.Errorf("Hosts on a closed database = %v, want a *patchpilot.Error", err)
 	}
 }
+
+func TestTimesOutOfRange(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	defer db.Close()
+	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "h"}}); err != nil {
+		t.Fatal(err)
+	}
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := db.SaveFacts(ctx, storetest.Facts("h", far, 1, 0))
+	if code := patchpilot.ErrorCode(err); code != patchpilot.EINVALID {
+		t.Errorf("SaveFacts in year 10000: code %q (%v), want %s", code, err, patchpilot.EINVALID)
+	}
+	_, err = db.AppendEvent(ctx, patchpilot.Event{Kind: "k", Time: far})
+	if code := patchpilot.ErrorCode(err); code != patchpilot.EINVALID {
+		t.Errorf("AppendEvent in year 10000: code %q (%v), want %s", code, err, patchpilot.EINVALID)
+	}
+}

@@ -20,6 +20,9 @@ func (db *DB) AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.E
 	if e.Time.IsZero() {
 		e.Time = db.now()
 	}
+	if !storable(e.Time) {
+		return patchpilot.Event{}, invalid("event %s: time %s is out of range", e.Kind, e.Time)
+	}
 	e.Time = e.Time.UTC()
 	var data any // NULL when the event carries no data
 	if len(e.Data) > 0 {

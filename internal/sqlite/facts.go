@@ -30,6 +30,9 @@ func validateFacts(f patchpilot.Facts) error {
 	if f.CollectedAt.IsZero() {
 		return invalid("facts for %q: collected_at is not set", f.Host)
 	}
+	if !storable(f.CollectedAt) {
+		return invalid("facts for %q: collected_at %s is out of range", f.Host, f.CollectedAt)
+	}
 	for i, p := range f.Packages {
 		if p.Name == "" {
 			return invalid("facts for %q: packages[%d]: empty name", f.Host, i)
