@@ -230,6 +230,11 @@ func TestLoadDir(t *testing.T) {
 	if l := got["db1"].Labels; l["env"] != "lab" || l["role"] != "" {
 		t.Errorf("db1 labels = %v, want env=lab only", l)
 	}
+	for name, file := range map[string]string{"web1": "10-web.ini", "db1": "20-db.yml", "solo": "30-list.yaml"} {
+		if want := filepath.Join(dir, file); got[name].Source != want {
+			t.Errorf("%s source = %q, want %q", name, got[name].Source, want)
+		}
+	}
 }
 
 func TestLoadPublicAPI(t *testing.T) {
