@@ -69,11 +69,15 @@ type Error struct {
 	Message string
 	Hint    string
 	Err     error // the underlying cause, if any
+
+	// causeInMessage is set by Errorf, whose Message already includes
+	// the text of the %w cause.
+	causeInMessage bool
 }
 
 func (e *Error) Error() string {
 	msg := e.Message
-	if e.Err != nil {
+	if e.Err != nil && !e.causeInMessage {
 		if msg == "" {
 			msg = e.Err.Error()
 		} else {
@@ -92,7 +96,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // verb in format wraps the cause as usual.
 func Errorf(code Code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+	cause := errors.Unwrap(err)
+	return &Error{Code: code, Message: err.Error(), Err: cause, causeInMessage: cause != nil}
 }
 
 // WithHint returns a copy of e with its hint set.

@@ -44,7 +44,12 @@ func (a *App) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpi
 		return nil, err
 	}
 	if err := osv.Annotate(ctx, updates, a.Store.AdvisoriesFor); err != nil {
-		return nil, err
+		// An update whose version cannot be compared keeps the advisories
+		// its package manager named; the listing goes on for the others.
+		if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+			return nil, err
+		}
+		a.Options.Logger.Warn("some updates could not be matched against advisories", "err", err)
 	}
 	if !f.SecurityOnly {
 		return updates, nil
