@@ -56,7 +56,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	defer lock.unlock()
 	if old, err := loadState(o.Dir); err == nil {
 		o.Logger.Info("cleaning up a previous lab", "dir", o.Dir, "phase", old.Phase)
-		if err := down(ctx, old, o.Logger); err != nil {
+		if err := down(ctx, old, o.Logger, true); err != nil {
 			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "clean up the previous lab in %s: %w", o.Dir, err)
 		}
 	} else if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
@@ -94,7 +94,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if derr := down(cctx, s, o.Logger); derr != nil {
+			if derr := down(cctx, s, o.Logger, false); derr != nil {
 				o.Logger.Error("cleanup after a failed start", "err", derr)
 			}
 		}
@@ -134,7 +134,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	if o.Prometheus {
-		if err := startPrometheus(ctx, s); err != nil {
+		if err := startPrometheus(ctx, s, o.PrometheusAddress); err != nil {
 			return nil, err
 		}
 	}
@@ -208,7 +208,7 @@ func (l *Lab) PrometheusURL() string {
 	if l.state.PrometheusPID == 0 {
 		return ""
 	}
-	return "http://" + PrometheusAddress
+	return "http://" + l.state.PrometheusAddress
 }
 
 // Hosts returns the lab's hosts as patchpilot hosts.
@@ -290,13 +290,14 @@ func Down(ctx context.Context, dir string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return down(ctx, s, logger)
+	return down(ctx, s, logger, false)
 }
 
 // down undoes everything the state file records, in reverse order of
 // creation, and keeps going past failures so that one stuck host does not
-// leave the others running.
-func down(ctx context.Context, s *State, logger *slog.Logger) error {
+// leave the others running. keepDir keeps the directory and its lock, for
+// an Up that cleans up before it starts.
+func down(ctx context.Context, s *State, logger *slog.Logger, keepDir bool) error {
 	s.Phase = phaseStopping
 	_ = s.save()
 	var errs []error
@@ -337,8 +338,10 @@ func down(ctx context.Context, s *State, logger *slog.Logger) error {
 	if err := os.Remove(filepath.Join(s.Dir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	_ = os.Remove(filepath.Join(s.Dir, lockFile))
-	_ = os.Remove(s.Dir) // only when empty
+	if !keepDir {
+		_ = os.Remove(filepath.Join(s.Dir, lockFile))
+		_ = os.Remove(s.Dir) // only when empty
+	}
 	logger.Info("lab is down", "dir", s.Dir, "hosts", len(s.Hosts))
 	return errors.Join(errs...)
 }

@@ -28,8 +28,8 @@ const (
 	// DefaultHostDiskSize is the size of each host's writable layer (a tmpfs
 	// that only uses memory for what the host writes), and so its free disk.
 	DefaultHostDiskSize = 512 << 20
-	// PrometheusAddress is where --prometheus serves.
-	PrometheusAddress = "127.0.0.1:9090"
+	// DefaultPrometheusAddress is where --prometheus serves.
+	DefaultPrometheusAddress = "127.0.0.1:9090"
 	// EnvCache overrides the default cache directory.
 	EnvCache = "PATCHPILOT_LAB_CACHE"
 )
@@ -43,9 +43,11 @@ type Options struct {
 	Dir string
 	// Hosts is the number of hosts, 1 to MaxHosts; 0 means DefaultHosts.
 	Hosts int
-	// Prometheus starts a Prometheus server on PrometheusAddress scraping
-	// every host.
+	// Prometheus starts a Prometheus server scraping every host.
 	Prometheus bool
+	// PrometheusAddress is where that server listens; empty means
+	// DefaultPrometheusAddress.
+	PrometheusAddress string
 	// Mirror is the Debian mirror debootstrap uses; empty means the first
 	// source in the machine's apt configuration that serves Suite's main.
 	Mirror string
@@ -109,6 +111,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Subnet == "" {
 		o.Subnet = DefaultSubnet
+	}
+	if o.PrometheusAddress == "" {
+		o.PrometheusAddress = DefaultPrometheusAddress
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout

@@ -35,11 +35,12 @@ func prometheusConfig(s *State) string {
 	return b.String()
 }
 
-// startPrometheus starts Debian's prometheus on PrometheusAddress, detached,
+// startPrometheus starts Debian's prometheus on addr, detached,
 // with its configuration and storage in the lab directory.
-func startPrometheus(ctx context.Context, s *State) error {
-	if listening(ctx, PrometheusAddress, 300*time.Millisecond) {
-		return patchpilot.Errorf(patchpilot.ECONFLICT, "%s is already in use", PrometheusAddress).
+func startPrometheus(ctx context.Context, s *State, addr string) error {
+	s.PrometheusAddress = addr
+	if listening(ctx, s.PrometheusAddress, 300*time.Millisecond) {
+		return patchpilot.Errorf(patchpilot.ECONFLICT, "%s is already in use", s.PrometheusAddress).
 			WithHint("stop the other Prometheus, or start the lab without --prometheus")
 	}
 	dir := filepath.Join(s.Dir, prometheusDir)
@@ -60,7 +61,7 @@ func startPrometheus(ctx context.Context, s *State) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--storage.tsdb.retention.time=2d", "--web.listen-address="+PrometheusAddress, "--web.enable-lifecycle")
+		"--storage.tsdb.retention.time=2d", "--web.listen-address="+s.PrometheusAddress, "--web.enable-lifecycle")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -74,7 +75,7 @@ func startPrometheus(ctx context.Context, s *State) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+PrometheusAddress+"/-/ready", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.PrometheusAddress+"/-/ready", nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

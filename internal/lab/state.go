@@ -50,7 +50,8 @@ type State struct {
 	Repo      string      `json:"repo"`  // apt repository bound into every host
 	Hosts     []HostState `json:"hosts"`
 	// PrometheusPID is the Prometheus server's pid, 0 when not started.
-	PrometheusPID int `json:"prometheus_pid,omitempty"`
+	PrometheusPID     int    `json:"prometheus_pid,omitempty"`
+	PrometheusAddress string `json:"prometheus_address,omitempty"`
 }
 
 // HostState is one host in the state file.
