@@ -1,0 +1,172 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/local"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
+)
+
+// needDebian skips tests that collect from this machine when it is not a
+// Debian-family host with dpkg.
+func needDebian(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("dpkg-query not available: these tests collect from a Debian-family machine")
+	}
+}
+
+func command(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+func TestHostLocal(t *testing.T) {
+	needDebian(t)
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	f, err := Host(context.Background(), local.New(), "controller", Options{Source: "local", Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatalf("Host: %v", err)
+	}
+	// The acceptance check: as many packages as "dpkg-query -W | wc -l".
+	wantCount := strings.Count(command(t, "dpkg-query", "-W"), "\n")
+	if len(f.Packages) != wantCount || !f.PackagesKnown {
+		t.Errorf("packages: got %d (known %v), want %d as dpkg-query -W lists", len(f.Packages), f.PackagesKnown, wantCount)
+	}
+	if want := strings.TrimSpace(command(t, "uname", "-r")); f.Kernel != want {
+		t.Errorf("kernel = %q, want %q", f.Kernel, want)
+	}
+	if want := strings.TrimSpace(command(t, "uname", "-m")); f.Arch != want {
+		t.Errorf("arch = %q, want %q", f.Arch, want)
+	}
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if f.BootID != strings.TrimSpace(string(bootID)) || f.BootID == "" {
+		t.Errorf("boot id = %q, want %q", f.BootID, bootID)
+	}
+	if f.Host != "controller" || f.Source != "local" || !f.CollectedAt.Equal(at) || f.OSFamily != patchpilot.FamilyDebian || !f.UpdatesKnown {
+		t.Errorf("got host %q source %q at %v family %s updates known %v", f.Host, f.Source, f.CollectedAt, f.OSFamily, f.UpdatesKnown)
+	}
+	// Every pending update names a package that is installed here, or
+	// is new (no installed version).
+	installed := map[string]string{}
+	for _, p := range f.Packages {
+		installed[p.Name+"/"+p.Arch] = p.Version
+	}
+	for _, u := range f.Updates {
+		if u.InstalledVersion != "" && installed[u.Package+"/"+u.Arch] != u.InstalledVersion {
+			t.Errorf("update %s/%s from %s: installed version is %q", u.Package, u.Arch, u.InstalledVersion, installed[u.Package+"/"+u.Arch])
+		}
+	}
+}
+
+func TestCaptureLocal(t *testing.T) {
+	needDebian(t)
+	dir := filepath.Join(t.TempDir(), "capture")
+	// TestHostLocal runs the real apt simulation already; this one reads
+	// its recorded output to stay fast (see countedRunner).
+	r := &countedRunner{d: &countingDialer{}, r: local.New()}
+	if err := Capture(context.Background(), r, dir); err != nil {
+		t.Fatalf("Capture: %v", err)
+	}
+	for _, name := range []string{"files.out", "uname.out", "packages.out", "updates.out", "services.out", "commands.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("capture lacks %s: %v", name, err)
+		}
+	}
+	tr, err := osfamily.ReadTranscript(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(tr)
+	if err != nil {
+		t.Fatalf("Parse of the capture: %v", err)
+	}
+	if want := strings.Count(command(t, "dpkg-query", "-W"), "\n"); len(f.Packages) != want {
+		t.Errorf("packages from the capture: got %d, want %d", len(f.Packages), want)
+	}
+}
+
+// replay is a Runner that answers each command with the output recorded
+// for it in a transcript directory's commands.txt. It stands in for the
+// RHEL and SUSE hosts that the build machine cannot reach.
+type replay struct {
+	byCmd map[string]patchpilot.Result
+}
+
+func newReplay(t *testing.T, dir string) *replay {
+	t.Helper()
+	tr, err := osfamily.ReadTranscript(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := os.ReadFile(filepath.Join(dir, "commands.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replay{byCmd: map[string]patchpilot.Result{}}
+	sc := bufio.NewScanner(bytes.NewReader(cmds))
+	for sc.Scan() {
+		name, cmd, _ := strings.Cut(sc.Text(), ": ")
+		r.byCmd[cmd] = tr[name]
+	}
+	return r
+}
+
+func (r *replay) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	res, ok := r.byCmd[cmd.String()]
+	if !ok {
+		return patchpilot.Result{ExitCode: 127, Stderr: []byte(cmd.Args[0] + ": command not found")}, nil
+	}
+	return res, nil
+}
+
+func (r *replay) Close() error { return nil }
+
+func TestHostOtherFamilies(t *testing.T) {
+	tests := []struct {
+		dir      string
+		family   patchpilot.OSFamily
+		packages int
+		updates  int
+		security int
+	}{
+		{"../osfamily/redhat/testdata/rocky94-crafted", patchpilot.FamilyRedHat, 15, 11, 7},
+		{"../osfamily/suse/testdata/sles15sp5-crafted", patchpilot.FamilySUSE, 7, 4, 3},
+		{"../osfamily/debian/testdata/ubuntu2204-crafted", patchpilot.FamilyDebian, 12, 6, 3},
+	}
+	for _, tt := range tests {
+		f, err := Host(context.Background(), newReplay(t, tt.dir), "h", Options{})
+		if err != nil {
+			t.Errorf("%s: %v", tt.dir, err)
+			continue
+		}
+		if f.OSFamily != tt.family || len(f.Packages) != tt.packages || len(f.Updates) != tt.updates || f.SecurityUpdateCount() != tt.security || f.Source != DefaultSource {
+			t.Errorf("%s: got %s, %d packages, %d updates, %d security, source %q; want %s, %d, %d, %d, %q",
+				tt.dir, f.OSFamily, len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), f.Source, tt.family, tt.packages, tt.updates, tt.security, DefaultSource)
+		}
+	}
+}
+
+func TestHostUnsupported(t *testing.T) {
+	r := &replay{byCmd: map[string]patchpilot.Result{
+		strings.Join(osfamily.ProbeSteps()[0].Cmd.Args, " "): {Stdout: []byte("==> /etc/os-release <==\nID=plan9\nID_LIKE=\"bell-labs\"\n")},
+		"uname -n -r -m": {Stdout: []byte("cpu 4e x86_64\n")},
+	}}
+	_, err := Host(context.Background(), r, "h", Options{})
+	if patchpilot.ErrorCode(err) != patchpilot.EUNSUPPORTED || !strings.Contains(err.Error(), `"plan9"`) {
+		t.Errorf("error %v, want %s naming plan9", err, patchpilot.EUNSUPPORTED)
+	}
+}
