@@ -18,9 +18,8 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// planHint is attached to every plan error, so that an operator knows where
-// to look for the format.
-const planHint = "see the plan format in DESIGN section 4, or write one with `patchpilot plan default`"
+// planHint is attached to every plan error.
+const planHint = "fix the named field at that line and column of the plan file"
 
 // Parse reads a plan from YAML. Source names the file in error messages.
 // Parsing is strict: unknown fields, malformed values and impossible stage

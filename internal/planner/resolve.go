@@ -33,7 +33,7 @@ type ResolvedStage struct {
 
 // Host counts of stages are resolved against the number of targets; these
 // errors say which stage does not fit and why.
-const resolveHint = "adjust the stage targets to the number of hosts, or let `patchpilot plan default` size them"
+const resolveHint = "adjust the stage targets to the number of target hosts, or start from a default plan sized for them"
 
 // StageSizes returns how many hosts each stage gets out of total targets:
 // counts as written, percentages of the total rounded up (at least 1), and
