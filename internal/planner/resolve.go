@@ -275,3 +275,13 @@ func sortByCriticality(hosts []HostView) {
 		return hosts[i].Name() < hosts[j].Name()
 	})
 }
+
+// ResolveFleet selects the plan's targets among all known hosts and
+// resolves the plan against them.
+func ResolveFleet(p patchpilot.Plan, fleet []HostView) (ResolvedPlan, error) {
+	targets, err := SelectTargets(p.Targets, fleet)
+	if err != nil {
+		return ResolvedPlan{Plan: p.WithDefaults()}, err
+	}
+	return Resolve(p, targets)
+}

@@ -202,3 +202,22 @@ func TestResolveCriticalApproval(t *testing.T) {
 		t.Error("the policy waives approval for critical hosts, but the stage still requires it")
 	}
 }
+
+func TestResolveFleet(t *testing.T) {
+	fleet := append(eightHosts(), view("stage1", "debian:12", "role=web", "env=staging"))
+	p := patchpilot.Plan{Targets: patchpilot.TargetSelector{Selector: "role=web,env!=staging"},
+		Stages: stagesOf(t, "validation:1", "final:rest")}
+	rp, err := ResolveFleet(p, fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := [][]string{rp.Stages[0].Hosts, rp.Stages[1].Hosts}
+	want := [][]string{{"web1"}, {"web2", "web3", "web4"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	p.Targets.Selector = "role=nothing"
+	if _, err := ResolveFleet(p, fleet); err == nil || !strings.Contains(err.Error(), "no target hosts") {
+		t.Errorf("empty selection: err = %v, want no target hosts", err)
+	}
+}
