@@ -37,8 +37,12 @@ const (
 func ProbeSteps() []Step {
 	return []Step{
 		{Name: StepFiles, Cmd: patchpilot.Command{Args: append([]string{"tail", "-v", "-n", "+1", "--"}, probeFiles...)}},
-		{Name: StepUname, Cmd: patchpilot.Command{Args: []string{"uname", "-n", "-r", "-m"}}},
+		unameStep(),
 	}
+}
+
+func unameStep() Step {
+	return Step{Name: StepUname, Cmd: patchpilot.Command{Args: []string{"uname", "-n", "-r", "-m"}}}
 }
 
 // OSRelease is what patchpilot reads from os-release(5).
@@ -103,7 +107,7 @@ func ParseProbe(t Transcript) (Probe, error) {
 	p.Family = FromOSRelease(p.OS.ID, p.OS.IDLike)
 	p.BootID = strings.TrimSpace(string(p.Files[FileBootID]))
 
-	uname, err := t.Need(ProbeSteps()[1])
+	uname, err := t.Need(unameStep())
 	if err != nil {
 		return p, err
 	}
