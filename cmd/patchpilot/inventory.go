@@ -78,8 +78,12 @@ command itself failed.`,
 				hosts = []patchpilot.Host{{Name: name, Address: "localhost", Source: "local", Labels: map[string]string{}}}
 				dialer, source = a.LocalDialer(), "local"
 			} else {
-				if hosts, err = a.LoadInventory(invPath, limit); err != nil {
+				var warnings []string
+				if hosts, warnings, err = a.LoadInventory(invPath, limit); err != nil {
 					return err
+				}
+				for _, w := range warnings {
+					fmt.Fprintf(c.stderr, "warning: %s\n", w)
 				}
 				if dialer, err = a.SSHDialer(); err != nil {
 					return err
@@ -185,16 +189,19 @@ stored.`,
 				return err
 			}
 			defer a.Close()
-			imported, err := a.ImportFacts(cmd.Context(), args[0])
-			if err != nil {
-				return err
+			imported, importErr := a.ImportFacts(cmd.Context(), args[0])
+			if imported == nil {
+				return importErr
 			}
 			sums := make([]patchpilot.HostSummary, len(imported))
 			for i, im := range imported {
 				f := im.Facts
 				sums[i] = patchpilot.Summarize(im.Host, &f)
 			}
-			return c.render(sums, func(w io.Writer) { writeHostTable(w, sums) })
+			if err := c.render(sums, func(w io.Writer) { writeHostTable(w, sums) }); err != nil {
+				return err
+			}
+			return importErr
 		},
 	}
 }

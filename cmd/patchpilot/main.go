@@ -8,6 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Maintenance windows name time zones; embed the zone database so
+	// they work on hosts without tzdata.
+	_ "time/tzdata"
 )
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -47,27 +48,38 @@ func (r CollectReport) Err() error {
 	return patchpilot.Errorf(patchpilot.EPARTIAL, "%d of %d hosts failed", r.Failed, len(r.Hosts))
 }
 
-// LoadInventory reads an inventory file and applies a --limit pattern.
-func (a *App) LoadInventory(path, limit string) ([]patchpilot.Host, error) {
-	hosts, err := inventory.Load(path)
+// LoadInventory reads an inventory file and applies a --limit pattern. The
+// warnings say what of the inventory patchpilot ignores (passwords, vaulted
+// files).
+func (a *App) LoadInventory(path, limit string) (hosts []patchpilot.Host, warnings []string, err error) {
+	res, err := inventory.LoadFile(path, inventory.Options{Home: a.Options.Home()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	hosts = res.Hosts
 	if limit != "" {
-		return inventory.Limit(hosts, limit)
+		if hosts, err = inventory.Limit(hosts, limit); err != nil {
+			return nil, nil, err
+		}
+		if len(hosts) == 0 {
+			return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "--limit %q matches no host of %s", limit, path)
+		}
 	}
-	return hosts, nil
+	return hosts, res.Warnings, nil
 }
 
 // SSHDialer builds the SSH dialer from the options.
 func (a *App) SSHDialer() (patchpilot.Dialer, error) {
 	o := a.Options
+	sock := o.Getenv("SSH_AUTH_SOCK")
 	return ssh.NewDialer(ssh.Options{
+		HomeDir:           o.Home(),
 		KnownHostsFile:    o.KnownHostsFile,
 		AcceptNewHostKeys: o.AcceptNewHostKeys,
 		User:              o.SSHUser,
 		KeyFiles:          o.SSHKeyFiles,
-		AgentSocket:       o.Getenv("SSH_AUTH_SOCK"),
+		UseAgent:          sock != "",
+		AgentSocket:       sock,
 		JumpHost:          o.JumpHost,
 		ConnectTimeout:    o.ConnectTimeout,
 		CommandTimeout:    o.CommandTimeout,
@@ -75,9 +87,21 @@ func (a *App) SSHDialer() (patchpilot.Dialer, error) {
 	})
 }
 
-// LocalDialer returns a dialer for the controller's own machine.
+// LocalDialer returns a dialer for the controller's own machine: every
+// host it is asked for is this machine.
 func (a *App) LocalDialer() patchpilot.Dialer {
-	return local.Dialer{CommandTimeout: a.Options.CommandTimeout}
+	return localDialer{timeout: a.Options.CommandTimeout, env: a.Options.Env}
+}
+
+type localDialer struct {
+	timeout time.Duration
+	env     []string
+}
+
+var _ patchpilot.Dialer = localDialer{}
+
+func (d localDialer) Dial(context.Context, patchpilot.Host) (patchpilot.Runner, error) {
+	return &local.Runner{UID: os.Getuid(), DefaultTimeout: d.timeout, Environ: d.env}, nil
 }
 
 // Collect gathers facts from hosts through the dialer, with bounded
@@ -98,7 +122,7 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 	)
 	fo := collect.FleetOptions{
 		Concurrency: a.Options.Concurrency,
-		Collect:     collect.Options{Refresh: co.Refresh, Source: source, Now: a.Options.Now},
+		Options:     collect.Options{Refresh: co.Refresh, Source: source, Now: a.Options.Now},
 	}
 	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
 		mu.Lock()
@@ -142,11 +166,13 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 
 // ImportFacts stores hosts and snapshots from an Ansible fact cache or the
 // output of `ansible -m setup`. Every record is parsed before anything is
-// written, so a malformed file changes nothing.
+// written, so a malformed file changes nothing. Hosts that Ansible reported
+// as unreachable or failed are skipped, and the import returns EPARTIAL
+// after storing the others.
 func (a *App) ImportFacts(ctx context.Context, path string) ([]inventory.Imported, error) {
-	imported, err := inventory.ImportFacts(path)
-	if err != nil {
-		return nil, err
+	imported, partial := inventory.ImportFacts(path)
+	if partial != nil && (patchpilot.ErrorCode(partial) != patchpilot.EPARTIAL || len(imported) == 0) {
+		return nil, partial
 	}
 	hosts := make([]patchpilot.Host, len(imported))
 	for i, im := range imported {
@@ -164,5 +190,5 @@ func (a *App) ImportFacts(ctx context.Context, path string) ([]inventory.Importe
 			return nil, err
 		}
 	}
-	return imported, nil
+	return imported, partial
 }

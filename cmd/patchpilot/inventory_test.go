@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestCollectLocal checks the README's main job on this machine against
+// dpkg and uname themselves.
+func TestCollectLocal(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("not a Debian-family machine: dpkg-query not found")
+	}
+	e := newEnv(t)
+	out := e.mustRun("inventory", "collect", "--local", "--name", "controller", "-o", "json")
+	res := decodeJSON[struct {
+		Hosts []struct {
+			Name         string `json:"name"`
+			OSFamily     string `json:"os_family"`
+			Kernel       string `json:"kernel"`
+			PackageCount int    `json:"package_count"`
+			Pending      int    `json:"pending_update_count"`
+		} `json:"hosts"`
+		Failed  []any            `json:"failed"`
+		Updates []map[string]any `json:"updates"`
+	}](t, out)
+	if len(res.Hosts) != 1 || len(res.Failed) != 0 {
+		t.Fatalf("collect --local: hosts %d, failed %v; want one host, no failure", len(res.Hosts), res.Failed)
+	}
+	h := res.Hosts[0]
+	dpkg, err := exec.Command("dpkg-query", "-W").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Count(string(dpkg), "\n"); h.PackageCount != want {
+		t.Errorf("package_count = %d, want %d (dpkg-query -W | wc -l)", h.PackageCount, want)
+	}
+	uname, err := exec.Command("uname", "-r").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSpace(string(uname)); h.Kernel != want {
+		t.Errorf("kernel = %q, want %q (uname -r)", h.Kernel, want)
+	}
+	if h.Name != "controller" || h.OSFamily != "debian" {
+		t.Errorf("host = %+v, want name controller, family debian", h)
+	}
+	if len(res.Updates) != h.Pending {
+		t.Errorf("listed %d updates, summary says %d", len(res.Updates), h.Pending)
+	}
+	for _, u := range res.Updates {
+		for _, k := range []string{"host", "package", "source_package", "installed_version", "candidate_version", "security", "advisories"} {
+			if _, ok := u[k]; !ok {
+				t.Fatalf("update %v lacks field %q", u, k)
+			}
+		}
+	}
+
+	// The stored state answers the listings, in every format.
+	hosts := decodeJSON[[]map[string]any](t, e.mustRun("hosts", "-o", "json"))
+	if len(hosts) != 1 {
+		t.Fatalf("hosts -o json: %d hosts, want 1", len(hosts))
+	}
+	for _, k := range []string{"name", "address", "os_family", "os_name", "os_version", "kernel", "arch", "package_count",
+		"pending_update_count", "security_update_count", "reboot_required", "labels", "collected_at"} {
+		if _, ok := hosts[0][k]; !ok {
+			t.Errorf("hosts -o json lacks field %q", k)
+		}
+	}
+	if y := e.mustRun("hosts", "-o", "yaml"); !strings.Contains(y, "- name: controller\n") || !strings.Contains(y, "package_count: ") {
+		t.Errorf("hosts -o yaml:\n%s", y)
+	}
+	if tbl := e.mustRun("hosts", "show", "controller"); !strings.Contains(tbl, "Kernel:") || !strings.Contains(tbl, h.Kernel) {
+		t.Errorf("hosts show:\n%s", tbl)
+	}
+	updates := decodeJSON[[]map[string]any](t, e.mustRun("updates", "--host", "controller", "-o", "json"))
+	if len(updates) != h.Pending {
+		t.Errorf("updates --host: %d, want %d", len(updates), h.Pending)
+	}
+
+	// A second collection keeps the first as history.
+	e.mustRun("inventory", "collect", "--local", "--name", "controller")
+	show := decodeJSON[struct {
+		History []map[string]any `json:"history"`
+	}](t, e.mustRun("hosts", "show", "controller", "-o", "json"))
+	if len(show.History) != 2 {
+		t.Errorf("history has %d snapshots after two collections, want 2", len(show.History))
+	}
+}
+
+// TestImportFacts imports facts captured from a real 'ansible -m setup'
+// run and a real fact cache.
+func TestImportFacts(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{
+		"../../internal/inventory/testdata/factcache",
+		"../../internal/inventory/testdata/adhoc/setup_localhost.txt",
+	} {
+		out := e.mustRun("inventory", "import-facts", path, "-o", "json")
+		hosts := decodeJSON[[]struct {
+			OSName    string `json:"os_name"`
+			OSVersion string `json:"os_version"`
+			Kernel    string `json:"kernel"`
+		}](t, out)
+		if len(hosts) != 1 || hosts[0].OSName != "debian" || hosts[0].OSVersion != "12" || hosts[0].Kernel == "" {
+			t.Errorf("import-facts %s = %+v, want one debian 12 host with a kernel", path, hosts)
+		}
+	}
+	// The fact cache has package_facts: its packages are imported.
+	hosts := decodeJSON[[]map[string]any](t, e.mustRun("hosts", "-o", "json"))
+	found := false
+	for _, h := range hosts {
+		if h["package_count"].(float64) > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no imported host has packages: %v", hosts)
+	}
+
+	// A file with unreachable hosts imports the others and exits 3.
+	r := e.run("inventory", "import-facts", "../../internal/inventory/testdata/adhoc/setup_multi.txt")
+	if r.code != 3 || !strings.Contains(r.stderr, "UNREACHABLE") && !strings.Contains(r.stderr, "unreachable") {
+		t.Errorf("import-facts with an unreachable host: exit %d, stderr %q; want 3 naming it", r.code, r.stderr)
+	}
+}
