@@ -88,6 +88,11 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return Serve(ctx, ln, c, log)
+}
+
+// Serve serves on ln until ctx is done.
+func Serve(ctx context.Context, ln net.Listener, c Config, log io.Writer) error {
 	s := NewServer(c, time.Now)
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(log, "pp-demo-web %s listening on %s in mode %s\n", c.Version, ln.Addr(), c.Mode)
