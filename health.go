@@ -1,0 +1,72 @@
+package patchpilot
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// GateOutcome is the result of one health gate on one host.
+type GateOutcome string
+
+// Gate outcomes. Error means the gate could not be evaluated (no data, a
+// failed probe, unparsable output); it fails closed like a breach.
+const (
+	GatePass         GateOutcome = "pass"
+	GateBreach       GateOutcome = "breach"
+	GateCritical     GateOutcome = "critical" // a breach that alone means rollback
+	GateInconclusive GateOutcome = "inconclusive"
+	GateError        GateOutcome = "error"
+)
+
+// GateResult is one gate's verdict with the evidence that produced it.
+type GateResult struct {
+	Gate      string          `json:"gate"` // the criterion as written: "cpu_increase<25%"
+	Outcome   GateOutcome     `json:"outcome"`
+	Reason    string          `json:"reason"`
+	Value     *float64        `json:"value,omitempty"`
+	Baseline  *float64        `json:"baseline,omitempty"`
+	Threshold *float64        `json:"threshold,omitempty"`
+	Time      time.Time       `json:"time"`
+	Evidence  json.RawMessage `json:"evidence,omitempty"`
+}
+
+// HealthVerdict is the decision over all gates of a host at one check.
+type HealthVerdict string
+
+// Health verdicts (DESIGN section 5): none breached means healthy; one
+// breach means under review (extend the bake); two or more, one critical,
+// or a gate that cannot be evaluated means rollback.
+const (
+	Healthy     HealthVerdict = "healthy"
+	UnderReview HealthVerdict = "under_review"
+	Unhealthy   HealthVerdict = "rollback"
+)
+
+// HealthTarget is what the gates of one host look at.
+type HealthTarget struct {
+	Host   Host
+	Runner Runner
+	// Since is when the change was applied: journal errors and failed
+	// units are counted from then.
+	Since time.Time
+}
+
+// HealthBaseline is what gates sampled on a host before its change, by
+// gate, for comparison afterwards. It is stored with the host's pipeline so
+// that a restarted controller compares against the same baseline.
+type HealthBaseline map[string]json.RawMessage
+
+// HealthReport is one check of all gates of a host.
+type HealthReport struct {
+	Verdict HealthVerdict `json:"verdict"`
+	Results []GateResult  `json:"results"`
+	Reason  string        `json:"reason"`
+}
+
+// HealthChecker evaluates a stage's criteria on a host. Baseline is called
+// before the change, Check repeatedly during the bake.
+type HealthChecker interface {
+	Baseline(ctx context.Context, t HealthTarget) (HealthBaseline, error)
+	Check(ctx context.Context, t HealthTarget, base HealthBaseline) (HealthReport, error)
+}

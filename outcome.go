@@ -1,0 +1,55 @@
+package patchpilot
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// OutcomeKind is how a host's patch ended.
+type OutcomeKind string
+
+// Outcome kinds, as recorded in history.
+const (
+	OutcomeSucceeded      OutcomeKind = "succeeded"
+	OutcomeFailed         OutcomeKind = "failed"
+	OutcomeRolledBack     OutcomeKind = "rolled_back"
+	OutcomeRollbackFailed OutcomeKind = "rollback_failed"
+	OutcomeUnreachable    OutcomeKind = "unreachable"
+)
+
+// PackageChange is one package's version change in a transaction. From is
+// "" for a package newly installed, To is "" for one removed.
+type PackageChange struct {
+	Name          string `json:"name"`
+	From          string `json:"from"`
+	To            string `json:"to"`
+	SourcePackage string `json:"source_package,omitempty"`
+}
+
+// Outcome is the final result of one host in one rollout, with the features
+// the risk model learns from. History export flattens it to one line per
+// package.
+type Outcome struct {
+	Time        time.Time         `json:"time"`
+	Rollout     string            `json:"rollout"`
+	Host        string            `json:"host"`
+	OS          string            `json:"os,omitempty"` // "debian:12"
+	Labels      map[string]string `json:"labels,omitempty"`
+	Packages    []PackageChange   `json:"packages"`
+	Outcome     OutcomeKind       `json:"outcome"`
+	Reason      string            `json:"reason"`
+	GateResults []GateResult      `json:"gate_results"`
+	// Features are the inputs the risk model sees for this host and patch
+	// (categories, advisories, reboot, transaction size, removals, role,
+	// services), as a JSON object.
+	Features json.RawMessage `json:"features,omitempty"`
+}
+
+// OutcomeFilter selects outcomes. Zero fields match everything.
+type OutcomeFilter struct {
+	Host    string
+	Rollout string
+	Package string
+	Since   time.Time
+	Limit   int
+}

@@ -1,0 +1,200 @@
+package patchpilot
+
+import (
+	"context"
+	"time"
+)
+
+// RolloutState is the state of a whole rollout.
+type RolloutState string
+
+// Rollout states. Succeeded, Halted, RolledBack, Failed and Aborted are final
+// for the engine (a halted rollout can still be rolled back by a person).
+const (
+	RolloutPending         RolloutState = "pending"
+	RolloutRunning         RolloutState = "running"
+	RolloutWaitingApproval RolloutState = "waiting_approval"
+	RolloutPaused          RolloutState = "paused"
+	RolloutRollingBack     RolloutState = "rolling_back"
+	RolloutSucceeded       RolloutState = "succeeded"
+	RolloutHalted          RolloutState = "halted"
+	RolloutRolledBack      RolloutState = "rolled_back"
+	RolloutFailed          RolloutState = "failed"
+	RolloutAborted         RolloutState = "aborted"
+)
+
+// Final reports whether the engine has nothing more to do for the rollout.
+func (s RolloutState) Final() bool {
+	switch s {
+	case RolloutSucceeded, RolloutHalted, RolloutRolledBack, RolloutFailed, RolloutAborted:
+		return true
+	}
+	return false
+}
+
+// StageState is the state of one stage of a rollout.
+type StageState string
+
+// Stage states.
+const (
+	StagePending         StageState = "pending"
+	StageWaitingApproval StageState = "waiting_approval"
+	StageRunning         StageState = "running"
+	StageSucceeded       StageState = "succeeded"
+	StageFailed          StageState = "failed"
+	StageRolledBack      StageState = "rolled_back"
+	StageSkipped         StageState = "skipped"
+)
+
+// HostState is where a host is in its pipeline (DESIGN section 3):
+// pending → preflight → snapshot → apply → reboot → verify → succeeded, and on
+// failure → rolling_back → rolled_back | rollback_failed.
+type HostState string
+
+// Host pipeline states.
+const (
+	HostPending        HostState = "pending"
+	HostPreflight      HostState = "preflight"
+	HostSnapshot       HostState = "snapshot"
+	HostApply          HostState = "apply"
+	HostReboot         HostState = "reboot"
+	HostVerify         HostState = "verify"
+	HostSucceeded      HostState = "succeeded"
+	HostFailed         HostState = "failed" // failed before any change was made (preflight)
+	HostRollingBack    HostState = "rolling_back"
+	HostRolledBack     HostState = "rolled_back"
+	HostRollbackFailed HostState = "rollback_failed"
+	HostSkipped        HostState = "skipped"
+	HostUnreachable    HostState = "unreachable"
+)
+
+// Terminal reports whether the host's pipeline has ended.
+func (s HostState) Terminal() bool {
+	switch s {
+	case HostSucceeded, HostFailed, HostRolledBack, HostRollbackFailed, HostSkipped, HostUnreachable:
+		return true
+	}
+	return false
+}
+
+// Changed reports whether the host may have been changed in this state, so
+// that a rollback must consider it.
+func (s HostState) Changed() bool {
+	switch s {
+	case HostApply, HostReboot, HostVerify, HostSucceeded, HostRollingBack, HostRollbackFailed:
+		return true
+	}
+	return false
+}
+
+// Rollout is one execution of a plan.
+type Rollout struct {
+	ID         string       `json:"id"`
+	Plan       Plan         `json:"-"`
+	PlanSource string       `json:"plan"` // the plan as YAML, as it was started
+	State      RolloutState `json:"state"`
+	Reason     string       `json:"reason,omitempty"` // why it is in its state
+	CreatedBy  string       `json:"created_by,omitempty"`
+	CreatedAt  time.Time    `json:"created_at"`
+	UpdatedAt  time.Time    `json:"updated_at"`
+	DryRun     bool         `json:"dry_run,omitempty"`
+	Stages     []StageRun   `json:"stages"`
+}
+
+// StageRun is one stage of a rollout with its assigned hosts.
+type StageRun struct {
+	Rollout    string     `json:"-"`
+	Index      int        `json:"index"`
+	Name       string     `json:"name"`
+	State      StageState `json:"state"`
+	Hosts      []string   `json:"-"` // assigned host names, in dispatch order
+	ApprovedBy string     `json:"approved_by,omitempty"`
+	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+// HostRun is one host's pipeline in one rollout. It is stored before each
+// side effect, so that a restarted controller knows what may have happened.
+type HostRun struct {
+	Rollout string    `json:"-"`
+	Stage   string    `json:"stage"`
+	Host    string    `json:"name"`
+	State   HostState `json:"state"`
+	// Order is the host's position in deployment order across the rollout
+	// (set when apply starts); rollbacks go in reverse order.
+	Order int `json:"order,omitempty"`
+	// FromVersions are the versions installed before the change (""
+	// for a package that was not installed); ToVersions the targets.
+	FromVersions map[string]string `json:"from_versions"`
+	ToVersions   map[string]string `json:"to_versions"`
+	BootIDBefore string            `json:"boot_id_before,omitempty"`
+	BootIDAfter  string            `json:"boot_id_after,omitempty"`
+	// Artifacts are the rollback artifacts kept on the host, by package;
+	// Transaction is the package manager's id of the change (dnf history).
+	Artifacts   map[string]string `json:"artifacts,omitempty"`
+	Transaction string            `json:"transaction,omitempty"`
+	// Baseline is the health sampled before the change.
+	Baseline HealthBaseline `json:"-"`
+	StartedAt  *time.Time        `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at"`
+	Reason     string            `json:"reason"`
+	Gates      []GateResult      `json:"gate_results,omitempty"`
+	UpdatedAt  time.Time         `json:"-"`
+}
+
+// Incident records a failure that stopped or rolled back a rollout.
+type Incident struct {
+	ID       int64     `json:"id"`
+	Rollout  string    `json:"rollout"`
+	Time     time.Time `json:"time"`
+	Stage    string    `json:"stage,omitempty"`
+	Reason   string    `json:"reason"`
+	Hosts    []string  `json:"hosts"`
+	Evidence []byte    `json:"evidence,omitempty"` // JSON
+}
+
+// RolloutFilter selects rollouts. Zero fields match everything.
+type RolloutFilter struct {
+	State RolloutState
+	Limit int
+}
+
+// RolloutStore keeps rollouts, their stages and host pipelines, incidents,
+// outcomes and the leases that let one controller at a time drive a
+// rollout. Every method is one transaction.
+type RolloutStore interface {
+	// CreateRollout stores a new rollout with its stages (and their
+	// assigned hosts) and a pending HostRun for every assigned host.
+	CreateRollout(ctx context.Context, r Rollout) error
+	// Rollout returns a rollout with its stages; ENOTFOUND if unknown.
+	Rollout(ctx context.Context, id string) (Rollout, error)
+	// Rollouts lists rollouts, newest first.
+	Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error)
+	// SetRolloutState changes the rollout's state and reason.
+	SetRolloutState(ctx context.Context, id string, state RolloutState, reason string) error
+	// SaveStage replaces a stage's state, approval and times.
+	SaveStage(ctx context.Context, s StageRun) error
+	// SaveHostRun replaces a host's pipeline record.
+	SaveHostRun(ctx context.Context, h HostRun) error
+	// HostRuns lists a rollout's host pipelines in stage order, then in
+	// the stage's dispatch order.
+	HostRuns(ctx context.Context, rollout string) ([]HostRun, error)
+	// AddIncident stores an incident and returns its ID.
+	AddIncident(ctx context.Context, i Incident) (int64, error)
+	// Incidents lists a rollout's incidents ("" for all), oldest first.
+	Incidents(ctx context.Context, rollout string) ([]Incident, error)
+	// RecordOutcome stores the final outcome of a host in a rollout,
+	// replacing an earlier outcome of the same host and rollout.
+	RecordOutcome(ctx context.Context, o Outcome) error
+	// Outcomes lists outcomes, oldest first.
+	Outcomes(ctx context.Context, f OutcomeFilter) ([]Outcome, error)
+	// AcquireLease gives owner the right to drive the rollout until
+	// now+ttl, when nobody else holds an unexpired lease (renewing one's
+	// own lease is allowed). It reports whether the lease was granted and
+	// who holds it otherwise.
+	AcquireLease(ctx context.Context, rollout, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	// ReleaseLease drops owner's lease, if it holds one.
+	ReleaseLease(ctx context.Context, rollout, owner string) error
+}
