@@ -45,12 +45,15 @@ func ensureBase(ctx context.Context, o Options) (string, error) {
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create cache directory: %w", err)
 	}
-	removeStaleTemps(o.CacheDir)
 	tmp, err := os.MkdirTemp(o.CacheDir, ".tmp-base-")
 	if err != nil {
 		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create cache directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		// A cut-short debootstrap leaves /proc and /sys mounted in the target.
+		_ = unmountAll(tmp)
+		_ = os.RemoveAll(tmp)
+	}()
 	o.Logger.Info("building the Debian base (once; cached)", "suite", o.Suite, "mirror", mirror, "dir", dir)
 	start := time.Now()
 	args := []string{"--variant=minbase", "--include=" + strings.Join(basePackages, ","), o.Suite, tmp, mirror}
@@ -78,7 +81,7 @@ func removeStaleTemps(cache string) {
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
 			p := filepath.Join(cache, e.Name())
-			if len(mountsUnder(p)) == 0 {
+			if unmountAll(p) == nil {
 				_ = os.RemoveAll(p)
 			}
 		}

@@ -63,6 +63,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	start := time.Now()
+	removeStaleTemps(o.CacheDir)
 	base, err := ensureBase(ctx, o)
 	if err != nil {
 		return nil, err
