@@ -27,9 +27,9 @@ import (
 // TestMain. They use their own subnets so that a lab someone runs by hand,
 // or another package's tests, can run beside them.
 const (
-	testSubnet      = "127.0.3"
-	testStaleSubnet = "127.0.4"
-	testPrometheus  = "127.0.3.254:9090"
+	testSubnet      = "127.0.31"
+	testStaleSubnet = "127.0.32"
+	testPrometheus  = "127.0.31.254:9090"
 	testHosts       = 3
 )
 
@@ -478,6 +478,8 @@ func TestLabUpCleansUpAfterAKilledController(t *testing.T) {
 	canRunLab(t)
 	ctx := context.Background()
 	dir := t.TempDir()
+	// Runs before the directory is removed, should the test stop half-way.
+	t.Cleanup(func() { _ = Down(context.Background(), dir, nil) })
 	o := Options{Dir: dir, Hosts: 1, Subnet: testStaleSubnet}
 	l, err := Up(ctx, o)
 	if err != nil {
