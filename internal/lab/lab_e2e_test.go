@@ -47,7 +47,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "lab down:", err)
 			code = 1
 		}
-		os.RemoveAll(shared.dir)
+		// Never remove a directory that still has mounts in it.
+		if len(mountsUnder(shared.dir)) == 0 {
+			os.RemoveAll(shared.dir)
+		}
 	}
 	os.Exit(code)
 }
