@@ -247,6 +247,11 @@ func stopHost(ctx context.Context, s *State, h *HostState) error {
 			return patchpilot.Errorf(patchpilot.EINTERNAL, "%s: processes survive SIGKILL: %v", h.Name, pids())
 		}
 	}
+	// The dpkg-lock holder runs in the controller's cgroup; it dies with the
+	// host's PID namespace, but is not left to chance.
+	if h.LockPID != 0 && alive(h.LockPID) && cmdlineHas(h.LockPID, "lock-frontend") {
+		_ = syscall.Kill(h.LockPID, syscall.SIGKILL)
+	}
 	h.SupervisorPID, h.LockPID = 0, 0
 	return removeCgroup(cg)
 }
