@@ -83,14 +83,14 @@ func TestLaterMigration(t *testing.T) {
 		t.Errorf("a failed migration was recorded")
 	}
 
-	good := append(base[:len(base):len(base)], migration{version: next, name: "rollouts.sql",
-		sql: "CREATE TABLE rollouts (id TEXT PRIMARY KEY) STRICT;"})
+	good := append(base[:len(base):len(base)], migration{version: next, name: "later.sql",
+		sql: "CREATE TABLE later_table (id TEXT PRIMARY KEY) STRICT;"})
 	for range 2 { // the second run must be a no-op
 		if err := db.applyMigrations(ctx, good); err != nil {
 			t.Fatalf("applyMigrations: %v", err)
 		}
 	}
-	if !tableExists(t, db, "rollouts") || countVersion(t, db, next) != 1 {
+	if !tableExists(t, db, "later_table") || countVersion(t, db, next) != 1 {
 		t.Errorf("later migration not applied exactly once")
 	}
 	// The binary that knows only the base versions refuses the upgraded file.

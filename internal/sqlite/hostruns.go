@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// hostRunSelect are the columns scanHostRun reads, in its order, from
+// host_runs h joined with its stage s.
+const hostRunSelect = `h.rollout, s.name, h.host, h.state, h.ord, h.from_versions, h.to_versions,
+	h.boot_id_before, h.boot_id_after, h.artifacts, h.txn, h.baseline, h.started_at, h.finished_at,
+	h.reason, h.gates, h.updated_at`
+
+// hostRunFrom joins each host run with its stage, whose name it reports.
+const hostRunFrom = ` FROM host_runs h JOIN stages s ON s.rollout = h.rollout AND s.idx = h.stage_idx`
+
+// SaveHostRun replaces a host's pipeline record. The host keeps the stage
+// and position it was assigned when the rollout was created: Stage "" means
+// that stage, and any other stage is EINVALID. UpdatedAt is set from the
+// DB's clock.
+func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
+	if h.Rollout == "" {
+		return invalid("save host run of %q: empty rollout id", h.Host)
+	}
+	if h.Host == "" {
+		return invalid("rollout %q: save host run: empty host name", h.Rollout)
+	}
+	if h.State == "" {
+		return invalid("rollout %q: host %q: empty state", h.Rollout, h.Host)
+	}
+	if !storablePtr(h.StartedAt) || !storablePtr(h.FinishedAt) {
+		return invalid("rollout %q: host %q: started_at or finished_at is out of range", h.Rollout, h.Host)
+	}
+	from, err1 := encodeMap(h.FromVersions)
+	to, err2 := encodeMap(h.ToVersions)
+	artifacts, err3 := encodeMap(h.Artifacts)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return wrap(err, "save host run of %q in rollout %q", h.Host, h.Rollout)
+	}
+	baseline, err := encodeBaseline(h.Baseline)
+	if err != nil {
+		return invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
+	}
+	gates, err := encodeGates(h.Gates)
+	if err != nil {
+		return invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
+	}
+	now := formatTime(db.now())
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var stage string
+		err := tx.QueryRowContext(ctx, `SELECT s.name`+hostRunFrom+` WHERE h.rollout = ? AND h.host = ?`,
+			h.Rollout, h.Host).Scan(&stage)
+		if errors.Is(err, sql.ErrNoRows) {
+			if err := rolloutExists(ctx, tx, h.Rollout); err != nil {
+				return err
+			}
+			return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q is not a target of rollout %q", h.Host, h.Rollout)
+		}
+		if err != nil {
+			return err
+		}
+		if h.Stage != "" && h.Stage != stage {
+			return invalid("host %q is in stage %q, not %q; a host's stage is fixed when its rollout is created",
+				h.Host, stage, h.Stage)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, ord = ?, from_versions = ?,
+			to_versions = ?, boot_id_before = ?, boot_id_after = ?, artifacts = ?, txn = ?, baseline = ?,
+			started_at = ?, finished_at = ?, reason = ?, gates = ?, updated_at = ?
+			WHERE rollout = ? AND host = ?`,
+			string(h.State), h.Order, from, to, h.BootIDBefore, h.BootIDAfter, artifacts, h.Transaction,
+			baseline, formatTimePtr(h.StartedAt), formatTimePtr(h.FinishedAt), h.Reason, gates, now,
+			h.Rollout, h.Host); err != nil {
+			return err
+		}
+		return touchRollout(ctx, tx, h.Rollout, now)
+	}, "save host run of %q in rollout %q", h.Host, h.Rollout)
+}
+
+// HostRuns lists a rollout's host pipelines in stage order, then in each
+// stage's dispatch order; ENOTFOUND if the rollout is unknown.
+func (db *DB) HostRuns(ctx context.Context, rollout string) ([]patchpilot.HostRun, error) {
+	if rollout == "" {
+		return nil, invalid("host runs: empty rollout id")
+	}
+	out := []patchpilot.HostRun{}
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+hostRunSelect+hostRunFrom+`
+			WHERE h.rollout = ? ORDER BY h.stage_idx, h.pos`, rollout)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			h, err := scanHostRun(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, h)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return rolloutExists(ctx, tx, rollout)
+		}
+		return nil
+	}, "list host runs of rollout %q", rollout)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanHostRun reads the hostRunSelect columns of one row.
+func scanHostRun(s scanner) (patchpilot.HostRun, error) {
+	var h patchpilot.HostRun
+	var state, from, to, artifacts, baseline, gates, updated string
+	var started, finished sql.NullString
+	if err := s.Scan(&h.Rollout, &h.Stage, &h.Host, &state, &h.Order, &from, &to, &h.BootIDBefore,
+		&h.BootIDAfter, &artifacts, &h.Transaction, &baseline, &started, &finished, &h.Reason,
+		&gates, &updated); err != nil {
+		return h, err
+	}
+	h.State = patchpilot.HostState(state)
+	var errs [8]error
+	h.FromVersions, errs[0] = decodeMap(from)
+	h.ToVersions, errs[1] = decodeMap(to)
+	h.Artifacts, errs[2] = decodeMap(artifacts)
+	h.Baseline, errs[3] = decodeBaseline(baseline)
+	h.StartedAt, errs[4] = parseTimePtr(started)
+	h.FinishedAt, errs[5] = parseTimePtr(finished)
+	h.Gates, errs[6] = decodeList[patchpilot.GateResult](gates)
+	h.UpdatedAt, errs[7] = parseTime(updated)
+	if err := errors.Join(errs[:]...); err != nil {
+		return h, fmt.Errorf("rollout %q: host %q: %w", h.Rollout, h.Host, err)
+	}
+	return h, nil
+}

@@ -1,0 +1,155 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+var outcomePackageColumns = []string{"outcome_id", "seq", "name", "source_package", "from_version", "to_version"}
+
+// validateOutcome checks what the store and the risk model rely on.
+func validateOutcome(o patchpilot.Outcome) error {
+	if o.Rollout == "" || o.Host == "" {
+		return invalid("outcome: empty rollout id or host name (rollout %q, host %q)", o.Rollout, o.Host)
+	}
+	if o.Outcome == "" {
+		return invalid("outcome of %q in rollout %q: empty outcome", o.Host, o.Rollout)
+	}
+	if !storable(o.Time) {
+		return invalid("outcome of %q in rollout %q: time %s is out of range", o.Host, o.Rollout, o.Time)
+	}
+	if len(o.Features) > 0 && !json.Valid(o.Features) {
+		return invalid("outcome of %q in rollout %q: features are not valid JSON", o.Host, o.Rollout)
+	}
+	for i, p := range o.Packages {
+		if p.Name == "" {
+			return invalid("outcome of %q in rollout %q: packages[%d]: empty name", o.Host, o.Rollout, i)
+		}
+	}
+	return nil
+}
+
+// RecordOutcome stores the final outcome of a host in a rollout, replacing
+// an earlier outcome of the same host and rollout together with its package
+// rows. A zero Time is set from the DB's clock. The rollout need not be
+// stored: outcomes are history and may be imported.
+func (db *DB) RecordOutcome(ctx context.Context, o patchpilot.Outcome) error {
+	if err := validateOutcome(o); err != nil {
+		return err
+	}
+	if o.Time.IsZero() {
+		o.Time = db.now()
+	}
+	labels, err1 := encodeMap(o.Labels)
+	packages, err2 := encodeList(o.Packages)
+	if err := errors.Join(err1, err2); err != nil {
+		return wrap(err, "record outcome of %q in rollout %q", o.Host, o.Rollout)
+	}
+	gates, err := encodeGates(o.GateResults)
+	if err != nil {
+		return invalid("outcome of %q in rollout %q: %v", o.Host, o.Rollout, err)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
+				outcome, reason, gate_results, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (rollout, host) DO UPDATE SET time = excluded.time, os = excluded.os,
+				labels = excluded.labels, packages = excluded.packages, outcome = excluded.outcome,
+				reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features
+			RETURNING id`,
+			o.Rollout, o.Host, formatTime(o.Time), o.OS, labels, packages, string(o.Outcome), o.Reason, gates,
+			encodeJSON(o.Features)).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outcome_packages WHERE outcome_id = ?`, id); err != nil {
+			return err
+		}
+		args := make([]any, 0, len(o.Packages)*len(outcomePackageColumns))
+		for i, p := range o.Packages {
+			args = append(args, id, i, p.Name, p.SourcePackage, p.From, p.To)
+		}
+		return bulkInsert(ctx, tx, "outcome_packages", outcomePackageColumns, args)
+	}, "record outcome of %q in rollout %q", o.Host, o.Rollout)
+}
+
+// Outcomes lists outcomes, oldest first (by Time, then by when they were
+// first recorded). Package matches a package's name or its source package.
+func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patchpilot.Outcome, error) {
+	if f.Limit < 0 {
+		return nil, invalid("outcomes: negative limit %d", f.Limit)
+	}
+	var where []string
+	var args []any
+	if f.Host != "" {
+		where = append(where, "o.host = ?")
+		args = append(args, f.Host)
+	}
+	if f.Rollout != "" {
+		where = append(where, "o.rollout = ?")
+		args = append(args, f.Rollout)
+	}
+	if f.Package != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM outcome_packages p
+			WHERE p.outcome_id = o.id AND (p.name = ? OR p.source_package = ?))`)
+		args = append(args, f.Package, f.Package)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "o.time >= ?")
+		args = append(args, formatTime(f.Since))
+	}
+	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, o.gate_results,
+		o.features FROM outcomes o`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY o.time, o.id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(err, "list outcomes")
+	}
+	defer rows.Close()
+	out := []patchpilot.Outcome{}
+	for rows.Next() {
+		o, err := scanOutcome(rows)
+		if err != nil {
+			return nil, wrap(err, "list outcomes")
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list outcomes")
+	}
+	return out, nil
+}
+
+// scanOutcome reads one row of the Outcomes query.
+func scanOutcome(s scanner) (patchpilot.Outcome, error) {
+	var o patchpilot.Outcome
+	var at, labels, packages, kind, gates string
+	var features sql.NullString
+	if err := s.Scan(&o.Rollout, &o.Host, &at, &o.OS, &labels, &packages, &kind, &o.Reason, &gates,
+		&features); err != nil {
+		return o, err
+	}
+	o.Outcome = patchpilot.OutcomeKind(kind)
+	o.Features = decodeJSON(features)
+	var errs [4]error
+	o.Time, errs[0] = parseTime(at)
+	o.Labels, errs[1] = decodeMap(labels)
+	o.Packages, errs[2] = decodeList[patchpilot.PackageChange](packages)
+	o.GateResults, errs[3] = decodeList[patchpilot.GateResult](gates)
+	if err := errors.Join(errs[:]...); err != nil {
+		return o, fmt.Errorf("outcome of %q in rollout %q: %w", o.Host, o.Rollout, err)
+	}
+	return o, nil
+}
