@@ -14,6 +14,7 @@ type Store interface {
 	FactStore
 	AdvisoryStore
 	EventStore
+	RolloutStore
 	Close() error
 }
 
