@@ -71,19 +71,18 @@ func ensureBase(ctx context.Context, o Options) (string, error) {
 	return dir, nil
 }
 
-// removeStaleTemps removes temporary build directories older than an hour:
-// they belong to builds that were killed.
+// removeStaleTemps removes temporary build directories. Builds run under
+// the cache lock, which the caller holds, so any that exist belong to builds
+// that were killed; a killed layer build may have left mounts in its own.
 func removeStaleTemps(cache string) {
 	ents, _ := os.ReadDir(cache)
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), ".tmp-") {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
-			p := filepath.Join(cache, e.Name())
-			if unmountAll(p) == nil {
-				_ = os.RemoveAll(p)
-			}
+		p := filepath.Join(cache, e.Name())
+		if unmountAll(p) == nil {
+			_ = os.RemoveAll(p)
 		}
 	}
 }

@@ -63,16 +63,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	start := time.Now()
-	removeStaleTemps(o.CacheDir)
-	base, err := ensureBase(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := ensureRepo(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	layer, err := ensureLayer(ctx, o, base, repo)
+	base, repo, layer, err := ensureCache(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +136,27 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	}
 	o.Logger.Info("lab is up", "hosts", o.Hosts, "dir", o.Dir, "took", time.Since(start).Round(100*time.Millisecond))
 	return &Lab{state: s, logger: o.Logger}, nil
+}
+
+// ensureCache builds what is missing of the base, the repository and the
+// layer, one process at a time.
+func ensureCache(ctx context.Context, o Options) (base, repo, layer string, err error) {
+	lock, err := lockCache(ctx, o.CacheDir)
+	if err != nil {
+		return "", "", "", err
+	}
+	defer lock.unlock()
+	removeStaleTemps(o.CacheDir)
+	if base, err = ensureBase(ctx, o); err != nil {
+		return "", "", "", err
+	}
+	if repo, err = ensureRepo(ctx, o); err != nil {
+		return "", "", "", err
+	}
+	if layer, err = ensureLayer(ctx, o, base, repo); err != nil {
+		return "", "", "", err
+	}
+	return base, repo, layer, nil
 }
 
 // waitAllReady waits for every host; a host that does not come up is named

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,3 +167,26 @@ func (l *dirLock) unlock() {
 
 // hostName names host i (from 1) as lab01, lab02, ...
 func hostName(i int) string { return fmt.Sprintf("lab%02d", i) }
+
+// lockCache takes the cache's build lock, waiting for another process's
+// build to finish: one debootstrap at a time, and the others reuse its base.
+func lockCache(ctx context.Context, dir string) (*dirLock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "create cache directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "open cache lock: %w", err)
+	}
+	for {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			return &dirLock{f: f}, nil
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
