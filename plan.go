@@ -26,6 +26,9 @@ type Plan struct {
 	// means at any time.
 	Windows []MaintenanceWindow
 	Policy  Policy
+	// Health configures what the stages' criteria probe: HTTP endpoints,
+	// Prometheus queries and critical units.
+	Health HealthConfig
 }
 
 // Policy holds the plan-wide switches. Every zero value is the cautious one.
@@ -451,6 +454,11 @@ func (p Plan) WithDefaults() Plan {
 		for i := range out.Windows {
 			out.Windows[i].Days = nilIfEmpty(out.Windows[i].Days)
 		}
+	}
+	out.Health.HTTP = nilIfEmpty(p.Health.HTTP)
+	out.Health.CriticalUnits = nilIfEmpty(p.Health.CriticalUnits)
+	if len(p.Health.Prometheus.Queries) == 0 {
+		out.Health.Prometheus.Queries = nil
 	}
 	out.Stages = nilIfEmpty(p.Stages)
 	if out.Stages != nil {

@@ -11,7 +11,7 @@ import (
 
 // Field names of the plan format, in the order Marshal writes them.
 var (
-	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy"}
+	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health"}
 	patchFields   = []string{"packages", "security"}
 	targetFields  = []string{"selector", "hosts"}
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval"}
@@ -72,6 +72,11 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	}
 	if v, ok := f["policy"]; ok {
 		if p.Policy, err = d.policy(v.value); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["health"]; ok {
+		if p.Health, err = d.health(v.value); err != nil {
 			return p, err
 		}
 	}
