@@ -46,6 +46,11 @@ func (s *Server) sshdConfig() string {
 		"MaxSessions 64",
 		"MaxStartups 100:30:200",
 		"LogLevel INFO",
+		// Bash sources ~/.bashrc for commands run by sshd only in a
+		// top-level shell (SHLVL unset or 0). The user's startup files
+		// are this machine's business, not the test's: they can be slow,
+		// print, or wait on locks, so the test server skips them.
+		"SetEnv SHLVL=1",
 	)
 	lines = append(lines, s.cfg.extra...)
 	return strings.Join(lines, "\n") + "\n"
@@ -103,8 +108,10 @@ func greets(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "SSH-")
 }
 
-// Stop ends sshd and its connection processes. It is safe to call more
-// than once; Start registers it with the test's cleanup.
+// Stop ends sshd and every process it started: sshd runs each connection
+// in a session of its own, so they would outlive it otherwise, and clients
+// would not see their connections end. It is safe to call more than once;
+// Start registers it with the test's cleanup.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,14 +119,69 @@ func (s *Server) Stop() {
 		return
 	}
 	s.stopped = true
-	pgid := s.cmd.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGTERM)
+	pid := s.cmd.Process.Pid
+	// Collect the descendants while sshd still runs: once it exits they
+	// are reparented and can no longer be told from other processes.
+	// SIGTERM first lets shells run their exit traps (and remove their
+	// lock files); SIGKILL ends whatever is left.
+	children := descendants(pid)
+	for _, child := range children {
+		syscall.Kill(child, syscall.SIGTERM)
+	}
+	if len(children) > 0 {
+		time.Sleep(termGrace)
+	}
+	for _, child := range children {
+		syscall.Kill(child, syscall.SIGKILL)
+	}
+	syscall.Kill(-pid, syscall.SIGTERM)
 	select {
 	case <-s.exited:
 	case <-time.After(stopTimeout):
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		syscall.Kill(-pid, syscall.SIGKILL)
 		<-s.exited
 	}
-	// Connection processes may outlive the listener for a moment.
-	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// descendants returns the processes below pid, read from /proc.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name in parentheses may hold spaces; the parent
+		// pid is the second field after it.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }

@@ -35,6 +35,7 @@ const (
 	privSepDir     = "/run/sshd"
 	startTimeout   = 10 * time.Second
 	stopTimeout    = 5 * time.Second
+	termGrace      = 100 * time.Millisecond
 	startAttempts  = 5
 	bannerDeadline = 500 * time.Millisecond
 )

@@ -88,3 +88,14 @@ func TestStopEndsServer(t *testing.T) {
 		t.Fatal("server still greets after Stop")
 	}
 }
+
+func TestSessionsSkipTheUsersStartupFiles(t *testing.T) {
+	s := Start(t)
+	got, err := login(t, s, s.Addr, "echo $SHLVL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got) != "2" {
+		t.Errorf("got SHLVL %q, want 2 (a nested shell, which does not read ~/.bashrc)", got)
+	}
+}
