@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -12,6 +13,17 @@ const rootUser = "root"
 // commandPrefix makes command output parseable whatever the host's locale:
 // parsers read English messages and C-collated, C-formatted numbers.
 const commandPrefix = "env LC_ALL=C LANG=C"
+
+// pidPrefix makes the remote shell report its process id on the first line
+// of standard error before it becomes the command (exec keeps the id). The
+// id is what lets an aborted command be killed: OpenSSH refuses signal
+// requests on root logins, which is how most fleets are patched. sshd
+// starts each command in a new session, so the id is also its process
+// group, and kill reaches the command's children too.
+const pidPrefix = "echo " + pidMarker + "$$ >&2; exec "
+
+// pidMarker starts the line that carries the remote process id.
+const pidMarker = "patchpilot-pid:"
 
 // sudoPrefix runs a privileged command for a non-root user. -n makes sudo
 // fail instead of waiting for a password that nobody will type.
@@ -38,7 +50,8 @@ func commandLine(cmd patchpilot.Command, user string, become bool) (string, erro
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "program name %q contains \"=\"", cmd.Args[0])
 	}
 	var b strings.Builder
-	if cmd.Privileged && become && user != rootUser {
+	b.WriteString(pidPrefix)
+	if usesSudo(cmd, user, become) {
 		b.WriteString(sudoPrefix)
 		b.WriteByte(' ')
 	}
@@ -52,4 +65,20 @@ func commandLine(cmd patchpilot.Command, user string, become bool) (string, erro
 		b.WriteString(shellQuote(a))
 	}
 	return b.String(), nil
+}
+
+// usesSudo reports whether cmd runs through sudo: privileged commands do
+// when the host allows becoming root and the user is not root already.
+func usesSudo(cmd patchpilot.Command, user string, become bool) bool {
+	return cmd.Privileged && become && user != rootUser
+}
+
+// killLine is the command that kills the process group of an aborted
+// command, through sudo when the command ran through it.
+func killLine(pid int, sudo bool) string {
+	line := "kill -KILL -- -" + strconv.Itoa(pid)
+	if sudo {
+		line = sudoPrefix + " " + line
+	}
+	return line
 }

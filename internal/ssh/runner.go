@@ -79,7 +79,6 @@ func (c *conn) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Resu
 
 	select {
 	case c.sessions <- struct{}{}:
-		defer func() { <-c.sessions }()
 	case <-c.lost:
 		return patchpilot.Result{}, c.lostErr(cmd)
 	case <-timer.C:
@@ -88,17 +87,21 @@ func (c *conn) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Resu
 		return patchpilot.Result{}, c.ctxErr(ctx, cmd)
 	}
 
+	release := func() { <-c.sessions }
 	sess, err := c.client.NewSession()
 	if err != nil {
+		release()
 		return patchpilot.Result{}, c.sessionErr(cmd, err)
 	}
 	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
+	pids := newPIDFilter(&stderr)
+	sess.Stdout, sess.Stderr = &stdout, pids
 	if cmd.Stdin != nil {
 		sess.Stdin = bytes.NewReader(cmd.Stdin)
 	}
 	if err := sess.Start(line); err != nil {
 		sess.Close()
+		release()
 		return patchpilot.Result{}, c.sessionErr(cmd, err)
 	}
 	done := make(chan error, 1)
@@ -107,6 +110,8 @@ func (c *conn) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Resu
 	select {
 	case err := <-done:
 		sess.Close()
+		release()
+		pids.flush()
 		res := patchpilot.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
 		var exit *xssh.ExitError
 		switch {
@@ -118,24 +123,62 @@ func (c *conn) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Resu
 		}
 		return res, nil
 	case <-timer.C:
-		c.abort(sess)
+		go c.abort(sess, pids, usesSudo(cmd, c.user, c.become), release)
 		return patchpilot.Result{}, c.timeoutErr(cmd, timeout)
 	case <-ctx.Done():
-		c.abort(sess)
+		go c.abort(sess, pids, usesSudo(cmd, c.user, c.become), release)
 		return patchpilot.Result{}, c.ctxErr(ctx, cmd)
 	}
 }
 
-// abort kills the remote command and closes its session in the background:
-// on a stalled connection even sending the signal can block, and the caller
-// must not wait for that.
-func (c *conn) abort(sess *xssh.Session) {
-	go func() {
-		if err := sess.Signal(xssh.SIGKILL); err != nil {
-			c.log.Debug("signalling aborted command", "host", c.host, "error", err)
+// Bounds of the clean-up after an aborted command.
+const (
+	abortPIDWait   = 2 * time.Second // for the process id line of a command aborted at once
+	abortKillTries = 10              // sessions to open for the kill
+	abortKillPause = 200 * time.Millisecond
+)
+
+// abort kills an aborted remote command and closes its session. It runs in
+// the background, since on a stalled connection even that can block and
+// the caller must not wait. The command first gets SIGKILL through the
+// session, which sshd honours for non-root logins only; then its process
+// group is killed by id from a new session. release frees the command's
+// session slot once that is done.
+func (c *conn) abort(sess *xssh.Session, pids *pidFilter, sudo bool, release func()) {
+	defer release()
+	if err := sess.Signal(xssh.SIGKILL); err != nil {
+		c.log.Debug("signalling aborted command", "host", c.host, "error", err)
+	}
+	select {
+	case <-pids.ready:
+	case <-c.lost:
+	case <-time.After(abortPIDWait):
+	}
+	sess.Close()
+	pid := pids.PID()
+	if pid == 0 {
+		c.log.Warn("aborted command may still run: its process id is unknown", "host", c.host)
+		return
+	}
+	for range abortKillTries {
+		k, err := c.client.NewSession()
+		if err == nil {
+			// sshd may still count the aborted session until its command
+			// dies, so a full connection can refuse this one for a moment.
+			out, err := k.CombinedOutput(killLine(pid, sudo))
+			k.Close()
+			if err != nil {
+				c.log.Debug("killing aborted command", "host", c.host, "pid", pid, "error", err, "output", string(out))
+			}
+			return
 		}
-		sess.Close()
-	}()
+		select {
+		case <-c.lost:
+			return
+		case <-time.After(abortKillPause):
+		}
+	}
+	c.log.Warn("aborted command may still run: no session to kill it", "host", c.host, "pid", pid)
 }
 
 // Close ends the connection, and the jump host's connection with it.
