@@ -129,15 +129,22 @@ type hostFailure struct {
 	Host   string `json:"host"`
 	Code   string `json:"code"`
 	Reason string `json:"reason"`
+	Hint   string `json:"hint,omitempty"`
 }
 
 // printCollectReport shows the collected hosts and the failures; for
 // --local, which is one machine, it also lists the pending updates.
 func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectReport, withUpdates bool) error {
 	res := collectResult{Hosts: []patchpilot.HostSummary{}, Failed: []hostFailure{}}
+	hints := map[string]bool{}
 	for _, h := range r.Hosts {
 		if h.Err != nil {
-			res.Failed = append(res.Failed, hostFailure{h.Host.Name, string(patchpilot.ErrorCode(h.Err)), h.Err.Error()})
+			hint := patchpilot.ErrorHint(h.Err)
+			res.Failed = append(res.Failed, hostFailure{h.Host.Name, string(patchpilot.ErrorCode(h.Err)), h.Err.Error(), hint})
+			if hint != "" && !hints[hint] {
+				hints[hint] = true
+				fmt.Fprintf(c.stderr, "hint: %s\n", hint)
+			}
 			continue
 		}
 		f := h.Facts

@@ -124,6 +124,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.hostsCommand(),
 		c.updatesCommand(),
 		c.advisoriesCommand(),
+		c.labCommand(),
 	)
 	return root
 }
