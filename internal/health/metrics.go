@@ -1,0 +1,195 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// Default queries for the metrics node_exporter provides on every host.
+// Error rate and latency depend on the service and have no default.
+const (
+	DefaultCPUQuery    = `100 * (1 - avg(rate(node_cpu_seconds_total{mode="idle",instance="{{.Instance}}"}[1m])))`
+	DefaultMemoryQuery = `100 * (1 - node_memory_MemAvailable_bytes{instance="{{.Instance}}"} / node_memory_MemTotal_bytes{instance="{{.Instance}}"})`
+)
+
+// metricFor maps a criterion to the metric its query produces.
+func metricFor(criterion string) string {
+	switch criterion {
+	case patchpilot.CriterionCPUIncrease:
+		return patchpilot.MetricCPU
+	case patchpilot.CriterionMemory:
+		return patchpilot.MetricMemory
+	case patchpilot.CriterionErrorRateIncrease:
+		return patchpilot.MetricErrorRate
+	}
+	return patchpilot.MetricLatencyP99
+}
+
+// query returns the rendered query of a criterion for a host.
+func (c *Checker) query(cr patchpilot.Criterion, h patchpilot.Host) (string, error) {
+	if c.prom == nil {
+		return "", fmt.Errorf("no prometheus configured for %s: add health.prometheus to the plan", cr.Name)
+	}
+	m := metricFor(cr.Name)
+	text, ok := c.cfg.Prometheus.Queries[m]
+	if !ok {
+		switch m {
+		case patchpilot.MetricCPU:
+			text = DefaultCPUQuery
+		case patchpilot.MetricMemory:
+			text = DefaultMemoryQuery
+		default:
+			return "", fmt.Errorf("no %s query configured for %s: add health.prometheus.queries.%s to the plan", m, cr.Name, m)
+		}
+	}
+	return patchpilot.RenderHealthTemplate(m, text, patchpilot.TemplateDataFor(h))
+}
+
+// metricSample is a metric averaged over a window.
+type metricSample struct {
+	Query  string    `json:"query"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Value  float64   `json:"value"`
+	Points int       `json:"points"`
+	NaN    int       `json:"nan_points,omitempty"`
+	Last   time.Time `json:"last_point"`
+}
+
+// sample averages the query over [start, end]. No series, several series,
+// no finite point, or a last point older than two steps are errors: the
+// gate cannot be evaluated and fails closed.
+func (c *Checker) sample(ctx context.Context, query string, start, end time.Time) (metricSample, error) {
+	s := metricSample{Query: query, Start: start.UTC(), End: end.UTC()}
+	step := c.cfg.Prometheus.Step
+	m, err := c.prom.QueryRange(ctx, query, start, end, step)
+	if err != nil {
+		return s, err
+	}
+	if len(m) != 1 {
+		return s, fmt.Errorf("query returned %d series, want exactly 1 (no data for this host, or aggregate the query)", len(m))
+	}
+	var sum float64
+	for _, p := range m[0].Points {
+		if !p.Valid() {
+			s.NaN++
+			continue
+		}
+		sum += p.Value
+		s.Points++
+		s.Last = p.Time
+	}
+	if s.Points == 0 {
+		return s, fmt.Errorf("query returned no finite value in the window (%d NaN or infinite)", s.NaN)
+	}
+	if end.Sub(s.Last) > 2*step {
+		return s, fmt.Errorf("stale: the last value is from %s, more than %s before %s", s.Last.Format(time.RFC3339), 2*step, end.UTC().Format(time.RFC3339))
+	}
+	s.Value = sum / float64(s.Points)
+	return s, nil
+}
+
+// baseMetric averages the metric over the window before now.
+func (c *Checker) baseMetric(ctx context.Context, t patchpilot.HealthTarget, cr patchpilot.Criterion) (any, error) {
+	q, err := c.query(cr, t.Host)
+	if err != nil {
+		return nil, err
+	}
+	end := c.now()
+	return c.sample(ctx, q, end.Add(-c.cfg.Prometheus.Window), end)
+}
+
+type metricEvidence struct {
+	Metric    string       `json:"metric"`
+	Rule      string       `json:"rule"`
+	Baseline  metricSample `json:"baseline"`
+	Current   metricSample `json:"current"`
+	Threshold float64      `json:"threshold"`
+}
+
+// checkMetric compares the metric over the window before now (but not
+// before the change) with the baseline.
+func (c *Checker) checkMetric(ctx context.Context, t patchpilot.HealthTarget, cr patchpilot.Criterion, raw json.RawMessage) result {
+	var base metricSample
+	if err := json.Unmarshal(raw, &base); err != nil {
+		return errorResult("unreadable baseline: " + err.Error())
+	}
+	q, err := c.query(cr, t.Host)
+	if err != nil {
+		return errorResult(err.Error())
+	}
+	end := c.now()
+	start := end.Add(-c.cfg.Prometheus.Window)
+	if t.Since.After(start) {
+		start = t.Since
+	}
+	if end.Sub(start) < c.cfg.Prometheus.Step {
+		start = end.Add(-c.cfg.Prometheus.Step)
+	}
+	cur, err := c.sample(ctx, q, start, end)
+	if err != nil {
+		return errorResult(err.Error())
+	}
+	return judgeMetric(cr, base, cur)
+}
+
+// judgeMetric applies a metric criterion's threshold: cpu_increase in
+// percentage points over the baseline, memory as a level in percent,
+// error_rate_increase as an absolute increase (a "%" unit is divided by
+// 100), latency_p99 as a multiple of the baseline ("x") or an absolute
+// duration.
+func judgeMetric(cr patchpilot.Criterion, base, cur metricSample) result {
+	ev := metricEvidence{Metric: metricFor(cr.Name), Baseline: base, Current: cur}
+	r := result{value: ptr(cur.Value), baseline: ptr(base.Value)}
+	var measured, limit float64
+	switch cr.Name {
+	case patchpilot.CriterionCPUIncrease:
+		limit = thresholdOr(cr, DefaultCPUIncrease)
+		measured = cur.Value - base.Value
+		ev.Rule = fmt.Sprintf("current - baseline = %.3g percentage points, must stay below %g", measured, limit)
+	case patchpilot.CriterionMemory:
+		limit = thresholdOr(cr, DefaultMemory)
+		measured = cur.Value
+		ev.Rule = fmt.Sprintf("current = %.3g%% of memory in use, must stay below %g%%", measured, limit)
+	case patchpilot.CriterionErrorRateIncrease:
+		limit = thresholdOr(cr, DefaultErrorRateIncrease)
+		if cr.Unit == "%" {
+			limit /= 100
+		}
+		measured = cur.Value - base.Value
+		ev.Rule = fmt.Sprintf("current - baseline = %.3g errors per request, must stay below %g", measured, limit)
+	default:
+		if d, ok := cr.Duration(); ok && cr.Op != "" {
+			limit, measured = d.Seconds(), cur.Value
+			ev.Rule = fmt.Sprintf("current p99 = %.3gs, must stay below %gs", measured, limit)
+			break
+		}
+		limit = thresholdOr(cr, DefaultLatencyRatio)
+		if base.Value <= 0 || math.IsNaN(base.Value) {
+			return errorResult(fmt.Sprintf("baseline p99 latency is %g: a ratio cannot be formed", base.Value))
+		}
+		measured = cur.Value / base.Value
+		ev.Rule = fmt.Sprintf("current / baseline = %.3gx, must stay below %gx", measured, limit)
+	}
+	ev.Threshold = limit
+	r.threshold = ptr(limit)
+	r.evidence = ev
+	if measured > limit || (cr.Op != "<=" && measured == limit) {
+		r.outcome, r.reason = patchpilot.GateBreach, fmt.Sprintf("%s: %s", cr.Name, ev.Rule)
+	} else {
+		r.outcome, r.reason = patchpilot.GatePass, fmt.Sprintf("%s: %s", cr.Name, ev.Rule)
+	}
+	return r
+}
+
+func thresholdOr(cr patchpilot.Criterion, def float64) float64 {
+	if cr.Op == "" {
+		return def
+	}
+	return cr.Value
+}
