@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Events", s.testEvents)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
+	s.runRollouts(t)
 }
 
 type suite struct {
