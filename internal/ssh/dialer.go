@@ -68,12 +68,12 @@ func (d *Dialer) Dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner
 	defer cancel()
 	var via *xssh.Client
 	if jump != nil {
-		via, err = d.connect(dialCtx, ctx, *jump, nil, auth)
+		via, err = d.connect(dialCtx, ctx, *jump, nil, auth, true)
 		if err != nil {
 			return nil, err
 		}
 	}
-	client, err := d.connect(dialCtx, ctx, target, via, auth)
+	client, err := d.connect(dialCtx, ctx, target, via, auth, false)
 	if err != nil {
 		if via != nil {
 			via.Close()
@@ -86,8 +86,11 @@ func (d *Dialer) Dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner
 
 // connect opens one SSH connection to e, directly or through via. dialCtx
 // carries the connect timeout; ctx is the caller's, to tell a timeout from
-// a cancellation.
-func (d *Dialer) connect(dialCtx, ctx context.Context, e endpoint, via *xssh.Client, auth xssh.AuthMethod) (*xssh.Client, error) {
+// a cancellation. isJump names e as a jump host in errors.
+func (d *Dialer) connect(dialCtx, ctx context.Context, e endpoint, via *xssh.Client, auth xssh.AuthMethod, isJump bool) (*xssh.Client, error) {
+	fail := func(err error) error {
+		return dialError(ctx, dialCtx, e, dialPath{viaJump: via != nil, isJump: isJump}, err, d.opts.ConnectTimeout)
+	}
 	var nc net.Conn
 	var err error
 	if via == nil {
@@ -96,7 +99,7 @@ func (d *Dialer) connect(dialCtx, ctx context.Context, e endpoint, via *xssh.Cli
 		nc, err = via.DialContext(dialCtx, "tcp", e.addr())
 	}
 	if err != nil {
-		return nil, dialError(ctx, dialCtx, e, via != nil, err, d.opts.ConnectTimeout)
+		return nil, fail(err)
 	}
 	// The handshake has no context of its own: closing the connection is
 	// what interrupts it.
@@ -113,10 +116,10 @@ func (d *Dialer) connect(dialCtx, ctx context.Context, e endpoint, via *xssh.Cli
 		if err == nil {
 			c.Close()
 		}
-		return nil, dialError(ctx, dialCtx, e, via != nil, context.Cause(dialCtx), d.opts.ConnectTimeout)
+		return nil, fail(context.Cause(dialCtx))
 	}
 	if err != nil {
-		return nil, dialError(ctx, dialCtx, e, via != nil, err, d.opts.ConnectTimeout)
+		return nil, fail(err)
 	}
 	return xssh.NewClient(c, chans, reqs), nil
 }

@@ -41,7 +41,7 @@ func withOp(err error) error {
 // safe reason. Messages from the network and SSH libraries never contain
 // key material, but they are mapped to plain phrases anyway so that an
 // operator sees the same words for the same cause.
-func dialError(ctx, dialCtx context.Context, e endpoint, viaJump bool, err error, timeout time.Duration) error {
+func dialError(ctx, dialCtx context.Context, e endpoint, path dialPath, err error, timeout time.Duration) error {
 	var pe *patchpilot.Error
 	if errors.As(err, &pe) {
 		return withOp(pe) // host key refusals carry their own reason and hint
@@ -57,13 +57,23 @@ func dialError(ctx, dialCtx context.Context, e endpoint, viaJump bool, err error
 	if dialCtx.Err() != nil {
 		reason, hint = "connection timed out after "+timeout.String(), hintTimeout
 	}
-	if viaJump {
-		reason = "jump host could not reach it: " + reason
-	}
 	if reason == reasonAuth {
 		reason += " for user " + e.user
 	}
-	return withOp(patchpilot.Errorf(patchpilot.EUNREACHABLE, "%s: %s", e, reason).WithHint(hint))
+	what := e.String()
+	switch {
+	case path.isJump:
+		what = "jump host " + what
+	case path.viaJump:
+		reason = "jump host could not reach it: " + reason
+	}
+	return withOp(patchpilot.Errorf(patchpilot.EUNREACHABLE, "%s: %s", what, reason).WithHint(hint))
+}
+
+// dialPath tells how an endpoint was dialled, for error messages.
+type dialPath struct {
+	viaJump bool // through a jump host
+	isJump  bool // the endpoint is itself a jump host
 }
 
 const reasonAuth = "authentication failed"
