@@ -1,0 +1,284 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// waitApproval puts stage i in waiting_approval and waits up to
+// ApprovalWait for a person to approve it. It returns approved false with
+// the rollout's state when the wait ends without one (or the rollout was
+// paused or aborted meanwhile).
+func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState, bool, error) {
+	st := rn.r.Stages[i]
+	if st.State != patchpilot.StageWaitingApproval {
+		if err := rn.saveStage(ctx, i, patchpilot.StageWaitingApproval, "needs approval: patchpilot rollout approve "+rn.r.ID+" --stage "+st.Name); err != nil {
+			return "", false, err
+		}
+	}
+	if rn.r.State != patchpilot.RolloutWaitingApproval {
+		if err := rn.setRollout(ctx, patchpilot.RolloutWaitingApproval, "stage "+st.Name+" needs approval"); err != nil {
+			return "", false, err
+		}
+	}
+	deadline := rn.e.now().Add(rn.e.ApprovalWait)
+	for {
+		cur, err := rn.current(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		if cur.Stages[i].ApprovedBy != "" {
+			rn.r.Stages[i] = cur.Stages[i]
+			rn.r.State, rn.r.Reason = cur.State, cur.Reason
+			return cur.State, true, nil
+		}
+		if cur.State != patchpilot.RolloutWaitingApproval {
+			if cur.State == patchpilot.RolloutAborted {
+				state, _, err := rn.aborted(ctx)
+				return state, false, err
+			}
+			return cur.State, false, nil
+		}
+		if !rn.e.now().Before(deadline) {
+			return patchpilot.RolloutWaitingApproval, false, nil
+		}
+		if err := rn.e.sleep(ctx, min(rn.e.pollInterval(), deadline.Sub(rn.e.now()))); err != nil {
+			return patchpilot.RolloutWaitingApproval, false, err
+		}
+	}
+}
+
+func (e *Engine) request(ctx context.Context, id, actor, msg string) {
+	e.event(ctx, id, "", EventRequest, msg+" by "+actor, nil)
+}
+
+func notActive(r patchpilot.Rollout, what string) error {
+	return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s: nothing to %s", r.ID, r.State, what)
+}
+
+// Approve records a person's approval of a stage: the named one, or the
+// first stage that waits for approval (or will need one) when stage is "".
+// A controller waiting for it goes on; otherwise Run or Resume carries on.
+func (e *Engine) Approve(ctx context.Context, id, stage, actor string) (string, error) {
+	r, err := e.load(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if r.State.Final() {
+		return "", notActive(r, "approve")
+	}
+	idx := -1
+	for i, s := range r.Stages {
+		if stage != "" && s.Name == stage {
+			idx = i
+			break
+		}
+		if stage == "" && s.ApprovedBy == "" && (s.State == patchpilot.StageWaitingApproval ||
+			(s.State == patchpilot.StagePending && r.Plan.Stages[i].Approval == patchpilot.ApprovalRequired)) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		if stage != "" {
+			return "", patchpilot.Errorf(patchpilot.ENOTFOUND, "rollout %s has no stage %q", id, stage).WithHint("see 'patchpilot rollout status " + id + "' for its stages")
+		}
+		return "", patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s has no stage waiting for approval", id)
+	}
+	s := r.Stages[idx]
+	if s.ApprovedBy != "" {
+		return s.Name, nil
+	}
+	now := e.now()
+	s.ApprovedBy, s.ApprovedAt = actor, &now
+	if err := e.Store.SaveStage(ctx, s); err != nil {
+		return "", err
+	}
+	if r.State == patchpilot.RolloutWaitingApproval {
+		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "stage "+s.Name+" approved by "+actor); err != nil {
+			return "", err
+		}
+	}
+	e.event(ctx, id, "", EventApproval, fmt.Sprintf("stage %s approved by %s", s.Name, actor), nil)
+	return s.Name, nil
+}
+
+// Pause asks the controller to stop dispatching hosts; hosts in flight
+// finish. Resume carries on.
+func (e *Engine) Pause(ctx context.Context, id, actor string) error {
+	r, err := e.Store.Rollout(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State.Final() || r.State == patchpilot.RolloutRollingBack {
+		return notActive(r, "pause")
+	}
+	if r.State == patchpilot.RolloutPaused {
+		return nil
+	}
+	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutPaused, "paused by "+actor); err != nil {
+		return err
+	}
+	e.request(ctx, id, actor, "pause requested")
+	return nil
+}
+
+// Abort ends a rollout: no more hosts are dispatched and hosts never
+// dispatched are skipped; hosts in flight finish. Changed hosts stay as
+// they are (roll them back with RequestRollback).
+func (e *Engine) Abort(ctx context.Context, id, actor string) error {
+	r, err := e.Store.Rollout(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State.Final() {
+		return notActive(r, "abort")
+	}
+	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutAborted, "aborted by "+actor); err != nil {
+		return err
+	}
+	e.request(ctx, id, actor, "abort requested")
+	// With no controller running, the skips are done here.
+	owner := e.owner()
+	if granted, _, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL()); err == nil && granted {
+		defer e.Store.ReleaseLease(context.WithoutCancel(ctx), id, owner)
+		if r, err = e.load(ctx, id); err != nil {
+			return err
+		}
+		rn, err := e.newRun(ctx, r)
+		if err != nil {
+			return err
+		}
+		_, _, err = rn.aborted(ctx)
+		return err
+	}
+	return nil
+}
+
+// Resume carries on a paused or held rollout, or one whose controller
+// died, and drives it like Run.
+func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
+	r, err := e.Store.Rollout(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	held := r.State == patchpilot.RolloutHalted && strings.HasPrefix(r.Reason, "held")
+	switch {
+	case r.State == patchpilot.RolloutPaused || held:
+		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "resumed by "+actor); err != nil {
+			return "", err
+		}
+		e.request(ctx, id, actor, "resume requested")
+	case r.State.Final():
+		return r.State, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, r.State).
+			WithHint("roll its changed hosts back with 'patchpilot rollout rollback " + id + "', or start a new rollout")
+	}
+	return e.Run(ctx, id)
+}
+
+// RequestRollback marks hosts of a rollout for rollback: the named ones,
+// or every changed host when hosts is empty. Hosts in the middle of their
+// pipeline cannot be rolled back until the rollout is paused and they have
+// finished. The controller (a running one, or Run called next) rolls them
+// back in reverse order of deployment.
+func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string, actor string) ([]string, error) {
+	if _, err := e.Store.Rollout(ctx, id); err != nil {
+		return nil, err
+	}
+	runs, err := e.Store.HostRuns(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]patchpilot.HostRun{}
+	for _, h := range runs {
+		byName[h.Host] = h
+	}
+	if len(hosts) == 0 {
+		for _, h := range runs {
+			if h.Order > 0 && (h.State == patchpilot.HostSucceeded || h.State == patchpilot.HostFailed || h.State == patchpilot.HostRollbackFailed) {
+				hosts = append(hosts, h.Host)
+			}
+		}
+		if len(hosts) == 0 {
+			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s has no changed host to roll back", id)
+		}
+	}
+	var marked []patchpilot.HostRun
+	for _, name := range hosts {
+		h, ok := byName[name]
+		switch {
+		case !ok:
+			return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "host %s is not part of rollout %s", name, id)
+		case h.Order == 0 || h.State == patchpilot.HostRolledBack:
+			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "host %s was not changed by rollout %s (state %s)", name, id, h.State)
+		case !h.State.Terminal() && h.State != patchpilot.HostRollingBack:
+			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "host %s is in flight (%s)", name, h.State).
+				WithHint("pause the rollout, wait for the host to finish its pipeline, then ask again")
+		}
+		marked = append(marked, h)
+	}
+	now := e.now()
+	for _, h := range marked {
+		h.State, h.Reason, h.UpdatedAt, h.FinishedAt = patchpilot.HostRollingBack, "rollback requested by "+actor, now, nil
+		if err := e.Store.SaveHostRun(ctx, h); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRollingBack, "rollback of "+strings.Join(hosts, ", ")+" requested by "+actor); err != nil {
+		return nil, err
+	}
+	e.request(ctx, id, actor, "rollback of "+strings.Join(hosts, ", ")+" requested")
+	return hosts, nil
+}
+
+// dryRun runs every host's preflight and changes nothing: each host ends
+// skipped with what it would install, or failed with the problems found.
+func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
+	if rn.r.State == patchpilot.RolloutPending {
+		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "dry run"); err != nil {
+			return "", err
+		}
+	}
+	all, _, err := rn.hostRuns(ctx, -1)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	for _, hr := range all {
+		if hr.State.Terminal() {
+			continue
+		}
+		j, err := rn.newJob(ctx, hr, rn.planStage(hr.Stage))
+		if err == nil {
+			err = j.dial(ctx)
+		}
+		if err == nil {
+			err = j.preflight(ctx)
+		}
+		if err != nil {
+			problems = append(problems, hr.Host)
+			j.fail(ctx, err)
+			j.close()
+			continue
+		}
+		j.close()
+		var parts []string
+		for _, c := range j.pre.Changes {
+			parts = append(parts, fmt.Sprintf("%s %s→%s", c.Name, orDefault(c.From, "none"), orDefault(c.To, "removed")))
+		}
+		if j.pre.RebootRequired {
+			parts = append(parts, "then reboot")
+		}
+		j.finish(ctx, patchpilot.HostSkipped, "dry run: would install "+strings.Join(parts, ", "))
+	}
+	for k := range rn.r.Stages {
+		_ = rn.saveStage(ctx, k, patchpilot.StageSkipped, "dry run")
+	}
+	if len(problems) > 0 {
+		return patchpilot.RolloutHalted, rn.setRollout(ctx, patchpilot.RolloutHalted, "dry run: preflight failed on "+strings.Join(problems, ", "))
+	}
+	return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, fmt.Sprintf("dry run: preflight passed on %d hosts", len(all)))
+}

@@ -1,0 +1,233 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// probeTimeout bounds the command that tells a failing host from an
+// unreachable one.
+const probeTimeout = 10 * time.Second
+
+// job is one host's pipeline in one pass of the controller.
+type job struct {
+	rn     *run
+	hr     patchpilot.HostRun
+	stage  patchpilot.Stage
+	host   patchpilot.Host
+	facts  *patchpilot.Facts
+	pm     patchpilot.PackageManager
+	hc     patchpilot.HealthChecker
+	runner patchpilot.Runner
+
+	pins       []patchpilot.PackagePin
+	pre        *patchpilot.PreflightReport
+	rebootNeed bool
+	since      time.Time
+}
+
+// stepError ends a host's pipeline in a state with a reason.
+type stepError struct {
+	state  patchpilot.HostState
+	reason string
+}
+
+func (e *stepError) Error() string { return e.reason }
+
+func failed(format string, args ...any) error {
+	return &stepError{patchpilot.HostFailed, fmt.Sprintf(format, args...)}
+}
+
+func unreachable(format string, args ...any) error {
+	return &stepError{patchpilot.HostUnreachable, fmt.Sprintf(format, args...)}
+}
+
+func (rn *run) newJob(ctx context.Context, hr patchpilot.HostRun, stage patchpilot.Stage) (*job, error) {
+	j := &job{rn: rn, hr: hr, stage: stage, host: rn.hosts[hr.Host], facts: rn.facts[hr.Host]}
+	family := patchpilot.FamilyUnknown
+	if j.facts != nil {
+		family = j.facts.OSFamily
+	}
+	var err error
+	if j.pm, err = rn.e.PackageManagers(family); err != nil {
+		return j, failed("no package manager for OS family %s: %s", family, err)
+	}
+	if rn.e.Health != nil {
+		if j.hc, err = rn.e.Health(stage); err != nil {
+			return j, failed("health gates: %s", err)
+		}
+	}
+	return j, nil
+}
+
+// pipeline takes a host from its recorded state to the end of its
+// pipeline, or to rolling_back when it failed after its change and the
+// plan rolls failed hosts back. It returns the host's final record.
+func (rn *run) pipeline(ctx context.Context, hr patchpilot.HostRun, stage patchpilot.Stage) patchpilot.HostRun {
+	j, err := rn.newJob(ctx, hr, stage)
+	if err == nil {
+		err = j.dial(ctx)
+	}
+	if err == nil {
+		err = j.run(ctx)
+	}
+	defer j.close()
+	if err != nil {
+		return j.fail(ctx, err)
+	}
+	return j.finish(ctx, patchpilot.HostSucceeded, succeededReason(j.hr))
+}
+
+// close drops the job's connection, if it has one.
+func (j *job) close() {
+	if j.runner != nil {
+		_ = j.runner.Close()
+		j.runner = nil
+	}
+}
+
+func succeededReason(hr patchpilot.HostRun) string {
+	var parts []string
+	for _, name := range sortedKeys(hr.ToVersions) {
+		parts = append(parts, fmt.Sprintf("%s %s→%s", name, orDefault(hr.FromVersions[name], "none"), hr.ToVersions[name]))
+	}
+	return "installed " + strings.Join(parts, ", ")
+}
+
+func (j *job) dial(ctx context.Context) error {
+	r, err := j.rn.e.Dialer.Dial(ctx, j.host)
+	if err != nil {
+		return unreachable("connect: %s", err)
+	}
+	j.runner = r
+	return nil
+}
+
+// run executes the steps from where the record says the host is; for a
+// host caught mid-change by a dead controller, resumeStep looks at the
+// host first.
+func (j *job) run(ctx context.Context) error {
+	step, err := j.resumeStep(ctx)
+	if err != nil {
+		return err
+	}
+	steps := []func(context.Context) error{j.preflight, j.snapshot, j.apply, j.reboot, j.verify}
+	for ; step < len(steps); step++ {
+		if err := ctx.Err(); err != nil {
+			return failed("interrupted: %s", err)
+		}
+		if err := steps[step](ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// save stores the record, moving it to state; every transition is stored
+// before the side effect it announces.
+func (j *job) save(ctx context.Context, state patchpilot.HostState, reason string) error {
+	now := j.rn.e.now()
+	j.hr.State, j.hr.Reason, j.hr.UpdatedAt = state, reason, now
+	if j.hr.StartedAt == nil {
+		j.hr.StartedAt = &now
+	}
+	if state.Terminal() {
+		j.hr.FinishedAt = &now
+	}
+	if err := j.rn.e.Store.SaveHostRun(context.WithoutCancel(ctx), j.hr); err != nil {
+		return failed("store host state: %s", err)
+	}
+	msg := j.hr.Host + " " + string(state)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventHostState, msg, nil)
+	return nil
+}
+
+// fail ends the pipeline after an error. A host that does not answer is
+// unreachable; one that failed before its change is failed; one that failed
+// after it waits in rolling_back for the stage to roll it back, unless the
+// stage's action is halt_and_alert, which leaves hosts as they are.
+func (j *job) fail(ctx context.Context, err error) patchpilot.HostRun {
+	var se *stepError
+	if !errors.As(err, &se) {
+		se = &stepError{patchpilot.HostFailed, err.Error()}
+	}
+	if se.state == patchpilot.HostFailed && j.runner != nil && !j.reachable(ctx) {
+		se = &stepError{patchpilot.HostUnreachable, se.reason + " (the host no longer answers)"}
+	}
+	if se.state == patchpilot.HostFailed && j.hr.Order > 0 {
+		if j.stage.OnFailure != patchpilot.HaltAndAlert {
+			if err := j.save(ctx, patchpilot.HostRollingBack, se.reason); err != nil {
+				j.rn.e.logger().Warn("store host state", "host", j.hr.Host, "err", err)
+			}
+			return j.hr
+		}
+		se.reason += "; left at the new versions (halt_and_alert)"
+	}
+	return j.finish(ctx, se.state, se.reason)
+}
+
+// finish stores a terminal state and the host's outcome.
+func (j *job) finish(ctx context.Context, state patchpilot.HostState, reason string) patchpilot.HostRun {
+	if err := j.save(ctx, state, reason); err != nil {
+		j.rn.e.logger().Warn("store host state", "host", j.hr.Host, "err", err)
+	}
+	j.rn.recordOutcome(ctx, j.hr, j.pre)
+	return j.hr
+}
+
+// reachable runs a trivial command to tell a failing host from one that
+// no longer answers.
+func (j *job) reachable(ctx context.Context) bool {
+	ctx = context.WithoutCancel(ctx)
+	_, err := j.runner.Run(ctx, patchpilot.Command{Args: []string{"true"}, Timeout: probeTimeout})
+	return err == nil
+}
+
+// classify turns an error of a step into a failure, or unreachable when
+// it is a transport failure.
+func classify(step string, err error) error {
+	switch patchpilot.ErrorCode(err) {
+	case patchpilot.EUNREACHABLE, patchpilot.EHOSTKEY:
+		return unreachable("%s: %s", step, err)
+	}
+	return failed("%s: %s", step, err)
+}
+
+func (j *job) target() patchpilot.HealthTarget {
+	since := j.since
+	if since.IsZero() && j.hr.StartedAt != nil {
+		since = *j.hr.StartedAt
+	}
+	return patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since}
+}
+
+// readBootID returns the host's boot id.
+func readBootID(ctx context.Context, r patchpilot.Runner) (string, error) {
+	cmd := patchpilot.Command{Args: []string{"cat", "/proc/sys/kernel/random/boot_id"}, Timeout: probeTimeout}
+	res, err := r.Run(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", patchpilot.CommandError(cmd, res)
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,172 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// rollbackHosts rolls the named hosts back one after another, in the order
+// given (reverse order of deployment). A host whose rollback fails is
+// reported and the others go on. why, when set, replaces the reason of
+// hosts not already waiting in rolling_back.
+func (rn *run) rollbackHosts(ctx context.Context, all []patchpilot.HostRun, names []string, why string) (ok, failedBack []string) {
+	byName := map[string]patchpilot.HostRun{}
+	for _, h := range all {
+		byName[h.Host] = h
+	}
+	for _, name := range names {
+		hr, found := byName[name]
+		if !found {
+			continue
+		}
+		if hr.State != patchpilot.HostRollingBack {
+			switch {
+			case why != "":
+				hr.Reason = why
+			case hr.State != patchpilot.HostFailed || hr.Reason == "":
+				hr.Reason = "stage " + hr.Stage + " rolled back"
+			}
+		}
+		out := rn.rollbackHost(ctx, hr)
+		if out.State == patchpilot.HostRolledBack {
+			ok = append(ok, name)
+		} else {
+			failedBack = append(failedBack, name)
+		}
+	}
+	return ok, failedBack
+}
+
+// rollbackHost restores one host's recorded versions from its artifacts,
+// reboots it when that needs a reboot and the plan allows, and verifies
+// the versions and the health (against the host's own pre-change
+// baseline, waiting up to RollbackSettle for it to settle).
+func (rn *run) rollbackHost(ctx context.Context, hr patchpilot.HostRun) patchpilot.HostRun {
+	stage := rn.planStage(hr.Stage)
+	j, err := rn.newJob(ctx, hr, stage)
+	cause := hr.Reason
+	if err := j.save(ctx, patchpilot.HostRollingBack, cause); err != nil {
+		rn.e.logger().Warn("store host state", "host", hr.Host, "err", err)
+	}
+	end := func(err error) patchpilot.HostRun {
+		if err == nil {
+			return j.finish(ctx, patchpilot.HostRolledBack, "rolled back: "+cause)
+		}
+		return j.finish(ctx, patchpilot.HostRollbackFailed, fmt.Sprintf("rollback failed: %s (after: %s)", err, cause))
+	}
+	if err != nil {
+		return end(err)
+	}
+	if err := j.dial(ctx); err != nil {
+		return end(err)
+	}
+	defer j.close()
+	snap := patchpilot.PackageSnapshot{Versions: hr.FromVersions, Artifacts: hr.Artifacts, Transaction: hr.Transaction}
+	rep, err := j.pm.Rollback(ctx, j.runner, snap, patchpilot.ApplyOptions{
+		Timeout: stage.Timeout, LockWait: rn.e.lockWait(), Unit: UnitName(rn.r.ID, hr.Host, "rollback"),
+	})
+	if err != nil {
+		return end(classify("rollback", err))
+	}
+	if rep.ExitCode != 0 {
+		return end(failed("the package manager exited with status %d: %s", rep.ExitCode, tail(rep.Output, 300)))
+	}
+	if rep.RebootRequired && rn.r.Plan.Policy.AllowReboot {
+		if id, err := readBootID(ctx, j.runner); err == nil {
+			j.hr.BootIDBefore = id
+		}
+		if err := j.rebootAndWait(ctx); err != nil {
+			return end(err)
+		}
+	}
+	if err := j.checkVersions(ctx, hr.FromVersions); err != nil {
+		return end(err)
+	}
+	return end(j.settle(ctx))
+}
+
+// settle waits for a rolled-back host's gates to stop saying rollback.
+func (j *job) settle(ctx context.Context) error {
+	if j.hc == nil {
+		return nil
+	}
+	j.since = j.rn.e.now()
+	deadline := j.since.Add(j.rn.e.settle())
+	for {
+		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
+		if err != nil {
+			rep = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "the gates could not be evaluated: " + err.Error()}
+		}
+		j.recordVerdict(ctx, rep)
+		if rep.Verdict != patchpilot.Unhealthy {
+			j.hr.Gates = rep.Results
+			return nil
+		}
+		if !j.rn.e.now().Before(deadline) {
+			j.hr.Gates = rep.Results
+			return errors.New("still unhealthy after the rollback: " + rep.Reason)
+		}
+		if err := j.rn.e.sleep(ctx, j.rn.e.checkInterval()); err != nil {
+			return err
+		}
+	}
+}
+
+func (rn *run) planStage(name string) patchpilot.Stage {
+	for i, s := range rn.r.Stages {
+		if s.Name == name {
+			return rn.r.Plan.Stages[i]
+		}
+	}
+	return patchpilot.Stage{Name: name, Timeout: patchpilot.DefaultStageTimeout}
+}
+
+// rollbackRequested carries out the rollbacks a person asked for (hosts
+// waiting in rolling_back), after the hosts in flight have finished, and
+// ends the rollout rolled back (or failed when a rollback failed).
+func (rn *run) rollbackRequested(ctx context.Context) (patchpilot.RolloutState, error) {
+	if rn.r.State != patchpilot.RolloutRollingBack {
+		if err := rn.setRollout(ctx, patchpilot.RolloutRollingBack, rn.r.Reason); err != nil {
+			return "", err
+		}
+	}
+	all, _, err := rn.hostRuns(ctx, -1)
+	if err != nil {
+		return "", err
+	}
+	pick := map[string]patchpilot.HostRun{}
+	for _, h := range all {
+		if h.State == patchpilot.HostRollingBack {
+			pick[h.Host] = h
+		}
+	}
+	order := reverseOrder(pick)
+	okHosts, failedBack := rn.rollbackHosts(ctx, all, order, "")
+	for _, name := range all {
+		if name.State == patchpilot.HostPending {
+			_ = rn.skipHost(ctx, all, name.Host, "rollout rolled back")
+		}
+	}
+	for k, s := range rn.r.Stages {
+		switch s.State {
+		case patchpilot.StagePending, patchpilot.StageWaitingApproval:
+			_ = rn.saveStage(ctx, k, patchpilot.StageSkipped, "rollout rolled back")
+		}
+	}
+	rn.markStagesRolledBack(ctx, len(rn.r.Stages), okHosts)
+	reason := fmt.Sprintf("rolled back %s on request", strings.Join(okHosts, ", "))
+	if len(okHosts) == 0 {
+		reason = "nothing was rolled back"
+	}
+	state := patchpilot.RolloutRolledBack
+	if len(failedBack) > 0 {
+		state = patchpilot.RolloutFailed
+		reason += "; rollback failed on " + strings.Join(failedBack, ", ")
+		rn.incident(ctx, "", reason, all, order)
+	}
+	return state, rn.setRollout(ctx, state, reason)
+}

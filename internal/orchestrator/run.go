@@ -1,0 +1,255 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+// run is one controller's pass over one rollout: the rollout as read at
+// the start, its hosts and their facts, and the deployment order counter.
+type run struct {
+	e     *Engine
+	r     patchpilot.Rollout
+	hosts map[string]patchpilot.Host
+	facts map[string]*patchpilot.Facts
+
+	mu     sync.Mutex
+	order  int                                   // highest deployment order handed out
+	reboot map[string]bool                       // hosts whose transaction needs a reboot, as learnt this pass
+	pre    map[string]patchpilot.PreflightReport // dry runs of this pass, for the risk features
+}
+
+// Run drives a rollout until it ends, halts, pauses or waits for an
+// approval, and returns the state it left the rollout in. It holds the
+// rollout's lease while it runs and refuses to run when another live
+// controller holds it. Hosts found in the middle of their pipeline (after
+// a controller died) are re-examined on the host before anything is done.
+func (e *Engine) Run(ctx context.Context, id string) (patchpilot.RolloutState, error) {
+	owner := e.owner()
+	granted, holder, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL())
+	if err != nil {
+		return "", err
+	}
+	if !granted {
+		return "", patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is driven by another controller (%s)", id, holder).
+			WithHint(fmt.Sprintf("wait for it to finish, or for its lease to expire within %s if it died", e.leaseTTL()))
+	}
+	defer func() {
+		if err := e.Store.ReleaseLease(context.WithoutCancel(ctx), id, owner); err != nil {
+			e.logger().Warn("release lease", "rollout", id, "err", err)
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go e.renewLease(ctx, cancel, done, id, owner)
+
+	state, err := e.drive(ctx, id)
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	return state, err
+}
+
+// renewLease keeps the lease alive at a third of its lifetime, on the
+// wall clock (the store's leases expire on it). Losing the lease cancels
+// the run: another controller may have taken over.
+func (e *Engine) renewLease(ctx context.Context, cancel context.CancelCauseFunc, done <-chan struct{}, id, owner string) {
+	t := time.NewTicker(e.leaseTTL() / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		granted, holder, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL())
+		if err != nil {
+			e.logger().Warn("renew lease", "rollout", id, "err", err)
+			continue
+		}
+		if !granted {
+			cancel(patchpilot.Errorf(patchpilot.ECONFLICT, "lost the lease of rollout %s to %s", id, holder))
+			return
+		}
+	}
+}
+
+// drive is Run under the lease.
+func (e *Engine) drive(ctx context.Context, id string) (patchpilot.RolloutState, error) {
+	r, err := e.load(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch r.State {
+	case patchpilot.RolloutPaused:
+		return r.State, nil
+	}
+	if r.State.Final() {
+		return r.State, nil
+	}
+	rn, err := e.newRun(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if r.State == patchpilot.RolloutRollingBack {
+		return rn.rollbackRequested(ctx)
+	}
+	if r.DryRun {
+		return rn.dryRun(ctx)
+	}
+	if r.State == patchpilot.RolloutPending {
+		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "started by "+e.owner()); err != nil {
+			return "", err
+		}
+	}
+	for i := range rn.r.Stages {
+		state, done, err := rn.stage(ctx, i)
+		if err != nil || done {
+			return state, err
+		}
+	}
+	return rn.finishSucceeded(ctx)
+}
+
+func (e *Engine) newRun(ctx context.Context, r patchpilot.Rollout) (*run, error) {
+	rn := &run{e: e, r: r, hosts: map[string]patchpilot.Host{}, facts: map[string]*patchpilot.Facts{},
+		reboot: map[string]bool{}, pre: map[string]patchpilot.PreflightReport{}}
+	for _, s := range r.Stages {
+		for _, name := range s.Hosts {
+			h, err := e.Store.Host(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("host %s of rollout %s: %w", name, r.ID, err)
+			}
+			rn.hosts[name] = h
+			f, err := e.Store.LatestFacts(ctx, name)
+			switch {
+			case err == nil:
+				rn.facts[name] = &f
+			case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
+				return nil, err
+			}
+		}
+	}
+	runs, err := e.Store.HostRuns(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range runs {
+		rn.order = max(rn.order, h.Order)
+	}
+	return rn, nil
+}
+
+// nextOrder hands out the next position in deployment order.
+func (rn *run) nextOrder() int {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	rn.order++
+	return rn.order
+}
+
+func (rn *run) setRollout(ctx context.Context, state patchpilot.RolloutState, reason string) error {
+	if err := rn.e.Store.SetRolloutState(ctx, rn.r.ID, state, reason); err != nil {
+		return err
+	}
+	rn.r.State, rn.r.Reason = state, reason
+	msg := "rollout " + string(state)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	rn.e.event(ctx, rn.r.ID, "", EventRolloutState, msg, nil)
+	return nil
+}
+
+func (rn *run) saveStage(ctx context.Context, i int, state patchpilot.StageState, reason string) error {
+	s := &rn.r.Stages[i]
+	now := rn.e.now()
+	s.State, s.Reason = state, reason
+	switch state {
+	case patchpilot.StageRunning:
+		if s.StartedAt == nil {
+			s.StartedAt = &now
+		}
+	case patchpilot.StageSucceeded, patchpilot.StageFailed, patchpilot.StageRolledBack, patchpilot.StageSkipped:
+		s.FinishedAt = &now
+	}
+	if err := rn.e.Store.SaveStage(ctx, *s); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("stage %s %s", s.Name, state)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	rn.e.event(ctx, rn.r.ID, "", EventStageState, msg, nil)
+	return nil
+}
+
+// hostRuns returns every host record of the rollout, and those of stage i.
+func (rn *run) hostRuns(ctx context.Context, i int) (all, stage []patchpilot.HostRun, err error) {
+	all, err = rn.e.Store.HostRuns(ctx, rn.r.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if i >= 0 {
+		stage = stageRuns(all, rn.r.Stages[i].Name)
+	}
+	return all, stage, nil
+}
+
+func stageRuns(all []patchpilot.HostRun, stage string) []patchpilot.HostRun {
+	var out []patchpilot.HostRun
+	for _, h := range all {
+		if h.Stage == stage {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// current re-reads the rollout's state, which a person may have changed.
+func (rn *run) current(ctx context.Context) (patchpilot.Rollout, error) {
+	return rn.e.Store.Rollout(ctx, rn.r.ID)
+}
+
+func (rn *run) stageHosts(i int) []patchpilot.Host {
+	var hs []patchpilot.Host
+	for _, name := range rn.r.Stages[i].Hosts {
+		hs = append(hs, rn.hosts[name])
+	}
+	return hs
+}
+
+func (rn *run) view(name string) planner.HostView {
+	return planner.NewHostView(rn.hosts[name], rn.facts[name])
+}
+
+// finishSucceeded ends a rollout whose stages all passed.
+func (rn *run) finishSucceeded(ctx context.Context) (patchpilot.RolloutState, error) {
+	all, _, err := rn.hostRuns(ctx, -1)
+	if err != nil {
+		return "", err
+	}
+	ok, failed := 0, 0
+	for _, h := range all {
+		if h.State == patchpilot.HostSucceeded {
+			ok++
+		} else if isFailure(h.State) {
+			failed++
+		}
+	}
+	reason := fmt.Sprintf("%d of %d hosts succeeded", ok, len(all))
+	if failed > 0 {
+		reason += fmt.Sprintf(", %d failed within the plan's limits", failed)
+	}
+	return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, reason)
+}

@@ -1,0 +1,230 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// stage runs stage i from wherever it stands: it waits for an approval
+// the stage needs, dispatches its hosts, and applies the plan's decision.
+// done reports that the rollout stopped (its state is returned).
+func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool, error) {
+	st := rn.r.Stages[i]
+	switch st.State {
+	case patchpilot.StageSucceeded, patchpilot.StageSkipped, patchpilot.StageFailed, patchpilot.StageRolledBack:
+		return rn.r.State, false, nil
+	}
+	plan := rn.r.Plan
+	if requiresApproval(plan, plan.Stages[i], rn.stageHosts(i)) && st.ApprovedBy == "" {
+		state, approved, err := rn.waitApproval(ctx, i)
+		if err != nil || !approved {
+			return state, true, err
+		}
+	}
+	if rn.r.State != patchpilot.RolloutRunning {
+		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "stage "+st.Name); err != nil {
+			return "", true, err
+		}
+	}
+	if st.State != patchpilot.StageRunning {
+		if err := rn.saveStage(ctx, i, patchpilot.StageRunning, ""); err != nil {
+			return "", true, err
+		}
+	}
+	stop, err := rn.dispatch(ctx, i)
+	if err != nil {
+		return "", true, err
+	}
+	switch stop.state {
+	case patchpilot.RolloutPaused:
+		return patchpilot.RolloutPaused, true, nil
+	case patchpilot.RolloutAborted:
+		return rn.aborted(ctx)
+	case patchpilot.RolloutRollingBack:
+		state, err := rn.rollbackRequested(ctx)
+		return state, true, err
+	case patchpilot.RolloutHalted:
+		return patchpilot.RolloutHalted, true, rn.setRollout(ctx, patchpilot.RolloutHalted, stop.reason)
+	}
+	return rn.conclude(ctx, i)
+}
+
+// stopReason is why a stage stopped dispatching before its hosts ran out.
+type stopReason struct {
+	state  patchpilot.RolloutState // "" when it just ran out of hosts or failures exceeded the limit
+	reason string
+}
+
+// dispatch runs the stage's hosts, up to Parallel at once, within the
+// disruption budgets and the maintenance windows. It stops dispatching
+// once failures exceed MaxFailures or a person pauses, aborts or asks for
+// a rollback; hosts in flight always finish.
+func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
+	stage := rn.r.Plan.Stages[i]
+	_, runs, err := rn.hostRuns(ctx, i)
+	if err != nil {
+		return stopReason{}, err
+	}
+	// Hosts caught in the middle of their pipeline by a dead controller
+	// go first: they may hold a change half made.
+	var queue, fresh []patchpilot.HostRun
+	for _, h := range runs {
+		switch {
+		case h.State.Terminal() || h.State == patchpilot.HostRollingBack:
+		case h.State == patchpilot.HostPending:
+			fresh = append(fresh, h)
+		default:
+			queue = append(queue, h)
+		}
+	}
+	queue = append(queue, fresh...)
+	results := make(chan patchpilot.HostRun)
+	inflight := map[string]bool{}
+	var stop stopReason
+	waitingWindow := false
+	for {
+		_, runs, err := rn.hostRuns(ctx, i)
+		if err != nil && len(inflight) == 0 {
+			return stop, err
+		}
+		exceeded := stage.MaxFailures.Exceeded(countFailures(runs), len(runs))
+		if stop.state == "" && ctx.Err() == nil {
+			cur, err := rn.current(ctx)
+			if err == nil {
+				switch cur.State {
+				case patchpilot.RolloutPaused, patchpilot.RolloutAborted, patchpilot.RolloutRollingBack:
+					stop = stopReason{state: cur.State, reason: cur.Reason}
+				}
+			}
+		}
+		canDispatch := stop.state == "" && !exceeded && ctx.Err() == nil && len(queue) > 0 && len(inflight) < stage.Parallel
+		wait := rn.e.pollInterval()
+		if canDispatch {
+			open, next, ok := rn.windowOpen()
+			switch {
+			case !ok || next.Sub(rn.e.now()) > rn.e.maxWindowWait():
+				stop = stopReason{state: patchpilot.RolloutHalted, reason: "held: no maintenance window opens within " + rn.e.maxWindowWait().String()}
+				canDispatch = false
+			case !open:
+				if !waitingWindow {
+					rn.e.event(ctx, rn.r.ID, "", EventStageState, fmt.Sprintf("stage %s waits for the maintenance window opening at %s", stage.Name, next.Format(time.RFC3339)), nil)
+					waitingWindow = true
+				}
+				wait = min(wait, max(next.Sub(rn.e.now()), time.Millisecond))
+				canDispatch = false
+			default:
+				waitingWindow = false
+			}
+		}
+		if canDispatch {
+			if k := rn.pickHost(queue, inflight); k >= 0 {
+				h := queue[k]
+				queue = append(queue[:k:k], queue[k+1:]...)
+				inflight[h.Host] = true
+				go func() { results <- rn.pipeline(ctx, h, stage) }()
+				continue
+			}
+		}
+		if len(inflight) == 0 && (stop.state != "" || exceeded || len(queue) == 0 || ctx.Err() != nil) {
+			return stop, ctx.Err()
+		}
+		if ctx.Err() != nil {
+			h := <-results
+			delete(inflight, h.Host)
+			continue
+		}
+		select {
+		case h := <-results:
+			delete(inflight, h.Host)
+		case <-rn.e.after(wait):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// windowOpen reports whether a maintenance window is open now and, if
+// not, when the next one opens (ok false when none ever does).
+func (rn *run) windowOpen() (open bool, next time.Time, ok bool) {
+	now := rn.e.now()
+	if len(rn.r.Plan.Windows) == 0 {
+		return true, now, true
+	}
+	return windowsOpen(rn.r.Plan.Windows, now)
+}
+
+func windowsOpen(ws []patchpilot.MaintenanceWindow, now time.Time) (open bool, next time.Time, ok bool) {
+	for _, w := range ws {
+		if w.Contains(now) {
+			return true, now, true
+		}
+		if t, found := w.NextOpen(now); found && (!ok || t.Before(next)) {
+			next, ok = t, true
+		}
+	}
+	return false, next, ok
+}
+
+// pickHost returns the index of the first queued host the disruption
+// budgets let go now, or -1.
+func (rn *run) pickHost(queue []patchpilot.HostRun, inflight map[string]bool) int {
+	for k, h := range queue {
+		if rn.budgetAllows(h.Host, inflight) {
+			return k
+		}
+	}
+	return -1
+}
+
+// budgetAllows applies every disruption budget that covers the host:
+// the hosts in flight of its group must stay below what the budget allows
+// for the group's size among the rollout's targets.
+func (rn *run) budgetAllows(host string, inflight map[string]bool) bool {
+	for _, b := range rn.r.Plan.Budgets {
+		group, in := rn.budgetGroup(b, host)
+		if !in {
+			continue
+		}
+		size, busy := 0, 0
+		for name := range rn.hosts {
+			if g, ok := rn.budgetGroup(b, name); ok && g == group {
+				size++
+				if inflight[name] {
+					busy++
+				}
+			}
+		}
+		if busy >= b.Allowed(size) {
+			return false
+		}
+	}
+	return true
+}
+
+// budgetGroup returns the group a host falls in under a budget, and false
+// when the budget does not cover it.
+func (rn *run) budgetGroup(b patchpilot.DisruptionBudget, host string) (string, bool) {
+	return budgetGroupOf(b, rn.view(host))
+}
+
+func countFailures(runs []patchpilot.HostRun) int {
+	n := 0
+	for _, h := range runs {
+		if isFailure(h.State) {
+			n++
+		}
+	}
+	return n
+}
+
+// isFailure reports whether a host state counts against max_failures.
+func isFailure(s patchpilot.HostState) bool {
+	switch s {
+	case patchpilot.HostFailed, patchpilot.HostUnreachable, patchpilot.HostRollingBack,
+		patchpilot.HostRolledBack, patchpilot.HostRollbackFailed:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+// Event kinds written by the engine and the rollout commands.
+const (
+	EventRolloutCreated = "rollout.created"
+	EventRolloutState   = "rollout.state"
+	EventStageState     = "rollout.stage"
+	EventHostState      = "rollout.host"
+	EventGateVerdict    = "rollout.gate"
+	EventApproval       = "rollout.approved"
+	EventIncident       = "rollout.incident"
+	EventRequest        = "rollout.request" // pause, resume, abort, rollback asked by a person
+	EventLease          = "rollout.lease"
+)
+
+// Start resolves the plan against the hosts (selecting the plan's targets
+// among them and assigning them to stages) and stores a new pending
+// rollout. It changes no host; Run drives the rollout.
+func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource string, hosts []planner.HostView, createdBy string, dryRun bool) (string, error) {
+	rp, err := planner.ResolveFleet(plan, hosts)
+	if err != nil {
+		return "", err
+	}
+	now := e.now()
+	r := patchpilot.Rollout{
+		ID: NewRolloutID(now), Plan: rp.Plan, PlanSource: planSource, State: patchpilot.RolloutPending,
+		CreatedBy: createdBy, CreatedAt: now, UpdatedAt: now, DryRun: dryRun,
+	}
+	if planSource == "" {
+		src, err := planner.Marshal(rp.Plan)
+		if err != nil {
+			return "", err
+		}
+		r.PlanSource = string(src)
+	}
+	var lines []string
+	for i, s := range rp.Stages {
+		r.Stages = append(r.Stages, patchpilot.StageRun{
+			Rollout: r.ID, Index: i, Name: s.Stage.Name, State: patchpilot.StagePending, Hosts: s.Hosts,
+		})
+		lines = append(lines, fmt.Sprintf("%s: %s", s.Stage.Name, strings.Join(s.Hosts, ",")))
+	}
+	if err := e.Store.CreateRollout(ctx, r); err != nil {
+		return "", err
+	}
+	data, _ := json.Marshal(map[string]any{"plan": rp.Plan.Name, "stages": lines, "notes": rp.Notes, "dry_run": dryRun})
+	e.event(ctx, r.ID, "", EventRolloutCreated, fmt.Sprintf("rollout created by %s: %s", orDefault(createdBy, e.actor()), strings.Join(lines, "; ")), data)
+	return r.ID, nil
+}
+
+// load reads a rollout with its plan parsed from the stored source when
+// the store does not keep the parsed form.
+func (e *Engine) load(ctx context.Context, id string) (patchpilot.Rollout, error) {
+	r, err := e.Store.Rollout(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if len(r.Plan.Stages) == 0 {
+		p, err := planner.Parse([]byte(r.PlanSource), "rollout "+id+" plan")
+		if err != nil {
+			return r, err
+		}
+		r.Plan = p
+	}
+	r.Plan = r.Plan.WithDefaults()
+	if len(r.Plan.Stages) != len(r.Stages) {
+		return r, patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s has %d stages but its plan %d", id, len(r.Stages), len(r.Plan.Stages))
+	}
+	return r, nil
+}
+
+// requiresApproval applies the planner's rule to a stored stage: the plan
+// asks for approval, or the stage holds critical hosts and the policy does
+// not waive it.
+func requiresApproval(p patchpilot.Plan, s patchpilot.Stage, hosts []patchpilot.Host) bool {
+	if s.Approval == patchpilot.ApprovalRequired {
+		return true
+	}
+	if p.Policy.CriticalWithoutApproval {
+		return false
+	}
+	for _, h := range hosts {
+		if h.Critical() {
+			return true
+		}
+	}
+	return false
+}

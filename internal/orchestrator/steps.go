@@ -1,0 +1,303 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// Indexes of the pipeline's steps in job.run.
+const (
+	stepPreflight = iota
+	stepSnapshot
+	stepApply
+	stepReboot
+	stepVerify
+)
+
+// pinsFor returns what the plan installs on a host: its exact pins, or the
+// host's pending security updates at their candidate versions.
+func pinsFor(p patchpilot.PatchSpec, f *patchpilot.Facts) []patchpilot.PackagePin {
+	if !p.SecurityAll {
+		return p.Packages
+	}
+	if f == nil {
+		return nil
+	}
+	var pins []patchpilot.PackagePin
+	for _, u := range f.Updates {
+		if u.Security {
+			pins = append(pins, patchpilot.PackagePin{Name: u.Package, Version: u.CandidateVersion})
+		}
+	}
+	return pins
+}
+
+func (j *job) preflight(ctx context.Context) error {
+	if err := j.save(ctx, patchpilot.HostPreflight, ""); err != nil {
+		return err
+	}
+	j.pins = pinsFor(j.rn.r.Plan.Patch, j.facts)
+	if len(j.pins) == 0 {
+		return &stepError{patchpilot.HostSkipped, "nothing to install: no pending security updates"}
+	}
+	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree()})
+	if err != nil {
+		return classify("preflight", err)
+	}
+	j.pre = &rep
+	j.rn.mu.Lock()
+	j.rn.pre[j.hr.Host] = rep
+	j.rn.mu.Unlock()
+	if problems := preflightProblems(rep); len(problems) > 0 {
+		return failed("preflight: %s", strings.Join(problems, "; "))
+	}
+	if rep.RebootRequired && !j.rn.r.Plan.Policy.AllowReboot {
+		return failed("held: the update needs a reboot and the plan does not allow reboots (policy allow_reboot)")
+	}
+	j.rebootNeed = rep.RebootRequired
+	return nil
+}
+
+// preflightProblems lists every reason the dry run gives not to go on.
+func preflightProblems(rep patchpilot.PreflightReport) []string {
+	problems := append([]string(nil), rep.Problems...)
+	add := func(what string, names []string) {
+		if len(names) == 0 {
+			return
+		}
+		msg := what + " " + strings.Join(names, ", ")
+		for _, p := range problems {
+			if strings.Contains(p, names[0]) {
+				return
+			}
+		}
+		problems = append(problems, msg)
+	}
+	add("would remove", rep.Removals)
+	add("held packages", rep.Held)
+	add("versions not available:", rep.Unavailable)
+	return problems
+}
+
+func (j *job) snapshot(ctx context.Context) error {
+	if err := j.save(ctx, patchpilot.HostSnapshot, ""); err != nil {
+		return err
+	}
+	snap, err := j.pm.Snapshot(ctx, j.runner, *j.pre)
+	if err != nil {
+		return classify("snapshot", err)
+	}
+	if j.rn.r.Plan.Policy.RequireRollback && len(snap.Missing) > 0 {
+		return failed("preflight: no rollback artifact could be secured for %s and the plan requires rollback", strings.Join(snap.Missing, ", "))
+	}
+	from, to := map[string]string{}, map[string]string{}
+	for _, c := range j.pre.Changes {
+		from[c.Name], to[c.Name] = c.From, c.To
+	}
+	for _, p := range j.pins {
+		to[p.Name] = p.Version
+		if _, ok := from[p.Name]; !ok {
+			from[p.Name] = ""
+		}
+	}
+	for name, v := range snap.Versions {
+		if _, ok := to[name]; ok {
+			from[name] = v
+		}
+	}
+	j.hr.FromVersions, j.hr.ToVersions = from, to
+	j.hr.Artifacts, j.hr.Transaction = snap.Artifacts, snap.Transaction
+	if j.hc != nil {
+		base, err := j.hc.Baseline(ctx, j.target())
+		if err != nil {
+			return classify("health baseline", err)
+		}
+		j.hr.Baseline = base
+	}
+	return j.save(ctx, patchpilot.HostSnapshot, "")
+}
+
+func (j *job) apply(ctx context.Context) error {
+	if j.pins == nil {
+		j.pins = pinsFromVersions(j.hr.ToVersions, j.rn.r.Plan.Patch, j.facts)
+	}
+	if j.hr.Order == 0 {
+		j.hr.Order = j.rn.nextOrder()
+	}
+	if id, err := readBootID(ctx, j.runner); err == nil {
+		j.hr.BootIDBefore = id
+	}
+	if err := j.save(ctx, patchpilot.HostApply, ""); err != nil {
+		return err
+	}
+	j.since = j.rn.e.now()
+	rep, err := j.pm.Apply(ctx, j.runner, j.pins, patchpilot.ApplyOptions{
+		Timeout: j.stage.Timeout, LockWait: j.rn.e.lockWait(), Unit: UnitName(j.rn.r.ID, j.hr.Host, "apply"),
+	})
+	if err != nil {
+		return classify("apply", err)
+	}
+	if rep.Transaction != "" {
+		j.hr.Transaction = rep.Transaction
+	}
+	if rep.ExitCode != 0 {
+		return failed("apply: the package manager exited with status %d: %s", rep.ExitCode, tail(rep.Output, 300))
+	}
+	j.rebootNeed = j.rebootNeed || rep.RebootRequired
+	return nil
+}
+
+// pinsFromVersions rebuilds the pins of a host whose record was written
+// by an earlier controller: the plan's pins, restricted to the host's
+// recorded targets for a security-update plan.
+func pinsFromVersions(to map[string]string, p patchpilot.PatchSpec, f *patchpilot.Facts) []patchpilot.PackagePin {
+	pins := pinsFor(p, f)
+	if !p.SecurityAll || len(to) == 0 {
+		return pins
+	}
+	var out []patchpilot.PackagePin
+	for _, pin := range pins {
+		if _, ok := to[pin.Name]; ok {
+			out = append(out, pin)
+		}
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	return strings.ReplaceAll(s, "\n", " | ")
+}
+
+// reboot restarts the host when its update needs it and the plan allows,
+// and waits for it to come back with a new boot id.
+func (j *job) reboot(ctx context.Context) error {
+	if !j.rebootNeed {
+		return nil
+	}
+	if !j.rn.r.Plan.Policy.AllowReboot {
+		j.hr.Reason = "needs a reboot the plan does not allow"
+		return nil
+	}
+	if err := j.save(ctx, patchpilot.HostReboot, "boot id "+j.hr.BootIDBefore); err != nil {
+		return err
+	}
+	return j.rebootAndWait(ctx)
+}
+
+func (j *job) rebootAndWait(ctx context.Context) error {
+	before := j.hr.BootIDBefore
+	// The connection drops as the host goes down: an error here is
+	// expected and says nothing.
+	_, _ = j.runner.Run(ctx, patchpilot.Command{Args: []string{"systemctl", "reboot"}, Privileged: true, Timeout: 30 * time.Second})
+	_ = j.runner.Close()
+	j.runner = nil
+	start := j.rn.e.now()
+	deadline := start.Add(j.stage.Timeout)
+	backoff := time.Second
+	for {
+		if err := j.rn.e.sleep(ctx, backoff); err != nil {
+			return failed("reboot: %s", err)
+		}
+		backoff = min(backoff*2, rebootBackoffMax)
+		dctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		r, err := j.rn.e.Dialer.Dial(dctx, j.host)
+		cancel()
+		if err == nil {
+			id, err := readBootID(ctx, r)
+			if err == nil && id != "" && id != before {
+				j.runner = r
+				j.hr.BootIDAfter = id
+				return j.save(ctx, patchpilot.HostReboot, fmt.Sprintf("back after %s with boot id %s", j.rn.e.now().Sub(start).Round(time.Second), id))
+			}
+			_ = r.Close()
+		}
+		if !j.rn.e.now().Before(deadline) {
+			return unreachable("reboot: no new boot id within %s", j.stage.Timeout)
+		}
+	}
+}
+
+// verify checks the versions, then watches the health gates for the
+// bake. Healthy at the end succeeds; under review extends the bake a
+// limited number of times; unhealthy (or gates that cannot be evaluated)
+// fails at once.
+func (j *job) verify(ctx context.Context) error {
+	if err := j.save(ctx, patchpilot.HostVerify, ""); err != nil {
+		return err
+	}
+	if err := j.checkVersions(ctx, j.hr.ToVersions); err != nil {
+		return err
+	}
+	if j.hc == nil {
+		return nil
+	}
+	bake := j.stage.Bake
+	deadline := j.rn.e.now().Add(bake)
+	extensions := 0
+	for {
+		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
+		if err != nil {
+			if ctx.Err() != nil {
+				return failed("verify interrupted: %s", ctx.Err())
+			}
+			rep = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "the gates could not be evaluated: " + err.Error()}
+		}
+		j.hr.Gates = rep.Results
+		j.recordVerdict(ctx, rep)
+		if rep.Verdict == patchpilot.Unhealthy {
+			return failed("unhealthy: %s", rep.Reason)
+		}
+		if !j.rn.e.now().Before(deadline) {
+			if rep.Verdict == patchpilot.Healthy {
+				return nil
+			}
+			if extensions >= j.rn.e.reviewExtensions() {
+				return failed("still under review after %d bake extensions: %s", extensions, rep.Reason)
+			}
+			extensions++
+			deadline = j.rn.e.now().Add(max(bake, j.rn.e.checkInterval()))
+			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict, fmt.Sprintf("%s under review: bake extended until %s", j.hr.Host, deadline.Format(time.RFC3339)), nil)
+		}
+		if err := j.rn.e.sleep(ctx, min(j.rn.e.checkInterval(), max(deadline.Sub(j.rn.e.now()), 0))); err != nil {
+			return failed("verify interrupted: %s", err)
+		}
+	}
+}
+
+func (j *job) recordVerdict(ctx context.Context, rep patchpilot.HealthReport) {
+	data, _ := json.Marshal(rep)
+	msg := fmt.Sprintf("%s gates %s", j.hr.Host, rep.Verdict)
+	if rep.Reason != "" {
+		msg += ": " + rep.Reason
+	}
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict, msg, data)
+}
+
+// checkVersions compares the installed versions with want ("" meaning
+// not installed).
+func (j *job) checkVersions(ctx context.Context, want map[string]string) error {
+	names := sortedKeys(want)
+	got, err := j.pm.Installed(ctx, j.runner, names)
+	if err != nil {
+		return classify("version check", err)
+	}
+	var wrong []string
+	for _, n := range names {
+		if got[n] != want[n] {
+			wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", n, orDefault(got[n], "not installed"), orDefault(want[n], "not installed")))
+		}
+	}
+	if len(wrong) > 0 {
+		return failed("version check: %s", strings.Join(wrong, "; "))
+	}
+	return nil
+}
