@@ -152,13 +152,17 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func (e *Engine) leaseTTL() time.Duration      { return orDefault(e.LeaseTTL, DefaultLeaseTTL) }
-func (e *Engine) pollInterval() time.Duration  { return orDefault(e.PollInterval, DefaultPollInterval) }
-func (e *Engine) checkInterval() time.Duration { return orDefault(e.CheckInterval, DefaultCheckInterval) }
-func (e *Engine) lockWait() time.Duration      { return orDefault(e.LockWait, DefaultLockWait) }
-func (e *Engine) minFree() int64               { return orDefault(e.MinFreeBytes, int64(DefaultMinFreeBytes)) }
-func (e *Engine) settle() time.Duration        { return orDefault(e.RollbackSettle, DefaultRollbackSettle) }
-func (e *Engine) maxWindowWait() time.Duration { return orDefault(e.MaxWindowWait, DefaultMaxWindowWait) }
+func (e *Engine) leaseTTL() time.Duration     { return orDefault(e.LeaseTTL, DefaultLeaseTTL) }
+func (e *Engine) pollInterval() time.Duration { return orDefault(e.PollInterval, DefaultPollInterval) }
+func (e *Engine) checkInterval() time.Duration {
+	return orDefault(e.CheckInterval, DefaultCheckInterval)
+}
+func (e *Engine) lockWait() time.Duration { return orDefault(e.LockWait, DefaultLockWait) }
+func (e *Engine) minFree() int64          { return orDefault(e.MinFreeBytes, int64(DefaultMinFreeBytes)) }
+func (e *Engine) settle() time.Duration   { return orDefault(e.RollbackSettle, DefaultRollbackSettle) }
+func (e *Engine) maxWindowWait() time.Duration {
+	return orDefault(e.MaxWindowWait, DefaultMaxWindowWait)
+}
 func (e *Engine) reviewExtensions() int {
 	if e.ReviewExtensions < 0 {
 		return 0
