@@ -180,15 +180,16 @@ func (s suite) testRolloutConflict(t *testing.T) {
 func (s suite) testRolloutsNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	st := s.store(t)
-	// Created out of time order, so that insertion order is not enough.
+	// Created in neither time nor id order, so that neither insertion
+	// order nor id order passes for time order.
 	for _, c := range []struct {
 		id    string
 		at    time.Duration
 		state patchpilot.RolloutState
 	}{
 		{"b", time.Minute, patchpilot.RolloutSucceeded},
-		{"c", 2*time.Minute + time.Microsecond, patchpilot.RolloutRunning},
-		{"a", 0, patchpilot.RolloutRunning},
+		{"a", time.Minute + time.Microsecond, patchpilot.RolloutRunning},
+		{"c", 0, patchpilot.RolloutRunning},
 	} {
 		r := fixtureRollout(c.id, baseTime.Add(c.at))
 		r.State = c.state
@@ -199,10 +200,10 @@ func (s suite) testRolloutsNewestFirst(t *testing.T) {
 		filter patchpilot.RolloutFilter
 		want   []string
 	}{
-		{"all", patchpilot.RolloutFilter{}, []string{"c", "b", "a"}},
-		{"state", patchpilot.RolloutFilter{State: patchpilot.RolloutRunning}, []string{"c", "a"}},
-		{"limit", patchpilot.RolloutFilter{Limit: 2}, []string{"c", "b"}},
-		{"state and limit", patchpilot.RolloutFilter{State: patchpilot.RolloutRunning, Limit: 1}, []string{"c"}},
+		{"all", patchpilot.RolloutFilter{}, []string{"a", "b", "c"}},
+		{"state", patchpilot.RolloutFilter{State: patchpilot.RolloutRunning}, []string{"a", "c"}},
+		{"limit", patchpilot.RolloutFilter{Limit: 2}, []string{"a", "b"}},
+		{"state and limit", patchpilot.RolloutFilter{State: patchpilot.RolloutRunning, Limit: 1}, []string{"a"}},
 		{"no match", patchpilot.RolloutFilter{State: patchpilot.RolloutAborted}, nil},
 	}
 	for _, c := range cases {
