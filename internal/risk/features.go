@@ -70,6 +70,7 @@ type Features struct {
 	PackageCount Count         `json:"package_count"`
 	CategoryCnt  Count         `json:"category_count"`
 	RoleCount    Count         `json:"package_role_count"`
+	RoleAll      Count         `json:"role_count"`
 	HostCount    Count         `json:"host_count"`
 	VersionCount Count         `json:"version_count"`
 	Change       VersionChange `json:"version_change"`
@@ -112,7 +113,8 @@ func computeFeatures(r Record, h *History, p Priors, s Strengths) Features {
 	if role != "" {
 		f.RoleCount = h.PackageRole[packageRoleKey(src, role)]
 		v[FeaturePackageRole] = logit(shrink(f.RoleCount, f.PackageRate, s.PackageRole)) - v[FeaturePackage]
-		v[FeatureRole] = logit(shrink(h.Role[role], f.FleetRate, s.Role)) - logit(f.FleetRate)
+		f.RoleAll = h.Role[role]
+		v[FeatureRole] = logit(shrink(f.RoleAll, f.FleetRate, s.Role)) - logit(f.FleetRate)
 	}
 	if r.Host != "" {
 		f.HostCount = h.Host[r.Host]
@@ -210,4 +212,3 @@ func momStrength(groups map[string]Count, fallback float64) float64 {
 	}
 	return math.Min(math.Max(mean*(1-mean)/excess-1, minStrength), maxStrength)
 }
-

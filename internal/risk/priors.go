@@ -23,8 +23,8 @@ type Priors struct {
 	Trackers map[string]RateCount `json:"trackers,omitempty"`
 	// NewUpstream and Backport are the rates of updates that bring a new
 	// upstream version and of those that backport a fix.
-	NewUpstream RateCount `json:"new_upstream"`
-	Backport    RateCount `json:"backport"`
+	NewUpstream RateCount  `json:"new_upstream"`
+	Backport    RateCount  `json:"backport"`
 	Provenance  Provenance `json:"provenance"`
 }
 

@@ -1,0 +1,108 @@
+package risk
+
+import (
+	"fmt"
+	"strings"
+)
+
+// reasonText words a feature's contribution from the facts behind it.
+func reasonText(feature string, r Record, f Features, p Priors) string {
+	src, cat := f.Source, f.Category
+	switch feature {
+	case FeaturePackage:
+		if c := f.PackageCount; c.Total > 0 {
+			return fmt.Sprintf("%s updates failed on %d of %d hosts in this fleet", src, c.Failures, c.Total)
+		}
+		if c := f.CategoryCnt; c.Total > 0 {
+			return fmt.Sprintf("no %s updates in this fleet yet; %s updates failed on %d of %d hosts", src, cat, c.Failures, c.Total)
+		}
+		if c, ok := p.Categories[cat]; ok && c.Total > 0 {
+			return fmt.Sprintf("no %s updates in this fleet yet; public data: %s updates needed a regression fix %s of the time (all updates %s)",
+				src, cat, percent(c.Rate), percent(p.Global.Rate))
+		}
+		return fmt.Sprintf("no %s updates in this fleet yet; using the overall rate %s", src, percent(f.FleetRate))
+	case FeaturePackageRole:
+		c := f.RoleCount
+		return fmt.Sprintf("%s on %s hosts failed on %d of %d hosts", src, f.Role, c.Failures, c.Total)
+	case FeatureRole:
+		return fmt.Sprintf("updates on %s hosts failed on %d of %d hosts", f.Role, f.RoleAll.Failures, f.RoleAll.Total)
+	case FeatureHost:
+		c := f.HostCount
+		return fmt.Sprintf("host %s: %d of its %d updates failed", r.Host, c.Failures, c.Total)
+	case FeatureVersion:
+		c := f.VersionCount
+		if c.Total == 0 {
+			return fmt.Sprintf("%s %s not yet installed anywhere in this fleet", r.Package, r.ToVersion)
+		}
+		if c.Failures == 0 {
+			return fmt.Sprintf("%s %s already succeeded on %d hosts", r.Package, r.ToVersion, c.Total)
+		}
+		return fmt.Sprintf("%s %s already failed on %d of %d hosts", r.Package, r.ToVersion, c.Failures, c.Total)
+	case FeatureNewUpstream:
+		if f.Change.NewUpstream {
+			return fmt.Sprintf("new upstream version (%s → %s, %s)", f.Change.FromUpstream, f.Change.ToUpstream, jumpWords(f.Change.Jump))
+		}
+		if f.Change.Jump == JumpUnknown {
+			return "versions unknown"
+		}
+		return fmt.Sprintf("backported fix (upstream %s unchanged)", f.Change.ToUpstream)
+	case FeatureJump:
+		return jumpWords(f.Change.Jump)
+	case FeatureNoVersion:
+		return "the versions are unknown"
+	case FeatureCVEs, FeatureCVEPrior:
+		n := r.CVETotal()
+		if n == 0 {
+			return "fixes no listed CVE"
+		}
+		return fmt.Sprintf("fixes %d CVEs (public data: updates fixing more CVEs need more regression fixes)", n)
+	case FeatureSeverity:
+		if r.Severity == "" {
+			return "no advisory severity"
+		}
+		return "advisory severity " + strings.ToLower(r.Severity)
+	case FeatureReboot:
+		if f.Values[FeatureReboot] == 0 {
+			return "no reboot needed"
+		}
+		return cat + ": needs a reboot"
+	case FeatureTransaction:
+		return fmt.Sprintf("the transaction changes %d packages", r.TransactionSize)
+	case FeatureRemovals:
+		if len(r.Removals) == 0 {
+			return "the dry run removes nothing"
+		}
+		return "the dry run removes " + strings.Join(r.Removals, ", ")
+	case FeatureConflicts:
+		if !r.Conflicts {
+			return "no conflicting or held packages"
+		}
+		return "the dry run reports conflicting or held packages"
+	case FeatureHostLast:
+		if f.HostLast == nil {
+			return "the host has no patch history"
+		}
+		return fmt.Sprintf("the host's last patch (%s) ended %s", f.HostLast.Package, strings.ReplaceAll(string(f.HostLast.Outcome), "_", " "))
+	case FeatureDependents:
+		return fmt.Sprintf("%d installed packages depend on it", r.Dependents)
+	case FeatureServices:
+		return fmt.Sprintf("the host runs %d services", len(r.Services))
+	}
+	return feature
+}
+
+func jumpWords(j int) string {
+	switch j {
+	case JumpRevision:
+		return "same upstream version"
+	case JumpPatch:
+		return "patch-level upstream jump"
+	case JumpMinor:
+		return "minor upstream jump"
+	case JumpMajor:
+		return "major upstream jump"
+	}
+	return "version jump unknown"
+}
+
+func percent(p float64) string { return fmt.Sprintf("%.1f%%", p*100) }
