@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -42,6 +43,14 @@ func NewDialer(o Options) (*Dialer, error) {
 // Dial connects and logs into h, through its jump host if it has one, and
 // returns a Runner over that one connection. Close the Runner when done.
 func (d *Dialer) Dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner, error) {
+	r, err := d.dial(ctx, h)
+	if err != nil {
+		return nil, namedError(h, err)
+	}
+	return r, nil
+}
+
+func (d *Dialer) dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner, error) {
 	target, err := hostEndpoint(h, d.opts.User)
 	if err != nil {
 		return nil, withOp(err)
@@ -82,6 +91,19 @@ func (d *Dialer) Dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner
 	}
 	d.opts.Logger.Debug("connected", "host", h.Name, "addr", target.String(), "jump", jumpSpec)
 	return newConn(h, target.user, client, via, d.opts), nil
+}
+
+// namedError puts the host's inventory name in front of an error's
+// message when the message names only its address, so that an operator can
+// tell which host of the inventory failed.
+func namedError(h patchpilot.Host, err error) error {
+	var pe *patchpilot.Error
+	if h.Name == "" || h.Name == h.Target() || !errors.As(err, &pe) {
+		return err
+	}
+	c := *pe
+	c.Message = "host " + h.Name + ": " + c.Message
+	return &c
 }
 
 // connect opens one SSH connection to e, directly or through via. dialCtx

@@ -74,7 +74,7 @@ func TestJumpHostThatCannotForward(t *testing.T) {
 
 	o.KeyFiles = []string{jump.ClientKeyFile}
 	_, err = mustDialer(t, o).Dial(context.Background(), target.Host("db1"))
-	wantCode(t, err, patchpilot.EUNREACHABLE, target.Addr, "jump host could not reach it")
+	wantCode(t, err, patchpilot.EUNREACHABLE, target.Addr, "jump host could not reach it", "administratively prohibited")
 }
 
 func TestJumpHostKeyIsChecked(t *testing.T) {

@@ -93,7 +93,11 @@ func dialReason(err error) (reason, hint string) {
 	case errors.As(err, &chErr):
 		// A jump host reports why it could not connect in its own words,
 		// such as "Connection refused".
-		return "connection failed (" + strings.ToLower(chErr.Message) + ")", hintRefused
+		reason := "connection failed (" + chErr.Reason.String() + ": " + strings.ToLower(chErr.Message) + ")"
+		if chErr.Reason == xssh.Prohibited {
+			return reason, "allow TCP forwarding (AllowTcpForwarding) for this user on the jump host"
+		}
+		return reason, hintRefused
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return "connection timed out", hintTimeout
 	case strings.Contains(msg, "unable to authenticate"):

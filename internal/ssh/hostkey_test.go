@@ -26,7 +26,7 @@ func TestUnknownHostKeyIsRefusedAndNotRecorded(t *testing.T) {
 			os.WriteFile(o.KnownHostsFile, []byte(existing), 0o600)
 		}
 		_, err := mustDialer(t, o).Dial(context.Background(), srv.Host("web1"))
-		wantCode(t, err, patchpilot.EHOSTKEY, srv.Addr, xssh.FingerprintSHA256(srv.HostKey), "unknown")
+		wantCode(t, err, patchpilot.EHOSTKEY, "host web1", srv.Addr, xssh.FingerprintSHA256(srv.HostKey), "unknown")
 		if got := patchpilot.ErrorHint(err); got != hintUnknownHostKey {
 			t.Errorf("got hint %q, want %q", got, hintUnknownHostKey)
 		}

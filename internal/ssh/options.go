@@ -63,7 +63,8 @@ type Options struct {
 	JumpHost string
 
 	// ConnectTimeout bounds the TCP connection and the SSH handshake,
-	// including authentication. 0 means DefaultConnectTimeout.
+	// including authentication, through the jump host if there is one.
+	// 0 means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 
 	// CommandTimeout bounds a command whose Command.Timeout is 0.
