@@ -95,8 +95,10 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 		args = append(args, f.Rollout)
 	}
 	if f.Package != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM outcome_packages p
-			WHERE p.outcome_id = o.id AND (p.name = ? OR p.source_package = ?))`)
+		// Two index lookups, one per column, rather than a scan of every
+		// outcome's packages.
+		where = append(where, `o.id IN (SELECT outcome_id FROM outcome_packages WHERE name = ?
+			UNION SELECT outcome_id FROM outcome_packages WHERE source_package = ?)`)
 		args = append(args, f.Package, f.Package)
 	}
 	if !f.Since.IsZero() {
