@@ -183,7 +183,9 @@ func TestLabFailedUnitAndJournalErrors(t *testing.T) {
 	target.Since = time.Now()
 	unit := "pp-health-fail-" + itoa(time.Now().UnixNano()%100000)
 	sh(t, r, "systemd-run", "--unit="+unit, "/bin/false")
-	t.Cleanup(func() { _, _ = r.Run(context.Background(), patchpilot.Command{Args: []string{"systemctl", "reset-failed", unit + ".service"}}) })
+	t.Cleanup(func() {
+		_, _ = r.Run(context.Background(), patchpilot.Command{Args: []string{"systemctl", "reset-failed", unit + ".service"}})
+	})
 	sh(t, r, "logger", "-p", "user.err", "-t", "pp-health-test", "payment backend unreachable")
 	time.Sleep(time.Second)
 
