@@ -39,7 +39,10 @@ func categoryTable() []categoryRule {
 		{"linux-modules*", CategoryKernel}, {"linux-2.6*", CategoryKernel}, {"linux-kernel*", CategoryKernel},
 		{"linux-lts*", CategoryKernel}, {"linux-hwe*", CategoryKernel}, {"linux-aws*", CategoryKernel},
 		{"linux-azure*", CategoryKernel}, {"linux-gcp*", CategoryKernel}, {"linux-oem*", CategoryKernel},
-		{"linux-raspi*", CategoryKernel}, {"kernel*", CategoryKernel}, {"pp-kernel*", CategoryKernel},
+		{"linux-raspi*", CategoryKernel}, {"linux-*", CategoryKernel}, {"kernel*", CategoryKernel}, {"pp-kernel*", CategoryKernel},
+		// Not kernels despite the prefix.
+		{"linux-firmware", CategoryOther}, {"linux-firmware-nonfree", CategoryOther}, {"linux-ftpd", CategoryOther},
+		{"linux-ftpd-ssl", CategoryOther}, {"linux-atm", CategoryOther}, {"linux-pam", CategoryOther},
 		{"glibc", CategoryLibc}, {"eglibc", CategoryLibc}, {"libc6*", CategoryLibc}, {"musl", CategoryLibc},
 		{"openssl*", CategoryCrypto}, {"libssl*", CategoryCrypto}, {"gnutls*", CategoryCrypto},
 		{"libgcrypt*", CategoryCrypto}, {"nss", CategoryCrypto}, {"libnss3", CategoryCrypto},

@@ -55,13 +55,32 @@ type Scored struct {
 // failure rate the score had in training; AUC uses the score itself) and
 // the base rate of the training data. The model is not changed.
 func Evaluate(m *Model, test []Record) Report {
+	return EvaluateWith(m, test, EvalOptions{})
+}
+
+// EvalOptions change how Evaluate replays the test records.
+type EvalOptions struct {
+	// FreezeHistory scores every test record against the training
+	// history alone. Use it when outcomes become known only long after the
+	// update (public advisories are labelled by regression fixes published
+	// weeks later), so that replaying them in time order would let a
+	// record see labels not yet known at its own time.
+	FreezeHistory bool
+}
+
+// EvaluateWith is Evaluate with options.
+func EvaluateWith(m *Model, test []Record, opts EvalOptions) Report {
 	var model, base, rate []Scored
 	var baseScores []float64
 	trainRate := m.Priors.Global.Rate
 	if m.History.Global.Total > 0 {
 		trainRate = clampProb(m.History.Global.Rate())
 	}
+	frozen := m.History
 	walk(test, m.History.clone(), func(_ int, r Record, h *History) {
+		if opts.FreezeHistory {
+			h = frozen
+		}
 		f := computeFeatures(r, h, m.Priors, m.Strengths)
 		failed := r.Failed()
 		model = append(model, Scored{m.probability(f.vector()), failed})
