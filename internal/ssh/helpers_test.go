@@ -104,7 +104,11 @@ func wantCode(t *testing.T, err error, code patchpilot.Code, parts ...string) {
 func keygen(t *testing.T, typ, passphrase string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "id_"+typ)
-	out, err := exec.Command("ssh-keygen", "-q", "-t", typ, "-N", passphrase, "-C", "test", "-f", path).CombinedOutput()
+	args := []string{"-q", "-t", typ, "-N", passphrase, "-C", "test", "-f", path}
+	if typ == "rsa" {
+		args = append(args, "-b", "2048") // the default 3072 bits take seconds to generate
+	}
+	out, err := exec.Command("ssh-keygen", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
 	}
