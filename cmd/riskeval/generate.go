@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/patchpilot/patchpilot/internal/risk"
 	"github.com/patchpilot/patchpilot/internal/sim"
@@ -17,6 +18,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	hosts := fs.Int("hosts", sim.DefaultHosts, "fleet size")
 	patches := fs.Int("patches", sim.DefaultPatches, "number of patches")
+	testOut := fs.String("test", "", "also split by time: write the last 30% of the patch period here, the rest to -out")
 	if err := fs.Parse(args); err != nil || *out == "" {
 		if err == nil {
 			fmt.Fprintln(stderr, "riskeval generate: -out is required")
@@ -24,7 +26,31 @@ func generateCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	recs := sim.Records(sim.GenerateHistory(sim.HistoryConfig{Seed: *seed, Hosts: *hosts, Patches: *patches}))
-	f, err := os.Create(*out)
+	if *testOut != "" {
+		at := sim.DefaultStart().Add(time.Duration(*patches*7/10) * sim.DefaultEvery)
+		var train, test []risk.Record
+		for _, r := range recs {
+			if r.Time.Before(at) {
+				train = append(train, r)
+			} else {
+				test = append(test, r)
+			}
+		}
+		if err := writeHistoryFile(*testOut, test); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %d records to %s\n", len(test), *testOut)
+		recs = train
+	}
+	if err := writeHistoryFile(*out, recs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d records to %s\n", len(recs), *out)
+	return nil
+}
+
+func writeHistoryFile(path string, recs []risk.Record) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
@@ -32,9 +58,5 @@ func generateCmd(args []string, stdout, stderr io.Writer) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %d records to %s\n", len(recs), *out)
-	return nil
+	return f.Close()
 }
