@@ -43,3 +43,10 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Inventory benchmark on a lab of real hosts (root): patchpilot against an
+# Ansible playbook and the plain-OpenSSH floor. Not part of `make test`.
+HOSTS ?= 20
+RUNS  ?= 5
+bench-inventory: deps
+	$(GO) run ./cmd/ppbench inventory -hosts $(HOSTS) -runs $(RUNS)

@@ -49,6 +49,9 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	if err := CheckHost(o.Prometheus); err != nil {
 		return nil, err
 	}
+	if err := raiseInotifyLimit(o.Hosts, o.Logger); err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(o.Dir)
 	if err != nil {
 		return nil, err
