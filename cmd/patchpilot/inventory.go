@@ -17,7 +17,7 @@ func (c *cli) inventoryCommand() *cobra.Command {
 		Use:   "inventory",
 		Short: "Collect and import what each host runs and needs",
 	}
-	cmd.AddCommand(c.collectCommand(), c.importFactsCommand())
+	cmd.AddCommand(c.collectCommand(), c.importFactsCommand(), c.captureCommand())
 	return cmd
 }
 
@@ -211,4 +211,63 @@ stored.`,
 			return importErr
 		},
 	}
+}
+
+func (c *cli) captureCommand() *cobra.Command {
+	var (
+		invPath, host, out string
+		isLocal            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "capture (--host NAME -i INVENTORY | --local) --out DIR",
+		Short: "Record the raw output of the inventory commands on one host, as parser test data",
+		Long: `Run the inventory commands on one host and write their raw output (one file
+per command, with stderr and exit status) into DIR, in the layout the
+collectors' parser tests read from testdata/. Use it to capture transcripts
+from a new distribution or version, or again from the lab.`,
+		Example: `  patchpilot inventory capture --host lab01 -i /var/lib/patchpilot/lab/inventory.ini \
+    --known-hosts /var/lib/patchpilot/lab/known_hosts --out internal/osfamily/debian/testdata/lab01
+  patchpilot inventory capture --local --out /tmp/this-machine`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--out DIR is required")
+			}
+			if isLocal == (host != "") || (host != "" && invPath == "") {
+				return patchpilot.Errorf(patchpilot.EINVALID, "give either --host NAME with -i INVENTORY, or --local")
+			}
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			h := patchpilot.Host{Name: app.LocalHostName, Address: "localhost"}
+			d := a.LocalDialer()
+			if !isLocal {
+				hosts, _, err := a.LoadInventory(invPath, host)
+				if err != nil {
+					return err
+				}
+				if len(hosts) != 1 {
+					return patchpilot.Errorf(patchpilot.EINVALID, "--host %q matches %d hosts, expected one", host, len(hosts))
+				}
+				h = hosts[0]
+				if d, err = a.SSHDialer(); err != nil {
+					return err
+				}
+			}
+			if err := a.Capture(cmd.Context(), d, h, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "captured %s into %s\n", h.Name, out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&invPath, "inventory", "i", "", "inventory file")
+	f.StringVar(&host, "host", "", "the inventory host to capture")
+	f.BoolVar(&isLocal, "local", false, "capture this machine")
+	f.StringVar(&out, "out", "", "directory to write the transcript into")
+	c.addSSHFlags(f)
+	return cmd
 }

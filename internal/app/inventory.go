@@ -192,3 +192,14 @@ func (a *App) ImportFacts(ctx context.Context, path string) ([]inventory.Importe
 	}
 	return imported, partial
 }
+
+// Capture runs the collectors' commands on one host and writes their raw
+// output as a transcript directory, the format the parsers' tests read.
+func (a *App) Capture(ctx context.Context, d patchpilot.Dialer, h patchpilot.Host, dir string) error {
+	r, err := d.Dial(ctx, h)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return collect.Capture(ctx, r, dir)
+}
