@@ -89,6 +89,11 @@ type Facts struct {
 	// (/var/run/reboot-required, needs-restarting -r, zypper needs-rebooting).
 	RebootRequired bool     `json:"reboot_required"`
 	RebootPackages []string `json:"reboot_packages,omitempty"`
+	// Removals are the packages that the dry run of the host's pending
+	// updates (apt-get -s dist-upgrade) would remove, with To "". The
+	// dry run covers all pending updates together, so a removal belongs to
+	// the host's pending updates as a whole, not to one of them.
+	Removals []PackageChange `json:"removals,omitempty"`
 	// PackagesKnown is false when the source had no package list (some
 	// fact caches); a zero count then means "unknown", not "none".
 	PackagesKnown bool `json:"packages_known"`

@@ -2,6 +2,7 @@ package patchpilot
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type Store interface {
 	AdvisoryStore
 	EventStore
 	RolloutStore
+	ModelStore
 	Close() error
 }
 
@@ -91,4 +93,34 @@ type EventStore interface {
 	AppendEvent(ctx context.Context, e Event) (Event, error)
 	// Events lists events matching the filter in ID order.
 	Events(ctx context.Context, filter EventFilter) ([]Event, error)
+}
+
+// ModelStore keeps trained risk models. History is kept: every save adds a
+// row, and the latest saved model is the active one. The blob is opaque to
+// the store (internal/risk serialises it).
+type ModelStore interface {
+	// SaveModel stores a model and makes it the active one. info is a
+	// JSON object describing what the model was trained on.
+	SaveModel(ctx context.Context, version string, trainedAt time.Time, info json.RawMessage, blob []byte) error
+	// ActiveModel returns the latest saved model; ENOTFOUND when none is.
+	ActiveModel(ctx context.Context) ([]byte, ModelInfo, error)
+	// Models lists the saved models, newest first, without their blobs.
+	Models(ctx context.Context) ([]ModelInfo, error)
+	// ImportOutcomes stores outcomes in one transaction, all or none,
+	// with the semantics of RecordOutcome for each (a later outcome of the
+	// same rollout and host replaces an earlier one). It returns how many
+	// were written. History import uses it.
+	ImportOutcomes(ctx context.Context, outcomes []Outcome) (int, error)
+}
+
+// ModelInfo describes one saved model. Its JSON field names are part of the
+// CLI and API contract.
+type ModelInfo struct {
+	ID        int64           `json:"id"`
+	Version   string          `json:"model_version"`
+	TrainedAt time.Time       `json:"trained_at"`
+	SavedAt   time.Time       `json:"saved_at"`
+	Size      int             `json:"size"` // bytes of the blob
+	Active    bool            `json:"active"`
+	Info      json.RawMessage `json:"info,omitempty"`
 }

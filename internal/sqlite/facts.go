@@ -43,6 +43,11 @@ func validateFacts(f patchpilot.Facts) error {
 			return invalid("facts for %q: updates[%d]: empty package", f.Host, i)
 		}
 	}
+	for i, r := range f.Removals {
+		if r.Name == "" {
+			return invalid("facts for %q: removals[%d]: empty name", f.Host, i)
+		}
+	}
 	return nil
 }
 
@@ -57,7 +62,8 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 	services, err1 := encodeList(f.Services)
 	needsRestart, err2 := encodeList(f.NeedsRestart)
 	rebootPackages, err3 := encodeList(f.RebootPackages)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	removals, err4 := encodeList(f.Removals)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return wrap(err, "save facts for %q", f.Host)
 	}
 	pkgArgs := make([]any, 0, len(f.Packages)*len(packageColumns))
@@ -86,12 +92,12 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
 			os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
 			needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
-			package_count, update_count, security_update_count)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			package_count, update_count, security_update_count, removals)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
 			f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, services, needsRestart,
 			boolInt(f.RebootRequired), rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
-			len(f.Packages), len(f.Updates), f.SecurityUpdateCount())
+			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals)
 		if err != nil {
 			return fmt.Errorf("insert snapshot: %w", err)
 		}
@@ -144,14 +150,15 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 		id                                     int64
 		collectedAt, family                    string
 		services, needsRestart, rebootPackages string
+		removals                               string
 	)
 	err = db.read.QueryRowContext(ctx, `SELECT id, collected_at, source, hostname, os_family, os_name,
 		os_version, os_pretty, os_codename, kernel, arch, boot_id, services, needs_restart,
-		reboot_required, reboot_packages, packages_known, updates_known
+		reboot_required, reboot_packages, packages_known, updates_known, removals
 		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID).Scan(
 		&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
 		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
-		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown)
+		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals)
 	if errors.Is(err, sql.ErrNoRows) {
 		return patchpilot.Facts{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
 			WithHint("collect the host's facts first")
@@ -160,12 +167,13 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
 	}
 	f.OSFamily = patchpilot.OSFamily(family)
-	var e1, e2, e3, e4 error
+	var e1, e2, e3, e4, e5 error
 	f.CollectedAt, e1 = parseTime(collectedAt)
 	f.Services, e2 = decodeList[string](services)
 	f.NeedsRestart, e3 = decodeList[string](needsRestart)
 	f.RebootPackages, e4 = decodeList[string](rebootPackages)
-	if err := errors.Join(e1, e2, e3, e4); err != nil {
+	f.Removals, e5 = decodeList[patchpilot.PackageChange](removals)
+	if err := errors.Join(e1, e2, e3, e4, e5); err != nil {
 		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
 	}
 	if f.Packages, err = db.snapshotPackages(ctx, id); err != nil {

@@ -40,8 +40,52 @@ func validateOutcome(o patchpilot.Outcome) error {
 // rows. A zero Time is set from the DB's clock. The rollout need not be
 // stored: outcomes are history and may be imported.
 func (db *DB) RecordOutcome(ctx context.Context, o patchpilot.Outcome) error {
-	if err := validateOutcome(o); err != nil {
+	row, err := db.encodeOutcome(o)
+	if err != nil {
 		return err
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return insertOutcome(ctx, tx, row)
+	}, "record outcome of %q in rollout %q", o.Host, o.Rollout)
+}
+
+// ImportOutcomes stores many outcomes in one transaction, each as
+// RecordOutcome would: all are written or none is. Everything is checked and
+// encoded before the write lock is taken.
+func (db *DB) ImportOutcomes(ctx context.Context, outcomes []patchpilot.Outcome) (int, error) {
+	rows := make([]outcomeRow, len(outcomes))
+	for i, o := range outcomes {
+		row, err := db.encodeOutcome(o)
+		if err != nil {
+			return 0, err
+		}
+		rows[i] = row
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, row := range rows {
+			if err := insertOutcome(ctx, tx, row); err != nil {
+				return fmt.Errorf("outcome of %q in rollout %q: %w", row.o.Host, row.o.Rollout, err)
+			}
+		}
+		return nil
+	}, "import %d outcomes", len(outcomes))
+	if err != nil {
+		return 0, err
+	}
+	return len(outcomes), nil
+}
+
+// outcomeRow is an outcome checked and encoded for storage.
+type outcomeRow struct {
+	o                       patchpilot.Outcome
+	labels, packages, gates string
+}
+
+// encodeOutcome validates an outcome, sets a zero time from the clock and
+// encodes its lists.
+func (db *DB) encodeOutcome(o patchpilot.Outcome) (outcomeRow, error) {
+	if err := validateOutcome(o); err != nil {
+		return outcomeRow{}, err
 	}
 	if o.Time.IsZero() {
 		o.Time = db.now()
@@ -49,33 +93,37 @@ func (db *DB) RecordOutcome(ctx context.Context, o patchpilot.Outcome) error {
 	labels, err1 := encodeMap(o.Labels)
 	packages, err2 := encodeList(o.Packages)
 	if err := errors.Join(err1, err2); err != nil {
-		return wrap(err, "record outcome of %q in rollout %q", o.Host, o.Rollout)
+		return outcomeRow{}, wrap(err, "record outcome of %q in rollout %q", o.Host, o.Rollout)
 	}
 	gates, err := encodeGates(o.GateResults)
 	if err != nil {
-		return invalid("outcome of %q in rollout %q: %v", o.Host, o.Rollout, err)
+		return outcomeRow{}, invalid("outcome of %q in rollout %q: %v", o.Host, o.Rollout, err)
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		if err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
-				outcome, reason, gate_results, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (rollout, host) DO UPDATE SET time = excluded.time, os = excluded.os,
-				labels = excluded.labels, packages = excluded.packages, outcome = excluded.outcome,
-				reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features
-			RETURNING id`,
-			o.Rollout, o.Host, formatTime(o.Time), o.OS, labels, packages, string(o.Outcome), o.Reason, gates,
-			encodeJSON(o.Features)).Scan(&id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM outcome_packages WHERE outcome_id = ?`, id); err != nil {
-			return err
-		}
-		args := make([]any, 0, len(o.Packages)*len(outcomePackageColumns))
-		for i, p := range o.Packages {
-			args = append(args, id, i, p.Name, p.SourcePackage, p.From, p.To)
-		}
-		return bulkInsert(ctx, tx, "outcome_packages", outcomePackageColumns, args)
-	}, "record outcome of %q in rollout %q", o.Host, o.Rollout)
+	return outcomeRow{o: o, labels: labels, packages: packages, gates: gates}, nil
+}
+
+// insertOutcome writes one encoded outcome and its package rows.
+func insertOutcome(ctx context.Context, tx *sql.Tx, row outcomeRow) error {
+	o := row.o
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
+			outcome, reason, gate_results, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (rollout, host) DO UPDATE SET time = excluded.time, os = excluded.os,
+			labels = excluded.labels, packages = excluded.packages, outcome = excluded.outcome,
+			reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features
+		RETURNING id`,
+		o.Rollout, o.Host, formatTime(o.Time), o.OS, row.labels, row.packages, string(o.Outcome), o.Reason, row.gates,
+		encodeJSON(o.Features)).Scan(&id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outcome_packages WHERE outcome_id = ?`, id); err != nil {
+		return err
+	}
+	args := make([]any, 0, len(o.Packages)*len(outcomePackageColumns))
+	for i, p := range o.Packages {
+		args = append(args, id, i, p.Name, p.SourcePackage, p.From, p.To)
+	}
+	return bulkInsert(ctx, tx, "outcome_packages", outcomePackageColumns, args)
 }
 
 // Outcomes lists outcomes, oldest first (by Time, then by when they were

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
 	s.runRollouts(t)
+	s.runModels(t)
 }
 
 type suite struct {
