@@ -50,7 +50,8 @@ func Collect(ctx context.Context, r patchpilot.Runner, p osfamily.Probe, opts os
 // Parse builds facts from the probe and a transcript of Steps. The
 // package list and the update simulation must have succeeded; the
 // service list is optional (see osfamily.Services). Removals that the
-// simulation would make are not part of the facts.
+// simulation would make are kept as Facts.Removals, for the risk model's
+// warnings.
 func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	f := p.Facts()
 	steps := Steps(osfamily.Options{Refresh: true})
@@ -80,6 +81,7 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	}
 	f.Updates = withSources(plan.Updates, f.Packages)
 	f.UpdatesKnown = true
+	f.Removals = removals(plan.Removals, f.Packages)
 
 	f.Services = osfamily.Services(t)
 	if _, ok := p.Files[osfamily.FileRebootRequired]; ok {
@@ -104,6 +106,23 @@ func withSources(updates []patchpilot.Update, pkgs []patchpilot.Package) []patch
 		}
 	}
 	return updates
+}
+
+// removals turns the simulation's removals into package changes, with the
+// source package of the installed package where it is known.
+func removals(rms []Removal, pkgs []patchpilot.Package) []patchpilot.PackageChange {
+	if len(rms) == 0 {
+		return nil
+	}
+	src := make(map[string]string, len(pkgs))
+	for _, p := range pkgs {
+		src[p.Name] = p.SourceName
+	}
+	out := make([]patchpilot.PackageChange, 0, len(rms))
+	for _, rm := range rms {
+		out = append(out, patchpilot.PackageChange{Name: rm.Package, From: rm.Version, SourcePackage: src[rm.Package]})
+	}
+	return out
 }
 
 // rebootPackages lists the packages named in reboot-required.pkgs, one per
