@@ -108,9 +108,9 @@ func reverseOrder(hosts map[string]patchpilot.HostRun) []string {
 		}
 		return list[a].Host < list[b].Host
 	})
-	out := make([]string, len(list))
-	for i, h := range list {
-		out[i] = h.Host
+	var out []string
+	for _, h := range list {
+		out = append(out, h.Host)
 	}
 	return out
 }

@@ -67,9 +67,10 @@ type Engine struct {
 	Dialer patchpilot.Dialer
 	// PackageManagers returns the package manager of an OS family.
 	PackageManagers func(patchpilot.OSFamily) (patchpilot.PackageManager, error)
-	// Health returns the health checker of a stage's criteria; a nil
-	// checker means the stage has no gates beyond the version check.
-	Health func(patchpilot.Stage) (patchpilot.HealthChecker, error)
+	// Health returns the health checker of a stage's criteria under the
+	// plan's health configuration; a nil Health or a nil checker means
+	// the stage has no gates beyond the version check.
+	Health func(patchpilot.Plan, patchpilot.Stage) (patchpilot.HealthChecker, error)
 	// Now is the clock; After waits like time.After. Tests inject both.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time

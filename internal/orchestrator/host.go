@@ -59,7 +59,7 @@ func (rn *run) newJob(ctx context.Context, hr patchpilot.HostRun, stage patchpil
 		return j, failed("no package manager for OS family %s: %s", family, err)
 	}
 	if rn.e.Health != nil {
-		if j.hc, err = rn.e.Health(stage); err != nil {
+		if j.hc, err = rn.e.Health(rn.r.Plan, stage); err != nil {
 			return j, failed("health gates: %s", err)
 		}
 	}
