@@ -34,9 +34,9 @@ func TestDecide(t *testing.T) {
 		wantReason  string
 	}{
 		{
-			name:  "max_failures 1 tolerates one failure, rolled back alone",
-			stage: patchpilot.Stage{MaxFailures: patchpilot.LimitCount(1), OnFailure: patchpilot.RollbackWaveAndHold},
-			hosts: []patchpilot.HostRun{hr("w1", "wave", ok, 3), hr("w2", "wave", bad, 4), hr("w3", "wave", ok, 5)},
+			name:     "max_failures 1 tolerates one failure, rolled back alone",
+			stage:    patchpilot.Stage{MaxFailures: patchpilot.LimitCount(1), OnFailure: patchpilot.RollbackWaveAndHold},
+			hosts:    []patchpilot.HostRun{hr("w1", "wave", ok, 3), hr("w2", "wave", bad, 4), hr("w3", "wave", ok, 5)},
 			wantBack: []string{"w2"}, wantStage: patchpilot.StageSucceeded, wantReason: "within max_failures 1",
 		},
 		{
@@ -66,9 +66,9 @@ func TestDecide(t *testing.T) {
 			wantExceed: true, wantBack: []string{"w1", "c1", "v1"}, wantStage: patchpilot.StageRolledBack, wantRollout: patchpilot.RolloutRolledBack,
 		},
 		{
-			name:  "50% of 4 tolerates two failures",
-			stage: patchpilot.Stage{MaxFailures: patchpilot.LimitPercent(50), OnFailure: patchpilot.HaltAndAlert},
-			hosts: []patchpilot.HostRun{hr("a", "w", pre, 0), hr("b", "w", gone, 0), hr("c", "w", ok, 1), hr("d", "w", ok, 2)},
+			name:      "50% of 4 tolerates two failures",
+			stage:     patchpilot.Stage{MaxFailures: patchpilot.LimitPercent(50), OnFailure: patchpilot.HaltAndAlert},
+			hosts:     []patchpilot.HostRun{hr("a", "w", pre, 0), hr("b", "w", gone, 0), hr("c", "w", ok, 1), hr("d", "w", ok, 2)},
 			wantStage: patchpilot.StageSucceeded,
 		},
 	}

@@ -291,8 +291,8 @@ func newEnv(t *testing.T, hosts []patchpilot.Host) *env {
 	c := newClock()
 	e := &Engine{Store: db, Dialer: f, Now: c.Now, After: c.After, Owner: "test-controller",
 		PackageManagers: func(patchpilot.OSFamily) (patchpilot.PackageManager, error) { return fakePM{f}, nil },
-		Health: func(patchpilot.Plan, patchpilot.Stage) (patchpilot.HealthChecker, error) { return fakeHealth{f}, nil },
-		CheckInterval: time.Second, PollInterval: 100 * time.Millisecond, RollbackSettle: 5 * time.Second,
+		Health:          func(patchpilot.Plan, patchpilot.Stage) (patchpilot.HealthChecker, error) { return fakeHealth{f}, nil },
+		CheckInterval:   time.Second, PollInterval: 100 * time.Millisecond, RollbackSettle: 5 * time.Second,
 	}
 	return &env{t: t, db: db, f: f, clock: c, e: e}
 }
