@@ -26,6 +26,14 @@ const (
 	EPARTIAL     Code = "partial"      // the command ran but some hosts failed
 	EUNSUPPORTED Code = "unsupported"  // the host or platform is not supported
 	EUNFINISHED  Code = "not_finished" // the feature exists in the CLI but is not built yet
+
+	// Codes of a rollout that ended other than in success; each has its
+	// own exit code so that scripts can tell them apart.
+	EHALTED         Code = "halted"           // the rollout halted (or was held or aborted)
+	EROLLEDBACK     Code = "rolled_back"      // the rollout was rolled back
+	EAPPROVAL       Code = "waiting_approval" // a stage waits for a person's approval
+	EPAUSED         Code = "paused"           // the rollout was paused
+	EROLLBACKFAILED Code = "rollback_failed"  // a rollback failed on some host
 )
 
 // Exit codes that scripts can rely on. They are part of the CLI contract.
@@ -37,6 +45,13 @@ const (
 	ExitNotFound    = 4 // the named host, rollout or file does not exist
 	ExitUnavailable = 5 // a required tool, database or service is unavailable
 	ExitCanceled    = 130
+
+	// Rollout exit codes.
+	ExitHalted          = 10 // the rollout halted, was held for a person or was aborted
+	ExitRolledBack      = 11 // the rollout was rolled back
+	ExitWaitingApproval = 12 // a stage waits for approval ('rollout approve')
+	ExitPaused          = 13 // the rollout was paused ('rollout resume')
+	ExitRollbackFailed  = 14 // a rollback failed on some host: a person must look
 )
 
 type codeInfo struct {
@@ -59,6 +74,12 @@ var codeTable = map[Code]codeInfo{
 	EPARTIAL:     {http.StatusMultiStatus, ExitPartial},
 	EUNSUPPORTED: {http.StatusNotImplemented, ExitFailure},
 	EUNFINISHED:  {http.StatusNotImplemented, ExitFailure},
+
+	EHALTED:         {http.StatusConflict, ExitHalted},
+	EROLLEDBACK:     {http.StatusConflict, ExitRolledBack},
+	EAPPROVAL:       {http.StatusAccepted, ExitWaitingApproval},
+	EPAUSED:         {http.StatusAccepted, ExitPaused},
+	EROLLBACKFAILED: {http.StatusConflict, ExitRollbackFailed},
 }
 
 // Error is patchpilot's error type. Message is safe to show to a user (it
