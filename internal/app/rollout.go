@@ -1,0 +1,336 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/health"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
+	"github.com/patchpilot/patchpilot/internal/pkgmgr"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+// EngineOptions tune the rollout engine for one command. Zero fields are
+// the engine's defaults (see the orchestrator package).
+type EngineOptions struct {
+	Dialer        patchpilot.Dialer
+	Actor         string
+	OnEvent       func(patchpilot.Event)
+	LeaseTTL      time.Duration
+	CheckInterval time.Duration
+	ApprovalWait  time.Duration
+}
+
+// Engine builds the rollout engine on the app's store with the real
+// package managers and health gates.
+func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
+	logger := a.Options.Logger
+	return &orchestrator.Engine{
+		Store:           a.Store,
+		Dialer:          o.Dialer,
+		PackageManagers: pkgmgr.For,
+		Health: func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
+			if len(s.Criteria) == 0 {
+				return nil, nil
+			}
+			return health.New(s.Criteria, p.Health, health.Options{Logger: logger})
+		},
+		Now:           a.Options.Now,
+		Logger:        logger,
+		Actor:         o.Actor,
+		OnEvent:       o.OnEvent,
+		LeaseTTL:      o.LeaseTTL,
+		CheckInterval: o.CheckInterval,
+		ApprovalWait:  o.ApprovalWait,
+	}
+}
+
+// HostViews returns every stored host with its latest facts, as the
+// planner selects and resolves them.
+func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
+	hosts, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]planner.HostView, 0, len(hosts))
+	for _, h := range hosts {
+		f, err := a.Store.LatestFacts(ctx, h.Name)
+		switch {
+		case err == nil:
+			views = append(views, planner.NewHostView(h, &f))
+		case patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND:
+			views = append(views, planner.NewHostView(h, nil))
+		default:
+			return nil, err
+		}
+	}
+	return views, nil
+}
+
+// ReadPlan reads and checks a plan file.
+func ReadPlan(path string) (patchpilot.Plan, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		code := patchpilot.EINVALID
+		if os.IsNotExist(err) {
+			code = patchpilot.ENOTFOUND
+		}
+		return patchpilot.Plan{}, nil, patchpilot.Errorf(code, "read plan: %w", err)
+	}
+	p, err := planner.Parse(data, path)
+	return p, data, err
+}
+
+// StartRollout stores a new rollout of the plan over the stored hosts its
+// targets select. It changes no host: the engine's Run does.
+func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patchpilot.Plan, source []byte, dryRun bool) (string, error) {
+	views, err := a.HostViews(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(views) == 0 {
+		return "", patchpilot.Errorf(patchpilot.EINVALID, "no hosts are known").
+			WithHint("collect the inventory first: patchpilot inventory collect -i INVENTORY")
+	}
+	return eng.Start(ctx, p, string(source), views, "user:"+a.Options.SSHUser, dryRun)
+}
+
+// PlanProposal is a default plan with the risk assessment it was sized
+// for.
+type PlanProposal struct {
+	Plan    patchpilot.Plan
+	Targets []string
+	Score   int
+	Level   patchpilot.RiskLevel
+	Reasons []string
+}
+
+// ProposePlan builds a default plan for a patch over the stored hosts
+// the selector matches, at the risk level of the rule-based baseline.
+func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selector string) (PlanProposal, error) {
+	views, err := a.HostViews(ctx)
+	if err != nil {
+		return PlanProposal{}, err
+	}
+	targets, err := planner.SelectTargets(patchpilot.TargetSelector{Selector: selector}, views)
+	if err != nil {
+		return PlanProposal{}, err
+	}
+	if len(targets) == 0 {
+		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
+			WithHint("check the selector against 'patchpilot hosts'")
+	}
+	in, err := a.baselineInput(ctx, patch, targets)
+	if err != nil {
+		return PlanProposal{}, err
+	}
+	score, level, reasons := planner.BaselineRisk(in)
+	p := planner.Default(patch, len(targets), level)
+	p.Targets.Selector = selector
+	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
+		p.Name = planName(patch)
+	}
+	prop := PlanProposal{Plan: p, Score: score, Level: level, Reasons: reasons}
+	for _, t := range targets {
+		prop.Targets = append(prop.Targets, t.Name())
+	}
+	return prop, nil
+}
+
+func planName(patch patchpilot.PatchSpec) string {
+	if patch.SecurityAll || len(patch.Packages) == 0 {
+		return "security-updates"
+	}
+	return strings.NewReplacer("=", "-", ":", "-", "~", "-", "+", "-").Replace(patch.Packages[0].String())
+}
+
+// baselineInput gathers what the rule-based risk baseline looks at: the
+// packages, the reboot packages of the targets, the advisories' highest
+// severity and the past failure rate of these packages in this fleet.
+func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView) (planner.BaselineInput, error) {
+	var in planner.BaselineInput
+	names := map[string]bool{}
+	for _, pin := range patch.Packages {
+		names[pin.Name] = true
+	}
+	for _, t := range targets {
+		updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: patch.SecurityAll})
+		if err != nil {
+			return in, err
+		}
+		for _, u := range updates {
+			if !patch.SecurityAll && !names[u.Package] {
+				continue
+			}
+			names[u.Package] = true
+			for _, adv := range u.Advisories {
+				if severityRank(adv.Severity) > severityRank(in.MaxSeverity) {
+					in.MaxSeverity = adv.Severity
+				}
+				in.MaxCVSS = max(in.MaxCVSS, adv.CVSS)
+			}
+		}
+		if f, err := a.Store.LatestFacts(ctx, t.Name()); err == nil {
+			in.RebootPackages = append(in.RebootPackages, f.RebootPackages...)
+		}
+	}
+	for n := range names {
+		in.Packages = append(in.Packages, n)
+	}
+	total, failed := 0, 0
+	for n := range names {
+		outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Package: n})
+		if err != nil {
+			return in, err
+		}
+		for _, o := range outs {
+			total++
+			if o.Outcome != patchpilot.OutcomeSucceeded {
+				failed++
+			}
+		}
+	}
+	if total > 0 {
+		in.PastFailureRate = float64(failed) / float64(total)
+	}
+	return in, nil
+}
+
+func severityRank(s string) int {
+	switch strings.ToLower(s) {
+	case "low":
+		return 1
+	case "medium", "moderate":
+		return 2
+	case "high", "important":
+		return 3
+	case "critical":
+		return 4
+	}
+	return 0
+}
+
+// RolloutStatus is a rollout with its stages, their hosts and its
+// incidents: the JSON of 'rollout status'.
+type RolloutStatus struct {
+	ID        string                  `json:"id"`
+	State     patchpilot.RolloutState `json:"state"`
+	Reason    string                  `json:"reason"`
+	Plan      string                  `json:"plan"`
+	PlanName  string                  `json:"plan_name,omitempty"`
+	CreatedBy string                  `json:"created_by,omitempty"`
+	CreatedAt time.Time               `json:"created_at"`
+	UpdatedAt time.Time               `json:"updated_at"`
+	DryRun    bool                    `json:"dry_run"`
+	Stages    []StageStatus           `json:"stages"`
+	Incidents []patchpilot.Incident   `json:"incidents"`
+}
+
+// StageStatus is one stage with its hosts in dispatch order.
+type StageStatus struct {
+	patchpilot.StageRun
+	Hosts []patchpilot.HostRun `json:"hosts"`
+}
+
+// RolloutStatus reads a rollout, its host pipelines and incidents.
+func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, error) {
+	r, err := a.Store.Rollout(ctx, id)
+	if err != nil {
+		return RolloutStatus{}, err
+	}
+	runs, err := a.Store.HostRuns(ctx, id)
+	if err != nil {
+		return RolloutStatus{}, err
+	}
+	incs, err := a.Store.Incidents(ctx, id)
+	if err != nil {
+		return RolloutStatus{}, err
+	}
+	st := RolloutStatus{ID: r.ID, State: r.State, Reason: r.Reason, Plan: r.PlanSource, PlanName: r.Plan.Name,
+		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
+		Stages: []StageStatus{}, Incidents: incs}
+	if st.Incidents == nil {
+		st.Incidents = []patchpilot.Incident{}
+	}
+	for _, s := range r.Stages {
+		ss := StageStatus{StageRun: s, Hosts: []patchpilot.HostRun{}}
+		for _, h := range runs {
+			if h.Stage == s.Name {
+				if h.FromVersions == nil {
+					h.FromVersions = map[string]string{}
+				}
+				if h.ToVersions == nil {
+					h.ToVersions = map[string]string{}
+				}
+				ss.Hosts = append(ss.Hosts, h)
+			}
+		}
+		st.Stages = append(st.Stages, ss)
+	}
+	return st, nil
+}
+
+// HistoryRecord is one host outcome: the JSON of 'history'.
+type HistoryRecord struct {
+	Time        time.Time                  `json:"time"`
+	Rollout     string                     `json:"rollout"`
+	Host        string                     `json:"host"`
+	Packages    []patchpilot.PackageChange `json:"packages"`
+	Outcome     patchpilot.OutcomeKind     `json:"outcome"`
+	Reason      string                     `json:"reason"`
+	GateResults []patchpilot.GateResult    `json:"gate_results"`
+}
+
+// Outcomes lists host outcomes as history records, oldest first.
+func (a *App) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]HistoryRecord, error) {
+	outs, err := a.Store.Outcomes(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]HistoryRecord, 0, len(outs))
+	for _, o := range outs {
+		r := HistoryRecord{Time: o.Time, Rollout: o.Rollout, Host: o.Host, Packages: o.Packages, Outcome: o.Outcome,
+			Reason: o.Reason, GateResults: o.GateResults}
+		if r.Packages == nil {
+			r.Packages = []patchpilot.PackageChange{}
+		}
+		if r.GateResults == nil {
+			r.GateResults = []patchpilot.GateResult{}
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// RolloutResult maps the state a rollout was left in to the command's
+// error: nil only when every target host succeeded.
+func RolloutResult(id string, state patchpilot.RolloutState, reason string, failedHosts int) error {
+	hint := func(cmd string) string { return fmt.Sprintf(cmd, id) }
+	switch state {
+	case patchpilot.RolloutSucceeded:
+		if failedHosts > 0 {
+			return patchpilot.Errorf(patchpilot.EPARTIAL, "rollout %s succeeded, but %d hosts failed within the plan's limits", id, failedHosts).
+				WithHint(hint("see 'patchpilot rollout status %s'"))
+		}
+		return nil
+	case patchpilot.RolloutHalted, patchpilot.RolloutAborted:
+		h := hint("see 'patchpilot rollout events %s'; roll changed hosts back with 'patchpilot rollout rollback %[1]s'")
+		if strings.HasPrefix(reason, "held") {
+			h = hint("resume with 'patchpilot rollout resume %s' or end it with 'patchpilot rollout abort %[1]s'")
+		}
+		return patchpilot.Errorf(patchpilot.EHALTED, "rollout %s %s: %s", id, state, reason).WithHint(h)
+	case patchpilot.RolloutRolledBack:
+		return patchpilot.Errorf(patchpilot.EROLLEDBACK, "rollout %s rolled back: %s", id, reason).WithHint(hint("see 'patchpilot rollout events %s'"))
+	case patchpilot.RolloutWaitingApproval:
+		return patchpilot.Errorf(patchpilot.EAPPROVAL, "rollout %s waits for approval: %s", id, reason).WithHint(hint("approve with 'patchpilot rollout approve %s'"))
+	case patchpilot.RolloutPaused:
+		return patchpilot.Errorf(patchpilot.EPAUSED, "rollout %s is paused: %s", id, reason).WithHint(hint("resume with 'patchpilot rollout resume %s'"))
+	case patchpilot.RolloutFailed:
+		return patchpilot.Errorf(patchpilot.EROLLBACKFAILED, "rollout %s failed: %s", id, reason).WithHint(hint("check the hosts named; see 'patchpilot rollout status %s'"))
+	}
+	return patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s stopped in state %s: %s", id, state, reason)
+}
