@@ -1,0 +1,373 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+// Event kinds written by the risk use cases.
+const (
+	EventHistoryImported = "history.imported"
+	EventModelTrained    = "model.trained"
+)
+
+// ImportRolloutPrefix starts the rollout id of every imported outcome:
+// "import:<file name>:<line>". One history line becomes one stored outcome,
+// so importing the same file again replaces its outcomes instead of
+// doubling them, and imported outcomes never collide with real rollouts.
+const ImportRolloutPrefix = "import:"
+
+// importNoHost is the stored host of an imported record that names none
+// (public advisory data); the store needs a host, the record keeps "".
+const importNoHost = "-"
+
+// importedFeatures is the Features JSON of an imported outcome: what
+// risk.FromOutcome reads, plus the record itself so that training and export
+// see exactly what was imported (fields such as cve_count, a missing
+// to_version or the original rollout have no place in an Outcome).
+type importedFeatures struct {
+	risk.OutcomeFeatures
+	Imported *risk.Record `json:"imported"`
+}
+
+// HistoryImport reports a history import.
+type HistoryImport struct {
+	File     string `json:"file"`
+	Records  int    `json:"records"`
+	Failures int    `json:"failures"`
+	Written  int    `json:"written"`
+}
+
+// ImportHistory reads a JSONL history file (risk.ReadHistory) and stores one
+// outcome per line, all in one transaction: a malformed line, named by
+// file:line and field, rejects the file and nothing is written.
+func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, error) {
+	rep := HistoryImport{File: path}
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return rep, patchpilot.Errorf(patchpilot.ENOTFOUND, "history file %s does not exist", path)
+		}
+		return rep, patchpilot.Errorf(patchpilot.EINVALID, "open history file: %w", err)
+	}
+	defer f.Close()
+	records, err := risk.ReadHistory(f, path)
+	if err != nil {
+		return rep, err
+	}
+	rep.Records = len(records)
+	outcomes := make([]patchpilot.Outcome, 0, len(records))
+	base := filepath.Base(path)
+	for i, r := range records {
+		if r.Failed() {
+			rep.Failures++
+		}
+		o, err := importedOutcome(r, fmt.Sprintf("%s%s:%d", ImportRolloutPrefix, base, i+1))
+		if err != nil {
+			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
+		}
+		outcomes = append(outcomes, o)
+	}
+	if rep.Written, err = a.Store.ImportOutcomes(ctx, outcomes); err != nil {
+		return rep, err
+	}
+	data, _ := json.Marshal(rep)
+	err = a.record(ctx, patchpilot.Event{Kind: EventHistoryImported, Data: data,
+		Message: fmt.Sprintf("imported %d history records (%d failures) from %s", rep.Records, rep.Failures, path)})
+	return rep, err
+}
+
+// importedOutcome turns one history record into a stored outcome.
+func importedOutcome(r risk.Record, rollout string) (patchpilot.Outcome, error) {
+	rec := r
+	feat := importedFeatures{Imported: &rec, OutcomeFeatures: risk.OutcomeFeatures{
+		CVEs: r.CVEs, Severity: r.Severity, RebootRequired: r.RebootRequired,
+		TransactionSize: r.TransactionSize, Removals: r.Removals, Conflicts: r.Conflicts, Services: r.Services,
+	}}
+	if r.Category != "" {
+		feat.Categories = map[string]string{r.Package: r.Category}
+	}
+	if r.Dependents > 0 {
+		feat.Dependents = map[string]int{r.Package: r.Dependents}
+	}
+	data, err := json.Marshal(feat)
+	if err != nil {
+		return patchpilot.Outcome{}, err
+	}
+	host := r.Host
+	if host == "" {
+		host = importNoHost
+	}
+	return patchpilot.Outcome{
+		Time: r.Time, Rollout: rollout, Host: host, OS: r.OS, Labels: r.Labels,
+		Packages: []patchpilot.PackageChange{{Name: r.Package, SourcePackage: r.SourcePackage,
+			From: r.FromVersion, To: r.ToVersion}},
+		Outcome: r.Outcome, Reason: r.Reason, Features: data,
+	}, nil
+}
+
+// recordsOf flattens stored outcomes into history records: imported ones
+// give back the imported record, the others go through risk.FromOutcome.
+func recordsOf(outcomes []patchpilot.Outcome) []risk.Record {
+	var out []risk.Record
+	for _, o := range outcomes {
+		if len(o.Features) > 0 {
+			var f struct {
+				Imported *risk.Record `json:"imported"`
+			}
+			if json.Unmarshal(o.Features, &f) == nil && f.Imported != nil {
+				r := *f.Imported
+				r.Time = o.Time
+				out = append(out, r)
+				continue
+			}
+		}
+		out = append(out, risk.FromOutcome(o)...)
+	}
+	return out
+}
+
+// History returns every stored outcome as history records, oldest first.
+func (a *App) History(ctx context.Context) ([]risk.Record, error) {
+	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil {
+		return nil, err
+	}
+	return recordsOf(outcomes), nil
+}
+
+// ExportHistory writes the stored history as JSONL and returns how many
+// records it wrote.
+func (a *App) ExportHistory(ctx context.Context, w io.Writer) (int, error) {
+	records, err := a.History(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := risk.WriteHistory(w, records); err != nil {
+		return 0, patchpilot.Errorf(patchpilot.EINTERNAL, "write history: %w", err)
+	}
+	return len(records), nil
+}
+
+// ModelStatus says which model is in use and what it was trained on. Its
+// JSON field names are part of the CLI contract (docs/cli.md).
+type ModelStatus struct {
+	ModelVersion string    `json:"model_version"`
+	Stored       bool      `json:"stored"`     // false: no model is stored, the cold-start model is in use
+	ColdStart    bool      `json:"cold_start"` // no regression was fitted: public priors and the fleet's counts only
+	TrainedAt    time.Time `json:"trained_at"`
+	// SavedAt is when the model was stored; nil for the cold-start model.
+	SavedAt  *time.Time `json:"saved_at"`
+	Source   string     `json:"source"`
+	Records  int        `json:"records"`
+	Failures int        `json:"failures"`
+	// BaseRate is the failure rate of the training records, or the public
+	// prior's when there were none.
+	BaseRate    float64    `json:"base_rate"`
+	From        *time.Time `json:"from"`
+	To          *time.Time `json:"to"`
+	Regression  bool       `json:"regression"`
+	Calibrated  bool       `json:"calibrated"`
+	PriorRate   float64    `json:"prior_rate"`
+	PriorSource string     `json:"prior_source"`
+	// StoredRecords is the number of history records in the store now; a
+	// number above Records means the model has not seen all of them.
+	StoredRecords int `json:"stored_records"`
+	// Models is how many models have been stored.
+	Models int `json:"models"`
+}
+
+// coldStart returns the model of a fleet without a stored model.
+func (a *App) coldStart() (*risk.Model, error) {
+	p, err := risk.DefaultPriors()
+	if err != nil {
+		return nil, err
+	}
+	return risk.NewColdStart(p, a.now()), nil
+}
+
+func (a *App) now() time.Time {
+	if a.Options.Now != nil {
+		return a.Options.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Model returns the active model and whether it was stored; without a stored
+// model it returns the cold-start model built from the embedded priors.
+func (a *App) Model(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
+	blob, info, err := a.Store.ActiveModel(ctx)
+	if patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
+		m, err := a.coldStart()
+		return m, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := risk.UnmarshalModel(blob, "stored model "+info.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, &info, nil
+}
+
+// TrainModel trains a model on every stored outcome (imported history
+// included) and stores it as the active model. Without outcomes it stores
+// the cold-start model, so that assessments name a stored version.
+func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
+	records, err := a.History(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	m, err := risk.Train(records, risk.TrainOptions{Now: a.now(), Source: "store"})
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	blob, err := risk.MarshalModel(m)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	info, err := json.Marshal(m.Training)
+	if err != nil {
+		return ModelStatus{}, patchpilot.Errorf(patchpilot.EINTERNAL, "encode training info: %w", err)
+	}
+	if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
+		return ModelStatus{}, err
+	}
+	data, _ := json.Marshal(map[string]any{"model_version": m.Version, "training": m.Training})
+	if err := a.record(ctx, patchpilot.Event{Kind: EventModelTrained, Data: data,
+		Message: fmt.Sprintf("trained risk model %s on %d records (%d failures)", m.Version,
+			m.Training.Records, m.Training.Failures)}); err != nil {
+		return ModelStatus{}, err
+	}
+	return a.ModelStatus(ctx)
+}
+
+// ModelStatus describes the active model (or the cold-start one).
+func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
+	m, info, err := a.Model(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	records, err := a.History(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	models, err := a.Store.Models(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	t := m.Training
+	s := ModelStatus{
+		ModelVersion: m.Version, Stored: info != nil, ColdStart: !t.Regression, TrainedAt: m.TrainedAt,
+		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
+		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
+		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),
+	}
+	if info != nil {
+		saved := info.SavedAt
+		s.SavedAt = &saved
+	}
+	if t.Records > 0 {
+		s.BaseRate = float64(t.Failures) / float64(t.Records)
+		from, to := t.From, t.To
+		s.From, s.To = &from, &to
+	}
+	return s, nil
+}
+
+// priorSource describes where the priors come from in a few words.
+func priorSource(p risk.Priors) string {
+	pv := p.Provenance
+	if pv.Label == "" && pv.From == "" {
+		return "embedded priors"
+	}
+	return fmt.Sprintf("%s, %d of %d public updates failed, %s to %s", pv.Label, p.Global.Failures,
+		p.Global.Total, pv.From, pv.To)
+}
+
+// EvalOptions are the inputs of EvaluateFiles besides the files.
+type EvalOptions struct {
+	// FreezeHistory scores the test records against the training history
+	// only (risk.EvalOptions).
+	FreezeHistory bool
+	Now           time.Time
+}
+
+// EvalResult is a model evaluation: the model trained on the training file
+// and its report on the test file. Its JSON field names are part of the CLI
+// contract (docs/cli.md).
+type EvalResult struct {
+	ModelVersion  string            `json:"model_version"`
+	Train         string            `json:"train"`
+	Test          string            `json:"test"`
+	Training      risk.TrainingInfo `json:"training"`
+	FreezeHistory bool              `json:"freeze_history"`
+	risk.Report
+}
+
+// EvaluateFiles trains a model on one JSONL history and evaluates it on
+// another, beside the rule-based baseline and the base rate. It reads only
+// the files; the store is not involved.
+func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, error) {
+	res := EvalResult{Train: trainPath, Test: testPath, FreezeHistory: opts.FreezeHistory}
+	train, err := readHistoryFile(trainPath)
+	if err != nil {
+		return res, err
+	}
+	test, err := readHistoryFile(testPath)
+	if err != nil {
+		return res, err
+	}
+	if len(test) == 0 {
+		return res, patchpilot.Errorf(patchpilot.EINVALID, "%s: no records to evaluate on", testPath)
+	}
+	m, err := risk.Train(train, risk.TrainOptions{Now: opts.Now, Source: trainPath})
+	if err != nil {
+		return res, err
+	}
+	res.ModelVersion, res.Training = m.Version, m.Training
+	res.Report = risk.EvaluateWith(m, test, risk.EvalOptions{FreezeHistory: opts.FreezeHistory})
+	return res, nil
+}
+
+func readHistoryFile(path string) ([]risk.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "history file %s does not exist", path)
+		}
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "open history file: %w", err)
+	}
+	defer f.Close()
+	return risk.ReadHistory(f, path)
+}
+
+// sortedCounts lists a history map's keys by failures, then by total, for
+// explanations that name the riskiest packages.
+func sortedCounts(m map[string]risk.Count) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := m[keys[i]], m[keys[j]]
+		if a.Failures != b.Failures {
+			return a.Failures > b.Failures
+		}
+		if a.Total != b.Total {
+			return a.Total > b.Total
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}

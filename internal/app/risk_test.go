@@ -1,0 +1,260 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+var testNow = time.Date(2024, 10, 1, 12, 0, 0, 0, time.UTC)
+
+// newTestApp opens an app on a fresh SQLite database.
+func newTestApp(t *testing.T) *App {
+	t.Helper()
+	dir := t.TempDir()
+	a, err := New(context.Background(), Options{DBPath: filepath.Join(dir, "pp.db"),
+		Env: []string{"HOME=" + dir}, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// addFleet stores two Debian hosts with pending updates of a package that
+// failed often in the test history (pp-agent) and one that did not
+// (pp-libdemo); web-1's dry run removes pp-agent-legacy.
+func addFleet(t *testing.T, a *App) {
+	t.Helper()
+	ctx := context.Background()
+	hosts := []patchpilot.Host{
+		{Name: "web-1", Labels: map[string]string{"role": "web", "env": "prod"}},
+		{Name: "db-1", Labels: map[string]string{"role": "db", "env": "prod"}},
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: testNow.Add(-time.Hour), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", Kernel: "6.1.0", Arch: "x86_64",
+			PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "pp-agent", Version: "1.0.0", SourceName: "pp-agent"},
+				{Name: "pp-libdemo", Version: "1.0.0", SourceName: "pp-libdemo"}},
+			Updates: []patchpilot.Update{
+				{Package: "pp-agent", SourcePackage: "pp-agent", InstalledVersion: "1.0.0", CandidateVersion: "2.0.0"},
+				{Package: "pp-libdemo", SourcePackage: "pp-libdemo", InstalledVersion: "1.0.0", CandidateVersion: "1.0.1"},
+			}}
+		if h.Name == "web-1" {
+			f.Removals = []patchpilot.PackageChange{{Name: "pp-agent-legacy", From: "1.0.0"}}
+		}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func findPatch(t *testing.T, res AssessResult, name string) PatchAssessment {
+	t.Helper()
+	for _, p := range res.Patches {
+		if p.Patch == name {
+			return p
+		}
+	}
+	t.Fatalf("no patch %q in %+v", name, res.Patches)
+	return PatchAssessment{}
+}
+
+func TestColdStartAssess(t *testing.T) {
+	a := newTestApp(t)
+	addFleet(t, a)
+	ctx := context.Background()
+	st, err := a.ModelStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Stored || !st.ColdStart || st.Records != 0 || st.BaseRate <= 0 || st.BaseRate >= 0.1 {
+		t.Errorf("cold-start status = %+v; want not stored, cold start, no records, a public base rate of a few per cent", st)
+	}
+	res, err := a.Assess(ctx, AssessQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ColdStart || res.ModelVersion != st.ModelVersion || len(res.Patches) != 2 {
+		t.Fatalf("cold-start Assess = %+v; want cold start, version %s, 2 patches", res, st.ModelVersion)
+	}
+	agent := findPatch(t, res, "pp-agent=2.0.0")
+	if agent.Summary.Hosts != 2 || len(agent.Hosts) != 2 || agent.Hosts[0].ModelVersion != st.ModelVersion {
+		t.Errorf("pp-agent patch = %+v; want 2 hosts scored by %s", agent, st.ModelVersion)
+	}
+	// The removal is a fact: it shows as a warning whatever the model.
+	for _, h := range agent.Hosts {
+		removal := false
+		for _, w := range h.Warnings {
+			removal = removal || (w.Kind == risk.WarnRemovals && strings.Contains(w.Text, "pp-agent-legacy"))
+		}
+		if removal != (h.Host == "web-1") {
+			t.Errorf("host %s warnings %+v: removal warning %v, want it on web-1 only", h.Host, h.Warnings, removal)
+		}
+		if h.Host == "web-1" && h.Strategy == risk.StrategyImmediate {
+			t.Errorf("web-1 with a removal has strategy %s, want canary or manual review", h.Strategy)
+		}
+	}
+}
+
+func TestImportTrainAssess(t *testing.T) {
+	a := newTestApp(t)
+	addFleet(t, a)
+	ctx := context.Background()
+
+	// A malformed file is rejected whole, naming file:line and field.
+	_, err := a.ImportHistory(ctx, "testdata/history-bad.jsonl")
+	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") ||
+		!strings.Contains(err.Error(), "cves") {
+		t.Fatalf("import of a bad file: %v; want invalid naming history-bad.jsonl:3 and cves", err)
+	}
+	if got, _ := a.History(ctx); len(got) != 0 {
+		t.Fatalf("a rejected import stored %d records", len(got))
+	}
+	if _, err := a.ImportHistory(ctx, "testdata/no-such.jsonl"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("import of a missing file: %v; want not_found", err)
+	}
+
+	rep, err := a.ImportHistory(ctx, "testdata/history-train.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 600 || rep.Written != 600 || rep.Failures != 44 {
+		t.Errorf("import = %+v; want 600 records written, 44 failures", rep)
+	}
+	// Importing again replaces rather than doubles.
+	if _, err := a.ImportHistory(ctx, "testdata/history-train.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	records, err := a.History(ctx)
+	if err != nil || len(records) != 600 {
+		t.Fatalf("History = %d records, %v; want 600", len(records), err)
+	}
+
+	st, err := a.TrainModel(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Stored || st.Records != 600 || st.Failures != 44 || st.StoredRecords != 600 || st.Models != 1 ||
+		st.From == nil || st.From.Format("2006-01") != "2024-01" {
+		t.Errorf("status after training = %+v; want a stored model on 600 records from 2024-01", st)
+	}
+	if want := 44.0 / 600; st.BaseRate != want {
+		t.Errorf("base rate = %v, want %v", st.BaseRate, want)
+	}
+
+	res, err := a.Assess(ctx, AssessQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ColdStart || res.ModelVersion != st.ModelVersion {
+		t.Errorf("Assess model %s (cold start %v), want the stored %s", res.ModelVersion, res.ColdStart, st.ModelVersion)
+	}
+	bad, good := findPatch(t, res, "pp-agent=2.0.0"), findPatch(t, res, "pp-libdemo=1.0.1")
+	if res.Patches[0].Patch != bad.Patch {
+		t.Errorf("riskiest patch is %s, want pp-agent=2.0.0 first", res.Patches[0].Patch)
+	}
+	if bad.Summary.MeanProbability < 3*good.Summary.MeanProbability || bad.Summary.Level == patchpilot.RiskLow {
+		t.Errorf("pp-agent mean p %.3f (%s), pp-libdemo %.3f: want the known-bad package at least 3x riskier and not low",
+			bad.Summary.MeanProbability, bad.Summary.Level, good.Summary.MeanProbability)
+	}
+	var texts []string
+	for _, r := range bad.Hosts[0].Reasons {
+		texts = append(texts, r.Text)
+	}
+	if !strings.Contains(strings.Join(texts, "; "), "pp-agent") {
+		t.Errorf("pp-agent reasons %q do not name its history", texts)
+	}
+
+	// --patch restricts to the pins and to one host.
+	one, err := a.Assess(ctx, AssessQuery{Patch: "pp-libdemo=1.0.1", Host: "db-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one.Patches) != 1 || one.Patches[0].Patch != "pp-libdemo=1.0.1" || len(one.Patches[0].Hosts) != 1 ||
+		one.Patches[0].Hosts[0].Host != "db-1" || !reflect.DeepEqual(one.Patches[0].Packages, []string{"pp-libdemo=1.0.1"}) {
+		t.Errorf("Assess --patch pp-libdemo=1.0.1 --host db-1 = %+v", one)
+	}
+	if _, err := a.Assess(ctx, AssessQuery{Patch: "pp-libdemo=9.9"}); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("Assess of a version not pending: %v; want not_found", err)
+	}
+	if _, err := a.Assess(ctx, AssessQuery{Patch: "=1.0"}); patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+		t.Errorf("Assess of a bad spec: %v; want invalid", err)
+	}
+
+	ex, err := a.ExplainModel(ctx, ExplainQuery{Package: "pp-agent", Host: "web-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Terms) == 0 || ex.Assessment == nil || len(ex.Riskiest) == 0 || !strings.HasPrefix(ex.Riskiest[0], "pp-agent ") {
+		t.Errorf("Explain = %+v; want terms, pp-agent as the riskiest package and an assessment", ex)
+	}
+}
+
+func TestExportRoundTrip(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	if _, err := a.ImportHistory(ctx, "testdata/history-test.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	// A real rollout's outcome is exported beside the imported ones.
+	if err := a.Store.RecordOutcome(ctx, patchpilot.Outcome{Time: testNow, Rollout: "r-1", Host: "web-1",
+		OS: "debian:12", Packages: []patchpilot.PackageChange{{Name: "curl", From: "1", To: "2", SourcePackage: "curl"}},
+		Outcome: patchpilot.OutcomeRolledBack, Reason: "http_ok failed"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := a.ExportHistory(ctx, &buf)
+	if err != nil || n != 301 {
+		t.Fatalf("ExportHistory = %d, %v; want 301", n, err)
+	}
+	got, err := risk.ReadHistory(&buf, "export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := readHistoryFile("testdata/history-test.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.SliceStable(want, func(i, j int) bool { return want[i].Time.Before(want[j].Time) })
+	if !reflect.DeepEqual(got[:300], want) {
+		t.Errorf("exported history differs from the imported file; first: %+v vs %+v", got[0], want[0])
+	}
+	if last := got[300]; last.Rollout != "r-1" || last.Package != "curl" || last.Outcome != patchpilot.OutcomeRolledBack {
+		t.Errorf("exported rollout outcome = %+v", last)
+	}
+}
+
+func TestEvaluateFiles(t *testing.T) {
+	res, err := EvaluateFiles("testdata/history-train.jsonl", "testdata/history-test.jsonl", EvalOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model.N != 300 || res.Baseline.N != 300 || res.BaseRate.N != 300 || res.Training.Records != 600 {
+		t.Fatalf("eval sizes: model %d, baseline %d, base rate %d, training %d; want 300 test and 600 training records",
+			res.Model.N, res.Baseline.N, res.BaseRate.N, res.Training.Records)
+	}
+	if res.BaseRate.AUC != 0.5 || res.Model.AUC <= 0.6 || res.Model.Brier > res.BaseRate.Brier {
+		t.Errorf("model AUC %.3f Brier %.4f, base rate AUC %.3f Brier %.4f: want the model above chance and no worse than the base rate",
+			res.Model.AUC, res.Model.Brier, res.BaseRate.AUC, res.BaseRate.Brier)
+	}
+	if len(res.Model.Calibration) == 0 {
+		t.Error("no calibration table")
+	}
+	_, err = EvaluateFiles("testdata/history-bad.jsonl", "testdata/history-test.jsonl", EvalOptions{})
+	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") {
+		t.Errorf("eval with a bad training file: %v; want invalid naming history-bad.jsonl:3", err)
+	}
+}

@@ -1,0 +1,377 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+// AssessQuery selects what Assess scores. Zero fields match everything.
+type AssessQuery struct {
+	// Patch is "pkg=version,pkg2=version": the pending updates to these
+	// exact versions form one patch (a name without "=version" matches any
+	// candidate). A name matches a package or a source package. Empty:
+	// every pending update, grouped into patches by source package and
+	// candidate version.
+	Patch string
+	// Host restricts the assessment to one host.
+	Host string
+}
+
+// PatchAssessment is one patch on its hosts. Its JSON field names are part
+// of the CLI contract (docs/cli.md).
+type PatchAssessment struct {
+	Patch    string            `json:"patch"`
+	Packages []string          `json:"packages"` // "name=version", sorted
+	Summary  risk.Summary      `json:"summary"`
+	Hosts    []risk.Assessment `json:"hosts"`
+}
+
+// AssessResult is the answer of Assess: patches riskiest first.
+type AssessResult struct {
+	ModelVersion string            `json:"model_version"`
+	ColdStart    bool              `json:"cold_start"` // no model is stored: public priors only
+	Patches      []PatchAssessment `json:"patches"`
+}
+
+// pin is one "name=version" of a patch spec.
+type pin struct{ name, version string }
+
+// parsePatchSpec reads "pkg=ver,pkg2=ver"; a name alone matches any version.
+func parsePatchSpec(spec string) ([]pin, error) {
+	var pins []pin
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, version, _ := strings.Cut(part, "=")
+		name, version = strings.TrimSpace(name), strings.TrimSpace(version)
+		if name == "" || strings.ContainsAny(name, " \t") {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "--patch %q: %q: expected name=version", spec, part).
+				WithHint(`give packages as "openssl=3.0.15-1~deb12u1,libssl3=3.0.15-1~deb12u1"`)
+		}
+		pins = append(pins, pin{name, version})
+	}
+	if len(pins) == 0 && spec != "" {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "--patch %q: no package named", spec)
+	}
+	return pins, nil
+}
+
+func (p pin) matches(u patchpilot.HostUpdate) bool {
+	return (p.name == u.Package || p.name == u.SourcePackage) && (p.version == "" || p.version == u.CandidateVersion)
+}
+
+// hostContext is what a record needs from a host besides its update.
+type hostContext struct {
+	host  patchpilot.Host
+	facts patchpilot.Facts
+}
+
+// Assess scores pending updates with the active model (or the cold-start
+// model when none is stored): per patch and host a probability, level,
+// reasons, warnings and strategy, and per patch the aggregate.
+func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
+	pins, err := parsePatchSpec(q.Patch)
+	if err != nil {
+		return AssessResult{}, err
+	}
+	m, info, err := a.Model(ctx)
+	if err != nil {
+		return AssessResult{}, err
+	}
+	res := AssessResult{ModelVersion: m.Version, ColdStart: info == nil, Patches: []PatchAssessment{}}
+	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
+	if err != nil {
+		return res, err
+	}
+	if len(pins) > 0 {
+		kept := updates[:0]
+		for _, u := range updates {
+			for _, p := range pins {
+				if p.matches(u) {
+					kept = append(kept, u)
+					break
+				}
+			}
+		}
+		updates = kept
+		if len(updates) == 0 {
+			return res, patchpilot.Errorf(patchpilot.ENOTFOUND, "no pending update matches --patch %q", q.Patch).
+				WithHint("list the pending updates with 'patchpilot updates'; collect the hosts' facts again if they are stale")
+		}
+	}
+	hosts := map[string]*hostContext{}
+	now := a.now()
+	// patch name → host → records
+	groups := map[string]map[string][]risk.Record{}
+	pinsOf := map[string]map[string]bool{}
+	for _, u := range updates {
+		hc, err := a.hostContext(ctx, hosts, u.Host)
+		if err != nil {
+			return res, err
+		}
+		name := q.Patch
+		if len(pins) == 0 {
+			name = sourceOf(u) + "=" + u.CandidateVersion
+		}
+		if groups[name] == nil {
+			groups[name], pinsOf[name] = map[string][]risk.Record{}, map[string]bool{}
+		}
+		groups[name][u.Host] = append(groups[name][u.Host], recordFor(u, hc, now))
+		pinsOf[name][u.Package+"="+u.CandidateVersion] = true
+	}
+	for name, byHost := range groups {
+		pa := PatchAssessment{Patch: name, Packages: sortedKeys(pinsOf[name])}
+		for _, recs := range byHost {
+			for i := range recs {
+				recs[i].TransactionSize = len(recs)
+			}
+			as := m.AssessPatch(recs)
+			as.Features = nil // kept with stored assessments, not printed
+			pa.Hosts = append(pa.Hosts, as)
+		}
+		sort.Slice(pa.Hosts, func(i, j int) bool {
+			if pa.Hosts[i].Probability != pa.Hosts[j].Probability {
+				return pa.Hosts[i].Probability > pa.Hosts[j].Probability
+			}
+			return pa.Hosts[i].Host < pa.Hosts[j].Host
+		})
+		pa.Summary = risk.Summarize(pa.Hosts)
+		res.Patches = append(res.Patches, pa)
+	}
+	sort.Slice(res.Patches, func(i, j int) bool {
+		a, b := res.Patches[i].Summary, res.Patches[j].Summary
+		if a.MaxProbability != b.MaxProbability {
+			return a.MaxProbability > b.MaxProbability
+		}
+		return res.Patches[i].Patch < res.Patches[j].Patch
+	})
+	return res, nil
+}
+
+// hostContext loads a host and its latest facts once per assessment.
+func (a *App) hostContext(ctx context.Context, cache map[string]*hostContext, name string) (*hostContext, error) {
+	if hc, ok := cache[name]; ok {
+		return hc, nil
+	}
+	h, err := a.Store.Host(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.Store.LatestFacts(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	hc := &hostContext{host: h, facts: f}
+	cache[name] = hc
+	return hc, nil
+}
+
+func sourceOf(u patchpilot.HostUpdate) string {
+	if u.SourcePackage != "" {
+		return u.SourcePackage
+	}
+	return u.Package
+}
+
+// recordFor builds the risk model's record of a pending update on a host
+// from the stored facts: versions, OS, labels, the CVEs and worst severity
+// of the advisories it fixes, whether it needs a reboot (a kernel), and the
+// packages the host's dry run removes. The dry run covers all of the host's
+// pending updates together, so its removals are a fact about each of them.
+func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Record {
+	f := hc.facts
+	r := risk.Record{
+		Time: now, Host: u.Host, Labels: hc.host.Labels,
+		Package: u.Package, SourcePackage: u.SourcePackage,
+		FromVersion: u.InstalledVersion, ToVersion: u.CandidateVersion,
+		Services: f.Services,
+	}
+	if f.OSName != "" {
+		r.OS = strings.ToLower(f.OSName) + ":" + f.OSVersion
+	}
+	seen := map[string]bool{}
+	rank := 0
+	for _, adv := range u.Advisories {
+		for _, c := range adv.CVEs {
+			if !seen[c] {
+				seen[c] = true
+				r.CVEs = append(r.CVEs, c)
+			}
+		}
+		if k := advisoryRank(adv.Severity, adv.CVSS); k > rank {
+			rank, r.Severity = k, severityWords[k]
+		}
+	}
+	r.RebootRequired = planner.IsKernelPackage(u.Package) || risk.Categorize(u.SourcePackage, u.Package) == risk.CategoryKernel
+	for _, rm := range f.Removals {
+		r.Removals = append(r.Removals, rm.Name)
+	}
+	return r
+}
+
+// severityWords are the normalised severities the risk model reads.
+var severityWords = [...]string{"", "low", "medium", "high", "critical"}
+
+// advisoryRank normalises an advisory's severity word or, failing that,
+// its CVSS score (CVSS v3 bands) to 1-4; 0 when unknown.
+func advisoryRank(word string, cvss float64) int {
+	switch strings.ToLower(strings.TrimSpace(word)) {
+	case "critical", "urgent":
+		return 4
+	case "high", "important":
+		return 3
+	case "medium", "moderate":
+		return 2
+	case "low", "negligible", "unimportant":
+		return 1
+	}
+	switch {
+	case cvss >= 9:
+		return 4
+	case cvss >= 7:
+		return 3
+	case cvss >= 4:
+		return 2
+	case cvss > 0:
+		return 1
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ExplainQuery asks about the model in general, or about one package
+// (optionally on one host).
+type ExplainQuery struct {
+	Package string
+	Host    string
+}
+
+// ModelTerm is one term of the model's regression in words. Weight is the
+// change in log-odds of failure per unit of the feature.
+type ModelTerm struct {
+	Feature string  `json:"feature"`
+	Weight  float64 `json:"weight"`
+	Text    string  `json:"text"`
+}
+
+// Explanation describes the model: its main terms, what its history says,
+// and, for one package, its assessment with reasons. Its JSON field names
+// are part of the CLI contract (docs/cli.md).
+type Explanation struct {
+	ModelVersion string           `json:"model_version"`
+	ColdStart    bool             `json:"cold_start"`
+	Terms        []ModelTerm      `json:"terms"`
+	Shrinkage    string           `json:"shrinkage"`
+	Riskiest     []string         `json:"riskiest_packages"`
+	Assessment   *risk.Assessment `json:"assessment,omitempty"`
+}
+
+// termText says what each feature means, for the explanation.
+var termText = map[string]string{
+	risk.FeaturePackage:     "the package's failure rate in this fleet, shrunk toward its category and the public rate (log-odds)",
+	risk.FeatureCVEPrior:    "the public effect of the number of CVEs an update fixes",
+	risk.FeaturePackageRole: "how much worse the package does on hosts of this role than elsewhere",
+	risk.FeatureRole:        "how much worse hosts of this role do than the fleet",
+	risk.FeatureHost:        "how much worse this host does than the fleet",
+	risk.FeatureVersion:     "failures of this exact version in this fleet",
+	risk.FeatureNewUpstream: "a new upstream release rather than a backported fix",
+	risk.FeatureJump:        "the size of the version jump (revision, patch, minor, major)",
+	risk.FeatureNoVersion:   "a version that is missing or cannot be compared",
+	risk.FeatureCVEs:        "the number of CVEs fixed",
+	risk.FeatureSeverity:    "the severity of the advisories",
+	risk.FeatureReboot:      "the update needs a reboot",
+	risk.FeatureTransaction: "the number of packages the transaction changes",
+	risk.FeatureRemovals:    "the dry run removes packages",
+	risk.FeatureConflicts:   "the dry run reports conflicts or holds",
+	risk.FeatureHostLast:    "the host's last patch failed or was rolled back",
+	risk.FeatureDependents:  "the number of installed packages that depend on this one",
+	risk.FeatureServices:    "the number of services running on the host",
+}
+
+// ExplainModel explains the active (or cold-start) model, and one package's
+// score when q names one.
+func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, error) {
+	m, info, err := a.Model(ctx)
+	if err != nil {
+		return Explanation{}, err
+	}
+	ex := Explanation{ModelVersion: m.Version, ColdStart: info == nil, Terms: []ModelTerm{}, Riskiest: []string{}}
+	for i, name := range m.Features {
+		w := m.Weights[i]
+		if m.Scale[i] != 0 {
+			w /= m.Scale[i]
+		}
+		if w == 0 {
+			continue
+		}
+		ex.Terms = append(ex.Terms, ModelTerm{Feature: name, Weight: w, Text: termText[name]})
+	}
+	sort.SliceStable(ex.Terms, func(i, j int) bool { return math.Abs(ex.Terms[i].Weight) > math.Abs(ex.Terms[j].Weight) })
+	s := m.Strengths
+	ex.Shrinkage = fmt.Sprintf("a package's own history outweighs its category after about %.0f updates, a category's "+
+		"the fleet's after %.0f, the fleet's the public rate (%.1f%%) after %.0f", s.Package, s.Category,
+		100*m.Priors.Global.Rate, s.Global)
+	h := m.History
+	for _, k := range sortedCounts(h.Package) {
+		c := h.Package[k]
+		if c.Failures == 0 || len(ex.Riskiest) == 5 {
+			break
+		}
+		ex.Riskiest = append(ex.Riskiest, fmt.Sprintf("%s updates failed on %d of %d hosts", k, c.Failures, c.Total))
+	}
+	if q.Package == "" {
+		if q.Host != "" {
+			return ex, patchpilot.Errorf(patchpilot.EINVALID, "--host needs --package").
+				WithHint("name the package to explain on that host")
+		}
+		return ex, nil
+	}
+	r := risk.Record{Time: a.now(), Package: q.Package, Host: q.Host}
+	if q.Host != "" {
+		hc, err := a.hostContext(ctx, map[string]*hostContext{}, q.Host)
+		if err != nil && patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+			return ex, err
+		}
+		if err != nil {
+			// The host exists but has no facts yet: use its labels.
+			h, herr := a.Store.Host(ctx, q.Host)
+			if herr != nil {
+				return ex, herr
+			}
+			hc = &hostContext{host: h}
+		}
+		r.Labels = hc.host.Labels
+		updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
+		if err != nil {
+			return ex, err
+		}
+		for _, u := range updates {
+			if u.Package == q.Package || u.SourcePackage == q.Package {
+				r = recordFor(u, hc, r.Time)
+				break
+			}
+		}
+	}
+	as := m.Assess(r)
+	as.Features = nil
+	ex.Assessment = &as
+	return ex, nil
+}
