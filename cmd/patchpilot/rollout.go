@@ -1,0 +1,441 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
+)
+
+const rolloutExitCodes = `Exit codes of the commands that drive a rollout (start, resume, approve,
+rollback):
+  0   every target host succeeded
+  3   the rollout finished, but some hosts failed within the plan's limits
+  10  the rollout halted, was held for a person, or was aborted
+  11  the rollout was rolled back
+  12  a stage waits for approval ('patchpilot rollout approve ID')
+  13  the rollout is paused ('patchpilot rollout resume ID')
+  14  a rollback failed on some host: a person must look`
+
+// engineFlags are the tunables of the commands that drive a rollout.
+type engineFlags struct {
+	leaseTTL      time.Duration
+	checkInterval time.Duration
+	approvalWait  time.Duration
+}
+
+func (f *engineFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", orchestrator.DefaultLeaseTTL, "how long this controller's claim on the rollout lasts without renewal; a dead controller's rollout can be resumed after it")
+	fs.DurationVar(&f.checkInterval, "check-interval", orchestrator.DefaultCheckInterval, "time between health checks during a bake")
+	fs.DurationVar(&f.approvalWait, "approval-wait", 0, "how long to wait for a stage's approval before exiting with code 12 (0: exit at once)")
+}
+
+// engine builds the engine for a driving command, printing each event as
+// a progress line on stderr.
+func (c *cli) engine(a *app.App, f engineFlags) (*orchestrator.Engine, error) {
+	dialer, err := a.SSHDialer()
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	return a.Engine(app.EngineOptions{
+		Dialer: dialer, Actor: "controller", LeaseTTL: f.leaseTTL, CheckInterval: f.checkInterval, ApprovalWait: f.approvalWait,
+		OnEvent: func(e patchpilot.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), e.Message)
+		},
+	}), nil
+}
+
+func (c *cli) actor(a *app.App) string { return "user:" + a.Options.SSHUser }
+
+// finish prints the rollout's status and turns its state into the exit
+// code.
+func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot.RolloutState, err error) error {
+	if err != nil {
+		return err
+	}
+	st, err := a.RolloutStatus(cmd.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) }); err != nil {
+		return err
+	}
+	failed := 0
+	for _, s := range st.Stages {
+		for _, h := range s.Hosts {
+			if h.State != patchpilot.HostSucceeded && h.State != patchpilot.HostSkipped && h.State != patchpilot.HostPending {
+				failed++
+			}
+		}
+	}
+	return app.RolloutResult(id, state, st.Reason, failed)
+}
+
+// driveAfterRequest carries a rollout on after a person's request
+// (approval, rollback) unless another controller is driving it, which
+// then picks the request up itself.
+func (c *cli) driveAfterRequest(cmd *cobra.Command, a *app.App, eng *orchestrator.Engine, id string) error {
+	state, err := eng.Run(cmd.Context(), id)
+	if patchpilot.ErrorCode(err) == patchpilot.ECONFLICT {
+		fmt.Fprintf(c.stdout, "the controller driving rollout %s carries on\n", id)
+		return nil
+	}
+	return c.finish(cmd, a, id, state, err)
+}
+
+func (c *cli) rolloutCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollout",
+		Short: "Run staged rollouts: start, watch, approve, pause, resume, abort, roll back",
+		Long: `Run a plan as a staged rollout: every host goes through preflight, snapshot,
+apply, reboot (when needed and allowed), and a bake watched by health gates;
+stages stop when failures exceed their limit and act as the plan says
+(halt, roll back the stage, hold, roll back everything). Every step is
+stored before it happens: a rollout whose controller died is resumed with
+'patchpilot rollout resume ID', which reads each host's real state first.
+
+` + rolloutExitCodes,
+	}
+	cmd.AddCommand(c.rolloutStartCommand(), c.rolloutListCommand(), c.rolloutStatusCommand(), c.rolloutEventsCommand(),
+		c.rolloutApproveCommand(), c.rolloutPauseCommand(), c.rolloutResumeCommand(), c.rolloutAbortCommand(), c.rolloutRollbackCommand())
+	return cmd
+}
+
+func (c *cli) rolloutStartCommand() *cobra.Command {
+	var (
+		dryRun bool
+		ef     engineFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "start PLAN",
+		Short: "Start a rollout of a plan over the known hosts and drive it in the foreground",
+		Long: `Start a rollout of PLAN (see 'patchpilot plan') over the known hosts its
+targets select, and drive it in the foreground. The rollout id is printed
+first on standard output; progress lines (one per transition, gate verdict,
+approval and incident) go to standard error; the final status follows on
+standard output. With --dry-run every host runs its preflight only and
+nothing is changed.
+
+Interrupting the command leaves the rollout where it is: resume it with
+'patchpilot rollout resume ID'.
+
+` + rolloutExitCodes,
+		Example: `  patchpilot rollout start plan.yaml --known-hosts lab/known_hosts
+  patchpilot rollout start plan.yaml --dry-run`,
+		Args: exactArgs(1, "one PLAN file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, src, err := app.ReadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			eng, err := c.engine(a, ef)
+			if err != nil {
+				return err
+			}
+			id, err := a.StartRollout(cmd.Context(), eng, p, src, dryRun)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rollout %s\n", id)
+			state, err := eng.Run(cmd.Context(), id)
+			return c.finish(cmd, a, id, state, err)
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight only: change nothing")
+	ef.register(cmd)
+	c.addSSHFlags(cmd.Flags())
+	return cmd
+}
+
+func (c *cli) rolloutListCommand() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List rollouts, newest first",
+		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, stages.",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
+			if err != nil {
+				return err
+			}
+			if rs == nil {
+				rs = []patchpilot.Rollout{}
+			}
+			return c.render(rs, func(w io.Writer) {
+				if len(rs) == 0 {
+					fmt.Fprintln(w, "No rollouts yet: write a plan with 'patchpilot plan' and run it with 'patchpilot rollout start PLAN'.")
+					return
+				}
+				fmt.Fprintln(w, "ID\tSTATE\tPLAN\tSTAGES\tCREATED\tREASON")
+				for _, r := range rs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, dash(r.Plan.Name), len(r.Stages),
+						r.CreatedAt.Local().Format(time.DateTime), truncate(r.Reason, 80))
+				}
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many rollouts (0: all)")
+	return cmd
+}
+
+func (c *cli) rolloutStatusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a rollout: its stages, each host's state, versions and reason, and incidents",
+		Long: `Show a rollout with its stages and each host's pipeline. JSON fields: id,
+state, reason, plan (the plan as started), stages: [{name, state, reason,
+approved_by, hosts: [{name, state, from_versions, to_versions, started_at,
+finished_at, reason, gate_results}]}], incidents.`,
+		Args: exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, err := a.RolloutStatus(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) })
+		},
+	}
+}
+
+func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
+	fmt.Fprintf(w, "Rollout:\t%s\n", st.ID)
+	fmt.Fprintf(w, "State:\t%s\n", st.State)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "Reason:\t%s\n", st.Reason)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "STAGE\tHOST\tSTATE\tVERSIONS\tREASON")
+	for _, s := range st.Stages {
+		fmt.Fprintf(w, "%s\t\t%s\t\t%s\n", s.Name, s.State, s.Reason)
+		for _, h := range s.Hosts {
+			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", h.Host, h.State, dash(versions(h)), truncate(h.Reason, 100))
+		}
+	}
+	for _, inc := range st.Incidents {
+		fmt.Fprintf(w, "\nIncident %d (%s, stage %s): %s; hosts %s\n", inc.ID, inc.Time.Local().Format(time.DateTime), dash(inc.Stage), inc.Reason, strings.Join(inc.Hosts, ", "))
+	}
+}
+
+func versions(h patchpilot.HostRun) string {
+	var names []string
+	for n := range h.ToVersions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %s→%s", n, dash(h.FromVersions[n]), h.ToVersions[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *cli) rolloutEventsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "events ID",
+		Short: "Show a rollout's audit trail: who did what, when and why",
+		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
+		Args:  exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if _, err := a.Store.Rollout(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			evs, err := a.Store.Events(cmd.Context(), patchpilot.EventFilter{Rollout: args[0]})
+			if err != nil {
+				return err
+			}
+			if evs == nil {
+				evs = []patchpilot.Event{}
+			}
+			return c.render(evs, func(w io.Writer) {
+				fmt.Fprintln(w, "TIME\tACTOR\tKIND\tHOST\tMESSAGE")
+				for _, e := range evs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Actor, e.Kind, dash(e.Host), e.Message)
+				}
+			})
+		},
+	}
+}
+
+func (c *cli) rolloutApproveCommand() *cobra.Command {
+	var (
+		stage string
+		ef    engineFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "approve ID",
+		Short: "Approve a stage that waits for approval, and carry the rollout on",
+		Long: `Approve the stage waiting for approval (or the one named with --stage). When
+no controller is driving the rollout, this command drives it on in the
+foreground, like 'rollout resume'; otherwise the running controller carries
+on by itself.
+
+` + rolloutExitCodes,
+		Args: exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			eng, err := c.engine(a, ef)
+			if err != nil {
+				return err
+			}
+			name, err := eng.Approve(cmd.Context(), args[0], stage, c.actor(a))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "stage %s of rollout %s approved\n", name, args[0])
+			return c.driveAfterRequest(cmd, a, eng, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&stage, "stage", "", "the stage to approve (default: the one waiting)")
+	ef.register(cmd)
+	c.addSSHFlags(cmd.Flags())
+	return cmd
+}
+
+func (c *cli) rolloutPauseCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "pause ID",
+		Short: "Stop dispatching hosts; hosts in flight finish",
+		Args:  exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.Engine(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rollout %s paused: hosts in flight finish; resume with 'patchpilot rollout resume %[1]s'\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (c *cli) rolloutAbortCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "abort ID",
+		Short: "End a rollout: hosts not yet started are skipped, changed hosts stay as they are",
+		Args:  exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.Engine(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rollout %s aborted; roll changed hosts back with 'patchpilot rollout rollback %[1]s'\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (c *cli) rolloutResumeCommand() *cobra.Command {
+	var ef engineFlags
+	cmd := &cobra.Command{
+		Use:   "resume ID",
+		Short: "Carry on a paused or held rollout, or one whose controller died",
+		Long: `Carry on a rollout in the foreground: a paused one, one held after a stage
+was rolled back, or one whose controller died (after its lease expired).
+Hosts found in the middle of their pipeline are examined first: their
+installed versions and boot id decide whether to apply, reboot or verify,
+so that no host is patched twice and none is skipped.
+
+` + rolloutExitCodes,
+		Args: exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			eng, err := c.engine(a, ef)
+			if err != nil {
+				return err
+			}
+			state, err := eng.Resume(cmd.Context(), args[0], c.actor(a))
+			return c.finish(cmd, a, args[0], state, err)
+		},
+	}
+	ef.register(cmd)
+	c.addSSHFlags(cmd.Flags())
+	return cmd
+}
+
+func (c *cli) rolloutRollbackCommand() *cobra.Command {
+	var (
+		hosts []string
+		ef    engineFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback ID [--hosts H1,H2]",
+		Short: "Roll back changed hosts of a rollout, in reverse order of deployment",
+		Long: `Roll back the named hosts of a rollout (default: every host it changed), in
+reverse order of deployment, each verified afterwards (versions and
+health). Hosts still in the middle of their pipeline are refused: pause the
+rollout first. When no controller is driving the rollout, this command does
+the rollbacks in the foreground.
+
+` + rolloutExitCodes,
+		Args: exactArgs(1, "one rollout ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			eng, err := c.engine(a, ef)
+			if err != nil {
+				return err
+			}
+			marked, err := eng.RequestRollback(cmd.Context(), args[0], hosts, c.actor(a))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rollback of %s requested\n", strings.Join(marked, ", "))
+			return c.driveAfterRequest(cmd, a, eng, args[0])
+		},
+	}
+	cmd.Flags().StringSliceVar(&hosts, "hosts", nil, "hosts to roll back (default: every changed host)")
+	ef.register(cmd)
+	c.addSSHFlags(cmd.Flags())
+	return cmd
+}
