@@ -125,6 +125,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.updatesCommand(),
 		c.advisoriesCommand(),
 		c.labCommand(),
+		c.assessCommand(), c.modelCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
 	)
 	return root

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+func (c *cli) assessCommand() *cobra.Command {
+	var q app.AssessQuery
+	cmd := &cobra.Command{
+		Use:   "assess",
+		Short: "Predict which pending updates will break which hosts",
+		Long: `Score the pending updates of each host's latest snapshot with the active risk
+model (the cold-start model of public priors when none is trained). Updates
+are grouped into patches by source package and candidate version, or form
+one patch given with --patch "pkg=version,pkg2=version" (a name matches a
+package or its source package). For each patch and host: the probability of
+failure, its level (low below 2%, medium below 10%, high), the main reasons
+with their size, warnings from facts (the dry run removes or holds
+packages, the version already failed in this fleet, the host's last patch
+was rolled back) and the recommended strategy. Patches are listed riskiest
+first. See docs/risk.md.
+
+JSON fields: model_version, cold_start, patches: [{patch, packages,
+summary: {hosts, max_probability, mean_probability, expected_failures,
+level, strategy, warnings, model_version}, hosts: [{host, packages,
+probability, level, reasons: [{feature, text, direction, effect}],
+warnings: [{kind, text}], strategy, model_version, baseline_score}]}].
+strategy is immediate_full_deploy, canary or manual_review_required.
+
+Exit code 4 when no pending update matches --patch.`,
+		Example: `  patchpilot assess
+  patchpilot assess --patch openssl=3.0.15-1~deb12u1 -o json
+  patchpilot assess --host web-1`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			res, err := a.Assess(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return c.render(res, func(w io.Writer) { writeAssessResult(w, res) })
+		},
+	}
+	cmd.Flags().StringVar(&q.Patch, "patch", "", `only these updates, as one patch: "pkg=version,pkg2=version"`)
+	cmd.Flags().StringVar(&q.Host, "host", "", "only this host")
+	return cmd
+}
+
+func writeAssessResult(w io.Writer, res app.AssessResult) {
+	fmt.Fprintf(w, "model %s%s\n", res.ModelVersion, coldStartNote(res.ColdStart))
+	if len(res.Patches) == 0 {
+		fmt.Fprintln(w, "No pending updates.")
+		return
+	}
+	fmt.Fprintln(w, "\nPATCH\tHOSTS\tMAX P\tMEAN P\tEXPECTED FAILURES\tLEVEL\tSTRATEGY\tWARNINGS")
+	for _, p := range res.Patches {
+		s := p.Summary
+		fmt.Fprintf(w, "%s\t%d\t%.1f%%\t%.1f%%\t%.2f\t%s\t%s\t%d\n", p.Patch, s.Hosts, 100*s.MaxProbability,
+			100*s.MeanProbability, s.ExpectedFailures, s.Level, s.Strategy, s.Warnings)
+	}
+	for _, p := range res.Patches {
+		for _, h := range p.Hosts {
+			fmt.Fprintln(w)
+			writeAssessment(w, p.Patch, h)
+		}
+	}
+}
+
+// writeAssessment prints one host's assessment with its reasons and
+// warnings, one per line.
+func writeAssessment(w io.Writer, patch string, a risk.Assessment) {
+	on := ""
+	if a.Host != "" {
+		on = " on " + a.Host
+	}
+	fmt.Fprintf(w, "%s%s: %.1f%% %s, %s (%s)\n", patch, on, 100*a.Probability, a.Level, a.Strategy,
+		strings.Join(a.Packages, ", "))
+	for _, r := range a.Reasons {
+		fmt.Fprintf(w, "  %s\n", r.String())
+	}
+	for _, x := range a.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", x.Text)
+	}
+}

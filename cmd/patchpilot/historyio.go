@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// historyExportCommand is "history export": the stored outcomes as JSONL.
+func (c *cli) historyExportCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the outcome history as JSONL, one outcome per line",
+		Long: `Write every stored outcome (from rollouts and from imports) in the history
+format of docs/risk.md: one JSON object per line and package, oldest first,
+with time, host, os, labels, package, source_package, from_version,
+to_version, category, cves, severity, reboot_required, outcome and reason.
+-o names the file to write (default: standard output); the format is always
+JSONL.`,
+		Example: `  patchpilot history export -o fleet-history.jsonl
+  patchpilot history export | grep '"rolled_back"'`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			w := c.stdout
+			var out *os.File
+			if file != "" && file != "-" {
+				if out, err = os.Create(file); err != nil {
+					return patchpilot.Errorf(patchpilot.EINVALID, "history export: %w", err).
+						WithHint("check that the directory of -o exists and is writable")
+				}
+				defer out.Close()
+				w = out
+			}
+			bw := bufio.NewWriter(w)
+			n, err := a.ExportHistory(cmd.Context(), bw)
+			if err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return patchpilot.Errorf(patchpilot.EINTERNAL, "history export: %w", err)
+			}
+			if out != nil {
+				if err := out.Close(); err != nil {
+					return patchpilot.Errorf(patchpilot.EINTERNAL, "history export: %w", err)
+				}
+				fmt.Fprintf(c.stderr, "wrote %d records to %s\n", n, file)
+			}
+			return nil
+		},
+	}
+	// -o is the file here, not the output format: export has one format.
+	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write (default: standard output)")
+	return cmd
+}
+
+// historyImportCommand is "history import FILE".
+func (c *cli) historyImportCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import outcomes from a JSONL history file",
+		Long: `Read a history file in the format of docs/risk.md and store one outcome per
+line, so that 'patchpilot model train' learns from it. time, package and
+outcome (succeeded, failed or rolled_back) are required on every line. The
+whole file is checked first: a malformed line is reported as FILE:LINE with
+the field at fault, exit code 2, and nothing is stored.
+
+Each line is stored as the outcome of rollout "import:<file name>:<line>"
+(host "-" when the line names none), so importing the same file again
+replaces its outcomes instead of counting them twice.
+
+JSON fields: file, records, failures, written.`,
+		Example: `  patchpilot history import fleet-history.jsonl
+  patchpilot model train`,
+		Args: exactArgs(1, "one history FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			rep, err := a.ImportHistory(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.render(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "imported %d records (%d failures) from %s\n", rep.Records, rep.Failures, rep.File)
+			})
+		},
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+func (c *cli) modelCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Train, inspect and evaluate the risk model",
+		Long: `The risk model predicts which updates will break which hosts, from the
+fleet's own outcomes ('patchpilot history'), with public priors for a fleet
+without history. See docs/risk.md.`,
+	}
+	cmd.AddCommand(c.modelTrainCommand(), c.modelStatusCommand(), c.modelExplainCommand(), c.modelEvalCommand())
+	return cmd
+}
+
+func (c *cli) modelTrainCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "train",
+		Short: "Train a model on the stored outcomes and make it the active one",
+		Long: `Train on every stored outcome (rollouts and imported history) and store the
+model as the active one; earlier models are kept. With no outcomes, or too
+few to fit a regression, the model is the cold-start model: public priors
+and whatever counts the fleet has. Prints what 'model status' prints.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, err := a.TrainModel(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
+		},
+	}
+}
+
+func (c *cli) modelStatusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the active model: version, when and on what it was trained",
+		Long: `Show the active model (or the cold-start model when none is stored).
+
+JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
+records, failures, base_rate, from, to, regression, calibrated, prior_rate,
+prior_source, stored_records, models.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, err := a.ModelStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
+		},
+	}
+}
+
+func writeModelStatus(w io.Writer, st app.ModelStatus) {
+	fmt.Fprintf(w, "model:\t%s\n", st.ModelVersion)
+	switch {
+	case !st.Stored:
+		fmt.Fprintf(w, "stored:\tno (cold-start model from public priors; run 'patchpilot model train')\n")
+	default:
+		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintf(w, "trained:\t%s\n", st.TrainedAt.Local().Format(time.DateTime))
+	if st.Records > 0 {
+		fmt.Fprintf(w, "trained on:\t%d records (%d failures) from %s, %s to %s\n", st.Records, st.Failures,
+			dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))
+	} else {
+		fmt.Fprintf(w, "trained on:\tno outcomes\n")
+	}
+	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
+	fit := "regression fitted"
+	if st.ColdStart {
+		fit = "no regression (too little data): public priors and fleet counts"
+	}
+	if st.Calibrated {
+		fit += ", calibrated"
+	}
+	fmt.Fprintf(w, "method:\t%s\n", fit)
+	fmt.Fprintf(w, "priors:\t%.2f%% (%s)\n", 100*st.PriorRate, st.PriorSource)
+	fmt.Fprintf(w, "history:\t%d records stored now; %d models stored\n", st.StoredRecords, st.Models)
+}
+
+func (c *cli) modelExplainCommand() *cobra.Command {
+	var q app.ExplainQuery
+	cmd := &cobra.Command{
+		Use:   "explain",
+		Short: "Explain the model's main terms, or one package's score",
+		Long: `Explain the active model in words: its terms, largest first (weights are
+changes in the log-odds of failure per unit), how strongly it pools packages
+toward their category, and the packages that failed most in this fleet.
+With --package (and --host), also score that package and list the reasons.
+
+JSON fields: model_version, cold_start, terms: [{feature, weight, text}],
+shrinkage, riskiest_packages, assessment (as in 'assess').`,
+		Example: `  patchpilot model explain
+  patchpilot model explain --package openssl --host lb-1`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := c.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ex, err := a.ExplainModel(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return c.render(ex, func(w io.Writer) {
+				fmt.Fprintf(w, "model %s%s\n\n", ex.ModelVersion, coldStartNote(ex.ColdStart))
+				fmt.Fprintln(w, "TERM\tWEIGHT\tMEANING")
+				for _, t := range ex.Terms {
+					fmt.Fprintf(w, "%s\t%+.2f\t%s\n", t.Feature, t.Weight, dash(t.Text))
+				}
+				fmt.Fprintf(w, "\nshrinkage: %s\n", ex.Shrinkage)
+				for _, r := range ex.Riskiest {
+					fmt.Fprintf(w, "history: %s\n", r)
+				}
+				if ex.Assessment != nil {
+					fmt.Fprintln(w)
+					writeAssessment(w, q.Package, *ex.Assessment)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&q.Package, "package", "", "score this package (binary or source name)")
+	cmd.Flags().StringVar(&q.Host, "host", "", "on this host (its labels and pending version)")
+	return cmd
+}
+
+func coldStartNote(cold bool) string {
+	if cold {
+		return " (cold start: no model is stored, public priors only; run 'patchpilot model train')"
+	}
+	return ""
+}
+
+func (c *cli) modelEvalCommand() *cobra.Command {
+	var train, test string
+	var frozen bool
+	cmd := &cobra.Command{
+		Use:   "eval --train FILE --test FILE",
+		Short: "Train on one history file and measure the model on another",
+		Long: `Train a model on the --train history (JSONL, docs/risk.md) and score the --test
+history in time order, beside the rule-based baseline of DESIGN section 6 and
+the base rate of the training data: AUC, Brier score, log loss (natural log),
+expected calibration error and a calibration table for each. Split by time,
+never at random: train on the past, test on what followed. The store is not
+used or changed.
+
+--freeze-history scores every test record against the training history only,
+for outcomes that became known long after the update (public advisory data).
+
+JSON fields: model_version, train, test, training (the model's training
+info), freeze_history, and model, baseline, base_rate, each with name, n,
+failure_rate, auc, brier, log_loss, ece and calibration: [{lo, hi, n,
+predicted, observed}].`,
+		Example: `  patchpilot model eval --train train.jsonl --test test.jsonl
+  patchpilot model eval --train train.jsonl --test test.jsonl -o json --freeze-history`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if train == "" || test == "" {
+				return patchpilot.Errorf(patchpilot.EINVALID, "model eval needs --train FILE and --test FILE").
+					WithHint("split a history by time: train on the past, test on what followed")
+			}
+			f, err := parseFormat(c.output)
+			if err != nil {
+				return err
+			}
+			res, err := app.EvaluateFiles(train, test, app.EvalOptions{FreezeHistory: frozen, Now: time.Now().UTC()})
+			if err != nil {
+				return err
+			}
+			if f != formatTable {
+				return c.render(res, nil)
+			}
+			// The report aligns its own tables.
+			t := res.Training
+			fmt.Fprintf(c.stdout, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
+				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
+			risk.WriteReport(c.stdout, res.Report)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&train, "train", "", "JSONL history to train on")
+	cmd.Flags().StringVar(&test, "test", "", "JSONL history to evaluate on (later than --train)")
+	cmd.Flags().BoolVar(&frozen, "freeze-history", false, "score test records against the training history only")
+	return cmd
+}
