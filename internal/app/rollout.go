@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -227,7 +228,14 @@ type RolloutStatus struct {
 	UpdatedAt time.Time               `json:"updated_at"`
 	DryRun    bool                    `json:"dry_run"`
 	Stages    []StageStatus           `json:"stages"`
-	Incidents []patchpilot.Incident   `json:"incidents"`
+	Incidents []IncidentStatus        `json:"incidents"`
+}
+
+// IncidentStatus is an incident with its evidence as JSON (the stored
+// bytes would otherwise render as base64).
+type IncidentStatus struct {
+	patchpilot.Incident
+	Evidence json.RawMessage `json:"evidence,omitempty"`
 }
 
 // StageStatus is one stage with its hosts in dispatch order.
@@ -252,9 +260,9 @@ func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, erro
 	}
 	st := RolloutStatus{ID: r.ID, State: r.State, Reason: r.Reason, Plan: r.PlanSource, PlanName: r.Plan.Name,
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
-		Stages: []StageStatus{}, Incidents: incs}
-	if st.Incidents == nil {
-		st.Incidents = []patchpilot.Incident{}
+		Stages: []StageStatus{}, Incidents: []IncidentStatus{}}
+	for _, inc := range incs {
+		st.Incidents = append(st.Incidents, IncidentStatus{Incident: inc, Evidence: json.RawMessage(inc.Evidence)})
 	}
 	for _, s := range r.Stages {
 		ss := StageStatus{StageRun: s, Hosts: []patchpilot.HostRun{}}
