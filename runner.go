@@ -11,8 +11,10 @@ import (
 // is ever interpreted by a shell. Build commands only from validated values.
 type Command struct {
 	Args []string
-	// Privileged commands run as root: through "sudo -n" when the
-	// connection's user is not root.
+	// Privileged commands need root. Over SSH they run through "sudo -n"
+	// when the host may become root (Host.Become, Ansible's
+	// ansible_become) and the login user is not root already; without
+	// Become they run as the login user and fail if it lacks the rights.
 	Privileged bool
 	// Timeout bounds the command; 0 means the runner's default.
 	Timeout time.Duration
