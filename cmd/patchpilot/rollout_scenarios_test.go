@@ -343,6 +343,18 @@ func (rl *rolloutLab) approval(t *testing.T, host string) {
 	e := rl.env(t, host)
 	plan := labPlan(t, "pp-demo-web=1.1.0", []string{host}, "{allow_reboot: true, require_rollback: true}",
 		"{name: final, targets: rest, "+labCriteria+", bake: 1s, timeout: 3m, approval: required}")
+	// A dry run changes nothing and tells what would be installed; it
+	// asks for no approval.
+	dry, r := rl.startRollout(e, plan, "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("dry run: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if h := e.status(dry).Stages[0].Hosts[0]; h.State != "skipped" || !strings.Contains(h.Reason, "would install pp-demo-web 1.0.0→1.1.0") {
+		t.Errorf("dry run host: %s (%s)", h.State, h.Reason)
+	}
+	if v := rl.version(host, "pp-demo-web"); v != "1.0.0" {
+		t.Fatalf("the dry run changed %s: %s", host, v)
+	}
 	id, r := rl.startRollout(e, plan)
 	if r.code != patchpilot.ExitWaitingApproval {
 		t.Fatalf("exit %d, want %d (waiting for approval)\nstdout:\n%s\nstderr:\n%s", r.code, patchpilot.ExitWaitingApproval, r.stdout, r.stderr)
@@ -370,5 +382,16 @@ func (rl *rolloutLab) approval(t *testing.T, host string) {
 	if !found {
 		data, _ := json.Marshal(events)
 		t.Errorf("no approval event by user:root: %s", data)
+	}
+	// A person rolls the host back afterwards.
+	r = e.run(append([]string{"rollout", "rollback", id, "--hosts", host}, rl.rolloutFlags()...)...)
+	if r.code != patchpilot.ExitRolledBack {
+		t.Fatalf("rollout rollback: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, patchpilot.ExitRolledBack, r.stdout, r.stderr)
+	}
+	if v := rl.version(host, "pp-demo-web"); v != "1.0.0" || !rl.healthy(host) {
+		t.Errorf("%s after the requested rollback: %s, healthy %v", host, v, rl.healthy(host))
+	}
+	if st := e.status(id); st.State != "rolled_back" || st.Stages[0].Hosts[0].State != "rolled_back" {
+		t.Errorf("after rollback: rollout %s, host %s", st.State, st.Stages[0].Hosts[0].State)
 	}
 }
