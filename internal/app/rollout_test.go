@@ -1,0 +1,117 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+func TestRolloutResult(t *testing.T) {
+	tests := []struct {
+		state    patchpilot.RolloutState
+		reason   string
+		failed   int
+		wantExit int
+		wantHint string
+	}{
+		{patchpilot.RolloutSucceeded, "", 0, patchpilot.ExitOK, ""},
+		{patchpilot.RolloutSucceeded, "", 2, patchpilot.ExitPartial, "rollout status"},
+		{patchpilot.RolloutHalted, "2 of 3 hosts failed", 2, patchpilot.ExitHalted, "rollout rollback"},
+		{patchpilot.RolloutHalted, "held: stage rolled back", 1, patchpilot.ExitHalted, "rollout resume"},
+		{patchpilot.RolloutAborted, "aborted by user:ann", 0, patchpilot.ExitHalted, ""},
+		{patchpilot.RolloutRolledBack, "rollback_all", 3, patchpilot.ExitRolledBack, "rollout events"},
+		{patchpilot.RolloutWaitingApproval, "stage final needs approval", 0, patchpilot.ExitWaitingApproval, "rollout approve r-1"},
+		{patchpilot.RolloutPaused, "paused by user:ann", 0, patchpilot.ExitPaused, "rollout resume r-1"},
+		{patchpilot.RolloutFailed, "rollback failed on web1", 1, patchpilot.ExitRollbackFailed, ""},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.state)+"/"+tt.reason, func(t *testing.T) {
+			err := RolloutResult("r-1", tt.state, tt.reason, tt.failed)
+			if got := patchpilot.ExitCode(err); got != tt.wantExit {
+				t.Errorf("exit code = %d, want %d (err %v)", got, tt.wantExit, err)
+			}
+			if err != nil && !strings.Contains(patchpilot.ErrorHint(err), tt.wantHint) {
+				t.Errorf("hint %q, want it to contain %q", patchpilot.ErrorHint(err), tt.wantHint)
+			}
+		})
+	}
+}
+
+// TestProposePlanAndStatus sizes a default plan from stored hosts and
+// starts a rollout of it, on a real SQLite store.
+func TestProposePlanAndStatus(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var hosts []patchpilot.Host
+	for _, n := range []string{"web1", "web2", "web3", "web4", "web5", "db1"} {
+		role := "web"
+		if strings.HasPrefix(n, "db") {
+			role = "db"
+		}
+		hosts = append(hosts, patchpilot.Host{Name: n, Labels: map[string]string{"role": role, "env": "prod"}})
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Updates: []patchpilot.Update{{Package: "linux-image-amd64", InstalledVersion: "6.1.1", CandidateVersion: "6.1.2", Security: true}}}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "linux-image-amd64", Version: "6.1.2"}}}
+	prop, err := a.ProposePlan(ctx, patch, "role=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prop.Targets) != 5 || prop.Level == patchpilot.RiskLow || len(prop.Reasons) == 0 || prop.Plan.Targets.Selector != "role=web" {
+		t.Fatalf("proposal: %d targets, risk %s %v, selector %q; want 5 web hosts at more than low risk for a kernel",
+			len(prop.Targets), prop.Level, prop.Reasons, prop.Plan.Targets.Selector)
+	}
+	src, err := planner.Marshal(prop.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planner.Parse(src, "proposed"); err != nil {
+		t.Fatalf("the proposed plan does not parse back: %v\n%s", err, src)
+	}
+	if _, err := a.ProposePlan(ctx, patch, "role=cache"); patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+		t.Errorf("a selector matching nothing: %v, want invalid", err)
+	}
+	eng := a.Engine(EngineOptions{})
+	id, err := a.StartRollout(ctx, eng, prop.Plan, src, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.RolloutStatus(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range st.Stages {
+		for _, h := range s.Hosts {
+			n++
+			if h.State != patchpilot.HostPending || h.Host == "db1" {
+				t.Errorf("host %s in %s", h.Host, h.State)
+			}
+		}
+	}
+	if n != 5 || st.State != patchpilot.RolloutPending || !st.DryRun || st.Plan != string(src) || st.CreatedBy != "user:ann" {
+		t.Errorf("status %+v, want 5 pending hosts of a pending dry run created by user:ann", st)
+	}
+	if _, err := a.RolloutStatus(ctx, "r-none"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("unknown rollout: %v", err)
+	}
+}
