@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+// TestPlanWritesAParsablePlan collects this machine and writes a plan for
+// it: the file parses, targets the selector and names its risk.
+func TestPlanWritesAParsablePlan(t *testing.T) {
+	e := newEnv(t)
+	e.mustRun("inventory", "collect", "--local", "--name", "controller")
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "-o", path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := planner.Parse(data, path)
+	if err != nil {
+		t.Fatalf("the written plan does not parse: %v\n%s", err, data)
+	}
+	if len(p.Patch.Packages) != 2 || p.Targets.Selector != "name=controller" || len(p.Stages) != 1 {
+		t.Errorf("plan %+v, want 2 pins, selector name=controller and one stage for one host", p)
+	}
+	if !strings.Contains(string(data), "# risk ") || !strings.Contains(string(data), "kernel") {
+		t.Errorf("the plan does not name its risk and the kernel rule:\n%s", data)
+	}
+	// Without -o the plan goes to stdout.
+	if out := e.mustRun("plan", "--patch", "security"); !strings.Contains(out, "rollout:") {
+		t.Errorf("plan to stdout:\n%s", out)
+	}
+	// A dry run needs SSH to the host; here the rollout list and status
+	// only read the store.
+	if out := e.mustRun("rollout", "list"); !strings.Contains(out, "No rollouts yet") {
+		t.Errorf("rollout list:\n%s", out)
+	}
+	if out := e.mustRun("history", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("history of a fresh store: %s", out)
+	}
+}
+
+func TestRolloutUsageErrors(t *testing.T) {
+	e := newEnv(t)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("rollout:\n  patch: {packages: [\"a=1\"]}\n  targets: {selector: \"env=x\"}\n  stages:\n    - {name: s, targets: rest, bake: soon}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{[]string{"plan"}, 2, "patch"},
+		{[]string{"plan", "--patch", "openssl"}, 2, `--patch "openssl"`},
+		{[]string{"plan", "--patch", "a=1", "--targets", "=x"}, 2, ""},
+		{[]string{"rollout", "start"}, 2, "one PLAN file"},
+		{[]string{"rollout", "start", "/nonexistent/plan.yaml"}, 4, "/nonexistent/plan.yaml"},
+		{[]string{"rollout", "start", bad}, 2, "bad.yaml:5"},
+		{[]string{"rollout", "status", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "events", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "pause", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "abort", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "approve", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "resume", "r-none"}, 4, "r-none"},
+		{[]string{"rollout", "rollback", "r-none"}, 4, "r-none"},
+	}
+	for _, tt := range tests {
+		r := e.run(tt.args...)
+		if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, r.code, r.stderr, tt.wantCode, tt.wantErr)
+		}
+	}
+}
