@@ -382,3 +382,37 @@ stages:
 		}
 	}
 }
+
+// TestInterruptedControllerLeavesHostsToResume stops the controller (as a
+// signal does) during a bake: the host is not failed, and the next
+// controller bakes it again without applying twice.
+func TestInterruptedControllerLeavesHostsToResume(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest, parallel: 1, criteria: [http_ok], bake: 30s}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.f.verdict = func(string, int) patchpilot.HealthVerdict {
+		cancel()
+		return patchpilot.Healthy
+	}
+	if _, err := e.e.Run(ctx, id); patchpilot.ErrorCode(err) != patchpilot.ECANCELED {
+		t.Fatalf("interrupted Run: %v, want canceled", err)
+	}
+	first := e.stageHosts(id, "all")[0]
+	if got := e.states(id)[first]; got != patchpilot.HostVerify {
+		t.Fatalf("%s after the interruption: %s, want verify (interruption is no failure)", first, got)
+	}
+	e.f.verdict = nil
+	if got, err := e.e.Resume(context.Background(), id, "user:test"); err != nil || got != patchpilot.RolloutSucceeded {
+		t.Fatalf("Resume = %s, %v", got, err)
+	}
+	for h, n := range e.f.applies {
+		if n != 1 {
+			t.Errorf("%s applied %d times", h, n)
+		}
+	}
+}

@@ -78,6 +78,12 @@ func (rn *run) pipeline(ctx context.Context, hr patchpilot.HostRun, stage patchp
 		err = j.run(ctx)
 	}
 	defer j.close()
+	if err != nil && ctx.Err() != nil {
+		// The controller is stopping (a signal, a lost lease): the record
+		// keeps the step the host was in, and the next controller reads
+		// the host's real state from there. Interruption is no failure.
+		return j.hr
+	}
 	if err != nil {
 		return j.fail(ctx, err)
 	}
@@ -118,11 +124,21 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	steps := []func(context.Context) error{j.preflight, j.snapshot, j.apply, j.reboot, j.verify}
+	// The stage's timeout bounds the steps before the bake.
+	bounded, cancel := context.WithTimeout(ctx, j.stage.Timeout)
+	defer cancel()
 	for ; step < len(steps); step++ {
 		if err := ctx.Err(); err != nil {
 			return failed("interrupted: %s", err)
 		}
-		if err := steps[step](ctx); err != nil {
+		stepCtx := bounded
+		if step == stepVerify {
+			stepCtx = ctx
+		}
+		if err := steps[step](stepCtx); err != nil {
+			if bounded.Err() != nil && ctx.Err() == nil {
+				return failed("%s: the stage timeout of %s ran out: %s", stepName(step), j.stage.Timeout, err)
+			}
 			return err
 		}
 	}

@@ -53,6 +53,11 @@ func (rn *run) rollbackHost(ctx context.Context, hr patchpilot.HostRun) patchpil
 		rn.e.logger().Warn("store host state", "host", hr.Host, "err", err)
 	}
 	end := func(err error) patchpilot.HostRun {
+		if err != nil && ctx.Err() != nil {
+			// Interrupted: the host stays in rolling_back for the next
+			// controller, which rolls it back again (idempotently).
+			return j.hr
+		}
 		if err == nil {
 			return j.finish(ctx, patchpilot.HostRolledBack, "rolled back: "+cause)
 		}
