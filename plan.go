@@ -29,6 +29,10 @@ type Plan struct {
 	// Health configures what the stages' criteria probe: HTTP endpoints,
 	// Prometheus queries and critical units.
 	Health HealthConfig
+	// Canary configures the statistical comparison of each stage's
+	// patched hosts with matched unpatched hosts (the "canary:" section);
+	// the zero value configures none.
+	Canary CanaryConfig
 }
 
 // Policy holds the plan-wide switches. Every zero value is the cautious one.
@@ -460,6 +464,7 @@ func (p Plan) WithDefaults() Plan {
 	if len(p.Health.Prometheus.Queries) == 0 {
 		out.Health.Prometheus.Queries = nil
 	}
+	out.Canary.Metrics = nilIfEmpty(p.Canary.Metrics)
 	out.Stages = nilIfEmpty(p.Stages)
 	if out.Stages != nil {
 		out.Stages = append([]Stage(nil), p.Stages...)

@@ -1,0 +1,212 @@
+package patchpilot
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CanaryConfig is the "canary:" section of a plan: the metrics a
+// statistical judge compares between a stage's patched hosts and matched
+// unpatched hosts, read from the plan's Prometheus (health.prometheus).
+// The zero value configures no canary analysis.
+type CanaryConfig struct {
+	// Judge selects the test: CanaryJudgeSequential (the default when
+	// empty) or CanaryJudgeMannWhitney (Kayenta's).
+	Judge string
+	// Metrics are the compared metrics, each a PromQL template per host.
+	Metrics []CanaryMetric
+	// Baseline is how far before the change the baseline window reaches;
+	// 0 means DefaultCanaryBaseline.
+	Baseline time.Duration
+	// Interval is how often the gate looks during the bake; 0 means the
+	// Prometheus step (health.prometheus.step).
+	Interval time.Duration
+	// MaxBake is how long an inconclusive gate may extend the bake, from
+	// the stage's first change; 0 means the stage's own bake. At the limit
+	// the look is final and OnInconclusive decides.
+	MaxBake time.Duration
+	// OnInconclusive is what a gate still inconclusive at MaxBake does:
+	// CanaryFail (the default when empty) or CanaryPass.
+	OnInconclusive string
+}
+
+// CanaryMetric is one compared metric.
+type CanaryMetric struct {
+	Name string
+	// Query is a PromQL text/template rendered per host with
+	// HealthTemplateData ({{.Host}}, {{.Address}}, {{.Instance}}); it must
+	// return one series per host.
+	Query string
+	// Direction is CanaryHigherIsWorse or CanaryLowerIsWorse.
+	Direction string
+	// Margin is the largest tolerated worsening: a fraction of the
+	// baseline when Relative ("5%" in plans is 0.05), else in the
+	// metric's own unit ("0.5").
+	Margin   float64
+	Relative bool
+	// Critical metrics fail the gate on their own.
+	Critical bool
+	// Kind is CanaryContinuous (the default when empty) or CanaryCount
+	// (events per sample, compared as Poisson rates).
+	Kind string
+}
+
+// Values of the canary section.
+const (
+	CanaryJudgeSequential  = "sequential"
+	CanaryJudgeMannWhitney = "mannwhitney"
+	CanaryHigherIsWorse    = "higher_is_worse"
+	CanaryLowerIsWorse     = "lower_is_worse"
+	CanaryContinuous       = "continuous"
+	CanaryCount            = "count"
+	CanaryFail             = "fail"
+	CanaryPass             = "pass"
+)
+
+// Defaults of the canary section.
+const (
+	DefaultCanaryBaseline = 10 * time.Minute
+	// CanaryMinBaselineSamples is how many baseline samples per host the
+	// sequential judge needs; the baseline window must hold them at the
+	// Prometheus step.
+	CanaryMinBaselineSamples = 20
+)
+
+// Enabled reports whether the plan asks for canary analysis.
+func (c CanaryConfig) Enabled() bool { return len(c.Metrics) > 0 }
+
+// WithDefaults returns the section with its zero fields filled in; step is
+// the Prometheus step of the plan (0 means DefaultPrometheusStep).
+// MaxBake stays 0 (the stage's bake), which only the caller knows.
+func (c CanaryConfig) WithDefaults(step time.Duration) CanaryConfig {
+	if step <= 0 {
+		step = DefaultPrometheusStep
+	}
+	if c.Judge == "" {
+		c.Judge = CanaryJudgeSequential
+	}
+	if c.Baseline == 0 {
+		c.Baseline = DefaultCanaryBaseline
+	}
+	if c.Interval == 0 {
+		c.Interval = step
+	}
+	if c.OnInconclusive == "" {
+		c.OnInconclusive = CanaryFail
+	}
+	if c.Metrics != nil {
+		c.Metrics = append([]CanaryMetric(nil), c.Metrics...)
+		for i := range c.Metrics {
+			if c.Metrics[i].Kind == "" {
+				c.Metrics[i].Kind = CanaryContinuous
+			}
+		}
+	}
+	return c
+}
+
+// MarginString renders the margin as written in plans: "5%" or "0.5".
+func (m CanaryMetric) MarginString() string {
+	if m.Relative {
+		return strconv.FormatFloat(m.Margin*100, 'f', -1, 64) + "%"
+	}
+	return strconv.FormatFloat(m.Margin, 'f', -1, 64)
+}
+
+// ParseCanaryMargin reads a margin: "5%" is relative (0.05), "0.5" is
+// absolute. Margins are finite and not negative.
+func ParseCanaryMargin(s string) (margin float64, relative bool, err error) {
+	num, relative := strings.CutSuffix(strings.TrimSpace(s), "%")
+	v, perr := strconv.ParseFloat(num, 64)
+	if perr != nil || num == "" || strings.ContainsAny(num, "xXpP_") || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0, false, Errorf(EINVALID, "invalid margin %q: expected a percentage such as 5%% or an absolute number such as 0.5", s)
+	}
+	if relative {
+		v /= 100
+	}
+	return v, relative, nil
+}
+
+// Validate reports the first field that cannot work, naming it as in plans
+// ("canary: metrics[0]: margin: ..."). step is the Prometheus step the
+// queries run at (0 means DefaultPrometheusStep); prometheusURL is the
+// plan's health.prometheus.url, which canary metrics need.
+func (c CanaryConfig) Validate(prometheusURL string, step time.Duration) error {
+	if c.Judge == "" && c.Metrics == nil && c.Baseline == 0 && c.Interval == 0 && c.MaxBake == 0 && c.OnInconclusive == "" {
+		return nil
+	}
+	if step <= 0 {
+		step = DefaultPrometheusStep
+	}
+	bad := func(field, format string, args ...any) *Error {
+		return Errorf(EINVALID, "canary: "+field+": "+format, args...)
+	}
+	switch c.Judge {
+	case "", CanaryJudgeSequential, CanaryJudgeMannWhitney:
+	default:
+		return bad("judge", "expected %s or %s, got %q", CanaryJudgeSequential, CanaryJudgeMannWhitney, c.Judge)
+	}
+	switch c.OnInconclusive {
+	case "", CanaryFail, CanaryPass:
+	default:
+		return bad("on_inconclusive", "expected %s or %s, got %q", CanaryFail, CanaryPass, c.OnInconclusive)
+	}
+	if c.Baseline < 0 || c.Interval < 0 || c.MaxBake < 0 {
+		return bad("baseline, interval and max_bake", "durations must not be negative")
+	}
+	base := c.Baseline
+	if base == 0 {
+		base = DefaultCanaryBaseline
+	}
+	if n := int(base / step); n < CanaryMinBaselineSamples {
+		return bad("baseline", "%s holds %d samples at the Prometheus step of %s; the judge needs %d", base, n, step, CanaryMinBaselineSamples).
+			WithHint("lengthen the baseline or shorten health.prometheus.step")
+	}
+	if len(c.Metrics) == 0 {
+		return bad("metrics", "at least one metric is required")
+	}
+	if prometheusURL == "" {
+		return Errorf(EINVALID, "canary: metrics need health.prometheus.url").WithHint("add the Prometheus server's url to the health section")
+	}
+	names := map[string]bool{}
+	for i, m := range c.Metrics {
+		if err := m.validate(); err != nil {
+			return Errorf(EINVALID, "canary: metrics[%d]: %w", i, err).WithHint(ErrorHint(err))
+		}
+		if names[m.Name] {
+			return Errorf(EINVALID, "canary: metrics[%d]: name %q is used twice", i, m.Name)
+		}
+		names[m.Name] = true
+	}
+	return nil
+}
+
+func (m CanaryMetric) validate() error {
+	if m.Name == "" {
+		return Errorf(EINVALID, "name: expected a name for the metric")
+	}
+	q, err := RenderHealthTemplate(m.Name, m.Query, sampleTemplateData())
+	if err != nil {
+		return Errorf(EINVALID, "query: %w", err).WithHint(ErrorHint(err))
+	}
+	if strings.TrimSpace(q) == "" {
+		return Errorf(EINVALID, "query: the query is empty")
+	}
+	if m.Direction != CanaryHigherIsWorse && m.Direction != CanaryLowerIsWorse {
+		return Errorf(EINVALID, "direction: expected %s or %s, got %q", CanaryHigherIsWorse, CanaryLowerIsWorse, m.Direction)
+	}
+	if m.Kind != "" && m.Kind != CanaryContinuous && m.Kind != CanaryCount {
+		return Errorf(EINVALID, "kind: expected %s or %s, got %q", CanaryContinuous, CanaryCount, m.Kind)
+	}
+	switch {
+	case math.IsNaN(m.Margin) || math.IsInf(m.Margin, 0) || m.Margin < 0:
+		return Errorf(EINVALID, "margin: expected a finite margin of at least 0")
+	case m.Kind == CanaryCount && !m.Relative:
+		return Errorf(EINVALID, "margin: a count metric takes a percentage of the event rate, such as 50%%")
+	case m.Relative && m.Direction == CanaryLowerIsWorse && m.Margin >= 1:
+		return Errorf(EINVALID, "margin: a lower_is_worse metric cannot fall by 100%% or more")
+	}
+	return nil
+}
