@@ -11,7 +11,7 @@ import (
 
 // Field names of the plan format, in the order Marshal writes them.
 var (
-	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health"}
+	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary"}
 	patchFields   = []string{"packages", "security"}
 	targetFields  = []string{"selector", "hosts"}
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval"}
@@ -77,6 +77,11 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	}
 	if v, ok := f["health"]; ok {
 		if p.Health, err = d.health(v.value); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["canary"]; ok {
+		if p.Canary, err = d.canary(v.value, p.Health); err != nil {
 			return p, err
 		}
 	}

@@ -88,6 +88,7 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 		b.WriteString("  policy: {" + strings.Join(pol, ", ") + "}\n")
 	}
 	b.WriteString(marshalHealth(p.Health))
+	b.WriteString(marshalCanary(p.Canary))
 	// Validate what was written by reading it back, so that Marshal never
 	// produces a file Parse would refuse.
 	if _, err := Parse(b.Bytes(), "marshalled plan"); err != nil {
