@@ -85,8 +85,10 @@ func isUsageError(err error) bool {
 const rootLong = `patchpilot patches Linux server fleets safely.
 
 It collects inventory from servers over SSH (or from an Ansible inventory or
-fact cache), finds pending package updates and the advisories they fix, and
-keeps everything in an embedded database.
+fact cache), finds pending package updates and the advisories they fix,
+assesses their risk from the fleet's own history, and rolls them out in
+canary stages with health gates and automatic rollback. Everything is kept in
+an embedded database.
 
 Configuration comes from patchpilot.yaml ($XDG_CONFIG_HOME/patchpilot/ or
 --config), overridden by PATCHPILOT_* environment variables (PATCHPILOT_DB,
@@ -99,6 +101,11 @@ Exit codes:
   3  the command ran, but one or more hosts failed
   4  the named host or file does not exist
   5  a required tool, database or service is unavailable
+  10 rollout halted, held for a person, or aborted
+  11 rollout rolled back
+  12 rollout waits for an approval ('patchpilot rollout approve')
+  13 rollout paused ('patchpilot rollout resume')
+  14 a rollback failed on some host: a person must look
   130 interrupted`
 
 func (c *cli) rootCommand() *cobra.Command {
