@@ -224,6 +224,11 @@ func TestLabCanary(t *testing.T) {
 		next = next.Add(labStep)
 		time.Sleep(time.Until(next))
 		for _, tr := range tracks {
+			// The Kayenta-compatible judge looks at every scrape too, for
+			// comparison; only its alarms are counted.
+			if _, mres, err := mw.Look(ctx, cfg, tr.stage); err == nil && mres.Outcome == judge.Fail {
+				tr.mwFails++
+			}
 			if tr.detected > 0 {
 				continue
 			}
@@ -235,9 +240,6 @@ func TestLabCanary(t *testing.T) {
 			if res.Outcome == judge.Fail {
 				tr.detected = look
 			}
-			if _, mres, err := mw.Look(ctx, cfg, tr.stage); err == nil && mres.Outcome == judge.Fail {
-				tr.mwFails++
-			}
 		}
 	}
 
@@ -248,9 +250,14 @@ func TestLabCanary(t *testing.T) {
 		}
 		t.Logf("1.1.3 failed at look %d (%s after the change): %s", abt.detected, time.Duration(abt.detected)*labStep, abt.last.Reason)
 		v, ok := abt.last.Verdict("latency_mean")
-		if !ok || v.Outcome != judge.Fail || float64(v.Estimate) < 0.5 {
-			t.Errorf("latency_mean verdict %+v; want a Fail with an estimate of at least +50%%", v)
+		// The rate window of the query still mixes in samples from
+		// before the change at the first looks, so the estimate starts
+		// low and rises towards +200%; a Fail needs the whole interval
+		// beyond the margin.
+		if !ok || v.Outcome != judge.Fail || float64(v.Lower) <= 0.10 || float64(v.Estimate) > 2.5 {
+			t.Errorf("latency_mean: %s, estimate %v in [%v, %v]; want a Fail with the interval above +10%%", v.Outcome, v.Estimate, v.Lower, v.Upper)
 		}
+		t.Logf("latency_mean: estimate %+.3f in [%+.3f, %+.3f]", v.Estimate, v.Lower, v.Upper)
 		if abt.report.Verdict != patchpilot.Unhealthy {
 			t.Errorf("report verdict %s, want %s", abt.report.Verdict, patchpilot.Unhealthy)
 		}
@@ -289,6 +296,6 @@ func TestLabCanary(t *testing.T) {
 			t.Logf("  %s: %s, estimate %+.3f in [%+.3f, %+.3f]", v.Metric, v.Outcome, v.Estimate, v.Lower, v.Upper)
 		}
 	})
-	t.Logf("mannwhitney judge, same looks: %s failed %d times, %s failed %d times",
-		abt.name, abt.mwFails, aat.name, aat.mwFails)
+	t.Logf("mannwhitney judge, %d looks each: %s failed at %d looks, %s failed at %d looks",
+		labLooks, abt.name, abt.mwFails, aat.name, aat.mwFails)
 }
