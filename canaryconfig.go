@@ -110,7 +110,9 @@ func (c CanaryConfig) WithDefaults(step time.Duration) CanaryConfig {
 // MarginString renders the margin as written in plans: "5%" or "0.5".
 func (m CanaryMetric) MarginString() string {
 	if m.Relative {
-		return strconv.FormatFloat(m.Margin*100, 'f', -1, 64) + "%"
+		// Twelve digits undo the rounding of the division by 100 that
+		// parsing did, so that "0.7%" is written back as "0.7%".
+		return strconv.FormatFloat(m.Margin*100, 'g', 12, 64) + "%"
 	}
 	return strconv.FormatFloat(m.Margin, 'f', -1, 64)
 }
@@ -172,7 +174,7 @@ func (c CanaryConfig) Validate(prometheusURL string, step time.Duration) error {
 	}
 	names := map[string]bool{}
 	for i, m := range c.Metrics {
-		if err := m.validate(); err != nil {
+		if err := m.Validate(); err != nil {
 			return Errorf(EINVALID, "canary: metrics[%d]: %w", i, err).WithHint(ErrorHint(err))
 		}
 		if names[m.Name] {
@@ -183,7 +185,8 @@ func (c CanaryConfig) Validate(prometheusURL string, step time.Duration) error {
 	return nil
 }
 
-func (m CanaryMetric) validate() error {
+// Validate reports the first field of the metric that cannot work.
+func (m CanaryMetric) Validate() error {
 	if m.Name == "" {
 		return Errorf(EINVALID, "name: expected a name for the metric")
 	}
