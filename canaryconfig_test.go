@@ -11,7 +11,7 @@ func TestParseCanaryMargin(t *testing.T) {
 	}{
 		{"5%", 0.05, true, true},
 		{"12.5%", 0.125, true, true},
-		{"0.7%", 0.007, true, true},
+		{"0.7%", percent(0.7), true, true},
 		{"0.5", 0.5, false, true},
 		{"0", 0, false, true},
 		{"-1", 0, false, false},
@@ -32,3 +32,7 @@ func TestParseCanaryMargin(t *testing.T) {
 		}
 	}
 }
+
+// percent divides at run time, as parsing does, rather than with the
+// exact constant arithmetic of the compiler.
+func percent(p float64) float64 { return p / 100 }
