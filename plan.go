@@ -49,6 +49,10 @@ type Policy struct {
 	// Adaptive lets the adaptive planner resize later waves from the
 	// failure rate observed so far.
 	Adaptive bool
+	// MaxBrokenHosts is the adaptive planner's failure budget: how many
+	// hosts the whole rollout may break (a count, or a percentage of its
+	// targets rounded down). The zero Limit means the planner's default.
+	MaxBrokenHosts Limit
 }
 
 // PatchSpec says what a rollout installs: exact package versions, or every

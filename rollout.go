@@ -197,4 +197,12 @@ type RolloutStore interface {
 	AcquireLease(ctx context.Context, rollout, owner string, ttl time.Duration) (granted bool, holder string, err error)
 	// ReleaseLease drops owner's lease, if it holds one.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
+	// MoveHosts reassigns pending hosts of a rollout from one stage to
+	// another, as the adaptive planner resizes waves. The moved hosts keep
+	// their relative order; they go before toStage's hosts when toStage
+	// comes later in the plan and after them when it comes earlier, so
+	// that the rollout's overall dispatch order is unchanged. It is all or
+	// nothing: a host that is not in fromStage is EINVALID, one that is no
+	// longer pending is ECONFLICT, an unknown rollout or stage ENOTFOUND.
+	MoveHosts(ctx context.Context, rollout, fromStage, toStage string, hosts []string) error
 }

@@ -17,7 +17,7 @@ var (
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval"}
 	budgetFields  = []string{"group", "selector", "max_unavailable"}
 	windowFields  = []string{"days", "start", "end", "tz"}
-	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive"}
+	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive", "max_broken_hosts"}
 )
 
 // securityAll is the value of patch.security that selects every pending
@@ -438,12 +438,23 @@ func (d *decoder) policy(n *yaml.Node) (patchpilot.Policy, error) {
 		return p, err
 	}
 	targets := []*bool{&p.AllowReboot, &p.RequireRollback, &p.CriticalWithoutApproval, &p.Adaptive}
-	for i, key := range policyFields {
-		ptr := targets[i]
+	for i, ptr := range targets {
+		key := policyFields[i]
 		if v, ok := f[key]; ok {
 			if *ptr, err = d.boolean(v.value, "policy: "+key); err != nil {
 				return p, err
 			}
+		}
+	}
+	// max_broken_hosts is the adaptive planner's failure budget; at least
+	// one host, since a budget of none leaves nothing to adapt.
+	if v, ok := f["max_broken_hosts"]; ok {
+		str, err := d.scalar(v.value, "policy: max_broken_hosts")
+		if err != nil {
+			return p, err
+		}
+		if p.MaxBrokenHosts, err = ParseLimit(str, 1); err != nil {
+			return p, d.errorf(v.value, "policy: max_broken_hosts", "%s", message(err))
 		}
 	}
 	return p, nil

@@ -84,6 +84,9 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 			pol = append(pol, policyFields[i]+": true")
 		}
 	}
+	if m := p.Policy.MaxBrokenHosts; m.Kind == patchpilot.SizePercent || m.Count > 0 {
+		pol = append(pol, "max_broken_hosts: "+scalar(m.String()))
+	}
 	if len(pol) > 0 {
 		b.WriteString("  policy: {" + strings.Join(pol, ", ") + "}\n")
 	}

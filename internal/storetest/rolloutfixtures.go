@@ -79,7 +79,8 @@ func fullPlan() patchpilot.Plan {
 				Window: 2*time.Minute + time.Nanosecond, Step: 15 * time.Second},
 			CriticalUnits: []string{"pp-demo-web.service", "ssh"},
 		},
-		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true},
+		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true,
+			MaxBrokenHosts: patchpilot.Limit{Kind: patchpilot.SizePercent, Count: 2, Percent: 7.5}},
 	}
 }
 

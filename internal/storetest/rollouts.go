@@ -23,6 +23,7 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("Stages", s.testStages)
 	t.Run("HostRuns", s.testHostRuns)
 	t.Run("HostRunErrors", s.testHostRunErrors)
+	t.Run("MoveHosts", s.testMoveHosts)
 	t.Run("Incidents", s.testIncidents)
 	t.Run("Outcomes", s.testOutcomes)
 	t.Run("OutcomeFilter", s.testOutcomeFilter)
