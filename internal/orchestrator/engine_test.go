@@ -2,13 +2,13 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 const threeStages = `
@@ -43,17 +43,14 @@ func TestAllSucceed(t *testing.T) {
 	if len(outs) != 6 {
 		t.Fatalf("%d outcomes, want 6", len(outs))
 	}
-	var feat struct {
-		Packages []packageFeature `json:"packages"`
-		Role     string           `json:"role"`
-		OS       string           `json:"os"`
+	recs := risk.FromOutcome(outs[0])
+	if len(recs) != 1 {
+		t.Fatalf("outcome gives %d history records, want 1: %+v", len(recs), recs)
 	}
-	if err := json.Unmarshal(outs[0].Features, &feat); err != nil {
-		t.Fatal(err)
-	}
-	want := []packageFeature{{Name: "web", SourcePackage: "web-src", Category: "service", From: "1.0", To: "1.1"}}
-	if !reflect.DeepEqual(feat.Packages, want) || feat.Role != "web" || feat.OS != "debian:12" || len(outs[0].GateResults) == 0 {
-		t.Errorf("outcome features = %+v, gates %v; want packages %+v, role web, os debian:12, gate results", feat, outs[0].GateResults, want)
+	r := recs[0]
+	if r.Package != "web" || r.SourcePackage != "web-src" || r.FromVersion != "1.0" || r.ToVersion != "1.1" ||
+		r.Role() != "web" || r.OS != "debian:12" || r.Category != risk.Categorize("web-src", "web") || len(outs[0].GateResults) == 0 {
+		t.Errorf("history record = %+v, gates %v; want web-src's web 1.0 → 1.1 on a debian:12 web host, gate results", r, outs[0].GateResults)
 	}
 }
 

@@ -67,12 +67,14 @@ type fleet struct {
 	inflight    map[string]bool
 	maxInflight map[string]int // by role label value
 	roles       map[string]string
+	removals    map[string][]string // what the dry run would remove, by host
 }
 
 func newFleet(hosts ...string) *fleet {
 	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{},
 		applyFails: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
-		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{}}
+		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{},
+		removals: map[string][]string{}}
 	for _, h := range hosts {
 		f.installed[h] = map[string]string{"web": "1.0"}
 	}
@@ -158,7 +160,7 @@ func (p fakePM) Installed(_ context.Context, r patchpilot.Runner, names []string
 func (p fakePM) Preflight(_ context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, _ patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
-	rep := patchpilot.PreflightReport{Pins: pins}
+	rep := patchpilot.PreflightReport{Pins: pins, Removals: p.f.removals[hostOf(r)]}
 	for _, pin := range pins {
 		rep.Changes = append(rep.Changes, patchpilot.PackageChange{Name: pin.Name, From: p.f.installed[hostOf(r)][pin.Name], To: pin.Version})
 		if strings.HasPrefix(pin.Name, "kernel") {
@@ -283,7 +285,8 @@ func newEnv(t *testing.T, hosts []patchpilot.Host) *env {
 		f.roles[h.Name] = h.Labels["role"]
 		facts := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true,
-			Packages: []patchpilot.Package{{Name: "web", Version: "1.0", SourceName: "web-src"}}}
+			Packages: []patchpilot.Package{{Name: "web", Version: "1.0", SourceName: "web-src"}},
+			Services: []string{"ssh.service", "web.service"}}
 		if err := db.SaveFacts(ctx, facts); err != nil {
 			t.Fatal(err)
 		}

@@ -3,10 +3,9 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 // outcomeKind maps a terminal host state to its history outcome; false
@@ -27,48 +26,38 @@ func outcomeKind(s patchpilot.HostState) (patchpilot.OutcomeKind, bool) {
 	return "", false
 }
 
-// packageFeature is one package of a host's change as the risk model sees
-// it.
-type packageFeature struct {
-	Name          string `json:"name"`
-	SourcePackage string `json:"source_package,omitempty"`
-	Category      string `json:"category"`
-	From          string `json:"from"`
-	To            string `json:"to"`
-}
-
-// features are the inputs the risk model learns from for one host and one
-// patch. Keys are a contract with the risk package: add, never rename.
-type features struct {
-	Packages        []packageFeature  `json:"packages"`
-	RebootRequired  bool              `json:"reboot_required"`
-	Removals        int               `json:"removals"`
-	TransactionSize int               `json:"transaction_size"`
-	Role            string            `json:"role,omitempty"`
-	Labels          map[string]string `json:"labels,omitempty"`
-	OS              string            `json:"os,omitempty"`
-	ServicesCount   int               `json:"services_count"`
-	Stage           string            `json:"stage"`
-}
-
-// packageCategory guesses what kind of package a name is: the risk of an
-// update depends on it (a kernel needs a reboot, a library restarts its
-// users, a service restarts itself).
-func packageCategory(name string) string {
-	n := strings.ToLower(name)
-	switch {
-	case planner.IsKernelPackage(n):
-		return "kernel"
-	case strings.HasPrefix(n, "lib") || strings.Contains(n, "-lib") || strings.HasSuffix(n, "-libs"):
-		return "library"
-	case strings.HasPrefix(n, "openssl") || strings.HasPrefix(n, "openssh") || strings.HasPrefix(n, "gnutls") || strings.HasPrefix(n, "ca-certificates"):
-		return "security"
-	case strings.HasSuffix(n, "-tools") || strings.HasSuffix(n, "-utils") || strings.HasSuffix(n, "-cli"):
-		return "tool"
-	case strings.HasSuffix(n, "d") || strings.Contains(n, "server") || strings.Contains(n, "web") || strings.Contains(n, "agent"):
-		return "service"
+// outcomeFeatures builds what the risk model learns from for one host and
+// one patch, in the one shape the model reads (risk.OutcomeFeatures): the
+// categories of the changed packages, reboot, the dry run's transaction
+// size, removals and held packages, the host's role and running services,
+// and the stage. pre is the host's dry run, nil when preflight never ran.
+func outcomeFeatures(hr patchpilot.HostRun, h patchpilot.Host, f *patchpilot.Facts, pre *patchpilot.PreflightReport, rebooted bool) risk.OutcomeFeatures {
+	sources := map[string]string{}
+	if f != nil {
+		for _, p := range f.Packages {
+			sources[p.Name] = p.SourceName
+		}
 	}
-	return "other"
+	feat := risk.OutcomeFeatures{
+		Categories:      map[string]string{},
+		Role:            h.Labels[patchpilot.LabelRole],
+		Stage:           hr.Stage,
+		TransactionSize: len(hr.ToVersions),
+		RebootRequired:  rebooted || hr.BootIDAfter != "",
+	}
+	for name := range hr.ToVersions {
+		feat.Categories[name] = risk.Categorize(sources[name], name)
+	}
+	if f != nil {
+		feat.Services = append([]string(nil), f.Services...)
+	}
+	if pre != nil {
+		feat.RebootRequired = feat.RebootRequired || pre.RebootRequired
+		feat.TransactionSize = max(feat.TransactionSize, len(pre.Changes))
+		feat.Removals = append([]string(nil), pre.Removals...)
+		feat.Conflicts = len(pre.Held) > 0
+	}
+	return feat
 }
 
 // recordOutcome stores a host's final outcome with its features. Failing
@@ -80,13 +69,14 @@ func (rn *run) recordOutcome(ctx context.Context, hr patchpilot.HostRun, pre *pa
 	}
 	f := rn.facts[hr.Host]
 	h := rn.hosts[hr.Host]
+	rn.mu.Lock()
 	if pre == nil {
-		rn.mu.Lock()
 		if p, found := rn.pre[hr.Host]; found {
 			pre = &p
 		}
-		rn.mu.Unlock()
 	}
+	rebooted := rn.reboot[hr.Host]
+	rn.mu.Unlock()
 	sources := map[string]string{}
 	if f != nil {
 		for _, p := range f.Packages {
@@ -95,27 +85,30 @@ func (rn *run) recordOutcome(ctx context.Context, hr patchpilot.HostRun, pre *pa
 	}
 	o := patchpilot.Outcome{Time: rn.e.now(), Rollout: rn.r.ID, Host: hr.Host, Labels: h.Labels,
 		Outcome: kind, Reason: hr.Reason, GateResults: hr.Gates, Packages: []patchpilot.PackageChange{}}
-	feat := features{Labels: h.Labels, Role: h.Labels[patchpilot.LabelRole], Stage: hr.Stage}
 	if f != nil {
 		o.OS = f.OSName + ":" + f.OSVersion
-		feat.OS, feat.ServicesCount = o.OS, len(f.Services)
 	}
-	for _, name := range sortedKeys(hr.ToVersions) {
-		src := sources[name]
-		o.Packages = append(o.Packages, patchpilot.PackageChange{Name: name, From: hr.FromVersions[name], To: hr.ToVersions[name], SourcePackage: src})
-		feat.Packages = append(feat.Packages, packageFeature{Name: name, SourcePackage: src, Category: packageCategory(name),
-			From: hr.FromVersions[name], To: hr.ToVersions[name]})
+	to, from := hr.ToVersions, hr.FromVersions
+	if len(to) == 0 && pre != nil {
+		// Preflight refused the host before its versions were recorded:
+		// the outcome still names what the patch would have installed, so
+		// that the history knows which update failed here.
+		to, from = map[string]string{}, map[string]string{}
+		for _, p := range pre.Pins {
+			to[p.Name] = p.Version
+		}
+		for _, c := range pre.Changes {
+			if _, ok := to[c.Name]; ok {
+				from[c.Name] = c.From
+			}
+		}
+		hr.ToVersions = to
 	}
-	feat.TransactionSize = len(hr.ToVersions)
-	if pre != nil {
-		feat.RebootRequired = pre.RebootRequired
-		feat.Removals = len(pre.Removals)
-		feat.TransactionSize = max(feat.TransactionSize, len(pre.Changes))
+	for _, name := range sortedKeys(to) {
+		o.Packages = append(o.Packages, patchpilot.PackageChange{Name: name, From: from[name],
+			To: to[name], SourcePackage: sources[name]})
 	}
-	rn.mu.Lock()
-	feat.RebootRequired = feat.RebootRequired || rn.reboot[hr.Host] || hr.BootIDAfter != ""
-	rn.mu.Unlock()
-	o.Features, _ = json.Marshal(feat)
+	o.Features, _ = json.Marshal(outcomeFeatures(hr, h, f, pre, rebooted))
 	if o.GateResults == nil {
 		o.GateResults = []patchpilot.GateResult{}
 	}

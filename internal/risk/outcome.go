@@ -8,10 +8,11 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// OutcomeFeatures is the shape of patchpilot.Outcome.Features that the risk
-// model reads. The controller writes it when a host's patch ends; every
-// field is optional, and unknown fields are ignored so that the controller
-// may record more than the model uses.
+// OutcomeFeatures is the shape of patchpilot.Outcome.Features, defined
+// once: the controller (internal/orchestrator) marshals exactly this type
+// when a host's patch ends and FromOutcome reads it back. Every field is
+// optional, and unknown fields are ignored so that outcomes written by
+// another version still load. Keys are a contract: add, never rename.
 type OutcomeFeatures struct {
 	// Categories maps package names to their category when the
 	// controller knows better than the built-in table.
@@ -32,6 +33,9 @@ type OutcomeFeatures struct {
 	Role       string         `json:"role,omitempty"`
 	Services   []string       `json:"services,omitempty"`
 	Dependents map[string]int `json:"dependents,omitempty"`
+	// Stage names the rollout stage the host was in; the model does not
+	// read it, people do.
+	Stage string `json:"stage,omitempty"`
 }
 
 // FromOutcome flattens a host's outcome into history records, one per
