@@ -125,13 +125,19 @@ func (rn *run) conclude(ctx context.Context, i int) (patchpilot.RolloutState, bo
 		return "", true, err
 	}
 	d := decide(stage, runs, all)
+	adaptiveHalt := false
+	if why := rn.adaptiveHalted(); why != "" && d.Rollout == "" {
+		// The adaptive planner stopped dispatching: the stage's own limit
+		// held, but the rollout's failure budget would not.
+		d.Stage, d.Rollout, d.Reason, adaptiveHalt = patchpilot.StageFailed, patchpilot.RolloutHalted, why, true
+	}
 	rolledBack, failedBack := rn.rollbackHosts(ctx, all, d.Rollback, "stage "+stage.Name+": "+d.Reason)
 	for _, name := range d.Skip {
 		if err := rn.skipHost(ctx, all, name, "not dispatched: "+d.Reason); err != nil {
 			return "", true, err
 		}
 	}
-	if d.Exceeded {
+	if d.Exceeded || adaptiveHalt {
 		rn.incident(ctx, stage.Name, d.Reason, all, d.Rollback)
 	}
 	if len(failedBack) > 0 {

@@ -95,6 +95,12 @@ type Engine struct {
 	// ApprovalWait is how long Run waits for a stage's approval before
 	// it returns RolloutWaitingApproval; 0 returns at once.
 	ApprovalWait time.Duration
+	// Prior gives adaptive rollouts the risk model's probability that the
+	// plan's patch breaks one of the hosts; nil (or an error) falls back
+	// on the public base rate. PriorStrength is what that probability is
+	// worth in hosts (default risk.DefaultPriorStrength).
+	Prior         func(ctx context.Context, p patchpilot.Plan, hosts []string) (AdaptivePrior, error)
+	PriorStrength float64
 }
 
 func (e *Engine) now() time.Time {

@@ -19,10 +19,11 @@ type run struct {
 	hosts map[string]patchpilot.Host
 	facts map[string]*patchpilot.Facts
 
-	mu     sync.Mutex
-	order  int                                   // highest deployment order handed out
-	reboot map[string]bool                       // hosts whose transaction needs a reboot, as learnt this pass
-	pre    map[string]patchpilot.PreflightReport // dry runs of this pass, for the risk features
+	mu       sync.Mutex
+	order    int                                   // highest deployment order handed out
+	reboot   map[string]bool                       // hosts whose transaction needs a reboot, as learnt this pass
+	pre      map[string]patchpilot.PreflightReport // dry runs of this pass, for the risk features
+	adaptive adaptiveState                         // the adaptive planner's prior and halt, when the plan is adaptive
 }
 
 // Run drives a rollout until it ends, halts, pauses or waits for an
@@ -115,6 +116,9 @@ func (e *Engine) drive(ctx context.Context, id string) (patchpilot.RolloutState,
 	for i := range rn.r.Stages {
 		state, done, err := rn.stage(ctx, i)
 		if err != nil || done {
+			return state, err
+		}
+		if state, done, err := rn.adapt(ctx, i); err != nil || done {
 			return state, err
 		}
 	}

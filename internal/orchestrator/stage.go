@@ -86,11 +86,15 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 	var stop stopReason
 	waitingWindow := false
 	for {
-		_, runs, err := rn.hostRuns(ctx, i)
+		all, runs, err := rn.hostRuns(ctx, i)
 		if err != nil && len(inflight) == 0 {
 			return stop, err
 		}
 		exceeded := stage.MaxFailures.Exceeded(countFailures(runs), len(runs))
+		// An adaptive rollout also caps its batches by the evidence and
+		// stops dispatching when the evidence is bad (see adaptive.go).
+		parallel, adaptiveStop := rn.dispatchLimit(ctx, all, stage.Parallel)
+		exceeded = exceeded || adaptiveStop
 		if stop.state == "" && ctx.Err() == nil {
 			cur, err := rn.current(ctx)
 			if err == nil {
@@ -100,7 +104,7 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 				}
 			}
 		}
-		canDispatch := stop.state == "" && !exceeded && ctx.Err() == nil && len(queue) > 0 && len(inflight) < stage.Parallel
+		canDispatch := stop.state == "" && !exceeded && ctx.Err() == nil && len(queue) > 0 && len(inflight) < parallel
 		wait := rn.e.pollInterval()
 		if canDispatch {
 			open, next, ok := rn.windowOpen()
