@@ -48,9 +48,17 @@ func (c *cli) planCommand() *cobra.Command {
 		Short: "Write a rollout plan for a patch, sized for its targets and risk",
 		Long: `Write a rollout plan (YAML) for a patch over the known hosts the selector
 matches. The stages (validation host, canaries, waves, final), bakes and
-failure limits are chosen from the number of targets and the risk level of
-the patch, scored by the rule-based baseline: kernel updates, packages that
-failed before in this fleet, removals and critical advisories raise it.
+failure limits are chosen from the number of targets and the risk model's
+strategy for the patch on those hosts (the trained model, or the cold-start
+model of public priors before 'patchpilot model train'):
+immediate_full_deploy gives a low-risk plan (validation host, then big
+steps), canary a medium-risk plan (canary stage, waves), and
+manual_review_required a high-risk plan (small waves, long bakes, approval
+before the first and the last stage). The plan starts with comments naming
+the model version, the probability, its reasons and warnings, and the
+rule-based baseline's score beside them. Canary hosts cover the targets'
+configurations (OS version, role, and which of the patch's packages they
+run and depend on), least critical first.
 
 SPEC is package=version pins separated by commas ("openssl=3.0.15-1~deb12u1,
 libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
@@ -86,11 +94,10 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 			}
 			var b strings.Builder
 			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), strings.Join(prop.Targets, ", "))
-			fmt.Fprintf(&b, "# risk %s (baseline score %d)", prop.Level, prop.Score)
-			if len(prop.Reasons) > 0 {
-				fmt.Fprintf(&b, ": %s", strings.Join(prop.Reasons, "; "))
+			for _, line := range prop.Header {
+				fmt.Fprintf(&b, "# %s\n", line)
 			}
-			b.WriteString("\n")
+			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
 			if outFile == "" || outFile == "-" {
 				_, err := fmt.Fprint(c.stdout, b.String())

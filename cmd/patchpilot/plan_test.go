@@ -27,8 +27,10 @@ func TestPlanWritesAParsablePlan(t *testing.T) {
 	if len(p.Patch.Packages) != 2 || p.Targets.Selector != "name=controller" || len(p.Stages) != 1 {
 		t.Errorf("plan %+v, want 2 pins, selector name=controller and one stage for one host", p)
 	}
-	if !strings.Contains(string(data), "# risk ") || !strings.Contains(string(data), "kernel") {
-		t.Errorf("the plan does not name its risk and the kernel rule:\n%s", data)
+	for _, want := range []string{"# risk model ", "probability of failure per host", "strategy ", "# reason: ", "kernel", "# plan shape: "} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the plan's header does not say %q:\n%s", want, data)
+		}
 	}
 	// Without -o the plan goes to stdout.
 	if out := e.mustRun("plan", "--patch", "security"); !strings.Contains(out, "rollout:") {

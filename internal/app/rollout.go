@@ -13,6 +13,7 @@ import (
 	"github.com/patchpilot/patchpilot/internal/orchestrator"
 	"github.com/patchpilot/patchpilot/internal/pkgmgr"
 	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 // EngineOptions tune the rollout engine for one command. Zero fields are
@@ -47,6 +48,7 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 		LeaseTTL:      o.LeaseTTL,
 		CheckInterval: o.CheckInterval,
 		ApprovalWait:  o.ApprovalWait,
+		Prior:         a.Prior,
 	}
 }
 
@@ -101,17 +103,38 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 }
 
 // PlanProposal is a default plan with the risk assessment it was sized
-// for.
+// for: the model's (Risk) and, beside it, the rule-based baseline's score
+// and reasons.
 type PlanProposal struct {
 	Plan    patchpilot.Plan
 	Targets []string
 	Score   int
 	Level   patchpilot.RiskLevel
 	Reasons []string
+	// Risk is the model's assessment; Strategy picked the plan's shape.
+	Risk PatchRisk
+	// Header is the comment block to write above the plan.
+	Header []string
 }
 
-// ProposePlan builds a default plan for a patch over the stored hosts
-// the selector matches, at the risk level of the rule-based baseline.
+// planLevel is the default plan shape of each strategy.
+func planLevel(s risk.Strategy) patchpilot.RiskLevel {
+	switch s {
+	case risk.StrategyImmediate:
+		return patchpilot.RiskLow
+	case risk.StrategyCanary:
+		return patchpilot.RiskMedium
+	}
+	return patchpilot.RiskHigh
+}
+
+// ProposePlan builds a default plan for a patch over the stored hosts the
+// selector matches, shaped by the risk model's strategy for the patch on
+// those hosts (the stored model, or the cold-start one):
+// immediate_full_deploy gives the low-risk plan, canary the medium-risk
+// plan, manual_review_required the high-risk plan with an approval before
+// its first stage as well as its last. When the model has nothing to score
+// (the patch updates none of the targets) the rule-based baseline decides.
 func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selector string) (PlanProposal, error) {
 	views, err := a.HostViews(ctx)
 	if err != nil {
@@ -129,16 +152,34 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 	if err != nil {
 		return PlanProposal{}, err
 	}
-	score, level, reasons := planner.BaselineRisk(in)
-	p := planner.Default(patch, len(targets), level)
+	score, baseLevel, reasons := planner.BaselineRisk(in)
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons}
+	for _, t := range targets {
+		prop.Targets = append(prop.Targets, t.Name())
+	}
+	if prop.Risk, err = a.AssessPatchOn(ctx, patch, prop.Targets); err != nil {
+		return PlanProposal{}, err
+	}
+	baseline := fmt.Sprintf("rule-based baseline: score %d, %s", score, baseLevel)
+	if len(reasons) > 0 {
+		baseline += " (" + strings.Join(reasons, "; ") + ")"
+	}
+	if len(prop.Risk.Hosts) > 0 {
+		prop.Level = planLevel(prop.Risk.Strategy)
+		prop.Header = append(riskHeader(prop.Risk), baseline)
+	} else {
+		prop.Header = []string{"risk model " + prop.Risk.ModelVersion + ": the patch updates none of the targets as far as their facts tell; " + baseline}
+	}
+	p := planner.Default(patch, len(targets), prop.Level)
+	if prop.Level == patchpilot.RiskHigh && prop.Risk.Strategy == risk.StrategyManualReview && len(p.Stages) > 1 {
+		// Manual review: a person approves before any host is changed.
+		p.Stages[0].Approval = patchpilot.ApprovalRequired
+	}
 	p.Targets.Selector = selector
 	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
 		p.Name = planName(patch)
 	}
-	prop := PlanProposal{Plan: p, Score: score, Level: level, Reasons: reasons}
-	for _, t := range targets {
-		prop.Targets = append(prop.Targets, t.Name())
-	}
+	prop.Plan = p
 	return prop, nil
 }
 
