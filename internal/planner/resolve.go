@@ -85,8 +85,9 @@ func IsCanaryStage(stages []patchpilot.Stage, i int) bool {
 
 // Resolve assigns the target hosts (already selected) to the plan's stages.
 // The canary stages get non-critical hosts chosen to cover the distinct
-// configurations of the targets (OS and version, role), lowest criticality
-// first; the later stages get the other hosts by criticality and name, so
+// configurations of the targets (OS and version, role, and key packages:
+// which of the patch's packages, their source siblings and services each
+// host runs), lowest criticality first; the later stages get the other hosts by criticality and name, so
 // critical hosts go last. The result is deterministic for a given input.
 func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 	p = p.WithDefaults()
@@ -127,10 +128,10 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			first, slots, len(candidates), len(hosts)).
 			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
 	}
-	canaries, configs := chooseCanaries(candidates, slots)
+	canaries, configs := chooseCanaries(candidates, slots, p.Patch)
 	covered := map[string]bool{}
 	for _, h := range canaries {
-		covered[configKey(h)] = true
+		covered[configKey(h, p.Patch)] = true
 	}
 	var missing []string
 	for _, c := range configs {
@@ -139,7 +140,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 	for _, h := range critical {
-		if c := configKey(h); !covered[c] && !contains(missing, c) {
+		if c := configKey(h, p.Patch); !covered[c] && !contains(missing, c) {
 			missing = append(missing, c)
 		}
 	}
@@ -167,7 +168,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			take, canaries = canaries[:sizes[i]], canaries[sizes[i]:]
 			var keys []string
 			for _, h := range take {
-				if k := configKey(h); !contains(keys, k) {
+				if k := configKey(h, p.Patch); !contains(keys, k) {
 					keys = append(keys, k)
 				}
 			}
@@ -204,11 +205,11 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 // are visited by their least critical host, then by size (most common
 // first), then by name; hosts within one by criticality, then name. It
 // returns the picks in order and the configurations in visiting order.
-func chooseCanaries(hosts []HostView, n int) ([]HostView, []string) {
+func chooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]HostView, []string) {
 	groups := map[string][]HostView{}
 	var keys []string
 	for _, h := range hosts {
-		k := configKey(h)
+		k := configKey(h, patch)
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -239,8 +240,9 @@ func chooseCanaries(hosts []HostView, n int) ([]HostView, []string) {
 }
 
 // configKey names a host's configuration for canary coverage: OS and
-// version, and role.
-func configKey(h HostView) string {
+// version, role, and the host's key packages for the patch (see
+// keyPackages), when it has any.
+func configKey(h HostView, patch patchpilot.PatchSpec) string {
 	os := "unknown-os"
 	if h.Facts.CollectedAt != nil && h.Facts.OSName != "" {
 		os = h.Facts.OSName + ":" + h.Facts.OSVersion
@@ -249,7 +251,50 @@ func configKey(h HostView) string {
 	if role == "" {
 		role = "no-role"
 	}
-	return os + "/" + role
+	key := os + "/" + role
+	if keys := keyPackages(h, patch); len(keys) > 0 {
+		key += "/" + strings.Join(keys, "+")
+	}
+	return key
+}
+
+// keyPackages are what a patch touches on a host, as far as its facts
+// tell: the patched packages it has installed, the other installed
+// packages built from the same sources (libssl3 beside openssl), and the
+// running services named after a patched package or its source (the
+// daemon the update restarts). Two hosts of one OS and role that differ
+// here may well react differently to the patch, so the canaries cover
+// both. A patch of every security update has no fixed package list and no
+// key packages.
+func keyPackages(h HostView, patch patchpilot.PatchSpec) []string {
+	if len(patch.Packages) == 0 || len(h.Packages) == 0 {
+		return nil
+	}
+	names, sources := map[string]bool{}, map[string]bool{}
+	for _, pin := range patch.Packages {
+		names[pin.Name] = true
+		if src, ok := h.Packages[pin.Name]; ok && src != "" {
+			sources[src] = true
+		}
+	}
+	set := map[string]bool{}
+	for name, src := range h.Packages {
+		if names[name] || (src != "" && sources[src]) {
+			set[name] = true
+		}
+	}
+	for _, svc := range h.Services {
+		unit := strings.TrimSuffix(svc, ".service")
+		if names[unit] || sources[unit] {
+			set["svc:"+unit] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // criticalityRank orders hosts by their criticality label: low, then

@@ -15,12 +15,26 @@ import (
 type HostView struct {
 	Host  patchpilot.Host
 	Facts patchpilot.HostSummary
+	// Packages maps each installed package to its source package, and
+	// Services lists the running services: canary choice tells hosts
+	// apart by which of a patch's packages they run (see Resolve). Both
+	// are empty when the facts are unknown.
+	Packages map[string]string
+	Services []string
 }
 
 // NewHostView builds a view from a host and its latest facts, which may be
 // nil.
 func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
-	return HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
+	v := HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
+	if f != nil {
+		v.Packages = make(map[string]string, len(f.Packages))
+		for _, p := range f.Packages {
+			v.Packages[p.Name] = p.SourceName
+		}
+		v.Services = f.Services
+	}
+	return v
 }
 
 // Name returns the host's name.
