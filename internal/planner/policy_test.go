@@ -9,7 +9,7 @@ import (
 
 func TestPolicyMaxBrokenHosts(t *testing.T) {
 	plan := func(policy string) string {
-		return "rollout:\n  patch: {packages: [\"a=1\"]}\n  stages:\n    - {name: all, targets: rest}\n  policy: " + policy + "\n"
+		return "rollout:\n  patch: {packages: [\"a=1\"]}\n  targets: {selector: \"env=x\"}\n  stages:\n    - {name: all, targets: rest}\n  policy: " + policy + "\n"
 	}
 	tests := []struct {
 		policy  string
@@ -19,7 +19,7 @@ func TestPolicyMaxBrokenHosts(t *testing.T) {
 		{"{adaptive: true, max_broken_hosts: 3}", patchpilot.LimitCount(3), ""},
 		{"{adaptive: true, max_broken_hosts: 5%}", patchpilot.LimitPercent(5), ""},
 		{"{adaptive: true}", patchpilot.Limit{}, ""},
-		{"{max_broken_hosts: 0}", patchpilot.Limit{}, "plan.yaml:5"},
+		{"{max_broken_hosts: 0}", patchpilot.Limit{}, "plan.yaml:6"},
 		{"{max_broken_hosts: many}", patchpilot.Limit{}, "max_broken_hosts"},
 	}
 	for _, tt := range tests {
