@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
@@ -104,6 +105,11 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 			}
 		}
 		updates = kept
+		more, err := a.pinnedUpdates(ctx, pins, updates, q.Host)
+		if err != nil {
+			return res, err
+		}
+		updates = append(updates, more...)
 		if len(updates) == 0 {
 			return res, patchpilot.Errorf(patchpilot.ENOTFOUND, "no pending update matches --patch %q", q.Patch).
 				WithHint("list the pending updates with 'patchpilot updates'; collect the hosts' facts again if they are stale")
@@ -374,4 +380,59 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 	as.Features = nil
 	ex.Assessment = &as
 	return ex, nil
+}
+
+// pinnedUpdates covers pins of an exact version that is not what the
+// package manager would install now but lies between the installed version
+// and the pending candidate (an older release kept beside the newest, such
+// as pp-demo-web=1.1.0 while 1.1.4 is the candidate): on every host (or the
+// one named) with such a pending update it returns the update the pin would
+// make, so that a patch can be assessed whichever release it names. A
+// version beyond the candidate is not known to exist and stays unmatched.
+func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.HostUpdate, host string) ([]patchpilot.HostUpdate, error) {
+	covered := map[string]bool{} // host + "\x00" + package
+	for _, u := range have {
+		covered[u.Host+"\x00"+u.Package] = true
+	}
+	var names []string
+	if host != "" {
+		names = []string{host}
+	} else {
+		hosts, err := a.Store.Hosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hosts {
+			names = append(names, h.Name)
+		}
+	}
+	var out []patchpilot.HostUpdate
+	for _, name := range names {
+		f, err := a.Store.LatestFacts(ctx, name)
+		if patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pins {
+			if p.version == "" {
+				continue
+			}
+			for _, u := range f.Updates {
+				if (u.Package != p.name && u.SourcePackage != p.name) || covered[name+"\x00"+u.Package] {
+					continue
+				}
+				above, err1 := osfamily.CompareVersions(f.OSFamily, p.version, u.InstalledVersion)
+				below, err2 := osfamily.CompareVersions(f.OSFamily, p.version, u.CandidateVersion)
+				if err1 != nil || err2 != nil || above <= 0 || below >= 0 {
+					continue
+				}
+				covered[name+"\x00"+u.Package] = true
+				out = append(out, patchpilot.HostUpdate{Host: name, Package: u.Package, SourcePackage: u.SourcePackage,
+					InstalledVersion: u.InstalledVersion, CandidateVersion: p.version, Advisories: []patchpilot.AdvisoryRef{}})
+			}
+		}
+	}
+	return out, nil
 }
