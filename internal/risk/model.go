@@ -112,7 +112,11 @@ type TrainOptions struct {
 func coldStartWeights(names []string) []float64 {
 	w := make([]float64, len(names))
 	for i, n := range names {
-		if n == FeaturePackage || n == FeatureCVEPrior {
+		// The exact version's shift is part of the hierarchy too: with
+		// weight one the score uses the version's rate shrunk toward its
+		// package's, so a version that failed here scores above its
+		// siblings even before there is enough data to fit weights.
+		if n == FeaturePackage || n == FeatureCVEPrior || n == FeatureVersion {
 			w[i] = 1
 		}
 	}
