@@ -131,11 +131,51 @@ func (c *Checker) checkMetric(ctx context.Context, t patchpilot.HealthTarget, cr
 	if end.Sub(start) < c.cfg.Prometheus.Step {
 		start = end.Add(-c.cfg.Prometheus.Step)
 	}
+	young, age := c.settling(t.Since, end)
 	cur, err := c.sample(ctx, q, start, end)
-	if err != nil {
+	switch {
+	case err != nil && young:
+		return settlingResult(cr, age, c.settleLimit(), err.Error(), cur)
+	case err != nil:
 		return errorResult(err.Error())
+	case young && (age < minPostChangePoints*c.cfg.Prometheus.Step || cur.Points < minPostChangePoints):
+		return settlingResult(cr, age, c.settleLimit(),
+			fmt.Sprintf("%d of %d samples since the change", cur.Points, minPostChangePoints), cur)
 	}
 	return judgeMetric(cr, base, cur)
+}
+
+// minPostChangePoints is how many samples after the change a metric gate
+// needs before it judges: a single sample right after a restart says more
+// about the restart than about the new version.
+const minPostChangePoints = 2
+
+// settleLimit is how long after the change a metric gate without enough
+// data is inconclusive rather than an error: the gate's window, since
+// a rate over it needs that long to fill, and at least the time the
+// minimum samples take to arrive.
+func (c *Checker) settleLimit() time.Duration {
+	return max(c.cfg.Prometheus.Window, minPostChangePoints*c.cfg.Prometheus.Step)
+}
+
+// settling reports whether the post-change window at end is still younger
+// than settleLimit, and its age. A zero since (no known change) never
+// settles: the data must be there.
+func (c *Checker) settling(since, end time.Time) (bool, time.Duration) {
+	if since.IsZero() {
+		return false, 0
+	}
+	age := end.Sub(since)
+	return age < c.settleLimit(), age
+}
+
+// settlingResult is the inconclusive verdict of a metric gate whose
+// post-change window has too little data yet: the bake goes on, and the
+// gate fails closed once the window is older than the limit.
+func settlingResult(cr patchpilot.Criterion, age, limit time.Duration, why string, cur metricSample) result {
+	reason := fmt.Sprintf("%s: not enough data since the change %s ago (%s); an error after %s", cr.Name, age.Round(time.Second), why, limit)
+	return result{outcome: patchpilot.GateInconclusive, reason: reason,
+		evidence: map[string]any{"note": reason, "current": cur}}
 }
 
 // judgeMetric applies a metric criterion's threshold: cpu_increase in
