@@ -36,7 +36,8 @@
 //     effect; severity; reboot; transaction size, removals and conflicts
 //     from the dry run; the host's last outcome; dependents and services).
 //     The penalty pulls the weights toward the cold-start model (package
-//     log-odds with weight one, public CVE effect, nothing else), not
+//     log-odds and the exact version's shift with weight one, so that the
+//     version's shrunk rate is used; public CVE effect; nothing else), not
 //     toward zero: on data without signal the model stays at the prior.
 //     Logistic regression rather than boosted trees because its
 //     contributions explain themselves and it is hard to overfit with
