@@ -50,6 +50,10 @@ type HealthTarget struct {
 	// Since is when the change was applied: journal errors and failed
 	// units are counted from then.
 	Since time.Time
+	// Rollout is the rollout changing the host, empty outside one; gates
+	// that compare the host with the rest of its rollout (canary analysis)
+	// read the rollout's other hosts by it.
+	Rollout string
 }
 
 // HealthBaseline is what gates sampled on a host before its change, by

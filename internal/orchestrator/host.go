@@ -223,7 +223,7 @@ func (j *job) target() patchpilot.HealthTarget {
 	if since.IsZero() && j.hr.StartedAt != nil {
 		since = *j.hr.StartedAt
 	}
-	return patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since}
+	return patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since, Rollout: j.rn.r.ID}
 }
 
 // readBootID returns the host's boot id.
