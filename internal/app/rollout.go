@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/health"
 	"github.com/patchpilot/patchpilot/internal/orchestrator"
 	"github.com/patchpilot/patchpilot/internal/pkgmgr"
 	"github.com/patchpilot/patchpilot/internal/planner"
@@ -31,15 +30,18 @@ type EngineOptions struct {
 // package managers and health gates.
 func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 	logger := a.Options.Logger
+	applied := newAppliedBook()
 	return &orchestrator.Engine{
 		Store:           a.Store,
 		Dialer:          o.Dialer,
 		PackageManagers: pkgmgr.For,
 		Health: func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
-			if len(s.Criteria) == 0 {
-				return nil, nil
+			hc, err := a.stageChecker(p, s, applied, a.Options.Now, logger)
+			if hc == nil || err != nil {
+				// A typed nil would read as a checker to the engine.
+				return nil, err
 			}
-			return health.New(s.Criteria, p.Health, health.Options{Logger: logger})
+			return hc, nil
 		},
 		Now:           a.Options.Now,
 		Logger:        logger,
