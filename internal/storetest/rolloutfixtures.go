@@ -79,6 +79,13 @@ func fullPlan() patchpilot.Plan {
 				Window: 2*time.Minute + time.Nanosecond, Step: 15 * time.Second},
 			CriticalUnits: []string{"pp-demo-web.service", "ssh"},
 		},
+		Canary: patchpilot.CanaryConfig{
+			Judge: patchpilot.CanaryJudgeMannWhitney,
+			Metrics: []patchpilot.CanaryMetric{{Name: "p99", Query: `histogram_quantile(0.99, rate(x_bucket{instance="{{.Instance}}"}[30s]))`,
+				Direction: patchpilot.CanaryHigherIsWorse, Margin: 0.05, Relative: true, Critical: true, Kind: patchpilot.CanaryContinuous}},
+			Baseline: 10*time.Minute + time.Millisecond, Interval: 15 * time.Second, MaxBake: 30 * time.Minute,
+			OnInconclusive: patchpilot.CanaryPass,
+		},
 		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true,
 			MaxBrokenHosts: patchpilot.Limit{Kind: patchpilot.SizePercent, Count: 2, Percent: 7.5}},
 	}
