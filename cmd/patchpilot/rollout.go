@@ -283,6 +283,9 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 				fmt.Fprintln(w, "TIME\tACTOR\tKIND\tHOST\tMESSAGE")
 				for _, e := range evs {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Actor, e.Kind, dash(e.Host), e.Message)
+					for _, line := range canaryLines(e) {
+						fmt.Fprintf(w, "\t\t\t\t  %s\n", line)
+					}
 				}
 			})
 		},
