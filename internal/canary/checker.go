@@ -125,8 +125,9 @@ func (c *Checker) look(ctx context.Context, t patchpilot.HealthTarget) (patchpil
 
 // Merge combines the fixed gates' report with the canary gate's: the
 // results of both, the worse verdict (rollback over under review over
-// healthy), and a reason that names each side and every canary verdict
-// with its estimate, interval and margin (see Describe).
+// healthy), and a reason that names each side and every failed canary
+// verdict with its estimate, interval and margin (see Describe), so that
+// a host's reason and its incident tell why it was rolled back.
 func Merge(fixed, canary patchpilot.HealthReport) patchpilot.HealthReport {
 	out := patchpilot.HealthReport{Verdict: worse(fixed.Verdict, canary.Verdict)}
 	out.Results = append(append([]patchpilot.GateResult{}, fixed.Results...), canary.Results...)
@@ -139,6 +140,9 @@ func Merge(fixed, canary patchpilot.HealthReport) patchpilot.HealthReport {
 	}
 	var lines []string
 	for _, gr := range canary.Results {
+		if gr.Outcome == patchpilot.GatePass || gr.Outcome == patchpilot.GateInconclusive {
+			continue
+		}
 		if d, ok := Describe(gr); ok {
 			lines = append(lines, d)
 		}

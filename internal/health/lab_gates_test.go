@@ -252,7 +252,18 @@ func TestLabPrometheusGates(t *testing.T) {
 	target.Since = now
 	now = now.Add(10 * time.Second)
 	time.Sleep(11 * time.Second)
+	// Ten seconds after the change the gate's window of 30 s is not full:
+	// a metric without data is inconclusive (bake on), not an error.
 	rep, err := c.Check(context.Background(), target, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lat := result(t, rep, "latency_p99"); lat.Outcome != patchpilot.GateInconclusive || rep.Verdict == patchpilot.Unhealthy {
+		t.Errorf("latency without data right after the change: %s (%s), verdict %s", lat.Outcome, lat.Reason, rep.Verdict)
+	}
+	// Once the change is older than the window, no data fails closed.
+	target.Since = now.Add(-cfg.Prometheus.Window - time.Second)
+	rep, err = c.Check(context.Background(), target, base)
 	if err != nil {
 		t.Fatal(err)
 	}
