@@ -109,7 +109,9 @@ func TestLabHealthyHost(t *testing.T) {
 	target := patchpilot.HealthTarget{Host: h, Runner: r}
 	base := baselineWhenReady(t, c, target)
 	target.Since = time.Now()
-	time.Sleep(6 * time.Second) // at least one scrape after the change
+	// Metric gates judge once two scrape steps have passed since the
+	// change; until then they are inconclusive (see TestLabPrometheusGates).
+	time.Sleep(2*labConfig(l).Prometheus.Step + time.Second)
 	rep, err := c.Check(context.Background(), target, base)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +243,15 @@ func TestLabPrometheusGates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(base["cpu_increase<25%"]), "baseline_error") || time.Now().After(deadline) {
+		// Wait until every gate whose series exists has a baseline: the
+		// node_exporter and the demo service are scraped independently.
+		ready := true
+		for _, g := range []string{"cpu_increase<25%", "memory<90%", "error_rate_increase<0.05"} {
+			if strings.Contains(string(base[g]), "baseline_error") {
+				ready = false
+			}
+		}
+		if ready || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(3 * time.Second)
