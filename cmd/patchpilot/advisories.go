@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) advisoriesCommand() *cobra.Command {
@@ -24,12 +26,7 @@ stored one with the same id only when it is at least as new.`,
 		Example: `  patchpilot advisories import Debian-all.zip
   patchpilot advisories import ./osv/`,
 		Args: exactArgs(1, "one PATH"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			read, written, err := a.ImportAdvisories(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -42,7 +39,7 @@ stored one with the same id only when it is at least as new.`,
 			return c.render(res, func(w io.Writer) {
 				fmt.Fprintf(w, "Imported %d advisories from %s (%d new or updated).\n", read, args[0], written)
 			})
-		},
+		}),
 	})
 	return cmd
 }

@@ -39,18 +39,13 @@ Exit code 4 when no pending update matches --patch.`,
   patchpilot assess --patch openssl=3.0.15-1~deb12u1 -o json
   patchpilot assess --host web-1`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			res, err := a.Assess(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
 			return c.render(res, func(w io.Writer) { writeAssessResult(w, res) })
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&q.Patch, "patch", "", `only these updates, as one patch: "pkg=version,pkg2=version"`)
 	cmd.Flags().StringVar(&q.Host, "host", "", "only this host")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) historyCommand() *cobra.Command {
@@ -23,12 +24,7 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 		Example: `  patchpilot history
   patchpilot history --host lab01 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			recs, err := a.Outcomes(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -48,7 +44,7 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 						strings.Join(pkgs, ", "), r.Outcome, truncate(r.Reason, 80))
 				}
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&f.Host, "host", "", "only this host")
 	cmd.Flags().StringVar(&f.Rollout, "rollout", "", "only this rollout")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // historyExportCommand is "history export": the stored outcomes as JSONL.
@@ -26,15 +27,11 @@ JSONL.`,
 		Example: `  patchpilot history export -o fleet-history.jsonl
   patchpilot history export | grep '"rolled_back"'`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			w := c.stdout
 			var out *os.File
 			if file != "" && file != "-" {
+				var err error
 				if out, err = os.Create(file); err != nil {
 					return patchpilot.Errorf(patchpilot.EINVALID, "history export: %w", err).
 						WithHint("check that the directory of -o exists and is writable")
@@ -57,7 +54,7 @@ JSONL.`,
 				fmt.Fprintf(c.stderr, "wrote %d records to %s\n", n, file)
 			}
 			return nil
-		},
+		}),
 	}
 	// -o is the file here, not the output format: export has one format.
 	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write (default: standard output)")
@@ -83,12 +80,7 @@ JSON fields: file, records, failures, written.`,
 		Example: `  patchpilot history import fleet-history.jsonl
   patchpilot model train`,
 		Args: exactArgs(1, "one history FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			rep, err := a.ImportHistory(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -96,6 +88,6 @@ JSON fields: file, records, failures, written.`,
 			return c.render(rep, func(w io.Writer) {
 				fmt.Fprintf(w, "imported %d records (%d failures) from %s\n", rep.Records, rep.Failures, rep.File)
 			})
-		},
+		}),
 	}
 }

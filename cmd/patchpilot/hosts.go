@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) hostsCommand() *cobra.Command {
@@ -20,12 +21,7 @@ latest snapshot. JSON fields: name, address, os_family, os_name, os_version,
 kernel, arch, package_count, pending_update_count, security_update_count,
 reboot_required, labels, collected_at.`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			sums, err := a.Store.HostSummaries(cmd.Context())
 			if err != nil {
 				return err
@@ -37,7 +33,7 @@ reboot_required, labels, collected_at.`,
 				}
 				writeHostTable(w, sums)
 			})
-		},
+		}),
 	}
 	cmd.AddCommand(c.hostShowCommand())
 	return cmd
@@ -76,12 +72,7 @@ func (c *cli) hostShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one host: connection, labels, latest facts, pending updates and snapshot history",
 		Args:  exactArgs(1, "one host NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			ctx := cmd.Context()
 			h, err := a.Store.Host(ctx, args[0])
 			if err != nil {
@@ -112,7 +103,7 @@ func (c *cli) hostShowCommand() *cobra.Command {
 				}
 			}
 			return c.render(d, func(w io.Writer) { writeHostDetail(w, h, d, updates, packages) })
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&packages, "packages", false, "include the installed package list")
 	return cmd

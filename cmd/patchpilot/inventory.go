@@ -190,12 +190,7 @@ stored.`,
 		Example: `  patchpilot inventory import-facts ~/.ansible/fact_cache
   ansible all -m setup > facts.txt && patchpilot inventory import-facts facts.txt`,
 		Args: exactArgs(1, "one PATH"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			imported, importErr := a.ImportFacts(cmd.Context(), args[0])
 			if imported == nil {
 				return importErr
@@ -209,7 +204,7 @@ stored.`,
 				return err
 			}
 			return importErr
-		},
+		}),
 	}
 }
 

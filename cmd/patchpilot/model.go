@@ -33,18 +33,13 @@ model as the active one; earlier models are kept. With no outcomes, or too
 few to fit a regression, the model is the cold-start model: public priors
 and whatever counts the fleet has. Prints what 'model status' prints.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.TrainModel(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
-		},
+		}),
 	}
 }
 
@@ -58,18 +53,13 @@ JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
 prior_source, stored_records, models.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
-		},
+		}),
 	}
 }
 
@@ -116,12 +106,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 		Example: `  patchpilot model explain
   patchpilot model explain --package openssl --host lb-1`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			ex, err := a.ExplainModel(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -141,7 +126,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 					writeAssessment(w, q.Package, *ex.Assessment)
 				}
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&q.Package, "package", "", "score this package (binary or source name)")
 	cmd.Flags().StringVar(&q.Host, "host", "", "on this host (its labels and pending version)")

@@ -171,12 +171,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		Short: "List rollouts, newest first",
 		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, stages.",
 		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
 			if err != nil {
 				return err
@@ -195,7 +190,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 						r.CreatedAt.Local().Format(time.DateTime), truncate(r.Reason, 80))
 				}
 			})
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many rollouts (0: all)")
 	return cmd
@@ -210,18 +205,13 @@ state, reason, plan (the plan as started), stages: [{name, state, reason,
 approved_by, hosts: [{name, state, from_versions, to_versions, started_at,
 finished_at, reason, gate_results}]}], incidents.`,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			st, err := a.RolloutStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			return c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) })
-		},
+		}),
 	}
 }
 
@@ -263,12 +253,7 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 		Short: "Show a rollout's audit trail: who did what, when and why",
 		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if _, err := a.Store.Rollout(cmd.Context(), args[0]); err != nil {
 				return err
 			}
@@ -288,7 +273,7 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 					}
 				}
 			})
-		},
+		}),
 	}
 }
 
@@ -307,12 +292,7 @@ on by itself.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
@@ -323,7 +303,7 @@ on by itself.
 			}
 			fmt.Fprintf(c.stdout, "stage %s of rollout %s approved\n", name, args[0])
 			return c.driveAfterRequest(cmd, a, eng, args[0])
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&stage, "stage", "", "the stage to approve (default: the one waiting)")
 	ef.register(cmd)
@@ -336,18 +316,13 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 		Use:   "pause ID",
 		Short: "Stop dispatching hosts; hosts in flight finish",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Engine(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "rollout %s paused: hosts in flight finish; resume with 'patchpilot rollout resume %[1]s'\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -356,18 +331,13 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 		Use:   "abort ID",
 		Short: "End a rollout: hosts not yet started are skipped, changed hosts stay as they are",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Engine(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "rollout %s aborted; roll changed hosts back with 'patchpilot rollout rollback %[1]s'\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -384,19 +354,14 @@ so that no host is patched twice and none is skipped.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
 			}
 			state, err := eng.Resume(cmd.Context(), args[0], c.actor(a))
 			return c.finish(cmd, a, args[0], state, err)
-		},
+		}),
 	}
 	ef.register(cmd)
 	c.addSSHFlags(cmd.Flags())
@@ -419,12 +384,7 @@ the rollbacks in the foreground.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
@@ -435,7 +395,7 @@ the rollbacks in the foreground.
 			}
 			fmt.Fprintf(c.stdout, "rollback of %s requested\n", strings.Join(marked, ", "))
 			return c.driveAfterRequest(cmd, a, eng, args[0])
-		},
+		}),
 	}
 	cmd.Flags().StringSliceVar(&hosts, "hosts", nil, "hosts to roll back (default: every changed host)")
 	ef.register(cmd)

@@ -240,3 +240,16 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// withApp opens the app (options, then the store) for a command and closes
+// it when the command is done.
+func (c *cli) withApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, err := c.open(cmd)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return run(cmd, args, a)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) updatesCommand() *cobra.Command {
@@ -28,12 +29,7 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 		Example: `  patchpilot updates --security
   patchpilot updates --host web1 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := c.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			updates, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host, SecurityOnly: security})
 			if err != nil {
 				return err
@@ -48,7 +44,7 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 				}
 				writeUpdateTable(w, updates, host == "")
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&host, "host", "", "only this host")
 	cmd.Flags().BoolVar(&security, "security", false, "only security updates")
