@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 	"github.com/patchpilot/patchpilot/internal/pkgmgr/systemdrun"
 )
 
@@ -177,18 +178,7 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 	if res.ExitCode != 0 {
 		return rep, patchpilot.CommandError(cmd, res)
 	}
-	touched := map[string]bool{}
-	for _, p := range pins {
-		touched[p.Name] = true
-	}
-	for _, c := range rep.Changes {
-		touched[c.Name] = true
-	}
-	for _, h := range ParseHeld(res.Stdout) {
-		if touched[h] {
-			rep.Held = append(rep.Held, h)
-		}
-	}
+	rep.Held = osfamily.HeldInTransaction(pins, rep.Changes, ParseHeld(res.Stdout))
 	if len(rep.Held) > 0 {
 		problem("the transaction changes held packages: %s", strings.Join(rep.Held, ", "))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 	"github.com/patchpilot/patchpilot/internal/pkgmgr/systemdrun"
 )
 
@@ -203,18 +204,7 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 		return rep, err
 	}
 	if res.ExitCode == 0 {
-		touched := map[string]bool{}
-		for _, p := range pins {
-			touched[p.Name] = true
-		}
-		for _, c := range rep.Changes {
-			touched[c.Name] = true
-		}
-		for _, h := range ParseVersionlock(res.Stdout) {
-			if touched[h] {
-				rep.Held = append(rep.Held, h)
-			}
-		}
+		rep.Held = osfamily.HeldInTransaction(pins, rep.Changes, ParseVersionlock(res.Stdout))
 		if len(rep.Held) > 0 {
 			problem("the transaction changes versionlocked packages: %s", strings.Join(rep.Held, ", "))
 		}
