@@ -141,7 +141,7 @@ func coldStartNote(cold bool) string {
 }
 
 func (c *cli) modelEvalCommand() *cobra.Command {
-	var train, test string
+	var train, test, priors string
 	var frozen bool
 	cmd := &cobra.Command{
 		Use:   "eval --train FILE --test FILE",
@@ -155,6 +155,9 @@ used or changed.
 
 --freeze-history scores every test record against the training history only,
 for outcomes that became known long after the update (public advisory data).
+--priors replaces the embedded cold-start priors, which are computed from all
+the public data, with a file computed only from data before the test split
+(go run ./cmd/riskpriors -until DATE -out FILE), so nothing leaks.
 
 JSON fields: model_version, train, test, training (the model's training
 info), freeze_history, and model, baseline, base_rate, each with name, n,
@@ -172,7 +175,7 @@ predicted, observed}].`,
 			if err != nil {
 				return err
 			}
-			res, err := app.EvaluateFiles(train, test, app.EvalOptions{FreezeHistory: frozen, Now: time.Now().UTC()})
+			res, err := app.EvaluateFiles(train, test, app.EvalOptions{FreezeHistory: frozen, PriorsFile: priors, Now: time.Now().UTC()})
 			if err != nil {
 				return err
 			}
@@ -190,5 +193,6 @@ predicted, observed}].`,
 	cmd.Flags().StringVar(&train, "train", "", "JSONL history to train on")
 	cmd.Flags().StringVar(&test, "test", "", "JSONL history to evaluate on (later than --train)")
 	cmd.Flags().BoolVar(&frozen, "freeze-history", false, "score test records against the training history only")
+	cmd.Flags().StringVar(&priors, "priors", "", "priors file to use instead of the embedded ones (from cmd/riskpriors)")
 	return cmd
 }

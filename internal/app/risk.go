@@ -300,7 +300,11 @@ type EvalOptions struct {
 	// FreezeHistory scores the test records against the training history
 	// only (risk.EvalOptions).
 	FreezeHistory bool
-	Now           time.Time
+	// PriorsFile, when set, replaces the embedded cold-start priors
+	// (written by cmd/riskpriors), so that an evaluation can use priors
+	// computed only from data older than its test split.
+	PriorsFile string
+	Now        time.Time
 }
 
 // EvalResult is a model evaluation: the model trained on the training file
@@ -331,7 +335,19 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	if len(test) == 0 {
 		return res, patchpilot.Errorf(patchpilot.EINVALID, "%s: no records to evaluate on", testPath)
 	}
-	m, err := risk.Train(train, risk.TrainOptions{Now: opts.Now, Source: trainPath})
+	to := risk.TrainOptions{Now: opts.Now, Source: trainPath}
+	if opts.PriorsFile != "" {
+		data, err := os.ReadFile(opts.PriorsFile)
+		if err != nil {
+			return res, patchpilot.Errorf(patchpilot.EINVALID, "read priors: %w", err)
+		}
+		p, err := risk.ParsePriors(data, opts.PriorsFile)
+		if err != nil {
+			return res, err
+		}
+		to.Priors = &p
+	}
+	m, err := risk.Train(train, to)
 	if err != nil {
 		return res, err
 	}
