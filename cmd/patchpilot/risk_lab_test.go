@@ -1,16 +1,10 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
-	"github.com/patchpilot/patchpilot/internal/ssh"
 )
 
 // The risk lab test has its own subnet and Prometheus port so that it can
@@ -22,33 +16,7 @@ const (
 )
 
 func upRiskLab(t *testing.T) *rolloutLab {
-	t.Helper()
-	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Hosts: riskLabHosts, Subnet: riskLabSubnet,
-		PrometheusAddress: riskLabPrometheus})
-	if err != nil {
-		if os.Getenv("CI") != "true" && strings.Contains(err.Error(), "not found") {
-			t.Skipf("cannot boot the lab: %v", err)
-		}
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	d, err := ssh.NewDialer(ssh.Options{HomeDir: t.TempDir(), KnownHostsFile: l.KnownHostsFile(), User: "root",
-		KeyFiles: []string{l.KeyFile()}, ConnectTimeout: 5 * time.Second, CommandTimeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &rolloutLab{t: t, lab: l, dialer: d, hosts: map[string]patchpilot.Host{}}
-	for _, h := range l.Hosts() {
-		rl.hosts[h.Name] = h
-	}
-	return rl
+	return bootLab(t, lab.Options{Hosts: riskLabHosts, Subnet: riskLabSubnet, PrometheusAddress: riskLabPrometheus})
 }
 
 // TestRiskOnTheLab assesses the lab's real pending updates, then learns

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
-	"github.com/patchpilot/patchpilot/internal/ssh"
 )
 
 // The canary rollout test has its own lab, subnet and Prometheus port, so
@@ -74,33 +72,13 @@ func canaryLabPlan(t *testing.T, pkg string, hosts []string, stages ...string) s
 func TestRolloutCanaryLab(t *testing.T) {
 	needRoot(t)
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	dir := filepath.Join(t.TempDir(), "lab")
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Hosts: canaryLabHosts, Subnet: canaryLabSubnet,
+	rl := bootLab(t, lab.Options{Hosts: canaryLabHosts, Subnet: canaryLabSubnet,
 		Prometheus: true, PrometheusAddress: canaryLabPrometheus})
-	if err != nil {
-		if os.Getenv("CI") != "true" && strings.Contains(err.Error(), "not found") {
-			t.Skipf("cannot boot the lab: %v", err)
-		}
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
+	l := rl.lab
 	booted := time.Now()
 	t.Logf("lab up in %s", booted.Sub(began).Round(time.Second))
-	d, err := ssh.NewDialer(ssh.Options{HomeDir: t.TempDir(), KnownHostsFile: l.KnownHostsFile(), User: "root",
-		KeyFiles: []string{l.KeyFile()}, ConnectTimeout: 5 * time.Second, CommandTimeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &rolloutLab{t: t, lab: l, dialer: d, hosts: map[string]patchpilot.Host{}}
 	var all []string
 	for _, h := range l.Hosts() {
-		rl.hosts[h.Name] = h
 		all = append(all, h.Name)
 	}
 	e := rl.env(t, all...)

@@ -48,13 +48,19 @@ func needRoot(t *testing.T) {
 }
 
 func upRolloutLab(t *testing.T) *rolloutLab {
+	return bootLab(t, lab.Options{Hosts: rolloutLabHosts, Subnet: rolloutLabSubnet,
+		Prometheus: true, PrometheusAddress: rolloutLabPrometheus})
+}
+
+// bootLab boots a lab for one test (in its temporary directory, torn down
+// when it ends) with an SSH dialer that checks the hosts' real keys.
+func bootLab(t *testing.T, o lab.Options) *rolloutLab {
 	t.Helper()
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := filepath.Join(t.TempDir(), "lab")
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Hosts: rolloutLabHosts, Subnet: rolloutLabSubnet,
-		Prometheus: true, PrometheusAddress: rolloutLabPrometheus})
+	o.Dir = filepath.Join(t.TempDir(), "lab")
+	l, err := lab.Up(ctx, o)
 	if err != nil {
 		if os.Getenv("CI") != "true" && strings.Contains(err.Error(), "not found") {
 			t.Skipf("cannot boot the lab: %v", err)
