@@ -66,6 +66,10 @@ type HealthReport struct {
 	Verdict HealthVerdict `json:"verdict"`
 	Results []GateResult  `json:"results"`
 	Reason  string        `json:"reason"`
+	// Promote is set, with a Healthy verdict, when the evidence already
+	// shows the change is within its margins (a canary judge's Pass, valid
+	// at any look): the bake may end early.
+	Promote bool `json:"promote,omitempty"`
 }
 
 // HealthChecker evaluates a stage's criteria on a host. Baseline is called

@@ -130,6 +130,9 @@ func (c *Checker) look(ctx context.Context, t patchpilot.HealthTarget) (patchpil
 // a host's reason and its incident tell why it was rolled back.
 func Merge(fixed, canary patchpilot.HealthReport) patchpilot.HealthReport {
 	out := patchpilot.HealthReport{Verdict: worse(fixed.Verdict, canary.Verdict)}
+	// Only the judge's evidence can end a bake early, and only when the
+	// fixed gates are healthy too.
+	out.Promote = canary.Promote && fixed.Verdict == patchpilot.Healthy && out.Verdict == patchpilot.Healthy
 	out.Results = append(append([]patchpilot.GateResult{}, fixed.Results...), canary.Results...)
 	var parts []string
 	if fixed.Reason != "" {

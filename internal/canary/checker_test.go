@@ -42,6 +42,26 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+// TestMergePromotes: only a judge's Pass with healthy fixed gates lets the
+// bake end early.
+func TestMergePromotes(t *testing.T) {
+	H, R := patchpilot.Healthy, patchpilot.UnderReview
+	tests := []struct {
+		fixed         patchpilot.HealthVerdict
+		canaryPromote bool
+		want          bool
+	}{
+		{H, true, true}, {H, false, false}, {R, true, false},
+	}
+	for _, tt := range tests {
+		c := report(H, "canary:latency", patchpilot.GatePass)
+		c.Promote = tt.canaryPromote
+		if got := canary.Merge(report(tt.fixed, "http_ok", patchpilot.GatePass), c); got.Promote != tt.want {
+			t.Errorf("fixed %s, canary promote %v: promote %v, want %v", tt.fixed, tt.canaryPromote, got.Promote, tt.want)
+		}
+	}
+}
+
 func TestDescribe(t *testing.T) {
 	ev := func(v judge.Verdict) json.RawMessage { data, _ := json.Marshal(v); return data }
 	tests := []struct {

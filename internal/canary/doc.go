@@ -45,8 +45,9 @@
 //   - patchpilot.UnderReview (judge Inconclusive): keep baking, up to
 //     BakeLimit(plan.Canary, stage.Bake) after the first change; the final
 //     look applies the plan's on_inconclusive, so it is never UnderReview.
-//   - patchpilot.Healthy (judge Pass): the stage may be promoted, early if
-//     the stage's own bake allows it.
+//   - patchpilot.Healthy (judge Pass): the stage may be promoted; the
+//     report's Promote is set, and the orchestrator ends the host's bake
+//     early when the fixed gates are healthy too (Merge).
 //
 // rep.Results holds one GateResult per metric, Gate "canary:<metric>",
 // whose Evidence is the judge's Verdict as JSON (interval, statistic,

@@ -117,7 +117,8 @@ func outcomeFor(v judge.Verdict) patchpilot.GateOutcome {
 // estimated change, Threshold the signed margin, Evidence the verdict as
 // JSON: interval, statistic, host summaries and series).
 func Report(res judge.Result) patchpilot.HealthReport {
-	rep := patchpilot.HealthReport{Verdict: VerdictFor(res.Outcome), Reason: "canary (" + res.Judge + "): " + res.Reason}
+	rep := patchpilot.HealthReport{Verdict: VerdictFor(res.Outcome), Reason: "canary (" + res.Judge + "): " + res.Reason,
+		Promote: res.Outcome == judge.Pass}
 	for _, v := range res.Verdicts {
 		gr := patchpilot.GateResult{Gate: GatePrefix + v.Metric, Outcome: outcomeFor(v), Reason: v.Reason, Time: res.Time}
 		if est := float64(v.Estimate); !math.IsNaN(est) && !math.IsInf(est, 0) {

@@ -68,6 +68,9 @@ type fleet struct {
 	maxInflight map[string]int // by role label value
 	roles       map[string]string
 	removals    map[string][]string // what the dry run would remove, by host
+	// promoteAt, when positive, makes a healthy check from that check on
+	// say that the bake may end early, as a canary judge's Pass does.
+	promoteAt int
 }
 
 func newFleet(hosts ...string) *fleet {
@@ -253,7 +256,8 @@ func (c fakeHealth) Check(_ context.Context, t patchpilot.HealthTarget, base pat
 	if v != patchpilot.Healthy {
 		res.Outcome, res.Reason = patchpilot.GateBreach, "500"
 	}
-	return patchpilot.HealthReport{Verdict: v, Results: []patchpilot.GateResult{res}, Reason: res.Reason}, nil
+	promote := c.f.promoteAt > 0 && c.f.checks[h] >= c.f.promoteAt && v == patchpilot.Healthy
+	return patchpilot.HealthReport{Verdict: v, Results: []patchpilot.GateResult{res}, Reason: res.Reason, Promote: promote}, nil
 }
 
 // env is one test's engine over a fresh store and fleet.

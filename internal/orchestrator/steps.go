@@ -227,7 +227,8 @@ func (j *job) rebootAndWait(ctx context.Context) error {
 }
 
 // verify checks the versions, then watches the health gates for the
-// bake. Healthy at the end succeeds; under review extends the bake a
+// bake. Healthy at the end succeeds, and so does a healthy report that may
+// promote early (a canary judge's Pass); under review extends the bake a
 // limited number of times; unhealthy (or gates that cannot be evaluated)
 // fails at once.
 func (j *job) verify(ctx context.Context) error {
@@ -255,6 +256,12 @@ func (j *job) verify(ctx context.Context) error {
 		j.recordVerdict(ctx, rep)
 		if rep.Verdict == patchpilot.Unhealthy {
 			return failed("unhealthy: %s", rep.Reason)
+		}
+		if rep.Verdict == patchpilot.Healthy && rep.Promote && j.rn.e.now().Before(deadline) {
+			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict,
+				fmt.Sprintf("%s promoted early: the evidence is within the margins %s before the bake ends", j.hr.Host,
+					deadline.Sub(j.rn.e.now()).Round(time.Second)), nil)
+			return nil
 		}
 		if !j.rn.e.now().Before(deadline) {
 			if rep.Verdict == patchpilot.Healthy {
