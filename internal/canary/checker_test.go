@@ -148,3 +148,19 @@ func TestCheckerLocalPrometheus(t *testing.T) {
 	}
 	t.Logf("reason: %s", rep.Reason)
 }
+
+// TestReportPromotesOnEvidenceOnly: a Pass that every metric earned
+// promotes; a Pass that the on_inconclusive policy gave at the bake limit
+// does not.
+func TestReportPromotesOnEvidenceOnly(t *testing.T) {
+	earned := judge.Result{Outcome: judge.Pass, Verdicts: []judge.Verdict{
+		{Metric: "latency", Outcome: judge.Pass}, {Metric: "errors", Outcome: judge.Pass}}}
+	policy := judge.Result{Outcome: judge.Pass, Verdicts: []judge.Verdict{
+		{Metric: "latency", Outcome: judge.Inconclusive}, {Metric: "errors", Outcome: judge.Pass}}}
+	if !canary.Report(earned).Promote {
+		t.Error("every metric passed: want promote")
+	}
+	if canary.Report(policy).Promote {
+		t.Error("a metric still inconclusive, passed by policy: want no promote")
+	}
+}

@@ -118,7 +118,14 @@ func outcomeFor(v judge.Verdict) patchpilot.GateOutcome {
 // JSON: interval, statistic, host summaries and series).
 func Report(res judge.Result) patchpilot.HealthReport {
 	rep := patchpilot.HealthReport{Verdict: VerdictFor(res.Outcome), Reason: "canary (" + res.Judge + "): " + res.Reason,
-		Promote: res.Outcome == judge.Pass}
+		Promote: res.Outcome == judge.Pass && len(res.Verdicts) > 0}
+	for _, v := range res.Verdicts {
+		// A Pass that the plan's on_inconclusive policy gave at the bake
+		// limit is no evidence: only every metric passing promotes.
+		if v.Outcome != judge.Pass {
+			rep.Promote = false
+		}
+	}
 	for _, v := range res.Verdicts {
 		gr := patchpilot.GateResult{Gate: GatePrefix + v.Metric, Outcome: outcomeFor(v), Reason: v.Reason, Time: res.Time}
 		if est := float64(v.Estimate); !math.IsNaN(est) && !math.IsInf(est, 0) {
