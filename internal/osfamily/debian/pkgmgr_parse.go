@@ -102,7 +102,7 @@ func ParseHeld(out []byte) []string {
 var (
 	// versionNotFound is apt's "E: Version '9.9' for 'pp-demo-web' was
 	// not found".
-	versionNotFound = regexp.MustCompile(`Version '([^']*)' for '([^']*)' was not found`)
+	versionNotFound = regexp.MustCompile(`Version '([^']+)' for '([^']+)' was not found`)
 	// unableToLocate is "E: Unable to locate package nosuch".
 	unableToLocate = regexp.MustCompile(`Unable to locate package (\S+)`)
 )
