@@ -34,6 +34,16 @@ type Step struct {
 	First bool
 }
 
+// ByName indexes steps by their names, so that a parser can name the
+// command a step ran in its errors.
+func ByName(steps []Step) map[string]Step {
+	m := make(map[string]Step, len(steps))
+	for _, s := range steps {
+		m[s.Name] = s
+	}
+	return m
+}
+
 // Transcript holds what each step of a collection printed, by step name.
 // Parsers read transcripts, never runners, so that they are pure and can
 // be tested on captured output.

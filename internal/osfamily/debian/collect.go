@@ -55,10 +55,7 @@ func Collect(ctx context.Context, r patchpilot.Runner, p osfamily.Probe, opts os
 func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	f := p.Facts()
 	steps := Steps(osfamily.Options{Refresh: true})
-	byName := map[string]osfamily.Step{}
-	for _, s := range steps {
-		byName[s.Name] = s
-	}
+	byName := osfamily.ByName(steps)
 	if res, ok := t.Get(StepRefresh); ok && res.ExitCode != 0 {
 		return f, patchpilot.CommandError(byName[StepRefresh].Cmd, res).WithHint("check the host's apt sources and its access to the repositories")
 	}

@@ -2,31 +2,20 @@ package debian
 
 import (
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
 // parseDir parses a transcript directory under testdata the way the
 // collector parses live output.
 func parseDir(t *testing.T, name string) patchpilot.Facts {
 	t.Helper()
-	tr, err := osfamily.ReadTranscript(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := osfamily.ParseProbe(tr)
-	if err != nil {
-		t.Fatalf("ParseProbe: %v", err)
-	}
-	f, err := Parse(p, tr)
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
+	f, _ := osfamilytest.ParseDir(t, name, Parse)
 	return f
 }
 

@@ -1,25 +1,13 @@
 package debian
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
-func addSeeds(f *testing.F, file string) {
-	f.Helper()
-	paths, _ := filepath.Glob(filepath.Join("testdata", "*", file))
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzParseDpkgQuery(f *testing.F) {
-	addSeeds(f, "packages.out")
+	osfamilytest.AddSeeds(f, "packages.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseDpkgQuery(data)
 		if err != nil {
@@ -37,7 +25,7 @@ func FuzzParseDpkgQuery(f *testing.F) {
 }
 
 func FuzzParseAptSimulate(f *testing.F) {
-	addSeeds(f, "updates.out")
+	osfamilytest.AddSeeds(f, "updates.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		plan, err := ParseAptSimulate(data)
 		if err != nil {

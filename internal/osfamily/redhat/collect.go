@@ -57,10 +57,7 @@ func Collect(ctx context.Context, r patchpilot.Runner, p osfamily.Probe, opts os
 // non-security ones. needs-restarting and systemctl are optional.
 func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	f := p.Facts()
-	byName := map[string]osfamily.Step{}
-	for _, s := range Steps(osfamily.Options{Refresh: true}) {
-		byName[s.Name] = s
-	}
+	byName := osfamily.ByName(Steps(osfamily.Options{Refresh: true}))
 	if res, ok := t.Get(StepRefresh); ok && res.ExitCode != 0 {
 		return f, patchpilot.CommandError(byName[StepRefresh].Cmd, res).WithHint("check the host's dnf repositories and its access to them")
 	}

@@ -1,27 +1,14 @@
 package redhat
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
-func addSeeds(f *testing.F, file string) {
-	f.Helper()
-	paths, _ := filepath.Glob(filepath.Join("testdata", "*", file))
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzParseRPMQuery(f *testing.F) {
-	addSeeds(f, "packages.out")
+	osfamilytest.AddSeeds(f, "packages.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseRPMQuery(data)
 		if err != nil {
@@ -36,7 +23,7 @@ func FuzzParseRPMQuery(f *testing.F) {
 }
 
 func FuzzParseCheckUpdate(f *testing.F) {
-	addSeeds(f, "updates.out")
+	osfamilytest.AddSeeds(f, "updates.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cu, err := ParseCheckUpdate(data)
 		if err != nil {
@@ -58,7 +45,7 @@ func FuzzParseCheckUpdate(f *testing.F) {
 }
 
 func FuzzParseUpdateInfo(f *testing.F) {
-	addSeeds(f, "advisories.out")
+	osfamilytest.AddSeeds(f, "advisories.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		advs, err := ParseUpdateInfo(data)
 		if err != nil {
@@ -73,7 +60,7 @@ func FuzzParseUpdateInfo(f *testing.F) {
 }
 
 func FuzzParseNeedsRestarting(f *testing.F) {
-	addSeeds(f, "reboot.out")
+	osfamilytest.AddSeeds(f, "reboot.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, code := range []int{0, 1, 2, 127} {
 			req, pkgs, known := ParseNeedsRestarting(patchpilot.Result{Stdout: data, ExitCode: code})

@@ -1,30 +1,18 @@
 package redhat
 
 import (
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
 func parseDir(t *testing.T, name string) (patchpilot.Facts, osfamily.Transcript) {
 	t.Helper()
-	tr, err := osfamily.ReadTranscript(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := osfamily.ParseProbe(tr)
-	if err != nil {
-		t.Fatalf("ParseProbe: %v", err)
-	}
-	f, err := Parse(p, tr)
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	return f, tr
+	return osfamilytest.ParseDir(t, name, Parse)
 }
 
 func ref(id, sev string) patchpilot.AdvisoryRef {

@@ -1,28 +1,15 @@
 package suse
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
-func addSeeds(f *testing.F, file string) {
-	f.Helper()
-	paths, _ := filepath.Glob(filepath.Join("testdata", "*", file))
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzParseUpdates(f *testing.F) {
-	addSeeds(f, "updates.out")
-	addSeeds(f, "patches.out")
+	osfamilytest.AddSeeds(f, "updates.out")
+	osfamilytest.AddSeeds(f, "patches.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ups, err := ParseUpdates(data)
 		if err != nil {
