@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -92,47 +93,55 @@ func (db *hostKeyDB) callback() xssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key xssh.PublicKey) error {
 		db.mu.Lock()
 		defer db.mu.Unlock()
-		check, err := db.load()
-		if err != nil {
+		unknown, err := db.verify(hostname, remote, key)
+		if !unknown || !db.accept {
 			return err
 		}
-		err = check(hostname, remote, key)
-		if err == nil {
-			return nil
-		}
-		fp := xssh.FingerprintSHA256(key)
-		var keyErr *knownhosts.KeyError
-		var revoked *knownhosts.RevokedError
-		switch {
-		case errors.As(err, &revoked):
-			return patchpilot.Errorf(patchpilot.EHOSTKEY, "host key of %s (%s %s) is revoked at %s:%d",
-				hostname, key.Type(), fp, revoked.Revoked.Filename, revoked.Revoked.Line)
-		case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
-			old := keyErr.Want[0]
-			return patchpilot.Errorf(patchpilot.EHOSTKEY,
-				"host key of %s has changed: the host offered %s %s, but %s:%d records %s %s",
-				hostname, key.Type(), fp, old.Filename, old.Line, old.Key.Type(), xssh.FingerprintSHA256(old.Key)).
-				WithHint(hintChangedHostKey)
-		case errors.As(err, &keyErr):
-			if !db.accept {
-				return patchpilot.Errorf(patchpilot.EHOSTKEY,
-					"host key of %s is unknown: %s key fingerprint is %s (not in %s)",
-					hostname, key.Type(), fp, db.file).WithHint(hintUnknownHostKey)
-			}
-			if err := db.record(hostname, key); err != nil {
-				return err
-			}
-			db.log.Warn("recorded new host key", "host", hostname, "type", key.Type(),
-				"fingerprint", fp, "file", db.file)
-			return nil
-		default:
-			return patchpilot.Errorf(patchpilot.EHOSTKEY, "checking host key of %s: %w", hostname, err)
-		}
+		return db.record(hostname, remote, key)
 	}
 }
 
-// record appends key for hostname to the file. The caller holds db.mu.
-func (db *hostKeyDB) record(hostname string, key xssh.PublicKey) error {
+// verify checks key against the file. It reports whether the file knows
+// nothing of hostname, in which case err is the refusal of an unknown key.
+// The caller holds db.mu.
+func (db *hostKeyDB) verify(hostname string, remote net.Addr, key xssh.PublicKey) (unknown bool, err error) {
+	check, err := db.load()
+	if err != nil {
+		return false, err
+	}
+	err = check(hostname, remote, key)
+	if err == nil {
+		return false, nil
+	}
+	fp := xssh.FingerprintSHA256(key)
+	var keyErr *knownhosts.KeyError
+	var revoked *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &revoked):
+		return false, patchpilot.Errorf(patchpilot.EHOSTKEY, "host key of %s (%s %s) is revoked at %s:%d",
+			hostname, key.Type(), fp, revoked.Revoked.Filename, revoked.Revoked.Line)
+	case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
+		old := keyErr.Want[0]
+		return false, patchpilot.Errorf(patchpilot.EHOSTKEY,
+			"host key of %s has changed: the host offered %s %s, but %s:%d records %s %s",
+			hostname, key.Type(), fp, old.Filename, old.Line, old.Key.Type(), xssh.FingerprintSHA256(old.Key)).
+			WithHint(hintChangedHostKey)
+	case errors.As(err, &keyErr):
+		return true, patchpilot.Errorf(patchpilot.EHOSTKEY,
+			"host key of %s is unknown: %s key fingerprint is %s (not in %s)",
+			hostname, key.Type(), fp, db.file).WithHint(hintUnknownHostKey)
+	default:
+		return false, patchpilot.Errorf(patchpilot.EHOSTKEY, "checking host key of %s: %w", hostname, err)
+	}
+}
+
+// record appends key for hostname to the file. The caller holds db.mu,
+// which orders the dials of this process; an exclusive flock on the file
+// orders them with other processes (another patchpilot, or a second
+// controller on the same file). Under that lock the file is read again:
+// a key another process has just recorded is trusted if it is this one,
+// and makes this one a changed key if it is not.
+func (db *hostKeyDB) record(hostname string, remote net.Addr, key xssh.PublicKey) error {
 	fail := func(err error) error {
 		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "recording host key of %s in %s: %w", hostname, db.file, err)
 	}
@@ -143,7 +152,14 @@ func (db *hostKeyDB) record(hostname string, key xssh.PublicKey) error {
 	if err != nil {
 		return fail(err)
 	}
-	defer f.Close()
+	defer f.Close() // also releases the lock
+	if err := flock(f); err != nil {
+		return fail(err)
+	}
+	db.check = nil
+	if unknown, err := db.verify(hostname, remote, key); !unknown {
+		return err
+	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
 	// A file whose last line lacks its newline would otherwise have the new
 	// line glued to it, corrupting both.
@@ -163,7 +179,20 @@ func (db *hostKeyDB) record(hostname string, key xssh.PublicKey) error {
 		return fail(err)
 	}
 	db.check = nil // re-read, so that this run trusts the key from now on
+	db.log.Warn("recorded new host key", "host", hostname, "type", key.Type(),
+		"fingerprint", xssh.FingerprintSHA256(key), "file", db.file)
 	return nil
+}
+
+// flock takes an exclusive advisory lock on f, waiting for it. Closing f
+// releases it.
+func flock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // knownAlgorithms returns the host key algorithms to offer when dialling

@@ -2,13 +2,16 @@ package ssh
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -92,6 +95,72 @@ func TestAcceptNewHostKeysKeepsAFileWithoutFinalNewline(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(readFile(t, o.KnownHostsFile)), "\n")
 	if len(lines) != 2 || lines[0] != other {
 		t.Fatalf("got lines %q, want the old line then the new one", lines)
+	}
+}
+
+// Another process that records a key for the host while this one waits
+// for the file's lock decides: the same key is trusted and not written
+// twice; a different one makes the offered key a changed one.
+func TestAcceptNewHostKeysWaitsForAnotherProcessRecording(t *testing.T) {
+	srv := sshtest.Start(t)
+	hostname := fmt.Sprintf("[127.0.0.1]:%d", srv.Port)
+	_, other, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := xssh.NewPublicKey(other.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		written xssh.PublicKey
+		wantErr bool
+	}{
+		{"same key", srv.HostKey, false},
+		{"other key", otherKey, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testOptions(t, srv)
+			o.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+			o.AcceptNewHostKeys = true
+			// The other process: it holds the lock while it appends.
+			f, err := os.OpenFile(o.KnownHostsFile, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				r, err := mustDialer(t, o).Dial(context.Background(), srv.Host("web1"))
+				if err == nil {
+					r.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Fatalf("dial finished while another process held the lock: %v", err)
+			case <-time.After(500 * time.Millisecond):
+			}
+			line := knownhosts.Line([]string{hostname}, tc.written) + "\n"
+			if _, err := f.WriteString(line); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			err = <-done
+			if tc.wantErr {
+				wantCode(t, err, patchpilot.EHOSTKEY, "changed", o.KnownHostsFile+":1")
+			} else if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			if got := readFile(t, o.KnownHostsFile); got != line {
+				t.Errorf("known_hosts is %q, want only the other process's line %q", got, line)
+			}
+		})
 	}
 }
 
