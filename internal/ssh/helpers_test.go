@@ -24,7 +24,7 @@ func testOptions(t *testing.T, srv *sshtest.Server) Options {
 		HomeDir:        t.TempDir(),
 		KnownHostsFile: srv.KnownHostsFile,
 		User:           srv.User,
-		ConnectTimeout: 5 * time.Second,
+		ConnectTimeout: 15 * time.Second, // generous: a busy test machine is slow, not broken
 		Logger:         testLogger(t, nil),
 	}
 }

@@ -72,8 +72,8 @@ type Options struct {
 	CommandTimeout time.Duration
 
 	// KeepaliveInterval is how often an idle connection is probed with
-	// keepalive@openssh.com; a connection that does not answer within one
-	// interval is closed. 0 means DefaultKeepaliveInterval; negative
+	// keepalive@openssh.com; a connection that does not answer a probe
+	// within three intervals is closed. 0 means DefaultKeepaliveInterval; negative
 	// disables keepalives.
 	KeepaliveInterval time.Duration
 

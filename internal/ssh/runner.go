@@ -194,9 +194,14 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// keepaliveCountMax is how many intervals a probe may go unanswered before
+// the connection is closed: OpenSSH's ServerAliveCountMax default, which
+// rides out a busy host or controller without waiting long on a dead one.
+const keepaliveCountMax = 3
+
 // keepalive probes the connection every interval and closes it when a probe
-// gets no answer within an interval, so that commands fail with EUNREACHABLE
-// instead of hanging on a dead peer.
+// gets no answer within keepaliveCountMax intervals, so that commands fail
+// with EUNREACHABLE instead of hanging on a dead peer.
 func (c *conn) keepalive(interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -221,8 +226,8 @@ func (c *conn) keepalive(interval time.Duration) {
 				continue
 			}
 			c.log.Warn("ssh keepalive failed", "host", c.host, "error", err)
-		case <-time.After(interval):
-			c.log.Warn("ssh keepalive unanswered, closing connection", "host", c.host, "after", interval)
+		case <-time.After(keepaliveCountMax * interval):
+			c.log.Warn("ssh keepalive unanswered, closing connection", "host", c.host, "after", keepaliveCountMax*interval)
 		}
 		c.client.Close()
 		return

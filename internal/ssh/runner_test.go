@@ -219,14 +219,41 @@ func TestRunAfterCloseFails(t *testing.T) {
 func TestKeepaliveKeepsConnectionOpen(t *testing.T) {
 	srv := sshtest.Start(t)
 	o := testOptions(t, srv)
-	o.KeepaliveInterval = 50 * time.Millisecond
+	// Long enough for two probes; an answer may take up to three
+	// intervals, which rides out a busy test machine.
+	o.KeepaliveInterval = 500 * time.Millisecond
 	var logs syncBuffer
 	o.Logger = testLogger(t, &logs)
 	r := mustDial(t, mustDialer(t, o), srv.Host("web1"))
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	run(t, r, "true")
 	if strings.Contains(logs.String(), "keepalive") {
 		t.Errorf("keepalive complained: %s", logs.String())
+	}
+}
+
+// A peer that stops answering is given up after three unanswered
+// keepalive intervals: the connection closes and a command fails as
+// unreachable instead of hanging until its own timeout.
+func TestKeepaliveClosesAConnectionThatStopsAnswering(t *testing.T) {
+	srv := sshtest.Start(t)
+	o := testOptions(t, srv)
+	o.KeepaliveInterval = 100 * time.Millisecond
+	o.CommandTimeout = time.Minute
+	var logs syncBuffer
+	o.Logger = testLogger(t, &logs)
+	r := mustDial(t, mustDialer(t, o), srv.Host("web1"))
+
+	srv.Freeze()
+	defer srv.Thaw()
+	start := time.Now()
+	_, err := r.Run(context.Background(), patchpilot.Command{Args: []string{"sleep", "30"}})
+	wantCode(t, err, patchpilot.EUNREACHABLE)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the command failed only after %s", took)
+	}
+	if !strings.Contains(logs.String(), "keepalive unanswered") {
+		t.Errorf("no keepalive warning in the log: %s", logs.String())
 	}
 }
 

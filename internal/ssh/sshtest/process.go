@@ -125,6 +125,9 @@ func (s *Server) Stop() {
 	// SIGTERM first lets shells run their exit traps (and remove their
 	// lock files); SIGKILL ends whatever is left.
 	children := descendants(pid)
+	for _, p := range append([]int{pid}, children...) {
+		syscall.Kill(p, syscall.SIGCONT) // in case the test froze them
+	}
 	for _, child := range children {
 		syscall.Kill(child, syscall.SIGTERM)
 	}
@@ -140,6 +143,26 @@ func (s *Server) Stop() {
 	case <-time.After(stopTimeout):
 		syscall.Kill(-pid, syscall.SIGKILL)
 		<-s.exited
+	}
+}
+
+// Freeze stops sshd and its connection processes (SIGSTOP): connections
+// stay open at the TCP level but nothing answers, as with a host that hangs
+// or a network that drops packets. Thaw, or the test's end, resumes them.
+func (s *Server) Freeze() { s.signalAll(syscall.SIGSTOP) }
+
+// Thaw resumes what Freeze stopped.
+func (s *Server) Thaw() { s.signalAll(syscall.SIGCONT) }
+
+func (s *Server) signalAll(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.stopped {
+		return
+	}
+	pid := s.cmd.Process.Pid
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		syscall.Kill(p, sig)
 	}
 }
 
