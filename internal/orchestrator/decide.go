@@ -132,6 +132,13 @@ func (rn *run) conclude(ctx context.Context, i int) (patchpilot.RolloutState, bo
 		d.Stage, d.Rollout, d.Reason, adaptiveHalt = patchpilot.StageFailed, patchpilot.RolloutHalted, why, true
 	}
 	rolledBack, failedBack := rn.rollbackHosts(ctx, all, d.Rollback, "stage "+stage.Name+": "+d.Reason)
+	// A rollback the stage made while it ran (for a disruption budget)
+	// that failed counts as much as one made now.
+	for _, h := range runs {
+		if h.State == patchpilot.HostRollbackFailed && !contains(failedBack, h.Host) {
+			failedBack = append(failedBack, h.Host)
+		}
+	}
 	for _, name := range d.Skip {
 		if err := rn.skipHost(ctx, all, name, "not dispatched: "+d.Reason); err != nil {
 			return "", true, err

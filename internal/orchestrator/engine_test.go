@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -196,6 +197,78 @@ stages:
 		if n > 1 {
 			t.Errorf("role %s had %d hosts applying at once, budget allows 1", role, n)
 		}
+	}
+}
+
+// A host that failed after its change is down until its rollback: its
+// group's budget holds the group's other hosts until then, and the stage
+// rolls it back at once instead of at its end so that they may go on.
+func TestDisruptionBudgetCountsAFailedHostUntilItsRollback(t *testing.T) {
+	for _, rollbackFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rollback fails %v", rollbackFails), func(t *testing.T) {
+			e := newEnv(t, hostsNamed(6, "web", "db"))
+			id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+budgets: [{group: role, max_unavailable: 1}]
+stages:
+  - {name: all, targets: rest, parallel: 6, criteria: [http_ok], bake: 3s, max_failures: 2, on_failure: rollback_and_alert}
+`)
+			var db []string
+			for _, h := range e.stageHosts(id, "all") {
+				if e.f.roles[h] == "db" {
+					db = append(db, h)
+				}
+			}
+			bad := db[0]
+			e.f.verdict = func(h string, n int) patchpilot.HealthVerdict {
+				if h == bad {
+					return patchpilot.Unhealthy
+				}
+				return patchpilot.Healthy
+			}
+			e.f.rbFails[bad] = rollbackFails
+			want := patchpilot.RolloutSucceeded // one failure is within max_failures 2
+			if rollbackFails {
+				want = patchpilot.RolloutFailed
+			}
+			if got := e.run(id); got != want {
+				t.Fatalf("rollout state = %s, want %s", got, want)
+			}
+
+			// No other db host was changed while bad was down.
+			down := false
+			for _, l := range e.f.entries("") {
+				switch {
+				case l == "apply "+bad:
+					down = true
+				case l == "rollback "+bad && !rollbackFails:
+					down = false
+				case down && strings.HasPrefix(l, "apply ") && e.f.roles[strings.TrimPrefix(l, "apply ")] == "db":
+					t.Errorf("%s while %s was down; log %v", l, bad, e.f.entries(""))
+				}
+			}
+			states := e.states(id)
+			for _, h := range db[1:] {
+				want := patchpilot.HostSucceeded
+				if rollbackFails {
+					want = patchpilot.HostSkipped // a person must look first
+				}
+				if states[h] != want {
+					t.Errorf("%s: %s, want %s", h, states[h], want)
+				}
+			}
+			wantBad := patchpilot.HostRolledBack
+			if rollbackFails {
+				wantBad = patchpilot.HostRollbackFailed
+			}
+			if states[bad] != wantBad {
+				t.Errorf("%s: %s, want %s", bad, states[bad], wantBad)
+			}
+			if n := len(e.f.entries("rollback ")); n != 1 {
+				t.Errorf("%d rollbacks, want 1 (%v)", n, e.f.entries("rollback "))
+			}
+		})
 	}
 }
 

@@ -84,6 +84,7 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 	results := make(chan patchpilot.HostRun)
 	inflight := map[string]bool{}
 	var stop stopReason
+	stopped := false // a rollback failed while the stage ran
 	waitingWindow := false
 	for {
 		all, runs, err := rn.hostRuns(ctx, i)
@@ -104,7 +105,7 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 				}
 			}
 		}
-		canDispatch := stop.state == "" && !exceeded && ctx.Err() == nil && len(queue) > 0 && len(inflight) < parallel
+		canDispatch := stop.state == "" && !exceeded && !stopped && ctx.Err() == nil && len(queue) > 0 && len(inflight) < parallel
 		wait := rn.e.pollInterval()
 		if canDispatch {
 			open, next, ok := rn.windowOpen()
@@ -124,15 +125,34 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 			}
 		}
 		if canDispatch {
-			if k := rn.pickHost(queue, inflight); k >= 0 {
+			down := unavailable(runs, inflight)
+			if k := rn.pickHost(queue, down); k >= 0 {
 				h := queue[k]
 				queue = append(queue[:k:k], queue[k+1:]...)
 				inflight[h.Host] = true
 				go func() { results <- rn.pipeline(ctx, h, stage) }()
 				continue
 			}
+			if len(inflight) == 0 {
+				// Only failed hosts waiting for their rollback hold the
+				// budgets now: roll them back at once rather than at the
+				// stage's end, so that their groups may go on. A host whose
+				// rollback fails stays down, and the stage stops
+				// dispatching: a person must look.
+				waiting := map[string]patchpilot.HostRun{}
+				for _, h := range runs {
+					if h.State == patchpilot.HostRollingBack {
+						waiting[h.Host] = h
+					}
+				}
+				_, failedBack := rn.rollbackHosts(ctx, all, reverseOrder(waiting), "")
+				if len(failedBack) > 0 {
+					stopped = true
+				}
+				continue
+			}
 		}
-		if len(inflight) == 0 && (stop.state != "" || exceeded || len(queue) == 0 || ctx.Err() != nil) {
+		if len(inflight) == 0 && (stop.state != "" || exceeded || stopped || len(queue) == 0 || ctx.Err() != nil) {
 			return stop, ctx.Err()
 		}
 		if ctx.Err() != nil {
@@ -172,20 +192,36 @@ func windowsOpen(ws []patchpilot.MaintenanceWindow, now time.Time) (open bool, n
 }
 
 // pickHost returns the index of the first queued host the disruption
-// budgets let go now, or -1.
-func (rn *run) pickHost(queue []patchpilot.HostRun, inflight map[string]bool) int {
+// budgets let go now, or -1. down holds the hosts that are unavailable.
+func (rn *run) pickHost(queue []patchpilot.HostRun, down map[string]bool) int {
 	for k, h := range queue {
-		if rn.budgetAllows(h.Host, inflight) {
+		if rn.budgetAllows(h.Host, down) {
 			return k
 		}
 	}
 	return -1
 }
 
-// budgetAllows applies every disruption budget that covers the host:
-// the hosts in flight of its group must stay below what the budget allows
+// unavailable returns the hosts a disruption budget counts as down: those
+// in flight, and those that failed after their change and wait in
+// rolling_back for their rollback.
+func unavailable(runs []patchpilot.HostRun, inflight map[string]bool) map[string]bool {
+	down := make(map[string]bool, len(inflight))
+	for h := range inflight {
+		down[h] = true
+	}
+	for _, h := range runs {
+		if h.State == patchpilot.HostRollingBack {
+			down[h.Host] = true
+		}
+	}
+	return down
+}
+
+// budgetAllows applies every disruption budget that covers the host: the
+// unavailable hosts of its group must stay below what the budget allows
 // for the group's size among the rollout's targets.
-func (rn *run) budgetAllows(host string, inflight map[string]bool) bool {
+func (rn *run) budgetAllows(host string, down map[string]bool) bool {
 	for _, b := range rn.r.Plan.Budgets {
 		group, in := rn.budgetGroup(b, host)
 		if !in {
@@ -195,7 +231,7 @@ func (rn *run) budgetAllows(host string, inflight map[string]bool) bool {
 		for name := range rn.hosts {
 			if g, ok := rn.budgetGroup(b, name); ok && g == group {
 				size++
-				if inflight[name] {
+				if down[name] {
 					busy++
 				}
 			}
