@@ -166,20 +166,21 @@ func (m *Model) Assess(r Record) Assessment {
 func (m *Model) Explain(r Record) []Reason { return m.Assess(r).Reasons }
 
 // AssessPatch scores a patch (several package updates) on one host. The
-// patch fails when any of its updates does; treating them as independent
-// gives 1 - Π(1 - p_i), which overstates the risk of packages from one
-// source (they usually fail together), the cautious side.
+// binary packages of one source package (openssl and libssl3) carry one
+// change and fail together, and the history marks them so, so a source's
+// risk is that of its riskiest package. The patch fails when any of its
+// sources does; treating sources as independent gives 1 - Π(1 - p_s).
 func (m *Model) AssessPatch(updates []Record) Assessment {
 	if len(updates) == 0 {
 		return Assessment{Level: patchpilot.RiskLow, Strategy: StrategyImmediate, ModelVersion: m.Version,
 			Reasons: []Reason{}, Warnings: []Warning{}, Packages: []string{}}
 	}
 	out := Assessment{Host: updates[0].Host, ModelVersion: m.Version}
-	survive := 1.0
+	bySource := map[string]float64{}
 	seen := map[string]bool{}
 	for _, u := range updates {
 		a := m.Assess(u)
-		survive *= 1 - a.Probability
+		bySource[u.Source()] = max(bySource[u.Source()], a.Probability)
 		out.Packages = append(out.Packages, a.Packages...)
 		out.Reasons = append(out.Reasons, a.Reasons...)
 		for _, w := range a.Warnings {
@@ -190,6 +191,10 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 		}
 		out.BaselineScore = max(out.BaselineScore, a.BaselineScore)
 		out.Features = append(out.Features, a.Features...)
+	}
+	survive := 1.0
+	for _, p := range bySource {
+		survive *= 1 - p
 	}
 	out.Probability = clampProb(1 - survive)
 	sort.SliceStable(out.Reasons, func(i, j int) bool { return math.Abs(out.Reasons[i].Effect) > math.Abs(out.Reasons[j].Effect) })

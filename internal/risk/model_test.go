@@ -175,6 +175,32 @@ func TestWarningsAndStrategy(t *testing.T) {
 	}
 }
 
+// A patch of two binary packages from one source is as risky as its
+// riskiest package; packages from two sources add up.
+func TestAssessPatchCombinesBySource(t *testing.T) {
+	p, _ := risk.DefaultPriors()
+	m := risk.NewColdStart(p, t0)
+	openssl := risk.Record{Host: "web-1", Package: "openssl", SourcePackage: "openssl", CVECount: 3}
+	libssl := risk.Record{Host: "web-1", Package: "libssl3", SourcePackage: "openssl", CVECount: 3}
+	nginx := risk.Record{Host: "web-1", Package: "nginx", SourcePackage: "nginx", CVECount: 1}
+	po, pl, pn := m.Assess(openssl).Probability, m.Assess(libssl).Probability, m.Assess(nginx).Probability
+
+	one := m.AssessPatch([]risk.Record{openssl, libssl})
+	if want := max(po, pl); math.Abs(one.Probability-want) > 1e-12 {
+		t.Errorf("one source: p = %.6f, want its riskiest package's %.6f", one.Probability, want)
+	}
+	if len(one.Packages) != 2 {
+		t.Errorf("packages %v, want both", one.Packages)
+	}
+	two := m.AssessPatch([]risk.Record{openssl, libssl, nginx})
+	if want := 1 - (1-max(po, pl))*(1-pn); math.Abs(two.Probability-want) > 1e-12 {
+		t.Errorf("two sources: p = %.6f, want %.6f", two.Probability, want)
+	}
+	if empty := m.AssessPatch(nil); empty.Probability != 0 || empty.Level != patchpilot.RiskLow {
+		t.Errorf("empty patch: %+v", empty)
+	}
+}
+
 // TestBaselineMatchesPlanner keeps the restated rules in step with
 // internal/planner.BaselineRisk.
 func TestBaselineMatchesPlanner(t *testing.T) {
