@@ -229,8 +229,8 @@ func (j *job) rebootAndWait(ctx context.Context) error {
 // verify checks the versions, then watches the health gates for the
 // bake. Healthy at the end succeeds, and so does a healthy report that may
 // promote early (a canary judge's Pass); under review extends the bake a
-// limited number of times; unhealthy (or gates that cannot be evaluated)
-// fails at once.
+// limited number of times, or up to the canary section's max_bake;
+// unhealthy (or gates that cannot be evaluated) fails at once.
 func (j *job) verify(ctx context.Context) error {
 	if err := j.save(ctx, patchpilot.HostVerify, ""); err != nil {
 		return err
@@ -244,6 +244,13 @@ func (j *job) verify(ctx context.Context) error {
 	bake := j.stage.Bake
 	deadline := j.rn.e.now().Add(bake)
 	extensions := 0
+	// A canary judge may look until the canary section's max_bake before
+	// its final verdict: a host under review is given that long, however
+	// many extensions it takes.
+	var reviewUntil time.Time
+	if c := j.rn.r.Plan.Canary; len(c.Metrics) > 0 && c.MaxBake > bake {
+		reviewUntil = j.rn.e.now().Add(c.MaxBake)
+	}
 	for {
 		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
 		if err != nil {
@@ -267,7 +274,7 @@ func (j *job) verify(ctx context.Context) error {
 			if rep.Verdict == patchpilot.Healthy {
 				return nil
 			}
-			if extensions >= j.rn.e.reviewExtensions() {
+			if extensions >= j.rn.e.reviewExtensions() && !j.rn.e.now().Before(reviewUntil) {
 				return failed("still under review after %d bake extensions: %s", extensions, rep.Reason)
 			}
 			extensions++
