@@ -254,6 +254,9 @@ type Stage struct {
 	MaxFailures Limit
 	OnFailure   FailureAction
 	Approval    Approval
+	// NoCanary leaves the plan's canary analysis out of this stage
+	// ("canary: false"): only its criteria gate it.
+	NoCanary bool
 }
 
 // Criterion is one health gate, such as "boot_time<120s" (Name boot_time,

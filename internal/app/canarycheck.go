@@ -13,8 +13,8 @@ import (
 )
 
 // stageChecker returns the health checker of a stage: the criteria's
-// fixed-threshold gates and, when the plan has a canary section, the
-// canary gate beside them. applied is shared by every checker of one
+// fixed-threshold gates and, when the plan has a canary section and the
+// stage does not opt out of it, the canary gate beside them. applied is shared by every checker of one
 // engine: it remembers when each host's change was applied, which the
 // store does not keep, so that a look compares all of a stage's changed
 // hosts from their own changes.
@@ -27,7 +27,7 @@ func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, applied *appli
 		}
 		fixed = c
 	}
-	if !p.Canary.Enabled() {
+	if !p.Canary.Enabled() || s.NoCanary {
 		return fixed, nil
 	}
 	step := p.Health.Prometheus.WithDefaults().Step

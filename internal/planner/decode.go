@@ -14,7 +14,7 @@ var (
 	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary"}
 	patchFields   = []string{"packages", "security"}
 	targetFields  = []string{"selector", "hosts"}
-	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval"}
+	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval", "canary"}
 	budgetFields  = []string{"group", "selector", "max_unavailable"}
 	windowFields  = []string{"days", "start", "end", "tz"}
 	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive", "max_broken_hosts"}
@@ -318,6 +318,13 @@ func (d *decoder) stage(n *yaml.Node, index int) (patchpilot.Stage, error) {
 		if s.Approval != patchpilot.ApprovalNone && s.Approval != patchpilot.ApprovalRequired {
 			return s, d.errorf(node, what+": approval", "expected none or required, got %q", str)
 		}
+	}
+	if v, ok := f["canary"]; ok {
+		on, err := d.boolean(v.value, what+": canary")
+		if err != nil {
+			return s, err
+		}
+		s.NoCanary = !on
 	}
 	return s, nil
 }

@@ -125,6 +125,9 @@ func stagePairs(s patchpilot.Stage) [][2]string {
 	if s.Approval != patchpilot.DefaultApproval {
 		pairs = append(pairs, [2]string{"approval", scalar(string(s.Approval))})
 	}
+	if s.NoCanary {
+		pairs = append(pairs, [2]string{"canary", "false"})
+	}
 	return pairs
 }
 

@@ -122,6 +122,8 @@ func TestParseErrors(t *testing.T) {
 			`plan.yaml:5:44: stage "a": on_failure: unknown action "panic" (known: halt_and_alert, rollback_and_alert, rollback_wave_and_hold, rollback_all)`},
 		{"bad approval", doc("    - {name: a, targets: rest, approval: maybe}"),
 			`stage "a": approval: expected none or required, got "maybe"`},
+		{"bad canary", doc("    - {name: a, targets: rest, canary: maybe}"),
+			`stage "a": canary: expected true or false, got "maybe"`},
 		{"unknown criterion", doc("    - {name: a, targets: rest, criteria: [services_running, cpu<5%]}"),
 			`plan.yaml:5:61: stage "a": criteria: unknown criterion "cpu": known criteria are boot_time, services_running`},
 		{"criterion without threshold", doc("    - {name: a, targets: rest, criteria: [cpu_increase]}"),
@@ -197,6 +199,7 @@ func TestParseFull(t *testing.T) {
       timeout: 20m
       max_failures: 10%
       on_failure: rollback_all
+      canary: false
   budgets:
     - {group: role, max_unavailable: 25%}
     - {selector: "role=db", max_unavailable: 1}
@@ -220,6 +223,7 @@ func TestParseFull(t *testing.T) {
 		{"timeout", s.Timeout, 20 * time.Minute},
 		{"max_failures", s.MaxFailures, patchpilot.LimitPercent(10)},
 		{"on_failure", s.OnFailure, patchpilot.RollbackAll},
+		{"canary", s.NoCanary, true},
 		{"criteria", len(s.Criteria), 3},
 		{"latency unit", s.Criteria[0].Unit, "x"},
 		{"budgets", p.Budgets[0], patchpilot.DisruptionBudget{Group: "role", MaxUnavailable: patchpilot.LimitPercent(25)}},
