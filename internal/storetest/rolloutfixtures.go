@@ -53,6 +53,7 @@ func fullPlan() patchpilot.Plan {
 				MaxFailures: patchpilot.LimitPercent(12.5),
 				OnFailure:   patchpilot.RollbackWaveAndHold,
 				Approval:    patchpilot.ApprovalRequired,
+				NoCanary:    true,
 			},
 			{
 				Name: "final", Targets: patchpilot.TargetCount{Kind: patchpilot.SizeRest, Count: 3, Percent: 0.1},
