@@ -24,6 +24,7 @@ const (
 	EventFactsCollected     = "inventory.collected"
 	EventCollectFailed      = "inventory.collect_failed"
 	EventFactsImported      = "inventory.imported"
+	EventFactsPruned        = "inventory.pruned"
 	EventAdvisoriesImported = "advisories.imported"
 	EventHostKeyRecorded    = "ssh.host_key_recorded"
 )

@@ -49,6 +49,11 @@ type FactStore interface {
 	// PendingUpdates lists the updates of each host's latest snapshot,
 	// ordered by host and package.
 	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)
+	// PruneFacts deletes every host's snapshots but its newest keep (in
+	// the order of FactHistory), with their packages and updates, in one
+	// transaction, and returns how many snapshots it deleted. keep must be
+	// at least 1, so that a host's current state is never deleted.
+	PruneFacts(ctx context.Context, keep int) (int, error)
 }
 
 // FactSnapshot describes one stored snapshot without its lists.

@@ -17,7 +17,7 @@ func (c *cli) inventoryCommand() *cobra.Command {
 		Use:   "inventory",
 		Short: "Collect and import what each host runs and needs",
 	}
-	cmd.AddCommand(c.collectCommand(), c.importFactsCommand(), c.captureCommand())
+	cmd.AddCommand(c.collectCommand(), c.importFactsCommand(), c.captureCommand(), c.pruneCommand())
 	return cmd
 }
 
@@ -206,6 +206,40 @@ stored.`,
 			return importErr
 		}),
 	}
+}
+
+// pruneResult is what inventory prune prints with -o json|yaml.
+type pruneResult struct {
+	Keep    int `json:"keep"`
+	Deleted int `json:"deleted"`
+}
+
+func (c *cli) pruneCommand() *cobra.Command {
+	var keep int
+	cmd := &cobra.Command{
+		Use:   "prune [--keep N]",
+		Short: "Delete old fact snapshots, keeping each host's newest N",
+		Long: `Delete every host's fact snapshots but its newest N (10 by default), with
+their package and update lists. Every collection stores a snapshot, so a
+fleet collected daily grows by one package list per host a day; the newest
+snapshot, which is the host's current state, is always kept. Rollout
+history, outcomes and the risk model's records are not touched.`,
+		Example: `  patchpilot inventory prune
+  patchpilot inventory prune --keep 30`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			n, err := a.PruneFacts(cmd.Context(), keep)
+			if err != nil {
+				return err
+			}
+			res := pruneResult{Keep: keep, Deleted: n}
+			return c.render(res, func(w io.Writer) {
+				fmt.Fprintf(w, "deleted %d fact snapshots; kept the newest %d of each host\n", n, keep)
+			})
+		}),
+	}
+	cmd.Flags().IntVar(&keep, "keep", 10, "snapshots to keep per host (at least 1)")
+	return cmd
 }
 
 func (c *cli) captureCommand() *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -123,5 +124,45 @@ func TestImportFacts(t *testing.T) {
 	r := e.run("inventory", "import-facts", "../../internal/inventory/testdata/adhoc/setup_multi.txt")
 	if r.code != 3 || !strings.Contains(r.stderr, "UNREACHABLE") && !strings.Contains(r.stderr, "unreachable") {
 		t.Errorf("import-facts with an unreachable host: exit %d, stderr %q; want 3 naming it", r.code, r.stderr)
+	}
+}
+
+func TestInventoryPrune(t *testing.T) {
+	e := newEnv(t)
+	const cache = "../../internal/inventory/testdata/factcache"
+	for range 3 {
+		e.mustRun("inventory", "import-facts", cache)
+	}
+	hosts := decodeJSON[[]struct {
+		Name string `json:"name"`
+	}](t, e.mustRun("hosts", "-o", "json"))
+	if len(hosts) != 1 {
+		t.Fatalf("hosts = %+v, want the one of the cache", hosts)
+	}
+	history := func() int {
+		show := decodeJSON[struct {
+			History []json.RawMessage `json:"history"`
+		}](t, e.mustRun("hosts", "show", hosts[0].Name, "-o", "json"))
+		return len(show.History)
+	}
+	if n := history(); n != 3 {
+		t.Fatalf("history has %d snapshots after 3 imports, want 3", n)
+	}
+
+	if r := e.run("inventory", "prune", "--keep", "0"); r.code != 2 || !strings.Contains(r.stderr, "keep") {
+		t.Errorf("prune --keep 0: exit %d, stderr %q; want 2 naming keep", r.code, r.stderr)
+	}
+	res := decodeJSON[struct {
+		Keep    int `json:"keep"`
+		Deleted int `json:"deleted"`
+	}](t, e.mustRun("inventory", "prune", "--keep", "1", "-o", "json"))
+	if res.Keep != 1 || res.Deleted != 2 {
+		t.Errorf("prune --keep 1 = %+v, want 2 deleted", res)
+	}
+	if n := history(); n != 1 {
+		t.Errorf("history has %d snapshots after pruning, want 1", n)
+	}
+	if out := e.mustRun("inventory", "prune"); !strings.Contains(out, "deleted 0 fact snapshots; kept the newest 10") {
+		t.Errorf("prune again printed %q", out)
 	}
 }

@@ -203,3 +203,15 @@ func (a *App) Capture(ctx context.Context, d patchpilot.Dialer, h patchpilot.Hos
 	defer r.Close()
 	return collect.Capture(ctx, r, dir)
 }
+
+// PruneFacts deletes every host's fact snapshots but its newest keep, and
+// records how many it deleted in the audit log.
+func (a *App) PruneFacts(ctx context.Context, keep int) (int, error) {
+	n, err := a.Store.PruneFacts(ctx, keep)
+	if err != nil {
+		return 0, err
+	}
+	data, _ := json.Marshal(map[string]int{"keep": keep, "deleted": n})
+	return n, a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsPruned,
+		Message: fmt.Sprintf("pruned %d fact snapshots, keeping the newest %d of each host", n, keep), Data: data})
+}

@@ -121,6 +121,29 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 	}, "save facts for %q", f.Host)
 }
 
+// PruneFacts implements patchpilot.FactStore. The snapshots' packages and
+// updates go with them (ON DELETE CASCADE). The file does not shrink:
+// SQLite reuses the freed pages for later snapshots.
+func (db *DB) PruneFacts(ctx context.Context, keep int) (int, error) {
+	if keep < 1 {
+		return 0, invalid("prune facts: keep %d: keep at least the newest snapshot of each host", keep)
+	}
+	var deleted int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM fact_snapshots WHERE id IN (
+			SELECT id FROM (
+				SELECT id, ROW_NUMBER() OVER (PARTITION BY host_id ORDER BY collected_at DESC, id DESC) AS newest
+				FROM fact_snapshots)
+			WHERE newest > ?)`, keep)
+		if err != nil {
+			return err
+		}
+		deleted, err = res.RowsAffected()
+		return err
+	}, "prune facts")
+	return int(deleted), err
+}
+
 // hostID returns the row id of a host, or ENOTFOUND.
 func (db *DB) hostID(ctx context.Context, name string) (int64, error) {
 	if name == "" {

@@ -198,3 +198,55 @@ func (s suite) testFactHistory(t *testing.T) {
 	_, err = st.FactHistory(ctx, "ghost", 0)
 	wantCode(t, err, patchpilot.ENOTFOUND, "ghost")
 }
+
+func (s suite) testPruneFacts(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	mustUpsert(t, st, patchpilot.Host{Name: "h"}, patchpilot.Host{Name: "one"}, patchpilot.Host{Name: "never"})
+	// Saved out of time order: the newest by CollectedAt are kept, not the
+	// last saved.
+	for _, hours := range []int{3, 0, 4, 1, 2} {
+		mustSave(t, st, Facts("h", baseTime.Add(time.Duration(hours)*time.Hour), 10+hours, hours))
+	}
+	mustSave(t, st, Facts("one", baseTime, 5, 1))
+	latest, err := st.LatestFacts(ctx, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, keep := range []int{0, -1} {
+		_, err := st.PruneFacts(ctx, keep)
+		wantCode(t, err, patchpilot.EINVALID, "keep")
+	}
+	n, err := st.PruneFacts(ctx, 2)
+	if err != nil || n != 3 {
+		t.Fatalf("PruneFacts(2) = %d, %v; want 3 deleted", n, err)
+	}
+	hist, err := st.FactHistory(ctx, "h", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at []time.Time
+	for _, h := range hist {
+		at = append(at, h.CollectedAt)
+	}
+	if want := []time.Time{baseTime.Add(4 * time.Hour), baseTime.Add(3 * time.Hour)}; !reflect.DeepEqual(at, want) {
+		t.Errorf("history after pruning = %v, want the two newest %v", at, want)
+	}
+	if got, err := st.LatestFacts(ctx, "h"); err != nil || !reflect.DeepEqual(got, latest) {
+		t.Errorf("the latest snapshot changed with pruning: %v", err)
+	}
+	if one, err := st.FactHistory(ctx, "one", 0); err != nil || len(one) != 1 {
+		t.Errorf("a host with one snapshot kept %d (%v), want 1", len(one), err)
+	}
+	updates, err := st.PendingUpdates(ctx, patchpilot.UpdateFilter{Host: "h"})
+	if err != nil || len(updates) != len(latest.Updates) {
+		t.Errorf("pending updates after pruning: %d, %v; want the latest snapshot's %d", len(updates), err, len(latest.Updates))
+	}
+	if n, err := st.PruneFacts(ctx, 2); err != nil || n != 0 {
+		t.Errorf("pruning again = %d, %v; want nothing to delete", n, err)
+	}
+	if n, err := st.PruneFacts(ctx, 1); err != nil || n != 1 {
+		t.Errorf("PruneFacts(1) = %d, %v; want 1 deleted", n, err)
+	}
+}
