@@ -145,6 +145,11 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 						waiting[h.Host] = h
 					}
 				}
+				if len(waiting) == 0 {
+					// Nothing the stage can do frees a budget.
+					stop = stopReason{state: patchpilot.RolloutHalted, reason: "held: the disruption budgets let none of the stage's remaining hosts go"}
+					continue
+				}
 				_, failedBack := rn.rollbackHosts(ctx, all, reverseOrder(waiting), "")
 				if len(failedBack) > 0 {
 					stopped = true
