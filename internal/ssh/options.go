@@ -17,9 +17,11 @@ import (
 
 // Defaults used when an Options field is left at its zero value.
 const (
-	DefaultConnectTimeout    = 10 * time.Second
-	DefaultCommandTimeout    = 5 * time.Minute
-	DefaultKeepaliveInterval = 30 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute
+	// DefaultKeepaliveInterval gives up on a silent connection after 45 s
+	// (three unanswered intervals).
+	DefaultKeepaliveInterval = 15 * time.Second
 	DefaultUser              = "root"
 	// DefaultKnownHostsPath is relative to Options.HomeDir.
 	DefaultKnownHostsPath = ".ssh/known_hosts"
@@ -73,8 +75,8 @@ type Options struct {
 
 	// KeepaliveInterval is how often an idle connection is probed with
 	// keepalive@openssh.com; a connection that does not answer a probe
-	// within three intervals is closed. 0 means DefaultKeepaliveInterval; negative
-	// disables keepalives.
+	// within three intervals is closed. 0 means DefaultKeepaliveInterval;
+	// negative disables keepalives.
 	KeepaliveInterval time.Duration
 
 	// Logger receives debug and warning lines. nil discards them.
