@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,21 @@ func TestLabInventory(t *testing.T) {
 		t.Fatalf("lab status: %d hosts, want 2", len(status))
 	}
 
+	// Replace a library the first host's services map, the way dpkg does:
+	// they keep running the deleted file and need a restart.
+	sshTo := func(addr, command string) string {
+		t.Helper()
+		raw, err := exec.Command("ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+			"-o", "UserKnownHostsFile="+filepath.Join(dir, "known_hosts"), "-i", filepath.Join(dir, "id_ed25519"),
+			"root@"+addr, command).Output()
+		if err != nil {
+			t.Fatalf("ssh %s %q: %v", addr, command, err)
+		}
+		return string(raw)
+	}
+	replaced := status[0]["name"].(string)
+	sshTo(status[0]["address"].(string), `f=$(readlink -f /usr/lib/x86_64-linux-gnu/libcrypto.so.3) && cp -a "$f" /tmp/lib && rm "$f" && cp -a /tmp/lib "$f"`)
+
 	out := e.mustRun("inventory", "collect", "-i", filepath.Join(dir, "inventory.ini"),
 		"--known-hosts", filepath.Join(dir, "known_hosts"), "-o", "json")
 	res := decodeJSON[struct {
@@ -49,15 +65,16 @@ func TestLabInventory(t *testing.T) {
 		t.Fatalf("collected %d hosts, want 2:\n%s", len(res.Hosts), out)
 	}
 	for _, h := range res.Hosts {
-		ssh := exec.Command("ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-			"-o", "UserKnownHostsFile="+filepath.Join(dir, "known_hosts"), "-i", filepath.Join(dir, "id_ed25519"),
-			"root@"+h.Address, "dpkg-query -W | wc -l")
-		raw, err := ssh.Output()
-		if err != nil {
-			t.Fatalf("ssh %s: %v", h.Address, err)
-		}
-		if want := strings.TrimSpace(string(raw)); fmt.Sprint(h.PackageCount) != want {
+		if want := strings.TrimSpace(sshTo(h.Address, "dpkg-query -W | wc -l")); fmt.Sprint(h.PackageCount) != want {
 			t.Errorf("%s: package_count %d, dpkg-query on the host counts %s", h.Name, h.PackageCount, want)
+		}
+		show := decodeJSON[struct {
+			Facts struct {
+				NeedsRestart []string `json:"needs_restart"`
+			} `json:"facts"`
+		}](t, e.mustRun("hosts", "show", h.Name, "-o", "json"))
+		if got := show.Facts.NeedsRestart; (h.Name == replaced) != slices.Contains(got, "ssh.service") {
+			t.Errorf("%s: needs restart %v; want ssh.service only on %s, whose libcrypto was replaced", h.Name, got, replaced)
 		}
 		updates := decodeJSON[[]struct {
 			Package   string `json:"package"`

@@ -69,3 +69,16 @@ func FuzzParseServices(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseNeedsRestart(f *testing.F) {
+	addSeeds(f, "needs_restart.out")
+	f.Add([]byte("ssh.service\nnot a unit\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		units := ParseNeedsRestart(data)
+		for i, u := range units {
+			if !strings.HasSuffix(u, ".service") || strings.ContainsAny(u, " /\n") || (i > 0 && units[i-1] >= u) {
+				t.Fatalf("bad or unsorted unit %q in %q", u, units)
+			}
+		}
+	})
+}

@@ -19,8 +19,9 @@ const (
 // RefreshTimeout bounds apt-get update, which fetches from the network.
 const RefreshTimeout = 5 * time.Minute
 
-// Steps returns the commands that collect a Debian host's packages, updates
-// and services; the identity comes from osfamily.ProbeSteps.
+// Steps returns the commands that collect a Debian host's packages, updates,
+// running services and services needing a restart; the identity comes from
+// osfamily.ProbeSteps.
 func Steps(opts osfamily.Options) []osfamily.Step {
 	var steps []osfamily.Step
 	if opts.Refresh {
@@ -34,6 +35,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		// while another apt holds the lock; it only reads.
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"}}},
 		osfamily.ServicesStep(),
+		osfamily.NeedsRestartStep(),
 	)
 }
 
@@ -81,6 +83,7 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	f.Removals = removals(plan.Removals, f.Packages)
 
 	f.Services = osfamily.Services(t)
+	f.NeedsRestart = osfamily.NeedsRestart(t)
 	if _, ok := p.Files[osfamily.FileRebootRequired]; ok {
 		f.RebootRequired = true
 	}

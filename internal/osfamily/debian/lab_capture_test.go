@@ -52,3 +52,17 @@ func TestParseDebian12LabCapture(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDebian12LabRestartCapture parses a lab host's transcript taken
+// after a library its services map was replaced on disk.
+func TestParseDebian12LabRestartCapture(t *testing.T) {
+	f := parseDir(t, "debian12-lab-restart")
+	want := []string{"ssh.service", "systemd-journald.service", "systemd-logind.service"}
+	if !slices.Equal(f.NeedsRestart, want) {
+		t.Errorf("needs restart %v, want %v", f.NeedsRestart, want)
+	}
+	// The other lab capture predates the step: it knows of no restart.
+	if f := parseDir(t, "debian12-lab-reboot"); f.NeedsRestart != nil {
+		t.Errorf("a transcript without the step needs restart %v, want nothing", f.NeedsRestart)
+	}
+}

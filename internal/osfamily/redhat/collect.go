@@ -21,7 +21,8 @@ const (
 const RefreshTimeout = 5 * time.Minute
 
 // Steps returns the commands that collect a RHEL-family host's packages,
-// updates, advisories, reboot flag and services. The dnf listings run
+// updates, advisories, reboot flag, running services and services needing
+// a restart. The dnf listings run
 // with --cacheonly, which lets an unprivileged user read the system's
 // metadata cache instead of downloading a private one, and keeps
 // collection off the network unless Refresh asks for it.
@@ -38,6 +39,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		osfamily.Step{Name: StepAdvisories, Cmd: patchpilot.Command{Args: []string{"dnf", "-q", "--cacheonly", "updateinfo", "list", "--security"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"needs-restarting", "-r"}}},
 		osfamily.ServicesStep(),
+		osfamily.NeedsRestartStep(),
 	)
 }
 
@@ -92,6 +94,7 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 		f.RebootRequired, f.RebootPackages, _ = ParseNeedsRestarting(res)
 	}
 	f.Services = osfamily.Services(t)
+	f.NeedsRestart = osfamily.NeedsRestart(t)
 	return f, nil
 }
 

@@ -23,7 +23,8 @@ const (
 const RefreshTimeout = 5 * time.Minute
 
 // Steps returns the commands that collect a SUSE host's packages,
-// updates, patches, reboot flag and services. The listings run with
+// updates, patches, reboot flag, running services and services needing a
+// restart. The listings run with
 // --no-refresh so that they read the cached metadata, as an unprivileged
 // user must, unless Refresh asks for a refresh first.
 func Steps(opts osfamily.Options) []osfamily.Step {
@@ -39,6 +40,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		osfamily.Step{Name: StepPatches, Cmd: patchpilot.Command{Args: []string{"zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-patches"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"zypper", "needs-rebooting"}}},
 		osfamily.ServicesStep(),
+		osfamily.NeedsRestartStep(),
 	)
 }
 
@@ -92,6 +94,7 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 		f.RebootRequired, _ = ParseNeedsRebooting(res)
 	}
 	f.Services = osfamily.Services(t)
+	f.NeedsRestart = osfamily.NeedsRestart(t)
 	return f, nil
 }
 
