@@ -77,6 +77,13 @@ const (
 // Enabled reports whether the plan asks for canary analysis.
 func (c CanaryConfig) Enabled() bool { return len(c.Metrics) > 0 }
 
+// BakeLimit is how long after a stage's first change its canary gate may
+// keep looking: the longer of the stage's bake and MaxBake. The look at or
+// after the limit is the final one.
+func (c CanaryConfig) BakeLimit(stageBake time.Duration) time.Duration {
+	return max(c.MaxBake, stageBake)
+}
+
 // WithDefaults returns the section with its zero fields filled in; step is
 // the Prometheus step of the plan (0 means DefaultPrometheusStep).
 // MaxBake stays 0 (the stage's bake), which only the caller knows.

@@ -445,6 +445,10 @@ func (w MaintenanceWindow) onDay(d time.Weekday) bool {
 	return false
 }
 
+// CanaryOn reports whether the plan's canary analysis gates stage s: the
+// plan has a canary section and the stage does not opt out of it.
+func (p Plan) CanaryOn(s Stage) bool { return p.Canary.Enabled() && !s.NoCanary }
+
 // WithDefaults returns a copy of the plan with every defaulted field filled
 // in: stage parallelism, timeout, failure action, approval and limit kinds.
 // Empty lists become nil so that plans compare equal however they were built.

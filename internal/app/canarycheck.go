@@ -13,11 +13,11 @@ import (
 )
 
 // stageChecker returns the health checker of a stage: the criteria's
-// fixed-threshold gates and, when the plan has a canary section and the
-// stage does not opt out of it, the canary gate beside them. applied is shared by every checker of one
-// engine: it remembers when each host's change was applied, which the
-// store does not keep, so that a look compares all of a stage's changed
-// hosts from their own changes.
+// fixed-threshold gates and, when the plan's canary analysis gates the
+// stage (Plan.CanaryOn), the canary gate beside them. applied is shared by
+// every checker of one engine: it remembers when each host's change was
+// applied, which the store does not keep, so that a look compares all of a
+// stage's changed hosts from their own changes.
 func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, applied *appliedBook, now func() time.Time, logger *slog.Logger) (patchpilot.HealthChecker, error) {
 	var fixed patchpilot.HealthChecker
 	if len(s.Criteria) > 0 {
@@ -27,7 +27,7 @@ func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, applied *appli
 		}
 		fixed = c
 	}
-	if !p.Canary.Enabled() || s.NoCanary {
+	if !p.CanaryOn(s) {
 		return fixed, nil
 	}
 	step := p.Health.Prometheus.WithDefaults().Step

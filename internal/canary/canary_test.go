@@ -146,10 +146,10 @@ func TestNewEvaluatorAndBakeLimit(t *testing.T) {
 		t.Errorf("unknown judge: %v", err)
 	}
 	cfg := patchpilot.CanaryConfig{MaxBake: 30 * time.Minute}
-	if got := canary.BakeLimit(cfg, 10*time.Minute); got != 30*time.Minute {
+	if got := cfg.BakeLimit(10 * time.Minute); got != 30*time.Minute {
 		t.Errorf("BakeLimit = %s", got)
 	}
-	if got := canary.BakeLimit(patchpilot.CanaryConfig{}, 10*time.Minute); got != 10*time.Minute {
+	if got := (patchpilot.CanaryConfig{}).BakeLimit(10 * time.Minute); got != 10*time.Minute {
 		t.Errorf("BakeLimit without max_bake = %s", got)
 	}
 	t0 := time.Unix(0, 0)

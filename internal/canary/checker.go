@@ -28,7 +28,7 @@ type Checker struct {
 	Fixed    patchpilot.HealthChecker
 	Analyzer *Analyzer
 	// Config is the plan's canary section, Bake the stage's bake: the
-	// look at BakeLimit(Config, Bake) after the stage's first change is
+	// look at Config.BakeLimit(Bake) after the stage's first change is
 	// final and applies the section's on_inconclusive.
 	Config patchpilot.CanaryConfig
 	Bake   time.Duration

@@ -43,7 +43,7 @@
 //   - patchpilot.Unhealthy (judge Fail, or NoData, or err != nil): roll
 //     back per the stage's on_failure; rep carries the reason.
 //   - patchpilot.UnderReview (judge Inconclusive): keep baking, up to
-//     BakeLimit(plan.Canary, stage.Bake) after the first change; the final
+//     plan.Canary.BakeLimit(stage.Bake) after the first change; the final
 //     look applies the plan's on_inconclusive, so it is never UnderReview.
 //   - patchpilot.Healthy (judge Pass): the stage may be promoted; the
 //     report's Promote is set, and the orchestrator ends the host's bake

@@ -40,17 +40,10 @@ func NewEvaluator(cfg patchpilot.CanaryConfig, step time.Duration) (judge.Evalua
 		patchpilot.CanaryJudgeSequential, patchpilot.CanaryJudgeMannWhitney, cfg.Judge)
 }
 
-// BakeLimit is how long after a stage's first change its gate may keep
-// looking: the longer of the stage's bake and the section's MaxBake. The
-// look at or after the limit is the final one.
-func BakeLimit(cfg patchpilot.CanaryConfig, stageBake time.Duration) time.Duration {
-	return max(cfg.MaxBake, stageBake)
-}
-
 // Final reports whether a look at now is the final look of a stage whose
 // first change was applied at appliedAt.
 func Final(cfg patchpilot.CanaryConfig, stageBake time.Duration, appliedAt, now time.Time) bool {
-	return !now.Before(appliedAt.Add(BakeLimit(cfg, stageBake)))
+	return !now.Before(appliedAt.Add(cfg.BakeLimit(stageBake)))
 }
 
 // Stage is one look at a stage's canary gate.
@@ -125,8 +118,6 @@ func Report(res judge.Result) patchpilot.HealthReport {
 		if v.Outcome != judge.Pass {
 			rep.Promote = false
 		}
-	}
-	for _, v := range res.Verdicts {
 		gr := patchpilot.GateResult{Gate: GatePrefix + v.Metric, Outcome: outcomeFor(v), Reason: v.Reason, Time: res.Time}
 		if est := float64(v.Estimate); !math.IsNaN(est) && !math.IsInf(est, 0) {
 			gr.Value = &est

@@ -244,12 +244,12 @@ func (j *job) verify(ctx context.Context) error {
 	bake := j.stage.Bake
 	deadline := j.rn.e.now().Add(bake)
 	extensions := 0
-	// A canary judge may look until the canary section's max_bake before
-	// its final verdict: a host under review is given that long, however
-	// many extensions it takes.
+	// A canary judge may look until its bake limit before its final
+	// verdict: a host under review is given that long, however many
+	// extensions it takes.
 	var reviewUntil time.Time
-	if c := j.rn.r.Plan.Canary; len(c.Metrics) > 0 && c.MaxBake > bake {
-		reviewUntil = j.rn.e.now().Add(c.MaxBake)
+	if p := j.rn.r.Plan; p.CanaryOn(j.stage) {
+		reviewUntil = j.rn.e.now().Add(p.Canary.BakeLimit(bake))
 	}
 	for {
 		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
