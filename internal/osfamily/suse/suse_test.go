@@ -1,28 +1,17 @@
 package suse
 
 import (
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osfamily/osfamilytest"
 )
 
 func TestParseSLES(t *testing.T) {
-	tr, err := osfamily.ReadTranscript(filepath.Join("testdata", "sles15sp5-crafted"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := osfamily.ParseProbe(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Parse(p, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, tr := osfamilytest.ParseDir(t, "sles15sp5-crafted", Parse)
 	if f.OSFamily != patchpilot.FamilySUSE || f.OSName != "sles" || f.OSVersion != "15.5" || f.Ecosystem() != "SUSE:SUSE Linux Enterprise Server 15 SP5" {
 		t.Errorf("identity: %s %s %s %q", f.OSFamily, f.OSName, f.OSVersion, f.Ecosystem())
 	}
@@ -50,6 +39,10 @@ func TestParseSLES(t *testing.T) {
 
 	// A zypper that fails prints its errors as messages and no list.
 	tr[StepUpdates] = patchpilot.Result{ExitCode: 7, Stdout: []byte(`<?xml version='1.0'?><stream><message type="error">System management is locked by the application with pid 1234 (zypper).</message></stream>`)}
+	p, err := osfamily.ParseProbe(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Parse(p, tr); err == nil || !strings.Contains(err.Error(), "exited with status 7") || patchpilot.ErrorHint(err) == "" {
 		t.Errorf("locked zypper: error %v, want exit status 7 with a hint", err)
 	}
