@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,12 +29,7 @@ const (
 // package's lab test.
 func canaryLabPlan(t *testing.T, pkg string, hosts []string, stages ...string) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "rollout:\n  name: canary-%s\n  patch: {packages: [%q]}\n  targets: {hosts: %s}\n", strings.ReplaceAll(pkg, "=", "-"), pkg, hostList(hosts...))
-	b.WriteString("  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: true}\n")
-	b.WriteString("  health:\n    http: [{name: demo, url: \"http://{{.Address}}:8080/health\", max_latency: 2s}]\n")
-	fmt.Fprintf(&b, "    prometheus: {url: \"http://%s\", step: 5s}\n", canaryLabPrometheus)
-	b.WriteString(`  canary:
+	extra := fmt.Sprintf("    prometheus: {url: \"http://%s\", step: 5s}\n", canaryLabPrometheus) + `  canary:
     baseline: 110s
     interval: 5s
     max_bake: 60s
@@ -51,16 +44,8 @@ func canaryLabPlan(t *testing.T, pkg string, hosts []string, stages ...string) s
         query: 'histogram_quantile(0.99, sum by (le) (rate(pp_demo_request_duration_seconds_bucket{job="pp-demo-web",host="{{.Host}}"}[30s])))'
         direction: higher_is_worse
         margin: 25%
-`)
-	b.WriteString("  stages:\n")
-	for _, s := range stages {
-		b.WriteString("    - " + s + "\n")
-	}
-	path := filepath.Join(t.TempDir(), "plan.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`
+	return writeLabPlan(t, "canary-"+strings.ReplaceAll(pkg, "=", "-"), pkg, hosts, "", extra, stages...)
 }
 
 // TestRolloutCanaryLab runs rollouts with a canary section through the

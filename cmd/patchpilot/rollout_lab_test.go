@@ -145,12 +145,20 @@ func hostList(names ...string) string { return "[" + strings.Join(names, ", ") +
 // units that ran before.
 func labPlan(t *testing.T, pkg string, hosts []string, policy string, stages ...string) string {
 	t.Helper()
+	return writeLabPlan(t, strings.ReplaceAll(pkg, "=", "-"), pkg, hosts, policy, "", stages...)
+}
+
+// writeLabPlan writes a plan named name; extra is YAML that goes after the
+// HTTP health check (more health sources, a canary section).
+func writeLabPlan(t *testing.T, name, pkg string, hosts []string, policy, extra string, stages ...string) string {
+	t.Helper()
 	if policy == "" {
 		policy = "{allow_reboot: true, require_rollback: true, critical_without_approval: true}"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "rollout:\n  name: %s\n  patch: {packages: [%q]}\n  targets: {hosts: %s}\n  policy: %s\n", strings.ReplaceAll(pkg, "=", "-"), pkg, hostList(hosts...), policy)
+	fmt.Fprintf(&b, "rollout:\n  name: %s\n  patch: {packages: [%q]}\n  targets: {hosts: %s}\n  policy: %s\n", name, pkg, hostList(hosts...), policy)
 	b.WriteString("  health:\n    http: [{name: demo, url: \"http://{{.Address}}:8080/health\", max_latency: 2s}]\n")
+	b.WriteString(extra)
 	b.WriteString("  stages:\n")
 	for _, s := range stages {
 		b.WriteString("    - " + s + "\n")
