@@ -27,7 +27,7 @@ JSONL.`,
 		Example: `  patchpilot history export -o fleet-history.jsonl
   patchpilot history export | grep '"rolled_back"'`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			w := c.stdout
 			var out *os.File
 			if file != "" && file != "-" {

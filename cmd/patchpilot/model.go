@@ -53,7 +53,7 @@ JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
 prior_source, stored_records, models.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
 			if err != nil {
 				return err
@@ -106,7 +106,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 		Example: `  patchpilot model explain
   patchpilot model explain --package openssl --host lb-1`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			ex, err := a.ExplainModel(cmd.Context(), q)
 			if err != nil {
 				return err

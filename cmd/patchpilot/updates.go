@@ -29,7 +29,7 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 		Example: `  patchpilot updates --security
   patchpilot updates --host web1 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			updates, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host, SecurityOnly: security})
 			if err != nil {
 				return err
