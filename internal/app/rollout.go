@@ -159,6 +159,9 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
+	if err := a.CheckPins(ctx, patch, prop.Targets); err != nil {
+		return PlanProposal{}, err
+	}
 	if prop.Risk, err = a.AssessPatchOn(ctx, patch, prop.Targets); err != nil {
 		return PlanProposal{}, err
 	}
