@@ -30,7 +30,7 @@ func TestProposePlanChecksPins(t *testing.T) {
 		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
 			Packages: []patchpilot.Package{{Name: "libssl3", Version: "3.0.11-1", SourceName: "openssl"}, {Name: "curl", Version: "7.88.1-10"}},
-			Updates: []patchpilot.Update{{Package: "libssl3", SourcePackage: "openssl", InstalledVersion: "3.0.11-1", CandidateVersion: "3.0.15-1"}}}
+			Updates:  []patchpilot.Update{{Package: "libssl3", SourcePackage: "openssl", InstalledVersion: "3.0.11-1", CandidateVersion: "3.0.15-1"}}}
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			t.Fatal(err)
 		}
