@@ -81,7 +81,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
 	fit := "regression fitted"
 	if st.ColdStart {
-		fit = "no regression (too little data): public priors and fleet counts"
+		fit = risk.ColdStartMeaning
 	}
 	if st.Calibrated {
 		fit += ", calibrated"
@@ -135,7 +135,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 
 func coldStartNote(cold bool) string {
 	if cold {
-		return " (cold start: no model is stored, public priors only; run 'patchpilot model train')"
+		return " (" + risk.ColdStartMeaning + "; 'patchpilot model train' fits one once the history is large enough)"
 	}
 	return ""
 }

@@ -38,7 +38,7 @@ type PatchAssessment struct {
 // AssessResult is the answer of Assess: patches riskiest first.
 type AssessResult struct {
 	ModelVersion string            `json:"model_version"`
-	ColdStart    bool              `json:"cold_start"` // no model is stored: public priors only
+	ColdStart    bool              `json:"cold_start"` // see risk.Model.ColdStart
 	Patches      []PatchAssessment `json:"patches"`
 }
 
@@ -85,11 +85,11 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if err != nil {
 		return AssessResult{}, err
 	}
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return AssessResult{}, err
 	}
-	res := AssessResult{ModelVersion: m.Version, ColdStart: info == nil, Patches: []PatchAssessment{}}
+	res := AssessResult{ModelVersion: m.Version, ColdStart: m.ColdStart(), Patches: []PatchAssessment{}}
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
 	if err != nil {
 		return res, err
@@ -283,7 +283,7 @@ type ModelTerm struct {
 // are part of the CLI contract (docs/cli.md).
 type Explanation struct {
 	ModelVersion string           `json:"model_version"`
-	ColdStart    bool             `json:"cold_start"`
+	ColdStart    bool             `json:"cold_start"` // see risk.Model.ColdStart
 	Terms        []ModelTerm      `json:"terms"`
 	Shrinkage    string           `json:"shrinkage"`
 	Riskiest     []string         `json:"riskiest_packages"`
@@ -315,11 +315,11 @@ var termText = map[string]string{
 // ExplainModel explains the active (or cold-start) model, and one package's
 // score when q names one.
 func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, error) {
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return Explanation{}, err
 	}
-	ex := Explanation{ModelVersion: m.Version, ColdStart: info == nil, Terms: []ModelTerm{}, Riskiest: []string{}}
+	ex := Explanation{ModelVersion: m.Version, ColdStart: m.ColdStart(), Terms: []ModelTerm{}, Riskiest: []string{}}
 	for i, name := range m.Features {
 		w := m.Weights[i]
 		if m.Scale[i] != 0 {

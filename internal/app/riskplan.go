@@ -35,11 +35,11 @@ type PatchRisk struct {
 // facts are older than the plan; a proposed plan's pins are checked against
 // the facts first (CheckPins).
 func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hosts []string) (PatchRisk, error) {
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return PatchRisk{}, err
 	}
-	pr := PatchRisk{ModelVersion: m.Version, ColdStart: info == nil, Hosts: []risk.Assessment{},
+	pr := PatchRisk{ModelVersion: m.Version, ColdStart: m.ColdStart(), Hosts: []risk.Assessment{},
 		Reasons: []risk.Reason{}, Warnings: []risk.Warning{}}
 	cache := map[string]*hostContext{}
 	now := a.now()
@@ -149,7 +149,7 @@ func (a *App) Prior(ctx context.Context, p patchpilot.Plan, hosts []string) (orc
 func riskHeader(pr PatchRisk) []string {
 	model := pr.ModelVersion
 	if pr.ColdStart {
-		model += " (cold start: public priors, no model trained yet)"
+		model += " (" + risk.ColdStartMeaning + ")"
 	}
 	lines := []string{
 		"risk model " + model,
