@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osv"
 	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
@@ -215,7 +216,7 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Rec
 			}
 		}
 		if k := advisoryRank(adv.Severity, adv.CVSS); k > rank {
-			rank, r.Severity = k, severityWords[k]
+			rank, r.Severity = k, string(patchpilot.SeverityOfRank(k))
 		}
 	}
 	r.RebootRequired = planner.IsKernelPackage(u.Package) || risk.Categorize(u.SourcePackage, u.Package) == risk.CategoryKernel
@@ -225,33 +226,13 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Rec
 	return r
 }
 
-// severityWords are the normalised severities the risk model reads.
-var severityWords = [...]string{"", "low", "medium", "high", "critical"}
-
-// advisoryRank normalises an advisory's severity word or, failing that,
-// its CVSS score (CVSS v3 bands) to 1-4; 0 when unknown.
+// advisoryRank is an advisory's severity rank (patchpilot.Severity.Rank)
+// from its word or, failing that, its CVSS score's band; 0 when unknown.
 func advisoryRank(word string, cvss float64) int {
-	switch strings.ToLower(strings.TrimSpace(word)) {
-	case "critical", "urgent":
-		return 4
-	case "high", "important":
-		return 3
-	case "medium", "moderate":
-		return 2
-	case "low", "negligible", "unimportant":
-		return 1
+	if k := patchpilot.Severity(word).Rank(); k > 0 {
+		return k
 	}
-	switch {
-	case cvss >= 9:
-		return 4
-	case cvss >= 7:
-		return 3
-	case cvss >= 4:
-		return 2
-	case cvss > 0:
-		return 1
-	}
-	return 0
+	return patchpilot.Severity(osv.ScoreWord(cvss)).Rank()
 }
 
 func sortedKeys(m map[string]bool) []string {
