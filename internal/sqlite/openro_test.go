@@ -138,3 +138,26 @@ func TestRefusesForeignDatabase(t *testing.T) {
 		t.Errorf("journal_mode after the refused opens = %q, want delete (untouched)", got)
 	}
 }
+
+// TestOpenReadOnlyBesideAWriter: while a writer has the database open, its
+// latest commits sit in the -wal file; a reader sees them.
+func TestOpenReadOnlyBesideAWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	w := mustOpen(t, path)
+	defer w.Close()
+	if err := w.UpsertHosts(ctx, []patchpilot.Host{{Name: "web1"}, {Name: "web2"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenReadOnly beside a writer: %v", err)
+	}
+	defer r.Close()
+	if err := w.UpsertHosts(ctx, []patchpilot.Host{{Name: "web3"}}); err != nil {
+		t.Fatal(err)
+	}
+	if hosts, err := r.Hosts(ctx); err != nil || len(hosts) != 3 {
+		t.Errorf("reader sees %d hosts (%v), want the writer's 3", len(hosts), err)
+	}
+}
