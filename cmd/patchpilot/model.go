@@ -135,7 +135,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 
 func coldStartNote(cold bool) string {
 	if cold {
-		return " (" + risk.ColdStartMeaning + "; 'patchpilot model train' fits one once the history is large enough)"
+		return " (" + risk.ColdStartMeaning + "; 'patchpilot model train' fits one once the history has enough outcomes)"
 	}
 	return ""
 }

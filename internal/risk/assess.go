@@ -82,14 +82,14 @@ type Reason struct {
 
 // String renders the reason with its effect in percentage points of the
 // probability of failure and the direction in words, so that the sign and
-// the words cannot disagree: "raises the risk 3.1 points: openssl updates
+// the words cannot disagree: "raises the risk by 3.1 points: openssl updates
 // failed ...".
 func (r Reason) String() string {
 	dir := "raises"
 	if r.Effect < 0 {
 		dir = "lowers"
 	}
-	return fmt.Sprintf("%s the risk %.1f points: %s", dir, math.Abs(r.Effect*100), r.Text)
+	return fmt.Sprintf("%s the risk by %.1f points: %s", dir, math.Abs(r.Effect*100), r.Text)
 }
 
 // Warning kinds. Warnings are facts, not model output.

@@ -139,7 +139,7 @@ func NewColdStart(p Priors, now time.Time) *Model {
 
 // ColdStartMeaning says in words what ColdStart means; every place that
 // shows the flag (model status, model explain, assess, plan) uses it.
-const ColdStartMeaning = "cold start: no regression fitted yet (no model trained, or too little history), so public priors and this fleet's counts decide"
+const ColdStartMeaning = "cold start: no regression fitted yet, as no model was trained or the history was too thin; public priors and this fleet's counts decide"
 
 // ColdStart reports whether m is the cold-start model: no regression was
 // fitted, because no model was trained or the history was too thin, so the

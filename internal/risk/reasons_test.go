@@ -90,7 +90,7 @@ func TestReasonWordsAgreeWithNumbers(t *testing.T) {
 				if r.Effect < 0 {
 					wantDir = "lowers"
 				}
-				if r.Direction != wantDir || !strings.HasPrefix(s, wantDir+" the risk ") {
+				if r.Direction != wantDir || !strings.HasPrefix(s, wantDir+" the risk by ") {
 					t.Errorf("%s %s: effect %+.4f rendered %q with direction %q", name, rec.Package, r.Effect, s, r.Direction)
 				}
 				if want := fmt.Sprintf(" %.1f points: ", math.Abs(100*r.Effect)); !strings.Contains(s, want) {
