@@ -266,7 +266,7 @@ func SelectTargets(t patchpilot.TargetSelector, hosts []HostView) ([]HostView, e
 	for _, name := range t.Hosts {
 		if !byName[name] {
 			return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "target host %q is not in the inventory", name).
-				WithHint("check the name with `patchpilot hosts list`")
+				WithHint("check the name against the hosts 'patchpilot hosts' lists")
 		}
 	}
 	var out []HostView
