@@ -27,7 +27,24 @@ func parseFormat(s string) (format, error) {
 	case formatTable, formatJSON, formatYAML:
 		return f, nil
 	}
-	return "", patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+	err := patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+	if strings.ContainsAny(s, "./") {
+		// Before -o meant one thing, plan and history export took it
+		// as a file name.
+		return "", err.WithHint("-o is the output format; write to a file with --out FILE")
+	}
+	return "", err
+}
+
+// note writes a line meant for a person about what a command did: on
+// stdout with the table format, on stderr with json or yaml, so that
+// standard output holds nothing but the document.
+func (c *cli) note(format string, args ...any) {
+	w := c.stdout
+	if f, err := parseFormat(c.output); err != nil || f != formatTable {
+		w = c.stderr
+	}
+	fmt.Fprintf(w, format, args...)
 }
 
 // render writes v as JSON or YAML, or calls table with a tabwriter for the

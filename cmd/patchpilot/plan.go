@@ -37,6 +37,16 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 	return spec, nil
 }
 
+// planResult is what 'plan -o json|yaml' prints: the plan file's text with
+// what it was sized for.
+type planResult struct {
+	File    string   `json:"file,omitempty"`
+	Targets []string `json:"targets"`
+	Level   string   `json:"level"`
+	Header  []string `json:"header"`
+	Plan    string   `json:"plan"`
+}
+
 func (c *cli) planCommand() *cobra.Command {
 	var (
 		patch   string
@@ -44,7 +54,7 @@ func (c *cli) planCommand() *cobra.Command {
 		outFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "plan --patch SPEC [--targets SELECTOR] [-o FILE]",
+		Use:   "plan --patch SPEC [--targets SELECTOR] [--out FILE]",
 		Short: "Write a rollout plan for a patch, sized for its targets and risk",
 		Long: `Write a rollout plan (YAML) for a patch over the known hosts the selector
 matches. The stages (validation host, canaries, waves, final), bakes and
@@ -65,9 +75,14 @@ libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
 of each host. SELECTOR is an expression over labels and facts such as
 "env=prod,role!=db,os=debian:12"; empty selects every known host.
 
+--out FILE writes the plan to FILE; without it the plan goes to standard
+output. With -o json or -o yaml, standard output gets a document instead:
+file, targets, level, header (the comment lines) and plan (the plan's YAML).
+
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
-		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab -o plan.yaml
-  patchpilot plan --patch security --targets role=web`,
+		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab --out plan.yaml
+  patchpilot plan --patch security --targets role=web
+  patchpilot plan --patch security -o json | jq -r .plan`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := parsePatch(patch)
@@ -99,22 +114,30 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
-			if outFile == "" || outFile == "-" {
-				_, err := fmt.Fprint(c.stdout, b.String())
-				return err
+			res := planResult{Targets: prop.Targets, Level: string(prop.Level), Header: prop.Header, Plan: b.String()}
+			if outFile != "" && outFile != "-" {
+				if err := os.WriteFile(outFile, []byte(res.Plan), 0o644); err != nil {
+					return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err).
+						WithHint("check that the directory of --out exists and is writable")
+				}
+				res.File = outFile
+				fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)
 			}
-			if err := os.WriteFile(outFile, []byte(b.String()), 0o644); err != nil {
-				return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err)
+			if f, _ := parseFormat(c.output); f != formatTable {
+				return c.render(res, nil)
 			}
-			fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)
-			return nil
+			if res.File == "" {
+				// The plan as it is, not through the table writer: its
+				// comments may hold tabs.
+				_, err = fmt.Fprint(c.stdout, res.Plan)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&patch, "patch", "", `what to install: package=version pins separated by commas, or "security"`)
 	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every known host)")
-	// -o names the file here: a plan is always YAML.
-	f.StringVarP(&outFile, "output", "o", "", "write the plan to FILE instead of standard output")
+	f.StringVar(&outFile, "out", "", "write the plan to FILE (default: standard output)")
 	_ = cmd.MarkFlagRequired("patch")
 	return cmd
 }

@@ -15,7 +15,7 @@ func TestPlanWritesAParsablePlan(t *testing.T) {
 	e := newEnv(t)
 	e.mustRun("inventory", "collect", "--local", "--name", "controller")
 	path := filepath.Join(t.TempDir(), "plan.yaml")
-	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "-o", path)
+	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "--out", path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
