@@ -152,6 +152,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	guardGroups(root)
+	c.registerCompletions(root)
 	return root
 }
 
