@@ -86,7 +86,7 @@ it needs is missing there, 130 when interrupted).`,
 					return err
 				}
 				for _, w := range warnings {
-					fmt.Fprintf(c.stderr, "warning: %s\n", w)
+					fmt.Fprintf(c.stderr, "warning: %s\n", escapeControls(w, false))
 				}
 				if dialer, err = a.SSHDialer(); err != nil {
 					return err
@@ -157,7 +157,7 @@ func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectRe
 			// run prints.
 			if hint != "" && !hints[hint] && len(r.Hosts) > 1 {
 				hints[hint] = true
-				fmt.Fprintf(c.stderr, "hint: %s\n", hint)
+				fmt.Fprintf(c.stderr, "hint: %s\n", escapeControls(hint, false))
 			}
 			continue
 		}
@@ -304,7 +304,7 @@ from a new distribution or version, or again from the lab.`,
 			if err := a.Capture(cmd.Context(), d, h, out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "captured %s into %s\n", h.Name, out)
+			fmt.Fprintf(c.stderr, "captured %s into %s\n", escapeControls(h.Name, false), out)
 			return nil
 		},
 	}

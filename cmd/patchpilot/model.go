@@ -184,9 +184,10 @@ predicted, observed}].`,
 			}
 			// The report aligns its own tables.
 			t := res.Training
-			fmt.Fprintf(c.stdout, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
+			out := escapingWriter{c.stdout}
+			fmt.Fprintf(out, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
 				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
-			risk.WriteReport(c.stdout, res.Report)
+			risk.WriteReport(out, res.Report)
 			return nil
 		},
 	}

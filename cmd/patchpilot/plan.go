@@ -108,9 +108,11 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 				return err
 			}
 			var b strings.Builder
-			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), strings.Join(prop.Targets, ", "))
+			// Comment lines: a newline in a host name must not end the
+			// comment, nor an escape sequence reach the terminal.
+			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), escapeControls(strings.Join(prop.Targets, ", "), false))
 			for _, line := range prop.Header {
-				fmt.Fprintf(&b, "# %s\n", line)
+				fmt.Fprintf(&b, "# %s\n", escapeControls(line, false))
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)

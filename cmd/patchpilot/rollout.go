@@ -52,7 +52,7 @@ func (c *cli) engine(a *app.App, f engineFlags) (*orchestrator.Engine, error) {
 		OnEvent: func(e patchpilot.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), e.Message)
+			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), escapeControls(e.Message, false))
 		},
 	}), nil
 }

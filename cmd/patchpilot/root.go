@@ -54,13 +54,15 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	if isUsageError(err) {
 		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint("see 'patchpilot --help'")
 	}
+	// Messages quote host names, paths and remote output: escaped.
+	msg := escapeControls(err.Error(), true)
 	if patchpilot.ErrorCode(err) != patchpilot.EPARTIAL {
-		fmt.Fprintf(stderr, "error: %s\n", err)
+		fmt.Fprintf(stderr, "error: %s\n", msg)
 	} else {
-		fmt.Fprintf(stderr, "%s\n", err)
+		fmt.Fprintf(stderr, "%s\n", msg)
 	}
 	if hint := patchpilot.ErrorHint(err); hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
+		fmt.Fprintf(stderr, "hint: %s\n", escapeControls(hint, true))
 	}
 	return patchpilot.ExitCode(err)
 }
