@@ -42,6 +42,7 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 type planResult struct {
 	File    string   `json:"file,omitempty"`
 	Targets []string `json:"targets"`
+	LeftOut []string `json:"left_out"`
 	Level   string   `json:"level"`
 	Header  []string `json:"header"`
 	Plan    string   `json:"plan"`
@@ -73,11 +74,15 @@ run and depend on), least critical first.
 SPEC is package=version pins separated by commas ("openssl=3.0.15-1~deb12u1,
 libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
 of each host. SELECTOR is an expression over labels and facts such as
-"env=prod,role!=db,os=debian:12"; empty selects every known host.
+"env=prod,role!=db,os=debian:12"; empty selects every known host that has
+answered once: hosts whose facts were never collected (an inventory entry
+that was never reached) are left out, and the command says which. A selector
+or a name reaches them.
 
 --out FILE writes the plan to FILE; without it the plan goes to standard
 output. With -o json or -o yaml, standard output gets a document instead:
-file, targets, level, header (the comment lines) and plan (the plan's YAML).
+file, targets, left_out, level, header (the comment lines) and plan (the
+plan's YAML).
 
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab --out plan.yaml
@@ -114,9 +119,19 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 			for _, line := range prop.Header {
 				fmt.Fprintf(&b, "# %s\n", escapeControls(line, false))
 			}
+			if n := len(prop.LeftOut); n > 0 {
+				// Said on stderr too: a person running the command sees it
+				// even when the plan goes to a file or a pipe.
+				note := fmt.Sprintf("left out %d hosts that never answered (no facts collected): %s", n, escapeControls(strings.Join(prop.LeftOut, ", "), false))
+				fmt.Fprintf(&b, "# %s\n", note)
+				fmt.Fprintf(c.stderr, "%s; collect them with 'patchpilot inventory collect', or name them with --targets\n", note)
+			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
-			res := planResult{Targets: prop.Targets, Level: string(prop.Level), Header: prop.Header, Plan: b.String()}
+			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Plan: b.String()}
+			if res.LeftOut == nil {
+				res.LeftOut = []string{}
+			}
 			if outFile != "" && outFile != "-" {
 				if err := os.WriteFile(outFile, []byte(res.Plan), 0o644); err != nil {
 					return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err).
@@ -138,7 +153,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&patch, "patch", "", `what to install: package=version pins separated by commas, or "security"`)
-	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every known host)")
+	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every host collected once)")
 	f.StringVar(&outFile, "out", "", "write the plan to FILE (default: standard output)")
 	_ = cmd.MarkFlagRequired("patch")
 	return cmd
