@@ -142,6 +142,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.labCommand(),
 		c.assessCommand(), c.modelCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
+		c.manCommand(),
 	)
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if showVersion && len(args) == 0 {
@@ -151,6 +152,9 @@ func (c *cli) rootCommand() *cobra.Command {
 	}
 	// cobra adds its help and completion commands when the root runs;
 	// adding them now lets guardGroups cover the completion group too.
+	// The completion scripts go to the writer set at this point.
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	guardGroups(root)
