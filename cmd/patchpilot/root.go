@@ -47,12 +47,16 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return patchpilot.ExitOK
 	}
 	if isUsageError(err) {
-		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint("see 'patchpilot --help'")
+		path := root.CommandPath()
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see '%s --help'", path))
 	}
 	// Messages quote host names, paths and remote output: escaped.
 	msg := escapeControls(err.Error(), true)

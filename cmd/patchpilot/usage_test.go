@@ -77,6 +77,8 @@ func TestFlagErrorHintNamesTheCommand(t *testing.T) {
 		{[]string{"--bogus"}, "hint: see 'patchpilot --help'"},
 		{[]string{"inventory", "collect", "--bogus"}, "hint: see 'patchpilot inventory collect --help'"},
 		{[]string{"rollout", "status", "--bogus"}, "hint: see 'patchpilot rollout status --help'"},
+		{[]string{"plan"}, "hint: see 'patchpilot plan --help'"},
+		{[]string{"completion", "bsh"}, "hint: see 'patchpilot completion --help'"},
 	}
 	for _, tt := range tests {
 		r := e.runIn(tt.args...)
