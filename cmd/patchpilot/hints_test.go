@@ -22,7 +22,13 @@ const repoRoot = "../.."
 // quotedCommand finds a command quoted in a message or help text:
 // 'patchpilot rollout resume ' or `patchpilot hosts`. Prose such as
 // "patchpilot supports ..." is not quoted and not checked.
-var quotedCommand = regexp.MustCompile("['`]patchpilot((?: [a-z][a-z0-9-]*)+)")
+var quotedCommand = regexp.MustCompile("['`]patchpilot( [^'`]*)")
+
+// hintFlag finds a long flag named in a hint.
+var hintFlag = regexp.MustCompile(`(?:^|[\s(,'"])--([a-z][a-z0-9-]*)`)
+
+// foreignFlags are flags of other programs that hints name (dpkg --audit).
+var foreignFlags = map[string]bool{"audit": true, "help": true}
 
 // TestQuotedCommandsExist reads every string literal of the program's Go
 // files (errors, hints, help texts) and checks that each quoted
@@ -49,6 +55,9 @@ func TestQuotedCommandsExist(t *testing.T) {
 			return err
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				checkHintFlags(t, fset, root, call)
+			}
 			lit, ok := n.(*ast.BasicLit)
 			if !ok || lit.Kind != token.STRING {
 				return true
@@ -121,12 +130,50 @@ func TestDocumentedCommandsExist(t *testing.T) {
 	}
 }
 
-// commandWords returns the words of a command line before its first flag,
-// optional part, comment, pipe or redirection: the command path and its
-// positional arguments.
+// checkHintFlags checks the long flags named in the string literals of a
+// WithHint call: each must be a flag of some patchpilot command.
+func checkHintFlags(t *testing.T, fset *token.FileSet, root *cobra.Command, call *ast.CallExpr) {
+	t.Helper()
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "WithHint" {
+		return
+	}
+	ast.Inspect(call, func(n ast.Node) bool {
+		lit, ok := n.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return true
+		}
+		s, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			return true
+		}
+		for _, m := range hintFlag.FindAllStringSubmatch(s, -1) {
+			if !foreignFlags[m[1]] && !anyCommandHasFlag(root, m[1]) {
+				t.Errorf("%s: hint %q names --%s, which no command has", fset.Position(lit.Pos()), s, m[1])
+			}
+		}
+		return true
+	})
+}
+
+func anyCommandHasFlag(cmd *cobra.Command, name string) bool {
+	if cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil {
+		return true
+	}
+	for _, sub := range cmd.Commands() {
+		if anyCommandHasFlag(sub, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// commandWords returns the words of a command line before its first
+// optional part, comment, pipe or redirection: the command path, its
+// positional arguments and its flags.
 func commandWords(fields []string) []string {
 	for i, f := range fields {
-		if strings.HasPrefix(f, "-") || strings.HasPrefix(f, "#") || strings.HasPrefix(f, "[") || strings.ContainsAny(f, "|>&;\\") {
+		if strings.HasPrefix(f, "#") || strings.HasPrefix(f, "[") || strings.ContainsAny(f, "|>&;\\") {
 			return fields[:i]
 		}
 	}
@@ -137,6 +184,7 @@ func commandWords(fields []string) []string {
 // wrong, or "": the first word must be a command, and the words left after
 // the deepest command must be arguments it takes.
 func checkCommandLine(root *cobra.Command, words []string) string {
+	words, flags := splitFlags(words)
 	cmd := root
 	i := 0
 	for ; i < len(words); i++ {
@@ -148,6 +196,14 @@ func checkCommandLine(root *cobra.Command, words []string) string {
 	}
 	if cmd == root {
 		return "no such command"
+	}
+	for _, f := range flags {
+		if foreignFlags[f] || f == "h" {
+			continue
+		}
+		if cmd.Flag(f) == nil && (len(f) != 1 || cmd.Flags().ShorthandLookup(f) == nil && cmd.InheritedFlags().ShorthandLookup(f) == nil) {
+			return "'" + cmd.CommandPath() + "' has no flag " + f
+		}
 	}
 	rest := words[i:]
 	if len(rest) == 0 {
@@ -161,6 +217,28 @@ func checkCommandLine(root *cobra.Command, words []string) string {
 	}
 	return ""
 }
+
+// splitFlags splits the words of a quoted command at its first flag: the
+// words before it (command path and arguments, up to the first that is not
+// a plain lowercase word), and the names of the flags after it.
+func splitFlags(fields []string) (words, flags []string) {
+	i := 0
+	for ; i < len(fields) && plainWord.MatchString(fields[i]); i++ {
+	}
+	words = fields[:i]
+	for _, f := range fields[i:] {
+		if name, ok := strings.CutPrefix(f, "-"); ok && name != "" {
+			name = strings.TrimPrefix(name, "-")
+			name, _, _ = strings.Cut(name, "=")
+			if name != "" {
+				flags = append(flags, name)
+			}
+		}
+	}
+	return words, flags
+}
+
+var plainWord = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 func subcommand(cmd *cobra.Command, name string) *cobra.Command {
 	for _, c := range cmd.Commands() {
