@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
@@ -96,5 +97,12 @@ func checkNoControls(t *testing.T, what string, r result) {
 		if i := strings.IndexFunc(out, func(r rune) bool { return needsEscape(r, true) }); i >= 0 {
 			t.Errorf("%s printed a raw control character at %d: %q", what, i, out[max(0, i-20):min(len(out), i+20)])
 		}
+	}
+}
+
+func TestTruncateKeepsCharactersWhole(t *testing.T) {
+	got := truncate("pp-demo-web 1.0.0→1.1.0 and more", 21)
+	if !utf8.ValidString(got) || len(got) > 21 || !strings.HasSuffix(got, "...") {
+		t.Errorf("truncate = %q, want valid UTF-8 of at most 21 bytes ending in ...", got)
 	}
 }

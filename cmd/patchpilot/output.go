@@ -198,11 +198,17 @@ func (p *progress) step(line string, failed bool) {
 	}
 }
 
+// truncate shortens s to at most n bytes, ending in "...", without
+// splitting a UTF-8 character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // dash renders empty values as "-" in tables.
