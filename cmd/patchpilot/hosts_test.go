@@ -51,7 +51,7 @@ func TestHostsRemove(t *testing.T) {
 
 	// All or nothing: one unknown name removes nothing.
 	r := e.runIn("hosts", "rm", "web-1", "nosuch", "--db", db)
-	if r.code != 4 || !strings.Contains(r.stderr, `"nosuch"`) {
+	if r.code != 4 || !strings.Contains(r.stderr, `"nosuch"`) || !strings.Contains(r.stderr, "no host was removed") {
 		t.Errorf("hosts rm with an unknown name: exit %d, stderr %q; want 4 naming it", r.code, r.stderr)
 	}
 	if got := hosts(); len(got) != 3 {

@@ -125,7 +125,8 @@ func (db *DB) RemoveHosts(ctx context.Context, names []string) error {
 			if k, err := res.RowsAffected(); err != nil {
 				return err
 			} else if k == 0 {
-				return notFound(n)
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q not found; no host was removed", n).
+					WithHint("list the known hosts with 'patchpilot hosts'")
 			}
 			removed[n] = true
 		}
