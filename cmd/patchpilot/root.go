@@ -187,13 +187,18 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 	return unknownCommand(cmd, args[0])
 }
 
+// suggestions returns the subcommands of cmd whose names are close to name.
+func suggestions(cmd *cobra.Command, name string) []string {
+	// cobra's own default distance, which it only sets on the root.
+	cmd.SuggestionsMinimumDistance = 2
+	return cmd.SuggestionsFor(name)
+}
+
 // unknownCommand is the usage error for a subcommand name that cmd does
 // not have, with the names close to it.
 func unknownCommand(cmd *cobra.Command, name string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
-	// cobra's own default distance, which it only sets on the root.
-	cmd.SuggestionsMinimumDistance = 2
-	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+	if s := suggestions(cmd, name); len(s) > 0 {
 		msg += fmt.Sprintf("; did you mean '%s %s'?", cmd.CommandPath(), strings.Join(s, "' or '"+cmd.CommandPath()+" "))
 	}
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).
@@ -297,7 +302,7 @@ func (c *cli) open(cmd *cobra.Command) (*app.App, error) {
 // as a mistyped subcommand.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if n == 0 && len(args) > 0 && cmd.HasAvailableSubCommands() {
+		if n == 0 && len(args) > 0 && cmd.HasAvailableSubCommands() && len(suggestions(cmd, args[0])) > 0 {
 			return unknownCommand(cmd, args[0])
 		}
 		if len(args) != n {
