@@ -2,11 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -21,9 +22,12 @@ const (
 )
 
 // ImportRolloutPrefix starts the rollout id of every imported outcome:
-// "import:<file name>:<line>". One history line becomes one stored outcome,
-// so importing the same file again replaces its outcomes instead of
-// doubling them, and imported outcomes never collide with real rollouts.
+// "import:<digest>", where the digest is taken over the record's content
+// (importID). One history line becomes one stored outcome; importing the
+// same file again finds the same ids and replaces its outcomes with
+// themselves instead of doubling them, two files that share a name keep
+// each their own records, and imported outcomes never collide with real
+// rollouts.
 const ImportRolloutPrefix = "import:"
 
 // importNoHost is the stored host of an imported record that names none
@@ -39,7 +43,9 @@ type importedFeatures struct {
 	Imported *risk.Record `json:"imported"`
 }
 
-// HistoryImport reports a history import.
+// HistoryImport reports a history import: Records and Failures count the
+// file's lines, Written the distinct records stored (a line repeated in the
+// file is one record).
 type HistoryImport struct {
 	File     string `json:"file"`
 	Records  int    `json:"records"`
@@ -66,12 +72,22 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 	}
 	rep.Records = len(records)
 	outcomes := make([]patchpilot.Outcome, 0, len(records))
-	base := filepath.Base(path)
+	seen := make(map[string]bool, len(records))
 	for i, r := range records {
 		if r.Failed() {
 			rep.Failures++
 		}
-		o, err := importedOutcome(r, fmt.Sprintf("%s%s:%d", ImportRolloutPrefix, base, i+1))
+		id, err := importID(r)
+		if err != nil {
+			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
+		}
+		// A line repeated in the file is the same record: store it once,
+		// so that Written counts what the store holds afterwards.
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		o, err := importedOutcome(r, id)
 		if err != nil {
 			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
 		}
@@ -84,6 +100,22 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 	err = a.record(ctx, patchpilot.Event{Kind: EventHistoryImported, Data: data,
 		Message: fmt.Sprintf("imported %d history records (%d failures) from %s", rep.Records, rep.Failures, path)})
 	return rep, err
+}
+
+// importID is the rollout id of an imported record: ImportRolloutPrefix and
+// the first 128 bits of the SHA-256 of the record's JSON, with the time in
+// UTC so that one instant written in two zones is one record. The id depends
+// on nothing but the content (host, package, versions, time, outcome and
+// every other field), never on the file's name or the line, so an import can
+// replace a record only with an identical one.
+func importID(r risk.Record) (string, error) {
+	r.Time = r.Time.UTC()
+	data, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return ImportRolloutPrefix + hex.EncodeToString(sum[:16]), nil
 }
 
 // importedOutcome turns one history record into a stored outcome.

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -256,5 +258,54 @@ func TestEvaluateFiles(t *testing.T) {
 	_, err = EvaluateFiles("testdata/history-bad.jsonl", "testdata/history-test.jsonl", EvalOptions{})
 	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") {
 		t.Errorf("eval with a bad training file: %v; want invalid naming history-bad.jsonl:3", err)
+	}
+}
+
+// TestImportSameBaseName imports two different files that share a base name
+// and one file twice: every distinct record is kept exactly once.
+func TestImportSameBaseName(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(sub string, lines ...string) string {
+		t.Helper()
+		p := filepath.Join(dir, sub, "fleet.jsonl")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pa := write("a",
+		`{"time":"2024-03-01T10:00:00Z","host":"web-1","package":"curl","from_version":"1","to_version":"2","outcome":"rolled_back","reason":"http_ok failed"}`,
+		`{"time":"2024-03-01T11:00:00Z","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`)
+	pb := write("b",
+		`{"time":"2024-03-02T10:00:00Z","host":"web-1","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"succeeded"}`,
+		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`,
+		// The same record as a's second line, written in another zone.
+		`{"time":"2024-03-01T12:00:00+01:00","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`,
+		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`)
+	for _, p := range []string{pa, pb, pa, pb} {
+		if _, err := a.ImportHistory(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := a.ImportHistory(ctx, pb)
+	if err != nil || rep.Records != 4 || rep.Written != 3 {
+		t.Errorf("import of b = %+v, %v; want 4 records, 3 written", rep, err)
+	}
+	records, err := a.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range records {
+		got = append(got, fmt.Sprintf("%s %s %s", r.Host, r.Package, r.Outcome))
+	}
+	want := []string{"web-1 curl rolled_back", "web-2 curl succeeded", "web-1 openssl succeeded", "db-2 openssl failed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("history after importing a/fleet.jsonl and b/fleet.jsonl twice = %q, want %q", got, want)
 	}
 }
