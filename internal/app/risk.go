@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
@@ -58,15 +60,7 @@ type HistoryImport struct {
 // file:line and field, rejects the file and nothing is written.
 func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, error) {
 	rep := HistoryImport{File: path}
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return rep, patchpilot.Errorf(patchpilot.ENOTFOUND, "history file %s does not exist", path)
-		}
-		return rep, patchpilot.Errorf(patchpilot.EINVALID, "open history file: %w", err)
-	}
-	defer f.Close()
-	records, err := risk.ReadHistory(f, path)
+	records, err := readHistoryFile(path)
 	if err != nil {
 		return rep, err
 	}
@@ -369,8 +363,11 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	}
 	to := risk.TrainOptions{Now: opts.Now, Source: trainPath}
 	if opts.PriorsFile != "" {
-		data, err := os.ReadFile(opts.PriorsFile)
-		if err != nil {
+		data, err := capped.ReadFile(opts.PriorsFile, "priors file", MaxPriorsBytes)
+		switch {
+		case errors.Is(err, capped.ErrTooLarge):
+			return res, err
+		case err != nil:
 			return res, patchpilot.Errorf(patchpilot.EINVALID, "read priors: %w", err)
 		}
 		p, err := risk.ParsePriors(data, opts.PriorsFile)
@@ -388,6 +385,12 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	return res, nil
 }
 
+// MaxPriorsBytes bounds the priors file of EvaluateFiles (docs/cli.md,
+// Input size caps); priors written by cmd/riskpriors are a few KiB.
+const MaxPriorsBytes = 16 << 20
+
+// readHistoryFile reads a JSONL history file, capped at
+// risk.MaxHistoryBytes by risk.ReadHistory.
 func readHistoryFile(path string) ([]risk.Record, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -13,14 +13,11 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // FactsSource is the Facts.Source of facts imported from Ansible.
 const FactsSource = "ansible-facts"
-
-// maxFactsBytes bounds one fact file. A fact cache entry with a package
-// list is a few hundred kilobytes.
-const maxFactsBytes = 256 << 20
 
 // Imported is one host and its facts, as imported from Ansible.
 type Imported struct {
@@ -154,12 +151,12 @@ func (fc *factCollector) readFile(path, name string) error {
 	if err != nil {
 		return openError(path, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFactsBytes+1))
+	data, err := capped.ReadAll(f, path, "fact file", MaxFactsBytes)
 	if err != nil {
+		if errors.Is(err, capped.ErrTooLarge) {
+			return err
+		}
 		return openError(path, err)
-	}
-	if len(data) > maxFactsBytes {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s: file is larger than %d bytes", path, maxFactsBytes)
 	}
 	return fc.parse(path, name, data, st.ModTime())
 }
