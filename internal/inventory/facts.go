@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +103,9 @@ func ImportFactsFile(path string) (*FactsResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkValueText(pos{file: hf.file}, "facts of host "+strconv.Quote(name), imp); err != nil {
+			return nil, err
+		}
 		res.Imported = append(res.Imported, imp)
 	}
 	return res, nil
@@ -193,6 +197,9 @@ func (fc *factCollector) parse(path, name string, data []byte, mtime time.Time) 
 		}
 		next = end
 		at := pos{file: path, line: line}
+		if err := checkText(at, "host name", host); err != nil {
+			return err
+		}
 		switch status {
 		case "UNREACHABLE", "FAILED":
 			msg, _ := obj["msg"].(string)

@@ -235,6 +235,11 @@ func finish(in *inv, listed []patchpilot.Host, source, baseDir string, format Fo
 	for _, h := range hosts {
 		seen[h.Name] = h.Source
 	}
+	for _, h := range append(append([]patchpilot.Host{}, hosts...), listed...) {
+		if err := checkHostText(h); err != nil {
+			return nil, err
+		}
+	}
 	for _, h := range listed {
 		if src, dup := seen[h.Name]; dup {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: host %s is also defined in %s", h.Source, h.Name, src).
