@@ -18,20 +18,32 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// ErrTooLarge is wrapped by every error this package returns for an input
-// longer than its cap; test for it with errors.Is.
+// ErrTooLarge matches, with errors.Is, every error this package returns for
+// an input longer than its cap.
 var ErrTooLarge = errors.New("input larger than its cap")
+
+// TooLargeError says which input passed which cap; errors.As finds it in
+// the errors this package returns.
+type TooLargeError struct {
+	Source string // the file name, or file!member
+	What   string // the kind of input: "plan", "inventory file"
+	Max    int64  // the cap in bytes
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: %s is larger than the cap of %s", e.Source, e.What, Size(e.Max))
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // TooLarge returns the error for source (a file name, or file!member) being
 // longer than max bytes; what names the kind of input ("plan",
-// "inventory file").
+// "inventory file"). It is an EINVALID *patchpilot.Error with a hint, which
+// wraps a *TooLargeError.
 func TooLarge(source, what string, max int64) error {
-	return &patchpilot.Error{
-		Code:    patchpilot.EINVALID,
-		Message: fmt.Sprintf("%s: %s is larger than the cap of %s", source, what, Size(max)),
-		Hint:    "the caps on input files are listed in docs/cli.md (Input size caps); split the file or check that it is the file you meant",
-		Err:     ErrTooLarge,
-	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%w", &TooLargeError{Source: source, What: what, Max: max}).
+		WithHint("the caps on input files are listed in docs/cli.md (Input size caps); split the file or check that it is the file you meant")
 }
 
 // Size formats a cap for a person: "64 MiB (67108864 bytes)".

@@ -33,6 +33,14 @@ func TestReadFileAtAndOverTheCap(t *testing.T) {
 		!strings.Contains(err.Error(), over) || !strings.Contains(err.Error(), "plan is larger than the cap of 1 KiB (1024 bytes)") {
 		t.Errorf("ReadFile one byte over the cap: %v; want invalid naming %s and the cap", err, over)
 	}
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Source != over || tl.Max != 1024 || tl.What != "plan" {
+		t.Errorf("ReadFile over the cap: %#v; want a *TooLargeError", tl)
+	}
+	// The message says it once, without the sentinel's text appended.
+	if want := over + ": plan is larger than the cap of 1 KiB (1024 bytes)"; err.Error() != want {
+		t.Errorf("message = %q, want %q", err.Error(), want)
+	}
 	if _, err := ReadFile(filepath.Join(dir, "none"), "plan", 1024); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadFile of a missing file: %v; want fs.ErrNotExist", err)
 	}
