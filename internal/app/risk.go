@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -66,7 +68,10 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 	}
 	rep.Records = len(records)
 	outcomes := make([]patchpilot.Outcome, 0, len(records))
-	seen := make(map[string]bool, len(records))
+	seen, err := a.legacyImports(ctx)
+	if err != nil {
+		return rep, err
+	}
 	for i, r := range records {
 		if r.Failed() {
 			rep.Failures++
@@ -76,7 +81,8 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
 		}
 		// A line repeated in the file is the same record: store it once,
-		// so that Written counts what the store holds afterwards.
+		// so that Written counts what the store holds afterwards. The same
+		// goes for a record an older version stored under a per-line id.
 		if seen[id] {
 			continue
 		}
@@ -110,6 +116,44 @@ func importID(r risk.Record) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return ImportRolloutPrefix + hex.EncodeToString(sum[:16]), nil
+}
+
+// legacyImports returns the content ids (importID) of the outcomes that
+// versions before content ids imported as "import:<file name>:<line>".
+// Importing their file again finds them here and does not store them a
+// second time.
+func (a *App) legacyImports(ctx context.Context) (map[string]bool, error) {
+	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, o := range outcomes {
+		if !isLegacyImportID(o.Rollout) {
+			continue
+		}
+		for _, r := range recordsOf([]patchpilot.Outcome{o}) {
+			if id, err := importID(r); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids, nil
+}
+
+// isLegacyImportID reports whether a rollout id has the per-line form
+// "import:<file name>:<line>" rather than "import:<32 hex digits>".
+func isLegacyImportID(rollout string) bool {
+	rest, ok := strings.CutPrefix(rollout, ImportRolloutPrefix)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return false
+	}
+	_, err := strconv.Atoi(rest[i+1:])
+	return err == nil
 }
 
 // importedOutcome turns one history record into a stored outcome.

@@ -309,3 +309,43 @@ func TestImportSameBaseName(t *testing.T) {
 		t.Errorf("history after importing a/fleet.jsonl and b/fleet.jsonl twice = %q, want %q", got, want)
 	}
 }
+
+// TestImportOverLegacyIDs imports a file whose records an older version
+// stored under per-line ids ("import:<file>:<line>"): they are recognised
+// by their content and not stored twice.
+func TestImportOverLegacyIDs(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	records, err := readHistoryFile("testdata/history-test.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var legacy []patchpilot.Outcome
+	for i, r := range records[:10] {
+		o, err := importedOutcome(r, fmt.Sprintf("%shistory-test.jsonl:%d", ImportRolloutPrefix, i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy = append(legacy, o)
+	}
+	if _, err := a.Store.ImportOutcomes(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.ImportHistory(ctx, "testdata/history-test.jsonl")
+	if err != nil || rep.Records != 300 || rep.Written != 290 {
+		t.Fatalf("import over 10 legacy records = %+v, %v; want 300 records, 290 written", rep, err)
+	}
+	if got, err := a.History(ctx); err != nil || len(got) != 300 {
+		t.Errorf("History = %d records, %v; want 300", len(got), err)
+	}
+	for _, id := range []string{"import:a:b.jsonl:12", "import:fleet.jsonl:1"} {
+		if !isLegacyImportID(id) {
+			t.Errorf("isLegacyImportID(%q) = false", id)
+		}
+	}
+	for _, id := range []string{"import:0123456789abcdef0123456789abcdef", "r-1", "import:fleet.jsonl"} {
+		if isLegacyImportID(id) {
+			t.Errorf("isLegacyImportID(%q) = true", id)
+		}
+	}
+}
