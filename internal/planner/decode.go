@@ -192,6 +192,9 @@ func (d *decoder) stages(n *yaml.Node) ([]patchpilot.Stage, error) {
 			return nil, err
 		}
 		what := fmt.Sprintf("stage %q", s.Name)
+		if s.Criteria, err = d.sameAsPrevious(item, what, s.Criteria, out); err != nil {
+			return nil, err
+		}
 		if line, dup := names[s.Name]; dup {
 			return nil, d.errorf(item, what, "duplicate stage name (first at line %d)", line)
 		}

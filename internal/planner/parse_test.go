@@ -39,7 +39,8 @@ func TestParseExample(t *testing.T) {
 				Bake:     10 * time.Minute, Timeout: 10 * time.Minute, MaxFailures: patchpilot.LimitCount(0),
 				OnFailure: patchpilot.HaltAndAlert, Approval: patchpilot.ApprovalNone},
 			{Name: "canary", Targets: patchpilot.TargetsCount(5), Parallel: 1,
-				Criteria: []patchpilot.Criterion{crit("same_as_previous"), crit("cpu_increase<15%")},
+				// same_as_previous is the validation stage's criteria.
+				Criteria: []patchpilot.Criterion{crit("boot_time<120s"), crit("services_running"), crit("no_new_errors"), crit("cpu_increase<15%")},
 				Bake:     time.Hour, Timeout: patchpilot.DefaultStageTimeout, MaxFailures: patchpilot.LimitCount(0),
 				OnFailure: patchpilot.RollbackAndAlert, Approval: patchpilot.ApprovalNone},
 			{Name: "wave_1", Targets: patchpilot.TargetsPercent(20), Parallel: 5,
@@ -124,6 +125,10 @@ func TestParseErrors(t *testing.T) {
 			`stage "a": approval: expected none or required, got "maybe"`},
 		{"bad canary", doc("    - {name: a, targets: rest, canary: maybe}"),
 			`stage "a": canary: expected true or false, got "maybe"`},
+		{"same_as_previous in the first stage", doc("    - {name: a, targets: 1, criteria: [same_as_previous]}", okStage),
+			`plan.yaml:5:39: stage "a": criteria: same_as_previous copies the criteria of the stage before, but this is the first stage`},
+		{"same_as_previous twice", doc("    - {name: a, targets: 1}", "    - {name: b, targets: rest, criteria: [same_as_previous, same_as_previous]}"),
+			`plan.yaml:6:42: stage "b": criteria: same_as_previous is listed twice`},
 		{"unknown criterion", doc("    - {name: a, targets: rest, criteria: [services_running, cpu<5%]}"),
 			`plan.yaml:5:61: stage "a": criteria: unknown criterion "cpu": known criteria are boot_time, services_running`},
 		{"criterion without threshold", doc("    - {name: a, targets: rest, criteria: [cpu_increase]}"),
@@ -357,4 +362,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed the plan:\n%s\ngot  %+v\nwant %+v", out, back, p)
 		}
 	})
+}
+
+// TestSameAsPrevious checks that same_as_previous is the previous stage's
+// criteria with their thresholds, that a criterion the stage names itself
+// keeps its own threshold, and that it chains through several stages.
+func TestSameAsPrevious(t *testing.T) {
+	p, err := Parse([]byte(doc(
+		"    - {name: a, targets: 1, criteria: [boot_time<120s, services_running, cpu_increase<15%]}",
+		"    - {name: b, targets: 1, criteria: [http_ok, same_as_previous, cpu_increase<5%]}",
+		"    - {name: c, targets: rest, criteria: [same_as_previous]}")), "plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(cs []patchpilot.Criterion) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.String())
+		}
+		return strings.Join(out, ",")
+	}
+	if got, want := names(p.Stages[1].Criteria), "http_ok,boot_time<120s,services_running,cpu_increase<5%"; got != want {
+		t.Errorf("stage b criteria = %s, want %s", got, want)
+	}
+	if got, want := names(p.Stages[2].Criteria), "http_ok,boot_time<120s,services_running,cpu_increase<5%"; got != want {
+		t.Errorf("stage c criteria = %s, want %s", got, want)
+	}
+	for _, s := range p.Stages {
+		for _, c := range s.Criteria {
+			if c.Name == patchpilot.CriterionSameAsPrevious {
+				t.Errorf("stage %s still has same_as_previous: the health gates cannot evaluate it", s.Name)
+			}
+		}
+	}
 }
