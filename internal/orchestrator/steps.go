@@ -211,6 +211,11 @@ func (j *job) rebootAndWait(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		r, err := j.rn.e.Dialer.Dial(dctx, j.host)
 		cancel()
+		if patchpilot.ErrorCode(err) == patchpilot.EHOSTKEY {
+			// The host is back with another identity: waiting longer
+			// cannot help.
+			return refusedHostKey("reboot", err)
+		}
 		if err == nil {
 			id, err := readBootID(ctx, r)
 			if err == nil && id != "" && id != before {
