@@ -36,6 +36,9 @@ type PreflightOptions struct {
 	// MinFreeBytes is the free space the package cache's filesystem
 	// must have.
 	MinFreeBytes int64
+	// AllowDowngrade is the apply's AllowDowngrade: the dry run runs the
+	// transaction apply will run, so it must be given the same.
+	AllowDowngrade bool
 }
 
 // PreflightReport is what the dry run showed.
@@ -45,6 +48,9 @@ type PreflightReport struct {
 	Removals    []string        `json:"removals"` // packages it would remove
 	Held        []string        `json:"held"`
 	Unavailable []string        `json:"unavailable"` // pins whose version the repositories lack
+	// Downgrades are the packages the transaction replaces with an older
+	// version. Unless the options allow downgrades, each is a problem.
+	Downgrades []string `json:"downgrades,omitempty"`
 	// RebootRequired is true when the transaction touches packages that
 	// need a reboot (kernels and the like), as far as can be told before.
 	RebootRequired bool     `json:"reboot_required"`
@@ -69,6 +75,11 @@ type ApplyOptions struct {
 	// Unit names the detached job on the host, so that a restarted
 	// controller can find a transaction still running after it died.
 	Unit string
+	// AllowDowngrade lets Apply install a pin older than the installed
+	// version (a plan rolling back to a known-good version on purpose);
+	// without it the package manager refuses the downgrade. Rollback
+	// always downgrades.
+	AllowDowngrade bool
 }
 
 // ApplyReport is what a transaction did.

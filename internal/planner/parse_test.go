@@ -169,6 +169,8 @@ func TestParseErrors(t *testing.T) {
 			`plan.yaml:7:38: budget 1: max_unavailable: invalid limit "0"`},
 		{"budget without group", doc(okStage) + "  budgets:\n    - {max_unavailable: 1}\n", `budget 1: expected group: label-key or selector:`},
 		{"bad policy", doc(okStage) + "  policy: {allow_reboot: yes}\n", `plan.yaml:6:26: policy: allow_reboot: expected true or false, got "yes"`},
+		{"bad allow_downgrade", doc(okStage) + "  policy: {allow_downgrade: 1}\n", `plan.yaml:6:29: policy: allow_downgrade: expected true or false, got "1"`},
+		{"allow_downgrade misplaced", doc(okStage) + "  allow_downgrade: true\n", `plan.yaml:6:3: rollout: unknown field "allow_downgrade"`},
 		{"unknown policy", doc(okStage) + "  policy: {reboot: true}\n", `policy: unknown field "reboot"`},
 	}
 	for _, tt := range tests {
@@ -210,7 +212,7 @@ func TestParseFull(t *testing.T) {
     - {selector: "role=db", max_unavailable: 1}
   windows:
     - {days: [sat, Sunday], start: "22:00", end: "04:00", tz: "Europe/Berlin"}
-  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: false, adaptive: true}
+  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: false, adaptive: true, allow_downgrade: true}
 `
 	p, err := Parse([]byte(src), "full.yaml")
 	if err != nil {
@@ -236,7 +238,7 @@ func TestParseFull(t *testing.T) {
 		{"window days", p.Windows[0].Days, []time.Weekday{time.Saturday, time.Sunday}},
 		{"window start", p.Windows[0].Start.String(), "22:00"},
 		{"window end", p.Windows[0].End.String(), "04:00"},
-		{"policy", p.Policy, patchpilot.Policy{AllowReboot: true, RequireRollback: true, Adaptive: true}},
+		{"policy", p.Policy, patchpilot.Policy{AllowReboot: true, RequireRollback: true, Adaptive: true, AllowDowngrade: true}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
