@@ -1,0 +1,151 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// bootIDFile holds the kernel's random id of the current boot: two
+// processes with the same hostname and boot id run on one machine, in one
+// boot, so a pid of one is meaningful to the other.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// LeaseOwner identifies a controller in leases: its machine (hostname and
+// boot id), its pid there, and a random nonce so that two controllers never
+// share an identity. It is written "host:pid:bootid:nonce".
+type LeaseOwner struct {
+	Host   string
+	PID    int
+	BootID string
+	Nonce  string
+}
+
+func (o LeaseOwner) String() string {
+	return fmt.Sprintf("%s:%d:%s:%s", o.Host, o.PID, o.BootID, o.Nonce)
+}
+
+// ParseLeaseOwner reads an owner written by String. Owners of another form
+// (older controllers, tests) are not parsed: nothing is known of them.
+func ParseLeaseOwner(s string) (LeaseOwner, bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 4 || parts[0] == "" || parts[2] == "" {
+		return LeaseOwner{}, false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return LeaseOwner{}, false
+	}
+	return LeaseOwner{Host: parts[0], PID: pid, BootID: parts[2], Nonce: parts[3]}, true
+}
+
+// Machine names the machine a controller runs on, for leases.
+type Machine struct {
+	Host   string
+	BootID string
+}
+
+// LocalMachine reads this machine's hostname and boot id.
+func LocalMachine() (Machine, error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return Machine{}, err
+	}
+	b, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return Machine{}, err
+	}
+	return Machine{Host: h, BootID: strings.TrimSpace(string(b))}, nil
+}
+
+// DefaultOwner names this process for leases (see LeaseOwner). When the
+// boot id cannot be read, the owner says "unknown-boot" and no controller
+// will ever take its lease over before it expires.
+func DefaultOwner() string {
+	m, err := LocalMachine()
+	if err != nil || m.BootID == "" || strings.Contains(m.BootID, ":") {
+		h, _ := os.Hostname()
+		m = Machine{Host: h, BootID: "unknown-boot"}
+	}
+	return LeaseOwner{Host: m.Host, PID: os.Getpid(), BootID: m.BootID, Nonce: randomHex(3)}.String()
+}
+
+// processRunning reports whether pid names a live process of this
+// machine. A zombie (dead, not yet reaped by its parent) is not running.
+// When in doubt (no permission to ask), the process is taken to run.
+func processRunning(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, rerr := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if rerr != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses and
+	// may itself contain ") ".
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+// deadHolder explains why the lease holder is known to be dead, or returns
+// "" when it may be alive: a holder is dead only when it names this machine
+// (the same hostname and the same boot id, so neither another machine nor
+// this one before a reboot is mistaken for it) and its pid no longer runs
+// here.
+func (e *Engine) deadHolder(holder string) string {
+	o, ok := ParseLeaseOwner(holder)
+	if !ok {
+		return ""
+	}
+	local := e.Machine
+	if local == nil {
+		local = LocalMachine
+	}
+	m, err := local()
+	if err != nil || m.Host != o.Host || m.BootID != o.BootID || o.PID == os.Getpid() {
+		return ""
+	}
+	running := e.ProcessRunning
+	if running == nil {
+		running = processRunning
+	}
+	if running(o.PID) {
+		return ""
+	}
+	return fmt.Sprintf("its process %d no longer runs on this machine (%s, boot %s)", o.PID, o.Host, o.BootID)
+}
+
+// acquireLease takes the rollout's lease for owner: free, expired or its
+// own, as the store grants it, or held by a controller known to be dead,
+// which is taken over at once (and the event says so). It returns the
+// holder when the lease is not granted.
+func (e *Engine) acquireLease(ctx context.Context, id, owner string) (bool, string, error) {
+	granted, holder, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL())
+	if err != nil || granted {
+		return granted, holder, err
+	}
+	why := e.deadHolder(holder)
+	if why == "" {
+		return false, holder, nil
+	}
+	granted, now, err := e.Store.TakeOverLease(ctx, id, holder, owner, e.leaseTTL())
+	if err != nil {
+		return false, holder, err
+	}
+	if !granted {
+		if now == "" {
+			// Released meanwhile: take it the ordinary way.
+			return e.Store.AcquireLease(ctx, id, owner, e.leaseTTL())
+		}
+		return false, now, nil
+	}
+	e.event(ctx, id, "", EventLease, fmt.Sprintf("took over the lease of rollout %s from controller %s at once: %s", id, holder, why), nil)
+	return true, owner, nil
+}
