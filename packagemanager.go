@@ -14,9 +14,12 @@ type PackageManager interface {
 	Installed(ctx context.Context, r Runner, names []string) (map[string]string, error)
 	// Preflight checks that the pins can be installed: the package
 	// manager's lock is free (waiting up to LockWait), the versions are
-	// available, and a dry run of the transaction removes nothing and
-	// touches no held package. Problems are reported, not returned as an
-	// error; an error means the check itself could not run.
+	// available, and a dry run of the transaction removes nothing,
+	// touches no held package and downgrades nothing unless
+	// AllowDowngrade. The dry run is the transaction Apply runs with the
+	// same options, so that what passes it is what Apply does. Problems
+	// are reported, not returned as an error; an error means the check
+	// itself could not run.
 	Preflight(ctx context.Context, r Runner, pins []PackagePin, opts PreflightOptions) (PreflightReport, error)
 	// Snapshot records the installed versions of every package the
 	// transaction changes and secures rollback artifacts on the host.

@@ -68,9 +68,11 @@ func (pm *PackageManager) Installed(ctx context.Context, r patchpilot.Runner, na
 
 // Preflight checks the lock (waiting up to opts.LockWait), the free space
 // of apt's cache, that the repositories offer each pinned version, and the
-// dry run: its changes, removals, held packages and whether a reboot will
-// be needed. It does not run "apt-get update": the package lists are the
-// host's current ones.
+// dry run, which is Apply's transaction with apt's -s (SimulateCommand):
+// its changes, removals, downgrades (refused by apt unless
+// opts.AllowDowngrade), held packages and whether a reboot will be needed.
+// It does not run "apt-get update": the package lists are the host's
+// current ones.
 func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, opts patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
 	if err := ValidPins(pins); err != nil {
 		return patchpilot.PreflightReport{}, err
