@@ -15,41 +15,47 @@ import (
 // boot, so a pid of one is meaningful to the other.
 const bootIDFile = "/proc/sys/kernel/random/boot_id"
 
-// LeaseOwner identifies a controller in leases: its machine (hostname and
-// boot id), its pid there, and a random nonce so that two controllers never
-// share an identity. It is written "host:pid:bootid:nonce".
+// LeaseOwner identifies a controller in leases: its machine (hostname,
+// boot id and pid namespace), its pid there, and a random nonce so that two
+// controllers never share an identity. It is written
+// "host:pid:bootid:pidns:nonce".
 type LeaseOwner struct {
 	Host   string
 	PID    int
 	BootID string
-	Nonce  string
+	// PIDNamespace is the inode of the pid namespace the pid is counted
+	// in: two containers of one machine may share a hostname and always
+	// share the boot id, and a pid of one means nothing in the other.
+	PIDNamespace string
+	Nonce        string
 }
 
 func (o LeaseOwner) String() string {
-	return fmt.Sprintf("%s:%d:%s:%s", o.Host, o.PID, o.BootID, o.Nonce)
+	return fmt.Sprintf("%s:%d:%s:%s:%s", o.Host, o.PID, o.BootID, o.PIDNamespace, o.Nonce)
 }
 
 // ParseLeaseOwner reads an owner written by String. Owners of another form
 // (older controllers, tests) are not parsed: nothing is known of them.
 func ParseLeaseOwner(s string) (LeaseOwner, bool) {
 	parts := strings.Split(s, ":")
-	if len(parts) != 4 || parts[0] == "" || parts[2] == "" {
+	if len(parts) != 5 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
 		return LeaseOwner{}, false
 	}
 	pid, err := strconv.Atoi(parts[1])
 	if err != nil || pid <= 0 {
 		return LeaseOwner{}, false
 	}
-	return LeaseOwner{Host: parts[0], PID: pid, BootID: parts[2], Nonce: parts[3]}, true
+	return LeaseOwner{Host: parts[0], PID: pid, BootID: parts[2], PIDNamespace: parts[3], Nonce: parts[4]}, true
 }
 
 // Machine names the machine a controller runs on, for leases.
 type Machine struct {
-	Host   string
-	BootID string
+	Host         string
+	BootID       string
+	PIDNamespace string
 }
 
-// LocalMachine reads this machine's hostname and boot id.
+// LocalMachine reads this machine's hostname, boot id and pid namespace.
 func LocalMachine() (Machine, error) {
 	h, err := os.Hostname()
 	if err != nil {
@@ -59,19 +65,32 @@ func LocalMachine() (Machine, error) {
 	if err != nil {
 		return Machine{}, err
 	}
-	return Machine{Host: h, BootID: strings.TrimSpace(string(b))}, nil
+	// The link reads "pid:[4026531836]"; the number names the namespace.
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return Machine{}, err
+	}
+	ns = strings.TrimSuffix(strings.TrimPrefix(ns, "pid:["), "]")
+	m := Machine{Host: h, BootID: strings.TrimSpace(string(b)), PIDNamespace: ns}
+	for _, f := range []string{m.Host, m.BootID, m.PIDNamespace} {
+		if f == "" || strings.Contains(f, ":") {
+			return Machine{}, fmt.Errorf("machine identity %q/%q/%q: expected non-empty parts without \":\"", m.Host, m.BootID, m.PIDNamespace)
+		}
+	}
+	return m, nil
 }
 
 // DefaultOwner names this process for leases (see LeaseOwner). When the
-// boot id cannot be read, the owner says "unknown-boot" and no controller
-// will ever take its lease over before it expires.
+// machine's identity cannot be read, the owner is "host:pid:nonce", which
+// names no machine: no controller will take its lease over before it
+// expires.
 func DefaultOwner() string {
 	m, err := LocalMachine()
-	if err != nil || m.BootID == "" || strings.Contains(m.BootID, ":") {
+	if err != nil {
 		h, _ := os.Hostname()
-		m = Machine{Host: h, BootID: "unknown-boot"}
+		return fmt.Sprintf("%s:%d:%s", h, os.Getpid(), randomHex(3))
 	}
-	return LeaseOwner{Host: m.Host, PID: os.Getpid(), BootID: m.BootID, Nonce: randomHex(3)}.String()
+	return LeaseOwner{Host: m.Host, PID: os.Getpid(), BootID: m.BootID, PIDNamespace: m.PIDNamespace, Nonce: randomHex(3)}.String()
 }
 
 // processRunning reports whether pid names a live process of this
@@ -96,9 +115,9 @@ func processRunning(pid int) bool {
 
 // deadHolder explains why the lease holder is known to be dead, or returns
 // "" when it may be alive: a holder is dead only when it names this machine
-// (the same hostname and the same boot id, so neither another machine nor
-// this one before a reboot is mistaken for it) and its pid no longer runs
-// here.
+// (the same hostname, the same boot id and the same pid namespace, so that
+// neither another machine, nor this one before a reboot, nor another
+// container is mistaken for it) and its pid no longer runs here.
 func (e *Engine) deadHolder(holder string) string {
 	o, ok := ParseLeaseOwner(holder)
 	if !ok {
@@ -109,7 +128,7 @@ func (e *Engine) deadHolder(holder string) string {
 		local = LocalMachine
 	}
 	m, err := local()
-	if err != nil || m.Host != o.Host || m.BootID != o.BootID || o.PID == os.Getpid() {
+	if err != nil || m.Host != o.Host || m.BootID != o.BootID || m.PIDNamespace != o.PIDNamespace || o.PID == os.Getpid() {
 		return ""
 	}
 	running := e.ProcessRunning

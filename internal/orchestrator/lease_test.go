@@ -21,14 +21,14 @@ func deadPID(t *testing.T) int {
 }
 
 // TestDeadControllerLeaseIsTakenOver checks that a lease held by a process
-// of this machine (same hostname and boot id) that no longer runs is taken
-// over at once, with an event saying so, while a holder on another machine,
-// in another boot of this one, or still running keeps its lease until it
-// expires.
+// of this machine (same hostname, boot id and pid namespace) that no longer
+// runs is taken over at once, with an event saying so, while a holder on
+// another machine, in another boot or container of this one, or still
+// running keeps its lease until it expires.
 func TestDeadControllerLeaseIsTakenOver(t *testing.T) {
 	m, err := LocalMachine()
-	if err != nil || m.BootID == "" {
-		t.Skipf("no boot id on this machine: %v", err)
+	if err != nil {
+		t.Skipf("this machine's identity cannot be read: %v", err)
 	}
 	dead := deadPID(t)
 	if processRunning(dead) {
@@ -42,10 +42,11 @@ func TestDeadControllerLeaseIsTakenOver(t *testing.T) {
 		holder   LeaseOwner
 		takeOver bool
 	}{
-		{"dead on this machine", LeaseOwner{Host: m.Host, PID: dead, BootID: m.BootID, Nonce: "dead01"}, true},
-		{"dead pid in another boot", LeaseOwner{Host: m.Host, PID: dead, BootID: "00000000-0000-0000-0000-000000000000", Nonce: "boot01"}, false},
-		{"dead pid on another machine", LeaseOwner{Host: m.Host + "-other", PID: dead, BootID: m.BootID, Nonce: "host01"}, false},
-		{"alive on this machine", LeaseOwner{Host: m.Host, PID: 1, BootID: m.BootID, Nonce: "live01"}, false},
+		{"dead on this machine", LeaseOwner{Host: m.Host, PID: dead, BootID: m.BootID, PIDNamespace: m.PIDNamespace, Nonce: "dead01"}, true},
+		{"dead pid in another boot", LeaseOwner{Host: m.Host, PID: dead, BootID: "00000000-0000-0000-0000-000000000000", PIDNamespace: m.PIDNamespace, Nonce: "boot01"}, false},
+		{"dead pid on another machine", LeaseOwner{Host: m.Host + "-other", PID: dead, BootID: m.BootID, PIDNamespace: m.PIDNamespace, Nonce: "host01"}, false},
+		{"dead pid in another container", LeaseOwner{Host: m.Host, PID: dead, BootID: m.BootID, PIDNamespace: "1", Nonce: "cont01"}, false},
+		{"alive on this machine", LeaseOwner{Host: m.Host, PID: 1, BootID: m.BootID, PIDNamespace: m.PIDNamespace, Nonce: "live01"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
