@@ -102,6 +102,9 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 		seen[h.Name()] = true
 	}
+	if err := checkDowngrades(p, hosts); err != nil {
+		return rp, err
+	}
 	sizes, err := StageSizes(p.Stages, len(hosts))
 	if err != nil {
 		return rp, err

@@ -22,6 +22,9 @@ type HostView struct {
 	// are empty when the facts are unknown.
 	Packages map[string]string
 	Services []string
+	// Installed maps each installed package to its version, so that a
+	// pin older than what a host runs is found before the rollout starts.
+	Installed map[string]string
 }
 
 // NewHostView builds a view from a host and its latest facts, which may be
@@ -30,8 +33,10 @@ func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
 	v := HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
 	if f != nil {
 		v.Packages = make(map[string]string, len(f.Packages))
+		v.Installed = make(map[string]string, len(f.Packages))
 		for _, p := range f.Packages {
 			v.Packages[p.Name] = p.SourceName
+			v.Installed[p.Name] = p.Version
 		}
 		v.Services = f.Services
 	}
