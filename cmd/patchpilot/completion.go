@@ -27,9 +27,10 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 		return c.completeHosts(cmd, args, toComplete)
 	}
 	args := map[string]cobra.CompletionFunc{
-		"patchpilot hosts show":    oneHost,
-		"patchpilot hosts rm":      c.completeHosts,
-		"patchpilot rollout start": completePlanFile,
+		"patchpilot hosts show":     oneHost,
+		"patchpilot hosts rm":       c.completeHosts,
+		"patchpilot rollout start":  completePlanFile,
+		"patchpilot history import": completeHistoryFile,
 	}
 	for _, sub := range []string{"status", "events", "approve", "pause", "resume", "abort", "rollback"} {
 		args["patchpilot rollout "+sub] = c.completeRollout
@@ -135,4 +136,13 @@ func completePlanFile(_ *cobra.Command, args []string, _ string) ([]cobra.Comple
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// completeHistoryFile completes the one FILE of 'history import' with
+// JSONL files.
+func completeHistoryFile(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return []cobra.Completion{"jsonl", "json"}, cobra.ShellCompDirectiveFilterFileExt
 }

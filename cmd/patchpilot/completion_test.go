@@ -73,6 +73,9 @@ func TestShellCompletion(t *testing.T) {
 	if strings.Join(words, ",") != "yaml,yml" || directive != ":8" {
 		t.Errorf("complete rollout start = %v %s, want yaml,yml with the file-extension directive :8", words, directive)
 	}
+	if words, directive := complete(t, e, "history", "import", ""); strings.Join(words, ",") != "jsonl,json" || directive != ":8" {
+		t.Errorf("complete history import = %v %s, want jsonl,json with :8", words, directive)
+	}
 	// Completing must not create a database.
 	missing := filepath.Join(e.home, "missing.db")
 	if words, _ := complete(t, e, "--db", missing, "hosts", "show", ""); len(words) != 0 {

@@ -47,7 +47,7 @@ func (c *cli) note(format string, args ...any) {
 	if f, err := parseFormat(c.output); err != nil || f != formatTable {
 		w = c.stderr
 	}
-	fmt.Fprintf(w, format, args...)
+	fmt.Fprintf(escapingWriter{w}, format, args...)
 }
 
 // render writes v as JSON or YAML, or calls table with a tabwriter for the
