@@ -209,7 +209,8 @@ func checkCommandLine(root *cobra.Command, words []string) string {
 	if len(rest) == 0 {
 		return ""
 	}
-	if cmd.HasAvailableSubCommands() && cmd.Args == nil {
+	if cmd.HasAvailableSubCommands() {
+		// No command that has subcommands takes arguments.
 		return "'" + cmd.CommandPath() + "' has no subcommand " + rest[0]
 	}
 	if err := cmd.ValidateArgs(rest); err != nil {

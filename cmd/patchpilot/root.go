@@ -174,6 +174,9 @@ func guardGroups(cmd *cobra.Command) {
 		guardGroups(sub)
 	}
 	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		// groupRunE judges the arguments itself (cobra's completion
+		// group would refuse them without naming what was meant).
+		cmd.Args = cobra.ArbitraryArgs
 		cmd.RunE = groupRunE
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // runIn runs the command in this process, with the test's environment:
@@ -85,5 +87,46 @@ func TestFlagErrorHintNamesTheCommand(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tt.hint) {
 			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.hint)
 		}
+	}
+}
+
+// TestEveryGroupRejectsTypos walks the command tree: every command that
+// has subcommands exits 2 for a misspelt one and names the one it
+// resembles.
+func TestEveryGroupRejectsTypos(t *testing.T) {
+	e := newEnv(t)
+	groups := 0
+	var walk func(cmd *cobra.Command, path []string)
+	walk = func(cmd *cobra.Command, path []string) {
+		for _, sub := range cmd.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			walk(sub, append(append([]string{}, path...), sub.Name()))
+		}
+		if !cmd.HasAvailableSubCommands() {
+			return
+		}
+		groups++
+		var target string
+		for _, sub := range cmd.Commands() {
+			if !sub.Hidden && len(sub.Name()) > 3 {
+				target = sub.Name()
+				break
+			}
+		}
+		if target == "" {
+			return
+		}
+		typo := target[:len(target)-1] + "x"
+		r := e.runIn(append(append([]string{}, path...), typo)...)
+		want := "did you mean '" + strings.Join(append([]string{"patchpilot"}, path...), " ") + " " + target + "'"
+		if r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("patchpilot %s %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(path, " "), typo, r.code, r.stderr, want)
+		}
+	}
+	walk((&cli{}).rootCommand(), nil)
+	if groups < 8 {
+		t.Errorf("walked %d command groups, want the root, inventory, hosts, rollout, model, lab, history, advisories and completion", groups)
 	}
 }
