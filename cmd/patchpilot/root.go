@@ -105,7 +105,7 @@ Exit codes:
   1  the command failed
   2  bad flags, arguments or input files
   3  the command ran, but one or more hosts failed
-  4  the named host or file does not exist
+  4  the named host, rollout or file does not exist
   5  a required tool, database or service is unavailable
   10 rollout halted, held for a person, or aborted
   11 rollout rolled back
