@@ -57,7 +57,10 @@ them, and the risk model still learns from them. A host collected again
 later comes back without its old facts.
 
 All or nothing: when a name is not a known host (exit 4), or a host is a
-target of a rollout that is not finished (exit 1), nothing is removed.
+target of a rollout that is not finished (exit 1), nothing is removed. The
+controller needs every host of a rollout it drives: to roll back or resume
+an older rollout that named a removed host, add the host back first
+('patchpilot inventory collect').
 
 JSON fields: removed.`,
 		Example: `  patchpilot hosts rm web-old-1 web-old-2`,
