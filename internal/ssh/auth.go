@@ -145,7 +145,7 @@ func (a *authenticator) method(hostKey string) (xssh.AuthMethod, func(), error) 
 	if len(signers) == 0 {
 		release()
 		return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "no usable private key").
-			WithHint("set the host's key_file, pass --key-file, or load the key into ssh-agent")
+			WithHint("set the host's key_file, pass --key FILE, or load the key into ssh-agent")
 	}
 	return xssh.PublicKeys(signers...), release, nil
 }
