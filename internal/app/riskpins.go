@@ -26,8 +26,10 @@ type pinSightings struct {
 // or a version that is none of the candidates (nor a version between one
 // and the installed one, nor an installed one), as Assess accepts them. A
 // mistyped pin would otherwise give a plan sized for an update that no
-// host will install, and fail only when the rollout runs. A patch of every
-// security update pins nothing and passes.
+// host will install, and fail only when the rollout runs. Targets that were
+// never collected are not looked at, and when no target has facts there is
+// nothing to check against. A patch of every security update pins nothing
+// and passes.
 func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets []string) error {
 	if patch.SecurityAll || len(patch.Packages) == 0 {
 		return nil
@@ -44,8 +46,10 @@ func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets
 		facts = append(facts, f)
 	}
 	if len(facts) == 0 {
-		return patchpilot.Errorf(patchpilot.EINVALID, "--patch: none of the %d targets has collected facts to check the pins against", len(targets)).
-			WithHint("run 'patchpilot inventory collect' first")
+		// Hosts that never answered, reached by naming them: there is
+		// nothing to check against, and the plan's header says that the
+		// facts show no update on them.
+		return nil
 	}
 	for _, pin := range patch.Packages {
 		s, ok := sightPin(pin, facts)

@@ -68,8 +68,9 @@ func TestProposePlanChecksPins(t *testing.T) {
 			}
 		}
 	}
-	if _, err := a.ProposePlan(ctx, pin("libssl3", "3.0.15-1"), "name=new1"); patchpilot.ErrorCode(err) != patchpilot.EINVALID ||
-		!strings.Contains(err.Error(), "collected facts") {
-		t.Errorf("pins on a never collected target: %v, want %s asking for facts", err, patchpilot.EINVALID)
+	// A host that never answered, named on purpose: nothing to check
+	// against, so the plan is made and says the facts show no update.
+	if _, err := a.ProposePlan(ctx, pin("libssl3", "3.0.99-1"), "name=new1"); err != nil {
+		t.Errorf("pins on a never collected target: %v, want a plan", err)
 	}
 }

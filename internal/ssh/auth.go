@@ -5,13 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // keyFile is a private key file, parsed once. signer is nil for a key that
@@ -50,10 +50,17 @@ func newAuthenticator(o Options) (*authenticator, error) {
 	return a, nil
 }
 
+// MaxKeyFileBytes bounds a private key file (docs/cli.md, Input size caps);
+// the largest keys (RSA 16384) are about 13 KiB.
+const MaxKeyFileBytes = 1 << 20
+
 // loadKeyFile reads and parses a private key. Errors name the file but
 // never quote its contents.
 func loadKeyFile(path string) (keyFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := capped.ReadFile(path, "key file", MaxKeyFileBytes)
+	if errors.Is(err, capped.ErrTooLarge) {
+		return keyFile{}, err
+	}
 	if err != nil {
 		return keyFile{}, patchpilot.Errorf(patchpilot.EINVALID, "key file %s: %w", path, err)
 	}
@@ -138,7 +145,7 @@ func (a *authenticator) method(hostKey string) (xssh.AuthMethod, func(), error) 
 	if len(signers) == 0 {
 		release()
 		return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "no usable private key").
-			WithHint("set the host's key_file, pass --key-file, or load the key into ssh-agent")
+			WithHint("set the host's key_file, pass --key FILE, or load the key into ssh-agent")
 	}
 	return xssh.PublicKeys(signers...), release, nil
 }
