@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/canary"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // canaryLines returns one line per canary verdict of a gate-verdict
@@ -21,7 +21,7 @@ func canaryLines(e patchpilot.Event) []string {
 	}
 	var lines []string
 	for _, gr := range rep.Results {
-		if line, ok := canary.Describe(gr); ok {
+		if line, ok := app.DescribeGateResult(gr); ok {
 			lines = append(lines, line)
 		}
 	}
