@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
 )
@@ -12,11 +10,9 @@ import (
 // shows why a canary stage was promoted or rolled back. Other events have
 // none.
 func canaryLines(e patchpilot.Event) []string {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	var rep patchpilot.HealthReport
-	if json.Unmarshal(e.Data, &rep) != nil {
+	d, err := app.EventData(e)
+	rep, ok := d.(*patchpilot.HealthReport)
+	if err != nil || !ok {
 		return nil
 	}
 	var lines []string

@@ -254,15 +254,9 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
-			if _, err := a.Store.Rollout(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			evs, err := a.Store.Events(cmd.Context(), patchpilot.EventFilter{Rollout: args[0]})
+			evs, err := a.RolloutEvents(cmd.Context(), args[0])
 			if err != nil {
 				return err
-			}
-			if evs == nil {
-				evs = []patchpilot.Event{}
 			}
 			return c.render(evs, func(w io.Writer) {
 				fmt.Fprintln(w, "TIME\tACTOR\tKIND\tHOST\tMESSAGE")

@@ -115,7 +115,7 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 				canDispatch = false
 			case !open:
 				if !waitingWindow {
-					rn.e.event(ctx, rn.r.ID, "", EventStageState, fmt.Sprintf("stage %s waits for the maintenance window opening at %s", stage.Name, next.Format(time.RFC3339)), nil)
+					rn.e.event(ctx, rn.r.ID, "", patchpilot.EventStageState, fmt.Sprintf("stage %s waits for the maintenance window opening at %s", stage.Name, next.Format(time.RFC3339)), nil)
 					waitingWindow = true
 				}
 				wait = min(wait, max(next.Sub(rn.e.now()), time.Millisecond))
