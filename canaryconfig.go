@@ -14,43 +14,43 @@ import (
 type CanaryConfig struct {
 	// Judge selects the test: CanaryJudgeSequential (the default when
 	// empty) or CanaryJudgeMannWhitney (Kayenta's).
-	Judge string
+	Judge string `json:"judge"`
 	// Metrics are the compared metrics, each a PromQL template per host.
-	Metrics []CanaryMetric
+	Metrics []CanaryMetric `json:"metrics"`
 	// Baseline is how far before the change the baseline window reaches;
 	// 0 means DefaultCanaryBaseline.
-	Baseline time.Duration
+	Baseline time.Duration `json:"baseline"`
 	// Interval is how often the gate looks during the bake; 0 means the
 	// Prometheus step (health.prometheus.step).
-	Interval time.Duration
+	Interval time.Duration `json:"interval"`
 	// MaxBake is how long an inconclusive gate may extend the bake, from
 	// the stage's first change; 0 means the stage's own bake. At the limit
 	// the look is final and OnInconclusive decides.
-	MaxBake time.Duration
+	MaxBake time.Duration `json:"max_bake"`
 	// OnInconclusive is what a gate still inconclusive at MaxBake does:
 	// CanaryFail (the default when empty) or CanaryPass.
-	OnInconclusive string
+	OnInconclusive string `json:"on_inconclusive"`
 }
 
 // CanaryMetric is one compared metric.
 type CanaryMetric struct {
-	Name string
+	Name string `json:"name"`
 	// Query is a PromQL text/template rendered per host with
 	// HealthTemplateData ({{.Host}}, {{.Address}}, {{.Instance}}); it must
 	// return one series per host.
-	Query string
+	Query string `json:"query"`
 	// Direction is CanaryHigherIsWorse or CanaryLowerIsWorse.
-	Direction string
+	Direction string `json:"direction"`
 	// Margin is the largest tolerated worsening: a fraction of the
 	// baseline when Relative ("5%" in plans is 0.05), else in the
 	// metric's own unit ("0.5").
-	Margin   float64
-	Relative bool
+	Margin   float64 `json:"margin"`
+	Relative bool    `json:"relative"`
 	// Critical metrics fail the gate on their own.
-	Critical bool
+	Critical bool `json:"critical"`
 	// Kind is CanaryContinuous (the default when empty) or CanaryCount
 	// (events per sample, compared as Poisson rates).
-	Kind string
+	Kind string `json:"kind"`
 }
 
 // Values of the canary section.

@@ -15,12 +15,12 @@ import (
 // The zero value configures no HTTP probe and no Prometheus: criteria that
 // need them cannot be evaluated and fail closed.
 type HealthConfig struct {
-	HTTP       []HTTPProbe
-	Prometheus PrometheusConfig
+	HTTP       []HTTPProbe      `json:"http"`
+	Prometheus PrometheusConfig `json:"prometheus"`
 	// CriticalUnits are systemd units that must be active after the
 	// change even if they were not before ("nginx.service"; a name
 	// without a suffix means a service).
-	CriticalUnits []string
+	CriticalUnits []string `json:"critical_units"`
 }
 
 // Defaults of HTTP probes and Prometheus queries.
@@ -33,17 +33,17 @@ const (
 
 // HTTPProbe is one HTTP GET a host must answer during the bake.
 type HTTPProbe struct {
-	Name string
+	Name string `json:"name"`
 	// URL is a text/template rendered per host with HealthTemplateData,
 	// such as "http://{{.Address}}:8080/health".
-	URL string
+	URL string `json:"url"`
 	// ExpectStatus is the status the probe wants; 0 means any 2xx.
-	ExpectStatus int
+	ExpectStatus int `json:"expect_status"`
 	// Timeout bounds the request; 0 means DefaultHTTPTimeout.
-	Timeout time.Duration
+	Timeout time.Duration `json:"timeout"`
 	// MaxLatency is the slowest acceptable answer; 0 means
 	// DefaultHTTPMaxLatency.
-	MaxLatency time.Duration
+	MaxLatency time.Duration `json:"max_latency"`
 }
 
 // PrometheusConfig names the Prometheus server of the metric gates and the
@@ -51,19 +51,19 @@ type HTTPProbe struct {
 type PrometheusConfig struct {
 	// URL is the server's base URL, "http://prometheus:9090"; empty means
 	// no Prometheus, and the metric gates fail closed.
-	URL string
+	URL string `json:"url"`
 	// Queries map a metric (see PrometheusMetrics) to a PromQL
 	// text/template rendered with HealthTemplateData. cpu and memory have
 	// node_exporter defaults; error_rate and latency_p99 depend on the
 	// service and must be given to be evaluated.
-	Queries map[string]string
+	Queries map[string]string `json:"queries"`
 	// Window is how far back a metric is averaged, before the change for
 	// the baseline and before each check afterwards; 0 means
 	// DefaultPrometheusWindow.
-	Window time.Duration
+	Window time.Duration `json:"window"`
 	// Step is the resolution of the range queries over Window; 0 means
 	// DefaultPrometheusStep.
-	Step time.Duration
+	Step time.Duration `json:"step"`
 }
 
 // Metrics the Prometheus queries produce, and the criterion each feeds.
