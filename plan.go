@@ -357,8 +357,6 @@ func ParseTimeOfDay(s string) (TimeOfDay, error) {
 	return TimeOfDay(hh*60 + mm), nil
 }
 
-const minutesPerDay = 24 * 60
-
 // MaintenanceWindow is a weekly window in a time zone: on each of Days (all
 // days when empty), from Start to End local wall-clock time. A window whose
 // End is not after its Start crosses midnight and ends on the next day; a
@@ -372,87 +370,6 @@ type MaintenanceWindow struct {
 	// Binaries should import time/tzdata so that zones load on hosts
 	// without a zone database.
 	TZ string `json:"tz"`
-}
-
-// Location loads the window's time zone.
-func (w MaintenanceWindow) Location() (*time.Location, error) {
-	if w.TZ == "" {
-		return time.UTC, nil
-	}
-	loc, err := time.LoadLocation(w.TZ)
-	if err != nil {
-		return nil, Errorf(EINVALID, "unknown time zone %q", w.TZ).WithHint(`use an IANA zone name such as "Europe/Berlin" or "UTC"`)
-	}
-	return loc, nil
-}
-
-// Contains reports whether t falls inside the window. Times are compared on
-// the local wall clock of the window's zone, so a window keeps its local
-// hours across daylight-saving changes. A window whose zone cannot be loaded
-// contains nothing: windows fail closed.
-func (w MaintenanceWindow) Contains(t time.Time) bool {
-	loc, err := w.Location()
-	if err != nil {
-		return false
-	}
-	local := t.In(loc)
-	now := TimeOfDay(local.Hour()*60 + local.Minute())
-	today, yesterday := local.Weekday(), (local.Weekday()+6)%7
-	length := w.length()
-	// The window may have opened today, or yesterday if it crosses midnight.
-	if w.onDay(today) && now >= w.Start && int(now-w.Start) < length {
-		return true
-	}
-	return w.onDay(yesterday) && int(now)+minutesPerDay-int(w.Start) < length
-}
-
-// NextOpen returns the earliest time at or after t at which the window is
-// open, and false when it never opens (an unknown zone).
-func (w MaintenanceWindow) NextOpen(t time.Time) (time.Time, bool) {
-	if w.Contains(t) {
-		return t, true
-	}
-	loc, err := w.Location()
-	if err != nil {
-		return time.Time{}, false
-	}
-	local := t.In(loc)
-	for d := 0; d <= 8; d++ {
-		day := time.Date(local.Year(), local.Month(), local.Day()+d, 0, 0, 0, 0, loc)
-		if !w.onDay(day.Weekday()) {
-			continue
-		}
-		open := time.Date(day.Year(), day.Month(), day.Day(), int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
-		// A start that falls into a daylight-saving gap does not exist:
-		// time.Date moves it forward by the gap, but the window really
-		// opens when the clocks jump, at the start of the new zone offset.
-		if open.Hour()*60+open.Minute() != int(w.Start) {
-			open, _ = open.ZoneBounds()
-		}
-		if !open.Before(t) {
-			return open, true
-		}
-	}
-	return time.Time{}, false
-}
-
-func (w MaintenanceWindow) length() int {
-	if w.End > w.Start {
-		return int(w.End - w.Start)
-	}
-	return int(w.End) + minutesPerDay - int(w.Start)
-}
-
-func (w MaintenanceWindow) onDay(d time.Weekday) bool {
-	if len(w.Days) == 0 {
-		return true
-	}
-	for _, x := range w.Days {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // CanaryOn reports whether the plan's canary analysis gates stage s: the

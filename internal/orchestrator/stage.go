@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
 // stage runs stage i from wherever it stands: it waits for an approval
@@ -186,10 +187,10 @@ func (rn *run) windowOpen() (open bool, next time.Time, ok bool) {
 
 func windowsOpen(ws []patchpilot.MaintenanceWindow, now time.Time) (open bool, next time.Time, ok bool) {
 	for _, w := range ws {
-		if w.Contains(now) {
+		if planner.WindowContains(w, now) {
 			return true, now, true
 		}
-		if t, found := w.NextOpen(now); found && (!ok || t.Before(next)) {
+		if t, found := planner.WindowNextOpen(w, now); found && (!ok || t.Before(next)) {
 			next, ok = t, true
 		}
 	}
