@@ -72,15 +72,8 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 	if err := c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) }); err != nil {
 		return err
 	}
-	failed := 0
-	for _, s := range st.Stages {
-		for _, h := range s.Hosts {
-			if h.State != patchpilot.HostSucceeded && h.State != patchpilot.HostSkipped && h.State != patchpilot.HostPending {
-				failed++
-			}
-		}
-	}
-	return app.RolloutResult(id, state, st.Reason, failed)
+	st.State = state // the engine's verdict decides the exit code
+	return app.RolloutResult(st)
 }
 
 // driveAfterRequest carries a rollout on after a person's request
@@ -335,7 +328,11 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 			if err := a.Engine(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "rollout %s aborted; roll changed hosts back with 'patchpilot rollout rollback %[1]s'\n", args[0])
+			st, err := a.RolloutStatus(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rollout %s aborted; %s\n", args[0], orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs()))
 			return nil
 		}),
 	}
