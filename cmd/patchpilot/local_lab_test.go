@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/lab"
+)
+
+// The single-machine test has its own lab subnet and Prometheus port so
+// that it can boot beside the other labs.
+const (
+	localLabSubnet     = "127.0.13"
+	localLabPrometheus = "127.0.0.1:9213"
+	// inHostBinary and inHostDir are where the test puts patchpilot and
+	// its database inside the lab host: nothing runs on the test machine.
+	inHostBinary = "/usr/local/bin/patchpilot"
+	inHostDir    = "/root/pp"
+)
+
+// inHost runs the patchpilot binary inside one lab host, on that host's
+// own database, and keeps a transcript of every command and its output.
+type inHost struct {
+	t          *testing.T
+	rl         *rolloutLab
+	host       string
+	transcript strings.Builder
+}
+
+// pp runs 'patchpilot --db DB ARGS' in the host and returns its result.
+func (h *inHost) pp(args ...string) result {
+	h.t.Helper()
+	ctx := context.Background()
+	r, err := h.rl.dialer.Dial(ctx, h.rl.hosts[h.host])
+	if err != nil {
+		h.t.Fatalf("dial %s: %v", h.host, err)
+	}
+	defer r.Close()
+	full := append([]string{inHostBinary, "--db", inHostDir + "/pp.db"}, args...)
+	res, err := r.Run(ctx, patchpilot.Command{Args: full, Timeout: 5 * time.Minute})
+	if err != nil {
+		h.t.Fatalf("%s: %v", strings.Join(full, " "), err)
+	}
+	shown := append([]string{"patchpilot", "--db", inHostDir + "/pp.db"}, args...)
+	fmt.Fprintf(&h.transcript, "# %s\n", strings.Join(shown, " "))
+	h.transcript.Write(res.Stdout)
+	h.transcript.Write(res.Stderr)
+	fmt.Fprintf(&h.transcript, "[exit %d]\n\n", res.ExitCode)
+	return result{stdout: string(res.Stdout), stderr: string(res.Stderr), code: res.ExitCode}
+}
+
+// mustPP runs patchpilot in the host and fails unless it exits with want.
+func (h *inHost) mustPP(want int, args ...string) result {
+	h.t.Helper()
+	r := h.pp(args...)
+	if r.code != want {
+		h.t.Fatalf("patchpilot %s in %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), h.host, r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// install copies the freshly built binary into the host.
+func (h *inHost) install() {
+	h.t.Helper()
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := h.rl.dialer.Dial(ctx, h.rl.hosts[h.host])
+	if err != nil {
+		h.t.Fatalf("dial %s: %v", h.host, err)
+	}
+	defer r.Close()
+	for _, cmd := range []patchpilot.Command{
+		{Args: []string{"dd", "of=" + inHostBinary, "bs=1M", "status=none"}, Stdin: data, Timeout: 2 * time.Minute},
+		{Args: []string{"chmod", "0755", inHostBinary}},
+		{Args: []string{"mkdir", "-p", inHostDir}},
+	} {
+		res, err := r.Run(ctx, cmd)
+		if err != nil || res.ExitCode != 0 {
+			h.t.Fatalf("%s in %s: %v, exit %d: %s", strings.Join(cmd.Args, " "), h.host, err, res.ExitCode, res.Stderr)
+		}
+	}
+}
+
+// TestSingleMachineLab runs the whole loop on one machine, as the README's
+// quick start does: patchpilot is copied into a lab host and, there, with
+// --local and a database of its own, collects, assesses, plans, dry-runs,
+// rolls out a pending update of pp-demo-web and rolls it back, without
+// SSH, a key or known_hosts: every step goes through the local runner.
+func TestSingleMachineLab(t *testing.T) {
+	rl := bootLab(t, lab.Options{Hosts: 1, Subnet: localLabSubnet, PrometheusAddress: localLabPrometheus})
+	var name string
+	for n := range rl.hosts {
+		name = n
+	}
+	h := &inHost{t: t, rl: rl, host: name}
+	h.install()
+	defer func() {
+		t.Logf("transcript:\n%s", h.transcript.String())
+		if path := os.Getenv("PP_LOCAL_TRANSCRIPT"); path != "" {
+			if err := os.WriteFile(path, []byte(h.transcript.String()), 0o644); err != nil {
+				t.Errorf("write transcript: %v", err)
+			}
+		}
+	}()
+	if v := rl.version(name, "pp-demo-web"); v != "1.0.0" {
+		t.Fatalf("pp-demo-web is %s before the test, want 1.0.0", v)
+	}
+
+	h.mustPP(0, "inventory", "collect", "--local")
+	var hosts []struct {
+		Name    string `json:"name"`
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(h.mustPP(0, "hosts", "-o", "json").stdout), &hosts); err != nil || len(hosts) != 1 {
+		t.Fatalf("hosts -o json: %v, %+v", err, hosts)
+	}
+	if hosts[0].Name != name || hosts[0].Address != "localhost" {
+		t.Fatalf("stored host %+v, want %s collected locally", hosts[0], name)
+	}
+	var updates []struct {
+		Package   string `json:"package"`
+		Candidate string `json:"candidate_version"`
+	}
+	if err := json.Unmarshal([]byte(h.mustPP(0, "updates", "-o", "json").stdout), &updates); err != nil {
+		t.Fatalf("updates -o json: %v", err)
+	}
+	pending := false
+	for _, u := range updates {
+		pending = pending || u.Package == "pp-demo-web"
+	}
+	if !pending {
+		t.Fatalf("no pending update of pp-demo-web among %+v", updates)
+	}
+	if r := h.mustPP(0, "assess"); !strings.Contains(r.stdout, "pp-demo-web") {
+		t.Errorf("assess does not mention pp-demo-web:\n%s", r.stdout)
+	}
+
+	// 1.1.0 is the lab's good update of pp-demo-web (the candidate, 1.1.4,
+	// fails its postinst on purpose).
+	const plan = inHostDir + "/plan.yaml"
+	h.mustPP(0, "plan", "--patch", "pp-demo-web=1.1.0", "-o", plan) // -o FILE today; --out FILE once the output flags change
+	h.reviewPlan(plan)
+
+	dry := h.mustPP(0, "rollout", "start", plan, "--dry-run")
+	if !strings.Contains(dry.stdout, "would install pp-demo-web 1.0.0→1.1.0") {
+		t.Errorf("dry run does not say what it would install:\n%s", dry.stdout)
+	}
+	if v := rl.version(name, "pp-demo-web"); v != "1.0.0" {
+		t.Fatalf("the dry run changed pp-demo-web to %s", v)
+	}
+
+	start := h.mustPP(0, "rollout", "start", plan, "--check-interval", "2s")
+	id := strings.TrimPrefix(strings.SplitN(start.stdout, "\n", 2)[0], "rollout ")
+	if v := rl.version(name, "pp-demo-web"); v != "1.1.0" {
+		t.Fatalf("after the rollout pp-demo-web is %s, want 1.1.0", v)
+	}
+	if !rl.healthy(name) {
+		t.Errorf("the demo service is not healthy after the rollout")
+	}
+
+	back := h.mustPP(int(patchpilot.ExitRolledBack), "rollout", "rollback", id, "--check-interval", "2s")
+	if v := rl.version(name, "pp-demo-web"); v != "1.0.0" {
+		t.Fatalf("after the rollback pp-demo-web is %s, want 1.0.0", v)
+	}
+	if !rl.healthy(name) {
+		t.Errorf("the demo service is not healthy after the rollback")
+	}
+	for _, out := range []string{dry.stdout + dry.stderr, start.stdout + start.stderr, back.stdout + back.stderr} {
+		for _, ssh := range []string{"private key", "known_hosts", "connect:"} {
+			if strings.Contains(out, ssh) {
+				t.Errorf("the local rollout tried SSH (%q):\n%s", ssh, out)
+			}
+		}
+	}
+	// A rollout with no host left changed sends nobody to 'rollback'.
+	if hint := patchpilotHint(back.stderr); strings.Contains(hint, "rollout rollback") {
+		t.Errorf("after the rollback the hint still offers a rollback: %s", hint)
+	}
+	h.mustPP(0, "history")
+}
+
+// reviewPlan does what a person does with a proposed plan before starting
+// it: the default bake of a single host is many minutes and a high-risk
+// plan asks for approval; the test bakes for 20 seconds with no approval.
+func (h *inHost) reviewPlan(path string) {
+	h.t.Helper()
+	data := h.rl.sh(h.host, "cat", path)
+	edited := regexp.MustCompile(`bake: [0-9a-z]+`).ReplaceAllString(data, "bake: 20s")
+	edited = regexp.MustCompile(`,? approval: required`).ReplaceAllString(edited, "")
+	if !strings.Contains(edited, "bake: 20s") {
+		h.t.Fatalf("the plan has no bake to shorten:\n%s", data)
+	}
+	ctx := context.Background()
+	r, err := h.rl.dialer.Dial(ctx, h.rl.hosts[h.host])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := r.Run(ctx, patchpilot.Command{Args: []string{"dd", "of=" + path, "status=none"}, Stdin: []byte(edited)})
+	if err != nil || res.ExitCode != 0 {
+		h.t.Fatalf("write %s: %v %s", path, err, res.Stderr)
+	}
+	fmt.Fprintf(&h.transcript, "# (plan reviewed: bake shortened to 20s for the test, no approval)\n# cat %s\n%s\n", path, edited)
+}
+
+// patchpilotHint returns the hint line of a command's standard error.
+func patchpilotHint(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(strings.ToLower(line), "hint") {
+			return line
+		}
+	}
+	return ""
+}
