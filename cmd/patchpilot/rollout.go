@@ -322,7 +322,7 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 func (c *cli) rolloutAbortCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "abort ID",
-		Short: "End a rollout: hosts not yet started are skipped, changed hosts stay as they are",
+		Short: "End a running, paused or held rollout: hosts not yet started are skipped, changed hosts stay as they are",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Engine(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {

@@ -179,7 +179,7 @@ func (a *authenticator) method(hostKey string) (xssh.AuthMethod, func(), error) 
 	if len(signers) == 0 {
 		release()
 		return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "no usable private key").
-			WithHint("set the host's key_file, pass --key-file, put a key at ~/.ssh/id_ed25519 (or id_ecdsa, id_rsa), or load the key into ssh-agent")
+			WithHint("set the host's key_file, pass --key FILE, put a key at ~/.ssh/id_ed25519 (or id_ecdsa, id_rsa), or load the key into ssh-agent")
 	}
 	return xssh.PublicKeys(signers...), release, nil
 }
