@@ -104,7 +104,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	}
 	if len(views) == 0 {
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "no hosts are known").
-			WithHint("collect the inventory first: patchpilot inventory collect -i INVENTORY")
+			WithHint("collect the inventory first: 'patchpilot inventory collect -i INVENTORY', or 'patchpilot inventory collect --local' for this machine")
 	}
 	return eng.Start(ctx, p, string(source), views, "user:"+a.Options.SSHUser, dryRun)
 }

@@ -32,7 +32,7 @@ func held(state patchpilot.RolloutState, reason string) bool {
 // 'abort'.
 func NextStep(id string, state patchpilot.RolloutState, reason string, runs []patchpilot.HostRun) string {
 	changed := RollbackCandidates(runs)
-	rollback := fmt.Sprintf("roll its changed hosts (%s) back with 'patchpilot rollout rollback %s'", strings.Join(changed, ", "), id)
+	rollback := fmt.Sprintf("roll its changed hosts (%s) back with 'patchpilot rollout rollback %s'", fewHosts(changed), id)
 	switch {
 	case state == patchpilot.RolloutWaitingApproval:
 		return fmt.Sprintf("approve with 'patchpilot rollout approve %s', or end it with 'patchpilot rollout abort %[1]s'", id)
@@ -52,4 +52,15 @@ func NextStep(id string, state patchpilot.RolloutState, reason string, runs []pa
 		return fmt.Sprintf("see 'patchpilot rollout events %s'; no host is left changed", id)
 	}
 	return fmt.Sprintf("no host was changed: see why in 'patchpilot rollout status %s', then start a new rollout with 'patchpilot rollout start PLAN'", id)
+}
+
+// maxNamedHosts bounds the hosts a hint names: a hint is one line.
+const maxNamedHosts = 3
+
+// fewHosts names a few hosts, or counts the rest.
+func fewHosts(hosts []string) string {
+	if len(hosts) > maxNamedHosts {
+		return fmt.Sprintf("%s and %d more", strings.Join(hosts[:maxNamedHosts], ", "), len(hosts)-maxNamedHosts)
+	}
+	return strings.Join(hosts, ", ")
 }

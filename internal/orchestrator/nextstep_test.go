@@ -198,3 +198,14 @@ func tryVerb(e *env, id, verb string) error {
 	}
 	return patchpilot.Errorf(patchpilot.EINVALID, "hint names unknown command 'rollout %s'", verb)
 }
+
+func TestNextStepNamesAFewHosts(t *testing.T) {
+	var runs []patchpilot.HostRun
+	for i, h := range []string{"a", "b", "c", "d", "e"} {
+		runs = append(runs, patchpilot.HostRun{Host: h, State: patchpilot.HostSucceeded, Order: i + 1})
+	}
+	hint := NextStep("r-1", patchpilot.RolloutHalted, "failed", runs)
+	if !strings.Contains(hint, "(a, b, c and 2 more)") || !strings.Contains(hint, "'patchpilot rollout rollback r-1'") {
+		t.Errorf("hint %q", hint)
+	}
+}
