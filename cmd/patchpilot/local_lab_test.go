@@ -37,23 +37,49 @@ type inHost struct {
 // pp runs 'patchpilot --db DB ARGS' in the host and returns its result.
 func (h *inHost) pp(args ...string) result {
 	h.t.Helper()
+	r, err := h.ppMayDie(args...)
+	if err != nil {
+		h.t.Fatalf("patchpilot %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// ppMayDie is pp for a command that may not come back: one that reboots
+// the host it runs on.
+func (h *inHost) ppMayDie(args ...string) (result, error) {
 	ctx := context.Background()
 	r, err := h.rl.dialer.Dial(ctx, h.rl.hosts[h.host])
 	if err != nil {
-		h.t.Fatalf("dial %s: %v", h.host, err)
+		return result{}, err
 	}
 	defer r.Close()
 	full := append([]string{inHostBinary, "--db", inHostDir + "/pp.db"}, args...)
 	res, err := r.Run(ctx, patchpilot.Command{Args: full, Timeout: 5 * time.Minute})
-	if err != nil {
-		h.t.Fatalf("%s: %v", strings.Join(full, " "), err)
-	}
 	shown := append([]string{"patchpilot", "--db", inHostDir + "/pp.db"}, args...)
 	fmt.Fprintf(&h.transcript, "# %s\n", strings.Join(shown, " "))
 	h.transcript.Write(res.Stdout)
 	h.transcript.Write(res.Stderr)
+	if err != nil {
+		fmt.Fprintf(&h.transcript, "[connection lost: %v]\n\n", err)
+		return result{}, err
+	}
 	fmt.Fprintf(&h.transcript, "[exit %d]\n\n", res.ExitCode)
-	return result{stdout: string(res.Stdout), stderr: string(res.Stderr), code: res.ExitCode}
+	return result{stdout: string(res.Stdout), stderr: string(res.Stderr), code: res.ExitCode}, nil
+}
+
+// bootID reads the host's boot id over SSH; "" while it cannot be reached.
+func (h *inHost) bootID() string {
+	ctx := context.Background()
+	r, err := h.rl.dialer.Dial(ctx, h.rl.hosts[h.host])
+	if err != nil {
+		return ""
+	}
+	defer r.Close()
+	res, err := r.Run(ctx, patchpilot.Command{Args: []string{"cat", "/proc/sys/kernel/random/boot_id"}, Timeout: 5 * time.Second})
+	if err != nil || res.ExitCode != 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(res.Stdout))
 }
 
 // mustPP runs patchpilot in the host and fails unless it exits with want.
@@ -187,6 +213,64 @@ func TestSingleMachineLab(t *testing.T) {
 		t.Errorf("after the rollback the hint still offers a rollback: %s", hint)
 	}
 	h.mustPP(0, "history")
+
+	h.rebootAndResume()
+}
+
+// rebootAndResume rolls out the lab's kernel update, whose reboot takes
+// the controller down with the machine; once the machine is back,
+// 'rollout resume' reads the new boot id and finishes the host.
+func (h *inHost) rebootAndResume() {
+	t := h.t
+	const plan = inHostDir + "/kernel.yaml"
+	h.mustPP(0, "plan", "--patch", "pp-kernel-demo=1.1.0", "-o", plan) // -o FILE today; --out FILE once the output flags change
+	h.reviewPlan(plan)
+	before := h.bootID()
+	if before == "" {
+		t.Fatal("no boot id before the kernel update")
+	}
+	// The command dies with the machine, or (if the connection outlives
+	// it briefly) ends however the shutdown leaves it.
+	_, _ = h.ppMayDie("rollout", "start", plan, "--check-interval", "2s", "--lease-ttl", "3s")
+	var after string
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if after = h.bootID(); after != "" && after != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the host did not come back with a new boot id (still %q)", after)
+		}
+	}
+	// A person resumes once the machine has finished booting; by then the
+	// dead controller's lease (3 s) has expired.
+	h.rl.sh(h.host, "systemctl", "is-system-running", "--wait")
+	time.Sleep(4 * time.Second)
+	var list []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(h.mustPP(0, "rollout", "list", "-o", "json").stdout), &list); err != nil || len(list) == 0 {
+		t.Fatalf("rollout list: %v, %+v", err, list)
+	}
+	id := list[0].ID
+	h.mustPP(0, "rollout", "resume", id, "--check-interval", "2s")
+	var st struct {
+		Stages []struct {
+			Hosts []struct {
+				State       string `json:"state"`
+				BootIDAfter string `json:"boot_id_after"`
+			} `json:"hosts"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal([]byte(h.mustPP(0, "rollout", "status", id, "-o", "json").stdout), &st); err != nil {
+		t.Fatalf("rollout status: %v", err)
+	}
+	if got := st.Stages[0].Hosts[0]; got.State != "succeeded" || got.BootIDAfter != after {
+		t.Errorf("after resume the host is %s with boot id %q recorded, want succeeded with %q", got.State, got.BootIDAfter, after)
+	}
+	if v := h.rl.version(h.host, "pp-kernel-demo"); v != "1.1.0" {
+		t.Errorf("pp-kernel-demo is %s after the resumed rollout, want 1.1.0", v)
+	}
 }
 
 // reviewPlan does what a person does with a proposed plan before starting
