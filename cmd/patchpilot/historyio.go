@@ -72,9 +72,10 @@ outcome (succeeded, failed or rolled_back) are required on every line. The
 whole file is checked first: a malformed line is reported as FILE:LINE with
 the field at fault, exit code 2, and nothing is stored.
 
-Each line is stored as the outcome of rollout "import:<file name>:<line>"
-(host "-" when the line names none), so importing the same file again
-replaces its outcomes instead of counting them twice.
+Each line is stored as the outcome of rollout "import:<digest>" (host "-"
+when the line names none), the digest taken over the record's content, not
+its file name or line: importing the same file again stores nothing new,
+and files that share a name never replace each other's records.
 
 JSON fields: file, records, failures, written.`,
 		Example: `  patchpilot history import fleet-history.jsonl

@@ -2,15 +2,20 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
@@ -21,9 +26,12 @@ const (
 )
 
 // ImportRolloutPrefix starts the rollout id of every imported outcome:
-// "import:<file name>:<line>". One history line becomes one stored outcome,
-// so importing the same file again replaces its outcomes instead of
-// doubling them, and imported outcomes never collide with real rollouts.
+// "import:<digest>", where the digest is taken over the record's content
+// (importID). One history line becomes one stored outcome; importing the
+// same file again finds the same ids and replaces its outcomes with
+// themselves instead of doubling them, two files that share a name keep
+// each their own records, and imported outcomes never collide with real
+// rollouts.
 const ImportRolloutPrefix = "import:"
 
 // importNoHost is the stored host of an imported record that names none
@@ -39,7 +47,9 @@ type importedFeatures struct {
 	Imported *risk.Record `json:"imported"`
 }
 
-// HistoryImport reports a history import.
+// HistoryImport reports a history import: Records and Failures count the
+// file's lines, Written the distinct records stored (a line repeated in the
+// file is one record).
 type HistoryImport struct {
 	File     string `json:"file"`
 	Records  int    `json:"records"`
@@ -52,26 +62,32 @@ type HistoryImport struct {
 // file:line and field, rejects the file and nothing is written.
 func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, error) {
 	rep := HistoryImport{File: path}
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return rep, patchpilot.Errorf(patchpilot.ENOTFOUND, "history file %s does not exist", path)
-		}
-		return rep, patchpilot.Errorf(patchpilot.EINVALID, "open history file: %w", err)
-	}
-	defer f.Close()
-	records, err := risk.ReadHistory(f, path)
+	records, err := readHistoryFile(path)
 	if err != nil {
 		return rep, err
 	}
 	rep.Records = len(records)
 	outcomes := make([]patchpilot.Outcome, 0, len(records))
-	base := filepath.Base(path)
+	seen, err := a.legacyImports(ctx)
+	if err != nil {
+		return rep, err
+	}
 	for i, r := range records {
 		if r.Failed() {
 			rep.Failures++
 		}
-		o, err := importedOutcome(r, fmt.Sprintf("%s%s:%d", ImportRolloutPrefix, base, i+1))
+		id, err := importID(r)
+		if err != nil {
+			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
+		}
+		// A line repeated in the file is the same record: store it once,
+		// so that Written counts what the store holds afterwards. The same
+		// goes for a record an older version stored under a per-line id.
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		o, err := importedOutcome(r, id)
 		if err != nil {
 			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
 		}
@@ -84,6 +100,60 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 	err = a.record(ctx, patchpilot.Event{Kind: EventHistoryImported, Data: data,
 		Message: fmt.Sprintf("imported %d history records (%d failures) from %s", rep.Records, rep.Failures, path)})
 	return rep, err
+}
+
+// importID is the rollout id of an imported record: ImportRolloutPrefix and
+// the first 128 bits of the SHA-256 of the record's JSON, with the time in
+// UTC so that one instant written in two zones is one record. The id depends
+// on nothing but the content (host, package, versions, time, outcome and
+// every other field), never on the file's name or the line, so an import can
+// replace a record only with an identical one.
+func importID(r risk.Record) (string, error) {
+	r.Time = r.Time.UTC()
+	data, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return ImportRolloutPrefix + hex.EncodeToString(sum[:16]), nil
+}
+
+// legacyImports returns the content ids (importID) of the outcomes that
+// versions before content ids imported as "import:<file name>:<line>".
+// Importing their file again finds them here and does not store them a
+// second time.
+func (a *App) legacyImports(ctx context.Context) (map[string]bool, error) {
+	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, o := range outcomes {
+		if !isLegacyImportID(o.Rollout) {
+			continue
+		}
+		for _, r := range recordsOf([]patchpilot.Outcome{o}) {
+			if id, err := importID(r); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids, nil
+}
+
+// isLegacyImportID reports whether a rollout id has the per-line form
+// "import:<file name>:<line>" rather than "import:<32 hex digits>".
+func isLegacyImportID(rollout string) bool {
+	rest, ok := strings.CutPrefix(rollout, ImportRolloutPrefix)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return false
+	}
+	_, err := strconv.Atoi(rest[i+1:])
+	return err == nil
 }
 
 // importedOutcome turns one history record into a stored outcome.
@@ -337,8 +407,11 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	}
 	to := risk.TrainOptions{Now: opts.Now, Source: trainPath}
 	if opts.PriorsFile != "" {
-		data, err := os.ReadFile(opts.PriorsFile)
-		if err != nil {
+		data, err := capped.ReadFile(opts.PriorsFile, "priors file", MaxPriorsBytes)
+		switch {
+		case errors.Is(err, capped.ErrTooLarge):
+			return res, err
+		case err != nil:
 			return res, patchpilot.Errorf(patchpilot.EINVALID, "read priors: %w", err)
 		}
 		p, err := risk.ParsePriors(data, opts.PriorsFile)
@@ -356,6 +429,12 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	return res, nil
 }
 
+// MaxPriorsBytes bounds the priors file of EvaluateFiles (docs/cli.md,
+// Input size caps); priors written by cmd/riskpriors are a few KiB.
+const MaxPriorsBytes = 16 << 20
+
+// readHistoryFile reads a JSONL history file, capped at
+// risk.MaxHistoryBytes by risk.ReadHistory.
 func readHistoryFile(path string) ([]risk.Record, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -256,5 +258,94 @@ func TestEvaluateFiles(t *testing.T) {
 	_, err = EvaluateFiles("testdata/history-bad.jsonl", "testdata/history-test.jsonl", EvalOptions{})
 	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") {
 		t.Errorf("eval with a bad training file: %v; want invalid naming history-bad.jsonl:3", err)
+	}
+}
+
+// TestImportSameBaseName imports two different files that share a base name
+// and one file twice: every distinct record is kept exactly once.
+func TestImportSameBaseName(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(sub string, lines ...string) string {
+		t.Helper()
+		p := filepath.Join(dir, sub, "fleet.jsonl")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pa := write("a",
+		`{"time":"2024-03-01T10:00:00Z","host":"web-1","package":"curl","from_version":"1","to_version":"2","outcome":"rolled_back","reason":"http_ok failed"}`,
+		`{"time":"2024-03-01T11:00:00Z","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`)
+	pb := write("b",
+		`{"time":"2024-03-02T10:00:00Z","host":"web-1","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"succeeded"}`,
+		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`,
+		// The same record as a's second line, written in another zone.
+		`{"time":"2024-03-01T12:00:00+01:00","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`,
+		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`)
+	for _, p := range []string{pa, pb, pa, pb} {
+		if _, err := a.ImportHistory(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := a.ImportHistory(ctx, pb)
+	if err != nil || rep.Records != 4 || rep.Written != 3 {
+		t.Errorf("import of b = %+v, %v; want 4 records, 3 written", rep, err)
+	}
+	records, err := a.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range records {
+		got = append(got, fmt.Sprintf("%s %s %s", r.Host, r.Package, r.Outcome))
+	}
+	want := []string{"web-1 curl rolled_back", "web-2 curl succeeded", "web-1 openssl succeeded", "db-2 openssl failed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("history after importing a/fleet.jsonl and b/fleet.jsonl twice = %q, want %q", got, want)
+	}
+}
+
+// TestImportOverLegacyIDs imports a file whose records an older version
+// stored under per-line ids ("import:<file>:<line>"): they are recognised
+// by their content and not stored twice.
+func TestImportOverLegacyIDs(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	records, err := readHistoryFile("testdata/history-test.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var legacy []patchpilot.Outcome
+	for i, r := range records[:10] {
+		o, err := importedOutcome(r, fmt.Sprintf("%shistory-test.jsonl:%d", ImportRolloutPrefix, i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy = append(legacy, o)
+	}
+	if _, err := a.Store.ImportOutcomes(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.ImportHistory(ctx, "testdata/history-test.jsonl")
+	if err != nil || rep.Records != 300 || rep.Written != 290 {
+		t.Fatalf("import over 10 legacy records = %+v, %v; want 300 records, 290 written", rep, err)
+	}
+	if got, err := a.History(ctx); err != nil || len(got) != 300 {
+		t.Errorf("History = %d records, %v; want 300", len(got), err)
+	}
+	for _, id := range []string{"import:a:b.jsonl:12", "import:fleet.jsonl:1"} {
+		if !isLegacyImportID(id) {
+			t.Errorf("isLegacyImportID(%q) = false", id)
+		}
+	}
+	for _, id := range []string{"import:0123456789abcdef0123456789abcdef", "r-1", "import:fleet.jsonl"} {
+		if isLegacyImportID(id) {
+			t.Errorf("isLegacyImportID(%q) = true", id)
+		}
 	}
 }

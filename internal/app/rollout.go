@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -81,18 +80,10 @@ func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
 	return views, nil
 }
 
-// ReadPlan reads and checks a plan file.
+// ReadPlan reads and checks a plan file (planner.ReadFile, capped at
+// planner.MaxPlanBytes).
 func ReadPlan(path string) (patchpilot.Plan, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		code := patchpilot.EINVALID
-		if os.IsNotExist(err) {
-			code = patchpilot.ENOTFOUND
-		}
-		return patchpilot.Plan{}, nil, patchpilot.Errorf(code, "read plan: %w", err)
-	}
-	p, err := planner.Parse(data, path)
-	return p, data, err
+	return planner.ReadFile(path)
 }
 
 // StartRollout stores a new rollout of the plan over the stored hosts its

@@ -9,18 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // FactsSource is the Facts.Source of facts imported from Ansible.
 const FactsSource = "ansible-facts"
-
-// maxFactsBytes bounds one fact file. A fact cache entry with a package
-// list is a few hundred kilobytes.
-const maxFactsBytes = 256 << 20
 
 // Imported is one host and its facts, as imported from Ansible.
 type Imported struct {
@@ -105,6 +103,9 @@ func ImportFactsFile(path string) (*FactsResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkValueText(pos{file: hf.file}, "facts of host "+strconv.Quote(name), imp); err != nil {
+			return nil, err
+		}
 		res.Imported = append(res.Imported, imp)
 	}
 	return res, nil
@@ -154,12 +155,12 @@ func (fc *factCollector) readFile(path, name string) error {
 	if err != nil {
 		return openError(path, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFactsBytes+1))
+	data, err := capped.ReadAll(f, path, "fact file", MaxFactsBytes)
 	if err != nil {
+		if errors.Is(err, capped.ErrTooLarge) {
+			return err
+		}
 		return openError(path, err)
-	}
-	if len(data) > maxFactsBytes {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s: file is larger than %d bytes", path, maxFactsBytes)
 	}
 	return fc.parse(path, name, data, st.ModTime())
 }
@@ -196,6 +197,9 @@ func (fc *factCollector) parse(path, name string, data []byte, mtime time.Time) 
 		}
 		next = end
 		at := pos{file: path, line: line}
+		if err := checkText(at, "host name", host); err != nil {
+			return err
+		}
 		switch status {
 		case "UNREACHABLE", "FAILED":
 			msg, _ := obj["msg"].(string)

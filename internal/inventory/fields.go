@@ -14,6 +14,9 @@ func stringField(v value, field string) (string, error) {
 	case nil:
 		return "", nil
 	case string:
+		if err := checkText(v.at, field, x); err != nil {
+			return "", err
+		}
 		return x, nil
 	case int64, float64:
 		return scalarString(x), nil
@@ -75,6 +78,9 @@ func labelMapField(v value, field string) (map[string]string, error) {
 		}
 		if k == "" {
 			return nil, errAt(v.at, "%s: empty label name", field)
+		}
+		if err := checkText(v.at, field+": label name", k); err != nil {
+			return nil, err
 		}
 		out[k] = s
 	}

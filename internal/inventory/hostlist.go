@@ -172,6 +172,9 @@ func stringListField(v value, field string) ([]string, error) {
 	case nil:
 		return nil, nil
 	case string:
+		if err := checkText(v.at, field, x); err != nil {
+			return nil, err
+		}
 		return []string{x}, nil
 	case []any:
 		out := make([]string, 0, len(x))
@@ -179,6 +182,9 @@ func stringListField(v value, field string) ([]string, error) {
 			s, ok := e.(string)
 			if !ok || s == "" {
 				return nil, errAt(v.at, "%s: expected a list of names", field)
+			}
+			if err := checkText(v.at, field, s); err != nil {
+				return nil, err
 			}
 			out = append(out, s)
 		}

@@ -90,10 +90,6 @@ const (
 	FormatDir      Format = "dir"      // a directory of inventory files
 )
 
-// maxInventoryBytes bounds the size of one inventory file. Inventories of
-// tens of thousands of hosts are a few megabytes.
-const maxInventoryBytes = 64 << 20
-
 // Options control how an inventory is loaded. The zero value is usable.
 type Options struct {
 	// Home is the directory that a leading ~ in key file paths expands
@@ -135,7 +131,7 @@ func LoadFile(path string, opts Options) (*Result, error) {
 	if st.IsDir() {
 		return loadDir(path, opts)
 	}
-	data, err := readLimited(path)
+	data, err := readCapped(path, "inventory file", MaxInventoryBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +159,7 @@ func loadDir(dir string, opts Options) (*Result, error) {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		data, err := readLimited(p)
+		data, err := readCapped(p, "inventory file", MaxInventoryBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -239,6 +235,11 @@ func finish(in *inv, listed []patchpilot.Host, source, baseDir string, format Fo
 	for _, h := range hosts {
 		seen[h.Name] = h.Source
 	}
+	for _, h := range append(append([]patchpilot.Host{}, hosts...), listed...) {
+		if err := checkHostText(h); err != nil {
+			return nil, err
+		}
+	}
 	for _, h := range listed {
 		if src, dup := seen[h.Name]; dup {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: host %s is also defined in %s", h.Source, h.Name, src).
@@ -253,26 +254,6 @@ func finish(in *inv, listed []patchpilot.Host, source, baseDir string, format Fo
 	}
 	sort.Strings(r.warnings)
 	return &Result{Hosts: hosts, Format: format, Warnings: r.warnings}, nil
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	if st.Size() > maxInventoryBytes {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: file is larger than %d bytes", path, maxInventoryBytes)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	return data, nil
 }
 
 func openError(path string, err error) error {

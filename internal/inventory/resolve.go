@@ -136,7 +136,15 @@ func (r *resolver) resolve() ([]patchpilot.Host, error) {
 	var out []patchpilot.Host
 	for _, name := range r.in.order {
 		h := r.in.hosts[name]
+		if err := checkText(h.at, "host name", name); err != nil {
+			return nil, err
+		}
 		groups := r.hostGroups(h)
+		for _, g := range groups {
+			if err := checkText(r.in.groups[g].at, "group name", g); err != nil {
+				return nil, err
+			}
+		}
 		ordered := append([]string{}, groups...)
 		sort.SliceStable(ordered, func(i, j int) bool {
 			a, b := ordered[i], ordered[j]
@@ -290,6 +298,9 @@ func (r *resolver) labels(name string, vs vars) (map[string]string, error) {
 	}
 	for _, k := range sortedKeys(vs) {
 		if label, ok := strings.CutPrefix(k, labelPrefixVar); ok && label != "" {
+			if err := checkText(vs[k].at, "label variable", k); err != nil {
+				return nil, err
+			}
 			if err := set(label, k, vs[k]); err != nil {
 				return nil, err
 			}

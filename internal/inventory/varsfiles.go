@@ -92,9 +92,9 @@ func varsDirFiles(dir string) ([]string, error) {
 // with ansible-vault is skipped with a warning: it usually holds the
 // passwords patchpilot does not use anyway.
 func loadVarsFile(path string) (vars, string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, "variables file", MaxVarsFileBytes)
 	if err != nil {
-		return nil, "", patchpilot.Errorf(patchpilot.EINVALID, "read %s: %w", path, err)
+		return nil, "", err
 	}
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(vaultHeader)) {
 		return nil, path + ": encrypted with ansible-vault; skipped (patchpilot needs no secrets from it)", nil

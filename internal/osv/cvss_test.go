@@ -37,20 +37,6 @@ func TestCVSS3Score(t *testing.T) {
 	}
 }
 
-func TestRoundup(t *testing.T) {
-	// Appendix A of the v3.1 specification: 4.02 rounds up to 4.1, while
-	// floating-point noise below 1e-5 (0.1+0.2 = 0.30000000000000004) does
-	// not round up.
-	tests := []struct{ in, want float64 }{
-		{4.0, 4.0}, {4.02, 4.1}, {4.00001, 4.1}, {4.000001, 4.0}, {0.1 + 0.2, 0.3}, {9.99, 10.0},
-	}
-	for _, tt := range tests {
-		if got := roundup(tt.in); got != tt.want {
-			t.Errorf("roundup(%v) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestCVSS2Score(t *testing.T) {
 	tests := []struct {
 		vector string
@@ -84,12 +70,12 @@ func TestCVSSErrors(t *testing.T) {
 		want  string
 	}{
 		{"v3 prefix", cvss3Score, "AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "must start with CVSS:3.0/ or CVSS:3.1/"},
-		{"v3 missing", cvss3Score, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H", "base metric A missing"},
-		{"v3 twice", cvss3Score, "CVSS:3.1/AV:N/AV:L/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "metric AV given twice"},
-		{"v3 value", cvss3Score, "CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", `metric AV has no value "Q"`},
-		{"v3 unknown", cvss3Score, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/ZZ:1", `unknown metric "ZZ"`},
-		{"v3 malformed", cvss3Score, "CVSS:3.1/AV:N//AC:L", `malformed metric ""`},
-		{"v2 missing", cvss2Score, "AV:N/AC:L/Au:N", "base metric A missing"},
+		{"v3 missing", cvss3Score, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H", "base metric A is not defined"},
+		{"v3 twice", cvss3Score, "CVSS:3.1/AV:N/AV:L/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "AV metric abbreviation defined multiple times"},
+		{"v3 value", cvss3Score, "CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", `AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H": invalid metric value`},
+		{"v3 unknown", cvss3Score, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/ZZ:1", `invalid metric abbreviation : ZZ`},
+		{"v3 malformed", cvss3Score, "CVSS:3.1/AV:N//AC:L", `CVSS v3 vector "CVSS:3.1/AV:N//AC:L": invalid metric`},
+		{"v2 missing", cvss2Score, "AV:N/AC:L/Au:N", `CVSS v2 vector "AV:N/AC:L/Au:N": too short vector`},
 		{"v4 garbage", cvss4Score, "CVSS:4.0/AV:N", "CVSS v4 vector"},
 	}
 	for _, tt := range tests {

@@ -21,8 +21,8 @@
 //     operator learns which file to fix or drop.
 //   - A withdrawn record parses to an advisory with no affected packages:
 //     importing it replaces an earlier copy, and it never matches.
-//   - Severity: a CVSS vector (v3.x scored with the FIRST v3.1 formula, v2
-//     with the v2 formula, v4 with github.com/pandatix/go-cvss) gives the
+//   - Severity: a CVSS vector (v2, v3.0, v3.1 or v4.0, each scored by
+//     github.com/pandatix/go-cvss with its version's formula) gives the
 //     record's score and word (critical >= 9, high >= 7, medium >= 4,
 //     low > 0). Without a score the distribution's word is normalised
 //     (Important -> high, Moderate -> medium, negligible -> low, ...); the

@@ -12,9 +12,11 @@ import (
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
-// MaxRecordSize bounds the size of one record file. The largest real
+// MaxRecordSize bounds the size of one record file (docs/cli.md, Input size
+// caps). The largest real
 // records (Ubuntu CVE records listing every published version) are a few
 // hundred kilobytes; the bound stops a damaged or hostile archive from
 // exhausting memory.
@@ -119,8 +121,7 @@ func (w *walker) zip(p string) error {
 		}
 		source := p + "!" + f.Name
 		if f.UncompressedSize64 > MaxRecordSize {
-			return patchpilot.Errorf(patchpilot.EINVALID, "%s: record larger than %d bytes", source, MaxRecordSize).
-				WithHint(hintBadRecord)
+			return capped.TooLarge(source, "advisory record", MaxRecordSize)
 		}
 		rc, err := f.Open()
 		if err != nil {
@@ -142,13 +143,11 @@ func (w *walker) record(r io.Reader, source string) error {
 		return err
 	}
 	w.buf.Reset()
-	n, err := w.buf.ReadFrom(io.LimitReader(r, MaxRecordSize+1))
-	if err != nil {
+	if err := capped.ReadInto(&w.buf, r, source, "advisory record", MaxRecordSize); err != nil {
+		if errors.Is(err, capped.ErrTooLarge) {
+			return err
+		}
 		return patchpilot.Errorf(patchpilot.EINVALID, "%s: %w", source, err).WithHint(hintBadRecord)
-	}
-	if n > MaxRecordSize {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s: record larger than %d bytes", source, MaxRecordSize).
-			WithHint(hintBadRecord)
 	}
 	adv, err := Parse(w.buf.Bytes(), source)
 	if err != nil {

@@ -184,9 +184,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad listed version", minimal(`{"package": {"ecosystem": "Debian:12", "name": "x"}, "versions": ["1.0", ""]}`),
 			"t.json: affected[0].versions[1]: expected a version, got an empty string"},
 		{"bad CVSS", `{"id": "X", "modified": "2024-01-01T00:00:00Z", "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L"}]}`,
-			"t.json: severity[0].score: CVSS v3 vector \"CVSS:3.1/AV:N/AC:L\": base metric A missing"},
+			"t.json: severity[0].score: CVSS v3 vector \"CVSS:3.1/AV:N/AC:L\": base metric PR is not defined"},
 		{"bad per-package CVSS", minimal(`{"package": {"ecosystem": "Debian:12", "name": "x"}, "severity": [{"type": "CVSS_V2", "score": "AV:X/AC:L/Au:N/C:P/I:P/A:P"}]}`),
-			`t.json: affected[0].severity[0].score: CVSS v2 vector "AV:X/AC:L/Au:N/C:P/I:P/A:P": metric AV has no value "X"`},
+			`t.json: affected[0].severity[0].score: CVSS v2 vector "AV:X/AC:L/Au:N/C:P/I:P/A:P": invalid metric value`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

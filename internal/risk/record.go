@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // Record is one package update on one host and how it ended: one line of
@@ -84,16 +87,25 @@ func (r Record) CVETotal() int {
 	return max(r.CVECount, 0)
 }
 
-// maxLineBytes bounds one history line; a longer line is an error, not an
-// out-of-memory.
-const maxLineBytes = 1 << 20
+// Caps on a history (docs/cli.md, Input size caps): a longer line or file
+// is an error naming the file (and line), not an out-of-memory.
+const (
+	// MaxHistoryLineBytes bounds one line; a record is a few hundred
+	// bytes, a few KiB with long lists of CVEs or services.
+	MaxHistoryLineBytes = 1 << 20
+	// MaxHistoryBytes bounds a whole history file, about a million
+	// records, all of which the reader holds in memory.
+	MaxHistoryBytes = 256 << 20
+)
 
-// ReadHistory reads a JSONL history. Blank lines are skipped. Errors name
-// source:line and the field at fault. Records keep the file's order; the
-// model sorts them by time itself.
+// ReadHistory reads a JSONL history of at most MaxHistoryBytes, with lines
+// of at most MaxHistoryLineBytes. Blank lines are skipped. Errors name
+// source:line and the field at fault; a field that is not one of Record's
+// is refused, as a misspelt field would otherwise be silently dropped.
+// Records keep the file's order; the model sorts them by time itself.
 func ReadHistory(r io.Reader, source string) ([]Record, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), maxLineBytes)
+	sc := bufio.NewScanner(capped.NewReader(r, source, "history file", MaxHistoryBytes))
+	sc.Buffer(make([]byte, 0, 64*1024), MaxHistoryLineBytes)
 	var out []Record
 	line := 0
 	for sc.Scan() {
@@ -109,7 +121,15 @@ func ReadHistory(r io.Reader, source string) ([]Record, error) {
 		}
 		out = append(out, rec)
 	}
-	if err := sc.Err(); err != nil {
+	switch err := sc.Err(); {
+	case err == nil:
+	case errors.Is(err, capped.ErrTooLarge):
+		return nil, err
+	case errors.Is(err, bufio.ErrTooLong):
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: line is longer than the limit of %s",
+			source, line+1, capped.Size(MaxHistoryLineBytes)).
+			WithHint("each line must be one JSON record; check that the file is JSONL (one object per line)")
+	default:
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: read history: %w", source, line+1, err)
 	}
 	return out, nil
@@ -117,11 +137,16 @@ func ReadHistory(r io.Reader, source string) ([]Record, error) {
 
 func parseRecord(text []byte) (Record, error) {
 	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
 	var rec Record
 	if err := dec.Decode(&rec); err != nil {
 		var te *json.UnmarshalTypeError
 		var pe *time.ParseError
 		switch {
+		case strings.HasPrefix(err.Error(), unknownFieldPrefix):
+			// encoding/json reports an unknown field only in its message.
+			name := strings.TrimPrefix(err.Error(), unknownFieldPrefix)
+			return rec, fmt.Errorf("unknown field %s (known fields: %s)", name, strings.Join(recordFields(), ", "))
 		case asError(err, &te):
 			return rec, fmt.Errorf("field %q: expected %s, got JSON %s", te.Field, te.Type.String(), te.Value)
 		case asError(err, &pe):
@@ -148,6 +173,21 @@ func parseRecord(text []byte) (Record, error) {
 		return rec, fmt.Errorf("field \"cve_count\": expected a count, got %d", rec.CVECount)
 	}
 	return rec, nil
+}
+
+// unknownFieldPrefix starts encoding/json's error for a field that
+// DisallowUnknownFields refuses: json: unknown field "name".
+const unknownFieldPrefix = "json: unknown field "
+
+// recordFields lists the JSON names of Record's fields, in order.
+func recordFields() []string {
+	t := reflect.TypeFor[Record]()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
 }
 
 func validOutcome(k patchpilot.OutcomeKind) bool {

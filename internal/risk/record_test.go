@@ -2,11 +2,13 @@ package risk_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
@@ -20,6 +22,11 @@ func TestReadHistoryErrors(t *testing.T) {
 		{"bad outcome", `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"broke"}`, `field "outcome": expected succeeded, failed or rolled_back, got "broke"`},
 		{"bad time", `{"time":"yesterday","package":"x","outcome":"failed"}`, `field "time": expected an RFC 3339 time`},
 		{"wrong type", `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"failed","cves":"CVE-1"}`, `field "cves": expected []string`},
+		{"unknown field", "\n" + `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"failed","pakage_version":"1"}`,
+			`h.jsonl:2: unknown field "pakage_version" (known fields: time, host, os,`},
+		{"line over the limit", `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"failed"}` + "\n" +
+			`{"reason":"` + strings.Repeat("x", risk.MaxHistoryLineBytes) + `"}`,
+			"h.jsonl:2: line is longer than the limit of 1 MiB (1048576 bytes)"},
 		{"second line", "{\"time\":\"2024-01-01T00:00:00Z\",\"package\":\"x\",\"outcome\":\"failed\"}\n\n{", `h.jsonl:3: invalid JSON`},
 	}
 	for _, tt := range tests {
@@ -32,6 +39,26 @@ func TestReadHistoryErrors(t *testing.T) {
 				t.Errorf("code = %s, want invalid", got)
 			}
 		})
+	}
+}
+
+// newlines is an endless reader of blank lines.
+type newlines struct{}
+
+func (newlines) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '\n'
+	}
+	return len(p), nil
+}
+
+// TestReadHistoryCap reads an endless history of blank lines: every line is
+// short and valid, only the cap on the whole file can stop it.
+func TestReadHistoryCap(t *testing.T) {
+	_, err := risk.ReadHistory(newlines{}, "endless.jsonl")
+	if !errors.Is(err, capped.ErrTooLarge) || patchpilot.ErrorCode(err) != patchpilot.EINVALID ||
+		!strings.Contains(err.Error(), "endless.jsonl: history file is larger than the cap of 256 MiB") {
+		t.Errorf("ReadHistory of an endless file: %v; want the cap error", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // keyFile is a private key file, parsed once. signer is nil for a key that
@@ -88,10 +89,17 @@ func loadDefaultKeys(home string, log *slog.Logger) []keyFile {
 	return keys
 }
 
+// MaxKeyFileBytes bounds a private key file (docs/cli.md, Input size caps);
+// the largest keys (RSA 16384) are about 13 KiB.
+const MaxKeyFileBytes = 1 << 20
+
 // loadKeyFile reads and parses a private key. Errors name the file but
 // never quote its contents.
 func loadKeyFile(path string) (keyFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := capped.ReadFile(path, "key file", MaxKeyFileBytes)
+	if errors.Is(err, capped.ErrTooLarge) {
+		return keyFile{}, err
+	}
 	if err != nil {
 		return keyFile{}, patchpilot.Errorf(patchpilot.EINVALID, "key file %s: %w", path, err)
 	}
