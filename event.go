@@ -25,6 +25,7 @@ const (
 	EventCollectFailed      = "inventory.collect_failed"
 	EventFactsImported      = "inventory.imported"
 	EventFactsPruned        = "inventory.pruned"
+	EventHostsRemoved       = "inventory.hosts_removed"
 	EventAdvisoriesImported = "advisories.imported"
 	EventHostKeyRecorded    = "ssh.host_key_recorded"
 )

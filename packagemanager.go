@@ -14,9 +14,12 @@ type PackageManager interface {
 	Installed(ctx context.Context, r Runner, names []string) (map[string]string, error)
 	// Preflight checks that the pins can be installed: the package
 	// manager's lock is free (waiting up to LockWait), the versions are
-	// available, and a dry run of the transaction removes nothing and
-	// touches no held package. Problems are reported, not returned as an
-	// error; an error means the check itself could not run.
+	// available, and a dry run of the transaction removes nothing,
+	// touches no held package and downgrades nothing unless
+	// AllowDowngrade. The dry run is the transaction Apply runs with the
+	// same options, so that what passes it is what Apply does. Problems
+	// are reported, not returned as an error; an error means the check
+	// itself could not run.
 	Preflight(ctx context.Context, r Runner, pins []PackagePin, opts PreflightOptions) (PreflightReport, error)
 	// Snapshot records the installed versions of every package the
 	// transaction changes and secures rollback artifacts on the host.
@@ -36,6 +39,9 @@ type PreflightOptions struct {
 	// MinFreeBytes is the free space the package cache's filesystem
 	// must have.
 	MinFreeBytes int64
+	// AllowDowngrade is the apply's AllowDowngrade: the dry run runs the
+	// transaction apply will run, so it must be given the same.
+	AllowDowngrade bool
 }
 
 // PreflightReport is what the dry run showed.
@@ -45,6 +51,9 @@ type PreflightReport struct {
 	Removals    []string        `json:"removals"` // packages it would remove
 	Held        []string        `json:"held"`
 	Unavailable []string        `json:"unavailable"` // pins whose version the repositories lack
+	// Downgrades are the packages the transaction replaces with an older
+	// version. Unless the options allow downgrades, each is a problem.
+	Downgrades []string `json:"downgrades,omitempty"`
 	// RebootRequired is true when the transaction touches packages that
 	// need a reboot (kernels and the like), as far as can be told before.
 	RebootRequired bool     `json:"reboot_required"`
@@ -69,6 +78,11 @@ type ApplyOptions struct {
 	// Unit names the detached job on the host, so that a restarted
 	// controller can find a transaction still running after it died.
 	Unit string
+	// AllowDowngrade lets Apply install a pin older than the installed
+	// version (a plan rolling back to a known-good version on purpose);
+	// without it the package manager refuses the downgrade. Rollback
+	// always downgrades.
+	AllowDowngrade bool
 }
 
 // ApplyReport is what a transaction did.

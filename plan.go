@@ -49,6 +49,12 @@ type Policy struct {
 	// Adaptive lets the adaptive planner resize later waves from the
 	// failure rate observed so far.
 	Adaptive bool
+	// AllowDowngrade lets the plan pin versions older than the installed
+	// ones: rolling a fleet back to a known-good version on purpose.
+	// Without it such a plan is refused when it is resolved against the
+	// inventory, and a host found newer at preflight fails before any
+	// change.
+	AllowDowngrade bool
 	// MaxBrokenHosts is the adaptive planner's failure budget: how many
 	// hosts the whole rollout may break (a count, or a percentage of its
 	// targets rounded down). The zero Limit means the planner's default.

@@ -195,6 +195,14 @@ type RolloutStore interface {
 	// own lease is allowed). It reports whether the lease was granted and
 	// who holds it otherwise.
 	AcquireLease(ctx context.Context, rollout, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	// TakeOverLease gives owner the lease that from holds, expired or
+	// not, for now+ttl: a controller that knows from is dead (a process
+	// of its own machine that no longer runs) need not wait for the lease
+	// to expire. It is a compare-and-swap: when the lease is no longer
+	// from's (another controller got there first, or it was released and
+	// taken), nothing changes and the current holder is reported ("" for
+	// none).
+	TakeOverLease(ctx context.Context, rollout, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
 	// ReleaseLease drops owner's lease, if it holds one.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
 	// MoveHosts reassigns pending hosts of a rollout from one stage to

@@ -29,6 +29,13 @@ type HostStore interface {
 	Host(ctx context.Context, name string) (Host, error)
 	// Hosts returns every host, ordered by name.
 	Hosts(ctx context.Context) ([]Host, error)
+	// RemoveHosts deletes the named hosts with their fact snapshots, in
+	// one transaction: a name that is not a stored host is ENOTFOUND
+	// naming it, and then nothing is removed. A name given twice is
+	// removed once; no name, or an empty one, is EINVALID. Events,
+	// rollouts and outcomes name hosts by name and are kept, so a removed
+	// host's history stays; a host added again later starts without facts.
+	RemoveHosts(ctx context.Context, names []string) error
 }
 
 // FactStore keeps fact snapshots. History is kept; the latest snapshot of a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -29,6 +30,11 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 			if err != nil {
 				return err
 			}
+			if len(recs) == 0 {
+				if err := checkHistoryFilter(cmd.Context(), a, f); err != nil {
+					return err
+				}
+			}
 			return c.render(recs, func(w io.Writer) {
 				if len(recs) == 0 {
 					fmt.Fprintln(w, "No outcomes yet: they are recorded as rollouts finish hosts.")
@@ -52,4 +58,36 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many records (0: all)")
 	cmd.AddCommand(c.historyExportCommand(), c.historyImportCommand())
 	return cmd
+}
+
+// checkHistoryFilter tells an empty history from a misspelt --host or
+// --rollout: a host or rollout that is neither stored nor named by any
+// outcome does not exist (exit 4). A removed host keeps its outcomes, so
+// it is found by them.
+func checkHistoryFilter(ctx context.Context, a *app.App, f patchpilot.OutcomeFilter) error {
+	if f.Host != "" {
+		if _, err := a.Store.Host(ctx, f.Host); patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
+			outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Host: f.Host, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(outs) == 0 {
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "--host %q: no such host, and no history names it", f.Host).
+					WithHint("list the hosts with 'patchpilot hosts'")
+			}
+		}
+	}
+	if f.Rollout != "" {
+		if _, err := a.Store.Rollout(ctx, f.Rollout); patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
+			outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Rollout: f.Rollout, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(outs) == 0 {
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "--rollout %q: no such rollout, and no history names it", f.Rollout).
+					WithHint("list the rollouts with 'patchpilot rollout list'")
+			}
+		}
+	}
+	return nil
 }

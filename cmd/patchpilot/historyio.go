@@ -22,19 +22,23 @@ func (c *cli) historyExportCommand() *cobra.Command {
 format of docs/risk.md: one JSON object per line and package, oldest first,
 with time, host, os, labels, package, source_package, from_version,
 to_version, category, cves, severity, reboot_required, outcome and reason.
--o names the file to write (default: standard output); the format is always
-JSONL.`,
-		Example: `  patchpilot history export -o fleet-history.jsonl
+--out names the file to write (default: standard output). The format is
+always JSONL: -o json is accepted, -o yaml is refused.`,
+		Example: `  patchpilot history export --out fleet-history.jsonl
   patchpilot history export | grep '"rolled_back"'`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			if f, _ := parseFormat(c.output); f == formatYAML {
+				return patchpilot.Errorf(patchpilot.EINVALID, "history export writes JSONL only, not %s", f).
+					WithHint("leave out -o, or give -o json")
+			}
 			w := c.stdout
 			var out *os.File
 			if file != "" && file != "-" {
 				var err error
 				if out, err = os.Create(file); err != nil {
 					return patchpilot.Errorf(patchpilot.EINVALID, "history export: %w", err).
-						WithHint("check that the directory of -o exists and is writable")
+						WithHint("check that the directory of --out exists and is writable")
 				}
 				defer out.Close()
 				w = out
@@ -56,8 +60,7 @@ JSONL.`,
 			return nil
 		}),
 	}
-	// -o is the file here, not the output format: export has one format.
-	cmd.Flags().StringVarP(&file, "output", "o", "", "file to write (default: standard output)")
+	cmd.Flags().StringVar(&file, "out", "", "file to write (default: standard output)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +36,57 @@ reboot_required, labels, collected_at.`,
 			})
 		}),
 	}
-	cmd.AddCommand(c.hostShowCommand())
+	cmd.AddCommand(c.hostShowCommand(), c.hostRemoveCommand())
 	return cmd
+}
+
+// hostsRemoved is what 'hosts rm -o json' prints.
+type hostsRemoved struct {
+	Removed []string `json:"removed"`
+}
+
+func (c *cli) hostRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Remove hosts with their facts, keeping their history",
+		Long: `Remove the named hosts and their fact snapshots from the store, for hosts
+that were decommissioned or renamed. Their history is kept: rollouts,
+outcomes ('patchpilot history --host NAME') and the audit log still name
+them, and the risk model still learns from them. A host collected again
+later comes back without its old facts.
+
+All or nothing: when a name is not a known host (exit 4), or a host is a
+target of a rollout that is not finished (exit 1), nothing is removed. The
+controller needs every host of a rollout it drives: to roll back or resume
+an older rollout that named a removed host, add the host back first
+('patchpilot inventory collect').
+
+JSON fields: removed.`,
+		Example: `  patchpilot hosts rm web-old-1 web-old-2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s expects one or more host NAMEs", cmd.CommandPath()).
+					WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+			}
+			return nil
+		},
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+			var names []string
+			for _, n := range args {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+			if err := a.RemoveHosts(cmd.Context(), names); err != nil {
+				return err
+			}
+			res := hostsRemoved{Removed: names}
+			return c.render(res, func(w io.Writer) {
+				fmt.Fprintf(w, "removed %d hosts: %s; their history is kept\n", len(names), strings.Join(names, ", "))
+			})
+		}),
+	}
 }
 
 func writeHostTable(w io.Writer, sums []patchpilot.HostSummary) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +47,8 @@ INVENTORY is an Ansible INI or YAML inventory or a patchpilot host list.
 --limit takes Ansible patterns: names, groups, globs, "a:b", "!x", "&y".
 
 Exit status: 0 when every host was collected, 3 when some failed, 1 when the
-command itself failed.`,
+command itself failed or its only host could not be collected (5 when a tool
+it needs is missing there, 130 when interrupted).`,
 		Example: `  patchpilot inventory collect --local
   patchpilot inventory collect -i inventory.ini --limit web --known-hosts lab/known_hosts
   patchpilot inventory collect -i hosts.yaml --refresh --concurrency 100 -o json`,
@@ -83,7 +86,7 @@ command itself failed.`,
 					return err
 				}
 				for _, w := range warnings {
-					fmt.Fprintf(c.stderr, "warning: %s\n", w)
+					fmt.Fprintf(c.stderr, "warning: %s\n", escapeControls(w, false))
 				}
 				if dialer, err = a.SSHDialer(); err != nil {
 					return err
@@ -104,6 +107,15 @@ command itself failed.`,
 			}
 			if err := c.printCollectReport(cmd, a, report, isLocal); err != nil {
 				return err
+			}
+			if len(report.Hosts) == 1 && report.Hosts[0].Err != nil {
+				// One host that failed is the command failing, not a
+				// partial success: it exits with the failure's own code.
+				h := report.Hosts[0]
+				if strings.Contains(h.Err.Error(), h.Host.Name) {
+					return h.Err
+				}
+				return patchpilot.Errorf(patchpilot.ErrorCode(h.Err), "%s: %w", h.Host.Name, h.Err)
 			}
 			return report.Err()
 		},
@@ -141,9 +153,11 @@ func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectRe
 		if h.Err != nil {
 			hint := patchpilot.ErrorHint(h.Err)
 			res.Failed = append(res.Failed, hostFailure{h.Host.Name, string(patchpilot.ErrorCode(h.Err)), h.Err.Error(), hint})
-			if hint != "" && !hints[hint] {
+			// A single host's failure is the command's error, whose hint
+			// run prints.
+			if hint != "" && !hints[hint] && len(r.Hosts) > 1 {
 				hints[hint] = true
-				fmt.Fprintf(c.stderr, "hint: %s\n", hint)
+				fmt.Fprintf(c.stderr, "hint: %s\n", escapeControls(hint, false))
 			}
 			continue
 		}
@@ -273,14 +287,16 @@ from a new distribution or version, or again from the lab.`,
 			h := patchpilot.Host{Name: app.LocalHostName, Address: "localhost"}
 			d := a.LocalDialer()
 			if !isLocal {
-				hosts, _, err := a.LoadInventory(invPath, host)
+				hosts, _, err := a.LoadInventory(invPath, "")
 				if err != nil {
 					return err
 				}
-				if len(hosts) != 1 {
-					return patchpilot.Errorf(patchpilot.EINVALID, "--host %q matches %d hosts, expected one", host, len(hosts))
+				i := slices.IndexFunc(hosts, func(x patchpilot.Host) bool { return x.Name == host })
+				if i < 0 {
+					return patchpilot.Errorf(patchpilot.ENOTFOUND, "--host %q: no host of that name in %s", host, invPath).
+						WithHint("give the name of one host of the inventory")
 				}
-				h = hosts[0]
+				h = hosts[i]
 				if d, err = a.SSHDialer(); err != nil {
 					return err
 				}
@@ -288,7 +304,7 @@ from a new distribution or version, or again from the lab.`,
 			if err := a.Capture(cmd.Context(), d, h, out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "captured %s into %s\n", h.Name, out)
+			fmt.Fprintf(c.stderr, "captured %s into %s\n", escapeControls(h.Name, false), out)
 			return nil
 		},
 	}

@@ -168,10 +168,17 @@ A reboot clears sshd-down, dpkg-lock and repo-down, as it would on a real host.
 			if err := l.Fault(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "%s: %s injected\n", args[0], args[1])
-			return nil
+			res := labAction{Host: args[0], Fault: args[1], Done: "injected"}
+			return c.render(res, func(w io.Writer) { fmt.Fprintf(w, "%s: %s injected\n", res.Host, res.Fault) })
 		},
 	}
+}
+
+// labAction is what 'lab fault' and 'lab heal' print with -o json|yaml.
+type labAction struct {
+	Host  string `json:"host"`
+	Fault string `json:"fault,omitempty"`
+	Done  string `json:"done"`
 }
 
 func (c *cli) labHealCommand(dir *string) *cobra.Command {
@@ -187,8 +194,8 @@ func (c *cli) labHealCommand(dir *string) *cobra.Command {
 			if err := l.Heal(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "%s: healed\n", args[0])
-			return nil
+			res := labAction{Host: args[0], Done: "healed"}
+			return c.render(res, func(w io.Writer) { fmt.Fprintf(w, "%s: healed\n", res.Host) })
 		},
 	}
 }
@@ -212,7 +219,7 @@ func (c *cli) labRebootCommand(dir *string) *cobra.Command {
 			}
 			for _, h := range st {
 				if h.Name == args[0] {
-					fmt.Fprintf(c.stdout, "%s: %s, boot id %s\n", h.Name, h.State, dash(h.BootID))
+					return c.render(h, func(w io.Writer) { fmt.Fprintf(w, "%s: %s, boot id %s\n", h.Name, h.State, dash(h.BootID)) })
 				}
 			}
 			return nil
@@ -221,6 +228,9 @@ func (c *cli) labRebootCommand(dir *string) *cobra.Command {
 }
 
 func (c *cli) openLab(cmd *cobra.Command, dir string) (*lab.Lab, error) {
+	if _, err := parseFormat(c.output); err != nil {
+		return nil, err
+	}
 	l, err := lab.Open(dir)
 	if err != nil {
 		return nil, err

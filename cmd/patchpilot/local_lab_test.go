@@ -174,7 +174,7 @@ func TestSingleMachineLab(t *testing.T) {
 	// 1.1.0 is the lab's good update of pp-demo-web (the candidate, 1.1.4,
 	// fails its postinst on purpose).
 	const plan = inHostDir + "/plan.yaml"
-	h.mustPP(0, "plan", "--patch", "pp-demo-web=1.1.0", "-o", plan) // -o FILE today; --out FILE once the output flags change
+	h.mustPP(0, "plan", "--patch", "pp-demo-web=1.1.0", "--out", plan)
 	h.reviewPlan(plan)
 
 	dry := h.mustPP(0, "rollout", "start", plan, "--dry-run")
@@ -223,7 +223,7 @@ func TestSingleMachineLab(t *testing.T) {
 func (h *inHost) rebootAndResume() {
 	t := h.t
 	const plan = inHostDir + "/kernel.yaml"
-	h.mustPP(0, "plan", "--patch", "pp-kernel-demo=1.1.0", "-o", plan) // -o FILE today; --out FILE once the output flags change
+	h.mustPP(0, "plan", "--patch", "pp-kernel-demo=1.1.0", "--out", plan)
 	h.reviewPlan(plan)
 	before := h.bootID()
 	if before == "" {

@@ -147,7 +147,7 @@ func (c *cli) modelEvalCommand() *cobra.Command {
 		Use:   "eval --train FILE --test FILE",
 		Short: "Train on one history file and measure the model on another",
 		Long: `Train a model on the --train history (JSONL, docs/risk.md) and score the --test
-history in time order, beside the rule-based baseline of DESIGN section 6 and
+history in time order, beside the rule-based baseline (the planner's point score) and
 the base rate of the training data: AUC, Brier score, log loss (natural log),
 expected calibration error and a calibration table for each. Split by time,
 never at random: train on the past, test on what followed. The store is not
@@ -184,9 +184,10 @@ predicted, observed}].`,
 			}
 			// The report aligns its own tables.
 			t := res.Training
-			fmt.Fprintf(c.stdout, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
+			out := escapingWriter{c.stdout}
+			fmt.Fprintf(out, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
 				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
-			risk.WriteReport(c.stdout, res.Report)
+			risk.WriteReport(out, res.Report)
 			return nil
 		},
 	}

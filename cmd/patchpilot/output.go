@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
@@ -27,7 +30,24 @@ func parseFormat(s string) (format, error) {
 	case formatTable, formatJSON, formatYAML:
 		return f, nil
 	}
-	return "", patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+	err := patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+	if strings.ContainsAny(s, "./") {
+		// Before -o meant one thing, plan and history export took it
+		// as a file name.
+		return "", err.WithHint("-o is the output format; write to a file with --out FILE")
+	}
+	return "", err
+}
+
+// note writes a line meant for a person about what a command did: on
+// stdout with the table format, on stderr with json or yaml, so that
+// standard output holds nothing but the document.
+func (c *cli) note(format string, args ...any) {
+	w := c.stdout
+	if f, err := parseFormat(c.output); err != nil || f != formatTable {
+		w = c.stderr
+	}
+	fmt.Fprintf(escapingWriter{w}, format, args...)
 }
 
 // render writes v as JSON or YAML, or calls table with a tabwriter for the
@@ -47,8 +67,64 @@ func (c *cli) render(v any, table func(w io.Writer)) error {
 		return writeYAML(c.stdout, v)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	table(tw)
+	// Escaped before the tabwriter measures the cells, so that columns
+	// stay aligned.
+	table(escapingWriter{tw})
 	return tw.Flush()
+}
+
+// escapingWriter passes text on with its control characters escaped (see
+// escapeControls), keeping tabs and newlines: the cell and row separators
+// of a table. Every fmt.Fprint call is one Write, so a character is never
+// split between two.
+type escapingWriter struct{ w io.Writer }
+
+func (e escapingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(e.w, escapeControls(string(p), true)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// escapeControls writes the control characters of s as Go escapes (ESC as
+// \x1b, CR as \r, a C1 control as \u009b), and so do bidirectional
+// overrides and bytes that are not UTF-8. Host names, labels, reasons and
+// remote output come from outside: printed raw, an escape sequence among
+// them could rewrite the terminal, hide a line or fake one. With
+// keepLayout, tabs and newlines are kept as they are.
+func escapeControls(s string, keepLayout bool) string {
+	clean := true
+	for _, r := range s {
+		if needsEscape(r, keepLayout) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case needsEscape(r, keepLayout):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune, keepLayout bool) bool {
+	if keepLayout && (r == '\t' || r == '\n') {
+		return false
+	}
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // writeYAML converts through JSON so that YAML keys are the JSON field names,
@@ -107,6 +183,7 @@ func newProgress(w io.Writer, total int) *progress {
 // step records one finished item; line describes it.
 func (p *progress) step(line string, failed bool) {
 	p.done++
+	line = escapeControls(line, false)
 	if !p.tty {
 		fmt.Fprintf(p.w, "[%d/%d] %s\n", p.done, p.total, line)
 		return
@@ -121,11 +198,17 @@ func (p *progress) step(line string, failed bool) {
 	}
 }
 
+// truncate shortens s to at most n bytes, ending in "...", without
+// splitting a UTF-8 character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // dash renders empty values as "-" in tables.

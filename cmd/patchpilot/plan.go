@@ -37,6 +37,17 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 	return spec, nil
 }
 
+// planResult is what 'plan -o json|yaml' prints: the plan file's text with
+// what it was sized for.
+type planResult struct {
+	File    string   `json:"file,omitempty"`
+	Targets []string `json:"targets"`
+	LeftOut []string `json:"left_out"`
+	Level   string   `json:"level"`
+	Header  []string `json:"header"`
+	Plan    string   `json:"plan"`
+}
+
 func (c *cli) planCommand() *cobra.Command {
 	var (
 		patch   string
@@ -44,7 +55,7 @@ func (c *cli) planCommand() *cobra.Command {
 		outFile string
 	)
 	cmd := &cobra.Command{
-		Use:   "plan --patch SPEC [--targets SELECTOR] [-o FILE]",
+		Use:   "plan --patch SPEC [--targets SELECTOR] [--out FILE]",
 		Short: "Write a rollout plan for a patch, sized for its targets and risk",
 		Long: `Write a rollout plan (YAML) for a patch over the known hosts the selector
 matches. The stages (validation host, canaries, waves, final), bakes and
@@ -63,11 +74,20 @@ run and depend on), least critical first.
 SPEC is package=version pins separated by commas ("openssl=3.0.15-1~deb12u1,
 libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
 of each host. SELECTOR is an expression over labels and facts such as
-"env=prod,role!=db,os=debian:12"; empty selects every known host.
+"env=prod,role!=db,os=debian:12"; empty selects every known host that has
+answered once: hosts whose facts were never collected (an inventory entry
+that was never reached) are left out, and the command says which. A selector
+or a name reaches them.
+
+--out FILE writes the plan to FILE; without it the plan goes to standard
+output. With -o json or -o yaml, standard output gets a document instead:
+file, targets, left_out, level, header (the comment lines) and plan (the
+plan's YAML).
 
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
-		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab -o plan.yaml
-  patchpilot plan --patch security --targets role=web`,
+		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab --out plan.yaml
+  patchpilot plan --patch security --targets role=web
+  patchpilot plan --patch security -o json | jq -r .plan`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := parsePatch(patch)
@@ -93,28 +113,48 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 				return err
 			}
 			var b strings.Builder
-			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), strings.Join(prop.Targets, ", "))
+			// Comment lines: a newline in a host name must not end the
+			// comment, nor an escape sequence reach the terminal.
+			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), escapeControls(strings.Join(prop.Targets, ", "), false))
 			for _, line := range prop.Header {
-				fmt.Fprintf(&b, "# %s\n", line)
+				fmt.Fprintf(&b, "# %s\n", escapeControls(line, false))
+			}
+			if n := len(prop.LeftOut); n > 0 {
+				// Said on stderr too: a person running the command sees it
+				// even when the plan goes to a file or a pipe.
+				note := fmt.Sprintf("left out %d hosts that never answered (no facts collected): %s", n, escapeControls(strings.Join(prop.LeftOut, ", "), false))
+				fmt.Fprintf(&b, "# %s\n", note)
+				fmt.Fprintf(c.stderr, "%s; collect them with 'patchpilot inventory collect', or name them with --targets\n", note)
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
-			if outFile == "" || outFile == "-" {
-				_, err := fmt.Fprint(c.stdout, b.String())
-				return err
+			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Plan: b.String()}
+			if res.LeftOut == nil {
+				res.LeftOut = []string{}
 			}
-			if err := os.WriteFile(outFile, []byte(b.String()), 0o644); err != nil {
-				return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err)
+			if outFile != "" && outFile != "-" {
+				if err := os.WriteFile(outFile, []byte(res.Plan), 0o644); err != nil {
+					return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err).
+						WithHint("check that the directory of --out exists and is writable")
+				}
+				res.File = outFile
+				fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)
 			}
-			fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)
-			return nil
+			if f, _ := parseFormat(c.output); f != formatTable {
+				return c.render(res, nil)
+			}
+			if res.File == "" {
+				// The plan as it is, not through the table writer: its
+				// comments may hold tabs.
+				_, err = fmt.Fprint(c.stdout, res.Plan)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&patch, "patch", "", `what to install: package=version pins separated by commas, or "security"`)
-	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every known host)")
-	// -o names the file here: a plan is always YAML.
-	f.StringVarP(&outFile, "output", "o", "", "write the plan to FILE instead of standard output")
+	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every host collected once)")
+	f.StringVar(&outFile, "out", "", "write the plan to FILE (default: standard output)")
 	_ = cmd.MarkFlagRequired("patch")
 	return cmd
 }

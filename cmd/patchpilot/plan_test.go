@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
 // TestPlanWritesAParsablePlan collects this machine and writes a plan for
@@ -15,7 +18,7 @@ func TestPlanWritesAParsablePlan(t *testing.T) {
 	e := newEnv(t)
 	e.mustRun("inventory", "collect", "--local", "--name", "controller")
 	path := filepath.Join(t.TempDir(), "plan.yaml")
-	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "-o", path)
+	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "--out", path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -76,5 +79,54 @@ func TestRolloutUsageErrors(t *testing.T) {
 		if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, r.code, r.stderr, tt.wantCode, tt.wantErr)
 		}
+	}
+}
+
+// TestPlanLeavesOutHostsThatNeverAnswered checks that a plan made without
+// selector targets only hosts whose facts were collected, and says how
+// many it left out and why.
+func TestPlanLeavesOutHostsThatNeverAnswered(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	seedFleet(t, db)
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.UpsertHosts(context.Background(), []patchpilot.Host{{Name: "never-1"}, {Name: "never-2"}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.runIn("plan", "--db", db, "--patch", "pp-libdemo=1.0.1", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
+	}
+	res := decodeJSON[planResult](t, r.stdout)
+	if strings.Join(res.Targets, ",") != "db-1,web-1" || strings.Join(res.LeftOut, ",") != "never-1,never-2" {
+		t.Errorf("plan: targets %v, left out %v; want [db-1 web-1] and [never-1 never-2]", res.Targets, res.LeftOut)
+	}
+	if !strings.Contains(r.stderr, "left out 2 hosts that never answered") || !strings.Contains(res.Plan, "# left out 2 hosts") {
+		t.Errorf("plan does not say what it left out:\nstderr %s\nplan %s", r.stderr, res.Plan)
+	}
+	// A selector that names a host reaches it.
+	r = e.runIn("plan", "--db", db, "--patch", "pp-libdemo=1.0.1", "--targets", "name=never-1", "-o", "json")
+	if res := decodeJSON[planResult](t, r.stdout); strings.Join(res.Targets, ",") != "never-1" || len(res.LeftOut) != 0 {
+		t.Errorf("plan --targets name=never-1: targets %v, left out %v", res.Targets, res.LeftOut)
+	}
+
+	only := newEnv(t)
+	db2 := filepath.Join(only.home, "fleet.db")
+	st, err = sqlite.Open(context.Background(), db2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.UpsertHosts(context.Background(), []patchpilot.Host{{Name: "never-1"}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := only.runIn("plan", "--db", db2, "--patch", "security"); r.code != 2 || !strings.Contains(r.stderr, "has ever answered") {
+		t.Errorf("plan over hosts that never answered: exit %d, stderr %q; want 2 saying why", r.code, r.stderr)
 	}
 }

@@ -42,7 +42,7 @@ func TestHistoryImportExport(t *testing.T) {
 		t.Errorf("history import -o json = %v; want 300 records written, 14 failures", rep)
 	}
 	file := filepath.Join(e.home, "export.jsonl")
-	e.mustRun("history", "export", "-o", file)
+	e.mustRun("history", "export", "--out", file)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

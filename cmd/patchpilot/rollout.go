@@ -52,7 +52,7 @@ func (c *cli) engine(a *app.App, f engineFlags) (*orchestrator.Engine, error) {
 		OnEvent: func(e patchpilot.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), e.Message)
+			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), escapeControls(e.Message, false))
 		},
 	}), nil
 }
@@ -82,7 +82,7 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 func (c *cli) driveAfterRequest(cmd *cobra.Command, a *app.App, eng *orchestrator.Engine, id string) error {
 	state, err := eng.Run(cmd.Context(), id)
 	if patchpilot.ErrorCode(err) == patchpilot.ECONFLICT {
-		fmt.Fprintf(c.stdout, "the controller driving rollout %s carries on\n", id)
+		c.note("the controller driving rollout %s carries on\n", id)
 		return nil
 	}
 	return c.finish(cmd, a, id, state, err)
@@ -116,9 +116,10 @@ func (c *cli) rolloutStartCommand() *cobra.Command {
 		Short: "Start a rollout of a plan over the known hosts and drive it in the foreground",
 		Long: `Start a rollout of PLAN (see 'patchpilot plan') over the known hosts its
 targets select, and drive it in the foreground. The rollout id is printed
-first on standard output; progress lines (one per transition, gate verdict,
-approval and incident) go to standard error; the final status follows on
-standard output. With --dry-run every host runs its preflight only and
+first on standard output ("rollout ID"); progress lines (one per
+transition, gate verdict, approval and incident) go to standard error; the
+final status follows on standard output. With -o json or -o yaml standard
+output holds only the final status, and the id line goes to standard error. With --dry-run every host runs its preflight only and
 nothing is changed.
 
 Interrupting the command leaves the rollout where it is: resume it with
@@ -146,7 +147,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "rollout %s\n", id)
+			c.note("rollout %s\n", id)
 			state, err := eng.Run(cmd.Context(), id)
 			return c.finish(cmd, a, id, state, err)
 		},
@@ -294,7 +295,7 @@ on by itself.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "stage %s of rollout %s approved\n", name, args[0])
+			c.note("stage %s of rollout %s approved\n", name, args[0])
 			return c.driveAfterRequest(cmd, a, eng, args[0])
 		}),
 	}
@@ -302,6 +303,12 @@ on by itself.
 	ef.register(cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
+}
+
+// rolloutRequest is what pause and abort print with -o json|yaml.
+type rolloutRequest struct {
+	ID      string `json:"id"`
+	Request string `json:"request"`
 }
 
 func (c *cli) rolloutPauseCommand() *cobra.Command {
@@ -313,8 +320,9 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 			if err := a.Engine(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "rollout %s paused: hosts in flight finish; resume with 'patchpilot rollout resume %[1]s'\n", args[0])
-			return nil
+			return c.render(rolloutRequest{ID: args[0], Request: "pause"}, func(w io.Writer) {
+				fmt.Fprintf(w, "rollout %s paused: hosts in flight finish; resume with 'patchpilot rollout resume %[1]s'\n", args[0])
+			})
 		}),
 	}
 }
@@ -332,8 +340,10 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "rollout %s aborted; %s\n", args[0], orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs()))
-			return nil
+			next := orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs())
+			return c.render(rolloutRequest{ID: args[0], Request: "abort"}, func(w io.Writer) {
+				fmt.Fprintf(w, "rollout %s aborted; %s\n", args[0], next)
+			})
 		}),
 	}
 }
@@ -390,7 +400,7 @@ the rollbacks in the foreground.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "rollback of %s requested\n", strings.Join(marked, ", "))
+			c.note("rollback of %s requested\n", strings.Join(marked, ", "))
 			return c.driveAfterRequest(cmd, a, eng, args[0])
 		}),
 	}

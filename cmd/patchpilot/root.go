@@ -47,20 +47,26 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return patchpilot.ExitOK
 	}
 	if isUsageError(err) {
-		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint("see 'patchpilot --help'")
+		path := root.CommandPath()
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		err = patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see '%s --help'", path))
 	}
+	// Messages quote host names, paths and remote output: escaped.
+	msg := escapeControls(err.Error(), true)
 	if patchpilot.ErrorCode(err) != patchpilot.EPARTIAL {
-		fmt.Fprintf(stderr, "error: %s\n", err)
+		fmt.Fprintf(stderr, "error: %s\n", msg)
 	} else {
-		fmt.Fprintf(stderr, "%s\n", err)
+		fmt.Fprintf(stderr, "%s\n", msg)
 	}
 	if hint := patchpilot.ErrorHint(err); hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
+		fmt.Fprintf(stderr, "hint: %s\n", escapeControls(hint, true))
 	}
 	return patchpilot.ExitCode(err)
 }
@@ -99,7 +105,7 @@ Exit codes:
   1  the command failed
   2  bad flags, arguments or input files
   3  the command ran, but one or more hosts failed
-  4  the named host or file does not exist
+  4  the named host, rollout or file does not exist
   5  a required tool, database or service is unavailable
   10 rollout halted, held for a person, or aborted
   11 rollout rolled back
@@ -109,24 +115,30 @@ Exit codes:
   130 interrupted`
 
 func (c *cli) rootCommand() *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
 		Use:           "patchpilot",
 		Short:         "Patch Linux fleets safely",
 		Long:          rootLong,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// The root takes its arguments itself so that a mistyped command
+		// gets the same error as a mistyped subcommand (see groupRunE).
+		Args: cobra.ArbitraryArgs,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see 'patchpilot %s --help'", cmd.Name()))
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 	})
+	root.Flags().BoolVar(&showVersion, "version", false, "print patchpilot's version, as 'patchpilot version' does")
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.configPath, "config", "", "configuration file (default $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml)")
 	pf.StringVar(&c.dbPath, "db", "", "database file (default $XDG_DATA_HOME/patchpilot/patchpilot.db)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 
+	version := c.versionCommand()
 	root.AddCommand(
-		c.versionCommand(),
+		version,
 		c.inventoryCommand(),
 		c.hostsCommand(),
 		c.updatesCommand(),
@@ -134,8 +146,66 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.labCommand(),
 		c.assessCommand(), c.modelCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
+		c.manCommand(),
 	)
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if showVersion && len(args) == 0 {
+			return version.RunE(version, nil)
+		}
+		return groupRunE(cmd, args)
+	}
+	// cobra adds its help and completion commands when the root runs;
+	// adding them now lets guardGroups cover the completion group too.
+	// The completion scripts go to the writer set at this point.
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	guardGroups(root)
+	c.registerCompletions(root)
 	return root
+}
+
+// guardGroups gives every command group (a command whose work is done by
+// its subcommands) groupRunE. Without it cobra prints the group's help and
+// exits 0 for a mistyped subcommand, so a script's typo passes silently.
+func guardGroups(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		guardGroups(sub)
+	}
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		// groupRunE judges the arguments itself (cobra's completion
+		// group would refuse them without naming what was meant).
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = groupRunE
+	}
+}
+
+// groupRunE runs a command group: with no argument it prints the group's
+// help; an argument is a subcommand that does not exist.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	return unknownCommand(cmd, args[0])
+}
+
+// suggestions returns the subcommands of cmd whose names are close to name.
+func suggestions(cmd *cobra.Command, name string) []string {
+	// cobra's own default distance, which it only sets on the root.
+	cmd.SuggestionsMinimumDistance = 2
+	return cmd.SuggestionsFor(name)
+}
+
+// unknownCommand is the usage error for a subcommand name that cmd does
+// not have, with the names close to it.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := suggestions(cmd, name); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean '%s %s'?", cmd.CommandPath(), strings.Join(s, "' or '"+cmd.CommandPath()+" "))
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).
+		WithHint(fmt.Sprintf("see '%s --help' for its commands", cmd.CommandPath()))
 }
 
 // addSSHFlags registers the flags of commands that reach hosts over SSH.
@@ -231,8 +301,13 @@ func (c *cli) open(cmd *cobra.Command) (*app.App, error) {
 }
 
 // exactArgs is cobra.ExactArgs with an error that says what was expected.
+// A command that has subcommands and takes no arguments reads an argument
+// as a mistyped subcommand.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if n == 0 && len(args) > 0 && cmd.HasAvailableSubCommands() && len(suggestions(cmd, args[0])) > 0 {
+			return unknownCommand(cmd, args[0])
+		}
 		if len(args) != n {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s expects %s, got %d arguments", cmd.CommandPath(), what, len(args)).
 				WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))

@@ -113,6 +113,9 @@ type PlanProposal struct {
 	Risk PatchRisk
 	// Header is the comment block to write above the plan.
 	Header []string
+	// LeftOut names the known hosts a plan without selector leaves out
+	// because they never answered (no facts were ever collected).
+	LeftOut []string
 }
 
 // planLevel is the default plan shape of each strategy.
@@ -138,9 +141,19 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 	if err != nil {
 		return PlanProposal{}, err
 	}
-	targets, err := planner.SelectTargets(patchpilot.TargetSelector{Selector: selector}, views)
+	ts := patchpilot.TargetSelector{Selector: selector}
+	targets, err := planner.SelectTargets(ts, views)
 	if err != nil {
 		return PlanProposal{}, err
+	}
+	var leftOut []string
+	for _, h := range planner.LeftOut(ts, views) {
+		leftOut = append(leftOut, h.Name())
+	}
+	if len(targets) == 0 && len(leftOut) > 0 {
+		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "none of the %d known hosts has ever answered: no facts were collected from %s",
+			len(views), strings.Join(leftOut, ", ")).
+			WithHint("collect them with 'patchpilot inventory collect', or name them with --targets")
 	}
 	if len(targets) == 0 {
 		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
@@ -151,7 +164,7 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		return PlanProposal{}, err
 	}
 	score, baseLevel, reasons := planner.BaselineRisk(in)
-	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons}
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut}
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}

@@ -225,9 +225,14 @@ func run(ctx context.Context, r patchpilot.Runner, privileged bool, args ...stri
 	return res, nil
 }
 
+// checkSameAsPrevious fails closed. The planner replaces same_as_previous
+// with the previous stage's criteria when it reads a plan, so a checker
+// that still sees it was given a plan that did not go through the planner;
+// answering inconclusive would only extend the bake until the host fails
+// for a reason nobody can act on.
 func (c *Checker) checkSameAsPrevious(_ context.Context, _ patchpilot.HealthTarget, _ patchpilot.Criterion, _ json.RawMessage) result {
-	reason := "compared across hosts by the rollout, not on one host: bake on until the rollout decides"
-	return result{outcome: patchpilot.GateInconclusive, reason: reason, evidence: map[string]string{"note": reason}}
+	reason := "same_as_previous was not resolved to the previous stage's criteria (the plan did not go through the planner)"
+	return result{outcome: patchpilot.GateError, reason: reason, evidence: map[string]string{"note": reason}}
 }
 
 func joinMax(items []string, n int) string {

@@ -27,7 +27,8 @@
 //	memory<90%           Prometheus: mean percent of memory in use now          breach
 //	error_rate_increase  Prometheus: mean error ratio now minus baseline        breach
 //	latency_p99<2x       Prometheus: mean p99 now over baseline (or < a duration) breach
-//	same_as_previous     not per host: reported inconclusive for the rollout to decide
+//	same_as_previous     the planner replaces it with the previous stage's        error
+//	                     criteria; unresolved, it cannot be evaluated
 //
 // The critical gates are services_running, http_ok failing outright and
 // boot_time: each alone means rollback.

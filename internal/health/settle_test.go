@@ -105,3 +105,22 @@ func TestMetricGateSettles(t *testing.T) {
 		})
 	}
 }
+
+// TestUnresolvedSameAsPrevious checks that a same_as_previous the planner
+// did not resolve fails closed at once instead of keeping the host under
+// review until its bake extensions run out.
+func TestUnresolvedSameAsPrevious(t *testing.T) {
+	cr := patchpilot.Criterion{Name: patchpilot.CriterionSameAsPrevious}
+	c, err := New([]patchpilot.Criterion{cr}, patchpilot.HealthConfig{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Check(context.Background(), patchpilot.HealthTarget{Host: patchpilot.Host{Name: "web1"}}, patchpilot.HealthBaseline{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != patchpilot.Unhealthy || rep.Results[0].Outcome != patchpilot.GateError ||
+		!strings.Contains(rep.Results[0].Reason, "previous stage's criteria") {
+		t.Errorf("got %s: %+v; want unhealthy with an error naming the previous stage's criteria", rep.Verdict, rep.Results)
+	}
+}

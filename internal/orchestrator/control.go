@@ -151,7 +151,7 @@ func (e *Engine) Abort(ctx context.Context, id, actor string) error {
 	e.request(ctx, id, actor, "abort requested")
 	// With no controller running, the skips are done here.
 	owner := e.owner()
-	if granted, _, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL()); err == nil && granted {
+	if granted, _, err := e.acquireLease(ctx, id, owner); err == nil && granted {
 		defer e.Store.ReleaseLease(context.WithoutCancel(ctx), id, owner)
 		if r, err = e.load(ctx, id); err != nil {
 			return err

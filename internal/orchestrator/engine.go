@@ -16,9 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -76,8 +74,15 @@ type Engine struct {
 	After func(time.Duration) <-chan time.Time
 	// Logger receives debug logs; events go to the store.
 	Logger *slog.Logger
-	// Owner identifies this controller in leases ("host:pid:random").
+	// Owner identifies this controller in leases (see LeaseOwner;
+	// default DefaultOwner()).
 	Owner string
+	// Machine names the machine this controller runs on and
+	// ProcessRunning tells whether a pid runs on it; a lease held by a
+	// process of this machine that no longer runs is taken over at once.
+	// Nil means LocalMachine and the kernel's answer.
+	Machine        func() (Machine, error)
+	ProcessRunning func(pid int) bool
 	// Actor is the name events are written under. Default "controller".
 	Actor string
 	// OnEvent, when set, sees every event after it is stored (the CLI
@@ -175,13 +180,6 @@ func (e *Engine) reviewExtensions() int {
 		return 0
 	}
 	return orDefault(e.ReviewExtensions, DefaultReviewExtensions)
-}
-
-// DefaultOwner names this process for leases: hostname, pid and a random
-// suffix, so that two controllers never share an identity.
-func DefaultOwner() string {
-	h, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d:%s", h, os.Getpid(), randomHex(3))
 }
 
 func randomHex(n int) string {

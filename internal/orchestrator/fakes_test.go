@@ -57,25 +57,31 @@ type fleet struct {
 	installed   map[string]map[string]string
 	boot        map[string]int
 	unreachable map[string]bool
-	applyFails  map[string]bool // apply exits non-zero
-	rbFails     map[string]bool // rollback exits non-zero
-	needsReboot map[string]bool
-	verdict     func(host string, check int) patchpilot.HealthVerdict
-	checks      map[string]int
-	applies     map[string]int
-	log         []string // "apply h", "rollback h", "reboot h"
-	inflight    map[string]bool
-	maxInflight map[string]int // by role label value
-	roles       map[string]string
-	removals    map[string][]string // what the dry run would remove, by host
+	applyFails  map[string]bool // apply installs the new version, then exits non-zero (a failed postinst)
+	// applyRefused makes apply exit non-zero before changing anything,
+	// as apt does when it refuses a transaction.
+	applyRefused map[string]bool
+	rbFails      map[string]bool // rollback exits non-zero
+	needsReboot  map[string]bool
+	verdict      func(host string, check int) patchpilot.HealthVerdict
+	checks       map[string]int
+	applies      map[string]int
+	log          []string // "apply h", "rollback h", "reboot h"
+	inflight     map[string]bool
+	maxInflight  map[string]int // by role label value
+	roles        map[string]string
+	removals     map[string][]string // what the dry run would remove, by host
 	// promoteAt, when positive, makes a healthy check from that check on
 	// say that the bake may end early, as a canary judge's Pass does.
 	promoteAt int
+	// The options the engine passed, in call order.
+	preflightOpts []patchpilot.PreflightOptions
+	applyOpts     []patchpilot.ApplyOptions
 }
 
 func newFleet(hosts ...string) *fleet {
 	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{},
-		applyFails: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
+		applyFails: map[string]bool{}, applyRefused: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
 		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{},
 		removals: map[string][]string{}}
 	for _, h := range hosts {
@@ -160,12 +166,22 @@ func (p fakePM) Installed(_ context.Context, r patchpilot.Runner, names []string
 	return out, nil
 }
 
-func (p fakePM) Preflight(_ context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, _ patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
+func (p fakePM) Preflight(_ context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, o patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
+	p.f.preflightOpts = append(p.f.preflightOpts, o)
 	rep := patchpilot.PreflightReport{Pins: pins, Removals: p.f.removals[hostOf(r)]}
 	for _, pin := range pins {
-		rep.Changes = append(rep.Changes, patchpilot.PackageChange{Name: pin.Name, From: p.f.installed[hostOf(r)][pin.Name], To: pin.Version})
+		from := p.f.installed[hostOf(r)][pin.Name]
+		// The fake's versions order as strings ("1.0" < "1.1").
+		if from > pin.Version {
+			rep.Downgrades = append(rep.Downgrades, pin.Name)
+			if !o.AllowDowngrade {
+				rep.Problems = append(rep.Problems, "the transaction downgrades "+pin.Name+" to an older version and downgrades are not allowed")
+				continue
+			}
+		}
+		rep.Changes = append(rep.Changes, patchpilot.PackageChange{Name: pin.Name, From: from, To: pin.Version})
 		if strings.HasPrefix(pin.Name, "kernel") {
 			rep.RebootRequired = true
 		}
@@ -188,6 +204,7 @@ func (p fakePM) Apply(_ context.Context, r patchpilot.Runner, pins []patchpilot.
 	h := hostOf(r)
 	p.f.mu.Lock()
 	p.f.log = append(p.f.log, "apply "+h)
+	p.f.applyOpts = append(p.f.applyOpts, o)
 	p.f.applies[h]++
 	p.f.inflight[h] = true
 	busy := 0
@@ -197,13 +214,19 @@ func (p fakePM) Apply(_ context.Context, r patchpilot.Runner, pins []patchpilot.
 		}
 	}
 	p.f.maxInflight[p.f.roles[h]] = max(p.f.maxInflight[p.f.roles[h]], busy)
-	fails := p.f.applyFails[h]
+	fails, refused := p.f.applyFails[h], p.f.applyRefused[h]
 	p.f.mu.Unlock()
 	time.Sleep(2 * time.Millisecond) // let other pipelines overlap
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
 	delete(p.f.inflight, h)
+	if refused {
+		return patchpilot.ApplyReport{ExitCode: 100, Output: "E: Packages were downgraded and -y was used without --allow-downgrades."}, nil
+	}
 	if fails {
+		for _, pin := range pins {
+			p.f.installed[h][pin.Name] = pin.Version
+		}
 		return patchpilot.ApplyReport{ExitCode: 1, Output: "dpkg: error processing package web (--configure)"}, nil
 	}
 	rep := patchpilot.ApplyReport{}

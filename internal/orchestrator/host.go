@@ -109,10 +109,33 @@ func succeededReason(hr patchpilot.HostRun) string {
 func (j *job) dial(ctx context.Context) error {
 	r, err := j.rn.e.Dialer.Dial(ctx, j.host)
 	if err != nil {
-		return unreachable("connect: %s", err)
+		return classify("connect", err)
 	}
 	j.runner = r
 	return nil
+}
+
+// hostKeyRefused is the reason of a host whose SSH host key was refused.
+// The host answered, but not with the identity known_hosts records for it
+// (an unknown key, or one that changed): that is no network failure, and
+// retrying will not help until a person has checked the key.
+const hostKeyRefused = "host_key_refused"
+
+// hostKeyHint is said when the SSH layer gives no hint of its own.
+const hostKeyHint = "verify the host's key fingerprint, then add it to known_hosts (ssh-keyscan HOST >> known_hosts) or re-run with --accept-new-host-keys"
+
+func refusedHostKey(step string, err error) error {
+	hint := patchpilot.ErrorHint(err)
+	if hint == "" {
+		hint = hostKeyHint
+	}
+	return &stepError{patchpilot.HostFailed, fmt.Sprintf("%s: %s: %s; to fix: %s", hostKeyRefused, step, err, hint)}
+}
+
+// isHostKeyRefusal reports whether a host ended because its host key was
+// refused: a fact about the connection, not about the patch.
+func isHostKeyRefusal(hr patchpilot.HostRun) bool {
+	return strings.HasPrefix(hr.Reason, hostKeyRefused+":")
 }
 
 // run executes the steps from where the record says the host is; for a
@@ -208,11 +231,14 @@ func (j *job) reachable(ctx context.Context) bool {
 	return err == nil
 }
 
-// classify turns an error of a step into a failure, or unreachable when
-// it is a transport failure.
+// classify turns an error of a step into a failure, unreachable when it
+// is a transport failure, or a host key refusal (failed, with its own
+// reason and how to fix it).
 func classify(step string, err error) error {
 	switch patchpilot.ErrorCode(err) {
-	case patchpilot.EUNREACHABLE, patchpilot.EHOSTKEY:
+	case patchpilot.EHOSTKEY:
+		return refusedHostKey(step, err)
+	case patchpilot.EUNREACHABLE:
 		return unreachable("%s: %s", step, err)
 	}
 	return failed("%s: %s", step, err)

@@ -67,6 +67,11 @@ func (rn *run) recordOutcome(ctx context.Context, hr patchpilot.HostRun, pre *pa
 	if !ok || rn.r.DryRun {
 		return
 	}
+	if isHostKeyRefusal(hr) {
+		// The patch never reached the host: the risk model must not
+		// learn a failure of the patch from it.
+		kind = patchpilot.OutcomeUnreachable
+	}
 	f := rn.facts[hr.Host]
 	h := rn.hosts[hr.Host]
 	rn.mu.Lock()

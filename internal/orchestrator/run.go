@@ -33,13 +33,14 @@ type run struct {
 // a controller died) are re-examined on the host before anything is done.
 func (e *Engine) Run(ctx context.Context, id string) (patchpilot.RolloutState, error) {
 	owner := e.owner()
-	granted, holder, err := e.Store.AcquireLease(ctx, id, owner, e.leaseTTL())
+	granted, holder, err := e.acquireLease(ctx, id, owner)
 	if err != nil {
 		return "", err
 	}
 	if !granted {
 		return "", patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is driven by another controller (%s)", id, holder).
-			WithHint(fmt.Sprintf("wait for it to finish, or for its lease to expire within %s if it died", e.leaseTTL()))
+			WithHint(fmt.Sprintf("wait for it to finish, or for its lease to expire within %s if it died on another machine "+
+				"(a dead controller of this machine is taken over at once)", e.leaseTTL()))
 	}
 	defer func() {
 		if err := e.Store.ReleaseLease(context.WithoutCancel(ctx), id, owner); err != nil {

@@ -45,7 +45,9 @@ func (j *job) preflight(ctx context.Context) error {
 	if len(j.pins) == 0 {
 		return &stepError{patchpilot.HostSkipped, "nothing to install: no pending security updates"}
 	}
-	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree()})
+	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
+	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree(),
+		AllowDowngrade: allowDowngrade})
 	if err != nil {
 		return classify("preflight", err)
 	}
@@ -54,6 +56,9 @@ func (j *job) preflight(ctx context.Context) error {
 	j.rn.pre[j.hr.Host] = rep
 	j.rn.mu.Unlock()
 	if problems := preflightProblems(rep); len(problems) > 0 {
+		if len(rep.Downgrades) > 0 && !allowDowngrade {
+			problems = append(problems, "to roll back to older versions on purpose, set policy: {allow_downgrade: true} in the plan")
+		}
 		return failed("preflight: %s", strings.Join(problems, "; "))
 	}
 	if rep.RebootRequired && !j.rn.r.Plan.Policy.AllowReboot {
@@ -138,6 +143,7 @@ func (j *job) apply(ctx context.Context) error {
 	j.since = j.rn.e.now()
 	rep, err := j.pm.Apply(ctx, j.runner, j.pins, patchpilot.ApplyOptions{
 		Timeout: j.stage.Timeout, LockWait: j.rn.e.lockWait(), Unit: UnitName(j.rn.r.ID, j.hr.Host, "apply"),
+		AllowDowngrade: j.rn.r.Plan.Policy.AllowDowngrade,
 	})
 	if err != nil {
 		return classify("apply", err)
@@ -146,10 +152,39 @@ func (j *job) apply(ctx context.Context) error {
 		j.hr.Transaction = rep.Transaction
 	}
 	if rep.ExitCode != 0 {
-		return failed("apply: the package manager exited with status %d: %s", rep.ExitCode, tail(rep.Output, 300))
+		why := fmt.Sprintf("apply: the package manager exited with status %d: %s", rep.ExitCode, tail(rep.Output, 300))
+		if j.unchanged(ctx) {
+			// The transaction failed before it changed anything (apt
+			// refused it, the lock or a download failed): the host is
+			// as it was, so it is no changed host to roll back or to
+			// call "left at the new versions".
+			j.hr.Order = 0
+			return failed("%s; nothing was changed: the installed versions are those before the apply", why)
+		}
+		return failed("%s", why)
 	}
 	j.rebootNeed = j.rebootNeed || rep.RebootRequired
 	return nil
+}
+
+// unchanged reports whether the host still runs every version recorded
+// before the change (FromVersions). When that cannot be read, the host
+// may have changed.
+func (j *job) unchanged(ctx context.Context) bool {
+	if len(j.hr.FromVersions) == 0 {
+		return false
+	}
+	names := sortedKeys(j.hr.FromVersions)
+	got, err := j.pm.Installed(ctx, j.runner, names)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		if got[n] != j.hr.FromVersions[n] {
+			return false
+		}
+	}
+	return true
 }
 
 // pinsFromVersions rebuilds the pins of a host whose record was written
@@ -211,6 +246,11 @@ func (j *job) rebootAndWait(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		r, err := j.rn.e.Dialer.Dial(dctx, j.host)
 		cancel()
+		if patchpilot.ErrorCode(err) == patchpilot.EHOSTKEY {
+			// The host is back with another identity: waiting longer
+			// cannot help.
+			return refusedHostKey("reboot", err)
+		}
 		if err == nil {
 			id, err := readBootID(ctx, r)
 			if err == nil && id != "" && id != before {

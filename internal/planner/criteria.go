@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/patchpilot/patchpilot"
 )
 
@@ -125,4 +127,52 @@ func unitAllowed(kind thresholdKind, unit string) bool {
 		return unit == "x" || contains(durations, unit)
 	}
 	return false
+}
+
+// sameAsPrevious replaces a same_as_previous criterion with the criteria of
+// the stage before (earlier, already expanded), so that a stage that says
+// "same as previous" is gated by exactly what gated the stage before it,
+// thresholds included. A criterion the stage also names itself keeps the
+// stage's own threshold: the explicit one is what its reader sees. It is
+// an error in the first stage, which has no previous stage to copy.
+func (d *decoder) sameAsPrevious(n *yaml.Node, what string, criteria []patchpilot.Criterion, earlier []patchpilot.Stage) ([]patchpilot.Criterion, error) {
+	at := -1
+	own := map[string]bool{}
+	for i, c := range criteria {
+		if c.Name == patchpilot.CriterionSameAsPrevious {
+			if at >= 0 {
+				return nil, d.errorf(criteriaNode(n), what+": criteria", "same_as_previous is listed twice")
+			}
+			at = i
+			continue
+		}
+		own[c.Name] = true
+	}
+	if at < 0 {
+		return criteria, nil
+	}
+	if len(earlier) == 0 {
+		return nil, d.errorf(criteriaNode(n), what+": criteria",
+			"same_as_previous copies the criteria of the stage before, but this is the first stage: list its criteria instead")
+	}
+	prev := earlier[len(earlier)-1]
+	out := make([]patchpilot.Criterion, 0, len(criteria)+len(prev.Criteria))
+	out = append(out, criteria[:at]...)
+	for _, c := range prev.Criteria {
+		if !own[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return append(out, criteria[at+1:]...), nil
+}
+
+// criteriaNode is the criteria value of a stage's mapping node, for error
+// positions; the stage itself when it cannot be found.
+func criteriaNode(stage *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(stage.Content); i += 2 {
+		if stage.Content[i].Value == "criteria" {
+			return stage.Content[i+1]
+		}
+	}
+	return stage
 }

@@ -17,7 +17,7 @@ var (
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval", "canary"}
 	budgetFields  = []string{"group", "selector", "max_unavailable"}
 	windowFields  = []string{"days", "start", "end", "tz"}
-	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive", "max_broken_hosts"}
+	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive", "allow_downgrade", "max_broken_hosts"}
 )
 
 // securityAll is the value of patch.security that selects every pending
@@ -192,6 +192,9 @@ func (d *decoder) stages(n *yaml.Node) ([]patchpilot.Stage, error) {
 			return nil, err
 		}
 		what := fmt.Sprintf("stage %q", s.Name)
+		if s.Criteria, err = d.sameAsPrevious(item, what, s.Criteria, out); err != nil {
+			return nil, err
+		}
 		if line, dup := names[s.Name]; dup {
 			return nil, d.errorf(item, what, "duplicate stage name (first at line %d)", line)
 		}
@@ -444,7 +447,8 @@ func (d *decoder) policy(n *yaml.Node) (patchpilot.Policy, error) {
 	if err != nil {
 		return p, err
 	}
-	targets := []*bool{&p.AllowReboot, &p.RequireRollback, &p.CriticalWithoutApproval, &p.Adaptive}
+	// The switches, in the order of policyFields.
+	targets := []*bool{&p.AllowReboot, &p.RequireRollback, &p.CriticalWithoutApproval, &p.Adaptive, &p.AllowDowngrade}
 	for i, ptr := range targets {
 		key := policyFields[i]
 		if v, ok := f[key]; ok {

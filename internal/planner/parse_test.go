@@ -39,7 +39,8 @@ func TestParseExample(t *testing.T) {
 				Bake:     10 * time.Minute, Timeout: 10 * time.Minute, MaxFailures: patchpilot.LimitCount(0),
 				OnFailure: patchpilot.HaltAndAlert, Approval: patchpilot.ApprovalNone},
 			{Name: "canary", Targets: patchpilot.TargetsCount(5), Parallel: 1,
-				Criteria: []patchpilot.Criterion{crit("same_as_previous"), crit("cpu_increase<15%")},
+				// same_as_previous is the validation stage's criteria.
+				Criteria: []patchpilot.Criterion{crit("boot_time<120s"), crit("services_running"), crit("no_new_errors"), crit("cpu_increase<15%")},
 				Bake:     time.Hour, Timeout: patchpilot.DefaultStageTimeout, MaxFailures: patchpilot.LimitCount(0),
 				OnFailure: patchpilot.RollbackAndAlert, Approval: patchpilot.ApprovalNone},
 			{Name: "wave_1", Targets: patchpilot.TargetsPercent(20), Parallel: 5,
@@ -124,6 +125,10 @@ func TestParseErrors(t *testing.T) {
 			`stage "a": approval: expected none or required, got "maybe"`},
 		{"bad canary", doc("    - {name: a, targets: rest, canary: maybe}"),
 			`stage "a": canary: expected true or false, got "maybe"`},
+		{"same_as_previous in the first stage", doc("    - {name: a, targets: 1, criteria: [same_as_previous]}", okStage),
+			`plan.yaml:5:39: stage "a": criteria: same_as_previous copies the criteria of the stage before, but this is the first stage`},
+		{"same_as_previous twice", doc("    - {name: a, targets: 1}", "    - {name: b, targets: rest, criteria: [same_as_previous, same_as_previous]}"),
+			`plan.yaml:6:42: stage "b": criteria: same_as_previous is listed twice`},
 		{"unknown criterion", doc("    - {name: a, targets: rest, criteria: [services_running, cpu<5%]}"),
 			`plan.yaml:5:61: stage "a": criteria: unknown criterion "cpu": known criteria are boot_time, services_running`},
 		{"criterion without threshold", doc("    - {name: a, targets: rest, criteria: [cpu_increase]}"),
@@ -164,6 +169,8 @@ func TestParseErrors(t *testing.T) {
 			`plan.yaml:7:38: budget 1: max_unavailable: invalid limit "0"`},
 		{"budget without group", doc(okStage) + "  budgets:\n    - {max_unavailable: 1}\n", `budget 1: expected group: label-key or selector:`},
 		{"bad policy", doc(okStage) + "  policy: {allow_reboot: yes}\n", `plan.yaml:6:26: policy: allow_reboot: expected true or false, got "yes"`},
+		{"bad allow_downgrade", doc(okStage) + "  policy: {allow_downgrade: 1}\n", `plan.yaml:6:29: policy: allow_downgrade: expected true or false, got "1"`},
+		{"allow_downgrade misplaced", doc(okStage) + "  allow_downgrade: true\n", `plan.yaml:6:3: rollout: unknown field "allow_downgrade"`},
 		{"unknown policy", doc(okStage) + "  policy: {reboot: true}\n", `policy: unknown field "reboot"`},
 	}
 	for _, tt := range tests {
@@ -205,7 +212,7 @@ func TestParseFull(t *testing.T) {
     - {selector: "role=db", max_unavailable: 1}
   windows:
     - {days: [sat, Sunday], start: "22:00", end: "04:00", tz: "Europe/Berlin"}
-  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: false, adaptive: true}
+  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: false, adaptive: true, allow_downgrade: true}
 `
 	p, err := Parse([]byte(src), "full.yaml")
 	if err != nil {
@@ -231,7 +238,7 @@ func TestParseFull(t *testing.T) {
 		{"window days", p.Windows[0].Days, []time.Weekday{time.Saturday, time.Sunday}},
 		{"window start", p.Windows[0].Start.String(), "22:00"},
 		{"window end", p.Windows[0].End.String(), "04:00"},
-		{"policy", p.Policy, patchpilot.Policy{AllowReboot: true, RequireRollback: true, Adaptive: true}},
+		{"policy", p.Policy, patchpilot.Policy{AllowReboot: true, RequireRollback: true, Adaptive: true, AllowDowngrade: true}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -357,4 +364,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed the plan:\n%s\ngot  %+v\nwant %+v", out, back, p)
 		}
 	})
+}
+
+// TestSameAsPrevious checks that same_as_previous is the previous stage's
+// criteria with their thresholds, that a criterion the stage names itself
+// keeps its own threshold, and that it chains through several stages.
+func TestSameAsPrevious(t *testing.T) {
+	p, err := Parse([]byte(doc(
+		"    - {name: a, targets: 1, criteria: [boot_time<120s, services_running, cpu_increase<15%]}",
+		"    - {name: b, targets: 1, criteria: [http_ok, same_as_previous, cpu_increase<5%]}",
+		"    - {name: c, targets: rest, criteria: [same_as_previous]}")), "plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(cs []patchpilot.Criterion) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.String())
+		}
+		return strings.Join(out, ",")
+	}
+	if got, want := names(p.Stages[1].Criteria), "http_ok,boot_time<120s,services_running,cpu_increase<5%"; got != want {
+		t.Errorf("stage b criteria = %s, want %s", got, want)
+	}
+	if got, want := names(p.Stages[2].Criteria), "http_ok,boot_time<120s,services_running,cpu_increase<5%"; got != want {
+		t.Errorf("stage c criteria = %s, want %s", got, want)
+	}
+	for _, s := range p.Stages {
+		for _, c := range s.Criteria {
+			if c.Name == patchpilot.CriterionSameAsPrevious {
+				t.Errorf("stage %s still has same_as_previous: the health gates cannot evaluate it", s.Name)
+			}
+		}
+	}
 }

@@ -19,6 +19,7 @@ func TestPolicyMaxBrokenHosts(t *testing.T) {
 		{"{adaptive: true, max_broken_hosts: 3}", patchpilot.LimitCount(3), ""},
 		{"{adaptive: true, max_broken_hosts: 5%}", patchpilot.LimitPercent(5), ""},
 		{"{adaptive: true}", patchpilot.Limit{}, ""},
+		{"{allow_downgrade: true, max_broken_hosts: 2}", patchpilot.LimitCount(2), ""},
 		{"{max_broken_hosts: 0}", patchpilot.Limit{}, "plan.yaml:6"},
 		{"{max_broken_hosts: many}", patchpilot.Limit{}, "max_broken_hosts"},
 	}

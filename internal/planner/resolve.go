@@ -44,7 +44,7 @@ func StageSizes(stages []patchpilot.Stage, total int) ([]int, error) {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "the plan has no stages")
 	}
 	if total <= 0 {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "no target hosts").WithHint("check the plan's target selector against `patchpilot hosts list`")
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "no target hosts").WithHint("check the plan's target selector against the hosts 'patchpilot hosts' lists")
 	}
 	sizes := make([]int, len(stages))
 	remaining := total
@@ -101,6 +101,9 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			return rp, patchpilot.Errorf(patchpilot.EINVALID, "target host %q is listed twice", h.Name())
 		}
 		seen[h.Name()] = true
+	}
+	if err := checkDowngrades(p, hosts); err != nil {
+		return rp, err
 	}
 	sizes, err := StageSizes(p.Stages, len(hosts))
 	if err != nil {

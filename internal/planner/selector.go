@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -21,6 +22,9 @@ type HostView struct {
 	// are empty when the facts are unknown.
 	Packages map[string]string
 	Services []string
+	// Installed maps each installed package to its version, so that a
+	// pin older than what a host runs is found before the rollout starts.
+	Installed map[string]string
 }
 
 // NewHostView builds a view from a host and its latest facts, which may be
@@ -29,8 +33,10 @@ func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
 	v := HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
 	if f != nil {
 		v.Packages = make(map[string]string, len(f.Packages))
+		v.Installed = make(map[string]string, len(f.Packages))
 		for _, p := range f.Packages {
 			v.Packages[p.Name] = p.SourceName
+			v.Installed[p.Name] = p.Version
 		}
 		v.Services = f.Services
 	}
@@ -39,6 +45,31 @@ func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
 
 // Name returns the host's name.
 func (v HostView) Name() string { return v.Host.Name }
+
+// NeverCollected reports whether the host's facts were never collected.
+func (v HostView) NeverCollected() bool { return v.Facts.CollectedAt == nil }
+
+// selectsAll reports whether a target selector names no selector and no
+// hosts: "every known host".
+func selectsAll(t patchpilot.TargetSelector) bool {
+	return strings.TrimSpace(t.Selector) == "" && len(t.Hosts) == 0
+}
+
+// LeftOut returns the hosts that SelectTargets leaves out of "every known
+// host" (no selector, no names): those never collected. A selector or a
+// name that matches such a host still selects it.
+func LeftOut(t patchpilot.TargetSelector, hosts []HostView) []HostView {
+	if !selectsAll(t) {
+		return nil
+	}
+	var out []HostView
+	for _, h := range hosts {
+		if h.NeverCollected() {
+			out = append(out, h)
+		}
+	}
+	return out
+}
 
 // Fact keys a selector can test besides labels. They take precedence over
 // labels of the same name.
@@ -253,9 +284,15 @@ func Select(selector string, hosts []HostView) ([]HostView, error) {
 
 // SelectTargets applies a plan's target selector: the selector, then, when
 // the plan names hosts, only those. A named host that is not among hosts is
-// an error, so that a typo never shrinks a rollout silently.
+// an error, so that a typo never shrinks a rollout silently. With neither a
+// selector nor names, the targets are every host whose facts were ever
+// collected: a host that never answered is only an inventory entry, and
+// nothing is known of what it runs (see LeftOut).
 func SelectTargets(t patchpilot.TargetSelector, hosts []HostView) ([]HostView, error) {
 	matched, err := Select(t.Selector, hosts)
+	if err == nil && selectsAll(t) {
+		matched = slices.DeleteFunc(matched, HostView.NeverCollected)
+	}
 	if err != nil || len(t.Hosts) == 0 {
 		return matched, err
 	}
@@ -266,7 +303,7 @@ func SelectTargets(t patchpilot.TargetSelector, hosts []HostView) ([]HostView, e
 	for _, name := range t.Hosts {
 		if !byName[name] {
 			return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "target host %q is not in the inventory", name).
-				WithHint("check the name with `patchpilot hosts list`")
+				WithHint("check the name against the hosts 'patchpilot hosts' lists")
 		}
 	}
 	var out []HostView

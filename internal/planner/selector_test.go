@@ -2,6 +2,7 @@ package planner
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,31 @@ func TestSelectTargets(t *testing.T) {
 	_, err = SelectTargets(patchpilot.TargetSelector{Hosts: []string{"zz"}}, hosts)
 	if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || !strings.Contains(err.Error(), `"zz"`) {
 		t.Errorf("unknown host: err = %v, want not_found naming zz", err)
+	}
+}
+
+// TestSelectAllLeavesOutNeverCollected checks that a plan without selector
+// or names targets only hosts that answered once, and says which it left
+// out; a selector or a name still reaches such a host.
+func TestSelectAllLeavesOutNeverCollected(t *testing.T) {
+	hosts := []HostView{view("a", "debian:12", "env=prod"), view("new", "", "env=prod"), view("b", "debian:12")}
+	got, err := SelectTargets(patchpilot.TargetSelector{}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b"}; !reflect.DeepEqual(names(got), want) {
+		t.Errorf("no selector: targets %v, want %v", names(got), want)
+	}
+	if left := names(LeftOut(patchpilot.TargetSelector{}, hosts)); !reflect.DeepEqual(left, []string{"new"}) {
+		t.Errorf("no selector: left out %v, want [new]", left)
+	}
+	for _, ts := range []patchpilot.TargetSelector{{Selector: "env=prod"}, {Hosts: []string{"new"}}} {
+		got, err := SelectTargets(ts, hosts)
+		if err != nil || !slices.Contains(names(got), "new") {
+			t.Errorf("%+v: targets %v (%v), want new among them", ts, names(got), err)
+		}
+		if left := LeftOut(ts, hosts); len(left) != 0 {
+			t.Errorf("%+v: left out %v, want none", ts, names(left))
+		}
 	}
 }

@@ -332,22 +332,22 @@ func UnmarshalModel(data []byte, source string) (*Model, error) {
 	var m Model
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: invalid model: %w", source, err).
-			WithHint("train the model again with patchpilot model train")
+			WithHint("train the model again with 'patchpilot model train'")
 	}
 	d := len(m.Features)
 	if d == 0 || len(m.Mean) != d || len(m.Scale) != d || len(m.Weights) != d {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: model vectors do not match its %d features", source, d).
-			WithHint("train the model again with patchpilot model train")
+			WithHint("train the model again with 'patchpilot model train'")
 	}
 	names := FeatureNames()
 	if d != len(names) {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: model has %d features, this version of patchpilot uses %d", source, d, len(names)).
-			WithHint("train the model again with patchpilot model train")
+			WithHint("train the model again with 'patchpilot model train'")
 	}
 	for i, n := range names {
 		if m.Features[i] != n {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: model feature %d is %q, expected %q", source, i, m.Features[i], n).
-				WithHint("train the model again with patchpilot model train")
+				WithHint("train the model again with 'patchpilot model train'")
 		}
 	}
 	if m.History == nil {

@@ -93,6 +93,47 @@ func (db *DB) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 	return out, nil
 }
 
+// RemoveHosts implements patchpilot.HostStore. The hosts' snapshots, with
+// their packages and updates, go with them (ON DELETE CASCADE); events,
+// rollouts and outcomes name hosts by name and stay. Every name is looked
+// up inside the transaction, so a host added or removed meanwhile by
+// another writer cannot make it half-apply.
+func (db *DB) RemoveHosts(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return invalid("remove hosts: no host named")
+	}
+	for i, n := range names {
+		if n == "" {
+			return invalid("remove hosts: names[%d] is empty", i)
+		}
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `DELETE FROM hosts WHERE name = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		removed := map[string]bool{}
+		for _, n := range names {
+			if removed[n] {
+				continue
+			}
+			res, err := stmt.ExecContext(ctx, n)
+			if err != nil {
+				return fmt.Errorf("host %q: %w", n, err)
+			}
+			if k, err := res.RowsAffected(); err != nil {
+				return err
+			} else if k == 0 {
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q not found; no host was removed", n).
+					WithHint("list the known hosts with 'patchpilot hosts'")
+			}
+			removed[n] = true
+		}
+		return nil
+	}, "remove %d hosts", len(names))
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error

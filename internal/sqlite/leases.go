@@ -63,6 +63,48 @@ func (db *DB) AcquireLease(ctx context.Context, rollout, owner string, ttl time.
 	return granted, holder, nil
 }
 
+// TakeOverLease gives owner the rollout's lease when from holds it, expired
+// or not, until now+ttl on the DB's clock. Otherwise it changes nothing and
+// reports the holder ("" when there is no lease).
+func (db *DB) TakeOverLease(ctx context.Context, rollout, from, owner string, ttl time.Duration) (bool, string, error) {
+	if rollout == "" || from == "" || owner == "" {
+		return false, "", invalid("take over lease: empty rollout id, holder or owner")
+	}
+	if ttl <= 0 {
+		return false, "", invalid("take over lease on rollout %q: ttl %s is not positive", rollout, ttl)
+	}
+	expires := db.now().Add(ttl)
+	if !storable(expires) {
+		return false, "", invalid("take over lease on rollout %q: expiry %s is out of range", rollout, expires)
+	}
+	granted, holder := false, ""
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := rolloutExists(ctx, tx, rollout); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE leases SET owner = ?, expires_at = ? WHERE rollout = ? AND owner = ?`,
+			owner, formatTime(expires), rollout, from)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			granted, holder = true, owner
+			return nil
+		}
+		err = tx.QueryRowContext(ctx, `SELECT owner FROM leases WHERE rollout = ?`, rollout).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}, "take over lease on rollout %q from %q for %q", rollout, from, owner)
+	if err != nil {
+		return false, "", err
+	}
+	return granted, holder, nil
+}
+
 // ReleaseLease drops owner's lease on the rollout, if it holds one; a lease
 // held by someone else is left alone.
 func (db *DB) ReleaseLease(ctx context.Context, rollout, owner string) error {

@@ -71,6 +71,43 @@ func (s suite) testLeases(t *testing.T) {
 	acquire("ctl-d", longLease, false, "ctl-c") // the rejected calls changed nothing
 }
 
+// testTakeOverLease checks the compare-and-swap that lets a controller
+// take the unexpired lease of one it knows to be dead.
+func (s suite) testTakeOverLease(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	mustCreate(t, st, fixtureRollout("r", baseTime))
+	take := func(from, owner string, wantGranted bool, wantHolder string) {
+		t.Helper()
+		granted, holder, err := st.TakeOverLease(ctx, "r", from, owner, longLease)
+		if err != nil {
+			t.Fatalf("TakeOverLease(%s → %s): %v", from, owner, err)
+		}
+		if granted != wantGranted || holder != wantHolder {
+			t.Errorf("TakeOverLease(%s → %s) = %v, %q; want %v, %q", from, owner, granted, holder, wantGranted, wantHolder)
+		}
+	}
+	take("ctl-dead", "ctl-a", false, "") // no lease to take over
+	if granted, _, err := st.AcquireLease(ctx, "r", "ctl-dead", longLease); err != nil || !granted {
+		t.Fatalf("AcquireLease: %v, %v", granted, err)
+	}
+	take("ctl-other", "ctl-a", false, "ctl-dead") // not that holder's
+	take("ctl-dead", "ctl-a", true, "ctl-a")      // unexpired, taken over
+	take("ctl-dead", "ctl-b", false, "ctl-a")     // the second taker loses
+	if granted, holder, err := st.AcquireLease(ctx, "r", "ctl-dead", longLease); err != nil || granted || holder != "ctl-a" {
+		t.Errorf("the old holder acquiring again = %v, %q, %v; want refused, held by ctl-a", granted, holder, err)
+	}
+	if granted, _, err := st.AcquireLease(ctx, "r", "ctl-a", longLease); err != nil || !granted {
+		t.Errorf("the new holder renewing = %v, %v; want granted", granted, err)
+	}
+	_, _, err := st.TakeOverLease(ctx, "r", "ctl-a", "ctl-c", 0)
+	wantCode(t, err, patchpilot.EINVALID, "ttl")
+	_, _, err = st.TakeOverLease(ctx, "r", "", "ctl-c", longLease)
+	wantCode(t, err, patchpilot.EINVALID, "")
+	_, _, err = st.TakeOverLease(ctx, "nope", "ctl-a", "ctl-c", longLease)
+	wantCode(t, err, patchpilot.ENOTFOUND, "")
+}
+
 // testLeaseContention starts many controllers on one rollout at once:
 // exactly one gets the lease, and every other is told who has it.
 func (s suite) testLeaseContention(t *testing.T) {

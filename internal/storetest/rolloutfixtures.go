@@ -87,7 +87,7 @@ func fullPlan() patchpilot.Plan {
 			Baseline: 10*time.Minute + time.Millisecond, Interval: 15 * time.Second, MaxBake: 30 * time.Minute,
 			OnInconclusive: patchpilot.CanaryPass,
 		},
-		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true,
+		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true, AllowDowngrade: true,
 			MaxBrokenHosts: patchpilot.Limit{Kind: patchpilot.SizePercent, Count: 2, Percent: 7.5}},
 	}
 }

@@ -29,6 +29,7 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("OutcomeFilter", s.testOutcomeFilter)
 	t.Run("Leases", s.testLeases)
 	t.Run("LeaseContention", s.testLeaseContention)
+	t.Run("TakeOverLease", s.testTakeOverLease)
 	t.Run("RolloutConcurrency", s.testRolloutConcurrency)
 	t.Run("RolloutNotFound", s.testRolloutNotFound)
 	t.Run("RolloutCanceled", s.testCanceledRollout)

@@ -68,9 +68,11 @@ func (pm *PackageManager) Installed(ctx context.Context, r patchpilot.Runner, na
 
 // Preflight checks the lock (waiting up to opts.LockWait), the free space
 // of apt's cache, that the repositories offer each pinned version, and the
-// dry run: its changes, removals, held packages and whether a reboot will
-// be needed. It does not run "apt-get update": the package lists are the
-// host's current ones.
+// dry run, which is Apply's transaction with apt's -s (SimulateCommand):
+// its changes, removals, downgrades (refused by apt unless
+// opts.AllowDowngrade), held packages and whether a reboot will be needed.
+// It does not run "apt-get update": the package lists are the host's
+// current ones.
 func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, opts patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
 	if err := ValidPins(pins); err != nil {
 		return patchpilot.PreflightReport{}, err
@@ -137,7 +139,7 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 	// The dry run, of the pins that can be installed: apt stops at the
 	// first missing version, which would hide every other finding.
 	if len(available) > 0 {
-		cmd = SimulateCommand(available)
+		cmd = SimulateCommand(available, InstallOptions{LockWait: opts.LockWait, AllowDowngrade: opts.AllowDowngrade})
 		if res, err = r.Run(ctx, cmd); err != nil {
 			return rep, err
 		}
@@ -146,7 +148,12 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 			for _, u := range e.Unavailable {
 				rep.Unavailable = append(rep.Unavailable, u.String())
 			}
-			problem("the dry run failed: %s", strings.Join(e.Errors, "; "))
+			if e.DowngradeRefused {
+				rep.Downgrades = e.Downgrades
+				problem("the transaction downgrades %s to an older version and downgrades are not allowed", orUnnamed(e.Downgrades))
+			} else {
+				problem("the dry run failed: %s", strings.Join(e.Errors, "; "))
+			}
 		} else {
 			plan, err := ParseAptSimulate(res.Stdout)
 			if err != nil {
@@ -154,6 +161,11 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 			}
 			for _, u := range plan.Updates {
 				rep.Changes = append(rep.Changes, patchpilot.PackageChange{Name: u.Package, From: u.InstalledVersion, To: u.CandidateVersion})
+				if u.InstalledVersion != "" {
+					if c, err := osfamily.CompareVersions(patchpilot.FamilyDebian, u.InstalledVersion, u.CandidateVersion); err == nil && c > 0 {
+						rep.Downgrades = append(rep.Downgrades, u.Package)
+					}
+				}
 			}
 			for _, rm := range plan.Removals {
 				rep.Removals = append(rep.Removals, rm.Package)
@@ -321,7 +333,7 @@ func (pm *PackageManager) Apply(ctx context.Context, r patchpilot.Runner, pins [
 	if err := ValidPins(pins); err != nil {
 		return patchpilot.ApplyReport{}, err
 	}
-	return pm.run(ctx, r, ApplyArgs(pins, lockWait(opts)), opts, "patchpilot apply")
+	return pm.run(ctx, r, ApplyArgs(pins, InstallOptions{LockWait: lockWait(opts), AllowDowngrade: opts.AllowDowngrade}), opts, "patchpilot apply")
 }
 
 // Rollback restores the snapshot as one detached apt transaction: the kept
@@ -412,4 +424,12 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// orUnnamed lists names, or says "some packages" when apt named none.
+func orUnnamed(names []string) string {
+	if len(names) == 0 {
+		return "some packages"
+	}
+	return strings.Join(names, ", ")
 }

@@ -120,14 +120,27 @@ func HeldCommand() patchpilot.Command {
 	return patchpilot.Command{Args: []string{"apt-mark", "showhold"}, Timeout: commandTimeout}
 }
 
-// SimulateCommand is the dry run of installing the pins. NoLocking lets
-// it run while another apt holds the lock (it reads, never writes).
-func SimulateCommand(pins []patchpilot.PackagePin) patchpilot.Command {
-	args := []string{"apt-get", "-s", "-o", "Debug::NoLocking=1", "install", "--no-install-recommends", "--"}
-	for _, p := range pins {
-		args = append(args, p.String())
-	}
-	return patchpilot.Command{Args: args, Privileged: true, Timeout: commandTimeout}
+// SimulateCommand is the dry run of installing the pins: the very
+// transaction ApplyArgs builds for the same options, with apt's -s, so
+// that apt applies the same checks (-y refuses a downgrade unless
+// --allow-downgrades is given, and a changed held package) and a pin that
+// passes the dry run is one that apply installs. NoLocking lets it run
+// while another apt holds the lock (it reads, never writes).
+func SimulateCommand(pins []patchpilot.PackagePin, opts InstallOptions) patchpilot.Command {
+	opts.simulate = true
+	return patchpilot.Command{Args: installArgs(pins, opts), Privileged: true, Timeout: commandTimeout}
+}
+
+// InstallOptions are what the apply transaction and its dry run share.
+type InstallOptions struct {
+	// LockWait bounds the wait for the dpkg lock.
+	LockWait time.Duration
+	// AllowDowngrade lets a pin older than the installed version replace
+	// it: a plan that rolls a fleet back to a known-good version on
+	// purpose. Without it apt refuses the transaction.
+	AllowDowngrade bool
+	// simulate makes it the dry run.
+	simulate bool
 }
 
 // aptInstall is the common part of apply and rollback: non-interactive,
@@ -142,15 +155,30 @@ func aptInstall(lockWait time.Duration, extra ...string) []string {
 	return append(args, extra...)
 }
 
-// ApplyArgs is the transaction that installs the pins. It refuses
-// downgrades (apt's default with -y): a pin older than the installed
-// version is a mistake in the plan, not something to do silently.
-func ApplyArgs(pins []patchpilot.PackagePin, lockWait time.Duration) []string {
-	args := aptInstall(lockWait, "--")
+// installArgs is the one builder of the transaction that installs the
+// pins, for apply and for its dry run alike.
+func installArgs(pins []patchpilot.PackagePin, opts InstallOptions) []string {
+	var extra []string
+	if opts.simulate {
+		extra = append(extra, "-s", "-o", "Debug::NoLocking=1")
+	}
+	if opts.AllowDowngrade {
+		extra = append(extra, "--allow-downgrades")
+	}
+	args := aptInstall(opts.LockWait, append(extra, "--")...)
 	for _, p := range pins {
 		args = append(args, p.String())
 	}
 	return args
+}
+
+// ApplyArgs is the transaction that installs the pins. It refuses
+// downgrades (apt's default with -y) unless opts.AllowDowngrade: a pin
+// older than the installed version is a mistake in the plan unless the
+// plan says it rolls back on purpose.
+func ApplyArgs(pins []patchpilot.PackagePin, opts InstallOptions) []string {
+	opts.simulate = false
+	return installArgs(pins, opts)
 }
 
 // RollbackArgs is the transaction that restores a snapshot: the kept

@@ -288,6 +288,69 @@ func TestPackageManagerLab(t *testing.T) {
 			t.Errorf("wait for a finished unit: %v", err)
 		}
 	})
+
+	t.Run("downgrade", func(t *testing.T) { testDowngrade(t, pm, r2, popts, aopts) })
+}
+
+// testDowngrade rolls hosts[1] (left at pp-demo-web 1.1.0) back to 1.0.0:
+// refused by the dry run and by apply alike without AllowDowngrade, done
+// with it. PP_PKGMGR_CAPTURE=DIR keeps apt's refusal for the parser tests.
+func testDowngrade(t *testing.T, pm *debian.PackageManager, r patchpilot.Runner, popts patchpilot.PreflightOptions, aopts func(string) patchpilot.ApplyOptions) {
+	ctx := context.Background()
+	checkVersion(t, pm, r, "pp-demo-web", "1.1.0")
+	down := pins("pp-demo-web=1.0.0")
+
+	res, err := r.Run(ctx, debian.SimulateCommand(down, debian.InstallOptions{LockWait: popts.LockWait}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(append([]byte(nil), res.Stdout...), res.Stderr...)
+	if dir := os.Getenv("PP_PKGMGR_CAPTURE"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "simulate-downgrade-refused.out"), out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e := debian.ParseAptErrors(out); res.ExitCode == 0 || !e.DowngradeRefused || !slices.Equal(e.Downgrades, []string{"pp-demo-web"}) {
+		t.Errorf("dry run of a downgrade: exit %d, parsed %+v; want refused for pp-demo-web:\n%s", res.ExitCode, e, out)
+	}
+
+	rep, err := pm.Preflight(ctx, r, down, popts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "downgrade") || !slices.Equal(rep.Downgrades, []string{"pp-demo-web"}) {
+		t.Errorf("preflight without AllowDowngrade: got problems %q downgrades %v; want the downgrade refused", rep.Problems, rep.Downgrades)
+	}
+	// Apply agrees with its dry run: refused, and nothing changed.
+	ap, err := pm.Apply(ctx, r, down, aopts("pp-test-apply-4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.ExitCode == 0 || !strings.Contains(ap.Output, "--allow-downgrades") {
+		t.Errorf("apply without AllowDowngrade: got exit %d, output %q; want apt's refusal", ap.ExitCode, ap.Output)
+	}
+	checkVersion(t, pm, r, "pp-demo-web", "1.1.0")
+
+	allowed := popts
+	allowed.AllowDowngrade = true
+	rep, err = pm.Preflight(ctx, r, down, allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []patchpilot.PackageChange{{Name: "pp-demo-web", From: "1.1.0", To: "1.0.0"}}; len(rep.Problems) != 0 || !slices.Equal(rep.Changes, want) ||
+		!slices.Equal(rep.Downgrades, []string{"pp-demo-web"}) {
+		t.Errorf("preflight with AllowDowngrade: got %+v; want no problems and %v", rep, want)
+	}
+	o := aopts("pp-test-apply-5")
+	o.AllowDowngrade = true
+	ap, err = pm.Apply(ctx, r, down, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []patchpilot.PackageChange{{Name: "pp-demo-web", From: "1.1.0", To: "1.0.0"}}; ap.ExitCode != 0 || !slices.Equal(ap.Changes, want) {
+		t.Errorf("apply with AllowDowngrade: got exit %d changes %v, want 0 and %v:\n%s", ap.ExitCode, ap.Changes, want, ap.Output)
+	}
+	checkVersion(t, pm, r, "pp-demo-web", "1.0.0")
 }
 
 func checkVersion(t *testing.T, pm *debian.PackageManager, r patchpilot.Runner, name, want string) {

@@ -113,7 +113,17 @@ type AptErrors struct {
 	Unavailable []patchpilot.PackagePin
 	LockHeld    bool
 	Errors      []string
+	// Downgrades are the packages apt listed under "The following
+	// packages will be DOWNGRADED:"; DowngradeRefused is set when it
+	// refused them ("Packages were downgraded and -y was used without
+	// --allow-downgrades").
+	Downgrades       []string
+	DowngradeRefused bool
 }
+
+// downgradedHeader opens apt's list of packages a transaction downgrades;
+// the names follow on indented lines.
+const downgradedHeader = "The following packages will be DOWNGRADED:"
 
 // ParseAptErrors reads apt's error output. The lock is held when apt says
 // it could not get (or gave up waiting for) the dpkg lock:
@@ -123,8 +133,17 @@ type AptErrors struct {
 //	E: Unable to lock the administration directory (/var/lib/dpkg/), is another process using it?
 func ParseAptErrors(out []byte) AptErrors {
 	var e AptErrors
+	inDowngrades := false
 	for _, line := range strings.Split(string(out), "\n") {
+		if inDowngrades && strings.HasPrefix(line, " ") {
+			e.Downgrades = append(e.Downgrades, strings.Fields(line)...)
+			continue
+		}
+		inDowngrades = strings.TrimSpace(line) == downgradedHeader
 		line = strings.TrimSpace(line)
+		if strings.Contains(line, "-y was used without --allow-downgrades") {
+			e.DowngradeRefused = true
+		}
 		if m := versionNotFound.FindStringSubmatch(line); m != nil {
 			e.Unavailable = append(e.Unavailable, patchpilot.PackagePin{Name: m[2], Version: m[1]})
 		} else if m := unableToLocate.FindStringSubmatch(line); m != nil {

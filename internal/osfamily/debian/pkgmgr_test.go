@@ -96,6 +96,13 @@ func TestParseAptErrors(t *testing.T) {
 	if !e.LockHeld || len(e.Errors) != 1 {
 		t.Errorf("locked: got %+v, want the lock held and one error", e)
 	}
+	e = ParseAptErrors(readPM(t, "simulate-downgrade-refused.out"))
+	if !e.DowngradeRefused || !slices.Equal(e.Downgrades, []string{"pp-demo-web"}) || e.LockHeld {
+		t.Errorf("downgrade refused: got %+v, want pp-demo-web refused", e)
+	}
+	if e = ParseAptErrors(readPM(t, "simulate-unavailable.out")); e.DowngradeRefused || len(e.Downgrades) != 0 {
+		t.Errorf("no downgrade: got %+v", e)
+	}
 	e = ParseAptErrors([]byte("E: Unable to locate package nosuch\n"))
 	if !slices.Equal(e.Unavailable, []patchpilot.PackagePin{{Name: "nosuch"}}) {
 		t.Errorf("unknown package: got %+v", e)
@@ -138,6 +145,36 @@ func TestParseFreeSpace(t *testing.T) {
 		got, err := ParseFreeSpace([]byte(tc.in))
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("%q: got %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestSimulateIsTheApply checks that the dry run is apply's transaction
+// with only apt's simulate options added, for both settings of
+// AllowDowngrade: a dry run without -y passed a downgrade that apply,
+// with -y, refused.
+func TestSimulateIsTheApply(t *testing.T) {
+	pins := []patchpilot.PackagePin{{Name: "pp-demo-web", Version: "1.0.0"}}
+	for _, allow := range []bool{false, true} {
+		opts := InstallOptions{LockWait: 5 * time.Second, AllowDowngrade: allow}
+		apply := ApplyArgs(pins, opts)
+		sim := SimulateCommand(pins, opts).Args
+		var rest []string
+		for i := 0; i < len(sim); i++ {
+			if sim[i] == "-s" {
+				continue
+			}
+			if sim[i] == "-o" && i+1 < len(sim) && sim[i+1] == "Debug::NoLocking=1" {
+				i++
+				continue
+			}
+			rest = append(rest, sim[i])
+		}
+		if !slices.Equal(rest, apply) || !slices.Contains(sim, "-s") || !slices.Contains(sim, "-y") {
+			t.Errorf("allow %v: dry run %q is not apply %q with -s", allow, sim, apply)
+		}
+		if got := slices.Contains(apply, "--allow-downgrades"); got != allow {
+			t.Errorf("allow %v: apply %q has --allow-downgrades = %v", allow, apply, got)
 		}
 	}
 }

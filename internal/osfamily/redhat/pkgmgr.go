@@ -69,15 +69,34 @@ func InstalledCommand(names []string) patchpilot.Command {
 	return patchpilot.Command{Args: append([]string{"rpm", "-q", "--qf", InstalledFormat}, names...), Timeout: commandTimeout}
 }
 
-// DryRunCommand resolves the transaction and answers no, under timeout(1)
-// so that a lock held by another dnf is waited for a bounded time.
+// DryRunCommand resolves the transaction apply runs (the same builder,
+// installArgs) and answers no, under timeout(1) so that a lock held by
+// another dnf is waited for a bounded time.
 func DryRunCommand(pins []patchpilot.PackagePin, lockWait time.Duration) patchpilot.Command {
-	args := []string{"timeout", strconv.FormatInt(int64((lockWait+time.Second-1)/time.Second)+60, 10),
-		"dnf", "install", "--assumeno", "--setopt=install_weak_deps=False"}
+	args := []string{"timeout", strconv.FormatInt(int64((lockWait+time.Second-1)/time.Second)+60, 10)}
+	args = append(args, installArgs(pins, true)...)
+	return patchpilot.Command{Args: args, Privileged: true, Timeout: lockWait + commandTimeout}
+}
+
+// ApplyArgs is the transaction that installs the pins.
+func ApplyArgs(pins []patchpilot.PackagePin) []string { return installArgs(pins, false) }
+
+// installArgs is the one builder of the install transaction, for apply and
+// for its dry run, so that the dry run resolves what apply will do. dnf
+// installs an exact version whatever version is installed, downgrading
+// when it is older, so no flag tells a downgrade apart here: Preflight
+// reads the dry run's "Downgrading:" section and refuses it unless the
+// options allow downgrades.
+func installArgs(pins []patchpilot.PackagePin, dryRun bool) []string {
+	answer := "-y"
+	if dryRun {
+		answer = "--assumeno"
+	}
+	args := []string{"dnf", "install", answer, "--setopt=install_weak_deps=False"}
 	for _, p := range pins {
 		args = append(args, Spec(p))
 	}
-	return patchpilot.Command{Args: args, Privileged: true, Timeout: lockWait + commandTimeout}
+	return args
 }
 
 // HistoryCommand lists dnf's transactions, newest first.
@@ -189,6 +208,9 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 			ch.From, ch.To = c.Version, ""
 			rep.Removals = append(rep.Removals, c.Name)
 		}
+		if c.Action == "downgrade" {
+			rep.Downgrades = append(rep.Downgrades, c.Name)
+		}
 		rep.Changes = append(rep.Changes, ch)
 		if NeedsReboot(c.Name) {
 			rep.RebootRequired = true
@@ -196,6 +218,9 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 	}
 	if len(rep.Removals) > 0 {
 		problem("the transaction removes %s", strings.Join(rep.Removals, ", "))
+	}
+	if len(rep.Downgrades) > 0 && !opts.AllowDowngrade {
+		problem("the transaction downgrades %s to an older version and downgrades are not allowed", strings.Join(rep.Downgrades, ", "))
 	}
 
 	// versionlock is a plugin; without it nothing is locked.
@@ -266,11 +291,7 @@ func (pm *PackageManager) Apply(ctx context.Context, r patchpilot.Runner, pins [
 	if err := ValidPins(pins); err != nil {
 		return patchpilot.ApplyReport{}, err
 	}
-	args := []string{"dnf", "install", "-y", "--setopt=install_weak_deps=False"}
-	for _, p := range pins {
-		args = append(args, Spec(p))
-	}
-	return pm.run(ctx, r, args, opts)
+	return pm.run(ctx, r, ApplyArgs(pins), opts)
 }
 
 // Rollback undoes the transaction after the snapshot's when it is the only

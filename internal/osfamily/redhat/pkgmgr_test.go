@@ -44,6 +44,8 @@ func (f *replay) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Resu
 		return ok([]byte("    Avail\n9663676416\n"))
 	case a[0] == "timeout" && slices.Contains(a, "pp-demo-web-9.9.9"):
 		return patchpilot.Result{Stdout: readPM(f.t, "dryrun-nomatch.out"), ExitCode: 1}, nil
+	case a[0] == "timeout" && slices.Contains(a, "pp-demo-web-0.9.0-1.el9"):
+		return patchpilot.Result{Stdout: readPM(f.t, "dryrun-downgrade.out"), ExitCode: 1}, nil
 	case a[0] == "timeout" && slices.Contains(a, "pp-demo-web-1.1.0"):
 		return patchpilot.Result{Stdout: readPM(f.t, "dryrun-locked.out"), ExitCode: 124}, nil
 	case a[0] == "timeout":
@@ -113,6 +115,23 @@ func TestPackageManagerReplay(t *testing.T) {
 	rep, err = pm.Preflight(ctx, f, pin("pp-demo-web", "1.1.0"), opts)
 	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "lock") {
 		t.Errorf("lock held: got %q, %v", rep.Problems, err)
+	}
+
+	// dnf downgrades to an exact version by itself: the dry run's
+	// Downgrading section is refused unless the plan allows it.
+	rep, err = pm.Preflight(ctx, f, pin("pp-demo-web", "0.9.0-1.el9"), opts)
+	if err != nil || !slices.Equal(rep.Downgrades, []string{"pp-demo-web"}) || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "downgrade") ||
+		!slices.Equal(rep.Changes, []patchpilot.PackageChange{{Name: "pp-demo-web", From: "1.0.0-1.el9", To: "0.9.0-1.el9"}}) {
+		t.Errorf("downgrade: got %+v, %v; want pp-demo-web downgraded and refused", rep, err)
+	}
+	allowed := opts
+	allowed.AllowDowngrade = true
+	rep, err = pm.Preflight(ctx, f, pin("pp-demo-web", "0.9.0-1.el9"), allowed)
+	if err != nil || !slices.Equal(rep.Downgrades, []string{"pp-demo-web"}) || len(rep.Problems) != 0 {
+		t.Errorf("allowed downgrade: got %+v, %v; want the downgrade and no problem", rep, err)
+	}
+	if dry, apply := DryRunCommand(pin("pp-demo-web", "1.1.0"), time.Second).Args, ApplyArgs(pin("pp-demo-web", "1.1.0")); !slices.Equal(dry[5:], apply[3:]) || !slices.Equal(dry[2:4], apply[:2]) {
+		t.Errorf("dry run %q and apply %q differ beyond the answer", dry, apply)
 	}
 
 	snap, err := pm.Snapshot(ctx, f, patchpilot.PreflightReport{Changes: []patchpilot.PackageChange{{Name: "pp-demo-web", From: "1.0.0-1.el9", To: "1.1.0-1.el9"}}})

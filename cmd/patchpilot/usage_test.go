@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// runIn runs the command in this process, with the test's environment:
+// faster than the binary, for tests that need no signals or exit status
+// of a real process.
+func (e *env) runIn(args ...string) result {
+	e.t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, e.vars, strings.NewReader(""), &stdout, &stderr)
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// TestMistypedSubcommand checks that a mistyped command exits 2 with the
+// command it was probably meant to be, in every command group, and that a
+// group named alone still prints its help.
+func TestMistypedSubcommand(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verison"}, "did you mean 'patchpilot version'?"},
+		{[]string{"rollout", "strat"}, "did you mean 'patchpilot rollout start'?"},
+		{[]string{"inventory", "colect"}, "did you mean 'patchpilot inventory collect'?"},
+		{[]string{"model", "tran"}, "did you mean 'patchpilot model train'?"},
+		{[]string{"advisories", "imprt"}, "did you mean 'patchpilot advisories import'?"},
+		{[]string{"lab", "upp"}, "did you mean 'patchpilot lab up'?"},
+		{[]string{"hosts", "shwo"}, "did you mean 'patchpilot hosts show'?"},
+		{[]string{"history", "exprot"}, "did you mean 'patchpilot history export'?"},
+		{[]string{"rollout", "zzzzzz"}, `unknown command "zzzzzz" for "patchpilot rollout"`},
+	}
+	for _, tt := range tests {
+		r := e.runIn(tt.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+		if r.stdout != "" {
+			t.Errorf("patchpilot %s printed on stdout:\n%s", strings.Join(tt.args, " "), r.stdout)
+		}
+	}
+	for _, group := range []string{"rollout", "inventory", "model", "lab", "advisories"} {
+		if r := e.runIn(group); r.code != 0 || !strings.Contains(r.stdout, "Available Commands") {
+			t.Errorf("patchpilot %s: exit %d, want 0 and its help:\n%s%s", group, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestVersionFlag checks that --version prints what 'version' prints, in
+// every output format.
+func TestVersionFlag(t *testing.T) {
+	e := newEnv(t)
+	for _, format := range []string{"table", "json"} {
+		want := e.runIn("version", "-o", format)
+		got := e.runIn("--version", "-o", format)
+		if got.code != 0 || want.code != 0 || got.stdout != want.stdout || got.stdout == "" {
+			t.Errorf("-o %s: --version exit %d %q, version exit %d %q; want the same output", format, got.code, got.stdout, want.code, want.stdout)
+		}
+	}
+}
+
+// TestFlagErrorHintNamesTheCommand checks the hint of a bad flag: the
+// command's full path, never "patchpilot patchpilot" or a path without its
+// group.
+func TestFlagErrorHintNamesTheCommand(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"--bogus"}, "hint: see 'patchpilot --help'"},
+		{[]string{"inventory", "collect", "--bogus"}, "hint: see 'patchpilot inventory collect --help'"},
+		{[]string{"rollout", "status", "--bogus"}, "hint: see 'patchpilot rollout status --help'"},
+		{[]string{"plan"}, "hint: see 'patchpilot plan --help'"},
+		{[]string{"completion", "bsh"}, "hint: see 'patchpilot completion --help'"},
+	}
+	for _, tt := range tests {
+		r := e.runIn(tt.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.hint) {
+			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.hint)
+		}
+	}
+}
+
+// TestEveryGroupRejectsTypos walks the command tree: every command that
+// has subcommands exits 2 for a misspelt one and names the one it
+// resembles.
+func TestEveryGroupRejectsTypos(t *testing.T) {
+	e := newEnv(t)
+	groups := 0
+	var walk func(cmd *cobra.Command, path []string)
+	walk = func(cmd *cobra.Command, path []string) {
+		for _, sub := range cmd.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			walk(sub, append(append([]string{}, path...), sub.Name()))
+		}
+		if !cmd.HasAvailableSubCommands() {
+			return
+		}
+		groups++
+		var target string
+		for _, sub := range cmd.Commands() {
+			if !sub.Hidden && len(sub.Name()) > 3 {
+				target = sub.Name()
+				break
+			}
+		}
+		if target == "" {
+			return
+		}
+		typo := target[:len(target)-1] + "x"
+		r := e.runIn(append(append([]string{}, path...), typo)...)
+		want := "did you mean '" + strings.Join(append([]string{"patchpilot"}, path...), " ") + " " + target + "'"
+		if r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("patchpilot %s %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(path, " "), typo, r.code, r.stderr, want)
+		}
+	}
+	walk((&cli{}).rootCommand(), nil)
+	if groups < 8 {
+		t.Errorf("walked %d command groups, want the root, inventory, hosts, rollout, model, lab, history, advisories and completion", groups)
+	}
+}
