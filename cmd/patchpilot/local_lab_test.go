@@ -23,6 +23,7 @@ const (
 	// its database inside the lab host: nothing runs on the test machine.
 	inHostBinary = "/usr/local/bin/patchpilot"
 	inHostDir    = "/root/pp"
+	inHostDB     = inHostDir + "/patchpilot/patchpilot.db"
 )
 
 // inHost runs the patchpilot binary inside one lab host, on that host's
@@ -34,7 +35,8 @@ type inHost struct {
 	transcript strings.Builder
 }
 
-// pp runs 'patchpilot --db DB ARGS' in the host and returns its result.
+// pp runs 'patchpilot ARGS' in the host, on the host's database, and
+// returns its result.
 func (h *inHost) pp(args ...string) result {
 	h.t.Helper()
 	r, err := h.ppMayDie(args...)
@@ -53,10 +55,11 @@ func (h *inHost) ppMayDie(args ...string) (result, error) {
 		return result{}, err
 	}
 	defer r.Close()
-	full := append([]string{inHostBinary, "--db", inHostDir + "/pp.db"}, args...)
+	// The database goes to its default place under XDG_DATA_HOME, in the
+	// host: inHostDB.
+	full := append([]string{"env", "XDG_DATA_HOME=" + inHostDir, inHostBinary}, args...)
 	res, err := r.Run(ctx, patchpilot.Command{Args: full, Timeout: 5 * time.Minute})
-	shown := append([]string{"patchpilot", "--db", inHostDir + "/pp.db"}, args...)
-	fmt.Fprintf(&h.transcript, "# %s\n", strings.Join(shown, " "))
+	fmt.Fprintf(&h.transcript, "# patchpilot %s\n", strings.Join(args, " "))
 	h.transcript.Write(res.Stdout)
 	h.transcript.Write(res.Stderr)
 	if err != nil {
@@ -143,6 +146,9 @@ func TestSingleMachineLab(t *testing.T) {
 	}
 
 	h.mustPP(0, "inventory", "collect", "--local")
+	if out := rl.sh(name, "ls", inHostDB); strings.TrimSpace(out) != inHostDB {
+		t.Fatalf("no database at %s in the host: %q", inHostDB, out)
+	}
 	var hosts []struct {
 		Name    string `json:"name"`
 		Address string `json:"address"`
@@ -276,11 +282,15 @@ func (h *inHost) rebootAndResume() {
 // reviewPlan does what a person does with a proposed plan before starting
 // it: the default bake of a single host is many minutes and a high-risk
 // plan asks for approval; the test bakes for 20 seconds with no approval.
+// It also drops ports_listening: lab hosts share the test machine's network
+// namespace, so that gate would watch every socket of the machine, where
+// other tests open and close listeners all the time.
 func (h *inHost) reviewPlan(path string) {
 	h.t.Helper()
 	data := h.rl.sh(h.host, "cat", path)
 	edited := regexp.MustCompile(`bake: [0-9a-z]+`).ReplaceAllString(data, "bake: 20s")
 	edited = regexp.MustCompile(`,? approval: required`).ReplaceAllString(edited, "")
+	edited = strings.ReplaceAll(edited, ", ports_listening]", "]")
 	if !strings.Contains(edited, "bake: 20s") {
 		h.t.Fatalf("the plan has no bake to shorten:\n%s", data)
 	}
@@ -294,7 +304,7 @@ func (h *inHost) reviewPlan(path string) {
 	if err != nil || res.ExitCode != 0 {
 		h.t.Fatalf("write %s: %v %s", path, err, res.Stderr)
 	}
-	fmt.Fprintf(&h.transcript, "# (plan reviewed: bake shortened to 20s for the test, no approval)\n# cat %s\n%s\n", path, edited)
+	fmt.Fprintf(&h.transcript, "# (plan reviewed: bake shortened to 20s for the test, no approval, no ports_listening)\n# cat %s\n%s\n", path, edited)
 }
 
 // patchpilotHint returns the hint line of a command's standard error.

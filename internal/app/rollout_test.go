@@ -28,6 +28,8 @@ func TestRolloutResult(t *testing.T) {
 		{patchpilot.RolloutSucceeded, "", changed, patchpilot.ExitPartial, "rollout status", ""},
 		{patchpilot.RolloutHalted, "2 of 2 hosts failed", changed, patchpilot.ExitHalted, "rollout rollback r-1", ""},
 		{patchpilot.RolloutHalted, "2 of 2 hosts failed", untouched, patchpilot.ExitHalted, "rollout start", "rollback"},
+		{patchpilot.RolloutHalted, "1 of 1 hosts failed; stage rolled back", []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostRolledBack, Order: 1}},
+			patchpilot.ExitHalted, "every changed host was rolled back", "rollout rollback"},
 		{patchpilot.RolloutHalted, "held: stage rolled back", changed, patchpilot.ExitHalted, "rollout resume", ""},
 		{patchpilot.RolloutHalted, "held: stage rolled back", untouched, patchpilot.ExitHalted, "rollout abort", "rollback"},
 		{patchpilot.RolloutAborted, "aborted by user:ann", untouched, patchpilot.ExitHalted, "rollout start", "rollback"},

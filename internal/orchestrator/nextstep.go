@@ -51,7 +51,14 @@ func NextStep(id string, state patchpilot.RolloutState, reason string, runs []pa
 	case state == patchpilot.RolloutRolledBack:
 		return fmt.Sprintf("see 'patchpilot rollout events %s'; no host is left changed", id)
 	}
-	return fmt.Sprintf("no host was changed: see why in 'patchpilot rollout status %s', then start a new rollout with 'patchpilot rollout start PLAN'", id)
+	what := "no host was changed"
+	for _, h := range runs {
+		if h.Order > 0 {
+			what = "every changed host was rolled back"
+			break
+		}
+	}
+	return fmt.Sprintf("%s: see why in 'patchpilot rollout status %s', then start a new rollout with 'patchpilot rollout start PLAN'", what, id)
 }
 
 // maxNamedHosts bounds the hosts a hint names: a hint is one line.
