@@ -21,9 +21,12 @@ build:
 deps:
 	@./scripts/deps.sh
 
+# fmt-check also refuses tracked build outputs: an ELF binary or any file
+# over 1 MiB (scripts/tracked-files.sh).
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@./scripts/tracked-files.sh
 
 vet:
 	$(GO) vet ./...

@@ -69,6 +69,9 @@ func (c *cli) completionApp(cmd *cobra.Command) *app.App {
 	if _, err := os.Stat(o.Resolve().DBPath); err != nil {
 		return nil
 	}
+	// Completion only reads: it must work, and change nothing, on a
+	// database this user may not write.
+	o.ReadOnly = true
 	a, err := app.New(cmd.Context(), o)
 	if err != nil {
 		return nil

@@ -25,7 +25,7 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 		Example: `  patchpilot history
   patchpilot history --host lab01 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			recs, err := a.Outcomes(cmd.Context(), f)
 			if err != nil {
 				return err

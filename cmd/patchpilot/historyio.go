@@ -27,7 +27,7 @@ always JSONL: -o json is accepted, -o yaml is refused.`,
 		Example: `  patchpilot history export --out fleet-history.jsonl
   patchpilot history export | grep '"rolled_back"'`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			if f, _ := parseFormat(c.output); f == formatYAML {
 				return patchpilot.Errorf(patchpilot.EINVALID, "history export writes JSONL only, not %s", f).
 					WithHint("leave out -o, or give -o json")

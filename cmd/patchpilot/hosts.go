@@ -22,7 +22,7 @@ latest snapshot. JSON fields: name, address, os_family, os_name, os_version,
 kernel, arch, package_count, pending_update_count, security_update_count,
 reboot_required, labels, collected_at.`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			sums, err := a.Store.HostSummaries(cmd.Context())
 			if err != nil {
 				return err
@@ -122,7 +122,7 @@ func (c *cli) hostShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one host: connection, labels, latest facts, pending updates and snapshot history",
 		Args:  exactArgs(1, "one host NAME"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			ctx := cmd.Context()
 			h, err := a.Store.Host(ctx, args[0])
 			if err != nil {

@@ -149,18 +149,20 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "patchpilot.yaml"), []byte("db: "+db+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.mustRun("hosts")
+	// A command that stores data creates the database where configured;
+	// one that only reads never creates it.
+	e.mustRun("inventory", "prune")
 	if _, err := os.Stat(db); err != nil {
 		t.Errorf("config db %s not used: %v", db, err)
 	}
 	envDB := filepath.Join(e.home, "env.db")
 	e.vars = append(e.vars, "PATCHPILOT_DB="+envDB)
-	e.mustRun("hosts")
+	e.mustRun("inventory", "prune")
 	if _, err := os.Stat(envDB); err != nil {
 		t.Errorf("PATCHPILOT_DB %s not used: %v", envDB, err)
 	}
 	flagDB := filepath.Join(e.home, "flag.db")
-	e.mustRun("hosts", "--db", flagDB)
+	e.mustRun("inventory", "prune", "--db", flagDB)
 	if _, err := os.Stat(flagDB); err != nil {
 		t.Errorf("--db %s not used: %v", flagDB, err)
 	}

@@ -53,7 +53,7 @@ JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
 prior_source, stored_records, models.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
 			if err != nil {
 				return err
@@ -81,7 +81,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
 	fit := "regression fitted"
 	if st.ColdStart {
-		fit = "no regression (too little data): public priors and fleet counts"
+		fit = risk.ColdStartMeaning
 	}
 	if st.Calibrated {
 		fit += ", calibrated"
@@ -106,7 +106,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 		Example: `  patchpilot model explain
   patchpilot model explain --package openssl --host lb-1`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			ex, err := a.ExplainModel(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -135,7 +135,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 
 func coldStartNote(cold bool) string {
 	if cold {
-		return " (cold start: no model is stored, public priors only; run 'patchpilot model train')"
+		return " (" + risk.ColdStartMeaning + "; 'patchpilot model train' fits one once the history has enough outcomes)"
 	}
 	return ""
 }

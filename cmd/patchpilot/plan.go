@@ -99,7 +99,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 					return err
 				}
 			}
-			a, err := c.open(cmd)
+			a, err := c.openStore(cmd, true)
 			if err != nil {
 				return err
 			}

@@ -6,17 +6,52 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
-// TestPlanWritesAParsablePlan collects this machine and writes a plan for
-// it: the file parses, targets the selector and names its risk.
+// seedController stores a host "controller" whose facts have a kernel and
+// an openssl update pending, as a collection would.
+func seedController(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(e.home, "data", "patchpilot", "patchpilot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "controller"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := patchpilot.Facts{Host: "controller", CollectedAt: time.Now().UTC(), Source: "ssh",
+		OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+		Packages: []patchpilot.Package{{Name: "linux-image-amd64", Version: "6.1.1-1"}, {Name: "openssl", Version: "3.0.11"}},
+		Updates: []patchpilot.Update{
+			{Package: "linux-image-amd64", InstalledVersion: "6.1.1-1", CandidateVersion: "6.1.999-1", Security: true},
+			{Package: "openssl", InstalledVersion: "3.0.11", CandidateVersion: "3.0.99", Security: true}}}
+	if err := db.SaveFacts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPlanWritesAParsablePlan writes a plan for a stored host: the file
+// parses, targets the selector and names its risk; a pin that inventory
+// never saw is refused.
 func TestPlanWritesAParsablePlan(t *testing.T) {
 	e := newEnv(t)
-	e.mustRun("inventory", "collect", "--local", "--name", "controller")
+	seedController(t, e)
+	for _, tt := range []struct{ patch, want string }{
+		{"openssl=3.0.100", "candidate 3.0.99 on controller"},
+		{"no-such-package=1.0", "no package no-such-package is installed or pending"},
+	} {
+		r := e.run("plan", "--patch", tt.patch, "--targets", "name=controller")
+		if r.code != 2 || !strings.Contains(r.stderr, tt.patch) || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("plan --patch %s: exit %d, stderr %q; want 2 naming the pin and %q", tt.patch, r.code, r.stderr, tt.want)
+		}
+	}
 	path := filepath.Join(t.TempDir(), "plan.yaml")
 	e.mustRun("plan", "--patch", "linux-image-amd64=6.1.999-1,openssl=3.0.99", "--targets", "name=controller", "--out", path)
 	data, err := os.ReadFile(path)

@@ -165,7 +165,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		Short: "List rollouts, newest first",
 		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, stages.",
 		Args:  exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
 			if err != nil {
 				return err
@@ -199,7 +199,7 @@ state, reason, plan (the plan as started), stages: [{name, state, reason,
 approved_by, hosts: [{name, state, from_versions, to_versions, started_at,
 finished_at, reason, gate_results}]}], incidents.`,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			st, err := a.RolloutStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -247,7 +247,7 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 		Short: "Show a rollout's audit trail: who did what, when and why",
 		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if _, err := a.Store.Rollout(cmd.Context(), args[0]); err != nil {
 				return err
 			}

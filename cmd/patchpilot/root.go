@@ -289,11 +289,16 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // open builds the app for a command: options, then the store.
-func (c *cli) open(cmd *cobra.Command) (*app.App, error) {
+func (c *cli) open(cmd *cobra.Command) (*app.App, error) { return c.openStore(cmd, false) }
+
+// openStore is open, with the store opened read-only for a command that
+// only reads it (see app.Options.ReadOnly).
+func (c *cli) openStore(cmd *cobra.Command, readOnly bool) (*app.App, error) {
 	o, err := c.options(cmd)
 	if err != nil {
 		return nil, err
 	}
+	o.ReadOnly = readOnly
 	if _, err := parseFormat(c.output); err != nil {
 		return nil, err
 	}
@@ -319,8 +324,17 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // withApp opens the app (options, then the store) for a command and closes
 // it when the command is done.
 func (c *cli) withApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return c.withStore(false, run)
+}
+
+// withReadApp is withApp for a command that only reads the store.
+func (c *cli) withReadApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return c.withStore(true, run)
+}
+
+func (c *cli) withStore(readOnly bool, run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		a, err := c.open(cmd)
+		a, err := c.openStore(cmd, readOnly)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 		Example: `  patchpilot updates --security
   patchpilot updates --host web1 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			updates, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host, SecurityOnly: security})
 			if err != nil {
 				return err
@@ -69,14 +69,11 @@ func writeUpdateTable(w io.Writer, updates []patchpilot.HostUpdate, withHost boo
 	}
 }
 
-// severityRank orders normalised severity words; unknown words rank lowest.
-var severityRank = map[string]int{"low": 1, "medium": 2, "moderate": 2, "high": 3, "important": 3, "critical": 4}
-
 func worstSeverity(refs []patchpilot.AdvisoryRef) string {
 	best, rank := "", 0
 	var cvss float64
 	for _, r := range refs {
-		if k := severityRank[strings.ToLower(r.Severity)]; k > rank || (k == rank && best == "") {
+		if k := patchpilot.Severity(r.Severity).Rank(); k > rank || (k == rank && best == "") {
 			best, rank = r.Severity, k
 		}
 		if r.CVSS > cvss {

@@ -15,11 +15,24 @@ type App struct {
 
 // New resolves and validates the options and opens the store.
 func New(ctx context.Context, o Options) (*App, error) {
+	defaultPath := o.DBPath == ""
 	o = o.Resolve()
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, o.DBPath)
+	var (
+		db  *sqlite.DB
+		err error
+	)
+	if o.ReadOnly {
+		var opts []sqlite.Option
+		if defaultPath {
+			opts = append(opts, sqlite.MissingDirIsEmpty())
+		}
+		db, err = sqlite.OpenReadOnly(ctx, o.DBPath, opts...)
+	} else {
+		db, err = sqlite.Open(ctx, o.DBPath)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,23 +46,109 @@ func DefaultConfigPath(o Options) string {
 	return filepath.Join(dir, "patchpilot", ConfigFileName)
 }
 
+// MaxConfigBytes caps the configuration file that LoadConfig reads. A real
+// one is a few hundred bytes; the cap stops a wrong path (a log, a device)
+// from being read whole into memory.
+const MaxConfigBytes = 64 << 10
+
 // LoadConfig reads a configuration file. A missing file is not an error
 // when optional is true (the default location); a named one must exist.
+// An unknown key is an error naming the file, the line and the key, and
+// listing the known keys: a misspelt key would otherwise be ignored and its
+// setting silently left at the default.
 func LoadConfig(path string, optional bool) (Config, error) {
 	var c Config
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && optional {
 		return c, nil
 	}
 	if err != nil {
 		return c, patchpilot.Errorf(patchpilot.EINVALID, "read config: %w", err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return c, patchpilot.Errorf(patchpilot.EINVALID, "read config %s: %w", path, err)
+	}
+	if len(data) > MaxConfigBytes {
+		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s: larger than %d KiB, the most a configuration file may be", path, MaxConfigBytes>>10).
+			WithHint("check that --config names a patchpilot.yaml")
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil // an empty file sets nothing
+		}
+		return c, configError(path, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return c, configError(path, err)
+	default:
+		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: a second YAML document; the configuration is one mapping of keys", path, extra.Line)
+	}
+	if err := checkConfigKeys(path, &doc); err != nil {
+		return c, err
+	}
+	if err := doc.Decode(&c); err != nil {
+		return c, configError(path, err)
 	}
 	return c, nil
+}
+
+// checkConfigKeys accepts a document that is one mapping whose keys are
+// all Config's.
+func checkConfigKeys(path string, doc *yaml.Node) error {
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil // only comments
+	}
+	known := configKeys()
+	if root.Kind != yaml.MappingNode {
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: expected a mapping of keys (%s)", path, root.Line, strings.Join(known, ", "))
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: unknown key %q; known keys: %s", path, k.Line, k.Value, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// configKeys lists Config's keys, from its yaml tags, so that the list in
+// errors cannot fall behind the struct.
+func configKeys() []string {
+	t := reflect.TypeFor[Config]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// configError reports a YAML error of the file, as "file:line: message"
+// when the parser names a line.
+func configError(path string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			if _, err := strconv.Atoi(n); err == nil {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s:%s: %s", path, n, tail)
+			}
+		}
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", path, msg)
 }
 
 // FromEnv overlays PATCHPILOT_* variables on the config.

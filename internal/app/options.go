@@ -29,6 +29,13 @@ type Options struct {
 	// $XDG_DATA_HOME/patchpilot/patchpilot.db (XDG_DATA_HOME defaults to
 	// ~/.local/share).
 	DBPath string
+	// ReadOnly opens the database for reading only, for commands that
+	// only show what is stored: it is never created, migrated or written,
+	// so a database the user may only read works. A missing file reads as
+	// empty; a missing folder is an error when DBPath was given, and reads
+	// as empty for the default path, whose folder the first command that
+	// stores something creates.
+	ReadOnly bool
 
 	// KnownHostsFile verifies SSH host keys. Default: ~/.ssh/known_hosts.
 	KnownHostsFile string

@@ -233,7 +233,7 @@ func (a *App) ExportHistory(ctx context.Context, w io.Writer) (int, error) {
 type ModelStatus struct {
 	ModelVersion string    `json:"model_version"`
 	Stored       bool      `json:"stored"`     // false: no model is stored, the cold-start model is in use
-	ColdStart    bool      `json:"cold_start"` // no regression was fitted: public priors and the fleet's counts only
+	ColdStart    bool      `json:"cold_start"` // see risk.Model.ColdStart
 	TrainedAt    time.Time `json:"trained_at"`
 	// SavedAt is when the model was stored; nil for the cold-start model.
 	SavedAt  *time.Time `json:"saved_at"`
@@ -338,7 +338,7 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	}
 	t := m.Training
 	s := ModelStatus{
-		ModelVersion: m.Version, Stored: info != nil, ColdStart: !t.Regression, TrainedAt: m.TrainedAt,
+		ModelVersion: m.Version, Stored: info != nil, ColdStart: m.ColdStart(), TrainedAt: m.TrainedAt,
 		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
 		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
 		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),

@@ -261,6 +261,59 @@ func TestEvaluateFiles(t *testing.T) {
 	}
 }
 
+// TestColdStartMeansOneThing: model status, model explain, assess and the
+// plan header say cold start for the same models: none stored, or one
+// trained on too little history to fit a regression; not for a fitted one.
+func TestColdStartMeansOneThing(t *testing.T) {
+	a := newTestApp(t)
+	addFleet(t, a)
+	ctx := context.Background()
+	check := func(when string, want bool) {
+		t.Helper()
+		st, err := a.ModelStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex, err := a.ExplainModel(ctx, ExplainQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Assess(ctx, AssessQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := a.AssessPatchOn(ctx, patchpilot.PatchSpec{SecurityAll: true}, []string{"web-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ColdStart != want || ex.ColdStart != want || res.ColdStart != want || pr.ColdStart != want {
+			t.Errorf("%s: cold_start in model status %v, model explain %v, assess %v, plan %v; want %v in all",
+				when, st.ColdStart, ex.ColdStart, res.ColdStart, pr.ColdStart, want)
+		}
+	}
+	check("no model stored", true)
+	thin := filepath.Join(t.TempDir(), "thin.jsonl")
+	if err := os.WriteFile(thin, []byte(`{"time":"2024-01-01T00:00:00Z","host":"web-1","os":"debian:12","package":"pp-agent","from_version":"0.9.0","to_version":"1.0.0","outcome":"succeeded"}
+{"time":"2024-01-02T00:00:00Z","host":"db-1","os":"debian:12","package":"pp-agent","from_version":"0.9.0","to_version":"1.0.0","outcome":"rolled_back"}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ImportHistory(ctx, thin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.TrainModel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("a stored model trained on 2 records", true)
+	if _, err := a.ImportHistory(ctx, "testdata/history-train.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.TrainModel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("a model fitted on 600 records", false)
+}
+
 // TestImportSameBaseName imports two different files that share a base name
 // and one file twice: every distinct record is kept exactly once.
 func TestImportSameBaseName(t *testing.T) {

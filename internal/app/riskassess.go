@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osv"
 	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
@@ -38,7 +39,7 @@ type PatchAssessment struct {
 // AssessResult is the answer of Assess: patches riskiest first.
 type AssessResult struct {
 	ModelVersion string            `json:"model_version"`
-	ColdStart    bool              `json:"cold_start"` // no model is stored: public priors only
+	ColdStart    bool              `json:"cold_start"` // see risk.Model.ColdStart
 	Patches      []PatchAssessment `json:"patches"`
 }
 
@@ -85,11 +86,11 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if err != nil {
 		return AssessResult{}, err
 	}
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return AssessResult{}, err
 	}
-	res := AssessResult{ModelVersion: m.Version, ColdStart: info == nil, Patches: []PatchAssessment{}}
+	res := AssessResult{ModelVersion: m.Version, ColdStart: m.ColdStart(), Patches: []PatchAssessment{}}
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
 	if err != nil {
 		return res, err
@@ -215,7 +216,7 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Rec
 			}
 		}
 		if k := advisoryRank(adv.Severity, adv.CVSS); k > rank {
-			rank, r.Severity = k, severityWords[k]
+			rank, r.Severity = k, string(patchpilot.SeverityOfRank(k))
 		}
 	}
 	r.RebootRequired = planner.IsKernelPackage(u.Package) || risk.Categorize(u.SourcePackage, u.Package) == risk.CategoryKernel
@@ -225,33 +226,13 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Rec
 	return r
 }
 
-// severityWords are the normalised severities the risk model reads.
-var severityWords = [...]string{"", "low", "medium", "high", "critical"}
-
-// advisoryRank normalises an advisory's severity word or, failing that,
-// its CVSS score (CVSS v3 bands) to 1-4; 0 when unknown.
+// advisoryRank is an advisory's severity rank (patchpilot.Severity.Rank)
+// from its word or, failing that, its CVSS score's band; 0 when unknown.
 func advisoryRank(word string, cvss float64) int {
-	switch strings.ToLower(strings.TrimSpace(word)) {
-	case "critical", "urgent":
-		return 4
-	case "high", "important":
-		return 3
-	case "medium", "moderate":
-		return 2
-	case "low", "negligible", "unimportant":
-		return 1
+	if k := patchpilot.Severity(word).Rank(); k > 0 {
+		return k
 	}
-	switch {
-	case cvss >= 9:
-		return 4
-	case cvss >= 7:
-		return 3
-	case cvss >= 4:
-		return 2
-	case cvss > 0:
-		return 1
-	}
-	return 0
+	return patchpilot.Severity(osv.ScoreWord(cvss)).Rank()
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -283,7 +264,7 @@ type ModelTerm struct {
 // are part of the CLI contract (docs/cli.md).
 type Explanation struct {
 	ModelVersion string           `json:"model_version"`
-	ColdStart    bool             `json:"cold_start"`
+	ColdStart    bool             `json:"cold_start"` // see risk.Model.ColdStart
 	Terms        []ModelTerm      `json:"terms"`
 	Shrinkage    string           `json:"shrinkage"`
 	Riskiest     []string         `json:"riskiest_packages"`
@@ -315,11 +296,11 @@ var termText = map[string]string{
 // ExplainModel explains the active (or cold-start) model, and one package's
 // score when q names one.
 func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, error) {
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return Explanation{}, err
 	}
-	ex := Explanation{ModelVersion: m.Version, ColdStart: info == nil, Terms: []ModelTerm{}, Riskiest: []string{}}
+	ex := Explanation{ModelVersion: m.Version, ColdStart: m.ColdStart(), Terms: []ModelTerm{}, Riskiest: []string{}}
 	for i, name := range m.Features {
 		w := m.Weights[i]
 		if m.Scale[i] != 0 {

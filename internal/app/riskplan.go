@@ -31,14 +31,15 @@ type PatchRisk struct {
 // update) on the named hosts with the active model, or the cold-start
 // model when none is stored. A pin without a pending update on a host is
 // scored from the pin and the host's facts alone (installed version,
-// labels, services), so that a plan can be sized before the facts know of
-// the update.
+// labels, services), so that a rollout's prior can still be had when the
+// facts are older than the plan; a proposed plan's pins are checked against
+// the facts first (CheckPins).
 func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hosts []string) (PatchRisk, error) {
-	m, info, err := a.Model(ctx)
+	m, _, err := a.Model(ctx)
 	if err != nil {
 		return PatchRisk{}, err
 	}
-	pr := PatchRisk{ModelVersion: m.Version, ColdStart: info == nil, Hosts: []risk.Assessment{},
+	pr := PatchRisk{ModelVersion: m.Version, ColdStart: m.ColdStart(), Hosts: []risk.Assessment{},
 		Reasons: []risk.Reason{}, Warnings: []risk.Warning{}}
 	cache := map[string]*hostContext{}
 	now := a.now()
@@ -148,7 +149,7 @@ func (a *App) Prior(ctx context.Context, p patchpilot.Plan, hosts []string) (orc
 func riskHeader(pr PatchRisk) []string {
 	model := pr.ModelVersion
 	if pr.ColdStart {
-		model += " (cold start: public priors, no model trained yet)"
+		model += " (" + risk.ColdStartMeaning + ")"
 	}
 	lines := []string{
 		"risk model " + model,

@@ -36,7 +36,9 @@ func TestProposePlanFollowsTheModel(t *testing.T) {
 	for _, h := range hosts {
 		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
-			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}, {Name: "pp-libdemo", Version: "1.0.0"}}}
+			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}, {Name: "pp-libdemo", Version: "1.0.0"}},
+			Updates: []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.4"},
+				{Package: "pp-libdemo", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			t.Fatal(err)
 		}

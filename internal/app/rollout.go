@@ -168,6 +168,9 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
+	if err := a.CheckPins(ctx, patch, prop.Targets); err != nil {
+		return PlanProposal{}, err
+	}
 	if prop.Risk, err = a.AssessPatchOn(ctx, patch, prop.Targets); err != nil {
 		return PlanProposal{}, err
 	}
@@ -221,7 +224,7 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 			}
 			names[u.Package] = true
 			for _, adv := range u.Advisories {
-				if severityRank(adv.Severity) > severityRank(in.MaxSeverity) {
+				if patchpilot.Severity(adv.Severity).Rank() > patchpilot.Severity(in.MaxSeverity).Rank() {
 					in.MaxSeverity = adv.Severity
 				}
 				in.MaxCVSS = max(in.MaxCVSS, adv.CVSS)
@@ -251,20 +254,6 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 		in.PastFailureRate = float64(failed) / float64(total)
 	}
 	return in, nil
-}
-
-func severityRank(s string) int {
-	switch strings.ToLower(s) {
-	case "low":
-		return 1
-	case "medium", "moderate":
-		return 2
-	case "high", "important":
-		return 3
-	case "critical":
-		return 4
-	}
-	return 0
 }
 
 // RolloutStatus is a rollout with its stages, their hosts and its

@@ -107,7 +107,7 @@ func TestNormaliseWord(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"Critical", "critical"}, {"Important", "high"}, {"Moderate", "medium"}, {"Low", "low"},
 		{"high", "high"}, {"medium", "medium"}, {"negligible", "low"}, {"unimportant", "low"},
-		{" Untriaged ", "untriaged"}, {"", ""},
+		{" Untriaged ", "untriaged"}, {"", ""}, {"urgent", "critical"},
 	}
 	for _, tt := range tests {
 		if got := NormaliseWord(tt.in); got != tt.want {

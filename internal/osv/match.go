@@ -55,7 +55,7 @@ func Match(adv patchpilot.Advisory, t Target) (patchpilot.AdvisoryRef, bool, err
 		}
 		if inst {
 			installedAffected = true
-			if severityRank(ap.Severity) > severityRank(severity) || severity == "" {
+			if patchpilot.Severity(ap.Severity).Rank() > patchpilot.Severity(severity).Rank() || severity == "" {
 				severity = ap.Severity
 			}
 		}

@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/patchpilot/patchpilot"
 )
 
-// Normalised severity words.
+// Normalised severity words, as strings: patchpilot.Severity's.
 const (
-	SeverityCritical = "critical"
-	SeverityHigh     = "high"
-	SeverityMedium   = "medium"
-	SeverityLow      = "low"
+	SeverityCritical = string(patchpilot.SeverityCritical)
+	SeverityHigh     = string(patchpilot.SeverityHigh)
+	SeverityMedium   = string(patchpilot.SeverityMedium)
+	SeverityLow      = string(patchpilot.SeverityLow)
 )
 
 // CVSS score thresholds of the normalised words.
@@ -51,37 +53,11 @@ func ScoreWord(score float64) string {
 
 // NormaliseWord maps a distribution's severity or priority word (Red Hat's
 // Critical/Important/Moderate/Low, Ubuntu's critical/high/medium/low/
-// negligible, Debian's urgencies) to a normalised word. A word it does not
-// know is kept, lowercased, as the distribution's own.
+// negligible, Debian's urgencies) to a normalised word, by
+// patchpilot.Severity's one ranking. A word it does not know is kept,
+// lowercased, as the distribution's own.
 func NormaliseWord(word string) string {
-	w := strings.ToLower(strings.TrimSpace(word))
-	switch w {
-	case "critical":
-		return SeverityCritical
-	case "important", "high":
-		return SeverityHigh
-	case "moderate", "medium":
-		return SeverityMedium
-	case "low", "negligible", "unimportant":
-		return SeverityLow
-	}
-	return w
-}
-
-// severityRank orders words so that the most severe can be chosen; unknown
-// words rank lowest.
-func severityRank(word string) int {
-	switch word {
-	case SeverityCritical:
-		return 4
-	case SeverityHigh:
-		return 3
-	case SeverityMedium:
-		return 2
-	case SeverityLow:
-		return 1
-	}
-	return 0
+	return string(patchpilot.Severity(word).Normalised())
 }
 
 // scoredSeverity is what one severity[] list says.

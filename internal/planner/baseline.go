@@ -17,7 +17,6 @@ const (
 	baselineMediumFrom     = 2    // scores below are low
 	baselineHighFrom       = 5    // scores from here are high
 	criticalCVSS           = 9.0  // CVSS base score from which a CVE is critical
-	severityCritical       = "critical"
 )
 
 // kernelPrefixes are the name prefixes of kernel packages.
@@ -86,7 +85,7 @@ func BaselineRisk(in BaselineInput) (score int, level patchpilot.RiskLevel, reas
 		score += baselineConflictPoints
 		reasons = append(reasons, fmt.Sprintf("+%d the transaction %s", baselineConflictPoints, strings.Join(what, " and ")))
 	}
-	if strings.EqualFold(in.MaxSeverity, severityCritical) || in.MaxCVSS >= criticalCVSS {
+	if patchpilot.Severity(in.MaxSeverity).Rank() >= patchpilot.SeverityCritical.Rank() || in.MaxCVSS >= criticalCVSS {
 		score += baselineCriticalPoints
 		reasons = append(reasons, fmt.Sprintf("+%d fixes a critical CVE", baselineCriticalPoints))
 	}

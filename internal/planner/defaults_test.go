@@ -114,6 +114,7 @@ func TestBaselineRisk(t *testing.T) {
 		{"plain library", BaselineInput{Packages: []string{"libxml2"}}, 0, patchpilot.RiskLow, nil},
 		{"critical CVE only", BaselineInput{Packages: []string{"openssl"}, MaxSeverity: "CRITICAL"}, 2, patchpilot.RiskMedium,
 			[]string{"+2 fixes a critical CVE"}},
+		{"critical in a distribution's word", BaselineInput{Packages: []string{"openssl"}, MaxSeverity: "urgent"}, 2, patchpilot.RiskMedium, nil},
 		{"critical by CVSS", BaselineInput{Packages: []string{"openssl"}, MaxSeverity: "high", MaxCVSS: 9.8}, 2, patchpilot.RiskMedium, nil},
 		{"high CVE is not critical", BaselineInput{Packages: []string{"openssl"}, MaxSeverity: "high", MaxCVSS: 8.9}, 0, patchpilot.RiskLow, nil},
 		{"past failures", BaselineInput{Packages: []string{"nginx"}, PastFailureRate: 0.08}, 3, patchpilot.RiskMedium,

@@ -70,8 +70,9 @@ func StrategyFor(level patchpilot.RiskLevel, warnings []Warning) Strategy {
 }
 
 // Reason is one feature's contribution to a score, in operator words.
-// Effect is the change in probability the feature makes against an average
-// update (positive raises the risk); Direction says the same in a word.
+// Effect is the change in the probability of failure that the feature makes
+// against an average update (positive raises the risk); Direction says the
+// same in a word, and always agrees with Effect's sign.
 type Reason struct {
 	Feature   string  `json:"feature"`
 	Text      string  `json:"text"`
@@ -79,9 +80,16 @@ type Reason struct {
 	Effect    float64 `json:"effect"`
 }
 
-// String renders the reason as "+3.1 pts: openssl updates failed ...".
+// String renders the reason with its effect in percentage points of the
+// probability of failure and the direction in words, so that the sign and
+// the words cannot disagree: "raises the risk by 3.1 points: openssl updates
+// failed ...".
 func (r Reason) String() string {
-	return fmt.Sprintf("%+.1f pts: %s", r.Effect*100, r.Text)
+	dir := "raises"
+	if r.Effect < 0 {
+		dir = "lowers"
+	}
+	return fmt.Sprintf("%s the risk by %.1f points: %s", dir, math.Abs(r.Effect*100), r.Text)
 }
 
 // Warning kinds. Warnings are facts, not model output.
@@ -147,7 +155,7 @@ func (m *Model) Assess(r Record) Assessment {
 		if effect < 0 {
 			dir = "lowers"
 		}
-		reasons = append(reasons, Reason{Feature: g[0], Text: reasonText(g[0], r, f, m.Priors), Direction: dir, Effect: effect})
+		reasons = append(reasons, Reason{Feature: g[0], Text: reasonText(g[0], r, f, m.Priors, effect), Direction: dir, Effect: effect})
 	}
 	sort.SliceStable(reasons, func(i, j int) bool { return math.Abs(reasons[i].Effect) > math.Abs(reasons[j].Effect) })
 	if len(reasons) > MaxReasons {
@@ -168,21 +176,28 @@ func (m *Model) Explain(r Record) []Reason { return m.Assess(r).Reasons }
 // AssessPatch scores a patch (several package updates) on one host. The
 // binary packages of one source package (openssl and libssl3) carry one
 // change and fail together, and the history marks them so, so a source's
-// risk is that of its riskiest package. The patch fails when any of its
-// sources does; treating sources as independent gives 1 - Π(1 - p_s).
+// risk is that of its riskiest package, and its reasons are that package's:
+// each reason shows once per source, not once per binary package. The
+// patch fails when any of its sources does; treating sources as
+// independent gives 1 - Π(1 - p_s).
 func (m *Model) AssessPatch(updates []Record) Assessment {
 	if len(updates) == 0 {
 		return Assessment{Level: patchpilot.RiskLow, Strategy: StrategyImmediate, ModelVersion: m.Version,
 			Reasons: []Reason{}, Warnings: []Warning{}, Packages: []string{}}
 	}
 	out := Assessment{Host: updates[0].Host, ModelVersion: m.Version}
-	bySource := map[string]float64{}
+	bySource := map[string]Assessment{}
+	var sources []string
 	seen := map[string]bool{}
 	for _, u := range updates {
 		a := m.Assess(u)
-		bySource[u.Source()] = max(bySource[u.Source()], a.Probability)
+		if prev, ok := bySource[u.Source()]; !ok || a.Probability > prev.Probability {
+			if !ok {
+				sources = append(sources, u.Source())
+			}
+			bySource[u.Source()] = a
+		}
 		out.Packages = append(out.Packages, a.Packages...)
-		out.Reasons = append(out.Reasons, a.Reasons...)
 		for _, w := range a.Warnings {
 			if !seen[w.Text] {
 				seen[w.Text] = true
@@ -193,8 +208,17 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 		out.Features = append(out.Features, a.Features...)
 	}
 	survive := 1.0
-	for _, p := range bySource {
-		survive *= 1 - p
+	for _, src := range sources {
+		survive *= 1 - bySource[src].Probability
+		for _, r := range bySource[src].Reasons {
+			// With several sources, a reason about the host ("the host
+			// runs 4 services") shows once for each, with that source's
+			// effect: name the source so the lines read apart.
+			if len(sources) > 1 && !strings.Contains(r.Text, src) {
+				r.Text = src + ": " + r.Text
+			}
+			out.Reasons = append(out.Reasons, r)
+		}
 	}
 	out.Probability = clampProb(1 - survive)
 	sort.SliceStable(out.Reasons, func(i, j int) bool { return math.Abs(out.Reasons[i].Effect) > math.Abs(out.Reasons[j].Effect) })

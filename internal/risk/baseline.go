@@ -1,6 +1,10 @@
 package risk
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
 
 // Rule-based baseline of DESIGN section 6, restated here so that the
 // planner can import this package: kernel +5, past failure rate over 5% +3,
@@ -39,7 +43,7 @@ func baselineScore(r Record, f Features) int {
 	if r.Conflicts || len(r.Removals) > 0 {
 		score += BaselineConflictPoints
 	}
-	if severityRank(r.Severity) >= severityRank("critical") {
+	if patchpilot.Severity(r.Severity).Rank() >= patchpilot.SeverityCritical.Rank() {
 		score += BaselineCriticalPoints
 	}
 	return score

@@ -1,6 +1,10 @@
 package risk
 
-import "math"
+import (
+	"math"
+
+	"github.com/patchpilot/patchpilot"
+)
 
 // Strengths are the pseudo-counts of the hierarchical shrinkage: how many
 // updates' worth of weight each level's prior carries. A package seen n
@@ -140,7 +144,7 @@ func computeFeatures(r Record, h *History, p Priors, s Strengths) Features {
 		v[FeatureJump] = float64(f.Change.Jump)
 	}
 	v[FeatureCVEs] = math.Log1p(float64(r.CVETotal()))
-	v[FeatureSeverity] = float64(severityRank(r.Severity))
+	v[FeatureSeverity] = float64(patchpilot.Severity(r.Severity).Rank())
 	if r.RebootRequired || cat == CategoryKernel {
 		v[FeatureReboot] = 1
 	}

@@ -2,7 +2,6 @@ package risk
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -140,20 +139,4 @@ func walk(records []Record, h *History, score func(i int, r Record, h *History))
 		}
 		start = end
 	}
-}
-
-// severityRank orders severity words: 0 unknown or none, 1 low, 2 medium,
-// 3 high, 4 critical. Distro words are mapped to the nearest.
-func severityRank(s string) int {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "critical", "urgent":
-		return 4
-	case "high", "important":
-		return 3
-	case "medium", "moderate":
-		return 2
-	case "low", "negligible", "unimportant":
-		return 1
-	}
-	return 0
 }

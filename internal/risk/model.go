@@ -129,11 +129,35 @@ func NewColdStart(p Priors, now time.Time) *Model {
 	names := FeatureNames()
 	m := &Model{
 		TrainedAt: now, Params: TrainParams{}.withDefaults(), Priors: p, Strengths: DefaultStrengths(),
-		Features: names, Mean: make([]float64, len(names)), Scale: ones(len(names)),
+		Features: names, Scale: ones(len(names)),
 		Weights: coldStartWeights(names), PlattA: 1, History: NewHistory(), Baseline: map[int]Count{},
 	}
+	m.setColdStartReference()
 	m.Version = m.hash(nil)
 	return m
+}
+
+// ColdStartMeaning says in words what ColdStart means; every place that
+// shows the flag (model status, model explain, assess, plan) uses it.
+const ColdStartMeaning = "cold start: no regression fitted yet, as no model was trained or the history was too thin; public priors and this fleet's counts decide"
+
+// ColdStart reports whether m is the cold-start model: no regression was
+// fitted, because no model was trained or the history was too thin, so the
+// weights are the fixed ones of the public priors and only the fleet's
+// counts move the scores. A stored model can be one.
+func (m *Model) ColdStart() bool { return !m.Training.Regression }
+
+// setColdStartReference makes the cold-start model's reference point (Mean,
+// against which reasons measure each feature's effect) the average update
+// of the public data: the package feature at the public rate, every shift
+// at zero. The intercept moves with it, so scores do not change.
+func (m *Model) setColdStartReference() {
+	m.Mean = make([]float64, len(m.Features))
+	m.Intercept = 0
+	if j := indexOf(m.Features, FeaturePackage); j >= 0 {
+		m.Mean[j] = logit(m.Priors.Global.Rate)
+		m.Intercept = m.Weights[j] * m.Mean[j] / m.Scale[j]
+	}
 }
 
 func ones(n int) []float64 {
@@ -352,6 +376,11 @@ func UnmarshalModel(data []byte, source string) (*Model, error) {
 	}
 	if m.History == nil {
 		m.History = NewHistory()
+	}
+	if m.ColdStart() {
+		// Stored before the reference point was the average update; the
+		// scores are the same either way, the reasons' effects are not.
+		m.setColdStartReference()
 	}
 	if m.Baseline == nil {
 		m.Baseline = map[int]Count{}

@@ -62,7 +62,7 @@ func FromOutcome(o patchpilot.Outcome) []Record {
 	cves, severity := f.CVEs, f.Severity
 	for _, a := range f.Advisories {
 		cves = append(cves, a.CVEs...)
-		if severityRank(a.Severity) > severityRank(severity) {
+		if patchpilot.Severity(a.Severity).Rank() > patchpilot.Severity(severity).Rank() {
 			severity = a.Severity
 		}
 	}

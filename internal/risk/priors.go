@@ -3,6 +3,7 @@ package risk
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"math"
 
 	"github.com/patchpilot/patchpilot"
@@ -96,13 +97,44 @@ func (p Priors) CategoryRatio(category string) float64 {
 // CVELogOdds is the public log-odds shift of fixing n CVEs, against the
 // global rate.
 func (p Priors) CVELogOdds(n int) float64 {
-	for _, b := range p.CVEBuckets {
-		if n >= b.Min && (b.Max == 0 || n <= b.Max) && b.Total > 0 {
-			rate := (float64(b.Failures) + priorsCategoryStrength*p.Global.Rate) / (float64(b.Total) + priorsCategoryStrength)
-			return logit(rate) - logit(p.Global.Rate)
-		}
+	if b, ok := p.cveBucket(n); ok {
+		return logit(b.Rate) - logit(p.Global.Rate)
 	}
 	return 0
+}
+
+// cveBucket is the public bucket of updates fixing n CVEs, with its rate
+// shrunk toward the global one as CVELogOdds uses it.
+func (p Priors) cveBucket(n int) (CVEBucket, bool) {
+	for _, b := range p.CVEBuckets {
+		if n >= b.Min && (b.Max == 0 || n <= b.Max) && b.Total > 0 {
+			b.Rate = (float64(b.Failures) + priorsCategoryStrength*p.Global.Rate) / (float64(b.Total) + priorsCategoryStrength)
+			return b, true
+		}
+	}
+	return CVEBucket{}, false
+}
+
+// words names the bucket's range: "no CVE", "1 CVE", "2 to 4 CVEs", "5 or
+// more CVEs".
+func (b CVEBucket) words() string {
+	switch {
+	case b.Max == 0 && b.Min == 0:
+		return "any number of CVEs"
+	case b.Max == 0:
+		return fmt.Sprintf("%d or more CVEs", b.Min)
+	case b.Min == b.Max && b.Min == 0:
+		return "no CVE"
+	case b.Min == 0 && b.Max == 1:
+		return "at most 1 CVE"
+	case b.Min == 0:
+		return fmt.Sprintf("at most %d CVEs", b.Max)
+	case b.Min == b.Max && b.Min == 1:
+		return "1 CVE"
+	case b.Min == b.Max:
+		return fmt.Sprintf("%d CVEs", b.Min)
+	}
+	return fmt.Sprintf("%d to %d CVEs", b.Min, b.Max)
 }
 
 // priorsCategoryStrength is the pseudo-count with which public category and

@@ -5,8 +5,10 @@ import (
 	"strings"
 )
 
-// reasonText words a feature's contribution from the facts behind it.
-func reasonText(feature string, r Record, f Features, p Priors) string {
+// reasonText words a feature's contribution from the facts behind it. A
+// comparison with public data is stated only when it points the way effect
+// does, so that the words never argue against the number beside them.
+func reasonText(feature string, r Record, f Features, p Priors, effect float64) string {
 	src, cat := f.Source, f.Category
 	switch feature {
 	case FeaturePackage:
@@ -17,17 +19,29 @@ func reasonText(feature string, r Record, f Features, p Priors) string {
 			return fmt.Sprintf("no %s updates in this fleet yet; %s updates failed on %d of %d hosts", src, cat, c.Failures, c.Total)
 		}
 		if c, ok := p.Categories[cat]; ok && c.Total > 0 {
-			return fmt.Sprintf("no %s updates in this fleet yet; public data: %s updates needed a regression fix %s of the time (all updates %s)",
-				src, cat, percent(c.Rate), percent(p.Global.Rate))
+			text := fmt.Sprintf("no %s updates in this fleet yet; public data: %s updates needed a regression fix %s of the time", src, cat, percent(c.Rate))
+			if pointsLike(c.Rate-p.Global.Rate, effect) {
+				text += fmt.Sprintf(" (all updates %s)", percent(p.Global.Rate))
+			}
+			return text
 		}
 		return fmt.Sprintf("no %s updates in this fleet yet; using the overall rate %s", src, percent(f.FleetRate))
 	case FeaturePackageRole:
 		c := f.RoleCount
+		if c.Total == 0 {
+			return fmt.Sprintf("no %s updates on %s hosts in this fleet yet", src, f.Role)
+		}
 		return fmt.Sprintf("%s on %s hosts failed on %d of %d hosts", src, f.Role, c.Failures, c.Total)
 	case FeatureRole:
+		if f.RoleAll.Total == 0 {
+			return fmt.Sprintf("no updates on %s hosts in this fleet yet", f.Role)
+		}
 		return fmt.Sprintf("updates on %s hosts failed on %d of %d hosts", f.Role, f.RoleAll.Failures, f.RoleAll.Total)
 	case FeatureHost:
 		c := f.HostCount
+		if c.Total == 0 {
+			return fmt.Sprintf("host %s has no update history yet", r.Host)
+		}
 		return fmt.Sprintf("host %s: %d of its %d updates failed", r.Host, c.Failures, c.Total)
 	case FeatureVersion:
 		c := f.VersionCount
@@ -52,10 +66,18 @@ func reasonText(feature string, r Record, f Features, p Priors) string {
 		return "the versions are unknown"
 	case FeatureCVEs, FeatureCVEPrior:
 		n := r.CVETotal()
-		if n == 0 {
-			return "fixes no listed CVE"
+		text := fmt.Sprintf("fixes %d CVEs", n)
+		switch n {
+		case 0:
+			text = "fixes no listed CVE"
+		case 1:
+			text = "fixes 1 CVE"
 		}
-		return fmt.Sprintf("fixes %d CVEs (public data: updates fixing more CVEs need more regression fixes)", n)
+		if b, ok := p.cveBucket(n); ok && pointsLike(b.Rate-p.Global.Rate, effect) {
+			text += fmt.Sprintf("; public data: updates fixing %s needed a regression fix %s of the time (all updates %s)",
+				b.words(), percent(b.Rate), percent(p.Global.Rate))
+		}
+		return text
 	case FeatureSeverity:
 		if r.Severity == "" {
 			return "no advisory severity"
@@ -104,5 +126,8 @@ func jumpWords(j int) string {
 	}
 	return "version jump unknown"
 }
+
+// pointsLike reports whether a difference has the sign of an effect.
+func pointsLike(diff, effect float64) bool { return diff != 0 && (diff > 0) == (effect > 0) }
 
 func percent(p float64) string { return fmt.Sprintf("%.1f%%", p*100) }

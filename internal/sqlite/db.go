@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	// The driver registers itself as "sqlite".
@@ -40,6 +42,9 @@ type DB struct {
 	write *sql.DB // one connection: SQLite has one writer at a time
 	read  *sql.DB // read-only connections
 	now   func() time.Time
+
+	readOnly          bool // opened by OpenReadOnly
+	missingDirIsEmpty bool // see MissingDirIsEmpty
 }
 
 var _ patchpilot.Store = (*DB)(nil)
@@ -69,6 +74,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 			return nil, unavailable(path, fmt.Errorf("create directory: %w", err))
 		}
 	}
+	// Look at an existing file before the write connection touches it:
+	// that connection switches the file to WAL, which is already a write
+	// into another program's database.
+	if err := checkWritable(path); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := probeIsPatchpilot(ctx, db); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		return nil, unavailable(path, err)
@@ -94,6 +110,40 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkWritable refuses, before SQLite touches anything, a database file
+// or folder that this user may not write. SQLite would open such a file
+// read-only, leave -wal and -shm files owned by this user beside it (which
+// then stop the owner from writing), and fail only at the first write.
+func checkWritable(path string) error {
+	const wOK = 2 // access(2)'s W_OK
+	for _, p := range []string{path, filepath.Dir(path)} {
+		err := syscall.Access(p, wOK)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return &patchpilot.Error{
+			Code:    patchpilot.EUNAVAILABLE,
+			Message: fmt.Sprintf("open database %s to store data: %s is not writable by this user", path, p),
+			Hint:    "run this command as a user who may write the database, or choose another with --db; commands that only read (hosts, updates, history, assess, rollout status) work on a read-only database",
+			Err:     err,
+		}
+	}
+	return nil
+}
+
+// probeIsPatchpilot runs checkIsPatchpilot on a read-only connection of its
+// own, immutable when there is no -wal file for the reasons OpenReadOnly
+// gives.
+func probeIsPatchpilot(ctx context.Context, db *DB) error {
+	_, werr := os.Stat(db.path + "-wal")
+	probe, err := sql.Open("sqlite", roDSN(db.path, werr != nil))
+	if err != nil {
+		return unavailable(db.path, err)
+	}
+	defer probe.Close()
+	return db.checkIsPatchpilot(ctx, probe)
 }
 
 // dsn builds the driver's connection string. The path goes into a file: URI
@@ -134,6 +184,8 @@ func (db *DB) Close() error {
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
+	// A memory store (see openEmpty) is gone once its write connection
+	// closes, so the read pool closes first.
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}

@@ -13,6 +13,18 @@
 // wait. Reads go through a pool of several read-only connections, which WAL
 // mode lets run alongside the writer.
 //
+// # Read-only use
+//
+// OpenReadOnly serves commands that only read: every connection is opened
+// with mode=ro, nothing is migrated or checkpointed, and a database without
+// a -wal file is read as immutable so that no -wal or -shm file is created
+// beside a database the reader does not own or in a folder it cannot write.
+// A database with the schema of an older patchpilot is refused there,
+// because upgrading it is a write. Open, for commands that store data,
+// refuses a file or folder the user may not write before SQLite touches it.
+// Both refuse a database that holds tables but no schema_migrations: another
+// program's, which must never be migrated into.
+//
 // # Migrations
 //
 // The schema is a sequence of SQL files embedded from migrations/, named

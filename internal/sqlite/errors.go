@@ -32,6 +32,9 @@ func wrap(err error, format string, args ...any) error {
 	case isBusy(err):
 		return &patchpilot.Error{Code: patchpilot.EUNAVAILABLE, Message: what, Err: err,
 			Hint: "another process holds the database lock; retry when it is done"}
+	case isReadOnly(err):
+		return &patchpilot.Error{Code: patchpilot.EUNAVAILABLE, Message: what, Err: err,
+			Hint: "the database was opened for reading only, or its file or folder is not writable by this user"}
 	}
 	return &patchpilot.Error{Code: patchpilot.EINTERNAL, Message: what, Err: err}
 }
@@ -44,6 +47,13 @@ func isBusy(err error) bool {
 	}
 	code := serr.Code() & 0xff // the primary code, without the extended bits
 	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
+
+// isReadOnly reports whether err is SQLite's "attempt to write a readonly
+// database".
+func isReadOnly(err error) bool {
+	var serr *sqlite.Error
+	return errors.As(err, &serr) && serr.Code()&0xff == sqlite3.SQLITE_READONLY
 }
 
 // notFound reports a host that the store does not know.

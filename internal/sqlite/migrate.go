@@ -79,6 +79,9 @@ func (db *DB) migrate(ctx context.Context) error {
 // file at the same time: each transaction takes the write lock first and then
 // checks again whether its version is still missing.
 func (db *DB) applyMigrations(ctx context.Context, migrations []migration) error {
+	if err := db.checkIsPatchpilot(ctx, db.write); err != nil {
+		return err
+	}
 	if _, err := db.write.ExecContext(ctx, createMigrationsTable); err != nil {
 		return unavailable(db.path, fmt.Errorf("create schema_migrations: %w", err))
 	}
@@ -86,16 +89,8 @@ func (db *DB) applyMigrations(ctx context.Context, migrations []migration) error
 	if err != nil {
 		return err
 	}
-	known := len(migrations)
-	for v := range applied {
-		if v > known || v < 1 {
-			return &patchpilot.Error{
-				Code: patchpilot.EUNAVAILABLE,
-				Message: fmt.Sprintf("database %s has schema version %d, newer than this patchpilot knows (%d)",
-					db.path, v, known),
-				Hint: "upgrade patchpilot, or open a different database",
-			}
-		}
+	if err := db.checkNotNewer(applied, len(migrations)); err != nil {
+		return err
 	}
 	for _, m := range migrations {
 		if applied[m.version] {
@@ -106,6 +101,60 @@ func (db *DB) applyMigrations(ctx context.Context, migrations []migration) error
 		}
 	}
 	return nil
+}
+
+// checkNotNewer refuses a database that records a schema version this
+// binary does not know: a newer patchpilot wrote it.
+func (db *DB) checkNotNewer(applied map[int]bool, known int) error {
+	for v := range applied {
+		if v > known || v < 1 {
+			return &patchpilot.Error{
+				Code: patchpilot.EUNAVAILABLE,
+				Message: fmt.Sprintf("database %s has schema version %d, newer than this patchpilot knows (%d)",
+					db.path, v, known),
+				Hint: "upgrade patchpilot, or open a different database",
+			}
+		}
+	}
+	return nil
+}
+
+// checkIsPatchpilot refuses a database that holds tables but no
+// schema_migrations: some other program's database, which migrating would
+// mix patchpilot's tables into. An empty database is fine; patchpilot
+// creates schema_migrations before any other table, so every database it
+// ever touched has one.
+func (db *DB) checkIsPatchpilot(ctx context.Context, pool *sql.DB) error {
+	rows, err := pool.QueryContext(ctx, `SELECT name FROM sqlite_master
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return unavailable(db.path, err)
+	}
+	defer rows.Close()
+	var others []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return unavailable(db.path, err)
+		}
+		if name == "schema_migrations" {
+			return nil
+		}
+		others = append(others, name)
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable(db.path, err)
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	shown := others
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(others)-5))
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s is not a patchpilot database: it holds other tables (%s) and no patchpilot schema",
+		db.path, strings.Join(shown, ", ")).
+		WithHint("pass the path of a patchpilot database with --db, or a new file name to create one")
 }
 
 // appliedVersions returns the versions recorded in schema_migrations.

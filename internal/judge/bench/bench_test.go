@@ -40,15 +40,15 @@ func TestHarnessBounds(t *testing.T) {
 	// A/A: at most 1% false alarms over the whole bake; 2% allows for
 	// the noise of 200 runs (0 or 1 alarms expected, 4 would be 2%).
 	if r := seq(aa); r.AlarmRate() > 0.02 || float64(r.Misses)/float64(r.Runs) > 0.02 {
-		t.Errorf("A/A: sequential judge alarmed in %.1f%% of runs, interval missed in %d; want <= 1%%", 100*r.AlarmRate(), r.Misses)
+		t.Errorf("A/A: sequential judge alarmed in %.1f%% of runs, interval missed in %d of %d; want <= 2%% (1%% plus noise)", 100*r.AlarmRate(), r.Misses, r.Runs)
 	}
 	if r := mw(aa); r.AlarmRate() < 0.2 {
 		t.Errorf("A/A: Kayenta-style judge alarmed in only %.1f%% of runs; the harness no longer reproduces its weakness", 100*r.AlarmRate())
 	}
 	if r := seq(drift); r.AlarmRate() > 0.02 {
-		t.Errorf("fleet drift flagged in %.1f%% of runs, want <= 1%%", 100*r.AlarmRate())
+		t.Errorf("fleet drift flagged in %.1f%% of runs, want <= 2%% (1%% plus noise)", 100*r.AlarmRate())
 	}
-	if r := seq(ab20); r.DetectRate() < 0.9 || r.MedianTTD() > 10*time.Minute || r.MedianTTD() < 0 {
+	if r := seq(ab20); r.DetectRate() < 0.95 || r.MedianTTD() > 10*time.Minute || r.MedianTTD() < 0 {
 		t.Errorf("+20%%: detected %.1f%% within 10m (median %s), want >= 95%%", 100*r.DetectRate(), r.MedianTTD())
 	}
 	if r := seq(ab3); r.DetectRate() < 0.95 {
@@ -61,6 +61,9 @@ func TestHarnessBounds(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "A/A phi=0.8") || !strings.Contains(buf.String(), "mannwhitney") {
 		t.Errorf("table lacks its rows:\n%s", buf.String())
+	}
+	if err := det.WriteTable(&buf); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("\n%s", buf.String())
 }

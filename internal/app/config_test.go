@@ -1,0 +1,78 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ConfigFileName)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigReadsKeys(t *testing.T) {
+	path := writeConfig(t, "# fleet\ndb: /var/lib/pp.db\nkeys: [a, b]\nconcurrency: 7\n")
+	c, err := LoadConfig(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DB != "/var/lib/pp.db" || len(c.Keys) != 2 || c.Concurrency != 7 {
+		t.Errorf("LoadConfig = %+v", c)
+	}
+	for _, body := range []string{"", "# only a comment\n"} {
+		if _, err := LoadConfig(writeConfig(t, body), false); err != nil {
+			t.Errorf("LoadConfig of %q: %v, want no error", body, err)
+		}
+	}
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "none.yaml"), true); err != nil {
+		t.Errorf("an optional missing config: %v", err)
+	}
+}
+
+func TestLoadConfigRejects(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown key", "db: /x.db\nconcurency: 5\n",
+			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, jump_host, keys, known_hosts, user"}},
+		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", "many"}},
+		{"not a mapping", "- db\n", []string{":1:", "expected a mapping of keys", "known_hosts"}},
+		{"two documents", "db: /x.db\n---\nuser: ops\n", []string{":2:", "second YAML document"}},
+		{"duplicate key", "db: /a.db\ndb: /b.db\n", []string{":2:", `"db" already defined`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.body)
+			_, err := LoadConfig(path, true)
+			if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+				t.Fatalf("LoadConfig: %v, want %s", err, patchpilot.EINVALID)
+			}
+			for _, w := range append([]string{path}, tt.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigSizeCap(t *testing.T) {
+	body := "db: /x.db\n" + strings.Repeat("# padding\n", MaxConfigBytes/10+1)
+	path := writeConfig(t, body)
+	_, err := LoadConfig(path, false)
+	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "64 KiB") {
+		t.Errorf("LoadConfig of %d bytes: %v, want %s naming the file and the 64 KiB cap", len(body), err, patchpilot.EINVALID)
+	}
+	if _, err := LoadConfig(writeConfig(t, body[:MaxConfigBytes]), false); err != nil {
+		t.Errorf("LoadConfig of exactly the cap: %v", err)
+	}
+}

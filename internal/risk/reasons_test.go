@@ -1,0 +1,134 @@
+package risk_test
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/patchpilot/patchpilot/internal/risk"
+)
+
+// reasonRecords are updates whose reasons the tests below read: two binary
+// packages of one source, another source, and records with and without
+// CVEs and history.
+func reasonRecords() []risk.Record {
+	return []risk.Record{
+		{Host: "web-1", Labels: map[string]string{"role": "web"}, OS: "debian:12", Package: "openssl", SourcePackage: "openssl",
+			FromVersion: "3.0.11-1~deb12u1", ToVersion: "3.0.15-1~deb12u1", CVECount: 3, Severity: "high", Services: []string{"nginx", "sshd"}},
+		{Host: "web-1", Labels: map[string]string{"role": "web"}, OS: "debian:12", Package: "libssl3", SourcePackage: "openssl",
+			FromVersion: "3.0.11-1~deb12u1", ToVersion: "3.0.15-1~deb12u1", CVECount: 3, Severity: "high", Dependents: 40},
+		{Host: "web-1", Labels: map[string]string{"role": "web"}, OS: "debian:12", Package: "nginx", SourcePackage: "nginx",
+			FromVersion: "1.22.1-9", ToVersion: "1.22.1-9+deb12u1"},
+		{Host: "db-1", Labels: map[string]string{"role": "db"}, OS: "debian:12", Package: "linux-image-amd64", SourcePackage: "linux",
+			FromVersion: "6.1.1-1", ToVersion: "6.1.4-1", CVECount: 12, RebootRequired: true},
+	}
+}
+
+// models are the cold-start model and one trained on a synthetic history.
+func models(t *testing.T) map[string]*risk.Model {
+	t.Helper()
+	p, err := risk.DefaultPriors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist []risk.Record
+	for i := range 400 {
+		src := []string{"openssl", "nginx", "pp-agent", "linux"}[i%4]
+		r := rec(i, fmt.Sprintf("web-%d", i%9), []string{"web", "db"}[i%2], src, i%11 == 0 || (src == "nginx" && i%5 == 0))
+		r.CVECount = i % 6
+		hist = append(hist, r)
+	}
+	trained, err := risk.Train(hist, risk.TrainOptions{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trained.ColdStart() {
+		t.Fatalf("the synthetic history fitted no regression: %+v", trained.Training)
+	}
+	return map[string]*risk.Model{"cold start": risk.NewColdStart(p, t0), "trained": trained}
+}
+
+// TestReasonsOncePerSource: openssl and libssl3 are one change; their
+// reasons show once, not once per binary package.
+func TestReasonsOncePerSource(t *testing.T) {
+	for name, m := range models(t) {
+		recs := reasonRecords()
+		one := m.AssessPatch(recs[:2])
+		seen := map[string]bool{}
+		for _, r := range one.Reasons {
+			if seen[r.Feature] {
+				t.Errorf("%s: reason %q (%s) shows twice for one source: %v", name, r.Text, r.Feature, one.Reasons)
+			}
+			seen[r.Feature] = true
+		}
+		two := m.AssessPatch(recs[:3])
+		texts := map[string]bool{}
+		for _, r := range two.Reasons {
+			if texts[r.Text] {
+				t.Errorf("%s: two sources, reason text %q twice: %v", name, r.Text, two.Reasons)
+			}
+			texts[r.Text] = true
+		}
+	}
+}
+
+// comparison finds "X% of the time (all updates Y%)" in a reason's text.
+var comparison = regexp.MustCompile(`([0-9.]+)% of the time \(all updates ([0-9.]+)%\)`)
+
+// TestReasonWordsAgreeWithNumbers: every reason's rendering, direction and
+// stated comparison point the way its effect does, and a cold-start effect
+// is measured against an average update, so it stays within a few points.
+func TestReasonWordsAgreeWithNumbers(t *testing.T) {
+	for name, m := range models(t) {
+		for _, rec := range reasonRecords() {
+			for _, r := range m.Assess(rec).Reasons {
+				s := r.String()
+				wantDir := "raises"
+				if r.Effect < 0 {
+					wantDir = "lowers"
+				}
+				if r.Direction != wantDir || !strings.HasPrefix(s, wantDir+" the risk by ") {
+					t.Errorf("%s %s: effect %+.4f rendered %q with direction %q", name, rec.Package, r.Effect, s, r.Direction)
+				}
+				if want := fmt.Sprintf(" %.1f points: ", math.Abs(100*r.Effect)); !strings.Contains(s, want) {
+					t.Errorf("%s %s: %q does not state the effect as %q", name, rec.Package, s, want)
+				}
+				if strings.Contains(r.Text, "need more regression fixes") || strings.Contains(r.Text, " 0 of 0 ") {
+					t.Errorf("%s %s: %q states a trend, not a fact about this update", name, rec.Package, s)
+				}
+				if m := comparison.FindStringSubmatch(r.Text); m != nil {
+					rate, _ := strconv.ParseFloat(m[1], 64)
+					all, _ := strconv.ParseFloat(m[2], 64)
+					if (rate > all) != (r.Effect > 0) {
+						t.Errorf("%s %s: %q compares %.1f%% with %.1f%% against its own sign", name, rec.Package, s, rate, all)
+					}
+				}
+				if name == "cold start" && math.Abs(r.Effect) > 0.1 {
+					t.Errorf("cold start %s: effect %+.1f points for %q; against an average update it cannot be that large", rec.Package, 100*r.Effect, r.Text)
+				}
+			}
+		}
+	}
+}
+
+// TestColdStartIsOneThing: the cold-start model, and a model trained on too
+// little history, are cold start; a fitted one is not.
+func TestColdStartIsOneThing(t *testing.T) {
+	p, _ := risk.DefaultPriors()
+	if !risk.NewColdStart(p, t0).ColdStart() {
+		t.Error("NewColdStart is not cold start")
+	}
+	thin, err := risk.Train([]risk.Record{rec(1, "a", "web", "x", true), rec(2, "b", "web", "x", false)}, risk.TrainOptions{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !thin.ColdStart() {
+		t.Errorf("a model trained on 2 records is not cold start: %+v", thin.Training)
+	}
+	if models(t)["trained"].ColdStart() {
+		t.Error("a fitted model is cold start")
+	}
+}

@@ -1,0 +1,59 @@
+package patchpilot
+
+import "strings"
+
+// Severity is an advisory's severity: one of the normalised words below,
+// or a distribution's own word where it has no equivalent.
+type Severity string
+
+// The normalised severity words, from most to least severe.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityMedium   Severity = "medium"
+	SeverityLow      Severity = "low"
+)
+
+// Rank orders severities so that the most severe can be chosen: 4 critical,
+// 3 high, 2 medium, 1 low, 0 none or unknown. The distributions' words map
+// to the nearest (Red Hat's Important and Moderate, Ubuntu's negligible,
+// Debian's unimportant, urgent); case and surrounding spaces are ignored.
+// It is the one ranking of severities; every package uses it.
+func (s Severity) Rank() int {
+	switch strings.ToLower(strings.TrimSpace(string(s))) {
+	case "critical", "urgent":
+		return 4
+	case "high", "important":
+		return 3
+	case "medium", "moderate":
+		return 2
+	case "low", "negligible", "unimportant":
+		return 1
+	}
+	return 0
+}
+
+// Normalised returns the normalised word of a severity Rank knows, and
+// any other word lowercased and trimmed.
+func (s Severity) Normalised() Severity {
+	if w := SeverityOfRank(s.Rank()); w != "" {
+		return w
+	}
+	return Severity(strings.ToLower(strings.TrimSpace(string(s))))
+}
+
+// SeverityOfRank is the normalised word of a rank from 1 to 4, and ""
+// for any other rank.
+func SeverityOfRank(rank int) Severity {
+	switch rank {
+	case 4:
+		return SeverityCritical
+	case 3:
+		return SeverityHigh
+	case 2:
+		return SeverityMedium
+	case 1:
+		return SeverityLow
+	}
+	return ""
+}
