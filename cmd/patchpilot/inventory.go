@@ -78,8 +78,8 @@ it needs is missing there, 130 when interrupted).`,
 				if name == "" {
 					name = app.LocalHostName
 				}
-				hosts = []patchpilot.Host{{Name: name, Address: "localhost", Source: "local", Labels: map[string]string{}}}
-				dialer, source = a.LocalDialer(), "local"
+				hosts = []patchpilot.Host{app.LocalHost(name)}
+				dialer, source = a.LocalDialer(), app.LocalSource
 			} else {
 				var warnings []string
 				if hosts, warnings, err = a.LoadInventory(invPath, limit); err != nil {

@@ -71,15 +71,8 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 	if err := c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) }); err != nil {
 		return err
 	}
-	failed := 0
-	for _, s := range st.Stages {
-		for _, h := range s.Hosts {
-			if h.State != patchpilot.HostSucceeded && h.State != patchpilot.HostSkipped && h.State != patchpilot.HostPending {
-				failed++
-			}
-		}
-	}
-	return app.RolloutResult(id, state, st.Reason, failed)
+	st.State = state // the engine's verdict decides the exit code
+	return app.RolloutResult(st)
 }
 
 // driveAfterRequest carries a rollout on after a person's request
@@ -330,14 +323,19 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 func (c *cli) rolloutAbortCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "abort ID",
-		Short: "End a rollout: hosts not yet started are skipped, changed hosts stay as they are",
+		Short: "End a running, paused or held rollout: hosts not yet started are skipped, changed hosts stay as they are",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Controller(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
+			st, err := a.RolloutStatus(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			next := st.NextStep()
 			return c.render(rolloutRequest{ID: args[0], Request: "abort"}, func(w io.Writer) {
-				fmt.Fprintf(w, "rollout %s aborted; roll changed hosts back with 'patchpilot rollout rollback %[1]s'\n", args[0])
+				fmt.Fprintf(w, "rollout %s aborted; %s\n", args[0], next)
 			})
 		}),
 	}

@@ -74,3 +74,9 @@ func (c *Controller) Abort(ctx context.Context, id, actor string) error {
 func (c *Controller) RequestRollback(ctx context.Context, id string, hosts []string, actor string) ([]string, error) {
 	return c.eng.RequestRollback(ctx, id, hosts, actor)
 }
+
+// NextStep is the hint for a person looking at the rollout as it is: only
+// the commands that work on it now (see orchestrator.NextStep).
+func (st RolloutStatus) NextStep() string {
+	return orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs())
+}

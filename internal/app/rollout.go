@@ -17,6 +17,8 @@ import (
 // EngineOptions tune the rollout engine for one command. Zero fields are
 // the engine's defaults (see the orchestrator package).
 type EngineOptions struct {
+	// Dialer reaches the hosts collected over SSH; hosts collected with
+	// 'inventory collect --local' always go through the local runner.
 	Dialer        patchpilot.Dialer
 	Actor         string
 	OnEvent       func(patchpilot.Event)
@@ -26,13 +28,16 @@ type EngineOptions struct {
 }
 
 // Engine builds the rollout engine on the app's store with the real
-// package managers and health gates.
+// package managers and health gates. Every runner the engine opens
+// (preflight, snapshot, apply, reboot, gates, rollback, resume) comes from
+// its one dialer, which sends the controller's own machine to the local
+// runner and the other hosts to o.Dialer.
 func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 	logger := a.Options.Logger
 	applied := newAppliedBook()
 	return &orchestrator.Engine{
 		Store:           a.Store,
-		Dialer:          o.Dialer,
+		Dialer:          hostDialer{local: a.LocalDialer(), remote: o.Dialer},
 		PackageManagers: pkgmgr.For,
 		Health: func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
 			hc, err := a.stageChecker(p, s, applied, a.Options.Now, logger)
@@ -90,7 +95,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	}
 	if len(views) == 0 {
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "no hosts are known").
-			WithHint("collect the inventory first: patchpilot inventory collect -i INVENTORY")
+			WithHint("collect the inventory first: 'patchpilot inventory collect -i INVENTORY', or 'patchpilot inventory collect --local' for this machine")
 	}
 	return eng.Start(ctx, p, string(source), views, "user:"+a.Options.SSHUser, dryRun)
 }
@@ -350,31 +355,45 @@ func (a *App) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]Histo
 	return recs, nil
 }
 
+// Runs returns the status's host pipelines, stage by stage.
+func (st RolloutStatus) Runs() []patchpilot.HostRun {
+	var runs []patchpilot.HostRun
+	for _, s := range st.Stages {
+		runs = append(runs, s.Hosts...)
+	}
+	return runs
+}
+
 // RolloutResult maps the state a rollout was left in to the command's
-// error: nil only when every target host succeeded.
-func RolloutResult(id string, state patchpilot.RolloutState, reason string, failedHosts int) error {
-	hint := func(cmd string) string { return fmt.Sprintf(cmd, id) }
+// error: nil only when every target host succeeded. Its hint names only
+// commands that work on the rollout as it is (orchestrator.NextStep).
+func RolloutResult(st RolloutStatus) error {
+	id, state, reason := st.ID, st.State, st.Reason
+	runs := st.Runs()
+	failed := 0
+	for _, h := range runs {
+		if h.State != patchpilot.HostSucceeded && h.State != patchpilot.HostSkipped && h.State != patchpilot.HostPending {
+			failed++
+		}
+	}
+	hint := orchestrator.NextStep(id, state, reason, runs)
 	switch state {
 	case patchpilot.RolloutSucceeded:
-		if failedHosts > 0 {
-			return patchpilot.Errorf(patchpilot.EPARTIAL, "rollout %s succeeded, but %d hosts failed within the plan's limits", id, failedHosts).
-				WithHint(hint("see 'patchpilot rollout status %s'"))
+		if failed > 0 {
+			return patchpilot.Errorf(patchpilot.EPARTIAL, "rollout %s succeeded, but %d hosts failed within the plan's limits", id, failed).
+				WithHint(hint)
 		}
 		return nil
 	case patchpilot.RolloutHalted, patchpilot.RolloutAborted:
-		h := hint("see 'patchpilot rollout events %s'; roll changed hosts back with 'patchpilot rollout rollback %[1]s'")
-		if strings.HasPrefix(reason, "held") {
-			h = hint("resume with 'patchpilot rollout resume %s' or end it with 'patchpilot rollout abort %[1]s'")
-		}
-		return patchpilot.Errorf(patchpilot.EHALTED, "rollout %s %s: %s", id, state, reason).WithHint(h)
+		return patchpilot.Errorf(patchpilot.EHALTED, "rollout %s %s: %s", id, state, reason).WithHint(hint)
 	case patchpilot.RolloutRolledBack:
-		return patchpilot.Errorf(patchpilot.EROLLEDBACK, "rollout %s rolled back: %s", id, reason).WithHint(hint("see 'patchpilot rollout events %s'"))
+		return patchpilot.Errorf(patchpilot.EROLLEDBACK, "rollout %s rolled back: %s", id, reason).WithHint(hint)
 	case patchpilot.RolloutWaitingApproval:
-		return patchpilot.Errorf(patchpilot.EAPPROVAL, "rollout %s waits for approval: %s", id, reason).WithHint(hint("approve with 'patchpilot rollout approve %s'"))
+		return patchpilot.Errorf(patchpilot.EAPPROVAL, "rollout %s waits for approval: %s", id, reason).WithHint(hint)
 	case patchpilot.RolloutPaused:
-		return patchpilot.Errorf(patchpilot.EPAUSED, "rollout %s is paused: %s", id, reason).WithHint(hint("resume with 'patchpilot rollout resume %s'"))
+		return patchpilot.Errorf(patchpilot.EPAUSED, "rollout %s is paused: %s", id, reason).WithHint(hint)
 	case patchpilot.RolloutFailed:
-		return patchpilot.Errorf(patchpilot.EROLLBACKFAILED, "rollout %s failed: %s", id, reason).WithHint(hint("check the hosts named; see 'patchpilot rollout status %s'"))
+		return patchpilot.Errorf(patchpilot.EROLLBACKFAILED, "rollout %s failed: %s", id, reason).WithHint("check the hosts named; " + hint)
 	}
-	return patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s stopped in state %s: %s", id, state, reason)
+	return patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s stopped in state %s: %s", id, state, reason).WithHint(hint)
 }

@@ -12,31 +12,47 @@ import (
 )
 
 func TestRolloutResult(t *testing.T) {
+	changed := []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostSucceeded, Order: 1},
+		{Host: "web2", State: patchpilot.HostFailed, Order: 2}}
+	// Preflight failures: hosts that were never changed (no deployment order).
+	untouched := []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostFailed}, {Host: "web2", State: patchpilot.HostFailed}}
 	tests := []struct {
 		state    patchpilot.RolloutState
 		reason   string
-		failed   int
+		runs     []patchpilot.HostRun
 		wantExit int
 		wantHint string
+		notHint  string
 	}{
-		{patchpilot.RolloutSucceeded, "", 0, patchpilot.ExitOK, ""},
-		{patchpilot.RolloutSucceeded, "", 2, patchpilot.ExitPartial, "rollout status"},
-		{patchpilot.RolloutHalted, "2 of 3 hosts failed", 2, patchpilot.ExitHalted, "rollout rollback"},
-		{patchpilot.RolloutHalted, "held: stage rolled back", 1, patchpilot.ExitHalted, "rollout resume"},
-		{patchpilot.RolloutAborted, "aborted by user:ann", 0, patchpilot.ExitHalted, ""},
-		{patchpilot.RolloutRolledBack, "rollback_all", 3, patchpilot.ExitRolledBack, "rollout events"},
-		{patchpilot.RolloutWaitingApproval, "stage final needs approval", 0, patchpilot.ExitWaitingApproval, "rollout approve r-1"},
-		{patchpilot.RolloutPaused, "paused by user:ann", 0, patchpilot.ExitPaused, "rollout resume r-1"},
-		{patchpilot.RolloutFailed, "rollback failed on web1", 1, patchpilot.ExitRollbackFailed, ""},
+		{patchpilot.RolloutSucceeded, "", []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostSucceeded, Order: 1}}, patchpilot.ExitOK, "", ""},
+		{patchpilot.RolloutSucceeded, "", changed, patchpilot.ExitPartial, "rollout status", ""},
+		{patchpilot.RolloutHalted, "2 of 2 hosts failed", changed, patchpilot.ExitHalted, "rollout rollback r-1", ""},
+		{patchpilot.RolloutHalted, "2 of 2 hosts failed", untouched, patchpilot.ExitHalted, "rollout start", "rollback"},
+		{patchpilot.RolloutHalted, "1 of 1 hosts failed; stage rolled back", []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostRolledBack, Order: 1}},
+			patchpilot.ExitHalted, "every changed host was rolled back", "rollout rollback"},
+		{patchpilot.RolloutHalted, "held: stage rolled back", changed, patchpilot.ExitHalted, "rollout resume", ""},
+		{patchpilot.RolloutHalted, "held: stage rolled back", untouched, patchpilot.ExitHalted, "rollout abort", "rollback"},
+		{patchpilot.RolloutAborted, "aborted by user:ann", untouched, patchpilot.ExitHalted, "rollout start", "rollback"},
+		{patchpilot.RolloutRolledBack, "rollback_all", []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostRolledBack, Order: 1}},
+			patchpilot.ExitRolledBack, "rollout events", "rollback r-1"},
+		{patchpilot.RolloutWaitingApproval, "stage final needs approval", changed, patchpilot.ExitWaitingApproval, "rollout approve r-1", ""},
+		{patchpilot.RolloutPaused, "paused by user:ann", changed, patchpilot.ExitPaused, "rollout resume r-1", ""},
+		{patchpilot.RolloutFailed, "rollback failed on web1", []patchpilot.HostRun{{Host: "web1", State: patchpilot.HostRollbackFailed, Order: 1}},
+			patchpilot.ExitRollbackFailed, "rollout rollback r-1", "resume"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.state)+"/"+tt.reason, func(t *testing.T) {
-			err := RolloutResult("r-1", tt.state, tt.reason, tt.failed)
+			st := RolloutStatus{ID: "r-1", State: tt.state, Reason: tt.reason, Stages: []StageStatus{{Hosts: tt.runs}}}
+			err := RolloutResult(st)
 			if got := patchpilot.ExitCode(err); got != tt.wantExit {
 				t.Errorf("exit code = %d, want %d (err %v)", got, tt.wantExit, err)
 			}
-			if err != nil && !strings.Contains(patchpilot.ErrorHint(err), tt.wantHint) {
-				t.Errorf("hint %q, want it to contain %q", patchpilot.ErrorHint(err), tt.wantHint)
+			hint := patchpilot.ErrorHint(err)
+			if err != nil && !strings.Contains(hint, tt.wantHint) {
+				t.Errorf("hint %q, want it to contain %q", hint, tt.wantHint)
+			}
+			if tt.notHint != "" && strings.Contains(hint, tt.notHint) {
+				t.Errorf("hint %q names %q, which does not work in this state", hint, tt.notHint)
 			}
 		})
 	}

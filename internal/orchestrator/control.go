@@ -55,8 +55,15 @@ func (e *Engine) request(ctx context.Context, id, actor, msg string) {
 	e.event(ctx, id, "", patchpilot.EventRequest, msg+" by "+actor, nil)
 }
 
-func notActive(r patchpilot.Rollout, what string) error {
-	return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s: nothing to %s", r.ID, r.State, what)
+// notActive refuses a request on a rollout that is over, with a hint to
+// what can still be done with it.
+func (e *Engine) notActive(ctx context.Context, r patchpilot.Rollout, what string) error {
+	err := patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s: nothing to %s", r.ID, r.State, what)
+	runs, rerr := e.Store.HostRuns(ctx, r.ID)
+	if rerr != nil {
+		return err
+	}
+	return err.WithHint(NextStep(r.ID, r.State, r.Reason, runs))
 }
 
 // Approve records a person's approval of a stage: the named one, or the
@@ -68,7 +75,7 @@ func (e *Engine) Approve(ctx context.Context, id, stage, actor string) (string, 
 		return "", err
 	}
 	if r.State.Final() {
-		return "", notActive(r, "approve")
+		return "", e.notActive(ctx, r, "approve")
 	}
 	idx := -1
 	for i, s := range r.Stages {
@@ -114,7 +121,7 @@ func (e *Engine) Pause(ctx context.Context, id, actor string) error {
 		return err
 	}
 	if r.State.Final() || r.State == patchpilot.RolloutRollingBack {
-		return notActive(r, "pause")
+		return e.notActive(ctx, r, "pause")
 	}
 	if r.State == patchpilot.RolloutPaused {
 		return nil
@@ -126,16 +133,17 @@ func (e *Engine) Pause(ctx context.Context, id, actor string) error {
 	return nil
 }
 
-// Abort ends a rollout: no more hosts are dispatched and hosts never
-// dispatched are skipped; hosts in flight finish. Changed hosts stay as
+// Abort ends a rollout, a running or a held one: no more hosts are
+// dispatched and hosts never dispatched are skipped; hosts in flight finish. Changed hosts stay as
 // they are (roll them back with RequestRollback).
 func (e *Engine) Abort(ctx context.Context, id, actor string) error {
 	r, err := e.Store.Rollout(ctx, id)
 	if err != nil {
 		return err
 	}
-	if r.State.Final() {
-		return notActive(r, "abort")
+	// A held rollout waits for a person to resume or end it.
+	if r.State.Final() && !held(r.State, r.Reason) {
+		return e.notActive(ctx, r, "abort")
 	}
 	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutAborted, "aborted by "+actor); err != nil {
 		return err
@@ -165,16 +173,19 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 	if err != nil {
 		return "", err
 	}
-	held := r.State == patchpilot.RolloutHalted && strings.HasPrefix(r.Reason, "held")
 	switch {
-	case r.State == patchpilot.RolloutPaused || held:
+	case r.State == patchpilot.RolloutPaused || held(r.State, r.Reason):
 		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "resumed by "+actor); err != nil {
 			return "", err
 		}
 		e.request(ctx, id, actor, "resume requested")
 	case r.State.Final():
+		runs, err := e.Store.HostRuns(ctx, id)
+		if err != nil {
+			return "", err
+		}
 		return r.State, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, r.State).
-			WithHint("roll its changed hosts back with 'patchpilot rollout rollback " + id + "', or start a new rollout")
+			WithHint(NextStep(id, r.State, r.Reason, runs))
 	}
 	return e.Run(ctx, id)
 }
@@ -185,7 +196,8 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 // finished. The controller (a running one, or Run called next) rolls them
 // back in reverse order of deployment.
 func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string, actor string) ([]string, error) {
-	if _, err := e.Store.Rollout(ctx, id); err != nil {
+	r, err := e.Store.Rollout(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	runs, err := e.Store.HostRuns(ctx, id)
@@ -197,13 +209,9 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 		byName[h.Host] = h
 	}
 	if len(hosts) == 0 {
-		for _, h := range runs {
-			if h.Order > 0 && (h.State == patchpilot.HostSucceeded || h.State == patchpilot.HostFailed || h.State == patchpilot.HostRollbackFailed) {
-				hosts = append(hosts, h.Host)
-			}
-		}
-		if len(hosts) == 0 {
-			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s has no changed host to roll back", id)
+		if hosts = RollbackCandidates(runs); len(hosts) == 0 {
+			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s has no changed host to roll back", id).
+				WithHint(NextStep(id, r.State, r.Reason, runs))
 		}
 	}
 	var marked []patchpilot.HostRun

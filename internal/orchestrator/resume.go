@@ -69,6 +69,12 @@ func (j *job) resumeStep(ctx context.Context) (int, error) {
 		real.RebootPending = rebootPending(ctx, j.runner)
 	}
 	step := resumeDecision(j.hr, real)
+	if j.hr.State == patchpilot.HostReboot && step == stepVerify {
+		// The host came back while no controller watched it (a host that
+		// rebooted its own controller does so): record the boot it came
+		// back with, as the reboot step would have.
+		j.hr.BootIDAfter = real.BootID
+	}
 	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState,
 		"resuming "+j.hr.Host+" recorded in "+string(j.hr.State)+" at step "+stepName(step)+" after reading its installed versions and boot id", nil)
 	j.rebootNeed = step == stepReboot

@@ -3,8 +3,11 @@ package ssh
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -23,13 +26,23 @@ type keyFile struct {
 	pub    xssh.PublicKey
 }
 
+// DefaultKeyFiles returns the private keys, relative to the home
+// directory, offered to a host when neither the host nor the options name a
+// key file: the ones OpenSSH's ssh tries by default, in its order (DSA is
+// left out: OpenSSH no longer accepts it).
+func DefaultKeyFiles() []string {
+	return []string{".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa"}
+}
+
 // authenticator gathers the signers offered to hosts: the host's own key
-// file, the configured key files, then the agent's keys.
+// file, the configured key files (or, when there are none, the default
+// ones found in the home directory), then the agent's keys.
 type authenticator struct {
-	opts     Options
-	keyFiles []keyFile
-	agent    string // socket path; "" means no agent
-	log      *slog.Logger
+	opts        Options
+	keyFiles    []keyFile
+	defaultKeys []keyFile // offered only when no key file is named
+	agent       string    // socket path; "" means no agent
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]keyFile // host key files by path
@@ -47,7 +60,33 @@ func newAuthenticator(o Options) (*authenticator, error) {
 		}
 		a.keyFiles = append(a.keyFiles, k)
 	}
+	if len(o.KeyFiles) == 0 {
+		a.defaultKeys = loadDefaultKeys(o.HomeDir, a.log)
+	}
 	return a, nil
+}
+
+// loadDefaultKeys reads the DefaultKeyFiles that exist under home. Like
+// OpenSSH, it skips a default key that is missing or cannot be read rather
+// than failing: nobody asked for it by name.
+func loadDefaultKeys(home string, log *slog.Logger) []keyFile {
+	if home == "" {
+		return nil
+	}
+	var keys []keyFile
+	for _, rel := range DefaultKeyFiles() {
+		path := filepath.Join(home, rel)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		k, err := loadKeyFile(path)
+		if err != nil {
+			log.Warn("skipping default key file", "file", path, "error", err)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // MaxKeyFileBytes bounds a private key file (docs/cli.md, Input size caps);
@@ -105,6 +144,9 @@ func (a *authenticator) method(hostKey string) (xssh.AuthMethod, func(), error) 
 		}
 		files = append([]keyFile{k}, files...)
 	}
+	if len(files) == 0 {
+		files = a.defaultKeys
+	}
 	var agentSigners []xssh.Signer
 	release := func() {}
 	if a.agent != "" {
@@ -145,7 +187,7 @@ func (a *authenticator) method(hostKey string) (xssh.AuthMethod, func(), error) 
 	if len(signers) == 0 {
 		release()
 		return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "no usable private key").
-			WithHint("set the host's key_file, pass --key FILE, or load the key into ssh-agent")
+			WithHint("set the host's key_file, pass --key FILE, put a key at ~/.ssh/id_ed25519 (or id_ecdsa, id_rsa), or load the key into ssh-agent")
 	}
 	return xssh.PublicKeys(signers...), release, nil
 }

@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -247,4 +248,62 @@ func TestHomeDirectoryResolvesPaths(t *testing.T) {
 	h := srv.Host("web1")
 	h.KeyFile = ""
 	run(t, mustDial(t, d, h), "true")
+}
+
+// TestDefaultKeyFiles: with no key file named anywhere, the keys OpenSSH
+// tries by default are found in the home directory, a broken one skipped;
+// once a key file is named, the defaults are not offered.
+func TestDefaultKeyFiles(t *testing.T) {
+	srv := sshtest.Start(t)
+	home := t.TempDir()
+	dir := filepath.Join(home, ".ssh")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := os.ReadFile(srv.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.ReadFile(keygen(t, "ecdsa", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("id_ed25519", []byte("not a key\n"))
+	write("id_ecdsa", other) // a key the server does not accept
+	write("id_rsa", key)     // the one it does, last in OpenSSH's order
+
+	var logs syncBuffer
+	o := Options{HomeDir: home, KnownHostsFile: srv.KnownHostsFile, User: srv.User, ConnectTimeout: 15 * time.Second,
+		Logger: testLogger(t, &logs)}
+	h := srv.Host("web1")
+	h.KeyFile = ""
+	run(t, mustDial(t, mustDialer(t, o), h), "true")
+	if !strings.Contains(logs.String(), filepath.Join(dir, "id_ed25519")) {
+		t.Errorf("no log line about the unreadable default key:\n%s", logs.String())
+	}
+
+	// A key file named in the options replaces the defaults.
+	o.KeyFiles = []string{filepath.Join(dir, "id_ecdsa")}
+	_, err = mustDialer(t, o).Dial(context.Background(), h)
+	wantCode(t, err, patchpilot.EUNREACHABLE, "authentication failed")
+
+	// So does the host's own key file.
+	o.KeyFiles = nil
+	h.KeyFile = filepath.Join(dir, "id_ecdsa")
+	_, err = mustDialer(t, o).Dial(context.Background(), h)
+	wantCode(t, err, patchpilot.EUNREACHABLE, "authentication failed")
+
+	// No default key and no agent: the error says where keys are looked for.
+	h.KeyFile = ""
+	o.HomeDir = t.TempDir()
+	_, err = mustDialer(t, o).Dial(context.Background(), h)
+	wantCode(t, err, patchpilot.EINVALID, "no usable private key")
+	if pe := (*patchpilot.Error)(nil); errors.As(err, &pe) && !strings.Contains(pe.Hint, "~/.ssh/id_ed25519") {
+		t.Errorf("hint %q does not name the default key", pe.Hint)
+	}
 }

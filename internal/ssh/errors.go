@@ -23,7 +23,7 @@ const (
 // Hints for connection failures.
 const (
 	hintRefused = "check that sshd runs on the host and that the address and port are right"
-	hintAuth    = "check the user, that the key (key_file, --key or the agent) is in the host's authorized_keys"
+	hintAuth    = "check the user, that the key (key_file, --key, ~/.ssh/id_* or the agent) is in the host's authorized_keys"
 	hintTimeout = "check that the host is up and that no firewall drops SSH traffic"
 )
 

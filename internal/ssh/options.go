@@ -51,7 +51,9 @@ type Options struct {
 
 	// KeyFiles are private key files tried for every host, after the host's
 	// own KeyFile. Passphrase-protected keys are skipped (with a log line)
-	// unless the agent holds them. nil means none.
+	// unless the agent holds them. nil means the DefaultKeyFiles under
+	// HomeDir that exist, offered only to hosts that name no key file of
+	// their own, as OpenSSH does.
 	KeyFiles []string
 
 	// UseAgent authenticates with the keys of the ssh-agent listening on

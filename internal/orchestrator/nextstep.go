@@ -1,0 +1,73 @@
+package orchestrator
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// RollbackCandidates returns the hosts of a rollout that RequestRollback
+// rolls back when no host is named: those whose change began (they have a
+// deployment order) and that are not in flight or already rolled back.
+func RollbackCandidates(runs []patchpilot.HostRun) []string {
+	var hosts []string
+	for _, h := range runs {
+		if h.Order > 0 && (h.State == patchpilot.HostSucceeded || h.State == patchpilot.HostFailed || h.State == patchpilot.HostRollbackFailed) {
+			hosts = append(hosts, h.Host)
+		}
+	}
+	return hosts
+}
+
+// held reports a rollout halted for a person after a stage was rolled back
+// (rollback_wave_and_hold): unlike other halts, it can be resumed.
+func held(state patchpilot.RolloutState, reason string) bool {
+	return state == patchpilot.RolloutHalted && strings.HasPrefix(reason, "held")
+}
+
+// NextStep is the hint for a person looking at a rollout in this state:
+// only commands that work on it now. A rollout that changed no host is
+// never sent to 'rollback', and a finished one never to 'resume' or
+// 'abort'.
+func NextStep(id string, state patchpilot.RolloutState, reason string, runs []patchpilot.HostRun) string {
+	changed := RollbackCandidates(runs)
+	rollback := fmt.Sprintf("roll its changed hosts (%s) back with 'patchpilot rollout rollback %s'", fewHosts(changed), id)
+	switch {
+	case state == patchpilot.RolloutWaitingApproval:
+		return fmt.Sprintf("approve with 'patchpilot rollout approve %s', or end it with 'patchpilot rollout abort %[1]s'", id)
+	case state == patchpilot.RolloutPaused:
+		return fmt.Sprintf("resume with 'patchpilot rollout resume %s', or end it with 'patchpilot rollout abort %[1]s'", id)
+	case held(state, reason):
+		h := fmt.Sprintf("resume with 'patchpilot rollout resume %s', end it with 'patchpilot rollout abort %[1]s'", id)
+		if len(changed) > 0 {
+			h += ", or " + rollback
+		}
+		return h
+	case !state.Final():
+		return fmt.Sprintf("see 'patchpilot rollout status %s'; if its controller died, carry it on with 'patchpilot rollout resume %[1]s'", id)
+	case len(changed) > 0:
+		return fmt.Sprintf("see 'patchpilot rollout status %s'; %s", id, rollback)
+	case state == patchpilot.RolloutRolledBack:
+		return fmt.Sprintf("see 'patchpilot rollout events %s'; no host is left changed", id)
+	}
+	what := "no host was changed"
+	for _, h := range runs {
+		if h.Order > 0 {
+			what = "every changed host was rolled back"
+			break
+		}
+	}
+	return fmt.Sprintf("%s: see why in 'patchpilot rollout status %s', then start a new rollout with 'patchpilot rollout start PLAN'", what, id)
+}
+
+// maxNamedHosts bounds the hosts a hint names: a hint is one line.
+const maxNamedHosts = 3
+
+// fewHosts names a few hosts, or counts the rest.
+func fewHosts(hosts []string) string {
+	if len(hosts) > maxNamedHosts {
+		return fmt.Sprintf("%s and %d more", strings.Join(hosts[:maxNamedHosts], ", "), len(hosts)-maxNamedHosts)
+	}
+	return strings.Join(hosts, ", ")
+}
