@@ -3,7 +3,11 @@ package patchpilot_test
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,14 +91,47 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 	}
 }
 
-// TestEventKindsWithoutPayload keeps the kinds that carry no payload
-// without a type, so that a reader never decodes noise.
-func TestEventKindsWithoutPayload(t *testing.T) {
-	for _, k := range []string{patchpilot.EventFactsImported, patchpilot.EventHostKeyRecorded, patchpilot.EventRolloutState,
-		patchpilot.EventStageState, patchpilot.EventHostState, patchpilot.EventApproval, patchpilot.EventRequest,
-		patchpilot.EventLease, "no.such.kind"} {
-		if v := patchpilot.NewEventData(k); v != nil {
-			t.Errorf("NewEventData(%q) = %T, want nil", k, v)
+// noPayload lists the event kinds that carry no payload.
+var noPayload = map[string]bool{
+	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventRolloutState: true,
+	patchpilot.EventStageState: true, patchpilot.EventHostState: true, patchpilot.EventApproval: true,
+	patchpilot.EventRequest: true, patchpilot.EventLease: true,
+}
+
+// TestEveryEventKindIsDecided reads the kinds declared in event.go and
+// fails for one that has neither a payload type (NewEventData) nor a place
+// in noPayload, and for a kind without payload that gets one: a new kind
+// must say what its payload is.
+func TestEveryEventKindIsDecided(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "event.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := 0
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 || len(vs.Names[0].Name) < 6 || vs.Names[0].Name[:5] != "Event" {
+			return true
 		}
+		lit, ok := vs.Values[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return true
+		}
+		kind, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds++
+		has := patchpilot.NewEventData(kind) != nil
+		if has == noPayload[kind] {
+			t.Errorf("%s (%q): payload type %v, listed without payload %v; give it exactly one of the two", vs.Names[0].Name, kind, has, noPayload[kind])
+		}
+		return true
+	})
+	if kinds < 19 {
+		t.Fatalf("found %d event kinds in event.go, want every one (at least 19)", kinds)
+	}
+	if v := patchpilot.NewEventData("no.such.kind"); v != nil {
+		t.Errorf("NewEventData of an unknown kind = %T, want nil", v)
 	}
 }
