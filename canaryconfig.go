@@ -14,43 +14,43 @@ import (
 type CanaryConfig struct {
 	// Judge selects the test: CanaryJudgeSequential (the default when
 	// empty) or CanaryJudgeMannWhitney (Kayenta's).
-	Judge string
+	Judge string `json:"judge"`
 	// Metrics are the compared metrics, each a PromQL template per host.
-	Metrics []CanaryMetric
+	Metrics []CanaryMetric `json:"metrics"`
 	// Baseline is how far before the change the baseline window reaches;
 	// 0 means DefaultCanaryBaseline.
-	Baseline time.Duration
+	Baseline time.Duration `json:"baseline"`
 	// Interval is how often the gate looks during the bake; 0 means the
 	// Prometheus step (health.prometheus.step).
-	Interval time.Duration
+	Interval time.Duration `json:"interval"`
 	// MaxBake is how long an inconclusive gate may extend the bake, from
 	// the stage's first change; 0 means the stage's own bake. At the limit
 	// the look is final and OnInconclusive decides.
-	MaxBake time.Duration
+	MaxBake time.Duration `json:"max_bake"`
 	// OnInconclusive is what a gate still inconclusive at MaxBake does:
 	// CanaryFail (the default when empty) or CanaryPass.
-	OnInconclusive string
+	OnInconclusive string `json:"on_inconclusive"`
 }
 
 // CanaryMetric is one compared metric.
 type CanaryMetric struct {
-	Name string
+	Name string `json:"name"`
 	// Query is a PromQL text/template rendered per host with
 	// HealthTemplateData ({{.Host}}, {{.Address}}, {{.Instance}}); it must
 	// return one series per host.
-	Query string
+	Query string `json:"query"`
 	// Direction is CanaryHigherIsWorse or CanaryLowerIsWorse.
-	Direction string
+	Direction string `json:"direction"`
 	// Margin is the largest tolerated worsening: a fraction of the
 	// baseline when Relative ("5%" in plans is 0.05), else in the
 	// metric's own unit ("0.5").
-	Margin   float64
-	Relative bool
+	Margin   float64 `json:"margin"`
+	Relative bool    `json:"relative"`
 	// Critical metrics fail the gate on their own.
-	Critical bool
+	Critical bool `json:"critical"`
 	// Kind is CanaryContinuous (the default when empty) or CanaryCount
 	// (events per sample, compared as Poisson rates).
-	Kind string
+	Kind string `json:"kind"`
 }
 
 // Values of the canary section.
@@ -136,87 +136,4 @@ func ParseCanaryMargin(s string) (margin float64, relative bool, err error) {
 		v /= 100
 	}
 	return v, relative, nil
-}
-
-// Validate reports the first field that cannot work, naming it as in plans
-// ("canary: metrics[0]: margin: ..."). step is the Prometheus step the
-// queries run at (0 means DefaultPrometheusStep); prometheusURL is the
-// plan's health.prometheus.url, which canary metrics need.
-func (c CanaryConfig) Validate(prometheusURL string, step time.Duration) error {
-	if c.Judge == "" && c.Metrics == nil && c.Baseline == 0 && c.Interval == 0 && c.MaxBake == 0 && c.OnInconclusive == "" {
-		return nil
-	}
-	if step <= 0 {
-		step = DefaultPrometheusStep
-	}
-	bad := func(field, format string, args ...any) *Error {
-		return Errorf(EINVALID, "canary: "+field+": "+format, args...)
-	}
-	switch c.Judge {
-	case "", CanaryJudgeSequential, CanaryJudgeMannWhitney:
-	default:
-		return bad("judge", "expected %s or %s, got %q", CanaryJudgeSequential, CanaryJudgeMannWhitney, c.Judge)
-	}
-	switch c.OnInconclusive {
-	case "", CanaryFail, CanaryPass:
-	default:
-		return bad("on_inconclusive", "expected %s or %s, got %q", CanaryFail, CanaryPass, c.OnInconclusive)
-	}
-	if c.Baseline < 0 || c.Interval < 0 || c.MaxBake < 0 {
-		return bad("baseline, interval and max_bake", "durations must not be negative")
-	}
-	base := c.Baseline
-	if base == 0 {
-		base = DefaultCanaryBaseline
-	}
-	if n := int(base / step); n < CanaryMinBaselineSamples {
-		return bad("baseline", "%s holds %d samples at the Prometheus step of %s; the judge needs %d", base, n, step, CanaryMinBaselineSamples).
-			WithHint("lengthen the baseline or shorten health.prometheus.step")
-	}
-	if len(c.Metrics) == 0 {
-		return bad("metrics", "at least one metric is required")
-	}
-	if prometheusURL == "" {
-		return Errorf(EINVALID, "canary: metrics need health.prometheus.url").WithHint("add the Prometheus server's url to the health section")
-	}
-	names := map[string]bool{}
-	for i, m := range c.Metrics {
-		if err := m.Validate(); err != nil {
-			return Errorf(EINVALID, "canary: metrics[%d]: %w", i, err).WithHint(ErrorHint(err))
-		}
-		if names[m.Name] {
-			return Errorf(EINVALID, "canary: metrics[%d]: name %q is used twice", i, m.Name)
-		}
-		names[m.Name] = true
-	}
-	return nil
-}
-
-// Validate reports the first field of the metric that cannot work.
-func (m CanaryMetric) Validate() error {
-	if m.Name == "" {
-		return Errorf(EINVALID, "name: expected a name for the metric")
-	}
-	q, err := RenderHealthTemplate(m.Name, m.Query, sampleTemplateData())
-	if err != nil {
-		return Errorf(EINVALID, "query: %w", err).WithHint(ErrorHint(err))
-	}
-	if strings.TrimSpace(q) == "" {
-		return Errorf(EINVALID, "query: the query is empty")
-	}
-	if m.Direction != CanaryHigherIsWorse && m.Direction != CanaryLowerIsWorse {
-		return Errorf(EINVALID, "direction: expected %s or %s, got %q", CanaryHigherIsWorse, CanaryLowerIsWorse, m.Direction)
-	}
-	if m.Kind != "" && m.Kind != CanaryContinuous && m.Kind != CanaryCount {
-		return Errorf(EINVALID, "kind: expected %s or %s, got %q", CanaryContinuous, CanaryCount, m.Kind)
-	}
-	switch {
-	case math.IsNaN(m.Margin) || math.IsInf(m.Margin, 0) || m.Margin < 0:
-		return Errorf(EINVALID, "margin: expected a finite margin of at least 0")
-	case m.Kind == CanaryCount && !m.Relative:
-		return Errorf(EINVALID, "margin: a count metric takes a percentage of the event rate, such as 50%%")
-	case m.Relative && m.Direction == CanaryLowerIsWorse && m.Margin >= 1:
-		return Errorf(EINVALID, "margin: a lower_is_worse metric cannot fall by 100%% or more")
-	}
-	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Code is a machine-readable error class. Every error that reaches a user is
-// classified by one of these codes, which maps to an HTTP status and to a CLI
-// exit code through one table (codeTable).
+// classified by one of these codes, which maps to a CLI exit code through
+// one table (exitCodes). Front ends map codes to their own statuses (an
+// HTTP server owns its code-to-status table).
 type Code string
 
 // Error codes.
@@ -54,32 +54,26 @@ const (
 	ExitRollbackFailed  = 14 // a rollback failed on some host: a person must look
 )
 
-type codeInfo struct {
-	http int
-	exit int
-}
-
-// codeTable is the single mapping from error codes to HTTP statuses and exit
-// codes. Keep it the only one.
-var codeTable = map[Code]codeInfo{
-	EINTERNAL:    {http.StatusInternalServerError, ExitFailure},
-	EINVALID:     {http.StatusBadRequest, ExitUsage},
-	ENOTFOUND:    {http.StatusNotFound, ExitNotFound},
-	ECONFLICT:    {http.StatusConflict, ExitFailure},
-	EUNREACHABLE: {http.StatusBadGateway, ExitFailure},
-	EHOSTKEY:     {http.StatusBadGateway, ExitFailure},
-	ETIMEOUT:     {http.StatusGatewayTimeout, ExitFailure},
-	ECANCELED:    {499, ExitCanceled},
-	EUNAVAILABLE: {http.StatusServiceUnavailable, ExitUnavailable},
-	EPARTIAL:     {http.StatusMultiStatus, ExitPartial},
-	EUNSUPPORTED: {http.StatusNotImplemented, ExitFailure},
-	EUNFINISHED:  {http.StatusNotImplemented, ExitFailure},
-
-	EHALTED:         {http.StatusConflict, ExitHalted},
-	EROLLEDBACK:     {http.StatusConflict, ExitRolledBack},
-	EAPPROVAL:       {http.StatusAccepted, ExitWaitingApproval},
-	EPAUSED:         {http.StatusAccepted, ExitPaused},
-	EROLLBACKFAILED: {http.StatusConflict, ExitRollbackFailed},
+// exitCodes is the single mapping from error codes to exit codes. Keep it
+// the only one.
+var exitCodes = map[Code]int{
+	EINTERNAL:       ExitFailure,
+	EINVALID:        ExitUsage,
+	ENOTFOUND:       ExitNotFound,
+	ECONFLICT:       ExitFailure,
+	EUNREACHABLE:    ExitFailure,
+	EHOSTKEY:        ExitFailure,
+	ETIMEOUT:        ExitFailure,
+	ECANCELED:       ExitCanceled,
+	EUNAVAILABLE:    ExitUnavailable,
+	EPARTIAL:        ExitPartial,
+	EUNSUPPORTED:    ExitFailure,
+	EUNFINISHED:     ExitFailure,
+	EHALTED:         ExitHalted,
+	EROLLEDBACK:     ExitRolledBack,
+	EAPPROVAL:       ExitWaitingApproval,
+	EPAUSED:         ExitPaused,
+	EROLLBACKFAILED: ExitRollbackFailed,
 }
 
 // Error is patchpilot's error type. Message is safe to show to a user (it
@@ -168,19 +162,8 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	if info, ok := codeTable[ErrorCode(err)]; ok {
-		return info.exit
+	if exit, ok := exitCodes[ErrorCode(err)]; ok {
+		return exit
 	}
 	return ExitFailure
-}
-
-// HTTPStatus maps an error to the HTTP status of its class.
-func HTTPStatus(err error) int {
-	if err == nil {
-		return http.StatusOK
-	}
-	if info, ok := codeTable[ErrorCode(err)]; ok {
-		return info.http
-	}
-	return http.StatusInternalServerError
 }

@@ -19,15 +19,34 @@ type Event struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 }
 
-// Event kinds written by the inventory.
+// Event kinds: every event the log holds has one of these. The payload of
+// each kind (Event.Data) is the type named beside it, or none; see
+// eventdata.go.
 const (
-	EventFactsCollected     = "inventory.collected"
-	EventCollectFailed      = "inventory.collect_failed"
-	EventFactsImported      = "inventory.imported"
-	EventFactsPruned        = "inventory.pruned"
-	EventHostsRemoved       = "inventory.hosts_removed"
-	EventAdvisoriesImported = "advisories.imported"
-	EventHostKeyRecorded    = "ssh.host_key_recorded"
+	// The inventory.
+	EventFactsCollected     = "inventory.collected"      // FactsCollectedData
+	EventCollectFailed      = "inventory.collect_failed" // CollectFailedData
+	EventFactsImported      = "inventory.imported"       // no payload
+	EventFactsPruned        = "inventory.pruned"         // FactsPrunedData
+	EventHostsRemoved       = "inventory.hosts_removed"  // HostsRemovedData
+	EventAdvisoriesImported = "advisories.imported"      // AdvisoriesImportedData
+	EventHostKeyRecorded    = "ssh.host_key_recorded"    // no payload
+
+	// The risk model.
+	EventHistoryImported = "history.imported" // HistoryImportedData
+	EventModelTrained    = "model.trained"    // ModelTrainedData
+
+	// Rollouts.
+	EventRolloutCreated = "rollout.created"  // RolloutCreatedData
+	EventRolloutState   = "rollout.state"    // no payload
+	EventStageState     = "rollout.stage"    // no payload
+	EventHostState      = "rollout.host"     // no payload
+	EventGateVerdict    = "rollout.gate"     // HealthReport, or none
+	EventApproval       = "rollout.approved" // no payload
+	EventIncident       = "rollout.incident" // IncidentData
+	EventRequest        = "rollout.request"  // no payload: pause, resume, abort, rollback asked by a person
+	EventLease          = "rollout.lease"    // no payload
+	EventAdaptive       = "rollout.adaptive" // AdaptiveData
 )
 
 // EventFilter selects events. Zero fields match everything; Limit 0 means

@@ -14,64 +14,68 @@ import (
 //
 // A Plan read by the planner has its defaults filled in (see WithDefaults),
 // so the orchestrator never has to guess what a zero field means.
+//
+// The JSON tags of Plan and of the types in it are the plan's stored form
+// (rollouts keep their plan in the store as JSON, version 1): a field is
+// renamed or removed only with a new version that still reads the old.
 type Plan struct {
-	Name    string
-	Patch   PatchSpec
-	Targets TargetSelector
-	Stages  []Stage
+	Name    string         `json:"name"`
+	Patch   PatchSpec      `json:"patch"`
+	Targets TargetSelector `json:"targets"`
+	Stages  []Stage        `json:"stages"`
 	// Budgets cap how many hosts may be unavailable at once per group.
-	Budgets []DisruptionBudget
+	Budgets []DisruptionBudget `json:"budgets"`
 	// Windows are the maintenance windows hosts may be changed in. A host
 	// may be changed when any window contains the current time; no windows
 	// means at any time.
-	Windows []MaintenanceWindow
-	Policy  Policy
+	Windows []MaintenanceWindow `json:"windows"`
+	Policy  Policy              `json:"policy"`
 	// Health configures what the stages' criteria probe: HTTP endpoints,
 	// Prometheus queries and critical units.
-	Health HealthConfig
+	Health HealthConfig `json:"health"`
 	// Canary configures the statistical comparison of each stage's
 	// patched hosts with matched unpatched hosts (the "canary:" section);
 	// the zero value configures none.
-	Canary CanaryConfig
+	Canary CanaryConfig `json:"canary"`
 }
 
 // Policy holds the plan-wide switches. Every zero value is the cautious one.
 type Policy struct {
 	// AllowReboot lets the pipeline reboot hosts whose update requires it;
 	// when false such hosts stop before apply and are held for a person.
-	AllowReboot bool
+	AllowReboot bool `json:"allow_reboot"`
 	// RequireRollback makes preflight fail on a host that has no way back
 	// (no artifact of the installed version could be secured).
-	RequireRollback bool
+	RequireRollback bool `json:"require_rollback"`
 	// CriticalWithoutApproval lets stages that contain hosts labelled
 	// critical start without an approval. By default they need one.
-	CriticalWithoutApproval bool
+	CriticalWithoutApproval bool `json:"critical_without_approval"`
 	// Adaptive lets the adaptive planner resize later waves from the
 	// failure rate observed so far.
-	Adaptive bool
+	Adaptive bool `json:"adaptive"`
 	// AllowDowngrade lets the plan pin versions older than the installed
 	// ones: rolling a fleet back to a known-good version on purpose.
 	// Without it such a plan is refused when it is resolved against the
 	// inventory, and a host found newer at preflight fails before any
 	// change.
-	AllowDowngrade bool
+	AllowDowngrade bool `json:"allow_downgrade"`
 	// MaxBrokenHosts is the adaptive planner's failure budget: how many
 	// hosts the whole rollout may break (a count, or a percentage of its
 	// targets rounded down). The zero Limit means the planner's default.
-	MaxBrokenHosts Limit
+	MaxBrokenHosts Limit `json:"max_broken_hosts"`
 }
 
 // PatchSpec says what a rollout installs: exact package versions, or every
 // pending security update of each host.
 type PatchSpec struct {
-	Packages    []PackagePin
-	SecurityAll bool
+	Packages    []PackagePin `json:"packages"`
+	SecurityAll bool         `json:"security_all"`
 }
 
 // PackagePin is one exact package version to install.
 type PackagePin struct {
-	Name    string
-	Version string
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
 // String renders the pin as written in plans: "name=version".
@@ -81,8 +85,8 @@ func (p PackagePin) String() string { return p.Name + "=" + p.Version }
 // over labels and facts, such as "env=prod,role!=db,os=debian:12"; Hosts,
 // when not empty, further restricts the targets to the named hosts.
 type TargetSelector struct {
-	Selector string
-	Hosts    []string
+	Selector string   `json:"selector"`
+	Hosts    []string `json:"hosts"`
 }
 
 // SizeKind says how a stage size or a limit is expressed.
@@ -98,9 +102,9 @@ const (
 // TargetCount is the size of a stage: Count hosts, Percent of the targets,
 // or the rest of them.
 type TargetCount struct {
-	Kind    SizeKind
-	Count   int
-	Percent float64
+	Kind    SizeKind `json:"kind"`
+	Count   int      `json:"count"`
+	Percent float64  `json:"percent"`
 }
 
 // TargetsCount returns the stage size of n hosts.
@@ -165,9 +169,9 @@ func (t TargetCount) Of(total int) int {
 // Limit is a count or a percentage, as used by max_failures and
 // max_unavailable. The zero Limit is the count 0.
 type Limit struct {
-	Kind    SizeKind // SizeCount or SizePercent; "" means SizeCount
-	Count   int
-	Percent float64
+	Kind    SizeKind `json:"kind"` // SizeCount or SizePercent; "" means SizeCount
+	Count   int      `json:"count"`
+	Percent float64  `json:"percent"`
 }
 
 // Exceeded reports whether failures out of total exceed the limit. As in
@@ -241,28 +245,28 @@ const (
 
 // Stage is one wave of a rollout.
 type Stage struct {
-	Name    string
-	Targets TargetCount
+	Name    string      `json:"name"`
+	Targets TargetCount `json:"targets"`
 	// Parallel is how many hosts of the stage are changed at once.
-	Parallel int
+	Parallel int `json:"parallel"`
 	// Criteria are the health gates each host must pass during the bake.
 	// None means only the pipeline's own checks (the host is reachable
 	// and runs the target versions).
-	Criteria []Criterion
+	Criteria []Criterion `json:"criteria"`
 	// Bake is how long hosts are watched after apply before they count as
 	// succeeded; 0 means the criteria are checked once.
-	Bake time.Duration
+	Bake time.Duration `json:"bake"`
 	// Timeout bounds each host's steps before the bake (preflight,
 	// snapshot, apply, reboot).
-	Timeout time.Duration
+	Timeout time.Duration `json:"timeout"`
 	// MaxFailures is how many failed hosts the stage tolerates; once
 	// failures exceed it, no more hosts are dispatched and OnFailure runs.
-	MaxFailures Limit
-	OnFailure   FailureAction
-	Approval    Approval
+	MaxFailures Limit         `json:"max_failures"`
+	OnFailure   FailureAction `json:"on_failure"`
+	Approval    Approval      `json:"approval"`
 	// NoCanary leaves the plan's canary analysis out of this stage
 	// ("canary: false"): only its criteria gate it.
-	NoCanary bool
+	NoCanary bool `json:"no_canary"`
 }
 
 // Criterion is one health gate, such as "boot_time<120s" (Name boot_time,
@@ -270,10 +274,10 @@ type Stage struct {
 // (a plain number), "%", "x" (a multiple of the host's baseline) or a
 // duration unit ("ms", "s", "m", "h").
 type Criterion struct {
-	Name  string
-	Op    string
-	Value float64
-	Unit  string
+	Name  string  `json:"name"`
+	Op    string  `json:"op"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
 }
 
 // String renders the criterion as written in plans.
@@ -323,9 +327,9 @@ const (
 // that label separately; with Selector set, to the hosts it matches; with
 // both, to each group among the matching hosts.
 type DisruptionBudget struct {
-	Group          string
-	Selector       string
-	MaxUnavailable Limit
+	Group          string `json:"group"`
+	Selector       string `json:"selector"`
+	MaxUnavailable Limit  `json:"max_unavailable"`
 }
 
 // Allowed returns how many hosts of a group of the given size may be
@@ -353,102 +357,19 @@ func ParseTimeOfDay(s string) (TimeOfDay, error) {
 	return TimeOfDay(hh*60 + mm), nil
 }
 
-const minutesPerDay = 24 * 60
-
 // MaintenanceWindow is a weekly window in a time zone: on each of Days (all
 // days when empty), from Start to End local wall-clock time. A window whose
 // End is not after its Start crosses midnight and ends on the next day; a
 // window with Start equal to End lasts the whole day. Days name the day the
 // window opens.
 type MaintenanceWindow struct {
-	Days  []time.Weekday
-	Start TimeOfDay
-	End   TimeOfDay
+	Days  []time.Weekday `json:"days"`
+	Start TimeOfDay      `json:"start"`
+	End   TimeOfDay      `json:"end"`
 	// TZ is an IANA time zone name such as "Europe/Berlin"; "" means UTC.
 	// Binaries should import time/tzdata so that zones load on hosts
 	// without a zone database.
-	TZ string
-}
-
-// Location loads the window's time zone.
-func (w MaintenanceWindow) Location() (*time.Location, error) {
-	if w.TZ == "" {
-		return time.UTC, nil
-	}
-	loc, err := time.LoadLocation(w.TZ)
-	if err != nil {
-		return nil, Errorf(EINVALID, "unknown time zone %q", w.TZ).WithHint(`use an IANA zone name such as "Europe/Berlin" or "UTC"`)
-	}
-	return loc, nil
-}
-
-// Contains reports whether t falls inside the window. Times are compared on
-// the local wall clock of the window's zone, so a window keeps its local
-// hours across daylight-saving changes. A window whose zone cannot be loaded
-// contains nothing: windows fail closed.
-func (w MaintenanceWindow) Contains(t time.Time) bool {
-	loc, err := w.Location()
-	if err != nil {
-		return false
-	}
-	local := t.In(loc)
-	now := TimeOfDay(local.Hour()*60 + local.Minute())
-	today, yesterday := local.Weekday(), (local.Weekday()+6)%7
-	length := w.length()
-	// The window may have opened today, or yesterday if it crosses midnight.
-	if w.onDay(today) && now >= w.Start && int(now-w.Start) < length {
-		return true
-	}
-	return w.onDay(yesterday) && int(now)+minutesPerDay-int(w.Start) < length
-}
-
-// NextOpen returns the earliest time at or after t at which the window is
-// open, and false when it never opens (an unknown zone).
-func (w MaintenanceWindow) NextOpen(t time.Time) (time.Time, bool) {
-	if w.Contains(t) {
-		return t, true
-	}
-	loc, err := w.Location()
-	if err != nil {
-		return time.Time{}, false
-	}
-	local := t.In(loc)
-	for d := 0; d <= 8; d++ {
-		day := time.Date(local.Year(), local.Month(), local.Day()+d, 0, 0, 0, 0, loc)
-		if !w.onDay(day.Weekday()) {
-			continue
-		}
-		open := time.Date(day.Year(), day.Month(), day.Day(), int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
-		// A start that falls into a daylight-saving gap does not exist:
-		// time.Date moves it forward by the gap, but the window really
-		// opens when the clocks jump, at the start of the new zone offset.
-		if open.Hour()*60+open.Minute() != int(w.Start) {
-			open, _ = open.ZoneBounds()
-		}
-		if !open.Before(t) {
-			return open, true
-		}
-	}
-	return time.Time{}, false
-}
-
-func (w MaintenanceWindow) length() int {
-	if w.End > w.Start {
-		return int(w.End - w.Start)
-	}
-	return int(w.End) + minutesPerDay - int(w.Start)
-}
-
-func (w MaintenanceWindow) onDay(d time.Weekday) bool {
-	if len(w.Days) == 0 {
-		return true
-	}
-	for _, x := range w.Days {
-		if x == d {
-			return true
-		}
-	}
-	return false
+	TZ string `json:"tz"`
 }
 
 // CanaryOn reports whether the plan's canary analysis gates stage s: the

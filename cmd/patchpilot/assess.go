@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot/internal/app"
-	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 func (c *cli) assessCommand() *cobra.Command {
@@ -67,24 +65,14 @@ func writeAssessResult(w io.Writer, res app.AssessResult) {
 	for _, p := range res.Patches {
 		for _, h := range p.Hosts {
 			fmt.Fprintln(w)
-			writeAssessment(w, p.Patch, h)
+			writeLines(w, app.AssessmentLines(p.Patch, h))
 		}
 	}
 }
 
-// writeAssessment prints one host's assessment with its reasons and
-// warnings, one per line.
-func writeAssessment(w io.Writer, patch string, a risk.Assessment) {
-	on := ""
-	if a.Host != "" {
-		on = " on " + a.Host
-	}
-	fmt.Fprintf(w, "%s%s: %.1f%% %s, %s (%s)\n", patch, on, 100*a.Probability, a.Level, a.Strategy,
-		strings.Join(a.Packages, ", "))
-	for _, r := range a.Reasons {
-		fmt.Fprintf(w, "  %s\n", r.String())
-	}
-	for _, x := range a.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", x.Text)
+// writeLines prints lines, each ended by a newline.
+func writeLines(w io.Writer, lines []string) {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/canary"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // canaryLines returns one line per canary verdict of a gate-verdict
@@ -12,16 +10,14 @@ import (
 // shows why a canary stage was promoted or rolled back. Other events have
 // none.
 func canaryLines(e patchpilot.Event) []string {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	var rep patchpilot.HealthReport
-	if json.Unmarshal(e.Data, &rep) != nil {
+	d, err := app.EventData(e)
+	rep, ok := d.(*patchpilot.HealthReport)
+	if err != nil || !ok {
 		return nil
 	}
 	var lines []string
 	for _, gr := range rep.Results {
-		if line, ok := canary.Describe(gr); ok {
+		if line, ok := app.DescribeGateResult(gr); ok {
 			lines = append(lines, line)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
-	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 func (c *cli) modelCommand() *cobra.Command {
@@ -81,7 +80,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
 	fit := "regression fitted"
 	if st.ColdStart {
-		fit = risk.ColdStartMeaning
+		fit = app.ColdStartMeaning
 	}
 	if st.Calibrated {
 		fit += ", calibrated"
@@ -123,7 +122,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 				}
 				if ex.Assessment != nil {
 					fmt.Fprintln(w)
-					writeAssessment(w, q.Package, *ex.Assessment)
+					writeLines(w, app.AssessmentLines(q.Package, *ex.Assessment))
 				}
 			})
 		}),
@@ -135,7 +134,7 @@ shrinkage, riskiest_packages, assessment (as in 'assess').`,
 
 func coldStartNote(cold bool) string {
 	if cold {
-		return " (" + risk.ColdStartMeaning + "; 'patchpilot model train' fits one once the history has enough outcomes)"
+		return " (" + app.ColdStartMeaning + "; 'patchpilot model train' fits one once the history has enough outcomes)"
 	}
 	return ""
 }
@@ -187,7 +186,7 @@ predicted, observed}].`,
 			out := escapingWriter{c.stdout}
 			fmt.Fprintf(out, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
 				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
-			risk.WriteReport(out, res.Report)
+			res.WriteTables(out)
 			return nil
 		},
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // patchSecurity is the --patch value for every pending security update.
@@ -23,7 +23,7 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 	}
 	var spec patchpilot.PatchSpec
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		pin, err := planner.ParsePin(f)
+		pin, err := app.ParsePin(f)
 		if err != nil {
 			return spec, patchpilot.Errorf(patchpilot.EINVALID, "--patch %q: %s", f, err).
 				WithHint(`give package=version pins separated by commas, or "security" for every pending security update`)
@@ -95,7 +95,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 				return err
 			}
 			if targets != "" {
-				if _, err := planner.ParseSelector(targets); err != nil {
+				if err := app.CheckSelector(targets); err != nil {
 					return err
 				}
 			}
@@ -108,7 +108,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 			if err != nil {
 				return err
 			}
-			data, err := planner.Marshal(prop.Plan)
+			data, err := app.MarshalPlan(prop.Plan)
 			if err != nil {
 				return err
 			}

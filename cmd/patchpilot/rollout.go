@@ -12,7 +12,6 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
-	"github.com/patchpilot/patchpilot/internal/orchestrator"
 )
 
 const rolloutExitCodes = `Exit codes of the commands that drive a rollout (start, resume, approve,
@@ -34,20 +33,20 @@ type engineFlags struct {
 
 func (f *engineFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.DurationVar(&f.leaseTTL, "lease-ttl", orchestrator.DefaultLeaseTTL, "how long this controller's claim on the rollout lasts without renewal; a dead controller's rollout can be resumed after it")
-	fs.DurationVar(&f.checkInterval, "check-interval", orchestrator.DefaultCheckInterval, "time between health checks during a bake")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "how long this controller's claim on the rollout lasts without renewal; a dead controller's rollout can be resumed after it")
+	fs.DurationVar(&f.checkInterval, "check-interval", app.DefaultCheckInterval, "time between health checks during a bake")
 	fs.DurationVar(&f.approvalWait, "approval-wait", 0, "how long to wait for a stage's approval before exiting with code 12 (0: exit at once)")
 }
 
 // engine builds the engine for a driving command, printing each event as
 // a progress line on stderr.
-func (c *cli) engine(a *app.App, f engineFlags) (*orchestrator.Engine, error) {
+func (c *cli) engine(a *app.App, f engineFlags) (*app.Controller, error) {
 	dialer, err := a.SSHDialer()
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
-	return a.Engine(app.EngineOptions{
+	return a.Controller(app.EngineOptions{
 		Dialer: dialer, Actor: "controller", LeaseTTL: f.leaseTTL, CheckInterval: f.checkInterval, ApprovalWait: f.approvalWait,
 		OnEvent: func(e patchpilot.Event) {
 			mu.Lock()
@@ -79,7 +78,7 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 // driveAfterRequest carries a rollout on after a person's request
 // (approval, rollback) unless another controller is driving it, which
 // then picks the request up itself.
-func (c *cli) driveAfterRequest(cmd *cobra.Command, a *app.App, eng *orchestrator.Engine, id string) error {
+func (c *cli) driveAfterRequest(cmd *cobra.Command, a *app.App, eng *app.Controller, id string) error {
 	state, err := eng.Run(cmd.Context(), id)
 	if patchpilot.ErrorCode(err) == patchpilot.ECONFLICT {
 		c.note("the controller driving rollout %s carries on\n", id)
@@ -143,7 +142,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			if err != nil {
 				return err
 			}
-			id, err := a.StartRollout(cmd.Context(), eng, p, src, dryRun)
+			id, err := eng.Start(cmd.Context(), p, src, dryRun)
 			if err != nil {
 				return err
 			}
@@ -248,15 +247,9 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
-			if _, err := a.Store.Rollout(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			evs, err := a.Store.Events(cmd.Context(), patchpilot.EventFilter{Rollout: args[0]})
+			evs, err := a.RolloutEvents(cmd.Context(), args[0])
 			if err != nil {
 				return err
-			}
-			if evs == nil {
-				evs = []patchpilot.Event{}
 			}
 			return c.render(evs, func(w io.Writer) {
 				fmt.Fprintln(w, "TIME\tACTOR\tKIND\tHOST\tMESSAGE")
@@ -317,7 +310,7 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 		Short: "Stop dispatching hosts; hosts in flight finish",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
-			if err := a.Engine(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
+			if err := a.Controller(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			return c.render(rolloutRequest{ID: args[0], Request: "pause"}, func(w io.Writer) {
@@ -333,14 +326,14 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 		Short: "End a running, paused or held rollout: hosts not yet started are skipped, changed hosts stay as they are",
 		Args:  exactArgs(1, "one rollout ID"),
 		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
-			if err := a.Engine(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
+			if err := a.Controller(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			st, err := a.RolloutStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			next := orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs())
+			next := st.NextStep()
 			return c.render(rolloutRequest{ID: args[0], Request: "abort"}, func(w io.Writer) {
 				fmt.Fprintf(w, "rollout %s aborted; %s\n", args[0], next)
 			})

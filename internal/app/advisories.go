@@ -21,7 +21,7 @@ func (a *App) ImportAdvisories(ctx context.Context, path string) (read, written 
 	if err != nil {
 		return len(advisories), 0, err
 	}
-	data, _ := json.Marshal(map[string]any{"path": path, "read": len(advisories), "written": written})
+	data, _ := json.Marshal(patchpilot.AdvisoriesImportedData{Path: path, Read: len(advisories), Written: written})
 	err = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventAdvisoriesImported,
 		Message: fmt.Sprintf("imported %d advisories (%d new or updated) from %s", len(advisories), written, path), Data: data})
 	return len(advisories), written, err

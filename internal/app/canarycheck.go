@@ -31,7 +31,7 @@ func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, applied *appli
 		return fixed, nil
 	}
 	step := p.Health.Prometheus.WithDefaults().Step
-	if err := p.Canary.Validate(p.Health.Prometheus.URL, step); err != nil {
+	if err := canary.ValidateConfig(p.Canary, p.Health.Prometheus.URL, step); err != nil {
 		return nil, err
 	}
 	prom, err := prometheus.New(p.Health.Prometheus.URL, prometheus.Options{})

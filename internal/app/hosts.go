@@ -36,7 +36,7 @@ func (a *App) RemoveHosts(ctx context.Context, names []string) error {
 	if err := a.Store.RemoveHosts(ctx, names); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(map[string][]string{"hosts": names})
+	data, _ := json.Marshal(patchpilot.HostsRemovedData{Hosts: names})
 	return a.record(ctx, patchpilot.Event{Kind: patchpilot.EventHostsRemoved,
 		Message: "removed hosts " + strings.Join(names, ", ") + " with their facts; their history is kept", Data: data})
 }

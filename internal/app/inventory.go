@@ -138,12 +138,12 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		}
 		if hr.Err != nil {
 			report.Failed++
-			data, _ := json.Marshal(map[string]string{"code": string(patchpilot.ErrorCode(hr.Err))})
+			data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(hr.Err)})
 			_ = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
 				Message: hr.Err.Error(), Data: data})
 		} else {
-			data, _ := json.Marshal(map[string]any{"packages": len(r.Facts.Packages), "updates": len(r.Facts.Updates),
-				"security_updates": r.Facts.SecurityUpdateCount(), "source": source})
+			data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(r.Facts.Packages), Updates: len(r.Facts.Updates),
+				SecurityUpdates: r.Facts.SecurityUpdateCount(), Source: source})
 			if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
 				Message: fmt.Sprintf("collected %d packages, %d pending updates", len(r.Facts.Packages), len(r.Facts.Updates)),
 				Data:    data}); err != nil && storeErr == nil {
@@ -211,7 +211,7 @@ func (a *App) PruneFacts(ctx context.Context, keep int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	data, _ := json.Marshal(map[string]int{"keep": keep, "deleted": n})
+	data, _ := json.Marshal(patchpilot.FactsPrunedData{Keep: keep, Deleted: n})
 	return n, a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsPruned,
 		Message: fmt.Sprintf("pruned %d fact snapshots, keeping the newest %d of each host", n, keep), Data: data})
 }

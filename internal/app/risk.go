@@ -19,12 +19,6 @@ import (
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
-// Event kinds written by the risk use cases.
-const (
-	EventHistoryImported = "history.imported"
-	EventModelTrained    = "model.trained"
-)
-
 // ImportRolloutPrefix starts the rollout id of every imported outcome:
 // "import:<digest>", where the digest is taken over the record's content
 // (importID). One history line becomes one stored outcome; importing the
@@ -96,8 +90,8 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 	if rep.Written, err = a.Store.ImportOutcomes(ctx, outcomes); err != nil {
 		return rep, err
 	}
-	data, _ := json.Marshal(rep)
-	err = a.record(ctx, patchpilot.Event{Kind: EventHistoryImported, Data: data,
+	data, _ := json.Marshal(patchpilot.HistoryImportedData(rep))
+	err = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventHistoryImported, Data: data,
 		Message: fmt.Sprintf("imported %d history records (%d failures) from %s", rep.Records, rep.Failures, path)})
 	return rep, err
 }
@@ -313,8 +307,8 @@ func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
 	if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
 		return ModelStatus{}, err
 	}
-	data, _ := json.Marshal(map[string]any{"model_version": m.Version, "training": m.Training})
-	if err := a.record(ctx, patchpilot.Event{Kind: EventModelTrained, Data: data,
+	data, _ := json.Marshal(patchpilot.ModelTrainedData{ModelVersion: m.Version, Training: m.Training})
+	if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Data: data,
 		Message: fmt.Sprintf("trained risk model %s on %d records (%d failures)", m.Version,
 			m.Training.Records, m.Training.Failures)}); err != nil {
 		return ModelStatus{}, err

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/health"
 	"github.com/patchpilot/patchpilot/internal/judge"
 	"github.com/patchpilot/patchpilot/internal/prometheus"
 )
@@ -69,7 +70,7 @@ func (a *Analyzer) Analyze(ctx context.Context, cfg patchpilot.CanaryConfig, pat
 		return judge.Result{}, patchpilot.Errorf(patchpilot.EINVALID, "canary analysis needs a Prometheus client and a judge")
 	}
 	step := a.step()
-	if err := cfg.Validate(a.Prom.URL(), step); err != nil {
+	if err := ValidateConfig(cfg, a.Prom.URL(), step); err != nil {
 		return judge.Result{}, err
 	}
 	if !cfg.Enabled() {
@@ -129,7 +130,7 @@ func (a *Analyzer) collect(ctx context.Context, cfg patchpilot.CanaryConfig, pat
 	g.SetLimit(maxConcurrentQueries)
 	for i, j := range jobs {
 		g.Go(func() error {
-			q, err := patchpilot.RenderHealthTemplate(j.metric.Name, j.metric.Query, patchpilot.TemplateDataFor(j.target.Host))
+			q, err := health.RenderTemplate(j.metric.Name, j.metric.Query, health.TemplateData(j.target.Host))
 			if err != nil {
 				return err
 			}

@@ -56,7 +56,7 @@ var _ patchpilot.HealthChecker = (*Checker)(nil)
 // New returns a Checker for criteria, configured by cfg. Unknown criteria
 // and an invalid configuration are errors now rather than at 3 a.m.
 func New(criteria []patchpilot.Criterion, cfg patchpilot.HealthConfig, o Options) (*Checker, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := ValidateConfig(cfg); err != nil {
 		return nil, err
 	}
 	for _, c := range criteria {

@@ -53,7 +53,7 @@ func (c *Checker) checkHTTP(ctx context.Context, t patchpilot.HealthTarget, _ pa
 	if len(c.cfg.HTTP) == 0 {
 		return errorResult("no http probes configured for http_ok: add health.http to the plan")
 	}
-	data := patchpilot.TemplateDataFor(t.Host)
+	data := TemplateData(t.Host)
 	worst := result{outcome: patchpilot.GatePass}
 	var evs []probeEvidence
 	var maxLatency float64
@@ -80,7 +80,7 @@ func (c *Checker) probe(ctx context.Context, p patchpilot.HTTPProbe, data patchp
 	if p.ExpectStatus != 0 {
 		ev.Expect = fmt.Sprint(p.ExpectStatus)
 	}
-	u, err := patchpilot.RenderHealthTemplate(p.Name, p.URL, data)
+	u, err := RenderTemplate(p.Name, p.URL, data)
 	if err != nil {
 		ev.Error, ev.Outcome = err.Error(), string(patchpilot.GateError)
 		return ev, patchpilot.GateError, "probe " + p.Name + ": " + err.Error()

@@ -47,7 +47,7 @@ func (c *Checker) query(cr patchpilot.Criterion, h patchpilot.Host) (string, err
 			return "", fmt.Errorf("no %s query configured for %s: add health.prometheus.queries.%s to the plan", m, cr.Name, m)
 		}
 	}
-	return patchpilot.RenderHealthTemplate(m, text, patchpilot.TemplateDataFor(h))
+	return RenderTemplate(m, text, TemplateData(h))
 }
 
 // metricSample is a metric averaged over a window.

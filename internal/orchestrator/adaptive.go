@@ -22,10 +22,6 @@ import (
 // failure budget (policy max_broken_hosts). The first host always goes:
 // the prior alone never halts a rollout, evidence does.
 
-// EventAdaptive is the kind of the events that explain adaptive sizing
-// and halts.
-const EventAdaptive = "rollout.adaptive"
-
 // DefaultAdaptiveBudgetPercent is the failure budget of an adaptive
 // rollout whose plan sets no max_broken_hosts: this share of its targets,
 // rounded down, and at least one host.
@@ -105,8 +101,9 @@ func (rn *run) adaptivePrior(ctx context.Context) AdaptivePrior {
 	rn.mu.Lock()
 	rn.adaptive.prior = &prior
 	rn.mu.Unlock()
-	data, _ := json.Marshal(map[string]any{"prior": prior, "strength": rn.priorStrength(), "budget": rn.budget()})
-	rn.e.event(ctx, rn.r.ID, "", EventAdaptive, fmt.Sprintf("adaptive: prior failure rate %.1f%% (model %s), budget %d broken hosts of %d",
+	data, _ := json.Marshal(patchpilot.AdaptiveData{Prior: prior.Probability, PriorModelVersion: prior.ModelVersion,
+		PriorReasons: prior.Reasons, Strength: rn.priorStrength(), Budget: rn.budget()})
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventAdaptive, fmt.Sprintf("adaptive: prior failure rate %.1f%% (model %s), budget %d broken hosts of %d",
 		100*prior.Probability, orDefault(prior.ModelVersion, "none"), rn.budget(), len(rn.hosts)), data)
 	return prior
 }
@@ -127,15 +124,15 @@ func (rn *run) priorStrength() float64 {
 // adaptiveLook is one reading of the evidence: the posterior, the next
 // wave's size and the decision.
 type adaptiveLook struct {
-	Prior     float64       `json:"prior"`
-	Posterior float64       `json:"posterior_mean"`
-	Upper     float64       `json:"posterior_upper"`
-	Failures  int           `json:"failures"`
-	Patched   int           `json:"patched"`
-	Remaining int           `json:"remaining"`
-	Budget    int           `json:"budget"`
-	Size      int           `json:"next_wave"`
-	Decision  risk.Decision `json:"decision"`
+	Prior     float64
+	Posterior float64
+	Upper     float64
+	Failures  int
+	Patched   int
+	Remaining int
+	Budget    int
+	Size      int
+	Decision  risk.Decision
 }
 
 func (rn *run) look(ctx context.Context, all []patchpilot.HostRun) adaptiveLook {
@@ -146,6 +143,12 @@ func (rn *run) look(ctx context.Context, all []patchpilot.HostRun) adaptiveLook 
 	post := beta.Update(failures, patched)
 	return adaptiveLook{Prior: prior.Probability, Posterior: post.Mean(), Upper: post.Quantile(risk.DefaultCredible),
 		Failures: failures, Patched: patched, Remaining: pending, Budget: rn.budget(), Size: size, Decision: dec}
+}
+
+// data is the look as the payload of an adaptive event.
+func (l adaptiveLook) data() patchpilot.AdaptiveData {
+	return patchpilot.AdaptiveData{Prior: l.Prior, Posterior: l.Posterior, Upper: l.Upper, Failures: l.Failures,
+		Patched: l.Patched, Remaining: l.Remaining, Budget: l.Budget, NextWave: l.Size, Decision: string(l.Decision)}
 }
 
 func (l adaptiveLook) haltReason() string {
@@ -172,8 +175,8 @@ func (rn *run) dispatchLimit(ctx context.Context, all []patchpilot.HostRun, para
 		rn.mu.Lock()
 		rn.adaptive.halted = l.haltReason()
 		rn.mu.Unlock()
-		data, _ := json.Marshal(l)
-		rn.e.event(ctx, rn.r.ID, "", EventAdaptive, l.haltReason(), data)
+		data, _ := json.Marshal(l.data())
+		rn.e.event(ctx, rn.r.ID, "", patchpilot.EventAdaptive, l.haltReason(), data)
 		return 0, true
 	}
 	return risk.WaveParallel(l.Patched, parallel), false
@@ -214,13 +217,13 @@ func (rn *run) adapt(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	if err != nil {
 		return "", true, err
 	}
-	data, _ := json.Marshal(l)
+	data, _ := json.Marshal(l.data())
 	msg := fmt.Sprintf("adaptive: %d of %d patched hosts failed, posterior failure rate %.1f%% (prior %.1f%%); stage %s takes %d hosts",
 		l.Failures, l.Patched, 100*l.Posterior, 100*l.Prior, rn.r.Stages[j].Name, len(rn.r.Stages[j].Hosts))
 	if moved != "" {
 		msg += " (" + moved + ")"
 	}
-	rn.e.event(ctx, rn.r.ID, "", EventAdaptive, msg, data)
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventAdaptive, msg, data)
 	return rn.r.State, false, nil
 }
 
@@ -339,25 +342,20 @@ func (rn *run) haltAdaptive(ctx context.Context, i int, l adaptiveLook, all []pa
 // adaptiveIncident records an adaptive halt with the failed hosts of the
 // whole rollout and the numbers behind the decision.
 func (rn *run) adaptiveIncident(ctx context.Context, stage, reason string, l adaptiveLook, all []patchpilot.HostRun) {
-	type hostEvidence struct {
-		Host   string               `json:"host"`
-		Stage  string               `json:"stage"`
-		State  patchpilot.HostState `json:"state"`
-		Reason string               `json:"reason"`
-	}
 	var hosts []string
-	var ev []hostEvidence
+	var ev []patchpilot.IncidentHost
 	for _, h := range all {
 		if isFailure(h.State) {
 			hosts = append(hosts, h.Host)
-			ev = append(ev, hostEvidence{h.Host, h.Stage, h.State, h.Reason})
+			ev = append(ev, patchpilot.IncidentHost{Host: h.Host, Stage: h.Stage, State: h.State, Reason: h.Reason})
 		}
 	}
-	data, _ := json.Marshal(map[string]any{"adaptive": l, "hosts": ev})
+	d := l.data()
+	data, _ := json.Marshal(patchpilot.IncidentData{Hosts: ev, Adaptive: &d})
 	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
 	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
 	if err != nil {
 		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
 	}
-	rn.e.event(ctx, rn.r.ID, "", EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
 }

@@ -143,7 +143,7 @@ func TestAdaptiveWithoutModelUsesPublicRate(t *testing.T) {
 	if got := e.run(id); got != patchpilot.RolloutSucceeded {
 		t.Fatalf("rollout state = %s, want succeeded", got)
 	}
-	evs, err := e.db.Events(context.Background(), patchpilot.EventFilter{Rollout: id, Kind: EventAdaptive})
+	evs, err := e.db.Events(context.Background(), patchpilot.EventFilter{Rollout: id, Kind: patchpilot.EventAdaptive})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 }
 
 func (e *Engine) request(ctx context.Context, id, actor, msg string) {
-	e.event(ctx, id, "", EventRequest, msg+" by "+actor, nil)
+	e.event(ctx, id, "", patchpilot.EventRequest, msg+" by "+actor, nil)
 }
 
 // notActive refuses a request on a rollout that is over, with a hint to
@@ -109,7 +109,7 @@ func (e *Engine) Approve(ctx context.Context, id, stage, actor string) (string, 
 			return "", err
 		}
 	}
-	e.event(ctx, id, "", EventApproval, fmt.Sprintf("stage %s approved by %s", s.Name, actor), nil)
+	e.event(ctx, id, "", patchpilot.EventApproval, fmt.Sprintf("stage %s approved by %s", s.Name, actor), nil)
 	return s.Name, nil
 }
 

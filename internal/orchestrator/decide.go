@@ -200,7 +200,7 @@ func (rn *run) skipHost(ctx context.Context, all []patchpilot.HostRun, name, rea
 			if err := rn.e.Store.SaveHostRun(ctx, h); err != nil {
 				return err
 			}
-			rn.e.event(ctx, rn.r.ID, name, EventHostState, name+" skipped: "+reason, nil)
+			rn.e.event(ctx, rn.r.ID, name, patchpilot.EventHostState, name+" skipped: "+reason, nil)
 		}
 	}
 	return nil
@@ -209,30 +209,24 @@ func (rn *run) skipHost(ctx context.Context, all []patchpilot.HostRun, name, rea
 // incident records why the stage stopped, the hosts concerned and the gate
 // results that were the evidence.
 func (rn *run) incident(ctx context.Context, stage, reason string, all []patchpilot.HostRun, rolledBack []string) {
-	type hostEvidence struct {
-		Host   string                  `json:"host"`
-		State  patchpilot.HostState    `json:"state"`
-		Reason string                  `json:"reason"`
-		Gates  []patchpilot.GateResult `json:"gate_results,omitempty"`
-	}
 	var hosts []string
-	var ev []hostEvidence
+	var ev []patchpilot.IncidentHost
 	for _, h := range all {
 		if h.Stage != stage && !contains(rolledBack, h.Host) {
 			continue
 		}
 		if isFailure(h.State) || contains(rolledBack, h.Host) {
 			hosts = append(hosts, h.Host)
-			ev = append(ev, hostEvidence{h.Host, h.State, h.Reason, h.Gates})
+			ev = append(ev, patchpilot.IncidentHost{Host: h.Host, State: h.State, Reason: h.Reason, GateResults: h.Gates})
 		}
 	}
-	data, _ := json.Marshal(map[string]any{"hosts": ev, "rolled_back": rolledBack})
+	data, _ := json.Marshal(patchpilot.IncidentData{Hosts: ev, RolledBack: rolledBack})
 	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
 	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
 	if err != nil {
 		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
 	}
-	rn.e.event(ctx, rn.r.ID, "", EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
 }
 
 // aborted ends an aborted rollout: hosts never dispatched are skipped.

@@ -186,7 +186,7 @@ func (j *job) save(ctx context.Context, state patchpilot.HostState, reason strin
 	if reason != "" {
 		msg += ": " + reason
 	}
-	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventHostState, msg, nil)
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState, msg, nil)
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/patchpilot/patchpilot"
 )
 
 // bootIDFile holds the kernel's random id of the current boot: two
@@ -165,6 +167,6 @@ func (e *Engine) acquireLease(ctx context.Context, id, owner string) (bool, stri
 		}
 		return false, now, nil
 	}
-	e.event(ctx, id, "", EventLease, fmt.Sprintf("took over the lease of rollout %s from controller %s at once: %s", id, holder, why), nil)
+	e.event(ctx, id, "", patchpilot.EventLease, fmt.Sprintf("took over the lease of rollout %s from controller %s at once: %s", id, holder, why), nil)
 	return true, owner, nil
 }

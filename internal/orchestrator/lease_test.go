@@ -66,7 +66,7 @@ stages:
 				t.Fatalf("AcquireLease: %v, %v", granted, err)
 			}
 			state, err := e.e.Run(ctx, id)
-			evs, _ := e.db.Events(ctx, patchpilot.EventFilter{Rollout: id, Kind: EventLease})
+			evs, _ := e.db.Events(ctx, patchpilot.EventFilter{Rollout: id, Kind: patchpilot.EventLease})
 			if !tt.takeOver {
 				if patchpilot.ErrorCode(err) != patchpilot.ECONFLICT || !strings.Contains(err.Error(), holder) {
 					t.Errorf("Run = %s, %v; want ECONFLICT naming %s", state, err, holder)

@@ -75,7 +75,7 @@ func (j *job) resumeStep(ctx context.Context) (int, error) {
 		// back with, as the reboot step would have.
 		j.hr.BootIDAfter = real.BootID
 	}
-	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventHostState,
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState,
 		"resuming "+j.hr.Host+" recorded in "+string(j.hr.State)+" at step "+stepName(step)+" after reading its installed versions and boot id", nil)
 	j.rebootNeed = step == stepReboot
 	j.pins = pinsFromVersions(j.hr.ToVersions, j.rn.r.Plan.Patch, j.facts)

@@ -172,7 +172,7 @@ func (rn *run) setRollout(ctx context.Context, state patchpilot.RolloutState, re
 	if reason != "" {
 		msg += ": " + reason
 	}
-	rn.e.event(ctx, rn.r.ID, "", EventRolloutState, msg, nil)
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventRolloutState, msg, nil)
 	return nil
 }
 
@@ -195,7 +195,7 @@ func (rn *run) saveStage(ctx context.Context, i int, state patchpilot.StageState
 	if reason != "" {
 		msg += ": " + reason
 	}
-	rn.e.event(ctx, rn.r.ID, "", EventStageState, msg, nil)
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventStageState, msg, nil)
 	return nil
 }
 

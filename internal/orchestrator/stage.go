@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
 // stage runs stage i from wherever it stands: it waits for an approval
@@ -115,7 +116,7 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 				canDispatch = false
 			case !open:
 				if !waitingWindow {
-					rn.e.event(ctx, rn.r.ID, "", EventStageState, fmt.Sprintf("stage %s waits for the maintenance window opening at %s", stage.Name, next.Format(time.RFC3339)), nil)
+					rn.e.event(ctx, rn.r.ID, "", patchpilot.EventStageState, fmt.Sprintf("stage %s waits for the maintenance window opening at %s", stage.Name, next.Format(time.RFC3339)), nil)
 					waitingWindow = true
 				}
 				wait = min(wait, max(next.Sub(rn.e.now()), time.Millisecond))
@@ -186,10 +187,10 @@ func (rn *run) windowOpen() (open bool, next time.Time, ok bool) {
 
 func windowsOpen(ws []patchpilot.MaintenanceWindow, now time.Time) (open bool, next time.Time, ok bool) {
 	for _, w := range ws {
-		if w.Contains(now) {
+		if planner.WindowContains(w, now) {
 			return true, now, true
 		}
-		if t, found := w.NextOpen(now); found && (!ok || t.Before(next)) {
+		if t, found := planner.WindowNextOpen(w, now); found && (!ok || t.Before(next)) {
 			next, ok = t, true
 		}
 	}

@@ -10,19 +10,6 @@ import (
 	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
-// Event kinds written by the engine and the rollout commands.
-const (
-	EventRolloutCreated = "rollout.created"
-	EventRolloutState   = "rollout.state"
-	EventStageState     = "rollout.stage"
-	EventHostState      = "rollout.host"
-	EventGateVerdict    = "rollout.gate"
-	EventApproval       = "rollout.approved"
-	EventIncident       = "rollout.incident"
-	EventRequest        = "rollout.request" // pause, resume, abort, rollback asked by a person
-	EventLease          = "rollout.lease"
-)
-
 // Start resolves the plan against the hosts (selecting the plan's targets
 // among them and assigning them to stages) and stores a new pending
 // rollout. It changes no host; Run drives the rollout.
@@ -53,8 +40,8 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 	if err := e.Store.CreateRollout(ctx, r); err != nil {
 		return "", err
 	}
-	data, _ := json.Marshal(map[string]any{"plan": rp.Plan.Name, "stages": lines, "notes": rp.Notes, "dry_run": dryRun})
-	e.event(ctx, r.ID, "", EventRolloutCreated, fmt.Sprintf("rollout created by %s: %s", orDefault(createdBy, e.actor()), strings.Join(lines, "; ")), data)
+	data, _ := json.Marshal(patchpilot.RolloutCreatedData{Plan: rp.Plan.Name, Stages: lines, Notes: rp.Notes, DryRun: dryRun})
+	e.event(ctx, r.ID, "", patchpilot.EventRolloutCreated, fmt.Sprintf("rollout created by %s: %s", orDefault(createdBy, e.actor()), strings.Join(lines, "; ")), data)
 	return r.ID, nil
 }
 

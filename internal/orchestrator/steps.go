@@ -305,7 +305,7 @@ func (j *job) verify(ctx context.Context) error {
 			return failed("unhealthy: %s", rep.Reason)
 		}
 		if rep.Verdict == patchpilot.Healthy && rep.Promote && j.rn.e.now().Before(deadline) {
-			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict,
+			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventGateVerdict,
 				fmt.Sprintf("%s promoted early: the evidence is within the margins %s before the bake ends", j.hr.Host,
 					deadline.Sub(j.rn.e.now()).Round(time.Second)), nil)
 			return nil
@@ -319,7 +319,7 @@ func (j *job) verify(ctx context.Context) error {
 			}
 			extensions++
 			deadline = j.rn.e.now().Add(max(bake, j.rn.e.checkInterval()))
-			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict, fmt.Sprintf("%s under review: bake extended until %s", j.hr.Host, deadline.Format(time.RFC3339)), nil)
+			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventGateVerdict, fmt.Sprintf("%s under review: bake extended until %s", j.hr.Host, deadline.Format(time.RFC3339)), nil)
 		}
 		if err := j.rn.e.sleep(ctx, min(j.rn.e.checkInterval(), max(deadline.Sub(j.rn.e.now()), 0))); err != nil {
 			return failed("verify interrupted: %s", err)
@@ -333,7 +333,7 @@ func (j *job) recordVerdict(ctx context.Context, rep patchpilot.HealthReport) {
 	if rep.Reason != "" {
 		msg += ": " + rep.Reason
 	}
-	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, EventGateVerdict, msg, data)
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventGateVerdict, msg, data)
 }
 
 // checkVersions compares the installed versions with want ("" meaning

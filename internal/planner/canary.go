@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/canary"
 )
 
 // Field names of the canary section, in the order Marshal writes them.
@@ -102,7 +103,7 @@ func (d *decoder) canary(n *yaml.Node, health patchpilot.HealthConfig) (patchpil
 		names[m.Name] = item.Line
 		c.Metrics = append(c.Metrics, m)
 	}
-	if err := c.Validate(health.Prometheus.URL, step); err != nil {
+	if err := canary.ValidateConfig(c, health.Prometheus.URL, step); err != nil {
 		return c, d.errorf(n, "", "%s", message(err))
 	}
 	return c, nil
@@ -129,7 +130,7 @@ func (d *decoder) canaryMetric(n *yaml.Node, i int) (patchpilot.CanaryMetric, er
 	if m.Query, err = d.scalar(f["query"].value, what+": query"); err != nil {
 		return m, err
 	}
-	if err := (patchpilot.CanaryMetric{Name: m.Name, Query: m.Query, Direction: patchpilot.CanaryHigherIsWorse}).Validate(); err != nil {
+	if err := canary.ValidateMetric(patchpilot.CanaryMetric{Name: m.Name, Query: m.Query, Direction: patchpilot.CanaryHigherIsWorse}); err != nil {
 		return m, d.errorf(f["query"].value, what+": query", "%s", strings.TrimPrefix(message(err), "query: "))
 	}
 	if m.Direction, err = d.scalar(f["direction"].value, what+": direction"); err != nil {
@@ -154,7 +155,7 @@ func (d *decoder) canaryMetric(n *yaml.Node, i int) (patchpilot.CanaryMetric, er
 	if m.Margin, m.Relative, err = patchpilot.ParseCanaryMargin(ms); err != nil {
 		return m, d.errorf(f["margin"].value, what+": margin", "%s", message(err))
 	}
-	if err := m.Validate(); err != nil {
+	if err := canary.ValidateMetric(m); err != nil {
 		return m, d.errorf(f["margin"].value, what, "%s", message(err))
 	}
 	if v, ok := f["critical"]; ok {

@@ -432,7 +432,7 @@ func (d *decoder) windows(n *yaml.Node) ([]patchpilot.MaintenanceWindow, error) 
 			if w.TZ, err = d.scalar(v.value, what+": tz"); err != nil {
 				return nil, err
 			}
-			if _, err := w.Location(); err != nil {
+			if _, err := WindowLocation(w); err != nil {
 				return nil, d.errorf(v.value, what+": tz", "%s; expected an IANA zone such as \"Europe/Berlin\"", message(err))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/health"
 )
 
 // Field names of the health section, in the order Marshal writes them.
@@ -56,12 +57,12 @@ func (d *decoder) health(n *yaml.Node) (patchpilot.HealthConfig, error) {
 			return h, err
 		}
 		for i, u := range h.CriticalUnits {
-			if err := (patchpilot.HealthConfig{CriticalUnits: []string{u}}).Validate(); err != nil {
+			if err := health.ValidateConfig(patchpilot.HealthConfig{CriticalUnits: []string{u}}); err != nil {
 				return h, d.errorf(v.value.Content[i], "health: critical_units", "%q is not a systemd unit name", u)
 			}
 		}
 	}
-	if err := h.Validate(); err != nil {
+	if err := health.ValidateConfig(h); err != nil {
 		return h, d.errorf(n, "", "%s", message(err))
 	}
 	return h, nil
@@ -88,7 +89,7 @@ func (d *decoder) httpProbe(n *yaml.Node, i int) (patchpilot.HTTPProbe, error) {
 	if p.URL, err = d.scalar(f["url"].value, what+": url"); err != nil {
 		return p, err
 	}
-	if err := patchpilot.ValidateHealthURLTemplate(p.URL); err != nil {
+	if err := health.ValidateURLTemplate(p.URL); err != nil {
 		return p, d.errorf(f["url"].value, what+": url", "%s", message(err))
 	}
 	if v, ok := f["expect_status"]; ok {
@@ -125,7 +126,7 @@ func (d *decoder) prometheus(n *yaml.Node) (patchpilot.PrometheusConfig, error) 
 	if p.URL, err = d.scalar(u.value, what+": url"); err != nil {
 		return p, err
 	}
-	if p.URL == "" || (patchpilot.HealthConfig{Prometheus: patchpilot.PrometheusConfig{URL: p.URL}}).Validate() != nil {
+	if p.URL == "" || health.ValidateConfig(patchpilot.HealthConfig{Prometheus: patchpilot.PrometheusConfig{URL: p.URL}}) != nil {
 		return p, d.errorf(u.value, what+": url", "%q is not an http or https URL: expected e.g. http://127.0.0.1:9090", p.URL)
 	}
 	if v, ok := f["queries"]; ok {
@@ -139,7 +140,7 @@ func (d *decoder) prometheus(n *yaml.Node) (patchpilot.PrometheusConfig, error) 
 			if err != nil {
 				return p, err
 			}
-			if _, err := patchpilot.RenderHealthTemplate(name, text, patchpilot.TemplateDataFor(patchpilot.Host{Name: "web01", Address: "192.0.2.1"})); err != nil {
+			if _, err := health.RenderTemplate(name, text, health.TemplateData(patchpilot.Host{Name: "web01", Address: "192.0.2.1"})); err != nil {
 				return p, d.errorf(q.value, what+": queries: "+name, "%s", message(err))
 			}
 			if strings.TrimSpace(text) == "" {

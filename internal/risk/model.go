@@ -39,20 +39,7 @@ type Model struct {
 }
 
 // TrainingInfo says what a model was trained on.
-type TrainingInfo struct {
-	Source      string    `json:"source,omitempty"`
-	Records     int       `json:"records"`
-	Failures    int       `json:"failures"`
-	From        time.Time `json:"from"`
-	To          time.Time `json:"to"`
-	FitRecords  int       `json:"fit_records"`
-	CalibRecord int       `json:"calibration_records"`
-	// Regression is false when there was too little data to fit the
-	// regression, and the model is the cold-start model over the fleet's
-	// history.
-	Regression bool `json:"regression"`
-	Calibrated bool `json:"calibrated"`
-}
+type TrainingInfo = patchpilot.ModelTraining
 
 // TrainParams are the knobs of Train. The zero value means the defaults.
 type TrainParams struct {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -84,7 +83,7 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 	if err := validateRollout(r); err != nil {
 		return err
 	}
-	plan, err := json.Marshal(r.Plan)
+	plan, err := encodePlan(r.Plan)
 	if err != nil {
 		return invalid("rollout %q: plan cannot be stored: %v", r.ID, err)
 	}
@@ -332,10 +331,10 @@ func scanRollout(s scanner) (patchpilot.Rollout, error) {
 		return r, err
 	}
 	r.State = patchpilot.RolloutState(state)
-	if err := json.Unmarshal([]byte(plan), &r.Plan); err != nil {
+	var err error
+	if r.Plan, err = decodePlan([]byte(plan)); err != nil {
 		return r, fmt.Errorf("rollout %q: stored plan: %w", r.ID, err)
 	}
-	var err error
 	if r.CreatedAt, err = parseTime(created); err != nil {
 		return r, fmt.Errorf("rollout %q: %w", r.ID, err)
 	}

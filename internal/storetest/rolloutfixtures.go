@@ -28,11 +28,11 @@ stages:
     targets: 33.333333333333336%
 `
 
-// fullPlan returns a plan with every field of every type in it set in at
+// FullPlan returns a plan with every field of every type in it set in at
 // least one place, with the awkward values: a percentage that is not a
 // short decimal, durations with odd nanoseconds and beyond float64's exact
 // integers, Sunday (the zero weekday) inside a list.
-func fullPlan() patchpilot.Plan {
+func FullPlan() patchpilot.Plan {
 	return patchpilot.Plan{
 		Name: "demo-web",
 		Patch: patchpilot.PatchSpec{
@@ -149,7 +149,7 @@ func setPaths(v reflect.Value, path string, out map[string]bool) {
 // hosts.
 func fixtureRollout(id string, created time.Time) patchpilot.Rollout {
 	return patchpilot.Rollout{
-		ID: id, Plan: fullPlan(), PlanSource: planSource, State: patchpilot.RolloutRunning,
+		ID: id, Plan: FullPlan(), PlanSource: planSource, State: patchpilot.RolloutRunning,
 		Reason: "started by hand", CreatedBy: "alice@ops", CreatedAt: created.In(otherZone),
 		UpdatedAt: created.Add(time.Second + time.Microsecond).In(otherZone), DryRun: true,
 		Stages: []patchpilot.StageRun{

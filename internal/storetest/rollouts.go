@@ -78,7 +78,7 @@ func wantAbout(t *testing.T, what string, got, before, after time.Time) {
 // testPlanFixtureIsFull guards the plan round trip: a field added to Plan
 // must be set in the fixture, or the round trip would not cover it.
 func testPlanFixtureIsFull(t *testing.T) {
-	if unset := unsetFields(fullPlan()); len(unset) > 0 {
+	if unset := unsetFields(FullPlan()); len(unset) > 0 {
 		t.Errorf("fullPlan leaves these fields zero everywhere: %v; set them so the round trip covers them", unset)
 	}
 }
@@ -93,8 +93,8 @@ func (s suite) testRolloutRoundTrip(t *testing.T) {
 	if want := stored(r); !reflect.DeepEqual(got, want) {
 		t.Errorf("Rollout =\n%+v\nwant\n%+v", got, want)
 	}
-	if !reflect.DeepEqual(got.Plan, fullPlan()) {
-		t.Errorf("Plan =\n%#v\nwant\n%#v", got.Plan, fullPlan())
+	if !reflect.DeepEqual(got.Plan, FullPlan()) {
+		t.Errorf("Plan =\n%#v\nwant\n%#v", got.Plan, FullPlan())
 	}
 	if got.PlanSource != planSource {
 		t.Errorf("PlanSource = %q, want %q", got.PlanSource, planSource)
@@ -102,7 +102,7 @@ func (s suite) testRolloutRoundTrip(t *testing.T) {
 	// A plan as the planner returns it (defaults filled in, empty lists
 	// nil) and an empty one come back equal too.
 	oneStage := patchpilot.Plan{Stages: []patchpilot.Stage{{Name: "all"}}}.WithDefaults()
-	for i, p := range []patchpilot.Plan{fullPlan().WithDefaults(), {}, oneStage} {
+	for i, p := range []patchpilot.Plan{FullPlan().WithDefaults(), {}, oneStage} {
 		id := fmt.Sprintf("plan-%d", i)
 		mustCreate(t, st, patchpilot.Rollout{ID: id, Plan: p, CreatedAt: baseTime})
 		if got := mustRollout(t, st, id).Plan; !reflect.DeepEqual(got, p) {

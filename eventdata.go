@@ -1,0 +1,185 @@
+package patchpilot
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The payloads of the event kinds (Event.Data), one type per kind. Their
+// JSON is a stored format: fields are only ever added, so that events
+// written by older versions still decode (eventdata_test.go keeps payloads
+// as older versions wrote them).
+
+// FactsCollectedData is the payload of EventFactsCollected.
+type FactsCollectedData struct {
+	Packages        int    `json:"packages"`
+	Updates         int    `json:"updates"`
+	SecurityUpdates int    `json:"security_updates"`
+	Source          string `json:"source"` // how the facts were collected, e.g. "ssh" or "local"
+}
+
+// CollectFailedData is the payload of EventCollectFailed.
+type CollectFailedData struct {
+	Code Code `json:"code"`
+}
+
+// FactsPrunedData is the payload of EventFactsPruned.
+type FactsPrunedData struct {
+	Keep    int `json:"keep"`
+	Deleted int `json:"deleted"`
+}
+
+// HostsRemovedData is the payload of EventHostsRemoved.
+type HostsRemovedData struct {
+	Hosts []string `json:"hosts"`
+}
+
+// AdvisoriesImportedData is the payload of EventAdvisoriesImported.
+type AdvisoriesImportedData struct {
+	Path    string `json:"path"`
+	Read    int    `json:"read"`
+	Written int    `json:"written"`
+}
+
+// HistoryImportedData is the payload of EventHistoryImported.
+type HistoryImportedData struct {
+	File     string `json:"file"`
+	Records  int    `json:"records"`
+	Failures int    `json:"failures"`
+	Written  int    `json:"written"`
+}
+
+// ModelTrainedData is the payload of EventModelTrained.
+type ModelTrainedData struct {
+	ModelVersion string        `json:"model_version"`
+	Training     ModelTraining `json:"training"`
+}
+
+// ModelTraining is what a risk model was trained on.
+type ModelTraining struct {
+	Source      string    `json:"source,omitempty"`
+	Records     int       `json:"records"`
+	Failures    int       `json:"failures"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	FitRecords  int       `json:"fit_records"`
+	CalibRecord int       `json:"calibration_records"`
+	// Regression is false when there was too little data to fit the
+	// regression, and the model is the cold-start model over the fleet's
+	// history.
+	Regression bool `json:"regression"`
+	Calibrated bool `json:"calibrated"`
+}
+
+// RolloutCreatedData is the payload of EventRolloutCreated.
+type RolloutCreatedData struct {
+	Plan   string   `json:"plan"`
+	Stages []string `json:"stages"` // "stage: host1,host2", in order
+	Notes  []string `json:"notes"`
+	DryRun bool     `json:"dry_run"`
+}
+
+// IncidentData is the payload of EventIncident and the evidence stored
+// with the incident.
+type IncidentData struct {
+	Hosts []IncidentHost `json:"hosts"`
+	// RolledBack names the hosts rolled back by the stage's failure
+	// action.
+	RolledBack []string `json:"rolled_back,omitempty"`
+	// Adaptive holds the numbers behind an adaptive halt.
+	Adaptive *AdaptiveData `json:"adaptive,omitempty"`
+}
+
+// IncidentHost is one failed or rolled back host of an incident.
+type IncidentHost struct {
+	Host        string       `json:"host"`
+	Stage       string       `json:"stage,omitempty"`
+	State       HostState    `json:"state"`
+	Reason      string       `json:"reason"`
+	GateResults []GateResult `json:"gate_results,omitempty"`
+}
+
+// AdaptiveData is the payload of EventAdaptive: the adaptive planner's
+// prior when a rollout starts, and its look at the evidence after each
+// stage (posterior, budget, decision).
+type AdaptiveData struct {
+	// Prior is the prior probability that the patch breaks a host.
+	Prior float64 `json:"prior"`
+	// PriorModelVersion and PriorReasons say where the prior comes from;
+	// Strength is its weight in hosts. The first event of a rollout has
+	// them.
+	PriorModelVersion string   `json:"prior_model_version,omitempty"`
+	PriorReasons      []string `json:"prior_reasons,omitempty"`
+	Strength          float64  `json:"strength,omitempty"`
+
+	Posterior float64 `json:"posterior_mean"`
+	Upper     float64 `json:"posterior_upper"`
+	Failures  int     `json:"failures"`
+	Patched   int     `json:"patched"`
+	Remaining int     `json:"remaining"`
+	Budget    int     `json:"budget"`
+	NextWave  int     `json:"next_wave"`
+	Decision  string  `json:"decision,omitempty"`
+}
+
+// UnmarshalJSON also reads the prior event as older versions wrote it,
+// with the prior as an object: {"prior": {"probability": ...,
+// "model_version": ..., "reasons": [...]}, "strength": ..., "budget": ...}.
+func (d *AdaptiveData) UnmarshalJSON(b []byte) error {
+	type plain AdaptiveData
+	var raw struct {
+		plain
+		Prior json.RawMessage `json:"prior"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*d = AdaptiveData(raw.plain)
+	if len(raw.Prior) == 0 || string(raw.Prior) == "null" {
+		return nil
+	}
+	if raw.Prior[0] != '{' {
+		return json.Unmarshal(raw.Prior, &d.Prior)
+	}
+	var old struct {
+		Probability  float64  `json:"probability"`
+		ModelVersion string   `json:"model_version"`
+		Reasons      []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(raw.Prior, &old); err != nil {
+		return err
+	}
+	d.Prior, d.PriorModelVersion, d.PriorReasons = old.Probability, old.ModelVersion, old.Reasons
+	return nil
+}
+
+// NewEventData returns a pointer to a zero payload of the event kind, to
+// decode Event.Data into, or nil for a kind without payload or unknown to
+// this version.
+func NewEventData(kind string) any {
+	switch kind {
+	case EventFactsCollected:
+		return new(FactsCollectedData)
+	case EventCollectFailed:
+		return new(CollectFailedData)
+	case EventFactsPruned:
+		return new(FactsPrunedData)
+	case EventHostsRemoved:
+		return new(HostsRemovedData)
+	case EventAdvisoriesImported:
+		return new(AdvisoriesImportedData)
+	case EventHistoryImported:
+		return new(HistoryImportedData)
+	case EventModelTrained:
+		return new(ModelTrainedData)
+	case EventRolloutCreated:
+		return new(RolloutCreatedData)
+	case EventGateVerdict:
+		return new(HealthReport)
+	case EventIncident:
+		return new(IncidentData)
+	case EventAdaptive:
+		return new(AdaptiveData)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
+)
+
+// The engine's defaults, named here so that a front end (the CLI, an HTTP
+// server) can show them without reaching past the app into the
+// orchestrator.
+const (
+	// DefaultLeaseTTL is how long a controller's claim on a rollout lasts
+	// without renewal.
+	DefaultLeaseTTL = orchestrator.DefaultLeaseTTL
+	// DefaultCheckInterval is the time between health checks of a bake.
+	DefaultCheckInterval = orchestrator.DefaultCheckInterval
+)
+
+// Controller is the use cases that drive and steer rollouts: start, run,
+// approve, pause, abort, resume and roll back. Front ends hold a
+// Controller, never the engine behind it, so that every way in goes
+// through the same wiring (store, dialers, package managers, gates).
+type Controller struct {
+	app *App
+	eng *orchestrator.Engine
+}
+
+// Controller builds a rollout controller on the app's store with the real
+// package managers and health gates (see Engine).
+func (a *App) Controller(o EngineOptions) *Controller {
+	return &Controller{app: a, eng: a.Engine(o)}
+}
+
+// Start stores a new rollout of the plan over the stored hosts its targets
+// select and returns its id. It changes no host: Run does.
+func (c *Controller) Start(ctx context.Context, p patchpilot.Plan, source []byte, dryRun bool) (string, error) {
+	return c.app.StartRollout(ctx, c.eng, p, source, dryRun)
+}
+
+// Run drives the rollout until it ends, waits for a person, is paused or
+// the context ends, and returns the state it was left in. It fails with
+// ECONFLICT when another controller holds the rollout's lease.
+func (c *Controller) Run(ctx context.Context, id string) (patchpilot.RolloutState, error) {
+	return c.eng.Run(ctx, id)
+}
+
+// Resume carries on a paused or held rollout, or one whose controller
+// died, after examining each host found in the middle of its pipeline.
+func (c *Controller) Resume(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
+	return c.eng.Resume(ctx, id, actor)
+}
+
+// Approve approves the named stage (empty: the one waiting) and returns
+// its name.
+func (c *Controller) Approve(ctx context.Context, id, stage, actor string) (string, error) {
+	return c.eng.Approve(ctx, id, stage, actor)
+}
+
+// Pause stops dispatching hosts; hosts in flight finish.
+func (c *Controller) Pause(ctx context.Context, id, actor string) error {
+	return c.eng.Pause(ctx, id, actor)
+}
+
+// Abort ends the rollout: hosts not yet started are skipped.
+func (c *Controller) Abort(ctx context.Context, id, actor string) error {
+	return c.eng.Abort(ctx, id, actor)
+}
+
+// RequestRollback marks the named hosts (empty: every changed host) for
+// rollback and returns the hosts marked; Run or the controller driving
+// the rollout carries the rollbacks out.
+func (c *Controller) RequestRollback(ctx context.Context, id string, hosts []string, actor string) ([]string, error) {
+	return c.eng.RequestRollback(ctx, id, hosts, actor)
+}
+
+// NextStep is the hint for a person looking at the rollout as it is: only
+// the commands that work on it now (see orchestrator.NextStep).
+func (st RolloutStatus) NextStep() string {
+	return orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs())
+}

@@ -1,0 +1,20 @@
+package app
+
+import (
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+// ParsePin reads one package=version pin, as a plan's patch names it.
+func ParsePin(s string) (patchpilot.PackagePin, error) { return planner.ParsePin(s) }
+
+// CheckSelector reports whether s is a valid target selector, with the
+// planner's error naming what is wrong when it is not.
+func CheckSelector(s string) error {
+	_, err := planner.ParseSelector(s)
+	return err
+}
+
+// MarshalPlan renders a plan as the YAML of a plan file, which ReadPlan
+// reads back.
+func MarshalPlan(p patchpilot.Plan) ([]byte, error) { return planner.Marshal(p) }
