@@ -34,7 +34,7 @@ type GateResult struct {
 // HealthVerdict is the decision over all gates of a host at one check.
 type HealthVerdict string
 
-// Health verdicts (DESIGN section 5): none breached means healthy; one
+// Health verdicts (docs/architecture.md, "Health gates"): none breached means healthy; one
 // breach means under review (extend the bake); two or more, one critical,
 // or a gate that cannot be evaluated means rollback.
 const (

@@ -46,7 +46,7 @@ const (
 	StageSkipped         StageState = "skipped"
 )
 
-// HostState is where a host is in its pipeline (DESIGN section 3):
+// HostState is where a host is in its pipeline:
 // pending → preflight → snapshot → apply → reboot → verify → succeeded, and on
 // failure → rolling_back → rolled_back | rollback_failed.
 type HostState string

@@ -12,7 +12,7 @@ import (
 	"github.com/patchpilot/patchpilot/internal/prometheus"
 )
 
-// Thresholds of DESIGN section 5's starting rule, used when a criterion
+// Thresholds of the starting rule, used when a criterion
 // names no value of its own.
 const (
 	DefaultCPUIncrease       = 25.0            // percentage points over the baseline

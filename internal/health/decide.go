@@ -7,7 +7,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// Decide applies DESIGN section 5's starting rule to one check's results:
+// Decide applies the starting rule to one check's results:
 // a critical gate, or a gate that could not be evaluated, or two breaches
 // mean rollback; one breach, or an inconclusive gate, means under review
 // (bake longer); otherwise healthy. The reason names the gates that decided.

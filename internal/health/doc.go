@@ -35,7 +35,7 @@
 //
 // # Decision rule
 //
-// DESIGN section 5's starting rule (Decide): one critical gate, or one gate
+// The starting rule (Decide): one critical gate, or one gate
 // that cannot be evaluated (probe failed, no data, NaN, stale data,
 // unparsable output, no baseline), means rollback; so do two breaches. One
 // breach, or an inconclusive gate, means under review: bake longer. No

@@ -1,5 +1,5 @@
 // Package orchestrator executes rollout plans: it assigns hosts to stages,
-// drives every host through the pipeline of DESIGN section 3 (preflight,
+// drives every host through the per-host pipeline (preflight,
 // snapshot, apply, reboot, verify, and rollback on failure), decides each
 // stage's fate from its failures and the plan's on_failure action, and keeps
 // every step in the RolloutStore before its side effect, so that a

@@ -7,7 +7,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// Rule weights and thresholds of the baseline (DESIGN section 6).
+// Rule weights and thresholds of the rule-based baseline.
 const (
 	baselineKernelPoints   = 5
 	baselinePastFailPoints = 3
@@ -60,8 +60,8 @@ func IsKernelPackage(name string) bool {
 	return false
 }
 
-// BaselineRisk scores a patch with the rule-based baseline of DESIGN
-// section 6: kernel +5, past failure rate over 5% +3, conflicts or removals
+// BaselineRisk scores a patch with the rule-based baseline:
+// kernel +5, past failure rate over 5% +3, conflicts or removals
 // +5, critical CVE +2; below 2 is low, below 5 medium, else high. Reasons
 // name each rule that fired, in that order.
 func BaselineRisk(in BaselineInput) (score int, level patchpilot.RiskLevel, reasons []string) {

@@ -10,11 +10,11 @@ import (
 )
 
 // maxFlowWidth is the longest line a stage is written on in flow style, as
-// in DESIGN section 4; longer stages are written as block mappings.
+// in the README's example; longer stages are written as block mappings.
 const maxFlowWidth = 160
 
 // Marshal writes a plan in the YAML format Parse reads, in the style of
-// DESIGN section 4: one line per stage where it fits. Defaults are filled in
+// the README's example: one line per stage where it fits. Defaults are filled in
 // first, and fields at their default value are left out (except on_failure,
 // which reviewers should always see), so Parse(Marshal(p)) equals
 // p.WithDefaults(). The plan is validated the same way Parse validates it.

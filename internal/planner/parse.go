@@ -1,5 +1,5 @@
 // Package planner reads, writes, checks and resolves rollout plans: the YAML
-// format of DESIGN section 4, strict validation with file:line:column
+// format the README shows, strict validation with file:line:column
 // errors, selector matching, stage assignment with canary choice, default
 // plans and the rule-based baseline risk.
 package planner

@@ -10,7 +10,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// TestParseExample checks that DESIGN section 4's example parses into the
+// TestParseExample checks that the README's example plan parses into the
 // plan it describes, defaults filled in.
 func TestParseExample(t *testing.T) {
 	data, err := os.ReadFile("testdata/example.yaml")

@@ -6,7 +6,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// Rule-based baseline of DESIGN section 6, restated here so that the
+// The rule-based baseline, restated here so that the
 // planner can import this package: kernel +5, past failure rate over 5% +3,
 // conflicts or removals +5, critical CVE +2. internal/planner.BaselineRisk
 // applies the same rules to a patch; a test keeps the two in step.
