@@ -119,8 +119,10 @@ targets select, and drive it in the foreground. The rollout id is printed
 first on standard output ("rollout ID"); progress lines (one per
 transition, gate verdict, approval and incident) go to standard error; the
 final status follows on standard output. With -o json or -o yaml standard
-output holds only the final status, and the id line goes to standard error. With --dry-run every host runs its preflight only and
-nothing is changed.
+output holds only the final status, and the id line goes to standard error. With --dry-run every host runs its preflight and its
+stage's health gates once, and nothing is changed: a host whose gates fail
+before any change (which the real run would patch only to roll back) fails
+the dry run, which then exits 10.
 
 Interrupting the command leaves the rollout where it is: resume it with
 'patchpilot rollout resume ID'.
@@ -152,7 +154,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			return c.finish(cmd, a, id, state, err)
 		},
 	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight only: change nothing")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight and health gates once: change nothing")
 	ef.register(cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
