@@ -37,6 +37,11 @@ func TestMistypedSubcommand(t *testing.T) {
 		{[]string{"hosts", "shwo"}, "did you mean 'patchpilot hosts show'?"},
 		{[]string{"history", "exprot"}, "did you mean 'patchpilot history export'?"},
 		{[]string{"rollout", "zzzzzz"}, `unknown command "zzzzzz" for "patchpilot rollout"`},
+		// With the subcommand's flags after it, the subcommand is still
+		// the mistake, not its flag.
+		{[]string{"inventory", "colect", "--local"}, "did you mean 'patchpilot inventory collect'?"},
+		{[]string{"rollout", "strat", "plan.yaml", "--dry-run"}, "did you mean 'patchpilot rollout start'?"},
+		{[]string{"hots", "--security"}, "did you mean 'patchpilot hosts'?"},
 	}
 	for _, tt := range tests {
 		r := e.runIn(tt.args...)
