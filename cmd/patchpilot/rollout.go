@@ -37,6 +37,32 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", orchestrator.DefaultLeaseTTL, "how long this controller's claim on the rollout lasts without renewal; a dead controller's rollout can be resumed after it")
 	fs.DurationVar(&f.checkInterval, "check-interval", orchestrator.DefaultCheckInterval, "time between health checks during a bake")
 	fs.DurationVar(&f.approvalWait, "approval-wait", 0, "how long to wait for a stage's approval before exiting with code 12 (0: exit at once)")
+	// Checked before the command opens the database or a rollout: a
+	// negative check interval would run the health gates in a tight loop
+	// against the host, and a lease of no time lets a second controller
+	// take the rollout over while this one still drives it.
+	cmd.PreRunE = func(*cobra.Command, []string) error { return f.validate() }
+}
+
+// validate refuses durations the controller cannot work with.
+func (f *engineFlags) validate() error {
+	for _, d := range []struct {
+		flag string
+		val  time.Duration
+		min  time.Duration
+	}{
+		{"--lease-ttl", f.leaseTTL, time.Second},
+		{"--check-interval", f.checkInterval, time.Millisecond},
+	} {
+		if d.val < d.min {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s %s: expected a duration of at least %s", d.flag, d.val, d.min).
+				WithHint("leave the flag out for its default, or give e.g. 10s")
+		}
+	}
+	if f.approvalWait < 0 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "--approval-wait %s: expected 0 (exit at once) or a positive duration", f.approvalWait)
+	}
+	return nil
 }
 
 // engine builds the engine for a driving command, printing each event as
@@ -189,6 +215,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many rollouts (0: all)")
+	notNegative(cmd, "limit", &limit)
 	return cmd
 }
 

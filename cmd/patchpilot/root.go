@@ -134,7 +134,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		if args := cmd.Flags().Args(); cmd.HasSubCommands() && len(args) > 0 {
 			return unknownCommand(cmd, args[0])
 		}
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s", plainFlagError(err.Error())).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 	})
 	root.Flags().BoolVar(&showVersion, "version", false, "print patchpilot's version, as 'patchpilot version' does")
 	pf := root.PersistentFlags()
