@@ -270,6 +270,10 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 		if err == nil {
 			err = j.gatesBeforeChange(ctx)
 		}
+		if err != nil && ctx.Err() != nil {
+			j.close()
+			return "", rn.dryRunInterrupted(ctx)
+		}
 		if err != nil {
 			problems = append(problems, hr.Host)
 			j.fail(ctx, err)
@@ -329,4 +333,21 @@ func (j *job) gatesBeforeChange(ctx context.Context) error {
 		why = []string{rep.Reason}
 	}
 	return failed("health gates fail before any change, so the rollout would roll this host back: %s", strings.Join(why, "; "))
+}
+
+// dryRunInterrupted ends a dry run whose controller was interrupted. The
+// host it was checking is no failure, so it is left as it was. A dry run
+// changed nothing and has nothing to resume, so it ends aborted rather
+// than staying running, where it would hold its hosts against 'hosts rm';
+// the store is written with a context that outlives the interruption.
+func (rn *run) dryRunInterrupted(ctx context.Context) error {
+	store := context.WithoutCancel(ctx)
+	for k := range rn.r.Stages {
+		_ = rn.saveStage(store, k, patchpilot.StageSkipped, "dry run interrupted")
+	}
+	if err := rn.setRollout(store, patchpilot.RolloutAborted, "dry run interrupted: nothing was changed"); err != nil {
+		return err
+	}
+	return patchpilot.Errorf(patchpilot.ECANCELED, "dry run of rollout %s interrupted: nothing was changed", rn.r.ID).
+		WithHint("run it again with 'patchpilot rollout start PLAN --dry-run'")
 }

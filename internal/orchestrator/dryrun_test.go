@@ -94,3 +94,44 @@ func TestDryRunChecksGatesBeforeAnyChange(t *testing.T) {
 		}
 	}
 }
+
+// interruptingGates cancels the controller's context while it takes the
+// baseline, as a SIGINT during a dry run does.
+type interruptingGates struct{ cancel context.CancelFunc }
+
+func (g interruptingGates) Baseline(ctx context.Context, _ patchpilot.HealthTarget) (patchpilot.HealthBaseline, error) {
+	g.cancel()
+	return nil, ctx.Err()
+}
+
+func (interruptingGates) Check(context.Context, patchpilot.HealthTarget, patchpilot.HealthBaseline) (patchpilot.HealthReport, error) {
+	return patchpilot.HealthReport{Verdict: patchpilot.Healthy}, nil
+}
+
+// An interrupted dry run fails no host and does not stay running: it ends
+// aborted, and the engine reports the interruption.
+func TestDryRunInterrupted(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.e.Health = func(patchpilot.Plan, patchpilot.Stage) (patchpilot.HealthChecker, error) {
+		return interruptingGates{cancel}, nil
+	}
+	id := e.startDry(dryRunPlan)
+	_, err := e.e.Run(ctx, id)
+	if patchpilot.ErrorCode(err) != patchpilot.ECANCELED {
+		t.Fatalf("Run of an interrupted dry run: %v, want %s", err, patchpilot.ECANCELED)
+	}
+	r, err := e.db.Rollout(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != patchpilot.RolloutAborted {
+		t.Errorf("rollout %s (%s), want aborted", r.State, r.Reason)
+	}
+	for h, s := range e.states(id) {
+		if s == patchpilot.HostFailed || s == patchpilot.HostUnreachable {
+			t.Errorf("%s: %s; an interruption is no host failure", h, s)
+		}
+	}
+}
