@@ -52,6 +52,9 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error)
 		return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "database folder %s does not exist", dir).
 			WithHint("check the --db path; a command that stores data (inventory collect, history import) creates the folder")
 	}
+	if err := notADirectory(path); err != nil {
+		return nil, err
+	}
 	_, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return openEmpty(ctx, db)

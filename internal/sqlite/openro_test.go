@@ -106,6 +106,19 @@ func TestOpenReadOnlyZeroByteFileIsEmpty(t *testing.T) {
 	}
 }
 
+// A --db that names a folder is refused by reading and writing commands
+// alike, naming the path, instead of SQLite's "disk I/O error".
+func TestOpenDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := sqlite.OpenReadOnly(ctx, dir); patchpilot.ErrorCode(err) != patchpilot.EUNAVAILABLE || !strings.Contains(err.Error(), dir+" is a directory") {
+		t.Errorf("OpenReadOnly of a directory: %v, want %s naming it", err, patchpilot.EUNAVAILABLE)
+	}
+	if _, err := sqlite.Open(ctx, dir); patchpilot.ErrorCode(err) != patchpilot.EUNAVAILABLE || !strings.Contains(err.Error(), dir+" is a directory") {
+		t.Errorf("Open of a directory: %v, want %s naming it", err, patchpilot.EUNAVAILABLE)
+	}
+}
+
 func TestOpenReadOnlyMissingFolder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "typo")
