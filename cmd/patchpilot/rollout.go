@@ -238,6 +238,9 @@ finished_at, reason, gate_results}]}], incidents.`,
 	}
 }
 
+// hostReasonWidth is how much of a host's reason the status table shows.
+const hostReasonWidth = 100
+
 func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 	fmt.Fprintf(w, "Rollout:\t%s\n", st.ID)
 	fmt.Fprintf(w, "State:\t%s\n", st.State)
@@ -246,11 +249,24 @@ func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "STAGE\tHOST\tSTATE\tVERSIONS\tREASON")
+	var long []patchpilot.HostRun
 	for _, s := range st.Stages {
 		fmt.Fprintf(w, "%s\t\t%s\t\t%s\n", s.Name, s.State, s.Reason)
 		for _, h := range s.Hosts {
-			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", h.Host, h.State, dash(versions(h)), truncate(h.Reason, 100))
+			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", h.Host, h.State, dash(versions(h)), truncate(h.Reason, hostReasonWidth))
+			if len(h.Reason) > hostReasonWidth {
+				long = append(long, h)
+			}
 		}
+	}
+	// The table cuts long reasons to keep its columns; this is the
+	// command hints send people to for why a host failed, so the whole
+	// reason follows the table.
+	for i, h := range long {
+		if i == 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s: %s\n", h.Host, h.Reason)
 	}
 	for _, inc := range st.Incidents {
 		fmt.Fprintf(w, "\nIncident %d (%s, stage %s): %s; hosts %s\n", inc.ID, inc.Time.Local().Format(time.DateTime), dash(inc.Stage), inc.Reason, strings.Join(inc.Hosts, ", "))
