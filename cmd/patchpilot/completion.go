@@ -36,6 +36,11 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 		args["patchpilot rollout "+sub] = c.completeRollout
 	}
 	flags := map[string]map[string]cobra.CompletionFunc{
+		// The root's persistent flags take fixed words.
+		"patchpilot": {
+			"output":    completeWords("table", "json", "yaml"),
+			"log-level": completeWords("debug", "info", "warn", "error"),
+		},
 		"patchpilot updates":          {"host": c.completeHostFlag},
 		"patchpilot assess":           {"host": c.completeHostFlag},
 		"patchpilot model explain":    {"host": c.completeHostFlag},
@@ -57,6 +62,20 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 		}
 	}
 	walk(root)
+}
+
+// completeWords completes a flag that takes one of words, as the other
+// completions do, offering only those that start with what was typed.
+func completeWords(words ...string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var out []cobra.Completion
+		for _, w := range words {
+			if strings.HasPrefix(w, toComplete) {
+				out = append(out, w)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // completionApp opens the store for a completion, or returns nil when the

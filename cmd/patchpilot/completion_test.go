@@ -61,6 +61,9 @@ func TestShellCompletion(t *testing.T) {
 		{[]string{"--db", db, "rollout", "resume", "r-"}, "r-20261204-1"},
 		{[]string{"--db", db, "rollout", "rollback", "r-20261204-1", "--hosts", "db"}, "db-1"},
 		{[]string{"--db", db, "rollout", "status", ""}, "r-20261204-1"},
+		{[]string{"hosts", "-o", ""}, "table,json,yaml"},
+		{[]string{"rollout", "list", "--output", "j"}, "json"},
+		{[]string{"--log-level", ""}, "debug,info,warn,error"},
 	}
 	for _, tt := range tests {
 		words, _ := complete(t, e, tt.args...)

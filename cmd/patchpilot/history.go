@@ -56,6 +56,7 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 	cmd.Flags().StringVar(&f.Rollout, "rollout", "", "only this rollout")
 	cmd.Flags().StringVar(&f.Package, "package", "", "only outcomes that changed this package")
 	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many records (0: all)")
+	notNegative(cmd, "limit", &f.Limit)
 	cmd.AddCommand(c.historyExportCommand(), c.historyImportCommand())
 	return cmd
 }

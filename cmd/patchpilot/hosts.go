@@ -160,9 +160,14 @@ func (c *cli) hostShowCommand() *cobra.Command {
 }
 
 func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []patchpilot.HostUpdate, packages bool) {
-	port := h.SSHPort()
 	fmt.Fprintf(w, "Name:\t%s\n", h.Name)
-	fmt.Fprintf(w, "Address:\t%s:%d\n", h.Target(), port)
+	if app.IsLocalHost(h) {
+		// The machine collected with --local is reached through the local
+		// runner: a port would suggest an SSH server it does not need.
+		fmt.Fprintf(w, "Address:\t%s (this machine, without SSH)\n", h.Target())
+	} else {
+		fmt.Fprintf(w, "Address:\t%s:%d\n", h.Target(), h.SSHPort())
+	}
 	fmt.Fprintf(w, "User:\t%s\n", dash(h.User))
 	fmt.Fprintf(w, "Groups:\t%s\n", dash(strings.Join(h.Groups, ",")))
 	fmt.Fprintf(w, "Labels:\t%s\n", dash(strings.Join(patchpilot.SortedLabels(h.Labels), ",")))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
@@ -101,5 +102,30 @@ func TestHostsRemove(t *testing.T) {
 	}
 	if got := hosts(); strings.Join(got, ",") != "web-2" {
 		t.Errorf("after a refused hosts rm: %v, want [web-2]", got)
+	}
+}
+
+// hosts show gives an SSH host's address with its port, and the machine
+// collected with --local as this machine: it is never reached over SSH, so
+// a port 22 there would send a person looking for an SSH server it does
+// not need.
+func TestHostsShowAddress(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.UpsertHosts(ctx, []patchpilot.Host{app.LocalHost("box"), {Name: "web-1", Address: "10.0.0.5", Port: 2222}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := e.mustRun("hosts", "show", "box", "--db", db); !strings.Contains(out, "localhost (this machine, without SSH)") || strings.Contains(out, ":22") {
+		t.Errorf("hosts show of the local host:\n%s\nwant its address as this machine, without a port", out)
+	}
+	if out := e.mustRun("hosts", "show", "web-1", "--db", db); !strings.Contains(out, "10.0.0.5:2222") {
+		t.Errorf("hosts show of an SSH host:\n%s\nwant 10.0.0.5:2222", out)
 	}
 }

@@ -70,7 +70,14 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	default:
 		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
 	}
-	fmt.Fprintf(w, "trained:\t%s\n", st.TrainedAt.Local().Format(time.DateTime))
+	if st.Stored {
+		fmt.Fprintf(w, "trained:\t%s\n", st.TrainedAt.Local().Format(time.DateTime))
+	} else {
+		// The cold-start model is built afresh by each command, so its
+		// training time is just now: a time would suggest a training run
+		// that never happened.
+		fmt.Fprintf(w, "trained:\tnever\n")
+	}
 	if st.Records > 0 {
 		fmt.Fprintf(w, "trained on:\t%d records (%d failures) from %s, %s to %s\n", st.Records, st.Failures,
 			dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))

@@ -236,3 +236,13 @@ func TestAssessJSON(t *testing.T) {
 		}
 	}
 }
+
+// model status on a fleet that never trained a model says so, rather
+// than giving the time the cold-start model was built by this command.
+func TestModelStatusNeverTrained(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustRun("model", "status", "--db", filepath.Join(e.home, "none.db"))
+	if !strings.Contains(out, "trained:") || !strings.Contains(out, "never") {
+		t.Errorf("model status without a trained model:\n%s\nwant 'trained: never'", out)
+	}
+}

@@ -36,6 +36,32 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "how long this controller's claim on the rollout lasts without renewal; a dead controller's rollout can be resumed after it")
 	fs.DurationVar(&f.checkInterval, "check-interval", app.DefaultCheckInterval, "time between health checks during a bake")
 	fs.DurationVar(&f.approvalWait, "approval-wait", 0, "how long to wait for a stage's approval before exiting with code 12 (0: exit at once)")
+	// Checked before the command opens the database or a rollout: a
+	// negative check interval would run the health gates in a tight loop
+	// against the host, and a lease of no time lets a second controller
+	// take the rollout over while this one still drives it.
+	cmd.PreRunE = func(*cobra.Command, []string) error { return f.validate() }
+}
+
+// validate refuses durations the controller cannot work with.
+func (f *engineFlags) validate() error {
+	for _, d := range []struct {
+		flag string
+		val  time.Duration
+		min  time.Duration
+	}{
+		{"--lease-ttl", f.leaseTTL, time.Second},
+		{"--check-interval", f.checkInterval, time.Millisecond},
+	} {
+		if d.val < d.min {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s %s: expected a duration of at least %s", d.flag, d.val, d.min).
+				WithHint("leave the flag out for its default, or give e.g. 10s")
+		}
+	}
+	if f.approvalWait < 0 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "--approval-wait %s: expected 0 (exit at once) or a positive duration", f.approvalWait)
+	}
+	return nil
 }
 
 // engine builds the engine for a driving command, printing each event as
@@ -118,8 +144,10 @@ targets select, and drive it in the foreground. The rollout id is printed
 first on standard output ("rollout ID"); progress lines (one per
 transition, gate verdict, approval and incident) go to standard error; the
 final status follows on standard output. With -o json or -o yaml standard
-output holds only the final status, and the id line goes to standard error. With --dry-run every host runs its preflight only and
-nothing is changed.
+output holds only the final status, and the id line goes to standard error. With --dry-run every host runs its preflight and its
+stage's health gates once, and nothing is changed: a host whose gates fail
+before any change (which the real run would patch only to roll back) fails
+the dry run, which then exits 10.
 
 Interrupting the command leaves the rollout where it is: resume it with
 'patchpilot rollout resume ID'.
@@ -151,7 +179,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			return c.finish(cmd, a, id, state, err)
 		},
 	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight only: change nothing")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight and health gates once: change nothing")
 	ef.register(cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
@@ -186,6 +214,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many rollouts (0: all)")
+	notNegative(cmd, "limit", &limit)
 	return cmd
 }
 
@@ -208,6 +237,9 @@ finished_at, reason, gate_results}]}], incidents.`,
 	}
 }
 
+// hostReasonWidth is how much of a host's reason the status table shows.
+const hostReasonWidth = 100
+
 func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 	fmt.Fprintf(w, "Rollout:\t%s\n", st.ID)
 	fmt.Fprintf(w, "State:\t%s\n", st.State)
@@ -216,11 +248,24 @@ func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "STAGE\tHOST\tSTATE\tVERSIONS\tREASON")
+	var long []patchpilot.HostRun
 	for _, s := range st.Stages {
 		fmt.Fprintf(w, "%s\t\t%s\t\t%s\n", s.Name, s.State, s.Reason)
 		for _, h := range s.Hosts {
-			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", h.Host, h.State, dash(versions(h)), truncate(h.Reason, 100))
+			fmt.Fprintf(w, "\t%s\t%s\t%s\t%s\n", h.Host, h.State, dash(versions(h)), truncate(h.Reason, hostReasonWidth))
+			if len(h.Reason) > hostReasonWidth {
+				long = append(long, h)
+			}
 		}
+	}
+	// The table cuts long reasons to keep its columns; this is the
+	// command hints send people to for why a host failed, so the whole
+	// reason follows the table.
+	for i, h := range long {
+		if i == 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s: %s\n", h.Host, h.Reason)
 	}
 	for _, inc := range st.Incidents {
 		fmt.Fprintf(w, "\nIncident %d (%s, stage %s): %s; hosts %s\n", inc.ID, inc.Time.Local().Format(time.DateTime), dash(inc.Stage), inc.Reason, strings.Join(inc.Hosts, ", "))

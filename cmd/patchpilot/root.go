@@ -127,7 +127,14 @@ func (c *cli) rootCommand() *cobra.Command {
 		Args: cobra.ArbitraryArgs,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s", err.Error()).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+		// cobra parses a group's flags before it looks for the subcommand,
+		// so in "inventory colect --local" the subcommand's flag is the
+		// first error it sees. The mistyped subcommand is the mistake to
+		// report: its flag is unknown only because the subcommand is.
+		if args := cmd.Flags().Args(); cmd.HasSubCommands() && len(args) > 0 {
+			return unknownCommand(cmd, args[0])
+		}
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s", plainFlagError(err.Error())).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 	})
 	root.Flags().BoolVar(&showVersion, "version", false, "print patchpilot's version, as 'patchpilot version' does")
 	pf := root.PersistentFlags()

@@ -37,6 +37,11 @@ func TestMistypedSubcommand(t *testing.T) {
 		{[]string{"hosts", "shwo"}, "did you mean 'patchpilot hosts show'?"},
 		{[]string{"history", "exprot"}, "did you mean 'patchpilot history export'?"},
 		{[]string{"rollout", "zzzzzz"}, `unknown command "zzzzzz" for "patchpilot rollout"`},
+		// With the subcommand's flags after it, the subcommand is still
+		// the mistake, not its flag.
+		{[]string{"inventory", "colect", "--local"}, "did you mean 'patchpilot inventory collect'?"},
+		{[]string{"rollout", "strat", "plan.yaml", "--dry-run"}, "did you mean 'patchpilot rollout start'?"},
+		{[]string{"hots", "--security"}, "did you mean 'patchpilot hosts'?"},
 	}
 	for _, tt := range tests {
 		r := e.runIn(tt.args...)
@@ -128,5 +133,32 @@ func TestEveryGroupRejectsTypos(t *testing.T) {
 	walk((&cli{}).rootCommand(), nil)
 	if groups < 8 {
 		t.Errorf("walked %d command groups, want the root, inventory, hosts, rollout, model, lab, history, advisories and completion", groups)
+	}
+}
+
+// TestBadFlagValuesSayWhatTheFlagTakes checks that a flag value patchpilot
+// cannot use exits 2 naming the flag and what it takes, in words rather
+// than Go's parser messages, and before a driving command does anything.
+func TestBadFlagValuesSayWhatTheFlagTakes(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"history", "--limit", "abc"}, `"--limit" flag: expected a whole number`},
+		{[]string{"history", "--limit", "99999999999999999999"}, `"--limit" flag: expected a smaller number`},
+		{[]string{"history", "--limit", "-3"}, "--limit -3: expected 0 (no limit) or a positive number"},
+		{[]string{"rollout", "list", "--limit", "-1"}, "--limit -1: expected 0 (no limit) or a positive number"},
+		{[]string{"inventory", "collect", "--local", "--accept-new-host-keys=maybe"}, "expected true or false"},
+		{[]string{"rollout", "start", "plan.yaml", "--check-interval", "5"}, `"--check-interval" flag: expected a duration such as 30s`},
+		{[]string{"rollout", "start", "plan.yaml", "--check-interval", "-5s"}, "--check-interval -5s: expected a duration of at least 1ms"},
+		{[]string{"rollout", "resume", "r-x", "--lease-ttl", "0s"}, "--lease-ttl 0s: expected a duration of at least 1s"},
+		{[]string{"rollout", "approve", "r-x", "--approval-wait", "-1s"}, "--approval-wait -1s: expected 0"},
+	}
+	for _, tt := range tests {
+		r := e.runIn(tt.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "strconv") {
+			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
 	}
 }

@@ -62,6 +62,10 @@ func LoadConfig(path string, optional bool) (Config, error) {
 	if errors.Is(err, fs.ErrNotExist) && optional {
 		return c, nil
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, patchpilot.Errorf(patchpilot.ENOTFOUND, "configuration file %s does not exist", path).
+			WithHint("check the --config path; without --config, patchpilot reads $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml when it exists")
+	}
 	if err != nil {
 		return c, patchpilot.Errorf(patchpilot.EINVALID, "read config: %w", err)
 	}
@@ -93,10 +97,77 @@ func LoadConfig(path string, optional bool) (Config, error) {
 	if err := checkConfigKeys(path, &doc); err != nil {
 		return c, err
 	}
-	if err := doc.Decode(&c); err != nil {
-		return c, configError(path, err)
+	if err := decodeConfigKeys(path, &doc, &c); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// decodeConfigKeys decodes the mapping checkConfigKeys accepted one key at
+// a time, so that a value of the wrong type is reported with its key and
+// what the key takes ("concurrency: expected a whole number") rather than
+// as the YAML library's "cannot unmarshal !!str into int".
+func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil // only comments: checkConfigKeys refused anything else
+	}
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, val := root.Content[i], root.Content[i+1]
+		field := configField(v, k.Value)
+		if !field.IsValid() {
+			continue // checkConfigKeys refused unknown keys
+		}
+		if err := val.Decode(field.Addr().Interface()); err != nil {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected %s, got %s",
+				path, val.Line, k.Value, configKindText(field.Type()), configValueText(val))
+		}
+	}
+	return nil
+}
+
+// configField returns the field of Config whose yaml tag is key.
+func configField(v reflect.Value, key string) reflect.Value {
+	t := v.Type()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k == key {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
+}
+
+// configKindText says in words what a Config field of type t takes.
+func configKindText(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int:
+		return "a whole number"
+	case reflect.Pointer:
+		if t.Elem().Kind() == reflect.Bool {
+			return "true or false"
+		}
+	case reflect.Slice:
+		return "a list such as [/etc/patchpilot/id_ed25519]"
+	}
+	return "a single value"
+}
+
+// configValueText shows the value a person wrote, or its shape when it is
+// not a single value.
+func configValueText(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return "something else"
 }
 
 // checkConfigKeys accepts a document that is one mapping whose keys are
@@ -113,11 +184,16 @@ func checkConfigKeys(path string, doc *yaml.Node) error {
 	if root.Kind != yaml.MappingNode {
 		return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: expected a mapping of keys (%s)", path, root.Line, strings.Join(known, ", "))
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
 		if !slices.Contains(known, k.Value) {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: unknown key %q; known keys: %s", path, k.Line, k.Value, strings.Join(known, ", "))
 		}
+		if line, ok := seen[k.Value]; ok {
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: mapping key %q already defined at line %d", path, k.Line, k.Value, line)
+		}
+		seen[k.Value] = k.Line
 	}
 	return nil
 }

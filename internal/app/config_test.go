@@ -44,7 +44,10 @@ func TestLoadConfigRejects(t *testing.T) {
 	}{
 		{"unknown key", "db: /x.db\nconcurency: 5\n",
 			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, jump_host, keys, known_hosts, user"}},
-		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", "many"}},
+		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", `concurrency: expected a whole number, got "many"`}},
+		{"list for a path", "db: [/a.db]\n", []string{":1:", "db: expected a single value, got a list"}},
+		{"word for a bool", "accept_new_host_keys: sometimes\n", []string{":1:", `accept_new_host_keys: expected true or false, got "sometimes"`}},
+		{"path for a list", "keys: {a: b}\n", []string{":1:", "keys: expected a list"}},
 		{"not a mapping", "- db\n", []string{":1:", "expected a mapping of keys", "known_hosts"}},
 		{"two documents", "db: /x.db\n---\nuser: ops\n", []string{":2:", "second YAML document"}},
 		{"duplicate key", "db: /a.db\ndb: /b.db\n", []string{":2:", `"db" already defined`}},
@@ -62,6 +65,16 @@ func TestLoadConfigRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A --config that names no file is a missing file (exit 4) naming the
+// path, not a bad input.
+func TestLoadConfigNamedMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none.yaml")
+	_, err := LoadConfig(path, false)
+	if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || !strings.Contains(err.Error(), path) {
+		t.Errorf("LoadConfig of a missing named file: %v, want %s naming %s", err, patchpilot.ENOTFOUND, path)
 	}
 }
 

@@ -242,8 +242,9 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 	return hosts, nil
 }
 
-// dryRun runs every host's preflight and changes nothing: each host ends
-// skipped with what it would install, or failed with the problems found.
+// dryRun runs every host's preflight and its stage's health gates once,
+// and changes nothing: each host ends skipped with what it would install,
+// or failed with the problems found.
 func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 	if rn.r.State == patchpilot.RolloutPending {
 		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "dry run"); err != nil {
@@ -266,6 +267,13 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 		if err == nil {
 			err = j.preflight(ctx)
 		}
+		if err == nil {
+			err = j.gatesBeforeChange(ctx)
+		}
+		if err != nil && ctx.Err() != nil {
+			j.close()
+			return "", rn.dryRunInterrupted(ctx)
+		}
 		if err != nil {
 			problems = append(problems, hr.Host)
 			j.fail(ctx, err)
@@ -286,7 +294,60 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 		_ = rn.saveStage(ctx, k, patchpilot.StageSkipped, "dry run")
 	}
 	if len(problems) > 0 {
-		return patchpilot.RolloutHalted, rn.setRollout(ctx, patchpilot.RolloutHalted, "dry run: preflight failed on "+strings.Join(problems, ", "))
+		return patchpilot.RolloutHalted, rn.setRollout(ctx, patchpilot.RolloutHalted, "dry run: preflight or health gates failed on "+strings.Join(problems, ", "))
 	}
 	return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, fmt.Sprintf("dry run: preflight passed on %d hosts", len(all)))
+}
+
+// gatesBeforeChange takes the stage's health baseline and checks the gates
+// once against it on the unchanged host, for a dry run. A gate that cannot
+// pass before the change (systemctl on a machine without systemd, an
+// http_ok URL nothing answers) fails after it as well, so the real run
+// would patch the host only to roll it back: the dry run says so instead.
+func (j *job) gatesBeforeChange(ctx context.Context) error {
+	if j.hc == nil {
+		return nil
+	}
+	j.since = j.rn.e.now()
+	t := j.target()
+	base, err := j.hc.Baseline(ctx, t)
+	if err != nil {
+		return classify("health baseline", err)
+	}
+	rep, err := j.hc.Check(ctx, t, base)
+	if err != nil {
+		return classify("health check", err)
+	}
+	if rep.Verdict != patchpilot.Unhealthy {
+		return nil
+	}
+	// The verdict's reason names the gates; each gate's own reason says
+	// why (the command's error), which is what a person fixes.
+	var why []string
+	for _, r := range rep.Results {
+		if r.Outcome != patchpilot.GatePass && r.Reason != "" {
+			why = append(why, r.Gate+": "+r.Reason)
+		}
+	}
+	if len(why) == 0 {
+		why = []string{rep.Reason}
+	}
+	return failed("health gates fail before any change, so the rollout would roll this host back: %s", strings.Join(why, "; "))
+}
+
+// dryRunInterrupted ends a dry run whose controller was interrupted. The
+// host it was checking is no failure, so it is left as it was. A dry run
+// changed nothing and has nothing to resume, so it ends aborted rather
+// than staying running, where it would hold its hosts against 'hosts rm';
+// the store is written with a context that outlives the interruption.
+func (rn *run) dryRunInterrupted(ctx context.Context) error {
+	store := context.WithoutCancel(ctx)
+	for k := range rn.r.Stages {
+		_ = rn.saveStage(store, k, patchpilot.StageSkipped, "dry run interrupted")
+	}
+	if err := rn.setRollout(store, patchpilot.RolloutAborted, "dry run interrupted: nothing was changed"); err != nil {
+		return err
+	}
+	return patchpilot.Errorf(patchpilot.ECANCELED, "dry run of rollout %s interrupted: nothing was changed", rn.r.ID).
+		WithHint("run it again with 'patchpilot rollout start PLAN --dry-run'")
 }

@@ -155,6 +155,7 @@ func TestParseErrors(t *testing.T) {
 			`plan.yaml:5:42: stage "a": field "bake" is repeated (first at line 5)`},
 		{"alias", "rollout:\n  patch: &p {security: all}\n", `anchors and aliases are not supported`},
 		{"syntax", "rollout:\n  patch: {security: all\n", `plan.yaml:1: invalid YAML: did not find expected ',' or '}'`},
+		{"tab indent", "rollout:\n\tname: x\n", `plan.yaml:2: invalid YAML: the line is indented with a tab; YAML indents with spaces`},
 		{"empty file", "", `plan.yaml: the file is empty`},
 		{"two documents", doc(okStage) + "---\nrollout: {}\n", `a plan file holds one YAML document`},
 		{"bad window tz", doc(okStage) + "  windows:\n    - {start: \"02:00\", end: \"06:00\", tz: Mars/Olympus}\n",

@@ -74,6 +74,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 			return nil, unavailable(path, fmt.Errorf("create directory: %w", err))
 		}
 	}
+	if err := notADirectory(path); err != nil {
+		return nil, err
+	}
 	// Look at an existing file before the write connection touches it:
 	// that connection switches the file to WAL, which is already a write
 	// into another program's database.
@@ -129,6 +132,17 @@ func checkWritable(path string) error {
 			Hint:    "run this command as a user who may write the database, or choose another with --db; commands that only read (hosts, updates, history, assess, rollout status) work on a read-only database",
 			Err:     err,
 		}
+	}
+	return nil
+}
+
+// notADirectory refuses a database path that names a directory, which
+// SQLite would report as a bare "disk I/O error": the likely mistake is a
+// --db naming the folder instead of the file in it.
+func notADirectory(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "database path %s is a directory", path).
+			WithHint(fmt.Sprintf("name the database file, e.g. --db %s", filepath.Join(path, "patchpilot.db")))
 	}
 	return nil
 }

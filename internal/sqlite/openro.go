@@ -52,6 +52,9 @@ func OpenReadOnly(ctx context.Context, path string, opts ...Option) (*DB, error)
 		return nil, patchpilot.Errorf(patchpilot.ENOTFOUND, "database folder %s does not exist", dir).
 			WithHint("check the --db path; a command that stores data (inventory collect, history import) creates the folder")
 	}
+	if err := notADirectory(path); err != nil {
+		return nil, err
+	}
 	_, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return openEmpty(ctx, db)
@@ -138,6 +141,18 @@ func (db *DB) checkSchemaReadOnly(ctx context.Context) error {
 	if err := db.checkIsPatchpilot(ctx, db.read); err != nil {
 		return err
 	}
+	// A file without any table (zero bytes, as touch or a first run that
+	// died before migrating leaves it) has nothing stored yet, just like a
+	// missing file; checkIsPatchpilot has already refused one with other
+	// tables, so no schema_migrations here means no table at all.
+	var tables int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return unavailable(db.path, err)
+	}
+	if tables == 0 {
+		return db.serveEmpty(ctx)
+	}
 	migrations, err := loadMigrations(migrationFiles)
 	if err != nil {
 		return wrap(err, "load migrations")
@@ -150,11 +165,8 @@ func (db *DB) checkSchemaReadOnly(ctx context.Context) error {
 		return err
 	}
 	if len(applied) == 0 {
-		// An empty file: nothing stored yet. Serve the empty schema.
-		db.Close()
-		db.read, db.write = nil, nil
-		_, err := openEmpty(ctx, db)
-		return err
+		// An empty schema_migrations: nothing stored yet.
+		return db.serveEmpty(ctx)
 	}
 	if len(applied) < len(migrations) {
 		return &patchpilot.Error{
@@ -165,6 +177,15 @@ func (db *DB) checkSchemaReadOnly(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serveEmpty closes db's connections to the file and serves the empty
+// schema from memory instead, as for a missing file.
+func (db *DB) serveEmpty(ctx context.Context) error {
+	db.Close()
+	db.read, db.write = nil, nil
+	_, err := openEmpty(ctx, db)
+	return err
 }
 
 // openEmpty gives db an empty, up-to-date schema in memory: what a reading

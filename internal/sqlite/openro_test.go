@@ -84,6 +84,41 @@ func TestOpenReadOnlyMissingFileIsEmpty(t *testing.T) {
 	}
 }
 
+// A zero-byte file (touch, or a first run that died before it migrated)
+// holds nothing yet: reading commands show an empty store, as for a
+// missing file, and leave the file as it is.
+func TestOpenReadOnlyZeroByteFileIsEmpty(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenReadOnly of a zero-byte file: %v", err)
+	}
+	defer db.Close()
+	if hosts, err := db.Hosts(ctx); err != nil || len(hosts) != 0 {
+		t.Errorf("Hosts = %v, %v; want none", hosts, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("reading a zero-byte database changed it: %v, %v", fi, err)
+	}
+}
+
+// A --db that names a folder is refused by reading and writing commands
+// alike, naming the path, instead of SQLite's "disk I/O error".
+func TestOpenDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := sqlite.OpenReadOnly(ctx, dir); patchpilot.ErrorCode(err) != patchpilot.EUNAVAILABLE || !strings.Contains(err.Error(), dir+" is a directory") {
+		t.Errorf("OpenReadOnly of a directory: %v, want %s naming it", err, patchpilot.EUNAVAILABLE)
+	}
+	if _, err := sqlite.Open(ctx, dir); patchpilot.ErrorCode(err) != patchpilot.EUNAVAILABLE || !strings.Contains(err.Error(), dir+" is a directory") {
+		t.Errorf("Open of a directory: %v, want %s naming it", err, patchpilot.EUNAVAILABLE)
+	}
+}
+
 func TestOpenReadOnlyMissingFolder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "typo")

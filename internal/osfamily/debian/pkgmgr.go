@@ -91,7 +91,7 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 		if e.LockHeld {
 			problem("the dpkg lock is held by another process (waited %s)", opts.LockWait)
 		} else {
-			problem("apt-get check failed: %s", strings.Join(e.Errors, "; "))
+			problem("apt-get check failed: %s", aptFailure(e, res))
 		}
 	}
 
@@ -152,7 +152,7 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 				rep.Downgrades = e.Downgrades
 				problem("the transaction downgrades %s to an older version and downgrades are not allowed", orUnnamed(e.Downgrades))
 			} else {
-				problem("the dry run failed: %s", strings.Join(e.Errors, "; "))
+				problem("the dry run failed: %s", aptFailure(e, res))
 			}
 		} else {
 			plan, err := ParseAptSimulate(res.Stdout)
@@ -432,4 +432,26 @@ func orUnnamed(names []string) string {
 		return "some packages"
 	}
 	return strings.Join(names, ", ")
+}
+
+// aptFailure says why an apt command failed: apt's own "E:" lines, or,
+// when it printed none because it never ran (sudo missing or asking for a
+// password, apt-get not found), the exit status and the last line of the
+// command's error output, so that the reason is never empty.
+func aptFailure(e AptErrors, res patchpilot.Result) string {
+	if len(e.Errors) > 0 {
+		return strings.Join(e.Errors, "; ")
+	}
+	msg := fmt.Sprintf("exit status %d", res.ExitCode)
+	for _, out := range [][]byte{res.Stderr, res.Stdout} {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+			const max = 300
+			if len(last) > max {
+				last = last[:max] + "..."
+			}
+			return msg + ": " + last
+		}
+	}
+	return msg + " with no output"
 }

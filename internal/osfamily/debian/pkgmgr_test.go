@@ -283,3 +283,27 @@ func TestSnapshotFallsBack(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflightSaysWhyAptNeverRan checks the problems of a preflight whose
+// apt commands fail without an "E:" line, as when sudo is missing for a
+// non-root controller: each names the exit status and the error output
+// instead of ending in an empty reason.
+func TestPreflightSaysWhyAptNeverRan(t *testing.T) {
+	noSudo := patchpilot.Result{ExitCode: 127, Stderr: []byte("sudo: command not found\n")}
+	f := &fakeRunner{answers: []fakeAnswer{
+		{"apt-get -o DPkg::Lock::Timeout", noSudo, ""},
+		{"df -B1", patchpilot.Result{Stdout: []byte("Avail\n526548992\n")}, ""},
+		{"apt-cache madison", patchpilot.Result{Stdout: []byte("pp-demo-web |      1.1.0 | file:/srv/repo ./ Packages\n")}, ""},
+		{"install", noSudo, ""},
+		{"apt-mark showhold", patchpilot.Result{}, ""},
+	}}
+	pm := &PackageManager{}
+	rep, err := pm.Preflight(context.Background(), f, []patchpilot.PackagePin{{Name: "pp-demo-web", Version: "1.1.0"}}, patchpilot.PreflightOptions{})
+	if err != nil {
+		t.Fatalf("Preflight: %v (ran %q)", err, f.ran)
+	}
+	want := []string{"apt-get check failed: exit status 127: sudo: command not found", "the dry run failed: exit status 127: sudo: command not found"}
+	if !slices.Equal(rep.Problems, want) {
+		t.Errorf("problems:\n%q\nwant\n%q\n(ran %q)", rep.Problems, want, f.ran)
+	}
+}
