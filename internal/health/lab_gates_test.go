@@ -75,7 +75,7 @@ func report(rep patchpilot.HealthReport) string {
 // data for the host (a freshly booted lab has none).
 func baselineWhenReady(t *testing.T, c *health.Checker, target patchpilot.HealthTarget) patchpilot.HealthBaseline {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		base, err := c.Baseline(context.Background(), target)
 		if err != nil {
@@ -235,7 +235,7 @@ func TestLabPrometheusGates(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := patchpilot.HealthTarget{Host: h, Runner: r}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	var base patchpilot.HealthBaseline
 	for {
 		now = time.Now()
