@@ -277,10 +277,12 @@ func (rl *rolloutLab) killAndResume(t *testing.T, hosts []string) {
 	if st.State != "running" {
 		t.Fatalf("after SIGKILL the rollout is %s, want running", st.State)
 	}
-	// The dead controller's lease must expire first.
+	// The dead controller's lease must expire first: try again until it
+	// has, however slowly a busy machine gets there.
 	r := e.run(append([]string{"rollout", "resume", id}, rl.rolloutFlags()...)...)
-	if r.code == patchpilot.ExitFailure && strings.Contains(r.stderr, "another controller") {
-		time.Sleep(5 * time.Second)
+	for deadline := time.Now().Add(2 * time.Minute); r.code == patchpilot.ExitFailure &&
+		strings.Contains(r.stderr, "another controller") && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Second)
 		r = e.run(append([]string{"rollout", "resume", id}, rl.rolloutFlags()...)...)
 	}
 	if r.code != 0 {

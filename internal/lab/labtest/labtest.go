@@ -127,13 +127,13 @@ func Acquire(logf func(format string, args ...any), deadline time.Time) (release
 			return nil, fmt.Errorf("lab lock %s: %w", path, err)
 		}
 		if !logged {
-			logf("lab lock %s is held by %s; waiting", path, holder(path))
+			logf("lab lock %s is held (last taken by %s); waiting", path, holder(path))
 			logged = true
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			who := holder(path)
 			f.Close()
-			return nil, fmt.Errorf("lab lock %s: still held by %s after waiting %s; the test's -timeout is near",
+			return nil, fmt.Errorf("lab lock %s: still held (last taken by %s) after waiting %s; the test's -timeout is near",
 				path, who, time.Since(began).Round(time.Second))
 		}
 		time.Sleep(pollInterval)
@@ -173,7 +173,10 @@ func releaseOnce() func() {
 	}
 }
 
-// holder reads who took the lock last, as written into the lock file.
+// holder reads who took the lock last, as Acquire writes it into the lock
+// file. Another program (flock(1) around a test run) may hold the lock
+// without writing there, so it is who took it last, not surely who holds
+// it now.
 func holder(path string) string {
 	b, err := os.ReadFile(path)
 	if s := strings.TrimSpace(string(b)); err == nil && s != "" {

@@ -48,7 +48,7 @@ func TestAcquireWaitsForAnotherHolder(t *testing.T) {
 		t.Errorf("took the lock after %s, while another holder had it for %s", waited, held)
 	}
 	all := strings.Join(logs, "\n")
-	if !strings.Contains(all, "held by pid 4242 (other run); waiting") || !strings.Contains(all, "taken after waiting 1.") {
+	if !strings.Contains(all, "held (last taken by pid 4242 (other run)); waiting") || !strings.Contains(all, "taken after waiting 1.") {
 		t.Errorf("log does not name the holder and the wait:\n%s", all)
 	}
 	// Held now: a third holder must not get it until release.
@@ -104,7 +104,7 @@ func TestAcquireGivesUpAtTheDeadline(t *testing.T) {
 	t.Setenv(LockPathEnv, path)
 	defer holdLock(t, path).Close()
 	_, err := Acquire(func(string, ...any) {}, time.Now().Add(700*time.Millisecond))
-	if err == nil || !strings.Contains(err.Error(), "still held by pid 4242 (other run) after waiting") {
+	if err == nil || !strings.Contains(err.Error(), "still held (last taken by pid 4242 (other run)) after waiting") {
 		t.Fatalf("err = %v, want one naming the holder", err)
 	}
 }
