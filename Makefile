@@ -32,9 +32,14 @@ vet:
 	$(GO) vet ./...
 
 # -count=1: the end-to-end tests act on real hosts, which Go's test cache
-# cannot see, so every run really runs them.
+# cannot see, so every run really runs them. The tests that boot a lab take
+# one machine-wide lock (internal/lab/labtest), so a package may wait for
+# the other packages' labs, or another run's, before its own: the timeout
+# covers that wait. GOTESTFLAGS adds flags, e.g. -v to see how long each
+# lab test waited for the lock, or -short to skip the lab tests.
+GOTESTFLAGS ?=
 unit:
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -timeout 90m $(GOTESTFLAGS) ./...
 
 fuzz:
 	@for t in $(FUZZ); do \

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
 // inventoryLabSubnet keeps this test's lab apart from the labs other test
@@ -92,14 +94,12 @@ func TestLabInventory(t *testing.T) {
 	}
 }
 
-// requireLabRoot skips lab tests for non-root users outside CI; in CI they
-// must run.
+// requireLabRoot skips a lab test under -short and for a non-root user
+// outside CI (in CI lab tests must run), and takes the machine-wide lab
+// lock for the rest of the test: call it before the test boots a lab
+// through the CLI and register the lab's teardown after it.
 func requireLabRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("lab tests need root, and CI must run them")
-		}
-		t.Skip("lab tests need root; skipped for a non-root user outside CI")
-	}
+	labtest.Require(t, func() error { return lab.CheckHost(false) })
+	labtest.Lock(t)
 }

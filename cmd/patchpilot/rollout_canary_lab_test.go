@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
 // The canary rollout test has its own lab, subnet and Prometheus port, so
@@ -22,7 +23,28 @@ const (
 	// rate window.
 	canaryLabBaseline = 110 * time.Second
 	canaryLabRuns     = 3
+	canaryLabStep     = 5 * time.Second
 )
+
+// The canary section's queries: pp-demo-web's mean and p99 latency.
+const (
+	canaryMeanQuery = `sum(rate(pp_demo_request_duration_seconds_sum{job="pp-demo-web",host="{{.Host}}"}[30s]))` +
+		` / sum(rate(pp_demo_request_duration_seconds_count{job="pp-demo-web",host="{{.Host}}"}[30s]))`
+	canaryP99Query = `histogram_quantile(0.99, sum by (le) (rate(pp_demo_request_duration_seconds_bucket{job="pp-demo-web",host="{{.Host}}"}[30s])))`
+)
+
+// waitForCanaryData waits until the lab's Prometheus has, for every host,
+// at least min samples of both canary queries over the baseline window,
+// the newest fresh: the data the judge needs. Waiting for the data rather
+// than a fixed time keeps a busy machine, whose Prometheus falls behind,
+// from failing the judge closed on stale samples.
+func waitForCanaryData(t *testing.T, l *lab.Lab, hosts []string, min int) {
+	t.Helper()
+	for _, q := range []struct{ name, query string }{{"latency_mean", canaryMeanQuery}, {"latency_p99", canaryP99Query}} {
+		labtest.WaitForSamples(t, l.PrometheusURL(), labtest.Samples{Name: q.name, Query: q.query, Hosts: hosts,
+			Window: canaryLabBaseline, Step: canaryLabStep, Min: min}, 10*time.Minute)
+	}
+}
 
 // canaryLabPlan writes a plan over every lab host with the canary section
 // on pp-demo-web's latency (mean and p99), the queries of the canary
@@ -36,12 +58,12 @@ func canaryLabPlan(t *testing.T, pkg string, hosts []string, stages ...string) s
     on_inconclusive: pass
     metrics:
       - name: latency_mean
-        query: 'sum(rate(pp_demo_request_duration_seconds_sum{job="pp-demo-web",host="{{.Host}}"}[30s])) / sum(rate(pp_demo_request_duration_seconds_count{job="pp-demo-web",host="{{.Host}}"}[30s]))'
+        query: '` + canaryMeanQuery + `'
         direction: higher_is_worse
         margin: 10%
         critical: true
       - name: latency_p99
-        query: 'histogram_quantile(0.99, sum by (le) (rate(pp_demo_request_duration_seconds_bucket{job="pp-demo-web",host="{{.Host}}"}[30s])))'
+        query: '` + canaryP99Query + `'
         direction: higher_is_worse
         margin: 25%
 `
@@ -67,13 +89,17 @@ func TestRolloutCanaryLab(t *testing.T) {
 		all = append(all, h.Name)
 	}
 	e := rl.env(t, all...)
-	if wait := time.Until(booted.Add(canaryLabBaseline + 35*time.Second)); wait > 0 {
-		t.Logf("collecting the baseline for %s", wait.Round(time.Second))
-		time.Sleep(wait)
-	}
+	// The whole baseline window full before the first change.
+	waitForCanaryData(t, l, all, int(canaryLabBaseline/canaryLabStep))
+	// How Prometheus kept up, in the log: a judge that fails closed on
+	// stale samples is told apart from a starved Prometheus by it.
+	t.Cleanup(func() { labtest.LogScrapeHealth(t, l.PrometheusURL(), time.Since(booted)) })
 
 	for run := 1; run <= canaryLabRuns; run++ {
 		ok := t.Run(fmt.Sprintf("1.1.0 passes, run %d", run), func(t *testing.T) {
+			// The reset restarted pp-demo-web everywhere: the judge's
+			// minimum of baseline samples, and fresh ones.
+			waitForCanaryData(t, l, all, patchpilot.CanaryMinBaselineSamples)
 			start := time.Now()
 			plan := canaryLabPlan(t, "pp-demo-web=1.1.0", all,
 				"{name: validation, targets: 1, "+labCriteria+", bake: 30s, timeout: 3m, on_failure: rollback_and_alert}",
@@ -113,6 +139,7 @@ func TestRolloutCanaryLab(t *testing.T) {
 	}
 
 	t.Run("1.1.3 is caught by the canary judge and rolled back", func(t *testing.T) {
+		waitForCanaryData(t, l, all, patchpilot.CanaryMinBaselineSamples)
 		start := time.Now()
 		plan := canaryLabPlan(t, "pp-demo-web=1.1.3", all,
 			"{name: canary, targets: 2, parallel: 2, "+labCriteria+", bake: 30s, timeout: 3m, on_failure: rollback_and_alert}",

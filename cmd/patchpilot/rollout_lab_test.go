@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 	"github.com/patchpilot/patchpilot/internal/ssh"
 )
 
@@ -37,14 +38,11 @@ type rolloutLab struct {
 	hosts  map[string]patchpilot.Host
 }
 
+// needRoot skips a lab test under -short and for a non-root user, or
+// fails it with CI=true, where lab tests must run.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the rollout lab tests need root (CI=true)")
-		}
-		t.Skip("the rollout lab tests need root to boot the lab; run them as root (they fail instead of skipping with CI=true)")
-	}
+	labtest.Require(t, nil)
 }
 
 func upRolloutLab(t *testing.T) *rolloutLab {
@@ -53,18 +51,18 @@ func upRolloutLab(t *testing.T) *rolloutLab {
 }
 
 // bootLab boots a lab for one test (in its temporary directory, torn down
-// when it ends) with an SSH dialer that checks the hosts' real keys.
+// when it ends) with an SSH dialer that checks the hosts' real keys. The
+// test holds the machine-wide lab lock from before the lab boots until
+// after it is down.
 func bootLab(t *testing.T, o lab.Options) *rolloutLab {
 	t.Helper()
-	needRoot(t)
+	labtest.Require(t, func() error { return lab.CheckHost(o.Prometheus) })
+	labtest.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	o.Dir = filepath.Join(t.TempDir(), "lab")
 	l, err := lab.Up(ctx, o)
 	if err != nil {
-		if os.Getenv("CI") != "true" && strings.Contains(err.Error(), "not found") {
-			t.Skipf("cannot boot the lab: %v", err)
-		}
 		t.Fatalf("lab up: %v", err)
 	}
 	t.Cleanup(func() {

@@ -10,6 +10,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
 	"github.com/patchpilot/patchpilot/internal/judge"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
 // fixedGates stands for a stage's fixed-threshold gates with a set report.
@@ -128,7 +129,10 @@ func TestCheckerLocalPrometheus(t *testing.T) {
 		t.Errorf("rolled back host: %+v, %v; want the canary skipped", rep, err)
 	}
 
-	time.Sleep(23 * time.Second) // the baseline window
+	// The baseline window full: wait for the samples rather than their
+	// time, which a busy machine's Prometheus may need longer for.
+	labtest.WaitForSamples(t, prom.URL(), labtest.Samples{Name: "latency", Query: cfg.Metrics[0].Query,
+		Hosts: []string{"c1", "c2", "c3"}, Window: cfg.Baseline, Step: step, Min: int(cfg.Baseline / step)}, 2*time.Minute)
 	changed, unchanged = targets(hosts, "c1"), targets(hosts, "c2", "c3")
 	target.Since = time.Now()
 	exps["c1"].factor.Store(300)

@@ -14,6 +14,7 @@ import (
 	"github.com/patchpilot/patchpilot/internal/canary"
 	"github.com/patchpilot/patchpilot/internal/judge"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 	"github.com/patchpilot/patchpilot/internal/prometheus"
 	"github.com/patchpilot/patchpilot/internal/ssh"
 )
@@ -47,16 +48,13 @@ func labConfig() patchpilot.CanaryConfig {
 	}
 }
 
-// bootLab starts the lab, or skips where a lab cannot run (not root, tools
-// missing) unless CI=true.
+// bootLab starts the lab under the machine-wide lab lock, or skips under
+// -short and where a lab cannot run (not root, tools missing) unless
+// CI=true.
 func bootLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	if err := lab.CheckHost(true); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the lab must run in CI: %v", err)
-		}
-		t.Skipf("lab tests skipped: %v", err)
-	}
+	labtest.Require(t, func() error { return lab.CheckHost(true) })
+	labtest.Lock(t)
 	dir, err := os.MkdirTemp("", "pp-canary-lab-")
 	if err != nil {
 		t.Fatal(err)
@@ -169,12 +167,17 @@ func TestLabCanary(t *testing.T) {
 		}
 	})
 
-	// The baseline window must be filled before the change, plus the 30 s
-	// of the queries' rate window.
-	if wait := time.Until(booted.Add(labBaseline + 35*time.Second)); wait > 0 {
-		t.Logf("collecting the baseline for %s", wait.Round(time.Second))
-		time.Sleep(wait)
+	// The baseline window must be full before the change: wait for the
+	// samples themselves, as a busy machine's Prometheus may lag behind.
+	var names []string
+	for _, h := range hosts {
+		names = append(names, h.Name)
 	}
+	for _, m := range cfg.Metrics {
+		labtest.WaitForSamples(t, l.PrometheusURL(), labtest.Samples{Name: m.Name, Query: m.Query, Hosts: names,
+			Window: labBaseline, Step: labStep, Min: int(labBaseline / labStep)}, 10*time.Minute)
+	}
+	t.Cleanup(func() { labtest.LogScrapeHealth(t, l.PrometheusURL(), time.Since(booted)) })
 	t.Run("a query that does not single out the host is refused", func(t *testing.T) {
 		c := cfg
 		c.Metrics = []patchpilot.CanaryMetric{{Name: "all", Query: `up`, Direction: patchpilot.CanaryHigherIsWorse, Margin: 0.1}}

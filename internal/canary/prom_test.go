@@ -18,6 +18,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
 	"github.com/patchpilot/patchpilot/internal/judge"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 	"github.com/patchpilot/patchpilot/internal/prometheus"
 )
 
@@ -82,11 +83,11 @@ func localFleet(t *testing.T, names ...string) (map[string]*host, []patchpilot.H
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c, err := prometheus.New("http://"+addr, prometheus.Options{Timeout: 2 * time.Second})
+	c, err := prometheus.New("http://"+addr, prometheus.Options{Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		v, err := c.Query(context.Background(), `count(pp_test_latency)`, time.Time{})
 		if err == nil && len(v) == 1 && int(v[0].Value) == len(names) {
@@ -94,7 +95,7 @@ func localFleet(t *testing.T, names ...string) (map[string]*host, []patchpilot.H
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("prometheus at %s has no data after 30s", addr)
+	t.Fatalf("prometheus at %s has no data after 2m", addr)
 	return nil, nil, nil
 }
 
@@ -124,7 +125,10 @@ func TestAnalyzeLocalPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &canary.Analyzer{Prom: prom, Judge: ev, Step: step}
-	time.Sleep(23 * time.Second) // the baseline window
+	// The baseline window full: wait for the samples rather than their
+	// time, which a busy machine's Prometheus may need longer for.
+	labtest.WaitForSamples(t, prom.URL(), labtest.Samples{Name: "latency", Query: cfg.Metrics[0].Query,
+		Hosts: []string{"h1", "h2", "h3"}, Window: cfg.Baseline, Step: step, Min: int(cfg.Baseline / step)}, 2*time.Minute)
 
 	patched := targets(hosts, "h1")
 	control := targets(hosts, "h2", "h3")

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/health"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
 func crits(t *testing.T, names ...string) []patchpilot.Criterion {
@@ -75,7 +77,7 @@ func report(rep patchpilot.HealthReport) string {
 // data for the host (a freshly booted lab has none).
 func baselineWhenReady(t *testing.T, c *health.Checker, target patchpilot.HealthTarget) patchpilot.HealthBaseline {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		base, err := c.Baseline(context.Background(), target)
 		if err != nil {
@@ -189,7 +191,16 @@ func TestLabFailedUnitAndJournalErrors(t *testing.T) {
 		_, _ = r.Run(context.Background(), patchpilot.Command{Args: []string{"systemctl", "reset-failed", unit + ".service"}})
 	})
 	sh(t, r, "logger", "-p", "user.err", "-t", "pp-health-test", "payment backend unreachable")
-	time.Sleep(time.Second)
+	// Wait until systemd has seen the unit fail and journald has the
+	// line, which a busy machine may take more than a moment for.
+	labtest.WaitFor(t, unit+" failed and logged", time.Minute, 200*time.Millisecond, func(ctx context.Context) (bool, string) {
+		res, err := r.Run(ctx, patchpilot.Command{Args: []string{"sh", "-c", "systemctl is-failed --quiet " + unit +
+			".service && journalctl -q --no-pager -t pp-health-test | grep -q 'payment backend unreachable'"}})
+		if err != nil {
+			return false, err.Error()
+		}
+		return res.ExitCode == 0, fmt.Sprintf("exit %d %s", res.ExitCode, res.Stderr)
+	})
 
 	rep, err := failed.Check(context.Background(), target, base)
 	if err != nil {
@@ -235,7 +246,7 @@ func TestLabPrometheusGates(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := patchpilot.HealthTarget{Host: h, Runner: r}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	var base patchpilot.HealthBaseline
 	for {
 		now = time.Now()

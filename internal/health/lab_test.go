@@ -11,6 +11,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 	"github.com/patchpilot/patchpilot/internal/ssh"
 )
 
@@ -23,10 +24,11 @@ const (
 )
 
 var shared struct {
-	once sync.Once
-	lab  *lab.Lab
-	dir  string
-	err  error
+	once    sync.Once
+	lab     *lab.Lab
+	dir     string
+	err     error
+	release func() // the machine-wide lab lock, held while the lab is up
 }
 
 func TestMain(m *testing.M) {
@@ -38,20 +40,22 @@ func TestMain(m *testing.M) {
 		}
 		os.RemoveAll(shared.dir)
 	}
+	if shared.release != nil {
+		shared.release()
+	}
 	os.Exit(code)
 }
 
-// sharedLab starts the shared lab once, or skips where a lab cannot run
-// (not root, tools missing) unless CI=true.
+// sharedLab starts the shared lab once, under the machine-wide lab lock,
+// or skips under -short and where a lab cannot run (not root, tools
+// missing) unless CI=true.
 func sharedLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	if err := lab.CheckHost(true); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the lab must run in CI: %v", err)
-		}
-		t.Skipf("lab tests skipped: %v", err)
-	}
+	labtest.Require(t, func() error { return lab.CheckHost(true) })
 	shared.once.Do(func() {
+		if shared.release, shared.err = labtest.LockShared(t); shared.err != nil {
+			return
+		}
 		shared.dir = os.Getenv("PP_HEALTH_LAB_DIR")
 		if shared.dir == "" {
 			shared.dir, shared.err = os.MkdirTemp("", "pp-health-lab-")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
 // The end-to-end tests share one lab, started on first use and stopped by
@@ -34,10 +35,11 @@ const (
 )
 
 var shared struct {
-	once sync.Once
-	lab  *Lab
-	dir  string
-	err  error
+	once    sync.Once
+	lab     *Lab
+	dir     string
+	err     error
+	release func() // the machine-wide lab lock, held while the lab is up
 }
 
 func TestMain(m *testing.M) {
@@ -52,27 +54,27 @@ func TestMain(m *testing.M) {
 			os.RemoveAll(shared.dir)
 		}
 	}
+	if shared.release != nil {
+		shared.release()
+	}
 	os.Exit(code)
 }
 
-// canRunLab skips the test where a lab cannot run, except in CI, where the
-// lab must run.
+// canRunLab skips the test under -short and where a lab cannot run, except
+// in CI, where the lab must run.
 func canRunLab(t *testing.T) {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if err := CheckHost(true); err != nil {
-		if ci {
-			t.Fatalf("the lab must run in CI: %v", err)
-		}
-		t.Skipf("lab tests skipped: %v", err)
-	}
+	labtest.Require(t, func() error { return CheckHost(true) })
 }
 
-// sharedLab starts the shared lab once.
+// sharedLab starts the shared lab once, under the machine-wide lab lock.
 func sharedLab(t *testing.T) *Lab {
 	t.Helper()
 	canRunLab(t)
 	shared.once.Do(func() {
+		if shared.release, shared.err = labtest.LockShared(t); shared.err != nil {
+			return
+		}
 		shared.dir, shared.err = os.MkdirTemp("", "pp-lab-test-")
 		if shared.err != nil {
 			return
@@ -271,18 +273,25 @@ func TestLabPrometheus(t *testing.T) {
 	if l.PrometheusURL() == "" {
 		t.Fatal("no Prometheus URL")
 	}
-	// Every target is scraped within a few scrape intervals.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, body := httpGet(t, l.PrometheusURL()+"/api/v1/query?query=sum(up)")
-		if strings.Contains(body, fmt.Sprintf(`"%d"]`, 2*testHosts)) {
-			return
+	// Every target is scraped within a few scrape intervals; on a busy
+	// machine a query may be slow, so a failed one is tried again.
+	want := fmt.Sprintf(`"%d"]`, 2*testHosts)
+	labtest.WaitFor(t, "every target up", 2*time.Minute, time.Second, func(ctx context.Context) (bool, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.PrometheusURL()+"/api/v1/query?query=sum(up)", nil)
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sum(up): got %s, want %d targets up", body, 2*testHosts)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(time.Second)
-	}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(string(b), want), fmt.Sprintf("sum(up): got %s, want %d targets up", b, 2*testHosts)
+	})
 }
 
 func TestLabFaults(t *testing.T) {
@@ -479,6 +488,7 @@ func leftovers(t *testing.T, dir, subnet, id string, hosts int, pids []int) []st
 
 func TestLabUpCleansUpAfterAKilledController(t *testing.T) {
 	canRunLab(t)
+	labtest.Lock(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Runs before the directory is removed, should the test stop half-way.

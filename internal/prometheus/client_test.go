@@ -56,11 +56,11 @@ func startPrometheus(t *testing.T, target string) string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	url := "http://" + addr
-	c, err := prometheus.New(url, prometheus.Options{Timeout: 2 * time.Second})
+	c, err := prometheus.New(url, prometheus.Options{Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		v, err := c.Query(context.Background(), `count_over_time(pp_test_requests_total[1m])`, time.Time{})
 		if err == nil && len(v) == 1 && v[0].Value >= 3 {
@@ -68,7 +68,7 @@ func startPrometheus(t *testing.T, target string) string {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("prometheus at %s has no data after 30s", addr)
+	t.Fatalf("prometheus at %s has no data after 2m", addr)
 	return ""
 }
 
@@ -86,7 +86,7 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	exp := httptest.NewServer(&exporter{})
 	defer exp.Close()
 	url := startPrometheus(t, exp.Listener.Addr().String())
-	c, err := prometheus.New(url, prometheus.Options{Timeout: 5 * time.Second})
+	c, err := prometheus.New(url, prometheus.Options{Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package debian_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 	"github.com/patchpilot/patchpilot/internal/osfamily/debian"
 	"github.com/patchpilot/patchpilot/internal/ssh"
 )
@@ -22,19 +22,13 @@ const (
 	labPrometheus = "127.0.0.1:9194"
 )
 
-// upLab boots a two-host lab for this test, or skips when the machine
-// cannot (not root), except under CI where that is a failure.
+// upLab boots a two-host lab for this test under the machine-wide lab
+// lock, or skips under -short and when the machine cannot (not root),
+// except under CI where that is a failure.
 func upLab(t *testing.T) (*lab.Lab, *ssh.Dialer) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the package manager lab tests need root")
-		}
-		t.Skip("the package manager lab tests need root (they boot systemd-nspawn hosts)")
-	}
-	if testing.Short() {
-		t.Skip("lab test skipped in -short mode")
-	}
+	labtest.Require(t, nil)
+	labtest.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "lab")
