@@ -2,6 +2,7 @@ package debian_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
