@@ -8,6 +8,10 @@ BIN       := bin/patchpilot
 FUZZTIME  ?= 30000x
 # The fuzz targets, as package:target pairs.
 FUZZ      := $(shell $(CURDIR)/scripts/fuzz-targets.sh)
+# Fuzz workers per target. One, because `make test` fuzzes while the
+# unit and lab tests run, and the lab tests spend most of their time
+# waiting for bakes and scrapes, not computing.
+FUZZPARALLEL ?= 1
 
 export PATH := $(PATH):/usr/local/go/bin
 
@@ -45,12 +49,16 @@ fuzz:
 	@for t in $(FUZZ); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
 	done
 
-# The whole suite: formatting, vet, unit and end-to-end tests (the lab's need
-# root), then every fuzz target for a few seconds.
-test: deps fmt-check vet unit fuzz
+# The whole suite: formatting, vet, then the unit and end-to-end tests (the
+# lab's need root) and every fuzz target for a few seconds, side by side.
+# The lab tests take turns on one machine-wide lock, so they alone take
+# about a quarter of an hour; fuzzing meanwhile, on one worker, keeps the
+# whole run near 20 minutes. Each side's output is printed when it ends.
+test: deps fmt-check vet
+	@$(MAKE) --no-print-directory -j2 --output-sync=target unit fuzz
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
