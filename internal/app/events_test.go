@@ -1,9 +1,7 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,13 +12,7 @@ import (
 // versions wrote it (the prior as an object) and reads it back through
 // the app in the current shape, beside an event without payload.
 func TestRolloutEventsInTheCurrentShape(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	ctx, a, _ := openTestApp(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	r := patchpilot.Rollout{ID: "r-1", Plan: patchpilot.Plan{Name: "p"}, State: patchpilot.RolloutRunning, CreatedAt: now, UpdatedAt: now,
 		Stages: []patchpilot.StageRun{{Rollout: "r-1", Name: "all", State: patchpilot.StagePending, Hosts: []string{"web-1"}}}}

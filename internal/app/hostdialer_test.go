@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
@@ -22,13 +21,7 @@ func (d *remoteDialer) Dial(_ context.Context, h patchpilot.Host) (patchpilot.Ru
 // through the local runner and every other host over the remote dialer,
 // whatever the host's name.
 func TestEngineDialsLocalHostsLocally(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	ctx, a, _ := openTestApp(t)
 	remote := &remoteDialer{}
 	eng := a.Engine(EngineOptions{Dialer: remote})
 

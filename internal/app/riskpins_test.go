@@ -1,8 +1,6 @@
 package app
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +12,7 @@ import (
 // on the targets (a candidate, one between installed and candidate, or an
 // installed one); anything else is refused naming the pin and what was seen.
 func TestProposePlanChecksPins(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	ctx, a, _ := openTestApp(t)
 	hosts := []patchpilot.Host{{Name: "web1", Labels: map[string]string{"role": "web"}}, {Name: "web2", Labels: map[string]string{"role": "web"}},
 		{Name: "new1", Labels: map[string]string{"role": "web"}}}
 	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {

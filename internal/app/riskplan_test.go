@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,13 +18,7 @@ import (
 // with a clean history a lighter one, and both plans name the model, the
 // probability and the reasons in their header.
 func TestProposePlanFollowsTheModel(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	ctx, a, dir := openTestApp(t)
 	var hosts []patchpilot.Host
 	for i := 1; i <= 8; i++ {
 		hosts = append(hosts, patchpilot.Host{Name: fmt.Sprintf("web%d", i), Labels: map[string]string{"role": "web", "env": "prod"}})

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +59,7 @@ func TestRolloutResult(t *testing.T) {
 // TestProposePlanAndStatus sizes a default plan from stored hosts and
 // starts a rollout of it, on a real SQLite store.
 func TestProposePlanAndStatus(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	ctx, a, _ := openTestApp(t)
 	var hosts []patchpilot.Host
 	for _, n := range []string{"web1", "web2", "web3", "web4", "web5", "db1"} {
 		role := "web"
