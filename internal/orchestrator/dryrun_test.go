@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
 // gatesThatCannotPass is a health checker whose gates fail on every host
@@ -26,26 +25,7 @@ func (gatesThatCannotPass) Check(context.Context, patchpilot.HealthTarget, patch
 // startDry starts a dry run of the plan on every stored host.
 func (e *env) startDry(planYAML string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	planYAML = "rollout:\n  " + strings.ReplaceAll(strings.TrimSpace(planYAML), "\n", "\n  ") + "\n"
-	p, err := planner.Parse([]byte(planYAML), "plan.yaml")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	hosts, err := e.db.Hosts(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var views []planner.HostView
-	for _, h := range hosts {
-		f, _ := e.db.LatestFacts(ctx, h.Name)
-		views = append(views, planner.NewHostView(h, &f))
-	}
-	id, err := e.e.Start(ctx, p, planYAML, views, "user:test", true)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return id
+	return e.startRollout(planYAML, true)
 }
 
 const dryRunPlan = `

@@ -342,6 +342,13 @@ func hostsNamed(n int, roles ...string) []patchpilot.Host {
 // start parses a plan and starts a rollout on every stored host.
 func (e *env) start(planYAML string) string {
 	e.t.Helper()
+	return e.startRollout(planYAML, false)
+}
+
+// startRollout parses a plan and starts a rollout, or a dry run of it, on
+// every stored host.
+func (e *env) startRollout(planYAML string, dryRun bool) string {
+	e.t.Helper()
 	ctx := context.Background()
 	planYAML = "rollout:\n  " + strings.ReplaceAll(strings.TrimSpace(planYAML), "\n", "\n  ") + "\n"
 	p, err := planner.Parse([]byte(planYAML), "plan.yaml")
@@ -357,7 +364,7 @@ func (e *env) start(planYAML string) string {
 		f, _ := e.db.LatestFacts(ctx, h.Name)
 		views = append(views, planner.NewHostView(h, &f))
 	}
-	id, err := e.e.Start(ctx, p, planYAML, views, "user:test", false)
+	id, err := e.e.Start(ctx, p, planYAML, views, "user:test", dryRun)
 	if err != nil {
 		e.t.Fatal(err)
 	}
