@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/capped"
 )
 
 // ConfigFileName is the configuration file looked for in
@@ -58,7 +58,7 @@ const MaxConfigBytes = 64 << 10
 // setting silently left at the default.
 func LoadConfig(path string, optional bool) (Config, error) {
 	var c Config
-	f, err := os.Open(path)
+	data, err := capped.ReadFile(path, "configuration file", MaxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) && optional {
 		return c, nil
 	}
@@ -66,17 +66,11 @@ func LoadConfig(path string, optional bool) (Config, error) {
 		return c, patchpilot.Errorf(patchpilot.ENOTFOUND, "configuration file %s does not exist", path).
 			WithHint("check the --config path; without --config, patchpilot reads $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml when it exists")
 	}
-	if err != nil {
-		return c, patchpilot.Errorf(patchpilot.EINVALID, "read config: %w", err)
+	if errors.Is(err, capped.ErrTooLarge) {
+		return c, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
 	if err != nil {
 		return c, patchpilot.Errorf(patchpilot.EINVALID, "read config %s: %w", path, err)
-	}
-	if len(data) > MaxConfigBytes {
-		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s: larger than %d KiB, the most a configuration file may be", path, MaxConfigBytes>>10).
-			WithHint("check that --config names a patchpilot.yaml")
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

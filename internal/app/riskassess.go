@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/osfamily"
 	"github.com/patchpilot/patchpilot/internal/osv"
 	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/risk"
@@ -404,9 +403,7 @@ func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.H
 				if (u.Package != p.name && u.SourcePackage != p.name) || covered[name+"\x00"+u.Package] {
 					continue
 				}
-				above, err1 := osfamily.CompareVersions(f.OSFamily, p.version, u.InstalledVersion)
-				below, err2 := osfamily.CompareVersions(f.OSFamily, p.version, u.CandidateVersion)
-				if err1 != nil || err2 != nil || above <= 0 || below >= 0 {
+				if !between(f.OSFamily, u.InstalledVersion, p.version, u.CandidateVersion) {
 					continue
 				}
 				covered[name+"\x00"+u.Package] = true
