@@ -14,18 +14,20 @@ type Code string
 
 // Error codes.
 const (
-	EINTERNAL    Code = "internal"     // a bug or an unexpected failure
-	EINVALID     Code = "invalid"      // bad input: a flag, a file, a field
-	ENOTFOUND    Code = "not_found"    // the named thing does not exist
-	ECONFLICT    Code = "conflict"     // the request contradicts the current state
-	EUNREACHABLE Code = "unreachable"  // a host could not be reached or logged into
-	EHOSTKEY     Code = "host_key"     // a host key is unknown or has changed
-	ETIMEOUT     Code = "timeout"      // an operation ran past its bound
-	ECANCELED    Code = "canceled"     // the operation was interrupted
-	EUNAVAILABLE Code = "unavailable"  // a dependency (database, tool) is missing or down
-	EPARTIAL     Code = "partial"      // the command ran but some hosts failed
-	EUNSUPPORTED Code = "unsupported"  // the host or platform is not supported
-	EUNFINISHED  Code = "not_finished" // the feature exists in the CLI but is not built yet
+	EINTERNAL        Code = "internal"        // a bug or an unexpected failure
+	EINVALID         Code = "invalid"         // bad input: a flag, a file, a field
+	ENOTFOUND        Code = "not_found"       // the named thing does not exist
+	ECONFLICT        Code = "conflict"        // the request contradicts the current state
+	EUNREACHABLE     Code = "unreachable"     // a host could not be reached or logged into
+	EHOSTKEY         Code = "host_key"        // a host key is unknown or has changed
+	ETIMEOUT         Code = "timeout"         // an operation ran past its bound
+	ECANCELED        Code = "canceled"        // the operation was interrupted
+	EUNAVAILABLE     Code = "unavailable"     // a dependency (database, tool) is missing or down
+	EPARTIAL         Code = "partial"         // the command ran but some hosts failed
+	EUNSUPPORTED     Code = "unsupported"     // the host or platform is not supported
+	EUNFINISHED      Code = "not_finished"    // the feature exists in the CLI but is not built yet
+	EUNAUTHENTICATED Code = "unauthenticated" // no token, or one that is unknown or revoked
+	EFORBIDDEN       Code = "forbidden"       // the caller's role or a rule (four-eyes, policy) does not allow it
 
 	// Codes of a rollout that ended other than in success; each has its
 	// own exit code so that scripts can tell them apart.
@@ -44,6 +46,7 @@ const (
 	ExitPartial     = 3 // the command ran, but one or more hosts failed
 	ExitNotFound    = 4 // the named host, rollout or file does not exist
 	ExitUnavailable = 5 // a required tool, database or service is unavailable
+	ExitDenied      = 6 // a server refused the token, or the role or a rule forbids the call
 	ExitCanceled    = 130
 
 	// Rollout exit codes.
@@ -57,23 +60,25 @@ const (
 // exitCodes is the single mapping from error codes to exit codes. Keep it
 // the only one.
 var exitCodes = map[Code]int{
-	EINTERNAL:       ExitFailure,
-	EINVALID:        ExitUsage,
-	ENOTFOUND:       ExitNotFound,
-	ECONFLICT:       ExitFailure,
-	EUNREACHABLE:    ExitFailure,
-	EHOSTKEY:        ExitFailure,
-	ETIMEOUT:        ExitFailure,
-	ECANCELED:       ExitCanceled,
-	EUNAVAILABLE:    ExitUnavailable,
-	EPARTIAL:        ExitPartial,
-	EUNSUPPORTED:    ExitFailure,
-	EUNFINISHED:     ExitFailure,
-	EHALTED:         ExitHalted,
-	EROLLEDBACK:     ExitRolledBack,
-	EAPPROVAL:       ExitWaitingApproval,
-	EPAUSED:         ExitPaused,
-	EROLLBACKFAILED: ExitRollbackFailed,
+	EINTERNAL:        ExitFailure,
+	EINVALID:         ExitUsage,
+	ENOTFOUND:        ExitNotFound,
+	ECONFLICT:        ExitFailure,
+	EUNREACHABLE:     ExitFailure,
+	EHOSTKEY:         ExitFailure,
+	ETIMEOUT:         ExitFailure,
+	ECANCELED:        ExitCanceled,
+	EUNAVAILABLE:     ExitUnavailable,
+	EPARTIAL:         ExitPartial,
+	EUNSUPPORTED:     ExitFailure,
+	EUNFINISHED:      ExitFailure,
+	EUNAUTHENTICATED: ExitDenied,
+	EFORBIDDEN:       ExitDenied,
+	EHALTED:          ExitHalted,
+	EROLLEDBACK:      ExitRolledBack,
+	EAPPROVAL:        ExitWaitingApproval,
+	EPAUSED:          ExitPaused,
+	EROLLBACKFAILED:  ExitRollbackFailed,
 }
 
 // Error is patchpilot's error type. Message is safe to show to a user (it

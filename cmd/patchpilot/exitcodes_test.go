@@ -15,7 +15,7 @@ import (
 // and the exit code constants list the same codes.
 func TestExitCodesDocumented(t *testing.T) {
 	want := []int{patchpilot.ExitOK, patchpilot.ExitFailure, patchpilot.ExitUsage, patchpilot.ExitPartial,
-		patchpilot.ExitNotFound, patchpilot.ExitUnavailable, patchpilot.ExitHalted, patchpilot.ExitRolledBack,
+		patchpilot.ExitNotFound, patchpilot.ExitUnavailable, patchpilot.ExitDenied, patchpilot.ExitHalted, patchpilot.ExitRolledBack,
 		patchpilot.ExitWaitingApproval, patchpilot.ExitPaused, patchpilot.ExitRollbackFailed, patchpilot.ExitCanceled}
 	slices.Sort(want)
 

@@ -107,6 +107,7 @@ Exit codes:
   3  the command ran, but one or more hosts failed
   4  the named host, rollout or file does not exist
   5  a required tool, database or service is unavailable
+  6  a server refused the token, or the role or a rule forbids the call
   10 rollout halted, held for a person, or aborted
   11 rollout rolled back
   12 rollout waits for an approval ('patchpilot rollout approve')
