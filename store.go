@@ -17,6 +17,7 @@ type Store interface {
 	EventStore
 	RolloutStore
 	ModelStore
+	ScheduleStore
 	Close() error
 }
 
