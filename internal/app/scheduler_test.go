@@ -407,7 +407,7 @@ func TestSchedulerInventoryEvery(t *testing.T) {
 	// The listing shows the next runs on the same grid and the last run.
 	views, err := a.Schedules(ctx)
 	if err != nil || len(views) != 1 || views[0].Last == nil || !views[0].Last.Due.Equal(t0.Add(12*time.Hour)) ||
-		len(views[0].Next) != ScheduleListRuns || !views[0].Next[0].Equal(t0.Add(18*time.Hour)) || views[0].EveryText != "6h0m0s" {
+		len(views[0].Next) != ScheduleListRuns || !views[0].Next[0].Equal(t0.Add(18*time.Hour)) || views[0].EveryText != "6h" {
 		t.Errorf("Schedules = %+v, %v", views, err)
 	}
 }

@@ -315,7 +315,11 @@ func (d sectionDecoder) schedule(f map[string]keyed, item *yaml.Node, what strin
 		if s.Inventory != InventoryLocal && !filepath.IsAbs(s.Inventory) {
 			// Relative to the configuration file, not to wherever the
 			// server happens to be started.
-			s.Inventory = filepath.Join(filepath.Dir(d.path), s.Inventory)
+			dir, err := filepath.Abs(filepath.Dir(d.path))
+			if err != nil {
+				return s, d.errorf(v.value, what+": inventory", "%s: %v", s.Inventory, err)
+			}
+			s.Inventory = filepath.Join(dir, s.Inventory)
 		}
 	}
 	if kind == patchpilot.ScheduleInventory {
@@ -484,8 +488,13 @@ type ScheduleView struct {
 	EveryText string `json:"every,omitempty"`
 	// Updates is the update selector in words.
 	UpdatesText string `json:"updates_text,omitempty"`
+	// WindowText is the maintenance window in words.
+	WindowText string `json:"window_text,omitempty"`
 	// Next are the next run times, in the schedule's zone.
 	Next []time.Time `json:"next"`
+	// Starts are when each of the next runs starts: its run time, or
+	// when the maintenance window opens after it.
+	Starts []time.Time `json:"starts"`
 	// Last is the latest recorded run, if any.
 	Last *patchpilot.ScheduleRun `json:"last,omitempty"`
 }
@@ -510,13 +519,24 @@ func (a *App) Schedules(ctx context.Context) ([]ScheduleView, error) {
 			v.Last = &runs[0]
 			last = runs[0].Due
 		}
+		v.Next, v.Starts = []time.Time{}, []time.Time{}
 		for _, t := range s.NextRuns(now, last, ScheduleListRuns) {
 			v.Next = append(v.Next, t.In(s.Location()))
+			start := t
+			if s.Window != nil {
+				if open, ok := planner.WindowNextOpen(*s.Window, t); ok {
+					start = open
+				}
+			}
+			v.Starts = append(v.Starts, start.In(s.Location()))
 		}
 		if s.Kind == patchpilot.ScheduleInventory {
-			v.EveryText = s.Every.String()
+			v.EveryText = planner.FormatDuration(s.Every)
 		} else {
 			v.UpdatesText = s.Updates.String()
+		}
+		if s.Window != nil {
+			v.WindowText = windowText(*s.Window)
 		}
 		out = append(out, v)
 	}
@@ -527,4 +547,22 @@ func (a *App) Schedules(ctx context.Context) ([]ScheduleView, error) {
 var scheduleSections = map[string]patchpilot.ScheduleKind{
 	"schedules":           patchpilot.SchedulePatch,
 	"inventory_schedules": patchpilot.ScheduleInventory,
+}
+
+// windowText shows a maintenance window in words: "fri,sat 22:00-04:00
+// Europe/Berlin".
+func windowText(w patchpilot.MaintenanceWindow) string {
+	days := "every day"
+	if len(w.Days) > 0 {
+		var names []string
+		for _, d := range w.Days {
+			names = append(names, strings.ToLower(d.String()[:3]))
+		}
+		days = strings.Join(names, ",")
+	}
+	tz := w.TZ
+	if tz == "" {
+		tz = "UTC"
+	}
+	return fmt.Sprintf("%s %s-%s %s", days, w.Start, w.End, tz)
 }
