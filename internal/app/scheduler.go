@@ -69,6 +69,9 @@ func (a *App) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		o.Grace = DefaultScheduleGrace
 	}
 	for _, sc := range a.Options.Schedules {
+		if sc.Kind == patchpilot.SchedulePatch && sc.rule.IsZero() {
+			return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "schedule %q: its rule was not parsed (build schedules with CheckSchedules)", sc.Name)
+		}
 		if sc.Kind == patchpilot.SchedulePatch && o.Launch == nil {
 			return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "schedule %q: no launcher for the plans of patch schedules", sc.Name)
 		}
@@ -181,8 +184,23 @@ func (s *Scheduler) tick(ctx context.Context, sc Schedule) error {
 	for _, r := range unfinished {
 		switch {
 		case r.Outcome == patchpilot.ScheduleRunning && !s.started:
+			// Left running by a scheduler that stopped. A run that had
+			// not handed a plan over started nothing: it runs again
+			// while it is within the grace period. One that had may
+			// have started a rollout, and is not repeated.
+			if r.Plan == "" && !r.Due.Before(now.Add(-s.o.Grace)) {
+				if err := s.execute(ctx, sc, r); err != nil {
+					return err
+				}
+				continue
+			}
 			r.Finished, r.Outcome = now, patchpilot.ScheduleInterrupted
-			r.Message = "the scheduler stopped while this run was running; it is not repeated, since it may have started a rollout"
+			r.Message = "the scheduler stopped while this run was running"
+			if r.Plan != "" {
+				r.Message += "; it is not repeated, since it may have started a rollout of plan " + r.Plan
+			} else {
+				r.Message += fmt.Sprintf(", and did not start again within %s of its time", s.o.Grace)
+			}
 			if err := s.finish(ctx, sc, r); err != nil {
 				return err
 			}
@@ -361,14 +379,20 @@ func (s *Scheduler) execute(ctx context.Context, sc Schedule, r patchpilot.Sched
 	if sc.Kind == patchpilot.ScheduleInventory {
 		r.Outcome, r.Message, err = s.runInventory(ctx, sc)
 	} else {
-		r.Outcome, r.Message, r.Plan, err = s.runPatch(ctx, sc, r.Due)
+		r.Outcome, r.Message, err = s.runPatch(ctx, sc, &r)
+	}
+	if ctx.Err() != nil && r.Plan == "" {
+		// Stopped before anything was handed over: the run stays
+		// running, and the next scheduler runs it again within the
+		// grace period.
+		return ctx.Err()
 	}
 	if err != nil {
 		r.Outcome, r.Message = patchpilot.ScheduleFailed, err.Error()
 		s.a.Options.Logger.Warn("scheduled run failed", "schedule", sc.Name, "due", r.Due, "err", err)
 	}
 	r.Finished = s.a.now()
-	// A run cut short by the end of the scheduler is still recorded.
+	// A run handed over when the scheduler stopped is still recorded.
 	return s.finish(context.WithoutCancel(ctx), sc, r)
 }
 
@@ -455,12 +479,13 @@ func collectSummary(rep CollectReport) string {
 
 // runPatch collects (when the schedule names an inventory), selects the
 // updates, proposes a plan by the risk strategy and launches it.
-func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, due time.Time) (patchpilot.ScheduleOutcome, string, string, error) {
+func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.ScheduleRun) (patchpilot.ScheduleOutcome, string, error) {
+	due := r.Due
 	var notes []string
 	if sc.Inventory != "" {
 		rep, err := s.collect(ctx, sc.Inventory)
 		if err != nil {
-			return "", "", "", fmt.Errorf("collect %s: %w", sc.Inventory, err)
+			return "", "", fmt.Errorf("collect %s: %w", sc.Inventory, err)
 		}
 		if rep.Failed > 0 {
 			// Plan over what answered: the hosts that failed keep their
@@ -470,15 +495,15 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, due time.Time) (p
 	}
 	patch, err := s.a.ScheduledPatch(ctx, sc)
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
 	if !patch.SecurityAll && len(patch.Packages) == 0 {
 		notes = append(notes, fmt.Sprintf("no pending update on the targets matches updates (%s)", sc.Updates))
-		return patchpilot.ScheduleNothingToDo, strings.Join(notes, "; "), "", nil
+		return patchpilot.ScheduleNothingToDo, strings.Join(notes, "; "), nil
 	}
 	prop, err := s.a.ProposePlan(ctx, patch, sc.Hosts)
 	if err != nil {
-		return "", "", "", fmt.Errorf("propose a plan: %w", err)
+		return "", "", fmt.Errorf("propose a plan: %w", err)
 	}
 	p := prop.Plan
 	p.Name = sc.Name + "-" + due.In(sc.Location()).Format("2006-01-02")
@@ -487,7 +512,7 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, due time.Time) (p
 	}
 	data, err := MarshalPlan(p)
 	if err != nil {
-		return "", "", "", err
+		return "", "", err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# proposed by schedule %s for its run due %s\n", sc.Name, formatIn(due, sc))
@@ -501,13 +526,19 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, due time.Time) (p
 	// The plan handed over is the one its source reads as, defaults and
 	// all, so that what is stored and what runs agree.
 	if p, err = planner.Parse(source, "schedule "+sc.Name); err != nil {
-		return "", "", "", fmt.Errorf("proposed plan does not read back: %w", err)
+		return "", "", fmt.Errorf("proposed plan does not read back: %w", err)
+	}
+	// Recorded before the hand-over: a scheduler that stops during it
+	// must not hand the plan over again.
+	r.Plan = p.Name
+	if err := s.a.Store.UpdateScheduleRun(ctx, *r); err != nil {
+		return "", "", err
 	}
 	if err := s.o.Launch(ctx, p, source, sc.Name); err != nil {
-		return "", "", p.Name, fmt.Errorf("launch plan %s: %w", p.Name, err)
+		return "", "", fmt.Errorf("launch plan %s: %w", p.Name, err)
 	}
 	notes = append([]string{fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)}, notes...)
-	return patchpilot.ScheduleLaunched, strings.Join(notes, "; "), p.Name, nil
+	return patchpilot.ScheduleLaunched, strings.Join(notes, "; "), nil
 }
 
 // ScheduledPatch is what a patch schedule installs now: every pending

@@ -318,8 +318,10 @@ func TestSchedulerWaitingRunSuperseded(t *testing.T) {
 	}
 }
 
-// TestSchedulerInterruptedAndFailed: a run left running by a scheduler
-// that stopped is not repeated; a launch that fails and a selector that
+// TestSchedulerInterruptedAndFailed: of the runs a scheduler that stopped
+// left running, one that had handed its plan over is not repeated, one
+// that had not runs again within the grace period, and an older one is
+// recorded as interrupted; a launch that fails and a selector that
 // matches no update are recorded as such.
 func TestSchedulerInterruptedAndFailed(t *testing.T) {
 	clk := &testClock{}
@@ -327,18 +329,36 @@ func TestSchedulerInterruptedAndFailed(t *testing.T) {
 		Updates: UpdateSelector{Packages: []string{"nosuch"}}}
 	all := Schedule{Name: "all", Kind: patchpilot.SchedulePatch, When: "30 * * * *", Hosts: "role=db",
 		Updates: UpdateSelector{}}
-	ctx, a, _ := schedulerApp(t, clk, sel, all)
-	due := at(2026, 3, 1, 10, 0, 0)
-	if _, _, err := a.Store.AddScheduleRun(ctx, patchpilot.ScheduleRun{Schedule: "pkgs", Kind: patchpilot.SchedulePatch,
-		Due: due, Started: due, Outcome: patchpilot.ScheduleRunning}); err != nil {
-		t.Fatal(err)
+	old := Schedule{Name: "old", Kind: patchpilot.SchedulePatch, When: "0 7 * * *", Hosts: "role=db",
+		Updates: UpdateSelector{Security: true}}
+	ctx, a, _ := schedulerApp(t, clk, sel, all, old)
+	for _, r := range []patchpilot.ScheduleRun{
+		{Schedule: "pkgs", Due: at(2026, 3, 1, 10, 0, 0), Plan: "pkgs-2026-03-01"},
+		{Schedule: "all", Due: at(2026, 3, 1, 9, 30, 0)},
+		{Schedule: "old", Due: at(2026, 3, 1, 7, 0, 0)},
+	} {
+		r.Kind, r.Started, r.Outcome = patchpilot.SchedulePatch, r.Due, patchpilot.ScheduleRunning
+		if _, _, err := a.Store.AddScheduleRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l := &launched{err: patchpilot.Errorf(patchpilot.EFORBIDDEN, "policy: advisor: a person starts this plan")}
 	s := newScheduler(t, a, SchedulerOptions{Launch: l.Launch})
-	tick(t, ctx, s, clk, due.Add(10*time.Minute))
+	restart := at(2026, 3, 1, 10, 10, 0)
+	tick(t, ctx, s, clk, restart)
 	runs := runsOf(t, ctx, a, "pkgs")
-	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleInterrupted || !runs[0].Finished.Equal(due.Add(10*time.Minute)) {
-		t.Fatalf("runs of pkgs = %+v; want the running run interrupted, not repeated", runs)
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleInterrupted || !runs[0].Finished.Equal(restart) ||
+		!strings.Contains(runs[0].Message, "may have started a rollout of plan pkgs-2026-03-01") {
+		t.Fatalf("runs of pkgs = %+v; want the handed-over run interrupted, not repeated", runs)
+	}
+	runs = runsOf(t, ctx, a, "old")
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleInterrupted || !strings.Contains(runs[0].Message, "did not start again within 1h0m0s") {
+		t.Fatalf("runs of old = %+v; want the run of 07:00 interrupted", runs)
+	}
+	runs = runsOf(t, ctx, a, "all")
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleFailed || !runs[0].Started.Equal(restart) ||
+		!strings.Contains(runs[0].Message, "policy: advisor") || runs[0].Plan != "all-2026-03-01" {
+		t.Fatalf("runs of all = %+v; want the run of 09:30 run again, its launch refused", runs)
 	}
 	tick(t, ctx, s, clk, at(2026, 3, 1, 11, 0, 5))
 	if runs = runsOf(t, ctx, a, "pkgs"); len(runs) != 2 || runs[0].Outcome != patchpilot.ScheduleNothingToDo ||
@@ -346,12 +366,81 @@ func TestSchedulerInterruptedAndFailed(t *testing.T) {
 		t.Errorf("runs of pkgs = %+v; want nothing to do at 11:00", runs)
 	}
 	tick(t, ctx, s, clk, at(2026, 3, 1, 11, 30, 5))
-	runs = runsOf(t, ctx, a, "all")
-	// Every run of "all" (09:30, late by 40 minutes at the first look,
-	// then 10:30 and 11:30) was refused.
-	if len(runs) != 3 || runs[2].Outcome != patchpilot.ScheduleFailed || !runs[2].Due.Equal(at(2026, 3, 1, 9, 30, 0)) || runs[0].Outcome != patchpilot.ScheduleFailed || !strings.Contains(runs[0].Message, "policy: advisor") ||
-		runs[0].Plan != "all-2026-03-01" {
-		t.Errorf("runs of all = %+v; want the refused launch recorded as failed", runs)
+	// Every run of "all" (09:30 again, 10:30 and 11:30) was refused.
+	if runs = runsOf(t, ctx, a, "all"); len(runs) != 3 || runs[0].Outcome != patchpilot.ScheduleFailed || runs[1].Outcome != patchpilot.ScheduleFailed {
+		t.Errorf("runs of all = %+v; want three refused launches", runs)
+	}
+}
+
+// TestSchedulerStoppedMidRun: a scheduler stopped while it collects for a
+// run leaves the run running, and the next one runs it again.
+func TestSchedulerStoppedMidRun(t *testing.T) {
+	clk := &testClock{}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.ini")
+	if err := os.WriteFile(inv, []byte("[web]\nedge1 ansible_host=10.9.0.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "0 22 * * *", Hosts: "env=prod",
+		Inventory: inv, Updates: UpdateSelector{Security: true}}
+	ctx, a, _ := schedulerApp(t, clk, nightly)
+	l := &launched{}
+	due := at(2026, 3, 1, 22, 0, 0)
+	clk.Set(due)
+	stopCtx, stop := context.WithCancel(ctx)
+	s := newScheduler(t, a, SchedulerOptions{Launch: l.Launch, Dialer: dialFunc(func(h patchpilot.Host) error {
+		stop() // the scheduler is stopped while it collects
+		return patchpilot.Errorf(patchpilot.EUNREACHABLE, "%s: connection refused", h.Name)
+	})})
+	if err := s.Tick(stopCtx); err == nil {
+		t.Fatal("Tick of a stopped scheduler: no error")
+	}
+	runs := runsOf(t, ctx, a, "nightly")
+	if l.count() != 0 || len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleRunning {
+		t.Fatalf("after the stop: %d launches, runs %+v; want the run left running", l.count(), runs)
+	}
+	s = newScheduler(t, a, SchedulerOptions{Launch: l.Launch, Dialer: &failDialer{}})
+	tick(t, ctx, s, clk, due.Add(20*time.Minute))
+	runs = runsOf(t, ctx, a, "nightly")
+	if l.count() != 1 || len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched ||
+		!strings.Contains(runs[0].Message, "collected 0 of 1 hosts; failed: edge1") {
+		t.Errorf("after the restart: %d launches, runs %+v; want the run done once, noting the failed collection", l.count(), runs)
+	}
+}
+
+// dialFunc is a dialer that calls a function and reaches no host.
+type dialFunc func(h patchpilot.Host) error
+
+func (f dialFunc) Dial(_ context.Context, h patchpilot.Host) (patchpilot.Runner, error) {
+	return nil, f(h)
+}
+
+// TestSchedulerRun: Run ticks on its own and launches a due run once.
+func TestSchedulerRun(t *testing.T) {
+	clk := &testClock{now: at(2026, 3, 1, 22, 0, 30)}
+	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "0 22 * * *", Hosts: "env=prod",
+		Updates: UpdateSelector{Security: true}}
+	ctx, a, _ := schedulerApp(t, clk, nightly)
+	got := make(chan string, 10)
+	s := newScheduler(t, a, SchedulerOptions{Launch: func(_ context.Context, p patchpilot.Plan, _ []byte, name string) error {
+		got <- name + " " + p.Name
+		return nil
+	}})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- s.Run(runCtx) }()
+	if name := <-got; name != "nightly nightly-2026-03-01" {
+		t.Errorf("launched %q", name)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if len(got) != 0 {
+		t.Errorf("%d more launches", len(got))
+	}
+	if runs := runsOf(t, ctx, a, "nightly"); len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched {
+		t.Errorf("runs = %+v", runs)
 	}
 }
 
