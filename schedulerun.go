@@ -41,7 +41,9 @@ const (
 	// long ago to run late.
 	ScheduleMissed ScheduleOutcome = "missed"
 	// ScheduleInterrupted: the scheduler stopped while the run was
-	// running; it is not repeated, since it may have started a rollout.
+	// handing its plan over, and it is not repeated, since it may have
+	// started a rollout; or the run was left running longer ago than the
+	// grace period in which it would run again.
 	ScheduleInterrupted ScheduleOutcome = "interrupted"
 )
 
