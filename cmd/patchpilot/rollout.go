@@ -170,7 +170,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			if err != nil {
 				return err
 			}
-			id, err := eng.Start(cmd.Context(), p, src, dryRun)
+			id, err := eng.Start(cmd.Context(), p, src, app.StartOptions{DryRun: dryRun, Actor: c.actor(a)})
 			if err != nil {
 				return err
 			}
