@@ -190,7 +190,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List rollouts, newest first",
-		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, stages.",
+		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id, stages.",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})

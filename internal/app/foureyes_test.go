@@ -67,6 +67,9 @@ func TestStartRecordsActorAndPlan(t *testing.T) {
 	if r.CreatedBy != "token:ops" || r.PlanID != rec.ID || r.PlanSource != savedPlanYAML || r.Plan.Name != "kernel" || len(r.Stages) != 2 {
 		t.Errorf("rollout from a saved plan = %+v, want token:ops, plan %s and its source", r, rec.ID)
 	}
+	if st, err := a.RolloutStatus(ctx, id); err != nil || st.PlanID != rec.ID || st.CreatedBy != "token:ops" {
+		t.Errorf("status = %+v, %v; want plan %s started by token:ops", st, err, rec.ID)
+	}
 	_, err = c.Start(ctx, p, src, StartOptions{Actor: "token:ops", PlanID: "p-none"})
 	wantCode(t, "unknown plan id", err, patchpilot.ENOTFOUND)
 }

@@ -394,3 +394,25 @@ func (a *App) checkFourEyes(ctx context.Context, id, actor string) error {
 	}
 	return nil
 }
+
+// ParseSince reads the start of a time range as a front end takes it: a
+// duration back from now ("24h", "90m", or days as "7d"), or an RFC 3339
+// time. flag names the input in the error.
+func ParseSince(flag, s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok && err != nil {
+		var n int
+		if _, serr := fmt.Sscanf(days, "%d", &n); serr == nil && fmt.Sprint(n) == days && n >= 0 {
+			d, err = time.Duration(n)*24*time.Hour, nil
+		}
+	}
+	if err != nil || d < 0 {
+		return time.Time{}, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: expected a duration back from now such as 24h or 7d, or a time such as 2026-05-12T09:00:00Z",
+			flag, truncateForError(s))
+	}
+	return now.Add(-d), nil
+}

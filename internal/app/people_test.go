@@ -456,3 +456,27 @@ func parsePlanForTest(src string) (patchpilot.Plan, []byte, error) {
 	p, err := planner.Parse([]byte(src), "test plan")
 	return p, []byte(src), err
 }
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 5, 12, 9, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"24h":                       now.Add(-24 * time.Hour),
+		"90m":                       now.Add(-90 * time.Minute),
+		"7d":                        now.Add(-7 * 24 * time.Hour),
+		"0s":                        now,
+		"2026-05-01T10:00:00Z":      time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC),
+		"2026-05-01T12:00:00+02:00": time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC),
+	} {
+		got, err := ParseSince("--since", in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "-1h", "1.5d", "d", "-2d", "2026-05-01"} {
+		_, err := ParseSince("--since", in, now)
+		wantCode(t, in, err, patchpilot.EINVALID)
+		if !strings.Contains(err.Error(), "--since") {
+			t.Errorf("ParseSince(%q): error %q does not name the flag", in, err)
+		}
+	}
+}

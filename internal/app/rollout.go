@@ -281,6 +281,7 @@ type RolloutStatus struct {
 	Plan      string                  `json:"plan"`
 	PlanName  string                  `json:"plan_name,omitempty"`
 	CreatedBy string                  `json:"created_by,omitempty"`
+	PlanID    string                  `json:"plan_id,omitempty"`
 	CreatedAt time.Time               `json:"created_at"`
 	UpdatedAt time.Time               `json:"updated_at"`
 	DryRun    bool                    `json:"dry_run"`
@@ -316,7 +317,7 @@ func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, erro
 		return RolloutStatus{}, err
 	}
 	st := RolloutStatus{ID: r.ID, State: r.State, Reason: r.Reason, Plan: r.PlanSource, PlanName: r.Plan.Name,
-		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
+		CreatedBy: r.CreatedBy, PlanID: r.PlanID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
 		Stages: []StageStatus{}, Incidents: []IncidentStatus{}}
 	for _, inc := range incs {
 		st.Incidents = append(st.Incidents, IncidentStatus{Incident: inc, Evidence: json.RawMessage(inc.Evidence)})
