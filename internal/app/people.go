@@ -92,7 +92,7 @@ func (a *App) CreateToken(ctx context.Context, name string, role patchpilot.Role
 	secret, err := a.createToken(ctx, tk)
 	detail, _ := json.Marshal(struct {
 		Role patchpilot.Role `json:"role"`
-	}{role})
+	}{patchpilot.Role(truncateForError(string(role)))})
 	if aerr := a.auditResult(ctx, actor, "token.create", name, detail, err); aerr != nil {
 		if err == nil {
 			return "", patchpilot.Token{}, auditFailed(aerr, "token "+name+" was created", "revoke it with 'patchpilot token revoke "+name+"' and create it again")
@@ -169,6 +169,7 @@ func (a *App) Authenticate(ctx context.Context, secret string) (patchpilot.Princ
 			a.Options.Logger.Warn("record token use", "token", tk.Name, "error", err)
 		}
 	}
+	a.Options.Logger.Debug("token authenticated", "token", tk.Name, "role", tk.Role)
 	return patchpilot.Principal{Token: tk.Name, Role: tk.Role}, nil
 }
 
@@ -248,8 +249,8 @@ func auditFailed(err error, done, hint string) error {
 
 // RecordAudit appends an entry to the audit log. A zero time is now. Its
 // actor, action and outcome are required and its detail, when present,
-// must be a JSON object. Anything in the target or detail that looks like
-// a token's secret is replaced by "ppt_[redacted]" before it is stored.
+// must be a JSON object. Anything in it that looks like a token's secret
+// is replaced by "ppt_[redacted]" before it is stored.
 func (a *App) RecordAudit(ctx context.Context, e patchpilot.AuditEntry) error {
 	switch {
 	case strings.TrimSpace(e.Actor) == "":
@@ -262,7 +263,9 @@ func (a *App) RecordAudit(ctx context.Context, e patchpilot.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = a.now()
 	}
-	e.Target = redactSecrets(e.Target)
+	for _, f := range []*string{&e.Actor, &e.Token, &e.Action, &e.Target, &e.Rollout, &e.Outcome} {
+		*f = redactSecrets(*f)
+	}
 	if len(e.Detail) > 0 {
 		e.Detail = json.RawMessage(redactSecrets(string(e.Detail)))
 	}

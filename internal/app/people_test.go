@@ -302,7 +302,7 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 	// A front end that put a request's header into an entry by mistake.
 	detail, _ := json.Marshal(map[string]string{"authorization": "Bearer " + secrets[0]})
 	if err := a.RecordAudit(ctx, patchpilot.AuditEntry{Actor: "token:alice", Token: "alice", Action: "rollout.pause",
-		Target: secrets[1], Outcome: "ok", Detail: detail}); err != nil {
+		Target: secrets[1], Rollout: "r-" + secrets[2], Outcome: "ok", Detail: detail}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := a.Audit(ctx, patchpilot.AuditFilter{Actor: "token:alice", Rollout: ""})
@@ -310,7 +310,7 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := entries[len(entries)-1]
-	if last.Target != "ppt_[redacted]" || !strings.Contains(string(last.Detail), "Bearer ppt_[redacted]") {
+	if last.Target != "ppt_[redacted]" || last.Rollout != "r-ppt_[redacted]" || !strings.Contains(string(last.Detail), "Bearer ppt_[redacted]") {
 		t.Errorf("audit entry = %+v, want the secrets redacted", last)
 	}
 	if err := a.Close(); err != nil {
@@ -330,7 +330,7 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 		t.Fatal("read no database bytes")
 	}
 	logText := logs.String()
-	if !strings.Contains(logText, "token created") || !strings.Contains(logText, "alice") {
+	if !strings.Contains(logText, "token created") || !strings.Contains(logText, "token authenticated") || !strings.Contains(logText, "alice") {
 		t.Errorf("the logs do not mention the created tokens; the scan would prove nothing:\n%s", logText)
 	}
 	for i, s := range secrets {
