@@ -107,6 +107,31 @@ type AuditStore interface {
 	// AppendAudit stores an entry and returns it with its ID and, when
 	// it had none, its time set.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
-	// Audit lists entries matching the filter, oldest first.
+	// Audit lists entries matching the filter, oldest first: those at or
+	// after Since and before Until. With a Limit it returns the newest
+	// Limit of them, still oldest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+}
+
+// PlanRecord is a plan kept in the store by id, with who created it: the
+// plan a rollout may be started from, and whose creator four-eyes keeps
+// from approving that rollout. Source is the plan's YAML as saved.
+type PlanRecord struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Source    string    `json:"source"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// PlanStore keeps saved plans.
+type PlanStore interface {
+	// SavePlan stores a new plan record; a zero CreatedAt is set from the
+	// store's clock. An id already taken is ECONFLICT.
+	SavePlan(ctx context.Context, p PlanRecord) error
+	// PlanRecord returns the plan with the given id; ENOTFOUND when there
+	// is none.
+	PlanRecord(ctx context.Context, id string) (PlanRecord, error)
+	// PlanRecords lists every saved plan, newest first.
+	PlanRecords(ctx context.Context) ([]PlanRecord, error)
 }

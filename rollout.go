@@ -98,7 +98,10 @@ type Rollout struct {
 	CreatedAt  time.Time    `json:"created_at"`
 	UpdatedAt  time.Time    `json:"updated_at"`
 	DryRun     bool         `json:"dry_run,omitempty"`
-	Stages     []StageRun   `json:"stages"`
+	// PlanID is the stored plan (PlanRecord) the rollout was started
+	// from; empty for a plan read from a file.
+	PlanID string     `json:"plan_id,omitempty"`
+	Stages []StageRun `json:"stages"`
 }
 
 // StageRun is one stage of a rollout with its assigned hosts.

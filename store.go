@@ -17,6 +17,9 @@ type Store interface {
 	EventStore
 	RolloutStore
 	ModelStore
+	TokenStore
+	AuditStore
+	PlanStore
 	ScheduleStore
 	Close() error
 }

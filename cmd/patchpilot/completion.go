@@ -31,6 +31,7 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 		"patchpilot hosts rm":       c.completeHosts,
 		"patchpilot rollout start":  completePlanFile,
 		"patchpilot history import": completeHistoryFile,
+		"patchpilot token revoke":   c.completeToken,
 	}
 	for _, sub := range []string{"status", "events", "approve", "pause", "resume", "abort", "rollback"} {
 		args["patchpilot rollout "+sub] = c.completeRollout
@@ -46,6 +47,8 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 		"patchpilot model explain":    {"host": c.completeHostFlag},
 		"patchpilot history":          {"host": c.completeHostFlag, "rollout": c.completeRolloutFlag},
 		"patchpilot rollout rollback": {"hosts": c.completeHosts},
+		"patchpilot token create":     {"role": completeWords(roleNames()...)},
+		"patchpilot audit":            {"rollout": c.completeRolloutFlag},
 	}
 	var walk func(cmd *cobra.Command)
 	walk = func(cmd *cobra.Command) {
@@ -167,4 +170,37 @@ func completeHistoryFile(_ *cobra.Command, args []string, _ string) ([]cobra.Com
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return []cobra.Completion{"jsonl", "json"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// roleNames are the roles a token may have, in order of trust.
+func roleNames() []string {
+	var out []string
+	for _, r := range patchpilot.Roles {
+		out = append(out, string(r))
+	}
+	return out
+}
+
+// completeToken completes the one token NAME of 'token revoke' with the
+// tokens not yet revoked.
+func (c *cli) completeToken(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	a := c.completionApp(cmd)
+	if a == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer a.Close()
+	tokens, err := a.Tokens(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	for _, tk := range tokens {
+		if tk.RevokedAt == nil && strings.HasPrefix(tk.Name, toComplete) {
+			out = append(out, cobra.CompletionWithDesc(tk.Name, string(tk.Role)))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

@@ -103,7 +103,8 @@ func TestManPages(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("man: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, page := range []string{"patchpilot.1", "patchpilot-rollout-start.1", "patchpilot-hosts-rm.1", "patchpilot-plan.1"} {
+	for _, page := range []string{"patchpilot.1", "patchpilot-rollout-start.1", "patchpilot-hosts-rm.1", "patchpilot-plan.1",
+		"patchpilot-token-create.1", "patchpilot-token-revoke.1", "patchpilot-audit.1"} {
 		data, err := os.ReadFile(filepath.Join(dir, page))
 		if err != nil {
 			t.Errorf("man wrote no %s: %v", page, err)

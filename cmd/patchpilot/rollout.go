@@ -170,7 +170,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 			if err != nil {
 				return err
 			}
-			id, err := eng.Start(cmd.Context(), p, src, dryRun)
+			id, err := eng.Start(cmd.Context(), p, src, app.StartOptions{DryRun: dryRun, Actor: c.actor(a)})
 			if err != nil {
 				return err
 			}
@@ -190,7 +190,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List rollouts, newest first",
-		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, stages.",
+		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id, stages.",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})

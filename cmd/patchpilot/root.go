@@ -154,6 +154,8 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.labCommand(),
 		c.assessCommand(), c.modelCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
+		c.tokenCommand(),
+		c.auditCommand(),
 		c.scheduleCommand(),
 		c.manCommand(),
 	)

@@ -36,6 +36,7 @@ func TestMistypedSubcommand(t *testing.T) {
 		{[]string{"lab", "upp"}, "did you mean 'patchpilot lab up'?"},
 		{[]string{"hosts", "shwo"}, "did you mean 'patchpilot hosts show'?"},
 		{[]string{"history", "exprot"}, "did you mean 'patchpilot history export'?"},
+		{[]string{"token", "creat"}, "did you mean 'patchpilot token create'?"},
 		{[]string{"rollout", "zzzzzz"}, `unknown command "zzzzzz" for "patchpilot rollout"`},
 		// With the subcommand's flags after it, the subcommand is still
 		// the mistake, not its flag.

@@ -33,10 +33,24 @@ func (a *App) Controller(o EngineOptions) *Controller {
 	return &Controller{app: a, eng: a.Engine(o)}
 }
 
+// StartOptions say how a rollout is started and by whom.
+type StartOptions struct {
+	// DryRun runs every host's preflight and health gates once and
+	// changes nothing.
+	DryRun bool
+	// Actor is who starts the rollout, recorded as its creator
+	// ("token:alice", "user:ann"). Default: "user:" and the local user.
+	Actor string
+	// PlanID is the saved plan (App.SavePlan) the rollout is started
+	// from. With a PlanID and neither a plan nor a source, the saved
+	// plan is the one started.
+	PlanID string
+}
+
 // Start stores a new rollout of the plan over the stored hosts its targets
 // select and returns its id. It changes no host: Run does.
-func (c *Controller) Start(ctx context.Context, p patchpilot.Plan, source []byte, dryRun bool) (string, error) {
-	return c.app.StartRollout(ctx, c.eng, p, source, dryRun)
+func (c *Controller) Start(ctx context.Context, p patchpilot.Plan, source []byte, o StartOptions) (string, error) {
+	return c.app.StartRollout(ctx, c.eng, p, source, o)
 }
 
 // Run drives the rollout until it ends, waits for a person, is paused or
@@ -53,8 +67,12 @@ func (c *Controller) Resume(ctx context.Context, id, actor string) (patchpilot.R
 }
 
 // Approve approves the named stage (empty: the one waiting) and returns
-// its name.
+// its name. Four-eyes: a token that started the rollout, or created the
+// saved plan it was started from, may not approve it (EFORBIDDEN).
 func (c *Controller) Approve(ctx context.Context, id, stage, actor string) (string, error) {
+	if err := c.app.checkFourEyes(ctx, id, actor); err != nil {
+		return "", err
+	}
 	return c.eng.Approve(ctx, id, stage, actor)
 }
 

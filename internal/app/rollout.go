@@ -87,8 +87,24 @@ func ReadPlan(path string) (patchpilot.Plan, []byte, error) {
 }
 
 // StartRollout stores a new rollout of the plan over the stored hosts its
-// targets select. It changes no host: the engine's Run does.
-func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patchpilot.Plan, source []byte, dryRun bool) (string, error) {
+// targets select. It changes no host: the engine's Run does. See
+// StartOptions for who is recorded and the saved plan it names.
+func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patchpilot.Plan, source []byte, o StartOptions) (string, error) {
+	if o.Actor == "" {
+		o.Actor = a.LocalActor()
+	}
+	if o.PlanID != "" {
+		rec, err := a.Store.PlanRecord(ctx, o.PlanID)
+		if err != nil {
+			return "", err
+		}
+		if len(p.Stages) == 0 && len(source) == 0 {
+			if p, err = planner.Parse([]byte(rec.Source), "plan "+rec.ID); err != nil {
+				return "", err
+			}
+			source = []byte(rec.Source)
+		}
+	}
 	views, err := a.HostViews(ctx)
 	if err != nil {
 		return "", err
@@ -97,7 +113,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "no hosts are known").
 			WithHint("collect the inventory first: 'patchpilot inventory collect -i INVENTORY', or 'patchpilot inventory collect --local' for this machine")
 	}
-	return eng.Start(ctx, p, string(source), views, "user:"+a.Options.SSHUser, dryRun)
+	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
 }
 
 // PlanProposal is a default plan with the risk assessment it was sized
@@ -265,6 +281,7 @@ type RolloutStatus struct {
 	Plan      string                  `json:"plan"`
 	PlanName  string                  `json:"plan_name,omitempty"`
 	CreatedBy string                  `json:"created_by,omitempty"`
+	PlanID    string                  `json:"plan_id,omitempty"`
 	CreatedAt time.Time               `json:"created_at"`
 	UpdatedAt time.Time               `json:"updated_at"`
 	DryRun    bool                    `json:"dry_run"`
@@ -300,7 +317,7 @@ func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, erro
 		return RolloutStatus{}, err
 	}
 	st := RolloutStatus{ID: r.ID, State: r.State, Reason: r.Reason, Plan: r.PlanSource, PlanName: r.Plan.Name,
-		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
+		CreatedBy: r.CreatedBy, PlanID: r.PlanID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DryRun: r.DryRun,
 		Stages: []StageStatus{}, Incidents: []IncidentStatus{}}
 	for _, inc := range incs {
 		st.Incidents = append(st.Incidents, IncidentStatus{Incident: inc, Evidence: json.RawMessage(inc.Evidence)})

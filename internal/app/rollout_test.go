@@ -103,7 +103,7 @@ func TestProposePlanAndStatus(t *testing.T) {
 		t.Errorf("a selector matching nothing: %v, want invalid", err)
 	}
 	eng := a.Engine(EngineOptions{})
-	id, err := a.StartRollout(ctx, eng, prop.Plan, src, true)
+	id, err := a.StartRollout(ctx, eng, prop.Plan, src, StartOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

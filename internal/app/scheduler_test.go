@@ -13,22 +13,11 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// testClock is a settable clock for the app and the scheduler.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
+// Set moves the test clock (people_test.go) to t.
 func (c *testClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = t
+	c.t = t
 }
 
 // launched records the plans a scheduler hands over.
@@ -133,7 +122,7 @@ func at(y int, m time.Month, d, h, min, sec int) time.Time {
 // plan once at its time, and neither another tick nor a restart of the
 // app and scheduler on the same database launches it again.
 func TestSchedulerLaunchesDueRunOnce(t *testing.T) {
-	clk := &testClock{now: at(2026, 3, 12, 20, 0, 0)}
+	clk := &testClock{t: at(2026, 3, 12, 20, 0, 0)}
 	monthly := Schedule{Name: "monthly", Kind: patchpilot.SchedulePatch, When: "patch-tuesday +2d 22:00",
 		Timezone: "Europe/Berlin", Hosts: "role=web", Updates: UpdateSelector{Security: true}}
 	ctx, a, dir := schedulerApp(t, clk, monthly)
@@ -417,7 +406,7 @@ func (f dialFunc) Dial(_ context.Context, h patchpilot.Host) (patchpilot.Runner,
 
 // TestSchedulerRun: Run ticks on its own and launches a due run once.
 func TestSchedulerRun(t *testing.T) {
-	clk := &testClock{now: at(2026, 3, 1, 22, 0, 30)}
+	clk := &testClock{t: at(2026, 3, 1, 22, 0, 30)}
 	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "0 22 * * *", Hosts: "env=prod",
 		Updates: UpdateSelector{Security: true}}
 	ctx, a, _ := schedulerApp(t, clk, nightly)
@@ -502,7 +491,7 @@ func TestSchedulerInventoryEvery(t *testing.T) {
 }
 
 func TestNewSchedulerChecks(t *testing.T) {
-	clk := &testClock{now: at(2026, 3, 1, 0, 0, 0)}
+	clk := &testClock{t: at(2026, 3, 1, 0, 0, 0)}
 	_, a, dir := schedulerApp(t, clk, Schedule{Name: "p", Kind: patchpilot.SchedulePatch, When: "@daily", Hosts: "env=prod"})
 	if _, err := a.NewScheduler(SchedulerOptions{}); err == nil || !strings.Contains(err.Error(), `"p"`) {
 		t.Errorf("a patch schedule without a launcher: %v", err)

@@ -130,7 +130,7 @@ func TestStartRefusesADowngradeThePlanDoesNotAllow(t *testing.T) {
 			f, _ := e.db.LatestFacts(ctx, h.Name)
 			views = append(views, planner.NewHostView(h, &f))
 		}
-		_, err = e.e.Start(ctx, p, src, views, "user:test", false)
+		_, err = e.e.Start(ctx, p, src, views, StartOptions{CreatedBy: "user:test"})
 		if allow && err != nil {
 			t.Errorf("with allow_downgrade: %v", err)
 		}

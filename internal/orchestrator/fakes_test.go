@@ -364,7 +364,7 @@ func (e *env) startRollout(planYAML string, dryRun bool) string {
 		f, _ := e.db.LatestFacts(ctx, h.Name)
 		views = append(views, planner.NewHostView(h, &f))
 	}
-	id, err := e.e.Start(ctx, p, planYAML, views, "user:test", dryRun)
+	id, err := e.e.Start(ctx, p, planYAML, views, StartOptions{CreatedBy: "user:test", DryRun: dryRun})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -10,10 +10,19 @@ import (
 	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
+// StartOptions say who starts a rollout, from which saved plan, and
+// whether it is a dry run.
+type StartOptions struct {
+	CreatedBy string // the actor recorded as the rollout's creator
+	PlanID    string // the saved plan (PlanRecord) it is started from, if any
+	DryRun    bool
+}
+
 // Start resolves the plan against the hosts (selecting the plan's targets
 // among them and assigning them to stages) and stores a new pending
 // rollout. It changes no host; Run drives the rollout.
-func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource string, hosts []planner.HostView, createdBy string, dryRun bool) (string, error) {
+func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource string, hosts []planner.HostView, o StartOptions) (string, error) {
+	createdBy, dryRun := o.CreatedBy, o.DryRun
 	rp, err := planner.ResolveFleet(plan, hosts)
 	if err != nil {
 		return "", err
@@ -21,7 +30,7 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 	now := e.now()
 	r := patchpilot.Rollout{
 		ID: NewRolloutID(now), Plan: rp.Plan, PlanSource: planSource, State: patchpilot.RolloutPending,
-		CreatedBy: createdBy, CreatedAt: now, UpdatedAt: now, DryRun: dryRun,
+		CreatedBy: createdBy, CreatedAt: now, UpdatedAt: now, DryRun: dryRun, PlanID: o.PlanID,
 	}
 	if planSource == "" {
 		src, err := planner.Marshal(rp.Plan)

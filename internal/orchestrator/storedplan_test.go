@@ -42,7 +42,7 @@ func TestResumeRolloutStoredByOlderVersion(t *testing.T) {
 		f, _ := e.db.LatestFacts(ctx, h.Name)
 		views = append(views, planner.NewHostView(h, &f))
 	}
-	id, err := e.e.Start(ctx, want, legacyPlanYAML, views, "user:test", false)
+	id, err := e.e.Start(ctx, want, legacyPlanYAML, views, StartOptions{CreatedBy: "user:test"})
 	if err != nil {
 		t.Fatal(err)
 	}

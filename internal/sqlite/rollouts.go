@@ -19,7 +19,7 @@ var (
 )
 
 // rolloutColumns are the columns scanRollout reads, in its order.
-const rolloutColumns = `id, plan_source, plan, state, reason, created_by, created_at, updated_at, dry_run`
+const rolloutColumns = `id, plan_source, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id`
 
 // stageSelect are the columns scanStage reads, in its order.
 const stageSelect = `rollout, idx, name, state, hosts, approved_by, approved_at, started_at, finished_at, reason`
@@ -121,9 +121,9 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 			return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %q already exists", r.ID).
 				WithHint("choose another rollout id")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.PlanSource, string(plan), string(r.State), r.Reason, r.CreatedBy,
-			formatTime(r.CreatedAt), formatTime(r.UpdatedAt), boolInt(r.DryRun)); err != nil {
+			formatTime(r.CreatedAt), formatTime(r.UpdatedAt), boolInt(r.DryRun), r.PlanID); err != nil {
 			return err
 		}
 		if err := bulkInsert(ctx, tx, "stages", stageColumns, stageArgs); err != nil {
@@ -327,7 +327,7 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error, format stri
 func scanRollout(s scanner) (patchpilot.Rollout, error) {
 	var r patchpilot.Rollout
 	var plan, state, created, updated string
-	if err := s.Scan(&r.ID, &r.PlanSource, &plan, &state, &r.Reason, &r.CreatedBy, &created, &updated, &r.DryRun); err != nil {
+	if err := s.Scan(&r.ID, &r.PlanSource, &plan, &state, &r.Reason, &r.CreatedBy, &created, &updated, &r.DryRun, &r.PlanID); err != nil {
 		return r, err
 	}
 	r.State = patchpilot.RolloutState(state)

@@ -152,6 +152,7 @@ func fixtureRollout(id string, created time.Time) patchpilot.Rollout {
 		ID: id, Plan: FullPlan(), PlanSource: planSource, State: patchpilot.RolloutRunning,
 		Reason: "started by hand", CreatedBy: "alice@ops", CreatedAt: created.In(otherZone),
 		UpdatedAt: created.Add(time.Second + time.Microsecond).In(otherZone), DryRun: true,
+		PlanID: "p-20260301-120000-a1b2",
 		Stages: []patchpilot.StageRun{
 			{Index: 0, Name: "validation", State: patchpilot.StageSucceeded, Hosts: []string{"zeta"}},
 			{Index: 1, Name: "canary", State: patchpilot.StageRunning, Hosts: []string{"web-3", "web-1"}},

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Canceled", s.testCanceled)
 	s.runRollouts(t)
 	s.runModels(t)
+	s.runPeople(t)
 	s.runSchedules(t)
 }
 
