@@ -505,3 +505,65 @@ func TestNewSchedulerChecks(t *testing.T) {
 		t.Errorf("a missing inventory file: %v", err)
 	}
 }
+
+// TestSchedulerAcrossMonthsAndDST ticks a Berlin schedule hourly through
+// four months, and a nightly one every quarter hour across both
+// daylight-saving changes: each run is launched once, at its time.
+func TestSchedulerAcrossMonthsAndDST(t *testing.T) {
+	clk := &testClock{}
+	monthly := Schedule{Name: "monthly", Kind: patchpilot.SchedulePatch, When: "patch-tuesday +2d 22:00",
+		Timezone: "Europe/Berlin", Hosts: "env=prod", Updates: UpdateSelector{Security: true}}
+	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "30 2 * * *",
+		Timezone: "Europe/Berlin", Hosts: "env=prod", Updates: UpdateSelector{Security: true}}
+	ctx, a, _ := schedulerApp(t, clk, monthly)
+	l := &launched{}
+	s := newScheduler(t, a, SchedulerOptions{Launch: l.Launch})
+	for now := at(2026, 1, 1, 0, 0, 0); now.Before(at(2026, 5, 1, 0, 0, 0)); now = now.Add(time.Hour) {
+		tick(t, ctx, s, clk, now)
+	}
+	var names []string
+	for _, p := range l.plans {
+		names = append(names, p.Name)
+	}
+	if got := strings.Join(names, " "); got != "monthly-2026-01-15 monthly-2026-02-12 monthly-2026-03-12 monthly-2026-04-16" {
+		t.Errorf("monthly launches: %s", got)
+	}
+	var dues []string
+	for _, r := range runsOf(t, ctx, a, "monthly") {
+		dues = append(dues, r.Due.UTC().Format("01-02 15:04"))
+	}
+	// 22:00 CET is 21:00 UTC; 22:00 CEST (April) is 20:00 UTC.
+	if got := strings.Join(dues, " "); got != "04-16 20:00 03-12 21:00 02-12 21:00 01-15 21:00" {
+		t.Errorf("monthly runs due (latest first): %s", got)
+	}
+
+	ss, err := CheckSchedules([]Schedule{nightly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Options.Schedules = ss
+	for _, span := range []struct {
+		from, to time.Time
+		want     string
+	}{
+		// 29 March: 02:30 does not exist; the run starts at 03:00 CEST.
+		{at(2026, 3, 28, 22, 0, 0), at(2026, 3, 30, 3, 0, 0), "03-29 01:00 03-30 00:30"},
+		// 25 October: 02:30 happens twice; the run starts once, at the first.
+		{at(2026, 10, 24, 22, 0, 0), at(2026, 10, 26, 3, 0, 0), "10-25 00:30 10-26 01:30"},
+	} {
+		l = &launched{}
+		s = newScheduler(t, a, SchedulerOptions{Launch: l.Launch})
+		var dues []string
+		for now := span.from; now.Before(span.to); now = now.Add(15 * time.Minute) {
+			tick(t, ctx, s, clk, now)
+		}
+		for _, r := range runsOf(t, ctx, a, "nightly") {
+			if !r.Due.Before(span.from) && r.Outcome == patchpilot.ScheduleLaunched {
+				dues = append([]string{r.Due.UTC().Format("01-02 15:04")}, dues...)
+			}
+		}
+		if got := strings.Join(dues, " "); got != span.want || l.count() != 2 {
+			t.Errorf("nightly from %s: %d launches, due %s; want 2, due %s", span.from, l.count(), got, span.want)
+		}
+	}
+}
