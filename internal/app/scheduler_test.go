@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -565,5 +566,46 @@ func TestSchedulerAcrossMonthsAndDST(t *testing.T) {
 		if got := strings.Join(dues, " "); got != span.want || l.count() != 2 {
 			t.Errorf("nightly from %s: %d launches, due %s; want 2, due %s", span.from, l.count(), got, span.want)
 		}
+	}
+}
+
+// TestScheduledPlanStarts hands a scheduled plan to a launcher that saves
+// it and starts a dry run through the controller, as a server does: the
+// plan and its source agree, and the rollout covers the schedule's hosts.
+func TestScheduledPlanStarts(t *testing.T) {
+	clk := &testClock{t: at(2026, 3, 1, 22, 0, 30)}
+	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "0 22 * * *", Hosts: "role=web",
+		Updates: UpdateSelector{Security: true, MinSeverity: patchpilot.SeverityHigh}}
+	ctx, a, _ := schedulerApp(t, clk, nightly)
+	var rollout string
+	launch := func(ctx context.Context, p patchpilot.Plan, source []byte, name string) error {
+		rec, err := a.SavePlan(ctx, p, source, "scheduler:"+name)
+		if err != nil {
+			return err
+		}
+		rollout, err = a.Controller(EngineOptions{}).Start(ctx, p, source, StartOptions{DryRun: true, Actor: "scheduler:" + name, PlanID: rec.ID})
+		return err
+	}
+	s := newScheduler(t, a, SchedulerOptions{Launch: launch})
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs := runsOf(t, ctx, a, "nightly")
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched || rollout == "" {
+		t.Fatalf("runs %+v, rollout %q; want one launched run", runs, rollout)
+	}
+	st, err := a.RolloutStatus(ctx, rollout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	for _, stage := range st.Stages {
+		for _, h := range stage.Hosts {
+			hosts = append(hosts, h.Host)
+		}
+	}
+	slices.Sort(hosts)
+	if strings.Join(hosts, ",") != "web1,web2,web3" || !st.DryRun || !strings.Contains(st.Plan, "proposed by schedule nightly") {
+		t.Errorf("rollout %s over %v (dry run %v), plan:\n%s", rollout, hosts, st.DryRun, st.Plan)
 	}
 }
