@@ -447,7 +447,7 @@ func (s *Scheduler) collect(ctx context.Context, inventory string) (CollectRepor
 			}
 		}
 	}
-	return s.a.Collect(ctx, dialer, hosts, CollectOptions{Refresh: s.o.Refresh}, source, nil)
+	return s.a.Collect(ctx, dialer, hosts, CollectOptions{Refresh: s.o.Refresh, Actor: schedulerActor}, source, nil)
 }
 
 func (s *Scheduler) runInventory(ctx context.Context, sc Schedule) (patchpilot.ScheduleOutcome, string, error) {

@@ -476,9 +476,14 @@ func TestSchedulerInventoryEvery(t *testing.T) {
 			t.Errorf("run %d = %+v, want due %s, failed collecting edge1 and edge2", i, r, want)
 		}
 	}
-	// The inventory's hosts are stored, as 'inventory collect' stores them.
+	// The inventory's hosts are stored, as 'inventory collect' stores them,
+	// and the failures are in the log, by the scheduler.
 	if _, err := a.Store.Host(ctx, "edge1"); err != nil {
 		t.Errorf("edge1 not stored: %v", err)
+	}
+	if evs, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, Host: "edge2"}); err != nil ||
+		len(evs) != 3 || evs[0].Actor != "scheduler" {
+		t.Errorf("collect_failed events of edge2 = %+v, %v; want 3 by the scheduler", evs, err)
 	}
 	if wake, err := s.NextWake(ctx); err != nil || !wake.Equal(t0.Add(18*time.Hour)) {
 		t.Errorf("NextWake = %s, %v; want %s", wake, err, t0.Add(18*time.Hour))
