@@ -47,6 +47,12 @@ const (
 	EventRequest        = "rollout.request"  // no payload: pause, resume, abort, rollback asked by a person
 	EventLease          = "rollout.lease"    // no payload
 	EventAdaptive       = "rollout.adaptive" // AdaptiveData
+
+	// Schedules.
+	EventScheduleStarted  = "schedule.started"  // ScheduleRunData
+	EventScheduleWaiting  = "schedule.waiting"  // ScheduleRunData: the window is closed
+	EventScheduleFinished = "schedule.finished" // ScheduleRunData
+	EventScheduleMissed   = "schedule.missed"   // ScheduleRunData
 )
 
 // EventFilter selects events. Zero fields match everything; Limit 0 means

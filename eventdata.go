@@ -153,6 +153,20 @@ func (d *AdaptiveData) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// ScheduleRunData is the payload of the schedule events: which run of
+// which schedule, and how it stands.
+type ScheduleRunData struct {
+	Schedule string          `json:"schedule"`
+	Kind     ScheduleKind    `json:"kind"`
+	Due      time.Time       `json:"due"`
+	Outcome  ScheduleOutcome `json:"outcome"`
+	Plan     string          `json:"plan,omitempty"`
+	// WindowOpens is when a waiting run's maintenance window opens.
+	WindowOpens time.Time `json:"window_opens,omitzero"`
+	// Missed counts the runs a missed event stands for.
+	Missed int `json:"missed,omitempty"`
+}
+
 // NewEventData returns a pointer to a zero payload of the event kind, to
 // decode Event.Data into, or nil for a kind without payload or unknown to
 // this version.
@@ -180,6 +194,8 @@ func NewEventData(kind string) any {
 		return new(IncidentData)
 	case EventAdaptive:
 		return new(AdaptiveData)
+	case EventScheduleStarted, EventScheduleWaiting, EventScheduleFinished, EventScheduleMissed:
+		return new(ScheduleRunData)
 	}
 	return nil
 }

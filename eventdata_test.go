@@ -63,6 +63,15 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 			`{"prior":0.03,"posterior_mean":0.05,"posterior_upper":0.2,"failures":1,"patched":4,"remaining":10,"budget":2,"next_wave":3,"decision":"continue"}`,
 			&patchpilot.AdaptiveData{Prior: 0.03, Posterior: 0.05, Upper: 0.2, Failures: 1, Patched: 4, Remaining: 10, Budget: 2,
 				NextWave: 3, Decision: "continue"}},
+		{"schedule waiting", patchpilot.EventScheduleWaiting,
+			`{"schedule":"monthly","kind":"patch","due":"2026-03-01T12:00:00Z","outcome":"waiting","window_opens":"2026-03-01T12:00:00Z"}`,
+			&patchpilot.ScheduleRunData{Schedule: "monthly", Kind: patchpilot.SchedulePatch, Due: at, Outcome: patchpilot.ScheduleWaiting, WindowOpens: at}},
+		{"schedule missed", patchpilot.EventScheduleMissed,
+			`{"schedule":"inv","kind":"inventory","due":"2026-03-01T12:00:00Z","outcome":"missed","missed":3}`,
+			&patchpilot.ScheduleRunData{Schedule: "inv", Kind: patchpilot.ScheduleInventory, Due: at, Outcome: patchpilot.ScheduleMissed, Missed: 3}},
+		{"schedule finished", patchpilot.EventScheduleFinished,
+			`{"schedule":"monthly","kind":"patch","due":"2026-03-01T12:00:00Z","outcome":"launched","plan":"security-updates"}`,
+			&patchpilot.ScheduleRunData{Schedule: "monthly", Kind: patchpilot.SchedulePatch, Due: at, Outcome: patchpilot.ScheduleLaunched, Plan: "security-updates"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ type Store interface {
 	TokenStore
 	AuditStore
 	PlanStore
+	ScheduleStore
 	Close() error
 }
 

@@ -156,6 +156,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
 		c.tokenCommand(),
 		c.auditCommand(),
+		c.scheduleCommand(),
 		c.manCommand(),
 	)
 	root.RunE = func(cmd *cobra.Command, args []string) error {

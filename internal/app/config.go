@@ -35,6 +35,9 @@ type Config struct {
 	Concurrency       int      `yaml:"concurrency"`
 	ConnectTimeout    string   `yaml:"connect_timeout"`
 	CommandTimeout    string   `yaml:"command_timeout"`
+	// Schedules and InventorySchedules are read by decodeSchedules.
+	Schedules          []Schedule `yaml:"schedules"`
+	InventorySchedules []Schedule `yaml:"inventory_schedules"`
 }
 
 // DefaultConfigPath returns $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml.
@@ -94,7 +97,7 @@ func LoadConfig(path string, optional bool) (Config, error) {
 	if err := decodeConfigKeys(path, &doc, &c); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, checkScheduleNames(path, c)
 }
 
 // decodeConfigKeys decodes the mapping checkConfigKeys accepted one key at
@@ -112,6 +115,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 	v := reflect.ValueOf(c).Elem()
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, val := root.Content[i], root.Content[i+1]
+		if kind, ok := scheduleSections[k.Value]; ok {
+			ss, err := decodeSchedules(path, val, kind)
+			if err != nil {
+				return err
+			}
+			configField(v, k.Value).Set(reflect.ValueOf(ss))
+			continue
+		}
 		field := configField(v, k.Value)
 		if !field.IsValid() {
 			continue // checkConfigKeys refused unknown keys
@@ -277,6 +288,7 @@ func (c Config) Apply(o Options) (Options, error) {
 	if c.Concurrency != 0 {
 		o.Concurrency = c.Concurrency
 	}
+	o.Schedules = slices.Concat(o.Schedules, c.Schedules, c.InventorySchedules)
 	for _, d := range []struct {
 		name string
 		val  string

@@ -43,7 +43,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "db: /x.db\nconcurency: 5\n",
-			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, jump_host, keys, known_hosts, user"}},
+			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, inventory_schedules, jump_host, keys, known_hosts, schedules, user"}},
 		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", `concurrency: expected a whole number, got "many"`}},
 		{"list for a path", "db: [/a.db]\n", []string{":1:", "db: expected a single value, got a list"}},
 		{"word for a bool", "accept_new_host_keys: sometimes\n", []string{":1:", `accept_new_host_keys: expected true or false, got "sometimes"`}},

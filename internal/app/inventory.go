@@ -24,6 +24,9 @@ type CollectOptions struct {
 	// Refresh runs the package manager's metadata refresh (apt-get
 	// update, dnf makecache) before looking for updates.
 	Refresh bool
+	// Actor is recorded as the actor of the collection's events.
+	// Default: "cli".
+	Actor string
 }
 
 // HostReport is the outcome of collecting one host.
@@ -139,12 +142,12 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		if hr.Err != nil {
 			report.Failed++
 			data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(hr.Err)})
-			_ = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
+			_ = a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
 				Message: hr.Err.Error(), Data: data})
 		} else {
 			data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(r.Facts.Packages), Updates: len(r.Facts.Updates),
 				SecurityUpdates: r.Facts.SecurityUpdateCount(), Source: source})
-			if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
+			if err := a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
 				Message: fmt.Sprintf("collected %d packages, %d pending updates", len(r.Facts.Packages), len(r.Facts.Updates)),
 				Data:    data}); err != nil && storeErr == nil {
 				storeErr = err

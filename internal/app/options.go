@@ -58,6 +58,11 @@ type Options struct {
 	// CommandTimeout bounds each remote command. Default 5m.
 	CommandTimeout time.Duration
 
+	// Schedules are the patch and inventory schedules the scheduler runs
+	// (patchpilot.yaml's schedules: and inventory_schedules:), checked
+	// by LoadConfig or CheckSchedules.
+	Schedules []Schedule
+
 	// Env is the process environment as KEY=VALUE pairs; the app reads
 	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from
 	// the process itself, so tests can run many apps side by side.

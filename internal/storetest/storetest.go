@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	s.runRollouts(t)
 	s.runModels(t)
 	s.runPeople(t)
+	s.runSchedules(t)
 }
 
 type suite struct {
