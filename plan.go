@@ -47,8 +47,11 @@ type Policy struct {
 	// RequireRollback makes preflight fail on a host that has no way back
 	// (no artifact of the installed version could be secured).
 	RequireRollback bool `json:"require_rollback"`
-	// CriticalWithoutApproval lets stages that contain hosts labelled
-	// critical start without an approval. By default they need one.
+	// CriticalWithoutApproval is read from plans stored by older versions,
+	// which let a plan start stages holding critical hosts without an
+	// approval. It is no longer honoured: critical hosts always need a
+	// person, and a new plan that names it is refused. Approval rules
+	// live in the server's policy.
 	CriticalWithoutApproval bool `json:"critical_without_approval"`
 	// Adaptive lets the adaptive planner resize later waves from the
 	// failure rate observed so far.
