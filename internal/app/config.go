@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/capped"
+	"github.com/patchpilot/patchpilot/internal/policy"
 )
 
 // ConfigFileName is the configuration file looked for in
@@ -35,6 +36,9 @@ type Config struct {
 	Concurrency       int      `yaml:"concurrency"`
 	ConnectTimeout    string   `yaml:"connect_timeout"`
 	CommandTimeout    string   `yaml:"command_timeout"`
+	// Policy is the server's policy (docs/policy.md); nil when the file
+	// has no policy: section.
+	Policy *policy.Policy `yaml:"policy"`
 }
 
 // DefaultConfigPath returns $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml.
@@ -115,6 +119,15 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 		field := configField(v, k.Value)
 		if !field.IsValid() {
 			continue // checkConfigKeys refused unknown keys
+		}
+		if k.Value == "policy" {
+			// Nested keys are checked as strictly, with file:line.
+			p, err := policy.Decode(path, val)
+			if err != nil {
+				return err
+			}
+			c.Policy = &p
+			continue
 		}
 		if err := val.Decode(field.Addr().Interface()); err != nil {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected %s, got %s",
@@ -276,6 +289,9 @@ func (c Config) Apply(o Options) (Options, error) {
 	}
 	if c.Concurrency != 0 {
 		o.Concurrency = c.Concurrency
+	}
+	if c.Policy != nil {
+		o.Policy = *c.Policy
 	}
 	for _, d := range []struct {
 		name string

@@ -5,6 +5,8 @@
 package app
 
 import (
+	"github.com/patchpilot/patchpilot/internal/policy"
+
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,6 +59,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each remote command. Default 5m.
 	CommandTimeout time.Duration
+	// Policy is the server's policy (the policy: section of the
+	// configuration file, see docs/policy.md). The zero value is the
+	// default policy: every host in the advisor level, nothing held.
+	Policy policy.Policy
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads
 	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from
