@@ -180,6 +180,18 @@ func NewEventData(kind string) any {
 		return new(IncidentData)
 	case EventAdaptive:
 		return new(AdaptiveData)
+	case EventApproval:
+		return new(ApprovalData)
 	}
 	return nil
+}
+
+// ApprovalData is one approval of a stage: who approved, the distinct
+// approvers so far and how many the stage needs. The stage starts when
+// Approvers reaches Required.
+type ApprovalData struct {
+	Stage     string   `json:"stage"`
+	Approver  string   `json:"approver"`
+	Approvers []string `json:"approvers"`
+	Required  int      `json:"required"`
 }

@@ -94,7 +94,7 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 // noPayload lists the event kinds that carry no payload.
 var noPayload = map[string]bool{
 	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventRolloutState: true,
-	patchpilot.EventStageState: true, patchpilot.EventHostState: true, patchpilot.EventApproval: true,
+	patchpilot.EventStageState: true, patchpilot.EventHostState: true,
 	patchpilot.EventRequest: true, patchpilot.EventLease: true,
 }
 

@@ -267,6 +267,12 @@ type Stage struct {
 	MaxFailures Limit         `json:"max_failures"`
 	OnFailure   FailureAction `json:"on_failure"`
 	Approval    Approval      `json:"approval"`
+	// Approvers is how many distinct people must approve the stage when
+	// it needs approval; 0 means one. ApprovalReason says why the
+	// server's policy gates the stage. The policy sets both when a
+	// rollout is created; plan files cannot.
+	Approvers      int    `json:"approvers,omitempty"`
+	ApprovalReason string `json:"approval_reason,omitempty"`
 	// NoCanary leaves the plan's canary analysis out of this stage
 	// ("canary: false"): only its criteria gate it.
 	NoCanary bool `json:"no_canary"`
