@@ -52,8 +52,8 @@ func FullPlan() patchpilot.Plan {
 				Timeout:     1<<53 + 1,
 				MaxFailures: patchpilot.LimitPercent(12.5),
 				OnFailure:   patchpilot.RollbackWaveAndHold,
-				Approval:    patchpilot.ApprovalRequired,
-				NoCanary:    true,
+				Approval:    patchpilot.ApprovalRequired, Approvers: 2, ApprovalReason: "holds critical hosts db1",
+				NoCanary: true,
 			},
 			{
 				Name: "final", Targets: patchpilot.TargetCount{Kind: patchpilot.SizeRest, Count: 3, Percent: 0.1},
