@@ -161,6 +161,7 @@ func Evaluate(p Policy, in Input) Report {
 	var levelWhy []string
 	lowRisk := true
 	var riskWhy []string
+	heldAt := map[string]string{} // package and version → the stage an auto-approval holds
 	for _, st := range in.Stages {
 		sd := StageDecision{Name: st.Name, Hosts: st.Hosts, Decision: Allow, Approvers: 0, Findings: []Finding{}}
 		if st.ApprovalRequired {
@@ -224,7 +225,20 @@ func Evaluate(p Policy, in Input) Report {
 			}
 			if len(g.AutoApprove) > 0 {
 				for _, u := range ups {
-					hd.add(autoApproval(g, u, in.Now))
+					f := autoApproval(g, u, in.Now)
+					// An update not yet approved holds the first stage
+					// that installs it; the person who approves that
+					// stage approves the update for the later ones.
+					k := u.Package + "\x00" + u.Version
+					if f.Decision == Approve {
+						if first, ok := heldAt[k]; ok && first != st.Name {
+							f = Finding{Rule: RuleAutoApprove, Decision: Allow,
+								Reason: fmt.Sprintf("%s %s is not auto-approved yet; stage %s waits for a person's approval of it", u.Package, u.Version, first)}
+						} else {
+							heldAt[k] = st.Name
+						}
+					}
+					hd.add(f)
 				}
 			}
 			sd.merge(hd)
