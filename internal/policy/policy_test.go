@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +184,34 @@ func TestDurations(t *testing.T) {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestDocsExample decodes the full example of docs/policy.md, so that the
+// documentation cannot drift from the decoder.
+func TestDocsExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/policy.md has no yaml block")
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := doc["policy"]
+	if !ok {
+		t.Fatal("the example has no policy: section")
+	}
+	p, err := Decode("docs/policy.md", &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Groups) != 2 || len(p.Groups[0].AutoApprove) != 3 || len(p.Groups[0].Hold) != 2 || p.Default.Level != Advisor || len(p.Promotions) != 1 {
+		t.Errorf("the example decodes to %+v", p)
 	}
 }
