@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,13 @@ type (
 	PolicyHostDecision  = policy.HostDecision
 	PolicyFinding       = policy.Finding
 )
+
+// Policy is the server's policy (the policy: section of patchpilot.yaml).
+type Policy = policy.Policy
+
+// Policy returns the server's policy, as configured (the zero Policy is
+// the default one: every host an advisor, nothing held).
+func (a *App) Policy() Policy { return a.Options.Policy }
 
 // The decisions of a PolicyReport, a stage, a host or a rule.
 const (
@@ -165,7 +173,13 @@ func (a *App) policyUpdates(ctx context.Context, patch patchpilot.PatchSpec, tar
 		k := key{u.Package, u.CandidateVersion}
 		if prev, ok := known[k]; ok {
 			u.Security = u.Security || prev.Security
-			u.Advisories = append(append([]patchpilot.AdvisoryRef(nil), prev.Advisories...), u.Advisories...)
+			advs := append([]patchpilot.AdvisoryRef(nil), prev.Advisories...)
+			for _, adv := range u.Advisories {
+				if !slices.ContainsFunc(advs, func(x patchpilot.AdvisoryRef) bool { return x.ID == adv.ID }) {
+					advs = append(advs, adv)
+				}
+			}
+			u.Advisories = advs
 		}
 		known[k] = u
 	}

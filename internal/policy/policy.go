@@ -8,6 +8,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -219,4 +220,22 @@ func FormatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// MarshalJSON writes After as policies write it ("3d", "36h").
+func (r AutoApprove) MarshalJSON() ([]byte, error) {
+	type plain AutoApprove
+	return json.Marshal(struct {
+		plain
+		After string `json:"after"`
+	}{plain(r), FormatDuration(r.After)})
+}
+
+// MarshalJSON writes After as policies write it ("3d", "36h").
+func (p Promotion) MarshalJSON() ([]byte, error) {
+	type plain Promotion
+	return json.Marshal(struct {
+		plain
+		After string `json:"after"`
+	}{plain(p), FormatDuration(p.After)})
 }

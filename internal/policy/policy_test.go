@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,5 +214,21 @@ func TestDocsExample(t *testing.T) {
 	}
 	if len(p.Groups) != 2 || len(p.Groups[0].AutoApprove) != 3 || len(p.Groups[0].Hold) != 2 || p.Default.Level != Advisor || len(p.Promotions) != 1 {
 		t.Errorf("the example decodes to %+v", p)
+	}
+}
+
+func TestPolicyJSON(t *testing.T) {
+	p, err := decode(t, example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`{"classification":"security","min_severity":"high","after":"3d"}`, `{"from":"env=staging","to":"env=prod","after":"3d"}`, `"hosts":"env=prod","level":"supervised"`} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("JSON %s lacks %s", b, w)
+		}
 	}
 }
