@@ -104,6 +104,25 @@ policy:
 		t.Errorf("rollout start of a refused plan: exit %d\n%s", r.code, r.stderr)
 	}
 
+	// The critical prod stage waits for two distinct approvers.
+	crit := filepath.Join(e.home, "crit.yaml")
+	if err := os.WriteFile(crit, []byte("rollout:\n  patch: {packages: [\"openssl=3.0.2\"]}\n  targets: {selector: \"env=prod,role=db\"}\n  stages: [{name: all, targets: rest}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run("--config", cfg, "rollout", "start", crit)
+	id, _, _ := strings.Cut(strings.TrimPrefix(r.stdout, "rollout "), "\n")
+	if r.code != 12 || !strings.Contains(r.stderr, "needs 2 distinct approvers") {
+		t.Fatalf("start of the critical stage: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run("--config", cfg, "rollout", "approve", id)
+	if r.code != 12 || !strings.Contains(r.stdout, "approval of stage all of rollout "+id+" recorded; it needs another, distinct approver") {
+		t.Errorf("first approval: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run("--config", cfg, "rollout", "approve", id)
+	if r.code != 1 || !strings.Contains(r.stderr, "user:root has already approved stage all") {
+		t.Errorf("the same person again: exit %d\n%s", r.code, r.stderr)
+	}
+
 	// A misspelt key inside the policy names the file and line.
 	if err := os.WriteFile(cfg, []byte("policy:\n  default:\n    levl: advisor\n"), 0o600); err != nil {
 		t.Fatal(err)
