@@ -147,5 +147,5 @@ func (o Options) Validate() error {
 	case o.CommandTimeout < 0:
 		return patchpilot.Errorf(patchpilot.EINVALID, "command timeout %s: expected a positive duration", o.CommandTimeout)
 	}
-	return nil
+	return o.Policy.Validate()
 }

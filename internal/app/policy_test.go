@@ -344,3 +344,14 @@ func TestTwoApproversCountedDistinctly(t *testing.T) {
 		t.Errorf("%d approval events, want one per distinct approver", n)
 	}
 }
+
+// A policy built in code is checked as the file's is: a group with a
+// selector that does not parse would otherwise match no host silently.
+func TestNewRefusesABadPolicy(t *testing.T) {
+	dir := t.TempDir()
+	_, err := New(context.Background(), Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir},
+		Policy: policy.Policy{Groups: []policy.Group{{Name: "prod", Selector: "env=prod,=x"}}}})
+	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "policy: groups[0] (prod): hosts") {
+		t.Errorf("New with a bad policy: %v", err)
+	}
+}
