@@ -273,6 +273,10 @@ type Stage struct {
 	// rollout is created; plan files cannot.
 	Approvers      int    `json:"approvers,omitempty"`
 	ApprovalReason string `json:"approval_reason,omitempty"`
+	// AutoApproveAt, when set, is when the policy approves the stage by
+	// itself if no person has approved it before: the stage was held only
+	// until the auto-approval delays of its updates pass.
+	AutoApproveAt *time.Time `json:"auto_approve_at,omitempty"`
 	// NoCanary leaves the plan's canary analysis out of this stage
 	// ("canary: false"): only its criteria gate it.
 	NoCanary bool `json:"no_canary"`

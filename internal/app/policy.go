@@ -101,6 +101,7 @@ func (a *App) applyPolicy(ctx context.Context, p patchpilot.Plan, views []planne
 			}
 		}
 		s.ApprovalReason = strings.Join(why, "; ")
+		s.AutoApproveAt = sd.AutoApproveAt
 	}
 	return out, nil
 }

@@ -123,8 +123,19 @@ func TestPolicyDelayHoldsTheRollout(t *testing.T) {
 			t.Errorf("host %s is %s while the rollout is held", h.Host, h.State)
 		}
 	}
-	// Once the delay has passed, the same plan is not held.
+	if ps.AutoApproveAt == nil || ps.AutoApproveAt.Format(time.RFC3339) != until {
+		t.Errorf("stored stage auto-approves at %v, want %s", ps.AutoApproveAt, until)
+	}
+	// Once the delay has passed, the same plan is not held, and the held
+	// rollout goes on by itself: the policy approves its stage.
 	*now = firstSeen.Add(7*24*time.Hour + time.Minute)
+	state, err = c.Run(ctx, id)
+	if err != nil || state == patchpilot.RolloutWaitingApproval {
+		t.Fatalf("run after the delay: %s, %v; want the stage approved by the policy", state, err)
+	}
+	if _, sr := storedStage(t, a, id, 0); sr.ApprovedBy != "policy:auto-approval" {
+		t.Errorf("after the delay the stage was approved by %q, want the policy", sr.ApprovedBy)
+	}
 	id2, err := c.Start(ctx, p, src, false)
 	if err != nil {
 		t.Fatal(err)

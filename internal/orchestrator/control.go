@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -23,6 +24,9 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 	}
 	if ps.ApprovalReason != "" {
 		needs += " (" + ps.ApprovalReason + ")"
+	}
+	if ps.AutoApproveAt != nil {
+		needs += ", or the policy approves it at " + ps.AutoApproveAt.UTC().Format(time.RFC3339)
 	}
 	if st.State != patchpilot.StageWaitingApproval {
 		if err := rn.saveStage(ctx, i, patchpilot.StageWaitingApproval, needs+": patchpilot rollout approve "+rn.r.ID+" --stage "+st.Name); err != nil {
@@ -45,6 +49,12 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 			rn.r.State, rn.r.Reason = cur.State, cur.Reason
 			return cur.State, true, nil
 		}
+		if at := ps.AutoApproveAt; at != nil && !rn.e.now().Before(*at) && cur.State == patchpilot.RolloutWaitingApproval {
+			if _, err := rn.e.Approve(ctx, rn.r.ID, st.Name, AutoApprover); err != nil {
+				return "", false, err
+			}
+			continue // read the approval back
+		}
 		if cur.State != patchpilot.RolloutWaitingApproval {
 			if cur.State == patchpilot.RolloutAborted {
 				state, _, err := rn.aborted(ctx)
@@ -60,6 +70,10 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 		}
 	}
 }
+
+// AutoApprover is the actor of the approvals the policy gives by itself,
+// once the auto-approval delays that held a stage have passed.
+const AutoApprover = "policy:auto-approval"
 
 func (e *Engine) request(ctx context.Context, id, actor, msg string) {
 	e.event(ctx, id, "", patchpilot.EventRequest, msg+" by "+actor, nil)

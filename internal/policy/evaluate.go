@@ -117,6 +117,10 @@ type StageDecision struct {
 	// Until is the latest auto-approval time among the stage's holds
 	// (nil when no delay holds it).
 	Until *time.Time `json:"until,omitempty"`
+	// AutoApproveAt is set when only auto-approval delays hold the
+	// stage: at that time the policy approves it by itself, if no person
+	// did before.
+	AutoApproveAt *time.Time `json:"auto_approve_at,omitempty"`
 }
 
 // Report is the policy's verdict on a plan: Refuse when any host is
@@ -257,6 +261,9 @@ func Evaluate(p Policy, in Input) Report {
 		if sd.Decision == Approve && sd.Approvers == 0 {
 			sd.Approvers = 1
 		}
+		if sd.Decision == Approve && onlyDelays(sd.Findings) {
+			sd.AutoApproveAt = sd.Until
+		}
 		if sd.Decision != Approve {
 			sd.Approvers = 0
 		}
@@ -297,6 +304,17 @@ func unattended(rep Report, level Level, levelWhy []string, lowRisk bool, riskWh
 		}
 	}
 	return true, "every target is in an autopilot group and no rule holds the plan"
+}
+
+// onlyDelays reports whether every finding that gates is an auto-approval
+// delay with its time.
+func onlyDelays(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Decision == Approve && (f.Rule != RuleAutoApprove || f.Until == nil) {
+			return false
+		}
+	}
+	return true
 }
 
 func firstGate(fs []Finding) int {

@@ -123,6 +123,15 @@ func TestEvaluate(t *testing.T) {
 		if prod.Decision != Approve || prod.Until == nil || !prod.Until.Equal(want) {
 			t.Fatalf("prod stage %+v, want approve until %s", prod, want)
 		}
+		// p2 is critical: the policy never approves that stage by itself.
+		if prod.AutoApproveAt != nil {
+			t.Errorf("a stage with a critical host auto-approves at %v", prod.AutoApproveAt)
+		}
+		only := Evaluate(p, Input{Stages: []Stage{{Name: "web", Hosts: []string{"p1"}}}, Hosts: hosts, Updates: []Update{up("p1", avail)},
+			Outcomes: []patchpilot.Outcome{success}, Risk: low, Now: now})
+		if at := only.Stages[0].AutoApproveAt; at == nil || !at.Equal(want) {
+			t.Errorf("a stage held only by a delay auto-approves at %v, want %s", at, want)
+		}
 		if rep.Unattended {
 			t.Error("a held stage in a supervised group may start unattended")
 		}

@@ -79,7 +79,7 @@ func TestStoredPlanForms(t *testing.T) {
 	// zero (one approver, no reason).
 	want := storetest.FullPlan()
 	for i := range want.Stages {
-		want.Stages[i].Approvers, want.Stages[i].ApprovalReason = 0, ""
+		want.Stages[i].Approvers, want.Stages[i].ApprovalReason, want.Stages[i].AutoApproveAt = 0, "", nil
 	}
 	if !reflect.DeepEqual(got.Plan, want) {
 		t.Errorf("plan stored by an older version read as\n%#v\nwant\n%#v", got.Plan, want)
