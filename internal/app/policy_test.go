@@ -366,3 +366,38 @@ func TestNewRefusesABadPolicy(t *testing.T) {
 		t.Errorf("New with a bad policy: %v", err)
 	}
 }
+
+// Two people approving at the same moment both count: each approval is
+// stored before the approvers are counted, so the later count sees both.
+func TestTwoApproversAtOnce(t *testing.T) {
+	ctx, a, _ := policyApp(t, `  groups:
+    - {name: prod, hosts: env=prod, level: autopilot, two_approvers: true}
+`)
+	c := a.Controller(EngineOptions{Dialer: noDialer{}})
+	p, src := opensslPlan(t, "env=prod,role=db")
+	for round := range 5 {
+		id, err := c.Start(ctx, p, src, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state, err := c.Run(ctx, id); err != nil || state != patchpilot.RolloutWaitingApproval {
+			t.Fatalf("run: %s, %v", state, err)
+		}
+		errs := make(chan error, 2)
+		for _, who := range []string{"token:alice", "token:bob"} {
+			go func() {
+				_, err := c.Approve(ctx, id, "all", who)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		_, sr := storedStage(t, a, id, 0)
+		if !strings.Contains(sr.ApprovedBy, "token:alice") || !strings.Contains(sr.ApprovedBy, "token:bob") {
+			t.Fatalf("round %d: two distinct approvers at once left the stage approved by %q", round, sr.ApprovedBy)
+		}
+	}
+}
