@@ -63,6 +63,8 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 			`{"prior":0.03,"posterior_mean":0.05,"posterior_upper":0.2,"failures":1,"patched":4,"remaining":10,"budget":2,"next_wave":3,"decision":"continue"}`,
 			&patchpilot.AdaptiveData{Prior: 0.03, Posterior: 0.05, Upper: 0.2, Failures: 1, Patched: 4, Remaining: 10, Budget: 2,
 				NextWave: 3, Decision: "continue"}},
+		{"approval", patchpilot.EventApproval, `{"stage":"final","approver":"token:bob","approvers":["token:alice","token:bob"],"required":2}`,
+			&patchpilot.ApprovalData{Stage: "final", Approver: "token:bob", Approvers: []string{"token:alice", "token:bob"}, Required: 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
