@@ -42,7 +42,7 @@ const (
 	EventStageState     = "rollout.stage"    // no payload
 	EventHostState      = "rollout.host"     // no payload
 	EventGateVerdict    = "rollout.gate"     // HealthReport, or none
-	EventApproval       = "rollout.approved" // no payload
+	EventApproval       = "rollout.approved" // ApprovalData, or none (older events)
 	EventIncident       = "rollout.incident" // IncidentData
 	EventRequest        = "rollout.request"  // no payload: pause, resume, abort, rollback asked by a person
 	EventLease          = "rollout.lease"    // no payload

@@ -196,6 +196,18 @@ func NewEventData(kind string) any {
 		return new(AdaptiveData)
 	case EventScheduleStarted, EventScheduleWaiting, EventScheduleFinished, EventScheduleMissed:
 		return new(ScheduleRunData)
+	case EventApproval:
+		return new(ApprovalData)
 	}
 	return nil
+}
+
+// ApprovalData is one approval of a stage: who approved, the distinct
+// approvers so far and how many the stage needs. The stage starts when
+// Approvers reaches Required.
+type ApprovalData struct {
+	Stage     string   `json:"stage"`
+	Approver  string   `json:"approver"`
+	Approvers []string `json:"approvers"`
+	Required  int      `json:"required"`
 }

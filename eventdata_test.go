@@ -72,6 +72,8 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 		{"schedule finished", patchpilot.EventScheduleFinished,
 			`{"schedule":"monthly","kind":"patch","due":"2026-03-01T12:00:00Z","outcome":"launched","plan":"security-updates"}`,
 			&patchpilot.ScheduleRunData{Schedule: "monthly", Kind: patchpilot.SchedulePatch, Due: at, Outcome: patchpilot.ScheduleLaunched, Plan: "security-updates"}},
+		{"approval", patchpilot.EventApproval, `{"stage":"final","approver":"token:bob","approvers":["token:alice","token:bob"],"required":2}`,
+			&patchpilot.ApprovalData{Stage: "final", Approver: "token:bob", Approvers: []string{"token:alice", "token:bob"}, Required: 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,7 +105,7 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 // noPayload lists the event kinds that carry no payload.
 var noPayload = map[string]bool{
 	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventRolloutState: true,
-	patchpilot.EventStageState: true, patchpilot.EventHostState: true, patchpilot.EventApproval: true,
+	patchpilot.EventStageState: true, patchpilot.EventHostState: true,
 	patchpilot.EventRequest: true, patchpilot.EventLease: true,
 }
 

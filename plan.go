@@ -47,8 +47,11 @@ type Policy struct {
 	// RequireRollback makes preflight fail on a host that has no way back
 	// (no artifact of the installed version could be secured).
 	RequireRollback bool `json:"require_rollback"`
-	// CriticalWithoutApproval lets stages that contain hosts labelled
-	// critical start without an approval. By default they need one.
+	// CriticalWithoutApproval is read from plans stored by older versions,
+	// which let a plan start stages holding critical hosts without an
+	// approval. It is no longer honoured: critical hosts always need a
+	// person, and a new plan that names it is refused. Approval rules
+	// live in the server's policy.
 	CriticalWithoutApproval bool `json:"critical_without_approval"`
 	// Adaptive lets the adaptive planner resize later waves from the
 	// failure rate observed so far.
@@ -264,6 +267,16 @@ type Stage struct {
 	MaxFailures Limit         `json:"max_failures"`
 	OnFailure   FailureAction `json:"on_failure"`
 	Approval    Approval      `json:"approval"`
+	// Approvers is how many distinct people must approve the stage when
+	// it needs approval; 0 means one. ApprovalReason says why the
+	// server's policy gates the stage. The policy sets both when a
+	// rollout is created; plan files cannot.
+	Approvers      int    `json:"approvers,omitempty"`
+	ApprovalReason string `json:"approval_reason,omitempty"`
+	// AutoApproveAt, when set, is when the policy approves the stage by
+	// itself if no person has approved it before: the stage was held only
+	// until the auto-approval delays of its updates pass.
+	AutoApproveAt *time.Time `json:"auto_approve_at,omitempty"`
 	// NoCanary leaves the plan's canary analysis out of this stage
 	// ("canary: false"): only its criteria gate it.
 	NoCanary bool `json:"no_canary"`

@@ -60,6 +60,12 @@ type FactStore interface {
 	// PendingUpdates lists the updates of each host's latest snapshot,
 	// ordered by host and package.
 	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)
+	// FirstSeen returns, for each pending update of the named packages
+	// (package and candidate version) in any stored snapshot of any host,
+	// the earliest snapshot that listed it: when it was first seen
+	// available. Pruned snapshots are forgotten, so pruning can only move
+	// a first sighting later. It is ordered by package, then version.
+	FirstSeen(ctx context.Context, packages []string) ([]UpdateSighting, error)
 	// PruneFacts deletes every host's snapshots but its newest keep (in
 	// the order of FactHistory), with their packages and updates, in one
 	// transaction, and returns how many snapshots it deleted. keep must be
@@ -80,6 +86,15 @@ type FactSnapshot struct {
 	PackageCount   int       `json:"package_count"`
 	UpdateCount    int       `json:"update_count"`
 	RebootRequired bool      `json:"reboot_required"`
+}
+
+// UpdateSighting is when a candidate version of a package was first seen
+// pending, and on which host.
+type UpdateSighting struct {
+	Package   string    `json:"package"`
+	Version   string    `json:"version"`
+	Host      string    `json:"host"`
+	FirstSeen time.Time `json:"first_seen"`
 }
 
 // UpdateFilter selects pending updates. Zero fields match everything.

@@ -320,7 +320,9 @@ func (c *cli) rolloutApproveCommand() *cobra.Command {
 		Long: `Approve the stage waiting for approval (or the one named with --stage). When
 no controller is driving the rollout, this command drives it on in the
 foreground, like 'rollout resume'; otherwise the running controller carries
-on by itself.
+on by itself. A stage for which the server's policy requires two approvers
+starts at the second approval by a different person; the same person
+approving twice exits 1.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
@@ -333,7 +335,11 @@ on by itself.
 			if err != nil {
 				return err
 			}
-			c.note("stage %s of rollout %s approved\n", name, args[0])
+			if st, err := a.RolloutStatus(cmd.Context(), args[0]); err == nil && stageWaitsForAnother(st, name) {
+				c.note("approval of stage %s of rollout %s recorded; it needs another, distinct approver\n", name, args[0])
+			} else {
+				c.note("stage %s of rollout %s approved\n", name, args[0])
+			}
 			return c.driveAfterRequest(cmd, a, eng, args[0])
 		}),
 	}
@@ -446,4 +452,15 @@ the rollbacks in the foreground.
 	ef.register(cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
+}
+
+// stageWaitsForAnother reports whether the named stage was approved by
+// fewer people than the policy requires.
+func stageWaitsForAnother(st app.RolloutStatus, stage string) bool {
+	for _, s := range st.Stages {
+		if s.Name == stage {
+			return s.ApprovedBy == ""
+		}
+	}
+	return false
 }

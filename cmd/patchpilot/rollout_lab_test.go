@@ -151,7 +151,7 @@ func labPlan(t *testing.T, pkg string, hosts []string, policy string, stages ...
 func writeLabPlan(t *testing.T, name, pkg string, hosts []string, policy, extra string, stages ...string) string {
 	t.Helper()
 	if policy == "" {
-		policy = "{allow_reboot: true, require_rollback: true, critical_without_approval: true}"
+		policy = "{allow_reboot: true, require_rollback: true}"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "rollout:\n  name: %s\n  patch: {packages: [%q]}\n  targets: {hosts: %s}\n  policy: %s\n", name, pkg, hostList(hosts...), policy)
@@ -171,10 +171,20 @@ func writeLabPlan(t *testing.T, name, pkg string, hosts []string, policy, extra 
 const labCriteria = "criteria: [services_running, no_failed_units, http_ok]"
 
 // labEnv is a private environment that has collected the named hosts.
+// These tests drive rollouts without a person, and critical hosts always
+// need one, so the lab's critical host is collected as high.
 func (rl *rolloutLab) env(t *testing.T, hosts ...string) *env {
 	t.Helper()
 	e := newEnv(t)
-	e.mustRun("inventory", "collect", "-i", rl.lab.InventoryFile(), "--known-hosts", rl.lab.KnownHostsFile(),
+	inv, err := os.ReadFile(rl.lab.InventoryFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	invFile := filepath.Join(t.TempDir(), "inventory.ini")
+	if err := os.WriteFile(invFile, []byte(strings.ReplaceAll(string(inv), "criticality=critical", "criticality=high")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("inventory", "collect", "-i", invFile, "--known-hosts", rl.lab.KnownHostsFile(),
 		"--limit", strings.Join(hosts, ":"), "-o", "json")
 	return e
 }

@@ -157,6 +157,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.tokenCommand(),
 		c.auditCommand(),
 		c.scheduleCommand(),
+		c.policyCommand(),
 		c.manCommand(),
 	)
 	root.RunE = func(cmd *cobra.Command, args []string) error {

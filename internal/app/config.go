@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/capped"
+	"github.com/patchpilot/patchpilot/internal/policy"
 )
 
 // ConfigFileName is the configuration file looked for in
@@ -38,6 +39,9 @@ type Config struct {
 	// Schedules and InventorySchedules are read by decodeSchedules.
 	Schedules          []Schedule `yaml:"schedules"`
 	InventorySchedules []Schedule `yaml:"inventory_schedules"`
+	// Policy is the server's policy (docs/policy.md); nil when the file
+	// has no policy: section.
+	Policy *policy.Policy `yaml:"policy"`
 }
 
 // DefaultConfigPath returns $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml.
@@ -126,6 +130,15 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 		field := configField(v, k.Value)
 		if !field.IsValid() {
 			continue // checkConfigKeys refused unknown keys
+		}
+		if k.Value == "policy" {
+			// Nested keys are checked as strictly, with file:line.
+			p, err := policy.Decode(path, val)
+			if err != nil {
+				return err
+			}
+			c.Policy = &p
+			continue
 		}
 		if err := val.Decode(field.Addr().Interface()); err != nil {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected %s, got %s",
@@ -289,6 +302,9 @@ func (c Config) Apply(o Options) (Options, error) {
 		o.Concurrency = c.Concurrency
 	}
 	o.Schedules = slices.Concat(o.Schedules, c.Schedules, c.InventorySchedules)
+	if c.Policy != nil {
+		o.Policy = *c.Policy
+	}
 	for _, d := range []struct {
 		name string
 		val  string

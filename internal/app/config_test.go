@@ -24,8 +24,16 @@ func TestLoadConfigReadsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DB != "/var/lib/pp.db" || len(c.Keys) != 2 || c.Concurrency != 7 {
+	if c.DB != "/var/lib/pp.db" || len(c.Keys) != 2 || c.Concurrency != 7 || c.Policy != nil {
 		t.Errorf("LoadConfig = %+v", c)
+	}
+	c, err = LoadConfig(writeConfig(t, "policy:\n  groups:\n    - {name: prod, hosts: env=prod, level: supervised, hold: [openssl]}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Apply(Options{})
+	if err != nil || len(o.Policy.Groups) != 1 || o.Policy.Groups[0].Hold[0] != "openssl" {
+		t.Errorf("the policy section did not reach the options: %+v, %v", o.Policy, err)
 	}
 	for _, body := range []string{"", "# only a comment\n"} {
 		if _, err := LoadConfig(writeConfig(t, body), false); err != nil {
@@ -43,7 +51,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "db: /x.db\nconcurency: 5\n",
-			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, inventory_schedules, jump_host, keys, known_hosts, schedules, user"}},
+			[]string{":2:", `unknown key "concurency"`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, inventory_schedules, jump_host, keys, known_hosts, policy, schedules, user"}},
+		{"unknown nested policy key", "db: /x.db\npolicy:\n  default:\n    level: advisor\n    hodl: [openssl]\n",
+			[]string{":5:", `policy: default: unknown key "hodl"; known keys: level, auto_approve, hold, two_approvers`}},
 		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", `concurrency: expected a whole number, got "many"`}},
 		{"list for a path", "db: [/a.db]\n", []string{":1:", "db: expected a single value, got a list"}},
 		{"word for a bool", "accept_new_host_keys: sometimes\n", []string{":1:", `accept_new_host_keys: expected true or false, got "sometimes"`}},

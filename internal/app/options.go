@@ -5,6 +5,8 @@
 package app
 
 import (
+	"github.com/patchpilot/patchpilot/internal/policy"
+
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,6 +59,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each remote command. Default 5m.
 	CommandTimeout time.Duration
+	// Policy is the server's policy (the policy: section of the
+	// configuration file, see docs/policy.md). The zero value is the
+	// default policy: every host in the advisor level, nothing held.
+	Policy policy.Policy
 
 	// Schedules are the patch and inventory schedules the scheduler runs
 	// (patchpilot.yaml's schedules: and inventory_schedules:), checked
@@ -146,5 +152,5 @@ func (o Options) Validate() error {
 	case o.CommandTimeout < 0:
 		return patchpilot.Errorf(patchpilot.EINVALID, "command timeout %s: expected a positive duration", o.CommandTimeout)
 	}
-	return nil
+	return o.Policy.Validate()
 }

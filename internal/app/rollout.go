@@ -113,6 +113,12 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "no hosts are known").
 			WithHint("collect the inventory first: 'patchpilot inventory collect -i INVENTORY', or 'patchpilot inventory collect --local' for this machine")
 	}
+	// The server's policy is applied here, whoever starts the rollout:
+	// a plan cannot waive it.
+	p, err = a.applyPolicy(ctx, p, views)
+	if err != nil {
+		return "", err
+	}
 	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
 }
 

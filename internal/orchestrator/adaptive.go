@@ -269,7 +269,7 @@ func (rn *run) resize(ctx context.Context, j, size int, all []patchpilot.HostRun
 				if len(take) == need {
 					break
 				}
-				if rn.hosts[h].Critical() && !plan.Policy.CriticalWithoutApproval {
+				if rn.hosts[h].Critical() {
 					blocked = true
 					break
 				}

@@ -2,8 +2,11 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -14,13 +17,24 @@ import (
 // paused or aborted meanwhile).
 func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState, bool, error) {
 	st := rn.r.Stages[i]
+	ps := rn.r.Plan.Stages[i]
+	needs := "needs approval"
+	if ps.Approvers > 1 {
+		needs = fmt.Sprintf("needs %d distinct approvers", ps.Approvers)
+	}
+	if ps.ApprovalReason != "" {
+		needs += " (" + ps.ApprovalReason + ")"
+	}
+	if ps.AutoApproveAt != nil {
+		needs += ", or the policy approves it at " + ps.AutoApproveAt.UTC().Format(time.RFC3339)
+	}
 	if st.State != patchpilot.StageWaitingApproval {
-		if err := rn.saveStage(ctx, i, patchpilot.StageWaitingApproval, "needs approval: patchpilot rollout approve "+rn.r.ID+" --stage "+st.Name); err != nil {
+		if err := rn.saveStage(ctx, i, patchpilot.StageWaitingApproval, needs+": patchpilot rollout approve "+rn.r.ID+" --stage "+st.Name); err != nil {
 			return "", false, err
 		}
 	}
 	if rn.r.State != patchpilot.RolloutWaitingApproval {
-		if err := rn.setRollout(ctx, patchpilot.RolloutWaitingApproval, "stage "+st.Name+" needs approval"); err != nil {
+		if err := rn.setRollout(ctx, patchpilot.RolloutWaitingApproval, "stage "+st.Name+" "+needs); err != nil {
 			return "", false, err
 		}
 	}
@@ -34,6 +48,12 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 			rn.r.Stages[i] = cur.Stages[i]
 			rn.r.State, rn.r.Reason = cur.State, cur.Reason
 			return cur.State, true, nil
+		}
+		if at := ps.AutoApproveAt; at != nil && !rn.e.now().Before(*at) && cur.State == patchpilot.RolloutWaitingApproval {
+			if _, err := rn.e.Approve(ctx, rn.r.ID, st.Name, AutoApprover); err != nil {
+				return "", false, err
+			}
+			continue // read the approval back
 		}
 		if cur.State != patchpilot.RolloutWaitingApproval {
 			if cur.State == patchpilot.RolloutAborted {
@@ -50,6 +70,10 @@ func (rn *run) waitApproval(ctx context.Context, i int) (patchpilot.RolloutState
 		}
 	}
 }
+
+// AutoApprover is the actor of the approvals the policy gives by itself,
+// once the auto-approval delays that held a stage have passed.
+const AutoApprover = "policy:auto-approval"
 
 func (e *Engine) request(ctx context.Context, id, actor, msg string) {
 	e.event(ctx, id, "", patchpilot.EventRequest, msg+" by "+actor, nil)
@@ -99,18 +123,79 @@ func (e *Engine) Approve(ctx context.Context, id, stage, actor string) (string, 
 	if s.ApprovedBy != "" {
 		return s.Name, nil
 	}
+	need := max(r.Plan.Stages[idx].Approvers, 1)
+	approvers := []string{actor}
+	if need > 1 {
+		if approvers, err = e.countApproval(ctx, id, s.Name, actor, need); err != nil {
+			return "", err
+		}
+		if len(approvers) < need {
+			return s.Name, nil
+		}
+	}
 	now := e.now()
-	s.ApprovedBy, s.ApprovedAt = actor, &now
+	s.ApprovedBy, s.ApprovedAt = strings.Join(approvers, ", "), &now
 	if err := e.Store.SaveStage(ctx, s); err != nil {
 		return "", err
 	}
 	if r.State == patchpilot.RolloutWaitingApproval {
-		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "stage "+s.Name+" approved by "+actor); err != nil {
+		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "stage "+s.Name+" approved by "+s.ApprovedBy); err != nil {
 			return "", err
 		}
 	}
-	e.event(ctx, id, "", patchpilot.EventApproval, fmt.Sprintf("stage %s approved by %s", s.Name, actor), nil)
+	if need == 1 {
+		data, _ := json.Marshal(patchpilot.ApprovalData{Stage: s.Name, Approver: actor, Approvers: approvers, Required: 1})
+		e.event(ctx, id, "", patchpilot.EventApproval, fmt.Sprintf("stage %s approved by %s", s.Name, actor), data)
+	}
 	return s.Name, nil
+}
+
+// countApproval records actor's approval of a stage that needs several
+// distinct approvers, and returns the distinct approvers so far. Each
+// approval is an event of the append-only log, so none can be lost or
+// rewritten; the approval is stored before the approvers are counted, so
+// that of two people approving at once, the later count sees both. The
+// same actor approving twice counts once and is refused.
+func (e *Engine) countApproval(ctx context.Context, id, stage, actor string, need int) ([]string, error) {
+	before, err := e.stageApprovers(ctx, id, stage)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(before, actor) {
+		return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "%s has already approved stage %s of rollout %s; it needs %d distinct approvers (%d so far)",
+			actor, stage, id, need, len(before)).WithHint("another person must approve it")
+	}
+	data, _ := json.Marshal(patchpilot.ApprovalData{Stage: stage, Approver: actor, Approvers: append(before, actor), Required: need})
+	ev := patchpilot.Event{Actor: actor, Kind: patchpilot.EventApproval, Rollout: id,
+		Message: fmt.Sprintf("stage %s approved by %s (%d of %d distinct approvers)", stage, actor, len(before)+1, need), Data: data}
+	stored, err := e.Store.AppendEvent(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	if e.OnEvent != nil {
+		e.OnEvent(stored)
+	}
+	return e.stageApprovers(ctx, id, stage)
+}
+
+// stageApprovers lists the distinct approvers of a stage recorded in the
+// rollout's approval events, in the order they approved.
+func (e *Engine) stageApprovers(ctx context.Context, id, stage string) ([]string, error) {
+	evs, err := e.Store.Events(ctx, patchpilot.EventFilter{Rollout: id, Kind: patchpilot.EventApproval})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ev := range evs {
+		var d patchpilot.ApprovalData
+		if len(ev.Data) == 0 || json.Unmarshal(ev.Data, &d) != nil || d.Stage != stage || d.Approver == "" {
+			continue
+		}
+		if !slices.Contains(out, d.Approver) {
+			out = append(out, d.Approver)
+		}
+	}
+	return out, nil
 }
 
 // Pause asks the controller to stop dispatching hosts; hosts in flight

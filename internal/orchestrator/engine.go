@@ -27,6 +27,7 @@ import (
 type Store interface {
 	patchpilot.RolloutStore
 	AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.Event, error)
+	Events(ctx context.Context, f patchpilot.EventFilter) ([]patchpilot.Event, error)
 	Host(ctx context.Context, name string) (patchpilot.Host, error)
 	LatestFacts(ctx context.Context, host string) (patchpilot.Facts, error)
 }

@@ -19,7 +19,7 @@ func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 		return rn.r.State, false, nil
 	}
 	plan := rn.r.Plan
-	if requiresApproval(plan, plan.Stages[i], rn.stageHosts(i)) && st.ApprovedBy == "" {
+	if requiresApproval(plan.Stages[i], rn.stageHosts(i)) && st.ApprovedBy == "" {
 		state, approved, err := rn.waitApproval(ctx, i)
 		if err != nil || !approved {
 			return state, true, err

@@ -76,14 +76,13 @@ func (e *Engine) load(ctx context.Context, id string) (patchpilot.Rollout, error
 }
 
 // requiresApproval applies the planner's rule to a stored stage: the plan
-// asks for approval, or the stage holds critical hosts and the policy does
-// not waive it.
-func requiresApproval(p patchpilot.Plan, s patchpilot.Stage, hosts []patchpilot.Host) bool {
+// (or the server's policy, written into it at start) asks for approval, or
+// the stage holds critical hosts. A plan stored with the old waiver
+// (Policy.CriticalWithoutApproval) still loads, but the waiver is not
+// honoured: critical hosts always need a person.
+func requiresApproval(s patchpilot.Stage, hosts []patchpilot.Host) bool {
 	if s.Approval == patchpilot.ApprovalRequired {
 		return true
-	}
-	if p.Policy.CriticalWithoutApproval {
-		return false
 	}
 	for _, h := range hosts {
 		if h.Critical() {

@@ -17,8 +17,14 @@ var (
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval", "canary"}
 	budgetFields  = []string{"group", "selector", "max_unavailable"}
 	windowFields  = []string{"days", "start", "end", "tz"}
-	policyFields  = []string{"allow_reboot", "require_rollback", "critical_without_approval", "adaptive", "allow_downgrade", "max_broken_hosts"}
+	policyFields  = []string{"allow_reboot", "require_rollback", "adaptive", "allow_downgrade", "max_broken_hosts"}
 )
+
+// waivedField is the plan key that once let a plan start stages holding
+// critical hosts without approval. Plans stored with it still load (the
+// store reads patchpilot.Policy.CriticalWithoutApproval) but it is never
+// honoured, and a new plan that names it is refused.
+const waivedField = "critical_without_approval"
 
 // securityAll is the value of patch.security that selects every pending
 // security update.
@@ -443,12 +449,19 @@ func (d *decoder) windows(n *yaml.Node) ([]patchpilot.MaintenanceWindow, error) 
 
 func (d *decoder) policy(n *yaml.Node) (patchpilot.Policy, error) {
 	var p patchpilot.Policy
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value == waivedField {
+				return p, d.errorf(k, "policy: "+waivedField, "a plan cannot waive approval: critical hosts always need a person, and approval rules live in the server's policy (the policy: section of patchpilot.yaml, owned by admins); remove this key")
+			}
+		}
+	}
 	f, err := d.mapping(n, "policy", policyFields...)
 	if err != nil {
 		return p, err
 	}
 	// The switches, in the order of policyFields.
-	targets := []*bool{&p.AllowReboot, &p.RequireRollback, &p.CriticalWithoutApproval, &p.Adaptive, &p.AllowDowngrade}
+	targets := []*bool{&p.AllowReboot, &p.RequireRollback, &p.Adaptive, &p.AllowDowngrade}
 	for i, ptr := range targets {
 		key := policyFields[i]
 		if v, ok := f[key]; ok {

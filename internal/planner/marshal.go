@@ -79,7 +79,7 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 		}
 	}
 	var pol []string
-	for i, on := range []bool{p.Policy.AllowReboot, p.Policy.RequireRollback, p.Policy.CriticalWithoutApproval, p.Policy.Adaptive, p.Policy.AllowDowngrade} {
+	for i, on := range []bool{p.Policy.AllowReboot, p.Policy.RequireRollback, p.Policy.Adaptive, p.Policy.AllowDowngrade} {
 		if on {
 			pol = append(pol, policyFields[i]+": true")
 		}

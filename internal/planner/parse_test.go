@@ -173,6 +173,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad allow_downgrade", doc(okStage) + "  policy: {allow_downgrade: 1}\n", `plan.yaml:6:29: policy: allow_downgrade: expected true or false, got "1"`},
 		{"allow_downgrade misplaced", doc(okStage) + "  allow_downgrade: true\n", `plan.yaml:6:3: rollout: unknown field "allow_downgrade"`},
 		{"unknown policy", doc(okStage) + "  policy: {reboot: true}\n", `policy: unknown field "reboot"`},
+		{"waiver refused", doc(okStage) + "  policy: {allow_reboot: true, critical_without_approval: true}\n",
+			`plan.yaml:6:32: policy: critical_without_approval: a plan cannot waive approval: critical hosts always need a person, and approval rules live in the server's policy`},
+		{"waiver refused even when false", doc(okStage) + "  policy:\n    critical_without_approval: false\n", `plan.yaml:7:5: policy: critical_without_approval: a plan cannot waive approval`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +216,7 @@ func TestParseFull(t *testing.T) {
     - {selector: "role=db", max_unavailable: 1}
   windows:
     - {days: [sat, Sunday], start: "22:00", end: "04:00", tz: "Europe/Berlin"}
-  policy: {allow_reboot: true, require_rollback: true, critical_without_approval: false, adaptive: true, allow_downgrade: true}
+  policy: {allow_reboot: true, require_rollback: true, adaptive: true, allow_downgrade: true}
 `
 	p, err := Parse([]byte(src), "full.yaml")
 	if err != nil {

@@ -191,12 +191,9 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			rs.Reasons = append(rs.Reasons, "the plan requires approval for this stage")
 		}
 		if len(crit) > 0 {
-			if p.Policy.CriticalWithoutApproval {
-				rs.Reasons = append(rs.Reasons, "holds critical hosts "+strings.Join(crit, ", ")+"; the policy waives their approval")
-			} else {
-				rs.RequiresApproval = true
-				rs.Reasons = append(rs.Reasons, "holds critical hosts "+strings.Join(crit, ", ")+", which need approval")
-			}
+			// Critical hosts always need a person; no plan can waive it.
+			rs.RequiresApproval = true
+			rs.Reasons = append(rs.Reasons, "holds critical hosts "+strings.Join(crit, ", ")+", which need approval")
 		}
 		rp.Stages = append(rp.Stages, rs)
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -128,4 +129,48 @@ func prefixed(prefix, columns string) string {
 		parts[i] = prefix + p
 	}
 	return strings.Join(parts, ", ")
+}
+
+// FirstSeen returns the earliest stored snapshot that listed each pending
+// update (package and candidate version) of the named packages.
+func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.UpdateSighting, error) {
+	out := []patchpilot.UpdateSighting{}
+	if len(packages) == 0 {
+		return out, nil
+	}
+	names, err := json.Marshal(packages)
+	if err != nil {
+		return nil, wrap(err, "first sightings")
+	}
+	// The earliest snapshot by (collected_at, id) of each pair; the
+	// window picks one row per pair with a single scan.
+	rows, err := db.read.QueryContext(ctx, `SELECT package, candidate_version, host, collected_at FROM (
+		SELECT u.package, u.candidate_version, h.name AS host, s.collected_at,
+			row_number() OVER (PARTITION BY u.package, u.candidate_version ORDER BY s.collected_at, s.id) AS n
+		FROM snapshot_updates u
+		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		JOIN hosts h ON h.id = s.host_id
+		WHERE u.package IN (SELECT value FROM json_each(?)) AND u.candidate_version <> ''
+	) WHERE n = 1 ORDER BY package, candidate_version`, string(names))
+	if err != nil {
+		return nil, wrap(err, "first sightings")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			u  patchpilot.UpdateSighting
+			at string
+		)
+		if err := rows.Scan(&u.Package, &u.Version, &u.Host, &at); err != nil {
+			return nil, wrap(err, "first sightings")
+		}
+		if u.FirstSeen, err = parseTime(at); err != nil {
+			return nil, wrap(err, "first sighting of %s %s", u.Package, u.Version)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "first sightings")
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ stages:
 // short decimal, durations with odd nanoseconds and beyond float64's exact
 // integers, Sunday (the zero weekday) inside a list.
 func FullPlan() patchpilot.Plan {
+	autoApproveAt := time.Date(2026, 3, 1, 22, 0, 0, 123456789, time.UTC)
 	return patchpilot.Plan{
 		Name: "demo-web",
 		Patch: patchpilot.PatchSpec{
@@ -52,8 +53,8 @@ func FullPlan() patchpilot.Plan {
 				Timeout:     1<<53 + 1,
 				MaxFailures: patchpilot.LimitPercent(12.5),
 				OnFailure:   patchpilot.RollbackWaveAndHold,
-				Approval:    patchpilot.ApprovalRequired,
-				NoCanary:    true,
+				Approval:    patchpilot.ApprovalRequired, Approvers: 2, ApprovalReason: "holds critical hosts db1", AutoApproveAt: &autoApproveAt,
+				NoCanary: true,
 			},
 			{
 				Name: "final", Targets: patchpilot.TargetCount{Kind: patchpilot.SizeRest, Count: 3, Percent: 0.1},
@@ -110,9 +111,17 @@ func unsetFields(v any) []string {
 	return out
 }
 
+// timeType is a leaf of the walks below: its fields are the time
+// package's own.
+var timeType = reflect.TypeFor[time.Time]()
+
 func leafPaths(t reflect.Type, path string, out map[string]bool) {
 	switch t.Kind() {
 	case reflect.Struct:
+		if t == timeType {
+			out[path] = true
+			return
+		}
 		for i := range t.NumField() {
 			leafPaths(t.Field(i).Type, path+"."+t.Field(i).Name, out)
 		}
@@ -126,6 +135,12 @@ func leafPaths(t reflect.Type, path string, out map[string]bool) {
 func setPaths(v reflect.Value, path string, out map[string]bool) {
 	switch v.Kind() {
 	case reflect.Struct:
+		if v.Type() == timeType {
+			if !v.IsZero() {
+				out[path] = true
+			}
+			return
+		}
 		for i := range v.NumField() {
 			setPaths(v.Field(i), path+"."+v.Type().Field(i).Name, out)
 		}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("RemoveHosts", s.testRemoveHosts)
 	t.Run("HostSummaries", s.testHostSummaries)
 	t.Run("PendingUpdates", s.testPendingUpdates)
+	t.Run("FirstSeen", s.testFirstSeen)
 	t.Run("Advisories", s.testAdvisories)
 	t.Run("Events", s.testEvents)
 	t.Run("Concurrency", s.testConcurrency)

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+)
+
+func (c *cli) policyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Explain what the server's policy lets a plan do",
+		Long: `The policy is the policy: section of patchpilot.yaml, owned by admins: host
+groups with an automation level (advisor, supervised, autopilot),
+auto-approval of updates after a delay, held packages, promotion between
+environments and two approvers for critical hosts. Critical hosts and
+high-risk updates always need a person; a plan cannot waive any of it. See
+docs/policy.md.`,
+	}
+	cmd.AddCommand(c.policyCheckCommand())
+	return cmd
+}
+
+func (c *cli) policyCheckCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check PLAN",
+		Short: "Explain, rule by rule, what decides each stage and host of a plan",
+		Long: `Evaluate the server's policy on a plan over the stored hosts, exactly as
+'rollout start' applies it, and explain rule by rule what decided each stage
+and each host, and whether the plan may start without a person.
+
+Rules: group (which group a host is in, and its level), hold (a held package
+sent to a group that holds it: refused), promotion (an update reaching hosts
+before it succeeded long enough where it must first: refused), critical
+(critical hosts always need a person), high_risk (high-risk updates always
+need a person), auto_approve (an update not yet auto-approved holds the first
+stage that installs it, until the time shown), two_approvers and plan (the
+plan's own approvals).
+
+Exit code 0 when the plan may run, even if some stages will wait for
+approvals; 6 when the policy refuses it. JSON fields: plan, decision (allow
+or refuse), unattended, unattended_reason, stages: [{name, hosts, decision,
+approvers, until, findings: [{rule, decision, reason, until}]}], hosts:
+[{host, stage, group, level, decision, findings}].`,
+		Example: `  patchpilot policy check plan.yaml
+  patchpilot policy check plan.yaml -o json | jq '.stages[] | {name, decision}'`,
+		Args: exactArgs(1, "the plan file"),
+		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+			p, _, err := app.ReadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			rep, err := a.CheckPolicy(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if err := c.render(rep, func(w io.Writer) { writePolicyReport(w, rep) }); err != nil {
+				return err
+			}
+			if rep.Decision == app.PolicyRefuse {
+				return patchpilot.Errorf(patchpilot.EFORBIDDEN, "the server's policy refuses plan %s: %s", args[0], strings.Join(rep.Refusals(), "; ")).
+					WithHint("the policy lives in the policy: section of patchpilot.yaml; change the plan's targets or packages, or ask an admin")
+			}
+			return nil
+		}),
+	}
+}
+
+// writePolicyReport renders the report as the table output: the verdict,
+// then each stage with its findings, then each host with its own.
+func writePolicyReport(w io.Writer, rep app.PolicyReport) {
+	verdict := "may run"
+	if rep.Decision == app.PolicyRefuse {
+		verdict = "refused"
+	}
+	fmt.Fprintf(w, "PLAN\t%s\n", dash(rep.Plan))
+	fmt.Fprintf(w, "VERDICT\t%s\n", verdict)
+	unattended := "no"
+	if rep.Unattended {
+		unattended = "yes"
+	}
+	fmt.Fprintf(w, "UNATTENDED\t%s: %s\n", unattended, rep.UnattendedReason)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "STAGE\tDECISION\tRULE\tREASON")
+	for _, s := range rep.Stages {
+		decision := string(s.Decision)
+		if s.Decision == app.PolicyApprove {
+			decision = fmt.Sprintf("approve (%d)", s.Approvers)
+		}
+		if len(s.Findings) == 0 {
+			fmt.Fprintf(w, "%s\t%s\t-\tno rule gates it (%d hosts)\n", s.Name, decision, len(s.Hosts))
+			continue
+		}
+		for i, f := range s.Findings {
+			name, d := s.Name, decision
+			if i > 0 {
+				name, d = "", ""
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, d, f.Rule, findingText(f))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "HOST\tSTAGE\tGROUP\tDECISION\tRULE\tREASON")
+	for _, h := range rep.Hosts {
+		for i, f := range h.Findings {
+			host, stage, group, d := h.Host, h.Stage, h.Group+" ("+string(h.Level)+")", string(h.Decision)
+			if i > 0 {
+				host, stage, group, d = "", "", "", ""
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", host, stage, group, d, f.Rule, findingText(f))
+		}
+	}
+}
+
+func findingText(f app.PolicyFinding) string {
+	s := f.Reason
+	if f.Decision != app.PolicyAllow {
+		s = "[" + string(f.Decision) + "] " + s
+	}
+	if f.Until != nil {
+		s += " (until " + f.Until.Local().Format(time.DateTime) + ")"
+	}
+	return s
+}
