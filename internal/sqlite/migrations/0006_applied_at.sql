@@ -1,4 +1,4 @@
--- 0007: when each host's change was applied.
+-- 0006: when each host's change was applied.
 
 -- The time the host's apply step started (patchpilot.HostRun.AppliedAt):
 -- the moment its health and its canary analysis compare from. Kept in the
