@@ -139,12 +139,15 @@ type HostRun struct {
 	Artifacts   map[string]string `json:"artifacts,omitempty"`
 	Transaction string            `json:"transaction,omitempty"`
 	// Baseline is the health sampled before the change.
-	Baseline   HealthBaseline `json:"-"`
-	StartedAt  *time.Time     `json:"started_at"`
-	FinishedAt *time.Time     `json:"finished_at"`
-	Reason     string         `json:"reason"`
-	Gates      []GateResult   `json:"gate_results,omitempty"`
-	UpdatedAt  time.Time      `json:"-"`
+	Baseline  HealthBaseline `json:"-"`
+	StartedAt *time.Time     `json:"started_at"`
+	// AppliedAt is when the apply step started: the moment the host's
+	// health checks and canary analysis compare from.
+	AppliedAt  *time.Time   `json:"applied_at,omitempty"`
+	FinishedAt *time.Time   `json:"finished_at"`
+	Reason     string       `json:"reason"`
+	Gates      []GateResult `json:"gate_results,omitempty"`
+	UpdatedAt  time.Time    `json:"-"`
 }
 
 // Incident records a failure that stopped or rolled back a rollout.

@@ -33,7 +33,7 @@ func TestStageCheckerHonoursCanaryOptOut(t *testing.T) {
 	now := func() time.Time { return time.Now() }
 	for i, wantCanary := range []bool{false, true, true} {
 		s := p.Stages[i]
-		hc, err := a.stageChecker(p, s, newAppliedBook(), now, slog.New(slog.DiscardHandler))
+		hc, err := a.stageChecker(p, s, now, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatalf("stage %s: %v", s.Name, err)
 		}

@@ -34,13 +34,12 @@ type EngineOptions struct {
 // runner and the other hosts to o.Dialer.
 func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 	logger := a.Options.Logger
-	applied := newAppliedBook()
 	return &orchestrator.Engine{
 		Store:           a.Store,
 		Dialer:          hostDialer{local: a.LocalDialer(), remote: o.Dialer},
 		PackageManagers: pkgmgr.For,
 		Health: func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
-			hc, err := a.stageChecker(p, s, applied, a.Options.Now, logger)
+			hc, err := a.stageChecker(p, s, a.Options.Now, logger)
 			if hc == nil || err != nil {
 				// A typed nil would read as a checker to the engine.
 				return nil, err

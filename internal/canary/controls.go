@@ -88,3 +88,57 @@ func Controls(changed []Target, candidates []Target, perStratum int) []Target {
 	}
 	return out
 }
+
+// StageFleet splits a rollout's hosts for a look at stage: the stage's
+// hosts whose change is on them or being made (apply, reboot, verify,
+// succeeded; a host rolling back or rolled back is not), each with the time
+// its change was applied, and the hosts not yet started in the stages after
+// it, the candidates for controls (Controls picks among them). checked is
+// the host being checked: its own Host and Since stand for its stored
+// record, which may be a step behind. runs are the rollout's host runs;
+// hosts the stored hosts by name (a run whose host is not among them is
+// left out); osOf names a host's OS for matching, or "".
+func StageFleet(p patchpilot.Plan, stage string, checked patchpilot.HealthTarget, runs []patchpilot.HostRun,
+	hosts map[string]patchpilot.Host, osOf func(host string) string) (changed, unchanged []Target) {
+	later := map[string]bool{}
+	seen := false
+	for _, st := range p.Stages {
+		if seen {
+			later[st.Name] = true
+		}
+		seen = seen || st.Name == stage
+	}
+	for _, hr := range runs {
+		h, ok := hosts[hr.Host]
+		if !ok {
+			continue
+		}
+		target := Target{Host: h, OS: osOf(h.Name)}
+		switch {
+		case hr.Stage == stage && changedState(hr.State):
+			if hr.AppliedAt != nil {
+				target.AppliedAt = *hr.AppliedAt
+			}
+			if hr.Host == checked.Host.Name {
+				target.Host = checked.Host
+				if !checked.Since.IsZero() {
+					target.AppliedAt = checked.Since
+				}
+			}
+			changed = append(changed, target)
+		case later[hr.Stage] && hr.State == patchpilot.HostPending && hr.Order == 0:
+			unchanged = append(unchanged, target)
+		}
+	}
+	return changed, unchanged
+}
+
+// changedState reports whether a host in state s has its change on it, or
+// being made: it counts among its stage's patched hosts.
+func changedState(s patchpilot.HostState) bool {
+	switch s {
+	case patchpilot.HostApply, patchpilot.HostReboot, patchpilot.HostVerify, patchpilot.HostSucceeded:
+		return true
+	}
+	return false
+}

@@ -310,6 +310,11 @@ stages:
 	if start := runs[0].StartedAt; start == nil || start.Hour() != 14 {
 		t.Errorf("host started at %v, want inside the 14:00 window", start)
 	}
+	// The time of the change is stored, so that a controller resuming the
+	// rollout, or judging the stage from another process, compares from it.
+	if applied := runs[0].AppliedAt; applied == nil || runs[0].StartedAt == nil || applied.Before(*runs[0].StartedAt) {
+		t.Errorf("host applied at %v, want a stored time not before its start %v", applied, runs[0].StartedAt)
+	}
 }
 
 func TestRebootWaitsForNewBootID(t *testing.T) {

@@ -246,7 +246,11 @@ func classify(step string, err error) error {
 
 func (j *job) target() patchpilot.HealthTarget {
 	since := j.since
-	if since.IsZero() && j.hr.StartedAt != nil {
+	switch {
+	case !since.IsZero():
+	case j.hr.AppliedAt != nil:
+		since = *j.hr.AppliedAt
+	case j.hr.StartedAt != nil:
 		since = *j.hr.StartedAt
 	}
 	return patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since, Rollout: j.rn.r.ID}

@@ -137,10 +137,12 @@ func (j *job) apply(ctx context.Context) error {
 	if id, err := readBootID(ctx, j.runner); err == nil {
 		j.hr.BootIDBefore = id
 	}
+	now := j.rn.e.now()
+	j.hr.AppliedAt = &now
 	if err := j.save(ctx, patchpilot.HostApply, ""); err != nil {
 		return err
 	}
-	j.since = j.rn.e.now()
+	j.since = now
 	rep, err := j.pm.Apply(ctx, j.runner, j.pins, patchpilot.ApplyOptions{
 		Timeout: j.stage.Timeout, LockWait: j.rn.e.lockWait(), Unit: UnitName(j.rn.r.ID, j.hr.Host, "apply"),
 		AllowDowngrade: j.rn.r.Plan.Policy.AllowDowngrade,

@@ -13,7 +13,7 @@ import (
 // host_runs h joined with its stage s.
 const hostRunSelect = `h.rollout, s.name, h.host, h.state, h.ord, h.from_versions, h.to_versions,
 	h.boot_id_before, h.boot_id_after, h.artifacts, h.txn, h.baseline, h.started_at, h.finished_at,
-	h.reason, h.gates, h.updated_at`
+	h.reason, h.gates, h.updated_at, h.applied_at`
 
 // hostRunFrom joins each host run with its stage, whose name it reports.
 const hostRunFrom = ` FROM host_runs h JOIN stages s ON s.rollout = h.rollout AND s.idx = h.stage_idx`
@@ -32,8 +32,8 @@ func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 	if h.State == "" {
 		return invalid("rollout %q: host %q: empty state", h.Rollout, h.Host)
 	}
-	if !storablePtr(h.StartedAt) || !storablePtr(h.FinishedAt) {
-		return invalid("rollout %q: host %q: started_at or finished_at is out of range", h.Rollout, h.Host)
+	if !storablePtr(h.StartedAt) || !storablePtr(h.FinishedAt) || !storablePtr(h.AppliedAt) {
+		return invalid("rollout %q: host %q: started_at, applied_at or finished_at is out of range", h.Rollout, h.Host)
 	}
 	from, err1 := encodeMap(h.FromVersions)
 	to, err2 := encodeMap(h.ToVersions)
@@ -69,11 +69,11 @@ func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, ord = ?, from_versions = ?,
 			to_versions = ?, boot_id_before = ?, boot_id_after = ?, artifacts = ?, txn = ?, baseline = ?,
-			started_at = ?, finished_at = ?, reason = ?, gates = ?, updated_at = ?
+			started_at = ?, finished_at = ?, reason = ?, gates = ?, updated_at = ?, applied_at = ?
 			WHERE rollout = ? AND host = ?`,
 			string(h.State), h.Order, from, to, h.BootIDBefore, h.BootIDAfter, artifacts, h.Transaction,
 			baseline, formatTimePtr(h.StartedAt), formatTimePtr(h.FinishedAt), h.Reason, gates, now,
-			h.Rollout, h.Host); err != nil {
+			formatTimePtr(h.AppliedAt), h.Rollout, h.Host); err != nil {
 			return err
 		}
 		return touchRollout(ctx, tx, h.Rollout, now)
@@ -119,14 +119,14 @@ func (db *DB) HostRuns(ctx context.Context, rollout string) ([]patchpilot.HostRu
 func scanHostRun(s scanner) (patchpilot.HostRun, error) {
 	var h patchpilot.HostRun
 	var state, from, to, artifacts, baseline, gates, updated string
-	var started, finished sql.NullString
+	var started, finished, applied sql.NullString
 	if err := s.Scan(&h.Rollout, &h.Stage, &h.Host, &state, &h.Order, &from, &to, &h.BootIDBefore,
 		&h.BootIDAfter, &artifacts, &h.Transaction, &baseline, &started, &finished, &h.Reason,
-		&gates, &updated); err != nil {
+		&gates, &updated, &applied); err != nil {
 		return h, err
 	}
 	h.State = patchpilot.HostState(state)
-	var errs [8]error
+	var errs [9]error
 	h.FromVersions, errs[0] = decodeMap(from)
 	h.ToVersions, errs[1] = decodeMap(to)
 	h.Artifacts, errs[2] = decodeMap(artifacts)
@@ -135,6 +135,7 @@ func scanHostRun(s scanner) (patchpilot.HostRun, error) {
 	h.FinishedAt, errs[5] = parseTimePtr(finished)
 	h.Gates, errs[6] = decodeList[patchpilot.GateResult](gates)
 	h.UpdatedAt, errs[7] = parseTime(updated)
+	h.AppliedAt, errs[8] = parseTimePtr(applied)
 	if err := errors.Join(errs[:]...); err != nil {
 		return h, fmt.Errorf("rollout %q: host %q: %w", h.Rollout, h.Host, err)
 	}

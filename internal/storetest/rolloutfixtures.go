@@ -231,7 +231,8 @@ func fullHostRun(rollout, stage, host string) patchpilot.HostRun {
 			"services_running": json.RawMessage(`["nginx.service", "sshd.service"]`),
 		},
 		StartedAt: ptr(at.In(otherZone)), FinishedAt: ptr(at.Add(3*time.Minute + time.Microsecond).In(otherZone)),
-		Reason: "baking: 2 of 3 checks done",
+		AppliedAt: ptr(at.Add(20*time.Second + time.Microsecond).In(otherZone)),
+		Reason:    "baking: 2 of 3 checks done",
 		Gates: []patchpilot.GateResult{
 			{Gate: "cpu_increase<25%", Outcome: patchpilot.GatePass, Reason: "cpu +3%", Value: ptr(0.155),
 				Baseline: ptr(0.125), Threshold: ptr(25.0), Time: at.Add(time.Minute).In(otherZone),
@@ -245,6 +246,7 @@ func fullHostRun(rollout, stage, host string) patchpilot.HostRun {
 // UpdatedAt, which the store sets.
 func storedHostRun(h patchpilot.HostRun) patchpilot.HostRun {
 	h.StartedAt = utcPtr(h.StartedAt)
+	h.AppliedAt = utcPtr(h.AppliedAt)
 	h.FinishedAt = utcPtr(h.FinishedAt)
 	h.Gates = storedGates(h.Gates)
 	return h
