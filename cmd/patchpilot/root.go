@@ -154,6 +154,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.labCommand(),
 		c.assessCommand(), c.modelCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
+		c.serverCommand(),
 		c.manCommand(),
 	)
 	root.RunE = func(cmd *cobra.Command, args []string) error {
