@@ -26,8 +26,7 @@ func (c *cli) serverCommand() *cobra.Command {
 plans, rollouts, history, tokens, the audit log), live events as
 server-sent events at /api/v1/events, Prometheus metrics at /metrics, and
 /healthz and /readyz. Every API call needs 'Authorization: Bearer TOKEN'
-with a token made by 'patchpilot token create'; its role decides what it
-may do. docs/api.md describes the API; /api/v1/openapi.json is its OpenAPI
+with an API token an admin made; the token's role decides what it may do. docs/api.md describes the API; /api/v1/openapi.json is its OpenAPI
 document.
 
 Rollouts started through the API run inside the server, each claimed with

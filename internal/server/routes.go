@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -113,6 +114,9 @@ func (s *Server) audit(r *http.Request, rt route, c *call, err error) {
 	}
 	e := patchpilot.AuditEntry{Time: s.now(), Actor: c.principal.Actor(), Token: c.principal.Token, Action: rt.action,
 		Target: target, Rollout: c.rollout, Outcome: outcome}
+	if e.Rollout == "" && strings.HasPrefix(rt.pattern, "/api/v1/rollouts/{id}") {
+		e.Rollout = r.PathValue("id")
+	}
 	if aerr := s.people.RecordAudit(r.Context(), e); aerr != nil {
 		s.log.Error("record audit entry", "action", rt.action, "target", target, "err", aerr)
 	}

@@ -62,18 +62,20 @@ type Options struct {
 // Server serves the API. Build it with New, serve it with Serve (or use
 // Handler in tests), and stop it with Shutdown.
 type Server struct {
-	app     *app.App
-	people  People
-	plans   Plans
-	ctrl    Controller
-	log     *slog.Logger
-	poll    time.Duration
-	now     func() time.Time
-	mux     *http.ServeMux
-	routes  []route
-	metrics *metrics
-	notify  *notifier
-	runs    *runner
+	app    *app.App
+	people People
+	plans  Plans
+	ctrl   Controller
+	log    *slog.Logger
+	poll   time.Duration
+	now    func() time.Time
+	mux    *http.ServeMux
+	routes []route
+	// patterns are the mux's patterns, "METHOD /path", as registered.
+	patterns []string
+	metrics  *metrics
+	notify   *notifier
+	runs     *runner
 
 	mu       sync.Mutex
 	stopping bool
@@ -115,17 +117,24 @@ func New(o Options) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.routes = s.apiRoutes()
 	for _, rt := range s.routes {
-		s.mux.Handle(rt.method+" "+rt.pattern, s.instrument(rt, s.api(rt)))
+		s.handle(rt, s.api(rt))
 	}
-	s.mux.Handle("GET /metrics", s.instrument(route{method: "GET", pattern: "/metrics"}, s.metrics.handler(reg)))
-	s.mux.Handle("GET /healthz", s.instrument(route{method: "GET", pattern: "/healthz"}, http.HandlerFunc(s.healthz)))
-	s.mux.Handle("GET /readyz", s.instrument(route{method: "GET", pattern: "/readyz"}, http.HandlerFunc(s.readyz)))
-	s.mux.Handle("GET /api/v1/openapi.json", s.instrument(route{method: "GET", pattern: "/api/v1/openapi.json"}, http.HandlerFunc(serveOpenAPI)))
+	s.handle(route{method: "GET", pattern: "/api/v1/openapi.json"}, http.HandlerFunc(serveOpenAPI))
+	s.handle(route{method: "GET", pattern: "/metrics"}, s.metrics.handler(reg))
+	s.handle(route{method: "GET", pattern: "/healthz"}, http.HandlerFunc(s.healthz))
+	s.handle(route{method: "GET", pattern: "/readyz"}, http.HandlerFunc(s.readyz))
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchpilot.Errorf(patchpilot.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithHint("see /api/v1/openapi.json for the endpoints"))
 	}))
 	return s, nil
+}
+
+// handle registers a route on the mux, observed by the latency metric.
+func (s *Server) handle(rt route, h http.Handler) {
+	pattern := rt.method + " " + rt.pattern
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, s.instrument(rt, h))
 }
 
 // Handler is the server's HTTP handler.
@@ -280,7 +289,7 @@ func bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", patchpilot.Errorf(patchpilot.EUNAUTHENTICATED, "no token: send 'Authorization: Bearer TOKEN'").
-			WithHint("create a token with 'patchpilot token create NAME --role ROLE'")
+			WithHint("ask an admin for an API token (docs/api.md, Authentication)")
 	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
