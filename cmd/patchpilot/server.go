@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ const defaultListen = "127.0.0.1:8080"
 func (c *cli) serverCommand() *cobra.Command {
 	var (
 		listen, cert, key string
+		drainTimeout      time.Duration
 		ef                engineFlags
 	)
 	cmd := &cobra.Command{
@@ -32,8 +34,11 @@ document.
 Rollouts started through the API run inside the server, each claimed with
 its lease in the database. At start-up the server carries on every rollout
 left running by a controller that is no longer alive, as 'rollout resume'
-does. On SIGTERM or SIGINT it stops taking requests and new work, lets the
-rollouts it drives stop at a stored state, releases their leases and exits 0.
+does. On SIGTERM or SIGINT it stops taking requests and new work, lets each host
+in flight finish the step it is in (an apply or a reboot is not cut off;
+a bake is), stores it, releases the leases and exits 0; steps still
+running after --drain-timeout are cut off, and the next start examines
+those hosts before it carries on.
 
 With --tls-cert and --tls-key (both or neither) it serves HTTPS, TLS 1.2 or
 later.`,
@@ -43,6 +48,9 @@ later.`,
 		PreRunE: func(*cobra.Command, []string) error {
 			if (cert == "") != (key == "") {
 				return patchpilot.Errorf(patchpilot.EINVALID, "--tls-cert and --tls-key go together: give both or neither")
+			}
+			if drainTimeout <= 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--drain-timeout %s: expected a positive duration", drainTimeout)
 			}
 			return ef.validate()
 		},
@@ -63,7 +71,7 @@ later.`,
 			if err != nil {
 				return err
 			}
-			return srv.Serve(cmd.Context(), server.ServeOptions{Listen: listen, TLSCert: cert, TLSKey: key,
+			return srv.Serve(cmd.Context(), server.ServeOptions{Listen: listen, TLSCert: cert, TLSKey: key, DrainTimeout: drainTimeout,
 				Ready: func(addr string) {
 					scheme := "http"
 					if cert != "" {
@@ -77,6 +85,7 @@ later.`,
 	f.StringVar(&listen, "listen", defaultListen, "address to listen on, host:port")
 	f.StringVar(&cert, "tls-cert", "", "PEM certificate (chain) for HTTPS; needs --tls-key")
 	f.StringVar(&key, "tls-key", "", "PEM private key of --tls-cert")
+	f.DurationVar(&drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long to wait for host steps in flight to finish before cutting them off")
 	f.DurationVar(&ef.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "how long the server's claim on a rollout lasts without renewal")
 	f.DurationVar(&ef.checkInterval, "check-interval", app.DefaultCheckInterval, "time between health checks during a bake")
 	c.addSSHFlags(f)

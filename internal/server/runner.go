@@ -14,6 +14,9 @@ type runner struct {
 	s      *Server
 	ctx    context.Context
 	cancel context.CancelFunc
+	// drain, closed at shutdown, stops the controllers cleanly: hosts in
+	// flight finish their step (app.EngineOptions.Drain).
+	drain chan struct{}
 
 	mu       sync.Mutex
 	active   map[string]*drive
@@ -29,7 +32,7 @@ type drive struct {
 
 func newRunner(s *Server) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &runner{s: s, ctx: ctx, cancel: cancel, active: map[string]*drive{}}
+	return &runner{s: s, ctx: ctx, cancel: cancel, drain: make(chan struct{}), active: map[string]*drive{}}
 }
 
 // kick makes sure a goroutine drives the rollout. It reports false when
@@ -77,7 +80,7 @@ func (rn *runner) loop(id, resumeActor string) {
 		switch {
 		case patchpilot.ErrorCode(err) == patchpilot.ECONFLICT:
 			log.Warn("rollout not driven here", "err", err)
-		case err != nil && rn.ctx.Err() != nil:
+		case err != nil && (rn.ctx.Err() != nil || rn.isStopping()):
 			log.Info("rollout left for the next start of the server", "err", err)
 		case err != nil:
 			log.Error("rollout stopped on an error", "err", err)
@@ -100,13 +103,36 @@ func (rn *runner) loop(id, resumeActor string) {
 }
 
 // stopAll takes no more work, stops every rollout driven here and waits
-// until each has stopped at a stored state and released its lease.
-func (rn *runner) stopAll() {
+// until each has stopped at a stored state and released its lease: hosts
+// in flight finish the step they are in. When ctx ends first, the steps
+// still running are cut off (their records keep the step, which the next
+// controller examines on the host).
+func (rn *runner) stopAll(ctx context.Context) {
 	rn.mu.Lock()
-	rn.stopping = true
+	if !rn.stopping {
+		rn.stopping = true
+		close(rn.drain)
+	}
 	rn.mu.Unlock()
+	stopped := make(chan struct{})
+	go func() {
+		rn.wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		rn.s.log.Warn("shutdown: cutting off the host steps still running", "rollouts", rn.running())
+		rn.cancel()
+		<-stopped
+	}
 	rn.cancel()
-	rn.wg.Wait()
+}
+
+func (rn *runner) isStopping() bool {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	return rn.stopping
 }
 
 // running lists the rollouts driven here now.

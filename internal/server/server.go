@@ -45,11 +45,11 @@ type Options struct {
 	// Plans keeps proposed plans.
 	Plans Plans
 	// Controller drives the rollouts started or steered through the API.
-	// NewController builds one on App when it is nil, with OnEvent set
-	// to wake the event streams.
+	// Tests may set it; otherwise NewController builds it.
 	Controller Controller
-	// NewController builds the controller from engine options; the server
-	// sets OnEvent. Used when Controller is nil.
+	// NewController builds the controller from engine options in which
+	// the server sets Drain (closed at shutdown) and OnEvent (which wakes
+	// the event streams); it adds the dialer and its tunables.
 	NewController func(o app.EngineOptions) Controller
 	// Logger receives the server's logs. Default: App's logger.
 	Logger *slog.Logger
@@ -104,14 +104,15 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.runs = newRunner(s)
 	s.ctrl = o.Controller
 	if s.ctrl == nil {
 		if o.NewController == nil {
 			return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "server: Controller or NewController is required")
 		}
-		s.ctrl = o.NewController(app.EngineOptions{Actor: "controller", OnEvent: func(patchpilot.Event) { s.notify.wake() }})
+		s.ctrl = o.NewController(app.EngineOptions{Actor: "controller", Drain: s.runs.drain,
+			OnEvent: func(patchpilot.Event) { s.notify.wake() }})
 	}
-	s.runs = newRunner(s)
 	reg := prometheus.NewRegistry()
 	s.metrics = newMetrics(reg, s)
 	s.mux = http.NewServeMux()
@@ -165,7 +166,13 @@ type ServeOptions struct {
 	// Ready, when set, is called with the listener's address once it
 	// accepts connections.
 	Ready func(addr string)
+	// DrainTimeout bounds how long shutdown waits for the host steps in
+	// flight to finish before it cuts them off. Default DefaultDrainTimeout.
+	DrainTimeout time.Duration
 }
+
+// DefaultDrainTimeout is how long shutdown waits for host steps in flight.
+const DefaultDrainTimeout = 5 * time.Minute
 
 // Serve listens and serves until ctx ends, then shuts down gracefully:
 // no new requests or rollouts are taken, rollouts driven here stop at a
@@ -209,14 +216,23 @@ func (s *Server) Serve(ctx context.Context, o ServeOptions) error {
 		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down")
-	s.beginShutdown()
-	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	s.log.Info("shutting down: no new requests or work; hosts in flight finish their step")
+	drain := o.DrainTimeout
+	if drain <= 0 {
+		drain = DefaultDrainTimeout
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
+	s.beginShutdown()
+	done := make(chan struct{})
+	go func() {
+		s.runs.stopAll(shut)
+		close(done)
+	}()
 	if err := hs.Shutdown(shut); err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
-	s.runs.stopAll()
+	<-done
 	s.log.Info("stopped")
 	return nil
 }
@@ -231,12 +247,13 @@ func (s *Server) beginShutdown() {
 	}
 }
 
-// Shutdown stops taking work and stops the rollouts driven here: each
-// stops at a stored state and releases its lease. It returns when they
-// have.
+// Shutdown stops taking work and stops the rollouts driven here: hosts
+// in flight finish the step they are in, which is stored, and each lease
+// is released. When ctx ends first, the steps still running are cut off.
+// It returns when every rollout has stopped.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.beginShutdown()
-	s.runs.stopAll()
+	s.runs.stopAll(ctx)
 }
 
 func (s *Server) isStopping() bool {
