@@ -220,3 +220,33 @@ func TestServerImportsOnlyTheApp(t *testing.T) {
 		}
 	}
 }
+
+// A path the API serves with other methods answers 405 naming them; an
+// unknown path answers 404 in the API's error shape.
+func TestUnknownMethodsAndPaths(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	r := f.do("PUT", "/api/v1/rollouts/r-1/pause", f.tok[patchpilot.RoleAdmin], "")
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
+		t.Errorf("PUT pause: %s, Allow %q; want 405 allowing POST", r, r.header.Get("Allow"))
+	}
+	r = f.do("GET", "/api/v1/nothing", f.tok[patchpilot.RoleAdmin], "")
+	if r.status != http.StatusNotFound || r.apiError(t).Code != patchpilot.ENOTFOUND {
+		t.Errorf("GET /api/v1/nothing: %s", r)
+	}
+}
+
+// No secret reaches the server's log, whatever the calls.
+func TestSecretsStayOutOfTheLog(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	made := decode[tokenCreated](t, f.as(patchpilot.RoleAdmin, "POST", "/api/v1/tokens", `{"name": "ci", "role": "admin"}`, http.StatusCreated))
+	f.do("GET", "/api/v1/hosts", made.Secret, "")
+	f.do("GET", "/api/v1/hosts", made.Secret+"x", "")
+	f.do("GET", "/api/v1/audit", f.tok[patchpilot.RoleViewer], "")
+	f.srv.Shutdown(context.Background())
+	logs := f.logs.String()
+	for _, secret := range append([]string{made.Secret, made.Secret + "x"}, f.tok[patchpilot.RoleAdmin], f.tok[patchpilot.RoleViewer]) {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds the secret %s:\n%s", secret, logs)
+		}
+	}
+}

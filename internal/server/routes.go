@@ -162,6 +162,8 @@ func (s *Server) instrument(rt route, h http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		s.metrics.latency.WithLabelValues(name, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		s.metrics.latency.WithLabelValues(name, strconv.Itoa(sw.status)).Observe(took.Seconds())
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", name, "status", sw.status, "took", took)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -124,7 +125,24 @@ func New(o Options) (*Server, error) {
 	s.handle(route{method: "GET", pattern: "/metrics"}, s.metrics.handler(reg))
 	s.handle(route{method: "GET", pattern: "/healthz"}, http.HandlerFunc(s.healthz))
 	s.handle(route{method: "GET", pattern: "/readyz"}, http.HandlerFunc(s.readyz))
+	// paths answers which methods a path is served with, for 405s.
+	paths := http.NewServeMux()
+	methods := map[string][]string{}
+	for _, p := range s.patterns {
+		method, path, _ := strings.Cut(p, " ")
+		if methods[path] == nil {
+			paths.Handle(path, http.NotFoundHandler())
+		}
+		methods[path] = append(methods[path], method)
+	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, path := paths.Handler(r); path != "" {
+			allow := strings.Join(methods[path], ", ")
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: errorBody{Code: patchpilot.EINVALID,
+				Message: fmt.Sprintf("%s %s: this endpoint takes %s", r.Method, r.URL.Path, allow)}})
+			return
+		}
 		s.writeError(w, r, patchpilot.Errorf(patchpilot.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path).
 			WithHint("see /api/v1/openapi.json for the endpoints"))
 	}))
