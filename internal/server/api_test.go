@@ -175,8 +175,13 @@ func TestPlans(t *testing.T) {
 	}
 	bad := strings.Replace(approvalPlan, "approval: required", "aproval: required", 1)
 	e := f.as(patchpilot.RoleViewer, "POST", "/api/v1/plans/validate", bad, http.StatusBadRequest).apiError(t)
-	if e.Code != patchpilot.EINVALID || !strings.Contains(e.Message, "plan:6:") || !strings.Contains(e.Field, "aproval") && !strings.Contains(e.Message, "aproval") {
-		t.Errorf("validate a misspelt field: %+v; want plan:line:col and the field", e)
+	if e.Code != patchpilot.EINVALID || !strings.Contains(e.Message, "plan:6:33:") || e.Field != "aproval" || e.Line != 6 || e.Column != 33 {
+		t.Errorf("validate a misspelt field: %+v; want plan:6:33 and the field aproval", e)
+	}
+	bad = strings.Replace(approvalPlan, "targets: 1,", "targets: lots,", 1)
+	e = f.as(patchpilot.RoleViewer, "POST", "/api/v1/plans/validate", bad, http.StatusBadRequest).apiError(t)
+	if e.Line != 6 || e.Field != `stage "first".targets` {
+		t.Errorf("validate a bad size: %+v; want line 6 and the field stage \"first\".targets", e)
 	}
 	f.as(patchpilot.RoleViewer, "POST", "/api/v1/plans/validate", "rollout:\n"+strings.Repeat("#", app.MaxPlanBytes), http.StatusRequestEntityTooLarge)
 

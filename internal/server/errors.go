@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -54,6 +55,9 @@ type errorBody struct {
 	Message string          `json:"message"`
 	Hint    string          `json:"hint,omitempty"`
 	Field   string          `json:"field,omitempty"`
+	// Line and Column locate the error in a plan sent as YAML.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // fieldError is a bad request naming the field at fault.
@@ -78,7 +82,31 @@ func tooLarge(limit int64) error {
 }
 
 // planPosition reads the planner's "source:line:col: field: ..." message.
-var planPosition = regexp.MustCompile(`^[^:]+:\d+:\d+: ([A-Za-z0-9_.\[\]-]+): `)
+var planPosition = regexp.MustCompile(`^[^:\s]+:(\d+):(\d+): (.*)$`)
+
+// planLabel is one level of the field path in a planner message: a key
+// ("targets", "stages[0]") or a named item ("stage \"first\"").
+var planLabel = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_\[\]]*|[a-z]+ "[^"]*")$`)
+
+// unknownField reads the name in the planner's "unknown field "x"".
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// planField reads the field path at the head of a planner message, such
+// as `stage "first".targets`; for an unknown field it is the field's name.
+func planField(msg string) string {
+	if u := unknownField.FindStringSubmatch(msg); u != nil {
+		return u[1]
+	}
+	segs := strings.Split(msg, ": ")
+	var path []string
+	for _, seg := range segs[:len(segs)-1] {
+		if !planLabel.MatchString(seg) {
+			break
+		}
+		path = append(path, seg)
+	}
+	return strings.Join(path, ".")
+}
 
 // errorResponse builds the status and body of an error. Internal errors
 // are not described to the caller beyond their code: they are logged.
@@ -92,9 +120,13 @@ func errorResponse(err error) (int, apiError) {
 			status = fe.status
 		}
 	}
-	if body.Field == "" && body.Code == patchpilot.EINVALID {
+	if body.Code == patchpilot.EINVALID {
 		if m := planPosition.FindStringSubmatch(body.Message); m != nil {
-			body.Field = m[1]
+			body.Line, _ = strconv.Atoi(m[1])
+			body.Column, _ = strconv.Atoi(m[2])
+			if body.Field == "" {
+				body.Field = planField(m[3])
+			}
 		}
 	}
 	if body.Code == patchpilot.EINTERNAL {
