@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -73,7 +74,6 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
 	if strings.TrimSpace(string(data)) == "" {
 		return nil
 	}
-	r.Body = http.NoBody
 	return decodeBytes(data, v)
 }
 
@@ -322,7 +322,8 @@ func oneLine(s string) string {
 
 // asError returns err as a *patchpilot.Error.
 func asError(err error) *patchpilot.Error {
-	if pe, ok := err.(*patchpilot.Error); ok {
+	var pe *patchpilot.Error
+	if errors.As(err, &pe) {
 		return pe
 	}
 	return patchpilot.Errorf(patchpilot.ErrorCode(err), "%w", err)
