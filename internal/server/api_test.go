@@ -162,6 +162,12 @@ func TestReads(t *testing.T) {
 	if len(hist) != 0 {
 		t.Errorf("history = %+v; want none yet", hist)
 	}
+	if e := f.as(patchpilot.RoleViewer, "GET", "/api/v1/history?host=nope", "", http.StatusNotFound).apiError(t); e.Field != "host" {
+		t.Errorf("history of an unknown host: %+v; want 404 naming host", e)
+	}
+	if e := f.as(patchpilot.RoleViewer, "GET", "/api/v1/history?rollout=r-nope", "", http.StatusNotFound).apiError(t); e.Field != "rollout" {
+		t.Errorf("history of an unknown rollout: %+v; want 404 naming rollout", e)
+	}
 	if e := f.as(patchpilot.RoleViewer, "GET", "/api/v1/history?limit=-1", "", http.StatusBadRequest).apiError(t); e.Field != "limit" {
 		t.Errorf("limit=-1: %+v", e)
 	}

@@ -596,6 +596,15 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ *call) error 
 	if err != nil {
 		return err
 	}
+	if len(recs) == 0 {
+		// As 'history' does: a host or rollout nothing knows is 404.
+		if err := s.app.CheckOutcomeFilter(r.Context(), patchpilot.OutcomeFilter{Host: f.Host}); err != nil {
+			return &fieldError{field: "host", err: asError(err)}
+		}
+		if err := s.app.CheckOutcomeFilter(r.Context(), patchpilot.OutcomeFilter{Rollout: f.Rollout}); err != nil {
+			return &fieldError{field: "rollout", err: asError(err)}
+		}
+	}
 	writeJSON(w, http.StatusOK, recs)
 	return nil
 }
