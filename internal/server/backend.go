@@ -21,20 +21,23 @@ type People interface {
 	Audit(ctx context.Context, f patchpilot.AuditFilter) ([]patchpilot.AuditEntry, error)
 }
 
-// StoredPlan is a plan kept by id with who created it.
+// StoredPlan is a plan kept by id with who created it. Its fields are
+// those of patchpilot.PlanRecord, in the same order, so that a record
+// converts to it (StoredPlan(rec)).
 type StoredPlan struct {
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	CreatedBy string          `json:"created_by"`
-	CreatedAt time.Time       `json:"created_at"`
-	Source    string          `json:"plan"` // the plan's YAML
-	Plan      patchpilot.Plan `json:"-"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Source    string    `json:"source"` // the plan's YAML
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
-// Plans keeps proposed plans by id.
+// Plans keeps proposed plans by id (as App.SavePlan and App.PlanRecord).
 type Plans interface {
+	// SavePlan stores the plan parsed from source, with its creator.
 	SavePlan(ctx context.Context, p patchpilot.Plan, source []byte, actor string) (StoredPlan, error)
-	Plan(ctx context.Context, id string) (StoredPlan, error)
+	// PlanRecord returns a stored plan; ENOTFOUND when there is none.
+	PlanRecord(ctx context.Context, id string) (StoredPlan, error)
 }
 
 // StartOptions say how a rollout is started: as a dry run, by whom, and

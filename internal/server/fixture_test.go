@@ -126,12 +126,21 @@ type fakePlans struct {
 func (p *fakePlans) SavePlan(_ context.Context, pl patchpilot.Plan, source []byte, actor string) (StoredPlan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sp := StoredPlan{ID: fmt.Sprintf("p-%d", len(p.plans)+1), Name: pl.Name, CreatedBy: actor, CreatedAt: time.Now(), Source: string(source), Plan: pl}
+	parsed, err := app.ParsePlan(source, "plan")
+	if err != nil {
+		return StoredPlan{}, err
+	}
+	want, _ := app.MarshalPlan(pl)
+	got, _ := app.MarshalPlan(parsed)
+	if string(want) != string(got) {
+		return StoredPlan{}, patchpilot.Errorf(patchpilot.EINVALID, "the plan and its source differ")
+	}
+	sp := StoredPlan{ID: fmt.Sprintf("p-%d", len(p.plans)+1), Name: pl.Name, CreatedBy: actor, CreatedAt: time.Now(), Source: string(source)}
 	p.plans[sp.ID] = sp
 	return sp, nil
 }
 
-func (p *fakePlans) Plan(_ context.Context, id string) (StoredPlan, error) {
+func (p *fakePlans) PlanRecord(_ context.Context, id string) (StoredPlan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	sp, ok := p.plans[id]

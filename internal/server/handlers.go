@@ -298,7 +298,13 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 	b.Write(data)
-	sp, err := s.plans.SavePlan(r.Context(), prop.Plan, []byte(b.String()), c.principal.Actor())
+	source := []byte(b.String())
+	// The plan stored is the one its source says, defaults and all.
+	parsed, err := app.ParsePlan(source, planSource)
+	if err != nil {
+		return err
+	}
+	sp, err := s.plans.SavePlan(r.Context(), parsed, source, c.principal.Actor())
 	if err != nil {
 		return err
 	}
@@ -333,7 +339,7 @@ func (s *Server) getPlan(w http.ResponseWriter, r *http.Request, _ *call) error 
 	if _, err := query(r); err != nil {
 		return err
 	}
-	sp, err := s.plans.Plan(r.Context(), r.PathValue("id"))
+	sp, err := s.plans.PlanRecord(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -393,14 +399,17 @@ func (s *Server) startRollout(w http.ResponseWriter, r *http.Request, c *call) e
 	case req.PlanID != "" && req.Plan != "":
 		return badField("plan", "give plan_id or plan, not both")
 	case req.PlanID != "":
-		sp, err := s.plans.Plan(r.Context(), req.PlanID)
+		sp, err := s.plans.PlanRecord(r.Context(), req.PlanID)
 		if err != nil {
 			if patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
 				return &fieldError{field: "plan_id", err: asError(err)}
 			}
 			return err
 		}
-		p, src = sp.Plan, []byte(sp.Source)
+		src = []byte(sp.Source)
+		if p, err = app.ParsePlan(src, "plan "+sp.ID); err != nil {
+			return err
+		}
 	case req.Plan != "":
 		if len(req.Plan) > app.MaxPlanBytes {
 			return &fieldError{field: "plan", status: http.StatusRequestEntityTooLarge,
