@@ -9,7 +9,9 @@ import (
 )
 
 // People is what the server needs for API tokens and the audit log.
-// *app.App provides it; tests use a small fake.
+// *app.App provides it; tests use a small fake. CreateToken and
+// RevokeToken record their attempts in the audit log themselves; the
+// server records every other call that changes something.
 type People interface {
 	// Authenticate returns the principal a token's secret belongs to;
 	// EUNAUTHENTICATED when it is unknown, revoked or malformed.

@@ -53,7 +53,14 @@ func (p *fakePeople) Authenticate(_ context.Context, secret string) (patchpilot.
 	return patchpilot.Principal{Token: name, Role: p.tokens[name].Role}, nil
 }
 
-func (p *fakePeople) CreateToken(_ context.Context, name string, role patchpilot.Role, actor string) (string, patchpilot.Token, error) {
+// CreateToken creates a token and, as the app does, records the attempt.
+func (p *fakePeople) CreateToken(ctx context.Context, name string, role patchpilot.Role, actor string) (string, patchpilot.Token, error) {
+	secret, t, err := p.createToken(name, role, actor)
+	p.recordResult(ctx, actor, "token.create", name, err)
+	return secret, t, err
+}
+
+func (p *fakePeople) createToken(name string, role patchpilot.Role, actor string) (string, patchpilot.Token, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.tokens[name]; ok {
@@ -78,7 +85,14 @@ func (p *fakePeople) Tokens(context.Context) ([]patchpilot.Token, error) {
 	return ts, nil
 }
 
-func (p *fakePeople) RevokeToken(_ context.Context, name, _ string) error {
+// RevokeToken revokes a token and, as the app does, records the attempt.
+func (p *fakePeople) RevokeToken(ctx context.Context, name, actor string) error {
+	err := p.revokeToken(name)
+	p.recordResult(ctx, actor, "token.revoke", name, err)
+	return err
+}
+
+func (p *fakePeople) revokeToken(name string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t, ok := p.tokens[name]
@@ -89,6 +103,15 @@ func (p *fakePeople) RevokeToken(_ context.Context, name, _ string) error {
 	t.RevokedAt = &now
 	p.tokens[name] = t
 	return nil
+}
+
+func (p *fakePeople) recordResult(ctx context.Context, actor, action, target string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = string(patchpilot.ErrorCode(err))
+	}
+	_ = p.RecordAudit(ctx, patchpilot.AuditEntry{Time: time.Now(), Actor: actor, Token: strings.TrimPrefix(actor, "token:"),
+		Action: action, Target: target, Outcome: outcome})
 }
 
 func (p *fakePeople) RecordAudit(_ context.Context, e patchpilot.AuditEntry) error {

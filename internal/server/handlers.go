@@ -658,6 +658,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, c *call) er
 	if !req.Role.Valid() {
 		return badField("role", "role %q: expected viewer, operator, approver or admin", req.Role)
 	}
+	c.appAudited = true
 	secret, t, err := s.people.CreateToken(r.Context(), req.Name, req.Role, c.principal.Actor())
 	if err != nil {
 		return err
@@ -679,6 +680,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	name := r.PathValue("name")
 	c.target = name
+	c.appAudited = true
 	if err := s.people.RevokeToken(r.Context(), name, c.principal.Actor()); err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ type call struct {
 	// target and rollout are what the audit entry names.
 	target  string
 	rollout string
+	// appAudited is set when the call reached an app method that records
+	// it in the audit log itself (creating and revoking tokens).
+	appAudited bool
 }
 
 // apiRoutes is every endpoint under /api/v1 but the OpenAPI document.
@@ -98,7 +101,7 @@ func (s *Server) api(rt route) http.Handler {
 
 // audit records a call that changes something, with its outcome.
 func (s *Server) audit(r *http.Request, rt route, c *call, err error) {
-	if rt.action == "" {
+	if rt.action == "" || c.appAudited {
 		return
 	}
 	outcome := "ok"
