@@ -207,6 +207,8 @@ type fixtureOptions struct {
 	dialer  patchpilot.Dialer
 	noStart bool // leave Start (resuming stored rollouts) to the test
 	seed    func(a *app.App)
+	// wrap, when set, wraps the app's controller.
+	wrap func(Controller) Controller
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -236,7 +238,11 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		NewController: func(eo app.EngineOptions) Controller {
 			eo.Dialer = o.dialer
 			eo.LeaseTTL = 30 * time.Second
-			return AppController{C: a.Controller(eo)}
+			var c Controller = AppController{C: a.Controller(eo)}
+			if o.wrap != nil {
+				c = o.wrap(c)
+			}
+			return c
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
@@ -148,5 +150,65 @@ func TestRolloutFromStoredPlanAbortAndRollback(t *testing.T) {
 	}
 	if e := f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/rollback", `{"hosts": [""]}`, http.StatusBadRequest).apiError(t); e.Field != "hosts[0]" {
 		t.Errorf("an empty host name: %+v", e)
+	}
+}
+
+// fourEyes refuses an approval by whoever started the rollout, as the
+// app's controller does with four-eyes.
+type fourEyes struct {
+	Controller
+	mu      sync.Mutex
+	starter map[string]string
+}
+
+func (c *fourEyes) Start(ctx context.Context, p patchpilot.Plan, source []byte, o StartOptions) (string, error) {
+	id, err := c.Controller.Start(ctx, p, source, o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.starter[id] = o.Actor
+	return id, err
+}
+
+func (c *fourEyes) Approve(ctx context.Context, id, stage, actor string) (string, error) {
+	c.mu.Lock()
+	starter := c.starter[id]
+	c.mu.Unlock()
+	if starter == actor {
+		return "", patchpilot.Errorf(patchpilot.EFORBIDDEN, "four-eyes: %s started rollout %s and cannot approve it", actor, id)
+	}
+	return c.Controller.Approve(ctx, id, stage, actor)
+}
+
+// The rollout is started under the token that called, and an approval
+// the controller refuses (four-eyes) is answered 403 and audited as
+// forbidden; another approver's goes through.
+func TestFourEyesRefusalIsForbidden(t *testing.T) {
+	f := newFixture(t, fixtureOptions{wrap: func(c Controller) Controller {
+		return &fourEyes{Controller: c, starter: map[string]string{}}
+	}})
+	made := decode[tokenCreated](t, f.as(patchpilot.RoleAdmin, "POST", "/api/v1/tokens", `{"name": "bob", "role": "approver"}`, http.StatusCreated))
+	// No body names the actor: the token does.
+	if e := f.as(patchpilot.RoleApprover, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(approvalPlan)+`, "actor": "token:bob"}`, http.StatusBadRequest).apiError(t); e.Field != "actor" {
+		t.Errorf("a body naming an actor: %+v; want the field refused", e)
+	}
+	start := f.as(patchpilot.RoleApprover, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(approvalPlan)+`}`, http.StatusCreated)
+	rid := decode[app.RolloutStatus](t, start).ID
+	f.waitState(rid, is(patchpilot.RolloutWaitingApproval))
+	e := f.as(patchpilot.RoleApprover, "POST", "/api/v1/rollouts/"+rid+"/approve", "", http.StatusForbidden).apiError(t)
+	if e.Code != patchpilot.EFORBIDDEN || !strings.Contains(e.Message, "four-eyes") {
+		t.Errorf("self-approval: %+v", e)
+	}
+	if r := f.do("POST", "/api/v1/rollouts/"+rid+"/approve", made.Secret, ""); r.status != http.StatusOK {
+		t.Errorf("approval by another approver: %s", r)
+	}
+	var got []string
+	for _, en := range f.people.entries() {
+		if en.Rollout == rid {
+			got = append(got, en.Action+" "+en.Actor+" "+en.Outcome)
+		}
+	}
+	want := []string{"rollout.start token:approver ok", "rollout.approve token:approver forbidden", "rollout.approve token:bob ok"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit = %v; want %v", got, want)
 	}
 }
