@@ -46,6 +46,10 @@ const keepAlive = 15 * time.Second
 // streamEvents serves the event log as server-sent events: each event's
 // id is its id in the log, so a client that reconnects with Last-Event-ID
 // gets every event after it from the store, then live ones, none twice.
+// It reads the store after the last id it sent, whenever a controller of
+// this server writes an event and at each poll; none is missed because
+// the store hands ids out in commit order (SQLite has one writer at a
+// time), so no event with a smaller id appears after a larger one was read.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) error {
 	q, err := query(r, "rollout", "after")
 	if err != nil {

@@ -11,9 +11,6 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// OpenAPI returns the API's OpenAPI 3 document.
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
-
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openAPI)
