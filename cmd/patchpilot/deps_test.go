@@ -18,9 +18,10 @@ const module = "github.com/patchpilot/patchpilot"
 // the root package is the vocabulary the use cases speak; internal/lab
 // runs the 'lab' commands, which are test tooling, not use cases.
 var allowedImports = map[string]bool{
-	module:                   true,
-	module + "/internal/app": true,
-	module + "/internal/lab": true,
+	module:                      true,
+	module + "/internal/app":    true,
+	module + "/internal/lab":    true,
+	module + "/internal/server": true,
 }
 
 // TestImportsOnlyTheApp fails when a non-test file of the CLI imports a

@@ -158,6 +158,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.auditCommand(),
 		c.scheduleCommand(),
 		c.policyCommand(),
+		c.serverCommand(),
 		c.manCommand(),
 	)
 	root.RunE = func(cmd *cobra.Command, args []string) error {

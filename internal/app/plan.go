@@ -18,3 +18,14 @@ func CheckSelector(s string) error {
 // MarshalPlan renders a plan as the YAML of a plan file, which ReadPlan
 // reads back.
 func MarshalPlan(p patchpilot.Plan) ([]byte, error) { return planner.Marshal(p) }
+
+// ParsePlan reads and checks a plan from YAML, as ReadPlan does a file;
+// source names it in errors ("source:line:column: field: ..."). A front
+// end that receives plans over the network calls it on the body, which it
+// caps itself at MaxPlanBytes.
+func ParsePlan(data []byte, source string) (patchpilot.Plan, error) {
+	return planner.Parse(data, source)
+}
+
+// MaxPlanBytes is the largest plan ReadPlan reads.
+const MaxPlanBytes = planner.MaxPlanBytes

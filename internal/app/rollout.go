@@ -25,6 +25,9 @@ type EngineOptions struct {
 	LeaseTTL      time.Duration
 	CheckInterval time.Duration
 	ApprovalWait  time.Duration
+	// Drain, when closed, stops the controller cleanly: hosts in flight
+	// finish the step they are in (see orchestrator.Engine.Drain).
+	Drain <-chan struct{}
 }
 
 // Engine builds the rollout engine on the app's store with the real
@@ -53,6 +56,7 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 		LeaseTTL:      o.LeaseTTL,
 		CheckInterval: o.CheckInterval,
 		ApprovalWait:  o.ApprovalWait,
+		Drain:         o.Drain,
 		Prior:         a.Prior,
 	}
 }

@@ -101,6 +101,14 @@ type Engine struct {
 	// ApprovalWait is how long Run waits for a stage's approval before
 	// it returns RolloutWaitingApproval; 0 returns at once.
 	ApprovalWait time.Duration
+	// Drain, when closed, makes Run stop as a controller that shuts down
+	// cleanly does: it dispatches no more hosts, lets each host in flight
+	// finish the step it is in (its package manager and reboot commands
+	// are not cut off; a bake or a wait is) with that step stored, and
+	// returns ECANCELED after releasing the lease. The next controller
+	// carries on from the stored steps, as after a crash. Cancelling Run's
+	// context instead stops at once, cutting commands off.
+	Drain <-chan struct{}
 	// Prior gives adaptive rollouts the risk model's probability that the
 	// plan's patch breaks one of the hosts; nil (or an error) falls back
 	// on the public base rate. PriorStrength is what that probability is

@@ -147,8 +147,10 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	steps := []func(context.Context) error{j.preflight, j.snapshot, j.apply, j.reboot, j.verify}
-	// The stage's timeout bounds the steps before the bake.
-	bounded, cancel := context.WithTimeout(ctx, j.stage.Timeout)
+	// The stage's timeout bounds the steps before the bake. Their
+	// commands run to their end when the controller drains (Engine.Drain);
+	// the bake does not.
+	bounded, cancel := context.WithTimeout(stepContext(ctx), j.stage.Timeout)
 	defer cancel()
 	for ; step < len(steps); step++ {
 		if err := ctx.Err(); err != nil {

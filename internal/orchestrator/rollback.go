@@ -71,7 +71,8 @@ func (rn *run) rollbackHost(ctx context.Context, hr patchpilot.HostRun) patchpil
 	}
 	defer j.close()
 	snap := patchpilot.PackageSnapshot{Versions: hr.FromVersions, Artifacts: hr.Artifacts, Transaction: hr.Transaction}
-	rep, err := j.pm.Rollback(ctx, j.runner, snap, patchpilot.ApplyOptions{
+	// The rollback transaction runs to its end when the controller drains.
+	rep, err := j.pm.Rollback(stepContext(ctx), j.runner, snap, patchpilot.ApplyOptions{
 		Timeout: stage.Timeout, LockWait: rn.e.lockWait(), Unit: UnitName(rn.r.ID, hr.Host, "rollback"),
 	})
 	if err != nil {

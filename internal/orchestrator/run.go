@@ -53,11 +53,60 @@ func (e *Engine) Run(ctx context.Context, id string) (patchpilot.RolloutState, e
 	defer close(done)
 	go e.renewLease(ctx, cancel, done, id, owner)
 
-	state, err := e.drive(ctx, id)
+	state, err := e.drive(e.draining(ctx, id), id)
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
+	if err != nil && ctx.Err() == nil && drained(e.Drain) {
+		err = patchpilot.Errorf(patchpilot.ECANCELED, "rollout %s: the controller stopped; hosts in flight finished their step, and the next controller carries on from there", id).
+			WithHint(fmt.Sprintf("patchpilot rollout resume %s", id))
+	}
 	return state, err
+}
+
+// stepsKey keys the context that a host's steps run under while Drain
+// is not closed (see Engine.Drain).
+type stepsKey struct{}
+
+// draining returns ctx ended when Drain closes, carrying ctx itself for
+// the steps that must not be cut off (stepContext).
+func (e *Engine) draining(ctx context.Context, id string) context.Context {
+	if e.Drain == nil {
+		return ctx
+	}
+	soft, stop := context.WithCancel(context.WithValue(ctx, stepsKey{}, ctx))
+	go func() {
+		defer stop()
+		select {
+		case <-e.Drain:
+			stop()
+			e.event(ctx, id, "", patchpilot.EventLease, fmt.Sprintf("controller %s stops: hosts in flight finish their step, then it releases the lease of rollout %s", e.owner(), id), nil)
+		case <-soft.Done():
+		}
+	}()
+	return soft
+}
+
+// stepContext is the context a host's step runs its commands under: the
+// run's own context, which Drain does not end.
+func stepContext(ctx context.Context) context.Context {
+	if steps, ok := ctx.Value(stepsKey{}).(context.Context); ok {
+		return steps
+	}
+	return ctx
+}
+
+// drained reports whether ch is closed.
+func drained(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // renewLease keeps the lease alive at a third of its lifetime, on the

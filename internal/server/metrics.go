@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// metrics are the server's Prometheus metrics: the API's latency, counted
+// as requests come, and the fleet's state, read from the store at each
+// scrape (so that changes other processes make are counted too).
+type metrics struct {
+	latency *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
+	m := &metrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "patchpilot_api_request_duration_seconds",
+			Help:    "Time to answer API requests, by route and HTTP status.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "status"}),
+	}
+	reg.MustRegister(m.latency, &storeCollector{s: s})
+	return m
+}
+
+func (m *metrics) handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+var (
+	descHosts = prometheus.NewDesc("patchpilot_hosts", "Hosts by compliance state: compliant (no pending update), "+
+		"updates_pending, security_pending, unknown (never collected).", []string{"state"}, nil)
+	descUpdates = prometheus.NewDesc("patchpilot_pending_updates", "Pending updates of the hosts' latest facts by the "+
+		"highest severity of the advisories they fix (none when they fix none).", []string{"severity"}, nil)
+	descRollouts = prometheus.NewDesc("patchpilot_rollouts", "Rollouts by state.", []string{"state"}, nil)
+	descGates    = prometheus.NewDesc("patchpilot_gate_verdicts_total", "Health gate verdicts recorded by rollouts, by verdict.",
+		[]string{"verdict"}, nil)
+	descOutcomes = prometheus.NewDesc("patchpilot_host_outcomes", "Host outcomes recorded by rollouts (the last of each host in each rollout), by outcome.",
+		[]string{"outcome"}, nil)
+	descScrapeErr = prometheus.NewDesc("patchpilot_store_scrape_errors", "Reads of the store that failed during this scrape.", nil, nil)
+)
+
+// storeCollector reads the fleet's state from the store at each scrape.
+type storeCollector struct{ s *Server }
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descScrapeErr} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := c.s.app.Store
+	failed := 0
+	gauge := func(d *prometheus.Desc, counts map[string]int, vt prometheus.ValueType) {
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(d, vt, float64(n), k)
+		}
+	}
+	if sums, err := st.HostSummaries(ctx); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{"compliant": 0, "updates_pending": 0, "security_pending": 0, "unknown": 0}
+		for _, h := range sums {
+			switch {
+			case h.CollectedAt == nil:
+				counts["unknown"]++
+			case h.SecurityUpdateCount > 0:
+				counts["security_pending"]++
+			case h.PendingUpdateCount > 0:
+				counts["updates_pending"]++
+			default:
+				counts["compliant"]++
+			}
+		}
+		gauge(descHosts, counts, prometheus.GaugeValue)
+	}
+	if ups, err := c.s.app.Updates(ctx, patchpilot.UpdateFilter{}); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{}
+		for _, u := range ups {
+			sev := "none"
+			best := -1
+			for _, a := range u.Advisories {
+				if r := patchpilot.Severity(a.Severity).Rank(); r > best && a.Severity != "" {
+					best, sev = r, string(a.Severity)
+				}
+			}
+			counts[sev]++
+		}
+		gauge(descUpdates, counts, prometheus.GaugeValue)
+	}
+	if rs, err := st.Rollouts(ctx, patchpilot.RolloutFilter{}); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{}
+		for _, s := range rolloutStates {
+			counts[string(s)] = 0
+		}
+		for _, r := range rs {
+			counts[string(r.State)]++
+		}
+		gauge(descRollouts, counts, prometheus.GaugeValue)
+	}
+	if evs, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict}); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{}
+		for _, e := range evs {
+			var rep patchpilot.HealthReport
+			verdict := "unknown"
+			if len(e.Data) > 0 && json.Unmarshal(e.Data, &rep) == nil && rep.Verdict != "" {
+				verdict = string(rep.Verdict)
+			}
+			counts[verdict]++
+		}
+		gauge(descGates, counts, prometheus.CounterValue)
+	}
+	if outs, err := st.Outcomes(ctx, patchpilot.OutcomeFilter{}); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{}
+		for _, o := range outs {
+			counts[string(o.Outcome)]++
+		}
+		gauge(descOutcomes, counts, prometheus.GaugeValue)
+	}
+	if failed > 0 {
+		c.s.log.Warn("metrics: reads of the store failed", "count", failed)
+	}
+	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, float64(failed))
+}

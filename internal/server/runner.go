@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// runner drives the rollouts of this server: one goroutine per rollout,
+// kicked again after a request (approve, resume, rollback) that it must
+// act on. The engine holds the rollout's lease while it drives it.
+type runner struct {
+	s      *Server
+	ctx    context.Context
+	cancel context.CancelFunc
+	// drain, closed at shutdown, stops the controllers cleanly: hosts in
+	// flight finish their step (app.EngineOptions.Drain).
+	drain chan struct{}
+
+	mu       sync.Mutex
+	active   map[string]*drive
+	stopping bool
+	wg       sync.WaitGroup
+}
+
+// drive is one rollout's goroutine and what it must do next.
+type drive struct {
+	again  bool   // a request came in while it ran: run once more
+	resume string // the actor of a resume request, "" for a plain run
+}
+
+func newRunner(s *Server) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runner{s: s, ctx: ctx, cancel: cancel, drain: make(chan struct{}), active: map[string]*drive{}}
+}
+
+// kick makes sure a goroutine drives the rollout. It reports false when
+// the server is shutting down and takes no new work.
+func (rn *runner) kick(id string) bool { return rn.start(id, "") }
+
+// resume carries on a paused or held rollout as actor asked, then drives it.
+func (rn *runner) resume(id, actor string) bool { return rn.start(id, actor) }
+
+func (rn *runner) start(id, resumeActor string) bool {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if rn.stopping {
+		return false
+	}
+	if d, ok := rn.active[id]; ok {
+		d.again = true
+		if resumeActor != "" {
+			d.resume = resumeActor
+		}
+		return true
+	}
+	rn.active[id] = &drive{}
+	rn.wg.Add(1)
+	go rn.loop(id, resumeActor)
+	return true
+}
+
+// loop drives the rollout until it stops (ends, waits for a person, is
+// paused, or the server stops), once more for each request that came in
+// meanwhile.
+func (rn *runner) loop(id, resumeActor string) {
+	defer rn.wg.Done()
+	log := rn.s.log.With("rollout", id)
+	for {
+		var (
+			state patchpilot.RolloutState
+			err   error
+		)
+		if resumeActor != "" {
+			state, err = rn.s.ctrl.Resume(rn.ctx, id, resumeActor)
+		} else {
+			state, err = rn.s.ctrl.Run(rn.ctx, id)
+		}
+		switch {
+		case patchpilot.ErrorCode(err) == patchpilot.ECONFLICT:
+			log.Warn("rollout not driven here", "err", err)
+		case err != nil && (rn.ctx.Err() != nil || rn.isStopping()):
+			log.Info("rollout left for the next start of the server", "err", err)
+		case err != nil:
+			log.Error("rollout stopped on an error", "err", err)
+		default:
+			log.Info("rollout stopped", "state", state)
+		}
+		rn.s.notify.wake()
+		rn.mu.Lock()
+		d := rn.active[id]
+		if d.again && !rn.stopping {
+			resumeActor = d.resume
+			d.again, d.resume = false, ""
+			rn.mu.Unlock()
+			continue
+		}
+		delete(rn.active, id)
+		rn.mu.Unlock()
+		return
+	}
+}
+
+// stopAll takes no more work, stops every rollout driven here and waits
+// until each has stopped at a stored state and released its lease: hosts
+// in flight finish the step they are in. When ctx ends first, the steps
+// still running are cut off (their records keep the step, which the next
+// controller examines on the host).
+func (rn *runner) stopAll(ctx context.Context) {
+	rn.mu.Lock()
+	if !rn.stopping {
+		rn.stopping = true
+		close(rn.drain)
+	}
+	rn.mu.Unlock()
+	stopped := make(chan struct{})
+	go func() {
+		rn.wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		rn.s.log.Warn("shutdown: cutting off the host steps still running", "rollouts", rn.running())
+		rn.cancel()
+		<-stopped
+	}
+	rn.cancel()
+}
+
+func (rn *runner) isStopping() bool {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	return rn.stopping
+}
+
+// running lists the rollouts driven here now.
+func (rn *runner) running() []string {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	var ids []string
+	for id := range rn.active {
+		ids = append(ids, id)
+	}
+	return ids
+}
