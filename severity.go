@@ -57,3 +57,20 @@ func SeverityOfRank(rank int) Severity {
 	}
 	return ""
 }
+
+// SeverityOfScore is the normalised word of a CVSS base score, by the
+// qualitative bands of CVSS v3 (9.0 critical, 7.0 high, 4.0 medium, above 0
+// low); a score of 0 or less has none.
+func SeverityOfScore(score float64) Severity {
+	switch {
+	case score >= 9.0:
+		return SeverityCritical
+	case score >= 7.0:
+		return SeverityHigh
+	case score >= 4.0:
+		return SeverityMedium
+	case score > 0:
+		return SeverityLow
+	}
+	return ""
+}

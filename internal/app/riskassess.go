@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/osv"
-	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
@@ -189,49 +187,10 @@ func sourceOf(u patchpilot.HostUpdate) string {
 	return u.Package
 }
 
-// recordFor builds the risk model's record of a pending update on a host
-// from the stored facts: versions, OS, labels, the CVEs and worst severity
-// of the advisories it fixes, whether it needs a reboot (a kernel), and the
-// packages the host's dry run removes. The dry run covers all of the host's
-// pending updates together, so its removals are a fact about each of them.
+// recordFor is the risk model's record of a pending update on a host
+// (risk.RecordOf) from the host and facts an assessment loaded once.
 func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Record {
-	f := hc.facts
-	r := risk.Record{
-		Time: now, Host: u.Host, Labels: hc.host.Labels,
-		Package: u.Package, SourcePackage: u.SourcePackage,
-		FromVersion: u.InstalledVersion, ToVersion: u.CandidateVersion,
-		Services: f.Services,
-	}
-	if f.OSName != "" {
-		r.OS = strings.ToLower(f.OSName) + ":" + f.OSVersion
-	}
-	seen := map[string]bool{}
-	rank := 0
-	for _, adv := range u.Advisories {
-		for _, c := range adv.CVEs {
-			if !seen[c] {
-				seen[c] = true
-				r.CVEs = append(r.CVEs, c)
-			}
-		}
-		if k := advisoryRank(adv.Severity, adv.CVSS); k > rank {
-			rank, r.Severity = k, string(patchpilot.SeverityOfRank(k))
-		}
-	}
-	r.RebootRequired = planner.IsKernelPackage(u.Package) || risk.Categorize(u.SourcePackage, u.Package) == risk.CategoryKernel
-	for _, rm := range f.Removals {
-		r.Removals = append(r.Removals, rm.Name)
-	}
-	return r
-}
-
-// advisoryRank is an advisory's severity rank (patchpilot.Severity.Rank)
-// from its word or, failing that, its CVSS score's band; 0 when unknown.
-func advisoryRank(word string, cvss float64) int {
-	if k := patchpilot.Severity(word).Rank(); k > 0 {
-		return k
-	}
-	return patchpilot.Severity(osv.ScoreWord(cvss)).Rank()
+	return risk.RecordOf(u, hc.host, hc.facts, now)
 }
 
 func sortedKeys(m map[string]bool) []string {

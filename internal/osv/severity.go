@@ -16,13 +16,6 @@ const (
 	SeverityLow      = string(patchpilot.SeverityLow)
 )
 
-// CVSS score thresholds of the normalised words.
-const (
-	thresholdCritical = 9.0
-	thresholdHigh     = 7.0
-	thresholdMedium   = 4.0
-)
-
 // Severity types of OSV's severity[] entries.
 const (
 	severityCVSSv2 = "CVSS_V2"
@@ -37,19 +30,7 @@ var priorityKeys = []string{"ubuntu_priority", "priority", "severity", "urgency"
 
 // ScoreWord maps a CVSS base score to a normalised word; a score of 0 (or
 // none) has no word.
-func ScoreWord(score float64) string {
-	switch {
-	case score >= thresholdCritical:
-		return SeverityCritical
-	case score >= thresholdHigh:
-		return SeverityHigh
-	case score >= thresholdMedium:
-		return SeverityMedium
-	case score > 0:
-		return SeverityLow
-	}
-	return ""
-}
+func ScoreWord(score float64) string { return string(patchpilot.SeverityOfScore(score)) }
 
 // NormaliseWord maps a distribution's severity or priority word (Red Hat's
 // Critical/Important/Moderate/Low, Ubuntu's critical/high/medium/low/
