@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -36,6 +37,12 @@ type cli struct {
 	concurrency    int
 	connectTimeout string
 	commandTimeout string
+
+	// remote points the commands that work against a server at one.
+	remote remoteFlags
+	// pollInterval is how often a command following a rollout in a
+	// server looks at it.
+	pollInterval time.Duration
 }
 
 // run is the whole program: it parses args, runs the command and returns
@@ -143,6 +150,8 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVar(&c.dbPath, "db", "", "database file (default $XDG_DATA_HOME/patchpilot/patchpilot.db)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	c.addRemoteFlags(pf)
+	root.PersistentPreRunE = c.checkRemote
 
 	version := c.versionCommand()
 	root.AddCommand(

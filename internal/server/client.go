@@ -277,7 +277,9 @@ func (c *Client) Plan(ctx context.Context, id string) (StoredPlan, error) {
 	return out, c.do(ctx, "GET", "/plans/"+url.PathEscape(id), nil, nil, &out)
 }
 
-// Rollouts lists rollouts, newest first (GET /rollouts).
+// Rollouts lists rollouts, newest first (GET /rollouts), each with its
+// plan parsed from the source it was started with (a source that no
+// longer parses leaves the plan empty).
 func (c *Client) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patchpilot.Rollout, error) {
 	q := url.Values{}
 	if f.State != "" {
@@ -287,7 +289,16 @@ func (c *Client) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]pa
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	var out []patchpilot.Rollout
-	return out, c.do(ctx, "GET", "/rollouts", q, nil, &out)
+	if err := c.do(ctx, "GET", "/rollouts", q, nil, &out); err != nil {
+		return nil, err
+	}
+	// The API sends each plan as its YAML source, as it was started.
+	for i, r := range out {
+		if p, err := app.ParsePlan([]byte(r.PlanSource), "rollout "+r.ID); err == nil {
+			out[i].Plan = p
+		}
+	}
+	return out, nil
 }
 
 // StartRollout sends a plan's YAML and starts it in the server, which
@@ -387,6 +398,11 @@ type FollowOptions struct {
 	// After, in order.
 	OnEvent func(patchpilot.Event)
 	After   int64
+	// AwaitRequest says that a request made just before Follow (resume)
+	// reaches the rollout after the server answered it: the states Follow
+	// stops at count only once an event of the request newer than After
+	// is seen.
+	AwaitRequest bool
 	// Now is the clock for ApprovalWait; default time.Now.
 	Now func() time.Time
 }
@@ -406,32 +422,48 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions) (app.Ro
 		after       = o.After
 		waitingFrom time.Time
 	)
-	for {
-		// The status first, then the events: every event of the state
-		// seen is then passed on before Follow returns.
-		st, err := c.RolloutStatus(ctx, id)
-		if err != nil {
-			return st, err
-		}
+	// events passes on the events after the last one passed on.
+	events := func() error {
 		evs, err := c.RolloutEvents(ctx, id, after)
 		if err != nil {
-			return st, err
+			return err
 		}
 		for _, e := range evs {
 			after = e.ID
+			if e.Kind == patchpilot.EventRequest {
+				o.AwaitRequest = false
+			}
 			if o.OnEvent != nil {
 				o.OnEvent(e)
 			}
 		}
+		return nil
+	}
+	for {
+		// The status first, then the events: the events that led to the
+		// state seen are passed on before Follow returns; those the
+		// controller writes just after a state (such as why a stage
+		// waits) are looked for once more before it returns.
+		// A request's event seen in this round may be newer than the
+		// state read before it: the state counts from the next round.
+		awaiting := o.AwaitRequest
+		st, err := c.RolloutStatus(ctx, id)
+		if err != nil {
+			return st, err
+		}
+		if err := events(); err != nil {
+			return st, err
+		}
 		switch {
+		case awaiting:
 		case st.State.Final(), st.State == patchpilot.RolloutPaused:
-			return st, nil
+			return st, events()
 		case st.State == patchpilot.RolloutWaitingApproval:
 			if waitingFrom.IsZero() {
 				waitingFrom = o.Now()
 			}
 			if o.Now().Sub(waitingFrom) >= o.ApprovalWait {
-				return st, nil
+				return st, events()
 			}
 		default:
 			waitingFrom = time.Time{}

@@ -113,8 +113,8 @@ func TestClientPlanStartFollow(t *testing.T) {
 		t.Errorf("Approve as operator = %v; want forbidden", err)
 	}
 	last, err := ap.LastEventID(ctx, st.ID)
-	if err != nil || last != seen[len(seen)-1] {
-		t.Fatalf("LastEventID = %d, %v; want %d", last, err, seen[len(seen)-1])
+	if err != nil || last < seen[len(seen)-1] {
+		t.Fatalf("LastEventID = %d, %v; want at least %d, the last followed", last, err, seen[len(seen)-1])
 	}
 	done, err := ap.Approve(ctx, st.ID, "")
 	if err != nil || done.Stage != "first" {
