@@ -276,16 +276,17 @@ func TestRemoteRefusals(t *testing.T) {
 		t.Errorf("--detach locally: exit %d, stderr %q; want 2", r.code, r.stderr)
 	}
 
-	// Tokens: a bad one is refused by the server (6); none at all, or a
-	// plain-http URL to another machine, never leave the CLI (2).
+	// Tokens: a bad one is refused by the server (6), none at all is
+	// refused before any call (6, as the server would); a plain-http URL
+	// to another machine is a usage error (2).
 	e := f.e
 	e.vars = append(e.vars, "PATCHPILOT_TOKEN=pp_bogus")
 	if r := e.run("hosts", "--server", f.url); r.code != patchpilot.ExitDenied || !strings.Contains(r.stderr, "token") {
 		t.Errorf("bad token: exit %d, stderr %q; want 6", r.code, r.stderr)
 	}
 	e.vars = e.vars[:len(e.vars)-1]
-	if r := e.run("hosts", "--server", f.url); r.code != patchpilot.ExitUsage || !strings.Contains(r.stderr, "PATCHPILOT_TOKEN") {
-		t.Errorf("no token: exit %d, stderr %q; want 2 saying how to give one", r.code, r.stderr)
+	if r := e.run("hosts", "--server", f.url); r.code != patchpilot.ExitDenied || !strings.Contains(r.stderr, "PATCHPILOT_TOKEN") {
+		t.Errorf("no token: exit %d, stderr %q; want 6 saying how to give one", r.code, r.stderr)
 	}
 	tf := filepath.Join(e.home, "token")
 	if err := os.WriteFile(tf, []byte(f.tok[patchpilot.RoleViewer]+"\n"), 0o644); err != nil {

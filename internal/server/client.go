@@ -75,7 +75,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 			WithHint("use https (with --ca-cert for a private CA), or give --insecure-http if the network is trusted")
 	}
 	if o.Token == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "no API token for %s", u).
+		// As the server answers a call without a token: exit 6.
+		return nil, patchpilot.Errorf(patchpilot.EUNAUTHENTICATED, "no API token for %s", u).
 			WithHint("set PATCHPILOT_TOKEN or give --token-file FILE (an admin creates one with 'patchpilot token create NAME --role ROLE')")
 	}
 	if strings.ContainsAny(o.Token, " \t\r\n") {

@@ -148,7 +148,6 @@ func TestNewClientRefuses(t *testing.T) {
 		{ClientOptions{URL: "ftp://patchpilot.example", Token: "x"}, "expected an http:// or https:// URL"},
 		{ClientOptions{URL: "patchpilot.example:8080", Token: "x"}, "expected an http:// or https:// URL"},
 		{ClientOptions{URL: "https://ann:pw@patchpilot.example", Token: "x"}, "without user"},
-		{ClientOptions{URL: "https://patchpilot.example"}, "no API token"},
 		{ClientOptions{URL: "https://patchpilot.example", Token: "a b"}, "white space"},
 		{ClientOptions{URL: "", Token: "x"}, "no URL"},
 		{ClientOptions{URL: "https://patchpilot.example", Token: "x", CACertFile: "/nonexistent/ca.pem"}, "--ca-cert"},
@@ -160,6 +159,9 @@ func TestNewClientRefuses(t *testing.T) {
 		if err != nil && tt.o.Token != "" && strings.Contains(err.Error(), "pw") {
 			t.Errorf("error shows the URL's password: %v", err)
 		}
+	}
+	if _, err := NewClient(ClientOptions{URL: "https://patchpilot.example"}); patchpilot.ExitCode(err) != patchpilot.ExitDenied || !strings.Contains(patchpilot.ErrorHint(err), "PATCHPILOT_TOKEN") {
+		t.Errorf("no token: %v (hint %q); want exit 6 saying how to give one", err, patchpilot.ErrorHint(err))
 	}
 	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:8080/", "http://[::1]:8080"} {
 		if _, err := NewClient(ClientOptions{URL: u, Token: "x"}); err != nil {
