@@ -33,6 +33,11 @@ type remoteFixture struct {
 }
 
 func newRemoteFixture(t *testing.T) *remoteFixture {
+	return newRemoteFixtureOf(t, []string{"web-1", "web-2"})
+}
+
+// newRemoteFixtureOf is newRemoteFixture with the hosts named.
+func newRemoteFixtureOf(t *testing.T, names []string) *remoteFixture {
 	t.Helper()
 	ctx := context.Background()
 	e := newEnv(t)
@@ -43,7 +48,7 @@ func newRemoteFixture(t *testing.T) *remoteFixture {
 	}
 	t.Cleanup(func() { a.Close() })
 	var hosts []patchpilot.Host
-	for _, n := range []string{"web-1", "web-2"} {
+	for _, n := range names {
 		hosts = append(hosts, patchpilot.Host{Name: n, Address: "192.0.2.1", User: "deploy", Port: 2222,
 			Groups: []string{"web"}, Labels: map[string]string{"env": "test"}, Source: "inventory.ini"})
 	}
@@ -130,7 +135,7 @@ func TestRemoteReadsMatchLocal(t *testing.T) {
 		{"hosts", "show", "web-1"}, {"hosts", "show", "web-1", "-o", "json"}, {"hosts", "show", "web-2", "--packages"},
 		{"updates"}, {"updates", "--security", "-o", "json"}, {"updates", "--host", "web-2"},
 		{"assess"}, {"assess", "-o", "json"}, {"assess", "--host", "web-1", "-o", "yaml"},
-		{"history"}, {"rollout", "list"}, {"rollout", "list", "-o", "json"},
+		{"history"}, {"history", "-o", "json"}, {"rollout", "list"}, {"rollout", "list", "-o", "json"},
 	} {
 		if r := f.same(t, args...); r.code != 0 {
 			t.Errorf("patchpilot %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
@@ -152,6 +157,19 @@ func TestRemoteReadsMatchLocal(t *testing.T) {
 	} {
 		if r := f.same(t, tt.args...); r.code != tt.code || !strings.HasPrefix(r.stderr, "error: ") {
 			t.Errorf("patchpilot %s against the server: exit %d, stderr %q; want %d", strings.Join(tt.args, " "), r.code, r.stderr, tt.code)
+		}
+	}
+}
+
+// An empty fleet reads the same too.
+func TestRemoteEmptyMatchesLocal(t *testing.T) {
+	f := newRemoteFixtureOf(t, nil)
+	for _, args := range [][]string{
+		{"hosts"}, {"hosts", "-o", "json"}, {"updates", "-o", "json"}, {"assess"}, {"history", "-o", "yaml"},
+		{"rollout", "list"}, {"rollout", "list", "-o", "json"},
+	} {
+		if r := f.same(t, args...); r.code != 0 {
+			t.Errorf("patchpilot %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 		}
 	}
 }

@@ -107,6 +107,11 @@ Configuration comes from patchpilot.yaml ($XDG_CONFIG_HOME/patchpilot/ or
 --config), overridden by PATCHPILOT_* environment variables (PATCHPILOT_DB,
 PATCHPILOT_KNOWN_HOSTS, PATCHPILOT_CONCURRENCY, ...), overridden by flags.
 
+With --server URL (or PATCHPILOT_SERVER) and an API token (PATCHPILOT_TOKEN
+or --token-file), hosts, updates, assess, plan, history and the rollout
+commands run against a 'patchpilot server' instead of the local database,
+with the same output and exit codes.
+
 Exit codes:
   0  success
   1  the command failed
