@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -30,6 +33,9 @@ type remoteFixture struct {
 	db  string
 	url string
 	tok map[patchpilot.Role]string
+	// tlsURL is the same server over https, with a certificate signed by
+	// the CA in caFile.
+	tlsURL, caFile string
 }
 
 func newRemoteFixture(t *testing.T) *remoteFixture {
@@ -83,10 +89,19 @@ func newRemoteFixtureOf(t *testing.T, names []string) *remoteFixture {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	tlsTS := httptest.NewUnstartedServer(srv.Handler())
+	// The refused handshake of the test without --ca-cert is expected.
+	tlsTS.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsTS.StartTLS()
+	t.Cleanup(tlsTS.Close)
+	ca := filepath.Join(e.home, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsTS.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &remoteFixture{e: e, db: db, url: ts.URL, tok: tok}
+	return &remoteFixture{e: e, db: db, url: ts.URL, tok: tok, tlsURL: tlsTS.URL, caFile: ca}
 }
 
 // local runs the binary on the database.
@@ -318,6 +333,15 @@ func TestRemoteRefusals(t *testing.T) {
 	}
 	if r := e.run("hosts", "--server", f.url, "--token-file", tf); r.code != 0 || !strings.Contains(r.stdout, "web-2") {
 		t.Errorf("token file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// https: the certificate is verified; a private CA is given with
+	// --ca-cert (or PATCHPILOT_CA_CERT).
+	if r := e.run("hosts", "--server", f.tlsURL, "--token-file", tf); r.code != patchpilot.ExitUnavailable || !strings.Contains(r.stderr, "--ca-cert") {
+		t.Errorf("https with an unknown CA: exit %d, stderr %q; want 5 and a hint at --ca-cert", r.code, r.stderr)
+	}
+	local := f.local("hosts")
+	if r := e.run("hosts", "--server", f.tlsURL, "--token-file", tf, "--ca-cert", f.caFile); r.code != 0 || r.stdout != local.stdout {
+		t.Errorf("https with --ca-cert: exit %d, stderr %q, stdout\n%s\nwant\n%s", r.code, r.stderr, r.stdout, local.stdout)
 	}
 	if r := e.run("hosts", "--server", "http://patchpilot.example:8080", "--token-file", tf); r.code != patchpilot.ExitUsage || !strings.Contains(r.stderr, "--insecure-http") {
 		t.Errorf("plain http to another machine: exit %d, stderr %q; want 2", r.code, r.stderr)
