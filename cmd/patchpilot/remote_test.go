@@ -263,6 +263,10 @@ func TestRemoteRollout(t *testing.T) {
 	if r := f.sameAs(t, patchpilot.RoleOperator, "rollout", "abort", id); r.code != 1 {
 		t.Errorf("abort of an ended rollout: exit %d; want 1 (conflict)", r.code)
 	}
+	// No host was changed: there is nothing to roll back, as locally.
+	if r := f.sameAs(t, patchpilot.RoleOperator, "rollout", "rollback", id); r.code == 0 || !strings.HasPrefix(r.stderr, "error: ") {
+		t.Errorf("rollback of a rollout that changed no host: exit %d, stderr %q; want an error", r.code, r.stderr)
+	}
 
 	// Pause and abort print what they did, as locally.
 	r = f.remote(patchpilot.RoleOperator, "rollout", "start", plan, "--detach")
