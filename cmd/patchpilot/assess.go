@@ -37,7 +37,7 @@ Exit code 4 when no pending update matches --patch.`,
   patchpilot assess --patch openssl=3.0.15-1~deb12u1 -o json
   patchpilot assess --host web-1`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
 			res, err := a.Assess(cmd.Context(), q)
 			if err != nil {
 				return err

@@ -25,15 +25,10 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 		Example: `  patchpilot history
   patchpilot history --host lab01 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
-			recs, err := a.Outcomes(cmd.Context(), f)
+		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
+			recs, err := a.History(cmd.Context(), f)
 			if err != nil {
 				return err
-			}
-			if len(recs) == 0 {
-				if err := checkHistoryFilter(cmd.Context(), a, f); err != nil {
-					return err
-				}
 			}
 			return c.render(recs, func(w io.Writer) {
 				if len(recs) == 0 {

@@ -22,8 +22,8 @@ latest snapshot. JSON fields: name, address, os_family, os_name, os_version,
 kernel, arch, package_count, pending_update_count, security_update_count,
 reboot_required, labels, collected_at.`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
-			sums, err := a.Store.HostSummaries(cmd.Context())
+		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
+			sums, err := a.HostSummaries(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -122,35 +122,10 @@ func (c *cli) hostShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one host: connection, labels, latest facts, pending updates and snapshot history",
 		Args:  exactArgs(1, "one host NAME"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
-			ctx := cmd.Context()
-			h, err := a.Store.Host(ctx, args[0])
+		RunE: c.withReader(func(cmd *cobra.Command, args []string, a reader) error {
+			h, d, updates, err := a.HostShow(cmd.Context(), args[0], packages)
 			if err != nil {
 				return err
-			}
-			d := hostDetail{Groups: h.Groups}
-			if d.Groups == nil {
-				d.Groups = []string{}
-			}
-			f, err := a.Store.LatestFacts(ctx, h.Name)
-			switch {
-			case err == nil:
-				d.Facts = &f
-			case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
-				return err
-			}
-			d.HostSummary = patchpilot.Summarize(h, d.Facts)
-			if d.History, err = a.Store.FactHistory(ctx, h.Name, 10); err != nil {
-				return err
-			}
-			var updates []patchpilot.HostUpdate
-			if d.Facts != nil {
-				if updates, err = a.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name}); err != nil {
-					return err
-				}
-				if !packages {
-					d.Facts.Packages = nil
-				}
 			}
 			return c.render(d, func(w io.Writer) { writeHostDetail(w, h, d, updates, packages) })
 		}),

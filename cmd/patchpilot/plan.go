@@ -40,6 +40,8 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 // planResult is what 'plan -o json|yaml' prints: the plan file's text with
 // what it was sized for.
 type planResult struct {
+	// ID is the stored plan's id, when a server stored it.
+	ID      string   `json:"id,omitempty"`
 	File    string   `json:"file,omitempty"`
 	Targets []string `json:"targets"`
 	LeftOut []string `json:"left_out"`
@@ -89,7 +91,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
   patchpilot plan --patch security --targets role=web
   patchpilot plan --patch security -o json | jq -r .plan`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := parsePatch(patch)
 			if err != nil {
 				return err
@@ -98,6 +100,9 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 				if err := app.CheckSelector(targets); err != nil {
 					return err
 				}
+			}
+			if c.isRemote(cmd) {
+				return c.orRemote(c.remotePlan(&patch, &targets, &outFile), nil)(cmd, args)
 			}
 			a, err := c.openStore(cmd, true)
 			if err != nil {

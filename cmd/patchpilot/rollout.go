@@ -77,7 +77,7 @@ func (c *cli) engine(a *app.App, f engineFlags) (*app.Controller, error) {
 		OnEvent: func(e patchpilot.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), escapeControls(e.Message, false))
+			c.progress(e)
 		},
 	}), nil
 }
@@ -135,6 +135,7 @@ func (c *cli) rolloutStartCommand() *cobra.Command {
 	var (
 		dryRun bool
 		ef     engineFlags
+		ff     followFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "start PLAN",
@@ -156,7 +157,7 @@ Interrupting the command leaves the rollout where it is: resume it with
 		Example: `  patchpilot rollout start plan.yaml --known-hosts lab/known_hosts
   patchpilot rollout start plan.yaml --dry-run`,
 		Args: exactArgs(1, "one PLAN file"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: c.orRemote(c.remoteStart(&dryRun, &ef, &ff), func(cmd *cobra.Command, args []string) error {
 			p, src, err := app.ReadPlan(args[0])
 			if err != nil {
 				return err
@@ -177,10 +178,11 @@ Interrupting the command leaves the rollout where it is: resume it with
 			c.note("rollout %s\n", id)
 			state, err := eng.Run(cmd.Context(), id)
 			return c.finish(cmd, a, id, state, err)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "run every host's preflight and health gates once: change nothing")
 	ef.register(cmd)
+	ff.register(c, cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
 }
@@ -192,8 +194,8 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		Short: "List rollouts, newest first",
 		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id, stages.",
 		Args:  exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
-			rs, err := a.Store.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
+		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
+			rs, err := a.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -227,7 +229,7 @@ state, reason, plan (the plan as started), stages: [{name, state, reason,
 approved_by, hosts: [{name, state, from_versions, to_versions, started_at,
 finished_at, reason, gate_results}]}], incidents.`,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withReader(func(cmd *cobra.Command, args []string, a reader) error {
 			st, err := a.RolloutStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -291,7 +293,7 @@ func (c *cli) rolloutEventsCommand() *cobra.Command {
 		Short: "Show a rollout's audit trail: who did what, when and why",
 		Long:  "Show every event of a rollout in order. JSON fields: id, time, actor, kind, host, rollout, message, data.",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withReader(func(cmd *cobra.Command, args []string, a reader) error {
 			evs, err := a.RolloutEvents(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -313,6 +315,7 @@ func (c *cli) rolloutApproveCommand() *cobra.Command {
 	var (
 		stage string
 		ef    engineFlags
+		ff    followFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "approve ID",
@@ -326,7 +329,7 @@ approving twice exits 1.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(c.remoteApprove(&stage, &ef, &ff), c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
@@ -341,10 +344,11 @@ approving twice exits 1.
 				c.note("stage %s of rollout %s approved\n", name, args[0])
 			}
 			return c.driveAfterRequest(cmd, a, eng, args[0])
-		}),
+		})),
 	}
 	cmd.Flags().StringVar(&stage, "stage", "", "the stage to approve (default: the one waiting)")
 	ef.register(cmd)
+	ff.register(c, cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
 }
@@ -360,14 +364,14 @@ func (c *cli) rolloutPauseCommand() *cobra.Command {
 		Use:   "pause ID",
 		Short: "Stop dispatching hosts; hosts in flight finish",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(c.remotePause, c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Controller(app.EngineOptions{}).Pause(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			return c.render(rolloutRequest{ID: args[0], Request: "pause"}, func(w io.Writer) {
 				fmt.Fprintf(w, "rollout %s paused: hosts in flight finish; resume with 'patchpilot rollout resume %[1]s'\n", args[0])
 			})
-		}),
+		})),
 	}
 }
 
@@ -376,7 +380,7 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 		Use:   "abort ID",
 		Short: "End a running, paused or held rollout: hosts not yet started are skipped, changed hosts stay as they are",
 		Args:  exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(c.remoteAbort, c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Controller(app.EngineOptions{}).Abort(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
@@ -388,12 +392,15 @@ func (c *cli) rolloutAbortCommand() *cobra.Command {
 			return c.render(rolloutRequest{ID: args[0], Request: "abort"}, func(w io.Writer) {
 				fmt.Fprintf(w, "rollout %s aborted; %s\n", args[0], next)
 			})
-		}),
+		})),
 	}
 }
 
 func (c *cli) rolloutResumeCommand() *cobra.Command {
-	var ef engineFlags
+	var (
+		ef engineFlags
+		ff followFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "resume ID",
 		Short: "Carry on a paused or held rollout, or one whose controller died",
@@ -405,16 +412,17 @@ so that no host is patched twice and none is skipped.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(c.remoteResume(&ef, &ff), c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
 			}
 			state, err := eng.Resume(cmd.Context(), args[0], c.actor(a))
 			return c.finish(cmd, a, args[0], state, err)
-		}),
+		})),
 	}
 	ef.register(cmd)
+	ff.register(c, cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
 }
@@ -423,6 +431,7 @@ func (c *cli) rolloutRollbackCommand() *cobra.Command {
 	var (
 		hosts []string
 		ef    engineFlags
+		ff    followFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback ID [--hosts H1,H2]",
@@ -435,7 +444,7 @@ the rollbacks in the foreground.
 
 ` + rolloutExitCodes,
 		Args: exactArgs(1, "one rollout ID"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(c.remoteRollback(&hosts, &ef, &ff), c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			eng, err := c.engine(a, ef)
 			if err != nil {
 				return err
@@ -446,10 +455,11 @@ the rollbacks in the foreground.
 			}
 			c.note("rollback of %s requested\n", strings.Join(marked, ", "))
 			return c.driveAfterRequest(cmd, a, eng, args[0])
-		}),
+		})),
 	}
 	cmd.Flags().StringSliceVar(&hosts, "hosts", nil, "hosts to roll back (default: every changed host)")
 	ef.register(cmd)
+	ff.register(c, cmd)
 	c.addSSHFlags(cmd.Flags())
 	return cmd
 }

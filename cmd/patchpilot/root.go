@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -36,6 +37,12 @@ type cli struct {
 	concurrency    int
 	connectTimeout string
 	commandTimeout string
+
+	// remote points the commands that work against a server at one.
+	remote remoteFlags
+	// pollInterval is how often a command following a rollout in a
+	// server looks at it.
+	pollInterval time.Duration
 }
 
 // run is the whole program: it parses args, runs the command and returns
@@ -100,6 +107,11 @@ Configuration comes from patchpilot.yaml ($XDG_CONFIG_HOME/patchpilot/ or
 --config), overridden by PATCHPILOT_* environment variables (PATCHPILOT_DB,
 PATCHPILOT_KNOWN_HOSTS, PATCHPILOT_CONCURRENCY, ...), overridden by flags.
 
+With --server URL (or PATCHPILOT_SERVER) and an API token (PATCHPILOT_TOKEN
+or --token-file), hosts, updates, assess, plan, history and the rollout
+commands run against a 'patchpilot server' instead of the local database,
+with the same output and exit codes.
+
 Exit codes:
   0  success
   1  the command failed
@@ -143,6 +155,8 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVar(&c.dbPath, "db", "", "database file (default $XDG_DATA_HOME/patchpilot/patchpilot.db)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	c.addRemoteFlags(pf)
+	root.PersistentPreRunE = c.checkRemote
 
 	version := c.versionCommand()
 	root.AddCommand(

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) updatesCommand() *cobra.Command {
@@ -29,7 +28,7 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 		Example: `  patchpilot updates --security
   patchpilot updates --host web1 -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
 			updates, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host, SecurityOnly: security})
 			if err != nil {
 				return err

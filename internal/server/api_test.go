@@ -128,11 +128,11 @@ func TestReads(t *testing.T) {
 	if len(hosts) != 2 || hosts[0].Name != "web-1" || hosts[0].PendingUpdateCount != 1 {
 		t.Errorf("hosts = %+v", hosts)
 	}
-	d := decode[hostDetail](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts/web-1", "", http.StatusOK))
+	d := decode[HostDetail](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts/web-1", "", http.StatusOK))
 	if d.Name != "web-1" || d.Facts == nil || len(d.Facts.Packages) != 0 || len(d.Updates) != 1 || d.Updates[0].CandidateVersion != "1.1" {
 		t.Errorf("host web-1 = %+v", d)
 	}
-	d = decode[hostDetail](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts/web-1?packages=true", "", http.StatusOK))
+	d = decode[HostDetail](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts/web-1?packages=true", "", http.StatusOK))
 	if d.Facts == nil || len(d.Facts.Packages) != 1 {
 		t.Errorf("host web-1 with packages = %+v", d.Facts)
 	}
@@ -191,7 +191,7 @@ func TestPlans(t *testing.T) {
 	}
 	f.as(patchpilot.RoleViewer, "POST", "/api/v1/plans/validate", "rollout:\n"+strings.Repeat("#", app.MaxPlanBytes), http.StatusRequestEntityTooLarge)
 
-	created := decode[planCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
+	created := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
 	if created.ID == "" || created.CreatedBy != "token:operator" || len(created.Targets) != 2 || !strings.Contains(created.Source, "web=1.1") {
 		t.Errorf("created plan = %+v", created)
 	}

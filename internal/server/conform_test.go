@@ -79,7 +79,7 @@ func TestRequestsAndAnswersConformToTheOpenAPIDocument(t *testing.T) {
 	check("POST", "/api/v1/assessments", viewer, `{"host": "web-1"}`, js, 200)
 	check("POST", "/api/v1/plans/validate", viewer, approvalPlan, "application/yaml", 200)
 	check("POST", "/api/v1/plans/validate", viewer, "rollout: {x: 1}", "application/yaml", 400)
-	plan := decode[planCreated](t, check("POST", "/api/v1/plans", operator, `{"patch": "web=1.1", "targets": "env=test"}`, js, 201))
+	plan := decode[PlanCreated](t, check("POST", "/api/v1/plans", operator, `{"patch": "web=1.1", "targets": "env=test"}`, js, 201))
 	check("POST", "/api/v1/plans", viewer, `{"patch": "web=1.1"}`, js, 403)
 	check("GET", "/api/v1/plans/"+plan.ID, viewer, "", "", 200)
 	st := decode[app.RolloutStatus](t, check("POST", "/api/v1/rollouts", operator, `{"plan": `+jsonString(approvalPlan)+`}`, js, 201))

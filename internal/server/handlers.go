@@ -92,10 +92,15 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ *call) erro
 	return nil
 }
 
-// hostDetail is one host as 'hosts show -o json' shows it, with its
-// pending updates.
-type hostDetail struct {
+// HostDetail is one host as 'hosts show -o json' shows it, with its
+// pending updates and how the controller reaches it.
+type HostDetail struct {
 	patchpilot.HostSummary
+	// User, Port and Source say how the host is reached and where it
+	// came from (its address is the summary's).
+	User    string                    `json:"user"`
+	Port    int                       `json:"port"`
+	Source  string                    `json:"source"`
 	Groups  []string                  `json:"groups"`
 	Facts   *patchpilot.Facts         `json:"facts"`
 	History []patchpilot.FactSnapshot `json:"history"`
@@ -116,7 +121,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ *call) error 
 	if err != nil {
 		return err
 	}
-	d := hostDetail{Groups: h.Groups, Updates: []patchpilot.HostUpdate{}}
+	d := HostDetail{User: h.User, Port: h.SSHPort(), Source: h.Source, Groups: h.Groups, Updates: []patchpilot.HostUpdate{}}
 	if d.Groups == nil {
 		d.Groups = []string{}
 	}
@@ -257,8 +262,8 @@ func parsePatch(s string) (patchpilot.PatchSpec, error) {
 	return spec, nil
 }
 
-// planCreated is the answer of POST /plans.
-type planCreated struct {
+// PlanCreated is the answer of POST /plans.
+type PlanCreated struct {
 	StoredPlan
 	Targets []string `json:"targets"`
 	LeftOut []string `json:"left_out"`
@@ -309,7 +314,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) err
 		return err
 	}
 	c.target = sp.ID
-	res := planCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header}
+	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header}
 	if res.LeftOut == nil {
 		res.LeftOut = []string{}
 	}
@@ -452,8 +457,8 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ *call) err
 	return nil
 }
 
-// requestDone is the answer of the requests on a rollout.
-type requestDone struct {
+// RequestDone is the answer of the requests on a rollout.
+type RequestDone struct {
 	ID      string   `json:"id"`
 	Request string   `json:"request"`
 	Stage   string   `json:"stage,omitempty"`
@@ -462,7 +467,7 @@ type requestDone struct {
 }
 
 // answer reports a request done on a rollout with its state now.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, d requestDone) error {
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, d RequestDone) error {
 	ro, err := s.app.Store.Rollout(r.Context(), d.ID)
 	if err != nil {
 		return err
@@ -490,7 +495,7 @@ func (s *Server) approveRollout(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	c.target = id + "/" + name
 	s.runs.kick(id)
-	return s.answer(w, r, requestDone{ID: id, Request: "approve", Stage: name})
+	return s.answer(w, r, RequestDone{ID: id, Request: "approve", Stage: name})
 }
 
 // noBody refuses a body on the requests that take none.
@@ -508,7 +513,7 @@ func (s *Server) pauseRollout(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := s.ctrl.Pause(r.Context(), id, c.principal.Actor()); err != nil {
 		return err
 	}
-	return s.answer(w, r, requestDone{ID: id, Request: "pause"})
+	return s.answer(w, r, RequestDone{ID: id, Request: "pause"})
 }
 
 func (s *Server) resumeRollout(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -527,7 +532,7 @@ func (s *Server) resumeRollout(w http.ResponseWriter, r *http.Request, c *call) 
 	if !s.runs.resume(id, c.principal.Actor()) {
 		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%s", errStopping)
 	}
-	return s.answer(w, r, requestDone{ID: id, Request: "resume"})
+	return s.answer(w, r, RequestDone{ID: id, Request: "resume"})
 }
 
 func (s *Server) abortRollout(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -539,7 +544,7 @@ func (s *Server) abortRollout(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := s.ctrl.Abort(r.Context(), id, c.principal.Actor()); err != nil {
 		return err
 	}
-	return s.answer(w, r, requestDone{ID: id, Request: "abort"})
+	return s.answer(w, r, RequestDone{ID: id, Request: "abort"})
 }
 
 // rollbackRequest is the body of POST /rollouts/{id}/rollback.
@@ -564,7 +569,7 @@ func (s *Server) rollbackRollout(w http.ResponseWriter, r *http.Request, c *call
 		return err
 	}
 	s.runs.kick(id)
-	return s.answer(w, r, requestDone{ID: id, Request: "rollback", Hosts: marked})
+	return s.answer(w, r, RequestDone{ID: id, Request: "rollback", Hosts: marked})
 }
 
 func (s *Server) rolloutEvents(w http.ResponseWriter, r *http.Request, _ *call) error {

@@ -26,13 +26,13 @@ func TestRolloutLifecycle(t *testing.T) {
 
 	// An operator may not approve; an approver may.
 	f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/approve", "", http.StatusForbidden)
-	done := decode[requestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/pause", "", http.StatusOK))
+	done := decode[RequestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/pause", "", http.StatusOK))
 	if done.State != string(patchpilot.RolloutPaused) || done.Request != "pause" {
 		t.Errorf("pause = %+v", done)
 	}
 	f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/resume", "", http.StatusOK)
 	f.waitState(id, is(patchpilot.RolloutWaitingApproval))
-	done = decode[requestDone](t, f.as(patchpilot.RoleApprover, "POST", "/api/v1/rollouts/"+id+"/approve", `{"stage": "first"}`, http.StatusOK))
+	done = decode[RequestDone](t, f.as(patchpilot.RoleApprover, "POST", "/api/v1/rollouts/"+id+"/approve", `{"stage": "first"}`, http.StatusOK))
 	if done.Stage != "first" {
 		t.Errorf("approve = %+v", done)
 	}
@@ -101,7 +101,7 @@ func TestRolloutLifecycle(t *testing.T) {
 // while it waits; hosts it changed are rolled back on request.
 func TestRolloutFromStoredPlanAbortAndRollback(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	plan := decode[planCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
+	plan := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
 	st := decode[app.RolloutStatus](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts", `{"plan_id": "`+plan.ID+`", "dry_run": true}`, http.StatusCreated))
 	if !st.DryRun {
 		t.Errorf("started = %+v; want a dry run", st)
@@ -116,7 +116,7 @@ func TestRolloutFromStoredPlanAbortAndRollback(t *testing.T) {
 
 	id := decode[app.RolloutStatus](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(approvalPlan)+`}`, http.StatusCreated)).ID
 	f.waitState(id, is(patchpilot.RolloutWaitingApproval))
-	if d := decode[requestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/abort", "", http.StatusOK)); d.State != string(patchpilot.RolloutAborted) {
+	if d := decode[RequestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/abort", "", http.StatusOK)); d.State != string(patchpilot.RolloutAborted) {
 		t.Errorf("abort = %+v", d)
 	}
 	// Nothing was changed: nothing to roll back.
@@ -132,7 +132,7 @@ func TestRolloutFromStoredPlanAbortAndRollback(t *testing.T) {
 	if err := f.app.Store.SaveHostRun(f.ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	d := decode[requestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/rollback", `{"hosts": ["`+h.Host+`"]}`, http.StatusOK))
+	d := decode[RequestDone](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/rollback", `{"hosts": ["`+h.Host+`"]}`, http.StatusOK))
 	if !slices.Equal(d.Hosts, []string{h.Host}) {
 		t.Errorf("rollback = %+v; want %s marked", d, h.Host)
 	}
