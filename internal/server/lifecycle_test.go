@@ -163,12 +163,10 @@ func TestMetricsAndProbes(t *testing.T) {
 	id := decode[struct{ ID string }](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(onePlan)+`}`, http.StatusCreated)).ID
 	f.waitState(id, patchpilot.RolloutState.Final)
 	f.do("GET", "/api/v1/hosts", "", "")
-	r := f.do("GET", "/metrics", "", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("metrics: %s", r)
-	}
-	body := string(r.body)
-	for _, want := range []string{
+	// A request's latency is observed as its handler returns, which may
+	// be just after its client has the answer: look until the figures are
+	// all there.
+	wants := []string{
 		`patchpilot_hosts{state="security_pending"} 2`,
 		`patchpilot_hosts{state="compliant"} 0`,
 		`patchpilot_pending_updates{severity="none"} 2`,
@@ -178,10 +176,27 @@ func TestMetricsAndProbes(t *testing.T) {
 		`patchpilot_api_request_duration_seconds_count{route="GET /api/v1/hosts",status="401"} 1`,
 		`patchpilot_api_request_duration_seconds_count{route="POST /api/v1/rollouts",status="201"} 1`,
 		`patchpilot_store_scrape_errors 0`,
-	} {
-		if !strings.Contains(body, want+"\n") {
-			t.Errorf("metrics lack %s:\n%s", want, body)
+	}
+	var body string
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := f.do("GET", "/metrics", "", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("metrics: %s", r)
 		}
+		body, missing = string(r.body), nil
+		for _, want := range wants {
+			if !strings.Contains(body, want+"\n") {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(missing) > 0 {
+		t.Errorf("metrics lack %s:\n%s", strings.Join(missing, ", "), body)
 	}
 	var st map[string]string
 	if r := f.do("GET", "/healthz", "", ""); r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil || st["status"] != "alive" {
@@ -247,6 +262,41 @@ func TestSecretsStayOutOfTheLog(t *testing.T) {
 	for _, secret := range append([]string{made.Secret, made.Secret + "x"}, f.tok[patchpilot.RoleAdmin], f.tok[patchpilot.RoleViewer]) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds the secret %s:\n%s", secret, logs)
+		}
+	}
+}
+
+// Gate verdicts are counted from the event log, each event once, however
+// many scrapes read it.
+func TestMetricsCountGateVerdictsOnce(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	verdict := func(v patchpilot.HealthVerdict) {
+		data, err := json.Marshal(patchpilot.HealthReport{Verdict: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.app.Store.AppendEvent(f.ctx, patchpilot.Event{Actor: "controller", Kind: patchpilot.EventGateVerdict,
+			Host: "web-1", Message: "gate", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scrape := func() string {
+		r := f.do("GET", "/metrics", "", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("metrics: %s", r)
+		}
+		return string(r.body)
+	}
+	verdict(patchpilot.Healthy)
+	verdict(patchpilot.Unhealthy)
+	if body := scrape(); !strings.Contains(body, `patchpilot_gate_verdicts_total{verdict="healthy"} 1`+"\n") {
+		t.Errorf("first scrape:\n%s", body)
+	}
+	verdict(patchpilot.Healthy)
+	body := scrape()
+	for _, want := range []string{`patchpilot_gate_verdicts_total{verdict="healthy"} 2`, `patchpilot_gate_verdicts_total{verdict="rollback"} 1`} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("second scrape lacks %s:\n%s", want, body)
 		}
 	}
 }

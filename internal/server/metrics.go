@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +51,15 @@ var (
 )
 
 // storeCollector reads the fleet's state from the store at each scrape.
-type storeCollector struct{ s *Server }
+type storeCollector struct {
+	s *Server
+	// gates counts gate verdicts by verdict up to the event gatesAfter:
+	// each scrape reads only the gate events after it, so a scrape's cost
+	// does not grow with the event log.
+	mu         sync.Mutex
+	gates      map[string]int
+	gatesAfter int64
+}
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descScrapeErr} {
@@ -90,12 +100,17 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		counts := map[string]int{}
 		for _, u := range ups {
-			sev := "none"
-			best := -1
+			best := 0
 			for _, a := range u.Advisories {
-				if r := patchpilot.Severity(a.Severity).Rank(); r > best && a.Severity != "" {
-					best, sev = r, string(a.Severity)
+				r := patchpilot.Severity(a.Severity).Rank()
+				if r == 0 {
+					r = patchpilot.SeverityOfScore(a.CVSS).Rank()
 				}
+				best = max(best, r)
+			}
+			sev := "none"
+			if best > 0 {
+				sev = string(patchpilot.SeverityOfRank(best))
 			}
 			counts[sev]++
 		}
@@ -113,18 +128,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descRollouts, counts, prometheus.GaugeValue)
 	}
-	if evs, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict}); err != nil {
+	if counts, err := c.gateVerdicts(ctx); err != nil {
 		failed++
 	} else {
-		counts := map[string]int{}
-		for _, e := range evs {
-			var rep patchpilot.HealthReport
-			verdict := "unknown"
-			if len(e.Data) > 0 && json.Unmarshal(e.Data, &rep) == nil && rep.Verdict != "" {
-				verdict = string(rep.Verdict)
-			}
-			counts[verdict]++
-		}
 		gauge(descGates, counts, prometheus.CounterValue)
 	}
 	if outs, err := st.Outcomes(ctx, patchpilot.OutcomeFilter{}); err != nil {
@@ -140,4 +146,33 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		c.s.log.Warn("metrics: reads of the store failed", "count", failed)
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, float64(failed))
+}
+
+// gateVerdicts counts every gate verdict event by its verdict, reading
+// only the events stored since the last scrape.
+func (c *storeCollector) gateVerdicts(ctx context.Context) (map[string]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gates == nil {
+		c.gates = map[string]int{}
+	}
+	for {
+		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			var rep patchpilot.HealthReport
+			verdict := "unknown"
+			if len(e.Data) > 0 && json.Unmarshal(e.Data, &rep) == nil && rep.Verdict != "" {
+				verdict = string(rep.Verdict)
+			}
+			c.gates[verdict]++
+			c.gatesAfter = e.ID
+		}
+		if len(evs) < 10000 {
+			break
+		}
+	}
+	return maps.Clone(c.gates), nil
 }
