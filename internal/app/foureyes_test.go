@@ -141,4 +141,21 @@ func TestFourEyes(t *testing.T) {
 	wantCode(t, "starter of a rollout from a file", err, patchpilot.EFORBIDDEN)
 	_, err = c.Approve(ctx, "r-none", "final", "token:dave")
 	wantCode(t, "unknown rollout", err, patchpilot.ENOTFOUND)
+
+	// The saved plan's YAML sent whole, laid out differently and with
+	// comments, is still alice's plan: she may not approve its rollout.
+	relaid := "# the kernel plan, as saved\n" + strings.ReplaceAll(savedPlanYAML, "\n", "  \n")
+	p4, src4, err := parsePlanForTest(relaid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id4, err := c.Start(ctx, p4, src4, StartOptions{Actor: "token:erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := a.Store.Rollout(ctx, id4); err != nil || r.PlanID != rec.ID {
+		t.Fatalf("rollout of the saved plan's YAML: plan %q, %v; want %s", r.PlanID, err, rec.ID)
+	}
+	_, err = c.Approve(ctx, id4, "final", "token:alice")
+	wantCode(t, "the creator of a plan sent whole", err, patchpilot.EFORBIDDEN)
 }

@@ -108,6 +108,16 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 			source = []byte(rec.Source)
 		}
 	}
+	if o.PlanID == "" {
+		// A plan sent whole that is a saved plan (the same plan, however
+		// its YAML is laid out) came from that plan's creator: four-eyes
+		// must know them, whichever way the plan reached the start.
+		id, err := a.savedPlanOf(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		o.PlanID = id
+	}
 	views, err := a.HostViews(ctx)
 	if err != nil {
 		return "", err
@@ -422,4 +432,30 @@ func RolloutResult(st RolloutStatus) error {
 		return patchpilot.Errorf(patchpilot.EROLLBACKFAILED, "rollout %s failed: %s", id, reason).WithHint("check the hosts named; " + hint)
 	}
 	return patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s stopped in state %s: %s", id, state, reason).WithHint(hint)
+}
+
+// savedPlanOf returns the id of the newest saved plan that is p (the same
+// canonical form, planner.Marshal), or "" when none is.
+func (a *App) savedPlanOf(ctx context.Context, p patchpilot.Plan) (string, error) {
+	want, err := planner.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	recs, err := a.Store.PlanRecords(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range recs {
+		if rec.Name != p.Name {
+			continue
+		}
+		saved, err := planner.Parse([]byte(rec.Source), "plan "+rec.ID)
+		if err != nil {
+			continue // saved by a version whose plans this one reads differently: not the same plan
+		}
+		if got, err := planner.Marshal(saved); err == nil && string(got) == string(want) {
+			return rec.ID, nil
+		}
+	}
+	return "", nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
 // Keys of the policy section, in the order docs/policy.md lists them.
@@ -46,11 +47,20 @@ func Decode(file string, n *yaml.Node) (Policy, error) {
 		if err != nil {
 			return p, err
 		}
+		names := map[string]int{}
 		for i, it := range items {
-			g, err := d.group(it, fmt.Sprintf("policy: groups[%d]", i), groupKeys)
+			what := fmt.Sprintf("policy: groups[%d]", i)
+			g, err := d.group(it, what, groupKeys)
 			if err != nil {
 				return p, err
 			}
+			if g.Name == "default" {
+				return p, d.errorf(it, what, "group name \"default\" is the default group's; give this group another name")
+			}
+			if line, ok := names[g.Name]; ok && g.Name != "" {
+				return p, d.errorf(it, what, "group name %q is already used at line %d", g.Name, line)
+			}
+			names[g.Name] = it.Line
 			p.Groups = append(p.Groups, g)
 		}
 	}
@@ -132,6 +142,9 @@ func (d decoder) group(n *yaml.Node, what string, known []string) (Group, error)
 	if v, ok := f["hosts"]; ok {
 		if g.Selector, err = d.scalar(v, what+": hosts"); err != nil {
 			return g, err
+		}
+		if _, err := planner.ParseSelector(g.Selector); err != nil && strings.TrimSpace(g.Selector) != "" {
+			return g, d.errorf(v, what+": hosts", "%v", err)
 		}
 	}
 	if v, ok := f["level"]; ok {
@@ -235,6 +248,9 @@ func (d decoder) promotion(n *yaml.Node, what string) (Promotion, error) {
 		}
 		if *k.dst, err = d.scalar(v, what+": "+k.key); err != nil {
 			return pr, err
+		}
+		if _, err := planner.ParseSelector(*k.dst); err != nil && strings.TrimSpace(*k.dst) != "" {
+			return pr, d.errorf(v, what+": "+k.key, "%v", err)
 		}
 	}
 	v, ok := f["after"]

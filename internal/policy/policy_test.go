@@ -59,6 +59,11 @@ func TestDecode(t *testing.T) {
 		{"promotions:\n  - {from: env=staging, after: 1d}\n", `promotions[0]: to is missing`},
 		{"groups:\n  - {name: a, level: advisor}\n", `groups[0] (a): hosts is missing`},
 		{"stuff: 1\n", `pp.yaml:1: policy: unknown key "stuff"; known keys: groups, default, promotions`},
+		// Errors in values point at the line of the value, not the section's.
+		{"groups:\n  - name: a\n    level: advisor\n    hosts: \"env=\"\n", `pp.yaml:4: policy: groups[0] (a): hosts: `},
+		{"groups:\n  - {name: a, hosts: env=x}\n  - {name: a, hosts: env=y}\n", `pp.yaml:3: policy: groups[1]: group name "a" is already used at line 2`},
+		{"groups:\n  - {name: default, hosts: env=x}\n", `pp.yaml:2: policy: groups[0]: group name "default" is the default group's`},
+		{"default: {level: advisor}\npromotions:\n  - from: env=staging\n    to: \"env=\"\n", `pp.yaml:4: policy: promotions[0]: to: `},
 	} {
 		_, err := decode(t, tt.src)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || patchpilot.ErrorCode(err) != patchpilot.EINVALID {
