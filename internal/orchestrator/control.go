@@ -356,6 +356,12 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 			err = j.gatesBeforeChange(ctx)
 		}
 		if err != nil && ctx.Err() != nil {
+			// The host is no failure: its checks were cut short. It is
+			// left skipped, not in the middle of a preflight that no
+			// controller will carry on.
+			if serr := j.save(context.WithoutCancel(ctx), patchpilot.HostSkipped, "dry run interrupted before its checks ended"); serr != nil {
+				rn.e.logger().Warn("store host state", "host", hr.Host, "err", serr)
+			}
 			j.close()
 			return "", rn.dryRunInterrupted(ctx)
 		}
@@ -420,8 +426,8 @@ func (j *job) gatesBeforeChange(ctx context.Context) error {
 	return failed("health gates fail before any change, so the rollout would roll this host back: %s", strings.Join(why, "; "))
 }
 
-// dryRunInterrupted ends a dry run whose controller was interrupted. The
-// host it was checking is no failure, so it is left as it was. A dry run
+// dryRunInterrupted ends a dry run whose controller was interrupted (the
+// host it was checking is left skipped, no failure). A dry run
 // changed nothing and has nothing to resume, so it ends aborted rather
 // than staying running, where it would hold its hosts against 'hosts rm';
 // the store is written with a context that outlives the interruption.

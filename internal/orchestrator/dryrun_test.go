@@ -113,5 +113,8 @@ func TestDryRunInterrupted(t *testing.T) {
 		if s == patchpilot.HostFailed || s == patchpilot.HostUnreachable {
 			t.Errorf("%s: %s; an interruption is no host failure", h, s)
 		}
+		if s == patchpilot.HostPreflight {
+			t.Errorf("%s: left in preflight, which no controller carries on", h)
+		}
 	}
 }

@@ -70,6 +70,12 @@ func NewClient(o ClientOptions) (*Client, error) {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "--server %q: expected a URL without user, query or fragment", u.Redacted()).
 			WithHint("give the token with PATCHPILOT_TOKEN or --token-file, not in the URL")
 	}
+	if p := strings.TrimSuffix(u.Path, "/"); strings.HasSuffix(p, "/api/v1") || strings.HasSuffix(p, "/api") {
+		root := *u
+		root.Path = strings.TrimSuffix(strings.TrimSuffix(p, "/v1"), "/api")
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "--server %s: expected the server's own URL, without the API's path", u).
+			WithHint("use --server " + root.String())
+	}
 	if u.Scheme == "http" && !o.InsecureHTTP && !loopback(u.Hostname()) {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "--server %s: plain http to %s would send the token over the network in clear", u, u.Hostname()).
 			WithHint("use https (with --ca-cert for a private CA), or give --insecure-http if the network is trusted")

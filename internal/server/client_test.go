@@ -150,6 +150,8 @@ func TestNewClientRefuses(t *testing.T) {
 		{ClientOptions{URL: "https://ann:pw@patchpilot.example", Token: "x"}, "without user"},
 		{ClientOptions{URL: "https://patchpilot.example", Token: "a b"}, "white space"},
 		{ClientOptions{URL: "", Token: "x"}, "no URL"},
+		{ClientOptions{URL: "http://127.0.0.1:8080/api/v1", Token: "x"}, "without the API's path"},
+		{ClientOptions{URL: "https://pp.example/patchpilot/api/v1/", Token: "x"}, "without the API's path"},
 		{ClientOptions{URL: "https://patchpilot.example", Token: "x", CACertFile: "/nonexistent/ca.pem"}, "--ca-cert"},
 	} {
 		_, err := NewClient(tt.o)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -185,7 +186,10 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &te):
 		field := te.Field
-		return badField(field, "field %q: expected %s, got JSON %s", field, te.Type.String(), te.Value)
+		if field == "" {
+			return badField("", "the request body is a JSON %s: expected a JSON object", te.Value)
+		}
+		return badField(field, "field %q: expected %s, got JSON %s", field, jsonKind(te.Type), te.Value)
 	case errors.As(err, &se):
 		return badField("", "the request body is not valid JSON at byte %d: %s", se.Offset, se.Error())
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -200,4 +204,25 @@ func jsonError(err error) error {
 // requireField is a missing required field.
 func requireField(field, what string) error {
 	return badField(field, "field %q is required: %s", field, what)
+}
+
+// jsonKind names the JSON a Go type is read from, for an error a client
+// reads (never a Go type name).
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another kind of value"
 }

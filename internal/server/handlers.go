@@ -57,9 +57,9 @@ func queryTime(q url.Values, name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339, v)
+	t, err := app.ParseSince("query parameter "+name+"=", v, time.Now())
 	if err != nil {
-		return time.Time{}, badField(name, "query parameter %s=%q: expected an RFC 3339 time such as 2026-01-02T15:04:05Z", name, v)
+		return time.Time{}, badField(name, "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}
 	return t, nil
 }

@@ -287,6 +287,9 @@ func TestMetricsCountGateVerdictsOnce(t *testing.T) {
 		}
 		return string(r.body)
 	}
+	if body := scrape(); !strings.Contains(body, `patchpilot_gate_verdicts_total{verdict="rollback"} 0`+"\n") {
+		t.Errorf("before any verdict the rollback count is not shown as 0:\n%s", body)
+	}
 	verdict(patchpilot.Healthy)
 	verdict(patchpilot.Unhealthy)
 	if body := scrape(); !strings.Contains(body, `patchpilot_gate_verdicts_total{verdict="healthy"} 1`+"\n") {

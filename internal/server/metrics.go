@@ -154,7 +154,11 @@ func (c *storeCollector) gateVerdicts(ctx context.Context) (map[string]int, erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gates == nil {
+		// Every verdict is shown from the start, at 0 until it happens.
 		c.gates = map[string]int{}
+		for _, v := range []patchpilot.HealthVerdict{patchpilot.Healthy, patchpilot.UnderReview, patchpilot.Unhealthy} {
+			c.gates[string(v)] = 0
+		}
 	}
 	for {
 		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000})
