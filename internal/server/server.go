@@ -241,16 +241,14 @@ func (s *Server) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
+	// The listener stays open while the rollouts stop, so that /readyz
+	// answers 503 (and a load balancer takes this server out) rather than
+	// refusing connections; new work is refused meanwhile. Then it closes.
 	s.beginShutdown()
-	done := make(chan struct{})
-	go func() {
-		s.runs.stopAll(shut)
-		close(done)
-	}()
+	s.runs.stopAll(shut)
 	if err := hs.Shutdown(shut); err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
-	<-done
 	s.log.Info("stopped")
 	return nil
 }
