@@ -30,6 +30,9 @@ const (
 	ScheduleRunning ScheduleOutcome = "running"
 	// ScheduleLaunched: a patch run handed its plan over to be started.
 	ScheduleLaunched ScheduleOutcome = "launched"
+	// ScheduleProposed: a patch run saved its plan for a person to
+	// start, as the policy does not let it start unattended.
+	ScheduleProposed ScheduleOutcome = "proposed"
 	// ScheduleSucceeded: an inventory run collected every host.
 	ScheduleSucceeded ScheduleOutcome = "succeeded"
 	// ScheduleNothingToDo: a patch run found no update to install.

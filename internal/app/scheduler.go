@@ -30,9 +30,22 @@ const schedulerActor = "scheduler"
 const maxCatchUp = 10000
 
 // LaunchFunc starts the plan a patch schedule proposed: the caller applies
-// its policy and starts the rollout. source is the plan's YAML;
-// scheduleName names the schedule, for the rollout's record and audit.
-type LaunchFunc func(ctx context.Context, p patchpilot.Plan, source []byte, scheduleName string) error
+// its policy and starts the rollout, or keeps the plan for a person to
+// start. source is the plan's YAML; scheduleName names the schedule, for
+// the rollout's record and audit.
+type LaunchFunc func(ctx context.Context, p patchpilot.Plan, source []byte, scheduleName string) (Launched, error)
+
+// Launched is what a LaunchFunc did with a plan; the scheduler records it
+// in the schedule's run.
+type Launched struct {
+	// Rollout is the rollout started; empty when none was.
+	Rollout string
+	// Proposed is set when the plan was kept for a person to start
+	// instead (the policy does not let it start unattended).
+	Proposed bool
+	// Message says what was done: the saved plan's id, why it waits.
+	Message string
+}
 
 // SchedulerOptions configure a Scheduler.
 type SchedulerOptions struct {
@@ -534,11 +547,20 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	if err := s.a.Store.UpdateScheduleRun(ctx, *r); err != nil {
 		return "", "", err
 	}
-	if err := s.o.Launch(ctx, p, source, sc.Name); err != nil {
+	res, err := s.o.Launch(ctx, p, source, sc.Name)
+	if err != nil {
 		return "", "", fmt.Errorf("launch plan %s: %w", p.Name, err)
 	}
-	notes = append([]string{fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)}, notes...)
-	return patchpilot.ScheduleLaunched, strings.Join(notes, "; "), nil
+	r.Rollout = res.Rollout
+	head := fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)
+	outcome := patchpilot.ScheduleLaunched
+	if res.Proposed {
+		head, outcome = fmt.Sprintf("plan %s over %d hosts (%s risk) proposed", p.Name, len(prop.Targets), prop.Level), patchpilot.ScheduleProposed
+	}
+	if res.Message != "" {
+		head += ": " + res.Message
+	}
+	return outcome, strings.Join(append([]string{head}, notes...), "; "), nil
 }
 
 // ScheduledPatch is what a patch schedule installs now: every pending

@@ -30,14 +30,14 @@ type launched struct {
 	err   error
 }
 
-func (l *launched) Launch(_ context.Context, p patchpilot.Plan, source []byte, name string) error {
+func (l *launched) Launch(_ context.Context, p patchpilot.Plan, source []byte, name string) (Launched, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
-		return l.err
+		return Launched{}, l.err
 	}
 	l.plans, l.srcs, l.names = append(l.plans, p), append(l.srcs, source), append(l.names, name)
-	return nil
+	return Launched{}, nil
 }
 
 func (l *launched) count() int {
@@ -412,9 +412,9 @@ func TestSchedulerRun(t *testing.T) {
 		Updates: UpdateSelector{Security: true}}
 	ctx, a, _ := schedulerApp(t, clk, nightly)
 	got := make(chan string, 10)
-	s := newScheduler(t, a, SchedulerOptions{Launch: func(_ context.Context, p patchpilot.Plan, _ []byte, name string) error {
+	s := newScheduler(t, a, SchedulerOptions{Launch: func(_ context.Context, p patchpilot.Plan, _ []byte, name string) (Launched, error) {
 		got <- name + " " + p.Name
-		return nil
+		return Launched{}, nil
 	}})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
@@ -583,21 +583,22 @@ func TestScheduledPlanStarts(t *testing.T) {
 		Updates: UpdateSelector{Security: true, MinSeverity: patchpilot.SeverityHigh}}
 	ctx, a, _ := schedulerApp(t, clk, nightly)
 	var rollout string
-	launch := func(ctx context.Context, p patchpilot.Plan, source []byte, name string) error {
+	launch := func(ctx context.Context, p patchpilot.Plan, source []byte, name string) (Launched, error) {
 		rec, err := a.SavePlan(ctx, p, source, "scheduler:"+name)
 		if err != nil {
-			return err
+			return Launched{}, err
 		}
 		rollout, err = a.Controller(EngineOptions{}).Start(ctx, p, source, StartOptions{DryRun: true, Actor: "scheduler:" + name, PlanID: rec.ID})
-		return err
+		return Launched{Rollout: rollout, Message: "started as rollout " + rollout}, err
 	}
 	s := newScheduler(t, a, SchedulerOptions{Launch: launch})
 	if err := s.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
 	runs := runsOf(t, ctx, a, "nightly")
-	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched || rollout == "" {
-		t.Fatalf("runs %+v, rollout %q; want one launched run", runs, rollout)
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched || rollout == "" || runs[0].Rollout != rollout ||
+		!strings.Contains(runs[0].Message, "started as rollout "+rollout) {
+		t.Fatalf("runs %+v, rollout %q; want one launched run naming it", runs, rollout)
 	}
 	st, err := a.RolloutStatus(ctx, rollout)
 	if err != nil {
