@@ -519,6 +519,15 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 		return "", "", fmt.Errorf("propose a plan: %w", err)
 	}
 	p := prop.Plan
+	shape := fmt.Sprintf("# plan shape: %s risk\n", prop.Level)
+	if sc.PlanTemplate != "" {
+		tpl, err := ReadPlanTemplate(sc.PlanTemplate)
+		if err != nil {
+			return "", "", fmt.Errorf("plan_template: %w", err)
+		}
+		p = fromTemplate(p, tpl)
+		shape = fmt.Sprintf("# plan shape: the stages of %s (%s risk)\n", sc.PlanTemplate, prop.Level)
+	}
 	p.Name = sc.Name + "-" + due.In(sc.Location()).Format("2006-01-02")
 	if sc.Window != nil {
 		p.Windows = []patchpilot.MaintenanceWindow{*sc.Window}
@@ -533,7 +542,7 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	for _, line := range prop.Header {
 		fmt.Fprintf(&b, "# %s\n", strings.ReplaceAll(line, "\n", " "))
 	}
-	fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
+	b.WriteString(shape)
 	b.Write(data)
 	source := []byte(b.String())
 	// The plan handed over is the one its source reads as, defaults and

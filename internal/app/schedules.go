@@ -49,6 +49,11 @@ type Schedule struct {
 	Inventory string `json:"inventory,omitempty"`
 	// Every is the interval of an inventory schedule.
 	Every time.Duration `json:"-"`
+	// PlanTemplate, when set, is a plan file whose stages, health
+	// checks, canary analysis, disruption budgets and plan-wide switches
+	// the proposed plans take instead of the risk strategy's; the
+	// schedule still decides the plan's name, patch, targets and window.
+	PlanTemplate string `json:"plan_template,omitempty"`
 
 	rule schedule.Rule
 }
@@ -191,7 +196,7 @@ func errText(err error) string {
 // The keys of the schedule sections, in the order the documentation
 // gives them.
 var (
-	patchScheduleKeys     = []string{"name", "when", "timezone", "hosts", "updates", "window", "inventory"}
+	patchScheduleKeys     = []string{"name", "when", "timezone", "hosts", "updates", "window", "inventory", "plan_template"}
 	inventoryScheduleKeys = []string{"name", "inventory", "every"}
 	updateSelectorKeys    = []string{"security", "min_severity", "packages"}
 	scheduleWindowKeys    = []string{"days", "start", "end", "tz"}
@@ -358,6 +363,24 @@ func (d sectionDecoder) schedule(f map[string]keyed, item *yaml.Node, what strin
 	}
 	if s.Updates, err = d.updates(f["updates"].value, what+": updates"); err != nil {
 		return s, err
+	}
+	if v, ok := f["plan_template"]; ok {
+		if s.PlanTemplate, err = d.scalar(v.value, what+": plan_template"); err != nil {
+			return s, err
+		}
+		if s.PlanTemplate == "" {
+			return s, d.errorf(v.value, what+": plan_template", "expected a plan file")
+		}
+		if !filepath.IsAbs(s.PlanTemplate) {
+			dir, err := filepath.Abs(filepath.Dir(d.path))
+			if err != nil {
+				return s, d.errorf(v.value, what+": plan_template", "%s: %v", s.PlanTemplate, err)
+			}
+			s.PlanTemplate = filepath.Join(dir, s.PlanTemplate)
+		}
+		if _, err := ReadPlanTemplate(s.PlanTemplate); err != nil {
+			return s, d.errorf(v.value, what+": plan_template", "%s", errText(err))
+		}
 	}
 	if w, ok := f["window"]; ok {
 		win, err := d.window(w.value, what+": window", s.Timezone)
