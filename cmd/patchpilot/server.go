@@ -26,7 +26,7 @@ func (c *cli) serverCommand() *cobra.Command {
 		Use:   "server [--listen ADDR] [--tls-cert FILE --tls-key FILE]",
 		Short: "Serve the JSON API, live events and metrics; drive the rollouts started through it",
 		Long: `Serve patchpilot's JSON API under /api/v1 (hosts, updates, assessments,
-plans, rollouts, history, tokens, the audit log), live events as
+plans, rollouts, history, policies, schedules, tokens, the audit log), live events as
 server-sent events at /api/v1/events, Prometheus metrics at /metrics, and
 /healthz and /readyz. Every API call needs 'Authorization: Bearer TOKEN'
 with an API token an admin made; the token's role decides what it may do. docs/api.md describes the API; /api/v1/openapi.json is its OpenAPI

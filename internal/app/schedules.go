@@ -515,6 +515,8 @@ type ScheduleView struct {
 	WindowText string `json:"window_text,omitempty"`
 	// Next are the next run times, in the schedule's zone.
 	Next []time.Time `json:"next"`
+	// NextUTC are the same times in UTC.
+	NextUTC []time.Time `json:"next_utc"`
 	// Starts are when each of the next runs starts: its run time, or
 	// when the maintenance window opens after it.
 	Starts []time.Time `json:"starts"`
@@ -542,9 +544,10 @@ func (a *App) Schedules(ctx context.Context) ([]ScheduleView, error) {
 			v.Last = &runs[0]
 			last = runs[0].Due
 		}
-		v.Next, v.Starts = []time.Time{}, []time.Time{}
+		v.Next, v.NextUTC, v.Starts = []time.Time{}, []time.Time{}, []time.Time{}
 		for _, t := range s.NextRuns(now, last, ScheduleListRuns) {
 			v.Next = append(v.Next, t.In(s.Location()))
+			v.NextUTC = append(v.NextUTC, t.UTC())
 			start := t
 			if s.Window != nil {
 				if open, ok := planner.WindowNextOpen(*s.Window, t); ok {
