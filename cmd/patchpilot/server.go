@@ -43,8 +43,9 @@ those hosts before it carries on.
 
 The server runs the schedules of patchpilot.yaml (docs/scheduling.md):
 a patch schedule's plan starts by itself when the policy lets it, and
-otherwise is saved for a person to start. Only one server per database
-may run the schedules: start any other with --schedules=false. A rollout
+otherwise is saved for a person to start. Servers sharing a database run
+the schedules one at a time, the one holding the scheduler lease in the
+database; --schedules=false keeps this one out of it. A rollout
 waiting for an approval that the policy gives after a delay is carried
 on when the delay has passed, also when it passed while no server ran.
 
@@ -96,7 +97,7 @@ later.`,
 	f.DurationVar(&drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long to wait for host steps in flight to finish before cutting them off")
 	f.DurationVar(&ef.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "how long the server's claim on a rollout lasts without renewal")
 	f.DurationVar(&ef.checkInterval, "check-interval", app.DefaultCheckInterval, "time between health checks during a bake")
-	f.BoolVar(&schedules, "schedules", true, "run the configured schedules (one server per database may)")
+	f.BoolVar(&schedules, "schedules", true, "run the configured schedules, while this server holds the database's scheduler lease")
 	c.addSSHFlags(f)
 	return cmd
 }

@@ -60,8 +60,8 @@ type Options struct {
 	Now func() time.Time
 	// Schedules, when set, makes the server run the app's schedules
 	// (app.Options.Schedules) with these options from Start until
-	// Shutdown; the server sets Launch. Only one server per database
-	// may run them (docs/scheduling.md).
+	// Shutdown; the server sets Launch. Servers on one database run them
+	// one at a time, holding the store's scheduler lease.
 	Schedules *app.SchedulerOptions
 	// AutoApprovalInterval: see DefaultAutoApprovalInterval.
 	AutoApprovalInterval time.Duration
