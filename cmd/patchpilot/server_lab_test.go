@@ -56,8 +56,13 @@ func TestServerScheduleOnTheLab(t *testing.T) {
     - {name: validation, targets: 1, `+labCriteria+`, bake: 1s, timeout: 3m}
     - {name: wave_1, targets: rest, parallel: 2, `+labCriteria+`, bake: 6s, timeout: 3m}
 `)
-	// Due at the start of the next minute (UTC) at least 15 seconds away.
-	due := time.Now().UTC().Add(15 * time.Second).Truncate(time.Minute).Add(time.Minute)
+	// Due at the start of the next minute (UTC) at least 10 seconds away:
+	// the server starts before it, and waits for it.
+	now := time.Now().UTC()
+	due := now.Truncate(time.Minute).Add(time.Minute)
+	if due.Sub(now) < 10*time.Second {
+		due = due.Add(time.Minute)
+	}
 	config := fmt.Sprintf(`known_hosts: %s
 schedules:
   - name: lab-nightly
