@@ -30,6 +30,9 @@ const (
 	ScheduleRunning ScheduleOutcome = "running"
 	// ScheduleLaunched: a patch run handed its plan over to be started.
 	ScheduleLaunched ScheduleOutcome = "launched"
+	// ScheduleProposed: a patch run saved its plan for a person to
+	// start, as the policy does not let it start unattended.
+	ScheduleProposed ScheduleOutcome = "proposed"
 	// ScheduleSucceeded: an inventory run collected every host.
 	ScheduleSucceeded ScheduleOutcome = "succeeded"
 	// ScheduleNothingToDo: a patch run found no update to install.
@@ -92,4 +95,16 @@ type ScheduleStore interface {
 	UpdateScheduleRun(ctx context.Context, r ScheduleRun) error
 	// ScheduleRuns lists runs matching the filter, latest due time first.
 	ScheduleRuns(ctx context.Context, f ScheduleRunFilter) ([]ScheduleRun, error)
+	// AcquireSchedulerLease gives owner the right to run the schedules
+	// until now+ttl, when nobody else holds an unexpired lease (renewing
+	// one's own is allowed): one scheduler runs per database. It reports
+	// whether the lease was granted and who holds it otherwise.
+	AcquireSchedulerLease(ctx context.Context, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	// TakeOverSchedulerLease gives owner the lease that from holds,
+	// expired or not, for now+ttl, as TakeOverLease does for a rollout's:
+	// a compare-and-swap that reports the current holder ("" for none)
+	// when the lease is no longer from's.
+	TakeOverSchedulerLease(ctx context.Context, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	// ReleaseSchedulerLease drops owner's scheduler lease, if it holds it.
+	ReleaseSchedulerLease(ctx context.Context, owner string) error
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,12 +22,6 @@ often. The server runs them; see docs/scheduling.md.`,
 	}
 	cmd.AddCommand(c.scheduleListCommand())
 	return cmd
-}
-
-// scheduleListItem is one schedule as 'schedule list -o json' prints it.
-type scheduleListItem struct {
-	app.ScheduleView
-	NextUTC []time.Time `json:"next_utc"`
 }
 
 func (c *cli) scheduleListCommand() *cobra.Command {
@@ -54,20 +47,12 @@ message, plan, rollout).`,
 			if err != nil {
 				return err
 			}
-			items := make([]scheduleListItem, 0, len(views))
-			for _, v := range views {
-				it := scheduleListItem{ScheduleView: v, NextUTC: []time.Time{}}
-				for _, t := range v.Next {
-					it.NextUTC = append(it.NextUTC, t.UTC())
-				}
-				items = append(items, it)
-			}
-			return c.render(items, func(w io.Writer) { writeScheduleList(w, items) })
+			return c.render(views, func(w io.Writer) { writeScheduleList(w, views) })
 		}),
 	}
 }
 
-func writeScheduleList(w io.Writer, items []scheduleListItem) {
+func writeScheduleList(w io.Writer, items []app.ScheduleView) {
 	if len(items) == 0 {
 		fmt.Fprintln(w, "no schedules are configured (see docs/scheduling.md for the schedules: and inventory_schedules: sections of patchpilot.yaml)")
 		return

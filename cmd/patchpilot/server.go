@@ -20,12 +20,13 @@ func (c *cli) serverCommand() *cobra.Command {
 		listen, cert, key string
 		drainTimeout      time.Duration
 		ef                engineFlags
+		schedules         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server [--listen ADDR] [--tls-cert FILE --tls-key FILE]",
 		Short: "Serve the JSON API, live events and metrics; drive the rollouts started through it",
 		Long: `Serve patchpilot's JSON API under /api/v1 (hosts, updates, assessments,
-plans, rollouts, history, tokens, the audit log), live events as
+plans, rollouts, history, policies, schedules, tokens, the audit log), live events as
 server-sent events at /api/v1/events, Prometheus metrics at /metrics, and
 /healthz and /readyz. Every API call needs 'Authorization: Bearer TOKEN'
 with an API token an admin made; the token's role decides what it may do. docs/api.md describes the API; /api/v1/openapi.json is its OpenAPI
@@ -39,6 +40,14 @@ in flight finish the step it is in (an apply or a reboot is not cut off;
 a bake is), stores it, releases the leases and exits 0; steps still
 running after --drain-timeout are cut off, and the next start examines
 those hosts before it carries on.
+
+The server runs the schedules of patchpilot.yaml (docs/scheduling.md):
+a patch schedule's plan starts by itself when the policy lets it, and
+otherwise is saved for a person to start. Servers sharing a database run
+the schedules one at a time, the one holding the scheduler lease in the
+database; --schedules=false keeps this one out of it. A rollout
+waiting for an approval that the policy gives after a delay is carried
+on when the delay has passed, also when it passed while no server ran.
 
 With --tls-cert and --tls-key (both or neither) it serves HTTPS, TLS 1.2 or
 later.`,
@@ -59,11 +68,15 @@ later.`,
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(server.Options{App: a, People: a, Plans: a,
+			o := server.Options{App: a, People: a, Plans: a,
 				NewController: func(o app.EngineOptions) server.Controller {
 					o.Dialer, o.LeaseTTL, o.CheckInterval = dialer, ef.leaseTTL, ef.checkInterval
 					return server.AppController{C: a.Controller(o)}
-				}})
+				}}
+			if schedules {
+				o.Schedules = &app.SchedulerOptions{Dialer: dialer}
+			}
+			srv, err := server.New(o)
 			if err != nil {
 				return err
 			}
@@ -84,6 +97,7 @@ later.`,
 	f.DurationVar(&drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long to wait for host steps in flight to finish before cutting them off")
 	f.DurationVar(&ef.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "how long the server's claim on a rollout lasts without renewal")
 	f.DurationVar(&ef.checkInterval, "check-interval", app.DefaultCheckInterval, "time between health checks during a bake")
+	f.BoolVar(&schedules, "schedules", true, "run the configured schedules, while this server holds the database's scheduler lease")
 	c.addSSHFlags(f)
 	return cmd
 }

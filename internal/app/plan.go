@@ -29,3 +29,19 @@ func ParsePlan(data []byte, source string) (patchpilot.Plan, error) {
 
 // MaxPlanBytes is the largest plan ReadPlan reads.
 const MaxPlanBytes = planner.MaxPlanBytes
+
+// ReadPlanTemplate reads a schedule's plan template: a plan file, as
+// 'rollout start' takes it, whose stages, health checks, canary
+// analysis, disruption budgets and plan-wide switches the schedule's
+// proposed plans take (Schedule.PlanTemplate).
+func ReadPlanTemplate(path string) (patchpilot.Plan, error) {
+	p, _, err := planner.ReadFile(path)
+	return p, err
+}
+
+// fromTemplate gives a proposed plan the stages, health checks, canary
+// analysis, budgets and switches of a template.
+func fromTemplate(p, tpl patchpilot.Plan) patchpilot.Plan {
+	p.Stages, p.Health, p.Canary, p.Budgets, p.Policy = tpl.Stages, tpl.Health, tpl.Canary, tpl.Budgets, tpl.Policy
+	return p
+}

@@ -28,6 +28,17 @@ type (
 // Policy is the server's policy (the policy: section of patchpilot.yaml).
 type Policy = policy.Policy
 
+// PolicyAdvisor is the automation level of a group that names none.
+const PolicyAdvisor = policy.Advisor
+
+// PolicyGroup, PolicyAutoApprove and PolicyPromotion are the parts of a
+// Policy.
+type (
+	PolicyGroup       = policy.Group
+	PolicyAutoApprove = policy.AutoApprove
+	PolicyPromotion   = policy.Promotion
+)
+
 // Policy returns the server's policy, as configured (the zero Policy is
 // the default one: every host an advisor, nothing held).
 func (a *App) Policy() Policy { return a.Options.Policy }

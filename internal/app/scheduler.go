@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
 	"github.com/patchpilot/patchpilot/internal/planner"
 )
@@ -25,14 +26,33 @@ const DefaultScheduleGrace = time.Hour
 // schedulerActor is the actor of the events the scheduler records.
 const schedulerActor = "scheduler"
 
+// DefaultSchedulerLeaseTTL is how long a scheduler's lease on the
+// schedules of a database lasts without renewal: when its server dies on
+// another machine, another server's scheduler takes over within it. (One
+// of this machine that is gone is taken over at once.)
+const DefaultSchedulerLeaseTTL = 2 * time.Minute
+
 // maxCatchUp bounds how many missed due times of one schedule the
 // scheduler walks through before it jumps to the present.
 const maxCatchUp = 10000
 
 // LaunchFunc starts the plan a patch schedule proposed: the caller applies
-// its policy and starts the rollout. source is the plan's YAML;
-// scheduleName names the schedule, for the rollout's record and audit.
-type LaunchFunc func(ctx context.Context, p patchpilot.Plan, source []byte, scheduleName string) error
+// its policy and starts the rollout, or keeps the plan for a person to
+// start. source is the plan's YAML; scheduleName names the schedule, for
+// the rollout's record and audit.
+type LaunchFunc func(ctx context.Context, p patchpilot.Plan, source []byte, scheduleName string) (Launched, error)
+
+// Launched is what a LaunchFunc did with a plan; the scheduler records it
+// in the schedule's run.
+type Launched struct {
+	// Rollout is the rollout started; empty when none was.
+	Rollout string
+	// Proposed is set when the plan was kept for a person to start
+	// instead (the policy does not let it start unattended).
+	Proposed bool
+	// Message says what was done: the saved plan's id, why it waits.
+	Message string
+}
 
 // SchedulerOptions configure a Scheduler.
 type SchedulerOptions struct {
@@ -48,6 +68,11 @@ type SchedulerOptions struct {
 	// Refresh runs the package managers' metadata refresh before
 	// collecting, as 'inventory collect --refresh' does.
 	Refresh bool
+	// LeaseTTL: see DefaultSchedulerLeaseTTL.
+	LeaseTTL time.Duration
+	// Owner names this scheduler in the store's scheduler lease. Default:
+	// this process, as rollout leases name it.
+	Owner string
 }
 
 // Scheduler runs the configured schedules (Options.Schedules) on the
@@ -55,11 +80,13 @@ type SchedulerOptions struct {
 // schedules collect, assess, propose a plan by the risk strategy and hand
 // it to Launch, inside their maintenance window. Every run is recorded in
 // the store once per due time, so that a restarted scheduler neither
-// repeats a run nor loses one. One scheduler runs per database.
+// repeats a run nor loses one. Run runs them only while it holds the
+// store's scheduler lease: one scheduler at a time per database.
 type Scheduler struct {
 	a       *App
 	o       SchedulerOptions
 	started bool // the first Tick has looked at runs left by an earlier life
+	held    bool // Run holds the scheduler lease
 }
 
 // NewScheduler checks that the schedules can run: Launch is given when a
@@ -67,6 +94,12 @@ type Scheduler struct {
 func (a *App) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Grace <= 0 {
 		o.Grace = DefaultScheduleGrace
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultSchedulerLeaseTTL
+	}
+	if o.Owner == "" {
+		o.Owner = orchestrator.DefaultOwner()
 	}
 	for _, sc := range a.Options.Schedules {
 		if sc.Kind == patchpilot.SchedulePatch && sc.rule.IsZero() {
@@ -85,22 +118,50 @@ func (a *App) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 }
 
 // Run ticks until ctx ends: at each due time and window opening, and at
-// least once a minute so that a clock that jumps is noticed.
+// least once a minute so that a clock that jumps is noticed. It ticks only
+// while it holds the store's scheduler lease, so that one scheduler runs
+// the schedules of a database however many servers share it; the others
+// wait for the lease, and take it over when its holder stops or dies.
 func (s *Scheduler) Run(ctx context.Context) error {
+	defer func() {
+		if s.held {
+			if err := s.a.Store.ReleaseSchedulerLease(context.WithoutCancel(ctx), s.o.Owner); err != nil {
+				s.a.Options.Logger.Warn("release the scheduler lease", "err", err)
+			}
+			s.held = false
+		}
+	}()
+	var waitingFor string // the holder last logged
 	for {
-		if err := s.Tick(ctx); err != nil {
-			if ctx.Err() != nil {
+		held, holder, err := s.lease(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.a.Options.Logger.Error("scheduler lease", "err", err)
+		case !held:
+			if holder != waitingFor {
+				s.a.Options.Logger.Info("another scheduler runs the schedules of this database; waiting for its lease", "holder", holder)
+				waitingFor = holder
+			}
+		default:
+			waitingFor = ""
+			if err := s.tickHeld(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.a.Options.Logger.Error("scheduler tick", "err", err)
+			}
+		}
+		d := min(s.o.LeaseTTL/3, time.Minute)
+		if s.held {
+			wake, err := s.NextWake(ctx)
+			if err != nil && ctx.Err() != nil {
 				return nil
 			}
-			s.a.Options.Logger.Error("scheduler tick", "err", err)
-		}
-		wake, err := s.NextWake(ctx)
-		if err != nil && ctx.Err() != nil {
-			return nil
-		}
-		d := time.Minute
-		if err == nil && !wake.IsZero() {
-			d = min(max(wake.Sub(s.a.now()), time.Second), time.Minute)
+			if err == nil && !wake.IsZero() {
+				d = min(max(wake.Sub(s.a.now()), time.Second), d)
+			}
 		}
 		t := time.NewTimer(d)
 		select {
@@ -110,6 +171,66 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// lease takes or renews the scheduler lease: free, expired or its own, or
+// held by a scheduler of this machine that is gone, which is taken over
+// at once. A scheduler that comes to hold it looks again at the runs left
+// running, as at its first start.
+func (s *Scheduler) lease(ctx context.Context) (bool, string, error) {
+	st := s.a.Store
+	granted, holder, err := st.AcquireSchedulerLease(ctx, s.o.Owner, s.o.LeaseTTL)
+	if err == nil && !granted {
+		if why := orchestrator.DeadHolder(holder, nil, nil); why != "" {
+			var now string
+			if granted, now, err = st.TakeOverSchedulerLease(ctx, holder, s.o.Owner, s.o.LeaseTTL); err == nil && granted {
+				s.a.Options.Logger.Info("took over the scheduler lease", "from", holder, "why", why)
+				holder = s.o.Owner
+			} else if err == nil && now == "" {
+				granted, holder, err = st.AcquireSchedulerLease(ctx, s.o.Owner, s.o.LeaseTTL)
+			} else {
+				holder = now
+			}
+		}
+	}
+	if err != nil {
+		return false, "", err
+	}
+	if granted && !s.held {
+		s.started = false
+	}
+	s.held = granted
+	return granted, holder, nil
+}
+
+// tickHeld ticks while renewing the lease; losing it (a renewal refused,
+// after this process stalled past the lease) cuts the tick off.
+func (s *Scheduler) tickHeld(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(s.o.LeaseTTL/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			granted, holder, err := s.a.Store.AcquireSchedulerLease(ctx, s.o.Owner, s.o.LeaseTTL)
+			if err == nil && !granted {
+				s.a.Options.Logger.Warn("lost the scheduler lease: stopping the run in progress", "holder", holder)
+				cancel()
+				return
+			}
+		}
+	}()
+	err := s.Tick(ctx)
+	cancel()
+	<-done
+	return err
 }
 
 // NextWake is the earliest time at which a Tick has something to do: a due
@@ -506,6 +627,15 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 		return "", "", fmt.Errorf("propose a plan: %w", err)
 	}
 	p := prop.Plan
+	shape := fmt.Sprintf("# plan shape: %s risk\n", prop.Level)
+	if sc.PlanTemplate != "" {
+		tpl, err := ReadPlanTemplate(sc.PlanTemplate)
+		if err != nil {
+			return "", "", fmt.Errorf("plan_template: %w", err)
+		}
+		p = fromTemplate(p, tpl)
+		shape = fmt.Sprintf("# plan shape: the stages of %s (%s risk)\n", sc.PlanTemplate, prop.Level)
+	}
 	p.Name = sc.Name + "-" + due.In(sc.Location()).Format("2006-01-02")
 	if sc.Window != nil {
 		p.Windows = []patchpilot.MaintenanceWindow{*sc.Window}
@@ -520,7 +650,7 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	for _, line := range prop.Header {
 		fmt.Fprintf(&b, "# %s\n", strings.ReplaceAll(line, "\n", " "))
 	}
-	fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
+	b.WriteString(shape)
 	b.Write(data)
 	source := []byte(b.String())
 	// The plan handed over is the one its source reads as, defaults and
@@ -534,11 +664,20 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	if err := s.a.Store.UpdateScheduleRun(ctx, *r); err != nil {
 		return "", "", err
 	}
-	if err := s.o.Launch(ctx, p, source, sc.Name); err != nil {
+	res, err := s.o.Launch(ctx, p, source, sc.Name)
+	if err != nil {
 		return "", "", fmt.Errorf("launch plan %s: %w", p.Name, err)
 	}
-	notes = append([]string{fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)}, notes...)
-	return patchpilot.ScheduleLaunched, strings.Join(notes, "; "), nil
+	r.Rollout = res.Rollout
+	head := fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)
+	outcome := patchpilot.ScheduleLaunched
+	if res.Proposed {
+		head, outcome = fmt.Sprintf("plan %s over %d hosts (%s risk) proposed", p.Name, len(prop.Targets), prop.Level), patchpilot.ScheduleProposed
+	}
+	if res.Message != "" {
+		head += ": " + res.Message
+	}
+	return outcome, strings.Join(append([]string{head}, notes...), "; "), nil
 }
 
 // ScheduledPatch is what a patch schedule installs now: every pending

@@ -30,14 +30,14 @@ type launched struct {
 	err   error
 }
 
-func (l *launched) Launch(_ context.Context, p patchpilot.Plan, source []byte, name string) error {
+func (l *launched) Launch(_ context.Context, p patchpilot.Plan, source []byte, name string) (Launched, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
-		return l.err
+		return Launched{}, l.err
 	}
 	l.plans, l.srcs, l.names = append(l.plans, p), append(l.srcs, source), append(l.names, name)
-	return nil
+	return Launched{}, nil
 }
 
 func (l *launched) count() int {
@@ -412,9 +412,9 @@ func TestSchedulerRun(t *testing.T) {
 		Updates: UpdateSelector{Security: true}}
 	ctx, a, _ := schedulerApp(t, clk, nightly)
 	got := make(chan string, 10)
-	s := newScheduler(t, a, SchedulerOptions{Launch: func(_ context.Context, p patchpilot.Plan, _ []byte, name string) error {
+	s := newScheduler(t, a, SchedulerOptions{Launch: func(_ context.Context, p patchpilot.Plan, _ []byte, name string) (Launched, error) {
 		got <- name + " " + p.Name
-		return nil
+		return Launched{}, nil
 	}})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
@@ -583,21 +583,22 @@ func TestScheduledPlanStarts(t *testing.T) {
 		Updates: UpdateSelector{Security: true, MinSeverity: patchpilot.SeverityHigh}}
 	ctx, a, _ := schedulerApp(t, clk, nightly)
 	var rollout string
-	launch := func(ctx context.Context, p patchpilot.Plan, source []byte, name string) error {
+	launch := func(ctx context.Context, p patchpilot.Plan, source []byte, name string) (Launched, error) {
 		rec, err := a.SavePlan(ctx, p, source, "scheduler:"+name)
 		if err != nil {
-			return err
+			return Launched{}, err
 		}
 		rollout, err = a.Controller(EngineOptions{}).Start(ctx, p, source, StartOptions{DryRun: true, Actor: "scheduler:" + name, PlanID: rec.ID})
-		return err
+		return Launched{Rollout: rollout, Message: "started as rollout " + rollout}, err
 	}
 	s := newScheduler(t, a, SchedulerOptions{Launch: launch})
 	if err := s.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
 	runs := runsOf(t, ctx, a, "nightly")
-	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched || rollout == "" {
-		t.Fatalf("runs %+v, rollout %q; want one launched run", runs, rollout)
+	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleLaunched || rollout == "" || runs[0].Rollout != rollout ||
+		!strings.Contains(runs[0].Message, "started as rollout "+rollout) {
+		t.Fatalf("runs %+v, rollout %q; want one launched run naming it", runs, rollout)
 	}
 	st, err := a.RolloutStatus(ctx, rollout)
 	if err != nil {
@@ -612,5 +613,66 @@ func TestScheduledPlanStarts(t *testing.T) {
 	slices.Sort(hosts)
 	if strings.Join(hosts, ",") != "web1,web2,web3" || !st.DryRun || !strings.Contains(st.Plan, "proposed by schedule nightly") {
 		t.Errorf("rollout %s over %v (dry run %v), plan:\n%s", rollout, hosts, st.DryRun, st.Plan)
+	}
+}
+
+// TestSchedulePlanTemplate: a schedule naming a plan template proposes
+// plans with the template's stages and health checks, and the schedule's
+// name, patch and targets; a template that does not read is refused when
+// the configuration loads, naming the file and line.
+func TestSchedulePlanTemplate(t *testing.T) {
+	dir := t.TempDir()
+	tpl := `rollout:
+  name: template
+  patch: {security: all}
+  targets: {selector: "role=none"}
+  health:
+    http: [{name: demo, url: "http://{{.Address}}:8080/health"}]
+  stages:
+    - {name: first, targets: 1, criteria: [http_ok], bake: 1s}
+    - {name: others, targets: rest, parallel: 2, criteria: [http_ok], bake: 2s}
+`
+	if err := os.WriteFile(filepath.Join(dir, "short.yaml"), []byte(tpl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "patchpilot.yaml")
+	write := func(template string) {
+		t.Helper()
+		body := "schedules:\n  - name: nightly\n    when: \"0 22 * * *\"\n    hosts: role=web\n    updates: {security: true}\n    plan_template: " + template + "\n"
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("short.yaml")
+	c, err := LoadConfig(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Schedules) != 1 || c.Schedules[0].PlanTemplate != filepath.Join(dir, "short.yaml") {
+		t.Fatalf("schedules = %+v; want the template relative to the configuration", c.Schedules)
+	}
+	clk := &testClock{t: at(2026, 3, 1, 22, 0, 30)}
+	ctx, a, _ := schedulerApp(t, clk)
+	a.Options.Schedules = c.Schedules
+	l := &launched{}
+	if err := newScheduler(t, a, SchedulerOptions{Launch: l.Launch}).Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.count() != 1 {
+		t.Fatalf("runs %+v; want one launch", runsOf(t, ctx, a, "nightly"))
+	}
+	p := l.plans[0]
+	if len(p.Stages) != 2 || p.Stages[0].Name != "first" || p.Stages[1].Bake != 2*time.Second || len(p.Health.HTTP) != 1 ||
+		p.Name != "nightly-2026-03-01" || p.Targets.Selector != "role=web" || !p.Patch.SecurityAll {
+		t.Errorf("plan = %+v; want the template's stages and health, the schedule's name, targets and patch", p)
+	}
+	if !strings.Contains(string(l.srcs[0]), "the stages of "+filepath.Join(dir, "short.yaml")) {
+		t.Errorf("plan source does not name its template:\n%s", l.srcs[0])
+	}
+
+	write("missing.yaml")
+	if _, err := LoadConfig(cfg, false); err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:6") ||
+		!strings.Contains(err.Error(), "plan_template") || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("a missing template: %v; want the file, line and key named", err)
 	}
 }

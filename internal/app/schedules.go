@@ -49,6 +49,11 @@ type Schedule struct {
 	Inventory string `json:"inventory,omitempty"`
 	// Every is the interval of an inventory schedule.
 	Every time.Duration `json:"-"`
+	// PlanTemplate, when set, is a plan file whose stages, health
+	// checks, canary analysis, disruption budgets and plan-wide switches
+	// the proposed plans take instead of the risk strategy's; the
+	// schedule still decides the plan's name, patch, targets and window.
+	PlanTemplate string `json:"plan_template,omitempty"`
 
 	rule schedule.Rule
 }
@@ -191,7 +196,7 @@ func errText(err error) string {
 // The keys of the schedule sections, in the order the documentation
 // gives them.
 var (
-	patchScheduleKeys     = []string{"name", "when", "timezone", "hosts", "updates", "window", "inventory"}
+	patchScheduleKeys     = []string{"name", "when", "timezone", "hosts", "updates", "window", "inventory", "plan_template"}
 	inventoryScheduleKeys = []string{"name", "inventory", "every"}
 	updateSelectorKeys    = []string{"security", "min_severity", "packages"}
 	scheduleWindowKeys    = []string{"days", "start", "end", "tz"}
@@ -359,6 +364,24 @@ func (d sectionDecoder) schedule(f map[string]keyed, item *yaml.Node, what strin
 	if s.Updates, err = d.updates(f["updates"].value, what+": updates"); err != nil {
 		return s, err
 	}
+	if v, ok := f["plan_template"]; ok {
+		if s.PlanTemplate, err = d.scalar(v.value, what+": plan_template"); err != nil {
+			return s, err
+		}
+		if s.PlanTemplate == "" {
+			return s, d.errorf(v.value, what+": plan_template", "expected a plan file")
+		}
+		if !filepath.IsAbs(s.PlanTemplate) {
+			dir, err := filepath.Abs(filepath.Dir(d.path))
+			if err != nil {
+				return s, d.errorf(v.value, what+": plan_template", "%s: %v", s.PlanTemplate, err)
+			}
+			s.PlanTemplate = filepath.Join(dir, s.PlanTemplate)
+		}
+		if _, err := ReadPlanTemplate(s.PlanTemplate); err != nil {
+			return s, d.errorf(v.value, what+": plan_template", "%s", errText(err))
+		}
+	}
 	if w, ok := f["window"]; ok {
 		win, err := d.window(w.value, what+": window", s.Timezone)
 		if err != nil {
@@ -492,6 +515,8 @@ type ScheduleView struct {
 	WindowText string `json:"window_text,omitempty"`
 	// Next are the next run times, in the schedule's zone.
 	Next []time.Time `json:"next"`
+	// NextUTC are the same times in UTC.
+	NextUTC []time.Time `json:"next_utc"`
 	// Starts are when each of the next runs starts: its run time, or
 	// when the maintenance window opens after it.
 	Starts []time.Time `json:"starts"`
@@ -519,9 +544,10 @@ func (a *App) Schedules(ctx context.Context) ([]ScheduleView, error) {
 			v.Last = &runs[0]
 			last = runs[0].Due
 		}
-		v.Next, v.Starts = []time.Time{}, []time.Time{}
+		v.Next, v.NextUTC, v.Starts = []time.Time{}, []time.Time{}, []time.Time{}
 		for _, t := range s.NextRuns(now, last, ScheduleListRuns) {
 			v.Next = append(v.Next, t.In(s.Location()))
+			v.NextUTC = append(v.NextUTC, t.UTC())
 			start := t
 			if s.Window != nil {
 				if open, ok := planner.WindowNextOpen(*s.Window, t); ok {

@@ -121,11 +121,19 @@ func processRunning(pid int) bool {
 // neither another machine, nor this one before a reboot, nor another
 // container is mistaken for it) and its pid no longer runs here.
 func (e *Engine) deadHolder(holder string) string {
+	return DeadHolder(holder, e.Machine, e.ProcessRunning)
+}
+
+// DeadHolder says why the holder of a lease is known to be dead: a
+// process of this machine (same hostname, boot and pid namespace) that no
+// longer runs. It returns "" when nothing is known (another machine, an
+// owner of another form, a live process, this process). local and running
+// default to LocalMachine and the process table.
+func DeadHolder(holder string, local func() (Machine, error), running func(pid int) bool) string {
 	o, ok := ParseLeaseOwner(holder)
 	if !ok {
 		return ""
 	}
-	local := e.Machine
 	if local == nil {
 		local = LocalMachine
 	}
@@ -133,7 +141,6 @@ func (e *Engine) deadHolder(holder string) string {
 	if err != nil || m.Host != o.Host || m.BootID != o.BootID || m.PIDNamespace != o.PIDNamespace || o.PID == os.Getpid() {
 		return ""
 	}
-	running := e.ProcessRunning
 	if running == nil {
 		running = processRunning
 	}

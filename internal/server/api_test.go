@@ -86,7 +86,8 @@ func TestBodiesAreCheckedAndCapped(t *testing.T) {
 		{"POST", "/api/v1/tokens", patchpilot.RoleAdmin, MaxBodyBytes},
 		{"DELETE", "/api/v1/tokens/nobody", patchpilot.RoleAdmin, MaxBodyBytes},
 	}
-	covered := map[string]bool{"POST /api/v1/plans/validate": true} // YAML: TestPlans
+	// Plans as YAML: TestPlans, TestPolicyAndScheduleReads.
+	covered := map[string]bool{"POST /api/v1/plans/validate": true, "POST /api/v1/policies/check": true}
 	for _, c := range cases {
 		for _, rt := range f.srv.routes {
 			if rt.method == c.method && concrete(rt.pattern) == c.path {

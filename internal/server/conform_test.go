@@ -20,7 +20,7 @@ import (
 // each request to its operation's parameters and body, each answer to the
 // schema of its status.
 func TestRequestsAndAnswersConformToTheOpenAPIDocument(t *testing.T) {
-	f := newFixture(t, fixtureOptions{})
+	f := newFixture(t, fixtureOptions{config: policyConfig})
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(openAPI)
 	if err != nil {
@@ -95,6 +95,12 @@ func TestRequestsAndAnswersConformToTheOpenAPIDocument(t *testing.T) {
 	check("POST", "/api/v1/rollouts/"+st.ID+"/abort", operator, "", "", 409)
 	check("POST", "/api/v1/rollouts/"+st.ID+"/rollback", operator, `{"hosts": ["web-1"]}`, js, 409)
 	check("GET", "/api/v1/history", viewer, "", "", 200)
+	check("GET", "/api/v1/policies", viewer, "", "", 200)
+	check("POST", "/api/v1/policies/check", viewer, approvalPlan, "application/yaml", 200)
+	check("POST", "/api/v1/policies/check", viewer, heldPlan, "application/yaml", 200)
+	check("POST", "/api/v1/policies/check", viewer, "rollout: {x: 1}", "application/yaml", 400)
+	check("GET", "/api/v1/schedules", viewer, "", "", 200)
+	check("GET", "/api/v1/schedules", "", "", "", 401)
 	check("POST", "/api/v1/tokens", admin, `{"name": "ci", "role": "viewer"}`, js, 201)
 	check("GET", "/api/v1/tokens", admin, "", "", 200)
 	check("DELETE", "/api/v1/tokens/ci", admin, "", "", 200)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,6 +79,13 @@ type fixtureOptions struct {
 	seed    func(a *app.App)
 	// wrap, when set, wraps the app's controller.
 	wrap func(Controller) Controller
+	// config is a patchpilot.yaml (policy, schedules) applied to the
+	// app's options.
+	config string
+	// now is the app's and the server's clock.
+	now func() time.Time
+	// schedules makes the server run the configured schedules.
+	schedules bool
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -86,7 +94,21 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	dir := t.TempDir()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(ctx, app.Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}, Logger: logger})
+	ao := app.Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"}, Logger: logger, Now: o.now}
+	if o.config != "" {
+		path := filepath.Join(dir, "patchpilot.yaml")
+		if err := os.WriteFile(path, []byte(o.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := app.LoadConfig(path, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ao, err = c.Apply(ao); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := app.New(ctx, ao)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +131,11 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if es := f.people.entries(); len(es) > 0 {
 		f.people.after = es[len(es)-1].ID
 	}
-	f.srv, err = New(Options{App: a, People: a, Plans: a, PollInterval: 5 * time.Millisecond,
+	var sched *app.SchedulerOptions
+	if o.schedules {
+		sched = &app.SchedulerOptions{Dialer: o.dialer}
+	}
+	f.srv, err = New(Options{App: a, People: a, Plans: a, PollInterval: 5 * time.Millisecond, Schedules: sched, AutoApprovalInterval: 10 * time.Millisecond,
 		NewController: func(eo app.EngineOptions) Controller {
 			eo.Dialer = o.dialer
 			eo.LeaseTTL = 30 * time.Second

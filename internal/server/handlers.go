@@ -718,3 +718,67 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *call) erro
 	writeJSON(w, http.StatusOK, es)
 	return nil
 }
+
+// getPolicy answers the server's policy as configured (the policy:
+// section of patchpilot.yaml); lists are never null.
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, _ *call) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	p := s.app.Policy()
+	group := func(g app.PolicyGroup) app.PolicyGroup {
+		if g.AutoApprove == nil {
+			g.AutoApprove = []app.PolicyAutoApprove{}
+		}
+		if g.Hold == nil {
+			g.Hold = []string{}
+		}
+		if g.Level == "" {
+			g.Level = app.PolicyAdvisor
+		}
+		return g
+	}
+	groups := make([]app.PolicyGroup, 0, len(p.Groups))
+	for _, g := range p.Groups {
+		groups = append(groups, group(g))
+	}
+	p.Groups, p.Default = groups, group(p.Default)
+	if p.Default.Name == "" {
+		p.Default.Name = "default"
+	}
+	if p.Promotions == nil {
+		p.Promotions = []app.PolicyPromotion{}
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// checkPolicy evaluates the policy on the plan in the body, as 'policy
+// check -o json' prints it. A plan the policy refuses is a report whose
+// decision is refuse, not an error.
+func (s *Server) checkPolicy(w http.ResponseWriter, r *http.Request, _ *call) error {
+	p, _, err := readPlanBody(w, r)
+	if err != nil {
+		return err
+	}
+	rep, err := s.app.CheckPolicy(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// listSchedules answers the configured schedules with their next runs
+// and last run, as 'schedule list -o json' prints them.
+func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ *call) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	views, err := s.app.Schedules(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}

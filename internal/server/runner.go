@@ -88,6 +88,10 @@ func (rn *runner) loop(id, resumeActor string) {
 			log.Info("rollout stopped", "state", state)
 		}
 		rn.s.notify.wake()
+		if state == patchpilot.RolloutWaitingApproval {
+			// It may wait for an auto-approval: the watch learns when.
+			rn.s.wakeAutoApprovals()
+		}
 		rn.mu.Lock()
 		d := rn.active[id]
 		if d.again && !rn.stopping {

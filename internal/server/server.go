@@ -58,6 +58,13 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the clock. Default: App's.
 	Now func() time.Time
+	// Schedules, when set, makes the server run the app's schedules
+	// (app.Options.Schedules) with these options from Start until
+	// Shutdown; the server sets Launch. Servers on one database run them
+	// one at a time, holding the store's scheduler lease.
+	Schedules *app.SchedulerOptions
+	// AutoApprovalInterval: see DefaultAutoApprovalInterval.
+	AutoApprovalInterval time.Duration
 }
 
 // Server serves the API. Build it with New, serve it with Serve (or use
@@ -78,9 +85,21 @@ type Server struct {
 	notify   *notifier
 	runs     *runner
 
-	mu       sync.Mutex
-	stopping bool
-	closing  chan struct{} // closed when shutdown begins: streams end
+	// sched runs the schedules; nil when the server runs none.
+	sched *app.Scheduler
+	// The background work (schedules, auto-approvals) runs under bgCtx
+	// from Start until shutdown.
+	bgCtx        context.Context
+	bgCancel     context.CancelFunc
+	bg           sync.WaitGroup
+	autoInterval time.Duration
+	autoWake     chan struct{}
+	autoKicked   map[string]time.Time // rollout → when the watch last drove it
+
+	mu        sync.Mutex
+	stopping  bool
+	bgStarted bool
+	closing   chan struct{} // closed when shutdown begins: streams end
 }
 
 // New builds a server.
@@ -106,6 +125,20 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.runs = newRunner(s)
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.autoInterval, s.autoWake, s.autoKicked = o.AutoApprovalInterval, make(chan struct{}, 1), map[string]time.Time{}
+	if s.autoInterval <= 0 {
+		s.autoInterval = DefaultAutoApprovalInterval
+	}
+	if o.Schedules != nil {
+		so := *o.Schedules
+		so.Launch = s.launch
+		sched, err := o.App.NewScheduler(so)
+		if err != nil {
+			return nil, err
+		}
+		s.sched = sched
+	}
 	s.ctrl = o.Controller
 	if s.ctrl == nil {
 		if o.NewController == nil {
@@ -161,7 +194,11 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Start resumes every rollout left running, pending or rolling back by a
 // controller that is no longer alive, as 'rollout resume' does; a rollout
-// another live controller holds is skipped (logged).
+// another live controller holds is skipped (logged). Then it starts the
+// server's own work until Shutdown: the schedules (Options.Schedules),
+// and driving each rollout waiting for an approval when the policy's
+// auto-approval time for it comes, including those whose time came while
+// no server ran.
 func (s *Server) Start(ctx context.Context) error {
 	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{})
 	if err != nil {
@@ -173,6 +210,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.runs.kick(r.ID)
 		}
 	}
+	s.background()
 	return nil
 }
 
@@ -245,6 +283,7 @@ func (s *Server) Serve(ctx context.Context, o ServeOptions) error {
 	// answers 503 (and a load balancer takes this server out) rather than
 	// refusing connections; new work is refused meanwhile. Then it closes.
 	s.beginShutdown()
+	s.stopBackground()
 	s.runs.stopAll(shut)
 	if err := hs.Shutdown(shut); err != nil {
 		s.log.Warn("http shutdown", "err", err)
@@ -269,6 +308,7 @@ func (s *Server) beginShutdown() {
 // It returns when every rollout has stopped.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.beginShutdown()
+	s.stopBackground()
 	s.runs.stopAll(ctx)
 }
 

@@ -14,6 +14,7 @@ func (s suite) runSchedules(t *testing.T) {
 	t.Run("ScheduleRuns", s.testScheduleRuns)
 	t.Run("ScheduleRunOnce", s.testScheduleRunOnce)
 	t.Run("ScheduleRunInvalid", s.testScheduleRunInvalid)
+	t.Run("SchedulerLease", s.testSchedulerLease)
 }
 
 func (s suite) testScheduleRuns(t *testing.T) {
@@ -159,4 +160,70 @@ func (s suite) testScheduleRunInvalid(t *testing.T) {
 	if _, err := st.ScheduleRuns(ctx, patchpilot.ScheduleRunFilter{Limit: -1}); err == nil {
 		t.Error("ScheduleRuns with a negative limit: no error")
 	}
+}
+
+// testSchedulerLease checks the scheduler's lease: one holder at a time,
+// renewal, expiry, release and the compare-and-swap take-over.
+func (s suite) testSchedulerLease(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	acquire := func(owner string, ttl time.Duration, wantGranted bool, wantHolder string) {
+		t.Helper()
+		granted, holder, err := st.AcquireSchedulerLease(ctx, owner, ttl)
+		if err != nil {
+			t.Fatalf("AcquireSchedulerLease(%s): %v", owner, err)
+		}
+		if granted != wantGranted || holder != wantHolder {
+			t.Errorf("AcquireSchedulerLease(%s) = %v, %q; want %v, %q", owner, granted, holder, wantGranted, wantHolder)
+		}
+	}
+	release := func(owner string) {
+		t.Helper()
+		if err := st.ReleaseSchedulerLease(ctx, owner); err != nil {
+			t.Fatalf("ReleaseSchedulerLease(%s): %v", owner, err)
+		}
+	}
+	take := func(from, owner string, wantGranted bool, wantHolder string) {
+		t.Helper()
+		granted, holder, err := st.TakeOverSchedulerLease(ctx, from, owner, longLease)
+		if err != nil {
+			t.Fatalf("TakeOverSchedulerLease(%s → %s): %v", from, owner, err)
+		}
+		if granted != wantGranted || holder != wantHolder {
+			t.Errorf("TakeOverSchedulerLease(%s → %s) = %v, %q; want %v, %q", from, owner, granted, holder, wantGranted, wantHolder)
+		}
+	}
+
+	take("srv-dead", "srv-a", false, "")        // no lease to take over
+	acquire("srv-a", longLease, true, "srv-a")  // free
+	acquire("srv-b", longLease, false, "srv-a") // held
+	acquire("srv-a", longLease, true, "srv-a")  // renewed
+
+	// Renewing to a short lease lets it expire; then another takes it.
+	acquire("srv-a", shortLease, true, "srv-a")
+	time.Sleep(leasePause)
+	acquire("srv-b", longLease, true, "srv-b")
+	acquire("srv-a", longLease, false, "srv-b")
+
+	// Releasing someone else's lease does nothing; one's own frees it.
+	release("srv-a")
+	acquire("srv-c", longLease, false, "srv-b")
+	release("srv-b")
+	release("srv-b")
+	acquire("srv-c", longLease, true, "srv-c")
+
+	// A holder known to be dead is taken over once.
+	take("srv-other", "srv-d", false, "srv-c")
+	take("srv-c", "srv-d", true, "srv-d")
+	take("srv-c", "srv-e", false, "srv-d")
+	acquire("srv-c", longLease, false, "srv-d")
+
+	_, _, err := st.AcquireSchedulerLease(ctx, "", longLease)
+	wantCode(t, err, patchpilot.EINVALID, "owner")
+	_, _, err = st.AcquireSchedulerLease(ctx, "srv-f", 0)
+	wantCode(t, err, patchpilot.EINVALID, "ttl")
+	_, _, err = st.TakeOverSchedulerLease(ctx, "", "srv-f", longLease)
+	wantCode(t, err, patchpilot.EINVALID, "holder")
+	wantCode(t, st.ReleaseSchedulerLease(ctx, ""), patchpilot.EINVALID, "owner")
+	acquire("srv-f", longLease, false, "srv-d") // the rejected calls changed nothing
 }
