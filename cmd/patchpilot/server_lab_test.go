@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,6 +172,9 @@ policy:
 	if last := views[0].Last; last == nil || last.Rollout != id || last.Outcome != "launched" || !last.Due.Equal(due) {
 		t.Errorf("last run %+v; want the launched run due %s naming %s", last, due, id)
 	}
+	// The CLI against the server shows the status the API gives.
+	compareRemoteStatus(t, e, cfg, srv, id)
+
 	// SIGTERM stops the server cleanly.
 	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
 	<-srv.done
@@ -187,3 +197,65 @@ type scheduleView struct {
 }
 
 func (b *background) stderrText() string { return b.cmd.Stderr.(*syncWriter).String() }
+
+// compareRemoteStatus checks that 'rollout status ID -o json' with
+// --server shows what GET /api/v1/rollouts/ID answers, and what the same
+// command shows locally.
+func compareRemoteStatus(t *testing.T, e *env, cfg string, srv *background, id string) {
+	t.Helper()
+	var url string
+	for deadline := time.Now().Add(time.Minute); url == ""; {
+		for _, line := range strings.Split(srv.stderrText(), "\n") {
+			if u, ok := strings.CutPrefix(line, "serving on "); ok {
+				url = strings.TrimSpace(u)
+			}
+		}
+		if url == "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the server printed no address:\n%s", srv.stderrText())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	made := decodeJSON[struct {
+		Secret string `json:"secret"`
+	}](t, e.mustRun("--config", cfg, "token", "create", "e2e-viewer", "--role", "viewer", "-o", "json"))
+
+	req, err := http.NewRequest("GET", url+"/api/v1/rollouts/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+made.Secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/rollouts/%s: %d %s (%v)", id, res.StatusCode, body, err)
+	}
+
+	cmd := exec.Command(binary, "rollout", "status", id, "-o", "json")
+	cmd.Env = append(slices.Clone(e.vars), "PATCHPILOT_SERVER="+url, "PATCHPILOT_TOKEN="+made.Secret)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rollout status --server: %v\n%s", err, stderr.String())
+	}
+	var api, remote, local any
+	for _, d := range []struct {
+		src string
+		dst *any
+	}{{string(body), &api}, {stdout.String(), &remote}, {e.mustRun("--config", cfg, "rollout", "status", id, "-o", "json"), &local}} {
+		if err := json.Unmarshal([]byte(d.src), d.dst); err != nil {
+			t.Fatalf("%v in %s", err, d.src)
+		}
+	}
+	if !reflect.DeepEqual(api, remote) {
+		t.Errorf("rollout status with --server differs from the API:\nCLI: %s\nAPI: %s", stdout.String(), body)
+	}
+	if !reflect.DeepEqual(local, remote) {
+		t.Errorf("rollout status with --server differs from the local command:\nremote: %v\nlocal: %v", remote, local)
+	}
+}
