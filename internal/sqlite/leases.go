@@ -28,34 +28,12 @@ func (db *DB) AcquireLease(ctx context.Context, rollout, owner string, ttl time.
 		return false, "", invalid("acquire lease on rollout %q: expiry %s is out of range", rollout, expires)
 	}
 	granted, holder := false, ""
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
 		if err := rolloutExists(ctx, tx, rollout); err != nil {
 			return err
 		}
-		var current, until string
-		err := tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM leases WHERE rollout = ?`, rollout).
-			Scan(&current, &until)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case current != owner:
-			end, err := parseTime(until)
-			if err != nil {
-				return err
-			}
-			if now.Before(end) {
-				holder = current
-				return nil
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO leases (rollout, owner, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (rollout) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`,
-			rollout, owner, formatTime(expires)); err != nil {
-			return err
-		}
-		granted, holder = true, owner
-		return nil
+		granted, holder, err = rolloutLeases.acquire(ctx, tx, rollout, owner, now, expires)
+		return err
 	}, "acquire lease on rollout %q for %q", rollout, owner)
 	if err != nil {
 		return false, "", err
@@ -78,25 +56,11 @@ func (db *DB) TakeOverLease(ctx context.Context, rollout, from, owner string, tt
 		return false, "", invalid("take over lease on rollout %q: expiry %s is out of range", rollout, expires)
 	}
 	granted, holder := false, ""
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
 		if err := rolloutExists(ctx, tx, rollout); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE leases SET owner = ?, expires_at = ? WHERE rollout = ? AND owner = ?`,
-			owner, formatTime(expires), rollout, from)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			granted, holder = true, owner
-			return nil
-		}
-		err = tx.QueryRowContext(ctx, `SELECT owner FROM leases WHERE rollout = ?`, rollout).Scan(&holder)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
+		granted, holder, err = rolloutLeases.takeOver(ctx, tx, rollout, from, owner, expires)
 		return err
 	}, "take over lease on rollout %q from %q for %q", rollout, from, owner)
 	if err != nil {
@@ -111,8 +75,69 @@ func (db *DB) ReleaseLease(ctx context.Context, rollout, owner string) error {
 	if rollout == "" || owner == "" {
 		return invalid("release lease: empty rollout id or owner")
 	}
-	if _, err := db.write.ExecContext(ctx, `DELETE FROM leases WHERE rollout = ? AND owner = ?`, rollout, owner); err != nil {
+	if err := rolloutLeases.release(ctx, db.write, rollout, owner); err != nil {
 		return wrap(err, "release lease on rollout %q for %q", rollout, owner)
 	}
 	return nil
+}
+
+// leaseTable is a table of leases keyed by one column: the rollouts'
+// leases and the scheduler's share its rules. Both names are constants of
+// this package, never input.
+type leaseTable struct{ table, key string }
+
+var rolloutLeases = leaseTable{table: "leases", key: "rollout"}
+
+// acquire gives owner the lease of key until expires when there is none,
+// it has expired by now (at its expiry instant, not after) or owner holds
+// it; otherwise it reports the holder.
+func (l leaseTable) acquire(ctx context.Context, tx *sql.Tx, key, owner string, now, expires time.Time) (bool, string, error) {
+	var current, until string
+	err := tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM `+l.table+` WHERE `+l.key+` = ?`, key).Scan(&current, &until)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, "", err
+	case current != owner:
+		end, err := parseTime(until)
+		if err != nil {
+			return false, "", err
+		}
+		if now.Before(end) {
+			return false, current, nil
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+l.table+` (`+l.key+`, owner, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (`+l.key+`) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`,
+		key, owner, formatTime(expires)); err != nil {
+		return false, "", err
+	}
+	return true, owner, nil
+}
+
+// takeOver gives owner the lease of key when from holds it, expired or
+// not; otherwise it reports the holder ("" when there is no lease).
+func (l leaseTable) takeOver(ctx context.Context, tx *sql.Tx, key, from, owner string, expires time.Time) (bool, string, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE `+l.table+` SET owner = ?, expires_at = ? WHERE `+l.key+` = ? AND owner = ?`,
+		owner, formatTime(expires), key, from)
+	if err != nil {
+		return false, "", err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, "", err
+	} else if n == 1 {
+		return true, owner, nil
+	}
+	var holder string
+	err = tx.QueryRowContext(ctx, `SELECT owner FROM `+l.table+` WHERE `+l.key+` = ?`, key).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, "", nil
+	}
+	return false, holder, err
+}
+
+// release drops owner's lease of key, if it holds it.
+func (l leaseTable) release(ctx context.Context, db *sql.DB, key, owner string) error {
+	_, err := db.ExecContext(ctx, `DELETE FROM `+l.table+` WHERE `+l.key+` = ? AND owner = ?`, key, owner)
+	return err
 }
