@@ -199,7 +199,6 @@ var (
 	patchScheduleKeys     = []string{"name", "when", "timezone", "hosts", "updates", "window", "inventory", "plan_template"}
 	inventoryScheduleKeys = []string{"name", "inventory", "every"}
 	updateSelectorKeys    = []string{"security", "min_severity", "packages"}
-	scheduleWindowKeys    = []string{"days", "start", "end", "tz"}
 )
 
 // sectionDecoder reads a nested section of the configuration file, naming
@@ -436,57 +435,10 @@ func (d sectionDecoder) updates(n *yaml.Node, what string) (UpdateSelector, erro
 	return u, nil
 }
 
-// window reads a maintenance window in the form of a plan's windows.
+// window reads a maintenance window in the form of a plan's windows
+// (planner.DecodeWindow); the schedule's zone is its default.
 func (d sectionDecoder) window(n *yaml.Node, what, tz string) (patchpilot.MaintenanceWindow, error) {
-	w := patchpilot.MaintenanceWindow{TZ: tz}
-	f, err := d.mapping(n, what, scheduleWindowKeys)
-	if err != nil {
-		return w, err
-	}
-	if v, ok := f["days"]; ok {
-		days, err := d.strings(v.value, what+": days")
-		if err != nil {
-			return w, err
-		}
-		for _, s := range days {
-			day, err := planner.ParseWeekday(s)
-			if err != nil {
-				return w, d.errorf(v.value, what+": days", "%s", errText(err))
-			}
-			if slices.Contains(w.Days, day) {
-				return w, d.errorf(v.value, what+": days", "day %q is repeated", s)
-			}
-			w.Days = append(w.Days, day)
-		}
-	}
-	for _, key := range []string{"start", "end"} {
-		v, ok := f[key]
-		if !ok {
-			return w, d.errorf(n, what, "missing key %q", key)
-		}
-		s, err := d.scalar(v.value, what+": "+key)
-		if err != nil {
-			return w, err
-		}
-		t, err := patchpilot.ParseTimeOfDay(s)
-		if err != nil {
-			return w, d.errorf(v.value, what+": "+key, "%q: expected a 24-hour time such as \"22:00\"", s)
-		}
-		if key == "start" {
-			w.Start = t
-		} else {
-			w.End = t
-		}
-	}
-	if v, ok := f["tz"]; ok {
-		if w.TZ, err = d.scalar(v.value, what+": tz"); err != nil {
-			return w, err
-		}
-	}
-	if _, err := planner.WindowLocation(w); err != nil {
-		return w, d.errorf(n, what+": tz", "%s", errText(err))
-	}
-	return w, nil
+	return planner.DecodeWindow(d.path, n, what, tz)
 }
 
 // checkScheduleNames refuses a name used by two schedules of either

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -393,58 +394,81 @@ func (d *decoder) windows(n *yaml.Node) ([]patchpilot.MaintenanceWindow, error) 
 	}
 	var out []patchpilot.MaintenanceWindow
 	for i, item := range items {
-		what := fmt.Sprintf("window %d", i+1)
-		f, err := d.mapping(item, what, windowFields...)
+		w, err := d.window(item, fmt.Sprintf("window %d", i+1), "")
 		if err != nil {
 			return nil, err
-		}
-		var w patchpilot.MaintenanceWindow
-		if v, ok := f["days"]; ok {
-			days, err := d.strings(v.value, what+": days")
-			if err != nil {
-				return nil, err
-			}
-			for j, s := range days {
-				day, err := ParseWeekday(s)
-				if err != nil {
-					return nil, d.errorf(v.value.Content[j], what+": days", "%s", message(err))
-				}
-				if contains(w.Days, day) {
-					return nil, d.errorf(v.value.Content[j], what+": days", "day %q is repeated", s)
-				}
-				w.Days = append(w.Days, day)
-			}
-		}
-		for _, key := range []string{"start", "end"} {
-			v, ok := f[key]
-			if !ok {
-				return nil, d.errorf(item, what, "missing field %q", key)
-			}
-			s, err := d.scalar(v.value, what+": "+key)
-			if err != nil {
-				return nil, err
-			}
-			t, err := patchpilot.ParseTimeOfDay(s)
-			if err != nil {
-				return nil, d.errorf(v.value, what+": "+key, "%s; expected a 24-hour time such as \"02:00\"", message(err))
-			}
-			if key == "start" {
-				w.Start = t
-			} else {
-				w.End = t
-			}
-		}
-		if v, ok := f["tz"]; ok {
-			if w.TZ, err = d.scalar(v.value, what+": tz"); err != nil {
-				return nil, err
-			}
-			if _, err := WindowLocation(w); err != nil {
-				return nil, d.errorf(v.value, what+": tz", "%s; expected an IANA zone such as \"Europe/Berlin\"", message(err))
-			}
 		}
 		out = append(out, w)
 	}
 	return out, nil
+}
+
+// window reads one maintenance window: days, start, end and tz, which
+// defaults to tz.
+func (d *decoder) window(item *yaml.Node, what, tz string) (patchpilot.MaintenanceWindow, error) {
+	f, err := d.mapping(item, what, windowFields...)
+	if err != nil {
+		return patchpilot.MaintenanceWindow{}, err
+	}
+	w := patchpilot.MaintenanceWindow{TZ: tz}
+	if v, ok := f["days"]; ok {
+		days, err := d.strings(v.value, what+": days")
+		if err != nil {
+			return w, err
+		}
+		for j, s := range days {
+			day, err := ParseWeekday(s)
+			if err != nil {
+				return w, d.errorf(v.value.Content[j], what+": days", "%s", message(err))
+			}
+			if contains(w.Days, day) {
+				return w, d.errorf(v.value.Content[j], what+": days", "day %q is repeated", s)
+			}
+			w.Days = append(w.Days, day)
+		}
+	}
+	for _, key := range []string{"start", "end"} {
+		v, ok := f[key]
+		if !ok {
+			return w, d.errorf(item, what, "missing field %q", key)
+		}
+		s, err := d.scalar(v.value, what+": "+key)
+		if err != nil {
+			return w, err
+		}
+		t, err := patchpilot.ParseTimeOfDay(s)
+		if err != nil {
+			return w, d.errorf(v.value, what+": "+key, "%s; expected a 24-hour time such as \"02:00\"", message(err))
+		}
+		if key == "start" {
+			w.Start = t
+		} else {
+			w.End = t
+		}
+	}
+	if v, ok := f["tz"]; ok {
+		if w.TZ, err = d.scalar(v.value, what+": tz"); err != nil {
+			return w, err
+		}
+		if _, err := WindowLocation(w); err != nil {
+			return w, d.errorf(v.value, what+": tz", "%s; expected an IANA zone such as \"Europe/Berlin\"", message(err))
+		}
+	}
+	return w, nil
+}
+
+// DecodeWindow reads a maintenance window written as a plan writes one
+// ({days, start, end, tz}) from a YAML node of another file (source names
+// it in errors, with the line and column); tz is the zone when the window
+// names none.
+func DecodeWindow(source string, n *yaml.Node, what, tz string) (patchpilot.MaintenanceWindow, error) {
+	d := &decoder{source: source}
+	w, err := d.window(n, what, tz)
+	var pe *patchpilot.Error
+	if errors.As(err, &pe) {
+		err = pe.WithHint("")
+	}
+	return w, err
 }
 
 func (d *decoder) policy(n *yaml.Node) (patchpilot.Policy, error) {
