@@ -259,6 +259,13 @@ func TestLabCanary(t *testing.T) {
 	abt, aat := tracks[0], tracks[1]
 	t.Run("sequential judge fails 1.1.3", func(t *testing.T) {
 		if abt.detected == 0 {
+			// What kept the interval from deciding: the estimate, and the
+			// half-widths of the current and baseline windows with the
+			// autocorrelation that inflates them.
+			for _, v := range abt.last.Verdicts {
+				t.Logf("  %s: %s, estimate %+.3f in [%+.3f, %+.3f]; half-width current %.3f, baseline %.3f; phi %.3f; looks %d",
+					v.Metric, v.Outcome, v.Estimate, v.Lower, v.Upper, v.Evidence.HalfWidthCurrent, v.Evidence.HalfWidthBaseline, v.Evidence.Phi, v.Looks)
+			}
 			t.Fatalf("no Fail in %d looks; last: %s (%s)", looks, abt.last.Outcome, abt.last.Reason)
 		}
 		t.Logf("1.1.3 failed at look %d (%s after the change; two minutes on an idle machine): %s",
