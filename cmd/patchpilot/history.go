@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchpilot/patchpilot"
-	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 func (c *cli) historyCommand() *cobra.Command {
@@ -54,36 +52,4 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 	notNegative(cmd, "limit", &f.Limit)
 	cmd.AddCommand(c.historyExportCommand(), c.historyImportCommand())
 	return cmd
-}
-
-// checkHistoryFilter tells an empty history from a misspelt --host or
-// --rollout: a host or rollout that is neither stored nor named by any
-// outcome does not exist (exit 4). A removed host keeps its outcomes, so
-// it is found by them.
-func checkHistoryFilter(ctx context.Context, a *app.App, f patchpilot.OutcomeFilter) error {
-	if f.Host != "" {
-		if _, err := a.Store.Host(ctx, f.Host); patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
-			outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Host: f.Host, Limit: 1})
-			if err != nil {
-				return err
-			}
-			if len(outs) == 0 {
-				return patchpilot.Errorf(patchpilot.ENOTFOUND, "--host %q: no such host, and no history names it", f.Host).
-					WithHint("list the hosts with 'patchpilot hosts'")
-			}
-		}
-	}
-	if f.Rollout != "" {
-		if _, err := a.Store.Rollout(ctx, f.Rollout); patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
-			outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Rollout: f.Rollout, Limit: 1})
-			if err != nil {
-				return err
-			}
-			if len(outs) == 0 {
-				return patchpilot.Errorf(patchpilot.ENOTFOUND, "--rollout %q: no such rollout, and no history names it", f.Rollout).
-					WithHint("list the rollouts with 'patchpilot rollout list'")
-			}
-		}
-	}
-	return nil
 }

@@ -123,8 +123,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"updates", "--host", "nosuchhost"}, 4, "nosuchhost"},
 		{[]string{"hosts", "show"}, 2, "expects one host NAME"},
 		{[]string{"inventory", "collect", "--local", "--concurrency", "0"}, 2, "--concurrency 0"},
-		{[]string{"history", "--host", "nosuchhost"}, 4, `--host "nosuchhost"`},
-		{[]string{"history", "--rollout", "r-none"}, 4, `--rollout "r-none"`},
+		{[]string{"history", "--host", "nosuchhost"}, 4, `host "nosuchhost": no such host`},
+		{[]string{"history", "--rollout", "r-none"}, 4, `rollout "r-none": no such rollout`},
 		{[]string{"inventory", "capture", "--host", "nosuchhost", "-i", "../../internal/inventory/testdata/ini/inventory.ini", "--out", "x"}, 4, `--host "nosuchhost"`},
 	}
 	for _, tt := range tests {

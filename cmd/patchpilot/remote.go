@@ -241,7 +241,7 @@ func (l localReader) History(ctx context.Context, f patchpilot.OutcomeFilter) ([
 		return nil, err
 	}
 	if len(recs) == 0 {
-		if err := checkHistoryFilter(ctx, l.a, f); err != nil {
+		if err := l.a.CheckOutcomeFilter(ctx, f); err != nil {
 			return nil, err
 		}
 	}

@@ -18,7 +18,8 @@ func (a *App) CheckOutcomeFilter(ctx context.Context, f patchpilot.OutcomeFilter
 				return err
 			}
 			if len(outs) == 0 {
-				return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q: no such host, and no history names it", f.Host)
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q: no such host, and no history names it", f.Host).
+					WithHint("list the hosts with 'patchpilot hosts'")
 			}
 		}
 	}
@@ -29,7 +30,8 @@ func (a *App) CheckOutcomeFilter(ctx context.Context, f patchpilot.OutcomeFilter
 				return err
 			}
 			if len(outs) == 0 {
-				return patchpilot.Errorf(patchpilot.ENOTFOUND, "rollout %q: no such rollout, and no history names it", f.Rollout)
+				return patchpilot.Errorf(patchpilot.ENOTFOUND, "rollout %q: no such rollout, and no history names it", f.Rollout).
+					WithHint("list the rollouts with 'patchpilot rollout list'")
 			}
 		}
 	}
