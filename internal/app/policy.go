@@ -173,13 +173,19 @@ func (a *App) policyUpdates(ctx context.Context, patch patchpilot.PatchSpec, tar
 	type key struct{ pkg, version string }
 	known := map[key]patchpilot.HostUpdate{} // the fleet's view of a package version
 	var out []policy.Update
+	// One read of the fleet's pending updates, not one per target host;
+	// kept in the targets' order.
+	all, err := a.Updates(ctx, patchpilot.UpdateFilter{})
+	if err != nil {
+		return nil, err
+	}
+	byHost := map[string][]patchpilot.HostUpdate{}
+	for _, u := range all {
+		byHost[u.Host] = append(byHost[u.Host], u)
+	}
 	var pending []patchpilot.HostUpdate
 	for _, h := range targets {
-		ups, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: h})
-		if err != nil {
-			return nil, err
-		}
-		pending = append(pending, ups...)
+		pending = append(pending, byHost[h]...)
 	}
 	for _, u := range pending {
 		k := key{u.Package, u.CandidateVersion}
