@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,11 +81,16 @@ type Server struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	routes []route
-	// patterns are the mux's patterns, "METHOD /path", as registered.
-	patterns []string
+	// patterns are the API's patterns on the mux, "METHOD /path", as
+	// registered; uiPatterns the dashboard's.
+	patterns   []string
+	uiPatterns []string
 	metrics  *metrics
 	notify   *notifier
 	runs     *runner
+	// The dashboard's sessions and templates.
+	sessions  *sessions
+	templates *template.Template
 
 	// sched runs the schedules; nil when the server runs none.
 	sched *app.Scheduler
@@ -158,10 +165,11 @@ func New(o Options) (*Server, error) {
 	s.handle(route{method: "GET", pattern: "/metrics"}, s.metrics.handler(reg))
 	s.handle(route{method: "GET", pattern: "/healthz"}, http.HandlerFunc(s.healthz))
 	s.handle(route{method: "GET", pattern: "/readyz"}, http.HandlerFunc(s.readyz))
+	s.registerDashboard()
 	// paths answers which methods a path is served with, for 405s.
 	paths := http.NewServeMux()
 	methods := map[string][]string{}
-	for _, p := range s.patterns {
+	for _, p := range append(slices.Clone(s.patterns), s.uiPatterns...) {
 		method, path, _ := strings.Cut(p, " ")
 		if methods[path] == nil {
 			paths.Handle(path, http.NotFoundHandler())
