@@ -85,9 +85,9 @@ type Server struct {
 	// registered; uiPatterns the dashboard's.
 	patterns   []string
 	uiPatterns []string
-	metrics  *metrics
-	notify   *notifier
-	runs     *runner
+	metrics    *metrics
+	notify     *notifier
+	runs       *runner
 	// The dashboard's sessions and templates.
 	sessions  *sessions
 	templates *template.Template
