@@ -236,10 +236,8 @@ func (a *App) policyUpdates(ctx context.Context, patch patchpilot.PatchSpec, tar
 		k := key{u.Package, u.Version}
 		if hu, ok := known[k]; ok {
 			u.Security = u.Security || hu.Security
-			for _, adv := range hu.Advisories {
-				if patchpilot.Severity(adv.Severity).Rank() > u.Severity.Rank() {
-					u.Severity = patchpilot.Severity(adv.Severity).Normalised()
-				}
+			if sev := patchpilot.MaxSeverity(hu.Advisories); sev.Rank() > u.Severity.Rank() {
+				u.Severity = sev
 			}
 			if len(hu.Advisories) > 0 {
 				u.Security = true
