@@ -216,6 +216,7 @@ func (s *Server) dashboardRoutes() []uiRoute {
 		{"POST", u + "/rollouts/{id}/abort", operator, "rollout.abort", s.formAbort},
 		{"POST", u + "/rollouts/{id}/rollback", operator, "rollout.rollback", s.formRollback},
 		{"GET", u + "/history", viewer, "", s.pageHistory},
+		{"GET", u + "/kpis", viewer, "", s.pageKPIs},
 		{"GET", u + "/events", viewer, "", s.uiEvents},
 	}
 }

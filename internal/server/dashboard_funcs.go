@@ -49,10 +49,28 @@ var templateFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"join": strings.Join,
+	// days writes a number of seconds as days (hours under a day).
+	"days": func(secs any) string {
+		var d time.Duration
+		switch v := secs.(type) {
+		case int64:
+			d = time.Duration(v) * time.Second
+		case float64:
+			d = time.Duration(v * float64(time.Second))
+		}
+		if d < 24*time.Hour {
+			return fmt.Sprintf("%.1f hours", d.Hours())
+		}
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	},
 	// badge is the CSS class of a state, outcome, verdict or level.
 	"badge": func(v any) string {
 		s := strings.ToLower(fmt.Sprint(v))
 		switch s {
+		case "compliant", "within_sla":
+			return "badge good"
+		case "out_of_sla":
+			return "badge bad"
 		case "succeeded", "pass", "healthy", "up to date", "low", "ok", "allow", "approve_auto", "immediate_full_deploy":
 			return "badge good"
 		case "running", "pending", "waiting_approval", "paused", "preflight", "snapshot", "apply", "reboot", "verify",

@@ -15,44 +15,23 @@ import (
 	"github.com/patchpilot/patchpilot/internal/app"
 )
 
-// Compliance states of a host on the dashboard, worst first.
-const (
-	stateNever    = "never collected"
-	stateSecurity = "security updates pending"
-	stateUpdates  = "updates pending"
-	stateCurrent  = "up to date"
-)
-
-var hostStates = []string{stateNever, stateSecurity, stateUpdates, stateCurrent}
-
-// hostState is a host's compliance state from its summary.
-func hostState(h patchpilot.HostSummary) string {
-	switch {
-	case h.CollectedAt == nil:
-		return stateNever
-	case h.SecurityUpdateCount > 0:
-		return stateSecurity
-	case h.PendingUpdateCount > 0:
-		return stateUpdates
+// slaStates are the hosts' SLA states, as the compliance report names
+// them.
+func slaStates() []string {
+	var out []string
+	for _, st := range app.SLAStates() {
+		out = append(out, string(st))
 	}
-	return stateCurrent
+	return out
 }
 
-// severityOf is the worst severity of an update's advisories, by word or
-// CVSS score; "unknown" when none says.
+// severityOf is the severity of an update: its advisories' highest,
+// "unknown" when none says.
 func severityOf(u patchpilot.HostUpdate) string {
-	rank := 0
-	for _, a := range u.Advisories {
-		r := patchpilot.Severity(a.Severity).Rank()
-		if sr := patchpilot.SeverityOfScore(a.CVSS).Rank(); sr > r {
-			r = sr
-		}
-		rank = max(rank, r)
+	if sv := patchpilot.MaxSeverity(u.Advisories); sv != "" {
+		return string(sv)
 	}
-	if rank == 0 {
-		return "unknown"
-	}
-	return string(patchpilot.SeverityOfRank(rank))
+	return "unknown"
 }
 
 var severities = []string{"critical", "high", "medium", "low", "unknown"}
@@ -68,6 +47,9 @@ type count struct {
 type overview struct {
 	Hosts          int
 	States         []count
+	Compliance     app.ComplianceTotals
+	InSLA          float64
+	OutOfSLA       []app.HostCompliance
 	SecurityTotal  int
 	BySeverity     []count
 	Reboot         []string
@@ -90,9 +72,12 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	o := overview{Hosts: len(sums), Reboot: []string{}}
-	states := map[string]int{}
+	comp, err := s.app.Compliance(ctx)
+	if err != nil {
+		return err
+	}
+	o.Compliance, o.InSLA, o.OutOfSLA = comp.Totals, comp.Totals.InSLAShare(), comp.OutOfSLA()
 	for _, h := range sums {
-		states[hostState(h)]++
 		o.PendingUpdates += h.PendingUpdateCount
 		if h.SecurityUpdateCount > 0 {
 			o.SecurityHosts++
@@ -110,8 +95,8 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 			}
 		}
 	}
-	for _, st := range hostStates {
-		o.States = append(o.States, count{Label: st, N: states[st], Link: "/ui/hosts?state=" + url.QueryEscape(st)})
+	for _, st := range app.SLAStates() {
+		o.States = append(o.States, count{Label: string(st), N: comp.Totals.Of(st), Link: "/ui/hosts?state=" + url.QueryEscape(string(st))})
 	}
 	ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
 	if err != nil {
@@ -172,7 +157,7 @@ type sortColumn struct {
 var hostSorts = map[string]func(a, b hostRow) int{
 	"name":     func(a, b hostRow) int { return strings.Compare(a.Name, b.Name) },
 	"os":       func(a, b hostRow) int { return strings.Compare(a.OSName+" "+a.OSVersion, b.OSName+" "+b.OSVersion) },
-	"state":    func(a, b hostRow) int { return slices.Index(hostStates, a.State) - slices.Index(hostStates, b.State) },
+	"state":    func(a, b hostRow) int { return slices.Index(slaStates(), a.State) - slices.Index(slaStates(), b.State) },
 	"updates":  func(a, b hostRow) int { return a.PendingUpdateCount - b.PendingUpdateCount },
 	"security": func(a, b hostRow) int { return a.SecurityUpdateCount - b.SecurityUpdateCount },
 	"reboot":   func(a, b hostRow) int { return boolInt(a.RebootRequired) - boolInt(b.RebootRequired) },
@@ -198,9 +183,9 @@ func timeOf(t *time.Time) time.Time {
 func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) error {
 	q := r.URL.Query()
 	l := hostList{Name: strings.TrimSpace(q.Get("name")), Label: strings.TrimSpace(q.Get("label")), State: q.Get("state"),
-		Sort: q.Get("sort"), Dir: q.Get("dir"), States: hostStates}
-	if l.State != "" && !slices.Contains(hostStates, l.State) {
-		return badField("state", "state %q: expected one of %s", l.State, strings.Join(hostStates, ", "))
+		Sort: q.Get("sort"), Dir: q.Get("dir"), States: slaStates()}
+	if l.State != "" && !slices.Contains(l.States, l.State) {
+		return badField("state", "state %q: expected one of %s", l.State, strings.Join(l.States, ", "))
 	}
 	if _, ok := hostSorts[l.Sort]; !ok {
 		if l.Sort != "" {
@@ -223,9 +208,16 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 	if err != nil {
 		return err
 	}
+	comp, err := s.app.Compliance(r.Context())
+	if err != nil {
+		return err
+	}
 	l.Total = len(sums)
 	for _, h := range sums {
-		row := hostRow{HostSummary: h, State: hostState(h), Labels: patchpilot.SortedLabels(h.Labels)}
+		row := hostRow{HostSummary: h, Labels: patchpilot.SortedLabels(h.Labels), State: string(app.SLAUnknown)}
+		if hc, ok := comp.Host(h.Name); ok {
+			row.State = string(hc.State)
+		}
 		if l.Name != "" && !strings.Contains(strings.ToLower(h.Name), strings.ToLower(l.Name)) {
 			continue
 		}
@@ -278,7 +270,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 type hostPage struct {
 	Host    patchpilot.Host
 	Summary patchpilot.HostSummary
-	State   string
+	SLA     app.HostCompliance
 	Labels  []string
 	Facts   *patchpilot.Facts
 	Updates []updateRow
@@ -327,7 +319,14 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 		return err
 	}
 	hp.Summary = patchpilot.Summarize(h, hp.Facts)
-	hp.State = hostState(hp.Summary)
+	comp, err := s.app.Compliance(ctx)
+	if err != nil {
+		return err
+	}
+	hp.SLA, _ = comp.Host(h.Name)
+	if hp.SLA.State == "" {
+		hp.SLA.State = app.SLAUnknown
+	}
 	if hp.Facts != nil {
 		ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name})
 		if err != nil {

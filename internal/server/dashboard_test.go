@@ -241,7 +241,7 @@ func TestDashboardHeadersOnEveryPage(t *testing.T) {
 	plan := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1"}`, http.StatusCreated))
 	b := f.loggedIn(patchpilot.RoleAdmin)
 	for _, path := range []string{"/ui/login", "/ui/", "/ui/hosts", "/ui/hosts/web-1", "/ui/updates", "/ui/plans/" + plan.ID,
-		"/ui/rollouts", "/ui/rollouts/" + id, "/ui/rollouts/" + id + "/live", "/ui/history", "/ui/hosts/nope",
+		"/ui/rollouts", "/ui/rollouts/" + id, "/ui/rollouts/" + id + "/live", "/ui/history", "/ui/kpis", "/ui/kpis?since=90d", "/ui/hosts/nope",
 		"/ui/static/app.css", "/ui/static/app.js"} {
 		r := b.get(path)
 		if r.status >= 500 {
@@ -426,7 +426,11 @@ func seedFleet(a *app.App) error {
 		}}
 	db2 := patchpilot.Facts{Host: "db-2", CollectedAt: now, Source: "ssh", OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12",
 		PackagesKnown: true, UpdatesKnown: true, Packages: []patchpilot.Package{{Name: "openssl", Version: "3.0.13-1"}}}
-	for _, fa := range []patchpilot.Facts{db1, db2} {
+	// db-1 has had its updates pending for 40 days: the critical one is
+	// past its 7-day deadline.
+	old := db1
+	old.CollectedAt = now.Add(-40 * 24 * time.Hour)
+	for _, fa := range []patchpilot.Facts{old, db1, db2} {
 		if err := a.Store.SaveFacts(ctx, fa); err != nil {
 			return err
 		}
@@ -434,7 +438,7 @@ func seedFleet(a *app.App) error {
 	return nil
 }
 
-var idNumber = regexp.MustCompile(`id="([a-z0-9-]+)">(\d+)<`)
+var idNumber = regexp.MustCompile(`id="([a-z0-9_ -]+)">(\d+)<`)
 
 // numbers reads the numbers a page shows with an id.
 func numbers(body string) map[string]int {
@@ -480,7 +484,14 @@ func TestDashboardOverviewMatchesAPI(t *testing.T) {
 	// fix is critical and its libpq5 fix high by CVSS.
 	want["n-restart"], want["sev-critical"], want["sev-high"] = 1, 1, 1
 	want["sev-unknown"] = len(sec) - 2
-	want["state-never collected"] = 0
+	comp := decode[struct{ Totals app.ComplianceTotals }](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/compliance", "", http.StatusOK))
+	for _, st := range app.SLAStates() {
+		want["state-"+string(st)] = comp.Totals.Of(st)
+	}
+	want["n-out-of-sla"], want["n-overdue"] = comp.Totals.OutOfSLA, comp.Totals.OverdueUpdates
+	if comp.Totals.OutOfSLA != 1 || comp.Totals.Unknown != 1 || comp.Totals.OverdueUpdates == 0 {
+		t.Errorf("the seeded fleet's compliance is not what the test expects: %+v", comp.Totals)
+	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("overview %s = %d; the API says %d", k, got[k], v)
@@ -521,11 +532,11 @@ func TestDashboardHosts(t *testing.T) {
 	if got := rows("/ui/hosts?name=WEB"); !slices.Equal(got, []string{"web-1", "web-2"}) {
 		t.Errorf("hosts named like web = %v", got)
 	}
-	if got := rows("/ui/hosts?state=" + url.QueryEscape(stateNever)); !slices.Equal(got, []string{"new-1"}) {
+	if got := rows("/ui/hosts?state=unknown"); !slices.Equal(got, []string{"new-1"}) {
 		t.Errorf("hosts never collected = %v", got)
 	}
-	if got := rows("/ui/hosts?state=" + url.QueryEscape(stateCurrent)); !slices.Equal(got, []string{"db-2"}) {
-		t.Errorf("hosts up to date = %v", got)
+	if got := rows("/ui/hosts?state=out_of_sla"); !slices.Equal(got, []string{"db-1"}) {
+		t.Errorf("hosts out of their SLA = %v", got)
 	}
 	for _, bad := range []string{"label=role", "state=sleepy", "sort=age"} {
 		if r := b.get("/ui/hosts?" + bad); r.status != http.StatusBadRequest {
@@ -534,7 +545,7 @@ func TestDashboardHosts(t *testing.T) {
 	}
 	// A host's page: facts, updates with their CVEs, services to restart.
 	page := b.page("/ui/hosts/db-1")
-	for _, want := range []string{"6.1.0-18-amd64", "CVE-2024-0727", "CVE-2024-0985", "security · critical", "security · high",
+	for _, want := range []string{`id="sla-state">out of sla<`, `id="overdue"`, "6.1.0-18-amd64", "CVE-2024-0727", "CVE-2024-0985", "security · critical", "security · high",
 		"postgresql.service", "linux-image-amd64", "role=db", `id="n-updates">3<`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("db-1's page lacks %q", want)
@@ -542,6 +553,50 @@ func TestDashboardHosts(t *testing.T) {
 	}
 	if r := b.get("/ui/hosts/nope"); r.status != http.StatusNotFound {
 		t.Errorf("unknown host: %d", r.status)
+	}
+	// The overview lists the host out of its SLA.
+	if ov := b.page("/ui/"); !strings.Contains(ov, `id="out-of-sla"`) || !strings.Contains(ov, `<a href="/ui/hosts/db-1">db-1</a></td><td>`) {
+		t.Errorf("the overview does not list db-1 as out of its SLA")
+	}
+}
+
+// The KPI page shows the API's numbers for the same period, with charts.
+func TestDashboardKPIs(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	now := time.Now().UTC()
+	outs := []patchpilot.Outcome{
+		{Time: now.Add(-48 * time.Hour), Rollout: "r-1", Host: "web-1", Outcome: patchpilot.OutcomeSucceeded, Packages: []patchpilot.PackageChange{{Name: "web", From: "0.9", To: "1.0"}}},
+		{Time: now.Add(-47 * time.Hour), Rollout: "r-1", Host: "web-2", Outcome: patchpilot.OutcomeRolledBack, Packages: []patchpilot.PackageChange{{Name: "web", From: "0.9", To: "1.0"}}},
+		{Time: now.Add(-20 * time.Hour), Rollout: "r-2", Host: "web-2", Outcome: patchpilot.OutcomeSucceeded, Packages: []patchpilot.PackageChange{{Name: "web", From: "0.9", To: "1.0"}}},
+	}
+	if _, err := f.app.Store.ImportOutcomes(f.ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	kp := decode[app.KPIReport](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/kpis?since=7d", "", http.StatusOK))
+	b := f.loggedIn(patchpilot.RoleViewer)
+	if r := b.get("/ui/kpis?since=7d"); r.status != http.StatusOK {
+		t.Fatalf("KPI page: %s\nlog:\n%s", r, f.logs.String())
+	}
+	page := b.page("/ui/kpis?since=7d")
+	got := numbers(page)
+	if got["k-patches"] != kp.Patches.Total || got["k-rollbacks"] != kp.Rollbacks || kp.Patches.Total != 3 || kp.Rollbacks != 1 {
+		t.Errorf("KPI page patches %d, rollbacks %d; the API says %d and %d", got["k-patches"], got["k-rollbacks"], kp.Patches.Total, kp.Rollbacks)
+	}
+	cfr := regexp.MustCompile(`id="k-cfr">([0-9.]+)%<`).FindStringSubmatch(page)
+	if cfr == nil {
+		t.Fatalf("no change failure rate on the page")
+	}
+	if v, _ := strconv.ParseFloat(cfr[1], 64); v < kp.ChangeFailureRate*100-0.05 || v > kp.ChangeFailureRate*100+0.05 || kp.ChangeFailureRate == 0 {
+		t.Errorf("change failure rate %s%%; the API says %v", cfr[1], kp.ChangeFailureRate)
+	}
+	if n := strings.Count(page, "<svg"); n != 4 {
+		t.Errorf("%d charts on the KPI page; want 4", n)
+	}
+	if r := b.get("/ui/kpis?since=soon"); r.status != http.StatusBadRequest {
+		t.Errorf("since=soon: %d", r.status)
+	}
+	if r := b.get("/ui/kpis?since=7d&from=2026-01-01T00:00:00Z"); r.status != http.StatusBadRequest {
+		t.Errorf("since and from: %d", r.status)
 	}
 }
 
