@@ -148,10 +148,10 @@ func (c *canarySeries) charts() []canaryChart {
 		if unit != "" {
 			ylabel += " (" + unit + ")"
 		}
-		interval := app.LineChart{Title: k + ": estimated change and interval", XLabel: "look", YLabel: ylabel,
+		interval := app.LineChart{Title: k + ": estimated change and interval by look", YLabel: ylabel,
 			Series: []app.ChartSeries{{Name: "estimate", Points: est}}, Band: band, Refs: refs, Width: 560, Height: 260}
-		means := app.LineChart{Title: k + ": canaries against controls", XLabel: "look", YLabel: "mean",
-			Series: []app.ChartSeries{{Name: "canaries since the change", Points: canCur}, {Name: "controls since the change", Points: conCur},
+		means := app.LineChart{Title: k + ": canaries against controls by look", YLabel: "mean",
+			Series: []app.ChartSeries{{Name: "canaries now", Points: canCur}, {Name: "controls now", Points: conCur},
 				{Name: "canaries before", Points: canBase}, {Name: "controls before", Points: conBase}}, Width: 560, Height: 260}
 		out = append(out, canaryChart{Metric: k, Interval: interval.SVG(), Means: means.SVG()})
 	}

@@ -681,7 +681,7 @@ func TestDashboardRolloutPage(t *testing.T) {
 	if n := strings.Count(page, "<svg"); n != 2 {
 		t.Errorf("%d charts; want the interval and the means of latency_p99", n)
 	}
-	if !strings.Contains(page, "latency_p99 on web-1: estimated change and interval") || !strings.Contains(page, "canaries since the change") {
+	if !strings.Contains(page, "latency_p99 on web-1: estimated change and interval by look") || !strings.Contains(page, "canaries now") {
 		t.Errorf("the charts lack their titles or series")
 	}
 	if !strings.Contains(page, `href="/ui/rollouts/`+id+`" id="refresh"`) || !strings.Contains(page, `data-live="true"`) {
