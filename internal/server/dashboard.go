@@ -149,8 +149,10 @@ func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAg
 }
 
 // sameOrigin refuses a cross-site form post: the Origin header, when
-// sent, must be this server's, and Sec-Fetch-Site, when sent, must say
-// same-origin (or none: typed by the user).
+// sent, must name this server's host (the scheme is not compared, so
+// that a proxy terminating TLS in front of the server does not refuse
+// every form), and Sec-Fetch-Site, when sent, must say same-origin (or
+// none: typed by the user).
 func sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
@@ -159,18 +161,11 @@ func sameOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if origin == "null" {
-		return false
-	}
 	u, err := url.Parse(origin)
-	if err != nil {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return u.Scheme == scheme && strings.EqualFold(u.Host, r.Host)
+	return strings.EqualFold(u.Host, r.Host)
 }
 
 func tokensEqual(a, b string) bool {

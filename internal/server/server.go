@@ -1,7 +1,8 @@
 // Package server is patchpilot's HTTP front end: a JSON API under
 // /api/v1 over the same use cases as the CLI (internal/app), live events
-// over server-sent events, Prometheus metrics and health probes. Rollouts
-// started through the API run inside the server, each claimed with the
+// over server-sent events, Prometheus metrics, health probes and a web
+// dashboard under /ui (docs/dashboard.md). Rollouts started through the
+// API or the dashboard run inside the server, each claimed with the
 // store's lease; docs/api.md describes the API.
 package server
 
