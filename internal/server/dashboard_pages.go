@@ -53,16 +53,11 @@ type overview struct {
 	SecurityTotal  int
 	BySeverity     []count
 	Reboot         []string
-	Restart        []restartHost
+	Restart        []patchpilot.HostRestarts
 	Running        []patchpilot.Rollout
 	Waiting        int
 	SecurityHosts  int
 	PendingUpdates int
-}
-
-type restartHost struct {
-	Host     string
-	Services []string
 }
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -85,15 +80,9 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 		if h.RebootRequired {
 			o.Reboot = append(o.Reboot, h.Name)
 		}
-		if h.CollectedAt != nil {
-			f, err := s.app.Store.LatestFacts(ctx, h.Name)
-			if err != nil && patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
-				return err
-			}
-			if len(f.NeedsRestart) > 0 {
-				o.Restart = append(o.Restart, restartHost{Host: h.Name, Services: f.NeedsRestart})
-			}
-		}
+	}
+	if o.Restart, err = s.app.Store.RestartsNeeded(ctx); err != nil {
+		return err
 	}
 	for _, st := range app.SLAStates() {
 		o.States = append(o.States, count{Label: string(st), N: comp.Totals.Of(st), Link: "/ui/hosts?state=" + url.QueryEscape(string(st))})
