@@ -248,6 +248,14 @@ func (s *Server) ui(rt uiRoute) http.Handler {
 		securityHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
 		sess, ok := s.currentSession(r)
+		if !ok && r.Method == http.MethodGet && r.Header.Get("Authorization") != "" {
+			// A page read with a bearer token, as the API is (scripts,
+			// benchmarks): no session, so its forms cannot be posted.
+			sess, ok = s.bearerVisit(w, r)
+			if !ok {
+				return
+			}
+		}
 		if !ok {
 			if r.Method != http.MethodGet {
 				s.uiError(w, r, nil, http.StatusForbidden, "your session has ended: log in again")
@@ -316,6 +324,20 @@ func (s *Server) currentSession(r *http.Request) (*session, bool) {
 		}
 	}
 	s.sessions.endToken(sess.principal.Token)
+	return nil, false
+}
+
+// bearerVisit authenticates a page read with a bearer token; a refused
+// token is answered 401.
+func (s *Server) bearerVisit(w http.ResponseWriter, r *http.Request) (*session, bool) {
+	secret, err := bearer(r)
+	if err == nil {
+		var p patchpilot.Principal
+		if p, err = s.people.Authenticate(r.Context(), secret); err == nil {
+			return &session{principal: p}, true
+		}
+	}
+	s.uiError(w, r, nil, http.StatusUnauthorized, "the token was refused: it is unknown, revoked or malformed")
 	return nil, false
 }
 

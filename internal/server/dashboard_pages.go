@@ -624,6 +624,9 @@ func (s *Server) formRollback(w http.ResponseWriter, r *http.Request, v *visit) 
 	})
 }
 
+// recentOutcomes is how far back the history page lists outcomes.
+const recentOutcomes = 90 * 24 * time.Hour
+
 // historyPage is the outcomes and the model's calibration.
 type historyPage struct {
 	app.ModelCalibration
@@ -636,7 +639,8 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) e
 	if err != nil {
 		return err
 	}
-	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{})
+	// The latest outcomes: those of the last 90 days, the newest 50.
+	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes)})
 	if err != nil {
 		return err
 	}

@@ -195,6 +195,17 @@ func TestDashboardLogin(t *testing.T) {
 	if r := b2.get("/ui/"); r.status != http.StatusSeeOther {
 		t.Errorf("session of a revoked token: %d; want a redirect to the login", r.status)
 	}
+	// A page may be read with a bearer token, as the API is; its forms
+	// cannot be posted that way.
+	if r := f.do("GET", "/ui/hosts", f.tok[patchpilot.RoleViewer], ""); r.status != http.StatusOK || !strings.Contains(string(r.body), "web-1") {
+		t.Errorf("GET /ui/hosts with a bearer token: %d", r.status)
+	}
+	if r := f.do("GET", "/ui/hosts", "pp_nope", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("GET /ui/hosts with a bad bearer token: %d", r.status)
+	}
+	if r := f.do("POST", "/ui/plans", f.tok[patchpilot.RoleAdmin], "patch=web%3D1.1", "Content-Type", "application/x-www-form-urlencoded"); r.status != http.StatusForbidden {
+		t.Errorf("POST /ui/plans with a bearer token: %d; want 403", r.status)
+	}
 	// No secret reaches the log.
 	for role, secret := range f.tok {
 		if strings.Contains(f.logs.String(), secret) {
