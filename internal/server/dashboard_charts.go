@@ -81,7 +81,10 @@ func meanOf(vs []float64) float64 {
 
 // add reads one gate result; results that are not a canary judge's
 // verdict are left out.
-func (c *canarySeries) add(host string, g patchpilot.GateResult) {
+// The judge compares the stage's canaries with its controls as a whole,
+// so every host of a stage carries the same verdict at a look: the looks
+// are gathered per stage and metric, one per look (the last read).
+func (c *canarySeries) add(stage string, g patchpilot.GateResult) {
 	if !strings.HasPrefix(g.Gate, canaryGatePrefix) {
 		return
 	}
@@ -90,12 +93,16 @@ func (c *canarySeries) add(host string, g patchpilot.GateResult) {
 		return
 	}
 	key := v.Metric
-	if host != "" {
-		key += " on " + host
+	if stage != "" {
+		key += " in stage " + stage
 	}
 	l := canaryLook{look: float64(v.Looks), estimate: val(v.Estimate), lower: val(v.Lower), upper: val(v.Upper), margin: v.Margin}
 	if v.Looks == 0 {
 		l.look = float64(len(c.looks[key]) + 1)
+	}
+	looks := c.looks[key]
+	if n := len(looks); n > 0 && looks[n-1].look == l.look {
+		looks = looks[:n-1]
 	}
 	var canCur, conCur, canBase, conBase []float64
 	for _, h := range v.Evidence.Hosts {
@@ -107,7 +114,7 @@ func (c *canarySeries) add(host string, g patchpilot.GateResult) {
 		}
 	}
 	l.canaryCur, l.controlCur, l.canaryBase, l.controlBase = meanOf(canCur), meanOf(conCur), meanOf(canBase), meanOf(conBase)
-	c.looks[key] = append(c.looks[key], l)
+	c.looks[key] = append(looks, l)
 	c.units[key] = v.Unit
 }
 

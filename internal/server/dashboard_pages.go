@@ -434,8 +434,10 @@ func (s *Server) pageRollouts(w http.ResponseWriter, r *http.Request, v *visit) 
 // rolloutView is a rollout's live view.
 type rolloutView struct {
 	app.RolloutStatus
-	Verdicts []verdictRow
-	Charts   []canaryChart
+	// Verdicts are the newest maxVerdicts gate results, of VerdictCount.
+	Verdicts     []verdictRow
+	VerdictCount int
+	Charts       []canaryChart
 	// Pending names the stage waiting for an approval, if any.
 	Pending string
 	Live    bool
@@ -444,6 +446,9 @@ type rolloutView struct {
 	Events    []patchpilot.Event
 	LastEvent int64
 }
+
+// maxVerdicts is how many gate results a rollout's page lists.
+const maxVerdicts = 100
 
 // verdictRow is one gate result of one check of a host.
 type verdictRow struct {
@@ -471,6 +476,12 @@ func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error
 		return rolloutView{}, err
 	}
 	series := newCanarySeries()
+	stageOf := map[string]string{}
+	for _, sg := range st.Stages {
+		for _, h := range sg.Hosts {
+			stageOf[h.Host] = sg.Name
+		}
+	}
 	for _, e := range evs {
 		if e.Kind != patchpilot.EventGateVerdict || len(e.Data) == 0 {
 			continue
@@ -480,15 +491,24 @@ func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error
 			continue
 		}
 		for _, g := range rep.Results {
-			row := verdictRow{Time: e.Time, Host: e.Host, Verdict: string(rep.Verdict), Gate: g}
+			row := verdictRow{Time: e.Time, Host: e.Host, Stage: stageOf[e.Host], Verdict: string(rep.Verdict), Gate: g}
 			if len(g.Evidence) > 0 {
-				row.Evidence = indentJSON(g.Evidence)
-				series.add(e.Host, g)
+				series.add(row.Stage, g)
 			}
 			rv.Verdicts = append(rv.Verdicts, row)
 		}
 	}
 	slices.Reverse(rv.Verdicts)
+	rv.VerdictCount = len(rv.Verdicts)
+	if len(rv.Verdicts) > maxVerdicts {
+		rv.Verdicts = rv.Verdicts[:maxVerdicts]
+	}
+	// The evidence is indented only for the verdicts shown.
+	for i := range rv.Verdicts {
+		if ev := rv.Verdicts[i].Gate.Evidence; len(ev) > 0 {
+			rv.Verdicts[i].Evidence = indentJSON(ev)
+		}
+	}
 	rv.Charts = series.charts()
 	if len(evs) > 0 {
 		rv.LastEvent = evs[len(evs)-1].ID

@@ -673,6 +673,10 @@ func TestDashboardRolloutPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The same look read again (another host of the stage) is one point.
+	if _, err := f.app.Store.AppendEvent(f.ctx, gateEvent(id, "web-1", 3, 0.05, 0.01, 0.08, patchpilot.GateInconclusive)); err != nil {
+		t.Fatal(err)
+	}
 	b := f.loggedIn(patchpilot.RoleViewer)
 	page := b.page("/ui/rollouts/" + id)
 	stages := page[strings.Index(page, `id="stages"`):]
@@ -683,8 +687,11 @@ func TestDashboardRolloutPage(t *testing.T) {
 		t.Errorf("the first stage's state is not shown")
 	}
 	verdicts := page[strings.Index(page, `id="verdicts"`):]
-	if n := strings.Count(verdicts, "canary:latency_p99"); n != 3 {
-		t.Errorf("%d verdicts of canary:latency_p99 listed; want 3", n)
+	if n := strings.Count(verdicts, "canary:latency_p99"); n != 4 {
+		t.Errorf("%d verdicts of canary:latency_p99 listed; want 4", n)
+	}
+	if n := strings.Count(page, "<title>estimate: "); n != 3 {
+		t.Errorf("the estimate is drawn at %d looks; want 3", n)
 	}
 	if !strings.Contains(verdicts, "interval straddles the margin") || !strings.Contains(verdicts, "&#34;current_mean&#34;") {
 		t.Errorf("the verdicts lack their reason or evidence")
@@ -692,7 +699,7 @@ func TestDashboardRolloutPage(t *testing.T) {
 	if n := strings.Count(page, "<svg"); n != 2 {
 		t.Errorf("%d charts; want the interval and the means of latency_p99", n)
 	}
-	if !strings.Contains(page, "latency_p99 on web-1: estimated change and interval by look") || !strings.Contains(page, "canaries now") {
+	if !strings.Contains(page, "latency_p99 in stage first: estimated change and interval by look") || !strings.Contains(page, "canaries now") {
 		t.Errorf("the charts lack their titles or series")
 	}
 	if !strings.Contains(page, `href="/ui/rollouts/`+id+`" id="refresh"`) || !strings.Contains(page, `data-live="true"`) {
