@@ -48,12 +48,12 @@ type canaryLook struct {
 // canarySeries gathers the judge's looks per metric (and per host the
 // gate ran for, when the verdicts name hosts).
 type canarySeries struct {
-	looks map[string][]canaryLook
+	looks map[string]map[float64]canaryLook // key → look → the last read
 	units map[string]string
 }
 
 func newCanarySeries() *canarySeries {
-	return &canarySeries{looks: map[string][]canaryLook{}, units: map[string]string{}}
+	return &canarySeries{looks: map[string]map[float64]canaryLook{}, units: map[string]string{}}
 }
 
 func val(p *float64) float64 {
@@ -97,12 +97,11 @@ func (c *canarySeries) add(stage string, g patchpilot.GateResult) {
 		key += " in stage " + stage
 	}
 	l := canaryLook{look: float64(v.Looks), estimate: val(v.Estimate), lower: val(v.Lower), upper: val(v.Upper), margin: v.Margin}
+	if c.looks[key] == nil {
+		c.looks[key] = map[float64]canaryLook{}
+	}
 	if v.Looks == 0 {
 		l.look = float64(len(c.looks[key]) + 1)
-	}
-	looks := c.looks[key]
-	if n := len(looks); n > 0 && looks[n-1].look == l.look {
-		looks = looks[:n-1]
 	}
 	var canCur, conCur, canBase, conBase []float64
 	for _, h := range v.Evidence.Hosts {
@@ -114,7 +113,7 @@ func (c *canarySeries) add(stage string, g patchpilot.GateResult) {
 		}
 	}
 	l.canaryCur, l.controlCur, l.canaryBase, l.controlBase = meanOf(canCur), meanOf(conCur), meanOf(canBase), meanOf(conBase)
-	c.looks[key] = append(looks, l)
+	c.looks[key][l.look] = l
 	c.units[key] = v.Unit
 }
 
@@ -136,8 +135,11 @@ func (c *canarySeries) charts() []canaryChart {
 	sort.Strings(keys)
 	var out []canaryChart
 	for _, k := range keys {
-		looks := c.looks[k]
-		sort.SliceStable(looks, func(i, j int) bool { return looks[i].look < looks[j].look })
+		looks := make([]canaryLook, 0, len(c.looks[k]))
+		for _, l := range c.looks[k] {
+			looks = append(looks, l)
+		}
+		sort.Slice(looks, func(i, j int) bool { return looks[i].look < looks[j].look })
 		var est, canCur, conCur, canBase, conBase []app.ChartPoint
 		band := &app.ChartBand{Name: "interval"}
 		for _, l := range looks {

@@ -673,8 +673,8 @@ func TestDashboardRolloutPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The same look read again (another host of the stage) is one point.
-	if _, err := f.app.Store.AppendEvent(f.ctx, gateEvent(id, "web-1", 3, 0.05, 0.01, 0.08, patchpilot.GateInconclusive)); err != nil {
+	// A look read again (by another host's check of the stage) is one point.
+	if _, err := f.app.Store.AppendEvent(f.ctx, gateEvent(id, "web-1", 2, 0.04, -0.01, 0.09, patchpilot.GateInconclusive)); err != nil {
 		t.Fatal(err)
 	}
 	b := f.loggedIn(patchpilot.RoleViewer)
