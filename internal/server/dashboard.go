@@ -398,6 +398,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, "the token was refused: it is unknown, revoked or mistyped")
 		return
 	}
+	// A login ends the browser's previous session, if any.
+	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+		s.sessions.end(old.Value)
+	}
 	sess, err := s.sessions.create(p, s.now())
 	if err != nil {
 		s.renderLogin(w, r, http.StatusInternalServerError, "internal error")

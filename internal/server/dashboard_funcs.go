@@ -49,6 +49,13 @@ var templateFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"join": strings.Join,
+	"add": func(ns ...int) int {
+		sum := 0
+		for _, n := range ns {
+			sum += n
+		}
+		return sum
+	},
 	// days writes a number of seconds as days (hours under a day).
 	"days": func(secs any) string {
 		var d time.Duration

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,9 +133,16 @@ type hostList struct {
 	Sort, Dir               string
 	States                  []string
 	Columns                 []sortColumn
-	FilterQuery             string
-	FilteredOut, LabelError string
+	// Matched is how many hosts match the filters; Rows are those of
+	// page Page (from 1) of Pages, hostsPerPage each, with the links to
+	// the pages before and after ("" at either end).
+	Matched, Page, Pages int
+	First                int // the number of the first row shown, from 1
+	Prev, Next           string
 }
+
+// hostsPerPage is how many hosts a page of the host list shows.
+const hostsPerPage = 250
 
 type sortColumn struct {
 	Key, Title, Link string
@@ -234,6 +242,35 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		if val != "" {
 			base.Set(k, val)
 		}
+	}
+	l.Matched = len(l.Rows)
+	l.Pages = max(1, (l.Matched+hostsPerPage-1)/hostsPerPage)
+	l.Page = 1
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > l.Pages {
+			return badField("page", "page %q: expected a number from 1 to %d", v, l.Pages)
+		}
+		l.Page = n
+	}
+	from := (l.Page - 1) * hostsPerPage
+	l.Rows = l.Rows[from:min(len(l.Rows), from+hostsPerPage)]
+	l.First = from + 1
+	pageLink := func(n int) string {
+		qv := url.Values{}
+		for k, vs := range base {
+			qv[k] = vs
+		}
+		qv.Set("sort", l.Sort)
+		qv.Set("dir", l.Dir)
+		qv.Set("page", strconv.Itoa(n))
+		return "/ui/hosts?" + qv.Encode()
+	}
+	if l.Page > 1 {
+		l.Prev = pageLink(l.Page - 1)
+	}
+	if l.Page < l.Pages {
+		l.Next = pageLink(l.Page + 1)
 	}
 	for _, c := range []struct{ key, title string }{{"name", "Host"}, {"os", "OS"}, {"state", "State"}, {"updates", "Updates"},
 		{"security", "Security"}, {"reboot", "Reboot"}, {"collected", "Collected"}} {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -794,5 +795,37 @@ func TestDashboardPlanAndStart(t *testing.T) {
 	}
 	if r := b.post("/ui/plans", url.Values{"csrf": {csrf(t, page)}, "patch": {"nothing=9"}}); r.status < 400 || r.status >= 500 {
 		t.Errorf("a plan for a package no host has: %s", r)
+	}
+}
+
+// The host list shows hostsPerPage hosts a page, with links between them
+// that keep the filters and the sort.
+func TestDashboardHostPages(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
+		var hosts []patchpilot.Host
+		for i := range hostsPerPage + 10 {
+			hosts = append(hosts, patchpilot.Host{Name: fmt.Sprintf("node-%03d", i), Labels: map[string]string{"env": "lab"}})
+		}
+		if err := a.Store.UpsertHosts(context.Background(), hosts); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	b := f.loggedIn(patchpilot.RoleViewer)
+	row := regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`)
+	first := b.page("/ui/hosts?label=env%3Dlab&sort=name&dir=desc")
+	if n := len(row.FindAllString(first, -1)); n != hostsPerPage {
+		t.Errorf("page 1 has %d hosts; want %d", n, hostsPerPage)
+	}
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(first)
+	if next == nil {
+		t.Fatalf("page 1 has no link to page 2")
+	}
+	second := b.page(html.UnescapeString(next[1]))
+	got := row.FindAllStringSubmatch(second, -1)
+	if len(got) != 10 || got[0][1] != "node-009" || got[9][1] != "node-000" || !strings.Contains(second, `rel="prev"`) || strings.Contains(second, `rel="next"`) {
+		t.Errorf("page 2 (%s) has %d hosts from %v", next[1], len(got), got)
+	}
+	if r := b.get("/ui/hosts?page=3"); r.status != http.StatusBadRequest {
+		t.Errorf("page 3 of 2: %d", r.status)
 	}
 }
