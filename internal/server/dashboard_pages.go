@@ -127,12 +127,12 @@ type hostRow struct {
 
 // hostList is the host list's data with its filters and sort.
 type hostList struct {
-	Rows                    []hostRow
-	Total                   int
-	Name, Label, State      string
-	Sort, Dir               string
-	States                  []string
-	Columns                 []sortColumn
+	Rows               []hostRow
+	Total              int
+	Name, Label, State string
+	Sort, Dir          string
+	States             []string
+	Columns            []sortColumn
 	// Matched is how many hosts match the filters; Rows are those of
 	// page Page (from 1) of Pages, hostsPerPage each, with the links to
 	// the pages before and after ("" at either end).
