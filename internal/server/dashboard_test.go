@@ -828,4 +828,7 @@ func TestDashboardHostPages(t *testing.T) {
 	if r := b.get("/ui/hosts?page=3"); r.status != http.StatusBadRequest {
 		t.Errorf("page 3 of 2: %d", r.status)
 	}
+	if r := b.get("/ui/updates?page=2"); r.status != http.StatusBadRequest {
+		t.Errorf("updates page 2 of 1: %d", r.status)
+	}
 }
