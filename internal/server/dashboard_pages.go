@@ -45,6 +45,13 @@ type count struct {
 }
 
 // overview is the fleet overview's data.
+// overviewList is how many entries each list of the overview shows; the
+// host list and the rollouts page have them all.
+const overviewList = 20
+
+// first keeps the first overviewList entries of a list.
+func first[T any](list []T) []T { return list[:min(len(list), overviewList)] }
+
 type overview struct {
 	Hosts          int
 	States         []count
@@ -56,6 +63,8 @@ type overview struct {
 	Reboot         []string
 	Restart        []patchpilot.HostRestarts
 	Running        []patchpilot.Rollout
+	// The counts of the lists, which show overviewList entries at most.
+	RebootCount, RestartCount, RunningCount, OutOfSLACount int
 	Waiting        int
 	SecurityHosts  int
 	PendingUpdates int
@@ -112,6 +121,8 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 			}
 		}
 	}
+	o.RebootCount, o.RestartCount, o.RunningCount, o.OutOfSLACount = len(o.Reboot), len(o.Restart), len(o.Running), len(o.OutOfSLA)
+	o.Reboot, o.Restart, o.Running, o.OutOfSLA = first(o.Reboot), first(o.Restart), first(o.Running), first(o.OutOfSLA)
 	p := newPage(v, "Fleet overview", "overview")
 	p.Data = o
 	s.render(w, r, http.StatusOK, "overview", p)

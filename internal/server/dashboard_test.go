@@ -809,8 +809,21 @@ func TestDashboardHostPages(t *testing.T) {
 		if err := a.Store.UpsertHosts(context.Background(), hosts); err != nil {
 			t.Fatal(err)
 		}
+		// 25 of them need a reboot.
+		for _, h := range hosts[:25] {
+			fa := patchpilot.Facts{Host: h.Name, CollectedAt: time.Now().UTC(), Source: "ssh", OSFamily: patchpilot.FamilyDebian,
+				OSName: "debian", OSVersion: "12", RebootRequired: true, PackagesKnown: true, UpdatesKnown: true}
+			if err := a.Store.SaveFacts(context.Background(), fa); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}})
 	b := f.loggedIn(patchpilot.RoleViewer)
+	// The overview counts every host needing a reboot and lists the first.
+	ov := b.page("/ui/")
+	if got := numbers(ov)["n-reboot"]; got != 25 || strings.Count(ov, `<li><a href="/ui/hosts/node-`) != overviewList || !strings.Contains(ov, "and 5 more") {
+		t.Errorf("overview: %d hosts need a reboot, %d listed; want 25, %d listed and 5 more", got, strings.Count(ov, `<li><a href="/ui/hosts/node-`), overviewList)
+	}
 	row := regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`)
 	first := b.page("/ui/hosts?label=env%3Dlab&sort=name&dir=desc")
 	if n := len(row.FindAllString(first, -1)); n != hostsPerPage {
