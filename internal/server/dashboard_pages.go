@@ -53,21 +53,21 @@ const overviewList = 20
 func first[T any](list []T) []T { return list[:min(len(list), overviewList)] }
 
 type overview struct {
-	Hosts          int
-	States         []count
-	Compliance     app.ComplianceTotals
-	InSLA          float64
-	OutOfSLA       []app.HostCompliance
-	SecurityTotal  int
-	BySeverity     []count
-	Reboot         []string
-	Restart        []patchpilot.HostRestarts
-	Running        []patchpilot.Rollout
+	Hosts         int
+	States        []count
+	Compliance    app.ComplianceTotals
+	InSLA         float64
+	OutOfSLA      []app.HostCompliance
+	SecurityTotal int
+	BySeverity    []count
+	Reboot        []string
+	Restart       []patchpilot.HostRestarts
+	Running       []patchpilot.Rollout
 	// The counts of the lists, which show overviewList entries at most.
 	RebootCount, RestartCount, RunningCount, OutOfSLACount int
-	Waiting        int
-	SecurityHosts  int
-	PendingUpdates int
+	Waiting                                                int
+	SecurityHosts                                          int
+	PendingUpdates                                         int
 }
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
