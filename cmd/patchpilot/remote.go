@@ -37,21 +37,28 @@ var remoteCommands = []string{
 	"hosts", "hosts show", "updates", "assess", "plan", "history",
 	"rollout start", "rollout list", "rollout status", "rollout events", "rollout approve",
 	"rollout pause", "rollout resume", "rollout abort", "rollout rollback",
+	"schedule list", "policy check", "token create", "token list", "token revoke", "audit",
 }
 
 // neutralCommands touch neither a store nor a host: they run the same
 // with or without a server.
-var neutralCommands = []string{"version", "man", "help", "completion", "rollout"}
+// So do the groups of subcommands ('rollout', 'token' without one).
+var neutralCommands = []string{"version", "man", "help", "completion"}
 
 // localOnlyFlags configure the local store, SSH or the local controller;
 // against a server they would be silently ignored, so they are refused.
 var localOnlyFlags = []string{"db", "config", "known-hosts", "accept-new-host-keys", "user", "key", "jump", "concurrency",
 	"connect-timeout", "command-timeout", "lease-ttl", "check-interval"}
 
-// serverURL is --server, else PATCHPILOT_SERVER; "" runs locally.
+// serverURL is --server, else PATCHPILOT_SERVER; "" runs locally. The
+// 'server' command is the server: the variable, set for the clients of
+// the shell it runs in, does not concern it (the flag is still refused).
 func (c *cli) serverURL(cmd *cobra.Command) string {
 	if f := cmd.Flags().Lookup("server"); f != nil && f.Changed {
 		return c.remote.url
+	}
+	if cmd.Parent() == cmd.Root() && cmd.Name() == "server" {
+		return ""
 	}
 	return app.Options{Env: c.env}.Getenv("PATCHPILOT_SERVER")
 }
@@ -77,7 +84,7 @@ func (c *cli) checkRemote(cmd *cobra.Command, _ []string) error {
 		}
 		return nil
 	}
-	if cmd == cmd.Root() || slices.Contains(neutralCommands, strings.Fields(path)[0]) && !slices.Contains(remoteCommands, path) {
+	if cmd == cmd.Root() || !cmd.Runnable() || slices.Contains(neutralCommands, strings.Fields(path)[0]) {
 		return nil
 	}
 	if !slices.Contains(remoteCommands, path) {
