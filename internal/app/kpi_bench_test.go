@@ -35,6 +35,15 @@ var (
 func benchApp(b *testing.B) (context.Context, *App) {
 	b.Helper()
 	benchOnce.Do(func() {
+		// PP_KPI_BENCH_DIR keeps the seeded database between runs.
+		if dir := os.Getenv("PP_KPI_BENCH_DIR"); dir != "" {
+			benchDir = dir
+			if _, err := os.Stat(filepath.Join(dir, "pp.db")); err == nil {
+				return
+			}
+			benchErr = seedBench(filepath.Join(dir, "pp.db"))
+			return
+		}
 		dir, err := tempDirOutsideTest()
 		if err != nil {
 			benchErr = err
