@@ -342,37 +342,11 @@ th { background: #f4f4f4; }
 
 func writeReportHTML(w io.Writer, doc reportDoc) error {
 	r := rowsOf(doc)
-	var share []app.ChartPoint
-	for _, d := range doc.Compliance {
-		y := d.Share
-		if d.Hosts == 0 {
-			y = math.NaN() // no host known yet: a gap, not 0 %
-		}
-		share = append(share, app.ChartAt(d.Day, y))
-	}
-	compliance := app.LineChart{Title: "Hosts within their SLA, by day", TimeX: true, YFixed: true, YMin: 0, YMax: 1,
-		YFormat: app.ChartPercent, Series: []app.ChartSeries{{Name: "within SLA", Points: share}}}
-	var cats []string
-	var mean, p90 []float64
-	for _, t := range doc.TimeToPatch {
-		cats = append(cats, t.Severity)
-		mean = append(mean, t.MeanSeconds/86400)
-		p90 = append(p90, t.P90Seconds/86400)
-	}
-	ttp := app.BarChart{Title: "Time to patch (days)", Categories: cats, YLabel: "days",
-		Series: []app.BarSeries{{Name: "mean", Values: mean}, {Name: "p90", Values: p90}}}
-	var weeks []string
-	var hosts []float64
-	for _, wk := range doc.Weekly {
-		weeks = append(weeks, wk.Week.Format("01-02"))
-		hosts = append(hosts, float64(wk.Hosts))
-	}
-	weekly := app.BarChart{Title: "Hosts patched per week", Categories: weeks, XLabel: "week of (UTC)",
-		Series: []app.BarSeries{{Name: "hosts", Values: hosts}}}
+	ch := doc.Charts()
 	return reportTemplate.Execute(w, map[string]any{
-		"Rows":      map[string]any{"Title": r.title, "Period": r.period, "Summary": r.summary, "OutOfSLA": r.outOfSLA, "TTP": r.ttp},
+		"Rows": map[string]any{"Title": r.title, "Period": r.period, "Summary": r.summary, "OutOfSLA": r.outOfSLA, "TTP": r.ttp},
 		"SLAHeader": slaHeader, "TTPHeader": ttpHeader,
-		"Compliance": compliance.SVG(), "TimeToPatch": ttp.SVG(), "Weekly": weekly.SVG(),
+		"Compliance": ch.Compliance.SVG(), "TimeToPatch": ch.TimeToPatch.SVG(), "Weekly": ch.Weekly.SVG(),
 		"Generated": doc.GeneratedAt.UTC().Format(time.RFC3339),
 	})
 }
