@@ -344,7 +344,7 @@ func writeReportHTML(w io.Writer, doc reportDoc) error {
 	r := rowsOf(doc)
 	ch := doc.Charts()
 	return reportTemplate.Execute(w, map[string]any{
-		"Rows": map[string]any{"Title": r.title, "Period": r.period, "Summary": r.summary, "OutOfSLA": r.outOfSLA, "TTP": r.ttp},
+		"Rows":      map[string]any{"Title": r.title, "Period": r.period, "Summary": r.summary, "OutOfSLA": r.outOfSLA, "TTP": r.ttp},
 		"SLAHeader": slaHeader, "TTPHeader": ttpHeader,
 		"Compliance": ch.Compliance.SVG(), "TimeToPatch": ch.TimeToPatch.SVG(), "Weekly": ch.Weekly.SVG(),
 		"Generated": doc.GeneratedAt.UTC().Format(time.RFC3339),
