@@ -2,6 +2,7 @@ package app
 
 import (
 	"math"
+	"time"
 )
 
 // KPICharts are the charts of a KPIReport, as the report and the
@@ -32,8 +33,12 @@ func (r KPIReport) Charts() KPICharts {
 	var mean, p90 []float64
 	for _, t := range r.TimeToPatch {
 		cats = append(cats, t.Severity)
-		mean = append(mean, t.MeanSeconds/86400)
-		p90 = append(p90, t.P90Seconds/86400)
+		m, p := t.MeanSeconds/86400, t.P90Seconds/86400
+		if t.Count == 0 {
+			m, p = math.NaN(), math.NaN() // nothing measured: no bar, and "no data" when none is
+		}
+		mean = append(mean, m)
+		p90 = append(p90, p)
 	}
 	var weeks []string
 	var hosts []float64
@@ -44,6 +49,7 @@ func (r KPIReport) Charts() KPICharts {
 	p := r.Patches
 	return KPICharts{
 		Compliance: LineChart{Title: "Hosts within their SLA, by day", TimeX: true, YFixed: true, YMin: 0, YMax: 1,
+			XFixed: len(r.Compliance) > 1, XMin: ChartTimeX(dayStart(r.Compliance)), XMax: ChartTimeX(dayEnd(r.Compliance)),
 			YFormat: ChartPercent, Series: []ChartSeries{{Name: "within SLA", Points: share}}},
 		TimeToPatch: BarChart{Title: "Time to patch (days)", YLabel: "days", Categories: cats,
 			Series: []BarSeries{{Name: "mean", Values: mean}, {Name: "p90", Values: p90}}},
@@ -57,4 +63,18 @@ func (r KPIReport) Charts() KPICharts {
 		Weekly: BarChart{Title: "Hosts patched per week", XLabel: "week of (UTC)", Categories: weeks,
 			Series: []BarSeries{{Name: "hosts", Values: hosts}}},
 	}
+}
+
+func dayStart(days []ComplianceDay) time.Time {
+	if len(days) == 0 {
+		return time.Time{}
+	}
+	return days[0].Day
+}
+
+func dayEnd(days []ComplianceDay) time.Time {
+	if len(days) == 0 {
+		return time.Time{}
+	}
+	return days[len(days)-1].Day
 }

@@ -91,6 +91,10 @@ type Line struct {
 	// YFixed uses YMin to YMax as the Y range instead of the data's.
 	YFixed     bool
 	YMin, YMax float64
+	// XFixed uses XMin to XMax as the X range, so that a period shows
+	// whole even where its first or last points are missing.
+	XFixed     bool
+	XMin, XMax float64
 	// YFormat formats Y ticks; the default prints the shortest form.
 	YFormat func(float64) string
 	Width   int
@@ -288,11 +292,15 @@ func newFrame(w, h int, title, xlabel, ylabel string, items []legendItem) *frame
 	f.left = marginLeft
 	f.right = float64(w - marginRight)
 	f.top = marginTop
-	f.bot = float64(h - marginBottom - rows*legendRow)
+	extra := 0
+	if xlabel != "" && rows > 0 {
+		extra = legendRow // the axis label gets its own line above the legend
+	}
+	f.bot = float64(h - marginBottom - rows*legendRow - extra)
 	if f.bot < f.top+20 {
 		f.bot = f.top + 20
 	}
-	f.legendY = f.bot + marginBottom - 6
+	f.legendY = f.bot + marginBottom - 6 + float64(extra)
 	return f
 }
 
@@ -447,6 +455,9 @@ func (l Line) SVG() template.HTML {
 		}
 	} else {
 		f.ylo, f.yhi, yticks = niceRange(ylo, yhi, 5)
+	}
+	if l.XFixed && l.XMax > l.XMin {
+		xlo, xhi = l.XMin, l.XMax
 	}
 	if xlo == xhi {
 		d := 1.0
