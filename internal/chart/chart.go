@@ -171,6 +171,12 @@ func niceStep(span float64, n int) float64 {
 
 // niceRange widens lo..hi to whole steps and returns the ticks.
 func niceRange(lo, hi float64, n int) (float64, float64, []float64) {
+	return niceRangeMin(lo, hi, n, 0)
+}
+
+// niceRangeMin is niceRange with a step of at least minStep: 1 for counts,
+// so that an axis of small counts does not show fractions.
+func niceRangeMin(lo, hi float64, n int, minStep float64) (float64, float64, []float64) {
 	if lo == hi {
 		if lo == 0 {
 			hi = 1
@@ -179,7 +185,7 @@ func niceRange(lo, hi float64, n int) (float64, float64, []float64) {
 			lo, hi = lo-d, hi+d
 		}
 	}
-	step := niceStep(hi-lo, n)
+	step := max(niceStep(hi-lo, n), minStep)
 	lo = math.Floor(lo/step) * step
 	hi = math.Ceil(hi/step) * step
 	var ticks []float64
@@ -672,7 +678,15 @@ func (c Bar) SVG() template.HTML {
 	}
 	f.description = kind + " bar chart over " + strconv.Itoa(len(c.Categories)) + " categories"
 	var yticks []float64
-	f.ylo, f.yhi, yticks = niceRange(lo, hi, 5)
+	minStep := 1.0 // whole numbers get whole ticks
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			if finite(v) && v != math.Trunc(v) {
+				minStep = 0
+			}
+		}
+	}
+	f.ylo, f.yhi, yticks = niceRangeMin(lo, hi, 5, minStep)
 	f.xlo, f.xhi = 0, float64(len(c.Categories))
 	yformat := c.YFormat
 	if yformat == nil {

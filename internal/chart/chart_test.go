@@ -224,3 +224,14 @@ func TestFixedXRangeAndLabelAboveLegend(t *testing.T) {
 		t.Errorf("axis label and legend overlap:\n%s", svg)
 	}
 }
+
+func TestBarCountsHaveWholeTicks(t *testing.T) {
+	svg := string(Bar{Categories: []string{"a", "b"}, Series: []BarSeries{{Name: "n", Values: []float64{1, 0}}}}.SVG())
+	if strings.Contains(svg, ">0.2<") || !strings.Contains(svg, ">1<") {
+		t.Errorf("counts with fractional ticks:\n%s", svg)
+	}
+	svg = string(Bar{Categories: []string{"a"}, Series: []BarSeries{{Name: "d", Values: []float64{0.5}}}}.SVG())
+	if !strings.Contains(svg, ">0.1<") {
+		t.Errorf("fractions lost their ticks:\n%s", svg)
+	}
+}
