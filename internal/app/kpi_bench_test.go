@@ -28,6 +28,7 @@ const (
 var (
 	benchOnce sync.Once
 	benchDir  string
+	benchTemp string // removed when the tests end
 	benchErr  error
 	benchNow  = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
 )
@@ -49,7 +50,7 @@ func benchApp(b *testing.B) (context.Context, *App) {
 			benchErr = err
 			return
 		}
-		benchDir = dir
+		benchDir, benchTemp = dir, dir
 		benchErr = seedBench(filepath.Join(dir, "pp.db"))
 	})
 	if benchErr != nil {
@@ -226,3 +227,12 @@ func BenchmarkKPIs30Days(b *testing.B) {
 // which outlives each benchmark's b.TempDir; the OS's temporary folder
 // cleans it.
 func tempDirOutsideTest() (string, error) { return os.MkdirTemp("", "pp-kpi-bench-") }
+
+// TestMain removes the benchmarks' temporary database when they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchTemp != "" {
+		os.RemoveAll(benchTemp)
+	}
+	os.Exit(code)
+}
