@@ -21,6 +21,7 @@ type Store interface {
 	AuditStore
 	PlanStore
 	ScheduleStore
+	ComplianceStore
 	Close() error
 }
 

@@ -34,7 +34,7 @@ func (c *cli) addRemoteFlags(fs *pflag.FlagSet) {
 // remoteCommands are the commands that work against a server: their
 // paths under the root.
 var remoteCommands = []string{
-	"hosts", "hosts show", "updates", "assess", "plan", "history",
+	"hosts", "hosts show", "updates", "assess", "plan", "history", "report",
 	"rollout start", "rollout list", "rollout status", "rollout events", "rollout approve",
 	"rollout pause", "rollout resume", "rollout abort", "rollout rollback",
 	"schedule list", "policy check", "token create", "token list", "token revoke", "audit",
@@ -162,6 +162,9 @@ type reader interface {
 	// History is the outcome history; ENOTFOUND for a host or rollout
 	// that nothing knows.
 	History(ctx context.Context, f patchpilot.OutcomeFilter) ([]app.HistoryRecord, error)
+	// Compliance is every host against its patch SLA; KPIs a period's.
+	Compliance(ctx context.Context) (app.ComplianceReport, error)
+	KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error)
 }
 
 // withReader runs a read command against the server when one is given,
@@ -220,6 +223,14 @@ func (l localReader) HostShow(ctx context.Context, name string, packages bool) (
 		}
 	}
 	return h, d, updates, nil
+}
+
+func (l localReader) Compliance(ctx context.Context) (app.ComplianceReport, error) {
+	return l.a.Compliance(ctx)
+}
+
+func (l localReader) KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error) {
+	return l.a.KPIs(ctx, q)
 }
 
 func (l localReader) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {

@@ -151,6 +151,8 @@ func TestRemoteReadsMatchLocal(t *testing.T) {
 		{"updates"}, {"updates", "--security", "-o", "json"}, {"updates", "--host", "web-2"},
 		{"assess"}, {"assess", "-o", "json"}, {"assess", "--host", "web-1", "-o", "yaml"},
 		{"history"}, {"history", "-o", "json"}, {"rollout", "list"}, {"rollout", "list", "-o", "json"},
+		{"report", "--since", "2026-10-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z"},
+		{"report", "--since", "2026-10-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z", "-o", "html"},
 	} {
 		if r := f.same(t, args...); r.code != 0 {
 			t.Errorf("patchpilot %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("FirstSeen", s.testFirstSeen)
 	t.Run("Advisories", s.testAdvisories)
 	t.Run("Events", s.testEvents)
+	t.Run("EventsUntil", s.testEventsUntil)
+	t.Run("SLAExposures", s.testSLAExposures)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
 	s.runRollouts(t)
