@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -11,30 +13,81 @@ import (
 // AppendEvent stores an event and returns it with its ID and, when it had
 // none, its time set from the DB's clock. Times are stored in UTC.
 func (db *DB) AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.Event, error) {
-	if e.Kind == "" {
-		return patchpilot.Event{}, invalid("event: empty kind")
+	e, data, err := db.prepareEvent(e)
+	if err != nil {
+		return patchpilot.Event{}, err
 	}
-	if len(e.Data) > 0 && !json.Valid(e.Data) {
-		return patchpilot.Event{}, invalid("event %s: data is not valid JSON", e.Kind)
-	}
-	if e.Time.IsZero() {
-		e.Time = db.now()
-	}
-	if !storable(e.Time) {
-		return patchpilot.Event{}, invalid("event %s: time %s is out of range", e.Kind, e.Time)
-	}
-	e.Time = e.Time.UTC()
-	var data any // NULL when the event carries no data
-	if len(e.Data) > 0 {
-		data = string(e.Data)
-	}
-	err := db.write.QueryRowContext(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
+	err = db.write.QueryRowContext(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
 	if err != nil {
 		return patchpilot.Event{}, wrap(err, "append event %s", e.Kind)
 	}
 	return e, nil
+}
+
+// prepareEvent checks an event, sets a zero time from the clock and returns
+// the data column's value: NULL when the event carries no data.
+func (db *DB) prepareEvent(e patchpilot.Event) (patchpilot.Event, any, error) {
+	if e.Kind == "" {
+		return e, nil, invalid("event: empty kind")
+	}
+	if len(e.Data) > 0 && !json.Valid(e.Data) {
+		return e, nil, invalid("event %s: data is not valid JSON", e.Kind)
+	}
+	if e.Time.IsZero() {
+		e.Time = db.now()
+	}
+	if !storable(e.Time) {
+		return e, nil, invalid("event %s: time %s is out of range", e.Kind, e.Time)
+	}
+	e.Time = e.Time.UTC()
+	var data any
+	if len(e.Data) > 0 {
+		data = string(e.Data)
+	}
+	return e, data, nil
+}
+
+// AppendEvents stores events in one transaction, in order, through one
+// prepared statement. Every event is checked before the write lock is
+// taken; ids are consecutive within the call, as the log is append-only
+// and one writer holds the lock.
+func (db *DB) AppendEvents(ctx context.Context, events []patchpilot.Event) ([]patchpilot.Event, error) {
+	out := make([]patchpilot.Event, len(events))
+	data := make([]any, len(events))
+	for i, e := range events {
+		var err error
+		if out[i], data[i], err = db.prepareEvent(e); err != nil {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "events[%d]: %w", i, err)
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range out {
+			e := &out[i]
+			res, err := stmt.ExecContext(ctx, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data[i])
+			if err != nil {
+				return fmt.Errorf("events[%d] (%s): %w", i, e.Kind, err)
+			}
+			if e.ID, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, "append %d events", len(events))
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Events lists events matching the filter in ID order.

@@ -140,6 +140,71 @@ func (s suite) testEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("AppendEvents", func(t *testing.T) {
+		st := s.store(t)
+		first, err := st.AppendEvent(ctx, patchpilot.Event{Kind: "k", Time: baseTime, Message: "before"})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		zone := time.FixedZone("JST", 9*3600)
+		in := []patchpilot.Event{
+			{Kind: patchpilot.EventHostState, Time: baseTime.Add(time.Minute).In(zone), Actor: "controller",
+				Host: "web-1", Rollout: "r1", Message: "web-1 apply"},
+			{Kind: patchpilot.EventGateVerdict, Time: baseTime.Add(30 * time.Second), Host: "web-1", Rollout: "r1",
+				Data: json.RawMessage(`{"verdict": "healthy", "results": []}`)},
+			{Kind: "k", Message: "no time given"},
+		}
+		before := time.Now()
+		got, err := st.AppendEvents(ctx, in)
+		if err != nil {
+			t.Fatalf("AppendEvents: %v", err)
+		}
+		if len(got) != len(in) {
+			t.Fatalf("AppendEvents returned %d events, want %d", len(got), len(in))
+		}
+		prev := first.ID
+		for i, e := range got {
+			if e.ID <= prev {
+				t.Errorf("events[%d]: ID %d after %d, want increasing in the order given", i, e.ID, prev)
+			}
+			prev = e.ID
+			if e.Time.Location() != time.UTC {
+				t.Errorf("events[%d]: time %v is not in UTC", i, e.Time)
+			}
+		}
+		if !got[0].Time.Equal(baseTime.Add(time.Minute)) {
+			t.Errorf("events[0]: time %v, want %v", got[0].Time, baseTime.Add(time.Minute))
+		}
+		if got[2].Time.Before(before.Add(-time.Second)) {
+			t.Errorf("events[2]: time %v, want about now", got[2].Time)
+		}
+		all, err := st.Events(ctx, patchpilot.EventFilter{AfterID: first.ID})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if len(all) != len(got) {
+			t.Fatalf("Events after the first = %d events, want %d", len(all), len(got))
+		}
+		for i := range all {
+			if all[i].ID != got[i].ID || !all[i].Time.Equal(got[i].Time) || all[i].Kind != got[i].Kind ||
+				all[i].Host != got[i].Host || all[i].Message != got[i].Message {
+				t.Errorf("stored events[%d] = %+v, want %+v", i, all[i], got[i])
+			}
+		}
+		if !jsonEqual(t, all[1].Data, in[1].Data) || all[0].Data != nil {
+			t.Errorf("data came back as %q and %q", all[0].Data, all[1].Data)
+		}
+		// One bad event rejects the whole call, naming its index.
+		_, err = st.AppendEvents(ctx, []patchpilot.Event{{Kind: "ok"}, {Kind: "bad", Data: json.RawMessage(`{`)}})
+		wantCode(t, err, patchpilot.EINVALID, "events[1]")
+		if after, err := st.Events(ctx, patchpilot.EventFilter{AfterID: prev}); err != nil || len(after) != 0 {
+			t.Errorf("Events after a rejected batch = %v, %v; want none", after, err)
+		}
+		if none, err := st.AppendEvents(ctx, nil); err != nil || len(none) != 0 {
+			t.Errorf("AppendEvents(nil) = %v, %v; want none and no error", none, err)
+		}
+	})
+
 	t.Run("Invalid", func(t *testing.T) {
 		st := s.store(t)
 		_, err := st.AppendEvent(ctx, patchpilot.Event{Message: "no kind"})
