@@ -63,7 +63,10 @@ func BenchmarkReadsAtScale(b *testing.B) {
 		{"LatestFacts", func() (int, error) { f, err := db.LatestFacts(ctx, sum.Host); return len(f.Packages), err }},
 		{"FactHistory", func() (int, error) { r, err := db.FactHistory(ctx, sum.Host, 10); return len(r), err }},
 		{"Rollouts", func() (int, error) { r, err := db.Rollouts(ctx, patchpilot.RolloutFilter{}); return len(r), err }},
-		{"Rollouts/limit", func() (int, error) { r, err := db.Rollouts(ctx, patchpilot.RolloutFilter{Limit: 20}); return len(r), err }},
+		{"Rollouts/limit", func() (int, error) {
+			r, err := db.Rollouts(ctx, patchpilot.RolloutFilter{Limit: 20})
+			return len(r), err
+		}},
 		{"Rollouts/state", func() (int, error) {
 			r, err := db.Rollouts(ctx, patchpilot.RolloutFilter{State: patchpilot.RolloutRunning})
 			return len(r), err
