@@ -86,6 +86,18 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
 		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+	if filter.Package != "" && filter.Host == "" {
+		// One package across the fleet: its rows in every snapshot
+		// through the package and source package indexes, kept when
+		// their snapshot is their host's latest, rather than every
+		// host's latest updates.
+		q = `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
+		u.installed_version, u.candidate_version, u.security, u.advisories
+		FROM snapshot_updates u
+		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		JOIN hosts h ON h.id = s.host_id`
+		where = append(where, "s.id = "+latestSnapshot)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
