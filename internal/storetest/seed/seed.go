@@ -22,12 +22,13 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 // Version is the seed format's version: it changes whenever the same
 // Config would fill a store differently, so that cached stores of an
 // older format are not used.
-const Version = 1
+const Version = 3
 
 // Config says how large a store to seed.
 type Config struct {
@@ -92,6 +93,7 @@ type Summary struct {
 	HostRuns   int            `json:"host_runs"`
 	Outcomes   int            `json:"outcomes"`
 	Incidents  int            `json:"incidents"`
+	Models     int            `json:"models"`
 	Events     int            `json:"events"`
 	// Host is a host with pending updates; BusyRollout the rollout with
 	// the most events, LiveRollout one still running (or waiting), and
@@ -193,7 +195,11 @@ func Fill(ctx context.Context, st patchpilot.Store, c Config) (Summary, error) {
 		return sum, patchpilot.Errorf(patchpilot.EINVALID, "seed: events %d: the %d rollouts alone log %d events; "+
 			"want more events or fewer rollouts", c.Events, c.Rollouts, rolloutEvents)
 	}
-	if err := storeRollouts(ctx, st, c, sims, &sum); err != nil {
+	outcomes, err := storeRollouts(ctx, st, c, sims, &sum)
+	if err != nil {
+		return sum, err
+	}
+	if err := storeModels(ctx, st, c, outcomes, &sum); err != nil {
 		return sum, err
 	}
 
@@ -209,19 +215,20 @@ func Fill(ctx context.Context, st patchpilot.Store, c Config) (Summary, error) {
 
 // storeRollouts writes the rollouts with their stages, host pipelines,
 // incidents and outcomes.
-func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*rolloutSim, sum *Summary) error {
+func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*rolloutSim, sum *Summary) ([]patchpilot.Outcome, error) {
+	var all []patchpilot.Outcome
 	busiest := -1
 	for i, r := range sims {
 		rng := rand.New(rand.NewPCG(uint64(c.Seed)+1, uint64(i)))
 		if err := st.CreateRollout(ctx, r.rollout()); err != nil {
-			return fmt.Errorf("seed rollout %s: %w", r.id, err)
+			return nil, fmt.Errorf("seed rollout %s: %w", r.id, err)
 		}
 		for si := range r.stages {
 			if r.stages[si].state == "" || r.stages[si].state == patchpilot.StagePending {
 				continue
 			}
 			if err := st.SaveStage(ctx, r.stageRun(si)); err != nil {
-				return fmt.Errorf("seed rollout %s: stage %d: %w", r.id, si, err)
+				return nil, fmt.Errorf("seed rollout %s: stage %d: %w", r.id, si, err)
 			}
 		}
 		var outcomes []patchpilot.Outcome
@@ -231,7 +238,7 @@ func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*r
 				continue
 			}
 			if err := st.SaveHostRun(ctx, hr); err != nil {
-				return fmt.Errorf("seed rollout %s: host %s: %w", r.id, h.h.Name, err)
+				return nil, fmt.Errorf("seed rollout %s: host %s: %w", r.id, h.h.Name, err)
 			}
 			sum.HostRuns++
 			if o, ok := r.outcome(h, hr.Gates); ok {
@@ -240,14 +247,15 @@ func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*r
 		}
 		if len(outcomes) > 0 {
 			if _, err := st.ImportOutcomes(ctx, outcomes); err != nil {
-				return fmt.Errorf("seed rollout %s: outcomes: %w", r.id, err)
+				return nil, fmt.Errorf("seed rollout %s: outcomes: %w", r.id, err)
 			}
 			sum.Outcomes += len(outcomes)
+			all = append(all, outcomes...)
 		}
 		if inc := r.incident; inc != nil {
 			data, err := json.Marshal(r.incidentData(inc))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			var names []string
 			for _, hi := range inc.hosts {
@@ -255,13 +263,13 @@ func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*r
 			}
 			if _, err := st.AddIncident(ctx, patchpilot.Incident{Rollout: r.id, Time: inc.at, Stage: inc.stage,
 				Reason: "1 host failed in stage " + inc.stage, Hosts: names, Evidence: data}); err != nil {
-				return fmt.Errorf("seed rollout %s: incident: %w", r.id, err)
+				return nil, fmt.Errorf("seed rollout %s: incident: %w", r.id, err)
 			}
 			sum.Incidents++
 		}
 		if r.state != patchpilot.RolloutPending {
 			if err := st.SetRolloutState(ctx, r.id, r.state, r.reason); err != nil {
-				return fmt.Errorf("seed rollout %s: state: %w", r.id, err)
+				return nil, fmt.Errorf("seed rollout %s: state: %w", r.id, err)
 			}
 		}
 		sum.Rollouts++
@@ -276,6 +284,54 @@ func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*r
 	if busiest >= 0 {
 		sum.BusyRollout = sims[busiest].id
 		sum.Package = sims[busiest].distro.packages[sims[busiest].pkgs[0]].name
+	}
+	return all, nil
+}
+
+// modelOutcomes is how many of the latest outcomes each seeded model is
+// trained on.
+const modelOutcomes = 5000
+
+// storeModels trains the risk model on the outcomes known a third, two
+// thirds and all the way through the history, and saves the three models,
+// the last one active.
+func storeModels(ctx context.Context, st patchpilot.Store, c Config, outcomes []patchpilot.Outcome, sum *Summary) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(outcomes, func(a, b patchpilot.Outcome) int { return a.Time.Compare(b.Time) })
+	span := time.Duration(c.Days) * 24 * time.Hour
+	start := c.End.Add(-span)
+	for k := 1; k <= 3; k++ {
+		at := start.Add(span * time.Duration(k) / 3)
+		// The latest outcomes before the cut: enough to train on, and
+		// training stays a small part of the seeding time.
+		cut, _ := slices.BinarySearchFunc(outcomes, at, func(o patchpilot.Outcome, t time.Time) int {
+			return cmp.Compare(o.Time.UnixNano(), t.UnixNano())
+		})
+		var records []risk.Record
+		for _, o := range outcomes[max(0, cut-modelOutcomes):cut] {
+			records = append(records, risk.FromOutcome(o)...)
+		}
+		if len(records) == 0 {
+			continue
+		}
+		m, err := risk.Train(records, risk.TrainOptions{Now: at, Source: "store"})
+		if err != nil {
+			return fmt.Errorf("seed model %d: %w", k, err)
+		}
+		blob, err := risk.MarshalModel(m)
+		if err != nil {
+			return fmt.Errorf("seed model %d: %w", k, err)
+		}
+		info, err := json.Marshal(m.Training)
+		if err != nil {
+			return fmt.Errorf("seed model %d: %w", k, err)
+		}
+		if err := st.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
+			return fmt.Errorf("seed model %d: %w", k, err)
+		}
+		sum.Models++
 	}
 	return nil
 }

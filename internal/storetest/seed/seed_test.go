@@ -11,6 +11,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
 	"github.com/patchpilot/patchpilot/internal/judge"
+	"github.com/patchpilot/patchpilot/internal/risk"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
@@ -129,6 +130,17 @@ func TestFill(t *testing.T) {
 	incs, err := db.Incidents(ctx, "")
 	if err != nil || len(incs) != sum.Incidents {
 		t.Errorf("%d incidents, %v; summary says %d", len(incs), err, sum.Incidents)
+	}
+	models, err := db.Models(ctx)
+	if err != nil || len(models) != 3 || sum.Models != 3 || !models[0].Active {
+		t.Errorf("Models = %+v, %v; want 3, the newest active", models, err)
+	}
+	blob, _, err := db.ActiveModel(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := risk.UnmarshalModel(blob, "seed"); err != nil {
+		t.Errorf("the active model does not load: %v", err)
 	}
 	ups, err := db.PendingUpdates(ctx, patchpilot.UpdateFilter{})
 	if err != nil || len(ups) == 0 {
