@@ -28,7 +28,7 @@ import (
 // Version is the seed format's version: it changes whenever the same
 // Config would fill a store differently, so that cached stores of an
 // older format are not used.
-const Version = 3
+const Version = 4
 
 // Config says how large a store to seed.
 type Config struct {
@@ -95,8 +95,8 @@ type Summary struct {
 	Incidents  int            `json:"incidents"`
 	Models     int            `json:"models"`
 	Events     int            `json:"events"`
-	// Host is a host with pending updates; BusyRollout the rollout with
-	// the most events, LiveRollout one still running (or waiting), and
+	// Host is a host with pending updates; BusyRollout the succeeded
+	// rollout with the most hosts (and so about the most events), LiveRollout one still running (or waiting), and
 	// Package a package that rollouts patched.
 	Host        string `json:"host"`
 	BusyRollout string `json:"busy_rollout"`
@@ -274,7 +274,7 @@ func storeRollouts(ctx context.Context, st patchpilot.Store, c Config, sims []*r
 		}
 		sum.Rollouts++
 		sum.ByState[string(r.state)]++
-		if busiest < 0 || len(r.hosts) > len(sims[busiest].hosts) {
+		if r.state == patchpilot.RolloutSucceeded && (busiest < 0 || len(r.hosts) > len(sims[busiest].hosts)) {
 			busiest = i
 		}
 		if r.state == patchpilot.RolloutRunning || (sum.LiveRollout == "" && !r.state.Final()) {
