@@ -62,6 +62,8 @@ type EventFilter struct {
 	Rollout string
 	Kind    string
 	Since   time.Time
+	// Until, when set, keeps events at or before it.
+	Until   time.Time
 	AfterID int64
 	Limit   int
 }

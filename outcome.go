@@ -51,5 +51,7 @@ type OutcomeFilter struct {
 	Rollout string
 	Package string
 	Since   time.Time
-	Limit   int
+	// Until, when set, keeps outcomes at or before it.
+	Until time.Time
+	Limit int
 }

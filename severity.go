@@ -74,3 +74,24 @@ func SeverityOfScore(score float64) Severity {
 	}
 	return ""
 }
+
+// Level is the normalised severity of an advisory as it applies to an
+// update: its word when Rank knows it, else the band of its CVSS score,
+// else "". It is the one reading of an advisory's severity; every package
+// uses it.
+func (r AdvisoryRef) Level() Severity {
+	if w := SeverityOfRank(Severity(r.Severity).Rank()); w != "" {
+		return w
+	}
+	return SeverityOfScore(r.CVSS)
+}
+
+// MaxSeverity is the highest Level of the advisories, "" when none has one:
+// the severity of an update that fixes them.
+func MaxSeverity(refs []AdvisoryRef) Severity {
+	rank := 0
+	for _, r := range refs {
+		rank = max(rank, r.Level().Rank())
+	}
+	return SeverityOfRank(rank)
+}

@@ -35,3 +35,27 @@ func TestSeverityRankAndNormalised(t *testing.T) {
 		t.Error("SeverityOfRank outside 1..4 is not empty")
 	}
 }
+
+func TestAdvisoryLevelWordElseCVSS(t *testing.T) {
+	cases := []struct {
+		ref  patchpilot.AdvisoryRef
+		want patchpilot.Severity
+	}{
+		{patchpilot.AdvisoryRef{Severity: "Important", CVSS: 9.8}, patchpilot.SeverityHigh}, // the word wins
+		{patchpilot.AdvisoryRef{Severity: "", CVSS: 9.8}, patchpilot.SeverityCritical},
+		{patchpilot.AdvisoryRef{Severity: "unknown-word", CVSS: 5}, patchpilot.SeverityMedium},
+		{patchpilot.AdvisoryRef{Severity: "unimportant"}, patchpilot.SeverityLow},
+		{patchpilot.AdvisoryRef{}, ""},
+	}
+	for _, c := range cases {
+		if got := c.ref.Level(); got != c.want {
+			t.Errorf("%+v.Level() = %q, want %q", c.ref, got, c.want)
+		}
+	}
+	if got := patchpilot.MaxSeverity([]patchpilot.AdvisoryRef{{Severity: "low"}, {CVSS: 7.5}, {Severity: "moderate"}}); got != patchpilot.SeverityHigh {
+		t.Errorf("MaxSeverity = %q, want high", got)
+	}
+	if got := patchpilot.MaxSeverity(nil); got != "" {
+		t.Errorf("MaxSeverity(nil) = %q", got)
+	}
+}

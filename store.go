@@ -21,6 +21,7 @@ type Store interface {
 	AuditStore
 	PlanStore
 	ScheduleStore
+	ComplianceStore
 	Close() error
 }
 
@@ -57,6 +58,9 @@ type FactStore interface {
 	// HostSummaries summarises every host from its latest snapshot,
 	// ordered by name, without loading package lists.
 	HostSummaries(ctx context.Context) ([]HostSummary, error)
+	// RestartsNeeded lists, for each host whose latest snapshot names
+	// services needing a restart, those services, ordered by host.
+	RestartsNeeded(ctx context.Context) ([]HostRestarts, error)
 	// PendingUpdates lists the updates of each host's latest snapshot,
 	// ordered by host and package.
 	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/osv"
@@ -30,9 +31,16 @@ func (a *App) ImportAdvisories(ctx context.Context, path string) (read, written 
 // Updates lists pending updates from each host's latest snapshot, with the
 // advisories that each update fixes.
 func (a *App) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
+	updates, _, err := a.annotatedUpdates(ctx, f)
+	return updates, err
+}
+
+// annotatedUpdates is Updates, with the publication time of each stored
+// advisory it matched (by advisory id) as read on the way.
+func (a *App) annotatedUpdates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, map[string]time.Time, error) {
 	if f.Host != "" {
 		if _, err := a.Store.Host(ctx, f.Host); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Security-only filtering happens after annotation: an update the
@@ -41,18 +49,14 @@ func (a *App) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpi
 	all.SecurityOnly = false
 	updates, err := a.Store.PendingUpdates(ctx, all)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := osv.Annotate(ctx, updates, a.Store.AdvisoriesFor); err != nil {
-		// An update whose version cannot be compared keeps the advisories
-		// its package manager named; the listing goes on for the others.
-		if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
-			return nil, err
-		}
-		a.Options.Logger.Warn("some updates could not be matched against advisories", "err", err)
+	published := map[string]time.Time{}
+	if err := a.annotate(ctx, updates, published); err != nil {
+		return nil, nil, err
 	}
 	if !f.SecurityOnly {
-		return updates, nil
+		return updates, published, nil
 	}
 	out := updates[:0]
 	for _, u := range updates {
@@ -60,5 +64,28 @@ func (a *App) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpi
 			out = append(out, u)
 		}
 	}
-	return out, nil
+	return out, published, nil
+}
+
+// annotate adds to each update the stored advisories it fixes (OSV
+// matching, one lookup per package) and records in published the
+// publication time of each advisory read. An update whose versions cannot
+// be compared keeps the advisories its package manager named.
+func (a *App) annotate(ctx context.Context, updates []patchpilot.HostUpdate, published map[string]time.Time) error {
+	lookup := func(ctx context.Context, ecosystem, pkg string) ([]patchpilot.Advisory, error) {
+		advs, err := a.Store.AdvisoriesFor(ctx, ecosystem, pkg)
+		for _, adv := range advs {
+			if !adv.Published.IsZero() {
+				published[adv.ID] = adv.Published
+			}
+		}
+		return advs, err
+	}
+	if err := osv.Annotate(ctx, updates, lookup); err != nil {
+		if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+			return err
+		}
+		a.Options.Logger.Warn("some updates could not be matched against advisories", "err", err)
+	}
+	return nil
 }

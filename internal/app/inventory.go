@@ -119,9 +119,10 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		return CollectReport{}, fmt.Errorf("store hosts: %w", err)
 	}
 	var (
-		mu       sync.Mutex // guards report and storeErr if progress runs concurrently
-		report   CollectReport
-		storeErr error
+		mu        sync.Mutex // guards report, storeErr and collected if progress runs concurrently
+		report    CollectReport
+		storeErr  error
+		collected = map[string]time.Time{}
 	)
 	fo := collect.FleetOptions{
 		Concurrency: a.Options.Concurrency,
@@ -137,6 +138,8 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 				if storeErr == nil {
 					storeErr = hr.Err
 				}
+			} else {
+				collected[r.Host.Name] = r.Facts.CollectedAt
 			}
 		}
 		if hr.Err != nil {
@@ -158,6 +161,7 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 			progress(hr)
 		}
 	})
+	a.saveExposures(ctx, collected)
 	if storeErr != nil {
 		return report, storeErr
 	}
@@ -184,10 +188,13 @@ func (a *App) ImportFacts(ctx context.Context, path string) ([]inventory.Importe
 	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
 		return nil, err
 	}
+	collected := map[string]time.Time{}
+	defer func() { a.saveExposures(ctx, collected) }()
 	for _, im := range imported {
 		if err := a.Store.SaveFacts(ctx, im.Facts); err != nil {
 			return nil, fmt.Errorf("store facts of %s: %w", im.Host.Name, err)
 		}
+		collected[im.Host.Name] = im.Facts.CollectedAt
 		if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventFactsImported, Host: im.Host.Name,
 			Message: "imported Ansible facts from " + path}); err != nil {
 			return nil, err

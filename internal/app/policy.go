@@ -222,39 +222,34 @@ func (a *App) policyUpdates(ctx context.Context, patch patchpilot.PatchSpec, tar
 		list = append(list, n)
 	}
 	sort.Strings(list)
-	seen, err := a.Store.FirstSeen(ctx, list)
+	published := map[string]time.Time{} // advisory id → published
+	for i := range out {
+		if hu, ok := known[key{out[i].Package, out[i].Version}]; ok && len(hu.Advisories) > 0 {
+			if err := a.advisoryDates(ctx, hu, published); err != nil {
+				return nil, err
+			}
+		}
+	}
+	av, err := a.loadAvailability(ctx, list, published)
 	if err != nil {
 		return nil, err
 	}
-	first := map[key]patchpilot.UpdateSighting{}
-	for _, s := range seen {
-		first[key{s.Package, s.Version}] = s
-	}
-	published := map[string]time.Time{} // advisory id → published
 	for i := range out {
 		u := &out[i]
 		k := key{u.Package, u.Version}
+		var advs []patchpilot.AdvisoryRef
 		if hu, ok := known[k]; ok {
 			u.Security = u.Security || hu.Security
-			for _, adv := range hu.Advisories {
-				if patchpilot.Severity(adv.Severity).Rank() > u.Severity.Rank() {
-					u.Severity = patchpilot.Severity(adv.Severity).Normalised()
-				}
+			if sev := patchpilot.MaxSeverity(hu.Advisories); sev.Rank() > u.Severity.Rank() {
+				u.Severity = sev
 			}
 			if len(hu.Advisories) > 0 {
 				u.Security = true
-				if err := a.advisoryDates(ctx, hu, published); err != nil {
-					return nil, err
-				}
-				for _, adv := range hu.Advisories {
-					if t, ok := published[adv.ID]; ok && !t.IsZero() && (u.Available.IsZero() || t.Before(u.Available)) {
-						u.Available, u.AvailableFrom = t, "advisory "+adv.ID+" published"
-					}
-				}
 			}
+			advs = hu.Advisories
 		}
-		if s, ok := first[k]; ok && (u.Available.IsZero() || s.FirstSeen.Before(u.Available)) {
-			u.Available, u.AvailableFrom = s.FirstSeen, "first seen pending on "+s.Host
+		if at, from, ok := av.of(u.Package, u.Version, advs); ok {
+			u.Available, u.AvailableFrom = at, from
 		}
 	}
 	return out, nil

@@ -706,7 +706,7 @@ func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.Patch
 			return patchpilot.PatchSpec{}, err
 		}
 		for _, up := range updates {
-			if u.MinSeverity != "" && maxSeverityRank(up.Advisories) < u.MinSeverity.Rank() {
+			if u.MinSeverity != "" && patchpilot.MaxSeverity(up.Advisories).Rank() < u.MinSeverity.Rank() {
 				continue
 			}
 			if len(u.Packages) > 0 && !slices.Contains(u.Packages, up.Package) && !slices.Contains(u.Packages, up.SourcePackage) {
@@ -734,14 +734,6 @@ func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.Patch
 		spec.Packages = append(spec.Packages, patchpilot.PackagePin{Name: name, Version: pins[name].version})
 	}
 	return spec, nil
-}
-
-func maxSeverityRank(advs []patchpilot.AdvisoryRef) int {
-	rank := 0
-	for _, a := range advs {
-		rank = max(rank, patchpilot.Severity(a.Severity).Rank())
-	}
-	return rank
 }
 
 // formatIn shows a time in the schedule's zone.

@@ -15,15 +15,17 @@ import (
 
 // Keys of the policy section, in the order docs/policy.md lists them.
 var (
-	policyKeys    = []string{"groups", "default", "promotions"}
-	groupKeys     = []string{"name", "hosts", "level", "auto_approve", "hold", "two_approvers"}
-	defaultKeys   = []string{"level", "auto_approve", "hold", "two_approvers"}
+	policyKeys    = []string{"groups", "default", "promotions", "sla"}
+	groupKeys     = []string{"name", "hosts", "level", "auto_approve", "hold", "two_approvers", "sla"}
+	defaultKeys   = []string{"level", "auto_approve", "hold", "two_approvers", "sla"}
 	autoKeys      = []string{"classification", "min_severity", "after"}
 	promotionKeys = []string{"from", "to", "after"}
 )
 
 // decoder reads the policy section of a file, naming file:line in errors.
 type decoder struct{ file string }
+
+type yamlNode = yaml.Node
 
 func (d decoder) errorf(n *yaml.Node, what, format string, args ...any) error {
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: %s", d.file, n.Line, what, fmt.Sprintf(format, args...))
@@ -41,6 +43,11 @@ func Decode(file string, n *yaml.Node) (Policy, error) {
 	f, err := d.mapping(n, "policy", policyKeys)
 	if err != nil {
 		return p, err
+	}
+	if v, ok := f["sla"]; ok {
+		if p.SLA, err = d.sla(v, "policy: sla"); err != nil {
+			return p, err
+		}
 	}
 	if v, ok := f["groups"]; ok {
 		items, err := d.sequence(v, "policy: groups")
@@ -190,6 +197,11 @@ func (d decoder) group(n *yaml.Node, what string, known []string) (Group, error)
 		}
 		if g.TwoApprovers, err = strconv.ParseBool(s); err != nil {
 			return g, d.errorf(v, what+": two_approvers", "%q: expected true or false", s)
+		}
+	}
+	if v, ok := f["sla"]; ok {
+		if g.SLA, err = d.sla(v, what+": sla"); err != nil {
+			return g, err
 		}
 	}
 	return g, nil

@@ -68,6 +68,9 @@ type Policy struct {
 	// Promotions say where an update must have succeeded before it may
 	// reach a set of hosts.
 	Promotions []Promotion `json:"promotions"`
+	// SLA is the patch deadline per severity of hosts whose group sets
+	// none; see SLAOf.
+	SLA SLA `json:"sla"`
 }
 
 // Group is a set of hosts (a target selector as plans use, such as
@@ -87,6 +90,9 @@ type Group struct {
 	// TwoApprovers makes a stage holding critical hosts of the group wait
 	// for two distinct approvers.
 	TwoApprovers bool `json:"two_approvers"`
+	// SLA overrides the policy's deadlines for the group's hosts, field
+	// by field.
+	SLA SLA `json:"sla"`
 }
 
 // AutoApprove approves updates of a classification with at least a
@@ -162,6 +168,9 @@ func (p Policy) Validate() error {
 	if err := p.Default.validate("policy: default"); err != nil {
 		return err
 	}
+	if err := p.SLA.validate("policy"); err != nil {
+		return err
+	}
 	for i, pr := range p.Promotions {
 		what := fmt.Sprintf("policy: promotions[%d]", i)
 		for _, s := range []struct{ key, sel string }{{"from", pr.From}, {"to", pr.To}} {
@@ -203,7 +212,7 @@ func (g Group) validate(what string) error {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s: hold[%d]: %q is not a package name or pattern", what, i, pat)
 		}
 	}
-	return nil
+	return g.SLA.validate(what)
 }
 
 // FormatDuration renders a duration as policies write it: whole days as

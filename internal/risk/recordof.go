@@ -33,10 +33,7 @@ func RecordOf(u patchpilot.HostUpdate, h patchpilot.Host, f patchpilot.Facts, no
 				r.CVEs = append(r.CVEs, c)
 			}
 		}
-		k := patchpilot.Severity(adv.Severity).Rank()
-		if k == 0 {
-			k = patchpilot.SeverityOfScore(adv.CVSS).Rank()
-		}
+		k := adv.Level().Rank()
 		if k > rank {
 			rank, r.Severity = k, string(patchpilot.SeverityOfRank(k))
 		}

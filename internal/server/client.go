@@ -485,3 +485,24 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions) (app.Ro
 		}
 	}
 }
+
+// Compliance is every host's standing against its patch SLA (GET
+// /compliance).
+func (c *Client) Compliance(ctx context.Context) (app.ComplianceReport, error) {
+	var out app.ComplianceReport
+	return out, c.do(ctx, "GET", "/compliance", nil, nil, &out)
+}
+
+// KPIs are the KPIs of a period (GET /kpis); a zero From or To is the
+// server's default (30 days back, now).
+func (c *Client) KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error) {
+	var out app.KPIReport
+	v := url.Values{}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
+	}
+	return out, c.do(ctx, "GET", "/kpis", v, nil, &out)
+}

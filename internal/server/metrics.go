@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // metrics are the server's Prometheus metrics: the API's latency, counted
@@ -47,6 +48,10 @@ var (
 		[]string{"verdict"}, nil)
 	descOutcomes = prometheus.NewDesc("patchpilot_host_outcomes", "Host outcomes recorded by rollouts (the last of each host in each rollout), by outcome.",
 		[]string{"outcome"}, nil)
+	descSLAHosts = prometheus.NewDesc("patchpilot_sla_hosts", "Hosts by state against their patch SLA: compliant (no "+
+		"pending security update with a deadline), within_sla, out_of_sla, unknown (never collected).", []string{"state"}, nil)
+	descSLAOverdue = prometheus.NewDesc("patchpilot_sla_overdue_updates", "Pending security updates past their SLA "+
+		"deadline, counted once per host.", nil, nil)
 	descScrapeErr = prometheus.NewDesc("patchpilot_store_scrape_errors", "Reads of the store that failed during this scrape.", nil, nil)
 )
 
@@ -62,7 +67,7 @@ type storeCollector struct {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descSLAHosts, descSLAOverdue, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -100,21 +105,23 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		counts := map[string]int{}
 		for _, u := range ups {
-			best := 0
-			for _, a := range u.Advisories {
-				r := patchpilot.Severity(a.Severity).Rank()
-				if r == 0 {
-					r = patchpilot.SeverityOfScore(a.CVSS).Rank()
-				}
-				best = max(best, r)
-			}
-			sev := "none"
-			if best > 0 {
-				sev = string(patchpilot.SeverityOfRank(best))
+			sev := string(patchpilot.MaxSeverity(u.Advisories))
+			if sev == "" {
+				sev = "none"
 			}
 			counts[sev]++
 		}
 		gauge(descUpdates, counts, prometheus.GaugeValue)
+	}
+	if rep, err := c.s.app.Compliance(ctx); err != nil {
+		failed++
+	} else {
+		counts := map[string]int{}
+		for _, state := range app.SLAStates() {
+			counts[string(state)] = rep.Totals.Of(state)
+		}
+		gauge(descSLAHosts, counts, prometheus.GaugeValue)
+		ch <- prometheus.MustNewConstMetric(descSLAOverdue, prometheus.GaugeValue, float64(rep.Totals.OverdueUpdates))
 	}
 	if rs, err := st.Rollouts(ctx, patchpilot.RolloutFilter{}); err != nil {
 		failed++

@@ -52,6 +52,8 @@ func (s *Server) apiRoutes() []route {
 		{"POST", v + "/rollouts/{id}/rollback", operator, "rollout.rollback", s.rollbackRollout},
 		{"GET", v + "/rollouts/{id}/events", viewer, "", s.rolloutEvents},
 		{"GET", v + "/history", viewer, "", s.history},
+		{"GET", v + "/compliance", viewer, "", s.compliance},
+		{"GET", v + "/kpis", viewer, "", s.kpis},
 		{"GET", v + "/policies", viewer, "", s.getPolicy},
 		{"POST", v + "/policies/check", viewer, "", s.checkPolicy},
 		{"GET", v + "/schedules", viewer, "", s.listSchedules},

@@ -113,6 +113,9 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 	if !filter.Since.IsZero() {
 		add("time >= ?", formatTime(filter.Since))
 	}
+	if !filter.Until.IsZero() {
+		add("time <= ?", formatTime(filter.Until))
+	}
 	if filter.AfterID > 0 {
 		add("id > ?", filter.AfterID)
 	}

@@ -153,6 +153,10 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 		where = append(where, "o.time >= ?")
 		args = append(args, formatTime(f.Since))
 	}
+	if !f.Until.IsZero() {
+		where = append(where, "o.time <= ?")
+		args = append(args, formatTime(f.Until))
+	}
 	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, o.gate_results,
 		o.features FROM outcomes o`
 	if len(where) > 0 {

@@ -200,6 +200,8 @@ func (s suite) testOutcomeFilter(t *testing.T) {
 		{"since", patchpilot.OutcomeFilter{Since: t0.Add(3 * time.Minute)}, []int{2, 3, 4}},
 		{"since microsecond", patchpilot.OutcomeFilter{Since: t0.Add(3*time.Minute + time.Microsecond)}, []int{2, 3, 4}},
 		{"since after microsecond", patchpilot.OutcomeFilter{Since: t0.Add(3*time.Minute + 2*time.Microsecond)}, []int{3, 4}},
+		{"until", patchpilot.OutcomeFilter{Until: t0.Add(3*time.Minute + time.Microsecond)}, []int{1, 0, 2}},
+		{"since and until", patchpilot.OutcomeFilter{Since: t0.Add(2 * time.Minute), Until: t0.Add(4 * time.Minute)}, []int{0, 2, 3}},
 		{"limit", patchpilot.OutcomeFilter{Limit: 2}, []int{1, 0}},
 		{"combined", patchpilot.OutcomeFilter{Host: "a", Package: "openssl", Since: t0}, []int{2}},
 		{"package and limit", patchpilot.OutcomeFilter{Package: "openssl", Limit: 2}, []int{1, 2}},

@@ -1,0 +1,405 @@
+package app
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/policy"
+)
+
+// SLA is a patch deadline per severity (policy.SLA): see docs/policy.md.
+type SLA = policy.SLA
+
+// DefaultSLA is the SLA when no policy sets one: critical 7 days, high 30,
+// medium 90, low 180, unrated none.
+func DefaultSLA() SLA { return policy.DefaultSLA() }
+
+// SLAState is a host's standing against its patch SLA.
+type SLAState string
+
+// SLA states.
+const (
+	// SLACompliant: no pending security update with a deadline.
+	SLACompliant SLAState = "compliant"
+	// SLAWithin: such updates are pending, none past its deadline.
+	SLAWithin SLAState = "within_sla"
+	// SLAOut: at least one pending update is past its deadline.
+	SLAOut SLAState = "out_of_sla"
+	// SLAUnknown: the host's facts were never collected.
+	SLAUnknown SLAState = "unknown"
+)
+
+// SLAStates lists the states in the order reports show them.
+func SLAStates() []SLAState { return []SLAState{SLACompliant, SLAWithin, SLAOut, SLAUnknown} }
+
+// SLAUpdate is a pending security update of a host measured against its
+// deadline. Its JSON field names are part of the CLI and API contract.
+type SLAUpdate struct {
+	Package  string              `json:"package"`
+	Version  string              `json:"version"`
+	Severity patchpilot.Severity `json:"severity"` // "" when unrated
+	// Available is when the update became available (docs/kpis.md), and
+	// AvailableFrom what said so.
+	Available     time.Time `json:"available"`
+	AvailableFrom string    `json:"available_from"`
+	Deadline      time.Time `json:"deadline"`
+	// OverdueSeconds is how far past its deadline the update is, 0 when
+	// it is not.
+	OverdueSeconds int64 `json:"overdue_seconds"`
+}
+
+// Overdue is how far past its deadline the update is.
+func (u SLAUpdate) Overdue() time.Duration { return time.Duration(u.OverdueSeconds) * time.Second }
+
+// HostCompliance is one host's standing against its SLA.
+type HostCompliance struct {
+	Host  string   `json:"host"`
+	Group string   `json:"group"`
+	State SLAState `json:"state"`
+	// Pending counts the pending security updates with a deadline.
+	Pending int `json:"pending"`
+	// EarliestDeadline is the earliest deadline among them, nil when none.
+	EarliestDeadline *time.Time `json:"earliest_deadline"`
+	// Overdue lists the updates past their deadline, most overdue first.
+	Overdue []SLAUpdate `json:"overdue"`
+}
+
+// ComplianceTotals counts hosts by SLA state.
+type ComplianceTotals struct {
+	Hosts     int `json:"hosts"`
+	Compliant int `json:"compliant"`
+	WithinSLA int `json:"within_sla"`
+	OutOfSLA  int `json:"out_of_sla"`
+	Unknown   int `json:"unknown"`
+	// OverdueUpdates counts the host updates past their deadline.
+	OverdueUpdates int `json:"overdue_updates"`
+}
+
+// Of returns the count of one state.
+func (t ComplianceTotals) Of(s SLAState) int {
+	switch s {
+	case SLACompliant:
+		return t.Compliant
+	case SLAWithin:
+		return t.WithinSLA
+	case SLAOut:
+		return t.OutOfSLA
+	}
+	return t.Unknown
+}
+
+// InSLAShare is the share of known hosts (collected at least once) that are
+// not out of their SLA, and 0 when no host is known.
+func (t ComplianceTotals) InSLAShare() float64 {
+	known := t.Hosts - t.Unknown
+	if known == 0 {
+		return 0
+	}
+	return float64(t.Compliant+t.WithinSLA) / float64(known)
+}
+
+func (t *ComplianceTotals) add(s SLAState) {
+	t.Hosts++
+	switch s {
+	case SLACompliant:
+		t.Compliant++
+	case SLAWithin:
+		t.WithinSLA++
+	case SLAOut:
+		t.OutOfSLA++
+	default:
+		t.Unknown++
+	}
+}
+
+// ComplianceReport is the fleet's standing against its SLAs at At. Its
+// JSON is GET /api/v1/compliance's.
+type ComplianceReport struct {
+	At     time.Time        `json:"at"`
+	Totals ComplianceTotals `json:"totals"`
+	// Hosts are ordered by name.
+	Hosts []HostCompliance `json:"hosts"`
+	// SLAs are the deadlines of each group that has hosts.
+	SLAs map[string]SLA `json:"slas"`
+}
+
+// Host returns a host's entry.
+func (r ComplianceReport) Host(name string) (HostCompliance, bool) {
+	i, ok := slices.BinarySearchFunc(r.Hosts, name, func(h HostCompliance, n string) int {
+		switch {
+		case h.Host < n:
+			return -1
+		case h.Host > n:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return HostCompliance{}, false
+	}
+	return r.Hosts[i], true
+}
+
+// OutOfSLA lists the hosts out of their SLA, most overdue first.
+func (r ComplianceReport) OutOfSLA() []HostCompliance {
+	var out []HostCompliance
+	for _, h := range r.Hosts {
+		if h.State == SLAOut {
+			out = append(out, h)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Overdue[0].OverdueSeconds > out[j].Overdue[0].OverdueSeconds })
+	return out
+}
+
+// availability says when updates became available: the earliest of the
+// first stored snapshot, of any host, that listed the package's candidate
+// version as pending, and the publication of a stored advisory the update
+// fixes. The policy's auto-approval delays and the SLA clock both use it.
+type availability struct {
+	first     map[[2]string]patchpilot.UpdateSighting
+	published map[string]time.Time // advisory id → published
+}
+
+// loadAvailability reads the first sightings of the packages, in one query.
+func (a *App) loadAvailability(ctx context.Context, packages []string, published map[string]time.Time) (availability, error) {
+	names := slices.Clone(packages)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	seen, err := a.Store.FirstSeen(ctx, names)
+	if err != nil {
+		return availability{}, err
+	}
+	av := availability{first: make(map[[2]string]patchpilot.UpdateSighting, len(seen)), published: published}
+	for _, s := range seen {
+		av.first[[2]string{s.Package, s.Version}] = s
+	}
+	return av, nil
+}
+
+// of is when a package version that fixes the advisories became available,
+// what said so, and false when nothing dates it.
+func (av availability) of(pkg, version string, advs []patchpilot.AdvisoryRef) (time.Time, string, bool) {
+	var at time.Time
+	var from string
+	for _, adv := range advs {
+		if t, ok := av.published[adv.ID]; ok && !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at, from = t, "advisory "+adv.ID+" published"
+		}
+	}
+	if s, ok := av.first[[2]string{pkg, version}]; ok && (at.IsZero() || s.FirstSeen.Before(at)) {
+		at, from = s.FirstSeen, "first seen pending on "+s.Host
+	}
+	return at, from, !at.IsZero()
+}
+
+// slaGroups maps each stored host to its policy group, reading the hosts
+// and their summaries in two queries; collected says which hosts have facts.
+func (a *App) slaGroups(ctx context.Context) (hosts []string, group map[string]policy.Group, collected map[string]time.Time, err error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sums, err := a.Store.HostSummaries(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	byName := make(map[string]patchpilot.HostSummary, len(sums))
+	for _, s := range sums {
+		byName[s.Name] = s
+	}
+	p := a.Options.Policy
+	group = make(map[string]policy.Group, len(hs))
+	collected = make(map[string]time.Time, len(hs))
+	for _, h := range hs {
+		s, ok := byName[h.Name]
+		if !ok {
+			s = patchpilot.Summarize(h, nil)
+		}
+		if s.CollectedAt != nil {
+			collected[h.Name] = *s.CollectedAt
+		}
+		group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
+		hosts = append(hosts, h.Name)
+	}
+	return hosts, group, collected, nil
+}
+
+// Compliance measures every host against its group's SLA now: one read of
+// the hosts, their summaries, the fleet's pending updates and the first
+// sightings of their packages (and the stored advisories, once per
+// package), never one query per host.
+func (a *App) Compliance(ctx context.Context) (ComplianceReport, error) {
+	now := a.now()
+	hosts, group, collected, err := a.slaGroups(ctx)
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	updates, published, err := a.annotatedUpdates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	pkgs := make([]string, 0, len(updates))
+	for _, u := range updates {
+		pkgs = append(pkgs, u.Package)
+	}
+	av, err := a.loadAvailability(ctx, pkgs, published)
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	byHost := map[string][]patchpilot.HostUpdate{}
+	for _, u := range updates {
+		byHost[u.Host] = append(byHost[u.Host], u)
+	}
+	rep := ComplianceReport{At: now, Hosts: make([]HostCompliance, 0, len(hosts)), SLAs: map[string]SLA{}}
+	for _, name := range hosts {
+		g := group[name]
+		sla := a.Options.Policy.SLAOf(g)
+		rep.SLAs[g.Name] = sla
+		hc := HostCompliance{Host: name, Group: g.Name, Overdue: []SLAUpdate{}}
+		if _, ok := collected[name]; !ok {
+			hc.State = SLAUnknown
+			rep.Totals.add(hc.State)
+			rep.Hosts = append(rep.Hosts, hc)
+			continue
+		}
+		for _, u := range byHost[name] {
+			su, ok := measure(u, sla, av, now)
+			if !ok {
+				continue
+			}
+			hc.Pending++
+			if hc.EarliestDeadline == nil || su.Deadline.Before(*hc.EarliestDeadline) {
+				d := su.Deadline
+				hc.EarliestDeadline = &d
+			}
+			if su.OverdueSeconds > 0 {
+				hc.Overdue = append(hc.Overdue, su)
+			}
+		}
+		sort.SliceStable(hc.Overdue, func(i, j int) bool {
+			if hc.Overdue[i].OverdueSeconds != hc.Overdue[j].OverdueSeconds {
+				return hc.Overdue[i].OverdueSeconds > hc.Overdue[j].OverdueSeconds
+			}
+			return hc.Overdue[i].Package < hc.Overdue[j].Package
+		})
+		switch {
+		case len(hc.Overdue) > 0:
+			hc.State = SLAOut
+		case hc.Pending > 0:
+			hc.State = SLAWithin
+		default:
+			hc.State = SLACompliant
+		}
+		rep.Totals.add(hc.State)
+		rep.Totals.OverdueUpdates += len(hc.Overdue)
+		rep.Hosts = append(rep.Hosts, hc)
+	}
+	return rep, nil
+}
+
+// measure is a pending security update against the SLA at a time; false
+// when it has no deadline (its severity has none, or nothing dates it).
+func measure(u patchpilot.HostUpdate, sla SLA, av availability, at time.Time) (SLAUpdate, bool) {
+	sev := patchpilot.MaxSeverity(u.Advisories)
+	d, ok := sla.Deadline(sev)
+	if !ok {
+		return SLAUpdate{}, false
+	}
+	avail, from, ok := av.of(u.Package, u.CandidateVersion, u.Advisories)
+	if !ok {
+		return SLAUpdate{}, false
+	}
+	su := SLAUpdate{Package: u.Package, Version: u.CandidateVersion, Severity: sev, Available: avail,
+		AvailableFrom: from, Deadline: avail.Add(d)}
+	if at.After(su.Deadline) {
+		su.OverdueSeconds = max(int64(at.Sub(su.Deadline)/time.Second), 1)
+	}
+	return su, true
+}
+
+// stateAt is a host's SLA state at a time from a stored exposure: out of
+// its SLA when the oldest update of some severity is past that severity's
+// deadline, within it when some update with a deadline is pending.
+func stateAt(oldest map[patchpilot.Severity]time.Time, sla SLA, at time.Time) SLAState {
+	state := SLACompliant
+	for sev, avail := range oldest {
+		d, ok := sla.Deadline(sev)
+		if !ok {
+			continue
+		}
+		if at.After(avail.Add(d)) {
+			return SLAOut
+		}
+		state = SLAWithin
+	}
+	return state
+}
+
+// recordExposures stores each named host's SLA exposure at the time its
+// latest facts were collected, from its pending security updates. Collect
+// and ImportFacts call it after saving facts; compliance over time reads
+// what it stores.
+func (a *App) recordExposures(ctx context.Context, collected map[string]time.Time) error {
+	if len(collected) == 0 {
+		return nil
+	}
+	f := patchpilot.UpdateFilter{SecurityOnly: true}
+	if len(collected) == 1 {
+		for h := range collected {
+			f.Host = h
+		}
+	}
+	updates, published, err := a.annotatedUpdates(ctx, f)
+	if err != nil {
+		return err
+	}
+	var pkgs []string
+	for _, u := range updates {
+		if _, ok := collected[u.Host]; ok {
+			pkgs = append(pkgs, u.Package)
+		}
+	}
+	av, err := a.loadAvailability(ctx, pkgs, published)
+	if err != nil {
+		return err
+	}
+	oldest := make(map[string]map[patchpilot.Severity]time.Time, len(collected))
+	for _, u := range updates {
+		if _, ok := collected[u.Host]; !ok {
+			continue
+		}
+		at, _, ok := av.of(u.Package, u.CandidateVersion, u.Advisories)
+		if !ok {
+			continue
+		}
+		sev := patchpilot.MaxSeverity(u.Advisories)
+		m := oldest[u.Host]
+		if m == nil {
+			m = map[patchpilot.Severity]time.Time{}
+			oldest[u.Host] = m
+		}
+		if t, ok := m[sev]; !ok || at.Before(t) {
+			m[sev] = at
+		}
+	}
+	out := make([]patchpilot.SLAExposure, 0, len(collected))
+	for _, h := range slices.Sorted(maps.Keys(collected)) {
+		out = append(out, patchpilot.SLAExposure{Host: h, CollectedAt: collected[h], Oldest: oldest[h]})
+	}
+	return a.Store.SaveSLAExposures(ctx, out)
+}
+
+// saveExposures records the exposures of freshly saved facts; a failure is
+// logged, since the facts themselves are stored and the next collection
+// records the exposure again.
+func (a *App) saveExposures(ctx context.Context, collected map[string]time.Time) {
+	if err := a.recordExposures(context.WithoutCancel(ctx), collected); err != nil {
+		a.Options.Logger.Warn("could not record the hosts' SLA exposure", "hosts", len(collected), "err", err)
+	}
+}
