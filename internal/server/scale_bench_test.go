@@ -48,7 +48,20 @@ var scalePaths = []scalePath{
 	{"history", "/api/v1/history"},
 	{"history_host", "/api/v1/history?host={host}"},
 	{"history_package", "/api/v1/history?package={package}&limit=100"},
+	{"compliance", "/api/v1/compliance"},
+	{"kpis", "/api/v1/kpis?since={since}"},
 	{"metrics", "/metrics"},
+	// The dashboard's pages, read with the token as a bearer token.
+	{"ui_overview", "/ui/"},
+	{"ui_hosts", "/ui/hosts"},
+	{"ui_host", "/ui/hosts/{host}"},
+	{"ui_updates", "/ui/updates"},
+	{"ui_rollouts", "/ui/rollouts"},
+	{"ui_rollout", "/ui/rollouts/{rollout}"},
+	{"ui_rollout_live", "/ui/rollouts/{live}"},
+	{"ui_rollout_fragment", "/ui/rollouts/{live}/live"},
+	{"ui_history", "/ui/history"},
+	{"ui_kpis", "/ui/kpis"},
 }
 
 // scaleEnv is the server over the seeded store, shared by the

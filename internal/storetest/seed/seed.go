@@ -28,7 +28,7 @@ import (
 // Version is the seed format's version: it changes whenever the same
 // Config would fill a store differently, so that cached stores of an
 // older format are not used.
-const Version = 4
+const Version = 5
 
 // Config says how large a store to seed.
 type Config struct {
@@ -96,8 +96,9 @@ type Summary struct {
 	Models     int            `json:"models"`
 	Events     int            `json:"events"`
 	// Host is a host with pending updates; BusyRollout the succeeded
-	// rollout with the most hosts (and so about the most events), LiveRollout one still running (or waiting), and
-	// Package a package that rollouts patched.
+	// rollout with the most hosts (and so about the most events),
+	// LiveRollout one still running (or waiting), and Package a package
+	// that rollouts patched.
 	Host        string `json:"host"`
 	BusyRollout string `json:"busy_rollout"`
 	LiveRollout string `json:"live_rollout"`
@@ -149,7 +150,12 @@ func Fill(ctx context.Context, st patchpilot.Store, c Config) (Summary, error) {
 
 	// Snapshots: the oldest a month or two back with few updates pending,
 	// the latest within the last day with all of them.
+	// Each collection also records the host's SLA exposure, as the app
+	// does: for each severity, since when its oldest pending security
+	// update has been available (here: since the host first listed it).
+	var exposures []patchpilot.SLAExposure
 	for _, h := range hosts {
+		seen := make([]time.Time, len(h.pending))
 		for k := range c.Snapshots {
 			back := time.Duration(c.Snapshots-1-k) * 30 * 24 * time.Hour
 			at := c.End.Add(-back - time.Duration(rng.Int64N(int64(20*time.Hour))) - time.Hour)
@@ -158,10 +164,32 @@ func Fill(ctx context.Context, st patchpilot.Store, c Config) (Summary, error) {
 				return sum, fmt.Errorf("seed facts of %s: %w", h.Name, err)
 			}
 			sum.Snapshots++
+			e := patchpilot.SLAExposure{Host: h.Name, CollectedAt: at, Oldest: map[patchpilot.Severity]time.Time{}}
+			for i, pk := range h.pending[:upto] {
+				if seen[i].IsZero() {
+					seen[i] = at
+				}
+				p := h.distro.packages[pk]
+				if len(p.advisories) == 0 {
+					continue
+				}
+				var refs []patchpilot.AdvisoryRef
+				for _, a := range p.advisories {
+					refs = append(refs, ref(a))
+				}
+				sev := patchpilot.MaxSeverity(refs)
+				if t, ok := e.Oldest[sev]; !ok || seen[i].Before(t) {
+					e.Oldest[sev] = seen[i]
+				}
+			}
+			exposures = append(exposures, e)
 		}
 		if sum.Host == "" && len(h.pending) > 10 {
 			sum.Host = h.Name
 		}
+	}
+	if err := st.SaveSLAExposures(ctx, exposures); err != nil {
+		return sum, fmt.Errorf("seed SLA exposures: %w", err)
 	}
 
 	// Rollouts, spread over the history; the last 1% still live.

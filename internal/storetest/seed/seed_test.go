@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
@@ -130,6 +131,10 @@ func TestFill(t *testing.T) {
 	incs, err := db.Incidents(ctx, "")
 	if err != nil || len(incs) != sum.Incidents {
 		t.Errorf("%d incidents, %v; summary says %d", len(incs), err, sum.Incidents)
+	}
+	exposures, err := db.SLAExposures(ctx, sum.Config.End.Add(-365*24*time.Hour), sum.Config.End)
+	if err != nil || len(exposures) == 0 {
+		t.Errorf("SLAExposures: %d, %v; want the collections' exposures", len(exposures), err)
 	}
 	models, err := db.Models(ctx)
 	if err != nil || len(models) != 3 || sum.Models != 3 || !models[0].Active {
