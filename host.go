@@ -160,6 +160,13 @@ type HostSummary struct {
 	CollectedAt         *time.Time        `json:"collected_at"` // nil when never collected
 }
 
+// HostRestarts are the services a host's latest facts say need a
+// restart (they run old libraries).
+type HostRestarts struct {
+	Host     string   `json:"host"`
+	Services []string `json:"services"`
+}
+
 // Summarize builds the summary of a host from its latest facts; facts may be
 // nil for a host that was never collected.
 func Summarize(h Host, f *Facts) HostSummary {

@@ -58,6 +58,9 @@ type FactStore interface {
 	// HostSummaries summarises every host from its latest snapshot,
 	// ordered by name, without loading package lists.
 	HostSummaries(ctx context.Context) ([]HostSummary, error)
+	// RestartsNeeded lists, for each host whose latest snapshot names
+	// services needing a restart, those services, ordered by host.
+	RestartsNeeded(ctx context.Context) ([]HostRestarts, error)
 	// PendingUpdates lists the updates of each host's latest snapshot,
 	// ordered by host and package.
 	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)
@@ -123,6 +126,12 @@ type EventStore interface {
 	// AppendEvent stores an event and returns it with its ID and, when
 	// it had none, its time set.
 	AppendEvent(ctx context.Context, e Event) (Event, error)
+	// AppendEvents stores events in one transaction, all or none, in the
+	// order given, each as AppendEvent would, and returns them with their
+	// IDs and times set. An invalid event is EINVALID naming its index,
+	// and then none is stored. Imports and seeded stores use it: one
+	// commit for many events.
+	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events lists events matching the filter in ID order.
 	Events(ctx context.Context, filter EventFilter) ([]Event, error)
 }

@@ -13,6 +13,7 @@ packages=(
   prometheus prometheus-node-exporter
   ansible python3-apt                # fact-import captures and the inventory benchmark
   ca-certificates curl
+  chromium                           # the dashboard's browser tests (headless)
 )
 
 missing=()

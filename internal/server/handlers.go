@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -276,22 +277,34 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := decodeJSON(w, r, MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	spec, err := parsePatch(req.Patch)
+	res, err := s.proposePlan(r.Context(), req, c)
 	if err != nil {
 		return err
+	}
+	w.Header().Set("Location", "/api/v1/plans/"+url.PathEscape(res.ID))
+	writeJSON(w, http.StatusCreated, res)
+	return nil
+}
+
+// proposePlan makes a plan for a patch on targets, as 'plan' does, and
+// stores it as the caller's.
+func (s *Server) proposePlan(ctx context.Context, req planRequest, c *call) (PlanCreated, error) {
+	spec, err := parsePatch(req.Patch)
+	if err != nil {
+		return PlanCreated{}, err
 	}
 	if req.Targets != "" {
 		if err := app.CheckSelector(req.Targets); err != nil {
-			return &fieldError{field: "targets", err: asError(err)}
+			return PlanCreated{}, &fieldError{field: "targets", err: asError(err)}
 		}
 	}
-	prop, err := s.app.ProposePlan(r.Context(), spec, req.Targets)
+	prop, err := s.app.ProposePlan(ctx, spec, req.Targets)
 	if err != nil {
-		return err
+		return PlanCreated{}, err
 	}
 	data, err := app.MarshalPlan(prop.Plan)
 	if err != nil {
-		return err
+		return PlanCreated{}, err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), oneLine(strings.Join(prop.Targets, ", ")))
@@ -307,11 +320,11 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) err
 	// The plan stored is the one its source says, defaults and all.
 	parsed, err := app.ParsePlan(source, planSource)
 	if err != nil {
-		return err
+		return PlanCreated{}, err
 	}
-	sp, err := s.plans.SavePlan(r.Context(), parsed, source, c.principal.Actor())
+	sp, err := s.plans.SavePlan(ctx, parsed, source, c.principal.Actor())
 	if err != nil {
-		return err
+		return PlanCreated{}, err
 	}
 	c.target = sp.ID
 	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header}
@@ -321,9 +334,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) err
 	if res.Header == nil {
 		res.Header = []string{}
 	}
-	w.Header().Set("Location", "/api/v1/plans/"+url.PathEscape(sp.ID))
-	writeJSON(w, http.StatusCreated, res)
-	return nil
+	return res, nil
 }
 
 // oneLine keeps a comment on its line: line breaks become spaces.
@@ -428,13 +439,9 @@ func (s *Server) startRollout(w http.ResponseWriter, r *http.Request, c *call) e
 	default:
 		return requireField("plan_id", "the id of a plan made with POST /api/v1/plans, or the field plan with a plan's YAML")
 	}
-	id, err := s.ctrl.Start(r.Context(), p, src, StartOptions{DryRun: req.DryRun, Actor: c.principal.Actor(), PlanID: req.PlanID})
+	id, err := s.start(r.Context(), p, src, StartOptions{DryRun: req.DryRun, Actor: c.principal.Actor(), PlanID: req.PlanID}, c)
 	if err != nil {
 		return err
-	}
-	c.target, c.rollout = id, id
-	if !s.runs.kick(id) {
-		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "rollout %s was stored, but the server is shutting down: it is resumed when the server starts again", id)
 	}
 	st, err := s.app.RolloutStatus(r.Context(), id)
 	if err != nil {
@@ -443,6 +450,19 @@ func (s *Server) startRollout(w http.ResponseWriter, r *http.Request, c *call) e
 	w.Header().Set("Location", "/api/v1/rollouts/"+url.PathEscape(id))
 	writeJSON(w, http.StatusCreated, st)
 	return nil
+}
+
+// start starts a rollout and drives it in this server.
+func (s *Server) start(ctx context.Context, p patchpilot.Plan, src []byte, o StartOptions, c *call) (string, error) {
+	id, err := s.ctrl.Start(ctx, p, src, o)
+	if err != nil {
+		return "", err
+	}
+	c.target, c.rollout = id, id
+	if !s.runs.kick(id) {
+		return id, patchpilot.Errorf(patchpilot.EUNAVAILABLE, "rollout %s was stored, but the server is shutting down: it is resumed when the server starts again", id)
+	}
+	return id, nil
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ *call) error {

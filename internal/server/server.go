@@ -1,7 +1,8 @@
 // Package server is patchpilot's HTTP front end: a JSON API under
 // /api/v1 over the same use cases as the CLI (internal/app), live events
-// over server-sent events, Prometheus metrics and health probes. Rollouts
-// started through the API run inside the server, each claimed with the
+// over server-sent events, Prometheus metrics, health probes and a web
+// dashboard under /ui (docs/dashboard.md). Rollouts started through the
+// API or the dashboard run inside the server, each claimed with the
 // store's lease; docs/api.md describes the API.
 package server
 
@@ -11,9 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,11 +82,16 @@ type Server struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	routes []route
-	// patterns are the mux's patterns, "METHOD /path", as registered.
-	patterns []string
-	metrics  *metrics
-	notify   *notifier
-	runs     *runner
+	// patterns are the API's patterns on the mux, "METHOD /path", as
+	// registered; uiPatterns the dashboard's.
+	patterns   []string
+	uiPatterns []string
+	metrics    *metrics
+	notify     *notifier
+	runs       *runner
+	// The dashboard's sessions and templates.
+	sessions  *sessions
+	templates *template.Template
 
 	// sched runs the schedules; nil when the server runs none.
 	sched *app.Scheduler
@@ -158,10 +166,11 @@ func New(o Options) (*Server, error) {
 	s.handle(route{method: "GET", pattern: "/metrics"}, s.metrics.handler(reg))
 	s.handle(route{method: "GET", pattern: "/healthz"}, http.HandlerFunc(s.healthz))
 	s.handle(route{method: "GET", pattern: "/readyz"}, http.HandlerFunc(s.readyz))
+	s.registerDashboard()
 	// paths answers which methods a path is served with, for 405s.
 	paths := http.NewServeMux()
 	methods := map[string][]string{}
-	for _, p := range s.patterns {
+	for _, p := range append(slices.Clone(s.patterns), s.uiPatterns...) {
 		method, path, _ := strings.Cut(p, " ")
 		if methods[path] == nil {
 			paths.Handle(path, http.NotFoundHandler())

@@ -64,6 +64,37 @@ func (db *DB) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, erro
 	return out, nil
 }
 
+// RestartsNeeded lists the services each host's latest snapshot says
+// need a restart, for the hosts with any, ordered by host.
+func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT h.name, s.needs_restart
+		FROM hosts h JOIN fact_snapshots s ON s.id = `+latestSnapshot+`
+		WHERE s.needs_restart NOT IN ('', '[]', 'null')
+		ORDER BY h.name`)
+	if err != nil {
+		return nil, wrap(err, "list restarts needed")
+	}
+	defer rows.Close()
+	out := []patchpilot.HostRestarts{}
+	for rows.Next() {
+		var r patchpilot.HostRestarts
+		var services string
+		if err := rows.Scan(&r.Host, &services); err != nil {
+			return nil, wrap(err, "list restarts needed")
+		}
+		if err := json.Unmarshal([]byte(services), &r.Services); err != nil {
+			return nil, wrap(err, "host %q: services needing a restart", r.Host)
+		}
+		if len(r.Services) > 0 {
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list restarts needed")
+	}
+	return out, nil
+}
+
 // PendingUpdates lists the updates of each host's latest snapshot, ordered
 // by host and package. Filter.Package matches an update's package or its
 // source package, so that "openssl" also finds libssl3 on Debian.
@@ -86,6 +117,18 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
 		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+	if filter.Package != "" && filter.Host == "" {
+		// One package across the fleet: its rows in every snapshot
+		// through the package and source package indexes, kept when
+		// their snapshot is their host's latest, rather than every
+		// host's latest updates.
+		q = `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
+		u.installed_version, u.candidate_version, u.security, u.advisories
+		FROM snapshot_updates u
+		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		JOIN hosts h ON h.id = s.host_id`
+		where = append(where, "s.id = "+latestSnapshot)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

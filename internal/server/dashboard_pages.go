@@ -1,0 +1,725 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+)
+
+// slaStates are the hosts' SLA states, as the compliance report names
+// them.
+func slaStates() []string {
+	var out []string
+	for _, st := range app.SLAStates() {
+		out = append(out, string(st))
+	}
+	return out
+}
+
+// severityOf is the severity of an update: its advisories' highest,
+// "unknown" when none says.
+func severityOf(u patchpilot.HostUpdate) string {
+	if sv := patchpilot.MaxSeverity(u.Advisories); sv != "" {
+		return string(sv)
+	}
+	return "unknown"
+}
+
+var severities = []string{"critical", "high", "medium", "low", "unknown"}
+
+// count is one labelled number.
+type count struct {
+	Label string
+	N     int
+	Link  string
+}
+
+// overview is the fleet overview's data.
+type overview struct {
+	Hosts          int
+	States         []count
+	Compliance     app.ComplianceTotals
+	InSLA          float64
+	OutOfSLA       []app.HostCompliance
+	SecurityTotal  int
+	BySeverity     []count
+	Reboot         []string
+	Restart        []patchpilot.HostRestarts
+	Running        []patchpilot.Rollout
+	Waiting        int
+	SecurityHosts  int
+	PendingUpdates int
+}
+
+func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ctx := r.Context()
+	sums, err := s.app.Store.HostSummaries(ctx)
+	if err != nil {
+		return err
+	}
+	o := overview{Hosts: len(sums), Reboot: []string{}}
+	comp, err := s.app.Compliance(ctx)
+	if err != nil {
+		return err
+	}
+	o.Compliance, o.InSLA, o.OutOfSLA = comp.Totals, comp.Totals.InSLAShare(), comp.OutOfSLA()
+	for _, h := range sums {
+		o.PendingUpdates += h.PendingUpdateCount
+		if h.SecurityUpdateCount > 0 {
+			o.SecurityHosts++
+		}
+		if h.RebootRequired {
+			o.Reboot = append(o.Reboot, h.Name)
+		}
+	}
+	if o.Restart, err = s.app.Store.RestartsNeeded(ctx); err != nil {
+		return err
+	}
+	for _, st := range app.SLAStates() {
+		o.States = append(o.States, count{Label: string(st), N: comp.Totals.Of(st), Link: "/ui/hosts?state=" + url.QueryEscape(string(st))})
+	}
+	ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
+	if err != nil {
+		return err
+	}
+	bySev := map[string]int{}
+	for _, u := range ups {
+		bySev[severityOf(u)]++
+	}
+	o.SecurityTotal = len(ups)
+	for _, sv := range severities {
+		o.BySeverity = append(o.BySeverity, count{Label: sv, N: bySev[sv]})
+	}
+	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{})
+	if err != nil {
+		return err
+	}
+	for _, ro := range rs {
+		if !ro.State.Final() {
+			o.Running = append(o.Running, ro)
+			if ro.State == patchpilot.RolloutWaitingApproval {
+				o.Waiting++
+			}
+		}
+	}
+	p := newPage(v, "Fleet overview", "overview")
+	p.Data = o
+	s.render(w, r, http.StatusOK, "overview", p)
+	return nil
+}
+
+// hostRow is one row of the host list.
+type hostRow struct {
+	patchpilot.HostSummary
+	State  string
+	Labels []string
+}
+
+// hostList is the host list's data with its filters and sort.
+type hostList struct {
+	Rows               []hostRow
+	Total              int
+	Name, Label, State string
+	Sort, Dir          string
+	States             []string
+	Columns            []sortColumn
+	// Matched is how many hosts match the filters; Rows are those of
+	// page Page (from 1) of Pages, hostsPerPage each, with the links to
+	// the pages before and after ("" at either end).
+	Matched, Page, Pages int
+	First                int // the number of the first row shown, from 1
+	Prev, Next           string
+}
+
+// hostsPerPage is how many hosts a page of the host list shows.
+const hostsPerPage = 250
+
+type sortColumn struct {
+	Key, Title, Link string
+	Active           bool
+	Dir              string
+}
+
+// hostSorts are the host list's sort keys.
+var hostSorts = map[string]func(a, b hostRow) int{
+	"name":     func(a, b hostRow) int { return strings.Compare(a.Name, b.Name) },
+	"os":       func(a, b hostRow) int { return strings.Compare(a.OSName+" "+a.OSVersion, b.OSName+" "+b.OSVersion) },
+	"state":    func(a, b hostRow) int { return slices.Index(slaStates(), a.State) - slices.Index(slaStates(), b.State) },
+	"updates":  func(a, b hostRow) int { return a.PendingUpdateCount - b.PendingUpdateCount },
+	"security": func(a, b hostRow) int { return a.SecurityUpdateCount - b.SecurityUpdateCount },
+	"reboot":   func(a, b hostRow) int { return boolInt(a.RebootRequired) - boolInt(b.RebootRequired) },
+	"collected": func(a, b hostRow) int {
+		return timeOf(a.CollectedAt).Compare(timeOf(b.CollectedAt))
+	},
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) error {
+	q := r.URL.Query()
+	l := hostList{Name: strings.TrimSpace(q.Get("name")), Label: strings.TrimSpace(q.Get("label")), State: q.Get("state"),
+		Sort: q.Get("sort"), Dir: q.Get("dir"), States: slaStates()}
+	if l.State != "" && !slices.Contains(l.States, l.State) {
+		return badField("state", "state %q: expected one of %s", l.State, strings.Join(l.States, ", "))
+	}
+	if _, ok := hostSorts[l.Sort]; !ok {
+		if l.Sort != "" {
+			return badField("sort", "sort %q: expected name, os, state, updates, security, reboot or collected", l.Sort)
+		}
+		l.Sort = "name"
+	}
+	if l.Dir != "desc" {
+		l.Dir = "asc"
+	}
+	var labelKey, labelValue string
+	if l.Label != "" {
+		var ok bool
+		labelKey, labelValue, ok = strings.Cut(l.Label, "=")
+		if !ok || labelKey == "" {
+			return badField("label", "label %q: expected key=value, such as env=prod", l.Label)
+		}
+	}
+	sums, err := s.app.Store.HostSummaries(r.Context())
+	if err != nil {
+		return err
+	}
+	comp, err := s.app.Compliance(r.Context())
+	if err != nil {
+		return err
+	}
+	l.Total = len(sums)
+	for _, h := range sums {
+		row := hostRow{HostSummary: h, Labels: patchpilot.SortedLabels(h.Labels), State: string(app.SLAUnknown)}
+		if hc, ok := comp.Host(h.Name); ok {
+			row.State = string(hc.State)
+		}
+		if l.Name != "" && !strings.Contains(strings.ToLower(h.Name), strings.ToLower(l.Name)) {
+			continue
+		}
+		if l.Label != "" && h.Labels[labelKey] != labelValue {
+			continue
+		}
+		if l.State != "" && row.State != l.State {
+			continue
+		}
+		l.Rows = append(l.Rows, row)
+	}
+	cmp := hostSorts[l.Sort]
+	slices.SortStableFunc(l.Rows, func(a, b hostRow) int {
+		c := cmp(a, b)
+		if c == 0 {
+			c = strings.Compare(a.Name, b.Name)
+		}
+		if l.Dir == "desc" {
+			return -c
+		}
+		return c
+	})
+	base := url.Values{}
+	for k, val := range map[string]string{"name": l.Name, "label": l.Label, "state": l.State} {
+		if val != "" {
+			base.Set(k, val)
+		}
+	}
+	l.Matched = len(l.Rows)
+	l.Pages = max(1, (l.Matched+hostsPerPage-1)/hostsPerPage)
+	l.Page = 1
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > l.Pages {
+			return badField("page", "page %q: expected a number from 1 to %d", v, l.Pages)
+		}
+		l.Page = n
+	}
+	from := (l.Page - 1) * hostsPerPage
+	l.Rows = l.Rows[from:min(len(l.Rows), from+hostsPerPage)]
+	l.First = from + 1
+	pageLink := func(n int) string {
+		qv := url.Values{}
+		for k, vs := range base {
+			qv[k] = vs
+		}
+		qv.Set("sort", l.Sort)
+		qv.Set("dir", l.Dir)
+		qv.Set("page", strconv.Itoa(n))
+		return "/ui/hosts?" + qv.Encode()
+	}
+	if l.Page > 1 {
+		l.Prev = pageLink(l.Page - 1)
+	}
+	if l.Page < l.Pages {
+		l.Next = pageLink(l.Page + 1)
+	}
+	for _, c := range []struct{ key, title string }{{"name", "Host"}, {"os", "OS"}, {"state", "State"}, {"updates", "Updates"},
+		{"security", "Security"}, {"reboot", "Reboot"}, {"collected", "Collected"}} {
+		qv := url.Values{}
+		for k, vs := range base {
+			qv[k] = vs
+		}
+		dir := "asc"
+		if c.key == l.Sort && l.Dir == "asc" {
+			dir = "desc"
+		}
+		qv.Set("sort", c.key)
+		qv.Set("dir", dir)
+		l.Columns = append(l.Columns, sortColumn{Key: c.key, Title: c.title, Link: "/ui/hosts?" + qv.Encode(), Active: c.key == l.Sort, Dir: l.Dir})
+	}
+	p := newPage(v, "Hosts", "hosts")
+	p.Data = l
+	s.render(w, r, http.StatusOK, "hosts", p)
+	return nil
+}
+
+// hostPage is one host's page.
+type hostPage struct {
+	Host    patchpilot.Host
+	Summary patchpilot.HostSummary
+	SLA     app.HostCompliance
+	Labels  []string
+	Facts   *patchpilot.Facts
+	Updates []updateRow
+	History []app.HistoryRecord
+	Risk    []app.RiskPoint
+	Facts10 []patchpilot.FactSnapshot
+}
+
+type updateRow struct {
+	patchpilot.HostUpdate
+	Severity string
+	CVEs     []string
+}
+
+func updateRows(ups []patchpilot.HostUpdate) []updateRow {
+	rows := make([]updateRow, 0, len(ups))
+	for _, u := range ups {
+		row := updateRow{HostUpdate: u, Severity: severityOf(u)}
+		for _, a := range u.Advisories {
+			for _, c := range a.CVEs {
+				if !slices.Contains(row.CVEs, c) {
+					row.CVEs = append(row.CVEs, c)
+				}
+			}
+		}
+		if !u.Security {
+			row.Severity = ""
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) error {
+	ctx := r.Context()
+	h, err := s.app.Store.Host(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	hp := hostPage{Host: h, Labels: patchpilot.SortedLabels(h.Labels)}
+	f, err := s.app.Store.LatestFacts(ctx, h.Name)
+	switch {
+	case err == nil:
+		hp.Facts = &f
+	case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
+		return err
+	}
+	hp.Summary = patchpilot.Summarize(h, hp.Facts)
+	comp, err := s.app.Compliance(ctx)
+	if err != nil {
+		return err
+	}
+	hp.SLA, _ = comp.Host(h.Name)
+	if hp.SLA.State == "" {
+		hp.SLA.State = app.SLAUnknown
+	}
+	if hp.Facts != nil {
+		ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name})
+		if err != nil {
+			return err
+		}
+		hp.Updates = updateRows(ups)
+	}
+	if hp.History, err = s.app.Outcomes(ctx, patchpilot.OutcomeFilter{Host: h.Name}); err != nil {
+		return err
+	}
+	slices.Reverse(hp.History)
+	if hp.Risk, err = s.app.HostRiskHistory(ctx, h.Name); err != nil {
+		return err
+	}
+	slices.Reverse(hp.Risk)
+	if hp.Facts10, err = s.app.Store.FactHistory(ctx, h.Name, 10); err != nil {
+		return err
+	}
+	p := newPage(v, h.Name, "hosts")
+	p.Data = hp
+	s.render(w, r, http.StatusOK, "host", p)
+	return nil
+}
+
+// updatesPage is the fleet's patches ranked by risk.
+type updatesPage struct {
+	app.AssessResult
+	Security map[string]bool // patch → fixes a security issue somewhere
+}
+
+func (s *Server) pageUpdates(w http.ResponseWriter, r *http.Request, v *visit) error {
+	res, err := s.app.Assess(r.Context(), app.AssessQuery{})
+	if err != nil {
+		return err
+	}
+	p := newPage(v, "Updates by risk", "updates")
+	p.Data = res
+	s.render(w, r, http.StatusOK, "updates", p)
+	return nil
+}
+
+// formPlan makes a plan from the updates page ("plan this") and shows it.
+func (s *Server) formPlan(w http.ResponseWriter, r *http.Request, v *visit) error {
+	req := planRequest{Patch: r.PostForm.Get("patch"), Targets: strings.TrimSpace(r.PostForm.Get("targets"))}
+	res, err := s.proposePlan(r.Context(), req, &v.call)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/plans/"+url.PathEscape(res.ID), http.StatusSeeOther)
+	return nil
+}
+
+// planPage is a stored plan with its policy check.
+type planPage struct {
+	Plan        StoredPlan
+	Policy      *app.PolicyReport
+	PolicyError string
+	Refusals    []string
+}
+
+func (s *Server) pagePlan(w http.ResponseWriter, r *http.Request, v *visit) error {
+	sp, err := s.plans.PlanRecord(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	pp := planPage{Plan: sp}
+	pl, err := app.ParsePlan([]byte(sp.Source), "plan "+sp.ID)
+	if err == nil {
+		var rep app.PolicyReport
+		rep, err = s.app.CheckPolicy(r.Context(), pl)
+		if err == nil {
+			pp.Policy = &rep
+			pp.Refusals = rep.Refusals()
+		}
+	}
+	if err != nil {
+		pp.PolicyError = err.Error()
+	}
+	p := newPage(v, "Plan "+sp.Name, "rollouts")
+	p.Data = pp
+	s.render(w, r, http.StatusOK, "plan", p)
+	return nil
+}
+
+// formStart starts a rollout of a stored plan.
+func (s *Server) formStart(w http.ResponseWriter, r *http.Request, v *visit) error {
+	sp, err := s.plans.PlanRecord(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	pl, err := app.ParsePlan([]byte(sp.Source), "plan "+sp.ID)
+	if err != nil {
+		return err
+	}
+	v.target = sp.ID
+	id, err := s.start(r.Context(), pl, []byte(sp.Source), StartOptions{DryRun: r.PostForm.Get("dry_run") == "on",
+		Actor: v.principal.Actor(), PlanID: sp.ID}, &v.call)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/rollouts/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) pageRollouts(w http.ResponseWriter, r *http.Request, v *visit) error {
+	rs, err := s.app.Store.Rollouts(r.Context(), patchpilot.RolloutFilter{Limit: 200})
+	if err != nil {
+		return err
+	}
+	p := newPage(v, "Rollouts", "rollouts")
+	p.Data = rs
+	s.render(w, r, http.StatusOK, "rollouts", p)
+	return nil
+}
+
+// rolloutView is a rollout's live view.
+type rolloutView struct {
+	app.RolloutStatus
+	// Verdicts are the newest maxVerdicts gate results, of VerdictCount.
+	Verdicts     []verdictRow
+	VerdictCount int
+	Charts       []canaryChart
+	// Pending names the stage waiting for an approval, if any.
+	Pending string
+	Live    bool
+	// Events are the latest events, newest first; LastEvent is the id of
+	// the last one, where the page's live stream starts.
+	Events    []patchpilot.Event
+	LastEvent int64
+}
+
+// maxVerdicts is how many gate results a rollout's page lists.
+const maxVerdicts = 100
+
+// verdictRow is one gate result of one check of a host.
+type verdictRow struct {
+	Time     time.Time
+	Host     string
+	Stage    string
+	Verdict  string
+	Gate     patchpilot.GateResult
+	Evidence string // indented JSON
+}
+
+func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error) {
+	st, err := s.app.RolloutStatus(ctx, id)
+	if err != nil {
+		return rolloutView{}, err
+	}
+	rv := rolloutView{RolloutStatus: st, Live: !st.State.Final() || st.State == patchpilot.RolloutHalted}
+	for _, sg := range st.Stages {
+		if sg.State == patchpilot.StageWaitingApproval {
+			rv.Pending = sg.Name
+		}
+	}
+	evs, err := s.app.RolloutEvents(ctx, id)
+	if err != nil {
+		return rolloutView{}, err
+	}
+	series := newCanarySeries()
+	stageOf := map[string]string{}
+	for _, sg := range st.Stages {
+		for _, h := range sg.Hosts {
+			stageOf[h.Host] = sg.Name
+		}
+	}
+	for _, e := range evs {
+		if e.Kind != patchpilot.EventGateVerdict || len(e.Data) == 0 {
+			continue
+		}
+		var rep patchpilot.HealthReport
+		if err := json.Unmarshal(e.Data, &rep); err != nil {
+			continue
+		}
+		for _, g := range rep.Results {
+			row := verdictRow{Time: e.Time, Host: e.Host, Stage: stageOf[e.Host], Verdict: string(rep.Verdict), Gate: g}
+			if len(g.Evidence) > 0 {
+				series.add(row.Stage, g)
+			}
+			rv.Verdicts = append(rv.Verdicts, row)
+		}
+	}
+	slices.Reverse(rv.Verdicts)
+	rv.VerdictCount = len(rv.Verdicts)
+	if len(rv.Verdicts) > maxVerdicts {
+		rv.Verdicts = rv.Verdicts[:maxVerdicts]
+	}
+	// The evidence is indented only for the verdicts shown.
+	for i := range rv.Verdicts {
+		if ev := rv.Verdicts[i].Gate.Evidence; len(ev) > 0 {
+			rv.Verdicts[i].Evidence = indentJSON(ev)
+		}
+	}
+	rv.Charts = series.charts()
+	if len(evs) > 0 {
+		rv.LastEvent = evs[len(evs)-1].ID
+	}
+	if len(evs) > 30 {
+		evs = evs[len(evs)-30:]
+	}
+	slices.Reverse(evs)
+	rv.Events = evs
+	return rv, nil
+}
+
+func indentJSON(raw []byte) string {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
+}
+
+func (s *Server) pageRollout(w http.ResponseWriter, r *http.Request, v *visit) error {
+	rv, err := s.rolloutView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p := newPage(v, "Rollout "+rv.ID, "rollouts")
+	p.Flash = r.URL.Query().Get("done")
+	p.Data = rv
+	s.render(w, r, http.StatusOK, "rollout", p)
+	return nil
+}
+
+// fragmentRollout is the live part of a rollout's page, which the page's
+// script fetches again when an event of the rollout arrives.
+func (s *Server) fragmentRollout(w http.ResponseWriter, r *http.Request, v *visit) error {
+	rv, err := s.rolloutView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p := newPage(v, "Rollout "+rv.ID, "rollouts")
+	p.Data = rv
+	s.render(w, r, http.StatusOK, "rollout-live", p)
+	return nil
+}
+
+// rolloutAction runs a request on a rollout from its page and shows the
+// page again, with the request's result or its error.
+func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, v *visit, do func(id string) (string, error)) error {
+	id := r.PathValue("id")
+	v.target, v.rollout = id, id
+	done, err := do(id)
+	if err != nil {
+		// The error (such as the four-eyes refusal) is shown on the
+		// rollout's page, with its status.
+		status, body := errorResponse(err)
+		if body.Error.Code == patchpilot.EINTERNAL {
+			s.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		rv, verr := s.rolloutView(r.Context(), id)
+		if verr != nil {
+			return err
+		}
+		p := newPage(v, "Rollout "+id, "rollouts")
+		p.Error = string(body.Error.Code) + ": " + body.Error.Message
+		if body.Error.Hint != "" {
+			p.Error += " (" + body.Error.Hint + ")"
+		}
+		p.Data = rv
+		s.render(w, r, status, "rollout", p)
+		v.shown = err
+		return nil
+	}
+	http.Redirect(w, r, "/ui/rollouts/"+url.PathEscape(id)+"?done="+url.QueryEscape(done), http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) formApprove(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.rolloutAction(w, r, v, func(id string) (string, error) {
+		name, err := s.ctrl.Approve(r.Context(), id, strings.TrimSpace(r.PostForm.Get("stage")), v.principal.Actor())
+		if err != nil {
+			return "", err
+		}
+		v.target = id + "/" + name
+		s.runs.kick(id)
+		return "stage " + name + " approved", nil
+	})
+}
+
+func (s *Server) formPause(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.rolloutAction(w, r, v, func(id string) (string, error) {
+		return "pause requested", s.ctrl.Pause(r.Context(), id, v.principal.Actor())
+	})
+}
+
+func (s *Server) formResume(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.rolloutAction(w, r, v, func(id string) (string, error) {
+		ro, err := s.app.Store.Rollout(r.Context(), id)
+		if err != nil {
+			return "", err
+		}
+		if ro.State.Final() && !strings.HasPrefix(ro.Reason, "held") {
+			return "", patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, ro.State)
+		}
+		if !s.runs.resume(id, v.principal.Actor()) {
+			return "", patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%s", errStopping)
+		}
+		return "resumed", nil
+	})
+}
+
+func (s *Server) formAbort(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.rolloutAction(w, r, v, func(id string) (string, error) {
+		return "abort requested", s.ctrl.Abort(r.Context(), id, v.principal.Actor())
+	})
+}
+
+func (s *Server) formRollback(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.rolloutAction(w, r, v, func(id string) (string, error) {
+		var hosts []string
+		for _, h := range strings.FieldsFunc(r.PostForm.Get("hosts"), func(r rune) bool { return r == ',' || r == ' ' }) {
+			hosts = append(hosts, h)
+		}
+		marked, err := s.ctrl.RequestRollback(r.Context(), id, hosts, v.principal.Actor())
+		if err != nil {
+			return "", err
+		}
+		s.runs.kick(id)
+		return fmt.Sprintf("rollback requested for %d hosts: %s", len(marked), strings.Join(marked, ", ")), nil
+	})
+}
+
+// recentOutcomes is how far back the history page lists outcomes.
+const recentOutcomes = 90 * 24 * time.Hour
+
+// historyPage is the outcomes and the model's calibration.
+type historyPage struct {
+	app.ModelCalibration
+	Recent []app.HistoryRecord
+	Chart  calibrationChart
+}
+
+func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) error {
+	cal, err := s.app.Calibration(r.Context())
+	if err != nil {
+		return err
+	}
+	// The latest outcomes: those of the last 90 days, the newest 50.
+	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes)})
+	if err != nil {
+		return err
+	}
+	if len(recs) > 50 {
+		recs = recs[len(recs)-50:]
+	}
+	slices.Reverse(recs)
+	for _, list := range []*[]app.OutcomeCount{&cal.ByPackage, &cal.ByHost} {
+		if len(*list) > 25 {
+			*list = (*list)[:25]
+		}
+	}
+	sort.SliceStable(cal.ByCategory, func(i, j int) bool { return cal.ByCategory[i].FailureRate > cal.ByCategory[j].FailureRate })
+	hp := historyPage{ModelCalibration: cal, Recent: recs, Chart: newCalibrationChart(cal.Model.Calibration)}
+	p := newPage(v, "History and model", "history")
+	p.Data = hp
+	s.render(w, r, http.StatusOK, "history", p)
+	return nil
+}
+
+// uiEvents is the event stream for the dashboard's pages, authenticated
+// by the session instead of a bearer token.
+func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, v *visit) error {
+	return s.streamEvents(w, r, &v.call)
+}
