@@ -126,6 +126,12 @@ type EventStore interface {
 	// AppendEvent stores an event and returns it with its ID and, when
 	// it had none, its time set.
 	AppendEvent(ctx context.Context, e Event) (Event, error)
+	// AppendEvents stores events in one transaction, all or none, in the
+	// order given, each as AppendEvent would, and returns them with their
+	// IDs and times set. An invalid event is EINVALID naming its index,
+	// and then none is stored. Imports and seeded stores use it: one
+	// commit for many events.
+	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events lists events matching the filter in ID order.
 	Events(ctx context.Context, filter EventFilter) ([]Event, error)
 }

@@ -18,21 +18,40 @@ func (c *cli) hostsCommand() *cobra.Command {
 		Use:   "hosts",
 		Short: "List the fleet's hosts with their latest facts",
 		Long: `List every known host with its OS, kernel, package and update counts from its
-latest snapshot. JSON fields: name, address, os_family, os_name, os_version,
-kernel, arch, package_count, pending_update_count, security_update_count,
-reboot_required, labels, collected_at.`,
+latest snapshot, and its standing against its patch SLA (docs/policy.md):
+compliant, within_sla, out_of_sla (a pending security update is past its
+deadline; 'patchpilot report' lists them) or unknown (never collected).
+JSON fields: name, address, os_family, os_name, os_version, kernel, arch,
+package_count, pending_update_count, security_update_count,
+reboot_required, labels, collected_at, sla_state.`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
 		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
 			sums, err := a.HostSummaries(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return c.render(sums, func(w io.Writer) {
-				if len(sums) == 0 {
+			comp, err := a.Compliance(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := make([]hostRow, 0, len(sums))
+			for _, s := range sums {
+				state := app.SLAUnknown
+				if hc, ok := comp.Host(s.Name); ok {
+					state = hc.State
+				}
+				rows = append(rows, hostRow{HostSummary: s, SLAState: state})
+			}
+			return c.render(rows, func(w io.Writer) {
+				if len(rows) == 0 {
 					fmt.Fprintln(w, "No hosts yet: run 'patchpilot inventory collect -i INVENTORY' or 'patchpilot inventory collect --local'.")
 					return
 				}
-				writeHostTable(w, sums)
+				states := make(map[string]app.SLAState, len(rows))
+				for _, r := range rows {
+					states[r.Name] = r.SLAState
+				}
+				writeHostRows(w, sums, states)
 			})
 		}),
 	}
@@ -89,8 +108,22 @@ JSON fields: removed.`,
 	}
 }
 
-func writeHostTable(w io.Writer, sums []patchpilot.HostSummary) {
-	fmt.Fprintln(w, "NAME\tADDRESS\tOS\tKERNEL\tARCH\tPACKAGES\tUPDATES\tSECURITY\tREBOOT\tLABELS\tCOLLECTED")
+// hostRow is one line of 'hosts': the summary and the SLA state.
+type hostRow struct {
+	patchpilot.HostSummary
+	SLAState app.SLAState `json:"sla_state"`
+}
+
+func writeHostTable(w io.Writer, sums []patchpilot.HostSummary) { writeHostRows(w, sums, nil) }
+
+// writeHostRows writes the hosts table, with an SLA column when states
+// (by host name) is given.
+func writeHostRows(w io.Writer, sums []patchpilot.HostSummary, states map[string]app.SLAState) {
+	sla := ""
+	if states != nil {
+		sla = "SLA\t"
+	}
+	fmt.Fprintln(w, "NAME\tADDRESS\tOS\tKERNEL\tARCH\tPACKAGES\tUPDATES\tSECURITY\t"+sla+"REBOOT\tLABELS\tCOLLECTED")
 	for _, s := range sums {
 		osName, collected := "-", "never"
 		if s.OSName != "" {
@@ -103,8 +136,12 @@ func writeHostTable(w io.Writer, sums []patchpilot.HostSummary) {
 		if s.RebootRequired {
 			reboot = "yes"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Address, osName, dash(s.Kernel), dash(s.Arch),
-			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, reboot, dash(strings.Join(patchpilot.SortedLabels(s.Labels), ",")), collected)
+		state := ""
+		if states != nil {
+			state = string(states[s.Name]) + "\t"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s%s\t%s\t%s\n", s.Name, s.Address, osName, dash(s.Kernel), dash(s.Arch),
+			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, state, reboot, dash(strings.Join(patchpilot.SortedLabels(s.Labels), ",")), collected)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/server"
 )
 
 func (c *cli) tokenCommand() *cobra.Command {
@@ -68,7 +69,17 @@ standard error.`,
 			}
 			return nil
 		},
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, args []string, cl *server.Client) error {
+			r, err := app.ParseRole(role)
+			if err != nil {
+				return err
+			}
+			secret, tk, err := cl.CreateToken(cmd.Context(), args[0], r)
+			if err != nil {
+				return err
+			}
+			return c.showCreatedToken(tk, secret)
+		}, c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			r, err := app.ParseRole(role)
 			if err != nil {
 				return err
@@ -77,17 +88,23 @@ standard error.`,
 			if err != nil {
 				return err
 			}
-			out := createdToken{Token: tk, Secret: secret}
-			if f, _ := parseFormat(c.output); f != formatTable {
-				c.note("%s\n", secretNotShownAgain)
-			}
-			return c.render(out, func(w io.Writer) {
-				fmt.Fprintf(w, "Token %s created with the role %s. Its secret:\n\n%s\n\n%s\n", tk.Name, tk.Role, secret, secretNotShownAgain)
-			})
-		}),
+			return c.showCreatedToken(tk, secret)
+		})),
 	}
 	cmd.Flags().StringVar(&role, "role", "", "the token's role: viewer, operator, approver or admin (required)")
 	return cmd
+}
+
+// showCreatedToken prints a new token and its secret, with the reminder
+// that the secret is shown this once.
+func (c *cli) showCreatedToken(tk patchpilot.Token, secret string) error {
+	out := createdToken{Token: tk, Secret: secret}
+	if f, _ := parseFormat(c.output); f != formatTable {
+		c.note("%s\n", secretNotShownAgain)
+	}
+	return c.render(out, func(w io.Writer) {
+		fmt.Fprintf(w, "Token %s created with the role %s. Its secret:\n\n%s\n\n%s\n", tk.Name, tk.Role, secret, secretNotShownAgain)
+	})
 }
 
 func (c *cli) tokenListCommand() *cobra.Command {
@@ -100,31 +117,42 @@ No secret or hash is ever shown.
 
 JSON fields: name, role, created_by, created_at, last_used, revoked_at.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, _ []string, cl *server.Client) error {
+			tokens, err := cl.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.showTokens(tokens)
+		}, c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			tokens, err := a.Tokens(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if tokens == nil {
-				tokens = []patchpilot.Token{}
-			}
-			return c.render(tokens, func(w io.Writer) {
-				if len(tokens) == 0 {
-					fmt.Fprintln(w, "No tokens yet: create one with 'patchpilot token create NAME --role ROLE'.")
-					return
-				}
-				fmt.Fprintln(w, "NAME\tROLE\tSTATE\tCREATED\tCREATED BY\tLAST USED")
-				for _, tk := range tokens {
-					state := "active"
-					if tk.RevokedAt != nil {
-						state = "revoked " + tk.RevokedAt.Local().Format(time.DateTime)
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", tk.Name, tk.Role, state, tk.CreatedAt.Local().Format(time.DateTime),
-						dash(tk.CreatedBy), localTime(tk.LastUsed))
-				}
-			})
-		}),
+			return c.showTokens(tokens)
+		})),
 	}
+}
+
+// showTokens prints the token list.
+func (c *cli) showTokens(tokens []patchpilot.Token) error {
+	if tokens == nil {
+		tokens = []patchpilot.Token{}
+	}
+	return c.render(tokens, func(w io.Writer) {
+		if len(tokens) == 0 {
+			fmt.Fprintln(w, "No tokens yet: create one with 'patchpilot token create NAME --role ROLE'.")
+			return
+		}
+		fmt.Fprintln(w, "NAME\tROLE\tSTATE\tCREATED\tCREATED BY\tLAST USED")
+		for _, tk := range tokens {
+			state := "active"
+			if tk.RevokedAt != nil {
+				state = "revoked " + tk.RevokedAt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", tk.Name, tk.Role, state, tk.CreatedAt.Local().Format(time.DateTime),
+				dash(tk.CreatedBy), localTime(tk.LastUsed))
+		}
+	})
 }
 
 // localTime shows an optional time in the table's layout, "-" for none.
@@ -145,24 +173,36 @@ reused. Revoking a revoked token changes nothing; an unknown NAME exits 4.
 
 JSON fields: the token, as 'token list' shows it.`,
 		Args: exactArgs(1, "one token NAME"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, args []string, cl *server.Client) error {
+			if err := cl.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			tokens, err := cl.Tokens(cmd.Context())
+			return c.showRevoked(args[0], tokens, err)
+		}, c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.RevokeToken(cmd.Context(), args[0], c.actor(a)); err != nil {
 				return err
 			}
 			tokens, err := a.Tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, tk := range tokens {
-				if tk.Name == args[0] {
-					return c.render(tk, func(w io.Writer) {
-						fmt.Fprintf(w, "Token %s revoked at %s.\n", tk.Name, localTime(tk.RevokedAt))
-					})
-				}
-			}
-			return patchpilot.Errorf(patchpilot.EINTERNAL, "token %s was revoked but is no longer listed", args[0])
-		}),
+			return c.showRevoked(args[0], tokens, err)
+		})),
 	}
+}
+
+// showRevoked prints the token name as the list after its revocation
+// shows it.
+func (c *cli) showRevoked(name string, tokens []patchpilot.Token, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, tk := range tokens {
+		if tk.Name == name {
+			return c.render(tk, func(w io.Writer) {
+				fmt.Fprintf(w, "Token %s revoked at %s.\n", tk.Name, localTime(tk.RevokedAt))
+			})
+		}
+	}
+	return patchpilot.Errorf(patchpilot.EINTERNAL, "token %s was revoked but is no longer listed", name)
 }
 
 func (c *cli) auditCommand() *cobra.Command {
@@ -184,7 +224,20 @@ detail (a JSON object).`,
 		Example: `  patchpilot audit --since 24h
   patchpilot audit --actor token:alice --rollout r-20261204-101500-1a2b -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, _ []string, cl *server.Client) error {
+			if since != "" {
+				t, err := app.ParseSince("--since", since, time.Now())
+				if err != nil {
+					return err
+				}
+				f.Since = t
+			}
+			entries, err := cl.Audit(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return c.showAudit(entries)
+		}, c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			if since != "" {
 				t, err := app.ParseSince("--since", since, a.Options.Now())
 				if err != nil {
@@ -196,18 +249,8 @@ detail (a JSON object).`,
 			if err != nil {
 				return err
 			}
-			return c.render(entries, func(w io.Writer) {
-				if len(entries) == 0 {
-					fmt.Fprintln(w, "No audit entries match.")
-					return
-				}
-				fmt.Fprintln(w, "TIME\tACTOR\tTOKEN\tACTION\tTARGET\tROLLOUT\tOUTCOME\tDETAIL")
-				for _, e := range entries {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Actor, dash(e.Token),
-						e.Action, dash(e.Target), dash(e.Rollout), e.Outcome, dash(truncate(strings.TrimSpace(string(e.Detail)), 60)))
-				}
-			})
-		}),
+			return c.showAudit(entries)
+		})),
 	}
 	cmd.Flags().StringVar(&f.Actor, "actor", "", `only entries of this actor ("token:NAME" or "user:NAME")`)
 	cmd.Flags().StringVar(&f.Rollout, "rollout", "", "only entries about this rollout")
@@ -215,4 +258,19 @@ detail (a JSON object).`,
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "at most this many entries, the newest (0: all)")
 	notNegative(cmd, "limit", &f.Limit)
 	return cmd
+}
+
+// showAudit prints audit entries.
+func (c *cli) showAudit(entries []patchpilot.AuditEntry) error {
+	return c.render(entries, func(w io.Writer) {
+		if len(entries) == 0 {
+			fmt.Fprintln(w, "No audit entries match.")
+			return
+		}
+		fmt.Fprintln(w, "TIME\tACTOR\tTOKEN\tACTION\tTARGET\tROLLOUT\tOUTCOME\tDETAIL")
+		for _, e := range entries {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Actor, dash(e.Token),
+				e.Action, dash(e.Target), dash(e.Rollout), e.Outcome, dash(truncate(strings.TrimSpace(string(e.Detail)), 60)))
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/server"
 )
 
 func (c *cli) policyCommand() *cobra.Command {
@@ -51,7 +52,17 @@ approvers, until, findings: [{rule, decision, reason, until}]}], hosts:
 		Example: `  patchpilot policy check plan.yaml
   patchpilot policy check plan.yaml -o json | jq '.stages[] | {name, decision}'`,
 		Args: exactArgs(1, "the plan file"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, args []string, cl *server.Client) error {
+			_, source, err := app.ReadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			rep, err := cl.CheckPolicy(cmd.Context(), source)
+			if err != nil {
+				return err
+			}
+			return c.showPolicyReport(args[0], rep)
+		}, c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			p, _, err := app.ReadPlan(args[0])
 			if err != nil {
 				return err
@@ -60,16 +71,22 @@ approvers, until, findings: [{rule, decision, reason, until}]}], hosts:
 			if err != nil {
 				return err
 			}
-			if err := c.render(rep, func(w io.Writer) { writePolicyReport(w, rep) }); err != nil {
-				return err
-			}
-			if rep.Decision == app.PolicyRefuse {
-				return patchpilot.Errorf(patchpilot.EFORBIDDEN, "the server's policy refuses plan %s: %s", args[0], strings.Join(rep.Refusals(), "; ")).
-					WithHint("the policy lives in the policy: section of patchpilot.yaml; change the plan's targets or packages, or ask an admin")
-			}
-			return nil
-		}),
+			return c.showPolicyReport(args[0], rep)
+		})),
 	}
+}
+
+// showPolicyReport prints a policy report and turns a refusal into its
+// exit code.
+func (c *cli) showPolicyReport(file string, rep app.PolicyReport) error {
+	if err := c.render(rep, func(w io.Writer) { writePolicyReport(w, rep) }); err != nil {
+		return err
+	}
+	if rep.Decision == app.PolicyRefuse {
+		return patchpilot.Errorf(patchpilot.EFORBIDDEN, "the server's policy refuses plan %s: %s", file, strings.Join(rep.Refusals(), "; ")).
+			WithHint("the policy lives in the policy: section of patchpilot.yaml; change the plan's targets or packages, or ask an admin")
+	}
+	return nil
 }
 
 // writePolicyReport renders the report as the table output: the verdict,

@@ -34,24 +34,31 @@ func (c *cli) addRemoteFlags(fs *pflag.FlagSet) {
 // remoteCommands are the commands that work against a server: their
 // paths under the root.
 var remoteCommands = []string{
-	"hosts", "hosts show", "updates", "assess", "plan", "history",
+	"hosts", "hosts show", "updates", "assess", "plan", "history", "report",
 	"rollout start", "rollout list", "rollout status", "rollout events", "rollout approve",
 	"rollout pause", "rollout resume", "rollout abort", "rollout rollback",
+	"schedule list", "policy check", "token create", "token list", "token revoke", "audit",
 }
 
 // neutralCommands touch neither a store nor a host: they run the same
 // with or without a server.
-var neutralCommands = []string{"version", "man", "help", "completion", "rollout"}
+// So do the groups of subcommands ('rollout', 'token' without one).
+var neutralCommands = []string{"version", "man", "help", "completion"}
 
 // localOnlyFlags configure the local store, SSH or the local controller;
 // against a server they would be silently ignored, so they are refused.
 var localOnlyFlags = []string{"db", "config", "known-hosts", "accept-new-host-keys", "user", "key", "jump", "concurrency",
 	"connect-timeout", "command-timeout", "lease-ttl", "check-interval"}
 
-// serverURL is --server, else PATCHPILOT_SERVER; "" runs locally.
+// serverURL is --server, else PATCHPILOT_SERVER; "" runs locally. The
+// 'server' command is the server: the variable, set for the clients of
+// the shell it runs in, does not concern it (the flag is still refused).
 func (c *cli) serverURL(cmd *cobra.Command) string {
 	if f := cmd.Flags().Lookup("server"); f != nil && f.Changed {
 		return c.remote.url
+	}
+	if cmd.Parent() == cmd.Root() && cmd.Name() == "server" {
+		return ""
 	}
 	return app.Options{Env: c.env}.Getenv("PATCHPILOT_SERVER")
 }
@@ -77,7 +84,7 @@ func (c *cli) checkRemote(cmd *cobra.Command, _ []string) error {
 		}
 		return nil
 	}
-	if cmd == cmd.Root() || slices.Contains(neutralCommands, strings.Fields(path)[0]) && !slices.Contains(remoteCommands, path) {
+	if cmd == cmd.Root() || !cmd.Runnable() || slices.Contains(neutralCommands, strings.Fields(path)[0]) {
 		return nil
 	}
 	if !slices.Contains(remoteCommands, path) {
@@ -155,6 +162,9 @@ type reader interface {
 	// History is the outcome history; ENOTFOUND for a host or rollout
 	// that nothing knows.
 	History(ctx context.Context, f patchpilot.OutcomeFilter) ([]app.HistoryRecord, error)
+	// Compliance is every host against its patch SLA; KPIs a period's.
+	Compliance(ctx context.Context) (app.ComplianceReport, error)
+	KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error)
 }
 
 // withReader runs a read command against the server when one is given,
@@ -213,6 +223,14 @@ func (l localReader) HostShow(ctx context.Context, name string, packages bool) (
 		}
 	}
 	return h, d, updates, nil
+}
+
+func (l localReader) Compliance(ctx context.Context) (app.ComplianceReport, error) {
+	return l.a.Compliance(ctx)
+}
+
+func (l localReader) KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error) {
+	return l.a.KPIs(ctx, q)
 }
 
 func (l localReader) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {

@@ -151,6 +151,8 @@ func TestRemoteReadsMatchLocal(t *testing.T) {
 		{"updates"}, {"updates", "--security", "-o", "json"}, {"updates", "--host", "web-2"},
 		{"assess"}, {"assess", "-o", "json"}, {"assess", "--host", "web-1", "-o", "yaml"},
 		{"history"}, {"history", "-o", "json"}, {"rollout", "list"}, {"rollout", "list", "-o", "json"},
+		{"report", "--since", "2026-10-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z"},
+		{"report", "--since", "2026-10-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z", "-o", "html"},
 	} {
 		if r := f.same(t, args...); r.code != 0 {
 			t.Errorf("patchpilot %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
@@ -291,8 +293,8 @@ func TestRemoteRollout(t *testing.T) {
 func TestRemoteRefusals(t *testing.T) {
 	f := newRemoteFixture(t)
 	for _, args := range [][]string{
-		{"inventory", "collect", "--local"}, {"hosts", "rm", "web-1"}, {"token", "create", "ci", "--role", "viewer"},
-		{"model", "train"}, {"server"}, {"lab", "up"}, {"history", "export"}, {"audit"},
+		{"inventory", "collect", "--local"}, {"hosts", "rm", "web-1"}, {"model", "train"}, {"lab", "up"},
+		{"history", "export"}, {"server", "--server", f.url},
 	} {
 		r := f.remote(patchpilot.RoleAdmin, args...)
 		if r.code != patchpilot.ExitUsage || !strings.Contains(r.stderr, "not against a server") || !strings.Contains(r.stderr, "rollout start") {
@@ -350,4 +352,60 @@ func TestRemoteRefusals(t *testing.T) {
 	if r := e.run("hosts", "--server", "http://patchpilot.example:8080", "--token-file", tf); r.code != patchpilot.ExitUsage || !strings.Contains(r.stderr, "--insecure-http") {
 		t.Errorf("plain http to another machine: exit %d, stderr %q; want 2", r.code, r.stderr)
 	}
+}
+
+// The admin's commands and the configuration's read work against a
+// server too, as the token's role allows: tokens, the audit log, the
+// schedules and the policy check.
+func TestRemoteAdminCommands(t *testing.T) {
+	f := newRemoteFixture(t)
+	r := f.remote(patchpilot.RoleAdmin, "token", "create", "ci", "--role", "viewer", "-o", "json")
+	created := decodeJSON[createdToken](t, r.stdout)
+	if r.code != 0 || created.Name != "ci" || created.Role != patchpilot.RoleViewer || !strings.HasPrefix(created.Secret, "ppt_") || created.CreatedBy != "token:admin" {
+		t.Fatalf("token create against the server: exit %d, %+v, stderr %q", r.code, created, r.stderr)
+	}
+	// The new secret authenticates against the server.
+	e := f.e
+	e.vars = append(e.vars, "PATCHPILOT_TOKEN="+created.Secret)
+	if r := e.run("hosts", "--server", f.url); r.code != 0 || !strings.Contains(r.stdout, "web-1") {
+		t.Errorf("hosts with the token created remotely: exit %d, stderr %q", r.code, r.stderr)
+	}
+	e.vars = e.vars[:len(e.vars)-1]
+	if r := f.remote(patchpilot.RoleAdmin, "token", "list"); r.code != 0 || !regexp.MustCompile(`(?m)^ci\s+viewer\s+active`).MatchString(r.stdout) {
+		t.Errorf("token list against the server: exit %d, stdout\n%s", r.code, r.stdout)
+	}
+	if r := f.remote(patchpilot.RoleAdmin, "token", "revoke", "ci"); r.code != 0 || !strings.Contains(r.stdout, "Token ci revoked at") {
+		t.Errorf("token revoke against the server: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := f.remote(patchpilot.RoleAdmin, "token", "revoke", "nope"); r.code != 4 {
+		t.Errorf("token revoke of an unknown token against the server: exit %d, stderr %q; want 4", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"token", "list"}, {"token", "create", "x", "--role", "admin"}, {"audit"}} {
+		if r := f.remote(patchpilot.RoleApprover, args...); r.code != patchpilot.ExitDenied {
+			t.Errorf("patchpilot %s with an approver's token: exit %d, stderr %q; want 6", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	// The audit log, the schedules and the policy check read the same
+	// through the server as locally.
+	audit := f.sameAs(t, patchpilot.RoleAdmin, "audit", "-o", "json")
+	entries := decodeJSON[[]patchpilot.AuditEntry](t, audit.stdout)
+	var actions []string
+	for _, en := range entries {
+		if en.Actor == "token:admin" {
+			actions = append(actions, en.Action+" "+en.Target+" "+en.Outcome)
+		}
+	}
+	if want := []string{"token.create ci ok", "token.revoke ci ok", "token.revoke nope not_found"}; strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Errorf("audit of the admin's calls = %q; want %q", actions, want)
+	}
+	f.sameAs(t, patchpilot.RoleAdmin, "audit", "--actor", "token:admin", "--limit", "1")
+	f.same(t, "schedule", "list")
+	plan := filepath.Join(f.e.home, "plan.yaml")
+	if r := f.local("plan", "--patch", "web=1.1", "--targets", "env=test", "--out", plan); r.code != 0 {
+		t.Fatalf("plan: exit %d, %s", r.code, r.stderr)
+	}
+	if r := f.same(t, "policy", "check", plan); r.code != 0 || !strings.Contains(r.stdout, "VERDICT") {
+		t.Errorf("policy check against the server: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	f.same(t, "policy", "check", filepath.Join(f.e.home, "missing.yaml"))
 }

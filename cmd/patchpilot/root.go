@@ -167,7 +167,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.advisoriesCommand(),
 		c.labCommand(),
 		c.assessCommand(), c.modelCommand(),
-		c.planCommand(), c.rolloutCommand(), c.historyCommand(),
+		c.planCommand(), c.rolloutCommand(), c.historyCommand(), c.reportCommand(),
 		c.tokenCommand(),
 		c.auditCommand(),
 		c.scheduleCommand(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/server"
 )
 
 func (c *cli) scheduleCommand() *cobra.Command {
@@ -42,13 +43,19 @@ message, plan, rollout).`,
 		Example: `  patchpilot schedule list
   patchpilot schedule list -o json | jq '.[] | {name, next_utc}'`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.orRemote(func(cmd *cobra.Command, _ []string, cl *server.Client) error {
+			views, err := cl.Schedules(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.render(views, func(w io.Writer) { writeScheduleList(w, views) })
+		}, c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			views, err := a.Schedules(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return c.render(views, func(w io.Writer) { writeScheduleList(w, views) })
-		}),
+		})),
 	}
 }
 

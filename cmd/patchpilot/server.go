@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,6 +59,9 @@ later.`,
 			if (cert == "") != (key == "") {
 				return patchpilot.Errorf(patchpilot.EINVALID, "--tls-cert and --tls-key go together: give both or neither")
 			}
+			if err := checkListen(listen); err != nil {
+				return err
+			}
 			if drainTimeout <= 0 {
 				return patchpilot.Errorf(patchpilot.EINVALID, "--drain-timeout %s: expected a positive duration", drainTimeout)
 			}
@@ -100,4 +104,18 @@ later.`,
 	f.BoolVar(&schedules, "schedules", true, "run the configured schedules, while this server holds the database's scheduler lease")
 	c.addSSHFlags(f)
 	return cmd
+}
+
+// checkListen refuses a --listen address that can never be bound (no
+// port, a port out of range) before the server opens the database, so
+// that it is a usage error rather than a failure to listen.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return patchpilot.Errorf(patchpilot.EINVALID, "--listen %q: expected host:port (for example 127.0.0.1:8080 or :8443)", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
+		return patchpilot.Errorf(patchpilot.EINVALID, "--listen %q: port %q is not a port number from 0 to 65535", addr, port)
+	}
+	return nil
 }

@@ -25,3 +25,18 @@ func TestServerFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestServerListenAddressIsChecked(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8080": true, ":8443": true, "[::1]:80": true, "localhost:http": true,
+		":99999": false, "nohost": false, "127.0.0.1:": false, "127.0.0.1:-1": false,
+	} {
+		err := checkListen(addr)
+		if (err == nil) != ok {
+			t.Errorf("checkListen(%q) = %v, want ok=%v", addr, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--listen") {
+			t.Errorf("checkListen(%q): the error %q does not name the flag", addr, err)
+		}
+	}
+}

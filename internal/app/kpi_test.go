@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,6 +264,17 @@ func TestKPIsOnGeneratedHistory(t *testing.T) {
 		if d.Hosts != want.Hosts || d.InSLA != want.InSLA || d.OutOfSLA != want.OutOfSLA || d.Unknown != want.Unknown || !near(d.Share, want.Share) {
 			t.Errorf("day %d (%s): %+v, want %+v", i, d.Day.Format("2006-01-02"), d, want)
 		}
+	}
+	ch := rep.Charts()
+	if len(ch.Weekly.Categories) != 6 || ch.Weekly.Series[0].Values[1] != 1 {
+		t.Errorf("weekly chart %+v", ch.Weekly)
+	}
+	// Day 0 knew no host: a gap, so the line starts on day 1.
+	if pts := ch.Compliance.Series[0].Points; len(pts) != 31 || !math.IsNaN(pts[0].Y) || pts[30].Y != 0.75 {
+		t.Errorf("compliance chart points %+v", pts)
+	}
+	if svg := string(ch.Outcomes.SVG()); !strings.Contains(svg, ">rolled back<") || strings.Contains(svg, "no data") {
+		t.Errorf("outcomes chart:\n%s", svg)
 	}
 	if last := rep.Compliance[30]; !last.At.Equal(rep.To) {
 		t.Errorf("last day measured at %v, want To", last.At)

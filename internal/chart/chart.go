@@ -91,6 +91,10 @@ type Line struct {
 	// YFixed uses YMin to YMax as the Y range instead of the data's.
 	YFixed     bool
 	YMin, YMax float64
+	// XFixed uses XMin to XMax as the X range, so that a period shows
+	// whole even where its first or last points are missing.
+	XFixed     bool
+	XMin, XMax float64
 	// YFormat formats Y ticks; the default prints the shortest form.
 	YFormat func(float64) string
 	Width   int
@@ -167,6 +171,12 @@ func niceStep(span float64, n int) float64 {
 
 // niceRange widens lo..hi to whole steps and returns the ticks.
 func niceRange(lo, hi float64, n int) (float64, float64, []float64) {
+	return niceRangeMin(lo, hi, n, 0)
+}
+
+// niceRangeMin is niceRange with a step of at least minStep: 1 for counts,
+// so that an axis of small counts does not show fractions.
+func niceRangeMin(lo, hi float64, n int, minStep float64) (float64, float64, []float64) {
 	if lo == hi {
 		if lo == 0 {
 			hi = 1
@@ -175,7 +185,7 @@ func niceRange(lo, hi float64, n int) (float64, float64, []float64) {
 			lo, hi = lo-d, hi+d
 		}
 	}
-	step := niceStep(hi-lo, n)
+	step := max(niceStep(hi-lo, n), minStep)
 	lo = math.Floor(lo/step) * step
 	hi = math.Ceil(hi/step) * step
 	var ticks []float64
@@ -288,11 +298,15 @@ func newFrame(w, h int, title, xlabel, ylabel string, items []legendItem) *frame
 	f.left = marginLeft
 	f.right = float64(w - marginRight)
 	f.top = marginTop
-	f.bot = float64(h - marginBottom - rows*legendRow)
+	extra := 0
+	if xlabel != "" && rows > 0 {
+		extra = legendRow // the axis label gets its own line above the legend
+	}
+	f.bot = float64(h - marginBottom - rows*legendRow - extra)
 	if f.bot < f.top+20 {
 		f.bot = f.top + 20
 	}
-	f.legendY = f.bot + marginBottom - 6
+	f.legendY = f.bot + marginBottom - 6 + float64(extra)
 	return f
 }
 
@@ -447,6 +461,9 @@ func (l Line) SVG() template.HTML {
 		}
 	} else {
 		f.ylo, f.yhi, yticks = niceRange(ylo, yhi, 5)
+	}
+	if l.XFixed && l.XMax > l.XMin {
+		xlo, xhi = l.XMin, l.XMax
 	}
 	if xlo == xhi {
 		d := 1.0
@@ -661,7 +678,15 @@ func (c Bar) SVG() template.HTML {
 	}
 	f.description = kind + " bar chart over " + strconv.Itoa(len(c.Categories)) + " categories"
 	var yticks []float64
-	f.ylo, f.yhi, yticks = niceRange(lo, hi, 5)
+	minStep := 1.0 // whole numbers get whole ticks
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			if finite(v) && v != math.Trunc(v) {
+				minStep = 0
+			}
+		}
+	}
+	f.ylo, f.yhi, yticks = niceRangeMin(lo, hi, 5, minStep)
 	f.xlo, f.xhi = 0, float64(len(c.Categories))
 	yformat := c.YFormat
 	if yformat == nil {

@@ -209,3 +209,29 @@ func TestDeterministic(t *testing.T) {
 		t.Errorf("percent ticks missing:\n%s", l.SVG())
 	}
 }
+
+func TestFixedXRangeAndLabelAboveLegend(t *testing.T) {
+	l := Line{Width: 400, Height: 300, YFixed: true, YMin: 0, YMax: 10, XFixed: true, XMin: 0, XMax: 20, XLabel: "x",
+		Series: []Series{{Name: "a", Points: []Point{{0, math.NaN()}, {10, 0}, {20, 10}}}}}
+	svg := string(l.SVG())
+	wellFormed(t, svg)
+	// The plot spans y 32..224 (a legend row and the label's row); X 10
+	// of 0..20 is the middle, 224.
+	if !strings.Contains(svg, `<polyline points="224,224 384,32"`) {
+		t.Errorf("fixed X range not used:\n%s", svg)
+	}
+	if !strings.Contains(svg, `class="axis-label" x="224" y="258"`) || !strings.Contains(svg, `<text x="84" y="276" fill="#222">a</text>`) {
+		t.Errorf("axis label and legend overlap:\n%s", svg)
+	}
+}
+
+func TestBarCountsHaveWholeTicks(t *testing.T) {
+	svg := string(Bar{Categories: []string{"a", "b"}, Series: []BarSeries{{Name: "n", Values: []float64{1, 0}}}}.SVG())
+	if strings.Contains(svg, ">0.2<") || !strings.Contains(svg, ">1<") {
+		t.Errorf("counts with fractional ticks:\n%s", svg)
+	}
+	svg = string(Bar{Categories: []string{"a"}, Series: []BarSeries{{Name: "d", Values: []float64{0.5}}}}.SVG())
+	if !strings.Contains(svg, ">0.1<") {
+		t.Errorf("fractions lost their ticks:\n%s", svg)
+	}
+}

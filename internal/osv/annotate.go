@@ -26,6 +26,20 @@ type LookupFunc func(ctx context.Context, ecosystem, pkg string) ([]patchpilot.A
 func Annotate(ctx context.Context, updates []patchpilot.HostUpdate, lookup LookupFunc) error {
 	type key struct{ ecosystem, pkg string }
 	cache := map[key][]patchpilot.Advisory{}
+	// A fleet runs the same few releases: many hosts wait for the same
+	// update (package, installed and candidate version in one ecosystem),
+	// and its matches are computed once.
+	type updateKey struct {
+		ecosystem            string
+		family               patchpilot.OSFamily
+		pkg, source          string
+		installed, candidate string
+	}
+	type matches struct {
+		refs []patchpilot.AdvisoryRef
+		err  error
+	}
+	memo := map[updateKey]matches{}
 	var errs []error
 	for i := range updates {
 		if err := ctx.Err(); err != nil {
@@ -42,58 +56,64 @@ func Annotate(ctx context.Context, updates []patchpilot.HostUpdate, lookup Looku
 		if family == patchpilot.FamilyUnknown {
 			continue
 		}
-		names := updateNames(u)
-		var candidates []patchpilot.Advisory
-		seen := map[string]bool{}
-		for _, eco := range lookupEcosystems(u.Ecosystem) {
-			for _, name := range names {
-				k := key{eco, name}
-				advs, ok := cache[k]
-				if !ok {
-					var err error
-					advs, err = lookup(ctx, eco, name)
-					if err != nil {
-						return patchpilot.Errorf(patchpilot.ErrorCode(err), "look up advisories for %s in %s: %w", name, eco, err)
+		uk := updateKey{u.Ecosystem, family, u.Package, u.SourcePackage, u.InstalledVersion, u.CandidateVersion}
+		m, ok := memo[uk]
+		if !ok {
+			names := updateNames(u)
+			var candidates []patchpilot.Advisory
+			seen := map[string]bool{}
+			for _, eco := range lookupEcosystems(u.Ecosystem) {
+				for _, name := range names {
+					k := key{eco, name}
+					advs, ok := cache[k]
+					if !ok {
+						var err error
+						advs, err = lookup(ctx, eco, name)
+						if err != nil {
+							return patchpilot.Errorf(patchpilot.ErrorCode(err), "look up advisories for %s in %s: %w", name, eco, err)
+						}
+						cache[k] = advs
 					}
-					cache[k] = advs
-				}
-				for _, a := range advs {
-					if !seen[a.ID] {
-						seen[a.ID] = true
-						candidates = append(candidates, a)
+					for _, a := range advs {
+						if !seen[a.ID] {
+							seen[a.ID] = true
+							candidates = append(candidates, a)
+						}
 					}
 				}
 			}
-		}
-		target := Target{
-			Ecosystem: u.Ecosystem,
-			Family:    family,
-			Names:     names,
-			Installed: u.InstalledVersion,
-			Candidate: u.CandidateVersion,
-		}
-		var matched []patchpilot.AdvisoryRef
-		var matchErr error
-		for _, a := range candidates {
-			ref, ok, err := Match(a, target)
-			if err != nil {
-				matchErr = patchpilot.Errorf(patchpilot.ErrorCode(err), "%s: %s %s -> %s: %w",
-					u.Host, u.Package, u.InstalledVersion, u.CandidateVersion, err)
-				break
+			target := Target{
+				Ecosystem: u.Ecosystem,
+				Family:    family,
+				Names:     names,
+				Installed: u.InstalledVersion,
+				Candidate: u.CandidateVersion,
 			}
-			if ok {
-				matched = append(matched, ref)
+			for _, a := range candidates {
+				ref, ok, err := Match(a, target)
+				if err != nil {
+					m.err = err
+					break
+				}
+				if ok {
+					m.refs = append(m.refs, ref)
+				}
 			}
+			if m.err != nil {
+				m.refs = nil
+			}
+			sort.Slice(m.refs, func(a, b int) bool { return m.refs[a].ID < m.refs[b].ID })
+			memo[uk] = m
 		}
-		if matchErr != nil {
-			errs = append(errs, matchErr)
+		if m.err != nil {
+			errs = append(errs, patchpilot.Errorf(patchpilot.ErrorCode(m.err), "%s: %s %s -> %s: %w",
+				u.Host, u.Package, u.InstalledVersion, u.CandidateVersion, m.err))
 			continue
 		}
-		if len(matched) == 0 {
+		if len(m.refs) == 0 {
 			continue
 		}
-		sort.Slice(matched, func(a, b int) bool { return matched[a].ID < matched[b].ID })
-		u.Advisories = mergeRefs(u.Advisories, matched)
+		u.Advisories = mergeRefs(u.Advisories, m.refs)
 		u.Security = true
 	}
 	return errors.Join(errs...)

@@ -116,14 +116,24 @@ func TestAnnotateErrors(t *testing.T) {
 	updates := []patchpilot.HostUpdate{
 		{Host: "bad", Package: "openssl", InstalledVersion: "not:a:version", CandidateVersion: "3.0.11-1~deb12u2", Ecosystem: "Debian:12"},
 		{Host: "good", Package: "openssl", InstalledVersion: "3.0.11-1~deb12u1", CandidateVersion: "3.0.11-1~deb12u2", Ecosystem: "Debian:12"},
+		// The same updates on other hosts: matched once, reported for each.
+		{Host: "bad-too", Package: "openssl", InstalledVersion: "not:a:version", CandidateVersion: "3.0.11-1~deb12u2", Ecosystem: "Debian:12"},
+		{Host: "good-too", Package: "openssl", InstalledVersion: "3.0.11-1~deb12u1", CandidateVersion: "3.0.11-1~deb12u2", Ecosystem: "Debian:12"},
 	}
 	err := Annotate(context.Background(), updates, ix.lookup)
-	if err == nil || !strings.Contains(err.Error(), "bad: openssl not:a:version -> 3.0.11-1~deb12u2") {
-		t.Errorf("error = %v, want one naming the bad update", err)
+	for _, want := range []string{"bad: openssl not:a:version -> 3.0.11-1~deb12u2", "bad-too: openssl not:a:version"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want one naming %q", err, want)
+		}
 	}
-	if updates[0].Security || !updates[1].Security {
-		t.Errorf("security = %v, %v; want the good update annotated despite the bad one", updates[0].Security, updates[1].Security)
+	if updates[0].Security || !updates[1].Security || updates[2].Security || !updates[3].Security {
+		t.Errorf("security = %v, %v, %v, %v; want the good updates annotated despite the bad ones",
+			updates[0].Security, updates[1].Security, updates[2].Security, updates[3].Security)
 	}
+	if !reflect.DeepEqual(updates[1].Advisories, updates[3].Advisories) || len(updates[1].Advisories) == 0 {
+		t.Errorf("the same update on two hosts got %+v and %+v", updates[1].Advisories, updates[3].Advisories)
+	}
+	updates = updates[:2]
 
 	ix.err = patchpilot.Errorf(patchpilot.EUNAVAILABLE, "database is locked")
 	err = Annotate(context.Background(), updates[1:], ix.lookup)

@@ -3,6 +3,8 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -130,4 +132,24 @@ func (d decoder) sla(n *yamlNode, what string) (SLA, error) {
 		*slaField(&s, k) = dur
 	}
 	return s, nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *SLA) UnmarshalJSON(data []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*s = SLA{}
+	for k, v := range m {
+		if !slices.Contains(slaKeys, k) {
+			return fmt.Errorf("sla: unknown key %q; known keys: %s", k, strings.Join(slaKeys, ", "))
+		}
+		d, err := ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("sla: %s: %w", k, err)
+		}
+		*slaField(s, k) = d
+	}
+	return nil
 }

@@ -52,6 +52,13 @@ default:
 	if string(b) != `{"critical":"36h","none":"365d"}` {
 		t.Errorf("JSON = %s", b)
 	}
+	var back SLA
+	if err := json.Unmarshal(b, &back); err != nil || back != p.Groups[0].SLA {
+		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"urgent": "1d"}`), &back); err == nil {
+		t.Error("an unknown key is read")
+	}
 }
 
 func TestSLADecodeErrors(t *testing.T) {

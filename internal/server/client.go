@@ -147,7 +147,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	u.Path = c.base.Path + "/api/v1" + path
 	u.RawQuery = q.Encode()
 	var rd io.Reader
-	if body != nil {
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case rawBody:
+		rd, contentType = bytes.NewReader(b.data), b.contentType
+	default:
 		data, err := json.Marshal(body)
 		if err != nil {
 			return patchpilot.Errorf(patchpilot.EINTERNAL, "encode the request: %w", err)
@@ -162,7 +167,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -484,6 +489,68 @@ func (c *Client) Follow(ctx context.Context, id string, o FollowOptions) (app.Ro
 		case <-t.C:
 		}
 	}
+}
+
+// rawBody is a request body sent as it is (a plan's YAML), not as JSON.
+type rawBody struct {
+	data        []byte
+	contentType string
+}
+
+// CheckPolicy evaluates the server's policy on a plan's YAML over the
+// server's hosts (POST /policies/check).
+func (c *Client) CheckPolicy(ctx context.Context, planYAML []byte) (app.PolicyReport, error) {
+	var out app.PolicyReport
+	return out, c.do(ctx, "POST", "/policies/check", nil, rawBody{planYAML, "application/yaml"}, &out)
+}
+
+// Schedules lists the server's schedules with their next and last runs
+// (GET /schedules).
+func (c *Client) Schedules(ctx context.Context) ([]app.ScheduleView, error) {
+	var out []app.ScheduleView
+	return out, c.do(ctx, "GET", "/schedules", nil, nil, &out)
+}
+
+// Tokens lists the server's API tokens without their secrets (GET
+// /tokens; admin).
+func (c *Client) Tokens(ctx context.Context) ([]patchpilot.Token, error) {
+	var out []patchpilot.Token
+	return out, c.do(ctx, "GET", "/tokens", nil, nil, &out)
+}
+
+// CreateToken creates an API token in the server and returns its secret,
+// shown this once (POST /tokens; admin).
+func (c *Client) CreateToken(ctx context.Context, name string, role patchpilot.Role) (string, patchpilot.Token, error) {
+	var out tokenCreated
+	err := c.do(ctx, "POST", "/tokens", nil, tokenRequest{Name: name, Role: role}, &out)
+	return out.Secret, out.Token, err
+}
+
+// RevokeToken revokes an API token of the server (DELETE /tokens/{name};
+// admin).
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/tokens/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// Audit lists the server's audit log (GET /audit; admin).
+func (c *Client) Audit(ctx context.Context, f patchpilot.AuditFilter) ([]patchpilot.AuditEntry, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"actor": f.Actor, "rollout": f.Rollout} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var out []patchpilot.AuditEntry
+	return out, c.do(ctx, "GET", "/audit", q, nil, &out)
 }
 
 // Compliance is every host's standing against its patch SLA (GET

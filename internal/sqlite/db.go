@@ -44,6 +44,7 @@ type DB struct {
 	now   func() time.Time
 
 	readOnly          bool // opened by OpenReadOnly
+	noSync            bool // see WithNoSync
 	missingDirIsEmpty bool // see MissingDirIsEmpty
 }
 
@@ -56,6 +57,14 @@ type Option func(*DB)
 // fix time. The default is time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(db *DB) { db.now = now }
+}
+
+// WithNoSync makes commits return without waiting for the disk
+// (synchronous=OFF): a crash of the machine may lose or corrupt the last
+// commits. It is for data that can be made again, such as the seeded
+// stores of benchmarks, never for a fleet's database.
+func WithNoSync() Option {
+	return func(db *DB) { db.noSync = true }
 }
 
 // Open opens the database at path, creating the file and its parent
@@ -89,7 +98,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		}
 	}
 	var err error
-	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if db.write, err = sql.Open("sqlite", db.dsn(false)); err != nil {
 		return nil, unavailable(path, err)
 	}
 	db.write.SetMaxOpenConns(1)
@@ -102,7 +111,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		db.write.Close()
 		return nil, unavailable(path, err)
 	}
-	if db.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+	if db.read, err = sql.Open("sqlite", db.dsn(true)); err != nil {
 		db.write.Close()
 		return nil, unavailable(path, err)
 	}
@@ -165,10 +174,23 @@ func probeIsPatchpilot(ctx context.Context, db *DB) error {
 // name cannot be read as parameters. Parameters starting with '_' are the
 // driver's own; SQLite ignores them.
 func dsn(path string, readOnly bool) string {
+	return dsnSync(path, readOnly, synchronousMode)
+}
+
+// dsn is the connection string of the DB's file with its options.
+func (db *DB) dsn(readOnly bool) string {
+	if db.noSync {
+		return dsnSync(db.path, readOnly, "OFF")
+	}
+	return dsn(db.path, readOnly)
+}
+
+// dsnSync is dsn with the given synchronous mode.
+func dsnSync(path string, readOnly bool, synchronous string) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous("+synchronousMode+")")
+	q.Add("_pragma", "synchronous("+synchronous+")")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {

@@ -117,6 +117,18 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
 		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+	if filter.Package != "" && filter.Host == "" {
+		// One package across the fleet: its rows in every snapshot
+		// through the package and source package indexes, kept when
+		// their snapshot is their host's latest, rather than every
+		// host's latest updates.
+		q = `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
+		u.installed_version, u.candidate_version, u.security, u.advisories
+		FROM snapshot_updates u
+		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		JOIN hosts h ON h.id = s.host_id`
+		where = append(where, "s.id = "+latestSnapshot)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -173,16 +185,18 @@ func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.Up
 	if err != nil {
 		return nil, wrap(err, "first sightings")
 	}
-	// The earliest snapshot by (collected_at, id) of each pair; the
-	// window picks one row per pair with a single scan.
-	rows, err := db.read.QueryContext(ctx, `SELECT package, candidate_version, host, collected_at FROM (
-		SELECT u.package, u.candidate_version, h.name AS host, s.collected_at,
-			row_number() OVER (PARTITION BY u.package, u.candidate_version ORDER BY s.collected_at, s.id) AS n
+	// The earliest snapshot by (collected_at, id) of each pair: the
+	// minimum of the fixed-width time followed by the zero-padded id, whose
+	// text order is that order. Grouping walks the index by package and
+	// version without sorting, and SQLite takes the bare host column from
+	// the row holding the minimum.
+	rows, err := db.read.QueryContext(ctx, `SELECT u.package, u.candidate_version, h.name,
+			min(s.collected_at || printf('%020d', s.id))
 		FROM snapshot_updates u
 		JOIN fact_snapshots s ON s.id = u.snapshot_id
 		JOIN hosts h ON h.id = s.host_id
 		WHERE u.package IN (SELECT value FROM json_each(?)) AND u.candidate_version <> ''
-	) WHERE n = 1 ORDER BY package, candidate_version`, string(names))
+		GROUP BY u.package, u.candidate_version ORDER BY u.package, u.candidate_version`, string(names))
 	if err != nil {
 		return nil, wrap(err, "first sightings")
 	}
@@ -194,6 +208,9 @@ func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.Up
 		)
 		if err := rows.Scan(&u.Package, &u.Version, &u.Host, &at); err != nil {
 			return nil, wrap(err, "first sightings")
+		}
+		if len(at) > 20 {
+			at = at[:len(at)-20]
 		}
 		if u.FirstSeen, err = parseTime(at); err != nil {
 			return nil, wrap(err, "first sighting of %s %s", u.Package, u.Version)

@@ -116,6 +116,9 @@ func (s suite) testEvents(t *testing.T) {
 			{"kind", patchpilot.EventFilter{Kind: "host.patched"}, pick(3, 4)},
 			{"since", patchpilot.EventFilter{Since: t0.Add(4 * time.Minute)}, pick(4, 6, 7)},
 			{"since microsecond", patchpilot.EventFilter{Since: t0.Add(5*time.Minute + time.Microsecond)}, pick(6, 7)},
+			{"kind since", patchpilot.EventFilter{Kind: "inventory.collected", Since: t0.Add(4 * time.Minute)}, pick(6)},
+			{"kind since limit", patchpilot.EventFilter{Kind: "inventory.collected", Since: t0, Limit: 2}, pick(0, 1)},
+			{"since limit", patchpilot.EventFilter{Since: t0.Add(3 * time.Minute), Limit: 2}, pick(3, 4)},
 			{"after id", patchpilot.EventFilter{AfterID: ids[5]}, pick(6, 7)},
 			{"limit", patchpilot.EventFilter{Limit: 3}, pick(0, 1, 2)},
 			{"after id and limit", patchpilot.EventFilter{AfterID: ids[1], Limit: 2}, pick(2, 3)},
@@ -137,6 +140,71 @@ func (s suite) testEvents(t *testing.T) {
 					t.Errorf("got ids %v, want %v", gotIDs, c.want)
 				}
 			})
+		}
+	})
+
+	t.Run("AppendEvents", func(t *testing.T) {
+		st := s.store(t)
+		first, err := st.AppendEvent(ctx, patchpilot.Event{Kind: "k", Time: baseTime, Message: "before"})
+		if err != nil {
+			t.Fatalf("AppendEvent: %v", err)
+		}
+		zone := time.FixedZone("JST", 9*3600)
+		in := []patchpilot.Event{
+			{Kind: patchpilot.EventHostState, Time: baseTime.Add(time.Minute).In(zone), Actor: "controller",
+				Host: "web-1", Rollout: "r1", Message: "web-1 apply"},
+			{Kind: patchpilot.EventGateVerdict, Time: baseTime.Add(30 * time.Second), Host: "web-1", Rollout: "r1",
+				Data: json.RawMessage(`{"verdict": "healthy", "results": []}`)},
+			{Kind: "k", Message: "no time given"},
+		}
+		before := time.Now()
+		got, err := st.AppendEvents(ctx, in)
+		if err != nil {
+			t.Fatalf("AppendEvents: %v", err)
+		}
+		if len(got) != len(in) {
+			t.Fatalf("AppendEvents returned %d events, want %d", len(got), len(in))
+		}
+		prev := first.ID
+		for i, e := range got {
+			if e.ID <= prev {
+				t.Errorf("events[%d]: ID %d after %d, want increasing in the order given", i, e.ID, prev)
+			}
+			prev = e.ID
+			if e.Time.Location() != time.UTC {
+				t.Errorf("events[%d]: time %v is not in UTC", i, e.Time)
+			}
+		}
+		if !got[0].Time.Equal(baseTime.Add(time.Minute)) {
+			t.Errorf("events[0]: time %v, want %v", got[0].Time, baseTime.Add(time.Minute))
+		}
+		if got[2].Time.Before(before.Add(-time.Second)) {
+			t.Errorf("events[2]: time %v, want about now", got[2].Time)
+		}
+		all, err := st.Events(ctx, patchpilot.EventFilter{AfterID: first.ID})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if len(all) != len(got) {
+			t.Fatalf("Events after the first = %d events, want %d", len(all), len(got))
+		}
+		for i := range all {
+			if all[i].ID != got[i].ID || !all[i].Time.Equal(got[i].Time) || all[i].Kind != got[i].Kind ||
+				all[i].Host != got[i].Host || all[i].Message != got[i].Message {
+				t.Errorf("stored events[%d] = %+v, want %+v", i, all[i], got[i])
+			}
+		}
+		if !jsonEqual(t, all[1].Data, in[1].Data) || all[0].Data != nil {
+			t.Errorf("data came back as %q and %q", all[0].Data, all[1].Data)
+		}
+		// One bad event rejects the whole call, naming its index.
+		_, err = st.AppendEvents(ctx, []patchpilot.Event{{Kind: "ok"}, {Kind: "bad", Data: json.RawMessage(`{`)}})
+		wantCode(t, err, patchpilot.EINVALID, "events[1]")
+		if after, err := st.Events(ctx, patchpilot.EventFilter{AfterID: prev}); err != nil || len(after) != 0 {
+			t.Errorf("Events after a rejected batch = %v, %v; want none", after, err)
+		}
+		if none, err := st.AppendEvents(ctx, nil); err != nil || len(none) != 0 {
+			t.Errorf("AppendEvents(nil) = %v, %v; want none and no error", none, err)
 		}
 	})
 

@@ -118,6 +118,8 @@ func (s suite) testPendingUpdates(t *testing.T) {
 		{"security", patchpilot.UpdateFilter{SecurityOnly: true}, []row{libssl, openssl}},
 		{"package", patchpilot.UpdateFilter{Package: "zlib1g"}, []row{zlib}},
 		{"source package", patchpilot.UpdateFilter{Package: "openssl"}, []row{libssl, openssl}},
+		{"package of an older snapshot only", patchpilot.UpdateFilter{Package: "stale"}, nil},
+		{"package, security", patchpilot.UpdateFilter{Package: "openssl", SecurityOnly: true}, []row{libssl, openssl}},
 		{"combined", patchpilot.UpdateFilter{Host: "alma", SecurityOnly: true}, nil},
 		{"unknown host", patchpilot.UpdateFilter{Host: "ghost"}, nil},
 		{"never collected", patchpilot.UpdateFilter{Host: "never"}, nil},
