@@ -356,13 +356,8 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 		return err
 	}
 	hp.Summary = patchpilot.Summarize(h, hp.Facts)
-	comp, err := s.app.Compliance(ctx)
-	if err != nil {
+	if hp.SLA, err = s.app.HostCompliance(ctx, h.Name); err != nil {
 		return err
-	}
-	hp.SLA, _ = comp.Host(h.Name)
-	if hp.SLA.State == "" {
-		hp.SLA.State = app.SLAUnknown
 	}
 	if hp.Facts != nil {
 		ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name})

@@ -555,6 +555,25 @@ func TestDashboardHosts(t *testing.T) {
 			t.Errorf("hosts?%s: %d; want 400", bad, r.status)
 		}
 	}
+	// One host's compliance is the fleet's report's entry for it.
+	comp, err := f.app.Compliance(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range comp.Hosts {
+		one, err := f.app.HostCompliance(f.ctx, h.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(one)
+		b, _ := json.Marshal(h)
+		if string(a) != string(b) || h.Host == "db-1" && one.State != app.SLAOut {
+			t.Errorf("HostCompliance(%s) = %s; Compliance says %s", h.Host, a, b)
+		}
+	}
+	if _, err := f.app.HostCompliance(f.ctx, "nope"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("HostCompliance of an unknown host: %v", err)
+	}
 	// A host's page: facts, updates with their CVEs, services to restart.
 	page := b.page("/ui/hosts/db-1")
 	for _, want := range []string{`id="sla-state">out of sla<`, `id="overdue"`, "6.1.0-18-amd64", "CVE-2024-0727", "CVE-2024-0985", "security · critical", "security · high",
