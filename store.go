@@ -65,10 +65,11 @@ type FactStore interface {
 	// ordered by host and package.
 	PendingUpdates(ctx context.Context, filter UpdateFilter) ([]HostUpdate, error)
 	// FirstSeen returns, for each pending update of the named packages
-	// (package and candidate version) in any stored snapshot of any host,
-	// the earliest snapshot that listed it: when it was first seen
-	// available. Pruned snapshots are forgotten, so pruning can only move
-	// a first sighting later. It is ordered by package, then version.
+	// (package and candidate version) in any snapshot ever saved of any
+	// host, the earliest snapshot that listed it (by collection time, then
+	// by saving order): when it was first seen available. A sighting is
+	// history: pruning snapshots or removing their host keeps it. It is
+	// ordered by package, then version.
 	FirstSeen(ctx context.Context, packages []string) ([]UpdateSighting, error)
 	// PruneFacts deletes every host's snapshots but its newest keep (in
 	// the order of FactHistory), with their packages and updates, in one

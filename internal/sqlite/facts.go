@@ -117,6 +117,20 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 		if err := bulkInsert(ctx, tx, "snapshot_updates", updateColumns, updArgs); err != nil {
 			return fmt.Errorf("insert updates: %w", err)
 		}
+		// The snapshot's pending updates not seen before, or seen only
+		// later (a snapshot saved out of time order), are first seen here;
+		// at the same time the earlier snapshot stays first.
+		if len(f.Updates) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO update_sightings (package, version, host, first_seen, snapshot_id)
+				SELECT package, candidate_version, ?, ?, ? FROM snapshot_updates
+				WHERE snapshot_id = ? AND candidate_version <> '' GROUP BY package, candidate_version
+				ON CONFLICT (package, version) DO UPDATE SET host = excluded.host, first_seen = excluded.first_seen,
+					snapshot_id = excluded.snapshot_id
+				WHERE excluded.first_seen < update_sightings.first_seen`,
+				f.Host, formatTime(f.CollectedAt), id, id); err != nil {
+				return fmt.Errorf("record first sightings: %w", err)
+			}
+		}
 		return nil
 	}, "save facts for %q", f.Host)
 }

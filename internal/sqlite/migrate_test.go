@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
 )
 
 func TestLoadMigrationsChecksNames(t *testing.T) {
@@ -116,4 +120,60 @@ func countVersion(t *testing.T, db *DB, v int) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// The migration that keeps first sightings fills them from the snapshots
+// an upgraded database already holds, as SaveFacts would have.
+func TestSightingsBackfill(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "a"}, {Name: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, s := range []struct {
+		host string
+		at   time.Duration
+		ver  string
+	}{{"b", 2 * time.Hour, "1.1"}, {"a", time.Hour, "1.1"}, {"a", 3 * time.Hour, "1.2"}, {"b", time.Hour, "1.2"}} {
+		f := patchpilot.Facts{Host: s.host, CollectedAt: base.Add(s.at), Source: "test", UpdatesKnown: true,
+			Updates: []patchpilot.Update{{Package: "web", InstalledVersion: "1.0", CandidateVersion: s.ver}}}
+		if err := db.SaveFacts(ctx, f); err != nil {
+			t.Fatalf("snapshot %d: %v", i, err)
+		}
+	}
+	want, err := db.FirstSeen(ctx, []string{"web"})
+	if err != nil || len(want) != 2 {
+		t.Fatalf("FirstSeen = %v, %v", want, err)
+	}
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fill string
+	for _, m := range ms {
+		if m.name == "0010_update_sightings.sql" {
+			fill = m.sql[strings.Index(m.sql, "INSERT INTO update_sightings"):]
+		}
+	}
+	if fill == "" {
+		t.Fatal("no 0010_update_sightings.sql")
+	}
+	if _, err := db.write.ExecContext(ctx, "DELETE FROM update_sightings"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.ExecContext(ctx, fill); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	got, err := db.FirstSeen(ctx, []string{"web"})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("backfilled sightings = %+v, %v; want %+v", got, err, want)
+	}
+	if want[0].Host != "a" || !want[0].FirstSeen.Equal(base.Add(time.Hour)) || want[1].Host != "b" || !want[1].FirstSeen.Equal(base.Add(time.Hour)) {
+		t.Errorf("sightings = %+v; want 1.1 on a and 1.2 on b, both at 01:00", want)
+	}
 }

@@ -174,8 +174,9 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// FirstSeen returns the earliest stored snapshot that listed each pending
-// update (package and candidate version) of the named packages.
+// FirstSeen returns, for each pending update (package and candidate
+// version) of the named packages, the earliest saved snapshot that listed
+// it, as SaveFacts recorded it.
 func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.UpdateSighting, error) {
 	out := []patchpilot.UpdateSighting{}
 	if len(packages) == 0 {
@@ -185,18 +186,8 @@ func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.Up
 	if err != nil {
 		return nil, wrap(err, "first sightings")
 	}
-	// The earliest snapshot by (collected_at, id) of each pair: the
-	// minimum of the fixed-width time followed by the zero-padded id, whose
-	// text order is that order. Grouping walks the index by package and
-	// version without sorting, and SQLite takes the bare host column from
-	// the row holding the minimum.
-	rows, err := db.read.QueryContext(ctx, `SELECT u.package, u.candidate_version, h.name,
-			min(s.collected_at || printf('%020d', s.id))
-		FROM snapshot_updates u
-		JOIN fact_snapshots s ON s.id = u.snapshot_id
-		JOIN hosts h ON h.id = s.host_id
-		WHERE u.package IN (SELECT value FROM json_each(?)) AND u.candidate_version <> ''
-		GROUP BY u.package, u.candidate_version ORDER BY u.package, u.candidate_version`, string(names))
+	rows, err := db.read.QueryContext(ctx, `SELECT package, version, host, first_seen FROM update_sightings
+		WHERE package IN (SELECT value FROM json_each(?)) ORDER BY package, version`, string(names))
 	if err != nil {
 		return nil, wrap(err, "first sightings")
 	}
@@ -208,9 +199,6 @@ func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.Up
 		)
 		if err := rows.Scan(&u.Package, &u.Version, &u.Host, &at); err != nil {
 			return nil, wrap(err, "first sightings")
-		}
-		if len(at) > 20 {
-			at = at[:len(at)-20]
 		}
 		if u.FirstSeen, err = parseTime(at); err != nil {
 			return nil, wrap(err, "first sighting of %s %s", u.Package, u.Version)

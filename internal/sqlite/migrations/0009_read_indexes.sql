@@ -1,13 +1,7 @@
--- 0009: indexes for the reads of a large fleet's pages. IF NOT EXISTS:
--- snapshot_updates_package and events_kind_time are also made by 0008,
--- with the same definitions.
+-- 0009: an index for the reads of a large fleet's pages.
 
--- Pending updates of one package across the fleet and the first sightings
--- of packages' updates are looked up by package, or by source package,
--- instead of reading every snapshot's updates.
-CREATE INDEX IF NOT EXISTS snapshot_updates_package ON snapshot_updates (package, candidate_version);
-CREATE INDEX IF NOT EXISTS snapshot_updates_source ON snapshot_updates (source_package);
-
--- Events of one kind since a time (the gate verdicts or approvals of the
--- last month) without reading every older event of the kind.
-CREATE INDEX IF NOT EXISTS events_kind_time ON events (kind, time);
+-- Pending updates of one source package across the fleet (an update
+-- selected by its source package) are looked up by it instead of reading
+-- every snapshot's updates. Lookups by binary package and events of one
+-- kind since a time use the indexes of 0008.
+CREATE INDEX snapshot_updates_source ON snapshot_updates (source_package);
