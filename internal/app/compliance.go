@@ -261,46 +261,88 @@ func (a *App) Compliance(ctx context.Context) (ComplianceReport, error) {
 		g := group[name]
 		sla := a.Options.Policy.SLAOf(g)
 		rep.SLAs[g.Name] = sla
-		hc := HostCompliance{Host: name, Group: g.Name, Overdue: []SLAUpdate{}}
-		if _, ok := collected[name]; !ok {
-			hc.State = SLAUnknown
-			rep.Totals.add(hc.State)
-			rep.Hosts = append(rep.Hosts, hc)
-			continue
-		}
-		for _, u := range byHost[name] {
-			su, ok := measure(u, sla, av, now)
-			if !ok {
-				continue
-			}
-			hc.Pending++
-			if hc.EarliestDeadline == nil || su.Deadline.Before(*hc.EarliestDeadline) {
-				d := su.Deadline
-				hc.EarliestDeadline = &d
-			}
-			if su.OverdueSeconds > 0 {
-				hc.Overdue = append(hc.Overdue, su)
-			}
-		}
-		sort.SliceStable(hc.Overdue, func(i, j int) bool {
-			if hc.Overdue[i].OverdueSeconds != hc.Overdue[j].OverdueSeconds {
-				return hc.Overdue[i].OverdueSeconds > hc.Overdue[j].OverdueSeconds
-			}
-			return hc.Overdue[i].Package < hc.Overdue[j].Package
-		})
-		switch {
-		case len(hc.Overdue) > 0:
-			hc.State = SLAOut
-		case hc.Pending > 0:
-			hc.State = SLAWithin
-		default:
-			hc.State = SLACompliant
-		}
+		_, known := collected[name]
+		hc := measureHost(name, g.Name, sla, known, byHost[name], av, now)
 		rep.Totals.add(hc.State)
 		rep.Totals.OverdueUpdates += len(hc.Overdue)
 		rep.Hosts = append(rep.Hosts, hc)
 	}
 	return rep, nil
+}
+
+// measureHost measures a host's pending security updates against its
+// group's SLA at a time; a host never collected is unknown.
+func measureHost(name, group string, sla SLA, collected bool, updates []patchpilot.HostUpdate, av availability, now time.Time) HostCompliance {
+	hc := HostCompliance{Host: name, Group: group, Overdue: []SLAUpdate{}}
+	if !collected {
+		hc.State = SLAUnknown
+		return hc
+	}
+	for _, u := range updates {
+		su, ok := measure(u, sla, av, now)
+		if !ok {
+			continue
+		}
+		hc.Pending++
+		if hc.EarliestDeadline == nil || su.Deadline.Before(*hc.EarliestDeadline) {
+			d := su.Deadline
+			hc.EarliestDeadline = &d
+		}
+		if su.OverdueSeconds > 0 {
+			hc.Overdue = append(hc.Overdue, su)
+		}
+	}
+	sort.SliceStable(hc.Overdue, func(i, j int) bool {
+		if hc.Overdue[i].OverdueSeconds != hc.Overdue[j].OverdueSeconds {
+			return hc.Overdue[i].OverdueSeconds > hc.Overdue[j].OverdueSeconds
+		}
+		return hc.Overdue[i].Package < hc.Overdue[j].Package
+	})
+	switch {
+	case len(hc.Overdue) > 0:
+		hc.State = SLAOut
+	case hc.Pending > 0:
+		hc.State = SLAWithin
+	default:
+		hc.State = SLACompliant
+	}
+	return hc
+}
+
+// HostCompliance measures one host against its group's SLA now, as
+// Compliance does for the fleet, reading only that host's updates (an
+// update's availability is still its first sighting on any host).
+func (a *App) HostCompliance(ctx context.Context, name string) (HostCompliance, error) {
+	h, err := a.Store.Host(ctx, name)
+	if err != nil {
+		return HostCompliance{}, err
+	}
+	var facts *patchpilot.Facts
+	switch f, err := a.Store.LatestFacts(ctx, name); {
+	case err == nil:
+		facts = &f
+	case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
+		return HostCompliance{}, err
+	}
+	now := a.now()
+	g := a.Options.Policy.GroupOf(planner.HostView{Host: h, Facts: patchpilot.Summarize(h, facts)})
+	sla := a.Options.Policy.SLAOf(g)
+	if facts == nil {
+		return measureHost(name, g.Name, sla, false, nil, availability{}, now), nil
+	}
+	updates, published, err := a.annotatedUpdates(ctx, patchpilot.UpdateFilter{Host: name, SecurityOnly: true})
+	if err != nil {
+		return HostCompliance{}, err
+	}
+	pkgs := make([]string, 0, len(updates))
+	for _, u := range updates {
+		pkgs = append(pkgs, u.Package)
+	}
+	av, err := a.loadAvailability(ctx, pkgs, published)
+	if err != nil {
+		return HostCompliance{}, err
+	}
+	return measureHost(name, g.Name, sla, true, updates, av, now), nil
 }
 
 // measure is a pending security update against the SLA at a time; false

@@ -46,15 +46,15 @@ func failedOutcome(o patchpilot.OutcomeKind) bool { return o != patchpilot.Outco
 // Calibration evaluates the active model on the stored history and
 // counts the outcomes by package, category and host.
 func (a *App) Calibration(ctx context.Context) (ModelCalibration, error) {
-	st, err := a.ModelStatus(ctx)
+	records, err := a.History(ctx)
+	if err != nil {
+		return ModelCalibration{}, err
+	}
+	st, err := a.modelStatus(ctx, records)
 	if err != nil {
 		return ModelCalibration{}, err
 	}
 	m, _, err := a.Model(ctx)
-	if err != nil {
-		return ModelCalibration{}, err
-	}
-	records, err := a.History(ctx)
 	if err != nil {
 		return ModelCalibration{}, err
 	}

@@ -318,11 +318,16 @@ func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
 
 // ModelStatus describes the active model (or the cold-start one).
 func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
-	m, info, err := a.Model(ctx)
+	records, err := a.History(ctx)
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	records, err := a.History(ctx)
+	return a.modelStatus(ctx, records)
+}
+
+// modelStatus is ModelStatus with the stored history already read.
+func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStatus, error) {
+	m, info, err := a.Model(ctx)
 	if err != nil {
 		return ModelStatus{}, err
 	}

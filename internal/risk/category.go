@@ -110,12 +110,16 @@ func Categorize(sourcePackage, pkg string) string {
 	return CategoryOther
 }
 
+// categoryRules is the table, built once: every record's category is
+// looked up in it.
+var categoryRules = categoryTable()
+
 func lookupCategory(name string) string {
 	if name == "" {
 		return ""
 	}
 	best, bestLen := "", -1
-	for _, r := range categoryTable() {
+	for _, r := range categoryRules {
 		if prefix, ok := strings.CutSuffix(r.pattern, "*"); ok {
 			if strings.HasPrefix(name, prefix) && len(prefix) > bestLen {
 				best, bestLen = r.category, len(prefix)

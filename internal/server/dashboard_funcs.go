@@ -49,6 +49,7 @@ var templateFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"join": strings.Join,
+	"neg":  func(n int) int { return -n },
 	"add": func(ns ...int) int {
 		sum := 0
 		for _, n := range ns {

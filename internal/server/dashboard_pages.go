@@ -45,20 +45,29 @@ type count struct {
 }
 
 // overview is the fleet overview's data.
+// overviewList is how many entries each list of the overview shows; the
+// host list and the rollouts page have them all.
+const overviewList = 20
+
+// first keeps the first overviewList entries of a list.
+func first[T any](list []T) []T { return list[:min(len(list), overviewList)] }
+
 type overview struct {
-	Hosts          int
-	States         []count
-	Compliance     app.ComplianceTotals
-	InSLA          float64
-	OutOfSLA       []app.HostCompliance
-	SecurityTotal  int
-	BySeverity     []count
-	Reboot         []string
-	Restart        []patchpilot.HostRestarts
-	Running        []patchpilot.Rollout
-	Waiting        int
-	SecurityHosts  int
-	PendingUpdates int
+	Hosts         int
+	States        []count
+	Compliance    app.ComplianceTotals
+	InSLA         float64
+	OutOfSLA      []app.HostCompliance
+	SecurityTotal int
+	BySeverity    []count
+	Reboot        []string
+	Restart       []patchpilot.HostRestarts
+	Running       []patchpilot.Rollout
+	// The counts of the lists, which show overviewList entries at most.
+	RebootCount, RestartCount, RunningCount, OutOfSLACount int
+	Waiting                                                int
+	SecurityHosts                                          int
+	PendingUpdates                                         int
 }
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -112,6 +121,8 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 			}
 		}
 	}
+	o.RebootCount, o.RestartCount, o.RunningCount, o.OutOfSLACount = len(o.Reboot), len(o.Restart), len(o.Running), len(o.OutOfSLA)
+	o.Reboot, o.Restart, o.Running, o.OutOfSLA = first(o.Reboot), first(o.Restart), first(o.Running), first(o.OutOfSLA)
 	p := newPage(v, "Fleet overview", "overview")
 	p.Data = o
 	s.render(w, r, http.StatusOK, "overview", p)
@@ -345,13 +356,8 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 		return err
 	}
 	hp.Summary = patchpilot.Summarize(h, hp.Facts)
-	comp, err := s.app.Compliance(ctx)
-	if err != nil {
+	if hp.SLA, err = s.app.HostCompliance(ctx, h.Name); err != nil {
 		return err
-	}
-	hp.SLA, _ = comp.Host(h.Name)
-	if hp.SLA.State == "" {
-		hp.SLA.State = app.SLAUnknown
 	}
 	if hp.Facts != nil {
 		ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{Host: h.Name})
@@ -377,19 +383,62 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 	return nil
 }
 
-// updatesPage is the fleet's patches ranked by risk.
+// updatesPage is the fleet's patches ranked by risk, a page of them.
 type updatesPage struct {
-	app.AssessResult
-	Security map[string]bool // patch → fixes a security issue somewhere
+	ModelVersion string
+	ColdStart    bool
+	Patches      []patchView
+	// Total patches; Page (from 1) of Pages, patchesPerPage each.
+	Total, Page, Pages, First int
+	Prev, Next                string
 }
+
+// patchView is one patch with its riskiest hosts.
+type patchView struct {
+	app.PatchAssessment
+	// MoreHosts is how many hosts are left out of Hosts.
+	MoreHosts int
+}
+
+// patchesPerPage is how many patches a page of the updates shows, and
+// hostsPerPatch how many of each patch's hosts (the riskiest) it details.
+const (
+	patchesPerPage = 50
+	hostsPerPatch  = 10
+)
 
 func (s *Server) pageUpdates(w http.ResponseWriter, r *http.Request, v *visit) error {
 	res, err := s.app.Assess(r.Context(), app.AssessQuery{})
 	if err != nil {
 		return err
 	}
+	up := updatesPage{ModelVersion: res.ModelVersion, ColdStart: res.ColdStart, Total: len(res.Patches), Page: 1}
+	up.Pages = max(1, (up.Total+patchesPerPage-1)/patchesPerPage)
+	if pv := r.URL.Query().Get("page"); pv != "" {
+		n, err := strconv.Atoi(pv)
+		if err != nil || n < 1 || n > up.Pages {
+			return badField("page", "page %q: expected a number from 1 to %d", pv, up.Pages)
+		}
+		up.Page = n
+	}
+	from := (up.Page - 1) * patchesPerPage
+	up.First = from + 1
+	for _, pa := range res.Patches[from:min(len(res.Patches), from+patchesPerPage)] {
+		pv := patchView{PatchAssessment: pa}
+		if len(pa.Hosts) > hostsPerPatch {
+			pv.MoreHosts = len(pa.Hosts) - hostsPerPatch
+			pv.Hosts = pa.Hosts[:hostsPerPatch]
+		}
+		up.Patches = append(up.Patches, pv)
+	}
+	if up.Page > 1 {
+		up.Prev = "/ui/updates?page=" + strconv.Itoa(up.Page-1)
+	}
+	if up.Page < up.Pages {
+		up.Next = "/ui/updates?page=" + strconv.Itoa(up.Page+1)
+	}
 	p := newPage(v, "Updates by risk", "updates")
-	p.Data = res
+	p.Data = up
 	s.render(w, r, http.StatusOK, "updates", p)
 	return nil
 }

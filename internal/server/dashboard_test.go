@@ -555,6 +555,25 @@ func TestDashboardHosts(t *testing.T) {
 			t.Errorf("hosts?%s: %d; want 400", bad, r.status)
 		}
 	}
+	// One host's compliance is the fleet's report's entry for it.
+	comp, err := f.app.Compliance(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range comp.Hosts {
+		one, err := f.app.HostCompliance(f.ctx, h.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(one)
+		b, _ := json.Marshal(h)
+		if string(a) != string(b) || h.Host == "db-1" && one.State != app.SLAOut {
+			t.Errorf("HostCompliance(%s) = %s; Compliance says %s", h.Host, a, b)
+		}
+	}
+	if _, err := f.app.HostCompliance(f.ctx, "nope"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("HostCompliance of an unknown host: %v", err)
+	}
 	// A host's page: facts, updates with their CVEs, services to restart.
 	page := b.page("/ui/hosts/db-1")
 	for _, want := range []string{`id="sla-state">out of sla<`, `id="overdue"`, "6.1.0-18-amd64", "CVE-2024-0727", "CVE-2024-0985", "security · critical", "security · high",
@@ -809,8 +828,21 @@ func TestDashboardHostPages(t *testing.T) {
 		if err := a.Store.UpsertHosts(context.Background(), hosts); err != nil {
 			t.Fatal(err)
 		}
+		// 25 of them need a reboot.
+		for _, h := range hosts[:25] {
+			fa := patchpilot.Facts{Host: h.Name, CollectedAt: time.Now().UTC(), Source: "ssh", OSFamily: patchpilot.FamilyDebian,
+				OSName: "debian", OSVersion: "12", RebootRequired: true, PackagesKnown: true, UpdatesKnown: true}
+			if err := a.Store.SaveFacts(context.Background(), fa); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}})
 	b := f.loggedIn(patchpilot.RoleViewer)
+	// The overview counts every host needing a reboot and lists the first.
+	ov := b.page("/ui/")
+	if got := numbers(ov)["n-reboot"]; got != 25 || strings.Count(ov, `<li><a href="/ui/hosts/node-`) != overviewList || !strings.Contains(ov, "and 5 more") {
+		t.Errorf("overview: %d hosts need a reboot, %d listed; want 25, %d listed and 5 more", got, strings.Count(ov, `<li><a href="/ui/hosts/node-`), overviewList)
+	}
 	row := regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`)
 	first := b.page("/ui/hosts?label=env%3Dlab&sort=name&dir=desc")
 	if n := len(row.FindAllString(first, -1)); n != hostsPerPage {
@@ -827,5 +859,8 @@ func TestDashboardHostPages(t *testing.T) {
 	}
 	if r := b.get("/ui/hosts?page=3"); r.status != http.StatusBadRequest {
 		t.Errorf("page 3 of 2: %d", r.status)
+	}
+	if r := b.get("/ui/updates?page=2"); r.status != http.StatusBadRequest {
+		t.Errorf("updates page 2 of 1: %d", r.status)
 	}
 }
