@@ -95,6 +95,9 @@ type Line struct {
 	// whole even where its first or last points are missing.
 	XFixed     bool
 	XMin, XMax float64
+	// XIntegers puts X ticks on whole numbers only, for X values that
+	// count something (a judge's looks).
+	XIntegers bool
 	// YFormat formats Y ticks; the default prints the shortest form.
 	YFormat func(float64) string
 	Width   int
@@ -478,7 +481,11 @@ func (l Line) SVG() template.HTML {
 	if l.TimeX {
 		xticks, xformat = timeTicks(xlo, xhi, 6)
 	} else {
-		_, _, xticks = niceRange(xlo, xhi, 6)
+		minStep := 0.0
+		if l.XIntegers {
+			minStep = 1
+		}
+		_, _, xticks = niceRangeMin(xlo, xhi, 6, minStep)
 		xformat = formatNum
 		var in []float64
 		for _, t := range xticks {

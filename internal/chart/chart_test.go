@@ -235,3 +235,15 @@ func TestBarCountsHaveWholeTicks(t *testing.T) {
 		t.Errorf("fractions lost their ticks:\n%s", svg)
 	}
 }
+
+// An X axis that counts (looks) has whole-number ticks only.
+func TestIntegerXTicks(t *testing.T) {
+	pts := []Point{{X: 1, Y: 1}, {X: 2, Y: 2}, {X: 3, Y: 1}, {X: 4, Y: 3}}
+	frac := regexp.MustCompile(`<g class="axis axis-x">(<line[^>]*/>|<text[^>]*>\d+</text>)*<text[^>]*>\d+\.5</text>`)
+	if svg := string(Line{Series: []Series{{Name: "s", Points: pts}}}.SVG()); !frac.MatchString(svg) {
+		t.Fatalf("without XIntegers four looks have no half ticks; the test does not see them:\n%s", svg)
+	}
+	if svg := string(Line{Series: []Series{{Name: "s", Points: pts}}, XIntegers: true}.SVG()); frac.MatchString(svg) {
+		t.Errorf("XIntegers: a tick between two looks:\n%s", svg)
+	}
+}

@@ -157,9 +157,9 @@ func (c *canarySeries) charts() []canaryChart {
 		if unit != "" {
 			ylabel += " (" + unit + ")"
 		}
-		interval := app.LineChart{Title: k + ": estimated change and interval by look", YLabel: ylabel,
+		interval := app.LineChart{Title: k + ": estimated change and interval by look", XLabel: "look", XIntegers: true, YLabel: ylabel,
 			Series: []app.ChartSeries{{Name: "estimate", Points: est}}, Band: band, Refs: refs, Width: 560, Height: 260}
-		means := app.LineChart{Title: k + ": canaries against controls by look", YLabel: "mean",
+		means := app.LineChart{Title: k + ": canaries against controls by look", XLabel: "look", XIntegers: true, YLabel: "mean",
 			Series: []app.ChartSeries{{Name: "canaries now", Points: canCur}, {Name: "controls now", Points: conCur},
 				{Name: "canaries before", Points: canBase}, {Name: "controls before", Points: conBase}}, Width: 560, Height: 260}
 		out = append(out, canaryChart{Metric: k, Interval: interval.SVG(), Means: means.SVG()})
