@@ -43,6 +43,9 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Workers, "workers", runtime.GOMAXPROCS(0), "parallel workers (does not change the results)")
 	fs.Float64Var(&cfg.Phi, "phi", bench.DefaultPhi, "AR(1) coefficient of the per-host noise")
 	fs.Float64Var(&cfg.Noise, "noise", bench.DefaultNoise, "marginal standard deviation of the noise, log scale")
+	var rates, hide bool
+	fs.BoolVar(&rates, "rates", true, "also print the table of series read as 1m rates every 5s, whose samples overlap")
+	fs.BoolVar(&hide, "hide-window", false, "declare the rate table's metric without its window, as a judge that cannot read the query's range")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +59,18 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
+	}
+	if rates {
+		rc := bench.RateConfig(cfg.Runs, cfg.Seed)
+		rc.Workers, rc.HideWindow = cfg.Workers, hide
+		rrep, err := bench.Run(rc, bench.RateScenarios())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		if err := rrep.WriteTable(stdout); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stderr, "judgebench: %s\n", time.Since(began).Round(time.Millisecond))
 	return nil
