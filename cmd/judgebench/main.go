@@ -1,12 +1,15 @@
 // Command judgebench evaluates patchpilot's canary judges on simulated
-// metric series and prints one table: for each scenario (A/A with AR(1)
-// noise, A/B with +20% and 3x latency, a fleet-wide drift) and each judge
-// (the sequential judge and the Kayenta-compatible Mann-Whitney judge), the
-// share of runs with any alarm when the gate is checked at every scrape of
-// the bake, the share detected within the scenario's limit and the median
-// time to detect.
+// metric series and prints two tables: for each scenario (A/A with AR(1)
+// noise, A/B with +20% and 3x latency, a fleet-wide drift; then the same
+// kinds of scenario on series read as Prometheus 1m rates every 5s, whose
+// samples overlap) and each judge (the sequential judge and the
+// Kayenta-compatible Mann-Whitney judge), the share of runs with any alarm
+// when the gate is checked at every scrape of the bake, the share detected
+// within the scenario's limit, the median time to detect and, for the
+// sequential judge, the share promoted early and the median time to
+// promote.
 //
-//	go run ./cmd/judgebench [-runs 500] [-seed 1] [-workers 2]
+//	go run ./cmd/judgebench [-runs 500] [-seed 1] [-workers 2] [-rates=false] [-hide-window]
 //
 // The output is the same for the same flags.
 package main

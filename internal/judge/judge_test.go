@@ -332,3 +332,54 @@ func TestVerdictJSON(t *testing.T) {
 			v.Outcome, len(v.Evidence.Series), len(v.Evidence.Hosts), v.Evidence.HalfWidthCurrent)
 	}
 }
+
+// TestWindowLeavesOutMixedSamples builds rate-like samples whose 1m window
+// straddles the change for the first minute (the patched hosts' latency
+// rising to 3x across it): with the window declared, those samples are left
+// out, the metric waits for the first whole window, and the estimate is the
+// change itself; without it they pull the estimate down.
+func TestWindowLeavesOutMixedSamples(t *testing.T) {
+	const w = time.Minute
+	series := fleet(7, 5*time.Minute, 1, none)
+	for i := range series {
+		if series[i].Group != judge.Patched {
+			continue
+		}
+		for k, p := range series[i].Current {
+			f := min(1, float64(p.Time.Sub(t0))/float64(w))
+			series[i].Current[k].Value = p.Value * (1 + 2*f)
+		}
+	}
+	j := newJudge(t)
+	mw, err := judge.NewMannWhitney(judge.MannWhitneyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	look := func(ev judge.Evaluator, window, at time.Duration) (judge.Result, judge.Verdict) {
+		m := latency()
+		m.Window = window
+		res, err := ev.Evaluate(judge.Input{Metrics: []judge.Metric{m}, Series: series, Start: t0, Now: t0.Add(at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, res.Verdicts[0]
+	}
+	for _, ev := range []judge.Evaluator{j, mw} {
+		res, v := look(ev, w, 45*time.Second)
+		if res.Outcome != judge.Inconclusive || v.Outcome != judge.Inconclusive || !strings.Contains(v.Reason, "1m0s window lies wholly after the change") {
+			t.Errorf("%T at 45s: gate %s, metric %s (%s); want both inconclusive, waiting for a whole window", ev, res.Outcome, v.Outcome, v.Reason)
+		}
+	}
+	_, with := look(j, w, 5*time.Minute)
+	_, without := look(j, 0, 5*time.Minute)
+	if with.Outcome != judge.Fail || float64(with.Estimate) < 1.85 || float64(with.Estimate) > 2.15 || with.Evidence.Overlap != 4 {
+		t.Errorf("with the window: %s, estimate %+.3f, overlap %d; want a Fail at about +200%% over 4 overlapping samples", with.Outcome, with.Estimate, with.Evidence.Overlap)
+	}
+	if d := float64(with.Estimate - without.Estimate); d < 0.1 {
+		t.Errorf("estimate %+.3f with the window, %+.3f without; want the mixed samples to pull the latter down", with.Estimate, without.Estimate)
+	}
+	t.Logf("estimate %+.3f with the window, %+.3f without", with.Estimate, without.Estimate)
+	if with.Looks != int((5*time.Minute-w)/scrape)+1 {
+		t.Errorf("looks %d with the window, want the %d samples from a whole window after the change on", with.Looks, int((5*time.Minute-w)/scrape)+1)
+	}
+}
