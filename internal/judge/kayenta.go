@@ -50,6 +50,12 @@ type MannWhitneyOptions struct {
 // group, the summary score the weighted sum of group scores, and a
 // critical metric that is not Pass sets it to 0.
 //
+// When the metric declares a Window, each host contributes one sample per
+// window (samples at least a window apart, from the first whose window lies
+// wholly after the change): overlapping rate windows would otherwise enter
+// the rank test as many copies of the same requests. Host offsets and slow
+// drifts still break its independence assumption, as in Kayenta.
+//
 // Two deliberate departures from Kayenta follow patchpilot's rules: any
 // Nodata metric fails the gate (fail closed), and the gate passes only at
 // the final look, since Kayenta's score has no early-promotion rule. It
