@@ -142,3 +142,48 @@ func TestRateWindowBounds(t *testing.T) {
 	hrep.WriteTable(&buf)
 	t.Logf("\n%s", buf.String())
 }
+
+// TestLabFleetBounds simulates the canary lab test's fleet (one patched
+// host, one control, 30s rates every 5s, a baseline of 22 samples), on
+// which the judge used to stay inconclusive on a 3x regression: with the
+// window it must fail it at the first whole window in nearly every run,
+// and raise no alarm on A/A. Without the window the same data shows the
+// old weakness.
+func TestLabFleetBounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates a few hundred bakes")
+	}
+	sc := LabScenarios()
+	aa, ab3, ab50 := sc[0], sc[1], sc[2]
+	rep, err := Run(LabConfig(200, 52), []Scenario{aa, ab3, ab50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := LabConfig(200, 52)
+	hidden.HideWindow = true
+	hrep, err := Run(hidden, []Scenario{ab3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]Row{}
+	for _, r := range rep.Rows {
+		rows[r.Scenario.Name+"/"+r.Judge] = r
+	}
+	seq := func(s Scenario) Row { return rows[s.Name+"/"+judge.JudgeName] }
+	if r := seq(aa); r.AlarmRate() > 0.02 || float64(r.Misses)/float64(r.Runs) > 0.02 {
+		t.Errorf("A/A: alarmed in %.1f%% of runs, interval missed in %d of %d; want <= 2%%", 100*r.AlarmRate(), r.Misses, r.Runs)
+	}
+	if r := seq(ab3); r.DetectRate() < 0.95 || r.MedianTTD() != 35*time.Second {
+		t.Errorf("3x: detected %.1f%% within 2m (median %s); want >= 95%%, at the first whole window (35s)", 100*r.DetectRate(), r.MedianTTD())
+	}
+	if r := seq(ab50); r.DetectRate() < 0.85 {
+		t.Errorf("+50%%: detected %.1f%% within 6m; want >= 85%%", 100*r.DetectRate())
+	}
+	if r := hrep.Rows[0]; r.DetectRate() > 0.9 {
+		t.Errorf("3x without the window: detected %.1f%% within 2m; the harness no longer reproduces the lab's failure", 100*r.DetectRate())
+	}
+	var buf bytes.Buffer
+	rep.WriteTable(&buf)
+	hrep.WriteTable(&buf)
+	t.Logf("\n%s", buf.String())
+}

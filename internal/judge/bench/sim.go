@@ -75,6 +75,23 @@ const (
 	DefaultRateNoise  = 0.02 // its marginal standard deviation, log scale
 )
 
+// LabConfig is a fleet like the canary lab test's: one patched host and
+// its one control, 30s rate windows read every 5s, a baseline of 110s (22
+// samples, 3.7 windows), a margin of 10% and a bake of six minutes.
+func LabConfig(runs int, seed uint64) Config {
+	return Config{Runs: runs, Seed: seed, Patched: 1, Control: 1, Scrape: DefaultRateScrape, RateWindow: 30 * time.Second,
+		Baseline: 110 * time.Second, Bake: 6 * time.Minute, Phi: DefaultRatePhi, Noise: DefaultRateNoise, Margin: 0.10}
+}
+
+// LabScenarios are the ones of the lab-like table.
+func LabScenarios() []Scenario {
+	return []Scenario{
+		{Name: "lab A/A", Effect: 1},
+		{Name: "lab 3x latency", Effect: 3, Limit: 2 * time.Minute},
+		{Name: "lab +50% latency", Effect: 1.5, Limit: 6 * time.Minute},
+	}
+}
+
 // RateConfig is the rate-window fleet of RateScenarios.
 func RateConfig(runs int, seed uint64) Config {
 	return Config{Runs: runs, Seed: seed, Scrape: DefaultRateScrape, RateWindow: DefaultRateWindow,
