@@ -183,8 +183,11 @@ func varFactor(n, k int, phi float64) float64 {
 // samples centred on their own mean. Autocorrelation makes the mean follow
 // the samples, so the plain sum of squares is short by n Var(mean), at most
 // gamma0 f with f = varFactor; E[sum of squares] >= gamma0 (n - f), and the
-// sum divided by n - f (at least 1) errs on the large side. With f = 1
-// (independent samples) this is the usual n - 1.
+// sum divided by n - f errs on the large side. With f = 1 (independent
+// samples) this is the usual n - 1. The divisor is kept to at least
+// (n-1)/2: an f close to n comes from phi near its cap on a short series,
+// where f is already a large overestimate, and dividing by what is left
+// would count the same caution twice.
 func centredVar(xs []float64, f float64) float64 {
 	if len(xs) < 2 {
 		return 0
@@ -194,5 +197,6 @@ func centredVar(xs []float64, f float64) float64 {
 	for _, x := range xs {
 		ss += (x - m) * (x - m)
 	}
-	return ss / max(float64(len(xs))-f, 1)
+	n := float64(len(xs))
+	return ss / max(n-f, (n-1)/2)
 }

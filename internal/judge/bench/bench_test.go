@@ -148,7 +148,7 @@ func TestRateWindowBounds(t *testing.T) {
 // which the judge used to stay inconclusive on a 3x regression: with the
 // window it must fail it at the first whole window in nearly every run,
 // and raise no alarm on A/A. Without the window the same data shows the
-// old weakness.
+// bias of the samples that straddle the change.
 func TestLabFleetBounds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates a few hundred bakes")
@@ -179,8 +179,11 @@ func TestLabFleetBounds(t *testing.T) {
 	if r := seq(ab50); r.DetectRate() < 0.85 {
 		t.Errorf("+50%%: detected %.1f%% within 6m; want >= 85%%", 100*r.DetectRate())
 	}
-	if r := hrep.Rows[0]; r.DetectRate() > 0.9 {
-		t.Errorf("3x without the window: detected %.1f%% within 2m; the harness no longer reproduces the lab's failure", 100*r.DetectRate())
+	// Without it, the samples whose window straddles the change pull
+	// the estimate down while the interval is still narrow: it misses the
+	// true change in a large share of runs.
+	if r := hrep.Rows[0]; float64(r.Misses)/float64(r.Runs) < 0.2 {
+		t.Errorf("3x without the window: the interval missed the truth in only %d of %d runs; the harness no longer shows the bias of mixed samples", r.Misses, r.Runs)
 	}
 	var buf bytes.Buffer
 	rep.WriteTable(&buf)
