@@ -55,7 +55,7 @@
 // (k = 1) this is the AR(1) long-run variance of the samples themselves.
 // gamma0 is the variance of the host's baseline samples, corrected for the
 // part of it the autocorrelated mean absorbs (the sum of squares divided by
-// n - f instead of n - 1); for the current window, its own such variance
+// n - f instead of n - 1, but by no less than (n-1)/2); for the current window, its own such variance
 // once there are 20 samples, if larger: a patch may add noise. The
 // baseline part of the interval and the mixture parameter use the
 // baseline's alone. For positive phi the bound errs on the safe side.
