@@ -383,3 +383,36 @@ func TestWindowLeavesOutMixedSamples(t *testing.T) {
 		t.Errorf("looks %d with the window, want the %d samples from a whole window after the change on", with.Looks, int((5*time.Minute-w)/scrape)+1)
 	}
 }
+
+// TestCountWindowCountsEachEventOnce feeds increase(x[1m]) read every 15s:
+// one event on a patched host shows in four consecutive samples. With the
+// window declared the judge sums one sample per window, so the event counts
+// once, and the exposure is the number of windows.
+func TestCountWindowCountsEachEventOnce(t *testing.T) {
+	m := judge.Metric{Name: "crashes", Direction: judge.HigherIsWorse, Margin: 0.5, Unit: judge.Relative,
+		Kind: judge.Count, Window: time.Minute}
+	var ss []judge.Series
+	for h, g := range []judge.Role{judge.Patched, judge.Control} {
+		s := judge.Series{Metric: "crashes", Host: fmt.Sprintf("h%d", h), Group: g}
+		for k := 1; k <= 20; k++ {
+			at := t0.Add(time.Duration(k) * scrape)
+			v := 0.0
+			// The event happens at 2m: the samples at 2m .. 2m45s hold it.
+			if g == judge.Patched && at.Sub(t0) >= 2*time.Minute && at.Sub(t0) < 3*time.Minute {
+				v = 1
+			}
+			s.Current = append(s.Current, judge.Sample{Time: at, Value: v})
+		}
+		ss = append(ss, s)
+	}
+	res, err := newJudge(t).Evaluate(judge.Input{Metrics: []judge.Metric{m}, Series: ss, Start: t0, Now: t0.Add(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Samples from 1m (the first whole window, (0, 1m]) a minute apart:
+	// 1m, 2m, 3m, 4m, 5m; only 2m holds the event.
+	ev := res.Verdicts[0].Evidence
+	if ev.PatchedEvents != 1 || ev.PatchedExposure != 5 || ev.ControlExposure != 5 {
+		t.Errorf("patched events %v in %v samples, control exposure %v; want the event once in 5 windows each", ev.PatchedEvents, ev.PatchedExposure, ev.ControlExposure)
+	}
+}
