@@ -332,3 +332,87 @@ func TestVerdictJSON(t *testing.T) {
 			v.Outcome, len(v.Evidence.Series), len(v.Evidence.Hosts), v.Evidence.HalfWidthCurrent)
 	}
 }
+
+// TestWindowLeavesOutMixedSamples builds rate-like samples whose 1m window
+// straddles the change for the first minute (the patched hosts' latency
+// rising to 3x across it): with the window declared, those samples are left
+// out, the metric waits for the first whole window, and the estimate is the
+// change itself; without it they pull the estimate down.
+func TestWindowLeavesOutMixedSamples(t *testing.T) {
+	const w = time.Minute
+	series := fleet(7, 5*time.Minute, 1, none)
+	for i := range series {
+		if series[i].Group != judge.Patched {
+			continue
+		}
+		for k, p := range series[i].Current {
+			f := min(1, float64(p.Time.Sub(t0))/float64(w))
+			series[i].Current[k].Value = p.Value * (1 + 2*f)
+		}
+	}
+	j := newJudge(t)
+	mw, err := judge.NewMannWhitney(judge.MannWhitneyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	look := func(ev judge.Evaluator, window, at time.Duration) (judge.Result, judge.Verdict) {
+		m := latency()
+		m.Window = window
+		res, err := ev.Evaluate(judge.Input{Metrics: []judge.Metric{m}, Series: series, Start: t0, Now: t0.Add(at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, res.Verdicts[0]
+	}
+	for _, ev := range []judge.Evaluator{j, mw} {
+		res, v := look(ev, w, 45*time.Second)
+		if res.Outcome != judge.Inconclusive || v.Outcome != judge.Inconclusive || !strings.Contains(v.Reason, "1m0s window lies wholly after the change") {
+			t.Errorf("%T at 45s: gate %s, metric %s (%s); want both inconclusive, waiting for a whole window", ev, res.Outcome, v.Outcome, v.Reason)
+		}
+	}
+	_, with := look(j, w, 5*time.Minute)
+	_, without := look(j, 0, 5*time.Minute)
+	if with.Outcome != judge.Fail || float64(with.Estimate) < 1.85 || float64(with.Estimate) > 2.15 || with.Evidence.Overlap != 4 {
+		t.Errorf("with the window: %s, estimate %+.3f, overlap %d; want a Fail at about +200%% over 4 overlapping samples", with.Outcome, with.Estimate, with.Evidence.Overlap)
+	}
+	if d := float64(with.Estimate - without.Estimate); d < 0.1 {
+		t.Errorf("estimate %+.3f with the window, %+.3f without; want the mixed samples to pull the latter down", with.Estimate, without.Estimate)
+	}
+	t.Logf("estimate %+.3f with the window, %+.3f without", with.Estimate, without.Estimate)
+	if with.Looks != int((5*time.Minute-w)/scrape)+1 {
+		t.Errorf("looks %d with the window, want the %d samples from a whole window after the change on", with.Looks, int((5*time.Minute-w)/scrape)+1)
+	}
+}
+
+// TestCountWindowCountsEachEventOnce feeds increase(x[1m]) read every 15s:
+// one event on a patched host shows in four consecutive samples. With the
+// window declared the judge sums one sample per window, so the event counts
+// once, and the exposure is the number of windows.
+func TestCountWindowCountsEachEventOnce(t *testing.T) {
+	m := judge.Metric{Name: "crashes", Direction: judge.HigherIsWorse, Margin: 0.5, Unit: judge.Relative,
+		Kind: judge.Count, Window: time.Minute}
+	var ss []judge.Series
+	for h, g := range []judge.Role{judge.Patched, judge.Control} {
+		s := judge.Series{Metric: "crashes", Host: fmt.Sprintf("h%d", h), Group: g}
+		for k := 1; k <= 20; k++ {
+			at := t0.Add(time.Duration(k) * scrape)
+			v := 0.0
+			// The event happens at 2m: the samples at 2m .. 2m45s hold it.
+			if g == judge.Patched && at.Sub(t0) >= 2*time.Minute && at.Sub(t0) < 3*time.Minute {
+				v = 1
+			}
+			s.Current = append(s.Current, judge.Sample{Time: at, Value: v})
+		}
+		ss = append(ss, s)
+	}
+	res, err := newJudge(t).Evaluate(judge.Input{Metrics: []judge.Metric{m}, Series: ss, Start: t0, Now: t0.Add(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Samples from 1m (the first whole window, (0, 1m]) a minute apart:
+	// 1m, 2m, 3m, 4m, 5m; only 2m holds the event.
+	ev := res.Verdicts[0].Evidence
+	if ev.PatchedEvents != 1 || ev.PatchedExposure != 5 || ev.ControlExposure != 5 {
+		t.Errorf("patched events %v in %v samples, control exposure %v; want the event once in 5 windows each", ev.PatchedEvents, ev.PatchedExposure, ev.ControlExposure)
+	}
+}
