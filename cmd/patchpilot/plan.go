@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -138,9 +137,8 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 				res.LeftOut = []string{}
 			}
 			if outFile != "" && outFile != "-" {
-				if err := os.WriteFile(outFile, []byte(res.Plan), 0o644); err != nil {
-					return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err).
-						WithHint("check that the directory of --out exists and is writable")
+				if err := writeOutFile("--out", outFile, []byte(res.Plan)); err != nil {
+					return err
 				}
 				res.File = outFile
 				fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)

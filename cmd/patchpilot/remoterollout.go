@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -184,9 +183,8 @@ func (c *cli) remotePlan(spec *string, targets, outFile *string) func(*cobra.Com
 			res.Header = nil // as the planner answers a plan without comments
 		}
 		if *outFile != "" && *outFile != "-" {
-			if err := os.WriteFile(*outFile, []byte(res.Plan), 0o644); err != nil {
-				return patchpilot.Errorf(patchpilot.EINVALID, "write plan: %w", err).
-					WithHint("check that the directory of --out exists and is writable")
+			if err := writeOutFile("--out", *outFile, []byte(res.Plan)); err != nil {
+				return err
 			}
 			res.File = *outFile
 			p, err := app.ParsePlan([]byte(res.Plan), *outFile)

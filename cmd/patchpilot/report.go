@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -62,8 +61,11 @@ commands.`,
 			}
 			now := time.Now()
 			q := app.KPIQuery{}
-			if q.From, err = app.ParseSince("--since", since, now); err != nil {
-				return err
+			// --until alone ends the default period there: 30 days up to it.
+			if until == "" || cmd.Flags().Changed("since") {
+				if q.From, err = app.ParseSince("--since", since, now); err != nil {
+					return err
+				}
 			}
 			if until != "" {
 				if q.To, err = app.ParseSince("--until", until, now); err != nil {
@@ -95,8 +97,8 @@ commands.`,
 				_, err := w.Write(buf.Bytes())
 				return err
 			}
-			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-				return patchpilot.Errorf(patchpilot.EINVALID, "--out %s: %w", out, err)
+			if err := writeOutFile("--out", out, buf.Bytes()); err != nil {
+				return err
 			}
 			fmt.Fprintf(escapingWriter{c.stderr}, "wrote the %s report of %s to %s to %s\n", f,
 				doc.From.Format(time.DateOnly), doc.To.Format(time.DateOnly), out)
@@ -104,7 +106,7 @@ commands.`,
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&since, "since", "30d", "start of the period: a duration back from now (30d, 72h) or an RFC 3339 time")
+	fl.StringVar(&since, "since", "30d", "start of the period: a duration back from now (30d, 72h) or an RFC 3339 time (default: 30 days before --until)")
 	fl.StringVar(&until, "until", "", "end of the period, in the same forms (default: now)")
 	fl.StringVarP(&format, "output", "o", "table", "report format: table, json, md or html")
 	fl.StringVar(&out, "out", "", "write the report to FILE (default: standard output)")
@@ -164,7 +166,13 @@ func human(seconds float64) string {
 	return fmt.Sprintf("%ds", int(math.Round(seconds)))
 }
 
-func pct(v float64) string { return fmt.Sprintf("%.1f%%", v*100) }
+// pct formats a share as a percentage; "n/a" for none (NaN: no host).
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", v*100)
+}
 
 // reportRows are the report's tables as rows of cells, shared by every
 // format: the KPIs, time to patch, the hosts out of their SLA and the weeks.
@@ -206,10 +214,10 @@ func rowsOf(doc reportDoc) reportRows {
 		last := doc.Compliance[len(doc.Compliance)-1]
 		first := doc.Compliance[0]
 		share := func(d app.ComplianceDay) string {
-			if d.Hosts == 0 {
+			if d.Share == nil {
 				return "no host collected yet on " + d.Day.Format(time.DateOnly)
 			}
-			return pct(d.Share) + " on " + d.Day.Format(time.DateOnly)
+			return pct(*d.Share) + " on " + d.Day.Format(time.DateOnly)
 		}
 		r.lastShare = share(first) + ", " + share(last)
 		r.summary = append(r.summary, [2]string{"Hosts within their SLA over the period", r.lastShare})

@@ -68,6 +68,13 @@ func TestReport(t *testing.T) {
 		t.Errorf("a host within its SLA is listed as out of it:\n%s", table)
 	}
 
+	// A fleet with no host collected yet has no share within its SLA, not
+	// 0%.
+	empty := e.mustRun("report", "--db", filepath.Join(e.home, "empty.db"))
+	if !strings.Contains(empty, "0 of 0 (n/a)") || strings.Contains(empty, "0.0%; ") {
+		t.Errorf("report of an empty fleet:\n%s", empty)
+	}
+
 	doc := decodeJSON[reportDoc](t, e.mustRun("report", "--db", db, "-o", "json"))
 	if doc.ComplianceNow.OutOfSLA != 1 || doc.ComplianceNow.WithinSLA != 1 || doc.ComplianceNow.Unknown != 1 ||
 		len(doc.OutOfSLA) != 1 || doc.OutOfSLA[0].Host != "late-1" || doc.Patches.Succeeded != 1 || doc.Weekly == nil {
@@ -155,5 +162,22 @@ func TestHostsShowSLAState(t *testing.T) {
 	}
 	if states["late-1"] != "out_of_sla" || states["fresh-1"] != "within_sla" || states["never-1"] != "unknown" {
 		t.Errorf("hosts -o json SLA states: %v", states)
+	}
+}
+
+// --until alone ends the default period there; a repeated or future end
+// is refused.
+func TestReportPeriod(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	seedSLA(t, db)
+	until := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Second)
+	doc := decodeJSON[reportDoc](t, e.mustRun("report", "--db", db, "--until", until.Format(time.RFC3339), "-o", "json"))
+	if !doc.To.Equal(until) || !doc.From.Equal(until.Add(-30*24*time.Hour)) {
+		t.Errorf("--until alone: %s to %s; want the 30 days up to %s", doc.From, doc.To, until)
+	}
+	r := e.run("report", "--db", db, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
+	if r.code != 2 || !strings.Contains(r.stderr, "after now") {
+		t.Errorf("a period ending in the future: exit %d, %s", r.code, r.stderr)
 	}
 }

@@ -22,6 +22,14 @@ func (a *App) ImportAdvisories(ctx context.Context, path string) (read, written 
 	if err != nil {
 		return len(advisories), 0, err
 	}
+	if written > 0 {
+		// Advisories rate updates and date their availability: every
+		// collected host's SLA exposure is measured again as of now, so
+		// that compliance over time agrees with compliance now.
+		if err := a.remeasureExposures(ctx); err != nil {
+			a.Options.Logger.Warn("could not record the hosts' SLA exposure after the import", "err", err)
+		}
+	}
 	data, _ := json.Marshal(patchpilot.AdvisoriesImportedData{Path: path, Read: len(advisories), Written: written})
 	err = a.record(ctx, patchpilot.Event{Kind: patchpilot.EventAdvisoriesImported,
 		Message: fmt.Sprintf("imported %d advisories (%d new or updated) from %s", len(advisories), written, path), Data: data})

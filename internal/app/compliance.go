@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -94,11 +95,12 @@ func (t ComplianceTotals) Of(s SLAState) int {
 }
 
 // InSLAShare is the share of known hosts (collected at least once) that are
-// not out of their SLA, and 0 when no host is known.
+// not out of their SLA; NaN when no host is known, which is no share at
+// all rather than 0%.
 func (t ComplianceTotals) InSLAShare() float64 {
 	known := t.Hosts - t.Unknown
 	if known == 0 {
-		return 0
+		return math.NaN()
 	}
 	return float64(t.Compliant+t.WithinSLA) / float64(known)
 }
@@ -444,4 +446,23 @@ func (a *App) saveExposures(ctx context.Context, collected map[string]time.Time)
 	if err := a.recordExposures(context.WithoutCancel(ctx), collected); err != nil {
 		a.Options.Logger.Warn("could not record the hosts' SLA exposure", "hosts", len(collected), "err", err)
 	}
+}
+
+// remeasureExposures records every collected host's SLA exposure as of
+// now, from its latest facts: after what rates or dates its pending
+// updates changed (advisories imported). Hosts whose exposure did not
+// change get no new row.
+func (a *App) remeasureExposures(ctx context.Context) error {
+	sums, err := a.Store.HostSummaries(ctx)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	collected := map[string]time.Time{}
+	for _, s := range sums {
+		if s.CollectedAt != nil {
+			collected[s.Name] = now
+		}
+	}
+	return a.recordExposures(ctx, collected)
 }

@@ -72,11 +72,12 @@ type ComplianceDay struct {
 	// Hosts are those with a collection at or before At; InSLA those not
 	// out of their SLA then; OutOfSLA the others; Unknown the current
 	// hosts not collected by then.
-	Hosts    int     `json:"hosts"`
-	InSLA    int     `json:"in_sla"`
-	OutOfSLA int     `json:"out_of_sla"`
-	Unknown  int     `json:"unknown"`
-	Share    float64 `json:"share"`
+	Hosts    int `json:"hosts"`
+	InSLA    int `json:"in_sla"`
+	OutOfSLA int `json:"out_of_sla"`
+	Unknown  int `json:"unknown"`
+	// Share is InSLA over Hosts; nil on a day no host was known yet.
+	Share *float64 `json:"share"`
 }
 
 // PatchCounts counts host patches by how they ended.
@@ -125,6 +126,10 @@ func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 		q.From = q.To.Add(-DefaultKPIPeriod)
 	}
 	q.From, q.To = q.From.UTC(), q.To.UTC()
+	if now := a.now(); q.To.After(now.Add(time.Minute)) {
+		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period ends (%s) after now (%s): KPIs measure what happened",
+			q.To.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
 	if q.To.Before(q.From) {
 		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period ends (%s) before it starts (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
@@ -389,7 +394,8 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 	}
 	for i := range days {
 		if days[i].Hosts > 0 {
-			days[i].Share = float64(days[i].InSLA) / float64(days[i].Hosts)
+			share := float64(days[i].InSLA) / float64(days[i].Hosts)
+			days[i].Share = &share
 		}
 	}
 	return days, nil

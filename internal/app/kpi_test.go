@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -251,17 +252,19 @@ func TestKPIsOnGeneratedHistory(t *testing.T) {
 	}
 	for i, d := range rep.Compliance {
 		var want ComplianceDay
+		share := func(v float64) *float64 { return &v }
 		switch {
 		case i == 0:
 			want = ComplianceDay{Unknown: 5}
 		case i == 1:
-			want = ComplianceDay{Hosts: 2, InSLA: 2, Unknown: 3, Share: 1}
+			want = ComplianceDay{Hosts: 2, InSLA: 2, Unknown: 3, Share: share(1)}
 		case i < 8:
-			want = ComplianceDay{Hosts: 4, InSLA: 4, Unknown: 1, Share: 1}
+			want = ComplianceDay{Hosts: 4, InSLA: 4, Unknown: 1, Share: share(1)}
 		default:
-			want = ComplianceDay{Hosts: 4, InSLA: 3, OutOfSLA: 1, Unknown: 1, Share: 0.75}
+			want = ComplianceDay{Hosts: 4, InSLA: 3, OutOfSLA: 1, Unknown: 1, Share: share(0.75)}
 		}
-		if d.Hosts != want.Hosts || d.InSLA != want.InSLA || d.OutOfSLA != want.OutOfSLA || d.Unknown != want.Unknown || !near(d.Share, want.Share) {
+		sameShare := (d.Share == nil) == (want.Share == nil) && (d.Share == nil || near(*d.Share, *want.Share))
+		if d.Hosts != want.Hosts || d.InSLA != want.InSLA || d.OutOfSLA != want.OutOfSLA || d.Unknown != want.Unknown || !sameShare {
 			t.Errorf("day %d (%s): %+v, want %+v", i, d.Day.Format("2006-01-02"), d, want)
 		}
 	}
@@ -296,7 +299,7 @@ func TestKPIsEmptyPeriodAndBadQuery(t *testing.T) {
 		}
 	}
 	for _, d := range rep.Compliance {
-		if d.Hosts != 0 || d.Unknown != 5 || d.Share != 0 {
+		if d.Hosts != 0 || d.Unknown != 5 || d.Share != nil {
 			t.Errorf("empty period compliance %+v", d)
 		}
 	}
@@ -305,5 +308,74 @@ func TestKPIsEmptyPeriodAndBadQuery(t *testing.T) {
 	}
 	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0.Add(-day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 		t.Errorf("a period ending before it starts: %v", err)
+	}
+	// The clock of kpiHistory is t0+30d12h: a period ending in the future
+	// is refused, and one given by its end alone is the 30 days before it.
+	if _, err := a.KPIs(ctx, KPIQuery{To: t0.Add(40 * day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "after now") {
+		t.Errorf("a period ending in the future: %v", err)
+	}
+	if rep, err := a.KPIs(ctx, KPIQuery{To: t0.Add(20 * day)}); err != nil || !rep.From.Equal(t0.Add(-10*day)) {
+		t.Errorf("a period given by its end: from %v, %v; want 30 days before it", rep.From, err)
+	}
+}
+
+// Importing advisories rates and dates pending updates: compliance over
+// time measures every collected host again as of the import, so that its
+// last day agrees with compliance now.
+func TestAdvisoryImportRemeasuresExposures(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "USER=ann"},
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Store.UpsertHosts(ctx, []patchpilot.Host{{Name: "web-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := patchpilot.Facts{Host: "web-1", CollectedAt: now.Add(-time.Hour), Source: "ssh", OSFamily: patchpilot.FamilyDebian,
+		OSName: "debian", OSVersion: "12", Kernel: "6.1", Arch: "amd64", PackagesKnown: true, UpdatesKnown: true,
+		Packages: []patchpilot.Package{{Name: "expat", Version: "2.5.0-1", SourceName: "expat"}},
+		Updates: []patchpilot.Update{{Package: "expat", SourcePackage: "expat", InstalledVersion: "2.5.0-1",
+			CandidateVersion: "2.5.0-1+deb12u1", Security: true}}}
+	if err := a.Store.SaveFacts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.recordExposures(ctx, map[string]time.Time{"web-1": f.CollectedAt}); err != nil {
+		t.Fatal(err)
+	}
+	lastDay := func() ComplianceDay {
+		t.Helper()
+		rep, err := a.KPIs(ctx, KPIQuery{From: now.Add(-2 * day), To: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Compliance[len(rep.Compliance)-1]
+	}
+	// Unrated, the update has no deadline.
+	if d := lastDay(); d.InSLA != 1 || d.OutOfSLA != 0 {
+		t.Fatalf("before the import: %+v; want the host within its SLA", d)
+	}
+	osvFile := filepath.Join(dir, "DSA-1.json")
+	if err := os.WriteFile(osvFile, []byte(`{"id": "DSA-1", "published": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+		"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+		"affected": [{"package": {"ecosystem": "Debian:12", "name": "expat"},
+			"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.5.0-1+deb12u1"}]}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, written, err := a.ImportAdvisories(ctx, osvFile); err != nil || written != 1 {
+		t.Fatalf("import: %d written, %v", written, err)
+	}
+	now2, err := a.Compliance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now2.Totals.OutOfSLA != 1 {
+		t.Fatalf("compliance now after the import: %+v; want the host out of its SLA (a critical fix published in January)", now2.Totals)
+	}
+	if d := lastDay(); d.OutOfSLA != 1 || d.InSLA != 0 {
+		t.Errorf("compliance over time after the import, last day: %+v; want it to agree with compliance now (out of SLA)", d)
 	}
 }

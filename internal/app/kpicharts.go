@@ -23,9 +23,9 @@ type KPICharts struct {
 func (r KPIReport) Charts() KPICharts {
 	var share []ChartPoint
 	for _, d := range r.Compliance {
-		y := d.Share
-		if d.Hosts == 0 {
-			y = math.NaN()
+		y := math.NaN()
+		if d.Share != nil {
+			y = *d.Share
 		}
 		share = append(share, ChartAt(d.Day, y))
 	}

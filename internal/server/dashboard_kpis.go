@@ -87,7 +87,9 @@ func timeToPatchChart(ts []app.TimeToPatch) template.HTML {
 func complianceChart(days []app.ComplianceDay) template.HTML {
 	var pts []app.ChartPoint
 	for _, d := range days {
-		pts = append(pts, app.ChartAt(d.At, d.Share))
+		if d.Share != nil { // no point on a day no host was known yet
+			pts = append(pts, app.ChartAt(d.At, *d.Share))
+		}
 	}
 	return app.LineChart{Title: "Hosts within their patch SLA", YLabel: "share of known hosts", TimeX: true,
 		Series: []app.ChartSeries{{Name: "within SLA", Points: pts}}, YFixed: true, YMin: 0, YMax: 1,

@@ -18,12 +18,15 @@ import (
 // query returns the request's query parameters, refusing any not named.
 func query(r *http.Request, allowed ...string) (url.Values, error) {
 	q := r.URL.Query()
-	for k := range q {
+	for k, vs := range q {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
 				return nil, badField(k, "unknown query parameter %q: this endpoint takes none", k)
 			}
 			return nil, badField(k, "unknown query parameter %q: expected one of %s", k, strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return nil, badField(k, "query parameter %q given %d times: give it once", k, len(vs))
 		}
 	}
 	return q, nil
