@@ -114,6 +114,16 @@ func (ss *sessions) get(id string, now time.Time) (*session, bool) {
 	return s, true
 }
 
+// live reports whether a cookie's value still has a live session,
+// without marking it used: a stream open on a page is not the user's
+// activity.
+func (ss *sessions) live(id string, now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[sessionKey(id)]
+	return ok && !s.expired(now)
+}
+
 func (ss *sessions) end(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -770,5 +770,8 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) e
 // uiEvents is the event stream for the dashboard's pages, authenticated
 // by the session instead of a bearer token.
 func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return s.streamEvents(w, r, &v.call)
+	if v.sess.id == "" {
+		return s.stream(w, r, s.tokenStillValid(r))
+	}
+	return s.stream(w, r, s.sessionStillValid(v.sess))
 }

@@ -108,6 +108,10 @@ type Server struct {
 	stopping  bool
 	bgStarted bool
 	closing   chan struct{} // closed when shutdown begins: streams end
+
+	// recheck is how often at most an event stream re-checks its
+	// caller's token in the store (streamRecheck; tests lower it).
+	recheck time.Duration
 }
 
 // New builds a server.
@@ -116,7 +120,7 @@ func New(o Options) (*Server, error) {
 		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "server: App, People and Plans are required")
 	}
 	s := &Server{app: o.App, people: o.People, plans: o.Plans, log: o.Logger, poll: o.PollInterval, now: o.Now,
-		notify: newNotifier(), closing: make(chan struct{})}
+		notify: newNotifier(), closing: make(chan struct{}), recheck: streamRecheck}
 	if s.log == nil {
 		s.log = o.App.Options.Logger
 	}
