@@ -236,7 +236,7 @@ func (s *Server) registerDashboard() {
 	s.handleUI(route{method: "GET", pattern: "/ui/login"}, http.HandlerFunc(s.loginPage))
 	s.handleUI(route{method: "POST", pattern: "/ui/login"}, http.HandlerFunc(s.login))
 	s.handleUI(route{method: "POST", pattern: "/ui/logout"}, http.HandlerFunc(s.logout))
-	s.handleUI(route{method: "GET", pattern: "/ui/static/{file}"}, http.HandlerFunc(serveStatic))
+	s.handleUI(route{method: "GET", pattern: "/ui/static/{file}"}, http.HandlerFunc(s.serveStatic))
 	s.handleUI(route{method: "GET", pattern: "/{$}"}, http.RedirectHandler("/ui/", http.StatusSeeOther))
 	s.handleUI(route{method: "GET", pattern: "/ui"}, http.RedirectHandler("/ui/", http.StatusSeeOther))
 }
@@ -448,13 +448,30 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
+// isUIPath reports whether a path is the dashboard's.
+func isUIPath(path string) bool {
+	return path == "/ui" || strings.HasPrefix(path, "/ui/")
+}
+
+// uiNotFound answers a dashboard path no route serves (404) or not with
+// this method (405) with the dashboard's error page and headers.
+func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request, status int) {
+	securityHeaders(w)
+	w.Header().Set("Cache-Control", "no-store")
+	msg := "there is no dashboard page " + r.URL.Path
+	if status == http.StatusMethodNotAllowed {
+		msg = r.Method + " " + r.URL.Path + ": this page takes " + w.Header().Get("Allow")
+	}
+	s.uiError(w, r, nil, status, msg)
+}
+
 // serveStatic serves the embedded CSS and script.
-func serveStatic(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	name := r.PathValue("file")
 	data, err := fs.ReadFile(webFS, "web/static/"+name)
 	if err != nil || strings.Contains(name, "/") {
-		http.NotFound(w, r)
+		s.uiNotFound(w, r, http.StatusNotFound)
 		return
 	}
 	switch {
@@ -512,10 +529,19 @@ func newPage(v *visit, title, nav string) *page {
 
 // uiError shows an error page with status.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
-	p := newPage(v, "Error", "")
+	p := newPage(v, statusTitle(status), "")
 	p.Error = msg
 	p.Data = map[string]any{"Status": status, "Back": r.Referer()}
 	s.render(w, r, status, "error", p)
+}
+
+// statusTitle names an HTTP status in sentence case: "Bad request".
+func statusTitle(status int) string {
+	t := http.StatusText(status)
+	if t == "" {
+		return "Error"
+	}
+	return t[:1] + strings.ToLower(t[1:])
 }
 
 // uiFail shows an app error on an error page: its message and hint, as

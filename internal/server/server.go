@@ -182,7 +182,18 @@ func New(o Options) (*Server, error) {
 		methods[path] = append(methods[path], method)
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, path := paths.Handler(r); path != "" {
+		_, path := paths.Handler(r)
+		if isUIPath(r.URL.Path) {
+			// The dashboard's paths answer with its pages and headers.
+			if path != "" {
+				w.Header().Set("Allow", strings.Join(methods[path], ", "))
+				s.uiNotFound(w, r, http.StatusMethodNotAllowed)
+				return
+			}
+			s.uiNotFound(w, r, http.StatusNotFound)
+			return
+		}
+		if path != "" {
 			allow := strings.Join(methods[path], ", ")
 			w.Header().Set("Allow", allow)
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: errorBody{Code: patchpilot.EINVALID,
