@@ -188,6 +188,10 @@ func timeOf(t *time.Time) time.Time {
 	return *t
 }
 
+// maxFilterLen caps a list filter's length: its value is echoed into
+// every sort and page link.
+const maxFilterLen = 256
+
 func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) error {
 	q := r.URL.Query()
 	l := hostList{Name: strings.TrimSpace(q.Get("name")), Label: strings.TrimSpace(q.Get("label")), State: q.Get("state"),
@@ -201,15 +205,23 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		}
 		l.Sort = "name"
 	}
-	if l.Dir != "desc" {
+	switch l.Dir {
+	case "":
 		l.Dir = "asc"
+	case "asc", "desc":
+	default:
+		return badField("dir", "dir %q: expected asc or desc", l.Dir)
 	}
-	var labelKey, labelValue string
+	for k, val := range map[string]string{"name": l.Name, "label": l.Label} {
+		if len(val) > maxFilterLen {
+			return badField(k, "%s: %d characters; expected at most %d", k, len(val), maxFilterLen)
+		}
+	}
+	labelMatch := func(patchpilot.HostSummary) bool { return true }
 	if l.Label != "" {
-		var ok bool
-		labelKey, labelValue, ok = strings.Cut(l.Label, "=")
-		if !ok || labelKey == "" {
-			return badField("label", "label %q: expected key=value, such as env=prod", l.Label)
+		var err error
+		if labelMatch, err = app.SummaryMatcher(l.Label); err != nil {
+			return badField("label", "label %q: %v; expected a selector as plans take: comma-separated key=value, key!=value, key or !key terms, such as env=prod,role!=db", l.Label, err)
 		}
 	}
 	sums, err := s.app.Store.HostSummaries(r.Context())
@@ -229,7 +241,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		if l.Name != "" && !strings.Contains(strings.ToLower(h.Name), strings.ToLower(l.Name)) {
 			continue
 		}
-		if l.Label != "" && h.Labels[labelKey] != labelValue {
+		if !labelMatch(h) {
 			continue
 		}
 		if l.State != "" && row.State != l.State {

@@ -2,10 +2,14 @@ package server
 
 import (
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 // wantUIHeaders checks the headers every dashboard response carries.
@@ -57,5 +61,50 @@ func TestDashboardErrorTitle(t *testing.T) {
 	r := b.get("/ui/hosts?sort=bogus")
 	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "<h1>Bad request</h1>") || strings.Contains(string(r.body), "Something went wrong") {
 		t.Errorf("bad sort: %s", r)
+	}
+}
+
+// The host list's label filter is a selector as plans take; a bad one,
+// a bad direction or an overlong filter is a 400 naming the parameter.
+func TestDashboardHostsSelector(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
+		if err := seedFleet(a); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	b := f.loggedIn(patchpilot.RoleViewer)
+	rows := func(path string) []string {
+		t.Helper()
+		var names []string
+		for _, m := range regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`).FindAllStringSubmatch(b.page(path), -1) {
+			names = append(names, m[1])
+		}
+		return names
+	}
+	for sel, want := range map[string][]string{
+		"env!=prod":         {"web-1", "web-2"},
+		"env=prod,role=db":  {"db-1", "db-2"},
+		"env==prod, !role":  {"new-1"},
+		"role":              {"db-1", "db-2"},
+		"name=web*":         {"web-1", "web-2"},
+		"env=prod,role!=db": {"new-1"},
+	} {
+		if got := rows("/ui/hosts?label=" + url.QueryEscape(sel)); !slices.Equal(got, want) {
+			t.Errorf("label=%s: %v; want %v", sel, got, want)
+		}
+	}
+	for bad, field := range map[string]string{
+		"label=" + url.QueryEscape("env=prod,,"): "label",
+		"dir=sideways":                          "dir",
+		"name=" + strings.Repeat("x", 300):      "name",
+		"label=" + strings.Repeat("x", 300):     "label",
+	} {
+		r := b.get("/ui/hosts?" + bad)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), field) {
+			t.Errorf("hosts?%.40s: %d; want 400 naming %s", bad, r.status, field)
+		}
+		if len(r.body) > 20000 {
+			t.Errorf("hosts?%.40s: the error page echoes the filter (%d bytes)", bad, len(r.body))
+		}
 	}
 }
