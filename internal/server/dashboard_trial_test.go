@@ -95,9 +95,9 @@ func TestDashboardHostsSelector(t *testing.T) {
 	}
 	for bad, field := range map[string]string{
 		"label=" + url.QueryEscape("env=prod,,"): "label",
-		"dir=sideways":                          "dir",
-		"name=" + strings.Repeat("x", 300):      "name",
-		"label=" + strings.Repeat("x", 300):     "label",
+		"dir=sideways":                           "dir",
+		"name=" + strings.Repeat("x", 300):       "name",
+		"label=" + strings.Repeat("x", 300):      "label",
 	} {
 		r := b.get("/ui/hosts?" + bad)
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), field) {
