@@ -108,3 +108,26 @@ func TestDashboardHostsSelector(t *testing.T) {
 		}
 	}
 }
+
+// With one bucket the calibration chart's axes both run from 0% and the
+// perfect calibration is a line, not a dot.
+func TestCalibrationChartOneBucket(t *testing.T) {
+	svg := string(newCalibrationChart([]app.CalibBin{{Lo: 0, Hi: 0.1, N: 720, Predicted: 0.02, Observed: 0.069}}).SVG)
+	xaxis := regexp.MustCompile(`<g class="axis axis-x">.*?</g>`).FindString(svg)
+	ticks := regexp.MustCompile(`>([^<>]+)</text>`).FindAllStringSubmatch(xaxis, -1)
+	if len(ticks) < 2 {
+		t.Fatalf("x ticks: %v\n%s", ticks, svg)
+	}
+	for _, tk := range ticks {
+		if strings.HasPrefix(tk[1], "-") || !strings.HasSuffix(tk[1], "%") {
+			t.Errorf("x tick %q: want a percentage from 0%%", tk[1])
+		}
+	}
+	if ticks[0][1] != "0%" {
+		t.Errorf("x axis starts at %s", ticks[0][1])
+	}
+	perfect := regexp.MustCompile(`<g class="series series-1"[^>]*>(.*?)</g>`).FindStringSubmatch(svg)
+	if perfect == nil || !strings.Contains(perfect[1], "<polyline") {
+		t.Errorf("perfect calibration is not drawn as a line:\n%s", svg)
+	}
+}
