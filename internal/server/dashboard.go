@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -152,10 +153,15 @@ func securityHeaders(w http.ResponseWriter) {
 }
 
 // setCookie sets a dashboard cookie: HttpOnly, SameSite=Strict, Path=/,
-// Secure when the request came over TLS.
+// Secure when the request came over TLS. A negative maxAge deletes it,
+// with an expiry in the past as well for clients that ignore Max-Age=0.
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	if maxAge < 0 {
+		c.Expires = time.Unix(1, 0)
+	}
+	http.SetCookie(w, c)
 }
 
 // sameOrigin refuses a cross-site form post: the Origin header, when
@@ -356,6 +362,12 @@ func (s *Server) bearerVisit(w http.ResponseWriter, r *http.Request) (*session, 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	w.Header().Set("Cache-Control", "no-store")
+	if _, ok := s.currentSession(r); ok {
+		// Logged in already: no login cookie to leave behind.
+		setCookie(w, r, loginCookie, "", -1)
+		http.Redirect(w, r, cleanNext(r.FormValue("next")), http.StatusSeeOther)
+		return
+	}
 	s.renderLogin(w, r, http.StatusOK, "")
 }
 
@@ -366,17 +378,30 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	setCookie(w, r, loginCookie, tok, 600)
-	next := r.FormValue("next")
-	if !safeNext(next) {
-		next = "/ui/"
-	}
+	next := cleanNext(r.FormValue("next"))
 	s.render(w, r, status, "login", &page{Title: "Log in", Data: map[string]string{"CSRF": tok, "Next": next, "Error": msg}})
 }
 
-// safeNext accepts only a path of this dashboard as where to go after
-// logging in.
-func safeNext(next string) bool {
-	return strings.HasPrefix(next, "/ui/") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n")
+// cleanNext is where to go after logging in: next when it is a path of
+// this dashboard once cleaned ("/ui/../../etc" is "/etc": refused), with
+// its query; "/ui/" otherwise.
+func cleanNext(next string) string {
+	if next == "" || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "/ui/"
+	}
+	p := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && p != "/" {
+		p += "/"
+	}
+	if p != "/ui" && !strings.HasPrefix(p, "/ui/") {
+		return "/ui/"
+	}
+	out := url.URL{Path: p, RawQuery: u.RawQuery}
+	return out.String()
 }
 
 // login checks the token typed in the form and opens a session.
@@ -420,11 +445,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, route{action: "session.login"}, &call{principal: p, target: p.Token}, nil)
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, sess.id, int(SessionTTL/time.Second))
-	next := r.PostForm.Get("next")
-	if !safeNext(next) {
-		next = "/ui/"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, cleanNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 // logout ends the session (a form with the session's CSRF token).

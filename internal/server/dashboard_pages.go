@@ -27,15 +27,15 @@ func slaStates() []string {
 }
 
 // severityOf is the severity of an update: its advisories' highest,
-// "unknown" when none says.
+// "none" when none is rated (the word /metrics and the KPIs use).
 func severityOf(u patchpilot.HostUpdate) string {
 	if sv := patchpilot.MaxSeverity(u.Advisories); sv != "" {
 		return string(sv)
 	}
-	return "unknown"
+	return "none"
 }
 
-var severities = []string{"critical", "high", "medium", "low", "unknown"}
+var severities = []string{"critical", "high", "medium", "low", "none"}
 
 // count is one labelled number.
 type count struct {
@@ -738,7 +738,7 @@ func (s *Server) formRollback(w http.ResponseWriter, r *http.Request, v *visit) 
 			return "", err
 		}
 		s.runs.kick(id)
-		return fmt.Sprintf("rollback requested for %d hosts: %s", len(marked), strings.Join(marked, ", ")), nil
+		return fmt.Sprintf("rollback requested for %s: %s", counted(len(marked), "host", "hosts"), strings.Join(marked, ", ")), nil
 	})
 }
 

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
@@ -129,5 +131,112 @@ func TestCalibrationChartOneBucket(t *testing.T) {
 	perfect := regexp.MustCompile(`<g class="series series-1"[^>]*>(.*?)</g>`).FindStringSubmatch(svg)
 	if perfect == nil || !strings.Contains(perfect[1], "<polyline") {
 		t.Errorf("perfect calibration is not drawn as a line:\n%s", svg)
+	}
+}
+
+// After a login only the session cookie is left.
+func TestDashboardLoginLeavesNoLoginCookie(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	b := f.browser()
+	b.login(f.tok[patchpilot.RoleViewer])
+	u, _ := url.Parse(f.ts.URL + "/ui/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == loginCookie {
+			t.Errorf("the login cookie is left after login: %v", c)
+		}
+	}
+	// The login's answer deletes it for every client: Max-Age=0 and an
+	// expiry in the past.
+	form := f.browser()
+	page := form.page("/ui/login")
+	r := form.post("/ui/login", url.Values{"csrf": {csrf(t, page)}, "token": {f.tok[patchpilot.RoleViewer]}, "next": {"/ui/"}})
+	c := cookieNamed(r, loginCookie)
+	if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Expires.IsZero() || !c.Expires.Before(time.Now()) {
+		t.Errorf("login does not delete the login cookie: %v", r.header["Set-Cookie"])
+	}
+	// The login page of a browser logged in already sets none: it goes on.
+	r = b.get("/ui/login?next=%2Fui%2Fhosts")
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/ui/hosts" || cookieNamed(r, loginCookie).Value != "" {
+		t.Errorf("login page when logged in: %d %v", r.status, r.header)
+	}
+}
+
+// After logging in the browser goes to next only when it is a dashboard
+// path once cleaned.
+func TestDashboardLoginNext(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for next, want := range map[string]string{
+		"/ui/../../etc":            "/ui/",
+		"/ui/../api/v1/tokens":     "/ui/",
+		"/ui/./hosts/../updates":   "/ui/updates",
+		"/ui/hosts?sort=os":        "/ui/hosts?sort=os",
+		"//evil.example/ui/":       "/ui/",
+		"https://evil.example/ui/": "/ui/",
+		"/ui/rollouts/":            "/ui/rollouts/",
+		"/uievil":                  "/ui/",
+	} {
+		b := f.browser()
+		page := b.page("/ui/login?next=" + url.QueryEscape(next))
+		if m := regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(page); m == nil || html.UnescapeString(m[1]) != want {
+			t.Errorf("next=%s: the form carries %v; want %s", next, m, want)
+		}
+		r := b.post("/ui/login", url.Values{"csrf": {csrf(t, page)}, "token": {f.tok[patchpilot.RoleViewer]}, "next": {next}})
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+			t.Errorf("next=%s: %d to %q; want %s", next, r.status, r.header.Get("Location"), want)
+		}
+	}
+}
+
+// A dry run that halted and changed nothing offers no Resume, Abort or
+// Roll back: the controller accepts none of them for it.
+func TestDashboardHaltedDryRunActions(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	plan := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
+	st := decode[app.RolloutStatus](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts", `{"plan_id": "`+plan.ID+`", "dry_run": true}`, http.StatusCreated))
+	done := f.waitState(st.ID, patchpilot.RolloutState.Final)
+	if done.State != patchpilot.RolloutHalted {
+		t.Fatalf("the dry run over unreachable hosts ended %s; the test wants a halt", done.State)
+	}
+	b := f.loggedIn(patchpilot.RoleOperator)
+	page := b.page("/ui/rollouts/" + st.ID)
+	for _, id := range []string{`id="resume"`, `id="abort"`, `id="rollback"`} {
+		if strings.Contains(page, id) {
+			t.Errorf("the halted dry run's page offers %s", id)
+		}
+	}
+	// The controller refuses them indeed.
+	for _, action := range []string{"resume", "abort", "rollback"} {
+		if r := f.do("POST", "/api/v1/rollouts/"+st.ID+"/"+action, f.tok[patchpilot.RoleOperator], ""); r.status != http.StatusConflict {
+			t.Errorf("%s of the halted dry run: %s; want 409", action, r)
+		}
+	}
+	// A rollout waiting for approval offers Abort but no Roll back
+	// (nothing changed) and no Resume; its rollback field's placeholder fits.
+	id := f.startApproval(patchpilot.RoleOperator)
+	page = b.page("/ui/rollouts/" + id)
+	if !strings.Contains(page, `id="abort"`) || strings.Contains(page, `id="rollback"`) || strings.Contains(page, `id="resume"`) {
+		t.Errorf("a rollout waiting approval offers the wrong actions")
+	}
+}
+
+// Counts agree with their nouns.
+func TestDashboardPlurals(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
+		if err := seedFleet(a); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	b := f.loggedIn(patchpilot.RoleViewer)
+	ov := b.page("/ui/")
+	if !strings.Contains(ov, "host out of its SLA") || strings.Contains(ov, "hosts out of their SLA") {
+		t.Errorf("one host out of its SLA is not said in the singular")
+	}
+	// Unrated updates are "none", as /metrics and the KPIs say.
+	if !strings.Contains(ov, `id="sev-none"`) || strings.Contains(ov, "sev-unknown") {
+		t.Errorf("the overview's severities do not say none for unrated updates")
+	}
+	plan := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "name=web-1"}`, http.StatusCreated))
+	if !strings.Contains(plan.Source, "# 1 target: web-1\n") {
+		t.Errorf("plan header:\n%s", plan.Source)
 	}
 }
