@@ -399,7 +399,9 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 type updatesPage struct {
 	ModelVersion string
 	ColdStart    bool
-	Patches      []patchView
+	// ColdStartNote says why the model is the cold-start one.
+	ColdStartNote string
+	Patches       []patchView
 	// Total patches; Page (from 1) of Pages, patchesPerPage each.
 	Total, Page, Pages, First int
 	Prev, Next                string
@@ -425,6 +427,11 @@ func (s *Server) pageUpdates(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	up := updatesPage{ModelVersion: res.ModelVersion, ColdStart: res.ColdStart, Total: len(res.Patches), Page: 1}
+	if up.ColdStart {
+		if up.ColdStartNote, err = s.app.ColdStartNote(r.Context()); err != nil {
+			return err
+		}
+	}
 	up.Pages = max(1, (up.Total+patchesPerPage-1)/patchesPerPage)
 	if pv := r.URL.Query().Get("page"); pv != "" {
 		n, err := strconv.Atoi(pv)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -238,5 +239,32 @@ func TestDashboardPlurals(t *testing.T) {
 	plan := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "name=web-1"}`, http.StatusCreated))
 	if !strings.Contains(plan.Source, "# 1 target: web-1\n") {
 		t.Errorf("plan header:\n%s", plan.Source)
+	}
+}
+
+// The updates page says why the model is the cold-start one, truly: no
+// history, or history stored but no model trained.
+func TestDashboardUpdatesColdStartNote(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	b := f.loggedIn(patchpilot.RoleViewer)
+	if page := b.page("/ui/updates"); !strings.Contains(page, "no model trained and no outcomes stored yet") {
+		t.Errorf("without history the updates page does not say so:\n%s", page)
+	}
+	var outs []patchpilot.Outcome
+	at := time.Now().UTC().Add(-30 * 24 * time.Hour)
+	for i := range 720 {
+		kind := patchpilot.OutcomeSucceeded
+		if i%20 == 0 {
+			kind = patchpilot.OutcomeFailed
+		}
+		outs = append(outs, patchpilot.Outcome{Time: at.Add(time.Duration(i) * time.Minute), Rollout: fmt.Sprintf("r-%d", i), Host: "web-1",
+			Packages: []patchpilot.PackageChange{{Name: "web", From: "1.0", To: "1.1"}}, Outcome: kind})
+	}
+	if _, err := f.app.Store.ImportOutcomes(f.ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	page := b.page("/ui/updates")
+	if strings.Contains(page, "no local history") || !strings.Contains(page, "no model trained yet (720 outcomes stored: run `patchpilot model train`)") {
+		t.Errorf("with 720 outcomes stored and no model the updates page says:\n%s", page)
 	}
 }
