@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,22 @@ func TestDashboardHaltedDryRunActions(t *testing.T) {
 	if !strings.Contains(page, `id="abort"`) || strings.Contains(page, `id="rollback"`) || strings.Contains(page, `id="resume"`) {
 		t.Errorf("a rollout waiting approval offers the wrong actions")
 	}
+	// Once it changed a host it offers Roll back, with a field wide
+	// enough for its placeholder.
+	runs, err := f.app.Store.HostRuns(f.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := runs[0]
+	h.State, h.Order = patchpilot.HostSucceeded, 1
+	if err := f.app.Store.SaveHostRun(f.ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	page = b.page("/ui/rollouts/" + id)
+	field := regexp.MustCompile(`<input type="text" name="hosts" size="(\d+)" placeholder="([^"]+)"`).FindStringSubmatch(page)
+	if !strings.Contains(page, `id="rollback"`) || field == nil || len(field[2]) > atoi(t, field[1]) {
+		t.Errorf("the rollback form of a rollout that changed a host: %v", field)
+	}
 }
 
 // Counts agree with their nouns.
@@ -267,4 +284,13 @@ func TestDashboardUpdatesColdStartNote(t *testing.T) {
 	if strings.Contains(page, "no local history") || !strings.Contains(page, "no model trained yet (720 outcomes stored: run `patchpilot model train`)") {
 		t.Errorf("with 720 outcomes stored and no model the updates page says:\n%s", page)
 	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
