@@ -119,14 +119,14 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 			var b strings.Builder
 			// Comment lines: a newline in a host name must not end the
 			// comment, nor an escape sequence reach the terminal.
-			fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), escapeControls(strings.Join(prop.Targets, ", "), false))
+			fmt.Fprintf(&b, "# %s: %s\n", counted(len(prop.Targets), "target", "targets"), escapeControls(strings.Join(prop.Targets, ", "), false))
 			for _, line := range prop.Header {
 				fmt.Fprintf(&b, "# %s\n", escapeControls(line, false))
 			}
 			if n := len(prop.LeftOut); n > 0 {
 				// Said on stderr too: a person running the command sees it
 				// even when the plan goes to a file or a pipe.
-				note := fmt.Sprintf("left out %d hosts that never answered (no facts collected): %s", n, escapeControls(strings.Join(prop.LeftOut, ", "), false))
+				note := fmt.Sprintf("left out %s that never answered (no facts collected): %s", counted(n, "host", "hosts"), escapeControls(strings.Join(prop.LeftOut, ", "), false))
 				fmt.Fprintf(&b, "# %s\n", note)
 				fmt.Fprintf(c.stderr, "%s; collect them with 'patchpilot inventory collect', or name them with --targets\n", note)
 			}
@@ -141,7 +141,7 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 					return err
 				}
 				res.File = outFile
-				fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", outFile, len(prop.Plan.Stages), len(prop.Targets), prop.Level)
+				fmt.Fprintf(c.stderr, "wrote %s: %s over %s, risk %s\n", outFile, counted(len(prop.Plan.Stages), "stage", "stages"), counted(len(prop.Targets), "host", "hosts"), prop.Level)
 			}
 			if f, _ := parseFormat(c.output); f != formatTable {
 				return c.render(res, nil)
@@ -160,4 +160,12 @@ Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
 	f.StringVar(&outFile, "out", "", "write the plan to FILE (default: standard output)")
 	_ = cmd.MarkFlagRequired("patch")
 	return cmd
+}
+
+// counted writes a count with its noun: "1 host", "2 hosts".
+func counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -191,7 +191,7 @@ func (c *cli) remotePlan(spec *string, targets, outFile *string) func(*cobra.Com
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "wrote %s: %d stages over %d hosts, risk %s\n", *outFile, len(p.Stages), len(res.Targets), res.Level)
+			fmt.Fprintf(c.stderr, "wrote %s: %s over %s, risk %s\n", *outFile, counted(len(p.Stages), "stage", "stages"), counted(len(res.Targets), "host", "hosts"), res.Level)
 		}
 		fmt.Fprintf(c.stderr, "plan %s stored in %s\n", created.ID, cl.URL())
 		if f, _ := parseFormat(c.output); f != formatTable {

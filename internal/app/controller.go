@@ -98,3 +98,21 @@ func (c *Controller) RequestRollback(ctx context.Context, id string, hosts []str
 func (st RolloutStatus) NextStep() string {
 	return orchestrator.NextStep(st.ID, st.State, st.Reason, st.Runs())
 }
+
+// CanResume reports whether Resume carries the rollout on: it is paused,
+// or held for a person after a stage was rolled back.
+func (st RolloutStatus) CanResume() bool {
+	return st.State == patchpilot.RolloutPaused || orchestrator.Held(st.State, st.Reason)
+}
+
+// CanAbort reports whether Abort applies: the rollout is not final, or
+// it is held.
+func (st RolloutStatus) CanAbort() bool {
+	return !st.State.Final() || orchestrator.Held(st.State, st.Reason)
+}
+
+// CanRollBack reports whether RequestRollback with no hosts has a changed
+// host to roll back (a dry run changes none).
+func (st RolloutStatus) CanRollBack() bool {
+	return len(orchestrator.RollbackCandidates(st.Runs())) > 0
+}

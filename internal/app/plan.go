@@ -15,6 +15,21 @@ func CheckSelector(s string) error {
 	return err
 }
 
+// SummaryMatcher parses a target selector, as plans select targets
+// (comma-separated terms: key=value, key==value, key!=value, key, !key;
+// values may be globs), and returns whether a host's summary matches
+// it. Group terms see the host's group label only: a summary carries no
+// inventory groups. It fails as CheckSelector does.
+func SummaryMatcher(s string) (func(patchpilot.HostSummary) bool, error) {
+	sel, err := planner.ParseSelector(s)
+	if err != nil {
+		return nil, err
+	}
+	return func(h patchpilot.HostSummary) bool {
+		return sel.Matches(planner.HostView{Host: patchpilot.Host{Name: h.Name, Address: h.Address, Labels: h.Labels}, Facts: h})
+	}, nil
+}
+
 // MarshalPlan renders a plan as the YAML of a plan file, which ReadPlan
 // reads back.
 func MarshalPlan(p patchpilot.Plan) ([]byte, error) { return planner.Marshal(p) }

@@ -465,3 +465,32 @@ func sortedCounts(m map[string]risk.Count) []string {
 	})
 	return keys
 }
+
+// ColdStartNote says why the model in use is the cold-start one, in words
+// true of the store now: no model trained yet (with how many outcomes are
+// stored to train one on), or a model trained on too thin a history. It
+// is "" when the model in use fitted a regression. The stored outcomes
+// are read only for a cold-start model.
+func (a *App) ColdStartNote(ctx context.Context) (string, error) {
+	m, info, err := a.Model(ctx)
+	if err != nil || !m.ColdStart() {
+		return "", err
+	}
+	outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil {
+		return "", err
+	}
+	n := len(outs)
+	switch {
+	case info == nil && n == 0:
+		return "cold-start model: no model trained and no outcomes stored yet; public priors decide", nil
+	case info == nil:
+		return fmt.Sprintf("cold-start model: no model trained yet (%s stored: run `patchpilot model train`)", counted(n, "outcome", "outcomes")), nil
+	}
+	note := fmt.Sprintf("cold-start model: the model was trained on %s (%s), too few to fit a regression (it needs %d outcomes and %d failures); public priors and this fleet's counts decide",
+		counted(m.Training.Records, "outcome", "outcomes"), counted(m.Training.Failures, "failure", "failures"), m.Params.MinRecords, m.Params.MinFailures)
+	if n > m.Training.Records {
+		note += fmt.Sprintf(" (%d outcomes stored now: run `patchpilot model train` again)", n)
+	}
+	return note, nil
+}

@@ -646,7 +646,7 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# proposed by schedule %s for its run due %s\n", sc.Name, formatIn(due, sc))
-	fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), strings.Join(prop.Targets, ", "))
+	fmt.Fprintf(&b, "# %s: %s\n", counted(len(prop.Targets), "target", "targets"), strings.Join(prop.Targets, ", "))
 	for _, line := range prop.Header {
 		fmt.Fprintf(&b, "# %s\n", strings.ReplaceAll(line, "\n", " "))
 	}
@@ -669,10 +669,10 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 		return "", "", fmt.Errorf("launch plan %s: %w", p.Name, err)
 	}
 	r.Rollout = res.Rollout
-	head := fmt.Sprintf("plan %s over %d hosts (%s risk) handed over to start", p.Name, len(prop.Targets), prop.Level)
+	head := fmt.Sprintf("plan %s over %s (%s risk) handed over to start", p.Name, counted(len(prop.Targets), "host", "hosts"), prop.Level)
 	outcome := patchpilot.ScheduleLaunched
 	if res.Proposed {
-		head, outcome = fmt.Sprintf("plan %s over %d hosts (%s risk) proposed", p.Name, len(prop.Targets), prop.Level), patchpilot.ScheduleProposed
+		head, outcome = fmt.Sprintf("plan %s over %s (%s risk) proposed", p.Name, counted(len(prop.Targets), "host", "hosts"), prop.Level), patchpilot.ScheduleProposed
 	}
 	if res.Message != "" {
 		head += ": " + res.Message
@@ -739,4 +739,12 @@ func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.Patch
 // formatIn shows a time in the schedule's zone.
 func formatIn(t time.Time, sc Schedule) string {
 	return t.In(sc.Location()).Format("2006-01-02 15:04 MST")
+}
+
+// counted writes a count with its noun: "1 host", "2 hosts".
+func counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

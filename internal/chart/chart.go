@@ -100,6 +100,9 @@ type Line struct {
 	XIntegers bool
 	// YFormat formats Y ticks; the default prints the shortest form.
 	YFormat func(float64) string
+	// XFormat formats X ticks and the X of point labels when X is not a
+	// time; the default prints the shortest form.
+	XFormat func(float64) string
 	Width   int
 	Height  int
 }
@@ -487,6 +490,9 @@ func (l Line) SVG() template.HTML {
 		}
 		_, _, xticks = niceRangeMin(xlo, xhi, 6, minStep)
 		xformat = formatNum
+		if l.XFormat != nil {
+			xformat = l.XFormat
+		}
 		var in []float64
 		for _, t := range xticks {
 			if t >= xlo-1e-9 && t <= xhi+1e-9 {
@@ -556,7 +562,7 @@ func (l Line) SVG() template.HTML {
 				b.WriteString(`<polyline points="` + d.String() + `" fill="none" stroke-width="2"/>`)
 			}
 			for _, p := range run {
-				b.WriteString(`<circle cx="` + num(f.px(p.X)) + `" cy="` + num(f.py(p.Y)) + `" r="2.5" stroke="none"><title>` + esc(s.Name+": "+pointLabel(l.TimeX, p.X)+" "+yformat(p.Y)) + `</title></circle>`)
+				b.WriteString(`<circle cx="` + num(f.px(p.X)) + `" cy="` + num(f.py(p.Y)) + `" r="2.5" stroke="none"><title>` + esc(s.Name+": "+pointLabel(l.TimeX, xformat, p.X)+" "+yformat(p.Y)) + `</title></circle>`)
 			}
 		}
 		b.WriteString(`</g>`)
@@ -566,7 +572,7 @@ func (l Line) SVG() template.HTML {
 	return template.HTML(b.String()) //nolint:gosec // every text above is escaped
 }
 
-func pointLabel(timeX bool, x float64) string {
+func pointLabel(timeX bool, xformat func(float64) string, x float64) string {
 	if timeX {
 		t := time.Unix(int64(math.Round(x)), 0).UTC()
 		if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 {
@@ -574,7 +580,7 @@ func pointLabel(timeX bool, x float64) string {
 		}
 		return t.Format("2006-01-02 15:04")
 	}
-	return formatNum(x)
+	return xformat(x)
 }
 
 func describeLine(l Line) string {

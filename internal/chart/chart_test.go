@@ -247,3 +247,18 @@ func TestIntegerXTicks(t *testing.T) {
 		t.Errorf("XIntegers: a tick between two looks:\n%s", svg)
 	}
 }
+
+// XFormat formats the X ticks and the X in point labels.
+func TestXFormat(t *testing.T) {
+	l := Line{XFixed: true, XMin: 0, XMax: 0.1, YFixed: true, YMin: 0, YMax: 0.1, XFormat: Percent, YFormat: Percent,
+		Series: []Series{{Name: "s", Points: []Point{{X: 0.02, Y: 0.069}}}}}
+	svg := string(l.SVG())
+	wellFormed(t, svg)
+	xaxis := regexp.MustCompile(`<g class="axis axis-x">.*?</g>`).FindString(svg)
+	if !strings.Contains(xaxis, ">0%<") || !strings.Contains(xaxis, ">10%<") || strings.Contains(xaxis, ">0.1<") {
+		t.Errorf("X ticks not formatted as percentages:\n%s", xaxis)
+	}
+	if !strings.Contains(svg, "<title>s: 2%") {
+		t.Errorf("point label not formatted:\n%s", svg)
+	}
+}

@@ -227,7 +227,7 @@ func (e *Engine) Abort(ctx context.Context, id, actor string) error {
 		return err
 	}
 	// A held rollout waits for a person to resume or end it.
-	if r.State.Final() && !held(r.State, r.Reason) {
+	if r.State.Final() && !Held(r.State, r.Reason) {
 		return e.notActive(ctx, r, "abort")
 	}
 	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutAborted, "aborted by "+actor); err != nil {
@@ -259,7 +259,7 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 		return "", err
 	}
 	switch {
-	case r.State == patchpilot.RolloutPaused || held(r.State, r.Reason):
+	case r.State == patchpilot.RolloutPaused || Held(r.State, r.Reason):
 		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "resumed by "+actor); err != nil {
 			return "", err
 		}

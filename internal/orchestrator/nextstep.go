@@ -20,9 +20,10 @@ func RollbackCandidates(runs []patchpilot.HostRun) []string {
 	return hosts
 }
 
-// held reports a rollout halted for a person after a stage was rolled back
-// (rollback_wave_and_hold): unlike other halts, it can be resumed.
-func held(state patchpilot.RolloutState, reason string) bool {
+// Held reports a rollout halted for a person after a stage was rolled back
+// (rollback_wave_and_hold): unlike other halts, it can be resumed or
+// aborted.
+func Held(state patchpilot.RolloutState, reason string) bool {
 	return state == patchpilot.RolloutHalted && strings.HasPrefix(reason, "held")
 }
 
@@ -38,7 +39,7 @@ func NextStep(id string, state patchpilot.RolloutState, reason string, runs []pa
 		return fmt.Sprintf("approve with 'patchpilot rollout approve %s', or end it with 'patchpilot rollout abort %[1]s'", id)
 	case state == patchpilot.RolloutPaused:
 		return fmt.Sprintf("resume with 'patchpilot rollout resume %s', or end it with 'patchpilot rollout abort %[1]s'", id)
-	case held(state, reason):
+	case Held(state, reason):
 		h := fmt.Sprintf("resume with 'patchpilot rollout resume %s', end it with 'patchpilot rollout abort %[1]s'", id)
 		if len(changed) > 0 {
 			h += ", or " + rollback

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +115,16 @@ func (ss *sessions) get(id string, now time.Time) (*session, bool) {
 	return s, true
 }
 
+// live reports whether a cookie's value still has a live session,
+// without marking it used: a stream open on a page is not the user's
+// activity.
+func (ss *sessions) live(id string, now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[sessionKey(id)]
+	return ok && !s.expired(now)
+}
+
 func (ss *sessions) end(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -142,10 +153,15 @@ func securityHeaders(w http.ResponseWriter) {
 }
 
 // setCookie sets a dashboard cookie: HttpOnly, SameSite=Strict, Path=/,
-// Secure when the request came over TLS.
+// Secure when the request came over TLS. A negative maxAge deletes it,
+// with an expiry in the past as well for clients that ignore Max-Age=0.
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	if maxAge < 0 {
+		c.Expires = time.Unix(1, 0)
+	}
+	http.SetCookie(w, c)
 }
 
 // sameOrigin refuses a cross-site form post: the Origin header, when
@@ -226,7 +242,7 @@ func (s *Server) registerDashboard() {
 	s.handleUI(route{method: "GET", pattern: "/ui/login"}, http.HandlerFunc(s.loginPage))
 	s.handleUI(route{method: "POST", pattern: "/ui/login"}, http.HandlerFunc(s.login))
 	s.handleUI(route{method: "POST", pattern: "/ui/logout"}, http.HandlerFunc(s.logout))
-	s.handleUI(route{method: "GET", pattern: "/ui/static/{file}"}, http.HandlerFunc(serveStatic))
+	s.handleUI(route{method: "GET", pattern: "/ui/static/{file}"}, http.HandlerFunc(s.serveStatic))
 	s.handleUI(route{method: "GET", pattern: "/{$}"}, http.RedirectHandler("/ui/", http.StatusSeeOther))
 	s.handleUI(route{method: "GET", pattern: "/ui"}, http.RedirectHandler("/ui/", http.StatusSeeOther))
 }
@@ -346,6 +362,12 @@ func (s *Server) bearerVisit(w http.ResponseWriter, r *http.Request) (*session, 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	w.Header().Set("Cache-Control", "no-store")
+	if _, ok := s.currentSession(r); ok {
+		// Logged in already: no login cookie to leave behind.
+		setCookie(w, r, loginCookie, "", -1)
+		http.Redirect(w, r, cleanNext(r.FormValue("next")), http.StatusSeeOther)
+		return
+	}
 	s.renderLogin(w, r, http.StatusOK, "")
 }
 
@@ -356,17 +378,30 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	setCookie(w, r, loginCookie, tok, 600)
-	next := r.FormValue("next")
-	if !safeNext(next) {
-		next = "/ui/"
-	}
+	next := cleanNext(r.FormValue("next"))
 	s.render(w, r, status, "login", &page{Title: "Log in", Data: map[string]string{"CSRF": tok, "Next": next, "Error": msg}})
 }
 
-// safeNext accepts only a path of this dashboard as where to go after
-// logging in.
-func safeNext(next string) bool {
-	return strings.HasPrefix(next, "/ui/") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n")
+// cleanNext is where to go after logging in: next when it is a path of
+// this dashboard once cleaned ("/ui/../../etc" is "/etc": refused), with
+// its query; "/ui/" otherwise.
+func cleanNext(next string) string {
+	if next == "" || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "/ui/"
+	}
+	p := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && p != "/" {
+		p += "/"
+	}
+	if p != "/ui" && !strings.HasPrefix(p, "/ui/") {
+		return "/ui/"
+	}
+	out := url.URL{Path: p, RawQuery: u.RawQuery}
+	return out.String()
 }
 
 // login checks the token typed in the form and opens a session.
@@ -410,11 +445,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, route{action: "session.login"}, &call{principal: p, target: p.Token}, nil)
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, sess.id, int(SessionTTL/time.Second))
-	next := r.PostForm.Get("next")
-	if !safeNext(next) {
-		next = "/ui/"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, cleanNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 // logout ends the session (a form with the session's CSRF token).
@@ -438,13 +469,30 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
+// isUIPath reports whether a path is the dashboard's.
+func isUIPath(path string) bool {
+	return path == "/ui" || strings.HasPrefix(path, "/ui/")
+}
+
+// uiNotFound answers a dashboard path no route serves (404) or not with
+// this method (405) with the dashboard's error page and headers.
+func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request, status int) {
+	securityHeaders(w)
+	w.Header().Set("Cache-Control", "no-store")
+	msg := "there is no dashboard page " + r.URL.Path
+	if status == http.StatusMethodNotAllowed {
+		msg = r.Method + " " + r.URL.Path + ": this page takes " + w.Header().Get("Allow")
+	}
+	s.uiError(w, r, nil, status, msg)
+}
+
 // serveStatic serves the embedded CSS and script.
-func serveStatic(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	name := r.PathValue("file")
 	data, err := fs.ReadFile(webFS, "web/static/"+name)
 	if err != nil || strings.Contains(name, "/") {
-		http.NotFound(w, r)
+		s.uiNotFound(w, r, http.StatusNotFound)
 		return
 	}
 	switch {
@@ -502,10 +550,19 @@ func newPage(v *visit, title, nav string) *page {
 
 // uiError shows an error page with status.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
-	p := newPage(v, "Error", "")
+	p := newPage(v, statusTitle(status), "")
 	p.Error = msg
 	p.Data = map[string]any{"Status": status, "Back": r.Referer()}
 	s.render(w, r, status, "error", p)
+}
+
+// statusTitle names an HTTP status in sentence case: "Bad request".
+func statusTitle(status int) string {
+	t := http.StatusText(status)
+	if t == "" {
+		return "Error"
+	}
+	return t[:1] + strings.ToLower(t[1:])
 }
 
 // uiFail shows an app error on an error page: its message and hint, as

@@ -174,15 +174,19 @@ type calibrationChart struct {
 }
 
 func newCalibrationChart(bins []app.CalibBin) calibrationChart {
-	var pred, obs []app.ChartPoint
+	var obs []app.ChartPoint
 	hi := 0.05
 	for _, b := range bins {
-		pred = append(pred, app.ChartPoint{X: b.Predicted, Y: b.Predicted})
 		obs = append(obs, app.ChartPoint{X: b.Predicted, Y: b.Observed})
 		hi = math.Max(hi, math.Max(b.Predicted, b.Observed))
 	}
+	// Both axes are failure rates over the same range from 0, so that
+	// perfect calibration is the diagonal from corner to corner.
+	top := math.Min(1, hi*1.1)
+	diagonal := []app.ChartPoint{{X: 0, Y: 0}, {X: top, Y: top}}
 	l := app.LineChart{Title: "Calibration: observed against predicted failure rate", XLabel: "predicted failure rate (bucket mean)",
-		YLabel: "failure rate", Series: []app.ChartSeries{{Name: "observed", Points: obs}, {Name: "perfect calibration", Points: pred}},
-		YFixed: true, YMin: 0, YMax: math.Min(1, hi*1.1), YFormat: app.ChartPercent, Width: 560, Height: 280}
+		YLabel: "observed failure rate", Series: []app.ChartSeries{{Name: "observed", Points: obs}, {Name: "perfect calibration", Points: diagonal}},
+		XFixed: true, XMin: 0, XMax: top, XFormat: app.ChartPercent,
+		YFixed: true, YMin: 0, YMax: top, YFormat: app.ChartPercent, Width: 560, Height: 280}
 	return calibrationChart{SVG: l.SVG()}
 }

@@ -49,7 +49,15 @@ var templateFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"join": strings.Join,
-	"neg":  func(n int) int { return -n },
+	// plural picks the singular or plural words for a count shown
+	// beside them.
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
+	"neg": func(n int) int { return -n },
 	"add": func(ns ...int) int {
 		sum := 0
 		for _, n := range ns {
@@ -93,4 +101,12 @@ var templateFuncs = template.FuncMap{
 	// dict2 passes a titled table of outcome counts to a template.
 	"dict2": func(title string, rows []app.OutcomeCount) countTable { return countTable{Title: title, Rows: rows} },
 	"words": func(s any) string { return strings.ReplaceAll(fmt.Sprint(s), "_", " ") },
+}
+
+// counted writes a count with its noun: "1 host", "2 hosts".
+func counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

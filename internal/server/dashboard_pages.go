@@ -27,15 +27,15 @@ func slaStates() []string {
 }
 
 // severityOf is the severity of an update: its advisories' highest,
-// "unknown" when none says.
+// "none" when none is rated (the word /metrics and the KPIs use).
 func severityOf(u patchpilot.HostUpdate) string {
 	if sv := patchpilot.MaxSeverity(u.Advisories); sv != "" {
 		return string(sv)
 	}
-	return "unknown"
+	return "none"
 }
 
-var severities = []string{"critical", "high", "medium", "low", "unknown"}
+var severities = []string{"critical", "high", "medium", "low", "none"}
 
 // count is one labelled number.
 type count struct {
@@ -188,6 +188,10 @@ func timeOf(t *time.Time) time.Time {
 	return *t
 }
 
+// maxFilterLen caps a list filter's length: its value is echoed into
+// every sort and page link.
+const maxFilterLen = 256
+
 func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) error {
 	q := r.URL.Query()
 	l := hostList{Name: strings.TrimSpace(q.Get("name")), Label: strings.TrimSpace(q.Get("label")), State: q.Get("state"),
@@ -201,15 +205,23 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		}
 		l.Sort = "name"
 	}
-	if l.Dir != "desc" {
+	switch l.Dir {
+	case "":
 		l.Dir = "asc"
+	case "asc", "desc":
+	default:
+		return badField("dir", "dir %q: expected asc or desc", l.Dir)
 	}
-	var labelKey, labelValue string
+	for k, val := range map[string]string{"name": l.Name, "label": l.Label} {
+		if len(val) > maxFilterLen {
+			return badField(k, "%s: %d characters; expected at most %d", k, len(val), maxFilterLen)
+		}
+	}
+	labelMatch := func(patchpilot.HostSummary) bool { return true }
 	if l.Label != "" {
-		var ok bool
-		labelKey, labelValue, ok = strings.Cut(l.Label, "=")
-		if !ok || labelKey == "" {
-			return badField("label", "label %q: expected key=value, such as env=prod", l.Label)
+		var err error
+		if labelMatch, err = app.SummaryMatcher(l.Label); err != nil {
+			return badField("label", "label %q: %v; expected a selector as plans take: comma-separated key=value, key!=value, key or !key terms, such as env=prod,role!=db", l.Label, err)
 		}
 	}
 	sums, err := s.app.Store.HostSummaries(r.Context())
@@ -229,7 +241,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		if l.Name != "" && !strings.Contains(strings.ToLower(h.Name), strings.ToLower(l.Name)) {
 			continue
 		}
-		if l.Label != "" && h.Labels[labelKey] != labelValue {
+		if !labelMatch(h) {
 			continue
 		}
 		if l.State != "" && row.State != l.State {
@@ -387,7 +399,9 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 type updatesPage struct {
 	ModelVersion string
 	ColdStart    bool
-	Patches      []patchView
+	// ColdStartNote says why the model is the cold-start one.
+	ColdStartNote string
+	Patches       []patchView
 	// Total patches; Page (from 1) of Pages, patchesPerPage each.
 	Total, Page, Pages, First int
 	Prev, Next                string
@@ -413,6 +427,11 @@ func (s *Server) pageUpdates(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	up := updatesPage{ModelVersion: res.ModelVersion, ColdStart: res.ColdStart, Total: len(res.Patches), Page: 1}
+	if up.ColdStart {
+		if up.ColdStartNote, err = s.app.ColdStartNote(r.Context()); err != nil {
+			return err
+		}
+	}
 	up.Pages = max(1, (up.Total+patchesPerPage-1)/patchesPerPage)
 	if pv := r.URL.Query().Get("page"); pv != "" {
 		n, err := strconv.Atoi(pv)
@@ -726,7 +745,7 @@ func (s *Server) formRollback(w http.ResponseWriter, r *http.Request, v *visit) 
 			return "", err
 		}
 		s.runs.kick(id)
-		return fmt.Sprintf("rollback requested for %d hosts: %s", len(marked), strings.Join(marked, ", ")), nil
+		return fmt.Sprintf("rollback requested for %s: %s", counted(len(marked), "host", "hosts"), strings.Join(marked, ", ")), nil
 	})
 }
 
@@ -770,5 +789,8 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) e
 // uiEvents is the event stream for the dashboard's pages, authenticated
 // by the session instead of a bearer token.
 func (s *Server) uiEvents(w http.ResponseWriter, r *http.Request, v *visit) error {
-	return s.streamEvents(w, r, &v.call)
+	if v.sess.id == "" {
+		return s.stream(w, r, s.tokenStillValid(r))
+	}
+	return s.stream(w, r, s.sessionStillValid(v.sess))
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,14 +44,74 @@ const streamBatch = 500
 // keep the connection open.
 const keepAlive = 15 * time.Second
 
-// streamEvents serves the event log as server-sent events: each event's
+// streamRecheck is how often at most a stream asks the store again
+// whether its caller's token is still valid; a dashboard session is
+// looked up in memory before every batch and every idle wake.
+const streamRecheck = 5 * time.Second
+
+// streamEvents serves the event log to a bearer token.
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) error {
+	return s.stream(w, r, s.tokenStillValid(r))
+}
+
+// tokenStillValid re-authenticates a stream's bearer token, at most
+// every s.recheck.
+func (s *Server) tokenStillValid(r *http.Request) func(context.Context) bool {
+	secret, err := bearer(r)
+	last := time.Now()
+	return func(ctx context.Context) bool {
+		if err != nil {
+			return false
+		}
+		if time.Since(last) < s.recheck {
+			return true
+		}
+		last = time.Now()
+		_, aerr := s.people.Authenticate(ctx, secret)
+		return aerr == nil
+	}
+}
+
+// sessionStillValid checks that a stream's dashboard session still
+// exists and has not expired (in memory, each time), and, at most every
+// s.recheck, that its token was not revoked (by another process too).
+func (s *Server) sessionStillValid(sess *session) func(context.Context) bool {
+	last := time.Now()
+	return func(ctx context.Context) bool {
+		if !s.sessions.live(sess.id, s.now()) {
+			return false
+		}
+		if time.Since(last) < s.recheck {
+			return true
+		}
+		last = time.Now()
+		ts, err := s.people.Tokens(ctx)
+		if err != nil {
+			return false
+		}
+		for _, t := range ts {
+			if t.Name == sess.principal.Token && t.RevokedAt == nil {
+				return true
+			}
+		}
+		s.sessions.endToken(sess.principal.Token)
+		return false
+	}
+}
+
+// stream serves the event log as server-sent events: each event's
 // id is its id in the log, so a client that reconnects with Last-Event-ID
 // gets every event after it from the store, then live ones, none twice.
 // It reads the store after the last id it sent, whenever a controller of
 // this server writes an event and at each poll; none is missed because
 // the store hands ids out in commit order (SQLite has one writer at a
 // time), so no event with a smaller id appears after a larger one was read.
-func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) error {
+//
+// An SSE connection is one long request, so the caller is checked again
+// (valid) before each batch and at each idle wake; when it no longer
+// holds (token revoked, session ended or expired) the stream just ends,
+// and the client's reconnect meets the usual 401 or login redirect.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, valid func(context.Context) bool) error {
 	q, err := query(r, "rollout", "after")
 	if err != nil {
 		return err
@@ -92,6 +153,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) e
 			}
 			return nil
 		}
+		if len(evs) > 0 && !valid(r.Context()) {
+			return nil
+		}
 		for _, e := range evs {
 			if err := writeEvent(w, e); err != nil {
 				return nil
@@ -113,7 +177,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) e
 		case <-s.closing:
 			return nil
 		case <-wake:
-		case <-time.After(s.poll):
+		case <-time.After(min(s.poll, streamRecheck)):
 		case <-idle.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
@@ -122,6 +186,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) e
 				return nil
 			}
 			idle.Reset(keepAlive)
+		}
+		if !valid(r.Context()) {
+			return nil
 		}
 	}
 }

@@ -310,12 +310,12 @@ func (s *Server) proposePlan(ctx context.Context, req planRequest, c *call) (Pla
 		return PlanCreated{}, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %d targets: %s\n", len(prop.Targets), oneLine(strings.Join(prop.Targets, ", ")))
+	fmt.Fprintf(&b, "# %s: %s\n", counted(len(prop.Targets), "target", "targets"), oneLine(strings.Join(prop.Targets, ", ")))
 	for _, line := range prop.Header {
 		fmt.Fprintf(&b, "# %s\n", oneLine(line))
 	}
 	if len(prop.LeftOut) > 0 {
-		fmt.Fprintf(&b, "# left out %d hosts that never answered (no facts collected): %s\n", len(prop.LeftOut), oneLine(strings.Join(prop.LeftOut, ", ")))
+		fmt.Fprintf(&b, "# left out %s that never answered (no facts collected): %s\n", counted(len(prop.LeftOut), "host", "hosts"), oneLine(strings.Join(prop.LeftOut, ", ")))
 	}
 	fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 	b.Write(data)

@@ -108,6 +108,10 @@ type Server struct {
 	stopping  bool
 	bgStarted bool
 	closing   chan struct{} // closed when shutdown begins: streams end
+
+	// recheck is how often at most an event stream re-checks its
+	// caller's token in the store (streamRecheck; tests lower it).
+	recheck time.Duration
 }
 
 // New builds a server.
@@ -116,7 +120,7 @@ func New(o Options) (*Server, error) {
 		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "server: App, People and Plans are required")
 	}
 	s := &Server{app: o.App, people: o.People, plans: o.Plans, log: o.Logger, poll: o.PollInterval, now: o.Now,
-		notify: newNotifier(), closing: make(chan struct{})}
+		notify: newNotifier(), closing: make(chan struct{}), recheck: streamRecheck}
 	if s.log == nil {
 		s.log = o.App.Options.Logger
 	}
@@ -178,7 +182,18 @@ func New(o Options) (*Server, error) {
 		methods[path] = append(methods[path], method)
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, path := paths.Handler(r); path != "" {
+		_, path := paths.Handler(r)
+		if isUIPath(r.URL.Path) {
+			// The dashboard's paths answer with its pages and headers.
+			if path != "" {
+				w.Header().Set("Allow", strings.Join(methods[path], ", "))
+				s.uiNotFound(w, r, http.StatusMethodNotAllowed)
+				return
+			}
+			s.uiNotFound(w, r, http.StatusNotFound)
+			return
+		}
+		if path != "" {
 			allow := strings.Join(methods[path], ", ")
 			w.Header().Set("Allow", allow)
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: errorBody{Code: patchpilot.EINVALID,
