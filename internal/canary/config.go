@@ -1,7 +1,6 @@
 package canary
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -55,15 +54,6 @@ func ValidateConfig(c patchpilot.CanaryConfig, prometheusURL string, step time.D
 	for i, m := range c.Metrics {
 		if err := ValidateMetric(m); err != nil {
 			return patchpilot.Errorf(patchpilot.EINVALID, "canary: metrics[%d]: %w", i, err).WithHint(patchpilot.ErrorHint(err))
-		}
-		// The judge estimates the autocorrelation of samples a window
-		// apart from the baseline, which needs at least two windows of it.
-		if w := QueryWindow(m.Query); w > 0 {
-			k := int((w + step - 1) / step)
-			if n := int(base / step); n < 2*k+1 {
-				return bad(fmt.Sprintf("metrics[%d]: query", i), "its range of %s is too long for the baseline of %s: the judge needs a baseline of %d samples at the step of %s (two windows and a step), it holds %d", w, base, 2*k+1, step, n).
-					WithHint("lengthen the baseline or shorten the query's range")
-			}
 		}
 		if names[m.Name] {
 			return patchpilot.Errorf(patchpilot.EINVALID, "canary: metrics[%d]: name %q is used twice", i, m.Name)

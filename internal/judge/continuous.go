@@ -41,44 +41,39 @@ func (j *Judge) continuous(m Metric, ss []Series) Verdict {
 		hosts[i] = h
 		baselines[i] = h.base
 	}
-	step := scrapeInterval(ss)
-	// Samples k apart summarise disjoint windows; the autocorrelation
-	// left between them (load, slow drifts) is estimated at that lag.
-	k := overlap(m.Window, step)
-	phi := pooledPhi(baselines, k)
+	phi := pooledPhi(baselines)
+	inflation := (1 + phi) / (1 - phi)
 	weights := matchWeights(ss)
-	nTune := max(1, int(j.opts.TuneAfter/step))
+	step := scrapeInterval(ss)
+	nTune := max(1, float64(j.opts.TuneAfter)/float64(step))
 
 	var delta, vCur, vBase, vTune float64
 	minN := math.MaxInt
 	looks := 0
 	sums := make([]HostSummary, len(hosts))
 	for i, h := range hosts {
-		nb, nc := len(h.base), len(h.cur)
-		fb, fc := varFactor(nb, k, phi), varFactor(nc, k, phi)
-		bm, _ := meanVar(h.base)
-		cm, _ := meanVar(h.cur)
-		bv := max(centredVar(h.base, fb), minVariance)
+		bm, bv := meanVar(h.base)
+		cm, cv := meanVar(h.cur)
 		// The patch may change a metric's noise as well as its level, so
 		// once the current window is long enough its own variance is used
-		// for it when it is the larger. The baseline means' uncertainty
-		// and the mixture parameter depend on the baseline alone.
-		cv := bv
-		if nc >= minOwnVariance {
-			cv = max(cv, centredVar(h.cur, fc))
+		// when it is the larger.
+		v := bv
+		if len(h.cur) >= minOwnVariance {
+			v = max(v, cv)
 		}
+		lrv := max(v, minVariance) * inflation
 		w := weights[i]
 		delta += w * (cm - bm)
-		vCur += w * w * cv * fc / float64(nc)
-		vBase += w * w * bv * fb / float64(nb)
-		vTune += w * w * bv * varFactor(nTune, k, phi) / float64(nTune)
-		minN = min(minN, nc)
-		looks = max(looks, nc)
+		vCur += w * w * lrv / float64(len(h.cur))
+		vBase += w * w * lrv / float64(len(h.base))
+		vTune += w * w * lrv / nTune
+		minN = min(minN, len(h.cur))
+		looks = max(looks, len(h.cur))
 		sums[i] = HostSummary{
 			Host: h.s.Host, Group: h.s.Group, Stratum: h.s.Stratum,
 			BaselineMean: Number(bm), CurrentMean: Number(cm),
-			BaselineN: nb, CurrentN: nc,
-			Variance: Number(bv), LongRunVar: Number(bv * varFactor(math.MaxInt, k, phi)), Weight: w, Replaced: h.replaced,
+			BaselineN: len(h.base), CurrentN: len(h.cur),
+			Variance: Number(bv), LongRunVar: Number(lrv), Weight: w, Replaced: h.replaced,
 		}
 	}
 	alphaB := j.opts.Alpha * j.opts.BaselineShare
@@ -101,20 +96,12 @@ func (j *Judge) continuous(m Metric, ss []Series) Verdict {
 		Statistic: Number(delta / math.Sqrt(vCur+vBase)),
 		Looks:     looks,
 		Evidence: Evidence{
-			Method: fmt.Sprintf("difference-in-differences of per-host means, normal-mixture confidence sequence (alpha %.3g), %s", j.opts.Alpha, lrvMethod(k)),
-			Hosts:  sums, Phi: Number(phi), Overlap: k, Information: Number(info), Rho: Number(rho),
+			Method: fmt.Sprintf("difference-in-differences of per-host means, normal-mixture confidence sequence (alpha %.3g), AR(1) long-run variance", j.opts.Alpha),
+			Hosts:  sums, Phi: Number(phi), Information: Number(info), Rho: Number(rho),
 			AlphaCurrent: alphaC, AlphaBaseline: alphaB,
 			HalfWidthCurrent: Number(hwCur), HalfWidthBaseline: Number(hwBase),
 		},
 	}
-}
-
-// lrvMethod describes the long-run variance for the verdict's method.
-func lrvMethod(k int) string {
-	if k <= 1 {
-		return "AR(1) long-run variance"
-	}
-	return fmt.Sprintf("long-run variance of samples sharing their windows over %d scrapes, AR(1) between disjoint windows", k)
 }
 
 // matchWeights gives each host its weight in the difference-in-differences:

@@ -25,19 +25,16 @@ const countGrid = 4000
 func (j *Judge) count(m Metric, ss []Series, in Input) Verdict {
 	var xP, xC, eP, eC float64
 	for _, s := range ss {
-		// Samples whose windows overlap would count an event several
-		// times: only samples a window apart are summed.
-		cur := thin(s.Current, m.Window)
 		var x float64
-		for _, p := range cur {
+		for _, p := range s.Current {
 			x += p.Value
 		}
 		if s.Group == Patched {
 			xP += x
-			eP += float64(len(cur))
+			eP += float64(len(s.Current))
 		} else {
 			xC += x
-			eC += float64(len(cur))
+			eC += float64(len(s.Current))
 		}
 	}
 	r0 := 1 + m.Margin

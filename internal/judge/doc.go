@@ -36,35 +36,13 @@
 // baselines cancel fixed host offsets; the weights sum to zero, so a change
 // common to the fleet (rising load, the daily cycle) cancels too.
 //
-// Autocorrelation. The variance of a host's mean of n samples is bounded by
-// gamma0 f / n with the long-run variance factor
-//
-//	f = min(n, k) (1+phi)/(1-phi)
-//
-// Here k = ceil(Metric.Window / scrape interval) is how many consecutive
-// samples share part of their windows: a rate(x[1m]) read every 5s has
-// k = 12, and its neighbours share 11 of 12 scrapes, so their lag-1
-// autocorrelation is near 1 whatever the service does. Samples k apart
-// summarise disjoint windows, and phi is the autocorrelation at lag k,
-// pooled over all hosts' baselines and corrected for its known small-sample
-// bias (with the length of the series thinned to every k-th sample). The
-// mean of all n samples is the length-weighted average of the means of its
-// k interleaved thinned series, each an AR(1) with lag-1 autocorrelation
-// phi, so by Jensen's inequality its variance is at most the bound above;
-// for windows of independent requests it is nearly exact. Without a window
-// (k = 1) this is the AR(1) long-run variance of the samples themselves.
-// gamma0 is the variance of the host's baseline samples, corrected for the
-// part of it the autocorrelated mean absorbs (the sum of squares divided by
-// n - f instead of n - 1, but by no less than (n-1)/2); for the current window, its own such variance
-// once there are 20 samples, if larger: a patch may add noise. The
-// baseline part of the interval and the mixture parameter use the
-// baseline's alone. For positive phi the bound errs on the safe side.
-//
-// Windows and the change. A sample whose window reaches back before the
-// change mixes the old behaviour with the new and would pull the estimate
-// towards no change (a false Pass of a bad patch, early in the bake), so
-// the current window starts at the first sample a whole window after the
-// change; until then the metric waits.
+// Autocorrelation. The variance of a host's mean of n samples is taken as
+// gamma0 (1+phi)/(1-phi) / n, the AR(1) long-run variance, with phi the
+// lag-1 autocorrelation pooled over all hosts' baselines and corrected for
+// its known small-sample bias, and gamma0 the host's baseline variance (or
+// its current variance once there are 20 samples, if larger: a patch may
+// add noise). For positive phi this is an upper bound on the variance of a
+// partial sum, so the correction errs on the safe side.
 //
 // Always-valid interval. The current-window part of the estimate behaves as
 // a Brownian motion in "information time" I = 1/variance, which grows with
@@ -81,12 +59,6 @@
 // alpha-spending group-sequential design was the alternative; it needs the
 // looks planned in advance, which a gate extended on Inconclusive does not
 // have.
-//
-// Relative margins. For a relative margin the interval is symmetric on the
-// logarithm of the values and is reported as a ratio, exp(x)-1: an interval
-// of +-2.18 around log(2.74) reads as +174% in [-69%, +2328%]. Its
-// asymmetry is the transformation's, not an error: a halving and a
-// doubling are equally far from no change.
 //
 // Margins and verdicts. Each metric declares its direction and margin. Fail
 // when the whole interval is beyond the margin, Pass when the whole interval
@@ -113,8 +85,6 @@
 // # Evaluation
 //
 // Package bench simulates fleets with AR(1) noise, host offsets, a daily
-// cycle, fleet-wide drift, outliers and missing scrapes, and fleets whose
-// series are Prometheus rates of request counters over 1m windows read
-// every 5s, and measures both judges at every scrape: go run
-// ./cmd/judgebench prints the tables.
+// cycle, fleet-wide drift, outliers and missing scrapes, and measures both
+// judges at every scrape: go run ./cmd/judgebench prints the table.
 package judge

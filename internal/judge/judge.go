@@ -134,7 +134,7 @@ func (j *Judge) Evaluate(in Input) (Result, error) {
 	res := Result{Judge: JudgeName, Time: in.Now, Final: in.Final}
 	for _, m := range in.Metrics {
 		var v Verdict
-		w := window(bySeries[m.Name], in, m)
+		w := window(bySeries[m.Name], in)
 		if reason, wait := j.dataProblem(m, w, in); wait {
 			v = noData(m, reason)
 			v.Outcome, v.Reason = Inconclusive, reason
@@ -198,24 +198,15 @@ func checkInput(in Input) (map[string][]Series, error) {
 }
 
 // window cuts each series to the look: baseline samples before Start,
-// current samples in (Start, Now]. Samples must be in time order. When each
-// sample summarises a window of m.Window, a current sample whose window
-// reaches back before the host's change mixes the old behaviour with the
-// new and is left out: it would bias the estimate towards no change. The
-// change of a control host, and of a patched host split at Start, is Start;
-// a patched host split later (its baseline runs past Start) changed before
-// its first current sample, which is then taken as its change.
-func window(ss []Series, in Input, m Metric) []Series {
+// current samples in (Start, Now]. Samples must be in time order.
+func window(ss []Series, in Input) []Series {
 	out := make([]Series, len(ss))
 	for i, s := range ss {
 		c := s
 		c.Baseline = nil
-		changed := in.Start
 		for _, p := range s.Baseline {
 			if p.Time.Before(in.Start) {
 				c.Baseline = append(c.Baseline, p)
-			} else if len(s.Current) > 0 {
-				changed = s.Current[0].Time
 			}
 		}
 		end := 0
@@ -223,34 +214,11 @@ func window(ss []Series, in Input, m Metric) []Series {
 			end++
 		}
 		begin := 0
-		for begin < end && (!s.Current[begin].Time.After(in.Start) || s.Current[begin].Time.Add(-m.Window).Before(changed)) {
+		for begin < end && !s.Current[begin].Time.After(in.Start) {
 			begin++
 		}
 		c.Current = s.Current[begin:end]
 		out[i] = c
-	}
-	return out
-}
-
-// settled returns the first time at which a sample of m can lie wholly
-// after a change at start.
-func settled(m Metric, start time.Time) time.Time {
-	return start.Add(m.Window)
-}
-
-// thin keeps the samples at least a window apart, from the first on, so
-// that no two kept samples share any of their windows (each event of an
-// increase() is counted once, each request of a rate() is in one sample).
-// Without a window it returns xs unchanged.
-func thin(xs []Sample, w time.Duration) []Sample {
-	if w <= 0 || len(xs) == 0 {
-		return xs
-	}
-	out := []Sample{xs[0]}
-	for _, p := range xs[1:] {
-		if !p.Time.Before(out[len(out)-1].Time.Add(w)) {
-			out = append(out, p)
-		}
 	}
 	return out
 }
@@ -269,11 +237,9 @@ func (j *Judge) dataProblem(m Metric, ss []Series, in Input) (reason string, wai
 			control++
 		}
 		// A host is stale when its newest sample (or, before its first
-		// one, the patch itself, plus the metric's window before which no
-		// sample lies wholly after it) is older than the bound: right
-		// after the patch, a host that has not been scraped yet is not
-		// missing.
-		last := settled(m, in.Start)
+		// one, the patch itself) is older than the bound: right after the
+		// patch, a host that has not been scraped yet is not missing.
+		last := in.Start
 		if len(s.Current) > 0 {
 			last = s.Current[len(s.Current)-1].Time
 		}
@@ -285,9 +251,6 @@ func (j *Judge) dataProblem(m Metric, ss []Series, in Input) (reason string, wai
 		}
 		if len(s.Current) == 0 {
 			waiting = fmt.Sprintf("waiting for the first sample of host %s", s.Host)
-			if m.Window > 0 {
-				waiting += fmt.Sprintf(" whose %s window lies wholly after the change", m.Window)
-			}
 		}
 		if m.Kind == Continuous && len(s.Baseline) < j.opts.MinBaseline {
 			return fmt.Sprintf("host %s has %d baseline samples, %d needed", s.Host, len(s.Baseline), j.opts.MinBaseline), false

@@ -50,12 +50,6 @@ type MannWhitneyOptions struct {
 // group, the summary score the weighted sum of group scores, and a
 // critical metric that is not Pass sets it to 0.
 //
-// When the metric declares a Window, each host contributes one sample per
-// window (samples at least a window apart, from the first whose window lies
-// wholly after the change): overlapping rate windows would otherwise enter
-// the rank test as many copies of the same requests. Host offsets and slow
-// drifts still break its independence assumption, as in Kayenta.
-//
 // Two deliberate departures from Kayenta follow patchpilot's rules: any
 // Nodata metric fails the gate (fail closed), and the gate passes only at
 // the final look, since Kayenta's score has no early-promotion rule. It
@@ -103,15 +97,8 @@ func (k *MannWhitney) Evaluate(in Input) (Result, error) {
 	}
 	res := Result{Judge: MannWhitneyName, Time: in.Now, Final: in.Final}
 	for _, m := range in.Metrics {
-		w := window(by[m.Name], in, m)
-		var v Verdict
-		if host := unsettled(w, in, m); host != "" {
-			v = noData(m, "")
-			v.Outcome = Inconclusive
-			v.Reason = fmt.Sprintf("waiting for the first sample of host %s whose %s window lies wholly after the change", host, m.Window)
-		} else {
-			v = k.classify(m, w)
-		}
+		w := window(by[m.Name], in)
+		v := k.classify(m, w)
 		v.Critical = m.Critical
 		if k.opts.KeepSeries {
 			v.Evidence.Series = w
@@ -122,28 +109,10 @@ func (k *MannWhitney) Evaluate(in Input) (Result, error) {
 	return res, nil
 }
 
-// unsettled names a host without current samples while the metric's
-// window may still reach back before the change (and for the staleness
-// bound after that), or returns "": the rank test would otherwise see no
-// data, and fail the gate, right after every change.
-func unsettled(ss []Series, in Input, m Metric) string {
-	if m.Window <= 0 || in.Now.After(settled(m, in.Start).Add(DefaultMaxStaleness)) {
-		return ""
-	}
-	for _, s := range ss {
-		if len(s.Current) == 0 {
-			return s.Host
-		}
-	}
-	return ""
-}
-
 func (k *MannWhitney) classify(m Metric, ss []Series) Verdict {
 	var exp, ctl []float64
 	for _, s := range ss {
-		// Samples that share their windows are not independent draws,
-		// which the rank test assumes: it sees one per window.
-		for _, p := range thin(s.Current, m.Window) {
+		for _, p := range s.Current {
 			if math.IsNaN(p.Value) {
 				continue
 			}
@@ -234,15 +203,11 @@ func percentile(s []float64, p float64) float64 {
 // score computes Kayenta's group and summary scores and the gate outcome.
 func (k *MannWhitney) score(res *Result, in Input) {
 	groups := map[string][]string{}
-	var nodata, critical, waiting []string
+	var nodata, critical []string
 	for i, v := range res.Verdicts {
 		g := in.Metrics[i].Group
 		if g == "" {
 			g = in.Metrics[i].Name
-		}
-		if v.Outcome == Inconclusive {
-			waiting = append(waiting, v.Metric)
-			continue
 		}
 		groups[g] = append(groups[g], v.Classification)
 		if v.Outcome == NoData {
@@ -296,8 +261,6 @@ func (k *MannWhitney) score(res *Result, in Input) {
 		res.Outcome, res.Reason = Fail, "no usable data for "+strings.Join(nodata, ", ")
 	case len(critical) > 0:
 		res.Outcome, res.Reason = Fail, "critical metric not Pass: "+strings.Join(critical, ", ")
-	case len(waiting) > 0:
-		res.Outcome, res.Reason = Inconclusive, "waiting for samples of "+strings.Join(waiting, ", ")
 	case summary < k.opts.Marginal:
 		res.Outcome, res.Reason = Fail, fmt.Sprintf("score %.1f below the marginal threshold %.0f", summary, k.opts.Marginal)
 	case summary < k.opts.Pass:

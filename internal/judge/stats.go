@@ -3,7 +3,6 @@ package judge
 import (
 	"math"
 	"slices"
-	"time"
 )
 
 // normalQuantile returns the p-quantile of the standard normal distribution.
@@ -119,84 +118,33 @@ func meanVar(xs []float64) (mean, variance float64) {
 	return mean, variance / float64(len(xs)-1)
 }
 
-// pooledPhi estimates the autocorrelation at the given lag shared by
-// several series, each centred on its own mean, and removes the estimator's
-// O(1/n) downward bias (Marriott and Pope 1954: E[phi^] ~ phi - (1+3 phi)/n,
-// with n the length of the series thinned to every lag-th value, which is
-// what the estimate at that lag describes). Negative values are clamped to
-// 0, which only widens intervals, and values near 1 are capped so that the
-// long-run variance stays finite. Series too short for the lag do not
-// count; when none is long enough the cap is returned, the cautious answer.
-func pooledPhi(series [][]float64, lag int) float64 {
-	lag = max(lag, 1)
+// pooledPhi estimates the lag-1 autocorrelation shared by several series,
+// each centred on its own mean, and removes the estimator's O(1/n) downward
+// bias (Marriott and Pope 1954: E[phi^] ~ phi - (1+3 phi)/n). Negative
+// values are clamped to 0, which only widens intervals, and values near 1
+// are capped so that the long-run variance stays finite.
+func pooledPhi(series [][]float64) float64 {
 	var num, den float64
 	var n, k int
 	for _, xs := range series {
-		if len(xs) < 2*lag+1 {
+		if len(xs) < 3 {
 			continue
 		}
 		m, _ := meanVar(xs)
 		for i := range xs {
 			den += (xs[i] - m) * (xs[i] - m)
-			if i >= lag {
-				num += (xs[i] - m) * (xs[i-lag] - m)
+			if i > 0 {
+				num += (xs[i] - m) * (xs[i-1] - m)
 			}
 		}
 		n += len(xs)
 		k++
 	}
-	if k == 0 {
-		return maxPhi
-	}
-	if den == 0 {
+	if den == 0 || k == 0 {
 		return 0
 	}
 	phi := num / den
-	avg := float64(n) / float64(k) / float64(lag)
+	avg := float64(n) / float64(k)
 	phi += (1 + 3*phi) / avg
 	return min(max(phi, 0), maxPhi)
-}
-
-// overlap is the number of consecutive samples, step apart, whose windows
-// of length w share some time: ceil(w/step), at least 1. Samples that far
-// apart summarise disjoint windows.
-func overlap(w, step time.Duration) int {
-	if w <= 0 || step <= 0 {
-		return 1
-	}
-	return max(1, int((w+step-1)/step))
-}
-
-// varFactor bounds n Var(mean of n consecutive samples) / gamma0 for a
-// series whose samples k apart follow an AR(1) with autocorrelation phi
-// (k = 1: the series itself). The mean of all n samples is the average of
-// the means of its k interleaved thinned series, weighted by their lengths
-// n_i; by Jensen's inequality its variance is at most sum (n_i/n) Var(mean
-// of thinned series i) <= sum (n_i/n) gamma0 (1+phi)/(1-phi) / n_i, that
-// is min(n, k) gamma0 (1+phi)/(1-phi) / n (only min(n, k) of the thinned
-// series have samples).
-func varFactor(n, k int, phi float64) float64 {
-	return float64(max(1, min(n, k))) * (1 + phi) / (1 - phi)
-}
-
-// centredVar estimates the variance gamma0 of a stationary series from n
-// samples centred on their own mean. Autocorrelation makes the mean follow
-// the samples, so the plain sum of squares is short by n Var(mean), at most
-// gamma0 f with f = varFactor; E[sum of squares] >= gamma0 (n - f), and the
-// sum divided by n - f errs on the large side. With f = 1 (independent
-// samples) this is the usual n - 1. The divisor is kept to at least
-// (n-1)/2: an f close to n comes from phi near its cap on a short series,
-// where f is already a large overestimate, and dividing by what is left
-// would count the same caution twice.
-func centredVar(xs []float64, f float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m, _ := meanVar(xs)
-	var ss float64
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	n := float64(len(xs))
-	return ss / max(n-f, (n-1)/2)
 }

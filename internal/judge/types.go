@@ -59,14 +59,6 @@ type Metric struct {
 	// Group is the Kayenta metric group used by the MannWhitney judge's
 	// weighted score; empty means the metric's own name.
 	Group string `json:"group,omitempty"`
-	// Window is the time range each sample summarises, such as the 1m of
-	// rate(x[1m]); 0 means each sample is a point value. Samples taken
-	// more often than that share most of their window, and the judges
-	// account for it: the sequential judge's variance treats the samples
-	// a window apart as the independent ones, and only samples whose
-	// window lies wholly after the change count as current; the
-	// MannWhitney judge and count metrics use samples a window apart.
-	Window time.Duration `json:"window,omitempty"`
 }
 
 // Validate reports the first field of m that is missing or out of range.
@@ -86,8 +78,6 @@ func (m Metric) Validate() error {
 		return bad("kind", "want continuous or count, got "+string(m.Kind))
 	case math.IsNaN(m.Margin) || math.IsInf(m.Margin, 0) || m.Margin < 0:
 		return bad("margin", "want a finite number >= 0")
-	case m.Window < 0:
-		return bad("window", "want 0 (point samples) or a positive duration")
 	case m.Kind == Count && m.Unit != Relative:
 		return bad("unit", "count metrics take a relative margin on the event rate")
 	case m.Unit == Relative && m.Direction == LowerIsWorse && m.Margin >= 1:
@@ -205,11 +195,7 @@ type Evidence struct {
 	// baselines, the information (1/variance) of the current-window part,
 	// the mixture parameter and the two half-widths whose sum is the
 	// interval's half-width.
-	Phi Number `json:"phi,omitempty"`
-	// Overlap is how many consecutive samples share part of their
-	// windows (Metric.Window over the scrape interval); Phi is then the
-	// autocorrelation of samples that far apart.
-	Overlap           int     `json:"overlap,omitempty"`
+	Phi               Number  `json:"phi,omitempty"`
 	Information       Number  `json:"information,omitempty"`
 	Rho               Number  `json:"rho,omitempty"`
 	AlphaCurrent      float64 `json:"alpha_current,omitempty"`
@@ -243,7 +229,7 @@ type HostSummary struct {
 	CurrentMean  Number  `json:"current_mean"`
 	BaselineN    int     `json:"baseline_n"`
 	CurrentN     int     `json:"current_n"`
-	Variance     Number  `json:"variance"` // variance of the baseline samples, corrected for their autocorrelation
+	Variance     Number  `json:"variance"` // sample variance of the baseline
 	LongRunVar   Number  `json:"long_run_variance"`
 	Weight       float64 `json:"weight"` // the host's weight in the difference-in-differences
 	Replaced     int     `json:"replaced"`

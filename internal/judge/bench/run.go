@@ -27,9 +27,6 @@ type Row struct {
 	TimesToDetect []time.Duration
 	// Promoted counts runs the judge passed (promoted early) at some look.
 	Promoted int
-	// TimesToPromote holds each run's time to the first passed look, or
-	// -1 when the gate never passed.
-	TimesToPromote []time.Duration
 	// Misses counts runs whose interval ever excluded the true change
 	// (sequential judge only).
 	Misses int
@@ -44,17 +41,9 @@ func (r Row) DetectRate() float64 { return float64(r.Detected) / float64(r.Runs)
 // MedianTTD is the median time to the first failed look over all runs;
 // runs never failed count as infinitely late, so a judge that misses most
 // runs has no median (-1).
-func (r Row) MedianTTD() time.Duration { return medianTime(r.TimesToDetect) }
-
-// MedianTTP is the median time to the first passed look, like MedianTTD.
-func (r Row) MedianTTP() time.Duration { return medianTime(r.TimesToPromote) }
-
-func medianTime(times []time.Duration) time.Duration {
-	if len(times) == 0 {
-		return -1
-	}
-	ts := make([]float64, len(times))
-	for i, t := range times {
+func (r Row) MedianTTD() time.Duration {
+	ts := make([]float64, len(r.TimesToDetect))
+	for i, t := range r.TimesToDetect {
 		ts[i] = float64(t)
 		if t < 0 {
 			ts[i] = math.Inf(1)
@@ -129,7 +118,6 @@ func Run(cfg Config, scenarios []Scenario) (Report, error) {
 						row.Detected++
 					}
 				}
-				row.TimesToPromote = append(row.TimesToPromote, res.pass)
 				if res.pass >= 0 {
 					row.Promoted++
 				}
@@ -146,7 +134,7 @@ func Run(cfg Config, scenarios []Scenario) (Report, error) {
 // oneRun judges one simulated run at every scrape of the bake.
 func oneRun(cfg Config, sc Scenario, rng *rand.Rand, seq, mw judge.Evaluator) ([2]runResult, error) {
 	series, start := simulate(cfg, sc, rng)
-	in := judge.Input{Metrics: []judge.Metric{cfg.metric()}, Series: series, Start: start}
+	in := judge.Input{Metrics: []judge.Metric{LatencyMetric(cfg.Margin)}, Series: series, Start: start}
 	truth := sc.Effect - 1
 	out := [2]runResult{{alarm: -1, pass: -1}, {alarm: -1, pass: -1}}
 	looks := int(cfg.Bake / cfg.Scrape)
@@ -192,7 +180,7 @@ func (r Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tjudge\truns\tany alarm (95% CI)\tdetected within limit\tmedian time to detect\tpromoted early\tmedian time to promote\tinterval missed truth")
+	fmt.Fprintln(tw, "scenario\tjudge\truns\tany alarm (95% CI)\tdetected within limit\tmedian time to detect\tpromoted early\tinterval missed truth")
 	for _, row := range r.Rows {
 		lo, hi := wilson(row.Alarms, row.Runs)
 		alarm := fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*row.AlarmRate(), 100*lo, 100*hi)
@@ -204,16 +192,12 @@ func (r Report) WriteTable(w io.Writer) error {
 				ttd = fmtDur(m)
 			}
 		}
-		promoted, ttp, missed := "-", "-", "-"
+		promoted, missed := "-", "-"
 		if row.Judge == judge.JudgeName {
 			promoted = fmt.Sprintf("%.1f%%", 100*float64(row.Promoted)/float64(row.Runs))
-			ttp = "never (median)"
-			if m := row.MedianTTP(); m >= 0 {
-				ttp = fmtDur(m)
-			}
 			missed = fmt.Sprintf("%.1f%%", 100*float64(row.Misses)/float64(row.Runs))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Scenario.Name, row.Judge, row.Runs, alarm, det, ttd, promoted, ttp, missed)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", row.Scenario.Name, row.Judge, row.Runs, alarm, det, ttd, promoted, missed)
 	}
 	return tw.Flush()
 }

@@ -49,53 +49,6 @@ type Config struct {
 	OutlierRate float64
 	MissingRate float64
 	Margin      float64
-	// RateWindow, when set, makes the judged series what a Prometheus
-	// query such as rate(sum[1m]) / rate(count[1m]) returns: each host's
-	// requests update two counters, scraped every Scrape, and each sample
-	// is the mean latency of the requests between the first and last
-	// scrape within the window before it, so consecutive samples share
-	// most of their requests. The AR(1) noise is then the slow drift of
-	// each host's latency from one scrape to the next.
-	RateWindow time.Duration
-	// Requests is each host's request rate per second (RateWindow only).
-	Requests float64
-	// HideWindow declares the metric without its window, as a judge
-	// that cannot read the query's range sees it.
-	HideWindow bool
-}
-
-// Defaults of the rate-window fleet: Prometheus scraping every 5s, 1m rate
-// windows, the canary section's default 10m baseline.
-const (
-	DefaultRateWindow = time.Minute
-	DefaultRateScrape = 5 * time.Second
-	DefaultRequests   = 20.0 // requests per second per host
-	DefaultRequestSD  = 0.6  // spread of single requests' latencies, log scale
-	DefaultRatePhi    = 0.9  // AR(1) of the hosts' latency drift per 5s scrape
-	DefaultRateNoise  = 0.02 // its marginal standard deviation, log scale
-)
-
-// LabConfig is a fleet like the canary lab test's: one patched host and
-// its one control, 30s rate windows read every 5s, a baseline of 110s (22
-// samples, 3.7 windows), a margin of 10% and a bake of six minutes.
-func LabConfig(runs int, seed uint64) Config {
-	return Config{Runs: runs, Seed: seed, Patched: 1, Control: 1, Scrape: DefaultRateScrape, RateWindow: 30 * time.Second,
-		Baseline: 110 * time.Second, Bake: 6 * time.Minute, Phi: DefaultRatePhi, Noise: DefaultRateNoise, Margin: 0.10}
-}
-
-// LabScenarios are the ones of the lab-like table.
-func LabScenarios() []Scenario {
-	return []Scenario{
-		{Name: "lab A/A", Effect: 1},
-		{Name: "lab 3x latency", Effect: 3, Limit: 2 * time.Minute},
-		{Name: "lab +50% latency", Effect: 1.5, Limit: 6 * time.Minute},
-	}
-}
-
-// RateConfig is the rate-window fleet of RateScenarios.
-func RateConfig(runs int, seed uint64) Config {
-	return Config{Runs: runs, Seed: seed, Scrape: DefaultRateScrape, RateWindow: DefaultRateWindow,
-		Baseline: 10 * time.Minute, Bake: 20 * time.Minute, Phi: DefaultRatePhi, Noise: DefaultRateNoise}
 }
 
 func (c Config) withDefaults() Config {
@@ -132,24 +85,12 @@ func (c Config) withDefaults() Config {
 	def(&c.OutlierRate, DefaultOutlierRate)
 	def(&c.MissingRate, DefaultMissingRate)
 	def(&c.Margin, DefaultMargin)
-	if c.RateWindow > 0 {
-		def(&c.Requests, DefaultRequests)
-	}
 	return c
 }
 
 // Describe is the one-line description of the simulated fleet.
 func (c Config) Describe() string {
 	c = c.withDefaults()
-	if c.RateWindow > 0 {
-		hidden := ""
-		if c.HideWindow {
-			hidden = " (window not declared to the judge)"
-		}
-		return fmt.Sprintf("%d patched + %d control hosts, mean latency as rate(sum[%s])/rate(count[%s]) of %.0f req/s per host at %s steps%s, %s baseline, %s bake; per-request latency sd=%.0f%%, host drift AR(1) phi=%.2f sd=%.0f%% per scrape, host offsets sd=%.0f%%, daily cycle +-%.0f%%, missing scrapes %.0f%%; margin +%.0f%%; seed %d",
-			c.Patched, c.Control, fmtDur(c.RateWindow), fmtDur(c.RateWindow), c.Requests, c.Scrape, hidden, c.Baseline, c.Bake,
-			100*DefaultRequestSD, c.Phi, 100*c.Noise, 100*c.HostOffset, 100*c.Diurnal, 100*c.MissingRate, 100*c.Margin, c.Seed)
-	}
 	return fmt.Sprintf("%d patched + %d control hosts, %s scrapes, %s baseline, %s bake; latency noise AR(1) phi=%.2f sd=%.0f%%, host offsets sd=%.0f%%, daily cycle +-%.0f%%, outliers %.1f%%, missing scrapes %.0f%%; margin +%.0f%%; seed %d",
 		c.Patched, c.Control, c.Scrape, c.Baseline, c.Bake, c.Phi, 100*c.Noise, 100*c.HostOffset,
 		100*c.Diurnal, 100*c.OutlierRate, 100*c.MissingRate, 100*c.Margin, c.Seed)
@@ -177,25 +118,6 @@ func Scenarios() []Scenario {
 	}
 }
 
-// RateScenarios are the ones of the rate-window table.
-func RateScenarios() []Scenario {
-	return []Scenario{
-		{Name: "A/A 1m rate at 5s", Effect: 1},
-		{Name: "A/B +20% 1m rate at 5s", Effect: 1.2, Limit: 10 * time.Minute},
-		{Name: "A/B +50% 1m rate at 5s", Effect: 1.5, Limit: 5 * time.Minute},
-		{Name: "drift +30% 1m rate at 5s", Effect: 1, Drift: 0.3},
-	}
-}
-
-// metric is the metric of the harness as the judges see it.
-func (c Config) metric() judge.Metric {
-	m := LatencyMetric(c.Margin)
-	if !c.HideWindow {
-		m.Window = c.RateWindow
-	}
-	return m
-}
-
 // LatencyMetric is the metric the harness judges.
 func LatencyMetric(margin float64) judge.Metric {
 	return judge.Metric{Name: "latency_p99", Direction: judge.HigherIsWorse, Margin: margin,
@@ -207,9 +129,6 @@ var epoch = time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
 
 // simulate returns the series of one run and the patch time.
 func simulate(c Config, sc Scenario, rng *rand.Rand) ([]judge.Series, time.Time) {
-	if c.RateWindow > 0 {
-		return simulateRates(c, sc, rng)
-	}
 	start := epoch.Add(time.Duration(rng.Float64() * float64(24*time.Hour))).Truncate(c.Scrape)
 	first := start.Add(-c.Baseline)
 	steps := int((c.Baseline + c.Bake) / c.Scrape)
@@ -243,95 +162,6 @@ func simulate(c Config, sc Scenario, rng *rand.Rand) ([]judge.Series, time.Time)
 			}
 			p := judge.Sample{Time: t, Value: v}
 			if t.After(start) {
-				s.Current = append(s.Current, p)
-			} else {
-				s.Baseline = append(s.Baseline, p)
-			}
-		}
-		out = append(out, s)
-	}
-	return out, start
-}
-
-// simulateRates returns the series of one run of the rate-window fleet and
-// the patch time. Each host's requests over a scrape interval are Poisson,
-// their latencies lognormal around the host's level (offset, daily cycle,
-// AR(1) drift, the patch's effect and the fleet's drift); the counters of
-// their number and their total latency are scraped at the end of the
-// interval (a missed scrape leaves a gap). The sample at a step t is
-// Prometheus's rate(sum[w]) / rate(count[w]) at t: of the scrapes in
-// (t-w, t], the increase of the sum over the increase of the count (the
-// extrapolation of rate() is the same for both and cancels).
-func simulateRates(c Config, sc Scenario, rng *rand.Rand) ([]judge.Series, time.Time) {
-	start := epoch.Add(time.Duration(rng.Float64() * float64(24*time.Hour))).Truncate(c.Scrape)
-	// The history begins a window before the first baseline step, so
-	// that every baseline sample has a full window.
-	first := start.Add(-c.Baseline - c.RateWindow)
-	steps := int((c.Baseline + c.RateWindow + c.Bake) / c.Scrape)
-	innov := c.Noise * math.Sqrt(1-c.Phi*c.Phi)
-	perScrape := c.Requests * c.Scrape.Seconds()
-	spread := math.Exp(DefaultRequestSD * DefaultRequestSD)
-	type scrape struct {
-		t          time.Time
-		sum, count float64
-	}
-	var out []judge.Series
-	for h := range c.Patched + c.Control {
-		s := judge.Series{Metric: "latency_p99", Host: fmt.Sprintf("host%02d", h), Group: judge.Control}
-		if h < c.Patched {
-			s.Group = judge.Patched
-		}
-		offset := rng.NormFloat64() * c.HostOffset
-		x := rng.NormFloat64() * c.Noise
-		var sum, count float64
-		var scrapes []scrape
-		for k := 1; k <= steps; k++ {
-			x = c.Phi*x + innov*rng.NormFloat64()
-			// The scrape at t counts the requests of (t-Scrape, t].
-			t := first.Add(time.Duration(k) * c.Scrape)
-			mid := t.Add(-c.Scrape / 2)
-			day := 2 * math.Pi * float64(mid.Sub(epoch)) / float64(24*time.Hour)
-			logv := math.Log(DefaultLevel) + offset + c.Diurnal*math.Sin(day) + x
-			if mid.After(start) {
-				logv += math.Log1p(sc.Drift * float64(mid.Sub(start)) / float64(c.Bake))
-				if s.Group == judge.Patched {
-					logv += math.Log(sc.Effect)
-				}
-			}
-			// Requests of the interval: Poisson, by its normal
-			// approximation at these rates; their total latency by the
-			// central limit theorem over lognormal requests whose median
-			// is the level.
-			n := math.Max(0, math.Round(perScrape+math.Sqrt(perScrape)*rng.NormFloat64()))
-			mean := math.Exp(logv) * math.Sqrt(spread)
-			sd := mean * math.Sqrt(spread-1)
-			count += n
-			sum += math.Max(0, n*mean+math.Sqrt(n)*sd*rng.NormFloat64())
-			if rng.Float64() < c.MissingRate {
-				continue
-			}
-			scrapes = append(scrapes, scrape{t, sum, count})
-		}
-		// Prometheus evaluates the query at every step; the scrapes land a
-		// second before the steps.
-		lo := 0
-		for k := 1; k <= steps; k++ {
-			at := first.Add(time.Duration(k)*c.Scrape + time.Second)
-			if !at.After(first.Add(c.RateWindow)) {
-				continue
-			}
-			for lo < len(scrapes) && !scrapes[lo].t.After(at.Add(-c.RateWindow)) {
-				lo++
-			}
-			hi := lo
-			for hi+1 < len(scrapes) && !scrapes[hi+1].t.After(at) {
-				hi++
-			}
-			if hi >= len(scrapes) || hi-lo < 1 || scrapes[hi].count <= scrapes[lo].count {
-				continue // fewer than two scrapes in the window: no sample
-			}
-			p := judge.Sample{Time: at, Value: (scrapes[hi].sum - scrapes[lo].sum) / (scrapes[hi].count - scrapes[lo].count)}
-			if at.After(start) {
 				s.Current = append(s.Current, p)
 			} else {
 				s.Baseline = append(s.Baseline, p)
