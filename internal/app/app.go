@@ -11,6 +11,8 @@ import (
 type App struct {
 	Options Options
 	Store   patchpilot.Store
+	// cache keeps fleet-wide answers while their data is unchanged.
+	cache readCache
 }
 
 // New resolves and validates the options and opens the store.

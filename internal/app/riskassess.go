@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -78,7 +79,22 @@ type hostContext struct {
 // Assess scores pending updates with the active model (or the cold-start
 // model when none is stored): per patch and host a probability, level,
 // reasons, warnings and strategy, and per patch the aggregate.
+//
+// The assessment of every pending update (the zero query) is kept while the
+// store's inventory and models are unchanged: a record's score does not
+// depend on the clock.
 func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
+	if q != (AssessQuery{}) {
+		return a.assess(ctx, q)
+	}
+	res, _, err := cachedRead(ctx, a, &a.cache.assess, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, models: v.Models}
+	}, func(ctx context.Context) (AssessResult, error) { return a.assess(ctx, q) })
+	res.Patches = slices.Clone(res.Patches)
+	return res, err
+}
+
+func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	pins, err := parsePatchSpec(q.Patch)
 	if err != nil {
 		return AssessResult{}, err

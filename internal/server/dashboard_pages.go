@@ -68,6 +68,9 @@ type overview struct {
 	Waiting                                                int
 	SecurityHosts                                          int
 	PendingUpdates                                         int
+	// MeasuredAt is when the SLA states were measured, DataAt when the
+	// data they were measured from was read.
+	MeasuredAt, DataAt time.Time
 }
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -82,6 +85,7 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	o.Compliance, o.InSLA, o.OutOfSLA = comp.Totals, comp.Totals.InSLAShare(), comp.OutOfSLA()
+	o.MeasuredAt, o.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		o.PendingUpdates += h.PendingUpdateCount
 		if h.SecurityUpdateCount > 0 {
@@ -97,17 +101,17 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	for _, st := range app.SLAStates() {
 		o.States = append(o.States, count{Label: string(st), N: comp.Totals.Of(st), Link: "/ui/hosts?state=" + url.QueryEscape(string(st))})
 	}
-	ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
+	uc, err := s.app.UpdateCounts(ctx)
 	if err != nil {
 		return err
 	}
-	bySev := map[string]int{}
-	for _, u := range ups {
-		bySev[severityOf(u)]++
-	}
-	o.SecurityTotal = len(ups)
 	for _, sv := range severities {
-		o.BySeverity = append(o.BySeverity, count{Label: sv, N: bySev[sv]})
+		n := uc.Security[patchpilot.Severity(sv)]
+		if sv == "unknown" {
+			n = uc.Security[""]
+		}
+		o.SecurityTotal += n
+		o.BySeverity = append(o.BySeverity, count{Label: sv, N: n})
 	}
 	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{})
 	if err != nil {
@@ -150,6 +154,9 @@ type hostList struct {
 	Matched, Page, Pages int
 	First                int // the number of the first row shown, from 1
 	Prev, Next           string
+	// MeasuredAt is when the SLA states were measured, DataAt when the
+	// data they were measured from was read.
+	MeasuredAt, DataAt time.Time
 }
 
 // hostsPerPage is how many hosts a page of the host list shows.
@@ -221,6 +228,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		return err
 	}
 	l.Total = len(sums)
+	l.MeasuredAt, l.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		row := hostRow{HostSummary: h, Labels: patchpilot.SortedLabels(h.Labels), State: string(app.SLAUnknown)}
 		if hc, ok := comp.Host(h.Name); ok {

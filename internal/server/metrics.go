@@ -100,16 +100,16 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descHosts, counts, prometheus.GaugeValue)
 	}
-	if ups, err := c.s.app.Updates(ctx, patchpilot.UpdateFilter{}); err != nil {
+	if uc, err := c.s.app.UpdateCounts(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{}
-		for _, u := range ups {
-			sev := string(patchpilot.MaxSeverity(u.Advisories))
+		for sv, n := range uc.All {
+			sev := string(sv)
 			if sev == "" {
 				sev = "none"
 			}
-			counts[sev]++
+			counts[sev] += n
 		}
 		gauge(descUpdates, counts, prometheus.GaugeValue)
 	}
@@ -140,12 +140,12 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		gauge(descGates, counts, prometheus.CounterValue)
 	}
-	if outs, err := st.Outcomes(ctx, patchpilot.OutcomeFilter{}); err != nil {
+	if outs, err := c.s.app.OutcomeCounts(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{}
-		for _, o := range outs {
-			counts[string(o.Outcome)]++
+		for k, n := range outs {
+			counts[string(k)] += n
 		}
 		gauge(descOutcomes, counts, prometheus.GaugeValue)
 	}
