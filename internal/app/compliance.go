@@ -204,34 +204,56 @@ func (av availability) of(pkg, version string, advs []patchpilot.AdvisoryRef) (t
 
 // slaGroups maps each stored host to its policy group, reading the hosts
 // and their summaries in two queries; collected says which hosts have facts.
+// The answer is kept while the inventory and the policy are unchanged: its
+// maps are shared, read them only.
 func (a *App) slaGroups(ctx context.Context) (hosts []string, group map[string]policy.Group, collected map[string]time.Time, err error) {
-	hs, err := a.Store.Hosts(ctx)
+	pk, err := policyKey(a.Options.Policy)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sums, err := a.Store.HostSummaries(ctx)
+	g, _, err := cachedRead(ctx, a, &a.cache.groups, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, policy: pk}
+	}, a.readSLAGroups)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	return g.hosts, g.group, g.collected, nil
+}
+
+// hostGroups is what slaGroups returns.
+type hostGroups struct {
+	hosts     []string
+	group     map[string]policy.Group
+	collected map[string]time.Time
+}
+
+func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := a.Store.HostSummaries(ctx)
+	if err != nil {
+		return nil, err
 	}
 	byName := make(map[string]patchpilot.HostSummary, len(sums))
 	for _, s := range sums {
 		byName[s.Name] = s
 	}
 	p := a.Options.Policy
-	group = make(map[string]policy.Group, len(hs))
-	collected = make(map[string]time.Time, len(hs))
+	g := &hostGroups{group: make(map[string]policy.Group, len(hs)), collected: make(map[string]time.Time, len(hs))}
 	for _, h := range hs {
 		s, ok := byName[h.Name]
 		if !ok {
 			s = patchpilot.Summarize(h, nil)
 		}
 		if s.CollectedAt != nil {
-			collected[h.Name] = *s.CollectedAt
+			g.collected[h.Name] = *s.CollectedAt
 		}
-		group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
-		hosts = append(hosts, h.Name)
+		g.group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
+		g.hosts = append(g.hosts, h.Name)
 	}
-	return hosts, group, collected, nil
+	return g, nil
 }
 
 // Compliance measures every host against its group's SLA now. What the

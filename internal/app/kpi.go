@@ -421,7 +421,9 @@ func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 	if err != nil {
 		return dt, err
 	}
-	gates, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, Since: q.From, Until: q.To})
+	// Only each verdict's word is read, not its evidence.
+	gates, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, Since: q.From, Until: q.To,
+		DataKey: "verdict"})
 	if err != nil {
 		return dt, err
 	}
@@ -432,8 +434,8 @@ func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 		if g.Host == "" || len(g.Data) == 0 {
 			continue
 		}
-		var rep patchpilot.HealthReport
-		if json.Unmarshal(g.Data, &rep) != nil || rep.Verdict != patchpilot.Unhealthy {
+		var verdict patchpilot.HealthVerdict
+		if json.Unmarshal(g.Data, &verdict) != nil || verdict != patchpilot.Unhealthy {
 			continue
 		}
 		k := key{g.Rollout, g.Host}

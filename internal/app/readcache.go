@@ -18,6 +18,7 @@ import (
 // clock is computed from the kept data at each read. docs/benchmarks.md
 // lists what is kept and what invalidates it.
 type readCache struct {
+	groups        cached[*hostGroups]
 	compliance    cached[*complianceBase]
 	assess        cached[AssessResult]
 	calibration   cached[ModelCalibration]

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -91,6 +92,9 @@ func (db *DB) AppendEvents(ctx context.Context, events []patchpilot.Event) ([]pa
 }
 
 // Events lists events matching the filter in ID order.
+// dataKeyRE is what EventFilter.DataKey may be.
+var dataKeyRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
 func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patchpilot.Event, error) {
 	if filter.Limit < 0 {
 		return nil, invalid("events: negative limit %d", filter.Limit)
@@ -120,6 +124,13 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 		add("id > ?", filter.AfterID)
 	}
 	q := `SELECT id, time, actor, kind, host, rollout, message, data FROM events`
+	if filter.DataKey != "" {
+		if !dataKeyRE.MatchString(filter.DataKey) {
+			return nil, invalid("events: data key %q: expected letters, digits and underscores", filter.DataKey)
+		}
+		q = `SELECT id, time, actor, kind, host, rollout, message, data -> ? FROM events`
+		args = append([]any{"$." + filter.DataKey}, args...)
+	}
 	index, err := db.eventsTimeIndex(ctx, filter)
 	if err != nil {
 		return nil, wrap(err, "list events")

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -12,6 +13,35 @@ import (
 
 func (s suite) testEvents(t *testing.T) {
 	ctx := context.Background()
+
+	t.Run("DataKey", func(t *testing.T) {
+		st := s.store(t)
+		for i, data := range []string{`{"verdict": "unhealthy", "evidence": {"series": [1, 2, 3]}}`, `{"evidence": {}}`, ``, `{"verdict": {"a": 1}}`} {
+			e := patchpilot.Event{Kind: patchpilot.EventGateVerdict, Host: "web-1", Time: baseTime.Add(time.Duration(i) * time.Minute),
+				Message: fmt.Sprint(i)}
+			if data != "" {
+				e.Data = json.RawMessage(data)
+			}
+			if _, err := st.AppendEvent(ctx, e); err != nil {
+				t.Fatalf("AppendEvent: %v", err)
+			}
+		}
+		got, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, Since: baseTime, DataKey: "verdict"})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		want := []string{`"unhealthy"`, ``, ``, `{"a":1}`}
+		if len(got) != len(want) {
+			t.Fatalf("got %d events, want %d", len(got), len(want))
+		}
+		for i, e := range got {
+			if string(e.Data) != want[i] || e.Message != fmt.Sprint(i) || e.Host != "web-1" {
+				t.Errorf("event %d: data %q, message %q, host %q; want data %q", i, e.Data, e.Message, e.Host, want[i])
+			}
+		}
+		_, err = st.Events(ctx, patchpilot.EventFilter{DataKey: "verdict') --"})
+		wantCode(t, err, patchpilot.EINVALID, "data key")
+	})
 
 	t.Run("AppendSetsIDAndTime", func(t *testing.T) {
 		st := s.store(t)
