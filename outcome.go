@@ -54,4 +54,7 @@ type OutcomeFilter struct {
 	// Until, when set, keeps outcomes at or before it.
 	Until time.Time
 	Limit int
+	// Newest, with Limit, keeps the newest Limit outcomes instead of the
+	// oldest (still listed oldest first).
+	Newest bool
 }

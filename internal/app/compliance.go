@@ -232,7 +232,7 @@ func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	sums, err := a.Store.HostSummaries(ctx)
+	sums, err := a.HostSummaries(ctx)
 	if err != nil {
 		return nil, err
 	}

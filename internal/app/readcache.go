@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // lists what is kept and what invalidates it.
 type readCache struct {
 	groups        cached[*hostGroups]
+	summaries     cached[[]patchpilot.HostSummary]
 	compliance    cached[*complianceBase]
 	assess        cached[AssessResult]
 	calibration   cached[ModelCalibration]
@@ -136,4 +138,14 @@ func (a *App) OutcomeCounts(ctx context.Context) (map[patchpilot.OutcomeKind]int
 		return nil, err
 	}
 	return maps.Clone(c), nil
+}
+
+// HostSummaries lists every host with the summary of its latest facts, as
+// the store's HostSummaries does, kept while the inventory is unchanged.
+// The labels maps are shared: read them only.
+func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory}
+	}, a.Store.HostSummaries)
+	return slices.Clone(sums), err
 }

@@ -75,7 +75,7 @@ type overview struct {
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
 	ctx := r.Context()
-	sums, err := s.app.Store.HostSummaries(ctx)
+	sums, err := s.app.HostSummaries(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 		o.SecurityTotal += n
 		o.BySeverity = append(o.BySeverity, count{Label: sv, N: n})
 	}
-	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{})
+	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{Active: true})
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 			return badField("label", "label %q: expected key=value, such as env=prod", l.Label)
 		}
 	}
-	sums, err := s.app.Store.HostSummaries(r.Context())
+	sums, err := s.app.HostSummaries(r.Context())
 	if err != nil {
 		return err
 	}
@@ -754,12 +754,9 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	// The latest outcomes: those of the last 90 days, the newest 50.
-	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes)})
+	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes), Limit: 50, Newest: true})
 	if err != nil {
 		return err
-	}
-	if len(recs) > 50 {
-		recs = recs[len(recs)-50:]
 	}
 	slices.Reverse(recs)
 	for _, list := range []*[]app.OutcomeCount{&cal.ByPackage, &cal.ByHost} {

@@ -82,7 +82,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, vt, float64(n), k)
 		}
 	}
-	if sums, err := st.HostSummaries(ctx); err != nil {
+	if sums, err := c.s.app.HostSummaries(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{"compliant": 0, "updates_pending": 0, "security_pending": 0, "unknown": 0}
@@ -168,15 +168,17 @@ func (c *storeCollector) gateVerdicts(ctx context.Context) (map[string]int, erro
 		}
 	}
 	for {
-		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000})
+		// Only each verdict's word is read, not its evidence.
+		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000,
+			DataKey: "verdict"})
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range evs {
-			var rep patchpilot.HealthReport
+			var v patchpilot.HealthVerdict
 			verdict := "unknown"
-			if len(e.Data) > 0 && json.Unmarshal(e.Data, &rep) == nil && rep.Verdict != "" {
-				verdict = string(rep.Verdict)
+			if len(e.Data) > 0 && json.Unmarshal(e.Data, &v) == nil && v != "" {
+				verdict = string(v)
 			}
 			c.gates[verdict]++
 			c.gatesAfter = e.ID

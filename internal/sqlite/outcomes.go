@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -162,7 +163,12 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY o.time, o.id"
+	newest := f.Newest && f.Limit > 0
+	if newest {
+		q += " ORDER BY o.time DESC, o.id DESC"
+	} else {
+		q += " ORDER BY o.time, o.id"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -171,6 +177,7 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 	if err != nil {
 		return nil, wrap(err, "list outcomes")
 	}
+
 	defer rows.Close()
 	out := []patchpilot.Outcome{}
 	for rows.Next() {
@@ -182,6 +189,9 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "list outcomes")
+	}
+	if newest {
+		slices.Reverse(out)
 	}
 	return out, nil
 }
