@@ -66,9 +66,7 @@ type EventFilter struct {
 	Until   time.Time
 	AfterID int64
 	Limit   int
-	// DataKey, when set (a top-level key of the events' data: letters,
-	// digits and underscores), makes each event's Data only the JSON value
-	// under that key (nil when absent), without decoding the rest, for
-	// readers that need one field of large data.
-	DataKey string
+	// NoData leaves each event's Data out, for readers that need only
+	// the rest.
+	NoData bool
 }

@@ -57,4 +57,7 @@ type OutcomeFilter struct {
 	// Newest, with Limit, keeps the newest Limit outcomes instead of the
 	// oldest (still listed oldest first).
 	Newest bool
+	// NoGateResults leaves each outcome's GateResults empty, for readers
+	// that do not need them (they are most of an outcome's size).
+	NoGateResults bool
 }

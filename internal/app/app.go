@@ -13,6 +13,8 @@ type App struct {
 	Store   patchpilot.Store
 	// cache keeps fleet-wide answers while their data is unchanged.
 	cache readCache
+	// events keeps what the downtime KPI reads of the event log.
+	events eventIndex
 }
 
 // New resolves and validates the options and opens the store.

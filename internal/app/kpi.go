@@ -144,7 +144,7 @@ func (a *App) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		return KPIReport{}, err
 	}
 	rep := KPIReport{From: q.From, To: q.To, GeneratedAt: a.now()}
-	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Since: q.From, Until: q.To})
+	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Since: q.From, Until: q.To, NoGateResults: true})
 	if err != nil {
 		return rep, err
 	}
@@ -417,13 +417,7 @@ func hostStateOf(e patchpilot.Event) patchpilot.HostState {
 // to the end of its pipeline there: rolled back, failed or done).
 func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 	var dt Downtime
-	states, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventHostState, Since: q.From, Until: q.To})
-	if err != nil {
-		return dt, err
-	}
-	// Only each verdict's word is read, not its evidence.
-	gates, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, Since: q.From, Until: q.To,
-		DataKey: "verdict"})
+	states, gates, err := a.events.read(ctx, a.Store, q.From, q.To)
 	if err != nil {
 		return dt, err
 	}
@@ -431,36 +425,29 @@ func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 	rebootAt := map[key]time.Time{}
 	unhealthyAt := map[key]time.Time{}
 	for _, g := range gates {
-		if g.Host == "" || len(g.Data) == 0 {
-			continue
-		}
-		var verdict patchpilot.HealthVerdict
-		if json.Unmarshal(g.Data, &verdict) != nil || verdict != patchpilot.Unhealthy {
-			continue
-		}
-		k := key{g.Rollout, g.Host}
-		if t, ok := unhealthyAt[k]; !ok || g.Time.Before(t) {
-			unhealthyAt[k] = g.Time
+		k := key{g.rollout, g.host}
+		if t, ok := unhealthyAt[k]; !ok || g.at.Before(t) {
+			unhealthyAt[k] = g.at
 		}
 	}
 	ended := map[key]bool{}
 	for _, e := range states {
-		k := key{e.Rollout, e.Host}
-		st := hostStateOf(e)
+		k := key{e.rollout, e.host}
+		st := e.state
 		if t, ok := rebootAt[k]; ok && st != patchpilot.HostReboot {
 			dt.Reboots++
-			dt.RebootSeconds += e.Time.Sub(t).Seconds()
+			dt.RebootSeconds += e.at.Sub(t).Seconds()
 			delete(rebootAt, k)
 		}
 		if st == patchpilot.HostReboot {
 			if _, ok := rebootAt[k]; !ok {
-				rebootAt[k] = e.Time
+				rebootAt[k] = e.at
 			}
 		}
-		if t, ok := unhealthyAt[k]; ok && !ended[k] && !e.Time.Before(t) && st.Terminal() {
+		if t, ok := unhealthyAt[k]; ok && !ended[k] && !e.at.Before(t) && st.Terminal() {
 			ended[k] = true
 			dt.Unhealthy++
-			dt.UnhealthySeconds += e.Time.Sub(t).Seconds()
+			dt.UnhealthySeconds += e.at.Sub(t).Seconds()
 		}
 	}
 	// A reboot or an unhealthy spell still open at the end of the period

@@ -124,7 +124,7 @@ func (a *App) OutcomeCounts(ctx context.Context) (map[patchpilot.OutcomeKind]int
 	c, _, err := cachedRead(ctx, a, &a.cache.outcomeCounts, func(v patchpilot.DataVersions) cacheKey {
 		return cacheKey{outcomes: v.Outcomes}
 	}, func(ctx context.Context) (map[patchpilot.OutcomeKind]int, error) {
-		outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+		outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{NoGateResults: true})
 		if err != nil {
 			return nil, err
 		}

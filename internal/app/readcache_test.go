@@ -106,3 +106,34 @@ func TestUpdateCountsFollowAdvisories(t *testing.T) {
 		t.Errorf("security counts %+v, want %d updates", c.Security, len(want))
 	}
 }
+
+// TestDowntimeReadsNewEvents checks that the KPIs' index of the event log
+// takes the events stored after it was first read.
+func TestDowntimeReadsNewEvents(t *testing.T) {
+	ctx, a := kpiHistory(t)
+	rep, err := a.KPIs(ctx, KPIQuery{From: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rep.Downtime
+	d20 := t0.Add(20 * day)
+	for _, e := range []patchpilot.Event{
+		{Time: d20, Kind: patchpilot.EventHostState, Rollout: "r9", Host: "h2", Message: "h2 reboot", Actor: "controller"},
+		{Time: d20.Add(10 * time.Minute), Kind: patchpilot.EventHostState, Rollout: "r9", Host: "h2", Message: "h2 verify", Actor: "controller"},
+		{Time: d20.Add(11 * time.Minute), Kind: patchpilot.EventGateVerdict, Rollout: "r9", Host: "h2", Actor: "controller",
+			Data: []byte(`{"verdict":"rollback","results":[],"reason":"down"}`)},
+		{Time: d20.Add(15 * time.Minute), Kind: patchpilot.EventHostState, Rollout: "r9", Host: "h2", Message: "h2 rolled_back", Actor: "controller"},
+	} {
+		if _, err := a.Store.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err = a.KPIs(ctx, KPIQuery{From: t0}); err != nil {
+		t.Fatal(err)
+	}
+	want := Downtime{Reboots: before.Reboots + 1, RebootSeconds: before.RebootSeconds + 600,
+		Unhealthy: before.Unhealthy + 1, UnhealthySeconds: before.UnhealthySeconds + 240}
+	if rep.Downtime != want {
+		t.Errorf("downtime %+v, want %+v", rep.Downtime, want)
+	}
+}

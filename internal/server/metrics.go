@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"net/http"
 	"sync"
@@ -168,16 +167,14 @@ func (c *storeCollector) gateVerdicts(ctx context.Context) (map[string]int, erro
 		}
 	}
 	for {
-		// Only each verdict's word is read, not its evidence.
-		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000,
-			DataKey: "verdict"})
+		evs, err := c.s.app.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, AfterID: c.gatesAfter, Limit: 10000})
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range evs {
-			var v patchpilot.HealthVerdict
+			// Only each verdict's word is decoded, not its evidence.
 			verdict := "unknown"
-			if len(e.Data) > 0 && json.Unmarshal(e.Data, &v) == nil && v != "" {
+			if v := patchpilot.VerdictOf(e.Data); v != "" {
 				verdict = string(v)
 			}
 			c.gates[verdict]++

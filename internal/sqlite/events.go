@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -92,9 +91,6 @@ func (db *DB) AppendEvents(ctx context.Context, events []patchpilot.Event) ([]pa
 }
 
 // Events lists events matching the filter in ID order.
-// dataKeyRE is what EventFilter.DataKey may be.
-var dataKeyRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-
 func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patchpilot.Event, error) {
 	if filter.Limit < 0 {
 		return nil, invalid("events: negative limit %d", filter.Limit)
@@ -124,12 +120,8 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 		add("id > ?", filter.AfterID)
 	}
 	q := `SELECT id, time, actor, kind, host, rollout, message, data FROM events`
-	if filter.DataKey != "" {
-		if !dataKeyRE.MatchString(filter.DataKey) {
-			return nil, invalid("events: data key %q: expected letters, digits and underscores", filter.DataKey)
-		}
-		q = `SELECT id, time, actor, kind, host, rollout, message, data -> ? FROM events`
-		args = append([]any{"$." + filter.DataKey}, args...)
+	if filter.NoData {
+		q = `SELECT id, time, actor, kind, host, rollout, message, NULL FROM events`
 	}
 	index, err := db.eventsTimeIndex(ctx, filter)
 	if err != nil {

@@ -158,7 +158,11 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 		where = append(where, "o.time <= ?")
 		args = append(args, formatTime(f.Until))
 	}
-	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, o.gate_results,
+	gates := "o.gate_results"
+	if f.NoGateResults {
+		gates = "'[]'"
+	}
+	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, ` + gates + `,
 		o.features FROM outcomes o`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -109,6 +109,11 @@ func (s suite) testOutcomes(t *testing.T) {
 	if got, want := list(patchpilot.OutcomeFilter{}), []patchpilot.Outcome{storedOutcome(t, full)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Outcomes =\n%+v\nwant\n%+v", got, want)
 	}
+	brief := storedOutcome(t, full)
+	brief.GateResults = nil
+	if got, want := list(patchpilot.OutcomeFilter{NoGateResults: true}), []patchpilot.Outcome{brief}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Outcomes without gate results =\n%+v\nwant\n%+v", got, want)
+	}
 
 	// The same host and rollout replace the outcome, package rows and all.
 	replaced := patchpilot.Outcome{Time: baseTime.Add(time.Hour), Rollout: "r1", Host: "web-1",
