@@ -76,6 +76,10 @@ type FactStore interface {
 	// transaction, and returns how many snapshots it deleted. keep must be
 	// at least 1, so that a host's current state is never deleted.
 	PruneFacts(ctx context.Context, keep int) (int, error)
+	// FleetFacts returns every collected host's latest facts without
+	// their Packages and Updates (nil), ordered by host name: what a
+	// fleet-wide read needs of each host's facts, in one read.
+	FleetFacts(ctx context.Context) ([]Facts, error)
 	// DataVersions returns the counters that change whenever data of
 	// their kind changes, by any writer of the store.
 	DataVersions(ctx context.Context) (DataVersions, error)

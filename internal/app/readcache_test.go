@@ -1,6 +1,7 @@
 package app
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -135,5 +136,36 @@ func TestDowntimeReadsNewEvents(t *testing.T) {
 		Unhealthy: before.Unhealthy + 1, UnhealthySeconds: before.UnhealthySeconds + 240}
 	if rep.Downtime != want {
 		t.Errorf("downtime %+v, want %+v", rep.Downtime, want)
+	}
+}
+
+// TestFleetContextsGiveTheSameRecords checks that the one-query read of the
+// fleet's facts that large assessments use gives each update the record
+// that reading its host's facts alone gives.
+func TestFleetContextsGiveTheSameRecords(t *testing.T) {
+	a := newTestApp(t)
+	addFleet(t, a)
+	ctx := t.Context()
+	fleet, err := a.fleetContexts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, err := a.Updates(ctx, patchpilot.UpdateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) == 0 || len(fleet) != 2 {
+		t.Fatalf("%d updates, %d hosts read", len(ups), len(fleet))
+	}
+	one := map[string]*hostContext{}
+	for _, u := range ups {
+		hc, err := a.hostContext(ctx, one, u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := recordFor(u, fleet[u.Host], testNow), recordFor(u, hc, testNow)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s on %s: record %+v, want %+v", u.Package, u.Host, got, want)
+		}
 	}
 }

@@ -130,6 +130,11 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		}
 	}
 	hosts := map[string]*hostContext{}
+	if q.Host == "" && len(updates) > fleetReadFrom {
+		if hosts, err = a.fleetContexts(ctx); err != nil {
+			return res, err
+		}
+	}
 	now := a.now()
 	// patch name → host → records
 	groups := map[string]map[string][]risk.Record{}
@@ -176,6 +181,34 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res.Patches[i].Patch < res.Patches[j].Patch
 	})
 	return res, nil
+}
+
+// fleetReadFrom is how many updates make an assessment read every host's
+// facts in one query rather than each host's with its own.
+const fleetReadFrom = 200
+
+// fleetContexts loads every collected host and its latest facts (without
+// their lists, which records do not use) in two queries.
+func (a *App) fleetContexts(ctx context.Context) (map[string]*hostContext, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]patchpilot.Host, len(hs))
+	for _, h := range hs {
+		byName[h.Name] = h
+	}
+	out := make(map[string]*hostContext, len(facts))
+	for _, f := range facts {
+		if h, ok := byName[f.Host]; ok {
+			out[f.Host] = &hostContext{host: h, facts: f}
+		}
+	}
+	return out, nil
 }
 
 // hostContext loads a host and its latest facts once per assessment.
