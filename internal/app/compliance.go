@@ -452,24 +452,6 @@ func deadlineOf(u patchpilot.HostUpdate, sla SLA, av availability) (SLAUpdate, b
 		AvailableFrom: from, Deadline: avail.Add(d)}, true
 }
 
-// stateAt is a host's SLA state at a time from a stored exposure: out of
-// its SLA when the oldest update of some severity is past that severity's
-// deadline, within it when some update with a deadline is pending.
-func stateAt(oldest map[patchpilot.Severity]time.Time, sla SLA, at time.Time) SLAState {
-	state := SLACompliant
-	for sev, avail := range oldest {
-		d, ok := sla.Deadline(sev)
-		if !ok {
-			continue
-		}
-		if at.After(avail.Add(d)) {
-			return SLAOut
-		}
-		state = SLAWithin
-	}
-	return state
-}
-
 // recordExposures stores each named host's SLA exposure at the time its
 // latest facts were collected, from its pending security updates. Collect
 // and ImportFacts call it after saving facts; compliance over time reads

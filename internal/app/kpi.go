@@ -370,6 +370,12 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 	for _, h := range hosts {
 		list := byHost[h]
 		sla := a.Options.Policy.SLAOf(group[h])
+		// Each exposure is out of the SLA after its earliest deadline,
+		// found once rather than at each day.
+		outAfter := make([]time.Time, len(list))
+		for k, e := range list {
+			outAfter[k] = earliestDeadline(e.Oldest, sla)
+		}
 		j := -1 // the latest exposure at or before the day's instant
 		for i := range days {
 			for j+1 < len(list) && !list[j+1].CollectedAt.After(days[i].At) {
@@ -380,7 +386,7 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 				continue
 			}
 			days[i].Hosts++
-			if stateAt(list[j].Oldest, sla, days[i].At) == SLAOut {
+			if !outAfter[j].IsZero() && days[i].At.After(outAfter[j]) {
 				days[i].OutOfSLA++
 			} else {
 				days[i].InSLA++
@@ -393,6 +399,24 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 		}
 	}
 	return days, nil
+}
+
+// earliestDeadline is the earliest deadline of an exposure's oldest
+// updates under the SLA, zero when none has one: the host is out of its
+// SLA after it (the oldest update of some severity is past that
+// severity's deadline), and within it before.
+func earliestDeadline(oldest map[patchpilot.Severity]time.Time, sla SLA) time.Time {
+	var first time.Time
+	for sev, avail := range oldest {
+		d, ok := sla.Deadline(sev)
+		if !ok {
+			continue
+		}
+		if dl := avail.Add(d); first.IsZero() || dl.Before(first) {
+			first = dl
+		}
+	}
+	return first
 }
 
 func dayOf(t time.Time) time.Time {
