@@ -105,9 +105,10 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
+	unrated := severityOf(patchpilot.HostUpdate{}) // the label of updates no advisory rates
 	for _, sv := range severities {
 		n := uc.Security[patchpilot.Severity(sv)]
-		if sv == "unknown" {
+		if sv == unrated {
 			n = uc.Security[""]
 		}
 		o.SecurityTotal += n
