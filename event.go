@@ -66,4 +66,7 @@ type EventFilter struct {
 	Until   time.Time
 	AfterID int64
 	Limit   int
+	// NoData leaves each event's Data out, for readers that need only
+	// the rest.
+	NoData bool
 }

@@ -1,6 +1,7 @@
 package patchpilot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -77,4 +78,32 @@ type HealthReport struct {
 type HealthChecker interface {
 	Baseline(ctx context.Context, t HealthTarget) (HealthBaseline, error)
 	Check(ctx context.Context, t HealthTarget, base HealthBaseline) (HealthReport, error)
+}
+
+// VerdictOf reads the verdict of a gate verdict event's data (a
+// HealthReport) without decoding its evidence when the verdict
+// comes first, as HealthReport's encoding puts it; "" when it has none.
+func VerdictOf(data []byte) HealthVerdict {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key, _ := t.(string); key == "verdict" {
+			var v HealthVerdict
+			if dec.Decode(&v) != nil {
+				return ""
+			}
+			return v
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }

@@ -54,4 +54,10 @@ type OutcomeFilter struct {
 	// Until, when set, keeps outcomes at or before it.
 	Until time.Time
 	Limit int
+	// Newest, with Limit, keeps the newest Limit outcomes instead of the
+	// oldest (still listed oldest first).
+	Newest bool
+	// NoGateResults leaves each outcome's GateResults empty, for readers
+	// that do not need them (they are most of an outcome's size).
+	NoGateResults bool
 }

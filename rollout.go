@@ -164,7 +164,9 @@ type Incident struct {
 // RolloutFilter selects rollouts. Zero fields match everything.
 type RolloutFilter struct {
 	State RolloutState
-	Limit int
+	// Active keeps the rollouts not in a final state (RolloutState.Final).
+	Active bool
+	Limit  int
 }
 
 // RolloutStore keeps rollouts, their stages and host pipelines, incidents,

@@ -76,6 +76,26 @@ type FactStore interface {
 	// transaction, and returns how many snapshots it deleted. keep must be
 	// at least 1, so that a host's current state is never deleted.
 	PruneFacts(ctx context.Context, keep int) (int, error)
+	// FleetFacts returns every collected host's latest facts without
+	// their Packages and Updates (nil), ordered by host name: what a
+	// fleet-wide read needs of each host's facts, in one read.
+	FleetFacts(ctx context.Context) ([]Facts, error)
+	// DataVersions returns the counters that change whenever data of
+	// their kind changes, by any writer of the store.
+	DataVersions(ctx context.Context) (DataVersions, error)
+}
+
+// DataVersions are counters, one per kind of data, each of which changes
+// (grows) with every change to the data of its kind, so that a reader can
+// keep what it derived from that data while its counter stays the same.
+type DataVersions struct {
+	// Inventory: hosts, their fact snapshots and update sightings, and
+	// the stored advisories.
+	Inventory int64 `json:"inventory"`
+	// Outcomes: the stored outcomes.
+	Outcomes int64 `json:"outcomes"`
+	// Models: the stored risk models.
+	Models int64 `json:"models"`
 }
 
 // FactSnapshot describes one stored snapshot without its lists.

@@ -11,6 +11,10 @@ import (
 type App struct {
 	Options Options
 	Store   patchpilot.Store
+	// cache keeps fleet-wide answers while their data is unchanged.
+	cache readCache
+	// events keeps what the downtime KPI reads of the event log.
+	events eventIndex
 }
 
 // New resolves and validates the options and opens the store.

@@ -122,7 +122,11 @@ func (t *ComplianceTotals) add(s SLAState) {
 // ComplianceReport is the fleet's standing against its SLAs at At. Its
 // JSON is GET /api/v1/compliance's.
 type ComplianceReport struct {
-	At     time.Time        `json:"at"`
+	At time.Time `json:"at"`
+	// DataAt is when the hosts, facts and advisories measured were read:
+	// the report is measured at At from data kept since DataAt, while the
+	// store's inventory is unchanged.
+	DataAt time.Time        `json:"data_at"`
 	Totals ComplianceTotals `json:"totals"`
 	// Hosts are ordered by name.
 	Hosts []HostCompliance `json:"hosts"`
@@ -202,49 +206,109 @@ func (av availability) of(pkg, version string, advs []patchpilot.AdvisoryRef) (t
 
 // slaGroups maps each stored host to its policy group, reading the hosts
 // and their summaries in two queries; collected says which hosts have facts.
+// The answer is kept while the inventory and the policy are unchanged: its
+// maps are shared, read them only.
 func (a *App) slaGroups(ctx context.Context) (hosts []string, group map[string]policy.Group, collected map[string]time.Time, err error) {
-	hs, err := a.Store.Hosts(ctx)
+	pk, err := policyKey(a.Options.Policy)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sums, err := a.Store.HostSummaries(ctx)
+	g, _, err := cachedRead(ctx, a, &a.cache.groups, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, policy: pk}
+	}, a.readSLAGroups)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	return g.hosts, g.group, g.collected, nil
+}
+
+// hostGroups is what slaGroups returns.
+type hostGroups struct {
+	hosts     []string
+	group     map[string]policy.Group
+	collected map[string]time.Time
+}
+
+func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := a.HostSummaries(ctx)
+	if err != nil {
+		return nil, err
 	}
 	byName := make(map[string]patchpilot.HostSummary, len(sums))
 	for _, s := range sums {
 		byName[s.Name] = s
 	}
 	p := a.Options.Policy
-	group = make(map[string]policy.Group, len(hs))
-	collected = make(map[string]time.Time, len(hs))
+	g := &hostGroups{group: make(map[string]policy.Group, len(hs)), collected: make(map[string]time.Time, len(hs))}
 	for _, h := range hs {
 		s, ok := byName[h.Name]
 		if !ok {
 			s = patchpilot.Summarize(h, nil)
 		}
 		if s.CollectedAt != nil {
-			collected[h.Name] = *s.CollectedAt
+			g.collected[h.Name] = *s.CollectedAt
 		}
-		group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
-		hosts = append(hosts, h.Name)
+		g.group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
+		g.hosts = append(g.hosts, h.Name)
 	}
-	return hosts, group, collected, nil
+	return g, nil
 }
 
-// Compliance measures every host against its group's SLA now: one read of
-// the hosts, their summaries, the fleet's pending updates and the first
-// sightings of their packages (and the stored advisories, once per
-// package), never one query per host.
+// Compliance measures every host against its group's SLA now. What the
+// measure is derived from (each host's group and SLA and its pending
+// security updates with their deadlines) is read in one pass over the
+// hosts, their summaries, the fleet's pending updates and the first
+// sightings of their packages, and kept while the store's inventory (and
+// the policy) stays the same; the states are measured against the clock at
+// each call, so a deadline that passes flips a host out of its SLA without
+// a new read. DataAt says when the kept data was read.
 func (a *App) Compliance(ctx context.Context) (ComplianceReport, error) {
 	now := a.now()
-	hosts, group, collected, err := a.slaGroups(ctx)
+	pk, err := policyKey(a.Options.Policy)
 	if err != nil {
 		return ComplianceReport{}, err
+	}
+	b, readAt, err := cachedRead(ctx, a, &a.cache.compliance, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, policy: pk}
+	}, a.complianceBase)
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	rep := b.at(now)
+	rep.DataAt = readAt
+	return rep, nil
+}
+
+// complianceBase is what the fleet's compliance derives from and that does
+// not change with time: each host's group, whether it was ever collected,
+// and its pending security updates that have a deadline.
+type complianceBase struct {
+	hosts []baseHost // ordered by name
+	slas  map[string]SLA
+}
+
+type baseHost struct {
+	name, group string
+	known       bool
+	deadlines   []SLAUpdate // OverdueSeconds 0
+}
+
+// complianceBase reads the fleet's compliance base: one read of the hosts,
+// their summaries, the fleet's pending updates and the first sightings of
+// their packages (and the stored advisories, once per package), never one
+// query per host.
+func (a *App) complianceBase(ctx context.Context) (*complianceBase, error) {
+	hosts, group, collected, err := a.slaGroups(ctx)
+	if err != nil {
+		return nil, err
 	}
 	updates, published, err := a.annotatedUpdates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
 	if err != nil {
-		return ComplianceReport{}, err
+		return nil, err
 	}
 	pkgs := make([]string, 0, len(updates))
 	for _, u := range updates {
@@ -252,45 +316,72 @@ func (a *App) Compliance(ctx context.Context) (ComplianceReport, error) {
 	}
 	av, err := a.loadAvailability(ctx, pkgs, published)
 	if err != nil {
-		return ComplianceReport{}, err
+		return nil, err
 	}
 	byHost := map[string][]patchpilot.HostUpdate{}
 	for _, u := range updates {
 		byHost[u.Host] = append(byHost[u.Host], u)
 	}
-	rep := ComplianceReport{At: now, Hosts: make([]HostCompliance, 0, len(hosts)), SLAs: map[string]SLA{}}
+	b := &complianceBase{hosts: make([]baseHost, 0, len(hosts)), slas: map[string]SLA{}}
 	for _, name := range hosts {
 		g := group[name]
 		sla := a.Options.Policy.SLAOf(g)
-		rep.SLAs[g.Name] = sla
+		b.slas[g.Name] = sla
 		_, known := collected[name]
-		hc := measureHost(name, g.Name, sla, known, byHost[name], av, now)
+		b.hosts = append(b.hosts, baseHost{name: name, group: g.Name, known: known, deadlines: deadlinesOf(byHost[name], sla, av)})
+	}
+	return b, nil
+}
+
+// at measures the base against the clock.
+func (b *complianceBase) at(now time.Time) ComplianceReport {
+	rep := ComplianceReport{At: now, Hosts: make([]HostCompliance, 0, len(b.hosts)), SLAs: maps.Clone(b.slas)}
+	for _, h := range b.hosts {
+		hc := h.at(now)
 		rep.Totals.add(hc.State)
 		rep.Totals.OverdueUpdates += len(hc.Overdue)
 		rep.Hosts = append(rep.Hosts, hc)
 	}
-	return rep, nil
+	return rep
+}
+
+// deadlinesOf measures a host's pending security updates against its SLA:
+// those with a deadline, not yet against a clock.
+func deadlinesOf(updates []patchpilot.HostUpdate, sla SLA, av availability) []SLAUpdate {
+	var out []SLAUpdate
+	for _, u := range updates {
+		if su, ok := deadlineOf(u, sla, av); ok {
+			out = append(out, su)
+		}
+	}
+	return out
 }
 
 // measureHost measures a host's pending security updates against its
 // group's SLA at a time; a host never collected is unknown.
 func measureHost(name, group string, sla SLA, collected bool, updates []patchpilot.HostUpdate, av availability, now time.Time) HostCompliance {
-	hc := HostCompliance{Host: name, Group: group, Overdue: []SLAUpdate{}}
-	if !collected {
+	h := baseHost{name: name, group: group, known: collected}
+	if collected {
+		h.deadlines = deadlinesOf(updates, sla, av)
+	}
+	return h.at(now)
+}
+
+// at is the host's standing at a time.
+func (h baseHost) at(now time.Time) HostCompliance {
+	hc := HostCompliance{Host: h.name, Group: h.group, Overdue: []SLAUpdate{}}
+	if !h.known {
 		hc.State = SLAUnknown
 		return hc
 	}
-	for _, u := range updates {
-		su, ok := measure(u, sla, av, now)
-		if !ok {
-			continue
-		}
+	for _, su := range h.deadlines {
 		hc.Pending++
 		if hc.EarliestDeadline == nil || su.Deadline.Before(*hc.EarliestDeadline) {
 			d := su.Deadline
 			hc.EarliestDeadline = &d
 		}
-		if su.OverdueSeconds > 0 {
+		if now.After(su.Deadline) {
+			su.OverdueSeconds = max(int64(now.Sub(su.Deadline)/time.Second), 1)
 			hc.Overdue = append(hc.Overdue, su)
 		}
 	}
@@ -347,9 +438,9 @@ func (a *App) HostCompliance(ctx context.Context, name string) (HostCompliance, 
 	return measureHost(name, g.Name, sla, true, updates, av, now), nil
 }
 
-// measure is a pending security update against the SLA at a time; false
-// when it has no deadline (its severity has none, or nothing dates it).
-func measure(u patchpilot.HostUpdate, sla SLA, av availability, at time.Time) (SLAUpdate, bool) {
+// deadlineOf is a pending security update's deadline under the SLA; false
+// when it has none (its severity has none, or nothing dates it).
+func deadlineOf(u patchpilot.HostUpdate, sla SLA, av availability) (SLAUpdate, bool) {
 	sev := patchpilot.MaxSeverity(u.Advisories)
 	d, ok := sla.Deadline(sev)
 	if !ok {
@@ -359,30 +450,8 @@ func measure(u patchpilot.HostUpdate, sla SLA, av availability, at time.Time) (S
 	if !ok {
 		return SLAUpdate{}, false
 	}
-	su := SLAUpdate{Package: u.Package, Version: u.CandidateVersion, Severity: sev, Available: avail,
-		AvailableFrom: from, Deadline: avail.Add(d)}
-	if at.After(su.Deadline) {
-		su.OverdueSeconds = max(int64(at.Sub(su.Deadline)/time.Second), 1)
-	}
-	return su, true
-}
-
-// stateAt is a host's SLA state at a time from a stored exposure: out of
-// its SLA when the oldest update of some severity is past that severity's
-// deadline, within it when some update with a deadline is pending.
-func stateAt(oldest map[patchpilot.Severity]time.Time, sla SLA, at time.Time) SLAState {
-	state := SLACompliant
-	for sev, avail := range oldest {
-		d, ok := sla.Deadline(sev)
-		if !ok {
-			continue
-		}
-		if at.After(avail.Add(d)) {
-			return SLAOut
-		}
-		state = SLAWithin
-	}
-	return state
+	return SLAUpdate{Package: u.Package, Version: u.CandidateVersion, Severity: sev, Available: avail,
+		AvailableFrom: from, Deadline: avail.Add(d)}, true
 }
 
 // recordExposures stores each named host's SLA exposure at the time its

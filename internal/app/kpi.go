@@ -149,7 +149,7 @@ func (a *App) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		return KPIReport{}, err
 	}
 	rep := KPIReport{From: q.From, To: q.To, GeneratedAt: a.now()}
-	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Since: q.From, Until: q.To})
+	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Since: q.From, Until: q.To, NoGateResults: true})
 	if err != nil {
 		return rep, err
 	}
@@ -375,6 +375,12 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 	for _, h := range hosts {
 		list := byHost[h]
 		sla := a.Options.Policy.SLAOf(group[h])
+		// Each exposure is out of the SLA after its earliest deadline,
+		// found once rather than at each day.
+		outAfter := make([]time.Time, len(list))
+		for k, e := range list {
+			outAfter[k] = earliestDeadline(e.Oldest, sla)
+		}
 		j := -1 // the latest exposure at or before the day's instant
 		for i := range days {
 			for j+1 < len(list) && !list[j+1].CollectedAt.After(days[i].At) {
@@ -385,7 +391,7 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 				continue
 			}
 			days[i].Hosts++
-			if stateAt(list[j].Oldest, sla, days[i].At) == SLAOut {
+			if !outAfter[j].IsZero() && days[i].At.After(outAfter[j]) {
 				days[i].OutOfSLA++
 			} else {
 				days[i].InSLA++
@@ -399,6 +405,24 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 		}
 	}
 	return days, nil
+}
+
+// earliestDeadline is the earliest deadline of an exposure's oldest
+// updates under the SLA, zero when none has one: the host is out of its
+// SLA after it (the oldest update of some severity is past that
+// severity's deadline), and within it before.
+func earliestDeadline(oldest map[patchpilot.Severity]time.Time, sla SLA) time.Time {
+	var first time.Time
+	for sev, avail := range oldest {
+		d, ok := sla.Deadline(sev)
+		if !ok {
+			continue
+		}
+		if dl := avail.Add(d); first.IsZero() || dl.Before(first) {
+			first = dl
+		}
+	}
+	return first
 }
 
 func dayOf(t time.Time) time.Time {
@@ -423,11 +447,7 @@ func hostStateOf(e patchpilot.Event) patchpilot.HostState {
 // to the end of its pipeline there: rolled back, failed or done).
 func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 	var dt Downtime
-	states, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventHostState, Since: q.From, Until: q.To})
-	if err != nil {
-		return dt, err
-	}
-	gates, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, Since: q.From, Until: q.To})
+	states, gates, err := a.events.read(ctx, a.Store, q.From, q.To)
 	if err != nil {
 		return dt, err
 	}
@@ -435,36 +455,29 @@ func (a *App) downtime(ctx context.Context, q KPIQuery) (Downtime, error) {
 	rebootAt := map[key]time.Time{}
 	unhealthyAt := map[key]time.Time{}
 	for _, g := range gates {
-		if g.Host == "" || len(g.Data) == 0 {
-			continue
-		}
-		var rep patchpilot.HealthReport
-		if json.Unmarshal(g.Data, &rep) != nil || rep.Verdict != patchpilot.Unhealthy {
-			continue
-		}
-		k := key{g.Rollout, g.Host}
-		if t, ok := unhealthyAt[k]; !ok || g.Time.Before(t) {
-			unhealthyAt[k] = g.Time
+		k := key{g.rollout, g.host}
+		if t, ok := unhealthyAt[k]; !ok || g.at.Before(t) {
+			unhealthyAt[k] = g.at
 		}
 	}
 	ended := map[key]bool{}
 	for _, e := range states {
-		k := key{e.Rollout, e.Host}
-		st := hostStateOf(e)
+		k := key{e.rollout, e.host}
+		st := e.state
 		if t, ok := rebootAt[k]; ok && st != patchpilot.HostReboot {
 			dt.Reboots++
-			dt.RebootSeconds += e.Time.Sub(t).Seconds()
+			dt.RebootSeconds += e.at.Sub(t).Seconds()
 			delete(rebootAt, k)
 		}
 		if st == patchpilot.HostReboot {
 			if _, ok := rebootAt[k]; !ok {
-				rebootAt[k] = e.Time
+				rebootAt[k] = e.at
 			}
 		}
-		if t, ok := unhealthyAt[k]; ok && !ended[k] && !e.Time.Before(t) && st.Terminal() {
+		if t, ok := unhealthyAt[k]; ok && !ended[k] && !e.at.Before(t) && st.Terminal() {
 			ended[k] = true
 			dt.Unhealthy++
-			dt.UnhealthySeconds += e.Time.Sub(t).Seconds()
+			dt.UnhealthySeconds += e.at.Sub(t).Seconds()
 		}
 	}
 	// A reboot or an unhealthy spell still open at the end of the period

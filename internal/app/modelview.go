@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -45,7 +46,21 @@ func failedOutcome(o patchpilot.OutcomeKind) bool { return o != patchpilot.Outco
 
 // Calibration evaluates the active model on the stored history and
 // counts the outcomes by package, category and host.
+//
+// The answer is kept while the stored outcomes and models are unchanged.
 func (a *App) Calibration(ctx context.Context) (ModelCalibration, error) {
+	c, _, err := cachedRead(ctx, a, &a.cache.calibration, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{outcomes: v.Outcomes, models: v.Models}
+	}, a.calibration)
+	if err != nil {
+		return ModelCalibration{}, err
+	}
+	c.Model.Calibration = slices.Clone(c.Model.Calibration)
+	c.ByPackage, c.ByCategory, c.ByHost = slices.Clone(c.ByPackage), slices.Clone(c.ByCategory), slices.Clone(c.ByHost)
+	return c, nil
+}
+
+func (a *App) calibration(ctx context.Context) (ModelCalibration, error) {
 	records, err := a.History(ctx)
 	if err != nil {
 		return ModelCalibration{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -78,7 +79,22 @@ type hostContext struct {
 // Assess scores pending updates with the active model (or the cold-start
 // model when none is stored): per patch and host a probability, level,
 // reasons, warnings and strategy, and per patch the aggregate.
+//
+// The assessment of every pending update (the zero query) is kept while the
+// store's inventory and models are unchanged: a record's score does not
+// depend on the clock.
 func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
+	if q != (AssessQuery{}) {
+		return a.assess(ctx, q)
+	}
+	res, _, err := cachedRead(ctx, a, &a.cache.assess, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, models: v.Models}
+	}, func(ctx context.Context) (AssessResult, error) { return a.assess(ctx, q) })
+	res.Patches = slices.Clone(res.Patches)
+	return res, err
+}
+
+func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	pins, err := parsePatchSpec(q.Patch)
 	if err != nil {
 		return AssessResult{}, err
@@ -114,6 +130,11 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		}
 	}
 	hosts := map[string]*hostContext{}
+	if q.Host == "" && len(updates) > fleetReadFrom {
+		if hosts, err = a.fleetContexts(ctx); err != nil {
+			return res, err
+		}
+	}
 	now := a.now()
 	// patch name → host → records
 	groups := map[string]map[string][]risk.Record{}
@@ -160,6 +181,34 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res.Patches[i].Patch < res.Patches[j].Patch
 	})
 	return res, nil
+}
+
+// fleetReadFrom is how many updates make an assessment read every host's
+// facts in one query rather than each host's with its own.
+const fleetReadFrom = 200
+
+// fleetContexts loads every collected host and its latest facts (without
+// their lists, which records do not use) in two queries.
+func (a *App) fleetContexts(ctx context.Context) (map[string]*hostContext, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]patchpilot.Host, len(hs))
+	for _, h := range hs {
+		byName[h.Name] = h
+	}
+	out := make(map[string]*hostContext, len(facts))
+	for _, f := range facts {
+		if h, ok := byName[f.Host]; ok {
+			out[f.Host] = &hostContext{host: h, facts: f}
+		}
+	}
+	return out, nil
 }
 
 // hostContext loads a host and its latest facts once per assessment.

@@ -68,11 +68,14 @@ type overview struct {
 	Waiting                                                int
 	SecurityHosts                                          int
 	PendingUpdates                                         int
+	// MeasuredAt is when the SLA states were measured, DataAt when the
+	// data they were measured from was read.
+	MeasuredAt, DataAt time.Time
 }
 
 func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) error {
 	ctx := r.Context()
-	sums, err := s.app.Store.HostSummaries(ctx)
+	sums, err := s.app.HostSummaries(ctx)
 	if err != nil {
 		return err
 	}
@@ -82,6 +85,7 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 		return err
 	}
 	o.Compliance, o.InSLA, o.OutOfSLA = comp.Totals, comp.Totals.InSLAShare(), comp.OutOfSLA()
+	o.MeasuredAt, o.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		o.PendingUpdates += h.PendingUpdateCount
 		if h.SecurityUpdateCount > 0 {
@@ -97,19 +101,20 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	for _, st := range app.SLAStates() {
 		o.States = append(o.States, count{Label: string(st), N: comp.Totals.Of(st), Link: "/ui/hosts?state=" + url.QueryEscape(string(st))})
 	}
-	ups, err := s.app.Updates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
+	uc, err := s.app.UpdateCounts(ctx)
 	if err != nil {
 		return err
 	}
-	bySev := map[string]int{}
-	for _, u := range ups {
-		bySev[severityOf(u)]++
-	}
-	o.SecurityTotal = len(ups)
+	unrated := severityOf(patchpilot.HostUpdate{}) // the label of updates no advisory rates
 	for _, sv := range severities {
-		o.BySeverity = append(o.BySeverity, count{Label: sv, N: bySev[sv]})
+		n := uc.Security[patchpilot.Severity(sv)]
+		if sv == unrated {
+			n = uc.Security[""]
+		}
+		o.SecurityTotal += n
+		o.BySeverity = append(o.BySeverity, count{Label: sv, N: n})
 	}
-	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{})
+	rs, err := s.app.Store.Rollouts(ctx, patchpilot.RolloutFilter{Active: true})
 	if err != nil {
 		return err
 	}
@@ -150,6 +155,9 @@ type hostList struct {
 	Matched, Page, Pages int
 	First                int // the number of the first row shown, from 1
 	Prev, Next           string
+	// MeasuredAt is when the SLA states were measured, DataAt when the
+	// data they were measured from was read.
+	MeasuredAt, DataAt time.Time
 }
 
 // hostsPerPage is how many hosts a page of the host list shows.
@@ -224,7 +232,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 			return badField("label", "label %q: %v; expected a selector as plans take: comma-separated key=value, key!=value, key or !key terms, such as env=prod,role!=db", l.Label, err)
 		}
 	}
-	sums, err := s.app.Store.HostSummaries(r.Context())
+	sums, err := s.app.HostSummaries(r.Context())
 	if err != nil {
 		return err
 	}
@@ -233,6 +241,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request, v *visit) err
 		return err
 	}
 	l.Total = len(sums)
+	l.MeasuredAt, l.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		row := hostRow{HostSummary: h, Labels: patchpilot.SortedLabels(h.Labels), State: string(app.SLAUnknown)}
 		if hc, ok := comp.Host(h.Name); ok {
@@ -765,12 +774,9 @@ func (s *Server) pageHistory(w http.ResponseWriter, r *http.Request, v *visit) e
 		return err
 	}
 	// The latest outcomes: those of the last 90 days, the newest 50.
-	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes)})
+	recs, err := s.app.Outcomes(r.Context(), patchpilot.OutcomeFilter{Since: s.now().Add(-recentOutcomes), Limit: 50, Newest: true})
 	if err != nil {
 		return err
-	}
-	if len(recs) > 50 {
-		recs = recs[len(recs)-50:]
 	}
 	slices.Reverse(recs)
 	for _, list := range []*[]app.OutcomeCount{&cal.ByPackage, &cal.ByHost} {

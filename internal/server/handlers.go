@@ -85,7 +85,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ *call) erro
 	if _, err := query(r); err != nil {
 		return err
 	}
-	sums, err := s.app.Store.HostSummaries(r.Context())
+	sums, err := s.app.HostSummaries(r.Context())
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"net/http"
 	"sync"
@@ -82,7 +81,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, vt, float64(n), k)
 		}
 	}
-	if sums, err := st.HostSummaries(ctx); err != nil {
+	if sums, err := c.s.app.HostSummaries(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{"compliant": 0, "updates_pending": 0, "security_pending": 0, "unknown": 0}
@@ -100,16 +99,16 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descHosts, counts, prometheus.GaugeValue)
 	}
-	if ups, err := c.s.app.Updates(ctx, patchpilot.UpdateFilter{}); err != nil {
+	if uc, err := c.s.app.UpdateCounts(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{}
-		for _, u := range ups {
-			sev := string(patchpilot.MaxSeverity(u.Advisories))
+		for sv, n := range uc.All {
+			sev := string(sv)
 			if sev == "" {
 				sev = "none"
 			}
-			counts[sev]++
+			counts[sev] += n
 		}
 		gauge(descUpdates, counts, prometheus.GaugeValue)
 	}
@@ -140,12 +139,12 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		gauge(descGates, counts, prometheus.CounterValue)
 	}
-	if outs, err := st.Outcomes(ctx, patchpilot.OutcomeFilter{}); err != nil {
+	if outs, err := c.s.app.OutcomeCounts(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{}
-		for _, o := range outs {
-			counts[string(o.Outcome)]++
+		for k, n := range outs {
+			counts[string(k)] += n
 		}
 		gauge(descOutcomes, counts, prometheus.GaugeValue)
 	}
@@ -173,10 +172,10 @@ func (c *storeCollector) gateVerdicts(ctx context.Context) (map[string]int, erro
 			return nil, err
 		}
 		for _, e := range evs {
-			var rep patchpilot.HealthReport
+			// Only each verdict's word is decoded, not its evidence.
 			verdict := "unknown"
-			if len(e.Data) > 0 && json.Unmarshal(e.Data, &rep) == nil && rep.Verdict != "" {
-				verdict = string(rep.Verdict)
+			if v := patchpilot.VerdictOf(e.Data); v != "" {
+				verdict = string(v)
 			}
 			c.gates[verdict]++
 			c.gatesAfter = e.ID

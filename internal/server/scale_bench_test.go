@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,34 +79,8 @@ var (
 
 // scaleConfig is the seed's size: seed.Scale (10,000 hosts, 1,000
 // rollouts, 1,000,000 events) unless PATCHPILOT_BENCH_SCALE names another,
-// as "hosts=1000,rollouts=100,events=100000".
-func scaleConfig() (seed.Config, error) {
-	c := seed.Scale
-	v := os.Getenv("PATCHPILOT_BENCH_SCALE")
-	if v == "" {
-		return c, nil
-	}
-	for _, kv := range strings.Split(v, ",") {
-		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		n, err := strconv.Atoi(val)
-		if err != nil {
-			return c, fmt.Errorf("PATCHPILOT_BENCH_SCALE: %q: want key=number", kv)
-		}
-		switch k {
-		case "hosts":
-			c.Hosts = n
-		case "rollouts":
-			c.Rollouts = n
-		case "events":
-			c.Events = n
-		case "seed":
-			c.Seed = int64(n)
-		default:
-			return c, fmt.Errorf("PATCHPILOT_BENCH_SCALE: unknown key %q: want hosts, rollouts, events or seed", k)
-		}
-	}
-	return c, nil
-}
+// as "hosts=1000,rollouts=100,events=100000" (seed.FromEnv).
+func scaleConfig() (seed.Config, error) { return seed.FromEnv() }
 
 // setupScale seeds (or finds in the cache) the store, copies it, and
 // serves it through the real handler with a viewer's token. It lives

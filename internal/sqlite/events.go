@@ -120,6 +120,9 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 		add("id > ?", filter.AfterID)
 	}
 	q := `SELECT id, time, actor, kind, host, rollout, message, data FROM events`
+	if filter.NoData {
+		q = `SELECT id, time, actor, kind, host, rollout, message, NULL FROM events`
+	}
 	index, err := db.eventsTimeIndex(ctx, filter)
 	if err != nil {
 		return nil, wrap(err, "list events")

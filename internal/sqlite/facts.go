@@ -182,35 +182,13 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
-	var (
-		f                                      = patchpilot.Facts{Host: host}
-		id                                     int64
-		collectedAt, family                    string
-		services, needsRestart, rebootPackages string
-		removals                               string
-	)
-	err = db.read.QueryRowContext(ctx, `SELECT id, collected_at, source, hostname, os_family, os_name,
-		os_version, os_pretty, os_codename, kernel, arch, boot_id, services, needs_restart,
-		reboot_required, reboot_packages, packages_known, updates_known, removals
-		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID).Scan(
-		&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
-		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
-		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals)
+	f, id, err := scanFactsHead(db.read.QueryRowContext(ctx, `SELECT `+factsHeadColumns+`
+		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID), host)
 	if errors.Is(err, sql.ErrNoRows) {
 		return patchpilot.Facts{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
 			WithHint("collect the host's facts first")
 	}
 	if err != nil {
-		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
-	}
-	f.OSFamily = patchpilot.OSFamily(family)
-	var e1, e2, e3, e4, e5 error
-	f.CollectedAt, e1 = parseTime(collectedAt)
-	f.Services, e2 = decodeList[string](services)
-	f.NeedsRestart, e3 = decodeList[string](needsRestart)
-	f.RebootPackages, e4 = decodeList[string](rebootPackages)
-	f.Removals, e5 = decodeList[patchpilot.PackageChange](removals)
-	if err := errors.Join(e1, e2, e3, e4, e5); err != nil {
 		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
 	}
 	if f.Packages, err = db.snapshotPackages(ctx, id); err != nil {
@@ -221,6 +199,70 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 	}
 	return f, nil
 }
+
+// factsHeadColumns are the columns of a snapshot that scanFactsHead reads.
+const factsHeadColumns = "id, collected_at, source, hostname, os_family, os_name, os_version, os_pretty, " +
+	"os_codename, kernel, arch, boot_id, services, needs_restart, reboot_required, reboot_packages, " +
+	"packages_known, updates_known, removals"
+
+// scanFactsHead reads a snapshot's row (factsHeadColumns) into the facts of
+// a host, without their package and update lists, and returns its id.
+func scanFactsHead(s scanner, host string) (patchpilot.Facts, int64, error) {
+	var (
+		f                                      = patchpilot.Facts{Host: host}
+		id                                     int64
+		collectedAt, family                    string
+		services, needsRestart, rebootPackages string
+		removals                               string
+	)
+	if err := s.Scan(&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
+		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
+		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals); err != nil {
+		return f, 0, err
+	}
+	f.OSFamily = patchpilot.OSFamily(family)
+	var e1, e2, e3, e4, e5 error
+	f.CollectedAt, e1 = parseTime(collectedAt)
+	f.Services, e2 = decodeList[string](services)
+	f.NeedsRestart, e3 = decodeList[string](needsRestart)
+	f.RebootPackages, e4 = decodeList[string](rebootPackages)
+	f.Removals, e5 = decodeList[patchpilot.PackageChange](removals)
+	return f, id, errors.Join(e1, e2, e3, e4, e5)
+}
+
+// FleetFacts reads every collected host's latest facts without their
+// package and update lists, in one query, ordered by host name.
+func (db *DB) FleetFacts(ctx context.Context) ([]patchpilot.Facts, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT h.name, `+prefixed("s.", factsHeadColumns)+`
+		FROM hosts h JOIN fact_snapshots s ON s.id = `+latestSnapshot+` ORDER BY h.name`)
+	if err != nil {
+		return nil, wrap(err, "read the fleet's facts")
+	}
+	defer rows.Close()
+	out := []patchpilot.Facts{}
+	for rows.Next() {
+		var host string
+		f, _, err := scanFactsHead(prefixScanner{rows, &host}, "")
+		if err != nil {
+			return nil, wrap(err, "read the fleet's facts")
+		}
+		f.Host = host
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "read the fleet's facts")
+	}
+	return out, nil
+}
+
+// prefixScanner scans a row whose first column is read into first, and
+// the rest by the caller's Scan.
+type prefixScanner struct {
+	s     scanner
+	first any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.s.Scan(append([]any{p.first}, dest...)...) }
 
 // snapshotPackages reads a snapshot's packages in collected order; nil when
 // there are none.

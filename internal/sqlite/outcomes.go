@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -157,12 +158,21 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 		where = append(where, "o.time <= ?")
 		args = append(args, formatTime(f.Until))
 	}
-	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, o.gate_results,
+	gates := "o.gate_results"
+	if f.NoGateResults {
+		gates = "'[]'"
+	}
+	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, ` + gates + `,
 		o.features FROM outcomes o`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY o.time, o.id"
+	newest := f.Newest && f.Limit > 0
+	if newest {
+		q += " ORDER BY o.time DESC, o.id DESC"
+	} else {
+		q += " ORDER BY o.time, o.id"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -171,6 +181,7 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 	if err != nil {
 		return nil, wrap(err, "list outcomes")
 	}
+
 	defer rows.Close()
 	out := []patchpilot.Outcome{}
 	for rows.Next() {
@@ -182,6 +193,9 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "list outcomes")
+	}
+	if newest {
+		slices.Reverse(out)
 	}
 	return out, nil
 }

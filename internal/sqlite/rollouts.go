@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -169,9 +170,16 @@ func (db *DB) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patch
 	}
 	q := `SELECT ` + rolloutColumns + ` FROM rollouts`
 	var args []any
+	var where []string
 	if f.State != "" {
-		q += ` WHERE state = ?`
+		where = append(where, `state = ?`)
 		args = append(args, string(f.State))
+	}
+	if f.Active {
+		where = append(where, `state NOT IN ('succeeded', 'halted', 'rolled_back', 'failed', 'aborted')`)
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY created_at DESC, id DESC`
 	if f.Limit > 0 {

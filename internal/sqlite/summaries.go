@@ -210,3 +210,35 @@ func (db *DB) FirstSeen(ctx context.Context, packages []string) ([]patchpilot.Up
 	}
 	return out, nil
 }
+
+// DataVersions reads the counters that migration 0011's triggers bump on
+// every change to the tables behind them.
+func (db *DB) DataVersions(ctx context.Context) (patchpilot.DataVersions, error) {
+	var v patchpilot.DataVersions
+	rows, err := db.read.QueryContext(ctx, `SELECT name, version FROM data_versions`)
+	if err != nil {
+		return v, wrap(err, "data versions")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			name string
+			n    int64
+		)
+		if err := rows.Scan(&name, &n); err != nil {
+			return v, wrap(err, "data versions")
+		}
+		switch name {
+		case "inventory":
+			v.Inventory = n
+		case "outcomes":
+			v.Outcomes = n
+		case "models":
+			v.Models = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return v, wrap(err, "data versions")
+	}
+	return v, nil
+}

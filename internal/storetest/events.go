@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -12,6 +13,37 @@ import (
 
 func (s suite) testEvents(t *testing.T) {
 	ctx := context.Background()
+
+	t.Run("NoData", func(t *testing.T) {
+		st := s.store(t)
+		for i, data := range []string{`{"verdict": "unhealthy"}`, ``} {
+			e := patchpilot.Event{Kind: patchpilot.EventGateVerdict, Host: "web-1", Rollout: "r1", Actor: "controller",
+				Time: baseTime.Add(time.Duration(i) * time.Minute), Message: fmt.Sprint(i)}
+			if data != "" {
+				e.Data = json.RawMessage(data)
+			}
+			if _, err := st.AppendEvent(ctx, e); err != nil {
+				t.Fatalf("AppendEvent: %v", err)
+			}
+		}
+		full, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		got, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventGateVerdict, NoData: true})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		if len(full) != 2 || len(full[0].Data) == 0 {
+			t.Fatalf("events with data: %+v", full)
+		}
+		for i := range full {
+			full[i].Data = nil
+		}
+		if !reflect.DeepEqual(got, full) {
+			t.Errorf("without data: %+v\nwant %+v", got, full)
+		}
+	})
 
 	t.Run("AppendSetsIDAndTime", func(t *testing.T) {
 		st := s.store(t)

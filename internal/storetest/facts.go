@@ -32,6 +32,35 @@ func (s suite) testFacts(t *testing.T) {
 		}
 	})
 
+	t.Run("FleetFacts", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "web-2"}, patchpilot.Host{Name: "web-1"}, patchpilot.Host{Name: "never"})
+		older := richFacts("web-1", baseTime)
+		older.Services = []string{"old"}
+		mustSave(t, st, older)
+		mustSave(t, st, richFacts("web-1", baseTime.Add(time.Hour)))
+		mustSave(t, st, Facts("web-2", baseTime, 3, 2))
+		got, err := st.FleetFacts(ctx)
+		if err != nil {
+			t.Fatalf("FleetFacts: %v", err)
+		}
+		var want []patchpilot.Facts
+		for _, h := range []string{"web-1", "web-2"} {
+			f, err := st.LatestFacts(ctx, h)
+			if err != nil {
+				t.Fatalf("LatestFacts: %v", err)
+			}
+			f.Packages, f.Updates = nil, nil
+			want = append(want, f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("FleetFacts:\n got %+v\nwant %+v", got, want)
+		}
+		if len(got) == 2 && (len(got[0].Services) == 0 || got[0].Services[0] == "old") {
+			t.Errorf("web-1's facts are not its latest: services %v", got[0].Services)
+		}
+	})
+
 	t.Run("LargeRoundTrip", func(t *testing.T) {
 		st := s.store(t)
 		mustUpsert(t, st, patchpilot.Host{Name: "big"})

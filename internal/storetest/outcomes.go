@@ -109,6 +109,11 @@ func (s suite) testOutcomes(t *testing.T) {
 	if got, want := list(patchpilot.OutcomeFilter{}), []patchpilot.Outcome{storedOutcome(t, full)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Outcomes =\n%+v\nwant\n%+v", got, want)
 	}
+	brief := storedOutcome(t, full)
+	brief.GateResults = nil
+	if got, want := list(patchpilot.OutcomeFilter{NoGateResults: true}), []patchpilot.Outcome{brief}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Outcomes without gate results =\n%+v\nwant\n%+v", got, want)
+	}
 
 	// The same host and rollout replace the outcome, package rows and all.
 	replaced := patchpilot.Outcome{Time: baseTime.Add(time.Hour), Rollout: "r1", Host: "web-1",
@@ -205,6 +210,9 @@ func (s suite) testOutcomeFilter(t *testing.T) {
 		{"limit", patchpilot.OutcomeFilter{Limit: 2}, []int{1, 0}},
 		{"combined", patchpilot.OutcomeFilter{Host: "a", Package: "openssl", Since: t0}, []int{2}},
 		{"package and limit", patchpilot.OutcomeFilter{Package: "openssl", Limit: 2}, []int{1, 2}},
+		{"newest", patchpilot.OutcomeFilter{Limit: 2, Newest: true}, []int{3, 4}},
+		{"newest of a package", patchpilot.OutcomeFilter{Package: "openssl", Limit: 2, Newest: true}, []int{2, 3}},
+		{"newest without a limit", patchpilot.OutcomeFilter{Newest: true, Since: t0.Add(3 * time.Minute)}, []int{2, 3, 4}},
 		{"no match", patchpilot.OutcomeFilter{Package: "nginx"}, nil},
 	}
 	for _, c := range cases {

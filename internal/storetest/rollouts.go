@@ -207,6 +207,9 @@ func (s suite) testRolloutsNewestFirst(t *testing.T) {
 		{"limit", patchpilot.RolloutFilter{Limit: 2}, []string{"a", "b"}},
 		{"state and limit", patchpilot.RolloutFilter{State: patchpilot.RolloutRunning, Limit: 1}, []string{"a"}},
 		{"no match", patchpilot.RolloutFilter{State: patchpilot.RolloutAborted}, nil},
+		{"active", patchpilot.RolloutFilter{Active: true}, []string{"a", "c"}},
+		{"active and limit", patchpilot.RolloutFilter{Active: true, Limit: 1}, []string{"a"}},
+		{"active in a final state", patchpilot.RolloutFilter{Active: true, State: patchpilot.RolloutSucceeded}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

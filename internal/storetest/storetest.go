@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("RestartsNeeded", s.testRestartsNeeded)
 	t.Run("PendingUpdates", s.testPendingUpdates)
 	t.Run("FirstSeen", s.testFirstSeen)
+	t.Run("DataVersions", s.testDataVersions)
 	t.Run("Advisories", s.testAdvisories)
 	t.Run("Events", s.testEvents)
 	t.Run("EventsUntil", s.testEventsUntil)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -118,4 +120,37 @@ func Copy(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// ScaleEnv names the environment variable that shrinks (or grows) the
+// benchmarks' seeded store: "hosts=1000,rollouts=100,events=100000".
+const ScaleEnv = "PATCHPILOT_BENCH_SCALE"
+
+// FromEnv is Scale with the sizes that ScaleEnv names, for benchmarks.
+func FromEnv() (Config, error) {
+	c := Scale
+	v := os.Getenv(ScaleEnv)
+	if v == "" {
+		return c, nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			return c, fmt.Errorf("%s: %q: want key=number", ScaleEnv, kv)
+		}
+		switch k {
+		case "hosts":
+			c.Hosts = n
+		case "rollouts":
+			c.Rollouts = n
+		case "events":
+			c.Events = n
+		case "seed":
+			c.Seed = int64(n)
+		default:
+			return c, fmt.Errorf("%s: unknown key %q: want hosts, rollouts, events or seed", ScaleEnv, k)
+		}
+	}
+	return c, nil
 }

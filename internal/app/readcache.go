@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// readCache keeps fleet-wide answers that are costly to derive and change
+// only when the data they derive from changes: each is kept with the store's
+// data versions it was derived under (patchpilot.DataVersions, bumped by the
+// store on every change by any writer) and derived again at the first read
+// after they move. Nothing time-dependent is kept: what depends on the
+// clock is computed from the kept data at each read. docs/benchmarks.md
+// lists what is kept and what invalidates it.
+type readCache struct {
+	groups        cached[*hostGroups]
+	summaries     cached[[]patchpilot.HostSummary]
+	compliance    cached[*complianceBase]
+	assess        cached[AssessResult]
+	calibration   cached[ModelCalibration]
+	updateCounts  cached[UpdateCounts]
+	outcomeCounts cached[map[patchpilot.OutcomeKind]int]
+}
+
+// cacheKey is what a kept answer depends on: the versions of the data it
+// reads (0 for those it does not) and the policy, as JSON, when it uses it.
+type cacheKey struct {
+	inventory, outcomes, models int64
+	policy                      string
+}
+
+// cached is one kept answer. mu is held while deriving, so that concurrent
+// readers of a stale answer wait for one derivation instead of each
+// making their own.
+type cached[T any] struct {
+	mu  sync.Mutex
+	ok  bool
+	key cacheKey
+	val T
+	at  time.Time // when the data was read
+}
+
+// cachedRead returns the kept answer when the store's data versions give
+// the key it was kept under, and derives, keeps and returns a new one
+// otherwise, with when its data was read. The versions are read before the
+// data, so that a change made while deriving moves them past the key kept.
+func cachedRead[T any](ctx context.Context, a *App, c *cached[T], keyOf func(patchpilot.DataVersions) cacheKey,
+	derive func(context.Context) (T, error)) (T, time.Time, error) {
+	var zero T
+	v, err := a.Store.DataVersions(ctx)
+	if err != nil {
+		return zero, time.Time{}, err
+	}
+	key := keyOf(v)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && c.key == key {
+		return c.val, c.at, nil
+	}
+	at := a.now()
+	val, err := derive(ctx)
+	if err != nil {
+		return zero, time.Time{}, err
+	}
+	c.ok, c.key, c.val, c.at = true, key, val, at
+	return val, at, nil
+}
+
+// policyKey is the policy as a cache key.
+func policyKey(p Policy) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "encode the policy: %w", err)
+	}
+	return string(b), nil
+}
+
+// UpdateCounts counts the fleet's pending updates (those of each host's
+// latest snapshot, annotated with the stored advisories as Updates does)
+// by the highest severity of the advisories each fixes, "" when none.
+// Its maps are shared: read them only.
+type UpdateCounts struct {
+	All map[patchpilot.Severity]int
+	// Security counts the security updates only, as Updates with
+	// SecurityOnly lists them.
+	Security map[patchpilot.Severity]int
+	// DataAt is when the updates counted were read.
+	DataAt time.Time
+}
+
+// UpdateCounts counts the fleet's pending updates by severity, kept while
+// the store's inventory is unchanged.
+func (a *App) UpdateCounts(ctx context.Context) (UpdateCounts, error) {
+	c, at, err := cachedRead(ctx, a, &a.cache.updateCounts, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory}
+	}, func(ctx context.Context) (UpdateCounts, error) {
+		ups, err := a.Updates(ctx, patchpilot.UpdateFilter{})
+		if err != nil {
+			return UpdateCounts{}, err
+		}
+		c := UpdateCounts{All: map[patchpilot.Severity]int{}, Security: map[patchpilot.Severity]int{}}
+		for _, u := range ups {
+			sev := patchpilot.MaxSeverity(u.Advisories)
+			c.All[sev]++
+			if u.Security {
+				c.Security[sev]++
+			}
+		}
+		return c, nil
+	})
+	c.DataAt = at
+	return c, err
+}
+
+// OutcomeCounts counts the stored outcomes by kind, kept while the stored
+// outcomes are unchanged. The map is the caller's.
+func (a *App) OutcomeCounts(ctx context.Context) (map[patchpilot.OutcomeKind]int, error) {
+	c, _, err := cachedRead(ctx, a, &a.cache.outcomeCounts, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{outcomes: v.Outcomes}
+	}, func(ctx context.Context) (map[patchpilot.OutcomeKind]int, error) {
+		outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{NoGateResults: true})
+		if err != nil {
+			return nil, err
+		}
+		c := map[patchpilot.OutcomeKind]int{}
+		for _, o := range outs {
+			c[o.Outcome]++
+		}
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(c), nil
+}
+
+// HostSummaries lists every host with the summary of its latest facts, as
+// the store's HostSummaries does, kept while the inventory is unchanged.
+// The labels maps are shared: read them only.
+func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory}
+	}, a.Store.HostSummaries)
+	return slices.Clone(sums), err
+}
