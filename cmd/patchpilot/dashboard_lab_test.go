@@ -26,7 +26,8 @@ import (
 // change as the server drives the stages on to the end. Approver B, who
 // started a second rollout, is refused approving it on its page by the
 // four-eyes rule, and sees it aborted live when the operator aborts it
-// through the API. Screenshots of the live view before, during and after
+// through the API. In between, A rolls one host of the finished rollout
+// back from its page and sees that live too. Screenshots of the live view before, during and after
 // go to $PATCHPILOT_SCREENSHOTS (or a new temporary folder), named in
 // the test's output.
 func TestDashboardLiveOnTheLab(t *testing.T) {
@@ -164,11 +165,35 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 		}
 	}
 
+	// The finished rollout can still be rolled back: the form came with
+	// the live part once the rollout succeeded. Approver A (who may do
+	// what an operator may) rolls the last host back and sees it live.
+	b.do("roll back a host", chromedp.WaitVisible(chromedp.CSS("#rollback")),
+		chromedp.SendKeys(chromedp.CSS(`input[name="hosts"]`), rest), chromedp.Click(chromedp.CSS("#rollback")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if flash := b.text(".flash"); !strings.Contains(flash, "rollback requested for 1 hosts: "+rest) {
+		t.Errorf("after rolling back, the page says %q", flash)
+	}
+	b.do("mark the rollback's page", evaluate(`window.ppSameDocument = true`))
+	b.wait("the host to be rolled back on the page", fmt.Sprintf(`window.ppSameDocument && %s === "rolled_back" &&
+		document.getElementById("rollout-state").getAttribute("data-state") !== "rolling_back"`, hostState(rest)), 5*time.Minute)
+	b.do("screenshot of the rollback", b.shot(dir, "05-rolled-back"))
+	if v := rl.version(rest, "pp-demo-web"); v != "1.0.0" || !rl.healthy(rest) {
+		t.Errorf("%s after the rollback from the page: pp-demo-web %s, healthy %v; want 1.0.0 and healthy", rest, v, rl.healthy(rest))
+	}
+	for _, h := range []string{validation, canary} {
+		if v := rl.version(h, "pp-demo-web"); v != "1.1.0" {
+			t.Errorf("%s was not named in the rollback, yet has pp-demo-web %s", h, v)
+		}
+	}
+	st = api.status(tok["operator"], first)
+	t.Logf("after the rollback of %s rollout %s is %s (%s)", rest, first, st.State, st.Reason)
+
 	// Approver B may not approve the rollout B started.
 	b.do("log out", chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.login(tok["approver-b"])
 	b.do("four-eyes", chromedp.Navigate(api.url+"/ui/rollouts/"+second), chromedp.WaitVisible(chromedp.CSS("#approve")),
-		chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS("#error")), b.shot(dir, "05-four-eyes-refused"))
+		chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS("#error")), b.shot(dir, "06-four-eyes-refused"))
 	if refusal := b.text("#error"); !strings.Contains(refusal, "four-eyes") || !strings.Contains(refusal, "token:approver-b") {
 		t.Errorf("approving one's own rollout shows %q; want the four-eyes refusal naming token:approver-b", refusal)
 	}
@@ -181,9 +206,9 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	api.call(tok["operator"], "POST", "/api/v1/rollouts/"+second+"/abort", "", http.StatusOK)
 	b.wait("the abort to show on the page", `window.ppSameDocument &&
 		document.getElementById("rollout-state").getAttribute("data-state") === "aborted"`, 3*time.Minute)
-	b.do("screenshot of the abort", b.shot(dir, "06-aborted-live"))
-	if v := rl.version(rest, "pp-demo-web"); v != "1.1.0" {
-		t.Errorf("%s: pp-demo-web %s", rest, v)
+	b.do("screenshot of the abort", b.shot(dir, "07-aborted-live"))
+	if v := rl.version(rest, "pp-demo-web"); v != "1.0.0" {
+		t.Errorf("the aborted rollout changed %s: pp-demo-web %s", rest, v)
 	}
 	t.Logf("the whole test took %s", time.Since(began).Round(time.Second))
 }

@@ -93,6 +93,13 @@ func (c *Controller) RequestRollback(ctx context.Context, id string, hosts []str
 	return c.eng.RequestRollback(ctx, id, hosts, actor)
 }
 
+// RollbackCandidates are the hosts a rollback that names none rolls back:
+// those the rollout changed and has not rolled back. A finished rollout
+// with such hosts can still be rolled back.
+func (st RolloutStatus) RollbackCandidates() []string {
+	return orchestrator.RollbackCandidates(st.Runs())
+}
+
 // NextStep is the hint for a person looking at the rollout as it is: only
 // the commands that work on it now (see orchestrator.NextStep).
 func (st RolloutStatus) NextStep() string {

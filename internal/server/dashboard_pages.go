@@ -527,6 +527,9 @@ type rolloutView struct {
 	// Pending names the stage waiting for an approval, if any.
 	Pending string
 	Live    bool
+	// Changed are the hosts a rollback that names none would roll back;
+	// a finished rollout with some still offers the rollback.
+	Changed []string
 	// Events are the latest events, newest first; LastEvent is the id of
 	// the last one, where the page's live stream starts.
 	Events    []patchpilot.Event
@@ -551,7 +554,7 @@ func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error
 	if err != nil {
 		return rolloutView{}, err
 	}
-	rv := rolloutView{RolloutStatus: st, Live: !st.State.Final() || st.State == patchpilot.RolloutHalted}
+	rv := rolloutView{RolloutStatus: st, Live: !st.State.Final() || st.State == patchpilot.RolloutHalted, Changed: st.RollbackCandidates()}
 	for _, sg := range st.Stages {
 		if sg.State == patchpilot.StageWaitingApproval {
 			rv.Pending = sg.Name
