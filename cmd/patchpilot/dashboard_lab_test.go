@@ -96,7 +96,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	b.do("open the waiting rollout", chromedp.Navigate(api.url+"/ui/rollouts/"+first),
 		chromedp.WaitVisible(chromedp.CSS(`li.stage[data-stage="validation"][data-state="waiting_approval"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#approve")), b.shot(dir, "01-waiting-approval"))
-	b.do("approve", chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.submit("approve", "#approve", http.StatusOK)
 	if flash := b.text(".flash"); !strings.Contains(flash, "stage validation approved") {
 		t.Errorf("after approving, the page says %q; want \"stage validation approved\"", flash)
 	}
@@ -168,9 +168,9 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	// The finished rollout can still be rolled back: the form came with
 	// the live part once the rollout succeeded. Approver A (who may do
 	// what an operator may) rolls the last host back and sees it live.
-	b.do("roll back a host", chromedp.WaitVisible(chromedp.CSS("#rollback")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="hosts"]`), rest), chromedp.Click(chromedp.CSS("#rollback")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.do("name a host to roll back", chromedp.WaitVisible(chromedp.CSS("#rollback")),
+		chromedp.SendKeys(chromedp.CSS(`input[name="hosts"]`), rest))
+	b.submit("roll back", "#rollback", http.StatusOK)
 	if flash := b.text(".flash"); !strings.Contains(flash, "rollback requested for 1 hosts: "+rest) {
 		t.Errorf("after rolling back, the page says %q", flash)
 	}
@@ -190,10 +190,11 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	t.Logf("after the rollback of %s rollout %s is %s (%s)", rest, first, st.State, st.Reason)
 
 	// Approver B may not approve the rollout B started.
-	b.do("log out", chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.submit("log out", `form[action="/ui/logout"] button`, http.StatusOK)
 	b.login(tok["approver-b"])
-	b.do("four-eyes", chromedp.Navigate(api.url+"/ui/rollouts/"+second), chromedp.WaitVisible(chromedp.CSS("#approve")),
-		chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS("#error")), b.shot(dir, "06-four-eyes-refused"))
+	b.do("open B's rollout", chromedp.Navigate(api.url+"/ui/rollouts/"+second), chromedp.WaitVisible(chromedp.CSS("#approve")))
+	b.submit("four-eyes", "#approve", http.StatusForbidden)
+	b.do("screenshot of the refusal", chromedp.WaitVisible(chromedp.CSS("#error")), b.shot(dir, "06-four-eyes-refused"))
 	if refusal := b.text("#error"); !strings.Contains(refusal, "four-eyes") || !strings.Contains(refusal, "token:approver-b") {
 		t.Errorf("approving one's own rollout shows %q; want the four-eyes refusal naming token:approver-b", refusal)
 	}
@@ -369,6 +370,23 @@ func (b *labBrowser) do(step string, actions ...chromedp.Action[chromedp.Void]) 
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v\npage:\n%s", step, err, b.pageText())
+	}
+}
+
+// submit clicks a form's button and waits for the page it leads to
+// (after any redirect), which must answer status: waiting for the new
+// page rather than for an element keeps the old page's flash or error
+// from being read as the new one's.
+func (b *labBrowser) submit(step, button string, status int64) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Minute)
+	defer cancel()
+	res, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(button)))
+	if err != nil {
+		b.t.Fatalf("%s: %v\npage:\n%s", step, err, b.pageText())
+	}
+	if res.Status != status {
+		b.t.Fatalf("%s: the page answered %d %s; want %d\npage:\n%s", step, res.Status, res.URL, status, b.pageText())
 	}
 }
 
