@@ -203,20 +203,7 @@ func (b *background) stderrText() string { return b.cmd.Stderr.(*syncWriter).Str
 // command shows locally.
 func compareRemoteStatus(t *testing.T, e *env, cfg string, srv *background, id string) {
 	t.Helper()
-	var url string
-	for deadline := time.Now().Add(time.Minute); url == ""; {
-		for _, line := range strings.Split(srv.stderrText(), "\n") {
-			if u, ok := strings.CutPrefix(line, "serving on "); ok {
-				url = strings.TrimSpace(u)
-			}
-		}
-		if url == "" {
-			if time.Now().After(deadline) {
-				t.Fatalf("the server printed no address:\n%s", srv.stderrText())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	url := serverURL(t, srv)
 	made := decodeJSON[struct {
 		Secret string `json:"secret"`
 	}](t, e.mustRun("--config", cfg, "token", "create", "e2e-viewer", "--role", "viewer", "-o", "json"))

@@ -112,7 +112,8 @@ func (st RolloutStatus) CanAbort() bool {
 }
 
 // CanRollBack reports whether RequestRollback with no hosts has a changed
-// host to roll back (a dry run changes none).
+// host to roll back: one the rollout changed and has not rolled back,
+// finished or not (a dry run changes none).
 func (st RolloutStatus) CanRollBack() bool {
 	return len(orchestrator.RollbackCandidates(st.Runs())) > 0
 }

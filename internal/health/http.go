@@ -69,6 +69,9 @@ func (c *Checker) checkHTTP(ctx context.Context, t patchpilot.HealthTarget, _ pa
 	}
 	if worst.outcome == patchpilot.GatePass {
 		worst.reason = fmt.Sprintf("%d probes answered as expected", len(evs))
+		if len(evs) == 1 {
+			worst.reason = "the probe answered as expected"
+		}
 	}
 	worst.value = ptr(maxLatency)
 	worst.evidence = map[string]any{"probes": evs}

@@ -40,7 +40,7 @@ func TestHTTPProbe(t *testing.T) {
 		want  patchpilot.GateOutcome
 		why   string
 	}{
-		{"ok", patchpilot.HTTPProbe{URL: "http://{{.Address}}:" + port + "/ok"}, patchpilot.GatePass, "answered as expected"},
+		{"ok", patchpilot.HTTPProbe{URL: "http://{{.Address}}:" + port + "/ok"}, patchpilot.GatePass, "the probe answered as expected"},
 		{"5xx is critical", patchpilot.HTTPProbe{URL: "http://{{.Address}}:" + port + "/500"}, patchpilot.GateCritical, "status 500"},
 		{"refused is critical", patchpilot.HTTPProbe{URL: "http://{{.Address}}:" + itoa(int64(closedPort)) + "/"}, patchpilot.GateCritical, "connection refused"},
 		{"wrong status is a breach", patchpilot.HTTPProbe{URL: "http://{{.Address}}:" + port + "/404"}, patchpilot.GateBreach, "status 404, want 2xx"},

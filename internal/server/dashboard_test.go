@@ -378,6 +378,54 @@ func TestDashboardRoles(t *testing.T) {
 	}
 }
 
+// A finished rollout that changed hosts can still be rolled back, as the
+// API and 'rollout rollback' allow: its page offers the rollback to an
+// operator, and posting it rolls the changed hosts back. A finished
+// rollout that changed nothing offers none.
+func TestDashboardRollBackFinished(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	id := f.startApproval(patchpilot.RoleOperator)
+	f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+id+"/abort", "", http.StatusOK)
+	f.waitState(id, patchpilot.RolloutState.Final)
+	operator := f.loggedIn(patchpilot.RoleOperator)
+	if page := operator.page("/ui/rollouts/" + id); strings.Contains(page, `id="rollback"`) {
+		t.Errorf("an aborted rollout that changed no host offers a rollback")
+	}
+	// As if the rollout had patched web-1 and succeeded.
+	runs, err := f.app.Store.HostRuns(f.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := runs[0]
+	h.State, h.Order, h.Reason = patchpilot.HostSucceeded, 1, "installed web 1.0→1.1"
+	h.FromVersions, h.ToVersions = map[string]string{"web": "1.0"}, map[string]string{"web": "1.1"}
+	if err := f.app.Store.SaveHostRun(f.ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.Store.SetRolloutState(f.ctx, id, patchpilot.RolloutSucceeded, "1 of 1 hosts succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	if page := f.loggedIn(patchpilot.RoleViewer).page("/ui/rollouts/" + id); strings.Contains(page, `/rollouts/`+id+`/rollback"`) {
+		t.Errorf("a viewer sees the rollback form")
+	}
+	page := operator.page("/ui/rollouts/" + id)
+	if !strings.Contains(page, `id="rollback"`) || strings.Contains(page, `id="abort"`) || strings.Contains(page, `id="pause"`) {
+		t.Fatalf("a succeeded rollout with a changed host offers no rollback, or offers abort or pause:\n%s", page)
+	}
+	r := operator.post("/ui/rollouts/"+id+"/rollback", url.Values{"csrf": {csrf(t, page)}, "hosts": {""}})
+	if r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), url.QueryEscape("rollback requested for 1 hosts: "+h.Host)) {
+		t.Fatalf("rollback from the page: %s (Location %q)", r, r.header.Get("Location"))
+	}
+	// The server carries the rollback out: web-1 cannot be reached, so
+	// its rollback fails; either way it is no longer a succeeded host.
+	st := f.waitState(id, func(s patchpilot.RolloutState) bool { return s != patchpilot.RolloutSucceeded && s.Final() })
+	for _, run := range st.Runs() {
+		if run.Host == h.Host && run.State == patchpilot.HostSucceeded {
+			t.Errorf("%s is still %s after the rollback from the page", run.Host, run.State)
+		}
+	}
+}
+
 // The rollout's starter may not approve it: the app's refusal is shown
 // on the rollout's page; another approver's approval goes through.
 func TestDashboardFourEyes(t *testing.T) {
