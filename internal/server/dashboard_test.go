@@ -413,7 +413,7 @@ func TestDashboardRollBackFinished(t *testing.T) {
 		t.Fatalf("a succeeded rollout with a changed host offers no rollback, or offers abort or pause:\n%s", page)
 	}
 	r := operator.post("/ui/rollouts/"+id+"/rollback", url.Values{"csrf": {csrf(t, page)}, "hosts": {""}})
-	if r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), url.QueryEscape("rollback requested for 1 hosts: "+h.Host)) {
+	if r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), url.QueryEscape("rollback requested for 1 host: "+h.Host)) {
 		t.Fatalf("rollback from the page: %s (Location %q)", r, r.header.Get("Location"))
 	}
 	// The server carries the rollback out: web-1 cannot be reached, so
