@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/patchpilot/patchpilot/internal/browsertest"
 	"github.com/patchpilot/patchpilot/internal/lab"
 )
 
@@ -32,7 +32,7 @@ import (
 // temporary folder), named in the test's output.
 func TestDashboardLiveOnTheLab(t *testing.T) {
 	needRoot(t)
-	exe := chromiumFor(t)
+	exe := browsertest.Chromium(t)
 	began := time.Now()
 	rl := bootLab(t, lab.Options{Hosts: 3, Subnet: rolloutLabSubnet})
 	t.Logf("lab up in %s", time.Since(began).Round(time.Second))
@@ -88,7 +88,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 		return st.State == "waiting_approval"
 	})
 
-	dir := liveScreenshotDir(t)
+	dir := browsertest.ScreenshotDir(t, "patchpilot-live-lab-", "the live view")
 	b := newLabBrowser(t, exe, api)
 
 	// Approver A opens the waiting rollout and approves it on its page.
@@ -218,39 +218,6 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 // rollout's page.
 func hostState(host string) string {
 	return fmt.Sprintf(`document.querySelector('#live tr[data-host="%s"]').getAttribute("data-state")`, host)
-}
-
-// chromiumFor finds Debian's chromium; without it the browser tests are
-// skipped, except on CI (CI=true) where they fail.
-func chromiumFor(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed: run scripts/deps.sh (CI=true requires the browser tests)")
-	}
-	t.Skip("chromium is not installed: the dashboard's browser tests are skipped (install it with scripts/deps.sh)")
-	return ""
-}
-
-// liveScreenshotDir is $PATCHPILOT_SCREENSHOTS, or a new folder under the
-// temporary directory that is kept after the test.
-func liveScreenshotDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("PATCHPILOT_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "patchpilot-live-lab-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots of the live view: %s", dir)
-	return dir
 }
 
 // serverURL waits for a background 'patchpilot server' to print where it

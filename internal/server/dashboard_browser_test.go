@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,41 +15,8 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/browsertest"
 )
-
-// chromium finds Debian's chromium; without it the browser tests are
-// skipped, except on CI (CI=true) where they fail.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed: run scripts/deps.sh (CI=true requires the browser tests)")
-	}
-	t.Skip("chromium is not installed: the dashboard's browser tests are skipped (install it with scripts/deps.sh)")
-	return ""
-}
-
-// screenshotDir is where the browser tests write their screenshots:
-// $PATCHPILOT_SCREENSHOTS, or a new folder under the temporary directory
-// that is kept after the test.
-func screenshotDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("PATCHPILOT_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "patchpilot-dashboard-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots of every page: %s", dir)
-	return dir
-}
 
 // headless starts a headless Chromium and returns its context.
 func headless(t *testing.T, exe string) context.Context {
@@ -90,7 +56,7 @@ func evaluate(expr string) chromedp.Action[chromedp.Void] {
 // updating live, approving as an approver, the starter's approval
 // refused, and a form posted without its CSRF token refused.
 func TestDashboardInBrowser(t *testing.T) {
-	exe := chromium(t)
+	exe := browsertest.Chromium(t)
 	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
 		if err := seedFleet(a); err != nil {
 			t.Fatal(err)
@@ -105,7 +71,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := screenshotDir(t)
+	dir := browsertest.ScreenshotDir(t, "patchpilot-dashboard-", "every page")
 	ctx := headless(t, exe)
 	// Each step is bounded only so that a broken run does not hang; the
 	// steps wait for what the page shows, not for a time.

@@ -8,12 +8,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/browsertest"
 )
 
 // At 1280 px a card holding a wide table scrolls inside itself: the page
 // does not scroll sideways.
 func TestDashboardWideTableScrollsInCard(t *testing.T) {
-	exe := chromium(t)
+	exe := browsertest.Chromium(t)
 	f := newFixture(t, fixtureOptions{})
 	ctx := headless(t, exe)
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
