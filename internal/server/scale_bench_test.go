@@ -67,6 +67,7 @@ var scalePaths = []scalePath{
 // sub-benchmarks of one run.
 type scaleEnv struct {
 	ts    *httptest.Server
+	dir   string // the copy of the seeded store, removed by TestMain
 	token string
 	sum   seed.Summary
 	err   error
@@ -104,6 +105,7 @@ func setupScale(b *testing.B) *scaleEnv {
 			if err != nil {
 				return err
 			}
+			scale.dir = dir
 			// The copy takes the token and any audit entries, so that the
 			// cached store stays as seeded.
 			db := filepath.Join(dir, "pp.db")
@@ -190,4 +192,17 @@ func BenchmarkAPIAtScale(b *testing.B) {
 			b.ReportMetric(float64(size), "bytes/resp")
 		})
 	}
+}
+
+// TestMain removes the benchmarks' copy of the seeded store (a gigabyte at
+// full scale) when the test binary is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if scale.dir != "" {
+		if scale.ts != nil {
+			scale.ts.Close()
+		}
+		os.RemoveAll(scale.dir)
+	}
+	os.Exit(code)
 }
