@@ -89,8 +89,8 @@ type FactStore interface {
 // (grows) with every change to the data of its kind, so that a reader can
 // keep what it derived from that data while its counter stays the same.
 type DataVersions struct {
-	// Inventory: hosts, their fact snapshots and update sightings, and
-	// the stored advisories.
+	// Inventory: hosts, their fact snapshots and update sightings, the
+	// stored advisories and the hosts' SLA exposures.
 	Inventory int64 `json:"inventory"`
 	// Outcomes: the stored outcomes.
 	Outcomes int64 `json:"outcomes"`

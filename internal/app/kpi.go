@@ -143,12 +143,42 @@ func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 // outcomes, rollout events and SLA exposures of the period, read through
 // indexed range queries, and the first sightings and advisories of the
 // packages installed in it. It never reads the whole event log.
+//
+// A period is measured to the minute (its bounds are truncated to one).
+// The answer for the last period asked is kept while the store's
+// inventory (with the SLA exposures) and outcomes are unchanged, once the
+// period ended kpiSettle ago: the events it reads are stamped when they
+// are written, so none can still arrive inside a period that ended then.
+// A kept report's slices are shared: read them only.
 func (a *App) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	q, err := a.CheckKPIQuery(q)
 	if err != nil {
 		return KPIReport{}, err
 	}
-	rep := KPIReport{From: q.From, To: q.To, GeneratedAt: a.now()}
+	q.From, q.To = q.From.Truncate(time.Minute), q.To.Truncate(time.Minute)
+	now := a.now()
+	if now.Sub(q.To) < kpiSettle {
+		rep, err := a.kpis(ctx, q)
+		rep.GeneratedAt = now
+		return rep, err
+	}
+	pk, err := policyKey(a.Options.Policy)
+	if err != nil {
+		return KPIReport{}, err
+	}
+	rep, _, err := cachedRead(ctx, a, &a.cache.kpis, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory, outcomes: v.Outcomes, policy: pk, from: q.From.UnixNano(), to: q.To.UnixNano()}
+	}, func(ctx context.Context) (KPIReport, error) { return a.kpis(ctx, q) })
+	rep.GeneratedAt = now
+	return rep, err
+}
+
+// kpiSettle is how long after a period's end its KPIs may be kept.
+const kpiSettle = 5 * time.Second
+
+// kpis computes the KPIs of a checked period.
+func (a *App) kpis(ctx context.Context, q KPIQuery) (KPIReport, error) {
+	rep := KPIReport{From: q.From, To: q.To}
 	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{Since: q.From, Until: q.To, NoGateResults: true})
 	if err != nil {
 		return rep, err

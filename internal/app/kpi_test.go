@@ -379,3 +379,32 @@ func TestAdvisoryImportRemeasuresExposures(t *testing.T) {
 		t.Errorf("compliance over time after the import, last day: %+v; want it to agree with compliance now (out of SLA)", d)
 	}
 }
+
+// The KPIs of a period are kept while the data they read is unchanged,
+// and measured again when an outcome of the period is recorded.
+func TestKPIsKeptUntilOutcomesChange(t *testing.T) {
+	ctx, a := kpiHistory(t)
+	q := KPIQuery{From: t0, To: t0.Add(20*day + 30*time.Second)}
+	first, err := a.KPIs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.To.Equal(t0.Add(20 * day)) {
+		t.Errorf("the period ends at %v; want it measured to the minute", first.To)
+	}
+	again, err := a.KPIs(ctx, q)
+	if err != nil || again.Patches.Total != first.Patches.Total {
+		t.Fatalf("the same period again: %+v, %v", again.Patches, err)
+	}
+	if err := a.Store.RecordOutcome(ctx, patchpilot.Outcome{Time: t0.Add(10 * day), Rollout: "r9", Host: "h5",
+		Outcome: patchpilot.OutcomeFailed, Packages: []patchpilot.PackageChange{{Name: "vim", From: "9.0", To: "9.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := a.KPIs(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Patches.Total != first.Patches.Total+1 || after.Patches.Failed != first.Patches.Failed+1 {
+		t.Errorf("after an outcome in the period: %+v; want one more failed patch than %+v", after.Patches, first.Patches)
+	}
+}

@@ -26,6 +26,7 @@ type readCache struct {
 	calibration   cached[ModelCalibration]
 	updateCounts  cached[UpdateCounts]
 	outcomeCounts cached[map[patchpilot.OutcomeKind]int]
+	kpis          cached[KPIReport]
 }
 
 // cacheKey is what a kept answer depends on: the versions of the data it
@@ -33,6 +34,8 @@ type readCache struct {
 type cacheKey struct {
 	inventory, outcomes, models int64
 	policy                      string
+	// from and to bound the period of an answer about one (Unix ns).
+	from, to int64
 }
 
 // cached is one kept answer. mu is held while deriving, so that concurrent

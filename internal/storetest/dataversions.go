@@ -55,6 +55,11 @@ func (s suite) testDataVersions(t *testing.T) {
 		t.Fatalf("SaveAdvisories: %v", err)
 	}
 	step("saving an advisory", true, false, false)
+	if err := st.SaveSLAExposures(ctx, []patchpilot.SLAExposure{{Host: "a", CollectedAt: baseTime,
+		Oldest: map[patchpilot.Severity]time.Time{patchpilot.SeverityCritical: baseTime}}}); err != nil {
+		t.Fatalf("SaveSLAExposures: %v", err)
+	}
+	step("saving an SLA exposure", true, false, false)
 	if _, err := st.ImportOutcomes(ctx, []patchpilot.Outcome{fixtureOutcome("r1", "a", baseTime, patchpilot.OutcomeSucceeded)}); err != nil {
 		t.Fatalf("ImportOutcomes: %v", err)
 	}

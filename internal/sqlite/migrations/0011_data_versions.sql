@@ -6,7 +6,7 @@
 -- calibration) keeps it only while the counter it was derived under is
 -- unchanged: see docs/benchmarks.md.
 --   inventory: hosts, fact snapshots (and their updates and packages, saved
---              with them), update sightings, advisories
+--              with them), update sightings, advisories, SLA exposures
 --   outcomes:  outcomes and their packages
 --   models:    stored risk models (saving one makes it the active one)
 CREATE TABLE data_versions (
@@ -30,6 +30,9 @@ CREATE TRIGGER dv_advisories_upd AFTER UPDATE ON advisories BEGIN UPDATE data_ve
 CREATE TRIGGER dv_advisories_del AFTER DELETE ON advisories BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
 CREATE TRIGGER dv_advpkgs_ins AFTER INSERT ON advisory_packages BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
 CREATE TRIGGER dv_advpkgs_del AFTER DELETE ON advisory_packages BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
+CREATE TRIGGER dv_exposures_ins AFTER INSERT ON sla_exposures BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
+CREATE TRIGGER dv_exposures_upd AFTER UPDATE ON sla_exposures BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
+CREATE TRIGGER dv_exposures_del AFTER DELETE ON sla_exposures BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'inventory'; END;
 CREATE TRIGGER dv_outcomes_ins AFTER INSERT ON outcomes BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'outcomes'; END;
 CREATE TRIGGER dv_outcomes_upd AFTER UPDATE ON outcomes BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'outcomes'; END;
 CREATE TRIGGER dv_outcomes_del AFTER DELETE ON outcomes BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'outcomes'; END;
