@@ -171,7 +171,7 @@ func TestReportPeriod(t *testing.T) {
 	e := newEnv(t)
 	db := filepath.Join(e.home, "fleet.db")
 	seedSLA(t, db)
-	until := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Minute)
+	until := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Second)
 	doc := decodeJSON[reportDoc](t, e.mustRun("report", "--db", db, "--until", until.Format(time.RFC3339), "-o", "json"))
 	if !doc.To.Equal(until) || !doc.From.Equal(until.Add(-30*24*time.Hour)) {
 		t.Errorf("--until alone: %s to %s; want the 30 days up to %s", doc.From, doc.To, until)

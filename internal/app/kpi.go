@@ -144,18 +144,17 @@ func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 // indexed range queries, and the first sightings and advisories of the
 // packages installed in it. It never reads the whole event log.
 //
-// A period is measured to the minute (its bounds are truncated to one).
 // The answer for the last period asked is kept while the store's
-// inventory (with the SLA exposures) and outcomes are unchanged, once the
-// period ended kpiSettle ago: the events it reads are stamped when they
-// are written, so none can still arrive inside a period that ended then.
-// A kept report's slices are shared: read them only.
+// inventory (with the SLA exposures), its outcomes and the policy are
+// unchanged, when the period ended kpiSettle ago or earlier: the events it
+// reads are stamped when they are written, so none can still arrive
+// inside a period that ended then. A period that ends now is measured at
+// each call. A kept report's slices are shared: read them only.
 func (a *App) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	q, err := a.CheckKPIQuery(q)
 	if err != nil {
 		return KPIReport{}, err
 	}
-	q.From, q.To = q.From.Truncate(time.Minute), q.To.Truncate(time.Minute)
 	now := a.now()
 	if now.Sub(q.To) < kpiSettle {
 		rep, err := a.kpis(ctx, q)
