@@ -171,7 +171,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	b.do("name a host to roll back", chromedp.WaitVisible(chromedp.CSS("#rollback")),
 		chromedp.SendKeys(chromedp.CSS(`input[name="hosts"]`), rest))
 	b.submit("roll back", "#rollback", http.StatusOK)
-	if flash := b.text(".flash"); !strings.Contains(flash, "rollback requested for 1 hosts: "+rest) {
+	if flash := b.text(".flash"); !strings.Contains(flash, "rollback requested for 1 host: "+rest) {
 		t.Errorf("after rolling back, the page says %q", flash)
 	}
 	b.do("mark the rollback's page", evaluate(`window.ppSameDocument = true`))
