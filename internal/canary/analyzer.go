@@ -230,7 +230,7 @@ func judgeMetrics(ms []patchpilot.CanaryMetric) []judge.Metric {
 	out := make([]judge.Metric, 0, len(ms))
 	for _, m := range ms {
 		jm := judge.Metric{Name: m.Name, Direction: judge.Direction(m.Direction), Margin: m.Margin,
-			Unit: judge.Absolute, Critical: m.Critical, Kind: judge.Kind(m.Kind)}
+			Unit: judge.Absolute, Critical: m.Critical, Kind: judge.Kind(m.Kind), Window: QueryWindow(m.Query)}
 		if m.Relative {
 			jm.Unit = judge.Relative
 		}

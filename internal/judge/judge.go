@@ -134,7 +134,7 @@ func (j *Judge) Evaluate(in Input) (Result, error) {
 	res := Result{Judge: JudgeName, Time: in.Now, Final: in.Final}
 	for _, m := range in.Metrics {
 		var v Verdict
-		w := window(bySeries[m.Name], in)
+		w := window(m, bySeries[m.Name], in)
 		if reason, wait := j.dataProblem(m, w, in); wait {
 			v = noData(m, reason)
 			v.Outcome, v.Reason = Inconclusive, reason
@@ -197,9 +197,11 @@ func checkInput(in Input) (map[string][]Series, error) {
 	return by, nil
 }
 
-// window cuts each series to the look: baseline samples before Start,
-// current samples in (Start, Now]. Samples must be in time order.
-func window(ss []Series, in Input) []Series {
+// window cuts each series of metric m to the look: baseline samples
+// before Start, current samples in (Start+m.Window, Now]. Samples must be
+// in time order.
+func window(m Metric, ss []Series, in Input) []Series {
+	settled := in.Start.Add(m.Window)
 	out := make([]Series, len(ss))
 	for i, s := range ss {
 		c := s
@@ -214,7 +216,7 @@ func window(ss []Series, in Input) []Series {
 			end++
 		}
 		begin := 0
-		for begin < end && !s.Current[begin].Time.After(in.Start) {
+		for begin < end && !s.Current[begin].Time.After(settled) {
 			begin++
 		}
 		c.Current = s.Current[begin:end]
@@ -239,7 +241,7 @@ func (j *Judge) dataProblem(m Metric, ss []Series, in Input) (reason string, wai
 		// A host is stale when its newest sample (or, before its first
 		// one, the patch itself) is older than the bound: right after the
 		// patch, a host that has not been scraped yet is not missing.
-		last := in.Start
+		last := in.Start.Add(m.Window)
 		if len(s.Current) > 0 {
 			last = s.Current[len(s.Current)-1].Time
 		}

@@ -97,7 +97,7 @@ func (k *MannWhitney) Evaluate(in Input) (Result, error) {
 	}
 	res := Result{Judge: MannWhitneyName, Time: in.Now, Final: in.Final}
 	for _, m := range in.Metrics {
-		w := window(by[m.Name], in)
+		w := window(m, by[m.Name], in)
 		v := k.classify(m, w)
 		v.Critical = m.Critical
 		if k.opts.KeepSeries {

@@ -59,6 +59,11 @@ type Metric struct {
 	// Group is the Kayenta metric group used by the MannWhitney judge's
 	// weighted score; empty means the metric's own name.
 	Group string `json:"group,omitempty"`
+	// Window is the time each sample summarises (the range of
+	// rate(x[30s])), 0 for point values. A current sample whose window
+	// reaches back before the patch mixes both sides, and the restart of a
+	// patched service with them: current samples start a Window after it.
+	Window time.Duration `json:"window,omitempty"`
 }
 
 // Validate reports the first field of m that is missing or out of range.
