@@ -103,7 +103,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	// From here the page is not loaded again: a marker set on this
 	// document stays as long as it is not reloaded, and every state a
 	// host shows on it is recorded as the live part is swapped in.
-	b.do("watch the page", evaluate(`(function () {
+	b.do("watch the page", browsertest.Evaluate(`(function () {
 		window.ppSameDocument = true;
 		window.ppSeen = {};
 		window.ppSwaps = 0;
@@ -135,7 +135,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 		document.getElementById("rollout-state").getAttribute("data-state") === "succeeded" &&
 		Array.from(document.querySelectorAll("#live tr[data-host]")).every(function (r) { return r.getAttribute("data-state") === "succeeded"; })`,
 		5*time.Minute)
-	b.do("screenshot after", b.shot(dir, "04-succeeded"), b.fullShot(dir, "04-succeeded-full"))
+	b.do("screenshot after", b.shot(dir, "04-succeeded"), browsertest.FullScreenshot(dir, "04-succeeded-full"))
 	seen := evalIn[map[string][]string](b, `window.ppSeen`)
 	swaps := evalIn[int](b, `window.ppSwaps`)
 	updated := b.attr("#live", "data-updated")
@@ -174,7 +174,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	if flash := b.text(".flash"); !strings.Contains(flash, "rollback requested for 1 host: "+rest) {
 		t.Errorf("after rolling back, the page says %q", flash)
 	}
-	b.do("mark the rollback's page", evaluate(`window.ppSameDocument = true`))
+	b.do("mark the rollback's page", browsertest.Evaluate(`window.ppSameDocument = true`))
 	b.wait("the host to be rolled back on the page", fmt.Sprintf(`window.ppSameDocument && %s === "rolled_back" &&
 		document.getElementById("rollout-state").getAttribute("data-state") !== "rolling_back"`, hostState(rest)), 5*time.Minute)
 	b.do("screenshot of the rollback", b.shot(dir, "05-rolled-back"))
@@ -203,7 +203,7 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	}
 	// The refusal's page is live too: the operator's abort through the
 	// API shows on it.
-	b.do("mark the refusal's page", evaluate(`window.ppSameDocument = true`))
+	b.do("mark the refusal's page", browsertest.Evaluate(`window.ppSameDocument = true`))
 	api.call(tok["operator"], "POST", "/api/v1/rollouts/"+second+"/abort", "", http.StatusOK)
 	b.wait("the abort to show on the page", `window.ppSameDocument &&
 		document.getElementById("rollout-state").getAttribute("data-state") === "aborted"`, 3*time.Minute)
@@ -423,24 +423,5 @@ func (b *labBrowser) shot(dir, name string) chromedp.Action[chromedp.Void] {
 			return err
 		}
 		return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-	})
-}
-
-// fullShot writes a PNG screenshot of the whole page.
-func (b *labBrowser) fullShot(dir, name string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		png, err := chromedp.FullScreenshot(100)(ctx, t)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-	})
-}
-
-// evaluate runs a script in the page, ignoring its value.
-func evaluate(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[any](expr)(ctx, t)
-		return err
 	})
 }

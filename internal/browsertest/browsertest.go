@@ -3,9 +3,13 @@
 package browsertest
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // Chromium returns the path of a Chromium (Debian's chromium package,
@@ -42,4 +46,23 @@ func ScreenshotDir(t testing.TB, prefix, what string) string {
 	}
 	t.Logf("screenshots of %s: %s", what, dir)
 	return dir
+}
+
+// FullScreenshot writes a PNG screenshot of the whole page to dir/name.png.
+func FullScreenshot(dir, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		png, err := chromedp.FullScreenshot(100)(ctx, t)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+	})
+}
+
+// Evaluate runs a script in the page, ignoring its value.
+func Evaluate(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](expr)(ctx, t)
+		return err
+	})
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,25 +28,6 @@ func headless(t *testing.T, exe string) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
-}
-
-// shoot writes a full-page PNG screenshot.
-func shoot(dir, name string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		png, err := chromedp.FullScreenshot(100)(ctx, t)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-	})
-}
-
-// evaluate runs a script in the page, ignoring its value.
-func evaluate(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[any](expr)(ctx, t)
-		return err
-	})
 }
 
 // The dashboard in a real browser over a seeded store: log in, the
@@ -96,12 +75,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	base := f.ts.URL
 
 	// Log in.
-	run("login", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")), shoot(dir, "01-login"),
+	run("login", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")), browsertest.FullScreenshot(dir, "01-login"),
 		chromedp.SendKeys(chromedp.CSS("#token"), f.tok[patchpilot.RoleApprover]),
 		chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("#n-hosts")))
 
 	// The overview's numbers are the API's.
-	run("overview", shoot(dir, "02-overview"))
+	run("overview", browsertest.FullScreenshot(dir, "02-overview"))
 	hostsN, secN, rebootN, outN := text("#n-hosts"), text("#n-security-updates"), text("#n-reboot"), text("#n-out-of-sla")
 	hosts := decode[[]patchpilot.HostSummary](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts", "", http.StatusOK))
 	sec := decode[[]patchpilot.HostUpdate](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/updates?security=true", "", http.StatusOK))
@@ -122,21 +101,21 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// The other pages.
-	run("host", chromedp.Navigate(base+"/ui/hosts/db-1"), chromedp.WaitVisible(chromedp.CSS("#updates")), shoot(dir, "03-host"))
+	run("host", chromedp.Navigate(base+"/ui/hosts/db-1"), chromedp.WaitVisible(chromedp.CSS("#updates")), browsertest.FullScreenshot(dir, "03-host"))
 	if updates := text("#updates"); !strings.Contains(updates, "CVE-2024-0727") || !strings.Contains(updates, "openssl") {
 		t.Errorf("db-1's updates: %q", updates)
 	}
 	for i, p := range []string{"/ui/hosts", "/ui/hosts?sort=security&dir=desc", "/ui/updates", "/ui/rollouts", "/ui/history", "/ui/kpis"} {
 		name := fmt.Sprintf("%02d-", 4+i) + strings.NewReplacer("/ui/", "", "/", "-", "?", "-", "&", "-", "=", "-").Replace(p)
-		run("page "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main h1")), shoot(dir, name))
+		run("page "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main h1")), browsertest.FullScreenshot(dir, name))
 	}
 
 	// A rollout's page updates live: a pause made elsewhere shows without
 	// a reload.
 	run("live view", chromedp.Navigate(base+"/ui/rollouts/"+live), chromedp.WaitVisible(chromedp.CSS("#stages")),
-		chromedp.WaitVisible(chromedp.CSS("#pause")), chromedp.WaitVisible(chromedp.CSS("svg.chart")), shoot(dir, "10-rollout-waiting"))
+		chromedp.WaitVisible(chromedp.CSS("#pause")), chromedp.WaitVisible(chromedp.CSS("svg.chart")), browsertest.FullScreenshot(dir, "10-rollout-waiting"))
 	f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts/"+live+"/pause", "", http.StatusOK)
-	run("live update", chromedp.WaitVisible(chromedp.CSS("#resume")), shoot(dir, "11-rollout-paused-live"))
+	run("live update", chromedp.WaitVisible(chromedp.CSS("#resume")), browsertest.FullScreenshot(dir, "11-rollout-paused-live"))
 	if liveState := text("#rollout-state"); liveState != "paused" {
 		t.Errorf("live state = %q; want paused", liveState)
 	}
@@ -144,7 +123,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Approve as an approver.
 	run("approve", chromedp.Navigate(base+"/ui/rollouts/"+byOperator), chromedp.WaitVisible(chromedp.CSS("#approve")),
 		chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS(".flash")),
-		shoot(dir, "12-approved"))
+		browsertest.FullScreenshot(dir, "12-approved"))
 	if flash := text(".flash"); !strings.Contains(flash, "stage first approved") {
 		t.Errorf("after approving: %q", flash)
 	}
@@ -152,16 +131,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Approving one's own rollout is refused on its page.
 	run("four-eyes", chromedp.Navigate(base+"/ui/rollouts/"+byApprover), chromedp.WaitVisible(chromedp.CSS("#approve")),
 		chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS("#error")),
-		shoot(dir, "13-four-eyes-refused"))
+		browsertest.FullScreenshot(dir, "13-four-eyes-refused"))
 	if refusal := text("#error"); !strings.Contains(refusal, "four-eyes") {
 		t.Errorf("self-approval shows %q", refusal)
 	}
 
 	// A form posted without its CSRF token is refused and changes nothing.
 	run("csrf", chromedp.Navigate(base+"/ui/rollouts/"+byApprover), chromedp.WaitVisible(chromedp.CSS("#pause")),
-		evaluate(`document.querySelector("#pause").form.querySelector("input[name=csrf]").remove()`),
+		browsertest.Evaluate(`document.querySelector("#pause").form.querySelector("input[name=csrf]").remove()`),
 		chromedp.Click(chromedp.CSS("#pause")), chromedp.WaitVisible(chromedp.CSS("#error")),
-		shoot(dir, "14-csrf-refused"))
+		browsertest.FullScreenshot(dir, "14-csrf-refused"))
 	if refused := text("#error"); !strings.Contains(refused, "CSRF") {
 		t.Errorf("a form without its CSRF token shows %q", refused)
 	}

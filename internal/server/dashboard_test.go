@@ -569,14 +569,7 @@ func TestDashboardHosts(t *testing.T) {
 		}
 	}})
 	b := f.loggedIn(patchpilot.RoleViewer)
-	rows := func(path string) []string {
-		t.Helper()
-		var names []string
-		for _, m := range regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`).FindAllStringSubmatch(b.page(path), -1) {
-			names = append(names, m[1])
-		}
-		return names
-	}
+	rows := func(path string) []string { return hostRows(b.page(path)) }
 	if got := rows("/ui/hosts"); !slices.Equal(got, []string{"db-1", "db-2", "new-1", "web-1", "web-2"}) {
 		t.Errorf("hosts = %v", got)
 	}
@@ -912,3 +905,14 @@ func TestDashboardHostPages(t *testing.T) {
 		t.Errorf("updates page 2 of 1: %d", r.status)
 	}
 }
+
+// hostRows are the host names a host list page shows, in its order.
+func hostRows(page string) []string {
+	var names []string
+	for _, m := range hostLink.FindAllStringSubmatch(page, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+var hostLink = regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`)

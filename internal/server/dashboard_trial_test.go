@@ -77,14 +77,7 @@ func TestDashboardHostsSelector(t *testing.T) {
 		}
 	}})
 	b := f.loggedIn(patchpilot.RoleViewer)
-	rows := func(path string) []string {
-		t.Helper()
-		var names []string
-		for _, m := range regexp.MustCompile(`<td><a href="/ui/hosts/([^"]+)">`).FindAllStringSubmatch(b.page(path), -1) {
-			names = append(names, m[1])
-		}
-		return names
-	}
+	rows := func(path string) []string { return hostRows(b.page(path)) }
 	for sel, want := range map[string][]string{
 		"env!=prod":         {"web-1", "web-2"},
 		"env=prod,role=db":  {"db-1", "db-2"},
