@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/capped"
+	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	// Policy is the server's policy (docs/policy.md); nil when the file
 	// has no policy: section.
 	Policy *policy.Policy `yaml:"policy"`
+	// Integrations are the services patchpilot tells and reads
+	// (docs/integrations.md); nil when the file has no integrations:
+	// section.
+	Integrations *integrations.Config `yaml:"integrations"`
 }
 
 // DefaultConfigPath returns $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml.
@@ -130,6 +135,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 		field := configField(v, k.Value)
 		if !field.IsValid() {
 			continue // checkConfigKeys refused unknown keys
+		}
+		if k.Value == "integrations" {
+			ic, err := integrations.Decode(path, val, IntegrationTypes())
+			if err != nil {
+				return err
+			}
+			c.Integrations = &ic
+			continue
 		}
 		if k.Value == "policy" {
 			// Nested keys are checked as strictly, with file:line.

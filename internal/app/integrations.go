@@ -1,0 +1,27 @@
+package app
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations"
+)
+
+// integrationKind is what app knows of one integration type of
+// patchpilot.yaml's integrations: section.
+type integrationKind struct {
+	// notifier builds the Notifier of a spec, reading its settings with
+	// integrations.DecodeSettings and its secrets through o.Getenv; nil
+	// for types that are not told of events.
+	notifier func(s integrations.Spec, o Options) (patchpilot.Notifier, error)
+}
+
+// integrationKinds are the integration types, by the name written in
+// "type:". Each service's package adds its entry in a file of its own.
+var integrationKinds = map[string]integrationKind{}
+
+// IntegrationTypes lists the integration types patchpilot.yaml may name.
+func IntegrationTypes() []string {
+	return slices.Sorted(maps.Keys(integrationKinds))
+}

@@ -1,0 +1,135 @@
+package integrations
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+func decode(t *testing.T, src string) (Config, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return Decode("pp.yaml", doc.Content[0], []string{"slack", "webhook"})
+}
+
+type hookSettings struct {
+	URL    string `yaml:"url"`
+	Secret Secret `yaml:"secret"`
+}
+
+func TestDecodeReadsServicesAndTheirSettings(t *testing.T) {
+	c, err := decode(t, `
+dashboard_url: https://pp.example.com/
+services:
+  - name: ops-hook
+    type: webhook
+    topics: [halted, incident]
+    min_level: warning
+    url: https://hooks.example.com/pp
+    secret: {env: HOOK_SECRET}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DashboardURL != "https://pp.example.com" || len(c.Items) != 1 {
+		t.Fatalf("config = %+v", c)
+	}
+	s := c.Items[0]
+	if s.Name != "ops-hook" || s.Type != "webhook" || s.Line != 4 || s.MinLevel != patchpilot.LevelWarning || len(s.Topics) != 2 {
+		t.Fatalf("spec = %+v", s)
+	}
+	var h hookSettings
+	if err := DecodeSettings(s, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.URL != "https://hooks.example.com/pp" || h.Secret.Env != "HOOK_SECRET" {
+		t.Fatalf("settings = %+v", h)
+	}
+	got, err := h.Secret.Resolve("ops-hook: secret", func(k string) string { return map[string]string{"HOOK_SECRET": "s3cret\n"}[k] })
+	if err != nil || got != "s3cret" {
+		t.Fatalf("Resolve = %q, %v", got, err)
+	}
+	if !s.Wants(patchpilot.Notification{Topic: patchpilot.TopicHalted, Level: patchpilot.LevelCritical}) ||
+		s.Wants(patchpilot.Notification{Topic: patchpilot.TopicHalted, Level: patchpilot.LevelInfo}) ||
+		s.Wants(patchpilot.Notification{Topic: patchpilot.TopicRolloutStarted, Level: patchpilot.LevelCritical}) {
+		t.Error("Wants routes on topics and min_level")
+	}
+}
+
+func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
+	for name, tc := range map[string]struct{ src, want string }{
+		"unknown type":  {"services:\n  - name: a\n    type: slak\n", "pp.yaml:2: integrations: a: type: expected one of slack, webhook, got \"slak\""},
+		"bad name":      {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
+		"same name":     {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: the name is already used at line 2"},
+		"unknown topic": {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: services[0]: topics: unknown topic \"halt\""},
+		"bad level":     {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: services[0]: min_level: expected info, warning or critical"},
+		"section key":   {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
+		"bad url":       {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := decode(t, tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeSettingsRefusesUnknownKeysAndLiteralSecrets(t *testing.T) {
+	for name, tc := range map[string]struct{ src, want string }{
+		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\"; known keys: name, type, topics, min_level, url, secret"},
+		"literal secret": {"services:\n  - name: h\n    type: webhook\n    secret: hunter2\n", "pp.yaml:4: integrations: h: secret: write the secret's source, not the secret"},
+		"secret key":     {"services:\n  - name: h\n    type: webhook\n    secret: {environment: X}\n", "pp.yaml:4: integrations: h: secret: unknown key \"environment\"; known keys: env, file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := decode(t, tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var h hookSettings
+			err = DecodeSettings(c.Items[0], &h)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(fmtErr(err), "hunter2") {
+				t.Errorf("error %q quotes the secret", err)
+			}
+		})
+	}
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestSecretResolveFromFileAndItsErrors(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "key")
+	if err := os.WriteFile(f, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := (Secret{File: f}).Resolve("x", os.Getenv); err != nil || v != "abc" {
+		t.Fatalf("Resolve = %q, %v", v, err)
+	}
+	if _, err := (Secret{Env: "PP_TEST_UNSET_VARIABLE"}).Resolve("pd: routing_key", func(string) string { return "" }); err == nil ||
+		!strings.Contains(err.Error(), "pd: routing_key: environment variable PP_TEST_UNSET_VARIABLE is not set") {
+		t.Errorf("unset variable: %v", err)
+	}
+	if _, err := (Secret{File: filepath.Join(dir, "none")}).Resolve("x", os.Getenv); err == nil {
+		t.Error("a missing file resolved")
+	}
+	if (Secret{Env: "K"}).String() != "$K" {
+		t.Error("String names the variable")
+	}
+}
