@@ -332,6 +332,11 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 
 // classify makes the event's notification with its rollout as stored.
 func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpilot.Notification, bool, error) {
+	// Most events (hosts, gates, inventory) are never told: the rollout
+	// is read only for those that are.
+	if _, ok := ClassifyEvent(e, nil, ""); !ok {
+		return patchpilot.Notification{}, false, nil
+	}
 	var r *patchpilot.Rollout
 	if e.Rollout != "" {
 		got, err := d.a.Store.Rollout(ctx, e.Rollout)
