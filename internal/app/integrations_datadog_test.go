@@ -90,3 +90,24 @@ func TestStageCheckerReadsDatadog(t *testing.T) {
 		t.Errorf("missing integration: %v", err)
 	}
 }
+
+// A rollout whose plan names a datadog integration patchpilot.yaml does not
+// have is refused when it starts, before any stage runs.
+func TestStartRolloutNeedsTheDatadogIntegration(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	p, err := planner.Parse([]byte(`rollout:
+  patch: {packages: ["web=1.1"]}
+  targets: {selector: "env=test"}
+  health:
+    datadog: {integration: dd-prod}
+  stages:
+    - {name: all, targets: rest, criteria: [cpu_increase<20%]}
+`), "plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.StartRollout(ctx, a.Engine(EngineOptions{}), p, nil, StartOptions{DryRun: true})
+	if err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), `health: datadog: integration "dd-prod"`) {
+		t.Errorf("err %v", err)
+	}
+}
