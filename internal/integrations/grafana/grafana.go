@@ -117,7 +117,9 @@ type Annotation struct {
 
 // Notify annotates the notification's moment. A rollout's start is
 // created once (a retry finds it); its finish turns the start into a
-// region, or is a point of its own when the start is not found.
+// region once (Grafana lists a point with timeEnd equal to its time, a
+// region with a later one), or is a point of its own when the start is
+// not found.
 func (c *Client) Notify(ctx context.Context, n patchpilot.Notification) error {
 	rollout := n.Event.Rollout
 	if n.Rollout != nil {
@@ -145,8 +147,11 @@ func (c *Client) Notify(ctx context.Context, n patchpilot.Notification) error {
 		if err != nil {
 			return err
 		}
-		if start == nil || start.Time >= a.Time {
+		switch {
+		case start == nil || start.Time >= a.Time:
 			return c.create(ctx, a)
+		case start.TimeEnd > start.Time:
+			return nil // already a region: delivered before a retry
 		}
 		return c.region(ctx, *start, a)
 	}

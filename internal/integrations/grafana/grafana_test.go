@@ -65,6 +65,12 @@ func (f *fakeGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(m)
 		var a Annotation
 		_ = json.Unmarshal(raw, &a)
+		if _, ok := m["timeEnd"]; ok {
+			f.t.Errorf("POST of a point with timeEnd: %v", m)
+		}
+		if m["dashboardUID"] != "pp-ops" || m["panelId"] != float64(4) {
+			f.t.Errorf("POST without the dashboard and panel: %v", m)
+		}
 		for _, k := range []string{"time", "tags", "text"} {
 			if _, ok := m[k]; !ok {
 				f.t.Errorf("POST body lacks %s: %v", k, m)
@@ -72,6 +78,9 @@ func (f *fakeGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.next++
 		a.ID = f.next
+		if a.TimeEnd == 0 {
+			a.TimeEnd = a.Time // Grafana stores a point as a region of length 0
+		}
 		f.notes = append(f.notes, a)
 		_, _ = io.WriteString(w, `{"message":"Annotation added","id":`+jsonInt(a.ID)+`}`)
 	case r.Method == http.MethodGet && r.URL.Path == "/grafana/api/annotations":
@@ -164,6 +173,7 @@ func TestRolloutAnnotations(t *testing.T) {
 		note(patchpilot.TopicStageDone, t0.Add(5*time.Minute), "stage canary of r-1 succeeded"),
 		note(patchpilot.TopicRolledBack, t0.Add(8*time.Minute), "lab01 rolled back"),
 		note(patchpilot.TopicRolloutFinished, t0.Add(10*time.Minute), "rollout r-1 halted"),
+		note(patchpilot.TopicRolloutFinished, t0.Add(10*time.Minute), "rollout r-1 halted"), // a retry
 	}
 	for _, n := range steps {
 		if err := c.Notify(ctx, n); err != nil {
@@ -178,6 +188,7 @@ func TestRolloutAnnotations(t *testing.T) {
 		"POST /grafana/api/annotations",
 		"GET /grafana/api/annotations?limit=1&matchAny=false&tags=patchpilot-rollout&tags=rollout%3Ar-1&type=annotation",
 		"PATCH /grafana/api/annotations/1",
+		"GET /grafana/api/annotations?limit=1&matchAny=false&tags=patchpilot-rollout&tags=rollout%3Ar-1&type=annotation",
 	}
 	if !reflect.DeepEqual(f.requests, wantRequests) {
 		t.Errorf("requests\n got %q\nwant %q", f.requests, wantRequests)
@@ -186,9 +197,9 @@ func TestRolloutAnnotations(t *testing.T) {
 		{ID: 1, DashboardUID: "pp-ops", PanelID: 4, Time: t0.UnixMilli(), TimeEnd: t0.Add(10 * time.Minute).UnixMilli(),
 			Tags: []string{"patchpilot", "patchpilot:rollout_finished", "rollout:r-1", "env:prod", TagStart},
 			Text: "rollout r-1 started<br>rollout r-1 halted"},
-		{ID: 2, DashboardUID: "pp-ops", PanelID: 4, Time: t0.Add(5 * time.Minute).UnixMilli(),
+		{ID: 2, DashboardUID: "pp-ops", PanelID: 4, Time: t0.Add(5 * time.Minute).UnixMilli(), TimeEnd: t0.Add(5 * time.Minute).UnixMilli(),
 			Tags: []string{"patchpilot", "patchpilot:stage_done", "rollout:r-1", "env:prod"}, Text: "stage canary of r-1 succeeded"},
-		{ID: 3, DashboardUID: "pp-ops", PanelID: 4, Time: t0.Add(8 * time.Minute).UnixMilli(),
+		{ID: 3, DashboardUID: "pp-ops", PanelID: 4, Time: t0.Add(8 * time.Minute).UnixMilli(), TimeEnd: t0.Add(8 * time.Minute).UnixMilli(),
 			Tags: []string{"patchpilot", "patchpilot:rolled_back", "rollout:r-1", "env:prod"}, Text: "lab01 rolled back"},
 	}
 	if !reflect.DeepEqual(f.notes, want) {
@@ -204,7 +215,7 @@ func TestFinishWithoutStartIsAPoint(t *testing.T) {
 	if err := newClient(t, srv.URL).Notify(context.Background(), note(patchpilot.TopicRolloutFinished, at, "rollout r-1 succeeded")); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.notes) != 1 || f.notes[0].TimeEnd != 0 || f.notes[0].Time != at.UnixMilli() {
+	if len(f.notes) != 1 || f.notes[0].TimeEnd != at.UnixMilli() || f.notes[0].Time != at.UnixMilli() {
 		t.Errorf("annotations %+v", f.notes)
 	}
 }
