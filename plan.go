@@ -416,6 +416,10 @@ func (p Plan) WithDefaults() Plan {
 	if len(p.Health.Prometheus.Queries) == 0 {
 		out.Health.Prometheus.Queries = nil
 	}
+	if len(p.Health.Datadog.Queries) == 0 {
+		out.Health.Datadog.Queries = nil
+	}
+	out.Health.Alertmanager.Matchers = nilIfEmpty(p.Health.Alertmanager.Matchers)
 	out.Canary.Metrics = nilIfEmpty(p.Canary.Metrics)
 	out.Stages = nilIfEmpty(p.Stages)
 	if out.Stages != nil {
