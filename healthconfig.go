@@ -10,6 +10,11 @@ import "time"
 type HealthConfig struct {
 	HTTP       []HTTPProbe      `json:"http"`
 	Prometheus PrometheusConfig `json:"prometheus"`
+	// Datadog reads the metric gates from Datadog instead of Prometheus;
+	// a plan names one of the two.
+	Datadog DatadogConfig `json:"datadog"`
+	// Alertmanager is where no_firing_alerts looks for the host's alerts.
+	Alertmanager AlertmanagerConfig `json:"alertmanager"`
 	// CriticalUnits are systemd units that must be active after the
 	// change even if they were not before ("nginx.service"; a name
 	// without a suffix means a service).
@@ -106,4 +111,49 @@ func (p PrometheusConfig) WithDefaults() PrometheusConfig {
 		p.Step = DefaultPrometheusStep
 	}
 	return p
+}
+
+// DatadogConfig reads the metric gates and the canary metrics from Datadog's
+// metrics query API. The site and the keys are those of a datadog
+// integration of patchpilot.yaml: plans name it and carry no secret.
+type DatadogConfig struct {
+	// Integration names a "type: datadog" integration of patchpilot.yaml;
+	// empty means no Datadog.
+	Integration string `json:"integration"`
+	// Queries map a metric (see PrometheusMetrics) to a Datadog query
+	// text/template rendered with HealthTemplateData, such as
+	// "avg:system.cpu.user{host:{{.Host}}}".
+	Queries map[string]string `json:"queries"`
+	// Window and Step are as in PrometheusConfig; 0 means
+	// DefaultPrometheusWindow and DefaultPrometheusStep.
+	Window time.Duration `json:"window"`
+	Step   time.Duration `json:"step"`
+}
+
+// AlertmanagerConfig names the Alertmanager of the no_firing_alerts gate and
+// the matchers that select a host's alerts.
+type AlertmanagerConfig struct {
+	// URL is Alertmanager's base URL, "http://alertmanager:9093"; empty
+	// means none, and no_firing_alerts fails closed.
+	URL string `json:"url"`
+	// Matchers select the host's alerts, each a text/template rendered
+	// with HealthTemplateData in Alertmanager's matcher syntax:
+	// `instance="{{.Instance}}"`, `severity=~"critical|warning"`. Empty
+	// means DefaultAlertMatchers.
+	Matchers []string `json:"matchers"`
+}
+
+// DefaultAlertMatchers select the alerts of a host's node_exporter target.
+func DefaultAlertMatchers() []string { return []string{`instance="{{.Instance}}"`} }
+
+// MetricsWindow returns the metric gates' window and step, from the
+// Datadog section when it is configured, else from the Prometheus one,
+// defaults filled in.
+func (h HealthConfig) MetricsWindow() (window, step time.Duration) {
+	if h.Datadog.Integration != "" {
+		p := PrometheusConfig{Window: h.Datadog.Window, Step: h.Datadog.Step}.WithDefaults()
+		return p.Window, p.Step
+	}
+	p := h.Prometheus.WithDefaults()
+	return p.Window, p.Step
 }

@@ -333,6 +333,7 @@ const (
 	CriterionMemory            = "memory"              // memory use, e.g. memory<90%
 	CriterionErrorRateIncrease = "error_rate_increase" // absolute error-rate increase, e.g. <0.05
 	CriterionLatencyP99        = "latency_p99"         // p99 latency against the baseline, e.g. <2x
+	CriterionNoFiringAlerts    = "no_firing_alerts"    // no Alertmanager alert of the host fires during the bake
 )
 
 // DisruptionBudget caps how many hosts may be unavailable at once. With
@@ -415,6 +416,10 @@ func (p Plan) WithDefaults() Plan {
 	if len(p.Health.Prometheus.Queries) == 0 {
 		out.Health.Prometheus.Queries = nil
 	}
+	if len(p.Health.Datadog.Queries) == 0 {
+		out.Health.Datadog.Queries = nil
+	}
+	out.Health.Alertmanager.Matchers = nilIfEmpty(p.Health.Alertmanager.Matchers)
 	out.Canary.Metrics = nilIfEmpty(p.Canary.Metrics)
 	out.Stages = nilIfEmpty(p.Stages)
 	if out.Stages != nil {

@@ -11,6 +11,7 @@ packages=(
   apt-utils dpkg-dev                 # the lab's apt repository (apt-ftparchive, dpkg-deb)
   nftables iproute2                  # lab faults (net-drop)
   prometheus prometheus-node-exporter
+  prometheus-alertmanager            # the no_firing_alerts gate's lab test
   ansible python3-apt                # fact-import captures and the inventory benchmark
   ca-certificates curl
   chromium                           # the dashboard's browser tests (headless)

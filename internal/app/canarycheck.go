@@ -8,7 +8,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
 	"github.com/patchpilot/patchpilot/internal/health"
-	"github.com/patchpilot/patchpilot/internal/prometheus"
+	"github.com/patchpilot/patchpilot/internal/planner"
 )
 
 // stageChecker returns the health checker of a stage: the criteria's
@@ -18,8 +18,15 @@ import (
 // the store keeps (HostRun.AppliedAt).
 func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, now func() time.Time, logger *slog.Logger) (patchpilot.HealthChecker, error) {
 	var fixed patchpilot.HealthChecker
+	var source health.MetricsSource
+	if len(s.Criteria) > 0 || p.CanaryOn(s) {
+		var err error
+		if source, err = a.metricsSource(p.Health); err != nil {
+			return nil, err
+		}
+	}
 	if len(s.Criteria) > 0 {
-		c, err := health.New(s.Criteria, p.Health, health.Options{Logger: logger})
+		c, err := health.New(s.Criteria, p.Health, health.Options{Logger: logger, Metrics: source})
 		if err != nil {
 			return nil, err
 		}
@@ -28,21 +35,21 @@ func (a *App) stageChecker(p patchpilot.Plan, s patchpilot.Stage, now func() tim
 	if !p.CanaryOn(s) {
 		return fixed, nil
 	}
-	step := p.Health.Prometheus.WithDefaults().Step
-	if err := canary.ValidateConfig(p.Canary, p.Health.Prometheus.URL, step); err != nil {
+	_, step := p.Health.MetricsWindow()
+	if err := canary.ValidateConfig(p.Canary, planner.MetricsSourceOf(p.Health), step); err != nil {
 		return nil, err
 	}
-	prom, err := prometheus.New(p.Health.Prometheus.URL, prometheus.Options{})
-	if err != nil {
-		return nil, err
+	var delay time.Duration
+	if p.Health.Datadog.Integration != "" {
+		delay = health.DatadogIngestDelay
 	}
-	ev, err := canary.NewEvaluator(p.Canary, step)
+	ev, err := canary.NewEvaluatorWithDelay(p.Canary, step, delay)
 	if err != nil {
 		return nil, err
 	}
 	return &canary.Checker{
 		Fixed:    fixed,
-		Analyzer: &canary.Analyzer{Prom: prom, Judge: ev, Now: now, Step: step},
+		Analyzer: &canary.Analyzer{Prom: source, Judge: ev, Now: now, Step: step},
 		Config:   p.Canary,
 		Bake:     s.Bake,
 		Fleet:    a.canaryFleet(p, s),

@@ -64,6 +64,9 @@ type Options struct {
 	// configuration file, see docs/policy.md). The zero value is the
 	// default policy: every host in the advisor level, nothing held.
 	Policy policy.Policy
+	// Integrations are patchpilot.yaml's integrations: section; the
+	// datadog integration a plan's health section names is read from it.
+	Integrations integrations.Config
 
 	// Schedules are the patch and inventory schedules the scheduler runs
 	// (patchpilot.yaml's schedules: and inventory_schedules:), checked

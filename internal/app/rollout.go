@@ -118,6 +118,11 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 		}
 		o.PlanID = id
 	}
+	// The metrics source the plan's health section names must be
+	// configured now, not when the stage that needs it begins.
+	if _, err := a.metricsSource(p.Health); err != nil {
+		return "", err
+	}
 	views, err := a.HostViews(ctx)
 	if err != nil {
 		return "", err

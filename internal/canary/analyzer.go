@@ -27,9 +27,10 @@ type Target struct {
 }
 
 // Analyzer runs canary analyses: it reads each host's series of each
-// metric from Prometheus and hands them to a judge.
+// metric from Prometheus (or Datadog, health.DatadogSource) and hands them
+// to a judge.
 type Analyzer struct {
-	Prom  *prometheus.Client
+	Prom  health.MetricsSource
 	Judge judge.Evaluator
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

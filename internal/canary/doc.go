@@ -1,7 +1,8 @@
 // Package canary runs a plan's canary analysis: during a stage's bake it
 // compares the stage's patched hosts with matched unpatched hosts, metric
-// by metric, from Prometheus, and lets a statistical judge (internal/judge)
-// decide whether to promote, bake longer or roll back.
+// by metric, from Prometheus (or Datadog, when the plan's health section
+// names it: health.DatadogSource), and lets a statistical judge
+// (internal/judge) decide whether to promote, bake longer or roll back.
 //
 // # What a look does
 //
@@ -23,8 +24,8 @@
 // rollout:
 //
 //	prom, _ := prometheus.New(plan.Health.Prometheus.URL, prometheus.Options{})
-//	step := plan.Health.Prometheus.WithDefaults().Step
-//	ev, err := canary.NewEvaluator(plan.Canary, step)
+//	_, step := plan.Health.MetricsWindow()
+//	ev, err := canary.NewEvaluator(plan.Canary, step) // NewEvaluatorWithDelay for Datadog
 //	an := &canary.Analyzer{Prom: prom, Judge: ev, Now: engineClock, Step: step}
 //
 // Then, for each stage, once its first host is changed, look every

@@ -25,6 +25,13 @@ const staleSteps = 3
 // Kayenta-compatible judge. Both keep the series in the evidence. step is
 // the plan's health.prometheus.step (0 means the default).
 func NewEvaluator(cfg patchpilot.CanaryConfig, step time.Duration) (judge.Evaluator, error) {
+	return NewEvaluatorWithDelay(cfg, step, 0)
+}
+
+// NewEvaluatorWithDelay is NewEvaluator for a metrics source whose newest
+// point lags by up to delay (Datadog's ingestion, health.DatadogIngestDelay):
+// the sequential judge's staleness bound grows by it.
+func NewEvaluatorWithDelay(cfg patchpilot.CanaryConfig, step, delay time.Duration) (judge.Evaluator, error) {
 	if step <= 0 {
 		step = patchpilot.DefaultPrometheusStep
 	}
@@ -33,7 +40,7 @@ func NewEvaluator(cfg patchpilot.CanaryConfig, step time.Duration) (judge.Evalua
 	case patchpilot.CanaryJudgeMannWhitney:
 		return judge.NewMannWhitney(judge.MannWhitneyOptions{KeepSeries: true})
 	case patchpilot.CanaryJudgeSequential:
-		return judge.New(judge.Options{TuneAfter: cfg.MaxBake, MaxStaleness: max(judge.DefaultMaxStaleness, staleSteps*step),
+		return judge.New(judge.Options{TuneAfter: cfg.MaxBake, MaxStaleness: max(judge.DefaultMaxStaleness, staleSteps*step) + max(delay, 0),
 			MinBaseline: patchpilot.CanaryMinBaselineSamples, KeepSeries: true})
 	}
 	return nil, patchpilot.Errorf(patchpilot.EINVALID, "canary: judge: expected %s or %s, got %q",

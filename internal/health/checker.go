@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations/alertmanager"
 	"github.com/patchpilot/patchpilot/internal/prometheus"
 )
 
@@ -34,6 +35,10 @@ type Options struct {
 	// Prometheus answers the metric gates; nil means a client for the
 	// configuration's URL, or none when it names none.
 	Prometheus *prometheus.Client
+	// Metrics answers the metric gates in place of Prometheus; the
+	// caller builds it for a plan whose health section names Datadog
+	// (DatadogSource), since the site and keys are patchpilot.yaml's.
+	Metrics MetricsSource
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives debug lines; nil discards them.
@@ -46,7 +51,12 @@ type Checker struct {
 	criteria []patchpilot.Criterion
 	cfg      patchpilot.HealthConfig
 	http     *http.Client
-	prom     *prometheus.Client
+	prom     MetricsSource
+	provider string // "prometheus" or "datadog"
+	queries  map[string]string
+	window   time.Duration
+	step     time.Duration
+	am       *alertmanager.Client
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -66,7 +76,16 @@ func New(criteria []patchpilot.Criterion, cfg patchpilot.HealthConfig, o Options
 		}
 	}
 	c := &Checker{criteria: append([]patchpilot.Criterion(nil), criteria...), cfg: cfg, http: o.HTTPClient,
-		prom: o.Prometheus, now: o.Now, log: o.Logger}
+		now: o.Now, log: o.Logger, provider: "prometheus", queries: cfg.Prometheus.Queries}
+	c.window, c.step = cfg.MetricsWindow()
+	switch {
+	case cfg.Datadog.Integration != "":
+		c.provider, c.queries, c.prom = "datadog", cfg.Datadog.Queries, o.Metrics
+	case o.Metrics != nil:
+		c.prom = o.Metrics
+	case o.Prometheus != nil:
+		c.prom = o.Prometheus
+	}
 	if c.http == nil {
 		c.http = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	}
@@ -76,13 +95,19 @@ func New(criteria []patchpilot.Criterion, cfg patchpilot.HealthConfig, o Options
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.cfg.Prometheus = cfg.Prometheus.WithDefaults()
-	if c.prom == nil && cfg.Prometheus.URL != "" {
+	if c.prom == nil && c.provider == "prometheus" && cfg.Prometheus.URL != "" {
 		p, err := prometheus.New(cfg.Prometheus.URL, prometheus.Options{HTTPClient: c.http})
 		if err != nil {
 			return nil, err
 		}
 		c.prom = p
+	}
+	if cfg.Alertmanager.URL != "" {
+		am, err := alertmanager.New(cfg.Alertmanager.URL, alertmanager.Options{HTTPClient: c.http})
+		if err != nil {
+			return nil, err
+		}
+		c.am = am
 	}
 	return c, nil
 }
@@ -107,6 +132,7 @@ var gates = map[string]gate{
 	patchpilot.CriterionMemory:            {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionErrorRateIncrease: {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionLatencyP99:        {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionNoFiringAlerts:    {baseline: (*Checker).baseAlerts, check: (*Checker).checkAlerts},
 }
 
 // baselineError is stored in place of a gate's baseline when it could not

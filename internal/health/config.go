@@ -3,11 +3,15 @@ package health
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations/alertmanager"
+	"github.com/patchpilot/patchpilot/internal/integrations/datadog"
 )
 
 // A plan's health section (patchpilot.HealthConfig): the templates its
@@ -60,6 +64,16 @@ func ValidateConfig(c patchpilot.HealthConfig) error {
 	}
 	if err := validatePrometheus(c.Prometheus); err != nil {
 		return patchpilot.Errorf(patchpilot.EINVALID, "health: prometheus: %w", err).WithHint(patchpilot.ErrorHint(err))
+	}
+	if err := validateDatadog(c.Datadog); err != nil {
+		return patchpilot.Errorf(patchpilot.EINVALID, "health: datadog: %w", err).WithHint(patchpilot.ErrorHint(err))
+	}
+	if c.Datadog.Integration != "" && c.Prometheus.URL != "" {
+		return patchpilot.Errorf(patchpilot.EINVALID, "health: prometheus and datadog are both given: the metric gates read one of them").
+			WithHint("keep the section of the metrics provider the gates should read")
+	}
+	if err := validateAlertmanager(c.Alertmanager); err != nil {
+		return patchpilot.Errorf(patchpilot.EINVALID, "health: alertmanager: %w", err).WithHint(patchpilot.ErrorHint(err))
 	}
 	for i, u := range c.CriticalUnits {
 		if !validUnitName(u) {
@@ -140,6 +154,86 @@ func validatePrometheus(p patchpilot.PrometheusConfig) error {
 		return patchpilot.Errorf(patchpilot.EINVALID, "step %s is longer than window %s", p.Step, p.Window)
 	}
 	return nil
+}
+
+func validateDatadog(d patchpilot.DatadogConfig) error {
+	if d.Integration == "" {
+		if len(d.Queries) > 0 || d.Window != 0 || d.Step != 0 {
+			return patchpilot.Errorf(patchpilot.EINVALID, "integration: expected the name of a datadog integration of patchpilot.yaml")
+		}
+		return nil
+	}
+	keys := make([]string, 0, len(d.Queries))
+	for k := range d.Queries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := ValidateDatadogQuery(k, d.Queries[k]); err != nil {
+			return patchpilot.Errorf(patchpilot.EINVALID, "queries: %s: %w", k, err).WithHint(patchpilot.ErrorHint(err))
+		}
+	}
+	return validateWindow(d.Window, d.Step)
+}
+
+// ValidateDatadogQuery checks that a Datadog query template is for a
+// known metric and renders, for a sample host, a query of Datadog's shape.
+func ValidateDatadogQuery(metric, text string) error {
+	if !slices.Contains(patchpilot.PrometheusMetrics(), metric) {
+		return patchpilot.Errorf(patchpilot.EINVALID, "unknown metric %q (known metrics: %s)", metric, strings.Join(patchpilot.PrometheusMetrics(), ", "))
+	}
+	return ValidateDatadogTemplate(text)
+}
+
+// ValidateDatadogTemplate checks that a Datadog query template renders,
+// for a sample host, a query of Datadog's shape.
+func ValidateDatadogTemplate(text string) error {
+	q, err := RenderTemplate("query", text, SampleTemplateData())
+	if err != nil {
+		return err
+	}
+	return datadog.ValidateQuery(q)
+}
+
+func validateWindow(window, step time.Duration) error {
+	if window < 0 || step < 0 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "window and step must not be negative")
+	}
+	if step > 0 && window > 0 && step > window {
+		return patchpilot.Errorf(patchpilot.EINVALID, "step %s is longer than window %s", step, window)
+	}
+	return nil
+}
+
+func validateAlertmanager(a patchpilot.AlertmanagerConfig) error {
+	if a.URL == "" {
+		if len(a.Matchers) > 0 {
+			return patchpilot.Errorf(patchpilot.EINVALID, "matchers need a url").WithHint("add Alertmanager's url")
+		}
+		return nil
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(a.URL, "{{") {
+		return patchpilot.Errorf(patchpilot.EINVALID, "url: %q is not an http or https URL", a.URL).
+			WithHint("write Alertmanager's base URL, such as http://127.0.0.1:9093")
+	}
+	for i, m := range a.Matchers {
+		if err := ValidateAlertMatcher(m); err != nil {
+			return patchpilot.Errorf(patchpilot.EINVALID, "matchers[%d]: %w", i, err).WithHint(patchpilot.ErrorHint(err))
+		}
+	}
+	return nil
+}
+
+// ValidateAlertMatcher checks that an Alertmanager matcher template
+// renders, for a sample host, a matcher Alertmanager accepts.
+func ValidateAlertMatcher(text string) error {
+	s, err := RenderTemplate("matcher", text, SampleTemplateData())
+	if err != nil {
+		return err
+	}
+	_, err = alertmanager.ParseMatcher(s)
+	return err
 }
 
 // validUnitName accepts the characters systemd allows in unit names.

@@ -27,6 +27,9 @@
 //	memory<90%           Prometheus: mean percent of memory in use now          breach
 //	error_rate_increase  Prometheus: mean error ratio now minus baseline        breach
 //	latency_p99<2x       Prometheus: mean p99 now over baseline (or < a duration) breach
+//	no_firing_alerts     Alertmanager GET /api/v2/alerts with the host's        critical
+//	                     matchers: an alert firing that did not at the
+//	                     baseline (Alertmanager unreachable: error)
 //	same_as_previous     the planner replaces it with the previous stage's        error
 //	                     criteria; unresolved, it cannot be evaluated
 //
@@ -54,6 +57,12 @@
 // Each metric is averaged over health.prometheus.window: before the change
 // for the baseline, and before each check (but not before the change)
 // afterwards. A query must return exactly one series.
+//
+// The metric gates read Datadog instead when the plan's health section
+// names a datadog integration (health.datadog): the same criteria, with
+// Datadog queries (DefaultDatadogCPUQuery, DefaultDatadogMemoryQuery) and
+// a staleness bound longer by DatadogIngestDelay. MetricsSource is what
+// both answer.
 //
 // # Journal
 //

@@ -17,6 +17,13 @@ const (
 	DefaultMemoryQuery = `100 * (1 - node_memory_MemAvailable_bytes{instance="{{.Instance}}"} / node_memory_MemTotal_bytes{instance="{{.Instance}}"})`
 )
 
+// Default queries of a Datadog health section, for the metrics the
+// Datadog agent reports on every host.
+const (
+	DefaultDatadogCPUQuery    = `avg:system.cpu.user{host:{{.Host}}} + avg:system.cpu.system{host:{{.Host}}}`
+	DefaultDatadogMemoryQuery = `avg:system.mem.used{host:{{.Host}}} / avg:system.mem.total{host:{{.Host}}} * 100`
+)
+
 // metricFor maps a criterion to the metric its query produces.
 func metricFor(criterion string) string {
 	switch criterion {
@@ -33,18 +40,25 @@ func metricFor(criterion string) string {
 // query returns the rendered query of a criterion for a host.
 func (c *Checker) query(cr patchpilot.Criterion, h patchpilot.Host) (string, error) {
 	if c.prom == nil {
+		if c.provider == "datadog" {
+			return "", fmt.Errorf("the datadog integration %q of health.datadog is not available for %s: check patchpilot.yaml's integrations", c.cfg.Datadog.Integration, cr.Name)
+		}
 		return "", fmt.Errorf("no prometheus configured for %s: add health.prometheus to the plan", cr.Name)
 	}
 	m := metricFor(cr.Name)
-	text, ok := c.cfg.Prometheus.Queries[m]
+	text, ok := c.queries[m]
 	if !ok {
-		switch m {
-		case patchpilot.MetricCPU:
+		switch {
+		case m == patchpilot.MetricCPU && c.provider == "datadog":
+			text = DefaultDatadogCPUQuery
+		case m == patchpilot.MetricMemory && c.provider == "datadog":
+			text = DefaultDatadogMemoryQuery
+		case m == patchpilot.MetricCPU:
 			text = DefaultCPUQuery
-		case patchpilot.MetricMemory:
+		case m == patchpilot.MetricMemory:
 			text = DefaultMemoryQuery
 		default:
-			return "", fmt.Errorf("no %s query configured for %s: add health.prometheus.queries.%s to the plan", m, cr.Name, m)
+			return "", fmt.Errorf("no %s query configured for %s: add health.%s.queries.%s to the plan", m, cr.Name, c.provider, m)
 		}
 	}
 	return RenderTemplate(m, text, TemplateData(h))
@@ -66,7 +80,7 @@ type metricSample struct {
 // gate cannot be evaluated and fails closed.
 func (c *Checker) sample(ctx context.Context, query string, start, end time.Time) (metricSample, error) {
 	s := metricSample{Query: query, Start: start.UTC(), End: end.UTC()}
-	step := c.cfg.Prometheus.Step
+	step := c.step
 	m, err := c.prom.QueryRange(ctx, query, start, end, step)
 	if err != nil {
 		return s, err
@@ -87,8 +101,8 @@ func (c *Checker) sample(ctx context.Context, query string, start, end time.Time
 	if s.Points == 0 {
 		return s, fmt.Errorf("query returned no finite value in the window (%d NaN or infinite)", s.NaN)
 	}
-	if end.Sub(s.Last) > 2*step {
-		return s, fmt.Errorf("stale: the last value is from %s, more than %s before %s", s.Last.Format(time.RFC3339), 2*step, end.UTC().Format(time.RFC3339))
+	if stale := c.staleAfter(); end.Sub(s.Last) > stale {
+		return s, fmt.Errorf("stale: the last value is from %s, more than %s before %s", s.Last.Format(time.RFC3339), stale, end.UTC().Format(time.RFC3339))
 	}
 	s.Value = sum / float64(s.Points)
 	return s, nil
@@ -101,7 +115,7 @@ func (c *Checker) baseMetric(ctx context.Context, t patchpilot.HealthTarget, cr 
 		return nil, err
 	}
 	end := c.now()
-	return c.sample(ctx, q, end.Add(-c.cfg.Prometheus.Window), end)
+	return c.sample(ctx, q, end.Add(-c.window), end)
 }
 
 type metricEvidence struct {
@@ -124,12 +138,12 @@ func (c *Checker) checkMetric(ctx context.Context, t patchpilot.HealthTarget, cr
 		return errorResult(err.Error())
 	}
 	end := c.now()
-	start := end.Add(-c.cfg.Prometheus.Window)
+	start := end.Add(-c.window)
 	if t.Since.After(start) {
 		start = t.Since
 	}
-	if end.Sub(start) < c.cfg.Prometheus.Step {
-		start = end.Add(-c.cfg.Prometheus.Step)
+	if end.Sub(start) < c.step {
+		start = end.Add(-c.step)
 	}
 	young, age := c.settling(t.Since, end)
 	cur, err := c.sample(ctx, q, start, end)
@@ -138,11 +152,20 @@ func (c *Checker) checkMetric(ctx context.Context, t patchpilot.HealthTarget, cr
 		return settlingResult(cr, age, c.settleLimit(), err.Error(), cur)
 	case err != nil:
 		return errorResult(err.Error())
-	case young && (age < minPostChangePoints*c.cfg.Prometheus.Step || cur.Points < minPostChangePoints):
+	case young && (age < minPostChangePoints*c.step || cur.Points < minPostChangePoints):
 		return settlingResult(cr, age, c.settleLimit(),
 			fmt.Sprintf("%d of %d samples since the change", cur.Points, minPostChangePoints), cur)
 	}
 	return judgeMetric(cr, base, cur)
+}
+
+// staleAfter is how old the newest point may be: two steps, and for
+// Datadog its ingestion delay on top.
+func (c *Checker) staleAfter() time.Duration {
+	if c.provider == "datadog" {
+		return 2*c.step + DatadogIngestDelay
+	}
+	return 2 * c.step
 }
 
 // minPostChangePoints is how many samples after the change a metric gate
@@ -155,7 +178,7 @@ const minPostChangePoints = 2
 // a rate over it needs that long to fill, and at least the time the
 // minimum samples take to arrive.
 func (c *Checker) settleLimit() time.Duration {
-	return max(c.cfg.Prometheus.Window, minPostChangePoints*c.cfg.Prometheus.Step)
+	return max(c.window, minPostChangePoints*c.step)
 }
 
 // settling reports whether the post-change window at end is still younger

@@ -11,6 +11,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/canary"
+	healthpkg "github.com/patchpilot/patchpilot/internal/health"
 )
 
 // Field names of the canary section, in the order Marshal writes them.
@@ -64,7 +65,7 @@ func (d *decoder) canary(n *yaml.Node, health patchpilot.HealthConfig) (patchpil
 		}
 		*dur.to = v
 	}
-	step := health.Prometheus.WithDefaults().Step
+	_, step := health.MetricsWindow()
 	base := c.Baseline
 	if base == 0 {
 		base = patchpilot.DefaultCanaryBaseline
@@ -88,8 +89,9 @@ func (d *decoder) canary(n *yaml.Node, health patchpilot.HealthConfig) (patchpil
 	if len(items) == 0 {
 		return c, d.errorf(v.value, what+": metrics", "at least one metric is required")
 	}
-	if health.Prometheus.URL == "" {
-		return c, d.errorf(v.key, what+": metrics", "canary metrics need health.prometheus.url: add the Prometheus server to the health section")
+	source := MetricsSourceOf(health)
+	if source == "" {
+		return c, d.errorf(v.key, what+": metrics", "canary metrics need health.prometheus.url or health.datadog: add the metrics provider to the health section")
 	}
 	names := map[string]int{}
 	for i, item := range items {
@@ -101,9 +103,14 @@ func (d *decoder) canary(n *yaml.Node, health patchpilot.HealthConfig) (patchpil
 			return c, d.errorf(item, fmt.Sprintf("%s: metrics[%d]", what, i), "metric name %q is used twice (first at line %d)", m.Name, line)
 		}
 		names[m.Name] = item.Line
+		if health.Datadog.Integration != "" {
+			if err := healthpkg.ValidateDatadogTemplate(m.Query); err != nil {
+				return c, d.errorf(queryNode(item), fmt.Sprintf("%s: metrics[%d]: query", what, i), "%s (health.datadog: the canary queries are Datadog queries)", message(err))
+			}
+		}
 		c.Metrics = append(c.Metrics, m)
 	}
-	if err := canary.ValidateConfig(c, health.Prometheus.URL, step); err != nil {
+	if err := canary.ValidateConfig(c, source, step); err != nil {
 		return c, d.errorf(n, "", "%s", message(err))
 	}
 	return c, nil
@@ -208,4 +215,25 @@ func marshalCanary(c patchpilot.CanaryConfig) string {
 		}
 	}
 	return b.String()
+}
+
+// MetricsSourceOf names where a plan's metrics come from, for
+// canary.ValidateConfig: the Prometheus URL, "datadog:NAME", or "" when
+// the health section names neither.
+func MetricsSourceOf(h patchpilot.HealthConfig) string {
+	if h.Datadog.Integration != "" {
+		return "datadog:" + h.Datadog.Integration
+	}
+	return h.Prometheus.URL
+}
+
+// queryNode returns the value node of a canary metric's query, or the
+// metric's node.
+func queryNode(item *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if item.Content[i].Value == "query" {
+			return item.Content[i+1]
+		}
+	}
+	return item
 }

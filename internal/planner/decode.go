@@ -87,6 +87,9 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 			return p, err
 		}
 	}
+	if u, ok := d.needs[patchpilot.CriterionNoFiringAlerts]; ok && p.Health.Alertmanager.URL == "" {
+		return p, d.errorf(u.node, u.what, "no_firing_alerts needs health.alertmanager.url: add Alertmanager to the health section, such as alertmanager: {url: \"http://127.0.0.1:9093\"}")
+	}
 	if v, ok := f["canary"]; ok {
 		if p.Canary, err = d.canary(v.value, p.Health); err != nil {
 			return p, err
@@ -283,6 +286,9 @@ func (d *decoder) stage(n *yaml.Node, index int) (patchpilot.Stage, error) {
 				return s, d.errorf(v.value.Content[i], what+": criteria", "%s", message(err))
 			}
 			s.Criteria = append(s.Criteria, c)
+			if c.Name == patchpilot.CriterionNoFiringAlerts {
+				d.use(c.Name, v.value.Content[i], what+": criteria")
+			}
 		}
 	}
 	for _, key := range []string{"bake", "timeout"} {
@@ -518,3 +524,14 @@ func parseCount(s string, min int) (int, error) {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// use records the first place a criterion that needs a health source is
+// named.
+func (d *decoder) use(name string, n *yaml.Node, what string) {
+	if d.needs == nil {
+		d.needs = map[string]criterionUse{}
+	}
+	if _, ok := d.needs[name]; !ok {
+		d.needs[name] = criterionUse{node: n, what: what}
+	}
+}

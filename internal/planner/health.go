@@ -15,9 +15,11 @@ import (
 
 // Field names of the health section, in the order Marshal writes them.
 var (
-	healthFields     = []string{"http", "prometheus", "critical_units"}
-	httpProbeFields  = []string{"name", "url", "expect_status", "timeout", "max_latency"}
-	prometheusFields = []string{"url", "queries", "window", "step"}
+	healthFields       = []string{"http", "prometheus", "datadog", "alertmanager", "critical_units"}
+	datadogFields      = []string{"integration", "queries", "window", "step"}
+	alertmanagerFields = []string{"url", "matchers"}
+	httpProbeFields    = []string{"name", "url", "expect_status", "timeout", "max_latency"}
+	prometheusFields   = []string{"url", "queries", "window", "step"}
 )
 
 // health decodes the health section. Each value is checked where it is
@@ -49,6 +51,19 @@ func (d *decoder) health(n *yaml.Node) (patchpilot.HealthConfig, error) {
 	}
 	if v, ok := f["prometheus"]; ok {
 		if h.Prometheus, err = d.prometheus(v.value); err != nil {
+			return h, err
+		}
+	}
+	if v, ok := f["datadog"]; ok {
+		if h.Datadog, err = d.datadog(v.value); err != nil {
+			return h, err
+		}
+		if p, ok := f["prometheus"]; ok {
+			return h, d.errorf(p.key, "health", "prometheus and datadog are both given: the metric gates and the canary read one of them")
+		}
+	}
+	if v, ok := f["alertmanager"]; ok {
+		if h.Alertmanager, err = d.alertmanager(v.value); err != nil {
 			return h, err
 		}
 	}
@@ -158,6 +173,82 @@ func (d *decoder) prometheus(n *yaml.Node) (patchpilot.PrometheusConfig, error) 
 	return p, nil
 }
 
+func (d *decoder) datadog(n *yaml.Node) (patchpilot.DatadogConfig, error) {
+	var c patchpilot.DatadogConfig
+	what := "health: datadog"
+	f, err := d.mapping(n, what, datadogFields...)
+	if err != nil {
+		return c, err
+	}
+	v, ok := f["integration"]
+	if !ok {
+		return c, d.errorf(n, what, "missing field \"integration\": name the datadog integration of patchpilot.yaml that holds the site and the keys")
+	}
+	if c.Integration, err = d.scalar(v.value, what+": integration"); err != nil {
+		return c, err
+	}
+	if !validName(c.Integration) {
+		return c, d.errorf(v.value, what+": integration", "invalid integration name %q: expected the name of a datadog integration of patchpilot.yaml", c.Integration)
+	}
+	if v, ok := f["queries"]; ok {
+		qf, err := d.mapping(v.value, what+": queries", patchpilot.PrometheusMetrics()...)
+		if err != nil {
+			return c, err
+		}
+		c.Queries = map[string]string{}
+		for name, q := range qf {
+			text, err := d.scalar(q.value, what+": queries: "+name)
+			if err != nil {
+				return c, err
+			}
+			if err := health.ValidateDatadogQuery(name, text); err != nil {
+				return c, d.errorf(q.value, what+": queries: "+name, "%s", message(err))
+			}
+			c.Queries[name] = text
+		}
+	}
+	if c.Window, err = d.optionalDuration(f, "window", what); err != nil {
+		return c, err
+	}
+	if c.Step, err = d.optionalDuration(f, "step", what); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (d *decoder) alertmanager(n *yaml.Node) (patchpilot.AlertmanagerConfig, error) {
+	var c patchpilot.AlertmanagerConfig
+	what := "health: alertmanager"
+	f, err := d.mapping(n, what, alertmanagerFields...)
+	if err != nil {
+		return c, err
+	}
+	u, ok := f["url"]
+	if !ok {
+		return c, d.errorf(n, what, "missing field \"url\"")
+	}
+	if c.URL, err = d.scalar(u.value, what+": url"); err != nil {
+		return c, err
+	}
+	if c.URL == "" || health.ValidateConfig(patchpilot.HealthConfig{Alertmanager: patchpilot.AlertmanagerConfig{URL: c.URL}}) != nil {
+		return c, d.errorf(u.value, what+": url", "%q is not an http or https URL: expected e.g. http://127.0.0.1:9093", c.URL)
+	}
+	if v, ok := f["matchers"]; ok {
+		if c.Matchers, err = d.strings(v.value, what+": matchers"); err != nil {
+			return c, err
+		}
+		if len(c.Matchers) == 0 {
+			return c, d.errorf(v.value, what+": matchers", "the list is empty: leave it out for the default %s", patchpilot.DefaultAlertMatchers()[0])
+		}
+		for i, m := range c.Matchers {
+			if err := health.ValidateAlertMatcher(m); err != nil {
+				return c, d.errorf(v.value.Content[i], fmt.Sprintf("%s: matchers[%d]", what, i), "%s", message(err))
+			}
+		}
+	}
+	return c, nil
+}
+
 func (d *decoder) optionalDuration(f map[string]field, key, what string) (time.Duration, error) {
 	v, ok := f[key]
 	if !ok {
@@ -178,7 +269,7 @@ func (d *decoder) optionalDuration(f map[string]field, key, what string) (time.D
 // configures nothing.
 func marshalHealth(h patchpilot.HealthConfig) string {
 	var b strings.Builder
-	if len(h.HTTP) == 0 && h.Prometheus.URL == "" && len(h.CriticalUnits) == 0 {
+	if len(h.HTTP) == 0 && h.Prometheus.URL == "" && h.Datadog.Integration == "" && h.Alertmanager.URL == "" && len(h.CriticalUnits) == 0 {
 		return ""
 	}
 	b.WriteString("  health:\n")
@@ -216,6 +307,32 @@ func marshalHealth(h patchpilot.HealthConfig) string {
 		}
 		if pr.Step != 0 {
 			b.WriteString("      step: " + FormatDuration(pr.Step) + "\n")
+		}
+	}
+	if dd := h.Datadog; dd.Integration != "" {
+		b.WriteString("    datadog:\n      integration: " + scalar(dd.Integration) + "\n")
+		if len(dd.Queries) > 0 {
+			b.WriteString("      queries:\n")
+			names := make([]string, 0, len(dd.Queries))
+			for k := range dd.Queries {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				b.WriteString("        " + k + ": " + strconv.Quote(dd.Queries[k]) + "\n")
+			}
+		}
+		if dd.Window != 0 {
+			b.WriteString("      window: " + FormatDuration(dd.Window) + "\n")
+		}
+		if dd.Step != 0 {
+			b.WriteString("      step: " + FormatDuration(dd.Step) + "\n")
+		}
+	}
+	if am := h.Alertmanager; am.URL != "" {
+		b.WriteString("    alertmanager:\n      url: " + strconv.Quote(am.URL) + "\n")
+		if len(am.Matchers) > 0 {
+			b.WriteString("      matchers: " + list(am.Matchers, strconv.Quote) + "\n")
 		}
 	}
 	if len(h.CriticalUnits) > 0 {

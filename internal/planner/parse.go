@@ -44,6 +44,17 @@ func Parse(data []byte, source string) (patchpilot.Plan, error) {
 // decoder walks a yaml.Node tree. It holds only the source name.
 type decoder struct {
 	source string
+	// needs records the first criterion of the plan that needs a source
+	// of the health section (no_firing_alerts: alertmanager; the metric
+	// criteria: prometheus or datadog), so that its line is named when
+	// the section lacks it.
+	needs map[string]criterionUse
+}
+
+// criterionUse is where a criterion was first named.
+type criterionUse struct {
+	node *yaml.Node
+	what string
 }
 
 // planError is the message of every plan error: where and what.
