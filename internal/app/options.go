@@ -64,16 +64,13 @@ type Options struct {
 	// configuration file, see docs/policy.md). The zero value is the
 	// default policy: every host in the advisor level, nothing held.
 	Policy policy.Policy
-	// Integrations are patchpilot.yaml's integrations: section; the
-	// datadog integration a plan's health section names is read from it.
-	Integrations integrations.Config
-
 	// Schedules are the patch and inventory schedules the scheduler runs
 	// (patchpilot.yaml's schedules: and inventory_schedules:), checked
 	// by LoadConfig or CheckSchedules.
 	Schedules []Schedule
 
-	// Integrations are the services told of events (patchpilot.yaml's
+	// Integrations are the services told of events and the datadog
+	// integration a plan's health section names (patchpilot.yaml's
 	// integrations: section, docs/integrations.md).
 	Integrations integrations.Config
 
