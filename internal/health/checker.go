@@ -107,6 +107,7 @@ var gates = map[string]gate{
 	patchpilot.CriterionMemory:            {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionErrorRateIncrease: {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionLatencyP99:        {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionPuppetNoop:        {check: (*Checker).checkPuppet},
 }
 
 // baselineError is stored in place of a gate's baseline when it could not

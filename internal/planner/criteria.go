@@ -42,6 +42,7 @@ func criterionSpecs() []criterionSpec {
 		{patchpilot.CriterionMemory, percentThreshold, "memory<90%"},
 		{patchpilot.CriterionErrorRateIncrease, rateThreshold, "error_rate_increase<0.05"},
 		{patchpilot.CriterionLatencyP99, latencyThreshold, "latency_p99<2x"},
+		{patchpilot.CriterionPuppetNoop, noThreshold, "puppet_noop"},
 	}
 }
 

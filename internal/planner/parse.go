@@ -26,10 +26,17 @@ const planHint = "fix the named field at that line and column of the plan file"
 // layouts are errors that name source:line:column and the field. The
 // returned plan has its defaults filled in (Plan.WithDefaults).
 func Parse(data []byte, source string) (patchpilot.Plan, error) {
+	return parse(data, source, "")
+}
+
+// parse is Parse with the directory that relative paths in the plan (its
+// playbooks and inventories) are read from; "" means the working
+// directory.
+func parse(data []byte, source, dir string) (patchpilot.Plan, error) {
 	if source == "" {
 		source = "plan"
 	}
-	d := &decoder{source: source}
+	d := &decoder{source: source, dir: dir}
 	root, err := d.document(data)
 	if err != nil {
 		return patchpilot.Plan{}, err
@@ -41,9 +48,11 @@ func Parse(data []byte, source string) (patchpilot.Plan, error) {
 	return p.WithDefaults(), nil
 }
 
-// decoder walks a yaml.Node tree. It holds only the source name.
+// decoder walks a yaml.Node tree. It holds the source name and the
+// directory relative paths are read from.
 type decoder struct {
 	source string
+	dir    string
 }
 
 // planError is the message of every plan error: where and what.
