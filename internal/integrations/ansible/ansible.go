@@ -53,6 +53,11 @@ type Runner struct {
 	// TempDir holds the per-run inventory and variables; "" means the
 	// system's temporary directory.
 	TempDir string
+	// Local, when set, reports the hosts that are the controller's own
+	// machine (patchpilot reaches them without SSH): Ansible runs on
+	// them with the local connection, becoming root through sudo when
+	// patchpilot does not run as root.
+	Local func(patchpilot.Host) bool
 	// Environ is the environment the playbook starts from; nil means
 	// patchpilot's own. The variables that keep host key checking on and
 	// the output plain are always set over it.
@@ -93,7 +98,7 @@ func (r *Runner) Prepare(run patchpilot.PlaybookRun, invPath, varsPath string) (
 	if p := h.SSHPort(); p < 1 || p > 65535 {
 		return Invocation{}, patchpilot.Errorf(patchpilot.EINVALID, "host %s: port %d is not from 1 to 65535", h.Name, p)
 	}
-	if r.KnownHostsFile == "" {
+	if r.KnownHostsFile == "" && (r.Local == nil || !r.Local(h)) {
 		return Invocation{}, patchpilot.Errorf(patchpilot.EINVALID, "no known_hosts file: Ansible must check host keys against patchpilot's")
 	}
 	pb := run.Playbook
@@ -158,6 +163,9 @@ func regularFile(path, what string, dirOK bool) error {
 // same address, port, user, keys, jump host and known_hosts file as
 // patchpilot's SSH connections.
 func (r *Runner) hostVars(h patchpilot.Host) (map[string]any, error) {
+	if r.Local != nil && r.Local(h) {
+		return map[string]any{"ansible_connection": "local", "ansible_become": os.Geteuid() != 0}, nil
+	}
 	u := h.User
 	if u == "" {
 		u = r.User

@@ -253,3 +253,20 @@ func TestTailBuffer(t *testing.T) {
 		t.Errorf("small = %q", small.Bytes())
 	}
 }
+
+func TestPrepareLocalHost(t *testing.T) {
+	pb := writeFile(t, filepath.Join(t.TempDir(), "patch.yml"), "- hosts: all\n", 0o644)
+	r := &Runner{Local: func(h patchpilot.Host) bool { return h.Name == "ctl" }}
+	inv, err := r.Prepare(patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "ctl", Address: "127.0.0.1"}, Playbook: patchpilot.AnsiblePlaybook{Playbook: pb}}, "/i", "/v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv := inv.Inventory["all"].(map[string]any)["hosts"].(map[string]any)["ctl"].(map[string]any)
+	if hv["ansible_connection"] != "local" || hv["ansible_host"] != nil {
+		t.Errorf("local host vars = %v", hv)
+	}
+	// Any other host still needs the known_hosts file.
+	if _, err := r.Prepare(patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "web01"}, Playbook: patchpilot.AnsiblePlaybook{Playbook: pb}}, "/i", "/v"); err == nil {
+		t.Error("a remote host without known_hosts was accepted")
+	}
+}
