@@ -11,7 +11,7 @@ packages=(
   apt-utils dpkg-dev                 # the lab's apt repository (apt-ftparchive, dpkg-deb)
   nftables iproute2                  # lab faults (net-drop)
   prometheus prometheus-node-exporter
-  ansible python3-apt                # fact-import captures and the inventory benchmark
+  ansible python3-apt                # fact-import captures, the inventory benchmark, playbook apply and hooks (lab test)
   ca-certificates curl
   chromium                           # the dashboard's browser tests (headless)
 )

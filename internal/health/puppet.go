@@ -14,7 +14,9 @@ import (
 // The puppet_noop gate runs Puppet in no-op mode on the host with
 // --detailed-exitcodes, whose exit status says whether the host is in its
 // declared state: 0 in sync, 2 changes pending (drift), 4 failures, 6
-// changes pending and failures, 1 the run itself failed. Drift is critical:
+// changes pending and failures, 1 the run itself failed. Puppet 7 also
+// exits 0 from a no-op run whose would-be changes it reports as "(noop)"
+// events, so those count as drift whatever the status. Drift is critical:
 // the patch left the host out of the state its configuration management
 // declares. Anything but 0 and drift fails closed with Puppet's output.
 
@@ -98,16 +100,19 @@ func judgePuppet(cmd patchpilot.Command, res patchpilot.Result) result {
 	if len(ev.Drifted) > 0 {
 		drift += ": " + joinMax(ev.Drifted, 3)
 	}
-	switch res.ExitCode {
-	case puppetInSync:
-		r.outcome, r.reason = patchpilot.GatePass, "the host is in its declared state (Puppet no-op: no changes)"
-	case puppetChanges:
-		r.outcome, r.reason = patchpilot.GateCritical, "out of its declared state: "+drift
-	case puppetBoth:
+	// Puppet 7 exits 0 from a no-op run that would change resources
+	// (the changes were not made): the "(noop)" events say so.
+	drifted := len(ev.Drifted) > 0
+	switch {
+	case res.ExitCode == puppetBoth || (drifted && res.ExitCode == puppetFailures):
 		r.outcome, r.reason = patchpilot.GateCritical, "out of its declared state, and some resources failed: "+drift
-	case puppetFailures:
+	case res.ExitCode == puppetChanges || (drifted && res.ExitCode == puppetInSync):
+		r.outcome, r.reason = patchpilot.GateCritical, "out of its declared state: "+drift
+	case res.ExitCode == puppetInSync:
+		r.outcome, r.reason = patchpilot.GatePass, "the host is in its declared state (Puppet no-op: no changes)"
+	case res.ExitCode == puppetFailures:
 		r.outcome, r.reason = patchpilot.GateError, "Puppet's no-op run had failures: "+lastLine(out)
-	case puppetFailed:
+	case res.ExitCode == puppetFailed:
 		r.outcome, r.reason = patchpilot.GateError, "the Puppet run failed: "+lastLine(out)
 	default:
 		r.outcome, r.reason = patchpilot.GateError, fmt.Sprintf("%s exited with status %d: %s", cmd.Args[0], res.ExitCode, lastLine(out))

@@ -224,10 +224,16 @@ func (r *Runner) hostVars(h patchpilot.Host) (map[string]any, error) {
 }
 
 // shellJoin quotes args for Ansible, which splits ansible_ssh_common_args
-// as a POSIX shell would (shlex); nothing runs a shell on it.
+// as a POSIX shell would (shlex); nothing runs a shell on it. Only
+// arguments that need it are quoted: Ansible strips the quotes around a
+// whole value that starts and ends with the same quote.
 func shellJoin(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:@%+,") == "" {
+			out[i] = a
+			continue
+		}
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
 	}
 	return strings.Join(out, " ")

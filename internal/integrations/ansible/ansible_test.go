@@ -50,7 +50,7 @@ func TestPrepare(t *testing.T) {
 	wantVars := map[string]any{
 		"ansible_connection": "ssh", "ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "deploy",
 		"ansible_ssh_private_key_file": "/keys/web01", "ansible_become": true,
-		"ansible_ssh_common_args": "'-o' 'StrictHostKeyChecking=yes' '-o' 'UserKnownHostsFile=/var/lib/pp/known hosts' '-o' 'GlobalKnownHostsFile=/dev/null' '-o' 'BatchMode=yes' '-o' 'IdentityFile=/keys/extra' '-o' 'ProxyJump=ops@bastion:22'",
+		"ansible_ssh_common_args": "-o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=/var/lib/pp/known hosts' -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o IdentityFile=/keys/extra -o ProxyJump=ops@bastion:22",
 	}
 	if !reflect.DeepEqual(hv, wantVars) {
 		t.Errorf("host vars = %v\nwant        %v", hv, wantVars)
