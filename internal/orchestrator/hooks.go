@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +35,44 @@ func needsPlaybooks(p patchpilot.Plan) bool {
 		}
 	}
 	return false
+}
+
+// playbookProblems checks, before any change, that every playbook and
+// inventory the plan names is an absolute path to a file (or an inventory
+// directory) on this controller. A plan read from its file has them made
+// absolute and checked by the planner; one stored or sent as text keeps
+// them as written.
+func playbookProblems(p patchpilot.Plan) []string {
+	var books []patchpilot.AnsiblePlaybook
+	if p.Apply.Ansible != nil {
+		books = append(books, *p.Apply.Ansible)
+	}
+	for _, h := range append(append([]patchpilot.Hook(nil), p.Hooks.Pre...), p.Hooks.Post...) {
+		if h.Playbook != nil {
+			books = append(books, *h.Playbook)
+		}
+	}
+	var problems []string
+	check := func(what, path string, dirOK bool) {
+		if !filepath.IsAbs(path) {
+			problems = append(problems, fmt.Sprintf("%s %q is relative: start the plan from its file (paths are read relative to it) or name it by its absolute path on the controller", what, path))
+			return
+		}
+		st, err := os.Stat(path)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s %s cannot be read on this controller: %s", what, path, err))
+		case !st.Mode().IsRegular() && !(dirOK && st.IsDir()):
+			problems = append(problems, fmt.Sprintf("%s %s is not a file", what, path))
+		}
+	}
+	for _, b := range books {
+		check("playbook", b.Playbook, false)
+		if b.Inventory != "" {
+			check("inventory", b.Inventory, true)
+		}
+	}
+	return problems
 }
 
 // runHooks runs the hooks of a phase in order; the first that fails ends

@@ -207,3 +207,18 @@ func TestPlaybookPlanWithoutAnsibleRunner(t *testing.T) {
 		t.Errorf("host = %s %q, log %v", runs[0].State, runs[0].Reason, e.f.log)
 	}
 }
+
+func TestPlaybookPathsCheckedAtPreflight(t *testing.T) {
+	e := newEnv(t, hostsNamed(1))
+	e.e.Playbooks = &fakePlaybooks{f: e.f}
+	patch, _ := playbookFiles(t)
+	// A plan parsed from text keeps a relative path as written; a
+	// playbook removed since the plan was read is found missing too.
+	id := e.start(hookPlan("site/drain.yml", patch+".gone"))
+	e.run(id)
+	runs, _ := e.db.HostRuns(context.Background(), id)
+	if runs[0].State != patchpilot.HostFailed || !strings.Contains(runs[0].Reason, `preflight: playbook "site/drain.yml" is relative`) ||
+		!strings.Contains(runs[0].Reason, "patch.yml.gone cannot be read on this controller") || len(e.f.log) != 0 {
+		t.Errorf("host = %s %q, log %v", runs[0].State, runs[0].Reason, e.f.log)
+	}
+}

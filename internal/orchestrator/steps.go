@@ -48,6 +48,9 @@ func (j *job) preflight(ctx context.Context) error {
 	if needsPlaybooks(j.rn.r.Plan) && j.rn.e.Playbooks == nil {
 		return failed("preflight: the plan runs Ansible playbooks and this controller has no Ansible runner")
 	}
+	if problems := playbookProblems(j.rn.r.Plan); len(problems) > 0 {
+		return failed("preflight: %s", strings.Join(problems, "; "))
+	}
 	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
 	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree(),
 		AllowDowngrade: allowDowngrade})

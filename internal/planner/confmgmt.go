@@ -92,15 +92,22 @@ func (d *decoder) playbook(n *yaml.Node, f map[string]field, what string) (patch
 	return pb, nil
 }
 
-// localPath makes path absolute (relative to the plan file's directory)
-// and checks that it is a regular file (or, when dirOK, a directory, as an
-// Ansible inventory may be).
+// localPath checks a playbook or inventory path. In a plan read from a
+// file (ReadFile) a relative path is made absolute, relative to the plan
+// file's directory, and must name a file (or, when dirOK, a directory, as
+// an Ansible inventory may be): the plan's paths are checked when it is
+// read. A plan parsed from text alone (a stored plan, one sent to the
+// server) keeps its paths as written; the controller checks them at each
+// host's preflight, before any change.
 func (d *decoder) localPath(n *yaml.Node, what, path string, dirOK bool) (string, error) {
 	if path == "" {
 		return "", d.errorf(n, what, "the path is empty")
 	}
-	if strings.ContainsRune(path, 0) || strings.HasPrefix(path, "-") {
+	if strings.ContainsAny(path, "\x00\r\n") || strings.HasPrefix(path, "-") {
 		return "", d.errorf(n, what, "invalid path %q", path)
+	}
+	if d.dir == "" {
+		return path, nil
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(d.dir, path)

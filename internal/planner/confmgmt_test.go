@@ -140,3 +140,24 @@ func TestParseApplyHooksErrors(t *testing.T) {
 		})
 	}
 }
+
+// A plan parsed from text (stored, or sent to the server) keeps its paths
+// as written: the controller checks them at preflight.
+func TestParseKeepsPathsOfTextPlans(t *testing.T) {
+	p, err := Parse([]byte(`rollout:
+  patch: {packages: [a=1]}
+  targets: {hosts: [h]}
+  stages: [{name: s, targets: rest}]
+  apply: {ansible: {playbook: site/patch.yml, inventory: /nowhere/inv}}
+  hooks: {post: [{playbook: lb/up.yml}]}
+`), "plan r-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Apply.Ansible.Playbook != "site/patch.yml" || p.Apply.Ansible.Inventory != "/nowhere/inv" || p.Hooks.Post[0].Playbook.Playbook != "lb/up.yml" || p.Hooks.Post[0].Name != "up.yml" {
+		t.Errorf("paths = %+v %+v", p.Apply.Ansible, p.Hooks.Post[0].Playbook)
+	}
+	if _, err := Parse([]byte("rollout:\n  patch: {packages: [a=1]}\n  targets: {hosts: [h]}\n  stages: [{name: s, targets: rest}]\n  apply: {ansible: {playbook: \"-i/etc/passwd\"}}\n"), "p"); err == nil || !strings.Contains(err.Error(), "invalid path") {
+		t.Errorf("option-like path: %v", err)
+	}
+}

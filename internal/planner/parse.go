@@ -29,9 +29,9 @@ func Parse(data []byte, source string) (patchpilot.Plan, error) {
 	return parse(data, source, "")
 }
 
-// parse is Parse with the directory that relative paths in the plan (its
-// playbooks and inventories) are read from; "" means the working
-// directory.
+// parse is Parse with the directory of the plan file, which relative
+// paths in the plan (its playbooks and inventories) are read from and
+// checked in; "" (a plan that is not a file) keeps them as written.
 func parse(data []byte, source, dir string) (patchpilot.Plan, error) {
 	if source == "" {
 		source = "plan"
@@ -48,8 +48,8 @@ func parse(data []byte, source, dir string) (patchpilot.Plan, error) {
 	return p.WithDefaults(), nil
 }
 
-// decoder walks a yaml.Node tree. It holds the source name and the
-// directory relative paths are read from.
+// decoder walks a yaml.Node tree. It holds the source name and the plan
+// file's directory ("" when the plan is not read from a file).
 type decoder struct {
 	source string
 	dir    string

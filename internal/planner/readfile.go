@@ -30,6 +30,10 @@ func ReadFile(path string) (patchpilot.Plan, []byte, error) {
 	}
 	// Playbooks and inventories the plan names are relative to the
 	// plan file.
-	p, err := parse(data, path, filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return patchpilot.Plan{}, nil, patchpilot.Errorf(patchpilot.EINVALID, "read plan: %w", err)
+	}
+	p, err := parse(data, path, dir)
 	return p, data, err
 }

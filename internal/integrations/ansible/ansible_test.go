@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -268,5 +269,35 @@ func TestPrepareLocalHost(t *testing.T) {
 	// Any other host still needs the known_hosts file.
 	if _, err := r.Prepare(patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "web01"}, Playbook: patchpilot.AnsiblePlaybook{Playbook: pb}}, "/i", "/v"); err == nil {
 		t.Error("a remote host without known_hosts was accepted")
+	}
+}
+
+// TestRealAnsiblePlaybook runs Debian's ansible-playbook, when installed,
+// on a playbook whose tasks run on the controller only (debug), so that
+// it needs no host: Ansible reads the generated inventory and variables,
+// and a plan inventory goes through the --list-hosts check.
+func TestRealAnsiblePlaybook(t *testing.T) {
+	if _, err := exec.LookPath(Program); err != nil {
+		t.Skip("ansible-playbook is not installed (scripts/deps.sh installs it)")
+	}
+	dir := t.TempDir()
+	pb := writeFile(t, filepath.Join(dir, "show.yml"), `- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{ inventory_hostname }} at {{ ansible_host }}:{{ ansible_port }} gets {{ patchpilot_packages | map(attribute='version') | join(',') }} tier {{ tier }}"
+`, 0o644)
+	inv := writeFile(t, filepath.Join(dir, "inv", "hosts.ini"), "[web]\nweb01\nweb02\n[web:vars]\ntier=from-inventory\n", 0o644)
+	r := &Runner{KnownHostsFile: filepath.Join(dir, "known_hosts"), User: "root", Environ: append(os.Environ(), "HOME="+dir)}
+	run := patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "web01", Address: "192.0.2.10", Port: 2222},
+		Playbook: patchpilot.AnsiblePlaybook{Playbook: pb, Inventory: filepath.Dir(inv), ExtraVars: map[string]any{"tier": "web"}},
+		Vars:     map[string]any{"patchpilot_packages": []map[string]string{{"name": "openssl", "version": "3.0.15"}}}, Timeout: 2 * time.Minute}
+	res, err := r.RunPlaybook(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.Stdout)
+	if res.ExitCode != 0 || !strings.Contains(out, "web01 at 192.0.2.10:2222 gets 3.0.15 tier web") || strings.Contains(out, "web02") {
+		t.Errorf("exit %d\n%s\n%s", res.ExitCode, out, res.Stderr)
 	}
 }
