@@ -180,9 +180,15 @@ func (r *Runner) hostVars(h patchpilot.Host) (map[string]any, error) {
 	if strings.HasPrefix(u, "-") || strings.ContainsAny(u, " \t\r\n\x00'\"\\@") {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "host %s: user %q cannot be given to Ansible", h.Name, u)
 	}
+	// The playbook runs in its own directory: paths patchpilot was given
+	// relative to its working directory are made absolute.
+	knownHosts, err := filepath.Abs(r.KnownHostsFile)
+	if err != nil {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "known_hosts file %q: %w", r.KnownHostsFile, err)
+	}
 	opts := []string{
 		"-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile=" + r.KnownHostsFile,
+		"-o", "UserKnownHostsFile=" + knownHosts,
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "BatchMode=yes",
 	}
@@ -191,6 +197,13 @@ func (r *Runner) hostVars(h patchpilot.Host) (map[string]any, error) {
 		keys = append(keys, h.KeyFile)
 	}
 	keys = append(keys, r.KeyFiles...)
+	for i, k := range keys {
+		abs, err := filepath.Abs(k)
+		if err != nil {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "key file %q: %w", k, err)
+		}
+		keys[i] = abs
+	}
 	for _, k := range keys[min(1, len(keys)):] {
 		opts = append(opts, "-o", "IdentityFile="+k)
 	}

@@ -147,8 +147,8 @@ func TestRunPlaybook(t *testing.T) {
 	dir := t.TempDir()
 	pb := writeFile(t, filepath.Join(dir, "site", "patch.yml"), "- hosts: all\n", 0o644)
 	prog, rec := fakePlaybook(t, `echo "PLAY [all]"; echo "fatal: [web01]: FAILED!" >&2; exit 2`+"\n")
-	r := &Runner{KnownHostsFile: "/kh", User: "root", Program: prog}
-	run := patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "web01", Address: "127.0.0.9"},
+	r := &Runner{KnownHostsFile: "state/known_hosts", User: "root", Program: prog}
+	run := patchpilot.PlaybookRun{Host: patchpilot.Host{Name: "web01", Address: "127.0.0.9", KeyFile: "keys/web01"},
 		Playbook: patchpilot.AnsiblePlaybook{Playbook: pb, ExtraVars: map[string]any{"tier": "web"}},
 		Vars:     map[string]any{"patchpilot_packages": []any{map[string]any{"name": "pp-demo-web", "version": "1.1.0"}}}}
 	res, err := r.RunPlaybook(context.Background(), run)
@@ -172,7 +172,12 @@ func TestRunPlaybook(t *testing.T) {
 		t.Errorf("vars file = %s", data)
 	}
 	data, _ = os.ReadFile(rec + ".inventory")
-	if !strings.Contains(string(data), `"ansible_host":"127.0.0.9"`) || !strings.Contains(string(data), "StrictHostKeyChecking=yes") {
+	// Paths given relative to patchpilot's directory reach the playbook,
+	// which runs in its own, as absolute ones.
+	cwd, _ := os.Getwd()
+	if !strings.Contains(string(data), `"ansible_host":"127.0.0.9"`) || !strings.Contains(string(data), "StrictHostKeyChecking=yes") ||
+		!strings.Contains(string(data), "UserKnownHostsFile="+filepath.Join(cwd, "state/known_hosts")) ||
+		!strings.Contains(string(data), `"ansible_ssh_private_key_file":"`+filepath.Join(cwd, "keys/web01")+`"`) {
 		t.Errorf("inventory = %s", data)
 	}
 	if pwd, _ := os.ReadFile(rec + ".pwd"); strings.TrimSpace(string(pwd)) != filepath.Join(dir, "site") {
