@@ -127,6 +127,10 @@ func (j *job) playbook(ctx context.Context, phase, name string, pb patchpilot.An
 // playbookVars are the variables patchpilot gives every playbook: the
 // packages and versions the host is patched to, and where it stands.
 func (j *job) playbookVars(phase string) map[string]any {
+	if j.pins == nil {
+		// A host resumed after its change: its record says what it got.
+		j.pins = pinsFromVersions(j.hr.ToVersions, j.rn.r.Plan.Patch, j.facts)
+	}
 	pkgs := make([]map[string]string, 0, len(j.pins))
 	for _, p := range j.pins {
 		pkgs = append(pkgs, map[string]string{"name": p.Name, "version": p.Version})
