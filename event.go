@@ -47,6 +47,7 @@ const (
 	EventRequest        = "rollout.request"  // no payload: pause, resume, abort, rollback asked by a person
 	EventLease          = "rollout.lease"    // no payload
 	EventAdaptive       = "rollout.adaptive" // AdaptiveData
+	EventHook           = "rollout.hook"     // HookData: a hook or a playbook apply, with its output
 
 	// Schedules.
 	EventScheduleStarted  = "schedule.started"  // ScheduleRunData

@@ -194,6 +194,8 @@ func NewEventData(kind string) any {
 		return new(IncidentData)
 	case EventAdaptive:
 		return new(AdaptiveData)
+	case EventHook:
+		return new(HookData)
 	case EventScheduleStarted, EventScheduleWaiting, EventScheduleFinished, EventScheduleMissed:
 		return new(ScheduleRunData)
 	case EventApproval:

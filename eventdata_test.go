@@ -45,6 +45,9 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 			`{"verdict":"rollback","results":[{"gate":"no_failed_units","outcome":"fail","reason":"nginx.service failed","time":"2026-03-01T12:00:00Z"}],"reason":"no_failed_units failed"}`,
 			&patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "no_failed_units failed", Results: []patchpilot.GateResult{
 				{Gate: "no_failed_units", Outcome: "fail", Reason: "nginx.service failed", Time: at}}}},
+		{"hook", patchpilot.EventHook,
+			`{"phase":"post","name":"put back","kind":"playbook","command":"ansible-playbook --limit web-1 /srv/lb/up.yml","exit_code":2,"seconds":3.5,"output":"fatal: [web-1]","truncated":true}`,
+			&patchpilot.HookData{Phase: "post", Name: "put back", Kind: "playbook", Command: "ansible-playbook --limit web-1 /srv/lb/up.yml", ExitCode: 2, Seconds: 3.5, Output: "fatal: [web-1]", Truncated: true}},
 		{"incident", patchpilot.EventIncident,
 			`{"hosts":[{"host":"web-1","state":"rolled_back","reason":"unhealthy","gate_results":[{"gate":"http_ok","outcome":"fail","reason":"503","time":"2026-03-01T12:00:00Z"}]}],"rolled_back":["web-1"]}`,
 			&patchpilot.IncidentData{RolledBack: []string{"web-1"}, Hosts: []patchpilot.IncidentHost{{Host: "web-1", State: "rolled_back",

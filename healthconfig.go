@@ -19,6 +19,8 @@ type HealthConfig struct {
 	// change even if they were not before ("nginx.service"; a name
 	// without a suffix means a service).
 	CriticalUnits []string `json:"critical_units"`
+	// Puppet configures the puppet_noop criterion.
+	Puppet PuppetConfig `json:"puppet,omitzero"`
 }
 
 // Defaults of HTTP probes and Prometheus queries.

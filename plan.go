@@ -37,6 +37,10 @@ type Plan struct {
 	// patched hosts with matched unpatched hosts (the "canary:" section);
 	// the zero value configures none.
 	Canary CanaryConfig `json:"canary"`
+	// Apply says how each host's change is made (the "apply:" section);
+	// Hooks run before and after it (the "hooks:" section).
+	Apply ApplyConfig `json:"apply,omitzero"`
+	Hooks HookConfig  `json:"hooks,omitzero"`
 }
 
 // Policy holds the plan-wide switches. Every zero value is the cautious one.
@@ -334,6 +338,7 @@ const (
 	CriterionErrorRateIncrease = "error_rate_increase" // absolute error-rate increase, e.g. <0.05
 	CriterionLatencyP99        = "latency_p99"         // p99 latency against the baseline, e.g. <2x
 	CriterionNoFiringAlerts    = "no_firing_alerts"    // no Alertmanager alert of the host fires during the bake
+	CriterionPuppetNoop        = "puppet_noop"         // Puppet in no-op mode finds the host in its declared state
 )
 
 // DisruptionBudget caps how many hosts may be unavailable at once. With

@@ -12,7 +12,7 @@ packages=(
   nftables iproute2                  # lab faults (net-drop)
   prometheus prometheus-node-exporter
   prometheus-alertmanager            # the no_firing_alerts gate's lab test
-  ansible python3-apt                # fact-import captures and the inventory benchmark
+  ansible python3-apt                # fact-import captures, the inventory benchmark, playbook apply and hooks (lab test)
   ca-certificates curl
   chromium                           # the dashboard's browser tests (headless)
 )

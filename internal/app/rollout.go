@@ -49,6 +49,7 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 			}
 			return hc, nil
 		},
+		Playbooks:     a.Playbooks(),
 		Now:           a.Options.Now,
 		Logger:        logger,
 		Actor:         o.Actor,

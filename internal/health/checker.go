@@ -133,6 +133,7 @@ var gates = map[string]gate{
 	patchpilot.CriterionErrorRateIncrease: {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionLatencyP99:        {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionNoFiringAlerts:    {baseline: (*Checker).baseAlerts, check: (*Checker).checkAlerts},
+	patchpilot.CriterionPuppetNoop:        {check: (*Checker).checkPuppet},
 }
 
 // baselineError is stored in place of a gate's baseline when it could not

@@ -81,7 +81,7 @@ func ValidateConfig(c patchpilot.HealthConfig) error {
 				WithHint(`name units as systemctl does, such as "nginx.service" or "nginx"`)
 		}
 	}
-	return nil
+	return validatePuppet(c.Puppet)
 }
 
 func validateProbe(p patchpilot.HTTPProbe) error {

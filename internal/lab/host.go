@@ -51,6 +51,9 @@ func prepareHost(s *State, h HostState, hostKey, clientKey keyPair) error {
 		}
 	}
 	lowers := []string{s.Layer, s.Base}
+	if h.Extra != "" {
+		lowers = append([]string{h.Extra}, lowers...)
+	}
 	files := []struct {
 		rel  string
 		mode os.FileMode

@@ -62,6 +62,11 @@ type Options struct {
 	// ReadyTimeout bounds the wait for the hosts to boot; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// HostPackages installs Debian packages from the mirror into some
+	// hosts ("lab01": {"puppet-agent"}), for tests that need software
+	// too large for every host. They are installed once into a cached
+	// layer; the hosts' apt still sees only the lab repository.
+	HostPackages map[string][]string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -147,7 +152,11 @@ func (o Options) Validate() error {
 	if o.Suite != "" && !validName(o.Suite) {
 		return patchpilot.Errorf(patchpilot.EINVALID, "suite: %q is not a Debian suite name", o.Suite)
 	}
-	return nil
+	hosts := o.Hosts
+	if hosts == 0 {
+		hosts = DefaultHosts
+	}
+	return validateHostPackages(o.HostPackages, hosts)
 }
 
 // validName accepts the characters of suite and host names.

@@ -25,6 +25,12 @@ func TestValidate(t *testing.T) {
 		{"octet out of range", Options{Subnet: "127.0.300"}, patchpilot.EINVALID},
 		{"bad suite", Options{Suite: "Bookworm;rm"}, patchpilot.EINVALID},
 		{"negative timeout", Options{ReadyTimeout: -1}, patchpilot.EINVALID},
+		{"host packages", Options{Hosts: 2, HostPackages: map[string][]string{"lab02": {"puppet-agent", "ruby3.1"}}}, ""},
+		{"host packages of a host not in the lab", Options{Hosts: 2, HostPackages: map[string][]string{"lab03": {"puppet-agent"}}}, patchpilot.EINVALID},
+		{"host packages of a default-size lab", Options{HostPackages: map[string][]string{"lab04": {"puppet-agent"}}}, patchpilot.EINVALID},
+		{"no host package", Options{HostPackages: map[string][]string{"lab01": nil}}, patchpilot.EINVALID},
+		{"option as package", Options{HostPackages: map[string][]string{"lab01": {"--allow-unauthenticated"}}}, patchpilot.EINVALID},
+		{"package with space", Options{HostPackages: map[string][]string{"lab01": {"puppet agent"}}}, patchpilot.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,9 @@ type HostState struct {
 	Name    string            `json:"name"`
 	Address string            `json:"address"`
 	Labels  map[string]string `json:"labels"`
+	// Extra is the cached layer of the host's extra packages
+	// (Options.HostPackages), its topmost lower layer; "" for none.
+	Extra string `json:"extra,omitempty"`
 	// SupervisorPID is the per-host supervisor (a shell loop that restarts
 	// systemd-nspawn when the host reboots); its process group holds
 	// systemd-nspawn.

@@ -70,6 +70,10 @@ type Engine struct {
 	// plan's health configuration; a nil Health or a nil checker means
 	// the stage has no gates beyond the version check.
 	Health func(patchpilot.Plan, patchpilot.Stage) (patchpilot.HealthChecker, error)
+	// Playbooks runs the Ansible playbooks a plan names (its apply:
+	// playbook and its playbook hooks); nil refuses such plans' hosts at
+	// preflight.
+	Playbooks patchpilot.PlaybookRunner
 	// Now is the clock; After waits like time.After. Tests inject both.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time

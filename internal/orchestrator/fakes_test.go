@@ -74,6 +74,9 @@ type fleet struct {
 	// promoteAt, when positive, makes a healthy check from that check on
 	// say that the bake may end early, as a canary judge's Pass does.
 	promoteAt int
+	// commands maps other commands ("host: args") to the exit status the
+	// fake host answers; each run is logged as "run host: args".
+	commands map[string]int
 	// The options the engine passed, in call order.
 	preflightOpts []patchpilot.PreflightOptions
 	applyOpts     []patchpilot.ApplyOptions
@@ -83,7 +86,7 @@ func newFleet(hosts ...string) *fleet {
 	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{},
 		applyFails: map[string]bool{}, applyRefused: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
 		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{},
-		removals: map[string][]string{}}
+		removals: map[string][]string{}, commands: map[string]int{}}
 	for _, h := range hosts {
 		f.installed[h] = map[string]string{"web": "1.0"}
 	}
@@ -145,6 +148,11 @@ func (r *fakeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.
 		return patchpilot.Result{ExitCode: 1}, nil
 	case "true":
 		return patchpilot.Result{}, nil
+	}
+	key := r.host + ": " + strings.Join(cmd.Args, " ")
+	if code, ok := f.commands[key]; ok {
+		f.log = append(f.log, "run "+key)
+		return patchpilot.Result{ExitCode: code, Stdout: []byte("ran " + cmd.Args[0] + "\n"), Stderr: []byte(fmt.Sprintf("status %d\n", code))}, nil
 	}
 	return patchpilot.Result{ExitCode: 127}, nil
 }

@@ -45,6 +45,12 @@ func (j *job) preflight(ctx context.Context) error {
 	if len(j.pins) == 0 {
 		return &stepError{patchpilot.HostSkipped, "nothing to install: no pending security updates"}
 	}
+	if needsPlaybooks(j.rn.r.Plan) && j.rn.e.Playbooks == nil {
+		return failed("preflight: the plan runs Ansible playbooks and this controller has no Ansible runner")
+	}
+	if problems := playbookProblems(j.rn.r.Plan); len(problems) > 0 {
+		return failed("preflight: %s", strings.Join(problems, "; "))
+	}
 	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
 	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree(),
 		AllowDowngrade: allowDowngrade})
@@ -131,6 +137,11 @@ func (j *job) apply(ctx context.Context) error {
 	if j.pins == nil {
 		j.pins = pinsFromVersions(j.hr.ToVersions, j.rn.r.Plan.Patch, j.facts)
 	}
+	// Pre hooks (a drain, say) run before the host counts as changed:
+	// one that fails leaves a host to look at, not one to roll back.
+	if err := j.runHooks(ctx, phasePre, j.rn.r.Plan.Hooks.Pre); err != nil {
+		return err
+	}
 	if j.hr.Order == 0 {
 		j.hr.Order = j.rn.nextOrder()
 	}
@@ -143,6 +154,9 @@ func (j *job) apply(ctx context.Context) error {
 		return err
 	}
 	j.since = now
+	if pb := j.rn.r.Plan.Apply.Ansible; pb != nil {
+		return j.applyPlaybook(ctx, *pb)
+	}
 	rep, err := j.pm.Apply(ctx, j.runner, j.pins, patchpilot.ApplyOptions{
 		Timeout: j.stage.Timeout, LockWait: j.rn.e.lockWait(), Unit: UnitName(j.rn.r.ID, j.hr.Host, "apply"),
 		AllowDowngrade: j.rn.r.Plan.Policy.AllowDowngrade,
@@ -278,6 +292,11 @@ func (j *job) verify(ctx context.Context) error {
 		return err
 	}
 	if err := j.checkVersions(ctx, j.hr.ToVersions); err != nil {
+		return err
+	}
+	// Post hooks (putting the host back) run once it runs the target
+	// versions, so that the bake watches it in service.
+	if err := j.runHooks(ctx, phasePost, j.rn.r.Plan.Hooks.Post); err != nil {
 		return err
 	}
 	if j.hc == nil {

@@ -43,6 +43,7 @@ func criterionSpecs() []criterionSpec {
 		{patchpilot.CriterionErrorRateIncrease, rateThreshold, "error_rate_increase<0.05"},
 		{patchpilot.CriterionLatencyP99, latencyThreshold, "latency_p99<2x"},
 		{patchpilot.CriterionNoFiringAlerts, noThreshold, "no_firing_alerts"},
+		{patchpilot.CriterionPuppetNoop, noThreshold, "puppet_noop"},
 	}
 }
 

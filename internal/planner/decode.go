@@ -12,7 +12,7 @@ import (
 
 // Field names of the plan format, in the order Marshal writes them.
 var (
-	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary"}
+	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary", "apply", "hooks"}
 	patchFields   = []string{"packages", "security"}
 	targetFields  = []string{"selector", "hosts"}
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval", "canary"}
@@ -92,6 +92,16 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	}
 	if v, ok := f["canary"]; ok {
 		if p.Canary, err = d.canary(v.value, p.Health); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["apply"]; ok {
+		if p.Apply, err = d.apply(v.value); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["hooks"]; ok {
+		if p.Hooks, err = d.hooks(v.value); err != nil {
 			return p, err
 		}
 	}

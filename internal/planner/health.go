@@ -15,7 +15,7 @@ import (
 
 // Field names of the health section, in the order Marshal writes them.
 var (
-	healthFields       = []string{"http", "prometheus", "datadog", "alertmanager", "critical_units"}
+	healthFields       = []string{"http", "prometheus", "datadog", "alertmanager", "critical_units", "puppet"}
 	datadogFields      = []string{"integration", "queries", "window", "step"}
 	alertmanagerFields = []string{"url", "matchers"}
 	httpProbeFields    = []string{"name", "url", "expect_status", "timeout", "max_latency"}
@@ -75,6 +75,11 @@ func (d *decoder) health(n *yaml.Node) (patchpilot.HealthConfig, error) {
 			if err := health.ValidateConfig(patchpilot.HealthConfig{CriticalUnits: []string{u}}); err != nil {
 				return h, d.errorf(v.value.Content[i], "health: critical_units", "%q is not a systemd unit name", u)
 			}
+		}
+	}
+	if v, ok := f["puppet"]; ok {
+		if h.Puppet, err = d.puppet(v.value); err != nil {
+			return h, err
 		}
 	}
 	if err := health.ValidateConfig(h); err != nil {
@@ -269,7 +274,7 @@ func (d *decoder) optionalDuration(f map[string]field, key, what string) (time.D
 // configures nothing.
 func marshalHealth(h patchpilot.HealthConfig) string {
 	var b strings.Builder
-	if len(h.HTTP) == 0 && h.Prometheus.URL == "" && h.Datadog.Integration == "" && h.Alertmanager.URL == "" && len(h.CriticalUnits) == 0 {
+	if len(h.HTTP) == 0 && h.Prometheus.URL == "" && h.Datadog.Integration == "" && h.Alertmanager.URL == "" && len(h.CriticalUnits) == 0 && h.Puppet == (patchpilot.PuppetConfig{}) {
 		return ""
 	}
 	b.WriteString("  health:\n")
@@ -338,5 +343,6 @@ func marshalHealth(h patchpilot.HealthConfig) string {
 	if len(h.CriticalUnits) > 0 {
 		b.WriteString("    critical_units: " + list(h.CriticalUnits, scalar) + "\n")
 	}
+	b.WriteString(marshalPuppet(h.Puppet))
 	return b.String()
 }

@@ -69,7 +69,7 @@ func TestParseHealthErrors(t *testing.T) {
 		want  string
 	}{
 		{"unknown health field", []string{"    probes: []"},
-			`plan.yaml:7:5: health: unknown field "probes" (known fields: http, prometheus, datadog, alertmanager, critical_units)`},
+			`plan.yaml:7:5: health: unknown field "probes" (known fields: http, prometheus, datadog, alertmanager, critical_units, puppet)`},
 		{"unknown probe field", []string{"    http:", `      - {name: a, url: "http://x/", method: POST}`},
 			`plan.yaml:8:37: health: http[0]: unknown field "method"`},
 		{"probe without url", []string{"    http:", `      - {name: a}`},

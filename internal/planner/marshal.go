@@ -92,6 +92,8 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 	}
 	b.WriteString(marshalHealth(p.Health))
 	b.WriteString(marshalCanary(p.Canary))
+	b.WriteString(marshalApply(p.Apply))
+	b.WriteString(marshalHooks(p.Hooks))
 	// Validate what was written by reading it back, so that Marshal never
 	// produces a file Parse would refuse.
 	if _, err := Parse(b.Bytes(), "marshalled plan"); err != nil {

@@ -26,10 +26,17 @@ const planHint = "fix the named field at that line and column of the plan file"
 // layouts are errors that name source:line:column and the field. The
 // returned plan has its defaults filled in (Plan.WithDefaults).
 func Parse(data []byte, source string) (patchpilot.Plan, error) {
+	return parse(data, source, "")
+}
+
+// parse is Parse with the directory of the plan file, which relative
+// paths in the plan (its playbooks and inventories) are read from and
+// checked in; "" (a plan that is not a file) keeps them as written.
+func parse(data []byte, source, dir string) (patchpilot.Plan, error) {
 	if source == "" {
 		source = "plan"
 	}
-	d := &decoder{source: source}
+	d := &decoder{source: source, dir: dir}
 	root, err := d.document(data)
 	if err != nil {
 		return patchpilot.Plan{}, err
@@ -41,9 +48,11 @@ func Parse(data []byte, source string) (patchpilot.Plan, error) {
 	return p.WithDefaults(), nil
 }
 
-// decoder walks a yaml.Node tree. It holds only the source name.
+// decoder walks a yaml.Node tree. It holds the source name and the plan
+// file's directory ("" when the plan is not read from a file).
 type decoder struct {
 	source string
+	dir    string
 	// needs records the first criterion of the plan that needs a source
 	// of the health section (no_firing_alerts: alertmanager; the metric
 	// criteria: prometheus or datadog), so that its line is named when

@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"io/fs"
+	"path/filepath"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/capped"
@@ -14,7 +15,8 @@ import (
 const MaxPlanBytes = 1 << 20
 
 // ReadFile reads the plan file at path (at most MaxPlanBytes) and parses it
-// strictly (Parse). It also returns the file's bytes, which a rollout
+// strictly (Parse), reading relative paths in it from the plan file's
+// directory. It also returns the file's bytes, which a rollout
 // stores as its source.
 func ReadFile(path string) (patchpilot.Plan, []byte, error) {
 	data, err := capped.ReadFile(path, "plan", MaxPlanBytes)
@@ -26,6 +28,12 @@ func ReadFile(path string) (patchpilot.Plan, []byte, error) {
 	case err != nil:
 		return patchpilot.Plan{}, nil, patchpilot.Errorf(patchpilot.EINVALID, "read plan: %w", err)
 	}
-	p, err := Parse(data, path)
+	// Playbooks and inventories the plan names are relative to the
+	// plan file.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return patchpilot.Plan{}, nil, patchpilot.Errorf(patchpilot.EINVALID, "read plan: %w", err)
+	}
+	p, err := parse(data, path, dir)
 	return p, data, err
 }
