@@ -82,6 +82,9 @@ type RolloutCreatedData struct {
 // IncidentData is the payload of EventIncident and the evidence stored
 // with the incident.
 type IncidentData struct {
+	// ID is the stored incident's (Incident.ID); 0 in events older
+	// versions wrote, whose message names it ("incident 3 in stage ...").
+	ID    int64          `json:"id,omitempty"`
 	Hosts []IncidentHost `json:"hosts"`
 	// RolledBack names the hosts rolled back by the stage's failure
 	// action.
