@@ -38,8 +38,8 @@ const (
 
 	// Rollouts.
 	EventRolloutCreated = "rollout.created"  // RolloutCreatedData
-	EventRolloutState   = "rollout.state"    // no payload
-	EventStageState     = "rollout.stage"    // no payload
+	EventRolloutState   = "rollout.state"    // RolloutStateData, or none (older events)
+	EventStageState     = "rollout.stage"    // StageStateData, or none (older events, window waits)
 	EventHostState      = "rollout.host"     // no payload
 	EventGateVerdict    = "rollout.gate"     // HealthReport, or none
 	EventApproval       = "rollout.approved" // ApprovalData, or none (older events)

@@ -201,6 +201,10 @@ func NewEventData(kind string) any {
 		return new(ScheduleRunData)
 	case EventApproval:
 		return new(ApprovalData)
+	case EventRolloutState:
+		return new(RolloutStateData)
+	case EventStageState:
+		return new(StageStateData)
 	}
 	return nil
 }
@@ -213,4 +217,23 @@ type ApprovalData struct {
 	Approver  string   `json:"approver"`
 	Approvers []string `json:"approvers"`
 	Required  int      `json:"required"`
+}
+
+// RolloutStateData is the payload of EventRolloutState: the state the
+// rollout entered, why, and the state it left (so that a rollout running
+// again after a halt or a pause can be told). Older versions wrote these
+// events without payload.
+type RolloutStateData struct {
+	State    RolloutState `json:"state"`
+	Reason   string       `json:"reason,omitempty"`
+	Previous RolloutState `json:"previous,omitempty"`
+}
+
+// StageStateData is the payload of EventStageState: the stage, the state
+// it entered and why. Older versions wrote these events without payload,
+// and a stage waiting for its maintenance window writes one without.
+type StageStateData struct {
+	Stage  string     `json:"stage"`
+	State  StageState `json:"state"`
+	Reason string     `json:"reason,omitempty"`
 }

@@ -74,6 +74,10 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 			&patchpilot.ScheduleRunData{Schedule: "monthly", Kind: patchpilot.SchedulePatch, Due: at, Outcome: patchpilot.ScheduleLaunched, Plan: "security-updates"}},
 		{"approval", patchpilot.EventApproval, `{"stage":"final","approver":"token:bob","approvers":["token:alice","token:bob"],"required":2}`,
 			&patchpilot.ApprovalData{Stage: "final", Approver: "token:bob", Approvers: []string{"token:alice", "token:bob"}, Required: 2}},
+		{"rollout state", patchpilot.EventRolloutState, `{"state":"running","reason":"stage canary","previous":"halted"}`,
+			&patchpilot.RolloutStateData{State: patchpilot.RolloutRunning, Reason: "stage canary", Previous: patchpilot.RolloutHalted}},
+		{"stage state", patchpilot.EventStageState, `{"stage":"canary","state":"failed","reason":"1 of 2 hosts failed"}`,
+			&patchpilot.StageStateData{Stage: "canary", State: patchpilot.StageFailed, Reason: "1 of 2 hosts failed"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,8 +108,7 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 
 // noPayload lists the event kinds that carry no payload.
 var noPayload = map[string]bool{
-	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventRolloutState: true,
-	patchpilot.EventStageState: true, patchpilot.EventHostState: true,
+	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventHostState: true,
 	patchpilot.EventRequest: true, patchpilot.EventLease: true,
 }
 

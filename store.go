@@ -22,6 +22,7 @@ type Store interface {
 	PlanStore
 	ScheduleStore
 	ComplianceStore
+	DeliveryStore
 	Close() error
 }
 

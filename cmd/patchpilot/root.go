@@ -171,6 +171,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.tokenCommand(),
 		c.auditCommand(),
 		c.scheduleCommand(),
+		c.integrationsCommand(),
 		c.policyCommand(),
 		c.serverCommand(),
 		c.manCommand(),

@@ -50,6 +50,11 @@ database; --schedules=false keeps this one out of it. A rollout
 waiting for an approval that the policy gives after a delay is carried
 on when the delay has passed, also when it passed while no server ran.
 
+The server tells the integrations of patchpilot.yaml (docs/integrations.md)
+the events of the database, each from where it was left, one server at a
+time per database (the delivery lease); 'patchpilot integrations status'
+shows how far each is and what was given up.
+
 With --tls-cert and --tls-key (both or neither) it serves HTTPS, TLS 1.2 or
 later.`,
 		Example: `  patchpilot server

@@ -25,3 +25,9 @@ var integrationKinds = map[string]integrationKind{}
 func IntegrationTypes() []string {
 	return slices.Sorted(maps.Keys(integrationKinds))
 }
+
+// IntegrationNotified reports whether integrations of the type are told
+// of events (have a Notifier).
+func IntegrationNotified(typ string) bool {
+	return integrationKinds[typ].notifier != nil
+}

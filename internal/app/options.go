@@ -5,6 +5,7 @@
 package app
 
 import (
+	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
 
 	"log/slog"
@@ -68,6 +69,10 @@ type Options struct {
 	// (patchpilot.yaml's schedules: and inventory_schedules:), checked
 	// by LoadConfig or CheckSchedules.
 	Schedules []Schedule
+
+	// Integrations are the services told of events (patchpilot.yaml's
+	// integrations: section, docs/integrations.md).
+	Integrations integrations.Config
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads
 	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -216,12 +217,14 @@ func (rn *run) setRollout(ctx context.Context, state patchpilot.RolloutState, re
 	if err := rn.e.Store.SetRolloutState(ctx, rn.r.ID, state, reason); err != nil {
 		return err
 	}
+	previous := rn.r.State
 	rn.r.State, rn.r.Reason = state, reason
 	msg := "rollout " + string(state)
 	if reason != "" {
 		msg += ": " + reason
 	}
-	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventRolloutState, msg, nil)
+	data, _ := json.Marshal(patchpilot.RolloutStateData{State: state, Reason: reason, Previous: previous})
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventRolloutState, msg, data)
 	return nil
 }
 
@@ -244,7 +247,8 @@ func (rn *run) saveStage(ctx context.Context, i int, state patchpilot.StageState
 	if reason != "" {
 		msg += ": " + reason
 	}
-	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventStageState, msg, nil)
+	data, _ := json.Marshal(patchpilot.StageStateData{Stage: s.Name, State: state, Reason: reason})
+	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventStageState, msg, data)
 	return nil
 }
 

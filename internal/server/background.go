@@ -23,7 +23,8 @@ const SchedulerActor = "scheduler"
 func scheduleActor(name string) string { return "schedule:" + name }
 
 // background starts the work the server does by itself until Shutdown:
-// the schedules (when configured) and the auto-approvals.
+// the schedules (when configured), the deliveries to the integrations
+// (when configured) and the auto-approvals.
 func (s *Server) background() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,11 +42,29 @@ func (s *Server) background() {
 			}
 		}()
 	}
+	if s.deliver != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.log.Info("delivering events to the integrations", "integrations", len(s.app.Options.Integrations.Items))
+			if err := s.deliver.Run(s.bgCtx); err != nil {
+				s.log.Error("deliveries stopped", "err", err)
+			}
+		}()
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		s.watchAutoApprovals(s.bgCtx)
 	}()
+}
+
+// wakeDeliveries makes the dispatcher read the log now: the server wrote
+// an event. Events written by other processes are read at its poll.
+func (s *Server) wakeDeliveries() {
+	if s.deliver != nil {
+		s.deliver.Wake()
+	}
 }
 
 // stopBackground ends the background work and waits for it.

@@ -68,6 +68,12 @@ type Options struct {
 	Schedules *app.SchedulerOptions
 	// AutoApprovalInterval: see DefaultAutoApprovalInterval.
 	AutoApprovalInterval time.Duration
+	// Deliveries are the options of the dispatcher that tells the app's
+	// integrations (app.Options.Integrations) of events, from Start until
+	// Shutdown, when any is configured; nil means the defaults. Servers
+	// on one database deliver one at a time, holding the store's
+	// delivery lease.
+	Deliveries *app.DispatcherOptions
 }
 
 // Server serves the API. Build it with New, serve it with Serve (or use
@@ -95,6 +101,9 @@ type Server struct {
 
 	// sched runs the schedules; nil when the server runs none.
 	sched *app.Scheduler
+	// deliver tells the integrations of events; nil when none is
+	// configured.
+	deliver *app.Dispatcher
 	// The background work (schedules, auto-approvals) runs under bgCtx
 	// from Start until shutdown.
 	bgCtx        context.Context
@@ -151,13 +160,26 @@ func New(o Options) (*Server, error) {
 		}
 		s.sched = sched
 	}
+	if len(o.App.Options.Integrations.Items) > 0 {
+		var do app.DispatcherOptions
+		if o.Deliveries != nil {
+			do = *o.Deliveries
+		}
+		d, err := o.App.NewDispatcher(do)
+		if err != nil {
+			return nil, err
+		}
+		if !d.Empty() {
+			s.deliver = d
+		}
+	}
 	s.ctrl = o.Controller
 	if s.ctrl == nil {
 		if o.NewController == nil {
 			return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "server: Controller or NewController is required")
 		}
 		s.ctrl = o.NewController(app.EngineOptions{Actor: "controller", Drain: s.runs.drain,
-			OnEvent: func(patchpilot.Event) { s.notify.wake() }})
+			OnEvent: func(patchpilot.Event) { s.notify.wake(); s.wakeDeliveries() }})
 	}
 	reg := prometheus.NewRegistry()
 	s.metrics = newMetrics(reg, s)

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	s.runModels(t)
 	s.runPeople(t)
 	s.runSchedules(t)
+	s.runDeliveries(t)
 }
 
 type suite struct {

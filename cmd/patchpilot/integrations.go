@@ -1,0 +1,210 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
+)
+
+func (c *cli) integrationsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "integrations",
+		Short: "List, check and test the services patchpilot tells of rollouts",
+		Long: `Integrations are the services of the integrations: section of patchpilot.yaml
+(docs/integrations.md): chat, paging, tickets, webhooks. The server tells each
+of them the events of the log it is routed (topics, min_level), in order,
+from the moment it is first configured: each integration has a cursor in
+the database, moved after each event is delivered. A service that fails is
+retried with growing waits; one that refuses, or still fails after the
+attempts, is given up for that event, recorded, and shown by
+'integrations status'.`,
+	}
+	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand())
+	return cmd
+}
+
+func (c *cli) integrationsListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the configured integrations with their type and routing",
+		Long: `List the integrations of patchpilot.yaml: name, type, and what each is told
+(its topics, or every topic; its least level, or every level).
+
+JSON fields per integration: name, type, topics, min_level, notified (whether
+its type is told of events).`,
+		Example: `  patchpilot integrations list
+  patchpilot integrations list -o json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			views := integrationViews(a)
+			return c.render(views, func(w io.Writer) {
+				if len(views) == 0 {
+					fmt.Fprintln(w, noIntegrations)
+					return
+				}
+				fmt.Fprintln(w, "NAME\tTYPE\tTOPICS\tMIN LEVEL")
+				for _, v := range views {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Name, v.Type, topicsText(v.Topics, v.Notified), levelText(v.MinLevel, v.Notified))
+				}
+			})
+		}),
+	}
+}
+
+const noIntegrations = "no integrations are configured (see docs/integrations.md for the integrations: section of patchpilot.yaml)"
+
+type integrationView struct {
+	Name     string             `json:"name"`
+	Type     string             `json:"type"`
+	Topics   []patchpilot.Topic `json:"topics"`
+	MinLevel patchpilot.Level   `json:"min_level,omitempty"`
+	Notified bool               `json:"notified"`
+}
+
+func integrationViews(a *app.App) []integrationView {
+	out := []integrationView{}
+	for _, s := range a.Options.Integrations.Items {
+		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, s.Topics...),
+			MinLevel: s.MinLevel, Notified: app.IntegrationNotified(s.Type)})
+	}
+	return out
+}
+
+func topicsText(ts []patchpilot.Topic, notified bool) string {
+	if !notified {
+		return "-"
+	}
+	if len(ts) == 0 {
+		return "all"
+	}
+	var s []string
+	for _, t := range ts {
+		s = append(s, string(t))
+	}
+	return strings.Join(s, ",")
+}
+
+func levelText(l patchpilot.Level, notified bool) string {
+	switch {
+	case !notified:
+		return "-"
+	case l == "":
+		return "info"
+	}
+	return string(l)
+}
+
+func (c *cli) integrationsStatusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show how far each integration has been told of the events, and what was given up",
+		Long: `Show, for each configured integration told of events: its cursor (the last
+event of the log handled: delivered, not routed to it, or given up), how many
+events of the log are after it (behind), the last event the service accepted
+and when, and the deliveries given up with the error the service answered.
+A cursor is made when a server first delivers to the integration, at the end
+of the log: it is not told of the events before.
+
+JSON fields per integration: name, type, topics, min_level, notified, cursor
+(integration, event_id, delivered_event_id, delivered_at, behind; absent before
+the first delivery), given_up (id, integration, event_id, topic, attempts,
+error, time; the newest 20), given_up_total.`,
+		Example: `  patchpilot integrations status
+  patchpilot integrations status --json | jq '.[] | {name, behind: .cursor.behind}'`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			if asJSON {
+				c.output = "json"
+			}
+			st, err := a.IntegrationStatuses(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if st == nil {
+				st = []app.IntegrationStatus{}
+			}
+			return c.render(st, func(w io.Writer) { writeIntegrationStatus(w, st) })
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, as -o json does")
+	return cmd
+}
+
+func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
+	if len(st) == 0 {
+		fmt.Fprintln(w, noIntegrations)
+		return
+	}
+	for i, s := range st {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\t%s\n", s.Name, s.Type)
+		if !s.Notified {
+			fmt.Fprintln(w, "  not told of events")
+			continue
+		}
+		c := s.Cursor
+		if c == nil {
+			fmt.Fprintln(w, "  cursor:\tnone yet (a server starts it at the end of the log when it first delivers)")
+		} else {
+			fmt.Fprintf(w, "  cursor:\tevent %d, %d behind\n", c.EventID, c.Behind)
+			if c.DeliveredEventID == 0 {
+				fmt.Fprintln(w, "  last delivery:\tnone yet")
+			} else {
+				fmt.Fprintf(w, "  last delivery:\tevent %d at %s\n", c.DeliveredEventID, c.DeliveredAt.UTC().Format(time.RFC3339))
+			}
+		}
+		if s.GivenUpTotal == 0 {
+			fmt.Fprintln(w, "  given up:\tnone")
+			continue
+		}
+		fmt.Fprintf(w, "  given up:\t%d\n", s.GivenUpTotal)
+		for _, f := range s.GivenUp {
+			fmt.Fprintf(w, "    event %d (%s) at %s after %d attempt%s: %s\n", f.EventID, f.Topic, f.Time.UTC().Format(time.RFC3339),
+				f.Attempts, map[bool]string{true: "", false: "s"}[f.Attempts == 1], f.Error)
+		}
+		if s.GivenUpTotal > len(s.GivenUp) {
+			fmt.Fprintf(w, "    and %d older\n", s.GivenUpTotal-len(s.GivenUp))
+		}
+	}
+}
+
+func (c *cli) integrationsTestCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "test NAME",
+		Short: "Send a test notification to one integration and show what the service answered",
+		Long: `Build the integration NAME of patchpilot.yaml (reading its secrets) and send
+it a notification of topic "test" (routing does not apply). It prints what
+was sent when the service accepted it; otherwise the service's answer or why
+the integration could not be built, and exits non-zero. Nothing is recorded
+in the database.`,
+		Example: `  patchpilot integrations test ops-webhook`,
+		Args:    exactArgs(1, "the name of an integration"),
+		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+			n, err := a.TestIntegration(cmd.Context(), args[0])
+			var de *patchpilot.DeliveryError
+			if errors.As(err, &de) {
+				what := "refused"
+				if de.Retryable {
+					what = "failed (this may pass when tried again)"
+				}
+				return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "integration %s: the test notification %s: %v", args[0], what, de)
+			}
+			if err != nil {
+				return err
+			}
+			return c.render(n, func(w io.Writer) {
+				fmt.Fprintf(w, "%s accepted the test notification: %s\n", args[0], n.Summary)
+			})
+		}),
+	}
+}

@@ -1,0 +1,68 @@
+package patchpilot
+
+import (
+	"context"
+	"time"
+)
+
+// DeliveryCursor is how far the event log has been delivered to one
+// integration: every event up to EventID has been delivered, skipped (not
+// routed to it) or given up (DeliveryFailure).
+type DeliveryCursor struct {
+	Integration string `json:"integration"`
+	// EventID is the last event handled.
+	EventID int64 `json:"event_id"`
+	// DeliveredEventID and DeliveredAt are the last event the service
+	// accepted and when; zero when none yet.
+	DeliveredEventID int64     `json:"delivered_event_id,omitempty"`
+	DeliveredAt      time.Time `json:"delivered_at,omitzero"`
+	// Behind counts the events of the log after EventID (DeliveryCursors
+	// fills it in).
+	Behind int `json:"behind"`
+}
+
+// DeliveryFailure records an event the dispatcher gave up delivering to
+// an integration: after its attempts, or at once for a refusal that
+// sending again cannot fix. The cursor moved past it.
+type DeliveryFailure struct {
+	ID          int64     `json:"id"`
+	Integration string    `json:"integration"`
+	EventID     int64     `json:"event_id"`
+	Topic       Topic     `json:"topic"`
+	Attempts    int       `json:"attempts"`
+	Error       string    `json:"error"` // the last error, never a secret
+	Time        time.Time `json:"time"`
+}
+
+// DeliveryStore keeps the integrations' delivery cursors (the outbox: the
+// event log is the queue, each integration's cursor its position in it)
+// and the deliveries given up.
+type DeliveryStore interface {
+	// StartDeliveryCursor returns the integration's cursor, creating it
+	// at the current end of the event log when it has none: a new
+	// integration is told of events from now on, not of the history.
+	StartDeliveryCursor(ctx context.Context, integration string) (DeliveryCursor, error)
+	// AdvanceDeliveryCursor moves the integration's cursor to eventID;
+	// when delivered is not zero, the event was delivered at that time.
+	// A cursor never moves back: an eventID at or before it changes
+	// nothing. ENOTFOUND when the integration has no cursor.
+	AdvanceDeliveryCursor(ctx context.Context, integration string, eventID int64, delivered time.Time) error
+	// GiveUpDelivery records the failure and moves the integration's
+	// cursor past its event, in one transaction. ENOTFOUND when the
+	// integration has no cursor.
+	GiveUpDelivery(ctx context.Context, f DeliveryFailure) (DeliveryFailure, error)
+	// DeliveryCursors lists every cursor, by integration name, with how
+	// many events of the log are after it.
+	DeliveryCursors(ctx context.Context) ([]DeliveryCursor, error)
+	// DeliveryFailures lists the integration's given-up deliveries
+	// (every integration's when integration is ""), newest first; limit
+	// 0 means all.
+	DeliveryFailures(ctx context.Context, integration string, limit int) ([]DeliveryFailure, error)
+	// AcquireDeliveryLease, TakeOverDeliveryLease and
+	// ReleaseDeliveryLease are the dispatcher's lease, with the rules of
+	// the scheduler's (ScheduleStore): one dispatcher delivers the events
+	// of a database.
+	AcquireDeliveryLease(ctx context.Context, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	TakeOverDeliveryLease(ctx context.Context, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
+	ReleaseDeliveryLease(ctx context.Context, owner string) error
+}

@@ -1,0 +1,509 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
+)
+
+// The dispatcher's defaults; see DispatcherOptions.
+const (
+	DefaultDeliveryAttempts  = 8
+	DefaultDeliveryBaseDelay = time.Second
+	DefaultDeliveryMaxDelay  = 5 * time.Minute
+	DefaultDeliveryPoll      = 2 * time.Second
+	// DefaultDeliveryLeaseTTL is how long a dispatcher's lease on the
+	// deliveries of a database lasts without renewal.
+	DefaultDeliveryLeaseTTL = 2 * time.Minute
+	// maxRetryAfter bounds a service's Retry-After the dispatcher waits.
+	maxRetryAfter = time.Hour
+	// deliveryBatch is how many events a pass reads at a time.
+	deliveryBatch = 200
+)
+
+// DispatcherOptions configure a Dispatcher. Zero fields take the defaults.
+type DispatcherOptions struct {
+	// Attempts bounds the sends of one notification to one integration:
+	// after them (or at once for a refusal that is not retryable) the
+	// delivery is given up, recorded and passed. Default
+	// DefaultDeliveryAttempts.
+	Attempts int
+	// BaseDelay is the wait after the first failed attempt; it doubles
+	// with every attempt up to MaxDelay, with jitter, and a service's
+	// Retry-After is waited when it is longer.
+	BaseDelay, MaxDelay time.Duration
+	// Poll is how often the log is read for events written by other
+	// processes (the CLI) when Wake is not called.
+	Poll time.Duration
+	// LeaseTTL and Owner: the store's delivery lease, as the
+	// scheduler's (SchedulerOptions).
+	LeaseTTL time.Duration
+	Owner    string
+	// Sleep waits d or until ctx ends; default a timer. Tests make it
+	// return at once and record the waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a number in [0, 1); default math/rand.
+	Jitter func() float64
+	// Notifiers replace the ones built from Options.Integrations, by
+	// name; each must be the notifier of a configured integration.
+	Notifiers []patchpilot.Notifier
+}
+
+// Dispatcher delivers the event log to the configured integrations that
+// are told of events: for each, the events after its cursor, in ID order,
+// classified (ClassifyEvent) and routed (topics, min_level); the cursor
+// moves after each event is delivered, not routed, or given up. A crash
+// between a send and the cursor's write sends that one event again, which
+// the services' idempotency keys (the event's ID) absorb.
+type Dispatcher struct {
+	a       *App
+	o       DispatcherOptions
+	targets []deliveryTarget
+	wake    chan struct{}
+	held    bool
+}
+
+type deliveryTarget struct {
+	spec integrations.Spec
+	n    patchpilot.Notifier
+}
+
+// Notifiers builds the notifier of every configured integration whose
+// type is told of events, in the order of the file.
+func (a *App) Notifiers() ([]patchpilot.Notifier, error) {
+	var out []patchpilot.Notifier
+	for _, s := range a.Options.Integrations.Items {
+		n, err := a.notifier(s)
+		if err != nil {
+			return nil, err
+		}
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// notifier builds one integration's notifier; nil for types that are not
+// told of events.
+func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
+	k, ok := integrationKinds[s.Type]
+	if !ok {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: unknown type %q", s.Where(), s.Name, s.Type)
+	}
+	if k.notifier == nil {
+		return nil, nil
+	}
+	n, err := k.notifier(s, a.Options)
+	if err != nil {
+		return nil, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
+	}
+	return n, nil
+}
+
+// NewDispatcher builds the notifiers of the configured integrations; an
+// integration that cannot be built (a secret's variable unset, a bad
+// URL) is an error naming it. It has nothing to do when no integration
+// is told of events (Empty).
+func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultDeliveryAttempts
+	}
+	if o.BaseDelay <= 0 {
+		o.BaseDelay = DefaultDeliveryBaseDelay
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = DefaultDeliveryMaxDelay
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultDeliveryPoll
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultDeliveryLeaseTTL
+	}
+	if o.Owner == "" {
+		o.Owner = orchestrator.DefaultOwner()
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	d := &Dispatcher{a: a, o: o, wake: make(chan struct{}, 1)}
+	given := map[string]patchpilot.Notifier{}
+	for _, n := range o.Notifiers {
+		given[n.Name()] = n
+	}
+	for _, s := range a.Options.Integrations.Items {
+		n, ok := given[s.Name]
+		if ok {
+			delete(given, s.Name)
+		} else {
+			var err error
+			if n, err = a.notifier(s); err != nil {
+				return nil, err
+			}
+		}
+		if n != nil {
+			d.targets = append(d.targets, deliveryTarget{spec: s, n: n})
+		}
+	}
+	for name := range given {
+		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "dispatcher: notifier %q is not a configured integration", name)
+	}
+	return d, nil
+}
+
+// Empty reports whether no configured integration is told of events.
+func (d *Dispatcher) Empty() bool { return len(d.targets) == 0 }
+
+// Wake makes a running dispatcher read the log now (an event was written).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, while it holds the store's delivery lease:
+// one dispatcher delivers the events of a database however many servers
+// share it; the others wait and take over when its holder stops or dies.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer func() {
+		if d.held {
+			if err := d.a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner); err != nil {
+				d.a.Options.Logger.Warn("release the delivery lease", "err", err)
+			}
+			d.held = false
+		}
+	}()
+	var waitingFor string
+	for {
+		held, holder, err := d.lease(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil:
+			d.a.Options.Logger.Error("delivery lease", "err", err)
+		case !held:
+			if holder != waitingFor {
+				d.a.Options.Logger.Info("another server delivers the events of this database to the integrations; waiting for its lease", "holder", holder)
+				waitingFor = holder
+			}
+		default:
+			waitingFor = ""
+			if err := d.deliverHeld(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				d.a.Options.Logger.Error("deliveries", "err", err)
+			}
+		}
+		t := time.NewTimer(min(d.o.Poll, d.o.LeaseTTL/3))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-d.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// lease takes or renews the delivery lease; a holder of this machine that
+// is gone is taken over at once.
+func (d *Dispatcher) lease(ctx context.Context) (bool, string, error) {
+	st := d.a.Store
+	granted, holder, err := st.AcquireDeliveryLease(ctx, d.o.Owner, d.o.LeaseTTL)
+	if err == nil && !granted {
+		if why := orchestrator.DeadHolder(holder, nil, nil); why != "" {
+			var now string
+			if granted, now, err = st.TakeOverDeliveryLease(ctx, holder, d.o.Owner, d.o.LeaseTTL); err == nil && granted {
+				d.a.Options.Logger.Info("took over the delivery lease", "from", holder, "why", why)
+				holder = d.o.Owner
+			} else if err == nil && now == "" {
+				granted, holder, err = st.AcquireDeliveryLease(ctx, d.o.Owner, d.o.LeaseTTL)
+			} else {
+				holder = now
+			}
+		}
+	}
+	if err != nil {
+		return false, "", err
+	}
+	d.held = granted
+	return granted, holder, nil
+}
+
+// deliverHeld delivers while renewing the lease; losing it cuts the pass
+// off (the cursor of the event in flight is not moved, so the next holder
+// sends it).
+func (d *Dispatcher) deliverHeld(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(d.o.LeaseTTL/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			granted, holder, err := d.a.Store.AcquireDeliveryLease(ctx, d.o.Owner, d.o.LeaseTTL)
+			if err == nil && !granted {
+				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
+				cancel()
+				return
+			}
+		}
+	}()
+	err := d.Deliver(ctx)
+	cancel()
+	<-done
+	return err
+}
+
+// Deliver brings every integration up to the end of the log, each on its
+// own so that a service that is down does not hold the others back. It
+// returns when all are caught up (or ctx ends); it does not take the
+// lease (Run does).
+func (d *Dispatcher) Deliver(ctx context.Context) error {
+	errs := make([]error, len(d.targets))
+	var wg sync.WaitGroup
+	for i, t := range d.targets {
+		wg.Go(func() { errs[i] = d.deliverTo(ctx, t) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// deliverTo delivers the events after t's cursor, in order.
+func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
+	st := d.a.Store
+	c, err := st.StartDeliveryCursor(ctx, t.spec.Name)
+	if err != nil {
+		return err
+	}
+	at := c.EventID
+	for {
+		evs, err := st.Events(ctx, patchpilot.EventFilter{AfterID: at, Limit: deliveryBatch})
+		if err != nil {
+			return err
+		}
+		skipped := int64(0) // the last event passed without a send, not yet written
+		for _, e := range evs {
+			n, ok, err := d.classify(ctx, e)
+			if err != nil {
+				return err
+			}
+			if !ok || !t.spec.Wants(n) {
+				skipped = e.ID
+				continue
+			}
+			if err := d.send(ctx, t, n); err != nil {
+				return err
+			}
+			skipped = 0
+		}
+		if skipped != 0 {
+			if err := st.AdvanceDeliveryCursor(ctx, t.spec.Name, skipped, time.Time{}); err != nil {
+				return err
+			}
+		}
+		if len(evs) < deliveryBatch {
+			return nil
+		}
+		at = evs[len(evs)-1].ID
+	}
+}
+
+// classify makes the event's notification with its rollout as stored.
+func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpilot.Notification, bool, error) {
+	// Most events (hosts, gates, inventory) are never told: the rollout
+	// is read only for those that are.
+	if _, ok := ClassifyEvent(e, nil, ""); !ok {
+		return patchpilot.Notification{}, false, nil
+	}
+	var r *patchpilot.Rollout
+	if e.Rollout != "" {
+		got, err := d.a.Store.Rollout(ctx, e.Rollout)
+		switch {
+		case err == nil:
+			r = &got
+		case patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND:
+			return patchpilot.Notification{}, false, err
+		}
+	}
+	n, ok := ClassifyEvent(e, r, d.a.Options.Integrations.DashboardURL)
+	return n, ok, nil
+}
+
+// send delivers one notification, retrying what may succeed with
+// exponential backoff and jitter, and moves the cursor past it: delivered,
+// or given up and recorded.
+func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.Notification) error {
+	st, log := d.a.Store, d.a.Options.Logger
+	for attempt := 1; ; attempt++ {
+		err := t.n.Notify(ctx, n)
+		if err == nil {
+			return st.AdvanceDeliveryCursor(ctx, t.spec.Name, n.Event.ID, d.a.now())
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var de *patchpilot.DeliveryError
+		isDE := errors.As(err, &de)
+		// An error that is not a DeliveryError is the notifier's own
+		// failure; sending again may succeed, within the attempts.
+		retryable := !isDE || de.Retryable
+		if !retryable || attempt >= d.o.Attempts {
+			f, gerr := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
+				Topic: n.Topic, Attempts: attempt, Error: err.Error(), Time: d.a.now()})
+			if gerr != nil {
+				return gerr
+			}
+			log.Error("gave up a delivery", "integration", t.spec.Name, "event", n.Event.ID, "topic", n.Topic,
+				"attempts", f.Attempts, "err", err)
+			return nil
+		}
+		wait := d.backoff(attempt)
+		if isDE && de.RetryAfter > wait {
+			wait = min(de.RetryAfter, maxRetryAfter)
+		}
+		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
+			"retry_in", wait.String(), "err", err)
+		if err := d.o.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff is the wait after the attempt-th failure: BaseDelay doubled per
+// attempt, capped at MaxDelay, of which the upper half is random.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	w := d.o.BaseDelay
+	for i := 1; i < attempt && w < d.o.MaxDelay; i++ {
+		w *= 2
+	}
+	w = min(w, d.o.MaxDelay)
+	return w/2 + time.Duration(d.o.Jitter()*float64(w/2))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// IntegrationStatus is how one configured integration stands.
+type IntegrationStatus struct {
+	Name     string             `json:"name"`
+	Type     string             `json:"type"`
+	Topics   []patchpilot.Topic `json:"topics,omitempty"`
+	MinLevel patchpilot.Level   `json:"min_level,omitempty"`
+	// Notified says whether its type is told of events.
+	Notified bool `json:"notified"`
+	// Cursor is its delivery cursor; nil until a dispatcher (the server)
+	// first delivered to it.
+	Cursor *patchpilot.DeliveryCursor `json:"cursor,omitempty"`
+	// GivenUp are its given-up deliveries, newest first (at most
+	// statusFailures of them), and GivenUpTotal how many there are.
+	GivenUp      []patchpilot.DeliveryFailure `json:"given_up"`
+	GivenUpTotal int                          `json:"given_up_total"`
+}
+
+const statusFailures = 20
+
+// IntegrationStatuses tells, for every configured integration, how far it
+// has been told of the event log and what was given up.
+func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, error) {
+	cs, err := a.Store.DeliveryCursors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cursors := map[string]patchpilot.DeliveryCursor{}
+	for _, c := range cs {
+		cursors[c.Integration] = c
+	}
+	var out []IntegrationStatus
+	for _, s := range a.Options.Integrations.Items {
+		k := integrationKinds[s.Type]
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: s.Topics, MinLevel: s.MinLevel, Notified: k.notifier != nil,
+			GivenUp: []patchpilot.DeliveryFailure{}}
+		if c, ok := cursors[s.Name]; ok {
+			st.Cursor = &c
+		}
+		all, err := a.Store.DeliveryFailures(ctx, s.Name, 0)
+		if err != nil {
+			return nil, err
+		}
+		st.GivenUpTotal = len(all)
+		st.GivenUp = all[:min(len(all), statusFailures)]
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Integration returns the configured integration of that name; an
+// unknown name is ENOTFOUND listing the configured ones.
+func (a *App) Integration(name string) (integrations.Spec, error) {
+	var names []string
+	for _, s := range a.Options.Integrations.Items {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	if len(names) == 0 {
+		return integrations.Spec{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no integration %q: the configuration has no integrations: section with services", name)
+	}
+	return integrations.Spec{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no integration %q; the configured integrations are %s", name, strings.Join(names, ", "))
+}
+
+// TestIntegration builds the named integration's notifier and sends it a
+// test notification (TopicTest), returning the notification sent. The
+// error is the service's answer (a *patchpilot.DeliveryError) or why the
+// integration could not be built.
+func (a *App) TestIntegration(ctx context.Context, name string) (patchpilot.Notification, error) {
+	s, err := a.Integration(name)
+	if err != nil {
+		return patchpilot.Notification{}, err
+	}
+	n, err := a.notifier(s)
+	if err != nil {
+		return patchpilot.Notification{}, err
+	}
+	if n == nil {
+		return patchpilot.Notification{}, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events, so it has no test notification", s.Name, s.Type)
+	}
+	now := a.now()
+	note := patchpilot.Notification{
+		Event: patchpilot.Event{Time: now, Actor: "cli", Kind: "integration.test",
+			Message: fmt.Sprintf("test notification to %s from patchpilot", s.Name)},
+		Topic: patchpilot.TopicTest, Level: patchpilot.LevelInfo,
+		Summary: fmt.Sprintf("patchpilot test notification to integration %s (%s): delivery works", s.Name, s.Type),
+		URL:     a.Options.Integrations.DashboardURL,
+	}
+	if note.URL != "" {
+		note.URL += "/ui/rollouts"
+	}
+	return note, n.Notify(ctx, note)
+}

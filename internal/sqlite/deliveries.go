@@ -1,0 +1,225 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+var _ patchpilot.DeliveryStore = (*DB)(nil)
+
+// deliveryLeaseName is the dispatcher's row of scheduler_leases.
+const deliveryLeaseName = "deliveries"
+
+// StartDeliveryCursor returns the integration's cursor, creating it at the
+// last event of the log when there is none.
+func (db *DB) StartDeliveryCursor(ctx context.Context, integration string) (patchpilot.DeliveryCursor, error) {
+	var c patchpilot.DeliveryCursor
+	if integration == "" {
+		return c, invalid("start a delivery cursor: empty integration name")
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_cursors (integration, event_id)
+			SELECT ?, COALESCE(MAX(id), 0) FROM events WHERE true ON CONFLICT (integration) DO NOTHING`, integration); err != nil {
+			return err
+		}
+		var err error
+		c, err = scanCursor(tx.QueryRowContext(ctx, `SELECT `+cursorColumns+` FROM delivery_cursors WHERE integration = ?`, integration))
+		return err
+	}, "start the delivery cursor of %q", integration)
+	return c, err
+}
+
+// AdvanceDeliveryCursor moves the cursor forward to eventID.
+func (db *DB) AdvanceDeliveryCursor(ctx context.Context, integration string, eventID int64, delivered time.Time) error {
+	if integration == "" || eventID <= 0 {
+		return invalid("advance the delivery cursor of %q to event %d: expected an integration name and an event id", integration, eventID)
+	}
+	if !storable(delivered) {
+		return invalid("advance the delivery cursor of %q: delivery time %s is out of range", integration, delivered)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return advanceCursor(ctx, tx, integration, eventID, delivered)
+	}, "advance the delivery cursor of %q to event %d", integration, eventID)
+}
+
+func advanceCursor(ctx context.Context, tx *sql.Tx, integration string, eventID int64, delivered time.Time) error {
+	var cur int64
+	err := tx.QueryRowContext(ctx, `SELECT event_id FROM delivery_cursors WHERE integration = ?`, integration).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return patchpilot.Errorf(patchpilot.ENOTFOUND, "integration %q has no delivery cursor", integration)
+	}
+	if err != nil || eventID <= cur {
+		return err
+	}
+	if delivered.IsZero() {
+		_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET event_id = ? WHERE integration = ?`, eventID, integration)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET event_id = ?, delivered_event_id = ?, delivered_at = ?
+			WHERE integration = ?`, eventID, eventID, formatTime(delivered), integration)
+	}
+	return err
+}
+
+// GiveUpDelivery records the failure and moves the cursor past its event.
+func (db *DB) GiveUpDelivery(ctx context.Context, f patchpilot.DeliveryFailure) (patchpilot.DeliveryFailure, error) {
+	switch {
+	case f.Integration == "" || f.EventID <= 0:
+		return f, invalid("give up a delivery: expected an integration name and an event id, got %q and %d", f.Integration, f.EventID)
+	case f.Attempts < 0:
+		return f, invalid("give up the delivery of event %d to %q: attempts %d is negative", f.EventID, f.Integration, f.Attempts)
+	case f.Time.IsZero() || !storable(f.Time):
+		return f, invalid("give up the delivery of event %d to %q: time %s is not set or out of range", f.EventID, f.Integration, f.Time)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := advanceCursor(ctx, tx, f.Integration, f.EventID, time.Time{}); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO delivery_failures (integration, event_id, topic, attempts, error, time)
+			VALUES (?, ?, ?, ?, ?, ?)`, f.Integration, f.EventID, string(f.Topic), f.Attempts, f.Error, formatTime(f.Time))
+		if err != nil {
+			return err
+		}
+		f.ID, err = res.LastInsertId()
+		return err
+	}, "give up the delivery of event %d to %q", f.EventID, f.Integration)
+	f.Time = f.Time.UTC()
+	return f, err
+}
+
+// DeliveryCursors lists the cursors with how far behind the log they are.
+func (db *DB) DeliveryCursors(ctx context.Context) ([]patchpilot.DeliveryCursor, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+cursorColumns+`,
+		(SELECT COUNT(*) FROM events WHERE events.id > c.event_id)
+		FROM delivery_cursors c ORDER BY integration`)
+	if err != nil {
+		return nil, wrap(err, "list the delivery cursors")
+	}
+	defer rows.Close()
+	out := []patchpilot.DeliveryCursor{}
+	for rows.Next() {
+		var c patchpilot.DeliveryCursor
+		var at string
+		if err := rows.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &c.Behind); err != nil {
+			return nil, wrap(err, "list the delivery cursors")
+		}
+		if c.DeliveredAt, err = parseOptionalTime(at); err != nil {
+			return nil, wrap(err, "list the delivery cursors")
+		}
+		out = append(out, c)
+	}
+	return out, wrap(rows.Err(), "list the delivery cursors")
+}
+
+// DeliveryFailures lists given-up deliveries, newest first.
+func (db *DB) DeliveryFailures(ctx context.Context, integration string, limit int) ([]patchpilot.DeliveryFailure, error) {
+	if limit < 0 {
+		return nil, invalid("list the given-up deliveries: limit %d is negative", limit)
+	}
+	q := `SELECT id, integration, event_id, topic, attempts, error, time FROM delivery_failures`
+	var args []any
+	if integration != "" {
+		q += ` WHERE integration = ?`
+		args = append(args, integration)
+	}
+	q += ` ORDER BY id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(err, "list the given-up deliveries")
+	}
+	defer rows.Close()
+	out := []patchpilot.DeliveryFailure{}
+	for rows.Next() {
+		var f patchpilot.DeliveryFailure
+		var topic, at string
+		if err := rows.Scan(&f.ID, &f.Integration, &f.EventID, &topic, &f.Attempts, &f.Error, &at); err != nil {
+			return nil, wrap(err, "list the given-up deliveries")
+		}
+		f.Topic = patchpilot.Topic(topic)
+		if f.Time, err = parseTime(at); err != nil {
+			return nil, wrap(err, "list the given-up deliveries")
+		}
+		out = append(out, f)
+	}
+	return out, wrap(rows.Err(), "list the given-up deliveries")
+}
+
+const cursorColumns = `integration, event_id, delivered_event_id, delivered_at`
+
+func scanCursor(s scanner) (patchpilot.DeliveryCursor, error) {
+	var c patchpilot.DeliveryCursor
+	var at string
+	if err := s.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at); err != nil {
+		return c, err
+	}
+	var err error
+	c.DeliveredAt, err = parseOptionalTime(at)
+	return c, err
+}
+
+// AcquireDeliveryLease gives owner the dispatcher's lease until now+ttl on
+// the DB's clock, when it is free, expired or owner's own.
+func (db *DB) AcquireDeliveryLease(ctx context.Context, owner string, ttl time.Duration) (bool, string, error) {
+	if owner == "" {
+		return false, "", invalid("acquire the delivery lease: empty owner")
+	}
+	if ttl <= 0 {
+		return false, "", invalid("acquire the delivery lease: ttl %s is not positive", ttl)
+	}
+	now := db.now()
+	expires := now.Add(ttl)
+	if !storable(expires) {
+		return false, "", invalid("acquire the delivery lease: expiry %s is out of range", expires)
+	}
+	granted, holder := false, ""
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
+		granted, holder, err = schedulerLeases.acquire(ctx, tx, deliveryLeaseName, owner, now, expires)
+		return err
+	}, "acquire the delivery lease for %q", owner)
+	if err != nil {
+		return false, "", err
+	}
+	return granted, holder, nil
+}
+
+// TakeOverDeliveryLease gives owner the dispatcher's lease when from holds
+// it, expired or not; otherwise it reports the holder ("" for none).
+func (db *DB) TakeOverDeliveryLease(ctx context.Context, from, owner string, ttl time.Duration) (bool, string, error) {
+	if from == "" || owner == "" {
+		return false, "", invalid("take over the delivery lease: empty holder or owner")
+	}
+	if ttl <= 0 {
+		return false, "", invalid("take over the delivery lease: ttl %s is not positive", ttl)
+	}
+	expires := db.now().Add(ttl)
+	if !storable(expires) {
+		return false, "", invalid("take over the delivery lease: expiry %s is out of range", expires)
+	}
+	granted, holder := false, ""
+	err := db.inTx(ctx, func(tx *sql.Tx) (err error) {
+		granted, holder, err = schedulerLeases.takeOver(ctx, tx, deliveryLeaseName, from, owner, expires)
+		return err
+	}, "take over the delivery lease from %q for %q", from, owner)
+	if err != nil {
+		return false, "", err
+	}
+	return granted, holder, nil
+}
+
+// ReleaseDeliveryLease drops owner's delivery lease, if it holds it.
+func (db *DB) ReleaseDeliveryLease(ctx context.Context, owner string) error {
+	if owner == "" {
+		return invalid("release the delivery lease: empty owner")
+	}
+	if err := schedulerLeases.release(ctx, db.write, deliveryLeaseName, owner); err != nil {
+		return wrap(err, "release the delivery lease for %q", owner)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+-- 0012: the delivery of events to integrations (the outbox).
+
+-- How far each integration has been told of the event log: every event up
+-- to event_id was delivered, not routed to it, or given up. A new
+-- integration's cursor starts at the end of the log.
+CREATE TABLE delivery_cursors (
+    integration        TEXT NOT NULL PRIMARY KEY CHECK (integration <> ''),
+    event_id           INTEGER NOT NULL CHECK (event_id >= 0),
+    delivered_event_id INTEGER NOT NULL DEFAULT 0,
+    delivered_at       TEXT NOT NULL DEFAULT ''
+) STRICT, WITHOUT ROWID;
+
+-- The deliveries given up: after their attempts, or refused in a way that
+-- sending again cannot fix. The cursor moved past them; they are shown by
+-- 'patchpilot integrations status'.
+CREATE TABLE delivery_failures (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration TEXT NOT NULL CHECK (integration <> ''),
+    event_id    INTEGER NOT NULL,
+    topic       TEXT NOT NULL DEFAULT '',
+    attempts    INTEGER NOT NULL CHECK (attempts >= 0),
+    error       TEXT NOT NULL DEFAULT '',
+    time        TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX delivery_failures_integration ON delivery_failures (integration, id);
+
+-- The dispatcher's lease lives beside the scheduler's, in
+-- scheduler_leases, as the row named 'deliveries'.
