@@ -313,6 +313,9 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 				skipped = e.ID
 				continue
 			}
+			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
+				return err
+			}
 			if err := d.send(ctx, t, n); err != nil {
 				return err
 			}
