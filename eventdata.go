@@ -205,6 +205,8 @@ func NewEventData(kind string) any {
 		return new(RolloutStateData)
 	case EventStageState:
 		return new(StageStateData)
+	case EventReportSent:
+		return new(ReportSentData)
 	}
 	return nil
 }
@@ -236,4 +238,16 @@ type StageStateData struct {
 	Stage  string     `json:"stage"`
 	State  StageState `json:"state"`
 	Reason string     `json:"reason,omitempty"`
+}
+
+// ReportSentData is the payload of EventReportSent: a report (Report
+// "kpi") of a period sent by an integration, on its schedule or on
+// demand; Error is why it could not be sent, empty when it was.
+type ReportSentData struct {
+	Integration string    `json:"integration"`
+	Report      string    `json:"report"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	Scheduled   bool      `json:"scheduled"`
+	Error       string    `json:"error,omitempty"`
 }

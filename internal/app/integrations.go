@@ -15,6 +15,9 @@ type integrationKind struct {
 	// integrations.DecodeSettings and its secrets through o.Getenv; nil
 	// for types that are not told of events.
 	notifier func(s integrations.Spec, o Options) (patchpilot.Notifier, error)
+	// reports builds how integrations of the type send reports (the KPI
+	// report) and on which schedule; nil for types that send none.
+	reports func(s integrations.Spec, o Options) (reportSender, error)
 }
 
 // integrationKinds are the integration types, by the name written in

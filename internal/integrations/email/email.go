@@ -120,6 +120,31 @@ func (k KPISchedule) Due(now, last time.Time, failed bool) bool {
 	return !now.Before(last.Add(k.Every))
 }
 
+// Window is the period the report due at now covers: Period up to the
+// last weekly slot for a weekly report, else Period up to now (to the
+// minute).
+func (k KPISchedule) Window(now time.Time) (from, to time.Time) {
+	to = now.UTC().Truncate(time.Minute)
+	if k.Weekly {
+		to = k.lastSlot(now)
+	}
+	return to.Add(-k.Period), to
+}
+
+// Lookback is how far back the last report must be looked for: a report
+// sent longer ago than that is due whatever its time.
+func (k KPISchedule) Lookback() time.Duration {
+	return max(k.Every, 7*24*time.Hour) + 24*time.Hour
+}
+
+// String describes the schedule: "every 168h0m0s", "mondays at 08:00 UTC".
+func (k KPISchedule) String() string {
+	if k.Weekly {
+		return fmt.Sprintf("%ss at %02d:%02d UTC", strings.ToLower(k.Weekday.String()), int(k.At/time.Hour), int(k.At%time.Hour/time.Minute))
+	}
+	return "every " + k.Every.String()
+}
+
 // Config is a checked e-mail integration.
 type Config struct {
 	Name     string
