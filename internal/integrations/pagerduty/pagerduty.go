@@ -213,7 +213,8 @@ func IncidentKey(rollout string, id int64) string {
 // Events returns the alert events a notification sends, in order: a
 // trigger for halted, incident and rollback_failed; resolves of the
 // rollout's alert and of each of its incidents' for recovered and for a
-// rollout that finished succeeded or rolled back; none for other topics.
+// rollout that finished succeeded or rolled back (told as rollout_finished
+// and rolled_back); none for other topics.
 func (p *Notifier) Events(n patchpilot.Notification) []Event {
 	if n.Rollout == nil && n.Event.Rollout == "" {
 		return nil
@@ -240,7 +241,9 @@ func (p *Notifier) Events(n patchpilot.Notification) []Event {
 		return []Event{e}
 	case patchpilot.TopicRecovered:
 		return p.resolves(base, rollout, n)
-	case patchpilot.TopicRolloutFinished:
+	case patchpilot.TopicRolloutFinished, patchpilot.TopicRolledBack:
+		// A rollout that ends rolled back is told as rolled_back: every
+		// host was restored, so its alerts are resolved as for a success.
 		if n.Rollout != nil && (n.Rollout.State == patchpilot.RolloutSucceeded || n.Rollout.State == patchpilot.RolloutRolledBack) {
 			return p.resolves(base, rollout, n)
 		}

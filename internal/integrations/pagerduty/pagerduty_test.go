@@ -203,6 +203,7 @@ func TestRecoveryResolvesTheRolloutAndItsIncidents(t *testing.T) {
 		{patchpilot.TopicStageDone, patchpilot.RolloutRunning, nil},
 		{patchpilot.TopicApprovalNeeded, patchpilot.RolloutWaitingApproval, nil},
 		{patchpilot.TopicRolledBack, patchpilot.RolloutRollingBack, nil},
+		{patchpilot.TopicRolledBack, patchpilot.RolloutRolledBack, []string{"patchpilot/r-7", "patchpilot/r-7/incident/3", "patchpilot/r-7/incident/5"}},
 	} {
 		n, s := serve(t, 202, "", nil)
 		no := halted()
