@@ -26,7 +26,7 @@ retried with growing waits; one that refuses, or still fails after the
 attempts, is given up for that event, recorded, and shown by
 'integrations status'.`,
 	}
-	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand())
+	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand())
 	return cmd
 }
 

@@ -206,7 +206,7 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 	table("Time from availability to installation", mailTTPHeader, ttp, "no update was installed in the period")
 	table("Hosts out of their SLA", mailSLAHeader, shown, "none: every collected host is within its SLA")
 	if len(out) > len(shown) {
-		fmt.Fprintf(&b, "  ... and %d more updates past their deadline ('patchpilot compliance' lists them all)\n", len(out)-len(shown))
+		fmt.Fprintf(&b, "  ... and %d more updates past their deadline ('patchpilot report' lists them all)\n", len(out)-len(shown))
 	}
 	table("Hosts patched per week", mailWeekHeader, weeks, "none")
 	fmt.Fprintf(&b, "\n-- \npatchpilot, generated at %s; the KPIs are defined in docs/kpis.md\n", rep.GeneratedAt.UTC().Format(time.RFC3339))
