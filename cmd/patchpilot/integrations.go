@@ -71,7 +71,7 @@ type integrationView struct {
 func integrationViews(a *app.App) []integrationView {
 	out := []integrationView{}
 	for _, s := range a.Options.Integrations.Items {
-		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, s.Topics...),
+		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
 			MinLevel: s.MinLevel, Notified: app.IntegrationNotified(s.Type)})
 	}
 	return out

@@ -461,7 +461,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
 		k := integrationKinds[s.Type]
-		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: s.Topics, MinLevel: s.MinLevel, Notified: k.notifier != nil,
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil,
 			GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c

@@ -20,6 +20,7 @@ func init() {
 			}
 			return emailReports(n), nil
 		},
+		topics: email.DefaultTopics(),
 	}
 }
 

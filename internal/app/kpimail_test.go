@@ -346,3 +346,21 @@ func TestKPIReportMailContent(t *testing.T) {
 		t.Error("html not escaped")
 	}
 }
+
+func TestEmailDefaultTopicsAreShown(t *testing.T) {
+	c := integrationsOf(t, `
+services:
+  - {name: m, type: email, host: smtp.example.com, from: pp@example.com, to: [ops@example.com]}
+  - {name: n, type: email, host: smtp.example.com, from: pp@example.com, to: [ops@example.com], topics: [halted]}
+  - {name: h, type: webhook, url: "https://example.com/x", secret: {env: X}}
+`)
+	if got := IntegrationTopics(c.Items[0]); len(got) != 6 || got[0] != patchpilot.TopicRolloutFinished {
+		t.Errorf("email default topics %v", got)
+	}
+	if got := IntegrationTopics(c.Items[1]); len(got) != 1 || got[0] != patchpilot.TopicHalted {
+		t.Errorf("email topics %v", got)
+	}
+	if got := IntegrationTopics(c.Items[2]); got != nil {
+		t.Errorf("webhook topics %v, want every topic", got)
+	}
+}
