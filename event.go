@@ -54,6 +54,9 @@ const (
 	EventScheduleWaiting  = "schedule.waiting"  // ScheduleRunData: the window is closed
 	EventScheduleFinished = "schedule.finished" // ScheduleRunData
 	EventScheduleMissed   = "schedule.missed"   // ScheduleRunData
+
+	// Integrations.
+	EventReportSent = "integration.report" // ReportSentData: a report mailed, or the attempt
 )
 
 // EventFilter selects events. Zero fields match everything; Limit 0 means

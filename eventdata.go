@@ -82,6 +82,9 @@ type RolloutCreatedData struct {
 // IncidentData is the payload of EventIncident and the evidence stored
 // with the incident.
 type IncidentData struct {
+	// ID is the stored incident's (Incident.ID); 0 in events older
+	// versions wrote, whose message names it ("incident 3 in stage ...").
+	ID    int64          `json:"id,omitempty"`
 	Hosts []IncidentHost `json:"hosts"`
 	// RolledBack names the hosts rolled back by the stage's failure
 	// action.
@@ -204,6 +207,8 @@ func NewEventData(kind string) any {
 		return new(RolloutStateData)
 	case EventStageState:
 		return new(StageStateData)
+	case EventReportSent:
+		return new(ReportSentData)
 	}
 	return nil
 }
@@ -235,4 +240,16 @@ type StageStateData struct {
 	Stage  string     `json:"stage"`
 	State  StageState `json:"state"`
 	Reason string     `json:"reason,omitempty"`
+}
+
+// ReportSentData is the payload of EventReportSent: a report (Report
+// "kpi") of a period sent by an integration, on its schedule or on
+// demand; Error is why it could not be sent, empty when it was.
+type ReportSentData struct {
+	Integration string    `json:"integration"`
+	Report      string    `json:"report"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	Scheduled   bool      `json:"scheduled"`
+	Error       string    `json:"error,omitempty"`
 }

@@ -66,6 +66,12 @@ type Notification struct {
 	// form for TopicApprovalNeeded); empty when no dashboard URL is
 	// configured.
 	URL string `json:"url,omitempty"`
+	// Hosts are the rollout's host pipelines and Incidents its incidents,
+	// read with Rollout; nil when there is no rollout or they were not
+	// read. Summaries count hosts from them and PagerDuty resolves each
+	// incident's alert from them.
+	Hosts     []HostRun  `json:"hosts,omitempty"`
+	Incidents []Incident `json:"incidents,omitempty"`
 }
 
 // Notifier delivers notifications to one configured service. Notify is

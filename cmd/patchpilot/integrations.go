@@ -26,7 +26,7 @@ retried with growing waits; one that refuses, or still fails after the
 attempts, is given up for that event, recorded, and shown by
 'integrations status'.`,
 	}
-	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand())
+	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand())
 	return cmd
 }
 
@@ -71,7 +71,7 @@ type integrationView struct {
 func integrationViews(a *app.App) []integrationView {
 	out := []integrationView{}
 	for _, s := range a.Options.Integrations.Items {
-		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, s.Topics...),
+		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
 			MinLevel: s.MinLevel, Notified: app.IntegrationNotified(s.Type)})
 	}
 	return out

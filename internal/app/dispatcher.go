@@ -67,6 +67,7 @@ type Dispatcher struct {
 	a       *App
 	o       DispatcherOptions
 	targets []deliveryTarget
+	reports []scheduledReport
 	wake    chan struct{}
 	held    bool
 }
@@ -156,6 +157,15 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 		if n != nil {
 			d.targets = append(d.targets, deliveryTarget{spec: s, n: n})
 		}
+		if k := integrationKinds[s.Type]; k.reports != nil {
+			rs, err := k.reports(s, a.Options)
+			if err != nil {
+				return nil, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
+			}
+			if rs.schedule != nil {
+				d.reports = append(d.reports, scheduledReport{name: s.Name, rs: rs})
+			}
+		}
 	}
 	for name := range given {
 		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "dispatcher: notifier %q is not a configured integration", name)
@@ -163,8 +173,9 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Empty reports whether no configured integration is told of events.
-func (d *Dispatcher) Empty() bool { return len(d.targets) == 0 }
+// Empty reports whether no configured integration is told of events or
+// sends reports on a schedule.
+func (d *Dispatcher) Empty() bool { return len(d.targets) == 0 && len(d.reports) == 0 }
 
 // Wake makes a running dispatcher read the log now (an event was written).
 func (d *Dispatcher) Wake() {
@@ -270,6 +281,7 @@ func (d *Dispatcher) deliverHeld(ctx context.Context) error {
 			}
 		}
 	}()
+	d.SendDueReports(ctx)
 	err := d.Deliver(ctx)
 	cancel()
 	<-done
@@ -312,6 +324,9 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 			if !ok || !t.spec.Wants(n) {
 				skipped = e.ID
 				continue
+			}
+			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
+				return err
 			}
 			if err := d.send(ctx, t, n); err != nil {
 				return err
@@ -446,7 +461,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
 		k := integrationKinds[s.Type]
-		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: s.Topics, MinLevel: s.MinLevel, Notified: k.notifier != nil,
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil,
 			GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c
@@ -506,4 +521,53 @@ func (a *App) TestIntegration(ctx context.Context, name string) (patchpilot.Noti
 		note.URL += "/ui/rollouts"
 	}
 	return note, n.Notify(ctx, note)
+}
+
+// scheduledReport is an integration that sends the KPI report on a
+// schedule; next is when the log is next read for its last report.
+type scheduledReport struct {
+	name string
+	rs   reportSender
+	next time.Time
+}
+
+// reportCheck is how often the dispatcher looks whether a scheduled
+// report is due.
+const reportCheck = time.Minute
+
+// SendDueReports sends the KPI report of each integration whose schedule
+// says it is due. The last report sent on schedule is read from the event
+// log (EventReportSent), so a restart neither sends again one already
+// sent nor forgets one that failed (tried again an hour later). A failure
+// is logged and recorded; it does not stop the deliveries. Run calls it
+// while it holds the delivery lease.
+func (d *Dispatcher) SendDueReports(ctx context.Context) {
+	log := d.a.Options.Logger
+	for i := range d.reports {
+		r := &d.reports[i]
+		now := d.a.now()
+		if now.Before(r.next) {
+			continue
+		}
+		r.next = now.Add(reportCheck)
+		sch := r.rs.schedule
+		last, failed, err := d.a.lastScheduledReport(ctx, r.name, sch.lookback)
+		if err != nil {
+			log.Error("read the last KPI report", "integration", r.name, "err", err)
+			continue
+		}
+		if !sch.due(now, last, failed) {
+			continue
+		}
+		from, to := sch.window(now)
+		sent, err := d.a.sendKPIReport(ctx, r.name, r.rs, KPIQuery{From: from, To: to}, true)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("could not send the KPI report; it is tried again later", "integration", r.name, "schedule", sch.text, "err", err)
+			continue
+		}
+		log.Info("sent the KPI report", "integration", r.name, "schedule", sch.text, "from", sent.From, "to", sent.To)
+	}
 }

@@ -251,3 +251,53 @@ func TestDispatcherLease(t *testing.T) {
 		t.Errorf("the lease was not released when Run ended: %v %v", granted, err)
 	}
 }
+
+// TestDispatcherNotificationsCarryHostsAndIncidents: a notification of a
+// rollout is sent with its host pipelines and incidents as stored, which
+// the summaries count and PagerDuty resolves.
+func TestDispatcherNotificationsCarryHostsAndIncidents(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir}, Now: func() time.Time { return now },
+		Integrations: integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "mail", Type: "webhook"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r := patchpilot.Rollout{ID: "r-1", PlanSource: "name: p\n", State: patchpilot.RolloutRunning, CreatedAt: now, UpdatedAt: now,
+		Stages: []patchpilot.StageRun{{Rollout: "r-1", Name: "canary", State: patchpilot.StageRunning, Hosts: []string{"web-1", "web-2"}}}}
+	if err := a.Store.CreateRollout(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []patchpilot.HostRun{
+		{Rollout: "r-1", Stage: "canary", Host: "web-1", State: patchpilot.HostSucceeded},
+		{Rollout: "r-1", Stage: "canary", Host: "web-2", State: patchpilot.HostRolledBack, Reason: "unhealthy"},
+	} {
+		if err := a.Store.SaveHostRun(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Store.AddIncident(ctx, patchpilot.Incident{Rollout: "r-1", Time: now, Stage: "canary", Reason: "p99", Hosts: []string{"web-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{name: "mail"}
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Deliver(ctx); err != nil { // the cursor starts at the end
+		t.Fatal(err)
+	}
+	appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	if err := d.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.got) != 1 {
+		t.Fatalf("delivered %v", rec.delivered())
+	}
+	n := rec.got[0]
+	if len(n.Hosts) != 2 || n.Hosts[1].Host != "web-2" || n.Hosts[1].State != patchpilot.HostRolledBack || len(n.Incidents) != 1 || n.Incidents[0].Reason != "p99" {
+		t.Errorf("hosts %+v incidents %+v", n.Hosts, n.Incidents)
+	}
+}

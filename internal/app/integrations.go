@@ -15,6 +15,12 @@ type integrationKind struct {
 	// integrations.DecodeSettings and its secrets through o.Getenv; nil
 	// for types that are not told of events.
 	notifier func(s integrations.Spec, o Options) (patchpilot.Notifier, error)
+	// reports builds how integrations of the type send reports (the KPI
+	// report) and on which schedule; nil for types that send none.
+	reports func(s integrations.Spec, o Options) (reportSender, error)
+	// topics are the topics an integration of the type is told when its
+	// spec lists none; nil for every topic.
+	topics []patchpilot.Topic
 }
 
 // integrationKinds are the integration types, by the name written in
@@ -30,4 +36,13 @@ func IntegrationTypes() []string {
 // of events (have a Notifier).
 func IntegrationNotified(typ string) bool {
 	return integrationKinds[typ].notifier != nil
+}
+
+// IntegrationTopics lists the topics an integration is told: its topics:,
+// or its type's default (nil: every topic).
+func IntegrationTopics(s integrations.Spec) []patchpilot.Topic {
+	if len(s.Topics) > 0 {
+		return s.Topics
+	}
+	return integrationKinds[s.Type].topics
 }

@@ -351,11 +351,15 @@ func (rn *run) adaptiveIncident(ctx context.Context, stage, reason string, l ada
 		}
 	}
 	d := l.data()
-	data, _ := json.Marshal(patchpilot.IncidentData{Hosts: ev, Adaptive: &d})
+	incData := patchpilot.IncidentData{Hosts: ev, Adaptive: &d}
+	data, _ := json.Marshal(incData)
 	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
 	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
 	if err != nil {
 		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
+	} else {
+		incData.ID = id
+		data, _ = json.Marshal(incData)
 	}
 	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
 }

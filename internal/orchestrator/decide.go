@@ -220,11 +220,15 @@ func (rn *run) incident(ctx context.Context, stage, reason string, all []patchpi
 			ev = append(ev, patchpilot.IncidentHost{Host: h.Host, State: h.State, Reason: h.Reason, GateResults: h.Gates})
 		}
 	}
-	data, _ := json.Marshal(patchpilot.IncidentData{Hosts: ev, RolledBack: rolledBack})
+	incData := patchpilot.IncidentData{Hosts: ev, RolledBack: rolledBack}
+	data, _ := json.Marshal(incData)
 	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
 	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
 	if err != nil {
 		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
+	} else {
+		incData.ID = id
+		data, _ = json.Marshal(incData)
 	}
 	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
 }
