@@ -22,6 +22,7 @@ type Store interface {
 	PlanStore
 	ScheduleStore
 	ComplianceStore
+	ChangeRecordStore
 	Close() error
 }
 
