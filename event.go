@@ -47,6 +47,9 @@ const (
 	EventRequest        = "rollout.request"  // no payload: pause, resume, abort, rollback asked by a person
 	EventLease          = "rollout.lease"    // no payload
 	EventAdaptive       = "rollout.adaptive" // AdaptiveData
+	// EventChangeApproval: a stage waits for, or got, the approval of the
+	// rollout's change in a change-management service; no payload.
+	EventChangeApproval = "rollout.change"
 
 	// Schedules.
 	EventScheduleStarted  = "schedule.started"  // ScheduleRunData

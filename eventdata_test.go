@@ -106,7 +106,7 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 var noPayload = map[string]bool{
 	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventRolloutState: true,
 	patchpilot.EventStageState: true, patchpilot.EventHostState: true,
-	patchpilot.EventRequest: true, patchpilot.EventLease: true,
+	patchpilot.EventRequest: true, patchpilot.EventLease: true, patchpilot.EventChangeApproval: true,
 }
 
 // TestEveryEventKindIsDecided reads the kinds declared in event.go and
