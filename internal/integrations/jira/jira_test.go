@@ -211,7 +211,7 @@ func rollout() *patchpilot.Rollout {
 	return &patchpilot.Rollout{ID: "r-20260302-100000-ab12", State: patchpilot.RolloutRunning, CreatedBy: "user:ann",
 		Plan: patchpilot.Plan{Name: "openssl-march", Patch: patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "openssl", Version: "3.0.15-1"}}},
 			Targets: patchpilot.TargetSelector{Selector: "env=prod"},
-			Stages: []patchpilot.Stage{{Name: "canary", Parallel: 1}, {Name: "wave_1", Parallel: 3, Approval: patchpilot.ApprovalRequired, ApprovalReason: "risk high"}}},
+			Stages:  []patchpilot.Stage{{Name: "canary", Parallel: 1}, {Name: "wave_1", Parallel: 3, Approval: patchpilot.ApprovalRequired, ApprovalReason: "risk high"}}},
 		Stages: []patchpilot.StageRun{{Name: "canary", Hosts: []string{"web1"}, State: patchpilot.StagePending}, {Name: "wave_1", Hosts: []string{"web2", "web3"}, State: patchpilot.StagePending}}}
 }
 
