@@ -318,6 +318,9 @@ func (c Config) Apply(o Options) (Options, error) {
 	if c.Policy != nil {
 		o.Policy = *c.Policy
 	}
+	if c.Integrations != nil {
+		o.Integrations = *c.Integrations
+	}
 	for _, d := range []struct {
 		name string
 		val  string

@@ -3,6 +3,7 @@ package app
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
@@ -15,6 +16,17 @@ type integrationKind struct {
 	// integrations.DecodeSettings and its secrets through o.Getenv; nil
 	// for types that are not told of events.
 	notifier func(s integrations.Spec, o Options) (patchpilot.Notifier, error)
+	// storeNotifier, when set, builds the Notifier with the app's store
+	// (change records, host runs); it is preferred to notifier (see
+	// App.integrationNotifier).
+	storeNotifier func(s integrations.Spec, a *App) (patchpilot.Notifier, error)
+	// inventorySource builds the inventory source of a spec, for types
+	// that say which hosts there are; nil for the others.
+	inventorySource func(s integrations.Spec, o Options) (integrations.HostSource, error)
+	// changeApprover builds the external approval the rollouts' gated
+	// stages wait for, with how often it is asked; a nil approver when
+	// the spec does not ask to wait. nil for types without approvals.
+	changeApprover func(s integrations.Spec, a *App) (patchpilot.ChangeApprover, time.Duration, error)
 }
 
 // integrationKinds are the integration types, by the name written in

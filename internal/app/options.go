@@ -5,6 +5,7 @@
 package app
 
 import (
+	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
 
 	"log/slog"
@@ -68,6 +69,11 @@ type Options struct {
 	// (patchpilot.yaml's schedules: and inventory_schedules:), checked
 	// by LoadConfig or CheckSchedules.
 	Schedules []Schedule
+
+	// Integrations are patchpilot.yaml's integrations: section (the
+	// services patchpilot tells, reads and waits for), checked by
+	// LoadConfig.
+	Integrations integrations.Config
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads
 	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from

@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/httpinventory"
+	"github.com/patchpilot/patchpilot/internal/integrations/jira"
+	"github.com/patchpilot/patchpilot/internal/integrations/servicenow"
+	"github.com/patchpilot/patchpilot/internal/inventory"
+)
+
+// The change-management and inventory-source types: jira, servicenow,
+// servicenow_cmdb and http_inventory (docs/integrations.md).
+func init() {
+	integrationKinds[jira.Type] = integrationKind{
+		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
+			return jira.New(s, o.Getenv, nil)
+		},
+		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
+			return jira.New(s, a.Options.Getenv, a.Store)
+		},
+	}
+	integrationKinds[servicenow.ChangeType] = integrationKind{
+		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
+			return servicenow.NewChange(s, o.Getenv, nil)
+		},
+		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
+			return a.serviceNowChange(s)
+		},
+		changeApprover: func(s integrations.Spec, a *App) (patchpilot.ChangeApprover, time.Duration, error) {
+			ch, err := a.serviceNowChange(s)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !ch.WaitsForApproval() {
+				return nil, 0, nil
+			}
+			return ch, ch.PollInterval(), nil
+		},
+	}
+	integrationKinds[servicenow.CMDBType] = integrationKind{
+		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
+			return servicenow.NewCMDB(s, o.Getenv, nil)
+		},
+		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
+			return servicenow.NewCMDB(s, a.Options.Getenv, a.Store.HostRuns)
+		},
+		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
+			return servicenow.NewCMDB(s, o.Getenv, nil)
+		},
+	}
+	integrationKinds[httpinventory.Type] = integrationKind{
+		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
+			return httpinventory.New(s, o.Getenv)
+		},
+	}
+}
+
+// serviceNowChange builds a servicenow integration on the app's store and
+// clock, once per spec: the notifier and the approver share it.
+func (a *App) serviceNowChange(s integrations.Spec) (*servicenow.Change, error) {
+	ch, err := servicenow.NewChange(s, a.Options.Getenv, a.Store)
+	if err != nil {
+		return nil, err
+	}
+	if a.Options.Now != nil {
+		ch.Now = a.Options.Now
+	}
+	return ch, nil
+}
+
+// integrationNotifier builds the Notifier of a configured integration:
+// with the app's store when its type keeps records there, or nil when the
+// type is told of no events.
+func (a *App) integrationNotifier(s integrations.Spec) (patchpilot.Notifier, error) {
+	k, ok := integrationKinds[s.Type]
+	switch {
+	case !ok:
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: unknown type %q", s.Where(), s.Name, s.Type)
+	case k.storeNotifier != nil:
+		return k.storeNotifier(s, a)
+	case k.notifier != nil:
+		return k.notifier(s, a.Options)
+	}
+	return nil, nil
+}
+
+// brokenApprover stands for a change approval that could not be set up
+// (a missing secret, say): gated stages fail closed with its reason.
+type brokenApprover struct {
+	name string
+	err  error
+}
+
+func (b brokenApprover) Name() string { return b.name }
+func (b brokenApprover) Approval(context.Context, patchpilot.Rollout, string) (patchpilot.ChangeApproval, error) {
+	return patchpilot.ChangeApproval{}, fmt.Errorf("integration %s cannot check approvals: %w", b.name, b.err)
+}
+
+// changeApprovers are the external approvals the configured integrations
+// ask gated stages to wait for, and the shortest interval they are asked
+// at (0 when none asks).
+func (a *App) changeApprovers() ([]patchpilot.ChangeApprover, time.Duration) {
+	var out []patchpilot.ChangeApprover
+	var every time.Duration
+	for _, s := range a.Options.Integrations.Items {
+		k := integrationKinds[s.Type]
+		if k.changeApprover == nil {
+			continue
+		}
+		ca, d, err := k.changeApprover(s, a)
+		switch {
+		case err != nil:
+			out = append(out, brokenApprover{name: s.Name, err: err})
+		case ca != nil:
+			out = append(out, ca)
+			if every == 0 || d < every {
+				every = d
+			}
+		}
+	}
+	return out, every
+}
+
+// InventorySource is an integration that says which hosts there are.
+type InventorySource struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// InventorySources lists the configured integrations 'inventory collect
+// --source' can read hosts from, by name.
+func (a *App) InventorySources() []InventorySource {
+	var out []InventorySource
+	for _, s := range a.Options.Integrations.Items {
+		if integrationKinds[s.Type].inventorySource != nil {
+			out = append(out, InventorySource{Name: s.Name, Type: s.Type})
+		}
+	}
+	return out
+}
+
+// SourceHosts reads the hosts of the inventory source named name and
+// applies a --limit pattern. Their facts come from the hosts themselves
+// (Collect), stored under the names the source gives.
+func (a *App) SourceHosts(ctx context.Context, name, limit string) ([]patchpilot.Host, error) {
+	var names []string
+	for _, s := range a.Options.Integrations.Items {
+		k := integrationKinds[s.Type]
+		if k.inventorySource == nil {
+			continue
+		}
+		names = append(names, s.Name)
+		if s.Name != name {
+			continue
+		}
+		src, err := k.inventorySource(s, a.Options)
+		if err != nil {
+			return nil, err
+		}
+		hosts, err := src.Hosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(hosts) == 0 {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "inventory source %s returned no hosts", name)
+		}
+		if limit != "" {
+			if hosts, err = inventory.Limit(hosts, limit); err != nil {
+				return nil, err
+			}
+			if len(hosts) == 0 {
+				return nil, patchpilot.Errorf(patchpilot.EINVALID, "--limit %q matches no host of inventory source %s", limit, name)
+			}
+		}
+		return hosts, nil
+	}
+	err := patchpilot.Errorf(patchpilot.ENOTFOUND, "no inventory source named %q in the integrations of patchpilot.yaml", name)
+	if len(names) == 0 {
+		return nil, err.WithHint("configure one: an integration of type " + sourceTypes())
+	}
+	return nil, err.WithHint("the inventory sources are: " + joinNames(names))
+}
+
+func sourceTypes() string {
+	var ts []string
+	for t, k := range integrationKinds {
+		if k.inventorySource != nil {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	return joinNames(ts)
+}
+
+func joinNames(ns []string) string {
+	s := ""
+	for i, n := range ns {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
