@@ -170,6 +170,11 @@ func (a *App) SourceHosts(ctx context.Context, name, limit string) ([]patchpilot
 		if len(hosts) == 0 {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "inventory source %s returned no hosts", name)
 		}
+		for _, h := range hosts {
+			if err := inventory.CheckHostText(h); err != nil {
+				return nil, err
+			}
+		}
 		if limit != "" {
 			if hosts, err = inventory.Limit(hosts, limit); err != nil {
 				return nil, err

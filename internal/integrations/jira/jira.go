@@ -155,7 +155,8 @@ func (j *Notifier) Notify(ctx context.Context, n patchpilot.Notification) error 
 		_, err := j.call(http.MethodGet, "/rest/api/2/project/"+url.PathEscape(j.s.Project), nil).Do(ctx, j.HTTP, &p)
 		return err
 	}
-	if n.Rollout == nil {
+	if n.Rollout == nil || n.Rollout.DryRun {
+		// A dry run changes nothing: there is no change to record.
 		return nil
 	}
 	rec, err := j.issue(ctx, n)

@@ -492,3 +492,18 @@ func TestSettingsErrors(t *testing.T) {
 		t.Errorf("missing token: %v", err)
 	}
 }
+
+func TestDryRunsOpenNoIssue(t *testing.T) {
+	f, srv := newFakeJira(t, basic("ops@example.com", "s3cr3t-token"), "/rest/api/2/search/jql")
+	j := newCloud(t, srv.URL, &memRecords{})
+	r := rollout()
+	r.DryRun = true
+	for _, topic := range []patchpilot.Topic{patchpilot.TopicRolloutStarted, patchpilot.TopicStageDone, patchpilot.TopicRolloutFinished} {
+		if err := j.Notify(context.Background(), note(1, topic, r, "dry run")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.requests(); len(got) != 0 {
+		t.Errorf("a dry run sent %v", got)
+	}
+}

@@ -139,7 +139,8 @@ func (ch *Change) Notify(ctx context.Context, n patchpilot.Notification) error {
 		var rows []changeRow
 		return ch.c.list(ctx, "change_request", q, &rows)
 	}
-	if n.Rollout == nil {
+	if n.Rollout == nil || n.Rollout.DryRun {
+		// A dry run changes nothing: there is no change to record.
 		return nil
 	}
 	rec, err := ch.change(ctx, n)
