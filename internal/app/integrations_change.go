@@ -22,7 +22,15 @@ func init() {
 			return jira.New(s, o.Getenv, nil)
 		},
 		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
-			return jira.New(s, a.Options.Getenv, a.Store)
+			j, err := jira.New(s, a.Options.Getenv, a.Store)
+			if err != nil {
+				return nil, err
+			}
+			if a.Options.Now != nil {
+				j.Now = a.Options.Now
+			}
+			j.Risk = a.rolloutRisk
+			return j, nil
 		},
 	}
 	integrationKinds[servicenow.ChangeType] = integrationKind{
@@ -71,7 +79,22 @@ func (a *App) serviceNowChange(s integrations.Spec) (*servicenow.Change, error) 
 	if a.Options.Now != nil {
 		ch.Now = a.Options.Now
 	}
+	ch.Risk = a.rolloutRisk
 	return ch, nil
+}
+
+// rolloutRisk is the risk model's assessment of a rollout's patch on its
+// hosts, as a proposed plan's header tells it, for change records.
+func (a *App) rolloutRisk(ctx context.Context, r patchpilot.Rollout) (integrations.Risk, error) {
+	var hosts []string
+	for _, s := range r.Stages {
+		hosts = append(hosts, s.Hosts...)
+	}
+	pr, err := a.AssessPatchOn(ctx, r.Plan.Patch, hosts)
+	if err != nil {
+		return integrations.Risk{}, err
+	}
+	return integrations.Risk{Level: pr.Level, Lines: riskHeader(pr)}, nil
 }
 
 // integrationNotifier builds the Notifier of a configured integration:

@@ -13,6 +13,8 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/jira"
+	"github.com/patchpilot/patchpilot/internal/integrations/servicenow"
 )
 
 func integrationsConfig(t *testing.T, src string) integrations.Config {
@@ -100,5 +102,43 @@ services:
 	}
 	if _, err := a.SourceHosts(ctx, "tickets", ""); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || patchpilot.ErrorHint(err) != "the inventory sources are: fleet, evil, cmdb" {
 		t.Errorf("a jira integration as a source: %v (%s)", err, patchpilot.ErrorHint(err))
+	}
+}
+
+// Change records carry the risk model's assessment of the rollout's patch
+// on its hosts, as a proposed plan's header does.
+func TestChangeRecordsCarryTheRisk(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	seedWebHosts(t, ctx, a)
+	r := patchpilot.Rollout{ID: "r-1", Plan: patchpilot.Plan{Patch: patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "linux-image-amd64", Version: "6.1.2"}}}},
+		Stages: []patchpilot.StageRun{{Name: "canary", Hosts: []string{"web1"}}, {Name: "rest", Hosts: []string{"web2", "web3"}}}}
+	rk, err := a.rolloutRisk(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rk.Level == "" || len(rk.Lines) < 2 || !strings.HasPrefix(rk.Lines[0], "risk model ") || !strings.Contains(rk.Lines[1], "probability of failure per host") {
+		t.Errorf("risk %+v", rk)
+	}
+	a.Options.Env = append(a.Options.Env, "T=x")
+	a.Options.Integrations = integrationsConfig(t, `
+services:
+  - {name: tickets, type: jira, url: "https://x.atlassian.net", token: {env: T}, project: OPS}
+  - {name: cab, type: servicenow, url: "https://x.service-now.com", user: pp, password: {env: T}}
+`)
+	for _, s := range a.Options.Integrations.Items {
+		n, err := a.integrationNotifier(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var risk integrations.RiskFunc
+		switch v := n.(type) {
+		case *jira.Notifier:
+			risk = v.Risk
+		case *servicenow.Change:
+			risk = v.Risk
+		}
+		if risk == nil {
+			t.Errorf("%s: no risk assessment", s.Name)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package integrations
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,11 +10,36 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
+// Risk is the risk model's assessment of a rollout's patch on its hosts,
+// for change records: the level and the lines that explain it.
+type Risk struct {
+	Level patchpilot.RiskLevel
+	Lines []string
+}
+
+// RiskFunc assesses a rollout's patch; the app gives it to the change
+// integrations.
+type RiskFunc func(ctx context.Context, r patchpilot.Rollout) (Risk, error)
+
+// AssessRisk runs f on the rollout, nil when f is nil; a failure is told
+// in the lines rather than stopping the record.
+func AssessRisk(ctx context.Context, f RiskFunc, r *patchpilot.Rollout) *Risk {
+	if f == nil || r == nil {
+		return nil
+	}
+	rk, err := f(ctx, *r)
+	if err != nil {
+		return &Risk{Lines: []string{"the risk could not be assessed: " + err.Error()}}
+	}
+	return &rk
+}
+
 // PlanText describes a rollout's plan for a change record, in plain text:
 // its name, packages, targets, stages (size, approval and the reasons the
-// policy gave for it, which carry its risk) and the stage assignment and
-// notes of the rollout_started event when n is one.
-func PlanText(n patchpilot.Notification) string {
+// policy gave for it), the risk model's assessment when rk is not nil, and
+// the stage assignment and notes of the rollout_started event when n is
+// one.
+func PlanText(n patchpilot.Notification, rk *Risk) string {
 	r := n.Rollout
 	if r == nil {
 		return n.Summary
@@ -76,6 +102,14 @@ func PlanText(n patchpilot.Notification) string {
 	}
 	if len(p.Windows) > 0 {
 		b.WriteString("Maintenance windows: " + windowsText(p.Windows) + "\n")
+	}
+	if rk != nil {
+		if rk.Level != "" {
+			b.WriteString("Risk: " + string(rk.Level) + "\n")
+		}
+		for _, l := range rk.Lines {
+			b.WriteString("  " + l + "\n")
+		}
 	}
 	if n.Topic == patchpilot.TopicRolloutStarted && len(n.Event.Data) > 0 {
 		var d patchpilot.RolloutCreatedData

@@ -70,6 +70,9 @@ type Notifier struct {
 	records patchpilot.ChangeRecordStore
 	HTTP    *http.Client
 	Now     func() time.Time
+	// Risk, when set, assesses the rollout's patch for the issue's
+	// description.
+	Risk integrations.RiskFunc
 }
 
 // New builds the integration of a spec; getenv reads its secret's
@@ -229,7 +232,7 @@ func (j *Notifier) issue(ctx context.Context, n patchpilot.Notification) (patchp
 			"project":     map[string]string{"key": j.s.Project},
 			"issuetype":   map[string]string{"name": j.s.IssueType},
 			"summary":     summary(n.Rollout),
-			"description": integrations.PlanText(n),
+			"description": integrations.PlanText(n, integrations.AssessRisk(ctx, j.Risk, n.Rollout)),
 			"labels":      append([]string{"patchpilot", Label(id)}, j.s.Labels...),
 		}
 		var created issueRef

@@ -59,7 +59,11 @@ type Change struct {
 	poll    time.Duration
 	records patchpilot.ChangeRecordStore
 	Now     func() time.Time
-	mu      sync.Mutex // one creation at a time
+	// Risk, when set, assesses the rollout's patch: the description
+	// tells it, and without a risk setting it sets the change's risk
+	// (high 2, medium 3, low 4).
+	Risk integrations.RiskFunc
+	mu   sync.Mutex // one creation at a time
 }
 
 // NewChange builds the integration of a spec. records keeps the rollout's
@@ -239,17 +243,22 @@ func (ch *Change) change(ctx context.Context, n patchpilot.Notification) (patchp
 		row = rows[0]
 	} else {
 		start, end := Schedule(n.Rollout.Plan.Windows, ch.Now(), ch.planned)
+		rk := integrations.AssessRisk(ctx, ch.Risk, n.Rollout)
 		body := map[string]string{
 			"short_description":   shortDescription(n.Rollout),
-			"description":         integrations.PlanText(n),
+			"description":         integrations.PlanText(n, rk),
 			"type":                ch.s.ChangeType,
 			"correlation_id":      CorrelationID(id),
 			"correlation_display": "patchpilot",
 			"start_date":          integrations.Timestamp(start),
 			"end_date":            integrations.Timestamp(end),
 		}
+		risk := ch.s.Risk
+		if risk == "" && rk != nil {
+			risk = map[patchpilot.RiskLevel]string{patchpilot.RiskHigh: "2", patchpilot.RiskMedium: "3", patchpilot.RiskLow: "4"}[rk.Level]
+		}
 		for k, v := range map[string]string{"category": ch.s.Category, "assignment_group": ch.s.AssignmentGroup,
-			"risk": ch.s.Risk, "impact": ch.s.Impact} {
+			"risk": risk, "impact": ch.s.Impact} {
 			if v != "" {
 				body[k] = v
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations"
 )
 
 var now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // a Monday
@@ -287,5 +288,39 @@ func TestChangeSettingsErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n err = %v, want %q", c.src, err, c.want)
 		}
+	}
+}
+
+func TestChangeCarriesTheRisk(t *testing.T) {
+	f, srv := newFakeNow(t)
+	ch := newChange(t, srv.URL, nil)
+	ch.s.Risk = ""
+	var asked []string
+	ch.Risk = func(_ context.Context, r patchpilot.Rollout) (integrations.Risk, error) {
+		asked = append(asked, r.ID)
+		return integrations.Risk{Level: patchpilot.RiskHigh, Lines: []string{"probability of failure per host: mean 12.0%"}}, nil
+	}
+	if err := ch.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, rollout(), "started")); err != nil {
+		t.Fatal(err)
+	}
+	cr := f.record("change_request", 0)
+	if cr["risk"] != "2" || !strings.Contains(fmt.Sprint(cr["description"]), "Risk: high\n  probability of failure per host: mean 12.0%") {
+		t.Errorf("risk %v, description:\n%s", cr["risk"], cr["description"])
+	}
+	if len(asked) != 1 || asked[0] != "r-20260302-100000-ab12" {
+		t.Errorf("risk asked for %v", asked)
+	}
+	// A risk that cannot be assessed is told, and the change is made.
+	ch.Risk = func(context.Context, patchpilot.Rollout) (integrations.Risk, error) {
+		return integrations.Risk{}, errors.New("no facts")
+	}
+	r := rollout()
+	r.ID = "r-2"
+	if err := ch.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, r, "started")); err != nil {
+		t.Fatal(err)
+	}
+	cr = f.record("change_request", 1)
+	if _, ok := cr["risk"]; ok || !strings.Contains(fmt.Sprint(cr["description"]), "the risk could not be assessed: no facts") {
+		t.Errorf("risk %v, description:\n%s", cr["risk"], cr["description"])
 	}
 }
