@@ -42,6 +42,11 @@ type ChangeSettings struct {
 	// rollout. PollInterval is how often it is asked (default 1m).
 	WaitForApproval bool   `yaml:"wait_for_approval"`
 	PollInterval    string `yaml:"poll_interval"`
+	// RequestApprovalState, when set, is the state the new change is
+	// moved to right after it is created, as the "Request Approval"
+	// action does ("-4", Assess, for a normal change), so that its
+	// approvers are asked.
+	RequestApprovalState string `yaml:"request_approval_state"`
 	// CloseState is the state written when the rollout ends (default
 	// "3", Closed); SuccessCode and FailureCode the close_code
 	// (defaults "successful" and "unsuccessful").
@@ -268,6 +273,14 @@ func (ch *Change) change(ctx context.Context, n patchpilot.Notification) (patchp
 		}
 		if row.SysID == "" {
 			return rec, &patchpilot.DeliveryError{Service: "servicenow", Status: http.StatusCreated, Message: "the created change_request's answer has no sys_id"}
+		}
+	}
+	// A change still new (created now, or by an attempt that failed
+	// before asking) has its approval requested before it is recorded.
+	if ch.s.RequestApprovalState != "" && (row.State == "" || row.State == "-5") {
+		if err := ch.c.one(ctx, http.MethodPatch, "change_request/"+row.SysID, nil,
+			map[string]string{"state": ch.s.RequestApprovalState}, &changeRow{}); err != nil {
+			return rec, fmt.Errorf("request the approval of change %s: %w", row.Number, err)
 		}
 	}
 	rec.ExternalID, rec.Key, rec.UpdatedAt = row.SysID, row.Number, ch.Now()

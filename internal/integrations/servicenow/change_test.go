@@ -291,6 +291,39 @@ func TestChangeSettingsErrors(t *testing.T) {
 	}
 }
 
+func TestChangeRequestsItsApproval(t *testing.T) {
+	f, srv := newFakeNow(t)
+	ch, err := NewChange(spec(t, fmt.Sprintf(changeSpec+"\nrequest_approval_state: \"-4\"", srv.URL)), env, &memRecords{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, rollout(), "started")); err != nil {
+		t.Fatal(err)
+	}
+	cr := f.record("change_request", 0)
+	got := f.requests()
+	if cr["state"] != "-4" || len(got) != 3 || got[2] != "PATCH /api/now/table/change_request/"+fmt.Sprint(cr["sys_id"]) {
+		t.Errorf("state %v after %q", cr["state"], got)
+	}
+	// The request fails once: the retry finds the change still new and
+	// asks again, without a second change.
+	r := rollout()
+	r.ID = "r-2"
+	f.fail["PATCH /api/now/table/change_request/"+fmt.Sprintf("%032x", 2)] = func(w http.ResponseWriter) { w.WriteHeader(503) }
+	err = ch.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, r, "started"))
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || !de.Retryable || !strings.Contains(err.Error(), "request the approval of change CHG0030002") {
+		t.Fatalf("err = %v", err)
+	}
+	delete(f.fail, "PATCH /api/now/table/change_request/"+fmt.Sprintf("%032x", 2))
+	if err := ch.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, r, "started")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.tables["change_request"]); n != 2 || f.record("change_request", 1)["state"] != "-4" {
+		t.Errorf("%d changes, the second in state %v", n, f.record("change_request", 1)["state"])
+	}
+}
+
 func TestChangeCarriesTheRisk(t *testing.T) {
 	f, srv := newFakeNow(t)
 	ch := newChange(t, srv.URL, nil)
