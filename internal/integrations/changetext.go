@@ -177,7 +177,7 @@ func OutcomeText(n patchpilot.Notification) string {
 // written for, so that a retried notification finds it and does not
 // write it twice.
 func Marker(n patchpilot.Notification) string {
-	return fmt.Sprintf("[patchpilot event %d]", n.Event.ID)
+	return fmt.Sprintf("(patchpilot event %d)", n.Event.ID)
 }
 
 // Succeeded reports whether a finished rollout succeeded.

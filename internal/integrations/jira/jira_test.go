@@ -305,7 +305,7 @@ func TestIssueLifecycle(t *testing.T) {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if len(is.comments) != 2 || !strings.HasPrefix(is.comments[0], "stage canary succeeded\nhttps://pp.example.com/") ||
-		!strings.HasSuffix(is.comments[0], "[patchpilot event 2]") {
+		!strings.HasSuffix(is.comments[0], "(patchpilot event 2)") {
 		t.Errorf("comments %q", is.comments)
 	}
 	if !strings.Contains(is.comments[1], "Rollout r-20260302-100000-ab12 ended succeeded.\n- stage canary: succeeded") {

@@ -109,7 +109,7 @@ func TestChangeRequestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	journal := "element_id=" + sysID + "^element=work_notes^valueLIKE[patchpilot event 2]"
+	journal := "element_id=" + sysID + "^element=work_notes^valueLIKE(patchpilot event 2)"
 	wantLog := []string{
 		"GET /api/now/table/change_request?" + query("sysparm_fields", "sys_id,number,approval,state", "sysparm_limit", "1", "sysparm_query", "correlation_id=patchpilot-r-20260302-100000-ab12"),
 		"POST /api/now/table/change_request",
@@ -121,7 +121,7 @@ func TestChangeRequestLifecycle(t *testing.T) {
 	if got := f.requests(); strings.Join(got, "\n") != strings.Join(wantLog, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLog, "\n"))
 	}
-	if n := len(f.tables["sys_journal_field"]); n != 1 || f.tables["sys_journal_field"][0]["value"] != "stage canary succeeded\n[patchpilot event 2]" {
+	if n := len(f.tables["sys_journal_field"]); n != 1 || f.tables["sys_journal_field"][0]["value"] != "stage canary succeeded\n(patchpilot event 2)" {
 		t.Errorf("work notes %v", f.tables["sys_journal_field"])
 	}
 	if cr["state"] != "3" || cr["close_code"] != "unsuccessful" ||
