@@ -35,7 +35,7 @@ func (rn *run) waitChanges(ctx context.Context, i int) (patchpilot.RolloutState,
 
 func (rn *run) waitChange(ctx context.Context, i int, ca patchpilot.ChangeApprover) (patchpilot.RolloutState, bool, error) {
 	st := rn.r.Stages[i]
-	announced := false
+	announced, failing := false, false
 	var next time.Time // the next time to ask the service; zero: now
 	for {
 		if !rn.e.now().Before(next) {
@@ -46,6 +46,11 @@ func (rn *run) waitChange(ctx context.Context, i int, ca patchpilot.ChangeApprov
 				return patchpilot.RolloutRunning, false, ctx.Err()
 			case err != nil && errors.As(err, &de) && de.Retryable:
 				rn.e.logger().Warn("ask change approval", "rollout", rn.r.ID, "integration", ca.Name(), "err", err)
+				if !failing {
+					failing = true
+					rn.e.event(ctx, rn.r.ID, "", patchpilot.EventChangeApproval,
+						fmt.Sprintf("stage %s: the change approval could not be checked in %s, asking again: %v", st.Name, ca.Name(), err), nil)
+				}
 				next = rn.e.now().Add(max(rn.e.changePollInterval(), de.RetryAfter))
 			case err != nil:
 				return rn.changeHalt(ctx, i, fmt.Sprintf("stage %s needs its change approved in %s, and it could not be checked: %v", st.Name, ca.Name(), err))
@@ -60,6 +65,7 @@ func (rn *run) waitChange(ctx context.Context, i int, ca patchpilot.ChangeApprov
 				}
 				return rn.changeHalt(ctx, i, "stage "+st.Name+" not started: "+reason)
 			default:
+				failing = false
 				if !announced {
 					announced = true
 					why := fmt.Sprintf("waits for change %s to be approved in %s", a.Change, ca.Name())

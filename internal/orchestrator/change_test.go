@@ -94,7 +94,9 @@ func TestChangeApprovalHoldsGatedStage(t *testing.T) {
 		}
 	}
 	evs := changeEvents(t, e, id)
-	want := []string{"stage final waits for change CHG0030001 to be approved in snow", "stage final: change CHG0030001 approved in snow"}
+	want := []string{"stage final waits for change CHG0030001 to be approved in snow",
+		"stage final: the change approval could not be checked in snow, asking again: servicenow answered 503",
+		"stage final: change CHG0030001 approved in snow"}
 	if strings.Join(evs, "|") != strings.Join(want, "|") {
 		t.Errorf("change events = %q, want %q", evs, want)
 	}
