@@ -48,6 +48,9 @@ const (
 	EventLease          = "rollout.lease"    // no payload
 	EventAdaptive       = "rollout.adaptive" // AdaptiveData
 	EventHook           = "rollout.hook"     // HookData: a hook or a playbook apply, with its output
+	// EventChangeApproval: a stage waits for, or got, the approval of the
+	// rollout's change in a change-management service; no payload.
+	EventChangeApproval = "rollout.change"
 
 	// Schedules.
 	EventScheduleStarted  = "schedule.started"  // ScheduleRunData

@@ -112,7 +112,7 @@ func TestEventDataOfOlderVersions(t *testing.T) {
 // noPayload lists the event kinds that carry no payload.
 var noPayload = map[string]bool{
 	patchpilot.EventFactsImported: true, patchpilot.EventHostKeyRecorded: true, patchpilot.EventHostState: true,
-	patchpilot.EventRequest: true, patchpilot.EventLease: true,
+	patchpilot.EventRequest: true, patchpilot.EventLease: true, patchpilot.EventChangeApproval: true,
 }
 
 // TestEveryEventKindIsDecided reads the kinds declared in event.go and

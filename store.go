@@ -23,6 +23,7 @@ type Store interface {
 	ScheduleStore
 	ComplianceStore
 	DeliveryStore
+	ChangeRecordStore
 	Close() error
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func (c *cli) inventoryCommand() *cobra.Command {
 		Use:   "inventory",
 		Short: "Collect and import what each host runs and needs",
 	}
-	cmd.AddCommand(c.collectCommand(), c.importFactsCommand(), c.captureCommand(), c.pruneCommand())
+	cmd.AddCommand(c.collectCommand(), c.importFactsCommand(), c.captureCommand(), c.pruneCommand(), c.sourcesCommand())
 	return cmd
 }
 
@@ -30,9 +31,10 @@ func (c *cli) collectCommand() *cobra.Command {
 		refresh bool
 		isLocal bool
 		name    string
+		source  string
 	)
 	cmd := &cobra.Command{
-		Use:   "collect (-i INVENTORY | --local)",
+		Use:   "collect (-i INVENTORY | --source NAME | --local)",
 		Short: "Collect facts, installed packages and pending updates from hosts",
 		Long: `Collect facts from every host of an inventory over SSH (or from this machine
 with --local): OS and kernel, installed packages, pending updates (security
@@ -44,6 +46,10 @@ verified against known_hosts: unknown hosts are refused unless
 --accept-new-host-keys is given, and a changed key is always refused.
 
 INVENTORY is an Ansible INI or YAML inventory or a patchpilot host list.
+--source NAME reads the hosts from an inventory source of patchpilot.yaml's
+integrations (the ServiceNow CMDB, an HTTP endpoint; see 'inventory
+sources'): their names, addresses and labels come from it, their facts from
+the hosts over SSH, stored under the same names.
 --limit takes Ansible patterns: names, groups, globs, "a:b", "!x", "&y".
 
 Exit status: 0 when every host was collected, 3 when some failed, 1 when the
@@ -51,11 +57,18 @@ command itself failed or its only host could not be collected (5 when a tool
 it needs is missing there, 130 when interrupted).`,
 		Example: `  patchpilot inventory collect --local
   patchpilot inventory collect -i inventory.ini --limit web --known-hosts lab/known_hosts
-  patchpilot inventory collect -i hosts.yaml --refresh --concurrency 100 -o json`,
-		Args: exactArgs(0, "no arguments (use -i FILE or --local)"),
+  patchpilot inventory collect -i hosts.yaml --refresh --concurrency 100 -o json
+  patchpilot inventory collect --source cmdb --limit 'web*'`,
+		Args: exactArgs(0, "no arguments (use -i FILE, --source NAME or --local)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if isLocal == (invPath != "") {
-				return patchpilot.Errorf(patchpilot.EINVALID, "give either -i INVENTORY or --local").
+			given := 0
+			for _, g := range []bool{isLocal, invPath != "", source != ""} {
+				if g {
+					given++
+				}
+			}
+			if given != 1 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "give one of -i INVENTORY, --source NAME or --local").
 					WithHint("see 'patchpilot inventory collect --help'")
 			}
 			if isLocal && limit != "" {
@@ -67,9 +80,9 @@ it needs is missing there, 130 when interrupted).`,
 			}
 			defer a.Close()
 			var (
-				hosts  []patchpilot.Host
-				dialer patchpilot.Dialer
-				source = "ssh"
+				hosts         []patchpilot.Host
+				dialer        patchpilot.Dialer
+				collectSource = "ssh"
 			)
 			if isLocal {
 				if name == "" {
@@ -79,7 +92,14 @@ it needs is missing there, 130 when interrupted).`,
 					name = app.LocalHostName
 				}
 				hosts = []patchpilot.Host{app.LocalHost(name)}
-				dialer, source = a.LocalDialer(), app.LocalSource
+				dialer, collectSource = a.LocalDialer(), app.LocalSource
+			} else if source != "" {
+				if hosts, err = a.SourceHosts(cmd.Context(), source, limit); err != nil {
+					return err
+				}
+				if dialer, err = a.SSHDialer(); err != nil {
+					return err
+				}
 			} else {
 				var warnings []string
 				if hosts, warnings, err = a.LoadInventory(invPath, limit); err != nil {
@@ -93,7 +113,7 @@ it needs is missing there, 130 when interrupted).`,
 				}
 			}
 			prog := newProgress(c.stderr, len(hosts))
-			report, err := a.Collect(cmd.Context(), dialer, hosts, app.CollectOptions{Refresh: refresh}, source, func(r app.HostReport) {
+			report, err := a.Collect(cmd.Context(), dialer, hosts, app.CollectOptions{Refresh: refresh}, collectSource, func(r app.HostReport) {
 				if r.Err != nil {
 					prog.step(fmt.Sprintf("%s: failed: %s", r.Host.Name, r.Err), true)
 					return
@@ -125,6 +145,7 @@ it needs is missing there, 130 when interrupted).`,
 	f.StringVarP(&limit, "limit", "l", "", "only hosts matching this Ansible-style pattern")
 	f.BoolVar(&refresh, "refresh", false, "refresh package metadata first (apt-get update, dnf makecache); needs root or sudo")
 	f.BoolVar(&isLocal, "local", false, "collect from this machine instead of over SSH")
+	f.StringVar(&source, "source", "", "read the hosts from this inventory source of patchpilot.yaml's integrations (see 'inventory sources')")
 	f.StringVar(&name, "name", "", "host name to store this machine under with --local (default: its hostname)")
 	c.addSSHFlags(f)
 	return cmd
@@ -314,5 +335,78 @@ from a new distribution or version, or again from the lab.`,
 	f.BoolVar(&isLocal, "local", false, "capture this machine")
 	f.StringVar(&out, "out", "", "directory to write the transcript into")
 	c.addSSHFlags(f)
+	return cmd
+}
+
+func (c *cli) sourcesCommand() *cobra.Command {
+	var read bool
+	cmd := &cobra.Command{
+		Use:   "sources",
+		Short: "List the inventory sources of patchpilot.yaml, or the hosts one of them reads",
+		Long: `List the integrations of patchpilot.yaml that 'inventory collect --source NAME'
+reads hosts from (types servicenow_cmdb and http_inventory). With NAME and
+--hosts, read that source now and show its hosts, changing nothing: a dry run
+of what collection would connect to.`,
+		Example: `  patchpilot inventory sources
+  patchpilot inventory sources cmdb --hosts -o json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s expects at most one source name, got %d arguments", cmd.CommandPath(), len(args)).
+					WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if read && len(args) == 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--hosts needs a source name").WithHint("patchpilot inventory sources NAME --hosts")
+			}
+			a, err := c.openStore(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if !read {
+				srcs := a.InventorySources()
+				if len(args) == 1 {
+					srcs = slices.DeleteFunc(srcs, func(s app.InventorySource) bool { return s.Name != args[0] })
+					if len(srcs) == 0 {
+						return patchpilot.Errorf(patchpilot.ENOTFOUND, "no inventory source named %q", args[0]).WithHint("see 'patchpilot inventory sources'")
+					}
+				}
+				if srcs == nil {
+					srcs = []app.InventorySource{}
+				}
+				return c.render(srcs, func(w io.Writer) {
+					if len(srcs) == 0 {
+						fmt.Fprintln(w, "No inventory sources: configure an integration of type servicenow_cmdb or http_inventory in patchpilot.yaml.")
+						return
+					}
+					fmt.Fprintln(w, "NAME\tTYPE")
+					for _, s := range srcs {
+						fmt.Fprintf(w, "%s\t%s\n", s.Name, s.Type)
+					}
+				})
+			}
+			hosts, err := a.SourceHosts(cmd.Context(), args[0], "")
+			if err != nil {
+				return err
+			}
+			return c.render(hosts, func(w io.Writer) {
+				fmt.Fprintln(w, "NAME\tADDRESS\tLABELS")
+				for _, h := range hosts {
+					var labels []string
+					for _, k := range slices.Sorted(maps.Keys(h.Labels)) {
+						labels = append(labels, k+"="+h.Labels[k])
+					}
+					addr := h.Address
+					if addr == "" {
+						addr = "-"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\n", h.Name, addr, strings.Join(labels, ","))
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&read, "hosts", false, "read the named source now and list its hosts (changes nothing)")
 	return cmd
 }

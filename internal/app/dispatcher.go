@@ -100,10 +100,18 @@ func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 	if !ok {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: unknown type %q", s.Where(), s.Name, s.Type)
 	}
-	if k.notifier == nil {
+	var n patchpilot.Notifier
+	var err error
+	switch {
+	case k.storeNotifier != nil:
+		// Types that keep records in the store (change records,
+		// host runs) are built with the app.
+		n, err = k.storeNotifier(s, a)
+	case k.notifier != nil:
+		n, err = k.notifier(s, a.Options)
+	default:
 		return nil, nil
 	}
-	n, err := k.notifier(s, a.Options)
 	if err != nil {
 		return nil, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
 	}
@@ -461,7 +469,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
 		k := integrationKinds[s.Type]
-		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil,
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil || k.storeNotifier != nil,
 			GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c

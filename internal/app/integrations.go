@@ -3,6 +3,7 @@ package app
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
@@ -21,6 +22,17 @@ type integrationKind struct {
 	// topics are the topics an integration of the type is told when its
 	// spec lists none; nil for every topic.
 	topics []patchpilot.Topic
+	// storeNotifier, when set, builds the Notifier with the app's store
+	// (change records, host runs); it is preferred to notifier (see
+	// App.notifier).
+	storeNotifier func(s integrations.Spec, a *App) (patchpilot.Notifier, error)
+	// inventorySource builds the inventory source of a spec, for types
+	// that say which hosts there are; nil for the others.
+	inventorySource func(s integrations.Spec, o Options) (integrations.HostSource, error)
+	// changeApprover builds the external approval the rollouts' gated
+	// stages wait for, with how often it is asked; a nil approver when
+	// the spec does not ask to wait. nil for types without approvals.
+	changeApprover func(s integrations.Spec, a *App) (patchpilot.ChangeApprover, time.Duration, error)
 }
 
 // integrationKinds are the integration types, by the name written in
@@ -35,7 +47,8 @@ func IntegrationTypes() []string {
 // IntegrationNotified reports whether integrations of the type are told
 // of events (have a Notifier).
 func IntegrationNotified(typ string) bool {
-	return integrationKinds[typ].notifier != nil
+	k := integrationKinds[typ]
+	return k.notifier != nil || k.storeNotifier != nil
 }
 
 // IntegrationTopics lists the topics an integration is told: its topics:,

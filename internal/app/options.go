@@ -69,9 +69,9 @@ type Options struct {
 	// by LoadConfig or CheckSchedules.
 	Schedules []Schedule
 
-	// Integrations are the services told of events and the datadog
-	// integration a plan's health section names (patchpilot.yaml's
-	// integrations: section, docs/integrations.md).
+	// Integrations are patchpilot.yaml's integrations: section: the
+	// services patchpilot tells, reads and waits for, and the datadog
+	// integration a plan's health section names (docs/integrations.md).
 	Integrations integrations.Config
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads

@@ -37,6 +37,7 @@ type EngineOptions struct {
 // runner and the other hosts to o.Dialer.
 func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 	logger := a.Options.Logger
+	approvers, every := a.changeApprovers()
 	return &orchestrator.Engine{
 		Store:           a.Store,
 		Dialer:          hostDialer{local: a.LocalDialer(), remote: o.Dialer},
@@ -59,6 +60,9 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 		ApprovalWait:  o.ApprovalWait,
 		Drain:         o.Drain,
 		Prior:         a.Prior,
+
+		ChangeApprovers:    approvers,
+		ChangePollInterval: every,
 	}
 }
 

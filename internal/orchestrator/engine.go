@@ -117,8 +117,17 @@ type Engine struct {
 	// plan's patch breaks one of the hosts; nil (or an error) falls back
 	// on the public base rate. PriorStrength is what that probability is
 	// worth in hosts (default risk.DefaultPriorStrength).
-	Prior         func(ctx context.Context, p patchpilot.Plan, hosts []string) (AdaptivePrior, error)
-	PriorStrength float64
+	// ChangeApprovers are approvals held outside patchpilot (a change
+	// request a change board approves): every stage that needs a
+	// person's approval also waits until each of them approves the
+	// rollout's change, asked every ChangePollInterval (default
+	// DefaultChangePollInterval). A rejected change, or one that cannot
+	// be checked for a reason other than a retryable failure, halts the
+	// rollout before the stage.
+	ChangeApprovers    []patchpilot.ChangeApprover
+	ChangePollInterval time.Duration
+	Prior              func(ctx context.Context, p patchpilot.Plan, hosts []string) (AdaptivePrior, error)
+	PriorStrength      float64
 }
 
 func (e *Engine) now() time.Time {

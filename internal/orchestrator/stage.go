@@ -25,6 +25,17 @@ func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 			return state, true, err
 		}
 	}
+	if len(rn.e.ChangeApprovers) > 0 && requiresApproval(plan.Stages[i], rn.stageHosts(i)) && rn.r.Stages[i].State != patchpilot.StageRunning {
+		if rn.r.State == patchpilot.RolloutPending || rn.r.State == patchpilot.RolloutWaitingApproval {
+			if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "stage "+st.Name+" approved"); err != nil {
+				return "", true, err
+			}
+		}
+		state, approved, err := rn.waitChanges(ctx, i)
+		if err != nil || !approved {
+			return state, true, err
+		}
+	}
 	if rn.r.State != patchpilot.RolloutRunning {
 		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "stage "+st.Name); err != nil {
 			return "", true, err

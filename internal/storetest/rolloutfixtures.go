@@ -80,6 +80,22 @@ func FullPlan() patchpilot.Plan {
 				},
 				Window: 2*time.Minute + time.Nanosecond, Step: 15 * time.Second},
 			CriticalUnits: []string{"pp-demo-web.service", "ssh"},
+			// The store keeps what a plan says, checked or not: a real
+			// plan names Prometheus or Datadog, not both.
+			Datadog: patchpilot.DatadogConfig{Integration: "dd-prod", Queries: map[string]string{"cpu": "avg:system.cpu.user{host:{{.Host}}}"},
+				Window: 3 * time.Minute, Step: 20 * time.Second},
+			Alertmanager: patchpilot.AlertmanagerConfig{URL: "http://127.0.0.1:9093", Matchers: []string{`instance="{{.Instance}}"`, `severity=~"critical|warning"`}},
+			Puppet:       patchpilot.PuppetConfig{Manifest: "/etc/puppet/code/site.pp", Timeout: 4 * time.Minute},
+		},
+		Apply: patchpilot.ApplyConfig{Ansible: &patchpilot.AnsiblePlaybook{Playbook: "/srv/ansible/patch.yml", Inventory: "/srv/ansible/hosts.ini",
+			ExtraVars: map[string]any{"drain": true, "pool": "web"}, Timeout: 20 * time.Minute}},
+		Hooks: patchpilot.HookConfig{
+			Pre: []patchpilot.Hook{{Name: "drain", Command: []string{"/usr/local/bin/lb", "drain", "--host=x"}, Privileged: true, Timeout: time.Minute},
+				{Name: "drain-lb", Playbook: &patchpilot.AnsiblePlaybook{Playbook: "/srv/ansible/drain.yml", Inventory: "/srv/ansible/hosts.ini",
+					ExtraVars: map[string]any{"weight": 0.5}, Timeout: 2 * time.Minute}}},
+			Post: []patchpilot.Hook{{Name: "undrain", Command: []string{"/usr/local/bin/lb", "undrain"}, Privileged: true, Timeout: 90 * time.Second},
+				{Name: "undrain-lb", Playbook: &patchpilot.AnsiblePlaybook{Playbook: "/srv/ansible/undrain.yml", Inventory: "/srv/ansible/hosts.ini",
+					ExtraVars: map[string]any{"weight": 100.0}, Timeout: 3 * time.Minute}}},
 		},
 		Canary: patchpilot.CanaryConfig{
 			Judge: patchpilot.CanaryJudgeMannWhitney,

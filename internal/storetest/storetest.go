@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("SLAExposures", s.testSLAExposures)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
+	t.Run("ChangeRecords", s.testChangeRecords)
 	s.runRollouts(t)
 	s.runModels(t)
 	s.runPeople(t)
