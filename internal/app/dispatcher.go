@@ -197,6 +197,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.held = false
 		}
 	}()
+	d.startCursors(ctx)
 	var waitingFor string
 	for {
 		held, holder, err := d.lease(ctx)
@@ -208,6 +209,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case !held:
 			if holder != waitingFor {
 				d.a.Options.Logger.Info("another server delivers the events of this database to the integrations; waiting for its lease", "holder", holder)
+				if len(d.targets) > 0 {
+					d.a.Options.Logger.Warn("the server holding the delivery lease delivers with its own integrations: configuration: "+
+						"if it does not name "+d.targetNames()+" too, their events wait, kept, until this server holds the lease; "+
+						"servers sharing a database should share the integrations: section",
+						"holder", holder, "integrations", d.targetNames())
+				}
 				waitingFor = holder
 			}
 		default:
@@ -229,6 +236,28 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// startCursors creates the cursor of every integration told of events
+// that has none, at the end of the log, whether or not this dispatcher
+// holds the lease: the events from the server's start on are kept for it
+// even while another server (which may not have it in its configuration)
+// delivers. An existing cursor is not moved.
+func (d *Dispatcher) startCursors(ctx context.Context) {
+	for _, t := range d.targets {
+		if _, err := d.a.Store.StartDeliveryCursor(ctx, t.spec.Name); err != nil && ctx.Err() == nil {
+			d.a.Options.Logger.Error("start the delivery cursor", "integration", t.spec.Name, "err", err)
+		}
+	}
+}
+
+// targetNames names the integrations told of events, comma-separated.
+func (d *Dispatcher) targetNames() string {
+	names := make([]string, len(d.targets))
+	for i, t := range d.targets {
+		names[i] = t.spec.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // lease takes or renews the delivery lease; a holder of this machine that
