@@ -19,6 +19,18 @@ type DeliveryCursor struct {
 	// Behind counts the events of the log after EventID (DeliveryCursors
 	// fills it in).
 	Behind int `json:"behind"`
+	// Retrying is the delivery the dispatcher is retrying (the event
+	// after EventID that failed and waits for its next try); nil when
+	// none.
+	Retrying *DeliveryRetry `json:"retrying,omitempty"`
+}
+
+// DeliveryRetry is a delivery that failed and waits to be tried again.
+type DeliveryRetry struct {
+	EventID  int64     `json:"event_id"`
+	Attempts int       `json:"attempts"` // the attempts made so far
+	Error    string    `json:"error"`    // the last one's error, never a secret
+	NextTry  time.Time `json:"next_try"`
 }
 
 // DeliveryFailure records an event the dispatcher gave up delivering to
@@ -46,7 +58,13 @@ type DeliveryStore interface {
 	// when delivered is not zero, the event was delivered at that time.
 	// A cursor never moves back: an eventID at or before it changes
 	// nothing. ENOTFOUND when the integration has no cursor.
+	// A cursor moved to (or past) the event being retried clears
+	// its Retrying.
 	AdvanceDeliveryCursor(ctx context.Context, integration string, eventID int64, delivered time.Time) error
+	// SetDeliveryRetry records the delivery the dispatcher is retrying
+	// (shown by the status until the cursor moves past its event).
+	// ENOTFOUND when the integration has no cursor.
+	SetDeliveryRetry(ctx context.Context, integration string, r DeliveryRetry) error
 	// GiveUpDelivery records the failure and moves the integration's
 	// cursor past its event, in one transaction. ENOTFOUND when the
 	// integration has no cursor.

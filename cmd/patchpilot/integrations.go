@@ -109,13 +109,16 @@ func (c *cli) integrationsStatusCommand() *cobra.Command {
 		Long: `Show, for each configured integration told of events: its cursor (the last
 event of the log handled: delivered, not routed to it, or given up), how many
 events of the log are after it (behind), the last event the service accepted
-and when, and the deliveries given up with the error the service answered.
-A cursor is made when a server first delivers to the integration, at the end
-of the log: it is not told of the events before.
+and when, the delivery being retried (its event, the attempts so far, the
+last error and the next try: waiting to retry, not stuck), and the
+deliveries given up with the error the service answered. A cursor is made
+when a server naming the integration starts, at the end of the log: it is
+not told of the events before.
 
 JSON fields per integration: name, type, topics, min_level, notified, cursor
-(integration, event_id, delivered_event_id, delivered_at, behind; absent before
-the first delivery), given_up (id, integration, event_id, topic, attempts,
+(integration, event_id, delivered_event_id, delivered_at, behind, retrying:
+{event_id, attempts, error, next_try} while a failed delivery waits for its
+next try; absent before the cursor is made), given_up (id, integration, event_id, topic, attempts,
 error, time; the newest 20), given_up_total.`,
 		Example: `  patchpilot integrations status
   patchpilot integrations status --json | jq '.[] | {name, behind: .cursor.behind}'`,
@@ -154,13 +157,17 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 		}
 		c := s.Cursor
 		if c == nil {
-			fmt.Fprintln(w, "  cursor:\tnone yet (a server starts it at the end of the log when it first delivers)")
+			fmt.Fprintln(w, "  cursor:\tnone yet (a server naming it starts it at the end of the log when it starts)")
 		} else {
 			fmt.Fprintf(w, "  cursor:\tevent %d, %d behind\n", c.EventID, c.Behind)
 			if c.DeliveredEventID == 0 {
 				fmt.Fprintln(w, "  last delivery:\tnone yet")
 			} else {
 				fmt.Fprintf(w, "  last delivery:\tevent %d at %s\n", c.DeliveredEventID, c.DeliveredAt.UTC().Format(time.RFC3339))
+			}
+			if r := c.Retrying; r != nil {
+				fmt.Fprintf(w, "  retrying:\tevent %d, %d attempt%s failed, next try at %s: %s\n", r.EventID, r.Attempts,
+					map[bool]string{true: "", false: "s"}[r.Attempts == 1], r.NextTry.UTC().Format(time.RFC3339), r.Error)
 			}
 		}
 		if s.GivenUpTotal == 0 {

@@ -105,7 +105,11 @@ integrations:
 		return views[0]
 	}
 	serve := func() *background {
-		return e.background("--config", cfg, "server", "--listen", "127.0.0.1:0")
+		srv := e.background("--config", cfg, "server", "--listen", "127.0.0.1:0")
+		// Serving: the database is made and migrated, so that the
+		// status below (which only reads) does not see it half made.
+		serverURL(t, srv)
+		return srv
 	}
 	waitStatus := func(srv *background, what string, cond func(statusView) bool) statusView {
 		t.Helper()

@@ -429,6 +429,10 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 		}
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
+		if serr := st.SetDeliveryRetry(ctx, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
+			Error: err.Error(), NextTry: d.a.now().Add(wait)}); serr != nil {
+			return serr
+		}
 		if err := d.o.Sleep(ctx, wait); err != nil {
 			return err
 		}

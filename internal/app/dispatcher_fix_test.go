@@ -91,3 +91,47 @@ func TestDispatcherStartsCursorsWithoutLease(t *testing.T) {
 		t.Errorf("cursor after a second start = %+v, %v; want event %d", c, err, during.ID)
 	}
 }
+
+// TestDispatcherRecordsRetry: while a failed delivery waits for its next
+// try, the status shows it (event, attempts, error, next try); it is
+// cleared once the service takes the event.
+func TestDispatcherRecordsRetry(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a.Options.Now = func() time.Time { return now }
+	a.Options.Integrations = integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "hook", Type: "webhook"}}}}
+	rec := &recorder{name: "hook", errs: []error{
+		&patchpilot.DeliveryError{Service: "webhook", Status: 503, Message: "unavailable", Retryable: true},
+		&patchpilot.DeliveryError{Service: "webhook", Status: 502, Message: "bad gateway", Retryable: true},
+	}}
+	var seen []patchpilot.DeliveryRetry
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}, Jitter: func() float64 { return 0 },
+		Sleep: func(context.Context, time.Duration) error {
+			st, err := a.IntegrationStatuses(ctx)
+			if err != nil || len(st) != 1 || st[0].Cursor == nil || st[0].Cursor.Retrying == nil {
+				t.Errorf("status while waiting to retry = %+v, %v; want the retry", st, err)
+				return nil
+			}
+			seen = append(seen, *st[0].Cursor.Retrying)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	e := appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	if err := d.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0].EventID != e.ID || seen[0].Attempts != 1 || !strings.Contains(seen[0].Error, "503") ||
+		!seen[0].NextTry.Equal(now.Add(500*time.Millisecond)) || seen[1].Attempts != 2 || !strings.Contains(seen[1].Error, "502") ||
+		!seen[1].NextTry.Equal(now.Add(time.Second)) {
+		t.Errorf("retries shown = %+v", seen)
+	}
+	st, err := a.IntegrationStatuses(ctx)
+	if err != nil || st[0].Cursor == nil || st[0].Cursor.Retrying != nil || st[0].Cursor.DeliveredEventID != e.ID {
+		t.Errorf("status after the delivery = %+v, %v; want delivered, no retry", st, err)
+	}
+}

@@ -61,7 +61,38 @@ func advanceCursor(ctx context.Context, tx *sql.Tx, integration string, eventID 
 		_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET event_id = ?, delivered_event_id = ?, delivered_at = ?
 			WHERE integration = ?`, eventID, eventID, formatTime(delivered), integration)
 	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = 0, retry_attempts = 0, retry_error = '', retry_at = ''
+		WHERE integration = ? AND retry_event_id <> 0 AND retry_event_id <= ?`, integration, eventID)
 	return err
+}
+
+// SetDeliveryRetry records the delivery being retried.
+func (db *DB) SetDeliveryRetry(ctx context.Context, integration string, r patchpilot.DeliveryRetry) error {
+	switch {
+	case integration == "" || r.EventID <= 0:
+		return invalid("record the retry of a delivery: expected an integration name and an event id, got %q and %d", integration, r.EventID)
+	case r.Attempts < 1:
+		return invalid("record the retry of event %d to %q: attempts %d is not positive", r.EventID, integration, r.Attempts)
+	case r.NextTry.IsZero() || !storable(r.NextTry):
+		return invalid("record the retry of event %d to %q: next try %s is not set or out of range", r.EventID, integration, r.NextTry)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = ?, retry_attempts = ?, retry_error = ?, retry_at = ?
+			WHERE integration = ?`, r.EventID, r.Attempts, r.Error, formatTime(r.NextTry), integration)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = patchpilot.Errorf(patchpilot.ENOTFOUND, "integration %q has no delivery cursor", integration)
+			}
+			return err
+		}
+		return nil
+	}, "record the retry of event %d to %q", r.EventID, integration)
 }
 
 // GiveUpDelivery records the failure and moves the cursor past its event.
@@ -101,14 +132,12 @@ func (db *DB) DeliveryCursors(ctx context.Context) ([]patchpilot.DeliveryCursor,
 	defer rows.Close()
 	out := []patchpilot.DeliveryCursor{}
 	for rows.Next() {
-		var c patchpilot.DeliveryCursor
-		var at string
-		if err := rows.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &c.Behind); err != nil {
+		var behind int
+		c, err := scanCursor(rows, &behind)
+		if err != nil {
 			return nil, wrap(err, "list the delivery cursors")
 		}
-		if c.DeliveredAt, err = parseOptionalTime(at); err != nil {
-			return nil, wrap(err, "list the delivery cursors")
-		}
+		c.Behind = behind
 		out = append(out, c)
 	}
 	return out, wrap(rows.Err(), "list the delivery cursors")
@@ -151,17 +180,27 @@ func (db *DB) DeliveryFailures(ctx context.Context, integration string, limit in
 	return out, wrap(rows.Err(), "list the given-up deliveries")
 }
 
-const cursorColumns = `integration, event_id, delivered_event_id, delivered_at`
+const cursorColumns = `integration, event_id, delivered_event_id, delivered_at, retry_event_id, retry_attempts, retry_error, retry_at`
 
-func scanCursor(s scanner) (patchpilot.DeliveryCursor, error) {
+// scanCursor reads the cursorColumns, then extra.
+func scanCursor(s scanner, extra ...any) (patchpilot.DeliveryCursor, error) {
 	var c patchpilot.DeliveryCursor
-	var at string
-	if err := s.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at); err != nil {
+	var r patchpilot.DeliveryRetry
+	var at, retryAt string
+	if err := s.Scan(append([]any{&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &r.EventID, &r.Attempts, &r.Error, &retryAt}, extra...)...); err != nil {
 		return c, err
 	}
 	var err error
-	c.DeliveredAt, err = parseOptionalTime(at)
-	return c, err
+	if c.DeliveredAt, err = parseOptionalTime(at); err != nil {
+		return c, err
+	}
+	if r.EventID != 0 {
+		if r.NextTry, err = parseOptionalTime(retryAt); err != nil {
+			return c, err
+		}
+		c.Retrying = &r
+	}
+	return c, nil
 }
 
 // AcquireDeliveryLease gives owner the dispatcher's lease until now+ttl on

@@ -13,6 +13,7 @@ import (
 func (s suite) runDeliveries(t *testing.T) {
 	t.Run("DeliveryCursors", s.testDeliveryCursors)
 	t.Run("DeliveryFailures", s.testDeliveryFailures)
+	t.Run("DeliveryRetry", s.testDeliveryRetry)
 	t.Run("DeliveryLease", s.testDeliveryLease)
 }
 
@@ -173,4 +174,59 @@ func (s suite) testDeliveryLease(t *testing.T) {
 	_, _, err := st.AcquireDeliveryLease(ctx, "", longLease)
 	wantCode(t, err, patchpilot.EINVALID, "owner")
 	wantCode(t, st.ReleaseDeliveryLease(ctx, ""), patchpilot.EINVALID, "owner")
+}
+
+// testDeliveryRetry: the delivery being retried is kept in the cursor
+// until the cursor moves past its event, delivered or given up.
+func (s suite) testDeliveryRetry(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	if _, err := st.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	evs := appendEvents(t, st, 3)
+	r := patchpilot.DeliveryRetry{EventID: evs[0].ID, Attempts: 3, Error: "webhook answered 503", NextTry: baseTime.Add(time.Minute)}
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatalf("SetDeliveryRetry: %v", err)
+	}
+	cursor := func() patchpilot.DeliveryCursor {
+		t.Helper()
+		cs, err := st.DeliveryCursors(ctx)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("DeliveryCursors = %+v, %v", cs, err)
+		}
+		return cs[0]
+	}
+	if c := cursor(); c.Retrying == nil || *c.Retrying != r || c.Behind != 3 {
+		t.Fatalf("cursor while retrying = %+v (retrying %+v); want %+v, 3 behind", c, c.Retrying, r)
+	}
+	if c, err := st.StartDeliveryCursor(ctx, "hook"); err != nil || c.Retrying == nil || *c.Retrying != r {
+		t.Errorf("StartDeliveryCursor while retrying = %+v, %v; want the retry kept", c, err)
+	}
+	// Moving the cursor before the retried event keeps it; delivering it
+	// clears it.
+	r.Attempts, r.NextTry = 4, r.NextTry.Add(time.Minute)
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AdvanceDeliveryCursor(ctx, "hook", evs[0].ID, baseTime); err != nil {
+		t.Fatal(err)
+	}
+	if c := cursor(); c.Retrying != nil {
+		t.Errorf("cursor after the retried event was delivered = %+v; want no retry", *c.Retrying)
+	}
+	// Giving up clears it too.
+	r = patchpilot.DeliveryRetry{EventID: evs[1].ID, Attempts: 1, Error: "timeout", NextTry: baseTime}
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: "hook", EventID: evs[1].ID, Attempts: 2, Time: baseTime}); err != nil {
+		t.Fatal(err)
+	}
+	if c := cursor(); c.Retrying != nil || c.EventID != evs[1].ID {
+		t.Errorf("cursor after giving up = %+v; want at event %d with no retry", c, evs[1].ID)
+	}
+	wantCode(t, st.SetDeliveryRetry(ctx, "nobody", r), patchpilot.ENOTFOUND, "nobody")
+	wantCode(t, st.SetDeliveryRetry(ctx, "hook", patchpilot.DeliveryRetry{EventID: evs[2].ID, NextTry: baseTime}), patchpilot.EINVALID, "attempts")
+	wantCode(t, st.SetDeliveryRetry(ctx, "hook", patchpilot.DeliveryRetry{EventID: evs[2].ID, Attempts: 1}), patchpilot.EINVALID, "next try")
 }
