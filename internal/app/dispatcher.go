@@ -16,7 +16,12 @@ import (
 
 // The dispatcher's defaults; see DispatcherOptions.
 const (
-	DefaultDeliveryAttempts  = 8
+	// DefaultDeliveryRetryFor bounds the waits between the attempts of
+	// one delivery: with waits of 1 s doubling to 5 min, an event is
+	// given up after 20 attempts (about 59 minutes) when each wait is
+	// full, up to 32 when the jitter shortens them; a receiver down or
+	// redeployed for less than an hour loses nothing.
+	DefaultDeliveryRetryFor  = time.Hour
 	DefaultDeliveryBaseDelay = time.Second
 	DefaultDeliveryMaxDelay  = 5 * time.Minute
 	DefaultDeliveryPoll      = 2 * time.Second
@@ -31,10 +36,14 @@ const (
 
 // DispatcherOptions configure a Dispatcher. Zero fields take the defaults.
 type DispatcherOptions struct {
-	// Attempts bounds the sends of one notification to one integration:
-	// after them (or at once for a refusal that is not retryable) the
-	// delivery is given up, recorded and passed. Default
-	// DefaultDeliveryAttempts.
+	// RetryFor bounds the time waited between the attempts of one
+	// notification to one integration: the delivery is given up,
+	// recorded and passed when the next wait would take the waits past
+	// it (or at once for a refusal that is not retryable). Default
+	// DefaultDeliveryRetryFor.
+	RetryFor time.Duration
+	// Attempts, when positive, also bounds the sends of one
+	// notification to one integration. Default: none (RetryFor alone).
 	Attempts int
 	// BaseDelay is the wait after the first failed attempt; it doubles
 	// with every attempt up to MaxDelay, with jitter, and a service's
@@ -115,8 +124,8 @@ func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 // URL) is an error naming it. It has nothing to do when no integration
 // is told of events (Empty).
 func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultDeliveryAttempts
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultDeliveryRetryFor
 	}
 	if o.BaseDelay <= 0 {
 		o.BaseDelay = DefaultDeliveryBaseDelay
@@ -400,6 +409,7 @@ func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpil
 // or given up and recorded.
 func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.Notification) error {
 	st, log := d.a.Store, d.a.Options.Logger
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		err := t.n.Notify(ctx, n)
 		if err == nil {
@@ -413,7 +423,11 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 		// An error that is not a DeliveryError is the notifier's own
 		// failure; sending again may succeed, within the attempts.
 		retryable := !isDE || de.Retryable
-		if !retryable || attempt >= d.o.Attempts {
+		wait := d.backoff(attempt)
+		if isDE && de.RetryAfter > wait {
+			wait = min(de.RetryAfter, maxRetryAfter)
+		}
+		if !retryable || (d.o.Attempts > 0 && attempt >= d.o.Attempts) || waited+wait > d.o.RetryFor {
 			f, gerr := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
 				Topic: n.Topic, Attempts: attempt, Error: err.Error(), Time: d.a.now()})
 			if gerr != nil {
@@ -423,10 +437,7 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 				"attempts", f.Attempts, "err", err)
 			return nil
 		}
-		wait := d.backoff(attempt)
-		if isDE && de.RetryAfter > wait {
-			wait = min(de.RetryAfter, maxRetryAfter)
-		}
+		waited += wait
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
 		if serr := st.SetDeliveryRetry(ctx, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,

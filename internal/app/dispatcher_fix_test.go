@@ -76,7 +76,14 @@ func TestDispatcherStartsCursorsWithoutLease(t *testing.T) {
 	if err := a.Store.ReleaseDeliveryLease(ctx, "server-1"); err != nil {
 		t.Fatal(err)
 	}
-	for len(rec.delivered()) == 0 {
+	for {
+		cs, err := a.Store.DeliveryCursors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs[0].EventID == during.ID {
+			break
+		}
 		d.Wake()
 		time.Sleep(time.Millisecond)
 	}
@@ -86,6 +93,7 @@ func TestDispatcherStartsCursorsWithoutLease(t *testing.T) {
 		t.Errorf("delivered %v, want the event written while another server held the lease (%d), once", got, during.ID)
 	}
 	// Starting again does not move a cursor.
+	appendEvent(t, a, stateEvent(t, "r-2", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
 	c, err := a.Store.StartDeliveryCursor(ctx, "only-here")
 	if err != nil || c.EventID != during.ID {
 		t.Errorf("cursor after a second start = %+v, %v; want event %d", c, err, during.ID)
@@ -134,4 +142,58 @@ func TestDispatcherRecordsRetry(t *testing.T) {
 	if err != nil || st[0].Cursor == nil || st[0].Cursor.Retrying != nil || st[0].Cursor.DeliveredEventID != e.ID {
 		t.Errorf("status after the delivery = %+v, %v; want delivered, no retry", st, err)
 	}
+}
+
+// TestDispatcherRetryWindow: by default a failing delivery is retried
+// with waits doubling from 1 s to 5 min until the waits would pass an
+// hour, then given up: a receiver down for most of an hour loses
+// nothing.
+func TestDispatcherRetryWindow(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	a.Options.Integrations = integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "hook", Type: "webhook"}}}}
+	rec := &recorder{name: "hook"}
+	for range 100 {
+		rec.errs = append(rec.errs, &patchpilot.DeliveryError{Service: "webhook", Status: 503, Message: "unavailable", Retryable: true})
+	}
+	var waits []time.Duration
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}, Jitter: func() float64 { return 0.999999999 },
+		Sleep: func(_ context.Context, d time.Duration) error {
+			waits = append(waits, d.Round(time.Second))
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	e := appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	if err := d.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var want []time.Duration
+	var total time.Duration
+	for w := time.Second; len(want) < 19; w = min(2*w, 5*time.Minute) {
+		want = append(want, w)
+		total += w
+	}
+	if !equalDurations(waits, want) || total > time.Hour || total < 55*time.Minute {
+		t.Errorf("waits = %v, want %v (%s in all)", waits, want, total)
+	}
+	fs, err := a.Store.DeliveryFailures(ctx, "hook", 0)
+	if err != nil || len(fs) != 1 || fs[0].EventID != e.ID || fs[0].Attempts != 20 || len(rec.delivered()) != 20 {
+		t.Errorf("given up = %+v, %v after %d sends; want event %d after 20 attempts", fs, err, len(rec.delivered()), e.ID)
+	}
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
