@@ -25,6 +25,10 @@ const (
 	DefaultDeliveryBaseDelay = time.Second
 	DefaultDeliveryMaxDelay  = 5 * time.Minute
 	DefaultDeliveryPoll      = 2 * time.Second
+	// DefaultDeliveryShutdownGrace bounds how long a send in flight
+	// when the dispatcher is stopped may go on (its integration's own
+	// request timeout bounds it first).
+	DefaultDeliveryShutdownGrace = time.Minute
 	// DefaultDeliveryLeaseTTL is how long a dispatcher's lease on the
 	// deliveries of a database lasts without renewal.
 	DefaultDeliveryLeaseTTL = 2 * time.Minute
@@ -56,6 +60,9 @@ type DispatcherOptions struct {
 	// scheduler's (SchedulerOptions).
 	LeaseTTL time.Duration
 	Owner    string
+	// ShutdownGrace bounds how long a send in flight when ctx ends may
+	// go on; default DefaultDeliveryShutdownGrace.
+	ShutdownGrace time.Duration
 	// Sleep waits d or until ctx ends; default a timer. Tests make it
 	// return at once and record the waits.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -138,6 +145,9 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultDeliveryLeaseTTL
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultDeliveryShutdownGrace
 	}
 	if o.Owner == "" {
 		o.Owner = orchestrator.DefaultOwner()
@@ -297,8 +307,11 @@ func (d *Dispatcher) lease(ctx context.Context) (bool, string, error) {
 // deliverHeld delivers while renewing the lease; losing it cuts the pass
 // off (the cursor of the event in flight is not moved, so the next holder
 // sends it).
+//
+// ctx ending (a shutdown) is not a loss: the send in flight finishes and
+// is recorded (see Deliver).
 func (d *Dispatcher) deliverHeld(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	hard, cancel := d.graceful(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -307,11 +320,11 @@ func (d *Dispatcher) deliverHeld(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-hard.Done():
 				return
 			case <-t.C:
 			}
-			granted, holder, err := d.a.Store.AcquireDeliveryLease(ctx, d.o.Owner, d.o.LeaseTTL)
+			granted, holder, err := d.a.Store.AcquireDeliveryLease(hard, d.o.Owner, d.o.LeaseTTL)
 			if err == nil && !granted {
 				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
 				cancel()
@@ -320,28 +333,51 @@ func (d *Dispatcher) deliverHeld(ctx context.Context) error {
 		}
 	}()
 	d.SendDueReports(ctx)
-	err := d.Deliver(ctx)
+	err := d.deliver(ctx, hard)
 	cancel()
 	<-done
 	return err
 }
 
+// graceful is the context of the sends: it outlives ctx by the
+// ShutdownGrace, so that a send in flight when ctx ends finishes (bounded
+// by its integration's own timeout) and is recorded.
+func (d *Dispatcher) graceful(ctx context.Context) (context.Context, context.CancelFunc) {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d.o.ShutdownGrace, cancel)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	return hard, func() { stop(); cancel() }
+}
+
 // Deliver brings every integration up to the end of the log, each on its
 // own so that a service that is down does not hold the others back. It
 // returns when all are caught up (or ctx ends); it does not take the
-// lease (Run does).
+// lease (Run does). When ctx ends, the waits between attempts end at
+// once, but a send in flight finishes (bounded by its integration's
+// timeout and the ShutdownGrace) and its outcome is recorded, so that the
+// next dispatcher does not send it again.
 func (d *Dispatcher) Deliver(ctx context.Context) error {
+	hard, cancel := d.graceful(ctx)
+	defer cancel()
+	return d.deliver(ctx, hard)
+}
+
+// deliver is Deliver with the context of the sends and their records,
+// hard, which ends later than ctx (or sooner: a lost lease).
+func (d *Dispatcher) deliver(ctx, hard context.Context) error {
 	errs := make([]error, len(d.targets))
 	var wg sync.WaitGroup
 	for i, t := range d.targets {
-		wg.Go(func() { errs[i] = d.deliverTo(ctx, t) })
+		wg.Go(func() { errs[i] = d.deliverTo(ctx, hard, t) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
 // deliverTo delivers the events after t's cursor, in order.
-func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
+func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) error {
 	st := d.a.Store
 	c, err := st.StartDeliveryCursor(ctx, t.spec.Name)
 	if err != nil {
@@ -349,12 +385,18 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 	}
 	at := c.EventID
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		evs, err := st.Events(ctx, patchpilot.EventFilter{AfterID: at, Limit: deliveryBatch})
 		if err != nil {
 			return err
 		}
 		skipped := int64(0) // the last event passed without a send, not yet written
 		for _, e := range evs {
+			if ctx.Err() != nil {
+				break
+			}
 			n, ok, err := d.classify(ctx, e)
 			if err != nil {
 				return err
@@ -366,13 +408,13 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
 				return err
 			}
-			if err := d.send(ctx, t, n); err != nil {
+			if err := d.send(ctx, hard, t, n); err != nil {
 				return err
 			}
 			skipped = 0
 		}
 		if skipped != 0 {
-			if err := st.AdvanceDeliveryCursor(ctx, t.spec.Name, skipped, time.Time{}); err != nil {
+			if err := st.AdvanceDeliveryCursor(hard, t.spec.Name, skipped, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -407,16 +449,20 @@ func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpil
 // send delivers one notification, retrying what may succeed with
 // exponential backoff and jitter, and moves the cursor past it: delivered,
 // or given up and recorded.
-func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.Notification) error {
+//
+// The send and its record run under hard, which outlives ctx (a
+// shutdown) so that a send in flight is finished and recorded; the waits
+// end with ctx.
+func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification) error {
 	st, log := d.a.Store, d.a.Options.Logger
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		err := t.n.Notify(ctx, n)
+		err := t.n.Notify(hard, n)
 		if err == nil {
-			return st.AdvanceDeliveryCursor(ctx, t.spec.Name, n.Event.ID, d.a.now())
+			return st.AdvanceDeliveryCursor(hard, t.spec.Name, n.Event.ID, d.a.now())
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if hard.Err() != nil {
+			return hard.Err()
 		}
 		var de *patchpilot.DeliveryError
 		isDE := errors.As(err, &de)
@@ -428,7 +474,7 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 			wait = min(de.RetryAfter, maxRetryAfter)
 		}
 		if !retryable || (d.o.Attempts > 0 && attempt >= d.o.Attempts) || waited+wait > d.o.RetryFor {
-			f, gerr := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
+			f, gerr := st.GiveUpDelivery(hard, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
 				Topic: n.Topic, Attempts: attempt, Error: err.Error(), Time: d.a.now()})
 			if gerr != nil {
 				return gerr
@@ -440,7 +486,7 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 		waited += wait
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
-		if serr := st.SetDeliveryRetry(ctx, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
+		if serr := st.SetDeliveryRetry(hard, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
 			Error: err.Error(), NextTry: d.a.now().Add(wait)}); serr != nil {
 			return serr
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +197,84 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// blocking is a Notifier whose sends wait for release (or their
+// context's end), telling started when one begins.
+type blocking struct {
+	started chan int64
+	release chan struct{}
+	mu      sync.Mutex
+	got     []int64
+}
+
+func (b *blocking) Name() string { return "hook" }
+func (b *blocking) Notify(ctx context.Context, n patchpilot.Notification) error {
+	b.started <- n.Event.ID
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got = append(b.got, n.Event.ID)
+	return nil
+}
+
+// TestDispatcherShutdownFinishesSend: stopping the dispatcher (a clean
+// SIGTERM of the server) lets the send in flight finish and records it,
+// so the next server does not send it again; the events after it wait;
+// a wait between retries ends at once.
+func TestDispatcherShutdownFinishesSend(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	a.Options.Integrations = integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "hook", Type: "webhook"}}}}
+	b := &blocking{started: make(chan int64, 10), release: make(chan struct{})}
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{b}, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	first := appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	appendEvent(t, a, stateEvent(t, "r-2", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- d.Run(runCtx) }()
+	if got := <-b.started; got != first.ID {
+		t.Fatalf("first send of event %d, want %d", got, first.ID)
+	}
+	stop()
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.Store.DeliveryCursors(ctx)
+	if err != nil || len(cs) != 1 || cs[0].EventID != first.ID || cs[0].DeliveredEventID != first.ID || cs[0].Behind != 1 {
+		t.Fatalf("cursor after the shutdown = %+v, %v; want event %d delivered and recorded, 1 behind", cs, err, first.ID)
+	}
+	if len(b.started) != 0 {
+		t.Errorf("a send started after the shutdown: event %d", <-b.started)
+	}
+
+	// A wait between retries ends at once.
+	rec := &recorder{name: "hook", errs: []error{&patchpilot.DeliveryError{Service: "webhook", Status: 503, Retryable: true}}}
+	d2, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}, BaseDelay: time.Hour, MaxDelay: time.Hour, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop = context.WithCancel(ctx)
+	go func() { done <- d2.Run(runCtx) }()
+	for {
+		if cs, err := a.Store.DeliveryCursors(ctx); err != nil || cs[0].Retrying != nil {
+			break
+		}
+		d2.Wake()
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
