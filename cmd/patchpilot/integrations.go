@@ -37,12 +37,19 @@ func (c *cli) integrationsListCommand() *cobra.Command {
 		Long: `List the integrations of patchpilot.yaml: name, type, and what each is told
 (its topics, or every topic; its least level, or every level).
 
-JSON fields per integration: name, type, topics, min_level, notified (whether
-its type is told of events).`,
+It checks the section as the server does (each type's settings, URLs,
+durations, keys present), except that it reads no secret: it exits 2 naming
+the file and line of the first problem. It does not open the database.
+
+JSON fields per integration: name, type, topics, min_level (info when not
+set: every level), notified (whether its type is told of events).`,
 		Example: `  patchpilot integrations list
   patchpilot integrations list -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withConfig(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			if err := a.CheckIntegrations(); err != nil {
+				return err
+			}
 			views := integrationViews(a)
 			return c.render(views, func(w io.Writer) {
 				if len(views) == 0 {
@@ -64,17 +71,40 @@ type integrationView struct {
 	Name     string             `json:"name"`
 	Type     string             `json:"type"`
 	Topics   []patchpilot.Topic `json:"topics"`
-	MinLevel patchpilot.Level   `json:"min_level,omitempty"`
+	MinLevel patchpilot.Level   `json:"min_level"`
 	Notified bool               `json:"notified"`
 }
 
 func integrationViews(a *app.App) []integrationView {
 	out := []integrationView{}
 	for _, s := range a.Options.Integrations.Items {
+		level := s.MinLevel
+		if level == "" {
+			level = patchpilot.LevelInfo
+		}
 		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
-			MinLevel: s.MinLevel, Notified: app.IntegrationNotified(s.Type)})
+			MinLevel: level, Notified: app.IntegrationNotified(s.Type)})
 	}
 	return out
+}
+
+// withConfig runs a command that reads patchpilot.yaml only: the app is
+// built without opening the database.
+func (c *cli) withConfig(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		o, err := c.options(cmd)
+		if err != nil {
+			return err
+		}
+		if _, err := parseFormat(c.output); err != nil {
+			return err
+		}
+		a, err := app.NewWithoutStore(o)
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, a)
+	}
 }
 
 func topicsText(ts []patchpilot.Topic, notified bool) string {
@@ -192,11 +222,11 @@ func (c *cli) integrationsTestCommand() *cobra.Command {
 		Long: `Build the integration NAME of patchpilot.yaml (reading its secrets) and send
 it a notification of topic "test" (routing does not apply). It prints what
 was sent when the service accepted it; otherwise the service's answer or why
-the integration could not be built, and exits non-zero. Nothing is recorded
-in the database.`,
+the integration could not be built, and exits non-zero. It does not open
+the database: nothing is recorded.`,
 		Example: `  patchpilot integrations test ops-webhook`,
 		Args:    exactArgs(1, "the name of an integration"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withConfig(func(cmd *cobra.Command, args []string, a *app.App) error {
 			n, err := a.TestIntegration(cmd.Context(), args[0])
 			var de *patchpilot.DeliveryError
 			if errors.As(err, &de) {
