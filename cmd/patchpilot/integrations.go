@@ -23,10 +23,11 @@ of them the events of the log it is routed (topics, min_level), in order,
 from the moment it is first configured: each integration has a cursor in
 the database, moved after each event is delivered. A service that fails is
 retried with growing waits; one that refuses, or still fails after the
-attempts, is given up for that event, recorded, and shown by
-'integrations status'.`,
+attempts (an hour of retries), is given up for that event, recorded, and
+shown by 'integrations status'; 'integrations retry' sends it once more.`,
 	}
-	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand())
+	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand(),
+		c.integrationsRetryCommand())
 	return cmd
 }
 
@@ -149,7 +150,9 @@ JSON fields per integration: name, type, topics, min_level, notified, cursor
 (integration, event_id, delivered_event_id, delivered_at, behind, retrying:
 {event_id, attempts, error, next_try} while a failed delivery waits for its
 next try; absent before the cursor is made), given_up (id, integration, event_id, topic, attempts,
-error, time; the newest 20), given_up_total.`,
+error, time, and after 'integrations retry': redelivery (requested, sending,
+redelivered, failed), redelivery_error, redelivered_at; the newest 20),
+given_up_total.`,
 		Example: `  patchpilot integrations status
   patchpilot integrations status --json | jq '.[] | {name, behind: .cursor.behind}'`,
 		Args: exactArgs(0, "no arguments"),
@@ -208,6 +211,9 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 		for _, f := range s.GivenUp {
 			fmt.Fprintf(w, "    event %d (%s) at %s after %d attempt%s: %s\n", f.EventID, f.Topic, f.Time.UTC().Format(time.RFC3339),
 				f.Attempts, map[bool]string{true: "", false: "s"}[f.Attempts == 1], f.Error)
+			if r := redeliveryText(f); r != "" {
+				fmt.Fprintf(w, "      %s\n", r)
+			}
 		}
 		if s.GivenUpTotal > len(s.GivenUp) {
 			fmt.Fprintf(w, "    and %d older\n", s.GivenUpTotal-len(s.GivenUp))
@@ -244,4 +250,83 @@ the database: nothing is recorded.`,
 			})
 		}),
 	}
+}
+
+// redeliveryText tells where a given-up delivery's redelivery stands.
+func redeliveryText(f patchpilot.DeliveryFailure) string {
+	switch f.Redelivery {
+	case patchpilot.RedeliveryRequested:
+		return "redelivery requested: the server holding the delivery lease sends it"
+	case patchpilot.RedeliverySending:
+		return "redelivery cut off while sending (it may have arrived); it is not sent again"
+	case patchpilot.RedeliveryDone:
+		return "redelivered at " + f.RedeliveredAt.UTC().Format(time.RFC3339) + " (resolved)"
+	case patchpilot.RedeliveryFailed:
+		return "redelivery at " + f.RedeliveredAt.UTC().Format(time.RFC3339) + " failed too: " + f.RedeliveryError
+	}
+	return ""
+}
+
+func (c *cli) integrationsRetryCommand() *cobra.Command {
+	var event int64
+	cmd := &cobra.Command{
+		Use:   "retry NAME",
+		Short: "Send an integration's given-up deliveries once more",
+		Long: `Send once more the deliveries given up for the integration NAME (all of
+those never retried, or the one of --event), in the order they happened.
+Each given-up delivery is retried at most once, whatever its outcome; the
+outcome is recorded and shown by 'integrations status' (redelivered, or
+failed with the service's answer).
+
+The redeliveries are marked in the database. When no server holds the
+delivery lease, this command takes it and sends them itself (it reads the
+integration's secrets, as 'integrations test' does); otherwise the server
+holding the lease sends them at its next pass (within seconds). Either way
+each is claimed in the database before it is sent, so it is never sent
+twice.
+
+JSON fields: requested (the given-up deliveries marked), delivered (whether
+this command sent them), holder (the server that sends them otherwise),
+results (those deliveries as they stand: redelivery, redelivery_error,
+redelivered_at).`,
+		Example: `  patchpilot integrations retry ops-hook
+  patchpilot integrations retry ops-hook --event 812`,
+		Args: exactArgs(1, "the name of an integration"),
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) (err error) {
+			if event < 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--event: expected an event id, got %d", event)
+			}
+			res, err := a.RetryDeliveries(cmd.Context(), args[0], event)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, f := range res.Results {
+				if f.Redelivery == patchpilot.RedeliveryFailed {
+					failed++
+				}
+			}
+			defer func() {
+				if failed > 0 && err == nil {
+					err = patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%d of %d redeliveries to %s failed; they are not retried again", failed, len(res.Results), args[0])
+				}
+			}()
+			return c.render(res, func(w io.Writer) {
+				if len(res.Requested) == 0 {
+					fmt.Fprintf(w, "%s has no given-up delivery left to retry (each is retried at most once; see 'patchpilot integrations status')\n", args[0])
+					return
+				}
+				if !res.Delivered {
+					fmt.Fprintf(w, "marked %d given-up deliver%s of %s for a redelivery; %s, holding the delivery lease, sends them (see 'patchpilot integrations status')\n",
+						len(res.Requested), map[bool]string{true: "y", false: "ies"}[len(res.Requested) == 1], args[0], res.Holder)
+					return
+				}
+				for _, f := range res.Results {
+					fmt.Fprintf(w, "event %d (%s): %s\n", f.EventID, f.Topic, redeliveryText(f))
+				}
+			})
+		}),
+	}
+	cmd.Flags().Int64Var(&event, "event", 0, "retry only the given-up delivery of this event id")
+	return cmd
 }

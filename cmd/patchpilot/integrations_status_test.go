@@ -24,6 +24,17 @@ func TestIntegrationStatusShowsRetry(t *testing.T) {
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("status =\n%s\nwant a line %q", b.String(), want)
 	}
+	b.Reset()
+	writeIntegrationStatus(&b, []app.IntegrationStatus{{Name: "hook", Type: "webhook", Notified: true, GivenUpTotal: 2,
+		GivenUp: []patchpilot.DeliveryFailure{
+			{EventID: 9, Topic: patchpilot.TopicHalted, Attempts: 20, Error: "503", Time: at, Redelivery: patchpilot.RedeliveryDone, RedeliveredAt: at},
+			{EventID: 8, Topic: patchpilot.TopicIncident, Attempts: 1, Error: "401", Time: at, Redelivery: patchpilot.RedeliveryFailed, RedeliveredAt: at, RedeliveryError: "webhook answered 401"},
+		}}})
+	for _, want := range []string{"redelivered at 2026-03-01T12:00:00Z (resolved)", "redelivery at 2026-03-01T12:00:00Z failed too: webhook answered 401"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status =\n%s\nwant %q", b.String(), want)
+		}
+	}
 }
 
 // TestIntegrationsListChecksWithoutDatabase: list checks what test and

@@ -220,7 +220,13 @@ integrations:
 	if out := e.mustRun("--config", cfg, "integrations", "status"); !strings.Contains(out, "none yet") {
 		t.Errorf("integrations status:\n%s", out)
 	}
-	if out := e.mustRun("--config", cfg, "integrations", "--help"); !strings.Contains(out, "status") || !strings.Contains(out, "test") {
+	if out := e.mustRun("--config", cfg, "integrations", "retry", "good"); !strings.Contains(out, "good has no given-up delivery left to retry") {
+		t.Errorf("integrations retry good: %s", out)
+	}
+	if r := e.run("--config", cfg, "integrations", "retry", "good", "--event", "99"); r.code == 0 || !strings.Contains(r.stderr, "no given-up delivery of event 99") {
+		t.Errorf("integrations retry good --event 99: code %d\n%s", r.code, r.stderr)
+	}
+	if out := e.mustRun("--config", cfg, "integrations", "--help"); !strings.Contains(out, "status") || !strings.Contains(out, "test") || !strings.Contains(out, "retry") {
 		t.Errorf("integrations --help:\n%s", out)
 	}
 }

@@ -383,6 +383,9 @@ func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) erro
 	if err != nil {
 		return err
 	}
+	if err := d.redeliver(ctx, hard, t); err != nil {
+		return err
+	}
 	at := c.EventID
 	for {
 		if err := ctx.Err(); err != nil {
@@ -423,6 +426,133 @@ func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) erro
 		}
 		at = evs[len(evs)-1].ID
 	}
+}
+
+// redeliver sends, once each, t's given-up deliveries whose redelivery
+// was asked for ('integrations retry'), oldest first. Each is claimed in
+// the store before it is sent, so no two dispatchers (or commands) send
+// it, and one cut off by a crash is never sent again by itself.
+func (d *Dispatcher) redeliver(ctx, hard context.Context, t deliveryTarget) error {
+	st, log := d.a.Store, d.a.Options.Logger
+	fs, err := st.DeliveryFailures(ctx, t.spec.Name, 0)
+	if err != nil {
+		return err
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		if f.Redelivery != patchpilot.RedeliveryRequested {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ok, err := st.ClaimRedelivery(ctx, f.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		errText := ""
+		if err := d.redeliverOne(hard, t, f); err != nil {
+			errText = err.Error()
+			log.Error("a redelivery failed; it is not tried again", "integration", t.spec.Name, "event", f.EventID, "err", err)
+		} else {
+			log.Info("redelivered a given-up delivery", "integration", t.spec.Name, "event", f.EventID)
+		}
+		if err := st.FinishRedelivery(hard, f.ID, errText, d.a.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) redeliverOne(ctx context.Context, t deliveryTarget, f patchpilot.DeliveryFailure) error {
+	evs, err := d.a.Store.Events(ctx, patchpilot.EventFilter{AfterID: f.EventID - 1, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 || evs[0].ID != f.EventID {
+		return patchpilot.Errorf(patchpilot.ENOTFOUND, "event %d is no longer in the log", f.EventID)
+	}
+	n, ok, err := d.classify(ctx, evs[0])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return patchpilot.Errorf(patchpilot.EINVALID, "event %d is not one the integrations are told of", f.EventID)
+	}
+	if err := d.a.addRolloutDetails(ctx, &n); err != nil {
+		return err
+	}
+	return t.n.Notify(ctx, n)
+}
+
+// RetryResult is what RetryDeliveries did.
+type RetryResult struct {
+	// Requested are the given-up deliveries marked for a redelivery.
+	Requested []patchpilot.DeliveryFailure `json:"requested"`
+	// Delivered says whether this process sent them (no server held
+	// the delivery lease); else Holder, the dispatcher holding it,
+	// sends them.
+	Delivered bool   `json:"delivered"`
+	Holder    string `json:"holder,omitempty"`
+	// Results are the redeliveries as they stand after the command.
+	Results []patchpilot.DeliveryFailure `json:"results"`
+}
+
+// RetryDeliveries asks for the redelivery of the named integration's
+// given-up deliveries (of one event when eventID is not 0), each at most
+// once. The redeliveries are marked in the store; when no dispatcher
+// holds the delivery lease, this process takes it and sends them itself,
+// else the holder sends them at its next pass. Either way each is claimed
+// in the store before it is sent: it is sent once.
+func (a *App) RetryDeliveries(ctx context.Context, name string, eventID int64) (RetryResult, error) {
+	var res RetryResult
+	s, err := a.Integration(name)
+	if err != nil {
+		return res, err
+	}
+	n, err := a.notifier(s)
+	if err != nil {
+		return res, err
+	}
+	if n == nil {
+		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events: it has no deliveries to retry", s.Name, s.Type)
+	}
+	if res.Requested, err = a.Store.RequestRedelivery(ctx, name, eventID); err != nil {
+		return res, err
+	}
+	d := &Dispatcher{a: a, o: DispatcherOptions{Owner: orchestrator.DefaultOwner(), LeaseTTL: DefaultDeliveryLeaseTTL, ShutdownGrace: DefaultDeliveryShutdownGrace},
+		targets: []deliveryTarget{{spec: s, n: n}}}
+	held, holder, err := d.lease(ctx)
+	if err != nil {
+		return res, err
+	}
+	if held {
+		defer a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner)
+		hard, cancel := d.graceful(ctx)
+		defer cancel()
+		if err := d.redeliver(ctx, hard, d.targets[0]); err != nil {
+			return res, err
+		}
+		res.Delivered = true
+	} else {
+		res.Holder = holder
+	}
+	all, err := a.Store.DeliveryFailures(ctx, name, 0)
+	if err != nil {
+		return res, err
+	}
+	res.Results = []patchpilot.DeliveryFailure{}
+	for _, f := range all {
+		for _, r := range res.Requested {
+			if r.ID == f.ID {
+				res.Results = append(res.Results, f)
+			}
+		}
+	}
+	return res, nil
 }
 
 // classify makes the event's notification with its rollout as stored.

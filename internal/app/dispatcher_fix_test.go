@@ -278,3 +278,87 @@ func TestDispatcherShutdownFinishesSend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRetryDeliveries: 'integrations retry' sends a given-up delivery
+// once more: by itself when no server holds the delivery lease, else
+// through the holder's dispatcher; never twice, and recorded.
+func TestRetryDeliveries(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a.Options.Now = func() time.Time { return now }
+	a.Options.Integrations = integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "hook", Type: "webhook"}}}}
+	if _, err := a.Store.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	var evs []patchpilot.Event
+	for i := range 3 {
+		e := appendEvent(t, a, stateEvent(t, "r-"+string(rune('1'+i)), patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+		if _, err := a.Store.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: "hook", EventID: e.ID, Topic: patchpilot.TopicHalted,
+			Attempts: 20, Error: "webhook answered 503", Time: now}); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	// RetryDeliveries builds the integration from its configuration; the
+	// webhook's own sends are proven by its tests, so a recorder stands
+	// in through the dispatcher's Notifiers here.
+	rec := &recorder{name: "hook"}
+	restore := integrationKinds["webhook"]
+	integrationKinds["webhook"] = integrationKind{notifier: func(integrations.Spec, Options) (patchpilot.Notifier, error) { return rec, nil }}
+	defer func() { integrationKinds["webhook"] = restore }()
+
+	// No server holds the lease: the command sends the one asked for.
+	res, err := a.RetryDeliveries(ctx, "hook", evs[0].ID)
+	if err != nil || !res.Delivered || len(res.Results) != 1 || res.Results[0].Redelivery != patchpilot.RedeliveryDone || !res.Results[0].RedeliveredAt.Equal(now) {
+		t.Fatalf("RetryDeliveries(event %d) = %+v, %v", evs[0].ID, res, err)
+	}
+	if got := rec.delivered(); !equalIDs(got, []int64{evs[0].ID}) {
+		t.Errorf("sent %v, want event %d once", got, evs[0].ID)
+	}
+	if _, err := a.RetryDeliveries(ctx, "hook", evs[0].ID); patchpilot.ErrorCode(err) != patchpilot.ECONFLICT {
+		t.Errorf("a second retry of event %d: %v; want a conflict (at most once)", evs[0].ID, err)
+	}
+
+	// A server holds the lease: the command marks the rest; the holder's
+	// dispatcher sends them, once, and a second pass sends nothing.
+	if granted, _, err := a.Store.AcquireDeliveryLease(ctx, "server-1", time.Hour); err != nil || !granted {
+		t.Fatalf("AcquireDeliveryLease: %v %v", granted, err)
+	}
+	rec.errs = []error{nil, &patchpilot.DeliveryError{Service: "webhook", Status: 401, Message: "check the secret"}}
+	res, err = a.RetryDeliveries(ctx, "hook", 0)
+	if err != nil || res.Delivered || res.Holder != "server-1" || len(res.Requested) != 2 {
+		t.Fatalf("RetryDeliveries(all) while server-1 holds the lease = %+v, %v", res, err)
+	}
+	if got := rec.delivered(); len(got) != 1 {
+		t.Fatalf("the command sent %v while another server holds the lease", got)
+	}
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}, Owner: "server-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := d.Deliver(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.delivered(); !equalIDs(got, []int64{evs[0].ID, evs[1].ID, evs[2].ID}) {
+		t.Errorf("sent %v, want events %d, %d, %d once each", got, evs[0].ID, evs[1].ID, evs[2].ID)
+	}
+	st, err := a.IntegrationStatuses(ctx)
+	if err != nil || st[0].GivenUpTotal != 3 {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	byEvent := map[int64]patchpilot.DeliveryFailure{}
+	for _, f := range st[0].GivenUp {
+		byEvent[f.EventID] = f
+	}
+	if f := byEvent[evs[1].ID]; f.Redelivery != patchpilot.RedeliveryDone {
+		t.Errorf("event %d: %+v; want redelivered", evs[1].ID, f)
+	}
+	if f := byEvent[evs[2].ID]; f.Redelivery != patchpilot.RedeliveryFailed || !strings.Contains(f.RedeliveryError, "401") {
+		t.Errorf("event %d: %+v; want its redelivery failed with the 401", evs[2].ID, f)
+	}
+	if res, err := a.RetryDeliveries(ctx, "hook", 0); err != nil || len(res.Requested) != 0 {
+		t.Errorf("retry after every one was retried = %+v, %v; want nothing", res, err)
+	}
+}

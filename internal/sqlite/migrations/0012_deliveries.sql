@@ -26,7 +26,13 @@ CREATE TABLE delivery_failures (
     topic       TEXT NOT NULL DEFAULT '',
     attempts    INTEGER NOT NULL CHECK (attempts >= 0),
     error       TEXT NOT NULL DEFAULT '',
-    time        TEXT NOT NULL
+    time        TEXT NOT NULL,
+    -- A redelivery asked for by 'patchpilot integrations retry': '' none,
+    -- requested, sending (claimed by a dispatcher), redelivered, failed.
+    redelivery       TEXT NOT NULL DEFAULT ''
+        CHECK (redelivery IN ('', 'requested', 'sending', 'redelivered', 'failed')),
+    redelivery_error TEXT NOT NULL DEFAULT '',
+    redelivered_at   TEXT NOT NULL DEFAULT ''
 ) STRICT;
 
 CREATE INDEX delivery_failures_integration ON delivery_failures (integration, id);
