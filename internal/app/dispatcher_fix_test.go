@@ -67,10 +67,13 @@ func TestDispatcherStartsCursorsWithoutLease(t *testing.T) {
 	defer cancel()
 	done := make(chan error)
 	go func() { done <- d.Run(runCtx) }()
-	line := waitLog(t, logs, "WARN", "server-1", "only-here", "share")
+	waitLog(t, logs, "INFO", "waiting for its lease", "server-1")
 	cs, err := a.Store.DeliveryCursors(ctx)
 	if err != nil || len(cs) != 1 || cs[0].Integration != "only-here" || cs[0].EventID != before.ID {
-		t.Fatalf("cursors while another server holds the lease = %+v, %v; want only-here's at event %d (warned: %s)", cs, err, before.ID, line)
+		t.Fatalf("cursors while another server holds the lease = %+v, %v; want only-here's at event %d", cs, err, before.ID)
+	}
+	if line := <-logs; !strings.Contains(line, "WARN") || !strings.Contains(line, "only-here") || !strings.Contains(line, "share") {
+		t.Errorf("after waiting for the lease, logged %q; want a warning naming only-here and telling to share the configuration", line)
 	}
 	// An event written while server-1 delivers (without only-here).
 	during := appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
