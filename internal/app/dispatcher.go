@@ -505,35 +505,41 @@ type RetryResult struct {
 // given-up deliveries (of one event when eventID is not 0), each at most
 // once. The redeliveries are marked in the store; when no dispatcher
 // holds the delivery lease, this process takes it and sends them itself,
-// else the holder sends them at its next pass. Either way each is claimed
-// in the store before it is sent: it is sent once.
+// else the holder sends them at its next pass (the integration is built,
+// its secrets read, only to send). Either way each is claimed in the
+// store before it is sent: it is sent once.
 func (a *App) RetryDeliveries(ctx context.Context, name string, eventID int64) (RetryResult, error) {
 	var res RetryResult
 	s, err := a.Integration(name)
 	if err != nil {
 		return res, err
 	}
-	n, err := a.notifier(s)
-	if err != nil {
-		return res, err
-	}
-	if n == nil {
+	if !IntegrationNotified(s.Type) {
 		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events: it has no deliveries to retry", s.Name, s.Type)
 	}
 	if res.Requested, err = a.Store.RequestRedelivery(ctx, name, eventID); err != nil {
 		return res, err
 	}
-	d := &Dispatcher{a: a, o: DispatcherOptions{Owner: orchestrator.DefaultOwner(), LeaseTTL: DefaultDeliveryLeaseTTL, ShutdownGrace: DefaultDeliveryShutdownGrace},
-		targets: []deliveryTarget{{spec: s, n: n}}}
+	if len(res.Requested) == 0 {
+		res.Results = []patchpilot.DeliveryFailure{}
+		return res, nil
+	}
+	d := &Dispatcher{a: a, o: DispatcherOptions{Owner: orchestrator.DefaultOwner(), LeaseTTL: DefaultDeliveryLeaseTTL, ShutdownGrace: DefaultDeliveryShutdownGrace}}
 	held, holder, err := d.lease(ctx)
 	if err != nil {
 		return res, err
 	}
 	if held {
 		defer a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner)
+		// The integration is built (its secrets read) only to send.
+		n, err := a.notifier(s)
+		if err != nil {
+			return res, patchpilot.Errorf(patchpilot.ErrorCode(err), "%d redeliver%s marked, to be sent by a server that can build the integration: %w",
+				len(res.Requested), map[bool]string{true: "y", false: "ies"}[len(res.Requested) == 1], err)
+		}
 		hard, cancel := d.graceful(ctx)
 		defer cancel()
-		if err := d.redeliver(ctx, hard, d.targets[0]); err != nil {
+		if err := d.redeliver(ctx, hard, deliveryTarget{spec: s, n: n}); err != nil {
 			return res, err
 		}
 		res.Delivered = true
