@@ -23,10 +23,11 @@ of them the events of the log it is routed (topics, min_level), in order,
 from the moment it is first configured: each integration has a cursor in
 the database, moved after each event is delivered. A service that fails is
 retried with growing waits; one that refuses, or still fails after the
-attempts, is given up for that event, recorded, and shown by
-'integrations status'.`,
+attempts (an hour of retries), is given up for that event, recorded, and
+shown by 'integrations status'; 'integrations retry' sends it once more.`,
 	}
-	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand())
+	cmd.AddCommand(c.integrationsListCommand(), c.integrationsStatusCommand(), c.integrationsTestCommand(), c.integrationsReportCommand(),
+		c.integrationsRetryCommand())
 	return cmd
 }
 
@@ -37,12 +38,19 @@ func (c *cli) integrationsListCommand() *cobra.Command {
 		Long: `List the integrations of patchpilot.yaml: name, type, and what each is told
 (its topics, or every topic; its least level, or every level).
 
-JSON fields per integration: name, type, topics, min_level, notified (whether
-its type is told of events).`,
+It checks the section as the server does (each type's settings, URLs,
+durations, keys present), except that it reads no secret: it exits 2 naming
+the file and line of the first problem. It does not open the database.
+
+JSON fields per integration: name, type, topics, min_level (info when not
+set: every level), notified (whether its type is told of events).`,
 		Example: `  patchpilot integrations list
   patchpilot integrations list -o json`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
+		RunE: c.withConfig(func(cmd *cobra.Command, _ []string, a *app.App) error {
+			if err := a.CheckIntegrations(); err != nil {
+				return err
+			}
 			views := integrationViews(a)
 			return c.render(views, func(w io.Writer) {
 				if len(views) == 0 {
@@ -64,17 +72,40 @@ type integrationView struct {
 	Name     string             `json:"name"`
 	Type     string             `json:"type"`
 	Topics   []patchpilot.Topic `json:"topics"`
-	MinLevel patchpilot.Level   `json:"min_level,omitempty"`
+	MinLevel patchpilot.Level   `json:"min_level"`
 	Notified bool               `json:"notified"`
 }
 
 func integrationViews(a *app.App) []integrationView {
 	out := []integrationView{}
 	for _, s := range a.Options.Integrations.Items {
+		level := s.MinLevel
+		if level == "" {
+			level = patchpilot.LevelInfo
+		}
 		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
-			MinLevel: s.MinLevel, Notified: app.IntegrationNotified(s.Type)})
+			MinLevel: level, Notified: app.IntegrationNotified(s.Type)})
 	}
 	return out
+}
+
+// withConfig runs a command that reads patchpilot.yaml only: the app is
+// built without opening the database.
+func (c *cli) withConfig(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		o, err := c.options(cmd)
+		if err != nil {
+			return err
+		}
+		if _, err := parseFormat(c.output); err != nil {
+			return err
+		}
+		a, err := app.NewWithoutStore(o)
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, a)
+	}
 }
 
 func topicsText(ts []patchpilot.Topic, notified bool) string {
@@ -109,14 +140,19 @@ func (c *cli) integrationsStatusCommand() *cobra.Command {
 		Long: `Show, for each configured integration told of events: its cursor (the last
 event of the log handled: delivered, not routed to it, or given up), how many
 events of the log are after it (behind), the last event the service accepted
-and when, and the deliveries given up with the error the service answered.
-A cursor is made when a server first delivers to the integration, at the end
-of the log: it is not told of the events before.
+and when, the delivery being retried (its event, the attempts so far, the
+last error and the next try: waiting to retry, not stuck), and the
+deliveries given up with the error the service answered. A cursor is made
+when a server naming the integration starts, at the end of the log: it is
+not told of the events before.
 
 JSON fields per integration: name, type, topics, min_level, notified, cursor
-(integration, event_id, delivered_event_id, delivered_at, behind; absent before
-the first delivery), given_up (id, integration, event_id, topic, attempts,
-error, time; the newest 20), given_up_total.`,
+(integration, event_id, delivered_event_id, delivered_at, behind, retrying:
+{event_id, attempts, error, next_try} while a failed delivery waits for its
+next try; absent before the cursor is made), given_up (id, integration, event_id, topic, attempts,
+error, time, and after 'integrations retry': redelivery (requested, sending,
+redelivered, failed), redelivery_error, redelivered_at; the newest 20),
+given_up_total.`,
 		Example: `  patchpilot integrations status
   patchpilot integrations status --json | jq '.[] | {name, behind: .cursor.behind}'`,
 		Args: exactArgs(0, "no arguments"),
@@ -154,13 +190,17 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 		}
 		c := s.Cursor
 		if c == nil {
-			fmt.Fprintln(w, "  cursor:\tnone yet (a server starts it at the end of the log when it first delivers)")
+			fmt.Fprintln(w, "  cursor:\tnone yet (a server naming it starts it at the end of the log when it starts)")
 		} else {
 			fmt.Fprintf(w, "  cursor:\tevent %d, %d behind\n", c.EventID, c.Behind)
 			if c.DeliveredEventID == 0 {
 				fmt.Fprintln(w, "  last delivery:\tnone yet")
 			} else {
 				fmt.Fprintf(w, "  last delivery:\tevent %d at %s\n", c.DeliveredEventID, c.DeliveredAt.UTC().Format(time.RFC3339))
+			}
+			if r := c.Retrying; r != nil {
+				fmt.Fprintf(w, "  retrying:\tevent %d, %d attempt%s failed, next try at %s: %s\n", r.EventID, r.Attempts,
+					map[bool]string{true: "", false: "s"}[r.Attempts == 1], r.NextTry.UTC().Format(time.RFC3339), r.Error)
 			}
 		}
 		if s.GivenUpTotal == 0 {
@@ -171,6 +211,9 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 		for _, f := range s.GivenUp {
 			fmt.Fprintf(w, "    event %d (%s) at %s after %d attempt%s: %s\n", f.EventID, f.Topic, f.Time.UTC().Format(time.RFC3339),
 				f.Attempts, map[bool]string{true: "", false: "s"}[f.Attempts == 1], f.Error)
+			if r := redeliveryText(f); r != "" {
+				fmt.Fprintf(w, "      %s\n", r)
+			}
 		}
 		if s.GivenUpTotal > len(s.GivenUp) {
 			fmt.Fprintf(w, "    and %d older\n", s.GivenUpTotal-len(s.GivenUp))
@@ -185,11 +228,11 @@ func (c *cli) integrationsTestCommand() *cobra.Command {
 		Long: `Build the integration NAME of patchpilot.yaml (reading its secrets) and send
 it a notification of topic "test" (routing does not apply). It prints what
 was sent when the service accepted it; otherwise the service's answer or why
-the integration could not be built, and exits non-zero. Nothing is recorded
-in the database.`,
+the integration could not be built, and exits non-zero. It does not open
+the database: nothing is recorded.`,
 		Example: `  patchpilot integrations test ops-webhook`,
 		Args:    exactArgs(1, "the name of an integration"),
-		RunE: c.withReadApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withConfig(func(cmd *cobra.Command, args []string, a *app.App) error {
 			n, err := a.TestIntegration(cmd.Context(), args[0])
 			var de *patchpilot.DeliveryError
 			if errors.As(err, &de) {
@@ -207,4 +250,83 @@ in the database.`,
 			})
 		}),
 	}
+}
+
+// redeliveryText tells where a given-up delivery's redelivery stands.
+func redeliveryText(f patchpilot.DeliveryFailure) string {
+	switch f.Redelivery {
+	case patchpilot.RedeliveryRequested:
+		return "redelivery requested: the server holding the delivery lease sends it"
+	case patchpilot.RedeliverySending:
+		return "redelivery cut off while sending (it may have arrived); it is not sent again"
+	case patchpilot.RedeliveryDone:
+		return "redelivered at " + f.RedeliveredAt.UTC().Format(time.RFC3339) + " (resolved)"
+	case patchpilot.RedeliveryFailed:
+		return "redelivery at " + f.RedeliveredAt.UTC().Format(time.RFC3339) + " failed too: " + f.RedeliveryError
+	}
+	return ""
+}
+
+func (c *cli) integrationsRetryCommand() *cobra.Command {
+	var event int64
+	cmd := &cobra.Command{
+		Use:   "retry NAME",
+		Short: "Send an integration's given-up deliveries once more",
+		Long: `Send once more the deliveries given up for the integration NAME (all of
+those never retried, or the one of --event), in the order they happened.
+Each given-up delivery is retried at most once, whatever its outcome; the
+outcome is recorded and shown by 'integrations status' (redelivered, or
+failed with the service's answer).
+
+The redeliveries are marked in the database. When no server holds the
+delivery lease, this command takes it and sends them itself (it reads the
+integration's secrets, as 'integrations test' does); otherwise the server
+holding the lease sends them at its next pass (within seconds). Either way
+each is claimed in the database before it is sent, so it is never sent
+twice.
+
+JSON fields: requested (the given-up deliveries marked), delivered (whether
+this command sent them), holder (the server that sends them otherwise),
+results (those deliveries as they stand: redelivery, redelivery_error,
+redelivered_at).`,
+		Example: `  patchpilot integrations retry ops-hook
+  patchpilot integrations retry ops-hook --event 812`,
+		Args: exactArgs(1, "the name of an integration"),
+		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) (err error) {
+			if event < 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "--event: expected an event id, got %d", event)
+			}
+			res, err := a.RetryDeliveries(cmd.Context(), args[0], event)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, f := range res.Results {
+				if f.Redelivery == patchpilot.RedeliveryFailed {
+					failed++
+				}
+			}
+			defer func() {
+				if failed > 0 && err == nil {
+					err = patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%d of %d redeliveries to %s failed; they are not retried again", failed, len(res.Results), args[0])
+				}
+			}()
+			return c.render(res, func(w io.Writer) {
+				if len(res.Requested) == 0 {
+					fmt.Fprintf(w, "%s has no given-up delivery left to retry (each is retried at most once; see 'patchpilot integrations status')\n", args[0])
+					return
+				}
+				if !res.Delivered {
+					fmt.Fprintf(w, "marked %d given-up deliver%s of %s for a redelivery; %s, holding the delivery lease, sends them (see 'patchpilot integrations status')\n",
+						len(res.Requested), map[bool]string{true: "y", false: "ies"}[len(res.Requested) == 1], args[0], res.Holder)
+					return
+				}
+				for _, f := range res.Results {
+					fmt.Fprintf(w, "event %d (%s): %s\n", f.EventID, f.Topic, redeliveryText(f))
+				}
+			})
+		}),
+	}
+	cmd.Flags().Int64Var(&event, "event", 0, "retry only the given-up delivery of this event id")
+	return cmd
 }

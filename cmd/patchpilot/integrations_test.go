@@ -105,7 +105,11 @@ integrations:
 		return views[0]
 	}
 	serve := func() *background {
-		return e.background("--config", cfg, "server", "--listen", "127.0.0.1:0")
+		srv := e.background("--config", cfg, "server", "--listen", "127.0.0.1:0")
+		// Serving: the database is made and migrated, so that the
+		// status below (which only reads) does not see it half made.
+		serverURL(t, srv)
+		return srv
 	}
 	waitStatus := func(srv *background, what string, cond func(statusView) bool) statusView {
 		t.Helper()
@@ -216,7 +220,13 @@ integrations:
 	if out := e.mustRun("--config", cfg, "integrations", "status"); !strings.Contains(out, "none yet") {
 		t.Errorf("integrations status:\n%s", out)
 	}
-	if out := e.mustRun("--config", cfg, "integrations", "--help"); !strings.Contains(out, "status") || !strings.Contains(out, "test") {
+	if out := e.mustRun("--config", cfg, "integrations", "retry", "good"); !strings.Contains(out, "good has no given-up delivery left to retry") {
+		t.Errorf("integrations retry good: %s", out)
+	}
+	if r := e.run("--config", cfg, "integrations", "retry", "good", "--event", "99"); r.code == 0 || !strings.Contains(r.stderr, "no given-up delivery of event 99") {
+		t.Errorf("integrations retry good --event 99: code %d\n%s", r.code, r.stderr)
+	}
+	if out := e.mustRun("--config", cfg, "integrations", "--help"); !strings.Contains(out, "status") || !strings.Contains(out, "test") || !strings.Contains(out, "retry") {
 		t.Errorf("integrations --help:\n%s", out)
 	}
 }

@@ -43,8 +43,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	return &App{Options: o, Store: db}, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the store (none for NewWithoutStore's).
+func (a *App) Close() error {
+	if a.Store == nil {
+		return nil
+	}
+	return a.Store.Close()
+}
 
 // record appends an event to the audit log.
 func (a *App) record(ctx context.Context, e patchpilot.Event) error {

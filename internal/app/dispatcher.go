@@ -16,10 +16,19 @@ import (
 
 // The dispatcher's defaults; see DispatcherOptions.
 const (
-	DefaultDeliveryAttempts  = 8
+	// DefaultDeliveryRetryFor bounds the waits between the attempts of
+	// one delivery: with waits of 1 s doubling to 5 min, an event is
+	// given up after 20 attempts (about 59 minutes) when each wait is
+	// full, up to 32 when the jitter shortens them; a receiver down or
+	// redeployed for less than an hour loses nothing.
+	DefaultDeliveryRetryFor  = time.Hour
 	DefaultDeliveryBaseDelay = time.Second
 	DefaultDeliveryMaxDelay  = 5 * time.Minute
 	DefaultDeliveryPoll      = 2 * time.Second
+	// DefaultDeliveryShutdownGrace bounds how long a send in flight
+	// when the dispatcher is stopped may go on (its integration's own
+	// request timeout bounds it first).
+	DefaultDeliveryShutdownGrace = time.Minute
 	// DefaultDeliveryLeaseTTL is how long a dispatcher's lease on the
 	// deliveries of a database lasts without renewal.
 	DefaultDeliveryLeaseTTL = 2 * time.Minute
@@ -31,10 +40,14 @@ const (
 
 // DispatcherOptions configure a Dispatcher. Zero fields take the defaults.
 type DispatcherOptions struct {
-	// Attempts bounds the sends of one notification to one integration:
-	// after them (or at once for a refusal that is not retryable) the
-	// delivery is given up, recorded and passed. Default
-	// DefaultDeliveryAttempts.
+	// RetryFor bounds the time waited between the attempts of one
+	// notification to one integration: the delivery is given up,
+	// recorded and passed when the next wait would take the waits past
+	// it (or at once for a refusal that is not retryable). Default
+	// DefaultDeliveryRetryFor.
+	RetryFor time.Duration
+	// Attempts, when positive, also bounds the sends of one
+	// notification to one integration. Default: none (RetryFor alone).
 	Attempts int
 	// BaseDelay is the wait after the first failed attempt; it doubles
 	// with every attempt up to MaxDelay, with jitter, and a service's
@@ -47,6 +60,9 @@ type DispatcherOptions struct {
 	// scheduler's (SchedulerOptions).
 	LeaseTTL time.Duration
 	Owner    string
+	// ShutdownGrace bounds how long a send in flight when ctx ends may
+	// go on; default DefaultDeliveryShutdownGrace.
+	ShutdownGrace time.Duration
 	// Sleep waits d or until ctx ends; default a timer. Tests make it
 	// return at once and record the waits.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -123,8 +139,8 @@ func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 // URL) is an error naming it. It has nothing to do when no integration
 // is told of events (Empty).
 func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultDeliveryAttempts
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultDeliveryRetryFor
 	}
 	if o.BaseDelay <= 0 {
 		o.BaseDelay = DefaultDeliveryBaseDelay
@@ -137,6 +153,9 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultDeliveryLeaseTTL
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultDeliveryShutdownGrace
 	}
 	if o.Owner == "" {
 		o.Owner = orchestrator.DefaultOwner()
@@ -205,6 +224,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.held = false
 		}
 	}()
+	d.startCursors(ctx)
 	var waitingFor string
 	for {
 		held, holder, err := d.lease(ctx)
@@ -216,6 +236,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case !held:
 			if holder != waitingFor {
 				d.a.Options.Logger.Info("another server delivers the events of this database to the integrations; waiting for its lease", "holder", holder)
+				if len(d.targets) > 0 {
+					d.a.Options.Logger.Warn("the server holding the delivery lease delivers with its own integrations: configuration: "+
+						"if it does not name "+d.targetNames()+" too, their events wait, kept, until this server holds the lease; "+
+						"servers sharing a database should share the integrations: section",
+						"holder", holder, "integrations", d.targetNames())
+				}
 				waitingFor = holder
 			}
 		default:
@@ -237,6 +263,28 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// startCursors creates the cursor of every integration told of events
+// that has none, at the end of the log, whether or not this dispatcher
+// holds the lease: the events from the server's start on are kept for it
+// even while another server (which may not have it in its configuration)
+// delivers. An existing cursor is not moved.
+func (d *Dispatcher) startCursors(ctx context.Context) {
+	for _, t := range d.targets {
+		if _, err := d.a.Store.StartDeliveryCursor(ctx, t.spec.Name); err != nil && ctx.Err() == nil {
+			d.a.Options.Logger.Error("start the delivery cursor", "integration", t.spec.Name, "err", err)
+		}
+	}
+}
+
+// targetNames names the integrations told of events, comma-separated.
+func (d *Dispatcher) targetNames() string {
+	names := make([]string, len(d.targets))
+	for i, t := range d.targets {
+		names[i] = t.spec.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // lease takes or renews the delivery lease; a holder of this machine that
@@ -267,8 +315,11 @@ func (d *Dispatcher) lease(ctx context.Context) (bool, string, error) {
 // deliverHeld delivers while renewing the lease; losing it cuts the pass
 // off (the cursor of the event in flight is not moved, so the next holder
 // sends it).
+//
+// ctx ending (a shutdown) is not a loss: the send in flight finishes and
+// is recorded (see Deliver).
 func (d *Dispatcher) deliverHeld(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	hard, cancel := d.graceful(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -277,11 +328,11 @@ func (d *Dispatcher) deliverHeld(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-hard.Done():
 				return
 			case <-t.C:
 			}
-			granted, holder, err := d.a.Store.AcquireDeliveryLease(ctx, d.o.Owner, d.o.LeaseTTL)
+			granted, holder, err := d.a.Store.AcquireDeliveryLease(hard, d.o.Owner, d.o.LeaseTTL)
 			if err == nil && !granted {
 				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
 				cancel()
@@ -290,41 +341,73 @@ func (d *Dispatcher) deliverHeld(ctx context.Context) error {
 		}
 	}()
 	d.SendDueReports(ctx)
-	err := d.Deliver(ctx)
+	err := d.deliver(ctx, hard)
 	cancel()
 	<-done
 	return err
 }
 
+// graceful is the context of the sends: it outlives ctx by the
+// ShutdownGrace, so that a send in flight when ctx ends finishes (bounded
+// by its integration's own timeout) and is recorded.
+func (d *Dispatcher) graceful(ctx context.Context) (context.Context, context.CancelFunc) {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d.o.ShutdownGrace, cancel)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	return hard, func() { stop(); cancel() }
+}
+
 // Deliver brings every integration up to the end of the log, each on its
 // own so that a service that is down does not hold the others back. It
 // returns when all are caught up (or ctx ends); it does not take the
-// lease (Run does).
+// lease (Run does). When ctx ends, the waits between attempts end at
+// once, but a send in flight finishes (bounded by its integration's
+// timeout and the ShutdownGrace) and its outcome is recorded, so that the
+// next dispatcher does not send it again.
 func (d *Dispatcher) Deliver(ctx context.Context) error {
+	hard, cancel := d.graceful(ctx)
+	defer cancel()
+	return d.deliver(ctx, hard)
+}
+
+// deliver is Deliver with the context of the sends and their records,
+// hard, which ends later than ctx (or sooner: a lost lease).
+func (d *Dispatcher) deliver(ctx, hard context.Context) error {
 	errs := make([]error, len(d.targets))
 	var wg sync.WaitGroup
 	for i, t := range d.targets {
-		wg.Go(func() { errs[i] = d.deliverTo(ctx, t) })
+		wg.Go(func() { errs[i] = d.deliverTo(ctx, hard, t) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
 // deliverTo delivers the events after t's cursor, in order.
-func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
+func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) error {
 	st := d.a.Store
 	c, err := st.StartDeliveryCursor(ctx, t.spec.Name)
 	if err != nil {
 		return err
 	}
+	if err := d.redeliver(ctx, hard, t); err != nil {
+		return err
+	}
 	at := c.EventID
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		evs, err := st.Events(ctx, patchpilot.EventFilter{AfterID: at, Limit: deliveryBatch})
 		if err != nil {
 			return err
 		}
 		skipped := int64(0) // the last event passed without a send, not yet written
 		for _, e := range evs {
+			if ctx.Err() != nil {
+				break
+			}
 			n, ok, err := d.classify(ctx, e)
 			if err != nil {
 				return err
@@ -336,13 +419,13 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
 				return err
 			}
-			if err := d.send(ctx, t, n); err != nil {
+			if err := d.send(ctx, hard, t, n); err != nil {
 				return err
 			}
 			skipped = 0
 		}
 		if skipped != 0 {
-			if err := st.AdvanceDeliveryCursor(ctx, t.spec.Name, skipped, time.Time{}); err != nil {
+			if err := st.AdvanceDeliveryCursor(hard, t.spec.Name, skipped, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -351,6 +434,139 @@ func (d *Dispatcher) deliverTo(ctx context.Context, t deliveryTarget) error {
 		}
 		at = evs[len(evs)-1].ID
 	}
+}
+
+// redeliver sends, once each, t's given-up deliveries whose redelivery
+// was asked for ('integrations retry'), oldest first. Each is claimed in
+// the store before it is sent, so no two dispatchers (or commands) send
+// it, and one cut off by a crash is never sent again by itself.
+func (d *Dispatcher) redeliver(ctx, hard context.Context, t deliveryTarget) error {
+	st, log := d.a.Store, d.a.Options.Logger
+	fs, err := st.DeliveryFailures(ctx, t.spec.Name, 0)
+	if err != nil {
+		return err
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		if f.Redelivery != patchpilot.RedeliveryRequested {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ok, err := st.ClaimRedelivery(ctx, f.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		errText := ""
+		if err := d.redeliverOne(hard, t, f); err != nil {
+			errText = err.Error()
+			log.Error("a redelivery failed; it is not tried again", "integration", t.spec.Name, "event", f.EventID, "err", err)
+		} else {
+			log.Info("redelivered a given-up delivery", "integration", t.spec.Name, "event", f.EventID)
+		}
+		if err := st.FinishRedelivery(hard, f.ID, errText, d.a.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) redeliverOne(ctx context.Context, t deliveryTarget, f patchpilot.DeliveryFailure) error {
+	evs, err := d.a.Store.Events(ctx, patchpilot.EventFilter{AfterID: f.EventID - 1, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 || evs[0].ID != f.EventID {
+		return patchpilot.Errorf(patchpilot.ENOTFOUND, "event %d is no longer in the log", f.EventID)
+	}
+	n, ok, err := d.classify(ctx, evs[0])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return patchpilot.Errorf(patchpilot.EINVALID, "event %d is not one the integrations are told of", f.EventID)
+	}
+	if err := d.a.addRolloutDetails(ctx, &n); err != nil {
+		return err
+	}
+	return t.n.Notify(ctx, n)
+}
+
+// RetryResult is what RetryDeliveries did.
+type RetryResult struct {
+	// Requested are the given-up deliveries marked for a redelivery.
+	Requested []patchpilot.DeliveryFailure `json:"requested"`
+	// Delivered says whether this process sent them (no server held
+	// the delivery lease); else Holder, the dispatcher holding it,
+	// sends them.
+	Delivered bool   `json:"delivered"`
+	Holder    string `json:"holder,omitempty"`
+	// Results are the redeliveries as they stand after the command.
+	Results []patchpilot.DeliveryFailure `json:"results"`
+}
+
+// RetryDeliveries asks for the redelivery of the named integration's
+// given-up deliveries (of one event when eventID is not 0), each at most
+// once. The redeliveries are marked in the store; when no dispatcher
+// holds the delivery lease, this process takes it and sends them itself,
+// else the holder sends them at its next pass (the integration is built,
+// its secrets read, only to send). Either way each is claimed in the
+// store before it is sent: it is sent once.
+func (a *App) RetryDeliveries(ctx context.Context, name string, eventID int64) (RetryResult, error) {
+	var res RetryResult
+	s, err := a.Integration(name)
+	if err != nil {
+		return res, err
+	}
+	if !IntegrationNotified(s.Type) {
+		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events: it has no deliveries to retry", s.Name, s.Type)
+	}
+	if res.Requested, err = a.Store.RequestRedelivery(ctx, name, eventID); err != nil {
+		return res, err
+	}
+	if len(res.Requested) == 0 {
+		res.Results = []patchpilot.DeliveryFailure{}
+		return res, nil
+	}
+	d := &Dispatcher{a: a, o: DispatcherOptions{Owner: orchestrator.DefaultOwner(), LeaseTTL: DefaultDeliveryLeaseTTL, ShutdownGrace: DefaultDeliveryShutdownGrace}}
+	held, holder, err := d.lease(ctx)
+	if err != nil {
+		return res, err
+	}
+	if held {
+		defer a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner)
+		// The integration is built (its secrets read) only to send.
+		n, err := a.notifier(s)
+		if err != nil {
+			return res, patchpilot.Errorf(patchpilot.ErrorCode(err), "%d redeliver%s marked, to be sent by a server that can build the integration: %w",
+				len(res.Requested), map[bool]string{true: "y", false: "ies"}[len(res.Requested) == 1], err)
+		}
+		hard, cancel := d.graceful(ctx)
+		defer cancel()
+		if err := d.redeliver(ctx, hard, deliveryTarget{spec: s, n: n}); err != nil {
+			return res, err
+		}
+		res.Delivered = true
+	} else {
+		res.Holder = holder
+	}
+	all, err := a.Store.DeliveryFailures(ctx, name, 0)
+	if err != nil {
+		return res, err
+	}
+	res.Results = []patchpilot.DeliveryFailure{}
+	for _, f := range all {
+		for _, r := range res.Requested {
+			if r.ID == f.ID {
+				res.Results = append(res.Results, f)
+			}
+		}
+	}
+	return res, nil
 }
 
 // classify makes the event's notification with its rollout as stored.
@@ -377,23 +593,32 @@ func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpil
 // send delivers one notification, retrying what may succeed with
 // exponential backoff and jitter, and moves the cursor past it: delivered,
 // or given up and recorded.
-func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.Notification) error {
+//
+// The send and its record run under hard, which outlives ctx (a
+// shutdown) so that a send in flight is finished and recorded; the waits
+// end with ctx.
+func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification) error {
 	st, log := d.a.Store, d.a.Options.Logger
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		err := t.n.Notify(ctx, n)
+		err := t.n.Notify(hard, n)
 		if err == nil {
-			return st.AdvanceDeliveryCursor(ctx, t.spec.Name, n.Event.ID, d.a.now())
+			return st.AdvanceDeliveryCursor(hard, t.spec.Name, n.Event.ID, d.a.now())
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if hard.Err() != nil {
+			return hard.Err()
 		}
 		var de *patchpilot.DeliveryError
 		isDE := errors.As(err, &de)
 		// An error that is not a DeliveryError is the notifier's own
 		// failure; sending again may succeed, within the attempts.
 		retryable := !isDE || de.Retryable
-		if !retryable || attempt >= d.o.Attempts {
-			f, gerr := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
+		wait := d.backoff(attempt)
+		if isDE && de.RetryAfter > wait {
+			wait = min(de.RetryAfter, maxRetryAfter)
+		}
+		if !retryable || (d.o.Attempts > 0 && attempt >= d.o.Attempts) || waited+wait > d.o.RetryFor {
+			f, gerr := st.GiveUpDelivery(hard, patchpilot.DeliveryFailure{Integration: t.spec.Name, EventID: n.Event.ID,
 				Topic: n.Topic, Attempts: attempt, Error: err.Error(), Time: d.a.now()})
 			if gerr != nil {
 				return gerr
@@ -402,12 +627,13 @@ func (d *Dispatcher) send(ctx context.Context, t deliveryTarget, n patchpilot.No
 				"attempts", f.Attempts, "err", err)
 			return nil
 		}
-		wait := d.backoff(attempt)
-		if isDE && de.RetryAfter > wait {
-			wait = min(de.RetryAfter, maxRetryAfter)
-		}
+		waited += wait
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
+		if serr := st.SetDeliveryRetry(hard, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
+			Error: err.Error(), NextTry: d.a.now().Add(wait)}); serr != nil {
+			return serr
+		}
 		if err := d.o.Sleep(ctx, wait); err != nil {
 			return err
 		}

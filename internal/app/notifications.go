@@ -20,14 +20,13 @@ import (
 // rollback_failed, and rollout_finished tells the other ends (succeeded,
 // aborted). A stage waiting for approval is told once, by the stage's
 // event; the rollout's own waiting_approval event is not told again.
+// Every notification of a dry-run rollout is of level info, its summary
+// starting "dry run: ".
 func ClassifyEvent(e patchpilot.Event, r *patchpilot.Rollout, dashboardURL string) (patchpilot.Notification, bool) {
 	n := patchpilot.Notification{Event: e, Rollout: r}
 	name := "rollout " + e.Rollout
 	if r != nil && r.Plan.Name != "" {
 		name += " (" + r.Plan.Name + ")"
-	}
-	if r != nil && r.DryRun {
-		name = "dry run " + name[len("rollout "):]
 	}
 	switch e.Kind {
 	case patchpilot.EventRolloutCreated:
@@ -105,6 +104,12 @@ func ClassifyEvent(e patchpilot.Event, r *patchpilot.Rollout, dashboardURL strin
 		}
 	default:
 		return n, false
+	}
+	// A dry run changes nothing: its halt or failure is news, not a
+	// page.
+	if r != nil && r.DryRun {
+		n.Level = patchpilot.LevelInfo
+		n.Summary = "dry run: " + n.Summary
 	}
 	n.URL = rolloutURL(dashboardURL, e.Rollout, n.Topic)
 	return n, true

@@ -91,7 +91,20 @@ func TestClassifyEvent(t *testing.T) {
 	dry := &patchpilot.Rollout{ID: "r-2", DryRun: true}
 	n, ok := ClassifyEvent(patchpilot.Event{Kind: patchpilot.EventRolloutState, Rollout: "r-2",
 		Data: data(patchpilot.RolloutStateData{State: patchpilot.RolloutSucceeded})}, dry, "")
-	if !ok || n.URL != "" || !strings.HasPrefix(n.Summary, "dry run r-2 succeeded") {
+	if !ok || n.URL != "" || !strings.HasPrefix(n.Summary, "dry run: rollout r-2 succeeded") {
 		t.Errorf("dry run without dashboard: %v %+v", ok, n)
+	}
+	// A dry run's halt, failure or incident is told at level info, not
+	// as a page.
+	for _, e := range []patchpilot.Event{
+		{Kind: patchpilot.EventRolloutState, Rollout: "r-2", Data: data(patchpilot.RolloutStateData{State: patchpilot.RolloutHalted, Reason: "2 hosts failed their preflight"})},
+		{Kind: patchpilot.EventRolloutState, Rollout: "r-2", Data: data(patchpilot.RolloutStateData{State: patchpilot.RolloutFailed})},
+		{Kind: patchpilot.EventIncident, Rollout: "r-2", Message: "gates breached"},
+		{Kind: patchpilot.EventStageState, Rollout: "r-2", Data: data(patchpilot.StageStateData{Stage: "canary", State: patchpilot.StageFailed})},
+	} {
+		n, ok := ClassifyEvent(e, dry, "")
+		if !ok || n.Level != patchpilot.LevelInfo || !strings.HasPrefix(n.Summary, "dry run: ") {
+			t.Errorf("dry run's %s %s: %v level %s summary %q; want info, \"dry run: …\"", e.Kind, e.Data, ok, n.Level, n.Summary)
+		}
 	}
 }

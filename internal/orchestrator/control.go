@@ -139,7 +139,7 @@ func (e *Engine) Approve(ctx context.Context, id, stage, actor string) (string, 
 		return "", err
 	}
 	if r.State == patchpilot.RolloutWaitingApproval {
-		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "stage "+s.Name+" approved by "+s.ApprovedBy); err != nil {
+		if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutRunning, "stage "+s.Name+" approved by "+s.ApprovedBy); err != nil {
 			return "", err
 		}
 	}
@@ -211,7 +211,7 @@ func (e *Engine) Pause(ctx context.Context, id, actor string) error {
 	if r.State == patchpilot.RolloutPaused {
 		return nil
 	}
-	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutPaused, "paused by "+actor); err != nil {
+	if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutPaused, "paused by "+actor); err != nil {
 		return err
 	}
 	e.request(ctx, id, actor, "pause requested")
@@ -230,7 +230,7 @@ func (e *Engine) Abort(ctx context.Context, id, actor string) error {
 	if r.State.Final() && !Held(r.State, r.Reason) {
 		return e.notActive(ctx, r, "abort")
 	}
-	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutAborted, "aborted by "+actor); err != nil {
+	if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutAborted, "aborted by "+actor); err != nil {
 		return err
 	}
 	e.request(ctx, id, actor, "abort requested")
@@ -260,7 +260,7 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 	}
 	switch {
 	case r.State == patchpilot.RolloutPaused || Held(r.State, r.Reason):
-		if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRunning, "resumed by "+actor); err != nil {
+		if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutRunning, "resumed by "+actor); err != nil {
 			return "", err
 		}
 		e.request(ctx, id, actor, "resume requested")
@@ -320,7 +320,7 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 			return nil, err
 		}
 	}
-	if err := e.Store.SetRolloutState(ctx, id, patchpilot.RolloutRollingBack, "rollback of "+strings.Join(hosts, ", ")+" requested by "+actor); err != nil {
+	if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutRollingBack, "rollback of "+strings.Join(hosts, ", ")+" requested by "+actor); err != nil {
 		return nil, err
 	}
 	e.request(ctx, id, actor, "rollback of "+strings.Join(hosts, ", ")+" requested")

@@ -214,17 +214,26 @@ func (rn *run) nextOrder() int {
 }
 
 func (rn *run) setRollout(ctx context.Context, state patchpilot.RolloutState, reason string) error {
-	if err := rn.e.Store.SetRolloutState(ctx, rn.r.ID, state, reason); err != nil {
+	if err := rn.e.setRolloutState(ctx, rn.r.ID, rn.r.State, state, reason); err != nil {
 		return err
 	}
-	previous := rn.r.State
 	rn.r.State, rn.r.Reason = state, reason
+	return nil
+}
+
+// setRolloutState stores a rollout's new state and writes its
+// rollout.state event (with the RolloutStateData payload the integrations
+// read): every change of a rollout's state goes through here.
+func (e *Engine) setRolloutState(ctx context.Context, id string, previous, state patchpilot.RolloutState, reason string) error {
+	if err := e.Store.SetRolloutState(ctx, id, state, reason); err != nil {
+		return err
+	}
 	msg := "rollout " + string(state)
 	if reason != "" {
 		msg += ": " + reason
 	}
 	data, _ := json.Marshal(patchpilot.RolloutStateData{State: state, Reason: reason, Previous: previous})
-	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventRolloutState, msg, data)
+	e.event(ctx, id, "", patchpilot.EventRolloutState, msg, data)
 	return nil
 }
 

@@ -61,7 +61,38 @@ func advanceCursor(ctx context.Context, tx *sql.Tx, integration string, eventID 
 		_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET event_id = ?, delivered_event_id = ?, delivered_at = ?
 			WHERE integration = ?`, eventID, eventID, formatTime(delivered), integration)
 	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = 0, retry_attempts = 0, retry_error = '', retry_at = ''
+		WHERE integration = ? AND retry_event_id <> 0 AND retry_event_id <= ?`, integration, eventID)
 	return err
+}
+
+// SetDeliveryRetry records the delivery being retried.
+func (db *DB) SetDeliveryRetry(ctx context.Context, integration string, r patchpilot.DeliveryRetry) error {
+	switch {
+	case integration == "" || r.EventID <= 0:
+		return invalid("record the retry of a delivery: expected an integration name and an event id, got %q and %d", integration, r.EventID)
+	case r.Attempts < 1:
+		return invalid("record the retry of event %d to %q: attempts %d is not positive", r.EventID, integration, r.Attempts)
+	case r.NextTry.IsZero() || !storable(r.NextTry):
+		return invalid("record the retry of event %d to %q: next try %s is not set or out of range", r.EventID, integration, r.NextTry)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = ?, retry_attempts = ?, retry_error = ?, retry_at = ?
+			WHERE integration = ?`, r.EventID, r.Attempts, r.Error, formatTime(r.NextTry), integration)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = patchpilot.Errorf(patchpilot.ENOTFOUND, "integration %q has no delivery cursor", integration)
+			}
+			return err
+		}
+		return nil
+	}, "record the retry of event %d to %q", r.EventID, integration)
 }
 
 // GiveUpDelivery records the failure and moves the cursor past its event.
@@ -101,14 +132,12 @@ func (db *DB) DeliveryCursors(ctx context.Context) ([]patchpilot.DeliveryCursor,
 	defer rows.Close()
 	out := []patchpilot.DeliveryCursor{}
 	for rows.Next() {
-		var c patchpilot.DeliveryCursor
-		var at string
-		if err := rows.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &c.Behind); err != nil {
+		var behind int
+		c, err := scanCursor(rows, &behind)
+		if err != nil {
 			return nil, wrap(err, "list the delivery cursors")
 		}
-		if c.DeliveredAt, err = parseOptionalTime(at); err != nil {
-			return nil, wrap(err, "list the delivery cursors")
-		}
+		c.Behind = behind
 		out = append(out, c)
 	}
 	return out, wrap(rows.Err(), "list the delivery cursors")
@@ -119,7 +148,7 @@ func (db *DB) DeliveryFailures(ctx context.Context, integration string, limit in
 	if limit < 0 {
 		return nil, invalid("list the given-up deliveries: limit %d is negative", limit)
 	}
-	q := `SELECT id, integration, event_id, topic, attempts, error, time FROM delivery_failures`
+	q := `SELECT ` + failureColumns + ` FROM delivery_failures`
 	var args []any
 	if integration != "" {
 		q += ` WHERE integration = ?`
@@ -137,13 +166,8 @@ func (db *DB) DeliveryFailures(ctx context.Context, integration string, limit in
 	defer rows.Close()
 	out := []patchpilot.DeliveryFailure{}
 	for rows.Next() {
-		var f patchpilot.DeliveryFailure
-		var topic, at string
-		if err := rows.Scan(&f.ID, &f.Integration, &f.EventID, &topic, &f.Attempts, &f.Error, &at); err != nil {
-			return nil, wrap(err, "list the given-up deliveries")
-		}
-		f.Topic = patchpilot.Topic(topic)
-		if f.Time, err = parseTime(at); err != nil {
+		f, err := scanFailure(rows)
+		if err != nil {
 			return nil, wrap(err, "list the given-up deliveries")
 		}
 		out = append(out, f)
@@ -151,17 +175,135 @@ func (db *DB) DeliveryFailures(ctx context.Context, integration string, limit in
 	return out, wrap(rows.Err(), "list the given-up deliveries")
 }
 
-const cursorColumns = `integration, event_id, delivered_event_id, delivered_at`
+const failureColumns = `id, integration, event_id, topic, attempts, error, time, redelivery, redelivery_error, redelivered_at`
 
-func scanCursor(s scanner) (patchpilot.DeliveryCursor, error) {
+func scanFailure(s scanner) (patchpilot.DeliveryFailure, error) {
+	var f patchpilot.DeliveryFailure
+	var topic, at, redone string
+	if err := s.Scan(&f.ID, &f.Integration, &f.EventID, &topic, &f.Attempts, &f.Error, &at, &f.Redelivery, &f.RedeliveryError, &redone); err != nil {
+		return f, err
+	}
+	f.Topic = patchpilot.Topic(topic)
+	var err error
+	if f.Time, err = parseTime(at); err != nil {
+		return f, err
+	}
+	f.RedeliveredAt, err = parseOptionalTime(redone)
+	return f, err
+}
+
+// RequestRedelivery marks given-up deliveries for a redelivery.
+func (db *DB) RequestRedelivery(ctx context.Context, integration string, eventID int64) ([]patchpilot.DeliveryFailure, error) {
+	if integration == "" || eventID < 0 {
+		return nil, invalid("request a redelivery: expected an integration name and an event id (0 for all), got %q and %d", integration, eventID)
+	}
+	var out []patchpilot.DeliveryFailure
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		q := `SELECT ` + failureColumns + ` FROM delivery_failures WHERE integration = ?`
+		args := []any{integration}
+		if eventID != 0 {
+			q += ` AND event_id = ?`
+			args = append(args, eventID)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
+		if err != nil {
+			return err
+		}
+		var all []patchpilot.DeliveryFailure
+		for rows.Next() {
+			f, err := scanFailure(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, f := range all {
+			if f.Redelivery != "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE delivery_failures SET redelivery = 'requested' WHERE id = ? AND redelivery = ''`, f.ID); err != nil {
+				return err
+			}
+			f.Redelivery = patchpilot.RedeliveryRequested
+			out = append(out, f)
+		}
+		switch {
+		case eventID != 0 && len(all) == 0:
+			return patchpilot.Errorf(patchpilot.ENOTFOUND, "integration %s has no given-up delivery of event %d", integration, eventID)
+		case eventID != 0 && len(out) == 0:
+			return patchpilot.Errorf(patchpilot.ECONFLICT, "the given-up delivery of event %d to %s was already retried (%s): a delivery is retried at most once",
+				eventID, integration, all[0].Redelivery)
+		}
+		return nil
+	}, "request the redelivery of %q", integration)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []patchpilot.DeliveryFailure{}
+	}
+	return out, nil
+}
+
+// ClaimRedelivery moves a requested redelivery to sending.
+func (db *DB) ClaimRedelivery(ctx context.Context, id int64) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE delivery_failures SET redelivery = 'sending' WHERE id = ? AND redelivery = 'requested'`, id)
+	if err != nil {
+		return false, wrap(err, "claim the redelivery %d", id)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "claim the redelivery %d", id)
+}
+
+// FinishRedelivery records a claimed redelivery's outcome.
+func (db *DB) FinishRedelivery(ctx context.Context, id int64, errText string, at time.Time) error {
+	if at.IsZero() || !storable(at) {
+		return invalid("finish the redelivery %d: time %s is not set or out of range", id, at)
+	}
+	state := patchpilot.RedeliveryDone
+	if errText != "" {
+		state = patchpilot.RedeliveryFailed
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE delivery_failures SET redelivery = ?, redelivery_error = ?, redelivered_at = ?
+		WHERE id = ? AND redelivery = 'sending'`, state, errText, formatTime(at), id)
+	if err != nil {
+		return wrap(err, "finish the redelivery %d", id)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return wrap(err, "finish the redelivery %d", id)
+		}
+		return patchpilot.Errorf(patchpilot.ECONFLICT, "redelivery %d is not being sent", id)
+	}
+	return nil
+}
+
+const cursorColumns = `integration, event_id, delivered_event_id, delivered_at, retry_event_id, retry_attempts, retry_error, retry_at`
+
+// scanCursor reads the cursorColumns, then extra.
+func scanCursor(s scanner, extra ...any) (patchpilot.DeliveryCursor, error) {
 	var c patchpilot.DeliveryCursor
-	var at string
-	if err := s.Scan(&c.Integration, &c.EventID, &c.DeliveredEventID, &at); err != nil {
+	var r patchpilot.DeliveryRetry
+	var at, retryAt string
+	if err := s.Scan(append([]any{&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &r.EventID, &r.Attempts, &r.Error, &retryAt}, extra...)...); err != nil {
 		return c, err
 	}
 	var err error
-	c.DeliveredAt, err = parseOptionalTime(at)
-	return c, err
+	if c.DeliveredAt, err = parseOptionalTime(at); err != nil {
+		return c, err
+	}
+	if r.EventID != 0 {
+		if r.NextTry, err = parseOptionalTime(retryAt); err != nil {
+			return c, err
+		}
+		c.Retrying = &r
+	}
+	return c, nil
 }
 
 // AcquireDeliveryLease gives owner the dispatcher's lease until now+ttl on

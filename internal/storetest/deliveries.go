@@ -13,6 +13,8 @@ import (
 func (s suite) runDeliveries(t *testing.T) {
 	t.Run("DeliveryCursors", s.testDeliveryCursors)
 	t.Run("DeliveryFailures", s.testDeliveryFailures)
+	t.Run("DeliveryRetry", s.testDeliveryRetry)
+	t.Run("Redelivery", s.testRedelivery)
 	t.Run("DeliveryLease", s.testDeliveryLease)
 }
 
@@ -173,4 +175,120 @@ func (s suite) testDeliveryLease(t *testing.T) {
 	_, _, err := st.AcquireDeliveryLease(ctx, "", longLease)
 	wantCode(t, err, patchpilot.EINVALID, "owner")
 	wantCode(t, st.ReleaseDeliveryLease(ctx, ""), patchpilot.EINVALID, "owner")
+}
+
+// testDeliveryRetry: the delivery being retried is kept in the cursor
+// until the cursor moves past its event, delivered or given up.
+func (s suite) testDeliveryRetry(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	if _, err := st.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	evs := appendEvents(t, st, 3)
+	r := patchpilot.DeliveryRetry{EventID: evs[0].ID, Attempts: 3, Error: "webhook answered 503", NextTry: baseTime.Add(time.Minute)}
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatalf("SetDeliveryRetry: %v", err)
+	}
+	cursor := func() patchpilot.DeliveryCursor {
+		t.Helper()
+		cs, err := st.DeliveryCursors(ctx)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("DeliveryCursors = %+v, %v", cs, err)
+		}
+		return cs[0]
+	}
+	if c := cursor(); c.Retrying == nil || *c.Retrying != r || c.Behind != 3 {
+		t.Fatalf("cursor while retrying = %+v (retrying %+v); want %+v, 3 behind", c, c.Retrying, r)
+	}
+	if c, err := st.StartDeliveryCursor(ctx, "hook"); err != nil || c.Retrying == nil || *c.Retrying != r {
+		t.Errorf("StartDeliveryCursor while retrying = %+v, %v; want the retry kept", c, err)
+	}
+	// Moving the cursor before the retried event keeps it; delivering it
+	// clears it.
+	r.Attempts, r.NextTry = 4, r.NextTry.Add(time.Minute)
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AdvanceDeliveryCursor(ctx, "hook", evs[0].ID, baseTime); err != nil {
+		t.Fatal(err)
+	}
+	if c := cursor(); c.Retrying != nil {
+		t.Errorf("cursor after the retried event was delivered = %+v; want no retry", *c.Retrying)
+	}
+	// Giving up clears it too.
+	r = patchpilot.DeliveryRetry{EventID: evs[1].ID, Attempts: 1, Error: "timeout", NextTry: baseTime}
+	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: "hook", EventID: evs[1].ID, Attempts: 2, Time: baseTime}); err != nil {
+		t.Fatal(err)
+	}
+	if c := cursor(); c.Retrying != nil || c.EventID != evs[1].ID {
+		t.Errorf("cursor after giving up = %+v; want at event %d with no retry", c, evs[1].ID)
+	}
+	wantCode(t, st.SetDeliveryRetry(ctx, "nobody", r), patchpilot.ENOTFOUND, "nobody")
+	wantCode(t, st.SetDeliveryRetry(ctx, "hook", patchpilot.DeliveryRetry{EventID: evs[2].ID, NextTry: baseTime}), patchpilot.EINVALID, "attempts")
+	wantCode(t, st.SetDeliveryRetry(ctx, "hook", patchpilot.DeliveryRetry{EventID: evs[2].ID, Attempts: 1}), patchpilot.EINVALID, "next try")
+}
+
+// testRedelivery: a given-up delivery is redelivered at most once:
+// requested, claimed by one dispatcher, finished once.
+func (s suite) testRedelivery(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	if _, err := st.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	evs := appendEvents(t, st, 3)
+	var fs []patchpilot.DeliveryFailure
+	for _, e := range evs[:2] {
+		f, err := st.GiveUpDelivery(ctx, patchpilot.DeliveryFailure{Integration: "hook", EventID: e.ID, Topic: patchpilot.TopicHalted, Attempts: 3, Error: "503", Time: baseTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	got, err := st.RequestRedelivery(ctx, "hook", evs[0].ID)
+	if err != nil || len(got) != 1 || got[0].ID != fs[0].ID || got[0].Redelivery != patchpilot.RedeliveryRequested {
+		t.Fatalf("RequestRedelivery(event %d) = %+v, %v", evs[0].ID, got, err)
+	}
+	_, err = st.RequestRedelivery(ctx, "hook", evs[0].ID)
+	wantCode(t, err, patchpilot.ECONFLICT, "at most once")
+	_, err = st.RequestRedelivery(ctx, "hook", evs[2].ID)
+	wantCode(t, err, patchpilot.ENOTFOUND, fmt.Sprint(evs[2].ID))
+	// All: only the one not asked for yet.
+	if got, err := st.RequestRedelivery(ctx, "hook", 0); err != nil || len(got) != 1 || got[0].ID != fs[1].ID {
+		t.Fatalf("RequestRedelivery(all) = %+v, %v", got, err)
+	}
+	if got, err := st.RequestRedelivery(ctx, "hook", 0); err != nil || len(got) != 0 {
+		t.Fatalf("RequestRedelivery(all) again = %+v, %v; want none", got, err)
+	}
+	if ok, err := st.ClaimRedelivery(ctx, fs[0].ID); err != nil || !ok {
+		t.Fatalf("ClaimRedelivery = %v, %v", ok, err)
+	}
+	if ok, err := st.ClaimRedelivery(ctx, fs[0].ID); err != nil || ok {
+		t.Fatalf("ClaimRedelivery twice = %v, %v; want refused", ok, err)
+	}
+	wantCode(t, st.FinishRedelivery(ctx, fs[1].ID, "", baseTime), patchpilot.ECONFLICT, "not being sent")
+	if err := st.FinishRedelivery(ctx, fs[0].ID, "", baseTime.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, st.FinishRedelivery(ctx, fs[0].ID, "", baseTime), patchpilot.ECONFLICT, "not being sent")
+	if _, err := st.ClaimRedelivery(ctx, fs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRedelivery(ctx, fs[1].ID, "webhook answered 401", baseTime.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := st.DeliveryFailures(ctx, "hook", 0)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("DeliveryFailures = %+v, %v", list, err)
+	}
+	if f := list[1]; f.Redelivery != patchpilot.RedeliveryDone || !f.RedeliveredAt.Equal(baseTime.Add(time.Hour)) || f.RedeliveryError != "" {
+		t.Errorf("redelivered failure = %+v", f)
+	}
+	if f := list[0]; f.Redelivery != patchpilot.RedeliveryFailed || f.RedeliveryError != "webhook answered 401" {
+		t.Errorf("failed redelivery = %+v", f)
+	}
 }

@@ -214,9 +214,14 @@ func IncidentKey(rollout string, id int64) string {
 // trigger for halted, incident and rollback_failed; resolves of the
 // rollout's alert and of each of its incidents' for recovered and for a
 // rollout that finished succeeded or rolled back (told as rollout_finished
-// and rolled_back); none for other topics.
+// and rolled_back); none for other topics, and none for a dry-run
+// rollout (it changes nothing: nobody is paged for it, and it never
+// triggered an alert to resolve).
 func (p *Notifier) Events(n patchpilot.Notification) []Event {
 	if n.Rollout == nil && n.Event.Rollout == "" {
+		return nil
+	}
+	if n.Rollout != nil && n.Rollout.DryRun {
 		return nil
 	}
 	rollout := n.Event.Rollout

@@ -339,3 +339,21 @@ func TestBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunNeverTriggers: a dry-run rollout's halt, incident or failed
+// rollback pages nobody, and sends no resolve either.
+func TestDryRunNeverTriggers(t *testing.T) {
+	n, s := serve(t, 202, "", nil)
+	for _, topic := range []patchpilot.Topic{patchpilot.TopicHalted, patchpilot.TopicIncident, patchpilot.TopicRollbackFailed,
+		patchpilot.TopicRecovered, patchpilot.TopicRolloutFinished} {
+		note := halted()
+		note.Topic, note.Level, note.Summary = topic, patchpilot.LevelInfo, "dry run: "+note.Summary
+		note.Rollout.DryRun = true
+		if err := n.Notify(context.Background(), note); err != nil {
+			t.Fatalf("Notify(%s): %v", topic, err)
+		}
+	}
+	if len(s.alerts) != 0 {
+		t.Errorf("a dry run sent %d events: %v", len(s.alerts), s.alerts)
+	}
+}
