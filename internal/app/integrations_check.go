@@ -42,6 +42,11 @@ func (a *App) CheckIntegrations() error {
 				return err
 			}
 		}
+		if k.inventorySource != nil {
+			if _, err := k.inventorySource(c, o); err != nil {
+				return err
+			}
+		}
 		if k.reports != nil {
 			if _, err := k.reports(c, o); err != nil {
 				return err
