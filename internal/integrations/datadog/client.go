@@ -112,9 +112,7 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if c.sourceType == "" {
 		c.sourceType = DefaultSourceTypeName
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.http = integrations.NoRedirects(c.http)
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -157,7 +155,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, patchpilot.Errorf(patchpilot.ECANCELED, "datadog: %w", ctx.Err())
 		}
-		msg := "no answer from " + c.base.Host + ": " + redact(err.Error(), c.apiKey, c.appKey)
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = c.base.Host + " " + de.Message
+			return nil, de
+		}
+		msg := "no answer from " + c.base.Host + ": " + integrations.RedactError(err, c.apiKey, c.appKey)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no answer from %s within %s", c.base.Host, c.timeout)
 		}
@@ -166,7 +168,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true}
+		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + integrations.RedactError(err, c.apiKey, c.appKey), Retryable: true}
 	}
 	if resp.StatusCode/100 == 2 {
 		return data, nil
@@ -177,7 +179,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // answerError maps a refusal: 429 and 5xx may be retried (after
 // Retry-After or X-RateLimit-Reset), 400, 401 and 403 may not.
 func answerError(resp *http.Response, body []byte, secrets ...string) *patchpilot.DeliveryError {
-	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: redact(errorText(body), secrets...)}
+	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: integrations.RedactText(errorText(body), secrets...)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Retryable = true
@@ -221,16 +223,6 @@ func errorText(body []byte) string {
 	s := strings.TrimSpace(string(body))
 	if len(s) > 200 {
 		s = s[:200] + "..."
-	}
-	return s
-}
-
-// redact removes secrets from a text that may echo a request.
-func redact(s string, secrets ...string) string {
-	for _, k := range secrets {
-		if k != "" {
-			s = strings.ReplaceAll(s, k, "[redacted]")
-		}
 	}
 	return s
 }

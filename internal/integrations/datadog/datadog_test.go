@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const (
@@ -259,5 +260,19 @@ func TestEvents(t *testing.T) {
 	var de *patchpilot.DeliveryError
 	if !errors.As(err, &de) || de.Status != 403 || de.Retryable || !strings.Contains(de.Message, "Forbidden") {
 		t.Errorf("403: %v", err)
+	}
+}
+
+func TestRedirectIsRefusedWithTheKeys(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	c := client(t, u)
+	integrationstest.CheckRefused(t, c.Notify(context.Background(), patchpilot.Notification{Topic: patchpilot.TopicHalted, Summary: "halted"}), reached)
+	_, err := c.Query(context.Background(), "avg:system.cpu.user{*}", time.Unix(0, 0), time.Unix(60, 0))
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || de.Retryable || !strings.Contains(de.Message, "answered a redirect") {
+		t.Fatalf("query error %v, want the refused redirect", err)
+	}
+	if n, seen := reached(); n != 0 || strings.Contains(seen, testAPIKey) {
+		t.Fatalf("the redirect's host received %d requests", n)
 	}
 }

@@ -89,9 +89,7 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if c.token, err = s.Token.Resolve(spec.Name+": token", getenv); err != nil {
 		return nil, err
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.http = integrations.NoRedirects(c.http)
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -249,7 +247,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, patchpilot.Errorf(patchpilot.ECANCELED, "grafana: %w", ctx.Err())
 		}
-		msg := "no answer from " + c.base.Host + ": " + strings.ReplaceAll(err.Error(), c.token, "[redacted]")
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = c.base.Host + " " + de.Message
+			return nil, de
+		}
+		msg := "no answer from " + c.base.Host + ": " + integrations.RedactError(err, c.token)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no answer from %s within %s", c.base.Host, c.timeout)
 		}
@@ -258,12 +260,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true}
+		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + integrations.RedactError(err, c.token), Retryable: true}
 	}
 	if resp.StatusCode/100 == 2 {
 		return data, nil
 	}
-	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: method + " " + path + ": " + errorText(data)}
+	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: method + " " + path + ": " + integrations.RedactText(errorText(data), c.token)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Retryable = true

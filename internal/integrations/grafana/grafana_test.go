@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const testToken = "glsa_0123456789abcdef0123456789abcdef_0a1b2c3d"
@@ -267,4 +268,10 @@ func TestSettingsErrors(t *testing.T) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
 	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	c := newClient(t, u)
+	integrationstest.CheckRefused(t, c.Notify(context.Background(), note(patchpilot.TopicHalted, time.Unix(100, 0), "halted")), reached)
 }

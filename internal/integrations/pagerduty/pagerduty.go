@@ -143,7 +143,9 @@ func New(name, routingKey, eventsURL string, client *http.Client) (*Notifier, er
 	cu := *u
 	cu.Path = "/v2/change/enqueue"
 	if client == nil {
-		client = &http.Client{Timeout: Timeout}
+		client = integrations.NewHTTPClient(Timeout)
+	} else {
+		client = integrations.NoRedirects(client)
 	}
 	return &Notifier{name: name, key: routingKey, url: eventsURL, changeURL: cu.String(), source: "patchpilot", client: client}, nil
 }
@@ -403,7 +405,11 @@ func (p *Notifier) post(ctx context.Context, to string, v any) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &patchpilot.DeliveryError{Service: Type, Message: "could not reach PagerDuty: " + err.Error(), Retryable: true}
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = "PagerDuty " + de.Message
+			return de
+		}
+		return &patchpilot.DeliveryError{Service: Type, Message: "could not reach PagerDuty: " + integrations.RedactError(err), Retryable: true}
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))

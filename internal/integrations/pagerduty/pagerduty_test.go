@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const key = "R0UTINGKEY0123456789abcdefABCDEF" // 32 characters
@@ -338,4 +339,13 @@ func TestBuild(t *testing.T) {
 			t.Errorf("error shows the key: %v", err)
 		}
 	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	n, err := New("ops-pd", key, u+"/v2/enqueue", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integrationstest.CheckRefused(t, n.Notify(context.Background(), halted()), reached)
 }

@@ -103,7 +103,9 @@ func loopback(host string) bool {
 // with Timeout).
 func New(name, webhookURL string, client *http.Client) *Notifier {
 	if client == nil {
-		client = &http.Client{Timeout: Timeout}
+		client = integrations.NewHTTPClient(Timeout)
+	} else {
+		client = integrations.NoRedirects(client)
 	}
 	return &Notifier{name: name, url: webhookURL, client: client}
 }
@@ -143,7 +145,11 @@ func networkError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return &patchpilot.DeliveryError{Service: Type, Message: "cancelled", Retryable: true}
 	}
-	return &patchpilot.DeliveryError{Service: Type, Message: "could not reach Slack: " + err.Error(), Retryable: true}
+	if de, ok := integrations.RedirectRefused(Type, err); ok {
+		de.Message = "Slack's webhook_url " + de.Message
+		return de
+	}
+	return &patchpilot.DeliveryError{Service: Type, Message: "could not reach Slack: " + integrations.RedactError(err), Retryable: true}
 }
 
 // answer maps Slack's answer to nil or a DeliveryError. The incoming

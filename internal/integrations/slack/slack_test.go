@@ -15,6 +15,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const hookPath = "/services/T0001/B0002/sEcReTtOkEn"
@@ -308,5 +309,16 @@ func TestRetryAfterDate(t *testing.T) {
 	}
 	if d := retryAfter("soon"); d != 0 {
 		t.Errorf("retryAfter(soon) = %s", d)
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	for _, c := range []*http.Client{nil, http.DefaultClient} {
+		err := New("ops-slack", u+"/services/T0/B0/SECRET", c).Notify(context.Background(), notification())
+		integrationstest.CheckRefused(t, err, reached)
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Fatalf("error %q repeats the webhook's path", err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const secret = "s3cret-shared-with-the-receiver"
@@ -208,5 +209,18 @@ func TestNew(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), secret) {
 			t.Errorf("the secret is in the error: %v", err)
 		}
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	w, err := New(spec(t, fmt.Sprintf("  - {name: hook, type: webhook, url: %q, secret: {env: HOOK_SECRET}}\n", u+"/hooks/pp?token=QSECRET")), getenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Notify(context.Background(), notification())
+	integrationstest.CheckRefused(t, err, reached)
+	if strings.Contains(err.Error(), "QSECRET") {
+		t.Fatalf("error %q repeats the url's query", err)
 	}
 }
