@@ -276,3 +276,18 @@ func TestRedirectIsRefusedWithTheKeys(t *testing.T) {
 		t.Fatalf("the redirect's host received %d requests", n)
 	}
 }
+
+func TestErrorsHideTheURLQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := srv.URL
+	srv.Close()
+	c := client(t, u+"/?x=QSECRET")
+	err := c.Notify(context.Background(), patchpilot.Notification{Topic: patchpilot.TopicHalted, Summary: "halted"})
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || !de.Retryable {
+		t.Fatalf("error %v, want a retryable delivery error", err)
+	}
+	if strings.Contains(err.Error(), "QSECRET") {
+		t.Fatalf("error %q repeats the url's query", err)
+	}
+}

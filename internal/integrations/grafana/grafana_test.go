@@ -275,3 +275,18 @@ func TestRedirectIsRefused(t *testing.T) {
 	c := newClient(t, u)
 	integrationstest.CheckRefused(t, c.Notify(context.Background(), note(patchpilot.TopicHalted, time.Unix(100, 0), "halted")), reached)
 }
+
+func TestErrorsHideTheURLQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := srv.URL
+	srv.Close()
+	c := newClient(t, u+"/x?x=QSECRET&")
+	err := c.Notify(context.Background(), note(patchpilot.TopicHalted, time.Unix(100, 0), "halted"))
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || !de.Retryable {
+		t.Fatalf("error %v, want a retryable delivery error", err)
+	}
+	if strings.Contains(err.Error(), "QSECRET") || strings.Contains(err.Error(), testToken) {
+		t.Fatalf("error %q repeats the url's query", err)
+	}
+}
