@@ -100,6 +100,9 @@ func Decode(file string, n *yaml.Node, types []string) (Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return c, errorf(file, v, "integrations: dashboard_url", "expected an http or https URL such as https://patchpilot.example.com, got %q", v.Value)
 		}
+		if LiteralUserinfo(v.Value) {
+			return c, userinfoError(errorf(file, v, "integrations: dashboard_url", "%s", URLUserinfoMessage))
+		}
 		c.DashboardURL = strings.TrimRight(v.Value, "/")
 	}
 	v, ok := f["services"]
@@ -182,6 +185,9 @@ func DecodeSettings(s Spec, into any) error {
 		}
 		if err := checkKinds(s.File, what, s.Node.Content[j], s.Node.Content[j+1], reflect.TypeOf(into).Elem()); err != nil {
 			return err
+		}
+		if k, v := s.Node.Content[j], s.Node.Content[j+1]; isURLKey(k.Value) && v.Kind == yaml.ScalarNode && LiteralUserinfo(v.Value) {
+			return userinfoError(errorf(s.File, v, what, "%s: %s", k.Value, URLUserinfoMessage))
 		}
 		rest.Content = append(rest.Content, s.Node.Content[j], s.Node.Content[j+1])
 	}
@@ -354,4 +360,8 @@ func mapping(file string, n *yaml.Node, what string, known []string) (map[string
 		out[k.Value] = n.Content[i+1]
 	}
 	return out, nil
+}
+
+func userinfoError(err error) error {
+	return err.(*patchpilot.Error).WithHint("give the service's credentials in its secret keys ({env: VARIABLE} or {file: /path/to/file}), never in a URL")
 }

@@ -87,6 +87,7 @@ func TestDecodeSettingsRefusesUnknownKeysAndLiteralSecrets(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
 		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\"; known keys: name, type, topics, min_level, url, secret"},
 		"literal secret": {"services:\n  - name: h\n    type: webhook\n    secret: hunter2\n", "pp.yaml:4: integrations: h: secret: write the secret's source, not the secret"},
+		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
 		"secret key":     {"services:\n  - name: h\n    type: webhook\n    secret: {environment: X}\n", "pp.yaml:4: integrations: h: secret: unknown key \"environment\"; known keys: env, file"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -131,5 +132,26 @@ func TestSecretResolveFromFileAndItsErrors(t *testing.T) {
 	}
 	if (Secret{Env: "K"}).String() != "$K" {
 		t.Error("String names the variable")
+	}
+}
+
+func TestLiteralUserinfo(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://user:pw@host/":                         true,
+		"http://user@host:80":                          true,
+		"http://host/a@b":                              false,
+		"http://host?x=a@b":                            false,
+		"http://{{.Address}}/":                         false,
+		"http://{{.Vars.probe_user}}@{{.Address}}/":    false,
+		"http://u:{{index .Vars \"pw/x\"}}@{{.Host}}/": false,
+		"http://u:pw@{{.Address}}/{{.Host}}":           true,
+	} {
+		if got := LiteralUserinfo(raw); got != want {
+			t.Errorf("LiteralUserinfo(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	_, err := decode(t, "dashboard_url: https://a:b@pp.example.com\n")
+	if err == nil || !strings.Contains(err.Error(), "pp.yaml:1: integrations: dashboard_url: a user or password in the URL is not allowed") {
+		t.Fatalf("dashboard_url with a password: %v", err)
 	}
 }

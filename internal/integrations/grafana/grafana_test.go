@@ -254,6 +254,7 @@ func TestSettingsErrors(t *testing.T) {
 		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: 3\n":  "panel_id: a panel needs its dashboard_uid",
 		"    url: https://g.example.com\n    token: {env: NOPE}\n":                "token: environment variable NOPE is not set",
 		"    url: https://g.example.com\n    token: {env: T}\n    dashboard: x\n": `unknown key "dashboard"`,
+		"    url: https://admin:pw@g.example.com\n    token: {env: T}\n":          "patchpilot.yaml:4: integrations: g: url: a user or password in the URL is not allowed",
 	} {
 		var doc yaml.Node
 		if err := yaml.Unmarshal([]byte("services:\n  - name: g\n    type: grafana\n"+src), &doc); err != nil {

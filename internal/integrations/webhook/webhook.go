@@ -128,9 +128,6 @@ func New(spec integrations.Spec, getenv func(string) string, now func() time.Tim
 	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected the http or https URL the notifications are posted to, got %q", what, s.URL)
 	}
-	if u.User != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: credentials in the URL are not allowed; the requests are signed with secret", what)
-	}
 	timeout := 10 * time.Second
 	if s.Timeout != "" {
 		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {

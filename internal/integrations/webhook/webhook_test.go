@@ -194,7 +194,7 @@ func TestNew(t *testing.T) {
 	cases := []struct{ src, err string }{
 		{"  - {name: h, type: webhook, secret: {env: HOOK_SECRET}}\n", "patchpilot.yaml:2: integrations: h: url: expected the http or https URL"},
 		{"  - {name: h, type: webhook, url: ftp://x, secret: {env: HOOK_SECRET}}\n", "url: expected the http or https URL"},
-		{"  - {name: h, type: webhook, url: 'https://u:p@x/', secret: {env: HOOK_SECRET}}\n", "credentials in the URL"},
+		{"  - {name: h, type: webhook, url: 'https://u:p@x/', secret: {env: HOOK_SECRET}}\n", "patchpilot.yaml:2: integrations: h: url: a user or password in the URL is not allowed"},
 		{"  - {name: h, type: webhook, url: 'https://x/'}\n", "secret: no secret given"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: {env: UNSET}}\n", "environment variable UNSET is not set"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: literal}\n", "write the secret's source"},
