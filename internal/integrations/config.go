@@ -219,6 +219,9 @@ func checkKinds(file, what string, k, v *yaml.Node, t reflect.Type) error {
 	if err != nil {
 		return err
 	}
+	if e, ok := m["env"]; ok && ft == reflect.TypeOf(Secret{}) && (e.Kind != yaml.ScalarNode || !ValidEnvName(e.Value)) {
+		return errorf(file, e, what, "%s: %s", k.Value, envNameMessage).(*patchpilot.Error).WithHint(envNameHint)
+	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		if err := checkKinds(file, what+": "+k.Value, v.Content[i], m[v.Content[i].Value], ft); err != nil {
 			return err
@@ -291,6 +294,8 @@ func (s Secret) Resolve(what string, getenv func(string) string) (string, error)
 	switch {
 	case s.Env != "" && s.File != "":
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: give env or file, not both", what)
+	case s.Env != "" && !ValidEnvName(s.Env):
+		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", what, envNameMessage).WithHint(envNameHint)
 	case s.Env != "":
 		v := getenv(s.Env)
 		if v == "" {
@@ -304,6 +309,13 @@ func (s Secret) Resolve(what string, getenv func(string) string) (string, error)
 			return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: read secret file: %v", what, err)
 		}
 		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: read secret file: %v", what, err)
+		}
+		if err := checkSecretFileInfo(what+": secret file", s.File, fi); err != nil {
+			return "", err
+		}
 		buf := make([]byte, MaxSecretBytes+1)
 		n, _ := io.ReadFull(f, buf)
 		if n > MaxSecretBytes {

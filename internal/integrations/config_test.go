@@ -88,6 +88,7 @@ func TestDecodeSettingsRefusesUnknownKeysAndLiteralSecrets(t *testing.T) {
 		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\"; known keys: name, type, topics, min_level, url, secret"},
 		"literal secret": {"services:\n  - name: h\n    type: webhook\n    secret: hunter2\n", "pp.yaml:4: integrations: h: secret: write the secret's source, not the secret"},
 		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
+		"env not a name": {"services:\n  - name: h\n    type: webhook\n    secret:\n      env: s3cr3t-hunter2-abc\n", "pp.yaml:5: integrations: h: secret: env: expected the name of an environment variable"},
 		"secret key":     {"services:\n  - name: h\n    type: webhook\n    secret: {environment: X}\n", "pp.yaml:4: integrations: h: secret: unknown key \"environment\"; known keys: env, file"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -129,6 +130,16 @@ func TestSecretResolveFromFileAndItsErrors(t *testing.T) {
 	}
 	if _, err := (Secret{File: filepath.Join(dir, "none")}).Resolve("x", os.Getenv); err == nil {
 		t.Error("a missing file resolved")
+	}
+	if err := os.Chmod(f, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Secret{File: f}).Resolve("ops: token", os.Getenv); err == nil ||
+		!strings.Contains(err.Error(), "ops: token: secret file "+f+": readable by others (mode 0640)") || patchpilot.ErrorHint(err) != "chmod 600 "+f {
+		t.Errorf("a group-readable secret file: %v (hint %q)", err, patchpilot.ErrorHint(err))
+	}
+	if _, err := (Secret{Env: "s3cr3t-LITERAL-abc"}).Resolve("x", func(string) string { return "" }); err == nil || strings.Contains(err.Error(), "LITERAL") {
+		t.Errorf("an env that is no variable name: %v", err)
 	}
 	if (Secret{Env: "K"}).String() != "$K" {
 		t.Error("String names the variable")
