@@ -66,11 +66,12 @@ services:
 
 func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
-		"unknown type":  {"services:\n  - name: a\n    type: slak\n", "pp.yaml:2: integrations: a: type: expected one of slack, webhook, got \"slak\""},
+		"unknown type":  {"services:\n  - name: a\n    type: slak\n", "pp.yaml:3: integrations: a: type: expected one of slack, webhook, got \"slak\""},
 		"bad name":      {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
-		"same name":     {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: the name is already used at line 2"},
-		"unknown topic": {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: services[0]: topics: unknown topic \"halt\""},
-		"bad level":     {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: services[0]: min_level: expected info, warning or critical"},
+		"same name":     {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: name: the name is already used at line 2"},
+		"unknown topic": {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: a: topics: unknown topic \"halt\""},
+		"same topic":    {"services:\n  - name: a\n    type: slack\n    topics:\n      - halted\n      - halted\n", "pp.yaml:6: integrations: a: topics: halted is listed twice"},
+		"bad level":     {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: a: min_level: expected info, warning or critical"},
 		"section key":   {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
 		"bad url":       {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
 	} {
@@ -80,6 +81,29 @@ func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestDecodeSettingsNamesTheKeysLine(t *testing.T) {
+	type panel struct {
+		URL     string `yaml:"url"`
+		PanelID int    `yaml:"panel_id"`
+		Tags    []string
+	}
+	c, err := decode(t, "services:\n  - name: g\n    type: slack\n    url: https://g.example.com\n    panel_id: four\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p panel
+	err = DecodeSettings(c.Items[0], &p)
+	if want := `pp.yaml:5: integrations: g: panel_id: expected a whole number, got "four"`; err == nil || err.Error() != want {
+		t.Fatalf("error = %v; want %q", err, want)
+	}
+	if got := c.Items[0].At("panel_id"); got != "pp.yaml:5: integrations: g: panel_id" {
+		t.Errorf("At = %q", got)
+	}
+	if got := c.Items[0].At("token"); got != "pp.yaml:2: integrations: g: token" {
+		t.Errorf("At of a key not written = %q", got)
 	}
 }
 

@@ -84,12 +84,11 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := spec.Where() + ": integrations: " + spec.Name
 	if s.Site == "" {
 		s.Site = DefaultSite
 	}
 	if !slices.Contains(Sites, s.Site) {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: site: expected one of %s, got %q", where, strings.Join(Sites, ", "), s.Site)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected one of %s, got %q", spec.At("site"), strings.Join(Sites, ", "), s.Site)
 	}
 	raw := "https://api." + s.Site
 	if s.URL != "" {
@@ -97,15 +96,15 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected an http or https URL such as https://api.datadoghq.com, got %q", where, s.URL)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected an http or https URL such as https://api.datadoghq.com, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{name: spec.Name, base: u, tags: s.Tags, sourceType: s.SourceTypeName, http: o.HTTPClient, timeout: o.Timeout}
-	if c.apiKey, err = s.APIKey.Resolve(spec.Name+": api_key", getenv); err != nil {
+	if c.apiKey, err = s.APIKey.Resolve(spec.At("api_key"), getenv); err != nil {
 		return nil, err
 	}
 	if !s.AppKey.IsZero() {
-		if c.appKey, err = s.AppKey.Resolve(spec.Name+": app_key", getenv); err != nil {
+		if c.appKey, err = s.AppKey.Resolve(spec.At("app_key"), getenv); err != nil {
 			return nil, err
 		}
 	}

@@ -77,11 +77,11 @@ func TestSiteSelectsTheAPIHost(t *testing.T) {
 		}
 	}
 	_, err := New(spec(t, "services:\n  - name: dd\n    type: datadog\n    site: datadog.com\n    api_key: {env: DD_API_KEY}\n"), env, Options{})
-	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:2: integrations: dd: site: expected one of datadoghq.com,") {
+	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd: site: expected one of datadoghq.com,") {
 		t.Errorf("bad site: %v", err)
 	}
 	_, err = New(spec(t, "services:\n  - name: dd\n    type: datadog\n    api_key: {env: NOPE}\n"), env, Options{})
-	if err == nil || !strings.Contains(err.Error(), "dd: api_key: environment variable NOPE is not set") {
+	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd: api_key: environment variable NOPE is not set") {
 		t.Errorf("missing key: %v", err)
 	}
 	_, err = New(spec(t, "services:\n  - name: dd\n    type: datadog\n    api_key: abc\n"), env, Options{})

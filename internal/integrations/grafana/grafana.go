@@ -76,17 +76,16 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := spec.Where() + ": integrations: " + spec.Name
 	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected Grafana's base URL such as https://grafana.example.com, got %q", where, s.URL)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected Grafana's base URL such as https://grafana.example.com, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	if s.PanelID < 0 || (s.PanelID != 0 && s.DashboardUID == "") {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: panel_id: a panel needs its dashboard_uid", where)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: a panel needs its dashboard_uid", spec.At("panel_id"))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{name: spec.Name, base: u, set: s, http: o.HTTPClient, timeout: o.Timeout}
-	if c.token, err = s.Token.Resolve(spec.Name+": token", getenv); err != nil {
+	if c.token, err = s.Token.Resolve(spec.At("token"), getenv); err != nil {
 		return nil, err
 	}
 	c.http = integrations.NoRedirects(c.http)

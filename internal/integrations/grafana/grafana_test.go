@@ -250,11 +250,13 @@ func TestAnnotationErrors(t *testing.T) {
 
 func TestSettingsErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"    url: grafana.example.com\n    token: {env: T}\n":                     "url: expected Grafana's base URL",
-		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: 3\n":  "panel_id: a panel needs its dashboard_uid",
-		"    url: https://g.example.com\n    token: {env: NOPE}\n":                "token: environment variable NOPE is not set",
-		"    url: https://g.example.com\n    token: {env: T}\n    dashboard: x\n": `unknown key "dashboard"`,
-		"    url: https://admin:pw@g.example.com\n    token: {env: T}\n":          "patchpilot.yaml:4: integrations: g: url: a user or password in the URL is not allowed",
+		"    url: grafana.example.com\n    token: {env: T}\n":                       "url: expected Grafana's base URL",
+		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: 3\n":    "patchpilot.yaml:6: integrations: g: panel_id: a panel needs its dashboard_uid",
+		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: four\n": `patchpilot.yaml:6: integrations: g: panel_id: expected a whole number, got "four"`,
+		"    url: https://g.example.com\n":                                          "patchpilot.yaml:2: integrations: g: token: no secret given",
+		"    url: https://g.example.com\n    token: {env: NOPE}\n":                  "token: environment variable NOPE is not set",
+		"    url: https://g.example.com\n    token: {env: T}\n    dashboard: x\n":   `unknown key "dashboard"`,
+		"    url: https://admin:pw@g.example.com\n    token: {env: T}\n":            "patchpilot.yaml:4: integrations: g: url: a user or password in the URL is not allowed",
 	} {
 		var doc yaml.Node
 		if err := yaml.Unmarshal([]byte("services:\n  - name: g\n    type: grafana\n"+src), &doc); err != nil {

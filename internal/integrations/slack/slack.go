@@ -53,14 +53,14 @@ func Build(s integrations.Spec, getenv func(string) string) (*Notifier, error) {
 		return nil, err
 	}
 	if st.WebhookURL.IsZero() {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: webhook_url: missing; expected {env: VARIABLE} or {file: /path} holding the incoming webhook's URL", s.Where(), s.Name)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: missing; expected {env: VARIABLE} or {file: /path} holding the incoming webhook's URL", s.At("webhook_url"))
 	}
-	u, err := st.WebhookURL.Resolve(s.Where()+": integrations: "+s.Name+": webhook_url", getenv)
+	u, err := st.WebhookURL.Resolve(s.At("webhook_url"), getenv)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkURL(u); err != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: webhook_url (from %s): %s", s.Where(), s.Name, st.WebhookURL, err)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s (from %s): %s", s.At("webhook_url"), st.WebhookURL, err)
 	}
 	return New(s.Name, u, nil), nil
 }

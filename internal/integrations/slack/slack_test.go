@@ -285,7 +285,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, c := range []struct{ extra, want string }{
 		{"", "pp.yaml:2: integrations: ops-slack: webhook_url: missing"},
-		{"    webhook_url: {env: PLAIN}\n", "pp.yaml:2: integrations: ops-slack: webhook_url (from $PLAIN): expected an https URL"},
+		{"    webhook_url: {env: PLAIN}\n", "pp.yaml:4: integrations: ops-slack: webhook_url (from $PLAIN): expected an https URL"},
 		{"    webhook_url: {env: NOPATH}\n", "with a host and a path"},
 		{"    webhook_url: {env: FTP}\n", `got scheme "ftp"`},
 		{"    webhook_url: {env: WITH_USER}\n", "expected no user:password@"},

@@ -123,18 +123,17 @@ func New(spec integrations.Spec, getenv func(string) string, now func() time.Tim
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("%s: integrations: %s", spec.Where(), spec.Name)
 	u, err := url.Parse(s.URL)
 	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected the http or https URL the notifications are posted to, got %q", what, s.URL)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected the http or https URL the notifications are posted to, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	timeout := 10 * time.Second
 	if s.Timeout != "" {
 		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: timeout: expected a positive duration such as 10s, got %q", what, s.Timeout)
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive duration such as 10s, got %q", spec.At("timeout"), s.Timeout)
 		}
 	}
-	secret, err := s.Secret.Resolve(what+": secret", getenv)
+	secret, err := s.Secret.Resolve(spec.At("secret"), getenv)
 	if err != nil {
 		return nil, err
 	}
