@@ -63,6 +63,7 @@ type Settings struct {
 // Client calls one Datadog site's API. It is safe for concurrent use.
 type Client struct {
 	name           string
+	appAt          string // where app_key is (or would be) written
 	base           *url.URL
 	apiKey, appKey string
 	tags           []string
@@ -99,7 +100,7 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected an http or https URL such as https://api.datadoghq.com, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{name: spec.Name, base: u, tags: s.Tags, sourceType: s.SourceTypeName, http: o.HTTPClient, timeout: o.Timeout}
+	c := &Client{name: spec.Name, appAt: spec.At("app_key"), base: u, tags: s.Tags, sourceType: s.SourceTypeName, http: o.HTTPClient, timeout: o.Timeout}
 	if c.apiKey, err = s.APIKey.Resolve(spec.At("api_key"), getenv); err != nil {
 		return nil, err
 	}

@@ -103,6 +103,18 @@ func (c *Client) Query(ctx context.Context, query string, from, to time.Time) ([
 	return out, nil
 }
 
+// CanReadMetrics reports, as an error naming the integration's line, that
+// the client has no application key: Query needs one. A rollout whose
+// gates read Datadog is refused at its start rather than at its first
+// bake.
+func (c *Client) CanReadMetrics() error {
+	if c.appKey != "" {
+		return nil
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s: missing; reading metrics (the plan's health.datadog gates and canary) needs the application key", c.appAt).
+		WithHint("add app_key: {env: DD_APP_KEY} to the integration in patchpilot.yaml")
+}
+
 // scopeTags reads a series' scope, "host:web01,env:prod", as labels.
 func scopeTags(scope string) map[string]string {
 	out := map[string]string{}
