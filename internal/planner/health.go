@@ -225,6 +225,15 @@ func (d *decoder) datadog(n *yaml.Node) (patchpilot.DatadogConfig, error) {
 	if c.Step, err = d.optionalDuration(f, "step", what); err != nil {
 		return c, err
 	}
+	if s, ok := f["step"]; ok {
+		window := patchpilot.PrometheusConfig{Window: c.Window}.WithDefaults().Window
+		switch {
+		case c.Step <= 0:
+			return c, d.errorf(s.value, what+": step", "expected a positive duration such as 15s (leave step out for the default, %s)", patchpilot.DefaultPrometheusStep)
+		case c.Step > window:
+			return c, d.errorf(s.value, what+": step", "%s is longer than the window, %s: a step is one point of the window", c.Step, window)
+		}
+	}
 	return c, nil
 }
 

@@ -173,12 +173,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if resp.StatusCode/100 == 2 {
 		return data, nil
 	}
-	return nil, answerError(resp, data, c.apiKey, c.appKey)
+	return nil, answerError(resp, data, withApp, c.apiKey, c.appKey)
 }
 
 // answerError maps a refusal: 429 and 5xx may be retried (after
-// Retry-After or X-RateLimit-Reset), 400, 401 and 403 may not.
-func answerError(resp *http.Response, body []byte, secrets ...string) *patchpilot.DeliveryError {
+// Retry-After or X-RateLimit-Reset), 400, 401 and 403 may not. withApp
+// says whether the request carried the application key (reading metrics
+// does, posting events does not), for the 401/403 message.
+func answerError(resp *http.Response, body []byte, withApp bool, secrets ...string) *patchpilot.DeliveryError {
 	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: integrations.RedactText(errorText(body), secrets...)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -188,7 +190,11 @@ func answerError(resp *http.Response, body []byte, secrets ...string) *patchpilo
 	case resp.StatusCode >= 500:
 		e.Retryable = true
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.Message += " (check the integration's api_key and app_key: the application key must be allowed to read metrics, and both must belong to the site's organisation)"
+		if withApp {
+			e.Message += " (check the integration's api_key and app_key: the application key must be allowed to read metrics, and both must belong to the site's organisation)"
+		} else {
+			e.Message += " (check the integration's api_key: it must be a valid API key of the site's organisation)"
+		}
 	case resp.StatusCode == http.StatusBadRequest:
 		e.Message += " (the request was refused as malformed: check the query)"
 	}

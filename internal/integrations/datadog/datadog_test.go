@@ -261,6 +261,24 @@ func TestEvents(t *testing.T) {
 	if !errors.As(err, &de) || de.Status != 403 || de.Retryable || !strings.Contains(de.Message, "Forbidden") {
 		t.Errorf("403: %v", err)
 	}
+	// events use only the API key: the message does not send the reader
+	// to the application key
+	if !strings.Contains(de.Message, "check the integration's api_key") || strings.Contains(de.Message, "app") {
+		t.Errorf("403 on an event: %q", de.Message)
+	}
+}
+
+func TestValidateQueryAcceptsDatadogAndRefusesPromQL(t *testing.T) {
+	for _, q := range []string{"avg:system.cpu.user{host:web01}", "sum:errors{host:web01}.as_rate()", "per_second(sum:req{*} by {host})", "avg:x{*}.rollup(avg, 60)"} {
+		if err := ValidateQuery(q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{"avg:x{*}[5m]", "rate(x{host:a})", "irate(x{host:a})", "histogram_quantile(0.9, x{host:a})"} {
+		if err := ValidateQuery(q); err == nil || !strings.Contains(err.Error(), "looks like PromQL") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
 }
 
 func TestRedirectIsRefusedWithTheKeys(t *testing.T) {
