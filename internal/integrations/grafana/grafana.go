@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -164,17 +165,19 @@ func (c *Client) tags(rollout string, topic patchpilot.Topic) []string {
 	return append(tags, c.set.Tags...)
 }
 
+// text is the annotation's text, which Grafana shows as HTML: what comes
+// from plans, hosts and people (the summary names them) is escaped.
 func text(n patchpilot.Notification) string {
 	var b strings.Builder
-	b.WriteString(n.Summary)
+	b.WriteString(html.EscapeString(n.Summary))
 	if b.Len() == 0 {
-		b.WriteString("patchpilot: " + string(n.Topic))
+		b.WriteString("patchpilot: " + html.EscapeString(string(n.Topic)))
 	}
 	if n.Rollout != nil && n.Rollout.Reason != "" && !strings.Contains(n.Summary, n.Rollout.Reason) {
-		b.WriteString(" (" + n.Rollout.Reason + ")")
+		b.WriteString(" (" + html.EscapeString(n.Rollout.Reason) + ")")
 	}
 	if n.URL != "" {
-		fmt.Fprintf(&b, ` <a href="%s">rollout</a>`, n.URL)
+		fmt.Fprintf(&b, ` <a href="%s">rollout</a>`, html.EscapeString(n.URL))
 	}
 	return b.String()
 }

@@ -293,3 +293,14 @@ func TestErrorsHideTheURLQuery(t *testing.T) {
 		t.Fatalf("error %q repeats the url's query", err)
 	}
 }
+
+func TestAnnotationTextEscapesHTML(t *testing.T) {
+	n := note(patchpilot.TopicHalted, time.Unix(100, 0), `rollout r-1 of plan <img src=x onerror=alert(1)> halted on web"01&`)
+	n.Rollout.Reason = "<script>x</script>"
+	n.URL = `https://pp.example.com/rollouts/r-1?a=1&b="2"`
+	got := text(n)
+	want := `rollout r-1 of plan &lt;img src=x onerror=alert(1)&gt; halted on web&#34;01&amp; (&lt;script&gt;x&lt;/script&gt;) <a href="https://pp.example.com/rollouts/r-1?a=1&amp;b=&#34;2&#34;">rollout</a>`
+	if got != want {
+		t.Errorf("text\n got %s\nwant %s", got, want)
+	}
+}
