@@ -123,6 +123,11 @@ func TestStartRolloutNeedsTheDatadogIntegration(t *testing.T) {
 	if a.Options.Integrations, err = integrations.Decode("patchpilot.yaml", doc.Content[0], IntegrationTypes()); err != nil {
 		t.Fatal(err)
 	}
+	// a missing API key names the integration's line
+	if _, err := a.StartRollout(ctx, a.Engine(EngineOptions{}), p, nil, StartOptions{DryRun: true}); err == nil ||
+		!strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd-prod: api_key: environment variable DD_API_KEY is not set") {
+		t.Errorf("start without DD_API_KEY: %v", err)
+	}
 	a.Options.Env = append(a.Options.Env, "DD_API_KEY=k-api")
 	for name, check := range map[string]func() error{
 		"start": func() error {

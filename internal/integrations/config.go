@@ -193,6 +193,9 @@ func Decode(file string, n *yaml.Node, types []string) (Config, error) {
 			return c, errorf(file, valueOf(it, "name"), what, "name: the name is already used at line %d", line)
 		}
 		names[s.Name] = it.Line
+		if err := checkSettings(file, what, it); err != nil {
+			return c, err
+		}
 		if !slices.Contains(types, s.Type) {
 			return c, errorf(file, valueOf(it, "type"), what, "type: expected one of %s, got %q", strings.Join(types, ", "), s.Type)
 		}
@@ -414,6 +417,28 @@ func topicList() string {
 		s = append(s, string(t))
 	}
 	return strings.Join(s, ", ")
+}
+
+// checkSettings checks, when patchpilot.yaml is read and whatever the
+// type, what may leak a secret: a user or password in a url or *_url
+// key, and a secret's env that is no variable name (refused without
+// repeating it). DecodeSettings checks them again with the type's keys.
+func checkSettings(file, what string, n *yaml.Node) error {
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		switch {
+		case isURLKey(k.Value) && v.Kind == yaml.ScalarNode && LiteralUserinfo(v.Value):
+			return userinfoError(errorf(file, v, what, "%s: %s", k.Value, URLUserinfoMessage))
+		case v.Kind == yaml.MappingNode:
+			if e := valueOf(v, "env"); e != v && (e.Kind != yaml.ScalarNode || !ValidEnvName(e.Value)) {
+				return errorf(file, e, what, "%s: %s", k.Value, envNameMessage).(*patchpilot.Error).WithHint(envNameHint)
+			}
+			if err := checkSettings(file, what+": "+k.Value, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // valueOf is the value of key in the mapping n, or n when it has none.

@@ -66,14 +66,16 @@ services:
 
 func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
-		"unknown type":  {"services:\n  - name: a\n    type: slak\n", "pp.yaml:3: integrations: a: type: expected one of slack, webhook, got \"slak\""},
-		"bad name":      {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
-		"same name":     {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: name: the name is already used at line 2"},
-		"unknown topic": {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: a: topics: unknown topic \"halt\""},
-		"same topic":    {"services:\n  - name: a\n    type: slack\n    topics:\n      - halted\n      - halted\n", "pp.yaml:6: integrations: a: topics: halted is listed twice"},
-		"bad level":     {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: a: min_level: expected info, warning or critical"},
-		"section key":   {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
-		"bad url":       {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
+		"unknown type":   {"services:\n  - name: a\n    type: slak\n", "pp.yaml:3: integrations: a: type: expected one of slack, webhook, got \"slak\""},
+		"bad name":       {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
+		"same name":      {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: name: the name is already used at line 2"},
+		"unknown topic":  {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: a: topics: unknown topic \"halt\""},
+		"same topic":     {"services:\n  - name: a\n    type: slack\n    topics:\n      - halted\n      - halted\n", "pp.yaml:6: integrations: a: topics: halted is listed twice"},
+		"bad level":      {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: a: min_level: expected info, warning or critical"},
+		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
+		"env not a name": {"services:\n  - name: h\n    type: webhook\n    secret:\n      env: s3cr3t-hunter2-abc\n", "pp.yaml:5: integrations: h: secret: env: expected the name of an environment variable"},
+		"section key":    {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
+		"bad url":        {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := decode(t, tc.src)
@@ -111,8 +113,6 @@ func TestDecodeSettingsRefusesUnknownKeysAndLiteralSecrets(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
 		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\"; known keys: name, type, topics, min_level, url, secret"},
 		"literal secret": {"services:\n  - name: h\n    type: webhook\n    secret: hunter2\n", "pp.yaml:4: integrations: h: secret: write the secret's source, not the secret"},
-		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
-		"env not a name": {"services:\n  - name: h\n    type: webhook\n    secret:\n      env: s3cr3t-hunter2-abc\n", "pp.yaml:5: integrations: h: secret: env: expected the name of an environment variable"},
 		"secret key":     {"services:\n  - name: h\n    type: webhook\n    secret: {environment: X}\n", "pp.yaml:4: integrations: h: secret: unknown key \"environment\"; known keys: env, file"},
 	} {
 		t.Run(name, func(t *testing.T) {
