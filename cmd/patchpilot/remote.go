@@ -125,16 +125,8 @@ func (c *cli) client(cmd *cobra.Command) (*server.Client, error) {
 // may read: a secret others can read is refused, as ssh refuses such a
 // private key.
 func readTokenFile(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINVALID, "--token-file: %w", err)
-	}
-	if fi.IsDir() {
-		return "", patchpilot.Errorf(patchpilot.EINVALID, "--token-file %s: is a directory, expected a file holding the token", path)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", patchpilot.Errorf(patchpilot.EINVALID, "--token-file %s: readable by others (mode %04o): a token must be readable by its owner only", path, fi.Mode().Perm()).
-			WithHint("chmod 600 " + path)
+	if err := app.CheckSecretFile("--token-file", path); err != nil {
+		return "", err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

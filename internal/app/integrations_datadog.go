@@ -30,6 +30,9 @@ func (a *App) metricsSource(h patchpilot.HealthConfig) (health.MetricsSource, er
 		if err != nil {
 			return nil, err
 		}
+		if err := c.CanReadMetrics(); err != nil {
+			return nil, err
+		}
 		return health.DatadogSource(c), nil
 	}
 	if h.Prometheus.URL == "" {

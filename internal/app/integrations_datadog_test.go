@@ -110,4 +110,34 @@ func TestStartRolloutNeedsTheDatadogIntegration(t *testing.T) {
 	if err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), `health: datadog: integration "dd-prod"`) {
 		t.Errorf("err %v", err)
 	}
+	// policy check (and the dashboard's plan check) refuse it the same way
+	if _, err := a.CheckPolicy(ctx, p); err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), `health: datadog: integration "dd-prod"`) {
+		t.Errorf("CheckPolicy: %v", err)
+	}
+	// an integration without app_key cannot read metrics: refused at
+	// the start, at the integration's line
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("services:\n  - name: dd-prod\n    type: datadog\n    api_key: {env: DD_API_KEY}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if a.Options.Integrations, err = integrations.Decode("patchpilot.yaml", doc.Content[0], IntegrationTypes()); err != nil {
+		t.Fatal(err)
+	}
+	// a missing API key names the integration's line
+	if _, err := a.StartRollout(ctx, a.Engine(EngineOptions{}), p, nil, StartOptions{DryRun: true}); err == nil ||
+		!strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd-prod: api_key: environment variable DD_API_KEY is not set") {
+		t.Errorf("start without DD_API_KEY: %v", err)
+	}
+	a.Options.Env = append(a.Options.Env, "DD_API_KEY=k-api")
+	for name, check := range map[string]func() error{
+		"start": func() error {
+			_, err := a.StartRollout(ctx, a.Engine(EngineOptions{}), p, nil, StartOptions{DryRun: true})
+			return err
+		},
+		"policy": func() error { _, err := a.CheckPolicy(ctx, p); return err },
+	} {
+		if err := check(); err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:2: integrations: dd-prod: app_key: missing; reading metrics") {
+			t.Errorf("%s without app_key: %v", name, err)
+		}
+	}
 }

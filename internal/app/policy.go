@@ -56,6 +56,11 @@ const (
 // person. A plan the policy refuses is a report with decision refuse, not
 // an error; errors are a plan that does not resolve, or the store.
 func (a *App) CheckPolicy(ctx context.Context, p patchpilot.Plan) (PolicyReport, error) {
+	// The metrics source is checked as StartRollout checks it, so that a
+	// plan that passes the check does not fail at its start.
+	if _, err := a.metricsSource(p.Health); err != nil {
+		return PolicyReport{}, err
+	}
 	views, err := a.HostViews(ctx)
 	if err != nil {
 		return PolicyReport{}, err

@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -68,6 +69,28 @@ type Spec struct {
 // Where is "file:line" of the integration, for errors.
 func (s Spec) Where() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
 
+// KeyLine is the line of key (the part before a first ':', so that
+// "kpi_report: every" names kpi_report) in the integration, or the
+// integration's line when the key is not written.
+func (s Spec) KeyLine(key string) int {
+	key, _, _ = strings.Cut(key, ":")
+	if s.Node != nil && s.Node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(s.Node.Content); i += 2 {
+			if s.Node.Content[i].Value == key {
+				return s.Node.Content[i].Line
+			}
+		}
+	}
+	return s.Line
+}
+
+// At is "FILE:LINE: integrations: NAME: KEY", LINE the key's line (or the
+// integration's when it is not written): how an error about a key of the
+// integration begins.
+func (s Spec) At(key string) string {
+	return fmt.Sprintf("%s:%d: integrations: %s: %s", s.File, s.KeyLine(key), s.Name, key)
+}
+
 // Topics lists every topic, for validation and documentation.
 func Topics() []patchpilot.Topic {
 	return []patchpilot.Topic{
@@ -100,6 +123,9 @@ func Decode(file string, n *yaml.Node, types []string) (Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return c, errorf(file, v, "integrations: dashboard_url", "expected an http or https URL such as https://patchpilot.example.com, got %q", v.Value)
 		}
+		if LiteralUserinfo(v.Value) {
+			return c, userinfoError(errorf(file, v, "integrations: dashboard_url", "%s", URLUserinfoMessage))
+		}
 		c.DashboardURL = strings.TrimRight(v.Value, "/")
 	}
 	v, ok := f["services"]
@@ -117,6 +143,11 @@ func Decode(file string, n *yaml.Node, types []string) (Config, error) {
 		}
 		var s Spec
 		s.File, s.Line, s.Node = file, it.Line, it
+		for j := 0; j+1 < len(it.Content); j += 2 {
+			if k, val := it.Content[j], it.Content[j+1]; k.Value == "name" && val.Kind == yaml.ScalarNode && validName(val.Value) {
+				what = "integrations: " + val.Value
+			}
+		}
 		for j := 0; j+1 < len(it.Content); j += 2 {
 			k, val := it.Content[j], it.Content[j+1]
 			switch k.Value {
@@ -136,28 +167,37 @@ func Decode(file string, n *yaml.Node, types []string) (Config, error) {
 					return c, errorf(file, val, what, "min_level: expected info, warning or critical, got %q", val.Value)
 				}
 			case "topics":
-				var ts []string
-				if err := val.Decode(&ts); err != nil {
+				if val.Kind != yaml.SequenceNode {
 					return c, errorf(file, val, what, "topics: expected a list of topics (%s)", topicList())
 				}
-				for _, t := range ts {
-					if !slices.Contains(Topics(), patchpilot.Topic(t)) {
-						return c, errorf(file, val, what, "topics: unknown topic %q; known topics: %s", t, topicList())
+				for _, tn := range val.Content {
+					t := patchpilot.Topic(tn.Value)
+					if tn.Kind != yaml.ScalarNode {
+						return c, errorf(file, tn, what, "topics: expected a list of topics (%s)", topicList())
 					}
-					s.Topics = append(s.Topics, patchpilot.Topic(t))
+					if !slices.Contains(Topics(), t) {
+						return c, errorf(file, tn, what, "topics: unknown topic %q; known topics: %s", tn.Value, topicList())
+					}
+					if slices.Contains(s.Topics, t) {
+						return c, errorf(file, tn, what, "topics: %s is listed twice", t)
+					}
+					s.Topics = append(s.Topics, t)
 				}
 			}
 		}
 		if !validName(s.Name) {
-			return c, errorf(file, it, what, "name: expected a name of letters, digits, '-' and '_' (such as ops-slack), got %q", s.Name)
+			return c, errorf(file, valueOf(it, "name"), what, "name: expected a name of letters, digits, '-' and '_' (such as ops-slack), got %q", s.Name)
 		}
 		what = fmt.Sprintf("integrations: %s", s.Name)
 		if line, ok := names[s.Name]; ok {
-			return c, errorf(file, it, what, "the name is already used at line %d", line)
+			return c, errorf(file, valueOf(it, "name"), what, "name: the name is already used at line %d", line)
 		}
 		names[s.Name] = it.Line
+		if err := checkSettings(file, what, it); err != nil {
+			return c, err
+		}
 		if !slices.Contains(types, s.Type) {
-			return c, errorf(file, it, what, "type: expected one of %s, got %q", strings.Join(types, ", "), s.Type)
+			return c, errorf(file, valueOf(it, "type"), what, "type: expected one of %s, got %q", strings.Join(types, ", "), s.Type)
 		}
 		c.Items = append(c.Items, s)
 	}
@@ -174,21 +214,56 @@ func DecodeSettings(s Spec, into any) error {
 	if _, err := mapping(s.File, s.Node, what, known); err != nil {
 		return err
 	}
-	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: s.Node.Line, Column: s.Node.Column}
+	t := reflect.TypeOf(into).Elem()
 	for j := 0; j+1 < len(s.Node.Content); j += 2 {
-		switch s.Node.Content[j].Value {
+		k, v := s.Node.Content[j], s.Node.Content[j+1]
+		switch k.Value {
 		case "name", "type", "topics", "min_level":
 			continue
 		}
-		if err := checkKinds(s.File, what, s.Node.Content[j], s.Node.Content[j+1], reflect.TypeOf(into).Elem()); err != nil {
+		if err := checkKinds(s.File, what, k, v, t); err != nil {
 			return err
 		}
-		rest.Content = append(rest.Content, s.Node.Content[j], s.Node.Content[j+1])
-	}
-	if err := rest.Decode(into); err != nil {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s: %v", s.Where(), what, err)
+		if isURLKey(k.Value) && v.Kind == yaml.ScalarNode && LiteralUserinfo(v.Value) {
+			return userinfoError(errorf(s.File, v, what, "%s: %s", k.Value, URLUserinfoMessage))
+		}
+		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: k.Line, Column: k.Column, Content: []*yaml.Node{k, v}}
+		if err := one.Decode(into); err != nil {
+			f, _ := fieldByKey(t, k.Value)
+			return errorf(s.File, v, what, "%s: %s", k.Value, expected(f.Type, v))
+		}
 	}
 	return nil
+}
+
+// expected says what a value of type t is written as, and what was
+// written instead, for a value yaml could not decode.
+func expected(t reflect.Type, v *yaml.Node) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	got := "a " + map[yaml.Kind]string{yaml.MappingNode: "mapping", yaml.SequenceNode: "list", yaml.AliasNode: "alias", yaml.DocumentNode: "document"}[v.Kind]
+	if v.Kind == yaml.ScalarNode {
+		got = strconv.Quote(v.Value)
+	}
+	want := "a value of another kind"
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "a whole number"
+		case reflect.Float32, reflect.Float64:
+			want = "a number"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.String:
+			want = "a single value"
+		case reflect.Slice, reflect.Array:
+			want = "a list"
+		case reflect.Map, reflect.Struct:
+			want = "a mapping"
+		}
+	}
+	return fmt.Sprintf("expected %s, got %s", want, got)
 }
 
 // checkKinds refuses unknown keys in nested mappings of the settings
@@ -212,6 +287,9 @@ func checkKinds(file, what string, k, v *yaml.Node, t reflect.Type) error {
 	m, err := mapping(file, v, what+": "+k.Value, known)
 	if err != nil {
 		return err
+	}
+	if e, ok := m["env"]; ok && ft == reflect.TypeOf(Secret{}) && (e.Kind != yaml.ScalarNode || !ValidEnvName(e.Value)) {
+		return errorf(file, e, what, "%s: %s", k.Value, envNameMessage).(*patchpilot.Error).WithHint(envNameHint)
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		if err := checkKinds(file, what+": "+k.Value, v.Content[i], m[v.Content[i].Value], ft); err != nil {
@@ -285,6 +363,8 @@ func (s Secret) Resolve(what string, getenv func(string) string) (string, error)
 	switch {
 	case s.Env != "" && s.File != "":
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: give env or file, not both", what)
+	case s.Env != "" && !ValidEnvName(s.Env):
+		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", what, envNameMessage).WithHint(envNameHint)
 	case s.Env != "":
 		v := getenv(s.Env)
 		if v == "" {
@@ -298,6 +378,13 @@ func (s Secret) Resolve(what string, getenv func(string) string) (string, error)
 			return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: read secret file: %v", what, err)
 		}
 		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: read secret file: %v", what, err)
+		}
+		if err := checkSecretFileInfo(what+": secret file", s.File, fi); err != nil {
+			return "", err
+		}
 		buf := make([]byte, MaxSecretBytes+1)
 		n, _ := io.ReadFull(f, buf)
 		if n > MaxSecretBytes {
@@ -332,6 +419,50 @@ func topicList() string {
 	return strings.Join(s, ", ")
 }
 
+// checkSettings checks, when patchpilot.yaml is read and whatever the
+// type, what may leak a secret: a user or password in a url or *_url
+// key, and a secret's env that is no variable name (refused without
+// repeating it). DecodeSettings checks them again with the type's keys.
+func checkSettings(file, what string, n *yaml.Node) error {
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		switch {
+		case isURLKey(k.Value) && v.Kind == yaml.ScalarNode && LiteralUserinfo(v.Value):
+			return userinfoError(errorf(file, v, what, "%s: %s", k.Value, URLUserinfoMessage))
+		case v.Kind == yaml.MappingNode:
+			if e := valueOf(v, "env"); e != v && secretShaped(v) && (e.Kind != yaml.ScalarNode || !ValidEnvName(e.Value)) {
+				return errorf(file, e, what, "%s: %s", k.Value, envNameMessage).(*patchpilot.Error).WithHint(envNameHint)
+			}
+			if err := checkSettings(file, what+": "+k.Value, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// secretShaped reports whether a mapping has only the keys of a Secret
+// (env, file): other mappings with an env key (a CMDB's label mapping,
+// say) are the type's to check.
+func secretShaped(n *yaml.Node) bool {
+	for j := 0; j < len(n.Content); j += 2 {
+		if k := n.Content[j].Value; k != "env" && k != "file" {
+			return false
+		}
+	}
+	return true
+}
+
+// valueOf is the value of key in the mapping n, or n when it has none.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return n
+}
+
 func errorf(file string, n *yaml.Node, what, format string, args ...any) error {
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: %s", file, n.Line, what, fmt.Sprintf(format, args...))
 }
@@ -354,4 +485,8 @@ func mapping(file string, n *yaml.Node, what string, known []string) (map[string
 		out[k.Value] = n.Content[i+1]
 	}
 	return out, nil
+}
+
+func userinfoError(err error) error {
+	return err.(*patchpilot.Error).WithHint("give the service's credentials in its secret keys ({env: VARIABLE} or {file: /path/to/file}), never in a URL")
 }

@@ -66,13 +66,16 @@ services:
 
 func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
-		"unknown type":  {"services:\n  - name: a\n    type: slak\n", "pp.yaml:2: integrations: a: type: expected one of slack, webhook, got \"slak\""},
-		"bad name":      {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
-		"same name":     {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: the name is already used at line 2"},
-		"unknown topic": {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: services[0]: topics: unknown topic \"halt\""},
-		"bad level":     {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: services[0]: min_level: expected info, warning or critical"},
-		"section key":   {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
-		"bad url":       {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
+		"unknown type":   {"services:\n  - name: a\n    type: slak\n", "pp.yaml:3: integrations: a: type: expected one of slack, webhook, got \"slak\""},
+		"bad name":       {"services:\n  - name: a b\n    type: slack\n", "pp.yaml:2: integrations: services[0]: name: expected a name"},
+		"same name":      {"services:\n  - {name: a, type: slack}\n  - {name: a, type: slack}\n", "pp.yaml:3: integrations: a: name: the name is already used at line 2"},
+		"unknown topic":  {"services:\n  - name: a\n    type: slack\n    topics: [halt]\n", "pp.yaml:4: integrations: a: topics: unknown topic \"halt\""},
+		"same topic":     {"services:\n  - name: a\n    type: slack\n    topics:\n      - halted\n      - halted\n", "pp.yaml:6: integrations: a: topics: halted is listed twice"},
+		"bad level":      {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: a: min_level: expected info, warning or critical"},
+		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
+		"env not a name": {"services:\n  - name: h\n    type: webhook\n    secret:\n      env: s3cr3t-hunter2-abc\n", "pp.yaml:5: integrations: h: secret: env: expected the name of an environment variable"},
+		"section key":    {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
+		"bad url":        {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := decode(t, tc.src)
@@ -80,6 +83,29 @@ func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 				t.Fatalf("error = %v; want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestDecodeSettingsNamesTheKeysLine(t *testing.T) {
+	type panel struct {
+		URL     string `yaml:"url"`
+		PanelID int    `yaml:"panel_id"`
+		Tags    []string
+	}
+	c, err := decode(t, "services:\n  - name: g\n    type: slack\n    url: https://g.example.com\n    panel_id: four\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p panel
+	err = DecodeSettings(c.Items[0], &p)
+	if want := `pp.yaml:5: integrations: g: panel_id: expected a whole number, got "four"`; err == nil || err.Error() != want {
+		t.Fatalf("error = %v; want %q", err, want)
+	}
+	if got := c.Items[0].At("panel_id"); got != "pp.yaml:5: integrations: g: panel_id" {
+		t.Errorf("At = %q", got)
+	}
+	if got := c.Items[0].At("token"); got != "pp.yaml:2: integrations: g: token" {
+		t.Errorf("At of a key not written = %q", got)
 	}
 }
 
@@ -129,7 +155,38 @@ func TestSecretResolveFromFileAndItsErrors(t *testing.T) {
 	if _, err := (Secret{File: filepath.Join(dir, "none")}).Resolve("x", os.Getenv); err == nil {
 		t.Error("a missing file resolved")
 	}
+	if err := os.Chmod(f, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Secret{File: f}).Resolve("ops: token", os.Getenv); err == nil ||
+		!strings.Contains(err.Error(), "ops: token: secret file "+f+": readable by others (mode 0640)") || patchpilot.ErrorHint(err) != "chmod 600 "+f {
+		t.Errorf("a group-readable secret file: %v (hint %q)", err, patchpilot.ErrorHint(err))
+	}
+	if _, err := (Secret{Env: "s3cr3t-LITERAL-abc"}).Resolve("x", func(string) string { return "" }); err == nil || strings.Contains(err.Error(), "LITERAL") {
+		t.Errorf("an env that is no variable name: %v", err)
+	}
 	if (Secret{Env: "K"}).String() != "$K" {
 		t.Error("String names the variable")
+	}
+}
+
+func TestLiteralUserinfo(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://user:pw@host/":                         true,
+		"http://user@host:80":                          true,
+		"http://host/a@b":                              false,
+		"http://host?x=a@b":                            false,
+		"http://{{.Address}}/":                         false,
+		"http://{{.Vars.probe_user}}@{{.Address}}/":    false,
+		"http://u:{{index .Vars \"pw/x\"}}@{{.Host}}/": false,
+		"http://u:pw@{{.Address}}/{{.Host}}":           true,
+	} {
+		if got := LiteralUserinfo(raw); got != want {
+			t.Errorf("LiteralUserinfo(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	_, err := decode(t, "dashboard_url: https://a:b@pp.example.com\n")
+	if err == nil || !strings.Contains(err.Error(), "pp.yaml:1: integrations: dashboard_url: a user or password in the URL is not allowed") {
+		t.Fatalf("dashboard_url with a password: %v", err)
 	}
 }

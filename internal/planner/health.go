@@ -11,6 +11,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/health"
+	"github.com/patchpilot/patchpilot/internal/integrations"
 )
 
 // Field names of the health section, in the order Marshal writes them.
@@ -112,6 +113,9 @@ func (d *decoder) httpProbe(n *yaml.Node, i int) (patchpilot.HTTPProbe, error) {
 	if err := health.ValidateURLTemplate(p.URL); err != nil {
 		return p, d.errorf(f["url"].value, what+": url", "%s", message(err))
 	}
+	if err := d.noUserinfo(f["url"].value, what+": url", p.URL); err != nil {
+		return p, err
+	}
 	if v, ok := f["expect_status"]; ok {
 		s, err := d.scalar(v.value, what+": expect_status")
 		if err != nil {
@@ -148,6 +152,9 @@ func (d *decoder) prometheus(n *yaml.Node) (patchpilot.PrometheusConfig, error) 
 	}
 	if p.URL == "" || health.ValidateConfig(patchpilot.HealthConfig{Prometheus: patchpilot.PrometheusConfig{URL: p.URL}}) != nil {
 		return p, d.errorf(u.value, what+": url", "%q is not an http or https URL: expected e.g. http://127.0.0.1:9090", p.URL)
+	}
+	if err := d.noUserinfo(u.value, what+": url", p.URL); err != nil {
+		return p, err
 	}
 	if v, ok := f["queries"]; ok {
 		qf, err := d.mapping(v.value, what+": queries", patchpilot.PrometheusMetrics()...)
@@ -218,6 +225,15 @@ func (d *decoder) datadog(n *yaml.Node) (patchpilot.DatadogConfig, error) {
 	if c.Step, err = d.optionalDuration(f, "step", what); err != nil {
 		return c, err
 	}
+	if s, ok := f["step"]; ok {
+		window := patchpilot.PrometheusConfig{Window: c.Window}.WithDefaults().Window
+		switch {
+		case c.Step <= 0:
+			return c, d.errorf(s.value, what+": step", "expected a positive duration such as 15s (leave step out for the default, %s)", patchpilot.DefaultPrometheusStep)
+		case c.Step > window:
+			return c, d.errorf(s.value, what+": step", "%s is longer than the window, %s: a step is one point of the window", c.Step, window)
+		}
+	}
 	return c, nil
 }
 
@@ -237,6 +253,9 @@ func (d *decoder) alertmanager(n *yaml.Node) (patchpilot.AlertmanagerConfig, err
 	}
 	if c.URL == "" || health.ValidateConfig(patchpilot.HealthConfig{Alertmanager: patchpilot.AlertmanagerConfig{URL: c.URL}}) != nil {
 		return c, d.errorf(u.value, what+": url", "%q is not an http or https URL: expected e.g. http://127.0.0.1:9093", c.URL)
+	}
+	if err := d.noUserinfo(u.value, what+": url", c.URL); err != nil {
+		return c, err
 	}
 	if v, ok := f["matchers"]; ok {
 		if c.Matchers, err = d.strings(v.value, what+": matchers"); err != nil {
@@ -345,4 +364,15 @@ func marshalHealth(h patchpilot.HealthConfig) string {
 	}
 	b.WriteString(marshalPuppet(h.Puppet))
 	return b.String()
+}
+
+// noUserinfo refuses a URL naming a user or password literally: a plan
+// holds no secrets (it is stored, printed and shown on the dashboard). A
+// userinfo written as a template is filled in per host at read time.
+func (d *decoder) noUserinfo(n *yaml.Node, field, raw string) error {
+	if !integrations.LiteralUserinfo(raw) {
+		return nil
+	}
+	return d.errorf(n, field, "%s", integrations.URLUserinfoMessage).(*patchpilot.Error).
+		WithHint("patchpilot sends no credentials to this address: let it answer patchpilot without them (an allowed source address, or a local proxy that adds them)")
 }

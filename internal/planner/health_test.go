@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,6 +99,12 @@ func TestParseHealthErrors(t *testing.T) {
 			`plan.yaml:9:22: health: prometheus: queries: cpu: template cpu:`},
 		{"step longer than window", []string{"    prometheus: {url: http://p:9090, window: 10s, step: 1m}"},
 			`plan.yaml:7:5: health: prometheus: step 1m0s is longer than window 10s`},
+		{"alertmanager url with a password", []string{"    alertmanager: {url: \"http://user:PASSWORD@am:9093/\"}"},
+			`plan.yaml:7:25: health: alertmanager: url: a user or password in the URL is not allowed`},
+		{"prometheus url with a user", []string{"    prometheus: {url: \"http://user@p:9090\"}"},
+			`plan.yaml:7:23: health: prometheus: url: a user or password in the URL is not allowed`},
+		{"probe url with a literal password", []string{"    http:", `      - {name: a, url: "http://u:PASSWORD@{{.Address}}/{{.Host}}"}`},
+			`plan.yaml:8:24: health: http[0]: url: a user or password in the URL is not allowed`},
 		{"bad unit name", []string{"    critical_units: [\"nginx service\"]"},
 			`plan.yaml:7:22: health: critical_units: "nginx service" is not a systemd unit name`},
 	}
@@ -106,6 +113,9 @@ func TestParseHealthErrors(t *testing.T) {
 			_, err := Parse([]byte(healthDoc(tt.lines...)), "plan.yaml")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got  %v\nwant %s", err, tt.want)
+			}
+			if strings.Contains(fmt.Sprint(err), "PASSWORD") {
+				t.Errorf("error %q repeats the password", err)
 			}
 			if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 				t.Errorf("code = %q, want invalid", patchpilot.ErrorCode(err))

@@ -72,7 +72,7 @@ func TestParseCanaryOnDatadog(t *testing.T) {
 	// A PromQL-looking query without a scope is not a Datadog query.
 	bad := strings.Replace(src, "avg:trace.http.request.duration{host:{{.Host}}}", "rate(x[1m])", 1)
 	_, err = Parse([]byte(bad), "plan.yaml")
-	if err == nil || !strings.Contains(err.Error(), "plan.yaml:10:32: canary: metrics[0]: query:") || !strings.Contains(err.Error(), "scope") {
+	if err == nil || !strings.Contains(err.Error(), "plan.yaml:10:32: canary: metrics[0]: query:") || !strings.Contains(err.Error(), "looks like PromQL") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -92,6 +92,16 @@ func TestParseMonitoringErrors(t *testing.T) {
 			`plan.yaml:7:42: health: datadog: queries: unknown field "disk"`},
 		{"datadog unbalanced query", okStage, []string{"    datadog: {integration: dd, queries: {cpu: 'avg:x{host:{{.Host}}'}}"},
 			`plan.yaml:7:47: health: datadog: queries: cpu: query "avg:x{host:web01": a brace or parenthesis is not closed`},
+		{"datadog PromQL range", okStage, []string{"    datadog: {integration: dd, queries: {cpu: 'avg:x{host:{{.Host}}}[5m]'}}"},
+			`plan.yaml:7:47: health: datadog: queries: cpu: query "avg:x{host:web01}[5m]": "[" looks like PromQL`},
+		{"datadog PromQL rate", okStage, []string{"    datadog: {integration: dd, queries: {error_rate: 'sum(rate(errors{host:{{.Host}}}))'}}"},
+			`health: datadog: queries: error_rate: query "sum(rate(errors{host:web01}))": "rate(" looks like PromQL`},
+		{"datadog step 0s", okStage, []string{"    datadog: {integration: dd, step: 0s}"},
+			`plan.yaml:7:38: health: datadog: step: expected a positive duration such as 15s`},
+		{"datadog step beyond the default window", okStage, []string{"    datadog: {integration: dd, step: 5m}"},
+			`plan.yaml:7:38: health: datadog: step: 5m0s is longer than the window, 2m0s`},
+		{"datadog step beyond the window", okStage, []string{"    datadog: {integration: dd, window: 1m, step: 90s}"},
+			`plan.yaml:7:50: health: datadog: step: 1m30s is longer than the window, 1m0s`},
 		{"datadog and prometheus", okStage, []string{"    prometheus: {url: http://p:9090}", "    datadog: {integration: dd}"},
 			`plan.yaml:7:5: health: prometheus and datadog are both given`},
 		{"alertmanager without url", okStage, []string{"    alertmanager: {matchers: ['a=\"b\"']}"},

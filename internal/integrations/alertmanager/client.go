@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations"
 )
 
 // DefaultTimeout bounds one request when Options.Timeout is 0.
@@ -56,6 +57,7 @@ func New(rawURL string, o Options) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 	}
+	c.http = integrations.NoRedirects(c.http)
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -152,8 +154,12 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return patchpilot.Errorf(patchpilot.ECANCELED, "alertmanager: %w", ctx.Err())
 	}
-	return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "alertmanager: %w", err).
-		WithHint("check that Alertmanager is running at " + c.base.String())
+	if de, ok := integrations.RedirectRefused("alertmanager", err); ok {
+		return patchpilot.Errorf(patchpilot.EINVALID, "alertmanager at %s %s", c.base.Host, de.Message).
+			WithHint("set health.alertmanager.url to the address Alertmanager answers at")
+	}
+	return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "alertmanager: %s", integrations.RedactError(err)).
+		WithHint("check that Alertmanager is running at " + integrations.RedactURL(c.base.String()))
 }
 
 func filters(ms []Matcher) []string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 // An answer of GET /api/v2/alerts as Alertmanager 0.25 writes it: one
@@ -137,5 +138,20 @@ func TestParseMatcher(t *testing.T) {
 		if _, err := ParseMatcher(bad); err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 			t.Errorf("%q: err %v, want invalid", bad, err)
 		}
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	c, err := New(u, Options{HTTPClient: http.DefaultClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Firing(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "answered a redirect to 127.0.0.1:") {
+		t.Fatalf("error %v, want the refused redirect", err)
+	}
+	if n, _ := reached(); n != 0 {
+		t.Fatalf("the redirect's host received %d requests", n)
 	}
 }

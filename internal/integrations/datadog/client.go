@@ -63,6 +63,7 @@ type Settings struct {
 // Client calls one Datadog site's API. It is safe for concurrent use.
 type Client struct {
 	name           string
+	appAt          string // where app_key is (or would be) written
 	base           *url.URL
 	apiKey, appKey string
 	tags           []string
@@ -84,12 +85,11 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := spec.Where() + ": integrations: " + spec.Name
 	if s.Site == "" {
 		s.Site = DefaultSite
 	}
 	if !slices.Contains(Sites, s.Site) {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: site: expected one of %s, got %q", where, strings.Join(Sites, ", "), s.Site)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected one of %s, got %q", spec.At("site"), strings.Join(Sites, ", "), s.Site)
 	}
 	raw := "https://api." + s.Site
 	if s.URL != "" {
@@ -97,24 +97,22 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected an http or https URL such as https://api.datadoghq.com, got %q", where, s.URL)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected an http or https URL such as https://api.datadoghq.com, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{name: spec.Name, base: u, tags: s.Tags, sourceType: s.SourceTypeName, http: o.HTTPClient, timeout: o.Timeout}
-	if c.apiKey, err = s.APIKey.Resolve(spec.Name+": api_key", getenv); err != nil {
+	c := &Client{name: spec.Name, appAt: spec.At("app_key"), base: u, tags: s.Tags, sourceType: s.SourceTypeName, http: o.HTTPClient, timeout: o.Timeout}
+	if c.apiKey, err = s.APIKey.Resolve(spec.At("api_key"), getenv); err != nil {
 		return nil, err
 	}
 	if !s.AppKey.IsZero() {
-		if c.appKey, err = s.AppKey.Resolve(spec.Name+": app_key", getenv); err != nil {
+		if c.appKey, err = s.AppKey.Resolve(spec.At("app_key"), getenv); err != nil {
 			return nil, err
 		}
 	}
 	if c.sourceType == "" {
 		c.sourceType = DefaultSourceTypeName
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.http = integrations.NoRedirects(c.http)
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -157,7 +155,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, patchpilot.Errorf(patchpilot.ECANCELED, "datadog: %w", ctx.Err())
 		}
-		msg := "no answer from " + c.base.Host + ": " + redact(err.Error(), c.apiKey, c.appKey)
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = c.base.Host + " " + de.Message
+			return nil, de
+		}
+		msg := "no answer from " + c.base.Host + ": " + integrations.RedactError(err, c.apiKey, c.appKey)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no answer from %s within %s", c.base.Host, c.timeout)
 		}
@@ -166,18 +168,20 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true}
+		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + integrations.RedactError(err, c.apiKey, c.appKey), Retryable: true}
 	}
 	if resp.StatusCode/100 == 2 {
 		return data, nil
 	}
-	return nil, answerError(resp, data, c.apiKey, c.appKey)
+	return nil, answerError(resp, data, withApp, c.apiKey, c.appKey)
 }
 
 // answerError maps a refusal: 429 and 5xx may be retried (after
-// Retry-After or X-RateLimit-Reset), 400, 401 and 403 may not.
-func answerError(resp *http.Response, body []byte, secrets ...string) *patchpilot.DeliveryError {
-	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: redact(errorText(body), secrets...)}
+// Retry-After or X-RateLimit-Reset), 400, 401 and 403 may not. withApp
+// says whether the request carried the application key (reading metrics
+// does, posting events does not), for the 401/403 message.
+func answerError(resp *http.Response, body []byte, withApp bool, secrets ...string) *patchpilot.DeliveryError {
+	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: integrations.RedactText(errorText(body), secrets...)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Retryable = true
@@ -186,7 +190,11 @@ func answerError(resp *http.Response, body []byte, secrets ...string) *patchpilo
 	case resp.StatusCode >= 500:
 		e.Retryable = true
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.Message += " (check the integration's api_key and app_key: the application key must be allowed to read metrics, and both must belong to the site's organisation)"
+		if withApp {
+			e.Message += " (check the integration's api_key and app_key: the application key must be allowed to read metrics, and both must belong to the site's organisation)"
+		} else {
+			e.Message += " (check the integration's api_key: it must be a valid API key of the site's organisation)"
+		}
 	case resp.StatusCode == http.StatusBadRequest:
 		e.Message += " (the request was refused as malformed: check the query)"
 	}
@@ -221,16 +229,6 @@ func errorText(body []byte) string {
 	s := strings.TrimSpace(string(body))
 	if len(s) > 200 {
 		s = s[:200] + "..."
-	}
-	return s
-}
-
-// redact removes secrets from a text that may echo a request.
-func redact(s string, secrets ...string) string {
-	for _, k := range secrets {
-		if k != "" {
-			s = strings.ReplaceAll(s, k, "[redacted]")
-		}
 	}
 	return s
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const (
@@ -76,11 +77,11 @@ func TestSiteSelectsTheAPIHost(t *testing.T) {
 		}
 	}
 	_, err := New(spec(t, "services:\n  - name: dd\n    type: datadog\n    site: datadog.com\n    api_key: {env: DD_API_KEY}\n"), env, Options{})
-	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:2: integrations: dd: site: expected one of datadoghq.com,") {
+	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd: site: expected one of datadoghq.com,") {
 		t.Errorf("bad site: %v", err)
 	}
 	_, err = New(spec(t, "services:\n  - name: dd\n    type: datadog\n    api_key: {env: NOPE}\n"), env, Options{})
-	if err == nil || !strings.Contains(err.Error(), "dd: api_key: environment variable NOPE is not set") {
+	if err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:4: integrations: dd: api_key: environment variable NOPE is not set") {
 		t.Errorf("missing key: %v", err)
 	}
 	_, err = New(spec(t, "services:\n  - name: dd\n    type: datadog\n    api_key: abc\n"), env, Options{})
@@ -259,5 +260,52 @@ func TestEvents(t *testing.T) {
 	var de *patchpilot.DeliveryError
 	if !errors.As(err, &de) || de.Status != 403 || de.Retryable || !strings.Contains(de.Message, "Forbidden") {
 		t.Errorf("403: %v", err)
+	}
+	// events use only the API key: the message does not send the reader
+	// to the application key
+	if !strings.Contains(de.Message, "check the integration's api_key") || strings.Contains(de.Message, "app") {
+		t.Errorf("403 on an event: %q", de.Message)
+	}
+}
+
+func TestValidateQueryAcceptsDatadogAndRefusesPromQL(t *testing.T) {
+	for _, q := range []string{"avg:system.cpu.user{host:web01}", "sum:errors{host:web01}.as_rate()", "per_second(sum:req{*} by {host})", "avg:x{*}.rollup(avg, 60)"} {
+		if err := ValidateQuery(q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{"avg:x{*}[5m]", "rate(x{host:a})", "irate(x{host:a})", "histogram_quantile(0.9, x{host:a})"} {
+		if err := ValidateQuery(q); err == nil || !strings.Contains(err.Error(), "looks like PromQL") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
+
+func TestRedirectIsRefusedWithTheKeys(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	c := client(t, u)
+	integrationstest.CheckRefused(t, c.Notify(context.Background(), patchpilot.Notification{Topic: patchpilot.TopicHalted, Summary: "halted"}), reached)
+	_, err := c.Query(context.Background(), "avg:system.cpu.user{*}", time.Unix(0, 0), time.Unix(60, 0))
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || de.Retryable || !strings.Contains(de.Message, "answered a redirect") {
+		t.Fatalf("query error %v, want the refused redirect", err)
+	}
+	if n, seen := reached(); n != 0 || strings.Contains(seen, testAPIKey) {
+		t.Fatalf("the redirect's host received %d requests", n)
+	}
+}
+
+func TestErrorsHideTheURLQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := srv.URL
+	srv.Close()
+	c := client(t, u+"/?x=QSECRET")
+	err := c.Notify(context.Background(), patchpilot.Notification{Topic: patchpilot.TopicHalted, Summary: "halted"})
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || !de.Retryable {
+		t.Fatalf("error %v, want a retryable delivery error", err)
+	}
+	if strings.Contains(err.Error(), "QSECRET") {
+		t.Fatalf("error %q repeats the url's query", err)
 	}
 }

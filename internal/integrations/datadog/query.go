@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,6 +104,18 @@ func (c *Client) Query(ctx context.Context, query string, from, to time.Time) ([
 	return out, nil
 }
 
+// CanReadMetrics reports, as an error naming the integration's line, that
+// the client has no application key: Query needs one. A rollout whose
+// gates read Datadog is refused at its start rather than at its first
+// bake.
+func (c *Client) CanReadMetrics() error {
+	if c.appKey != "" {
+		return nil
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s: missing; reading metrics (the plan's health.datadog gates and canary) needs the application key", c.appAt).
+		WithHint("add app_key: {env: DD_APP_KEY} to the integration in patchpilot.yaml")
+}
+
 // scopeTags reads a series' scope, "host:web01,env:prod", as labels.
 func scopeTags(scope string) map[string]string {
 	out := map[string]string{}
@@ -117,9 +130,21 @@ func scopeTags(scope string) map[string]string {
 	return out
 }
 
+// promQL finds what only PromQL has: a range selector ([5m]) and its
+// functions over them (rate(, irate(, increase(, histogram_quantile().
+var promQL = regexp.MustCompile(`\[|(^|[^A-Za-z0-9_.])(rate|irate|increase|histogram_quantile|sum by|avg by)\s*\(`)
+
+func promQLWord(m []string) string {
+	if m[2] == "" {
+		return "["
+	}
+	return m[2] + "("
+}
+
 // ValidateQuery checks the shape of a metrics query, as far as it can be
-// checked without Datadog: not empty, braces and parentheses balanced, and
-// at least one metric with a scope, such as avg:system.cpu.user{host:web01}.
+// checked without Datadog: not empty, braces and parentheses balanced, not
+// PromQL, and at least one metric with a scope, such as
+// avg:system.cpu.user{host:web01}.
 func ValidateQuery(q string) error {
 	q = strings.TrimSpace(q)
 	if q == "" {
@@ -140,6 +165,10 @@ func ValidateQuery(q string) error {
 	}
 	if depth['{'] != 0 || depth['('] != 0 {
 		return patchpilot.Errorf(patchpilot.EINVALID, "query %q: a brace or parenthesis is not closed", q)
+	}
+	if m := promQL.FindStringSubmatch(q); m != nil {
+		return patchpilot.Errorf(patchpilot.EINVALID, "query %q: %q looks like PromQL; a Datadog metrics query is written as avg:system.cpu.user{host:web01} (a rollup as .rollup(avg, 60), a rate as per_second(...))", q, promQLWord(m)).
+			WithHint("write the query in Datadog's syntax, as the Metrics Explorer shows it, or use health.prometheus for PromQL")
 	}
 	if !strings.Contains(q, "{") {
 		return patchpilot.Errorf(patchpilot.EINVALID, "query %q: expected a metric with a scope, such as avg:system.cpu.user{host:{{.Host}}}", q)

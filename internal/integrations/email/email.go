@@ -23,8 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
 )
@@ -172,7 +170,7 @@ func Check(s integrations.Spec, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	bad := func(key, format string, args ...any) error {
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: integrations: %s: %s: %s", s.File, keyLine(s, key), s.Name, key, fmt.Sprintf(format, args...))
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: integrations: %s: %s: %s", s.File, s.KeyLine(key), s.Name, key, fmt.Sprintf(format, args...))
 	}
 	c := Config{Name: s.Name, Host: st.Host, Port: st.Port, StartTLS: st.StartTLS, Username: st.Username, HTML: st.HTML, Topics: s.Topics}
 	if len(c.Topics) == 0 {
@@ -215,7 +213,7 @@ func Check(s integrations.Spec, getenv func(string) string) (Config, error) {
 	case c.Username == "" && !st.Password.IsZero():
 		return c, bad("username", "missing; a password is given")
 	case c.Username != "":
-		pw, err := st.Password.Resolve(fmt.Sprintf("%s:%d: integrations: %s: password", s.File, keyLine(s, "password"), s.Name), getenv)
+		pw, err := st.Password.Resolve(fmt.Sprintf("%s:%d: integrations: %s: password", s.File, s.KeyLine("password"), s.Name), getenv)
 		if err != nil {
 			return c, err
 		}
@@ -246,19 +244,6 @@ func Check(s integrations.Spec, getenv func(string) string) (Config, error) {
 		c.KPI = &k
 	}
 	return c, nil
-}
-
-// keyLine is the line of a key of the spec, or the spec's line.
-func keyLine(s integrations.Spec, key string) int {
-	key, _, _ = strings.Cut(key, ":")
-	if s.Node != nil && s.Node.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(s.Node.Content); i += 2 {
-			if s.Node.Content[i].Value == key {
-				return s.Node.Content[i].Line
-			}
-		}
-	}
-	return s.Line
 }
 
 func checkKPI(st KPIReportSettings, to []*mail.Address) (KPISchedule, string, error) {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -76,22 +77,19 @@ func New(spec integrations.Spec, getenv func(string) string, o Options) (*Client
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := spec.Where() + ": integrations: " + spec.Name
 	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected Grafana's base URL such as https://grafana.example.com, got %q", where, s.URL)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected Grafana's base URL such as https://grafana.example.com, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	if s.PanelID < 0 || (s.PanelID != 0 && s.DashboardUID == "") {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: panel_id: a panel needs its dashboard_uid", where)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: a panel needs its dashboard_uid", spec.At("panel_id"))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{name: spec.Name, base: u, set: s, http: o.HTTPClient, timeout: o.Timeout}
-	if c.token, err = s.Token.Resolve(spec.Name+": token", getenv); err != nil {
+	if c.token, err = s.Token.Resolve(spec.At("token"), getenv); err != nil {
 		return nil, err
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.http = integrations.NoRedirects(c.http)
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -167,17 +165,19 @@ func (c *Client) tags(rollout string, topic patchpilot.Topic) []string {
 	return append(tags, c.set.Tags...)
 }
 
+// text is the annotation's text, which Grafana shows as HTML: what comes
+// from plans, hosts and people (the summary names them) is escaped.
 func text(n patchpilot.Notification) string {
 	var b strings.Builder
-	b.WriteString(n.Summary)
+	b.WriteString(html.EscapeString(n.Summary))
 	if b.Len() == 0 {
-		b.WriteString("patchpilot: " + string(n.Topic))
+		b.WriteString("patchpilot: " + html.EscapeString(string(n.Topic)))
 	}
 	if n.Rollout != nil && n.Rollout.Reason != "" && !strings.Contains(n.Summary, n.Rollout.Reason) {
-		b.WriteString(" (" + n.Rollout.Reason + ")")
+		b.WriteString(" (" + html.EscapeString(n.Rollout.Reason) + ")")
 	}
 	if n.URL != "" {
-		fmt.Fprintf(&b, ` <a href="%s">rollout</a>`, n.URL)
+		fmt.Fprintf(&b, ` <a href="%s">rollout</a>`, html.EscapeString(n.URL))
 	}
 	return b.String()
 }
@@ -249,7 +249,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, patchpilot.Errorf(patchpilot.ECANCELED, "grafana: %w", ctx.Err())
 		}
-		msg := "no answer from " + c.base.Host + ": " + strings.ReplaceAll(err.Error(), c.token, "[redacted]")
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = c.base.Host + " " + de.Message
+			return nil, de
+		}
+		msg := "no answer from " + c.base.Host + ": " + integrations.RedactError(err, c.token)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no answer from %s within %s", c.base.Host, c.timeout)
 		}
@@ -258,12 +262,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + err.Error(), Retryable: true}
+		return nil, &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: "reading the answer: " + integrations.RedactError(err, c.token), Retryable: true}
 	}
 	if resp.StatusCode/100 == 2 {
 		return data, nil
 	}
-	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: method + " " + path + ": " + errorText(data)}
+	e := &patchpilot.DeliveryError{Service: Type, Status: resp.StatusCode, Message: method + " " + path + ": " + integrations.RedactText(errorText(data), c.token)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Retryable = true

@@ -17,6 +17,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const testToken = "glsa_0123456789abcdef0123456789abcdef_0a1b2c3d"
@@ -249,22 +250,56 @@ func TestAnnotationErrors(t *testing.T) {
 
 func TestSettingsErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"    url: grafana.example.com\n    token: {env: T}\n":                     "url: expected Grafana's base URL",
-		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: 3\n":  "panel_id: a panel needs its dashboard_uid",
-		"    url: https://g.example.com\n    token: {env: NOPE}\n":                "token: environment variable NOPE is not set",
-		"    url: https://g.example.com\n    token: {env: T}\n    dashboard: x\n": `unknown key "dashboard"`,
+		"    url: grafana.example.com\n    token: {env: T}\n":                       "url: expected Grafana's base URL",
+		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: 3\n":    "patchpilot.yaml:6: integrations: g: panel_id: a panel needs its dashboard_uid",
+		"    url: https://g.example.com\n    token: {env: T}\n    panel_id: four\n": `patchpilot.yaml:6: integrations: g: panel_id: expected a whole number, got "four"`,
+		"    url: https://g.example.com\n":                                          "patchpilot.yaml:2: integrations: g: token: no secret given",
+		"    url: https://g.example.com\n    token: {env: NOPE}\n":                  "token: environment variable NOPE is not set",
+		"    url: https://g.example.com\n    token: {env: T}\n    dashboard: x\n":   `unknown key "dashboard"`,
+		"    url: https://admin:pw@g.example.com\n    token: {env: T}\n":            "patchpilot.yaml:4: integrations: g: url: a user or password in the URL is not allowed",
 	} {
 		var doc yaml.Node
 		if err := yaml.Unmarshal([]byte("services:\n  - name: g\n    type: grafana\n"+src), &doc); err != nil {
 			t.Fatal(err)
 		}
 		ic, err := integrations.Decode("patchpilot.yaml", doc.Content[0], []string{Type})
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			_, err = New(ic.Items[0], func(k string) string { return map[string]string{"T": "tok"}[k] }, Options{})
 		}
-		_, err = New(ic.Items[0], func(k string) string { return map[string]string{"T": "tok"}[k] }, Options{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	c := newClient(t, u)
+	integrationstest.CheckRefused(t, c.Notify(context.Background(), note(patchpilot.TopicHalted, time.Unix(100, 0), "halted")), reached)
+}
+
+func TestErrorsHideTheURLQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := srv.URL
+	srv.Close()
+	c := newClient(t, u+"/x?x=QSECRET&")
+	err := c.Notify(context.Background(), note(patchpilot.TopicHalted, time.Unix(100, 0), "halted"))
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) || !de.Retryable {
+		t.Fatalf("error %v, want a retryable delivery error", err)
+	}
+	if strings.Contains(err.Error(), "QSECRET") || strings.Contains(err.Error(), testToken) {
+		t.Fatalf("error %q repeats the url's query", err)
+	}
+}
+
+func TestAnnotationTextEscapesHTML(t *testing.T) {
+	n := note(patchpilot.TopicHalted, time.Unix(100, 0), `rollout r-1 of plan <img src=x onerror=alert(1)> halted on web"01&`)
+	n.Rollout.Reason = "<script>x</script>"
+	n.URL = `https://pp.example.com/rollouts/r-1?a=1&b="2"`
+	got := text(n)
+	want := `rollout r-1 of plan &lt;img src=x onerror=alert(1)&gt; halted on web&#34;01&amp; (&lt;script&gt;x&lt;/script&gt;) <a href="https://pp.example.com/rollouts/r-1?a=1&amp;b=&#34;2&#34;">rollout</a>`
+	if got != want {
+		t.Errorf("text\n got %s\nwant %s", got, want)
 	}
 }

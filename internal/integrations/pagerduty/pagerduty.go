@@ -66,27 +66,26 @@ func Build(s integrations.Spec, getenv func(string) string) (*Notifier, error) {
 	if err := integrations.DecodeSettings(s, &st); err != nil {
 		return nil, err
 	}
-	where := s.Where() + ": integrations: " + s.Name
 	if st.RoutingKey.IsZero() {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: routing_key: missing; expected {env: VARIABLE} or {file: /path} holding the integration key of an Events API v2 integration", where)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: missing; expected {env: VARIABLE} or {file: /path} holding the integration key of an Events API v2 integration", s.At("routing_key"))
 	}
-	key, err := st.RoutingKey.Resolve(where+": routing_key", getenv)
+	key, err := st.RoutingKey.Resolve(s.At("routing_key"), getenv)
 	if err != nil {
 		return nil, err
 	}
 	if !validKey(key) {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: routing_key (from %s): expected the 32-character integration key (letters and digits) of an Events API v2 integration, got %d characters",
-			where, st.RoutingKey, len(key)).WithHint("copy the Integration Key from the service's Integrations tab in PagerDuty")
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s (from %s): expected the 32-character integration key (letters and digits) of an Events API v2 integration, got %d characters",
+			s.At("routing_key"), st.RoutingKey, len(key)).WithHint("copy the Integration Key from the service's Integrations tab in PagerDuty")
 	}
 	u := st.URL
 	if u == "" {
 		u = DefaultURL
 	}
 	if err := checkURL(u); err != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: %s, got %q", where, err, u)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s, got %q", s.At("url"), err, integrations.RedactURL(u))
 	}
 	if strings.ContainsAny(st.Source, "\r\n") {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: source: expected one line", where)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected one line", s.At("source"))
 	}
 	n, err := New(s.Name, key, u, nil)
 	if err != nil {
@@ -143,7 +142,9 @@ func New(name, routingKey, eventsURL string, client *http.Client) (*Notifier, er
 	cu := *u
 	cu.Path = "/v2/change/enqueue"
 	if client == nil {
-		client = &http.Client{Timeout: Timeout}
+		client = integrations.NewHTTPClient(Timeout)
+	} else {
+		client = integrations.NoRedirects(client)
 	}
 	return &Notifier{name: name, key: routingKey, url: eventsURL, changeURL: cu.String(), source: "patchpilot", client: client}, nil
 }
@@ -408,7 +409,11 @@ func (p *Notifier) post(ctx context.Context, to string, v any) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &patchpilot.DeliveryError{Service: Type, Message: "could not reach PagerDuty: " + err.Error(), Retryable: true}
+		if de, ok := integrations.RedirectRefused(Type, err); ok {
+			de.Message = "PagerDuty " + de.Message
+			return de
+		}
+		return &patchpilot.DeliveryError{Service: Type, Message: "could not reach PagerDuty: " + integrations.RedactError(err), Retryable: true}
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))

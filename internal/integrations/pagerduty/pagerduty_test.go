@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const key = "R0UTINGKEY0123456789abcdefABCDEF" // 32 characters
@@ -356,4 +357,13 @@ func TestDryRunNeverTriggers(t *testing.T) {
 	if len(s.alerts) != 0 {
 		t.Errorf("a dry run sent %d events: %v", len(s.alerts), s.alerts)
 	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	n, err := New("ops-pd", key, u+"/v2/enqueue", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integrationstest.CheckRefused(t, n.Notify(context.Background(), halted()), reached)
 }

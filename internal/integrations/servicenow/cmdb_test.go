@@ -158,7 +158,7 @@ func TestCMDBSettingsErrors(t *testing.T) {
 		{base + "write_fields: {when: u_x}", `write_fields: unknown key "when"`},
 		{base + "table: 'cmdb; drop'", "table: expected a table name"},
 		{base + "page_size: 0\nmax_hosts: -1", "max_hosts: expected a positive number"},
-		{base + "labels: {env: 'used for'}", `"used for" is not a field name`},
+		{base + "labels: {env: 'used for', dc: location}", `"used for" is not a field name`},
 	} {
 		_, err := NewCMDB(spec(t, c.src), env, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -53,14 +53,14 @@ func Build(s integrations.Spec, getenv func(string) string) (*Notifier, error) {
 		return nil, err
 	}
 	if st.WebhookURL.IsZero() {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: webhook_url: missing; expected {env: VARIABLE} or {file: /path} holding the incoming webhook's URL", s.Where(), s.Name)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: missing; expected {env: VARIABLE} or {file: /path} holding the incoming webhook's URL", s.At("webhook_url"))
 	}
-	u, err := st.WebhookURL.Resolve(s.Where()+": integrations: "+s.Name+": webhook_url", getenv)
+	u, err := st.WebhookURL.Resolve(s.At("webhook_url"), getenv)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkURL(u); err != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: webhook_url (from %s): %s", s.Where(), s.Name, st.WebhookURL, err)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s (from %s): %s", s.At("webhook_url"), st.WebhookURL, err)
 	}
 	return New(s.Name, u, nil), nil
 }
@@ -103,7 +103,9 @@ func loopback(host string) bool {
 // with Timeout).
 func New(name, webhookURL string, client *http.Client) *Notifier {
 	if client == nil {
-		client = &http.Client{Timeout: Timeout}
+		client = integrations.NewHTTPClient(Timeout)
+	} else {
+		client = integrations.NoRedirects(client)
 	}
 	return &Notifier{name: name, url: webhookURL, client: client}
 }
@@ -143,7 +145,11 @@ func networkError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return &patchpilot.DeliveryError{Service: Type, Message: "cancelled", Retryable: true}
 	}
-	return &patchpilot.DeliveryError{Service: Type, Message: "could not reach Slack: " + err.Error(), Retryable: true}
+	if de, ok := integrations.RedirectRefused(Type, err); ok {
+		de.Message = "Slack's webhook_url " + de.Message
+		return de
+	}
+	return &patchpilot.DeliveryError{Service: Type, Message: "could not reach Slack: " + integrations.RedactError(err), Retryable: true}
 }
 
 // answer maps Slack's answer to nil or a DeliveryError. The incoming

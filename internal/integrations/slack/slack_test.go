@@ -15,6 +15,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const hookPath = "/services/T0001/B0002/sEcReTtOkEn"
@@ -284,7 +285,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, c := range []struct{ extra, want string }{
 		{"", "pp.yaml:2: integrations: ops-slack: webhook_url: missing"},
-		{"    webhook_url: {env: PLAIN}\n", "pp.yaml:2: integrations: ops-slack: webhook_url (from $PLAIN): expected an https URL"},
+		{"    webhook_url: {env: PLAIN}\n", "pp.yaml:4: integrations: ops-slack: webhook_url (from $PLAIN): expected an https URL"},
 		{"    webhook_url: {env: NOPATH}\n", "with a host and a path"},
 		{"    webhook_url: {env: FTP}\n", `got scheme "ftp"`},
 		{"    webhook_url: {env: WITH_USER}\n", "expected no user:password@"},
@@ -308,5 +309,16 @@ func TestRetryAfterDate(t *testing.T) {
 	}
 	if d := retryAfter("soon"); d != 0 {
 		t.Errorf("retryAfter(soon) = %s", d)
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	for _, c := range []*http.Client{nil, http.DefaultClient} {
+		err := New("ops-slack", u+"/services/T0/B0/SECRET", c).Notify(context.Background(), notification())
+		integrationstest.CheckRefused(t, err, reached)
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Fatalf("error %q repeats the webhook's path", err)
+		}
 	}
 }

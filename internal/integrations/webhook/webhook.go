@@ -123,28 +123,24 @@ func New(spec integrations.Spec, getenv func(string) string, now func() time.Tim
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("%s: integrations: %s", spec.Where(), spec.Name)
 	u, err := url.Parse(s.URL)
 	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: expected the http or https URL the notifications are posted to, got %q", what, s.URL)
-	}
-	if u.User != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: url: credentials in the URL are not allowed; the requests are signed with secret", what)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected the http or https URL the notifications are posted to, got %q", spec.At("url"), integrations.RedactURL(s.URL))
 	}
 	timeout := 10 * time.Second
 	if s.Timeout != "" {
 		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: timeout: expected a positive duration such as 10s, got %q", what, s.Timeout)
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive duration such as 10s, got %q", spec.At("timeout"), s.Timeout)
 		}
 	}
-	secret, err := s.Secret.Resolve(what+": secret", getenv)
+	secret, err := s.Secret.Resolve(spec.At("secret"), getenv)
 	if err != nil {
 		return nil, err
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Notifier{name: spec.Name, url: s.URL, secret: []byte(secret), client: &http.Client{Timeout: timeout}, now: now}, nil
+	return &Notifier{name: spec.Name, url: s.URL, secret: []byte(secret), client: integrations.NewHTTPClient(timeout), now: now}, nil
 }
 
 // Name is the integration's name.
@@ -173,7 +169,11 @@ func (w *Notifier) Notify(ctx context.Context, n patchpilot.Notification) error 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &patchpilot.DeliveryError{Service: "webhook", Message: "post to " + redact(w.url) + ": " + netReason(err), Retryable: true}
+		if de, ok := integrations.RedirectRefused("webhook", err); ok {
+			de.Message = integrations.RedactURL(w.url) + " " + de.Message
+			return de
+		}
+		return &patchpilot.DeliveryError{Service: "webhook", Message: "post to " + integrations.RedactURL(w.url) + ": " + netReason(err), Retryable: true}
 	}
 	defer resp.Body.Close()
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -294,25 +294,14 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// redact leaves the URL's query out: it may hold a token of the
-// receiver's.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "the webhook url"
-	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
-}
-
 // netReason is a network error without the URL that *url.Error repeats
 // (with its query).
 func netReason(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		return integrations.RedactError(ue.Err)
 	}
-	return err.Error()
+	return integrations.RedactError(err)
 }
 
 func trim(s string) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 const secret = "s3cret-shared-with-the-receiver"
@@ -193,12 +194,20 @@ func TestNew(t *testing.T) {
 	cases := []struct{ src, err string }{
 		{"  - {name: h, type: webhook, secret: {env: HOOK_SECRET}}\n", "patchpilot.yaml:2: integrations: h: url: expected the http or https URL"},
 		{"  - {name: h, type: webhook, url: ftp://x, secret: {env: HOOK_SECRET}}\n", "url: expected the http or https URL"},
-		{"  - {name: h, type: webhook, url: 'https://u:p@x/', secret: {env: HOOK_SECRET}}\n", "credentials in the URL"},
 		{"  - {name: h, type: webhook, url: 'https://x/'}\n", "secret: no secret given"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: {env: UNSET}}\n", "environment variable UNSET is not set"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: literal}\n", "write the secret's source"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: {env: HOOK_SECRET}, timeout: soon}\n", "timeout: expected a positive duration"},
 		{"  - {name: h, type: webhook, url: 'https://x/', secret: {env: HOOK_SECRET}, urls: x}\n", `unknown key "urls"`},
+	}
+	// a user or password in the url is refused when patchpilot.yaml is read
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("services:\n  - {name: h, type: webhook, url: 'https://u:p@x/', secret: {env: HOOK_SECRET}}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := integrations.Decode("patchpilot.yaml", doc.Content[0], []string{"webhook"}); err == nil ||
+		!strings.Contains(err.Error(), "patchpilot.yaml:2: integrations: h: url: a user or password in the URL is not allowed") {
+		t.Errorf("url with a password: %v", err)
 	}
 	for _, c := range cases {
 		_, err := New(spec(t, c.src), getenv, nil)
@@ -208,5 +217,18 @@ func TestNew(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), secret) {
 			t.Errorf("the secret is in the error: %v", err)
 		}
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	w, err := New(spec(t, fmt.Sprintf("  - {name: hook, type: webhook, url: %q, secret: {env: HOOK_SECRET}}\n", u+"/hooks/pp?token=QSECRET")), getenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Notify(context.Background(), notification())
+	integrationstest.CheckRefused(t, err, reached)
+	if strings.Contains(err.Error(), "QSECRET") {
+		t.Fatalf("error %q repeats the url's query", err)
 	}
 }
