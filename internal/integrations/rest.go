@@ -123,7 +123,7 @@ func (c RESTCall) Do(ctx context.Context, hc *http.Client, out any) (int, error)
 		return resp.StatusCode, nil
 	}
 	de := &patchpilot.DeliveryError{Service: c.Service, Status: resp.StatusCode}
-	said := RedactText(serviceMessage(data), secrets...)
+	said := serviceMessage(data, secrets...)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		de.Retryable, de.RetryAfter = true, RetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -173,8 +173,9 @@ func RetryAfter(v string, now time.Time) time.Duration {
 
 // serviceMessage picks what a service said from its error answer: Jira's
 // errorMessages and errors, ServiceNow's error.message and error.detail,
-// a "message" or "error" string, or else the trimmed text.
-func serviceMessage(data []byte) string {
+// a "message" or "error" string, or else the trimmed text, without the
+// secrets and URLs' queries (RedactText).
+func serviceMessage(data []byte, secrets ...string) string {
 	var v struct {
 		ErrorMessages []string          `json:"errorMessages"`
 		Errors        map[string]string `json:"errors"`
@@ -207,7 +208,8 @@ func serviceMessage(data []byte) string {
 	} else if t := strings.TrimSpace(string(data)); t != "" && !strings.HasPrefix(t, "<") {
 		parts = append(parts, t)
 	}
-	s := strings.Join(strings.Fields(strings.Join(parts, "; ")), " ")
+	// Redacted before it is cut, so that no part of a secret remains.
+	s := RedactText(strings.Join(strings.Fields(strings.Join(parts, "; ")), " "), secrets...)
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

@@ -90,3 +90,17 @@ func TestSourceErrorHasACode(t *testing.T) {
 		t.Errorf("canceled: code %s", c)
 	}
 }
+
+// A secret the service repeats where its message is cut leaves no part.
+func TestRESTCallRedactsBeforeCuttingTheServicesMessage(t *testing.T) {
+	token := strings.Repeat("s", 40)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"message": "` + strings.Repeat("x", 280) + " " + token + `"}`))
+	}))
+	defer srv.Close()
+	_, err := integrations.RESTCall{Service: "svc", Method: http.MethodGet, URL: srv.URL, Secrets: []string{token}}.Do(context.Background(), nil, nil)
+	if err == nil || strings.Contains(err.Error(), "ssssssssss") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("err = %v", err)
+	}
+}
