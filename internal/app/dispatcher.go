@@ -129,9 +129,22 @@ func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
+		return nil, buildError(s, err)
 	}
 	return n, nil
+}
+
+// buildError is the error of building integration s: as it is when it
+// already begins "FILE:LINE: integrations: NAME: " (settings and secrets
+// errors do), else with that prefix; its code is kept.
+func buildError(s integrations.Spec, err error) error {
+	if strings.Contains(err.Error(), ": integrations: "+s.Name+": ") {
+		if _, ok := err.(*patchpilot.Error); ok {
+			return err
+		}
+		return patchpilot.Errorf(patchpilot.ErrorCode(err), "%w", err)
+	}
+	return patchpilot.Errorf(patchpilot.ErrorCode(err), "%s: integrations: %s: %w", s.Where(), s.Name, err)
 }
 
 // NewDispatcher builds the notifiers of the configured integrations; an
@@ -187,7 +200,7 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 		if k := integrationKinds[s.Type]; k.reports != nil {
 			rs, err := k.reports(s, a.Options)
 			if err != nil {
-				return nil, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
+				return nil, buildError(s, err)
 			}
 			if rs.schedule != nil {
 				d.reports = append(d.reports, scheduledReport{name: s.Name, rs: rs})

@@ -63,7 +63,7 @@ func (a *App) reportSender(name string) (string, reportSender, error) {
 	}
 	rs, err := k.reports(s, a.Options)
 	if err != nil {
-		return "", reportSender{}, patchpilot.Errorf(patchpilot.ErrorCode(err), "integration %s: %w", s.Name, err)
+		return "", reportSender{}, buildError(s, err)
 	}
 	return s.Name, rs, nil
 }

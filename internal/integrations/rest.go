@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,13 +37,20 @@ type RESTCall struct {
 	// Hint says what to check when the service refuses the credentials
 	// (401, 403) or does not know the resource (404).
 	AuthHint, NotFoundHint string
+	// Secrets are the call's credentials (a token, a password, the
+	// Authorization value): removed from every error, with the URL's
+	// query and userinfo, should a service or the network repeat them.
+	Secrets []string
 }
 
 // Do sends the call and decodes a 2xx answer into out (when out is not
 // nil and the answer has a body). Any other answer is a
 // *patchpilot.DeliveryError: 429 and 5xx are retryable (with the
 // service's Retry-After), so is a network failure; 4xx are not, with a
-// message naming what to check. The answer's status is returned too.
+// message naming what to check. A redirect is not followed (hc is used
+// as NoRedirects(hc)): it is a non-retryable DeliveryError. Errors name
+// the URL without its query or userinfo and never hold c.Secrets. The
+// answer's status is returned too.
 func (c RESTCall) Do(ctx context.Context, hc *http.Client, out any) (int, error) {
 	var body io.Reader
 	if c.Body != nil {
@@ -51,9 +60,20 @@ func (c RESTCall) Do(ctx context.Context, hc *http.Client, out any) (int, error)
 		}
 		body = bytes.NewReader(b)
 	}
+	// The query may hold a credential, and a service may repeat the
+	// request's path and query in its answer.
+	secrets := c.Secrets
+	if _, q, ok := strings.Cut(c.URL, "?"); ok {
+		q, _, _ = strings.Cut(q, "#")
+		secrets = append(slices.Clip(secrets), q)
+	}
 	req, err := http.NewRequestWithContext(ctx, c.Method, c.URL, body)
 	if err != nil {
-		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s %s: %v", c.Service, c.Method, redactURL(c.URL), err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s %s: not a valid URL: %s", c.Service, c.Method, RedactURL(c.URL), RedactError(err, secrets...))
 	}
 	for k, vs := range c.Header {
 		req.Header[k] = vs
@@ -62,20 +82,22 @@ func (c RESTCall) Do(ctx context.Context, hc *http.Client, out any) (int, error)
 	if c.Body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	what := fmt.Sprintf("%s %s", c.Method, RedactURL(c.URL))
+	resp, err := NoRedirects(hc).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
+		}
+		if de, ok := RedirectRefused(c.Service, err); ok {
+			de.Message = what + ": " + de.Message
+			return 0, de
 		}
 		var ue interface{ Unwrap() error }
 		msg := err.Error()
 		if errors.As(err, &ue) && ue.Unwrap() != nil {
 			msg = ue.Unwrap().Error()
 		}
-		return 0, &patchpilot.DeliveryError{Service: c.Service, Message: fmt.Sprintf("%s %s: %s", c.Method, redactURL(c.URL), msg), Retryable: true}
+		return 0, &patchpilot.DeliveryError{Service: c.Service, Message: what + ": " + RedactText(msg, secrets...), Retryable: true}
 	}
 	defer resp.Body.Close()
 	limit := c.MaxBytes
@@ -85,24 +107,23 @@ func (c RESTCall) Do(ctx context.Context, hc *http.Client, out any) (int, error)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return resp.StatusCode, &patchpilot.DeliveryError{Service: c.Service, Status: resp.StatusCode,
-			Message: fmt.Sprintf("read the answer to %s %s: %v", c.Method, redactURL(c.URL), err), Retryable: true}
+			Message: fmt.Sprintf("read the answer to %s: %s", what, RedactError(err, secrets...)), Retryable: true}
 	}
 	if int64(len(data)) > limit {
 		return resp.StatusCode, &patchpilot.DeliveryError{Service: c.Service, Status: resp.StatusCode,
-			Message: fmt.Sprintf("the answer to %s %s is larger than %d bytes", c.Method, redactURL(c.URL), limit)}
+			Message: fmt.Sprintf("the answer to %s is larger than %d bytes", what, limit)}
 	}
 	if resp.StatusCode/100 == 2 {
 		if out != nil && len(bytes.TrimSpace(data)) > 0 {
 			if err := json.Unmarshal(data, out); err != nil {
 				return resp.StatusCode, &patchpilot.DeliveryError{Service: c.Service, Status: resp.StatusCode,
-					Message: fmt.Sprintf("the answer to %s %s is not the JSON expected: %v", c.Method, redactURL(c.URL), err)}
+					Message: fmt.Sprintf("the answer to %s is not the JSON expected: %s", what, RedactError(err, secrets...))}
 			}
 		}
 		return resp.StatusCode, nil
 	}
 	de := &patchpilot.DeliveryError{Service: c.Service, Status: resp.StatusCode}
-	said := serviceMessage(data)
-	what := fmt.Sprintf("%s %s", c.Method, redactURL(c.URL))
+	said := serviceMessage(data, secrets...)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		de.Retryable, de.RetryAfter = true, RetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -152,8 +173,9 @@ func RetryAfter(v string, now time.Time) time.Duration {
 
 // serviceMessage picks what a service said from its error answer: Jira's
 // errorMessages and errors, ServiceNow's error.message and error.detail,
-// a "message" or "error" string, or else the trimmed text.
-func serviceMessage(data []byte) string {
+// a "message" or "error" string, or else the trimmed text, without the
+// secrets and URLs' queries (RedactText).
+func serviceMessage(data []byte, secrets ...string) string {
 	var v struct {
 		ErrorMessages []string          `json:"errorMessages"`
 		Errors        map[string]string `json:"errors"`
@@ -186,32 +208,19 @@ func serviceMessage(data []byte) string {
 	} else if t := strings.TrimSpace(string(data)); t != "" && !strings.HasPrefix(t, "<") {
 		parts = append(parts, t)
 	}
-	s := strings.Join(strings.Fields(strings.Join(parts, "; ")), " ")
+	// Redacted before it is cut, so that no part of a secret remains.
+	s := RedactText(strings.Join(strings.Fields(strings.Join(parts, "; ")), " "), secrets...)
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}
 	return s
 }
 
-// redactURL drops a URL's query and user info for messages: a query may
-// carry a token.
-func redactURL(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.Index(u[i+3:], "@"); j >= 0 && !strings.Contains(u[i+3:i+3+j], "/") {
-			u = u[:i+3] + u[i+3+j+1:]
-		}
-	}
-	return u
-}
-
 // CheckBaseURL checks an integration's base URL setting: http or https,
 // with a host, no query; it is returned without a trailing slash.
 func CheckBaseURL(s Spec, key, v, example string) (string, error) {
 	if v == "" {
-		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: %s: required, such as %s", s.Where(), s.Name, key, example)
+		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: required, such as %s", s.At(key), example)
 	}
 	ok := (strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) && !strings.ContainsAny(v, "?#@ ")
 	if ok {
@@ -219,7 +228,26 @@ func CheckBaseURL(s Spec, key, v, example string) (string, error) {
 		ok = rest != "" && !strings.HasPrefix(rest, "/")
 	}
 	if !ok {
-		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: %s: expected an http or https URL such as %s, got %q", s.Where(), s.Name, key, example, v)
+		return "", patchpilot.Errorf(patchpilot.EINVALID, "%s: expected an http or https URL without a query, such as %s, got %q", s.At(key), example, RedactURL(v))
 	}
 	return strings.TrimRight(v, "/"), nil
+}
+
+// SourceError is err, a RESTCall's error of an inventory source, as an
+// ordinary error beginning with what ("cmdb: read cmdb_ci_linux_server")
+// and with a code: a service's refusal (a redirect, bad credentials, a
+// 404) is EINVALID, since the configuration must change, and a failure
+// that may pass (a network error, 429, 5xx) is EUNAVAILABLE. The
+// DeliveryError stays in the chain; other errors (a canceled context)
+// are wrapped as they are.
+func SourceError(what string, err error) error {
+	var de *patchpilot.DeliveryError
+	if !errors.As(err, &de) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	code := patchpilot.EINVALID
+	if de.Retryable {
+		code = patchpilot.EUNAVAILABLE
+	}
+	return patchpilot.Errorf(code, "%s: %w", what, err)
 }

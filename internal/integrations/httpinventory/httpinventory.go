@@ -65,11 +65,11 @@ func New(spec integrations.Spec, getenv func(string) string) (*Source, error) {
 		s.MaxBytes = DefaultMaxBytes
 	}
 	if s.MaxBytes < 0 {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: max_bytes: expected a positive number of bytes, got %d", spec.Where(), spec.Name, s.MaxBytes)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number of bytes, got %d", spec.At("max_bytes"), s.MaxBytes)
 	}
-	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, HTTP: integrations.NewHTTPClient(30 * time.Second)}
 	if !s.Token.IsZero() {
-		if src.token, err = s.Token.Resolve(spec.Name+": token", getenv); err != nil {
+		if src.token, err = s.Token.Resolve(spec.At("token"), getenv); err != nil {
 			return nil, err
 		}
 	}
@@ -86,14 +86,14 @@ func (s *Source) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 		h.Set("Authorization", "Bearer "+s.token)
 	}
 	var raw json.RawMessage
-	call := integrations.RESTCall{Service: "http_inventory", Method: http.MethodGet, URL: s.url, Header: h, MaxBytes: s.max,
+	call := integrations.RESTCall{Service: "http_inventory", Method: http.MethodGet, URL: s.url, Header: h, MaxBytes: s.max, Secrets: []string{s.token},
 		AuthHint: "check the token of integration " + s.name, NotFoundHint: "check the url of integration " + s.name}
 	if _, err := call.Do(ctx, s.HTTP, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.name, err)
+		return nil, integrations.SourceError(s.name, err)
 	}
 	hosts, err := Decode(raw)
 	if err != nil {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, s.url, err)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, integrations.RedactURL(s.url), err)
 	}
 	for i := range hosts {
 		hosts[i].Source = "http:" + s.name

@@ -65,6 +65,7 @@ type Notifier struct {
 	name    string
 	s       Settings
 	base    string
+	token   string
 	auth    string
 	cloud   bool
 	records patchpilot.ChangeRecordStore
@@ -83,13 +84,12 @@ func New(spec integrations.Spec, getenv func(string) string, records patchpilot.
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := fmt.Sprintf("%s: integrations: %s", spec.Where(), spec.Name)
 	base, err := integrations.CheckBaseURL(spec, "url", s.URL, "https://example.atlassian.net")
 	if err != nil {
 		return nil, err
 	}
 	if s.Project == "" || strings.ContainsAny(s.Project, " \"'") {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: project: expected a project key such as OPS, got %q", where, s.Project)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a project key such as OPS, got %q", spec.At("project"), s.Project)
 	}
 	if s.IssueType == "" {
 		s.IssueType = "Task"
@@ -102,7 +102,7 @@ func New(spec integrations.Spec, getenv func(string) string, records patchpilot.
 	}
 	for i, l := range s.Labels {
 		if l == "" || strings.ContainsAny(l, " \t\n") {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: labels[%d]: expected a label without spaces, got %q", where, i, l)
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s[%d]: expected a label without spaces, got %q", spec.At("labels"), i, l)
 		}
 	}
 	cloud := strings.HasSuffix(hostOf(base), ".atlassian.net")
@@ -113,9 +113,9 @@ func New(spec integrations.Spec, getenv func(string) string, records patchpilot.
 	case "datacenter", "server":
 		cloud = false
 	default:
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: deployment: expected cloud or datacenter, got %q", where, s.Deployment)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected cloud or datacenter, got %q", spec.At("deployment"), s.Deployment)
 	}
-	token, err := s.Token.Resolve(spec.Name+": token", getenv)
+	token, err := s.Token.Resolve(spec.At("token"), getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func New(spec integrations.Spec, getenv func(string) string, records patchpilot.
 	if s.User != "" {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(s.User+":"+token))
 	}
-	return &Notifier{name: spec.Name, s: s, base: base, auth: auth, cloud: cloud, records: records,
-		HTTP: &http.Client{Timeout: 30 * time.Second}, Now: time.Now}, nil
+	return &Notifier{name: spec.Name, s: s, base: base, token: token, auth: auth, cloud: cloud, records: records,
+		HTTP: integrations.NewHTTPClient(30 * time.Second), Now: time.Now}, nil
 }
 
 func hostOf(base string) string {
@@ -145,6 +145,7 @@ func (j *Notifier) call(method, path string, body any) integrations.RESTCall {
 	h := http.Header{}
 	h.Set("Authorization", j.auth)
 	return integrations.RESTCall{Service: "jira", Method: method, URL: j.base + path, Header: h, Body: body,
+		Secrets:      []string{j.token, strings.TrimPrefix(strings.TrimPrefix(j.auth, "Basic "), "Bearer ")},
 		AuthHint:     "check the integration's user and token (an API token for Jira Cloud, a personal access token without user for Data Center) and the account's permissions in project " + j.s.Project,
 		NotFoundHint: "check the integration's url and project " + j.s.Project}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 func spec(t *testing.T, src string) integrations.Spec {
@@ -477,10 +478,11 @@ func TestSettingsErrors(t *testing.T) {
 	env := func(string) string { return "x" }
 	for _, c := range []struct{ src, want string }{
 		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: T}", "pp.yaml:2: integrations: j: project: expected a project key"},
-		{"name: j\ntype: jira\nurl: ftp://x\ntoken: {env: T}\nproject: OPS", "url: expected an http or https URL"},
+		{"name: j\ntype: jira\nurl: ftp://x\ntoken: {env: T}\nproject: OPS", "pp.yaml:4: integrations: j: url: expected an http or https URL without a query, such as https://example.atlassian.net, got \"ftp://x\""},
 		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: literal\nproject: OPS", "token: write the secret's source, not the secret"},
 		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: T}\nproject: OPS\ntransition: Done", `unknown key "transition"`},
-		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: T}\nproject: OPS\ndeployment: onprem", "deployment: expected cloud or datacenter"},
+		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: T}\nproject: OPS\ndeployment: onprem", "pp.yaml:7: integrations: j: deployment: expected cloud or datacenter"},
+		{"name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: T}\nproject: OPS\nlabels: [a, 'b c']", `pp.yaml:7: integrations: j: labels[1]: expected a label without spaces, got "b c"`},
 	} {
 		_, err := New(spec(t, c.src), env, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -488,7 +490,7 @@ func TestSettingsErrors(t *testing.T) {
 		}
 	}
 	_, err := New(spec(t, "name: j\ntype: jira\nurl: https://x.atlassian.net\ntoken: {env: JIRA_T}\nproject: OPS"), func(string) string { return "" }, nil)
-	if err == nil || !strings.Contains(err.Error(), "environment variable JIRA_T is not set") {
+	if err == nil || !strings.Contains(err.Error(), "pp.yaml:5: integrations: j: token: environment variable JIRA_T is not set") {
 		t.Errorf("missing token: %v", err)
 	}
 }
@@ -505,5 +507,52 @@ func TestDryRunsOpenNoIssue(t *testing.T) {
 	}
 	if got := f.requests(); len(got) != 0 {
 		t.Errorf("a dry run sent %v", got)
+	}
+}
+
+func TestRedirectIsRefused(t *testing.T) {
+	u, reached := integrationstest.Redirector(t)
+	n := newCloud(t, u, nil)
+	integrationstest.CheckRefused(t, n.Notify(context.Background(), patchpilot.Notification{Topic: patchpilot.TopicTest}), reached)
+	if _, seen := reached(); strings.Contains(seen, "s3cr3t") {
+		t.Fatalf("the token reached the redirect's host: %q", seen)
+	}
+}
+
+func TestErrorsHideTheURLQueryAndTheToken(t *testing.T) {
+	// A service that repeats the request and its credentials in its
+	// error, and a network failure: neither the token nor a query
+	// (the url setting allows none, but a proxy or a rewritten base
+	// could add one) reaches the error.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"errorMessages": ["cannot serve %s for %s"]}`, r.URL.RequestURI(), r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	drop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer drop.Close()
+	for _, srv := range []*httptest.Server{echo, drop} {
+		n := newCloud(t, srv.URL, nil)
+		n.base = srv.URL + "/?access_token=q-secret&p="
+		err := n.Notify(context.Background(), note(1, patchpilot.TopicRolloutStarted, rollout(), "started"))
+		if err == nil {
+			t.Fatal("no error")
+		}
+		var de *patchpilot.DeliveryError
+		if !errors.As(err, &de) {
+			t.Fatalf("error %T %v", err, err)
+		}
+		for _, leak := range []string{"q-secret", "access_token", "s3cr3t-token", strings.TrimPrefix(basic("ops@example.com", "s3cr3t-token"), "Basic ")} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("error %q holds %q", err, leak)
+			}
+		}
+		if !strings.Contains(err.Error(), "GET "+srv.URL+"/: ") {
+			t.Errorf("error %q does not name the request", err)
+		}
 	}
 }

@@ -78,13 +78,12 @@ func NewChange(spec integrations.Spec, getenv func(string) string, records patch
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := fmt.Sprintf("%s: integrations: %s", spec.Where(), spec.Name)
 	switch s.ChangeType {
 	case "":
 		s.ChangeType = "normal"
 	case "normal", "standard", "emergency":
 	default:
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: change_type: expected normal, standard or emergency, got %q", where, s.ChangeType)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected normal, standard or emergency, got %q", spec.At("change_type"), s.ChangeType)
 	}
 	ch := &Change{s: s, records: records, Now: time.Now, planned: 4 * time.Hour, poll: DefaultPollInterval}
 	for _, d := range []struct {
@@ -96,7 +95,7 @@ func NewChange(spec integrations.Spec, getenv func(string) string, records patch
 		}
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v <= 0 {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s: expected a positive duration such as 4h or 30s, got %q", where, d.key, d.v)
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive duration such as 4h or 30s, got %q", spec.At(d.key), d.v)
 		}
 		*d.dst = v
 	}

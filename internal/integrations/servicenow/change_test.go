@@ -278,9 +278,10 @@ func TestSchedule(t *testing.T) {
 
 func TestChangeSettingsErrors(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
-		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\npassword: {env: SN_PASSWORD}", "user: required"},
-		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nchange_type: major", "change_type: expected normal, standard or emergency"},
-		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\npoll_interval: soon", "poll_interval: expected a positive duration"},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\npassword: {env: SN_PASSWORD}", "pp.yaml:2: integrations: s: user: required"},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nchange_type: major", "pp.yaml:7: integrations: s: change_type: expected normal, standard or emergency"},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\npoll_interval: soon", "pp.yaml:7: integrations: s: poll_interval: expected a positive duration"},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_MISSING}", "pp.yaml:6: integrations: s: password: environment variable SN_MISSING is not set"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: hunter2", "password: write the secret's source"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nwait_for_approvals: true", `unknown key "wait_for_approvals"`},
 	} {

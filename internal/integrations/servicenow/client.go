@@ -36,7 +36,10 @@ type client struct {
 	base string
 	auth string
 	user string
-	HTTP *http.Client
+	// secrets are the password and the Authorization value, removed
+	// from errors.
+	secrets []string
+	HTTP    *http.Client
 }
 
 func newClient(spec integrations.Spec, c Connection, getenv func(string) string) (*client, error) {
@@ -45,15 +48,15 @@ func newClient(spec integrations.Spec, c Connection, getenv func(string) string)
 		return nil, err
 	}
 	if c.User == "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: user: required: the ServiceNow account patchpilot signs in as", spec.Where(), spec.Name)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: required: the ServiceNow account patchpilot signs in as", spec.At("user"))
 	}
-	pw, err := c.Password.Resolve(spec.Name+": password", getenv)
+	pw, err := c.Password.Resolve(spec.At("password"), getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &client{name: spec.Name, base: base, user: c.User,
-		auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.User+":"+pw)),
-		HTTP: &http.Client{Timeout: 30 * time.Second}}, nil
+	basic := base64.StdEncoding.EncodeToString([]byte(c.User + ":" + pw))
+	return &client{name: spec.Name, base: base, user: c.User, auth: "Basic " + basic,
+		secrets: []string{pw, basic}, HTTP: integrations.NewHTTPClient(30 * time.Second)}, nil
 }
 
 // call is a Table API call: path under /api/now/table/, a query, a body.
@@ -64,7 +67,7 @@ func (c *client) call(method, path string, q url.Values, body any) integrations.
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	return integrations.RESTCall{Service: "servicenow", Method: method, URL: u, Header: h, Body: body,
+	return integrations.RESTCall{Service: "servicenow", Method: method, URL: u, Header: h, Body: body, Secrets: c.secrets,
 		AuthHint:     fmt.Sprintf("check the user %s and password of integration %s and the account's roles (itil for change_request, cmdb_read for the CMDB)", c.user, c.name),
 		NotFoundHint: fmt.Sprintf("check the url of integration %s and that the table exists", c.name)}
 }

@@ -71,24 +71,23 @@ func NewCMDB(spec integrations.Spec, getenv func(string) string, runs func(ctx c
 	if err := integrations.DecodeSettings(spec, &s); err != nil {
 		return nil, err
 	}
-	where := fmt.Sprintf("%s: integrations: %s", spec.Where(), spec.Name)
 	if s.Table == "" {
 		s.Table = DefaultCITable
 	}
 	if !tableName(s.Table) {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: table: expected a table name such as cmdb_ci_linux_server, got %q", where, s.Table)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a table name such as cmdb_ci_linux_server, got %q", spec.At("table"), s.Table)
 	}
 	if s.PageSize == 0 {
 		s.PageSize = DefaultPageSize
 	}
 	if s.PageSize < 1 || s.PageSize > 10000 {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: page_size: expected 1 to 10000, got %d", where, s.PageSize)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected 1 to 10000, got %d", spec.At("page_size"), s.PageSize)
 	}
 	if s.MaxHosts == 0 {
 		s.MaxHosts = DefaultMaxHosts
 	}
 	if s.MaxHosts < 1 {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: max_hosts: expected a positive number, got %d", where, s.MaxHosts)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number, got %d", spec.At("max_hosts"), s.MaxHosts)
 	}
 	if s.NameField == "" {
 		s.NameField = "name"
@@ -99,22 +98,28 @@ func NewCMDB(spec integrations.Spec, getenv func(string) string, runs func(ctx c
 	if s.Labels == nil {
 		s.Labels = map[string]string{"env": "used_for", "support_group": "support_group", "location": "location"}
 	}
-	for _, f := range append(append([]string{s.NameField}, s.AddressFields...), values(s.Labels)...) {
-		if !tableName(f) {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %q is not a field name (letters, digits and _)", where, f)
+	fieldKeys := []struct {
+		key    string
+		fields []string
+	}{{"name_field", []string{s.NameField}}, {"address_fields", s.AddressFields}, {"labels", values(s.Labels)}}
+	for _, fk := range fieldKeys {
+		for _, f := range fk.fields {
+			if !tableName(f) {
+				return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %q is not a field name (letters, digits and _)", spec.At(fk.key), f)
+			}
 		}
 	}
 	if s.WriteBack {
 		if len(s.WriteFields) == 0 {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: write_back: name the CI fields to write in write_fields (keys %s), such as {patched_at: u_last_patched}", where, strings.Join(writeKeys, ", "))
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: name the CI fields to write in write_fields (keys %s), such as {patched_at: u_last_patched}", spec.At("write_back"), strings.Join(writeKeys, ", "))
 		}
 	}
 	for k, f := range s.WriteFields {
 		if !slices.Contains(writeKeys, k) {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: write_fields: unknown key %q; known keys: %s", where, k, strings.Join(writeKeys, ", "))
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: unknown key %q; known keys: %s", spec.At("write_fields"), k, strings.Join(writeKeys, ", "))
 		}
 		if !tableName(f) {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: write_fields: %s: %q is not a field name", where, k, f)
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s: %q is not a field name", spec.At("write_fields"), k, f)
 		}
 	}
 	c, err := newClient(spec, s.Connection, getenv)
@@ -183,7 +188,7 @@ func (m *CMDB) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 		}
 		var rows []map[string]any
 		if err := m.c.list(ctx, m.s.Table, q, &rows); err != nil {
-			return nil, fmt.Errorf("%s: read %s: %w", m.c.name, m.s.Table, err)
+			return nil, integrations.SourceError(m.c.name+": read "+m.s.Table, err)
 		}
 		for i, row := range rows {
 			idx := offset + i

@@ -154,11 +154,12 @@ func TestCMDBWriteBack(t *testing.T) {
 func TestCMDBSettingsErrors(t *testing.T) {
 	base := "name: c\ntype: servicenow_cmdb\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\n"
 	for _, c := range []struct{ src, want string }{
-		{base + "write_back: true", "write_back: name the CI fields to write in write_fields"},
-		{base + "write_fields: {when: u_x}", `write_fields: unknown key "when"`},
-		{base + "table: 'cmdb; drop'", "table: expected a table name"},
-		{base + "page_size: 0\nmax_hosts: -1", "max_hosts: expected a positive number"},
-		{base + "labels: {env: 'used for', dc: location}", `"used for" is not a field name`},
+		{base + "write_back: true", "pp.yaml:7: integrations: c: write_back: name the CI fields to write in write_fields"},
+		{base + "write_fields: {when: u_x}", `pp.yaml:7: integrations: c: write_fields: unknown key "when"`},
+		{base + "table: 'cmdb; drop'", "pp.yaml:7: integrations: c: table: expected a table name"},
+		{base + "page_size: 0\nmax_hosts: -1", "pp.yaml:8: integrations: c: max_hosts: expected a positive number"},
+		{strings.Replace(base, "url: https://x.service-now.com", "url: https://x.service-now.com/?sysparm_token=abc", 1), `pp.yaml:4: integrations: c: url: expected an http or https URL without a query, such as https://example.service-now.com, got "https://x.service-now.com/"`},
+		{base + "labels: {env: 'used for', dc: location}", `pp.yaml:7: integrations: c: labels: "used for" is not a field name`},
 	} {
 		_, err := NewCMDB(spec(t, c.src), env, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
