@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -143,37 +142,6 @@ func writeReport(w io.Writer, format string, doc reportDoc) error {
 	return nil
 }
 
-// human is a duration for people: "3d 4h", "5h 20m", "45m", "30s".
-func human(seconds float64) string {
-	if seconds <= 0 || math.IsNaN(seconds) {
-		return "0"
-	}
-	d := time.Duration(seconds * float64(time.Second))
-	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-	mins := int(d % time.Hour / time.Minute)
-	switch {
-	case days > 0 && hours > 0:
-		return fmt.Sprintf("%dd %dh", days, hours)
-	case days > 0:
-		return fmt.Sprintf("%dd", days)
-	case hours > 0 && mins > 0:
-		return fmt.Sprintf("%dh %dm", hours, mins)
-	case hours > 0:
-		return fmt.Sprintf("%dh", hours)
-	case mins > 0:
-		return fmt.Sprintf("%dm", mins)
-	}
-	return fmt.Sprintf("%ds", int(math.Round(seconds)))
-}
-
-// pct formats a share as a percentage; "n/a" for none (NaN: no host).
-func pct(v float64) string {
-	if math.IsNaN(v) {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.1f%%", v*100)
-}
-
 // reportRows are the report's tables as rows of cells, shared by every
 // format: the KPIs, time to patch, the hosts out of their SLA and the weeks.
 type reportRows struct {
@@ -200,15 +168,15 @@ func rowsOf(doc reportDoc) reportRows {
 	n := doc.ComplianceNow
 	known := n.Hosts - n.Unknown
 	r.summary = [][2]string{
-		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, known, pct(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
+		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, known, app.FormatShare(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
 		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
 			doc.Patches.Total, doc.Patches.Succeeded, doc.Patches.Failed, doc.Patches.RolledBack, doc.Patches.RollbackFailed, doc.Patches.Unreachable)},
-		{"Change failure rate", pct(doc.ChangeFailureRate)},
+		{"Change failure rate", app.FormatShare(doc.ChangeFailureRate)},
 		{"Rollbacks", fmt.Sprintf("%d host patches in %d rollouts", doc.Rollbacks, doc.RolledBackRollouts)},
-		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", human(doc.Downtime.RebootSeconds), doc.Downtime.Reboots)},
-		{"Downtime unhealthy", fmt.Sprintf("%s over %d host patches", human(doc.Downtime.UnhealthySeconds), doc.Downtime.Unhealthy)},
-		{"Patches that needed no person", fmt.Sprintf("%d (%s)", doc.Unattended, pct(doc.UnattendedShare))},
+		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", app.FormatSeconds(doc.Downtime.RebootSeconds), doc.Downtime.Reboots)},
+		{"Downtime unhealthy", fmt.Sprintf("%s over %d host patches", app.FormatSeconds(doc.Downtime.UnhealthySeconds), doc.Downtime.Unhealthy)},
+		{"Patches that needed no person", fmt.Sprintf("%d (%s)", doc.Unattended, app.FormatShare(doc.UnattendedShare))},
 	}
 	if len(doc.Compliance) > 0 {
 		last := doc.Compliance[len(doc.Compliance)-1]
@@ -217,7 +185,7 @@ func rowsOf(doc reportDoc) reportRows {
 			if d.Share == nil {
 				return "no host collected yet on " + d.Day.Format(time.DateOnly)
 			}
-			return pct(*d.Share) + " on " + d.Day.Format(time.DateOnly)
+			return app.FormatShare(*d.Share) + " on " + d.Day.Format(time.DateOnly)
 		}
 		r.lastShare = share(first) + ", " + share(last)
 		r.summary = append(r.summary, [2]string{"Hosts within their SLA over the period", r.lastShare})
@@ -226,12 +194,12 @@ func rowsOf(doc reportDoc) reportRows {
 		if t.Count == 0 && t.Severity != "all" {
 			continue
 		}
-		r.ttp = append(r.ttp, []string{t.Severity, fmt.Sprint(t.Count), human(t.MeanSeconds), human(t.P90Seconds)})
+		r.ttp = append(r.ttp, []string{t.Severity, fmt.Sprint(t.Count), app.FormatSeconds(t.MeanSeconds), app.FormatSeconds(t.P90Seconds)})
 	}
 	for _, h := range doc.OutOfSLA {
 		for _, u := range h.Overdue {
 			r.outOfSLA = append(r.outOfSLA, []string{h.Host, h.Group, u.Package, u.Version, dash(string(u.Severity)),
-				u.Deadline.UTC().Format("2006-01-02 15:04"), human(float64(u.OverdueSeconds))})
+				u.Deadline.UTC().Format("2006-01-02 15:04"), app.FormatSeconds(float64(u.OverdueSeconds))})
 		}
 	}
 	for _, w := range doc.Weekly {

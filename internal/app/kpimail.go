@@ -144,22 +144,22 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 	period := fmt.Sprintf("%s to %s (UTC)", rep.From.UTC().Format("2006-01-02 15:04"), rep.To.UTC().Format("2006-01-02 15:04"))
 	n := comp.Totals
 	summary := [][2]string{
-		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, n.Hosts-n.Unknown, mailPct(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
+		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, n.Hosts-n.Unknown, FormatShare(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
 		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
 			rep.Patches.Total, rep.Patches.Succeeded, rep.Patches.Failed, rep.Patches.RolledBack, rep.Patches.RollbackFailed, rep.Patches.Unreachable)},
-		{"Change failure rate", mailPct(rep.ChangeFailureRate)},
+		{"Change failure rate", FormatShare(rep.ChangeFailureRate)},
 		{"Rollbacks", fmt.Sprintf("%d host patches in %d rollouts", rep.Rollbacks, rep.RolledBackRollouts)},
-		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", mailDuration(rep.Downtime.RebootSeconds), rep.Downtime.Reboots)},
-		{"Downtime unhealthy", fmt.Sprintf("%s over %d host patches", mailDuration(rep.Downtime.UnhealthySeconds), rep.Downtime.Unhealthy)},
-		{"Patches that needed no person", fmt.Sprintf("%d (%s)", rep.Unattended, mailPct(rep.UnattendedShare))},
+		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", FormatSeconds(rep.Downtime.RebootSeconds), rep.Downtime.Reboots)},
+		{"Downtime unhealthy", fmt.Sprintf("%s over %d host patches", FormatSeconds(rep.Downtime.UnhealthySeconds), rep.Downtime.Unhealthy)},
+		{"Patches that needed no person", fmt.Sprintf("%d (%s)", rep.Unattended, FormatShare(rep.UnattendedShare))},
 	}
 	var ttp [][]string
 	for _, t := range rep.TimeToPatch {
 		if t.Count == 0 && t.Severity != "all" {
 			continue
 		}
-		ttp = append(ttp, []string{t.Severity, fmt.Sprint(t.Count), mailDuration(t.MeanSeconds), mailDuration(t.P90Seconds)})
+		ttp = append(ttp, []string{t.Severity, fmt.Sprint(t.Count), FormatSeconds(t.MeanSeconds), FormatSeconds(t.P90Seconds)})
 	}
 	var out [][]string
 	for _, h := range comp.OutOfSLA() {
@@ -168,7 +168,7 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 			if sev == "" {
 				sev = "-"
 			}
-			out = append(out, []string{h.Host, h.Group, u.Package, u.Version, sev, u.Deadline.UTC().Format("2006-01-02 15:04"), mailDuration(float64(u.OverdueSeconds))})
+			out = append(out, []string{h.Host, h.Group, u.Package, u.Version, sev, u.Deadline.UTC().Format("2006-01-02 15:04"), FormatSeconds(float64(u.OverdueSeconds))})
 		}
 	}
 	shown := out[:min(len(out), maxMailedOverdue)]
@@ -177,7 +177,7 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 		weeks = append(weeks, []string{w.Week.Format(time.DateOnly), fmt.Sprint(w.Hosts), fmt.Sprint(w.Patches)})
 	}
 	m := reportMail{Subject: fmt.Sprintf("[patchpilot] Patching report %s to %s: %s of hosts within their SLA, %d out",
-		rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Format(time.DateOnly), mailPct(n.InSLAShare()), n.OutOfSLA)}
+		rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Format(time.DateOnly), FormatShare(n.InSLAShare()), n.OutOfSLA)}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Patching report, %s\n\n", period)
@@ -258,16 +258,18 @@ var kpiMailHTML = template.Must(template.New("kpi").Funcs(template.FuncMap{
 </body></html>
 `))
 
-// mailPct formats a share as a percentage; "n/a" for none (NaN).
-func mailPct(v float64) string {
+// FormatShare formats a share as a percentage, "12.5%"; "n/a" for none
+// (NaN: no host). The KPI report by e-mail and `patchpilot report` use it.
+func FormatShare(v float64) string {
 	if math.IsNaN(v) {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f%%", v*100)
 }
 
-// mailDuration is a duration for people: "3d 4h", "5h 20m", "45m", "30s".
-func mailDuration(seconds float64) string {
+// FormatSeconds is a duration for people: "3d 4h", "5h 20m", "45m",
+// "30s". The KPI report by e-mail and `patchpilot report` use it.
+func FormatSeconds(seconds float64) string {
 	if seconds <= 0 || math.IsNaN(seconds) {
 		return "0"
 	}
