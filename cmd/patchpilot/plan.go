@@ -85,7 +85,12 @@ output. With -o json or -o yaml, standard output gets a document instead:
 file, targets, left_out, level, header (the comment lines) and plan (the
 plan's YAML).
 
-Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.`,
+Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.
+Beyond what this command writes, a plan may stop a wave on the team's own
+alerts (health.alertmanager and the no_firing_alerts criterion), read its
+metrics from Datadog (health.datadog), check each host with Puppet
+(puppet_noop), make the change with an Ansible playbook (apply:) and run
+hooks before and after it (hooks:); see docs/integrations.md.`,
 		Example: `  patchpilot plan --patch pp-demo-web=1.1.0 --targets env=lab --out plan.yaml
   patchpilot plan --patch security --targets role=web
   patchpilot plan --patch security -o json | jq -r .plan`,
