@@ -15,7 +15,7 @@ FUZZPARALLEL ?= 1
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-seed-clean clean
+.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-deliveries bench-seed-clean clean
 
 all: build
 
@@ -83,6 +83,12 @@ BENCHTIME  ?= 5x
 BENCHCOUNT ?= 3
 bench-dashboard:
 	$(GO) test -p 1 -run '^$$' -bench AtScale -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m ./internal/server/ ./internal/sqlite/
+
+# The notification outbox: a dispatcher bringing a webhook's cursor through
+# the log of a 2,000-host rollout, against the same notifications sent
+# directly; -v prints the ratios (docs/benchmarks.md). Not part of `make test`.
+bench-deliveries:
+	$(GO) test -run '^$$' -bench BenchmarkDispatcherBacklog -count $(BENCHCOUNT) -v ./internal/app/
 
 bench-seed-clean:
 	rm -rf "$${TMPDIR:-/tmp}/patchpilot-seed"
