@@ -104,7 +104,7 @@ func (s *Source) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 type hostJSON struct {
 	Name    string         `json:"name"`
 	Address string         `json:"address"`
-	Port    int            `json:"port"`
+	Port    *int           `json:"port"`
 	User    string         `json:"user"`
 	Labels  map[string]any `json:"labels"`
 }
@@ -121,22 +121,30 @@ func Decode(data []byte) ([]patchpilot.Host, error) {
 		}
 	case len(data) > 0 && data[0] == '{':
 		var wrap struct {
-			Hosts *[]json.RawMessage `json:"hosts"`
+			Hosts json.RawMessage `json:"hosts"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&wrap); err != nil {
 			return nil, fmt.Errorf(`expected {"hosts": [...]}: %v`, fieldError(err))
 		}
-		if wrap.Hosts == nil {
+		switch h := bytes.TrimSpace(wrap.Hosts); {
+		case h == nil:
 			return nil, errors.New(`expected {"hosts": [...]}: no "hosts" key`)
+		case string(h) == "null":
+			return nil, errors.New(`hosts: expected a list of hosts, got null`)
+		case h[0] != '[':
+			var v any
+			_ = json.Unmarshal(h, &v)
+			return nil, fmt.Errorf("hosts: expected a list of hosts, got %s", jsonKind(v))
 		}
-		items = *wrap.Hosts
+		if err := json.Unmarshal(wrap.Hosts, &items); err != nil {
+			return nil, fmt.Errorf("hosts: expected a list of hosts: %v", err)
+		}
 	default:
 		return nil, errors.New(`expected a JSON list of hosts or {"hosts": [...]}`)
 	}
 	hosts := make([]patchpilot.Host, 0, len(items))
-	seen := map[string]int{}
 	for i, it := range items {
 		var hj hostJSON
 		dec := json.NewDecoder(bytes.NewReader(it))
@@ -147,36 +155,38 @@ func Decode(data []byte) ([]patchpilot.Host, error) {
 		if _, err := dec.Token(); err != io.EOF {
 			return nil, fmt.Errorf("hosts[%d]: unexpected data after the host", i)
 		}
-		if hj.Name == "" || strings.ContainsAny(hj.Name, " \t\r\n") {
-			return nil, fmt.Errorf("hosts[%d]: name: expected a host name without spaces, got %q", i, hj.Name)
-		}
-		if at, dup := seen[hj.Name]; dup {
-			return nil, fmt.Errorf("hosts[%d]: name: %q is already hosts[%d]", i, hj.Name, at)
-		}
-		seen[hj.Name] = i
-		if hj.Port < 0 || hj.Port > 65535 {
-			return nil, fmt.Errorf("hosts[%d] (%s): port: expected 1 to 65535, got %d", i, hj.Name, hj.Port)
-		}
-		if strings.ContainsAny(hj.Address, " \t\r\n") {
-			return nil, fmt.Errorf("hosts[%d] (%s): address: expected a DNS name or IP address, got %q", i, hj.Name, hj.Address)
+		port := 0
+		if hj.Port != nil {
+			if *hj.Port < 1 || *hj.Port > 65535 {
+				return nil, fmt.Errorf("hosts[%d]%s: port: expected 1 to 65535 (leave it out for 22), got %d", i, named(hj.Name), *hj.Port)
+			}
+			port = *hj.Port
 		}
 		var labels map[string]string
 		for _, k := range slices.Sorted(maps.Keys(hj.Labels)) {
-			if k == "" {
-				return nil, fmt.Errorf("hosts[%d] (%s): labels: a label has an empty name", i, hj.Name)
-			}
 			v, ok := hj.Labels[k].(string)
 			if !ok {
-				return nil, fmt.Errorf("hosts[%d] (%s): labels.%s: expected a string, got %s", i, hj.Name, k, jsonKind(hj.Labels[k]))
+				return nil, fmt.Errorf("hosts[%d]%s: labels.%s: expected a string, got %s", i, named(hj.Name), k, jsonKind(hj.Labels[k]))
 			}
 			if labels == nil {
 				labels = map[string]string{}
 			}
 			labels[k] = v
 		}
-		hosts = append(hosts, patchpilot.Host{Name: hj.Name, Address: hj.Address, Port: hj.Port, User: hj.User, Labels: labels})
+		hosts = append(hosts, patchpilot.Host{Name: hj.Name, Address: hj.Address, Port: port, User: hj.User, Labels: labels})
+	}
+	if err := integrations.CheckHosts(hosts, func(i int) string { return fmt.Sprintf("hosts[%d]", i) }); err != nil {
+		return nil, err
 	}
 	return hosts, nil
+}
+
+// named is " (NAME)" after a record's index, when the name is known.
+func named(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (" + name + ")"
 }
 
 func jsonKind(v any) string {
@@ -201,7 +211,7 @@ func fieldError(err error) string {
 	if errors.As(err, &te) {
 		want := te.Type.String()
 		switch want {
-		case "int":
+		case "int", "*int":
 			want = "a number"
 		case "string":
 			want = "a string"
