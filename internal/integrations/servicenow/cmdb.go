@@ -282,6 +282,8 @@ func jsonKind(v any) string {
 		return "a number"
 	case []any:
 		return "a list"
+	case map[string]any:
+		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
 }
