@@ -32,6 +32,10 @@ const Type = "http_inventory"
 // DefaultMaxBytes caps the answer when max_bytes is not set.
 const DefaultMaxBytes = 8 << 20
 
+// DefaultMaxHosts caps the hosts of an answer when max_hosts is not set,
+// as the ServiceNow CMDB's.
+const DefaultMaxHosts = 10000
+
 // Settings are the http_inventory type's keys.
 type Settings struct {
 	// URL answers GET with the hosts.
@@ -40,6 +44,8 @@ type Settings struct {
 	Token integrations.Secret `yaml:"token"`
 	// MaxBytes caps the answer (default 8 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxHosts caps the hosts of the answer (default 10000).
+	MaxHosts int `yaml:"max_hosts"`
 }
 
 // Source is an http_inventory integration.
@@ -48,6 +54,7 @@ type Source struct {
 	url   string
 	token string
 	max   int64
+	hosts int
 	HTTP  *http.Client
 }
 
@@ -67,7 +74,13 @@ func New(spec integrations.Spec, getenv func(string) string) (*Source, error) {
 	if s.MaxBytes < 0 {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number of bytes, got %d", spec.At("max_bytes"), s.MaxBytes)
 	}
-	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, HTTP: integrations.NewHTTPClient(30 * time.Second)}
+	if s.MaxHosts == 0 {
+		s.MaxHosts = DefaultMaxHosts
+	}
+	if s.MaxHosts < 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number of hosts, got %d", spec.At("max_hosts"), s.MaxHosts)
+	}
+	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, hosts: s.MaxHosts, HTTP: integrations.NewHTTPClient(30 * time.Second)}
 	if !s.Token.IsZero() {
 		if src.token, err = s.Token.Resolve(spec.At("token"), getenv); err != nil {
 			return nil, err
@@ -91,8 +104,13 @@ func (s *Source) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 	if _, err := call.Do(ctx, s.HTTP, &raw); err != nil {
 		return nil, integrations.SourceError(s.name, err)
 	}
-	hosts, err := Decode(raw)
-	if err != nil {
+	hosts, err := DecodeMax(raw, s.hosts)
+	var tm *tooManyError
+	switch {
+	case errors.As(err, &tm):
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, integrations.RedactURL(s.url), err).
+			WithHint(fmt.Sprintf("raise max_hosts of integration %s (now %d), or have the endpoint answer fewer hosts", s.name, s.hosts))
+	case err != nil:
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, integrations.RedactURL(s.url), err)
 	}
 	for i := range hosts {
@@ -110,8 +128,18 @@ type hostJSON struct {
 }
 
 // Decode reads the hosts of an answer: a JSON list of hosts or an object
-// {"hosts": [...]}, strictly.
-func Decode(data []byte) ([]patchpilot.Host, error) {
+// {"hosts": [...]}, strictly, with at most DefaultMaxHosts hosts.
+func Decode(data []byte) ([]patchpilot.Host, error) { return DecodeMax(data, DefaultMaxHosts) }
+
+// tooManyError is an answer with more hosts than max_hosts.
+type tooManyError struct{ n, max int }
+
+func (e *tooManyError) Error() string {
+	return fmt.Sprintf("%d hosts, more than max_hosts (%d)", e.n, e.max)
+}
+
+// DecodeMax is Decode with a cap on the number of hosts (max_hosts).
+func DecodeMax(data []byte, maxHosts int) ([]patchpilot.Host, error) {
 	data = bytes.TrimSpace(data)
 	var items []json.RawMessage
 	switch {
@@ -143,6 +171,9 @@ func Decode(data []byte) ([]patchpilot.Host, error) {
 		}
 	default:
 		return nil, errors.New(`expected a JSON list of hosts or {"hosts": [...]}`)
+	}
+	if len(items) > maxHosts {
+		return nil, &tooManyError{n: len(items), max: maxHosts}
 	}
 	hosts := make([]patchpilot.Host, 0, len(items))
 	for i, it := range items {

@@ -157,3 +157,45 @@ func TestEndpointErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxHostsCapsTheAnswer: collect would SSH to every host read, so an
+// answer with more hosts than max_hosts (default 10000) is refused, naming
+// the cap and the setting.
+func TestMaxHostsCapsTheAnswer(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range DefaultMaxHosts + 1 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":"h%d"}`, i)
+	}
+	b.WriteString("]")
+	for _, c := range []struct {
+		settings, body, want string
+	}{
+		{"", b.String(), "fleet: the answer of %s/hosts: 10001 hosts, more than max_hosts (10000)"},
+		{"\nmax_hosts: 2", `[{"name":"a"},{"name":"b"},{"name":"c"}]`, "fleet: the answer of %s/hosts: 3 hosts, more than max_hosts (2)"},
+	} {
+		srv, _ := serve(t, 200, nil, c.body)
+		s, err := New(spec(t, "name: fleet\ntype: http_inventory\nurl: "+srv.URL+"/hosts"+c.settings), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts, err := s.Hosts(context.Background())
+		if want := fmt.Sprintf(c.want, srv.URL); err == nil || err.Error() != want {
+			t.Errorf("%d hosts, err = %v\nwant %s", len(hosts), err, want)
+		}
+		if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(patchpilot.ErrorHint(err), "raise max_hosts of integration fleet") {
+			t.Errorf("code %s, hint %q", patchpilot.ErrorCode(err), patchpilot.ErrorHint(err))
+		}
+	}
+	srv, _ := serve(t, 200, nil, `[{"name":"a"},{"name":"b"}]`)
+	s, err := New(spec(t, "name: fleet\ntype: http_inventory\nurl: "+srv.URL+"/hosts\nmax_hosts: 2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hosts, err := s.Hosts(context.Background()); err != nil || len(hosts) != 2 {
+		t.Errorf("at the cap: %d hosts, %v", len(hosts), err)
+	}
+}
