@@ -19,8 +19,12 @@ import (
 const ChangeType = "servicenow"
 
 // DefaultPollInterval is how often a waiting stage asks for the change's
-// approval.
-const DefaultPollInterval = time.Minute
+// approval; MinPollInterval the shortest poll_interval taken, so that a
+// waiting rollout does not hammer the instance.
+const (
+	DefaultPollInterval = time.Minute
+	MinPollInterval     = 10 * time.Second
+)
 
 // ChangeSettings are the servicenow type's keys.
 type ChangeSettings struct {
@@ -97,6 +101,9 @@ func NewChange(spec integrations.Spec, getenv func(string) string, records patch
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v <= 0 {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive duration such as 4h or 30s, got %q", spec.At(d.key), d.v)
+		}
+		if d.key == "poll_interval" && v < MinPollInterval {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected at least %s (such as 1m), got %q", spec.At(d.key), MinPollInterval, d.v)
 		}
 		*d.dst = v
 	}
