@@ -392,17 +392,20 @@ of what collection would connect to.`,
 				return err
 			}
 			return c.render(hosts, func(w io.Writer) {
-				fmt.Fprintln(w, "NAME\tADDRESS\tLABELS")
+				fmt.Fprintln(w, "NAME\tADDRESS\tPORT\tLABELS")
 				for _, h := range hosts {
 					var labels []string
 					for _, k := range slices.Sorted(maps.Keys(h.Labels)) {
 						labels = append(labels, k+"="+h.Labels[k])
 					}
-					addr := h.Address
+					addr, port := h.Address, h.Port
 					if addr == "" {
-						addr = "-"
+						addr = h.Name // the address defaults to the name
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\n", h.Name, addr, strings.Join(labels, ","))
+					if port == 0 {
+						port = 22
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", h.Name, addr, port, strings.Join(labels, ","))
 				}
 			})
 		},

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,8 @@ func TestInventorySourceHTTP(t *testing.T) {
 		auth = append(auth, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"hosts": [{"name": "web1", "address": "127.0.0.1", "port": 1, "labels": {"env": "prod"}},
-			{"name": "db1", "address": "127.0.0.1", "port": 1, "user": "ops", "labels": {"env": "staging", "role": "db"}}]}`)
+			{"name": "db1", "address": "127.0.0.1", "port": 1, "user": "ops", "labels": {"env": "staging", "role": "db"}},
+			{"name": "app1"}]}`)
 	}))
 	defer srv.Close()
 	e := newEnv(t)
@@ -47,6 +49,13 @@ func TestInventorySourceHTTP(t *testing.T) {
 	out := e.mustRun("inventory", "sources", "fleet", "--hosts")
 	if !strings.Contains(out, "web1") || !strings.Contains(out, "db1") || !strings.Contains(out, "env=staging,role=db") {
 		t.Errorf("sources fleet --hosts:\n%s", out)
+	}
+	// The address shown is the one dialled (the name when the source
+	// gives none), with its port (22 when the source gives none).
+	if !regexp.MustCompile(`(?m)^NAME +ADDRESS +PORT +LABELS$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^web1 +127\.0\.0\.1 +1 +env=prod$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^app1 +app1 +22 *$`).MatchString(out) {
+		t.Errorf("sources fleet --hosts: want the address and port of each host:\n%s", out)
 	}
 	if len(auth) != 1 || auth[0] != "GET /v1/hosts Bearer tok-123" {
 		t.Errorf("requests %q", auth)

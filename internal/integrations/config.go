@@ -277,6 +277,11 @@ func checkKinds(file, what string, k, v *yaml.Node, t reflect.Type) error {
 	for ft.Kind() == reflect.Pointer {
 		ft = ft.Elem()
 	}
+	if ft.Kind() == reflect.Bool && (v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool") {
+		// yaml would take "yes", "on" or a quoted "true" as true; the
+		// plan's YAML refuses them, and so does this file.
+		return errorf(file, v, what, "%s: %s", k.Value, expected(ft, v))
+	}
 	if ft.Kind() != reflect.Struct || v.Kind != yaml.MappingNode {
 		if ft.Kind() == reflect.Struct && v.Kind != yaml.MappingNode && ft == reflect.TypeOf(Secret{}) {
 			return errorf(file, v, what, "%s: write the secret's source, not the secret: {env: VARIABLE} or {file: /path/to/file}", k.Value)

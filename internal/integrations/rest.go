@@ -235,9 +235,11 @@ func CheckBaseURL(s Spec, key, v, example string) (string, error) {
 
 // SourceError is err, a RESTCall's error of an inventory source, as an
 // ordinary error beginning with what ("cmdb: read cmdb_ci_linux_server")
-// and with a code: a service's refusal (a redirect, bad credentials, a
-// 404) is EINVALID, since the configuration must change, and a failure
-// that may pass (a network error, 429, 5xx) is EUNAVAILABLE. The
+// and with a code: credentials the service refuses are EUNAUTHENTICATED
+// (401) or EFORBIDDEN (403), the CLI's exit code of a refused call; any
+// other refusal (a redirect, a 404) is EINVALID, since the configuration
+// must change; and a failure that may pass (a network error, 429, 5xx)
+// is EUNAVAILABLE. The
 // DeliveryError stays in the chain; other errors (a canceled context)
 // are wrapped as they are.
 func SourceError(what string, err error) error {
@@ -246,8 +248,13 @@ func SourceError(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	code := patchpilot.EINVALID
-	if de.Retryable {
+	switch {
+	case de.Retryable:
 		code = patchpilot.EUNAVAILABLE
+	case de.Status == http.StatusUnauthorized:
+		code = patchpilot.EUNAUTHENTICATED
+	case de.Status == http.StatusForbidden:
+		code = patchpilot.EFORBIDDEN
 	}
 	return patchpilot.Errorf(code, "%s: %w", what, err)
 }

@@ -79,8 +79,14 @@ func TestRESTCallErrorsHideTheQueryAndTheSecrets(t *testing.T) {
 
 func TestSourceErrorHasACode(t *testing.T) {
 	refusal := integrations.SourceError("fleet", &patchpilot.DeliveryError{Service: "http_inventory", Status: 401, Message: "bad credentials"})
-	if patchpilot.ErrorCode(refusal) != patchpilot.EINVALID || refusal.Error() != "fleet: http_inventory answered 401: bad credentials" {
+	if patchpilot.ErrorCode(refusal) != patchpilot.EUNAUTHENTICATED || refusal.Error() != "fleet: http_inventory answered 401: bad credentials" {
 		t.Errorf("refusal %q code %s", refusal, patchpilot.ErrorCode(refusal))
+	}
+	if c := patchpilot.ErrorCode(integrations.SourceError("fleet", &patchpilot.DeliveryError{Service: "http_inventory", Status: 403})); c != patchpilot.EFORBIDDEN {
+		t.Errorf("403: code %s", c)
+	}
+	if c := patchpilot.ErrorCode(integrations.SourceError("fleet", &patchpilot.DeliveryError{Service: "http_inventory", Status: 404})); c != patchpilot.EINVALID {
+		t.Errorf("404: code %s", c)
 	}
 	down := integrations.SourceError("fleet", &patchpilot.DeliveryError{Service: "http_inventory", Status: 503, Retryable: true})
 	if patchpilot.ErrorCode(down) != patchpilot.EUNAVAILABLE {

@@ -97,10 +97,12 @@ func (rn *run) waitChange(ctx context.Context, i int, ca patchpilot.ChangeApprov
 	}
 }
 
-// changeHalt stops the rollout before stage i: the stage keeps waiting
-// with the reason, and the rollout is halted with it.
+// changeHalt stops the rollout before stage i: the stage, which did not
+// start, goes back to pending with the reason, as the later stages of a
+// halted rollout stay pending (it no longer waits for an approval), and
+// the rollout is halted with the reason.
 func (rn *run) changeHalt(ctx context.Context, i int, reason string) (patchpilot.RolloutState, bool, error) {
-	if err := rn.saveStage(ctx, i, patchpilot.StageWaitingApproval, reason); err != nil {
+	if err := rn.saveStage(ctx, i, patchpilot.StagePending, reason); err != nil {
 		return "", false, err
 	}
 	return patchpilot.RolloutHalted, false, rn.setRollout(ctx, patchpilot.RolloutHalted, reason)

@@ -118,8 +118,8 @@ func TestChangeRejectedHaltsBeforeStage(t *testing.T) {
 	if want := "stage final not started: change CHG0030001 was rejected in snow (by cab)"; r.Reason != want {
 		t.Errorf("reason = %q, want %q", r.Reason, want)
 	}
-	if r.Stages[1].State != patchpilot.StageWaitingApproval || r.Stages[1].Reason != r.Reason {
-		t.Errorf("stage final = %s %q", r.Stages[1].State, r.Stages[1].Reason)
+	if r.Stages[1].State != patchpilot.StagePending || r.Stages[1].Reason != r.Reason {
+		t.Errorf("stage final = %s %q, want pending (not started) with the rollout's reason", r.Stages[1].State, r.Stages[1].Reason)
 	}
 	for _, h := range e.stageHosts(id, "final") {
 		if e.f.applies[h] != 0 {
@@ -148,6 +148,9 @@ stages:
 	r, _ := e.db.Rollout(context.Background(), id)
 	if !strings.Contains(r.Reason, "could not be checked: servicenow answered 401: bad credentials") {
 		t.Errorf("reason = %q", r.Reason)
+	}
+	if r.Stages[0].State != patchpilot.StagePending || r.Stages[0].Reason != r.Reason {
+		t.Errorf("stage final = %s %q, want pending (not started) with the rollout's reason", r.Stages[0].State, r.Stages[0].Reason)
 	}
 	if n := e.f.applies["h01"] + e.f.applies["h02"]; n != 0 {
 		t.Errorf("%d applies", n)

@@ -32,6 +32,10 @@ const Type = "http_inventory"
 // DefaultMaxBytes caps the answer when max_bytes is not set.
 const DefaultMaxBytes = 8 << 20
 
+// DefaultMaxHosts caps the hosts of an answer when max_hosts is not set,
+// as the ServiceNow CMDB's.
+const DefaultMaxHosts = 10000
+
 // Settings are the http_inventory type's keys.
 type Settings struct {
 	// URL answers GET with the hosts.
@@ -40,6 +44,8 @@ type Settings struct {
 	Token integrations.Secret `yaml:"token"`
 	// MaxBytes caps the answer (default 8 MiB).
 	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxHosts caps the hosts of the answer (default 10000).
+	MaxHosts int `yaml:"max_hosts"`
 }
 
 // Source is an http_inventory integration.
@@ -48,6 +54,7 @@ type Source struct {
 	url   string
 	token string
 	max   int64
+	hosts int
 	HTTP  *http.Client
 }
 
@@ -67,7 +74,13 @@ func New(spec integrations.Spec, getenv func(string) string) (*Source, error) {
 	if s.MaxBytes < 0 {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number of bytes, got %d", spec.At("max_bytes"), s.MaxBytes)
 	}
-	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, HTTP: integrations.NewHTTPClient(30 * time.Second)}
+	if s.MaxHosts == 0 {
+		s.MaxHosts = DefaultMaxHosts
+	}
+	if s.MaxHosts < 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive number of hosts, got %d", spec.At("max_hosts"), s.MaxHosts)
+	}
+	src := &Source{name: spec.Name, url: u, max: s.MaxBytes, hosts: s.MaxHosts, HTTP: integrations.NewHTTPClient(30 * time.Second)}
 	if !s.Token.IsZero() {
 		if src.token, err = s.Token.Resolve(spec.At("token"), getenv); err != nil {
 			return nil, err
@@ -91,8 +104,13 @@ func (s *Source) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 	if _, err := call.Do(ctx, s.HTTP, &raw); err != nil {
 		return nil, integrations.SourceError(s.name, err)
 	}
-	hosts, err := Decode(raw)
-	if err != nil {
+	hosts, err := DecodeMax(raw, s.hosts)
+	var tm *tooManyError
+	switch {
+	case errors.As(err, &tm):
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, integrations.RedactURL(s.url), err).
+			WithHint(fmt.Sprintf("raise max_hosts of integration %s (now %d), or have the endpoint answer fewer hosts", s.name, s.hosts))
+	case err != nil:
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: the answer of %s: %v", s.name, integrations.RedactURL(s.url), err)
 	}
 	for i := range hosts {
@@ -104,14 +122,24 @@ func (s *Source) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 type hostJSON struct {
 	Name    string         `json:"name"`
 	Address string         `json:"address"`
-	Port    int            `json:"port"`
+	Port    *int           `json:"port"`
 	User    string         `json:"user"`
 	Labels  map[string]any `json:"labels"`
 }
 
 // Decode reads the hosts of an answer: a JSON list of hosts or an object
-// {"hosts": [...]}, strictly.
-func Decode(data []byte) ([]patchpilot.Host, error) {
+// {"hosts": [...]}, strictly, with at most DefaultMaxHosts hosts.
+func Decode(data []byte) ([]patchpilot.Host, error) { return DecodeMax(data, DefaultMaxHosts) }
+
+// tooManyError is an answer with more hosts than max_hosts.
+type tooManyError struct{ n, max int }
+
+func (e *tooManyError) Error() string {
+	return fmt.Sprintf("%d hosts, more than max_hosts (%d)", e.n, e.max)
+}
+
+// DecodeMax is Decode with a cap on the number of hosts (max_hosts).
+func DecodeMax(data []byte, maxHosts int) ([]patchpilot.Host, error) {
 	data = bytes.TrimSpace(data)
 	var items []json.RawMessage
 	switch {
@@ -121,22 +149,33 @@ func Decode(data []byte) ([]patchpilot.Host, error) {
 		}
 	case len(data) > 0 && data[0] == '{':
 		var wrap struct {
-			Hosts *[]json.RawMessage `json:"hosts"`
+			Hosts json.RawMessage `json:"hosts"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&wrap); err != nil {
 			return nil, fmt.Errorf(`expected {"hosts": [...]}: %v`, fieldError(err))
 		}
-		if wrap.Hosts == nil {
+		switch h := bytes.TrimSpace(wrap.Hosts); {
+		case h == nil:
 			return nil, errors.New(`expected {"hosts": [...]}: no "hosts" key`)
+		case string(h) == "null":
+			return nil, errors.New(`hosts: expected a list of hosts, got null`)
+		case h[0] != '[':
+			var v any
+			_ = json.Unmarshal(h, &v)
+			return nil, fmt.Errorf("hosts: expected a list of hosts, got %s", jsonKind(v))
 		}
-		items = *wrap.Hosts
+		if err := json.Unmarshal(wrap.Hosts, &items); err != nil {
+			return nil, fmt.Errorf("hosts: expected a list of hosts: %v", err)
+		}
 	default:
 		return nil, errors.New(`expected a JSON list of hosts or {"hosts": [...]}`)
 	}
+	if len(items) > maxHosts {
+		return nil, &tooManyError{n: len(items), max: maxHosts}
+	}
 	hosts := make([]patchpilot.Host, 0, len(items))
-	seen := map[string]int{}
 	for i, it := range items {
 		var hj hostJSON
 		dec := json.NewDecoder(bytes.NewReader(it))
@@ -147,36 +186,38 @@ func Decode(data []byte) ([]patchpilot.Host, error) {
 		if _, err := dec.Token(); err != io.EOF {
 			return nil, fmt.Errorf("hosts[%d]: unexpected data after the host", i)
 		}
-		if hj.Name == "" || strings.ContainsAny(hj.Name, " \t\r\n") {
-			return nil, fmt.Errorf("hosts[%d]: name: expected a host name without spaces, got %q", i, hj.Name)
-		}
-		if at, dup := seen[hj.Name]; dup {
-			return nil, fmt.Errorf("hosts[%d]: name: %q is already hosts[%d]", i, hj.Name, at)
-		}
-		seen[hj.Name] = i
-		if hj.Port < 0 || hj.Port > 65535 {
-			return nil, fmt.Errorf("hosts[%d] (%s): port: expected 1 to 65535, got %d", i, hj.Name, hj.Port)
-		}
-		if strings.ContainsAny(hj.Address, " \t\r\n") {
-			return nil, fmt.Errorf("hosts[%d] (%s): address: expected a DNS name or IP address, got %q", i, hj.Name, hj.Address)
+		port := 0
+		if hj.Port != nil {
+			if *hj.Port < 1 || *hj.Port > 65535 {
+				return nil, fmt.Errorf("hosts[%d]%s: port: expected 1 to 65535 (leave it out for 22), got %d", i, named(hj.Name), *hj.Port)
+			}
+			port = *hj.Port
 		}
 		var labels map[string]string
 		for _, k := range slices.Sorted(maps.Keys(hj.Labels)) {
-			if k == "" {
-				return nil, fmt.Errorf("hosts[%d] (%s): labels: a label has an empty name", i, hj.Name)
-			}
 			v, ok := hj.Labels[k].(string)
 			if !ok {
-				return nil, fmt.Errorf("hosts[%d] (%s): labels.%s: expected a string, got %s", i, hj.Name, k, jsonKind(hj.Labels[k]))
+				return nil, fmt.Errorf("hosts[%d]%s: labels.%s: expected a string, got %s", i, named(hj.Name), k, jsonKind(hj.Labels[k]))
 			}
 			if labels == nil {
 				labels = map[string]string{}
 			}
 			labels[k] = v
 		}
-		hosts = append(hosts, patchpilot.Host{Name: hj.Name, Address: hj.Address, Port: hj.Port, User: hj.User, Labels: labels})
+		hosts = append(hosts, patchpilot.Host{Name: hj.Name, Address: hj.Address, Port: port, User: hj.User, Labels: labels})
+	}
+	if err := integrations.CheckHosts(hosts, func(i int) string { return fmt.Sprintf("hosts[%d]", i) }); err != nil {
+		return nil, err
 	}
 	return hosts, nil
+}
+
+// named is " (NAME)" after a record's index, when the name is known.
+func named(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (" + name + ")"
 }
 
 func jsonKind(v any) string {
@@ -201,7 +242,7 @@ func fieldError(err error) string {
 	if errors.As(err, &te) {
 		want := te.Type.String()
 		switch want {
-		case "int":
+		case "int", "*int":
 			want = "a number"
 		case "string":
 			want = "a string"

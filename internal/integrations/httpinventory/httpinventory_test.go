@@ -81,9 +81,20 @@ func TestDecodeIsStrict(t *testing.T) {
 		{`[{"name": "a"}, {"name": "b", "adress": "x"}]`, `hosts[1]: unknown field "adress"; known fields: name, address, port, user, labels`},
 		{`[{"name": "a", "port": "22"}]`, `hosts[0]: port: expected a number, got string`},
 		{`[{"name": "a", "labels": {"tier": 1}}]`, `hosts[0] (a): labels.tier: expected a string, got number`},
-		{`[{"name": "a"}, {"address": "10.0.0.2"}]`, `hosts[1]: name: expected a host name without spaces, got ""`},
+		{`[{"name": "a"}, {"address": "10.0.0.2"}]`, `hosts[1]: name: the host name is missing`},
+		{`[{"name": "-oProxyCommand=x"}]`, `hosts[0]: name: expected a host name without spaces, "*", ",", "[" or a leading "-", got "-oProxyCommand=x"`},
+		{`[{"name": "web*"}]`, `hosts[0]: name: expected a host name without spaces, "*", ",", "[" or a leading "-", got "web*"`},
+		{`[{"name": "a,b"}]`, `got "a,b"`},
+		{`[{"name": "web[1:3]"}]`, `got "web[1:3]"`},
+		{`[{"name": "a", "port": 0}]`, `hosts[0] (a): port: expected 1 to 65535 (leave it out for 22), got 0`},
+		{`[{"name": "a", "user": "root -oX"}]`, `hosts[0] (a): user: expected a user name without spaces or a leading "-", got "root -oX"`},
+		{`[{"name": "a", "user": "-oX"}]`, `hosts[0] (a): user: expected a user name`},
+		{`[{"name": "a", "address": "-oProxyCommand=id"}]`, `hosts[0] (a): address: expected a host name or IP address (without a leading "-"), got "-oProxyCommand=id"`},
+		{`[{"name": "a", "address": "10.0.0.1;id"}]`, `hosts[0] (a): address: expected a host name or IP address`},
+		{`{"hosts": null}`, `hosts: expected a list of hosts, got null`},
+		{`{"hosts": {"name": "a"}}`, `hosts: expected a list of hosts, got object`},
 		{`[{"name": "a"}, {"name": "a"}]`, `hosts[1]: name: "a" is already hosts[0]`},
-		{`[{"name": "a", "port": 70000}]`, `hosts[0] (a): port: expected 1 to 65535, got 70000`},
+		{`[{"name": "a", "port": 70000}]`, `hosts[0] (a): port: expected 1 to 65535 (leave it out for 22), got 70000`},
 		{`{"items": []}`, `expected {"hosts": [...]}: unknown field "items"`},
 		{`{}`, `no "hosts" key`},
 		{`"web1"`, `expected a JSON list of hosts or {"hosts": [...]}`},
@@ -96,6 +107,10 @@ func TestDecodeIsStrict(t *testing.T) {
 	hosts, err := Decode([]byte(`[]`))
 	if err != nil || len(hosts) != 0 {
 		t.Errorf("empty list: %v, %v", hosts, err)
+	}
+	hosts, err = Decode([]byte(`{"hosts": [{"name": "web-1.example.com", "address": "fe80::1", "port": 2222, "user": "deploy"}, {"name": "db_2", "address": "db-2.example.com"}]}`))
+	if err != nil || len(hosts) != 2 || hosts[0].Port != 2222 || hosts[1].Port != 0 || hosts[1].Address != "db-2.example.com" {
+		t.Errorf("good hosts: %+v, %v", hosts, err)
 	}
 }
 
@@ -140,5 +155,47 @@ func TestEndpointErrors(t *testing.T) {
 				t.Errorf("retry after %s", de.RetryAfter)
 			}
 		})
+	}
+}
+
+// TestMaxHostsCapsTheAnswer: collect would SSH to every host read, so an
+// answer with more hosts than max_hosts (default 10000) is refused, naming
+// the cap and the setting.
+func TestMaxHostsCapsTheAnswer(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range DefaultMaxHosts + 1 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":"h%d"}`, i)
+	}
+	b.WriteString("]")
+	for _, c := range []struct {
+		settings, body, want string
+	}{
+		{"", b.String(), "fleet: the answer of %s/hosts: 10001 hosts, more than max_hosts (10000)"},
+		{"\nmax_hosts: 2", `[{"name":"a"},{"name":"b"},{"name":"c"}]`, "fleet: the answer of %s/hosts: 3 hosts, more than max_hosts (2)"},
+	} {
+		srv, _ := serve(t, 200, nil, c.body)
+		s, err := New(spec(t, "name: fleet\ntype: http_inventory\nurl: "+srv.URL+"/hosts"+c.settings), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts, err := s.Hosts(context.Background())
+		if want := fmt.Sprintf(c.want, srv.URL); err == nil || err.Error() != want {
+			t.Errorf("%d hosts, err = %v\nwant %s", len(hosts), err, want)
+		}
+		if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(patchpilot.ErrorHint(err), "raise max_hosts of integration fleet") {
+			t.Errorf("code %s, hint %q", patchpilot.ErrorCode(err), patchpilot.ErrorHint(err))
+		}
+	}
+	srv, _ := serve(t, 200, nil, `[{"name":"a"},{"name":"b"}]`)
+	s, err := New(spec(t, "name: fleet\ntype: http_inventory\nurl: "+srv.URL+"/hosts\nmax_hosts: 2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hosts, err := s.Hosts(context.Background()); err != nil || len(hosts) != 2 {
+		t.Errorf("at the cap: %d hosts, %v", len(hosts), err)
 	}
 }

@@ -88,6 +88,7 @@ func TestSettingsErrorsNameTheKeysLine(t *testing.T) {
 		{"name: fleet\ntype: http_inventory", "pp.yaml:2: integrations: fleet: url: required"},
 		{"name: fleet\ntype: http_inventory\nurl: https://cmdb.example.com/hosts?key=abc", `pp.yaml:4: integrations: fleet: url: expected an http or https URL without a query, such as https://cmdb.example.com/api/hosts, got "https://cmdb.example.com/hosts"`},
 		{"name: fleet\ntype: http_inventory\nurl: https://cmdb.example.com/hosts\nmax_bytes: -1", "pp.yaml:5: integrations: fleet: max_bytes: expected a positive number of bytes, got -1"},
+		{"name: fleet\ntype: http_inventory\nurl: https://cmdb.example.com/hosts\nmax_hosts: -1", "pp.yaml:5: integrations: fleet: max_hosts: expected a positive number of hosts, got -1"},
 		{"name: fleet\ntype: http_inventory\nurl: https://cmdb.example.com/hosts\ntoken: {env: NOT_SET}", "pp.yaml:5: integrations: fleet: token: environment variable NOT_SET is not set"},
 	} {
 		_, err := New(spec(t, c.src), tokenEnv)

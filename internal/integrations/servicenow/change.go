@@ -2,6 +2,7 @@ package servicenow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,8 +19,12 @@ import (
 const ChangeType = "servicenow"
 
 // DefaultPollInterval is how often a waiting stage asks for the change's
-// approval.
-const DefaultPollInterval = time.Minute
+// approval; MinPollInterval the shortest poll_interval taken, so that a
+// waiting rollout does not hammer the instance.
+const (
+	DefaultPollInterval = time.Minute
+	MinPollInterval     = 10 * time.Second
+)
 
 // ChangeSettings are the servicenow type's keys.
 type ChangeSettings struct {
@@ -97,6 +102,9 @@ func NewChange(spec integrations.Spec, getenv func(string) string, records patch
 		if err != nil || v <= 0 {
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive duration such as 4h or 30s, got %q", spec.At(d.key), d.v)
 		}
+		if d.key == "poll_interval" && v < MinPollInterval {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected at least %s (such as 1m), got %q", spec.At(d.key), MinPollInterval, d.v)
+		}
 		*d.dst = v
 	}
 	if ch.s.CloseState == "" {
@@ -139,6 +147,53 @@ type changeRow struct {
 	State    string `json:"state"`
 }
 
+// UnmarshalJSON reads a change_request record; a field of another JSON
+// type than a string is an error naming the change, the field and what
+// was expected, instead of the decoder's Go types.
+func (r *changeRow) UnmarshalJSON(data []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("ServiceNow answered a change_request that is not a JSON object: %s", kindOfJSON(data))
+	}
+	change, _ := m["number"].(string)
+	if change == "" {
+		change, _ = m["sys_id"].(string)
+	}
+	if change == "" {
+		change = "(no number)"
+	}
+	for _, f := range []struct {
+		key, example string
+		dst          *string
+	}{{"sys_id", "", &r.SysID}, {"number", "CHG0030001", &r.Number}, {"approval", "approved", &r.Approval}, {"state", "-5", &r.State}} {
+		switch v := m[f.key].(type) {
+		case nil:
+			*f.dst = ""
+		case string:
+			*f.dst = v
+		default:
+			want := "a string"
+			if f.example != "" {
+				want += fmt.Sprintf(" such as %q", f.example)
+			}
+			return fmt.Errorf("ServiceNow answered change %s: %s: expected %s, got %s", change, f.key, want, jsonKind(v))
+		}
+	}
+	return nil
+}
+
+// kindOfJSON names the JSON type of a value for an error.
+func kindOfJSON(data []byte) string {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return "not JSON"
+	}
+	if v == nil {
+		return "null"
+	}
+	return jsonKind(v)
+}
+
 // Notify creates the rollout's change request when it starts, adds work
 // notes as it goes and closes it with the outcome.
 func (ch *Change) Notify(ctx context.Context, n patchpilot.Notification) error {
@@ -167,7 +222,7 @@ func (ch *Change) Notify(ctx context.Context, n patchpilot.Notification) error {
 			code = ch.s.FailureCode
 		}
 		body := map[string]string{"state": ch.s.CloseState, "close_code": code, "close_notes": integrations.OutcomeText(n)}
-		if err := ch.c.one(ctx, http.MethodPatch, "change_request/"+rec.ExternalID, nil, body, &changeRow{}); err != nil {
+		if err := ch.c.one(ctx, http.MethodPatch, "change_request/"+rec.ExternalID, nil, body, &json.RawMessage{}); err != nil {
 			return err
 		}
 		rec.State, rec.UpdatedAt = patchpilot.ChangeRecordClosed, ch.Now()
@@ -203,7 +258,7 @@ func (ch *Change) workNote(ctx context.Context, rec patchpilot.ChangeRecord, n p
 		text += "\n" + n.URL
 	}
 	return ch.c.one(ctx, http.MethodPatch, "change_request/"+rec.ExternalID, nil,
-		map[string]string{"work_notes": text + "\n" + marker}, &changeRow{})
+		map[string]string{"work_notes": text + "\n" + marker}, &json.RawMessage{})
 }
 
 func (ch *Change) save(ctx context.Context, rec patchpilot.ChangeRecord) error {
@@ -278,7 +333,7 @@ func (ch *Change) change(ctx context.Context, n patchpilot.Notification) (patchp
 	// before asking) has its approval requested before it is recorded.
 	if ch.s.RequestApprovalState != "" && (row.State == "" || row.State == "-5") {
 		if err := ch.c.one(ctx, http.MethodPatch, "change_request/"+row.SysID, nil,
-			map[string]string{"state": ch.s.RequestApprovalState}, &changeRow{}); err != nil {
+			map[string]string{"state": ch.s.RequestApprovalState}, &json.RawMessage{}); err != nil {
 			return rec, fmt.Errorf("request the approval of change %s: %w", row.Number, err)
 		}
 	}
@@ -319,9 +374,13 @@ func (ch *Change) Approval(ctx context.Context, r patchpilot.Rollout, stage stri
 	if err != nil {
 		return patchpilot.ChangeApproval{}, fmt.Errorf("the change request could not be created or found: %w", err)
 	}
-	var row changeRow
+	var raw json.RawMessage
 	q := url.Values{"sysparm_fields": {"sys_id,number,approval,state"}}
-	if err := ch.c.one(ctx, http.MethodGet, "change_request/"+rec.ExternalID, q, nil, &row); err != nil {
+	if err := ch.c.one(ctx, http.MethodGet, "change_request/"+rec.ExternalID, q, nil, &raw); err != nil {
+		return patchpilot.ChangeApproval{Change: rec.Key}, err
+	}
+	var row changeRow
+	if err := json.Unmarshal(raw, &row); err != nil {
 		return patchpilot.ChangeApproval{Change: rec.Key}, err
 	}
 	a := patchpilot.ChangeApproval{Change: row.Number, State: patchpilot.ChangePending, Detail: "approval " + row.Approval}

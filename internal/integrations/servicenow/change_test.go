@@ -187,6 +187,26 @@ func TestApprovalFollowsTheChangeRequest(t *testing.T) {
 	if n := len(f.tables["change_request"]); n != 1 {
 		t.Errorf("%d change requests", n)
 	}
+	// An answer with a field of another type is a plain error naming the
+	// change, the field and what was expected.
+	for _, c := range []struct {
+		field string
+		value any
+		want  string
+	}{
+		{"approval", 5.0, `ServiceNow answered change CHG0030001: approval: expected a string such as "approved", got a number`},
+		{"state", map[string]any{"value": "-3"}, `ServiceNow answered change CHG0030001: state: expected a string such as "-5", got an object`},
+		{"number", true, `ServiceNow answered change ` + sysID + `: number: expected a string such as "CHG0030001", got a boolean`},
+	} {
+		f.set("change_request", 0, "approval", "requested")
+		f.set("change_request", 0, "state", "-3")
+		f.set("change_request", 0, "number", "CHG0030001")
+		f.set("change_request", 0, c.field, c.value)
+		_, err := ch.Approval(ctx, *r, "wave_1")
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s %v: err = %v\nwant %s", c.field, c.value, err, c.want)
+		}
+	}
 }
 
 func TestChangeErrors(t *testing.T) {
@@ -281,6 +301,10 @@ func TestChangeSettingsErrors(t *testing.T) {
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\npassword: {env: SN_PASSWORD}", "pp.yaml:2: integrations: s: user: required"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nchange_type: major", "pp.yaml:7: integrations: s: change_type: expected normal, standard or emergency"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\npoll_interval: soon", "pp.yaml:7: integrations: s: poll_interval: expected a positive duration"},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\npoll_interval: 1ms", `pp.yaml:7: integrations: s: poll_interval: expected at least 10s (such as 1m), got "1ms"`},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nwait_for_approval: \"yes\"", `pp.yaml:7: integrations: s: wait_for_approval: expected true or false, got "yes"`},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nwait_for_approval: yes", `pp.yaml:7: integrations: s: wait_for_approval: expected true or false, got "yes"`},
+		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nwait_for_approval: on", `pp.yaml:7: integrations: s: wait_for_approval: expected true or false, got "on"`},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_MISSING}", "pp.yaml:6: integrations: s: password: environment variable SN_MISSING is not set"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: hunter2", "password: write the secret's source"},
 		{"name: s\ntype: servicenow\nurl: https://x.service-now.com\nuser: u\npassword: {env: SN_PASSWORD}\nwait_for_approvals: true", `unknown key "wait_for_approvals"`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -172,7 +173,10 @@ func (m *CMDB) fields() []string {
 // its name, the first address field set, and the labels mapped.
 func (m *CMDB) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 	var hosts []patchpilot.Host
-	seen := map[string]int{}
+	var sysIDs, addrFields []string
+	record := func(i int) string {
+		return fmt.Sprintf("%s record %d (sys_id %s)", m.s.Table, i, sysIDs[i])
+	}
 	for offset := 0; ; offset += m.s.PageSize {
 		query := "ORDERBY" + m.s.NameField
 		if m.s.Query != "" {
@@ -192,24 +196,36 @@ func (m *CMDB) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 		}
 		for i, row := range rows {
 			idx := offset + i
-			name := str(row[m.s.NameField])
+			id, _ := field(row, "sys_id")
+			sysIDs = append(sysIDs, id)
+			bad := func(err error) error {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s: %v", m.c.name, record(idx), err)
+			}
+			name, err := field(row, m.s.NameField)
+			if err != nil {
+				return nil, bad(err)
+			}
 			if name == "" {
-				return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s record %d (sys_id %s): field %s (the host name) is empty",
-					m.c.name, m.s.Table, idx, str(row["sys_id"]), m.s.NameField)
+				return nil, bad(fmt.Errorf("field %s (the host name) is empty", m.s.NameField))
 			}
-			if at, dup := seen[name]; dup {
-				return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s records %d and %d are both named %q", m.c.name, m.s.Table, at, idx, name)
-			}
-			seen[name] = idx
 			h := patchpilot.Host{Name: name, Source: "servicenow:" + m.c.name, Labels: map[string]string{}}
+			addrField := ""
 			for _, f := range m.s.AddressFields {
-				if a := str(row[f]); a != "" {
-					h.Address = a
-					break
+				a, err := field(row, f)
+				if err != nil {
+					return nil, bad(err)
+				}
+				if a != "" && h.Address == "" {
+					h.Address, addrField = a, f
 				}
 			}
-			for label, f := range m.s.Labels {
-				if v := str(row[f]); v != "" {
+			addrFields = append(addrFields, addrField)
+			for _, label := range slices.Sorted(maps.Keys(m.s.Labels)) {
+				v, err := field(row, m.s.Labels[label])
+				if err != nil {
+					return nil, bad(err)
+				}
+				if v != "" {
 					h.Labels[label] = v
 				}
 			}
@@ -220,24 +236,56 @@ func (m *CMDB) Hosts(ctx context.Context) ([]patchpilot.Host, error) {
 			}
 		}
 		if len(rows) < m.s.PageSize {
-			return hosts, nil
+			break
 		}
+	}
+	if err := integrations.CheckHosts(hosts, record); err != nil {
+		msg := err.Error()
+		for i, h := range hosts {
+			// name the CI field an address came from
+			if prefix := record(i) + " (" + h.Name + "): address: "; strings.HasPrefix(msg, prefix) {
+				msg = record(i) + " (" + h.Name + "): address (field " + addrFields[i] + "): " + strings.TrimPrefix(msg, prefix)
+				break
+			}
+		}
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", m.c.name, msg)
+	}
+	return hosts, nil
+}
+
+// field reads a CI field's value: a string, or a reference's
+// display_value or value when the instance sends an object; absent or
+// null is empty, any other JSON type an error naming the field.
+func field(row map[string]any, name string) (string, error) {
+	switch x := row[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return strings.TrimSpace(x), nil
+	case map[string]any:
+		for _, k := range []string{"display_value", "value"} {
+			if v, ok := x[k].(string); ok && strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v), nil
+			}
+		}
+		return "", nil
+	default:
+		return "", fmt.Errorf("field %s: expected a string, got %s", name, jsonKind(x))
 	}
 }
 
-// str reads a field's value: a string, or a reference's display_value
-// or value when the instance sends an object.
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return strings.TrimSpace(x)
+func jsonKind(v any) string {
+	switch v.(type) {
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case []any:
+		return "a list"
 	case map[string]any:
-		if s := str(x["display_value"]); s != "" {
-			return s
-		}
-		return str(x["value"])
+		return "an object"
 	}
-	return ""
+	return fmt.Sprintf("%T", v)
 }
 
 // Notify writes patch state back to the CIs of the hosts patched when a

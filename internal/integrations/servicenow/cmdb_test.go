@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +97,41 @@ func TestCMDBBadRecordsAndCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err = m.Hosts(context.Background()); err == nil || !strings.Contains(err.Error(), `records 0 and 4 are both named "web1"`) {
+	if _, err = m.Hosts(context.Background()); err == nil || !regexp.MustCompile(`cmdb_ci_linux_server record 4 \(sys_id \w+\): name: "web1" is already cmdb_ci_linux_server record 0 \(sys_id \w+\)`).MatchString(err.Error()) {
 		t.Errorf("duplicate: %v", err)
+	}
+}
+
+// TestCMDBRefusesHostsTheSSHStepWouldRefuse applies the inventory
+// sources' one host check, and refuses a field of the wrong JSON type
+// instead of ignoring it.
+func TestCMDBRefusesHostsTheSSHStepWouldRefuse(t *testing.T) {
+	for _, c := range []struct {
+		field string
+		value any
+		want  string
+	}{
+		{"ip_address", "-oProxyCommand=id", `address (field ip_address): expected a host name or IP address (without a leading "-"), got "-oProxyCommand=id"`},
+		{"ip_address", 5.0, `field ip_address: expected a string, got a number`},
+		{"ip_address", true, `field ip_address: expected a string, got a boolean`},
+		{"name", "-oProxyCommand=id", `name: expected a host name without spaces, "*", ",", "[" or a leading "-", got "-oProxyCommand=id"`},
+		{"name", "web*", `got "web*"`},
+		{"name", 7.0, `field name: expected a string, got a number`},
+		{"used_for", []any{"x"}, `field used_for: expected a string, got a list`},
+	} {
+		t.Run(c.field+fmt.Sprint(c.value), func(t *testing.T) {
+			f, srv := newFakeNow(t)
+			seedCIs(f)
+			f.set("cmdb_ci_linux_server", 2, c.field, c.value)
+			m, err := NewCMDB(spec(t, fmt.Sprintf(cmdbSpec, srv.URL)), env, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts, err := m.Hosts(context.Background())
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "cmdb: cmdb_ci_linux_server record ") {
+				t.Errorf("hosts %v, err = %v\nwant %q", hosts, err, c.want)
+			}
+		})
 	}
 }
 
