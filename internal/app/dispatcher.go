@@ -85,7 +85,11 @@ type Dispatcher struct {
 	targets []deliveryTarget
 	reports []scheduledReport
 	wake    chan struct{}
-	held    bool
+	// wakes wake the delivery loop of each target, reportWake the
+	// reports' loop.
+	wakes      []chan struct{}
+	reportWake chan struct{}
+	held       bool
 }
 
 type deliveryTarget struct {
@@ -210,6 +214,10 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	for name := range given {
 		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "dispatcher: notifier %q is not a configured integration", name)
 	}
+	d.reportWake = make(chan struct{}, 1)
+	for range d.targets {
+		d.wakes = append(d.wakes, make(chan struct{}, 1))
+	}
 	return d, nil
 }
 
@@ -219,17 +227,32 @@ func (d *Dispatcher) Empty() bool { return len(d.targets) == 0 && len(d.reports)
 
 // Wake makes a running dispatcher read the log now (an event was written).
 func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, c := range append([]chan struct{}{d.wake, d.reportWake}, d.wakes...) {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // Run delivers until ctx ends, while it holds the store's delivery lease:
 // one dispatcher delivers the events of a database however many servers
 // share it; the others wait and take over when its holder stops or dies.
+//
+// While it holds the lease, each integration told of events has its own
+// delivery loop (woken by Wake and the poll, with its own waits between
+// retries), so that one integration that keeps failing does not hold the
+// others back; the scheduled KPI reports have one more. Losing the lease
+// stops them all (the cursor of an event in flight is not moved, so the
+// next holder sends it). ctx ending (a shutdown) is not a loss: the sends
+// in flight finish and are recorded (see Deliver), then the lease is
+// released.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	var w *deliveryLoops
 	defer func() {
+		if w != nil {
+			w.wait()
+		}
 		if d.held {
 			if err := d.a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner); err != nil {
 				d.a.Options.Logger.Warn("release the delivery lease", "err", err)
@@ -247,6 +270,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case err != nil:
 			d.a.Options.Logger.Error("delivery lease", "err", err)
 		case !held:
+			if w != nil {
+				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
+				w.stop()
+				w = nil
+			}
 			if holder != waitingFor {
 				d.a.Options.Logger.Info("another server delivers the events of this database to the integrations; waiting for its lease", "holder", holder)
 				if len(d.targets) > 0 {
@@ -259,11 +287,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 		default:
 			waitingFor = ""
-			if err := d.deliverHeld(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				d.a.Options.Logger.Error("deliveries", "err", err)
+			if w == nil {
+				w = d.startLoops(ctx)
 			}
 		}
 		t := time.NewTimer(min(d.o.Poll, d.o.LeaseTTL/3))
@@ -276,6 +301,79 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// deliveryLoops are the delivery loops of a dispatcher holding the lease.
+type deliveryLoops struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// stop ends the loops at once (a lost lease) and waits for them.
+func (w *deliveryLoops) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// wait waits for the loops to end after the dispatcher's ctx ended: the
+// sends in flight finish (within the ShutdownGrace) and are recorded.
+func (w *deliveryLoops) wait() {
+	w.wg.Wait()
+	w.cancel()
+}
+
+// startLoops starts one delivery loop per integration told of events and
+// one for the scheduled reports. Their waits and reads end with ctx or
+// with the loops' stop; their sends and records run under hard (see
+// graceful), which outlives ctx by the ShutdownGrace.
+func (d *Dispatcher) startLoops(ctx context.Context) *deliveryLoops {
+	hard, cancel := d.graceful(ctx)
+	lctx, lcancel := context.WithCancel(ctx)
+	context.AfterFunc(hard, lcancel)
+	w := &deliveryLoops{cancel: func() { cancel(); lcancel() }}
+	for i, t := range d.targets {
+		w.wg.Go(func() { d.loop(lctx, hard, t, d.wakes[i]) })
+	}
+	if len(d.reports) > 0 {
+		w.wg.Go(func() {
+			for {
+				d.SendDueReports(lctx)
+				if !d.pause(lctx, d.reportWake) {
+					return
+				}
+			}
+		})
+	}
+	return w
+}
+
+// loop delivers to t until ctx ends: the events after its cursor, then
+// again when woken or at the poll.
+func (d *Dispatcher) loop(ctx, hard context.Context, t deliveryTarget, wake <-chan struct{}) {
+	for {
+		if err := d.deliverTo(ctx, hard, t); err != nil && ctx.Err() == nil {
+			d.a.Options.Logger.Error("deliveries", "integration", t.spec.Name, "err", err)
+		}
+		if !d.pause(ctx, wake) {
+			return
+		}
+	}
+}
+
+// pause waits for wake or the poll; false when ctx ended.
+func (d *Dispatcher) pause(ctx context.Context, wake <-chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	t := time.NewTimer(d.o.Poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // startCursors creates the cursor of every integration told of events
@@ -323,41 +421,6 @@ func (d *Dispatcher) lease(ctx context.Context) (bool, string, error) {
 	}
 	d.held = granted
 	return granted, holder, nil
-}
-
-// deliverHeld delivers while renewing the lease; losing it cuts the pass
-// off (the cursor of the event in flight is not moved, so the next holder
-// sends it).
-//
-// ctx ending (a shutdown) is not a loss: the send in flight finishes and
-// is recorded (see Deliver).
-func (d *Dispatcher) deliverHeld(ctx context.Context) error {
-	hard, cancel := d.graceful(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(d.o.LeaseTTL/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-hard.Done():
-				return
-			case <-t.C:
-			}
-			granted, holder, err := d.a.Store.AcquireDeliveryLease(hard, d.o.Owner, d.o.LeaseTTL)
-			if err == nil && !granted {
-				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
-				cancel()
-				return
-			}
-		}
-	}()
-	d.SendDueReports(ctx)
-	err := d.deliver(ctx, hard)
-	cancel()
-	<-done
-	return err
 }
 
 // graceful is the context of the sends: it outlives ctx by the
