@@ -123,9 +123,10 @@ func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 	var n patchpilot.Notifier
 	var err error
 	switch {
-	case k.storeNotifier != nil:
+	case k.storeNotifier != nil && a.Store != nil:
 		// Types that keep records in the store (change records,
-		// host runs) are built with the app.
+		// host runs) are built with the app; without a store
+		// ('integrations test'), with the store-less builder.
 		n, err = k.storeNotifier(s, a)
 	case k.notifier != nil:
 		n, err = k.notifier(s, a.Options)

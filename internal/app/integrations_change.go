@@ -56,6 +56,9 @@ func init() {
 			return servicenow.NewCMDB(s, o.Getenv, nil)
 		},
 		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
+			if a.Store == nil {
+				return servicenow.NewCMDB(s, a.Options.Getenv, nil)
+			}
 			return servicenow.NewCMDB(s, a.Options.Getenv, a.Store.HostRuns)
 		},
 		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
