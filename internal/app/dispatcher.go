@@ -496,7 +496,7 @@ func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) erro
 			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
 				return err
 			}
-			if err := d.send(ctx, hard, t, n); err != nil {
+			if err := d.send(ctx, hard, t, n, c.Retrying); err != nil {
 				return err
 			}
 			skipped = 0
@@ -674,10 +674,23 @@ func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpil
 // The send and its record run under hard, which outlives ctx (a
 // shutdown) so that a send in flight is finished and recorded; the waits
 // end with ctx.
-func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification) error {
+//
+// resume is the retry recorded in t's cursor: when it is this event's
+// (another dispatcher, or this one before a lost lease, was retrying it),
+// the attempts go on from its count and the time since its first failure
+// counts as waited, so that a takeover does not postpone the give-up.
+func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification, resume *patchpilot.DeliveryRetry) error {
 	st, log := d.a.Store, d.a.Options.Logger
 	var waited time.Duration
-	for attempt := 1; ; attempt++ {
+	first, since := 1, time.Time{}
+	if resume != nil && resume.EventID == n.Event.ID && resume.Attempts > 0 {
+		first = resume.Attempts + 1
+		if !resume.Since.IsZero() {
+			since = resume.Since
+			waited = max(d.a.now().Sub(since), 0)
+		}
+	}
+	for attempt := first; ; attempt++ {
 		err := t.n.Notify(hard, n)
 		if err == nil {
 			return st.AdvanceDeliveryCursor(hard, t.spec.Name, n.Event.ID, d.a.now())
@@ -705,10 +718,13 @@ func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpi
 			return nil
 		}
 		waited += wait
+		if since.IsZero() {
+			since = d.a.now()
+		}
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
 		if serr := st.SetDeliveryRetry(hard, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
-			Error: err.Error(), NextTry: d.a.now().Add(wait)}); serr != nil {
+			Error: err.Error(), NextTry: d.a.now().Add(wait), Since: since}); serr != nil {
 			return serr
 		}
 		if err := d.o.Sleep(ctx, wait); err != nil {

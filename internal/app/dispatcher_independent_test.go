@@ -84,3 +84,62 @@ func TestDispatcherFailingIntegrationHoldsNoOneBack(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatcherResumesRetry: a dispatcher that picks up a delivery
+// another was retrying (a lease takeover) goes on from its attempts and
+// its first failure, so the give-up after an hour is not postponed.
+func TestDispatcherResumesRetry(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a.Options.Now = func() time.Time { return now }
+	a.Options.Integrations = integrations.Config{Items: []integrations.Spec{{Common: integrations.Common{Name: "hook", Type: "webhook"}}}}
+	var errs []error
+	for range 40 {
+		errs = append(errs, &patchpilot.DeliveryError{Service: "webhook", Status: 503, Message: "unavailable", Retryable: true})
+	}
+	rec := &recorder{name: "hook", errs: errs}
+	d, err := a.NewDispatcher(DispatcherOptions{Notifiers: []patchpilot.Notifier{rec}, Jitter: func() float64 { return 0 },
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.StartDeliveryCursor(ctx, "hook"); err != nil {
+		t.Fatal(err)
+	}
+	e := appendEvent(t, a, stateEvent(t, "r-1", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	// The dispatcher before the takeover tried 19 times over 59 minutes.
+	if err := a.Store.SetDeliveryRetry(ctx, "hook", patchpilot.DeliveryRetry{EventID: e.ID, Attempts: 19, Error: "webhook answered 503",
+		NextTry: now, Since: now.Add(-59 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.delivered(); len(got) != 1 {
+		t.Errorf("sends after the takeover = %v; want one (attempt 20, then given up)", got)
+	}
+	fs, err := a.Store.DeliveryFailures(ctx, "hook", 0)
+	if err != nil || len(fs) != 1 || fs[0].EventID != e.ID || fs[0].Attempts != 20 {
+		t.Errorf("given up = %+v, %v; want event %d after 20 attempts", fs, err, e.ID)
+	}
+
+	// A retry that this dispatcher records keeps its first failure.
+	e2 := appendEvent(t, a, stateEvent(t, "r-2", patchpilot.RolloutHalted, patchpilot.RolloutRunning))
+	rec.errs = []error{&patchpilot.DeliveryError{Service: "webhook", Status: 503, Retryable: true}, &patchpilot.DeliveryError{Service: "webhook", Status: 503, Retryable: true}}
+	var seen []patchpilot.DeliveryRetry
+	d.o.Sleep = func(context.Context, time.Duration) error {
+		cs, err := a.Store.DeliveryCursors(ctx)
+		if err == nil && len(cs) == 1 && cs[0].Retrying != nil {
+			seen = append(seen, *cs[0].Retrying)
+		}
+		now = now.Add(time.Second)
+		return nil
+	}
+	start := now
+	if err := d.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0].EventID != e2.ID || !seen[0].Since.Equal(start) || !seen[1].Since.Equal(start) || seen[1].Attempts != 2 {
+		t.Errorf("retries recorded = %+v; want 2 since %s", seen, start)
+	}
+}
