@@ -770,6 +770,14 @@ type IntegrationStatus struct {
 	// statusFailures of them), and GivenUpTotal how many there are.
 	GivenUp      []patchpilot.DeliveryFailure `json:"given_up"`
 	GivenUpTotal int                          `json:"given_up_total"`
+	// StillGivenUp counts the given-up deliveries not redelivered
+	// ('integrations retry' not asked, or its redelivery failed);
+	// Redelivered those redelivered, the last at LastRedelivery (of
+	// event LastRedeliveryEventID).
+	StillGivenUp          int       `json:"still_given_up"`
+	Redelivered           int       `json:"redelivered"`
+	LastRedeliveryEventID int64     `json:"last_redelivery_event_id,omitempty"`
+	LastRedelivery        time.Time `json:"last_redelivery,omitzero"`
 }
 
 const statusFailures = 20
@@ -798,6 +806,16 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 			return nil, err
 		}
 		st.GivenUpTotal = len(all)
+		for _, f := range all {
+			if f.Redelivery != patchpilot.RedeliveryDone {
+				st.StillGivenUp++
+				continue
+			}
+			st.Redelivered++
+			if f.RedeliveredAt.After(st.LastRedelivery) {
+				st.LastRedelivery, st.LastRedeliveryEventID = f.RedeliveredAt, f.EventID
+			}
+		}
 		st.GivenUp = all[:min(len(all), statusFailures)]
 		out = append(out, st)
 	}

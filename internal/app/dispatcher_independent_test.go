@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/email"
 )
 
 // failing is a Notifier that answers 500 to every send.
@@ -141,5 +144,23 @@ func TestDispatcherResumesRetry(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0].EventID != e2.ID || !seen[0].Since.Equal(start) || !seen[1].Since.Equal(start) || seen[1].Attempts != 2 {
 		t.Errorf("retries recorded = %+v; want 2 since %s", seen, start)
+	}
+}
+
+// TestDryRunSummarySaysSoOnce: a dry run's halt, whose reason says "dry
+// run" already, is summarised (and mailed) with "dry run:" once.
+func TestDryRunSummarySaysSoOnce(t *testing.T) {
+	b, err := json.Marshal(patchpilot.RolloutStateData{State: patchpilot.RolloutHalted, Previous: patchpilot.RolloutRunning,
+		Reason: "dry run: preflight or health gates failed on web-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := patchpilot.Event{ID: 7, Kind: patchpilot.EventRolloutState, Rollout: "r-1", Message: "rollout halted", Data: b}
+	n, ok := ClassifyEvent(e, &patchpilot.Rollout{ID: "r-1", DryRun: true}, "")
+	if !ok || strings.Count(n.Summary, "dry run") != 1 || !strings.HasPrefix(n.Summary, "dry run: ") || !strings.Contains(n.Summary, "failed on web-1") {
+		t.Errorf("summary = %q, %v; want \"dry run:\" once, first, and the reason", n.Summary, ok)
+	}
+	if m := email.Summary(n, "mail", false); strings.Count(m.Subject, "dry run") != 1 {
+		t.Errorf("mail subject = %q; want \"dry run\" once", m.Subject)
 	}
 }
