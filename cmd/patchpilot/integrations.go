@@ -84,7 +84,7 @@ func integrationViews(a *app.App) []integrationView {
 			level = patchpilot.LevelInfo
 		}
 		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
-			MinLevel: level, Notified: app.IntegrationNotified(s.Type)})
+			MinLevel: level, Notified: app.SpecNotified(s)})
 	}
 	return out
 }

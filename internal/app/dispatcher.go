@@ -113,12 +113,15 @@ func (a *App) Notifiers() ([]patchpilot.Notifier, error) {
 	return out, nil
 }
 
-// notifier builds one integration's notifier; nil for types that are not
-// told of events.
+// notifier builds one integration's notifier; nil for integrations that
+// are not told of events (SpecNotified).
 func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 	k, ok := integrationKinds[s.Type]
 	if !ok {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: unknown type %q", s.Where(), s.Name, s.Type)
+	}
+	if !SpecNotified(s) {
+		return nil, nil
 	}
 	var n patchpilot.Notifier
 	var err error
@@ -221,6 +224,9 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	}
 	return d, nil
 }
+
+// Notified counts the integrations the dispatcher tells of events.
+func (d *Dispatcher) Notified() int { return len(d.targets) }
 
 // Empty reports whether no configured integration is told of events or
 // sends reports on a schedule.
@@ -599,8 +605,8 @@ func (a *App) RetryDeliveries(ctx context.Context, name string, eventID int64) (
 	if err != nil {
 		return res, err
 	}
-	if !IntegrationNotified(s.Type) {
-		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events: it has no deliveries to retry", s.Name, s.Type)
+	if !SpecNotified(s) {
+		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: %s is not told of events: it has no deliveries to retry", s.Name, notToldWhat(s))
 	}
 	if res.Requested, err = a.Store.RequestRedelivery(ctx, name, eventID); err != nil {
 		return res, err
@@ -795,8 +801,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	}
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
-		k := integrationKinds[s.Type]
-		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil || k.storeNotifier != nil,
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: SpecNotified(s),
 			GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c
@@ -852,7 +857,7 @@ func (a *App) TestIntegration(ctx context.Context, name string) (patchpilot.Noti
 		return patchpilot.Notification{}, err
 	}
 	if n == nil {
-		return patchpilot.Notification{}, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events, so it has no test notification", s.Name, s.Type)
+		return patchpilot.Notification{}, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: %s is not told of events, so it has no test notification", s.Name, notToldWhat(s))
 	}
 	now := a.now()
 	note := patchpilot.Notification{

@@ -64,6 +64,8 @@ func init() {
 		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
 			return servicenow.NewCMDB(s, o.Getenv, nil)
 		},
+		// It is told of events only to write the patch state back.
+		toldOfEvents: func(s integrations.Spec) bool { return specBool(s, "write_back") },
 	}
 	integrationKinds[httpinventory.Type] = integrationKind{
 		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
