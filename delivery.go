@@ -31,6 +31,10 @@ type DeliveryRetry struct {
 	Attempts int       `json:"attempts"` // the attempts made so far
 	Error    string    `json:"error"`    // the last one's error, never a secret
 	NextTry  time.Time `json:"next_try"`
+	// Since is when its first attempt failed; a dispatcher taking over
+	// the delivery goes on from it and from Attempts, so that the give-up
+	// is not postponed. Zero when not known.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // DeliveryFailure records an event the dispatcher gave up delivering to

@@ -84,7 +84,7 @@ func integrationViews(a *app.App) []integrationView {
 			level = patchpilot.LevelInfo
 		}
 		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
-			MinLevel: level, Notified: app.IntegrationNotified(s.Type)})
+			MinLevel: level, Notified: app.SpecNotified(s)})
 	}
 	return out
 }
@@ -203,11 +203,21 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 					map[bool]string{true: "", false: "s"}[r.Attempts == 1], r.NextTry.UTC().Format(time.RFC3339), r.Error)
 			}
 		}
+		if s.Redelivered > 0 {
+			fmt.Fprintf(w, "  last redelivery:\tevent %d at %s\n", s.LastRedeliveryEventID, s.LastRedelivery.UTC().Format(time.RFC3339))
+		}
 		if s.GivenUpTotal == 0 {
 			fmt.Fprintln(w, "  given up:\tnone")
 			continue
 		}
-		fmt.Fprintf(w, "  given up:\t%d\n", s.GivenUpTotal)
+		if s.StillGivenUp == 0 {
+			fmt.Fprintln(w, "  given up:\tnone left")
+		} else {
+			fmt.Fprintf(w, "  given up:\t%d\n", s.StillGivenUp)
+		}
+		if s.Redelivered > 0 {
+			fmt.Fprintf(w, "  redelivered:\t%d\n", s.Redelivered)
+		}
 		for _, f := range s.GivenUp {
 			fmt.Fprintf(w, "    event %d (%s) at %s after %d attempt%s: %s\n", f.EventID, f.Topic, f.Time.UTC().Format(time.RFC3339),
 				f.Attempts, map[bool]string{true: "", false: "s"}[f.Attempts == 1], f.Error)

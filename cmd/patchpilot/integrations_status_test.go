@@ -35,6 +35,19 @@ func TestIntegrationStatusShowsRetry(t *testing.T) {
 			t.Errorf("status =\n%s\nwant %q", b.String(), want)
 		}
 	}
+	// Every given-up delivery redelivered: none is left given up.
+	b.Reset()
+	writeIntegrationStatus(&b, []app.IntegrationStatus{{Name: "hook", Type: "webhook", Notified: true, GivenUpTotal: 3,
+		Redelivered: 3, LastRedeliveryEventID: 42, LastRedelivery: at,
+		GivenUp: []patchpilot.DeliveryFailure{{EventID: 42, Topic: patchpilot.TopicHalted, Attempts: 20, Error: "503", Time: at, Redelivery: patchpilot.RedeliveryDone, RedeliveredAt: at}}}})
+	if strings.Contains(b.String(), "given up:\t3") {
+		t.Errorf("status =\n%s\nwants no \"given up: 3\" once all were redelivered", b.String())
+	}
+	for _, want := range []string{"  given up:\tnone left\n", "  redelivered:\t3\n", "  last redelivery:\tevent 42 at 2026-03-01T12:00:00Z\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status =\n%s\nwant %q", b.String(), want)
+		}
+	}
 }
 
 // TestIntegrationsListChecksWithoutDatabase: list checks what test and

@@ -141,6 +141,9 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 			if err != nil {
 				return err
 			}
+			if err := checkRouting(ic); err != nil {
+				return err
+			}
 			c.Integrations = &ic
 			continue
 		}

@@ -85,7 +85,11 @@ type Dispatcher struct {
 	targets []deliveryTarget
 	reports []scheduledReport
 	wake    chan struct{}
-	held    bool
+	// wakes wake the delivery loop of each target, reportWake the
+	// reports' loop.
+	wakes      []chan struct{}
+	reportWake chan struct{}
+	held       bool
 }
 
 type deliveryTarget struct {
@@ -109,19 +113,23 @@ func (a *App) Notifiers() ([]patchpilot.Notifier, error) {
 	return out, nil
 }
 
-// notifier builds one integration's notifier; nil for types that are not
-// told of events.
+// notifier builds one integration's notifier; nil for integrations that
+// are not told of events (SpecNotified).
 func (a *App) notifier(s integrations.Spec) (patchpilot.Notifier, error) {
 	k, ok := integrationKinds[s.Type]
 	if !ok {
 		return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s: integrations: %s: unknown type %q", s.Where(), s.Name, s.Type)
 	}
+	if !SpecNotified(s) {
+		return nil, nil
+	}
 	var n patchpilot.Notifier
 	var err error
 	switch {
-	case k.storeNotifier != nil:
+	case k.storeNotifier != nil && a.Store != nil:
 		// Types that keep records in the store (change records,
-		// host runs) are built with the app.
+		// host runs) are built with the app; without a store
+		// ('integrations test'), with the store-less builder.
 		n, err = k.storeNotifier(s, a)
 	case k.notifier != nil:
 		n, err = k.notifier(s, a.Options)
@@ -210,8 +218,15 @@ func (a *App) NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	for name := range given {
 		return nil, patchpilot.Errorf(patchpilot.EINTERNAL, "dispatcher: notifier %q is not a configured integration", name)
 	}
+	d.reportWake = make(chan struct{}, 1)
+	for range d.targets {
+		d.wakes = append(d.wakes, make(chan struct{}, 1))
+	}
 	return d, nil
 }
+
+// Notified counts the integrations the dispatcher tells of events.
+func (d *Dispatcher) Notified() int { return len(d.targets) }
 
 // Empty reports whether no configured integration is told of events or
 // sends reports on a schedule.
@@ -219,17 +234,32 @@ func (d *Dispatcher) Empty() bool { return len(d.targets) == 0 && len(d.reports)
 
 // Wake makes a running dispatcher read the log now (an event was written).
 func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, c := range append([]chan struct{}{d.wake, d.reportWake}, d.wakes...) {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // Run delivers until ctx ends, while it holds the store's delivery lease:
 // one dispatcher delivers the events of a database however many servers
 // share it; the others wait and take over when its holder stops or dies.
+//
+// While it holds the lease, each integration told of events has its own
+// delivery loop (woken by Wake and the poll, with its own waits between
+// retries), so that one integration that keeps failing does not hold the
+// others back; the scheduled KPI reports have one more. Losing the lease
+// stops them all (the cursor of an event in flight is not moved, so the
+// next holder sends it). ctx ending (a shutdown) is not a loss: the sends
+// in flight finish and are recorded (see Deliver), then the lease is
+// released.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	var w *deliveryLoops
 	defer func() {
+		if w != nil {
+			w.wait()
+		}
 		if d.held {
 			if err := d.a.Store.ReleaseDeliveryLease(context.WithoutCancel(ctx), d.o.Owner); err != nil {
 				d.a.Options.Logger.Warn("release the delivery lease", "err", err)
@@ -247,6 +277,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case err != nil:
 			d.a.Options.Logger.Error("delivery lease", "err", err)
 		case !held:
+			if w != nil {
+				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
+				w.stop()
+				w = nil
+			}
 			if holder != waitingFor {
 				d.a.Options.Logger.Info("another server delivers the events of this database to the integrations; waiting for its lease", "holder", holder)
 				if len(d.targets) > 0 {
@@ -259,11 +294,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 		default:
 			waitingFor = ""
-			if err := d.deliverHeld(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				d.a.Options.Logger.Error("deliveries", "err", err)
+			if w == nil {
+				w = d.startLoops(ctx)
 			}
 		}
 		t := time.NewTimer(min(d.o.Poll, d.o.LeaseTTL/3))
@@ -276,6 +308,79 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// deliveryLoops are the delivery loops of a dispatcher holding the lease.
+type deliveryLoops struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// stop ends the loops at once (a lost lease) and waits for them.
+func (w *deliveryLoops) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// wait waits for the loops to end after the dispatcher's ctx ended: the
+// sends in flight finish (within the ShutdownGrace) and are recorded.
+func (w *deliveryLoops) wait() {
+	w.wg.Wait()
+	w.cancel()
+}
+
+// startLoops starts one delivery loop per integration told of events and
+// one for the scheduled reports. Their waits and reads end with ctx or
+// with the loops' stop; their sends and records run under hard (see
+// graceful), which outlives ctx by the ShutdownGrace.
+func (d *Dispatcher) startLoops(ctx context.Context) *deliveryLoops {
+	hard, cancel := d.graceful(ctx)
+	lctx, lcancel := context.WithCancel(ctx)
+	context.AfterFunc(hard, lcancel)
+	w := &deliveryLoops{cancel: func() { cancel(); lcancel() }}
+	for i, t := range d.targets {
+		w.wg.Go(func() { d.loop(lctx, hard, t, d.wakes[i]) })
+	}
+	if len(d.reports) > 0 {
+		w.wg.Go(func() {
+			for {
+				d.SendDueReports(lctx)
+				if !d.pause(lctx, d.reportWake) {
+					return
+				}
+			}
+		})
+	}
+	return w
+}
+
+// loop delivers to t until ctx ends: the events after its cursor, then
+// again when woken or at the poll.
+func (d *Dispatcher) loop(ctx, hard context.Context, t deliveryTarget, wake <-chan struct{}) {
+	for {
+		if err := d.deliverTo(ctx, hard, t); err != nil && ctx.Err() == nil {
+			d.a.Options.Logger.Error("deliveries", "integration", t.spec.Name, "err", err)
+		}
+		if !d.pause(ctx, wake) {
+			return
+		}
+	}
+}
+
+// pause waits for wake or the poll; false when ctx ended.
+func (d *Dispatcher) pause(ctx context.Context, wake <-chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	t := time.NewTimer(d.o.Poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // startCursors creates the cursor of every integration told of events
@@ -323,41 +428,6 @@ func (d *Dispatcher) lease(ctx context.Context) (bool, string, error) {
 	}
 	d.held = granted
 	return granted, holder, nil
-}
-
-// deliverHeld delivers while renewing the lease; losing it cuts the pass
-// off (the cursor of the event in flight is not moved, so the next holder
-// sends it).
-//
-// ctx ending (a shutdown) is not a loss: the send in flight finishes and
-// is recorded (see Deliver).
-func (d *Dispatcher) deliverHeld(ctx context.Context) error {
-	hard, cancel := d.graceful(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(d.o.LeaseTTL/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-hard.Done():
-				return
-			case <-t.C:
-			}
-			granted, holder, err := d.a.Store.AcquireDeliveryLease(hard, d.o.Owner, d.o.LeaseTTL)
-			if err == nil && !granted {
-				d.a.Options.Logger.Warn("lost the delivery lease: stopping the deliveries in progress", "holder", holder)
-				cancel()
-				return
-			}
-		}
-	}()
-	d.SendDueReports(ctx)
-	err := d.deliver(ctx, hard)
-	cancel()
-	<-done
-	return err
 }
 
 // graceful is the context of the sends: it outlives ctx by the
@@ -432,7 +502,7 @@ func (d *Dispatcher) deliverTo(ctx, hard context.Context, t deliveryTarget) erro
 			if err := d.a.addRolloutDetails(ctx, &n); err != nil {
 				return err
 			}
-			if err := d.send(ctx, hard, t, n); err != nil {
+			if err := d.send(ctx, hard, t, n, c.Retrying); err != nil {
 				return err
 			}
 			skipped = 0
@@ -535,8 +605,8 @@ func (a *App) RetryDeliveries(ctx context.Context, name string, eventID int64) (
 	if err != nil {
 		return res, err
 	}
-	if !IntegrationNotified(s.Type) {
-		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events: it has no deliveries to retry", s.Name, s.Type)
+	if !SpecNotified(s) {
+		return res, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: %s is not told of events: it has no deliveries to retry", s.Name, notToldWhat(s))
 	}
 	if res.Requested, err = a.Store.RequestRedelivery(ctx, name, eventID); err != nil {
 		return res, err
@@ -610,10 +680,23 @@ func (d *Dispatcher) classify(ctx context.Context, e patchpilot.Event) (patchpil
 // The send and its record run under hard, which outlives ctx (a
 // shutdown) so that a send in flight is finished and recorded; the waits
 // end with ctx.
-func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification) error {
+//
+// resume is the retry recorded in t's cursor: when it is this event's
+// (another dispatcher, or this one before a lost lease, was retrying it),
+// the attempts go on from its count and the time since its first failure
+// counts as waited, so that a takeover does not postpone the give-up.
+func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpilot.Notification, resume *patchpilot.DeliveryRetry) error {
 	st, log := d.a.Store, d.a.Options.Logger
 	var waited time.Duration
-	for attempt := 1; ; attempt++ {
+	first, since := 1, time.Time{}
+	if resume != nil && resume.EventID == n.Event.ID && resume.Attempts > 0 {
+		first = resume.Attempts + 1
+		if !resume.Since.IsZero() {
+			since = resume.Since
+			waited = max(d.a.now().Sub(since), 0)
+		}
+	}
+	for attempt := first; ; attempt++ {
 		err := t.n.Notify(hard, n)
 		if err == nil {
 			return st.AdvanceDeliveryCursor(hard, t.spec.Name, n.Event.ID, d.a.now())
@@ -641,10 +724,13 @@ func (d *Dispatcher) send(ctx, hard context.Context, t deliveryTarget, n patchpi
 			return nil
 		}
 		waited += wait
+		if since.IsZero() {
+			since = d.a.now()
+		}
 		log.Warn("delivery failed; retrying", "integration", t.spec.Name, "event", n.Event.ID, "attempt", attempt,
 			"retry_in", wait.String(), "err", err)
 		if serr := st.SetDeliveryRetry(hard, t.spec.Name, patchpilot.DeliveryRetry{EventID: n.Event.ID, Attempts: attempt,
-			Error: err.Error(), NextTry: d.a.now().Add(wait)}); serr != nil {
+			Error: err.Error(), NextTry: d.a.now().Add(wait), Since: since}); serr != nil {
 			return serr
 		}
 		if err := d.o.Sleep(ctx, wait); err != nil {
@@ -690,6 +776,14 @@ type IntegrationStatus struct {
 	// statusFailures of them), and GivenUpTotal how many there are.
 	GivenUp      []patchpilot.DeliveryFailure `json:"given_up"`
 	GivenUpTotal int                          `json:"given_up_total"`
+	// StillGivenUp counts the given-up deliveries not redelivered
+	// ('integrations retry' not asked, or its redelivery failed);
+	// Redelivered those redelivered, the last at LastRedelivery (of
+	// event LastRedeliveryEventID).
+	StillGivenUp          int       `json:"still_given_up"`
+	Redelivered           int       `json:"redelivered"`
+	LastRedeliveryEventID int64     `json:"last_redelivery_event_id,omitempty"`
+	LastRedelivery        time.Time `json:"last_redelivery,omitzero"`
 }
 
 const statusFailures = 20
@@ -707,8 +801,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	}
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
-		k := integrationKinds[s.Type]
-		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: k.notifier != nil || k.storeNotifier != nil,
+		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: SpecNotified(s),
 			GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c
@@ -718,6 +811,16 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 			return nil, err
 		}
 		st.GivenUpTotal = len(all)
+		for _, f := range all {
+			if f.Redelivery != patchpilot.RedeliveryDone {
+				st.StillGivenUp++
+				continue
+			}
+			st.Redelivered++
+			if f.RedeliveredAt.After(st.LastRedelivery) {
+				st.LastRedelivery, st.LastRedeliveryEventID = f.RedeliveredAt, f.EventID
+			}
+		}
 		st.GivenUp = all[:min(len(all), statusFailures)]
 		out = append(out, st)
 	}
@@ -754,7 +857,7 @@ func (a *App) TestIntegration(ctx context.Context, name string) (patchpilot.Noti
 		return patchpilot.Notification{}, err
 	}
 	if n == nil {
-		return patchpilot.Notification{}, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: type %s is not told of events, so it has no test notification", s.Name, s.Type)
+		return patchpilot.Notification{}, patchpilot.Errorf(patchpilot.EINVALID, "integration %s: %s is not told of events, so it has no test notification", s.Name, notToldWhat(s))
 	}
 	now := a.now()
 	note := patchpilot.Notification{

@@ -351,6 +351,11 @@ func TestRetryDeliveries(t *testing.T) {
 	if err != nil || st[0].GivenUpTotal != 3 {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
+	// Two were redelivered, one is still given up (its redelivery failed).
+	if s := st[0]; s.StillGivenUp != 1 || s.Redelivered != 2 || s.LastRedeliveryEventID == 0 || !s.LastRedelivery.Equal(now) {
+		t.Errorf("status = still given up %d, redelivered %d, last redelivery event %d at %s; want 1, 2, one at %s",
+			s.StillGivenUp, s.Redelivered, s.LastRedeliveryEventID, s.LastRedelivery, now)
+	}
 	byEvent := map[int64]patchpilot.DeliveryFailure{}
 	for _, f := range st[0].GivenUp {
 		byEvent[f.EventID] = f

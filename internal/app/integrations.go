@@ -3,7 +3,10 @@ package app
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
@@ -33,6 +36,10 @@ type integrationKind struct {
 	// stages wait for, with how often it is asked; a nil approver when
 	// the spec does not ask to wait. nil for types without approvals.
 	changeApprover func(s integrations.Spec, a *App) (patchpilot.ChangeApprover, time.Duration, error)
+	// toldOfEvents, when set, says whether an integration of the type
+	// with a Notifier is told of events as written (servicenow_cmdb only
+	// with write_back); nil: every one is.
+	toldOfEvents func(s integrations.Spec) bool
 }
 
 // integrationKinds are the integration types, by the name written in
@@ -49,6 +56,58 @@ func IntegrationTypes() []string {
 func IntegrationNotified(typ string) bool {
 	k := integrationKinds[typ]
 	return k.notifier != nil || k.storeNotifier != nil
+}
+
+// SpecNotified reports whether the integration, as written, is told of
+// events: its type has a Notifier and its settings ask for one (a
+// servicenow_cmdb without write_back: true is not).
+func SpecNotified(s integrations.Spec) bool {
+	k := integrationKinds[s.Type]
+	if k.notifier == nil && k.storeNotifier == nil {
+		return false
+	}
+	return k.toldOfEvents == nil || k.toldOfEvents(s)
+}
+
+// notToldWhat names, in errors, what is not told of events: the type, or
+// the type without the setting that would make it told.
+func notToldWhat(s integrations.Spec) string {
+	if IntegrationNotified(s.Type) {
+		return s.Type + " without write_back: true"
+	}
+	return "type " + s.Type
+}
+
+// checkRouting refuses topics: or min_level: on an integration that is
+// not told of events: they would route nothing.
+func checkRouting(c integrations.Config) error {
+	for _, s := range c.Items {
+		if SpecNotified(s) {
+			continue
+		}
+		what := strings.TrimPrefix(notToldWhat(s), "type ")
+		for _, key := range []string{"topics", "min_level"} {
+			if (key == "topics" && len(s.Topics) > 0) || (key == "min_level" && s.MinLevel != "") {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s is not told of events; remove %s", s.At(key), what, key)
+			}
+		}
+	}
+	return nil
+}
+
+// specBool is the boolean setting key of s; false when it is not written
+// or not a boolean (the type's own decoding refuses that).
+func specBool(s integrations.Spec, key string) bool {
+	if s.Node == nil || s.Node.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(s.Node.Content); i += 2 {
+		if s.Node.Content[i].Value == key {
+			var b bool
+			return s.Node.Content[i+1].Decode(&b) == nil && b
+		}
+	}
+	return false
 }
 
 // IntegrationTopics lists the topics an integration is told: its topics:,

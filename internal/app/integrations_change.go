@@ -56,11 +56,16 @@ func init() {
 			return servicenow.NewCMDB(s, o.Getenv, nil)
 		},
 		storeNotifier: func(s integrations.Spec, a *App) (patchpilot.Notifier, error) {
+			if a.Store == nil {
+				return servicenow.NewCMDB(s, a.Options.Getenv, nil)
+			}
 			return servicenow.NewCMDB(s, a.Options.Getenv, a.Store.HostRuns)
 		},
 		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {
 			return servicenow.NewCMDB(s, o.Getenv, nil)
 		},
+		// It is told of events only to write the patch state back.
+		toldOfEvents: func(s integrations.Spec) bool { return specBool(s, "write_back") },
 	}
 	integrationKinds[httpinventory.Type] = integrationKind{
 		inventorySource: func(s integrations.Spec, o Options) (integrations.HostSource, error) {

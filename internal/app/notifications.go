@@ -109,7 +109,9 @@ func ClassifyEvent(e patchpilot.Event, r *patchpilot.Rollout, dashboardURL strin
 	// page.
 	if r != nil && r.DryRun {
 		n.Level = patchpilot.LevelInfo
-		n.Summary = "dry run: " + n.Summary
+		// The reasons a dry run gives its rollout often say "dry
+		// run: " already; the summary says it once.
+		n.Summary = "dry run: " + strings.Replace(n.Summary, ": dry run: ", ": ", 1)
 	}
 	n.URL = rolloutURL(dashboardURL, e.Rollout, n.Topic)
 	return n, true

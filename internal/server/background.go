@@ -46,7 +46,7 @@ func (s *Server) background() {
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
-			s.log.Info("delivering events to the integrations", "integrations", len(s.app.Options.Integrations.Items))
+			s.log.Info("delivering events to the integrations", "integrations", s.deliver.Notified())
 			if err := s.deliver.Run(s.bgCtx); err != nil {
 				s.log.Error("deliveries stopped", "err", err)
 			}

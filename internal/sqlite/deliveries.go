@@ -64,7 +64,7 @@ func advanceCursor(ctx context.Context, tx *sql.Tx, integration string, eventID 
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = 0, retry_attempts = 0, retry_error = '', retry_at = ''
+	_, err = tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = 0, retry_attempts = 0, retry_error = '', retry_at = '', retry_since = ''
 		WHERE integration = ? AND retry_event_id <> 0 AND retry_event_id <= ?`, integration, eventID)
 	return err
 }
@@ -78,10 +78,16 @@ func (db *DB) SetDeliveryRetry(ctx context.Context, integration string, r patchp
 		return invalid("record the retry of event %d to %q: attempts %d is not positive", r.EventID, integration, r.Attempts)
 	case r.NextTry.IsZero() || !storable(r.NextTry):
 		return invalid("record the retry of event %d to %q: next try %s is not set or out of range", r.EventID, integration, r.NextTry)
+	case !r.Since.IsZero() && !storable(r.Since):
+		return invalid("record the retry of event %d to %q: first failure %s is out of range", r.EventID, integration, r.Since)
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = ?, retry_attempts = ?, retry_error = ?, retry_at = ?
-			WHERE integration = ?`, r.EventID, r.Attempts, r.Error, formatTime(r.NextTry), integration)
+		since := ""
+		if !r.Since.IsZero() {
+			since = formatTime(r.Since)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE delivery_cursors SET retry_event_id = ?, retry_attempts = ?, retry_error = ?, retry_at = ?, retry_since = ?
+			WHERE integration = ?`, r.EventID, r.Attempts, r.Error, formatTime(r.NextTry), since, integration)
 		if err != nil {
 			return err
 		}
@@ -283,14 +289,14 @@ func (db *DB) FinishRedelivery(ctx context.Context, id int64, errText string, at
 	return nil
 }
 
-const cursorColumns = `integration, event_id, delivered_event_id, delivered_at, retry_event_id, retry_attempts, retry_error, retry_at`
+const cursorColumns = `integration, event_id, delivered_event_id, delivered_at, retry_event_id, retry_attempts, retry_error, retry_at, retry_since`
 
 // scanCursor reads the cursorColumns, then extra.
 func scanCursor(s scanner, extra ...any) (patchpilot.DeliveryCursor, error) {
 	var c patchpilot.DeliveryCursor
 	var r patchpilot.DeliveryRetry
-	var at, retryAt string
-	if err := s.Scan(append([]any{&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &r.EventID, &r.Attempts, &r.Error, &retryAt}, extra...)...); err != nil {
+	var at, retryAt, since string
+	if err := s.Scan(append([]any{&c.Integration, &c.EventID, &c.DeliveredEventID, &at, &r.EventID, &r.Attempts, &r.Error, &retryAt, &since}, extra...)...); err != nil {
 		return c, err
 	}
 	var err error
@@ -299,6 +305,9 @@ func scanCursor(s scanner, extra ...any) (patchpilot.DeliveryCursor, error) {
 	}
 	if r.EventID != 0 {
 		if r.NextTry, err = parseOptionalTime(retryAt); err != nil {
+			return c, err
+		}
+		if r.Since, err = parseOptionalTime(since); err != nil {
 			return c, err
 		}
 		c.Retrying = &r

@@ -186,7 +186,7 @@ func (s suite) testDeliveryRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := appendEvents(t, st, 3)
-	r := patchpilot.DeliveryRetry{EventID: evs[0].ID, Attempts: 3, Error: "webhook answered 503", NextTry: baseTime.Add(time.Minute)}
+	r := patchpilot.DeliveryRetry{EventID: evs[0].ID, Attempts: 3, Error: "webhook answered 503", NextTry: baseTime.Add(time.Minute), Since: baseTime.Add(-time.Minute)}
 	if err := st.SetDeliveryRetry(ctx, "hook", r); err != nil {
 		t.Fatalf("SetDeliveryRetry: %v", err)
 	}

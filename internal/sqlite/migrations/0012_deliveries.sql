@@ -13,7 +13,10 @@ CREATE TABLE delivery_cursors (
     retry_event_id     INTEGER NOT NULL DEFAULT 0,
     retry_attempts     INTEGER NOT NULL DEFAULT 0,
     retry_error        TEXT NOT NULL DEFAULT '',
-    retry_at           TEXT NOT NULL DEFAULT ''
+    retry_at           TEXT NOT NULL DEFAULT '',
+    -- When the delivery being retried first failed: a dispatcher taking
+    -- over goes on from it (and from retry_attempts).
+    retry_since        TEXT NOT NULL DEFAULT ''
 ) STRICT, WITHOUT ROWID;
 
 -- The deliveries given up: after their attempts, or refused in a way that
