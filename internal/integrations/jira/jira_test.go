@@ -34,31 +34,8 @@ func spec(t *testing.T, src string) integrations.Spec {
 	return c.Items[0]
 }
 
-// memRecords is a ChangeRecordStore in memory.
-type memRecords struct {
-	mu   sync.Mutex
-	recs map[string]patchpilot.ChangeRecord
-}
-
-func (m *memRecords) SaveChangeRecord(_ context.Context, r patchpilot.ChangeRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.recs == nil {
-		m.recs = map[string]patchpilot.ChangeRecord{}
-	}
-	m.recs[r.Integration+"/"+r.Rollout] = r
-	return nil
-}
-
-func (m *memRecords) ChangeRecord(_ context.Context, integration, rollout string) (patchpilot.ChangeRecord, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[integration+"/"+rollout]
-	if !ok {
-		return r, patchpilot.Errorf(patchpilot.ENOTFOUND, "no record")
-	}
-	return r, nil
-}
+// memRecords keeps change records in memory.
+type memRecords = integrationstest.ChangeRecords
 
 // fakeJira answers the REST API v2 calls patchpilot makes as Jira does,
 // after checking each one the way Jira would: the authorization, the

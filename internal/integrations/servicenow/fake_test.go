@@ -1,7 +1,6 @@
 package servicenow
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,8 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/integrations"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 func spec(t *testing.T, src string) integrations.Spec {
@@ -38,30 +37,8 @@ func env(k string) string {
 	return ""
 }
 
-type memRecords struct {
-	mu   sync.Mutex
-	recs map[string]patchpilot.ChangeRecord
-}
-
-func (m *memRecords) SaveChangeRecord(_ context.Context, r patchpilot.ChangeRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.recs == nil {
-		m.recs = map[string]patchpilot.ChangeRecord{}
-	}
-	m.recs[r.Integration+"/"+r.Rollout] = r
-	return nil
-}
-
-func (m *memRecords) ChangeRecord(_ context.Context, integration, rollout string) (patchpilot.ChangeRecord, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[integration+"/"+rollout]
-	if !ok {
-		return r, patchpilot.Errorf(patchpilot.ENOTFOUND, "no record")
-	}
-	return r, nil
-}
+// memRecords keeps change records in memory.
+type memRecords = integrationstest.ChangeRecords
 
 // fakeNow is a ServiceNow instance's Table API: records in tables, with
 // each request checked as the instance would (basic authentication, the
