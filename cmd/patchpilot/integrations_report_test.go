@@ -2,65 +2,17 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"net/textproto"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// smtpSink is a mail relay on loopback that takes every message and
-// answers RCPT TO with rcpt.
-func smtpSink(t *testing.T, rcpt string) (int, <-chan string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	msgs := make(chan string, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tp := textproto.NewConn(c)
-				_ = tp.PrintfLine("220 sink")
-				for {
-					line, err := tp.ReadLine()
-					if err != nil {
-						return
-					}
-					switch verb, _, _ := strings.Cut(strings.ToUpper(line), " "); verb {
-					case "RCPT":
-						_ = tp.PrintfLine("%s", rcpt)
-					case "DATA":
-						_ = tp.PrintfLine("354 go on")
-						lines, err := tp.ReadDotLines()
-						if err != nil {
-							return
-						}
-						msgs <- strings.Join(lines, "\n")
-						_ = tp.PrintfLine("250 queued")
-					case "QUIT":
-						_ = tp.PrintfLine("221 bye")
-						return
-					default:
-						_ = tp.PrintfLine("250 ok")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, msgs
-}
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
+)
 
 func TestIntegrationsReportCommand(t *testing.T) {
 	e := newEnv(t)
-	port, msgs := smtpSink(t, "250 ok")
-	refusing, _ := smtpSink(t, "550 5.1.1 no such user")
+	port, msgs := integrationstest.SMTPSink(t, "250 ok")
+	refusing, _ := integrationstest.SMTPSink(t, "550 5.1.1 no such user")
 	cfg := filepath.Join(e.home, "patchpilot.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`db: %s
 integrations:

@@ -3,58 +3,18 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/textproto"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/integrations/integrationstest"
 )
 
 // The server mails the KPI report of an email integration with a
 // kpi_report schedule by itself, and records it in the event log.
 func TestServerMailsTheKPIReport(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	msgs := make(chan string, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tp := textproto.NewConn(c)
-				_ = tp.PrintfLine("220 sink")
-				for {
-					line, err := tp.ReadLine()
-					if err != nil {
-						return
-					}
-					switch verb, _, _ := strings.Cut(strings.ToUpper(line), " "); verb {
-					case "DATA":
-						_ = tp.PrintfLine("354 go on")
-						lines, err := tp.ReadDotLines()
-						if err != nil {
-							return
-						}
-						msgs <- strings.Join(lines, "\n")
-						_ = tp.PrintfLine("250 queued")
-					case "QUIT":
-						_ = tp.PrintfLine("221 bye")
-						return
-					default:
-						_ = tp.PrintfLine("250 ok")
-					}
-				}
-			}()
-		}
-	}()
+	port, msgs := integrationstest.SMTPSink(t, "250 ok")
 	f := newFixture(t, fixtureOptions{config: fmt.Sprintf(`integrations:
   services:
     - name: ops-mail
@@ -66,7 +26,7 @@ func TestServerMailsTheKPIReport(t *testing.T) {
       to: [ops@example.com]
       topics: [halted]
       kpi_report: {weekday: monday, at: "08:00"}
-`, ln.Addr().(*net.TCPAddr).Port)})
+`, port)})
 	msg := <-msgs
 	if !strings.Contains(msg, "X-Patchpilot-Report: kpi") || !strings.Contains(msg, "Patching report,") {
 		t.Errorf("the mail:\n%s", msg)
