@@ -98,6 +98,10 @@ type Facts struct {
 	// fact caches); a zero count then means "unknown", not "none".
 	PackagesKnown bool `json:"packages_known"`
 	UpdatesKnown  bool `json:"updates_known"`
+	// Depth is what the collection learned beyond packages: services in
+	// depth, sockets and connections, local modifications. Nil when the
+	// source could not tell.
+	Depth *HostDepth `json:"depth,omitempty"`
 }
 
 // Ecosystem returns the OSV ecosystem name of the host's distribution, such
