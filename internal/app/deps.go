@@ -7,6 +7,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/depmap"
+	"github.com/patchpilot/patchpilot/internal/policy"
 )
 
 // DepsOptions select the dependency map DependencyGraph returns.
@@ -98,4 +99,15 @@ func (a *App) pruneConnections(ctx context.Context) error {
 		return fmt.Errorf("prune observed connections: %w", err)
 	}
 	return nil
+}
+
+// ParseMaxAge reads a dependency map's maximum age as the configuration
+// writes it: whole days ("7d"), or Go's form ("36h", "90m"); it must be
+// positive. what names the flag or parameter in the error.
+func ParseMaxAge(what, s string) (time.Duration, error) {
+	d, err := policy.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: expected a positive duration such as 7d, 36h or 90m", what, s)
+	}
+	return d, nil
 }
