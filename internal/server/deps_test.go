@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ func seedDeps(a *app.App) {
 			Unit: "postgresql.service", Package: "postgresql-15", Version: "15.6", Listens: []patchpilot.Socket{{Port: 5432}}}}}},
 		{Host: "web-1", CollectedAt: now.Add(time.Second), Depth: &patchpilot.HostDepth{
 			Services:    []patchpilot.ServiceDetail{{Unit: "nginx.service", Package: "nginx-core", Version: "1.22"}},
-			Connections: []patchpilot.Connection{{Direction: patchpilot.DirectionOut, Service: "nginx.service", Peer: "198.51.100.2", Port: 5432}}}},
+			Connections: []patchpilot.Connection{{Direction: patchpilot.DirectionOut, Service: "nginx.service", Peer: "198.51.100.2", Port: 5432}},
+			Modified:    []patchpilot.ModifiedFile{{Package: "nginx-common", Path: "/etc/nginx/nginx.conf", Conffile: true, Checks: "??5??????"}},
+			Held:        []string{"nginx-core"}}},
 	} {
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			panic(err)
@@ -64,5 +67,30 @@ func TestDeps(t *testing.T) {
 	cg, err := c.DependencyGraph(f.ctx, app.DepsOptions{Host: "db-1", MaxAge: 48 * time.Hour})
 	if err != nil || len(cg.Edges) != 1 || cg.MaxAge != 48*time.Hour {
 		t.Errorf("client DependencyGraph = %+v, %v", cg, err)
+	}
+}
+
+// The host page shows what the host depends on, what depends on it, its
+// services in depth and its modifications.
+func TestDashboardHostDependencies(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: seedDeps})
+	b := f.loggedIn(patchpilot.RoleViewer)
+	page := b.page("/ui/hosts/web-1")
+	for _, want := range []string{
+		`<td>db-1:postgresql:5432 (postgresql-15 15.6)</td><td>web-1:nginx (nginx-core 1.22)</td><td>observed</td><td><span class="badge good">live</span>`,
+		`<td>/etc/nginx/nginx.conf</td><td>nginx-common</td><td><span class="badge warn">conffile</span> changed ??5??????</td>`,
+		`<dd id="held"><span class="chip">nginx-core</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("web-1's page lacks %s", want)
+		}
+	}
+	page = b.page("/ui/hosts/db-1")
+	by := page[strings.Index(page, `id="depended-on-by"`):]
+	if !strings.Contains(by, "<td>web-1:nginx (nginx-core 1.22)</td>") {
+		t.Errorf("db-1's page does not show web-1 depending on it:\n%s", by)
+	}
+	if !strings.Contains(page, "<td>postgresql.service</td><td>postgresql-15</td><td>15.6</td><td><span class=\"chip\">*:5432</span>") {
+		t.Errorf("db-1's page does not list its service in depth")
 	}
 }
