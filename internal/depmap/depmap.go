@@ -217,10 +217,19 @@ func keyOf(e patchpilot.DependencyEdge) edgeKey {
 	return edgeKey{e.From.Host, e.From.Address, e.From.Service, e.To.Host, e.To.Address, e.To.Port}
 }
 
+// pairKey is a client host, a provider host and its port: the edges an
+// incoming observation of a fleet client joins.
+type pairKey struct {
+	fromHost, toHost string
+	toPort           int
+}
+
 // builder accumulates edges.
 type builder struct {
 	f     *fleet
 	edges map[edgeKey]*patchpilot.DependencyEdge
+	// pairs indexes the edges between two fleet hosts by pairKey.
+	pairs map[pairKey][]edgeKey
 }
 
 // observe merges an observation into the edge it belongs to.
@@ -230,6 +239,10 @@ func (b *builder) observe(k edgeKey, from, to patchpilot.DependencyEnd, o patchp
 		e = &patchpilot.DependencyEdge{From: from, To: to, Sources: []string{patchpilot.EdgeObserved},
 			State: patchpilot.EdgeStale, FirstSeen: o.FirstSeen, LastSeen: o.LastSeen, Seen: o.Seen}
 		b.edges[k] = e
+		if k.fromHost != "" && k.toHost != "" {
+			p := pairKey{k.fromHost, k.toHost, k.toPort}
+			b.pairs[p] = append(b.pairs[p], k)
+		}
 	} else {
 		if o.FirstSeen.Before(e.FirstSeen) {
 			e.FirstSeen = o.FirstSeen
@@ -260,7 +273,7 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 		maxAge = patchpilot.DefaultDependencyMaxAge
 	}
 	f := newFleet(hosts, facts)
-	b := &builder{f: f, edges: map[edgeKey]*patchpilot.DependencyEdge{}}
+	b := &builder{f: f, edges: map[edgeKey]*patchpilot.DependencyEdge{}, pairs: map[pairKey][]edgeKey{}}
 	cutoff := now.Add(-maxAge)
 
 	usable := make([]patchpilot.ObservedConnection, 0, len(obs))
@@ -300,11 +313,9 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 		}
 		joined := false
 		if from.Host != "" {
-			for k := range b.edges {
-				if k.fromHost == from.Host && k.toHost == to.Host && k.toPort == to.Port {
-					b.observe(k, from, to, o, live(o))
-					joined = true
-				}
+			for _, k := range b.pairs[pairKey{from.Host, to.Host, to.Port}] {
+				b.observe(k, from, to, o, live(o))
+				joined = true
 			}
 		}
 		if !joined {
@@ -333,6 +344,12 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 // edge of its own, live while it is declared.
 func (b *builder) declare(hosts []patchpilot.Host) {
 	f := b.f
+	byFrom := map[string][]*patchpilot.DependencyEdge{}
+	for _, e := range b.edges {
+		if e.From.Host != "" {
+			byFrom[e.From.Host] = append(byFrom[e.From.Host], e)
+		}
+	}
 	for _, h := range hosts {
 		value, ok := h.Labels[patchpilot.LabelDependsOn]
 		if !ok {
@@ -352,8 +369,8 @@ func (b *builder) declare(hosts []patchpilot.Host) {
 				continue
 			}
 			matched := false
-			for _, e := range b.edges {
-				if e.From.Host != h.Name || e.To.Host != d.Host ||
+			for _, e := range byFrom[h.Name] {
+				if e.To.Host != d.Host ||
 					(d.Port != 0 && e.To.Port != d.Port) || (d.Service != "" && e.To.Service != d.Service) {
 					continue
 				}
@@ -383,6 +400,7 @@ func (b *builder) declare(hosts []patchpilot.Host) {
 			k.toAddr = "declared:" + to.Service // two declared services without ports stay apart
 			if _, dup := b.edges[k]; !dup {
 				b.edges[k] = e
+				byFrom[h.Name] = append(byFrom[h.Name], e)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package depmap
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -454,4 +455,38 @@ func FuzzBuild(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkBuild builds the map of a fleet of 2,000 hosts, each seeing
+// its five connections to other hosts from both ends, with a declaration
+// per host.
+func BenchmarkBuild(b *testing.B) {
+	const n = 2000
+	var (
+		hosts []patchpilot.Host
+		facts []patchpilot.Facts
+		obs   []patchpilot.ObservedConnection
+	)
+	addr := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256) }
+	for i := range n {
+		name := fmt.Sprintf("h%04d", i)
+		hosts = append(hosts, patchpilot.Host{Name: name, Address: addr(i),
+			Labels: map[string]string{patchpilot.LabelDependsOn: fmt.Sprintf("h%04d:5432", (i+1)%n)}})
+		facts = append(facts, patchpilot.Facts{Host: name, CollectedAt: latest, Depth: &patchpilot.HostDepth{
+			Services: []patchpilot.ServiceDetail{{Unit: "app.service", Package: "app", Version: "1", Listens: []patchpilot.Socket{{Port: 5432}}}},
+		}})
+		for k := 1; k <= 5; k++ {
+			j := (i + k*37) % n
+			obs = append(obs,
+				ob(name, out, "app.service", addr(j), 5432, latest),
+				ob(fmt.Sprintf("h%04d", j), in, "app.service", addr(i), 5432, latest))
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		g := Build(hosts, facts, obs, now, 0)
+		if len(g.Edges) < 5*n {
+			b.Fatalf("%d edges, want at least %d", len(g.Edges), 5*n)
+		}
+	}
 }
