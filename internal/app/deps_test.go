@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
 // seedDeps stores web1 (nginx) and db1 (postgresql on 5432), collected at
@@ -125,5 +128,64 @@ func TestConfigDependencies(t *testing.T) {
 		if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), want) {
 			t.Errorf("config %q: %v, want %s containing %q", body, err, patchpilot.EINVALID, want)
 		}
+	}
+}
+
+// replayDialer answers each command with the output a transcript recorded
+// for it, and "command not found" for any other.
+type replayDialer struct{ byCmd map[string]patchpilot.Result }
+
+func newReplayDialer(t *testing.T, dir string) replayDialer {
+	t.Helper()
+	tr, err := osfamily.ReadTranscript(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := os.ReadFile(filepath.Join(dir, "commands.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := replayDialer{byCmd: map[string]patchpilot.Result{}}
+	for line := range strings.Lines(string(cmds)) {
+		name, cmd, _ := strings.Cut(strings.TrimSuffix(line, "\n"), ": ")
+		d.byCmd[cmd] = tr[name]
+	}
+	return d
+}
+
+func (d replayDialer) Dial(context.Context, patchpilot.Host) (patchpilot.Runner, error) { return d, nil }
+
+func (d replayDialer) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	if res, ok := d.byCmd[cmd.String()]; ok {
+		return res, nil
+	}
+	return patchpilot.Result{ExitCode: 127, Stderr: []byte(cmd.Args[0] + ": command not found")}, nil
+}
+
+func (d replayDialer) Close() error { return nil }
+
+// A collection deletes the observed connections older than the maximum
+// age once it has saved what it collected.
+func TestCollectPrunesOldConnections(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	at := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	a.Options.Now = func() time.Time { return at }
+	a.Options.DependencyMaxAge = 24 * time.Hour
+	seedDeps(t, ctx, a, at.Add(-2*time.Hour))
+	before, err := a.Store.Connections(ctx, time.Time{})
+	if err != nil || len(before) != 2 {
+		t.Fatalf("seeded connections = %+v, %v; want 2", before, err)
+	}
+	d := newReplayDialer(t, "../osfamily/debian/testdata/ubuntu2204-crafted")
+	rep, err := a.Collect(ctx, d, []patchpilot.Host{{Name: "web1", Address: "10.1.0.1"}}, CollectOptions{}, "ssh", nil)
+	if err != nil || rep.Failed != 0 {
+		t.Fatalf("Collect = %+v, %v", rep, err)
+	}
+	after, err := a.Store.Connections(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 || after[0].Peer != "10.1.0.2" {
+		t.Errorf("after a collection, connections = %+v; want only the one seen within a day", after)
 	}
 }
