@@ -153,7 +153,9 @@ func newReplayDialer(t *testing.T, dir string) replayDialer {
 	return d
 }
 
-func (d replayDialer) Dial(context.Context, patchpilot.Host) (patchpilot.Runner, error) { return d, nil }
+func (d replayDialer) Dial(context.Context, patchpilot.Host) (patchpilot.Runner, error) {
+	return d, nil
+}
 
 func (d replayDialer) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
 	if res, ok := d.byCmd[cmd.String()]; ok {
