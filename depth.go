@@ -141,13 +141,16 @@ type ObservedConnection struct {
 // ConnectionStore keeps the connections collections observed. SaveFacts
 // merges a snapshot's Depth.Connections into it in the same transaction
 // (first seen kept, last seen set to the snapshot's CollectedAt, seen
-// counted once per snapshot).
+// counted once per snapshot); a connection without a direction of out or
+// in, a peer or a port 1-65535 makes SaveFacts EINVALID. Removing a host
+// removes its observations.
 type ConnectionStore interface {
-	// Connections returns the observations last seen at or after since,
-	// ordered by host, direction, service, peer and port.
+	// Connections returns the observations last seen at or after since
+	// (every one for a zero since), ordered by host, direction, service,
+	// peer and port.
 	Connections(ctx context.Context, since time.Time) ([]ObservedConnection, error)
 	// PruneConnections deletes the observations last seen before before
-	// and returns how many it deleted.
+	// and returns how many it deleted; a zero before is EINVALID.
 	PruneConnections(ctx context.Context, before time.Time) (int, error)
 }
 

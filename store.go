@@ -24,6 +24,7 @@ type Store interface {
 	ComplianceStore
 	DeliveryStore
 	ChangeRecordStore
+	ConnectionStore
 	Close() error
 }
 
@@ -36,8 +37,8 @@ type HostStore interface {
 	Host(ctx context.Context, name string) (Host, error)
 	// Hosts returns every host, ordered by name.
 	Hosts(ctx context.Context) ([]Host, error)
-	// RemoveHosts deletes the named hosts with their fact snapshots, in
-	// one transaction: a name that is not a stored host is ENOTFOUND
+	// RemoveHosts deletes the named hosts with their fact snapshots and
+	// observed connections, in one transaction: a name that is not a stored host is ENOTFOUND
 	// naming it, and then nothing is removed. A name given twice is
 	// removed once; no name, or an empty one, is EINVALID. Events,
 	// rollouts and outcomes name hosts by name and are kept, so a removed
@@ -91,8 +92,9 @@ type FactStore interface {
 // (grows) with every change to the data of its kind, so that a reader can
 // keep what it derived from that data while its counter stays the same.
 type DataVersions struct {
-	// Inventory: hosts, their fact snapshots and update sightings, the
-	// stored advisories and the hosts' SLA exposures.
+	// Inventory: hosts, their fact snapshots, observed connections and
+	// update sightings, the stored advisories and the hosts' SLA
+	// exposures.
 	Inventory int64 `json:"inventory"`
 	// Outcomes: the stored outcomes.
 	Outcomes int64 `json:"outcomes"`

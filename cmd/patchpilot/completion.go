@@ -28,6 +28,7 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 	}
 	args := map[string]cobra.CompletionFunc{
 		"patchpilot hosts show":     oneHost,
+		"patchpilot deps":           oneHost,
 		"patchpilot hosts rm":       c.completeHosts,
 		"patchpilot rollout start":  completePlanFile,
 		"patchpilot history import": completeHistoryFile,

@@ -151,14 +151,28 @@ type hostDetail struct {
 	Groups  []string                  `json:"groups"`
 	Facts   *patchpilot.Facts         `json:"facts"`
 	History []patchpilot.FactSnapshot `json:"history"`
+	// Dependencies are the host's part of the dependency map; its
+	// services and modifications are in facts.depth.
+	Dependencies *hostDeps `json:"dependencies"`
 }
 
 func (c *cli) hostShowCommand() *cobra.Command {
 	var packages bool
 	cmd := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show one host: connection, labels, latest facts, pending updates and snapshot history",
-		Args:  exactArgs(1, "one host NAME"),
+		Short: "Show one host: connection, labels, latest facts, services, modifications, dependencies, pending updates and history",
+		Long: `Show one host: how it is reached, its labels, its latest facts, its services
+in depth (unit, owning package and version, listening sockets), what was
+changed on it by hand (modified package files, conffiles marked; held and
+pinned packages; packages no repository offers), what it depends on and what
+depends on it (see 'patchpilot deps HOST'), its pending updates and its
+latest snapshots. An unknown NAME exits 4.
+
+JSON fields: those of 'hosts', groups, facts (with facts.depth: services,
+listeners, connections, addresses, modified, held, pinned, foreign,
+missing), history and dependencies (depends_on, depended_on_by: edges as
+'deps -o json' gives them; providers, dependents: hosts and host:service).`,
+		Args: exactArgs(1, "one host NAME"),
 		RunE: c.withReader(func(cmd *cobra.Command, args []string, a reader) error {
 			h, d, updates, err := a.HostShow(cmd.Context(), args[0], packages)
 			if err != nil {
@@ -187,6 +201,7 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	f := d.Facts
 	if f == nil {
 		fmt.Fprintln(w, "Facts:\tnever collected")
+		writeHostDeps(w, d.Dependencies)
 		return
 	}
 	fmt.Fprintf(w, "OS:\t%s (%s %s, family %s)\n", dash(f.OSPretty), f.OSName, f.OSVersion, f.OSFamily)
@@ -204,6 +219,8 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	if len(f.NeedsRestart) > 0 {
 		fmt.Fprintf(w, "Needs restart:\t%s\n", strings.Join(f.NeedsRestart, ","))
 	}
+	writeHostDepth(w, f.Depth)
+	writeHostDeps(w, d.Dependencies)
 	if len(updates) > 0 {
 		fmt.Fprintln(w)
 		writeUpdateTable(w, updates, false)

@@ -34,7 +34,7 @@ func (c *cli) addRemoteFlags(fs *pflag.FlagSet) {
 // remoteCommands are the commands that work against a server: their
 // paths under the root.
 var remoteCommands = []string{
-	"hosts", "hosts show", "updates", "assess", "plan", "history", "report",
+	"hosts", "hosts show", "deps", "updates", "assess", "plan", "history", "report",
 	"rollout start", "rollout list", "rollout status", "rollout events", "rollout approve",
 	"rollout pause", "rollout resume", "rollout abort", "rollout rollback",
 	"schedule list", "policy check", "token create", "token list", "token revoke", "audit",
@@ -157,6 +157,8 @@ type reader interface {
 	// Compliance is every host against its patch SLA; KPIs a period's.
 	Compliance(ctx context.Context) (app.ComplianceReport, error)
 	KPIs(ctx context.Context, q app.KPIQuery) (app.KPIReport, error)
+	// DependencyGraph is the dependency map, or one host's part of it.
+	DependencyGraph(ctx context.Context, o app.DepsOptions) (patchpilot.DependencyGraph, error)
 }
 
 // withReader runs a read command against the server when one is given,
@@ -214,7 +216,14 @@ func (l localReader) HostShow(ctx context.Context, name string, packages bool) (
 			d.Facts.Packages = nil
 		}
 	}
+	if d.Dependencies, err = hostDependencies(ctx, l, h.Name); err != nil {
+		return h, d, nil, err
+	}
 	return h, d, updates, nil
+}
+
+func (l localReader) DependencyGraph(ctx context.Context, o app.DepsOptions) (patchpilot.DependencyGraph, error) {
+	return l.a.DependencyGraph(ctx, o)
 }
 
 func (l localReader) Compliance(ctx context.Context) (app.ComplianceReport, error) {
@@ -274,6 +283,9 @@ func (r remoteReader) HostShow(ctx context.Context, name string, packages bool) 
 	d := hostDetail{HostSummary: sd.HostSummary, Groups: sd.Groups, Facts: sd.Facts, History: sd.History}
 	if len(d.History) == 0 {
 		d.History = nil // as the store answers for a host never collected
+	}
+	if d.Dependencies, err = hostDependencies(ctx, r.Client, h.Name); err != nil {
+		return h, d, nil, err
 	}
 	return h, d, sd.Updates, nil
 }

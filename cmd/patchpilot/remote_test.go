@@ -151,10 +151,14 @@ func TestRemoteReadsMatchLocal(t *testing.T) {
 		{"updates"}, {"updates", "--security", "-o", "json"}, {"updates", "--host", "web-2"},
 		{"assess"}, {"assess", "-o", "json"}, {"assess", "--host", "web-1", "-o", "yaml"},
 		{"history"}, {"history", "-o", "json"}, {"rollout", "list"}, {"rollout", "list", "-o", "json"},
+		{"deps"}, {"deps", "web-1", "-o", "dot"},
 	} {
 		if r := f.same(t, args...); r.code != 0 {
 			t.Errorf("patchpilot %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 		}
+	}
+	if r := f.same(t, "deps", "nosuch"); r.code != 4 || !strings.Contains(r.stderr, `"nosuch"`) {
+		t.Errorf("patchpilot deps nosuch against the server: exit %d, %s; want 4 naming it", r.code, r.stderr)
 	}
 	// A report names the time it was made, which differs between two runs
 	// a second apart; everything else is the same.

@@ -162,7 +162,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.AddCommand(
 		version,
 		c.inventoryCommand(),
-		c.hostsCommand(),
+		c.hostsCommand(), c.depsCommand(),
 		c.updatesCommand(),
 		c.advisoriesCommand(),
 		c.labCommand(),

@@ -47,6 +47,16 @@ type Config struct {
 	// (docs/integrations.md); nil when the file has no integrations:
 	// section.
 	Integrations *integrations.Config `yaml:"integrations"`
+	// Dependencies configures the dependency map (docs/dependencies.md);
+	// nil when the file has no dependencies: section.
+	Dependencies *DependenciesConfig `yaml:"dependencies"`
+}
+
+// DependenciesConfig is patchpilot.yaml's dependencies: section.
+type DependenciesConfig struct {
+	// MaxAge is how long an observed connection stays on the map after
+	// it was last seen, as "7d", "36h" or "90m". Default 7d.
+	MaxAge time.Duration
 }
 
 // DefaultConfigPath returns $XDG_CONFIG_HOME/patchpilot/patchpilot.yaml.
@@ -145,6 +155,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 				return err
 			}
 			c.Integrations = &ic
+			continue
+		}
+		if k.Value == "dependencies" {
+			dc, err := decodeDependencies(path, val)
+			if err != nil {
+				return err
+			}
+			c.Dependencies = &dc
 			continue
 		}
 		if k.Value == "policy" {
@@ -324,6 +342,9 @@ func (c Config) Apply(o Options) (Options, error) {
 	if c.Integrations != nil {
 		o.Integrations = *c.Integrations
 	}
+	if c.Dependencies != nil && c.Dependencies.MaxAge > 0 {
+		o.DependencyMaxAge = c.Dependencies.MaxAge
+	}
 	for _, d := range []struct {
 		name string
 		val  string
@@ -342,4 +363,34 @@ func (c Config) Apply(o Options) (Options, error) {
 		*d.dst = v
 	}
 	return o, nil
+}
+
+// decodeDependencies decodes the dependencies: section, refusing unknown
+// keys and bad values with the file and line.
+func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
+	var dc DependenciesConfig
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return dc, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: expected a mapping such as {max_age: 7d}, got %s",
+			path, n.Line, configValueText(n))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "max_age":
+			d, err := policy.ParseDuration(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+				return dc, patchpilot.Errorf(patchpilot.EINVALID,
+					"%s:%d: dependencies.max_age: expected a duration such as 7d, 36h or 90m, got %s",
+					path, v.Line, configValueText(v))
+			}
+			dc.MaxAge = d
+		default:
+			return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: unknown key %q; known keys: max_age",
+				path, k.Line, k.Value)
+		}
+	}
+	return dc, nil
 }

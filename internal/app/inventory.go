@@ -162,6 +162,11 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		}
 	})
 	a.saveExposures(ctx, collected)
+	if len(collected) > 0 && ctx.Err() == nil {
+		if err := a.pruneConnections(ctx); err != nil && storeErr == nil {
+			storeErr = err
+		}
+	}
 	if storeErr != nil {
 		return report, storeErr
 	}

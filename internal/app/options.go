@@ -69,6 +69,11 @@ type Options struct {
 	// by LoadConfig or CheckSchedules.
 	Schedules []Schedule
 
+	// DependencyMaxAge is how long an observed connection stays on the
+	// dependency map after it was last seen (patchpilot.yaml's
+	// dependencies: max_age). Default patchpilot.DefaultDependencyMaxAge.
+	DependencyMaxAge time.Duration
+
 	// Integrations are patchpilot.yaml's integrations: section: the
 	// services patchpilot tells, reads and waits for, and the datadog
 	// integration a plan's health section names (docs/integrations.md).
@@ -156,6 +161,8 @@ func (o Options) Validate() error {
 		return patchpilot.Errorf(patchpilot.EINVALID, "connect timeout %s: expected a positive duration", o.ConnectTimeout)
 	case o.CommandTimeout < 0:
 		return patchpilot.Errorf(patchpilot.EINVALID, "command timeout %s: expected a positive duration", o.CommandTimeout)
+	case o.DependencyMaxAge < 0:
+		return patchpilot.Errorf(patchpilot.EINVALID, "dependencies max age %s: expected a positive duration", o.DependencyMaxAge)
 	}
 	return o.Policy.Validate()
 }

@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/depmap"
 )
 
 // stringField reads a scalar as a string. Numbers are accepted and printed,
@@ -94,6 +97,12 @@ func labelMapField(v value, field string) (map[string]string, error) {
 func checkLabels(labels map[string]string, at pos, field string) error {
 	if c, ok := labels["criticality"]; ok && !contains(criticalities, strings.ToLower(c)) {
 		return errAt(at, "invalid criticality %q in %s: expected one of %s", c, field, strings.Join(criticalities, ", "))
+	}
+	if d, ok := labels[patchpilot.LabelDependsOn]; ok {
+		if _, errs := depmap.ParseDependsOn(d); len(errs) > 0 {
+			return errAt(at, "%s: %v", field, errs[0]).
+				WithHint("write depends_on as a comma-separated list of HOST, HOST:PORT or HOST:SERVICE, such as \"db1:5432, cache1:redis-server\"")
+		}
 	}
 	return nil
 }

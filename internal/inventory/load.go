@@ -41,7 +41,10 @@
 //
 // Labels: role, env, criticality and group variables; each variable
 // patchpilot_label_X sets label X; a patchpilot_labels mapping sets several.
-// patchpilot_label_X beats the plain variables, which beat the mapping.
+// patchpilot_depends_on (a host or group variable: "db1:5432, cache1", or a
+// list) sets the depends_on label, whose entries must be HOST, HOST:PORT or
+// HOST:SERVICE. patchpilot_label_X beats the plain variables, which beat
+// the mapping.
 //
 // patchpilot's own host list, for fleets without an Ansible inventory, is a
 // YAML file decoded strictly (an unknown field is an error at its line and

@@ -40,6 +40,10 @@ const (
 	labelMapVar    = "patchpilot_labels"
 )
 
+// dependsOnVar declares what a host depends on (the depends_on label): a
+// comma-separated string or a list of HOST, HOST:PORT or HOST:SERVICE.
+const dependsOnVar = "patchpilot_depends_on"
+
 // resolver turns a parsed inventory into patchpilot hosts.
 type resolver struct {
 	in        *inv
@@ -266,7 +270,7 @@ func (r *resolver) build(name string, vs vars, groups []string) (patchpilot.Host
 
 // labels collects a host's labels. Sources, lowest precedence first: the
 // patchpilot_labels mapping, the plain variables role, env, criticality and
-// group, then patchpilot_label_X variables. The most specific spelling wins.
+// group and patchpilot_depends_on, then patchpilot_label_X variables. The most specific spelling wins.
 func (r *resolver) labels(name string, vs vars) (map[string]string, error) {
 	labels := map[string]string{}
 	if v, ok := vs[labelMapVar]; ok {
@@ -294,6 +298,22 @@ func (r *resolver) labels(name string, vs vars) (map[string]string, error) {
 			if err := set(k, k, v); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if v, ok := vs[dependsOnVar]; ok {
+		if list, isList := v.v.([]any); isList {
+			items := make([]string, 0, len(list))
+			for i, e := range list {
+				s, err := stringField(value{v: e, at: v.at}, fmt.Sprintf("%s[%d] of host %s", dependsOnVar, i, name))
+				if err != nil {
+					return nil, err
+				}
+				items = append(items, s)
+			}
+			v = value{v: strings.Join(items, ", "), at: v.at}
+		}
+		if err := set(patchpilot.LabelDependsOn, dependsOnVar, v); err != nil {
+			return nil, err
 		}
 	}
 	for _, k := range sortedKeys(vs) {

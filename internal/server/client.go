@@ -253,6 +253,20 @@ func (c *Client) Host(ctx context.Context, name string, packages bool) (HostDeta
 	return out, c.do(ctx, "GET", "/hosts/"+url.PathEscape(name), q, nil, &out)
 }
 
+// DependencyGraph is the dependency map (GET /deps): the fleet's, or one
+// host's neighbourhood; a zero MaxAge is the server's configured one.
+func (c *Client) DependencyGraph(ctx context.Context, o app.DepsOptions) (patchpilot.DependencyGraph, error) {
+	var out patchpilot.DependencyGraph
+	q := url.Values{}
+	if o.Host != "" {
+		q.Set("host", o.Host)
+	}
+	if o.MaxAge != 0 {
+		q.Set("max_age", o.MaxAge.String())
+	}
+	return out, c.do(ctx, "GET", "/deps", q, nil, &out)
+}
+
 // Updates lists pending updates (GET /updates).
 func (c *Client) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
 	q := url.Values{}

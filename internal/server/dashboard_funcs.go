@@ -87,10 +87,10 @@ var templateFuncs = template.FuncMap{
 			return "badge good"
 		case "out_of_sla":
 			return "badge bad"
-		case "succeeded", "pass", "healthy", "up to date", "low", "ok", "allow", "approve_auto", "immediate_full_deploy":
+		case "succeeded", "pass", "healthy", "up to date", "low", "ok", "allow", "approve_auto", "immediate_full_deploy", "live":
 			return "badge good"
 		case "running", "pending", "waiting_approval", "paused", "preflight", "snapshot", "apply", "reboot", "verify",
-			"inconclusive", "under_review", "updates pending", "medium", "canary", "approve", "skipped":
+			"inconclusive", "under_review", "updates pending", "medium", "canary", "approve", "skipped", "stale":
 			return "badge warn"
 		case "failed", "halted", "rolled_back", "rollback_failed", "aborted", "breach", "critical", "rollback",
 			"error", "high", "security updates pending", "unreachable", "refuse", "manual_review_required", "rolling_back":

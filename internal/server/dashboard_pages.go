@@ -335,6 +335,33 @@ type hostPage struct {
 	History []app.HistoryRecord
 	Risk    []app.RiskPoint
 	Facts10 []patchpilot.FactSnapshot
+	// DependsOn and DependedOnBy are the host's edges of the dependency
+	// map, each way.
+	DependsOn, DependedOnBy []depRow
+}
+
+// depRow is one edge of the dependency map as the host page shows it.
+type depRow struct {
+	From, To, Sources, State string
+	LastSeen                 time.Time
+}
+
+// depEnd is an end of an edge: host:service:port, or address:port.
+func depEnd(e patchpilot.DependencyEnd) string {
+	name := e.Host
+	if e.External() {
+		name = e.Address
+	}
+	if e.Service != "" {
+		name += ":" + app.ServiceName(e.Service)
+	}
+	if e.Port != 0 {
+		name += ":" + strconv.Itoa(e.Port)
+	}
+	if e.Package != "" {
+		name += " (" + e.Package + " " + e.Version + ")"
+	}
+	return name
 }
 
 type updateRow struct {
@@ -397,6 +424,19 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request, v *visit) erro
 	slices.Reverse(hp.Risk)
 	if hp.Facts10, err = s.app.Store.FactHistory(ctx, h.Name, 10); err != nil {
 		return err
+	}
+	g, err := s.app.DependencyGraph(ctx, app.DepsOptions{Host: h.Name})
+	if err != nil {
+		return err
+	}
+	for _, e := range g.Edges {
+		row := depRow{From: depEnd(e.From), To: depEnd(e.To), Sources: strings.Join(e.Sources, ", "), State: e.State, LastSeen: e.LastSeen}
+		if e.From.Host == h.Name {
+			hp.DependsOn = append(hp.DependsOn, row)
+		}
+		if e.To.Host == h.Name {
+			hp.DependedOnBy = append(hp.DependedOnBy, row)
+		}
 	}
 	p := newPage(v, h.Name, "hosts")
 	p.Data = hp

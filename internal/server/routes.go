@@ -38,6 +38,7 @@ func (s *Server) apiRoutes() []route {
 		{"GET", v + "/hosts", viewer, "", s.listHosts},
 		{"GET", v + "/hosts/{name}", viewer, "", s.getHost},
 		{"GET", v + "/updates", viewer, "", s.listUpdates},
+		{"GET", v + "/deps", viewer, "", s.deps},
 		{"POST", v + "/assessments", viewer, "", s.assess},
 		{"POST", v + "/plans/validate", viewer, "", s.validatePlan},
 		{"POST", v + "/plans", operator, "plan.create", s.createPlan},

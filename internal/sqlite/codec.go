@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/patchpilot/patchpilot"
 )
 
 // timeLayout is how times are stored: UTC, fixed width, nanoseconds. Fixed
@@ -87,4 +89,29 @@ func decodeMap(s string) (map[string]string, error) {
 		return nil, nil
 	}
 	return m, nil
+}
+
+// encodeDepth encodes a snapshot's depth as JSON, or NULL when the
+// collection did not look in depth.
+func encodeDepth(d *patchpilot.HostDepth) (any, error) {
+	if d == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("depth: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeDepth decodes a stored depth; NULL or ” is no depth (nil).
+func decodeDepth(s string) (*patchpilot.HostDepth, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var d patchpilot.HostDepth
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, fmt.Errorf("stored depth: %w", err)
+	}
+	return &d, nil
 }

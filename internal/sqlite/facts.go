@@ -57,13 +57,17 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 	if err := validateFacts(f); err != nil {
 		return err
 	}
+	if err := validateDepth(f); err != nil {
+		return err
+	}
 	// Encode everything before taking the write lock, which is shared by
 	// every writer.
 	services, err1 := encodeList(f.Services)
 	needsRestart, err2 := encodeList(f.NeedsRestart)
 	rebootPackages, err3 := encodeList(f.RebootPackages)
 	removals, err4 := encodeList(f.Removals)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	depth, err5 := encodeDepth(f.Depth)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return wrap(err, "save facts for %q", f.Host)
 	}
 	pkgArgs := make([]any, 0, len(f.Packages)*len(packageColumns))
@@ -92,12 +96,12 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
 			os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
 			needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
-			package_count, update_count, security_update_count, removals)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			package_count, update_count, security_update_count, removals, depth)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
 			f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, services, needsRestart,
 			boolInt(f.RebootRequired), rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
-			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals)
+			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals, depth)
 		if err != nil {
 			return fmt.Errorf("insert snapshot: %w", err)
 		}
@@ -129,6 +133,11 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 				WHERE excluded.first_seen < update_sightings.first_seen`,
 				f.Host, formatTime(f.CollectedAt), id, id); err != nil {
 				return fmt.Errorf("record first sightings: %w", err)
+			}
+		}
+		if f.Depth != nil {
+			if err := mergeConnections(ctx, tx, hostID, f.CollectedAt, f.Depth.Connections); err != nil {
+				return fmt.Errorf("merge connections: %w", err)
 			}
 		}
 		return nil
@@ -203,7 +212,7 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 // factsHeadColumns are the columns of a snapshot that scanFactsHead reads.
 const factsHeadColumns = "id, collected_at, source, hostname, os_family, os_name, os_version, os_pretty, " +
 	"os_codename, kernel, arch, boot_id, services, needs_restart, reboot_required, reboot_packages, " +
-	"packages_known, updates_known, removals"
+	"packages_known, updates_known, removals, depth"
 
 // scanFactsHead reads a snapshot's row (factsHeadColumns) into the facts of
 // a host, without their package and update lists, and returns its id.
@@ -214,20 +223,22 @@ func scanFactsHead(s scanner, host string) (patchpilot.Facts, int64, error) {
 		collectedAt, family                    string
 		services, needsRestart, rebootPackages string
 		removals                               string
+		depth                                  sql.NullString
 	)
 	if err := s.Scan(&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
 		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
-		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals); err != nil {
+		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals, &depth); err != nil {
 		return f, 0, err
 	}
 	f.OSFamily = patchpilot.OSFamily(family)
-	var e1, e2, e3, e4, e5 error
+	var e1, e2, e3, e4, e5, e6 error
 	f.CollectedAt, e1 = parseTime(collectedAt)
 	f.Services, e2 = decodeList[string](services)
 	f.NeedsRestart, e3 = decodeList[string](needsRestart)
 	f.RebootPackages, e4 = decodeList[string](rebootPackages)
 	f.Removals, e5 = decodeList[patchpilot.PackageChange](removals)
-	return f, id, errors.Join(e1, e2, e3, e4, e5)
+	f.Depth, e6 = decodeDepth(depth.String)
+	return f, id, errors.Join(e1, e2, e3, e4, e5, e6)
 }
 
 // FleetFacts reads every collected host's latest facts without their

@@ -86,5 +86,36 @@ func richFacts(host string, at time.Time) patchpilot.Facts {
 		{Package: "linux-image-6.1.0-20-amd64", Arch: "amd64", SourcePackage: "linux-signed-amd64",
 			InstalledVersion: "", CandidateVersion: "6.1.85-1", Origin: "Debian:12/stable"},
 	}
+	f.Depth = depthFixture()
 	return f
+}
+
+// depthFixture is a host's depth with every part set: a service with its
+// sockets and libraries, a listener on every address, connections both
+// ways, a modified conffile and a missing file, held, pinned and foreign
+// packages, and a part that could not be read.
+func depthFixture() *patchpilot.HostDepth {
+	return &patchpilot.HostDepth{
+		Services: []patchpilot.ServiceDetail{{
+			Unit: "nginx.service", MainPID: 812, Exe: "/usr/sbin/nginx", Package: "nginx-core",
+			Version: "1.22.1-9", Listens: []patchpilot.Socket{{Port: 80}, {Address: "::", Port: 443}},
+			Libraries: []string{"libc6", "libssl3", "nginx-core"},
+		}},
+		Listeners: []patchpilot.Socket{{Port: 80}, {Address: "::", Port: 443}, {Address: "127.0.0.1", Port: 9100}},
+		Connections: []patchpilot.Connection{
+			{Direction: patchpilot.DirectionOut, Service: "nginx.service", Process: "nginx", Local: "10.0.0.5",
+				Peer: "10.0.0.9", Port: 5432},
+			{Direction: patchpilot.DirectionIn, Service: "nginx.service", Process: "nginx", Local: "10.0.0.5",
+				Peer: "10.0.0.7", Port: 443},
+		},
+		Addresses: []string{"10.0.0.5", "fd00::5"},
+		Modified: []patchpilot.ModifiedFile{
+			{Package: "nginx-common", Path: "/etc/nginx/nginx.conf", Conffile: true, Checks: "??5??????"},
+			{Package: "libc6", Path: "/usr/share/doc/libc6/README", Missing: true},
+		},
+		Held:    []string{"nginx-core"},
+		Pinned:  []string{"openssl"},
+		Foreign: []patchpilot.ForeignPackage{{Name: "acme-agent", Version: "2.1", Relation: patchpilot.ForeignNoCandidate}},
+		Missing: []string{"libraries: /proc/812/maps is not readable"},
+	}
 }

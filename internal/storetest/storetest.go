@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
 	t.Run("ChangeRecords", s.testChangeRecords)
+	t.Run("Connections", s.testConnections)
 	s.runRollouts(t)
 	s.runModels(t)
 	s.runPeople(t)

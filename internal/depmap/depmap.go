@@ -1,0 +1,428 @@
+// Package depmap builds the fleet's dependency map from what collections
+// observed (the connections store) and what the inventory declares (the
+// depends_on label): which host's service depends on which host's service,
+// where each edge came from and whether it is live. It is pure: it reads
+// the hosts, their latest facts and the observations it is given, and
+// returns a patchpilot.DependencyGraph; docs/dependencies.md describes the
+// rules.
+package depmap
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+)
+
+// fleet is what resolution needs of the hosts and their facts.
+type fleet struct {
+	hosts  map[string]patchpilot.Host
+	depth  map[string]*patchpilot.HostDepth
+	latest map[string]time.Time // each host's latest collection
+	owner  map[netip.Addr]string
+	// ambiguous are the addresses two or more hosts claim, with them.
+	ambiguous map[netip.Addr][]string
+	notes     map[string]bool
+}
+
+func (f *fleet) note(format string, args ...any) { f.notes[fmt.Sprintf(format, args...)] = true }
+
+// parseAddr parses an IP address, IPv4-mapped IPv6 addresses as IPv4 and
+// without a zone; ok is false for anything else (a DNS name).
+func parseAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// newFleet indexes the hosts, their facts and their addresses. A host's
+// addresses are its inventory address when that is an IP, and the
+// addresses its collection found. An address that is one host's inventory
+// address is that host's, whatever other hosts list (hosts that share a
+// network namespace all list its addresses); otherwise an address listed
+// by two or more hosts is ambiguous and resolves to none of them.
+func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
+	f := &fleet{
+		hosts: map[string]patchpilot.Host{}, depth: map[string]*patchpilot.HostDepth{},
+		latest: map[string]time.Time{}, owner: map[netip.Addr]string{},
+		ambiguous: map[netip.Addr][]string{}, notes: map[string]bool{},
+	}
+	for _, h := range hosts {
+		f.hosts[h.Name] = h
+	}
+	for _, fs := range facts {
+		if _, ok := f.hosts[fs.Host]; !ok {
+			continue
+		}
+		if fs.CollectedAt.After(f.latest[fs.Host]) {
+			f.latest[fs.Host] = fs.CollectedAt
+			f.depth[fs.Host] = fs.Depth
+		}
+	}
+	inventory := map[netip.Addr][]string{}
+	listed := map[netip.Addr][]string{}
+	claim := func(m map[netip.Addr][]string, a netip.Addr, host string) {
+		if !slices.Contains(m[a], host) {
+			m[a] = append(m[a], host)
+		}
+	}
+	for _, h := range hosts {
+		if a, ok := parseAddr(h.Address); ok {
+			claim(inventory, a, h.Name)
+		}
+		if d := f.depth[h.Name]; d != nil {
+			for _, s := range d.Addresses {
+				if a, ok := parseAddr(s); ok {
+					claim(listed, a, h.Name)
+				}
+			}
+		}
+	}
+	for a, names := range inventory {
+		if len(names) == 1 {
+			f.owner[a] = names[0]
+		} else {
+			f.ambiguous[a] = names
+		}
+	}
+	for a, names := range listed {
+		if _, ok := inventory[a]; ok {
+			continue
+		}
+		if len(names) == 1 {
+			f.owner[a] = names[0]
+		} else {
+			f.ambiguous[a] = names
+		}
+	}
+	return f
+}
+
+// host resolves a peer address to the fleet host it belongs to; "" when
+// it is outside the fleet or ambiguous (noted).
+func (f *fleet) host(peer string) string {
+	a, ok := parseAddr(peer)
+	if !ok {
+		return ""
+	}
+	if names, ok := f.ambiguous[a]; ok {
+		sorted := slices.Sorted(slices.Values(names))
+		f.note("address %s is claimed by %s: connections to it are not resolved to a host", a, strings.Join(sorted, ", "))
+		return ""
+	}
+	return f.owner[a]
+}
+
+// wildcard reports whether a listening address is every address of the
+// host.
+func wildcard(addr string) bool {
+	if addr == "" || addr == "*" {
+		return true
+	}
+	a, ok := parseAddr(addr)
+	return ok && a.IsUnspecified()
+}
+
+// listens reports whether a socket answers at address:port; address ""
+// matches any socket on the port.
+func listens(s patchpilot.Socket, address string, port int) bool {
+	if s.Port != port {
+		return false
+	}
+	if address == "" || wildcard(s.Address) {
+		return true
+	}
+	a, ok1 := parseAddr(s.Address)
+	b, ok2 := parseAddr(address)
+	return ok1 && ok2 && a == b
+}
+
+// service is the service of host that listens at address:port, or nil.
+func (f *fleet) service(host, address string, port int) *patchpilot.ServiceDetail {
+	d := f.depth[host]
+	if d == nil {
+		return nil
+	}
+	for i := range d.Services {
+		for _, s := range d.Services[i].Listens {
+			if listens(s, address, port) {
+				return &d.Services[i]
+			}
+		}
+	}
+	return nil
+}
+
+// unit is the service of host with the given unit, or nil.
+func (f *fleet) unit(host, unit string) *patchpilot.ServiceDetail {
+	if d := f.depth[host]; d != nil && unit != "" {
+		for i := range d.Services {
+			if d.Services[i].Unit == unit {
+				return &d.Services[i]
+			}
+		}
+	}
+	return nil
+}
+
+// end is a host's end of an edge: its service by unit, with the package
+// and version when the service is known in depth.
+func (f *fleet) end(host, unit string, port int) patchpilot.DependencyEnd {
+	e := patchpilot.DependencyEnd{Host: host, Service: unit, Port: port}
+	if s := f.unit(host, unit); s != nil {
+		e.Package, e.Version = s.Package, s.Version
+	}
+	return e
+}
+
+// provider resolves the end a connection reached: the fleet host owning
+// peer and its service listening on port, or the external address.
+func (f *fleet) provider(peer string, port int) patchpilot.DependencyEnd {
+	host := f.host(peer)
+	if host == "" {
+		return patchpilot.DependencyEnd{Address: peer, Port: port}
+	}
+	e := patchpilot.DependencyEnd{Host: host, Port: port}
+	if s := f.service(host, peer, port); s != nil {
+		e.Service, e.Package, e.Version = s.Unit, s.Package, s.Version
+	}
+	return e
+}
+
+// client resolves the end that opened a connection seen incoming: the
+// fleet host owning peer (its service unknown from this side), or the
+// external address.
+func (f *fleet) client(peer string) patchpilot.DependencyEnd {
+	if host := f.host(peer); host != "" {
+		return patchpilot.DependencyEnd{Host: host}
+	}
+	return patchpilot.DependencyEnd{Address: peer}
+}
+
+// edgeKey identifies an edge: the client (host and service, or address)
+// and the provider (host or address) and port.
+type edgeKey struct {
+	fromHost, fromAddr, fromService string
+	toHost, toAddr                  string
+	toPort                          int
+}
+
+func keyOf(e patchpilot.DependencyEdge) edgeKey {
+	return edgeKey{e.From.Host, e.From.Address, e.From.Service, e.To.Host, e.To.Address, e.To.Port}
+}
+
+// pairKey is a client host, a provider host and its port: the edges an
+// incoming observation of a fleet client joins.
+type pairKey struct {
+	fromHost, toHost string
+	toPort           int
+}
+
+// builder accumulates edges.
+type builder struct {
+	f     *fleet
+	edges map[edgeKey]*patchpilot.DependencyEdge
+	// pairs indexes the edges between two fleet hosts by pairKey.
+	pairs map[pairKey][]edgeKey
+}
+
+// observe merges an observation into the edge it belongs to.
+func (b *builder) observe(k edgeKey, from, to patchpilot.DependencyEnd, o patchpilot.ObservedConnection, live bool) {
+	e, ok := b.edges[k]
+	if !ok {
+		e = &patchpilot.DependencyEdge{From: from, To: to, Sources: []string{patchpilot.EdgeObserved},
+			State: patchpilot.EdgeStale, FirstSeen: o.FirstSeen, LastSeen: o.LastSeen, Seen: o.Seen}
+		b.edges[k] = e
+		if k.fromHost != "" && k.toHost != "" {
+			p := pairKey{k.fromHost, k.toHost, k.toPort}
+			b.pairs[p] = append(b.pairs[p], k)
+		}
+	} else {
+		if o.FirstSeen.Before(e.FirstSeen) {
+			e.FirstSeen = o.FirstSeen
+		}
+		if o.LastSeen.After(e.LastSeen) {
+			e.LastSeen = o.LastSeen
+		}
+		// Both ends may have seen the same connection at the same
+		// collections: the edge was seen by at least as many as either.
+		e.Seen = max(e.Seen, o.Seen)
+	}
+	if e.To.Service == "" && to.Service != "" {
+		e.To.Service, e.To.Package, e.To.Version = to.Service, to.Package, to.Version
+	}
+	if live {
+		e.State = patchpilot.EdgeLive
+	}
+}
+
+// Build returns the dependency map at now: the observations last seen
+// within maxAge of now (0 means patchpilot.DefaultDependencyMaxAge),
+// resolved to the hosts of the fleet and their services, merged with the
+// dependencies the hosts' depends_on labels declare. facts are the hosts'
+// latest facts (the latest per host is used when several are given).
+func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.ObservedConnection,
+	now time.Time, maxAge time.Duration) patchpilot.DependencyGraph {
+	if maxAge <= 0 {
+		maxAge = patchpilot.DefaultDependencyMaxAge
+	}
+	f := newFleet(hosts, facts)
+	b := &builder{f: f, edges: map[edgeKey]*patchpilot.DependencyEdge{}, pairs: map[pairKey][]edgeKey{}}
+	cutoff := now.Add(-maxAge)
+
+	usable := make([]patchpilot.ObservedConnection, 0, len(obs))
+	for _, o := range obs {
+		if _, ok := f.hosts[o.Host]; !ok || o.LastSeen.Before(cutoff) || o.Peer == "" || o.Port <= 0 {
+			continue
+		}
+		usable = append(usable, o)
+	}
+	live := func(o patchpilot.ObservedConnection) bool {
+		latest, ok := f.latest[o.Host]
+		return ok && !o.LastSeen.Before(latest)
+	}
+
+	// Outgoing observations name the client's service: they make the
+	// edges first, and incoming ones of the same pair join them.
+	for _, o := range usable {
+		if o.Direction != patchpilot.DirectionOut {
+			continue
+		}
+		from := f.end(o.Host, o.Service, 0)
+		to := f.provider(o.Peer, o.Port)
+		if to.Host == o.Host {
+			continue // a host talking to itself is no dependency between hosts
+		}
+		e := patchpilot.DependencyEdge{From: from, To: to}
+		b.observe(keyOf(e), from, to, o, live(o))
+	}
+	for _, o := range usable {
+		if o.Direction != patchpilot.DirectionIn {
+			continue
+		}
+		from := f.client(o.Peer)
+		to := f.end(o.Host, o.Service, o.Port)
+		if from.Host == o.Host {
+			continue
+		}
+		joined := false
+		if from.Host != "" {
+			for _, k := range b.pairs[pairKey{from.Host, to.Host, to.Port}] {
+				b.observe(k, from, to, o, live(o))
+				joined = true
+			}
+		}
+		if !joined {
+			e := patchpilot.DependencyEdge{From: from, To: to}
+			b.observe(keyOf(e), from, to, o, live(o))
+		}
+	}
+
+	b.declare(hosts)
+
+	g := patchpilot.DependencyGraph{At: now, MaxAge: maxAge, Edges: make([]patchpilot.DependencyEdge, 0, len(b.edges))}
+	for _, e := range b.edges {
+		g.Edges = append(g.Edges, *e)
+	}
+	slices.SortFunc(g.Edges, compareEdges)
+	for n := range f.notes {
+		g.Notes = append(g.Notes, n)
+	}
+	slices.Sort(g.Notes)
+	return g
+}
+
+// declare merges the dependencies the hosts' depends_on labels declare: a
+// declaration matching observed edges (same hosts, and the declared port
+// or service when given) marks them declared too; one matching none is an
+// edge of its own, live while it is declared.
+func (b *builder) declare(hosts []patchpilot.Host) {
+	f := b.f
+	byFrom := map[string][]*patchpilot.DependencyEdge{}
+	for _, e := range b.edges {
+		if e.From.Host != "" {
+			byFrom[e.From.Host] = append(byFrom[e.From.Host], e)
+		}
+	}
+	for _, h := range hosts {
+		value, ok := h.Labels[patchpilot.LabelDependsOn]
+		if !ok {
+			continue
+		}
+		decls, errs := ParseDependsOn(value)
+		for _, err := range errs {
+			f.note("host %s: %v", h.Name, err)
+		}
+		for _, d := range decls {
+			if _, ok := f.hosts[d.Host]; !ok {
+				f.note("host %s: depends_on names %s, which is not a host of the inventory", h.Name, d.Host)
+				continue
+			}
+			if d.Host == h.Name {
+				f.note("host %s: depends_on names the host itself", h.Name)
+				continue
+			}
+			matched := false
+			for _, e := range byFrom[h.Name] {
+				if e.To.Host != d.Host ||
+					(d.Port != 0 && e.To.Port != d.Port) || (d.Service != "" && e.To.Service != d.Service) {
+					continue
+				}
+				matched = true
+				if !slices.Contains(e.Sources, patchpilot.EdgeDeclared) {
+					e.Sources = append(e.Sources, patchpilot.EdgeDeclared)
+				}
+			}
+			if matched {
+				continue
+			}
+			to := patchpilot.DependencyEnd{Host: d.Host, Port: d.Port}
+			switch {
+			case d.Port != 0:
+				if s := f.service(d.Host, "", d.Port); s != nil {
+					to.Service, to.Package, to.Version = s.Unit, s.Package, s.Version
+				}
+			case d.Service != "":
+				to = f.end(d.Host, d.Service, 0)
+				if s := f.unit(d.Host, d.Service); s != nil && len(distinctPorts(s.Listens)) == 1 {
+					to.Port = s.Listens[0].Port
+				}
+			}
+			e := &patchpilot.DependencyEdge{From: patchpilot.DependencyEnd{Host: h.Name}, To: to,
+				Sources: []string{patchpilot.EdgeDeclared}, State: patchpilot.EdgeLive}
+			k := keyOf(*e)
+			k.toAddr = "declared:" + to.Service // two declared services without ports stay apart
+			if _, dup := b.edges[k]; !dup {
+				b.edges[k] = e
+				byFrom[h.Name] = append(byFrom[h.Name], e)
+			}
+		}
+	}
+}
+
+func distinctPorts(socks []patchpilot.Socket) []int {
+	var ports []int
+	for _, s := range socks {
+		if !slices.Contains(ports, s.Port) {
+			ports = append(ports, s.Port)
+		}
+	}
+	return ports
+}
+
+// compareEdges orders edges by client host, provider host and port, then
+// by the services at either end.
+func compareEdges(a, b patchpilot.DependencyEdge) int {
+	return cmp.Or(
+		cmp.Compare(a.From.Host, b.From.Host), cmp.Compare(a.From.Address, b.From.Address),
+		cmp.Compare(a.To.Host, b.To.Host), cmp.Compare(a.To.Address, b.To.Address),
+		cmp.Compare(a.To.Port, b.To.Port),
+		cmp.Compare(a.From.Service, b.From.Service), cmp.Compare(a.To.Service, b.To.Service),
+	)
+}
