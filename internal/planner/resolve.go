@@ -131,7 +131,8 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			first, slots, len(candidates), len(hosts)).
 			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
 	}
-	canaries, configs := chooseCanaries(candidates, slots, p.Patch)
+	order := p.DependencyOrder()
+	canaries, configs, held := pickCanaries(candidates, slots, p.Patch, order)
 	covered := map[string]bool{}
 	for _, h := range canaries {
 		covered[configKey(h, p.Patch)] = true
@@ -163,6 +164,19 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 	sortByCriticality(rest)
+	why := map[string]string{}
+	if order != patchpilot.OrderIgnore {
+		first := order == patchpilot.OrderProvidersFirst
+		var c1, c2 map[string]string
+		canaries, c1 = dependencyOrder(canaries, first)
+		rest, c2 = dependencyOrder(rest, first)
+		why = orderReasons(append(append([]HostView(nil), canaries...), rest...), first)
+		for _, c := range []map[string]string{c1, c2} {
+			for k, v := range c {
+				why[k] = strings.TrimPrefix(why[k]+"; ", "; ") + v
+			}
+		}
+	}
 
 	for i, s := range p.Stages {
 		rs := ResolvedStage{Stage: s, Canary: IsCanaryStage(p.Stages, i)}
@@ -176,10 +190,16 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 				}
 			}
 			rs.Reasons = append(rs.Reasons, "canary hosts chosen to cover configurations "+strings.Join(keys, ", ")+", lowest criticality first")
+			rs.Reasons = append(rs.Reasons, canaryOrderReasons(take, held, order, i == 0)...)
 		} else {
 			take, rest = rest[:sizes[i]], rest[sizes[i]:]
 		}
 		var crit []string
+		for _, h := range take {
+			if w, ok := why[h.Name()]; ok {
+				rs.Reasons = append(rs.Reasons, w)
+			}
+		}
 		for _, h := range take {
 			rs.Hosts = append(rs.Hosts, h.Name())
 			if h.Host.Critical() {
