@@ -26,7 +26,7 @@ func TestProposePlanOrdersByDependencies(t *testing.T) {
 	for _, h := range hosts {
 		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
-			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}},
+			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}}, Services: []string{"pp-demo-web.service"},
 			Updates:  []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			t.Fatal(err)
@@ -98,5 +98,58 @@ func TestProposePlanOrdersByDependencies(t *testing.T) {
 	}
 	if !slices.Contains(rp.Stages[0].Hosts, "web1") {
 		t.Errorf("order: ignore: first stage %v, want web1 as without a map", rp.Stages[0].Hosts)
+	}
+}
+
+// The assessment of an update on a host others depend on states its blast
+// radius, from the dependency map at assess time.
+func TestAssessBlastRadius(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	hosts := []patchpilot.Host{
+		{Name: "web1"},
+		{Name: "web2", Labels: map[string]string{patchpilot.LabelDependsOn: "web1:pp-demo-web"}},
+		{Name: "web3", Labels: map[string]string{patchpilot.LabelDependsOn: "web1"}},
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}}, Services: []string{"pp-demo-web.service"},
+			Updates:  []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := a.Assess(ctx, AssessQuery{Patch: "pp-demo-web=1.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "2 hosts depend on services it touches: web2 → pp-demo-web; web3 → web1"
+	for _, h := range res.Patches[0].Hosts {
+		var blast []string
+		for _, r := range h.Reasons {
+			if r.Direction == "context" {
+				blast = append(blast, r.String())
+			}
+		}
+		switch h.Host {
+		case "web1":
+			if len(blast) != 1 || blast[0] != want || h.BlastRadius == nil || h.BlastRadius.Hosts != 2 {
+				t.Errorf("web1: blast reasons %q (%+v), want %q", blast, h.BlastRadius, want)
+			}
+		default:
+			if len(blast) != 0 || h.BlastRadius != nil {
+				t.Errorf("%s, on which nothing depends: %q", h.Host, blast)
+			}
+		}
+	}
+	pr, err := a.AssessPatchOn(ctx, patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "pp-demo-web", Version: "1.1.0"}}}, []string{"web1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Hosts) != 1 || pr.Hosts[0].BlastRadius == nil || !strings.Contains(strings.Join(riskHeader(pr), "\n"), "reason: "+want) {
+		t.Errorf("the plan's risk header does not state the blast radius:\n%s", strings.Join(riskHeader(pr), "\n"))
 	}
 }
