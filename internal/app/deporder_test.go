@@ -27,7 +27,7 @@ func TestProposePlanOrdersByDependencies(t *testing.T) {
 		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
 			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}}, Services: []string{"pp-demo-web.service"},
-			Updates:  []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
+			Updates: []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestAssessBlastRadius(t *testing.T) {
 		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
 			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
 			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}}, Services: []string{"pp-demo-web.service"},
-			Updates:  []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
+			Updates: []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}}
 		if err := a.Store.SaveFacts(ctx, f); err != nil {
 			t.Fatal(err)
 		}
