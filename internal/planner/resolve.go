@@ -88,7 +88,11 @@ func IsCanaryStage(stages []patchpilot.Stage, i int) bool {
 // configurations of the targets (OS and version, role, and key packages:
 // which of the patch's packages, their source siblings and services each
 // host runs), lowest criticality first; the later stages get the other hosts by criticality and name, so
-// critical hosts go last. The result is deterministic for a given input.
+// critical hosts go last. The dependency map (HostView.Dependents, see
+// WithDependencies) then orders them as the plan's order section says: by
+// default providers stay out of the canary stages while other candidates
+// remain and go after the target hosts that depend on them, and each
+// stage's reasons say why. The result is deterministic for a given input.
 func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 	p = p.WithDefaults()
 	rp := ResolvedPlan{Plan: p}
