@@ -41,6 +41,7 @@ func TestPlanExplainsTheDependencyOrder(t *testing.T) {
 	}
 	db.Close()
 	out := e.mustRun("plan", "--patch", "pp-demo-web=1.1.0", "--targets", "env=lab")
+	t.Logf("plan:\n%s", out)
 	for _, want := range []string{
 		"# stage validation: lab01\n",
 		"kept out of the canary stages, as other hosts depend on them: lab02 (lab01 depends on lab02:8080)",
