@@ -252,3 +252,21 @@ func TestServiceSpec(t *testing.T) {
 		}
 	}
 }
+
+// A service spec that parses writes back as a spec that parses to the
+// same; none panics.
+func FuzzParseServiceSpec(f *testing.F) {
+	for _, s := range []string{"postgresql", "postgresql.service", ":5432", "db:5432", "a@b:1", "", ":", "x:65536", "ü:1", "x.service.service:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sp, err := ParseServiceSpec(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseServiceSpec(sp.String())
+		if err != nil || back != sp {
+			t.Fatalf("%q parsed to %+v, which writes as %q and reads back as %+v, %v", s, sp, sp.String(), back, err)
+		}
+	})
+}

@@ -41,7 +41,9 @@ func ParseServiceSpec(s string) (ServiceSpec, error) {
 		}
 		sp.Port = n
 	}
-	unit = strings.TrimSuffix(unit, ".service")
+	for strings.HasSuffix(unit, ".service") {
+		unit = strings.TrimSuffix(unit, ".service")
+	}
 	if unit != "" && !unitName.MatchString(unit) {
 		return sp, fmt.Errorf("invalid service %q: expected a unit name (letters, digits, '_', '.', '@', '-'), \":PORT\" or \"UNIT:PORT\"", s)
 	}
