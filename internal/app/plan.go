@@ -55,8 +55,9 @@ func ReadPlanTemplate(path string) (patchpilot.Plan, error) {
 }
 
 // fromTemplate gives a proposed plan the stages, health checks, canary
-// analysis, budgets and switches of a template.
+// analysis, budgets, switches and dependency order of a template.
 func fromTemplate(p, tpl patchpilot.Plan) patchpilot.Plan {
 	p.Stages, p.Health, p.Canary, p.Budgets, p.Policy = tpl.Stages, tpl.Health, tpl.Canary, tpl.Budgets, tpl.Policy
+	p.Order = tpl.Order
 	return p
 }

@@ -168,6 +168,10 @@ type PlanProposal struct {
 	// Stages are the plan's stages resolved over its targets now, as
 	// 'rollout start' would assign them unless the fleet changes.
 	Stages []ProposedStage
+	// riskLines is how many lines of Header come before the stages'.
+	riskLines int
+	// targetViews are the targets as the planner resolved them.
+	targetViews []planner.HostView
 	// LeftOut names the known hosts a plan without selector leaves out
 	// because they never answered (no facts were ever collected).
 	LeftOut []string
@@ -249,8 +253,16 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		p.Name = planName(patch)
 	}
 	prop.Plan = p
+	prop.riskLines, prop.targetViews = len(prop.Header), targets
 	prop.Stages, prop.Header = proposedStages(p, targets, prop.Header)
 	return prop, nil
+}
+
+// withPlan replaces the proposal's plan (a schedule's template gives it
+// other stages) and resolves the stages of the header again.
+func (prop *PlanProposal) withPlan(p patchpilot.Plan) {
+	prop.Plan = p
+	prop.Stages, prop.Header = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
 }
 
 // ProposedStage is one stage of a proposed plan resolved over its
