@@ -47,7 +47,7 @@ const MaxPlanBytes = planner.MaxPlanBytes
 
 // ReadPlanTemplate reads a schedule's plan template: a plan file, as
 // 'rollout start' takes it, whose stages, health checks, canary
-// analysis, disruption budgets and plan-wide switches the schedule's
+// analysis, disruption budgets, plan-wide switches and dependency order the schedule's
 // proposed plans take (Schedule.PlanTemplate).
 func ReadPlanTemplate(path string) (patchpilot.Plan, error) {
 	p, _, err := planner.ReadFile(path)
