@@ -41,6 +41,37 @@ type Plan struct {
 	// Hooks run before and after it (the "hooks:" section).
 	Apply ApplyConfig `json:"apply,omitzero"`
 	Hooks HookConfig  `json:"hooks,omitzero"`
+	// Order says how the dependency map orders the hosts (the "order:"
+	// section); the zero value puts providers after their dependents.
+	Order OrderConfig `json:"order,omitzero"`
+}
+
+// Dependency orders of a plan's hosts (OrderConfig.Dependencies).
+const (
+	// OrderDependentsFirst keeps hosts that other fleet hosts depend on
+	// (providers) out of the canary stages while other candidates remain,
+	// and dispatches them after their dependents: the default.
+	OrderDependentsFirst = "dependents_first"
+	// OrderProvidersFirst puts providers first: in the canary stages, and
+	// before their dependents (a schema change clients need).
+	OrderProvidersFirst = "providers_first"
+	// OrderIgnore orders hosts by canary coverage and criticality only.
+	OrderIgnore = "ignore"
+)
+
+// OrderConfig is the plan's "order:" section. Dependencies is one of the
+// Order constants; "" means OrderDependentsFirst.
+type OrderConfig struct {
+	Dependencies string `json:"dependencies,omitempty"`
+}
+
+// DependencyOrder returns the plan's dependency order, the default filled
+// in.
+func (p Plan) DependencyOrder() string {
+	if p.Order.Dependencies == "" {
+		return OrderDependentsFirst
+	}
+	return p.Order.Dependencies
 }
 
 // Policy holds the plan-wide switches. Every zero value is the cautious one.
@@ -344,10 +375,16 @@ const (
 // DisruptionBudget caps how many hosts may be unavailable at once. With
 // Group set (a label key such as "role"), the cap applies to each value of
 // that label separately; with Selector set, to the hosts it matches; with
-// both, to each group among the matching hosts.
+// Service set, to the hosts whose latest facts run that service or listen
+// on that port; with several, to each group among the hosts all the others
+// cover.
 type DisruptionBudget struct {
-	Group          string `json:"group"`
-	Selector       string `json:"selector"`
+	Group    string `json:"group"`
+	Selector string `json:"selector"`
+	// Service is "UNIT", "UNIT.service", ":PORT" or "UNIT:PORT" (a host
+	// is covered when it runs the unit, listens on the port, or, with
+	// both, runs the unit listening on the port).
+	Service        string `json:"service,omitempty"`
 	MaxUnavailable Limit  `json:"max_unavailable"`
 }
 

@@ -46,7 +46,10 @@ type planResult struct {
 	LeftOut []string `json:"left_out"`
 	Level   string   `json:"level"`
 	Header  []string `json:"header"`
-	Plan    string   `json:"plan"`
+	// Stages are the stages resolved over the targets now: hosts in
+	// dispatch order and the reasons (canary coverage, dependency order).
+	Stages []app.ProposedStage `json:"stages"`
+	Plan   string              `json:"plan"`
 }
 
 func (c *cli) planCommand() *cobra.Command {
@@ -68,9 +71,15 @@ steps), canary a medium-risk plan (canary stage, waves), and
 manual_review_required a high-risk plan (small waves, long bakes, approval
 before the first and the last stage). The plan starts with comments naming
 the model version, the probability, its reasons and warnings, and the
-rule-based baseline's score beside them. Canary hosts cover the targets'
+rule-based baseline's score beside them, then each stage's hosts as they
+resolve now with the reasons. Canary hosts cover the targets'
 configurations (OS version, role, and which of the patch's packages they
-run and depend on), least critical first.
+run and depend on), least critical first. Hosts that other fleet hosts
+depend on (the dependency map: observed connections and depends_on labels)
+stay out of the canary stages while other hosts can fill them, and go after
+their dependents ("lab02 after lab01: lab01:pp-demo-client depends on
+lab02:pp-demo-web:8080"); a plan's order: {dependencies: providers_first}
+or {dependencies: ignore} says otherwise.
 
 SPEC is package=version pins separated by commas ("openssl=3.0.15-1~deb12u1,
 libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
@@ -82,8 +91,8 @@ or a name reaches them.
 
 --out FILE writes the plan to FILE; without it the plan goes to standard
 output. With -o json or -o yaml, standard output gets a document instead:
-file, targets, left_out, level, header (the comment lines) and plan (the
-plan's YAML).
+file, targets, left_out, level, header (the comment lines), stages
+(name, hosts and reasons of each stage) and plan (the plan's YAML).
 
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.
 Beyond what this command writes, a plan may stop a wave on the team's own
@@ -137,7 +146,7 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
-			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Plan: b.String()}
+			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages, Plan: b.String()}
 			if res.LeftOut == nil {
 				res.LeftOut = []string{}
 			}

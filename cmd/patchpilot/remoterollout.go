@@ -178,7 +178,7 @@ func (c *cli) remotePlan(spec *string, targets, outFile *string) func(*cobra.Com
 			fmt.Fprintf(c.stderr, "left out %d hosts that never answered (no facts collected): %s; collect them with 'patchpilot inventory collect', or name them with --targets\n",
 				n, escapeControls(strings.Join(created.LeftOut, ", "), false))
 		}
-		res := planResult{ID: created.ID, Targets: created.Targets, LeftOut: created.LeftOut, Level: created.Level, Header: created.Header, Plan: created.Source}
+		res := planResult{ID: created.ID, Targets: created.Targets, LeftOut: created.LeftOut, Level: created.Level, Header: created.Header, Stages: created.Stages, Plan: created.Source}
 		if len(res.Header) == 0 {
 			res.Header = nil // as the planner answers a plan without comments
 		}

@@ -47,7 +47,7 @@ const MaxPlanBytes = planner.MaxPlanBytes
 
 // ReadPlanTemplate reads a schedule's plan template: a plan file, as
 // 'rollout start' takes it, whose stages, health checks, canary
-// analysis, disruption budgets and plan-wide switches the schedule's
+// analysis, disruption budgets, plan-wide switches and dependency order the schedule's
 // proposed plans take (Schedule.PlanTemplate).
 func ReadPlanTemplate(path string) (patchpilot.Plan, error) {
 	p, _, err := planner.ReadFile(path)
@@ -55,8 +55,9 @@ func ReadPlanTemplate(path string) (patchpilot.Plan, error) {
 }
 
 // fromTemplate gives a proposed plan the stages, health checks, canary
-// analysis, budgets and switches of a template.
+// analysis, budgets, switches and dependency order of a template.
 func fromTemplate(p, tpl patchpilot.Plan) patchpilot.Plan {
 	p.Stages, p.Health, p.Canary, p.Budgets, p.Policy = tpl.Stages, tpl.Health, tpl.Canary, tpl.Budgets, tpl.Policy
+	p.Order = tpl.Order
 	return p
 }

@@ -163,7 +163,7 @@ func TestFleetContextsGiveTheSameRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := recordFor(u, fleet[u.Host], testNow), recordFor(u, hc, testNow)
+		got, want := recordFor(u, fleet[u.Host], testNow, nil), recordFor(u, hc, testNow, nil)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s on %s: record %+v, want %+v", u.Package, u.Host, got, want)
 		}

@@ -136,6 +136,10 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		}
 	}
 	now := a.now()
+	deps, err := a.dependencyMap(ctx)
+	if err != nil {
+		return res, err
+	}
 	// patch name → host → records
 	groups := map[string]map[string][]risk.Record{}
 	pinsOf := map[string]map[string]bool{}
@@ -151,7 +155,7 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		if groups[name] == nil {
 			groups[name], pinsOf[name] = map[string][]risk.Record{}, map[string]bool{}
 		}
-		groups[name][u.Host] = append(groups[name][u.Host], recordFor(u, hc, now))
+		groups[name][u.Host] = append(groups[name][u.Host], recordFor(u, hc, now, deps))
 		pinsOf[name][u.Package+"="+u.CandidateVersion] = true
 	}
 	for name, byHost := range groups {
@@ -237,9 +241,24 @@ func sourceOf(u patchpilot.HostUpdate) string {
 }
 
 // recordFor is the risk model's record of a pending update on a host
-// (risk.RecordOf) from the host and facts an assessment loaded once.
-func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time) risk.Record {
-	return risk.RecordOf(u, hc.host, hc.facts, now)
+// (risk.RecordOf) from the host and facts an assessment loaded once, with
+// its blast radius from the dependency map (nil: none is known).
+func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *patchpilot.DependencyGraph) risk.Record {
+	r := risk.RecordOf(u, hc.host, hc.facts, now)
+	if deps != nil {
+		r.BlastRadius = risk.BlastRadiusOf(*deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
+	}
+	return r
+}
+
+// dependencyMap reads the fleet's dependency map for the blast radius of
+// an assessment, live: at the time of the assessment.
+func (a *App) dependencyMap(ctx context.Context) (*patchpilot.DependencyGraph, error) {
+	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &g, nil
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -359,7 +378,11 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 		}
 		for _, u := range updates {
 			if u.Package == q.Package || u.SourcePackage == q.Package {
-				r = recordFor(u, hc, r.Time)
+				deps, err := a.dependencyMap(ctx)
+				if err != nil {
+					return ex, err
+				}
+				r = recordFor(u, hc, r.Time, deps)
 				break
 			}
 		}

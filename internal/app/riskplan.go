@@ -43,6 +43,10 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		Reasons: []risk.Reason{}, Warnings: []risk.Warning{}}
 	cache := map[string]*hostContext{}
 	now := a.now()
+	deps, err := a.dependencyMap(ctx)
+	if err != nil {
+		return pr, err
+	}
 	seen := map[string]bool{}
 	for _, name := range hosts {
 		hc, err := a.hostContext(ctx, cache, name)
@@ -56,7 +60,7 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		if err != nil {
 			return pr, err
 		}
-		recs, err := a.patchRecords(ctx, patch, hc, now)
+		recs, err := a.patchRecords(ctx, patch, hc, now, deps)
 		if err != nil {
 			return pr, err
 		}
@@ -88,7 +92,7 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 // patchRecords builds the model's records of a patch on one host: its
 // pending updates that the patch names (or every pending security update),
 // and for a pin with no such update, a record from the pin and the facts.
-func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *hostContext, now time.Time) ([]risk.Record, error) {
+func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *hostContext, now time.Time, deps *patchpilot.DependencyGraph) ([]risk.Record, error) {
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: hc.host.Name, SecurityOnly: patch.SecurityAll})
 	if err != nil {
 		return nil, err
@@ -96,7 +100,7 @@ func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *
 	var recs []risk.Record
 	if patch.SecurityAll {
 		for _, u := range updates {
-			recs = append(recs, recordFor(u, hc, now))
+			recs = append(recs, recordFor(u, hc, now, deps))
 		}
 		return recs, nil
 	}
@@ -108,7 +112,7 @@ func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *
 		found := false
 		for _, u := range updates {
 			if u.Package == pin.Name && u.CandidateVersion == pin.Version {
-				recs, found = append(recs, recordFor(u, hc, now)), true
+				recs, found = append(recs, recordFor(u, hc, now, deps)), true
 				break
 			}
 		}
@@ -122,7 +126,7 @@ func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *
 			}
 			u.InstalledVersion, u.SourcePackage = p.Version, p.SourceName
 		}
-		recs = append(recs, recordFor(u, hc, now))
+		recs = append(recs, recordFor(u, hc, now, deps))
 	}
 	return recs, nil
 }

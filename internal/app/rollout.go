@@ -66,8 +66,9 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 	}
 }
 
-// HostViews returns every stored host with its latest facts, as the
-// planner selects and resolves them.
+// HostViews returns every stored host with its latest facts and, from
+// the dependency map, the fleet hosts that depend on it: what the planner
+// selects, orders and resolves.
 func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
 	hosts, err := a.Store.Hosts(ctx)
 	if err != nil {
@@ -85,7 +86,11 @@ func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
 			return nil, err
 		}
 	}
-	return views, nil
+	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return planner.WithDependencies(views, g), nil
 }
 
 // ReadPlan reads and checks a plan file (planner.ReadFile, capped at
@@ -156,8 +161,17 @@ type PlanProposal struct {
 	Reasons []string
 	// Risk is the model's assessment; Strategy picked the plan's shape.
 	Risk PatchRisk
-	// Header is the comment block to write above the plan.
+	// Header is the comment block to write above the plan; it ends with
+	// each stage's hosts as resolved now and the reasons for them
+	// (canary coverage, the dependency order, approvals).
 	Header []string
+	// Stages are the plan's stages resolved over its targets now, as
+	// 'rollout start' would assign them unless the fleet changes.
+	Stages []ProposedStage
+	// riskLines is how many lines of Header come before the stages'.
+	riskLines int
+	// targetViews are the targets as the planner resolved them.
+	targetViews []planner.HostView
 	// LeftOut names the known hosts a plan without selector leaves out
 	// because they never answered (no facts were ever collected).
 	LeftOut []string
@@ -239,7 +253,49 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		p.Name = planName(patch)
 	}
 	prop.Plan = p
+	prop.riskLines, prop.targetViews = len(prop.Header), targets
+	prop.Stages, prop.Header = proposedStages(p, targets, prop.Header)
 	return prop, nil
+}
+
+// withPlan replaces the proposal's plan (a schedule's template gives it
+// other stages) and resolves the stages of the header again.
+func (prop *PlanProposal) withPlan(p patchpilot.Plan) {
+	prop.Plan = p
+	prop.Stages, prop.Header = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
+}
+
+// ProposedStage is one stage of a proposed plan resolved over its
+// targets: its hosts in dispatch order and why (planner.ResolvedStage).
+type ProposedStage struct {
+	Name    string   `json:"name"`
+	Hosts   []string `json:"hosts"`
+	Reasons []string `json:"reasons"`
+}
+
+// proposedStages resolves the plan over its targets (which carry their
+// dependents) and adds the stages' hosts and reasons to the header. A plan
+// that does not resolve is said so in the header: 'rollout start' would
+// refuse it with the same error.
+func proposedStages(p patchpilot.Plan, targets []planner.HostView, header []string) ([]ProposedStage, []string) {
+	rp, err := planner.Resolve(p, targets)
+	if err != nil {
+		return []ProposedStage{}, append(header, "the plan does not resolve over its targets: "+err.Error())
+	}
+	out := make([]ProposedStage, 0, len(rp.Stages))
+	for _, s := range rp.Stages {
+		ps := ProposedStage{Name: s.Stage.Name, Hosts: s.Hosts, Reasons: s.Reasons}
+		if ps.Reasons == nil {
+			ps.Reasons = []string{}
+		}
+		out = append(out, ps)
+		header = append(header, "stage "+s.Stage.Name+": "+strings.Join(s.Hosts, ", "))
+		for _, r := range s.Reasons {
+			header = append(header, "  "+r)
+		}
+	}
+	header = append(header, rp.Notes...)
+	return out, header
 }
 
 func planName(patch patchpilot.PatchSpec) string {

@@ -634,6 +634,7 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 			return "", "", fmt.Errorf("plan_template: %w", err)
 		}
 		p = fromTemplate(p, tpl)
+		prop.withPlan(p)
 		shape = fmt.Sprintf("# plan shape: the stages of %s (%s risk)\n", sc.PlanTemplate, prop.Level)
 	}
 	p.Name = sc.Name + "-" + due.In(sc.Location()).Format("2006-01-02")

@@ -669,6 +669,10 @@ func TestSchedulePlanTemplate(t *testing.T) {
 	if !strings.Contains(string(l.srcs[0]), "the stages of "+filepath.Join(dir, "short.yaml")) {
 		t.Errorf("plan source does not name its template:\n%s", l.srcs[0])
 	}
+	// The stages the comments explain are the template's.
+	if src := string(l.srcs[0]); !strings.Contains(src, "\n# stage first: ") || !strings.Contains(src, "\n# stage others: ") || strings.Contains(src, "# stage validation") {
+		t.Errorf("plan source does not explain the template's stages:\n%s", src)
+	}
 
 	write("missing.yaml")
 	if _, err := LoadConfig(cfg, false); err == nil || !strings.Contains(err.Error(), "patchpilot.yaml:6") ||

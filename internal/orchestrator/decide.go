@@ -269,6 +269,14 @@ func contains(list []string, s string) bool {
 // budgetGroupOf returns the group a host falls in under a budget, and
 // false when the budget does not cover the host.
 func budgetGroupOf(b patchpilot.DisruptionBudget, v planner.HostView) (string, bool) {
+	if b.Service != "" {
+		// A spec the planner refused never reaches a stored plan; should
+		// one, it covers every host: the budget then holds more hosts,
+		// never fewer.
+		if sp, err := planner.ParseServiceSpec(b.Service); err == nil && !sp.Covers(v) {
+			return "", false
+		}
+	}
 	if b.Selector != "" {
 		sel, err := planner.ParseSelector(b.Selector)
 		if err != nil || !sel.Matches(v) {

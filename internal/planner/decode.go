@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -12,11 +13,12 @@ import (
 
 // Field names of the plan format, in the order Marshal writes them.
 var (
-	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary", "apply", "hooks"}
+	rolloutFields = []string{"name", "patch", "targets", "stages", "budgets", "windows", "policy", "health", "canary", "apply", "hooks", "order"}
 	patchFields   = []string{"packages", "security"}
 	targetFields  = []string{"selector", "hosts"}
 	stageFields   = []string{"name", "targets", "parallel", "criteria", "bake", "timeout", "max_failures", "on_failure", "approval", "canary"}
-	budgetFields  = []string{"group", "selector", "max_unavailable"}
+	budgetFields  = []string{"group", "selector", "service", "max_unavailable"}
+	orderFields   = []string{"dependencies"}
 	windowFields  = []string{"days", "start", "end", "tz"}
 	policyFields  = []string{"allow_reboot", "require_rollback", "adaptive", "allow_downgrade", "max_broken_hosts"}
 )
@@ -102,6 +104,11 @@ func (d *decoder) top(root *yaml.Node) (patchpilot.Plan, error) {
 	}
 	if v, ok := f["hooks"]; ok {
 		if p.Hooks, err = d.hooks(v.value); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["order"]; ok {
+		if p.Order, err = d.order(v.value); err != nil {
 			return p, err
 		}
 	}
@@ -384,8 +391,16 @@ func (d *decoder) budgets(n *yaml.Node) ([]patchpilot.DisruptionBudget, error) {
 				return nil, d.errorf(v.value, what+": selector", "%s", message(err))
 			}
 		}
-		if b.Group == "" && b.Selector == "" {
-			return nil, d.errorf(item, what, "expected group: label-key or selector: \"key=value,...\"")
+		if v, ok := f["service"]; ok {
+			if b.Service, err = d.scalar(v.value, what+": service"); err != nil {
+				return nil, err
+			}
+			if _, err := ParseServiceSpec(b.Service); err != nil {
+				return nil, d.errorf(v.value, what+": service", "%s", err.Error())
+			}
+		}
+		if b.Group == "" && b.Selector == "" && b.Service == "" {
+			return nil, d.errorf(item, what, "expected group: label-key, selector: \"key=value,...\" or service: \"unit:port\"")
 		}
 		mu, ok := f["max_unavailable"]
 		if !ok {
@@ -522,6 +537,31 @@ func (d *decoder) policy(n *yaml.Node) (patchpilot.Policy, error) {
 		}
 	}
 	return p, nil
+}
+
+// dependencyOrders are the values of order: dependencies.
+var dependencyOrders = []string{patchpilot.OrderDependentsFirst, patchpilot.OrderProvidersFirst, patchpilot.OrderIgnore}
+
+// order reads the order section: how the dependency map orders hosts.
+func (d *decoder) order(n *yaml.Node) (patchpilot.OrderConfig, error) {
+	var o patchpilot.OrderConfig
+	f, err := d.mapping(n, "order", orderFields...)
+	if err != nil {
+		return o, err
+	}
+	v, ok := f["dependencies"]
+	if !ok {
+		return o, d.errorf(n, "order", "missing field \"dependencies\" (%s)", strings.Join(dependencyOrders, ", "))
+	}
+	s, err := d.scalar(v.value, "order: dependencies")
+	if err != nil {
+		return o, err
+	}
+	if !contains(dependencyOrders, s) {
+		return o, d.errorf(v.value, "order: dependencies", "expected %s, got %q", strings.Join(dependencyOrders, ", "), s)
+	}
+	o.Dependencies = s
+	return o, nil
 }
 
 // parseCount reads a whole number of at least min.

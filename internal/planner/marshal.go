@@ -56,6 +56,9 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 			if bu.Selector != "" {
 				pairs = append(pairs, [2]string{"selector", strconv.Quote(bu.Selector)})
 			}
+			if bu.Service != "" {
+				pairs = append(pairs, [2]string{"service", strconv.Quote(bu.Service)})
+			}
 			pairs = append(pairs, [2]string{"max_unavailable", bu.MaxUnavailable.String()})
 			writeItem(&b, pairs)
 		}
@@ -94,6 +97,9 @@ func Marshal(p patchpilot.Plan) ([]byte, error) {
 	b.WriteString(marshalCanary(p.Canary))
 	b.WriteString(marshalApply(p.Apply))
 	b.WriteString(marshalHooks(p.Hooks))
+	if p.Order.Dependencies != "" {
+		b.WriteString("  order: {dependencies: " + scalar(p.Order.Dependencies) + "}\n")
+	}
 	// Validate what was written by reading it back, so that Marshal never
 	// produces a file Parse would refuse.
 	if _, err := Parse(b.Bytes(), "marshalled plan"); err != nil {

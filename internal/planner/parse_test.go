@@ -168,7 +168,17 @@ func TestParseErrors(t *testing.T) {
 		{"budget without limit", doc(okStage) + "  budgets:\n    - {group: role}\n", `budget 1: missing field "max_unavailable"`},
 		{"budget zero", doc(okStage) + "  budgets:\n    - {group: role, max_unavailable: 0}\n",
 			`plan.yaml:7:38: budget 1: max_unavailable: invalid limit "0"`},
-		{"budget without group", doc(okStage) + "  budgets:\n    - {max_unavailable: 1}\n", `budget 1: expected group: label-key or selector:`},
+		{"budget without group", doc(okStage) + "  budgets:\n    - {max_unavailable: 1}\n", `budget 1: expected group: label-key, selector:`},
+		{"budget bad service port", doc(okStage) + "  budgets:\n    - {service: \"db:99999\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: invalid port "99999" in service "db:99999": expected a TCP port from 1 to 65535`},
+		{"budget bad service name", doc(okStage) + "  budgets:\n    - {service: \"db 1\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: invalid service "db 1"`},
+		{"budget empty service", doc(okStage) + "  budgets:\n    - {service: \"\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: empty service`},
+		{"bad order", doc(okStage) + "  order: {dependencies: clients_first}\n",
+			`plan.yaml:6:25: order: dependencies: expected dependents_first, providers_first, ignore, got "clients_first"`},
+		{"order without dependencies", doc(okStage) + "  order: {}\n", `plan.yaml:6:10: order: missing field "dependencies"`},
+		{"order unknown field", doc(okStage) + "  order: {providers_first: true}\n", `plan.yaml:6:11: order: unknown field "providers_first"`},
 		{"bad policy", doc(okStage) + "  policy: {allow_reboot: yes}\n", `plan.yaml:6:26: policy: allow_reboot: expected true or false, got "yes"`},
 		{"bad allow_downgrade", doc(okStage) + "  policy: {allow_downgrade: 1}\n", `plan.yaml:6:29: policy: allow_downgrade: expected true or false, got "1"`},
 		{"allow_downgrade misplaced", doc(okStage) + "  allow_downgrade: true\n", `plan.yaml:6:3: rollout: unknown field "allow_downgrade"`},
@@ -214,9 +224,11 @@ func TestParseFull(t *testing.T) {
   budgets:
     - {group: role, max_unavailable: 25%}
     - {selector: "role=db", max_unavailable: 1}
+    - {service: "postgresql:5432", max_unavailable: 1}
   windows:
     - {days: [sat, Sunday], start: "22:00", end: "04:00", tz: "Europe/Berlin"}
   policy: {allow_reboot: true, require_rollback: true, adaptive: true, allow_downgrade: true}
+  order: {dependencies: providers_first}
 `
 	p, err := Parse([]byte(src), "full.yaml")
 	if err != nil {
@@ -239,6 +251,8 @@ func TestParseFull(t *testing.T) {
 		{"latency unit", s.Criteria[0].Unit, "x"},
 		{"budgets", p.Budgets[0], patchpilot.DisruptionBudget{Group: "role", MaxUnavailable: patchpilot.LimitPercent(25)}},
 		{"budget selector", p.Budgets[1].Selector, "role=db"},
+		{"budget service", p.Budgets[2], patchpilot.DisruptionBudget{Service: "postgresql:5432", MaxUnavailable: patchpilot.LimitCount(1)}},
+		{"order", p.Order, patchpilot.OrderConfig{Dependencies: patchpilot.OrderProvidersFirst}},
 		{"window days", p.Windows[0].Days, []time.Weekday{time.Saturday, time.Sunday}},
 		{"window start", p.Windows[0].Start.String(), "22:00"},
 		{"window end", p.Windows[0].End.String(), "04:00"},

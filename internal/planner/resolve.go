@@ -88,7 +88,11 @@ func IsCanaryStage(stages []patchpilot.Stage, i int) bool {
 // configurations of the targets (OS and version, role, and key packages:
 // which of the patch's packages, their source siblings and services each
 // host runs), lowest criticality first; the later stages get the other hosts by criticality and name, so
-// critical hosts go last. The result is deterministic for a given input.
+// critical hosts go last. The dependency map (HostView.Dependents, see
+// WithDependencies) then orders them as the plan's order section says: by
+// default providers stay out of the canary stages while other candidates
+// remain and go after the target hosts that depend on them, and each
+// stage's reasons say why. The result is deterministic for a given input.
 func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 	p = p.WithDefaults()
 	rp := ResolvedPlan{Plan: p}
@@ -131,7 +135,8 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			first, slots, len(candidates), len(hosts)).
 			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
 	}
-	canaries, configs := chooseCanaries(candidates, slots, p.Patch)
+	order := p.DependencyOrder()
+	canaries, configs, held := pickCanaries(candidates, slots, p.Patch, order)
 	covered := map[string]bool{}
 	for _, h := range canaries {
 		covered[configKey(h, p.Patch)] = true
@@ -163,6 +168,19 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 	sortByCriticality(rest)
+	why := map[string]string{}
+	if order != patchpilot.OrderIgnore {
+		first := order == patchpilot.OrderProvidersFirst
+		var c1, c2 map[string]string
+		canaries, c1 = dependencyOrder(canaries, first)
+		rest, c2 = dependencyOrder(rest, first)
+		why = orderReasons(append(append([]HostView(nil), canaries...), rest...), first)
+		for _, c := range []map[string]string{c1, c2} {
+			for k, v := range c {
+				why[k] = strings.TrimPrefix(why[k]+"; ", "; ") + v
+			}
+		}
+	}
 
 	for i, s := range p.Stages {
 		rs := ResolvedStage{Stage: s, Canary: IsCanaryStage(p.Stages, i)}
@@ -176,10 +194,16 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 				}
 			}
 			rs.Reasons = append(rs.Reasons, "canary hosts chosen to cover configurations "+strings.Join(keys, ", ")+", lowest criticality first")
+			rs.Reasons = append(rs.Reasons, canaryOrderReasons(take, held, order, i == 0)...)
 		} else {
 			take, rest = rest[:sizes[i]], rest[sizes[i]:]
 		}
 		var crit []string
+		for _, h := range take {
+			if w, ok := why[h.Name()]; ok {
+				rs.Reasons = append(rs.Reasons, w)
+			}
+		}
 		for _, h := range take {
 			rs.Hosts = append(rs.Hosts, h.Name())
 			if h.Host.Critical() {

@@ -25,6 +25,12 @@ type HostView struct {
 	// Installed maps each installed package to its version, so that a
 	// pin older than what a host runs is found before the rollout starts.
 	Installed map[string]string
+	// Depth is the latest facts' depth (services with their sockets), nil
+	// when unknown: a budget per service covers the hosts serving it.
+	Depth *patchpilot.HostDepth
+	// Dependents are the dependency map's edges from other fleet hosts to
+	// this one (see WithDependencies); Resolve orders providers by them.
+	Dependents []patchpilot.DependencyEdge
 }
 
 // NewHostView builds a view from a host and its latest facts, which may be
@@ -39,6 +45,7 @@ func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
 			v.Installed[p.Name] = p.Version
 		}
 		v.Services = f.Services
+		v.Depth = f.Depth
 	}
 	return v
 }

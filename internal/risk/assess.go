@@ -85,6 +85,9 @@ type Reason struct {
 // the words cannot disagree: "raises the risk by 3.1 points: openssl updates
 // failed ...".
 func (r Reason) String() string {
+	if r.Direction == DirectionContext {
+		return r.Text
+	}
 	dir := "raises"
 	if r.Effect < 0 {
 		dir = "lowers"
@@ -98,6 +101,11 @@ const (
 	WarnConflicts      = "conflicts"
 	WarnVersionFailed  = "version_failed"
 	WarnHostRolledBack = "host_rolled_back"
+	// WarnModified: the update's package has files changed on the host
+	// (a configuration file edited by hand); WarnHeld: the host holds the
+	// package (apt-mark hold, dnf versionlock).
+	WarnModified = "modified_files"
+	WarnHeld     = "held"
 )
 
 // Warning is a fact an operator should see before rolling out.
@@ -120,6 +128,10 @@ type Assessment struct {
 	ModelVersion  string               `json:"model_version"`
 	BaselineScore int                  `json:"baseline_score"`
 	Features      []Features           `json:"features,omitempty"`
+	// BlastRadius is who depends on what the update touches on the host
+	// (see BlastRadiusOf); nil when nobody does or the map is unknown.
+	// Its reason ends Reasons, with direction "context".
+	BlastRadius *BlastRadius `json:"blast_radius,omitempty"`
 }
 
 // MaxReasons is how many reasons an assessment lists, largest first;
@@ -161,12 +173,16 @@ func (m *Model) Assess(r Record) Assessment {
 	if len(reasons) > MaxReasons {
 		reasons = reasons[:MaxReasons]
 	}
+	if r.BlastRadius != nil {
+		reasons = append(reasons, r.BlastRadius.Reason())
+	}
 	warnings := warningsFor(r, f)
 	level := LevelOf(p)
 	return Assessment{
 		Host: r.Host, Packages: []string{r.Package + "=" + r.ToVersion}, Probability: p, Level: level,
 		Reasons: nonNil(reasons), Warnings: nonNil(warnings), Strategy: StrategyFor(level, warnings),
 		ModelVersion: m.Version, BaselineScore: baselineScore(r, f), Features: []Features{f},
+		BlastRadius: r.BlastRadius,
 	}
 }
 
@@ -211,6 +227,9 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 	for _, src := range sources {
 		survive *= 1 - bySource[src].Probability
 		for _, r := range bySource[src].Reasons {
+			if r.Direction == DirectionContext {
+				continue // the patch's blast radius is added once below
+			}
 			// With several sources, a reason about the host ("the host
 			// runs 4 services") shows once for each, with that source's
 			// effect: name the source so the lines read apart.
@@ -224,6 +243,9 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 	sort.SliceStable(out.Reasons, func(i, j int) bool { return math.Abs(out.Reasons[i].Effect) > math.Abs(out.Reasons[j].Effect) })
 	if len(out.Reasons) > MaxReasons {
 		out.Reasons = out.Reasons[:MaxReasons]
+	}
+	if out.BlastRadius = mergeBlast(updates); out.BlastRadius != nil {
+		out.Reasons = append(out.Reasons, out.BlastRadius.Reason())
 	}
 	out.Reasons, out.Warnings = nonNil(out.Reasons), nonNil(out.Warnings)
 	out.Level = LevelOf(out.Probability)
@@ -278,6 +300,10 @@ func warningsFor(r Record, f Features) []Warning {
 	if f.VersionCount.Failures > 0 {
 		out = append(out, Warning{WarnVersionFailed, fmt.Sprintf("%s %s already failed on %d of %d hosts in this fleet",
 			r.Package, r.ToVersion, f.VersionCount.Failures, f.VersionCount.Total)})
+	}
+	out = append(out, modifiedWarnings(r)...)
+	if r.Held {
+		out = append(out, heldWarning(r))
 	}
 	if last := f.HostLast; last != nil && last.Outcome == patchpilot.OutcomeRolledBack {
 		out = append(out, Warning{WarnHostRolledBack, fmt.Sprintf("%s's last patch (%s, %s) was rolled back",

@@ -52,6 +52,16 @@ type Record struct {
 	// of installed packages that depend on this one.
 	Services   []string `json:"services,omitempty"`
 	Dependents int      `json:"dependents,omitempty"`
+
+	// The facts below are shown with an assessment and are no feature of
+	// the model. BlastRadius is who depends on what the update touches
+	// (the dependency map at assess time); OSFamily, Modified and Held
+	// come from the host's facts in depth: the package's files changed
+	// on the host and whether the host holds the package.
+	BlastRadius *BlastRadius              `json:"blast_radius,omitempty"`
+	OSFamily    patchpilot.OSFamily       `json:"os_family,omitempty"`
+	Modified    []patchpilot.ModifiedFile `json:"modified,omitempty"`
+	Held        bool                      `json:"held,omitempty"`
 }
 
 // Outcomes accepted in history files. Rollback failures and unreachable

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 // without one, its CVSS score's band), whether it needs a reboot (a kernel)
 // and the packages the host's dry run removes. The dry run covers all of
 // the host's pending updates together, so its removals are a fact about
-// each of them.
+// each of them. From the facts in depth it takes the package's files
+// changed on the host and whether the host holds the package, which the
+// assessment warns about.
 func RecordOf(u patchpilot.HostUpdate, h patchpilot.Host, f patchpilot.Facts, now time.Time) Record {
 	r := Record{
 		Time: now, Host: u.Host, Labels: h.Labels,
@@ -41,6 +44,15 @@ func RecordOf(u patchpilot.HostUpdate, h patchpilot.Host, f patchpilot.Facts, no
 	r.RebootRequired = Categorize(u.SourcePackage, u.Package) == CategoryKernel || Categorize("", u.Package) == CategoryKernel
 	for _, rm := range f.Removals {
 		r.Removals = append(r.Removals, rm.Name)
+	}
+	r.OSFamily = f.OSFamily
+	if d := f.Depth; d != nil {
+		for _, m := range d.Modified {
+			if m.Package == u.Package {
+				r.Modified = append(r.Modified, m)
+			}
+		}
+		r.Held = slices.Contains(d.Held, u.Package)
 	}
 	return r
 }

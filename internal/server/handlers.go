@@ -273,6 +273,9 @@ type PlanCreated struct {
 	LeftOut []string `json:"left_out"`
 	Level   string   `json:"level"`
 	Header  []string `json:"header"`
+	// Stages are the plan's stages resolved over the targets now, with
+	// their reasons (canary coverage, the dependency order).
+	Stages []app.ProposedStage `json:"stages"`
 }
 
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -330,7 +333,7 @@ func (s *Server) proposePlan(ctx context.Context, req planRequest, c *call) (Pla
 		return PlanCreated{}, err
 	}
 	c.target = sp.ID
-	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header}
+	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages}
 	if res.LeftOut == nil {
 		res.LeftOut = []string{}
 	}

@@ -64,7 +64,7 @@ func FullPlan() patchpilot.Plan {
 		},
 		Budgets: []patchpilot.DisruptionBudget{
 			{Group: "role", MaxUnavailable: patchpilot.LimitPercent(25)},
-			{Selector: "tier=db", MaxUnavailable: patchpilot.Limit{Kind: patchpilot.SizeCount, Count: 1, Percent: 0.5}},
+			{Selector: "tier=db", Service: "postgresql:5432", MaxUnavailable: patchpilot.Limit{Kind: patchpilot.SizeCount, Count: 1, Percent: 0.5}},
 		},
 		Windows: []patchpilot.MaintenanceWindow{
 			{Days: []time.Weekday{time.Sunday, time.Saturday}, Start: 22 * 60, End: 2*60 + 30, TZ: "Europe/Berlin"},
@@ -106,6 +106,7 @@ func FullPlan() patchpilot.Plan {
 		},
 		Policy: patchpilot.Policy{AllowReboot: true, RequireRollback: true, CriticalWithoutApproval: true, Adaptive: true, AllowDowngrade: true,
 			MaxBrokenHosts: patchpilot.Limit{Kind: patchpilot.SizePercent, Count: 2, Percent: 7.5}},
+		Order: patchpilot.OrderConfig{Dependencies: patchpilot.OrderProvidersFirst},
 	}
 }
 
