@@ -117,7 +117,7 @@ ConditionPathExists=` + DemoClientBackendFile + `
 Environment=PP_LAB_ADDRESS=127.0.0.1
 EnvironmentFile=-` + hostAddressFile + `
 EnvironmentFile=` + DemoClientBackendFile + `
-ExecStart=/usr/bin/pp-demo-client --backend=${PP_DEMO_BACKEND} --local-address=${PP_LAB_ADDRESS} --version=%[1]s
+ExecStart=/usr/bin/pp-demo-client --client --backend=${PP_DEMO_BACKEND} --local-address=${PP_LAB_ADDRESS} --version=%[1]s
 Restart=always
 RestartSec=1
 

@@ -45,7 +45,7 @@ func TestDemoClientPackage(t *testing.T) {
 		"ConditionPathExists=" + DemoClientBackendFile,
 		"EnvironmentFile=" + DemoClientBackendFile,
 		"EnvironmentFile=-" + hostAddressFile,
-		"ExecStart=/usr/bin/pp-demo-client --backend=${PP_DEMO_BACKEND} --local-address=${PP_LAB_ADDRESS}",
+		"ExecStart=/usr/bin/pp-demo-client --client --backend=${PP_DEMO_BACKEND} --local-address=${PP_LAB_ADDRESS}",
 		"Restart=always",
 	} {
 		if !strings.Contains(unit, want) {

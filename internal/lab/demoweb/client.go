@@ -39,6 +39,9 @@ type ClientConfig struct {
 
 // parseBackend checks a backend URL: http, a host and a port.
 func parseBackend(s string) (*url.URL, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("--backend is empty: name the service to call (http://HOST:PORT)")
+	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" {
 		return nil, fmt.Errorf("--backend %q: want http://HOST:PORT", s)

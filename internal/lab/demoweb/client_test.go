@@ -142,6 +142,10 @@ func TestClientConfigErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want one saying %q", tt.cfg, err, tt.want)
 		}
 	}
+	var empty strings.Builder
+	if code := Main([]string{"--client", "--backend="}, &empty); code != 1 || !strings.Contains(empty.String(), "--backend is empty") {
+		t.Errorf("Main in client mode without a backend: exit %d, stderr %q; want 1, not a server", code, empty.String())
+	}
 	var stderr strings.Builder
 	if code := Main([]string{"--backend", "ftp://x:1"}, &stderr); code != 1 || !strings.Contains(stderr.String(), "want http://HOST:PORT") {
 		t.Errorf("Main with a bad backend: exit %d, stderr %q; want 1 naming the expected form", code, stderr.String())

@@ -65,6 +65,7 @@ func Main(args []string, stderr io.Writer) int {
 	var c Config
 	var cc ClientConfig
 	var configFile string
+	var client bool
 	fs.StringVar(&c.Listen, "listen", DefaultListen, "address and port to listen on")
 	fs.StringVar(&c.Mode, "mode", ModeGood, "behaviour: good, crash, errors or slow")
 	fs.StringVar(&c.Version, "version", "0.0.0", "version reported in pp_demo_build_info")
@@ -72,6 +73,7 @@ func Main(args []string, stderr io.Writer) int {
 	fs.DurationVar(&c.ErrorsAfter, "errors-after", DefaultErrorsAfter, "in errors mode, when errors begin")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 0, "close kept-alive connections idle this long (0 keeps them open)")
 	fs.StringVar(&configFile, "config", "", "configuration file of key = value lines (load, idle_timeout); flags win over it")
+	fs.BoolVar(&client, "client", false, "client mode (implied by --backend): call --backend instead of serving")
 	fs.StringVar(&cc.Backend, "backend", "", "client mode: call this service (http://HOST:PORT) instead of serving")
 	fs.StringVar(&cc.LocalAddress, "local-address", "", "client mode: the IP address to connect from")
 	fs.DurationVar(&cc.Interval, "interval", DefaultInterval, "client mode: time between calls")
@@ -85,7 +87,7 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cc.Backend != "" {
+	if client || cc.Backend != "" {
 		cc.Version = c.Version
 		if err := runClient(ctx, cc, stderr); err != nil {
 			fmt.Fprintf(stderr, "pp-demo-client: %v\n", err)
