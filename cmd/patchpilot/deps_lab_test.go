@@ -53,8 +53,8 @@ func (d *depsLab) deps(args ...string) patchpilot.DependencyGraph {
 	return decodeJSON[patchpilot.DependencyGraph](d.t, d.e.mustRun(append([]string{"deps", "-o", "json"}, args...)...))
 }
 
-// edge finds the edge from one host's service to another host's port.
-func edge(g patchpilot.DependencyGraph, from, to string, port int) (patchpilot.DependencyEdge, bool) {
+// depsLabEdge finds the edge from one host's service to another host's port.
+func depsLabEdge(g patchpilot.DependencyGraph, from, to string, port int) (patchpilot.DependencyEdge, bool) {
 	for _, e := range g.Edges {
 		if e.From.Host == from && e.To.Host == to && e.To.Port == port {
 			return e, true
@@ -63,8 +63,8 @@ func edge(g patchpilot.DependencyGraph, from, to string, port int) (patchpilot.D
 	return patchpilot.DependencyEdge{}, false
 }
 
-// unitIs compares a service name with a unit, with or without ".service".
-func unitIs(got, unit string) bool {
+// depsLabUnitIs compares a service name with a unit, with or without ".service".
+func depsLabUnitIs(got, unit string) bool {
 	return strings.TrimSuffix(got, ".service") == strings.TrimSuffix(unit, ".service")
 }
 
@@ -131,14 +131,14 @@ func TestDependencyMapOnTheLab(t *testing.T) {
 	// services and packages.
 	g := d.deps()
 	for _, c := range chain {
-		e, ok := edge(g, c[0], c[1], lab.DemoWebPort)
+		e, ok := depsLabEdge(g, c[0], c[1], lab.DemoWebPort)
 		if !ok {
 			t.Fatalf("deps: no edge %s → %s:%d after one collection:\n%+v", c[0], c[1], lab.DemoWebPort, g)
 		}
-		if !unitIs(e.From.Service, "pp-demo-client") || e.From.Package != "pp-demo-client" || e.From.Version != "1.0.0" {
+		if !depsLabUnitIs(e.From.Service, "pp-demo-client") || e.From.Package != "pp-demo-client" || e.From.Version != "1.0.0" {
 			t.Errorf("edge %s → %s: from %+v; want the service pp-demo-client of package pp-demo-client 1.0.0", c[0], c[1], e.From)
 		}
-		if !unitIs(e.To.Service, "pp-demo-web") || e.To.Package != "pp-demo-web" || e.To.Version != "1.0.0" {
+		if !depsLabUnitIs(e.To.Service, "pp-demo-web") || e.To.Package != "pp-demo-web" || e.To.Version != "1.0.0" {
 			t.Errorf("edge %s → %s: to %+v; want the service pp-demo-web of package pp-demo-web 1.0.0", c[0], c[1], e.To)
 		}
 		if !slices.Contains(e.Sources, patchpilot.EdgeObserved) || e.State != patchpilot.EdgeLive || e.LastSeen.IsZero() {
@@ -172,7 +172,7 @@ func TestDependencyMapOnTheLab(t *testing.T) {
 	}
 	web := false
 	for _, s := range d02.Services {
-		if unitIs(s.Unit, "pp-demo-web") {
+		if depsLabUnitIs(s.Unit, "pp-demo-web") {
 			web = s.Package == "pp-demo-web" && s.Version == "1.0.0" && s.Exe == "/usr/bin/pp-demo-web" &&
 				slices.ContainsFunc(s.Listens, func(l patchpilot.Socket) bool { return l.Port == lab.DemoWebPort })
 			if !web {
@@ -185,7 +185,7 @@ func TestDependencyMapOnTheLab(t *testing.T) {
 	}
 	d01 := d.hostDepth("lab01")
 	if !slices.ContainsFunc(d01.Connections, func(c patchpilot.Connection) bool {
-		return c.Direction == patchpilot.DirectionOut && c.Peer == d.addrs["lab02"] && c.Port == lab.DemoWebPort && unitIs(c.Service, "pp-demo-client")
+		return c.Direction == patchpilot.DirectionOut && c.Peer == d.addrs["lab02"] && c.Port == lab.DemoWebPort && depsLabUnitIs(c.Service, "pp-demo-client")
 	}) {
 		t.Errorf("hosts show lab01: connections %+v lack pp-demo-client's to %s:%d", d01.Connections, d.addrs["lab02"], lab.DemoWebPort)
 	}
@@ -283,15 +283,15 @@ func TestDependencyMapOnTheLab(t *testing.T) {
 		func(ctx context.Context) (bool, string) { return d.connected(ctx, "lab02", "lab03") })
 	d.collect()
 	g = d.deps()
-	if e, ok := edge(g, "lab01", "lab02", lab.DemoWebPort); !ok || e.State != patchpilot.EdgeStale {
+	if e, ok := depsLabEdge(g, "lab01", "lab02", lab.DemoWebPort); !ok || e.State != patchpilot.EdgeStale {
 		t.Errorf("deps after lab01's client stopped: edge lab01 → lab02 %+v (found %v); want it stale", e, ok)
 	}
-	if e, ok := edge(g, "lab02", "lab03", lab.DemoWebPort); !ok || e.State != patchpilot.EdgeLive {
+	if e, ok := depsLabEdge(g, "lab02", "lab03", lab.DemoWebPort); !ok || e.State != patchpilot.EdgeLive {
 		t.Errorf("deps: edge lab02 → lab03 %+v (found %v); want it live", e, ok)
 	}
 	labtest.WaitFor(t, "lab01's edge aged out of deps --max-age 1s", time.Minute, 200*time.Millisecond, func(context.Context) (bool, string) {
 		g := d.deps("--max-age", "1s")
-		_, ok := edge(g, "lab01", "lab02", lab.DemoWebPort)
+		_, ok := depsLabEdge(g, "lab01", "lab02", lab.DemoWebPort)
 		return !ok, fmt.Sprintf("%+v", g.Edges)
 	})
 }
