@@ -29,6 +29,10 @@ type pkgFile struct {
 	Mode   uint32 `json:"mode"`
 	Data   string `json:"data,omitempty"`
 	Binary bool   `json:"binary,omitempty"`
+	// Conffile lists the file in DEBIAN/conffiles: dpkg keeps a local
+	// change to it over an update (and dpkg --verify reports the change
+	// with "c").
+	Conffile bool `json:"conffile,omitempty"`
 }
 
 func (p pkgSpec) debName() string { return fmt.Sprintf("%s_%s_%s.deb", p.Name, p.Version, p.Arch) }
@@ -46,13 +50,15 @@ func debArch() string {
 }
 
 // Demo web behaviours by version. 1.1.4 runs fine but its postinst fails.
-var demoWebVersions = []struct{ version, mode, note string }{
-	{"1.0.0", "good", "installed at boot"},
-	{"1.1.0", "good", "a good update"},
-	{"1.1.1", "crash", "exits 1 at start"},
-	{"1.1.2", "errors", "errors climb after about 30 seconds"},
-	{"1.1.3", "slow", "latency about three times higher"},
-	{"1.1.4", "good", "postinst fails"},
+// idle is the idle_timeout default of the version's configuration file (a
+// conffile): 1.1.0 changes it, so an update from 1.0.0 touches the file.
+var demoWebVersions = []struct{ version, mode, note, idle string }{
+	{"1.0.0", "good", "installed at boot", "5m"},
+	{"1.1.0", "good", "a good update", "10m"},
+	{"1.1.1", "crash", "exits 1 at start", "10m"},
+	{"1.1.2", "errors", "errors climb after about 30 seconds", "10m"},
+	{"1.1.3", "slow", "latency about three times higher", "10m"},
+	{"1.1.4", "good", "postinst fails", "10m"},
 }
 
 // Ports the demo service and node_exporter listen on, at each host's address.
@@ -62,6 +68,12 @@ const (
 	// hostAddressFile holds PP_LAB_ADDRESS=<the host's address>, for units
 	// that must listen on the host's own address.
 	hostAddressFile = "/etc/pp-lab/address"
+	// DemoWebConfigFile is pp-demo-web's configuration file, a conffile.
+	DemoWebConfigFile = "/etc/pp-demo-web/pp-demo-web.conf"
+	// DemoClientBackendFile holds PP_DEMO_BACKEND=http://ADDRESS:PORT.
+	// pp-demo-client runs only while it exists: the package is on every
+	// host, idle until a test names a backend (see StartDemoClient).
+	DemoClientBackendFile = "/etc/pp-lab/backend"
 	// repoMount is where the repository appears inside every host.
 	repoMount = "/srv/pp-repo"
 )
@@ -75,8 +87,38 @@ StartLimitBurst=3
 [Service]
 Environment=PP_LAB_ADDRESS=127.0.0.1
 EnvironmentFile=-` + hostAddressFile + `
-ExecStart=/usr/bin/pp-demo-web --listen=${PP_LAB_ADDRESS}:%[3]d --mode=%[2]s --version=%[1]s
+ExecStart=/usr/bin/pp-demo-web --config=` + DemoWebConfigFile + ` --listen=${PP_LAB_ADDRESS}:%[3]d --mode=%[2]s --version=%[1]s
 Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// demoWebConfig is the configuration file's text (%s: idle_timeout).
+const demoWebConfig = `# pp-demo-web configuration (a dpkg conffile: a local change is kept over
+# an update). Flags on the command line win over this file.
+
+# Synthetic requests per second the service serves itself.
+load = 20
+
+# How long an idle kept-alive connection stays open (0: for ever).
+idle_timeout = %s
+`
+
+// demoClientUnit runs the client only when a backend is named: the unit
+// is enabled on every host but its condition keeps it idle otherwise.
+const demoClientUnit = `[Unit]
+Description=patchpilot lab demo client %[1]s (calls another host's pp-demo-web)
+After=network.target
+ConditionPathExists=` + DemoClientBackendFile + `
+
+[Service]
+Environment=PP_LAB_ADDRESS=127.0.0.1
+EnvironmentFile=-` + hostAddressFile + `
+EnvironmentFile=` + DemoClientBackendFile + `
+ExecStart=/usr/bin/pp-demo-client --client --backend=${PP_DEMO_BACKEND} --local-address=${PP_LAB_ADDRESS} --version=%[1]s
+Restart=always
 RestartSec=1
 
 [Install]
@@ -94,6 +136,34 @@ if [ "$1" = configure ] || [ "$1" = abort-upgrade ]; then
 		systemctl --system daemon-reload >/dev/null || true
 		deb-systemd-invoke restart pp-demo-web.service >/dev/null || true
 	fi
+fi
+`
+	// The client is restarted only when it runs (try-restart): its
+	// condition keeps it idle on hosts without a backend.
+	demoClientPostinst = `#!/bin/sh
+set -e
+if [ "$1" = configure ] || [ "$1" = abort-upgrade ]; then
+	deb-systemd-helper unmask pp-demo-client.service >/dev/null || true
+	deb-systemd-helper enable pp-demo-client.service >/dev/null || true
+	if [ -d /run/systemd/system ]; then
+		systemctl --system daemon-reload >/dev/null || true
+		deb-systemd-invoke try-restart pp-demo-client.service >/dev/null || true
+	fi
+fi
+`
+	demoClientPrerm = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+	deb-systemd-invoke stop pp-demo-client.service >/dev/null || true
+fi
+`
+	demoClientPostrm = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = purge ]; then
+	deb-systemd-helper purge pp-demo-client.service >/dev/null || true
 fi
 `
 	demoWebFailingPostinst = `#!/bin/sh
@@ -140,6 +210,7 @@ func repoPackages() []pkgSpec {
 			Files: []pkgFile{
 				{Path: "usr/bin/pp-demo-web", Mode: 0o755, Binary: true},
 				{Path: "lib/systemd/system/pp-demo-web.service", Mode: 0o644, Data: fmt.Sprintf(demoWebUnit, v.version, v.mode, DemoWebPort)},
+				{Path: DemoWebConfigFile[1:], Mode: 0o644, Data: fmt.Sprintf(demoWebConfig, v.idle), Conffile: true},
 			},
 			Scripts:   map[string]string{"postinst": demoWebPostinst, "prerm": demoWebPrerm, "postrm": demoWebPostrm},
 			Installed: v.version == "1.0.0",
@@ -149,6 +220,17 @@ func repoPackages() []pkgSpec {
 		}
 		out = append(out, p)
 	}
+	// The client is the demo binary under its own name, so that the
+	// connections it keeps belong to a process of its own package.
+	out = append(out, pkgSpec{Name: "pp-demo-client", Version: "1.0.0", Arch: arch, Section: "web",
+		Description: "patchpilot lab demo client: keeps a connection to another host's pp-demo-web",
+		Files: []pkgFile{
+			{Path: "usr/bin/pp-demo-client", Mode: 0o755, Binary: true},
+			{Path: "lib/systemd/system/pp-demo-client.service", Mode: 0o644, Data: fmt.Sprintf(demoClientUnit, "1.0.0")},
+		},
+		Scripts:   map[string]string{"postinst": demoClientPostinst, "prerm": demoClientPrerm, "postrm": demoClientPostrm},
+		Installed: true,
+	})
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		out = append(out,
 			pkgSpec{Name: "pp-libdemo", Version: v, Arch: "all", Section: "libs", Description: "patchpilot lab demo library",

@@ -93,6 +93,17 @@ func buildDeb(ctx context.Context, p pkgSpec, demoBin, stage, deb string) error 
 	if err := os.WriteFile(filepath.Join(stage, "DEBIAN", "control"), []byte(c.String()), 0o644); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "stage %s: %w", p.Name, err)
 	}
+	var conffiles strings.Builder
+	for _, f := range p.Files {
+		if f.Conffile {
+			conffiles.WriteString("/" + strings.TrimPrefix(f.Path, "/") + "\n")
+		}
+	}
+	if conffiles.Len() > 0 {
+		if err := os.WriteFile(filepath.Join(stage, "DEBIAN", "conffiles"), []byte(conffiles.String()), 0o644); err != nil {
+			return patchpilot.Errorf(patchpilot.EINTERNAL, "stage %s: %w", p.Name, err)
+		}
+	}
 	names := make([]string, 0, len(p.Scripts))
 	for n := range p.Scripts {
 		names = append(names, n)

@@ -6,7 +6,8 @@
 // The service answers /health and /metrics (Prometheus text format, written
 // by hand so the binary needs nothing beyond the standard library) while it
 // serves a steady synthetic load of its own, so its metrics move even when
-// nobody calls it.
+// nobody calls it. With --backend the same binary is a client instead
+// (see client.go), packaged as pp-demo-client.
 package demoweb
 
 import (
@@ -51,23 +52,64 @@ type Config struct {
 	Version     string
 	Load        int
 	ErrorsAfter time.Duration
+	// IdleTimeout closes kept-alive connections idle that long; 0 keeps
+	// them open.
+	IdleTimeout time.Duration
 }
 
-// Main runs the service until it is interrupted and returns the exit status.
+// Main runs the service, or with --backend the client, until it is
+// interrupted and returns the exit status.
 func Main(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pp-demo-web", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c Config
+	var cc ClientConfig
+	var configFile string
+	var client bool
 	fs.StringVar(&c.Listen, "listen", DefaultListen, "address and port to listen on")
 	fs.StringVar(&c.Mode, "mode", ModeGood, "behaviour: good, crash, errors or slow")
 	fs.StringVar(&c.Version, "version", "0.0.0", "version reported in pp_demo_build_info")
 	fs.IntVar(&c.Load, "load", DefaultLoad, "synthetic requests per second (0 turns the load off)")
 	fs.DurationVar(&c.ErrorsAfter, "errors-after", DefaultErrorsAfter, "in errors mode, when errors begin")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 0, "close kept-alive connections idle this long (0 keeps them open)")
+	fs.StringVar(&configFile, "config", "", "configuration file of key = value lines (load, idle_timeout); flags win over it")
+	fs.BoolVar(&client, "client", false, "client mode (implied by --backend): call --backend instead of serving")
+	fs.StringVar(&cc.Backend, "backend", "", "client mode: call this service (http://HOST:PORT) instead of serving")
+	fs.StringVar(&cc.LocalAddress, "local-address", "", "client mode: the IP address to connect from")
+	fs.DurationVar(&cc.Interval, "interval", DefaultInterval, "client mode: time between calls")
+	fs.StringVar(&cc.Path, "path", "/", "client mode: the path to request")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pp-demo-web: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if client || cc.Backend != "" {
+		cc.Version = c.Version
+		if err := runClient(ctx, cc, stderr); err != nil {
+			fmt.Fprintf(stderr, "pp-demo-client: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if configFile != "" {
+		fc, err := readConfigFile(configFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pp-demo-web: %v\n", err)
+			return 1
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if fc.Load != nil && !set["load"] {
+			c.Load = *fc.Load
+		}
+		if fc.IdleTimeout != nil && !set["idle-timeout"] {
+			c.IdleTimeout = *fc.IdleTimeout
+		}
+	}
 	if err := Run(ctx, c, stderr); err != nil {
 		fmt.Fprintf(stderr, "pp-demo-web: %v\n", err)
 		return 1
@@ -94,8 +136,9 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 // Serve serves on ln until ctx is done.
 func Serve(ctx context.Context, ln net.Listener, c Config, log io.Writer) error {
 	s := NewServer(c, time.Now)
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(log, "pp-demo-web %s listening on %s in mode %s\n", c.Version, ln.Addr(), c.Mode)
+	// No ReadTimeout: an IdleTimeout of 0 keeps idle connections open.
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: c.IdleTimeout}
+	fmt.Fprintf(log, "pp-demo-web %s listening on %s in mode %s (load %d/s)\n", c.Version, ln.Addr(), c.Mode, c.Load)
 	go s.load(ctx, c.Load)
 	go func() {
 		<-ctx.Done()

@@ -6,5 +6,5 @@ import "embed"
 // binary from it with the Go toolchain, so a lab started from an installed
 // patchpilot binary needs no checkout of the project.
 //
-//go:embed demoweb.go metrics.go
+//go:embed demoweb.go metrics.go client.go config.go
 var Source embed.FS
