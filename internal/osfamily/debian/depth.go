@@ -1,0 +1,387 @@
+package debian
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
+)
+
+// Depth step names.
+const (
+	StepConffiles = "conffiles"
+	StepVerify    = "verify"
+	StepAptPolicy = "apt_policy"
+)
+
+// conffilesScript prints every package's conffiles with the md5sum dpkg
+// recorded ("== conffiles": a package name, then " /path HASH [obsolete]"
+// lines) and the md5sum of each of those files as it is now ("== md5sum",
+// with md5sum's complaints about missing or unreadable files). It checks
+// what "dpkg --verify" reports with the 'c' marker at a fraction of its
+// cost: dpkg --verify hashes every file of every package. It is a
+// constant, never built from input.
+const conffilesScript = `set -f
+l=$(dpkg-query -W -f '${binary:Package}\n${Conffiles}\n') || exit $?
+echo "== conffiles"
+printf '%s\n' "$l"
+echo "== md5sum"
+printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | sort -u | xargs -r -d '\n' md5sum -- 2>&1
+exit 0`
+
+// aptPolicyScript prints apt-cache policy's general part (sources and
+// pinned packages) and, after "== local", the policy of every installed
+// package whose installed version apt marks local (no configured
+// repository has it), which gives their candidates. It is a constant,
+// never built from input.
+const aptPolicyScript = `set -f
+apt-cache policy || exit $?
+echo "== local"
+apt list --installed 2>/dev/null | sed -n 's|/.*,local\]$||p' | xargs -r apt-cache policy --
+exit 0`
+
+// DepthSteps returns the Debian steps of a collection in depth: the
+// conffile check (or, with full, dpkg --verify of every file) and apt's
+// policy. Held packages come from the package list's selection status.
+func DepthSteps(full bool) []osfamily.Step {
+	verify := osfamily.Step{Name: StepConffiles, Cmd: patchpilot.Command{Args: []string{"sh", "-c", conffilesScript}, Privileged: true}}
+	if full {
+		verify = osfamily.Step{Name: StepVerify, Cmd: patchpilot.Command{Args: []string{"dpkg", "--verify"}, Privileged: true}}
+	}
+	return append(osfamily.DepthSteps(), verify,
+		osfamily.Step{Name: StepAptPolicy, Cmd: patchpilot.Command{Args: []string{"sh", "-c", aptPolicyScript}}})
+}
+
+// Conffile is one conffile as dpkg recorded it.
+type Conffile struct {
+	Package  string
+	Path     string
+	MD5      string // "newconffile" before the package was configured
+	Obsolete bool
+}
+
+// ConffileCheck is what the conffile step printed: the recorded
+// conffiles and the current hashes by path; Missing are files md5sum
+// found missing, Unreadable those it could not read.
+type ConffileCheck struct {
+	Conffiles  []Conffile
+	Current    map[string]string
+	Missing    map[string]bool
+	Unreadable []string
+}
+
+// ParseConffileCheck parses the conffile step's output. A conffile line
+// of no known shape is an EINVALID error naming its line.
+func ParseConffileCheck(out []byte) (ConffileCheck, error) {
+	c := ConffileCheck{Current: map[string]string{}, Missing: map[string]bool{}}
+	secs := osfamily.Sections(out)
+	pkg := ""
+	for n, line := range secs["conffiles"] {
+		if !strings.HasPrefix(line, " ") {
+			pkg, _, _ = strings.Cut(strings.TrimSpace(line), ":")
+			continue
+		}
+		f := strings.Fields(line)
+		// The path may hold spaces: the hash is the first field from
+		// the end that is not a flag.
+		end := len(f)
+		obsolete := false
+		for end > 1 && (f[end-1] == "obsolete" || f[end-1] == "remove-on-upgrade") {
+			obsolete = obsolete || f[end-1] == "obsolete"
+			end--
+		}
+		if end < 2 || pkg == "" || !strings.HasPrefix(f[0], "/") || !isMD5(f[end-1]) && f[end-1] != "newconffile" {
+			return c, patchpilot.Errorf(patchpilot.EINVALID, "conffiles line %d: want \" /path md5sum [obsolete]\" after a package name, got %q", n+1, line)
+		}
+		path := strings.TrimSpace(line)
+		path = strings.TrimSpace(path[:strings.LastIndex(path, f[end-1])])
+		c.Conffiles = append(c.Conffiles, Conffile{Package: pkg, Path: path, MD5: f[end-1], Obsolete: obsolete})
+	}
+	for _, line := range secs["md5sum"] {
+		if rest, ok := strings.CutPrefix(line, "md5sum: "); ok {
+			i := strings.LastIndex(rest, ": ")
+			if i < 0 {
+				continue
+			}
+			path, why := rest[:i], rest[i+2:]
+			if why == "No such file or directory" {
+				c.Missing[path] = true
+			} else {
+				c.Unreadable = append(c.Unreadable, path)
+			}
+			continue
+		}
+		sum, path, ok := strings.Cut(line, "  ")
+		if ok && isMD5(sum) {
+			c.Current[path] = sum
+		}
+	}
+	return c, nil
+}
+
+func isMD5(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Modified returns the conffiles that differ from what their package
+// shipped, in dpkg --verify's terms: Checks "??5??????" for a changed
+// file, Missing for a removed one. Obsolete conffiles and those of
+// packages not yet configured are not checked, as dpkg does not either.
+func (c ConffileCheck) Modified() []patchpilot.ModifiedFile {
+	var out []patchpilot.ModifiedFile
+	for _, cf := range c.Conffiles {
+		if cf.Obsolete || cf.MD5 == "newconffile" {
+			continue
+		}
+		switch sum, ok := c.Current[cf.Path]; {
+		case c.Missing[cf.Path]:
+			out = append(out, patchpilot.ModifiedFile{Package: cf.Package, Path: cf.Path, Conffile: true, Missing: true})
+		case ok && sum != cf.MD5:
+			out = append(out, patchpilot.ModifiedFile{Package: cf.Package, Path: cf.Path, Conffile: true, Checks: "??5??????"})
+		}
+	}
+	return out
+}
+
+// ParseDpkgVerify parses "dpkg --verify": "??5?????? c /path" for a file
+// that differs (the 'c' marks a conffile) and "missing   c /path" for a
+// removed one. dpkg does not name the package. Other lines are an
+// EINVALID error naming their line.
+func ParseDpkgVerify(out []byte) ([]patchpilot.ModifiedFile, error) {
+	var mods []patchpilot.ModifiedFile
+	for n, line := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		checks, rest, ok := strings.Cut(line, " ")
+		if !ok || (len(checks) != 9 && checks != "missing") {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "dpkg --verify line %d: want \"CHECKS [c] /path\", got %q", n+1, line)
+		}
+		// The attribute marker is one character in the column after the
+		// checks, then a space and the path.
+		rest = strings.TrimLeft(rest, " ")
+		conffile := false
+		if c, p, ok := strings.Cut(rest, " "); ok && c == "c" && strings.HasPrefix(strings.TrimLeft(p, " "), "/") {
+			conffile, rest = true, strings.TrimLeft(p, " ")
+		}
+		if !strings.HasPrefix(rest, "/") {
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "dpkg --verify line %d: want an absolute path, got %q", n+1, line)
+		}
+		m := patchpilot.ModifiedFile{Path: rest, Conffile: conffile}
+		if checks == "missing" {
+			m.Missing = true
+		} else {
+			m.Checks = checks
+		}
+		mods = append(mods, m)
+	}
+	return mods, nil
+}
+
+// Held returns the packages whose dpkg selection is "hold" (apt-mark
+// hold), from the package step's dpkg-query output (the first letter of
+// ${db:Status-Abbrev}), sorted.
+func Held(out []byte) []string {
+	var held []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != dpkgFields || !strings.HasPrefix(f[5], "h") {
+			continue
+		}
+		name, _, _ := strings.Cut(f[0], ":")
+		if name != "" && !slices.Contains(held, name) {
+			held = append(held, name)
+		}
+	}
+	slices.Sort(held)
+	return held
+}
+
+// Policy is one package's block of apt-cache policy.
+type Policy struct {
+	Installed string
+	Candidate string
+	Versions  []PolicyVersion
+}
+
+// PolicyVersion is a row of the version table with the sources offering
+// it ("file:/srv/repo ./ Packages", "/var/lib/dpkg/status").
+type PolicyVersion struct {
+	Version string
+	Sources []string
+}
+
+// statusFile is the source apt lists for the installed version.
+const statusFile = "/var/lib/dpkg/status"
+
+// AptPolicy is what the apt policy step printed: the pinned packages of
+// the general part and the policies of the local packages.
+type AptPolicy struct {
+	Pinned   []string
+	Packages map[string]Policy
+}
+
+// ParseAptPolicy parses the apt policy step: apt-cache policy's general
+// part up to "== local" (only its "Pinned packages:" section, lines
+// "     NAME -> VERSION with priority N"), then package blocks ("NAME:",
+// "  Installed: V", "  Candidate: V", "  Version table:", version rows
+// indented less than their source rows, " *** " marking the installed
+// one).
+func ParseAptPolicy(out []byte) AptPolicy {
+	p := AptPolicy{Packages: map[string]Policy{}}
+	text := string(out)
+	general, local, _ := strings.Cut(text, "\n== local\n")
+	if strings.HasPrefix(text, "== local\n") {
+		general, local = "", strings.TrimPrefix(text, "== local\n")
+	}
+	inPins := false
+	for _, line := range strings.Split(general, "\n") {
+		if !strings.HasPrefix(line, " ") {
+			inPins = strings.TrimSpace(line) == "Pinned packages:"
+			continue
+		}
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), " -> "); inPins && ok && name != "" && !strings.Contains(name, " ") {
+			name, _, _ = strings.Cut(name, ":")
+			if !slices.Contains(p.Pinned, name) {
+				p.Pinned = append(p.Pinned, name)
+			}
+		}
+	}
+	slices.Sort(p.Pinned)
+	name := ""
+	var cur Policy
+	flush := func() {
+		if name != "" {
+			p.Packages[name] = cur
+		}
+		name, cur = "", Policy{}
+	}
+	for _, line := range strings.Split(local, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" {
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		switch {
+		case indent == 0 && strings.HasSuffix(line, ":") && !strings.Contains(line, " "):
+			flush()
+			name, _, _ = strings.Cut(strings.TrimSuffix(line, ":"), ":")
+		case name == "":
+		case strings.HasPrefix(trimmed, "Installed: "):
+			cur.Installed = strings.TrimPrefix(trimmed, "Installed: ")
+		case strings.HasPrefix(trimmed, "Candidate: "):
+			cur.Candidate = strings.TrimPrefix(trimmed, "Candidate: ")
+		case trimmed == "Version table:":
+		case strings.HasPrefix(trimmed, "*** ") || indent < 8:
+			f := strings.Fields(strings.TrimPrefix(trimmed, "*** "))
+			if len(f) >= 1 {
+				cur.Versions = append(cur.Versions, PolicyVersion{Version: f[0]})
+			}
+		default:
+			if len(cur.Versions) > 0 {
+				if _, src, ok := strings.Cut(trimmed, " "); ok {
+					v := &cur.Versions[len(cur.Versions)-1]
+					v.Sources = append(v.Sources, strings.TrimSpace(src))
+				}
+			}
+		}
+	}
+	flush()
+	return p
+}
+
+// Foreign returns the packages whose installed version no repository
+// offers, with the highest version a repository offers as the candidate
+// and how the installed version compares, sorted by name.
+func (p AptPolicy) Foreign() []patchpilot.ForeignPackage {
+	var out []patchpilot.ForeignPackage
+	for name, pol := range p.Packages {
+		if pol.Installed == "" || pol.Installed == "(none)" {
+			continue
+		}
+		best, local := "", true
+		for _, v := range pol.Versions {
+			fromRepo := false
+			for _, s := range v.Sources {
+				fromRepo = fromRepo || s != statusFile
+			}
+			if !fromRepo {
+				continue
+			}
+			if v.Version == pol.Installed {
+				local = false
+			}
+			if best == "" {
+				best = v.Version
+			} else if c, err := osfamily.CompareVersions(patchpilot.FamilyDebian, v.Version, best); err == nil && c > 0 {
+				best = v.Version
+			}
+		}
+		if !local {
+			continue
+		}
+		fp := patchpilot.ForeignPackage{Name: name, Version: pol.Installed, Candidate: best, Relation: patchpilot.ForeignNoCandidate}
+		if best != "" {
+			fp.Relation = patchpilot.ForeignOlder
+			if c, err := osfamily.CompareVersions(patchpilot.FamilyDebian, pol.Installed, best); err == nil && c > 0 {
+				fp.Relation = patchpilot.ForeignNewer
+			}
+		}
+		out = append(out, fp)
+	}
+	slices.SortFunc(out, func(a, b patchpilot.ForeignPackage) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// depth adds the Debian parts to the family-independent depth: modified
+// conffiles (or files, after a full verify), held, pinned and foreign
+// packages. What could not be read goes to Missing.
+func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
+	d.Held = Held(packagesOut)
+	if res, ok := t.Get(StepVerify); ok {
+		// dpkg --verify exits 1 when it found differences.
+		mods, err := ParseDpkgVerify(res.Stdout)
+		switch {
+		case res.ExitCode > 1:
+			d.Missing = append(d.Missing, "modified: dpkg --verify failed with exit status "+itoa(res.ExitCode))
+		case err != nil:
+			d.Missing = append(d.Missing, "modified: "+err.Error())
+		default:
+			d.Modified = mods
+		}
+	} else if res, ok := t.Get(StepConffiles); ok {
+		check, err := ParseConffileCheck(res.Stdout)
+		switch {
+		case res.ExitCode != 0:
+			d.Missing = append(d.Missing, "modified: dpkg-query failed with exit status "+itoa(res.ExitCode))
+		case err != nil:
+			d.Missing = append(d.Missing, "modified: "+err.Error())
+		default:
+			d.Modified = check.Modified()
+			if len(check.Unreadable) > 0 {
+				d.Missing = append(d.Missing, "modified: "+itoa(len(check.Unreadable))+" conffiles could not be read (not root?), such as "+check.Unreadable[0])
+			}
+		}
+	} else {
+		d.Missing = append(d.Missing, "modified: the verify step did not run")
+	}
+	if res, ok := t.Get(StepAptPolicy); ok && res.ExitCode == 0 {
+		pol := ParseAptPolicy(res.Stdout)
+		d.Pinned = pol.Pinned
+		d.Foreign = pol.Foreign()
+	} else {
+		d.Missing = append(d.Missing, "pinned, foreign: apt-cache policy did not run or failed")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
