@@ -9,39 +9,58 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// Depth step names, common to every family.
-const (
-	StepDepthServices = "depth_services"
-	StepDepthSockets  = "depth_sockets"
-)
+// StepDepth names the family-independent step of a collection in depth.
+const StepDepth = "depth"
 
-// depthServicesScript prints, in sections headed "== NAME", what the
-// services in depth are made of: the running services' units and main
-// PIDs (systemctl show), each main process's program (readlink of
-// /proc/PID/exe) and mapped files (/proc/PID/maps), the package owning
-// each of those files (dpkg-query -S, or rpm -qf filtered to the files
-// asked for, both as "package: path" lines; Debian's merged /usr means a
-// mapped /usr/lib file may be listed by its package as /lib, so both
-// forms are asked for), and every process's systemd cgroup, which names
-// its unit. Reading other users' processes needs root: as another user a
-// "== notroot" section says so and the rest is what could be read. It is
-// a constant, never built from input.
-const depthServicesScript = `set -f
+// depthScript prints, in sections headed "== NAME", what the services in
+// depth and the network dependencies are made of, with as few processes
+// as it can (its cost is measured in docs/inventory-depth.md):
+//
+//   - units: the running services' units and main PIDs (systemctl show);
+//   - exe, maps: each main process's program and mapped files, as
+//     "/proc/PID/exe PATH" and "/proc/PID/maps PATH" lines;
+//   - owners: the package owning each of those files as "package: path"
+//     lines (dpkg-query -S, or rpm -qf filtered to the files asked for);
+//     Debian's merged /usr means a mapped /usr/lib file may be listed by
+//     its package as /lib, so both forms are asked for;
+//   - cgroup: every process's systemd cgroup, which names its unit;
+//   - restart: as root, the processes mapping a deleted library or
+//     program (see NeedsRestartStep, which this replaces in a collection
+//     in depth) as "/proc/PID/maps" lines;
+//   - ports: the ephemeral port range;
+//   - ss: the listening and established TCP sockets with their processes
+//     (ss -H -t -a -n -p), or without ss, tcp, tcp6 and fds:
+//     /proc/net/tcp and tcp6 and the socket inodes each process holds;
+//   - ip: the host's addresses (ip -o addr).
+//
+// Reading other users' processes needs root: as another user a "==
+// notroot" section says so and the rest is what could be read. It is a
+// constant, never built from input.
+const depthScript = `set -f
 [ "$(id -u)" = 0 ] || echo "== notroot"
-units=$(systemctl list-units --type=service --state=running --no-legend --plain --no-pager 2>/dev/null | awk '$1 ~ /[.]service$/ {print $1}')
-show=
-[ -n "$units" ] && show=$(systemctl show -p Id -p MainPID -- $units)
+show=$(systemctl show --type=service --state=running -p Id -p MainPID '*' 2>/dev/null)
+if [ -z "$show" ]; then
+  units=$(systemctl list-units --type=service --state=running --no-legend --plain --no-pager 2>/dev/null | awk '$1 ~ /[.]service$/ {print $1}')
+  [ -n "$units" ] && show=$(systemctl show -p Id -p MainPID -- $units)
+fi
 echo "== units"
 printf '%s\n' "$show"
-pids=$(printf '%s\n' "$show" | sed -n 's/^MainPID=\([1-9][0-9]*\)$/\1/p' | sort -un)
+exes= maps=
+for p in $(printf '%s\n' "$show" | sed -n 's/^MainPID=\([1-9][0-9]*\)$/\1/p'); do exes="$exes /proc/$p/exe"; maps="$maps /proc/$p/maps"; done
+ex= mp=
+if [ -n "$exes" ]; then
+  ex=$(find $exes -maxdepth 0 -printf '%p %l\n' 2>/dev/null)
+  mp=$(awk '$6 ~ /^\// { p = $0; sub(/^[^\/]*/, "", p); if (!seen[FILENAME, p]++) print FILENAME, p }' $maps 2>/dev/null)
+fi
 echo "== exe"
-for p in $pids; do printf '%s %s\n' "$p" "$(readlink "/proc/$p/exe" 2>/dev/null)"; done
+printf '%s\n' "$ex"
 echo "== maps"
-for p in $pids; do awk -v p="$p" '$6 ~ /^\// {sub(/^[^\/]*/, ""); print p, $0}' "/proc/$p/maps" 2>/dev/null | sort -u; done
-paths=$({ for p in $pids; do readlink "/proc/$p/exe"; awk '$6 ~ /^\// {sub(/^[^\/]*/, ""); print}' "/proc/$p/maps"; done; } 2>/dev/null | sed 's/ (deleted)$//' | sort -u)
-all=$(printf '%s\n' "$paths" | sed -n 'p; s#^/usr/\(lib\|lib32\|lib64\|libx32\|bin\|sbin\)/#/\1/#p; t; s#^/\(lib\|lib32\|lib64\|libx32\|bin\|sbin\)/#/usr/\1/#p' | sort -u)
+printf '%s\n' "$mp"
 echo "== owners"
-if [ -n "$paths" ]; then
+all=$(printf '%s\n%s\n' "$ex" "$mp" | awk 'function out(x) { if (!s[x]++) print x }
+  /^\/proc\/[0-9]+\/(exe|maps) \// { p = $0; sub(/^[^ ]* /, "", p); sub(/ \(deleted\)$/, "", p); out(p)
+    if (p ~ /^\/usr\/(lib|lib32|lib64|libx32|bin|sbin)\//) out(substr(p, 5)); else if (p ~ /^\/(lib|lib32|lib64|libx32|bin|sbin)\//) out("/usr" p) }')
+if [ -n "$all" ]; then
   if command -v dpkg-query >/dev/null 2>&1; then
     printf '%s\n' "$all" | xargs -r -d '\n' dpkg-query -S 2>/dev/null
   elif command -v rpm >/dev/null 2>&1; then
@@ -52,17 +71,10 @@ fi
 echo "== cgroup"
 set +f
 grep -s '' /proc/[0-9]*/cgroup | grep -E '^/proc/[0-9]+/cgroup:(0::|[0-9]+:name=systemd:)'
-exit 0`
-
-// depthSocketsScript prints the host's TCP sockets and addresses, in
-// sections: the ephemeral port range, ss's listing of listening and
-// established sockets with their processes (or, without ss,
-// /proc/net/tcp and tcp6 with the socket inodes each process holds), and
-// the host's addresses (ip -o addr). ss names the processes of other
-// users' sockets only for root: as another user a "== notroot" section
-// says so. It is a constant, never built from input.
-const depthSocketsScript = `set -f
-[ "$(id -u)" = 0 ] || echo "== notroot"
+if [ "$(id -u)" = 0 ]; then
+  echo "== restart"
+  awk '/\/(usr\/)?lib(exec)?\/[^ ]+ \(deleted\)$/ { print FILENAME; nextfile }' /proc/[0-9]*/maps 2>/dev/null
+fi
 echo "== ports"
 cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
 if command -v ss >/dev/null 2>&1 && out=$(ss -H -t -a -n -p 2>/dev/null); then
@@ -74,7 +86,6 @@ else
   echo "== tcp6"
   cat /proc/net/tcp6 2>/dev/null
   echo "== fds"
-  set +f
   find /proc/[0-9]*/fd -lname 'socket:*' -printf '%h %l\n' 2>/dev/null
 fi
 if command -v ip >/dev/null 2>&1; then
@@ -83,14 +94,60 @@ if command -v ip >/dev/null 2>&1; then
 fi
 exit 0`
 
-// DepthSteps returns the family-independent steps of a collection in
-// depth: the services in depth and the sockets. They need root to see
-// other users' processes; they never fail the collection (see Depth).
-func DepthSteps() []Step {
-	return []Step{
-		{Name: StepDepthServices, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthServicesScript}, Privileged: true}},
-		{Name: StepDepthSockets, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthSocketsScript}, Privileged: true}},
+// DepthServices returns the running services the depth step listed,
+// sorted, and whether it ran; a collection in depth lists services there
+// instead of in a services step.
+func DepthServices(t Transcript) ([]string, bool) {
+	res, ok := t.Get(StepDepth)
+	if !ok || res.ExitCode != 0 {
+		return nil, false
 	}
+	scan := ParseServiceScan(Sections(res.Stdout))
+	var units []string
+	for _, u := range scan.Units {
+		units = append(units, u.Unit)
+	}
+	slices.Sort(units)
+	return slices.Compact(units), true
+}
+
+// DepthNeedsRestart returns the services whose processes map a deleted
+// library or program, as the depth step found them, sorted, and whether
+// it could tell (it ran as root).
+func DepthNeedsRestart(t Transcript) ([]string, bool) {
+	res, ok := t.Get(StepDepth)
+	if !ok || res.ExitCode != 0 {
+		return nil, false
+	}
+	scan := ParseServiceScan(Sections(res.Stdout))
+	if !scan.RestartKnown {
+		return nil, false
+	}
+	var units []string
+	for _, pid := range scan.Restart {
+		if u := scan.UnitOf[pid]; u != "" {
+			units = append(units, u)
+		}
+	}
+	slices.Sort(units)
+	return slices.Compact(units), true
+}
+
+// ServiceSteps returns the steps that list the running services and
+// those needing a restart: the services and needs-restart steps, or in a
+// collection in depth the depth step, which finds both.
+func ServiceSteps(opts Options) []Step {
+	if opts.Depth {
+		return []Step{DepthStep()}
+	}
+	return []Step{ServicesStep(), NeedsRestartStep()}
+}
+
+// DepthStep returns the family-independent step of a collection in depth:
+// services in depth and sockets. It needs root to see other users'
+// processes; it never fails the collection (see Depth).
+func DepthStep() Step {
+	return Step{Name: StepDepth, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthScript}, Privileged: true}}
 }
 
 // Sections splits a depth script's output into its "== NAME" sections, in
@@ -128,6 +185,10 @@ type ServiceScan struct {
 	Owners map[string][]string
 	// UnitOf is each process's service unit ("" entries are left out).
 	UnitOf map[int]string
+	// Restart are the processes that map a deleted library or program;
+	// RestartKnown is false when they could not be read (not root).
+	Restart      []int
+	RestartKnown bool
 }
 
 // UnitPID is a running service's unit and main PID.
@@ -136,11 +197,10 @@ type UnitPID struct {
 	MainPID int
 }
 
-// ParseServiceScan parses the services-in-depth step's output. Lines that
-// do not have the shape their section expects are skipped: the step is
-// lenient, as the service list is.
-func ParseServiceScan(out []byte) ServiceScan {
-	secs := Sections(out)
+// ParseServiceScan reads the services sections of the depth step's
+// output (see Sections). Lines that do not have the shape their section
+// expects are skipped: the step is lenient, as the service list is.
+func ParseServiceScan(secs map[string][]string) ServiceScan {
 	s := ServiceScan{Exe: map[int]string{}, Maps: map[int][]string{}, Owners: map[string][]string{}, UnitOf: map[int]string{}}
 	_, notRoot := secs["notroot"]
 	s.Root = !notRoot
@@ -172,13 +232,13 @@ func ParseServiceScan(out []byte) ServiceScan {
 	}
 	flush()
 	for _, line := range secs["exe"] {
-		pid, path, ok := pidLine(line)
+		pid, path, ok := procLine(line)
 		if ok && strings.HasPrefix(path, "/") {
 			s.Exe[pid] = strings.TrimSuffix(path, " (deleted)")
 		}
 	}
 	for _, line := range secs["maps"] {
-		pid, path, ok := pidLine(line)
+		pid, path, ok := procLine(line)
 		if ok && strings.HasPrefix(path, "/") {
 			s.Maps[pid] = append(s.Maps[pid], strings.TrimSuffix(path, " (deleted)"))
 		}
@@ -191,6 +251,15 @@ func ParseServiceScan(out []byte) ServiceScan {
 			}
 		}
 	}
+	if lines, ok := secs["restart"]; ok {
+		s.RestartKnown = true
+		for _, line := range lines {
+			num, ok := strings.CutSuffix(strings.TrimPrefix(line, "/proc/"), "/maps")
+			if pid, err := strconv.Atoi(num); ok && err == nil && pid > 0 {
+				s.Restart = append(s.Restart, pid)
+			}
+		}
+	}
 	for _, line := range secs["cgroup"] {
 		pid, unit, ok := cgroupLine(line)
 		if ok && s.UnitOf[pid] == "" {
@@ -200,16 +269,22 @@ func ParseServiceScan(out []byte) ServiceScan {
 	return s
 }
 
-func pidLine(line string) (int, string, bool) {
-	a, b, ok := strings.Cut(line, " ")
+// procLine reads "/proc/PID/KIND PATH".
+func procLine(line string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(line, "/proc/")
 	if !ok {
 		return 0, "", false
 	}
-	pid, err := strconv.Atoi(a)
-	if err != nil || pid <= 0 {
+	num, rest, ok := strings.Cut(rest, "/")
+	if !ok {
 		return 0, "", false
 	}
-	return pid, b, true
+	_, path, ok := strings.Cut(rest, " ")
+	pid, err := strconv.Atoi(num)
+	if !ok || err != nil || pid <= 0 {
+		return 0, "", false
+	}
+	return pid, path, true
 }
 
 // ParseOwnerLine parses one line of "dpkg-query -S" ("pkg1, pkg2:arch:
@@ -581,9 +656,8 @@ func (s ServiceScan) owners(path string) []string {
 // family adds its own parts (modified files, held, pinned and foreign
 // packages).
 func Depth(t Transcript, pkgs []patchpilot.Package) *patchpilot.HostDepth {
-	svcRes, haveSvc := t.Get(StepDepthServices)
-	sockRes, haveSock := t.Get(StepDepthSockets)
-	if !haveSvc && !haveSock {
+	res, ok := t.Get(StepDepth)
+	if !ok {
 		return nil
 	}
 	d := &patchpilot.HostDepth{}
@@ -593,22 +667,18 @@ func Depth(t Transcript, pkgs []patchpilot.Package) *patchpilot.HostDepth {
 			version[p.Name] = p.Version
 		}
 	}
-	var scan ServiceScan
-	switch {
-	case !haveSvc:
-		d.Missing = append(d.Missing, "services: the services step did not run")
-	case svcRes.ExitCode != 0:
-		d.Missing = append(d.Missing, "services: "+failure(svcRes))
-	default:
-		scan = ParseServiceScan(svcRes.Stdout)
-		if !scan.Root {
-			d.Missing = append(d.Missing, "services: not root, so other users' processes (programs, libraries, units) could not be read")
-		}
-		if len(scan.Units) == 0 {
-			d.Missing = append(d.Missing, "services: systemctl listed no running service")
-		}
+	if res.ExitCode != 0 {
+		d.Missing = append(d.Missing, "services, sockets: "+failure(res))
+		return d
 	}
-	// The processes of each unit, for its listening sockets.
+	secs := Sections(res.Stdout)
+	scan := ParseServiceScan(secs)
+	if !scan.Root {
+		d.Missing = append(d.Missing, "services: not root, so other users' processes (programs, libraries, units) could not be read")
+	}
+	if len(scan.Units) == 0 {
+		d.Missing = append(d.Missing, "services: systemctl listed no running service")
+	}
 	for _, u := range scan.Units {
 		sd := patchpilot.ServiceDetail{Unit: u.Unit, MainPID: u.MainPID, Exe: scan.Exe[u.MainPID]}
 		libs := map[string]bool{}
@@ -632,14 +702,7 @@ func Depth(t Transcript, pkgs []patchpilot.Package) *patchpilot.HostDepth {
 	}
 	slices.SortFunc(d.Services, func(a, b patchpilot.ServiceDetail) int { return strings.Compare(a.Unit, b.Unit) })
 
-	switch {
-	case !haveSock:
-		d.Missing = append(d.Missing, "sockets: the sockets step did not run")
-	case sockRes.ExitCode != 0:
-		d.Missing = append(d.Missing, "sockets: "+failure(sockRes))
-	default:
-		socketsDepth(d, Sections(sockRes.Stdout), scan)
-	}
+	socketsDepth(d, secs, scan)
 	return d
 }
 

@@ -34,9 +34,8 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		// Debug::NoLocking lets the simulation run without root and
 		// while another apt holds the lock; it only reads.
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"}}},
-		osfamily.ServicesStep(),
-		osfamily.NeedsRestartStep(),
 	)
+	steps = append(steps, osfamily.ServiceSteps(opts)...)
 	if opts.Depth {
 		steps = append(steps, DepthSteps(opts.FullVerify)...)
 	}

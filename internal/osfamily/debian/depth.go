@@ -11,47 +11,46 @@ import (
 
 // Depth step names.
 const (
-	StepConffiles = "conffiles"
-	StepVerify    = "verify"
-	StepAptPolicy = "apt_policy"
+	StepDepthPackages = "depth_packages"
+	StepVerify        = "verify"
 )
 
-// conffilesScript prints every package's conffiles with the md5sum dpkg
-// recorded ("== conffiles": a package name, then " /path HASH [obsolete]"
-// lines) and the md5sum of each of those files as it is now ("== md5sum",
-// with md5sum's complaints about missing or unreadable files). It checks
-// what "dpkg --verify" reports with the 'c' marker at a fraction of its
-// cost: dpkg --verify hashes every file of every package. It is a
-// constant, never built from input.
-const conffilesScript = `set -f
-l=$(dpkg-query -W -f '${binary:Package}\n${Conffiles}\n') || exit $?
+// depthPackagesScript prints, in sections headed "== NAME":
+//
+//   - conffiles: every package's conffiles with the md5sum dpkg recorded
+//     (a package name, then " /path HASH [obsolete]" lines);
+//   - md5sum: the md5sum of each of those files as it is now, with
+//     md5sum's complaints about missing or unreadable files. This checks
+//     what "dpkg --verify" reports with the 'c' marker at a fraction of
+//     its cost: dpkg --verify hashes every file of every package;
+//   - policy: apt-cache policy's general part (its "Pinned packages:");
+//   - local: the policy of every installed package whose installed
+//     version apt marks local (no configured repository has it), which
+//     gives their candidates.
+//
+// It is a constant, never built from input.
+const depthPackagesScript = `set -f
 echo "== conffiles"
+l=$(dpkg-query -W -f '${binary:Package}\n${Conffiles}\n')
 printf '%s\n' "$l"
 echo "== md5sum"
 printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | sort -u | xargs -r -d '\n' md5sum -- 2>&1
-exit 0`
-
-// aptPolicyScript prints apt-cache policy's general part (sources and
-// pinned packages) and, after "== local", the policy of every installed
-// package whose installed version apt marks local (no configured
-// repository has it), which gives their candidates. It is a constant,
-// never built from input.
-const aptPolicyScript = `set -f
-apt-cache policy || exit $?
+echo "== policy"
+apt-cache policy 2>&1
 echo "== local"
-apt list --installed 2>/dev/null | sed -n 's|/.*,local\]$||p' | xargs -r apt-cache policy --
+apt list --installed 2>/dev/null | sed -n 's|/.*,local\]$||p' | xargs -r apt-cache policy -- 2>&1
 exit 0`
 
-// DepthSteps returns the Debian steps of a collection in depth: the
-// conffile check (or, with full, dpkg --verify of every file) and apt's
-// policy. Held packages come from the package list's selection status.
+// DepthSteps returns the Debian steps of a collection in depth besides
+// osfamily's depth step: the conffile check and apt's policy, and with
+// full, dpkg --verify of every file. Held packages come from the package
+// list's selection status.
 func DepthSteps(full bool) []osfamily.Step {
-	verify := osfamily.Step{Name: StepConffiles, Cmd: patchpilot.Command{Args: []string{"sh", "-c", conffilesScript}, Privileged: true}}
+	steps := []osfamily.Step{{Name: StepDepthPackages, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthPackagesScript}, Privileged: true}}}
 	if full {
-		verify = osfamily.Step{Name: StepVerify, Cmd: patchpilot.Command{Args: []string{"dpkg", "--verify"}, Privileged: true}}
+		steps = append(steps, osfamily.Step{Name: StepVerify, Cmd: patchpilot.Command{Args: []string{"dpkg", "--verify"}, Privileged: true}})
 	}
-	return append(osfamily.DepthSteps(), verify,
-		osfamily.Step{Name: StepAptPolicy, Cmd: patchpilot.Command{Args: []string{"sh", "-c", aptPolicyScript}}})
+	return steps
 }
 
 // Conffile is one conffile as dpkg recorded it.
@@ -72,11 +71,11 @@ type ConffileCheck struct {
 	Unreadable []string
 }
 
-// ParseConffileCheck parses the conffile step's output. A conffile line
+// ParseConffileCheck reads the conffiles and md5sum sections of the
+// depth_packages step (see osfamily.Sections). A conffile line
 // of no known shape is an EINVALID error naming its line.
-func ParseConffileCheck(out []byte) (ConffileCheck, error) {
+func ParseConffileCheck(secs map[string][]string) (ConffileCheck, error) {
 	c := ConffileCheck{Current: map[string]string{}, Missing: map[string]bool{}}
-	secs := osfamily.Sections(out)
 	pkg := ""
 	for n, line := range secs["conffiles"] {
 		if !strings.HasPrefix(line, " ") {
@@ -231,21 +230,17 @@ type AptPolicy struct {
 	Packages map[string]Policy
 }
 
-// ParseAptPolicy parses the apt policy step: apt-cache policy's general
-// part up to "== local" (only its "Pinned packages:" section, lines
+// ParseAptPolicy reads the policy and local sections of the
+// depth_packages step: apt-cache policy's general part (only its "Pinned
+// packages:" section, lines
 // "     NAME -> VERSION with priority N"), then package blocks ("NAME:",
 // "  Installed: V", "  Candidate: V", "  Version table:", version rows
 // indented less than their source rows, " *** " marking the installed
 // one).
-func ParseAptPolicy(out []byte) AptPolicy {
+func ParseAptPolicy(secs map[string][]string) AptPolicy {
 	p := AptPolicy{Packages: map[string]Policy{}}
-	text := string(out)
-	general, local, _ := strings.Cut(text, "\n== local\n")
-	if strings.HasPrefix(text, "== local\n") {
-		general, local = "", strings.TrimPrefix(text, "== local\n")
-	}
 	inPins := false
-	for _, line := range strings.Split(general, "\n") {
+	for _, line := range secs["policy"] {
 		if !strings.HasPrefix(line, " ") {
 			inPins = strings.TrimSpace(line) == "Pinned packages:"
 			continue
@@ -266,7 +261,7 @@ func ParseAptPolicy(out []byte) AptPolicy {
 		}
 		name, cur = "", Policy{}
 	}
-	for _, line := range strings.Split(local, "\n") {
+	for _, line := range secs["local"] {
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" {
 			continue
@@ -348,40 +343,36 @@ func (p AptPolicy) Foreign() []patchpilot.ForeignPackage {
 // packages. What could not be read goes to Missing.
 func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
 	d.Held = Held(packagesOut)
+	res, ok := t.Get(StepDepthPackages)
+	if !ok || res.ExitCode != 0 {
+		d.Missing = append(d.Missing, "modified, pinned, foreign: the package checks did not run or failed")
+		return
+	}
+	secs := osfamily.Sections(res.Stdout)
 	if res, ok := t.Get(StepVerify); ok {
 		// dpkg --verify exits 1 when it found differences.
 		mods, err := ParseDpkgVerify(res.Stdout)
 		switch {
 		case res.ExitCode > 1:
-			d.Missing = append(d.Missing, "modified: dpkg --verify failed with exit status "+itoa(res.ExitCode))
+			d.Missing = append(d.Missing, "modified: dpkg --verify failed with exit status "+strconv.Itoa(res.ExitCode))
 		case err != nil:
 			d.Missing = append(d.Missing, "modified: "+err.Error())
 		default:
 			d.Modified = mods
 		}
-	} else if res, ok := t.Get(StepConffiles); ok {
-		check, err := ParseConffileCheck(res.Stdout)
-		switch {
-		case res.ExitCode != 0:
-			d.Missing = append(d.Missing, "modified: dpkg-query failed with exit status "+itoa(res.ExitCode))
-		case err != nil:
-			d.Missing = append(d.Missing, "modified: "+err.Error())
-		default:
-			d.Modified = check.Modified()
-			if len(check.Unreadable) > 0 {
-				d.Missing = append(d.Missing, "modified: "+itoa(len(check.Unreadable))+" conffiles could not be read (not root?), such as "+check.Unreadable[0])
-			}
+	} else if check, err := ParseConffileCheck(secs); err != nil {
+		d.Missing = append(d.Missing, "modified: "+err.Error())
+	} else {
+		d.Modified = check.Modified()
+		if len(check.Unreadable) > 0 {
+			d.Missing = append(d.Missing, "modified: "+strconv.Itoa(len(check.Unreadable))+" conffiles could not be read (not root?), such as "+check.Unreadable[0])
 		}
-	} else {
-		d.Missing = append(d.Missing, "modified: the verify step did not run")
 	}
-	if res, ok := t.Get(StepAptPolicy); ok && res.ExitCode == 0 {
-		pol := ParseAptPolicy(res.Stdout)
-		d.Pinned = pol.Pinned
-		d.Foreign = pol.Foreign()
-	} else {
-		d.Missing = append(d.Missing, "pinned, foreign: apt-cache policy did not run or failed")
+	if _, ok := secs["local"]; !ok {
+		d.Missing = append(d.Missing, "pinned, foreign: apt-cache policy did not run")
+		return
 	}
+	pol := ParseAptPolicy(secs)
+	d.Pinned = pol.Pinned
+	d.Foreign = pol.Foreign()
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
