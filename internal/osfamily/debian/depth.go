@@ -18,27 +18,35 @@ const (
 // depthPackagesScript prints, in sections headed "== NAME":
 //
 //   - conffiles: every package's conffiles with the md5sum dpkg recorded
-//     (a package name, then " /path HASH [obsolete]" lines);
+//     (a line "PACKAGE STATUS", then " /path HASH [obsolete]" lines);
 //   - md5sum: the md5sum of each of those files as it is now, with
 //     md5sum's complaints about missing or unreadable files. This checks
 //     what "dpkg --verify" reports with the 'c' marker at a fraction of
 //     its cost: dpkg --verify hashes every file of every package;
-//   - policy: apt-cache policy's general part (its "Pinned packages:");
-//   - local: the policy of every installed package whose installed
-//     version apt marks local (no configured repository has it), which
-//     gives their candidates.
+//   - policy: the apt-cache policy blocks, among the installed
+//     packages', of those whose installed version only the dpkg status
+//     offers (no configured repository has it: a foreign package) or
+//     with a version whose priority is not its sources' (an apt
+//     preference pins it). One apt-cache call for every installed
+//     package, filtered on the host, costs less than apt-cache policy's
+//     general part plus apt list.
 //
 // It is a constant, never built from input.
 const depthPackagesScript = `set -f
 echo "== conffiles"
-l=$(dpkg-query -W -f '${binary:Package}\n${Conffiles}\n')
+l=$(dpkg-query -W -f '${binary:Package} ${db:Status-Abbrev}\n${Conffiles}\n')
 printf '%s\n' "$l"
 echo "== md5sum"
 printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | sort -u | xargs -r -d '\n' md5sum -- 2>&1
 echo "== policy"
-apt-cache policy 2>&1
-echo "== local"
-apt list --installed 2>/dev/null | sed -n 's|/.*,local\]$||p' | xargs -r apt-cache policy -- 2>&1
+printf '%s\n' "$l" | awk '/^[^ ]/ && $2 ~ /^.i/ { print $1 }' | xargs -r apt-cache policy -- 2>/dev/null | awk '
+  function endrow() { if (inrow && nsrc > 0) { if (prio != maxp) keep = 1; if (star && onlystatus) keep = 1 }; inrow = 0 }
+  function flush() { endrow(); if (keep) printf "%s", buf; buf = ""; keep = 0 }
+  /^[^ ]/ { flush(); buf = $0 "\n"; next }
+  { buf = buf $0 "\n" }
+  /^ \*\*\* / || /^     [^ ]/ { endrow(); inrow = 1; star = ($1 == "***"); prio = $NF + 0; nsrc = 0; maxp = -100000; onlystatus = 1; next }
+  /^        / && inrow { nsrc++; if ($1 + 0 > maxp) maxp = $1 + 0; if ($2 != "/var/lib/dpkg/status") onlystatus = 0 }
+  END { flush() }'
 exit 0`
 
 // DepthSteps returns the Debian steps of a collection in depth besides
@@ -79,7 +87,12 @@ func ParseConffileCheck(secs map[string][]string) (ConffileCheck, error) {
 	pkg := ""
 	for n, line := range secs["conffiles"] {
 		if !strings.HasPrefix(line, " ") {
-			pkg, _, _ = strings.Cut(strings.TrimSpace(line), ":")
+			// "PACKAGE[:ARCH] STATUS"
+			f := strings.Fields(line)
+			pkg = ""
+			if len(f) > 0 {
+				pkg, _, _ = strings.Cut(f[0], ":")
+			}
 			continue
 		}
 		f := strings.Fields(line)
@@ -213,55 +226,58 @@ type Policy struct {
 	Versions  []PolicyVersion
 }
 
-// PolicyVersion is a row of the version table with the sources offering
-// it ("file:/srv/repo ./ Packages", "/var/lib/dpkg/status").
+// PolicyVersion is a row of the version table: the version, its
+// priority, and the sources offering it ("500
+// file:/srv/repo ./ Packages", "100 /var/lib/dpkg/status") with their
+// priorities.
 type PolicyVersion struct {
-	Version string
-	Sources []string
+	Version    string
+	Priority   int
+	Sources    []string
+	Priorities []int
+}
+
+// Pinned reports whether an apt preference pins a version of the
+// package: apt gives a version the priority of its package's pin, the
+// highest of its sources' otherwise.
+func (p Policy) Pinned() bool {
+	for _, v := range p.Versions {
+		if len(v.Priorities) > 0 && v.Priority != slices.Max(v.Priorities) {
+			return true
+		}
+	}
+	return false
 }
 
 // statusFile is the source apt lists for the installed version.
 const statusFile = "/var/lib/dpkg/status"
 
-// AptPolicy is what the apt policy step printed: the pinned packages of
-// the general part and the policies of the local packages.
+// AptPolicy is what the apt policy section held: the pinned packages and
+// the policies by package.
 type AptPolicy struct {
 	Pinned   []string
 	Packages map[string]Policy
 }
 
-// ParseAptPolicy reads the policy and local sections of the
-// depth_packages step: apt-cache policy's general part (only its "Pinned
-// packages:" section, lines
-// "     NAME -> VERSION with priority N"), then package blocks ("NAME:",
-// "  Installed: V", "  Candidate: V", "  Version table:", version rows
-// indented less than their source rows, " *** " marking the installed
-// one).
+// ParseAptPolicy reads the policy section of the depth_packages step:
+// apt-cache policy's package blocks ("NAME:", "  Installed: V",
+// "  Candidate: V", "  Version table:", version rows "VERSION PRIORITY"
+// indented less than their source rows "PRIORITY SOURCE", " *** "
+// marking the installed one).
 func ParseAptPolicy(secs map[string][]string) AptPolicy {
 	p := AptPolicy{Packages: map[string]Policy{}}
-	inPins := false
-	for _, line := range secs["policy"] {
-		if !strings.HasPrefix(line, " ") {
-			inPins = strings.TrimSpace(line) == "Pinned packages:"
-			continue
-		}
-		if name, _, ok := strings.Cut(strings.TrimSpace(line), " -> "); inPins && ok && name != "" && !strings.Contains(name, " ") {
-			name, _, _ = strings.Cut(name, ":")
-			if !slices.Contains(p.Pinned, name) {
-				p.Pinned = append(p.Pinned, name)
-			}
-		}
-	}
-	slices.Sort(p.Pinned)
 	name := ""
 	var cur Policy
 	flush := func() {
 		if name != "" {
 			p.Packages[name] = cur
+			if cur.Pinned() && !slices.Contains(p.Pinned, name) {
+				p.Pinned = append(p.Pinned, name)
+			}
 		}
 		name, cur = "", Policy{}
 	}
-	for _, line := range secs["local"] {
+	for _, line := range secs["policy"] {
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" {
 			continue
@@ -276,22 +292,31 @@ func ParseAptPolicy(secs map[string][]string) AptPolicy {
 			cur.Installed = strings.TrimPrefix(trimmed, "Installed: ")
 		case strings.HasPrefix(trimmed, "Candidate: "):
 			cur.Candidate = strings.TrimPrefix(trimmed, "Candidate: ")
-		case trimmed == "Version table:":
+		case trimmed == "Version table:" || strings.HasSuffix(trimmed, ":"):
 		case strings.HasPrefix(trimmed, "*** ") || indent < 8:
 			f := strings.Fields(strings.TrimPrefix(trimmed, "*** "))
-			if len(f) >= 1 {
-				cur.Versions = append(cur.Versions, PolicyVersion{Version: f[0]})
-			}
-		default:
-			if len(cur.Versions) > 0 {
-				if _, src, ok := strings.Cut(trimmed, " "); ok {
-					v := &cur.Versions[len(cur.Versions)-1]
-					v.Sources = append(v.Sources, strings.TrimSpace(src))
+			if len(f) == 2 {
+				prio, err := strconv.Atoi(f[1])
+				if err == nil {
+					cur.Versions = append(cur.Versions, PolicyVersion{Version: f[0], Priority: prio})
 				}
 			}
+		default:
+			if len(cur.Versions) == 0 {
+				continue
+			}
+			prio, src, ok := strings.Cut(trimmed, " ")
+			n, err := strconv.Atoi(prio)
+			if !ok || err != nil {
+				continue
+			}
+			v := &cur.Versions[len(cur.Versions)-1]
+			v.Sources = append(v.Sources, strings.TrimSpace(src))
+			v.Priorities = append(v.Priorities, n)
 		}
 	}
 	flush()
+	slices.Sort(p.Pinned)
 	return p
 }
 
@@ -368,7 +393,7 @@ func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
 			d.Missing = append(d.Missing, "modified: "+strconv.Itoa(len(check.Unreadable))+" conffiles could not be read (not root?), such as "+check.Unreadable[0])
 		}
 	}
-	if _, ok := secs["local"]; !ok {
+	if _, ok := secs["policy"]; !ok {
 		d.Missing = append(d.Missing, "pinned, foreign: apt-cache policy did not run")
 		return
 	}
