@@ -115,6 +115,8 @@ func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
 		d.Modified = mods
 	}
 	if lines, ok := secs["versionlock"]; ok {
+		// "!" lines exclude a version from updates; they hold nothing.
+		lines = slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "!") })
 		d.Held = ParseVersionlock([]byte(strings.Join(lines, "\n")))
 		slices.Sort(d.Held)
 		d.Held = slices.Compact(d.Held)
