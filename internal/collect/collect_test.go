@@ -83,7 +83,7 @@ func TestCaptureLocal(t *testing.T) {
 	if err := Capture(context.Background(), r, dir); err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	for _, name := range []string{"files.out", "uname.out", "packages.out", "updates.out", "depth.out", "depth_packages.out", "commands.txt"} {
+	for _, name := range []string{"files.out", "uname.out", "packages.out", "updates.out", "depth.out", "commands.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("capture lacks %s: %v", name, err)
 		}

@@ -18,7 +18,8 @@ const StepDepth = "depth"
 //
 //   - units: the running services' units and main PIDs (systemctl show);
 //   - exe, maps: each main process's program and mapped files, as
-//     "/proc/PID/exe PATH" and "/proc/PID/maps PATH" lines;
+//     "/proc/PID/exe PATH" and "/proc/PID/maps:PATH" lines (find and grep
+//     go on past a process that exits meanwhile; mawk would stop);
 //   - owners: the package owning each of those files, as
 //     "/var/lib/dpkg/info/PACKAGE.list:PATH" lines (grep -F of the paths
 //     in dpkg's file lists, a third of the cost of dpkg-query -S, which
@@ -40,7 +41,9 @@ const StepDepth = "depth"
 // notroot" section says so and the rest is what could be read. It is a
 // constant, never built from input.
 const depthScript = `set -f
-[ "$(id -u)" = 0 ] || echo "== notroot"
+root=0
+[ "$(id -u)" = 0 ] && root=1
+[ $root = 1 ] || echo "== notroot"
 show=$(systemctl show --type=service --state=running -p Id -p MainPID '*' 2>/dev/null)
 if [ -z "$show" ]; then
   units=$(systemctl list-units --type=service --state=running --no-legend --plain --no-pager 2>/dev/null | awk '$1 ~ /[.]service$/ {print $1}')
@@ -53,7 +56,7 @@ for p in $(printf '%s\n' "$show" | sed -n 's/^MainPID=\([1-9][0-9]*\)$/\1/p'); d
 ex= mp=
 if [ -n "$exes" ]; then
   ex=$(find $exes -maxdepth 0 -printf '%p %l\n' 2>/dev/null)
-  mp=$(awk '$6 ~ /^\// { p = $0; sub(/^[^\/]*/, "", p); if (!seen[FILENAME, p]++) print FILENAME, p }' $maps 2>/dev/null)
+  mp=$(grep -s -H -o '/.*' $maps | sort -u)
 fi
 echo "== exe"
 printf '%s\n' "$ex"
@@ -61,10 +64,10 @@ echo "== maps"
 printf '%s\n' "$mp"
 echo "== owners"
 all=$(printf '%s\n%s\n' "$ex" "$mp" | awk 'function out(x) { if (!s[x]++) print x }
-  /^\/proc\/[0-9]+\/(exe|maps) \// { p = $0; sub(/^[^ ]* /, "", p); sub(/ \(deleted\)$/, "", p); out(p)
+  /^\/proc\/[0-9]+\/(exe |maps:)\// { p = $0; sub(/^\/proc\/[0-9]+\/(exe |maps:)/, "", p); sub(/ \(deleted\)$/, "", p); out(p)
     if (p ~ /^\/usr\/(lib|lib32|lib64|libx32|bin|sbin)\//) out(substr(p, 5)); else if (p ~ /^\/(lib|lib32|lib64|libx32|bin|sbin)\//) out("/usr" p) }')
+set +f
 if [ -n "$all" ]; then
-  set +f
   if [ -d /var/lib/dpkg/info ]; then
     printf '%s\n' "$all" | grep -H -F -x -f - /var/lib/dpkg/info/*.list 2>/dev/null
   elif command -v rpm >/dev/null 2>&1; then
@@ -73,11 +76,10 @@ if [ -n "$all" ]; then
   fi
 fi
 echo "== cgroup"
-set +f
-grep -s '' /proc/[0-9]*/cgroup | grep -E '^/proc/[0-9]+/cgroup:(0::|[0-9]+:name=systemd:)'
-if [ "$(id -u)" = 0 ]; then
+grep -s -E '^(0::|[0-9]+:name=systemd:)' /proc/[0-9]*/cgroup
+if [ $root = 1 ]; then
   echo "== restart"
-  awk '/\/(usr\/)?lib(exec)?\/[^ ]+ \(deleted\)$/ { print FILENAME; nextfile }' /proc/[0-9]*/maps 2>/dev/null
+  grep -l -s -E '/(usr/)?lib(exec)?/[^ ]+ \(deleted\)$' /proc/[0-9]*/maps
 fi
 echo "== ports"
 cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
@@ -96,7 +98,7 @@ if command -v ip >/dev/null 2>&1; then
   echo "== ip"
   ip -o addr show 2>/dev/null
 fi
-exit 0`
+`
 
 // DepthServices returns the running services the depth step listed,
 // sorted, and whether it ran; a collection in depth lists services there
@@ -139,19 +141,24 @@ func DepthNeedsRestart(t Transcript) ([]string, bool) {
 
 // ServiceSteps returns the steps that list the running services and
 // those needing a restart: the services and needs-restart steps, or in a
-// collection in depth the depth step, which finds both.
-func ServiceSteps(opts Options) []Step {
+// collection in depth the depth step (with the family's checks,
+// familyScript), which finds both.
+func ServiceSteps(opts Options, familyScript string) []Step {
 	if opts.Depth {
-		return []Step{DepthStep()}
+		return []Step{DepthStep(familyScript)}
 	}
 	return []Step{ServicesStep(), NeedsRestartStep()}
 }
 
-// DepthStep returns the family-independent step of a collection in depth:
-// services in depth and sockets. It needs root to see other users'
-// processes; it never fails the collection (see Depth).
-func DepthStep() Step {
-	return Step{Name: StepDepth, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthScript}, Privileged: true}}
+// DepthStep returns the step of a collection in depth: services in
+// depth, sockets and addresses, followed by the family's own checks
+// (familyScript, a constant of the family package printing its own
+// sections), in one session: one command costs less than several. It
+// needs root to see other users' processes; it never fails the
+// collection (see Depth).
+func DepthStep(familyScript string) Step {
+	script := depthScript + familyScript + "\nexit 0"
+	return Step{Name: StepDepth, Cmd: patchpilot.Command{Args: []string{"sh", "-c", script}, Privileged: true}}
 }
 
 // Sections splits a depth script's output into its "== NAME" sections, in
@@ -273,7 +280,7 @@ func ParseServiceScan(secs map[string][]string) ServiceScan {
 	return s
 }
 
-// procLine reads "/proc/PID/KIND PATH".
+// procLine reads "/proc/PID/KIND PATH" or "/proc/PID/KIND:PATH".
 func procLine(line string) (int, string, bool) {
 	rest, ok := strings.CutPrefix(line, "/proc/")
 	if !ok {
@@ -283,9 +290,13 @@ func procLine(line string) (int, string, bool) {
 	if !ok {
 		return 0, "", false
 	}
-	_, path, ok := strings.Cut(rest, " ")
+	i := strings.IndexAny(rest, " :")
+	if i < 0 {
+		return 0, "", false
+	}
+	path := rest[i+1:]
 	pid, err := strconv.Atoi(num)
-	if !ok || err != nil || pid <= 0 {
+	if err != nil || pid <= 0 {
 		return 0, "", false
 	}
 	return pid, path, true

@@ -35,11 +35,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		// while another apt holds the lock; it only reads.
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"}}},
 	)
-	steps = append(steps, osfamily.ServiceSteps(opts)...)
-	if opts.Depth {
-		steps = append(steps, DepthSteps(opts.FullVerify)...)
-	}
-	return steps
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the

@@ -9,13 +9,12 @@ import (
 	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
-// Depth step names.
-const (
-	StepDepthPackages = "depth_packages"
-	StepVerify        = "verify"
-)
+// StepVerify names the full verify step (dpkg --verify), which runs only
+// when asked for.
+const StepVerify = "verify"
 
-// depthPackagesScript prints, in sections headed "== NAME":
+// depthPackagesScript is the Debian part of the depth step (see
+// osfamily.DepthStep). It prints, in sections headed "== NAME":
 //
 //   - conffiles: every package's conffiles with the md5sum dpkg recorded
 //     (a line "PACKAGE STATUS", then " /path HASH [obsolete]" lines);
@@ -32,7 +31,8 @@ const (
 //     general part plus apt list.
 //
 // It is a constant, never built from input.
-const depthPackagesScript = `set -f
+const depthPackagesScript = `
+set -f
 echo "== conffiles"
 l=$(dpkg-query -W -f '${binary:Package} ${db:Status-Abbrev}\n${Conffiles}\n')
 printf '%s\n' "$l"
@@ -46,16 +46,15 @@ printf '%s\n' "$l" | awk '/^[^ ]/ && $2 ~ /^.i/ { print $1 }' | xargs -r apt-cac
   { buf = buf $0 "\n" }
   /^ \*\*\* / || /^     [^ ]/ { endrow(); inrow = 1; star = ($1 == "***"); prio = $NF + 0; nsrc = 0; maxp = -100000; onlystatus = 1; next }
   /^        / && inrow { nsrc++; if ($1 + 0 > maxp) maxp = $1 + 0; if ($2 != "/var/lib/dpkg/status") onlystatus = 0 }
-  END { flush() }'
-exit 0`
+  END { flush() }'`
 
-// DepthSteps returns the Debian steps of a collection in depth besides
-// osfamily's depth step: the conffile check and apt's policy, and with
-// full, dpkg --verify of every file. Held packages come from the package
-// list's selection status.
-func DepthSteps(full bool) []osfamily.Step {
-	steps := []osfamily.Step{{Name: StepDepthPackages, Cmd: patchpilot.Command{Args: []string{"sh", "-c", depthPackagesScript}, Privileged: true}}}
-	if full {
+// serviceSteps returns the steps listing services: in a collection in
+// depth, the depth step with the Debian checks (conffiles, apt's
+// policy), and with FullVerify, dpkg --verify of every file. Held
+// packages come from the package list's selection status.
+func serviceSteps(opts osfamily.Options) []osfamily.Step {
+	steps := osfamily.ServiceSteps(opts, depthPackagesScript)
+	if opts.Depth && opts.FullVerify {
 		steps = append(steps, osfamily.Step{Name: StepVerify, Cmd: patchpilot.Command{Args: []string{"dpkg", "--verify"}, Privileged: true}})
 	}
 	return steps
@@ -80,7 +79,7 @@ type ConffileCheck struct {
 }
 
 // ParseConffileCheck reads the conffiles and md5sum sections of the
-// depth_packages step (see osfamily.Sections). A conffile line
+// depth step (see osfamily.Sections). A conffile line
 // of no known shape is an EINVALID error naming its line.
 func ParseConffileCheck(secs map[string][]string) (ConffileCheck, error) {
 	c := ConffileCheck{Current: map[string]string{}, Missing: map[string]bool{}}
@@ -259,7 +258,7 @@ type AptPolicy struct {
 	Packages map[string]Policy
 }
 
-// ParseAptPolicy reads the policy section of the depth_packages step:
+// ParseAptPolicy reads the policy section of the depth step:
 // apt-cache policy's package blocks ("NAME:", "  Installed: V",
 // "  Candidate: V", "  Version table:", version rows "VERSION PRIORITY"
 // indented less than their source rows "PRIORITY SOURCE", " *** "
@@ -368,10 +367,9 @@ func (p AptPolicy) Foreign() []patchpilot.ForeignPackage {
 // packages. What could not be read goes to Missing.
 func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
 	d.Held = Held(packagesOut)
-	res, ok := t.Get(StepDepthPackages)
+	res, ok := t.Get(osfamily.StepDepth)
 	if !ok || res.ExitCode != 0 {
-		d.Missing = append(d.Missing, "modified, pinned, foreign: the package checks did not run or failed")
-		return
+		return // Depth says why
 	}
 	secs := osfamily.Sections(res.Stdout)
 	if res, ok := t.Get(StepVerify); ok {
@@ -393,8 +391,8 @@ func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
 			d.Missing = append(d.Missing, "modified: "+strconv.Itoa(len(check.Unreadable))+" conffiles could not be read (not root?), such as "+check.Unreadable[0])
 		}
 	}
-	if _, ok := secs["policy"]; !ok {
-		d.Missing = append(d.Missing, "pinned, foreign: apt-cache policy did not run")
+	if _, ok := secs["conffiles"]; !ok {
+		d.Missing = append(d.Missing, "modified, pinned, foreign: the Debian checks did not run")
 		return
 	}
 	pol := ParseAptPolicy(secs)

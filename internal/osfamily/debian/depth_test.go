@@ -261,7 +261,7 @@ func TestStepsDepth(t *testing.T) {
 	if got, want := names(osfamily.Options{}), []string{"packages", "updates", "services", "needs_restart"}; !slices.Equal(got, want) {
 		t.Errorf("without depth: %v, want %v", got, want)
 	}
-	if got, want := names(osfamily.Options{Depth: true}), []string{"packages", "updates", "depth", "depth_packages"}; !slices.Equal(got, want) {
+	if got, want := names(osfamily.Options{Depth: true}), []string{"packages", "updates", "depth"}; !slices.Equal(got, want) {
 		t.Errorf("in depth: %v, want %v", got, want)
 	}
 	if got := names(osfamily.Options{Depth: true, FullVerify: true}); !slices.Contains(got, "verify") {

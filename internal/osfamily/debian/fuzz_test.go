@@ -50,7 +50,7 @@ func FuzzParseAptSimulate(f *testing.F) {
 }
 
 func FuzzParseConffileCheck(f *testing.F) {
-	osfamilytest.AddSeeds(f, "depth_packages.out")
+	osfamilytest.AddSeeds(f, "depth.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConffileCheck(osfamily.Sections(data))
 		if err != nil {
@@ -84,7 +84,7 @@ func FuzzParseDpkgVerify(f *testing.F) {
 }
 
 func FuzzParseAptPolicy(f *testing.F) {
-	osfamilytest.AddSeeds(f, "depth_packages.out")
+	osfamilytest.AddSeeds(f, "depth.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := ParseAptPolicy(osfamily.Sections(data))
 		for _, fp := range p.Foreign() {

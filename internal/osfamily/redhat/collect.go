@@ -39,11 +39,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		osfamily.Step{Name: StepAdvisories, Cmd: patchpilot.Command{Args: []string{"dnf", "-q", "--cacheonly", "updateinfo", "list", "--security"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"needs-restarting", "-r"}}},
 	)
-	steps = append(steps, osfamily.ServiceSteps(opts)...)
-	if opts.Depth {
-		steps = append(steps, DepthSteps(opts.FullVerify)...)
-	}
-	return steps
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the

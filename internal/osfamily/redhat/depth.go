@@ -8,43 +8,42 @@ import (
 	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
-// StepDepthPackages names the rpm family's package checks of a collection
-// in depth.
-const StepDepthPackages = "depth_packages"
-
-// depthPackagesScript prints, in sections headed "== NAME", the files of
+// depthPackagesScript is this family's part of the depth step (see
+// osfamily.DepthStep). It prints, in sections headed "== NAME", the files of
 // installed packages that differ from what rpm recorded ("verify": rpm
 // -Va comparing sizes, modes, owners, link targets and times but not file
 // digests, which would read every file of every package; dependencies and
-// verify scripts are not run either) and, where dnf has the versionlock
-// plugin, the locked packages ("versionlock"). It is a constant, never
-// built from input.
-const depthPackagesScript = `echo "== verify"
+// verify scripts are not run either) and, where dnf's versionlock plugin
+// keeps its list, the locked packages ("versionlock": the plugin's
+// /etc/dnf/plugins/versionlock.list, in the format "dnf versionlock
+// list" prints, read directly: starting dnf would cost more than all the
+// rest). It is a constant, never built from input.
+const depthPackagesScript = `
+echo "== verify"
 rpm -Va --nofiledigest --nodeps --noscripts
-if command -v dnf >/dev/null 2>&1 && out=$(dnf -q --cacheonly versionlock list 2>/dev/null); then
+if [ -r /etc/dnf/plugins/versionlock.list ]; then
   echo "== versionlock"
-  printf '%s\n' "$out"
-fi
-exit 0`
+  cat /etc/dnf/plugins/versionlock.list
+fi`
 
 // fullVerifyScript is depthPackagesScript with file digests checked.
-const fullVerifyScript = `echo "== verify"
+const fullVerifyScript = `
+echo "== verify"
 rpm -Va --nodeps --noscripts
-if command -v dnf >/dev/null 2>&1 && out=$(dnf -q --cacheonly versionlock list 2>/dev/null); then
+if [ -r /etc/dnf/plugins/versionlock.list ]; then
   echo "== versionlock"
-  printf '%s\n' "$out"
-fi
-exit 0`
+  cat /etc/dnf/plugins/versionlock.list
+fi`
 
-// DepthSteps returns the rpm family's steps of a collection in depth
-// besides osfamily's depth step: rpm -Va (without file digests unless
-// full) and the dnf version locks.
-func DepthSteps(full bool) []osfamily.Step {
+// serviceSteps returns the steps listing services: in a collection in
+// depth, the depth step with this family's checks (rpm -Va, without file
+// digests unless FullVerify, and the package locks).
+func serviceSteps(opts osfamily.Options) []osfamily.Step {
 	script := depthPackagesScript
-	if full {
+	if opts.FullVerify {
 		script = fullVerifyScript
 	}
-	return []osfamily.Step{{Name: StepDepthPackages, Cmd: patchpilot.Command{Args: []string{"sh", "-c", script}, Privileged: true}}}
+	return osfamily.ServiceSteps(opts, script)
 }
 
 // ParseRPMVerify parses rpm -V output as rpm(8) documents it: a line per
@@ -103,12 +102,15 @@ func rpmChecks(s string) bool {
 // packages. Foreign packages are not looked for on rpm hosts; Missing
 // says so. rpm -Va does not name packages.
 func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
-	res, ok := t.Get(StepDepthPackages)
+	res, ok := t.Get(osfamily.StepDepth)
 	if !ok || res.ExitCode != 0 {
-		d.Missing = append(d.Missing, "modified, held: the package checks did not run or failed")
-		return
+		return // Depth says why
 	}
 	secs := osfamily.Sections(res.Stdout)
+	if _, ok := secs["verify"]; !ok {
+		d.Missing = append(d.Missing, "modified, held: the package checks did not run")
+		return
+	}
 	if mods, err := ParseRPMVerify(secs["verify"]); err != nil {
 		d.Missing = append(d.Missing, "modified: "+err.Error())
 	} else {

@@ -76,7 +76,7 @@ func FuzzParseNeedsRestarting(f *testing.F) {
 }
 
 func FuzzParseRPMVerify(f *testing.F) {
-	osfamilytest.AddSeeds(f, "depth_packages.out")
+	osfamilytest.AddSeeds(f, "depth.out")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mods, err := ParseRPMVerify(strings.Split(string(data), "\n"))
 		if err != nil {

@@ -40,11 +40,7 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 		osfamily.Step{Name: StepPatches, Cmd: patchpilot.Command{Args: []string{"zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-patches"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"zypper", "needs-rebooting"}}},
 	)
-	steps = append(steps, osfamily.ServiceSteps(opts)...)
-	if opts.Depth {
-		steps = append(steps, DepthSteps(opts.FullVerify)...)
-	}
-	return steps
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the

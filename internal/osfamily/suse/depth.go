@@ -2,7 +2,6 @@ package suse
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -10,63 +9,71 @@ import (
 	"github.com/patchpilot/patchpilot/internal/osfamily/redhat"
 )
 
-// StepDepthPackages names SUSE's package checks of a collection in depth.
-const StepDepthPackages = "depth_packages"
-
-// depthPackagesScript prints, in sections headed "== NAME", the files of
+// depthPackagesScript is this family's part of the depth step (see
+// osfamily.DepthStep). It prints, in sections headed "== NAME", the files of
 // installed packages that differ from what rpm recorded ("verify": rpm
 // -Va without file digests, dependencies or verify scripts, as on the Red
-// Hat family) and zypper's package locks ("locks"). It is a constant,
-// never built from input.
-const depthPackagesScript = `echo "== verify"
+// Hat family) and the package locks ("locks": libzypp's /etc/zypp/locks,
+// which "zypper addlock" writes, read directly: starting zypper would
+// cost more than all the rest). It is a constant, never built from
+// input.
+const depthPackagesScript = `
+echo "== verify"
 rpm -Va --nofiledigest --nodeps --noscripts
 echo "== locks"
-zypper --non-interactive --no-refresh locks 2>/dev/null
-exit 0`
+cat /etc/zypp/locks 2>/dev/null`
 
 // fullVerifyScript is depthPackagesScript with file digests checked.
-const fullVerifyScript = `echo "== verify"
+const fullVerifyScript = `
+echo "== verify"
 rpm -Va --nodeps --noscripts
 echo "== locks"
-zypper --non-interactive --no-refresh locks 2>/dev/null
-exit 0`
+cat /etc/zypp/locks 2>/dev/null`
 
-// DepthSteps returns SUSE's steps of a collection in depth besides
-// osfamily's depth step.
-func DepthSteps(full bool) []osfamily.Step {
+// serviceSteps returns the steps listing services: in a collection in
+// depth, the depth step with this family's checks (rpm -Va, without file
+// digests unless FullVerify, and the package locks).
+func serviceSteps(opts osfamily.Options) []osfamily.Step {
 	script := depthPackagesScript
-	if full {
+	if opts.FullVerify {
 		script = fullVerifyScript
 	}
-	return []osfamily.Step{{Name: StepDepthPackages, Cmd: patchpilot.Command{Args: []string{"sh", "-c", script}, Privileged: true}}}
+	return osfamily.ServiceSteps(opts, script)
 }
 
-// ParseLocks returns the package names of "zypper locks", sorted. zypper
-// prints a table, "# | Name | Type | Repository" (newer versions add
-// columns), a separator line, then one row a lock ("1 | vim | package |
-// (any)"); locks of other types (patterns, patches) are skipped, and a
-// host without locks prints "There are no package locks defined."
+// ParseLocks returns the package names locked in libzypp's locks file
+// (/etc/zypp/locks), sorted: stanzas of "key: value" lines separated by
+// blank lines, as "zypper addlock vim" writes them ("type: package",
+// "match_type: glob", "case_sensitive: on", "solvable_name: vim"). A
+// stanza of another type (a patch, a pattern) is skipped; a stanza
+// without a type locks a package.
 func ParseLocks(lines []string) []string {
 	var names []string
-	for _, line := range lines {
-		cells := strings.Split(line, "|")
-		if len(cells) < 3 {
-			continue
-		}
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if _, err := strconv.Atoi(cells[0]); err != nil {
-			continue
-		}
-		name, kind := cells[1], cells[2]
-		if kind != "" && kind != "package" {
-			continue
-		}
-		if name != "" && !strings.ContainsAny(name, " \t") && !slices.Contains(names, name) {
+	name, kind := "", ""
+	flush := func() {
+		if name != "" && (kind == "" || kind == "package") && !strings.ContainsAny(name, " \t") && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
+		name, kind = "", ""
 	}
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			flush()
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "solvable_name":
+			name = strings.TrimSpace(v)
+		case "type":
+			kind = strings.TrimSpace(v)
+		}
+	}
+	flush()
 	slices.Sort(names)
 	return names
 }
@@ -75,12 +82,15 @@ func ParseLocks(lines []string) []string {
 // (rpm -Va) and locked packages. Foreign packages are not looked for;
 // Missing says so.
 func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
-	res, ok := t.Get(StepDepthPackages)
+	res, ok := t.Get(osfamily.StepDepth)
 	if !ok || res.ExitCode != 0 {
-		d.Missing = append(d.Missing, "modified, held: the package checks did not run or failed")
-		return
+		return // Depth says why
 	}
 	secs := osfamily.Sections(res.Stdout)
+	if _, ok := secs["verify"]; !ok {
+		d.Missing = append(d.Missing, "modified, held: the package checks did not run")
+		return
+	}
 	if mods, err := redhat.ParseRPMVerify(secs["verify"]); err != nil {
 		d.Missing = append(d.Missing, "modified: "+err.Error())
 	} else {

@@ -2,32 +2,42 @@ package suse
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
-// TestParseLocks reads "zypper locks" in the table layout zypper 1.14
-// prints (zypper(8), "locks"): a header, a separator, a row per lock.
+// TestParseLocks reads libzypp's locks file as "zypper addlock" writes
+// it (the format of zypp's locks file: "key: value" stanzas).
 func TestParseLocks(t *testing.T) {
-	got := ParseLocks([]string{
-		"# | Name            | Type    | Repository",
-		"--+-----------------+---------+-----------",
-		"1 | kernel-default  | package | (any)",
-		"2 | openSUSE-2024-1 | patch   | (any)",
-		"3 | vim             |         | (any)",
-		"4 | kernel-default  | package | repo-oss",
-	})
+	got := ParseLocks(strings.Split(`type: package
+match_type: glob
+case_sensitive: on
+solvable_name: kernel-default
+
+type: patch
+match_type: exact
+case_sensitive: on
+solvable_name: openSUSE-2024-1
+
+match_type: glob
+case_sensitive: on
+solvable_name: vim
+
+type: package
+solvable_name: kernel-default
+`, "\n"))
 	if want := []string{"kernel-default", "vim"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if got := ParseLocks([]string{"There are no package locks defined."}); len(got) != 0 {
-		t.Errorf("no locks: got %v", got)
+	if got := ParseLocks(nil); len(got) != 0 {
+		t.Errorf("no locks file: got %v", got)
 	}
 }
 
 func TestDepthPackagesSection(t *testing.T) {
-	secs := osfamily.Sections([]byte("== verify\nS.5....T.  c /etc/zypp/zypp.conf\n== locks\n# | Name | Type | Repository\n--+------+------+-----------\n1 | bash | package | (any)\n"))
+	secs := osfamily.Sections([]byte("== verify\nS.5....T.  c /etc/zypp/zypp.conf\n== locks\ntype: package\nsolvable_name: bash\n"))
 	if len(secs["verify"]) != 1 || !slices.Equal(ParseLocks(secs["locks"]), []string{"bash"}) {
 		t.Errorf("sections %v", secs)
 	}
@@ -35,7 +45,7 @@ func TestDepthPackagesSection(t *testing.T) {
 	for _, s := range Steps(osfamily.Options{Depth: true}) {
 		names = append(names, s.Name)
 	}
-	if slices.Contains(names, osfamily.StepNeedsRestart) || !slices.Contains(names, StepDepthPackages) {
+	if slices.Contains(names, osfamily.StepNeedsRestart) || !slices.Contains(names, osfamily.StepDepth) {
 		t.Errorf("steps in depth %v", names)
 	}
 }

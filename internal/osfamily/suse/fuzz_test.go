@@ -41,7 +41,7 @@ func FuzzPatchSources(f *testing.F) {
 }
 
 func FuzzParseLocks(f *testing.F) {
-	f.Add([]byte("# | Name | Type | Repository\n--+------+------+-----------\n1 | vim | package | (any)\n"))
+	f.Add([]byte("type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: vim\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		names := ParseLocks(strings.Split(string(data), "\n"))
 		if !slices.IsSorted(names) || slices.Contains(names, "") {
