@@ -42,7 +42,7 @@ const StepDepth = "depth"
 // constant, never built from input.
 const depthScript = `set -f
 root=0
-[ "$(id -u)" = 0 ] && root=1
+while read -r k v rest; do [ "$k" = Uid: ] && { [ "$v" = 0 ] && root=1; break; }; done < /proc/self/status
 [ $root = 1 ] || echo "== notroot"
 show=$(systemctl show --type=service --state=running -p Id -p MainPID '*' 2>/dev/null)
 if [ -z "$show" ]; then
@@ -52,11 +52,13 @@ fi
 echo "== units"
 printf '%s\n' "$show"
 exes= maps=
-for p in $(printf '%s\n' "$show" | sed -n 's/^MainPID=\([1-9][0-9]*\)$/\1/p'); do exes="$exes /proc/$p/exe"; maps="$maps /proc/$p/maps"; done
+for w in $show; do
+  case $w in MainPID=[1-9]*) p=${w#MainPID=}; exes="$exes /proc/$p/exe"; maps="$maps /proc/$p/maps" ;; esac
+done
 ex= mp=
 if [ -n "$exes" ]; then
   ex=$(find $exes -maxdepth 0 -printf '%p %l\n' 2>/dev/null)
-  mp=$(grep -s -H -o '/.*' $maps | sort -u)
+  mp=$(grep -s -H -o '/.*' $maps)
 fi
 echo "== exe"
 printf '%s\n' "$ex"

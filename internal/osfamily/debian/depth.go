@@ -37,7 +37,7 @@ echo "== conffiles"
 l=$(dpkg-query -W -f '${binary:Package} ${db:Status-Abbrev}\n${Conffiles}\n')
 printf '%s\n' "$l"
 echo "== md5sum"
-printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | sort -u | xargs -r -d '\n' md5sum -- 2>&1
+printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | xargs -r -d '\n' md5sum -- 2>&1
 echo "== policy"
 printf '%s\n' "$l" | awk '/^[^ ]/ && $2 ~ /^.i/ { print $1 }' | xargs -r apt-cache policy -- 2>/dev/null | awk '
   function endrow() { if (inrow && nsrc > 0) { if (prio != maxp) keep = 1; if (star && onlystatus) keep = 1 }; inrow = 0 }
