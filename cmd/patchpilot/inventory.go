@@ -29,6 +29,7 @@ func (c *cli) collectCommand() *cobra.Command {
 		invPath string
 		limit   string
 		refresh bool
+		noDepth bool
 		isLocal bool
 		name    string
 		source  string
@@ -113,7 +114,7 @@ it needs is missing there, 130 when interrupted).`,
 				}
 			}
 			prog := newProgress(c.stderr, len(hosts))
-			report, err := a.Collect(cmd.Context(), dialer, hosts, app.CollectOptions{Refresh: refresh}, collectSource, func(r app.HostReport) {
+			report, err := a.Collect(cmd.Context(), dialer, hosts, app.CollectOptions{Refresh: refresh, NoDepth: noDepth}, collectSource, func(r app.HostReport) {
 				if r.Err != nil {
 					prog.step(fmt.Sprintf("%s: failed: %s", r.Host.Name, r.Err), true)
 					return
@@ -144,6 +145,7 @@ it needs is missing there, 130 when interrupted).`,
 	f.StringVarP(&invPath, "inventory", "i", "", "inventory file (Ansible INI or YAML, or a patchpilot host list)")
 	f.StringVarP(&limit, "limit", "l", "", "only hosts matching this Ansible-style pattern")
 	f.BoolVar(&refresh, "refresh", false, "refresh package metadata first (apt-get update, dnf makecache); needs root or sudo")
+	f.BoolVar(&noDepth, "no-depth", false, "leave out the collection in depth (services in depth, connections, modified files; docs/inventory-depth.md)")
 	f.BoolVar(&isLocal, "local", false, "collect from this machine instead of over SSH")
 	f.StringVar(&source, "source", "", "read the hosts from this inventory source of patchpilot.yaml's integrations (see 'inventory sources')")
 	f.StringVar(&name, "name", "", "host name to store this machine under with --local (default: its hostname)")

@@ -3,9 +3,13 @@
 //
 // ppbench inventory boots (or reuses) a lab of N hosts and times, in the
 // same invocation and in alternating order, three ways of gathering the
-// same inventory data from every host:
+// same inventory data from every host (and patchpilot once more without
+// its collection in depth):
 //
-//   - patchpilot: the real binary, `patchpilot inventory collect`;
+//   - patchpilot: the real binary, `patchpilot inventory collect`, which
+//     collects in depth (services, connections, modified files);
+//   - patchpilot-nodepth: the same with --no-depth, so that the cost of
+//     the collection in depth is measured in the same invocation;
 //   - ansible: the playbook an operator would write for the same data
 //     (gather facts, package_facts, `apt-get -s dist-upgrade`, running
 //     services, the reboot-required flag) with forks = N;
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.subnet, "subnet", "127.0.2", "lab subnet (first three octets)")
 	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
 	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
-	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, ansible, openssh")
+	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, patchpilot-nodepth, ansible, openssh")
 	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -107,6 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	sides := []side{
 		{name: "patchpilot", run: patchpilotSide(c, l, work)},
+		{name: "patchpilot-nodepth", run: patchpilotSide(c, l, work, "--no-depth")},
 		{name: "ansible", run: ansibleSide(c, l, work)},
 		{name: "openssh", run: opensshSide(l)},
 	}
@@ -167,11 +172,12 @@ func tail(s string, n int) string {
 	return s
 }
 
-func patchpilotSide(c config, l *lab.Lab, work string) func(context.Context) (time.Duration, error) {
+func patchpilotSide(c config, l *lab.Lab, work string, extra ...string) func(context.Context) (time.Duration, error) {
 	return func(ctx context.Context) (time.Duration, error) {
 		db := filepath.Join(work, "bench.db")
-		cmd := exec.CommandContext(ctx, c.binary, "inventory", "collect", "-i", l.InventoryFile(),
-			"--known-hosts", l.KnownHostsFile(), "--db", db, "-o", "json")
+		args := append([]string{"inventory", "collect", "-i", l.InventoryFile(),
+			"--known-hosts", l.KnownHostsFile(), "--db", db, "-o", "json"}, extra...)
+		cmd := exec.CommandContext(ctx, c.binary, args...)
 		return timed(ctx, cmd)
 	}
 }
@@ -205,10 +211,10 @@ func ansibleSide(c config, l *lab.Lab, work string) func(context.Context) (time.
 }
 
 // floorScript runs patchpilot's own remote commands for a Debian host (the
-// probe and the collector's steps) concurrently in one shell, as one
-// connection would carry them at best.
+// probe and the collector's steps, in depth) concurrently in one shell, as
+// one connection would carry them at best.
 func floorScript() string {
-	steps := append(osfamily.ProbeSteps(), debian.Steps(osfamily.Options{})...)
+	steps := append(osfamily.ProbeSteps(), debian.Steps(osfamily.Options{Depth: true})...)
 	var parts []string
 	for _, s := range steps {
 		q := []string{"env", "LC_ALL=C", "LANG=C"}
@@ -278,9 +284,12 @@ func report(w io.Writer, c config, sides []side, times map[string][]time.Duratio
 		lo, hi := spread(times[s.name])
 		ratio := "-"
 		if pp > 0 && s.name != "patchpilot" {
-			if s.name == "openssh" {
+			switch s.name {
+			case "patchpilot-nodepth":
+				ratio = fmt.Sprintf("%.2fx (cost of depth)", float64(pp)/float64(m))
+			case "openssh":
 				ratio = fmt.Sprintf("%.2fx the floor", float64(pp)/float64(m))
-			} else {
+			default:
 				ratio = fmt.Sprintf("%.1fx faster", float64(m)/float64(pp))
 			}
 		}

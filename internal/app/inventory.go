@@ -24,6 +24,9 @@ type CollectOptions struct {
 	// Refresh runs the package manager's metadata refresh (apt-get
 	// update, dnf makecache) before looking for updates.
 	Refresh bool
+	// NoDepth leaves out the collection in depth (services in depth,
+	// connections, modified files; Facts.Depth stays nil).
+	NoDepth bool
 	// Actor is recorded as the actor of the collection's events.
 	// Default: "cli".
 	Actor string
@@ -126,7 +129,7 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 	)
 	fo := collect.FleetOptions{
 		Concurrency: a.Options.Concurrency,
-		Options:     collect.Options{Refresh: co.Refresh, Source: source, Now: a.Options.Now},
+		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
 	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
 		mu.Lock()

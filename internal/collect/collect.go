@@ -27,6 +27,13 @@ type Options struct {
 	Source string
 	// Now stamps Facts.CollectedAt; nil means time.Now.
 	Now func() time.Time
+	// SkipDepth leaves out the collection in depth (services in depth,
+	// sockets and connections, modified files, held, pinned and foreign
+	// packages): Facts.Depth stays nil.
+	SkipDepth bool
+	// FullVerify verifies every file of every package (dpkg --verify,
+	// rpm -Va) instead of the cheap default; see osfamily.Options.
+	FullVerify bool
 }
 
 // family is what collect needs from an OS family package.
@@ -64,7 +71,7 @@ func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
-	ft, err := osfamily.Run(ctx, r, fam.steps(osfamily.Options{Refresh: opts.Refresh}))
+	ft, err := osfamily.Run(ctx, r, fam.steps(osfamily.Options{Refresh: opts.Refresh, Depth: !opts.SkipDepth, FullVerify: opts.FullVerify}))
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
@@ -112,7 +119,8 @@ func Parse(t osfamily.Transcript) (patchpilot.Facts, error) {
 // Capture runs the identity probe and the host's family commands over r
 // and writes their raw output into dir as a transcript, in the layout of
 // the parsers' testdata (see osfamily.WriteTranscript), so transcripts can
-// be taken again from any host. It never refreshes package metadata.
+// be taken again from any host. It never refreshes package metadata; it
+// includes the steps of a collection in depth.
 func Capture(ctx context.Context, r patchpilot.Runner, dir string) error {
 	steps := osfamily.ProbeSteps()
 	t, err := osfamily.Run(ctx, r, steps)
@@ -129,7 +137,7 @@ func Capture(ctx context.Context, r patchpilot.Runner, dir string) error {
 		_ = osfamily.WriteTranscript(dir, steps, t)
 		return err
 	}
-	famSteps := fam.steps(osfamily.Options{})
+	famSteps := fam.steps(osfamily.Options{Depth: true})
 	ft, err := osfamily.Run(ctx, r, famSteps)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/local"
 	"github.com/patchpilot/patchpilot/internal/osfamily"
+	"github.com/patchpilot/patchpilot/internal/osfamily/debian"
 )
 
 // needDebian skips tests that collect from this machine when it is not a
@@ -81,7 +83,7 @@ func TestCaptureLocal(t *testing.T) {
 	if err := Capture(context.Background(), r, dir); err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	for _, name := range []string{"files.out", "uname.out", "packages.out", "updates.out", "services.out", "commands.txt"} {
+	for _, name := range []string{"files.out", "uname.out", "packages.out", "updates.out", "depth.out", "commands.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("capture lacks %s: %v", name, err)
 		}
@@ -157,6 +159,74 @@ func TestHostOtherFamilies(t *testing.T) {
 			t.Errorf("%s: got %s, %d packages, %d updates, %d security, source %q; want %s, %d, %d, %d, %q",
 				tt.dir, f.OSFamily, len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), f.Source, tt.family, tt.packages, tt.updates, tt.security, DefaultSource)
 		}
+	}
+}
+
+// stepReplay answers each command of a family's steps with what the step
+// printed in a transcript, by step name (the depth scripts span several
+// lines of commands.txt), and records the steps asked for.
+type stepReplay struct {
+	t      osfamily.Transcript
+	byCmd  map[string]string
+	called []string
+}
+
+func newStepReplay(t *testing.T, dir string, steps []osfamily.Step) *stepReplay {
+	t.Helper()
+	tr, err := osfamily.ReadTranscript(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &stepReplay{t: tr, byCmd: map[string]string{}}
+	for _, s := range append(osfamily.ProbeSteps(), steps...) {
+		r.byCmd[s.Cmd.String()] = s.Name
+	}
+	return r
+}
+
+func (r *stepReplay) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	name, ok := r.byCmd[cmd.String()]
+	res, found := r.t[name]
+	if !ok || !found {
+		return patchpilot.Result{ExitCode: 127, Stderr: []byte(cmd.Args[0] + ": command not found")}, nil
+	}
+	r.called = append(r.called, name)
+	return res, nil
+}
+
+func (r *stepReplay) Close() error { return nil }
+
+// TestHostDepth collects a lab host's transcript in depth, and again with
+// SkipDepth, which runs none of the depth steps and leaves Depth nil.
+func TestHostDepth(t *testing.T) {
+	dir := "../osfamily/debian/testdata/debian12-lab-depth"
+	r := newStepReplay(t, dir, debian.Steps(osfamily.Options{Depth: true}))
+	f, err := Host(context.Background(), r, "lab01", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Depth == nil || len(f.Depth.Services) == 0 || len(f.Depth.Connections) == 0 || len(f.Depth.Modified) == 0 {
+		t.Fatalf("depth %+v, want services, connections and modified files", f.Depth)
+	}
+	if len(f.Services) == 0 {
+		t.Error("no running services: the depth step lists them")
+	}
+	r = newStepReplay(t, dir, debian.Steps(osfamily.Options{}))
+	r.t[osfamily.StepServices] = patchpilot.Result{Stdout: []byte("ssh.service loaded active running OpenBSD Secure Shell server\n")}
+	f, err = Host(context.Background(), r, "lab01", Options{SkipDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Depth != nil {
+		t.Errorf("depth %+v with SkipDepth, want nil", f.Depth)
+	}
+	for _, name := range r.called {
+		if strings.HasPrefix(name, "depth") {
+			t.Errorf("step %s ran with SkipDepth", name)
+		}
+	}
+	if !slices.Equal(f.Services, []string{"ssh.service"}) {
+		t.Errorf("services %v, want the services step's", f.Services)
 	}
 }
 

@@ -48,7 +48,14 @@ func ParseNeedsRestart(out []byte) []string {
 // NeedsRestart reads the needs-restart step leniently: a host where it did
 // not run, or could not read every process (not root), has no list, which
 // is not a reason to fail the whole collection.
+//
+// A collection in depth has no needs-restart step: the depth step finds
+// them.
 func NeedsRestart(t Transcript) []string {
+	if _, ok := t.Get(StepNeedsRestart); !ok {
+		units, _ := DepthNeedsRestart(t)
+		return units
+	}
 	res, ok := t.Get(StepNeedsRestart)
 	if !ok || res.ExitCode != 0 {
 		return nil

@@ -37,7 +37,13 @@ func ParseServices(out []byte) []string {
 // Services reads the services step leniently: a host where systemctl
 // cannot talk to systemd (a container without systemd as PID 1) has no
 // service list, which is not a reason to fail the whole collection.
+//
+// A collection in depth has no services step: the depth step lists them.
 func Services(t Transcript) []string {
+	if _, ok := t.Get(StepServices); !ok {
+		units, _ := DepthServices(t)
+		return units
+	}
 	res, ok := t.Get(StepServices)
 	if !ok || res.ExitCode != 0 {
 		return nil

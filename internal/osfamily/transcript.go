@@ -22,6 +22,14 @@ type Options struct {
 	// pending updates. It needs root and network access to the
 	// repositories; without it the host's cached metadata is used.
 	Refresh bool
+	// Depth adds the steps of a collection in depth: services in depth,
+	// sockets, modified files, held, pinned and foreign packages (see
+	// DepthSteps and each family's DepthSteps).
+	Depth bool
+	// FullVerify, with Depth, verifies every file of every package
+	// (dpkg --verify, rpm -Va with file digests) instead of the cheap
+	// default (conffiles on Debian, sizes, modes and times on rpm).
+	FullVerify bool
 }
 
 // Step is one command of a collector. Its Name names the transcript files

@@ -29,14 +29,13 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 			Args: []string{"apt-get", "-q", "update"}, Privileged: true, Timeout: RefreshTimeout,
 		}})
 	}
-	return append(steps,
+	steps = append(steps,
 		osfamily.Step{Name: StepPackages, Cmd: patchpilot.Command{Args: []string{"dpkg-query", "-W", "-f", dpkgFormat}}},
 		// Debug::NoLocking lets the simulation run without root and
 		// while another apt holds the lock; it only reads.
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"}}},
-		osfamily.ServicesStep(),
-		osfamily.NeedsRestartStep(),
 	)
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the
@@ -88,6 +87,10 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 		f.RebootRequired = true
 	}
 	f.RebootPackages = rebootPackages(p.Files[osfamily.FileRebootPackages])
+	if f.Depth = osfamily.Depth(t, f.Packages); f.Depth != nil {
+		pkgs, _ := t.Get(StepPackages)
+		depth(f.Depth, t, pkgs.Stdout)
+	}
 	return f, nil
 }
 

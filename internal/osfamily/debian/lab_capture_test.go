@@ -22,6 +22,10 @@ func TestParseDebian12LabCapture(t *testing.T) {
 	if got, want := len(f.Packages), strings.Count(string(raw), "\n"); got != want {
 		t.Errorf("packages: got %d, want %d (one per dpkg-query line)", got, want)
 	}
+	// The capture predates the collection in depth: it cannot tell.
+	if f.Depth != nil {
+		t.Errorf("depth %+v from a transcript without the depth steps, want nil", f.Depth)
+	}
 	if !f.RebootRequired || !slices.Contains(f.RebootPackages, "pp-kernel-demo") {
 		t.Errorf("reboot required %v by %v, want true by pp-kernel-demo", f.RebootRequired, f.RebootPackages)
 	}

@@ -33,14 +33,13 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 			Args: []string{"dnf", "-q", "-y", "makecache", "--refresh"}, Privileged: true, Timeout: RefreshTimeout,
 		}})
 	}
-	return append(steps,
+	steps = append(steps,
 		osfamily.Step{Name: StepPackages, Cmd: RPMQueryCommand()},
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"dnf", "-q", "--cacheonly", "check-update"}}},
 		osfamily.Step{Name: StepAdvisories, Cmd: patchpilot.Command{Args: []string{"dnf", "-q", "--cacheonly", "updateinfo", "list", "--security"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"needs-restarting", "-r"}}},
-		osfamily.ServicesStep(),
-		osfamily.NeedsRestartStep(),
 	)
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the
@@ -95,6 +94,9 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	}
 	f.Services = osfamily.Services(t)
 	f.NeedsRestart = osfamily.NeedsRestart(t)
+	if f.Depth = osfamily.Depth(t, f.Packages); f.Depth != nil {
+		depth(f.Depth, t)
+	}
 	return f, nil
 }
 

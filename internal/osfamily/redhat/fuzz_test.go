@@ -1,6 +1,7 @@
 package redhat
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
@@ -69,6 +70,21 @@ func FuzzParseNeedsRestarting(f *testing.F) {
 			}
 			if code != 1 && req {
 				t.Fatalf("exit %d: reboot required", code)
+			}
+		}
+	})
+}
+
+func FuzzParseRPMVerify(f *testing.F) {
+	osfamilytest.AddSeeds(f, "depth.out")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mods, err := ParseRPMVerify(strings.Split(string(data), "\n"))
+		if err != nil {
+			return
+		}
+		for _, m := range mods {
+			if !strings.HasPrefix(m.Path, "/") || m.Missing == (m.Checks != "") {
+				t.Fatalf("bad modified file %+v", m)
 			}
 		}
 	})

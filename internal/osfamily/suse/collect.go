@@ -34,14 +34,13 @@ func Steps(opts osfamily.Options) []osfamily.Step {
 			Args: []string{"zypper", "--non-interactive", "refresh"}, Privileged: true, Timeout: RefreshTimeout,
 		}})
 	}
-	return append(steps,
+	steps = append(steps,
 		osfamily.Step{Name: StepPackages, Cmd: redhat.RPMQueryCommand()},
 		osfamily.Step{Name: StepUpdates, Cmd: patchpilot.Command{Args: []string{"zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-updates"}}},
 		osfamily.Step{Name: StepPatches, Cmd: patchpilot.Command{Args: []string{"zypper", "--non-interactive", "--no-refresh", "--xmlout", "list-patches"}}},
 		osfamily.Step{Name: StepReboot, Cmd: patchpilot.Command{Args: []string{"zypper", "needs-rebooting"}}},
-		osfamily.ServicesStep(),
-		osfamily.NeedsRestartStep(),
 	)
+	return append(steps, serviceSteps(opts)...)
 }
 
 // Collect runs Steps over r and parses them into facts, starting from the
@@ -95,6 +94,9 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	}
 	f.Services = osfamily.Services(t)
 	f.NeedsRestart = osfamily.NeedsRestart(t)
+	if f.Depth = osfamily.Depth(t, f.Packages); f.Depth != nil {
+		depth(f.Depth, t)
+	}
 	return f, nil
 }
 

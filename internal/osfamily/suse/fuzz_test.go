@@ -1,6 +1,8 @@
 package suse
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
@@ -34,6 +36,16 @@ func FuzzPatchSources(f *testing.F) {
 			if name == "" {
 				t.Fatal("empty source name")
 			}
+		}
+	})
+}
+
+func FuzzParseLocks(f *testing.F) {
+	f.Add([]byte("type: package\nmatch_type: glob\ncase_sensitive: on\nsolvable_name: vim\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		names := ParseLocks(strings.Split(string(data), "\n"))
+		if !slices.IsSorted(names) || slices.Contains(names, "") {
+			t.Fatalf("bad names %q", names)
 		}
 	})
 }
