@@ -1,0 +1,125 @@
+package orchestrator
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/health"
+	"github.com/patchpilot/patchpilot/internal/planner"
+)
+
+const dependentsPlan = `rollout:
+  patch: {packages: ["web=1.1"]}
+  targets: {selector: "env=test"}
+  stages:
+    - {name: first, targets: 1, criteria: [dependents_reachable], bake: 2s, on_failure: rollback_and_alert}
+    - {name: final, targets: rest, criteria: [dependents_reachable], bake: 2s, on_failure: rollback_and_alert}
+`
+
+func probeKey(dependent, provider string) string {
+	return dependent + `: timeout 5 bash -c exec 3<>/dev/tcp/"$1"/"$2" patchpilot-dependents-probe ` + provider + " 5432"
+}
+
+// startWithDependents starts the plan with each host depending on the
+// other's port 5432, as the app resolves it at start, with the real
+// dependents_reachable gate.
+func startWithDependents(t *testing.T, e *env) string {
+	t.Helper()
+	e.e.Health = func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
+		return health.New(s.Criteria, p.Health, health.Options{Now: e.clock.Now})
+	}
+	p, err := planner.Parse([]byte(dependentsPlan), "plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Health.Dependents = map[string][]patchpilot.HealthDependent{
+		"h01": {{Host: "h02", Ports: []int{5432}}},
+		"h02": {{Host: "h01", Ports: []int{5432}}},
+	}
+	ctx := context.Background()
+	var views []planner.HostView
+	hosts, _ := e.db.Hosts(ctx)
+	for _, h := range hosts {
+		f, _ := e.db.LatestFacts(ctx, h.Name)
+		views = append(views, planner.NewHostView(h, &f))
+	}
+	id, err := e.e.Start(ctx, p, dependentsPlan, views, StartOptions{CreatedBy: "user:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.db.Rollout(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.Plan.Health.Dependents, p.Health.Dependents) {
+		t.Fatalf("stored dependents = %+v, want %+v", r.Plan.Health.Dependents, p.Health.Dependents)
+	}
+	return id
+}
+
+// TestDependentsGateProbesFromDependents: each provider's gate runs the
+// probe on its dependent's own connection, and the rollout succeeds when
+// the port answers.
+func TestDependentsGateProbesFromDependents(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := startWithDependents(t, e)
+	e.f.commands[probeKey("h02", "h01")] = 0
+	e.f.commands[probeKey("h01", "h02")] = 0
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("state = %s, want succeeded", got)
+	}
+	for _, k := range []string{probeKey("h02", "h01"), probeKey("h01", "h02")} {
+		if !slices.Contains(e.f.entries("run "), k) {
+			t.Errorf("probe %q did not run; ran %q", k, e.f.entries("run "))
+		}
+	}
+}
+
+// TestDependentsGateFailsProvider: a dependent that cannot reach the
+// provider's port after its change fails the provider, and the verdict
+// says which dependent and which port.
+func TestDependentsGateFailsProvider(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := startWithDependents(t, e)
+	first := e.stageHosts(id, "first")[0]
+	other := map[string]string{"h01": "h02", "h02": "h01"}[first]
+	e.f.commands[probeKey(other, first)] = 1
+	if got := e.run(id); got == patchpilot.RolloutSucceeded {
+		t.Fatalf("state = %s, want the rollout stopped", got)
+	}
+	st := e.states(id)
+	if st[first] != patchpilot.HostRolledBack {
+		t.Errorf("%s = %s, want rolled_back", first, st[first])
+	}
+	evs, err := e.db.Events(context.Background(), patchpilot.EventFilter{Rollout: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := other + " cannot reach " + first + ":5432"
+	found := false
+	for _, ev := range evs {
+		if ev.Host == first && strings.Contains(string(ev.Data), want) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no event of %s says %q", first, want)
+	}
+}
+
+func TestDependentSkip(t *testing.T) {
+	for st, want := range map[patchpilot.HostState]string{
+		patchpilot.HostPending: "", patchpilot.HostSucceeded: "", patchpilot.HostRolledBack: "", patchpilot.HostFailed: "",
+		patchpilot.HostApply:       "being patched in this rollout (apply)",
+		patchpilot.HostReboot:      "being patched in this rollout (reboot)",
+		patchpilot.HostUnreachable: "down in this rollout (unreachable)",
+	} {
+		if got := dependentSkip(st); got != want {
+			t.Errorf("dependentSkip(%s) = %q, want %q", st, got, want)
+		}
+	}
+}
