@@ -29,7 +29,6 @@ compliance:
     max_level: advisor
 `
 
-
 func TestComplianceDecode(t *testing.T) {
 	p, err := decode(t, compliancePolicy)
 	if err != nil {
