@@ -134,7 +134,7 @@ var gates = map[string]gate{
 	patchpilot.CriterionLatencyP99:          {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
 	patchpilot.CriterionNoFiringAlerts:      {baseline: (*Checker).baseAlerts, check: (*Checker).checkAlerts},
 	patchpilot.CriterionPuppetNoop:          {check: (*Checker).checkPuppet},
-	patchpilot.CriterionDependentsReachable: {check: (*Checker).checkDependents},
+	patchpilot.CriterionDependentsReachable: {baseline: (*Checker).baseDependents, check: (*Checker).checkDependents},
 }
 
 // baselineError is stored in place of a gate's baseline when it could not

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,14 +39,24 @@ func probeAddress(addr string) error {
 	return fmt.Errorf("%q is not an IP address or a host name", addr)
 }
 
-// dependentResult is one dependent's part of the evidence.
+// dependentResult is one dependent's part of the evidence, and of the
+// baseline.
 type dependentResult struct {
-	Host        string   `json:"host"`
-	Services    []string `json:"services,omitempty"`
-	Reachable   []int    `json:"reachable,omitempty"`
-	Unreachable []string `json:"unreachable,omitempty"` // "5432: connection refused"
-	Error       string   `json:"error,omitempty"`       // the dependent could not be asked
-	Skipped     string   `json:"skipped,omitempty"`
+	Host        string        `json:"host"`
+	Services    []string      `json:"services,omitempty"`
+	Reachable   []int         `json:"reachable,omitempty"`
+	Unreachable []portFailure `json:"unreachable,omitempty"`
+	// Before are the ports that were already unreachable from the
+	// dependent before the change: not the change's doing.
+	Before  []int  `json:"unreachable_before,omitempty"`
+	Error   string `json:"error,omitempty"` // the dependent could not be asked
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// portFailure is a port a dependent could not connect to, and why.
+type portFailure struct {
+	Port   int    `json:"port"`
+	Reason string `json:"reason"`
 }
 
 type dependentsEvidence struct {
@@ -53,12 +64,57 @@ type dependentsEvidence struct {
 	Dependents []dependentResult `json:"dependents"`
 }
 
+// dependentsBaseline is what each dependent reached before the change.
+type dependentsBaseline struct {
+	Address    string            `json:"address"`
+	Dependents []dependentResult `json:"dependents"`
+}
+
+// baseDependents probes the host's ports from its dependents before the
+// change, so that a port a dependent could not reach then (a firewall, a
+// port the host never served) is not laid at the change's door. A
+// dependent that cannot be asked is recorded as such, and its ports then
+// count as reachable before: the check fails closed on them.
+func (c *Checker) baseDependents(ctx context.Context, t patchpilot.HealthTarget, _ patchpilot.Criterion) (any, error) {
+	addr := t.Host.Target()
+	base := dependentsBaseline{Address: addr, Dependents: []dependentResult{}}
+	if len(t.Dependents) == 0 || probeAddress(addr) != nil {
+		return base, nil
+	}
+	for _, d := range t.Dependents {
+		dr := dependentResult{Host: d.Host}
+		switch {
+		case d.Skip != "":
+			dr.Skipped = d.Skip
+		case t.Dial == nil:
+			dr.Error = "no connection to dependents is available to this check"
+		default:
+			c.probeDependent(ctx, t, addr, d, &dr)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, patchpilot.Errorf(patchpilot.ECANCELED, "dependents baseline of %s: %w", t.Host.Name, err)
+		}
+		base.Dependents = append(base.Dependents, dr)
+	}
+	return base, nil
+}
+
 // checkDependents connects, from each dependent of the host over the
 // dependent's own runner, to the ports of the host it uses. A port a
 // dependent cannot reach is a breach; a dependent that cannot be asked (no
 // connection, no bash) fails closed; a dependent the caller marked Skip
 // (it is being changed in the same rollout) is left out with a note.
-func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget, _ patchpilot.Criterion, _ json.RawMessage) result {
+func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget, _ patchpilot.Criterion, raw json.RawMessage) result {
+	var base dependentsBaseline
+	if err := json.Unmarshal(raw, &base); err != nil {
+		return errorResult("unreadable baseline: " + err.Error())
+	}
+	before := map[string][]int{}
+	for _, d := range base.Dependents {
+		for _, f := range d.Unreachable {
+			before[d.Host] = append(before[d.Host], f.Port)
+		}
+	}
 	addr := t.Host.Target()
 	ev := dependentsEvidence{Address: addr, Dependents: []dependentResult{}}
 	if len(t.Dependents) == 0 {
@@ -68,7 +124,7 @@ func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget
 	if err := probeAddress(addr); err != nil {
 		return errorResult("cannot probe " + t.Host.Name + " from its dependents: " + err.Error())
 	}
-	var errs, breaches, skipped []string
+	var errs, breaches, skipped, already []string
 	checked := 0
 	for _, d := range t.Dependents {
 		dr := dependentResult{Host: d.Host, Services: d.Services}
@@ -85,8 +141,16 @@ func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget
 			if dr.Error != "" {
 				errs = append(errs, d.Host+": "+dr.Error)
 			}
-			for _, u := range dr.Unreachable {
-				breaches = append(breaches, d.Host+" cannot reach "+addr+":"+u)
+			now := dr.Unreachable
+			dr.Unreachable = nil
+			for _, f := range now {
+				if slices.Contains(before[d.Host], f.Port) {
+					dr.Before = append(dr.Before, f.Port)
+					already = append(already, fmt.Sprintf("%s:%d from %s", addr, f.Port, d.Host))
+					continue
+				}
+				dr.Unreachable = append(dr.Unreachable, f)
+				breaches = append(breaches, fmt.Sprintf("%s cannot reach %s:%d: %s", d.Host, addr, f.Port, f.Reason))
 			}
 		}
 		ev.Dependents = append(ev.Dependents, dr)
@@ -97,6 +161,9 @@ func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget
 	note := ""
 	if len(skipped) > 0 {
 		note = "; skipped " + joinMax(skipped, 5)
+	}
+	if len(already) > 0 {
+		note += "; unreachable before the change as well, not counted: " + joinMax(already, 5)
 	}
 	r := result{value: ptr(float64(len(breaches) + len(errs))), threshold: ptr(0), evidence: ev}
 	switch {
@@ -147,12 +214,12 @@ func (c *Checker) probeDependent(ctx context.Context, t patchpilot.HealthTarget,
 		case res.ExitCode == 0:
 			dr.Reachable = append(dr.Reachable, p)
 		case res.ExitCode == 124:
-			dr.Unreachable = append(dr.Unreachable, fmt.Sprintf("%d: no answer within %s", p, DependentProbeTimeout))
+			dr.Unreachable = append(dr.Unreachable, portFailure{p, "no answer within " + DependentProbeTimeout.String()})
 		case res.ExitCode == 126 || res.ExitCode == 127:
 			dr.Error = "the probe needs timeout and bash on the dependent: " + stderrLine(res.Stderr, "exit status "+strconv.Itoa(res.ExitCode))
 			return
 		default:
-			dr.Unreachable = append(dr.Unreachable, fmt.Sprintf("%d: %s", p, probeFailure(res.Stderr)))
+			dr.Unreachable = append(dr.Unreachable, portFailure{p, probeFailure(res.Stderr)})
 		}
 	}
 }

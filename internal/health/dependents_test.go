@@ -56,21 +56,26 @@ func TestDependentsReachableLocal(t *testing.T) {
 			t.Skip(tool + " is not installed")
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+	listen := func() (net.Listener, int) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	open, closed := ln.Addr().(*net.TCPAddr).Port, freePort(t)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return ln, ln.Addr().(*net.TCPAddr).Port
+	}
+	ln, open := listen()
+	defer ln.Close()
+	stops, stopping := listen() // answers before the change, not after
+	closed := freePort(t)       // answers neither before nor after
 	dialed := map[string]int{}
 	dial := func(_ context.Context, host string) (patchpilot.Runner, error) {
 		dialed[host]++
@@ -86,13 +91,10 @@ func TestDependentsReachableLocal(t *testing.T) {
 	c := dependentsChecker(t)
 	ctx := context.Background()
 
-	rep, err := c.Check(ctx, target(
+	rep := mustCheck(t, c, target(
 		patchpilot.HealthDependent{Host: "web1", Ports: []int{open}, Services: []string{"nginx.service"}},
 		patchpilot.HealthDependent{Host: "web3", Ports: []int{closed}, Skip: "being patched in this rollout (apply)"},
-	), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := onlyResult(t, rep)
 	if r.Outcome != patchpilot.GatePass || rep.Verdict != patchpilot.Healthy {
 		t.Fatalf("reachable port: %s %q (verdict %s), want pass", r.Outcome, r.Reason, rep.Verdict)
@@ -115,7 +117,15 @@ func TestDependentsReachableLocal(t *testing.T) {
 		t.Errorf("evidence = %s (%v)", r.Evidence, err)
 	}
 
-	rep, err = c.Check(ctx, target(patchpilot.HealthDependent{Host: "web2", Ports: []int{open, closed}}), nil)
+	// The baseline is taken while every port but closed answers; then
+	// stopping stops answering.
+	tg := target(patchpilot.HealthDependent{Host: "web2", Ports: []int{open, stopping, closed}})
+	base, err := c.Baseline(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stops.Close()
+	rep, err = c.Check(ctx, tg, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,20 +133,20 @@ func TestDependentsReachableLocal(t *testing.T) {
 	if r.Outcome != patchpilot.GateBreach {
 		t.Fatalf("closed port: %s %q, want breach", r.Outcome, r.Reason)
 	}
-	if want := "web2 cannot reach 127.0.0.1:" + strconv.Itoa(closed) + ": connection refused"; !strings.Contains(r.Reason, want) {
+	if want := "web2 cannot reach 127.0.0.1:" + strconv.Itoa(stopping) + ": connection refused"; !strings.Contains(r.Reason, want) {
 		t.Errorf("reason %q, want it to contain %q", r.Reason, want)
 	}
-	if strings.Contains(r.Reason, strconv.Itoa(open)+":") {
+	if want := "unreachable before the change as well, not counted: 127.0.0.1:" + strconv.Itoa(closed) + " from web2"; !strings.Contains(r.Reason, want) {
+		t.Errorf("reason %q, want it to contain %q", r.Reason, want)
+	}
+	if strings.Contains(r.Reason, strconv.Itoa(open)) {
 		t.Errorf("reason %q names the open port", r.Reason)
 	}
 
-	rep, err = c.Check(ctx, target(
+	rep = mustCheck(t, c, target(
 		patchpilot.HealthDependent{Host: "web1", Ports: []int{open}},
 		patchpilot.HealthDependent{Host: "web4", Ports: []int{open}},
-	), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	))
 	r = onlyResult(t, rep)
 	if r.Outcome != patchpilot.GateError || rep.Verdict != patchpilot.Unhealthy {
 		t.Fatalf("unreachable dependent: %s %q (verdict %s), want error and rollback", r.Outcome, r.Reason, rep.Verdict)
@@ -155,7 +165,11 @@ func TestDependentsReachableCommand(t *testing.T) {
 	dial := func(context.Context, string) (patchpilot.Runner, error) { return run, nil }
 	dep := patchpilot.HealthDependent{Host: "web1", Ports: []int{5432}}
 	t1 := patchpilot.HealthTarget{Host: patchpilot.Host{Name: "db1", Address: "10.0.0.7"}, Dependents: []patchpilot.HealthDependent{dep}, Dial: dial}
-	rep, err := c.Check(context.Background(), t1, nil)
+	base, err := c.Baseline(context.Background(), t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Check(context.Background(), t1, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +177,13 @@ func TestDependentsReachableCommand(t *testing.T) {
 		t.Fatalf("exit 0: %s %q", r.Outcome, r.Reason)
 	}
 	want := []string{"timeout", "5", "bash", "-c", `exec 3<>/dev/tcp/"$1"/"$2"`, "patchpilot-dependents-probe", "10.0.0.7", "5432"}
-	if len(run.cmds) != 1 || strings.Join(run.cmds[0].Args, "\x00") != strings.Join(want, "\x00") || run.cmds[0].Privileged {
+	if len(run.cmds) != 2 || strings.Join(run.cmds[0].Args, "\x00") != strings.Join(want, "\x00") || run.cmds[0].Privileged {
 		t.Fatalf("commands = %+v, want %q", run.cmds, want)
 	}
 
 	for code, outcome := range map[int]patchpilot.GateOutcome{124: patchpilot.GateBreach, 1: patchpilot.GateBreach, 127: patchpilot.GateError} {
 		*run = scriptedRunner{res: patchpilot.Result{ExitCode: code, Stderr: []byte("bash: line 1: connect: No route to host\n")}}
-		rep, err := c.Check(context.Background(), t1, nil)
+		rep, err := c.Check(context.Background(), t1, base)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +192,7 @@ func TestDependentsReachableCommand(t *testing.T) {
 		}
 	}
 	*run = scriptedRunner{err: errors.New("ssh: session closed")}
-	rep, _ = c.Check(context.Background(), t1, nil)
+	rep, _ = c.Check(context.Background(), t1, base)
 	if r := onlyResult(t, rep); r.Outcome != patchpilot.GateError || !strings.Contains(r.Reason, "web1") {
 		t.Errorf("transport failure: %s %q, want an error naming web1", r.Outcome, r.Reason)
 	}
@@ -187,11 +201,7 @@ func TestDependentsReachableCommand(t *testing.T) {
 	for _, bad := range []string{"10.0.0.7; reboot", "-oProxyCommand=x", "db1/../x", "a b"} {
 		t2 := t1
 		t2.Host.Address = bad
-		rep, err := c.Check(context.Background(), t2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := onlyResult(t, rep); r.Outcome != patchpilot.GateError {
+		if r := onlyResult(t, mustCheck(t, c, t2)); r.Outcome != patchpilot.GateError {
 			t.Errorf("address %q: %s %q, want error", bad, r.Outcome, r.Reason)
 		}
 	}
@@ -220,9 +230,14 @@ func TestDependentsReachableEdges(t *testing.T) {
 	}
 }
 
+// mustCheck takes the gate's baseline and checks right after.
 func mustCheck(t *testing.T, c *health.Checker, tg patchpilot.HealthTarget) patchpilot.HealthReport {
 	t.Helper()
-	rep, err := c.Check(context.Background(), tg, nil)
+	base, err := c.Baseline(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Check(context.Background(), tg, base)
 	if err != nil {
 		t.Fatal(err)
 	}

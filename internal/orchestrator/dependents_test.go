@@ -27,10 +27,14 @@ func probeKey(dependent, provider string) string {
 // startWithDependents starts the plan with each host depending on the
 // other's port 5432, as the app resolves it at start, with the real
 // dependents_reachable gate.
-func startWithDependents(t *testing.T, e *env) string {
+func startWithDependents(t *testing.T, e *env, afterBaseline func(host string)) string {
 	t.Helper()
 	e.e.Health = func(p patchpilot.Plan, s patchpilot.Stage) (patchpilot.HealthChecker, error) {
-		return health.New(s.Criteria, p.Health, health.Options{Now: e.clock.Now})
+		hc, err := health.New(s.Criteria, p.Health, health.Options{Now: e.clock.Now})
+		if err != nil {
+			return nil, err
+		}
+		return afterBaselineChecker{hc, afterBaseline}, nil
 	}
 	p, err := planner.Parse([]byte(dependentsPlan), "plan.yaml")
 	if err != nil {
@@ -61,12 +65,27 @@ func startWithDependents(t *testing.T, e *env) string {
 	return id
 }
 
+// afterBaselineChecker calls then with the host once its baseline is
+// taken: what changes then is the change's doing.
+type afterBaselineChecker struct {
+	patchpilot.HealthChecker
+	then func(host string)
+}
+
+func (c afterBaselineChecker) Baseline(ctx context.Context, t patchpilot.HealthTarget) (patchpilot.HealthBaseline, error) {
+	b, err := c.HealthChecker.Baseline(ctx, t)
+	if c.then != nil {
+		c.then(t.Host.Name)
+	}
+	return b, err
+}
+
 // TestDependentsGateProbesFromDependents: each provider's gate runs the
 // probe on its dependent's own connection, and the rollout succeeds when
 // the port answers.
 func TestDependentsGateProbesFromDependents(t *testing.T) {
 	e := newEnv(t, hostsNamed(2))
-	id := startWithDependents(t, e)
+	id := startWithDependents(t, e, nil)
 	e.f.commands[probeKey("h02", "h01")] = 0
 	e.f.commands[probeKey("h01", "h02")] = 0
 	if got := e.run(id); got != patchpilot.RolloutSucceeded {
@@ -79,15 +98,23 @@ func TestDependentsGateProbesFromDependents(t *testing.T) {
 	}
 }
 
-// TestDependentsGateFailsProvider: a dependent that cannot reach the
-// provider's port after its change fails the provider, and the verdict
-// says which dependent and which port.
+// TestDependentsGateFailsProvider: a dependent that reached the
+// provider's port before its change and cannot after it fails the
+// provider, and the verdict says which dependent and which port.
 func TestDependentsGateFailsProvider(t *testing.T) {
 	e := newEnv(t, hostsNamed(2))
-	id := startWithDependents(t, e)
-	first := e.stageHosts(id, "first")[0]
-	other := map[string]string{"h01": "h02", "h02": "h01"}[first]
-	e.f.commands[probeKey(other, first)] = 1
+	var first, other string
+	id := startWithDependents(t, e, func(host string) {
+		if host == first {
+			e.f.mu.Lock()
+			e.f.commands[probeKey(other, first)] = 1
+			e.f.mu.Unlock()
+		}
+	})
+	first = e.stageHosts(id, "first")[0]
+	other = map[string]string{"h01": "h02", "h02": "h01"}[first]
+	e.f.commands[probeKey(other, first)] = 0
+	e.f.commands[probeKey(first, other)] = 0
 	if got := e.run(id); got == patchpilot.RolloutSucceeded {
 		t.Fatalf("state = %s, want the rollout stopped", got)
 	}
