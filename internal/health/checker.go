@@ -121,20 +121,19 @@ type gate struct {
 
 // gates maps criterion names to implementations. It is read-only.
 var gates = map[string]gate{
-	patchpilot.CriterionServicesRunning:     {baseline: (*Checker).baseServices, check: (*Checker).checkServices},
-	patchpilot.CriterionNoFailedUnits:       {baseline: (*Checker).baseFailed, check: (*Checker).checkFailed},
-	patchpilot.CriterionNoNewErrors:         {check: (*Checker).checkJournal},
-	patchpilot.CriterionBootTime:            {check: (*Checker).checkBootTime},
-	patchpilot.CriterionPortsListening:      {baseline: (*Checker).basePorts, check: (*Checker).checkPorts},
-	patchpilot.CriterionHTTPOK:              {check: (*Checker).checkHTTP},
-	patchpilot.CriterionSameAsPrevious:      {check: (*Checker).checkSameAsPrevious},
-	patchpilot.CriterionCPUIncrease:         {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
-	patchpilot.CriterionMemory:              {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
-	patchpilot.CriterionErrorRateIncrease:   {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
-	patchpilot.CriterionLatencyP99:          {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
-	patchpilot.CriterionNoFiringAlerts:      {baseline: (*Checker).baseAlerts, check: (*Checker).checkAlerts},
-	patchpilot.CriterionPuppetNoop:          {check: (*Checker).checkPuppet},
-	patchpilot.CriterionDependentsReachable: {baseline: (*Checker).baseDependents, check: (*Checker).checkDependents},
+	patchpilot.CriterionServicesRunning:   {baseline: (*Checker).baseServices, check: (*Checker).checkServices},
+	patchpilot.CriterionNoFailedUnits:     {baseline: (*Checker).baseFailed, check: (*Checker).checkFailed},
+	patchpilot.CriterionNoNewErrors:       {check: (*Checker).checkJournal},
+	patchpilot.CriterionBootTime:          {check: (*Checker).checkBootTime},
+	patchpilot.CriterionPortsListening:    {baseline: (*Checker).basePorts, check: (*Checker).checkPorts},
+	patchpilot.CriterionHTTPOK:            {check: (*Checker).checkHTTP},
+	patchpilot.CriterionSameAsPrevious:    {check: (*Checker).checkSameAsPrevious},
+	patchpilot.CriterionCPUIncrease:       {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionMemory:            {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionErrorRateIncrease: {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionLatencyP99:        {baseline: (*Checker).baseMetric, check: (*Checker).checkMetric},
+	patchpilot.CriterionNoFiringAlerts:    {baseline: (*Checker).baseAlerts, check: (*Checker).checkAlerts},
+	patchpilot.CriterionPuppetNoop:        {check: (*Checker).checkPuppet},
 }
 
 // baselineError is stored in place of a gate's baseline when it could not

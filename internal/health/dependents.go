@@ -23,6 +23,10 @@ const DependentProbeTimeout = 5 * time.Second
 // positional arguments, checked before they are passed, never part of it.
 const tcpProbeScript = `exec 3<>/dev/tcp/"$1"/"$2"`
 
+func init() {
+	gates[patchpilot.CriterionDependentsReachable] = gate{baseline: (*Checker).baseDependents, check: (*Checker).checkDependents}
+}
+
 // probeName is the script's $0.
 const probeName = "patchpilot-dependents-probe"
 
