@@ -105,9 +105,11 @@ func (c *Checker) baseDependents(ctx context.Context, t patchpilot.HealthTarget,
 
 // checkDependents connects, from each dependent of the host over the
 // dependent's own runner, to the ports of the host it uses. A port a
-// dependent cannot reach is a breach; a dependent that cannot be asked (no
-// connection, no bash) fails closed; a dependent the caller marked Skip
-// (it is being changed in the same rollout) is left out with a note.
+// dependent cannot reach is a breach, unless the baseline shows it could
+// not reach it before the change either (noted); a dependent that cannot
+// be asked (no connection, no bash) fails closed; a dependent the caller
+// marked Skip (it is being changed in the same rollout) is left out with a
+// note.
 func (c *Checker) checkDependents(ctx context.Context, t patchpilot.HealthTarget, _ patchpilot.Criterion, raw json.RawMessage) result {
 	var base dependentsBaseline
 	if err := json.Unmarshal(raw, &base); err != nil {

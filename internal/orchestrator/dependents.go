@@ -72,15 +72,42 @@ func (j *job) dialDependent(ctx context.Context, name string) (patchpilot.Runner
 			return nil, err
 		}
 	}
-	r, err := j.rn.e.Dialer.Dial(ctx, h)
+	conn, err := j.rn.e.Dialer.Dial(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	if j.deps.runners == nil {
 		j.deps.runners = map[string]patchpilot.Runner{}
 	}
+	r := &dependentRunner{Runner: conn, drop: func() { j.dropDependent(name, conn) }}
 	j.deps.runners[name] = r
 	return r, nil
+}
+
+// dependentRunner is a connection to a dependent that leaves the
+// pipeline's cache when it breaks, so that the next check dials again.
+type dependentRunner struct {
+	patchpilot.Runner
+	drop func()
+}
+
+func (r *dependentRunner) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	res, err := r.Runner.Run(ctx, cmd)
+	if err != nil && patchpilot.ErrorCode(err) == patchpilot.EUNREACHABLE {
+		r.drop()
+	}
+	return res, err
+}
+
+// dropDependent closes a dependent's broken connection and forgets it,
+// unless it was replaced already.
+func (j *job) dropDependent(name string, conn patchpilot.Runner) {
+	j.deps.mu.Lock()
+	defer j.deps.mu.Unlock()
+	if r, ok := j.deps.runners[name].(*dependentRunner); ok && r.Runner == conn {
+		delete(j.deps.runners, name)
+	}
+	_ = conn.Close()
 }
 
 // closeDependents drops the connections to the dependents. A dependent

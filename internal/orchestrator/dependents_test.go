@@ -150,3 +150,44 @@ func TestDependentSkip(t *testing.T) {
 		}
 	}
 }
+
+// TestDependentConnectionRedialled: a pipeline keeps one connection per
+// dependent; one that breaks is forgotten, and the next check dials again.
+func TestDependentConnectionRedialled(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	j := &job{rn: &run{e: e.e, hosts: map[string]patchpilot.Host{}}}
+	ctx := context.Background()
+	r1, err := j.dialDependent(ctx, "h02") // from the store: not one of the run's hosts
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := j.dialDependent(ctx, "h02"); again != r1 {
+		t.Fatal("a second dial of the same dependent opened another connection")
+	}
+	e.f.mu.Lock()
+	e.f.unreachable["h02"] = true
+	e.f.mu.Unlock()
+	if _, err := r1.Run(ctx, patchpilot.Command{Args: []string{"true"}}); err == nil {
+		t.Fatal("the broken connection ran a command")
+	}
+	if _, err := j.dialDependent(ctx, "h02"); err == nil {
+		t.Fatal("dialled an unreachable dependent")
+	}
+	e.f.mu.Lock()
+	e.f.unreachable["h02"] = false
+	e.f.mu.Unlock()
+	r2, err := j.dialDependent(ctx, "h02")
+	if err != nil || r2 == r1 {
+		t.Fatalf("redial: %v (same connection: %v)", err, r2 == r1)
+	}
+	if _, err := r2.Run(ctx, patchpilot.Command{Args: []string{"true"}}); err != nil {
+		t.Errorf("the new connection: %v", err)
+	}
+	if _, err := j.dialDependent(ctx, "nosuch"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("unknown dependent: %v, want ENOTFOUND", err)
+	}
+	j.closeDependents()
+	if len(j.deps.runners) != 0 {
+		t.Errorf("connections left after close: %v", j.deps.runners)
+	}
+}
