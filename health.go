@@ -55,6 +55,27 @@ type HealthTarget struct {
 	// that compare the host with the rest of its rollout (canary analysis)
 	// read the rollout's other hosts by it.
 	Rollout string
+	// Dependents are the hosts that depend on Host, for the
+	// dependents_reachable gate: the caller fills them from the plan's
+	// Health.Dependents and marks those it must not check (Skip).
+	Dependents []HealthDependent
+	// Dial connects to another host by name (a dependent); nil means
+	// the caller gives no way to, and gates that need one fail closed.
+	// The caller owns the runners it returns and closes them.
+	Dial func(ctx context.Context, host string) (Runner, error)
+}
+
+// HealthDependent is a host that depends on the host under check: the
+// dependents_reachable gate checks from it, over its own connection, that
+// the host's Ports answer. Skip, set by the caller of Check, says why the
+// dependent is not checked this time (it is itself being changed).
+type HealthDependent struct {
+	Host  string `json:"host"`
+	Ports []int  `json:"ports"`
+	// Services are the dependent's services that use the ports, when the
+	// dependency map knows them ("nginx.service").
+	Services []string `json:"services,omitempty"`
+	Skip     string   `json:"skip,omitempty"`
 }
 
 // HealthBaseline is what gates sampled on a host before its change, by

@@ -21,6 +21,12 @@ type HealthConfig struct {
 	CriticalUnits []string `json:"critical_units"`
 	// Puppet configures the puppet_noop criterion.
 	Puppet PuppetConfig `json:"puppet,omitzero"`
+	// Dependents are, per target host, the hosts that depend on it and
+	// the ports they use, for the dependents_reachable criterion. They
+	// are resolved from the dependency map when a rollout is created and
+	// stored with its plan, so that a resumed rollout checks the same
+	// hosts; plan files cannot set them.
+	Dependents map[string][]HealthDependent `json:"dependents,omitempty"`
 }
 
 // Defaults of HTTP probes and Prometheus queries.

@@ -370,6 +370,9 @@ const (
 	CriterionLatencyP99        = "latency_p99"         // p99 latency against the baseline, e.g. <2x
 	CriterionNoFiringAlerts    = "no_firing_alerts"    // no Alertmanager alert of the host fires during the bake
 	CriterionPuppetNoop        = "puppet_noop"         // Puppet in no-op mode finds the host in its declared state
+	// CriterionDependentsReachable: from each host that depends on the
+	// changed host, the ports it uses still answer.
+	CriterionDependentsReachable = "dependents_reachable"
 )
 
 // DisruptionBudget caps how many hosts may be unavailable at once. With
@@ -462,6 +465,9 @@ func (p Plan) WithDefaults() Plan {
 		out.Health.Datadog.Queries = nil
 	}
 	out.Health.Alertmanager.Matchers = nilIfEmpty(p.Health.Alertmanager.Matchers)
+	if len(p.Health.Dependents) == 0 {
+		out.Health.Dependents = nil
+	}
 	out.Canary.Metrics = nilIfEmpty(p.Canary.Metrics)
 	out.Stages = nilIfEmpty(p.Stages)
 	if out.Stages != nil {

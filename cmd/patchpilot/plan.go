@@ -94,6 +94,12 @@ output. With -o json or -o yaml, standard output gets a document instead:
 file, targets, left_out, level, header (the comment lines), stages
 (name, hosts and reasons of each stage) and plan (the plan's YAML).
 
+When other hosts depend on a target (the dependency map, 'patchpilot
+deps'), every stage gets the dependents_reachable criterion: after a host's
+change, the hosts that depend on it check over their own SSH connection that
+its ports still answer. The plan's header says so; remove the criterion from
+a stage to turn it off.
+
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.
 Beyond what this command writes, a plan may stop a wave on the team's own
 alerts (health.alertmanager and the no_firing_alerts criterion), read its

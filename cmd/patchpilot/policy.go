@@ -41,14 +41,16 @@ sent to a group that holds it: refused), promotion (an update reaching hosts
 before it succeeded long enough where it must first: refused), critical
 (critical hosts always need a person), high_risk (high-risk updates always
 need a person), auto_approve (an update not yet auto-approved holds the first
-stage that installs it, until the time shown), two_approvers and plan (the
-plan's own approvals).
+stage that installs it, until the time shown), compliance (the rules of the
+regimes hosts' compliance labels name: "compliance pci: ..."), two_approvers
+and plan (the plan's own approvals). A compliance label naming a regime the
+policy does not define is a warning.
 
 Exit code 0 when the plan may run, even if some stages will wait for
 approvals; 6 when the policy refuses it. JSON fields: plan, decision (allow
 or refuse), unattended, unattended_reason, stages: [{name, hosts, decision,
 approvers, until, findings: [{rule, decision, reason, until}]}], hosts:
-[{host, stage, group, level, decision, findings}].`,
+[{host, stage, group, level, decision, findings}], warnings.`,
 		Example: `  patchpilot policy check plan.yaml
   patchpilot policy check plan.yaml -o json | jq '.stages[] | {name, decision}'`,
 		Args: exactArgs(1, "the plan file"),
@@ -103,6 +105,9 @@ func writePolicyReport(w io.Writer, rep app.PolicyReport) {
 		unattended = "yes"
 	}
 	fmt.Fprintf(w, "UNATTENDED\t%s: %s\n", unattended, rep.UnattendedReason)
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING\t%s\n", warning)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "STAGE\tDECISION\tRULE\tREASON")
 	for _, s := range rep.Stages {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -59,9 +60,12 @@ func (u SLAUpdate) Overdue() time.Duration { return time.Duration(u.OverdueSecon
 
 // HostCompliance is one host's standing against its SLA.
 type HostCompliance struct {
-	Host  string   `json:"host"`
-	Group string   `json:"group"`
-	State SLAState `json:"state"`
+	Host  string `json:"host"`
+	Group string `json:"group"`
+	// Compliance names the compliance regimes whose deadlines apply to
+	// the host with its group's (the stricter of each).
+	Compliance []string `json:"compliance,omitempty"`
+	State      SLAState `json:"state"`
 	// Pending counts the pending security updates with a deadline.
 	Pending int `json:"pending"`
 	// EarliestDeadline is the earliest deadline among them, nil when none.
@@ -204,29 +208,42 @@ func (av availability) of(pkg, version string, advs []patchpilot.AdvisoryRef) (t
 	return at, from, !at.IsZero()
 }
 
-// slaGroups maps each stored host to its policy group, reading the hosts
-// and their summaries in two queries; collected says which hosts have facts.
-// The answer is kept while the inventory and the policy are unchanged: its
-// maps are shared, read them only.
-func (a *App) slaGroups(ctx context.Context) (hosts []string, group map[string]policy.Group, collected map[string]time.Time, err error) {
+// slaGroups maps each stored host to its policy group and the compliance
+// regimes it falls under, reading the hosts and their summaries in two
+// queries; collected says which hosts have facts. The answer is kept while
+// the inventory and the policy are unchanged: its maps are shared, read
+// them only.
+func (a *App) slaGroups(ctx context.Context) (*hostGroups, error) {
 	pk, err := policyKey(a.Options.Policy)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	g, _, err := cachedRead(ctx, a, &a.cache.groups, func(v patchpilot.DataVersions) cacheKey {
 		return cacheKey{inventory: v.Inventory, policy: pk}
 	}, a.readSLAGroups)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return g.hosts, g.group, g.collected, nil
+	return g, err
 }
 
 // hostGroups is what slaGroups returns.
 type hostGroups struct {
 	hosts     []string
 	group     map[string]policy.Group
+	regimes   map[string][]string // the policy's regimes the host's compliance label names
 	collected map[string]time.Time
+}
+
+// sla is a host's SLA: its group's, made stricter by its regimes.
+func (g *hostGroups) sla(p Policy, host string) SLA {
+	return p.SLAUnder(g.group[host], g.regimes[host])
+}
+
+// slaKey names the SLA of a group's hosts under regimes in a
+// ComplianceReport's SLAs: the group's name, followed by the regimes.
+func slaKey(group string, regimes []string) string {
+	if len(regimes) == 0 {
+		return group
+	}
+	return group + " + compliance " + strings.Join(regimes, ",")
 }
 
 func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
@@ -243,7 +260,7 @@ func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
 		byName[s.Name] = s
 	}
 	p := a.Options.Policy
-	g := &hostGroups{group: make(map[string]policy.Group, len(hs)), collected: make(map[string]time.Time, len(hs))}
+	g := &hostGroups{group: make(map[string]policy.Group, len(hs)), regimes: map[string][]string{}, collected: make(map[string]time.Time, len(hs))}
 	for _, h := range hs {
 		s, ok := byName[h.Name]
 		if !ok {
@@ -252,7 +269,11 @@ func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
 		if s.CollectedAt != nil {
 			g.collected[h.Name] = *s.CollectedAt
 		}
-		g.group[h.Name] = p.GroupOf(planner.HostView{Host: h, Facts: s})
+		v := planner.HostView{Host: h, Facts: s}
+		g.group[h.Name] = p.GroupOf(v)
+		if known, _ := p.RegimesOf(v); len(known) > 0 {
+			g.regimes[h.Name] = known
+		}
 		g.hosts = append(g.hosts, h.Name)
 	}
 	return g, nil
@@ -293,6 +314,7 @@ type complianceBase struct {
 
 type baseHost struct {
 	name, group string
+	regimes     []string
 	known       bool
 	deadlines   []SLAUpdate // OverdueSeconds 0
 }
@@ -302,10 +324,11 @@ type baseHost struct {
 // their packages (and the stored advisories, once per package), never one
 // query per host.
 func (a *App) complianceBase(ctx context.Context) (*complianceBase, error) {
-	hosts, group, collected, err := a.slaGroups(ctx)
+	groups, err := a.slaGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
+	hosts, group, collected := groups.hosts, groups.group, groups.collected
 	updates, published, err := a.annotatedUpdates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
 	if err != nil {
 		return nil, err
@@ -324,11 +347,11 @@ func (a *App) complianceBase(ctx context.Context) (*complianceBase, error) {
 	}
 	b := &complianceBase{hosts: make([]baseHost, 0, len(hosts)), slas: map[string]SLA{}}
 	for _, name := range hosts {
-		g := group[name]
-		sla := a.Options.Policy.SLAOf(g)
-		b.slas[g.Name] = sla
+		g, regimes := group[name], groups.regimes[name]
+		sla := groups.sla(a.Options.Policy, name)
+		b.slas[slaKey(g.Name, regimes)] = sla
 		_, known := collected[name]
-		b.hosts = append(b.hosts, baseHost{name: name, group: g.Name, known: known, deadlines: deadlinesOf(byHost[name], sla, av)})
+		b.hosts = append(b.hosts, baseHost{name: name, group: g.Name, regimes: regimes, known: known, deadlines: deadlinesOf(byHost[name], sla, av)})
 	}
 	return b, nil
 }
@@ -359,8 +382,8 @@ func deadlinesOf(updates []patchpilot.HostUpdate, sla SLA, av availability) []SL
 
 // measureHost measures a host's pending security updates against its
 // group's SLA at a time; a host never collected is unknown.
-func measureHost(name, group string, sla SLA, collected bool, updates []patchpilot.HostUpdate, av availability, now time.Time) HostCompliance {
-	h := baseHost{name: name, group: group, known: collected}
+func measureHost(name, group string, regimes []string, sla SLA, collected bool, updates []patchpilot.HostUpdate, av availability, now time.Time) HostCompliance {
+	h := baseHost{name: name, group: group, regimes: regimes, known: collected}
 	if collected {
 		h.deadlines = deadlinesOf(updates, sla, av)
 	}
@@ -369,7 +392,7 @@ func measureHost(name, group string, sla SLA, collected bool, updates []patchpil
 
 // at is the host's standing at a time.
 func (h baseHost) at(now time.Time) HostCompliance {
-	hc := HostCompliance{Host: h.name, Group: h.group, Overdue: []SLAUpdate{}}
+	hc := HostCompliance{Host: h.name, Group: h.group, Compliance: h.regimes, Overdue: []SLAUpdate{}}
 	if !h.known {
 		hc.State = SLAUnknown
 		return hc
@@ -418,10 +441,11 @@ func (a *App) HostCompliance(ctx context.Context, name string) (HostCompliance, 
 		return HostCompliance{}, err
 	}
 	now := a.now()
-	g := a.Options.Policy.GroupOf(planner.HostView{Host: h, Facts: patchpilot.Summarize(h, facts)})
-	sla := a.Options.Policy.SLAOf(g)
+	v := planner.HostView{Host: h, Facts: patchpilot.Summarize(h, facts)}
+	g := a.Options.Policy.GroupOf(v)
+	sla, regimes := a.Options.Policy.HostSLA(v)
 	if facts == nil {
-		return measureHost(name, g.Name, sla, false, nil, availability{}, now), nil
+		return measureHost(name, g.Name, regimes, sla, false, nil, availability{}, now), nil
 	}
 	updates, published, err := a.annotatedUpdates(ctx, patchpilot.UpdateFilter{Host: name, SecurityOnly: true})
 	if err != nil {
@@ -435,7 +459,7 @@ func (a *App) HostCompliance(ctx context.Context, name string) (HostCompliance, 
 	if err != nil {
 		return HostCompliance{}, err
 	}
-	return measureHost(name, g.Name, sla, true, updates, av, now), nil
+	return measureHost(name, g.Name, regimes, sla, true, updates, av, now), nil
 }
 
 // deadlineOf is a pending security update's deadline under the SLA; false

@@ -381,10 +381,11 @@ func ecosystemOfOS(os string) (string, patchpilot.OSFamily) {
 // of the period from their stored SLA exposures, against the SLAs of the
 // policy in force now.
 func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, error) {
-	hosts, group, _, err := a.slaGroups(ctx)
+	groups, err := a.slaGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
+	hosts := groups.hosts
 	exps, err := a.Store.SLAExposures(ctx, q.From, q.To)
 	if err != nil {
 		return nil, err
@@ -403,7 +404,7 @@ func (a *App) complianceDays(ctx context.Context, q KPIQuery) ([]ComplianceDay, 
 	}
 	for _, h := range hosts {
 		list := byHost[h]
-		sla := a.Options.Policy.SLAOf(group[h])
+		sla := groups.sla(a.Options.Policy, h)
 		// Each exposure is out of the SLA after its earliest deadline,
 		// found once rather than at each day.
 		outAfter := make([]time.Time, len(list))

@@ -147,6 +147,9 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if err != nil {
 		return "", err
 	}
+	if p, err = a.resolveDependents(ctx, p, views); err != nil {
+		return "", err
+	}
 	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
 }
 
@@ -249,6 +252,11 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		p.Stages[0].Approval = patchpilot.ApprovalRequired
 	}
 	p.Targets.Selector = selector
+	p, depsHeader, err := a.withDependentsGate(ctx, p, prop.Targets)
+	if err != nil {
+		return PlanProposal{}, err
+	}
+	prop.Header = append(prop.Header, depsHeader...)
 	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
 		p.Name = planName(patch)
 	}

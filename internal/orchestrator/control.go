@@ -400,7 +400,7 @@ func (j *job) gatesBeforeChange(ctx context.Context) error {
 		return nil
 	}
 	j.since = j.rn.e.now()
-	t := j.target()
+	t := j.target(ctx)
 	base, err := j.hc.Baseline(ctx, t)
 	if err != nil {
 		return classify("health baseline", err)

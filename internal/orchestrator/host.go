@@ -30,6 +30,7 @@ type job struct {
 	pre        *patchpilot.PreflightReport
 	rebootNeed bool
 	since      time.Time
+	deps       dependentConns
 }
 
 // stepError ends a host's pipeline in a state with a reason.
@@ -92,6 +93,7 @@ func (rn *run) pipeline(ctx context.Context, hr patchpilot.HostRun, stage patchp
 
 // close drops the job's connection, if it has one.
 func (j *job) close() {
+	j.closeDependents()
 	if j.runner != nil {
 		_ = j.runner.Close()
 		j.runner = nil
@@ -246,7 +248,7 @@ func classify(step string, err error) error {
 	return failed("%s: %s", step, err)
 }
 
-func (j *job) target() patchpilot.HealthTarget {
+func (j *job) target(ctx context.Context) patchpilot.HealthTarget {
 	since := j.since
 	switch {
 	case !since.IsZero():
@@ -255,7 +257,11 @@ func (j *job) target() patchpilot.HealthTarget {
 	case j.hr.StartedAt != nil:
 		since = *j.hr.StartedAt
 	}
-	return patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since, Rollout: j.rn.r.ID}
+	t := patchpilot.HealthTarget{Host: j.host, Runner: j.runner, Since: since, Rollout: j.rn.r.ID}
+	if t.Dependents = j.dependents(ctx); len(t.Dependents) > 0 {
+		t.Dial = j.dialDependent
+	}
+	return t
 }
 
 // readBootID returns the host's boot id.

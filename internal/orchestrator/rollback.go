@@ -103,7 +103,7 @@ func (j *job) settle(ctx context.Context) error {
 	j.since = j.rn.e.now()
 	deadline := j.since.Add(j.rn.e.settle())
 	for {
-		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
+		rep, err := j.hc.Check(ctx, j.target(ctx), j.hr.Baseline)
 		if err != nil {
 			rep = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "the gates could not be evaluated: " + err.Error()}
 		}

@@ -124,7 +124,7 @@ func (j *job) snapshot(ctx context.Context) error {
 	j.hr.FromVersions, j.hr.ToVersions = from, to
 	j.hr.Artifacts, j.hr.Transaction = snap.Artifacts, snap.Transaction
 	if j.hc != nil {
-		base, err := j.hc.Baseline(ctx, j.target())
+		base, err := j.hc.Baseline(ctx, j.target(ctx))
 		if err != nil {
 			return classify("health baseline", err)
 		}
@@ -313,7 +313,7 @@ func (j *job) verify(ctx context.Context) error {
 		reviewUntil = j.rn.e.now().Add(p.Canary.BakeLimit(bake))
 	}
 	for {
-		rep, err := j.hc.Check(ctx, j.target(), j.hr.Baseline)
+		rep, err := j.hc.Check(ctx, j.target(ctx), j.hr.Baseline)
 		if err != nil {
 			if ctx.Err() != nil {
 				return failed("verify interrupted: %s", ctx.Err())

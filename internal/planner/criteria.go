@@ -44,6 +44,7 @@ func criterionSpecs() []criterionSpec {
 		{patchpilot.CriterionLatencyP99, latencyThreshold, "latency_p99<2x"},
 		{patchpilot.CriterionNoFiringAlerts, noThreshold, "no_firing_alerts"},
 		{patchpilot.CriterionPuppetNoop, noThreshold, "puppet_noop"},
+		{patchpilot.CriterionDependentsReachable, noThreshold, "dependents_reachable"},
 	}
 }
 

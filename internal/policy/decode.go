@@ -15,7 +15,7 @@ import (
 
 // Keys of the policy section, in the order docs/policy.md lists them.
 var (
-	policyKeys    = []string{"groups", "default", "promotions", "sla"}
+	policyKeys    = []string{"groups", "default", "promotions", "sla", "compliance"}
 	groupKeys     = []string{"name", "hosts", "level", "auto_approve", "hold", "two_approvers", "sla"}
 	defaultKeys   = []string{"level", "auto_approve", "hold", "two_approvers", "sla"}
 	autoKeys      = []string{"classification", "min_severity", "after"}
@@ -26,6 +26,8 @@ var (
 type decoder struct{ file string }
 
 type yamlNode = yaml.Node
+
+const yamlMapping = yaml.MappingNode
 
 func (d decoder) errorf(n *yaml.Node, what, format string, args ...any) error {
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: %s", d.file, n.Line, what, fmt.Sprintf(format, args...))
@@ -46,6 +48,11 @@ func Decode(file string, n *yaml.Node) (Policy, error) {
 	}
 	if v, ok := f["sla"]; ok {
 		if p.SLA, err = d.sla(v, "policy: sla"); err != nil {
+			return p, err
+		}
+	}
+	if v, ok := f["compliance"]; ok {
+		if p.Compliance, err = d.compliance(v); err != nil {
 			return p, err
 		}
 	}

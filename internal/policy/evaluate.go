@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -133,6 +135,9 @@ type Report struct {
 	UnattendedReason string          `json:"unattended_reason"`
 	Stages           []StageDecision `json:"stages"`
 	Hosts            []HostDecision  `json:"hosts"`
+	// Warnings say what the policy could not apply, such as a compliance
+	// label naming a regime the policy does not define.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Refusals lists every refusing finding, prefixed with its host.
@@ -173,13 +178,19 @@ func Evaluate(p Policy, in Input) Report {
 		}
 		var critical []string
 		twoApprovers := false
+		regimeHosts := map[string][]string{} // regimes that require approval, and their hosts in the stage
 		for _, name := range st.Hosts {
 			v, ok := views[name]
 			if !ok {
 				v = planner.NewHostView(patchpilot.Host{Name: name}, nil)
 			}
 			g := p.GroupOf(v)
-			hd := HostDecision{Host: name, Stage: st.Name, Group: g.Name, Level: g.Level, Decision: Allow, Findings: []Finding{}}
+			regimes, unknown := p.RegimesOf(v)
+			for _, u := range unknown {
+				rep.Warnings = appendOnce(rep.Warnings, fmt.Sprintf("%s: its compliance label names regime %q, which the policy does not define (policy: compliance): no compliance rule applies to it", name, u))
+			}
+			hostLevel := p.HostLevel(g, regimes)
+			hd := HostDecision{Host: name, Stage: st.Name, Group: g.Name, Level: hostLevel, Decision: Allow, Findings: []Finding{}}
 			groupWhy := "in group " + g.Name
 			if g.Selector != "" {
 				groupWhy += " (" + g.Selector + ")"
@@ -187,11 +198,28 @@ func Evaluate(p Policy, in Input) Report {
 				groupWhy += " (no group's selector matches)"
 			}
 			hd.add(Finding{Rule: RuleGroup, Decision: Allow, Reason: groupWhy + ", level " + string(g.Level)})
-			if g.Level.rank() < level.rank() {
-				level = g.Level
+			for _, rn := range regimes {
+				r := p.Compliance[rn]
+				f := Finding{Rule: RuleCompliance, Decision: Allow, Reason: r.describe(rn, g, p.SLAOf(g))}
+				if r.ApprovalRequired || r.TwoApprovers {
+					f.Decision = Approve
+					regimeHosts[rn] = append(regimeHosts[rn], name)
+				}
+				hd.add(f)
 			}
-			if g.Level.rank() <= Supervised.rank() {
+			if hostLevel.rank() < level.rank() {
+				level = hostLevel
+			}
+			switch {
+			case hostLevel.rank() > Supervised.rank():
+			case hostLevel == g.Level:
 				levelWhy = appendOnce(levelWhy, fmt.Sprintf("group %s is %s", g.Name, g.Level))
+			default:
+				for _, rn := range regimes {
+					if m := p.Compliance[rn].MaxLevel; m != "" && m.rank() == hostLevel.rank() {
+						levelWhy = appendOnce(levelWhy, fmt.Sprintf("compliance %s caps its hosts at %s", rn, m))
+					}
+				}
 			}
 			ups := updates[name]
 			for _, u := range ups {
@@ -256,6 +284,14 @@ func Evaluate(p Policy, in Input) Report {
 			if twoApprovers {
 				sd.Approvers = 2
 				sd.add(Finding{Rule: RuleTwoApprovers, Decision: Approve, Reason: "the group of a critical host requires two distinct approvers"})
+			}
+		}
+		for _, rn := range slices.Sorted(maps.Keys(regimeHosts)) {
+			sd.add(Finding{Rule: RuleCompliance, Decision: Approve,
+				Reason: fmt.Sprintf("compliance %s: holds hosts under %s (%s), which need a person's approval", rn, rn, strings.Join(regimeHosts[rn], ", "))})
+			if p.Compliance[rn].TwoApprovers {
+				sd.Approvers = 2
+				sd.add(Finding{Rule: RuleTwoApprovers, Decision: Approve, Reason: fmt.Sprintf("compliance %s: its hosts require two distinct approvers", rn)})
 			}
 		}
 		if sd.Decision == Approve && sd.Approvers == 0 {
@@ -362,7 +398,7 @@ func (s *StageDecision) add(f Finding) {
 // The critical rule is carried once for the stage as a whole.
 func (s *StageDecision) merge(h HostDecision) {
 	for _, f := range h.Findings {
-		if f.Decision == Allow || f.Rule == RuleCritical {
+		if f.Decision == Allow || f.Rule == RuleCritical || f.Rule == RuleCompliance {
 			continue
 		}
 		f.Reason = h.Host + ": " + f.Reason

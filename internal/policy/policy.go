@@ -10,7 +10,9 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +73,9 @@ type Policy struct {
 	// SLA is the patch deadline per severity of hosts whose group sets
 	// none; see SLAOf.
 	SLA SLA `json:"sla"`
+	// Compliance gives each compliance regime its rules, by the name
+	// hosts' compliance labels use ("pci"); see HostSLA and HostLevel.
+	Compliance map[string]Regime `json:"compliance,omitempty"`
 }
 
 // Group is a set of hosts (a target selector as plans use, such as
@@ -170,6 +175,14 @@ func (p Policy) Validate() error {
 	}
 	if err := p.SLA.validate("policy"); err != nil {
 		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Compliance)) {
+		if !regimeName.MatchString(name) {
+			return patchpilot.Errorf(patchpilot.EINVALID, "policy: compliance: regime name %q: expected a lower-case word of letters, digits, '.', '-' or '_'", name)
+		}
+		if err := p.Compliance[name].validate("policy: compliance: " + name); err != nil {
+			return err
+		}
 	}
 	for i, pr := range p.Promotions {
 		what := fmt.Sprintf("policy: promotions[%d]", i)
