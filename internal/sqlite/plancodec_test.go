@@ -84,8 +84,10 @@ func TestStoredPlanForms(t *testing.T) {
 	// Nor Datadog, Alertmanager, Puppet, a playbook apply or hooks.
 	want.Health.Datadog, want.Health.Alertmanager, want.Health.Puppet = patchpilot.DatadogConfig{}, patchpilot.AlertmanagerConfig{}, patchpilot.PuppetConfig{}
 	want.Apply, want.Hooks = patchpilot.ApplyConfig{}, patchpilot.HookConfig{}
-	// Nor budgets per service or a dependency order.
+	// Nor budgets per service, a dependency order or the dependents the
+	// dependents gate checks.
 	want.Order = patchpilot.OrderConfig{}
+	want.Health.Dependents = nil
 	for i := range want.Budgets {
 		want.Budgets[i].Service = ""
 	}

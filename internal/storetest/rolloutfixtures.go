@@ -71,6 +71,9 @@ func FullPlan() patchpilot.Plan {
 			{Start: 0, End: 0},
 		},
 		Health: patchpilot.HealthConfig{
+			Dependents: map[string][]patchpilot.HealthDependent{
+				"db1": {{Host: "web1", Ports: []int{5432}, Services: []string{"nginx.service"}, Skip: ""}},
+			},
 			HTTP: []patchpilot.HTTPProbe{{Name: "web", URL: "http://{{.Address}}:8080/health?probe=1&x=<y>",
 				ExpectStatus: 204, Timeout: 1500 * time.Millisecond, MaxLatency: 250*time.Millisecond + 3}},
 			Prometheus: patchpilot.PrometheusConfig{URL: "http://127.0.0.1:9090",
