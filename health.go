@@ -30,7 +30,20 @@ type GateResult struct {
 	Threshold *float64        `json:"threshold,omitempty"`
 	Time      time.Time       `json:"time"`
 	Evidence  json.RawMessage `json:"evidence,omitempty"`
+	// Phase says which check of a host's pipeline the result is from:
+	// empty for the check whose verdict decided the pipeline (the bake's
+	// last, or a dry run's), GateAfterRollback for the check that
+	// verified the host after its rollback.
+	Phase GatePhase `json:"phase,omitempty"`
 }
+
+// GatePhase is the check of a host's pipeline a gate result comes from.
+type GatePhase string
+
+// GateAfterRollback marks the results of the check that verifies a host
+// once it is rolled back. A host's record keeps them next to, not instead
+// of, the results that decided the rollback.
+const GateAfterRollback GatePhase = "after_rollback"
 
 // HealthVerdict is the decision over all gates of a host at one check.
 type HealthVerdict string

@@ -258,6 +258,11 @@ func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 			if len(h.Reason) > hostReasonWidth {
 				long = append(long, h)
 			}
+			// The host's reason names the gates that decided; each
+			// gate's own reason says why, one line each under it.
+			for _, line := range gateLines(h.Gates) {
+				fmt.Fprintf(w, "\t\t\t\t  %s\n", truncate(line, hostReasonWidth))
+			}
 		}
 	}
 	// The table cuts long reasons to keep its columns; this is the
@@ -272,6 +277,42 @@ func writeRolloutStatus(w io.Writer, st app.RolloutStatus) {
 	for _, inc := range st.Incidents {
 		fmt.Fprintf(w, "\nIncident %d (%s, stage %s): %s; hosts %s\n", inc.ID, inc.Time.Local().Format(time.DateTime), dash(inc.Stage), inc.Reason, strings.Join(inc.Hosts, ", "))
 	}
+}
+
+// gateLines says, one line each, why each gate of a host's record did
+// not pass: those of the check that decided the host first, then those of
+// the check after its rollback, marked so.
+func gateLines(gates []patchpilot.GateResult) []string {
+	var decided, after []string
+	for _, g := range gates {
+		if g.Outcome == patchpilot.GatePass {
+			continue
+		}
+		line := g.Gate + " " + gateOutcomeWords(g.Outcome)
+		if why := strings.Join(strings.Fields(g.Reason), " "); why != "" {
+			line += ": " + why
+		}
+		if g.Phase == patchpilot.GateAfterRollback {
+			after = append(after, "after the rollback: "+line)
+		} else {
+			decided = append(decided, line)
+		}
+	}
+	return append(decided, after...)
+}
+
+func gateOutcomeWords(o patchpilot.GateOutcome) string {
+	switch o {
+	case patchpilot.GateBreach:
+		return "breached"
+	case patchpilot.GateCritical:
+		return "breached (critical)"
+	case patchpilot.GateError:
+		return "could not be evaluated"
+	case patchpilot.GateInconclusive:
+		return "inconclusive"
+	}
+	return string(o)
 }
 
 func versions(h patchpilot.HostRun) string {

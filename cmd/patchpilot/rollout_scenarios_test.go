@@ -144,6 +144,44 @@ func (rl *rolloutLab) validationFails(t *testing.T, hosts []string) {
 	if ver := rl.version(v, "pp-demo-web"); ver != "1.0.0" || !rl.healthy(v) {
 		t.Errorf("validation host %s after rollback: pp-demo-web %s, healthy %v; want 1.0.0 and healthy", v, ver, rl.healthy(v))
 	}
+	// The host's record keeps the gates that decided its rollback next to
+	// the check after it, and the start table says why each gate failed.
+	var failedGates, afterRollback int
+	for _, s := range st.Stages {
+		for _, h := range s.Hosts {
+			if h.Name != v {
+				continue
+			}
+			for _, raw := range h.Gates {
+				var g patchpilot.GateResult
+				if err := json.Unmarshal(raw, &g); err != nil {
+					t.Fatalf("gate result %s: %v", raw, err)
+				}
+				switch {
+				case g.Phase == patchpilot.GateAfterRollback:
+					afterRollback++
+				case g.Outcome != patchpilot.GatePass:
+					failedGates++
+					if want := g.Gate + " " + gateOutcomeWords(g.Outcome) + ": "; !strings.Contains(r.stdout, want) {
+						t.Errorf("the start table lacks %q under %s:\n%s", want, v, r.stdout)
+					}
+				}
+			}
+		}
+	}
+	if failedGates == 0 || afterRollback == 0 {
+		t.Errorf("%s keeps %d failed gates that decided and %d results after the rollback, want some of both", v, failedGates, afterRollback)
+	}
+	events := e.mustRun("rollout", "events", id)
+	snapshots := 0
+	for _, line := range strings.Split(events, "\n") {
+		if strings.HasSuffix(strings.TrimSpace(line), " "+v+" snapshot") {
+			snapshots++
+		}
+	}
+	if snapshots != 1 {
+		t.Errorf("%d snapshot events of %s, want 1:\n%s", snapshots, v, events)
+	}
 	for _, h := range st.stageHosts("rest") {
 		if got := st.hostStates()[h]; got != "skipped" || rl.upgrades(h, "pp-demo-web", "1.1.1") != before[h] || rl.version(h, "pp-demo-web") != "1.0.0" {
 			t.Errorf("%s was touched: state %s, version %s", h, got, rl.version(h, "pp-demo-web"))

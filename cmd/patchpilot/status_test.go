@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
 // rollout status is where hints send people to see why a host failed: a
@@ -30,5 +34,84 @@ func TestRolloutStatusGivesLongReasonsWhole(t *testing.T) {
 	}
 	if strings.Count(out, "dry run: would install web 1.0→1.1") != 1 {
 		t.Errorf("status repeats or drops web-2's short reason:\n%s", out)
+	}
+}
+
+// TestRolloutStatusSaysWhyEachGateBreached: the status table gives, under
+// a host, each gate that did not pass with its own reason, on one line
+// each: those that decided the host, then those of the check after its
+// rollback, marked so. Passing gates are not listed.
+func TestRolloutStatusSaysWhyEachGateBreached(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	seedHosts(t, db, "lab02", "lab01")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "r-20261207-1"
+	if err := st.CreateRollout(ctx, patchpilot.Rollout{ID: id, State: patchpilot.RolloutHalted,
+		Plan:   patchpilot.Plan{Name: "web", Patch: patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "pp-demo-web", Version: "1.1.1"}}}},
+		Stages: []patchpilot.StageRun{{Name: "first", Hosts: []string{"lab02"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 0, 10, 0, 0, time.UTC)
+	err = st.SaveHostRun(ctx, patchpilot.HostRun{Rollout: id, Host: "lab02", State: patchpilot.HostRolledBack, Order: 1,
+		FromVersions: map[string]string{"pp-demo-web": "1.1.0"}, ToVersions: map[string]string{"pp-demo-web": "1.1.1"},
+		StartedAt: &at, FinishedAt: &at,
+		Reason: "rolled back: unhealthy: critical: dependents_reachable; breached: services_running",
+		Gates: []patchpilot.GateResult{
+			{Gate: "dependents_reachable", Outcome: patchpilot.GateCritical, Time: at,
+				Reason: "lab01 cannot reach 127.0.88.2:8080: connection refused"},
+			{Gate: "services_running", Outcome: patchpilot.GateBreach, Time: at,
+				Reason: "pp-demo-web.service failed:\nexit status 1"},
+			{Gate: "journal_errors<5", Outcome: patchpilot.GatePass, Time: at, Reason: "0 errors"},
+			{Gate: "dependents_reachable", Outcome: patchpilot.GatePass, Time: at, Phase: patchpilot.GateAfterRollback,
+				Reason: "lab02 answers from all 1 dependents checked"},
+			{Gate: "services_running", Outcome: patchpilot.GateInconclusive, Time: at, Phase: patchpilot.GateAfterRollback,
+				Reason: "pp-demo-web.service is activating"},
+		}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.runIn("rollout", "status", id, "--db", db)
+	if r.code != 0 {
+		t.Fatalf("rollout status: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(r.stdout, "\n")
+	find := func(text string) int {
+		t.Helper()
+		for i, l := range lines {
+			if strings.HasSuffix(strings.TrimSpace(l), text) {
+				return i
+			}
+		}
+		t.Errorf("no line of the status ends with %q:\n%s", text, r.stdout)
+		return -1
+	}
+	host := -1
+	for i, l := range lines {
+		if strings.Contains(l, "lab02") && strings.Contains(l, "rolled_back") {
+			host = i
+		}
+	}
+	crit := find("dependents_reachable breached (critical): lab01 cannot reach 127.0.88.2:8080: connection refused")
+	breach := find("services_running breached: pp-demo-web.service failed: exit status 1")
+	after := find("after the rollback: services_running inconclusive: pp-demo-web.service is activating")
+	if host < 0 || crit != host+1 || breach != host+2 || after != host+3 {
+		t.Errorf("the gates' lines are not the three lines under the host's (host %d, lines %d %d %d):\n%s", host, crit, breach, after, r.stdout)
+	}
+	for _, passed := range []string{"0 errors", "answers from all"} {
+		if strings.Contains(r.stdout, passed) {
+			t.Errorf("the status lists a gate that passed (%q):\n%s", passed, r.stdout)
+		}
+	}
+	if crit >= 0 {
+		reasonCol := strings.Index(lines[host], "rolled back: ")
+		if got := len(lines[crit]) - len(strings.TrimLeft(lines[crit], " ")); reasonCol < 0 || got < reasonCol {
+			t.Errorf("the gate line starts at column %d, before the REASON column (%d):\n%s", got, reasonCol, r.stdout)
+		}
 	}
 }

@@ -191,3 +191,99 @@ func TestDependentConnectionRedialled(t *testing.T) {
 		t.Errorf("connections left after close: %v", j.deps.runners)
 	}
 }
+
+// rollbackHookPM calls then with the host once its rollback is done.
+type rollbackHookPM struct {
+	fakePM
+	then func(host string)
+}
+
+func (p rollbackHookPM) Rollback(ctx context.Context, r patchpilot.Runner, snap patchpilot.PackageSnapshot, o patchpilot.ApplyOptions) (patchpilot.ApplyReport, error) {
+	rep, err := p.fakePM.Rollback(ctx, r, snap, o)
+	if err == nil && p.then != nil {
+		p.then(hostOf(r))
+	}
+	return rep, err
+}
+
+// TestDependentsBreachKeptAfterRollback: the record of a host rolled back
+// by the dependents gate keeps the breach that decided it, with the
+// dependent's reason, and the check after the rollback (which passes once
+// the dependent reaches the host again) next to it, marked as such; the
+// host's outcome carries both.
+func TestDependentsBreachKeptAfterRollback(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	var first, other string
+	e.e.PackageManagers = func(patchpilot.OSFamily) (patchpilot.PackageManager, error) {
+		return rollbackHookPM{fakePM{e.f}, func(host string) {
+			if host == first {
+				e.f.mu.Lock()
+				e.f.commands[probeKey(other, first)] = 0
+				e.f.mu.Unlock()
+			}
+		}}, nil
+	}
+	id := startWithDependents(t, e, func(host string) {
+		if host == first {
+			e.f.mu.Lock()
+			e.f.commands[probeKey(other, first)] = 1
+			e.f.mu.Unlock()
+		}
+	})
+	first = e.stageHosts(id, "first")[0]
+	other = map[string]string{"h01": "h02", "h02": "h01"}[first]
+	e.f.commands[probeKey(other, first)] = 0
+	e.f.commands[probeKey(first, other)] = 0
+	e.run(id)
+	ctx := context.Background()
+	runs, err := e.db.HostRuns(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hr patchpilot.HostRun
+	for _, h := range runs {
+		if h.Host == first {
+			hr = h
+		}
+	}
+	if hr.State != patchpilot.HostRolledBack {
+		t.Fatalf("%s = %s (%s), want rolled_back", first, hr.State, hr.Reason)
+	}
+	check := func(what string, gates []patchpilot.GateResult) {
+		t.Helper()
+		var decided, after []patchpilot.GateResult
+		for _, g := range gates {
+			switch g.Phase {
+			case "":
+				decided = append(decided, g)
+			case patchpilot.GateAfterRollback:
+				after = append(after, g)
+			default:
+				t.Errorf("%s: gate %s has phase %q", what, g.Gate, g.Phase)
+			}
+		}
+		want := other + " cannot reach " + first + ":5432"
+		if len(decided) != 1 || decided[0].Gate != "dependents_reachable" || decided[0].Outcome != patchpilot.GateBreach ||
+			!strings.Contains(decided[0].Reason, want) {
+			t.Errorf("%s: the results that decided = %+v, want the dependents_reachable breach saying %q", what, decided, want)
+		}
+		if len(after) != 1 || after[0].Gate != "dependents_reachable" || after[0].Outcome != patchpilot.GatePass {
+			t.Errorf("%s: the results after the rollback = %+v, want dependents_reachable passing", what, after)
+		}
+	}
+	check("host record", hr.Gates)
+	outs, err := e.db.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range outs {
+		if o.Rollout == id && o.Host == first {
+			found = true
+			check("outcome", o.GateResults)
+		}
+	}
+	if !found {
+		t.Errorf("no outcome of %s", first)
+	}
+}

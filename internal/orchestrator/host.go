@@ -172,9 +172,31 @@ func (j *job) run(ctx context.Context) error {
 	return nil
 }
 
-// save stores the record, moving it to state; every transition is stored
-// before the side effect it announces.
+// save stores the record, moving it to state, and writes the host state
+// event announcing it; every transition is stored before the side effect
+// it announces.
 func (j *job) save(ctx context.Context, state patchpilot.HostState, reason string) error {
+	return j.saveNoting(ctx, state, reason, reason)
+}
+
+// saveNoting is save with an event that says note where the stored
+// reason would not tell two moments of the same state apart.
+func (j *job) saveNoting(ctx context.Context, state patchpilot.HostState, reason, note string) error {
+	if err := j.store(ctx, state, reason); err != nil {
+		return err
+	}
+	msg := j.hr.Host + " " + string(state)
+	if note != "" {
+		msg += ": " + note
+	}
+	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState, msg, nil)
+	return nil
+}
+
+// store stores the record in state without an event. On its own it keeps
+// what a step learnt (the snapshot's versions, artifacts and baseline)
+// while the host stays in the step whose event announced it.
+func (j *job) store(ctx context.Context, state patchpilot.HostState, reason string) error {
 	now := j.rn.e.now()
 	j.hr.State, j.hr.Reason, j.hr.UpdatedAt = state, reason, now
 	if j.hr.StartedAt == nil {
@@ -186,11 +208,6 @@ func (j *job) save(ctx context.Context, state patchpilot.HostState, reason strin
 	if err := j.rn.e.Store.SaveHostRun(context.WithoutCancel(ctx), j.hr); err != nil {
 		return failed("store host state: %s", err)
 	}
-	msg := j.hr.Host + " " + string(state)
-	if reason != "" {
-		msg += ": " + reason
-	}
-	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState, msg, nil)
 	return nil
 }
 
@@ -208,7 +225,10 @@ func (j *job) fail(ctx context.Context, err error) patchpilot.HostRun {
 	}
 	if se.state == patchpilot.HostFailed && j.hr.Order > 0 {
 		if j.stage.OnFailure != patchpilot.HaltAndAlert {
-			if err := j.save(ctx, patchpilot.HostRollingBack, se.reason); err != nil {
+			// The host waits for its stage to roll it back, which may
+			// come after the stage's other hosts in flight finish: the
+			// rollback itself announces its start (rollbackHost).
+			if err := j.saveNoting(ctx, patchpilot.HostRollingBack, se.reason, "waits for its rollback: "+se.reason); err != nil {
 				j.rn.e.logger().Warn("store host state", "host", j.hr.Host, "err", err)
 			}
 			return j.hr

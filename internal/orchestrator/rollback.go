@@ -49,7 +49,7 @@ func (rn *run) rollbackHost(ctx context.Context, hr patchpilot.HostRun) patchpil
 	stage := rn.planStage(hr.Stage)
 	j, err := rn.newJob(ctx, hr, stage)
 	cause := hr.Reason
-	if err := j.save(ctx, patchpilot.HostRollingBack, cause); err != nil {
+	if err := j.saveNoting(ctx, patchpilot.HostRollingBack, cause, "rollback started: "+cause); err != nil {
 		rn.e.logger().Warn("store host state", "host", hr.Host, "err", err)
 	}
 	end := func(err error) patchpilot.HostRun {
@@ -95,7 +95,10 @@ func (rn *run) rollbackHost(ctx context.Context, hr patchpilot.HostRun) patchpil
 	return end(j.settle(ctx))
 }
 
-// settle waits for a rolled-back host's gates to stop saying rollback.
+// settle waits for a rolled-back host's gates to stop saying rollback:
+// the check that verifies the rollback. Its results are kept with the
+// host's, marked GateAfterRollback, next to the results that decided the
+// host's pipeline (why it was rolled back), which stay as they were.
 func (j *job) settle(ctx context.Context) error {
 	if j.hc == nil {
 		return nil
@@ -107,19 +110,41 @@ func (j *job) settle(ctx context.Context) error {
 		if err != nil {
 			rep = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "the gates could not be evaluated: " + err.Error()}
 		}
-		j.recordVerdict(ctx, rep)
+		rep.Results = inPhase(rep.Results, patchpilot.GateAfterRollback)
+		j.recordVerdict(ctx, rep, patchpilot.GateAfterRollback)
+		j.hr.Gates = withPhase(j.hr.Gates, patchpilot.GateAfterRollback, rep.Results)
 		if rep.Verdict != patchpilot.Unhealthy {
-			j.hr.Gates = rep.Results
 			return nil
 		}
 		if !j.rn.e.now().Before(deadline) {
-			j.hr.Gates = rep.Results
 			return errors.New("still unhealthy after the rollback: " + rep.Reason)
 		}
 		if err := j.rn.e.sleep(ctx, j.rn.e.checkInterval()); err != nil {
 			return err
 		}
 	}
+}
+
+// inPhase returns a copy of results marked as results of phase.
+func inPhase(results []patchpilot.GateResult, phase patchpilot.GatePhase) []patchpilot.GateResult {
+	out := make([]patchpilot.GateResult, len(results))
+	for i, g := range results {
+		g.Phase = phase
+		out[i] = g
+	}
+	return out
+}
+
+// withPhase returns gates with the results of phase replaced by results,
+// the others (those of other checks) kept in their order.
+func withPhase(gates []patchpilot.GateResult, phase patchpilot.GatePhase, results []patchpilot.GateResult) []patchpilot.GateResult {
+	out := make([]patchpilot.GateResult, 0, len(gates)+len(results))
+	for _, g := range gates {
+		if g.Phase != phase {
+			out = append(out, g)
+		}
+	}
+	return append(out, results...)
 }
 
 func (rn *run) planStage(name string) patchpilot.Stage {

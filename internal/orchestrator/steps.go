@@ -130,7 +130,9 @@ func (j *job) snapshot(ctx context.Context) error {
 		}
 		j.hr.Baseline = base
 	}
-	return j.save(ctx, patchpilot.HostSnapshot, "")
+	// The snapshot's event was written when the step began: this stores
+	// what it found, with no second announcement.
+	return j.store(ctx, patchpilot.HostSnapshot, "")
 }
 
 func (j *job) apply(ctx context.Context) error {
@@ -321,7 +323,7 @@ func (j *job) verify(ctx context.Context) error {
 			rep = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "the gates could not be evaluated: " + err.Error()}
 		}
 		j.hr.Gates = rep.Results
-		j.recordVerdict(ctx, rep)
+		j.recordVerdict(ctx, rep, "")
 		if rep.Verdict == patchpilot.Unhealthy {
 			return failed("unhealthy: %s", rep.Reason)
 		}
@@ -348,9 +350,14 @@ func (j *job) verify(ctx context.Context) error {
 	}
 }
 
-func (j *job) recordVerdict(ctx context.Context, rep patchpilot.HealthReport) {
+// recordVerdict writes a check's gate verdict event; phase says which
+// check it is (see patchpilot.GatePhase) and is named in the message.
+func (j *job) recordVerdict(ctx context.Context, rep patchpilot.HealthReport, phase patchpilot.GatePhase) {
 	data, _ := json.Marshal(rep)
 	msg := fmt.Sprintf("%s gates %s", j.hr.Host, rep.Verdict)
+	if phase == patchpilot.GateAfterRollback {
+		msg = fmt.Sprintf("%s gates after the rollback %s", j.hr.Host, rep.Verdict)
+	}
 	if rep.Reason != "" {
 		msg += ": " + rep.Reason
 	}

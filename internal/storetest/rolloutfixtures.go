@@ -258,6 +258,8 @@ func fullHostRun(rollout, stage, host string) patchpilot.HostRun {
 				Baseline: ptr(0.125), Threshold: ptr(25.0), Time: at.Add(time.Minute).In(otherZone),
 				Evidence: json.RawMessage(`{"query": "rate(node_cpu_seconds_total{instance=\"web-1\"}[1m])", "samples": [1, 2.5]}`)},
 			{Gate: "http_ok", Outcome: patchpilot.GateError, Reason: "connection refused", Time: at.Add(2 * time.Minute)},
+			{Gate: "http_ok", Outcome: patchpilot.GatePass, Reason: "200 in 9ms", Time: at.Add(3 * time.Minute),
+				Phase: patchpilot.GateAfterRollback},
 		},
 	}
 }
