@@ -25,6 +25,10 @@ const (
 // older snapshot); Missing names the parts that could not be read on a
 // host that was collected in depth.
 type HostDepth struct {
+	// CollectedAt is when this depth was read: the snapshot's time, or
+	// an earlier one's when a collection without depth carried it
+	// forward (zero in snapshots saved before it was recorded).
+	CollectedAt time.Time `json:"collected_at,omitzero"`
 	// Services are the running services in depth, ordered by unit.
 	Services []ServiceDetail `json:"services,omitempty"`
 	// Listeners are the host's listening TCP sockets.
@@ -123,14 +127,16 @@ type ForeignPackage struct {
 }
 
 // ObservedConnection is the store's aggregate of one connection seen over
-// time: the same host, direction, service, peer and port across
-// collections, with when it was first and last seen and how many
+// time: the same host, direction, service, local address, peer and port
+// across collections, with when it was first and last seen and how many
 // collections saw it.
 type ObservedConnection struct {
-	Host      string    `json:"host"`
-	Direction string    `json:"direction"`
-	Service   string    `json:"service,omitempty"`
-	Process   string    `json:"process,omitempty"`
+	Host      string `json:"host"`
+	Direction string `json:"direction"`
+	Service   string `json:"service,omitempty"`
+	Process   string `json:"process,omitempty"`
+	// Local is the host's address the connection used ("" when unknown).
+	Local     string    `json:"local,omitempty"`
 	Peer      string    `json:"peer"`
 	Port      int       `json:"port"`
 	FirstSeen time.Time `json:"first_seen"`
@@ -147,7 +153,7 @@ type ObservedConnection struct {
 type ConnectionStore interface {
 	// Connections returns the observations last seen at or after since
 	// (every one for a zero since), ordered by host, direction, service,
-	// peer and port.
+	// peer, port and local address.
 	Connections(ctx context.Context, since time.Time) ([]ObservedConnection, error)
 	// PruneConnections deletes the observations last seen before before
 	// and returns how many it deleted; a zero before is EINVALID.

@@ -22,8 +22,10 @@ import (
 type fleet struct {
 	hosts  map[string]patchpilot.Host
 	depth  map[string]*patchpilot.HostDepth
-	latest map[string]time.Time // each host's latest collection
+	latest map[string]time.Time // when each host's latest connections were read
 	owner  map[netip.Addr]string
+	// byInventory maps an inventory address to its one host.
+	byInventory map[netip.Addr]string
 	// ambiguous are the addresses two or more hosts claim, with them.
 	ambiguous map[netip.Addr][]string
 	notes     map[string]bool
@@ -50,19 +52,26 @@ func parseAddr(s string) (netip.Addr, bool) {
 func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 	f := &fleet{
 		hosts: map[string]patchpilot.Host{}, depth: map[string]*patchpilot.HostDepth{},
-		latest: map[string]time.Time{}, owner: map[netip.Addr]string{},
+		latest: map[string]time.Time{}, owner: map[netip.Addr]string{}, byInventory: map[netip.Addr]string{},
 		ambiguous: map[netip.Addr][]string{}, notes: map[string]bool{},
 	}
 	for _, h := range hosts {
 		f.hosts[h.Name] = h
 	}
+	snapshot := map[string]time.Time{}
 	for _, fs := range facts {
 		if _, ok := f.hosts[fs.Host]; !ok {
 			continue
 		}
-		if fs.CollectedAt.After(f.latest[fs.Host]) {
-			f.latest[fs.Host] = fs.CollectedAt
+		if fs.CollectedAt.After(snapshot[fs.Host]) {
+			snapshot[fs.Host] = fs.CollectedAt
 			f.depth[fs.Host] = fs.Depth
+			// The connections were read when the depth was: a
+			// collection without depth carries an older one forward.
+			f.latest[fs.Host] = fs.CollectedAt
+			if fs.Depth != nil && !fs.Depth.CollectedAt.IsZero() {
+				f.latest[fs.Host] = fs.Depth.CollectedAt
+			}
 		}
 	}
 	inventory := map[netip.Addr][]string{}
@@ -87,6 +96,7 @@ func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 	for a, names := range inventory {
 		if len(names) == 1 {
 			f.owner[a] = names[0]
+			f.byInventory[a] = names[0]
 		} else {
 			f.ambiguous[a] = names
 		}
@@ -102,6 +112,23 @@ func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 		}
 	}
 	return f
+}
+
+// inventoryOwner is the host whose inventory address addr is, "" when
+// none (or several) is.
+func (f *fleet) inventoryOwner(addr string) string {
+	a, ok := parseAddr(addr)
+	if !ok {
+		return ""
+	}
+	return f.byInventory[a]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // host resolves a peer address to the fleet host it belongs to; "" when
@@ -205,6 +232,44 @@ func (f *fleet) client(peer string) patchpilot.DependencyEnd {
 	return patchpilot.DependencyEnd{Address: peer}
 }
 
+// sshUnits are the units of the SSH daemon patchpilot itself connects to.
+var sshUnits = []string{"ssh.service", "sshd.service"}
+
+// management reports whether an incoming observation reached the host's
+// SSH daemon: patchpilot's own sessions (and an administrator's) are
+// management traffic, not a dependency. The unit is the observation's, or
+// when it could not be told (collected without root) the one listening on
+// the port at the local address.
+func (f *fleet) management(o patchpilot.ObservedConnection) bool {
+	unit := o.Service
+	if unit == "" {
+		if s := f.service(o.Host, o.Local, o.Port); s != nil {
+			unit = s.Unit
+		}
+	}
+	return slices.Contains(sshUnits, unit)
+}
+
+// declaresSSH reports whether client's depends_on names host's SSH: the
+// port, or the ssh or sshd service.
+func declaresSSH(hosts []patchpilot.Host, client, host string, port int) bool {
+	if client == "" {
+		return false
+	}
+	for _, h := range hosts {
+		if h.Name != client {
+			continue
+		}
+		decls, _ := ParseDependsOn(h.Labels[patchpilot.LabelDependsOn])
+		for _, d := range decls {
+			if d.Host == host && (d.Port == port || slices.Contains(sshUnits, d.Service)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // edgeKey identifies an edge: the client (host and service, or address)
 // and the provider (host or address) and port.
 type edgeKey struct {
@@ -277,11 +342,23 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 	cutoff := now.Add(-maxAge)
 
 	usable := make([]patchpilot.ObservedConnection, 0, len(obs))
+	foreign := map[string]int{}
 	for _, o := range obs {
 		if _, ok := f.hosts[o.Host]; !ok || o.LastSeen.Before(cutoff) || o.Peer == "" || o.Port <= 0 {
 			continue
 		}
+		// A host collected without root keeps every socket of its
+		// network namespace: one whose local address is another host's
+		// inventory address is that host's, not this one's.
+		if other := f.inventoryOwner(o.Local); other != "" && other != o.Host {
+			foreign[o.Host]++
+			continue
+		}
 		usable = append(usable, o)
+	}
+	for host, n := range foreign {
+		f.note("%s: %d %s from other hosts' addresses set aside (collected without root: ss cannot tell whose sockets they are)",
+			host, n, plural(n, "connection", "connections"))
 	}
 	live := func(o patchpilot.ObservedConnection) bool {
 		latest, ok := f.latest[o.Host]
@@ -309,6 +386,9 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 		from := f.client(o.Peer)
 		to := f.end(o.Host, o.Service, o.Port)
 		if from.Host == o.Host {
+			continue
+		}
+		if f.management(o) && !declaresSSH(hosts, from.Host, o.Host, o.Port) {
 			continue
 		}
 		joined := false

@@ -104,6 +104,27 @@ func (s suite) testConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("LocalAddress", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "lab03"})
+		a := conn(in, "", "", "127.0.0.1", 8080)
+		a.Local = "127.0.88.3"
+		b := a
+		b.Local = "127.0.88.2"
+		mustSave(t, st, withConns("lab03", t1, a, b))
+		got, err := st.Connections(ctx, time.Time{})
+		if err != nil {
+			t.Fatalf("Connections: %v", err)
+		}
+		want := []patchpilot.ObservedConnection{
+			{Host: "lab03", Direction: in, Local: "127.0.88.2", Peer: "127.0.0.1", Port: 8080, FirstSeen: t1, LastSeen: t1, Seen: 1},
+			{Host: "lab03", Direction: in, Local: "127.0.88.3", Peer: "127.0.0.1", Port: 8080, FirstSeen: t1, LastSeen: t1, Seen: 1},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("connections differing by local address:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
 	t.Run("Prune", func(t *testing.T) {
 		st := s.store(t)
 		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
