@@ -147,7 +147,9 @@ type ObservedConnection struct {
 // ConnectionStore keeps the connections collections observed. SaveFacts
 // merges a snapshot's Depth.Connections into it in the same transaction
 // (first seen kept, last seen set to the snapshot's CollectedAt, seen
-// counted once per snapshot); a connection without a direction of out or
+// counted once per snapshot), except a depth carried forward from an
+// earlier collection (Depth.CollectedAt before the snapshot's
+// CollectedAt), which was merged when it was read; a connection without a direction of out or
 // in, a peer or a port 1-65535 makes SaveFacts EINVALID. Removing a host
 // removes its observations.
 type ConnectionStore interface {

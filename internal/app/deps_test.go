@@ -191,3 +191,44 @@ func TestCollectPrunesOldConnections(t *testing.T) {
 		t.Errorf("after a collection, connections = %+v; want only the one seen within a day", after)
 	}
 }
+
+// A collection without depth carries the host's depth forward with when it
+// was read: its connections are not merged again and its edges stay live.
+func TestCollectWithoutDepthCarriesDepthForward(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	at := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	later := at.Add(time.Hour)
+	a.Options.Now = func() time.Time { return later }
+	seedDeps(t, ctx, a, at)
+	d := newReplayDialer(t, "../osfamily/debian/testdata/ubuntu2204-crafted")
+	rep, err := a.Collect(ctx, d, []patchpilot.Host{{Name: "web1", Address: "10.1.0.1"}}, CollectOptions{NoDepth: true}, "ssh", nil)
+	if err != nil || rep.Failed != 0 {
+		t.Fatalf("Collect = %+v, %v", rep, err)
+	}
+	f, err := a.Store.LatestFacts(ctx, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.CollectedAt.Equal(later) || f.Depth == nil || !f.Depth.CollectedAt.Equal(at) ||
+		len(f.Depth.Services) != 1 || f.Depth.Services[0].Unit != "nginx.service" {
+		t.Fatalf("latest facts at %s with depth %+v; want the depth read at %s carried forward", f.CollectedAt, f.Depth, at)
+	}
+	conns, err := a.Store.Connections(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if c.Peer == "10.1.0.2" && (c.Seen != 1 || !c.LastSeen.Equal(at)) {
+			t.Errorf("connection %+v merged again; want seen once, last at %s", c, at)
+		}
+	}
+	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range g.Edges {
+		if e.From.Host == "web1" && e.To.Host == "db1" && e.State != patchpilot.EdgeLive {
+			t.Errorf("web1 → db1 is %s after a collection without depth, want live", e.State)
+		}
+	}
+}

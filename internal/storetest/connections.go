@@ -125,6 +125,25 @@ func (s suite) testConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("CarriedDepthIsNotMerged", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
+		f := withConns("web-1", t1, conn(out, "nginx.service", "nginx", "10.0.0.9", 5432))
+		f.Depth.CollectedAt = t1
+		mustSave(t, st, f)
+		carried := Facts("web-1", t2, 1, 0)
+		carried.Depth = f.Depth // read at t1, carried forward by a collection without depth
+		mustSave(t, st, carried)
+		got, err := st.Connections(ctx, time.Time{})
+		if err != nil || len(got) != 1 || got[0].Seen != 1 || !got[0].LastSeen.Equal(t1) {
+			t.Errorf("connections after a carried depth = %+v, %v; want seen once, last at %s", got, err, t1)
+		}
+		latest, err := st.LatestFacts(ctx, "web-1")
+		if err != nil || latest.Depth == nil || !latest.Depth.CollectedAt.Equal(t1) {
+			t.Errorf("latest depth %+v, %v; want the carried depth read at %s", latest.Depth, err, t1)
+		}
+	})
+
 	t.Run("Prune", func(t *testing.T) {
 		st := s.store(t)
 		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
