@@ -212,7 +212,7 @@ type DependencyGraph struct {
 	Edges  []DependencyEdge `json:"edges"`
 	// Notes explain what could not be resolved (an address two hosts
 	// claim, a declared dependency naming no host).
-	Notes []string `json:"notes,omitempty"`
+	Notes []string `json:"notes"`
 }
 
 // DefaultDependencyMaxAge is how long an observed connection counts after

@@ -118,7 +118,7 @@ func TestConfigDependencies(t *testing.T) {
 		t.Errorf("dependencies.max_age 3d: options max age %s, %v", o.DependencyMaxAge, err)
 	}
 	for body, want := range map[string]string{
-		"dependencies:\n  max_age: soon\n":   `:2: dependencies.max_age: expected a duration such as 7d, 36h or 90m, got "soon"`,
+		"dependencies:\n  max_age: soon\n":   `:2: dependencies.max_age "soon": expected a positive duration such as 7d, 3d12h, 36h or 90m`,
 		"dependencies:\n  max_age: 0\n":      `:2: dependencies.max_age`,
 		"dependencies:\n  maxage: 7d\n":      `:2: dependencies: unknown key "maxage"`,
 		"dependencies: [7d]\n":               `:1: dependencies: expected a mapping`,
@@ -230,5 +230,40 @@ func TestCollectWithoutDepthCarriesDepthForward(t *testing.T) {
 		if e.From.Host == "web1" && e.To.Host == "db1" && e.State != patchpilot.EdgeLive {
 			t.Errorf("web1 → db1 is %s after a collection without depth, want live", e.State)
 		}
+	}
+}
+
+func TestParseMaxAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"7d": 7 * 24 * time.Hour, "3d12h": 84 * time.Hour, "1h30m": 90 * time.Minute, " 36h ": 36 * time.Hour,
+		"3650d": MaxDependencyMaxAge, "1d30m": 24*time.Hour + 30*time.Minute,
+	} {
+		if got, err := ParseMaxAge("--max-age", in); err != nil || got != want {
+			t.Errorf("ParseMaxAge(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                    "--max-age is empty",
+		"  ":                  "--max-age is empty",
+		"99999999d":           `--max-age "99999999d" is too large: the maximum is 3650d`,
+		"3651d":               "is too large: the maximum is 3650d",
+		"3650d1h":             "is too large",
+		"999999999999999999h": "is too large",
+		"0":                   "expected a positive duration",
+		"0d":                  "expected a positive duration",
+		"-3h":                 "expected a positive duration",
+		"3d-1h":               "expected a positive duration",
+		"soon":                "expected a positive duration such as 7d, 3d12h, 36h or 90m",
+		"d":                   "expected a positive duration",
+		"3dd":                 "expected a positive duration",
+	} {
+		_, err := ParseMaxAge("--max-age", in)
+		if err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseMaxAge(%q) = %v; want EINVALID containing %q", in, err, want)
+		}
+	}
+	c, err := LoadConfig(writeConfig(t, "dependencies:\n  max_age: 3d12h\n"), false)
+	if err != nil || c.Dependencies == nil || c.Dependencies.MaxAge != 84*time.Hour {
+		t.Errorf("dependencies.max_age 3d12h: %+v, %v; want 84h", c.Dependencies, err)
 	}
 }

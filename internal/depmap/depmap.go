@@ -406,7 +406,8 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 
 	b.declare(hosts)
 
-	g := patchpilot.DependencyGraph{At: now, MaxAge: maxAge, Edges: make([]patchpilot.DependencyEdge, 0, len(b.edges))}
+	g := patchpilot.DependencyGraph{At: now, MaxAge: maxAge, Edges: make([]patchpilot.DependencyEdge, 0, len(b.edges)),
+		Notes: make([]string, 0, len(f.notes))}
 	for _, e := range b.edges {
 		g.Edges = append(g.Edges, *e)
 	}
