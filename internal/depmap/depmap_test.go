@@ -320,8 +320,8 @@ func TestDeclaredItselfIsANote(t *testing.T) {
 
 func TestEmptyGraph(t *testing.T) {
 	g := Build(nil, nil, nil, now, 0)
-	if g.Edges == nil || len(g.Edges) != 0 || g.Notes != nil {
-		t.Errorf("empty graph = %+v, want no edges (an empty list) and no notes", g)
+	if g.Edges == nil || len(g.Edges) != 0 || g.Notes == nil || len(g.Notes) != 0 {
+		t.Errorf("empty graph = %+v, want no edges and no notes (empty lists)", g)
 	}
 }
 
