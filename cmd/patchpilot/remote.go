@@ -284,6 +284,9 @@ func (r remoteReader) HostShow(ctx context.Context, name string, packages bool) 
 	}
 	d := hostDetail{HostSummary: sd.HostSummary, Groups: sd.Groups, Facts: sd.Facts, History: sd.History,
 		Dependencies: sd.Dependencies}
+	if d.Dependencies != nil {
+		d.Dependencies.At = time.Now() // the server built the map just now
+	}
 	if len(d.History) == 0 {
 		d.History = nil // as the store answers for a host never collected
 	}

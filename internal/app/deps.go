@@ -77,7 +77,9 @@ func (a *App) DependencyGraph(ctx context.Context, o DepsOptions) (patchpilot.De
 // and GET /hosts/{name} give it: its edges each way, the hosts (and
 // services) at their other ends, and the map's notes that name it.
 type HostDependencies struct {
-	At           time.Time                   `json:"at"`
+	// At is when the map was built, for "last seen ... ago"; not in the
+	// JSON, so that the same host reads the same at any time.
+	At           time.Time                   `json:"-"`
 	DependsOn    []patchpilot.DependencyEdge `json:"depends_on"`
 	DependedOnBy []patchpilot.DependencyEdge `json:"depended_on_by"`
 	Providers    Related                     `json:"providers"`
