@@ -124,6 +124,32 @@ func (f *fleet) inventoryOwner(addr string) string {
 	return f.byInventory[a]
 }
 
+// withoutProcesses reports whether host's sockets were read without
+// knowing their processes (not root): then all the sockets of its network
+// namespace were kept.
+func (f *fleet) withoutProcesses(host string) bool {
+	d := f.depth[host]
+	if d == nil {
+		return false
+	}
+	for _, m := range d.Missing {
+		if strings.HasPrefix(m, "sockets: ") && (strings.Contains(m, "not root") || strings.Contains(m, "not being root")) {
+			return true
+		}
+	}
+	return false
+}
+
+func loopbackAddr(s string) bool {
+	a, ok := parseAddr(s)
+	return ok && a.IsLoopback()
+}
+
+func mustAddr(s string) netip.Addr {
+	a, _ := parseAddr(s)
+	return a
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
@@ -239,16 +265,24 @@ var sshUnits = []string{"ssh.service", "sshd.service"}
 // SSH daemon: patchpilot's own sessions (and an administrator's) are
 // management traffic, not a dependency. The unit is the observation's, or
 // when it could not be told (collected without root) the one listening on
-// the port at the local address.
+// the port at the local address, or port 22 when the host runs an SSH
+// daemon whose sockets are unknown.
 func (f *fleet) management(o patchpilot.ObservedConnection) bool {
 	unit := o.Service
 	if unit == "" {
 		if s := f.service(o.Host, o.Local, o.Port); s != nil {
 			unit = s.Unit
+		} else if o.Port == sshPort && slices.ContainsFunc(sshUnits, func(u string) bool { return f.unit(o.Host, u) != nil }) {
+			// Without root no socket names its service: port 22 of a
+			// host running an SSH daemon is taken to be it.
+			return true
 		}
 	}
 	return slices.Contains(sshUnits, unit)
 }
+
+// sshPort is SSH's port, for a host whose sockets name no service.
+const sshPort = 22
 
 // declaresSSH reports whether client's depends_on names host's SSH: the
 // port, or the ssh or sshd service.
@@ -342,7 +376,7 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 	cutoff := now.Add(-maxAge)
 
 	usable := make([]patchpilot.ObservedConnection, 0, len(obs))
-	foreign := map[string]int{}
+	foreign, loopback := map[string]int{}, map[string]int{}
 	for _, o := range obs {
 		if _, ok := f.hosts[o.Host]; !ok || o.LastSeen.Before(cutoff) || o.Peer == "" || o.Port <= 0 {
 			continue
@@ -354,10 +388,24 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 			foreign[o.Host]++
 			continue
 		}
+		// Nor is one from a loopback address to another host, seen by a
+		// host that could not tell its own sockets: a loopback address
+		// reaches only its own machine, so the socket is the machine's
+		// (the controller's, another container's), not this host's.
+		if f.withoutProcesses(o.Host) && loopbackAddr(o.Local) {
+			if peer := f.owner[mustAddr(o.Peer)]; peer != "" && peer != o.Host {
+				loopback[o.Host]++
+				continue
+			}
+		}
 		usable = append(usable, o)
 	}
 	for host, n := range foreign {
 		f.note("%s: %d %s from other hosts' addresses set aside (collected without root: ss cannot tell whose sockets they are)",
+			host, n, plural(n, "connection", "connections"))
+	}
+	for host, n := range loopback {
+		f.note("%s: %d %s from a loopback address to other hosts set aside (collected without root: ss cannot tell whose sockets they are)",
 			host, n, plural(n, "connection", "connections"))
 	}
 	live := func(o patchpilot.ObservedConnection) bool {

@@ -2,6 +2,7 @@ package depmap
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
 var (
@@ -542,5 +544,39 @@ func TestLiveAtTheDepthsCollection(t *testing.T) {
 	g := Build(hosts, facts, []patchpilot.ObservedConnection{ob("web1", out, "nginx.service", "10.0.0.2", 5432, latest)}, now, 0)
 	if e := only(t, g); e.State != patchpilot.EdgeLive {
 		t.Errorf("edge %s, want live: it was seen when web1's depth was read", e.State)
+	}
+}
+
+// On the lab capture collected without root (every socket of the shared
+// network namespace kept), lab01's map has none of the controller's or
+// lab02's connections: only notes saying what was set aside.
+func TestNotRootCaptureMakesNoPhantomEdges(t *testing.T) {
+	data, err := os.ReadFile("../osfamily/testdata/debian12-lab-nonroot/depth.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := osfamily.Depth(osfamily.Transcript{osfamily.StepDepth: {Stdout: data}}, nil)
+	d.CollectedAt = latest
+	hosts := []patchpilot.Host{{Name: "lab01", Address: "127.0.77.1"}, {Name: "lab02", Address: "127.0.77.2"}}
+	facts := []patchpilot.Facts{{Host: "lab01", CollectedAt: latest, Depth: d}}
+	var obs []patchpilot.ObservedConnection
+	for _, c := range d.Connections {
+		obs = append(obs, patchpilot.ObservedConnection{Host: "lab01", Direction: c.Direction, Service: c.Service,
+			Local: c.Local, Peer: c.Peer, Port: c.Port, FirstSeen: latest, LastSeen: latest, Seen: 1})
+	}
+	if len(obs) == 0 {
+		t.Fatal("the capture has no connections")
+	}
+	g := Build(hosts, facts, obs, now, 0)
+	if len(g.Edges) != 0 {
+		t.Errorf("edges %+v from a collection without root, want none (notes %q)", g.Edges, g.Notes)
+	}
+	for _, want := range []string{
+		"lab01: 1 connection from other hosts' addresses set aside",
+		"lab01: 1 connection from a loopback address to other hosts set aside",
+	} {
+		if !slices.ContainsFunc(g.Notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
+			t.Errorf("notes %q, want one starting %q", g.Notes, want)
+		}
 	}
 }
