@@ -25,6 +25,10 @@ const (
 // older snapshot); Missing names the parts that could not be read on a
 // host that was collected in depth.
 type HostDepth struct {
+	// CollectedAt is when this depth was read: the snapshot's time, or
+	// an earlier one's when a collection without depth carried it
+	// forward (zero in snapshots saved before it was recorded).
+	CollectedAt time.Time `json:"collected_at,omitzero"`
 	// Services are the running services in depth, ordered by unit.
 	Services []ServiceDetail `json:"services,omitempty"`
 	// Listeners are the host's listening TCP sockets.
@@ -123,14 +127,16 @@ type ForeignPackage struct {
 }
 
 // ObservedConnection is the store's aggregate of one connection seen over
-// time: the same host, direction, service, peer and port across
-// collections, with when it was first and last seen and how many
+// time: the same host, direction, service, local address, peer and port
+// across collections, with when it was first and last seen and how many
 // collections saw it.
 type ObservedConnection struct {
-	Host      string    `json:"host"`
-	Direction string    `json:"direction"`
-	Service   string    `json:"service,omitempty"`
-	Process   string    `json:"process,omitempty"`
+	Host      string `json:"host"`
+	Direction string `json:"direction"`
+	Service   string `json:"service,omitempty"`
+	Process   string `json:"process,omitempty"`
+	// Local is the host's address the connection used ("" when unknown).
+	Local     string    `json:"local,omitempty"`
 	Peer      string    `json:"peer"`
 	Port      int       `json:"port"`
 	FirstSeen time.Time `json:"first_seen"`
@@ -141,13 +147,15 @@ type ObservedConnection struct {
 // ConnectionStore keeps the connections collections observed. SaveFacts
 // merges a snapshot's Depth.Connections into it in the same transaction
 // (first seen kept, last seen set to the snapshot's CollectedAt, seen
-// counted once per snapshot); a connection without a direction of out or
+// counted once per snapshot), except a depth carried forward from an
+// earlier collection (Depth.CollectedAt before the snapshot's
+// CollectedAt), which was merged when it was read; a connection without a direction of out or
 // in, a peer or a port 1-65535 makes SaveFacts EINVALID. Removing a host
 // removes its observations.
 type ConnectionStore interface {
 	// Connections returns the observations last seen at or after since
 	// (every one for a zero since), ordered by host, direction, service,
-	// peer and port.
+	// peer, port and local address.
 	Connections(ctx context.Context, since time.Time) ([]ObservedConnection, error)
 	// PruneConnections deletes the observations last seen before before
 	// and returns how many it deleted; a zero before is EINVALID.
@@ -204,7 +212,7 @@ type DependencyGraph struct {
 	Edges  []DependencyEdge `json:"edges"`
 	// Notes explain what could not be resolved (an address two hosts
 	// claim, a declared dependency naming no host).
-	Notes []string `json:"notes,omitempty"`
+	Notes []string `json:"notes"`
 }
 
 // DefaultDependencyMaxAge is how long an observed connection counts after

@@ -43,6 +43,7 @@ func (c *cli) registerCompletions(root *cobra.Command) {
 			"output":    completeWords("table", "json", "yaml"),
 			"log-level": completeWords("debug", "info", "warn", "error"),
 		},
+		"patchpilot deps":             {"output": completeWords("table", "json", "yaml", "dot")},
 		"patchpilot updates":          {"host": c.completeHostFlag},
 		"patchpilot assess":           {"host": c.completeHostFlag},
 		"patchpilot model explain":    {"host": c.completeHostFlag},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -53,6 +52,9 @@ An unknown HOST exits 4.`,
 		// dot is this command's own format; the others are every
 		// command's, checked where the store is opened.
 		dot := strings.EqualFold(c.output, "dot")
+		if _, err := parseFormat(c.output); err != nil && !dot {
+			return patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json, yaml or dot", c.output)
+		}
 		if dot {
 			c.output = string(formatTable)
 			defer func() { c.output = "dot" }()
@@ -62,7 +64,7 @@ An unknown HOST exits 4.`,
 			if len(args) == 1 {
 				o.Host = args[0]
 			}
-			if maxAge != "" {
+			if cmd.Flags().Changed("max-age") {
 				var err error
 				if o.MaxAge, err = app.ParseMaxAge("--max-age", maxAge); err != nil {
 					return err
@@ -79,7 +81,9 @@ An unknown HOST exits 4.`,
 			return c.render(g, func(w io.Writer) { writeDepsTable(w, g, o.Host) })
 		})(cmd, args)
 	}
-	cmd.Flags().StringVar(&maxAge, "max-age", "", "how long an observed connection counts after it was last seen, as 7d, 36h or 90m (default: the configuration's dependencies: max_age, or 7d)")
+	// Shadows the global --output, whose help does not know dot.
+	cmd.Flags().StringVarP(&c.output, "output", "o", "table", "output format: table, json, yaml or dot")
+	cmd.Flags().StringVar(&maxAge, "max-age", "", "how long an observed connection counts after it was last seen: days (7d), Go's form (36h, 1h30m) or both (3d12h), at most 3650d (default: the configuration's dependencies: max_age, or 7d)")
 	return cmd
 }
 
@@ -251,45 +255,6 @@ func portLabel(port int) string {
 	return strconv.Itoa(port)
 }
 
-// hostDeps is the dependencies part of 'hosts show': the host's edges
-// each way, and the hosts and services at their other ends.
-type hostDeps struct {
-	DependsOn    []patchpilot.DependencyEdge `json:"depends_on"`
-	DependedOnBy []patchpilot.DependencyEdge `json:"depended_on_by"`
-	Providers    app.Related                 `json:"providers"`
-	Dependents   app.Related                 `json:"dependents"`
-	// Notes are the map's notes that name the host.
-	Notes []string `json:"notes,omitempty"`
-	// At is when the map was built, for the table's "last seen ... ago".
-	At time.Time `json:"-"`
-}
-
-// hostDependencies reads a host's part of the dependency map.
-func hostDependencies(ctx context.Context, r interface {
-	DependencyGraph(context.Context, app.DepsOptions) (patchpilot.DependencyGraph, error)
-}, host string) (*hostDeps, error) {
-	g, err := r.DependencyGraph(ctx, app.DepsOptions{Host: host})
-	if err != nil {
-		return nil, err
-	}
-	d := &hostDeps{DependsOn: []patchpilot.DependencyEdge{}, DependedOnBy: []patchpilot.DependencyEdge{},
-		Providers: app.Providers(g, host), Dependents: app.Dependents(g, host), At: g.At}
-	for _, e := range g.Edges {
-		if e.From.Host == host {
-			d.DependsOn = append(d.DependsOn, e)
-		}
-		if e.To.Host == host {
-			d.DependedOnBy = append(d.DependedOnBy, e)
-		}
-	}
-	for _, n := range g.Notes {
-		if strings.Contains(n, host) {
-			d.Notes = append(d.Notes, n)
-		}
-	}
-	return d, nil
-}
-
 // socketText is a listening socket: "*:80", "10.0.0.5:5432", "[::1]:53".
 func socketText(s patchpilot.Socket) string {
 	addr := s.Address
@@ -304,10 +269,14 @@ func socketText(s patchpilot.Socket) string {
 
 // writeHostDepth writes the services in depth and the modifications of a
 // host's latest facts.
-func writeHostDepth(w io.Writer, d *patchpilot.HostDepth) {
+func writeHostDepth(w io.Writer, d *patchpilot.HostDepth, snapshot time.Time) {
 	if d == nil {
 		fmt.Fprintln(w, "In depth:\tnot collected (services, connections and modifications need a collection over SSH)")
 		return
+	}
+	if !d.CollectedAt.IsZero() && d.CollectedAt.Before(snapshot) {
+		fmt.Fprintf(w, "In depth:\tcollected %s, before the latest collection (which left depth out)\n",
+			d.CollectedAt.Local().Format(time.DateTime))
 	}
 	if len(d.Missing) > 0 {
 		fmt.Fprintf(w, "Not read:\t%s\n", strings.Join(d.Missing, "; "))
@@ -350,14 +319,48 @@ func writeHostDepth(w io.Writer, d *patchpilot.HostDepth) {
 	if len(d.Foreign) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "FOREIGN PACKAGE\tVERSION\tCANDIDATE\tRELATION")
-		for _, p := range d.Foreign {
+		shown := d.Foreign
+		if len(shown) > maxForeignRows {
+			shown = shown[:foreignRowsShown]
+		}
+		for _, p := range shown {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Version, dash(p.Candidate), strings.ReplaceAll(p.Relation, "_", " "))
+		}
+		if n := len(d.Foreign) - len(shown); n > 0 {
+			fmt.Fprintf(w, "… and %d more of %d foreign packages (%s): use -o json for all\n", n, len(d.Foreign), foreignSummary(d.Foreign))
 		}
 	}
 }
 
+// The foreign packages table lists them all up to maxForeignRows, and the
+// first foreignRowsShown and a count past that (a host without its
+// distribution's repository configured has every package foreign).
+const (
+	maxForeignRows   = 15
+	foreignRowsShown = 10
+)
+
+// foreignSummary counts foreign packages by relation: "150 no candidate,
+// 2 newer".
+func foreignSummary(fs []patchpilot.ForeignPackage) string {
+	counts := map[string]int{}
+	var order []string
+	for _, p := range fs {
+		if counts[p.Relation] == 0 {
+			order = append(order, p.Relation)
+		}
+		counts[p.Relation]++
+	}
+	slices.Sort(order)
+	parts := make([]string, len(order))
+	for i, r := range order {
+		parts[i] = fmt.Sprintf("%d %s", counts[r], strings.ReplaceAll(r, "_", " "))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // writeHostDeps writes what a host depends on and what depends on it.
-func writeHostDeps(w io.Writer, d *hostDeps) {
+func writeHostDeps(w io.Writer, d *app.HostDependencies) {
 	if d == nil {
 		return
 	}

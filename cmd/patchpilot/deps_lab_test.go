@@ -149,6 +149,25 @@ func TestDependencyMapOnTheLab(t *testing.T) {
 	if n := d.deps("lab02"); len(n.Edges) < 2 {
 		t.Errorf("deps lab02: %d edges, want lab01's to it and its own to lab03:\n%+v", len(n.Edges), n)
 	}
+	// patchpilot's own SSH sessions to the hosts are no dependency.
+	for _, e := range g.Edges {
+		if e.To.Port == 22 || depsLabUnitIs(e.To.Service, "ssh") || depsLabUnitIs(e.To.Service, "sshd") {
+			t.Errorf("deps: edge %+v to an SSH daemon; patchpilot's own sessions are management traffic", e)
+		}
+	}
+	// A collection without depth keeps the depth read before (the facts
+	// below, and the warnings of assess and plan, come from it) and the
+	// edges live.
+	d.e.mustRun("inventory", "collect", "-i", d.invFile, "--known-hosts", d.lab.KnownHostsFile(), "--no-depth", "-o", "json")
+	g = d.deps()
+	for _, c := range chain {
+		if e, ok := depsLabEdge(g, c[0], c[1], lab.DemoWebPort); !ok || e.State != patchpilot.EdgeLive {
+			t.Errorf("deps after a collection without depth: edge %s → %s %+v (found %v); want it still live", c[0], c[1], e, ok)
+		}
+	}
+	if show := d.e.mustRun("hosts", "show", "lab02"); !strings.Contains(show, "before the latest collection") {
+		t.Errorf("hosts show lab02 after a collection without depth does not say when depth was collected:\n%s", show)
+	}
 	if dot := d.e.mustRun("deps", "-o", "dot"); !strings.HasPrefix(strings.TrimSpace(dot), "digraph") || !strings.Contains(dot, "lab01") || !strings.Contains(dot, "lab03") {
 		t.Errorf("deps -o dot is not a Graphviz digraph of the lab:\n%s", dot)
 	}

@@ -141,7 +141,7 @@ func writeHostRows(w io.Writer, sums []patchpilot.HostSummary, states map[string
 			state = string(states[s.Name]) + "\t"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s%s\t%s\t%s\n", s.Name, s.Address, osName, dash(s.Kernel), dash(s.Arch),
-			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, state, reboot, dash(strings.Join(patchpilot.SortedLabels(s.Labels), ",")), collected)
+			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, state, reboot, labelsText(s.Labels), collected)
 	}
 }
 
@@ -153,7 +153,7 @@ type hostDetail struct {
 	History []patchpilot.FactSnapshot `json:"history"`
 	// Dependencies are the host's part of the dependency map; its
 	// services and modifications are in facts.depth.
-	Dependencies *hostDeps `json:"dependencies"`
+	Dependencies *app.HostDependencies `json:"dependencies"`
 }
 
 func (c *cli) hostShowCommand() *cobra.Command {
@@ -196,7 +196,7 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	}
 	fmt.Fprintf(w, "User:\t%s\n", dash(h.User))
 	fmt.Fprintf(w, "Groups:\t%s\n", dash(strings.Join(h.Groups, ",")))
-	fmt.Fprintf(w, "Labels:\t%s\n", dash(strings.Join(patchpilot.SortedLabels(h.Labels), ",")))
+	fmt.Fprintf(w, "Labels:\t%s\n", labelsText(h.Labels))
 	fmt.Fprintf(w, "Source:\t%s\n", dash(h.Source))
 	f := d.Facts
 	if f == nil {
@@ -219,7 +219,7 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	if len(f.NeedsRestart) > 0 {
 		fmt.Fprintf(w, "Needs restart:\t%s\n", strings.Join(f.NeedsRestart, ","))
 	}
-	writeHostDepth(w, f.Depth)
+	writeHostDepth(w, f.Depth, f.CollectedAt)
 	writeHostDeps(w, d.Dependencies)
 	if len(updates) > 0 {
 		fmt.Fprintln(w)

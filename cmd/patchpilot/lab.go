@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
 )
 
@@ -250,6 +249,6 @@ func writeLabTable(w io.Writer, st []lab.HostStatus) {
 			pid = fmt.Sprint(h.PID)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Address, h.State, dash(h.BootID), pid,
-			dash(strings.Join(patchpilot.SortedLabels(h.Labels), ",")), dash(strings.Join(h.Faults, ",")))
+			labelsText(h.Labels), dash(strings.Join(h.Faults, ",")))
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -217,4 +219,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// labelsText lists labels for a table as "k=v; k=v" in key order: values
+// are comma lists ("compliance=pci,hipaa", "depends_on=a, b"), so a comma
+// cannot separate labels. A value that would read ambiguously (a ";", a
+// quote, or leading or trailing space) is quoted. "-" when there are none.
+func labelsText(labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := labels[k]
+		if strings.ContainsAny(v, ";\"") || strings.TrimSpace(v) != v {
+			v = strconv.Quote(v)
+		}
+		parts[i] = k + "=" + v
+	}
+	return dash(strings.Join(parts, "; "))
 }

@@ -216,9 +216,11 @@ func (l localReader) HostShow(ctx context.Context, name string, packages bool) (
 			d.Facts.Packages = nil
 		}
 	}
-	if d.Dependencies, err = hostDependencies(ctx, l, h.Name); err != nil {
+	deps, err := a.HostDependencies(ctx, h.Name)
+	if err != nil {
 		return h, d, nil, err
 	}
+	d.Dependencies = &deps
 	return h, d, updates, nil
 }
 
@@ -280,12 +282,13 @@ func (r remoteReader) HostShow(ctx context.Context, name string, packages bool) 
 	if len(h.Labels) == 0 {
 		h.Labels = nil
 	}
-	d := hostDetail{HostSummary: sd.HostSummary, Groups: sd.Groups, Facts: sd.Facts, History: sd.History}
+	d := hostDetail{HostSummary: sd.HostSummary, Groups: sd.Groups, Facts: sd.Facts, History: sd.History,
+		Dependencies: sd.Dependencies}
+	if d.Dependencies != nil {
+		d.Dependencies.At = time.Now() // the server built the map just now
+	}
 	if len(d.History) == 0 {
 		d.History = nil // as the store answers for a host never collected
-	}
-	if d.Dependencies, err = hostDependencies(ctx, r.Client, h.Name); err != nil {
-		return h, d, nil, err
 	}
 	return h, d, sd.Updates, nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -380,11 +381,14 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
 		case "max_age":
-			d, err := policy.ParseDuration(v.Value)
-			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+			if v.Kind != yaml.ScalarNode {
 				return dc, patchpilot.Errorf(patchpilot.EINVALID,
-					"%s:%d: dependencies.max_age: expected a duration such as 7d, 36h or 90m, got %s",
+					"%s:%d: dependencies.max_age: expected a duration such as 7d, 3d12h, 36h or 90m, got %s",
 					path, v.Line, configValueText(v))
+			}
+			d, err := ParseMaxAge(fmt.Sprintf("%s:%d: dependencies.max_age", path, v.Line), v.Value)
+			if err != nil {
+				return dc, err
 			}
 			dc.MaxAge = d
 		default:

@@ -3,11 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/depmap"
-	"github.com/patchpilot/patchpilot/internal/policy"
 )
 
 // DepsOptions select the dependency map DependencyGraph returns.
@@ -72,6 +73,71 @@ func (a *App) DependencyGraph(ctx context.Context, o DepsOptions) (patchpilot.De
 	return g, nil
 }
 
+// HostDependencies is a host's part of the dependency map, as 'hosts show'
+// and GET /hosts/{name} give it: its edges each way, the hosts (and
+// services) at their other ends, and the map's notes that name it.
+type HostDependencies struct {
+	// At is when the map was built, for "last seen ... ago"; not in the
+	// JSON, so that the same host reads the same at any time.
+	At           time.Time                   `json:"-"`
+	DependsOn    []patchpilot.DependencyEdge `json:"depends_on"`
+	DependedOnBy []patchpilot.DependencyEdge `json:"depended_on_by"`
+	Providers    Related                     `json:"providers"`
+	Dependents   Related                     `json:"dependents"`
+	Notes        []string                    `json:"notes"`
+}
+
+// HostDependencies builds the dependency map now and returns host's part
+// of it; a host not in the inventory is ENOTFOUND.
+func (a *App) HostDependencies(ctx context.Context, host string) (HostDependencies, error) {
+	g, err := a.DependencyGraph(ctx, DepsOptions{Host: host})
+	if err != nil {
+		return HostDependencies{}, err
+	}
+	return HostDependenciesOf(g, host), nil
+}
+
+// HostDependenciesOf is host's part of the graph g.
+func HostDependenciesOf(g patchpilot.DependencyGraph, host string) HostDependencies {
+	d := HostDependencies{At: g.At, DependsOn: []patchpilot.DependencyEdge{}, DependedOnBy: []patchpilot.DependencyEdge{},
+		Providers: Providers(g, host), Dependents: Dependents(g, host), Notes: []string{}}
+	for _, e := range g.Edges {
+		if e.From.Host == host {
+			d.DependsOn = append(d.DependsOn, e)
+		}
+		if e.To.Host == host {
+			d.DependedOnBy = append(d.DependedOnBy, e)
+		}
+	}
+	for _, n := range g.Notes {
+		if noteNames(n, host) {
+			d.Notes = append(d.Notes, n)
+		}
+	}
+	return d
+}
+
+// noteNames reports whether a note names host as a word (so that "lab1"
+// does not pick up the notes of "lab10").
+func noteNames(note, host string) bool {
+	for i := 0; ; {
+		j := strings.Index(note[i:], host)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(host)
+		if (j == 0 || !nameByte(note[j-1])) && (end == len(note) || !nameByte(note[end])) {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func nameByte(c byte) bool {
+	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
 // Dependents are the fleet hosts (and their services) that depend on host
 // in the graph: live, stale or declared.
 func Dependents(g patchpilot.DependencyGraph, host string) Related { return depmap.Dependents(g, host) }
@@ -101,13 +167,63 @@ func (a *App) pruneConnections(ctx context.Context) error {
 	return nil
 }
 
+// MaxDependencyMaxAge is the largest maximum age of the dependency map.
+const MaxDependencyMaxAge = 3650 * 24 * time.Hour
+
 // ParseMaxAge reads a dependency map's maximum age as the configuration
-// writes it: whole days ("7d"), or Go's form ("36h", "90m"); it must be
-// positive. what names the flag or parameter in the error.
+// and the --max-age flag write it: whole days ("7d"), Go's form ("36h",
+// "1h30m"), or days followed by Go's form ("3d12h"). It must be positive
+// and at most MaxDependencyMaxAge (3650d). what names the flag, parameter
+// or key in the error.
 func ParseMaxAge(what, s string) (time.Duration, error) {
-	d, err := policy.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: expected a positive duration such as 7d, 36h or 90m", what, s)
+	const want = "expected a positive duration such as 7d, 3d12h, 36h or 90m"
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s is empty: %s", what, want)
+	}
+	tooLarge := patchpilot.Errorf(patchpilot.EINVALID, "%s %q is too large: the maximum is %dd", what, s, int(MaxDependencyMaxAge/(24*time.Hour)))
+	var d time.Duration
+	rest := t
+	if i := strings.IndexByte(t, 'd'); i > 0 && allDigits(t[:i]) {
+		days, err := strconv.ParseUint(t[:i], 10, 64)
+		if err != nil || days > uint64(MaxDependencyMaxAge/(24*time.Hour)) {
+			return 0, tooLarge
+		}
+		d, rest = time.Duration(days)*24*time.Hour, t[i+1:]
+	}
+	if rest != "" {
+		v, err := time.ParseDuration(rest)
+		if err != nil {
+			if allDigits(strings.TrimRight(strings.TrimLeft(rest, "+"), "nsuµmh")) && len(rest) > 0 {
+				return 0, tooLarge // digits and units that overflow
+			}
+			return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: %s", what, s, want)
+		}
+		if v < 0 {
+			return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: %s", what, s, want)
+		}
+		if v > MaxDependencyMaxAge {
+			return 0, tooLarge
+		}
+		d += v
+	}
+	if d <= 0 {
+		return 0, patchpilot.Errorf(patchpilot.EINVALID, "%s %q: %s", what, s, want)
+	}
+	if d > MaxDependencyMaxAge {
+		return 0, tooLarge
 	}
 	return d, nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -118,7 +118,7 @@ func TestConfigDependencies(t *testing.T) {
 		t.Errorf("dependencies.max_age 3d: options max age %s, %v", o.DependencyMaxAge, err)
 	}
 	for body, want := range map[string]string{
-		"dependencies:\n  max_age: soon\n":   `:2: dependencies.max_age: expected a duration such as 7d, 36h or 90m, got "soon"`,
+		"dependencies:\n  max_age: soon\n":   `:2: dependencies.max_age "soon": expected a positive duration such as 7d, 3d12h, 36h or 90m`,
 		"dependencies:\n  max_age: 0\n":      `:2: dependencies.max_age`,
 		"dependencies:\n  maxage: 7d\n":      `:2: dependencies: unknown key "maxage"`,
 		"dependencies: [7d]\n":               `:1: dependencies: expected a mapping`,
@@ -189,5 +189,81 @@ func TestCollectPrunesOldConnections(t *testing.T) {
 	}
 	if len(after) != 1 || after[0].Peer != "10.1.0.2" {
 		t.Errorf("after a collection, connections = %+v; want only the one seen within a day", after)
+	}
+}
+
+// A collection without depth carries the host's depth forward with when it
+// was read: its connections are not merged again and its edges stay live.
+func TestCollectWithoutDepthCarriesDepthForward(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	at := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	later := at.Add(time.Hour)
+	a.Options.Now = func() time.Time { return later }
+	seedDeps(t, ctx, a, at)
+	d := newReplayDialer(t, "../osfamily/debian/testdata/ubuntu2204-crafted")
+	rep, err := a.Collect(ctx, d, []patchpilot.Host{{Name: "web1", Address: "10.1.0.1"}}, CollectOptions{NoDepth: true}, "ssh", nil)
+	if err != nil || rep.Failed != 0 {
+		t.Fatalf("Collect = %+v, %v", rep, err)
+	}
+	f, err := a.Store.LatestFacts(ctx, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.CollectedAt.Equal(later) || f.Depth == nil || !f.Depth.CollectedAt.Equal(at) ||
+		len(f.Depth.Services) != 1 || f.Depth.Services[0].Unit != "nginx.service" {
+		t.Fatalf("latest facts at %s with depth %+v; want the depth read at %s carried forward", f.CollectedAt, f.Depth, at)
+	}
+	conns, err := a.Store.Connections(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if c.Peer == "10.1.0.2" && (c.Seen != 1 || !c.LastSeen.Equal(at)) {
+			t.Errorf("connection %+v merged again; want seen once, last at %s", c, at)
+		}
+	}
+	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range g.Edges {
+		if e.From.Host == "web1" && e.To.Host == "db1" && e.State != patchpilot.EdgeLive {
+			t.Errorf("web1 → db1 is %s after a collection without depth, want live", e.State)
+		}
+	}
+}
+
+func TestParseMaxAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"7d": 7 * 24 * time.Hour, "3d12h": 84 * time.Hour, "1h30m": 90 * time.Minute, " 36h ": 36 * time.Hour,
+		"3650d": MaxDependencyMaxAge, "1d30m": 24*time.Hour + 30*time.Minute,
+	} {
+		if got, err := ParseMaxAge("--max-age", in); err != nil || got != want {
+			t.Errorf("ParseMaxAge(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                    "--max-age is empty",
+		"  ":                  "--max-age is empty",
+		"99999999d":           `--max-age "99999999d" is too large: the maximum is 3650d`,
+		"3651d":               "is too large: the maximum is 3650d",
+		"3650d1h":             "is too large",
+		"999999999999999999h": "is too large",
+		"0":                   "expected a positive duration",
+		"0d":                  "expected a positive duration",
+		"-3h":                 "expected a positive duration",
+		"3d-1h":               "expected a positive duration",
+		"soon":                "expected a positive duration such as 7d, 3d12h, 36h or 90m",
+		"d":                   "expected a positive duration",
+		"3dd":                 "expected a positive duration",
+	} {
+		_, err := ParseMaxAge("--max-age", in)
+		if err == nil || patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseMaxAge(%q) = %v; want EINVALID containing %q", in, err, want)
+		}
+	}
+	c, err := LoadConfig(writeConfig(t, "dependencies:\n  max_age: 3d12h\n"), false)
+	if err != nil || c.Dependencies == nil || c.Dependencies.MaxAge != 84*time.Hour {
+		t.Errorf("dependencies.max_age 3d12h: %+v, %v; want 84h", c.Dependencies, err)
 	}
 }

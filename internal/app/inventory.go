@@ -135,6 +135,10 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		mu.Lock()
 		defer mu.Unlock()
 		hr := HostReport{Host: r.Host, Facts: r.Facts, Err: r.Err, Duration: r.Duration}
+		if hr.Err == nil && co.NoDepth && r.Facts.Depth == nil {
+			r.Facts.Depth = a.carriedDepth(ctx, r.Host.Name)
+			hr.Facts = r.Facts
+		}
 		if hr.Err == nil {
 			if err := a.Store.SaveFacts(ctx, r.Facts); err != nil {
 				hr.Err = fmt.Errorf("store facts: %w", err)
@@ -177,6 +181,22 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		return report, patchpilot.Errorf(patchpilot.ECANCELED, "collection interrupted after %d of %d hosts: %w", len(report.Hosts), len(hosts), err)
 	}
 	return report, nil
+}
+
+// carriedDepth is the depth of host's latest snapshot, for a collection
+// that did not read depth to carry forward with when it was read (so
+// that its connections are neither merged again nor made stale, and its
+// held and modified packages stay known); nil when there is none.
+func (a *App) carriedDepth(ctx context.Context, host string) *patchpilot.HostDepth {
+	prev, err := a.Store.LatestFacts(ctx, host)
+	if err != nil || prev.Depth == nil {
+		return nil
+	}
+	d := *prev.Depth
+	if d.CollectedAt.IsZero() {
+		d.CollectedAt = prev.CollectedAt
+	}
+	return &d
 }
 
 // ImportFacts stores hosts and snapshots from an Ansible fact cache or the

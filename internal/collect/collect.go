@@ -89,6 +89,9 @@ func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (
 		now = opts.Now
 	}
 	f.CollectedAt = now().UTC()
+	if f.Depth != nil {
+		f.Depth.CollectedAt = f.CollectedAt
+	}
 	return f, nil
 }
 

@@ -22,8 +22,10 @@ import (
 type fleet struct {
 	hosts  map[string]patchpilot.Host
 	depth  map[string]*patchpilot.HostDepth
-	latest map[string]time.Time // each host's latest collection
+	latest map[string]time.Time // when each host's latest connections were read
 	owner  map[netip.Addr]string
+	// byInventory maps an inventory address to its one host.
+	byInventory map[netip.Addr]string
 	// ambiguous are the addresses two or more hosts claim, with them.
 	ambiguous map[netip.Addr][]string
 	notes     map[string]bool
@@ -50,19 +52,26 @@ func parseAddr(s string) (netip.Addr, bool) {
 func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 	f := &fleet{
 		hosts: map[string]patchpilot.Host{}, depth: map[string]*patchpilot.HostDepth{},
-		latest: map[string]time.Time{}, owner: map[netip.Addr]string{},
+		latest: map[string]time.Time{}, owner: map[netip.Addr]string{}, byInventory: map[netip.Addr]string{},
 		ambiguous: map[netip.Addr][]string{}, notes: map[string]bool{},
 	}
 	for _, h := range hosts {
 		f.hosts[h.Name] = h
 	}
+	snapshot := map[string]time.Time{}
 	for _, fs := range facts {
 		if _, ok := f.hosts[fs.Host]; !ok {
 			continue
 		}
-		if fs.CollectedAt.After(f.latest[fs.Host]) {
-			f.latest[fs.Host] = fs.CollectedAt
+		if fs.CollectedAt.After(snapshot[fs.Host]) {
+			snapshot[fs.Host] = fs.CollectedAt
 			f.depth[fs.Host] = fs.Depth
+			// The connections were read when the depth was: a
+			// collection without depth carries an older one forward.
+			f.latest[fs.Host] = fs.CollectedAt
+			if fs.Depth != nil && !fs.Depth.CollectedAt.IsZero() {
+				f.latest[fs.Host] = fs.Depth.CollectedAt
+			}
 		}
 	}
 	inventory := map[netip.Addr][]string{}
@@ -87,6 +96,7 @@ func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 	for a, names := range inventory {
 		if len(names) == 1 {
 			f.owner[a] = names[0]
+			f.byInventory[a] = names[0]
 		} else {
 			f.ambiguous[a] = names
 		}
@@ -102,6 +112,49 @@ func newFleet(hosts []patchpilot.Host, facts []patchpilot.Facts) *fleet {
 		}
 	}
 	return f
+}
+
+// inventoryOwner is the host whose inventory address addr is, "" when
+// none (or several) is.
+func (f *fleet) inventoryOwner(addr string) string {
+	a, ok := parseAddr(addr)
+	if !ok {
+		return ""
+	}
+	return f.byInventory[a]
+}
+
+// withoutProcesses reports whether host's sockets were read without
+// knowing their processes (not root): then all the sockets of its network
+// namespace were kept.
+func (f *fleet) withoutProcesses(host string) bool {
+	d := f.depth[host]
+	if d == nil {
+		return false
+	}
+	for _, m := range d.Missing {
+		if strings.HasPrefix(m, "sockets: ") && (strings.Contains(m, "not root") || strings.Contains(m, "not being root")) {
+			return true
+		}
+	}
+	return false
+}
+
+func loopbackAddr(s string) bool {
+	a, ok := parseAddr(s)
+	return ok && a.IsLoopback()
+}
+
+func mustAddr(s string) netip.Addr {
+	a, _ := parseAddr(s)
+	return a
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // host resolves a peer address to the fleet host it belongs to; "" when
@@ -205,6 +258,52 @@ func (f *fleet) client(peer string) patchpilot.DependencyEnd {
 	return patchpilot.DependencyEnd{Address: peer}
 }
 
+// sshUnits are the units of the SSH daemon patchpilot itself connects to.
+var sshUnits = []string{"ssh.service", "sshd.service"}
+
+// management reports whether an incoming observation reached the host's
+// SSH daemon: patchpilot's own sessions (and an administrator's) are
+// management traffic, not a dependency. The unit is the observation's, or
+// when it could not be told (collected without root) the one listening on
+// the port at the local address, or port 22 when the host runs an SSH
+// daemon whose sockets are unknown.
+func (f *fleet) management(o patchpilot.ObservedConnection) bool {
+	unit := o.Service
+	if unit == "" {
+		if s := f.service(o.Host, o.Local, o.Port); s != nil {
+			unit = s.Unit
+		} else if o.Port == sshPort && slices.ContainsFunc(sshUnits, func(u string) bool { return f.unit(o.Host, u) != nil }) {
+			// Without root no socket names its service: port 22 of a
+			// host running an SSH daemon is taken to be it.
+			return true
+		}
+	}
+	return slices.Contains(sshUnits, unit)
+}
+
+// sshPort is SSH's port, for a host whose sockets name no service.
+const sshPort = 22
+
+// declaresSSH reports whether client's depends_on names host's SSH: the
+// port, or the ssh or sshd service.
+func declaresSSH(hosts []patchpilot.Host, client, host string, port int) bool {
+	if client == "" {
+		return false
+	}
+	for _, h := range hosts {
+		if h.Name != client {
+			continue
+		}
+		decls, _ := ParseDependsOn(h.Labels[patchpilot.LabelDependsOn])
+		for _, d := range decls {
+			if d.Host == host && (d.Port == port || slices.Contains(sshUnits, d.Service)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // edgeKey identifies an edge: the client (host and service, or address)
 // and the provider (host or address) and port.
 type edgeKey struct {
@@ -277,11 +376,37 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 	cutoff := now.Add(-maxAge)
 
 	usable := make([]patchpilot.ObservedConnection, 0, len(obs))
+	foreign, loopback := map[string]int{}, map[string]int{}
 	for _, o := range obs {
 		if _, ok := f.hosts[o.Host]; !ok || o.LastSeen.Before(cutoff) || o.Peer == "" || o.Port <= 0 {
 			continue
 		}
+		// A host collected without root keeps every socket of its
+		// network namespace: one whose local address is another host's
+		// inventory address is that host's, not this one's.
+		if other := f.inventoryOwner(o.Local); other != "" && other != o.Host {
+			foreign[o.Host]++
+			continue
+		}
+		// Nor is one from a loopback address to another host, seen by a
+		// host that could not tell its own sockets: a loopback address
+		// reaches only its own machine, so the socket is the machine's
+		// (the controller's, another container's), not this host's.
+		if f.withoutProcesses(o.Host) && loopbackAddr(o.Local) {
+			if peer := f.owner[mustAddr(o.Peer)]; peer != "" && peer != o.Host {
+				loopback[o.Host]++
+				continue
+			}
+		}
 		usable = append(usable, o)
+	}
+	for host, n := range foreign {
+		f.note("%s: %d %s from other hosts' addresses set aside (collected without root: ss cannot tell whose sockets they are)",
+			host, n, plural(n, "connection", "connections"))
+	}
+	for host, n := range loopback {
+		f.note("%s: %d %s from a loopback address to other hosts set aside (collected without root: ss cannot tell whose sockets they are)",
+			host, n, plural(n, "connection", "connections"))
 	}
 	live := func(o patchpilot.ObservedConnection) bool {
 		latest, ok := f.latest[o.Host]
@@ -311,6 +436,9 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 		if from.Host == o.Host {
 			continue
 		}
+		if f.management(o) && !declaresSSH(hosts, from.Host, o.Host, o.Port) {
+			continue
+		}
 		joined := false
 		if from.Host != "" {
 			for _, k := range b.pairs[pairKey{from.Host, to.Host, to.Port}] {
@@ -326,7 +454,8 @@ func Build(hosts []patchpilot.Host, facts []patchpilot.Facts, obs []patchpilot.O
 
 	b.declare(hosts)
 
-	g := patchpilot.DependencyGraph{At: now, MaxAge: maxAge, Edges: make([]patchpilot.DependencyEdge, 0, len(b.edges))}
+	g := patchpilot.DependencyGraph{At: now, MaxAge: maxAge, Edges: make([]patchpilot.DependencyEdge, 0, len(b.edges)),
+		Notes: make([]string, 0, len(f.notes))}
 	for _, e := range b.edges {
 		g.Edges = append(g.Edges, *e)
 	}

@@ -2,6 +2,7 @@ package depmap
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/osfamily"
 )
 
 var (
@@ -320,8 +322,8 @@ func TestDeclaredItselfIsANote(t *testing.T) {
 
 func TestEmptyGraph(t *testing.T) {
 	g := Build(nil, nil, nil, now, 0)
-	if g.Edges == nil || len(g.Edges) != 0 || g.Notes != nil {
-		t.Errorf("empty graph = %+v, want no edges (an empty list) and no notes", g)
+	if g.Edges == nil || len(g.Edges) != 0 || g.Notes == nil || len(g.Notes) != 0 {
+		t.Errorf("empty graph = %+v, want no edges and no notes (empty lists)", g)
 	}
 }
 
@@ -487,6 +489,94 @@ func BenchmarkBuild(b *testing.B) {
 		g := Build(hosts, facts, obs, now, 0)
 		if len(g.Edges) < 5*n {
 			b.Fatalf("%d edges, want at least %d", len(g.Edges), 5*n)
+		}
+	}
+}
+
+// A host collected without root keeps the sockets of every host of its
+// network namespace: observations at another host's inventory address are
+// set aside with a note, not credited to it.
+func TestObservationAtAnotherHostsAddressIsSetAside(t *testing.T) {
+	hosts, facts := lab()
+	mine := ob("cache1", in, "", "10.0.0.1", 6379, latest)
+	mine.Local = "10.0.0.3"
+	webs := ob("cache1", in, "", "198.51.100.7", 80, latest)
+	webs.Local = "10.0.0.1" // web1's inventory address
+	webs2 := ob("cache1", out, "", "192.0.2.9", 443, latest)
+	webs2.Local = "10.0.0.1"
+	g := Build(hosts, facts, []patchpilot.ObservedConnection{mine, webs, webs2}, now, 0)
+	if e := only(t, g); e.To.Host != "cache1" || e.From.Host != "web1" || e.To.Port != 6379 {
+		t.Errorf("edge %+v, want only web1 → cache1:6379", e)
+	}
+	want := "cache1: 2 connections from other hosts' addresses set aside (collected without root: ss cannot tell whose sockets they are)"
+	if !slices.Contains(g.Notes, want) {
+		t.Errorf("notes %q, want %q", g.Notes, want)
+	}
+}
+
+// Incoming connections to the SSH daemon are patchpilot's own sessions
+// (management), unless the client declares them.
+func TestIncomingSSHIsManagement(t *testing.T) {
+	hosts, facts := lab()
+	facts[2].Depth.Services = append(facts[2].Depth.Services, patchpilot.ServiceDetail{Unit: "ssh.service",
+		Listens: []patchpilot.Socket{{Port: 22}}})
+	unnamed := ob("cache1", in, "", "127.0.0.1", 22, latest) // without root: unit from the listener
+	named := ob("cache1", in, "sshd.service", "198.51.100.7", 22, latest)
+	fromWeb := ob("cache1", in, "ssh.service", "10.0.0.1", 22, latest)
+	g := Build(hosts, facts, []patchpilot.ObservedConnection{unnamed, named, fromWeb}, now, 0)
+	if len(g.Edges) != 0 {
+		t.Errorf("edges %+v, want none: SSH sessions are management traffic", g.Edges)
+	}
+	hosts[0].Labels = map[string]string{patchpilot.LabelDependsOn: "cache1:22"}
+	g = Build(hosts, facts, []patchpilot.ObservedConnection{unnamed, named, fromWeb}, now, 0)
+	if e := only(t, g); e.From.Host != "web1" || !slices.Equal(e.Sources, []string{patchpilot.EdgeObserved, patchpilot.EdgeDeclared}) {
+		t.Errorf("edge %+v, want web1 → cache1:22 observed and declared", e)
+	}
+}
+
+// A collection without depth carries the previous depth forward: an
+// observation seen when that depth was read stays live.
+func TestLiveAtTheDepthsCollection(t *testing.T) {
+	hosts, facts := lab()
+	later := latest.Add(time.Minute)
+	facts[0].CollectedAt = later // web1's newest snapshot did not read depth
+	facts[0].Depth.CollectedAt = latest
+	g := Build(hosts, facts, []patchpilot.ObservedConnection{ob("web1", out, "nginx.service", "10.0.0.2", 5432, latest)}, now, 0)
+	if e := only(t, g); e.State != patchpilot.EdgeLive {
+		t.Errorf("edge %s, want live: it was seen when web1's depth was read", e.State)
+	}
+}
+
+// On the lab capture collected without root (every socket of the shared
+// network namespace kept), lab01's map has none of the controller's or
+// lab02's connections: only notes saying what was set aside.
+func TestNotRootCaptureMakesNoPhantomEdges(t *testing.T) {
+	data, err := os.ReadFile("../osfamily/testdata/debian12-lab-nonroot/depth.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := osfamily.Depth(osfamily.Transcript{osfamily.StepDepth: {Stdout: data}}, nil)
+	d.CollectedAt = latest
+	hosts := []patchpilot.Host{{Name: "lab01", Address: "127.0.77.1"}, {Name: "lab02", Address: "127.0.77.2"}}
+	facts := []patchpilot.Facts{{Host: "lab01", CollectedAt: latest, Depth: d}}
+	var obs []patchpilot.ObservedConnection
+	for _, c := range d.Connections {
+		obs = append(obs, patchpilot.ObservedConnection{Host: "lab01", Direction: c.Direction, Service: c.Service,
+			Local: c.Local, Peer: c.Peer, Port: c.Port, FirstSeen: latest, LastSeen: latest, Seen: 1})
+	}
+	if len(obs) == 0 {
+		t.Fatal("the capture has no connections")
+	}
+	g := Build(hosts, facts, obs, now, 0)
+	if len(g.Edges) != 0 {
+		t.Errorf("edges %+v from a collection without root, want none (notes %q)", g.Edges, g.Notes)
+	}
+	for _, want := range []string{
+		"lab01: 1 connection from other hosts' addresses set aside",
+		"lab01: 1 connection from a loopback address to other hosts set aside",
+	} {
+		if !slices.ContainsFunc(g.Notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
+			t.Errorf("notes %q, want one starting %q", g.Notes, want)
 		}
 	}
 }

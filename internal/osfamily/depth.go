@@ -2,6 +2,7 @@ package osfamily
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -802,14 +803,19 @@ func socketsDepth(d *patchpilot.HostDepth, secs map[string][]string, scan Servic
 		}
 		return ""
 	}
-	listening := map[int]bool{}
+	// listening maps a port to the addresses listening on it ("" for
+	// every address): a connection is incoming only when its local
+	// address:port answers.
+	listening := map[int][]string{}
 	seenL := map[patchpilot.Socket]bool{}
 	listens := map[string][]patchpilot.Socket{}
 	for _, s := range socks {
 		if s.State != "LISTEN" {
 			continue
 		}
-		listening[s.LPort] = true
+		if a := listenAddr(s.Local); !slices.Contains(listening[s.LPort], a) {
+			listening[s.LPort] = append(listening[s.LPort], a)
+		}
 		sock := patchpilot.Socket{Address: s.Local, Port: s.LPort}
 		if !seenL[sock] {
 			seenL[sock] = true
@@ -851,7 +857,7 @@ func socketsDepth(d *patchpilot.HostDepth, secs map[string][]string, scan Servic
 		}
 		c := patchpilot.Connection{Service: unitOf(s), Process: s.Process, Local: s.Local, Peer: s.Peer}
 		switch {
-		case listening[s.LPort]:
+		case listensAt(listening[s.LPort], s.Local):
 			c.Direction, c.Port = patchpilot.DirectionIn, s.LPort
 		case s.PPort >= lo && s.PPort <= hi:
 			// Both ends on ephemeral ports: no service port to name.
@@ -881,6 +887,34 @@ func socketsDepth(d *patchpilot.HostDepth, secs map[string][]string, scan Servic
 	if _, ok := secs["ip"]; !ok {
 		d.Missing = append(d.Missing, "addresses: ip is missing; only the addresses of the host's own sockets are known")
 	}
+}
+
+// listenAddr is a listening socket's address, "" for a wildcard (every
+// address of the host).
+func listenAddr(a string) string {
+	if a == "" || a == "*" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(a); err == nil && ip.IsUnspecified() {
+		return ""
+	}
+	return a
+}
+
+// listensAt reports whether one of addrs (the listening addresses of a
+// port) answers at local: a wildcard, or the same address.
+func listensAt(addrs []string, local string) bool {
+	for _, a := range addrs {
+		if a == "" || a == local {
+			return true
+		}
+		x, err1 := netip.ParseAddr(a)
+		y, err2 := netip.ParseAddr(local)
+		if err1 == nil && err2 == nil && x.Unmap() == y.Unmap() {
+			return true
+		}
+	}
+	return false
 }
 
 // loopback reports loopback and IPv6 link-local addresses, which name no

@@ -1,6 +1,7 @@
 package osfamily
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -261,5 +262,33 @@ func TestDepthNotRoot(t *testing.T) {
 	}
 	if units, ok := DepthNeedsRestart(tr); ok || units != nil {
 		t.Errorf("needs restart %v, %v without root, want unknown", units, ok)
+	}
+}
+
+// An incoming connection needs a listener at its local address (or a
+// wildcard) on its port: without root every socket of a shared network
+// namespace is kept, and a port another address listens on says nothing.
+func TestDepthIncomingNeedsListenerAtLocalAddress(t *testing.T) {
+	out := strings.Join([]string{
+		"== notroot",
+		"== ss",
+		"LISTEN 0 4096 127.0.88.3:8080 0.0.0.0:*",
+		"LISTEN 0 4096 0.0.0.0:9100 0.0.0.0:*",
+		"ESTAB 0 0 127.0.88.3:8080 127.0.88.5:40001",
+		"ESTAB 0 0 127.0.88.9:8080 127.0.88.5:40002",
+		"ESTAB 0 0 127.0.88.9:9100 127.0.88.5:40003",
+		"== ip",
+		"",
+	}, "\n")
+	d := Depth(Transcript{StepDepth: {Stdout: []byte(out)}}, nil)
+	var in []string
+	for _, c := range d.Connections {
+		if c.Direction == patchpilot.DirectionIn {
+			in = append(in, fmt.Sprintf("%s:%d<-%s", c.Local, c.Port, c.Peer))
+		}
+	}
+	want := []string{"127.0.88.3:8080<-127.0.88.5", "127.0.88.9:9100<-127.0.88.5"}
+	if !slices.Equal(in, want) {
+		t.Errorf("incoming %v, want %v (127.0.88.9:8080 has no listener)", in, want)
 	}
 }

@@ -15,8 +15,8 @@ func (s *Server) deps(w http.ResponseWriter, r *http.Request, _ *call) error {
 		return err
 	}
 	o := app.DepsOptions{Host: q.Get("host")}
-	if v := q.Get("max_age"); v != "" {
-		if o.MaxAge, err = app.ParseMaxAge("query parameter max_age=", v); err != nil {
+	if q.Has("max_age") {
+		if o.MaxAge, err = app.ParseMaxAge("query parameter max_age", q.Get("max_age")); err != nil {
 			return &fieldError{field: "max_age", err: asError(err)}
 		}
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +63,23 @@ func TestDeps(t *testing.T) {
 		t.Errorf("unknown parameter: %+v, want it named", e)
 	}
 
+	if e := f.as(patchpilot.RoleViewer, "GET", "/api/v1/deps?max_age=", "", http.StatusBadRequest).apiError(t); e.Field != "max_age" {
+		t.Errorf("max_age empty: %+v, want 400 naming max_age", e)
+	}
+
+	// A host's detail carries its part of the map.
+	d := decode[HostDetail](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts/db-1", "", http.StatusOK))
+	if d.Dependencies == nil || len(d.Dependencies.DependedOnBy) != 1 || d.Dependencies.DependedOnBy[0].From.Host != "web-1" ||
+		len(d.Dependencies.DependsOn) != 0 || d.Dependencies.DependsOn == nil || d.Dependencies.Notes == nil ||
+		!slices.Equal(d.Dependencies.Dependents.Hosts, []string{"web-1"}) {
+		t.Errorf("db-1's dependencies = %+v, want web-1 depending on it", d.Dependencies)
+	}
+
 	// The client reads the same.
 	c := f.client(patchpilot.RoleViewer)
+	if hd, err := c.Host(f.ctx, "web-1", false); err != nil || hd.Dependencies == nil || len(hd.Dependencies.DependsOn) != 1 {
+		t.Errorf("client Host(web-1) dependencies = %+v, %v; want web-1 → db-1", hd.Dependencies, err)
+	}
 	cg, err := c.DependencyGraph(f.ctx, app.DepsOptions{Host: "db-1", MaxAge: 48 * time.Hour})
 	if err != nil || len(cg.Edges) != 1 || cg.MaxAge != 48*time.Hour {
 		t.Errorf("client DependencyGraph = %+v, %v", cg, err)

@@ -109,6 +109,8 @@ type HostDetail struct {
 	Facts   *patchpilot.Facts         `json:"facts"`
 	History []patchpilot.FactSnapshot `json:"history"`
 	Updates []patchpilot.HostUpdate   `json:"updates"`
+	// Dependencies are the host's part of the dependency map.
+	Dependencies *app.HostDependencies `json:"dependencies"`
 }
 
 func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -155,6 +157,11 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ *call) error 
 			d.Facts.Packages = nil
 		}
 	}
+	deps, err := s.app.HostDependencies(ctx, h.Name)
+	if err != nil {
+		return err
+	}
+	d.Dependencies = &deps
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }

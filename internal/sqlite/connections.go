@@ -15,8 +15,8 @@ var _ patchpilot.ConnectionStore = (*DB)(nil)
 
 // connKey identifies an aggregated connection of a host.
 type connKey struct {
-	direction, service, peer string
-	port                     int
+	direction, service, local, peer string
+	port                            int
 }
 
 // validateDepth checks the connections SaveFacts merges, naming the
@@ -46,7 +46,7 @@ func distinctConnections(conns []patchpilot.Connection) []patchpilot.Connection 
 	seen := map[connKey]int{}
 	var out []patchpilot.Connection
 	for _, c := range conns {
-		k := connKey{c.Direction, c.Service, c.Peer, c.Port}
+		k := connKey{c.Direction, c.Service, c.Local, c.Peer, c.Port}
 		if i, ok := seen[k]; ok {
 			if out[i].Process == "" {
 				out[i].Process = c.Process
@@ -68,9 +68,9 @@ func mergeConnections(ctx context.Context, tx *sql.Tx, hostID int64, at time.Tim
 	if len(conns) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO connections (host_id, direction, service, peer, port, process,
-		first_seen, last_seen, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
-		ON CONFLICT (host_id, direction, service, peer, port) DO UPDATE SET
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO connections (host_id, direction, service, local, peer, port, process,
+		first_seen, last_seen, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (host_id, direction, service, local, peer, port) DO UPDATE SET
 			seen = seen + 1,
 			first_seen = min(first_seen, excluded.first_seen),
 			process = CASE WHEN excluded.process <> '' AND (excluded.last_seen >= last_seen OR process = '')
@@ -82,7 +82,7 @@ func mergeConnections(ctx context.Context, tx *sql.Tx, hostID int64, at time.Tim
 	defer stmt.Close()
 	ts := formatTime(at)
 	for _, c := range distinctConnections(conns) {
-		if _, err := stmt.ExecContext(ctx, hostID, c.Direction, c.Service, c.Peer, c.Port, c.Process, ts, ts); err != nil {
+		if _, err := stmt.ExecContext(ctx, hostID, c.Direction, c.Service, c.Local, c.Peer, c.Port, c.Process, ts, ts); err != nil {
 			return fmt.Errorf("connection %s %s:%d: %w", c.Direction, c.Peer, c.Port, err)
 		}
 	}
@@ -94,7 +94,7 @@ func (db *DB) Connections(ctx context.Context, since time.Time) ([]patchpilot.Ob
 	if !since.IsZero() && !storable(since) {
 		return nil, invalid("connections: since %s is out of range", since)
 	}
-	q := `SELECT h.name, c.direction, c.service, c.process, c.peer, c.port, c.first_seen, c.last_seen, c.seen
+	q := `SELECT h.name, c.direction, c.service, c.process, c.local, c.peer, c.port, c.first_seen, c.last_seen, c.seen
 		FROM connections c JOIN hosts h ON h.id = c.host_id`
 	var args []any
 	if !since.IsZero() {
@@ -110,7 +110,7 @@ func (db *DB) Connections(ctx context.Context, since time.Time) ([]patchpilot.Ob
 	for rows.Next() {
 		var o patchpilot.ObservedConnection
 		var first, last string
-		if err := rows.Scan(&o.Host, &o.Direction, &o.Service, &o.Process, &o.Peer, &o.Port, &first, &last, &o.Seen); err != nil {
+		if err := rows.Scan(&o.Host, &o.Direction, &o.Service, &o.Process, &o.Local, &o.Peer, &o.Port, &first, &last, &o.Seen); err != nil {
 			return nil, wrap(err, "read connections")
 		}
 		if o.FirstSeen, err = parseTime(first); err != nil {
@@ -128,7 +128,8 @@ func (db *DB) Connections(ctx context.Context, since time.Time) ([]patchpilot.Ob
 	// compare as Go strings, the order every implementation must give.
 	slices.SortFunc(out, func(a, b patchpilot.ObservedConnection) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Direction, b.Direction),
-			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Port, b.Port))
+			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Port, b.Port),
+			cmp.Compare(a.Local, b.Local))
 	})
 	return out, nil
 }

@@ -135,7 +135,9 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 				return fmt.Errorf("record first sightings: %w", err)
 			}
 		}
-		if f.Depth != nil {
+		// A depth carried forward from an earlier snapshot (read before
+		// this one) was merged when it was read.
+		if f.Depth != nil && (f.Depth.CollectedAt.IsZero() || !f.Depth.CollectedAt.Before(f.CollectedAt)) {
 			if err := mergeConnections(ctx, tx, hostID, f.CollectedAt, f.Depth.Connections); err != nil {
 				return fmt.Errorf("merge connections: %w", err)
 			}

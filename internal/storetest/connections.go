@@ -104,6 +104,46 @@ func (s suite) testConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("LocalAddress", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "lab03"})
+		a := conn(in, "", "", "127.0.0.1", 8080)
+		a.Local = "127.0.88.3"
+		b := a
+		b.Local = "127.0.88.2"
+		mustSave(t, st, withConns("lab03", t1, a, b))
+		got, err := st.Connections(ctx, time.Time{})
+		if err != nil {
+			t.Fatalf("Connections: %v", err)
+		}
+		want := []patchpilot.ObservedConnection{
+			{Host: "lab03", Direction: in, Local: "127.0.88.2", Peer: "127.0.0.1", Port: 8080, FirstSeen: t1, LastSeen: t1, Seen: 1},
+			{Host: "lab03", Direction: in, Local: "127.0.88.3", Peer: "127.0.0.1", Port: 8080, FirstSeen: t1, LastSeen: t1, Seen: 1},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("connections differing by local address:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
+	t.Run("CarriedDepthIsNotMerged", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
+		f := withConns("web-1", t1, conn(out, "nginx.service", "nginx", "10.0.0.9", 5432))
+		f.Depth.CollectedAt = t1
+		mustSave(t, st, f)
+		carried := Facts("web-1", t2, 1, 0)
+		carried.Depth = f.Depth // read at t1, carried forward by a collection without depth
+		mustSave(t, st, carried)
+		got, err := st.Connections(ctx, time.Time{})
+		if err != nil || len(got) != 1 || got[0].Seen != 1 || !got[0].LastSeen.Equal(t1) {
+			t.Errorf("connections after a carried depth = %+v, %v; want seen once, last at %s", got, err, t1)
+		}
+		latest, err := st.LatestFacts(ctx, "web-1")
+		if err != nil || latest.Depth == nil || !latest.Depth.CollectedAt.Equal(t1) {
+			t.Errorf("latest depth %+v, %v; want the carried depth read at %s", latest.Depth, err, t1)
+		}
+	})
+
 	t.Run("Prune", func(t *testing.T) {
 		st := s.store(t)
 		mustUpsert(t, st, patchpilot.Host{Name: "web-1"})
