@@ -169,7 +169,10 @@ func Evaluate(p Policy, in Input) Report {
 	level := Autopilot
 	var levelWhy []string
 	lowRisk := true
-	var riskWhy []string
+	// riskWhy names the targets that are not low risk; supervisedWhy those
+	// of them at the supervised level, which the reason names when any.
+	var riskWhy, supervisedWhy []string
+	capped := map[string][]string{} // regime → its targets it caps at supervised
 	heldAt := map[string]string{} // package and version → the stage an auto-approval holds
 	for _, st := range in.Stages {
 		sd := StageDecision{Name: st.Name, Hosts: st.Hosts, Decision: Allow, Approvers: 0, Findings: []Finding{}}
@@ -217,10 +220,11 @@ func Evaluate(p Policy, in Input) Report {
 			default:
 				for _, rn := range regimes {
 					if m := p.Compliance[rn].MaxLevel; m != "" && m.rank() == hostLevel.rank() {
-						levelWhy = appendOnce(levelWhy, fmt.Sprintf("compliance %s caps its hosts at %s", rn, m))
+						capped[rn] = appendOnce(capped[rn], name)
 					}
 				}
 			}
+			var notLow string
 			ups := updates[name]
 			for _, u := range ups {
 				if pat, held := g.Held(u.Package); held {
@@ -246,14 +250,18 @@ func Evaluate(p Policy, in Input) Report {
 			switch lvl, ok := in.Risk[name]; {
 			case ok && lvl == patchpilot.RiskHigh:
 				hd.add(Finding{Rule: RuleHighRisk, Decision: Approve, Reason: "the update is high risk on this host: high-risk updates always need a person"})
-				lowRisk = false
-				riskWhy = appendOnce(riskWhy, name+" is high risk")
+				notLow = name + " is high risk"
 			case ok && lvl != patchpilot.RiskLow:
-				lowRisk = false
-				riskWhy = appendOnce(riskWhy, fmt.Sprintf("%s is %s risk", name, lvl))
+				notLow = fmt.Sprintf("%s is %s risk", name, lvl)
 			case !ok && len(ups) > 0:
+				notLow = name + " has no risk assessment"
+			}
+			if notLow != "" {
 				lowRisk = false
-				riskWhy = appendOnce(riskWhy, name+" has no risk assessment")
+				riskWhy = appendOnce(riskWhy, notLow)
+				if hostLevel == Supervised {
+					supervisedWhy = appendOnce(supervisedWhy, notLow)
+				}
 			}
 			if len(g.AutoApprove) > 0 {
 				for _, u := range ups {
@@ -304,6 +312,13 @@ func Evaluate(p Policy, in Input) Report {
 			sd.Approvers = 0
 		}
 		rep.Stages = append(rep.Stages, sd)
+	}
+	for _, rn := range slices.Sorted(maps.Keys(capped)) {
+		levelWhy = appendOnce(levelWhy, fmt.Sprintf("compliance %s caps its hosts at %s (%s)", rn, p.Compliance[rn].MaxLevel, strings.Join(capped[rn], ", ")))
+	}
+	if len(supervisedWhy) > 0 {
+		// Name the hosts the supervised level covers, not every target.
+		riskWhy = supervisedWhy
 	}
 	rep.Unattended, rep.UnattendedReason = unattended(rep, level, levelWhy, lowRisk, riskWhy)
 	return rep
