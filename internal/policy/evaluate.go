@@ -173,7 +173,7 @@ func Evaluate(p Policy, in Input) Report {
 	// of them at the supervised level, which the reason names when any.
 	var riskWhy, supervisedWhy []string
 	capped := map[string][]string{} // regime → its targets it caps at supervised
-	heldAt := map[string]string{} // package and version → the stage an auto-approval holds
+	heldAt := map[string]string{}   // package and version → the stage an auto-approval holds
 	for _, st := range in.Stages {
 		sd := StageDecision{Name: st.Name, Hosts: st.Hosts, Decision: Allow, Approvers: 0, Findings: []Finding{}}
 		if st.ApprovalRequired {
