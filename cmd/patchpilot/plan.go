@@ -150,6 +150,10 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 				fmt.Fprintf(&b, "# %s\n", note)
 				fmt.Fprintf(c.stderr, "%s; collect them with 'patchpilot inventory collect', or name them with --targets\n", note)
 			}
+			for _, w := range prop.Warnings {
+				// In the header already; said on stderr too, as above.
+				fmt.Fprintf(c.stderr, "warning: %s\n", escapeControls(w, false))
+			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
 			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages, Plan: b.String()}

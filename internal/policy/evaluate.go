@@ -123,6 +123,10 @@ type StageDecision struct {
 	// stage: at that time the policy approves it by itself, if no person
 	// did before.
 	AutoApproveAt *time.Time `json:"auto_approve_at,omitempty"`
+	// Reasons are the planner's reasons for the stage's hosts (canary
+	// coverage, the dependency order, the budgets that hold them), which
+	// the caller that resolved the plan fills in.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // Report is the policy's verdict on a plan: Refuse when any host is
@@ -136,7 +140,8 @@ type Report struct {
 	Stages           []StageDecision `json:"stages"`
 	Hosts            []HostDecision  `json:"hosts"`
 	// Warnings say what the policy could not apply, such as a compliance
-	// label naming a regime the policy does not define.
+	// label naming a regime the policy does not define, and what looks
+	// mistaken in the plan against its targets (a budget covering none).
 	Warnings []string `json:"warnings,omitempty"`
 }
 

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/sqlite"
+)
+
+// budgetFleet stores lab01 to lab03, lab02 and lab03 serving pp-demo-web
+// on 8080 and lab01 depending on lab02, and returns the database.
+func budgetFleet(t *testing.T, e *env) string {
+	t.Helper()
+	ctx := context.Background()
+	db := filepath.Join(e.home, "fleet.db")
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	port := closedPort(t)
+	hosts := []patchpilot.Host{
+		{Name: "lab01", Address: "127.0.0.1", Port: port, Labels: map[string]string{"env": "lab", patchpilot.LabelDependsOn: "lab02:8080"}},
+		{Name: "lab02", Address: "127.0.0.1", Port: port, Labels: map[string]string{"env": "lab"}},
+		{Name: "lab03", Address: "127.0.0.1", Port: port, Labels: map[string]string{"env": "lab"}},
+	}
+	if err := st.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Now().UTC(), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "pp-demo-web", Version: "1.0.0"}},
+			Updates:  []patchpilot.Update{{Package: "pp-demo-web", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}},
+			Depth:    &patchpilot.HostDepth{}}
+		if h.Name != "lab01" {
+			f.Depth.Services = []patchpilot.ServiceDetail{{Unit: "pp-demo-web.service", Listens: []patchpilot.Socket{{Port: 8080}}}}
+		}
+		if err := st.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// A hand-written plan is explained as 'plan' explains its own: policy
+// check and rollout start --dry-run print each stage's reasons (the
+// dependency order, the budgets that hold its hosts), and a budget whose
+// service covers none of the targets is a warning.
+func TestHandWrittenPlanReasonsAndBudgetWarnings(t *testing.T) {
+	e := newEnv(t)
+	db := budgetFleet(t, e)
+	plan := filepath.Join(e.home, "plan.yaml")
+	writeFile(t, plan, `rollout:
+  patch: {packages: ["pp-demo-web=1.1.0"]}
+  targets: {selector: "env=lab"}
+  stages:
+    - {name: validation, targets: 1}
+    - {name: final, targets: rest}
+  budgets:
+    - {service: nosuchunit, max_unavailable: 1}
+    - {service: "pp-demo-web:8080", max_unavailable: 1}
+`)
+	const (
+		warning = "budget 1 (service: nosuchunit, max_unavailable: 1) covers none of the 3 target hosts: none runs unit nosuchunit"
+		order   = "lab02 after lab01: lab01 depends on lab02:pp-demo-web:8080"
+		budget  = "budget 2 (service: pp-demo-web:8080, max_unavailable: 1) holds lab02, lab03 (of 2 target hosts it covers: at most 1 unavailable at a time)"
+	)
+	check := e.runIn("policy", "check", plan, "--db", db)
+	if check.code != 0 {
+		t.Fatalf("policy check: exit %d\n%s%s", check.code, check.stdout, check.stderr)
+	}
+	for _, want := range []string{"WARNING     " + warning, order, budget} {
+		if !strings.Contains(check.stdout, want) {
+			t.Errorf("policy check does not say %q:\n%s", want, check.stdout)
+		}
+	}
+	var rep struct {
+		Stages []struct {
+			Name    string   `json:"name"`
+			Reasons []string `json:"reasons"`
+		} `json:"stages"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(e.mustRun("policy", "check", plan, "--db", db, "-o", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Stages) != 2 || !strings.Contains(strings.Join(rep.Stages[1].Reasons, "\n"), budget) ||
+		len(rep.Warnings) != 1 || !strings.HasPrefix(rep.Warnings[0], warning) {
+		t.Errorf("policy check -o json: stages %+v, warnings %q", rep.Stages, rep.Warnings)
+	}
+
+	knownHosts := filepath.Join(e.home, "known_hosts")
+	writeFile(t, knownHosts, "")
+	dry := e.runIn("rollout", "start", plan, "--dry-run", "--db", db, "--known-hosts", knownHosts, "--connect-timeout", "2s")
+	for _, want := range []string{"stage final: lab02,lab03\n", order, budget, "warning: " + warning} {
+		if !strings.Contains(dry.stderr, want) {
+			t.Errorf("rollout start --dry-run does not say %q (exit %d):\n%s", want, dry.code, dry.stderr)
+		}
+	}
+}
+
+// A budget's service that is a bare number is refused with the line and
+// the port as it should be written.
+func TestBudgetServiceBareNumberRefused(t *testing.T) {
+	e := newEnv(t)
+	db := budgetFleet(t, e)
+	plan := filepath.Join(e.home, "plan.yaml")
+	writeFile(t, plan, "rollout:\n  patch: {packages: [\"pp-demo-web=1.1.0\"]}\n  targets: {selector: \"env=lab\"}\n"+
+		"  stages:\n    - {name: all, targets: rest}\n  budgets:\n    - {service: 8080, max_unavailable: 1}\n")
+	for _, args := range [][]string{{"policy", "check", plan}, {"rollout", "start", plan, "--dry-run"}} {
+		r := e.runIn(append(args, "--db", db)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "plan.yaml:7:17: budget 1: service: service 8080 is a bare number") || !strings.Contains(r.stderr, `":8080"`) {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, r.code, r.stderr)
+		}
+	}
+}
