@@ -72,6 +72,7 @@ func TestHandWrittenPlanReasonsAndBudgetWarnings(t *testing.T) {
 		budget  = "budget 2 (service: pp-demo-web:8080, max_unavailable: 1) holds lab02, lab03 (of 2 target hosts it covers: at most 1 unavailable at a time)"
 	)
 	check := e.runIn("policy", "check", plan, "--db", db)
+	t.Logf("policy check:\n%s", check.stdout)
 	if check.code != 0 {
 		t.Fatalf("policy check: exit %d\n%s%s", check.code, check.stdout, check.stderr)
 	}
@@ -118,5 +119,53 @@ func TestBudgetServiceBareNumberRefused(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "plan.yaml:7:17: budget 1: service: service 8080 is a bare number") || !strings.Contains(r.stderr, `":8080"`) {
 			t.Errorf("%v: exit %d, stderr:\n%s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// assess names the host that holds a pinned package, and its error for
+// that host alone says the package is held there.
+func TestAssessNamesHeldHost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := filepath.Join(e.home, "fleet.db")
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := []patchpilot.Host{{Name: "lab01"}, {Name: "lab02"}}
+	if err := st.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Now().UTC(), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "pp-libdemo", Version: "1.0.0"}}, Depth: &patchpilot.HostDepth{}}
+		if h.Name == "lab01" {
+			f.Updates = []patchpilot.Update{{Package: "pp-libdemo", InstalledVersion: "1.0.0", CandidateVersion: "1.1.0"}}
+		} else {
+			f.Depth.Held = []string{"pp-libdemo"}
+		}
+		if err := st.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out := e.runIn("assess", "--patch", "pp-libdemo=1.1.0", "--db", db)
+	if out.code != 0 || !strings.Contains(out.stdout, "note: left out lab02: pp-libdemo is held there") ||
+		!strings.Contains(out.stdout, "'apt-mark unhold pp-libdemo' releases it") {
+		t.Errorf("assess: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	var res struct {
+		Held []struct{ Host, Package, Release string } `json:"held"`
+	}
+	if err := json.Unmarshal([]byte(e.mustRun("assess", "--patch", "pp-libdemo=1.1.0", "--db", db, "-o", "json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Held) != 1 || res.Held[0].Host != "lab02" || res.Held[0].Release != "apt-mark unhold pp-libdemo" {
+		t.Errorf("assess -o json: held %+v", res.Held)
+	}
+	one := e.runIn("assess", "--patch", "pp-libdemo=1.1.0", "--host", "lab02", "--db", db)
+	if one.code != 4 || !strings.Contains(one.stderr, "no pending update matches") || !strings.Contains(one.stderr, "pp-libdemo is held on lab02 ('apt-mark unhold pp-libdemo' releases it)") {
+		t.Errorf("assess --host lab02: exit %d\n%s", one.code, one.stderr)
 	}
 }
