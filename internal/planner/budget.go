@@ -54,20 +54,10 @@ func budgetLabel(i int, b patchpilot.DisruptionBudget) string {
 // budgetWarnings name the budgets with a service or a selector that cover
 // none of the targets as their latest facts tell: a mistyped unit, port
 // or label disables the budget without a word otherwise.
-func budgetWarnings(budgets []patchpilot.DisruptionBudget, targets []HostView) []string {
+func budgetWarnings(budgets []patchpilot.DisruptionBudget, covers []budgetCover, targets []HostView) []string {
 	var out []string
 	for i, b := range budgets {
-		if b.Service == "" && b.Selector == "" {
-			continue
-		}
-		covered := false
-		for _, h := range targets {
-			if _, ok := BudgetGroup(b, h); ok {
-				covered = true
-				break
-			}
-		}
-		if covered {
+		if (b.Service == "" && b.Selector == "") || len(covers[i].group) > 0 {
 			continue
 		}
 		var why []string
@@ -109,22 +99,39 @@ func countedHosts(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
+// budgetCover is which targets a budget covers, in which group, and each
+// group's size among the targets.
+type budgetCover struct {
+	group map[string]string // host → group, for the hosts it covers
+	size  map[string]int
+}
+
+// coverBudgets reads once which targets each budget covers.
+func coverBudgets(budgets []patchpilot.DisruptionBudget, targets []HostView) []budgetCover {
+	out := make([]budgetCover, len(budgets))
+	for i, b := range budgets {
+		c := budgetCover{group: map[string]string{}, size: map[string]int{}}
+		for _, h := range targets {
+			if g, ok := BudgetGroup(b, h); ok {
+				c.group[h.Name()] = g
+				c.size[g]++
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
 // budgetReasons explain which budgets hold a stage's hosts: for each
 // budget covering any of them, the stage's hosts in each of its groups,
 // the group's size among the targets and how many of it may be
 // unavailable at once.
-func budgetReasons(budgets []patchpilot.DisruptionBudget, stage, targets []HostView) []string {
+func budgetReasons(budgets []patchpilot.DisruptionBudget, covers []budgetCover, stage []HostView) []string {
 	var out []string
 	for i, b := range budgets {
-		size := map[string]int{}
-		for _, h := range targets {
-			if g, ok := BudgetGroup(b, h); ok {
-				size[g]++
-			}
-		}
 		members := map[string][]string{}
 		for _, h := range stage {
-			if g, ok := BudgetGroup(b, h); ok {
+			if g, ok := covers[i].group[h.Name()]; ok {
 				members[g] = append(members[g], h.Name())
 			}
 		}
@@ -138,7 +145,7 @@ func budgetReasons(budgets []patchpilot.DisruptionBudget, stage, targets []HostV
 		sort.Strings(groups)
 		var parts []string
 		for _, g := range groups {
-			n := size[g]
+			n := covers[i].size[g]
 			part := fmt.Sprintf("%s (of %s it covers: at most %d unavailable at a time)",
 				strings.Join(members[g], ", "), countedHosts(n, "target host", "target hosts"), b.Allowed(n))
 			switch {

@@ -186,6 +186,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 
+	covers := coverBudgets(p.Budgets, hosts)
 	for i, s := range p.Stages {
 		rs := ResolvedStage{Stage: s, Canary: IsCanaryStage(p.Stages, i)}
 		var take []HostView
@@ -208,7 +209,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 				rs.Reasons = append(rs.Reasons, w)
 			}
 		}
-		rs.Reasons = append(rs.Reasons, budgetReasons(p.Budgets, take, hosts)...)
+		rs.Reasons = append(rs.Reasons, budgetReasons(p.Budgets, covers, take)...)
 		for _, h := range take {
 			rs.Hosts = append(rs.Hosts, h.Name())
 			if h.Host.Critical() {
@@ -226,7 +227,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 		rp.Stages = append(rp.Stages, rs)
 	}
-	rp.Warnings = budgetWarnings(p.Budgets, hosts)
+	rp.Warnings = budgetWarnings(p.Budgets, covers, hosts)
 	return rp, nil
 }
 
