@@ -77,6 +77,12 @@ type RolloutCreatedData struct {
 	Stages []string `json:"stages"` // "stage: host1,host2", in order
 	Notes  []string `json:"notes"`
 	DryRun bool     `json:"dry_run"`
+	// StageReasons are each stage's reasons, in the order of Stages (the
+	// planner's: canary coverage, the dependency order, the budgets that
+	// hold its hosts, approvals); Warnings what looks mistaken in the
+	// plan against its targets (a budget covering none of them).
+	StageReasons [][]string `json:"stage_reasons,omitempty"`
+	Warnings     []string   `json:"warnings,omitempty"`
 }
 
 // IncidentData is the payload of EventIncident and the evidence stored

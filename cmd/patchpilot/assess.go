@@ -29,10 +29,15 @@ JSON fields: model_version, cold_start, patches: [{patch, packages,
 summary: {hosts, max_probability, mean_probability, expected_failures,
 level, strategy, warnings, model_version}, hosts: [{host, packages,
 probability, level, reasons: [{feature, text, direction, effect}],
-warnings: [{kind, text}], strategy, model_version, baseline_score}]}].
-strategy is immediate_full_deploy, canary or manual_review_required.
+warnings: [{kind, text}], strategy, model_version, baseline_score}]}],
+held: [{host, package, installed_version, version, release}] (the hosts
+--patch leaves out because they hold a pinned package, which the package
+manager then neither lists as an update nor changes; 'plan' keeps them and
+warns that their apply is refused). strategy is immediate_full_deploy,
+canary or manual_review_required.
 
-Exit code 4 when no pending update matches --patch.`,
+Exit code 4 when no pending update matches --patch; the hint names the
+hosts that hold the package and the command that releases the hold.`,
 		Example: `  patchpilot assess
   patchpilot assess --patch openssl=3.0.15-1~deb12u1 -o json
   patchpilot assess --host web-1`,
@@ -52,6 +57,9 @@ Exit code 4 when no pending update matches --patch.`,
 
 func writeAssessResult(w io.Writer, res app.AssessResult) {
 	fmt.Fprintf(w, "model %s%s\n", res.ModelVersion, coldStartNote(res.ColdStart))
+	for _, h := range res.Held {
+		fmt.Fprintf(w, "note: %s\n", escapeControls(h.Text(), false))
+	}
 	if len(res.Patches) == 0 {
 		fmt.Fprintln(w, "No pending updates.")
 		return

@@ -79,7 +79,12 @@ depend on (the dependency map: observed connections and depends_on labels)
 stay out of the canary stages while other hosts can fill them, and go after
 their dependents ("lab02 after lab01: lab01:pp-demo-client depends on
 lab02:pp-demo-web:8080"); a plan's order: {dependencies: providers_first}
-or {dependencies: ignore} says otherwise.
+or {dependencies: ignore} says otherwise. Each stage's reasons also name the
+disruption budgets that hold its hosts, and a budget whose service or
+selector covers none of the targets is a warning (in the header and on
+standard error). 'policy check PLAN' and 'rollout start PLAN' explain a
+hand-written plan's stages the same way. The criteria a stage may name are
+listed under "Plan criteria" in docs/cli.md.
 
 SPEC is package=version pins separated by commas ("openssl=3.0.15-1~deb12u1,
 libssl3=3.0.15-1~deb12u1"), or "security" for every pending security update
@@ -149,6 +154,10 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 				note := fmt.Sprintf("left out %s that never answered (no facts collected): %s", counted(n, "host", "hosts"), escapeControls(strings.Join(prop.LeftOut, ", "), false))
 				fmt.Fprintf(&b, "# %s\n", note)
 				fmt.Fprintf(c.stderr, "%s; collect them with 'patchpilot inventory collect', or name them with --targets\n", note)
+			}
+			for _, w := range prop.Warnings {
+				// In the header already; said on stderr too, as above.
+				fmt.Fprintf(c.stderr, "warning: %s\n", escapeControls(w, false))
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)

@@ -49,8 +49,11 @@ policy does not define is a warning.
 Exit code 0 when the plan may run, even if some stages will wait for
 approvals; 6 when the policy refuses it. JSON fields: plan, decision (allow
 or refuse), unattended, unattended_reason, stages: [{name, hosts, decision,
-approvers, until, findings: [{rule, decision, reason, until}]}], hosts:
-[{host, stage, group, level, decision, findings}], warnings.`,
+approvers, until, findings: [{rule, decision, reason, until}], reasons}],
+hosts: [{host, stage, group, level, decision, findings}], warnings. A stage's
+reasons say why its hosts are where they are, as 'plan' explains them
+(canary coverage, the dependency order, the budgets that hold them); a
+budget whose service or selector covers none of the targets is a warning.`,
 		Example: `  patchpilot policy check plan.yaml
   patchpilot policy check plan.yaml -o json | jq '.stages[] | {name, decision}'`,
 		Args: exactArgs(1, "the plan file"),
@@ -107,6 +110,22 @@ func writePolicyReport(w io.Writer, rep app.PolicyReport) {
 	fmt.Fprintf(w, "UNATTENDED\t%s: %s\n", unattended, rep.UnattendedReason)
 	for _, warning := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING\t%s\n", warning)
+	}
+	fmt.Fprintln(w)
+	// The stages' hosts and why they are where they are, as 'plan'
+	// explains them.
+	fmt.Fprintln(w, "STAGE\tHOSTS\tWHY")
+	for _, s := range rep.Stages {
+		fmt.Fprintf(w, "%s\t%s\t", s.Name, strings.Join(s.Hosts, ", "))
+		if len(s.Reasons) == 0 {
+			fmt.Fprintln(w, "-")
+		}
+		for i, r := range s.Reasons {
+			if i > 0 {
+				fmt.Fprint(w, "\t\t")
+			}
+			fmt.Fprintln(w, r)
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "STAGE\tDECISION\tRULE\tREASON")

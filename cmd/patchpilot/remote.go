@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -305,4 +306,33 @@ func (r remoteReader) History(ctx context.Context, f patchpilot.OutcomeFilter) (
 // progress line on stderr.
 func (c *cli) progress(e patchpilot.Event) {
 	fmt.Fprintf(c.stderr, "%s  %s\n", e.Time.Local().Format(time.TimeOnly), escapeControls(e.Message, false))
+	if e.Kind == patchpilot.EventRolloutCreated {
+		c.explainStages(e)
+	}
+}
+
+// explainStages prints, below a rollout's creation, each stage's hosts
+// with the planner's reasons (canary coverage, the dependency order, the
+// budgets that hold its hosts), its notes and its warnings, as 'plan'
+// writes them in a plan's comments.
+func (c *cli) explainStages(e patchpilot.Event) {
+	var d patchpilot.RolloutCreatedData
+	if json.Unmarshal(e.Data, &d) != nil {
+		return
+	}
+	const indent = "          "
+	for i, line := range d.Stages {
+		fmt.Fprintf(c.stderr, "%sstage %s\n", indent, escapeControls(line, false))
+		if i < len(d.StageReasons) {
+			for _, r := range d.StageReasons[i] {
+				fmt.Fprintf(c.stderr, "%s  %s\n", indent, escapeControls(r, false))
+			}
+		}
+	}
+	for _, n := range d.Notes {
+		fmt.Fprintf(c.stderr, "%s%s\n", indent, escapeControls(n, false))
+	}
+	for _, w := range d.Warnings {
+		fmt.Fprintf(c.stderr, "%swarning: %s\n", indent, escapeControls(w, false))
+	}
 }

@@ -166,7 +166,14 @@ func (a *App) evaluatePolicy(ctx context.Context, p patchpilot.Plan, views []pla
 	for _, h := range pr.Hosts {
 		in.Risk[h.Host] = h.Level
 	}
-	return policy.Evaluate(a.Options.Policy, in), rp, nil
+	rep := policy.Evaluate(a.Options.Policy, in)
+	for i := range rep.Stages {
+		if i < len(rp.Stages) {
+			rep.Stages[i].Reasons = rp.Stages[i].Reasons
+		}
+	}
+	rep.Warnings = append(rep.Warnings, rp.Warnings...)
+	return rep, rp, nil
 }
 
 // policyUpdates lists what the patch installs on each target: every

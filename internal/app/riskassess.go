@@ -39,6 +39,39 @@ type AssessResult struct {
 	ModelVersion string            `json:"model_version"`
 	ColdStart    bool              `json:"cold_start"` // see risk.Model.ColdStart
 	Patches      []PatchAssessment `json:"patches"`
+	// Held names the hosts --patch leaves out because they hold a pinned
+	// package (apt-mark hold, dnf versionlock) and have no pending update
+	// of it: 'plan' includes them, warning that their apply is refused.
+	Held []HeldPin `json:"held,omitempty"`
+}
+
+// HeldPin is a host that holds a package a patch pins: the package
+// manager lists no update of it, and refuses to change it.
+type HeldPin struct {
+	Host             string `json:"host"`
+	Package          string `json:"package"`
+	InstalledVersion string `json:"installed_version,omitempty"`
+	Version          string `json:"version,omitempty"` // the pinned version
+	// Release is the command that releases the hold on the host.
+	Release string `json:"release"`
+}
+
+// Text says why the host is left out and how to release it.
+func (h HeldPin) Text() string {
+	return fmt.Sprintf("left out %s: %s is held there, so no update of it is pending and the package manager refuses to change it; '%s' releases it (then collect the host again)",
+		h.Host, h.Package, h.Release)
+}
+
+// releaseHold is the command that releases a hold of a family's package
+// manager.
+func releaseHold(family patchpilot.OSFamily, pkg string) string {
+	switch family {
+	case patchpilot.FamilyRedHat:
+		return "dnf versionlock delete " + pkg
+	case patchpilot.FamilySUSE:
+		return "zypper removelock " + pkg
+	}
+	return "apt-mark unhold " + pkg
 }
 
 // pin is one "name=version" of a patch spec.
@@ -119,14 +152,22 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 			}
 		}
 		updates = kept
-		more, err := a.pinnedUpdates(ctx, pins, updates, q.Host)
+		more, held, err := a.pinnedUpdates(ctx, pins, updates, q.Host)
 		if err != nil {
 			return res, err
 		}
 		updates = append(updates, more...)
+		res.Held = held
 		if len(updates) == 0 {
-			return res, patchpilot.Errorf(patchpilot.ENOTFOUND, "no pending update matches --patch %q", q.Patch).
-				WithHint("list the pending updates with 'patchpilot updates'; collect the hosts' facts again if they are stale")
+			hint := "list the pending updates with 'patchpilot updates'; collect the hosts' facts again if they are stale"
+			if len(held) > 0 {
+				var parts []string
+				for _, h := range held {
+					parts = append(parts, fmt.Sprintf("%s is held on %s ('%s' releases it)", h.Package, h.Host, h.Release))
+				}
+				hint = strings.Join(parts, "; ") + ": a held package lists no pending update; release the hold, collect the host again, and assess again"
+			}
+			return res, patchpilot.Errorf(patchpilot.ENOTFOUND, "no pending update matches --patch %q", q.Patch).WithHint(hint)
 		}
 	}
 	hosts := map[string]*hostContext{}
@@ -400,7 +441,10 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 // one named) with such a pending update it returns the update the pin would
 // make, so that a patch can be assessed whichever release it names. A
 // version beyond the candidate is not known to exist and stays unmatched.
-func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.HostUpdate, host string) ([]patchpilot.HostUpdate, error) {
+// It also returns the hosts left without an update of a pinned package
+// because they hold it (their facts in depth say so), unless they already
+// run the pinned version.
+func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.HostUpdate, host string) ([]patchpilot.HostUpdate, []HeldPin, error) {
 	covered := map[string]bool{} // host + "\x00" + package
 	for _, u := range have {
 		covered[u.Host+"\x00"+u.Package] = true
@@ -411,20 +455,21 @@ func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.H
 	} else {
 		hosts, err := a.Store.Hosts(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, h := range hosts {
 			names = append(names, h.Name)
 		}
 	}
 	var out []patchpilot.HostUpdate
+	var held []HeldPin
 	for _, name := range names {
 		f, err := a.Store.LatestFacts(ctx, name)
 		if patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, p := range pins {
 			if p.version == "" {
@@ -442,6 +487,42 @@ func (a *App) pinnedUpdates(ctx context.Context, pins []pin, have []patchpilot.H
 					InstalledVersion: u.InstalledVersion, CandidateVersion: p.version, Advisories: []patchpilot.AdvisoryRef{}})
 			}
 		}
+		held = append(held, heldPins(name, f, pins, covered)...)
 	}
-	return out, nil
+	return out, held, nil
+}
+
+// heldPins returns the pinned packages a host holds (its facts in depth)
+// with no update of them covered, unless it already runs the pinned
+// version.
+func heldPins(host string, f patchpilot.Facts, pins []pin, covered map[string]bool) []HeldPin {
+	if f.Depth == nil || len(f.Depth.Held) == 0 {
+		return nil
+	}
+	var out []HeldPin
+	for _, name := range f.Depth.Held {
+		if covered[host+"\x00"+name] {
+			continue
+		}
+		var inst patchpilot.Package
+		for _, pk := range f.Packages {
+			if pk.Name == name {
+				inst = pk
+				break
+			}
+		}
+		for _, p := range pins {
+			if p.name != name && (inst.SourceName == "" || p.name != inst.SourceName) {
+				continue
+			}
+			if p.version != "" && p.version == inst.Version {
+				break // already at the pinned version: nothing to change
+			}
+			covered[host+"\x00"+name] = true
+			out = append(out, HeldPin{Host: host, Package: name, InstalledVersion: inst.Version, Version: p.version,
+				Release: releaseHold(f.OSFamily, name)})
+			break
+		}
+	}
+	return out
 }

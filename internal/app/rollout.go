@@ -178,6 +178,9 @@ type PlanProposal struct {
 	// LeftOut names the known hosts a plan without selector leaves out
 	// because they never answered (no facts were ever collected).
 	LeftOut []string
+	// Warnings name what looks mistaken in the plan against its targets
+	// (planner.ResolvedPlan.Warnings); the header says them too.
+	Warnings []string
 }
 
 // planLevel is the default plan shape of each strategy.
@@ -262,7 +265,7 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 	}
 	prop.Plan = p
 	prop.riskLines, prop.targetViews = len(prop.Header), targets
-	prop.Stages, prop.Header = proposedStages(p, targets, prop.Header)
+	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, targets, prop.Header)
 	return prop, nil
 }
 
@@ -270,7 +273,7 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 // other stages) and resolves the stages of the header again.
 func (prop *PlanProposal) withPlan(p patchpilot.Plan) {
 	prop.Plan = p
-	prop.Stages, prop.Header = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
+	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
 }
 
 // ProposedStage is one stage of a proposed plan resolved over its
@@ -282,13 +285,14 @@ type ProposedStage struct {
 }
 
 // proposedStages resolves the plan over its targets (which carry their
-// dependents) and adds the stages' hosts and reasons to the header. A plan
+// dependents) and adds the stages' hosts and reasons to the header, then
+// its notes and warnings ("warning: ..."), which it returns too. A plan
 // that does not resolve is said so in the header: 'rollout start' would
 // refuse it with the same error.
-func proposedStages(p patchpilot.Plan, targets []planner.HostView, header []string) ([]ProposedStage, []string) {
+func proposedStages(p patchpilot.Plan, targets []planner.HostView, header []string) ([]ProposedStage, []string, []string) {
 	rp, err := planner.Resolve(p, targets)
 	if err != nil {
-		return []ProposedStage{}, append(header, "the plan does not resolve over its targets: "+err.Error())
+		return []ProposedStage{}, append(header, "the plan does not resolve over its targets: "+err.Error()), nil
 	}
 	out := make([]ProposedStage, 0, len(rp.Stages))
 	for _, s := range rp.Stages {
@@ -303,7 +307,10 @@ func proposedStages(p patchpilot.Plan, targets []planner.HostView, header []stri
 		}
 	}
 	header = append(header, rp.Notes...)
-	return out, header
+	for _, w := range rp.Warnings {
+		header = append(header, "warning: "+w)
+	}
+	return out, header, rp.Warnings
 }
 
 func planName(patch patchpilot.PatchSpec) string {

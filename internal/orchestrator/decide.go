@@ -267,24 +267,7 @@ func contains(list []string, s string) bool {
 }
 
 // budgetGroupOf returns the group a host falls in under a budget, and
-// false when the budget does not cover the host.
+// false when the budget does not cover the host (planner.BudgetGroup).
 func budgetGroupOf(b patchpilot.DisruptionBudget, v planner.HostView) (string, bool) {
-	if b.Service != "" {
-		// A spec the planner refused never reaches a stored plan; should
-		// one, it covers every host: the budget then holds more hosts,
-		// never fewer.
-		if sp, err := planner.ParseServiceSpec(b.Service); err == nil && !sp.Covers(v) {
-			return "", false
-		}
-	}
-	if b.Selector != "" {
-		sel, err := planner.ParseSelector(b.Selector)
-		if err != nil || !sel.Matches(v) {
-			return "", false
-		}
-	}
-	if b.Group == "" {
-		return "", true
-	}
-	return v.Host.Labels[b.Group], true
+	return planner.BudgetGroup(b, v)
 }

@@ -40,7 +40,9 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 		r.PlanSource = string(src)
 	}
 	var lines []string
+	var reasons [][]string
 	for i, s := range rp.Stages {
+		reasons = append(reasons, s.Reasons)
 		r.Stages = append(r.Stages, patchpilot.StageRun{
 			Rollout: r.ID, Index: i, Name: s.Stage.Name, State: patchpilot.StagePending, Hosts: s.Hosts,
 		})
@@ -49,7 +51,8 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 	if err := e.Store.CreateRollout(ctx, r); err != nil {
 		return "", err
 	}
-	data, _ := json.Marshal(patchpilot.RolloutCreatedData{Plan: rp.Plan.Name, Stages: lines, Notes: rp.Notes, DryRun: dryRun})
+	data, _ := json.Marshal(patchpilot.RolloutCreatedData{Plan: rp.Plan.Name, Stages: lines, Notes: rp.Notes, DryRun: dryRun,
+		StageReasons: reasons, Warnings: rp.Warnings})
 	e.event(ctx, r.ID, "", patchpilot.EventRolloutCreated, fmt.Sprintf("rollout created by %s: %s", orDefault(createdBy, e.actor()), strings.Join(lines, "; ")), data)
 	return r.ID, nil
 }

@@ -396,7 +396,13 @@ func (d *decoder) budgets(n *yaml.Node) ([]patchpilot.DisruptionBudget, error) {
 				return nil, err
 			}
 			if _, err := ParseServiceSpec(b.Service); err != nil {
-				return nil, d.errorf(v.value, what+": service", "%s", err.Error())
+				e := d.errorf(v.value, what+": service", "%s", err.Error())
+				var bare BarePortError
+				var pe *patchpilot.Error
+				if errors.As(err, &bare) && errors.As(e, &pe) {
+					e = pe.WithHint(bare.Hint())
+				}
+				return nil, e
 			}
 		}
 		if b.Group == "" && b.Selector == "" && b.Service == "" {

@@ -173,6 +173,14 @@ func TestParseErrors(t *testing.T) {
 			`plan.yaml:7:17: budget 1: service: invalid port "99999" in service "db:99999": expected a TCP port from 1 to 65535`},
 		{"budget bad service name", doc(okStage) + "  budgets:\n    - {service: \"db 1\", max_unavailable: 1}\n",
 			`plan.yaml:7:17: budget 1: service: invalid service "db 1"`},
+		{"budget service a bare number", doc(okStage) + "  budgets:\n    - {service: 8080, max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: service 8080 is a bare number, not a unit name: for the port, write ":8080"`},
+		{"budget service a quoted bare number", doc(okStage) + "  budgets:\n    - {service: \"8080\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: service 8080 is a bare number`},
+		{"budget service a dash", doc(okStage) + "  budgets:\n    - {service: \"-\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: invalid service "-": expected a unit name`},
+		{"budget service starting with a dash", doc(okStage) + "  budgets:\n    - {service: \"-db:5432\", max_unavailable: 1}\n",
+			`plan.yaml:7:17: budget 1: service: invalid service "-db:5432"`},
 		{"budget empty service", doc(okStage) + "  budgets:\n    - {service: \"\", max_unavailable: 1}\n",
 			`plan.yaml:7:17: budget 1: service: empty service`},
 		{"bad order", doc(okStage) + "  order: {dependencies: clients_first}\n",
@@ -203,6 +211,18 @@ func TestParseErrors(t *testing.T) {
 				t.Error("error has no hint")
 			}
 		})
+	}
+	_, err := Parse([]byte(doc(okStage)+"  budgets:\n    - {service: 8080, max_unavailable: 1}\n"), "plan.yaml")
+	if hint := patchpilot.ErrorHint(err); !strings.Contains(hint, `":8080"`) {
+		t.Errorf("service 8080: hint %q, want it to offer \":8080\"", hint)
+	}
+}
+
+func TestServiceSpecUnitNames(t *testing.T) {
+	for _, s := range []string{"postgresql", "getty@tty1", "systemd-fsck@dev-disk-by\\x2duuid", "a:b:5432", "pp_demo.web"} {
+		if _, err := ParseServiceSpec(s); err != nil {
+			t.Errorf("ParseServiceSpec(%q) = %v, want a unit name systemd allows", s, err)
+		}
 	}
 }
 

@@ -14,6 +14,9 @@ type ResolvedPlan struct {
 	Plan   patchpilot.Plan
 	Stages []ResolvedStage
 	Notes  []string
+	// Warnings name what in the plan looks mistaken against the targets:
+	// a budget whose service or selector covers none of them.
+	Warnings []string
 }
 
 // ResolvedStage is one stage with its hosts, in the order they are
@@ -27,7 +30,8 @@ type ResolvedStage struct {
 	// RequiresApproval is true when the plan asks for an approval or the
 	// stage holds critical hosts and the policy does not waive it.
 	RequiresApproval bool
-	// Reasons explain the host choice and the approval.
+	// Reasons explain the host choice (canary coverage, the dependency
+	// order), the budgets that hold its hosts and the approval.
 	Reasons []string
 }
 
@@ -182,6 +186,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 
+	covers := coverBudgets(p.Budgets, hosts)
 	for i, s := range p.Stages {
 		rs := ResolvedStage{Stage: s, Canary: IsCanaryStage(p.Stages, i)}
 		var take []HostView
@@ -204,6 +209,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 				rs.Reasons = append(rs.Reasons, w)
 			}
 		}
+		rs.Reasons = append(rs.Reasons, budgetReasons(p.Budgets, covers, take)...)
 		for _, h := range take {
 			rs.Hosts = append(rs.Hosts, h.Name())
 			if h.Host.Critical() {
@@ -221,6 +227,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 		rp.Stages = append(rp.Stages, rs)
 	}
+	rp.Warnings = budgetWarnings(p.Budgets, covers, hosts)
 	return rp, nil
 }
 

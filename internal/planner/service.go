@@ -25,14 +25,41 @@ func (s ServiceSpec) String() string {
 	return s.Unit + ":" + strconv.Itoa(s.Port)
 }
 
-// unitName matches a systemd unit name without its type suffix.
-var unitName = regexp.MustCompile(`^[A-Za-z0-9_.@\\-]+$`)
+// unitName matches a systemd unit name without its type suffix: letters,
+// digits and ":_.\\@-", not starting with '-' (systemd's own rule).
+var unitName = regexp.MustCompile(`^[A-Za-z0-9_.:@\\][A-Za-z0-9_.:@\\-]*$`)
+
+// allDigits reports whether s is a bare number.
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// BarePortError is ParseServiceSpec's error for a service that is a bare
+// number: a port written without its colon.
+type BarePortError struct{ Port string }
+
+func (e BarePortError) Error() string {
+	return fmt.Sprintf("service %s is a bare number, not a unit name: for the port, write \":%s\"", e.Port, e.Port)
+}
+
+// Hint is what to write instead.
+func (e BarePortError) Hint() string {
+	return fmt.Sprintf("write service: \":%s\" for the hosts listening on port %s, or \"UNIT:%s\" for a unit on that port", e.Port, e.Port, e.Port)
+}
 
 // ParseServiceSpec reads a budget's service: "postgresql",
 // "postgresql.service", ":5432" or "postgresql:5432".
 func ParseServiceSpec(s string) (ServiceSpec, error) {
 	var sp ServiceSpec
 	unit, port := strings.TrimSpace(s), ""
+	if allDigits(unit) {
+		return sp, BarePortError{Port: unit}
+	}
 	if i := strings.LastIndex(unit, ":"); i >= 0 {
 		unit, port = unit[:i], unit[i+1:]
 		n, err := strconv.Atoi(port)
@@ -45,7 +72,10 @@ func ParseServiceSpec(s string) (ServiceSpec, error) {
 		unit = strings.TrimSuffix(unit, ".service")
 	}
 	if unit != "" && !unitName.MatchString(unit) {
-		return sp, fmt.Errorf("invalid service %q: expected a unit name (letters, digits, '_', '.', '@', '-'), \":PORT\" or \"UNIT:PORT\"", s)
+		return sp, fmt.Errorf("invalid service %q: expected a unit name (letters, digits, ':', '_', '.', '\\', '@' and '-', not starting with '-'), \":PORT\" or \"UNIT:PORT\"", s)
+	}
+	if i := strings.LastIndex(unit, ":"); i >= 0 && allDigits(unit[i+1:]) {
+		return sp, fmt.Errorf("invalid service %q: it names two ports; expected \"UNIT\", \":PORT\" or \"UNIT:PORT\"", s)
 	}
 	if unit == "" && sp.Port == 0 {
 		return sp, fmt.Errorf("empty service: expected \"UNIT\", \"UNIT.service\", \":PORT\" or \"UNIT:PORT\"")

@@ -136,6 +136,15 @@ func TestComplianceEvaluate(t *testing.T) {
 		t.Errorf("unattended %v: %s", rep.Unattended, rep.UnattendedReason)
 	}
 
+	// The reason names the hosts the regime caps, and the risk of those,
+	// not of the targets no regime covers.
+	medium := map[string]patchpilot.RiskLevel{"p1": patchpilot.RiskMedium, "p2": patchpilot.RiskMedium}
+	rep = Evaluate(p, Input{Stages: []Stage{{Name: "pci", Hosts: []string{"p1", "p2"}}}, Hosts: hosts, Risk: medium, Now: now})
+	if rep.Unattended || !strings.Contains(rep.UnattendedReason, "compliance pci caps its hosts at supervised (p2): only low-risk plans start themselves, and p2 is medium risk") ||
+		strings.Contains(rep.UnattendedReason, "p1") {
+		t.Errorf("medium risk: unattended %v: %s, want the pci host p2 named and not p1", rep.Unattended, rep.UnattendedReason)
+	}
+
 	rep = eval(Stage{Name: "hipaa", Hosts: []string{"p3"}})
 	if s := rep.Stages[0]; s.Decision != Approve || s.Approvers != 2 {
 		t.Errorf("stage with a hipaa host: %+v, want two approvers", s)

@@ -123,6 +123,10 @@ type StageDecision struct {
 	// stage: at that time the policy approves it by itself, if no person
 	// did before.
 	AutoApproveAt *time.Time `json:"auto_approve_at,omitempty"`
+	// Reasons are the planner's reasons for the stage's hosts (canary
+	// coverage, the dependency order, the budgets that hold them), which
+	// the caller that resolved the plan fills in.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // Report is the policy's verdict on a plan: Refuse when any host is
@@ -136,7 +140,8 @@ type Report struct {
 	Stages           []StageDecision `json:"stages"`
 	Hosts            []HostDecision  `json:"hosts"`
 	// Warnings say what the policy could not apply, such as a compliance
-	// label naming a regime the policy does not define.
+	// label naming a regime the policy does not define, and what looks
+	// mistaken in the plan against its targets (a budget covering none).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -169,8 +174,11 @@ func Evaluate(p Policy, in Input) Report {
 	level := Autopilot
 	var levelWhy []string
 	lowRisk := true
-	var riskWhy []string
-	heldAt := map[string]string{} // package and version → the stage an auto-approval holds
+	// riskWhy names the targets that are not low risk; supervisedWhy those
+	// of them at the supervised level, which the reason names when any.
+	var riskWhy, supervisedWhy []string
+	capped := map[string][]string{} // regime → its targets it caps at supervised
+	heldAt := map[string]string{}   // package and version → the stage an auto-approval holds
 	for _, st := range in.Stages {
 		sd := StageDecision{Name: st.Name, Hosts: st.Hosts, Decision: Allow, Approvers: 0, Findings: []Finding{}}
 		if st.ApprovalRequired {
@@ -217,10 +225,11 @@ func Evaluate(p Policy, in Input) Report {
 			default:
 				for _, rn := range regimes {
 					if m := p.Compliance[rn].MaxLevel; m != "" && m.rank() == hostLevel.rank() {
-						levelWhy = appendOnce(levelWhy, fmt.Sprintf("compliance %s caps its hosts at %s", rn, m))
+						capped[rn] = appendOnce(capped[rn], name)
 					}
 				}
 			}
+			var notLow string
 			ups := updates[name]
 			for _, u := range ups {
 				if pat, held := g.Held(u.Package); held {
@@ -246,14 +255,18 @@ func Evaluate(p Policy, in Input) Report {
 			switch lvl, ok := in.Risk[name]; {
 			case ok && lvl == patchpilot.RiskHigh:
 				hd.add(Finding{Rule: RuleHighRisk, Decision: Approve, Reason: "the update is high risk on this host: high-risk updates always need a person"})
-				lowRisk = false
-				riskWhy = appendOnce(riskWhy, name+" is high risk")
+				notLow = name + " is high risk"
 			case ok && lvl != patchpilot.RiskLow:
-				lowRisk = false
-				riskWhy = appendOnce(riskWhy, fmt.Sprintf("%s is %s risk", name, lvl))
+				notLow = fmt.Sprintf("%s is %s risk", name, lvl)
 			case !ok && len(ups) > 0:
+				notLow = name + " has no risk assessment"
+			}
+			if notLow != "" {
 				lowRisk = false
-				riskWhy = appendOnce(riskWhy, name+" has no risk assessment")
+				riskWhy = appendOnce(riskWhy, notLow)
+				if hostLevel == Supervised {
+					supervisedWhy = appendOnce(supervisedWhy, notLow)
+				}
 			}
 			if len(g.AutoApprove) > 0 {
 				for _, u := range ups {
@@ -304,6 +317,13 @@ func Evaluate(p Policy, in Input) Report {
 			sd.Approvers = 0
 		}
 		rep.Stages = append(rep.Stages, sd)
+	}
+	for _, rn := range slices.Sorted(maps.Keys(capped)) {
+		levelWhy = appendOnce(levelWhy, fmt.Sprintf("compliance %s caps its hosts at %s (%s)", rn, p.Compliance[rn].MaxLevel, strings.Join(capped[rn], ", ")))
+	}
+	if len(supervisedWhy) > 0 {
+		// Name the hosts the supervised level covers, not every target.
+		riskWhy = supervisedWhy
 	}
 	rep.Unattended, rep.UnattendedReason = unattended(rep, level, levelWhy, lowRisk, riskWhy)
 	return rep

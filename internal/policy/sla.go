@@ -122,11 +122,12 @@ func (d decoder) sla(n *yamlNode, what string) (SLA, error) {
 		if !ok {
 			continue
 		}
-		dur, err := d.duration(v, fmt.Sprintf("%s: %s", what, k))
+		str, err := d.scalar(v, what+": "+k)
 		if err != nil {
 			return s, err
 		}
-		if dur <= 0 {
+		dur, err := ParseDuration(str)
+		if err != nil || dur <= 0 {
 			return s, d.errorf(v, what+": "+k, "%q: expected a deadline longer than 0, such as 7d or 36h", v.Value)
 		}
 		*slaField(&s, k) = dur

@@ -64,7 +64,8 @@ default:
 func TestSLADecodeErrors(t *testing.T) {
 	for _, tt := range []struct{ src, want string }{
 		{"sla: {critical: 7d, urgent: 1d}\n", `pp.yaml:1: policy: sla: unknown key "urgent"; known keys: critical, high, medium, low, none`},
-		{"sla:\n  high: soon\n", `pp.yaml:2: policy: sla: high: "soon": expected a duration`},
+		{"sla:\n  high: soon\n", `pp.yaml:2: policy: sla: high: "soon": expected a deadline longer than 0, such as 7d or 36h`},
+		{"sla: {critical: 3x}\n", `pp.yaml:1: policy: sla: critical: "3x": expected a deadline longer than 0, such as 7d or 36h`},
 		{"sla:\n  high: 0\n", `pp.yaml:2: policy: sla: high: "0": expected a deadline longer than 0`},
 		{"groups:\n  - name: a\n    hosts: env=x\n    sla: 7d\n", `pp.yaml:4: policy: groups[0] (a): sla: expected a mapping`},
 		{"default:\n  sla: {low: -1d}\n", `pp.yaml:2: policy: default: sla: low: "-1d"`},
@@ -72,6 +73,10 @@ func TestSLADecodeErrors(t *testing.T) {
 		_, err := decode(t, tt.src)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: err = %v, want %q", tt.src, err, tt.want)
+		}
+		// A deadline of 0 is refused, so no hint for a deadline offers it.
+		if err != nil && strings.Contains(err.Error(), " or 0") {
+			t.Errorf("%q: err = %v offers 0 as a deadline", tt.src, err)
 		}
 	}
 }
