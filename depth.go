@@ -52,6 +52,15 @@ type HostDepth struct {
 	// Missing names the parts that could not be read, with why ("sockets:
 	// ss needs root to name the processes"); empty when all were read.
 	Missing []string `json:"missing,omitempty"`
+	// PolicyClock is the host's own clock (Unix seconds) when the
+	// package manager's policy (Pinned, Foreign) was last read. The next
+	// collection passes it back, and the host reads the policy again only
+	// when its package database, package lists or package manager
+	// configuration changed since; otherwise PolicyUnchanged is set and
+	// the collector carries Pinned and Foreign over from the previous
+	// depth. 0 when the policy was not read.
+	PolicyClock     int64 `json:"policy_clock,omitempty"`
+	PolicyUnchanged bool  `json:"-"`
 }
 
 // ServiceDetail is one running service: its unit, its main process, the

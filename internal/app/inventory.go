@@ -131,6 +131,9 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
+	if !co.NoDepth {
+		fo.PreviousDepth = a.previousDepths(ctx)
+	}
 	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -181,6 +184,23 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		return report, patchpilot.Errorf(patchpilot.ECANCELED, "collection interrupted after %d of %d hosts: %w", len(report.Hosts), len(hosts), err)
 	}
 	return report, nil
+}
+
+// previousDepths returns the depth of each host's latest snapshot, read
+// in one pass over the fleet, for the collection to compare against; a
+// store that cannot say makes every host read everything again.
+func (a *App) previousDepths(ctx context.Context) func(string) *patchpilot.HostDepth {
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil
+	}
+	prev := make(map[string]*patchpilot.HostDepth, len(facts))
+	for _, f := range facts {
+		if f.Depth != nil {
+			prev[f.Host] = f.Depth
+		}
+	}
+	return func(host string) *patchpilot.HostDepth { return prev[host] }
 }
 
 // carriedDepth is the depth of host's latest snapshot, for a collection

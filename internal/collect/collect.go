@@ -5,6 +5,7 @@ package collect
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -34,6 +35,12 @@ type Options struct {
 	// FullVerify verifies every file of every package (dpkg --verify,
 	// rpm -Va) instead of the cheap default; see osfamily.Options.
 	FullVerify bool
+	// PreviousDepth, when not nil, returns the depth of a host's previous
+	// collection (nil when none): the host then reads its package policy
+	// (pinned and foreign packages) again only when its package database,
+	// lists or configuration changed since, and Host carries the previous
+	// Pinned and Foreign over otherwise (see HostDepth.PolicyClock).
+	PreviousDepth func(host string) *patchpilot.HostDepth
 }
 
 // family is what collect needs from an OS family package.
@@ -71,7 +78,15 @@ func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
-	ft, err := osfamily.Run(ctx, r, fam.steps(osfamily.Options{Refresh: opts.Refresh, Depth: !opts.SkipDepth, FullVerify: opts.FullVerify}))
+	var prev *patchpilot.HostDepth
+	if opts.PreviousDepth != nil && !opts.SkipDepth {
+		prev = opts.PreviousDepth(host)
+	}
+	fo := osfamily.Options{Refresh: opts.Refresh, Depth: !opts.SkipDepth, FullVerify: opts.FullVerify}
+	if prev != nil {
+		fo.PolicySince = prev.PolicyClock
+	}
+	ft, err := osfamily.Run(ctx, r, fam.steps(fo))
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
@@ -91,8 +106,26 @@ func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (
 	f.CollectedAt = now().UTC()
 	if f.Depth != nil {
 		f.Depth.CollectedAt = f.CollectedAt
+		if f.Depth.PolicyUnchanged {
+			carryPolicy(f.Depth, prev)
+		}
 	}
 	return f, nil
+}
+
+// carryPolicy fills the pinned and foreign packages of a depth whose host
+// found its package policy unchanged since the previous collection, from
+// that collection's depth.
+func carryPolicy(d, prev *patchpilot.HostDepth) {
+	d.PolicyUnchanged = false
+	if prev == nil || prev.PolicyClock == 0 {
+		// The host was not asked to compare: it cannot say unchanged.
+		d.PolicyClock = 0
+		d.Missing = append(d.Missing, "pinned, foreign: the package policy was not read")
+		return
+	}
+	d.Pinned = slices.Clone(prev.Pinned)
+	d.Foreign = slices.Clone(prev.Foreign)
 }
 
 func familyFor(p osfamily.Probe) (family, error) {

@@ -61,6 +61,16 @@ func TestHostLocal(t *testing.T) {
 	if f.Host != "controller" || f.Source != "local" || !f.CollectedAt.Equal(at) || f.OSFamily != patchpilot.FamilyDebian || !f.UpdatesKnown {
 		t.Errorf("got host %q source %q at %v family %s updates known %v", f.Host, f.Source, f.CollectedAt, f.OSFamily, f.UpdatesKnown)
 	}
+	// In depth, every running service has its main process (read from
+	// the cgroups, or systemctl where there are none) and is among the
+	// running services.
+	if f.Depth != nil {
+		for _, s := range f.Depth.Services {
+			if s.MainPID <= 0 || !slices.Contains(f.Services, s.Unit) {
+				t.Errorf("service in depth %+v: want a main process, and the unit among the running services %v", s, f.Services)
+			}
+		}
+	}
 	// Every pending update names a package that is installed here, or
 	// is new (no installed version).
 	installed := map[string]string{}
@@ -238,5 +248,54 @@ func TestHostUnsupported(t *testing.T) {
 	_, err := Host(context.Background(), r, "h", Options{})
 	if patchpilot.ErrorCode(err) != patchpilot.EUNSUPPORTED || !strings.Contains(err.Error(), `"plan9"`) {
 		t.Errorf("error %v, want %s naming plan9", err, patchpilot.EUNSUPPORTED)
+	}
+}
+
+// TestHostCarriesAnUnchangedPolicy collects this machine twice in depth,
+// the second time with the first's depth as the previous one: the host
+// finds its package database unchanged since and does not read apt's
+// policy again, and the pinned and foreign packages are the first
+// collection's. (Should the package database change in between, the
+// policy is read again, which is also right.)
+func TestHostCarriesAnUnchangedPolicy(t *testing.T) {
+	needDebian(t)
+	first, err := Host(context.Background(), local.New(), "controller", Options{Source: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Depth == nil || first.Depth.PolicyClock == 0 {
+		t.Skipf("this machine's depth has no policy clock (missing: %v)", first.Depth)
+	}
+	statusBefore, _ := os.Stat("/var/lib/dpkg/status")
+	prev := *first.Depth
+	prev.Foreign = append(slices.Clone(prev.Foreign), patchpilot.ForeignPackage{Name: "pp-marker", Version: "1", Relation: patchpilot.ForeignNoCandidate})
+	second, err := Host(context.Background(), local.New(), "controller", Options{Source: "local",
+		PreviousDepth: func(host string) *patchpilot.HostDepth {
+			if host != "controller" {
+				t.Errorf("previous depth asked for %q", host)
+			}
+			return &prev
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := second.Depth
+	if statusAfter, _ := os.Stat("/var/lib/dpkg/status"); !statusAfter.ModTime().Equal(statusBefore.ModTime()) {
+		t.Skip("the package database changed during the test")
+	}
+	if d.PolicyUnchanged {
+		t.Error("PolicyUnchanged left set: the collector must resolve it")
+	}
+	if !slices.Equal(d.Foreign, prev.Foreign) || !slices.Equal(d.Pinned, prev.Pinned) || d.PolicyClock < prev.PolicyClock {
+		t.Errorf("foreign %v pinned %v clock %d; want the previous depth's carried over (%d foreign, clock at least %d)",
+			len(d.Foreign), d.Pinned, d.PolicyClock, len(prev.Foreign), prev.PolicyClock)
+	}
+}
+
+func TestCarryPolicyWithoutAPreviousClock(t *testing.T) {
+	d := &patchpilot.HostDepth{PolicyUnchanged: true, PolicyClock: 5}
+	carryPolicy(d, nil)
+	if d.PolicyUnchanged || d.PolicyClock != 0 || len(d.Missing) != 1 {
+		t.Errorf("depth %+v: want the policy reported as not read", d)
 	}
 }

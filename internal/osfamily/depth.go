@@ -17,7 +17,13 @@ const StepDepth = "depth"
 // depth and the network dependencies are made of, with as few processes
 // as it can (its cost is measured in docs/inventory-depth.md):
 //
-//   - units: the running services' units and main PIDs (systemctl show);
+//   - units: the running services' units and main PIDs, as systemctl
+//     show prints them ("Id=UNIT", "MainPID=PID"), found without
+//     systemctl, which costs three times as much: a system service is
+//     running when a process is in its cgroup (the first ".service"
+//     component of the process's cgroup path), and its main process is
+//     the lowest PID whose parent is not in the same unit; systemctl show
+//     only when no process is in a service's cgroup (no systemd cgroups);
 //   - exe, maps: each main process's program and mapped files, as
 //     "/proc/PID/exe PATH" and "/proc/PID/maps:PATH" lines (find and grep
 //     go on past a process that exits meanwhile; mawk would stop);
@@ -45,10 +51,20 @@ const depthScript = `set -f
 root=0
 while read -r k v rest; do [ "$k" = Uid: ] && { [ "$v" = 0 ] && root=1; break; }; done < /proc/self/status
 [ $root = 1 ] || echo "== notroot"
-show=$(systemctl show --type=service --state=running -p Id -p MainPID '*' 2>/dev/null)
+set +f
+cg=$(grep -s -E '^(0::|[0-9]+:name=systemd:)' /proc/[0-9]*/cgroup)
+ppids=$(grep -s '^PPid:' /proc/[0-9]*/status)
+set -f
+show=$(printf '%s\n--\n%s\n' "$cg" "$ppids" | awk '
+  $0 == "--" { pp = 1; next }
+  { p = $0; sub(/^\/proc\//, "", p); pid = p; sub(/\/.*/, "", pid) }
+  !pp { path = p; sub(/^[0-9]+\/cgroup:[^:]*:[^:]*:/, "", path); n = split(path, c, "/")
+        for (i = 1; i <= n; i++) if (c[i] ~ /[.]service$/) { if (pid ~ /^[0-9]+$/) unit[pid] = c[i]; break }
+        next }
+  (pid in unit) && !(($NF in unit) && unit[$NF] == unit[pid]) && (!(unit[pid] in main) || pid + 0 < main[unit[pid]] + 0) { main[unit[pid]] = pid }
+  END { for (u in main) printf "Id=%s\nMainPID=%s\n\n", u, main[u] }')
 if [ -z "$show" ]; then
-  units=$(systemctl list-units --type=service --state=running --no-legend --plain --no-pager 2>/dev/null | awk '$1 ~ /[.]service$/ {print $1}')
-  [ -n "$units" ] && show=$(systemctl show -p Id -p MainPID -- $units)
+  show=$(systemctl show --type=service --state=running -p Id -p MainPID '*' 2>/dev/null)
 fi
 echo "== units"
 printf '%s\n' "$show"
@@ -79,7 +95,7 @@ if [ -n "$all" ]; then
   fi
 fi
 echo "== cgroup"
-grep -s -E '^(0::|[0-9]+:name=systemd:)' /proc/[0-9]*/cgroup
+printf '%s\n' "$cg"
 if [ $root = 1 ]; then
   echo "== restart"
   grep -l -s -E '/(usr/)?lib(exec)?/[^ ]+ \(deleted\)$' /proc/[0-9]*/maps
@@ -148,7 +164,7 @@ func DepthNeedsRestart(t Transcript) ([]string, bool) {
 // familyScript), which finds both.
 func ServiceSteps(opts Options, familyScript string) []Step {
 	if opts.Depth {
-		return []Step{DepthStep(familyScript)}
+		return []Step{DepthStep(familyScript, opts.PolicySince)}
 	}
 	return []Step{ServicesStep(), NeedsRestartStep()}
 }
@@ -159,9 +175,18 @@ func ServiceSteps(opts Options, familyScript string) []Step {
 // sections), in one session: one command costs less than several. It
 // needs root to see other users' processes; it never fails the
 // collection (see Depth).
-func DepthStep(familyScript string) Step {
+//
+// policySince, when above 0, is passed to the script as its first
+// argument (a number, never interpreted by the shell): the family's
+// script compares its package database against it (see
+// HostDepth.PolicyClock).
+func DepthStep(familyScript string, policySince int64) Step {
 	script := depthScript + familyScript + "\nexit 0"
-	return Step{Name: StepDepth, Cmd: patchpilot.Command{Args: []string{"sh", "-c", script}, Privileged: true}}
+	args := []string{"sh", "-c", script, "patchpilot-depth"}
+	if policySince > 0 {
+		args = append(args, strconv.FormatInt(policySince, 10))
+	}
+	return Step{Name: StepDepth, Cmd: patchpilot.Command{Args: args, Privileged: true}}
 }
 
 // Sections splits a depth script's output into its "== NAME" sections, in

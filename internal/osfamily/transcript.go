@@ -30,6 +30,11 @@ type Options struct {
 	// (dpkg --verify, rpm -Va with file digests) instead of the cheap
 	// default (conffiles on Debian, sizes, modes and times on rpm).
 	FullVerify bool
+	// PolicySince, with Depth, is the host's clock when its package
+	// policy was last read (HostDepth.PolicyClock); the depth step reads
+	// the policy again only when the package database, lists or
+	// configuration changed since. 0 reads it.
+	PolicySince int64
 }
 
 // Step is one command of a collector. Its Name names the transcript files

@@ -38,6 +38,14 @@ l=$(dpkg-query -W -f '${binary:Package} ${db:Status-Abbrev}\n${Conffiles}\n')
 printf '%s\n' "$l"
 echo "== md5sum"
 printf '%s\n' "$l" | sed -n 's/^ \(\/.*\) \([0-9a-f]\{32\}\|newconffile\)\( [a-z-]\{1,\}\)*$/\1/p' | xargs -r -d '\n' md5sum -- 2>&1
+echo "== policyclock"
+date +%s
+case $1 in
+  [1-9]*) [ -z "$(find /var/lib/dpkg/status /var/lib/apt/lists /etc/apt -newermt "@$1" -print -quit 2>/dev/null)" ] && set -- unchanged ;;
+esac
+if [ "$1" = unchanged ]; then
+  echo "== policyunchanged"
+else
 echo "== policy"
 printf '%s\n' "$l" | awk '/^[^ ]/ && $2 ~ /^.i/ { print $1 }' | xargs -r apt-cache policy -- 2>/dev/null | awk '
   function endrow() { if (inrow && nsrc > 0) { if (prio != maxp) keep = 1; if (star && onlystatus) keep = 1 }; inrow = 0 }
@@ -46,7 +54,8 @@ printf '%s\n' "$l" | awk '/^[^ ]/ && $2 ~ /^.i/ { print $1 }' | xargs -r apt-cac
   { buf = buf $0 "\n" }
   /^ \*\*\* / || /^     [^ ]/ { endrow(); inrow = 1; star = ($1 == "***"); prio = $NF + 0; nsrc = 0; maxp = -100000; onlystatus = 1; next }
   /^        / && inrow { nsrc++; if ($1 + 0 > maxp) maxp = $1 + 0; if ($2 != "/var/lib/dpkg/status") onlystatus = 0 }
-  END { flush() }'`
+  END { flush() }'
+fi`
 
 // serviceSteps returns the steps listing services: in a collection in
 // depth, the depth step with the Debian checks (conffiles, apt's
@@ -393,6 +402,15 @@ func depth(d *patchpilot.HostDepth, t osfamily.Transcript, packagesOut []byte) {
 	}
 	if _, ok := secs["conffiles"]; !ok {
 		d.Missing = append(d.Missing, "modified, pinned, foreign: the Debian checks did not run")
+		return
+	}
+	if clock := secs["policyclock"]; len(clock) > 0 {
+		if n, err := strconv.ParseInt(strings.TrimSpace(clock[0]), 10, 64); err == nil && n > 0 {
+			d.PolicyClock = n
+		}
+	}
+	if _, ok := secs["policyunchanged"]; ok {
+		d.PolicyUnchanged = true
 		return
 	}
 	pol := ParseAptPolicy(secs)

@@ -2,6 +2,7 @@ package debian
 
 import (
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -266,5 +267,60 @@ func TestStepsDepth(t *testing.T) {
 	}
 	if got := names(osfamily.Options{Depth: true, FullVerify: true}); !slices.Contains(got, "verify") {
 		t.Errorf("full verify: %v, want a verify step", got)
+	}
+}
+
+// TestDepthPolicyReadAgainOnlyWhenChanged runs the depth step's Debian
+// script on this machine (a Debian host; skipped elsewhere): with no
+// previous clock, or one from before the package database last changed,
+// it reads apt's policy; with a clock after every change it says the
+// policy is unchanged and reads nothing, and the parsed depth says so.
+func TestDepthPolicyReadAgainOnlyWhenChanged(t *testing.T) {
+	for _, tool := range []string{"dpkg-query", "apt-cache", "find", "md5sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("not a Debian host: no %s", tool)
+		}
+	}
+	st, err := os.Stat("/var/lib/dpkg/status")
+	if err != nil {
+		t.Skip("no dpkg status")
+	}
+	run := func(since int64) (patchpilot.HostDepth, map[string][]string) {
+		t.Helper()
+		step := osfamily.DepthStep(depthPackagesScript, since)
+		// Only the Debian part: the services part needs a running systemd.
+		args := append([]string{"-c", depthPackagesScript}, step.Cmd.Args[3:]...)
+		out, err := exec.Command("sh", args...).Output()
+		if err != nil {
+			t.Fatalf("sh -c depthPackagesScript %v: %v", step.Cmd.Args[3:], err)
+		}
+		secs := osfamily.Sections(out)
+		var d patchpilot.HostDepth
+		depth(&d, osfamily.Transcript{osfamily.StepDepth: {Stdout: out}}, nil)
+		return d, secs
+	}
+	first, secs := run(0)
+	if _, ok := secs["policy"]; !ok || first.PolicyUnchanged || first.PolicyClock <= 0 {
+		t.Fatalf("no previous clock: policy read %v, unchanged %v, clock %d; want it read with the host's clock", ok, first.PolicyUnchanged, first.PolicyClock)
+	}
+	// A clock after every change of the package database and lists.
+	later, secs := run(max(first.PolicyClock, st.ModTime().Unix()+1) + 5)
+	if _, read := secs["policy"]; read || !later.PolicyUnchanged || later.PolicyClock <= 0 {
+		t.Errorf("a clock after the last change: policy read %v, unchanged %v, clock %d; want it not read again", read, later.PolicyUnchanged, later.PolicyClock)
+	}
+	// A clock from before the status file last changed.
+	old, secs := run(st.ModTime().Unix() - 10)
+	if _, read := secs["policy"]; !read || old.PolicyUnchanged {
+		t.Errorf("a clock before dpkg's status changed: policy read %v, unchanged %v; want it read again", read, old.PolicyUnchanged)
+	}
+}
+
+func TestDepthStepPassesThePolicyClockAsAnArgument(t *testing.T) {
+	if got := osfamily.DepthStep(depthPackagesScript, 0).Cmd.Args; len(got) != 4 {
+		t.Errorf("no previous clock: args %q, want sh -c SCRIPT NAME", got)
+	}
+	got := osfamily.DepthStep(depthPackagesScript, 1796604424).Cmd.Args
+	if len(got) != 5 || got[4] != "1796604424" || strings.Contains(got[2], "1796604424") {
+		t.Errorf("args %q: want the clock as the script's argument, never in the script", got)
 	}
 }
