@@ -131,15 +131,16 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
+	previous := a.previousDepths(ctx)
 	if !co.NoDepth {
-		fo.PreviousDepth = a.previousDepths(ctx)
+		fo.PreviousDepth = previous
 	}
 	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		hr := HostReport{Host: r.Host, Facts: r.Facts, Err: r.Err, Duration: r.Duration}
 		if hr.Err == nil && co.NoDepth && r.Facts.Depth == nil {
-			r.Facts.Depth = a.carriedDepth(ctx, r.Host.Name)
+			r.Facts.Depth = carriedDepth(previous(r.Host.Name))
 			hr.Facts = r.Facts
 		}
 		if hr.Err == nil {
@@ -187,35 +188,36 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 }
 
 // previousDepths returns the depth of each host's latest snapshot, read
-// in one pass over the fleet, for the collection to compare against; a
-// store that cannot say makes every host read everything again.
+// in one pass over the fleet, with when it was read: for a collection in
+// depth to compare against, and for one without depth to carry forward. A
+// store that cannot say makes every host read everything again (and a
+// collection without depth carry nothing).
 func (a *App) previousDepths(ctx context.Context) func(string) *patchpilot.HostDepth {
+	prev := map[string]*patchpilot.HostDepth{}
 	facts, err := a.Store.FleetFacts(ctx)
-	if err != nil {
-		return nil
-	}
-	prev := make(map[string]*patchpilot.HostDepth, len(facts))
-	for _, f := range facts {
-		if f.Depth != nil {
-			prev[f.Host] = f.Depth
+	if err == nil {
+		for _, f := range facts {
+			if f.Depth != nil {
+				d := *f.Depth
+				if d.CollectedAt.IsZero() {
+					d.CollectedAt = f.CollectedAt
+				}
+				prev[f.Host] = &d
+			}
 		}
 	}
 	return func(host string) *patchpilot.HostDepth { return prev[host] }
 }
 
-// carriedDepth is the depth of host's latest snapshot, for a collection
-// that did not read depth to carry forward with when it was read (so
-// that its connections are neither merged again nor made stale, and its
-// held and modified packages stay known); nil when there is none.
-func (a *App) carriedDepth(ctx context.Context, host string) *patchpilot.HostDepth {
-	prev, err := a.Store.LatestFacts(ctx, host)
-	if err != nil || prev.Depth == nil {
+// carriedDepth is a copy of a host's previous depth (nil when none), for
+// a collection that did not read depth to carry forward with when it was
+// read, so that its connections are neither merged again nor made stale,
+// and its held and modified packages stay known.
+func carriedDepth(prev *patchpilot.HostDepth) *patchpilot.HostDepth {
+	if prev == nil {
 		return nil
 	}
-	d := *prev.Depth
-	if d.CollectedAt.IsZero() {
-		d.CollectedAt = prev.CollectedAt
-	}
+	d := *prev
 	return &d
 }
 

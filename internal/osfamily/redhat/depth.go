@@ -97,11 +97,17 @@ func rpmChecks(s string) bool {
 	return true
 }
 
-// depth adds the rpm family's parts to the family-independent depth:
+// depth adds the Red Hat family's parts to the family-independent depth:
 // modified files (rpm -Va) and, with the versionlock section, the locked
-// packages. Foreign packages are not looked for on rpm hosts; Missing
-// says so. rpm -Va does not name packages.
-func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
+// packages.
+func depth(d *patchpilot.HostDepth, t osfamily.Transcript) { RPMDepth(d, t, versionlockHeld) }
+
+// RPMDepth adds what every rpm-based family reads alike to the
+// family-independent depth: modified files (rpm -Va, which does not name
+// packages), and the locked packages, which held reads from the depth
+// step's sections in the family's own way. Foreign packages are not
+// looked for on rpm hosts; Missing says so.
+func RPMDepth(d *patchpilot.HostDepth, t osfamily.Transcript, held func(secs map[string][]string) []string) {
 	res, ok := t.Get(osfamily.StepDepth)
 	if !ok || res.ExitCode != 0 {
 		return // Depth says why
@@ -116,12 +122,20 @@ func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
 	} else {
 		d.Modified = mods
 	}
-	if lines, ok := secs["versionlock"]; ok {
-		// "!" lines exclude a version from updates; they hold nothing.
-		lines = slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "!") })
-		d.Held = ParseVersionlock([]byte(strings.Join(lines, "\n")))
-		slices.Sort(d.Held)
-		d.Held = slices.Compact(d.Held)
-	}
+	d.Held = held(secs)
 	d.Missing = append(d.Missing, "foreign: not looked for on rpm hosts")
+}
+
+// versionlockHeld reads the packages dnf's versionlock list holds, from
+// the versionlock section (nil without one).
+func versionlockHeld(secs map[string][]string) []string {
+	lines, ok := secs["versionlock"]
+	if !ok {
+		return nil
+	}
+	// "!" lines exclude a version from updates; they hold nothing.
+	lines = slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "!") })
+	held := ParseVersionlock([]byte(strings.Join(lines, "\n")))
+	slices.Sort(held)
+	return slices.Compact(held)
 }

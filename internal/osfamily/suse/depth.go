@@ -79,23 +79,7 @@ func ParseLocks(lines []string) []string {
 }
 
 // depth adds SUSE's parts to the family-independent depth: modified files
-// (rpm -Va) and locked packages. Foreign packages are not looked for;
-// Missing says so.
+// (rpm -Va) and the packages zypper's locks file locks.
 func depth(d *patchpilot.HostDepth, t osfamily.Transcript) {
-	res, ok := t.Get(osfamily.StepDepth)
-	if !ok || res.ExitCode != 0 {
-		return // Depth says why
-	}
-	secs := osfamily.Sections(res.Stdout)
-	if _, ok := secs["verify"]; !ok {
-		d.Missing = append(d.Missing, "modified, held: the package checks did not run")
-		return
-	}
-	if mods, err := redhat.ParseRPMVerify(secs["verify"]); err != nil {
-		d.Missing = append(d.Missing, "modified: "+err.Error())
-	} else {
-		d.Modified = mods
-	}
-	d.Held = ParseLocks(secs["locks"])
-	d.Missing = append(d.Missing, "foreign: not looked for on rpm hosts")
+	redhat.RPMDepth(d, t, func(secs map[string][]string) []string { return ParseLocks(secs["locks"]) })
 }
