@@ -95,6 +95,9 @@ policy:
 	}
 	start := time.Now()
 	srv := serve()
+	// The server serves once its store is open and migrated: a command
+	// that only reads refuses a store older than itself.
+	serverURL(t, srv)
 
 	// The server collects, plans and starts the rollout by itself.
 	var id string
