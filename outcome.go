@@ -43,6 +43,24 @@ type Outcome struct {
 	// (categories, advisories, reboot, transaction size, removals, role,
 	// services), as a JSON object.
 	Features json.RawMessage `json:"features,omitempty"`
+	// Unrelated, on a failed outcome, says why the failure is not the
+	// patch's (the host was unreachable before the apply, a fault was
+	// injected, a person aborted the rollout): such an outcome is kept in
+	// history but not counted against the patch by the risk model, its
+	// calibration or quarantine. Empty means the failure is the patch's.
+	Unrelated string `json:"unrelated,omitempty"`
+	// Predicted is the risk model's probability that this host's patch
+	// fails, as assessed when the rollout started, and PredictedBy the
+	// model version that assessed it; nil when no assessment was stored
+	// (imported history, rollouts older than assessments).
+	Predicted   *float64 `json:"predicted,omitempty"`
+	PredictedBy string   `json:"predicted_by,omitempty"`
+}
+
+// CountsAgainstPatch reports whether the outcome is a failure the risk
+// model learns as the patch's: a failed outcome not labelled Unrelated.
+func (o Outcome) CountsAgainstPatch() bool {
+	return o.Outcome != OutcomeSucceeded && o.Unrelated == ""
 }
 
 // OutcomeFilter selects outcomes. Zero fields match everything.

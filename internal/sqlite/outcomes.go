@@ -28,6 +28,12 @@ func validateOutcome(o patchpilot.Outcome) error {
 	if len(o.Features) > 0 && !json.Valid(o.Features) {
 		return invalid("outcome of %q in rollout %q: features are not valid JSON", o.Host, o.Rollout)
 	}
+	if o.Predicted != nil && !(*o.Predicted >= 0 && *o.Predicted <= 1) {
+		return invalid("outcome of %q in rollout %q: predicted %v is not a probability in [0, 1]", o.Host, o.Rollout, *o.Predicted)
+	}
+	if o.Unrelated != "" && o.Outcome == patchpilot.OutcomeSucceeded {
+		return invalid("outcome of %q in rollout %q: a succeeded outcome cannot be labelled unrelated (%q)", o.Host, o.Rollout, o.Unrelated)
+	}
 	for i, p := range o.Packages {
 		if p.Name == "" {
 			return invalid("outcome of %q in rollout %q: packages[%d]: empty name", o.Host, o.Rollout, i)
@@ -108,13 +114,15 @@ func insertOutcome(ctx context.Context, tx *sql.Tx, row outcomeRow) error {
 	o := row.o
 	var id int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
-			outcome, reason, gate_results, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			outcome, reason, gate_results, features, unrelated, predicted, predicted_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (rollout, host) DO UPDATE SET time = excluded.time, os = excluded.os,
 			labels = excluded.labels, packages = excluded.packages, outcome = excluded.outcome,
-			reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features
+			reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features,
+			unrelated = excluded.unrelated, predicted = excluded.predicted, predicted_by = excluded.predicted_by
 		RETURNING id`,
 		o.Rollout, o.Host, formatTime(o.Time), o.OS, row.labels, row.packages, string(o.Outcome), o.Reason, row.gates,
-		encodeJSON(o.Features)).Scan(&id); err != nil {
+		encodeJSON(o.Features), o.Unrelated, o.Predicted, o.PredictedBy).Scan(&id); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outcome_packages WHERE outcome_id = ?`, id); err != nil {
@@ -163,7 +171,7 @@ func (db *DB) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]patch
 		gates = "'[]'"
 	}
 	q := `SELECT o.rollout, o.host, o.time, o.os, o.labels, o.packages, o.outcome, o.reason, ` + gates + `,
-		o.features FROM outcomes o`
+		o.features, o.unrelated, o.predicted, o.predicted_by FROM outcomes o`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -205,9 +213,14 @@ func scanOutcome(s scanner) (patchpilot.Outcome, error) {
 	var o patchpilot.Outcome
 	var at, labels, packages, kind, gates string
 	var features sql.NullString
+	var predicted sql.NullFloat64
 	if err := s.Scan(&o.Rollout, &o.Host, &at, &o.OS, &labels, &packages, &kind, &o.Reason, &gates,
-		&features); err != nil {
+		&features, &o.Unrelated, &predicted, &o.PredictedBy); err != nil {
 		return o, err
+	}
+	if predicted.Valid {
+		p := predicted.Float64
+		o.Predicted = &p
 	}
 	o.Outcome = patchpilot.OutcomeKind(kind)
 	o.Features = decodeJSON(features)

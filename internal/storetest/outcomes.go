@@ -116,9 +116,13 @@ func (s suite) testOutcomes(t *testing.T) {
 	}
 
 	// The same host and rollout replace the outcome, package rows and all.
+	// The learning fields (attribution and the stored prediction) come
+	// back as they were written.
+	predicted := 0.125
 	replaced := patchpilot.Outcome{Time: baseTime.Add(time.Hour), Rollout: "r1", Host: "web-1",
 		Packages: []patchpilot.PackageChange{{Name: "zlib1g", From: "1:1.2.13", To: "1:1.2.13.dfsg-1"}},
-		Outcome:  patchpilot.OutcomeRolledBack, Reason: "http_ok failed"}
+		Outcome:  patchpilot.OutcomeRolledBack, Reason: "http_ok failed",
+		Unrelated: "fault injected", Predicted: &predicted, PredictedBy: "m-1"}
 	record(replaced)
 	if got, want := list(patchpilot.OutcomeFilter{}), []patchpilot.Outcome{storedOutcome(t, replaced)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after replacing, Outcomes =\n%+v\nwant\n%+v", got, want)
@@ -155,6 +159,10 @@ func (s suite) testOutcomes(t *testing.T) {
 			Features: json.RawMessage(`{"reboot": tru}`)}, "features"},
 		{"package without name", patchpilot.Outcome{Rollout: "r", Host: "h", Outcome: patchpilot.OutcomeFailed,
 			Packages: []patchpilot.PackageChange{{From: "1", To: "2"}}}, "packages[0]"},
+		{"prediction out of range", patchpilot.Outcome{Rollout: "r", Host: "h", Outcome: patchpilot.OutcomeFailed,
+			Predicted: &[]float64{1.5}[0]}, "predicted"},
+		{"succeeded but unrelated", patchpilot.Outcome{Rollout: "r", Host: "h", Outcome: patchpilot.OutcomeSucceeded,
+			Unrelated: "fault injected"}, "unrelated"},
 	}
 	for _, c := range invalid {
 		t.Run(c.name, func(t *testing.T) {
