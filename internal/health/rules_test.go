@@ -243,3 +243,31 @@ func TestRuleEvidenceCarriesTheNumbers(t *testing.T) {
 		t.Errorf("evidence %+v", ev)
 	}
 }
+
+// TestRuleSlowBootIsCritical: a boot slower than boot_time's limit is
+// critical, finished or not; within the limit it passes, and an
+// unfinished boot within it is inconclusive.
+func TestRuleSlowBootIsCritical(t *testing.T) {
+	cr := ruleCriterion(t, "boot_time<120s")
+	cr.Unit = "s"
+	tests := []struct {
+		took       time.Duration
+		unfinished bool
+		want       patchpilot.GateOutcome
+	}{
+		{121 * time.Second, false, patchpilot.GateCritical},
+		{119 * time.Second, false, patchpilot.GatePass},
+		{125 * time.Second, true, patchpilot.GateCritical},
+		{60 * time.Second, true, patchpilot.GateInconclusive},
+	}
+	for _, tt := range tests {
+		r := judgeBoot(tt.took, 120*time.Second, cr, bootEvidence{}, tt.unfinished)
+		if r.outcome != tt.want {
+			t.Errorf("boot took %s (unfinished %v): %s %q, want %s", tt.took, tt.unfinished, r.outcome, r.reason, tt.want)
+		}
+	}
+	v, _ := Decide([]patchpilot.GateResult{{Gate: "boot_time<120s", Outcome: patchpilot.GateCritical}, {Gate: "http_ok", Outcome: patchpilot.GatePass}})
+	if v != patchpilot.Unhealthy {
+		t.Errorf("a slow boot alone: verdict %s, want rollback", v)
+	}
+}
