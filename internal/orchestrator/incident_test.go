@@ -415,3 +415,41 @@ func TestStageIncidentOpensOnce(t *testing.T) {
 	rn.stageIncident(context.Background(), 0, "1 of 2 hosts failed, within max_failures 1", all, nil, false)
 	wantRule(t, e.oneIncident(id), "h01", "status 1")
 }
+
+// TestIncidentWhenStageStopsAfterEarlyRollback: a stage that rolled a
+// failed host back early (for its disruption budget) and then stops
+// without its decision, a person aborting the rollout, still opens the
+// incident of that rollback.
+func TestIncidentWhenStageStopsAfterEarlyRollback(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+budgets: [{group: role, max_unavailable: 1}]
+stages:
+  - {name: all, targets: rest, parallel: 2, criteria: [http_ok], bake: 2s, max_failures: 1, on_failure: rollback_and_alert}
+`)
+	hosts := e.stageHosts(id, "all")
+	e.f.applyFails[hosts[0]] = true
+	aborted := false
+	e.f.verdict = func(h string, _ int) patchpilot.HealthVerdict {
+		if h == hosts[1] && !aborted {
+			aborted = true
+			if err := e.e.Abort(context.Background(), id, "user:bob"); err != nil {
+				t.Errorf("abort: %v", err)
+			}
+		}
+		return patchpilot.Healthy
+	}
+	if got := e.run(id); got != patchpilot.RolloutAborted {
+		t.Fatalf("rollout %s, want aborted", got)
+	}
+	if s := e.states(id)[hosts[0]]; s != patchpilot.HostRolledBack {
+		t.Fatalf("%s %s, want rolled back early", hosts[0], s)
+	}
+	inc := e.oneIncident(id)
+	if !strings.HasPrefix(inc.Reason, "stage all stopped (rollout aborted") {
+		t.Errorf("incident reason %q, want the stage's stop", inc.Reason)
+	}
+	wantRule(t, inc, hosts[0], "the package manager exited with status 1")
+}
