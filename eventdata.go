@@ -106,6 +106,13 @@ type IncidentHost struct {
 	State       HostState    `json:"state"`
 	Reason      string       `json:"reason"`
 	GateResults []GateResult `json:"gate_results,omitempty"`
+	// Rule says which rule rolled the host back, with its numbers: the
+	// host's reason and the gates of the deciding check that did not pass
+	// ("unhealthy: critical: error_rate_increase<0.05
+	// (error_rate_increase<0.05 critical: error rate 0.11 vs baseline 0.01
+	// = +0.1 errors per request, limit +0.05; error rate 0.11 > 0.10:
+	// critical)").
+	Rule string `json:"rule,omitempty"`
 }
 
 // AdaptiveData is the payload of EventAdaptive: the adaptive planner's

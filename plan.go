@@ -364,7 +364,7 @@ const (
 	CriterionPortsListening    = "ports_listening"     // ports listening before apply still listen
 	CriterionSameAsPrevious    = "same_as_previous"    // no worse than the hosts of the previous stage
 	CriterionHTTPOK            = "http_ok"             // HTTP probes answer with success
-	CriterionCPUIncrease       = "cpu_increase"        // CPU use over the baseline, e.g. cpu_increase<15%
+	CriterionCPUIncrease       = "cpu_increase"        // CPU use relative to the baseline, e.g. cpu_increase<15%
 	CriterionMemory            = "memory"              // memory use, e.g. memory<90%
 	CriterionErrorRateIncrease = "error_rate_increase" // absolute error-rate increase, e.g. <0.05
 	CriterionLatencyP99        = "latency_p99"         // p99 latency against the baseline, e.g. <2x

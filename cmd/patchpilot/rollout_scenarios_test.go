@@ -189,6 +189,10 @@ func (rl *rolloutLab) validationFails(t *testing.T, hosts []string) {
 	}
 	if st.State != "halted" || len(st.Incidents) != 1 || len(st.Incidents[0].Hosts) == 0 || st.Incidents[0].Hosts[0] != v {
 		t.Errorf("rollout %s with incidents %+v, want halted with one incident naming %s", st.State, st.Incidents, v)
+	} else if inc := st.Incidents[0].Reason; !strings.Contains(inc, v+": unhealthy: ") || !strings.Contains(inc, " critical: ") {
+		// The incident names the rule that fired on the host, with the
+		// failing gate's own words.
+		t.Errorf("incident reason %q, want %s's rule: unhealthy, with the critical gate's result", inc, v)
 	}
 	hist := e.mustRun("history", "-o", "json")
 	if !strings.Contains(hist, `"outcome": "rolled_back"`) {
@@ -258,6 +262,9 @@ func (rl *rolloutLab) postinstFails(t *testing.T, host string) {
 	h := st.Stages[0].Hosts[0]
 	if h.State != "rolled_back" || !strings.Contains(h.Reason, "apply") {
 		t.Errorf("%s: %s (%s), want rolled_back after the failed apply", host, h.State, h.Reason)
+	}
+	if len(st.Incidents) != 1 || !strings.Contains(st.Incidents[0].Reason, host+": ") || !strings.Contains(st.Incidents[0].Reason, "exited with status") {
+		t.Errorf("incidents %+v, want one naming %s's failed apply and its exit status", st.Incidents, host)
 	}
 	if v := rl.version(host, "pp-demo-web"); v != "1.0.0" || !rl.healthy(host) {
 		t.Errorf("%s after rollback: %s, healthy %v", host, v, rl.healthy(host))

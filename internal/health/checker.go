@@ -16,12 +16,22 @@ import (
 // Thresholds of the starting rule, used when a criterion
 // names no value of its own.
 const (
-	DefaultCPUIncrease       = 25.0            // percentage points over the baseline
+	DefaultCPUIncrease       = 25.0            // percent of the baseline: (current - baseline) / baseline
 	DefaultMemory            = 90.0            // percent of memory in use
 	DefaultErrorRateIncrease = 0.05            // absolute, errors per request
 	DefaultLatencyRatio      = 2.0             // times the baseline
 	DefaultBootTime          = 2 * time.Minute // systemd startup time
 )
+
+// CPUBaselineFloor is the smallest baseline, in percent busy, that a
+// cpu_increase is relative to: a host idling under it counts as busy at
+// the floor, so its CPU must rise by more than a quarter of 5 points
+// (1.25 points) to breach the default 25%.
+const CPUBaselineFloor = 5.0
+
+// ErrorRateCritical is the error rate (errors per request) above which an
+// error_rate_increase breach is critical: it alone rolls the host back.
+const ErrorRateCritical = 0.10
 
 // commandTimeout bounds each command a gate runs on a host.
 const commandTimeout = 30 * time.Second

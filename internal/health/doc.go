@@ -23,9 +23,11 @@
 //	http_ok              GET each health.http URL: refused, reset or 5xx       critical
 //	                     other status than expected, or slower than max_latency breach
 //	                     timeout or other transport failure                     error
-//	cpu_increase<25%     Prometheus: mean busy percent now minus baseline       breach
+//	cpu_increase<25%     Prometheus: (busy now - baseline) / baseline, the      breach
+//	                     baseline at least 5% (CPUBaselineFloor)
 //	memory<90%           Prometheus: mean percent of memory in use now          breach
-//	error_rate_increase  Prometheus: mean error ratio now minus baseline        breach
+//	error_rate_increase  Prometheus: mean error ratio now minus baseline        breach;
+//	                     (critical when the error rate is above 0.10)          critical
 //	latency_p99<2x       Prometheus: mean p99 now over baseline (or < a duration) breach
 //	no_firing_alerts     Alertmanager GET /api/v2/alerts with the host's        critical
 //	                     matchers: an alert firing that did not at the
@@ -33,8 +35,9 @@
 //	same_as_previous     the planner replaces it with the previous stage's        error
 //	                     criteria; unresolved, it cannot be evaluated
 //
-// The critical gates are services_running, http_ok failing outright and
-// boot_time: each alone means rollback.
+// The critical gates are services_running, http_ok failing outright,
+// boot_time and an error_rate_increase breach whose error rate is above
+// 0.10 (ErrorRateCritical): each alone means rollback.
 //
 // # Decision rule
 //
@@ -42,7 +45,7 @@
 // that cannot be evaluated (probe failed, no data, NaN, stale data,
 // unparsable output, no baseline), means rollback; so do two breaches. One
 // breach, or an inconclusive gate, means under review: bake longer. No
-// breach means healthy. Thresholds default to cpu +25 percentage points,
+// breach means healthy. Thresholds default to cpu +25% of the baseline,
 // memory 90%, error rate +0.05 absolute and p99 latency twice the
 // baseline; a criterion's own value overrides them.
 //

@@ -201,20 +201,23 @@ func settlingResult(cr patchpilot.Criterion, age, limit time.Duration, why strin
 		evidence: map[string]any{"note": reason, "current": cur}}
 }
 
-// judgeMetric applies a metric criterion's threshold: cpu_increase in
-// percentage points over the baseline, memory as a level in percent,
-// error_rate_increase as an absolute increase (a "%" unit is divided by
-// 100), latency_p99 as a multiple of the baseline ("x") or an absolute
-// duration.
+// judgeMetric applies a metric criterion's threshold: cpu_increase as an
+// increase relative to the baseline (cpuRelative), memory as a level in
+// percent, error_rate_increase as an absolute increase (a "%" unit is
+// divided by 100) that is critical when the error rate itself is above
+// ErrorRateCritical, latency_p99 as a multiple of the baseline ("x") or
+// an absolute duration. docs/rollback-rules.md lists the rules.
 func judgeMetric(cr patchpilot.Criterion, base, cur metricSample) result {
 	ev := metricEvidence{Metric: metricFor(cr.Name), Baseline: base, Current: cur}
 	r := result{value: ptr(cur.Value), baseline: ptr(base.Value)}
 	var measured, limit float64
+	critical := false
 	switch cr.Name {
 	case patchpilot.CriterionCPUIncrease:
 		limit = thresholdOr(cr, DefaultCPUIncrease)
-		measured = cur.Value - base.Value
-		ev.Rule = fmt.Sprintf("current - baseline = %.3g percentage points, must stay below %g", measured, limit)
+		var text string
+		measured, text = cpuRelative(base.Value, cur.Value)
+		ev.Rule = fmt.Sprintf("%s, limit %g%%", text, limit)
 	case patchpilot.CriterionMemory:
 		limit = thresholdOr(cr, DefaultMemory)
 		measured = cur.Value
@@ -225,7 +228,15 @@ func judgeMetric(cr patchpilot.Criterion, base, cur metricSample) result {
 			limit /= 100
 		}
 		measured = cur.Value - base.Value
-		ev.Rule = fmt.Sprintf("current - baseline = %.3g errors per request, must stay below %g", measured, limit)
+		ev.Rule = fmt.Sprintf("error rate %.3g vs baseline %.3g = %+.3g errors per request, limit +%g", cur.Value, base.Value, measured, limit)
+		if measured > limit || (cr.Op != "<=" && measured == limit) {
+			if cur.Value > ErrorRateCritical {
+				critical = true
+				ev.Rule += fmt.Sprintf("; error rate %.3g > %.2f: critical", cur.Value, ErrorRateCritical)
+			} else {
+				ev.Rule += fmt.Sprintf("; error rate %.3g <= %.2f: not critical", cur.Value, ErrorRateCritical)
+			}
+		}
 	default:
 		if d, ok := cr.Duration(); ok && cr.Op != "" {
 			limit, measured = d.Seconds(), cur.Value
@@ -242,12 +253,30 @@ func judgeMetric(cr patchpilot.Criterion, base, cur metricSample) result {
 	ev.Threshold = limit
 	r.threshold = ptr(limit)
 	r.evidence = ev
-	if measured > limit || (cr.Op != "<=" && measured == limit) {
-		r.outcome, r.reason = patchpilot.GateBreach, fmt.Sprintf("%s: %s", cr.Name, ev.Rule)
-	} else {
-		r.outcome, r.reason = patchpilot.GatePass, fmt.Sprintf("%s: %s", cr.Name, ev.Rule)
+	r.reason = fmt.Sprintf("%s: %s", cr.Name, ev.Rule)
+	switch {
+	case critical:
+		r.outcome = patchpilot.GateCritical
+	case measured > limit || (cr.Op != "<=" && measured == limit):
+		r.outcome = patchpilot.GateBreach
+	default:
+		r.outcome = patchpilot.GatePass
 	}
 	return r
+}
+
+// cpuRelative is the CPU increase in percent of the baseline, and the
+// rule's text with its numbers. A baseline under CPUBaselineFloor counts
+// as the floor, so that an idle host's blip (0.1% to 0.5%) is an increase
+// of 8% of the floor, not 400% of its baseline.
+func cpuRelative(base, cur float64) (float64, string) {
+	den, floor := base, ""
+	if !(den >= CPUBaselineFloor) {
+		den = CPUBaselineFloor
+		floor = fmt.Sprintf(" (under the %g%% floor, counted as %g%%)", CPUBaselineFloor, CPUBaselineFloor)
+	}
+	rel := 100 * (cur - base) / den
+	return rel, fmt.Sprintf("current %.3g%% vs baseline %.3g%%%s = %+.3g%% relative", cur, base, floor, rel)
 }
 
 func thresholdOr(cr patchpilot.Criterion, def float64) float64 {

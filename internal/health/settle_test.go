@@ -68,7 +68,7 @@ func TestMetricGateSettles(t *testing.T) {
 		{"one step of data", 20 * time.Second, true, 0.01, patchpilot.GateInconclusive},
 		{"no data within the window", 90 * time.Second, false, 0, patchpilot.GateInconclusive},
 		{"two steps of good data", 45 * time.Second, true, 0.01, patchpilot.GatePass},
-		{"two steps of bad data", 45 * time.Second, true, 0.5, patchpilot.GateBreach},
+		{"two steps of bad data", 45 * time.Second, true, 0.08, patchpilot.GateBreach},
 		{"no data after the window", window + 5*time.Second, false, 0, patchpilot.GateError},
 		{"good data after the window", window + 5*time.Second, true, 0.01, patchpilot.GatePass},
 	}

@@ -207,7 +207,7 @@ func (rn *run) adapt(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	if l.Remaining == 0 {
 		return rn.r.State, false, nil
 	}
-	if l.Patched > 0 && l.Decision == risk.DecisionHalt {
+	if l.halts() {
 		return rn.haltAdaptive(ctx, i, l, all)
 	}
 	if rn.r.Stages[j].State != patchpilot.StagePending {
@@ -225,6 +225,25 @@ func (rn *run) adapt(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	}
 	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventAdaptive, msg, data)
 	return rn.r.State, false, nil
+}
+
+// halts reports whether the look, taken after a stage, halts the
+// rollout: the prior alone never does, evidence does.
+func (l adaptiveLook) halts() bool {
+	return l.Remaining > 0 && l.Patched > 0 && l.Decision == risk.DecisionHalt
+}
+
+// adaptiveHaltsAfter reports whether adapt will halt an adaptive rollout
+// after stage i, as the host records stand now.
+func (rn *run) adaptiveHaltsAfter(ctx context.Context, i int) bool {
+	if !rn.r.Plan.Policy.Adaptive || i+1 >= len(rn.r.Stages) {
+		return false
+	}
+	all, _, err := rn.hostRuns(ctx, -1)
+	if err != nil {
+		return false
+	}
+	return rn.look(ctx, all).halts()
 }
 
 // resize gives stage j size hosts where it can: extra hosts go back to
@@ -340,26 +359,26 @@ func (rn *run) haltAdaptive(ctx context.Context, i int, l adaptiveLook, all []pa
 }
 
 // adaptiveIncident records an adaptive halt with the failed hosts of the
-// whole rollout and the numbers behind the decision.
+// whole rollout, the numbers behind the decision and, in its reason, the
+// rule that fired on each failed host of the stage.
 func (rn *run) adaptiveIncident(ctx context.Context, stage, reason string, l adaptiveLook, all []patchpilot.HostRun) {
-	var hosts []string
+	var hosts, rules []string
 	var ev []patchpilot.IncidentHost
 	for _, h := range all {
 		if isFailure(h.State) {
-			hosts = append(hosts, h.Host)
-			ev = append(ev, patchpilot.IncidentHost{Host: h.Host, Stage: h.Stage, State: h.State, Reason: h.Reason})
+			ih := incidentHost(h)
+			hosts, ev = append(hosts, h.Host), append(ev, ih)
+			if h.Stage == stage {
+				rules = append(rules, h.Host+": "+ih.Rule)
+			}
 		}
 	}
-	d := l.data()
-	incData := patchpilot.IncidentData{Hosts: ev, Adaptive: &d}
-	data, _ := json.Marshal(incData)
-	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
-	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
-	if err != nil {
-		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
-	} else {
-		incData.ID = id
-		data, _ = json.Marshal(incData)
+	if len(rules) > maxRulesInReason {
+		rules = append(rules[:maxRulesInReason], fmt.Sprintf("and %d more hosts (the evidence names each rule)", len(rules)-maxRulesInReason))
 	}
-	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
+	if len(rules) > 0 {
+		reason += "; in stage " + stage + ": " + strings.Join(rules, "; ")
+	}
+	d := l.data()
+	rn.openIncident(ctx, stage, reason, hosts, patchpilot.IncidentData{Hosts: ev, Adaptive: &d})
 }

@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -144,12 +143,16 @@ func (rn *run) conclude(ctx context.Context, i int) (patchpilot.RolloutState, bo
 			return "", true, err
 		}
 	}
-	if d.Exceeded || adaptiveHalt {
-		rn.incident(ctx, stage.Name, d.Reason, all, d.Rollback)
-	}
 	if len(failedBack) > 0 {
 		d.Rollout = patchpilot.RolloutFailed
 		d.Reason += "; rollback failed on " + strings.Join(failedBack, ", ")
+	}
+	// Every automatic rollback opens an incident, one for the decision;
+	// when the adaptive planner halts the rollout right after this stage,
+	// its incident names these hosts and their rules instead.
+	always := d.Exceeded || adaptiveHalt
+	if always || d.Rollout != "" || !rn.adaptiveHaltsAfter(ctx, i) {
+		rn.stageIncident(ctx, i, d.Reason, all, d.Rollback, always)
 	}
 	if err := rn.saveStage(ctx, i, d.Stage, d.Reason); err != nil {
 		return "", true, err
@@ -206,8 +209,8 @@ func (rn *run) skipHost(ctx context.Context, all []patchpilot.HostRun, name, rea
 	return nil
 }
 
-// incident records why the stage stopped, the hosts concerned and the gate
-// results that were the evidence.
+// incident records why the rollout stopped, the hosts concerned and the
+// gate results that were the evidence.
 func (rn *run) incident(ctx context.Context, stage, reason string, all []patchpilot.HostRun, rolledBack []string) {
 	var hosts []string
 	var ev []patchpilot.IncidentHost
@@ -217,20 +220,10 @@ func (rn *run) incident(ctx context.Context, stage, reason string, all []patchpi
 		}
 		if isFailure(h.State) || contains(rolledBack, h.Host) {
 			hosts = append(hosts, h.Host)
-			ev = append(ev, patchpilot.IncidentHost{Host: h.Host, State: h.State, Reason: h.Reason, GateResults: h.Gates})
+			ev = append(ev, incidentHost(h))
 		}
 	}
-	incData := patchpilot.IncidentData{Hosts: ev, RolledBack: rolledBack}
-	data, _ := json.Marshal(incData)
-	inc := patchpilot.Incident{Rollout: rn.r.ID, Time: rn.e.now(), Stage: stage, Reason: reason, Hosts: hosts, Evidence: data}
-	id, err := rn.e.Store.AddIncident(context.WithoutCancel(ctx), inc)
-	if err != nil {
-		rn.e.logger().Warn("store incident", "rollout", rn.r.ID, "err", err)
-	} else {
-		incData.ID = id
-		data, _ = json.Marshal(incData)
-	}
-	rn.e.event(ctx, rn.r.ID, "", patchpilot.EventIncident, fmt.Sprintf("incident %d in stage %s: %s (hosts %s)", id, stage, reason, strings.Join(hosts, ", ")), data)
+	rn.openIncident(ctx, stage, reason, hosts, patchpilot.IncidentData{Hosts: ev, RolledBack: rolledBack})
 }
 
 // aborted ends an aborted rollout: hosts never dispatched are skipped.

@@ -53,6 +53,14 @@ func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	switch stop.state {
 	case patchpilot.RolloutPaused:
 		return patchpilot.RolloutPaused, true, nil
+	case patchpilot.RolloutAborted, patchpilot.RolloutRollingBack, patchpilot.RolloutHalted:
+		// The stage ends without its decision: hosts it rolled back on
+		// its own while it ran get their incident now.
+		if all, _, err := rn.hostRuns(ctx, i); err == nil {
+			rn.stageIncident(ctx, i, fmt.Sprintf("stage %s stopped (rollout %s: %s)", st.Name, stop.state, stop.reason), all, nil, false)
+		}
+	}
+	switch stop.state {
 	case patchpilot.RolloutAborted:
 		return rn.aborted(ctx)
 	case patchpilot.RolloutRollingBack:
