@@ -31,8 +31,13 @@ type Comparison struct {
 	NewestFailures int     `json:"newest_failures"`
 	Current        Metrics `json:"current"`
 	Candidate      Metrics `json:"candidate"`
+	// Margin is the standard error of the difference of the two Brier
+	// scores on these outcomes (paired, record by record): the candidate
+	// is worse only when its Brier score exceeds the current model's by
+	// more, since a smaller gap is the luck of which outcomes came last.
+	Margin float64 `json:"margin"`
 	// Kept is true when the candidate's Brier score is not worse than the
-	// current model's.
+	// current model's by more than Margin.
 	Kept bool `json:"kept"`
 }
 
@@ -41,7 +46,8 @@ type Comparison struct {
 // at least MinNewest when there are enough); both it and current score the
 // newest records in time order, each with the history of the records
 // before it (as Evaluate does). When the candidate's Brier score is not
-// worse, the model returned is trained on all the records; otherwise it is
+// worse by more than the comparison's noise (Comparison.Margin), the model
+// returned is trained on all the records; otherwise it is
 // nil. Records labelled Unrelated are left out throughout. With fewer than
 // two records nothing can be compared, and the candidate is not kept.
 func Retrain(current *Model, records []Record, opts RetrainOptions) (*Model, Comparison, error) {
@@ -84,9 +90,12 @@ func Retrain(current *Model, records []Record, opts RetrainOptions) (*Model, Com
 			cmp.NewestFailures++
 		}
 	}
-	cmp.Current = scoreWithHistory(current, hist, newest, "current model "+current.Version)
-	cmp.Candidate = scoreWithHistory(candidate, hist, newest, "candidate model")
-	cmp.Kept = cmp.Candidate.Brier <= cmp.Current.Brier+1e-12
+	cur := predictWithHistory(current, hist, newest)
+	cand := predictWithHistory(candidate, hist, newest)
+	cmp.Current, cmp.Candidate = Score("current model "+current.Version, cur), Score("candidate model", cand)
+	cmp.Current.Calibration, cmp.Candidate.Calibration = nil, nil
+	cmp.Margin = pairedStandardError(cur, cand)
+	cmp.Kept = cmp.Candidate.Brier <= cmp.Current.Brier+cmp.Margin+1e-12
 	if !cmp.Kept {
 		return nil, cmp, nil
 	}
@@ -98,13 +107,39 @@ func Retrain(current *Model, records []Record, opts RetrainOptions) (*Model, Com
 	return final, cmp, nil
 }
 
-// scoreWithHistory scores the model's probabilities on test, replayed in
-// time order over the history h instead of the model's own.
-func scoreWithHistory(m *Model, h *History, test []Record, name string) Metrics {
-	c := *m
-	c.History = h
-	met := EvaluateWith(&c, test, EvalOptions{}).Model
-	met.Name = name
-	met.Calibration = nil
-	return met
+// predictWithHistory returns the model's probabilities for test, replayed
+// in time order over a copy of the history h instead of the model's own.
+func predictWithHistory(m *Model, h *History, test []Record) []Scored {
+	out := make([]Scored, 0, len(test))
+	walk(test, h.clone(), func(_ int, r Record, h *History) {
+		out = append(out, Scored{m.probability(computeFeatures(r, h, m.Priors, m.Strengths).vector()), r.Failed()})
+	})
+	return out
+}
+
+// pairedStandardError is the standard error of the mean difference of two
+// scorers' squared errors on the same records: how far apart their Brier
+// scores may fall by the luck of which outcomes came last.
+func pairedStandardError(a, b []Scored) float64 {
+	n := len(a)
+	if n < 2 {
+		return 0
+	}
+	d := make([]float64, n)
+	var mean float64
+	for i := range a {
+		y := 0.0
+		if a[i].Failed {
+			y = 1
+		}
+		pa, pb := clampProb(a[i].P), clampProb(b[i].P)
+		d[i] = (pb-y)*(pb-y) - (pa-y)*(pa-y)
+		mean += d[i]
+	}
+	mean /= float64(n)
+	var ss float64
+	for _, v := range d {
+		ss += (v - mean) * (v - mean)
+	}
+	return math.Sqrt(ss / float64(n-1) / float64(n))
 }
