@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -31,6 +32,9 @@ Prints what 'model status' prints.`,
 	}
 }
 
+// maxModelsShown is how many stored models the status lists as text.
+const maxModelsShown = 10
+
 // writeModelActivation says why the active model is active and whether
 // an automatic retrain was refused since.
 func writeModelActivation(w io.Writer, st app.ModelStatus) {
@@ -40,6 +44,26 @@ func writeModelActivation(w io.Writer, st app.ModelStatus) {
 		line += " at " + act.At.Local().Format(time.DateTime)
 	}
 	fmt.Fprintf(w, "active because:\t%s\n", line)
+	if len(st.StoredModels) > 0 {
+		fmt.Fprintln(w, "stored models (newest first):")
+		for i, m := range st.StoredModels {
+			if i == maxModelsShown {
+				fmt.Fprintf(w, "  ... and %d more (-o json lists them all)\n", len(st.StoredModels)-i)
+				break
+			}
+			var t struct {
+				Records  int `json:"records"`
+				Failures int `json:"failures"`
+			}
+			_ = json.Unmarshal(m.Info, &t)
+			active := ""
+			if m.Active {
+				active = "  (active)"
+			}
+			fmt.Fprintf(w, "  %s  saved %s, %d records (%d failures)%s\n", m.Version, m.SavedAt.Local().Format(time.DateTime),
+				t.Records, t.Failures, active)
+		}
+	}
 	if r := st.LastRefused; r != nil {
 		c := r.Comparison
 		fmt.Fprintf(w, "last refused:\t%s: retrain (%s) scored Brier %.4f against %.4f of %s (margin %.4f) on the newest %d outcomes\n",

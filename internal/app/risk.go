@@ -248,6 +248,8 @@ type ModelStatus struct {
 	// LastRefused is the latest automatic retrain that was refused.
 	Activation  ModelActivation `json:"activation"`
 	LastRefused *RefusedRetrain `json:"last_refused,omitempty"`
+	// StoredModels lists the stored models, newest first, for 'model use'.
+	StoredModels []patchpilot.ModelInfo `json:"stored_models"`
 }
 
 // coldStart returns the model of a fleet without a stored model.
@@ -354,6 +356,7 @@ func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStat
 		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
 		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
 		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),
+		StoredModels: models,
 	}
 	if info != nil {
 		saved := info.SavedAt
