@@ -331,3 +331,23 @@ func TestModelConfig(t *testing.T) {
 		}
 	}
 }
+
+// An imported record labelled unrelated is stored as an unrelated outcome
+// and exported with its label.
+func TestImportCarriesUnrelated(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	rec := risk.Record{Time: testNow.Add(-time.Hour), Host: "web-1", Package: "pp-demo-web", FromVersion: "1.0.0",
+		ToVersion: "1.1.3", Outcome: patchpilot.OutcomeRolledBack, Unrelated: "fault injected: net-drop"}
+	if _, err := a.ImportHistory(ctx, writeHistory(t, []risk.Record{rec})); err != nil {
+		t.Fatal(err)
+	}
+	outs, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
+	if err != nil || len(outs) != 1 || outs[0].Unrelated != rec.Unrelated || outs[0].CountsAgainstPatch() {
+		t.Fatalf("stored outcomes %+v, %v; want one labelled %q", outs, err, rec.Unrelated)
+	}
+	recs, err := a.History(ctx)
+	if err != nil || len(recs) != 1 || recs[0].Unrelated != rec.Unrelated {
+		t.Errorf("history %+v, %v", recs, err)
+	}
+}

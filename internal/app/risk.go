@@ -175,7 +175,7 @@ func importedOutcome(r risk.Record, rollout string) (patchpilot.Outcome, error) 
 		Time: r.Time, Rollout: rollout, Host: host, OS: r.OS, Labels: r.Labels,
 		Packages: []patchpilot.PackageChange{{Name: r.Package, SourcePackage: r.SourcePackage,
 			From: r.FromVersion, To: r.ToVersion}},
-		Outcome: r.Outcome, Reason: r.Reason, Features: data,
+		Outcome: r.Outcome, Reason: r.Reason, Features: data, Unrelated: r.Unrelated,
 	}, nil
 }
 
