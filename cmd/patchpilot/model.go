@@ -51,7 +51,8 @@ func (c *cli) modelStatusCommand() *cobra.Command {
 
 JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
-prior_source, stored_records, models, activation (how: trained, retrained,
+prior_source, stored_records, models, recent_base_rate, stored_models,
+activation (how: trained, retrained,
 restored or cold_start; at, by, trigger, previous, comparison, text) and
 last_refused (the latest automatic retrain that was refused, with both
 models' scores).`,
@@ -88,7 +89,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	} else {
 		fmt.Fprintf(w, "trained on:\tno outcomes\n")
 	}
-	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
+	fmt.Fprintf(w, "base rate:\t%.2f%%; moving base rate %.2f%% (recent outcomes weigh more)\n", 100*st.BaseRate, 100*st.RecentBaseRate)
 	fit := "regression fitted"
 	if st.ColdStart {
 		fit = app.ColdStartMeaning

@@ -120,6 +120,18 @@ func (a *App) withFleetHistory(ctx context.Context, m *risk.Model) error {
 	return nil
 }
 
+// movingBaseRate is the model's moving base rate moved on by the records
+// newer than its training.
+func movingBaseRate(m *risk.Model, records []risk.Record) float64 {
+	mr := m.MovingRate()
+	for _, r := range risk.Counting(records) {
+		if r.Time.After(m.RecentAt) {
+			mr.Observe(r.Time, r.Failed())
+		}
+	}
+	return mr.Rate()
+}
+
 // LearnResult says what the end of a rollout taught the risk model.
 type LearnResult struct {
 	// NewOutcomes is the number of outcomes stored since the last

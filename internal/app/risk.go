@@ -248,6 +248,10 @@ type ModelStatus struct {
 	// LastRefused is the latest automatic retrain that was refused.
 	Activation  ModelActivation `json:"activation"`
 	LastRefused *RefusedRetrain `json:"last_refused,omitempty"`
+	// RecentBaseRate is the moving base rate (docs/risk.md, Drift): the
+	// failure rate with older outcomes fading by the model's half-life,
+	// moved on by the outcomes stored since its training.
+	RecentBaseRate float64 `json:"recent_base_rate"`
 	// StoredModels lists the stored models, newest first, for 'model use'.
 	StoredModels []patchpilot.ModelInfo `json:"stored_models"`
 }
@@ -362,6 +366,7 @@ func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStat
 		saved := info.SavedAt
 		s.SavedAt = &saved
 	}
+	s.RecentBaseRate = movingBaseRate(m, records)
 	if s.Activation, s.LastRefused, err = a.activation(ctx, m.Version, info != nil); err != nil {
 		return ModelStatus{}, err
 	}
