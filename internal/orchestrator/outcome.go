@@ -68,7 +68,8 @@ func outcomeFeatures(hr patchpilot.HostRun, h patchpilot.Host, f *patchpilot.Fac
 // change was made (no apply step started: the connection, preflight or
 // snapshot failed), unless the dry run found that the patch itself would
 // remove packages; the run interrupted before the host's pipeline ended; a
-// rollback a person requested on a host whose own checks had passed.
+// rollback a person requested, or its stage made, on a host whose own
+// checks had passed.
 func unrelatedCause(kind patchpilot.OutcomeKind, hr patchpilot.HostRun, labels map[string]string, pre *patchpilot.PreflightReport) string {
 	if kind == patchpilot.OutcomeSucceeded {
 		return ""
@@ -87,6 +88,10 @@ func unrelatedCause(kind patchpilot.OutcomeKind, hr patchpilot.HostRun, labels m
 		return "the run was interrupted: " + hr.Reason
 	case strings.Contains(hr.Reason, "rollback requested by ") && !gatesFailed(hr.Gates):
 		return "rolled back on a person's request; the host's own checks had passed"
+	case kind == patchpilot.OutcomeRolledBack && strings.HasPrefix(hr.Reason, "rolled back: stage ") && !gatesFailed(hr.Gates):
+		// rollbackHosts gives a host the stage's reason only when the
+		// host did not fail itself (its own failure keeps its reason).
+		return "rolled back with its stage; the host's own checks had passed"
 	}
 	return ""
 }

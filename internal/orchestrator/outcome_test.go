@@ -92,6 +92,8 @@ func TestUnrelatedCause(t *testing.T) {
 		{"preflight removals", patchpilot.OutcomeFailed, patchpilot.HostRun{Reason: "preflight: would remove web-legacy"}, nil, &patchpilot.PreflightReport{Removals: []string{"web-legacy"}}, ""},
 		{"interrupted", patchpilot.OutcomeFailed, patchpilot.HostRun{Order: 1, AppliedAt: &applied, Reason: "interrupted: context canceled"}, nil, nil, "interrupted"},
 		{"person, checks passed", patchpilot.OutcomeRolledBack, patchpilot.HostRun{Order: 1, AppliedAt: &applied, Reason: "rolled back: rollback requested by user:ann", Gates: pass}, nil, nil, "a person's request"},
+		{"with its stage", patchpilot.OutcomeRolledBack, patchpilot.HostRun{Order: 2, AppliedAt: &applied, Reason: "rolled back: stage final: 2 of 4 hosts failed", Gates: pass}, nil, nil, "with its stage"},
+		{"own failure in a stage", patchpilot.OutcomeRolledBack, patchpilot.HostRun{Order: 1, AppliedAt: &applied, Reason: "rolled back: apply: the package manager exited with status 100"}, nil, nil, ""},
 		{"person, checks failed", patchpilot.OutcomeRolledBack, patchpilot.HostRun{Order: 1, AppliedAt: &applied, Reason: "rolled back: rollback requested by user:ann", Gates: breach}, nil, nil, ""},
 	}
 	for _, c := range cases {
@@ -101,5 +103,44 @@ func TestUnrelatedCause(t *testing.T) {
 				t.Errorf("unrelatedCause = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// When a stage rolls back, the host whose checks failed keeps its failure
+// as the patch's, and the hosts rolled back with it, whose checks passed,
+// are labelled unrelated.
+func TestStageRollbackLabelsHealthyHosts(t *testing.T) {
+	e := newEnv(t, hostsNamed(4))
+	id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest, parallel: 4, criteria: [http_ok], bake: 3s, on_failure: rollback_and_alert}
+`)
+	hosts := e.stageHosts(id, "all")
+	bad := hosts[2]
+	e.f.verdict = func(h string, n int) patchpilot.HealthVerdict {
+		if h == bad {
+			return patchpilot.Unhealthy
+		}
+		return patchpilot.Healthy
+	}
+	e.run(id)
+	outs, err := e.db.Outcomes(context.Background(), patchpilot.OutcomeFilter{Rollout: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rolledBack := 0
+	for _, o := range outs {
+		if o.Outcome != patchpilot.OutcomeRolledBack {
+			continue
+		}
+		rolledBack++
+		if got := o.CountsAgainstPatch(); got != (o.Host == bad) {
+			t.Errorf("%s (%s): counts against the patch %v, unrelated %q", o.Host, o.Reason, got, o.Unrelated)
+		}
+	}
+	if rolledBack < 2 {
+		t.Errorf("%d hosts rolled back, want the stage's: %+v", rolledBack, outs)
 	}
 }
