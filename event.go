@@ -35,6 +35,8 @@ const (
 	// The risk model.
 	EventHistoryImported = "history.imported" // HistoryImportedData
 	EventModelTrained    = "model.trained"    // ModelTrainedData
+	EventModelRefused    = "model.refused"    // ModelRefusedData: an automatic retrain scored worse and was not kept
+	EventModelUsed       = "model.used"       // ModelUsedData: a person made a stored model the active one
 
 	// Rollouts.
 	EventRolloutCreated = "rollout.created"  // RolloutCreatedData

@@ -53,6 +53,41 @@ type HistoryImportedData struct {
 type ModelTrainedData struct {
 	ModelVersion string        `json:"model_version"`
 	Training     ModelTraining `json:"training"`
+	// Trigger says what started an automatic retrain ("" for
+	// 'patchpilot model train'), and Comparison how the new model scored
+	// against the one it replaced.
+	Trigger    string           `json:"trigger,omitempty"`
+	Comparison *ModelComparison `json:"comparison,omitempty"`
+}
+
+// ModelComparison is how a candidate model and the active one scored on
+// the newest outcomes, which the candidate was not trained on: Brier score
+// and log loss (lower is better) of each.
+type ModelComparison struct {
+	Newest           int     `json:"newest"`
+	NewestFailures   int     `json:"newest_failures"`
+	CurrentVersion   string  `json:"current_version"`
+	CurrentBrier     float64 `json:"current_brier"`
+	CurrentLogLoss   float64 `json:"current_log_loss"`
+	CandidateBrier   float64 `json:"candidate_brier"`
+	CandidateLogLoss float64 `json:"candidate_log_loss"`
+	// Margin is the standard error of the Brier scores' difference: a
+	// candidate is refused only when it is worse by more.
+	Margin float64 `json:"margin"`
+}
+
+// ModelRefusedData is the payload of EventModelRefused: an automatic
+// retrain whose candidate scored worse than the active model, which stays.
+type ModelRefusedData struct {
+	Trigger    string          `json:"trigger"`
+	Records    int             `json:"records"`
+	Comparison ModelComparison `json:"comparison"`
+}
+
+// ModelUsedData is the payload of EventModelUsed.
+type ModelUsedData struct {
+	ModelVersion string `json:"model_version"`
+	Previous     string `json:"previous,omitempty"`
 }
 
 // ModelTraining is what a risk model was trained on.
@@ -202,6 +237,10 @@ func NewEventData(kind string) any {
 		return new(HistoryImportedData)
 	case EventModelTrained:
 		return new(ModelTrainedData)
+	case EventModelRefused:
+		return new(ModelRefusedData)
+	case EventModelUsed:
+		return new(ModelUsedData)
 	case EventRolloutCreated:
 		return new(RolloutCreatedData)
 	case EventGateVerdict:

@@ -13,6 +13,10 @@ const (
 	LabelEnv         = "env"
 	LabelCriticality = "criticality" // "low", "medium", "high" or "critical"
 	LabelGroup       = "group"
+	// LabelInjectedFault, set on a host while a fault is injected into it
+	// on purpose (a lab or a game day), names the fault: a failure of the
+	// host's patch meanwhile is not the patch's (Outcome.Unrelated).
+	LabelInjectedFault = "injected_fault"
 )
 
 // Host is a server that patchpilot manages: how to reach it and how it is

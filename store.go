@@ -162,16 +162,22 @@ type EventStore interface {
 }
 
 // ModelStore keeps trained risk models. History is kept: every save adds a
-// row, and the latest saved model is the active one. The blob is opaque to
-// the store (internal/risk serialises it).
+// row and makes it the active model, and UseModel makes an earlier one
+// active again. The blob is opaque to the store (internal/risk serialises
+// it).
 type ModelStore interface {
 	// SaveModel stores a model and makes it the active one. info is a
 	// JSON object describing what the model was trained on.
 	SaveModel(ctx context.Context, version string, trainedAt time.Time, info json.RawMessage, blob []byte) error
-	// ActiveModel returns the latest saved model; ENOTFOUND when none is.
+	// ActiveModel returns the active model: the one saved or made active
+	// (UseModel) last; ENOTFOUND when none is stored.
 	ActiveModel(ctx context.Context) ([]byte, ModelInfo, error)
 	// Models lists the saved models, newest first, without their blobs.
 	Models(ctx context.Context) ([]ModelInfo, error)
+	// UseModel makes the newest stored row of a model version the active
+	// model and returns it; ENOTFOUND when no model of that version is
+	// stored. Every row stays.
+	UseModel(ctx context.Context, version string) (ModelInfo, error)
 	// ImportOutcomes stores outcomes in one transaction, all or none,
 	// with the semantics of RecordOutcome for each (a later outcome of the
 	// same rollout and host replaces an earlier one). It returns how many

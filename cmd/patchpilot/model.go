@@ -19,7 +19,8 @@ func (c *cli) modelCommand() *cobra.Command {
 fleet's own outcomes ('patchpilot history'), with public priors for a fleet
 without history. See docs/risk.md.`,
 	}
-	cmd.AddCommand(c.modelTrainCommand(), c.modelStatusCommand(), c.modelExplainCommand(), c.modelEvalCommand())
+	cmd.AddCommand(c.modelTrainCommand(), c.modelStatusCommand(), c.modelExplainCommand(), c.modelEvalCommand(),
+		c.modelUseCommand())
 	return cmd
 }
 
@@ -50,7 +51,11 @@ func (c *cli) modelStatusCommand() *cobra.Command {
 
 JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
-prior_source, stored_records, models.`,
+prior_source, stored_records, models, recent_base_rate, stored_models,
+activation (how: trained, retrained,
+restored or cold_start; at, by, trigger, previous, comparison, text) and
+last_refused (the latest automatic retrain that was refused, with both
+models' scores).`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
@@ -84,7 +89,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	} else {
 		fmt.Fprintf(w, "trained on:\tno outcomes\n")
 	}
-	fmt.Fprintf(w, "base rate:\t%.2f%%\n", 100*st.BaseRate)
+	fmt.Fprintf(w, "base rate:\t%.2f%%; moving base rate %.2f%% (recent outcomes weigh more)\n", 100*st.BaseRate, 100*st.RecentBaseRate)
 	fit := "regression fitted"
 	if st.ColdStart {
 		fit = app.ColdStartMeaning
@@ -95,6 +100,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "method:\t%s\n", fit)
 	fmt.Fprintf(w, "priors:\t%.2f%% (%s)\n", 100*st.PriorRate, st.PriorSource)
 	fmt.Fprintf(w, "history:\t%d records stored now; %d models stored\n", st.StoredRecords, st.Models)
+	writeModelActivation(w, st)
 }
 
 func (c *cli) modelExplainCommand() *cobra.Command {
@@ -154,8 +160,12 @@ func (c *cli) modelEvalCommand() *cobra.Command {
 		Short: "Train on one history file and measure the model on another",
 		Long: `Train a model on the --train history (JSONL, docs/risk.md) and score the --test
 history in time order, beside the rule-based baseline (the planner's point score) and
-the base rate of the training data: AUC, Brier score, log loss (natural log),
-expected calibration error and a calibration table for each. Split by time,
+the moving base rate (the training data's failure rate weighted by recency,
+moved on by each test outcome as it is replayed): AUC, Brier score, log loss (natural log),
+expected calibration error and a calibration table for each, then, per
+period of the test file (years, or quarters when it spans less than two years),
+the model's Brier score beside the base rate's, flagging a period where the
+model is worse than answering the base rate. Split by time,
 never at random: train on the past, test on what followed. The store is not
 used or changed.
 
@@ -168,7 +178,8 @@ the public data, with a file computed only from data before the test split
 JSON fields: model_version, train, test, training (the model's training
 info), freeze_history, and model, baseline, base_rate, each with name, n,
 failure_rate, auc, brier, log_loss, ece and calibration: [{lo, hi, n,
-predicted, observed}].`,
+predicted, observed}], and periods: [{period, n, failures, failure_rate,
+base_rate, model_brier, base_rate_brier, worse}].`,
 		Example: `  patchpilot model eval --train train.jsonl --test test.jsonl
   patchpilot model eval --train train.jsonl --test test.jsonl -o json --freeze-history`,
 		Args: exactArgs(0, "no arguments"),

@@ -74,6 +74,10 @@ type Options struct {
 	// dependencies: max_age). Default patchpilot.DefaultDependencyMaxAge.
 	DependencyMaxAge time.Duration
 
+	// Learning is patchpilot.yaml's model: section: when the risk model
+	// retrains itself after a rollout (docs/risk.md, Learning by itself).
+	Learning LearningConfig
+
 	// Integrations are patchpilot.yaml's integrations: section: the
 	// services patchpilot tells, reads and waits for, and the datadog
 	// integration a plan's health section names (docs/integrations.md).

@@ -175,7 +175,7 @@ func importedOutcome(r risk.Record, rollout string) (patchpilot.Outcome, error) 
 		Time: r.Time, Rollout: rollout, Host: host, OS: r.OS, Labels: r.Labels,
 		Packages: []patchpilot.PackageChange{{Name: r.Package, SourcePackage: r.SourcePackage,
 			From: r.FromVersion, To: r.ToVersion}},
-		Outcome: r.Outcome, Reason: r.Reason, Features: data,
+		Outcome: r.Outcome, Reason: r.Reason, Features: data, Unrelated: r.Unrelated,
 	}, nil
 }
 
@@ -202,11 +202,7 @@ func recordsOf(outcomes []patchpilot.Outcome) []risk.Record {
 
 // History returns every stored outcome as history records, oldest first.
 func (a *App) History(ctx context.Context) ([]risk.Record, error) {
-	outcomes, err := a.Store.Outcomes(ctx, patchpilot.OutcomeFilter{})
-	if err != nil {
-		return nil, err
-	}
-	return recordsOf(outcomes), nil
+	return a.fleetRecords(ctx)
 }
 
 // ExportHistory writes the stored history as JSONL and returns how many
@@ -248,6 +244,16 @@ type ModelStatus struct {
 	StoredRecords int `json:"stored_records"`
 	// Models is how many models have been stored.
 	Models int `json:"models"`
+	// Activation says why the active model is the active one, and
+	// LastRefused is the latest automatic retrain that was refused.
+	Activation  ModelActivation `json:"activation"`
+	LastRefused *RefusedRetrain `json:"last_refused,omitempty"`
+	// RecentBaseRate is the moving base rate (docs/risk.md, Drift): the
+	// failure rate with older outcomes fading by the model's half-life,
+	// moved on by the outcomes stored since its training.
+	RecentBaseRate float64 `json:"recent_base_rate"`
+	// StoredModels lists the stored models, newest first, for 'model use'.
+	StoredModels []patchpilot.ModelInfo `json:"stored_models"`
 }
 
 // coldStart returns the model of a fleet without a stored model.
@@ -268,7 +274,20 @@ func (a *App) now() time.Time {
 
 // Model returns the active model and whether it was stored; without a stored
 // model it returns the cold-start model built from the embedded priors.
+// Either way its history counts every stored outcome (withFleetHistory).
 func (a *App) Model(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
+	m, info, err := a.activeModel(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.withFleetHistory(ctx, m); err != nil {
+		return nil, nil, err
+	}
+	return m, info, nil
+}
+
+// activeModel is the active model as stored (or the cold-start one).
+func (a *App) activeModel(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
 	blob, info, err := a.Store.ActiveModel(ctx)
 	if patchpilot.ErrorCode(err) == patchpilot.ENOTFOUND {
 		m, err := a.coldStart()
@@ -341,10 +360,15 @@ func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStat
 		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
 		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
 		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),
+		StoredModels: models,
 	}
 	if info != nil {
 		saved := info.SavedAt
 		s.SavedAt = &saved
+	}
+	s.RecentBaseRate = movingBaseRate(m, records)
+	if s.Activation, s.LastRefused, err = a.activation(ctx, m.Version, info != nil); err != nil {
+		return ModelStatus{}, err
 	}
 	if t.Records > 0 {
 		s.BaseRate = float64(t.Failures) / float64(t.Records)

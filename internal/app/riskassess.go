@@ -121,7 +121,7 @@ func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return a.assess(ctx, q)
 	}
 	res, _, err := cachedRead(ctx, a, &a.cache.assess, func(v patchpilot.DataVersions) cacheKey {
-		return cacheKey{inventory: v.Inventory, models: v.Models}
+		return cacheKey{inventory: v.Inventory, outcomes: v.Outcomes, models: v.Models}
 	}, func(ctx context.Context) (AssessResult, error) { return a.assess(ctx, q) })
 	res.Patches = slices.Clone(res.Patches)
 	return res, err

@@ -55,6 +55,7 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 		Logger:        logger,
 		Actor:         o.Actor,
 		OnEvent:       o.OnEvent,
+		OnFinish:      a.learnAfterRollout,
 		LeaseTTL:      o.LeaseTTL,
 		CheckInterval: o.CheckInterval,
 		ApprovalWait:  o.ApprovalWait,

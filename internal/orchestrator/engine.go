@@ -93,6 +93,11 @@ type Engine struct {
 	// OnEvent, when set, sees every event after it is stored (the CLI
 	// prints progress from it). It must not block.
 	OnEvent func(patchpilot.Event)
+	// OnFinish, when set, is called by Run (and Resume) once the rollout
+	// has reached a final state, after the lease is released, with a
+	// context that is not cancelled with the run's: what the rollout's
+	// outcomes teach the risk model is learnt there. It may take a while.
+	OnFinish func(ctx context.Context, rollout string, state patchpilot.RolloutState)
 
 	LeaseTTL         time.Duration
 	PollInterval     time.Duration

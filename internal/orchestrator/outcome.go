@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/risk"
@@ -58,6 +59,51 @@ func outcomeFeatures(hr patchpilot.HostRun, h patchpilot.Host, f *patchpilot.Fac
 		feat.Conflicts = len(pre.Held) > 0
 	}
 	return feat
+}
+
+// unrelatedCause says why a host's failure is not its patch's, or "" when
+// it may be (patchpilot.Outcome.Unrelated; docs/risk.md, Unrelated
+// outcomes): a fault injected into the host on purpose (its
+// injected_fault label); the host unreachable, or failing, before any
+// change was made (no apply step started: the connection, preflight or
+// snapshot failed), unless the dry run found that the patch itself would
+// remove packages; the run interrupted before the host's pipeline ended; a
+// rollback a person requested, or its stage made, on a host whose own
+// checks had passed.
+func unrelatedCause(kind patchpilot.OutcomeKind, hr patchpilot.HostRun, labels map[string]string, pre *patchpilot.PreflightReport) string {
+	if kind == patchpilot.OutcomeSucceeded {
+		return ""
+	}
+	changed := hr.AppliedAt != nil || hr.Order > 0
+	switch {
+	case labels[patchpilot.LabelInjectedFault] != "":
+		return "fault injected: " + labels[patchpilot.LabelInjectedFault]
+	case !changed && kind == patchpilot.OutcomeUnreachable:
+		return "the host was unreachable before any change"
+	case !changed && (pre == nil || len(pre.Removals) == 0):
+		return "the host failed before any change: " + hr.Reason
+	case !changed:
+		return ""
+	case strings.HasPrefix(hr.Reason, "interrupted:"):
+		return "the run was interrupted: " + hr.Reason
+	case strings.Contains(hr.Reason, "rollback requested by ") && !gatesFailed(hr.Gates):
+		return "rolled back on a person's request; the host's own checks had passed"
+	case kind == patchpilot.OutcomeRolledBack && strings.HasPrefix(hr.Reason, "rolled back: stage ") && !gatesFailed(hr.Gates):
+		// rollbackHosts gives a host the stage's reason only when the
+		// host did not fail itself (its own failure keeps its reason).
+		return "rolled back with its stage; the host's own checks had passed"
+	}
+	return ""
+}
+
+// gatesFailed reports whether a decisive gate result of the host breached.
+func gatesFailed(gates []patchpilot.GateResult) bool {
+	for _, g := range gates {
+		if g.Phase == "" && (g.Outcome == patchpilot.GateBreach || g.Outcome == patchpilot.GateCritical) {
+			return true
+		}
+	}
+	return false
 }
 
 // recordOutcome stores a host's final outcome with its features. Failing
@@ -117,6 +163,7 @@ func (rn *run) recordOutcome(ctx context.Context, hr patchpilot.HostRun, pre *pa
 	if o.GateResults == nil {
 		o.GateResults = []patchpilot.GateResult{}
 	}
+	o.Unrelated = unrelatedCause(kind, hr, h.Labels, pre)
 	if err := rn.e.Store.RecordOutcome(context.WithoutCancel(ctx), o); err != nil {
 		rn.e.logger().Warn("store outcome", "host", hr.Host, "err", err)
 	}

@@ -33,6 +33,14 @@ type run struct {
 // controller holds it. Hosts found in the middle of their pipeline (after
 // a controller died) are re-examined on the host before anything is done.
 func (e *Engine) Run(ctx context.Context, id string) (patchpilot.RolloutState, error) {
+	state, err := e.run(ctx, id)
+	if err == nil && state.Final() && e.OnFinish != nil {
+		e.OnFinish(context.WithoutCancel(ctx), id, state)
+	}
+	return state, err
+}
+
+func (e *Engine) run(ctx context.Context, id string) (patchpilot.RolloutState, error) {
 	owner := e.owner()
 	granted, holder, err := e.acquireLease(ctx, id, owner)
 	if err != nil {

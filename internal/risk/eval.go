@@ -1,8 +1,10 @@
 package risk
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"time"
 )
 
 // Metrics measure a scorer's probabilities against outcomes.
@@ -35,6 +37,55 @@ type Report struct {
 	Model    Metrics `json:"model"`
 	Baseline Metrics `json:"baseline"`
 	BaseRate Metrics `json:"base_rate"`
+	// Periods splits the test records by calendar period (PeriodOf) and
+	// compares the model's Brier score with the moving base rate's in each.
+	Periods []PeriodReport `json:"periods"`
+}
+
+// PeriodReport is one period of a test set: how many records and failures
+// it held, and the Brier scores of the model and of the moving base rate on
+// them. Worse flags a period where the model's probabilities were worse
+// than answering the base rate.
+type PeriodReport struct {
+	Period        string  `json:"period"`
+	N             int     `json:"n"`
+	Failures      int     `json:"failures"`
+	Rate          float64 `json:"failure_rate"`
+	BaseRate      float64 `json:"base_rate"` // the moving base rate's mean prediction
+	ModelBrier    float64 `json:"model_brier"`
+	BaseRateBrier float64 `json:"base_rate_brier"`
+	Worse         bool    `json:"worse"`
+}
+
+// PeriodOf names the calendar period of t: a year ("2021") when unit is
+// "year", a quarter ("2021-Q3") otherwise.
+func PeriodOf(t time.Time, unit string) string {
+	t = t.UTC()
+	if unit == "year" {
+		return fmt.Sprintf("%04d", t.Year())
+	}
+	return fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
+}
+
+// periodUnit is the period a test set is split by: years when it spans two
+// years or more, quarters otherwise.
+func periodUnit(test []Record) string {
+	if len(test) == 0 {
+		return "quarter"
+	}
+	lo, hi := test[0].Time, test[0].Time
+	for _, r := range test {
+		if r.Time.Before(lo) {
+			lo = r.Time
+		}
+		if r.Time.After(hi) {
+			hi = r.Time
+		}
+	}
+	if hi.Sub(lo) >= 2*365*24*time.Hour {
+		return "year"
+	}
+	return "quarter"
 }
 
 // CalibrationBins is the number of equal-width bins of calibration tables
@@ -68,18 +119,29 @@ type EvalOptions struct {
 	FreezeHistory bool
 }
 
-// EvaluateWith is Evaluate with options.
+// EvaluateWith is Evaluate with options. Records labelled Unrelated are
+// left out (Record.Counts). The base rate is the moving one
+// (Model.MovingRate): replayed outcomes move it on, as they move the
+// history, unless FreezeHistory is set.
 func EvaluateWith(m *Model, test []Record, opts EvalOptions) Report {
 	var model, base, rate []Scored
 	var baseScores []float64
-	trainRate := m.Priors.Global.Rate
-	if m.History.Global.Total > 0 {
-		trainRate = clampProb(m.History.Global.Rate())
-	}
+	var times []time.Time
+	moving := m.MovingRate()
+	test = Counting(test)
 	frozen := m.History
+	var group []Record
+	flush := func() {
+		for _, r := range group {
+			moving.Observe(r.Time, r.Failed())
+		}
+		group = group[:0]
+	}
 	walk(test, m.History.clone(), func(_ int, r Record, h *History) {
 		if opts.FreezeHistory {
 			h = frozen
+		} else if len(group) > 0 && !group[0].Time.Equal(r.Time) {
+			flush()
 		}
 		f := computeFeatures(r, h, m.Priors, m.Strengths)
 		failed := r.Failed()
@@ -87,9 +149,14 @@ func EvaluateWith(m *Model, test []Record, opts EvalOptions) Report {
 		s := baselineScore(r, f)
 		base = append(base, Scored{m.baselineProbability(s), failed})
 		baseScores = append(baseScores, float64(s))
-		rate = append(rate, Scored{trainRate, failed})
+		rate = append(rate, Scored{moving.Rate(), failed})
+		times = append(times, r.Time)
+		if !opts.FreezeHistory {
+			group = append(group, r)
+		}
 	})
 	rep := Report{Model: Score("model", model), Baseline: Score("rule-based baseline", base), BaseRate: Score("base rate", rate)}
+	rep.Periods = periods(times, model, rate, periodUnit(test))
 	// The baseline ranks by its integer score; ties between scores mapped
 	// to the same rate would otherwise hide its ordering.
 	byScore := make([]Scored, len(base))
@@ -98,6 +165,40 @@ func EvaluateWith(m *Model, test []Record, opts EvalOptions) Report {
 	}
 	rep.Baseline.AUC = AUC(byScore)
 	return rep
+}
+
+// periods splits the scored records by calendar period.
+func periods(times []time.Time, model, rate []Scored, unit string) []PeriodReport {
+	var out []PeriodReport
+	idx := map[string]int{}
+	for i, t := range times {
+		name := PeriodOf(t, unit)
+		k, ok := idx[name]
+		if !ok {
+			k = len(out)
+			idx[name] = k
+			out = append(out, PeriodReport{Period: name})
+		}
+		p := &out[k]
+		p.N++
+		y := 0.0
+		if model[i].Failed {
+			p.Failures++
+			y = 1
+		}
+		p.BaseRate += rate[i].P
+		p.ModelBrier += (clampProb(model[i].P) - y) * (clampProb(model[i].P) - y)
+		p.BaseRateBrier += (clampProb(rate[i].P) - y) * (clampProb(rate[i].P) - y)
+	}
+	for i := range out {
+		p := &out[i]
+		n := float64(p.N)
+		p.Rate, p.BaseRate = float64(p.Failures)/n, p.BaseRate/n
+		p.ModelBrier, p.BaseRateBrier = p.ModelBrier/n, p.BaseRateBrier/n
+		p.Worse = p.ModelBrier > p.BaseRateBrier
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Period < out[j].Period })
+	return out
 }
 
 // Score computes the metrics of a list of predictions.

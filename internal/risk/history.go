@@ -71,8 +71,12 @@ func bump(m map[string]Count, key string, failed bool) {
 	m[key] = c
 }
 
-// Observe adds one outcome to the history.
+// Observe adds one outcome to the history. A failure labelled Unrelated
+// is not counted (Record.Counts).
 func (h *History) Observe(r Record) {
+	if !r.Counts() {
+		return
+	}
 	failed := r.Failed()
 	src := r.Source()
 	h.Global.add(failed)

@@ -8,6 +8,12 @@ import "math"
 // stays at the cold-start model instead of forgetting it. The intercept is
 // not penalised. x rows are already standardised.
 func fitLogistic(x [][]float64, y []float64, prior []float64, lambda float64, intercept0 float64) (w []float64, b float64) {
+	return fitWeightedLogistic(x, y, nil, prior, lambda, intercept0)
+}
+
+// fitWeightedLogistic is fitLogistic with a weight per row (nil: all 1),
+// so that some rows (recent outcomes) count more than others.
+func fitWeightedLogistic(x [][]float64, y, rowWeights []float64, prior []float64, lambda float64, intercept0 float64) (w []float64, b float64) {
 	d := len(prior)
 	w = append([]float64(nil), prior...)
 	b = intercept0
@@ -25,8 +31,12 @@ func fitLogistic(x [][]float64, y []float64, prior []float64, lambda float64, in
 				z += w[j] * v
 			}
 			p := sigmoid(z)
-			r := p - y[i]
-			q := math.Max(p*(1-p), 1e-9)
+			rw := 1.0
+			if rowWeights != nil {
+				rw = rowWeights[i]
+			}
+			r := rw * (p - y[i])
+			q := rw * math.Max(p*(1-p), 1e-9)
 			for j, v := range row {
 				g[j] += r * v
 				for k := 0; k <= j; k++ {
@@ -50,6 +60,18 @@ func fitLogistic(x [][]float64, y []float64, prior []float64, lambda float64, in
 		if !ok {
 			return w, b
 		}
+		// A damped step: on nearly separable data a full Newton step can
+		// overshoot into a region where the Hessian vanishes and the
+		// intercept runs off; no coordinate moves more than maxNewtonStep.
+		var largest float64
+		for _, v := range step {
+			largest = math.Max(largest, math.Abs(v))
+		}
+		if largest > maxNewtonStep {
+			for j := range step {
+				step[j] *= maxNewtonStep / largest
+			}
+		}
 		var change float64
 		for j := 0; j < d; j++ {
 			w[j] -= step[j]
@@ -65,7 +87,8 @@ func fitLogistic(x [][]float64, y []float64, prior []float64, lambda float64, in
 }
 
 const (
-	maxNewtonIterations = 50
+	maxNewtonIterations = 100
+	maxNewtonStep       = 2.0
 	newtonTolerance     = 1e-7
 )
 
@@ -107,14 +130,15 @@ func solve(a [][]float64, b []float64) ([]float64, bool) {
 }
 
 // fitPlatt fits p = sigmoid(a·z + c) to held-out scores z (log-odds) and
-// labels y, with a light penalty toward the identity (a=1, c=0) so that a
-// small or one-class fold leaves the scores as they are.
-func fitPlatt(z, y []float64) (a, c float64) {
+// labels y, each row weighted by rowWeights (nil: all alike), with a light
+// penalty toward the identity (a=1, c=0) so that a small or one-class fold
+// leaves the scores as they are.
+func fitPlatt(z, y, rowWeights []float64) (a, c float64) {
 	x := make([][]float64, len(z))
 	for i, v := range z {
 		x[i] = []float64{v}
 	}
-	w, b := fitLogistic(x, y, []float64{1}, plattPenalty, 0)
+	w, b := fitWeightedLogistic(x, y, rowWeights, []float64{1}, plattPenalty, 0)
 	return w[0], b
 }
 

@@ -36,6 +36,15 @@ type Model struct {
 	// Baseline maps rule-based baseline scores to the failure rates they
 	// had in training, for evaluating the baseline as a probability.
 	Baseline map[int]Count `json:"baseline"`
+	// RecentRate is the moving base rate: the failure rate of the training
+	// records weighted by recency (half-life Params.HalfLifeDays), as of
+	// RecentAt, the newest record's time. Evaluation scores it beside the
+	// model, and moves it on with each outcome it replays.
+	RecentRate float64   `json:"recent_rate,omitempty"`
+	RecentAt   time.Time `json:"recent_at,omitzero"`
+	// RecentWeight is the recency-weighted number of outcomes behind
+	// RecentRate.
+	RecentWeight float64 `json:"recent_weight,omitempty"`
 }
 
 // TrainingInfo says what a model was trained on.
@@ -53,6 +62,10 @@ type TrainParams struct {
 	// regression is fitted; 0 means the defaults.
 	MinRecords  int `json:"min_records"`
 	MinFailures int `json:"min_failures"`
+	// HalfLifeDays is the age, in days before the newest record, at which
+	// an outcome weighs half as much as the newest in calibration and in
+	// the moving base rate; 0 means DefaultHalfLifeDays.
+	HalfLifeDays float64 `json:"half_life_days,omitempty"`
 }
 
 // Training defaults.
@@ -61,6 +74,12 @@ const (
 	DefaultHoldout     = 0.25
 	DefaultMinRecords  = 200
 	DefaultMinFailures = 10
+	// DefaultHalfLifeDays is a year: an outcome of a year ago counts half
+	// as much as today's when the model is calibrated.
+	DefaultHalfLifeDays = 365.0
+	// recentRateStrength is the number of pseudo-outcomes at the public
+	// rate the moving base rate starts from.
+	recentRateStrength = 10.0
 	// minCalibrationFailures is the least number of failures (and of
 	// successes) in the held-out fold for Platt scaling to be fitted.
 	minCalibrationFailures = 5
@@ -78,6 +97,9 @@ func (p TrainParams) withDefaults() TrainParams {
 	}
 	if p.MinFailures <= 0 {
 		p.MinFailures = DefaultMinFailures
+	}
+	if p.HalfLifeDays <= 0 {
+		p.HalfLifeDays = DefaultHalfLifeDays
 	}
 	return p
 }
@@ -169,7 +191,7 @@ func Train(records []Record, opts TrainOptions) (*Model, error) {
 	}
 	m := NewColdStart(*priors, opts.Now)
 	m.Params = opts.Params.withDefaults()
-	sorted := sortByTime(records)
+	sorted := sortByTime(Counting(records))
 	m.Training = TrainingInfo{Source: opts.Source, Records: len(sorted)}
 	if len(sorted) == 0 {
 		m.Version = m.hash(nil)
@@ -198,6 +220,8 @@ func Train(records []Record, opts TrainOptions) (*Model, error) {
 		}
 	})
 	m.History = full
+	m.RecentAt = sorted[len(sorted)-1].Time
+	m.RecentRate, m.RecentWeight = recentRate(sorted, y, m.RecentAt, m.Params.HalfLifeDays, m.Priors.Global.Rate)
 	for i := range sorted {
 		c := m.Baseline[base[i]]
 		c.add(y[i] == 1)
@@ -232,12 +256,98 @@ func Train(records []Record, opts TrainOptions) (*Model, error) {
 		for i, row := range x[cut:] {
 			z[i] = m.logOdds(row)
 		}
-		m.PlattA, m.PlattB = fitPlatt(z, calY)
+		m.PlattA, m.PlattB = fitPlatt(z, calY, recencyWeights(sorted[cut:], m.RecentAt, p.HalfLifeDays))
 		m.Training.Calibrated = true
 		m.Training.CalibRecord = len(calY)
 	}
 	m.Version = m.hash(sorted)
 	return m, nil
+}
+
+// recencyWeights weighs each record 0.5^(age/half-life), its age taken
+// before now, scaled so that the weights average 1: recent outcomes count
+// more without changing how much the whole fold counts against the penalty.
+func recencyWeights(records []Record, now time.Time, halfLifeDays float64) []float64 {
+	w := make([]float64, len(records))
+	var total float64
+	for i, r := range records {
+		w[i] = decay(now.Sub(r.Time), halfLifeDays)
+		total += w[i]
+	}
+	if total <= 0 {
+		return nil
+	}
+	for i := range w {
+		w[i] *= float64(len(w)) / total
+	}
+	return w
+}
+
+// decay is the weight of an outcome age old under the half-life; an age
+// below zero (a clock ahead) weighs 1.
+func decay(age time.Duration, halfLifeDays float64) float64 {
+	days := age.Hours() / 24
+	if days <= 0 || halfLifeDays <= 0 {
+		return 1
+	}
+	return math.Exp2(-days / halfLifeDays)
+}
+
+// recentRate is the recency-weighted failure rate of the records (labels
+// y) as of now, starting from recentRateStrength pseudo-outcomes at prior.
+func recentRate(records []Record, y []float64, now time.Time, halfLifeDays, prior float64) (rate, weight float64) {
+	f, n := recentRateStrength*prior, recentRateStrength
+	for i, r := range records {
+		w := decay(now.Sub(r.Time), halfLifeDays)
+		f += w * y[i]
+		n += w
+	}
+	return clampProb(f / n), n
+}
+
+// MovingRate is a moving base rate: a failure rate whose past outcomes fade
+// with a half-life. The zero value is unusable; see Model.MovingRate.
+type MovingRate struct {
+	failures, total float64
+	at              time.Time
+	halfLifeDays    float64
+}
+
+// MovingRate returns the model's moving base rate, to be moved on with
+// outcomes newer than its training.
+func (m *Model) MovingRate() *MovingRate {
+	rate := m.RecentRate
+	if rate <= 0 {
+		rate = m.Priors.Global.Rate
+		if m.History != nil && m.History.Global.Total > 0 {
+			rate = clampProb(m.History.Global.Rate())
+		}
+	}
+	hl := m.Params.HalfLifeDays
+	if hl <= 0 {
+		hl = DefaultHalfLifeDays
+	}
+	weight := max(m.RecentWeight, recentRateStrength)
+	return &MovingRate{failures: weight * rate, total: weight, at: m.RecentAt, halfLifeDays: hl}
+}
+
+// Rate is the current moving rate.
+func (r *MovingRate) Rate() float64 { return clampProb(r.failures / r.total) }
+
+// Observe fades the rate to the outcome's time and adds the outcome.
+func (r *MovingRate) Observe(at time.Time, failed bool) {
+	if !r.at.IsZero() && at.After(r.at) {
+		d := decay(at.Sub(r.at), r.halfLifeDays)
+		r.failures *= d
+		r.total *= d
+	}
+	if at.After(r.at) {
+		r.at = at
+	}
+	r.total++
+	if failed {
+		r.failures++
+	}
 }
 
 func sum(v []float64) float64 {

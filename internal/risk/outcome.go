@@ -93,9 +93,19 @@ func FromOutcome(o patchpilot.Outcome) []Record {
 			RebootRequired: f.RebootRequired, Outcome: kind, Reason: o.Reason,
 			Rollout: o.Rollout, TransactionSize: size, Removals: f.Removals, Conflicts: f.Conflicts,
 			Services: f.Services, Dependents: f.Dependents[p.Name],
+			Unrelated: unrelatedOf(o),
 		})
 	}
 	return out
+}
+
+// unrelatedOf is the outcome's Unrelated label, kept only on a failure:
+// a success is the patch's whatever else happened.
+func unrelatedOf(o patchpilot.Outcome) string {
+	if o.Outcome == patchpilot.OutcomeSucceeded {
+		return ""
+	}
+	return o.Unrelated
 }
 
 func uniqueStrings(in []string) []string {

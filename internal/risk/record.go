@@ -62,6 +62,12 @@ type Record struct {
 	OSFamily    patchpilot.OSFamily       `json:"os_family,omitempty"`
 	Modified    []patchpilot.ModifiedFile `json:"modified,omitempty"`
 	Held        bool                      `json:"held,omitempty"`
+
+	// Unrelated, on a failed or rolled-back record, says why the failure
+	// is not the patch's (patchpilot.Outcome.Unrelated): the record stays
+	// in the history and its exports, but the model, its statistics and
+	// its calibration do not count it (Counts).
+	Unrelated string `json:"unrelated,omitempty"`
 }
 
 // Outcomes accepted in history files. Rollback failures and unreachable
@@ -75,7 +81,25 @@ func historyOutcomes() []patchpilot.OutcomeKind {
 // Failed reports whether the record counts as a failure for the model: the
 // update failed or had to be rolled back.
 func (r Record) Failed() bool {
-	return r.Outcome == patchpilot.OutcomeFailed || r.Outcome == patchpilot.OutcomeRolledBack
+	return r.Unrelated == "" && (r.Outcome == patchpilot.OutcomeFailed || r.Outcome == patchpilot.OutcomeRolledBack)
+}
+
+// Counts reports whether the model learns from the record: every record
+// but a failure labelled Unrelated, which says nothing about the patch
+// (it is neither the patch's failure nor a success).
+func (r Record) Counts() bool {
+	return r.Unrelated == "" || r.Outcome == patchpilot.OutcomeSucceeded
+}
+
+// Counting returns the records the model learns from (Counts), in order.
+func Counting(records []Record) []Record {
+	out := make([]Record, 0, len(records))
+	for _, r := range records {
+		if r.Counts() {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Role is the host's role label, or "".

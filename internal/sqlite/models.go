@@ -30,19 +30,53 @@ func (db *DB) SaveModel(ctx context.Context, version string, trainedAt time.Time
 		info = json.RawMessage("{}")
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO models (version, trained_at, saved_at, info, blob)
-			VALUES (?, ?, ?, ?, ?)`, version, formatTime(trainedAt), formatTime(db.now()), string(info), blob)
+		_, err := tx.ExecContext(ctx, `INSERT INTO models (version, trained_at, saved_at, info, blob, activated)
+			VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(activated), 0) + 1 FROM models))`,
+			version, formatTime(trainedAt), formatTime(db.now()), string(info), blob)
 		return err
 	}, "save model %q", version)
 }
 
 const modelColumns = `id, version, trained_at, saved_at, info, length(blob)`
 
-// ActiveModel returns the latest saved model with its data.
+// activeOrder sorts models with the active one first.
+const activeOrder = `ORDER BY activated DESC, id DESC`
+
+// UseModel makes the newest saved row of a model version the active one.
+func (db *DB) UseModel(ctx context.Context, version string) (patchpilot.ModelInfo, error) {
+	var m patchpilot.ModelInfo
+	if version == "" {
+		return m, invalid("use model: empty version")
+	}
+	var id int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM models WHERE version = ? ORDER BY id DESC LIMIT 1`, version).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return patchpilot.Errorf(patchpilot.ENOTFOUND, "no risk model %q is stored", version).
+				WithHint("list the stored models with 'patchpilot model status'")
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE models SET activated = (SELECT MAX(activated) + 1 FROM models) WHERE id = ?`, id)
+		return err
+	}, "use model %q", version)
+	if err != nil {
+		return m, err
+	}
+	row := db.read.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE id = ?`, id)
+	if m, err = scanModel(row, nil); err != nil {
+		return m, wrap(err, "read model %q", version)
+	}
+	m.Active = true
+	return m, nil
+}
+
+// ActiveModel returns the active model with its data.
 func (db *DB) ActiveModel(ctx context.Context) ([]byte, patchpilot.ModelInfo, error) {
 	var blob []byte
 	var m patchpilot.ModelInfo
-	row := db.read.QueryRowContext(ctx, `SELECT `+modelColumns+`, blob FROM models ORDER BY id DESC LIMIT 1`)
+	row := db.read.QueryRowContext(ctx, `SELECT `+modelColumns+`, blob FROM models `+activeOrder+` LIMIT 1`)
 	var err error
 	m, err = scanModel(row, &blob)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -58,6 +92,11 @@ func (db *DB) ActiveModel(ctx context.Context) ([]byte, patchpilot.ModelInfo, er
 
 // Models lists the saved models, newest first, without their data.
 func (db *DB) Models(ctx context.Context) ([]patchpilot.ModelInfo, error) {
+	var active int64
+	err := db.read.QueryRowContext(ctx, `SELECT id FROM models `+activeOrder+` LIMIT 1`).Scan(&active)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, wrap(err, "list models")
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+modelColumns+` FROM models ORDER BY id DESC`)
 	if err != nil {
 		return nil, wrap(err, "list models")
@@ -69,7 +108,7 @@ func (db *DB) Models(ctx context.Context) ([]patchpilot.ModelInfo, error) {
 		if err != nil {
 			return nil, wrap(err, "list models")
 		}
-		m.Active = len(out) == 0
+		m.Active = m.ID == active
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {

@@ -16,6 +16,7 @@ import (
 func (s suite) runModels(t *testing.T) {
 	t.Run("Models", s.testModels)
 	t.Run("ModelInvalid", s.testModelInvalid)
+	t.Run("UseModel", s.testUseModel)
 	t.Run("ImportOutcomes", s.testImportOutcomes)
 	t.Run("FactRemovals", s.testFactRemovals)
 }
@@ -88,6 +89,69 @@ func (s suite) testModels(t *testing.T) {
 	}
 	if !list[2].TrainedAt.Equal(baseTime) || list[1].Size != len(blob2) {
 		t.Errorf("Models[2] trained %s, Models[1] size %d; want %s and %d", list[2].TrainedAt, list[1].Size, baseTime, len(blob2))
+	}
+}
+
+func (s suite) testUseModel(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	if _, err := st.UseModel(ctx, "rm-1"); err == nil {
+		t.Fatal("UseModel on an empty store: got no error, want not_found")
+	} else {
+		wantCode(t, err, patchpilot.ENOTFOUND, "rm-1")
+	}
+	for i, v := range []string{"rm-1", "rm-2", "rm-1", "rm-3"} {
+		if err := st.SaveModel(ctx, v, baseTime.Add(time.Duration(i)*time.Hour), nil, []byte(v+"-"+string(rune('a'+i)))); err != nil {
+			t.Fatalf("SaveModel(%s): %v", v, err)
+		}
+	}
+	active := func() (string, []byte) {
+		t.Helper()
+		blob, info, err := st.ActiveModel(ctx)
+		if err != nil {
+			t.Fatalf("ActiveModel: %v", err)
+		}
+		return info.Version, blob
+	}
+	if v, _ := active(); v != "rm-3" {
+		t.Fatalf("active after saves = %s, want rm-3 (saved last)", v)
+	}
+	// Using a version saved twice picks its newest row.
+	got, err := st.UseModel(ctx, "rm-1")
+	if err != nil {
+		t.Fatalf("UseModel(rm-1): %v", err)
+	}
+	if v, blob := active(); v != "rm-1" || string(blob) != "rm-1-c" || !got.Active || got.Version != "rm-1" {
+		t.Errorf("after UseModel(rm-1): active %s %q, returned %+v; want rm-1's newest row (rm-1-c)", v, blob, got)
+	}
+	list, err := st.Models(ctx)
+	if err != nil {
+		t.Fatalf("Models: %v", err)
+	}
+	var flags []bool
+	for _, m := range list {
+		flags = append(flags, m.Active)
+	}
+	if len(list) != 4 || !reflect.DeepEqual(flags, []bool{false, true, false, false}) || list[1].ID != got.ID {
+		t.Errorf("Models active flags %v (ids %+v), want every row kept, the second newest active", flags, list)
+	}
+	if _, err := st.UseModel(ctx, "rm-2"); err != nil {
+		t.Fatalf("UseModel(rm-2): %v", err)
+	}
+	if v, _ := active(); v != "rm-2" {
+		t.Errorf("after UseModel(rm-2) active = %s", v)
+	}
+	// A new save is active again, over any model made active before.
+	if err := st.SaveModel(ctx, "rm-4", baseTime, nil, []byte("rm-4")); err != nil {
+		t.Fatalf("SaveModel(rm-4): %v", err)
+	}
+	if v, _ := active(); v != "rm-4" {
+		t.Errorf("after saving rm-4 active = %s", v)
+	}
+	if _, err := st.UseModel(ctx, ""); err == nil {
+		t.Error("UseModel(\"\"): got no error")
+	} else {
+		wantCode(t, err, patchpilot.EINVALID, "version")
 	}
 }
 

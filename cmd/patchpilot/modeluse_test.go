@@ -1,0 +1,40 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// model use makes an earlier stored model the active one, and model status
+// says so and lists both; an unknown version exits 4 naming it.
+func TestModelUse(t *testing.T) {
+	e := newEnv(t)
+	e.mustRun("history", "import", historyTest)
+	first := decodeJSON[map[string]any](t, e.mustRun("model", "train", "-o", "json"))
+	e.mustRun("history", "import", historyTrain)
+	second := decodeJSON[map[string]any](t, e.mustRun("model", "train", "-o", "json"))
+	v1, v2 := first["model_version"].(string), second["model_version"].(string)
+	if v1 == v2 {
+		t.Fatalf("two trainings on different outcomes gave one version %s", v1)
+	}
+	out := e.mustRun("model", "use", v1)
+	for _, want := range []string{v1, "restored by", "in place of " + v2, v2 + "  saved", "(active)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("model use output lacks %q:\n%s", want, out)
+		}
+	}
+	if line, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(line, "model:") || !strings.HasSuffix(line, v1) {
+		t.Errorf("model use first line %q, want the model %s", line, v1)
+	}
+	st := decodeJSON[map[string]any](t, e.mustRun("model", "status", "-o", "json"))
+	act, _ := st["activation"].(map[string]any)
+	if st["model_version"] != v1 || act["how"] != "restored" || act["previous"] != v2 {
+		t.Errorf("model status after model use: version %v, activation %v", st["model_version"], act)
+	}
+	if r := e.run("model", "use", "rm-nosuch"); r.code != 4 || !strings.Contains(r.stderr, "rm-nosuch") {
+		t.Errorf("model use of an unknown version: exit %d, stderr %q; want 4 naming it", r.code, r.stderr)
+	}
+	if r := e.run("model", "use"); r.code != 2 {
+		t.Errorf("model use without a version: exit %d, want 2", r.code)
+	}
+}
