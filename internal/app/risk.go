@@ -248,6 +248,9 @@ type ModelStatus struct {
 	StoredRecords int `json:"stored_records"`
 	// Models is how many models have been stored.
 	Models int `json:"models"`
+	// Fleet is the calibration of the predictions stored with the
+	// fleet's rollouts against their outcomes.
+	Fleet *FleetCalibration `json:"fleet_calibration,omitempty"`
 }
 
 // coldStart returns the model of a fleet without a stored model.
@@ -322,7 +325,13 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	return a.modelStatus(ctx, records)
+	st, err := a.modelStatus(ctx, records)
+	if err != nil {
+		return st, err
+	}
+	fc, err := a.FleetCalibration(ctx)
+	st.Fleet = &fc
+	return st, err
 }
 
 // modelStatus is ModelStatus with the stored history already read.
