@@ -276,13 +276,13 @@ func (a *App) markQuarantined(ctx context.Context, res *AssessResult) error {
 	if err != nil || len(qs) == 0 {
 		return err
 	}
-	views, err := a.HostViews(ctx)
+	sums, err := a.HostSummaries(ctx)
 	if err != nil {
 		return err
 	}
 	classes := map[string]patchpilot.HostClass{}
-	for _, v := range views {
-		classes[v.Name()] = hostClass(v.Facts, v.Host)
+	for _, s := range sums {
+		classes[s.Name] = hostClass(s, patchpilot.Host{})
 	}
 	patches := make([]PatchAssessment, len(res.Patches))
 	for i, p := range res.Patches {
