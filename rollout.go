@@ -102,6 +102,17 @@ type Rollout struct {
 	// from; empty for a plan read from a file.
 	PlanID string     `json:"plan_id,omitempty"`
 	Stages []StageRun `json:"stages"`
+	// Predictions are the risk model's assessments of each target host's
+	// patch when the rollout started, by host name; each host's outcome
+	// carries its own (Outcome.Predicted). Empty when none was made.
+	Predictions map[string]Prediction `json:"predictions,omitempty"`
+}
+
+// Prediction is the risk model's probability that one host's patch fails
+// and the version of the model that gave it.
+type Prediction struct {
+	Probability  float64 `json:"probability"`
+	ModelVersion string  `json:"model_version"`
 }
 
 // StageRun is one stage of a rollout with its assigned hosts.

@@ -25,6 +25,7 @@ type Store interface {
 	DeliveryStore
 	ChangeRecordStore
 	ConnectionStore
+	QuarantineStore
 	Close() error
 }
 

@@ -34,7 +34,14 @@ held: [{host, package, installed_version, version, release}] (the hosts
 --patch leaves out because they hold a pinned package, which the package
 manager then neither lists as an update nor changes; 'plan' keeps them and
 warns that their apply is refused). strategy is immediate_full_deploy,
-canary or manual_review_required.
+canary or manual_review_required. quarantined: [{host, quarantine:
+{package, version, source_package, class, rollout, host, time, outcome,
+reason, failures, clear}}] are the hosts on whose class (OS release and
+role) a version of the patch failed in an earlier rollout: the patch is not
+offered to them ('plan' leaves them out) until 'patchpilot quarantine clear'
+lifts it; the table's strategy then says "quarantined" (every host) or how
+many hosts are, and each such host's lines end with the reason and the
+command that clears it.
 
 Exit code 4 when no pending update matches --patch; the hint names the
 hosts that hold the package and the command that releases the hold.`,
@@ -67,13 +74,27 @@ func writeAssessResult(w io.Writer, res app.AssessResult) {
 	fmt.Fprintln(w, "\nPATCH\tHOSTS\tMAX P\tMEAN P\tEXPECTED FAILURES\tLEVEL\tSTRATEGY\tWARNINGS")
 	for _, p := range res.Patches {
 		s := p.Summary
+		strategy := string(s.Strategy)
+		switch n := len(p.Quarantined); {
+		case n > 0 && n == len(p.Hosts):
+			strategy = "quarantined"
+		case n > 0:
+			strategy += fmt.Sprintf(" (%d quarantined)", n)
+		}
 		fmt.Fprintf(w, "%s\t%d\t%.1f%%\t%.1f%%\t%.2f\t%s\t%s\t%d\n", p.Patch, s.Hosts, 100*s.MaxProbability,
-			100*s.MeanProbability, s.ExpectedFailures, s.Level, s.Strategy, s.Warnings)
+			100*s.MeanProbability, s.ExpectedFailures, s.Level, strategy, s.Warnings)
 	}
 	for _, p := range res.Patches {
+		quarantined := map[string]app.Quarantine{}
+		for _, q := range p.Quarantined {
+			quarantined[q.Host] = q.Quarantine
+		}
 		for _, h := range p.Hosts {
 			fmt.Fprintln(w)
 			writeLines(w, app.AssessmentLines(p.Patch, h))
+			if q, ok := quarantined[h.Host]; ok {
+				fmt.Fprintf(w, "  %s\n", escapeControls(q.Text(), false))
+			}
 		}
 	}
 }

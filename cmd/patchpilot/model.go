@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,10 +53,17 @@ func (c *cli) modelStatusCommand() *cobra.Command {
 JSON fields: model_version, stored, cold_start, trained_at, saved_at, source,
 records, failures, base_rate, from, to, regression, calibrated, prior_rate,
 prior_source, stored_records, models, recent_base_rate, stored_models,
-activation (how: trained, retrained,
-restored or cold_start; at, by, trigger, previous, comparison, text) and
-last_refused (the latest automatic retrain that was refused, with both
-models' scores).`,
+activation (how: trained, retrained, restored or cold_start; at, by,
+trigger, previous, comparison, text), last_refused (the latest automatic
+retrain that was refused, with both models' scores) and fleet_calibration:
+{outcomes, unrelated, models, metrics: {n, failure_rate, auc, brier,
+log_loss, ece, calibration: [{lo, hi, n, predicted, observed}]}}.
+
+The calibration is measured on the fleet's own outcomes: each rollout stores
+the model's probability of failure of each host's patch when it starts, and
+the table sets it beside what happened, by bucket of predicted probability
+(empty buckets left out). Outcomes labelled unrelated to the patch (an
+unreachable host, an injected fault, a manual abort) are left out.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
@@ -101,6 +109,26 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "priors:\t%.2f%% (%s)\n", 100*st.PriorRate, st.PriorSource)
 	fmt.Fprintf(w, "history:\t%d records stored now; %d models stored\n", st.StoredRecords, st.Models)
 	writeModelActivation(w, st)
+	writeFleetCalibration(w, st.Fleet)
+}
+
+// writeFleetCalibration prints the calibration of the predictions stored
+// with the fleet's rollouts: a summary line, then the table by bucket.
+func writeFleetCalibration(w io.Writer, fc *app.FleetCalibration) {
+	if fc == nil {
+		return
+	}
+	m := fc.Metrics
+	if m.N == 0 {
+		fmt.Fprintf(w, "calibration:\tno outcome with a stored prediction yet (each rollout stores one per host when it starts)\n")
+		return
+	}
+	fmt.Fprintf(w, "calibration:\t%d outcomes with a stored prediction (%d unrelated to the patch left out), models %s: observed %.1f%% failed, Brier %.4f, ECE %.4f\n",
+		m.N, fc.Unrelated, strings.Join(fc.Models, ", "), 100*m.Rate, m.Brier, m.ECE)
+	fmt.Fprintln(w, "\nPREDICTED\tN\tMEAN PREDICTED\tOBSERVED")
+	for _, b := range m.Calibration {
+		fmt.Fprintf(w, "%.1f%%-%.1f%%\t%d\t%.1f%%\t%.1f%%\n", 100*b.Lo, 100*b.Hi, b.N, 100*b.Predicted, 100*b.Observed)
+	}
 }
 
 func (c *cli) modelExplainCommand() *cobra.Command {

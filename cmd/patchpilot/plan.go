@@ -54,9 +54,10 @@ type planResult struct {
 
 func (c *cli) planCommand() *cobra.Command {
 	var (
-		patch   string
-		targets string
-		outFile string
+		patch            string
+		targets          string
+		outFile          string
+		allowQuarantined bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --patch SPEC [--targets SELECTOR] [--out FILE]",
@@ -105,6 +106,13 @@ change, the hosts that depend on it check over their own SSH connection that
 its ports still answer. The plan's header says so; remove the criterion from
 a stage to turn it off.
 
+A version that failed on a class of hosts (OS release and role) in an
+earlier rollout is quarantined there ('patchpilot quarantine list'): the
+plan leaves out the targets of that class, naming each with the failure and
+the command that clears it (in the header and on standard error), and the
+plan's targets list the hosts kept. When every target is quarantined the
+command exits 6. --allow-quarantined keeps them, with a warning.
+
 Edit the plan as needed, then run it with 'patchpilot rollout start FILE'.
 Beyond what this command writes, a plan may stop a wave on the team's own
 alerts (health.alertmanager and the no_firing_alerts criterion), read its
@@ -133,7 +141,7 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 				return err
 			}
 			defer a.Close()
-			prop, err := a.ProposePlan(cmd.Context(), spec, targets)
+			prop, err := a.ProposePlanWith(cmd.Context(), spec, targets, app.ProposeOptions{AllowQuarantined: allowQuarantined})
 			if err != nil {
 				return err
 			}
@@ -187,6 +195,7 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 	f.StringVar(&patch, "patch", "", `what to install: package=version pins separated by commas, or "security"`)
 	f.StringVar(&targets, "targets", "", "selector over labels and facts (default: every host collected once)")
 	f.StringVar(&outFile, "out", "", "write the plan to FILE (default: standard output)")
+	f.BoolVar(&allowQuarantined, "allow-quarantined", false, "keep the targets on whose class the patch is quarantined ('patchpilot quarantine list'), with a warning")
 	_ = cmd.MarkFlagRequired("patch")
 	return cmd
 }

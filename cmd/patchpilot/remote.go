@@ -49,7 +49,7 @@ var neutralCommands = []string{"version", "man", "help", "completion"}
 // localOnlyFlags configure the local store, SSH or the local controller;
 // against a server they would be silently ignored, so they are refused.
 var localOnlyFlags = []string{"db", "config", "known-hosts", "accept-new-host-keys", "user", "key", "jump", "concurrency",
-	"connect-timeout", "command-timeout", "lease-ttl", "check-interval"}
+	"connect-timeout", "command-timeout", "lease-ttl", "check-interval", "allow-quarantined"}
 
 // serverURL is --server, else PATCHPILOT_SERVER; "" runs locally. The
 // 'server' command is the server: the variable, set for the clients of

@@ -166,7 +166,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.updatesCommand(),
 		c.advisoriesCommand(),
 		c.labCommand(),
-		c.assessCommand(), c.modelCommand(),
+		c.assessCommand(), c.modelCommand(), c.quarantineCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(), c.reportCommand(),
 		c.tokenCommand(),
 		c.auditCommand(),

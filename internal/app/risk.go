@@ -254,6 +254,9 @@ type ModelStatus struct {
 	RecentBaseRate float64 `json:"recent_base_rate"`
 	// StoredModels lists the stored models, newest first, for 'model use'.
 	StoredModels []patchpilot.ModelInfo `json:"stored_models"`
+	// Fleet is the calibration of the predictions stored with the
+	// fleet's rollouts against their outcomes.
+	Fleet *FleetCalibration `json:"fleet_calibration,omitempty"`
 }
 
 // coldStart returns the model of a fleet without a stored model.
@@ -341,7 +344,13 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	return a.modelStatus(ctx, records)
+	st, err := a.modelStatus(ctx, records)
+	if err != nil {
+		return st, err
+	}
+	fc, err := a.FleetCalibration(ctx)
+	st.Fleet = &fc
+	return st, err
 }
 
 // modelStatus is ModelStatus with the stored history already read.

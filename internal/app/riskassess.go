@@ -32,6 +32,10 @@ type PatchAssessment struct {
 	Packages []string          `json:"packages"` // "name=version", sorted
 	Summary  risk.Summary      `json:"summary"`
 	Hosts    []risk.Assessment `json:"hosts"`
+	// Quarantined are the hosts on whose class (OS release and role) a
+	// version of the patch failed in an earlier rollout: the patch is not
+	// offered to them until a person clears the quarantine.
+	Quarantined []QuarantinedHost `json:"quarantined,omitempty"`
 }
 
 // AssessResult is the answer of Assess: patches riskiest first.
@@ -118,12 +122,19 @@ type hostContext struct {
 // depend on the clock.
 func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if q != (AssessQuery{}) {
-		return a.assess(ctx, q)
+		res, err := a.assess(ctx, q)
+		if err == nil {
+			err = a.markQuarantined(ctx, &res)
+		}
+		return res, err
 	}
 	res, _, err := cachedRead(ctx, a, &a.cache.assess, func(v patchpilot.DataVersions) cacheKey {
 		return cacheKey{inventory: v.Inventory, outcomes: v.Outcomes, models: v.Models}
 	}, func(ctx context.Context) (AssessResult, error) { return a.assess(ctx, q) })
 	res.Patches = slices.Clone(res.Patches)
+	if err == nil {
+		err = a.markQuarantined(ctx, &res)
+	}
 	return res, err
 }
 

@@ -61,6 +61,7 @@ func (a *App) Engine(o EngineOptions) *orchestrator.Engine {
 		ApprovalWait:  o.ApprovalWait,
 		Drain:         o.Drain,
 		Prior:         a.Prior,
+		Predict:       a.Predict,
 
 		ChangeApprovers:    approvers,
 		ChangePollInterval: every,
@@ -180,8 +181,12 @@ type PlanProposal struct {
 	// because they never answered (no facts were ever collected).
 	LeftOut []string
 	// Warnings name what looks mistaken in the plan against its targets
-	// (planner.ResolvedPlan.Warnings); the header says them too.
+	// (planner.ResolvedPlan.Warnings) and the targets left out (or kept)
+	// because the patch is quarantined on their class; the header says
+	// them too.
 	Warnings []string
+	// quarantine are the warnings about quarantined targets.
+	quarantine []string
 }
 
 // planLevel is the default plan shape of each strategy.
@@ -203,6 +208,20 @@ func planLevel(s risk.Strategy) patchpilot.RiskLevel {
 // its first stage as well as its last. When the model has nothing to score
 // (the patch updates none of the targets) the rule-based baseline decides.
 func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selector string) (PlanProposal, error) {
+	return a.ProposePlanWith(ctx, patch, selector, ProposeOptions{})
+}
+
+// ProposeOptions change what ProposePlanWith leaves out.
+type ProposeOptions struct {
+	// AllowQuarantined keeps the targets on whose class a version of the
+	// patch is quarantined (see Quarantines), with a warning; by default
+	// they are left out, and a patch quarantined on every target is
+	// refused (EFORBIDDEN).
+	AllowQuarantined bool
+}
+
+// ProposePlanWith is ProposePlan with options.
+func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
 	views, err := a.HostViews(ctx)
 	if err != nil {
 		return PlanProposal{}, err
@@ -225,12 +244,16 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
 			WithHint("check the selector against 'patchpilot hosts'")
 	}
+	targets, quarantine, narrowed, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined)
+	if err != nil {
+		return PlanProposal{}, err
+	}
 	in, err := a.baselineInput(ctx, patch, targets)
 	if err != nil {
 		return PlanProposal{}, err
 	}
 	score, baseLevel, reasons := planner.BaselineRisk(in)
-	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut}
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, quarantine: quarantine}
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
@@ -256,17 +279,24 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		p.Stages[0].Approval = patchpilot.ApprovalRequired
 	}
 	p.Targets.Selector = selector
+	if narrowed {
+		p.Targets.Hosts = append([]string(nil), prop.Targets...)
+	}
 	p, depsHeader, err := a.withDependentsGate(ctx, p, prop.Targets)
 	if err != nil {
 		return PlanProposal{}, err
 	}
 	prop.Header = append(prop.Header, depsHeader...)
+	for _, w := range quarantine {
+		prop.Header = append(prop.Header, "warning: "+w)
+	}
 	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
 		p.Name = planName(patch)
 	}
 	prop.Plan = p
 	prop.riskLines, prop.targetViews = len(prop.Header), targets
 	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, targets, prop.Header)
+	prop.Warnings = append(prop.Warnings, quarantine...)
 	return prop, nil
 }
 
@@ -275,6 +305,7 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 func (prop *PlanProposal) withPlan(p patchpilot.Plan) {
 	prop.Plan = p
 	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
+	prop.Warnings = append(prop.Warnings, prop.quarantine...)
 }
 
 // ProposedStage is one stage of a proposed plan resolved over its

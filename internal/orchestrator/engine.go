@@ -133,6 +133,11 @@ type Engine struct {
 	ChangePollInterval time.Duration
 	Prior              func(ctx context.Context, p patchpilot.Plan, hosts []string) (AdaptivePrior, error)
 	PriorStrength      float64
+	// Predict gives, when a rollout is created, the risk model's
+	// probability that each target host's patch fails, by host name: the
+	// rollout keeps them and each host's outcome carries its own, for
+	// the model's calibration. nil, or an error (logged), stores none.
+	Predict func(ctx context.Context, p patchpilot.Plan, hosts []string) (map[string]patchpilot.Prediction, error)
 }
 
 func (e *Engine) now() time.Time {

@@ -139,6 +139,10 @@ func (rn *run) recordOutcome(ctx context.Context, hr patchpilot.HostRun, pre *pa
 	if f != nil {
 		o.OS = f.OSName + ":" + f.OSVersion
 	}
+	if p, ok := rn.r.Predictions[hr.Host]; ok {
+		prob := p.Probability
+		o.Predicted, o.PredictedBy = &prob, p.ModelVersion
+	}
 	to, from := hr.ToVersions, hr.FromVersions
 	if len(to) == 0 && pre != nil {
 		// Preflight refused the host before its versions were recorded:

@@ -48,6 +48,17 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 		})
 		lines = append(lines, fmt.Sprintf("%s: %s", s.Stage.Name, strings.Join(s.Hosts, ",")))
 	}
+	if e.Predict != nil && !dryRun {
+		var hosts []string
+		for _, s := range r.Stages {
+			hosts = append(hosts, s.Hosts...)
+		}
+		if pred, err := e.Predict(ctx, rp.Plan, hosts); err != nil {
+			e.logger().Warn("assess the rollout's hosts for its predictions", "err", err)
+		} else {
+			r.Predictions = pred
+		}
+	}
 	if err := e.Store.CreateRollout(ctx, r); err != nil {
 		return "", err
 	}

@@ -83,6 +83,7 @@ func TestBodiesAreCheckedAndCapped(t *testing.T) {
 		{"POST", "/api/v1/rollouts/r-nope/resume", patchpilot.RoleOperator, MaxBodyBytes},
 		{"POST", "/api/v1/rollouts/r-nope/abort", patchpilot.RoleOperator, MaxBodyBytes},
 		{"POST", "/api/v1/rollouts/r-nope/rollback", patchpilot.RoleOperator, MaxBodyBytes},
+		{"POST", "/api/v1/quarantines/clear", patchpilot.RoleApprover, MaxBodyBytes},
 		{"POST", "/api/v1/tokens", patchpilot.RoleAdmin, MaxBodyBytes},
 		{"DELETE", "/api/v1/tokens/nobody", patchpilot.RoleAdmin, MaxBodyBytes},
 	}

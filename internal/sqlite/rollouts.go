@@ -20,7 +20,7 @@ var (
 )
 
 // rolloutColumns are the columns scanRollout reads, in its order.
-const rolloutColumns = `id, plan_source, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id`
+const rolloutColumns = `id, plan_source, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id, predictions`
 
 // stageSelect are the columns scanStage reads, in its order.
 const stageSelect = `rollout, idx, name, state, hosts, approved_by, approved_at, started_at, finished_at, reason`
@@ -88,6 +88,10 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 	if err != nil {
 		return invalid("rollout %q: plan cannot be stored: %v", r.ID, err)
 	}
+	predictions, err := encodePredictions(r.Predictions)
+	if err != nil {
+		return invalid("rollout %q: %v", r.ID, err)
+	}
 	now := db.now()
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = now
@@ -122,9 +126,9 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 			return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %q already exists", r.ID).
 				WithHint("choose another rollout id")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.PlanSource, string(plan), string(r.State), r.Reason, r.CreatedBy,
-			formatTime(r.CreatedAt), formatTime(r.UpdatedAt), boolInt(r.DryRun), r.PlanID); err != nil {
+			formatTime(r.CreatedAt), formatTime(r.UpdatedAt), boolInt(r.DryRun), r.PlanID, predictions); err != nil {
 			return err
 		}
 		if err := bulkInsert(ctx, tx, "stages", stageColumns, stageArgs); err != nil {
@@ -334,9 +338,12 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error, format stri
 // scanRollout reads the rolloutColumns of one row.
 func scanRollout(s scanner) (patchpilot.Rollout, error) {
 	var r patchpilot.Rollout
-	var plan, state, created, updated string
-	if err := s.Scan(&r.ID, &r.PlanSource, &plan, &state, &r.Reason, &r.CreatedBy, &created, &updated, &r.DryRun, &r.PlanID); err != nil {
+	var plan, state, created, updated, predictions string
+	if err := s.Scan(&r.ID, &r.PlanSource, &plan, &state, &r.Reason, &r.CreatedBy, &created, &updated, &r.DryRun, &r.PlanID, &predictions); err != nil {
 		return r, err
+	}
+	if err := decodePredictions(predictions, &r.Predictions); err != nil {
+		return r, fmt.Errorf("rollout %q: %w", r.ID, err)
 	}
 	r.State = patchpilot.RolloutState(state)
 	var err error

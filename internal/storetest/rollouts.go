@@ -15,6 +15,7 @@ import (
 func (s suite) runRollouts(t *testing.T) {
 	t.Run("PlanFixtureIsFull", testPlanFixtureIsFull)
 	t.Run("RolloutRoundTrip", s.testRolloutRoundTrip)
+	t.Run("RolloutPredictions", s.testRolloutPredictions)
 	t.Run("RolloutDefaults", s.testRolloutDefaults)
 	t.Run("RolloutInvalid", s.testRolloutInvalid)
 	t.Run("RolloutConflict", s.testRolloutConflict)

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Canceled", s.testCanceled)
 	t.Run("ChangeRecords", s.testChangeRecords)
 	t.Run("Connections", s.testConnections)
+	t.Run("QuarantineClearances", s.testQuarantineClearances)
 	s.runRollouts(t)
 	s.runModels(t)
 	s.runPeople(t)
