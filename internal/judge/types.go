@@ -207,6 +207,11 @@ type Evidence struct {
 	AlphaBaseline     float64 `json:"alpha_baseline,omitempty"`
 	HalfWidthCurrent  Number  `json:"half_width_current,omitempty"`
 	HalfWidthBaseline Number  `json:"half_width_baseline,omitempty"`
+	// SetAside names the control hosts left out of the comparison because
+	// their own change departs from the other controls' (a control
+	// changing on its own), with why in SetAsideReasons.
+	SetAside        []string `json:"set_aside,omitempty"`
+	SetAsideReasons []string `json:"set_aside_reasons,omitempty"`
 	// Count metrics: events and exposures (in samples) per group and the
 	// e-values of the two one-sided tests.
 	PatchedEvents   float64 `json:"patched_events,omitempty"`
