@@ -90,7 +90,8 @@ func (j *Judge) continuous(m Metric, ss []Series, in Input) Verdict {
 		st := hostStats{nb: len(h.base), nc: len(h.cur)}
 		st.bm, _ = meanVar(h.base)
 		st.cm, _ = meanVar(h.cur)
-		st.bv = max(centredVar(h.base, inflation), minVariance)
+		_, st.bv = meanVar(h.base)
+		st.bv = max(st.bv, minVariance)
 		st.lrvBase = st.bv * inflation
 		// The patch may change a metric's noise as well as its level, so
 		// once the current window is long enough its own variance, about
@@ -99,7 +100,7 @@ func (j *Judge) continuous(m Metric, ss []Series, in Input) Verdict {
 		cv := st.bv
 		st.slope, st.sxx = olsSlope(h.at, h.cur)
 		if st.nc >= minOwnVariance {
-			cv = max(cv, detrendedVar(h.at, h.cur, inflation))
+			cv = max(cv, detrendedVar(h.at, h.cur))
 		}
 		st.lrvCur = cv * inflation
 		st.change = st.cm - st.bm
@@ -378,9 +379,9 @@ func olsSlope(ts, ys []float64) (slope, sxx float64) {
 }
 
 // detrendedVar estimates the variance of ys about their least-squares
-// line, corrected like centredVar for the part the autocorrelated fit
-// absorbs (one more degree of freedom for the slope).
-func detrendedVar(ts, ys []float64, f float64) float64 {
+// line (n - 2 degrees of freedom), so that a trend in the current window
+// is not taken for noise.
+func detrendedVar(ts, ys []float64) float64 {
 	if len(ys) < 3 {
 		return 0
 	}
@@ -391,8 +392,7 @@ func detrendedVar(ts, ys []float64, f float64) float64 {
 		r := ys[i] - ym - b*(ts[i]-tm)
 		ss += r * r
 	}
-	n := float64(len(ys))
-	return ss / max(n-2*f, (n-2)/2)
+	return ss / float64(len(ys)-2)
 }
 
 // sxxUpTo is the sum of squared deviations of the sample times, in

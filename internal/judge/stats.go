@@ -178,27 +178,6 @@ func holdNewest(xs []float64, nb int, k, scale float64) []bool {
 	return held
 }
 
-// centredVar estimates the variance gamma0 of a stationary series from n
-// samples centred on their own mean. Autocorrelation makes the mean follow
-// the samples, so the plain sum of squares is short by n Var(mean), about
-// gamma0 f with f the long-run variance factor (1+phi)/(1-phi); the sum
-// divided by n - f errs on the large side. With f = 1 (independent
-// samples) this is the usual n - 1. The divisor is kept to at least
-// (n-1)/2: an f close to n comes from phi near its cap on a short series,
-// where f is already a large overestimate.
-func centredVar(xs []float64, f float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m, _ := meanVar(xs)
-	var ss float64
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	n := float64(len(xs))
-	return ss / max(n-f, (n-1)/2)
-}
-
 // linearBoundary is a two-sided boundary |W(K)| <= a + b K for a Brownian
 // motion W on the bounded information interval [0, T]: the level's
 // statistic K (estimate - change) lives there, since its information K =
