@@ -200,6 +200,24 @@ func (j *Judge) continuous(m Metric, ss []Series, in Input) Verdict {
 			fmtChange(slope, m.Unit), fmtChange(tLo, m.Unit), fmtChange(tHi, m.Unit), fmtChange(signedLimit(m, limit), m.Unit),
 			j.opts.TrendHorizon, why)
 	}
+	if out == Pass && j.opts.AgreeK > 0 {
+		// A control drifting away from the others, not yet far enough to
+		// be set aside, may be hiding a change of the patched hosts: a
+		// Pass waits until the controls agree again or it is set aside.
+		var keptControls []int
+		for _, i := range kept {
+			if ss[i].Group == Control {
+				keptControls = append(keptControls, i)
+			}
+		}
+		for _, d := range departures(stats, keptControls) {
+			if d.z > j.opts.AgreeK {
+				out = Inconclusive
+				why = fmt.Sprintf("%s, but control %s departs from the other controls by %.1f standard errors: no Pass until the controls agree", why, ss[d.i].Host, d.z)
+				break
+			}
+		}
+	}
 	if len(asideHosts) > 0 {
 		why += "; " + strings.Join(asideWhy, "; ")
 	}
@@ -279,34 +297,10 @@ func setAsideControls(ss []Series, st []hostStats, k float64, relative bool) (ke
 	if k <= 0 || len(controls) < 2 {
 		return all(), nil, nil
 	}
-	type cand struct {
-		i    int
-		z    float64
-		ref  float64
-		refN int
-	}
-	var cands []cand
-	for _, c := range controls {
-		var others, ses []float64
-		for _, o := range controls {
-			if o != c && st[o].nc > 0 {
-				others = append(others, st[o].change)
-				ses = append(ses, st[o].changeSE*st[o].changeSE)
-			}
-		}
-		if len(others) == 0 || st[c].nc == 0 {
-			continue
-		}
-		ref := median(others)
-		// The variance of a median of m means is about pi/2 times that
-		// of their mean.
-		vRef := mean(ses) / float64(len(ses))
-		if len(ses) > 2 {
-			vRef *= math.Pi / 2
-		}
-		z := math.Abs(st[c].change-ref) / math.Sqrt(st[c].changeSE*st[c].changeSE+vRef)
-		if z > k {
-			cands = append(cands, cand{c, z, ref, len(others)})
+	var cands []departure
+	for _, d := range departures(st, controls) {
+		if d.z > k {
+			cands = append(cands, d)
 		}
 	}
 	if len(cands) == 0 {
@@ -316,13 +310,13 @@ func setAsideControls(ss []Series, st []hostStats, k float64, relative bool) (ke
 	if len(controls) == 2 {
 		// Both depart from each other: keep the one nearer to no change.
 		limit = 1
-		slices.SortFunc(cands, func(a, b cand) int {
+		slices.SortFunc(cands, func(a, b departure) int {
 			za := math.Abs(st[a.i].change) / st[a.i].changeSE
 			zb := math.Abs(st[b.i].change) / st[b.i].changeSE
 			return -cmpFloat(za, zb)
 		})
 	} else {
-		slices.SortFunc(cands, func(a, b cand) int { return -cmpFloat(a.z, b.z) })
+		slices.SortFunc(cands, func(a, b departure) int { return -cmpFloat(a.z, b.z) })
 	}
 	cands = cands[:min(limit, len(cands))]
 	aside := map[int]bool{}
@@ -348,6 +342,43 @@ func setAsideControls(ss []Series, st []hostStats, k float64, relative bool) (ke
 		}
 	}
 	return kept, hosts, why
+}
+
+// departure is how far a control's own change lies from the other
+// controls': z standard errors from ref, the median of refN others.
+type departure struct {
+	i    int
+	z    float64
+	ref  float64
+	refN int
+}
+
+// departures compares each of the controls' own change with the median
+// change of the others, in standard errors from the baseline variances.
+func departures(st []hostStats, controls []int) []departure {
+	var out []departure
+	for _, c := range controls {
+		var others, ses []float64
+		for _, o := range controls {
+			if o != c && st[o].nc > 0 {
+				others = append(others, st[o].change)
+				ses = append(ses, st[o].changeSE*st[o].changeSE)
+			}
+		}
+		if len(others) == 0 || st[c].nc == 0 {
+			continue
+		}
+		ref := median(others)
+		// The variance of a median of m means is about pi/2 times that
+		// of their mean.
+		vRef := mean(ses) / float64(len(ses))
+		if len(ses) > 2 {
+			vRef *= math.Pi / 2
+		}
+		z := math.Abs(st[c].change-ref) / math.Sqrt(st[c].changeSE*st[c].changeSE+vRef)
+		out = append(out, departure{c, z, ref, len(others)})
+	}
+	return out
 }
 
 func cmpFloat(a, b float64) int {

@@ -41,6 +41,9 @@
 // three or more controls. With two controls each is compared with the
 // other, and when they part, the one farther from no change is set aside.
 // The verdict's reason and Evidence.SetAside name the host and say why.
+// A kept control more than DefaultAgreeK standard errors away (drifting,
+// not yet set aside) holds a Pass back until the controls agree: it may be
+// hiding a change of the patched hosts, and waiting costs no error rate.
 // The choice reads the controls alone, never the patched hosts, so it does
 // not select for an outcome; with no departure it almost never happens
 // (four standard errors), and the bench measures that the false-alarm rate

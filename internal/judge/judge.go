@@ -13,6 +13,7 @@ const (
 	DefaultAlpha        = 0.02             // two-sided: 1% chance of a false Fail, 1% of a false Pass, over the whole bake
 	DefaultTrendShare   = 0.10             // share of Alpha spent on the trend test (a false Fail by it)
 	DefaultSetAsideK    = 4.0              // standard errors by which a control's own change must depart from the others' to be set aside
+	DefaultAgreeK       = 3.0              // standard errors by which a kept control may depart from the others before a Pass waits
 	DefaultTuneAfter    = 10 * time.Minute // the look at which the confidence sequence is tightest
 	DefaultMaxStaleness = time.Minute      // a host whose newest sample is older fails the gate
 	DefaultMinBaseline  = 20               // baseline samples a host needs
@@ -46,6 +47,10 @@ type Options struct {
 	// TrendTuneAfter is the bake time at which the trend's interval is
 	// tightest. Default a third of TuneAfter: a leak must be caught early.
 	TrendTuneAfter time.Duration
+	// AgreeK is how many standard errors a kept control's own change may
+	// depart from the other controls' before a Pass waits for them to
+	// agree. Negative never waits.
+	AgreeK float64
 	// SetAsideK is how many standard errors a control host's own change
 	// must depart from the other controls' for it to be set aside.
 	// Negative keeps every control.
@@ -77,7 +82,7 @@ func (o Options) Validate() error {
 		return bad("alpha", "want 0 (default) or a number in (0, 1)")
 	case o.TrendShare < 0 || o.TrendShare >= 1 || math.IsNaN(o.TrendShare):
 		return bad("trend share", "want 0 (default) or a number in (0, 1)")
-	case math.IsNaN(o.SetAsideK) || math.IsInf(o.SetAsideK, 0):
+	case math.IsNaN(o.SetAsideK) || math.IsInf(o.SetAsideK, 0) || math.IsNaN(o.AgreeK) || math.IsInf(o.AgreeK, 0):
 		return bad("set-aside threshold", "want a finite number")
 	case o.TuneAfter < 0, o.MaxStaleness < 0, o.TrendHorizon < 0, o.TrendTuneAfter < 0:
 		return bad("durations", "want 0 (default) or a positive duration")
@@ -105,6 +110,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SetAsideK == 0 {
 		o.SetAsideK = DefaultSetAsideK
+	}
+	if o.AgreeK == 0 {
+		o.AgreeK = DefaultAgreeK
 	}
 	if o.MaxStaleness == 0 {
 		o.MaxStaleness = DefaultMaxStaleness
