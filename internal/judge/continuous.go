@@ -150,7 +150,7 @@ func (j *Judge) continuous(m Metric, ss []Series, in Input) Verdict {
 		vTune += w * w * st.lrvBase / nTune
 		slope += w * st.slope
 		if st.sxx > 0 {
-			vSlope += w * w * st.lrvBase / st.sxx
+			vSlope += w * w * st.lrvCur / st.sxx
 		} else {
 			vSlope = math.Inf(1)
 		}

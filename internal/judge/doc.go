@@ -112,7 +112,9 @@
 // normal-mixture confidence sequence (Howard, Ramdas, McAuliffe and
 // Sekhon 2021), by Ville's inequality valid at all looks, tuned to be
 // tightest at Options.TrendTuneAfter (a third of the bake). Its variance
-// comes from the baselines only, so the ramp it looks for cannot widen it.
+// is the level's: the baseline's, or the current window's about its fitted
+// line when that is larger, never the raw current variance, which the
+// ramp it looks for would inflate.
 // The metric fails when the whole slope interval is beyond the slope that
 // would carry the difference past the margin within Options.TrendHorizon
 // (the bake limit); a trend never passes a metric.
