@@ -3,6 +3,7 @@ package canary_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,11 @@ func TestDescribe(t *testing.T) {
 		{patchpilot.GateResult{Gate: "canary:errors", Outcome: patchpilot.GatePass, Evidence: ev(judge.Verdict{
 			Metric: "errors", Outcome: judge.Pass, Estimate: 0.001, Lower: -0.002, Upper: 0.003, Margin: 0.005, Unit: judge.Absolute})},
 			"canary:errors pass: +0.001 in [-0.002, +0.003], margin +0.005", true},
+		{patchpilot.GateResult{Gate: "canary:latency_mean", Outcome: patchpilot.GateCritical, Evidence: ev(judge.Verdict{
+			Metric: "latency_mean", Outcome: judge.Fail, Critical: true, Estimate: 0.08, Lower: 0.02, Upper: 0.14, Margin: 0.1,
+			Unit: judge.Relative, Looks: 30, Evidence: judge.Evidence{SetAside: []string{"web-7"},
+				Trend: &judge.Trend{Slope: judge.Number(math.Log(1.02)), Lower: judge.Number(math.Log(1.01)), Upper: judge.Number(math.Log(1.03)), Limit: math.Log(1.1) / 30, Fail: true}}})},
+			"canary:latency_mean fail (critical): +8% in [+2%, +14%], margin +10%, 30 samples since the change, trend +2% a minute in [+1%, +3%] (limit +0.318%), control web-7 set aside", true},
 		{patchpilot.GateResult{Gate: "canary:analysis", Outcome: patchpilot.GateError, Reason: "prometheus down"},
 			"canary:analysis error: prometheus down", true},
 	}

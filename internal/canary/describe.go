@@ -42,7 +42,23 @@ func Describe(gr patchpilot.GateResult) (line string, ok bool) {
 	if v.Looks > 0 {
 		line += ", " + strconv.Itoa(v.Looks) + " samples since the change"
 	}
+	if t := v.Evidence.Trend; t != nil && t.Fail {
+		line += fmt.Sprintf(", trend %s a minute in [%s, %s] (limit %s)", signedRate(float64(t.Slope), rel),
+			signedRate(float64(t.Lower), rel), signedRate(float64(t.Upper), rel), signedRate(t.Limit, rel))
+	}
+	for _, h := range v.Evidence.SetAside {
+		line += ", control " + h + " set aside"
+	}
 	return line, true
+}
+
+// signedRate renders a slope of the transformed scale (the logarithm for
+// relative margins) as a change per minute.
+func signedRate(x float64, relative bool) string {
+	if relative {
+		x = math.Expm1(x)
+	}
+	return signed(x, relative)
 }
 
 // signed renders a change with its sign, as a percentage when relative;

@@ -10,15 +10,17 @@ import (
 
 // Defaults of Options. They are part of the documented behaviour of a gate.
 const (
-	DefaultAlpha         = 0.02             // two-sided: 1% chance of a false Fail, 1% of a false Pass, over the whole bake
-	DefaultBaselineShare = 0.25             // share of Alpha spent on the uncertainty of the pre-patch baselines
-	DefaultTuneAfter     = 10 * time.Minute // the look at which the confidence sequence is tightest
-	DefaultMaxStaleness  = time.Minute      // a host whose newest sample is older fails the gate
-	DefaultMinBaseline   = 20               // baseline samples a host needs
-	DefaultMinLooks      = 8                // current samples per host before a metric may Pass
-	DefaultMaxFails      = 2                // non-critical Fails that fail the gate
-	DefaultHampelK       = 5.0              // outlier threshold in robust standard deviations
-	DefaultScrape        = 15 * time.Second // assumed scrape interval when the data cannot tell
+	DefaultAlpha        = 0.02             // two-sided: 1% chance of a false Fail, 1% of a false Pass, over the whole bake
+	DefaultTrendShare   = 0.10             // share of Alpha spent on the trend test (a false Fail by it)
+	DefaultSetAsideK    = 4.0              // standard errors by which a control's own change must depart from the others' to be set aside
+	DefaultAgreeK       = 3.0              // standard errors by which a kept control may depart from the others before a Pass waits
+	DefaultTuneAfter    = 10 * time.Minute // the look at which the confidence sequence is tightest
+	DefaultMaxStaleness = time.Minute      // a host whose newest sample is older fails the gate
+	DefaultMinBaseline  = 20               // baseline samples a host needs
+	DefaultMinLooks     = 20               // current samples per host before a metric may Pass (5 minutes at 15 s)
+	DefaultMaxFails     = 2                // non-critical Fails that fail the gate
+	DefaultHampelK      = 5.0              // outlier threshold in robust standard deviations
+	DefaultScrape       = 15 * time.Second // assumed scrape interval when the data cannot tell
 
 	hampelHalf     = 2    // half-width of the outlier filter's window, in samples
 	maxPhi         = 0.98 // cap on the autocorrelation estimate
@@ -33,11 +35,26 @@ type Options struct {
 	// interval ever misses the true change. A patch whose true change is
 	// within the margin fails with probability at most Alpha/2.
 	Alpha float64
-	// BaselineShare is the part of Alpha spent on the baseline means; the
-	// rest goes to the confidence sequence of the current window.
-	BaselineShare float64
+	// TrendShare is the part of Alpha spent on the trend test; the rest
+	// goes to the level's confidence sequence.
+	TrendShare float64
 	// TuneAfter is the bake time at which the interval is tightest.
 	TuneAfter time.Duration
+	// TrendHorizon is the time over which a trend is projected: a slope
+	// that would carry the difference past the margin within it fails
+	// the metric. Default TuneAfter.
+	TrendHorizon time.Duration
+	// TrendTuneAfter is the bake time at which the trend's interval is
+	// tightest. Default a third of TuneAfter: a leak must be caught early.
+	TrendTuneAfter time.Duration
+	// AgreeK is how many standard errors a kept control's own change may
+	// depart from the other controls' before a Pass waits for them to
+	// agree. Negative never waits.
+	AgreeK float64
+	// SetAsideK is how many standard errors a control host's own change
+	// must depart from the other controls' for it to be set aside.
+	// Negative keeps every control.
+	SetAsideK float64
 	// MaxStaleness is how old a host's newest current sample may be.
 	MaxStaleness time.Duration
 	// MinBaseline is the number of baseline samples each host needs.
@@ -63,9 +80,11 @@ func (o Options) Validate() error {
 	switch {
 	case o.Alpha < 0 || o.Alpha >= 1 || math.IsNaN(o.Alpha):
 		return bad("alpha", "want 0 (default) or a number in (0, 1)")
-	case o.BaselineShare < 0 || o.BaselineShare >= 1 || math.IsNaN(o.BaselineShare):
-		return bad("baseline share", "want 0 (default) or a number in (0, 1)")
-	case o.TuneAfter < 0, o.MaxStaleness < 0:
+	case o.TrendShare < 0 || o.TrendShare >= 1 || math.IsNaN(o.TrendShare):
+		return bad("trend share", "want 0 (default) or a number in (0, 1)")
+	case math.IsNaN(o.SetAsideK) || math.IsInf(o.SetAsideK, 0) || math.IsNaN(o.AgreeK) || math.IsInf(o.AgreeK, 0):
+		return bad("set-aside threshold", "want a finite number")
+	case o.TuneAfter < 0, o.MaxStaleness < 0, o.TrendHorizon < 0, o.TrendTuneAfter < 0:
 		return bad("durations", "want 0 (default) or a positive duration")
 	case o.MinBaseline < 0, o.MinLooks < 0, o.MaxFails < 0:
 		return bad("counts", "want 0 (default) or a positive count")
@@ -77,11 +96,23 @@ func (o Options) withDefaults() Options {
 	if o.Alpha == 0 {
 		o.Alpha = DefaultAlpha
 	}
-	if o.BaselineShare == 0 {
-		o.BaselineShare = DefaultBaselineShare
+	if o.TrendShare == 0 {
+		o.TrendShare = DefaultTrendShare
 	}
 	if o.TuneAfter == 0 {
 		o.TuneAfter = DefaultTuneAfter
+	}
+	if o.TrendHorizon == 0 {
+		o.TrendHorizon = o.TuneAfter
+	}
+	if o.TrendTuneAfter == 0 {
+		o.TrendTuneAfter = max(o.TuneAfter/3, time.Minute)
+	}
+	if o.SetAsideK == 0 {
+		o.SetAsideK = DefaultSetAsideK
+	}
+	if o.AgreeK == 0 {
+		o.AgreeK = DefaultAgreeK
 	}
 	if o.MaxStaleness == 0 {
 		o.MaxStaleness = DefaultMaxStaleness
@@ -104,8 +135,9 @@ func (o Options) withDefaults() Options {
 // Judge is patchpilot's sequential canary judge (see the package comment).
 // It holds no state between looks and is safe for concurrent use.
 type Judge struct {
-	opts     Options
-	rhoRatio float64
+	opts          Options
+	level         linearBoundary
+	trendRhoRatio float64
 }
 
 var _ Evaluator = (*Judge)(nil)
@@ -116,7 +148,8 @@ func New(opts Options) (*Judge, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	return &Judge{opts: opts, rhoRatio: bestRhoRatio(opts.Alpha * (1 - opts.BaselineShare))}, nil
+	alphaT := opts.Alpha * opts.TrendShare
+	return &Judge{opts: opts, level: newLinearBoundary(opts.Alpha - alphaT), trendRhoRatio: bestRhoRatio(alphaT)}, nil
 }
 
 // JudgeName is the Result.Judge of the sequential judge.
@@ -143,7 +176,7 @@ func (j *Judge) Evaluate(in Input) (Result, error) {
 		} else if m.Kind == Count {
 			v = j.count(m, w, in)
 		} else {
-			v = j.continuous(m, w)
+			v = j.continuous(m, w, in)
 		}
 		v.Critical = m.Critical
 		if j.opts.KeepSeries {

@@ -148,3 +148,88 @@ func pooledPhi(series [][]float64) float64 {
 	phi += (1 + 3*phi) / avg
 	return min(max(phi, 0), maxPhi)
 }
+
+// holdNewest marks the newest values of xs (those after the first nb, the
+// baseline, and among the last hampelHalf, which the Hampel filter cannot
+// judge yet) that lie more than k*scale from the median of the
+// 2*hampelHalf+1 values before them. Such a value is held out of the look:
+// if it was a spike, the filter replaces it once the next scrapes arrive;
+// if it starts a lasting shift, the next scrapes confirm it and it counts
+// from then on, a delay of at most hampelHalf scrapes.
+func holdNewest(xs []float64, nb int, k, scale float64) []bool {
+	if scale <= 0 || k <= 0 {
+		return nil
+	}
+	first := max(nb, len(xs)-hampelHalf)
+	ref := first - (2*hampelHalf + 1)
+	if ref < 0 || first >= len(xs) {
+		return nil
+	}
+	med := median(xs[ref:first])
+	var held []bool
+	for i := first; i < len(xs); i++ {
+		if math.Abs(xs[i]-med) > k*scale {
+			if held == nil {
+				held = make([]bool, len(xs))
+			}
+			held[i] = true
+		}
+	}
+	return held
+}
+
+// linearBoundary is a two-sided boundary |W(K)| <= a + b K for a Brownian
+// motion W on the bounded information interval [0, T]: the level's
+// statistic K (estimate - change) lives there, since its information K =
+// 1/(vCur + vBase) never reaches T = 1/vBase. The chance that a Brownian
+// motion crosses the line a + b K on [0, T] is exactly (Siegmund 1986,
+// eq. 3.15; a reflection argument)
+//
+//	1 - Phi((a + bT)/sqrt(T)) + exp(-2ab) Phi((bT - a)/sqrt(T))
+//
+// and the two sides add. In units of T (a = A sqrt(T), b = B/sqrt(T)) it
+// depends on A and B alone; the table holds, for each B of a grid, the A
+// that makes each side's chance alpha/2.
+type linearBoundary struct {
+	bs, as []float64
+}
+
+// newLinearBoundary tabulates the boundary for a two-sided level alpha.
+func newLinearBoundary(alpha float64) linearBoundary {
+	side := alpha / 2
+	cross := func(a, b float64) float64 {
+		return normalSF(a+b) + math.Exp(-2*a*b)*(1-normalSF(b-a))
+	}
+	var lb linearBoundary
+	for b := 0.0; b <= 6; b += 0.02 {
+		lo, hi := 0.0, 20.0
+		for range 60 {
+			mid := (lo + hi) / 2
+			if cross(mid, b) > side {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		lb.bs = append(lb.bs, b)
+		lb.as = append(lb.as, hi)
+	}
+	return lb
+}
+
+// tuned returns the line (a, b), in the scale of K, that is narrowest at
+// information kTune on [0, T]: it minimises (a + b kTune)/kTune over the
+// table. kTune and T must be fixed before the bake (they come from the
+// baseline), so that the same line serves every look.
+func (lb linearBoundary) tuned(kTune, T float64) (a, b float64) {
+	u := min(max(kTune/T, 1e-9), 1)
+	best := math.Inf(1)
+	var bestA, bestB float64
+	for i, B := range lb.bs {
+		w := lb.as[i]/math.Sqrt(u) + B*math.Sqrt(u)
+		if w < best {
+			best, bestA, bestB = w, lb.as[i], B
+		}
+	}
+	return bestA * math.Sqrt(T), bestB / math.Sqrt(T)
+}

@@ -104,3 +104,44 @@ func TestMatchWeights(t *testing.T) {
 		t.Errorf("weights sum to %v, want 0", sum)
 	}
 }
+
+// TestLinearBoundaryCoverage checks the level's confidence sequence on
+// i.i.d. data with a fixed baseline: the estimate current mean - baseline
+// mean, checked after every one of 400 current observations, leaves its
+// interval in at most alpha of 4000 runs, and in not much less (the line
+// is tuned, not loose).
+func TestLinearBoundaryCoverage(t *testing.T) {
+	const (
+		runs  = 4000
+		nb    = 40
+		n     = 400
+		alpha = 0.05
+		sd    = 1.0
+	)
+	lb := newLinearBoundary(alpha)
+	vB := sd * sd / nb
+	a, b := lb.tuned(1/(sd*sd/120+vB), 1/vB)
+	rng := rand.New(rand.NewPCG(11, 13))
+	misses := 0
+	for range runs {
+		var base float64
+		for range nb {
+			base += sd * rng.NormFloat64()
+		}
+		base /= nb
+		var sum float64
+		for i := 1; i <= n; i++ {
+			sum += sd * rng.NormFloat64()
+			k := 1 / (sd*sd/float64(i) + vB)
+			if math.Abs(sum/float64(i)-base) > (a+b*k)/k {
+				misses++
+				break
+			}
+		}
+	}
+	rate := float64(misses) / runs
+	if rate > alpha || rate < alpha/2 {
+		t.Errorf("interval missed the change in %.4f of runs, want at most %.2f and more than %.3f", rate, alpha, alpha/2)
+	}
+	t.Logf("missed in %.4f of runs (alpha %.2f)", rate, alpha)
+}

@@ -197,16 +197,30 @@ type Evidence struct {
 	Method string        `json:"method"`
 	Hosts  []HostSummary `json:"hosts,omitempty"`
 	// Continuous metrics: the pooled lag-1 autocorrelation of the
-	// baselines, the information (1/variance) of the current-window part,
-	// the mixture parameter and the two half-widths whose sum is the
-	// interval's half-width.
-	Phi               Number  `json:"phi,omitempty"`
-	Information       Number  `json:"information,omitempty"`
+	// baselines, the information (1/variance) of the estimate, current and
+	// baseline means together, the mixture parameter, the level test's
+	// alpha (AlphaCurrent; AlphaBaseline is no longer spent separately)
+	// and the interval's half-width split into the parts due to the
+	// current and the baseline means (by their shares of the variance).
+	Phi         Number `json:"phi,omitempty"`
+	Information Number `json:"information,omitempty"`
+	// Rho and Slope are the level's boundary |K (estimate - change)| <=
+	// Rho + Slope K, fixed by the baseline (the sequential judge; older
+	// verdicts held a normal mixture's parameter in Rho).
 	Rho               Number  `json:"rho,omitempty"`
+	Slope             Number  `json:"slope,omitempty"`
 	AlphaCurrent      float64 `json:"alpha_current,omitempty"`
 	AlphaBaseline     float64 `json:"alpha_baseline,omitempty"`
 	HalfWidthCurrent  Number  `json:"half_width_current,omitempty"`
 	HalfWidthBaseline Number  `json:"half_width_baseline,omitempty"`
+	// SetAside names the control hosts left out of the comparison because
+	// their own change departs from the other controls' (a control
+	// changing on its own), with why in SetAsideReasons.
+	SetAside        []string `json:"set_aside,omitempty"`
+	SetAsideReasons []string `json:"set_aside_reasons,omitempty"`
+	// Trend is the slope test of a continuous metric: the difference in
+	// the slopes of patched and control hosts since the change.
+	Trend *Trend `json:"trend,omitempty"`
 	// Count metrics: events and exposures (in samples) per group and the
 	// e-values of the two one-sided tests.
 	PatchedEvents   float64 `json:"patched_events,omitempty"`
@@ -236,8 +250,31 @@ type HostSummary struct {
 	CurrentN     int     `json:"current_n"`
 	Variance     Number  `json:"variance"` // sample variance of the baseline
 	LongRunVar   Number  `json:"long_run_variance"`
-	Weight       float64 `json:"weight"` // the host's weight in the difference-in-differences
+	Weight       float64 `json:"weight"` // the host's weight in the difference-in-differences; 0 for a control set aside
 	Replaced     int     `json:"replaced"`
+	// Held is how many of the newest samples are held out of this look:
+	// they jump away from the host's recent values, and the next scrapes
+	// will tell a spike (replaced) from a lasting shift (kept).
+	Held int `json:"held,omitempty"`
+	// Slope is the least-squares slope of the current samples per minute,
+	// in the transformed scale.
+	Slope Number `json:"slope"`
+}
+
+// Trend is the evidence of the slope test: the weighted difference of the
+// per-host slopes since the change (per minute, on the logarithm for
+// relative margins) with its always-valid interval, and Limit, the signed
+// slope that would carry the difference past the margin within Horizon.
+// Fail is set when the whole interval is beyond Limit.
+type Trend struct {
+	Slope       Number  `json:"slope"`
+	Lower       Number  `json:"lower"`
+	Upper       Number  `json:"upper"`
+	Limit       float64 `json:"limit"`
+	Information Number  `json:"information"`
+	Alpha       float64 `json:"alpha"`
+	Horizon     string  `json:"horizon"`
+	Fail        bool    `json:"fail,omitempty"`
 }
 
 // Result is the judgement of a gate at one look.

@@ -85,3 +85,61 @@ func TestDeterministic(t *testing.T) {
 		t.Errorf("tables differ between 1 and 2 workers:\n%s\n%s", a.String(), b.String())
 	}
 }
+
+// TestNoiseSuite runs a small version of the noise suite on the plan's
+// usual fleet and on a control dropping on its own, and asserts what the
+// judge must show there: few false alarms, most harmless patches passed
+// within the bake, the departing control set aside, and the same table
+// whatever the number of workers.
+func TestNoiseSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates a few hundred bakes")
+	}
+	var std, drop Condition
+	for _, c := range Conditions() {
+		switch {
+		case strings.HasPrefix(c.Name, "2+4, bench noise"):
+			std = c
+		case strings.Contains(c.Name, "drops 50%"):
+			drop = c
+		}
+	}
+	rep, err := RunNoise(60, 7, 2, []Condition{std, drop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]NoiseRow{}
+	for _, r := range rep.Rows {
+		rows[r.Condition.Name+"/"+r.Change.String()] = r
+	}
+	for _, c := range []Condition{std, drop} {
+		aa := rows[c.Name+"/"+NoChange.String()]
+		if aa.Rate(aa.Alarms) > 0.05 {
+			t.Errorf("%s: false alarms in %.1f%% of runs, want <= 5%% (1%% plus the noise of 60 runs)", c.Name, 100*aa.Rate(aa.Alarms))
+		}
+		if aa.Rate(aa.Within) < 0.6 {
+			t.Errorf("%s: a harmless patch passed in %.1f%% of runs, want >= 60%%", c.Name, 100*aa.Rate(aa.Within))
+		}
+		if ab := rows[c.Name+"/"+Regression.String()]; ab.Rate(ab.Within) < 0.5 || ab.Passed > 1 {
+			t.Errorf("%s: +20%% caught in %.1f%% of runs, passed in %d; want >= 50%% and at most one", c.Name, 100*ab.Rate(ab.Within), ab.Passed)
+		}
+	}
+	if aa := rows[drop.Name+"/"+NoChange.String()]; aa.Rate(aa.SetAside) < 0.9 {
+		t.Errorf("the control that dropped 50%% was set aside in %.1f%% of runs, want >= 90%%", 100*aa.Rate(aa.SetAside))
+	}
+	one, err := RunNoise(8, 3, 1, []Condition{drop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := RunNoise(8, 3, 3, []Condition{drop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	one.WriteTable(&a)
+	two.WriteTable(&b)
+	if a.String() != b.String() {
+		t.Errorf("tables differ between 1 and 3 workers:\n%s\n%s", a.String(), b.String())
+	}
+	t.Logf("\n%s", a.String())
+}
