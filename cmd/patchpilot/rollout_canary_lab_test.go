@@ -138,19 +138,23 @@ func TestRolloutCanaryLab(t *testing.T) {
 		}
 	}
 
-	t.Run("1.1.3 is caught by the canary judge and rolled back", func(t *testing.T) {
+	var bad string
+	var rolledBack []string
+	caught := t.Run("1.1.3 is caught by the canary judge and rolled back", func(t *testing.T) {
 		waitForCanaryData(t, l, all, patchpilot.CanaryMinBaselineSamples)
 		start := time.Now()
 		plan := canaryLabPlan(t, "pp-demo-web=1.1.3", all,
 			"{name: canary, targets: 2, parallel: 2, "+labCriteria+", bake: 30s, timeout: 3m, on_failure: rollback_and_alert}",
 			"{name: rest, targets: rest, parallel: 3, "+labCriteria+", bake: 2s, timeout: 3m, on_failure: rollback_and_alert}")
 		id, r := rl.startRollout(e, plan)
+		bad = id
 		events := e.mustRun("rollout", "events", id)
 		if r.code != patchpilot.ExitHalted {
 			t.Fatalf("exit %d, want %d (halted)\nstdout:\n%s\nstderr:\n%s\nevents:\n%s", r.code, patchpilot.ExitHalted, r.stdout, r.stderr, events)
 		}
 		st := e.status(id)
-		for _, h := range st.stageHosts("canary") {
+		rolledBack = st.stageHosts("canary")
+		for _, h := range rolledBack {
 			if got := st.hostStates()[h]; got != "rolled_back" {
 				t.Errorf("canary host %s: %s, want rolled_back", h, got)
 			}
@@ -171,6 +175,12 @@ func TestRolloutCanaryLab(t *testing.T) {
 		}
 		t.Logf("caught and rolled back in %s:\n%s", time.Since(start).Round(time.Second), grepLines(events, "  canary:latency_mean fail", 4))
 	})
+	if caught {
+		// The fleet learned from these rollouts by itself.
+		t.Run("the outcomes rank 1.1.3 above 1.1.0 and quarantine it", func(t *testing.T) {
+			checkLearnedOnTheLab(t, e, l, all, bad, rolledBack)
+		})
+	}
 	t.Logf("the whole test took %s", time.Since(began).Round(time.Second))
 }
 
