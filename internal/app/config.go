@@ -51,6 +51,9 @@ type Config struct {
 	// Dependencies configures the dependency map (docs/dependencies.md);
 	// nil when the file has no dependencies: section.
 	Dependencies *DependenciesConfig `yaml:"dependencies"`
+	// Metrics is the metrics source default plans gate on
+	// (docs/gates.md); nil when the file has no metrics: section.
+	Metrics *patchpilot.HealthConfig `yaml:"metrics"`
 }
 
 // DependenciesConfig is patchpilot.yaml's dependencies: section.
@@ -164,6 +167,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 				return err
 			}
 			c.Dependencies = &dc
+			continue
+		}
+		if k.Value == "metrics" {
+			h, err := decodeMetrics(path, val)
+			if err != nil {
+				return err
+			}
+			c.Metrics = &h
 			continue
 		}
 		if k.Value == "policy" {
@@ -342,6 +353,9 @@ func (c Config) Apply(o Options) (Options, error) {
 	}
 	if c.Integrations != nil {
 		o.Integrations = *c.Integrations
+	}
+	if c.Metrics != nil {
+		o.Metrics = *c.Metrics
 	}
 	if c.Dependencies != nil && c.Dependencies.MaxAge > 0 {
 		o.DependencyMaxAge = c.Dependencies.MaxAge

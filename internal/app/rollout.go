@@ -150,6 +150,9 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if p, err = a.resolveDependents(ctx, p, views); err != nil {
 		return "", err
 	}
+	if p, err = a.resolveProviders(ctx, p, views); err != nil {
+		return "", err
+	}
 	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
 }
 
@@ -260,6 +263,8 @@ func (a *App) ProposePlan(ctx context.Context, patch patchpilot.PatchSpec, selec
 		return PlanProposal{}, err
 	}
 	prop.Header = append(prop.Header, depsHeader...)
+	p, metricsHeader := a.withMetricGates(p)
+	prop.Header = append(prop.Header, metricsHeader...)
 	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
 		p.Name = planName(patch)
 	}
