@@ -21,11 +21,11 @@ func TestLoadConfigMetrics(t *testing.T) {
 		t.Errorf("metrics = %+v, %v", o.Metrics, err)
 	}
 	for body, want := range map[string]string{
-		"metrics: {prometheus: \"http://p:9090\", datadog: dd}\n": ":1: metrics: name prometheus or datadog, not both",
-		"metrics:\n  prometheus: \"http://p:9090\"\n  windw: 2m\n":     `:3: metrics: unknown key "windw"`,
-		"metrics: {step: 5s}\n":                                   ":1: metrics: name the source",
-		"metrics: {prometheus: \"http://p:9090\", step: soon}\n":  `metrics.step: expected a duration such as 2m or 15s, got "soon"`,
-		"metrics: {prometheus: \"ftp://p\"}\n":                    ":1: metrics:",
+		"metrics: {prometheus: \"http://p:9090\", datadog: dd}\n":  ":1: metrics: name prometheus or datadog, not both",
+		"metrics:\n  prometheus: \"http://p:9090\"\n  windw: 2m\n": `:3: metrics: unknown key "windw"`,
+		"metrics: {step: 5s}\n":                                    ":1: metrics: name the source",
+		"metrics: {prometheus: \"http://p:9090\", step: soon}\n":   `metrics.step: expected a duration such as 2m or 15s, got "soon"`,
+		"metrics: {prometheus: \"ftp://p\"}\n":                     ":1: metrics:",
 	} {
 		if _, err := LoadConfig(writeConfig(t, body), false); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
