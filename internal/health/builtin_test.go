@@ -187,6 +187,17 @@ func TestNetworkConnectivity(t *testing.T) {
 		t.Errorf("own port refused: %s %q", r.Outcome, r.Reason)
 	}
 
+	// Right after the change the rates are still settling, but a port the
+	// dependents use that no longer answers breaches at once.
+	target.Since = now.Add(-5 * time.Second)
+	if r := check(); r.Outcome != patchpilot.GateBreach {
+		t.Errorf("young, own port refused: %s %q", r.Outcome, r.Reason)
+	}
+	delete(refused, "10.0.0.5:8080")
+	if r := check(); r.Outcome != patchpilot.GateInconclusive {
+		t.Errorf("young, nothing wrong: %s %q, want inconclusive", r.Outcome, r.Reason)
+	}
+
 	// Without a metrics source the gate fails closed.
 	c2, err := New([]patchpilot.Criterion{{Name: patchpilot.CriterionNetworkConnectivity}}, patchpilot.HealthConfig{}, Options{})
 	if err != nil {

@@ -274,14 +274,19 @@ func (c *Checker) checkNetwork(ctx context.Context, t patchpilot.HealthTarget, c
 	}
 	cur, err := c.sample(ctx, q, start, end)
 	var measured, limit float64
+	// Too little data since the change makes the rate part inconclusive;
+	// the other parts still breach on their own.
+	var settle *result
 	switch {
 	case err != nil && young:
-		return settlingResult(cr, age, c.settleLimit(), "interface errors and drops: "+err.Error(), cur)
+		r := settlingResult(cr, age, c.settleLimit(), "interface errors and drops: "+err.Error(), cur)
+		settle = &r
 	case err != nil:
 		errs = append(errs, "interface errors and drops: "+err.Error())
 	case young && (age < minPostChangePoints*c.step || cur.Points < minPostChangePoints):
-		return settlingResult(cr, age, c.settleLimit(),
+		r := settlingResult(cr, age, c.settleLimit(),
 			fmt.Sprintf("%d of %d samples since the change", cur.Points, minPostChangePoints), cur)
+		settle = &r
 	case base.Errors == nil:
 		errs = append(errs, "the baseline has no interface error rate")
 	default:
@@ -333,6 +338,9 @@ func (c *Checker) checkNetwork(ctx context.Context, t patchpilot.HealthTarget, c
 		ev.Serves = serves
 	}
 
+	if settle != nil && len(breaches) == 0 {
+		return *settle
+	}
 	r := result{value: ptr(float64(len(breaches))), threshold: ptr(0), evidence: ev}
 	if ev.Errors != nil {
 		r.value, r.baseline, r.threshold = ptr(measured), ptr(base.Errors.Value), ptr(limit)
