@@ -27,6 +27,18 @@ type HealthConfig struct {
 	// stored with its plan, so that a resumed rollout checks the same
 	// hosts; plan files cannot set them.
 	Dependents map[string][]HealthDependent `json:"dependents,omitempty"`
+	// Providers are, per target host, the hosts it depends on and their
+	// ports, for the network_connectivity criterion; resolved and stored
+	// like Dependents, never written in plan files.
+	Providers map[string][]HealthProvider `json:"providers,omitempty"`
+}
+
+// HealthProvider is a host the host under check depends on: the
+// network_connectivity gate connects from the host to Address on Ports.
+type HealthProvider struct {
+	Host    string `json:"host"`
+	Address string `json:"address"`
+	Ports   []int  `json:"ports"`
 }
 
 // Defaults of HTTP probes and Prometheus queries.
@@ -78,11 +90,15 @@ const (
 	MetricMemory     = "memory"      // percent of memory in use, 0 to 100: memory
 	MetricErrorRate  = "error_rate"  // errors per request, 0 to 1: error_rate_increase
 	MetricLatencyP99 = "latency_p99" // 99th percentile latency in seconds: latency_p99
+	MetricDiskIO     = "disk_io"     // percent of time the busiest disk is busy, 0 to 100: disk_io_within_normal
+	MetricNetErrors  = "net_errors"  // interface errors and drops per second, all interfaces: network_connectivity
+	MetricNetUp      = "net_up"      // one series per interface, 1 up and 0 down: network_connectivity
+	MetricLoad       = "load"        // 1-minute load average per CPU: load
 )
 
 // PrometheusMetrics lists the metric names queries may define.
 func PrometheusMetrics() []string {
-	return []string{MetricCPU, MetricMemory, MetricErrorRate, MetricLatencyP99}
+	return []string{MetricCPU, MetricMemory, MetricErrorRate, MetricLatencyP99, MetricDiskIO, MetricNetErrors, MetricNetUp, MetricLoad}
 }
 
 // HealthTemplateData is what URL and query templates see for a host.

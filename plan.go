@@ -326,6 +326,9 @@ type Criterion struct {
 	Op    string  `json:"op"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
+	// OverBaseline makes the threshold the host's own baseline plus
+	// Value: "mean_cpu_usage<baseline+15%" (Value 15, Unit "%").
+	OverBaseline bool `json:"over_baseline,omitempty"`
 }
 
 // String renders the criterion as written in plans.
@@ -333,7 +336,11 @@ func (c Criterion) String() string {
 	if c.Op == "" {
 		return c.Name
 	}
-	return c.Name + c.Op + strconv.FormatFloat(c.Value, 'f', -1, 64) + c.Unit
+	base := ""
+	if c.OverBaseline {
+		base = "baseline+"
+	}
+	return c.Name + c.Op + base + strconv.FormatFloat(c.Value, 'f', -1, 64) + c.Unit
 }
 
 // Duration returns the criterion's threshold as a duration when its unit is
@@ -373,6 +380,20 @@ const (
 	// CriterionDependentsReachable: from each host that depends on the
 	// changed host, the ports it uses still answer.
 	CriterionDependentsReachable = "dependents_reachable"
+	// CriterionMeanCPUUsage: the mean CPU use in percent, as a level
+	// (mean_cpu_usage<80%) or over the host's own baseline mean
+	// (mean_cpu_usage<baseline+15%: 15 percentage points over it).
+	CriterionMeanCPUUsage = "mean_cpu_usage"
+	// CriterionDiskIO: disk I/O utilisation stays within a multiple of
+	// the host's baseline, e.g. disk_io_within_normal or <3x.
+	CriterionDiskIO = "disk_io_within_normal"
+	// CriterionNetworkConnectivity: interfaces up at the baseline stay
+	// up, no new interface errors or drops beyond an allowance, and the
+	// host still reaches its providers and answers on the ports its
+	// dependents use.
+	CriterionNetworkConnectivity = "network_connectivity"
+	// CriterionLoad: the 1-minute load average per CPU, e.g. load<2.
+	CriterionLoad = "load"
 )
 
 // DisruptionBudget caps how many hosts may be unavailable at once. With
@@ -467,6 +488,9 @@ func (p Plan) WithDefaults() Plan {
 	out.Health.Alertmanager.Matchers = nilIfEmpty(p.Health.Alertmanager.Matchers)
 	if len(p.Health.Dependents) == 0 {
 		out.Health.Dependents = nil
+	}
+	if len(p.Health.Providers) == 0 {
+		out.Health.Providers = nil
 	}
 	out.Canary.Metrics = nilIfEmpty(p.Canary.Metrics)
 	out.Stages = nilIfEmpty(p.Stages)

@@ -54,6 +54,9 @@ type Config struct {
 	// Model configures the risk model's automatic retraining
 	// (docs/risk.md); nil when the file has no model: section.
 	Model *LearningConfig `yaml:"model"`
+	// Metrics is the metrics source default plans gate on
+	// (docs/gates.md); nil when the file has no metrics: section.
+	Metrics *patchpilot.HealthConfig `yaml:"metrics"`
 }
 
 // DependenciesConfig is patchpilot.yaml's dependencies: section.
@@ -175,6 +178,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 				return err
 			}
 			c.Model = &lc
+			continue
+		}
+		if k.Value == "metrics" {
+			h, err := decodeMetrics(path, val)
+			if err != nil {
+				return err
+			}
+			c.Metrics = &h
 			continue
 		}
 		if k.Value == "policy" {
@@ -356,6 +367,9 @@ func (c Config) Apply(o Options) (Options, error) {
 	}
 	if c.Model != nil {
 		o.Learning = *c.Model
+	}
+	if c.Metrics != nil {
+		o.Metrics = *c.Metrics
 	}
 	if c.Dependencies != nil && c.Dependencies.MaxAge > 0 {
 		o.DependencyMaxAge = c.Dependencies.MaxAge

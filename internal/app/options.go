@@ -82,6 +82,11 @@ type Options struct {
 	// services patchpilot tells, reads and waits for, and the datadog
 	// integration a plan's health section names (docs/integrations.md).
 	Integrations integrations.Config
+	// Metrics is the metrics source default plans gate on
+	// (patchpilot.yaml's metrics: section): its Prometheus URL or Datadog
+	// integration, window and step. The zero value names none, and
+	// default plans use SSH probes only.
+	Metrics patchpilot.HealthConfig
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads
 	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from

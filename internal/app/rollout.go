@@ -152,6 +152,9 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if p, err = a.resolveDependents(ctx, p, views); err != nil {
 		return "", err
 	}
+	if p, err = a.resolveProviders(ctx, p, views); err != nil {
+		return "", err
+	}
 	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
 }
 
@@ -290,6 +293,8 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 	for _, w := range quarantine {
 		prop.Header = append(prop.Header, "warning: "+w)
 	}
+	p, metricsHeader := a.withMetricGates(p)
+	prop.Header = append(prop.Header, metricsHeader...)
 	if p.Name == "" || strings.HasPrefix(p.Name, "default-") {
 		p.Name = planName(patch)
 	}

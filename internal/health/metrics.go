@@ -26,6 +26,9 @@ const (
 
 // metricFor maps a criterion to the metric its query produces.
 func metricFor(criterion string) string {
+	if m, ok := builtinMetric(criterion); ok {
+		return m
+	}
 	switch criterion {
 	case patchpilot.CriterionCPUIncrease:
 		return patchpilot.MetricCPU
@@ -48,17 +51,8 @@ func (c *Checker) query(cr patchpilot.Criterion, h patchpilot.Host) (string, err
 	m := metricFor(cr.Name)
 	text, ok := c.queries[m]
 	if !ok {
-		switch {
-		case m == patchpilot.MetricCPU && c.provider == "datadog":
-			text = DefaultDatadogCPUQuery
-		case m == patchpilot.MetricMemory && c.provider == "datadog":
-			text = DefaultDatadogMemoryQuery
-		case m == patchpilot.MetricCPU:
-			text = DefaultCPUQuery
-		case m == patchpilot.MetricMemory:
-			text = DefaultMemoryQuery
-		default:
-			return "", fmt.Errorf("no %s query configured for %s: add health.%s.queries.%s to the plan", m, cr.Name, c.provider, m)
+		if text, ok = DefaultQuery(c.provider, m); !ok {
+			return "", fmt.Errorf("no %s query configured for %s (no built-in %s query for %s): add health.%s.queries.%s to the plan", m, cr.Name, c.provider, m, c.provider, m)
 		}
 	}
 	return RenderTemplate(m, text, TemplateData(h))
@@ -156,7 +150,7 @@ func (c *Checker) checkMetric(ctx context.Context, t patchpilot.HealthTarget, cr
 		return settlingResult(cr, age, c.settleLimit(),
 			fmt.Sprintf("%d of %d samples since the change", cur.Points, minPostChangePoints), cur)
 	}
-	return judgeMetric(cr, base, cur)
+	return judge(cr, base, cur)
 }
 
 // staleAfter is how old the newest point may be: two steps, and for

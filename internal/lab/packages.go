@@ -61,8 +61,20 @@ var demoWebVersions = []struct{ version, mode, note, idle string }{
 	{"1.1.4", "good", "postinst fails", "10m"},
 }
 
+// Demo worker behaviours by version. pp-demo-worker is in the repository
+// but on no host when the lab starts: a test installs 1.0.0 where it needs
+// it. It serves HTTP on DemoWorkerPort at the host's address.
+var demoWorkerVersions = []struct{ version, mode, note string }{
+	{"1.0.0", "good", "the first version"},
+	{"1.0.1", "good", "a good update"},
+	{"1.0.2", "burn", "spins a CPU core after the upgrade"},
+	{"1.0.3", "loopback", "listens on loopback only: its dependents cannot reach it"},
+}
+
 // Ports the demo service and node_exporter listen on, at each host's address.
 const (
+	// DemoWorkerPort is pp-demo-worker's port.
+	DemoWorkerPort   = 8090
 	DemoWebPort      = 8080
 	NodeExporterPort = 9100
 	// hostAddressFile holds PP_LAB_ADDRESS=<the host's address>, for units
@@ -104,6 +116,34 @@ load = 20
 
 # How long an idle kept-alive connection stays open (0: for ever).
 idle_timeout = %s
+`
+
+const demoWorkerUnit = `[Unit]
+Description=patchpilot lab demo worker %[1]s
+After=network.target
+
+[Service]
+Environment=PP_LAB_ADDRESS=127.0.0.1
+EnvironmentFile=-` + hostAddressFile + `
+ExecStart=/usr/bin/pp-demo-worker %[2]s ${PP_LAB_ADDRESS} %[3]d
+Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// demoWorkerScript serves /usr/share/pp-demo-worker over HTTP. The burn
+// mode also spins a shell loop (one CPU core), the loopback mode listens
+// on 127.0.0.1 instead of the host's address.
+const demoWorkerScript = `#!/bin/sh
+# pp-demo-worker MODE ADDRESS PORT
+mode=$1 addr=$2 port=$3
+case $mode in
+burn) sh -c 'while :; do :; done' & ;;
+loopback) addr=127.0.0.1 ;;
+esac
+exec python3 -m http.server --bind "$addr" --directory /usr/share/pp-demo-worker "$port"
 `
 
 // demoClientUnit runs the client only when a backend is named: the unit
@@ -164,6 +204,32 @@ if [ -d /run/systemd/system ]; then
 fi
 if [ "$1" = purge ]; then
 	deb-systemd-helper purge pp-demo-client.service >/dev/null || true
+fi
+`
+	demoWorkerPostinst = `#!/bin/sh
+set -e
+if [ "$1" = configure ] || [ "$1" = abort-upgrade ]; then
+	deb-systemd-helper unmask pp-demo-worker.service >/dev/null || true
+	deb-systemd-helper enable pp-demo-worker.service >/dev/null || true
+	if [ -d /run/systemd/system ]; then
+		systemctl --system daemon-reload >/dev/null || true
+		deb-systemd-invoke restart pp-demo-worker.service >/dev/null || true
+	fi
+fi
+`
+	demoWorkerPrerm = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+	deb-systemd-invoke stop pp-demo-worker.service >/dev/null || true
+fi
+`
+	demoWorkerPostrm = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = purge ]; then
+	deb-systemd-helper purge pp-demo-worker.service >/dev/null || true
 fi
 `
 	demoWebFailingPostinst = `#!/bin/sh
@@ -231,6 +297,17 @@ func repoPackages() []pkgSpec {
 		Scripts:   map[string]string{"postinst": demoClientPostinst, "prerm": demoClientPrerm, "postrm": demoClientPostrm},
 		Installed: true,
 	})
+	for _, v := range demoWorkerVersions {
+		out = append(out, pkgSpec{Name: "pp-demo-worker", Version: v.version, Arch: "all", Section: "web",
+			Description: "patchpilot lab demo worker (" + v.note + ")",
+			Files: []pkgFile{
+				{Path: "usr/bin/pp-demo-worker", Mode: 0o755, Data: demoWorkerScript},
+				{Path: "usr/share/pp-demo-worker/VERSION", Mode: 0o644, Data: v.version + "\n"},
+				{Path: "lib/systemd/system/pp-demo-worker.service", Mode: 0o644, Data: fmt.Sprintf(demoWorkerUnit, v.version, v.mode, DemoWorkerPort)},
+			},
+			Scripts: map[string]string{"postinst": demoWorkerPostinst, "prerm": demoWorkerPrerm, "postrm": demoWorkerPostrm},
+		})
+	}
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		out = append(out,
 			pkgSpec{Name: "pp-libdemo", Version: v, Arch: "all", Section: "libs", Description: "patchpilot lab demo library",

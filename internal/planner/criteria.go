@@ -18,6 +18,9 @@ const (
 	percentThreshold                       // cpu_increase<15%
 	rateThreshold                          // error_rate_increase<0.05 or <5%
 	latencyThreshold                       // latency_p99<2x or <500ms
+	baselineThreshold                      // mean_cpu_usage<baseline+15% or <80%; bare means the default
+	factorThreshold                        // disk_io_within_normal<3x; bare means the default
+	plainThreshold                         // load<2
 )
 
 // criterionSpec describes one known criterion.
@@ -45,6 +48,10 @@ func criterionSpecs() []criterionSpec {
 		{patchpilot.CriterionNoFiringAlerts, noThreshold, "no_firing_alerts"},
 		{patchpilot.CriterionPuppetNoop, noThreshold, "puppet_noop"},
 		{patchpilot.CriterionDependentsReachable, noThreshold, "dependents_reachable"},
+		{patchpilot.CriterionMeanCPUUsage, baselineThreshold, "mean_cpu_usage<baseline+15%"},
+		{patchpilot.CriterionDiskIO, factorThreshold, "disk_io_within_normal<2x"},
+		{patchpilot.CriterionNetworkConnectivity, noThreshold, "network_connectivity"},
+		{patchpilot.CriterionLoad, plainThreshold, "load<2"},
 	}
 }
 
@@ -69,7 +76,11 @@ func lookupCriterion(name string) (criterionSpec, bool) {
 // ParseCriterion reads a criterion such as "boot_time<120s",
 // "services_running" or "latency_p99<2x". Thresholds are upper bounds, with
 // "<" or "<="; each criterion accepts the units that make sense for it.
+// mean_cpu_usage also takes a margin over the host's baseline,
+// "mean_cpu_usage<baseline+15%". Blanks are ignored: "mean_cpu_usage <
+// baseline + 15%" is the same criterion.
 func ParseCriterion(s string) (patchpilot.Criterion, error) {
+	s = strings.Join(strings.Fields(s), "")
 	name, rest := s, ""
 	if i := strings.IndexAny(s, "<>=!"); i >= 0 {
 		name, rest = s[:i], s[i:]
@@ -80,6 +91,9 @@ func ParseCriterion(s string) (patchpilot.Criterion, error) {
 			"unknown criterion %q: known criteria are %s", name, strings.Join(KnownCriteria(), ", "))
 	}
 	c := patchpilot.Criterion{Name: name}
+	if rest == "" && (spec.kind == baselineThreshold || spec.kind == factorThreshold) {
+		return c, nil
+	}
 	if spec.kind == noThreshold {
 		if rest != "" {
 			return c, patchpilot.Errorf(patchpilot.EINVALID, "criterion %q takes no threshold: write %s", s, spec.example)
@@ -98,6 +112,11 @@ func ParseCriterion(s string) (patchpilot.Criterion, error) {
 	default:
 		return bad()
 	}
+	if spec.kind == baselineThreshold {
+		if after, ok := strings.CutPrefix(rest, "baseline+"); ok {
+			c.OverBaseline, rest = true, after
+		}
+	}
 	num := strings.TrimRight(rest, "abcdefghijklmnopqrstuvwxyz%")
 	c.Unit = rest[len(num):]
 	if num == "" || strings.ContainsAny(num, "+-_") {
@@ -111,8 +130,12 @@ func ParseCriterion(s string) (patchpilot.Criterion, error) {
 	if !unitAllowed(spec.kind, c.Unit) {
 		return bad()
 	}
-	if c.Unit == "%" && spec.name == patchpilot.CriterionMemory && v > 100 {
+	if c.Unit == "%" && (spec.name == patchpilot.CriterionMemory || spec.kind == baselineThreshold) && v > 100 {
 		return bad()
+	}
+	if spec.kind == factorThreshold && v < 1 {
+		return patchpilot.Criterion{}, patchpilot.Errorf(patchpilot.EINVALID,
+			"invalid criterion %q: the factor over the baseline must be at least 1, such as %s", s, spec.example)
 	}
 	return c, nil
 }
@@ -128,6 +151,12 @@ func unitAllowed(kind thresholdKind, unit string) bool {
 		return unit == "" || unit == "%"
 	case latencyThreshold:
 		return unit == "x" || contains(durations, unit)
+	case baselineThreshold:
+		return unit == "%"
+	case factorThreshold:
+		return unit == "x"
+	case plainThreshold:
+		return unit == ""
 	}
 	return false
 }

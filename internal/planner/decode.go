@@ -219,6 +219,11 @@ func (d *decoder) stages(n *yaml.Node) ([]patchpilot.Stage, error) {
 			return nil, err
 		}
 		what := fmt.Sprintf("stage %q", s.Name)
+		if ref := d.refs[i]; ref != nil {
+			if s.Criteria, err = d.resolveRef(ref, what, out); err != nil {
+				return nil, err
+			}
+		}
 		if s.Criteria, err = d.sameAsPrevious(item, what, s.Criteria, out); err != nil {
 			return nil, err
 		}
@@ -292,7 +297,16 @@ func (d *decoder) stage(n *yaml.Node, index int) (patchpilot.Stage, error) {
 			return s, d.errorf(node, what+": parallel", "invalid parallel %q: expected a whole number of at least 1", str)
 		}
 	}
-	if v, ok := f["criteria"]; ok {
+	if v, ok := f["criteria"]; ok && v.value.Kind == yaml.MappingNode {
+		ref, err := d.readCriteriaRef(v.value, what)
+		if err != nil {
+			return s, err
+		}
+		if d.refs == nil {
+			d.refs = map[int]*criteriaRef{}
+		}
+		d.refs[index] = ref
+	} else if ok {
 		items, err := d.strings(v.value, what+": criteria")
 		if err != nil {
 			return s, err

@@ -158,3 +158,41 @@ func fitParallel(p patchpilot.Plan, targets, limit int) patchpilot.Plan {
 	}
 	return p
 }
+
+// MetricCriteria are the gates default plans add to every stage when a
+// metrics source (Prometheus with node_exporter, or Datadog) is
+// configured: the built-in queries need nothing written by hand.
+func MetricCriteria() []patchpilot.Criterion {
+	return []patchpilot.Criterion{
+		{Name: patchpilot.CriterionMeanCPUUsage, Op: "<", Value: 15, Unit: "%", OverBaseline: true},
+		{Name: patchpilot.CriterionMemory, Op: "<", Value: 90, Unit: "%"},
+		{Name: patchpilot.CriterionDiskIO},
+		{Name: patchpilot.CriterionNetworkConnectivity},
+	}
+}
+
+// WithMetrics gives a plan a metrics source and adds MetricCriteria to
+// each of its stages, after the SSH probes; a criterion a stage already
+// names keeps its own threshold. A health section without a source
+// leaves the plan as it is.
+func WithMetrics(p patchpilot.Plan, h patchpilot.HealthConfig) patchpilot.Plan {
+	if h.Prometheus.URL == "" && h.Datadog.Integration == "" {
+		return p
+	}
+	p.Health.Prometheus, p.Health.Datadog = h.Prometheus, h.Datadog
+	p.Stages = append([]patchpilot.Stage(nil), p.Stages...)
+	for i := range p.Stages {
+		s := &p.Stages[i]
+		own := map[string]bool{}
+		for _, c := range s.Criteria {
+			own[c.Name] = true
+		}
+		s.Criteria = append([]patchpilot.Criterion(nil), s.Criteria...)
+		for _, c := range MetricCriteria() {
+			if !own[c.Name] {
+				s.Criteria = append(s.Criteria, c)
+			}
+		}
+	}
+	return p
+}

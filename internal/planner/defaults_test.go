@@ -160,3 +160,44 @@ func TestIsKernelPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultWithMetrics(t *testing.T) {
+	p := Default(patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "a", Version: "1"}}}, 30, patchpilot.RiskMedium)
+	// Without a metrics source: the SSH probes only.
+	same := WithMetrics(p, patchpilot.HealthConfig{})
+	for _, s := range same.Stages {
+		if len(s.Criteria) != 4 || s.Criteria[0].Name != patchpilot.CriterionServicesRunning {
+			t.Errorf("stage %s without metrics: %v", s.Name, s.Criteria)
+		}
+	}
+	prom := patchpilot.HealthConfig{Prometheus: patchpilot.PrometheusConfig{URL: "http://prom:9090"}}
+	m := WithMetrics(p, prom)
+	if m.Health.Prometheus.URL != "http://prom:9090" || len(m.Health.Prometheus.Queries) != 0 {
+		t.Errorf("health: %+v", m.Health.Prometheus)
+	}
+	want := "services_running, no_failed_units, no_new_errors, ports_listening, mean_cpu_usage<baseline+15%, memory<90%, disk_io_within_normal, network_connectivity"
+	for _, s := range m.Stages {
+		var cs []string
+		for _, c := range s.Criteria {
+			cs = append(cs, c.String())
+		}
+		if got := strings.Join(cs, ", "); got != want {
+			t.Errorf("stage %s: %s\nwant %s", s.Name, got, want)
+		}
+	}
+	if len(p.Stages[0].Criteria) != 4 {
+		t.Error("WithMetrics changed the plan it was given")
+	}
+	// The plan reads back: every criterion is one the planner knows.
+	out, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(out, "default.yaml"); err != nil {
+		t.Errorf("default plan with metrics does not parse: %v\n%s", err, out)
+	}
+	dd := WithMetrics(p, patchpilot.HealthConfig{Datadog: patchpilot.DatadogConfig{Integration: "dd"}})
+	if dd.Health.Datadog.Integration != "dd" || len(dd.Stages[0].Criteria) != 8 {
+		t.Errorf("datadog: %+v %v", dd.Health.Datadog, dd.Stages[0].Criteria)
+	}
+}

@@ -94,7 +94,7 @@ func TestParseHealthErrors(t *testing.T) {
 		{"bad prometheus url", []string{"    prometheus: {url: localhost:9090}"},
 			`plan.yaml:7:23: health: prometheus: url: "localhost:9090" is not an http or https URL`},
 		{"unknown metric", []string{"    prometheus:", "      url: http://p:9090", "      queries: {disk: up}"},
-			`plan.yaml:9:17: health: prometheus: queries: unknown field "disk" (known fields: cpu, memory, error_rate, latency_p99)`},
+			`plan.yaml:9:17: health: prometheus: queries: unknown field "disk" (known fields: cpu, memory, error_rate, latency_p99, disk_io, net_errors, net_up, load)`},
 		{"bad query template", []string{"    prometheus:", "      url: http://p:9090", `      queries: {cpu: "up{instance=\"{{.Nope}}\"}"}`},
 			`plan.yaml:9:22: health: prometheus: queries: cpu: template cpu:`},
 		{"step longer than window", []string{"    prometheus: {url: http://p:9090, window: 10s, step: 1m}"},

@@ -58,6 +58,9 @@ type decoder struct {
 	// criteria: prometheus or datadog), so that its line is named when
 	// the section lacks it.
 	needs map[string]criterionUse
+	// refs are the stages whose criteria are a same_as mapping, by
+	// index, resolved once the earlier stages are read.
+	refs map[int]*criteriaRef
 }
 
 // criterionUse is where a criterion was first named.
