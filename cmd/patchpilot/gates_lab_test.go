@@ -152,43 +152,76 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 		return b.String()
 	}
 
-	// (a) A CPU burn: the machine must have room for it to show.
-	labtest.WaitFor(t, "the machine's CPU below 40% (other work on it hides a one-core burn)", 10*time.Minute, gatesLabStep,
-		func(ctx context.Context) (bool, string) {
-			end := time.Now()
-			res, err := labtest.QueryRange(ctx, rl.lab.PrometheusURL(), strings.ReplaceAll(gatesCPUQuery, "{{.Host}}", worker.Name),
-				end.Add(-gatesLabWindow), end, gatesLabStep)
+	// machineCPU is the machine's mean CPU use over the gates' window.
+	machineCPU := func(ctx context.Context) (float64, error) {
+		end := time.Now()
+		res, err := labtest.QueryRange(ctx, rl.lab.PrometheusURL(), strings.ReplaceAll(gatesCPUQuery, "{{.Host}}", worker.Name),
+			end.Add(-gatesLabWindow), end, gatesLabStep)
+		if err != nil {
+			return 0, err
+		}
+		for _, ss := range res {
+			sum, n := 0.0, 0
+			for _, s := range ss {
+				sum, n = sum+s.Value, n+1
+			}
+			if n > 0 {
+				return sum / float64(n), nil
+			}
+		}
+		return 0, fmt.Errorf("no CPU samples")
+	}
+	// roomForABurn waits, up to a few minutes, for the machine's CPU to
+	// leave room for a one-core burn to show (the lab's hosts read the
+	// machine's CPU counters). It reports false, with what it saw, when
+	// other work on the machine kept it busy all along.
+	roomForABurn := func(t *testing.T) (bool, string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Minute)
+		last := ""
+		for {
+			cpu, err := machineCPU(context.Background())
+			if err == nil && cpu < 40 {
+				return true, ""
+			}
 			if err != nil {
-				return false, err.Error()
+				last = err.Error()
+			} else {
+				last = fmt.Sprintf("the machine's CPU at %.0f%%", cpu)
 			}
-			for _, ss := range res {
-				sum, n := 0.0, 0
-				for _, s := range ss {
-					sum, n = sum+s.Value, n+1
-				}
-				if n > 0 {
-					return sum/float64(n) < 40, fmt.Sprintf("CPU %.0f%%", sum/float64(n))
-				}
+			if time.Now().After(deadline) {
+				return false, last
 			}
-			return false, "no CPU samples"
-		})
-	st := rollout("1.0.2")
-	gs := gates(st)
-	g, ok := breached(gs, patchpilot.CriterionMeanCPUUsage)
-	if !ok {
-		t.Errorf("1.0.2 (burns a core): mean_cpu_usage did not breach; rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
-	} else {
-		t.Logf("1.0.2: %s", g.Reason)
+			time.Sleep(gatesLabStep)
+		}
 	}
-	if v := rl.version(worker.Name, "pp-demo-worker"); v != "1.0.0" {
-		t.Errorf("after 1.0.2 the worker runs %s, want 1.0.0 (rolled back)", v)
-	}
-	labtest.WaitFor(t, "the worker answering again", 2*time.Minute, time.Second, answers("1.0.0"))
+
+	// (a) A CPU burn. It can only show on a machine with room for it:
+	// when other work keeps the machine's CPU above 40% for five minutes,
+	// the case is skipped and says so (the rule's arithmetic is proved by
+	// internal/health's TestJudgeBuiltin); the other cases still run.
+	t.Run("1.0.2 burns a core and is rolled back", func(t *testing.T) {
+		if ok, why := roomForABurn(t); !ok {
+			t.Skipf("no room on this machine for a one-core burn to show on a lab host: %s for five minutes", why)
+		}
+		st := rollout("1.0.2")
+		gs := gates(st)
+		g, ok := breached(gs, patchpilot.CriterionMeanCPUUsage)
+		if !ok {
+			t.Errorf("1.0.2 (burns a core): mean_cpu_usage did not breach; rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
+		} else {
+			t.Logf("1.0.2: %s", g.Reason)
+		}
+		if v := rl.version(worker.Name, "pp-demo-worker"); v != "1.0.0" {
+			t.Errorf("after 1.0.2 the worker runs %s, want 1.0.0 (rolled back)", v)
+		}
+		labtest.WaitFor(t, "the worker answering again", 2*time.Minute, time.Second, answers("1.0.0"))
+	})
 
 	// (b) Connectivity: 1.0.3 no longer answers where its dependent connects.
-	st = rollout("1.0.3")
-	gs = gates(st)
-	g, ok = breached(gs, patchpilot.CriterionNetworkConnectivity)
+	st := rollout("1.0.3")
+	gs := gates(st)
+	g, ok := breached(gs, patchpilot.CriterionNetworkConnectivity)
 	if !ok || !strings.Contains(g.Reason, "no longer answers on a port its dependents use: "+worker.Address+":8090") {
 		t.Errorf("1.0.3 (loopback only): network_connectivity did not breach as expected; rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
 	} else {
@@ -203,7 +236,11 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 	// whatever else runs on it: a breach of those two alone is the
 	// machine's noise, and the update is tried again (at most three
 	// times); any other breach fails the test.
+	// Each attempt first waits for the machine to be quiet, as (a) does;
+	// three attempts lost to the machine's noise alone skip the case and
+	// say so.
 	for attempt := 1; ; attempt++ {
+		quiet, why := roomForABurn(t)
 		st = rollout("1.0.1")
 		gs = gates(st)
 		if st.State == string(patchpilot.RolloutSucceeded) {
@@ -215,8 +252,14 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 				noise = false
 			}
 		}
-		if !noise || attempt == 3 {
+		if !noise {
 			t.Fatalf("1.0.1 (good) attempt %d: rollout %s %q, gates:%s", attempt, st.State, st.Reason, summary(gs))
+		}
+		if attempt == 3 {
+			if quiet {
+				t.Fatalf("1.0.1 (good) failed three times on the CPU or disk gates of a quiet machine: rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
+			}
+			t.Skipf("1.0.1 (good) lost three attempts to other work on the machine (%s): the shared CPU or disk gates breached:%s", why, summary(gs))
 		}
 		t.Logf("1.0.1 attempt %d failed on the machine's shared CPU or disk, trying again:%s", attempt, summary(gs))
 		labtest.WaitFor(t, "the worker answering again", 2*time.Minute, time.Second, answers("1.0.0"))

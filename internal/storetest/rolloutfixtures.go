@@ -48,6 +48,7 @@ func FullPlan() patchpilot.Plan {
 					{Name: patchpilot.CriterionServicesRunning},
 					{Name: patchpilot.CriterionErrorRateIncrease, Op: "<", Value: 0.05},
 					{Name: patchpilot.CriterionBootTime, Op: "<=", Value: 1e-7, Unit: "s"},
+					{Name: patchpilot.CriterionMeanCPUUsage, Op: "<", Value: 15, Unit: "%", OverBaseline: true},
 				},
 				Bake:        90*time.Second + 7,
 				Timeout:     1<<53 + 1,
@@ -73,6 +74,9 @@ func FullPlan() patchpilot.Plan {
 		Health: patchpilot.HealthConfig{
 			Dependents: map[string][]patchpilot.HealthDependent{
 				"db1": {{Host: "web1", Ports: []int{5432}, Services: []string{"nginx.service"}, Skip: ""}},
+			},
+			Providers: map[string][]patchpilot.HealthProvider{
+				"web1": {{Host: "db1", Address: "10.0.0.5", Ports: []int{5432, 6432}}},
 			},
 			HTTP: []patchpilot.HTTPProbe{{Name: "web", URL: "http://{{.Address}}:8080/health?probe=1&x=<y>",
 				ExpectStatus: 204, Timeout: 1500 * time.Millisecond, MaxLatency: 250*time.Millisecond + 3}},
