@@ -155,7 +155,32 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if p, err = a.resolveProviders(ctx, p, views); err != nil {
 		return "", err
 	}
-	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun})
+	warnings, err := a.quarantineWarnings(ctx, p, views)
+	if err != nil {
+		return "", err
+	}
+	return eng.Start(ctx, p, string(source), views, orchestrator.StartOptions{CreatedBy: o.Actor, PlanID: o.PlanID, DryRun: o.DryRun,
+		Warnings: warnings})
+}
+
+// quarantineWarnings names the plan's targets on whose class a version the
+// plan installs is quarantined. A plan given to a rollout names its targets
+// on purpose (plan and assess already left them out or said so), so they
+// are started as written, and the rollout's created event says so.
+func (a *App) quarantineWarnings(ctx context.Context, p patchpilot.Plan, views []planner.HostView) ([]string, error) {
+	targets, err := planner.SelectTargets(p.Targets, views)
+	if err != nil {
+		return nil, err
+	}
+	qh, err := a.quarantinedTargets(ctx, p.Patch, targets)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(qh))
+	for _, q := range qh {
+		out = append(out, fmt.Sprintf("%s is a target although %s", q.Host, q.Quarantine.Text()))
+	}
+	return out, nil
 }
 
 // PlanProposal is a default plan with the risk assessment it was sized

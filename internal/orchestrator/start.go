@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -16,6 +17,9 @@ type StartOptions struct {
 	CreatedBy string // the actor recorded as the rollout's creator
 	PlanID    string // the saved plan (PlanRecord) it is started from, if any
 	DryRun    bool
+	// Warnings are the caller's own warnings about the plan against its
+	// targets, recorded with the planner's in the rollout's created event.
+	Warnings []string
 }
 
 // Start resolves the plan against the hosts (selecting the plan's targets
@@ -63,7 +67,7 @@ func (e *Engine) Start(ctx context.Context, plan patchpilot.Plan, planSource str
 		return "", err
 	}
 	data, _ := json.Marshal(patchpilot.RolloutCreatedData{Plan: rp.Plan.Name, Stages: lines, Notes: rp.Notes, DryRun: dryRun,
-		StageReasons: reasons, Warnings: rp.Warnings})
+		StageReasons: reasons, Warnings: append(slices.Clip(rp.Warnings), o.Warnings...)})
 	e.event(ctx, r.ID, "", patchpilot.EventRolloutCreated, fmt.Sprintf("rollout created by %s: %s", orDefault(createdBy, e.actor()), strings.Join(lines, "; ")), data)
 	return r.ID, nil
 }
