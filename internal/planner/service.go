@@ -20,6 +20,10 @@ type ServiceSpec struct {
 // "postgresql:5432".
 func (s ServiceSpec) String() string {
 	if s.Port == 0 {
+		if allDigits(s.Unit) && s.Unit != "" {
+			// A bare number would read back as a port.
+			return s.Unit + ".service"
+		}
 		return s.Unit
 	}
 	return s.Unit + ":" + strconv.Itoa(s.Port)
