@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -58,8 +60,13 @@ func decodeLearning(path string, n *yaml.Node) (LearningConfig, error) {
 		return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: expected a mapping such as {retrain_after: 50, retrain_every: 24h}, got %s",
 			path, n.Line, configValueText(n))
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if line, ok := seen[k.Value]; ok {
+			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: mapping key %q already defined at line %d", path, k.Line, k.Value, line)
+		}
+		seen[k.Value] = k.Line
 		where := fmt.Sprintf("%s:%d: model.%s", path, v.Line, k.Value)
 		if v.Kind != yaml.ScalarNode && (k.Value == "retrain_after" || k.Value == "retrain_every") {
 			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a single value, got %s", where, configValueText(v))
@@ -70,8 +77,10 @@ func decodeLearning(path string, n *yaml.Node) (LearningConfig, error) {
 				lc.RetrainAfter = -1
 				continue
 			}
-			var count int
-			if err := v.Decode(&count); err != nil || count <= 0 {
+			// A quoted whole number ("50") is taken as the number; 1.5 or
+			// 1e3 are refused rather than truncated.
+			count, err := strconv.Atoi(strings.TrimSpace(v.Value))
+			if err != nil || count <= 0 {
 				return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive whole number of outcomes or off, got %s", where, configValueText(v))
 			}
 			lc.RetrainAfter = count

@@ -361,15 +361,23 @@ func TestModelConfig(t *testing.T) {
 	if o.Learning.RetrainAfter != 20 || o.Learning.RetrainEvery != 7*24*time.Hour {
 		t.Errorf("learning = %+v", o.Learning)
 	}
+	// A quoted whole number is the number.
+	c, err = LoadConfig(write("model:\n  retrain_after: \"50\"\n"), false)
+	if err != nil || c.Model.retrainAfter() != 50 {
+		t.Errorf("retrain_after \"50\": %+v, %v", c.Model, err)
+	}
 	c, err = LoadConfig(write("model:\n  retrain_after: off\n"), false)
 	if err != nil || c.Model.retrainAfter() > 0 || c.Model.retrainEvery() != DefaultRetrainEvery {
 		t.Errorf("retrain_after off: %+v, %v", c.Model, err)
 	}
 	for text, want := range map[string]string{
-		"model:\n  retrain_after: -3\n":   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
-		"model:\n  retrain_every: soon\n": "patchpilot.yaml:2: model.retrain_every",
-		"model:\n  retrain: 5\n":          `patchpilot.yaml:2: model: unknown key "retrain"`,
-		"model: 5\n":                      "patchpilot.yaml:1: model: expected a mapping",
+		"model:\n  retrain_after: -3\n":                    "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
+		"model:\n  retrain_every: soon\n":                  "patchpilot.yaml:2: model.retrain_every",
+		"model:\n  retrain: 5\n":                           `patchpilot.yaml:2: model: unknown key "retrain"`,
+		"model: 5\n":                                       "patchpilot.yaml:1: model: expected a mapping",
+		"model:\n  retrain_after: 1.5\n":                   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number of outcomes or off, got \"1.5\"",
+		"model:\n  retrain_after: 1e3\n":                   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
+		"model:\n  retrain_after: 5\n  retrain_after: 9\n": `patchpilot.yaml:3: model: mapping key "retrain_after" already defined at line 2`,
 	} {
 		if _, err := LoadConfig(write(text), false); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", text, err, want)
