@@ -68,6 +68,14 @@ unreachable host, an injected fault, a manual abort) are left out.`,
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
 			if err != nil {
+				if st.Unreadable == "" {
+					return err
+				}
+				// Show what the store lists, so that another model can
+				// be chosen, then fail with the error and its hint.
+				if rerr := c.render(st, func(w io.Writer) { writeModelStatus(w, st) }); rerr != nil {
+					return rerr
+				}
 				return err
 			}
 			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
@@ -77,13 +85,20 @@ unreachable host, an injected fault, a manual abort) are left out.`,
 
 func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "model:\t%s\n", st.ModelVersion)
+	if st.Unreadable != "" {
+		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "unreadable:\t%s\n", st.Unreadable)
+		fmt.Fprintf(w, "history:\t%s stored now; %s stored\n", counted(st.StoredRecords, "record", "records"), counted(st.Models, "model", "models"))
+		writeModelActivation(w, st)
+		return
+	}
 	switch {
 	case !st.Stored:
 		fmt.Fprintf(w, "stored:\tno (cold-start model from public priors; run 'patchpilot model train')\n")
 	default:
 		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
 	}
-	if st.Stored {
+	if st.TrainedAt != nil {
 		fmt.Fprintf(w, "trained:\t%s\n", st.TrainedAt.Local().Format(time.DateTime))
 	} else {
 		// The cold-start model is built afresh by each command, so its
@@ -92,8 +107,8 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 		fmt.Fprintf(w, "trained:\tnever\n")
 	}
 	if st.Records > 0 {
-		fmt.Fprintf(w, "trained on:\t%d records (%d failures) from %s, %s to %s\n", st.Records, st.Failures,
-			dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))
+		fmt.Fprintf(w, "trained on:\t%s (%s) from %s, %s to %s\n", counted(st.Records, "record", "records"),
+			counted(st.Failures, "failure", "failures"), dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))
 	} else {
 		fmt.Fprintf(w, "trained on:\tno outcomes\n")
 	}
@@ -107,7 +122,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	}
 	fmt.Fprintf(w, "method:\t%s\n", fit)
 	fmt.Fprintf(w, "priors:\t%.2f%% (%s)\n", 100*st.PriorRate, st.PriorSource)
-	fmt.Fprintf(w, "history:\t%d records stored now; %d models stored\n", st.StoredRecords, st.Models)
+	fmt.Fprintf(w, "history:\t%s stored now; %s stored\n", counted(st.StoredRecords, "record", "records"), counted(st.Models, "model", "models"))
 	writeModelActivation(w, st)
 	writeFleetCalibration(w, st.Fleet)
 }

@@ -60,8 +60,8 @@ func writeModelActivation(w io.Writer, st app.ModelStatus) {
 			if m.Active {
 				active = "  (active)"
 			}
-			fmt.Fprintf(w, "  %s  saved %s, %d records (%d failures)%s\n", m.Version, m.SavedAt.Local().Format(time.DateTime),
-				t.Records, t.Failures, active)
+			fmt.Fprintf(w, "  %s  saved %s, %s (%s)%s\n", m.Version, m.SavedAt.Local().Format(time.DateTime),
+				counted(t.Records, "record", "records"), counted(t.Failures, "failure", "failures"), active)
 		}
 	}
 	if r := st.LastRefused; r != nil {

@@ -221,10 +221,17 @@ func (a *App) ExportHistory(ctx context.Context, w io.Writer) (int, error) {
 // ModelStatus says which model is in use and what it was trained on. Its
 // JSON field names are part of the CLI contract (docs/cli.md).
 type ModelStatus struct {
-	ModelVersion string    `json:"model_version"`
-	Stored       bool      `json:"stored"`     // false: no model is stored, the cold-start model is in use
-	ColdStart    bool      `json:"cold_start"` // see risk.Model.ColdStart
-	TrainedAt    time.Time `json:"trained_at"`
+	ModelVersion string `json:"model_version"`
+	Stored       bool   `json:"stored"`     // false: no model is stored, the cold-start model is in use
+	ColdStart    bool   `json:"cold_start"` // see risk.Model.ColdStart
+	// TrainedAt is when the model was trained; nil for the cold-start
+	// model of a store without one, which no training made.
+	TrainedAt *time.Time `json:"trained_at"`
+	// Unreadable, when set, says why the active model cannot be read
+	// (stored by another version of patchpilot, or damaged): the status
+	// then holds only what the store lists about it, and ModelStatus
+	// returns an EINTERNAL error whose hint names 'patchpilot model use'.
+	Unreadable string `json:"unreadable,omitempty"`
 	// SavedAt is when the model was stored; nil for the cold-start model.
 	SavedAt  *time.Time `json:"saved_at"`
 	Source   string     `json:"source"`
@@ -278,10 +285,13 @@ func (a *App) now() time.Time {
 // Model returns the active model and whether it was stored; without a stored
 // model it returns the cold-start model built from the embedded priors.
 // Either way its history counts every stored outcome (withFleetHistory).
+// An active model that cannot be read is an EINTERNAL error (the stored
+// data, not the caller, is at fault) whose hint names a stored model to
+// make active; the stored model's info comes with it.
 func (a *App) Model(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
 	m, info, err := a.activeModel(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, info, err
 	}
 	if err := a.withFleetHistory(ctx, m); err != nil {
 		return nil, nil, err
@@ -301,9 +311,24 @@ func (a *App) activeModel(ctx context.Context) (*risk.Model, *patchpilot.ModelIn
 	}
 	m, err := risk.UnmarshalModel(blob, "stored model "+info.Version)
 	if err != nil {
-		return nil, nil, err
+		return nil, &info, patchpilot.Errorf(patchpilot.EINTERNAL, "the active risk model %s cannot be read: %w", info.Version, err).
+			WithHint(a.unreadableModelHint(ctx, info.Version))
 	}
 	return m, &info, nil
+}
+
+// unreadableModelHint tells what to do about an active model that cannot
+// be read: make another stored model active, or train one.
+func (a *App) unreadableModelHint(ctx context.Context, active string) string {
+	models, err := a.Store.Models(ctx)
+	if err == nil {
+		for _, m := range models {
+			if m.Version != active {
+				return fmt.Sprintf("make a readable stored model the active one, e.g. the newest other one: 'patchpilot model use %s' ('patchpilot model status' lists them; model use refuses one it cannot read), or train a new one with 'patchpilot model train'", m.Version)
+			}
+		}
+	}
+	return "no other model is stored: train one with 'patchpilot model train' (it becomes the active one)"
 }
 
 // TrainModel trains a model on every stored outcome (imported history
@@ -346,7 +371,7 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	}
 	st, err := a.modelStatus(ctx, records)
 	if err != nil {
-		return st, err
+		return st, err // with what can be told of an unreadable model
 	}
 	fc, err := a.FleetCalibration(ctx)
 	st.Fleet = &fc
@@ -356,24 +381,32 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 // modelStatus is ModelStatus with the stored history already read.
 func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStatus, error) {
 	m, info, err := a.Model(ctx)
-	if err != nil {
+	if err != nil && info == nil {
 		return ModelStatus{}, err
 	}
-	models, err := a.Store.Models(ctx)
+	models, lerr := a.Store.Models(ctx)
+	if lerr != nil {
+		return ModelStatus{}, lerr
+	}
 	if err != nil {
-		return ModelStatus{}, err
+		// The active model cannot be read: say what the store lists, so
+		// that another model can be chosen.
+		trained, saved := info.TrainedAt, info.SavedAt
+		return ModelStatus{ModelVersion: info.Version, Stored: true, TrainedAt: &trained, SavedAt: &saved,
+			Unreadable: err.Error(), StoredRecords: len(records), Models: len(models), StoredModels: models,
+			Activation: ModelActivation{How: "unreadable", Text: "the active model cannot be read"}}, err
 	}
 	t := m.Training
 	s := ModelStatus{
-		ModelVersion: m.Version, Stored: info != nil, ColdStart: m.ColdStart(), TrainedAt: m.TrainedAt,
+		ModelVersion: m.Version, Stored: info != nil, ColdStart: m.ColdStart(),
 		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
 		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
 		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),
 		StoredModels: models,
 	}
 	if info != nil {
-		saved := info.SavedAt
-		s.SavedAt = &saved
+		saved, trained := info.SavedAt, m.TrainedAt
+		s.SavedAt, s.TrainedAt = &saved, &trained
 	}
 	s.RecentBaseRate = movingBaseRate(m, records)
 	if s.Activation, s.LastRefused, err = a.activation(ctx, m.Version, info != nil); err != nil {
