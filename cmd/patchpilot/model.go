@@ -154,7 +154,12 @@ func (c *cli) modelExplainCommand() *cobra.Command {
 		Long: `Explain the active model in words: its terms, largest first (weights are
 changes in the log-odds of failure per unit), how strongly it pools packages
 toward their category, and the packages that failed most in this fleet.
-With --package (and --host), also score that package and list the reasons.
+With --package, also score that package's pending update and list the
+reasons: on the --host named, or on the first host (by name) with a pending
+update of it. A package is scored only as an update (its versions decide
+several terms): exit 4 when no host, or not the host named, has a pending
+update of it, and 4 when the host does not exist. For a package's past
+outcomes, see 'patchpilot history'.
 
 JSON fields: model_version, cold_start, terms: [{feature, weight, text}],
 shrinkage, riskiest_packages, assessment (as in 'assess').`,

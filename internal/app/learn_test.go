@@ -98,7 +98,7 @@ func TestAssessLearnsFromRolloutsWithoutTraining(t *testing.T) {
 	}
 	found := false
 	for _, r := range reasons {
-		found = found || (r.Feature == risk.FeatureVersion && strings.Contains(r.Text, "1.1.3 already failed on 1 of 1 hosts"))
+		found = found || (r.Feature == risk.FeatureVersion && strings.Contains(r.Text, "1.1.3 already failed in its only host patch"))
 	}
 	if !found {
 		t.Errorf("1.1.3 reasons %+v: want the version's own failure", reasons)

@@ -203,6 +203,24 @@ func TestImportTrainAssess(t *testing.T) {
 	if len(ex.Terms) == 0 || ex.Assessment == nil || len(ex.Riskiest) == 0 || !strings.HasPrefix(ex.Riskiest[0], "pp-agent ") {
 		t.Errorf("Explain = %+v; want terms, pp-agent as the riskiest package and an assessment", ex)
 	}
+	// Without --host the package is scored on a host with a pending
+	// update of it, with its versions.
+	ex, err = a.ExplainModel(ctx, ExplainQuery{Package: "pp-agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := ex.Assessment; as == nil || as.Host == "" || len(as.Packages) == 0 || strings.HasSuffix(as.Packages[0], "=") {
+		t.Errorf("Explain --package pp-agent = %+v; want it scored on a host with its pending version", ex.Assessment)
+	}
+	// A package with no pending update has nothing to score: not found,
+	// with a hint, rather than a score of blank versions.
+	for _, q := range []ExplainQuery{{Package: "nosuchpkg"}, {Package: "nosuchpkg", Host: "web-1"}} {
+		_, err := a.ExplainModel(ctx, q)
+		if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || patchpilot.ErrorHint(err) == "" ||
+			!strings.Contains(err.Error(), "no pending update of nosuchpkg") {
+			t.Errorf("Explain %+v: %v (hint %q); want not_found with a hint", q, err, patchpilot.ErrorHint(err))
+		}
+	}
 }
 
 func TestExportRoundTrip(t *testing.T) {
