@@ -32,14 +32,26 @@ func (c *cli) modelTrainCommand() *cobra.Command {
 		Long: `Train on every stored outcome (rollouts and imported history) and store the
 model as the active one; earlier models are kept. With no outcomes, or too
 few to fit a regression, the model is the cold-start model: public priors
-and whatever counts the fleet has. Prints what 'model status' prints.`,
+and whatever counts the fleet has. Prints what 'model status' prints.
+
+The version is a hash of the training data, parameters and priors: training
+again on the same outcomes gives the same version, and no second copy is
+stored. When it is the active model the output starts with "unchanged:"
+(JSON "unchanged": true) and nothing is recorded; an older stored copy is made
+the active one again. The model.trained event names who trained, as
+'model use' does.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
-			st, err := a.TrainModel(cmd.Context())
+			st, err := a.TrainModelBy(cmd.Context(), c.actor(a))
 			if err != nil {
 				return err
 			}
-			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
+			return c.render(st, func(w io.Writer) {
+				if st.Unchanged {
+					fmt.Fprintf(w, "unchanged:\tthe stored outcomes give the active model %s again; nothing new stored\n", st.ModelVersion)
+				}
+				writeModelStatus(w, st)
+			})
 		}),
 	}
 }
@@ -223,8 +235,12 @@ for outcomes that became known long after the update (public advisory data).
 the public data, with a file computed only from data before the test split
 (go run ./cmd/riskpriors -until DATE -out FILE), so nothing leaks.
 
+The test period should come after the training period: when the --test file
+has outcomes older than the newest of --train, a warning says so (on
+standard error, and in "warnings") and the figures flatter the model.
+
 JSON fields: model_version, train, test, training (the model's training
-info), freeze_history, and model, baseline, base_rate, each with name, n,
+info), freeze_history, warnings, and model, baseline, base_rate, each with name, n,
 failure_rate, auc, brier, log_loss, ece and calibration: [{lo, hi, n,
 predicted, observed}], and periods: [{period, n, failures, failure_rate,
 base_rate, model_brier, base_rate_brier, worse}].`,
@@ -243,6 +259,9 @@ base_rate, model_brier, base_rate_brier, worse}].`,
 			res, err := app.EvaluateFiles(train, test, app.EvalOptions{FreezeHistory: frozen, PriorsFile: priors, Now: time.Now().UTC()})
 			if err != nil {
 				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
 			}
 			if f != formatTable {
 				return c.render(res, nil)

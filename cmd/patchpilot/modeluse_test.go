@@ -37,4 +37,17 @@ func TestModelUse(t *testing.T) {
 	if r := e.run("model", "use"); r.code != 2 {
 		t.Errorf("model use without a version: exit %d, want 2", r.code)
 	}
+	if r := e.run("model", "use", ""); r.code != 2 || !strings.Contains(r.stderr, "a version is required") {
+		t.Errorf("model use of an empty version: exit %d, stderr %q; want 2 saying a version is required", r.code, r.stderr)
+	}
+	if out := e.mustRun("model", "use", "--help"); !strings.Contains(out, "Exit codes") || !strings.Contains(out, "4 when no model") {
+		t.Errorf("model use --help gives no exit codes:\n%s", out)
+	}
+	// Training again on the same outcomes stores no second model of the
+	// same version.
+	e.mustRun("model", "use", v2)
+	out = e.mustRun("model", "train")
+	if !strings.Contains(out, "unchanged:") || !strings.Contains(out, "2 models stored") {
+		t.Errorf("model train on the same outcomes:\n%s\nwant it unchanged and 2 models stored", out)
+	}
 }

@@ -321,6 +321,10 @@ func (a *App) learnAfterRollout(ctx context.Context, rollout string, _ patchpilo
 // use'), records who did it, and returns the new status. A model this
 // version of patchpilot cannot read is refused, and the active model stays.
 func (a *App) UseModel(ctx context.Context, version, actor string) (ModelStatus, error) {
+	if strings.TrimSpace(version) == "" {
+		return ModelStatus{}, patchpilot.Errorf(patchpilot.EINVALID, "model use: a version is required").
+			WithHint("'patchpilot model status' lists the stored models")
+	}
 	models, err := a.Store.Models(ctx)
 	if err != nil {
 		return ModelStatus{}, err

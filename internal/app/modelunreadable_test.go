@@ -55,3 +55,33 @@ func TestColdStartStatusHasNoTrainingTime(t *testing.T) {
 		t.Errorf("cold-start status: stored %v, trained_at %v; want no training time", st.Stored, st.TrainedAt)
 	}
 }
+
+// Training twice on the same outcomes gives the same version: the second
+// training stores no copy and says the model is unchanged. The training is
+// recorded with who trained. model use of an empty version is bad input.
+func TestTrainTwiceStoresOneModel(t *testing.T) {
+	a := newTestApp(t)
+	ctx := context.Background()
+	if _, err := a.ImportHistory(ctx, "testdata/history-test.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.TrainModelBy(ctx, "user:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.TrainModelBy(ctx, "user:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Unchanged || !second.Unchanged || second.ModelVersion != first.ModelVersion || second.Models != 1 {
+		t.Errorf("second training: version %s unchanged %v, %d models stored; want %s unchanged and 1 model",
+			second.ModelVersion, second.Unchanged, second.Models, first.ModelVersion)
+	}
+	events, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventModelTrained})
+	if err != nil || len(events) != 1 || events[0].Actor != "user:ann" {
+		t.Errorf("model.trained events %+v, %v; want one by user:ann", events, err)
+	}
+	if _, err := a.UseModel(ctx, "", "user:ann"); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "a version is required") {
+		t.Errorf("model use of an empty version: %v, want invalid", err)
+	}
+}

@@ -232,6 +232,10 @@ type ModelStatus struct {
 	// then holds only what the store lists about it, and ModelStatus
 	// returns an EINTERNAL error whose hint names 'patchpilot model use'.
 	Unreadable string `json:"unreadable,omitempty"`
+	// Unchanged is set by 'model train' when the training gave the active
+	// model again (the same data, parameters and priors): nothing was
+	// stored or recorded.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// SavedAt is when the model was stored; nil for the cold-start model.
 	SavedAt  *time.Time `json:"saved_at"`
 	Source   string     `json:"source"`
@@ -333,8 +337,19 @@ func (a *App) unreadableModelHint(ctx context.Context, active string) string {
 
 // TrainModel trains a model on every stored outcome (imported history
 // included) and stores it as the active model. Without outcomes it stores
-// the cold-start model, so that assessments name a stored version.
+// the cold-start model, so that assessments name a stored version. The
+// event names no person (TrainModelBy does).
 func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
+	return a.TrainModelBy(ctx, "")
+}
+
+// TrainModelBy is TrainModel recording who trained ('patchpilot model
+// train' passes the same local actor as 'model use'). A training whose
+// model is already stored (same data, parameters and priors: the same
+// version) stores no second copy: when it is the active one the status says
+// Unchanged and nothing is recorded; an older stored copy is made the
+// active one again, recorded as a training.
+func (a *App) TrainModelBy(ctx context.Context, actor string) (ModelStatus, error) {
 	records, err := a.History(ctx)
 	if err != nil {
 		return ModelStatus{}, err
@@ -343,21 +358,58 @@ func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	blob, err := risk.MarshalModel(m)
+	models, err := a.Store.Models(ctx)
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	info, err := json.Marshal(m.Training)
-	if err != nil {
-		return ModelStatus{}, patchpilot.Errorf(patchpilot.EINTERNAL, "encode training info: %w", err)
+	stored, active := false, false
+	for _, info := range models {
+		if info.Version == m.Version {
+			stored, active = true, active || info.Active
+		}
 	}
-	if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
-		return ModelStatus{}, err
+	if active {
+		st, err := a.ModelStatus(ctx)
+		if err != nil && st.Unreadable == "" {
+			return st, err
+		}
+		if st.Unreadable == "" {
+			st.Unchanged = true
+			return st, nil
+		}
+		// The stored copy cannot be read: store the new one over it.
+		stored = false
+	}
+	what := "trained"
+	if stored {
+		// The same model as an older stored one: make that one active
+		// rather than store a copy with the same version.
+		if _, err := a.Store.UseModel(ctx, m.Version); err != nil {
+			return ModelStatus{}, err
+		}
+		if _, _, err := a.activeModel(ctx); err != nil {
+			stored = false
+		} else {
+			what = "trained (the same as the stored model, made active again)"
+		}
+	}
+	if !stored {
+		blob, err := risk.MarshalModel(m)
+		if err != nil {
+			return ModelStatus{}, err
+		}
+		info, err := json.Marshal(m.Training)
+		if err != nil {
+			return ModelStatus{}, patchpilot.Errorf(patchpilot.EINTERNAL, "encode training info: %w", err)
+		}
+		if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
+			return ModelStatus{}, err
+		}
 	}
 	data, _ := json.Marshal(patchpilot.ModelTrainedData{ModelVersion: m.Version, Training: m.Training})
-	if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Data: data,
-		Message: fmt.Sprintf("trained risk model %s on %d records (%d failures)", m.Version,
-			m.Training.Records, m.Training.Failures)}); err != nil {
+	if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Actor: actor, Data: data,
+		Message: fmt.Sprintf("%s risk model %s on %s (%s)", what, m.Version,
+			counted(m.Training.Records, "record", "records"), counted(m.Training.Failures, "failure", "failures"))}); err != nil {
 		return ModelStatus{}, err
 	}
 	return a.ModelStatus(ctx)
@@ -451,6 +503,9 @@ type EvalResult struct {
 	Test          string            `json:"test"`
 	Training      risk.TrainingInfo `json:"training"`
 	FreezeHistory bool              `json:"freeze_history"`
+	// Warnings say what makes the figures less trustworthy, such as a
+	// test period that is not after the training period.
+	Warnings []string `json:"warnings"`
 	risk.Report
 }
 
@@ -458,7 +513,7 @@ type EvalResult struct {
 // another, beside the rule-based baseline and the base rate. It reads only
 // the files; the store is not involved.
 func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, error) {
-	res := EvalResult{Train: trainPath, Test: testPath, FreezeHistory: opts.FreezeHistory}
+	res := EvalResult{Train: trainPath, Test: testPath, FreezeHistory: opts.FreezeHistory, Warnings: []string{}}
 	train, err := readHistoryFile(trainPath)
 	if err != nil {
 		return res, err
@@ -469,6 +524,9 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	}
 	if len(test) == 0 {
 		return res, patchpilot.Errorf(patchpilot.EINVALID, "%s: no records to evaluate on", testPath)
+	}
+	if w := periodOrderWarning(train, test, trainPath, testPath); w != "" {
+		res.Warnings = append(res.Warnings, w)
 	}
 	to := risk.TrainOptions{Now: opts.Now, Source: trainPath}
 	if opts.PriorsFile != "" {
@@ -492,6 +550,36 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	res.ModelVersion, res.Training = m.Version, m.Training
 	res.Report = risk.EvaluateWith(m, test, risk.EvalOptions{FreezeHistory: opts.FreezeHistory})
 	return res, nil
+}
+
+// periodOrderWarning says when test records are not all after the
+// training records: the model is then scored on outcomes older than ones
+// it learnt from, which flatters it.
+func periodOrderWarning(train, test []risk.Record, trainPath, testPath string) string {
+	if len(train) == 0 {
+		return ""
+	}
+	last := train[0].Time
+	for _, r := range train {
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	older := 0
+	first := test[0].Time
+	for _, r := range test {
+		if !r.Time.After(last) {
+			older++
+		}
+		if r.Time.Before(first) {
+			first = r.Time
+		}
+	}
+	if older == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the test period is not after the training period: %s of %s (from %s) are not newer than the newest of %s (%s); train on the past, test on what followed",
+		counted(older, "record", "records"), testPath, first.Format(time.DateOnly), trainPath, last.Format(time.DateOnly))
 }
 
 // MaxPriorsBytes bounds the priors file of EvaluateFiles (docs/cli.md,

@@ -283,6 +283,17 @@ func TestEvaluateFiles(t *testing.T) {
 	if len(res.Model.Calibration) == 0 {
 		t.Error("no calibration table")
 	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q for a test period after the training one", res.Warnings)
+	}
+	// Swapped, the test period comes first: a warning says so.
+	swapped, err := EvaluateFiles("testdata/history-test.jsonl", "testdata/history-train.jsonl", EvalOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swapped.Warnings) != 1 || !strings.Contains(swapped.Warnings[0], "the test period is not after the training period") {
+		t.Errorf("swapped eval warnings %q, want one on the periods' order", swapped.Warnings)
+	}
 	_, err = EvaluateFiles("testdata/history-bad.jsonl", "testdata/history-test.jsonl", EvalOptions{})
 	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") {
 		t.Errorf("eval with a bad training file: %v; want invalid naming history-bad.jsonl:3", err)
