@@ -150,8 +150,8 @@ func writeFleetCalibration(w io.Writer, fc *app.FleetCalibration) {
 		fmt.Fprintf(w, "calibration:\tno outcome with a stored prediction yet (each rollout stores one per host when it starts)\n")
 		return
 	}
-	fmt.Fprintf(w, "calibration:\t%d outcomes with a stored prediction (%d unrelated to the patch left out), models %s: observed %.1f%% failed, Brier %.4f, ECE %.4f\n",
-		m.N, fc.Unrelated, strings.Join(fc.Models, ", "), 100*m.Rate, m.Brier, m.ECE)
+	fmt.Fprintf(w, "calibration:\t%s with a stored prediction (%d unrelated to the patch left out), models %s: observed %.1f%% failed, Brier %.4f, ECE %.4f\n",
+		counted(m.N, "outcome", "outcomes"), fc.Unrelated, strings.Join(fc.Models, ", "), 100*m.Rate, m.Brier, m.ECE)
 	fmt.Fprintln(w, "\nPREDICTED\tN\tMEAN PREDICTED\tOBSERVED")
 	for _, b := range m.Calibration {
 		fmt.Fprintf(w, "%.1f%%-%.1f%%\t%d\t%.1f%%\t%.1f%%\n", 100*b.Lo, 100*b.Hi, b.N, 100*b.Predicted, 100*b.Observed)
@@ -269,8 +269,9 @@ base_rate, model_brier, base_rate_brier, worse}].`,
 			// The report aligns its own tables.
 			t := res.Training
 			out := escapingWriter{c.stdout}
-			fmt.Fprintf(out, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
-				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
+			fmt.Fprintf(out, "model %s trained on %s (%s) from %s; test %s from %s\n\n",
+				res.ModelVersion, counted(t.Records, "record", "records"), counted(t.Failures, "failure", "failures"), res.Train,
+				counted(res.Model.N, "record", "records"), res.Test)
 			res.WriteTables(out)
 			return nil
 		},

@@ -644,7 +644,7 @@ func (a *App) ColdStartNote(ctx context.Context) (string, error) {
 	note := fmt.Sprintf("cold-start model: the model was trained on %s (%s), too few to fit a regression (it needs %d outcomes and %d failures); public priors and this fleet's counts decide",
 		counted(m.Training.Records, "outcome", "outcomes"), counted(m.Training.Failures, "failure", "failures"), m.Params.MinRecords, m.Params.MinFailures)
 	if n > m.Training.Records {
-		note += fmt.Sprintf(" (%d outcomes stored now: run `patchpilot model train` again)", n)
+		note += fmt.Sprintf(" (%s stored now: run `patchpilot model train` again)", counted(n, "outcome", "outcomes"))
 	}
 	return note, nil
 }
