@@ -32,14 +32,26 @@ func (c *cli) modelTrainCommand() *cobra.Command {
 		Long: `Train on every stored outcome (rollouts and imported history) and store the
 model as the active one; earlier models are kept. With no outcomes, or too
 few to fit a regression, the model is the cold-start model: public priors
-and whatever counts the fleet has. Prints what 'model status' prints.`,
+and whatever counts the fleet has. Prints what 'model status' prints.
+
+The version is a hash of the training data, parameters and priors: training
+again on the same outcomes gives the same version, and no second copy is
+stored. When it is the active model the output starts with "unchanged:"
+(JSON "unchanged": true) and nothing is recorded; an older stored copy is made
+the active one again. The model.trained event names who trained, as
+'model use' does.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: c.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
-			st, err := a.TrainModel(cmd.Context())
+			st, err := a.TrainModelBy(cmd.Context(), c.actor(a))
 			if err != nil {
 				return err
 			}
-			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
+			return c.render(st, func(w io.Writer) {
+				if st.Unchanged {
+					fmt.Fprintf(w, "unchanged:\tthe stored outcomes give the active model %s again; nothing new stored\n", st.ModelVersion)
+				}
+				writeModelStatus(w, st)
+			})
 		}),
 	}
 }
@@ -68,6 +80,14 @@ unreachable host, an injected fault, a manual abort) are left out.`,
 		RunE: c.withReadApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			st, err := a.ModelStatus(cmd.Context())
 			if err != nil {
+				if st.Unreadable == "" {
+					return err
+				}
+				// Show what the store lists, so that another model can
+				// be chosen, then fail with the error and its hint.
+				if rerr := c.render(st, func(w io.Writer) { writeModelStatus(w, st) }); rerr != nil {
+					return rerr
+				}
 				return err
 			}
 			return c.render(st, func(w io.Writer) { writeModelStatus(w, st) })
@@ -77,13 +97,20 @@ unreachable host, an injected fault, a manual abort) are left out.`,
 
 func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	fmt.Fprintf(w, "model:\t%s\n", st.ModelVersion)
+	if st.Unreadable != "" {
+		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "unreadable:\t%s\n", st.Unreadable)
+		fmt.Fprintf(w, "history:\t%s stored now; %s stored\n", counted(st.StoredRecords, "record", "records"), counted(st.Models, "model", "models"))
+		writeModelActivation(w, st)
+		return
+	}
 	switch {
 	case !st.Stored:
 		fmt.Fprintf(w, "stored:\tno (cold-start model from public priors; run 'patchpilot model train')\n")
 	default:
 		fmt.Fprintf(w, "stored:\t%s\n", st.SavedAt.Local().Format(time.DateTime))
 	}
-	if st.Stored {
+	if st.TrainedAt != nil {
 		fmt.Fprintf(w, "trained:\t%s\n", st.TrainedAt.Local().Format(time.DateTime))
 	} else {
 		// The cold-start model is built afresh by each command, so its
@@ -92,8 +119,8 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 		fmt.Fprintf(w, "trained:\tnever\n")
 	}
 	if st.Records > 0 {
-		fmt.Fprintf(w, "trained on:\t%d records (%d failures) from %s, %s to %s\n", st.Records, st.Failures,
-			dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))
+		fmt.Fprintf(w, "trained on:\t%s (%s) from %s, %s to %s\n", counted(st.Records, "record", "records"),
+			counted(st.Failures, "failure", "failures"), dash(st.Source), st.From.Format(time.DateOnly), st.To.Format(time.DateOnly))
 	} else {
 		fmt.Fprintf(w, "trained on:\tno outcomes\n")
 	}
@@ -107,7 +134,7 @@ func writeModelStatus(w io.Writer, st app.ModelStatus) {
 	}
 	fmt.Fprintf(w, "method:\t%s\n", fit)
 	fmt.Fprintf(w, "priors:\t%.2f%% (%s)\n", 100*st.PriorRate, st.PriorSource)
-	fmt.Fprintf(w, "history:\t%d records stored now; %d models stored\n", st.StoredRecords, st.Models)
+	fmt.Fprintf(w, "history:\t%s stored now; %s stored\n", counted(st.StoredRecords, "record", "records"), counted(st.Models, "model", "models"))
 	writeModelActivation(w, st)
 	writeFleetCalibration(w, st.Fleet)
 }
@@ -123,8 +150,8 @@ func writeFleetCalibration(w io.Writer, fc *app.FleetCalibration) {
 		fmt.Fprintf(w, "calibration:\tno outcome with a stored prediction yet (each rollout stores one per host when it starts)\n")
 		return
 	}
-	fmt.Fprintf(w, "calibration:\t%d outcomes with a stored prediction (%d unrelated to the patch left out), models %s: observed %.1f%% failed, Brier %.4f, ECE %.4f\n",
-		m.N, fc.Unrelated, strings.Join(fc.Models, ", "), 100*m.Rate, m.Brier, m.ECE)
+	fmt.Fprintf(w, "calibration:\t%s with a stored prediction (%d unrelated to the patch left out), models %s: observed %.1f%% failed, Brier %.4f, ECE %.4f\n",
+		counted(m.N, "outcome", "outcomes"), fc.Unrelated, strings.Join(fc.Models, ", "), 100*m.Rate, m.Brier, m.ECE)
 	fmt.Fprintln(w, "\nPREDICTED\tN\tMEAN PREDICTED\tOBSERVED")
 	for _, b := range m.Calibration {
 		fmt.Fprintf(w, "%.1f%%-%.1f%%\t%d\t%.1f%%\t%.1f%%\n", 100*b.Lo, 100*b.Hi, b.N, 100*b.Predicted, 100*b.Observed)
@@ -139,7 +166,12 @@ func (c *cli) modelExplainCommand() *cobra.Command {
 		Long: `Explain the active model in words: its terms, largest first (weights are
 changes in the log-odds of failure per unit), how strongly it pools packages
 toward their category, and the packages that failed most in this fleet.
-With --package (and --host), also score that package and list the reasons.
+With --package, also score that package's pending update and list the
+reasons: on the --host named, or on the first host (by name) with a pending
+update of it. A package is scored only as an update (its versions decide
+several terms): exit 4 when no host, or not the host named, has a pending
+update of it, and 4 when the host does not exist. For a package's past
+outcomes, see 'patchpilot history'.
 
 JSON fields: model_version, cold_start, terms: [{feature, weight, text}],
 shrinkage, riskiest_packages, assessment (as in 'assess').`,
@@ -203,8 +235,12 @@ for outcomes that became known long after the update (public advisory data).
 the public data, with a file computed only from data before the test split
 (go run ./cmd/riskpriors -until DATE -out FILE), so nothing leaks.
 
+The test period should come after the training period: when the --test file
+has outcomes older than the newest of --train, a warning says so (on
+standard error, and in "warnings") and the figures flatter the model.
+
 JSON fields: model_version, train, test, training (the model's training
-info), freeze_history, and model, baseline, base_rate, each with name, n,
+info), freeze_history, warnings, and model, baseline, base_rate, each with name, n,
 failure_rate, auc, brier, log_loss, ece and calibration: [{lo, hi, n,
 predicted, observed}], and periods: [{period, n, failures, failure_rate,
 base_rate, model_brier, base_rate_brier, worse}].`,
@@ -224,14 +260,18 @@ base_rate, model_brier, base_rate_brier, worse}].`,
 			if err != nil {
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
+			}
 			if f != formatTable {
 				return c.render(res, nil)
 			}
 			// The report aligns its own tables.
 			t := res.Training
 			out := escapingWriter{c.stdout}
-			fmt.Fprintf(out, "model %s trained on %d records (%d failures) from %s; test %d records from %s\n\n",
-				res.ModelVersion, t.Records, t.Failures, res.Train, res.Model.N, res.Test)
+			fmt.Fprintf(out, "model %s trained on %s (%s) from %s; test %s from %s\n\n",
+				res.ModelVersion, counted(t.Records, "record", "records"), counted(t.Failures, "failure", "failures"), res.Train,
+				counted(res.Model.N, "record", "records"), res.Test)
 			res.WriteTables(out)
 			return nil
 		},

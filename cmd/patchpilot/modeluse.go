@@ -19,7 +19,11 @@ func (c *cli) modelUseCommand() *cobra.Command {
 retrain kept a model that serves the fleet worse. Every trained model stays
 stored ('patchpilot model status' counts them; the model.trained events name
 them). The next automatic retrain compares its candidate with this model.
-Prints what 'model status' prints.`,
+Prints what 'model status' prints.
+
+Exit codes: 0 when the model is active; 2 when VERSION is empty, or the
+stored model cannot be read by this version of patchpilot (the active model
+stays); 4 when no model of that version is stored.`,
 		Example: `  patchpilot model use rm-1b869525c984`,
 		Args:    exactArgs(1, "the model version"),
 		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
@@ -60,8 +64,8 @@ func writeModelActivation(w io.Writer, st app.ModelStatus) {
 			if m.Active {
 				active = "  (active)"
 			}
-			fmt.Fprintf(w, "  %s  saved %s, %d records (%d failures)%s\n", m.Version, m.SavedAt.Local().Format(time.DateTime),
-				t.Records, t.Failures, active)
+			fmt.Fprintf(w, "  %s  saved %s, %s (%s)%s\n", m.Version, m.SavedAt.Local().Format(time.DateTime),
+				counted(t.Records, "record", "records"), counted(t.Failures, "failure", "failures"), active)
 		}
 	}
 	if r := st.LastRefused; r != nil {

@@ -230,7 +230,7 @@ func TestAssessJSON(t *testing.T) {
 		}
 	}
 	ex := e.mustRun("model", "explain", "--db", db, "--package", "pp-agent", "--host", "web-1")
-	for _, want := range []string{"package_history", "pp-agent updates failed on 32 of 113 hosts", "removes pp-agent-legacy"} {
+	for _, want := range []string{"package_history", "pp-agent updates failed in 32 of 113 host patches", "removes pp-agent-legacy"} {
 		if !strings.Contains(ex, want) {
 			t.Errorf("model explain lacks %q:\n%s", want, ex)
 		}

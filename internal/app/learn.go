@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -58,8 +60,13 @@ func decodeLearning(path string, n *yaml.Node) (LearningConfig, error) {
 		return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: expected a mapping such as {retrain_after: 50, retrain_every: 24h}, got %s",
 			path, n.Line, configValueText(n))
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if line, ok := seen[k.Value]; ok {
+			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: mapping key %q already defined at line %d", path, k.Line, k.Value, line)
+		}
+		seen[k.Value] = k.Line
 		where := fmt.Sprintf("%s:%d: model.%s", path, v.Line, k.Value)
 		if v.Kind != yaml.ScalarNode && (k.Value == "retrain_after" || k.Value == "retrain_every") {
 			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a single value, got %s", where, configValueText(v))
@@ -70,8 +77,10 @@ func decodeLearning(path string, n *yaml.Node) (LearningConfig, error) {
 				lc.RetrainAfter = -1
 				continue
 			}
-			var count int
-			if err := v.Decode(&count); err != nil || count <= 0 {
+			// A quoted whole number ("50") is taken as the number; 1.5 or
+			// 1e3 are refused rather than truncated.
+			count, err := strconv.Atoi(strings.TrimSpace(v.Value))
+			if err != nil || count <= 0 {
 				return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s: expected a positive whole number of outcomes or off, got %s", where, configValueText(v))
 			}
 			lc.RetrainAfter = count
@@ -140,9 +149,16 @@ type LearnResult struct {
 	// Trigger says why the model was retrained; "" when it was not.
 	Trigger string `json:"trigger,omitempty"`
 	// Kept is true when the retrained model became the active one.
-	Kept         bool                        `json:"kept"`
-	ModelVersion string                      `json:"model_version"`
-	Comparison   *patchpilot.ModelComparison `json:"comparison,omitempty"`
+	Kept         bool   `json:"kept"`
+	ModelVersion string `json:"model_version"`
+	// Waiting, when above 0, is how many more outcomes newer than the
+	// active model's training are needed before a retrained model can be
+	// compared with it on outcomes neither was trained on; the retrain
+	// waited (nothing was trained, kept or refused).
+	Waiting int `json:"waiting,omitempty"`
+	// Text says what happened in a sentence.
+	Text       string                      `json:"text,omitempty"`
+	Comparison *patchpilot.ModelComparison `json:"comparison,omitempty"`
 }
 
 // lastTraining is the time and the number of records of the latest
@@ -232,6 +248,12 @@ func (a *App) LearnAfterRollout(ctx context.Context) (LearnResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if cmp.Waiting > 0 {
+		res.ModelVersion, res.Waiting = current.Version, cmp.Waiting
+		res.Text = fmt.Sprintf("retrain (%s) waiting for %s newer than the training of the active model %s (%d so far): a fair comparison needs outcomes neither model was trained on",
+			res.Trigger, counted(cmp.Waiting, "more outcome", "more outcomes"), current.Version, cmp.Unseen)
+		return res, nil
+	}
 	c := &patchpilot.ModelComparison{Newest: cmp.Newest, NewestFailures: cmp.NewestFailures, CurrentVersion: current.Version,
 		CurrentBrier: cmp.Current.Brier, CurrentLogLoss: cmp.Current.LogLoss,
 		CandidateBrier: cmp.Candidate.Brier, CandidateLogLoss: cmp.Candidate.LogLoss, Margin: cmp.Margin}
@@ -244,6 +266,7 @@ func (a *App) LearnAfterRollout(ctx context.Context) (LearnResult, error) {
 		if cmp.Newest == 0 {
 			msg = fmt.Sprintf("retrained risk model refused (%s): too few outcomes to compare it with the active model %s; the active model stays", res.Trigger, current.Version)
 		}
+		res.Text = msg
 		return res, a.recordSystem(ctx, patchpilot.Event{Kind: patchpilot.EventModelRefused, Data: data, Message: msg})
 	}
 	if err := a.saveModel(ctx, final); err != nil {
@@ -251,9 +274,9 @@ func (a *App) LearnAfterRollout(ctx context.Context) (LearnResult, error) {
 	}
 	res.Kept, res.ModelVersion = true, final.Version
 	data, _ := json.Marshal(patchpilot.ModelTrainedData{ModelVersion: final.Version, Training: final.Training, Trigger: res.Trigger, Comparison: c})
-	return res, a.recordSystem(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Data: data,
-		Message: fmt.Sprintf("retrained risk model %s on %d records (%s): kept over %s, Brier score %.4f against %.4f on the newest %d outcomes",
-			final.Version, final.Training.Records, res.Trigger, current.Version, c.CandidateBrier, c.CurrentBrier, c.Newest)})
+	res.Text = fmt.Sprintf("retrained risk model %s on %d records (%s): kept over %s, Brier score %.4f against %.4f on the newest %d outcomes",
+		final.Version, final.Training.Records, res.Trigger, current.Version, c.CandidateBrier, c.CurrentBrier, c.Newest)
+	return res, a.recordSystem(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Data: data, Message: res.Text})
 }
 
 // recordSystem records an event of patchpilot itself, not of a person.
@@ -286,6 +309,10 @@ func (a *App) learnAfterRollout(ctx context.Context, rollout string, _ patchpilo
 		return
 	}
 	if l := a.Options.Logger; l != nil && res.Trigger != "" {
+		if res.Waiting > 0 {
+			l.Info("risk model retrain waiting", "rollout", rollout, "trigger", res.Trigger, "waiting", res.Waiting, "model", res.ModelVersion, "text", res.Text)
+			return
+		}
 		l.Info("risk model retrained", "rollout", rollout, "trigger", res.Trigger, "kept", res.Kept, "model", res.ModelVersion)
 	}
 }
@@ -294,6 +321,10 @@ func (a *App) learnAfterRollout(ctx context.Context, rollout string, _ patchpilo
 // use'), records who did it, and returns the new status. A model this
 // version of patchpilot cannot read is refused, and the active model stays.
 func (a *App) UseModel(ctx context.Context, version, actor string) (ModelStatus, error) {
+	if strings.TrimSpace(version) == "" {
+		return ModelStatus{}, patchpilot.Errorf(patchpilot.EINVALID, "model use: a version is required").
+			WithHint("'patchpilot model status' lists the stored models")
+	}
 	models, err := a.Store.Models(ctx)
 	if err != nil {
 		return ModelStatus{}, err

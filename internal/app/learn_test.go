@@ -98,7 +98,7 @@ func TestAssessLearnsFromRolloutsWithoutTraining(t *testing.T) {
 	}
 	found := false
 	for _, r := range reasons {
-		found = found || (r.Feature == risk.FeatureVersion && strings.Contains(r.Text, "1.1.3 already failed on 1 of 1 hosts"))
+		found = found || (r.Feature == risk.FeatureVersion && strings.Contains(r.Text, "1.1.3 already failed in its only host patch"))
 	}
 	if !found {
 		t.Errorf("1.1.3 reasons %+v: want the version's own failure", reasons)
@@ -249,23 +249,29 @@ func TestRetrainAfterRolloutAndModelUse(t *testing.T) {
 
 // A retrained model that scores worse on the newest outcomes than the
 // active one is refused: an event records both scores and the active model
-// stays.
+// stays. The newest outcomes are ones neither model was trained on.
 func TestRetrainRefusedKeepsTheActiveModel(t *testing.T) {
 	a := newTestApp(t)
 	a.Options.Learning = LearningConfig{RetrainAfter: 50, RetrainEvery: -1}
 	ctx := context.Background()
 	start := testNow.Add(-3000 * time.Hour)
-	// The active model knows that removals no longer matter...
-	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(300, start, 0.02, 0.02, 4))); err != nil {
-		t.Fatal(err)
-	}
-	first, err := a.TrainModel(ctx)
+	// The active model was trained on a fleet where removals no longer
+	// matter and other updates fail...
+	current, err := risk.Train(synthetic(1500, start.Add(-5000*time.Hour), 0.02, 0.2, 4), risk.TrainOptions{Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ...while the stored outcomes are mostly of an older time when they
-	// did, so that a model trained on them misjudges the newest ones.
-	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(900, start.Add(-2000*time.Hour), 0.6, 0.02, 5))); err != nil {
+	if err := a.saveModel(ctx, current); err != nil {
+		t.Fatal(err)
+	}
+	first := ModelStatus{ModelVersion: current.Version}
+	// ...while the stored outcomes are mostly of an older time when
+	// removals failed and nothing else did, so that a model trained on
+	// them misjudges the newest outcomes, which neither was trained on.
+	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(1200, start, 0.6, 0.02, 5))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(300, start.Add(1200*time.Hour), 0.02, 0.2, 6))); err != nil {
 		t.Fatal(err)
 	}
 	res, err := a.LearnAfterRollout(ctx)
@@ -275,8 +281,9 @@ func TestRetrainRefusedKeepsTheActiveModel(t *testing.T) {
 	if res.Trigger == "" || res.Kept || res.Comparison == nil {
 		t.Fatalf("retrain %+v: want it refused", res)
 	}
-	if res.Comparison.CandidateBrier <= res.Comparison.CurrentBrier {
-		t.Errorf("refused with Brier %.4f against %.4f", res.Comparison.CandidateBrier, res.Comparison.CurrentBrier)
+	if res.Comparison.CandidateBrier <= res.Comparison.CurrentBrier || res.Comparison.Newest != 300 {
+		t.Errorf("refused with Brier %.4f against %.4f on %d outcomes, want worse on the 300 newer than the active model's training",
+			res.Comparison.CandidateBrier, res.Comparison.CurrentBrier, res.Comparison.Newest)
 	}
 	st, err := a.ModelStatus(ctx)
 	if err != nil {
@@ -293,6 +300,44 @@ func TestRetrainRefusedKeepsTheActiveModel(t *testing.T) {
 	// again at the next rollout's end.
 	if res, err := a.LearnAfterRollout(ctx); err != nil || res.Trigger != "" {
 		t.Errorf("after a refusal: %+v, %v; want no retrain", res, err)
+	}
+}
+
+// A retrain right after a training on the same outcomes and one more has
+// nothing fair to compare on (the active model was fitted on every outcome
+// but one): it waits for enough newer outcomes instead of refusing.
+func TestRetrainWaitsForUnseenOutcomes(t *testing.T) {
+	a := newTestApp(t)
+	a.Options.Learning = LearningConfig{RetrainAfter: 1, RetrainEvery: -1}
+	ctx := context.Background()
+	start := testNow.Add(-3000 * time.Hour)
+	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(1500, start, 0.5, 0.03, 7))); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.TrainModel(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Regression {
+		t.Fatal("the trained model fitted no regression")
+	}
+	if _, err := a.ImportHistory(ctx, writeHistory(t, synthetic(1, start.Add(2000*time.Hour), 0.5, 0.03, 8))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.LearnAfterRollout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Trigger == "" || res.Kept || res.Comparison != nil || res.Waiting != risk.DefaultMinNewest-1 ||
+		!strings.Contains(res.Text, "waiting for 19 more outcomes") {
+		t.Fatalf("retrain %+v: want it waiting for 19 more outcomes", res)
+	}
+	st, err := a.ModelStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ModelVersion != first.ModelVersion || st.LastRefused != nil {
+		t.Errorf("status after waiting: model %s, last refused %+v; want %s and no refusal", st.ModelVersion, st.LastRefused, first.ModelVersion)
 	}
 }
 
@@ -316,15 +361,23 @@ func TestModelConfig(t *testing.T) {
 	if o.Learning.RetrainAfter != 20 || o.Learning.RetrainEvery != 7*24*time.Hour {
 		t.Errorf("learning = %+v", o.Learning)
 	}
+	// A quoted whole number is the number.
+	c, err = LoadConfig(write("model:\n  retrain_after: \"50\"\n"), false)
+	if err != nil || c.Model.retrainAfter() != 50 {
+		t.Errorf("retrain_after \"50\": %+v, %v", c.Model, err)
+	}
 	c, err = LoadConfig(write("model:\n  retrain_after: off\n"), false)
 	if err != nil || c.Model.retrainAfter() > 0 || c.Model.retrainEvery() != DefaultRetrainEvery {
 		t.Errorf("retrain_after off: %+v, %v", c.Model, err)
 	}
 	for text, want := range map[string]string{
-		"model:\n  retrain_after: -3\n":   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
-		"model:\n  retrain_every: soon\n": "patchpilot.yaml:2: model.retrain_every",
-		"model:\n  retrain: 5\n":          `patchpilot.yaml:2: model: unknown key "retrain"`,
-		"model: 5\n":                      "patchpilot.yaml:1: model: expected a mapping",
+		"model:\n  retrain_after: -3\n":                    "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
+		"model:\n  retrain_every: soon\n":                  "patchpilot.yaml:2: model.retrain_every",
+		"model:\n  retrain: 5\n":                           `patchpilot.yaml:2: model: unknown key "retrain"`,
+		"model: 5\n":                                       "patchpilot.yaml:1: model: expected a mapping",
+		"model:\n  retrain_after: 1.5\n":                   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number of outcomes or off, got \"1.5\"",
+		"model:\n  retrain_after: 1e3\n":                   "patchpilot.yaml:2: model.retrain_after: expected a positive whole number",
+		"model:\n  retrain_after: 5\n  retrain_after: 9\n": `patchpilot.yaml:3: model: mapping key "retrain_after" already defined at line 2`,
 	} {
 		if _, err := LoadConfig(write(text), false); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", text, err, want)

@@ -221,10 +221,21 @@ func (a *App) ExportHistory(ctx context.Context, w io.Writer) (int, error) {
 // ModelStatus says which model is in use and what it was trained on. Its
 // JSON field names are part of the CLI contract (docs/cli.md).
 type ModelStatus struct {
-	ModelVersion string    `json:"model_version"`
-	Stored       bool      `json:"stored"`     // false: no model is stored, the cold-start model is in use
-	ColdStart    bool      `json:"cold_start"` // see risk.Model.ColdStart
-	TrainedAt    time.Time `json:"trained_at"`
+	ModelVersion string `json:"model_version"`
+	Stored       bool   `json:"stored"`     // false: no model is stored, the cold-start model is in use
+	ColdStart    bool   `json:"cold_start"` // see risk.Model.ColdStart
+	// TrainedAt is when the model was trained; nil for the cold-start
+	// model of a store without one, which no training made.
+	TrainedAt *time.Time `json:"trained_at"`
+	// Unreadable, when set, says why the active model cannot be read
+	// (stored by another version of patchpilot, or damaged): the status
+	// then holds only what the store lists about it, and ModelStatus
+	// returns an EINTERNAL error whose hint names 'patchpilot model use'.
+	Unreadable string `json:"unreadable,omitempty"`
+	// Unchanged is set by 'model train' when the training gave the active
+	// model again (the same data, parameters and priors): nothing was
+	// stored or recorded.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// SavedAt is when the model was stored; nil for the cold-start model.
 	SavedAt  *time.Time `json:"saved_at"`
 	Source   string     `json:"source"`
@@ -278,10 +289,13 @@ func (a *App) now() time.Time {
 // Model returns the active model and whether it was stored; without a stored
 // model it returns the cold-start model built from the embedded priors.
 // Either way its history counts every stored outcome (withFleetHistory).
+// An active model that cannot be read is an EINTERNAL error (the stored
+// data, not the caller, is at fault) whose hint names a stored model to
+// make active; the stored model's info comes with it.
 func (a *App) Model(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
 	m, info, err := a.activeModel(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, info, err
 	}
 	if err := a.withFleetHistory(ctx, m); err != nil {
 		return nil, nil, err
@@ -301,15 +315,41 @@ func (a *App) activeModel(ctx context.Context) (*risk.Model, *patchpilot.ModelIn
 	}
 	m, err := risk.UnmarshalModel(blob, "stored model "+info.Version)
 	if err != nil {
-		return nil, nil, err
+		return nil, &info, patchpilot.Errorf(patchpilot.EINTERNAL, "the active risk model %s cannot be read: %w", info.Version, err).
+			WithHint(a.unreadableModelHint(ctx, info.Version))
 	}
 	return m, &info, nil
 }
 
+// unreadableModelHint tells what to do about an active model that cannot
+// be read: make another stored model active, or train one.
+func (a *App) unreadableModelHint(ctx context.Context, active string) string {
+	models, err := a.Store.Models(ctx)
+	if err == nil {
+		for _, m := range models {
+			if m.Version != active {
+				return fmt.Sprintf("make a readable stored model the active one, e.g. the newest other one: 'patchpilot model use %s' ('patchpilot model status' lists them; model use refuses one it cannot read), or train a new one with 'patchpilot model train'", m.Version)
+			}
+		}
+	}
+	return "no other model is stored: train one with 'patchpilot model train' (it becomes the active one)"
+}
+
 // TrainModel trains a model on every stored outcome (imported history
 // included) and stores it as the active model. Without outcomes it stores
-// the cold-start model, so that assessments name a stored version.
+// the cold-start model, so that assessments name a stored version. The
+// event names no person (TrainModelBy does).
 func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
+	return a.TrainModelBy(ctx, "")
+}
+
+// TrainModelBy is TrainModel recording who trained ('patchpilot model
+// train' passes the same local actor as 'model use'). A training whose
+// model is already stored (same data, parameters and priors: the same
+// version) stores no second copy: when it is the active one the status says
+// Unchanged and nothing is recorded; an older stored copy is made the
+// active one again, recorded as a training.
+func (a *App) TrainModelBy(ctx context.Context, actor string) (ModelStatus, error) {
 	records, err := a.History(ctx)
 	if err != nil {
 		return ModelStatus{}, err
@@ -318,21 +358,58 @@ func (a *App) TrainModel(ctx context.Context) (ModelStatus, error) {
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	blob, err := risk.MarshalModel(m)
+	models, err := a.Store.Models(ctx)
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	info, err := json.Marshal(m.Training)
-	if err != nil {
-		return ModelStatus{}, patchpilot.Errorf(patchpilot.EINTERNAL, "encode training info: %w", err)
+	stored, active := false, false
+	for _, info := range models {
+		if info.Version == m.Version {
+			stored, active = true, active || info.Active
+		}
 	}
-	if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
-		return ModelStatus{}, err
+	if active {
+		st, err := a.ModelStatus(ctx)
+		if err != nil && st.Unreadable == "" {
+			return st, err
+		}
+		if st.Unreadable == "" {
+			st.Unchanged = true
+			return st, nil
+		}
+		// The stored copy cannot be read: store the new one over it.
+		stored = false
+	}
+	what := "trained"
+	if stored {
+		// The same model as an older stored one: make that one active
+		// rather than store a copy with the same version.
+		if _, err := a.Store.UseModel(ctx, m.Version); err != nil {
+			return ModelStatus{}, err
+		}
+		if _, _, err := a.activeModel(ctx); err != nil {
+			stored = false
+		} else {
+			what = "trained (the same as the stored model, made active again)"
+		}
+	}
+	if !stored {
+		blob, err := risk.MarshalModel(m)
+		if err != nil {
+			return ModelStatus{}, err
+		}
+		info, err := json.Marshal(m.Training)
+		if err != nil {
+			return ModelStatus{}, patchpilot.Errorf(patchpilot.EINTERNAL, "encode training info: %w", err)
+		}
+		if err := a.Store.SaveModel(ctx, m.Version, m.TrainedAt, info, blob); err != nil {
+			return ModelStatus{}, err
+		}
 	}
 	data, _ := json.Marshal(patchpilot.ModelTrainedData{ModelVersion: m.Version, Training: m.Training})
-	if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Data: data,
-		Message: fmt.Sprintf("trained risk model %s on %d records (%d failures)", m.Version,
-			m.Training.Records, m.Training.Failures)}); err != nil {
+	if err := a.record(ctx, patchpilot.Event{Kind: patchpilot.EventModelTrained, Actor: actor, Data: data,
+		Message: fmt.Sprintf("%s risk model %s on %s (%s)", what, m.Version,
+			counted(m.Training.Records, "record", "records"), counted(m.Training.Failures, "failure", "failures"))}); err != nil {
 		return ModelStatus{}, err
 	}
 	return a.ModelStatus(ctx)
@@ -346,7 +423,7 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	}
 	st, err := a.modelStatus(ctx, records)
 	if err != nil {
-		return st, err
+		return st, err // with what can be told of an unreadable model
 	}
 	fc, err := a.FleetCalibration(ctx)
 	st.Fleet = &fc
@@ -356,24 +433,32 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 // modelStatus is ModelStatus with the stored history already read.
 func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStatus, error) {
 	m, info, err := a.Model(ctx)
-	if err != nil {
+	if err != nil && info == nil {
 		return ModelStatus{}, err
 	}
-	models, err := a.Store.Models(ctx)
+	models, lerr := a.Store.Models(ctx)
+	if lerr != nil {
+		return ModelStatus{}, lerr
+	}
 	if err != nil {
-		return ModelStatus{}, err
+		// The active model cannot be read: say what the store lists, so
+		// that another model can be chosen.
+		trained, saved := info.TrainedAt, info.SavedAt
+		return ModelStatus{ModelVersion: info.Version, Stored: true, TrainedAt: &trained, SavedAt: &saved,
+			Unreadable: err.Error(), StoredRecords: len(records), Models: len(models), StoredModels: models,
+			Activation: ModelActivation{How: "unreadable", Text: "the active model cannot be read"}}, err
 	}
 	t := m.Training
 	s := ModelStatus{
-		ModelVersion: m.Version, Stored: info != nil, ColdStart: m.ColdStart(), TrainedAt: m.TrainedAt,
+		ModelVersion: m.Version, Stored: info != nil, ColdStart: m.ColdStart(),
 		Source: t.Source, Records: t.Records, Failures: t.Failures, Regression: t.Regression,
 		Calibrated: t.Calibrated, PriorRate: m.Priors.Global.Rate, BaseRate: m.Priors.Global.Rate,
 		PriorSource: priorSource(m.Priors), StoredRecords: len(records), Models: len(models),
 		StoredModels: models,
 	}
 	if info != nil {
-		saved := info.SavedAt
-		s.SavedAt = &saved
+		saved, trained := info.SavedAt, m.TrainedAt
+		s.SavedAt, s.TrainedAt = &saved, &trained
 	}
 	s.RecentBaseRate = movingBaseRate(m, records)
 	if s.Activation, s.LastRefused, err = a.activation(ctx, m.Version, info != nil); err != nil {
@@ -418,6 +503,9 @@ type EvalResult struct {
 	Test          string            `json:"test"`
 	Training      risk.TrainingInfo `json:"training"`
 	FreezeHistory bool              `json:"freeze_history"`
+	// Warnings say what makes the figures less trustworthy, such as a
+	// test period that is not after the training period.
+	Warnings []string `json:"warnings"`
 	risk.Report
 }
 
@@ -425,7 +513,7 @@ type EvalResult struct {
 // another, beside the rule-based baseline and the base rate. It reads only
 // the files; the store is not involved.
 func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, error) {
-	res := EvalResult{Train: trainPath, Test: testPath, FreezeHistory: opts.FreezeHistory}
+	res := EvalResult{Train: trainPath, Test: testPath, FreezeHistory: opts.FreezeHistory, Warnings: []string{}}
 	train, err := readHistoryFile(trainPath)
 	if err != nil {
 		return res, err
@@ -436,6 +524,9 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	}
 	if len(test) == 0 {
 		return res, patchpilot.Errorf(patchpilot.EINVALID, "%s: no records to evaluate on", testPath)
+	}
+	if w := periodOrderWarning(train, test, trainPath, testPath); w != "" {
+		res.Warnings = append(res.Warnings, w)
 	}
 	to := risk.TrainOptions{Now: opts.Now, Source: trainPath}
 	if opts.PriorsFile != "" {
@@ -459,6 +550,36 @@ func EvaluateFiles(trainPath, testPath string, opts EvalOptions) (EvalResult, er
 	res.ModelVersion, res.Training = m.Version, m.Training
 	res.Report = risk.EvaluateWith(m, test, risk.EvalOptions{FreezeHistory: opts.FreezeHistory})
 	return res, nil
+}
+
+// periodOrderWarning says when test records are not all after the
+// training records: the model is then scored on outcomes older than ones
+// it learnt from, which flatters it.
+func periodOrderWarning(train, test []risk.Record, trainPath, testPath string) string {
+	if len(train) == 0 {
+		return ""
+	}
+	last := train[0].Time
+	for _, r := range train {
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	older := 0
+	first := test[0].Time
+	for _, r := range test {
+		if !r.Time.After(last) {
+			older++
+		}
+		if r.Time.Before(first) {
+			first = r.Time
+		}
+	}
+	if older == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the test period is not after the training period: %s of %s (from %s) are not newer than the newest of %s (%s); train on the past, test on what followed",
+		counted(older, "record", "records"), testPath, first.Format(time.DateOnly), trainPath, last.Format(time.DateOnly))
 }
 
 // MaxPriorsBytes bounds the priors file of EvaluateFiles (docs/cli.md,
@@ -523,7 +644,7 @@ func (a *App) ColdStartNote(ctx context.Context) (string, error) {
 	note := fmt.Sprintf("cold-start model: the model was trained on %s (%s), too few to fit a regression (it needs %d outcomes and %d failures); public priors and this fleet's counts decide",
 		counted(m.Training.Records, "outcome", "outcomes"), counted(m.Training.Failures, "failure", "failures"), m.Params.MinRecords, m.Params.MinFailures)
 	if n > m.Training.Records {
-		note += fmt.Sprintf(" (%d outcomes stored now: run `patchpilot model train` again)", n)
+		note += fmt.Sprintf(" (%s stored now: run `patchpilot model train` again)", counted(n, "outcome", "outcomes"))
 	}
 	return note, nil
 }

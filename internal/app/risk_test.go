@@ -203,6 +203,24 @@ func TestImportTrainAssess(t *testing.T) {
 	if len(ex.Terms) == 0 || ex.Assessment == nil || len(ex.Riskiest) == 0 || !strings.HasPrefix(ex.Riskiest[0], "pp-agent ") {
 		t.Errorf("Explain = %+v; want terms, pp-agent as the riskiest package and an assessment", ex)
 	}
+	// Without --host the package is scored on a host with a pending
+	// update of it, with its versions.
+	ex, err = a.ExplainModel(ctx, ExplainQuery{Package: "pp-agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := ex.Assessment; as == nil || as.Host == "" || len(as.Packages) == 0 || strings.HasSuffix(as.Packages[0], "=") {
+		t.Errorf("Explain --package pp-agent = %+v; want it scored on a host with its pending version", ex.Assessment)
+	}
+	// A package with no pending update has nothing to score: not found,
+	// with a hint, rather than a score of blank versions.
+	for _, q := range []ExplainQuery{{Package: "nosuchpkg"}, {Package: "nosuchpkg", Host: "web-1"}} {
+		_, err := a.ExplainModel(ctx, q)
+		if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || patchpilot.ErrorHint(err) == "" ||
+			!strings.Contains(err.Error(), "no pending update of nosuchpkg") {
+			t.Errorf("Explain %+v: %v (hint %q); want not_found with a hint", q, err, patchpilot.ErrorHint(err))
+		}
+	}
 }
 
 func TestExportRoundTrip(t *testing.T) {
@@ -264,6 +282,17 @@ func TestEvaluateFiles(t *testing.T) {
 	}
 	if len(res.Model.Calibration) == 0 {
 		t.Error("no calibration table")
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q for a test period after the training one", res.Warnings)
+	}
+	// Swapped, the test period comes first: a warning says so.
+	swapped, err := EvaluateFiles("testdata/history-test.jsonl", "testdata/history-train.jsonl", EvalOptions{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swapped.Warnings) != 1 || !strings.Contains(swapped.Warnings[0], "the test period is not after the training period") {
+		t.Errorf("swapped eval warnings %q, want one on the periods' order", swapped.Warnings)
 	}
 	_, err = EvaluateFiles("testdata/history-bad.jsonl", "testdata/history-test.jsonl", EvalOptions{})
 	if patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "history-bad.jsonl:3") {

@@ -400,7 +400,7 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 		if c.Failures == 0 || len(ex.Riskiest) == 5 {
 			break
 		}
-		ex.Riskiest = append(ex.Riskiest, fmt.Sprintf("%s updates failed on %d of %d hosts", k, c.Failures, c.Total))
+		ex.Riskiest = append(ex.Riskiest, fmt.Sprintf("%s updates failed in %d of %d host patches", k, c.Failures, c.Total))
 	}
 	if q.Package == "" {
 		if q.Host != "" {
@@ -409,36 +409,49 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 		}
 		return ex, nil
 	}
-	r := risk.Record{Time: a.now(), Package: q.Package, Host: q.Host}
+	// A package is scored as one of its pending updates: on the host
+	// named, or on the first host (by name) with one. Without a pending
+	// update there are no versions to score.
 	if q.Host != "" {
-		hc, err := a.hostContext(ctx, map[string]*hostContext{}, q.Host)
-		if err != nil && patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		if _, err := a.Store.Host(ctx, q.Host); err != nil {
 			return ex, err
-		}
-		if err != nil {
-			// The host exists but has no facts yet: use its labels.
-			h, herr := a.Store.Host(ctx, q.Host)
-			if herr != nil {
-				return ex, herr
-			}
-			hc = &hostContext{host: h}
-		}
-		r.Labels = hc.host.Labels
-		updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
-		if err != nil {
-			return ex, err
-		}
-		for _, u := range updates {
-			if u.Package == q.Package || u.SourcePackage == q.Package {
-				deps, err := a.dependencyMap(ctx)
-				if err != nil {
-					return ex, err
-				}
-				r = recordFor(u, hc, r.Time, deps)
-				break
-			}
 		}
 	}
+	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
+	if err != nil {
+		return ex, err
+	}
+	var match *patchpilot.HostUpdate
+	for i, u := range updates {
+		if (u.Package == q.Package || u.SourcePackage == q.Package) && (match == nil || u.Host < match.Host) {
+			match = &updates[i]
+		}
+	}
+	if match == nil {
+		where, hint := "on any host", "'patchpilot updates' lists the pending updates; 'patchpilot model explain' without --package explains the model and the riskiest packages of its history"
+		if q.Host != "" {
+			where = "on host " + q.Host
+			hint = fmt.Sprintf("'patchpilot updates --host %s' lists its pending updates; without --host the package is scored on a host that has one", q.Host)
+		}
+		return ex, patchpilot.Errorf(patchpilot.ENOTFOUND, "no pending update of %s %s: there is nothing to score", q.Package, where).WithHint(hint)
+	}
+	hc, err := a.hostContext(ctx, map[string]*hostContext{}, match.Host)
+	if err != nil && patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		return ex, err
+	}
+	if err != nil {
+		// The host exists but has no facts yet: use its labels.
+		h, herr := a.Store.Host(ctx, match.Host)
+		if herr != nil {
+			return ex, herr
+		}
+		hc = &hostContext{host: h}
+	}
+	deps, err := a.dependencyMap(ctx)
+	if err != nil {
+		return ex, err
+	}
+	r := recordFor(*match, hc, a.now(), deps)
 	as := m.Assess(r)
 	as.Features = nil
 	ex.Assessment = &as

@@ -84,7 +84,7 @@ func TestProposePlanFollowsTheModel(t *testing.T) {
 	}
 	header := strings.Join(bad.Header, "\n")
 	for _, want := range []string{"risk model " + st.ModelVersion, "probability of failure per host", "strategy manual_review_required",
-		"reason: ", "warning: pp-demo-web 1.1.4 already failed on 4 of 4 hosts", "rule-based baseline"} {
+		"reason: ", "warning: pp-demo-web 1.1.4 already failed in 4 of 4 host patches", "rule-based baseline"} {
 		if !strings.Contains(header, want) {
 			t.Errorf("header does not say %q:\n%s", want, header)
 		}

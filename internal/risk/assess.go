@@ -298,8 +298,7 @@ func warningsFor(r Record, f Features) []Warning {
 		out = append(out, Warning{WarnConflicts, "the dry run reports held or conflicting packages"})
 	}
 	if f.VersionCount.Failures > 0 {
-		out = append(out, Warning{WarnVersionFailed, fmt.Sprintf("%s %s already failed on %d of %d hosts in this fleet",
-			r.Package, r.ToVersion, f.VersionCount.Failures, f.VersionCount.Total)})
+		out = append(out, Warning{WarnVersionFailed, versionHistoryText(r, f.Source, f.VersionCount) + " in this fleet"})
 	}
 	out = append(out, modifiedWarnings(r)...)
 	if r.Held {

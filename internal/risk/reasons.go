@@ -13,10 +13,10 @@ func reasonText(feature string, r Record, f Features, p Priors, effect float64) 
 	switch feature {
 	case FeaturePackage:
 		if c := f.PackageCount; c.Total > 0 {
-			return fmt.Sprintf("%s updates failed on %d of %d hosts in this fleet", src, c.Failures, c.Total)
+			return fmt.Sprintf("%s updates failed in %d of %d host patches in this fleet", src, c.Failures, c.Total)
 		}
 		if c := f.CategoryCnt; c.Total > 0 {
-			return fmt.Sprintf("no %s updates in this fleet yet; %s updates failed on %d of %d hosts", src, cat, c.Failures, c.Total)
+			return fmt.Sprintf("no %s updates in this fleet yet; %s updates failed in %d of %d host patches", src, cat, c.Failures, c.Total)
 		}
 		if c, ok := p.Categories[cat]; ok && c.Total > 0 {
 			text := fmt.Sprintf("no %s updates in this fleet yet; public data: %s updates needed a regression fix %s of the time", src, cat, percent(c.Rate))
@@ -28,15 +28,21 @@ func reasonText(feature string, r Record, f Features, p Priors, effect float64) 
 		return fmt.Sprintf("no %s updates in this fleet yet; using the overall rate %s", src, percent(f.FleetRate))
 	case FeaturePackageRole:
 		c := f.RoleCount
+		if f.Role == "" {
+			return "the host has no role label"
+		}
 		if c.Total == 0 {
 			return fmt.Sprintf("no %s updates on %s hosts in this fleet yet", src, f.Role)
 		}
-		return fmt.Sprintf("%s on %s hosts failed on %d of %d hosts", src, f.Role, c.Failures, c.Total)
+		return fmt.Sprintf("%s on %s hosts failed in %d of %d host patches", src, f.Role, c.Failures, c.Total)
 	case FeatureRole:
+		if f.Role == "" {
+			return "the host has no role label"
+		}
 		if f.RoleAll.Total == 0 {
 			return fmt.Sprintf("no updates on %s hosts in this fleet yet", f.Role)
 		}
-		return fmt.Sprintf("updates on %s hosts failed on %d of %d hosts", f.Role, f.RoleAll.Failures, f.RoleAll.Total)
+		return fmt.Sprintf("updates on %s hosts failed in %d of %d host patches", f.Role, f.RoleAll.Failures, f.RoleAll.Total)
 	case FeatureHost:
 		c := f.HostCount
 		if c.Total == 0 {
@@ -45,13 +51,13 @@ func reasonText(feature string, r Record, f Features, p Priors, effect float64) 
 		return fmt.Sprintf("host %s: %d of its %d updates failed", r.Host, c.Failures, c.Total)
 	case FeatureVersion:
 		c := f.VersionCount
+		if r.ToVersion == "" {
+			return fmt.Sprintf("the %s version to install is unknown", r.Package)
+		}
 		if c.Total == 0 {
-			return fmt.Sprintf("%s %s not yet installed anywhere in this fleet", r.Package, r.ToVersion)
+			return fmt.Sprintf("%s %s not yet installed anywhere in this fleet", versionName(r, src), r.ToVersion)
 		}
-		if c.Failures == 0 {
-			return fmt.Sprintf("%s %s already succeeded on %d hosts", r.Package, r.ToVersion, c.Total)
-		}
-		return fmt.Sprintf("%s %s already failed on %d of %d hosts", r.Package, r.ToVersion, c.Failures, c.Total)
+		return versionHistoryText(r, src, c)
 	case FeatureNewUpstream:
 		if f.Change.NewUpstream {
 			return fmt.Sprintf("new upstream version (%s → %s, %s)", f.Change.FromUpstream, f.Change.ToUpstream, jumpWords(f.Change.Jump))
@@ -111,6 +117,37 @@ func reasonText(feature string, r Record, f Features, p Priors, effect float64) 
 		return fmt.Sprintf("the host runs %d services", len(r.Services))
 	}
 	return feature
+}
+
+// versionName names the package whose version the version history counts:
+// the source package, said as such when the update is of one of its binary
+// packages (libcurl4's history is curl's, which built it).
+func versionName(r Record, src string) string {
+	if src == "" || src == r.Package {
+		return r.Package
+	}
+	return src + " (source of " + r.Package + ")"
+}
+
+// versionHistoryText says how the version fared in this fleet. The counts
+// are of host patches (one host may have patched the version twice), by
+// source package.
+func versionHistoryText(r Record, src string, c Count) string {
+	name := versionName(r, src) + " " + r.ToVersion
+	if c.Failures == 0 {
+		return fmt.Sprintf("%s already succeeded in %s", name, countedWords(c.Total, "host patch", "host patches"))
+	}
+	if c.Total == 1 {
+		return name + " already failed in its only host patch"
+	}
+	return fmt.Sprintf("%s already failed in %d of %d host patches", name, c.Failures, c.Total)
+}
+
+func countedWords(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func jumpWords(j int) string {

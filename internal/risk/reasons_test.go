@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
@@ -130,5 +132,50 @@ func TestColdStartIsOneThing(t *testing.T) {
 	}
 	if models(t)["trained"].ColdStart() {
 		t.Error("a fitted model is cold start")
+	}
+}
+
+// The version history counts host patches by source package: two failed
+// patches of curl on one host are "2 of 2 host patches", not hosts, and a
+// binary package built from curl is told that the source's version failed.
+// An update without a version or a role says so instead of leaving a blank.
+func TestVersionHistoryWords(t *testing.T) {
+	p, err := risk.DefaultPriors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := risk.NewColdStart(p, t0)
+	const v = "7.88.1-10+deb12u15"
+	for i := range 2 {
+		m.History.Observe(risk.Record{Time: t0.Add(time.Duration(i) * time.Hour), Host: "vm", Package: "curl", SourcePackage: "curl",
+			FromVersion: "7.88.1-10+deb12u14", ToVersion: v, Outcome: patchpilot.OutcomeRolledBack})
+	}
+	texts := func(a risk.Assessment) string {
+		var out []string
+		for _, r := range a.Reasons {
+			out = append(out, r.Text)
+		}
+		for _, w := range a.Warnings {
+			out = append(out, w.Text)
+		}
+		return strings.Join(out, "\n")
+	}
+	base := risk.Record{Time: t0.Add(48 * time.Hour), Host: "vm2", Labels: map[string]string{"role": "web"},
+		FromVersion: "7.88.1-10+deb12u14", ToVersion: v, SourcePackage: "curl"}
+	curl, lib := base, base
+	curl.Package, lib.Package = "curl", "libcurl4"
+	if got := texts(m.Assess(curl)); !strings.Contains(got, "curl "+v+" already failed in 2 of 2 host patches in this fleet") ||
+		strings.Contains(got, "hosts in this fleet") {
+		t.Errorf("curl:\n%s\nwant the failures counted as host patches", got)
+	}
+	if got := texts(m.Assess(lib)); !strings.Contains(got, "curl (source of libcurl4) "+v+" already failed in 2 of 2 host patches") {
+		t.Errorf("libcurl4:\n%s\nwant the source package's version named as the one that failed", got)
+	}
+	blank := risk.Record{Time: t0.Add(48 * time.Hour), Host: "vm", Package: "curl"}
+	got := texts(m.Assess(blank))
+	for _, bad := range []string{"not yet installed anywhere", "on  hosts", "curl  "} {
+		if strings.Contains(got, bad) {
+			t.Errorf("an update without version or role:\n%s\nsays %q", got, bad)
+		}
 	}
 }

@@ -5,7 +5,8 @@ import (
 )
 
 // Retraining defaults: the newest fifth of the outcomes, and at least
-// DefaultMinNewest of them, judge a candidate model against the current one.
+// DefaultMinNewest of them, judge a candidate model against the current one,
+// taken only from outcomes the current model was not trained on.
 const (
 	DefaultNewestShare = 0.2
 	DefaultMinNewest   = 20
@@ -18,12 +19,16 @@ type RetrainOptions struct {
 	// the models on; 0 means DefaultNewestShare.
 	NewestShare float64
 	// MinNewest is the least number of held-out outcomes (when there are
-	// twice as many records); 0 means DefaultMinNewest.
+	// twice as many records); 0 means DefaultMinNewest. A current model
+	// trained on records needs at least this many newer than its
+	// training to be compared with a candidate.
 	MinNewest int
 }
 
 // Comparison is how a candidate model and the current one scored on the
-// newest outcomes, which the candidate was not trained on.
+// newest outcomes, which neither was trained on: they are newer than the
+// current model's training data (Training.To) and the candidate was trained
+// on the outcomes before them.
 type Comparison struct {
 	// Newest is the number of held-out outcomes and NewestFailures the
 	// failures among them.
@@ -39,23 +44,31 @@ type Comparison struct {
 	// Kept is true when the candidate's Brier score is not worse than the
 	// current model's by more than Margin.
 	Kept bool `json:"kept"`
+	// Unseen is the number of outcomes newer than the current model's
+	// training, and Waiting, when above 0, the number more of them needed
+	// before the models can be compared fairly: nothing was trained or
+	// compared, and the retrain neither kept nor refused a model.
+	Unseen  int `json:"unseen"`
+	Waiting int `json:"waiting,omitempty"`
 }
 
-// Retrain decides whether a model trained on records replaces current. A
-// candidate is trained on every record but the newest (NewestShare of them,
-// at least MinNewest when there are enough); both it and current score the
-// newest records in time order, each with the history of the records
-// before it (as Evaluate does). When the candidate's Brier score is not
-// worse by more than the comparison's noise (Comparison.Margin), the model
-// returned is trained on all the records; otherwise it is
-// nil. Records labelled Unrelated are left out throughout. With fewer than
-// two records nothing can be compared, and the candidate is not kept.
+// Retrain decides whether a model trained on records replaces current. The
+// held-out outcomes are the newest (NewestShare of them, at least MinNewest
+// when there are enough) among those the current model was not trained on:
+// newer than its training data (Training.To), any of them when current was
+// trained on nothing (the cold-start model). A candidate is trained on every
+// record before them; both it and current score the held-out records in time
+// order, each with the history of the records before it (as Evaluate does).
+// When fewer than MinNewest records are newer than current's training,
+// nothing is compared: Comparison.Waiting says how many more are needed and
+// no model is returned. When the candidate's Brier score is not worse by
+// more than the comparison's noise (Comparison.Margin), the model returned
+// is trained on all the records; otherwise it is nil. Records labelled
+// Unrelated are left out throughout. With fewer than two records nothing
+// can be compared, and the candidate is not kept.
 func Retrain(current *Model, records []Record, opts RetrainOptions) (*Model, Comparison, error) {
 	var cmp Comparison
 	sorted := sortByTime(Counting(records))
-	if len(sorted) < 2 {
-		return nil, cmp, nil
-	}
 	share := opts.NewestShare
 	if share <= 0 || share >= 1 {
 		share = DefaultNewestShare
@@ -64,8 +77,26 @@ func Retrain(current *Model, records []Record, opts RetrainOptions) (*Model, Com
 	if least <= 0 {
 		least = DefaultMinNewest
 	}
+	// The first record the current model has not seen.
+	first := 0
+	if current.Training.Records > 0 {
+		to := current.Training.To
+		first = len(sorted)
+		for first > 0 && sorted[first-1].Time.After(to) {
+			first--
+		}
+	}
+	cmp.Unseen = len(sorted) - first
+	if first > 0 && cmp.Unseen < least {
+		cmp.Waiting = least - cmp.Unseen
+		return nil, cmp, nil
+	}
+	if len(sorted) < 2 {
+		return nil, cmp, nil
+	}
 	k := int(math.Ceil(share * float64(len(sorted))))
 	k = max(k, min(least, len(sorted)/2), 1)
+	k = min(k, cmp.Unseen)
 	cut := len(sorted) - k
 	// Records sharing the cut's time go to the newest side, so that no
 	// outcome of the held-out slice is known to the candidate's history.

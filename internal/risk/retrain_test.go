@@ -174,3 +174,35 @@ func TestMovingRate(t *testing.T) {
 		t.Errorf("after months of successes the moving rate is %.3f, want well below %.3f", mr.Rate(), high)
 	}
 }
+
+// The held-out outcomes are ones the current model was not trained on:
+// with a single outcome newer than its training, nothing can be compared
+// fairly and the retrain waits instead of scoring the current model on its
+// own training data; once enough are newer, only those are held out.
+func TestRetrainHoldsOutOnlyUnseenOutcomes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	g := regime{removals: 0.5, conflicts: 0.02, plain: 0.02}
+	seen := generated(rng, 1500, retrainStart, g)
+	current, err := Train(seen, TrainOptions{Now: retrainStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := generated(rng, 100, retrainStart.Add(2000*time.Hour), g)
+	got, cmp, err := Retrain(current, append(append([]Record{}, seen...), newer[0]), RetrainOptions{Train: TrainOptions{Now: retrainStart}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != nil || cmp.Newest != 0 || cmp.Unseen != 1 || cmp.Waiting != DefaultMinNewest-1 {
+		t.Fatalf("one unseen outcome: model %v, comparison %+v; want none, waiting for %d more", got != nil, cmp, DefaultMinNewest-1)
+	}
+	_, cmp, err = Retrain(current, append(append([]Record{}, seen...), newer...), RetrainOptions{Train: TrainOptions{Now: retrainStart}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Waiting != 0 || cmp.Unseen != 100 || cmp.Newest != 100 {
+		t.Fatalf("100 unseen outcomes: comparison %+v; want all 100 held out and none waiting", cmp)
+	}
+	if cmp.Current.N != 100 || cmp.Candidate.N != 100 {
+		t.Errorf("scored %d and %d outcomes, want 100", cmp.Current.N, cmp.Candidate.N)
+	}
+}
