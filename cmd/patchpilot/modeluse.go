@@ -22,7 +22,7 @@ them). The next automatic retrain compares its candidate with this model.
 Prints what 'model status' prints.`,
 		Example: `  patchpilot model use rm-1b869525c984`,
 		Args:    exactArgs(1, "the model version"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withExistingApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			st, err := a.UseModel(cmd.Context(), args[0], c.actor(a))
 			if err != nil {
 				return err

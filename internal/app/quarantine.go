@@ -155,9 +155,12 @@ type QuarantineCleared struct {
 
 // ParseClass reads a host class as 'quarantine clear --class' takes it:
 // "OS/ROLE", such as "debian:12/web" ("-" for a part that is unknown).
+// The OS (os-release's ID:VERSION_ID) holds no "/", the role label may:
+// the class splits at its first "/", so "debian:12/web/front" is role
+// "web/front", as patchpilot.ClassOf writes it.
 func ParseClass(s string) (patchpilot.HostClass, error) {
 	os, role, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok || os == "" || role == "" || strings.Contains(role, "/") || strings.ContainsAny(s, " \t\n") {
+	if !ok || os == "" || role == "" || strings.ContainsAny(s, " \t\n") {
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "--class %q: expected OS/ROLE, such as debian:12/web", s).
 			WithHint("'patchpilot quarantine list' names the classes; \"-\" stands for an unknown part (debian:12/-)")
 	}
@@ -184,6 +187,10 @@ func (a *App) ClearQuarantine(ctx context.Context, req QuarantineClear) (Quarant
 func (a *App) clearQuarantine(ctx context.Context, req QuarantineClear) (QuarantineCleared, error) {
 	if err := checkActor(req.Actor); err != nil {
 		return QuarantineCleared{}, err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return QuarantineCleared{}, patchpilot.Errorf(patchpilot.EINVALID, "clearing the quarantine of %s=%s needs a reason: none was given", req.Package, req.Version).
+			WithHint("say why the version may be offered again, such as --reason \"config fixed on the web hosts\"; it is recorded with the clearance and in the audit log")
 	}
 	if req.Package == "" || req.Version == "" {
 		return QuarantineCleared{}, patchpilot.Errorf(patchpilot.EINVALID, "%q: expected PACKAGE=VERSION", req.Package+"="+req.Version).
@@ -339,19 +346,19 @@ func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec
 
 // leaveOutQuarantined removes from the targets those on whose class the
 // patch is quarantined, unless allow is set, and returns the warnings to
-// give and whether the targets were narrowed. Every target quarantined
-// is EFORBIDDEN.
-func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool) ([]planner.HostView, []string, bool, error) {
+// give and the targets left out (none: the targets were not narrowed).
+// Every target quarantined is EFORBIDDEN.
+func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool) ([]planner.HostView, []string, []QuarantinedHost, error) {
 	qh, err := a.quarantinedTargets(ctx, patch, targets)
 	if err != nil || len(qh) == 0 {
-		return targets, nil, false, err
+		return targets, nil, nil, err
 	}
 	var warnings []string
 	if allow {
 		for _, h := range qh {
 			warnings = append(warnings, fmt.Sprintf("kept %s (--allow-quarantined): %s", h.Host, h.Quarantine.Text()))
 		}
-		return targets, warnings, false, nil
+		return targets, warnings, nil, nil
 	}
 	out := map[string]bool{}
 	for _, h := range qh {
@@ -360,7 +367,7 @@ func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpe
 	}
 	if len(qh) == len(targets) {
 		q := qh[0].Quarantine
-		return nil, nil, false, patchpilot.Errorf(patchpilot.EFORBIDDEN, "every target (%d) is quarantined for this patch: %s",
+		return nil, nil, nil, patchpilot.Errorf(patchpilot.EFORBIDDEN, "every target (%d) is quarantined for this patch: %s",
 			len(targets), q.Text()).
 			WithHint("a newer version is not quarantined; or clear it, or plan anyway with --allow-quarantined")
 	}
@@ -370,5 +377,28 @@ func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpe
 			kept = append(kept, t)
 		}
 	}
-	return kept, warnings, true, nil
+	return kept, warnings, qh, nil
+}
+
+// LeftOutHost is a host a plan left out of its targets, and why.
+type LeftOutHost struct {
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
+}
+
+// NeverAnsweredReason is why a plan without selector leaves out a host
+// whose facts were never collected.
+const NeverAnsweredReason = "never answered (no facts collected)"
+
+// AllLeftOut lists every host the proposal left out with the reason: those
+// that never answered, then those on whose class the patch is quarantined.
+func (p PlanProposal) AllLeftOut() []LeftOutHost {
+	out := make([]LeftOutHost, 0, len(p.LeftOut)+len(p.Quarantined))
+	for _, h := range p.LeftOut {
+		out = append(out, LeftOutHost{Host: h, Reason: NeverAnsweredReason})
+	}
+	for _, q := range p.Quarantined {
+		out = append(out, LeftOutHost{Host: q.Host, Reason: q.Quarantine.Text()})
+	}
+	return out
 }
