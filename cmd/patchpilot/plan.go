@@ -48,7 +48,7 @@ type planResult struct {
 	// answered, or the patch is quarantined on its class.
 	LeftOutReasons []app.LeftOutHost `json:"left_out_reasons"`
 	Level          string            `json:"level"`
-	Header  []string `json:"header"`
+	Header         []string          `json:"header"`
 	// Stages are the stages resolved over the targets now: hosts in
 	// dispatch order and the reasons (canary coverage, dependency order).
 	Stages []app.ProposedStage `json:"stages"`

@@ -509,12 +509,12 @@ func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, erro
 
 // HistoryRecord is one host outcome: the JSON of 'history'.
 type HistoryRecord struct {
-	Time        time.Time                  `json:"time"`
-	Rollout     string                     `json:"rollout"`
-	Host        string                     `json:"host"`
-	Packages    []patchpilot.PackageChange `json:"packages"`
-	Outcome     patchpilot.OutcomeKind     `json:"outcome"`
-	Reason      string                     `json:"reason"`
+	Time     time.Time                  `json:"time"`
+	Rollout  string                     `json:"rollout"`
+	Host     string                     `json:"host"`
+	Packages []patchpilot.PackageChange `json:"packages"`
+	Outcome  patchpilot.OutcomeKind     `json:"outcome"`
+	Reason   string                     `json:"reason"`
 	// Unrelated, on a failed outcome, says why the failure is not the
 	// patch's (patchpilot.Outcome.Unrelated); "" when it is.
 	Unrelated string `json:"unrelated"`

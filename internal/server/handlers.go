@@ -284,7 +284,7 @@ type PlanCreated struct {
 	// LeftOutReasons says why each host of LeftOut was left out.
 	LeftOutReasons []app.LeftOutHost `json:"left_out_reasons"`
 	Level          string            `json:"level"`
-	Header  []string `json:"header"`
+	Header         []string          `json:"header"`
 	// Stages are the plan's stages resolved over the targets now, with
 	// their reasons (canary coverage, the dependency order).
 	Stages []app.ProposedStage `json:"stages"`
