@@ -46,6 +46,10 @@ func TestHistoryShowsUnrelated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mustRun("history", "import", file)
+	// Importing it again stores nothing new, and says so.
+	if rep := decodeJSON[map[string]any](t, e.mustRun("history", "import", file, "-o", "json")); rep["records"] != 2.0 || rep["written"] != 0.0 {
+		t.Errorf("history import of a file imported already: %v; want 2 records, 0 written", rep)
+	}
 	recs := decodeJSON[[]map[string]any](t, e.mustRun("history", "-o", "json"))
 	if len(recs) != 2 || recs[0]["unrelated"] != "fault injected" || recs[1]["unrelated"] != "" {
 		t.Errorf("history -o json = %v; want unrelated \"fault injected\" then \"\"", recs)
