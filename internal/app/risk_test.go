@@ -350,14 +350,21 @@ func TestImportSameBaseName(t *testing.T) {
 		// The same record as a's second line, written in another zone.
 		`{"time":"2024-03-01T12:00:00+01:00","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`,
 		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`)
-	for _, p := range []string{pa, pb, pa, pb} {
-		if _, err := a.ImportHistory(ctx, p); err != nil {
+	// Written counts the records newly stored: b's third line is a's
+	// second, its fourth its second.
+	for i, p := range []string{pa, pb, pa, pb} {
+		rep, err := a.ImportHistory(ctx, p)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := []int{2, 2, 0, 0}[i]; rep.Written != want {
+			t.Errorf("import %d of %s: %d written, want %d", i+1, p, rep.Written, want)
 		}
 	}
 	rep, err := a.ImportHistory(ctx, pb)
-	if err != nil || rep.Records != 4 || rep.Written != 3 {
-		t.Errorf("import of b = %+v, %v; want 4 records, 3 written", rep, err)
+	// Imported already: nothing is new.
+	if err != nil || rep.Records != 4 || rep.Written != 0 {
+		t.Errorf("import of b again = %+v, %v; want 4 records, 0 written", rep, err)
 	}
 	records, err := a.History(ctx)
 	if err != nil {
