@@ -108,7 +108,7 @@ func (a *App) Quarantines(ctx context.Context) ([]Quarantine, error) {
 			q := byKey[key]
 			if q == nil {
 				q = &Quarantine{Package: p.Name, Version: p.To, Class: class,
-					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s", p.Name, p.To, class)}
+					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s", p.Name, p.To, shellWord(string(class)))}
 				byKey[key] = q
 			}
 			q.Failures++
@@ -157,10 +157,11 @@ type QuarantineCleared struct {
 // "OS/ROLE", such as "debian:12/web" ("-" for a part that is unknown).
 // The OS (os-release's ID:VERSION_ID) holds no "/", the role label may:
 // the class splits at its first "/", so "debian:12/web/front" is role
-// "web/front", as patchpilot.ClassOf writes it.
+// "web/front", as patchpilot.ClassOf writes it; a role may hold a space
+// too (the shell then needs the class quoted, as Quarantine.Clear does).
 func ParseClass(s string) (patchpilot.HostClass, error) {
 	os, role, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok || os == "" || role == "" || strings.ContainsAny(s, " \t\n") {
+	if !ok || os == "" || role == "" || strings.ContainsAny(s, "\t\r\n") || strings.ContainsAny(os, " ") {
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "--class %q: expected OS/ROLE, such as debian:12/web", s).
 			WithHint("'patchpilot quarantine list' names the classes; \"-\" stands for an unknown part (debian:12/-)")
 	}
@@ -401,4 +402,15 @@ func (p PlanProposal) AllLeftOut() []LeftOutHost {
 		out = append(out, LeftOutHost{Host: q.Host, Reason: q.Quarantine.Text()})
 	}
 	return out
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but plain
+// characters, so that a command printed for a person to paste runs as is.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/=+,@%", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -18,7 +18,7 @@ func TestParseClassRoundTrip(t *testing.T) {
 		role string
 	}{
 		{"debian:12", "web"}, {"debian:12", "web/front"}, {"ubuntu:24.04", "db/primary/a"}, {"", ""}, {"debian:12", ""}, {"", "web"},
-		{":", "web"},
+		{":", "web"}, {"debian:12", "web front"},
 	}
 	for _, c := range cases {
 		labels := map[string]string{}
@@ -33,6 +33,12 @@ func TestParseClassRoundTrip(t *testing.T) {
 	}
 	if got, err := ParseClass("debian:12/web/front"); err != nil || got != "debian:12/web/front" {
 		t.Errorf("debian:12/web/front: %q, %v", got, err)
+	}
+	for in, want := range map[string]string{"debian:12/web": "debian:12/web", "debian:12/web front": `'debian:12/web front'`,
+		"debian:12/it's": `'debian:12/it'\''s'`} {
+		if got := shellWord(in); got != want {
+			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
 
