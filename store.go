@@ -182,7 +182,8 @@ type ModelStore interface {
 	// ImportOutcomes stores outcomes in one transaction, all or none,
 	// with the semantics of RecordOutcome for each (a later outcome of the
 	// same rollout and host replaces an earlier one). It returns how many
-	// were written. History import uses it.
+	// were new or changed: one stored already, identical, is not counted.
+	// History import uses it.
 	ImportOutcomes(ctx context.Context, outcomes []Outcome) (int, error)
 }
 

@@ -19,7 +19,12 @@ func (c *cli) historyCommand() *cobra.Command {
 		Long: `List one record per host and rollout: the packages changed, how it ended
 and why, with the health gate results that decided it. JSON fields: time,
 rollout, host, packages: [{name, from, to}], outcome (succeeded, failed,
-rolled_back, rollback_failed or unreachable), reason, gate_results.`,
+rolled_back, rollback_failed or unreachable), reason, unrelated (on a failed
+outcome, why it is not the patch's fault, such as "fault injected"; "" when
+it is: the table's outcome then reads "rolled_back (unrelated: ...)"),
+predicted and predicted_by (the risk model's failure probability for the
+host's patch when the rollout started and the model version; absent when
+none was stored), gate_results.`,
 		Example: `  patchpilot history
   patchpilot history --host lab01 -o json`,
 		Args: exactArgs(0, "no arguments"),
@@ -39,8 +44,12 @@ rolled_back, rollback_failed or unreachable), reason, gate_results.`,
 					for _, p := range r.Packages {
 						pkgs = append(pkgs, fmt.Sprintf("%s %s→%s", p.Name, dash(p.From), dash(p.To)))
 					}
+					outcome := string(r.Outcome)
+					if r.Unrelated != "" {
+						outcome += " (unrelated: " + truncate(r.Unrelated, 40) + ")"
+					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.Local().Format(time.DateTime), r.Rollout, r.Host,
-						strings.Join(pkgs, ", "), r.Outcome, truncate(r.Reason, 80))
+						strings.Join(pkgs, ", "), outcome, truncate(r.Reason, 80))
 				}
 			})
 		}),

@@ -80,7 +80,8 @@ when the line names none), the digest taken over the record's content, not
 its file name or line: importing the same file again stores nothing new,
 and files that share a name never replace each other's records.
 
-JSON fields: file, records, failures, written.`,
+JSON fields: file, records, failures, written (the records newly stored: 0
+when the file was imported already).`,
 		Example: `  patchpilot history import fleet-history.jsonl
   patchpilot model train`,
 		Args: exactArgs(1, "one history FILE"),
@@ -90,7 +91,7 @@ JSON fields: file, records, failures, written.`,
 				return err
 			}
 			return c.render(rep, func(w io.Writer) {
-				fmt.Fprintf(w, "imported %d records (%d failures) from %s\n", rep.Records, rep.Failures, rep.File)
+				fmt.Fprintf(w, "imported %d records (%d failures) from %s: %d new\n", rep.Records, rep.Failures, rep.File, rep.Written)
 			})
 		}),
 	}

@@ -26,7 +26,7 @@ stored model cannot be read by this version of patchpilot (the active model
 stays); 4 when no model of that version is stored.`,
 		Example: `  patchpilot model use rm-1b869525c984`,
 		Args:    exactArgs(1, "the model version"),
-		RunE: c.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+		RunE: c.withExistingApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			st, err := a.UseModel(cmd.Context(), args[0], c.actor(a))
 			if err != nil {
 				return err

@@ -44,8 +44,11 @@ type planResult struct {
 	File    string   `json:"file,omitempty"`
 	Targets []string `json:"targets"`
 	LeftOut []string `json:"left_out"`
-	Level   string   `json:"level"`
-	Header  []string `json:"header"`
+	// LeftOutReasons says why each host of LeftOut was left out: it never
+	// answered, or the patch is quarantined on its class.
+	LeftOutReasons []app.LeftOutHost `json:"left_out_reasons"`
+	Level          string            `json:"level"`
+	Header         []string          `json:"header"`
 	// Stages are the stages resolved over the targets now: hosts in
 	// dispatch order and the reasons (canary coverage, dependency order).
 	Stages []app.ProposedStage `json:"stages"`
@@ -97,8 +100,10 @@ or a name reaches them.
 
 --out FILE writes the plan to FILE; without it the plan goes to standard
 output. With -o json or -o yaml, standard output gets a document instead:
-file, targets, left_out, level, header (the comment lines), stages
-(name, hosts and reasons of each stage) and plan (the plan's YAML).
+file (with --out), targets, left_out (the hosts left out: never answered, or
+the patch is quarantined on their class), left_out_reasons ({host, reason}
+for each), level, header (the comment lines), stages (name, hosts and
+reasons of each stage) and plan (the plan's YAML).
 
 When other hosts depend on a target (the dependency map, 'patchpilot
 deps'), every stage gets the dependents_reachable criterion: after a host's
@@ -134,7 +139,7 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 				}
 			}
 			if c.isRemote(cmd) {
-				return c.orRemote(c.remotePlan(&patch, &targets, &outFile), nil)(cmd, args)
+				return c.orRemote(c.remotePlan(&patch, &targets, &outFile, allowQuarantined), nil)(cmd, args)
 			}
 			a, err := c.openStore(cmd, true)
 			if err != nil {
@@ -169,9 +174,10 @@ hooks before and after it (hooks:); see docs/integrations.md.`,
 			}
 			fmt.Fprintf(&b, "# plan shape: %s risk\n", prop.Level)
 			b.Write(data)
-			res := planResult{Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages, Plan: b.String()}
-			if res.LeftOut == nil {
-				res.LeftOut = []string{}
+			res := planResult{Targets: prop.Targets, LeftOut: []string{}, LeftOutReasons: prop.AllLeftOut(), Level: string(prop.Level),
+				Header: prop.Header, Stages: prop.Stages, Plan: b.String()}
+			for _, h := range res.LeftOutReasons {
+				res.LeftOut = append(res.LeftOut, h.Host)
 			}
 			if outFile != "" && outFile != "-" {
 				if err := writeOutFile("--out", outFile, []byte(res.Plan)); err != nil {

@@ -39,6 +39,7 @@ var remoteCommands = []string{
 	"rollout start", "rollout list", "rollout status", "rollout events", "rollout approve",
 	"rollout pause", "rollout resume", "rollout abort", "rollout rollback",
 	"schedule list", "policy check", "token create", "token list", "token revoke", "audit",
+	"quarantine list", "quarantine clear",
 }
 
 // neutralCommands touch neither a store nor a host: they run the same
@@ -49,7 +50,7 @@ var neutralCommands = []string{"version", "man", "help", "completion"}
 // localOnlyFlags configure the local store, SSH or the local controller;
 // against a server they would be silently ignored, so they are refused.
 var localOnlyFlags = []string{"db", "config", "known-hosts", "accept-new-host-keys", "user", "key", "jump", "concurrency",
-	"connect-timeout", "command-timeout", "lease-ttl", "check-interval", "allow-quarantined"}
+	"connect-timeout", "command-timeout", "lease-ttl", "check-interval"}
 
 // serverURL is --server, else PATCHPILOT_SERVER; "" runs locally. The
 // 'server' command is the server: the variable, set for the clients of

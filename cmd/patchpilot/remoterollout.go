@@ -168,17 +168,30 @@ func (c *cli) remoteRollback(hosts *[]string, ef *engineFlags, ff *followFlags) 
 
 // remotePlan proposes the plan in the server, which stores it, and
 // prints it as 'plan' prints a local one, with its id on stderr.
-func (c *cli) remotePlan(spec *string, targets, outFile *string) func(*cobra.Command, []string, *server.Client) error {
+func (c *cli) remotePlan(spec *string, targets, outFile *string, allowQuarantined bool) func(*cobra.Command, []string, *server.Client) error {
 	return func(cmd *cobra.Command, _ []string, cl *server.Client) error {
-		created, err := cl.CreatePlan(cmd.Context(), *spec, *targets)
+		created, err := cl.CreatePlanWith(cmd.Context(), *spec, *targets, allowQuarantined)
 		if err != nil {
 			return err
 		}
-		if n := len(created.LeftOut); n > 0 {
-			fmt.Fprintf(c.stderr, "left out %d hosts that never answered (no facts collected): %s; collect them with 'patchpilot inventory collect', or name them with --targets\n",
-				n, escapeControls(strings.Join(created.LeftOut, ", "), false))
+		var silent []string
+		for _, h := range created.LeftOutReasons {
+			if h.Reason == app.NeverAnsweredReason {
+				silent = append(silent, h.Host)
+			}
 		}
-		res := planResult{ID: created.ID, Targets: created.Targets, LeftOut: created.LeftOut, Level: created.Level, Header: created.Header, Stages: created.Stages, Plan: created.Source}
+		if n := len(silent); n > 0 {
+			fmt.Fprintf(c.stderr, "left out %d hosts that never answered (no facts collected): %s; collect them with 'patchpilot inventory collect', or name them with --targets\n",
+				n, escapeControls(strings.Join(silent, ", "), false))
+		}
+		res := planResult{ID: created.ID, Targets: created.Targets, LeftOut: created.LeftOut, LeftOutReasons: created.LeftOutReasons,
+			Level: created.Level, Header: created.Header, Stages: created.Stages, Plan: created.Source}
+		if res.LeftOut == nil {
+			res.LeftOut = []string{}
+		}
+		if res.LeftOutReasons == nil {
+			res.LeftOutReasons = []app.LeftOutHost{}
+		}
 		if len(res.Header) == 0 {
 			res.Header = nil // as the planner answers a plan without comments
 		}

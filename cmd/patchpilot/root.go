@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -358,6 +360,24 @@ func (c *cli) withApp(run func(cmd *cobra.Command, args []string, a *app.App) er
 // withReadApp is withApp for a command that only reads the store.
 func (c *cli) withReadApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
 	return c.withStore(true, run)
+}
+
+// withExistingApp is withApp for a command that changes data the store
+// must already hold: a database that does not exist (a mistyped --db) is
+// ENOTFOUND, rather than created empty.
+func (c *cli) withExistingApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		o, err := c.options(cmd)
+		if err != nil {
+			return err
+		}
+		path := o.Resolve().DBPath
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return patchpilot.Errorf(patchpilot.ENOTFOUND, "database %s does not exist: %s changes what it holds", path, cmd.CommandPath()).
+				WithHint("check the --db path (or the config file's db); a command that stores data (inventory collect, history import) creates the database")
+		}
+		return c.withStore(false, run)(cmd, args)
+	}
 }
 
 func (c *cli) withStore(readOnly bool, run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {

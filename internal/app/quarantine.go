@@ -108,7 +108,7 @@ func (a *App) Quarantines(ctx context.Context) ([]Quarantine, error) {
 			q := byKey[key]
 			if q == nil {
 				q = &Quarantine{Package: p.Name, Version: p.To, Class: class,
-					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s", p.Name, p.To, class)}
+					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s", p.Name, p.To, shellWord(string(class)))}
 				byKey[key] = q
 			}
 			q.Failures++
@@ -155,9 +155,13 @@ type QuarantineCleared struct {
 
 // ParseClass reads a host class as 'quarantine clear --class' takes it:
 // "OS/ROLE", such as "debian:12/web" ("-" for a part that is unknown).
+// The OS (os-release's ID:VERSION_ID) holds no "/", the role label may:
+// the class splits at its first "/", so "debian:12/web/front" is role
+// "web/front", as patchpilot.ClassOf writes it; a role may hold a space
+// too (the shell then needs the class quoted, as Quarantine.Clear does).
 func ParseClass(s string) (patchpilot.HostClass, error) {
 	os, role, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok || os == "" || role == "" || strings.Contains(role, "/") || strings.ContainsAny(s, " \t\n") {
+	if !ok || os == "" || role == "" || strings.ContainsAny(s, "\t\r\n") || strings.ContainsAny(os, " ") {
 		return "", patchpilot.Errorf(patchpilot.EINVALID, "--class %q: expected OS/ROLE, such as debian:12/web", s).
 			WithHint("'patchpilot quarantine list' names the classes; \"-\" stands for an unknown part (debian:12/-)")
 	}
@@ -184,6 +188,10 @@ func (a *App) ClearQuarantine(ctx context.Context, req QuarantineClear) (Quarant
 func (a *App) clearQuarantine(ctx context.Context, req QuarantineClear) (QuarantineCleared, error) {
 	if err := checkActor(req.Actor); err != nil {
 		return QuarantineCleared{}, err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return QuarantineCleared{}, patchpilot.Errorf(patchpilot.EINVALID, "clearing the quarantine of %s=%s needs a reason: none was given", req.Package, req.Version).
+			WithHint("say why the version may be offered again, such as --reason \"config fixed on the web hosts\"; it is recorded with the clearance and in the audit log")
 	}
 	if req.Package == "" || req.Version == "" {
 		return QuarantineCleared{}, patchpilot.Errorf(patchpilot.EINVALID, "%q: expected PACKAGE=VERSION", req.Package+"="+req.Version).
@@ -339,19 +347,19 @@ func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec
 
 // leaveOutQuarantined removes from the targets those on whose class the
 // patch is quarantined, unless allow is set, and returns the warnings to
-// give and whether the targets were narrowed. Every target quarantined
-// is EFORBIDDEN.
-func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool) ([]planner.HostView, []string, bool, error) {
+// give and the targets left out (none: the targets were not narrowed).
+// Every target quarantined is EFORBIDDEN.
+func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool) ([]planner.HostView, []string, []QuarantinedHost, error) {
 	qh, err := a.quarantinedTargets(ctx, patch, targets)
 	if err != nil || len(qh) == 0 {
-		return targets, nil, false, err
+		return targets, nil, nil, err
 	}
 	var warnings []string
 	if allow {
 		for _, h := range qh {
 			warnings = append(warnings, fmt.Sprintf("kept %s (--allow-quarantined): %s", h.Host, h.Quarantine.Text()))
 		}
-		return targets, warnings, false, nil
+		return targets, warnings, nil, nil
 	}
 	out := map[string]bool{}
 	for _, h := range qh {
@@ -360,7 +368,7 @@ func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpe
 	}
 	if len(qh) == len(targets) {
 		q := qh[0].Quarantine
-		return nil, nil, false, patchpilot.Errorf(patchpilot.EFORBIDDEN, "every target (%d) is quarantined for this patch: %s",
+		return nil, nil, nil, patchpilot.Errorf(patchpilot.EFORBIDDEN, "every target (%d) is quarantined for this patch: %s",
 			len(targets), q.Text()).
 			WithHint("a newer version is not quarantined; or clear it, or plan anyway with --allow-quarantined")
 	}
@@ -370,5 +378,39 @@ func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpe
 			kept = append(kept, t)
 		}
 	}
-	return kept, warnings, true, nil
+	return kept, warnings, qh, nil
+}
+
+// LeftOutHost is a host a plan left out of its targets, and why.
+type LeftOutHost struct {
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
+}
+
+// NeverAnsweredReason is why a plan without selector leaves out a host
+// whose facts were never collected.
+const NeverAnsweredReason = "never answered (no facts collected)"
+
+// AllLeftOut lists every host the proposal left out with the reason: those
+// that never answered, then those on whose class the patch is quarantined.
+func (p PlanProposal) AllLeftOut() []LeftOutHost {
+	out := make([]LeftOutHost, 0, len(p.LeftOut)+len(p.Quarantined))
+	for _, h := range p.LeftOut {
+		out = append(out, LeftOutHost{Host: h, Reason: NeverAnsweredReason})
+	}
+	for _, q := range p.Quarantined {
+		out = append(out, LeftOutHost{Host: q.Host, Reason: q.Quarantine.Text()})
+	}
+	return out
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but plain
+// characters, so that a command printed for a person to paste runs as is.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/=+,@%", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -161,7 +161,7 @@ func TestQuarantine(t *testing.T) {
 	}
 
 	// clear: the wrong class is not found and names the right one.
-	_, err = a.ClearQuarantine(ctx, QuarantineClear{Package: "pp-demo-web", Version: "1.1.3", Class: "debian:12/db", Actor: "user:ann"})
+	_, err = a.ClearQuarantine(ctx, QuarantineClear{Package: "pp-demo-web", Version: "1.1.3", Class: "debian:12/db", Reason: "fixed", Actor: "user:ann"})
 	if patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND || !strings.Contains(patchpilot.ErrorHint(err), "debian:12/web") {
 		t.Errorf("clear on another class: %v (hint %q), want not found naming debian:12/web", err, patchpilot.ErrorHint(err))
 	}
@@ -214,7 +214,7 @@ func TestParseClass(t *testing.T) {
 	if c, err := ParseClass("debian:12/web"); err != nil || c != "debian:12/web" {
 		t.Errorf("debian:12/web: %q, %v", c, err)
 	}
-	for _, bad := range []string{"", "debian:12", "/web", "debian:12/", "a/b/c", "debian 12/web"} {
+	for _, bad := range []string{"", "debian:12", "/web", "debian:12/", "debian 12/web"} {
 		if _, err := ParseClass(bad); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "--class") {
 			t.Errorf("%q: %v, want invalid naming --class", bad, err)
 		}

@@ -379,14 +379,23 @@ func TestImportSameBaseName(t *testing.T) {
 		// The same record as a's second line, written in another zone.
 		`{"time":"2024-03-01T12:00:00+01:00","host":"web-2","package":"curl","from_version":"1","to_version":"2","outcome":"succeeded"}`,
 		`{"time":"2024-03-02T11:00:00Z","host":"db-2","package":"openssl","from_version":"3.0","to_version":"3.1","outcome":"failed"}`)
-	for _, p := range []string{pa, pb, pa, pb} {
-		if _, err := a.ImportHistory(ctx, p); err != nil {
+	// Written counts the records newly stored or changed: b's fourth line
+	// is its second; its third is a's second written in another zone,
+	// the same record whose stored copy of the line (features.imported)
+	// each of the two files rewrites.
+	for i, p := range []string{pa, pb, pa, pb} {
+		rep, err := a.ImportHistory(ctx, p)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := []int{2, 3, 1, 1}[i]; rep.Written != want {
+			t.Errorf("import %d of %s: %d written, want %d", i+1, p, rep.Written, want)
 		}
 	}
 	rep, err := a.ImportHistory(ctx, pb)
-	if err != nil || rep.Records != 4 || rep.Written != 3 {
-		t.Errorf("import of b = %+v, %v; want 4 records, 3 written", rep, err)
+	// Imported last: nothing is new or changed.
+	if err != nil || rep.Records != 4 || rep.Written != 0 {
+		t.Errorf("import of b again = %+v, %v; want 4 records, 0 written", rep, err)
 	}
 	records, err := a.History(ctx)
 	if err != nil {

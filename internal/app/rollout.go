@@ -208,6 +208,9 @@ type PlanProposal struct {
 	// LeftOut names the known hosts a plan without selector leaves out
 	// because they never answered (no facts were ever collected).
 	LeftOut []string
+	// Quarantined are the targets left out because a version of the patch
+	// is quarantined on their class (not with AllowQuarantined).
+	Quarantined []QuarantinedHost
 	// Warnings name what looks mistaken in the plan against its targets
 	// (planner.ResolvedPlan.Warnings) and the targets left out (or kept)
 	// because the patch is quarantined on their class; the header says
@@ -272,7 +275,8 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
 			WithHint("check the selector against 'patchpilot hosts'")
 	}
-	targets, quarantine, narrowed, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined)
+	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined)
+	narrowed := len(quarantinedOut) > 0
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -281,7 +285,8 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 		return PlanProposal{}, err
 	}
 	score, baseLevel, reasons := planner.BaselineRisk(in)
-	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, quarantine: quarantine}
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, quarantine: quarantine,
+		Quarantined: quarantinedOut}
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
@@ -504,13 +509,21 @@ func (a *App) RolloutStatus(ctx context.Context, id string) (RolloutStatus, erro
 
 // HistoryRecord is one host outcome: the JSON of 'history'.
 type HistoryRecord struct {
-	Time        time.Time                  `json:"time"`
-	Rollout     string                     `json:"rollout"`
-	Host        string                     `json:"host"`
-	Packages    []patchpilot.PackageChange `json:"packages"`
-	Outcome     patchpilot.OutcomeKind     `json:"outcome"`
-	Reason      string                     `json:"reason"`
-	GateResults []patchpilot.GateResult    `json:"gate_results"`
+	Time     time.Time                  `json:"time"`
+	Rollout  string                     `json:"rollout"`
+	Host     string                     `json:"host"`
+	Packages []patchpilot.PackageChange `json:"packages"`
+	Outcome  patchpilot.OutcomeKind     `json:"outcome"`
+	Reason   string                     `json:"reason"`
+	// Unrelated, on a failed outcome, says why the failure is not the
+	// patch's (patchpilot.Outcome.Unrelated); "" when it is.
+	Unrelated string `json:"unrelated"`
+	// Predicted is the risk model's failure probability for the host's
+	// patch when the rollout started, PredictedBy the model's version
+	// (absent when no prediction was stored).
+	Predicted   *float64                `json:"predicted,omitempty"`
+	PredictedBy string                  `json:"predicted_by,omitempty"`
+	GateResults []patchpilot.GateResult `json:"gate_results"`
 }
 
 // Outcomes lists host outcomes as history records, oldest first.
@@ -522,7 +535,7 @@ func (a *App) Outcomes(ctx context.Context, f patchpilot.OutcomeFilter) ([]Histo
 	recs := make([]HistoryRecord, 0, len(outs))
 	for _, o := range outs {
 		r := HistoryRecord{Time: o.Time, Rollout: o.Rollout, Host: o.Host, Packages: o.Packages, Outcome: o.Outcome,
-			Reason: o.Reason, GateResults: o.GateResults}
+			Reason: o.Reason, Unrelated: o.Unrelated, Predicted: o.Predicted, PredictedBy: o.PredictedBy, GateResults: o.GateResults}
 		if r.Packages == nil {
 			r.Packages = []patchpilot.PackageChange{}
 		}

@@ -206,6 +206,14 @@ func parseRecord(text []byte) (Record, error) {
 	if rec.CVECount < 0 {
 		return rec, fmt.Errorf("field \"cve_count\": expected a count, got %d", rec.CVECount)
 	}
+	if rec.Unrelated != "" {
+		if strings.TrimSpace(rec.Unrelated) == "" {
+			return rec, fmt.Errorf("field \"unrelated\": expected why the failure is not the patch's, such as \"fault injected\", got only blanks")
+		}
+		if rec.Outcome == patchpilot.OutcomeSucceeded {
+			return rec, fmt.Errorf("field \"unrelated\": only a failed or rolled_back record can be labelled unrelated, got outcome succeeded")
+		}
+	}
 	return rec, nil
 }
 

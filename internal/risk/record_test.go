@@ -27,6 +27,10 @@ func TestReadHistoryErrors(t *testing.T) {
 		{"line over the limit", `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"failed"}` + "\n" +
 			`{"reason":"` + strings.Repeat("x", risk.MaxHistoryLineBytes) + `"}`,
 			"h.jsonl:2: line is longer than the limit of 1 MiB (1048576 bytes)"},
+		{"unrelated on a success", "\n" + `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"succeeded","unrelated":"fault injected"}`,
+			`h.jsonl:2: field "unrelated": only a failed or rolled_back record can be labelled unrelated`},
+		{"blank unrelated", `{"time":"2024-01-01T00:00:00Z","package":"x","outcome":"rolled_back","unrelated":"   "}`,
+			`h.jsonl:1: field "unrelated": expected why the failure is not the patch's`},
 		{"second line", "{\"time\":\"2024-01-01T00:00:00Z\",\"package\":\"x\",\"outcome\":\"failed\"}\n\n{", `h.jsonl:3: invalid JSON`},
 	}
 	for _, tt := range tests {

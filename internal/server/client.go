@@ -293,8 +293,28 @@ func (c *Client) Assess(ctx context.Context, q app.AssessQuery) (app.AssessResul
 // CreatePlan proposes a plan for patch (pins or "security") over the
 // hosts targets selects, and stores it (POST /plans).
 func (c *Client) CreatePlan(ctx context.Context, patch, targets string) (PlanCreated, error) {
+	return c.CreatePlanWith(ctx, patch, targets, false)
+}
+
+// CreatePlanWith is CreatePlan, keeping the targets on whose class the
+// patch is quarantined when allowQuarantined is set.
+func (c *Client) CreatePlanWith(ctx context.Context, patch, targets string, allowQuarantined bool) (PlanCreated, error) {
 	var out PlanCreated
-	return out, c.do(ctx, "POST", "/plans", nil, planRequest{Patch: patch, Targets: targets}, &out)
+	return out, c.do(ctx, "POST", "/plans", nil, planRequest{Patch: patch, Targets: targets, AllowQuarantined: allowQuarantined}, &out)
+}
+
+// Quarantines lists the quarantined versions (GET /quarantines).
+func (c *Client) Quarantines(ctx context.Context) ([]app.Quarantine, error) {
+	var out []app.Quarantine
+	return out, c.do(ctx, "GET", "/quarantines", nil, nil, &out)
+}
+
+// ClearQuarantine lifts a quarantine as the token's principal (POST
+// /quarantines/clear); the request's Actor is not sent.
+func (c *Client) ClearQuarantine(ctx context.Context, req app.QuarantineClear) (app.QuarantineCleared, error) {
+	var out app.QuarantineCleared
+	body := quarantineClearRequest{Package: req.Package, Version: req.Version, Class: string(req.Class), Reason: req.Reason}
+	return out, c.do(ctx, "POST", "/quarantines/clear", nil, body, &out)
 }
 
 // Plan returns a stored plan (GET /plans/{id}).

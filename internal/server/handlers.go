@@ -250,6 +250,9 @@ func (s *Server) validatePlan(w http.ResponseWriter, r *http.Request, _ *call) e
 type planRequest struct {
 	Patch   string `json:"patch"`
 	Targets string `json:"targets"`
+	// AllowQuarantined keeps the targets on whose class the patch is
+	// quarantined, as 'plan --allow-quarantined' does.
+	AllowQuarantined bool `json:"allow_quarantined,omitempty"`
 }
 
 // parsePatch reads a patch spec as 'plan --patch' does: "security", or
@@ -278,8 +281,10 @@ type PlanCreated struct {
 	StoredPlan
 	Targets []string `json:"targets"`
 	LeftOut []string `json:"left_out"`
-	Level   string   `json:"level"`
-	Header  []string `json:"header"`
+	// LeftOutReasons says why each host of LeftOut was left out.
+	LeftOutReasons []app.LeftOutHost `json:"left_out_reasons"`
+	Level          string            `json:"level"`
+	Header         []string          `json:"header"`
 	// Stages are the plan's stages resolved over the targets now, with
 	// their reasons (canary coverage, the dependency order).
 	Stages []app.ProposedStage `json:"stages"`
@@ -311,7 +316,7 @@ func (s *Server) proposePlan(ctx context.Context, req planRequest, c *call) (Pla
 			return PlanCreated{}, &fieldError{field: "targets", err: asError(err)}
 		}
 	}
-	prop, err := s.app.ProposePlan(ctx, spec, req.Targets)
+	prop, err := s.app.ProposePlanWith(ctx, spec, req.Targets, app.ProposeOptions{AllowQuarantined: req.AllowQuarantined})
 	if err != nil {
 		return PlanCreated{}, err
 	}
@@ -340,9 +345,10 @@ func (s *Server) proposePlan(ctx context.Context, req planRequest, c *call) (Pla
 		return PlanCreated{}, err
 	}
 	c.target = sp.ID
-	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: prop.LeftOut, Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages}
-	if res.LeftOut == nil {
-		res.LeftOut = []string{}
+	res := PlanCreated{StoredPlan: sp, Targets: prop.Targets, LeftOut: []string{}, LeftOutReasons: prop.AllLeftOut(),
+		Level: string(prop.Level), Header: prop.Header, Stages: prop.Stages}
+	for _, h := range res.LeftOutReasons {
+		res.LeftOut = append(res.LeftOut, h.Host)
 	}
 	if res.Header == nil {
 		res.Header = []string{}

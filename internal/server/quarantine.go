@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
 )
 
@@ -56,6 +57,9 @@ func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request, c *call
 	if strings.TrimSpace(req.Version) == "" {
 		return requireField("version", "the quarantined version, such as 1.1.3")
 	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return requireField("reason", "why the version may be offered again, such as \"config fixed on the web hosts\" (recorded with the clearance)")
+	}
 	c.target = req.Package + "=" + req.Version
 	clear := app.QuarantineClear{Package: req.Package, Version: req.Version, Reason: strings.TrimSpace(req.Reason),
 		Actor: c.principal.Actor()}
@@ -69,6 +73,11 @@ func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request, c *call
 	c.appAudited = true
 	res, err := s.app.ClearQuarantine(r.Context(), clear)
 	if err != nil {
+		if pe := asError(err); pe != nil && pe.Code == patchpilot.ENOTFOUND {
+			// The hint speaks of the request's fields, not the CLI's flags.
+			return pe.WithHint(strings.NewReplacer("with --class", `in the field "class"`, "leave --class out", `leave "class" out`,
+				"'patchpilot quarantine list'", "GET /api/v1/quarantines").Replace(pe.Hint))
+		}
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -46,3 +46,37 @@ func TestQuarantineEndpoints(t *testing.T) {
 		t.Errorf("audit entries %+v, want one quarantine.clear by token:approver", entries)
 	}
 }
+
+// TestQuarantineClearAndPlanOverAPI: a clearance needs a reason (400
+// naming the field), a 404's hint speaks of the request's field class,
+// not the CLI's flag, and POST /plans refuses a patch quarantined on every
+// target unless allow_quarantined keeps them.
+func TestQuarantineClearAndPlanOverAPI(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	// The fixture's hosts run debian 12 without a role: class debian:12/-.
+	o := patchpilot.Outcome{Time: time.Now().UTC().Add(-time.Minute), Rollout: "r-1", Host: "web-1", OS: "debian:12",
+		Labels: map[string]string{"env": "test"}, Outcome: patchpilot.OutcomeRolledBack, Reason: "canary failed",
+		Packages: []patchpilot.PackageChange{{Name: "web", From: "1.0", To: "1.1"}}}
+	if err := f.app.Store.RecordOutcome(f.ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"package":"web","version":"1.1"}`, `{"package":"web","version":"1.1","reason":"  "}`} {
+		if e := f.as(patchpilot.RoleApprover, "POST", "/api/v1/quarantines/clear", body, 400).apiError(t); e.Field != "reason" {
+			t.Errorf("clear %s: field %q (%s), want reason", body, e.Field, e.Message)
+		}
+	}
+	e := f.as(patchpilot.RoleApprover, "POST", "/api/v1/quarantines/clear",
+		`{"package":"web","version":"1.1","class":"debian:12/web","reason":"fixed"}`, 404).apiError(t)
+	if !strings.Contains(e.Hint, "debian:12/-") || !strings.Contains(e.Hint, `"class"`) || strings.Contains(e.Hint, "--class") {
+		t.Errorf("404 hint %q: want the class quarantined and the field \"class\", not --class", e.Hint)
+	}
+
+	if e := f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1"}`, 403).apiError(t); !strings.Contains(e.Message, "quarantined") {
+		t.Errorf("plan of a patch quarantined on every target: %q", e.Message)
+	}
+	created := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "allow_quarantined": true}`, 201))
+	if len(created.Targets) != 2 || len(created.LeftOut) != 0 || len(created.LeftOutReasons) != 0 ||
+		!strings.Contains(strings.Join(created.Header, "\n"), "kept web-1 (--allow-quarantined)") {
+		t.Errorf("plan with allow_quarantined: targets %v, left out %v %v, header %v", created.Targets, created.LeftOut, created.LeftOutReasons, created.Header)
+	}
+}

@@ -52,13 +52,15 @@ func (db *DB) RecordOutcome(ctx context.Context, o patchpilot.Outcome) error {
 		return err
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return insertOutcome(ctx, tx, row)
+		_, err := insertOutcome(ctx, tx, row)
+		return err
 	}, "record outcome of %q in rollout %q", o.Host, o.Rollout)
 }
 
 // ImportOutcomes stores many outcomes in one transaction, each as
 // RecordOutcome would: all are written or none is. Everything is checked and
-// encoded before the write lock is taken.
+// encoded before the write lock is taken. It returns how many were new or
+// changed: an outcome stored already, identical, is not counted.
 func (db *DB) ImportOutcomes(ctx context.Context, outcomes []patchpilot.Outcome) (int, error) {
 	rows := make([]outcomeRow, len(outcomes))
 	for i, o := range outcomes {
@@ -68,10 +70,16 @@ func (db *DB) ImportOutcomes(ctx context.Context, outcomes []patchpilot.Outcome)
 		}
 		rows[i] = row
 	}
+	written := 0
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		written = 0
 		for _, row := range rows {
-			if err := insertOutcome(ctx, tx, row); err != nil {
+			changed, err := insertOutcome(ctx, tx, row)
+			if err != nil {
 				return fmt.Errorf("outcome of %q in rollout %q: %w", row.o.Host, row.o.Rollout, err)
+			}
+			if changed {
+				written++
 			}
 		}
 		return nil
@@ -79,7 +87,7 @@ func (db *DB) ImportOutcomes(ctx context.Context, outcomes []patchpilot.Outcome)
 	if err != nil {
 		return 0, err
 	}
-	return len(outcomes), nil
+	return written, nil
 }
 
 // outcomeRow is an outcome checked and encoded for storage.
@@ -109,30 +117,43 @@ func (db *DB) encodeOutcome(o patchpilot.Outcome) (outcomeRow, error) {
 	return outcomeRow{o: o, labels: labels, packages: packages, gates: gates}, nil
 }
 
-// insertOutcome writes one encoded outcome and its package rows.
-func insertOutcome(ctx context.Context, tx *sql.Tx, row outcomeRow) error {
+// insertOutcome writes one encoded outcome and its package rows, and
+// reports whether it wrote anything: an outcome stored already, identical
+// in every column, is left as it is (its package rows follow its packages
+// column, so they are the same too).
+func insertOutcome(ctx context.Context, tx *sql.Tx, row outcomeRow) (bool, error) {
 	o := row.o
 	var id int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
+	err := tx.QueryRowContext(ctx, `INSERT INTO outcomes (rollout, host, time, os, labels, packages,
 			outcome, reason, gate_results, features, unrelated, predicted, predicted_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (rollout, host) DO UPDATE SET time = excluded.time, os = excluded.os,
 			labels = excluded.labels, packages = excluded.packages, outcome = excluded.outcome,
 			reason = excluded.reason, gate_results = excluded.gate_results, features = excluded.features,
 			unrelated = excluded.unrelated, predicted = excluded.predicted, predicted_by = excluded.predicted_by
+		WHERE outcomes.time IS NOT excluded.time OR outcomes.os IS NOT excluded.os
+			OR outcomes.labels IS NOT excluded.labels OR outcomes.packages IS NOT excluded.packages
+			OR outcomes.outcome IS NOT excluded.outcome OR outcomes.reason IS NOT excluded.reason
+			OR outcomes.gate_results IS NOT excluded.gate_results OR outcomes.features IS NOT excluded.features
+			OR outcomes.unrelated IS NOT excluded.unrelated OR outcomes.predicted IS NOT excluded.predicted
+			OR outcomes.predicted_by IS NOT excluded.predicted_by
 		RETURNING id`,
 		o.Rollout, o.Host, formatTime(o.Time), o.OS, row.labels, row.packages, string(o.Outcome), o.Reason, row.gates,
-		encodeJSON(o.Features), o.Unrelated, o.Predicted, o.PredictedBy).Scan(&id); err != nil {
-		return err
+		encodeJSON(o.Features), o.Unrelated, o.Predicted, o.PredictedBy).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // stored already, unchanged
+	}
+	if err != nil {
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outcome_packages WHERE outcome_id = ?`, id); err != nil {
-		return err
+		return false, err
 	}
 	args := make([]any, 0, len(o.Packages)*len(outcomePackageColumns))
 	for i, p := range o.Packages {
 		args = append(args, id, i, p.Name, p.SourcePackage, p.From, p.To)
 	}
-	return bulkInsert(ctx, tx, "outcome_packages", outcomePackageColumns, args)
+	return true, bulkInsert(ctx, tx, "outcome_packages", outcomePackageColumns, args)
 }
 
 // Outcomes lists outcomes, oldest first (by Time, then by when they were

@@ -208,11 +208,19 @@ func (s suite) testImportOutcomes(t *testing.T) {
 		t.Fatalf("after import, Outcomes =\n%+v\nwant\n%+v", got, want)
 	}
 
+	// Importing the same outcomes again writes nothing, and says so.
+	if n, err := st.ImportOutcomes(ctx, []patchpilot.Outcome{a, b, c}); err != nil || n != 0 {
+		t.Fatalf("ImportOutcomes of stored outcomes = %d, %v; want 0 written", n, err)
+	}
+	if got := list(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after importing the same outcomes, Outcomes =\n%+v\nwant\n%+v", got, want)
+	}
+
 	// Importing the same rollout and host again replaces, as RecordOutcome does.
 	a2 := a
 	a2.Outcome, a2.Reason = patchpilot.OutcomeFailed, "reimported"
-	if _, err := st.ImportOutcomes(ctx, []patchpilot.Outcome{a2}); err != nil {
-		t.Fatalf("ImportOutcomes again: %v", err)
+	if n, err := st.ImportOutcomes(ctx, []patchpilot.Outcome{a2, b}); err != nil || n != 1 {
+		t.Fatalf("ImportOutcomes again = %d, %v; want 1 written (a changed, b the same)", n, err)
 	}
 	want[1] = storedOutcome(t, a2)
 	if got := list(); !reflect.DeepEqual(got, want) {
