@@ -42,8 +42,9 @@ type importedFeatures struct {
 }
 
 // HistoryImport reports a history import: Records and Failures count the
-// file's lines, Written the distinct records stored (a line repeated in the
-// file is one record).
+// file's lines, Written the records the import stored new or changed (a
+// line repeated in the file is one record; a record already stored as it
+// is counts for nothing, so importing a file again writes 0).
 type HistoryImport struct {
 	File     string `json:"file"`
 	Records  int    `json:"records"`
@@ -74,9 +75,9 @@ func (a *App) ImportHistory(ctx context.Context, path string) (HistoryImport, er
 		if err != nil {
 			return rep, patchpilot.Errorf(patchpilot.EINVALID, "%s: record %d: %w", path, i+1, err)
 		}
-		// A line repeated in the file is the same record: store it once,
-		// so that Written counts what the store holds afterwards. The same
-		// goes for a record an older version stored under a per-line id.
+		// A line repeated in the file is the same record: store it once.
+		// The same goes for a record an older version stored under a
+		// per-line id.
 		if seen[id] {
 			continue
 		}
