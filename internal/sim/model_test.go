@@ -98,7 +98,7 @@ func TestModelLearnsBadCombination(t *testing.T) {
 		t.Errorf("openssl on lb level = %s, want high", bad.Level)
 	}
 	if len(bad.Reasons) == 0 || bad.Reasons[0].Feature != risk.FeaturePackageRole ||
-		!strings.Contains(bad.Reasons[0].Text, "openssl on lb hosts failed on") || bad.Reasons[0].Direction != "raises" {
+		!strings.Contains(bad.Reasons[0].Text, "openssl on lb hosts failed in") || bad.Reasons[0].Direction != "raises" {
 		t.Errorf("first reason = %+v, want the package-role history raising the risk", bad.Reasons)
 	}
 }
