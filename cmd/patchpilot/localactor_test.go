@@ -5,13 +5,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
+// localActor is the actor the CLI records in this environment: the user
+// running the tests (TestLocalActorIsTheOSUser checks what that is).
+func (e *env) localActor() string { return app.Options{Env: e.vars}.LocalActor() }
+
 // TestLocalActorIsTheOSUser: with the config's user: naming the fleet's SSH
-// user (and PATCHPILOT_USER another), a rollout started, a stage approved
-// and a token created at this machine are recorded as the operating-system
-// user running the command; run as root through sudo, as the user sudo
-// names in SUDO_USER, marked "(via sudo)".
+// user (and PATCHPILOT_USER another), a rollout started, a stage approved,
+// a model restored and a token created at this machine are recorded as the
+// operating-system user running the command; run as root through sudo, as
+// the user sudo names in SUDO_USER, marked "(via sudo)".
 func TestLocalActorIsTheOSUser(t *testing.T) {
 	u, err := user.Current()
 	if err != nil {
@@ -66,6 +72,16 @@ func TestLocalActorIsTheOSUser(t *testing.T) {
 	created := decodeJSON[map[string]any](t, e.mustRun("--config", cfg, "token", "create", "zz1", "--role", "admin", "-o", "json"))
 	if created["created_by"] != want {
 		t.Errorf("token created by %v with PATCHPILOT_USER=mallory, want %s", created["created_by"], want)
+	}
+
+	// A model restored with 'model use' says who restored it.
+	e.mustRun("--config", cfg, "history", "import", historyTest)
+	first := decodeJSON[map[string]any](t, e.mustRun("--config", cfg, "model", "train", "-o", "json"))
+	e.mustRun("--config", cfg, "history", "import", historyTrain)
+	e.mustRun("--config", cfg, "model", "train")
+	v1, _ := first["model_version"].(string)
+	if out := e.mustRun("--config", cfg, "model", "use", v1); !strings.Contains(out, "restored by "+want+" ") || strings.Contains(out, "mallory") {
+		t.Errorf("model use with PATCHPILOT_USER=mallory, want restored by %s:\n%s", want, out)
 	}
 
 	// Through sudo: SUDO_USER is honoured for root only.
