@@ -37,7 +37,7 @@ func TestTokenCommands(t *testing.T) {
 	created := decodeJSON[map[string]any](t, r.stdout)
 	ciSecret, _ := created["secret"].(string)
 	if !cliSecretShape.MatchString(ciSecret) || created["name"] != "ci" || created["role"] != "operator" ||
-		created["created_by"] != "user:root" || !strings.Contains(r.stderr, "will not be shown again") {
+		created["created_by"] != e.localActor() || !strings.Contains(r.stderr, "will not be shown again") {
 		t.Errorf("token create -o json: stdout %s, stderr %q; want the token with its secret, the warning on stderr", r.stdout, r.stderr)
 	}
 
@@ -108,13 +108,13 @@ func TestAuditCommand(t *testing.T) {
 	e.mustRun("--db", db, "token", "revoke", "alice")
 
 	table := e.mustRun("--db", db, "audit")
-	for _, want := range []string{`user:root\s+-\s+token\.create\s+alice\s+-\s+ok\s+\{"role":"admin"\}`,
+	for _, want := range []string{regexp.QuoteMeta(e.localActor()) + `\s+-\s+token\.create\s+alice\s+-\s+ok\s+\{"role":"admin"\}`,
 		`token\.create\s+alice\s+-\s+conflict`, `token\.revoke\s+alice\s+-\s+ok`} {
 		if !regexp.MustCompile(want).MatchString(table) {
 			t.Errorf("audit table lacks %s:\n%s", want, table)
 		}
 	}
-	r := e.runIn("--db", db, "audit", "--since", "1h", "--actor", "user:root", "--limit", "2", "-o", "json")
+	r := e.runIn("--db", db, "audit", "--since", "1h", "--actor", e.localActor(), "--limit", "2", "-o", "json")
 	entries := decodeJSON[[]patchpilot.AuditEntry](t, r.stdout)
 	if len(entries) != 2 || entries[0].Outcome != "conflict" || entries[1].Action != "token.revoke" {
 		t.Errorf("audit --limit 2 -o json = %+v, want the newest two, oldest first", entries)

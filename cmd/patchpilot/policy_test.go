@@ -119,7 +119,7 @@ policy:
 		t.Errorf("first approval: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = e.run("--config", cfg, "rollout", "approve", id)
-	if r.code != 1 || !strings.Contains(r.stderr, "user:root has already approved stage all") {
+	if r.code != 1 || !strings.Contains(r.stderr, e.localActor()+" has already approved stage all") {
 		t.Errorf("the same person again: exit %d\n%s", r.code, r.stderr)
 	}
 

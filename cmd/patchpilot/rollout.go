@@ -82,7 +82,9 @@ func (c *cli) engine(a *app.App, f engineFlags) (*app.Controller, error) {
 	}), nil
 }
 
-func (c *cli) actor(a *app.App) string { return "user:" + a.Options.SSHUser }
+// actor is who a command acts as: the person running it on this machine
+// (app.Options.LocalActor), never the SSH user.
+func (c *cli) actor(a *app.App) string { return a.LocalActor() }
 
 // finish prints the rollout's status and turns its state into the exit
 // code.

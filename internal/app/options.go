@@ -10,6 +10,7 @@ import (
 
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"time"
 
@@ -47,7 +48,8 @@ type Options struct {
 	// refused.
 	AcceptNewHostKeys bool
 	// SSHUser is used for hosts whose inventory names no user. Default:
-	// the user running patchpilot.
+	// $USER. It is whom patchpilot logs in as, never the actor of a
+	// change (LocalActor).
 	SSHUser string
 	// SSHKeyFiles are private keys tried for every host, after the
 	// host's own key file.
@@ -89,9 +91,13 @@ type Options struct {
 	Metrics patchpilot.HealthConfig
 
 	// Env is the process environment as KEY=VALUE pairs; the app reads
-	// XDG_DATA_HOME, HOME, USER and SSH_AUTH_SOCK from it and never from
-	// the process itself, so tests can run many apps side by side.
+	// XDG_DATA_HOME, HOME, USER, SUDO_USER and SSH_AUTH_SOCK from it and
+	// never from the process itself, so tests can run many apps side by
+	// side.
 	Env []string
+	// CurrentUser returns the operating-system user running patchpilot,
+	// the local actor (LocalActor). Default: os/user.Current.
+	CurrentUser func() (*user.User, error)
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.

@@ -43,11 +43,6 @@ var tokenNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 // is about to be stored or logged.
 var tokenSecretPattern = regexp.MustCompile(regexp.QuoteMeta(TokenPrefix) + `[a-z2-7]{20,}`)
 
-// LocalActor is the actor of a person at this machine: "user:" and the
-// local user. Four-eyes does not bind it: whoever may write the database
-// may do anything anyway.
-func (a *App) LocalActor() string { return "user:" + a.Options.SSHUser }
-
 // CheckTokenName reports whether name may name a token.
 func CheckTokenName(name string) error {
 	if !tokenNamePattern.MatchString(name) {

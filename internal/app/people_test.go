@@ -65,7 +65,7 @@ func openPeopleApp(t *testing.T) (context.Context, *App, *testClock, *syncBuffer
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	path := filepath.Join(dir, "pp.db")
-	a, err := New(ctx, Options{DBPath: path, Env: []string{"HOME=" + dir, "USER=ann"}, Now: clock.Now, Logger: logger})
+	a, err := New(ctx, Options{DBPath: path, Env: []string{"HOME=" + dir, "USER=ann"}, CurrentUser: osUser("ann", "1000"), Now: clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
