@@ -66,6 +66,13 @@ func (c *Controller) Resume(ctx context.Context, id, actor string) (patchpilot.R
 	return c.eng.Resume(ctx, id, actor)
 }
 
+// MarkResumed records the resume of a paused or held rollout without
+// driving it (orchestrator.Engine.MarkResumed): a server answers the
+// person once the request is on record, and drives the rollout after.
+func (c *Controller) MarkResumed(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
+	return c.eng.MarkResumed(ctx, id, actor)
+}
+
 // Approve approves the named stage (empty: the one waiting) and returns
 // its name. Four-eyes: a token that started the rollout, or created the
 // saved plan it was started from, may not approve it (EFORBIDDEN).

@@ -254,6 +254,20 @@ func (e *Engine) Abort(ctx context.Context, id, actor string) error {
 // Resume carries on a paused or held rollout, or one whose controller
 // died, and drives it like Run.
 func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
+	if state, err := e.MarkResumed(ctx, id, actor); err != nil {
+		return state, err
+	}
+	return e.Run(ctx, id)
+}
+
+// MarkResumed records a person's resume of a paused or held rollout (its
+// state back to running, and a request event) without driving it, for a
+// caller that answers the person before a controller picks the rollout up:
+// the request is on record when the answer is given. A rollout already
+// running or waiting for approval is left as it is (the request is
+// recorded all the same); one that is over is refused (ECONFLICT) with its
+// state.
+func (e *Engine) MarkResumed(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
 	r, err := e.Store.Rollout(ctx, id)
 	if err != nil {
 		return "", err
@@ -264,6 +278,7 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 			return "", err
 		}
 		e.request(ctx, id, actor, "resume requested")
+		return patchpilot.RolloutRunning, nil
 	case r.State.Final():
 		runs, err := e.Store.HostRuns(ctx, id)
 		if err != nil {
@@ -272,7 +287,11 @@ func (e *Engine) Resume(ctx context.Context, id, actor string) (patchpilot.Rollo
 		return r.State, patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, r.State).
 			WithHint(NextStep(id, r.State, r.Reason, runs))
 	}
-	return e.Run(ctx, id)
+	// Not paused (a pause the controller overtook, a resume sent twice):
+	// the request is still recorded, so that whoever follows the rollout
+	// after asking sees that it arrived.
+	e.request(ctx, id, actor, "resume requested (the rollout was already "+string(r.State)+")")
+	return r.State, nil
 }
 
 // RequestRollback marks hosts of a rollout for rollback: the named ones,

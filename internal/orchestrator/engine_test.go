@@ -491,3 +491,59 @@ stages:
 		}
 	}
 }
+
+// MarkResumed puts the resume on record without driving the rollout: a
+// paused rollout goes back to running with a request event; one the
+// controller already carries on (not paused) keeps its state, and the
+// request is recorded all the same, so that a client following the
+// rollout after asking sees it arrive; one that is over is refused.
+func TestMarkResumedRecordsTheRequest(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest}
+`)
+	ctx := context.Background()
+	requests := func() []string {
+		t.Helper()
+		evs, err := e.e.Store.Events(ctx, patchpilot.EventFilter{Rollout: id, Kind: patchpilot.EventRequest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.Message)
+		}
+		return out
+	}
+	if err := e.e.Pause(ctx, id, "user:bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.e.MarkResumed(ctx, id, "user:ann"); err != nil || got != patchpilot.RolloutRunning {
+		t.Fatalf("MarkResumed of a paused rollout = %s, %v; want running", got, err)
+	}
+	if r, err := e.e.Store.Rollout(ctx, id); err != nil || r.State != patchpilot.RolloutRunning {
+		t.Fatalf("stored state %s, %v; want running", r.State, err)
+	}
+	if got := requests(); len(got) != 2 || got[1] != "resume requested by user:ann" {
+		t.Errorf("requests %q, want the pause then the resume by user:ann", got)
+	}
+	if len(e.f.entries("apply ")) != 0 {
+		t.Error("MarkResumed drove the rollout")
+	}
+	// Running already: the state stays, the request is recorded.
+	if got, err := e.e.MarkResumed(ctx, id, "user:ann"); err != nil || got != patchpilot.RolloutRunning {
+		t.Fatalf("MarkResumed of a running rollout = %s, %v", got, err)
+	}
+	if got := requests(); len(got) != 3 || !strings.Contains(got[2], "already running") {
+		t.Errorf("requests %q, want a third saying the rollout was already running", got)
+	}
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("run after the resume: %s", got)
+	}
+	if _, err := e.e.MarkResumed(ctx, id, "user:ann"); patchpilot.ErrorCode(err) != patchpilot.ECONFLICT {
+		t.Errorf("MarkResumed of a succeeded rollout: %v, want ECONFLICT", err)
+	}
+}

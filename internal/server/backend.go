@@ -42,6 +42,7 @@ type Controller interface {
 	Start(ctx context.Context, p patchpilot.Plan, source []byte, o StartOptions) (string, error)
 	Run(ctx context.Context, id string) (patchpilot.RolloutState, error)
 	Resume(ctx context.Context, id, actor string) (patchpilot.RolloutState, error)
+	MarkResumed(ctx context.Context, id, actor string) (patchpilot.RolloutState, error)
 	Approve(ctx context.Context, id, stage, actor string) (string, error)
 	Pause(ctx context.Context, id, actor string) error
 	Abort(ctx context.Context, id, actor string) error
@@ -65,6 +66,11 @@ func (c AppController) Run(ctx context.Context, id string) (patchpilot.RolloutSt
 // Resume carries a rollout on.
 func (c AppController) Resume(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
 	return c.C.Resume(ctx, id, actor)
+}
+
+// MarkResumed records a resume without driving the rollout.
+func (c AppController) MarkResumed(ctx context.Context, id, actor string) (patchpilot.RolloutState, error) {
+	return c.C.MarkResumed(ctx, id, actor)
 }
 
 // Approve approves a stage.

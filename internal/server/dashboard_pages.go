@@ -763,14 +763,10 @@ func (s *Server) formPause(w http.ResponseWriter, r *http.Request, v *visit) err
 
 func (s *Server) formResume(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return s.rolloutAction(w, r, v, func(id string) (string, error) {
-		ro, err := s.app.Store.Rollout(r.Context(), id)
-		if err != nil {
+		if _, err := s.ctrl.MarkResumed(r.Context(), id, v.principal.Actor()); err != nil {
 			return "", err
 		}
-		if ro.State.Final() && !strings.HasPrefix(ro.Reason, "held") {
-			return "", patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, ro.State)
-		}
-		if !s.runs.resume(id, v.principal.Actor()) {
+		if !s.runs.kick(id) {
 			return "", patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%s", errStopping)
 		}
 		return "resumed", nil

@@ -561,14 +561,13 @@ func (s *Server) resumeRollout(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := noBody(w, r); err != nil {
 		return err
 	}
-	ro, err := s.app.Store.Rollout(r.Context(), id)
-	if err != nil {
+	// The resume is on record (state and event) before the answer: a
+	// client following the rollout waits for its event, and the goroutine
+	// that drives the rollout may still be finishing its previous run.
+	if _, err := s.ctrl.MarkResumed(r.Context(), id, c.principal.Actor()); err != nil {
 		return err
 	}
-	if ro.State.Final() && !strings.HasPrefix(ro.Reason, "held") {
-		return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %s is %s and cannot be resumed", id, ro.State)
-	}
-	if !s.runs.resume(id, c.principal.Actor()) {
+	if !s.runs.kick(id) {
 		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "%s", errStopping)
 	}
 	return s.answer(w, r, RequestDone{ID: id, Request: "resume"})

@@ -9,7 +9,7 @@ import (
 
 // runner drives the rollouts of this server: one goroutine per rollout,
 // kicked again after a request (approve, resume, rollback) that it must
-// act on. The engine holds the rollout's lease while it drives it.
+// act on; the request itself is on record before the kick. The engine holds the rollout's lease while it drives it.
 type runner struct {
 	s      *Server
 	ctx    context.Context
@@ -26,8 +26,7 @@ type runner struct {
 
 // drive is one rollout's goroutine and what it must do next.
 type drive struct {
-	again  bool   // a request came in while it ran: run once more
-	resume string // the actor of a resume request, "" for a plain run
+	again bool // a request came in while it ran: run once more
 }
 
 func newRunner(s *Server) *runner {
@@ -37,12 +36,7 @@ func newRunner(s *Server) *runner {
 
 // kick makes sure a goroutine drives the rollout. It reports false when
 // the server is shutting down and takes no new work.
-func (rn *runner) kick(id string) bool { return rn.start(id, "") }
-
-// resume carries on a paused or held rollout as actor asked, then drives it.
-func (rn *runner) resume(id, actor string) bool { return rn.start(id, actor) }
-
-func (rn *runner) start(id, resumeActor string) bool {
+func (rn *runner) kick(id string) bool {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
 	if rn.stopping {
@@ -50,33 +44,22 @@ func (rn *runner) start(id, resumeActor string) bool {
 	}
 	if d, ok := rn.active[id]; ok {
 		d.again = true
-		if resumeActor != "" {
-			d.resume = resumeActor
-		}
 		return true
 	}
 	rn.active[id] = &drive{}
 	rn.wg.Add(1)
-	go rn.loop(id, resumeActor)
+	go rn.loop(id)
 	return true
 }
 
 // loop drives the rollout until it stops (ends, waits for a person, is
 // paused, or the server stops), once more for each request that came in
 // meanwhile.
-func (rn *runner) loop(id, resumeActor string) {
+func (rn *runner) loop(id string) {
 	defer rn.wg.Done()
 	log := rn.s.log.With("rollout", id)
 	for {
-		var (
-			state patchpilot.RolloutState
-			err   error
-		)
-		if resumeActor != "" {
-			state, err = rn.s.ctrl.Resume(rn.ctx, id, resumeActor)
-		} else {
-			state, err = rn.s.ctrl.Run(rn.ctx, id)
-		}
+		state, err := rn.s.ctrl.Run(rn.ctx, id)
 		switch {
 		case patchpilot.ErrorCode(err) == patchpilot.ECONFLICT:
 			log.Warn("rollout not driven here", "err", err)
@@ -95,8 +78,7 @@ func (rn *runner) loop(id, resumeActor string) {
 		rn.mu.Lock()
 		d := rn.active[id]
 		if d.again && !rn.stopping {
-			resumeActor = d.resume
-			d.again, d.resume = false, ""
+			d.again = false
 			rn.mu.Unlock()
 			continue
 		}
