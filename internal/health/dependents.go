@@ -207,25 +207,15 @@ func (c *Checker) probeDependent(ctx context.Context, t patchpilot.HealthTarget,
 		return
 	}
 	for _, p := range d.Ports {
-		cmd := patchpilot.Command{
-			Args: []string{"timeout", strconv.Itoa(int(DependentProbeTimeout / time.Second)), "bash", "-c", tcpProbeScript,
-				probeName, addr, strconv.Itoa(p)},
-			Timeout: DependentProbeTimeout + 10*time.Second,
-		}
-		res, err := r.Run(ctx, cmd)
+		reached, failure, fatal := probeTCPPort(ctx, r, addr, p, "dependent")
 		switch {
-		case err != nil:
-			dr.Error = "cannot run the probe on the dependent: " + err.Error()
+		case fatal != "":
+			dr.Error = fatal
 			return
-		case res.ExitCode == 0:
+		case reached:
 			dr.Reachable = append(dr.Reachable, p)
-		case res.ExitCode == 124:
-			dr.Unreachable = append(dr.Unreachable, portFailure{p, "no answer within " + DependentProbeTimeout.String()})
-		case res.ExitCode == 126 || res.ExitCode == 127:
-			dr.Error = "the probe needs timeout and bash on the dependent: " + stderrLine(res.Stderr, "exit status "+strconv.Itoa(res.ExitCode))
-			return
 		default:
-			dr.Unreachable = append(dr.Unreachable, portFailure{p, probeFailure(res.Stderr)})
+			dr.Unreachable = append(dr.Unreachable, *failure)
 		}
 	}
 }
@@ -252,4 +242,28 @@ func stderrLine(b []byte, fallback string) string {
 		s = s[:200]
 	}
 	return s
+}
+
+// probeTCPPort runs the TCP probe of addr:port over r, on the machine r
+// reaches (named by where in messages: "dependent", "host"). It returns
+// whether the port answered, or its failure, or a fatal reason that ends
+// the probing there (the probe cannot run on that machine).
+func probeTCPPort(ctx context.Context, r patchpilot.Runner, addr string, port int, where string) (reached bool, failure *portFailure, fatal string) {
+	cmd := patchpilot.Command{
+		Args: []string{"timeout", strconv.Itoa(int(DependentProbeTimeout / time.Second)), "bash", "-c", tcpProbeScript,
+			probeName, addr, strconv.Itoa(port)},
+		Timeout: DependentProbeTimeout + 10*time.Second,
+	}
+	res, err := r.Run(ctx, cmd)
+	switch {
+	case err != nil:
+		return false, nil, "cannot run the probe on the " + where + ": " + err.Error()
+	case res.ExitCode == 0:
+		return true, nil, ""
+	case res.ExitCode == 124:
+		return false, &portFailure{port, "no answer within " + DependentProbeTimeout.String()}, ""
+	case res.ExitCode == 126 || res.ExitCode == 127:
+		return false, nil, "the probe needs timeout and bash on the " + where + ": " + stderrLine(res.Stderr, "exit status "+strconv.Itoa(res.ExitCode))
+	}
+	return false, &portFailure{port, probeFailure(res.Stderr)}, ""
 }

@@ -171,25 +171,15 @@ func probePorts(ctx context.Context, r patchpilot.Runner, addr string, ports []i
 			pp.Error = fmt.Sprintf("port %d is not a TCP port", p)
 			return
 		}
-		cmd := patchpilot.Command{
-			Args: []string{"timeout", strconv.Itoa(int(DependentProbeTimeout / time.Second)), "bash", "-c", tcpProbeScript,
-				probeName, addr, strconv.Itoa(p)},
-			Timeout: DependentProbeTimeout + 10*time.Second,
-		}
-		res, err := r.Run(ctx, cmd)
+		reached, failure, fatal := probeTCPPort(ctx, r, addr, p, "host")
 		switch {
-		case err != nil:
-			pp.Error = "cannot run the probe on the host: " + err.Error()
+		case fatal != "":
+			pp.Error = fatal
 			return
-		case res.ExitCode == 0:
+		case reached:
 			pp.Reachable = append(pp.Reachable, p)
-		case res.ExitCode == 124:
-			pp.Unreachable = append(pp.Unreachable, portFailure{p, "no answer within " + DependentProbeTimeout.String()})
-		case res.ExitCode == 126 || res.ExitCode == 127:
-			pp.Error = "the probe needs timeout and bash on the host: " + stderrLine(res.Stderr, "exit status "+strconv.Itoa(res.ExitCode))
-			return
 		default:
-			pp.Unreachable = append(pp.Unreachable, portFailure{p, probeFailure(res.Stderr)})
+			pp.Unreachable = append(pp.Unreachable, *failure)
 		}
 	}
 }
