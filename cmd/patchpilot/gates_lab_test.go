@@ -33,7 +33,7 @@ const gatesCPUQuery = `100 * (1 - avg(rate(node_cpu_seconds_total{mode="idle",ho
 // patchpilot.yaml naming the lab's Prometheus and no query written by
 // hand, over the lab's pp-demo-worker on a host another host depends on
 // (declared: patchpilot_depends_on=WORKER:8090). The plan gates on the built-in
-// metric criteria; it catches 1.0.2, which spins a CPU core after the
+// metric criteria; it catches 1.0.2, which spins every CPU core after the
 // upgrade (mean_cpu_usage<baseline+15%), and 1.0.3, which listens on
 // loopback only so that its dependent cannot reach it
 // (network_connectivity), rolling both back; and it passes 1.0.1, a good
@@ -106,7 +106,7 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 		if regexp.MustCompile(`(?m)^\s+queries:`).MatchString(plan) {
 			t.Fatalf("the default plan writes queries:\n%s", plan)
 		}
-		edited := regexp.MustCompile(`bake: [0-9a-z]+`).ReplaceAllString(plan, "bake: 60s")
+		edited := regexp.MustCompile(`bake: [0-9a-z]+`).ReplaceAllString(plan, "bake: 90s")
 		edited = regexp.MustCompile(`,? approval: required`).ReplaceAllString(edited, "")
 		if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
 			t.Fatal(err)
@@ -176,7 +176,7 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 		return 0, fmt.Errorf("no CPU samples")
 	}
 	// roomForABurn waits, up to a few minutes, for the machine's CPU to
-	// leave room for a one-core burn to show (the lab's hosts read the
+	// leave room for a burn to show (the lab's hosts read the
 	// machine's CPU counters). It reports false, with what it saw, when
 	// other work on the machine kept it busy all along.
 	roomForABurn := func(t *testing.T) (bool, string) {
@@ -204,15 +204,15 @@ func TestDefaultPlanGatesOnTheLab(t *testing.T) {
 	// when other work keeps the machine's CPU above 40% for five minutes,
 	// the case is skipped and says so (the rule's arithmetic is proved by
 	// internal/health's TestJudgeBuiltin); the other cases still run.
-	t.Run("1.0.2 burns a core and is rolled back", func(t *testing.T) {
+	t.Run("1.0.2 burns the CPU and is rolled back", func(t *testing.T) {
 		if ok, why := roomForABurn(t); !ok {
-			t.Skipf("no room on this machine for a one-core burn to show on a lab host: %s for five minutes", why)
+			t.Skipf("no room on this machine for a burn to show on a lab host: %s for five minutes", why)
 		}
 		st := rollout("1.0.2")
 		gs := gates(st)
 		g, ok := breached(gs, patchpilot.CriterionMeanCPUUsage)
 		if !ok {
-			t.Errorf("1.0.2 (burns a core): mean_cpu_usage did not breach; rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
+			t.Errorf("1.0.2 (burns the CPU): mean_cpu_usage did not breach; rollout %s %q, gates:%s", st.State, st.Reason, summary(gs))
 		} else {
 			t.Logf("1.0.2: %s", g.Reason)
 		}

@@ -67,7 +67,7 @@ var demoWebVersions = []struct{ version, mode, note, idle string }{
 var demoWorkerVersions = []struct{ version, mode, note string }{
 	{"1.0.0", "good", "the first version"},
 	{"1.0.1", "good", "a good update"},
-	{"1.0.2", "burn", "spins a CPU core after the upgrade"},
+	{"1.0.2", "burn", "spins every CPU core (niced) after the upgrade"},
 	{"1.0.3", "loopback", "listens on loopback only: its dependents cannot reach it"},
 }
 
@@ -134,13 +134,15 @@ WantedBy=multi-user.target
 `
 
 // demoWorkerScript serves /usr/share/pp-demo-worker over HTTP. The burn
-// mode also spins a shell loop (one CPU core), the loopback mode listens
-// on 127.0.0.1 instead of the host's address.
+// mode also spins one niced shell loop per CPU core: the machine's idle
+// time goes, which the lab's hosts (sharing the machine's CPU counters)
+// all see, while other work on the machine keeps its share. The loopback
+// mode listens on 127.0.0.1 instead of the host's address.
 const demoWorkerScript = `#!/bin/sh
 # pp-demo-worker MODE ADDRESS PORT
 mode=$1 addr=$2 port=$3
 case $mode in
-burn) sh -c 'while :; do :; done' & ;;
+burn) for i in $(seq "$(nproc)"); do nice -n 19 sh -c 'while :; do :; done' & done ;;
 loopback) addr=127.0.0.1 ;;
 esac
 exec python3 -m http.server --bind "$addr" --directory /usr/share/pp-demo-worker "$port"
