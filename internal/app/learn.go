@@ -116,17 +116,12 @@ func (a *App) fleetRecords(ctx context.Context) ([]risk.Record, error) {
 // package, category, host and version statistics follow the fleet as soon
 // as an outcome is stored, between trainings and before the first one.
 // The history of a model trained on the store is a part of it.
-func (a *App) withFleetHistory(ctx context.Context, m *risk.Model) error {
-	records, err := a.fleetRecords(ctx)
-	if err != nil {
-		return err
-	}
+func withFleetHistory(m *risk.Model, records []risk.Record) {
 	h := risk.NewHistory()
 	for _, r := range records {
 		h.Observe(r)
 	}
 	m.History = h
-	return nil
 }
 
 // movingBaseRate is the model's moving base rate moved on by the records

@@ -69,7 +69,7 @@ func (a *App) calibration(ctx context.Context) (ModelCalibration, error) {
 	if err != nil {
 		return ModelCalibration{}, err
 	}
-	m, _, err := a.Model(ctx)
+	m, _, err := a.modelWith(ctx, records)
 	if err != nil {
 		return ModelCalibration{}, err
 	}

@@ -294,13 +294,21 @@ func (a *App) now() time.Time {
 // data, not the caller, is at fault) whose hint names a stored model to
 // make active; the stored model's info comes with it.
 func (a *App) Model(ctx context.Context) (*risk.Model, *patchpilot.ModelInfo, error) {
+	records, err := a.fleetRecords(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.modelWith(ctx, records)
+}
+
+// modelWith is Model with the stored outcomes already read, for callers
+// that need them too: the store is read once.
+func (a *App) modelWith(ctx context.Context, records []risk.Record) (*risk.Model, *patchpilot.ModelInfo, error) {
 	m, info, err := a.activeModel(ctx)
 	if err != nil {
 		return nil, info, err
 	}
-	if err := a.withFleetHistory(ctx, m); err != nil {
-		return nil, nil, err
-	}
+	withFleetHistory(m, records)
 	return m, info, nil
 }
 
@@ -433,7 +441,7 @@ func (a *App) ModelStatus(ctx context.Context) (ModelStatus, error) {
 
 // modelStatus is ModelStatus with the stored history already read.
 func (a *App) modelStatus(ctx context.Context, records []risk.Record) (ModelStatus, error) {
-	m, info, err := a.Model(ctx)
+	m, info, err := a.modelWith(ctx, records)
 	if err != nil && info == nil {
 		return ModelStatus{}, err
 	}
