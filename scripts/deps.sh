@@ -17,12 +17,15 @@ packages=(
   chromium                           # the dashboard's browser tests (headless)
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii'; then
-    missing+=("$p")
-  fi
-done
+find_missing() {
+  missing=()
+  for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii'; then
+      missing+=("$p")
+    fi
+  done
+}
+find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
@@ -30,12 +33,20 @@ if [ "$(id -u)" != 0 ]; then
   echo "install them with: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
   exit 0
 fi
+# Two runs started at once (two checkouts' `make test`) take turns: the
+# second waits here, then finds what the first installed. apt's own locks
+# are waited for too (Lock::Timeout), should another apt run hold them.
+exec 9>/run/lock/patchpilot-deps.lock
+flock 9
+find_missing
+[ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+"${apt[@]}" update -q
 # Services must not start on install: the tests start what they need, on
 # loopback addresses of their own.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+"${apt[@]}" install -y -q --no-install-recommends "${missing[@]}"
