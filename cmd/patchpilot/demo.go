@@ -89,8 +89,8 @@ Needs root (it mounts file systems and boots containers). Debian packages
 the lab needs that are missing (debootstrap, systemd-container, apt-utils,
 dpkg-dev, nftables, prometheus, prometheus-node-exporter) are installed
 first with apt-get, printing the exact commands; their services are not
-started. The first run builds the lab's Debian base (about a minute and a
-half, downloading from this machine's apt mirror) and says so; it stays
+started. The first run builds the lab's Debian base (a minute or two,
+downloading from this machine's apt mirror) and says so; it stays
 cached in /var/cache/patchpilot/lab ($PATCHPILOT_LAB_CACHE) for the next
 runs.
 
@@ -450,8 +450,8 @@ func (h *demoLabHandler) Handle(_ context.Context, r slog.Record) error {
 	switch {
 	case strings.HasPrefix(r.Message, "building the Debian base"):
 		*h.building = true
-		h.d.detail("first run: building the lab's Debian base (once; cached for the next runs, about a minute and a half) %s", strings.Join(parts, " "))
-	case r.Message == "base built" || strings.HasPrefix(r.Message, "building") || r.Level >= slog.LevelWarn:
+		h.d.detail("first run: building the lab's Debian base (once, cached for the next runs; a minute or two, more on a busy machine) %s", strings.Join(parts, " "))
+	case r.Message == "base built" || strings.HasPrefix(r.Message, "built") || strings.HasPrefix(r.Message, "building") || r.Level >= slog.LevelWarn:
 		h.d.detail("lab: %s %s", r.Message, strings.Join(parts, " "))
 	}
 	return nil
