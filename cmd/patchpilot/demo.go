@@ -283,7 +283,10 @@ func (d *demo) installMissing(ctx context.Context) error {
 		append([]string{"apt-get", "install", "-y", "-q", "--no-install-recommends"}, pkgs...),
 	} {
 		d.say("$ %s", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		// Not killed when the demo is interrupted: a Ctrl-C in the
+		// terminal reaches apt-get itself, which stops cleanly, where a
+		// SIGKILL could leave dpkg half done.
+		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 
@@ -67,7 +66,9 @@ func missingTools(prometheus bool) (missing, pkgs []string) {
 		tools = append(append([]tool(nil), tools...), prometheusTools...)
 	}
 	for _, t := range tools {
-		if _, err := exec.LookPath(t.bin); err != nil {
+		// Found as the lab runs them: root's tools may be outside a
+		// user's PATH (sudo env PATH=$PATH).
+		if _, err := lookPath(t.bin); err != nil {
 			missing = append(missing, t.bin)
 			if !contains(pkgs, t.pkg) {
 				pkgs = append(pkgs, t.pkg)
