@@ -177,12 +177,10 @@ type demo struct {
 	cfgPath string
 	actor   string
 
-	good, bad         []string // the hosts of each rollout
-	goodID, badID     string
-	baselineReadyAt   time.Time
-	baselineOnce      sync.Once
-	baselineErr       error
-	dashboardAnswered bool
+	good, bad     []string // the hosts of each rollout
+	goodID, badID string
+	baselineOnce  sync.Once
+	baselineErr   error
 	// verdicts holds each host's last gate verdict, told when the host
 	// ends its bake.
 	verdicts map[string]patchpilot.Event
@@ -437,7 +435,6 @@ func (d *demo) bootLab(ctx context.Context) error {
 type demoLabHandler struct {
 	d        *demo
 	building *bool
-	attrs    []slog.Attr
 }
 
 func (h *demoLabHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
@@ -460,8 +457,8 @@ func (h *demoLabHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (h *demoLabHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &demoLabHandler{d: h.d, building: h.building, attrs: append(slices.Clone(h.attrs), as...)}
+func (h *demoLabHandler) WithAttrs([]slog.Attr) slog.Handler {
+	return h // the lab logs its attributes with each message
 }
 func (h *demoLabHandler) WithGroup(string) slog.Handler { return h }
 
@@ -592,7 +589,7 @@ func (d *demo) checkDashboard(ctx context.Context) error {
 			return patchpilot.Errorf(patchpilot.EINTERNAL, "the dashboard did not answer for rollout %s: status %d, %v", id, status, err)
 		}
 	}
-	d.dashboardAnswered = true
+	d.detail("the dashboard shows both rollouts: http://%s/ui/", d.f.listen)
 	return nil
 }
 
@@ -1015,7 +1012,6 @@ func (d *demo) waitBaseline(ctx context.Context) error {
 		for {
 			ok, err := d.baselineReady(ctx, hosts)
 			if err == nil && ok {
-				d.baselineReadyAt = time.Now()
 				return
 			}
 			select {
