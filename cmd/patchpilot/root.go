@@ -168,6 +168,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.updatesCommand(),
 		c.advisoriesCommand(),
 		c.labCommand(),
+		c.demoCommand(),
 		c.assessCommand(), c.modelCommand(), c.quarantineCommand(),
 		c.planCommand(), c.rolloutCommand(), c.historyCommand(), c.reportCommand(),
 		c.tokenCommand(),

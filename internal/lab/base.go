@@ -57,7 +57,7 @@ func ensureBase(ctx context.Context, o Options) (string, error) {
 	o.Logger.Info("building the Debian base (once; cached)", "suite", o.Suite, "mirror", mirror, "dir", dir)
 	start := time.Now()
 	args := []string{"--variant=minbase", "--include=" + strings.Join(basePackages, ","), o.Suite, tmp, mirror}
-	if _, err := run(ctx, "debootstrap", args...); err != nil {
+	if _, err := runLines(ctx, o.BaseProgress, "debootstrap", args...); err != nil {
 		return "", patchpilot.Errorf(patchpilot.EUNAVAILABLE, "debootstrap %s from %s: %w", o.Suite, mirror, err).
 			WithHint("check that the mirror is reachable, or name another with --mirror")
 	}

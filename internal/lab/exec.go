@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,40 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return out.Bytes(), patchpilot.Errorf(patchpilot.EINTERNAL, "%s %s: %w: %s", name, strings.Join(args, " "), err, tail(errb.String()+out.String(), 1500))
+	}
+	return out.Bytes(), nil
+}
+
+// runLines is run, passing each line of the program's standard output to
+// line (when not nil) as it comes.
+func runLines(ctx context.Context, line func(string), name string, args ...string) ([]byte, error) {
+	if line == nil {
+		return run(ctx, name, args...)
+	}
+	cmd, err := command(ctx, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out, errb bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, pw), &errb
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err = cmd.Run()
+	pw.Close()
+	<-done
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

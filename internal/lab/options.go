@@ -69,6 +69,10 @@ type Options struct {
 	HostPackages map[string][]string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
+	// BaseProgress, when set, receives each line debootstrap prints while
+	// the base is built (only when it is not cached yet), as it prints
+	// it: "I: Retrieving libc6 2.36-9+deb12u10", ...
+	BaseProgress func(line string)
 }
 
 // DefaultDir is where the lab lives when Options.Dir is empty:

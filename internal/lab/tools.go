@@ -2,7 +2,6 @@ package lab
 
 import (
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 
@@ -41,23 +40,40 @@ func CheckHost(prometheus bool) error {
 		return patchpilot.Errorf(patchpilot.EUNSUPPORTED, "the lab needs root (it mounts file systems and boots containers)").
 			WithHint("run it with sudo")
 	}
-	tools := requiredTools
-	if prometheus {
-		tools = append(append([]tool(nil), tools...), prometheusTools...)
-	}
-	var missing, pkgs []string
-	for _, t := range tools {
-		if _, err := exec.LookPath(t.bin); err != nil {
-			missing = append(missing, t.bin)
-			if !contains(pkgs, t.pkg) {
-				pkgs = append(pkgs, t.pkg)
-			}
-		}
-	}
+	missing, pkgs := missingTools(prometheus)
 	if len(missing) > 0 {
 		line := "apt-get install -y " + strings.Join(pkgs, " ")
 		return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "missing tools: %s (install with: %s)", strings.Join(missing, ", "), line).
 			WithHint(line)
 	}
 	return nil
+}
+
+// MissingPackages returns the Debian packages that ship the tools the lab
+// needs (with prometheus, those of Options.Prometheus too) and that are
+// not installed here, in the order CheckHost names them; none when the
+// lab can run.
+func MissingPackages(prometheus bool) []string {
+	_, pkgs := missingTools(prometheus)
+	return pkgs
+}
+
+// missingTools returns the tools not found in PATH and the packages that
+// ship them.
+func missingTools(prometheus bool) (missing, pkgs []string) {
+	tools := requiredTools
+	if prometheus {
+		tools = append(append([]tool(nil), tools...), prometheusTools...)
+	}
+	for _, t := range tools {
+		// Found as the lab runs them: root's tools may be outside a
+		// user's PATH (sudo env PATH=$PATH).
+		if _, err := lookPath(t.bin); err != nil {
+			missing = append(missing, t.bin)
+			if !contains(pkgs, t.pkg) {
+				pkgs = append(pkgs, t.pkg)
+			}
+		}
+	}
+	return missing, pkgs
 }
