@@ -195,7 +195,7 @@ func holdDpkgLock(ctx context.Context, s *State, h *HostState) error {
 	args := nsenterArgs(leader, "python3", "-c", lockHolder, "/var/lib/dpkg/lock-frontend")
 	cmd := exec.Command(nsenter, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detach()
 	if err := cmd.Start(); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "start the dpkg lock holder: %w", err)
 	}

@@ -188,7 +188,7 @@ func startHost(s *State, h *HostState) error {
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detach()
 	if err := cmd.Start(); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "start %s: %w", h.Name, err)
 	}

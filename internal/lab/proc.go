@@ -11,6 +11,25 @@ import (
 	"time"
 )
 
+// detach returns the attributes of a process the lab leaves running after
+// the command that starts it ends (a host's supervisor, Prometheus, a
+// fault's helper): a session of its own, and no descriptor inherited but
+// its standard ones. Go opens its own files close-on-exec, but not a
+// descriptor this process inherited: `flock FILE patchpilot lab up` passes
+// its lock on one, and a lab that kept it would hold the lock until the
+// lab is down. So every descriptor above standard error is marked
+// close-on-exec first.
+func detach() *syscall.SysProcAttr {
+	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range entries {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+				syscall.CloseOnExec(fd)
+			}
+		}
+	}
+	return &syscall.SysProcAttr{Setsid: true}
+}
+
 // alive reports whether pid is a live process (not a zombie).
 func alive(pid int) bool {
 	if pid <= 0 {
