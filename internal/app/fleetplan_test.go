@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/planner"
 	"github.com/patchpilot/patchpilot/internal/sim/fleet"
 )
 
@@ -70,6 +71,24 @@ func TestFleetWideReadsPlanAsHostByHost(t *testing.T) {
 			}
 			if !reflect.DeepEqual(errString(gotRiskErr), errString(wantRiskErr)) || !reflect.DeepEqual(gotRisk, wantRisk) {
 				t.Errorf("%s: fleet-wide assessment differs: %v %+v, want %v %+v", name, gotRiskErr, gotRisk.Summary, wantRiskErr, wantRisk.Summary)
+			}
+			if wantErr == nil {
+				// A rollout's start resolves the plan over the fleet's
+				// views: the same with the patch's packages only.
+				full, err := a.HostViews(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fleetReadFrom = 200
+				views, err := a.hostViewsOf(ctx, patch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, werr := planner.ResolveFleet(want.Plan, full)
+				g, gerr := planner.ResolveFleet(want.Plan, views)
+				if !reflect.DeepEqual(errString(gerr), errString(werr)) || !reflect.DeepEqual(g, w) {
+					t.Errorf("%s: the plan resolves differently over the patch's views: %v %+v, want %v %+v", name, gerr, g.Notes, werr, w.Notes)
+				}
 			}
 			if name == "perl" && (wantErr != nil || len(want.Stages) < 2 || len(want.Risk.Hosts) == 0) {
 				t.Errorf("perl: want a staged plan with assessed hosts, got %v %+v", wantErr, want.Stages)

@@ -192,7 +192,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if _, err := a.metricsSource(p.Health); err != nil {
 		return "", err
 	}
-	views, err := a.HostViews(ctx)
+	views, err := a.hostViewsOf(ctx, p.Patch)
 	if err != nil {
 		return "", err
 	}
