@@ -56,6 +56,7 @@ type scaleConfig struct {
 	runs         int
 	ingestRuns   int
 	cheapIngest  int
+	largeRuns    int
 	rolloutHosts int
 	dir          string
 	profiles     string
@@ -87,6 +88,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.runs, "runs", 5, "runs of assess, plan and rollout at each size")
 	fs.IntVar(&c.ingestRuns, "ingest-runs", 1, "runs of the ingest at sizes above -cheap-ingest")
 	fs.IntVar(&c.cheapIngest, "cheap-ingest", 10000, "largest size whose ingest runs -runs times")
+	fs.IntVar(&c.largeRuns, "large-runs", 0, "runs of assess and rollout at sizes above -cheap-ingest (default -runs)")
 	fs.IntVar(&c.rolloutHosts, "rollout-hosts", 500, "hosts in each measured rollout")
 	fs.StringVar(&c.dir, "dir", "", "work directory for the stores (default: a temporary one, removed)")
 	fs.StringVar(&c.profiles, "profiles", "", "write a CPU profile of each phase at each size into this directory")
@@ -197,6 +199,9 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func phaseRuns(c scaleConfig, phase string, n int) int {
 	if phase == "ingest" && n > c.cheapIngest {
 		return c.ingestRuns
+	}
+	if (phase == "assess" || phase == "rollout") && n > c.cheapIngest && c.largeRuns > 0 {
+		return c.largeRuns
 	}
 	return c.runs
 }
