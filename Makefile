@@ -15,7 +15,7 @@ FUZZPARALLEL ?= 1
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-deliveries bench-seed-clean clean
+.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-deliveries bench-seed-clean bench-scale clean
 
 all: build
 
@@ -92,3 +92,12 @@ bench-deliveries:
 
 bench-seed-clean:
 	rm -rf "$${TMPDIR:-/tmp}/patchpilot-seed"
+
+# Scale on a simulated fleet (internal/sim/fleet): inventory ingest,
+# assess, plan and orchestrator rollouts at 1,000, 10,000 and 100,000
+# hosts, each phase of each size in its own process (docs/benchmarks.md).
+# SCALE_FLAGS adds flags, e.g. -sizes 1000,10000 -profiles DIR. Not part
+# of `make test`.
+SCALE_FLAGS ?=
+bench-scale:
+	$(GO) run ./cmd/ppbench scale $(SCALE_FLAGS)

@@ -84,6 +84,12 @@ type FactStore interface {
 	// their Packages and Updates (nil), ordered by host name: what a
 	// fleet-wide read needs of each host's facts, in one read.
 	FleetFacts(ctx context.Context) ([]Facts, error)
+	// LatestPackagesOf returns, by host name, the packages of each
+	// host's latest snapshot that are named in names or built from the
+	// same source package as a named package installed on that host, in
+	// collected order: what a plan of those packages needs of every
+	// host's package list, in one read. Hosts with none are left out.
+	LatestPackagesOf(ctx context.Context, names []string) (map[string][]Package, error)
 	// DataVersions returns the counters that change whenever data of
 	// their kind changes, by any writer of the store.
 	DataVersions(ctx context.Context) (DataVersions, error)

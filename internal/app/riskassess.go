@@ -241,7 +241,7 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 
 // fleetReadFrom is how many updates make an assessment read every host's
 // facts in one query rather than each host's with its own.
-const fleetReadFrom = 200
+var fleetReadFrom = 200
 
 // fleetContexts loads every collected host and its latest facts (without
 // their lists, which records do not use) in two queries.

@@ -34,6 +34,14 @@ func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets
 	if patch.SecurityAll || len(patch.Packages) == 0 {
 		return nil
 	}
+	if len(targets) > fleetReadFrom {
+		ok, err := a.pinsSighted(ctx, patch, targets)
+		if err != nil || ok {
+			return err
+		}
+		// Some pin is not sighted: the check below says what inventory
+		// saw of it, from the targets' whole facts.
+	}
 	var facts []patchpilot.Facts
 	for _, name := range targets {
 		f, err := a.Store.LatestFacts(ctx, name)
@@ -58,6 +66,65 @@ func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets
 		}
 	}
 	return nil
+}
+
+// pinsSighted reports whether every pin is sighted on the targets (see
+// sightPin), from fleet-wide reads of the pinned packages' pending updates
+// and installed versions instead of each target's whole facts: what
+// sightPin decides depends only on those rows.
+func (a *App) pinsSighted(ctx context.Context, patch patchpilot.PatchSpec, targets []string) (bool, error) {
+	heads, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return false, err
+	}
+	want := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		want[t] = true
+	}
+	byHost := map[string]*patchpilot.Facts{}
+	var facts []*patchpilot.Facts
+	for i := range heads {
+		if want[heads[i].Host] {
+			f := &patchpilot.Facts{Host: heads[i].Host, OSFamily: heads[i].OSFamily}
+			byHost[f.Host] = f
+			facts = append(facts, f)
+		}
+	}
+	if len(facts) == 0 {
+		return true, nil // as CheckPins: nothing to check against
+	}
+	names := pinNames(patch)
+	for _, name := range names {
+		us, err := a.Store.PendingUpdates(ctx, patchpilot.UpdateFilter{Package: name})
+		if err != nil {
+			return false, err
+		}
+		for _, u := range us {
+			if f := byHost[u.Host]; f != nil && u.Package == name {
+				f.Updates = append(f.Updates, patchpilot.Update{Package: u.Package, SourcePackage: u.SourcePackage,
+					InstalledVersion: u.InstalledVersion, CandidateVersion: u.CandidateVersion})
+			}
+		}
+	}
+	pkgs, err := a.Store.LatestPackagesOf(ctx, names)
+	if err != nil {
+		return false, err
+	}
+	for host, ps := range pkgs {
+		if f := byHost[host]; f != nil {
+			f.Packages = ps
+		}
+	}
+	lite := make([]patchpilot.Facts, len(facts))
+	for i, f := range facts {
+		lite[i] = *f
+	}
+	for _, pin := range patch.Packages {
+		if _, ok := sightPin(pin, lite); !ok {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // sightPin gathers what facts say about pin's package and whether pin's

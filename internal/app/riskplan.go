@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -47,6 +48,13 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 	if err != nil {
 		return pr, err
 	}
+	var fleet *patchFleet
+	if len(hosts) > fleetReadFrom {
+		if fleet, err = a.readPatchFleet(ctx, patch); err != nil {
+			return pr, err
+		}
+		cache = fleet.contexts
+	}
 	seen := map[string]bool{}
 	for _, name := range hosts {
 		hc, err := a.hostContext(ctx, cache, name)
@@ -60,8 +68,10 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		if err != nil {
 			return pr, err
 		}
-		recs, err := a.patchRecords(ctx, patch, hc, now, deps)
-		if err != nil {
+		var recs []risk.Record
+		if fleet != nil {
+			recs = patchRecordsFrom(patch, hc, fleet.updates[name], fleet.packages[name], now, deps)
+		} else if recs, err = a.patchRecords(ctx, patch, hc, now, deps); err != nil {
 			return pr, err
 		}
 		if len(recs) == 0 {
@@ -97,15 +107,22 @@ func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *
 	if err != nil {
 		return nil, err
 	}
+	return patchRecordsFrom(patch, hc, updates, hc.facts.Packages, now, deps), nil
+}
+
+// patchRecordsFrom is patchRecords from the host's pending updates (all
+// of them, or at least every one of the patch's packages) and installed
+// packages (all, or at least the patch's) as read already.
+func patchRecordsFrom(patch patchpilot.PatchSpec, hc *hostContext, updates []patchpilot.HostUpdate, packages []patchpilot.Package, now time.Time, deps *patchpilot.DependencyGraph) []risk.Record {
 	var recs []risk.Record
 	if patch.SecurityAll {
 		for _, u := range updates {
 			recs = append(recs, recordFor(u, hc, now, deps))
 		}
-		return recs, nil
+		return recs
 	}
 	installed := map[string]patchpilot.Package{}
-	for _, p := range hc.facts.Packages {
+	for _, p := range packages {
 		installed[p.Name] = p
 	}
 	for _, pin := range patch.Packages {
@@ -128,7 +145,65 @@ func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *
 		}
 		recs = append(recs, recordFor(u, hc, now, deps))
 	}
-	return recs, nil
+	return recs
+}
+
+// patchFleet is what a patch's assessment over many hosts reads of the
+// whole fleet at once, rather than host by host: every host with its
+// latest facts (without their lists), the pending updates the patch
+// concerns and the installed packages it names, by host.
+type patchFleet struct {
+	contexts map[string]*hostContext
+	updates  map[string][]patchpilot.HostUpdate
+	packages map[string][]patchpilot.Package
+}
+
+func (a *App) readPatchFleet(ctx context.Context, patch patchpilot.PatchSpec) (*patchFleet, error) {
+	contexts, err := a.fleetContexts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	updates, err := a.patchUpdates(ctx, patch)
+	if err != nil {
+		return nil, err
+	}
+	pf := &patchFleet{contexts: contexts, updates: map[string][]patchpilot.HostUpdate{}}
+	for _, u := range updates {
+		pf.updates[u.Host] = append(pf.updates[u.Host], u)
+	}
+	if !patch.SecurityAll {
+		if pf.packages, err = a.Store.LatestPackagesOf(ctx, pinNames(patch)); err != nil {
+			return nil, err
+		}
+	}
+	return pf, nil
+}
+
+// patchUpdates reads the fleet's pending updates a patch concerns, with
+// their advisories, ordered by host and package as Updates orders them:
+// every pending security update; those of the one package pinned (and of
+// the source package of that name); every pending update for several
+// pins. A host's share holds what its own Updates lists of the patch's
+// packages.
+func (a *App) patchUpdates(ctx context.Context, patch patchpilot.PatchSpec) ([]patchpilot.HostUpdate, error) {
+	if patch.SecurityAll {
+		return a.Updates(ctx, patchpilot.UpdateFilter{SecurityOnly: true})
+	}
+	if names := pinNames(patch); len(names) == 1 {
+		return a.Updates(ctx, patchpilot.UpdateFilter{Package: names[0]})
+	}
+	return a.Updates(ctx, patchpilot.UpdateFilter{})
+}
+
+// pinNames is the distinct package names a patch pins, in order.
+func pinNames(patch patchpilot.PatchSpec) []string {
+	var names []string
+	for _, p := range patch.Packages {
+		if !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 // Prior is the orchestrator's hook for adaptive rollouts: the model's mean

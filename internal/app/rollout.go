@@ -95,6 +95,63 @@ func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
 	return planner.WithDependencies(views, g), nil
 }
 
+// hostViewsOf is HostViews for planning a patch. Over a large fleet it
+// reads every host's facts without their lists and, of the package
+// lists, only the packages the patch concerns (those pinned and their
+// source packages' other binaries): all a plan looks up in a view's
+// Packages and Installed (canary coverage, downgrades). Its views plan
+// the patch as HostViews' do, without every package list in memory.
+func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec) ([]planner.HostView, error) {
+	hosts, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(hosts) <= fleetReadFrom {
+		return a.HostViews(ctx)
+	}
+	heads, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := a.Store.HostSummaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var pkgs map[string][]patchpilot.Package
+	if !patch.SecurityAll {
+		if pkgs, err = a.Store.LatestPackagesOf(ctx, pinNames(patch)); err != nil {
+			return nil, err
+		}
+	}
+	facts := make(map[string]*patchpilot.Facts, len(heads))
+	for i := range heads {
+		facts[heads[i].Host] = &heads[i]
+	}
+	summary := make(map[string]patchpilot.HostSummary, len(sums))
+	for _, s := range sums {
+		summary[s.Name] = s
+	}
+	views := make([]planner.HostView, 0, len(hosts))
+	for _, h := range hosts {
+		f := facts[h.Name]
+		if f == nil {
+			views = append(views, planner.NewHostView(h, nil))
+			continue
+		}
+		f.Packages = pkgs[h.Name]
+		v := planner.NewHostView(h, f)
+		if s, ok := summary[h.Name]; ok {
+			v.Facts = s
+		}
+		views = append(views, v)
+	}
+	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return planner.WithDependencies(views, g), nil
+}
+
 // ReadPlan reads and checks a plan file (planner.ReadFile, capped at
 // planner.MaxPlanBytes).
 func ReadPlan(path string) (patchpilot.Plan, []byte, error) {
@@ -135,7 +192,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if _, err := a.metricsSource(p.Health); err != nil {
 		return "", err
 	}
-	views, err := a.HostViews(ctx)
+	views, err := a.hostViewsOf(ctx, p.Patch)
 	if err != nil {
 		return "", err
 	}
@@ -253,7 +310,7 @@ type ProposeOptions struct {
 
 // ProposePlanWith is ProposePlan with options.
 func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
-	views, err := a.HostViews(ctx)
+	views, err := a.hostViewsOf(ctx, patch)
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -396,10 +453,36 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 	for _, pin := range patch.Packages {
 		names[pin.Name] = true
 	}
-	for _, t := range targets {
-		updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: patch.SecurityAll})
+	// Many targets: their updates and facts in fleet-wide reads.
+	var fleetUpdates map[string][]patchpilot.HostUpdate
+	var fleetFacts map[string]patchpilot.Facts
+	if len(targets) > fleetReadFrom {
+		us, err := a.patchUpdates(ctx, patch)
 		if err != nil {
 			return in, err
+		}
+		fleetUpdates = map[string][]patchpilot.HostUpdate{}
+		for _, u := range us {
+			fleetUpdates[u.Host] = append(fleetUpdates[u.Host], u)
+		}
+		heads, err := a.Store.FleetFacts(ctx)
+		if err != nil {
+			return in, err
+		}
+		fleetFacts = make(map[string]patchpilot.Facts, len(heads))
+		for _, f := range heads {
+			fleetFacts[f.Host] = f
+		}
+	}
+	for _, t := range targets {
+		var updates []patchpilot.HostUpdate
+		if fleetUpdates != nil {
+			updates = fleetUpdates[t.Name()]
+		} else {
+			var err error
+			if updates, err = a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: patch.SecurityAll}); err != nil {
+				return in, err
+			}
 		}
 		for _, u := range updates {
 			if !patch.SecurityAll && !names[u.Package] {
@@ -413,7 +496,11 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 				in.MaxCVSS = max(in.MaxCVSS, adv.CVSS)
 			}
 		}
-		if f, err := a.Store.LatestFacts(ctx, t.Name()); err == nil {
+		if fleetFacts != nil {
+			if f, ok := fleetFacts[t.Name()]; ok {
+				in.RebootPackages = append(in.RebootPackages, f.RebootPackages...)
+			}
+		} else if f, err := a.Store.LatestFacts(ctx, t.Name()); err == nil {
 			in.RebootPackages = append(in.RebootPackages, f.RebootPackages...)
 		}
 	}

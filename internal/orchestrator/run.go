@@ -25,6 +25,9 @@ type run struct {
 	reboot   map[string]bool                       // hosts whose transaction needs a reboot, as learnt this pass
 	pre      map[string]patchpilot.PreflightReport // dry runs of this pass, for the risk features
 	adaptive adaptiveState                         // the adaptive planner's prior and halt, when the plan is adaptive
+
+	groupsMu sync.Mutex
+	groups   map[int]map[string]budgetMembership // by budget index, then host: see budgetGroup
 }
 
 // Run drives a rollout until it ends, halts, pauses or waits for an

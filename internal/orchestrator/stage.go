@@ -247,14 +247,14 @@ func unavailable(runs []patchpilot.HostRun, inflight map[string]bool) map[string
 // unavailable hosts of its group must stay below what the budget allows
 // for the group's size among the rollout's targets.
 func (rn *run) budgetAllows(host string, down map[string]bool) bool {
-	for _, b := range rn.r.Plan.Budgets {
-		group, in := rn.budgetGroup(b, host)
+	for i, b := range rn.r.Plan.Budgets {
+		group, in := rn.budgetGroup(i, host)
 		if !in {
 			continue
 		}
 		size, busy := 0, 0
 		for name := range rn.hosts {
-			if g, ok := rn.budgetGroup(b, name); ok && g == group {
+			if g, ok := rn.budgetGroup(i, name); ok && g == group {
 				size++
 				if down[name] {
 					busy++
@@ -268,10 +268,33 @@ func (rn *run) budgetAllows(host string, down map[string]bool) bool {
 	return true
 }
 
-// budgetGroup returns the group a host falls in under a budget, and false
-// when the budget does not cover it.
-func (rn *run) budgetGroup(b patchpilot.DisruptionBudget, host string) (string, bool) {
-	return budgetGroupOf(b, rn.view(host))
+// budgetGroup returns the group a host falls in under the plan's i-th
+// budget, and false when the budget does not cover it. A run's hosts,
+// facts and budgets do not change, so each host's group is worked out
+// once per run (from its view, which copies its package list).
+func (rn *run) budgetGroup(i int, host string) (string, bool) {
+	rn.groupsMu.Lock()
+	defer rn.groupsMu.Unlock()
+	if rn.groups == nil {
+		rn.groups = map[int]map[string]budgetMembership{}
+	}
+	m := rn.groups[i]
+	if m == nil {
+		m = map[string]budgetMembership{}
+		rn.groups[i] = m
+	}
+	g, ok := m[host]
+	if !ok {
+		g.group, g.in = budgetGroupOf(rn.r.Plan.Budgets[i], rn.view(host))
+		m[host] = g
+	}
+	return g.group, g.in
+}
+
+// budgetMembership is a host's group under one budget.
+type budgetMembership struct {
+	group string
+	in    bool
 }
 
 func countFailures(runs []patchpilot.HostRun) int {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"strconv"
@@ -139,45 +140,74 @@ func firstOf(hosts []HostView, providersFirst bool) map[string]map[string][]patc
 func dependencyOrder(hosts []HostView, providersFirst bool) (out []HostView, cycles map[string]string) {
 	before := firstOf(hosts, providersFirst)
 	cycles = map[string]string{}
-	placed := map[string]bool{}
+	// Each host counts the hosts it still waits for; the ready ones wait
+	// in a heap by their place in the given order, so that the next host
+	// is the first ready one in that order without scanning every host.
+	index := make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		index[h.Name()] = i
+	}
+	waits := make([]int, len(hosts))
+	waiters := map[string][]int{}
+	ready := &intHeap{}
+	for i, h := range hosts {
+		for y := range before[h.Name()] {
+			waits[i]++
+			waiters[y] = append(waiters[y], i)
+		}
+		if waits[i] == 0 {
+			heap.Push(ready, i)
+		}
+	}
+	placed := make([]bool, len(hosts))
+	first := 0 // every host before it is placed
 	out = make([]HostView, 0, len(hosts))
 	for len(out) < len(hosts) {
 		next := -1
-		for i, h := range hosts {
-			if placed[h.Name()] {
-				continue
-			}
-			ready := true
-			for y := range before[h.Name()] {
-				if !placed[y] {
-					ready = false
-					break
-				}
-			}
-			if ready {
+		for ready.Len() > 0 && next < 0 {
+			if i := heap.Pop(ready).(int); !placed[i] {
 				next = i
-				break
 			}
+		}
+		for first < len(hosts) && placed[first] {
+			first++
 		}
 		if next < 0 {
 			// A cycle: every waiting host waits for another.
+			next = first
 			var waiting []string
-			for i, h := range hosts {
-				if !placed[h.Name()] {
-					if next < 0 {
-						next = i
-					}
-					waiting = append(waiting, h.Name())
+			for i := first; i < len(hosts); i++ {
+				if !placed[i] {
+					waiting = append(waiting, hosts[i].Name())
 				}
 			}
 			name := hosts[next].Name()
 			cycles[name] = fmt.Sprintf("%s goes first among %s, which depend on each other (a dependency cycle): %s",
 				name, strings.Join(waiting, ", "), edgesText(hosts[next].Dependents))
 		}
-		placed[hosts[next].Name()] = true
+		placed[next] = true
 		out = append(out, hosts[next])
+		for _, w := range waiters[hosts[next].Name()] {
+			if waits[w]--; waits[w] == 0 && !placed[w] {
+				heap.Push(ready, w)
+			}
+		}
 	}
 	return out, cycles
+}
+
+// intHeap is a min-heap of ints (container/heap).
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // orderReasons explain each host's place in the plan's final order (all

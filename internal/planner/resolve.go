@@ -298,7 +298,9 @@ func configKey(h HostView, patch patchpilot.PatchSpec) string {
 // both. A patch of every security update has no fixed package list and no
 // key packages.
 func keyPackages(h HostView, patch patchpilot.PatchSpec) []string {
-	if len(patch.Packages) == 0 || len(h.Packages) == 0 {
+	if len(patch.Packages) == 0 || (len(h.Packages) == 0 && h.Facts.PackageCount == 0) {
+		// A view may hold only the packages a patch concerns (see
+		// HostView): its facts' count says whether the host has any.
 		return nil
 	}
 	names, sources := map[string]bool{}, map[string]bool{}

@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -361,6 +364,96 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "read fact history of %q", host)
+	}
+	return out, nil
+}
+
+// LatestPackagesOf returns, by host name, the packages of each host's
+// latest snapshot that are named in names or built from the same source
+// package as a named package installed on that host, in collected order.
+// It reads them through the name and source indexes, not every host's
+// whole list.
+func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
+	out := map[string][]patchpilot.Package{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	type row struct {
+		seq int64
+		pkg patchpilot.Package
+	}
+	read := func(column string, values []string) (map[string][]row, error) {
+		args := make([]any, len(values))
+		for i, v := range values {
+			args[i] = v
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
+			p.source_version, p.status
+			FROM snapshot_packages p
+			JOIN fact_snapshots s ON s.id = p.snapshot_id
+			JOIN hosts h ON h.id = s.host_id
+			WHERE p.`+column+` IN (`+strings.TrimSuffix(strings.Repeat("?,", len(values)), ",")+`)
+				AND s.id = `+latestSnapshot, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		got := map[string][]row{}
+		for rows.Next() {
+			var host string
+			var r row
+			p := &r.pkg
+			if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
+				return nil, err
+			}
+			got[host] = append(got[host], r)
+		}
+		return got, rows.Err()
+	}
+	named, err := read("name", names)
+	if err != nil {
+		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
+	}
+	sources := map[string]bool{}
+	for _, rs := range named {
+		for _, r := range rs {
+			if r.pkg.SourceName != "" {
+				sources[r.pkg.SourceName] = true
+			}
+		}
+	}
+	siblings := map[string][]row{}
+	if len(sources) > 0 {
+		list := make([]string, 0, len(sources))
+		for s := range sources {
+			list = append(list, s)
+		}
+		slices.Sort(list)
+		if siblings, err = read("source_name", list); err != nil {
+			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(list, ", "))
+		}
+	}
+	for host, rs := range named {
+		mine := map[string]bool{}
+		seen := map[int64]bool{}
+		for _, r := range rs {
+			seen[r.seq] = true
+			if r.pkg.SourceName != "" {
+				mine[r.pkg.SourceName] = true
+			}
+		}
+		for _, r := range siblings[host] {
+			if mine[r.pkg.SourceName] && !seen[r.seq] {
+				seen[r.seq] = true
+				rs = append(rs, r)
+			}
+		}
+		slices.SortFunc(rs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
+		pkgs := make([]patchpilot.Package, len(rs))
+		for i, r := range rs {
+			pkgs[i] = r.pkg
+		}
+		out[host] = pkgs
 	}
 	return out, nil
 }
