@@ -64,6 +64,9 @@ type config struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "rollout" {
+		return runRollout(ctx, args, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "inventory" {
 		return fmt.Errorf("usage: ppbench inventory [-hosts N] [-runs N] [-dir DIR] [-subnet A.B.C] [-keep]")
 	}
