@@ -52,10 +52,15 @@ func (j *job) preflight(ctx context.Context) error {
 		return failed("preflight: %s", strings.Join(problems, "; "))
 	}
 	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
-	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree(),
-		AllowDowngrade: allowDowngrade})
-	if err != nil {
-		return classify("preflight", err)
+	// The dry run may have run ahead of the stage, while the stages
+	// before it ran (prepare.go): it stands when its inputs on the host
+	// are unchanged since; otherwise it runs now.
+	rep, ahead := j.preparedPreflight(ctx)
+	if !ahead {
+		var err error
+		if rep, err = j.pm.Preflight(ctx, j.runner, j.pins, j.rn.preflightOptions()); err != nil {
+			return classify("preflight", err)
+		}
 	}
 	j.pre = &rep
 	j.rn.mu.Lock()
