@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -353,6 +354,7 @@ func (b *rolloutBench) patchpilot(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return d, err
 	}
+	ph.timeline(start, start.Add(d))
 	b.phases = append(b.phases, ph)
 	return d, nil
 }
@@ -393,6 +395,28 @@ type wavePhases struct {
 	phase map[string]time.Duration
 	wall  time.Duration
 	hosts int
+	// The whole run: from the command's start to the rollout's first
+	// event, each stage from its running event to its end, and from the
+	// rollout's last state event to the command's exit.
+	first, last time.Time
+	stages      []stageSpan
+	startup     time.Duration
+	finish      time.Duration
+}
+
+type stageSpan struct {
+	name       string
+	start, end time.Time
+}
+
+// timeline completes the whole run's spans from the command's start and end.
+func (w *wavePhases) timeline(start, end time.Time) {
+	if !w.first.IsZero() {
+		w.startup = w.first.Sub(start)
+	}
+	if !w.last.IsZero() {
+		w.finish = end.Sub(w.last)
+	}
 }
 
 var phaseNames = []string{"preflight", "snapshot", "apply", "verify"}
@@ -437,7 +461,29 @@ func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, e
 	if err := json.Unmarshal(out, &evs); err != nil {
 		return wavePhases{}, fmt.Errorf("rollout events %s: %v", id, err)
 	}
-	return phasesOf(evs, wave), nil
+	w := phasesOf(evs, wave)
+	for _, e := range evs {
+		if w.first.IsZero() || e.Time.Before(w.first) {
+			w.first = e.Time
+		}
+		if e.Kind == patchpilot.EventRolloutState && e.Time.After(w.last) {
+			w.last = e.Time
+		}
+		if e.Kind != patchpilot.EventStageState {
+			continue
+		}
+		var d patchpilot.StageStateData
+		if json.Unmarshal(e.Data, &d) != nil || d.Stage == "" {
+			continue
+		}
+		k := slices.IndexFunc(w.stages, func(s stageSpan) bool { return s.name == d.Stage })
+		if k < 0 {
+			w.stages = append(w.stages, stageSpan{name: d.Stage, start: e.Time})
+			k = len(w.stages) - 1
+		}
+		w.stages[k].end = e.Time
+	}
+	return w, nil
 }
 
 // phasesOf times each host's phases from its state events: a phase lasts
@@ -519,5 +565,19 @@ func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.
 		row(p, func(w wavePhases) time.Duration { return w.phase[p] })
 	}
 	row("wave (wall)", func(w wavePhases) time.Duration { return w.wall })
+	tw.Flush()
+	fmt.Fprintf(w, "\npatchpilot's whole run, from its events (median over runs):\n\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "span\tmedian\tmin\tmax")
+	row("start to first event", func(w wavePhases) time.Duration { return w.startup })
+	for k, st := range phases[0].stages {
+		row(st.name, func(w wavePhases) time.Duration {
+			if k < len(w.stages) {
+				return w.stages[k].end.Sub(w.stages[k].start)
+			}
+			return 0
+		})
+	}
+	row("last state event to exit", func(w wavePhases) time.Duration { return w.finish })
 	tw.Flush()
 }

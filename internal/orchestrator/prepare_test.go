@@ -129,6 +129,15 @@ func TestPreflightRunsAheadOfItsStage(t *testing.T) {
 				t.Errorf("%s: %sat %d, before the first wave's change ended at %d", h, step, i, firstDone)
 			}
 		}
+		evs, err := e.db.Events(context.Background(), patchpilot.EventFilter{Rollout: id, Host: h, Kind: patchpilot.EventHostState})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(evs, func(ev patchpilot.Event) bool {
+			return ev.Message == h+" preflight: the dry run ran ahead of the stage and its inputs are unchanged"
+		}) {
+			t.Errorf("%s: no preflight event saying its dry run ran ahead: %v", h, evs)
+		}
 		if e.states(id)[h] != patchpilot.HostSucceeded || e.f.installed[h]["web"] != "1.1" {
 			t.Errorf("%s: %s at web %s, want succeeded at 1.1", h, e.states(id)[h], e.f.installed[h]["web"])
 		}

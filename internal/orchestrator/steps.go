@@ -38,10 +38,23 @@ func pinsFor(p patchpilot.PatchSpec, f *patchpilot.Facts) []patchpilot.PackagePi
 }
 
 func (j *job) preflight(ctx context.Context) error {
-	if err := j.save(ctx, patchpilot.HostPreflight, ""); err != nil {
+	j.pins = pinsFor(j.rn.r.Plan.Patch, j.facts)
+	// The dry run may have run ahead of the stage, while the stages
+	// before it ran (prepare.go): it stands when its inputs on the host
+	// are unchanged since (a read, before the step is stored); otherwise
+	// it runs now.
+	var rep patchpilot.PreflightReport
+	ahead := false
+	if len(j.pins) > 0 {
+		rep, ahead = j.preparedPreflight(ctx)
+	}
+	note := ""
+	if ahead {
+		note = "the dry run ran ahead of the stage and its inputs are unchanged"
+	}
+	if err := j.saveNoting(ctx, patchpilot.HostPreflight, "", note); err != nil {
 		return err
 	}
-	j.pins = pinsFor(j.rn.r.Plan.Patch, j.facts)
 	if len(j.pins) == 0 {
 		return &stepError{patchpilot.HostSkipped, "nothing to install: no pending security updates"}
 	}
@@ -52,10 +65,6 @@ func (j *job) preflight(ctx context.Context) error {
 		return failed("preflight: %s", strings.Join(problems, "; "))
 	}
 	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
-	// The dry run may have run ahead of the stage, while the stages
-	// before it ran (prepare.go): it stands when its inputs on the host
-	// are unchanged since; otherwise it runs now.
-	rep, ahead := j.preparedPreflight(ctx)
 	if !ahead {
 		var err error
 		if rep, err = j.pm.Preflight(ctx, j.runner, j.pins, j.rn.preflightOptions()); err != nil {
