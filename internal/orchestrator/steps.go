@@ -113,7 +113,27 @@ func (j *job) snapshot(ctx context.Context) error {
 	if err := j.save(ctx, patchpilot.HostSnapshot, ""); err != nil {
 		return err
 	}
+	// The health baseline is a read of its own: it is taken while the
+	// package manager secures the rollback artifacts, on the same
+	// connection, and stored with them.
+	type baseline struct {
+		base patchpilot.HealthBaseline
+		err  error
+	}
+	var based chan baseline
+	if j.hc != nil {
+		based = make(chan baseline, 1)
+		target := j.target(ctx)
+		go func() {
+			b, err := j.hc.Baseline(ctx, target)
+			based <- baseline{b, err}
+		}()
+	}
 	snap, err := j.pm.Snapshot(ctx, j.runner, *j.pre)
+	var base baseline
+	if based != nil {
+		base = <-based
+	}
 	if err != nil {
 		return classify("snapshot", err)
 	}
@@ -138,11 +158,10 @@ func (j *job) snapshot(ctx context.Context) error {
 	j.hr.FromVersions, j.hr.ToVersions = from, to
 	j.hr.Artifacts, j.hr.Transaction = snap.Artifacts, snap.Transaction
 	if j.hc != nil {
-		base, err := j.hc.Baseline(ctx, j.target(ctx))
-		if err != nil {
-			return classify("health baseline", err)
+		if base.err != nil {
+			return classify("health baseline", base.err)
 		}
-		j.hr.Baseline = base
+		j.hr.Baseline = base.base
 	}
 	// The snapshot's event was written when the step began: this stores
 	// what it found, with no second announcement.
