@@ -67,6 +67,7 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
 	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, ansible, openssh")
 	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
+	warmup := fs.Bool("warmup", true, "run each side once, untimed, before the timed runs (a lab kept from an earlier invocation is warm already)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -136,6 +137,9 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	// One warm-up round so that every side starts from warm host caches.
 	for _, s := range active {
+		if !*warmup {
+			break
+		}
 		if err := b.reset(ctx); err != nil {
 			return fmt.Errorf("reset before %s (warm-up): %w", s.name, err)
 		}
@@ -527,7 +531,7 @@ func phasesOf(evs []patchpilot.Event, wave map[string]bool) wavePhases {
 }
 
 func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.Duration, phases []wavePhases) {
-	fmt.Fprintf(w, "rollout of %s %s -> %s to %d lab hosts in waves %v (bake 0, HTTP check after each host), %d runs each (after one warm-up)\n\n",
+	fmt.Fprintf(w, "rollout of %s %s -> %s to %d lab hosts in waves %v (bake 0, HTTP check after each host), %d runs each\n\n",
 		rolloutPkg, rolloutFrom, rolloutTo, c.hosts, rolloutWaves, c.runs)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "side\tmedian\tmin\tmax\tpatchpilot vs side")
