@@ -15,7 +15,7 @@ FUZZPARALLEL ?= 1
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-deliveries bench-seed-clean bench-scale clean
+.PHONY: all build test deps vet fmt-check unit fuzz bench bench-inventory bench-dashboard bench-deliveries bench-seed-clean bench-scale bench-rollout clean
 
 all: build
 
@@ -74,6 +74,12 @@ HOSTS ?= 20
 RUNS  ?= 5
 bench-inventory: deps
 	$(GO) run ./cmd/ppbench inventory -hosts $(HOSTS) -runs $(RUNS)
+
+# Rollout benchmark on a lab of real hosts (root): a good update in waves of
+# 1, 2, 5 and 12 with an HTTP check after each host, patchpilot against an
+# Ansible playbook and the plain-OpenSSH floor. Not part of `make test`.
+bench-rollout: deps
+	$(GO) run ./cmd/ppbench rollout -hosts $(HOSTS) -runs $(RUNS)
 
 # The reads behind the dashboard's pages and the API over a seeded store of
 # 10,000 hosts, 1,000 rollouts and 1,000,000 events (docs/benchmarks.md).

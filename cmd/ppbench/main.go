@@ -67,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "scale" {
 		return runScale(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "rollout" {
+		return runRollout(ctx, args, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "inventory" {
 		return fmt.Errorf("usage: ppbench inventory [-hosts N] [-runs N] [-dir DIR] [-subnet A.B.C] [-keep]")
 	}

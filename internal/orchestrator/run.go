@@ -25,6 +25,7 @@ type run struct {
 	reboot   map[string]bool                       // hosts whose transaction needs a reboot, as learnt this pass
 	pre      map[string]patchpilot.PreflightReport // dry runs of this pass, for the risk features
 	adaptive adaptiveState                         // the adaptive planner's prior and halt, when the plan is adaptive
+	prep     *preparation                          // preflights run ahead of their stage (prepare.go)
 
 	groupsMu sync.Mutex
 	groups   map[int]map[string]budgetMembership // by budget index, then host: see budgetGroup
@@ -175,7 +176,11 @@ func (e *Engine) drive(ctx context.Context, id string) (patchpilot.RolloutState,
 			return "", err
 		}
 	}
+	// While a stage runs, the next stage's preflights run (prepare.go);
+	// those still running when the pass ends are stopped.
+	defer rn.stopPreparing()
 	for i := range rn.r.Stages {
+		rn.prepare(ctx, i+1)
 		state, done, err := rn.stage(ctx, i)
 		if err != nil || done {
 			return state, err

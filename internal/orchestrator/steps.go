@@ -38,10 +38,23 @@ func pinsFor(p patchpilot.PatchSpec, f *patchpilot.Facts) []patchpilot.PackagePi
 }
 
 func (j *job) preflight(ctx context.Context) error {
-	if err := j.save(ctx, patchpilot.HostPreflight, ""); err != nil {
+	j.pins = pinsFor(j.rn.r.Plan.Patch, j.facts)
+	// The dry run may have run ahead of the stage, while the stages
+	// before it ran (prepare.go): it stands when its inputs on the host
+	// are unchanged since (a read, before the step is stored); otherwise
+	// it runs now.
+	var rep patchpilot.PreflightReport
+	ahead := false
+	if len(j.pins) > 0 {
+		rep, ahead = j.preparedPreflight(ctx)
+	}
+	note := ""
+	if ahead {
+		note = "the dry run ran ahead of the stage and its inputs are unchanged"
+	}
+	if err := j.saveNoting(ctx, patchpilot.HostPreflight, "", note); err != nil {
 		return err
 	}
-	j.pins = pinsFor(j.rn.r.Plan.Patch, j.facts)
 	if len(j.pins) == 0 {
 		return &stepError{patchpilot.HostSkipped, "nothing to install: no pending security updates"}
 	}
@@ -52,10 +65,11 @@ func (j *job) preflight(ctx context.Context) error {
 		return failed("preflight: %s", strings.Join(problems, "; "))
 	}
 	allowDowngrade := j.rn.r.Plan.Policy.AllowDowngrade
-	rep, err := j.pm.Preflight(ctx, j.runner, j.pins, patchpilot.PreflightOptions{LockWait: j.rn.e.lockWait(), MinFreeBytes: j.rn.e.minFree(),
-		AllowDowngrade: allowDowngrade})
-	if err != nil {
-		return classify("preflight", err)
+	if !ahead {
+		var err error
+		if rep, err = j.pm.Preflight(ctx, j.runner, j.pins, j.rn.preflightOptions()); err != nil {
+			return classify("preflight", err)
+		}
 	}
 	j.pre = &rep
 	j.rn.mu.Lock()
@@ -99,7 +113,27 @@ func (j *job) snapshot(ctx context.Context) error {
 	if err := j.save(ctx, patchpilot.HostSnapshot, ""); err != nil {
 		return err
 	}
+	// The health baseline is a read of its own: it is taken while the
+	// package manager secures the rollback artifacts, on the same
+	// connection, and stored with them.
+	type baseline struct {
+		base patchpilot.HealthBaseline
+		err  error
+	}
+	var based chan baseline
+	if j.hc != nil {
+		based = make(chan baseline, 1)
+		target := j.target(ctx)
+		go func() {
+			b, err := j.hc.Baseline(ctx, target)
+			based <- baseline{b, err}
+		}()
+	}
 	snap, err := j.pm.Snapshot(ctx, j.runner, *j.pre)
+	var base baseline
+	if based != nil {
+		base = <-based
+	}
 	if err != nil {
 		return classify("snapshot", err)
 	}
@@ -124,11 +158,10 @@ func (j *job) snapshot(ctx context.Context) error {
 	j.hr.FromVersions, j.hr.ToVersions = from, to
 	j.hr.Artifacts, j.hr.Transaction = snap.Artifacts, snap.Transaction
 	if j.hc != nil {
-		base, err := j.hc.Baseline(ctx, j.target(ctx))
-		if err != nil {
-			return classify("health baseline", err)
+		if base.err != nil {
+			return classify("health baseline", base.err)
 		}
-		j.hr.Baseline = base
+		j.hr.Baseline = base.base
 	}
 	// The snapshot's event was written when the step began: this stores
 	// what it found, with no second announcement.

@@ -197,6 +197,22 @@ func (pm *PackageManager) Preflight(ctx context.Context, r patchpilot.Runner, pi
 	return rep, nil
 }
 
+// PreflightInputs fingerprints what Preflight's dry run reads on the host
+// (see PreflightInputsCommand) and reads the free space of apt's cache: a
+// preflight run earlier stands for one run now when the fingerprint is
+// unchanged (orchestrator.PreflightInputs).
+func (pm *PackageManager) PreflightInputs(ctx context.Context, r patchpilot.Runner) (string, int64, error) {
+	cmd := PreflightInputsCommand()
+	res, err := r.Run(ctx, cmd)
+	if err != nil {
+		return "", 0, err
+	}
+	if res.ExitCode != 0 {
+		return "", 0, patchpilot.CommandError(cmd, res)
+	}
+	return ParsePreflightInputs(res.Stdout)
+}
+
 // Snapshot records the version of every package the planned transaction
 // changes and keeps a .deb of each installed one in ArtifactDir: the
 // repository's copy (apt-get download), else apt's cached copy, else one

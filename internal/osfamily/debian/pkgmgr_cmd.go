@@ -259,3 +259,18 @@ func RepackFileName(name, version, arch string) string {
 	}
 	return name + "_" + version + "_" + arch + ".deb"
 }
+
+// preflightInputsScript prints the name, size, modification time and inode
+// of every file apt's dry run reads to decide a transaction (dpkg's status
+// and its pending updates, the repositories' indexes, apt's automatic
+// flags, sources, preferences and configuration), then "--", then df's
+// free space of apt's cache. dpkg and apt replace these files when they
+// change them, so any change shows. It is a constant.
+const preflightInputsScript = `stat -L -c '%n %s %.9Y %i' /var/lib/dpkg/status /var/lib/dpkg/updates/* /var/lib/apt/lists/*_* /var/lib/apt/extended_states /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences /etc/apt/preferences.d/* /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null
+echo --
+exec df -B1 --output=avail ` + AptArchives
+
+// PreflightInputsCommand reads what preflightInputsScript prints.
+func PreflightInputsCommand() patchpilot.Command {
+	return patchpilot.Command{Args: []string{"/bin/sh", "-c", preflightInputsScript}, Timeout: commandTimeout}
+}

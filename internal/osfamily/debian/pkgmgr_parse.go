@@ -266,3 +266,17 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// ParsePreflightInputs splits PreflightInputsCommand's output into the
+// fingerprint (the files' lines) and the free bytes of apt's cache.
+func ParsePreflightInputs(out []byte) (string, int64, error) {
+	files, df, ok := strings.Cut(string(out), "--\n")
+	if !ok || !strings.Contains(files, "/var/lib/dpkg/status ") {
+		return "", 0, patchpilot.Errorf(patchpilot.EINVALID, "preflight inputs: want the files' lines with /var/lib/dpkg/status, \"--\" and df's output, got %q", truncate(string(out), 80))
+	}
+	free, err := ParseFreeSpace([]byte(df))
+	if err != nil {
+		return "", 0, err
+	}
+	return files, free, nil
+}

@@ -138,6 +138,39 @@ func StatusCommand(unit string) patchpilot.Command {
 		Privileged: true, Timeout: time.Minute}
 }
 
+// waitScript waits on the host, for at most $3 ticks of 50ms, until the
+// job's exit status file appears or its unit is no longer running, then
+// prints what statusScript prints. It looks for the file every tick and
+// asks systemd about the unit every tenth tick, so a finished job is seen
+// within 50ms of its end, in one round trip. It is a constant.
+const waitScript = `d=$1 u=$2 n=$3 i=0
+while [ ! -f "$d/$u.rc" ] && [ "$i" -lt "$n" ]; do
+if [ $((i % 10)) -eq 0 ]; then
+case $(systemctl show -p ActiveState --value "$u.service" 2>/dev/null) in
+active|activating|deactivating|reloading) ;;
+*) break ;;
+esac
+fi
+sleep 0.05 2>/dev/null || break
+i=$((i+1))
+done
+` + statusScript
+
+// maxWaitStep bounds one WaitCommand on the host, so that a long job is
+// watched in steps (each a round trip) well inside a command's timeout.
+const maxWaitStep = 20 * time.Second
+
+// WaitCommand waits on the host, for at most d (in ticks of 50ms, at most
+// maxWaitStep), for the job to end, and prints its status
+// as StatusCommand does: it returns as soon as the job has finished, or at
+// once when its unit is not running.
+func WaitCommand(unit string, d time.Duration) patchpilot.Command {
+	d = max(0, min(d, maxWaitStep))
+	return patchpilot.Command{Args: []string{"/bin/sh", "-c", waitScript, "patchpilot-status", LogDir, strings.TrimSuffix(unit, ".service"),
+		strconv.FormatInt(int64(d/(50*time.Millisecond)), 10)},
+		Privileged: true, Timeout: time.Minute}
+}
+
 // LogCommand reads the end of a job's output.
 func LogCommand(unit string) patchpilot.Command {
 	return patchpilot.Command{Args: []string{"tail", "-c", strconv.Itoa(maxLogBytes), LogDir + "/" + strings.TrimSuffix(unit, ".service") + ".log"},
@@ -240,20 +273,30 @@ func (jr Runner) Wait(ctx context.Context, r patchpilot.Runner, unit string, tim
 	ctx, cancel := context.WithTimeout(ctx, timeout+3*killGrace)
 	defer cancel()
 	// A job just started may not be active yet; allow it a few polls.
+	// Each poll waits on the host until the job ends (WaitCommand), so a
+	// finished job is seen at once rather than at the next poll.
 	missing := 0
 	for {
-		st, err := jr.Status(ctx, r, unit)
+		step := maxWaitStep
+		if dl, ok := ctx.Deadline(); ok {
+			step = min(step, time.Until(dl))
+		}
+		st, err := jr.wait(ctx, r, unit, step)
 		if err != nil {
 			return Result{}, err
 		}
 		if st.Finished {
 			return jr.result(ctx, r, unit, st)
 		}
-		if !st.Active {
-			if missing++; missing > 3 {
-				return Result{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "job %s is neither running nor finished on the host", unit).
-					WithHint("it was interrupted (a reboot?): check the host's package state (dpkg --audit, dnf history) before retrying")
+		if st.Active {
+			// The step on the host ran out with the job still running:
+			// wait again at once.
+			if err := ctx.Err(); err == nil {
+				continue
 			}
+		} else if missing++; missing > 3 {
+			return Result{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "job %s is neither running nor finished on the host", unit).
+				WithHint("it was interrupted (a reboot?): check the host's package state (dpkg --audit, dnf history) before retrying")
 		}
 		select {
 		case <-ctx.Done():
@@ -266,6 +309,19 @@ func (jr Runner) Wait(ctx context.Context, r patchpilot.Runner, unit string, tim
 		case <-time.After(poll):
 		}
 	}
+}
+
+// wait runs WaitCommand for at most d and parses its status.
+func (Runner) wait(ctx context.Context, r patchpilot.Runner, unit string, d time.Duration) (Status, error) {
+	cmd := WaitCommand(unit, d)
+	res, err := r.Run(ctx, cmd)
+	if err != nil {
+		return Status{}, err
+	}
+	if res.ExitCode != 0 {
+		return Status{}, patchpilot.CommandError(cmd, res)
+	}
+	return ParseStatus(res.Stdout)
 }
 
 func (Runner) result(ctx context.Context, r patchpilot.Runner, unit string, st Status) (Result, error) {

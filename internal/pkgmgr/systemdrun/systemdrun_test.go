@@ -1,6 +1,9 @@
 package systemdrun
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,4 +57,63 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("exit code without a finished job: %+v", st)
 		}
 	})
+}
+
+// TestWaitCommandReturnsWhenTheJobEnds runs WaitCommand's script with a
+// systemctl that says the unit is active: it waits while the job runs and
+// prints the exit status once the job records it, long before its own
+// limit; with a unit that is not running it returns at once.
+func TestWaitCommandReturnsWhenTheJobEnds(t *testing.T) {
+	dir, bin := t.TempDir(), t.TempDir()
+	state := filepath.Join(bin, "state")
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\ncat "+state+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(ticks string) (string, error) {
+		cmd := WaitCommand("pp-x", 0)
+		args := append(slices.Clone(cmd.Args[1:]), "")
+		args[3] = dir // the log directory
+		args[len(args)-2] = ticks
+		args = args[:len(args)-1]
+		c := exec.Command(cmd.Args[0], args...)
+		c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		out, err := c.Output()
+		return string(out), err
+	}
+	if err := os.WriteFile(state, []byte("inactive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 2400 ticks are two minutes: a script that waited them out would
+	// outlast the test's patience below.
+	if out, err := run("2400"); err != nil || out != "inactive\n-\n" {
+		t.Fatalf("unit not running: got %q, %v; want its status at once", out, err)
+	}
+	if err := os.WriteFile(state, []byte("active\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := run("2400")
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("returned before the job ended: %q, %v", r.out, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pp-x.rc"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.out != "active\n0\n" {
+			t.Fatalf("got %q, %v; want the finished job's status", r.out, r.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("still waiting a minute after the job recorded its exit status")
+	}
 }

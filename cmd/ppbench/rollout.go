@@ -1,0 +1,587 @@
+package main
+
+// ppbench rollout boots (or reuses) a lab of N hosts and times, in the same
+// invocation and in rotating order, three ways of rolling a good update
+// (pp-demo-web 1.0.0 -> 1.1.0 of the lab repository) out to every host in
+// waves of 1, 2, 5 and the rest, with an HTTP check after each host:
+//
+//   - patchpilot: the real binary, `patchpilot rollout start` of a plan
+//     with those stages (bake zero), its usual preflight, snapshot and
+//     gates (services running, no failed units, the demo service's
+//     /health over HTTP);
+//   - ansible: the playbook an operator would write for it (`serial:
+//     [1, 2, 5, 12]`, `apt`, `uri` until the new version answers);
+//   - openssh: the floor, plain OpenSSH running the same apt command and
+//     HTTP check on each host, waves one after another, the hosts of a
+//     wave in parallel.
+//
+// Between runs, outside the timing, every host is put back at 1.0.0 and
+// patchpilot's inventory is collected again. It prints the medians, the
+// spread (min–max), the ratios, and patchpilot's time per phase of the
+// biggest wave from its events. Run it as root: `make bench-rollout`.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/osfamily/debian"
+)
+
+// The update the benchmark rolls out, and the version it starts from.
+const (
+	rolloutPkg  = "pp-demo-web"
+	rolloutFrom = "1.0.0"
+	rolloutTo   = "1.1.0"
+)
+
+// rolloutWaves are the waves' sizes; the last takes the rest.
+var rolloutWaves = []int{1, 2, 5, 12}
+
+const ansibleMissing = "ansible-playbook is not installed: install it with `apt-get install -y ansible` (or skip the side with -skip ansible)"
+
+func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("ppbench rollout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.hosts, "hosts", 20, "lab hosts (at least 9: waves of 1, 2, 5 and the rest)")
+	fs.IntVar(&c.runs, "runs", 5, "runs of each side (at least 5 for a meaningful median)")
+	fs.StringVar(&c.dir, "dir", "/var/lib/patchpilot/bench-rollout-lab", "lab directory")
+	fs.StringVar(&c.subnet, "subnet", "127.0.60", "lab subnet (first three octets)")
+	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
+	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
+	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, ansible, openssh")
+	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
+	warmup := fs.Bool("warmup", true, "run each side once, untimed, before the timed runs (a lab kept from an earlier invocation is warm already)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if c.runs < 1 {
+		return fmt.Errorf("-runs must be at least 1")
+	}
+	if c.hosts < 9 {
+		return fmt.Errorf("-hosts must be at least 9 (waves of 1, 2, 5 and the rest)")
+	}
+	skip := map[string]bool{}
+	for _, s := range strings.Split(c.skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			switch s {
+			case "patchpilot", "ansible", "openssh":
+			default:
+				return fmt.Errorf("-skip: unknown side %q (patchpilot, ansible, openssh)", s)
+			}
+			skip[s] = true
+		}
+	}
+	if !skip["ansible"] {
+		if _, err := exec.LookPath("ansible-playbook"); err != nil {
+			return errors.New(ansibleMissing)
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if c.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	work, err := os.MkdirTemp("", "ppbench-rollout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if c.binary == "" {
+		c.binary = filepath.Join(work, "patchpilot")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "./cmd/patchpilot").CombinedOutput(); err != nil {
+			return fmt.Errorf("build patchpilot: %v\n%s", err, out)
+		}
+	}
+
+	fmt.Fprintf(stderr, "booting a lab of %d hosts in %s ...\n", c.hosts, c.dir)
+	l, err := lab.Up(ctx, lab.Options{Dir: c.dir, Hosts: c.hosts, Subnet: c.subnet, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		defer l.Down(context.WithoutCancel(ctx))
+	}
+	b, err := newRolloutBench(c, l, work)
+	if err != nil {
+		return err
+	}
+	all := []side{
+		{name: "patchpilot", run: b.patchpilot},
+		{name: "ansible", run: b.ansible},
+		{name: "openssh", run: b.openssh},
+	}
+	var active []side
+	for _, s := range all {
+		if !skip[s.name] {
+			active = append(active, s)
+		}
+	}
+	if len(active) == 0 {
+		return fmt.Errorf("-skip leaves no side to run")
+	}
+	// One warm-up round so that every side starts from warm host caches.
+	for _, s := range active {
+		if !*warmup {
+			break
+		}
+		if err := b.reset(ctx); err != nil {
+			return fmt.Errorf("reset before %s (warm-up): %w", s.name, err)
+		}
+		if _, err := s.run(ctx); err != nil {
+			return fmt.Errorf("%s (warm-up): %w", s.name, err)
+		}
+	}
+	b.phases = nil
+	times := map[string][]time.Duration{}
+	for i := 0; i < c.runs; i++ {
+		for j := range active {
+			s := active[(i+j)%len(active)]
+			if err := b.reset(ctx); err != nil {
+				return fmt.Errorf("reset before %s (run %d): %w", s.name, i+1, err)
+			}
+			d, err := s.run(ctx)
+			if err != nil {
+				return fmt.Errorf("%s (run %d): %w", s.name, i+1, err)
+			}
+			if err := b.checkAll(ctx, rolloutTo); err != nil {
+				return fmt.Errorf("%s (run %d) left the fleet wrong: %w", s.name, i+1, err)
+			}
+			times[s.name] = append(times[s.name], d)
+			fmt.Fprintf(stderr, "run %d %-10s %s\n", i+1, s.name, d.Round(time.Millisecond))
+		}
+	}
+	if err := b.reset(ctx); err != nil {
+		return fmt.Errorf("final reset: %w", err)
+	}
+	reportRollout(stdout, c, active, times, b.phases)
+	return nil
+}
+
+// rolloutBench holds what the sides share: the lab, the work directory
+// and patchpilot's per-phase times of each run.
+type rolloutBench struct {
+	c      config
+	l      *lab.Lab
+	work   string
+	hosts  []patchpilot.Host
+	db     string
+	inv    string
+	plan   string
+	pb     string
+	phases []wavePhases
+}
+
+func newRolloutBench(c config, l *lab.Lab, work string) (*rolloutBench, error) {
+	b := &rolloutBench{c: c, l: l, work: work, hosts: l.Hosts(), db: filepath.Join(work, "rollout.db"),
+		inv: filepath.Join(work, "inventory.ini"), plan: filepath.Join(work, "plan.yaml"), pb: filepath.Join(work, "rollout.yml")}
+	// A critical host always waits for a person's approval; the
+	// benchmark drives the rollout without one, so its critical host
+	// counts as high.
+	inv, err := os.ReadFile(l.InventoryFile())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(b.inv, []byte(strings.ReplaceAll(string(inv), "criticality=critical", "criticality=high")), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(b.plan, []byte(rolloutPlan(b.hosts)), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(b.pb, []byte(rolloutPlaybook()), 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// rolloutPlan is the plan patchpilot rolls out: the waves with bake zero,
+// the usual gates (the lab tests' criteria) and rollback on failure.
+func rolloutPlan(hosts []patchpilot.Host) string {
+	var names []string
+	for _, h := range hosts {
+		names = append(names, h.Name)
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "rollout:\n  name: bench-rollout\n  patch: {packages: [\"%s=%s\"]}\n", rolloutPkg, rolloutTo)
+	fmt.Fprintf(&s, "  targets: {hosts: [%s]}\n", strings.Join(names, ", "))
+	s.WriteString("  policy: {require_rollback: true}\n")
+	s.WriteString("  health:\n    http: [{name: demo, url: \"http://{{.Address}}:8080/health\", max_latency: 2s}]\n")
+	s.WriteString("  stages:\n")
+	for i, n := range rolloutWaves {
+		count := fmt.Sprint(n)
+		if i == len(rolloutWaves)-1 {
+			count, n = "rest", len(hosts)-(1+2+5)
+		}
+		fmt.Fprintf(&s, "    - {name: wave_%d, targets: %s, parallel: %d, criteria: [services_running, no_failed_units, http_ok], bake: 0s, timeout: 5m, on_failure: rollback_and_alert}\n",
+			i+1, count, n)
+	}
+	return s.String()
+}
+
+// rolloutPlaybook is the playbook an operator would write: the waves as
+// serial batches, apt to the version, and the service's own version
+// asked over HTTP until the new one answers.
+func rolloutPlaybook() string {
+	var serial []string
+	for _, n := range rolloutWaves {
+		serial = append(serial, fmt.Sprint(n))
+	}
+	return fmt.Sprintf(`- hosts: all
+  gather_facts: false
+  serial: [%s]
+  tasks:
+    - name: update %[2]s
+      apt:
+        name: %[2]s=%[3]s
+    - name: wait for the new version to answer
+      uri:
+        url: "http://{{ ansible_host }}:8080/metrics"
+        return_content: true
+      register: metrics
+      until: metrics.content is search('pp_demo_build_info{version="%[3]s"')
+      retries: 60
+      delay: 1
+`, strings.Join(serial, ", "), rolloutPkg, rolloutTo)
+}
+
+// ssh runs a shell command line on a lab host with plain OpenSSH, checking
+// its host key.
+func (b *rolloutBench) ssh(ctx context.Context, h patchpilot.Host, script string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+b.l.KnownHostsFile(), "-o", "ControlMaster=no", "-i", b.l.KeyFile(),
+		"-p", fmt.Sprint(h.SSHPort()), "root@"+h.Target(), script)
+}
+
+// installScript runs patchpilot's own apt transaction for a version of
+// the package (downgrades allowed for the reset) and waits until the
+// service answers with it over HTTP, as the floor does on each host.
+func installScript(h patchpilot.Host, version string, downgrade bool) string {
+	var q []string
+	for _, a := range debian.ApplyArgs([]patchpilot.PackagePin{{Name: rolloutPkg, Version: version}},
+		debian.InstallOptions{LockWait: debian.DefaultLockWait, AllowDowngrade: downgrade}) {
+		q = append(q, shellQuote(a))
+	}
+	url := fmt.Sprintf("http://%s:8080/metrics", h.Target())
+	want := fmt.Sprintf(`pp_demo_build_info{version="%s"`, version)
+	return fmt.Sprintf("%s >/dev/null 2>&1 && "+
+		"i=0; until curl -sf %s | grep -qF %s; do i=$((i+1)); [ $i -lt 300 ] || { echo %s did not answer %s; exit 1; }; sleep 0.2; done",
+		strings.Join(q, " "), shellQuote(url), shellQuote(want), rolloutPkg, version)
+}
+
+// eachHost runs f on hosts in parallel and returns the first error.
+func eachHost(hosts []patchpilot.Host, f func(patchpilot.Host) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(hosts))
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(h)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reset puts every host back at the first version with an empty apt cache
+// and collects patchpilot's inventory again: outside the timing.
+func (b *rolloutBench) reset(ctx context.Context) error {
+	err := eachHost(b.hosts, func(h patchpilot.Host) error {
+		_, err := timed(ctx, b.ssh(ctx, h, installScript(h, rolloutFrom, true)+" && apt-get clean"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.checkAll(ctx, rolloutFrom); err != nil {
+		return err
+	}
+	_, err = timed(ctx, b.pp(ctx, "inventory", "collect", "-i", b.inv, "--known-hosts", b.l.KnownHostsFile(), "-o", "json"))
+	return err
+}
+
+// checkAll checks that dpkg has the version installed on every host.
+func (b *rolloutBench) checkAll(ctx context.Context, version string) error {
+	return eachHost(b.hosts, func(h patchpilot.Host) error {
+		out, err := b.ssh(ctx, h, "dpkg-query -W -f '${Version}' "+rolloutPkg).Output()
+		if err != nil {
+			return fmt.Errorf("%s: dpkg-query: %v", h.Name, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != version {
+			return fmt.Errorf("%s runs %s %s, want %s", h.Name, rolloutPkg, got, version)
+		}
+		return nil
+	})
+}
+
+// pp is a patchpilot command on the benchmark's own database, with a
+// private home so that no user configuration applies.
+func (b *rolloutBench) pp(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, b.c.binary, append([]string{"--db", b.db}, args...)...)
+	home := filepath.Join(b.work, "home")
+	cmd.Env = []string{"HOME=" + home, "XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "PATH=" + os.Getenv("PATH"), "USER=root"}
+	return cmd
+}
+
+func (b *rolloutBench) patchpilot(ctx context.Context) (time.Duration, error) {
+	cmd := b.pp(ctx, "rollout", "start", b.plan, "--known-hosts", b.l.KnownHostsFile())
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("patchpilot rollout start: %v\n%s\n%s", err, tail(out.String(), 1000), tail(errOut.String(), 2000))
+	}
+	first, _, _ := strings.Cut(out.String(), "\n")
+	id, ok := strings.CutPrefix(first, "rollout ")
+	if !ok {
+		return d, fmt.Errorf("patchpilot rollout start did not print the rollout id first:\n%s", tail(out.String(), 1000))
+	}
+	ph, err := b.wavePhases(ctx, strings.TrimSpace(id))
+	if err != nil {
+		return d, err
+	}
+	ph.timeline(start, start.Add(d))
+	b.phases = append(b.phases, ph)
+	return d, nil
+}
+
+func (b *rolloutBench) ansible(ctx context.Context) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, "ansible-playbook", "-i", b.l.InventoryFile(), "--forks", fmt.Sprint(len(b.hosts)), b.pb)
+	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(b.l.Dir(), "ansible.cfg"),
+		"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_STDOUT_CALLBACK=null")
+	return timed(ctx, cmd)
+}
+
+// openssh is the floor: each wave's hosts in parallel, one connection each
+// running apt and the HTTP check, the waves one after another.
+func (b *rolloutBench) openssh(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	rest := b.hosts
+	for i, n := range rolloutWaves {
+		if i == len(rolloutWaves)-1 || n > len(rest) {
+			n = len(rest)
+		}
+		wave := rest[:n]
+		rest = rest[n:]
+		err := eachHost(wave, func(h patchpilot.Host) error {
+			_, err := timed(ctx, b.ssh(ctx, h, installScript(h, rolloutTo, false)))
+			return err
+		})
+		if err != nil {
+			return time.Since(start), err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// wavePhases is patchpilot's time in each phase on the hosts of one
+// rollout's biggest wave (the median over its hosts), and the wave's wall
+// time from its first host's preflight to its last host's end.
+type wavePhases struct {
+	phase map[string]time.Duration
+	wall  time.Duration
+	hosts int
+	// The whole run: from the command's start to the rollout's first
+	// event, each stage from its running event to its end, and from the
+	// rollout's last state event to the command's exit.
+	first, last time.Time
+	stages      []stageSpan
+	startup     time.Duration
+	finish      time.Duration
+}
+
+type stageSpan struct {
+	name       string
+	start, end time.Time
+}
+
+// timeline completes the whole run's spans from the command's start and end.
+func (w *wavePhases) timeline(start, end time.Time) {
+	if !w.first.IsZero() {
+		w.startup = w.first.Sub(start)
+	}
+	if !w.last.IsZero() {
+		w.finish = end.Sub(w.last)
+	}
+}
+
+var phaseNames = []string{"preflight", "snapshot", "apply", "verify"}
+
+// wavePhases reads a rollout's status and events and times the phases of
+// its biggest wave's hosts from their state events.
+func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, error) {
+	var st struct {
+		State  string `json:"state"`
+		Stages []struct {
+			Name  string `json:"name"`
+			Hosts []struct {
+				Name string `json:"name"`
+			} `json:"hosts"`
+		} `json:"stages"`
+	}
+	out, err := b.pp(ctx, "rollout", "status", id, "-o", "json").Output()
+	if err != nil {
+		return wavePhases{}, fmt.Errorf("rollout status %s: %v", id, err)
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return wavePhases{}, fmt.Errorf("rollout status %s: %v", id, err)
+	}
+	if st.State != "succeeded" {
+		return wavePhases{}, fmt.Errorf("rollout %s ended %s, want succeeded", id, st.State)
+	}
+	wave := map[string]bool{}
+	big := 0
+	for i, s := range st.Stages {
+		if len(s.Hosts) > len(st.Stages[big].Hosts) {
+			big = i
+		}
+	}
+	for _, h := range st.Stages[big].Hosts {
+		wave[h.Name] = true
+	}
+	out, err = b.pp(ctx, "rollout", "events", id, "-o", "json").Output()
+	if err != nil {
+		return wavePhases{}, fmt.Errorf("rollout events %s: %v", id, err)
+	}
+	var evs []patchpilot.Event
+	if err := json.Unmarshal(out, &evs); err != nil {
+		return wavePhases{}, fmt.Errorf("rollout events %s: %v", id, err)
+	}
+	w := phasesOf(evs, wave)
+	for _, e := range evs {
+		if w.first.IsZero() || e.Time.Before(w.first) {
+			w.first = e.Time
+		}
+		if e.Kind == patchpilot.EventRolloutState && e.Time.After(w.last) {
+			w.last = e.Time
+		}
+		if e.Kind != patchpilot.EventStageState {
+			continue
+		}
+		var d patchpilot.StageStateData
+		if json.Unmarshal(e.Data, &d) != nil || d.Stage == "" {
+			continue
+		}
+		k := slices.IndexFunc(w.stages, func(s stageSpan) bool { return s.name == d.Stage })
+		if k < 0 {
+			w.stages = append(w.stages, stageSpan{name: d.Stage, start: e.Time})
+			k = len(w.stages) - 1
+		}
+		w.stages[k].end = e.Time
+	}
+	return w, nil
+}
+
+// phasesOf times each host's phases from its state events: a phase lasts
+// from its event to the host's next state event.
+func phasesOf(evs []patchpilot.Event, wave map[string]bool) wavePhases {
+	type mark struct {
+		state string
+		at    time.Time
+	}
+	marks := map[string][]mark{}
+	for _, e := range evs {
+		if e.Kind != patchpilot.EventHostState || !wave[e.Host] {
+			continue
+		}
+		state, _, _ := strings.Cut(strings.TrimPrefix(e.Message, e.Host+" "), ":")
+		marks[e.Host] = append(marks[e.Host], mark{state, e.Time})
+	}
+	per := map[string][]time.Duration{}
+	var first, last time.Time
+	for _, ms := range marks {
+		sort.SliceStable(ms, func(i, j int) bool { return ms[i].at.Before(ms[j].at) })
+		for i, m := range ms {
+			if first.IsZero() || m.at.Before(first) {
+				first = m.at
+			}
+			if m.at.After(last) {
+				last = m.at
+			}
+			if i+1 < len(ms) {
+				per[m.state] = append(per[m.state], ms[i+1].at.Sub(m.at))
+			}
+		}
+	}
+	w := wavePhases{phase: map[string]time.Duration{}, wall: last.Sub(first), hosts: len(marks)}
+	for _, p := range phaseNames {
+		if len(per[p]) > 0 {
+			w.phase[p] = median(per[p])
+		}
+	}
+	return w
+}
+
+func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.Duration, phases []wavePhases) {
+	fmt.Fprintf(w, "rollout of %s %s -> %s to %d lab hosts in waves %v (bake 0, HTTP check after each host), %d runs each\n\n",
+		rolloutPkg, rolloutFrom, rolloutTo, c.hosts, rolloutWaves, c.runs)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "side\tmedian\tmin\tmax\tpatchpilot vs side")
+	pp := median(times["patchpilot"])
+	for _, s := range sides {
+		m := median(times[s.name])
+		lo, hi := spread(times[s.name])
+		ratio := "-"
+		if len(times["patchpilot"]) > 0 && s.name != "patchpilot" {
+			switch s.name {
+			case "openssh":
+				ratio = fmt.Sprintf("%.2fx the floor", float64(pp)/float64(m))
+			default:
+				ratio = fmt.Sprintf("%.2fx faster", float64(m)/float64(pp))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.name, m.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), ratio)
+	}
+	tw.Flush()
+	if len(phases) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\npatchpilot's biggest wave (%d hosts), per host (median over hosts, then over runs):\n\n", phases[0].hosts)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tmedian\tmin\tmax")
+	row := func(name string, get func(wavePhases) time.Duration) {
+		var ds []time.Duration
+		for _, p := range phases {
+			ds = append(ds, get(p))
+		}
+		lo, hi := spread(ds)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, median(ds).Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
+	}
+	for _, p := range phaseNames {
+		row(p, func(w wavePhases) time.Duration { return w.phase[p] })
+	}
+	row("wave (wall)", func(w wavePhases) time.Duration { return w.wall })
+	tw.Flush()
+	fmt.Fprintf(w, "\npatchpilot's whole run, from its events (median over runs):\n\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "span\tmedian\tmin\tmax")
+	row("start to first event", func(w wavePhases) time.Duration { return w.startup })
+	for k, st := range phases[0].stages {
+		row(st.name, func(w wavePhases) time.Duration {
+			if k < len(w.stages) {
+				return w.stages[k].end.Sub(w.stages[k].start)
+			}
+			return 0
+		})
+	}
+	row("last state event to exit", func(w wavePhases) time.Duration { return w.finish })
+	tw.Flush()
+}
