@@ -281,6 +281,7 @@ func (jr Runner) Wait(ctx context.Context, r patchpilot.Runner, unit string, tim
 		if dl, ok := ctx.Deadline(); ok {
 			step = min(step, time.Until(dl))
 		}
+		began := time.Now()
 		st, err := jr.wait(ctx, r, unit, step)
 		if err != nil {
 			return Result{}, err
@@ -290,8 +291,11 @@ func (jr Runner) Wait(ctx context.Context, r patchpilot.Runner, unit string, tim
 		}
 		if st.Active {
 			// The step on the host ran out with the job still running:
-			// wait again at once.
-			if err := ctx.Err(); err == nil {
+			// wait again at once. A step that came back early with the
+			// job still running (a host whose sleep takes no fraction of
+			// a second) is followed by a poll's pause, not by a busy loop
+			// of round trips.
+			if err := ctx.Err(); err == nil && time.Since(began) >= step/2 {
 				continue
 			}
 		} else if missing++; missing > 3 {

@@ -1,13 +1,17 @@
 package systemdrun
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/patchpilot/patchpilot"
 )
 
 func TestParseStatus(t *testing.T) {
@@ -115,5 +119,33 @@ func TestWaitCommandReturnsWhenTheJobEnds(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("still waiting a minute after the job recorded its exit status")
+	}
+}
+
+// activeRunner answers every wait at once that the job still runs, as a
+// host whose sleep takes no fraction of a second would.
+type activeRunner struct{ calls atomic.Int64 }
+
+func (r *activeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	r.calls.Add(1)
+	return patchpilot.Result{Stdout: []byte("active\n-\n")}, nil
+}
+
+func (r *activeRunner) Close() error { return nil }
+
+// A wait on the host that comes back at once with the job still running
+// is followed by a poll's pause: Wait does not spin round trips.
+func TestWaitDoesNotSpinOnAnEarlyAnswer(t *testing.T) {
+	r := &activeRunner{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := Runner{PollInterval: 100 * time.Millisecond}.Wait(ctx, r, "pp-x", time.Hour)
+	if patchpilot.ErrorCode(err) != patchpilot.ECANCELED {
+		t.Fatalf("got %v, want the wait cancelled with its context", err)
+	}
+	// One second at one wait per 100ms poll is about 10 waits; a busy
+	// loop makes thousands.
+	if n := r.calls.Load(); n > 20 {
+		t.Errorf("%d waits in one second; want at most one per poll interval", n)
 	}
 }

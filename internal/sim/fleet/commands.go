@@ -28,6 +28,7 @@ var (
 	cmdHeld         = debian.HeldCommand().Args
 	cmdFreeSpace    = debian.FreeSpaceCommand().Args
 	cmdStatus       = systemdrun.StatusCommand("x").Args[:4] // sh -c script patchpilot-status
+	cmdWait         = systemdrun.WaitCommand("x", 0).Args[:4]
 	cmdInDir        = debian.DownloadCommand("/d", "x", "1").Args[:4]
 	cmdJobPrefix    []string // systemd-run's tail after "--": /bin/sh -c wrapper patchpilot-job
 	cmdAptInstall   []string // apt-get install's fixed options, before the lock timeout
@@ -125,6 +126,9 @@ func (h *Host) answer(args []string) (patchpilot.Result, bool) {
 	case args[0] == "systemd-run":
 		return h.startJob(args)
 	case len(args) == 6 && slices.Equal(args[:4], cmdStatus) && args[4] == systemdrun.LogDir:
+		return out(h.jobStatus(args[5])), true
+	case len(args) == 7 && slices.Equal(args[:4], cmdWait) && args[4] == systemdrun.LogDir:
+		// A simulated job ends as it starts: the wait has nothing to wait for.
 		return out(h.jobStatus(args[5])), true
 	case len(args) == 4 && args[0] == "tail" && args[1] == "-c" && strings.HasPrefix(args[3], systemdrun.LogDir+"/"):
 		unit := strings.TrimSuffix(strings.TrimPrefix(args[3], systemdrun.LogDir+"/"), ".log")
