@@ -150,14 +150,9 @@ func runFamilySteps(ctx context.Context, r patchpilot.Runner, host string, fam f
 
 // reusePrevious fills the pending updates and removals of facts whose
 // collection skipped the simulation, from the host's previous facts of
-// the same package state. Advisories are left for the collection's usual
-// enrichment, as on updates read afresh.
+// the same package state, as that collection parsed them.
 func reusePrevious(f *patchpilot.Facts, prev patchpilot.Facts) {
-	f.Updates = make([]patchpilot.Update, len(prev.Updates))
-	for i, u := range prev.Updates {
-		u.Advisories = nil
-		f.Updates[i] = u
-	}
+	f.Updates = slices.Clone(prev.Updates)
 	f.Removals = slices.Clone(prev.Removals)
 	f.UpdatesKnown = true
 }
