@@ -100,10 +100,12 @@ func runFamilySteps(ctx context.Context, r patchpilot.Runner, host string, fam f
 		return t, nil, err
 	}
 	st, err := osfamily.Run(ctx, r, []osfamily.Step{fam.state()})
-	if err != nil {
-		return nil, nil, err
-	}
 	state, serr := fam.parseState(st)
+	if err != nil {
+		// A runner that cannot run the state step (a broken
+		// connection fails the steps below as well) reuses nothing.
+		st, serr = osfamily.Transcript{}, err
+	}
 	merge := func(t osfamily.Transcript) osfamily.Transcript {
 		for k, v := range st {
 			t[k] = v
