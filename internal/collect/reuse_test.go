@@ -34,7 +34,12 @@ func updateKeys(us []patchpilot.Update) []string {
 	return out
 }
 
-func TestSharedSimulationRunsOncePerState(t *testing.T) {
+// TestSimulationRunsOncePerState collects this machine as several hosts:
+// the second host of a state shares the first's simulation, a host whose
+// previous facts have its state reuses them, and one whose previous facts
+// have another state runs its own. Each simulation costs seconds on a
+// machine with full indexes, so the test runs two.
+func TestSimulationRunsOncePerState(t *testing.T) {
 	needDebian(t)
 	ctx := context.Background()
 	shared := NewShared()
@@ -57,27 +62,10 @@ func TestSharedSimulationRunsOncePerState(t *testing.T) {
 	if !b.UpdatesKnown || !slices.Equal(updateKeys(a.Updates), updateKeys(b.Updates)) {
 		t.Errorf("shared updates: %v, want the first host's %v", updateKeys(b.Updates), updateKeys(a.Updates))
 	}
-	// Without sharing, each host runs its own.
-	third := &countingRunner{Runner: local.New()}
-	if _, err := Host(ctx, third, "c", Options{SkipDepth: true}); err != nil || third.simulations != 1 {
-		t.Errorf("without Shared: %d simulations (err %v), want 1", third.simulations, err)
-	}
-}
 
-func TestPreviousUpdatesReusedOnlyForTheSameState(t *testing.T) {
-	needDebian(t)
-	ctx := context.Background()
-	r := &countingRunner{Runner: local.New()}
-	f, err := Host(ctx, r, "h", Options{SkipDepth: true, Shared: NewShared()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.PackageState == "" {
-		t.Fatal("no package state read")
-	}
 	// A previous collection in the same state, with updates this test
 	// can recognise: they must come back as they were stored.
-	prev := patchpilot.Facts{Host: "h", PackageState: f.PackageState, UpdatesKnown: true,
+	prev := patchpilot.Facts{Host: "h", PackageState: a.PackageState, UpdatesKnown: true,
 		Updates:  []patchpilot.Update{{Package: "stored-marker", InstalledVersion: "1", CandidateVersion: "2", Arch: "all"}},
 		Removals: []patchpilot.PackageChange{{Name: "stored-removal", From: "1"}}}
 	var asked []string
@@ -85,17 +73,17 @@ func TestPreviousUpdatesReusedOnlyForTheSameState(t *testing.T) {
 		asked = append(asked, host+" "+state)
 		return prev, state == prev.PackageState
 	}
-	r = &countingRunner{Runner: local.New()}
+	r := &countingRunner{Runner: local.New()}
 	g, err := Host(ctx, r, "h", Options{SkipDepth: true, PreviousUpdates: previous})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.simulations != 0 || !g.UpdatesKnown || len(g.Updates) != 1 || g.Updates[0].Package != "stored-marker" ||
-		len(g.Removals) != 1 || g.Removals[0].Name != "stored-removal" || g.PackageState != f.PackageState {
+		len(g.Removals) != 1 || g.Removals[0].Name != "stored-removal" || g.PackageState != a.PackageState {
 		t.Errorf("same state: %d simulations, updates %v, removals %v, state %q; want the stored ones and no simulation",
 			r.simulations, updateKeys(g.Updates), g.Removals, g.PackageState)
 	}
-	if len(asked) != 1 || asked[0] != "h "+f.PackageState {
+	if len(asked) != 1 || asked[0] != "h "+a.PackageState {
 		t.Errorf("asked %q, want once for h in its state", asked)
 	}
 	// Another state: the stored answer is not used.
