@@ -68,12 +68,16 @@ bench:
 clean:
 	rm -rf bin
 
-# Inventory benchmark on a lab of real hosts (root): patchpilot against an
-# Ansible playbook and the plain-OpenSSH floor. Not part of `make test`.
-HOSTS ?= 20
-RUNS  ?= 5
+# Inventory benchmark on a lab of real hosts (root): patchpilot's first and
+# repeated collections against an Ansible playbook and the plain-OpenSSH
+# floor. PROFILE=realistic gives the hosts Debian's full indexes and
+# standard packages (docs/inventory.md); run it once per profile to report
+# both. Not part of `make test`.
+HOSTS   ?= 20
+RUNS    ?= 5
+PROFILE ?= default
 bench-inventory: deps
-	$(GO) run ./cmd/ppbench inventory -hosts $(HOSTS) -runs $(RUNS)
+	$(GO) run ./cmd/ppbench inventory -hosts $(HOSTS) -runs $(RUNS) -profile $(PROFILE)
 
 # Rollout benchmark on a lab of real hosts (root): a good update in waves of
 # 1, 2, 5 and 12 with an HTTP check after each host, patchpilot against an

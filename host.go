@@ -102,6 +102,14 @@ type Facts struct {
 	// fact caches); a zero count then means "unknown", not "none".
 	PackagesKnown bool `json:"packages_known"`
 	UpdatesKnown  bool `json:"updates_known"`
+	// PackageState is a fingerprint of everything the package manager
+	// reads to find the pending updates (the package database, the
+	// repositories' indexes, the package manager's configuration, pins
+	// and holds), or "" when the collector did not read it. Two
+	// collections with the same PackageState have the same pending
+	// updates and removals, so a collection may reuse them (see
+	// docs/inventory.md).
+	PackageState string `json:"package_state,omitempty"`
 	// Depth is what the collection learned beyond packages: services in
 	// depth, sockets and connections, local modifications. Nil when the
 	// source could not tell.

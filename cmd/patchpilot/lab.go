@@ -105,6 +105,7 @@ func (c *cli) labUpCommand(dir *string) *cobra.Command {
 	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror for the base (default: the first in this machine's apt sources)")
 	f.StringVar(&o.CacheDir, "cache", "", "cache of the base and the repository (default $"+lab.EnvCache+" or "+lab.DefaultCacheDir()+")")
 	f.StringVar(&o.Subnet, "subnet", "", "first three octets of the host addresses (default "+lab.DefaultSubnet+")")
+	f.StringVar(&o.Profile, "profile", lab.ProfileDefault, "hosts' profile: "+lab.ProfileDefault+" (small hosts, the lab repository only) or "+lab.ProfileRealistic+" (Debian's full indexes and standard packages)")
 	return cmd
 }
 

@@ -7,9 +7,13 @@
 // its collection in depth):
 //
 //   - patchpilot: the real binary, `patchpilot inventory collect`, which
-//     collects in depth (services, connections, modified files);
-//   - patchpilot-nodepth: the same with --no-depth, so that the cost of
-//     the collection in depth is measured in the same invocation;
+//     collects in depth (services, connections, modified files), into a
+//     new database every run: a first collection;
+//   - patchpilot-repeat: the same into the database of its previous run:
+//     a repeated collection of an unchanged fleet, which reuses the
+//     pending updates of hosts whose package state did not change;
+//   - patchpilot-nodepth: a first collection with --no-depth, so that the
+//     cost of the collection in depth is measured in the same invocation;
 //   - ansible: the playbook an operator would write for the same data
 //     (gather facts, package_facts, `apt-get -s dist-upgrade`, running
 //     services, the reboot-required flag) with forks = N;
@@ -17,7 +21,9 @@
 //     commands on all hosts in parallel, one connection per host.
 //
 // It prints the median, the spread (min–max) and the ratios of the medians.
-// Run it as root: `make bench-inventory` (HOSTS=20 RUNS=5 by default).
+// -profile realistic boots hosts that look like real servers (Debian's full
+// indexes and standard packages; see internal/lab/profile.go).
+// Run it as root: `make bench-inventory` (HOSTS=20 RUNS=5 PROFILE=default).
 package main
 
 import (
@@ -60,6 +66,7 @@ type config struct {
 	keep    bool
 	binary  string
 	skip    string
+	profile string
 	verbose bool
 }
 
@@ -71,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRollout(ctx, args, stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "inventory" {
-		return fmt.Errorf("usage: ppbench inventory [-hosts N] [-runs N] [-dir DIR] [-subnet A.B.C] [-keep]")
+		return fmt.Errorf("usage: ppbench inventory [-hosts N] [-runs N] [-profile default|realistic] [-dir DIR] [-subnet A.B.C] [-keep]")
 	}
 	var c config
 	fs := flag.NewFlagSet("ppbench inventory", flag.ContinueOnError)
@@ -82,7 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.subnet, "subnet", "127.0.2", "lab subnet (first three octets)")
 	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
 	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
-	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, patchpilot-nodepth, ansible, openssh")
+	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, patchpilot-repeat, patchpilot-nodepth, ansible, openssh")
+	fs.StringVar(&c.profile, "profile", lab.ProfileDefault, "lab profile: "+strings.Join(lab.Profiles, " or "))
 	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -106,8 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(stderr, "booting a lab of %d hosts in %s ...\n", c.hosts, c.dir)
-	l, err := lab.Up(ctx, lab.Options{Dir: c.dir, Hosts: c.hosts, Subnet: c.subnet, Logger: logger})
+	fmt.Fprintf(stderr, "booting a lab of %d hosts (%s profile) in %s ...\n", c.hosts, c.profile, c.dir)
+	l, err := lab.Up(ctx, lab.Options{Dir: c.dir, Hosts: c.hosts, Subnet: c.subnet, Profile: c.profile, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -116,8 +124,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	sides := []side{
-		{name: "patchpilot", run: patchpilotSide(c, l, work)},
-		{name: "patchpilot-nodepth", run: patchpilotSide(c, l, work, "--no-depth")},
+		{name: "patchpilot", run: patchpilotSide(c, l, work, "first.db", true)},
+		{name: "patchpilot-repeat", run: patchpilotSide(c, l, work, "repeat.db", false)},
+		{name: "patchpilot-nodepth", run: patchpilotSide(c, l, work, "nodepth.db", true, "--no-depth")},
 		{name: "ansible", run: ansibleSide(c, l, work)},
 		{name: "openssh", run: opensshSide(l)},
 	}
@@ -178,9 +187,19 @@ func tail(s string, n int) string {
 	return s
 }
 
-func patchpilotSide(c config, l *lab.Lab, work string, extra ...string) func(context.Context) (time.Duration, error) {
+// patchpilotSide runs `patchpilot inventory collect` into the database
+// named db in work; fresh removes it first, so that every run is a first
+// collection.
+func patchpilotSide(c config, l *lab.Lab, work, db string, fresh bool, extra ...string) func(context.Context) (time.Duration, error) {
 	return func(ctx context.Context) (time.Duration, error) {
-		db := filepath.Join(work, "bench.db")
+		db := filepath.Join(work, db)
+		if fresh {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				if err := os.Remove(db + suffix); err != nil && !os.IsNotExist(err) {
+					return 0, err
+				}
+			}
+		}
 		args := append([]string{"inventory", "collect", "-i", l.InventoryFile(),
 			"--known-hosts", l.KnownHostsFile(), "--db", db, "-o", "json"}, extra...)
 		cmd := exec.CommandContext(ctx, c.binary, args...)
@@ -281,25 +300,39 @@ func spread(ds []time.Duration) (lo, hi time.Duration) {
 }
 
 func report(w io.Writer, c config, sides []side, times map[string][]time.Duration) {
-	fmt.Fprintf(w, "inventory of %d lab hosts, %d runs each (after one warm-up)\n\n", c.hosts, c.runs)
+	fmt.Fprintf(w, "inventory of %d lab hosts (%s profile), %d runs each (after one warm-up)\n\n", c.hosts, c.profile, c.runs)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "side\tmedian\tmin\tmax\tpatchpilot vs side")
+	fmt.Fprintln(tw, "side\tmedian\tmin\tmax\tansible / side\tside / floor\tnote")
 	pp := median(times["patchpilot"])
+	ansible, floor := median(times["ansible"]), median(times["openssh"])
 	for _, s := range sides {
 		m := median(times[s.name])
 		lo, hi := spread(times[s.name])
-		ratio := "-"
-		if pp > 0 && s.name != "patchpilot" {
-			switch s.name {
-			case "patchpilot-nodepth":
-				ratio = fmt.Sprintf("%.2fx (cost of depth)", float64(pp)/float64(m))
-			case "openssh":
-				ratio = fmt.Sprintf("%.2fx the floor", float64(pp)/float64(m))
-			default:
-				ratio = fmt.Sprintf("%.1fx faster", float64(m)/float64(pp))
-			}
+		vsAnsible, vsFloor := "-", "-"
+		if ansible > 0 && m > 0 && s.name != "ansible" {
+			vsAnsible = fmt.Sprintf("%.1fx faster", float64(ansible)/float64(m))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.name, m.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), ratio)
+		if floor > 0 && s.name != "openssh" {
+			vsFloor = fmt.Sprintf("%.2fx", float64(m)/float64(floor))
+		}
+		note := ""
+		switch s.name {
+		case "patchpilot":
+			note = "first collection (new database)"
+		case "patchpilot-repeat":
+			note = "repeated collection of an unchanged fleet"
+			if pp > 0 && m > 0 {
+				note += fmt.Sprintf(", %.1fx faster than the first", float64(pp)/float64(m))
+			}
+		case "patchpilot-nodepth":
+			note = "first collection without depth"
+			if pp > 0 && m > 0 {
+				note += fmt.Sprintf("; depth costs %.2fx", float64(pp)/float64(m))
+			}
+		case "openssh":
+			note = "the floor: patchpilot's remote commands, no reuse"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.name, m.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), vsAnsible, vsFloor, note)
 	}
 	tw.Flush()
 }

@@ -131,10 +131,12 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
-	previous := a.previousDepths(ctx)
+	heads := a.previousFacts(ctx)
+	previous := previousDepths(heads)
 	if !co.NoDepth {
 		fo.PreviousDepth = previous
 	}
+	fo.PreviousUpdates = a.previousUpdates(heads)
 	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -192,21 +194,51 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 // depth to compare against, and for one without depth to carry forward. A
 // store that cannot say makes every host read everything again (and a
 // collection without depth carry nothing).
-func (a *App) previousDepths(ctx context.Context) func(string) *patchpilot.HostDepth {
+func previousDepths(heads map[string]patchpilot.Facts) func(string) *patchpilot.HostDepth {
 	prev := map[string]*patchpilot.HostDepth{}
-	facts, err := a.Store.FleetFacts(ctx)
-	if err == nil {
-		for _, f := range facts {
-			if f.Depth != nil {
-				d := *f.Depth
-				if d.CollectedAt.IsZero() {
-					d.CollectedAt = f.CollectedAt
-				}
-				prev[f.Host] = &d
+	for _, f := range heads {
+		if f.Depth != nil {
+			d := *f.Depth
+			if d.CollectedAt.IsZero() {
+				d.CollectedAt = f.CollectedAt
 			}
+			prev[f.Host] = &d
 		}
 	}
 	return func(host string) *patchpilot.HostDepth { return prev[host] }
+}
+
+// previousFacts reads each host's latest facts without their package
+// and update lists, in one pass over the fleet; nil when the store cannot
+// say.
+func (a *App) previousFacts(ctx context.Context) map[string]patchpilot.Facts {
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]patchpilot.Facts, len(facts))
+	for _, f := range facts {
+		out[f.Host] = f
+	}
+	return out
+}
+
+// previousUpdates answers a collection's question for the pending
+// updates of a host whose package state is state: the host's latest
+// facts, read in full, when they were collected in that same state with
+// their updates known (see collect.Options.PreviousUpdates).
+func (a *App) previousUpdates(heads map[string]patchpilot.Facts) func(context.Context, string, string) (patchpilot.Facts, bool) {
+	return func(ctx context.Context, host, state string) (patchpilot.Facts, bool) {
+		h, ok := heads[host]
+		if !ok || state == "" || h.PackageState != state || !h.UpdatesKnown {
+			return patchpilot.Facts{}, false
+		}
+		f, err := a.Store.LatestFacts(ctx, host)
+		if err != nil || f.PackageState != state || !f.UpdatesKnown {
+			return patchpilot.Facts{}, false
+		}
+		return f, true
+	}
 }
 
 // carriedDepth is a copy of a host's previous depth (nil when none), for

@@ -41,22 +41,39 @@ type Options struct {
 	// lists or configuration changed since, and Host carries the previous
 	// Pinned and Foreign over otherwise (see HostDepth.PolicyClock).
 	PreviousDepth func(host string) *patchpilot.HostDepth
+	// PreviousUpdates, when not nil, is asked for the host's previous
+	// facts (with their updates and removals) when the host's package
+	// state is state; it answers ok only when those facts were collected
+	// in that same state, and the collection then skips the simulation
+	// of the pending updates and reuses theirs (see reuse.go).
+	PreviousUpdates func(ctx context.Context, host, state string) (prev patchpilot.Facts, ok bool)
+	// Shared, when not nil, shares the simulation of the pending updates
+	// between hosts with the same package state; Fleet makes one per
+	// collection when it is nil.
+	Shared *Shared
 }
 
 // family is what collect needs from an OS family package.
 type family struct {
 	steps func(osfamily.Options) []osfamily.Step
 	parse func(osfamily.Probe, osfamily.Transcript) (patchpilot.Facts, error)
+	// state, when not nil, is the step that fingerprints the package
+	// state (Facts.PackageState) and parseState reads it; updates names
+	// the step that lists the pending updates, which a known state lets
+	// a collection skip.
+	state      func() osfamily.Step
+	parseState func(osfamily.Transcript) (string, error)
+	updates    string
 }
 
 func familyOf(f patchpilot.OSFamily) (family, bool) {
 	switch f {
 	case patchpilot.FamilyDebian:
-		return family{debian.Steps, debian.Parse}, true
+		return family{steps: debian.Steps, parse: debian.Parse, state: debian.StateStep, parseState: debian.ParseState, updates: debian.StepUpdates}, true
 	case patchpilot.FamilyRedHat:
-		return family{redhat.Steps, redhat.Parse}, true
+		return family{steps: redhat.Steps, parse: redhat.Parse}, true
 	case patchpilot.FamilySUSE:
-		return family{suse.Steps, suse.Parse}, true
+		return family{steps: suse.Steps, parse: suse.Parse}, true
 	}
 	return family{}, false
 }
@@ -86,13 +103,16 @@ func Host(ctx context.Context, r patchpilot.Runner, host string, opts Options) (
 	if prev != nil {
 		fo.PolicySince = prev.PolicyClock
 	}
-	ft, err := osfamily.Run(ctx, r, fam.steps(fo))
+	ft, reused, err := runFamilySteps(ctx, r, host, fam, fam.steps(fo), opts)
 	if err != nil {
 		return patchpilot.Facts{}, err
 	}
 	f, err := fam.parse(p, ft)
 	if err != nil {
 		return patchpilot.Facts{}, err
+	}
+	if reused != nil {
+		reusePrevious(&f, *reused)
 	}
 	f.Host = host
 	f.Source = opts.Source

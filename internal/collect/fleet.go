@@ -41,6 +41,9 @@ func Fleet(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, op
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
+	if opts.Shared == nil {
+		opts.Shared = NewShared()
+	}
 	results := make([]HostResult, len(hosts))
 	var (
 		wg     sync.WaitGroup

@@ -50,7 +50,7 @@ func prepareHost(s *State, h HostState, hostKey, clientKey keyPair) error {
 			return patchpilot.Errorf(patchpilot.EINTERNAL, "create %s: %w", d, err)
 		}
 	}
-	lowers := []string{s.Layer, s.Base}
+	lowers := append(append([]string(nil), h.Layers...), s.Layer, s.Base)
 	if h.Extra != "" {
 		lowers = append([]string{h.Extra}, lowers...)
 	}

@@ -66,15 +66,16 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	start := time.Now()
-	base, repo, layer, extras, err := ensureCache(ctx, o)
+	base, repo, layer, extras, roles, err := ensureCache(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	s := &State{Version: stateVersion, ID: randomHex(4), Dir: o.Dir, Phase: phaseStarting, Suite: o.Suite, Subnet: o.Subnet,
-		CreatedAt: time.Now().UTC(), Base: base, Layer: layer, Repo: repo}
+		CreatedAt: time.Now().UTC(), Base: base, Layer: layer, Repo: repo, Profile: o.Profile}
 	for i := 1; i <= o.Hosts; i++ {
-		s.Hosts = append(s.Hosts, HostState{Name: hostName(i), Address: fmt.Sprintf("%s.%d", o.Subnet, i), Labels: hostLabels(i, o.Hosts),
-			Extra: extras[hostName(i)]})
+		labels := hostLabels(i, o.Hosts)
+		s.Hosts = append(s.Hosts, HostState{Name: hostName(i), Address: fmt.Sprintf("%s.%d", o.Subnet, i), Labels: labels,
+			Extra: extras[hostName(i)], Layers: roles[labels[patchpilot.LabelRole]]})
 	}
 	for _, h := range s.Hosts {
 		if listening(ctx, net.JoinHostPort(h.Address, "22"), 300*time.Millisecond) {
@@ -144,30 +145,36 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 
 // ensureCache builds what is missing of the base, the repository and the
 // layer, and the extra layers of hosts that have extra packages (by
-// host name), one process at a time.
-func ensureCache(ctx context.Context, o Options) (base, repo, layer string, extras map[string]string, err error) {
+// host name), and the realistic profile's layers (by role), one process
+// at a time.
+func ensureCache(ctx context.Context, o Options) (base, repo, layer string, extras map[string]string, roles map[string][]string, err error) {
 	lock, err := lockCache(ctx, o.CacheDir)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	defer lock.unlock()
 	removeStaleTemps(o.CacheDir)
 	if base, err = ensureBase(ctx, o); err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	if repo, err = ensureRepo(ctx, o); err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	if layer, err = ensureLayer(ctx, o, base, repo); err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	extras = map[string]string{}
 	for host, pkgs := range o.HostPackages {
 		if extras[host], err = ensureExtra(ctx, o, base, layer, pkgs); err != nil {
-			return "", "", "", nil, err
+			return "", "", "", nil, nil, err
 		}
 	}
-	return base, repo, layer, extras, nil
+	if o.Profile == ProfileRealistic {
+		if roles, err = ensureRealistic(ctx, o, base, layer, repo); err != nil {
+			return "", "", "", nil, nil, err
+		}
+	}
+	return base, repo, layer, extras, roles, nil
 }
 
 // waitAllReady waits for every host; a host that does not come up is named

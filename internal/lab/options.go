@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -67,6 +68,11 @@ type Options struct {
 	// too large for every host. They are installed once into a cached
 	// layer; the hosts' apt still sees only the lab repository.
 	HostPackages map[string][]string
+	// Profile is ProfileDefault (or empty) or ProfileRealistic: hosts
+	// with the distribution's full indexes and Debian's standard task
+	// installed (see profile.go). The realistic layers are built once
+	// from the mirror and cached.
+	Profile string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 	// BaseProgress, when set, receives each line debootstrap prints while
@@ -155,6 +161,12 @@ func (o Options) Validate() error {
 	}
 	if o.Suite != "" && !validName(o.Suite) {
 		return patchpilot.Errorf(patchpilot.EINVALID, "suite: %q is not a Debian suite name", o.Suite)
+	}
+	if !validProfile(o.Profile) {
+		return patchpilot.Errorf(patchpilot.EINVALID, "profile: %q is not a lab profile (want %s)", o.Profile, strings.Join(Profiles, " or "))
+	}
+	if o.Profile == ProfileRealistic && len(o.HostPackages) > 0 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "host packages: not available with the %s profile, whose hosts already have the distribution's packages", ProfileRealistic)
 	}
 	hosts := o.Hosts
 	if hosts == 0 {

@@ -31,6 +31,10 @@ func TestValidate(t *testing.T) {
 		{"no host package", Options{HostPackages: map[string][]string{"lab01": nil}}, patchpilot.EINVALID},
 		{"option as package", Options{HostPackages: map[string][]string{"lab01": {"--allow-unauthenticated"}}}, patchpilot.EINVALID},
 		{"package with space", Options{HostPackages: map[string][]string{"lab01": {"puppet agent"}}}, patchpilot.EINVALID},
+		{"default profile", Options{Profile: ProfileDefault}, ""},
+		{"realistic profile", Options{Profile: ProfileRealistic, Hosts: 20}, ""},
+		{"unknown profile", Options{Profile: "huge"}, patchpilot.EINVALID},
+		{"realistic profile with host packages", Options{Profile: ProfileRealistic, Hosts: 2, HostPackages: map[string][]string{"lab02": {"puppet-agent"}}}, patchpilot.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,9 +46,10 @@ type State struct {
 	Suite     string      `json:"suite"`
 	Subnet    string      `json:"subnet"`
 	CreatedAt time.Time   `json:"created_at"`
-	Base      string      `json:"base"`  // debootstrap base (lowest layer)
-	Layer     string      `json:"layer"` // lab customisation and installed packages
-	Repo      string      `json:"repo"`  // apt repository bound into every host
+	Base      string      `json:"base"`              // debootstrap base (lowest layer)
+	Layer     string      `json:"layer"`             // lab customisation and installed packages
+	Repo      string      `json:"repo"`              // apt repository bound into every host
+	Profile   string      `json:"profile,omitempty"` // Options.Profile
 	Hosts     []HostState `json:"hosts"`
 	// PrometheusPID is the Prometheus server's pid, 0 when not started.
 	PrometheusPID     int    `json:"prometheus_pid,omitempty"`
@@ -63,6 +64,9 @@ type HostState struct {
 	// Extra is the cached layer of the host's extra packages
 	// (Options.HostPackages), its topmost lower layer; "" for none.
 	Extra string `json:"extra,omitempty"`
+	// Layers are the host's profile layers (topmost first), between Extra
+	// and the lab layer; none in the default profile.
+	Layers []string `json:"layers,omitempty"`
 	// SupervisorPID is the per-host supervisor (a shell loop that restarts
 	// systemd-nspawn when the host reboots); its process group holds
 	// systemd-nspawn.

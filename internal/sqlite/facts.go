@@ -99,12 +99,12 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
 			os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
 			needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
-			package_count, update_count, security_update_count, removals, depth)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			package_count, update_count, security_update_count, removals, depth, package_state)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
 			f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, services, needsRestart,
 			boolInt(f.RebootRequired), rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
-			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals, depth)
+			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals, depth, f.PackageState)
 		if err != nil {
 			return fmt.Errorf("insert snapshot: %w", err)
 		}
@@ -217,7 +217,7 @@ func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, e
 // factsHeadColumns are the columns of a snapshot that scanFactsHead reads.
 const factsHeadColumns = "id, collected_at, source, hostname, os_family, os_name, os_version, os_pretty, " +
 	"os_codename, kernel, arch, boot_id, services, needs_restart, reboot_required, reboot_packages, " +
-	"packages_known, updates_known, removals, depth"
+	"packages_known, updates_known, removals, depth, package_state"
 
 // scanFactsHead reads a snapshot's row (factsHeadColumns) into the facts of
 // a host, without their package and update lists, and returns its id.
@@ -232,7 +232,7 @@ func scanFactsHead(s scanner, host string) (patchpilot.Facts, int64, error) {
 	)
 	if err := s.Scan(&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
 		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
-		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals, &depth); err != nil {
+		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals, &depth, &f.PackageState); err != nil {
 		return f, 0, err
 	}
 	f.OSFamily = patchpilot.OSFamily(family)

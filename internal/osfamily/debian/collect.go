@@ -69,6 +69,14 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	}
 	f.PackagesKnown = true
 
+	if _, ran := t.Get(StepUpdates); !ran {
+		if _, err := ParseState(t); err == nil {
+			// The collector reuses the pending updates of another
+			// collection with the same package state (see
+			// Facts.PackageState); it fills them in.
+			return parseRest(p, t, f)
+		}
+	}
 	if res, err = t.Need(byName[StepUpdates]); err != nil {
 		e := patchpilot.Errorf(patchpilot.ErrorCode(err), "list pending updates: %w", err)
 		return f, e.WithHint("run apt-get -s dist-upgrade on the host; broken dependencies must be fixed first")
@@ -80,7 +88,17 @@ func Parse(p osfamily.Probe, t osfamily.Transcript) (patchpilot.Facts, error) {
 	f.Updates = withSources(plan.Updates, f.Packages)
 	f.UpdatesKnown = true
 	f.Removals = removals(plan.Removals, f.Packages)
+	return parseRest(p, t, f)
+}
 
+// parseRest reads the package state, the services and the collection in
+// depth into f.
+func parseRest(p osfamily.Probe, t osfamily.Transcript, f patchpilot.Facts) (patchpilot.Facts, error) {
+	// A host that cannot tell its package state is collected in full
+	// every time: PackageState stays "".
+	if state, err := ParseState(t); err == nil {
+		f.PackageState = state
+	}
 	f.Services = osfamily.Services(t)
 	f.NeedsRestart = osfamily.NeedsRestart(t)
 	if _, ok := p.Files[osfamily.FileRebootRequired]; ok {
