@@ -39,11 +39,16 @@ vet:
 # cannot see, so every run really runs them. The tests that boot a lab take
 # one machine-wide lock (internal/lab/labtest), so a package may wait for
 # the other packages' labs, or another run's, before its own: the timeout
-# covers that wait. GOTESTFLAGS adds flags, e.g. -v to see how long each
-# lab test waited for the lock, or -short to skip the lab tests.
+# covers that wait. One run's labs take about half an hour; two runs
+# started at once queue their labs behind each other, so the later one's
+# longest package waits about as long again, which 90 minutes did not
+# always cover on a loaded machine. A lab test that still waits for the
+# lock near the timeout fails with who holds it. GOTESTFLAGS adds flags,
+# e.g. -v to see how long each lab test waited for the lock, or -short to
+# skip the lab tests.
 GOTESTFLAGS ?=
 unit:
-	$(GO) test -count=1 -timeout 90m $(GOTESTFLAGS) ./...
+	$(GO) test -count=1 -timeout 150m $(GOTESTFLAGS) ./...
 
 fuzz:
 	@for t in $(FUZZ); do \
