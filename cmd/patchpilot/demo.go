@@ -48,24 +48,24 @@ const (
 	// demoBadHosts is how many of the last hosts take the bad update:
 	// two canaries and one host of a later stage, the judge's control.
 	demoBadHosts = 3
-	// The lab's Prometheus scrapes every 5 s; the judge needs 20 baseline
-	// samples, 100 s at that step.
-	demoStep     = 5 * time.Second
-	demoBaseline = 100 * time.Second
+	// The demo's Prometheus scrapes every 2 s (the lab's default is 5 s),
+	// so that the judge's 20 baseline samples take 40 s, not 100 s.
+	demoStep     = 2 * time.Second
+	demoBaseline = 40 * time.Second
 	demoPackage  = "pp-demo-web"
 	demoGood     = "1.1.0"
 	demoBad      = "1.1.3"
 )
 
 // The canary judge's queries: pp-demo-web's mean and p99 latency per
-// host, over 20 s.
+// host, over 10 s (five scrapes).
 const (
-	demoMeanQuery = `sum(rate(pp_demo_request_duration_seconds_sum{job="pp-demo-web",host="{{.Host}}"}[20s]))` +
-		` / sum(rate(pp_demo_request_duration_seconds_count{job="pp-demo-web",host="{{.Host}}"}[20s]))`
-	demoP99Query = `histogram_quantile(0.99, sum by (le) (rate(pp_demo_request_duration_seconds_bucket{job="pp-demo-web",host="{{.Host}}"}[20s])))`
+	demoMeanQuery = `sum(rate(pp_demo_request_duration_seconds_sum{job="pp-demo-web",host="{{.Host}}"}[10s]))` +
+		` / sum(rate(pp_demo_request_duration_seconds_count{job="pp-demo-web",host="{{.Host}}"}[10s]))`
+	demoP99Query = `histogram_quantile(0.99, sum by (le) (rate(pp_demo_request_duration_seconds_bucket{job="pp-demo-web",host="{{.Host}}"}[10s])))`
 )
 
-const demoLong = `Show what patchpilot is for, on real hosts, in about three minutes.
+const demoLong = `Show what patchpilot is for, on real hosts, in about two minutes.
 
 The demo boots a lab of Debian 12 hosts on this machine (systemd-nspawn
 containers, as 'patchpilot lab up --prometheus' does, on 127.0.50.N with
@@ -391,7 +391,7 @@ func (d *demo) bootLab(ctx context.Context) error {
 	var last time.Time
 	building := false
 	o := lab.Options{Dir: filepath.Join(d.dir, "lab"), Hosts: d.f.hosts, Subnet: d.f.subnet,
-		Prometheus: true, PrometheusAddress: d.f.prometheus,
+		Prometheus: true, PrometheusAddress: d.f.prometheus, ScrapeInterval: demoStep,
 		Logger: slog.New(&demoLabHandler{d: d, building: &building}),
 		BaseProgress: func(line string) {
 			mu.Lock()
@@ -416,7 +416,7 @@ func (d *demo) bootLab(ctx context.Context) error {
 	hosts := l.Hosts()
 	d.detail("%d hosts up in %s: %s .. %s (%s.1-%d), each with sshd, node_exporter and pp-demo-web",
 		len(hosts), time.Since(began).Round(100*time.Millisecond), hosts[0].Name, hosts[len(hosts)-1].Name, d.f.subnet, len(hosts))
-	d.detail("Prometheus %s scrapes every host every 5 s; the lab's apt repository has good and bad updates", l.PrometheusURL())
+	d.detail("Prometheus %s scrapes every host every %s; the lab's apt repository has good and bad updates", l.PrometheusURL(), demoStep)
 	if !building {
 		d.detail("the lab's Debian base was cached (%s)", lab.DefaultCacheDir())
 	}
@@ -469,7 +469,7 @@ func (h *demoLabHandler) WithGroup(string) slog.Handler { return h }
 func (d *demo) openApp(ctx context.Context) error {
 	d.cfgPath = filepath.Join(d.dir, "patchpilot.yaml")
 	cfg := fmt.Sprintf("# Written by patchpilot demo: the demo's own database and its lab.\n"+
-		"db: %s\nknown_hosts: %s\nkeys: [%s]\nuser: root\nconnect_timeout: 5s\nmetrics: {prometheus: \"http://%s\", window: 30s, step: 5s}\n",
+		"db: %s\nknown_hosts: %s\nkeys: [%s]\nuser: root\nconnect_timeout: 5s\nmetrics: {prometheus: \"http://%s\", window: 30s, step: 2s}\n",
 		filepath.Join(d.dir, "patchpilot.db"), d.lab.KnownHostsFile(), d.lab.KeyFile(), d.f.prometheus)
 	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o600); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "write the demo's configuration: %w", err)
@@ -833,9 +833,9 @@ func hostRange(hosts []string) string {
 
 // planYAML writes a plan of pp-demo-web=version over hosts.
 //
-// maxBake is the canary judge's bake limit. The judge leaves out the 20 s
+// maxBake is the canary judge's bake limit. The judge leaves out the 10 s
 // after a change that its rate windows mix, and a Pass needs 20 samples
-// after that (about two minutes): a demo's bakes end on an inconclusive
+// after that (about 50 s): a demo's bakes end on an inconclusive
 // look for a good update, which the plan passes (on_inconclusive: pass).
 // The bad update's plan bakes 60 s, time for the few samples after the
 // settle with which the judge fails a threefold latency on its own, even
@@ -846,10 +846,10 @@ func (d *demo) planYAML(version string, hosts []string, maxBake time.Duration, s
 		demoPackage, version, demoPackage, version, strings.Join(hosts, ", "))
 	b.WriteString("  policy: {require_rollback: true}\n")
 	b.WriteString("  health:\n    http: [{name: demo, url: \"http://{{.Address}}:8080/health\", max_latency: 2s}]\n")
-	fmt.Fprintf(&b, "    prometheus:\n      url: \"http://%s\"\n      step: 5s\n      window: 30s\n      queries:\n        latency_p99: '%s'\n", d.f.prometheus, demoP99Query)
+	fmt.Fprintf(&b, "    prometheus:\n      url: \"http://%s\"\n      step: 2s\n      window: 30s\n      queries:\n        latency_p99: '%s'\n", d.f.prometheus, demoP99Query)
 	fmt.Fprintf(&b, `  canary:
     baseline: %s
-    interval: 5s
+    interval: 2s
     max_bake: %s
     on_inconclusive: pass
     metrics:

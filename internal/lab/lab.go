@@ -131,7 +131,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	if o.Prometheus {
-		if err := startPrometheus(ctx, s, o.PrometheusAddress); err != nil {
+		if err := startPrometheus(ctx, s, o.PrometheusAddress, o.ScrapeInterval); err != nil {
 			return nil, err
 		}
 	}

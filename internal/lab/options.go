@@ -31,6 +31,9 @@ const (
 	DefaultHostDiskSize = 512 << 20
 	// DefaultPrometheusAddress is where --prometheus serves.
 	DefaultPrometheusAddress = "127.0.0.1:9090"
+	// DefaultScrapeInterval is how often the lab's Prometheus scrapes:
+	// short, so that health gates see changes fast.
+	DefaultScrapeInterval = 5 * time.Second
 	// EnvCache overrides the default cache directory.
 	EnvCache = "PATCHPILOT_LAB_CACHE"
 )
@@ -49,6 +52,10 @@ type Options struct {
 	// PrometheusAddress is where that server listens; empty means
 	// DefaultPrometheusAddress.
 	PrometheusAddress string
+	// ScrapeInterval is how often that server scrapes every host, 1 s to
+	// 1 min; 0 means DefaultScrapeInterval. A shorter one fills a canary
+	// judge's baseline sooner, at more work for the machine.
+	ScrapeInterval time.Duration
 	// Mirror is the Debian mirror debootstrap uses; empty means the first
 	// source in the machine's apt configuration that serves Suite's main.
 	Mirror string
@@ -130,6 +137,9 @@ func (o Options) withDefaults() Options {
 	if o.PrometheusAddress == "" {
 		o.PrometheusAddress = DefaultPrometheusAddress
 	}
+	if o.ScrapeInterval == 0 {
+		o.ScrapeInterval = DefaultScrapeInterval
+	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -158,6 +168,9 @@ func (o Options) Validate() error {
 	}
 	if o.ReadyTimeout < 0 {
 		return patchpilot.Errorf(patchpilot.EINVALID, "ready timeout: %s is negative", o.ReadyTimeout)
+	}
+	if o.ScrapeInterval != 0 && (o.ScrapeInterval < time.Second || o.ScrapeInterval > time.Minute || o.ScrapeInterval%time.Second != 0) {
+		return patchpilot.Errorf(patchpilot.EINVALID, "scrape interval: %s is not a whole number of seconds from 1s to 1m", o.ScrapeInterval)
 	}
 	if o.Suite != "" && !validName(o.Suite) {
 		return patchpilot.Errorf(patchpilot.EINVALID, "suite: %q is not a Debian suite name", o.Suite)

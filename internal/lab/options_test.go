@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/inventory"
@@ -25,6 +26,10 @@ func TestValidate(t *testing.T) {
 		{"octet out of range", Options{Subnet: "127.0.300"}, patchpilot.EINVALID},
 		{"bad suite", Options{Suite: "Bookworm;rm"}, patchpilot.EINVALID},
 		{"negative timeout", Options{ReadyTimeout: -1}, patchpilot.EINVALID},
+		{"two-second scrapes", Options{ScrapeInterval: 2 * time.Second}, ""},
+		{"sub-second scrapes", Options{ScrapeInterval: 500 * time.Millisecond}, patchpilot.EINVALID},
+		{"fractional scrapes", Options{ScrapeInterval: 2500 * time.Millisecond}, patchpilot.EINVALID},
+		{"hourly scrapes", Options{ScrapeInterval: time.Hour}, patchpilot.EINVALID},
 		{"host packages", Options{Hosts: 2, HostPackages: map[string][]string{"lab02": {"puppet-agent", "ruby3.1"}}}, ""},
 		{"host packages of a host not in the lab", Options{Hosts: 2, HostPackages: map[string][]string{"lab03": {"puppet-agent"}}}, patchpilot.EINVALID},
 		{"host packages of a default-size lab", Options{HostPackages: map[string][]string{"lab04": {"puppet-agent"}}}, patchpilot.EINVALID},
@@ -124,5 +129,13 @@ func TestSuperviseScriptQuotes(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("script lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestPrometheusConfigScrapeInterval(t *testing.T) {
+	s := &State{Hosts: []HostState{{Name: "lab01", Address: "127.0.9.1", Labels: hostLabels(1, 1)}}}
+	got := prometheusConfig(s, 2*time.Second)
+	if !strings.Contains(got, "scrape_interval: 2s\n") || !strings.Contains(got, "evaluation_interval: 2s\n") {
+		t.Errorf("config does not scrape every 2s:\n%s", got)
 	}
 }

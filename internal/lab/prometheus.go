@@ -14,14 +14,11 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
-// prometheusScrapeInterval is short so that health gates see changes fast.
-const prometheusScrapeInterval = "5s"
-
 // prometheusConfig scrapes every host's node_exporter and demo service, with
 // the host's name and labels on every series.
-func prometheusConfig(s *State) string {
+func prometheusConfig(s *State, interval time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by patchpilot lab up.\nglobal:\n  scrape_interval: %[1]s\n  evaluation_interval: %[1]s\nscrape_configs:\n", prometheusScrapeInterval)
+	fmt.Fprintf(&b, "# Written by patchpilot lab up.\nglobal:\n  scrape_interval: %[1]ds\n  evaluation_interval: %[1]ds\nscrape_configs:\n", int(interval/time.Second))
 	for _, job := range []struct {
 		name string
 		port int
@@ -37,7 +34,7 @@ func prometheusConfig(s *State) string {
 
 // startPrometheus starts Debian's prometheus on addr, detached,
 // with its configuration and storage in the lab directory.
-func startPrometheus(ctx context.Context, s *State, addr string) error {
+func startPrometheus(ctx context.Context, s *State, addr string, interval time.Duration) error {
 	s.PrometheusAddress = addr
 	if listening(ctx, s.PrometheusAddress, 300*time.Millisecond) {
 		return patchpilot.Errorf(patchpilot.ECONFLICT, "%s is already in use", s.PrometheusAddress).
@@ -48,7 +45,7 @@ func startPrometheus(ctx context.Context, s *State, addr string) error {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "create %s: %w", dir, err)
 	}
 	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(prometheusConfig(s)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(prometheusConfig(s, interval)), 0o644); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "write %s: %w", cfg, err)
 	}
 	bin, err := lookPath("prometheus")
@@ -64,7 +61,7 @@ func startPrometheus(ctx context.Context, s *State, addr string) error {
 		"--storage.tsdb.retention.time=2d", "--web.listen-address="+s.PrometheusAddress, "--web.enable-lifecycle")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detach()
 	if err := cmd.Start(); err != nil {
 		return patchpilot.Errorf(patchpilot.EINTERNAL, "start prometheus: %w", err)
 	}
