@@ -98,21 +98,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.runs < 1 || c.hosts < 1 {
 		return fmt.Errorf("-runs and -hosts must be at least 1")
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if c.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	work, err := os.MkdirTemp("", "ppbench-")
+	logger, work, err := prepare(ctx, &c, "ppbench-", stderr)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if c.binary == "" {
-		c.binary = filepath.Join(work, "patchpilot")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "./cmd/patchpilot").CombinedOutput(); err != nil {
-			return fmt.Errorf("build patchpilot: %v\n%s", err, out)
-		}
-	}
 
 	fmt.Fprintf(stderr, "booting a lab of %d hosts (%s profile) in %s ...\n", c.hosts, c.profile, c.dir)
 	l, err := lab.Up(ctx, lab.Options{Dir: c.dir, Hosts: c.hosts, Subnet: c.subnet, Profile: c.profile, Logger: logger})
@@ -166,6 +156,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type side struct {
 	name string
 	run  func(ctx context.Context) (time.Duration, error)
+}
+
+// prepare returns the logger of a lab benchmark (lab progress with -v),
+// makes its work directory (the caller removes it) and, without
+// -patchpilot, builds the patchpilot binary of this checkout into it.
+func prepare(ctx context.Context, c *config, prefix string, stderr io.Writer) (*slog.Logger, string, error) {
+	logger := slog.New(slog.DiscardHandler)
+	if c.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	work, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.binary == "" {
+		c.binary = filepath.Join(work, "patchpilot")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "./cmd/patchpilot").CombinedOutput(); err != nil {
+			os.RemoveAll(work)
+			return nil, "", fmt.Errorf("build patchpilot: %v\n%s", err, out)
+		}
+	}
+	return logger, work, nil
 }
 
 func timed(ctx context.Context, cmd *exec.Cmd) (time.Duration, error) {

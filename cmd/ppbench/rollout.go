@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,21 +92,11 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return errors.New(ansibleMissing)
 		}
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if c.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	work, err := os.MkdirTemp("", "ppbench-rollout-")
+	logger, work, err := prepare(ctx, &c, "ppbench-rollout-", stderr)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if c.binary == "" {
-		c.binary = filepath.Join(work, "patchpilot")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", c.binary, "./cmd/patchpilot").CombinedOutput(); err != nil {
-			return fmt.Errorf("build patchpilot: %v\n%s", err, out)
-		}
-	}
 
 	fmt.Fprintf(stderr, "booting a lab of %d hosts in %s ...\n", c.hosts, c.dir)
 	l, err := lab.Up(ctx, lab.Options{Dir: c.dir, Hosts: c.hosts, Subnet: c.subnet, Logger: logger})
