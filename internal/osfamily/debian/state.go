@@ -17,9 +17,13 @@ const StepState = "state"
 // packages, holds) and apt's extended states (automatic marks), every
 // file of apt's configuration (sources, preferences and pins, apt.conf),
 // the name and size of every index in the lists and the content of their
-// Release files, which carry the indexes' own hashes. Two hosts, or two
-// collections of one host, with the same digest get the same answer from
-// apt. Reading it costs a few milliseconds: no index is read in full.
+// Release files, which carry the indexes' own hashes; and on Ubuntu the
+// machine id, which apt's phased updates depend on (each machine takes a
+// phased update when a hash of its id falls under the update's phase, so
+// two Ubuntu hosts with everything else equal may get different answers).
+// Two hosts, or two collections of one host, with the same digest get the
+// same answer from apt. Reading it costs a few milliseconds: no index is
+// read in full.
 //
 // It is a constant, never built from input.
 const stateScript = `set -f
@@ -31,6 +35,7 @@ cd / || exit 1
   echo "== lists"; find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -printf '%f %s\n' | sort
   find /var/lib/apt/lists -maxdepth 1 -type f -name '*Release' -exec md5sum {} + | sort
   echo "== env"; printf '%s\n' "$APT_CONFIG"
+  if grep -qs '^ID=ubuntu' /etc/os-release; then echo "== machine"; cat /etc/machine-id; fi
 } 2>&1 | md5sum`
 
 // StateStep returns the step that reads the host's package state.
