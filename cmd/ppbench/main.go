@@ -293,7 +293,11 @@ func opensshSide(l *lab.Lab) func(context.Context) (time.Duration, error) {
 	}
 }
 
+// median is the median of ds, 0 for none (a side that was skipped).
 func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	n := len(s)
@@ -303,7 +307,11 @@ func median(ds []time.Duration) time.Duration {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// spread is the least and greatest of ds, 0 and 0 for none.
 func spread(ds []time.Duration) (lo, hi time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
 	lo, hi = ds[0], ds[0]
 	for _, d := range ds {
 		lo, hi = min(lo, d), max(hi, d)
