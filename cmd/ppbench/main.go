@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,22 +82,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("usage: ppbench inventory [-hosts N] [-runs N] [-profile default|realistic] [-dir DIR] [-subnet A.B.C] [-keep]")
 	}
 	var c config
-	fs := flag.NewFlagSet("ppbench inventory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&c.hosts, "hosts", 20, "lab hosts")
-	fs.IntVar(&c.runs, "runs", 5, "runs of each side (at least 5 for a meaningful median)")
-	fs.StringVar(&c.dir, "dir", "/var/lib/patchpilot/bench-lab", "lab directory")
-	fs.StringVar(&c.subnet, "subnet", "127.0.2", "lab subnet (first three octets)")
-	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
-	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
-	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, patchpilot-repeat, patchpilot-nodepth, ansible, openssh")
+	fs := labFlags("ppbench inventory", &c, "lab hosts", "/var/lib/patchpilot/bench-lab", "127.0.2", inventorySides, stderr)
 	fs.StringVar(&c.profile, "profile", lab.ProfileDefault, "lab profile: "+strings.Join(lab.Profiles, " or "))
-	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if c.runs < 1 || c.hosts < 1 {
 		return fmt.Errorf("-runs and -hosts must be at least 1")
+	}
+	skip, err := parseSkip(c.skip, inventorySides)
+	if err != nil {
+		return err
 	}
 	logger, work, err := prepare(ctx, &c, "ppbench-", stderr)
 	if err != nil {
@@ -119,10 +115,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{name: "patchpilot-nodepth", run: patchpilotSide(c, l, work, "nodepth.db", true, "--no-depth")},
 		{name: "ansible", run: ansibleSide(c, l, work)},
 		{name: "openssh", run: opensshSide(l)},
-	}
-	skip := map[string]bool{}
-	for _, s := range strings.Split(c.skip, ",") {
-		skip[strings.TrimSpace(s)] = true
 	}
 	active := sides[:0]
 	for _, s := range sides {
@@ -156,6 +148,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type side struct {
 	name string
 	run  func(ctx context.Context) (time.Duration, error)
+}
+
+// inventorySides are the sides of ppbench inventory, in their first order.
+var inventorySides = []string{"patchpilot", "patchpilot-repeat", "patchpilot-nodepth", "ansible", "openssh"}
+
+// labFlags returns the flags every lab benchmark takes, bound to c: the
+// lab's size, directory and subnet, the runs, the binary, the sides to
+// skip (of sides) and -v.
+func labFlags(name string, c *config, hostsUsage, dir, subnet string, sides []string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.hosts, "hosts", 20, hostsUsage)
+	fs.IntVar(&c.runs, "runs", 5, "runs of each side (at least 5 for a meaningful median)")
+	fs.StringVar(&c.dir, "dir", dir, "lab directory")
+	fs.StringVar(&c.subnet, "subnet", subnet, "lab subnet (first three octets)")
+	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
+	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
+	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: "+strings.Join(sides, ", "))
+	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
+	return fs
+}
+
+// parseSkip reads -skip's comma-separated sides, refusing a name that is
+// not one of sides.
+func parseSkip(value string, sides []string) (map[string]bool, error) {
+	skip := map[string]bool{}
+	for _, s := range strings.Split(value, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(sides, s) {
+			return nil, fmt.Errorf("-skip: unknown side %q (%s)", s, strings.Join(sides, ", "))
+		}
+		skip[s] = true
+	}
+	return skip, nil
 }
 
 // prepare returns the logger of a lab benchmark (lab progress with -v),

@@ -24,7 +24,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +48,9 @@ const (
 	rolloutTo   = "1.1.0"
 )
 
+// rolloutSides are the sides of ppbench rollout.
+var rolloutSides = []string{"patchpilot", "ansible", "openssh"}
+
 // rolloutWaves are the waves' sizes; the last takes the rest.
 var rolloutWaves = []int{1, 2, 5, 12}
 
@@ -56,16 +58,7 @@ const ansibleMissing = "ansible-playbook is not installed: install it with `apt-
 
 func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c config
-	fs := flag.NewFlagSet("ppbench rollout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&c.hosts, "hosts", 20, "lab hosts (at least 9: waves of 1, 2, 5 and the rest)")
-	fs.IntVar(&c.runs, "runs", 5, "runs of each side (at least 5 for a meaningful median)")
-	fs.StringVar(&c.dir, "dir", "/var/lib/patchpilot/bench-rollout-lab", "lab directory")
-	fs.StringVar(&c.subnet, "subnet", "127.0.60", "lab subnet (first three octets)")
-	fs.BoolVar(&c.keep, "keep", false, "leave the lab running afterwards")
-	fs.StringVar(&c.binary, "patchpilot", "", "patchpilot binary (default: built from this checkout)")
-	fs.StringVar(&c.skip, "skip", "", "comma-separated sides not to run: patchpilot, ansible, openssh")
-	fs.BoolVar(&c.verbose, "v", false, "log lab progress")
+	fs := labFlags("ppbench rollout", &c, "lab hosts (at least 9: waves of 1, 2, 5 and the rest)", "/var/lib/patchpilot/bench-rollout-lab", "127.0.60", rolloutSides, stderr)
 	warmup := fs.Bool("warmup", true, "run each side once, untimed, before the timed runs (a lab kept from an earlier invocation is warm already)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -76,16 +69,9 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if c.hosts < 9 {
 		return fmt.Errorf("-hosts must be at least 9 (waves of 1, 2, 5 and the rest)")
 	}
-	skip := map[string]bool{}
-	for _, s := range strings.Split(c.skip, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			switch s {
-			case "patchpilot", "ansible", "openssh":
-			default:
-				return fmt.Errorf("-skip: unknown side %q (patchpilot, ansible, openssh)", s)
-			}
-			skip[s] = true
-		}
+	skip, err := parseSkip(c.skip, rolloutSides)
+	if err != nil {
+		return err
 	}
 	if !skip["ansible"] {
 		if _, err := exec.LookPath("ansible-playbook"); err != nil {
