@@ -52,11 +52,18 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	if err := raiseInotifyLimit(o.Hosts, o.Logger); err != nil {
 		return nil, err
 	}
+	owner, err := ownerOf(o)
+	if err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.unlock()
+	if err := reclaimAbandoned(ctx, o.Dir, o.Logger); err != nil {
+		o.Logger.Warn("an abandoned lab is still up", "err", err)
+	}
 	if old, err := loadState(o.Dir); err == nil {
 		o.Logger.Info("cleaning up a previous lab", "dir", o.Dir, "phase", old.Phase)
 		if err := down(ctx, old, o.Logger, true); err != nil {
@@ -71,7 +78,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	s := &State{Version: stateVersion, ID: randomHex(4), Dir: o.Dir, Phase: phaseStarting, Suite: o.Suite, Subnet: o.Subnet,
-		CreatedAt: time.Now().UTC(), Base: base, Layer: layer, Repo: repo, Profile: o.Profile}
+		CreatedAt: time.Now().UTC(), Base: base, Layer: layer, Repo: repo, Profile: o.Profile, Owner: owner}
 	for i := 1; i <= o.Hosts; i++ {
 		labels := hostLabels(i, o.Hosts)
 		s.Hosts = append(s.Hosts, HostState{Name: hostName(i), Address: fmt.Sprintf("%s.%d", o.Subnet, i), Labels: labels,
@@ -79,12 +86,18 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	}
 	for _, h := range s.Hosts {
 		if listening(ctx, net.JoinHostPort(h.Address, "22"), 300*time.Millisecond) {
-			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "%s:22 is already in use", h.Address).
-				WithHint("another lab may be running: stop it with 'patchpilot lab down --dir DIR'")
+			hint := "another lab may be running: stop it with 'patchpilot lab down --dir DIR'"
+			if dir, ok := registered(o.Subnet); ok && dir != o.Dir {
+				hint = fmt.Sprintf("the lab in %s uses subnet %s: stop it with 'patchpilot lab down --dir %s', or start this one with another --subnet", dir, o.Subnet, dir)
+			}
+			return nil, patchpilot.Errorf(patchpilot.ECONFLICT, "%s:22 is already in use", h.Address).WithHint(hint)
 		}
 	}
 	// From here on every side effect is recorded first, and undone on failure.
 	if err := s.save(); err != nil {
+		return nil, err
+	}
+	if err := register(s); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -369,6 +382,7 @@ func down(ctx context.Context, s *State, logger *slog.Logger, keepDir bool) erro
 	if err := os.Remove(filepath.Join(s.Dir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	unregister(s)
 	if !keepDir {
 		_ = os.Remove(filepath.Join(s.Dir, lockFile))
 		_ = os.Remove(s.Dir) // only when empty

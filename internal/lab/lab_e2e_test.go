@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/lab/labowner"
 	"github.com/patchpilot/patchpilot/internal/lab/labtest"
 )
 
@@ -526,6 +527,68 @@ func TestLabUpCleansUpAfterAKilledController(t *testing.T) {
 	}
 	if left := leftovers(t, dir, testStaleSubnet, l2.state.ID, 1, pids); len(left) > 0 {
 		t.Errorf("down left %v", left)
+	}
+}
+
+// A lab whose owner has exited (a test binary killed by its -timeout) is
+// taken down by the next lab started on the machine; while its owner
+// lives, a lab on its subnet is refused with a hint that names it.
+func TestLabUpTakesDownALabWhoseOwnerExited(t *testing.T) {
+	canRunLab(t)
+	labtest.Lock(t)
+	ctx := context.Background()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	t.Cleanup(func() {
+		_ = Down(context.Background(), dirB, nil)
+		_ = Down(context.Background(), dirA, nil)
+	})
+	owner := exec.Command("sleep", "600")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = owner.Process.Kill(); _ = owner.Wait() })
+	own, err := labowner.Of(owner.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Up(ctx, Options{Dir: dirA, Hosts: 1, Subnet: testStaleSubnet, Owner: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := a.Status(ctx)
+	oldPID, oldID := st[0].PID, a.state.ID
+
+	_, err = Up(ctx, Options{Dir: dirB, Hosts: 1, Subnet: testStaleSubnet})
+	if patchpilot.ErrorCode(err) != patchpilot.ECONFLICT || !strings.Contains(patchpilot.ErrorHint(err), dirA) {
+		t.Fatalf("a lab on the subnet of a lab whose owner lives: got %v (hint %q), want ECONFLICT naming %s", err, patchpilot.ErrorHint(err), dirA)
+	}
+	if !alive(oldPID) {
+		t.Fatal("the refused start took the first lab down")
+	}
+
+	_ = owner.Process.Kill()
+	_ = owner.Wait()
+	b, err := Up(ctx, Options{Dir: dirB, Hosts: 1, Subnet: testStaleSubnet})
+	if err != nil {
+		t.Fatalf("a lab on the subnet of a lab whose owner exited: %v", err)
+	}
+	if alive(oldPID) {
+		t.Errorf("the abandoned lab's systemd-nspawn (pid %d) survived", oldPID)
+	}
+	if _, err := Open(dirA); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
+		t.Errorf("the abandoned lab's state: got %v, want it gone", err)
+	}
+	if left := leftovers(t, "", testStaleSubnet, oldID, 0, []int{oldPID}); len(left) > 0 {
+		t.Errorf("the abandoned lab left %v", left)
+	}
+	if d, ok := registered(testStaleSubnet); !ok || d != dirB {
+		t.Errorf("the registry names %q for %s, want %s", d, testStaleSubnet, dirB)
+	}
+	if err := b.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := registered(testStaleSubnet); ok {
+		t.Errorf("after down the registry still names %s for %s", d, testStaleSubnet)
 	}
 }
 

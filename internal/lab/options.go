@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/lab/labowner"
 )
 
 // Defaults of Options.
@@ -56,6 +57,11 @@ type Options struct {
 	// 1 min; 0 means DefaultScrapeInterval. A shorter one fills a canary
 	// judge's baseline sooner, at more work for the machine.
 	ScrapeInterval time.Duration
+	// Owner is the process the lab belongs to, as labowner.Of gives it:
+	// once that process has exited, the next lab started on this machine
+	// takes this one down. Empty: $PATCHPILOT_LAB_OWNER, or no owner (the
+	// lab stays until 'patchpilot lab down').
+	Owner string
 	// Mirror is the Debian mirror debootstrap uses; empty means the first
 	// source in the machine's apt configuration that serves Suite's main.
 	Mirror string
@@ -164,6 +170,11 @@ func (o Options) Validate() error {
 		var a, b, c int
 		if n, err := fmt.Sscanf(o.Subnet+"\n", "%d.%d.%d\n", &a, &b, &c); err != nil || n != 3 || a != 127 || b < 0 || b > 255 || c < 0 || c > 255 {
 			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q is not three octets of a loopback address (want e.g. %s)", o.Subnet, DefaultSubnet)
+		}
+	}
+	if o.Owner != "" {
+		if _, _, err := labowner.Parse(o.Owner); err != nil {
+			return patchpilot.Errorf(patchpilot.EINVALID, "owner: %w", err)
 		}
 	}
 	if o.ReadyTimeout < 0 {

@@ -54,6 +54,8 @@ type State struct {
 	// PrometheusPID is the Prometheus server's pid, 0 when not started.
 	PrometheusPID     int    `json:"prometheus_pid,omitempty"`
 	PrometheusAddress string `json:"prometheus_address,omitempty"`
+	// Owner is the process the lab belongs to (EnvOwner), "" for none.
+	Owner string `json:"owner,omitempty"`
 }
 
 // HostState is one host in the state file.

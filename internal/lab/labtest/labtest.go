@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/patchpilot/patchpilot/internal/lab/labowner"
 )
 
 // DefaultLockPath is the machine-wide lock every lab test takes. It is
@@ -139,6 +141,13 @@ func Acquire(logf func(format string, args ...any), deadline time.Time) (release
 		time.Sleep(pollInterval)
 	}
 	logf("lab lock %s taken after waiting %s", path, time.Since(began).Round(time.Millisecond))
+	// The labs this process starts from now on (itself or through the
+	// commands it runs) belong to it: if it is killed before it takes
+	// them down (a -timeout's panic runs no cleanup), the next lab
+	// started on this machine takes them down.
+	if err := labowner.SetSelf(); err != nil {
+		logf("lab owner: %v (a lab this test leaves behind if it is killed stays up)", err)
+	}
 	// Who holds the lock, for the message of whoever waits next.
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "),
