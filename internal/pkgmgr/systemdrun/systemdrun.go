@@ -294,8 +294,11 @@ func (jr Runner) Wait(ctx context.Context, r patchpilot.Runner, unit string, tim
 			// wait again at once. A step that came back early with the
 			// job still running (a host whose sleep takes no fraction of
 			// a second) is followed by a poll's pause, not by a busy loop
-			// of round trips.
-			if err := ctx.Err(); err == nil && time.Since(began) >= step/2 {
+			// of round trips. So is a step shorter than a poll (the
+			// deadline is near): a step of almost nothing "runs out" at
+			// once, and waiting again at once would spin until the
+			// deadline.
+			if err := ctx.Err(); err == nil && step >= poll && time.Since(began) >= step/2 {
 				continue
 			}
 		} else if missing++; missing > 3 {
