@@ -200,6 +200,10 @@ type RolloutStore interface {
 	// HostRuns lists a rollout's host pipelines in stage order, then in
 	// the stage's dispatch order.
 	HostRuns(ctx context.Context, rollout string) ([]HostRun, error)
+	// HostRun returns one host's pipeline record of a rollout, exactly as
+	// HostRuns lists it; ENOTFOUND if the rollout is unknown or the host is
+	// not one of its targets.
+	HostRun(ctx context.Context, rollout, host string) (HostRun, error)
 	// AddIncident stores an incident and returns its ID.
 	AddIncident(ctx context.Context, i Incident) (int64, error)
 	// Incidents lists a rollout's incidents ("" for all), oldest first.

@@ -205,7 +205,7 @@ func (j *job) store(ctx context.Context, state patchpilot.HostState, reason stri
 	if state.Terminal() {
 		j.hr.FinishedAt = &now
 	}
-	if err := j.rn.e.Store.SaveHostRun(context.WithoutCancel(ctx), j.hr); err != nil {
+	if err := j.rn.saveHostRun(context.WithoutCancel(ctx), j.hr); err != nil {
 		return failed("store host state: %s", err)
 	}
 	return nil

@@ -18,6 +18,8 @@ func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	case patchpilot.StageSucceeded, patchpilot.StageSkipped, patchpilot.StageFailed, patchpilot.StageRolledBack:
 		return rn.r.State, false, nil
 	}
+	// Each stage starts from the host records as stored.
+	rn.invalidate()
 	plan := rn.r.Plan
 	if requiresApproval(plan.Stages[i], rn.stageHosts(i)) && st.ApprovedBy == "" {
 		state, approved, err := rn.waitApproval(ctx, i)

@@ -115,6 +115,32 @@ func (db *DB) HostRuns(ctx context.Context, rollout string) ([]patchpilot.HostRu
 	return out, nil
 }
 
+// HostRun returns one host's pipeline record, as HostRuns lists it;
+// ENOTFOUND if the rollout is unknown or the host is not one of its
+// targets.
+func (db *DB) HostRun(ctx context.Context, rollout, host string) (patchpilot.HostRun, error) {
+	if rollout == "" {
+		return patchpilot.HostRun{}, invalid("host run of %q: empty rollout id", host)
+	}
+	if host == "" {
+		return patchpilot.HostRun{}, invalid("rollout %q: host run: empty host name", rollout)
+	}
+	var out patchpilot.HostRun
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		h, err := scanHostRun(tx.QueryRowContext(ctx, `SELECT `+hostRunSelect+hostRunFrom+`
+			WHERE h.rollout = ? AND h.host = ?`, rollout, host))
+		if errors.Is(err, sql.ErrNoRows) {
+			if err := rolloutExists(ctx, tx, rollout); err != nil {
+				return err
+			}
+			return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q is not a target of rollout %q", host, rollout)
+		}
+		out = h
+		return err
+	}, "read host run of %q in rollout %q", host, rollout)
+	return out, err
+}
+
 // scanHostRun reads the hostRunSelect columns of one row.
 func scanHostRun(s scanner) (patchpilot.HostRun, error) {
 	var h patchpilot.HostRun

@@ -365,6 +365,24 @@ func (s suite) testHostRuns(t *testing.T) {
 	if o := mustHostRuns(t, st, "other")[2]; o.State != patchpilot.HostPending || o.FromVersions != nil {
 		t.Errorf("the same host in another rollout changed: %+v", o)
 	}
+	// HostRun reads one record exactly as HostRuns lists it.
+	for _, h := range runs {
+		one, err := st.HostRun(ctx, "r", h.Host)
+		if err != nil {
+			t.Fatalf("HostRun(r, %s): %v", h.Host, err)
+		}
+		if !reflect.DeepEqual(one, h) {
+			t.Errorf("HostRun(r, %s) =\n%+v\nwant, as HostRuns lists it,\n%+v", h.Host, one, h)
+		}
+	}
+	_, err := st.HostRun(ctx, "r", "nope")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, err = st.HostRun(ctx, "nope", "web-1")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, err = st.HostRun(ctx, "", "web-1")
+	wantCode(t, err, patchpilot.EINVALID, "rollout")
+	_, err = st.HostRun(ctx, "r", "")
+	wantCode(t, err, patchpilot.EINVALID, "host")
 
 	// A later save replaces the record, clearing what it leaves empty;
 	// an empty Stage means the assigned one.
