@@ -189,6 +189,9 @@ type RolloutStore interface {
 	CreateRollout(ctx context.Context, r Rollout) error
 	// Rollout returns a rollout with its stages; ENOTFOUND if unknown.
 	Rollout(ctx context.Context, id string) (Rollout, error)
+	// RolloutState returns a rollout's state and reason as Rollout reads
+	// them, without its plan and stages; ENOTFOUND if unknown.
+	RolloutState(ctx context.Context, id string) (RolloutState, string, error)
 	// Rollouts lists rollouts, newest first.
 	Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error)
 	// SetRolloutState changes the rollout's state and reason.

@@ -136,8 +136,9 @@ func TestHostRunViewSeesControlRequests(t *testing.T) {
 	if err := e.db.SetRolloutState(ctx, id, patchpilot.RolloutPaused, "paused by user:bob"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rn.current(ctx); err != nil {
-		t.Fatal(err)
+	// (the dispatch loop's lighter look at the rollout)
+	if state, _, err := rn.currentState(ctx); err != nil || state != patchpilot.RolloutPaused {
+		t.Fatalf("currentState = %s, %v; want paused", state, err)
 	}
 	wantViewIsStore(t, rn, e, id, "after a pause")
 	if rn.records.reads != before+1 {

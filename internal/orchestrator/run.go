@@ -306,6 +306,15 @@ func (rn *run) current(ctx context.Context) (patchpilot.Rollout, error) {
 	return r, err
 }
 
+// currentState is current for the rollout's state and reason alone.
+func (rn *run) currentState(ctx context.Context) (patchpilot.RolloutState, string, error) {
+	state, reason, err := rn.e.Store.RolloutState(ctx, rn.r.ID)
+	if err == nil {
+		rn.sawRollout(state, reason, false)
+	}
+	return state, reason, err
+}
+
 func (rn *run) stageHosts(i int) []patchpilot.Host {
 	var hs []patchpilot.Host
 	for _, name := range rn.r.Stages[i].Hosts {

@@ -166,6 +166,23 @@ func (db *DB) Rollout(ctx context.Context, id string) (patchpilot.Rollout, error
 	return out, err
 }
 
+// RolloutState returns a rollout's state and reason, without its plan and
+// stages; ENOTFOUND if unknown.
+func (db *DB) RolloutState(ctx context.Context, id string) (patchpilot.RolloutState, string, error) {
+	if id == "" {
+		return "", "", invalid("empty rollout id")
+	}
+	var state, reason string
+	err := db.read.QueryRowContext(ctx, `SELECT state, reason FROM rollouts WHERE id = ?`, id).Scan(&state, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", rolloutNotFound(id)
+	}
+	if err != nil {
+		return "", "", wrap(err, "read the state of rollout %q", id)
+	}
+	return patchpilot.RolloutState(state), reason, nil
+}
+
 // Rollouts lists rollouts with their stages, newest first (by CreatedAt,
 // then by id), optionally only those in one state.
 func (db *DB) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patchpilot.Rollout, error) {

@@ -247,6 +247,13 @@ func (s suite) testRolloutState(t *testing.T) {
 		t.Errorf("state, reason = %q, %q; want halted with the reason", got.State, got.Reason)
 	}
 	wantAbout(t, "UpdatedAt", got.UpdatedAt, before, after)
+	if state, reason, err := st.RolloutState(ctx, "r"); err != nil || state != got.State || reason != got.Reason {
+		t.Errorf("RolloutState = %q, %q, %v; want %q, %q as Rollout reads them", state, reason, err, got.State, got.Reason)
+	}
+	_, _, err := st.RolloutState(ctx, "nope")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, _, err = st.RolloutState(ctx, "")
+	wantCode(t, err, patchpilot.EINVALID, "")
 	if !got.CreatedAt.Equal(baseTime) {
 		t.Errorf("CreatedAt = %v, want %v unchanged", got.CreatedAt, baseTime)
 	}
