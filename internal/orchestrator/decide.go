@@ -200,10 +200,9 @@ func (rn *run) skipHost(ctx context.Context, all []patchpilot.HostRun, name, rea
 		if h.Host == name && h.State == patchpilot.HostPending {
 			now := rn.e.now()
 			h.State, h.Reason, h.FinishedAt, h.UpdatedAt = patchpilot.HostSkipped, reason, &now, now
-			if err := rn.saveHostRun(ctx, h); err != nil {
+			if err := rn.saveHostRunNoting(ctx, h, name+" skipped: "+reason); err != nil {
 				return err
 			}
-			rn.e.event(ctx, rn.r.ID, name, patchpilot.EventHostState, name+" skipped: "+reason, nil)
 		}
 	}
 	return nil

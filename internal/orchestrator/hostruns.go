@@ -75,11 +75,40 @@ func (rn *run) saveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 		rn.invalidate()
 		return err
 	}
-	stored, err := rn.e.Store.HostRun(ctx, rn.r.ID, h.Host)
+	rn.reread(ctx, h.Host)
+	return nil
+}
+
+// saveHostRunNoting stores a host's record together with the host state
+// event that announces it (msg), in one transaction, and shows the event
+// to OnEvent. When the store refuses the pair, the record and the event
+// are stored one after the other, as saveHostRun and Engine.event do: an
+// event that cannot be stored is logged and does not stop the host.
+func (rn *run) saveHostRunNoting(ctx context.Context, h patchpilot.HostRun, msg string) error {
+	ev := patchpilot.Event{Actor: rn.e.actor(), Kind: patchpilot.EventHostState, Rollout: rn.r.ID, Host: h.Host, Message: msg}
+	stored, err := rn.e.Store.SaveHostRunEvent(ctx, h, ev)
+	if err != nil {
+		if err := rn.saveHostRun(ctx, h); err != nil {
+			return err
+		}
+		rn.e.event(ctx, rn.r.ID, h.Host, patchpilot.EventHostState, msg, nil)
+		return nil
+	}
+	rn.reread(ctx, h.Host)
+	if rn.e.OnEvent != nil {
+		rn.e.OnEvent(stored)
+	}
+	return nil
+}
+
+// reread brings a host's record in the view up to date with the store
+// after the run stored it.
+func (rn *run) reread(ctx context.Context, host string) {
+	stored, err := rn.e.Store.HostRun(ctx, rn.r.ID, host)
 	v := &rn.records
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	k, found := v.index[h.Host]
+	k, found := v.index[host]
 	switch {
 	case !v.ok:
 	case err != nil || !found:
@@ -88,7 +117,6 @@ func (rn *run) saveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 	default:
 		v.runs[k] = stored
 	}
-	return nil
 }
 
 // invalidate drops the view: the next hostRuns lists the records from the

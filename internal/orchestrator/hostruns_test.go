@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +179,63 @@ func TestRolloutListsHostRecordsPerStage(t *testing.T) {
 	// newRun, then each of the three stages once.
 	if cs.hostRuns > 4 {
 		t.Errorf("a rollout of 12 hosts in 3 stages listed its host records %d times, want at most 4", cs.hostRuns)
+	}
+}
+
+// pairRefusingStore refuses to store a record together with its event.
+type pairRefusingStore struct{ patchpilot.Store }
+
+func (pairRefusingStore) SaveHostRunEvent(context.Context, patchpilot.HostRun, patchpilot.Event) (patchpilot.Event, error) {
+	return patchpilot.Event{}, patchpilot.Errorf(patchpilot.EINTERNAL, "refused")
+}
+
+// A host's record and the event announcing it go in one transaction; when
+// the store refuses the pair, they are stored one after the other, and
+// the rollout and its log are the same.
+func TestHostRecordAndEventStoredTogetherOrApart(t *testing.T) {
+	hostEvents := func(e *env, id string) []string {
+		t.Helper()
+		evs, err := e.db.Events(context.Background(), patchpilot.EventFilter{Rollout: id, Kind: patchpilot.EventHostState})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.Message)
+		}
+		return out
+	}
+	var logs [2][]string
+	for i, refuse := range []bool{false, true} {
+		e := newEnv(t, hostsNamed(3))
+		if refuse {
+			e.e.Store = pairRefusingStore{e.db}
+		}
+		var shown []string
+		e.e.OnEvent = func(ev patchpilot.Event) {
+			if ev.Kind == patchpilot.EventHostState {
+				shown = append(shown, ev.Message)
+			}
+		}
+		id := e.start(`
+name: demo
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest, parallel: 1, criteria: [http_ok], bake: 5s, max_failures: 0, on_failure: rollback_and_alert}
+`)
+		// The second host fails: it is rolled back, the third skipped.
+		e.f.applyFails[e.stageHosts(id, "all")[1]] = true
+		e.run(id)
+		logs[i] = hostEvents(e, id)
+		if len(logs[i]) == 0 || !reflect.DeepEqual(shown, logs[i]) {
+			t.Errorf("refuse=%v: OnEvent saw %q, the log holds %q; want the same, not empty", refuse, shown, logs[i])
+		}
+	}
+	if all := strings.Join(logs[0], "\n"); !strings.Contains(all, " skipped: ") || !strings.Contains(all, " rolled_back: ") {
+		t.Errorf("want a skipped and a rolled back host among the events, got\n%s", all)
+	}
+	if !reflect.DeepEqual(logs[0], logs[1]) {
+		t.Errorf("host events stored together:\n%q\napart:\n%q", logs[0], logs[1])
 	}
 }

@@ -17,13 +17,22 @@ func (db *DB) AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.E
 	if err != nil {
 		return patchpilot.Event{}, err
 	}
-	err = db.write.QueryRowContext(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	err = db.write.QueryRowContext(ctx, insertEventSQL,
 		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
 	if err != nil {
 		return patchpilot.Event{}, wrap(err, "append event %s", e.Kind)
 	}
 	return e, nil
+}
+
+// insertEventSQL appends one event and returns its id.
+const insertEventSQL = `INSERT INTO events (time, actor, kind, host, rollout, message, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// insertEvent appends a prepared event (prepareEvent) in tx and sets its id.
+func insertEvent(ctx context.Context, tx *sql.Tx, e *patchpilot.Event, data any) error {
+	return tx.QueryRowContext(ctx, insertEventSQL,
+		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
 }
 
 // prepareEvent checks an event, sets a zero time from the clock and returns

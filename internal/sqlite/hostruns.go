@@ -23,34 +23,68 @@ const hostRunFrom = ` FROM host_runs h JOIN stages s ON s.rollout = h.rollout AN
 // that stage, and any other stage is EINVALID. UpdatedAt is set from the
 // DB's clock.
 func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
+	save, err := db.hostRunSaver(h)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error { return save(ctx, tx) }, "save host run of %q in rollout %q", h.Host, h.Rollout)
+}
+
+// SaveHostRunEvent is SaveHostRun and AppendEvent of ev in one
+// transaction: both are stored, or neither. It returns the event as
+// AppendEvent does.
+func (db *DB) SaveHostRunEvent(ctx context.Context, h patchpilot.HostRun, ev patchpilot.Event) (patchpilot.Event, error) {
+	save, err := db.hostRunSaver(h)
+	if err != nil {
+		return patchpilot.Event{}, err
+	}
+	ev, data, err := db.prepareEvent(ev)
+	if err != nil {
+		return patchpilot.Event{}, err
+	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := save(ctx, tx); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, &ev, data)
+	}, "save host run of %q in rollout %q with event %s", h.Host, h.Rollout, ev.Kind)
+	if err != nil {
+		return patchpilot.Event{}, err
+	}
+	return ev, nil
+}
+
+// hostRunSaver checks and encodes a host run and returns what stores it
+// in a transaction.
+func (db *DB) hostRunSaver(h patchpilot.HostRun) (func(context.Context, *sql.Tx) error, error) {
 	if h.Rollout == "" {
-		return invalid("save host run of %q: empty rollout id", h.Host)
+		return nil, invalid("save host run of %q: empty rollout id", h.Host)
 	}
 	if h.Host == "" {
-		return invalid("rollout %q: save host run: empty host name", h.Rollout)
+		return nil, invalid("rollout %q: save host run: empty host name", h.Rollout)
 	}
 	if h.State == "" {
-		return invalid("rollout %q: host %q: empty state", h.Rollout, h.Host)
+		return nil, invalid("rollout %q: host %q: empty state", h.Rollout, h.Host)
 	}
 	if !storablePtr(h.StartedAt) || !storablePtr(h.FinishedAt) || !storablePtr(h.AppliedAt) {
-		return invalid("rollout %q: host %q: started_at, applied_at or finished_at is out of range", h.Rollout, h.Host)
+		return nil, invalid("rollout %q: host %q: started_at, applied_at or finished_at is out of range", h.Rollout, h.Host)
 	}
 	from, err1 := encodeMap(h.FromVersions)
 	to, err2 := encodeMap(h.ToVersions)
 	artifacts, err3 := encodeMap(h.Artifacts)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return wrap(err, "save host run of %q in rollout %q", h.Host, h.Rollout)
+		return nil, wrap(err, "save host run of %q in rollout %q", h.Host, h.Rollout)
 	}
 	baseline, err := encodeBaseline(h.Baseline)
 	if err != nil {
-		return invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
+		return nil, invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
 	}
 	gates, err := encodeGates(h.Gates)
 	if err != nil {
-		return invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
+		return nil, invalid("rollout %q: host %q: %v", h.Rollout, h.Host, err)
 	}
 	now := formatTime(db.now())
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
 		var stage string
 		err := tx.QueryRowContext(ctx, `SELECT s.name`+hostRunFrom+` WHERE h.rollout = ? AND h.host = ?`,
 			h.Rollout, h.Host).Scan(&stage)
@@ -77,7 +111,7 @@ func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 			return err
 		}
 		return touchRollout(ctx, tx, h.Rollout, now)
-	}, "save host run of %q in rollout %q", h.Host, h.Rollout)
+	}, nil
 }
 
 // HostRuns lists a rollout's host pipelines in stage order, then in each
