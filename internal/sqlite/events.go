@@ -17,8 +17,10 @@ func (db *DB) AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.E
 	if err != nil {
 		return patchpilot.Event{}, err
 	}
-	err = db.write.QueryRowContext(ctx, insertEventSQL,
-		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
+	ins, err := db.stmt(ctx, db.write, insertEventSQL)
+	if err == nil {
+		err = ins.QueryRowContext(ctx, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
+	}
 	if err != nil {
 		return patchpilot.Event{}, wrap(err, "append event %s", e.Kind)
 	}
@@ -30,9 +32,12 @@ const insertEventSQL = `INSERT INTO events (time, actor, kind, host, rollout, me
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
 // insertEvent appends a prepared event (prepareEvent) in tx and sets its id.
-func insertEvent(ctx context.Context, tx *sql.Tx, e *patchpilot.Event, data any) error {
-	return tx.QueryRowContext(ctx, insertEventSQL,
-		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
+func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, e *patchpilot.Event, data any) error {
+	ins, err := db.txStmt(ctx, tx, insertEventSQL)
+	if err != nil {
+		return err
+	}
+	return ins.QueryRowContext(ctx, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
 }
 
 // prepareEvent checks an event, sets a zero time from the clock and returns

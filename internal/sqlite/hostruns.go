@@ -46,7 +46,7 @@ func (db *DB) SaveHostRunEvent(ctx context.Context, h patchpilot.HostRun, ev pat
 		if err := save(ctx, tx); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, &ev, data)
+		return db.insertEvent(ctx, tx, &ev, data)
 	}, "save host run of %q in rollout %q with event %s", h.Host, h.Rollout, ev.Kind)
 	if err != nil {
 		return patchpilot.Event{}, err
@@ -85,9 +85,12 @@ func (db *DB) hostRunSaver(h patchpilot.HostRun) (func(context.Context, *sql.Tx)
 	}
 	now := formatTime(db.now())
 	return func(ctx context.Context, tx *sql.Tx) error {
+		sel, err := db.txStmt(ctx, tx, hostRunStageSQL)
+		if err != nil {
+			return err
+		}
 		var stage string
-		err := tx.QueryRowContext(ctx, `SELECT s.name`+hostRunFrom+` WHERE h.rollout = ? AND h.host = ?`,
-			h.Rollout, h.Host).Scan(&stage)
+		err = sel.QueryRowContext(ctx, h.Rollout, h.Host).Scan(&stage)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := rolloutExists(ctx, tx, h.Rollout); err != nil {
 				return err
@@ -101,18 +104,34 @@ func (db *DB) hostRunSaver(h patchpilot.HostRun) (func(context.Context, *sql.Tx)
 			return invalid("host %q is in stage %q, not %q; a host's stage is fixed when its rollout is created",
 				h.Host, stage, h.Stage)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, ord = ?, from_versions = ?,
-			to_versions = ?, boot_id_before = ?, boot_id_after = ?, artifacts = ?, txn = ?, baseline = ?,
-			started_at = ?, finished_at = ?, reason = ?, gates = ?, updated_at = ?, applied_at = ?
-			WHERE rollout = ? AND host = ?`,
+		update, err := db.txStmt(ctx, tx, updateHostRunSQL)
+		if err != nil {
+			return err
+		}
+		if _, err := update.ExecContext(ctx,
 			string(h.State), h.Order, from, to, h.BootIDBefore, h.BootIDAfter, artifacts, h.Transaction,
 			baseline, formatTimePtr(h.StartedAt), formatTimePtr(h.FinishedAt), h.Reason, gates, now,
 			formatTimePtr(h.AppliedAt), h.Rollout, h.Host); err != nil {
 			return err
 		}
-		return touchRollout(ctx, tx, h.Rollout, now)
+		touch, err := db.txStmt(ctx, tx, touchRolloutSQL)
+		if err != nil {
+			return err
+		}
+		_, err = touch.ExecContext(ctx, now, h.Rollout)
+		return err
 	}, nil
 }
+
+// The statements of a host run's save, prepared once (stmtCache).
+const (
+	hostRunStageSQL  = `SELECT s.name` + hostRunFrom + ` WHERE h.rollout = ? AND h.host = ?`
+	updateHostRunSQL = `UPDATE host_runs SET state = ?, ord = ?, from_versions = ?,
+			to_versions = ?, boot_id_before = ?, boot_id_after = ?, artifacts = ?, txn = ?, baseline = ?,
+			started_at = ?, finished_at = ?, reason = ?, gates = ?, updated_at = ?, applied_at = ?
+			WHERE rollout = ? AND host = ?`
+	hostRunSQL = `SELECT ` + hostRunSelect + hostRunFrom + ` WHERE h.rollout = ? AND h.host = ?`
+)
 
 // HostRuns lists a rollout's host pipelines in stage order, then in each
 // stage's dispatch order; ENOTFOUND if the rollout is unknown.
@@ -159,20 +178,26 @@ func (db *DB) HostRun(ctx context.Context, rollout, host string) (patchpilot.Hos
 	if host == "" {
 		return patchpilot.HostRun{}, invalid("rollout %q: host run: empty host name", rollout)
 	}
-	var out patchpilot.HostRun
-	err := db.readTx(ctx, func(tx *sql.Tx) error {
-		h, err := scanHostRun(tx.QueryRowContext(ctx, `SELECT `+hostRunSelect+hostRunFrom+`
-			WHERE h.rollout = ? AND h.host = ?`, rollout, host))
-		if errors.Is(err, sql.ErrNoRows) {
+	// One statement reads one snapshot: no transaction is needed, but to
+	// tell an unknown rollout from a host that is not its target.
+	sel, err := db.stmt(ctx, db.read, hostRunSQL)
+	if err != nil {
+		return patchpilot.HostRun{}, wrap(err, "read host run of %q in rollout %q", host, rollout)
+	}
+	h, err := scanHostRun(sel.QueryRowContext(ctx, rollout, host))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = db.readTx(ctx, func(tx *sql.Tx) error {
 			if err := rolloutExists(ctx, tx, rollout); err != nil {
 				return err
 			}
 			return patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q is not a target of rollout %q", host, rollout)
-		}
-		out = h
-		return err
-	}, "read host run of %q in rollout %q", host, rollout)
-	return out, err
+		}, "read host run of %q in rollout %q", host, rollout)
+		return patchpilot.HostRun{}, err
+	}
+	if err != nil {
+		return patchpilot.HostRun{}, wrap(err, "read host run of %q in rollout %q", host, rollout)
+	}
+	return h, nil
 }
 
 // scanHostRun reads the hostRunSelect columns of one row.

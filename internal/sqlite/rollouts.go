@@ -172,8 +172,12 @@ func (db *DB) RolloutState(ctx context.Context, id string) (patchpilot.RolloutSt
 	if id == "" {
 		return "", "", invalid("empty rollout id")
 	}
+	sel, err := db.stmt(ctx, db.read, `SELECT state, reason FROM rollouts WHERE id = ?`)
+	if err != nil {
+		return "", "", wrap(err, "read the state of rollout %q", id)
+	}
 	var state, reason string
-	err := db.read.QueryRowContext(ctx, `SELECT state, reason FROM rollouts WHERE id = ?`, id).Scan(&state, &reason)
+	err = sel.QueryRowContext(ctx, id).Scan(&state, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", rolloutNotFound(id)
 	}
@@ -334,9 +338,11 @@ func rolloutExists(ctx context.Context, tx *sql.Tx, id string) error {
 
 // touchRollout records that something of the rollout changed.
 func touchRollout(ctx context.Context, tx *sql.Tx, id, now string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE rollouts SET updated_at = ? WHERE id = ?`, now, id)
+	_, err := tx.ExecContext(ctx, touchRolloutSQL, now, id)
 	return err
 }
+
+const touchRolloutSQL = `UPDATE rollouts SET updated_at = ? WHERE id = ?`
 
 // readTx runs fn in a read transaction, so that the queries of one call see
 // one snapshot of the database even while a writer commits.
