@@ -201,9 +201,9 @@ type RolloutStore interface {
 	// SaveHostRun replaces a host's pipeline record.
 	SaveHostRun(ctx context.Context, h HostRun) error
 	// SaveHostRunEvent is SaveHostRun and AppendEvent of ev in one
-	// transaction, all or nothing; it returns the event as AppendEvent
-	// does.
-	SaveHostRunEvent(ctx context.Context, h HostRun, ev Event) (Event, error)
+	// transaction, all or nothing; it returns the record as HostRun reads
+	// it after the save and the event as AppendEvent does.
+	SaveHostRunEvent(ctx context.Context, h HostRun, ev Event) (HostRun, Event, error)
 	// HostRuns lists a rollout's host pipelines in stage order, then in
 	// the stage's dispatch order.
 	HostRuns(ctx context.Context, rollout string) ([]HostRun, error)

@@ -14,7 +14,8 @@ import (
 //
 //   - each of its writes goes to the store first (the record is durable
 //     before the step it records, as always) and is then read back from
-//     the store into the view, so that the view holds exactly what the
+//     the store into the view (in the write's own transaction when the
+//     record goes with its event), so that the view holds exactly what the
 //     store would list (its clock's UpdatedAt, times in UTC, empty maps as
 //     nil);
 //   - a write that fails, and a move of hosts between stages, drop the
@@ -86,7 +87,7 @@ func (rn *run) saveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 // event that cannot be stored is logged and does not stop the host.
 func (rn *run) saveHostRunNoting(ctx context.Context, h patchpilot.HostRun, msg string) error {
 	ev := patchpilot.Event{Actor: rn.e.actor(), Kind: patchpilot.EventHostState, Rollout: rn.r.ID, Host: h.Host, Message: msg}
-	stored, err := rn.e.Store.SaveHostRunEvent(ctx, h, ev)
+	record, stored, err := rn.e.Store.SaveHostRunEvent(ctx, h, ev)
 	if err != nil {
 		if err := rn.saveHostRun(ctx, h); err != nil {
 			return err
@@ -94,7 +95,7 @@ func (rn *run) saveHostRunNoting(ctx context.Context, h patchpilot.HostRun, msg 
 		rn.e.event(ctx, rn.r.ID, h.Host, patchpilot.EventHostState, msg, nil)
 		return nil
 	}
-	rn.reread(ctx, h.Host)
+	rn.keep(h.Host, record, nil)
 	if rn.e.OnEvent != nil {
 		rn.e.OnEvent(stored)
 	}
@@ -105,6 +106,12 @@ func (rn *run) saveHostRunNoting(ctx context.Context, h patchpilot.HostRun, msg 
 // after the run stored it.
 func (rn *run) reread(ctx context.Context, host string) {
 	stored, err := rn.e.Store.HostRun(ctx, rn.r.ID, host)
+	rn.keep(host, stored, err)
+}
+
+// keep puts a host's record, as the store read it back after the run's
+// write (err: it could not), into the view.
+func (rn *run) keep(host string, stored patchpilot.HostRun, err error) {
 	v := &rn.records
 	v.mu.Lock()
 	defer v.mu.Unlock()

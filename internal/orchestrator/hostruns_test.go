@@ -64,6 +64,14 @@ func TestHostRunViewFollowsOwnWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantViewIsStore(t, rn, e, id, "after the run's own write")
+	// The same with the record's event, in one transaction.
+	later := started.Add(time.Minute)
+	h.State, h.Reason, h.AppliedAt, h.UpdatedAt = patchpilot.HostApply, "apply", &later, later
+	h.Baseline = patchpilot.HealthBaseline{"http": []byte(`{ "status" : 200 }`)}
+	if err := rn.saveHostRunNoting(ctx, h, h.Host+" apply"); err != nil {
+		t.Fatal(err)
+	}
+	wantViewIsStore(t, rn, e, id, "after the run's own write with its event")
 	if rn.records.reads != 1 {
 		t.Errorf("the run listed the records %d times, want once (at its start)", rn.records.reads)
 	}
@@ -185,8 +193,8 @@ func TestRolloutListsHostRecordsPerStage(t *testing.T) {
 // pairRefusingStore refuses to store a record together with its event.
 type pairRefusingStore struct{ patchpilot.Store }
 
-func (pairRefusingStore) SaveHostRunEvent(context.Context, patchpilot.HostRun, patchpilot.Event) (patchpilot.Event, error) {
-	return patchpilot.Event{}, patchpilot.Errorf(patchpilot.EINTERNAL, "refused")
+func (pairRefusingStore) SaveHostRunEvent(context.Context, patchpilot.HostRun, patchpilot.Event) (patchpilot.HostRun, patchpilot.Event, error) {
+	return patchpilot.HostRun{}, patchpilot.Event{}, patchpilot.Errorf(patchpilot.EINTERNAL, "refused")
 }
 
 // A host's record and the event announcing it go in one transaction; when

@@ -31,27 +31,36 @@ func (db *DB) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
 }
 
 // SaveHostRunEvent is SaveHostRun and AppendEvent of ev in one
-// transaction: both are stored, or neither. It returns the event as
-// AppendEvent does.
-func (db *DB) SaveHostRunEvent(ctx context.Context, h patchpilot.HostRun, ev patchpilot.Event) (patchpilot.Event, error) {
+// transaction: both are stored, or neither. It returns the record as
+// HostRun reads it after the save and the event as AppendEvent does.
+func (db *DB) SaveHostRunEvent(ctx context.Context, h patchpilot.HostRun, ev patchpilot.Event) (patchpilot.HostRun, patchpilot.Event, error) {
 	save, err := db.hostRunSaver(h)
 	if err != nil {
-		return patchpilot.Event{}, err
+		return patchpilot.HostRun{}, patchpilot.Event{}, err
 	}
 	ev, data, err := db.prepareEvent(ev)
 	if err != nil {
-		return patchpilot.Event{}, err
+		return patchpilot.HostRun{}, patchpilot.Event{}, err
 	}
+	var stored patchpilot.HostRun
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := save(ctx, tx); err != nil {
 			return err
 		}
-		return db.insertEvent(ctx, tx, &ev, data)
+		if err := db.insertEvent(ctx, tx, &ev, data); err != nil {
+			return err
+		}
+		sel, err := db.txStmt(ctx, tx, hostRunSQL)
+		if err != nil {
+			return err
+		}
+		stored, err = scanHostRun(sel.QueryRowContext(ctx, h.Rollout, h.Host))
+		return err
 	}, "save host run of %q in rollout %q with event %s", h.Host, h.Rollout, ev.Kind)
 	if err != nil {
-		return patchpilot.Event{}, err
+		return patchpilot.HostRun{}, patchpilot.Event{}, err
 	}
-	return ev, nil
+	return stored, ev, nil
 }
 
 // hostRunSaver checks and encodes a host run and returns what stores it

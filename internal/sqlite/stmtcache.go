@@ -65,7 +65,7 @@ func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 
 // writeStmts are the statements of a host's transition (its record and
 // event), prepared on the write connection when the store opens.
-var writeStmts = []string{hostRunStageSQL, updateHostRunSQL, touchRolloutSQL, insertEventSQL}
+var writeStmts = []string{hostRunStageSQL, updateHostRunSQL, touchRolloutSQL, insertEventSQL, hostRunSQL}
 
 // prepareWrites prepares writeStmts on the write pool.
 func (db *DB) prepareWrites(ctx context.Context) error {

@@ -44,7 +44,7 @@ func TestKeptStatementsNeverWaitForTheWriter(t *testing.T) {
 				wg.Add(3)
 				go func() {
 					defer wg.Done()
-					_, err := db.SaveHostRunEvent(ctx, patchpilot.HostRun{Rollout: "r", Host: h, State: patchpilot.HostApply},
+					_, _, err := db.SaveHostRunEvent(ctx, patchpilot.HostRun{Rollout: "r", Host: h, State: patchpilot.HostApply},
 						patchpilot.Event{Kind: patchpilot.EventHostState, Rollout: "r", Host: h, Message: h + " apply"})
 					errs <- err
 				}()

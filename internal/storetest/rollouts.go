@@ -530,7 +530,7 @@ func (s suite) testHostRunEvent(t *testing.T) {
 	full := fullHostRun("r", "canary", "web-1")
 	ev := patchpilot.Event{Actor: "controller", Kind: patchpilot.EventHostState, Rollout: "r", Host: "web-1", Message: "web-1 verify"}
 	before := time.Now()
-	stored, err := st.SaveHostRunEvent(ctx, full, ev)
+	record, stored, err := st.SaveHostRunEvent(ctx, full, ev)
 	if err != nil {
 		t.Fatalf("SaveHostRunEvent: %v", err)
 	}
@@ -545,6 +545,9 @@ func (s suite) testHostRunEvent(t *testing.T) {
 	if got, want := canonicalHostRun(t, got), canonicalHostRun(t, want); !reflect.DeepEqual(got, want) {
 		t.Errorf("saved host run =\n%+v\nwant\n%+v", got, want)
 	}
+	if !reflect.DeepEqual(record, got) {
+		t.Errorf("the record returned =\n%+v\nwant, as HostRuns lists it,\n%+v", record, got)
+	}
 	evs, err := st.Events(ctx, patchpilot.EventFilter{Rollout: "r", Kind: patchpilot.EventHostState})
 	if err != nil || len(evs) != 1 || !reflect.DeepEqual(evs[0], stored) {
 		t.Fatalf("events = %+v, %v; want the one stored %+v", evs, err, stored)
@@ -552,10 +555,10 @@ func (s suite) testHostRunEvent(t *testing.T) {
 
 	// A record the store refuses takes its event with it, and an event it
 	// refuses its record.
-	_, err = st.SaveHostRunEvent(ctx, patchpilot.HostRun{Rollout: "r", Host: "nope", State: patchpilot.HostFailed}, ev)
+	_, _, err = st.SaveHostRunEvent(ctx, patchpilot.HostRun{Rollout: "r", Host: "nope", State: patchpilot.HostFailed}, ev)
 	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
 	next := patchpilot.HostRun{Rollout: "r", Host: "web-1", State: patchpilot.HostSucceeded}
-	_, err = st.SaveHostRunEvent(ctx, next, patchpilot.Event{Rollout: "r", Message: "no kind"})
+	_, _, err = st.SaveHostRunEvent(ctx, next, patchpilot.Event{Rollout: "r", Message: "no kind"})
 	wantCode(t, err, patchpilot.EINVALID, "kind")
 	if evs, _ := st.Events(ctx, patchpilot.EventFilter{Rollout: "r", Kind: patchpilot.EventHostState}); len(evs) != 1 {
 		t.Errorf("after refused saves, %d host events, want the first only", len(evs))
