@@ -189,6 +189,9 @@ type RolloutStore interface {
 	CreateRollout(ctx context.Context, r Rollout) error
 	// Rollout returns a rollout with its stages; ENOTFOUND if unknown.
 	Rollout(ctx context.Context, id string) (Rollout, error)
+	// RolloutState returns a rollout's state and reason as Rollout reads
+	// them, without its plan and stages; ENOTFOUND if unknown.
+	RolloutState(ctx context.Context, id string) (RolloutState, string, error)
 	// Rollouts lists rollouts, newest first.
 	Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error)
 	// SetRolloutState changes the rollout's state and reason.
@@ -197,9 +200,17 @@ type RolloutStore interface {
 	SaveStage(ctx context.Context, s StageRun) error
 	// SaveHostRun replaces a host's pipeline record.
 	SaveHostRun(ctx context.Context, h HostRun) error
+	// SaveHostRunEvent is SaveHostRun and AppendEvent of ev in one
+	// transaction, all or nothing; it returns the record as HostRun reads
+	// it after the save and the event as AppendEvent does.
+	SaveHostRunEvent(ctx context.Context, h HostRun, ev Event) (HostRun, Event, error)
 	// HostRuns lists a rollout's host pipelines in stage order, then in
 	// the stage's dispatch order.
 	HostRuns(ctx context.Context, rollout string) ([]HostRun, error)
+	// HostRun returns one host's pipeline record of a rollout, exactly as
+	// HostRuns lists it; ENOTFOUND if the rollout is unknown or the host is
+	// not one of its targets.
+	HostRun(ctx context.Context, rollout, host string) (HostRun, error)
 	// AddIncident stores an incident and returns its ID.
 	AddIncident(ctx context.Context, i Incident) (int64, error)
 	// Incidents lists a rollout's incidents ("" for all), oldest first.

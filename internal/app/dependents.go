@@ -104,12 +104,12 @@ func (a *App) resolveDependents(ctx context.Context, p patchpilot.Plan, views []
 // withDependentsGate adds dependents_reachable to every stage of a default
 // plan when one of its targets has dependents on the map, and returns the
 // header lines that say so.
-func (a *App) withDependentsGate(ctx context.Context, p patchpilot.Plan, targets []string) (patchpilot.Plan, []string, error) {
-	g, err := a.DependencyGraph(ctx, DepsOptions{})
+func (a *App) withDependentsGate(ctx context.Context, p patchpilot.Plan, targets []string, fr *fleetReads) (patchpilot.Plan, []string, error) {
+	g, err := a.fleetGraph(ctx, fr)
 	if err != nil {
 		return p, nil, err
 	}
-	deps, _ := DependentsOf(g, targets)
+	deps, _ := DependentsOf(*g, targets)
 	if len(deps) == 0 {
 		return p, nil, nil
 	}

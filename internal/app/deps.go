@@ -41,6 +41,12 @@ func (a *App) DependencyMaxAge() time.Duration {
 // (docs/dependencies.md). A Host that is not in the inventory is
 // ENOTFOUND.
 func (a *App) DependencyGraph(ctx context.Context, o DepsOptions) (patchpilot.DependencyGraph, error) {
+	return a.dependencyGraph(ctx, o, nil)
+}
+
+// dependencyGraph is DependencyGraph with the hosts and their facts read
+// through fr.
+func (a *App) dependencyGraph(ctx context.Context, o DepsOptions, fr *fleetReads) (patchpilot.DependencyGraph, error) {
 	if o.MaxAge < 0 {
 		return patchpilot.DependencyGraph{}, patchpilot.Errorf(patchpilot.EINVALID,
 			"dependency max age %s: expected a positive duration such as 7d or 36h", o.MaxAge)
@@ -49,7 +55,7 @@ func (a *App) DependencyGraph(ctx context.Context, o DepsOptions) (patchpilot.De
 	if maxAge == 0 {
 		maxAge = a.DependencyMaxAge()
 	}
-	hosts, err := a.Store.Hosts(ctx)
+	hosts, err := a.fleetHosts(ctx, fr)
 	if err != nil {
 		return patchpilot.DependencyGraph{}, err
 	}
@@ -57,7 +63,7 @@ func (a *App) DependencyGraph(ctx context.Context, o DepsOptions) (patchpilot.De
 		return patchpilot.DependencyGraph{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "host %q not found", o.Host).
 			WithHint("list the known hosts with 'patchpilot hosts'")
 	}
-	facts, err := a.Store.FleetFacts(ctx)
+	facts, err := a.fleetFacts(ctx, fr)
 	if err != nil {
 		return patchpilot.DependencyGraph{}, err
 	}

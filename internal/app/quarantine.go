@@ -313,7 +313,7 @@ func (a *App) markQuarantined(ctx context.Context, res *AssessResult) error {
 // quarantinedTargets returns the targets on whose class a version the
 // patch would install is quarantined: the pins, or for every pending
 // security update each host's candidates.
-func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView) ([]QuarantinedHost, error) {
+func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, fr *fleetReads) ([]QuarantinedHost, error) {
 	qs, err := a.Quarantines(ctx)
 	if err != nil || len(qs) == 0 {
 		return nil, err
@@ -322,13 +322,28 @@ func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec
 	for _, p := range patch.Packages {
 		pins = append(pins, p.Name+"="+p.Version)
 	}
+	// Many targets: their security updates in one fleet-wide read.
+	var fleetUpdates map[string][]patchpilot.HostUpdate
+	if patch.SecurityAll && len(targets) > fleetReadFrom {
+		us, err := a.fleetPatchUpdates(ctx, patch, fr)
+		if err != nil {
+			return nil, err
+		}
+		fleetUpdates = map[string][]patchpilot.HostUpdate{}
+		for _, u := range us {
+			fleetUpdates[u.Host] = append(fleetUpdates[u.Host], u)
+		}
+	}
 	var out []QuarantinedHost
 	for _, t := range targets {
 		changes := pins
 		if patch.SecurityAll {
-			updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: true})
-			if err != nil {
-				return nil, err
+			updates := fleetUpdates[t.Name()]
+			if fleetUpdates == nil {
+				var err error
+				if updates, err = a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: true}); err != nil {
+					return nil, err
+				}
 			}
 			changes = nil
 			for _, u := range updates {
@@ -349,8 +364,8 @@ func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec
 // patch is quarantined, unless allow is set, and returns the warnings to
 // give and the targets left out (none: the targets were not narrowed).
 // Every target quarantined is EFORBIDDEN.
-func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool) ([]planner.HostView, []string, []QuarantinedHost, error) {
-	qh, err := a.quarantinedTargets(ctx, patch, targets)
+func (a *App) leaveOutQuarantined(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, allow bool, fr *fleetReads) ([]planner.HostView, []string, []QuarantinedHost, error) {
+	qh, err := a.quarantinedTargets(ctx, patch, targets, fr)
 	if err != nil || len(qh) == 0 {
 		return targets, nil, nil, err
 	}

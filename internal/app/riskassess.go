@@ -246,11 +246,16 @@ var fleetReadFrom = 200
 // fleetContexts loads every collected host and its latest facts (without
 // their lists, which records do not use) in two queries.
 func (a *App) fleetContexts(ctx context.Context) (map[string]*hostContext, error) {
-	hs, err := a.Store.Hosts(ctx)
+	return a.fleetContextsOf(ctx, nil)
+}
+
+// fleetContextsOf is fleetContexts with the reads made through fr.
+func (a *App) fleetContextsOf(ctx context.Context, fr *fleetReads) (map[string]*hostContext, error) {
+	hs, err := a.fleetHosts(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
-	facts, err := a.Store.FleetFacts(ctx)
+	facts, err := a.fleetFacts(ctx, fr)
 	if err != nil {
 		return nil, err
 	}

@@ -31,11 +31,16 @@ type pinSightings struct {
 // nothing to check against. A patch of every security update pins nothing
 // and passes.
 func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets []string) error {
+	return a.checkPins(ctx, patch, targets, nil)
+}
+
+// checkPins is CheckPins with the fleet-wide reads made through fr.
+func (a *App) checkPins(ctx context.Context, patch patchpilot.PatchSpec, targets []string, fr *fleetReads) error {
 	if patch.SecurityAll || len(patch.Packages) == 0 {
 		return nil
 	}
 	if len(targets) > fleetReadFrom {
-		ok, err := a.pinsSighted(ctx, patch, targets)
+		ok, err := a.pinsSighted(ctx, patch, targets, fr)
 		if err != nil || ok {
 			return err
 		}
@@ -72,8 +77,8 @@ func (a *App) CheckPins(ctx context.Context, patch patchpilot.PatchSpec, targets
 // sightPin), from fleet-wide reads of the pinned packages' pending updates
 // and installed versions instead of each target's whole facts: what
 // sightPin decides depends only on those rows.
-func (a *App) pinsSighted(ctx context.Context, patch patchpilot.PatchSpec, targets []string) (bool, error) {
-	heads, err := a.Store.FleetFacts(ctx)
+func (a *App) pinsSighted(ctx context.Context, patch patchpilot.PatchSpec, targets []string, fr *fleetReads) (bool, error) {
+	heads, err := a.fleetFacts(ctx, fr)
 	if err != nil {
 		return false, err
 	}
@@ -106,7 +111,7 @@ func (a *App) pinsSighted(ctx context.Context, patch patchpilot.PatchSpec, targe
 			}
 		}
 	}
-	pkgs, err := a.Store.LatestPackagesOf(ctx, names)
+	pkgs, err := a.pinnedPackages(ctx, patch, fr)
 	if err != nil {
 		return false, err
 	}

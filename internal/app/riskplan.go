@@ -36,6 +36,11 @@ type PatchRisk struct {
 // facts are older than the plan; a proposed plan's pins are checked against
 // the facts first (CheckPins).
 func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hosts []string) (PatchRisk, error) {
+	return a.assessPatchOn(ctx, patch, hosts, nil)
+}
+
+// assessPatchOn is AssessPatchOn with the fleet-wide reads made through fr.
+func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hosts []string, fr *fleetReads) (PatchRisk, error) {
 	m, _, err := a.Model(ctx)
 	if err != nil {
 		return PatchRisk{}, err
@@ -44,13 +49,13 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		Reasons: []risk.Reason{}, Warnings: []risk.Warning{}}
 	cache := map[string]*hostContext{}
 	now := a.now()
-	deps, err := a.dependencyMap(ctx)
+	deps, err := a.fleetGraph(ctx, fr)
 	if err != nil {
 		return pr, err
 	}
 	var fleet *patchFleet
 	if len(hosts) > fleetReadFrom {
-		if fleet, err = a.readPatchFleet(ctx, patch); err != nil {
+		if fleet, err = a.readPatchFleet(ctx, patch, fr); err != nil {
 			return pr, err
 		}
 		cache = fleet.contexts
@@ -158,12 +163,12 @@ type patchFleet struct {
 	packages map[string][]patchpilot.Package
 }
 
-func (a *App) readPatchFleet(ctx context.Context, patch patchpilot.PatchSpec) (*patchFleet, error) {
-	contexts, err := a.fleetContexts(ctx)
+func (a *App) readPatchFleet(ctx context.Context, patch patchpilot.PatchSpec, fr *fleetReads) (*patchFleet, error) {
+	contexts, err := a.fleetContextsOf(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
-	updates, err := a.patchUpdates(ctx, patch)
+	updates, err := a.fleetPatchUpdates(ctx, patch, fr)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +177,7 @@ func (a *App) readPatchFleet(ctx context.Context, patch patchpilot.PatchSpec) (*
 		pf.updates[u.Host] = append(pf.updates[u.Host], u)
 	}
 	if !patch.SecurityAll {
-		if pf.packages, err = a.Store.LatestPackagesOf(ctx, pinNames(patch)); err != nil {
+		if pf.packages, err = a.pinnedPackages(ctx, patch, fr); err != nil {
 			return nil, err
 		}
 	}

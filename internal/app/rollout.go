@@ -101,15 +101,15 @@ func (a *App) HostViews(ctx context.Context) ([]planner.HostView, error) {
 // source packages' other binaries): all a plan looks up in a view's
 // Packages and Installed (canary coverage, downgrades). Its views plan
 // the patch as HostViews' do, without every package list in memory.
-func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec) ([]planner.HostView, error) {
-	hosts, err := a.Store.Hosts(ctx)
+func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec, fr *fleetReads) ([]planner.HostView, error) {
+	hosts, err := a.fleetHosts(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
 	if len(hosts) <= fleetReadFrom {
 		return a.HostViews(ctx)
 	}
-	heads, err := a.Store.FleetFacts(ctx)
+	heads, err := a.fleetFacts(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec) ([]pl
 	}
 	var pkgs map[string][]patchpilot.Package
 	if !patch.SecurityAll {
-		if pkgs, err = a.Store.LatestPackagesOf(ctx, pinNames(patch)); err != nil {
+		if pkgs, err = a.pinnedPackages(ctx, patch, fr); err != nil {
 			return nil, err
 		}
 	}
@@ -138,18 +138,19 @@ func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec) ([]pl
 			views = append(views, planner.NewHostView(h, nil))
 			continue
 		}
-		f.Packages = pkgs[h.Name]
-		v := planner.NewHostView(h, f)
+		withPackages := *f // the facts are shared: a copy takes the packages
+		withPackages.Packages = pkgs[h.Name]
+		v := planner.NewHostView(h, &withPackages)
 		if s, ok := summary[h.Name]; ok {
 			v.Facts = s
 		}
 		views = append(views, v)
 	}
-	g, err := a.DependencyGraph(ctx, DepsOptions{})
+	g, err := a.fleetGraph(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
-	return planner.WithDependencies(views, g), nil
+	return planner.WithDependencies(views, *g), nil
 }
 
 // ReadPlan reads and checks a plan file (planner.ReadFile, capped at
@@ -192,7 +193,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if _, err := a.metricsSource(p.Health); err != nil {
 		return "", err
 	}
-	views, err := a.hostViewsOf(ctx, p.Patch)
+	views, err := a.hostViewsOf(ctx, p.Patch, nil)
 	if err != nil {
 		return "", err
 	}
@@ -229,7 +230,7 @@ func (a *App) quarantineWarnings(ctx context.Context, p patchpilot.Plan, views [
 	if err != nil {
 		return nil, err
 	}
-	qh, err := a.quarantinedTargets(ctx, p.Patch, targets)
+	qh, err := a.quarantinedTargets(ctx, p.Patch, targets, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +311,10 @@ type ProposeOptions struct {
 
 // ProposePlanWith is ProposePlan with options.
 func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
-	views, err := a.hostViewsOf(ctx, patch)
+	// Over a large fleet each fleet-wide read is made once for the whole
+	// proposal.
+	fr := &fleetReads{}
+	views, err := a.hostViewsOf(ctx, patch, fr)
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -332,12 +336,12 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
 			WithHint("check the selector against 'patchpilot hosts'")
 	}
-	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined)
+	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined, fr)
 	narrowed := len(quarantinedOut) > 0
 	if err != nil {
 		return PlanProposal{}, err
 	}
-	in, err := a.baselineInput(ctx, patch, targets)
+	in, err := a.baselineInput(ctx, patch, targets, fr)
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -347,10 +351,10 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
-	if err := a.CheckPins(ctx, patch, prop.Targets); err != nil {
+	if err := a.checkPins(ctx, patch, prop.Targets, fr); err != nil {
 		return PlanProposal{}, err
 	}
-	if prop.Risk, err = a.AssessPatchOn(ctx, patch, prop.Targets); err != nil {
+	if prop.Risk, err = a.assessPatchOn(ctx, patch, prop.Targets, fr); err != nil {
 		return PlanProposal{}, err
 	}
 	baseline := fmt.Sprintf("rule-based baseline: score %d, %s", score, baseLevel)
@@ -372,7 +376,7 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 	if narrowed {
 		p.Targets.Hosts = append([]string(nil), prop.Targets...)
 	}
-	p, depsHeader, err := a.withDependentsGate(ctx, p, prop.Targets)
+	p, depsHeader, err := a.withDependentsGate(ctx, p, prop.Targets, fr)
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -447,7 +451,7 @@ func planName(patch patchpilot.PatchSpec) string {
 // baselineInput gathers what the rule-based risk baseline looks at: the
 // packages, the reboot packages of the targets, the advisories' highest
 // severity and the past failure rate of these packages in this fleet.
-func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView) (planner.BaselineInput, error) {
+func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, fr *fleetReads) (planner.BaselineInput, error) {
 	var in planner.BaselineInput
 	names := map[string]bool{}
 	for _, pin := range patch.Packages {
@@ -457,7 +461,7 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 	var fleetUpdates map[string][]patchpilot.HostUpdate
 	var fleetFacts map[string]patchpilot.Facts
 	if len(targets) > fleetReadFrom {
-		us, err := a.patchUpdates(ctx, patch)
+		us, err := a.fleetPatchUpdates(ctx, patch, fr)
 		if err != nil {
 			return in, err
 		}
@@ -465,7 +469,7 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 		for _, u := range us {
 			fleetUpdates[u.Host] = append(fleetUpdates[u.Host], u)
 		}
-		heads, err := a.Store.FleetFacts(ctx)
+		heads, err := a.fleetFacts(ctx, fr)
 		if err != nil {
 			return in, err
 		}

@@ -272,7 +272,9 @@ func (rn *run) resize(ctx context.Context, j, size int, all []patchpilot.HostRun
 	switch {
 	case len(cur) > size && j+1 < len(rn.r.Stages):
 		back := cur[size:]
-		if err := rn.e.Store.MoveHosts(ctx, rn.r.ID, rn.r.Stages[j].Name, rn.r.Stages[j+1].Name, back); err != nil {
+		err := rn.e.Store.MoveHosts(ctx, rn.r.ID, rn.r.Stages[j].Name, rn.r.Stages[j+1].Name, back)
+		rn.invalidate() // the records' stages changed
+		if err != nil {
 			return "", err
 		}
 		words = append(words, fmt.Sprintf("%d moved back to %s", len(back), rn.r.Stages[j+1].Name))
@@ -295,7 +297,9 @@ func (rn *run) resize(ctx context.Context, j, size int, all []patchpilot.HostRun
 				take = append(take, h)
 			}
 			if len(take) > 0 {
-				if err := rn.e.Store.MoveHosts(ctx, rn.r.ID, rn.r.Stages[k].Name, rn.r.Stages[j].Name, take); err != nil {
+				err := rn.e.Store.MoveHosts(ctx, rn.r.ID, rn.r.Stages[k].Name, rn.r.Stages[j].Name, take)
+				rn.invalidate() // the records' stages changed
+				if err != nil {
 					return "", err
 				}
 				need -= len(take)

@@ -200,10 +200,9 @@ func (rn *run) skipHost(ctx context.Context, all []patchpilot.HostRun, name, rea
 		if h.Host == name && h.State == patchpilot.HostPending {
 			now := rn.e.now()
 			h.State, h.Reason, h.FinishedAt, h.UpdatedAt = patchpilot.HostSkipped, reason, &now, now
-			if err := rn.e.Store.SaveHostRun(ctx, h); err != nil {
+			if err := rn.saveHostRunNoting(ctx, h, name+" skipped: "+reason); err != nil {
 				return err
 			}
-			rn.e.event(ctx, rn.r.ID, name, patchpilot.EventHostState, name+" skipped: "+reason, nil)
 		}
 	}
 	return nil
@@ -228,6 +227,7 @@ func (rn *run) incident(ctx context.Context, stage, reason string, all []patchpi
 
 // aborted ends an aborted rollout: hosts never dispatched are skipped.
 func (rn *run) aborted(ctx context.Context) (patchpilot.RolloutState, bool, error) {
+	rn.invalidate()
 	all, _, err := rn.hostRuns(ctx, -1)
 	if err != nil {
 		return "", true, err

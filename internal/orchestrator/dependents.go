@@ -25,7 +25,7 @@ func (j *job) dependents(ctx context.Context) []patchpilot.HealthDependent {
 		return nil
 	}
 	states := map[string]patchpilot.HostState{}
-	if runs, err := j.rn.e.Store.HostRuns(ctx, j.rn.r.ID); err == nil {
+	if runs, _, err := j.rn.hostRuns(ctx, -1); err == nil {
 		for _, hr := range runs {
 			states[hr.Host] = hr.State
 		}

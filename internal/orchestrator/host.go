@@ -182,21 +182,23 @@ func (j *job) save(ctx context.Context, state patchpilot.HostState, reason strin
 // saveNoting is save with an event that says note where the stored
 // reason would not tell two moments of the same state apart.
 func (j *job) saveNoting(ctx context.Context, state patchpilot.HostState, reason, note string) error {
-	if err := j.store(ctx, state, reason); err != nil {
-		return err
-	}
 	msg := j.hr.Host + " " + string(state)
 	if note != "" {
 		msg += ": " + note
 	}
-	j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState, msg, nil)
-	return nil
+	return j.record(ctx, state, reason, msg)
 }
 
 // store stores the record in state without an event. On its own it keeps
 // what a step learnt (the snapshot's versions, artifacts and baseline)
 // while the host stays in the step whose event announced it.
 func (j *job) store(ctx context.Context, state patchpilot.HostState, reason string) error {
+	return j.record(ctx, state, reason, "")
+}
+
+// record stores the record in state, with its host state event saying msg
+// in the same transaction when msg is not empty.
+func (j *job) record(ctx context.Context, state patchpilot.HostState, reason, msg string) error {
 	now := j.rn.e.now()
 	j.hr.State, j.hr.Reason, j.hr.UpdatedAt = state, reason, now
 	if j.hr.StartedAt == nil {
@@ -205,7 +207,11 @@ func (j *job) store(ctx context.Context, state patchpilot.HostState, reason stri
 	if state.Terminal() {
 		j.hr.FinishedAt = &now
 	}
-	if err := j.rn.e.Store.SaveHostRun(context.WithoutCancel(ctx), j.hr); err != nil {
+	save := func() error { return j.rn.saveHostRun(context.WithoutCancel(ctx), j.hr) }
+	if msg != "" {
+		save = func() error { return j.rn.saveHostRunNoting(context.WithoutCancel(ctx), j.hr, msg) }
+	}
+	if err := save(); err != nil {
 		return failed("store host state: %s", err)
 	}
 	return nil

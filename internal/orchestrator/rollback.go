@@ -165,6 +165,8 @@ func (rn *run) rollbackRequested(ctx context.Context) (patchpilot.RolloutState, 
 			return "", err
 		}
 	}
+	// The hosts a person marked are read from the store.
+	rn.invalidate()
 	all, _, err := rn.hostRuns(ctx, -1)
 	if err != nil {
 		return "", err

@@ -29,6 +29,8 @@ type run struct {
 
 	groupsMu sync.Mutex
 	groups   map[int]map[string]budgetMembership // by budget index, then host: see budgetGroup
+
+	records hostRunView // the rollout's host records (hostruns.go)
 }
 
 // Run drives a rollout until it ends, halts, pauses or waits for an
@@ -218,6 +220,11 @@ func (e *Engine) newRun(ctx context.Context, r patchpilot.Rollout) (*run, error)
 	for _, h := range runs {
 		rn.order = max(rn.order, h.Order)
 	}
+	rn.records.runs, rn.records.index, rn.records.ok, rn.records.reads = runs, make(map[string]int, len(runs)), true, 1
+	for k, h := range runs {
+		rn.records.index[h.Host] = k
+	}
+	rn.records.state, rn.records.reason = r.State, r.Reason
 	return rn, nil
 }
 
@@ -234,6 +241,7 @@ func (rn *run) setRollout(ctx context.Context, state patchpilot.RolloutState, re
 		return err
 	}
 	rn.r.State, rn.r.Reason = state, reason
+	rn.sawRollout(state, reason, true)
 	return nil
 }
 
@@ -277,18 +285,6 @@ func (rn *run) saveStage(ctx context.Context, i int, state patchpilot.StageState
 	return nil
 }
 
-// hostRuns returns every host record of the rollout, and those of stage i.
-func (rn *run) hostRuns(ctx context.Context, i int) (all, stage []patchpilot.HostRun, err error) {
-	all, err = rn.e.Store.HostRuns(ctx, rn.r.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if i >= 0 {
-		stage = stageRuns(all, rn.r.Stages[i].Name)
-	}
-	return all, stage, nil
-}
-
 func stageRuns(all []patchpilot.HostRun, stage string) []patchpilot.HostRun {
 	var out []patchpilot.HostRun
 	for _, h := range all {
@@ -299,9 +295,24 @@ func stageRuns(all []patchpilot.HostRun, stage string) []patchpilot.HostRun {
 	return out
 }
 
-// current re-reads the rollout's state, which a person may have changed.
+// current re-reads the rollout's state, which a person may have changed;
+// a change made by someone else drops the view of the host records, which
+// a control request may have written.
 func (rn *run) current(ctx context.Context) (patchpilot.Rollout, error) {
-	return rn.e.Store.Rollout(ctx, rn.r.ID)
+	r, err := rn.e.Store.Rollout(ctx, rn.r.ID)
+	if err == nil {
+		rn.sawRollout(r.State, r.Reason, false)
+	}
+	return r, err
+}
+
+// currentState is current for the rollout's state and reason alone.
+func (rn *run) currentState(ctx context.Context) (patchpilot.RolloutState, string, error) {
+	state, reason, err := rn.e.Store.RolloutState(ctx, rn.r.ID)
+	if err == nil {
+		rn.sawRollout(state, reason, false)
+	}
+	return state, reason, err
 }
 
 func (rn *run) stageHosts(i int) []patchpilot.Host {

@@ -18,6 +18,8 @@ func (rn *run) stage(ctx context.Context, i int) (patchpilot.RolloutState, bool,
 	case patchpilot.StageSucceeded, patchpilot.StageSkipped, patchpilot.StageFailed, patchpilot.StageRolledBack:
 		return rn.r.State, false, nil
 	}
+	// Each stage starts from the host records as stored.
+	rn.invalidate()
 	plan := rn.r.Plan
 	if requiresApproval(plan.Stages[i], rn.stageHosts(i)) && st.ApprovedBy == "" {
 		state, approved, err := rn.waitApproval(ctx, i)
@@ -117,11 +119,11 @@ func (rn *run) dispatch(ctx context.Context, i int) (stopReason, error) {
 		parallel, adaptiveStop := rn.dispatchLimit(ctx, all, stage.Parallel)
 		exceeded = exceeded || adaptiveStop
 		if stop.state == "" && ctx.Err() == nil {
-			cur, err := rn.current(ctx)
+			state, reason, err := rn.currentState(ctx)
 			if err == nil {
-				switch cur.State {
+				switch state {
 				case patchpilot.RolloutPaused, patchpilot.RolloutAborted, patchpilot.RolloutRollingBack:
-					stop = stopReason{state: cur.State, reason: cur.Reason}
+					stop = stopReason{state: state, reason: reason}
 				}
 			}
 		}

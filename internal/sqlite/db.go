@@ -46,6 +46,8 @@ type DB struct {
 	readOnly          bool // opened by OpenReadOnly
 	noSync            bool // see WithNoSync
 	missingDirIsEmpty bool // see MissingDirIsEmpty
+
+	stmts stmtCache // prepared statements of the hottest queries
 }
 
 var _ patchpilot.Store = (*DB)(nil)
@@ -118,6 +120,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.read.SetMaxOpenConns(DefaultReadConns)
 	db.read.SetMaxIdleConns(DefaultReadConns)
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.prepareWrites(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -216,7 +222,7 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.closeStmts()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}

@@ -17,13 +17,27 @@ func (db *DB) AppendEvent(ctx context.Context, e patchpilot.Event) (patchpilot.E
 	if err != nil {
 		return patchpilot.Event{}, err
 	}
-	err = db.write.QueryRowContext(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
+	ins, err := db.stmt(ctx, db.write, insertEventSQL)
+	if err == nil {
+		err = ins.QueryRowContext(ctx, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
+	}
 	if err != nil {
 		return patchpilot.Event{}, wrap(err, "append event %s", e.Kind)
 	}
 	return e, nil
+}
+
+// insertEventSQL appends one event and returns its id.
+const insertEventSQL = `INSERT INTO events (time, actor, kind, host, rollout, message, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// insertEvent appends a prepared event (prepareEvent) in tx and sets its id.
+func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, e *patchpilot.Event, data any) error {
+	ins, err := db.txStmt(ctx, tx, insertEventSQL)
+	if err != nil {
+		return err
+	}
+	return ins.QueryRowContext(ctx, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data).Scan(&e.ID)
 }
 
 // prepareEvent checks an event, sets a zero time from the clock and returns

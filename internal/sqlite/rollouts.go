@@ -166,6 +166,27 @@ func (db *DB) Rollout(ctx context.Context, id string) (patchpilot.Rollout, error
 	return out, err
 }
 
+// RolloutState returns a rollout's state and reason, without its plan and
+// stages; ENOTFOUND if unknown.
+func (db *DB) RolloutState(ctx context.Context, id string) (patchpilot.RolloutState, string, error) {
+	if id == "" {
+		return "", "", invalid("empty rollout id")
+	}
+	sel, err := db.stmt(ctx, db.read, `SELECT state, reason FROM rollouts WHERE id = ?`)
+	if err != nil {
+		return "", "", wrap(err, "read the state of rollout %q", id)
+	}
+	var state, reason string
+	err = sel.QueryRowContext(ctx, id).Scan(&state, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", rolloutNotFound(id)
+	}
+	if err != nil {
+		return "", "", wrap(err, "read the state of rollout %q", id)
+	}
+	return patchpilot.RolloutState(state), reason, nil
+}
+
 // Rollouts lists rollouts with their stages, newest first (by CreatedAt,
 // then by id), optionally only those in one state.
 func (db *DB) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patchpilot.Rollout, error) {
@@ -317,9 +338,11 @@ func rolloutExists(ctx context.Context, tx *sql.Tx, id string) error {
 
 // touchRollout records that something of the rollout changed.
 func touchRollout(ctx context.Context, tx *sql.Tx, id, now string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE rollouts SET updated_at = ? WHERE id = ?`, now, id)
+	_, err := tx.ExecContext(ctx, touchRolloutSQL, now, id)
 	return err
 }
+
+const touchRolloutSQL = `UPDATE rollouts SET updated_at = ? WHERE id = ?`
 
 // readTx runs fn in a read transaction, so that the queries of one call see
 // one snapshot of the database even while a writer commits.

@@ -24,6 +24,7 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("Stages", s.testStages)
 	t.Run("HostRuns", s.testHostRuns)
 	t.Run("HostRunErrors", s.testHostRunErrors)
+	t.Run("HostRunEvent", s.testHostRunEvent)
 	t.Run("MoveHosts", s.testMoveHosts)
 	t.Run("Incidents", s.testIncidents)
 	t.Run("Outcomes", s.testOutcomes)
@@ -247,6 +248,13 @@ func (s suite) testRolloutState(t *testing.T) {
 		t.Errorf("state, reason = %q, %q; want halted with the reason", got.State, got.Reason)
 	}
 	wantAbout(t, "UpdatedAt", got.UpdatedAt, before, after)
+	if state, reason, err := st.RolloutState(ctx, "r"); err != nil || state != got.State || reason != got.Reason {
+		t.Errorf("RolloutState = %q, %q, %v; want %q, %q as Rollout reads them", state, reason, err, got.State, got.Reason)
+	}
+	_, _, err := st.RolloutState(ctx, "nope")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, _, err = st.RolloutState(ctx, "")
+	wantCode(t, err, patchpilot.EINVALID, "")
 	if !got.CreatedAt.Equal(baseTime) {
 		t.Errorf("CreatedAt = %v, want %v unchanged", got.CreatedAt, baseTime)
 	}
@@ -365,6 +373,24 @@ func (s suite) testHostRuns(t *testing.T) {
 	if o := mustHostRuns(t, st, "other")[2]; o.State != patchpilot.HostPending || o.FromVersions != nil {
 		t.Errorf("the same host in another rollout changed: %+v", o)
 	}
+	// HostRun reads one record exactly as HostRuns lists it.
+	for _, h := range runs {
+		one, err := st.HostRun(ctx, "r", h.Host)
+		if err != nil {
+			t.Fatalf("HostRun(r, %s): %v", h.Host, err)
+		}
+		if !reflect.DeepEqual(one, h) {
+			t.Errorf("HostRun(r, %s) =\n%+v\nwant, as HostRuns lists it,\n%+v", h.Host, one, h)
+		}
+	}
+	_, err := st.HostRun(ctx, "r", "nope")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, err = st.HostRun(ctx, "nope", "web-1")
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	_, err = st.HostRun(ctx, "", "web-1")
+	wantCode(t, err, patchpilot.EINVALID, "rollout")
+	_, err = st.HostRun(ctx, "r", "")
+	wantCode(t, err, patchpilot.EINVALID, "host")
 
 	// A later save replaces the record, clearing what it leaves empty;
 	// an empty Stage means the assigned one.
@@ -494,4 +520,50 @@ func (s suite) testCanceledRollout(t *testing.T) {
 	}
 	_, err = st.Rollout(context.Background(), "r")
 	wantCode(t, err, patchpilot.ENOTFOUND, "")
+}
+
+// SaveHostRunEvent stores the record and its event together, or neither.
+func (s suite) testHostRunEvent(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	mustCreate(t, st, fixtureRollout("r", baseTime))
+	full := fullHostRun("r", "canary", "web-1")
+	ev := patchpilot.Event{Actor: "controller", Kind: patchpilot.EventHostState, Rollout: "r", Host: "web-1", Message: "web-1 verify"}
+	before := time.Now()
+	record, stored, err := st.SaveHostRunEvent(ctx, full, ev)
+	if err != nil {
+		t.Fatalf("SaveHostRunEvent: %v", err)
+	}
+	after := time.Now()
+	if stored.ID == 0 || stored.Message != ev.Message || stored.Kind != ev.Kind {
+		t.Errorf("stored event = %+v, want %+v with an id", stored, ev)
+	}
+	wantAbout(t, "event time", stored.Time, before, after)
+	got := mustHostRuns(t, st, "r")[2]
+	want := storedHostRun(full)
+	want.UpdatedAt = got.UpdatedAt
+	if got, want := canonicalHostRun(t, got), canonicalHostRun(t, want); !reflect.DeepEqual(got, want) {
+		t.Errorf("saved host run =\n%+v\nwant\n%+v", got, want)
+	}
+	if !reflect.DeepEqual(record, got) {
+		t.Errorf("the record returned =\n%+v\nwant, as HostRuns lists it,\n%+v", record, got)
+	}
+	evs, err := st.Events(ctx, patchpilot.EventFilter{Rollout: "r", Kind: patchpilot.EventHostState})
+	if err != nil || len(evs) != 1 || !reflect.DeepEqual(evs[0], stored) {
+		t.Fatalf("events = %+v, %v; want the one stored %+v", evs, err, stored)
+	}
+
+	// A record the store refuses takes its event with it, and an event it
+	// refuses its record.
+	_, _, err = st.SaveHostRunEvent(ctx, patchpilot.HostRun{Rollout: "r", Host: "nope", State: patchpilot.HostFailed}, ev)
+	wantCode(t, err, patchpilot.ENOTFOUND, "nope")
+	next := patchpilot.HostRun{Rollout: "r", Host: "web-1", State: patchpilot.HostSucceeded}
+	_, _, err = st.SaveHostRunEvent(ctx, next, patchpilot.Event{Rollout: "r", Message: "no kind"})
+	wantCode(t, err, patchpilot.EINVALID, "kind")
+	if evs, _ := st.Events(ctx, patchpilot.EventFilter{Rollout: "r", Kind: patchpilot.EventHostState}); len(evs) != 1 {
+		t.Errorf("after refused saves, %d host events, want the first only", len(evs))
+	}
+	if got := mustHostRuns(t, st, "r")[2]; got.State != full.State {
+		t.Errorf("after a refused event, the record is %s, want %s unchanged", got.State, full.State)
+	}
 }
