@@ -28,7 +28,6 @@ import (
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
 	"github.com/patchpilot/patchpilot/internal/lab"
-	"github.com/patchpilot/patchpilot/internal/lab/labowner"
 )
 
 // demoAdvisories are the lab's demo advisories: OSV records for the lab's
@@ -408,9 +407,7 @@ func (d *demo) bootLab(ctx context.Context) error {
 	if !d.f.keep {
 		// The lab dies with the demo: if the demo is killed before it
 		// takes the lab down, the next lab started here does.
-		if own, err := labowner.Of(os.Getpid()); err == nil {
-			o.Owner = own
-		}
+		o.Owner = lab.ThisProcess()
 	}
 	began := time.Now()
 	l, err := lab.Up(ctx, o)

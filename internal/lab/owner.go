@@ -101,3 +101,14 @@ func reclaimAbandoned(ctx context.Context, except string, logger *slog.Logger) e
 	}
 	return errors.Join(errs...)
 }
+
+// ThisProcess is the Options.Owner value that makes this process the
+// owner of a lab: the lab is taken down by the next lab started once this
+// process has exited. "" when /proc cannot say (the lab then has no owner).
+func ThisProcess() string {
+	o, err := labowner.Of(os.Getpid())
+	if err != nil {
+		return ""
+	}
+	return o
+}
