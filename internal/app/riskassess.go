@@ -192,42 +192,22 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if err != nil {
 		return res, err
 	}
-	// patch name → host → records
-	groups := map[string]map[string][]risk.Record{}
-	pinsOf := map[string]map[string]bool{}
-	for _, u := range updates {
-		hc, err := a.hostContext(ctx, hosts, u.Host)
-		if err != nil {
-			return res, err
-		}
-		name := q.Patch
-		if len(pins) == 0 {
-			name = sourceOf(u) + "=" + u.CandidateVersion
-		}
-		if groups[name] == nil {
-			groups[name], pinsOf[name] = map[string][]risk.Record{}, map[string]bool{}
-		}
-		groups[name][u.Host] = append(groups[name][u.Host], recordFor(u, hc, now, deps))
-		pinsOf[name][u.Package+"="+u.CandidateVersion] = true
+	s := patchScoring{
+		patch: q.Patch, pinned: len(pins) > 0, model: m,
+		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+			hc, err := a.hostContext(ctx, hosts, u.Host)
+			if err != nil {
+				return risk.Record{}, err
+			}
+			return recordFor(u, hc, now, deps), nil
+		},
 	}
-	for name, byHost := range groups {
-		pa := PatchAssessment{Patch: name, Packages: sortedKeys(pinsOf[name])}
-		for _, recs := range byHost {
-			for i := range recs {
-				recs[i].TransactionSize = len(recs)
-			}
-			as := m.AssessPatch(recs)
-			as.Features = nil // kept with stored assessments, not printed
-			pa.Hosts = append(pa.Hosts, as)
-		}
-		sort.Slice(pa.Hosts, func(i, j int) bool {
-			if pa.Hosts[i].Probability != pa.Hosts[j].Probability {
-				return pa.Hosts[i].Probability > pa.Hosts[j].Probability
-			}
-			return pa.Hosts[i].Host < pa.Hosts[j].Host
-		})
-		pa.Summary = risk.Summarize(pa.Hosts)
-		res.Patches = append(res.Patches, pa)
+	score := s.shared
+	if a.assessEachHost {
+		score = s.each
+	}
+	if res.Patches, err = score(updates); err != nil {
+		return res, err
 	}
 	sort.Slice(res.Patches, func(i, j int) bool {
 		a, b := res.Patches[i].Summary, res.Patches[j].Summary
@@ -237,6 +217,160 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res.Patches[i].Patch < res.Patches[j].Patch
 	})
 	return res, nil
+}
+
+// patchScoring groups pending updates into patches (by source package and
+// candidate version, or the one patch of a --patch query) and scores each
+// patch on each of its hosts.
+type patchScoring struct {
+	patch  string // the --patch query, the name of the one patch when pinned
+	pinned bool
+	model  *risk.Model
+	record func(patchpilot.HostUpdate) (risk.Record, error)
+}
+
+// nameOf is the name of the patch an update belongs to.
+func (s *patchScoring) nameOf(u patchpilot.HostUpdate) string {
+	if s.pinned {
+		return s.patch
+	}
+	return sourceOf(u) + "=" + u.CandidateVersion
+}
+
+// each scores every host's records of every patch on their own.
+func (s *patchScoring) each(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
+	// patch name → host → records
+	groups := map[string]map[string][]risk.Record{}
+	pinsOf := map[string]map[string]bool{}
+	for _, u := range updates {
+		r, err := s.record(u)
+		if err != nil {
+			return nil, err
+		}
+		name := s.nameOf(u)
+		if groups[name] == nil {
+			groups[name], pinsOf[name] = map[string][]risk.Record{}, map[string]bool{}
+		}
+		groups[name][u.Host] = append(groups[name][u.Host], r)
+		pinsOf[name][u.Package+"="+u.CandidateVersion] = true
+	}
+	out := []PatchAssessment{}
+	for name, byHost := range groups {
+		pa := PatchAssessment{Patch: name, Packages: sortedKeys(pinsOf[name])}
+		for _, recs := range byHost {
+			for i := range recs {
+				recs[i].TransactionSize = len(recs)
+			}
+			as := s.model.AssessPatch(recs)
+			as.Features = nil // kept with stored assessments, not printed
+			pa.Hosts = append(pa.Hosts, as)
+		}
+		finishPatch(&pa)
+		out = append(out, pa)
+	}
+	return out, nil
+}
+
+// shared scores the same patches as each, host by host: the records of one
+// host at a time are built, grouped and dropped, and hosts whose records of
+// a patch agree in everything the model reads share one assessment
+// (risk.PatchScorer), so that a fleet of alike hosts costs about one
+// scoring per distinct patch and OS, role and history.
+func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
+	byHost := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Host, b.Host) }
+	if !slices.IsSortedFunc(updates, byHost) {
+		// A stable sort keeps each host's updates in their order, which
+		// orders the packages of its assessments.
+		updates = slices.Clone(updates)
+		slices.SortStableFunc(updates, byHost)
+	}
+	type version struct{ pkg, version string }
+	type patch struct {
+		pa   PatchAssessment
+		pins map[version]bool
+	}
+	// Patches by source package and candidate version, so that no name is
+	// built for each update.
+	patches := map[version]*patch{}
+	var order []*patch
+	patchOf := func(u patchpilot.HostUpdate) *patch {
+		k := version{sourceOf(u), u.CandidateVersion}
+		if s.pinned {
+			k = version{}
+		}
+		p := patches[k]
+		if p == nil {
+			p = &patch{pa: PatchAssessment{Patch: s.nameOf(u)}, pins: map[version]bool{}}
+			patches[k] = p
+			order = append(order, p)
+		}
+		p.pins[version{u.Package, u.CandidateVersion}] = true
+		return p
+	}
+	scorer := s.model.NewPatchScorer()
+	// One host's records of each of its patches, in the order of their
+	// first update; the buffers are reused from host to host.
+	type hostPatch struct {
+		p    *patch
+		recs []risk.Record
+	}
+	var mine []hostPatch
+	for i := 0; i < len(updates); {
+		j := i + 1
+		for j < len(updates) && updates[j].Host == updates[i].Host {
+			j++
+		}
+		n := 0
+		for _, u := range updates[i:j] {
+			r, err := s.record(u)
+			if err != nil {
+				return nil, err
+			}
+			p := patchOf(u)
+			k := 0
+			for k < n && mine[k].p != p {
+				k++
+			}
+			if k == n {
+				if n == len(mine) {
+					mine = append(mine, hostPatch{})
+				}
+				mine[n].p, mine[n].recs = p, mine[n].recs[:0]
+				n++
+			}
+			mine[k].recs = append(mine[k].recs, r)
+		}
+		for _, hp := range mine[:n] {
+			for k := range hp.recs {
+				hp.recs[k].TransactionSize = len(hp.recs)
+			}
+			hp.p.pa.Hosts = append(hp.p.pa.Hosts, scorer.AssessPatch(hp.recs))
+			clear(hp.recs) // let the records' facts go
+		}
+		i = j
+	}
+	out := make([]PatchAssessment, 0, len(order))
+	for _, p := range order {
+		pins := make(map[string]bool, len(p.pins))
+		for v := range p.pins {
+			pins[v.pkg+"="+v.version] = true
+		}
+		p.pa.Packages = sortedKeys(pins)
+		finishPatch(&p.pa)
+		out = append(out, p.pa)
+	}
+	return out, nil
+}
+
+// finishPatch orders a patch's hosts riskiest first and sums them up.
+func finishPatch(pa *PatchAssessment) {
+	sort.Slice(pa.Hosts, func(i, j int) bool {
+		if pa.Hosts[i].Probability != pa.Hosts[j].Probability {
+			return pa.Hosts[i].Probability > pa.Hosts[j].Probability
+		}
+		return pa.Hosts[i].Host < pa.Hosts[j].Host
+	})
+	pa.Summary = risk.Summarize(pa.Hosts)
 }
 
 // fleetReadFrom is how many updates make an assessment read every host's
