@@ -139,18 +139,45 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 	}
 	defer rows.Close()
 	out := []patchpilot.HostUpdate{}
+	// A fleet's hosts share their OS and most of their updates: each
+	// distinct name and version is kept once, however many rows repeat
+	// it, and each OS's ecosystem is worked out once.
+	strs := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := strs[s]; ok {
+			return v
+		}
+		strs[s] = s
+		return s
+	}
+	type osKey struct{ name, version, pretty string }
+	ecosystems := map[osKey]string{}
 	for rows.Next() {
 		var (
 			u                               patchpilot.HostUpdate
+			host                            string
 			family, osName, osVer, osPretty string
 			advisories                      string
 		)
-		if err := rows.Scan(&u.Host, &family, &osName, &osVer, &osPretty, &u.Package, &u.SourcePackage,
+		if err := rows.Scan(&host, &family, &osName, &osVer, &osPretty, &u.Package, &u.SourcePackage,
 			&u.InstalledVersion, &u.CandidateVersion, &u.Security, &advisories); err != nil {
 			return nil, wrap(err, "list pending updates")
 		}
-		u.Family = patchpilot.OSFamily(family)
-		u.Ecosystem = patchpilot.Facts{OSName: osName, OSVersion: osVer, OSPretty: osPretty}.Ecosystem()
+		u.Host = host
+		if n := len(out); n > 0 && out[n-1].Host == host {
+			u.Host = out[n-1].Host // rows come by host
+		}
+		u.Family = patchpilot.OSFamily(intern(family))
+		k := osKey{osName, osVer, osPretty}
+		eco, ok := ecosystems[k]
+		if !ok {
+			eco = patchpilot.Facts{OSName: osName, OSVersion: osVer, OSPretty: osPretty}.Ecosystem()
+			ecosystems[k] = eco
+		}
+		u.Ecosystem = eco
+		u.Package, u.SourcePackage = intern(u.Package), intern(u.SourcePackage)
+		u.InstalledVersion, u.CandidateVersion = intern(u.InstalledVersion), intern(u.CandidateVersion)
+		var err error
 		if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
 			return nil, wrap(err, "list pending updates of %q", u.Host)
 		}
