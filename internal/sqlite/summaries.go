@@ -111,6 +111,19 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		if err != nil {
 			return err
 		}
+		if filter.Package == "" {
+			// The snapshots count their updates: the list is made as
+			// long as it will be at once, not grown row by row.
+			n := 0
+			for _, h := range snaps {
+				if filter.SecurityOnly {
+					n += h.securityUpdates
+				} else {
+					n += h.updates
+				}
+			}
+			out = make([]patchpilot.HostUpdate, 0, n)
+		}
 		var where []string
 		var args []any
 		if filter.Host != "" {
@@ -190,17 +203,19 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 	return out, nil
 }
 
-// snapshotHost is a host as its latest snapshot describes it.
+// snapshotHost is a host as its latest snapshot describes it, with the
+// number of its pending updates (and of those that are security updates).
 type snapshotHost struct {
-	name      string
-	family    patchpilot.OSFamily
-	ecosystem string
+	name                     string
+	family                   patchpilot.OSFamily
+	ecosystem                string
+	updates, securityUpdates int
 }
 
 // latestSnapshotHosts maps the id of each host's latest snapshot (or only
 // the named host's) to the host's name and OS.
 func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, host string) (map[int64]snapshotHost, error) {
-	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty
+	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
 		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
 	var args []any
 	if host != "" {
@@ -222,7 +237,7 @@ func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, host string) (map[int6
 			h  snapshotHost
 			k  osKey
 		)
-		if err := rows.Scan(&id, &h.name, &k.family, &k.name, &k.version, &k.pretty); err != nil {
+		if err := rows.Scan(&id, &h.name, &k.family, &k.name, &k.version, &k.pretty, &h.updates, &h.securityUpdates); err != nil {
 			return nil, err
 		}
 		o, ok := oses[k]
@@ -232,6 +247,7 @@ func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, host string) (map[int6
 			oses[k] = o
 		}
 		h.family, h.ecosystem = o.family, o.ecosystem
+		h.updates, h.securityUpdates = max(h.updates, 0), max(h.securityUpdates, 0)
 		out[id] = h
 	}
 	return out, rows.Err()
