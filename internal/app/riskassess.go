@@ -286,14 +286,18 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 	}
 	type version struct{ pkg, version string }
 	type patch struct {
-		pa   PatchAssessment
-		pins map[version]bool
+		pa       PatchAssessment
+		pins     map[version]bool
+		hosts    int    // how many hosts have the patch
+		lastHost string // the last of them seen
 	}
 	// Patches by source package and candidate version, so that no name is
-	// built for each update.
+	// built for each update; each update's patch, and how many hosts each
+	// patch has, so that its list of hosts is made at its length.
 	patches := map[version]*patch{}
 	var order []*patch
-	patchOf := func(u patchpilot.HostUpdate) *patch {
+	patchOf := make([]*patch, len(updates))
+	for i, u := range updates {
 		k := version{sourceOf(u), u.CandidateVersion}
 		if s.pinned {
 			k = version{}
@@ -305,7 +309,13 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 			order = append(order, p)
 		}
 		p.pins[version{u.Package, u.CandidateVersion}] = true
-		return p
+		if p.hosts == 0 || p.lastHost != u.Host {
+			p.hosts, p.lastHost = p.hosts+1, u.Host
+		}
+		patchOf[i] = p
+	}
+	for _, p := range order {
+		p.pa.Hosts = make([]risk.Assessment, 0, p.hosts)
 	}
 	scorer := s.model.NewPatchScorer()
 	// One host's records of each of its patches, in the order of their
@@ -321,12 +331,12 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 			j++
 		}
 		n := 0
-		for _, u := range updates[i:j] {
-			r, err := s.record(u)
+		for x := i; x < j; x++ {
+			r, err := s.record(updates[x])
 			if err != nil {
 				return nil, err
 			}
-			p := patchOf(u)
+			p := patchOf[x]
 			k := 0
 			for k < n && mine[k].p != p {
 				k++
