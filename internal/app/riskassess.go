@@ -182,16 +182,17 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		}
 	}
 	hosts := map[string]*hostContext{}
+	var deps *patchpilot.DependencyGraph
 	if q.Host == "" && len(updates) > fleetReadFrom {
-		if hosts, err = a.fleetContexts(ctx); err != nil {
+		// The fleet's hosts and facts, read once for the records and
+		// the dependency map.
+		if hosts, deps, err = a.fleetContextsAndGraph(ctx); err != nil {
 			return res, err
 		}
-	}
-	now := a.now()
-	deps, err := a.dependencyMap(ctx)
-	if err != nil {
+	} else if deps, err = a.dependencyMap(ctx); err != nil {
 		return res, err
 	}
+	now := a.now()
 	s := patchScoring{
 		patch: q.Patch, pinned: len(pins) > 0, model: m,
 		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
@@ -398,6 +399,29 @@ func (a *App) fleetContexts(ctx context.Context) (map[string]*hostContext, error
 	if err != nil {
 		return nil, err
 	}
+	return contextsOf(hs, facts), nil
+}
+
+// fleetContextsAndGraph is fleetContexts, with the fleet's dependency map
+// built, live, from the same hosts and facts rather than read again.
+func (a *App) fleetContextsAndGraph(ctx context.Context) (map[string]*hostContext, *patchpilot.DependencyGraph, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := a.buildDependencyGraph(ctx, hs, facts, a.DependencyMaxAge())
+	if err != nil {
+		return nil, nil, err
+	}
+	return contextsOf(hs, facts), &g, nil
+}
+
+// contextsOf pairs each host that has facts with them, by name.
+func contextsOf(hs []patchpilot.Host, facts []patchpilot.Facts) map[string]*hostContext {
 	byName := make(map[string]patchpilot.Host, len(hs))
 	for _, h := range hs {
 		byName[h.Name] = h
@@ -408,7 +432,7 @@ func (a *App) fleetContexts(ctx context.Context) (map[string]*hostContext, error
 			out[f.Host] = &hostContext{host: h, facts: f}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // hostContext loads a host and its latest facts once per assessment.

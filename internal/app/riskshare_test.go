@@ -130,9 +130,13 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 	}
 	compare := func(model string) {
 		t.Helper()
-		for _, from := range []int{200, 0} { // the fleet's facts read per host, and in one query
+		// The fleet's facts read per host with the dependency map read on
+		// its own, then in one query that the map is built from: the
+		// answers must not change either.
+		first := map[int]AssessResult{}
+		for _, from := range []int{200, 0} {
 			fleetReadFrom = from
-			for _, q := range queries {
+			for i, q := range queries {
 				a.assessEachHost = false
 				shared, err := assess(q)
 				if err != nil {
@@ -151,6 +155,11 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 				je, _ := json.Marshal(each)
 				if string(js) != string(je) {
 					t.Errorf("%s, %+v: JSON differs:\n%s\n%s", model, q, js, je)
+				}
+				if prev, ok := first[i]; !ok {
+					first[i] = shared
+				} else if !reflect.DeepEqual(prev, shared) {
+					t.Errorf("%s, %+v: the fleet read at once gives\n%+v\nhost by host\n%+v", model, q, shared, prev)
 				}
 			}
 		}
