@@ -107,7 +107,7 @@ func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, er
 func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
 	out := []patchpilot.HostUpdate{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
-		snaps, err := latestSnapshotHosts(ctx, tx, filter.Host)
+		snaps, err := latestSnapshotHosts(ctx, tx, filter)
 		if err != nil {
 			return err
 		}
@@ -130,6 +130,7 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 			where = append(where, "h.name = ?")
 			args = append(args, filter.Host)
 		}
+		where, args = hostRange(filter, where, args)
 		if filter.SecurityOnly {
 			where = append(where, "u.security = 1")
 		}
@@ -212,15 +213,34 @@ type snapshotHost struct {
 	updates, securityUpdates int
 }
 
-// latestSnapshotHosts maps the id of each host's latest snapshot (or only
-// the named host's) to the host's name and OS.
-func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, host string) (map[int64]snapshotHost, error) {
+// hostRange adds the conditions on the hosts' names of filter's
+// HostsAfter and HostsThrough.
+func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]string, []any) {
+	if filter.HostsAfter != "" {
+		where = append(where, "h.name > ?")
+		args = append(args, filter.HostsAfter)
+	}
+	if filter.HostsThrough != "" {
+		where = append(where, "h.name <= ?")
+		args = append(args, filter.HostsThrough)
+	}
+	return where, args
+}
+
+// latestSnapshotHosts maps the id of each host's latest snapshot (of the
+// hosts filter's Host, HostsAfter and HostsThrough select) to the host's
+// name and OS.
+func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) (map[int64]snapshotHost, error) {
 	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
 		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
+	var where []string
 	var args []any
-	if host != "" {
-		q += " WHERE h.name = ?"
-		args = append(args, host)
+	if filter.Host != "" {
+		where = append(where, "h.name = ?")
+		args = append(args, filter.Host)
+	}
+	if where, args = hostRange(filter, where, args); len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
