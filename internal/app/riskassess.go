@@ -148,6 +148,13 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return AssessResult{}, err
 	}
 	res := AssessResult{ModelVersion: m.Version, ColdStart: m.ColdStart(), Patches: []PatchAssessment{}}
+	if q.Host == "" && len(pins) == 0 && !a.assessEachHost {
+		if res.Patches, err = a.assessFleet(ctx, m); err != nil {
+			return res, err
+		}
+		sortPatches(res.Patches)
+		return res, nil
+	}
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
 	if err != nil {
 		return res, err
@@ -210,14 +217,75 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if res.Patches, err = score(updates); err != nil {
 		return res, err
 	}
-	sort.Slice(res.Patches, func(i, j int) bool {
-		a, b := res.Patches[i].Summary, res.Patches[j].Summary
+	sortPatches(res.Patches)
+	return res, nil
+}
+
+// sortPatches orders patches riskiest first, then by name.
+func sortPatches(ps []PatchAssessment) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i].Summary, ps[j].Summary
 		if a.MaxProbability != b.MaxProbability {
 			return a.MaxProbability > b.MaxProbability
 		}
-		return res.Patches[i].Patch < res.Patches[j].Patch
+		return ps[i].Patch < ps[j].Patch
 	})
-	return res, nil
+}
+
+// fleetPartHosts is how many hosts' pending updates the assessment of the
+// whole fleet reads and scores at a time: a fleet's updates are many times
+// its assessments, and are never all held at once.
+var fleetPartHosts = 2000
+
+// assessFleet scores every pending update of the fleet, as patches by
+// source package and candidate version, reading the hosts' updates a part
+// at a time (by name) and scoring them with shared scoring.
+func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment, error) {
+	hosts, deps, err := a.fleetContextsAndGraph(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(hosts))
+	for name := range hosts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	now := a.now()
+	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+		hc, err := a.hostContext(ctx, hosts, u.Host)
+		if err != nil {
+			return risk.Record{}, err
+		}
+		return recordFor(u, hc, now, deps), nil
+	}}
+	sh := s.newShared()
+	advisories, published := advisoryCache{}, map[string]time.Time{}
+	// The parts tile the names: after the last name of the part before,
+	// through the last of this one, and the last part has no end, so
+	// that every host with updates is read once.
+	for i := 0; ; i += fleetPartHosts {
+		var f patchpilot.UpdateFilter
+		if i > 0 {
+			f.HostsAfter = names[i-1]
+		}
+		last := i+fleetPartHosts >= len(names)
+		if !last {
+			f.HostsThrough = names[i+fleetPartHosts-1]
+		}
+		updates, err := a.Store.PendingUpdates(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.annotateWith(ctx, updates, published, advisories); err != nil {
+			return nil, err
+		}
+		if err := sh.add(updates, last); err != nil {
+			return nil, err
+		}
+		if last {
+			return sh.finish(), nil
+		}
+	}
 }
 
 // patchScoring groups pending updates into patches (by source package and
@@ -278,6 +346,47 @@ func (s *patchScoring) each(updates []patchpilot.HostUpdate) ([]PatchAssessment,
 // (risk.PatchScorer), so that a fleet of alike hosts costs about one
 // scoring per distinct patch and OS, role and history.
 func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
+	sh := s.newShared()
+	if err := sh.add(updates, true); err != nil {
+		return nil, err
+	}
+	return sh.finish(), nil
+}
+
+// sharedScoring is the state of shared scoring, fed a part of the fleet at
+// a time (add) and summed up at the end (finish).
+type sharedScoring struct {
+	s       *patchScoring
+	patches map[patchVersion]*sharedPatch
+	order   []*sharedPatch
+	scorer  *risk.PatchScorer
+	mine    []hostPatch // one host's records by patch, reused
+	patchOf []*sharedPatch
+}
+
+type patchVersion struct{ pkg, version string }
+
+type sharedPatch struct {
+	pa       PatchAssessment
+	pins     map[patchVersion]bool
+	hosts    int    // how many hosts of the part being added have the patch
+	lastHost string // the last of them seen
+}
+
+// hostPatch is one host's records of one of its patches.
+type hostPatch struct {
+	p    *sharedPatch
+	recs []risk.Record
+}
+
+func (s *patchScoring) newShared() *sharedScoring {
+	return &sharedScoring{s: s, patches: map[patchVersion]*sharedPatch{}, scorer: s.model.NewPatchScorer()}
+}
+
+// add scores the updates of some hosts, each host's updates all in one
+// call. With exact, the patches' lists of hosts are made at their length
+// for these updates, which must then be the last.
+func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, exact bool) error {
 	byHost := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Host, b.Host) }
 	if !slices.IsSortedFunc(updates, byHost) {
 		// A stable sort keeps each host's updates in their order, which
@@ -285,47 +394,38 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 		updates = slices.Clone(updates)
 		slices.SortStableFunc(updates, byHost)
 	}
-	type version struct{ pkg, version string }
-	type patch struct {
-		pa       PatchAssessment
-		pins     map[version]bool
-		hosts    int    // how many hosts have the patch
-		lastHost string // the last of them seen
-	}
 	// Patches by source package and candidate version, so that no name is
 	// built for each update; each update's patch, and how many hosts each
-	// patch has, so that its list of hosts is made at its length.
-	patches := map[version]*patch{}
-	var order []*patch
-	patchOf := make([]*patch, len(updates))
+	// patch has here.
+	if cap(sh.patchOf) < len(updates) {
+		sh.patchOf = make([]*sharedPatch, len(updates))
+	}
+	patchOf := sh.patchOf[:len(updates)]
+	for _, p := range sh.order {
+		p.hosts = 0
+	}
 	for i, u := range updates {
-		k := version{sourceOf(u), u.CandidateVersion}
-		if s.pinned {
-			k = version{}
+		k := patchVersion{sourceOf(u), u.CandidateVersion}
+		if sh.s.pinned {
+			k = patchVersion{}
 		}
-		p := patches[k]
+		p := sh.patches[k]
 		if p == nil {
-			p = &patch{pa: PatchAssessment{Patch: s.nameOf(u)}, pins: map[version]bool{}}
-			patches[k] = p
-			order = append(order, p)
+			p = &sharedPatch{pa: PatchAssessment{Patch: sh.s.nameOf(u)}, pins: map[patchVersion]bool{}}
+			sh.patches[k] = p
+			sh.order = append(sh.order, p)
 		}
-		p.pins[version{u.Package, u.CandidateVersion}] = true
+		p.pins[patchVersion{u.Package, u.CandidateVersion}] = true
 		if p.hosts == 0 || p.lastHost != u.Host {
 			p.hosts, p.lastHost = p.hosts+1, u.Host
 		}
 		patchOf[i] = p
 	}
-	for _, p := range order {
-		p.pa.Hosts = make([]risk.Assessment, 0, p.hosts)
+	if exact {
+		for _, p := range sh.order {
+			p.pa.Hosts = slices.Grow(p.pa.Hosts, p.hosts)
+		}
 	}
-	scorer := s.model.NewPatchScorer()
-	// One host's records of each of its patches, in the order of their
-	// first update; the buffers are reused from host to host.
-	type hostPatch struct {
-		p    *patch
-		recs []risk.Record
-	}
-	var mine []hostPatch
 	for i := 0; i < len(updates); {
 		j := i + 1
 		for j < len(updates) && updates[j].Host == updates[i].Host {
@@ -333,35 +433,41 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 		}
 		n := 0
 		for x := i; x < j; x++ {
-			r, err := s.record(updates[x])
+			r, err := sh.s.record(updates[x])
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p := patchOf[x]
 			k := 0
-			for k < n && mine[k].p != p {
+			for k < n && sh.mine[k].p != p {
 				k++
 			}
 			if k == n {
-				if n == len(mine) {
-					mine = append(mine, hostPatch{})
+				if n == len(sh.mine) {
+					sh.mine = append(sh.mine, hostPatch{})
 				}
-				mine[n].p, mine[n].recs = p, mine[n].recs[:0]
+				sh.mine[n].p, sh.mine[n].recs = p, sh.mine[n].recs[:0]
 				n++
 			}
-			mine[k].recs = append(mine[k].recs, r)
+			sh.mine[k].recs = append(sh.mine[k].recs, r)
 		}
-		for _, hp := range mine[:n] {
+		for _, hp := range sh.mine[:n] {
 			for k := range hp.recs {
 				hp.recs[k].TransactionSize = len(hp.recs)
 			}
-			hp.p.pa.Hosts = append(hp.p.pa.Hosts, scorer.AssessPatch(hp.recs))
+			hp.p.pa.Hosts = append(hp.p.pa.Hosts, sh.scorer.AssessPatch(hp.recs))
 			clear(hp.recs) // let the records' facts go
 		}
 		i = j
 	}
-	out := make([]PatchAssessment, 0, len(order))
-	for _, p := range order {
+	clear(patchOf)
+	return nil
+}
+
+// finish returns the patches, each with its hosts riskiest first.
+func (sh *sharedScoring) finish() []PatchAssessment {
+	out := make([]PatchAssessment, 0, len(sh.order))
+	for _, p := range sh.order {
 		pins := make(map[string]bool, len(p.pins))
 		for v := range p.pins {
 			pins[v.pkg+"="+v.version] = true
@@ -370,7 +476,7 @@ func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessmen
 		finishPatch(&p.pa)
 		out = append(out, p.pa)
 	}
-	return out, nil
+	return out
 }
 
 // finishPatch orders a patch's hosts riskiest first and sums them up.

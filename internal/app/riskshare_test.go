@@ -133,9 +133,11 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 		// The fleet's facts read per host with the dependency map read on
 		// its own, then in one query that the map is built from: the
 		// answers must not change either.
+		// The whole fleet's assessment is read a part of the hosts at a
+		// time: in one part, in parts of 7 hosts, and host by host.
 		first := map[int]AssessResult{}
-		for _, from := range []int{200, 0} {
-			fleetReadFrom = from
+		for _, c := range []struct{ from, part int }{{200, 2000}, {0, 2000}, {0, 7}, {0, 1}} {
+			fleetReadFrom, fleetPartHosts = c.from, c.part
 			for i, q := range queries {
 				a.assessEachHost = false
 				shared, err := assess(q)
@@ -159,11 +161,11 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 				if prev, ok := first[i]; !ok {
 					first[i] = shared
 				} else if !reflect.DeepEqual(prev, shared) {
-					t.Errorf("%s, %+v: the fleet read at once gives\n%+v\nhost by host\n%+v", model, q, shared, prev)
+					t.Errorf("%s, %+v, %+v: the assessment differs from the first one's:\n%+v\n%+v", model, c, q, shared, prev)
 				}
 			}
 		}
-		fleetReadFrom = 200
+		fleetReadFrom, fleetPartHosts = 200, 2000
 	}
 	compare("cold start")
 	// A trained model, with weights on more features, over a history
