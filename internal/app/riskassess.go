@@ -279,7 +279,7 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 		if err := a.annotateWith(ctx, updates, published, advisories); err != nil {
 			return nil, err
 		}
-		if err := sh.add(updates, last); err != nil {
+		if err := sh.add(updates, max(len(names)-i-fleetPartHosts, 0)); err != nil {
 			return nil, err
 		}
 		if last {
@@ -347,7 +347,7 @@ func (s *patchScoring) each(updates []patchpilot.HostUpdate) ([]PatchAssessment,
 // scoring per distinct patch and OS, role and history.
 func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
 	sh := s.newShared()
-	if err := sh.add(updates, true); err != nil {
+	if err := sh.add(updates, 0); err != nil {
 		return nil, err
 	}
 	return sh.finish(), nil
@@ -384,9 +384,10 @@ func (s *patchScoring) newShared() *sharedScoring {
 }
 
 // add scores the updates of some hosts, each host's updates all in one
-// call. With exact, the patches' lists of hosts are made at their length
-// for these updates, which must then be the last.
-func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, exact bool) error {
+// call, with hostsLeft hosts still to come in later calls (0: these are
+// the last). The patches' lists of hosts are made as long as these hosts
+// and, in proportion, those left will make them.
+func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, hostsLeft int) error {
 	byHost := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Host, b.Host) }
 	if !slices.IsSortedFunc(updates, byHost) {
 		// A stable sort keeps each host's updates in their order, which
@@ -404,7 +405,11 @@ func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, exact bool) error 
 	for _, p := range sh.order {
 		p.hosts = 0
 	}
+	hostsHere := 0
 	for i, u := range updates {
+		if i == 0 || u.Host != updates[i-1].Host {
+			hostsHere++
+		}
 		k := patchVersion{sourceOf(u), u.CandidateVersion}
 		if sh.s.pinned {
 			k = patchVersion{}
@@ -421,9 +426,16 @@ func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, exact bool) error 
 		}
 		patchOf[i] = p
 	}
-	if exact {
-		for _, p := range sh.order {
-			p.pa.Hosts = slices.Grow(p.pa.Hosts, p.hosts)
+	for _, p := range sh.order {
+		want := len(p.pa.Hosts) + p.hosts
+		if hostsLeft > 0 && hostsHere > 0 {
+			want += int(int64(p.hosts) * int64(hostsLeft) / int64(hostsHere))
+		}
+		if want > cap(p.pa.Hosts) {
+			if hostsLeft > 0 {
+				want = max(want, cap(p.pa.Hosts)+cap(p.pa.Hosts)/4)
+			}
+			p.pa.Hosts = slices.Grow(p.pa.Hosts, want-len(p.pa.Hosts))
 		}
 	}
 	for i := 0; i < len(updates); {
