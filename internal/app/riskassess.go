@@ -119,7 +119,9 @@ type hostContext struct {
 //
 // The assessment of every pending update (the zero query) is kept while the
 // store's inventory and models are unchanged: a record's score does not
-// depend on the clock.
+// depend on the clock. Hosts whose patch agrees in everything the model
+// reads share one assessment's Packages, Reasons and Warnings slices (see
+// risk.PatchScorer): callers read them and never change them.
 func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if q != (AssessQuery{}) {
 		res, err := a.assess(ctx, q)
