@@ -2,6 +2,7 @@ package risk
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -46,6 +47,9 @@ func (s *PatchScorer) AssessPatch(updates []Record) Assessment {
 	}
 	a := s.m.AssessPatch(updates)
 	a.Features = nil
+	// Clipped, an append to one host's slice makes a copy rather than
+	// writing where another host's would.
+	a.Packages, a.Reasons, a.Warnings = slices.Clip(a.Packages), slices.Clip(a.Reasons), slices.Clip(a.Warnings)
 	s.done[string(s.key)] = a
 	return a
 }

@@ -144,8 +144,13 @@ func TestPatchScorerMatchesAssessPatch(t *testing.T) {
 	for _, host := range []string{"new1", "new2", "new3"} {
 		r := base
 		r.Host = host
-		if got := s.AssessPatch([]risk.Record{r}); got.Host != host {
+		got := s.AssessPatch([]risk.Record{r})
+		if got.Host != host {
 			t.Errorf("assessment on %s names host %q", host, got.Host)
+		}
+		// Shared slices leave no room to append into.
+		if cap(got.Reasons) != len(got.Reasons) || cap(got.Warnings) != len(got.Warnings) || cap(got.Packages) != len(got.Packages) {
+			t.Errorf("assessment on %s: shared slices with room beyond their length", host)
 		}
 	}
 	if s.Distinct() != 1 {
