@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -157,7 +158,10 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		if len(where) > 0 {
 			q += " WHERE " + strings.Join(where, " AND ")
 		}
-		q += " ORDER BY h.name, u.package, u.seq"
+		// By host and then as stored, which the indexes give without a
+		// sort of every row; each host's rows are put in package order
+		// below.
+		q += " ORDER BY h.name, u.seq"
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
@@ -196,7 +200,21 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 			}
 			out = append(out, u)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Each host's updates by package, in stored order among equals:
+		// the order of ORDER BY h.name, u.package, u.seq.
+		byPackage := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Package, b.Package) }
+		for i := 0; i < len(out); {
+			j := i + 1
+			for j < len(out) && out[j].Host == out[i].Host {
+				j++
+			}
+			slices.SortStableFunc(out[i:j], byPackage)
+			i = j
+		}
+		return nil
 	}, "list pending updates")
 	if err != nil {
 		return nil, err
