@@ -138,6 +138,10 @@ type UpdateFilter struct {
 	Host         string
 	SecurityOnly bool
 	Package      string
+	// HostsAfter and HostsThrough bound the hosts by name: after the
+	// first (exclusive), up to the second (inclusive); "" is no bound.
+	// Ranges that tile the names read a large fleet a part at a time.
+	HostsAfter, HostsThrough string
 }
 
 // AdvisoryStore keeps imported advisories.

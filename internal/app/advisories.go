@@ -80,12 +80,28 @@ func (a *App) annotatedUpdates(ctx context.Context, f patchpilot.UpdateFilter) (
 // publication time of each advisory read. An update whose versions cannot
 // be compared keeps the advisories its package manager named.
 func (a *App) annotate(ctx context.Context, updates []patchpilot.HostUpdate, published map[string]time.Time) error {
+	return a.annotateWith(ctx, updates, published, advisoryCache{})
+}
+
+// advisoryCache keeps the stored advisories of each ecosystem and package
+// read, for annotating a fleet's updates a part at a time.
+type advisoryCache map[[2]string][]patchpilot.Advisory
+
+// annotateWith is annotate, reading the store only for the ecosystems and
+// packages that cache does not hold yet.
+func (a *App) annotateWith(ctx context.Context, updates []patchpilot.HostUpdate, published map[string]time.Time, cache advisoryCache) error {
 	lookup := func(ctx context.Context, ecosystem, pkg string) ([]patchpilot.Advisory, error) {
+		if advs, ok := cache[[2]string{ecosystem, pkg}]; ok {
+			return advs, nil
+		}
 		advs, err := a.Store.AdvisoriesFor(ctx, ecosystem, pkg)
 		for _, adv := range advs {
 			if !adv.Published.IsZero() {
 				published[adv.ID] = adv.Published
 			}
+		}
+		if err == nil {
+			cache[[2]string{ecosystem, pkg}] = advs
 		}
 		return advs, err
 	}

@@ -15,6 +15,9 @@ type App struct {
 	cache readCache
 	// events keeps what the downtime KPI reads of the event log.
 	events eventIndex
+	// assessEachHost makes Assess score every host's patches on their
+	// own, as the reference its shared scoring is tested against.
+	assessEachHost bool
 }
 
 // New resolves and validates the options and opens the store.

@@ -67,16 +67,26 @@ func (a *App) dependencyGraph(ctx context.Context, o DepsOptions, fr *fleetReads
 	if err != nil {
 		return patchpilot.DependencyGraph{}, err
 	}
+	g, err := a.buildDependencyGraph(ctx, hosts, facts, maxAge)
+	if err != nil {
+		return patchpilot.DependencyGraph{}, err
+	}
+	if o.Host != "" {
+		g = depmap.Neighbourhood(g, o.Host)
+	}
+	return g, nil
+}
+
+// buildDependencyGraph builds the whole fleet's dependency map now from
+// every stored host and its latest facts (FleetFacts, already read) and the
+// connections observed within maxAge.
+func (a *App) buildDependencyGraph(ctx context.Context, hosts []patchpilot.Host, facts []patchpilot.Facts, maxAge time.Duration) (patchpilot.DependencyGraph, error) {
 	now := a.now()
 	obs, err := a.Store.Connections(ctx, now.Add(-maxAge))
 	if err != nil {
 		return patchpilot.DependencyGraph{}, err
 	}
-	g := depmap.Build(hosts, facts, obs, now, maxAge)
-	if o.Host != "" {
-		g = depmap.Neighbourhood(g, o.Host)
-	}
-	return g, nil
+	return depmap.Build(hosts, facts, obs, now, maxAge), nil
 }
 
 // HostDependencies is a host's part of the dependency map, as 'hosts show'

@@ -119,7 +119,9 @@ type hostContext struct {
 //
 // The assessment of every pending update (the zero query) is kept while the
 // store's inventory and models are unchanged: a record's score does not
-// depend on the clock.
+// depend on the clock. Hosts whose patch agrees in everything the model
+// reads share one assessment's Packages, Reasons and Warnings slices (see
+// risk.PatchScorer): callers read them and never change them.
 func (a *App) Assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 	if q != (AssessQuery{}) {
 		res, err := a.assess(ctx, q)
@@ -148,6 +150,13 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return AssessResult{}, err
 	}
 	res := AssessResult{ModelVersion: m.Version, ColdStart: m.ColdStart(), Patches: []PatchAssessment{}}
+	if q.Host == "" && len(pins) == 0 && !a.assessEachHost {
+		if res.Patches, err = a.assessFleet(ctx, m); err != nil {
+			return res, err
+		}
+		sortPatches(res.Patches)
+		return res, nil
+	}
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: q.Host})
 	if err != nil {
 		return res, err
@@ -182,61 +191,317 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		}
 	}
 	hosts := map[string]*hostContext{}
+	var deps *patchpilot.DependencyGraph
 	if q.Host == "" && len(updates) > fleetReadFrom {
-		if hosts, err = a.fleetContexts(ctx); err != nil {
+		// The fleet's hosts and facts, read once for the records and
+		// the dependency map.
+		if hosts, deps, err = a.fleetContextsAndGraph(ctx); err != nil {
 			return res, err
 		}
-	}
-	now := a.now()
-	deps, err := a.dependencyMap(ctx)
-	if err != nil {
+	} else if deps, err = a.dependencyMap(ctx); err != nil {
 		return res, err
 	}
+	now := a.now()
+	s := patchScoring{
+		patch: q.Patch, pinned: len(pins) > 0, model: m,
+		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+			hc, err := a.hostContext(ctx, hosts, u.Host)
+			if err != nil {
+				return risk.Record{}, err
+			}
+			return recordFor(u, hc, now, deps), nil
+		},
+	}
+	score := s.shared
+	if a.assessEachHost {
+		score = s.each
+	}
+	if res.Patches, err = score(updates); err != nil {
+		return res, err
+	}
+	sortPatches(res.Patches)
+	return res, nil
+}
+
+// sortPatches orders patches riskiest first, then by name.
+func sortPatches(ps []PatchAssessment) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i].Summary, ps[j].Summary
+		if a.MaxProbability != b.MaxProbability {
+			return a.MaxProbability > b.MaxProbability
+		}
+		return ps[i].Patch < ps[j].Patch
+	})
+}
+
+// fleetPartHosts is how many hosts' pending updates the assessment of the
+// whole fleet reads and scores at a time: a fleet's updates are many times
+// its assessments, and are never all held at once.
+var fleetPartHosts = 2000
+
+// assessFleet scores every pending update of the fleet, as patches by
+// source package and candidate version, reading the hosts' updates a part
+// at a time (by name) and scoring them with shared scoring.
+func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment, error) {
+	hosts, deps, err := a.fleetContextsAndGraph(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(hosts))
+	for name := range hosts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	now := a.now()
+	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+		hc, err := a.hostContext(ctx, hosts, u.Host)
+		if err != nil {
+			return risk.Record{}, err
+		}
+		return recordFor(u, hc, now, deps), nil
+	}}
+	sh := s.newShared()
+	advisories, published := advisoryCache{}, map[string]time.Time{}
+	// The parts tile the names: after the last name of the part before,
+	// through the last of this one, and the last part has no end, so
+	// that every host with updates is read once.
+	for i := 0; ; i += fleetPartHosts {
+		var f patchpilot.UpdateFilter
+		if i > 0 {
+			f.HostsAfter = names[i-1]
+		}
+		last := i+fleetPartHosts >= len(names)
+		if !last {
+			f.HostsThrough = names[i+fleetPartHosts-1]
+		}
+		updates, err := a.Store.PendingUpdates(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.annotateWith(ctx, updates, published, advisories); err != nil {
+			return nil, err
+		}
+		if err := sh.add(updates, max(len(names)-i-fleetPartHosts, 0)); err != nil {
+			return nil, err
+		}
+		if last {
+			return sh.finish(), nil
+		}
+	}
+}
+
+// patchScoring groups pending updates into patches (by source package and
+// candidate version, or the one patch of a --patch query) and scores each
+// patch on each of its hosts.
+type patchScoring struct {
+	patch  string // the --patch query, the name of the one patch when pinned
+	pinned bool
+	model  *risk.Model
+	record func(patchpilot.HostUpdate) (risk.Record, error)
+}
+
+// nameOf is the name of the patch an update belongs to.
+func (s *patchScoring) nameOf(u patchpilot.HostUpdate) string {
+	if s.pinned {
+		return s.patch
+	}
+	return sourceOf(u) + "=" + u.CandidateVersion
+}
+
+// each scores every host's records of every patch on their own.
+func (s *patchScoring) each(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
 	// patch name → host → records
 	groups := map[string]map[string][]risk.Record{}
 	pinsOf := map[string]map[string]bool{}
 	for _, u := range updates {
-		hc, err := a.hostContext(ctx, hosts, u.Host)
+		r, err := s.record(u)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
-		name := q.Patch
-		if len(pins) == 0 {
-			name = sourceOf(u) + "=" + u.CandidateVersion
-		}
+		name := s.nameOf(u)
 		if groups[name] == nil {
 			groups[name], pinsOf[name] = map[string][]risk.Record{}, map[string]bool{}
 		}
-		groups[name][u.Host] = append(groups[name][u.Host], recordFor(u, hc, now, deps))
+		groups[name][u.Host] = append(groups[name][u.Host], r)
 		pinsOf[name][u.Package+"="+u.CandidateVersion] = true
 	}
+	out := []PatchAssessment{}
 	for name, byHost := range groups {
 		pa := PatchAssessment{Patch: name, Packages: sortedKeys(pinsOf[name])}
 		for _, recs := range byHost {
 			for i := range recs {
 				recs[i].TransactionSize = len(recs)
 			}
-			as := m.AssessPatch(recs)
+			as := s.model.AssessPatch(recs)
 			as.Features = nil // kept with stored assessments, not printed
 			pa.Hosts = append(pa.Hosts, as)
 		}
-		sort.Slice(pa.Hosts, func(i, j int) bool {
-			if pa.Hosts[i].Probability != pa.Hosts[j].Probability {
-				return pa.Hosts[i].Probability > pa.Hosts[j].Probability
-			}
-			return pa.Hosts[i].Host < pa.Hosts[j].Host
-		})
-		pa.Summary = risk.Summarize(pa.Hosts)
-		res.Patches = append(res.Patches, pa)
+		finishPatch(&pa)
+		out = append(out, pa)
 	}
-	sort.Slice(res.Patches, func(i, j int) bool {
-		a, b := res.Patches[i].Summary, res.Patches[j].Summary
-		if a.MaxProbability != b.MaxProbability {
-			return a.MaxProbability > b.MaxProbability
+	return out, nil
+}
+
+// shared scores the same patches as each, host by host: the records of one
+// host at a time are built, grouped and dropped, and hosts whose records of
+// a patch agree in everything the model reads share one assessment
+// (risk.PatchScorer), so that a fleet of alike hosts costs about one
+// scoring per distinct patch and OS, role and history.
+func (s *patchScoring) shared(updates []patchpilot.HostUpdate) ([]PatchAssessment, error) {
+	sh := s.newShared()
+	if err := sh.add(updates, 0); err != nil {
+		return nil, err
+	}
+	return sh.finish(), nil
+}
+
+// sharedScoring is the state of shared scoring, fed a part of the fleet at
+// a time (add) and summed up at the end (finish).
+type sharedScoring struct {
+	s       *patchScoring
+	patches map[patchVersion]*sharedPatch
+	order   []*sharedPatch
+	scorer  *risk.PatchScorer
+	mine    []hostPatch // one host's records by patch, reused
+	patchOf []*sharedPatch
+}
+
+type patchVersion struct{ pkg, version string }
+
+type sharedPatch struct {
+	pa       PatchAssessment
+	pins     map[patchVersion]bool
+	hosts    int    // how many hosts of the part being added have the patch
+	lastHost string // the last of them seen
+}
+
+// hostPatch is one host's records of one of its patches.
+type hostPatch struct {
+	p    *sharedPatch
+	recs []risk.Record
+}
+
+func (s *patchScoring) newShared() *sharedScoring {
+	return &sharedScoring{s: s, patches: map[patchVersion]*sharedPatch{}, scorer: s.model.NewPatchScorer()}
+}
+
+// add scores the updates of some hosts, each host's updates all in one
+// call, with hostsLeft hosts still to come in later calls (0: these are
+// the last). The patches' lists of hosts are made as long as these hosts
+// and, in proportion, those left will make them.
+func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, hostsLeft int) error {
+	byHost := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Host, b.Host) }
+	if !slices.IsSortedFunc(updates, byHost) {
+		// A stable sort keeps each host's updates in their order, which
+		// orders the packages of its assessments.
+		updates = slices.Clone(updates)
+		slices.SortStableFunc(updates, byHost)
+	}
+	// Patches by source package and candidate version, so that no name is
+	// built for each update; each update's patch, and how many hosts each
+	// patch has here.
+	if cap(sh.patchOf) < len(updates) {
+		sh.patchOf = make([]*sharedPatch, len(updates))
+	}
+	patchOf := sh.patchOf[:len(updates)]
+	for _, p := range sh.order {
+		p.hosts = 0
+	}
+	hostsHere := 0
+	for i, u := range updates {
+		if i == 0 || u.Host != updates[i-1].Host {
+			hostsHere++
 		}
-		return res.Patches[i].Patch < res.Patches[j].Patch
+		k := patchVersion{sourceOf(u), u.CandidateVersion}
+		if sh.s.pinned {
+			k = patchVersion{}
+		}
+		p := sh.patches[k]
+		if p == nil {
+			p = &sharedPatch{pa: PatchAssessment{Patch: sh.s.nameOf(u)}, pins: map[patchVersion]bool{}}
+			sh.patches[k] = p
+			sh.order = append(sh.order, p)
+		}
+		p.pins[patchVersion{u.Package, u.CandidateVersion}] = true
+		if p.hosts == 0 || p.lastHost != u.Host {
+			p.hosts, p.lastHost = p.hosts+1, u.Host
+		}
+		patchOf[i] = p
+	}
+	for _, p := range sh.order {
+		want := len(p.pa.Hosts) + p.hosts
+		if hostsLeft > 0 && hostsHere > 0 {
+			want += int(int64(p.hosts) * int64(hostsLeft) / int64(hostsHere))
+		}
+		if want > cap(p.pa.Hosts) {
+			if hostsLeft > 0 {
+				want = max(want, cap(p.pa.Hosts)+cap(p.pa.Hosts)/4)
+			}
+			p.pa.Hosts = slices.Grow(p.pa.Hosts, want-len(p.pa.Hosts))
+		}
+	}
+	for i := 0; i < len(updates); {
+		j := i + 1
+		for j < len(updates) && updates[j].Host == updates[i].Host {
+			j++
+		}
+		n := 0
+		for x := i; x < j; x++ {
+			r, err := sh.s.record(updates[x])
+			if err != nil {
+				return err
+			}
+			p := patchOf[x]
+			k := 0
+			for k < n && sh.mine[k].p != p {
+				k++
+			}
+			if k == n {
+				if n == len(sh.mine) {
+					sh.mine = append(sh.mine, hostPatch{})
+				}
+				sh.mine[n].p, sh.mine[n].recs = p, sh.mine[n].recs[:0]
+				n++
+			}
+			sh.mine[k].recs = append(sh.mine[k].recs, r)
+		}
+		for _, hp := range sh.mine[:n] {
+			for k := range hp.recs {
+				hp.recs[k].TransactionSize = len(hp.recs)
+			}
+			hp.p.pa.Hosts = append(hp.p.pa.Hosts, sh.scorer.AssessPatch(hp.recs))
+			clear(hp.recs) // let the records' facts go
+		}
+		i = j
+	}
+	clear(patchOf)
+	return nil
+}
+
+// finish returns the patches, each with its hosts riskiest first.
+func (sh *sharedScoring) finish() []PatchAssessment {
+	out := make([]PatchAssessment, 0, len(sh.order))
+	for _, p := range sh.order {
+		pins := make(map[string]bool, len(p.pins))
+		for v := range p.pins {
+			pins[v.pkg+"="+v.version] = true
+		}
+		p.pa.Packages = sortedKeys(pins)
+		finishPatch(&p.pa)
+		out = append(out, p.pa)
+	}
+	return out
+}
+
+// finishPatch orders a patch's hosts riskiest first and sums them up.
+func finishPatch(pa *PatchAssessment) {
+	sort.Slice(pa.Hosts, func(i, j int) bool {
+		if pa.Hosts[i].Probability != pa.Hosts[j].Probability {
+			return pa.Hosts[i].Probability > pa.Hosts[j].Probability
+		}
+		return pa.Hosts[i].Host < pa.Hosts[j].Host
 	})
-	return res, nil
+	pa.Summary = risk.Summarize(pa.Hosts)
 }
 
 // fleetReadFrom is how many updates make an assessment read every host's
@@ -259,6 +524,29 @@ func (a *App) fleetContextsOf(ctx context.Context, fr *fleetReads) (map[string]*
 	if err != nil {
 		return nil, err
 	}
+	return contextsOf(hs, facts), nil
+}
+
+// fleetContextsAndGraph is fleetContexts, with the fleet's dependency map
+// built, live, from the same hosts and facts rather than read again.
+func (a *App) fleetContextsAndGraph(ctx context.Context) (map[string]*hostContext, *patchpilot.DependencyGraph, error) {
+	hs, err := a.Store.Hosts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	facts, err := a.Store.FleetFacts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := a.buildDependencyGraph(ctx, hs, facts, a.DependencyMaxAge())
+	if err != nil {
+		return nil, nil, err
+	}
+	return contextsOf(hs, facts), &g, nil
+}
+
+// contextsOf pairs each host that has facts with them, by name.
+func contextsOf(hs []patchpilot.Host, facts []patchpilot.Facts) map[string]*hostContext {
 	byName := make(map[string]patchpilot.Host, len(hs))
 	for _, h := range hs {
 		byName[h.Name] = h
@@ -269,7 +557,7 @@ func (a *App) fleetContextsOf(ctx context.Context, fr *fleetReads) (map[string]*
 			out[f.Host] = &hostContext{host: h, facts: f}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // hostContext loads a host and its latest facts once per assessment.

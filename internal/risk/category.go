@@ -3,6 +3,8 @@ package risk
 import (
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Categories of packages. They group packages whose updates break in
@@ -103,31 +105,75 @@ func CategoryNames() []string {
 // package first and its binary name second; "other" when neither is known.
 func Categorize(sourcePackage, pkg string) string {
 	for _, name := range []string{sourcePackage, pkg} {
-		if c := lookupCategory(strings.ToLower(strings.TrimSpace(name))); c != "" {
+		if c := categoryOfName(name); c != "" {
 			return c
 		}
 	}
 	return CategoryOther
 }
 
-// categoryRules is the table, built once: every record's category is
-// looked up in it.
-var categoryRules = categoryTable()
+// categoryCache keeps each name's category ("" for none) once looked up:
+// a fleet's records name the same few hundred packages over and over. It
+// keeps at most maxCachedCategories names; others are looked up each time.
+var (
+	categoryCache  sync.Map // name as given → category
+	categoryCached atomic.Int64
+)
 
+const maxCachedCategories = 100_000
+
+func categoryOfName(name string) string {
+	if name == "" {
+		return ""
+	}
+	if c, ok := categoryCache.Load(name); ok {
+		return c.(string)
+	}
+	c := lookupCategory(strings.ToLower(strings.TrimSpace(name)))
+	if categoryCached.Load() < maxCachedCategories {
+		if _, loaded := categoryCache.LoadOrStore(name, c); !loaded {
+			categoryCached.Add(1)
+		}
+	}
+	return c
+}
+
+// categoryIndex is the table, built once for the lookups of every record:
+// its exact names in a map, its prefixes in the table's order.
+type categoryIndex struct {
+	exact    map[string]string
+	prefixes []categoryRule // pattern without its "*"
+}
+
+var categoryRules = newCategoryIndex(categoryTable())
+
+func newCategoryIndex(rules []categoryRule) categoryIndex {
+	ix := categoryIndex{exact: map[string]string{}}
+	for _, r := range rules {
+		if prefix, ok := strings.CutSuffix(r.pattern, "*"); ok {
+			ix.prefixes = append(ix.prefixes, categoryRule{prefix, r.category})
+			continue
+		}
+		if _, dup := ix.exact[r.pattern]; !dup {
+			ix.exact[r.pattern] = r.category // the first of the table wins
+		}
+	}
+	return ix
+}
+
+// lookupCategory returns the category of an exact name, else of the
+// longest prefix that matches (the first of the table among equals), else "".
 func lookupCategory(name string) string {
 	if name == "" {
 		return ""
 	}
+	if c, ok := categoryRules.exact[name]; ok {
+		return c
+	}
 	best, bestLen := "", -1
-	for _, r := range categoryRules {
-		if prefix, ok := strings.CutSuffix(r.pattern, "*"); ok {
-			if strings.HasPrefix(name, prefix) && len(prefix) > bestLen {
-				best, bestLen = r.category, len(prefix)
-			}
-			continue
-		}
-		if name == r.pattern {
-			return r.category
+	for _, r := range categoryRules.prefixes {
+		if len(r.pattern) > bestLen && strings.HasPrefix(name, r.pattern) {
+			best, bestLen = r.category, len(r.pattern)
 		}
 	}
 	return best

@@ -44,11 +44,13 @@ func reasonText(feature string, r Record, f Features, p Priors, effect float64) 
 		}
 		return fmt.Sprintf("updates on %s hosts failed in %d of %d host patches", f.Role, f.RoleAll.Failures, f.RoleAll.Total)
 	case FeatureHost:
+		// The assessment names its host; the text speaks of "this host",
+		// so that hosts with the same history share one assessment.
 		c := f.HostCount
 		if c.Total == 0 {
-			return fmt.Sprintf("host %s has no update history yet", r.Host)
+			return "this host has no update history yet"
 		}
-		return fmt.Sprintf("host %s: %d of its %d updates failed", r.Host, c.Failures, c.Total)
+		return fmt.Sprintf("this host: %d of its %d updates failed", c.Failures, c.Total)
 	case FeatureVersion:
 		c := f.VersionCount
 		if r.ToVersion == "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -98,71 +100,195 @@ func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, er
 // PendingUpdates lists the updates of each host's latest snapshot, ordered
 // by host and package. Filter.Package matches an update's package or its
 // source package, so that "openssl" also finds libssl3 on Debian.
+//
+// A fleet has far more updates than hosts: each host's name and OS are read
+// once with its latest snapshot, the updates' rows carry only the
+// snapshot's id, and each distinct name and version is kept once however
+// many rows repeat it. Both reads see one snapshot of the database.
 func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
+	out := []patchpilot.HostUpdate{}
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		snaps, err := latestSnapshotHosts(ctx, tx, filter)
+		if err != nil {
+			return err
+		}
+		if filter.Package == "" {
+			// The snapshots count their updates: the list is made as
+			// long as it will be at once, not grown row by row.
+			n := 0
+			for _, h := range snaps {
+				if filter.SecurityOnly {
+					n += h.securityUpdates
+				} else {
+					n += h.updates
+				}
+			}
+			out = make([]patchpilot.HostUpdate, 0, n)
+		}
+		var where []string
+		var args []any
+		if filter.Host != "" {
+			where = append(where, "h.name = ?")
+			args = append(args, filter.Host)
+		}
+		where, args = hostRange(filter, where, args)
+		if filter.SecurityOnly {
+			where = append(where, "u.security = 1")
+		}
+		if filter.Package != "" {
+			where = append(where, "(u.package = ? OR u.source_package = ?)")
+			args = append(args, filter.Package, filter.Package)
+		}
+		const columns = `u.snapshot_id, u.package, u.source_package, u.installed_version, u.candidate_version, u.security, u.advisories`
+		q := `SELECT ` + columns + `
+		FROM hosts h
+		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
+		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+		if filter.Package != "" && filter.Host == "" {
+			// One package across the fleet: its rows in every snapshot
+			// through the package and source package indexes, kept when
+			// their snapshot is their host's latest, rather than every
+			// host's latest updates.
+			q = `SELECT ` + columns + `
+		FROM snapshot_updates u
+		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		JOIN hosts h ON h.id = s.host_id`
+			where = append(where, "s.id = "+latestSnapshot)
+		}
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		// By host and then as stored, which the indexes give without a
+		// sort of every row; each host's rows are put in package order
+		// below.
+		q += " ORDER BY h.name, u.seq"
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		strs := map[string]string{}
+		intern := func(s string) string {
+			if v, ok := strs[s]; ok {
+				return v
+			}
+			strs[s] = s
+			return s
+		}
+		for rows.Next() {
+			var (
+				u          patchpilot.HostUpdate
+				snapshot   int64
+				advisories string
+			)
+			if err := rows.Scan(&snapshot, &u.Package, &u.SourcePackage, &u.InstalledVersion, &u.CandidateVersion,
+				&u.Security, &advisories); err != nil {
+				return err
+			}
+			h, ok := snaps[snapshot]
+			if !ok {
+				return fmt.Errorf("snapshot %d of a pending update is no host's latest", snapshot)
+			}
+			u.Host, u.Family, u.Ecosystem = h.name, h.family, h.ecosystem
+			u.Package, u.SourcePackage = intern(u.Package), intern(u.SourcePackage)
+			u.InstalledVersion, u.CandidateVersion = intern(u.InstalledVersion), intern(u.CandidateVersion)
+			if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
+				return fmt.Errorf("host %q: %w", u.Host, err)
+			}
+			if u.Advisories == nil {
+				u.Advisories = []patchpilot.AdvisoryRef{} // shows as [] in JSON
+			}
+			out = append(out, u)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Each host's updates by package, in stored order among equals:
+		// the order of ORDER BY h.name, u.package, u.seq.
+		byPackage := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Package, b.Package) }
+		for i := 0; i < len(out); {
+			j := i + 1
+			for j < len(out) && out[j].Host == out[i].Host {
+				j++
+			}
+			slices.SortStableFunc(out[i:j], byPackage)
+			i = j
+		}
+		return nil
+	}, "list pending updates")
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// snapshotHost is a host as its latest snapshot describes it, with the
+// number of its pending updates (and of those that are security updates).
+type snapshotHost struct {
+	name                     string
+	family                   patchpilot.OSFamily
+	ecosystem                string
+	updates, securityUpdates int
+}
+
+// hostRange adds the conditions on the hosts' names of filter's
+// HostsAfter and HostsThrough.
+func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]string, []any) {
+	if filter.HostsAfter != "" {
+		where = append(where, "h.name > ?")
+		args = append(args, filter.HostsAfter)
+	}
+	if filter.HostsThrough != "" {
+		where = append(where, "h.name <= ?")
+		args = append(args, filter.HostsThrough)
+	}
+	return where, args
+}
+
+// latestSnapshotHosts maps the id of each host's latest snapshot (of the
+// hosts filter's Host, HostsAfter and HostsThrough select) to the host's
+// name and OS.
+func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) (map[int64]snapshotHost, error) {
+	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
+		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
 	var where []string
 	var args []any
 	if filter.Host != "" {
 		where = append(where, "h.name = ?")
 		args = append(args, filter.Host)
 	}
-	if filter.SecurityOnly {
-		where = append(where, "u.security = 1")
-	}
-	if filter.Package != "" {
-		where = append(where, "(u.package = ? OR u.source_package = ?)")
-		args = append(args, filter.Package, filter.Package)
-	}
-	q := `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
-		u.installed_version, u.candidate_version, u.security, u.advisories
-		FROM hosts h
-		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
-		JOIN snapshot_updates u ON u.snapshot_id = s.id`
-	if filter.Package != "" && filter.Host == "" {
-		// One package across the fleet: its rows in every snapshot
-		// through the package and source package indexes, kept when
-		// their snapshot is their host's latest, rather than every
-		// host's latest updates.
-		q = `SELECT h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, u.package, u.source_package,
-		u.installed_version, u.candidate_version, u.security, u.advisories
-		FROM snapshot_updates u
-		JOIN fact_snapshots s ON s.id = u.snapshot_id
-		JOIN hosts h ON h.id = s.host_id`
-		where = append(where, "s.id = "+latestSnapshot)
-	}
-	if len(where) > 0 {
+	if where, args = hostRange(filter, where, args); len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY h.name, u.package, u.seq"
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, wrap(err, "list pending updates")
+		return nil, err
 	}
 	defer rows.Close()
-	out := []patchpilot.HostUpdate{}
+	out := map[int64]snapshotHost{}
+	// Hosts share their OS: each one's ecosystem is worked out once.
+	type osKey struct{ family, name, version, pretty string }
+	oses := map[osKey]snapshotHost{}
 	for rows.Next() {
 		var (
-			u                               patchpilot.HostUpdate
-			family, osName, osVer, osPretty string
-			advisories                      string
+			id int64
+			h  snapshotHost
+			k  osKey
 		)
-		if err := rows.Scan(&u.Host, &family, &osName, &osVer, &osPretty, &u.Package, &u.SourcePackage,
-			&u.InstalledVersion, &u.CandidateVersion, &u.Security, &advisories); err != nil {
-			return nil, wrap(err, "list pending updates")
+		if err := rows.Scan(&id, &h.name, &k.family, &k.name, &k.version, &k.pretty, &h.updates, &h.securityUpdates); err != nil {
+			return nil, err
 		}
-		u.Family = patchpilot.OSFamily(family)
-		u.Ecosystem = patchpilot.Facts{OSName: osName, OSVersion: osVer, OSPretty: osPretty}.Ecosystem()
-		if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
-			return nil, wrap(err, "list pending updates of %q", u.Host)
+		o, ok := oses[k]
+		if !ok {
+			o = snapshotHost{family: patchpilot.OSFamily(k.family),
+				ecosystem: patchpilot.Facts{OSName: k.name, OSVersion: k.version, OSPretty: k.pretty}.Ecosystem()}
+			oses[k] = o
 		}
-		if u.Advisories == nil {
-			u.Advisories = []patchpilot.AdvisoryRef{} // shows as [] in JSON
-		}
-		out = append(out, u)
+		h.family, h.ecosystem = o.family, o.ecosystem
+		h.updates, h.securityUpdates = max(h.updates, 0), max(h.securityUpdates, 0)
+		out[id] = h
 	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "list pending updates")
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // prefixed qualifies each column of a comma-separated list with prefix.

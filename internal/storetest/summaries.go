@@ -123,6 +123,13 @@ func (s suite) testPendingUpdates(t *testing.T) {
 		{"combined", patchpilot.UpdateFilter{Host: "alma", SecurityOnly: true}, nil},
 		{"unknown host", patchpilot.UpdateFilter{Host: "ghost"}, nil},
 		{"never collected", patchpilot.UpdateFilter{Host: "never"}, nil},
+		{"hosts after", patchpilot.UpdateFilter{HostsAfter: "alma"}, []row{libssl, openssl, zlib}},
+		{"hosts through", patchpilot.UpdateFilter{HostsThrough: "alma"}, []row{bash}},
+		{"hosts between", patchpilot.UpdateFilter{HostsAfter: "alma", HostsThrough: "deb"}, []row{libssl, openssl, zlib}},
+		{"hosts after the last", patchpilot.UpdateFilter{HostsAfter: "deb"}, nil},
+		{"hosts through, package", patchpilot.UpdateFilter{HostsThrough: "deb", Package: "openssl"}, []row{libssl, openssl}},
+		{"hosts after, package", patchpilot.UpdateFilter{HostsAfter: "deb", Package: "openssl"}, nil},
+		{"host and range", patchpilot.UpdateFilter{Host: "deb", HostsThrough: "alma"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
