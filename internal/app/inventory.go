@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -32,13 +31,24 @@ type CollectOptions struct {
 	Actor string
 }
 
-// HostReport is the outcome of collecting one host.
+// HostReport is the outcome of collecting one host. It keeps the summary
+// of the facts stored, not the facts themselves, so that a collection's
+// report stays small however large the fleet; the facts are in the store.
 type HostReport struct {
-	Host     patchpilot.Host
-	Facts    patchpilot.Facts
+	Host patchpilot.Host
+	// Summary is patchpilot.Summarize of the host and the facts stored
+	// for it; zero when Err is set.
+	Summary  patchpilot.HostSummary
 	Err      error
 	Duration time.Duration
 }
+
+// collectBatchHosts is the most hosts whose facts one commit stores. The
+// collection's writer stores what has arrived since its last commit, up
+// to this many: hosts that come one at a time are stored one at a time,
+// and a collection that outpaces the disk shares each commit among many
+// hosts. A crash loses at most the hosts collected and not yet committed.
+const collectBatchHosts = 64
 
 // CollectReport is the outcome of a collection run.
 type CollectReport struct {
@@ -121,12 +131,10 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
 		return CollectReport{}, fmt.Errorf("store hosts: %w", err)
 	}
-	var (
-		mu        sync.Mutex // guards report, storeErr and collected if progress runs concurrently
-		report    CollectReport
-		storeErr  error
-		collected = map[string]time.Time{}
-	)
+	actor := co.Actor
+	if actor == "" {
+		actor = "cli"
+	}
 	fo := collect.FleetOptions{
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
@@ -137,43 +145,43 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		fo.PreviousDepth = previous
 	}
 	fo.PreviousUpdates = a.previousUpdates(heads)
-	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
-		mu.Lock()
-		defer mu.Unlock()
-		hr := HostReport{Host: r.Host, Facts: r.Facts, Err: r.Err, Duration: r.Duration}
-		if hr.Err == nil && co.NoDepth && r.Facts.Depth == nil {
-			r.Facts.Depth = carriedDepth(previous(r.Host.Name))
-			hr.Facts = r.Facts
-		}
-		if hr.Err == nil {
-			if err := a.Store.SaveFacts(ctx, r.Facts); err != nil {
-				hr.Err = fmt.Errorf("store facts: %w", err)
-				if storeErr == nil {
-					storeErr = hr.Err
+	w := &collectWriter{a: a, ctx: context.WithoutCancel(ctx), actor: actor, source: source,
+		collected: map[string]time.Time{}, progress: progress}
+	// The collectors hand each host to the writer, which stores what has
+	// arrived since its last commit in one commit; a full channel holds
+	// the collectors back, so no more than a batch waits at once.
+	results := make(chan collect.HostResult, collectBatchHosts)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		batch := make([]collect.HostResult, 0, collectBatchHosts)
+		for r := range results {
+			batch = append(batch[:0], r)
+		more:
+			for len(batch) < collectBatchHosts {
+				select {
+				case r, ok := <-results:
+					if !ok {
+						break more
+					}
+					batch = append(batch, r)
+				default:
+					break more
 				}
-			} else {
-				collected[r.Host.Name] = r.Facts.CollectedAt
 			}
+			w.store(batch)
+			clear(batch) // the facts are stored; do not keep them
 		}
-		if hr.Err != nil {
-			report.Failed++
-			data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(hr.Err)})
-			_ = a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
-				Message: hr.Err.Error(), Data: data})
-		} else {
-			data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(r.Facts.Packages), Updates: len(r.Facts.Updates),
-				SecurityUpdates: r.Facts.SecurityUpdateCount(), Source: source})
-			if err := a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
-				Message: fmt.Sprintf("collected %d packages, %d pending updates", len(r.Facts.Packages), len(r.Facts.Updates)),
-				Data:    data}); err != nil && storeErr == nil {
-				storeErr = err
-			}
+	}()
+	collect.Each(ctx, d, hosts, fo, func(r collect.HostResult) {
+		if r.Err == nil && co.NoDepth && r.Facts.Depth == nil {
+			r.Facts.Depth = carriedDepth(previous(r.Host.Name))
 		}
-		report.Hosts = append(report.Hosts, hr)
-		if progress != nil {
-			progress(hr)
-		}
+		results <- r
 	})
+	close(results)
+	<-written
+	report, storeErr, collected := w.report, w.storeErr, w.collected
 	a.saveExposures(ctx, collected)
 	if len(collected) > 0 && ctx.Err() == nil {
 		if err := a.pruneConnections(ctx); err != nil && storeErr == nil {
@@ -187,6 +195,83 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		return report, patchpilot.Errorf(patchpilot.ECANCELED, "collection interrupted after %d of %d hosts: %w", len(report.Hosts), len(hosts), err)
 	}
 	return report, nil
+}
+
+// collectWriter stores a collection's hosts batch by batch and keeps its
+// report. Only the writer's goroutine uses it until the collection ends.
+type collectWriter struct {
+	a         *App
+	ctx       context.Context // not canceled: what was collected is stored
+	actor     string
+	source    string
+	progress  func(HostReport)
+	report    CollectReport
+	storeErr  error
+	collected map[string]time.Time
+}
+
+// store saves a batch of collected hosts in one commit, each host's
+// snapshot with its facts_collected event, and a failed host's
+// collect_failed event, then reports each host in turn. A host whose facts
+// cannot be stored fails alone, with a collect_failed event of its own;
+// a commit that fails fails the batch's hosts.
+func (w *collectWriter) store(batch []collect.HostResult) {
+	items := make([]patchpilot.FactsSave, len(batch))
+	for i := range batch {
+		r := &batch[i]
+		if r.Err != nil {
+			items[i].Events = []patchpilot.Event{w.failedEvent(r.Host.Name, r.Err)}
+			continue
+		}
+		f := &r.Facts
+		data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(f.Packages), Updates: len(f.Updates),
+			SecurityUpdates: f.SecurityUpdateCount(), Source: w.source})
+		items[i] = patchpilot.FactsSave{Facts: f, Events: []patchpilot.Event{{Actor: w.actor,
+			Kind: patchpilot.EventFactsCollected, Host: r.Host.Name, Data: data,
+			Message: fmt.Sprintf("collected %d packages, %d pending updates", len(f.Packages), len(f.Updates))}}}
+	}
+	errs, err := w.a.Store.SaveFactsBatch(w.ctx, items)
+	var failed []patchpilot.Event // the collect_failed events still to record
+	for i := range batch {
+		r := &batch[i]
+		hr := HostReport{Host: r.Host, Err: r.Err, Duration: r.Duration}
+		storeErr := err
+		if storeErr == nil {
+			storeErr = errs[i]
+		}
+		switch {
+		case storeErr == nil:
+		case hr.Err == nil: // the host's facts were not stored
+			hr.Err = fmt.Errorf("store facts: %w", storeErr)
+			failed = append(failed, w.failedEvent(r.Host.Name, hr.Err))
+			if w.storeErr == nil {
+				w.storeErr = hr.Err
+			}
+		case err != nil: // the host's failure was not recorded: try again
+			failed = append(failed, items[i].Events...)
+		}
+		if hr.Err == nil {
+			hr.Summary = patchpilot.Summarize(r.Host, &r.Facts)
+			w.collected[r.Host.Name] = r.Facts.CollectedAt
+		} else {
+			w.report.Failed++
+		}
+		w.report.Hosts = append(w.report.Hosts, hr)
+		if w.progress != nil {
+			w.progress(hr)
+		}
+	}
+	if len(failed) > 0 {
+		// The failures are reported whether or not their events can be
+		// stored; the store's own failure is storeErr already.
+		_, _ = w.a.Store.AppendEvents(w.ctx, failed)
+	}
+}
+
+// failedEvent is the collect_failed event of a host.
+func (w *collectWriter) failedEvent(host string, err error) patchpilot.Event {
+	data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(err)})
+	return patchpilot.Event{Actor: w.actor, Kind: patchpilot.EventCollectFailed, Host: host, Message: err.Error(), Data: data}
 }
 
 // previousDepths returns the depth of each host's latest snapshot, read
