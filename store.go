@@ -151,7 +151,9 @@ type UpdateSighting struct {
 
 // UpdateFilter selects pending updates. Zero fields match everything.
 type UpdateFilter struct {
-	Host         string
+	Host string
+	// Hosts, when not empty, keeps the updates of these hosts only.
+	Hosts        []string
 	SecurityOnly bool
 	Package      string
 }

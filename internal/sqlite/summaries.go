@@ -105,6 +105,14 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		where = append(where, "h.name = ?")
 		args = append(args, filter.Host)
 	}
+	if len(filter.Hosts) > 0 {
+		names, err := json.Marshal(filter.Hosts)
+		if err != nil {
+			return nil, wrap(err, "list pending updates")
+		}
+		where = append(where, "h.name IN (SELECT value FROM json_each(?))")
+		args = append(args, string(names))
+	}
 	if filter.SecurityOnly {
 		where = append(where, "u.security = 1")
 	}
@@ -117,7 +125,7 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
 		JOIN snapshot_updates u ON u.snapshot_id = s.id`
-	if filter.Package != "" && filter.Host == "" {
+	if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
 		// One package across the fleet: its rows in every snapshot
 		// through the package and source package indexes, kept when
 		// their snapshot is their host's latest, rather than every

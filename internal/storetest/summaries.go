@@ -123,6 +123,12 @@ func (s suite) testPendingUpdates(t *testing.T) {
 		{"combined", patchpilot.UpdateFilter{Host: "alma", SecurityOnly: true}, nil},
 		{"unknown host", patchpilot.UpdateFilter{Host: "ghost"}, nil},
 		{"never collected", patchpilot.UpdateFilter{Host: "never"}, nil},
+		{"hosts", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}}, []row{bash, libssl, openssl, zlib}},
+		{"hosts, one", patchpilot.UpdateFilter{Hosts: []string{"deb"}}, []row{libssl, openssl, zlib}},
+		{"hosts, unknown and never collected", patchpilot.UpdateFilter{Hosts: []string{"ghost", "never", "alma"}}, []row{bash}},
+		{"hosts, security", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}, SecurityOnly: true}, []row{libssl, openssl}},
+		{"hosts, package", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}, Package: "openssl"}, []row{libssl, openssl}},
+		{"hosts and host", patchpilot.UpdateFilter{Hosts: []string{"alma"}, Host: "deb"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
