@@ -100,6 +100,10 @@ type FactStore interface {
 	// their Packages and Updates (nil), ordered by host name: what a
 	// fleet-wide read needs of each host's facts, in one read.
 	FleetFacts(ctx context.Context) ([]Facts, error)
+	// LatestFactsHead returns the current snapshot of a host as
+	// LatestFacts does but without its Packages and Updates (nil), in
+	// one read; ENOTFOUND when the host has none.
+	LatestFactsHead(ctx context.Context, host string) (Facts, error)
 	// LatestPackagesOf returns, by host name, the packages of each
 	// host's latest snapshot that are named in names or built from the
 	// same source package as a named package installed on that host, in

@@ -139,12 +139,11 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
-	heads := a.previousFacts(ctx)
-	previous := previousDepths(heads)
+	previous := a.previousDepth(context.WithoutCancel(ctx))
 	if !co.NoDepth {
 		fo.PreviousDepth = previous
 	}
-	fo.PreviousUpdates = a.previousUpdates(heads)
+	fo.PreviousUpdates = a.previousUpdates
 	w := &collectWriter{a: a, ctx: context.WithoutCancel(ctx), actor: actor, source: source,
 		collected: map[string]time.Time{}, progress: progress}
 	// The collectors hand each host to the writer, which stores what has
@@ -274,56 +273,43 @@ func (w *collectWriter) failedEvent(host string, err error) patchpilot.Event {
 	return patchpilot.Event{Actor: w.actor, Kind: patchpilot.EventCollectFailed, Host: host, Message: err.Error(), Data: data}
 }
 
-// previousDepths returns the depth of each host's latest snapshot, read
-// in one pass over the fleet, with when it was read: for a collection in
-// depth to compare against, and for one without depth to carry forward. A
-// store that cannot say makes every host read everything again (and a
-// collection without depth carry nothing).
-func previousDepths(heads map[string]patchpilot.Facts) func(string) *patchpilot.HostDepth {
-	prev := map[string]*patchpilot.HostDepth{}
-	for _, f := range heads {
-		if f.Depth != nil {
-			d := *f.Depth
-			if d.CollectedAt.IsZero() {
-				d.CollectedAt = f.CollectedAt
-			}
-			prev[f.Host] = &d
+// previousDepth returns, for a host, the depth of its latest snapshot
+// with when it was read: for a collection in depth to compare against, and
+// for one without depth to carry forward. Each host's is read when it is
+// collected, so that a collection never holds the whole fleet's. A store
+// that cannot say makes the host read everything again (and a collection
+// without depth carry nothing).
+func (a *App) previousDepth(ctx context.Context) func(string) *patchpilot.HostDepth {
+	return func(host string) *patchpilot.HostDepth {
+		f, err := a.Store.LatestFactsHead(ctx, host)
+		if err != nil || f.Depth == nil {
+			return nil
 		}
+		d := *f.Depth
+		if d.CollectedAt.IsZero() {
+			d.CollectedAt = f.CollectedAt
+		}
+		return &d
 	}
-	return func(host string) *patchpilot.HostDepth { return prev[host] }
-}
-
-// previousFacts reads each host's latest facts without their package
-// and update lists, in one pass over the fleet; nil when the store cannot
-// say.
-func (a *App) previousFacts(ctx context.Context) map[string]patchpilot.Facts {
-	facts, err := a.Store.FleetFacts(ctx)
-	if err != nil {
-		return nil
-	}
-	out := make(map[string]patchpilot.Facts, len(facts))
-	for _, f := range facts {
-		out[f.Host] = f
-	}
-	return out
 }
 
 // previousUpdates answers a collection's question for the pending
 // updates of a host whose package state is state: the host's latest
 // facts, read in full, when they were collected in that same state with
 // their updates known (see collect.Options.PreviousUpdates).
-func (a *App) previousUpdates(heads map[string]patchpilot.Facts) func(context.Context, string, string) (patchpilot.Facts, bool) {
-	return func(ctx context.Context, host, state string) (patchpilot.Facts, bool) {
-		h, ok := heads[host]
-		if !ok || state == "" || h.PackageState != state || !h.UpdatesKnown {
-			return patchpilot.Facts{}, false
-		}
-		f, err := a.Store.LatestFacts(ctx, host)
-		if err != nil || f.PackageState != state || !f.UpdatesKnown {
-			return patchpilot.Facts{}, false
-		}
-		return f, true
+func (a *App) previousUpdates(ctx context.Context, host, state string) (patchpilot.Facts, bool) {
+	if state == "" {
+		return patchpilot.Facts{}, false
 	}
+	h, err := a.Store.LatestFactsHead(ctx, host)
+	if err != nil || h.PackageState != state || !h.UpdatesKnown {
+		return patchpilot.Facts{}, false
+	}
+	f, err := a.Store.LatestFacts(ctx, host)
+	if err != nil || f.PackageState != state || !f.UpdatesKnown {
+		return patchpilot.Facts{}, false
+	}
+	return f, true
 }
 
 // carriedDepth is a copy of a host's previous depth (nil when none), for

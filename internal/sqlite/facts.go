@@ -330,22 +330,40 @@ func (db *DB) hostID(ctx context.Context, name string) (int64, error) {
 	return id, nil
 }
 
+// LatestFactsHead implements patchpilot.FactStore.
+func (db *DB) LatestFactsHead(ctx context.Context, host string) (patchpilot.Facts, error) {
+	f, _, err := db.latestHead(ctx, host)
+	return f, err
+}
+
+// latestHead reads the current snapshot of a host without its lists, and
+// its id.
+func (db *DB) latestHead(ctx context.Context, host string) (patchpilot.Facts, int64, error) {
+	if host == "" {
+		return patchpilot.Facts{}, 0, invalid("empty host name")
+	}
+	f, id, err := scanFactsHead(db.read.QueryRowContext(ctx, `SELECT `+prefixed("s.", factsHeadColumns)+`
+		FROM hosts h JOIN fact_snapshots s ON s.id = `+latestSnapshot+` WHERE h.name = ?`, host), host)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := db.hostID(ctx, host); err != nil {
+			return patchpilot.Facts{}, 0, err
+		}
+		return patchpilot.Facts{}, 0, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
+			WithHint("collect the host's facts first")
+	}
+	if err != nil {
+		return patchpilot.Facts{}, 0, wrap(err, "read facts for %q", host)
+	}
+	return f, id, nil
+}
+
 // LatestFacts returns the current snapshot of a host with its packages and
 // updates. Snapshots are never modified once written, so reading the
 // snapshot and its lists in separate statements is consistent.
 func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, error) {
-	hostID, err := db.hostID(ctx, host)
+	f, id, err := db.latestHead(ctx, host)
 	if err != nil {
 		return patchpilot.Facts{}, err
-	}
-	f, id, err := scanFactsHead(db.read.QueryRowContext(ctx, `SELECT `+factsHeadColumns+`
-		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID), host)
-	if errors.Is(err, sql.ErrNoRows) {
-		return patchpilot.Facts{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
-			WithHint("collect the host's facts first")
-	}
-	if err != nil {
-		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
 	}
 	if f.Packages, err = db.snapshotPackages(ctx, id); err != nil {
 		return patchpilot.Facts{}, wrap(err, "read packages of %q", host)
