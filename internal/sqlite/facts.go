@@ -267,6 +267,12 @@ func insertFacts(ctx context.Context, stmts *stmtCache, e *encodedFacts) error {
 	if err := stmts.bulkInsert(ctx, "snapshot_updates", updateColumns, e.updArgs); err != nil {
 		return fmt.Errorf("insert updates: %w", err)
 	}
+	if len(f.Packages) > 0 {
+		if _, err := stmts.exec(ctx, `INSERT OR IGNORE INTO package_sources (name, source_name)
+			SELECT DISTINCT name, source_name FROM snapshot_packages WHERE snapshot_id = ?`, id); err != nil {
+			return fmt.Errorf("record source packages: %w", err)
+		}
+	}
 	// The snapshot's pending updates not seen before, or seen only
 	// later (a snapshot saved out of time order), are first seen here;
 	// at the same time the earlier snapshot stays first.
@@ -531,8 +537,10 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 // LatestPackagesOf returns, by host name, the packages of each host's
 // latest snapshot that are named in names or built from the same source
 // package as a named package installed on that host, in collected order.
-// It reads them through the name and source indexes, not every host's
-// whole list.
+// It learns the source packages of names from package_sources and reads
+// their rows through the (source_name, name) index, not every host's whole
+// list: every row of a named package is among them, since each stored
+// package's pair is in package_sources.
 func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
 	out := map[string][]patchpilot.Package{}
 	if len(names) == 0 {
@@ -542,78 +550,94 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 		seq int64
 		pkg patchpilot.Package
 	}
-	read := func(column string, values []string) (map[string][]row, error) {
+	list := func(values []string) (string, []any) {
 		args := make([]any, len(values))
 		for i, v := range values {
 			args[i] = v
 		}
-		rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
-			p.source_version, p.status
-			FROM snapshot_packages p
-			JOIN fact_snapshots s ON s.id = p.snapshot_id
-			JOIN hosts h ON h.id = s.host_id
-			WHERE p.`+column+` IN (`+strings.TrimSuffix(strings.Repeat("?,", len(values)), ",")+`)
-				AND s.id = `+latestSnapshot, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		got := map[string][]row{}
-		for rows.Next() {
-			var host string
-			var r row
-			p := &r.pkg
-			if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
-				return nil, err
-			}
-			got[host] = append(got[host], r)
-		}
-		return got, rows.Err()
+		return "(" + strings.TrimSuffix(strings.Repeat("?,", len(values)), ",") + ")", args
 	}
-	named, err := read("name", names)
+	in, args := list(names)
+	srcRows, err := db.read.QueryContext(ctx, `SELECT DISTINCT source_name FROM package_sources
+		WHERE name IN `+in+` AND source_name <> '' ORDER BY source_name`, args...)
+	if err != nil {
+		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+	}
+	var sources []string
+	for srcRows.Next() {
+		var s string
+		if err := srcRows.Scan(&s); err != nil {
+			srcRows.Close()
+			return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+		}
+		sources = append(sources, s)
+	}
+	srcRows.Close()
+	if err := srcRows.Err(); err != nil {
+		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+	}
+	// The rows of the named packages without a source package, and every
+	// row of the source packages of the named ones.
+	where := `(p.source_name = '' AND p.name IN ` + in + `)`
+	if len(sources) > 0 {
+		srcIn, srcArgs := list(sources)
+		where += ` OR p.source_name IN ` + srcIn
+		args = append(args, srcArgs...)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
+		p.source_version, p.status
+		FROM snapshot_packages p
+		JOIN fact_snapshots s ON s.id = p.snapshot_id
+		JOIN hosts h ON h.id = s.host_id
+		WHERE (`+where+`) AND s.id = `+latestSnapshot, args...)
 	if err != nil {
 		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 	}
-	sources := map[string]bool{}
-	for _, rs := range named {
-		for _, r := range rs {
-			if r.pkg.SourceName != "" {
-				sources[r.pkg.SourceName] = true
-			}
+	defer rows.Close()
+	got := map[string][]row{}
+	for rows.Next() {
+		var host string
+		var r row
+		p := &r.pkg
+		if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
+			return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 		}
+		got[host] = append(got[host], r)
 	}
-	siblings := map[string][]row{}
-	if len(sources) > 0 {
-		list := make([]string, 0, len(sources))
-		for s := range sources {
-			list = append(list, s)
-		}
-		slices.Sort(list)
-		if siblings, err = read("source_name", list); err != nil {
-			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(list, ", "))
-		}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 	}
-	for host, rs := range named {
+	named := map[string]bool{}
+	for _, n := range names {
+		named[n] = true
+	}
+	for host, rs := range got {
+		// A host's packages: its named ones, and those built from the
+		// same source package as one of its named ones.
 		mine := map[string]bool{}
-		seen := map[int64]bool{}
+		has := false
 		for _, r := range rs {
-			seen[r.seq] = true
-			if r.pkg.SourceName != "" {
-				mine[r.pkg.SourceName] = true
+			if named[r.pkg.Name] {
+				has = true
+				if r.pkg.SourceName != "" {
+					mine[r.pkg.SourceName] = true
+				}
 			}
 		}
-		for _, r := range siblings[host] {
-			if mine[r.pkg.SourceName] && !seen[r.seq] {
-				seen[r.seq] = true
-				rs = append(rs, r)
+		if !has {
+			continue
+		}
+		var pkgs []row
+		for _, r := range rs {
+			if named[r.pkg.Name] || mine[r.pkg.SourceName] {
+				pkgs = append(pkgs, r)
 			}
 		}
-		slices.SortFunc(rs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
-		pkgs := make([]patchpilot.Package, len(rs))
-		for i, r := range rs {
-			pkgs[i] = r.pkg
+		slices.SortFunc(pkgs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
+		out[host] = make([]patchpilot.Package, len(pkgs))
+		for i, r := range pkgs {
+			out[host][i] = r.pkg
 		}
-		out[host] = pkgs
 	}
 	return out, nil
 }

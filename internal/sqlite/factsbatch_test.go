@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -80,5 +82,65 @@ func TestSaveFactsBatchRollsBackAFailingItemAlone(t *testing.T) {
 	}
 	if len(evs) != 2 || evs[0].Host != "a" || evs[1].Host != "c" {
 		t.Errorf("events %+v; want a's and c's", evs)
+	}
+}
+
+// A store of version 19 (package name and source indexes) upgrades to
+// package_sources: the pairs of the packages stored before are recorded, so
+// that LatestPackagesOf finds them, through the new index.
+func TestPackageSourcesMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	openAtVersion(t, path, 19)
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO hosts (id, name, created_at, updated_at) VALUES (1, 'deb', 'x', 'x'), (2, 'rpm', 'x', 'x')`,
+		`INSERT INTO fact_snapshots (id, host_id, collected_at) VALUES (1, 1, '2026-01-01T00:00:00.000000000Z'),
+			(2, 2, '2026-01-01T00:00:00.000000000Z')`,
+		`INSERT INTO snapshot_packages (snapshot_id, seq, name, version, source_name) VALUES
+			(1, 0, 'libssl3', '3.0.11', 'openssl'), (1, 1, 'bash', '5.2', 'bash'), (1, 2, 'openssl', '3.0.11', 'openssl'),
+			(2, 0, 'openssl', '3.0.7', ''), (2, 1, 'bash', '5.1', '')`,
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			raw.Close()
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	raw.Close()
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version-19 database: %v", err)
+	}
+	defer db.Close()
+	got, err := db.LatestPackagesOf(ctx, []string{"libssl3", "openssl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]patchpilot.Package{
+		"deb": {{Name: "libssl3", Version: "3.0.11", SourceName: "openssl"}, {Name: "openssl", Version: "3.0.11", SourceName: "openssl"}},
+		"rpm": {{Name: "openssl", Version: "3.0.7"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("LatestPackagesOf after the upgrade = %+v, want %+v", got, want)
+	}
+	var indexes []string
+	rows, err := db.read.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'snapshot_packages'
+		AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, n)
+	}
+	rows.Close()
+	if !reflect.DeepEqual(indexes, []string{"snapshot_packages_source_name"}) {
+		t.Errorf("indexes of snapshot_packages = %v, want the one on (source_name, name)", indexes)
 	}
 }
