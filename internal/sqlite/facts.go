@@ -538,9 +538,10 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 // latest snapshot that are named in names or built from the same source
 // package as a named package installed on that host, in collected order.
 // It learns the source packages of names from package_sources and reads
-// their rows through the (source_name, name) index, not every host's whole
-// list: every row of a named package is among them, since each stored
-// package's pair is in package_sources.
+// their rows through the source package index, and the named packages
+// without a source package through their own index, not every host's
+// whole list: every row of a named package is among them, since each
+// stored package's pair is in package_sources.
 func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
 	out := map[string][]patchpilot.Package{}
 	if len(names) == 0 {
@@ -578,34 +579,37 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 	}
 	// The rows of the named packages without a source package, and every
 	// row of the source packages of the named ones.
-	where := `(p.source_name = '' AND p.name IN ` + in + `)`
+	got := map[string][]row{}
+	read := func(index, where string, args []any) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
+			p.source_version, p.status
+			FROM snapshot_packages p INDEXED BY `+index+`
+			JOIN fact_snapshots s ON s.id = p.snapshot_id
+			JOIN hosts h ON h.id = s.host_id
+			WHERE `+where+` AND s.id = `+latestSnapshot, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var host string
+			var r row
+			p := &r.pkg
+			if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
+				return err
+			}
+			got[host] = append(got[host], r)
+		}
+		return rows.Err()
+	}
+	if err := read("snapshot_packages_unsourced", `p.source_name = '' AND p.name IN `+in, args); err != nil {
+		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
+	}
 	if len(sources) > 0 {
 		srcIn, srcArgs := list(sources)
-		where += ` OR p.source_name IN ` + srcIn
-		args = append(args, srcArgs...)
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
-		p.source_version, p.status
-		FROM snapshot_packages p
-		JOIN fact_snapshots s ON s.id = p.snapshot_id
-		JOIN hosts h ON h.id = s.host_id
-		WHERE (`+where+`) AND s.id = `+latestSnapshot, args...)
-	if err != nil {
-		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
-	}
-	defer rows.Close()
-	got := map[string][]row{}
-	for rows.Next() {
-		var host string
-		var r row
-		p := &r.pkg
-		if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
-			return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
+		if err := read("snapshot_packages_source", `p.source_name IN `+srcIn, srcArgs); err != nil {
+			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(sources, ", "))
 		}
-		got[host] = append(got[host], r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 	}
 	named := map[string]bool{}
 	for _, n := range names {

@@ -140,7 +140,7 @@ func TestPackageSourcesMigration(t *testing.T) {
 		indexes = append(indexes, n)
 	}
 	rows.Close()
-	if !reflect.DeepEqual(indexes, []string{"snapshot_packages_source_name"}) {
-		t.Errorf("indexes of snapshot_packages = %v, want the one on (source_name, name)", indexes)
+	if !reflect.DeepEqual(indexes, []string{"snapshot_packages_source", "snapshot_packages_unsourced"}) {
+		t.Errorf("indexes of snapshot_packages = %v, want the source package's and the unsourced packages' names", indexes)
 	}
 }
