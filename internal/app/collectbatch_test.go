@@ -194,3 +194,60 @@ func TestCollectInBatchesStoresAsHostByHost(t *testing.T) {
 		t.Errorf("events differ:\n batches     %v\n host by host %v", got, want)
 	}
 }
+
+// cancelingDialer cancels the collection when it is asked for the host
+// named at.
+type cancelingDialer struct {
+	patchpilot.Dialer
+	at     string
+	cancel context.CancelFunc
+}
+
+func (d cancelingDialer) Dial(ctx context.Context, h patchpilot.Host) (patchpilot.Runner, error) {
+	if h.Name == d.at {
+		d.cancel()
+		return nil, ctx.Err()
+	}
+	return d.Dialer.Dial(ctx, h)
+}
+
+// An interrupted collection stores what it collected, with its events,
+// and records no failure for the hosts it did not get to.
+func TestInterruptedCollectStoresWhatItCollected(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	fl, err := fleet.New(fleet.Config{Hosts: 40, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := fl.Inventory()
+	a.Options.Concurrency = 1
+	run, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rep, err := a.Collect(run, cancelingDialer{fl, inv[10].Name, cancel}, inv, CollectOptions{NoDepth: true}, "simulated", nil)
+	if patchpilot.ErrorCode(err) != patchpilot.ECANCELED {
+		t.Fatalf("Collect = %v; want ECANCELED", err)
+	}
+	stored := 0
+	for _, hr := range rep.Hosts {
+		if hr.Err == nil {
+			stored++
+			if _, err := a.Store.LatestFacts(ctx, hr.Host.Name); err != nil {
+				t.Errorf("%s reported collected, not stored: %v", hr.Host.Name, err)
+			}
+		}
+	}
+	if stored != 10 || len(rep.Hosts) != len(inv) {
+		t.Errorf("%d of %d hosts reported, %d collected; want all reported, the 10 before the interruption collected", len(rep.Hosts), len(inv), stored)
+	}
+	evs, err := a.Store.Events(ctx, patchpilot.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, e := range evs {
+		kinds[e.Kind]++
+	}
+	if kinds[patchpilot.EventFactsCollected] != 10 || kinds[patchpilot.EventCollectFailed] != 0 {
+		t.Errorf("events %v; want 10 facts_collected and no collect_failed", kinds)
+	}
+}

@@ -144,7 +144,7 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 		fo.PreviousDepth = previous
 	}
 	fo.PreviousUpdates = a.previousUpdates
-	w := &collectWriter{a: a, ctx: context.WithoutCancel(ctx), actor: actor, source: source,
+	w := &collectWriter{a: a, ctx: context.WithoutCancel(ctx), run: ctx, actor: actor, source: source,
 		collected: map[string]time.Time{}, progress: progress}
 	// The collectors hand each host to the writer, which stores what has
 	// arrived since its last commit in one commit; a full channel holds
@@ -201,6 +201,7 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 type collectWriter struct {
 	a         *App
 	ctx       context.Context // not canceled: what was collected is stored
+	run       context.Context // the collection's: once it is canceled, failures are not recorded
 	actor     string
 	source    string
 	progress  func(HostReport)
@@ -219,7 +220,11 @@ func (w *collectWriter) store(batch []collect.HostResult) {
 	for i := range batch {
 		r := &batch[i]
 		if r.Err != nil {
-			items[i].Events = []patchpilot.Event{w.failedEvent(r.Host.Name, r.Err)}
+			// An interrupted collection records what it collected,
+			// not a failure for each host it did not get to.
+			if w.run.Err() == nil {
+				items[i].Events = []patchpilot.Event{w.failedEvent(r.Host.Name, r.Err)}
+			}
 			continue
 		}
 		f := &r.Facts
@@ -247,7 +252,7 @@ func (w *collectWriter) store(batch []collect.HostResult) {
 				w.storeErr = hr.Err
 			}
 		case err != nil: // the host's failure was not recorded: try again
-			failed = append(failed, items[i].Events...)
+			failed = append(failed, items[i].Events...) // none once canceled
 		}
 		if hr.Err == nil {
 			hr.Summary = patchpilot.Summarize(r.Host, &r.Facts)
@@ -260,7 +265,7 @@ func (w *collectWriter) store(batch []collect.HostResult) {
 			w.progress(hr)
 		}
 	}
-	if len(failed) > 0 {
+	if len(failed) > 0 && w.run.Err() == nil {
 		// The failures are reported whether or not their events can be
 		// stored; the store's own failure is storeErr already.
 		_, _ = w.a.Store.AppendEvents(w.ctx, failed)
