@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/collect"
@@ -249,5 +250,24 @@ func TestInterruptedCollectStoresWhatItCollected(t *testing.T) {
 	}
 	if kinds[patchpilot.EventFactsCollected] != 10 || kinds[patchpilot.EventCollectFailed] != 0 {
 		t.Errorf("events %v; want 10 facts_collected and no collect_failed", kinds)
+	}
+}
+
+// A report's summary keeps its own copy of the strings it takes from the
+// facts, so that it does not keep the command output they were cut from.
+func TestDetachedSummaryCopiesItsStrings(t *testing.T) {
+	out := "ID=debian\nVERSION_ID=12\n" + strings.Repeat("#", 4096) + "\n6.1.0-18-amd64 x86_64"
+	f := patchpilot.Facts{OSFamily: patchpilot.OSFamily(out[3:9]), OSName: out[3:9], OSVersion: out[21:23],
+		Kernel: out[len(out)-21 : len(out)-7], Arch: out[len(out)-6:], CollectedAt: time.Now()}
+	h := patchpilot.Host{Name: "web-1", Labels: map[string]string{"role": "web"}}
+	got := detachedSummary(h, &f)
+	if want := patchpilot.Summarize(h, &f); !reflect.DeepEqual(got, want) {
+		t.Fatalf("detachedSummary = %+v, want %+v", got, want)
+	}
+	for _, s := range []string{string(got.OSFamily), got.OSName, got.OSVersion, got.Kernel, got.Arch} {
+		p, start := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(out)))
+		if p >= start && p < start+uintptr(len(out)) {
+			t.Errorf("%q still points into the command's output", s)
+		}
 	}
 }

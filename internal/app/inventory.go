@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -255,7 +256,7 @@ func (w *collectWriter) store(batch []collect.HostResult) {
 			failed = append(failed, items[i].Events...) // none once canceled
 		}
 		if hr.Err == nil {
-			hr.Summary = patchpilot.Summarize(r.Host, &r.Facts)
+			hr.Summary = detachedSummary(r.Host, &r.Facts)
 			w.collected[r.Host.Name] = r.Facts.CollectedAt
 		} else {
 			w.report.Failed++
@@ -270,6 +271,18 @@ func (w *collectWriter) store(batch []collect.HostResult) {
 		// stored; the store's own failure is storeErr already.
 		_, _ = w.a.Store.AppendEvents(w.ctx, failed)
 	}
+}
+
+// detachedSummary is patchpilot.Summarize of a host's facts with its own
+// copy of the strings it takes from them: a parser's fields may be slices
+// of a command's whole output, which a report kept for the whole
+// collection would otherwise keep alive for every host.
+func detachedSummary(h patchpilot.Host, f *patchpilot.Facts) patchpilot.HostSummary {
+	s := patchpilot.Summarize(h, f)
+	s.OSFamily = patchpilot.OSFamily(strings.Clone(string(s.OSFamily)))
+	s.OSName, s.OSVersion = strings.Clone(s.OSName), strings.Clone(s.OSVersion)
+	s.Kernel, s.Arch = strings.Clone(s.Kernel), strings.Clone(s.Arch)
+	return s
 }
 
 // failedEvent is the collect_failed event of a host.
