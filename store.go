@@ -47,12 +47,28 @@ type HostStore interface {
 	RemoveHosts(ctx context.Context, names []string) error
 }
 
+// FactsSave is one item of FactStore.SaveFactsBatch: a host's snapshot
+// and the events that record it, or events alone (Facts nil).
+type FactsSave struct {
+	Facts  *Facts
+	Events []Event
+}
+
 // FactStore keeps fact snapshots. History is kept; the latest snapshot of a
 // host (by CollectedAt, then by insertion) is its current state.
 type FactStore interface {
 	// SaveFacts stores a snapshot with its packages and updates in one
 	// transaction. The host must exist.
 	SaveFacts(ctx context.Context, f Facts) error
+	// SaveFactsBatch stores several items, each a snapshot (as SaveFacts
+	// would) with the events that go with it, or events alone, in one
+	// commit. Each item is stored whole or not at all: one that cannot
+	// be stored (invalid facts or events, an unknown host) gets its
+	// error at its index in errs, and the others are stored all the
+	// same. err is the batch's own failure (the commit failed, the store
+	// is unavailable); then nothing of the batch is stored and errs is
+	// nil. Events are stored in the order of the items.
+	SaveFactsBatch(ctx context.Context, items []FactsSave) (errs []error, err error)
 	// LatestFacts returns the current snapshot of a host, with packages
 	// and updates; ENOTFOUND when the host has none.
 	LatestFacts(ctx context.Context, host string) (Facts, error)
@@ -84,6 +100,10 @@ type FactStore interface {
 	// their Packages and Updates (nil), ordered by host name: what a
 	// fleet-wide read needs of each host's facts, in one read.
 	FleetFacts(ctx context.Context) ([]Facts, error)
+	// LatestFactsHead returns the current snapshot of a host as
+	// LatestFacts does but without its Packages and Updates (nil), in
+	// one read; ENOTFOUND when the host has none.
+	LatestFactsHead(ctx context.Context, host string) (Facts, error)
 	// LatestPackagesOf returns, by host name, the packages of each
 	// host's latest snapshot that are named in names or built from the
 	// same source package as a named package installed on that host, in
@@ -135,7 +155,9 @@ type UpdateSighting struct {
 
 // UpdateFilter selects pending updates. Zero fields match everything.
 type UpdateFilter struct {
-	Host         string
+	Host string
+	// Hosts, when not empty, keeps the updates of these hosts only.
+	Hosts        []string
 	SecurityOnly bool
 	Package      string
 	// HostsAfter and HostsThrough bound the hosts by name: after the

@@ -640,10 +640,10 @@ func (d *demo) inventory(ctx context.Context, title string) error {
 	pkgs, upd, roles := 0, 0, map[string]int{}
 	osName := ""
 	for _, r := range rep.Hosts {
-		pkgs += len(r.Facts.Packages)
-		upd += len(r.Facts.Updates)
+		pkgs += r.Summary.PackageCount
+		upd += r.Summary.PendingUpdateCount
 		roles[r.Host.Labels[patchpilot.LabelRole]]++
-		osName = r.Facts.OSName + " " + r.Facts.OSVersion
+		osName = r.Summary.OSName + " " + r.Summary.OSVersion
 	}
 	var rl []string
 	for r, n := range roles {

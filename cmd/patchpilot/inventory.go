@@ -120,8 +120,8 @@ it needs is missing there, 130 when interrupted).`,
 					return
 				}
 				prog.step(fmt.Sprintf("%s: %s %s, %d packages, %d updates (%d security) in %s", r.Host.Name,
-					r.Facts.OSName, r.Facts.OSVersion, len(r.Facts.Packages), len(r.Facts.Updates),
-					r.Facts.SecurityUpdateCount(), r.Duration.Round(time.Millisecond)), false)
+					r.Summary.OSName, r.Summary.OSVersion, r.Summary.PackageCount, r.Summary.PendingUpdateCount,
+					r.Summary.SecurityUpdateCount, r.Duration.Round(time.Millisecond)), false)
 			})
 			if err != nil {
 				return err
@@ -184,8 +184,7 @@ func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectRe
 			}
 			continue
 		}
-		f := h.Facts
-		res.Hosts = append(res.Hosts, patchpilot.Summarize(h.Host, &f))
+		res.Hosts = append(res.Hosts, h.Summary)
 	}
 	if withUpdates && len(res.Hosts) > 0 {
 		var err error

@@ -483,14 +483,25 @@ func deadlineOf(u patchpilot.HostUpdate, sla SLA, av availability) (SLAUpdate, b
 // and ImportFacts call it after saving facts; compliance over time reads
 // what it stores.
 func (a *App) recordExposures(ctx context.Context, collected map[string]time.Time) error {
-	if len(collected) == 0 {
-		return nil
-	}
-	f := patchpilot.UpdateFilter{SecurityOnly: true}
-	if len(collected) == 1 {
-		for h := range collected {
-			f.Host = h
+	names := slices.Sorted(maps.Keys(collected))
+	for start := 0; start < len(names); start += exposureChunkHosts {
+		if err := a.recordExposuresOf(ctx, names[start:min(start+exposureChunkHosts, len(names))], collected); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// exposureChunkHosts is how many hosts' pending updates recordExposures
+// reads at once, so that what it holds is bounded by this and not by the
+// fleet. A host's exposure depends on its own updates only.
+var exposureChunkHosts = 1000
+
+// recordExposuresOf records the exposures of the named hosts of collected.
+func (a *App) recordExposuresOf(ctx context.Context, names []string, collected map[string]time.Time) error {
+	f := patchpilot.UpdateFilter{SecurityOnly: true, Hosts: names}
+	if len(names) == 1 {
+		f = patchpilot.UpdateFilter{SecurityOnly: true, Host: names[0]}
 	}
 	updates, published, err := a.annotatedUpdates(ctx, f)
 	if err != nil {
@@ -506,7 +517,7 @@ func (a *App) recordExposures(ctx context.Context, collected map[string]time.Tim
 	if err != nil {
 		return err
 	}
-	oldest := make(map[string]map[patchpilot.Severity]time.Time, len(collected))
+	oldest := make(map[string]map[patchpilot.Severity]time.Time, len(names))
 	for _, u := range updates {
 		if _, ok := collected[u.Host]; !ok {
 			continue
@@ -525,8 +536,8 @@ func (a *App) recordExposures(ctx context.Context, collected map[string]time.Tim
 			m[sev] = at
 		}
 	}
-	out := make([]patchpilot.SLAExposure, 0, len(collected))
-	for _, h := range slices.Sorted(maps.Keys(collected)) {
+	out := make([]patchpilot.SLAExposure, 0, len(names))
+	for _, h := range names {
 		out = append(out, patchpilot.SLAExposure{Host: h, CollectedAt: collected[h], Oldest: oldest[h]})
 	}
 	return a.Store.SaveSLAExposures(ctx, out)

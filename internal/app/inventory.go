@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -32,13 +32,24 @@ type CollectOptions struct {
 	Actor string
 }
 
-// HostReport is the outcome of collecting one host.
+// HostReport is the outcome of collecting one host. It keeps the summary
+// of the facts stored, not the facts themselves, so that a collection's
+// report stays small however large the fleet; the facts are in the store.
 type HostReport struct {
-	Host     patchpilot.Host
-	Facts    patchpilot.Facts
+	Host patchpilot.Host
+	// Summary is patchpilot.Summarize of the host and the facts stored
+	// for it; zero when Err is set.
+	Summary  patchpilot.HostSummary
 	Err      error
 	Duration time.Duration
 }
+
+// collectBatchHosts is the most hosts whose facts one commit stores. The
+// collection's writer stores what has arrived since its last commit, up
+// to this many: hosts that come one at a time are stored one at a time,
+// and a collection that outpaces the disk shares each commit among many
+// hosts. A crash loses at most the hosts collected and not yet committed.
+const collectBatchHosts = 64
 
 // CollectReport is the outcome of a collection run.
 type CollectReport struct {
@@ -121,59 +132,56 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
 		return CollectReport{}, fmt.Errorf("store hosts: %w", err)
 	}
-	var (
-		mu        sync.Mutex // guards report, storeErr and collected if progress runs concurrently
-		report    CollectReport
-		storeErr  error
-		collected = map[string]time.Time{}
-	)
+	actor := co.Actor
+	if actor == "" {
+		actor = "cli"
+	}
 	fo := collect.FleetOptions{
 		Concurrency: a.Options.Concurrency,
 		Options:     collect.Options{Refresh: co.Refresh, SkipDepth: co.NoDepth, Source: source, Now: a.Options.Now},
 	}
-	heads := a.previousFacts(ctx)
-	previous := previousDepths(heads)
+	previous := a.previousDepth(context.WithoutCancel(ctx))
 	if !co.NoDepth {
 		fo.PreviousDepth = previous
 	}
-	fo.PreviousUpdates = a.previousUpdates(heads)
-	collect.Fleet(ctx, d, hosts, fo, func(r collect.HostResult) {
-		mu.Lock()
-		defer mu.Unlock()
-		hr := HostReport{Host: r.Host, Facts: r.Facts, Err: r.Err, Duration: r.Duration}
-		if hr.Err == nil && co.NoDepth && r.Facts.Depth == nil {
-			r.Facts.Depth = carriedDepth(previous(r.Host.Name))
-			hr.Facts = r.Facts
-		}
-		if hr.Err == nil {
-			if err := a.Store.SaveFacts(ctx, r.Facts); err != nil {
-				hr.Err = fmt.Errorf("store facts: %w", err)
-				if storeErr == nil {
-					storeErr = hr.Err
+	fo.PreviousUpdates = a.previousUpdates
+	w := &collectWriter{a: a, ctx: context.WithoutCancel(ctx), run: ctx, actor: actor, source: source,
+		collected: map[string]time.Time{}, progress: progress}
+	// The collectors hand each host to the writer, which stores what has
+	// arrived since its last commit in one commit; a full channel holds
+	// the collectors back, so no more than a batch waits at once.
+	results := make(chan collect.HostResult, collectBatchHosts)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		batch := make([]collect.HostResult, 0, collectBatchHosts)
+		for r := range results {
+			batch = append(batch[:0], r)
+		more:
+			for len(batch) < collectBatchHosts {
+				select {
+				case r, ok := <-results:
+					if !ok {
+						break more
+					}
+					batch = append(batch, r)
+				default:
+					break more
 				}
-			} else {
-				collected[r.Host.Name] = r.Facts.CollectedAt
 			}
+			w.store(batch)
+			clear(batch) // the facts are stored; do not keep them
 		}
-		if hr.Err != nil {
-			report.Failed++
-			data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(hr.Err)})
-			_ = a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventCollectFailed, Host: r.Host.Name,
-				Message: hr.Err.Error(), Data: data})
-		} else {
-			data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(r.Facts.Packages), Updates: len(r.Facts.Updates),
-				SecurityUpdates: r.Facts.SecurityUpdateCount(), Source: source})
-			if err := a.record(ctx, patchpilot.Event{Actor: co.Actor, Kind: patchpilot.EventFactsCollected, Host: r.Host.Name,
-				Message: fmt.Sprintf("collected %d packages, %d pending updates", len(r.Facts.Packages), len(r.Facts.Updates)),
-				Data:    data}); err != nil && storeErr == nil {
-				storeErr = err
-			}
+	}()
+	collect.Each(ctx, d, hosts, fo, func(r collect.HostResult) {
+		if r.Err == nil && co.NoDepth && r.Facts.Depth == nil {
+			r.Facts.Depth = carriedDepth(previous(r.Host.Name))
 		}
-		report.Hosts = append(report.Hosts, hr)
-		if progress != nil {
-			progress(hr)
-		}
+		results <- r
 	})
+	close(results)
+	<-written
+	report, storeErr, collected := w.report, w.storeErr, w.collected
 	a.saveExposures(ctx, collected)
 	if len(collected) > 0 && ctx.Err() == nil {
 		if err := a.pruneConnections(ctx); err != nil && storeErr == nil {
@@ -189,56 +197,137 @@ func (a *App) Collect(ctx context.Context, d patchpilot.Dialer, hosts []patchpil
 	return report, nil
 }
 
-// previousDepths returns the depth of each host's latest snapshot, read
-// in one pass over the fleet, with when it was read: for a collection in
-// depth to compare against, and for one without depth to carry forward. A
-// store that cannot say makes every host read everything again (and a
-// collection without depth carry nothing).
-func previousDepths(heads map[string]patchpilot.Facts) func(string) *patchpilot.HostDepth {
-	prev := map[string]*patchpilot.HostDepth{}
-	for _, f := range heads {
-		if f.Depth != nil {
-			d := *f.Depth
-			if d.CollectedAt.IsZero() {
-				d.CollectedAt = f.CollectedAt
-			}
-			prev[f.Host] = &d
-		}
-	}
-	return func(host string) *patchpilot.HostDepth { return prev[host] }
+// collectWriter stores a collection's hosts batch by batch and keeps its
+// report. Only the writer's goroutine uses it until the collection ends.
+type collectWriter struct {
+	a         *App
+	ctx       context.Context // not canceled: what was collected is stored
+	run       context.Context // the collection's: once it is canceled, failures are not recorded
+	actor     string
+	source    string
+	progress  func(HostReport)
+	report    CollectReport
+	storeErr  error
+	collected map[string]time.Time
 }
 
-// previousFacts reads each host's latest facts without their package
-// and update lists, in one pass over the fleet; nil when the store cannot
-// say.
-func (a *App) previousFacts(ctx context.Context) map[string]patchpilot.Facts {
-	facts, err := a.Store.FleetFacts(ctx)
-	if err != nil {
-		return nil
+// store saves a batch of collected hosts in one commit, each host's
+// snapshot with its facts_collected event, and a failed host's
+// collect_failed event, then reports each host in turn. A host whose facts
+// cannot be stored fails alone, with a collect_failed event of its own;
+// a commit that fails fails the batch's hosts.
+func (w *collectWriter) store(batch []collect.HostResult) {
+	items := make([]patchpilot.FactsSave, len(batch))
+	for i := range batch {
+		r := &batch[i]
+		if r.Err != nil {
+			// An interrupted collection records what it collected,
+			// not a failure for each host it did not get to.
+			if w.run.Err() == nil {
+				items[i].Events = []patchpilot.Event{w.failedEvent(r.Host.Name, r.Err)}
+			}
+			continue
+		}
+		f := &r.Facts
+		data, _ := json.Marshal(patchpilot.FactsCollectedData{Packages: len(f.Packages), Updates: len(f.Updates),
+			SecurityUpdates: f.SecurityUpdateCount(), Source: w.source})
+		items[i] = patchpilot.FactsSave{Facts: f, Events: []patchpilot.Event{{Actor: w.actor,
+			Kind: patchpilot.EventFactsCollected, Host: r.Host.Name, Data: data,
+			Message: fmt.Sprintf("collected %d packages, %d pending updates", len(f.Packages), len(f.Updates))}}}
 	}
-	out := make(map[string]patchpilot.Facts, len(facts))
-	for _, f := range facts {
-		out[f.Host] = f
+	errs, err := w.a.Store.SaveFactsBatch(w.ctx, items)
+	var failed []patchpilot.Event // the collect_failed events still to record
+	for i := range batch {
+		r := &batch[i]
+		hr := HostReport{Host: r.Host, Err: r.Err, Duration: r.Duration}
+		storeErr := err
+		if storeErr == nil {
+			storeErr = errs[i]
+		}
+		switch {
+		case storeErr == nil:
+		case hr.Err == nil: // the host's facts were not stored
+			hr.Err = fmt.Errorf("store facts: %w", storeErr)
+			failed = append(failed, w.failedEvent(r.Host.Name, hr.Err))
+			if w.storeErr == nil {
+				w.storeErr = hr.Err
+			}
+		case err != nil: // the host's failure was not recorded: try again
+			failed = append(failed, items[i].Events...) // none once canceled
+		}
+		if hr.Err == nil {
+			hr.Summary = detachedSummary(r.Host, &r.Facts)
+			w.collected[r.Host.Name] = r.Facts.CollectedAt
+		} else {
+			w.report.Failed++
+		}
+		w.report.Hosts = append(w.report.Hosts, hr)
+		if w.progress != nil {
+			w.progress(hr)
+		}
 	}
-	return out
+	if len(failed) > 0 && w.run.Err() == nil {
+		// The failures are reported whether or not their events can be
+		// stored; the store's own failure is storeErr already.
+		_, _ = w.a.Store.AppendEvents(w.ctx, failed)
+	}
+}
+
+// detachedSummary is patchpilot.Summarize of a host's facts with its own
+// copy of the strings it takes from them: a parser's fields may be slices
+// of a command's whole output, which a report kept for the whole
+// collection would otherwise keep alive for every host.
+func detachedSummary(h patchpilot.Host, f *patchpilot.Facts) patchpilot.HostSummary {
+	s := patchpilot.Summarize(h, f)
+	s.OSFamily = patchpilot.OSFamily(strings.Clone(string(s.OSFamily)))
+	s.OSName, s.OSVersion = strings.Clone(s.OSName), strings.Clone(s.OSVersion)
+	s.Kernel, s.Arch = strings.Clone(s.Kernel), strings.Clone(s.Arch)
+	return s
+}
+
+// failedEvent is the collect_failed event of a host.
+func (w *collectWriter) failedEvent(host string, err error) patchpilot.Event {
+	data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.ErrorCode(err)})
+	return patchpilot.Event{Actor: w.actor, Kind: patchpilot.EventCollectFailed, Host: host, Message: err.Error(), Data: data}
+}
+
+// previousDepth returns, for a host, the depth of its latest snapshot
+// with when it was read: for a collection in depth to compare against, and
+// for one without depth to carry forward. Each host's is read when it is
+// collected, so that a collection never holds the whole fleet's. A store
+// that cannot say makes the host read everything again (and a collection
+// without depth carry nothing).
+func (a *App) previousDepth(ctx context.Context) func(string) *patchpilot.HostDepth {
+	return func(host string) *patchpilot.HostDepth {
+		f, err := a.Store.LatestFactsHead(ctx, host)
+		if err != nil || f.Depth == nil {
+			return nil
+		}
+		d := *f.Depth
+		if d.CollectedAt.IsZero() {
+			d.CollectedAt = f.CollectedAt
+		}
+		return &d
+	}
 }
 
 // previousUpdates answers a collection's question for the pending
 // updates of a host whose package state is state: the host's latest
 // facts, read in full, when they were collected in that same state with
 // their updates known (see collect.Options.PreviousUpdates).
-func (a *App) previousUpdates(heads map[string]patchpilot.Facts) func(context.Context, string, string) (patchpilot.Facts, bool) {
-	return func(ctx context.Context, host, state string) (patchpilot.Facts, bool) {
-		h, ok := heads[host]
-		if !ok || state == "" || h.PackageState != state || !h.UpdatesKnown {
-			return patchpilot.Facts{}, false
-		}
-		f, err := a.Store.LatestFacts(ctx, host)
-		if err != nil || f.PackageState != state || !f.UpdatesKnown {
-			return patchpilot.Facts{}, false
-		}
-		return f, true
+func (a *App) previousUpdates(ctx context.Context, host, state string) (patchpilot.Facts, bool) {
+	if state == "" {
+		return patchpilot.Facts{}, false
 	}
+	h, err := a.Store.LatestFactsHead(ctx, host)
+	if err != nil || h.PackageState != state || !h.UpdatesKnown {
+		return patchpilot.Facts{}, false
+	}
+	f, err := a.Store.LatestFacts(ctx, host)
+	if err != nil || f.PackageState != state || !f.UpdatesKnown {
+		return patchpilot.Facts{}, false
+	}
+	return f, true
 }
 
 // carriedDepth is a copy of a host's previous depth (nil when none), for

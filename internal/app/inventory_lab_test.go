@@ -70,7 +70,11 @@ func TestCollectMatchesAptOnTheRealisticLab(t *testing.T) {
 			if h.Err != nil {
 				t.Fatalf("%s collection of %s: %v", round, h.Host.Name, h.Err)
 			}
-			out[h.Host.Name] = h.Facts
+			f, err := a.Store.LatestFacts(ctx, h.Host.Name)
+			if err != nil {
+				t.Fatalf("%s collection of %s: read the facts stored: %v", round, h.Host.Name, err)
+			}
+			out[h.Host.Name] = f
 		}
 		return out
 	}

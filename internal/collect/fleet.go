@@ -37,6 +37,28 @@ type HostResult struct {
 // called once per host as it finishes, never concurrently. Results come
 // back in the order of hosts.
 func Fleet(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, opts FleetOptions, progress func(HostResult)) []HostResult {
+	results := make([]HostResult, len(hosts))
+	each(ctx, d, hosts, opts, func(i int, res HostResult) {
+		results[i] = res
+		if progress != nil {
+			progress(res)
+		}
+	})
+	return results
+}
+
+// Each collects every host as Fleet does and hands each result to fn as
+// it finishes, never concurrently, keeping none: what a collection holds
+// at once is the hosts in flight and what fn keeps, whatever the fleet's
+// size. A host's collection holds its place among the opts.Concurrency
+// until fn returns for it, so a slow fn slows the collection rather than
+// letting results pile up.
+func Each(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, opts FleetOptions, fn func(HostResult)) {
+	each(ctx, d, hosts, opts, func(_ int, res HostResult) { fn(res) })
+}
+
+// each is Each with the index of each result's host in hosts.
+func each(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, opts FleetOptions, fn func(int, HostResult)) {
 	limit := opts.Concurrency
 	if limit <= 0 {
 		limit = DefaultConcurrency
@@ -44,19 +66,15 @@ func Fleet(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, op
 	if opts.Shared == nil {
 		opts.Shared = NewShared()
 	}
-	results := make([]HostResult, len(hosts))
 	var (
 		wg     sync.WaitGroup
-		mu     sync.Mutex // serialises progress calls
+		mu     sync.Mutex // serialises fn's calls
 		tokens = make(chan struct{}, limit)
 	)
-	report := func(res HostResult) {
-		if progress == nil {
-			return
-		}
+	report := func(i int, res HostResult) {
 		mu.Lock()
 		defer mu.Unlock()
-		progress(res)
+		fn(i, res)
 	}
 	for i, h := range hosts {
 		started := false
@@ -70,8 +88,7 @@ func Fleet(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, op
 		}
 		if !started {
 			for j := i; j < len(hosts); j++ {
-				results[j] = HostResult{Host: hosts[j], Err: patchpilot.Errorf(patchpilot.ECANCELED, "collection of %s not started: %w", hosts[j].Name, ctx.Err())}
-				report(results[j])
+				report(j, HostResult{Host: hosts[j], Err: patchpilot.Errorf(patchpilot.ECANCELED, "collection of %s not started: %w", hosts[j].Name, ctx.Err())})
 			}
 			break
 		}
@@ -79,12 +96,10 @@ func Fleet(ctx context.Context, d patchpilot.Dialer, hosts []patchpilot.Host, op
 		go func() {
 			defer wg.Done()
 			defer func() { <-tokens }()
-			results[i] = collectOne(ctx, d, h, opts.Options)
-			report(results[i])
+			report(i, collectOne(ctx, d, h, opts.Options))
 		}()
 	}
 	wg.Wait()
-	return results
 }
 
 func collectOne(ctx context.Context, d patchpilot.Dialer, h patchpilot.Host, opts Options) HostResult {

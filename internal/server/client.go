@@ -269,6 +269,9 @@ func (c *Client) DependencyGraph(ctx context.Context, o app.DepsOptions) (patchp
 
 // Updates lists pending updates (GET /updates).
 func (c *Client) Updates(ctx context.Context, f patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
+	if len(f.Hosts) > 0 {
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "pending updates of a list of hosts: the API selects one host or all")
+	}
 	q := url.Values{}
 	if f.Host != "" {
 		q.Set("host", f.Host)

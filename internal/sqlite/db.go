@@ -33,6 +33,8 @@ const (
 	// writes state before acting on hosts, and a commit that a power loss
 	// could undo would break that promise.
 	synchronousMode = "FULL"
+	// writeCacheKiB is the page cache of the write connection, in KiB.
+	writeCacheKiB = 32 << 10
 )
 
 // DB is a patchpilot.Store on one SQLite database file. It is safe for
@@ -201,6 +203,14 @@ func dsnSync(path string, readOnly bool, synchronous string) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The one writer keeps the pages it writes most (the ends of
+		// the package indexes, where each new snapshot's rows go) in a
+		// cache of its own rather than reading them again at each
+		// transaction, and its statement and savepoint journals in
+		// memory rather than in temporary files: both are bounded by
+		// one transaction's size, not by the store's.
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writeCacheKiB))
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Path: filepath.ToSlash(path)}

@@ -54,99 +54,247 @@ func validateFacts(f patchpilot.Facts) error {
 	return nil
 }
 
-// SaveFacts stores a snapshot with its packages and updates in one
-// transaction. The host must exist.
-func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
+// encodedFacts is a snapshot encoded for its INSERTs: everything that can
+// be done before the write lock, which is shared by every writer, is taken.
+type encodedFacts struct {
+	f                                                patchpilot.Facts
+	services, needsRestart, rebootPackages, removals string
+	depth                                            any
+	pkgArgs, updArgs                                 []any
+}
+
+// encodeFacts checks and encodes a snapshot for insertFacts.
+func encodeFacts(f patchpilot.Facts) (*encodedFacts, error) {
 	if err := validateFacts(f); err != nil {
-		return err
+		return nil, err
 	}
 	if err := validateDepth(f); err != nil {
-		return err
+		return nil, err
 	}
-	// Encode everything before taking the write lock, which is shared by
-	// every writer.
-	services, err1 := encodeList(f.Services)
-	needsRestart, err2 := encodeList(f.NeedsRestart)
-	rebootPackages, err3 := encodeList(f.RebootPackages)
-	removals, err4 := encodeList(f.Removals)
-	depth, err5 := encodeDepth(f.Depth)
+	e := &encodedFacts{f: f}
+	var err1, err2, err3, err4, err5 error
+	e.services, err1 = encodeList(f.Services)
+	e.needsRestart, err2 = encodeList(f.NeedsRestart)
+	e.rebootPackages, err3 = encodeList(f.RebootPackages)
+	e.removals, err4 = encodeList(f.Removals)
+	e.depth, err5 = encodeDepth(f.Depth)
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
-		return wrap(err, "save facts for %q", f.Host)
+		return nil, wrap(err, "save facts for %q", f.Host)
 	}
-	pkgArgs := make([]any, 0, len(f.Packages)*len(packageColumns))
-	updArgs := make([]any, 0, len(f.Updates)*len(updateColumns))
+	e.pkgArgs = make([]any, 0, len(f.Packages)*len(packageColumns))
+	e.updArgs = make([]any, 0, len(f.Updates)*len(updateColumns))
 	for i, p := range f.Packages {
-		pkgArgs = append(pkgArgs, nil, i, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Status)
+		e.pkgArgs = append(e.pkgArgs, nil, i, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Status)
 	}
 	for i, u := range f.Updates {
 		advisories, err := encodeList(u.Advisories)
 		if err != nil {
-			return wrap(err, "save facts for %q: updates[%d]", f.Host, i)
+			return nil, wrap(err, "save facts for %q: updates[%d]", f.Host, i)
 		}
-		updArgs = append(updArgs, nil, i, u.Package, u.Arch, u.SourcePackage, u.InstalledVersion,
+		e.updArgs = append(e.updArgs, nil, i, u.Package, u.Arch, u.SourcePackage, u.InstalledVersion,
 			u.CandidateVersion, u.Origin, boolInt(u.Security), advisories)
 	}
+	return e, nil
+}
 
+// SaveFacts stores a snapshot with its packages and updates in one
+// transaction. The host must exist.
+func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
+	e, err := encodeFacts(f)
+	if err != nil {
+		return err
+	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var hostID int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM hosts WHERE name = ?`, f.Host).Scan(&hostID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound(f.Host)
-		}
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
-			os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
-			needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
-			package_count, update_count, security_update_count, removals, depth, package_state)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
-			f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, services, needsRestart,
-			boolInt(f.RebootRequired), rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
-			len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), removals, depth, f.PackageState)
-		if err != nil {
-			return fmt.Errorf("insert snapshot: %w", err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		for i := 0; i < len(pkgArgs); i += len(packageColumns) {
-			pkgArgs[i] = id
-		}
-		for i := 0; i < len(updArgs); i += len(updateColumns) {
-			updArgs[i] = id
-		}
-		if err := bulkInsert(ctx, tx, "snapshot_packages", packageColumns, pkgArgs); err != nil {
-			return fmt.Errorf("insert packages: %w", err)
-		}
-		if err := bulkInsert(ctx, tx, "snapshot_updates", updateColumns, updArgs); err != nil {
-			return fmt.Errorf("insert updates: %w", err)
-		}
-		// The snapshot's pending updates not seen before, or seen only
-		// later (a snapshot saved out of time order), are first seen here;
-		// at the same time the earlier snapshot stays first.
-		if len(f.Updates) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO update_sightings (package, version, host, first_seen, snapshot_id)
-				SELECT package, candidate_version, ?, ?, ? FROM snapshot_updates
-				WHERE snapshot_id = ? AND candidate_version <> '' GROUP BY package, candidate_version
-				ON CONFLICT (package, version) DO UPDATE SET host = excluded.host, first_seen = excluded.first_seen,
-					snapshot_id = excluded.snapshot_id
-				WHERE excluded.first_seen < update_sightings.first_seen`,
-				f.Host, formatTime(f.CollectedAt), id, id); err != nil {
-				return fmt.Errorf("record first sightings: %w", err)
+		stmts := newTxStmts(tx)
+		defer stmts.close()
+		return insertFacts(ctx, stmts, e)
+	}, "save facts for %q", f.Host)
+}
+
+// batchSavepoint is the savepoint around each item of SaveFactsBatch.
+const batchSavepoint = "facts_item"
+
+// SaveFactsBatch implements patchpilot.FactStore: the items in one
+// transaction, through statements prepared once for the whole batch. When
+// an item fails, the batch is written again with each item in a savepoint
+// of its own: the one that fails is rolled back to its savepoint, so the
+// items before and after it are kept; a failure that SQLite answers by
+// rolling back the whole transaction (a full disk, an I/O error) makes
+// ROLLBACK TO fail, and then the batch fails as a whole.
+func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) ([]error, error) {
+	errs := make([]error, len(items))
+	type encoded struct {
+		facts  *encodedFacts
+		events []patchpilot.Event
+		data   []any
+	}
+	enc := make([]encoded, len(items))
+	for i, it := range items {
+		if it.Facts != nil {
+			if enc[i].facts, errs[i] = encodeFacts(*it.Facts); errs[i] != nil {
+				continue
 			}
 		}
-		// A depth carried forward from an earlier snapshot (read before
-		// this one) was merged when it was read.
-		if f.Depth != nil && (f.Depth.CollectedAt.IsZero() || !f.Depth.CollectedAt.Before(f.CollectedAt)) {
-			if err := mergeConnections(ctx, tx, hostID, f.CollectedAt, f.Depth.Connections); err != nil {
-				return fmt.Errorf("merge connections: %w", err)
+		enc[i].events = make([]patchpilot.Event, len(it.Events))
+		enc[i].data = make([]any, len(it.Events))
+		for j, ev := range it.Events {
+			var err error
+			if enc[i].events[j], enc[i].data[j], err = db.prepareEvent(ev); err != nil {
+				errs[i] = patchpilot.Errorf(patchpilot.EINVALID, "events[%d]: %w", j, err)
+				break
+			}
+		}
+	}
+	if len(items) == 0 {
+		return errs, nil
+	}
+	save := func(stmts *txStmts, i int) error {
+		if err := insertFacts(ctx, stmts, enc[i].facts); err != nil {
+			return err
+		}
+		return insertEvents(ctx, stmts, enc[i].events, enc[i].data)
+	}
+	// First every item straight in one transaction, which is what a
+	// batch of good facts needs. A savepoint makes SQLite copy each page
+	// an item changes before changing it, which would cost about as much
+	// as the writes themselves, so the savepoints are kept for a batch
+	// with a failing item: then the transaction is rolled back and the
+	// batch written again, each item in its savepoint.
+	failing := -1
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		stmts := newTxStmts(tx)
+		defer stmts.close()
+		for i := range enc {
+			if errs[i] != nil {
+				continue
+			}
+			if err := save(stmts, i); err != nil {
+				failing = i
+				return err
 			}
 		}
 		return nil
-	}, "save facts for %q", f.Host)
+	}, "save the facts of %d hosts", len(items))
+	if err == nil {
+		return errs, nil
+	}
+	if failing < 0 {
+		return nil, err
+	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		stmts := newTxStmts(tx)
+		defer stmts.close()
+		for i := range enc {
+			if errs[i] != nil {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+batchSavepoint); err != nil {
+				return err
+			}
+			if err := save(stmts, i); err != nil {
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+batchSavepoint); rerr != nil {
+					return fmt.Errorf("items[%d]: %w (and its rollback failed: %v)", i, err, rerr)
+				}
+				if enc[i].facts != nil {
+					err = wrap(err, "save facts for %q", enc[i].facts.f.Host)
+				}
+				errs[i] = err
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE "+batchSavepoint); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, "save the facts of %d hosts", len(items))
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// insertEvents appends events checked by prepareEvent (data holds each
+// one's data column) through one cached statement.
+func insertEvents(ctx context.Context, stmts *txStmts, events []patchpilot.Event, data []any) error {
+	for i, e := range events {
+		if _, err := stmts.exec(ctx, `INSERT INTO events (time, actor, kind, host, rollout, message, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, formatTime(e.Time), e.Actor, e.Kind, e.Host, e.Rollout, e.Message, data[i]); err != nil {
+			return fmt.Errorf("events[%d] (%s): %w", i, e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// insertFacts writes an encoded snapshot in the caller's transaction;
+// nil writes nothing.
+func insertFacts(ctx context.Context, stmts *txStmts, e *encodedFacts) error {
+	if e == nil {
+		return nil
+	}
+	f := &e.f
+	var hostID int64
+	err := stmts.queryRow(ctx, `SELECT id FROM hosts WHERE name = ?`, f.Host).Scan(&hostID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(f.Host)
+	}
+	if err != nil {
+		return err
+	}
+	res, err := stmts.exec(ctx, `INSERT INTO fact_snapshots (host_id, collected_at, source, hostname,
+		os_family, os_name, os_version, os_pretty, os_codename, kernel, arch, boot_id, services,
+		needs_restart, reboot_required, reboot_packages, packages_known, updates_known,
+		package_count, update_count, security_update_count, removals, depth, package_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		hostID, formatTime(f.CollectedAt), f.Source, f.Hostname, string(f.OSFamily), f.OSName,
+		f.OSVersion, f.OSPretty, f.OSCodename, f.Kernel, f.Arch, f.BootID, e.services, e.needsRestart,
+		boolInt(f.RebootRequired), e.rebootPackages, boolInt(f.PackagesKnown), boolInt(f.UpdatesKnown),
+		len(f.Packages), len(f.Updates), f.SecurityUpdateCount(), e.removals, e.depth, f.PackageState)
+	if err != nil {
+		return fmt.Errorf("insert snapshot: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(e.pkgArgs); i += len(packageColumns) {
+		e.pkgArgs[i] = id
+	}
+	for i := 0; i < len(e.updArgs); i += len(updateColumns) {
+		e.updArgs[i] = id
+	}
+	if err := stmts.bulkInsert(ctx, "snapshot_packages", packageColumns, e.pkgArgs); err != nil {
+		return fmt.Errorf("insert packages: %w", err)
+	}
+	if err := stmts.bulkInsert(ctx, "snapshot_updates", updateColumns, e.updArgs); err != nil {
+		return fmt.Errorf("insert updates: %w", err)
+	}
+	if len(f.Packages) > 0 {
+		if _, err := stmts.exec(ctx, `INSERT OR IGNORE INTO package_sources (name, source_name)
+			SELECT DISTINCT name, source_name FROM snapshot_packages WHERE snapshot_id = ?`, id); err != nil {
+			return fmt.Errorf("record source packages: %w", err)
+		}
+	}
+	// The snapshot's pending updates not seen before, or seen only
+	// later (a snapshot saved out of time order), are first seen here;
+	// at the same time the earlier snapshot stays first.
+	if len(f.Updates) > 0 {
+		if _, err := stmts.exec(ctx, `INSERT INTO update_sightings (package, version, host, first_seen, snapshot_id)
+			SELECT package, candidate_version, ?, ?, ? FROM snapshot_updates
+			WHERE snapshot_id = ? AND candidate_version <> '' GROUP BY package, candidate_version
+			ON CONFLICT (package, version) DO UPDATE SET host = excluded.host, first_seen = excluded.first_seen,
+				snapshot_id = excluded.snapshot_id
+			WHERE excluded.first_seen < update_sightings.first_seen`,
+			f.Host, formatTime(f.CollectedAt), id, id); err != nil {
+			return fmt.Errorf("record first sightings: %w", err)
+		}
+	}
+	// A depth carried forward from an earlier snapshot (read before
+	// this one) was merged when it was read.
+	if f.Depth != nil && (f.Depth.CollectedAt.IsZero() || !f.Depth.CollectedAt.Before(f.CollectedAt)) {
+		if err := mergeConnections(ctx, stmts.tx, hostID, f.CollectedAt, f.Depth.Connections); err != nil {
+			return fmt.Errorf("merge connections: %w", err)
+		}
+	}
+	return nil
 }
 
 // PruneFacts implements patchpilot.FactStore. The snapshots' packages and
@@ -188,22 +336,40 @@ func (db *DB) hostID(ctx context.Context, name string) (int64, error) {
 	return id, nil
 }
 
+// LatestFactsHead implements patchpilot.FactStore.
+func (db *DB) LatestFactsHead(ctx context.Context, host string) (patchpilot.Facts, error) {
+	f, _, err := db.latestHead(ctx, host)
+	return f, err
+}
+
+// latestHead reads the current snapshot of a host without its lists, and
+// its id.
+func (db *DB) latestHead(ctx context.Context, host string) (patchpilot.Facts, int64, error) {
+	if host == "" {
+		return patchpilot.Facts{}, 0, invalid("empty host name")
+	}
+	f, id, err := scanFactsHead(db.read.QueryRowContext(ctx, `SELECT `+prefixed("s.", factsHeadColumns)+`
+		FROM hosts h JOIN fact_snapshots s ON s.id = `+latestSnapshot+` WHERE h.name = ?`, host), host)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := db.hostID(ctx, host); err != nil {
+			return patchpilot.Facts{}, 0, err
+		}
+		return patchpilot.Facts{}, 0, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
+			WithHint("collect the host's facts first")
+	}
+	if err != nil {
+		return patchpilot.Facts{}, 0, wrap(err, "read facts for %q", host)
+	}
+	return f, id, nil
+}
+
 // LatestFacts returns the current snapshot of a host with its packages and
 // updates. Snapshots are never modified once written, so reading the
 // snapshot and its lists in separate statements is consistent.
 func (db *DB) LatestFacts(ctx context.Context, host string) (patchpilot.Facts, error) {
-	hostID, err := db.hostID(ctx, host)
+	f, id, err := db.latestHead(ctx, host)
 	if err != nil {
 		return patchpilot.Facts{}, err
-	}
-	f, id, err := scanFactsHead(db.read.QueryRowContext(ctx, `SELECT `+factsHeadColumns+`
-		FROM fact_snapshots WHERE host_id = ? ORDER BY collected_at DESC, id DESC LIMIT 1`, hostID), host)
-	if errors.Is(err, sql.ErrNoRows) {
-		return patchpilot.Facts{}, patchpilot.Errorf(patchpilot.ENOTFOUND, "no facts for host %q", host).
-			WithHint("collect the host's facts first")
-	}
-	if err != nil {
-		return patchpilot.Facts{}, wrap(err, "read facts for %q", host)
 	}
 	if f.Packages, err = db.snapshotPackages(ctx, id); err != nil {
 		return patchpilot.Facts{}, wrap(err, "read packages of %q", host)
@@ -371,8 +537,11 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 // LatestPackagesOf returns, by host name, the packages of each host's
 // latest snapshot that are named in names or built from the same source
 // package as a named package installed on that host, in collected order.
-// It reads them through the name and source indexes, not every host's
-// whole list.
+// It learns the source packages of names from package_sources and reads
+// their rows through the source package index, and the named packages
+// without a source package through their own index, not every host's
+// whole list: every row of a named package is among them, since each
+// stored package's pair is in package_sources.
 func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
 	out := map[string][]patchpilot.Package{}
 	if len(names) == 0 {
@@ -382,78 +551,97 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 		seq int64
 		pkg patchpilot.Package
 	}
-	read := func(column string, values []string) (map[string][]row, error) {
+	list := func(values []string) (string, []any) {
 		args := make([]any, len(values))
 		for i, v := range values {
 			args[i] = v
 		}
+		return "(" + strings.TrimSuffix(strings.Repeat("?,", len(values)), ",") + ")", args
+	}
+	in, args := list(names)
+	srcRows, err := db.read.QueryContext(ctx, `SELECT DISTINCT source_name FROM package_sources
+		WHERE name IN `+in+` AND source_name <> '' ORDER BY source_name`, args...)
+	if err != nil {
+		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+	}
+	var sources []string
+	for srcRows.Next() {
+		var s string
+		if err := srcRows.Scan(&s); err != nil {
+			srcRows.Close()
+			return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+		}
+		sources = append(sources, s)
+	}
+	srcRows.Close()
+	if err := srcRows.Err(); err != nil {
+		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
+	}
+	// The rows of the named packages without a source package, and every
+	// row of the source packages of the named ones.
+	got := map[string][]row{}
+	read := func(index, where string, args []any) error {
 		rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
 			p.source_version, p.status
-			FROM snapshot_packages p
+			FROM snapshot_packages p INDEXED BY `+index+`
 			JOIN fact_snapshots s ON s.id = p.snapshot_id
 			JOIN hosts h ON h.id = s.host_id
-			WHERE p.`+column+` IN (`+strings.TrimSuffix(strings.Repeat("?,", len(values)), ",")+`)
-				AND s.id = `+latestSnapshot, args...)
+			WHERE `+where+` AND s.id = `+latestSnapshot, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer rows.Close()
-		got := map[string][]row{}
 		for rows.Next() {
 			var host string
 			var r row
 			p := &r.pkg
 			if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
-				return nil, err
+				return err
 			}
 			got[host] = append(got[host], r)
 		}
-		return got, rows.Err()
+		return rows.Err()
 	}
-	named, err := read("name", names)
-	if err != nil {
+	if err := read("snapshot_packages_unsourced", `p.source_name = '' AND p.name IN `+in, args); err != nil {
 		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 	}
-	sources := map[string]bool{}
-	for _, rs := range named {
-		for _, r := range rs {
-			if r.pkg.SourceName != "" {
-				sources[r.pkg.SourceName] = true
-			}
-		}
-	}
-	siblings := map[string][]row{}
 	if len(sources) > 0 {
-		list := make([]string, 0, len(sources))
-		for s := range sources {
-			list = append(list, s)
-		}
-		slices.Sort(list)
-		if siblings, err = read("source_name", list); err != nil {
-			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(list, ", "))
+		srcIn, srcArgs := list(sources)
+		if err := read("snapshot_packages_source", `p.source_name IN `+srcIn, srcArgs); err != nil {
+			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(sources, ", "))
 		}
 	}
-	for host, rs := range named {
+	named := map[string]bool{}
+	for _, n := range names {
+		named[n] = true
+	}
+	for host, rs := range got {
+		// A host's packages: its named ones, and those built from the
+		// same source package as one of its named ones.
 		mine := map[string]bool{}
-		seen := map[int64]bool{}
+		has := false
 		for _, r := range rs {
-			seen[r.seq] = true
-			if r.pkg.SourceName != "" {
-				mine[r.pkg.SourceName] = true
+			if named[r.pkg.Name] {
+				has = true
+				if r.pkg.SourceName != "" {
+					mine[r.pkg.SourceName] = true
+				}
 			}
 		}
-		for _, r := range siblings[host] {
-			if mine[r.pkg.SourceName] && !seen[r.seq] {
-				seen[r.seq] = true
-				rs = append(rs, r)
+		if !has {
+			continue
+		}
+		var pkgs []row
+		for _, r := range rs {
+			if named[r.pkg.Name] || mine[r.pkg.SourceName] {
+				pkgs = append(pkgs, r)
 			}
 		}
-		slices.SortFunc(rs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
-		pkgs := make([]patchpilot.Package, len(rs))
-		for i, r := range rs {
-			pkgs[i] = r.pkg
+		slices.SortFunc(pkgs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
+		out[host] = make([]patchpilot.Package, len(pkgs))
+		for i, r := range pkgs {
+			out[host][i] = r.pkg
 		}
-		out[host] = pkgs
 	}
 	return out, nil
 }

@@ -144,7 +144,7 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
 		JOIN snapshot_updates u ON u.snapshot_id = s.id`
-		if filter.Package != "" && filter.Host == "" {
+		if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
 			// One package across the fleet: its rows in every snapshot
 			// through the package and source package indexes, kept when
 			// their snapshot is their host's latest, rather than every
@@ -231,9 +231,14 @@ type snapshotHost struct {
 	updates, securityUpdates int
 }
 
-// hostRange adds the conditions on the hosts' names of filter's
+// hostRange adds the conditions on the hosts' names of filter's Hosts,
 // HostsAfter and HostsThrough.
 func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]string, []any) {
+	if len(filter.Hosts) > 0 {
+		names, _ := json.Marshal(filter.Hosts) // a list of strings always encodes
+		where = append(where, "h.name IN (SELECT value FROM json_each(?))")
+		args = append(args, string(names))
+	}
 	if filter.HostsAfter != "" {
 		where = append(where, "h.name > ?")
 		args = append(args, filter.HostsAfter)
@@ -246,7 +251,7 @@ func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]st
 }
 
 // latestSnapshotHosts maps the id of each host's latest snapshot (of the
-// hosts filter's Host, HostsAfter and HostsThrough select) to the host's
+// hosts filter's Host, Hosts, HostsAfter and HostsThrough select) to the host's
 // name and OS.
 func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) (map[int64]snapshotHost, error) {
 	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count

@@ -32,6 +32,33 @@ func (s suite) testFacts(t *testing.T) {
 		}
 	})
 
+	t.Run("LatestFactsHead", func(t *testing.T) {
+		st := s.store(t)
+		mustUpsert(t, st, patchpilot.Host{Name: "web-1"}, patchpilot.Host{Name: "never"})
+		mustSave(t, st, richFacts("web-1", baseTime.Add(time.Hour)))
+		older := richFacts("web-1", baseTime) // saved last, collected first
+		older.Services = []string{"old"}
+		mustSave(t, st, older)
+		want, err := st.LatestFacts(ctx, "web-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Packages, want.Updates = nil, nil
+		got, err := st.LatestFactsHead(ctx, "web-1")
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("LatestFactsHead = %+v, %v\nwant %+v", got, err, want)
+		}
+		if got.Depth == nil || len(got.Services) != 2 {
+			t.Errorf("LatestFactsHead lost the depth or took the older snapshot: %+v", got)
+		}
+		_, err = st.LatestFactsHead(ctx, "never")
+		wantCode(t, err, patchpilot.ENOTFOUND, "never")
+		_, err = st.LatestFactsHead(ctx, "ghost")
+		wantCode(t, err, patchpilot.ENOTFOUND, "ghost")
+		_, err = st.LatestFactsHead(ctx, "")
+		wantCode(t, err, patchpilot.EINVALID, "")
+	})
+
 	t.Run("FleetFacts", func(t *testing.T) {
 		st := s.store(t)
 		mustUpsert(t, st, patchpilot.Host{Name: "web-2"}, patchpilot.Host{Name: "web-1"}, patchpilot.Host{Name: "never"})

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Hosts", s.testHosts)
 	t.Run("Facts", s.testFacts)
 	t.Run("FactHistory", s.testFactHistory)
+	t.Run("FactsBatch", s.testFactsBatch)
+	t.Run("LatestPackagesOf", s.testLatestPackagesOf)
 	t.Run("PruneFacts", s.testPruneFacts)
 	t.Run("RemoveHosts", s.testRemoveHosts)
 	t.Run("HostSummaries", s.testHostSummaries)

@@ -130,6 +130,13 @@ func (s suite) testPendingUpdates(t *testing.T) {
 		{"hosts through, package", patchpilot.UpdateFilter{HostsThrough: "deb", Package: "openssl"}, []row{libssl, openssl}},
 		{"hosts after, package", patchpilot.UpdateFilter{HostsAfter: "deb", Package: "openssl"}, nil},
 		{"host and range", patchpilot.UpdateFilter{Host: "deb", HostsThrough: "alma"}, nil},
+		{"hosts", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}}, []row{bash, libssl, openssl, zlib}},
+		{"hosts, one", patchpilot.UpdateFilter{Hosts: []string{"deb"}}, []row{libssl, openssl, zlib}},
+		{"hosts, unknown and never collected", patchpilot.UpdateFilter{Hosts: []string{"ghost", "never", "alma"}}, []row{bash}},
+		{"hosts, security", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}, SecurityOnly: true}, []row{libssl, openssl}},
+		{"hosts, package", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}, Package: "openssl"}, []row{libssl, openssl}},
+		{"hosts and host", patchpilot.UpdateFilter{Hosts: []string{"alma"}, Host: "deb"}, nil},
+		{"hosts and range", patchpilot.UpdateFilter{Hosts: []string{"alma", "deb"}, HostsAfter: "alma"}, []row{libssl, openssl, zlib}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
