@@ -65,7 +65,7 @@ func (a *App) CheckPolicy(ctx context.Context, p patchpilot.Plan) (PolicyReport,
 	if err != nil {
 		return PolicyReport{}, err
 	}
-	rep, _, err := a.evaluatePolicy(ctx, p, views)
+	rep, _, err := a.evaluatePolicy(ctx, p, views, nil)
 	return rep, err
 }
 
@@ -89,8 +89,8 @@ func (a *App) MayStartUnattended(ctx context.Context, p patchpilot.Plan) (bool, 
 // policy asks, with the reason (and, for an auto-approval delay, until
 // when). The stored plan carries it, so a restarted controller enforces
 // exactly what was decided at start.
-func (a *App) applyPolicy(ctx context.Context, p patchpilot.Plan, views []planner.HostView) (patchpilot.Plan, error) {
-	rep, rp, err := a.evaluatePolicy(ctx, p, views)
+func (a *App) applyPolicy(ctx context.Context, p patchpilot.Plan, views []planner.HostView, fr *fleetReads) (patchpilot.Plan, error) {
+	rep, rp, err := a.evaluatePolicy(ctx, p, views, fr)
 	if err != nil {
 		return p, err
 	}
@@ -133,7 +133,7 @@ func orName(s string) string {
 // the hosts, the updates it installs with when each first became
 // available, the stored outcomes and the risk of each host) and evaluates
 // it.
-func (a *App) evaluatePolicy(ctx context.Context, p patchpilot.Plan, views []planner.HostView) (PolicyReport, planner.ResolvedPlan, error) {
+func (a *App) evaluatePolicy(ctx context.Context, p patchpilot.Plan, views []planner.HostView, fr *fleetReads) (PolicyReport, planner.ResolvedPlan, error) {
 	rp, err := planner.ResolveFleet(p, views)
 	if err != nil {
 		return PolicyReport{}, rp, err
@@ -159,7 +159,7 @@ func (a *App) evaluatePolicy(ctx context.Context, p patchpilot.Plan, views []pla
 			return PolicyReport{}, rp, err
 		}
 	}
-	pr, err := a.AssessPatchOn(ctx, p.Patch, targets)
+	pr, err := a.assessPatchOn(ctx, p.Patch, targets, fr)
 	if err != nil {
 		return PolicyReport{}, rp, err
 	}
@@ -185,11 +185,14 @@ func (a *App) policyUpdates(ctx context.Context, patch patchpilot.PatchSpec, tar
 	type key struct{ pkg, version string }
 	known := map[key]patchpilot.HostUpdate{} // the fleet's view of a package version
 	var out []policy.Update
-	// One read of the fleet's pending updates, not one per target host;
-	// kept in the targets' order.
-	all, err := a.Updates(ctx, patchpilot.UpdateFilter{})
-	if err != nil {
-		return nil, err
+	// One read of the targets' pending updates, not one per target host
+	// nor the whole fleet's; kept in the targets' order.
+	var all []patchpilot.HostUpdate
+	if len(targets) > 0 {
+		var err error
+		if all, err = a.Updates(ctx, patchpilot.UpdateFilter{Hosts: targets}); err != nil {
+			return nil, err
+		}
 	}
 	byHost := map[string][]patchpilot.HostUpdate{}
 	for _, u := range all {

@@ -193,7 +193,10 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	if _, err := a.metricsSource(p.Health); err != nil {
 		return "", err
 	}
-	views, err := a.hostViewsOf(ctx, p.Patch, nil)
+	// The fleet-wide reads (facts, the dependency map, the patch's
+	// packages) are made once for the host views and the policy's risk.
+	fr := &fleetReads{}
+	views, err := a.hostViewsOf(ctx, p.Patch, fr)
 	if err != nil {
 		return "", err
 	}
@@ -203,7 +206,7 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 	}
 	// The server's policy is applied here, whoever starts the rollout:
 	// a plan cannot waive it.
-	p, err = a.applyPolicy(ctx, p, views)
+	p, err = a.applyPolicy(ctx, p, views, fr)
 	if err != nil {
 		return "", err
 	}
