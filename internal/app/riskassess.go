@@ -527,22 +527,19 @@ func (a *App) fleetContextsOf(ctx context.Context, fr *fleetReads) (map[string]*
 	return contextsOf(hs, facts), nil
 }
 
-// fleetContextsAndGraph is fleetContexts, with the fleet's dependency map
-// built, live, from the same hosts and facts rather than read again.
+// fleetContextsAndGraph is fleetContexts with the fleet's dependency map,
+// built from the same reads of the hosts and facts (fleetReads).
 func (a *App) fleetContextsAndGraph(ctx context.Context) (map[string]*hostContext, *patchpilot.DependencyGraph, error) {
-	hs, err := a.Store.Hosts(ctx)
+	fr := &fleetReads{}
+	hosts, err := a.fleetContextsOf(ctx, fr)
 	if err != nil {
 		return nil, nil, err
 	}
-	facts, err := a.Store.FleetFacts(ctx)
+	g, err := a.fleetGraph(ctx, fr)
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := a.buildDependencyGraph(ctx, hs, facts, a.DependencyMaxAge())
-	if err != nil {
-		return nil, nil, err
-	}
-	return contextsOf(hs, facts), &g, nil
+	return hosts, g, nil
 }
 
 // contextsOf pairs each host that has facts with them, by name.

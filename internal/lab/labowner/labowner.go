@@ -31,7 +31,7 @@ func Of(pid int) (string, error) {
 	return fmt.Sprintf("%d:%s", pid, start), nil
 }
 
-// startTime reads a process's start time, and whether it is a zombie.
+// startTime reads a process's start time; a zombie has none (it has exited).
 func startTime(pid int) (string, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
