@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/patchpilot/patchpilot/internal/lab/labowner"
 )
 
 // detach returns the attributes of a process the lab leaves running after
@@ -35,17 +36,8 @@ func alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and may
-	// itself contain spaces or parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
+	p, err := labowner.ReadProc(pid)
+	return err == nil && !p.Exited()
 }
 
 // cmdlineHas reports whether pid's command line contains s, so that a pid
@@ -59,44 +51,30 @@ func cmdlineHas(pid int, s string) bool {
 	return strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), s)
 }
 
-// procInfo is the part of /proc/PID/stat the lab needs.
-type procInfo struct {
-	pid, ppid int
-	comm      string
-}
-
 // processes lists the live processes.
-func processes() []procInfo {
+func processes() []labowner.Proc {
 	ents, _ := os.ReadDir("/proc")
-	var out []procInfo
+	var out []labowner.Proc
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
-		open, closeIdx := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || closeIdx < open {
-			continue
+		if p, ok := labowner.ParseStat(b); ok && p.State != 'Z' {
+			out = append(out, p)
 		}
-		f := strings.Fields(string(b[closeIdx+1:]))
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		out = append(out, procInfo{pid: pid, ppid: ppid, comm: string(b[open+1 : closeIdx])})
 	}
 	return out
 }
 
 // childOf returns the first live child of pid named comm ("" for any).
-func childOf(procs []procInfo, pid int, comm string) int {
+func childOf(procs []labowner.Proc, pid int, comm string) int {
 	for _, p := range procs {
-		if p.ppid == pid && (comm == "" || p.comm == comm) {
-			return p.pid
+		if p.PPID == pid && (comm == "" || p.Comm == comm) {
+			return p.PID
 		}
 	}
 	return 0

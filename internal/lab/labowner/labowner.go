@@ -1,4 +1,5 @@
-// Package labowner names the process a lab belongs to.
+// Package labowner names the process a lab belongs to, and reads what
+// the lab needs of a process from /proc/PID/stat (ReadProc).
 //
 // A lab started with EnvOwner set records it; once that process has
 // exited, the next lab started on the machine takes the abandoned lab
@@ -33,25 +34,64 @@ func Of(pid int) (string, error) {
 
 // startTime reads a process's start time; a zombie has none (it has exited).
 func startTime(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := ReadProc(pid)
 	if err != nil {
-		return "", fmt.Errorf("process %d: %w", pid, err)
+		return "", err
 	}
-	// The fields after the command name, which is in parentheses and may
-	// itself hold spaces or parentheses: the state is field 3, the start
-	// time field 22.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", fmt.Errorf("process %d: unreadable /proc/%d/stat", pid, pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return "", fmt.Errorf("process %d: unreadable /proc/%d/stat", pid, pid)
-	}
-	if f[0] == "Z" || f[0] == "X" {
+	if p.Exited() {
 		return "", fmt.Errorf("process %d has exited", pid)
 	}
-	return f[19], nil
+	return p.Start, nil
+}
+
+// Proc is what the lab reads of a process from /proc/PID/stat.
+type Proc struct {
+	PID   int
+	Comm  string // the command name
+	State byte   // 'R', 'S', ... 'Z' for a zombie, 'X' for a dead one
+	PPID  int
+	Start string // the start time in clock ticks since boot
+}
+
+// Exited reports whether the process has exited and only its entry is
+// left.
+func (p Proc) Exited() bool { return p.State == 'Z' || p.State == 'X' }
+
+// ReadProc reads process pid's /proc/PID/stat.
+func ReadProc(pid int) (Proc, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Proc{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	p, ok := ParseStat(b)
+	if !ok {
+		return Proc{}, fmt.Errorf("process %d: unreadable /proc/%d/stat", pid, pid)
+	}
+	return p, nil
+}
+
+// ParseStat reads the content of a /proc/PID/stat file. The fields after
+// the command name, which is in parentheses and may itself hold spaces or
+// parentheses, count from the last ')': the state is field 3, the parent
+// field 4, the start time field 22.
+func ParseStat(b []byte) (Proc, bool) {
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return Proc{}, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	if err != nil {
+		return Proc{}, false
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 20 || len(f[0]) != 1 {
+		return Proc{}, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return Proc{}, false
+	}
+	return Proc{PID: pid, Comm: string(b[open+1 : end]), State: f[0][0], PPID: ppid, Start: f[19]}, true
 }
 
 // Parse checks an EnvOwner value.

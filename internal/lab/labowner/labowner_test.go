@@ -75,3 +75,36 @@ func TestFromEnvAndSetSelf(t *testing.T) {
 		t.Errorf("after SetSelf: FromEnv = %q, %v", o, err)
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	// The fields after the command name up to the start time (field 22).
+	tail := " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 987654 5 6\n"
+	tests := []struct {
+		name string
+		stat string
+		want Proc
+		ok   bool
+	}{
+		{"plain", "42 (sshd) S 7" + tail, Proc{PID: 42, Comm: "sshd", State: 'S', PPID: 7, Start: "987654"}, true},
+		{"name with spaces and parentheses", "43 (a) b (c) R 1" + tail, Proc{PID: 43, Comm: "a) b (c", State: 'R', PPID: 1, Start: "987654"}, true},
+		{"zombie", "44 (dead) Z 1" + tail, Proc{PID: 44, Comm: "dead", State: 'Z', PPID: 1, Start: "987654"}, true},
+		{"no command name", "45 sshd S 7" + tail, Proc{}, false},
+		{"cut short", "46 (sshd) S 7 1 2", Proc{}, false},
+		{"not a pid", "x (sshd) S 7" + tail, Proc{}, false},
+		{"not a parent", "47 (sshd) S x" + tail, Proc{}, false},
+		{"empty", "", Proc{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseStat([]byte(tt.stat))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s: got %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	if !(Proc{State: 'Z'}).Exited() || !(Proc{State: 'X'}).Exited() || (Proc{State: 'S'}).Exited() {
+		t.Error("Exited: want true for Z and X only")
+	}
+	self, err := ReadProc(os.Getpid())
+	if err != nil || self.PID != os.Getpid() || self.PPID != os.Getppid() || self.Exited() {
+		t.Errorf("ReadProc(self) = %+v, %v; want this process, live, with its parent %d", self, err, os.Getppid())
+	}
+}
