@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -90,41 +89,13 @@ func ensureExtra(ctx context.Context, o Options, base, layer string, pkgs []stri
 		}
 		mirror = m
 	}
-	tmp, err := os.MkdirTemp(o.CacheDir, ".tmp-extra-")
-	if err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create extra layer directory: %w", err)
-	}
-	defer func() {
-		_ = unmountAll(tmp)
-		_ = os.RemoveAll(tmp)
-	}()
-	upper, work, merged := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "merged")
-	for _, d := range []string{upper, work, merged} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create extra layer directory: %w", err)
+	return buildLayer(o, dir, "extra", []string{layer, base}, layerMounts{proc: true}, func(merged string) error {
+		o.Logger.Info("installing extra packages into a cached layer (once)", "packages", strings.Join(pkgs, " "), "mirror", mirror)
+		script := strings.NewReplacer("MIRROR_LIST", fmt.Sprintf("deb %s %s main", mirror, o.Suite), "PACKAGES", strings.Join(pkgs, " ")).Replace(extraScript)
+		if out, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
+			return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "install %s from %s: %w: %s", strings.Join(pkgs, " "), mirror, err, tail(string(out), 600)).
+				WithHint("check that the mirror is reachable and serves the packages, or name another with --mirror")
 		}
-	}
-	if err := mountOverlay([]string{layer, base}, upper, work, merged); err != nil {
-		return "", err
-	}
-	if err := syscall.Mount("proc", filepath.Join(merged, "proc"), "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "mount /proc in the extra layer: %w", err)
-	}
-	o.Logger.Info("installing extra packages into a cached layer (once)", "packages", strings.Join(pkgs, " "), "mirror", mirror)
-	script := strings.NewReplacer("MIRROR_LIST", fmt.Sprintf("deb %s %s main", mirror, o.Suite), "PACKAGES", strings.Join(pkgs, " ")).Replace(extraScript)
-	if out, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EUNAVAILABLE, "install %s from %s: %w: %s", strings.Join(pkgs, " "), mirror, err, tail(string(out), 600)).
-			WithHint("check that the mirror is reachable and serves the packages, or name another with --mirror")
-	}
-	if err := unmountAll(merged); err != nil {
-		return "", err
-	}
-	if err := os.Rename(upper, dir); err != nil {
-		if _, serr := os.Stat(dir); serr == nil {
-			return dir, nil
-		}
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "store the extra layer: %w", err)
-	}
-	o.Logger.Info("built the extra layer", "dir", dir)
-	return dir, nil
+		return nil
+	})
 }

@@ -62,12 +62,65 @@ func layerKey(base, repo string) string {
 // missing.
 func ensureLayer(ctx context.Context, o Options, base, repo string) (string, error) {
 	dir := filepath.Join(o.CacheDir, "layer-"+layerKey(base, repo))
+	return buildLayer(o, dir, "lab", []string{base}, layerMounts{repo: repo}, func(merged string) error {
+		files := map[string]string{
+			"etc/ssh/sshd_config.d/patchpilot-lab.conf":  sshdLabConfig,
+			"etc/apt/sources.list.d/patchpilot-lab.list": "# The lab's local repository; hosts have no other source.\ndeb [trusted=yes] file:" + repoMount + " ./\n",
+			"etc/apt/apt.conf.d/90patchpilot-lab":        "APT::Install-Recommends \"false\";\nAcquire::Languages \"none\";\n",
+		}
+		for rel, content := range files {
+			p := filepath.Join(merged, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return patchpilot.Errorf(patchpilot.EINTERNAL, "write %s: %w", rel, err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				return patchpilot.Errorf(patchpilot.EINTERNAL, "write %s: %w", rel, err)
+			}
+		}
+		for _, u := range maskedUnits {
+			p := filepath.Join(merged, "etc/systemd/system", u)
+			_ = os.Remove(p)
+			if err := os.Symlink("/dev/null", p); err != nil {
+				return patchpilot.Errorf(patchpilot.EINTERNAL, "mask %s: %w", u, err)
+			}
+		}
+		var installed []string
+		for _, p := range repoPackages() {
+			if p.Installed {
+				installed = append(installed, repoMount+"/"+p.debName())
+			}
+		}
+		script := strings.Replace(layerScript, repoMount+"/INSTALLED", strings.Join(installed, " "), 1)
+		if _, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
+			return patchpilot.Errorf(patchpilot.EINTERNAL, "prepare the lab layer: %w", err)
+		}
+		// The mount point of the repository stays in the layer: nspawn
+		// binds onto it.
+		return nil
+	})
+}
+
+// layerMounts are what a layer's build mounts into its tree besides the
+// overlay: /proc for package scripts, and the lab repository (read-only,
+// at repoMount) when repo is set.
+type layerMounts struct {
+	proc bool
+	repo string
+}
+
+// buildLayer returns the cached layer at dir, building it when missing:
+// an overlay of lowers (topmost first) is mounted in a temporary
+// directory of the cache, with mounts, and build makes the layer in the
+// merged tree; the overlay's upper directory is then renamed to dir, so
+// that only a finished layer is ever found there. kind names the layer in
+// logs and errors. The caller holds the cache lock.
+func buildLayer(o Options, dir, kind string, lowers []string, mounts layerMounts, build func(merged string) error) (string, error) {
 	if _, err := os.Stat(dir); err == nil {
-		return dir, nil // only a finished layer is renamed into place
+		return dir, nil
 	}
-	tmp, err := os.MkdirTemp(o.CacheDir, ".tmp-layer-")
+	tmp, err := os.MkdirTemp(o.CacheDir, ".tmp-"+kind+"-")
 	if err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create layer directory: %w", err)
+		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create the %s layer's directory: %w", kind, err)
 	}
 	defer func() {
 		_ = unmountAll(tmp)
@@ -76,62 +129,40 @@ func ensureLayer(ctx context.Context, o Options, base, repo string) (string, err
 	upper, work, merged := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "merged")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create layer directory: %w", err)
+			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create the %s layer's directory: %w", kind, err)
 		}
 	}
-	if err := mountOverlay([]string{base}, upper, work, merged); err != nil {
+	if err := mountOverlay(lowers, upper, work, merged); err != nil {
 		return "", err
 	}
-	repoIn := filepath.Join(merged, repoMount)
-	if err := os.MkdirAll(repoIn, 0o755); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create %s: %w", repoMount, err)
-	}
-	if err := syscall.Mount(repo, repoIn, "", syscall.MS_BIND, ""); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "bind the repository: %w", err)
-	}
-	_ = syscall.Mount("", repoIn, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
-	files := map[string]string{
-		"etc/ssh/sshd_config.d/patchpilot-lab.conf":  sshdLabConfig,
-		"etc/apt/sources.list.d/patchpilot-lab.list": "# The lab's local repository; hosts have no other source.\ndeb [trusted=yes] file:" + repoMount + " ./\n",
-		"etc/apt/apt.conf.d/90patchpilot-lab":        "APT::Install-Recommends \"false\";\nAcquire::Languages \"none\";\n",
-	}
-	for rel, content := range files {
-		p := filepath.Join(merged, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "write %s: %w", rel, err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "write %s: %w", rel, err)
+	if mounts.proc {
+		if err := syscall.Mount("proc", filepath.Join(merged, "proc"), "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "mount /proc in the %s layer: %w", kind, err)
 		}
 	}
-	for _, u := range maskedUnits {
-		p := filepath.Join(merged, "etc/systemd/system", u)
-		_ = os.Remove(p)
-		if err := os.Symlink("/dev/null", p); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "mask %s: %w", u, err)
+	if mounts.repo != "" {
+		repoIn := filepath.Join(merged, repoMount)
+		if err := os.MkdirAll(repoIn, 0o755); err != nil {
+			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create %s: %w", repoMount, err)
 		}
-	}
-	var installed []string
-	for _, p := range repoPackages() {
-		if p.Installed {
-			installed = append(installed, repoMount+"/"+p.debName())
+		if err := syscall.Mount(mounts.repo, repoIn, "", syscall.MS_BIND, ""); err != nil {
+			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "bind the repository: %w", err)
 		}
+		_ = syscall.Mount("", repoIn, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
 	}
-	script := strings.Replace(layerScript, repoMount+"/INSTALLED", strings.Join(installed, " "), 1)
-	if _, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "prepare the lab layer: %w", err)
+	if err := build(merged); err != nil {
+		return "", err
 	}
 	if err := unmountAll(merged); err != nil {
 		return "", err
 	}
-	// The mount point of the repository stays in the layer: nspawn binds onto it.
 	if err := os.Rename(upper, dir); err != nil {
 		if _, serr := os.Stat(dir); serr == nil {
 			return dir, nil
 		}
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "store the layer: %w", err)
+		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "store the %s layer: %w", kind, err)
 	}
-	o.Logger.Info("built the lab layer", "dir", dir)
+	o.Logger.Info("built the lab layer", "layer", kind, "dir", dir)
 	return dir, nil
 }
 

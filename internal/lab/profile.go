@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -122,48 +120,12 @@ func ensureRealistic(ctx context.Context, o Options, base, layer, repo string) (
 func ensureChrootLayer(ctx context.Context, o Options, kind string, lowers []string, repo, script, what string) (string, error) {
 	h := sha256.Sum256([]byte(realisticVersion + "\n" + kind + "\n" + strings.Join(lowers, ":") + "\n" + script))
 	dir := filepath.Join(o.CacheDir, kind+"-"+hex.EncodeToString(h[:])[:16])
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
-	}
-	tmp, err := os.MkdirTemp(o.CacheDir, ".tmp-"+kind+"-")
-	if err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create %s layer directory: %w", kind, err)
-	}
-	defer func() {
-		_ = unmountAll(tmp)
-		_ = os.RemoveAll(tmp)
-	}()
-	upper, work, merged := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "merged")
-	for _, d := range []string{upper, work, merged} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", patchpilot.Errorf(patchpilot.EINTERNAL, "create %s layer directory: %w", kind, err)
+	return buildLayer(o, dir, kind, lowers, layerMounts{proc: true, repo: repo}, func(merged string) error {
+		o.Logger.Info("building a cached lab layer (once)", "layer", kind, "what", what)
+		if out, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
+			return patchpilot.Errorf(patchpilot.EUNAVAILABLE, "build %s: %w: %s", what, err, tail(string(out), 600)).
+				WithHint("check that the mirror is reachable, or name another with --mirror")
 		}
-	}
-	if err := mountOverlay(lowers, upper, work, merged); err != nil {
-		return "", err
-	}
-	if err := syscall.Mount("proc", filepath.Join(merged, "proc"), "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "mount /proc in the %s layer: %w", kind, err)
-	}
-	repoIn := filepath.Join(merged, repoMount)
-	if err := syscall.Mount(repo, repoIn, "", syscall.MS_BIND, ""); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "bind the repository: %w", err)
-	}
-	_ = syscall.Mount("", repoIn, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
-	o.Logger.Info("building a cached lab layer (once)", "layer", kind, "what", what)
-	if out, err := run(ctx, "chroot", merged, "/bin/sh", "-c", script); err != nil {
-		return "", patchpilot.Errorf(patchpilot.EUNAVAILABLE, "build %s: %w: %s", what, err, tail(string(out), 600)).
-			WithHint("check that the mirror is reachable, or name another with --mirror")
-	}
-	if err := unmountAll(merged); err != nil {
-		return "", err
-	}
-	if err := os.Rename(upper, dir); err != nil {
-		if _, serr := os.Stat(dir); serr == nil {
-			return dir, nil
-		}
-		return "", patchpilot.Errorf(patchpilot.EINTERNAL, "store the %s layer: %w", kind, err)
-	}
-	o.Logger.Info("built the lab layer", "layer", kind, "dir", dir)
-	return dir, nil
+		return nil
+	})
 }
