@@ -16,11 +16,55 @@ import (
 type fleetReads struct {
 	hosts    []patchpilot.Host
 	heads    []patchpilot.Facts
+	sums     []patchpilot.HostSummary
 	packages map[string][]patchpilot.Package
 	updates  []patchpilot.HostUpdate
 	graph    *patchpilot.DependencyGraph
 
-	hostsRead, headsRead, packagesRead, updatesRead bool
+	hostsRead, headsRead, sumsRead, packagesRead, updatesRead bool
+}
+
+// inventoryReads are the fleet-wide reads of a plan that depend on the
+// store's inventory alone: every host, their latest facts without lists
+// and their summaries. They are kept between plans (readCache) while the
+// inventory is unchanged; what a plan reads for its patch (the patch's
+// packages and pending updates), the quarantines, the outcomes and the
+// dependency map (which ages its observed edges with the clock) are read
+// for each plan.
+type inventoryReads struct {
+	hosts []patchpilot.Host
+	heads []patchpilot.Facts
+	sums  []patchpilot.HostSummary
+}
+
+// keptFleetReads returns the fleetReads of one plan with the inventory's
+// reads already made: those kept while the store's inventory is unchanged,
+// read now otherwise.
+func (a *App) keptFleetReads(ctx context.Context) (*fleetReads, error) {
+	inv, _, err := cachedRead(ctx, a, &a.cache.inventoryReads, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory}
+	}, func(ctx context.Context) (*inventoryReads, error) {
+		hosts, err := a.Store.Hosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		heads, err := a.Store.FleetFacts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The summaries HostSummaries keeps, shared, not a copy.
+		sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
+			return cacheKey{inventory: v.Inventory}
+		}, a.Store.HostSummaries)
+		if err != nil {
+			return nil, err
+		}
+		return &inventoryReads{hosts: hosts, heads: heads, sums: sums}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fleetReads{hosts: inv.hosts, heads: inv.heads, sums: inv.sums, hostsRead: true, headsRead: true, sumsRead: true}, nil
 }
 
 // fleetHosts is Store.Hosts.
@@ -52,6 +96,21 @@ func (a *App) fleetFacts(ctx context.Context, fr *fleetReads) ([]patchpilot.Fact
 		fr.heads, fr.headsRead = fs, true
 	}
 	return fr.heads, nil
+}
+
+// fleetSummaries is Store.HostSummaries.
+func (a *App) fleetSummaries(ctx context.Context, fr *fleetReads) ([]patchpilot.HostSummary, error) {
+	if fr == nil {
+		return a.Store.HostSummaries(ctx)
+	}
+	if !fr.sumsRead {
+		ss, err := a.Store.HostSummaries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fr.sums, fr.sumsRead = ss, true
+	}
+	return fr.sums, nil
 }
 
 // pinnedPackages is Store.LatestPackagesOf the patch's pinned names.

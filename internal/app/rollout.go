@@ -113,7 +113,7 @@ func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec, fr *f
 	if err != nil {
 		return nil, err
 	}
-	sums, err := a.Store.HostSummaries(ctx)
+	sums, err := a.fleetSummaries(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +194,13 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 		return "", err
 	}
 	// The fleet-wide reads (facts, the dependency map, the patch's
-	// packages) are made once for the host views and the policy's risk.
-	fr := &fleetReads{}
+	// packages) are made once for the host views and the policy's risk;
+	// those of the inventory alone are kept between plans and rollouts
+	// while it is unchanged.
+	fr, err := a.keptFleetReads(ctx)
+	if err != nil {
+		return "", err
+	}
 	views, err := a.hostViewsOf(ctx, p.Patch, fr)
 	if err != nil {
 		return "", err
@@ -315,8 +320,13 @@ type ProposeOptions struct {
 // ProposePlanWith is ProposePlan with options.
 func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
 	// Over a large fleet each fleet-wide read is made once for the whole
-	// proposal.
-	fr := &fleetReads{}
+	// proposal; those of the inventory alone (hosts, facts, summaries) are
+	// kept between proposals while it is unchanged. The plan itself is
+	// worked out afresh each time.
+	fr, err := a.keptFleetReads(ctx)
+	if err != nil {
+		return PlanProposal{}, err
+	}
 	views, err := a.hostViewsOf(ctx, patch, fr)
 	if err != nil {
 		return PlanProposal{}, err
