@@ -140,10 +140,11 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
 	}
 	order := p.DependencyOrder()
-	canaries, configs, held := pickCanaries(candidates, slots, p.Patch, order)
+	keyOf := configKeys(p.Patch, len(hosts))
+	canaries, configs, held := pickCanaries(candidates, slots, keyOf, order)
 	covered := map[string]bool{}
 	for _, h := range canaries {
-		covered[configKey(h, p.Patch)] = true
+		covered[keyOf(h)] = true
 	}
 	var missing []string
 	for _, c := range configs {
@@ -152,7 +153,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		}
 	}
 	for _, h := range critical {
-		if c := configKey(h, p.Patch); !covered[c] && !contains(missing, c) {
+		if c := keyOf(h); !covered[c] && !contains(missing, c) {
 			missing = append(missing, c)
 		}
 	}
@@ -194,7 +195,7 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			take, canaries = canaries[:sizes[i]], canaries[sizes[i]:]
 			var keys []string
 			for _, h := range take {
-				if k := configKey(h, p.Patch); !contains(keys, k) {
+				if k := keyOf(h); !contains(keys, k) {
 					keys = append(keys, k)
 				}
 			}
@@ -236,11 +237,11 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 // are visited by their least critical host, then by size (most common
 // first), then by name; hosts within one by criticality, then name. It
 // returns the picks in order and the configurations in visiting order.
-func chooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]HostView, []string) {
+func chooseCanaries(hosts []HostView, n int, keyOf func(HostView) string) ([]HostView, []string) {
 	groups := map[string][]HostView{}
 	var keys []string
 	for _, h := range hosts {
-		k := configKey(h, patch)
+		k := keyOf(h)
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -268,6 +269,21 @@ func chooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]Host
 		}
 	}
 	return out, keys
+}
+
+// configKeys returns configKey of the patch, worked out once per host (by
+// name: a resolution's hosts have distinct names) however often the
+// resolution asks.
+func configKeys(patch patchpilot.PatchSpec, hosts int) func(HostView) string {
+	keys := make(map[string]string, hosts)
+	return func(h HostView) string {
+		k, ok := keys[h.Name()]
+		if !ok {
+			k = configKey(h, patch)
+			keys[h.Name()] = k
+		}
+		return k
+	}
 }
 
 // configKey names a host's configuration for canary coverage: OS and
