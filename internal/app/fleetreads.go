@@ -22,6 +22,41 @@ type fleetReads struct {
 	graph    *patchpilot.DependencyGraph
 
 	hostsRead, headsRead, sumsRead, packagesRead, updatesRead bool
+
+	// headAt and sumAt are each host's place in heads and sums, by name.
+	headAt, sumAt map[string]int
+}
+
+// factsIndex is each host's place in heads (fleetFacts' answer) by name,
+// worked out once per fleetReads.
+func (fr *fleetReads) factsIndex(heads []patchpilot.Facts) map[string]int {
+	if fr != nil && fr.headAt != nil {
+		return fr.headAt
+	}
+	at := make(map[string]int, len(heads))
+	for i := range heads {
+		at[heads[i].Host] = i
+	}
+	if fr != nil {
+		fr.headAt = at
+	}
+	return at
+}
+
+// summariesIndex is each host's place in sums (fleetSummaries' answer) by
+// name, worked out once per fleetReads.
+func (fr *fleetReads) summariesIndex(sums []patchpilot.HostSummary) map[string]int {
+	if fr != nil && fr.sumAt != nil {
+		return fr.sumAt
+	}
+	at := make(map[string]int, len(sums))
+	for i := range sums {
+		at[sums[i].Name] = i
+	}
+	if fr != nil {
+		fr.sumAt = at
+	}
+	return at
 }
 
 // inventoryReads are the fleet-wide reads of a plan that depend on the
@@ -32,9 +67,10 @@ type fleetReads struct {
 // dependency map (which ages its observed edges with the clock) are read
 // for each plan.
 type inventoryReads struct {
-	hosts []patchpilot.Host
-	heads []patchpilot.Facts
-	sums  []patchpilot.HostSummary
+	hosts         []patchpilot.Host
+	heads         []patchpilot.Facts
+	sums          []patchpilot.HostSummary
+	headAt, sumAt map[string]int
 }
 
 // keptFleetReads returns the fleetReads of one plan with the inventory's
@@ -59,12 +95,14 @@ func (a *App) keptFleetReads(ctx context.Context) (*fleetReads, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &inventoryReads{hosts: hosts, heads: heads, sums: sums}, nil
+		var fr *fleetReads
+		return &inventoryReads{hosts: hosts, heads: heads, sums: sums, headAt: fr.factsIndex(heads), sumAt: fr.summariesIndex(sums)}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &fleetReads{hosts: inv.hosts, heads: inv.heads, sums: inv.sums, hostsRead: true, headsRead: true, sumsRead: true}, nil
+	return &fleetReads{hosts: inv.hosts, heads: inv.heads, sums: inv.sums, hostsRead: true, headsRead: true, sumsRead: true,
+		headAt: inv.headAt, sumAt: inv.sumAt}, nil
 }
 
 // fleetHosts is Store.Hosts.
