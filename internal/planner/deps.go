@@ -246,7 +246,7 @@ func orderReasons(ordered []HostView, providersFirst bool) map[string]string {
 // the slots, and it returns the providers it kept out; with
 // providers_first, providers before the others. The configurations are
 // every candidate's, in chooseCanaries' visiting order.
-func pickCanaries(candidates []HostView, slots int, keyOf func(HostView) string, order string) (picked []HostView, configs []string, keptOut []HostView) {
+func pickCanaries(candidates []HostView, slots int, keyOf func(*HostView) string, order string) (picked []HostView, configs []string, keptOut []HostView) {
 	_, configs = chooseCanaries(candidates, 0, keyOf)
 	if order == patchpilot.OrderIgnore {
 		picked, _ = chooseCanaries(candidates, slots, keyOf)
