@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -355,18 +356,20 @@ func phasePlan(ctx context.Context, c scaleConfig, res *phaseResult) error {
 	common := commonPending(fl)
 	u := common[0]
 	patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: u.Package, Version: u.New}}}
+	var cpus []float64
 	for i := 0; i < c.runs; i++ {
 		a, err := openApp(ctx, c.db)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		prop, err := a.ProposePlan(ctx, patch, "")
-		d := time.Since(start)
+		d, cpu := time.Since(start), processCPU()-cpu0
 		a.Close()
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		cpus = append(cpus, cpu.Seconds())
 		if len(prop.Targets) != c.hosts {
 			return fmt.Errorf("plan: %d targets, want %d", len(prop.Targets), c.hosts)
 		}
@@ -374,6 +377,7 @@ func phasePlan(ctx context.Context, c scaleConfig, res *phaseResult) error {
 		res.Counts["stages"] = float64(len(prop.Plan.Stages))
 		res.Counts["assessed_hosts"] = float64(len(prop.Risk.Hosts))
 	}
+	res.Counts["cpu_s"] = math.Round(medianf(cpus)*1000) / 1000
 	return phasePlanWarm(ctx, c, res, common)
 }
 
@@ -394,15 +398,16 @@ func phasePlanWarm(ctx context.Context, c scaleConfig, res *phaseResult, common 
 	defer a.Close()
 	res.WarmCounts = map[string]float64{}
 	assessed := 0.0
+	var cpus []float64
 	for i := 0; i <= c.runs; i++ {
 		u := common[i%len(common)]
 		if i > 0 && i%len(common) == 0 {
 			return fmt.Errorf("plan, warm: %d runs need more than the catalog's %d updates", c.runs, len(common))
 		}
 		patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: u.Package, Version: u.New}}}
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		prop, err := a.ProposePlan(ctx, patch, "")
-		d := time.Since(start)
+		d, cpu := time.Since(start), processCPU()-cpu0
 		if err != nil {
 			return fmt.Errorf("plan, warm, %s: %w", u.Package, err)
 		}
@@ -413,8 +418,10 @@ func phasePlanWarm(ctx context.Context, c scaleConfig, res *phaseResult, common 
 			continue // the first proposal reads the fleet and keeps it
 		}
 		res.Warm = append(res.Warm, d.Seconds())
+		cpus = append(cpus, cpu.Seconds())
 		assessed += float64(len(prop.Risk.Hosts))
 	}
+	res.WarmCounts["cpu_s"] = math.Round(medianf(cpus)*1000) / 1000
 	res.WarmCounts["patches"] = float64(c.runs)
 	res.WarmCounts["mean_assessed_hosts"] = math.Round(assessed / float64(c.runs))
 	return nil
@@ -497,6 +504,16 @@ func phaseRollout(ctx context.Context, c scaleConfig, res *phaseResult) error {
 }
 
 // peakRSS is the process's peak resident set (VmHWM), in bytes.
+// processCPU is the CPU time the process has used so far, user and
+// system, of every thread (the garbage collector's included).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func peakRSS() int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
