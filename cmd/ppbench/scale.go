@@ -395,10 +395,15 @@ func phasePlanWarm(ctx context.Context, c scaleConfig, res *phaseResult, common 
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if a != nil {
+			a.Close()
+		}
+	}()
 	res.WarmCounts = map[string]float64{}
 	assessed := 0.0
 	var cpus []float64
+	var warmed []patchpilot.PatchSpec
 	for i := 0; i <= c.runs; i++ {
 		u := common[i%len(common)]
 		if i > 0 && i%len(common) == 0 {
@@ -420,9 +425,33 @@ func phasePlanWarm(ctx context.Context, c scaleConfig, res *phaseResult, common 
 		res.Warm = append(res.Warm, d.Seconds())
 		cpus = append(cpus, cpu.Seconds())
 		assessed += float64(len(prop.Risk.Hosts))
+		warmed = append(warmed, patch)
 	}
 	res.WarmCounts["cpu_s"] = math.Round(medianf(cpus)*1000) / 1000
 	res.WarmCounts["patches"] = float64(c.runs)
+	a.Close() // and what it kept
+	a = nil
+	runtime.GC()
+	// The same patches proposed cold, each by a new App: the warm runs'
+	// patches concern other packages than the cold runs' one (more of
+	// them on each host, for some), so that only these compare with them.
+	var coldSecs, coldCPUs []float64
+	for _, patch := range warmed {
+		b, err := openApp(ctx, c.db)
+		if err != nil {
+			return err
+		}
+		start, cpu0 := time.Now(), processCPU()
+		_, err = b.ProposePlan(ctx, patch, "")
+		d, cpu := time.Since(start), processCPU()-cpu0
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("plan, cold, %s: %w", patch.Packages[0].Name, err)
+		}
+		coldSecs, coldCPUs = append(coldSecs, d.Seconds()), append(coldCPUs, cpu.Seconds())
+	}
+	res.WarmCounts["same_patches_cold_s"] = math.Round(medianf(coldSecs)*1000) / 1000
+	res.WarmCounts["same_patches_cold_cpu_s"] = math.Round(medianf(coldCPUs)*1000) / 1000
 	res.WarmCounts["mean_assessed_hosts"] = math.Round(assessed / float64(c.runs))
 	return nil
 }
