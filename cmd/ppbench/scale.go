@@ -11,7 +11,9 @@ package main
 //   - assess: the app's assessment of every pending update of the fleet
 //     (50 per host), by a new App each run so that no cache answers;
 //   - plan: the app's plan proposal for the fleet's most common pending
-//     update over every host;
+//     update over every host, cold (a new App each run) and warm (one App
+//     proposing another patch each run, reusing only the fleet-wide reads
+//     it keeps while the inventory is unchanged: the plan-warm row);
 //   - rollout: host transitions per second of the real orchestrator on
 //     SQLite, a rollout of one update to -rollout-hosts hosts of the
 //     fleet (bake zero, the pipeline's own checks, snapshot and rollback
@@ -42,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -76,6 +79,10 @@ type phaseResult struct {
 	Seconds []float64          `json:"seconds"`
 	Counts  map[string]float64 `json:"counts,omitempty"`
 	PeakRSS int64              `json:"peak_rss"` // VmHWM, bytes
+	// Warm are the plan phase's proposals by one App after a first one,
+	// each of another patch (phasePlanWarm), beside its cold Seconds.
+	Warm       []float64          `json:"warm,omitempty"`
+	WarmCounts map[string]float64 `json:"warm_counts,omitempty"`
 }
 
 var scalePhases = []string{"ingest", "assess", "plan", "rollout"}
@@ -179,6 +186,11 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			results[phase] = ensure(results[phase])
 			results[phase][n] = r
+			if len(r.Warm) > 0 {
+				results[phase+"-warm"] = ensure(results[phase+"-warm"])
+				results[phase+"-warm"][n] = phaseResult{Phase: phase + "-warm", Hosts: n, Seconds: r.Warm,
+					Counts: r.WarmCounts, PeakRSS: r.PeakRSS}
+			}
 			if phase == "ingest" {
 				if err := saveResult(saved, r); err != nil {
 					return err
@@ -341,20 +353,23 @@ func phasePlan(ctx context.Context, c scaleConfig, res *phaseResult) error {
 	if err != nil {
 		return err
 	}
-	u := commonPending(fl)[0]
+	common := commonPending(fl)
+	u := common[0]
 	patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: u.Package, Version: u.New}}}
+	var cpus []float64
 	for i := 0; i < c.runs; i++ {
 		a, err := openApp(ctx, c.db)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		prop, err := a.ProposePlan(ctx, patch, "")
-		d := time.Since(start)
+		d, cpu := time.Since(start), processCPU()-cpu0
 		a.Close()
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		cpus = append(cpus, cpu.Seconds())
 		if len(prop.Targets) != c.hosts {
 			return fmt.Errorf("plan: %d targets, want %d", len(prop.Targets), c.hosts)
 		}
@@ -362,6 +377,82 @@ func phasePlan(ctx context.Context, c scaleConfig, res *phaseResult) error {
 		res.Counts["stages"] = float64(len(prop.Plan.Stages))
 		res.Counts["assessed_hosts"] = float64(len(prop.Risk.Hosts))
 	}
+	res.Counts["cpu_s"] = math.Round(medianf(cpus)*1000) / 1000
+	return phasePlanWarm(ctx, c, res, common)
+}
+
+// phasePlanWarm proposes plans with one App, as a server does: after a
+// first proposal (not timed) of the most common update, each run proposes
+// the next most common one, a different patch each run, so that only the
+// fleet-wide reads the App keeps while the inventory is unchanged are
+// reused; each plan is worked out afresh. The second and later common
+// updates are pending on fewer hosts than the first.
+func phasePlanWarm(ctx context.Context, c scaleConfig, res *phaseResult, common []fleet.Upgrade) error {
+	if len(common) < 2 {
+		return fmt.Errorf("plan, warm: the catalog has %d updates, want at least 2", len(common))
+	}
+	a, err := openApp(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if a != nil {
+			a.Close()
+		}
+	}()
+	res.WarmCounts = map[string]float64{}
+	assessed := 0.0
+	var cpus []float64
+	var warmed []patchpilot.PatchSpec
+	for i := 0; i <= c.runs; i++ {
+		u := common[i%len(common)]
+		if i > 0 && i%len(common) == 0 {
+			return fmt.Errorf("plan, warm: %d runs need more than the catalog's %d updates", c.runs, len(common))
+		}
+		patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: u.Package, Version: u.New}}}
+		start, cpu0 := time.Now(), processCPU()
+		prop, err := a.ProposePlan(ctx, patch, "")
+		d, cpu := time.Since(start), processCPU()-cpu0
+		if err != nil {
+			return fmt.Errorf("plan, warm, %s: %w", u.Package, err)
+		}
+		if len(prop.Targets) != c.hosts {
+			return fmt.Errorf("plan, warm, %s: %d targets, want %d", u.Package, len(prop.Targets), c.hosts)
+		}
+		if i == 0 {
+			continue // the first proposal reads the fleet and keeps it
+		}
+		res.Warm = append(res.Warm, d.Seconds())
+		cpus = append(cpus, cpu.Seconds())
+		assessed += float64(len(prop.Risk.Hosts))
+		warmed = append(warmed, patch)
+	}
+	res.WarmCounts["cpu_s"] = math.Round(medianf(cpus)*1000) / 1000
+	res.WarmCounts["patches"] = float64(c.runs)
+	a.Close() // and what it kept
+	a = nil
+	runtime.GC()
+	// The same patches proposed cold, each by a new App: the warm runs'
+	// patches concern other packages than the cold runs' one (more of
+	// them on each host, for some), so that only these compare with them.
+	var coldSecs, coldCPUs []float64
+	for _, patch := range warmed {
+		b, err := openApp(ctx, c.db)
+		if err != nil {
+			return err
+		}
+		start, cpu0 := time.Now(), processCPU()
+		_, err = b.ProposePlan(ctx, patch, "")
+		d, cpu := time.Since(start), processCPU()-cpu0
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("plan, cold, %s: %w", patch.Packages[0].Name, err)
+		}
+		coldSecs, coldCPUs = append(coldSecs, d.Seconds()), append(coldCPUs, cpu.Seconds())
+	}
+	res.WarmCounts["same_patches_cold_s"] = math.Round(medianf(coldSecs)*1000) / 1000
+	res.WarmCounts["same_patches_cold_cpu_s"] = math.Round(medianf(coldCPUs)*1000) / 1000
+	res.WarmCounts["mean_assessed_hosts"] = math.Round(assessed / float64(c.runs))
 	return nil
 }
 
@@ -442,6 +533,16 @@ func phaseRollout(ctx context.Context, c scaleConfig, res *phaseResult) error {
 }
 
 // peakRSS is the process's peak resident set (VmHWM), in bytes.
+// processCPU is the CPU time the process has used so far, user and
+// system, of every thread (the garbage collector's included).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func peakRSS() int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
@@ -475,7 +576,9 @@ func medianf(xs []float64) float64 {
 func printScale(w io.Writer, sizes []int, results map[string]map[int]phaseResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\thosts\truns\tmedian\tmin–max\tper host\tgrowth per 10x\tpeak RSS\tmemory growth per 10x\tnotes")
-	for _, phase := range scalePhases {
+	// plan-warm: the plan phase's warm proposals (phasePlanWarm), in the
+	// same process as its cold ones, whose peak RSS it shares.
+	for _, phase := range slices.Insert(slices.Clone(scalePhases), slices.Index(scalePhases, "plan")+1, "plan-warm") {
 		var prev *phaseResult
 		for _, n := range sizes {
 			r, ok := results[phase][n]

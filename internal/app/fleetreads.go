@@ -16,11 +16,93 @@ import (
 type fleetReads struct {
 	hosts    []patchpilot.Host
 	heads    []patchpilot.Facts
+	sums     []patchpilot.HostSummary
 	packages map[string][]patchpilot.Package
 	updates  []patchpilot.HostUpdate
 	graph    *patchpilot.DependencyGraph
 
-	hostsRead, headsRead, packagesRead, updatesRead bool
+	hostsRead, headsRead, sumsRead, packagesRead, updatesRead bool
+
+	// headAt and sumAt are each host's place in heads and sums, by name.
+	headAt, sumAt map[string]int
+}
+
+// factsIndex is each host's place in heads (fleetFacts' answer) by name,
+// worked out once per fleetReads.
+func (fr *fleetReads) factsIndex(heads []patchpilot.Facts) map[string]int {
+	if fr != nil && fr.headAt != nil {
+		return fr.headAt
+	}
+	at := make(map[string]int, len(heads))
+	for i := range heads {
+		at[heads[i].Host] = i
+	}
+	if fr != nil {
+		fr.headAt = at
+	}
+	return at
+}
+
+// summariesIndex is each host's place in sums (fleetSummaries' answer) by
+// name, worked out once per fleetReads.
+func (fr *fleetReads) summariesIndex(sums []patchpilot.HostSummary) map[string]int {
+	if fr != nil && fr.sumAt != nil {
+		return fr.sumAt
+	}
+	at := make(map[string]int, len(sums))
+	for i := range sums {
+		at[sums[i].Name] = i
+	}
+	if fr != nil {
+		fr.sumAt = at
+	}
+	return at
+}
+
+// inventoryReads are the fleet-wide reads of a plan that depend on the
+// store's inventory alone: every host, their latest facts without lists
+// and their summaries. They are kept between plans (readCache) while the
+// inventory is unchanged; what a plan reads for its patch (the patch's
+// packages and pending updates), the quarantines, the outcomes and the
+// dependency map (which ages its observed edges with the clock) are read
+// for each plan.
+type inventoryReads struct {
+	hosts         []patchpilot.Host
+	heads         []patchpilot.Facts
+	sums          []patchpilot.HostSummary
+	headAt, sumAt map[string]int
+}
+
+// keptFleetReads returns the fleetReads of one plan with the inventory's
+// reads already made: those kept while the store's inventory is unchanged,
+// read now otherwise.
+func (a *App) keptFleetReads(ctx context.Context) (*fleetReads, error) {
+	inv, _, err := cachedRead(ctx, a, &a.cache.inventoryReads, func(v patchpilot.DataVersions) cacheKey {
+		return cacheKey{inventory: v.Inventory}
+	}, func(ctx context.Context) (*inventoryReads, error) {
+		hosts, err := a.Store.Hosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		heads, err := a.Store.FleetFacts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The summaries HostSummaries keeps, shared, not a copy.
+		sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
+			return cacheKey{inventory: v.Inventory}
+		}, a.Store.HostSummaries)
+		if err != nil {
+			return nil, err
+		}
+		var fr *fleetReads
+		return &inventoryReads{hosts: hosts, heads: heads, sums: sums, headAt: fr.factsIndex(heads), sumAt: fr.summariesIndex(sums)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fleetReads{hosts: inv.hosts, heads: inv.heads, sums: inv.sums, hostsRead: true, headsRead: true, sumsRead: true,
+		headAt: inv.headAt, sumAt: inv.sumAt}, nil
 }
 
 // fleetHosts is Store.Hosts.
@@ -52,6 +134,21 @@ func (a *App) fleetFacts(ctx context.Context, fr *fleetReads) ([]patchpilot.Fact
 		fr.heads, fr.headsRead = fs, true
 	}
 	return fr.heads, nil
+}
+
+// fleetSummaries is Store.HostSummaries.
+func (a *App) fleetSummaries(ctx context.Context, fr *fleetReads) ([]patchpilot.HostSummary, error) {
+	if fr == nil {
+		return a.Store.HostSummaries(ctx)
+	}
+	if !fr.sumsRead {
+		ss, err := a.Store.HostSummaries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fr.sums, fr.sumsRead = ss, true
+	}
+	return fr.sums, nil
 }
 
 // pinnedPackages is Store.LatestPackagesOf the patch's pinned names.

@@ -19,14 +19,16 @@ import (
 // clock is computed from the kept data at each read. docs/benchmarks.md
 // lists what is kept and what invalidates it.
 type readCache struct {
-	groups        cached[*hostGroups]
-	summaries     cached[[]patchpilot.HostSummary]
-	compliance    cached[*complianceBase]
-	assess        cached[AssessResult]
-	calibration   cached[ModelCalibration]
-	updateCounts  cached[UpdateCounts]
-	outcomeCounts cached[map[patchpilot.OutcomeKind]int]
-	kpis          cached[KPIReport]
+	groups cached[*hostGroups]
+	// inventoryReads are a plan's fleet-wide reads of the inventory.
+	inventoryReads cached[*inventoryReads]
+	summaries      cached[[]patchpilot.HostSummary]
+	compliance     cached[*complianceBase]
+	assess         cached[AssessResult]
+	calibration    cached[ModelCalibration]
+	updateCounts   cached[UpdateCounts]
+	outcomeCounts  cached[map[patchpilot.OutcomeKind]int]
+	kpis           cached[KPIReport]
 }
 
 // cacheKey is what a kept answer depends on: the versions of the data it

@@ -98,11 +98,21 @@ func (a *App) pinsSighted(ctx context.Context, patch patchpilot.PatchSpec, targe
 	if len(facts) == 0 {
 		return true, nil // as CheckPins: nothing to check against
 	}
-	names := pinNames(patch)
-	for _, name := range names {
-		us, err := a.Store.PendingUpdates(ctx, patchpilot.UpdateFilter{Package: name})
-		if err != nil {
+	// Within one plan, the patch's pending updates (which hold every
+	// pinned name's) are read once for the pins, the baseline and the
+	// risk; alone, each pinned name's are read.
+	var planUpdates []patchpilot.HostUpdate
+	if fr != nil {
+		if planUpdates, err = a.fleetPatchUpdates(ctx, patch, fr); err != nil {
 			return false, err
+		}
+	}
+	for _, name := range pinNames(patch) {
+		us := planUpdates
+		if fr == nil {
+			if us, err = a.Store.PendingUpdates(ctx, patchpilot.UpdateFilter{Package: name}); err != nil {
+				return false, err
+			}
 		}
 		for _, u := range us {
 			if f := byHost[u.Host]; f != nil && u.Package == name {

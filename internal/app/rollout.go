@@ -113,7 +113,7 @@ func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec, fr *f
 	if err != nil {
 		return nil, err
 	}
-	sums, err := a.Store.HostSummaries(ctx)
+	sums, err := a.fleetSummaries(ctx, fr)
 	if err != nil {
 		return nil, err
 	}
@@ -123,28 +123,22 @@ func (a *App) hostViewsOf(ctx context.Context, patch patchpilot.PatchSpec, fr *f
 			return nil, err
 		}
 	}
-	facts := make(map[string]*patchpilot.Facts, len(heads))
-	for i := range heads {
-		facts[heads[i].Host] = &heads[i]
-	}
-	summary := make(map[string]patchpilot.HostSummary, len(sums))
-	for _, s := range sums {
-		summary[s.Name] = s
-	}
+	headAt, sumAt := fr.factsIndex(heads), fr.summariesIndex(sums)
 	views := make([]planner.HostView, 0, len(hosts))
 	for _, h := range hosts {
-		f := facts[h.Name]
-		if f == nil {
+		i, ok := headAt[h.Name]
+		if !ok {
 			views = append(views, planner.NewHostView(h, nil))
 			continue
 		}
-		withPackages := *f // the facts are shared: a copy takes the packages
+		withPackages := heads[i] // the facts are shared: a copy takes the packages
 		withPackages.Packages = pkgs[h.Name]
-		v := planner.NewHostView(h, &withPackages)
-		if s, ok := summary[h.Name]; ok {
-			v.Facts = s
+		// The stored summary counts the lists that withPackages lacks.
+		if j, ok := sumAt[h.Name]; ok {
+			views = append(views, planner.NewHostViewSummarized(h, sums[j], &withPackages))
+		} else {
+			views = append(views, planner.NewHostView(h, &withPackages))
 		}
-		views = append(views, v)
 	}
 	g, err := a.fleetGraph(ctx, fr)
 	if err != nil {
@@ -194,8 +188,13 @@ func (a *App) StartRollout(ctx context.Context, eng *orchestrator.Engine, p patc
 		return "", err
 	}
 	// The fleet-wide reads (facts, the dependency map, the patch's
-	// packages) are made once for the host views and the policy's risk.
-	fr := &fleetReads{}
+	// packages) are made once for the host views and the policy's risk;
+	// those of the inventory alone are kept between plans and rollouts
+	// while it is unchanged.
+	fr, err := a.keptFleetReads(ctx)
+	if err != nil {
+		return "", err
+	}
 	views, err := a.hostViewsOf(ctx, p.Patch, fr)
 	if err != nil {
 		return "", err
@@ -315,8 +314,13 @@ type ProposeOptions struct {
 // ProposePlanWith is ProposePlan with options.
 func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
 	// Over a large fleet each fleet-wide read is made once for the whole
-	// proposal.
-	fr := &fleetReads{}
+	// proposal; those of the inventory alone (hosts, facts, summaries) are
+	// kept between proposals while it is unchanged. The plan itself is
+	// worked out afresh each time.
+	fr, err := a.keptFleetReads(ctx)
+	if err != nil {
+		return PlanProposal{}, err
+	}
 	views, err := a.hostViewsOf(ctx, patch, fr)
 	if err != nil {
 		return PlanProposal{}, err
@@ -462,7 +466,7 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 	}
 	// Many targets: their updates and facts in fleet-wide reads.
 	var fleetUpdates map[string][]patchpilot.HostUpdate
-	var fleetFacts map[string]patchpilot.Facts
+	var fleetFacts map[string]*patchpilot.Facts
 	if len(targets) > fleetReadFrom {
 		us, err := a.fleetPatchUpdates(ctx, patch, fr)
 		if err != nil {
@@ -476,9 +480,12 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 		if err != nil {
 			return in, err
 		}
-		fleetFacts = make(map[string]patchpilot.Facts, len(heads))
-		for _, f := range heads {
-			fleetFacts[f.Host] = f
+		headAt := fr.factsIndex(heads)
+		fleetFacts = make(map[string]*patchpilot.Facts, len(targets))
+		for _, t := range targets {
+			if i, ok := headAt[t.Name()]; ok {
+				fleetFacts[t.Name()] = &heads[i]
+			}
 		}
 	}
 	for _, t := range targets {

@@ -246,10 +246,10 @@ func orderReasons(ordered []HostView, providersFirst bool) map[string]string {
 // the slots, and it returns the providers it kept out; with
 // providers_first, providers before the others. The configurations are
 // every candidate's, in chooseCanaries' visiting order.
-func pickCanaries(candidates []HostView, slots int, patch patchpilot.PatchSpec, order string) (picked []HostView, configs []string, keptOut []HostView) {
-	_, configs = chooseCanaries(candidates, 0, patch)
+func pickCanaries(candidates []HostView, slots int, keyOf func(*HostView) string, order string) (picked []HostView, configs []string, keptOut []HostView) {
+	_, configs = chooseCanaries(candidates, 0, keyOf)
 	if order == patchpilot.OrderIgnore {
-		picked, _ = chooseCanaries(candidates, slots, patch)
+		picked, _ = chooseCanaries(candidates, slots, keyOf)
 		return picked, configs, nil
 	}
 	var plain, providers []HostView
@@ -264,9 +264,9 @@ func pickCanaries(candidates []HostView, slots int, patch patchpilot.PatchSpec, 
 	if order == patchpilot.OrderProvidersFirst {
 		preferred, others = providers, plain
 	}
-	picked, _ = chooseCanaries(preferred, min(slots, len(preferred)), patch)
+	picked, _ = chooseCanaries(preferred, min(slots, len(preferred)), keyOf)
 	if n := slots - len(picked); n > 0 {
-		more, _ := chooseCanaries(others, n, patch)
+		more, _ := chooseCanaries(others, n, keyOf)
 		picked = append(picked, more...)
 	}
 	if order == patchpilot.OrderDependentsFirst {

@@ -140,10 +140,11 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			WithHint("critical hosts are never canaries: add non-critical targets or shrink the early stages")
 	}
 	order := p.DependencyOrder()
-	canaries, configs, held := pickCanaries(candidates, slots, p.Patch, order)
+	keyOf := configKeys(p.Patch, len(hosts))
+	canaries, configs, held := pickCanaries(candidates, slots, keyOf, order)
 	covered := map[string]bool{}
-	for _, h := range canaries {
-		covered[configKey(h, p.Patch)] = true
+	for i := range canaries {
+		covered[keyOf(&canaries[i])] = true
 	}
 	var missing []string
 	for _, c := range configs {
@@ -151,8 +152,8 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			missing = append(missing, c)
 		}
 	}
-	for _, h := range critical {
-		if c := configKey(h, p.Patch); !covered[c] && !contains(missing, c) {
+	for i := range critical {
+		if c := keyOf(&critical[i]); !covered[c] && !contains(missing, c) {
 			missing = append(missing, c)
 		}
 	}
@@ -193,8 +194,8 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 		if rs.Canary {
 			take, canaries = canaries[:sizes[i]], canaries[sizes[i]:]
 			var keys []string
-			for _, h := range take {
-				if k := configKey(h, p.Patch); !contains(keys, k) {
+			for i := range take {
+				if k := keyOf(&take[i]); !contains(keys, k) {
 					keys = append(keys, k)
 				}
 			}
@@ -236,22 +237,26 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 // are visited by their least critical host, then by size (most common
 // first), then by name; hosts within one by criticality, then name. It
 // returns the picks in order and the configurations in visiting order.
-func chooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]HostView, []string) {
-	groups := map[string][]HostView{}
+func chooseCanaries(hosts []HostView, n int, keyOf func(*HostView) string) ([]HostView, []string) {
+	// The groups hold places in hosts: a view is large, and the groups
+	// are built and sorted over every candidate.
+	ranks := make([]int, len(hosts))
+	groups := map[string][]int{}
 	var keys []string
-	for _, h := range hosts {
-		k := configKey(h, patch)
+	for i := range hosts {
+		ranks[i] = criticalityRank(&hosts[i])
+		k := keyOf(&hosts[i])
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
-		groups[k] = append(groups[k], h)
+		groups[k] = append(groups[k], i)
 	}
 	for _, k := range keys {
-		sortByCriticality(groups[k])
+		sortPlaces(groups[k], hosts, ranks)
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
 		a, b := groups[keys[i]], groups[keys[j]]
-		if ra, rb := criticalityRank(a[0]), criticalityRank(b[0]); ra != rb {
+		if ra, rb := ranks[a[0]], ranks[b[0]]; ra != rb {
 			return ra < rb
 		}
 		if len(a) != len(b) {
@@ -263,11 +268,26 @@ func chooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]Host
 	for round := 0; len(out) < n && round < len(hosts); round++ {
 		for _, k := range keys {
 			if len(out) < n && round < len(groups[k]) {
-				out = append(out, groups[k][round])
+				out = append(out, hosts[groups[k][round]])
 			}
 		}
 	}
 	return out, keys
+}
+
+// configKeys returns configKey of the patch, worked out once per host (by
+// name: a resolution's hosts have distinct names) however often the
+// resolution asks.
+func configKeys(patch patchpilot.PatchSpec, hosts int) func(*HostView) string {
+	keys := make(map[string]string, hosts)
+	return func(h *HostView) string {
+		k, ok := keys[h.Name()]
+		if !ok {
+			k = configKey(*h, patch)
+			keys[h.Name()] = k
+		}
+		return k
+	}
 }
 
 // configKey names a host's configuration for canary coverage: OS and
@@ -332,7 +352,7 @@ func keyPackages(h HostView, patch patchpilot.PatchSpec) []string {
 
 // criticalityRank orders hosts by their criticality label: low, then
 // unlabelled or medium, then high, then critical.
-func criticalityRank(h HostView) int {
+func criticalityRank(h *HostView) int {
 	if h.Host.Critical() {
 		return 3
 	}
@@ -345,12 +365,32 @@ func criticalityRank(h HostView) int {
 	return 1
 }
 
+// sortByCriticality sorts hosts by criticality (criticalityRank), then
+// name, keeping the order of equal ones.
 func sortByCriticality(hosts []HostView) {
-	sort.SliceStable(hosts, func(i, j int) bool {
-		if ri, rj := criticalityRank(hosts[i]), criticalityRank(hosts[j]); ri != rj {
-			return ri < rj
+	ranks := make([]int, len(hosts))
+	places := make([]int, len(hosts))
+	for i := range hosts {
+		ranks[i], places[i] = criticalityRank(&hosts[i]), i
+	}
+	sortPlaces(places, hosts, ranks)
+	sorted := make([]HostView, len(hosts))
+	for i, p := range places {
+		sorted[i] = hosts[p]
+	}
+	copy(hosts, sorted)
+}
+
+// sortPlaces sorts places in hosts as sortByCriticality sorts the hosts
+// they name (ranks are the hosts' criticalityRank), keeping the order of
+// equal ones: places in increasing order sort as the hosts would.
+func sortPlaces(places []int, hosts []HostView, ranks []int) {
+	sort.SliceStable(places, func(i, j int) bool {
+		a, b := places[i], places[j]
+		if ranks[a] != ranks[b] {
+			return ranks[a] < ranks[b]
 		}
-		return hosts[i].Name() < hosts[j].Name()
+		return hosts[a].Name() < hosts[b].Name()
 	})
 }
 

@@ -36,7 +36,14 @@ type HostView struct {
 // NewHostView builds a view from a host and its latest facts, which may be
 // nil.
 func NewHostView(h patchpilot.Host, f *patchpilot.Facts) HostView {
-	v := HostView{Host: h, Facts: patchpilot.Summarize(h, f)}
+	return NewHostViewSummarized(h, patchpilot.Summarize(h, f), f)
+}
+
+// NewHostViewSummarized is NewHostView with the summary of the host's
+// latest facts given (one the store counted, when f holds only some of
+// its lists) instead of worked out from f.
+func NewHostViewSummarized(h patchpilot.Host, s patchpilot.HostSummary, f *patchpilot.Facts) HostView {
+	v := HostView{Host: h, Facts: s}
 	if f != nil {
 		v.Packages = make(map[string]string, len(f.Packages))
 		v.Installed = make(map[string]string, len(f.Packages))

@@ -57,6 +57,14 @@ func decodeList[T any](s string) ([]T, error) {
 	if s == "" || s == "[]" || s == "null" {
 		return nil, nil
 	}
+	if _, names := any((*[]T)(nil)).(*[]string); names {
+		if v, ok := plainStringList(s); ok {
+			if len(v) == 0 {
+				return nil, nil
+			}
+			return any(v).([]T), nil
+		}
+	}
 	var v []T
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		return nil, fmt.Errorf("stored list: %w", err)
@@ -80,6 +88,12 @@ func encodeMap(m map[string]string) (string, error) {
 func decodeMap(s string) (map[string]string, error) {
 	if s == "" || s == "{}" || s == "null" {
 		return nil, nil
+	}
+	if m, ok := plainStringMap(s); ok {
+		if len(m) == 0 {
+			return nil, nil
+		}
+		return m, nil
 	}
 	var m map[string]string
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
