@@ -385,7 +385,11 @@ func (j *job) verify(ctx context.Context) error {
 				return nil
 			}
 			if extensions >= j.rn.e.reviewExtensions() && !j.rn.e.now().Before(reviewUntil) {
-				return failed("still under review after %d bake extensions: %s", extensions, rep.Reason)
+				ext := "bake extensions"
+				if extensions == 1 {
+					ext = "bake extension"
+				}
+				return failed("still under review after %d %s: %s", extensions, ext, rep.Reason)
 			}
 			extensions++
 			deadline = j.rn.e.now().Add(max(bake, j.rn.e.checkInterval()))
