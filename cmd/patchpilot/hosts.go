@@ -102,7 +102,11 @@ JSON fields: removed.`,
 			}
 			res := hostsRemoved{Removed: names}
 			return c.render(res, func(w io.Writer) {
-				fmt.Fprintf(w, "removed %d hosts: %s; their history is kept\n", len(names), strings.Join(names, ", "))
+				their := "their"
+				if len(names) == 1 {
+					their = "its"
+				}
+				fmt.Fprintf(w, "removed %s: %s; %s history is kept\n", counted(len(names), "host", "hosts"), strings.Join(names, ", "), their)
 			})
 		}),
 	}

@@ -129,3 +129,16 @@ func TestHostsShowAddress(t *testing.T) {
 		t.Errorf("hosts show of an SSH host:\n%s\nwant 10.0.0.5:2222", out)
 	}
 }
+
+// 'hosts rm' counts what it removed in words that agree with the number.
+func TestHostsRemoveCountsInWords(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	seedHosts(t, db, "web-1", "web-2", "db-1")
+	if out := e.mustRun("hosts", "rm", "web-1", "--db", db); !strings.Contains(out, "removed 1 host: web-1; its history is kept") {
+		t.Errorf("hosts rm of one host: %q", out)
+	}
+	if out := e.mustRun("hosts", "rm", "web-2", "db-1", "--db", db); !strings.Contains(out, "removed 2 hosts: web-2, db-1; their history is kept") {
+		t.Errorf("hosts rm of two hosts: %q", out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
 )
 
@@ -73,6 +74,11 @@ func (c *cli) labUpCommand(dir *string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := parseFormat(c.output); err != nil {
 				return err
+			}
+			if o.Hosts < 1 {
+				// The options read 0 as "the default"; a --hosts 0 given
+				// is out of range, as --hosts 201 is.
+				return patchpilot.Errorf(patchpilot.EINVALID, "hosts: %d is out of range (want 1 to %d)", o.Hosts, lab.MaxHosts)
 			}
 			lg, err := c.labLogger(cmd)
 			if err != nil {

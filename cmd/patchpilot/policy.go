@@ -135,7 +135,7 @@ func writePolicyReport(w io.Writer, rep app.PolicyReport) {
 			decision = fmt.Sprintf("approve (%d)", s.Approvers)
 		}
 		if len(s.Findings) == 0 {
-			fmt.Fprintf(w, "%s\t%s\t-\tno rule gates it (%d hosts)\n", s.Name, decision, len(s.Hosts))
+			fmt.Fprintf(w, "%s\t%s\t-\tno rule gates it (%s)\n", s.Name, decision, counted(len(s.Hosts), "host", "hosts"))
 			continue
 		}
 		for i, f := range s.Findings {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
@@ -130,5 +131,21 @@ policy:
 	r = e.run("--config", cfg, "policy", "check", plan)
 	if r.code != 2 || !strings.Contains(r.stderr, cfg+`:3: policy: default: unknown key "levl"`) {
 		t.Errorf("bad policy: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// A stage no rule gates counts its hosts in words that agree with the
+// number: "1 host", "2 hosts".
+func TestPolicyReportCountsHosts(t *testing.T) {
+	var b strings.Builder
+	writePolicyReport(&b, app.PolicyReport{Plan: "p", Decision: "allow", Stages: []app.PolicyStageDecision{
+		{Name: "validation", Hosts: []string{"web1"}, Decision: "allow"},
+		{Name: "final", Hosts: []string{"web2", "web3"}, Decision: "allow"},
+	}})
+	out := b.String()
+	for _, want := range []string{"no rule gates it (1 host)", "no rule gates it (2 hosts)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -140,9 +140,9 @@ cleared_at}, lifted: the quarantines lifted, as 'quarantine list' shows them.`,
 func (c *cli) renderCleared(res app.QuarantineCleared) error {
 	return c.render(res, func(w io.Writer) {
 		for _, q := range res.Lifted {
-			fmt.Fprintf(w, "cleared %s=%s on %s (%d failed host patches, last in rollout %s on %s)\n",
+			fmt.Fprintf(w, "cleared %s=%s on %s (%s, last in rollout %s on %s)\n",
 				escapeControls(q.Package, false), escapeControls(q.Version, false), escapeControls(string(q.Class), false),
-				q.Failures, q.Rollout, escapeControls(q.Host, false))
+				counted(q.Failures, "failed host patch", "failed host patches"), q.Rollout, escapeControls(q.Host, false))
 		}
 		fmt.Fprintf(w, "recorded as cleared by %s at %s\n", escapeControls(res.Clearance.ClearedBy, false),
 			res.Clearance.ClearedAt.Local().Format(time.DateTime))

@@ -111,6 +111,9 @@ func TestQuarantineCommandsLocal(t *testing.T) {
 	if !strings.Contains(out, "cleared pp-libdemo=1.0.1 on debian:12/web/front") {
 		t.Errorf("clear output:\n%s", out)
 	}
+	if !strings.Contains(out, "(1 failed host patch, last in rollout") {
+		t.Errorf("clear output does not count its one failed host patch in agreeing words:\n%s", out)
+	}
 
 	// A database that does not exist is not created.
 	missing := filepath.Join(e.home, "typo", "pp.db")

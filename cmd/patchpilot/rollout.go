@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -90,7 +91,7 @@ func (c *cli) actor(a *app.App) string { return a.LocalActor() }
 // code.
 func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot.RolloutState, err error) error {
 	if err != nil {
-		return err
+		return interruptedRollout(cmd.Context(), id, err)
 	}
 	st, err := a.RolloutStatus(cmd.Context(), id)
 	if err != nil {
@@ -101,6 +102,17 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 	}
 	st.State = state // the engine's verdict decides the exit code
 	return app.RolloutResult(st)
+}
+
+// interruptedRollout turns the error of a rollout whose driving command
+// was interrupted (Ctrl-C, SIGTERM) into one that says so and how to carry
+// the rollout on; any other error is returned as it is.
+func interruptedRollout(ctx context.Context, id string, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	return patchpilot.Errorf(patchpilot.ECANCELED, "interrupted: rollout %s is left where it was", id).
+		WithHint(fmt.Sprintf("carry it on with 'patchpilot rollout resume %s', which reads each host's real state first", id))
 }
 
 // driveAfterRequest carries a rollout on after a person's request

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -345,11 +346,33 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 			return unknownCommand(cmd, args[0])
 		}
 		if len(args) != n {
-			return patchpilot.Errorf(patchpilot.EINVALID, "%s expects %s, got %d arguments", cmd.CommandPath(), what, len(args)).
+			got := counted(len(args), "argument", "arguments")
+			if len(args) > 0 {
+				got += ": " + quotedArgs(args)
+			}
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s expects %s, got %s", cmd.CommandPath(), what, got).
 				WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 		}
 		return nil
 	}
+}
+
+// quotedArgs shows the first few arguments of a command line, each quoted
+// and cut short, so that a person sees which words were read as arguments.
+func quotedArgs(args []string) string {
+	const most, long = 3, 60
+	var parts []string
+	for i, a := range args {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("and %d more", len(args)-most))
+			break
+		}
+		if r := []rune(a); len(r) > long {
+			a = string(r[:long]) + "..."
+		}
+		parts = append(parts, strconv.Quote(a))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // withApp opens the app (options, then the store) for a command and closes

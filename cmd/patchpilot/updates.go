@@ -36,7 +36,30 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 			if updates == nil {
 				updates = []patchpilot.HostUpdate{}
 			}
+			// With --security and none to list, the table says how many
+			// other updates wait rather than that none does.
+			others := 0
+			if f, _ := parseFormat(c.output); security && len(updates) == 0 && f == formatTable {
+				all, err := a.Updates(cmd.Context(), patchpilot.UpdateFilter{Host: host})
+				if err != nil {
+					return err
+				}
+				others = len(all)
+			}
 			return c.render(updates, func(w io.Writer) {
+				if len(updates) == 0 && others > 0 {
+					them := "them"
+					if others == 1 {
+						them = "it"
+					}
+					list := "patchpilot updates"
+					if host != "" {
+						list += " --host " + host
+					}
+					fmt.Fprintf(w, "No pending security updates; %s: '%s' lists %s.\n",
+						counted(others, "other pending update", "other pending updates"), list, them)
+					return
+				}
 				if len(updates) == 0 {
 					fmt.Fprintln(w, "No pending updates.")
 					return

@@ -163,3 +163,23 @@ func TestBadFlagValuesSayWhatTheFlagTakes(t *testing.T) {
 		}
 	}
 }
+
+// An argument a command does not take is counted in words that agree
+// with the number and shown, so that a person sees which word was read
+// as one (a package given without its --package, say).
+func TestStrayArgumentsAreNamed(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"model", "explain", "openssl"}, `patchpilot model explain expects no arguments, got 1 argument: "openssl"`},
+		{[]string{"hosts", "show", "web1", "web2"}, `expects one host NAME, got 2 arguments: "web1", "web2"`},
+	}
+	for _, tt := range tests {
+		r := e.runIn(tt.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}

@@ -201,6 +201,14 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected %s, got %s",
 				path, val.Line, k.Value, configKindText(field.Type()), configValueText(val))
 		}
+		if (k.Value == "connect_timeout" || k.Value == "command_timeout") && val.Value != "" {
+			// Checked here too, and not only when the options are
+			// built, so that a bad value is named with its line.
+			if v, err := time.ParseDuration(val.Value); err != nil || v <= 0 {
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected a duration such as 30s or 5m, got %s",
+					path, val.Line, k.Value, configValueText(val))
+			}
+		}
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func (a *App) Quarantines(ctx context.Context) ([]Quarantine, error) {
 			q := byKey[key]
 			if q == nil {
 				q = &Quarantine{Package: p.Name, Version: p.To, Class: class,
-					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s", p.Name, p.To, shellWord(string(class)))}
+					Clear: fmt.Sprintf("patchpilot quarantine clear %s=%s --class %s --reason WHY", p.Name, p.To, shellWord(string(class)))}
 				byKey[key] = q
 			}
 			q.Failures++

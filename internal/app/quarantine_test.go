@@ -105,6 +105,10 @@ func TestQuarantine(t *testing.T) {
 			t.Errorf("text %q lacks %q", text, want)
 		}
 	}
+	// The command shown is one that runs: 'quarantine clear' needs --reason.
+	if !strings.Contains(q.Clear, " --reason ") {
+		t.Errorf("clear command %q lacks the --reason that 'quarantine clear' requires", q.Clear)
+	}
 
 	// assess: the class's hosts, not db1 (another role) nor old1 (another
 	// release); neither the newer version nor the unrelated rollback.

@@ -41,6 +41,12 @@ func Decide(results []patchpilot.GateResult) (patchpilot.HealthVerdict, string) 
 	case len(inconclusive) > 0:
 		return patchpilot.UnderReview, "inconclusive: " + strings.Join(inconclusive, ", ")
 	}
+	switch len(results) {
+	case 0:
+		return patchpilot.Healthy, "no gate to check"
+	case 1:
+		return patchpilot.Healthy, "its one gate passed: " + results[0].Gate
+	}
 	return patchpilot.Healthy, fmt.Sprintf("all %d gates passed", len(results))
 }
 

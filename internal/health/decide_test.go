@@ -46,3 +46,27 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// A healthy check's reason counts its gates in words that agree with the
+// number, and names a lone gate.
+func TestDecideHealthyReasonCounts(t *testing.T) {
+	pass := func(names ...string) []patchpilot.GateResult {
+		var rs []patchpilot.GateResult
+		for _, n := range names {
+			rs = append(rs, patchpilot.GateResult{Gate: n, Outcome: patchpilot.GatePass})
+		}
+		return rs
+	}
+	for _, tt := range []struct {
+		results []patchpilot.GateResult
+		want    string
+	}{
+		{nil, "no gate to check"},
+		{pass("services_running"), "its one gate passed: services_running"},
+		{pass("services_running", "http_ok"), "all 2 gates passed"},
+	} {
+		if _, reason := health.Decide(tt.results); reason != tt.want {
+			t.Errorf("Decide of %d passing gates: reason %q, want %q", len(tt.results), reason, tt.want)
+		}
+	}
+}

@@ -303,6 +303,31 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// An error quotes what it found cut short: a line of megabytes (a binary
+// or minified file given as an inventory) is not printed whole.
+func TestLoadErrorQuotesLongValuesShort(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"header.ini": "[" + strings.Repeat("a", 1<<20) + "\n",
+		"kv.ini":     "[web]\nweb1 " + strings.Repeat("b", 1<<20) + "\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFile(path, Options{Home: testHome})
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if n := len(err.Error()); n > 1000 {
+			t.Errorf("%s: the error is %d bytes long; want it to quote the value cut short: %.200s...", name, n, err)
+		}
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("%s: the error %.200q does not name the file and line", name, err)
+		}
+	}
+}
+
 func TestExpandHostPattern(t *testing.T) {
 	cases := []struct {
 		in   string

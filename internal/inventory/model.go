@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -34,7 +35,31 @@ func (p pos) String() string {
 // errAt builds an EINVALID error whose message starts with the position, so
 // that an operator can jump straight to the offending line.
 func errAt(p pos, format string, args ...any) *patchpilot.Error {
-	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", p, fmt.Sprintf(format, args...))
+	shown := make([]any, len(args))
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			a = shortText(s)
+		}
+		shown[i] = a
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", p, fmt.Sprintf(format, shown...))
+}
+
+// maxShownText bounds each string an error shows: a line of megabytes (a
+// binary or minified file given as an inventory) is cut short.
+const maxShownText = 200
+
+// shortText is s, or its first maxShownText bytes (whole characters) and
+// how long it was.
+func shortText(s string) string {
+	if len(s) <= maxShownText {
+		return s
+	}
+	cut := maxShownText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
 }
 
 // vaulted stands for a value encrypted with ansible-vault. patchpilot cannot

@@ -171,6 +171,11 @@ func (o Options) Validate() error {
 		if n, err := fmt.Sscanf(o.Subnet+"\n", "%d.%d.%d\n", &a, &b, &c); err != nil || n != 3 || a != 127 || b < 0 || b > 255 || c < 0 || c > 255 {
 			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q is not three octets of a loopback address (want e.g. %s)", o.Subnet, DefaultSubnet)
 		}
+		if b == 0 && c == 0 {
+			// Host 1 would be 127.0.0.1, this machine's own localhost,
+			// where the lab's Prometheus and other services listen.
+			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q would give lab01 the address 127.0.0.1, this machine's own localhost (want another, e.g. %s)", o.Subnet, DefaultSubnet)
+		}
 	}
 	if o.Owner != "" {
 		if _, _, err := labowner.Parse(o.Owner); err != nil {

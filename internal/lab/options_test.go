@@ -23,6 +23,7 @@ func TestValidate(t *testing.T) {
 		{"negative hosts", Options{Hosts: -1}, patchpilot.EINVALID},
 		{"not loopback", Options{Subnet: "10.0.0"}, patchpilot.EINVALID},
 		{"four octets", Options{Subnet: "127.0.1.1"}, patchpilot.EINVALID},
+		{"this machine's localhost", Options{Subnet: "127.0.0"}, patchpilot.EINVALID},
 		{"octet out of range", Options{Subnet: "127.0.300"}, patchpilot.EINVALID},
 		{"bad suite", Options{Suite: "Bookworm;rm"}, patchpilot.EINVALID},
 		{"negative timeout", Options{ReadyTimeout: -1}, patchpilot.EINVALID},

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -359,7 +360,7 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 	if err != nil {
 		return "", err
 	}
-	var problems []string
+	var problems, idle []string
 	for _, hr := range all {
 		if hr.State.Terminal() {
 			continue
@@ -384,6 +385,13 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 			j.close()
 			return "", rn.dryRunInterrupted(ctx)
 		}
+		if se := (*stepError)(nil); errors.As(err, &se) && se.state == patchpilot.HostSkipped {
+			// Nothing to install: skipped, as the real run skips it.
+			idle = append(idle, hr.Host)
+			j.fail(ctx, err)
+			j.close()
+			continue
+		}
 		if err != nil {
 			problems = append(problems, hr.Host)
 			j.fail(ctx, err)
@@ -406,7 +414,14 @@ func (rn *run) dryRun(ctx context.Context) (patchpilot.RolloutState, error) {
 	if len(problems) > 0 {
 		return patchpilot.RolloutHalted, rn.setRollout(ctx, patchpilot.RolloutHalted, "dry run: preflight or health gates failed on "+strings.Join(problems, ", "))
 	}
-	return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, fmt.Sprintf("dry run: preflight passed on %d hosts", len(all)))
+	if len(idle) > 0 && len(idle) == len(all) {
+		return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, "dry run: nothing to install on "+fewHosts(idle))
+	}
+	reason := fmt.Sprintf("dry run: preflight passed on %d hosts", len(all)-len(idle))
+	if len(idle) > 0 {
+		reason += "; nothing to install on " + fewHosts(idle)
+	}
+	return patchpilot.RolloutSucceeded, rn.setRollout(ctx, patchpilot.RolloutSucceeded, reason)
 }
 
 // gatesBeforeChange takes the stage's health baseline and checks the gates

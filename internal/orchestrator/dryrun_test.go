@@ -75,6 +75,34 @@ func TestDryRunChecksGatesBeforeAnyChange(t *testing.T) {
 	}
 }
 
+// A host with nothing to install (a security patch on hosts with no
+// pending security update) is skipped in a dry run as in the real one: it
+// is no failure, and the dry run does not halt as if its preflight had
+// failed.
+func TestDryRunWithNothingToInstallIsNoFailure(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	id := e.startDry(`
+patch: {security: all}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest, criteria: [services_running], bake: 1m}`)
+	if state := e.run(id); state != patchpilot.RolloutSucceeded {
+		t.Errorf("dry run with nothing to install: %s, want succeeded", state)
+	}
+	r, err := e.db.Rollout(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.Reason, "failed") || !strings.Contains(r.Reason, "nothing to install") {
+		t.Errorf("dry run reason %q: want it to say there is nothing to install, and nothing about a failure", r.Reason)
+	}
+	for h, s := range e.states(id) {
+		if s != patchpilot.HostSkipped {
+			t.Errorf("%s: %s, want skipped", h, s)
+		}
+	}
+}
+
 // interruptingGates cancels the controller's context while it takes the
 // baseline, as a SIGINT during a dry run does.
 type interruptingGates struct{ cancel context.CancelFunc }

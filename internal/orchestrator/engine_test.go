@@ -458,6 +458,49 @@ stages:
 	}
 }
 
+// A host that already runs a pinned version (a plan started again, or a
+// host patched by hand since the plan was written) has nothing to change
+// for that package: its record keeps the installed version as the version
+// before, so that rolling the host back leaves the package installed
+// instead of removing it as a package that the rollout installed.
+func TestPinAlreadyInstalledIsKeptOnRollback(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	e.f.installed["h01"]["web"] = "1.1"
+	id := e.start(`
+patch: {packages: ["web=1.1"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest, parallel: 2}
+`)
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("rollout state = %s, want succeeded", got)
+	}
+	runs, err := e.db.HostRuns(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hr := range runs {
+		want := map[string]string{"h01": "1.1", "h02": "1.0"}[hr.Host]
+		if got, ok := hr.FromVersions["web"]; !ok || got != want {
+			t.Errorf("%s: web before the change recorded as %q; want %q", hr.Host, got, want)
+		}
+		if hr.Host == "h01" && strings.Contains(hr.Reason, "none") {
+			t.Errorf("h01: reason %q says web was not installed", hr.Reason)
+		}
+	}
+	ctx := context.Background()
+	if _, err := e.e.RequestRollback(ctx, id, nil, "user:bob"); err != nil {
+		t.Fatal(err)
+	}
+	e.run(id)
+	if got := e.f.installed["h01"]["web"]; got != "1.1" {
+		t.Errorf("after the rollback web on h01 is %q; want 1.1, as it was before the rollout", got)
+	}
+	if got := e.f.installed["h02"]["web"]; got != "1.0" {
+		t.Errorf("after the rollback web on h02 is %q; want 1.0", got)
+	}
+}
+
 // TestInterruptedControllerLeavesHostsToResume stops the controller (as a
 // signal does) during a bake: the host is not failed, and the next
 // controller bakes it again without applying twice.

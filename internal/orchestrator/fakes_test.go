@@ -189,6 +189,9 @@ func (p fakePM) Preflight(_ context.Context, r patchpilot.Runner, pins []patchpi
 				continue
 			}
 		}
+		if from == pin.Version {
+			continue // installed already: apt has nothing to do for it
+		}
 		rep.Changes = append(rep.Changes, patchpilot.PackageChange{Name: pin.Name, From: from, To: pin.Version})
 		if strings.HasPrefix(pin.Name, "kernel") {
 			rep.RebootRequired = true

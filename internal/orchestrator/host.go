@@ -103,6 +103,10 @@ func (j *job) close() {
 func succeededReason(hr patchpilot.HostRun) string {
 	var parts []string
 	for _, name := range sortedKeys(hr.ToVersions) {
+		if from, to := hr.FromVersions[name], hr.ToVersions[name]; from != "" && from == to {
+			parts = append(parts, fmt.Sprintf("%s %s (unchanged: installed already)", name, to))
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s %s→%s", name, orDefault(hr.FromVersions[name], "none"), hr.ToVersions[name]))
 	}
 	return "installed " + strings.Join(parts, ", ")

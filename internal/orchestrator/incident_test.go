@@ -152,7 +152,7 @@ func TestIncidentNamesTheMetricRule(t *testing.T) {
 			name:     "one breach under review until the extensions run out",
 			criteria: "memory<90%, cpu_increase<25%",
 			values:   map[string][2]float64{"memory": {50, 91}, "cpu": {10, 10}},
-			want:     []string{"still under review after 1 bake extensions", "current = 91% of memory in use, must stay below 90%"},
+			want:     []string{"still under review after 1 bake extension:", "current = 91% of memory in use, must stay below 90%"},
 		},
 		{
 			name:     "latency 2.1x breach with cpu: two breaches",

@@ -144,10 +144,24 @@ func (j *job) snapshot(ctx context.Context) error {
 	for _, c := range j.pre.Changes {
 		from[c.Name], to[c.Name] = c.From, c.To
 	}
+	var unchanged []string
 	for _, p := range j.pins {
 		to[p.Name] = p.Version
 		if _, ok := from[p.Name]; !ok {
-			from[p.Name] = ""
+			unchanged = append(unchanged, p.Name)
+		}
+	}
+	if len(unchanged) > 0 {
+		// A pin the transaction does not change is installed already
+		// (a plan started again, a host patched since): its version
+		// before is the host's, never "none", which a rollback would
+		// take for a package to remove.
+		got, err := j.pm.Installed(ctx, j.runner, unchanged)
+		if err != nil {
+			return classify("snapshot", err)
+		}
+		for _, name := range unchanged {
+			from[name] = got[name]
 		}
 	}
 	for name, v := range snap.Versions {
@@ -371,7 +385,11 @@ func (j *job) verify(ctx context.Context) error {
 				return nil
 			}
 			if extensions >= j.rn.e.reviewExtensions() && !j.rn.e.now().Before(reviewUntil) {
-				return failed("still under review after %d bake extensions: %s", extensions, rep.Reason)
+				ext := "bake extensions"
+				if extensions == 1 {
+					ext = "bake extension"
+				}
+				return failed("still under review after %d %s: %s", extensions, ext, rep.Reason)
 			}
 			extensions++
 			deadline = j.rn.e.now().Add(max(bake, j.rn.e.checkInterval()))

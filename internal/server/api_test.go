@@ -260,7 +260,8 @@ func TestTokensAndAudit(t *testing.T) {
 	if got := decode[[]patchpilot.AuditEntry](t, f.as(patchpilot.RoleAdmin, "GET", "/api/v1/audit?since=2099-01-01T00:00:00Z", "", http.StatusOK)); len(got) != 0 {
 		t.Errorf("audit since 2099 = %+v; want none", got)
 	}
-	if e := f.as(patchpilot.RoleAdmin, "GET", "/api/v1/audit?since=yesterday", "", http.StatusBadRequest).apiError(t); e.Field != "since" {
+	if e := f.as(patchpilot.RoleAdmin, "GET", "/api/v1/audit?since=yesterday", "", http.StatusBadRequest).apiError(t); e.Field != "since" ||
+		!strings.HasPrefix(e.Message, `query parameter since "yesterday": expected a duration`) {
 		t.Errorf("since=yesterday: %+v", e)
 	}
 }

@@ -768,6 +768,35 @@ func TestDashboardRolloutPage(t *testing.T) {
 	}
 }
 
+// A rollout with an incident shows it, on the page and in its live
+// fragment: when, the stage, the hosts and why.
+func TestDashboardRolloutIncident(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	id := f.startApproval(patchpilot.RoleOperator)
+	ev, _ := json.Marshal(patchpilot.IncidentData{Hosts: []patchpilot.IncidentHost{{Host: "web-1", Stage: "first", State: patchpilot.HostRolledBack, Reason: "gate breached"}}})
+	if _, err := f.app.Store.AddIncident(f.ctx, patchpilot.Incident{Rollout: id, Time: time.Now(), Stage: "first",
+		Reason: "1 of 1 hosts failed, more than max_failures 0 allows", Hosts: []string{"web-1"}, Evidence: ev}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.loggedIn(patchpilot.RoleViewer)
+	for _, path := range []string{"/ui/rollouts/" + id, "/ui/rollouts/" + id + "/live"} {
+		page := b.page(path)
+		i := strings.Index(page, "<h2>Incidents</h2>")
+		if i < 0 {
+			t.Fatalf("%s has no incidents section", path)
+		}
+		inc := page[i:]
+		for _, want := range []string{"stage first", "web-1", "1 of 1 hosts failed, more than max_failures 0 allows", "gate breached"} {
+			if !strings.Contains(inc, want) {
+				t.Errorf("%s: the incident lacks %q", path, want)
+			}
+		}
+		if strings.Contains(inc, "No incident.") {
+			t.Errorf("%s says there is no incident", path)
+		}
+	}
+}
+
 // The live fragment is the rollout's state without the page around it,
 // and the session's event stream tells when to fetch it again.
 func TestDashboardLiveFragmentAndEvents(t *testing.T) {

@@ -61,7 +61,7 @@ func queryTime(q url.Values, name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := app.ParseSince("query parameter "+name+"=", v, time.Now())
+	t, err := app.ParseSince("query parameter "+name, v, time.Now())
 	if err != nil {
 		return time.Time{}, badField(name, "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}

@@ -219,10 +219,14 @@ func dsnSync(path string, readOnly bool, synchronous string) string {
 
 // unavailable reports a database that cannot be opened or used.
 func unavailable(path string, err error) error {
+	hint := "check that the path is an SQLite database in a writable directory, or choose another with --db"
+	if isCorrupt(err) {
+		hint = corruptHint
+	}
 	return &patchpilot.Error{
 		Code:    patchpilot.EUNAVAILABLE,
 		Message: "open database " + path,
-		Hint:    "check that the path is an SQLite database in a writable directory, or choose another with --db",
+		Hint:    hint,
 		Err:     err,
 	}
 }

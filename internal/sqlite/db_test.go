@@ -170,6 +170,61 @@ func TestUnopenablePath(t *testing.T) {
 	}
 }
 
+// A database whose pages are damaged (a disk fault, a copy taken while a
+// command wrote) is a database that cannot be used, not an internal error:
+// the error says so and how to get the data back, whether the damage shows
+// when the database opens (its schema) or when a command reads it (rows).
+func TestDamagedDatabase(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		from func(size int) int // the first byte overwritten
+	}{
+		{"schema", func(int) int { return 4096 }},
+		{"rows", func(size int) int { return size - size/4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.db")
+			db := mustOpen(t, path)
+			var hosts []patchpilot.Host
+			for i := range 2000 {
+				hosts = append(hosts, patchpilot.Host{Name: fmt.Sprintf("web%04d", i), Address: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)})
+			}
+			if err := db.UpsertHosts(ctx, hosts); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := tc.from(len(data)); i < len(data); i++ {
+				data[i] = 0
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ro, err := sqlite.OpenReadOnly(ctx, path)
+			if err == nil {
+				defer ro.Close()
+				_, err = ro.Hosts(ctx)
+			}
+			if err == nil {
+				t.Fatal("a damaged database read without an error")
+			}
+			t.Logf("error: %v (hint: %s)", err, patchpilot.ErrorHint(err))
+			if code := patchpilot.ErrorCode(err); code != patchpilot.EUNAVAILABLE {
+				t.Errorf("code %q (%v), want %s", code, err, patchpilot.EUNAVAILABLE)
+			}
+			if hint := patchpilot.ErrorHint(err); !strings.Contains(hint, "damaged") || !strings.Contains(hint, "backup") {
+				t.Errorf("hint %q does not say the database is damaged and how to restore it", hint)
+			}
+		})
+	}
+}
+
 func TestSpecialCharactersInPath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dir with ?odd# %chars", "p?x=1.db")
 	db := mustOpen(t, path)

@@ -13,8 +13,8 @@ import (
 
 // wrap classifies a driver error and adds what was being done. A canceled or
 // expired context keeps its meaning (ECANCELED, ETIMEOUT); a lock that could
-// not be had within the busy timeout is EUNAVAILABLE; anything else is
-// EINTERNAL. An error that is already a *patchpilot.Error keeps its code.
+// not be had within the busy timeout is EUNAVAILABLE, and so is a damaged
+// file (with how to restore it); anything else is EINTERNAL. An error that is already a *patchpilot.Error keeps its code.
 // The cause goes in Err and not in Message, so that Error() names it once.
 func wrap(err error, format string, args ...any) error {
 	if err == nil {
@@ -35,8 +35,21 @@ func wrap(err error, format string, args ...any) error {
 	case isReadOnly(err):
 		return &patchpilot.Error{Code: patchpilot.EUNAVAILABLE, Message: what, Err: err,
 			Hint: "the database was opened for reading only, or its file or folder is not writable by this user"}
+	case isCorrupt(err):
+		return &patchpilot.Error{Code: patchpilot.EUNAVAILABLE, Message: what, Err: err, Hint: corruptHint}
 	}
 	return &patchpilot.Error{Code: patchpilot.EINTERNAL, Message: what, Err: err}
+}
+
+// corruptHint is what to do about a damaged database file.
+const corruptHint = "the database file is damaged: restore it from a backup, or recover what SQLite can into a new file " +
+	"with 'sqlite3 FILE .recover | sqlite3 NEW.db' and use --db NEW.db"
+
+// isCorrupt reports whether err is SQLite's "database disk image is
+// malformed": the file is a database, but damaged.
+func isCorrupt(err error) bool {
+	var serr *sqlite.Error
+	return errors.As(err, &serr) && serr.Code()&0xff == sqlite3.SQLITE_CORRUPT
 }
 
 // isBusy reports whether err is SQLite's "database is locked".

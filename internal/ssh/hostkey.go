@@ -21,7 +21,7 @@ import (
 
 // Hints shown with host key refusals.
 const (
-	hintUnknownHostKey = "verify the fingerprint, then re-run with --accept-new-host-keys or add it to known_hosts"
+	hintUnknownHostKey = "verify the fingerprint, then re-run with --accept-new-host-keys or add it to known_hosts; if another known_hosts file holds it, name that file with --known-hosts (or known_hosts: in patchpilot.yaml)"
 	hintChangedHostKey = "the host may have been reinstalled, or someone may be intercepting the connection: " +
 		"verify the new fingerprint out of band, then remove the old line (ssh-keygen -R HOST -f FILE)"
 )

@@ -33,6 +33,11 @@ func TestUnknownHostKeyIsRefusedAndNotRecorded(t *testing.T) {
 		if got := patchpilot.ErrorHint(err); got != hintUnknownHostKey {
 			t.Errorf("got hint %q, want %q", got, hintUnknownHostKey)
 		}
+		// The key may be in another file than the one read (a lab's
+		// known_hosts given to one command and not to the next).
+		if got := patchpilot.ErrorHint(err); !strings.Contains(got, "--known-hosts") {
+			t.Errorf("hint %q does not say how to name the known_hosts file that holds the key", got)
+		}
 		if got := readFile(t, o.KnownHostsFile); got != existing {
 			t.Errorf("known_hosts changed to %q, want %q", got, existing)
 		}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/sqlite"
+)
+
+// With --security and no security update, the listing says that it is
+// the security updates there are none of, and how many others wait,
+// instead of telling a fleet with pending updates that it has none.
+func TestUpdatesSecurityNoneSaysSo(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"web-1", "web-2"} {
+		if err := st.UpsertHosts(ctx, []patchpilot.Host{{Name: n, Address: "127.0.0.1"}}); err != nil {
+			t.Fatal(err)
+		}
+		f := patchpilot.Facts{Host: n, CollectedAt: time.Now().UTC(), OSFamily: patchpilot.FamilyDebian,
+			OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true}
+		if n == "web-1" {
+			f.Packages = []patchpilot.Package{{Name: "curl", Version: "7.88.1-10"}}
+			f.Updates = []patchpilot.Update{{Package: "curl", InstalledVersion: "7.88.1-10", CandidateVersion: "7.88.1-10+deb12u1"}}
+		}
+		if err := st.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	out := e.mustRun("updates", "--security", "--db", db)
+	if !strings.Contains(out, "No pending security updates") || !strings.Contains(out, "1 other pending update") {
+		t.Errorf("updates --security with one other update pending:\n%s\nwant it to say there is no security update and 1 other", out)
+	}
+	out = e.mustRun("updates", "--security", "--host", "web-2", "--db", db)
+	if strings.TrimSpace(out) != "No pending updates." {
+		t.Errorf("updates --security on a host with no update at all:\n%s\nwant 'No pending updates.'", out)
+	}
+	if out := e.mustRun("updates", "--security", "--db", db, "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("updates --security -o json = %s, want []", out)
+	}
+}
