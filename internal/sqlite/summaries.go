@@ -102,9 +102,10 @@ func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, er
 // source package, so that "openssl" also finds libssl3 on Debian.
 //
 // A fleet has far more updates than hosts: each host's name and OS are read
-// once with its latest snapshot, the updates' rows carry only the
-// snapshot's id, and each distinct name and version is kept once however
-// many rows repeat it. Both reads see one snapshot of the database.
+// once with its latest snapshot, the updates' rows are the ids of the
+// snapshot and of the distinct update (pending_updates), and each distinct
+// update is read and decoded once however many hosts wait for it. The
+// reads see one snapshot of the database.
 func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
 	out := []patchpilot.HostUpdate{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
@@ -132,26 +133,33 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 			args = append(args, filter.Host)
 		}
 		where, args = hostRange(filter, where, args)
+		// The snapshots' updates are read as ids; each distinct update is
+		// read and decoded once (readUpdates). The update's own columns
+		// are joined only to filter by them.
+		join := ""
 		if filter.SecurityOnly {
-			where = append(where, "u.security = 1")
+			where = append(where, "p.security = 1")
+			join = " JOIN pending_updates p ON p.id = r.update_id"
 		}
 		if filter.Package != "" {
-			where = append(where, "(u.package = ? OR u.source_package = ?)")
+			where = append(where, "(p.package = ? OR p.source_package = ?)")
 			args = append(args, filter.Package, filter.Package)
+			join = " JOIN pending_updates p ON p.id = r.update_id"
 		}
-		const columns = `u.snapshot_id, u.package, u.source_package, u.installed_version, u.candidate_version, u.security, u.advisories`
+		const columns = `r.snapshot_id, r.update_id`
 		q := `SELECT ` + columns + `
 		FROM hosts h
 		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
-		JOIN snapshot_updates u ON u.snapshot_id = s.id`
+		JOIN snapshot_update_refs r ON r.snapshot_id = s.id` + join
 		if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
-			// One package across the fleet: its rows in every snapshot
-			// through the package and source package indexes, kept when
-			// their snapshot is their host's latest, rather than every
-			// host's latest updates.
+			// One package across the fleet: its distinct updates through
+			// the package and source package indexes, the snapshots that
+			// refer to them, kept when their snapshot is their host's
+			// latest, rather than every host's latest updates.
 			q = `SELECT ` + columns + `
-		FROM snapshot_updates u
-		JOIN fact_snapshots s ON s.id = u.snapshot_id
+		FROM pending_updates p
+		JOIN snapshot_update_refs r ON r.update_id = p.id
+		JOIN fact_snapshots s ON s.id = r.snapshot_id
 		JOIN hosts h ON h.id = s.host_id`
 			where = append(where, "s.id = "+latestSnapshot)
 		}
@@ -161,47 +169,48 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		// By host and then as stored, which the indexes give without a
 		// sort of every row; each host's rows are put in package order
 		// below.
-		q += " ORDER BY h.name, u.seq"
+		q += " ORDER BY h.name, r.seq"
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		strs := map[string]string{}
-		intern := func(s string) string {
-			if v, ok := strs[s]; ok {
-				return v
-			}
-			strs[s] = s
-			return s
-		}
+		type ref struct{ snapshot, update int64 }
+		refs := make([]ref, 0, cap(out))
 		for rows.Next() {
-			var (
-				u          patchpilot.HostUpdate
-				snapshot   int64
-				advisories string
-			)
-			if err := rows.Scan(&snapshot, &u.Package, &u.SourcePackage, &u.InstalledVersion, &u.CandidateVersion,
-				&u.Security, &advisories); err != nil {
+			var r ref
+			if err := rows.Scan(&r.snapshot, &r.update); err != nil {
 				return err
 			}
-			h, ok := snaps[snapshot]
-			if !ok {
-				return fmt.Errorf("snapshot %d of a pending update is no host's latest", snapshot)
-			}
-			u.Host, u.Family, u.Ecosystem = h.name, h.family, h.ecosystem
-			u.Package, u.SourcePackage = intern(u.Package), intern(u.SourcePackage)
-			u.InstalledVersion, u.CandidateVersion = intern(u.InstalledVersion), intern(u.CandidateVersion)
-			if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
-				return fmt.Errorf("host %q: %w", u.Host, err)
-			}
-			if u.Advisories == nil {
-				u.Advisories = []patchpilot.AdvisoryRef{} // shows as [] in JSON
-			}
-			out = append(out, u)
+			refs = append(refs, r)
 		}
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		rows.Close()
+		ids := make([]int64, len(refs))
+		for i, r := range refs {
+			ids[i] = r.update
+		}
+		known := map[int64]*storedUpdate{}
+		if err := readUpdates(ctx, tx, ids, known); err != nil {
+			return err
+		}
+		for _, r := range refs {
+			h, ok := snaps[r.snapshot]
+			if !ok {
+				return fmt.Errorf("snapshot %d of a pending update is no host's latest", r.snapshot)
+			}
+			d := known[r.update]
+			u := patchpilot.HostUpdate{Host: h.name, Package: d.u.Package, SourcePackage: d.u.SourcePackage,
+				InstalledVersion: d.u.InstalledVersion, CandidateVersion: d.u.CandidateVersion,
+				Security: d.u.Security, Advisories: d.advisories, Ecosystem: h.ecosystem, Family: h.family}
+			if len(u.Advisories) > 0 {
+				// Each update's list of its own: annotations change
+				// their list in place.
+				u.Advisories = slices.Clone(u.Advisories)
+			}
+			out = append(out, u)
 		}
 		// Each host's updates by package, in stored order among equals:
 		// the order of ORDER BY h.name, u.package, u.seq.
