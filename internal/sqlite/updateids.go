@@ -93,6 +93,7 @@ func updateID(ctx context.Context, stmts *txStmts, cache *updateIDs, found map[u
 type storedUpdate struct {
 	u          patchpilot.Update
 	advisories []patchpilot.AdvisoryRef // never nil
+	rank       int                      // by package among the updates read together
 }
 
 // readUpdates reads the rows of pending_updates with the given ids into
