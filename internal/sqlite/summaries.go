@@ -230,10 +230,6 @@ func pendingUpdateRefs(ctx context.Context, tx *sql.Tx, filter patchpilot.Update
 			WHERE r.snapshot_id = s.id` + strings.Join(append([]string{""}, conds...), " AND ") + `)
 		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
 	var where []string
-	if filter.Host != "" {
-		where = append(where, "h.name = ?")
-		args = append(args, filter.Host)
-	}
 	if where, args = hostRange(filter, where, args); len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -326,9 +322,13 @@ type snapshotHost struct {
 	updates, securityUpdates int
 }
 
-// hostRange adds the conditions on the hosts' names of filter's Hosts,
-// HostsAfter and HostsThrough.
+// hostRange adds the conditions on the hosts' names of filter's Host,
+// Hosts, HostsAfter and HostsThrough.
 func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]string, []any) {
+	if filter.Host != "" {
+		where = append(where, "h.name = ?")
+		args = append(args, filter.Host)
+	}
 	if len(filter.Hosts) > 0 {
 		names, _ := json.Marshal(filter.Hosts) // a list of strings always encodes
 		where = append(where, "h.name IN (SELECT value FROM json_each(?))")
@@ -351,13 +351,8 @@ func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]st
 func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) (map[int64]snapshotHost, error) {
 	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
 		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
-	var where []string
-	var args []any
-	if filter.Host != "" {
-		where = append(where, "h.name = ?")
-		args = append(args, filter.Host)
-	}
-	if where, args = hostRange(filter, where, args); len(where) > 0 {
+	where, args := hostRange(filter, nil, nil)
+	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
