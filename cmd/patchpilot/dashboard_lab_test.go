@@ -29,7 +29,7 @@ import (
 // through the API. In between, A rolls one host of the finished rollout
 // back from its page and sees that live too. Screenshots of the live
 // view before, during and after go to $PATCHPILOT_SCREENSHOTS (or a new
-// temporary folder), named in the test's output.
+// temporary folder, kept and named in the test's output when it fails).
 func TestDashboardLiveOnTheLab(t *testing.T) {
 	needRoot(t)
 	exe := browsertest.Chromium(t)
@@ -318,15 +318,7 @@ type labBrowser struct {
 // window, the width of the documentation's screenshots.
 func newLabBrowser(t *testing.T, exe string, api *labAPI) *labBrowser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &labBrowser{t: t, ctx: ctx, api: api}
+	return &labBrowser{t: t, ctx: browsertest.Headless(t, exe, 1280, 1000), api: api}
 }
 
 // do runs the actions of a step. The step is bounded only so that a
