@@ -341,7 +341,7 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 			WithHint("collect them with 'patchpilot inventory collect', or name them with --targets")
 	}
 	if len(targets) == 0 {
-		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
+		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "the selector %q selects none of the %d known hosts", selector, len(views)).
 			WithHint("check the selector against 'patchpilot hosts'")
 	}
 	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined, fr)
