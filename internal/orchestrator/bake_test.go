@@ -37,10 +37,17 @@ stages:
 		t.Fatal(err)
 	}
 	var soaks []string
+	started := false
 	for _, ev := range evs {
+		// The running state names who started the rollout and which
+		// controller drives it.
+		started = started || ev.Kind == patchpilot.EventRolloutState && strings.Contains(ev.Message, "started by user:test, driven by controller test-controller")
 		if strings.Contains(ev.Message, "with no health criteria") {
 			soaks = append(soaks, ev.Host)
 		}
+	}
+	if !started {
+		t.Error("no running state event names the rollout's creator and its controller")
 	}
 	first := e.stageHosts(id, "first")
 	if len(soaks) != 1 || len(first) != 1 || soaks[0] != first[0] {
