@@ -83,15 +83,18 @@ func decide(stage patchpilot.Stage, stageHosts, all []patchpilot.HostRun) decisi
 }
 
 // rollbackCandidate reports whether a host was changed by the rollout and
-// is not back at its old versions (or beyond reach).
+// is not back at its old versions.
 func rollbackCandidate(h patchpilot.HostRun) bool {
 	if h.Order == 0 {
 		return false
 	}
 	switch h.State {
-	case patchpilot.HostRolledBack, patchpilot.HostUnreachable, patchpilot.HostPending, patchpilot.HostSkipped:
+	case patchpilot.HostRolledBack, patchpilot.HostPending, patchpilot.HostSkipped:
 		return false
 	}
+	// An unreachable host with an order stopped answering after its
+	// change began: it is tried, and fails its rollback while it still
+	// does not answer, rather than passing for unchanged.
 	return true
 }
 

@@ -60,10 +60,12 @@ func TestDecide(t *testing.T) {
 			wantReason: "held:",
 		},
 		{
-			name:       "rollback_all includes earlier stages, newest first",
+			// w2 stopped answering after its change began: it is tried
+			// too (and fails its rollback while it does not answer).
+			name:       "rollback_all includes earlier stages and lost hosts, newest first",
 			stage:      patchpilot.Stage{MaxFailures: patchpilot.LimitCount(0), OnFailure: patchpilot.RollbackAll},
 			hosts:      []patchpilot.HostRun{hr("w1", "wave", bad, 3), hr("w2", "wave", gone, 4)},
-			wantExceed: true, wantBack: []string{"w1", "c1", "v1"}, wantStage: patchpilot.StageRolledBack, wantRollout: patchpilot.RolloutRolledBack,
+			wantExceed: true, wantBack: []string{"w2", "w1", "c1", "v1"}, wantStage: patchpilot.StageRolledBack, wantRollout: patchpilot.RolloutRolledBack,
 		},
 		{
 			name:      "50% of 4 tolerates two failures",

@@ -57,7 +57,10 @@ type fleet struct {
 	installed   map[string]map[string]string
 	boot        map[string]int
 	unreachable map[string]bool
-	applyFails  map[string]bool // apply installs the new version, then exits non-zero (a failed postinst)
+	// drops makes a host's next connections and commands fail as
+	// unreachable, one count each, then answer again.
+	drops      map[string]int
+	applyFails map[string]bool // apply installs the new version, then exits non-zero (a failed postinst)
 	// applyRefused makes apply exit non-zero before changing anything,
 	// as apt does when it refuses a transaction.
 	applyRefused map[string]bool
@@ -83,7 +86,7 @@ type fleet struct {
 }
 
 func newFleet(hosts ...string) *fleet {
-	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{},
+	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{}, drops: map[string]int{},
 		applyFails: map[string]bool{}, applyRefused: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
 		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{},
 		removals: map[string][]string{}, commands: map[string]int{}}
@@ -111,11 +114,21 @@ func (f *fleet) entries(prefix string) []string {
 	return out
 }
 
+// drop reports whether the host drops this connection or command,
+// counting it; f.mu is held.
+func (f *fleet) drop(host string) bool {
+	if f.drops[host] > 0 {
+		f.drops[host]--
+		return true
+	}
+	return false
+}
+
 // Dial implements patchpilot.Dialer.
 func (f *fleet) Dial(_ context.Context, h patchpilot.Host) (patchpilot.Runner, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.unreachable[h.Name] {
+	if f.unreachable[h.Name] || f.drop(h.Name) {
 		return nil, patchpilot.Errorf(patchpilot.EUNREACHABLE, "host %s: connection timed out", h.Name)
 	}
 	return &fakeRunner{f: f, host: h.Name}, nil
@@ -130,7 +143,7 @@ func (r *fakeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.
 	f := r.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.unreachable[r.host] {
+	if f.unreachable[r.host] || f.drop(r.host) {
 		return patchpilot.Result{}, patchpilot.Errorf(patchpilot.EUNREACHABLE, "host %s: connection lost", r.host)
 	}
 	switch strings.Join(cmd.Args, " ") {

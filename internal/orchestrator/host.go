@@ -222,9 +222,11 @@ func (j *job) record(ctx context.Context, state patchpilot.HostState, reason, ms
 }
 
 // fail ends the pipeline after an error. A host that does not answer is
-// unreachable; one that failed before its change is failed; one that failed
-// after it waits in rolling_back for the stage to roll it back, unless the
-// stage's action is halt_and_alert, which leaves hosts as they are.
+// unreachable; one that failed before its change is failed; one that
+// failed or stopped answering after its change began waits in rolling_back
+// for the stage to roll it back (a host still not answering then fails
+// its rollback, which a person is alerted to), unless the stage's action
+// is halt_and_alert, which leaves hosts as they are.
 func (j *job) fail(ctx context.Context, err error) patchpilot.HostRun {
 	var se *stepError
 	if !errors.As(err, &se) {
@@ -233,7 +235,10 @@ func (j *job) fail(ctx context.Context, err error) patchpilot.HostRun {
 	if se.state == patchpilot.HostFailed && j.runner != nil && !j.reachable(ctx) {
 		se = &stepError{patchpilot.HostUnreachable, se.reason + " (the host no longer answers)"}
 	}
-	if se.state == patchpilot.HostFailed && j.hr.Order > 0 {
+	if (se.state == patchpilot.HostFailed || se.state == patchpilot.HostUnreachable) && j.hr.Order > 0 {
+		if se.state == patchpilot.HostUnreachable {
+			se.reason += " after its change began"
+		}
 		if j.stage.OnFailure != patchpilot.HaltAndAlert {
 			// The host waits for its stage to roll it back, which may
 			// come after the stage's other hosts in flight finish: the

@@ -9,11 +9,14 @@ import (
 
 // RollbackCandidates returns the hosts of a rollout that RequestRollback
 // rolls back when no host is named: those whose change began (they have a
-// deployment order) and that are not in flight or already rolled back.
+// deployment order) and that are not in flight or already rolled back,
+// including those that stopped answering after it began (their rollback
+// fails while they still do not answer).
 func RollbackCandidates(runs []patchpilot.HostRun) []string {
 	var hosts []string
 	for _, h := range runs {
-		if h.Order > 0 && (h.State == patchpilot.HostSucceeded || h.State == patchpilot.HostFailed || h.State == patchpilot.HostRollbackFailed) {
+		if h.Order > 0 && (h.State == patchpilot.HostSucceeded || h.State == patchpilot.HostFailed ||
+			h.State == patchpilot.HostRollbackFailed || h.State == patchpilot.HostUnreachable) {
 			hosts = append(hosts, h.Host)
 		}
 	}

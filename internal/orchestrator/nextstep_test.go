@@ -210,10 +210,11 @@ func TestNextStepNamesAFewHosts(t *testing.T) {
 	}
 }
 
-// A host that stopped answering after its change began is left out of
-// every rollback without named hosts: the hint names it, with the command
-// that rolls it back once it answers, and never says that no host is left
-// changed.
+// A host that stopped answering after its change began is one of the
+// changed hosts a rollback without named hosts tries (it fails its
+// rollback while it does not answer): the hint names it as changed and
+// says so, with the command that rolls it alone back once it answers,
+// and never says that no host is left changed.
 func TestNextStepNamesHostsThatStoppedAnswering(t *testing.T) {
 	runs := []patchpilot.HostRun{
 		{Host: "a", State: patchpilot.HostSucceeded, Order: 1},
@@ -222,7 +223,7 @@ func TestNextStepNamesHostsThatStoppedAnswering(t *testing.T) {
 		{Host: "d", State: patchpilot.HostPending},
 	}
 	lost := "b stopped answering after its change began and may still be changed: once it answers, roll it back with 'patchpilot rollout rollback r-1 --hosts b'"
-	if hint := NextStep("r-1", patchpilot.RolloutHalted, "failed", runs); !strings.Contains(hint, "roll its changed hosts (a) back") || !strings.Contains(hint, lost) {
+	if hint := NextStep("r-1", patchpilot.RolloutHalted, "failed", runs); !strings.Contains(hint, "roll its changed hosts (a, b) back") || !strings.Contains(hint, lost) {
 		t.Errorf("halted with a changed and a lost host: hint %q", hint)
 	}
 	runs[0].State = patchpilot.HostRolledBack
@@ -231,8 +232,8 @@ func TestNextStepNamesHostsThatStoppedAnswering(t *testing.T) {
 		if !strings.Contains(hint, lost) || strings.Contains(hint, "no host is left changed") || strings.Contains(hint, "every changed host was rolled back") {
 			t.Errorf("%s with a lost host: hint %q", state, hint)
 		}
-		if strings.Contains(hint, "'patchpilot rollout rollback r-1'") {
-			t.Errorf("%s: hint %q offers a rollback without hosts, which would find none", state, hint)
+		if !strings.Contains(hint, "roll its changed hosts (b) back with 'patchpilot rollout rollback r-1'") {
+			t.Errorf("%s: hint %q does not offer the rollback that tries the lost host", state, hint)
 		}
 	}
 	runs[1].State = patchpilot.HostRolledBack
