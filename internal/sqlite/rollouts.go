@@ -126,6 +126,11 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 			return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %q already exists", r.ID).
 				WithHint("choose another rollout id")
 		}
+		if !r.DryRun {
+			if err := hostsFree(ctx, tx, r); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.PlanSource, string(plan), string(r.State), r.Reason, r.CreatedBy,
 			formatTime(r.CreatedAt), formatTime(r.UpdatedAt), boolInt(r.DryRun), r.PlanID, predictions); err != nil {
@@ -139,6 +144,75 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 		}
 		return nil
 	}, "create rollout %q", r.ID)
+}
+
+// unfinishedStates are the rollout states Final is false for, as SQL.
+var unfinishedStates = func() string {
+	var q []string
+	for _, st := range []patchpilot.RolloutState{patchpilot.RolloutPending, patchpilot.RolloutRunning,
+		patchpilot.RolloutWaitingApproval, patchpilot.RolloutPaused, patchpilot.RolloutRollingBack} {
+		q = append(q, "'"+string(st)+"'")
+	}
+	return strings.Join(q, ", ")
+}()
+
+// hostsFree refuses a rollout that would change a host another unfinished
+// rollout (not a dry run) may still change or roll back: two rollouts on
+// one host would apply over each other, and a rollback of one would undo
+// the other's change. It runs in the creating write transaction, which
+// SQLite serializes, so two rollouts started at once cannot both pass.
+func hostsFree(ctx context.Context, tx *sql.Tx, r patchpilot.Rollout) error {
+	want := map[string]bool{}
+	for _, s := range r.Stages {
+		for _, h := range s.Hosts {
+			want[h] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, h.host FROM rollouts r JOIN host_runs h ON h.rollout = r.id
+		WHERE r.state IN (`+unfinishedStates+`) AND r.dry_run = 0 ORDER BY r.created_at, r.id, h.host`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type holder struct {
+		id, state string
+		hosts     []string
+	}
+	var holders []*holder
+	for rows.Next() {
+		var id, state, host string
+		if err := rows.Scan(&id, &state, &host); err != nil {
+			return err
+		}
+		if !want[host] {
+			continue
+		}
+		if len(holders) == 0 || holders[len(holders)-1].id != id {
+			holders = append(holders, &holder{id: id, state: state})
+		}
+		h := holders[len(holders)-1]
+		h.hosts = append(h.hosts, host)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	var parts, ids []string
+	for _, h := range holders {
+		names := h.hosts
+		if len(names) > 5 {
+			names = append(slices.Clone(names[:5]), fmt.Sprintf("and %d more", len(h.hosts)-5))
+		}
+		parts = append(parts, fmt.Sprintf("rollout %s (%s) has %s", h.id, h.state, strings.Join(names, ", ")))
+		ids = append(ids, h.id)
+	}
+	hint := "wait for it to finish, or resume, abort or roll it back ('patchpilot rollout status " + ids[0] + "'); or leave those hosts out of this rollout's targets"
+	return patchpilot.Errorf(patchpilot.ECONFLICT, "hosts are in unfinished rollouts: %s", strings.Join(parts, "; ")).WithHint(hint)
 }
 
 // Rollout returns a rollout with its stages; ENOTFOUND if unknown.
