@@ -21,20 +21,7 @@ func coldApp(a *App) *App { return &App{Options: a.Options, Store: a.Store} }
 // with other systems, held packages, never-collected hosts, declared
 // dependencies, a history and quarantines.
 func TestKeptFleetReadsPlanAsCold(t *testing.T) {
-	ctx, a, _ := openTestApp(t)
-	fl, err := fleet.New(fleet.Config{Hosts: 215, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := fl.Inventory()
-	if rep, err := a.Collect(ctx, fl, inv[:210], CollectOptions{NoDepth: true}, "simulated", nil); err != nil || rep.Failed > 0 {
-		t.Fatalf("collect: %v, %d failed", err, rep.Failed)
-	}
-	if err := a.Store.UpsertHosts(ctx, inv[210:]); err != nil {
-		t.Fatal(err)
-	}
-	cat := fl.Recording().Catalog()
-	varyFleet(t, ctx, a, inv, cat)
+	ctx, a, _, cat := variedPlanFleet(t)
 	pin := func(name string) patchpilot.PackagePin {
 		for _, u := range cat {
 			if u.Package == name {

@@ -19,21 +19,7 @@ import (
 // propose. The fleet is simulated (varied pending updates, roles, package
 // sets), collected through the real collectors into the store.
 func TestFleetWideReadsPlanAsHostByHost(t *testing.T) {
-	ctx, a, _ := openTestApp(t)
-	fl, err := fleet.New(fleet.Config{Hosts: 215, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := fl.Inventory()
-	// A few hosts known but never collected.
-	if rep, err := a.Collect(ctx, fl, inv[:210], CollectOptions{NoDepth: true}, "simulated", nil); err != nil || rep.Failed > 0 {
-		t.Fatalf("collect: %v, %d failed", err, rep.Failed)
-	}
-	if err := a.Store.UpsertHosts(ctx, inv[210:]); err != nil {
-		t.Fatal(err)
-	}
-	cat := fl.Recording().Catalog()
-	inv = varyFleet(t, ctx, a, inv, cat)
+	ctx, a, inv, cat := variedPlanFleet(t)
 	pick := func(name string) patchpilot.PackagePin {
 		for _, u := range cat {
 			if u.Package == name {
@@ -133,6 +119,28 @@ func errString(err error) string {
 // and a history of outcomes that gives the pinned packages a failure rate
 // and quarantines versions on some classes, a security update's among
 // them. It returns the inventory with the new hosts.
+// variedPlanFleet is a store of 215 simulated hosts, 210 of them collected
+// through the real collectors (a few known but never collected), varied
+// by varyFleet; it returns the inventory as varyFleet left it and the
+// recording's catalog of upgrades.
+func variedPlanFleet(t *testing.T) (context.Context, *App, []patchpilot.Host, []fleet.Upgrade) {
+	t.Helper()
+	ctx, a, _ := openTestApp(t)
+	fl, err := fleet.New(fleet.Config{Hosts: 215, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := fl.Inventory()
+	if rep, err := a.Collect(ctx, fl, inv[:210], CollectOptions{NoDepth: true}, "simulated", nil); err != nil || rep.Failed > 0 {
+		t.Fatalf("collect: %v, %d failed", err, rep.Failed)
+	}
+	if err := a.Store.UpsertHosts(ctx, inv[210:]); err != nil {
+		t.Fatal(err)
+	}
+	cat := fl.Recording().Catalog()
+	return ctx, a, varyFleet(t, ctx, a, inv, cat), cat
+}
+
 func varyFleet(t *testing.T, ctx context.Context, a *App, inv []patchpilot.Host, cat []fleet.Upgrade) []patchpilot.Host {
 	t.Helper()
 	version := func(name string) fleet.Upgrade {

@@ -33,10 +33,7 @@ func (fr *fleetReads) factsIndex(heads []patchpilot.Facts) map[string]int {
 	if fr != nil && fr.headAt != nil {
 		return fr.headAt
 	}
-	at := make(map[string]int, len(heads))
-	for i := range heads {
-		at[heads[i].Host] = i
-	}
+	at := placesBy(heads, func(f *patchpilot.Facts) string { return f.Host })
 	if fr != nil {
 		fr.headAt = at
 	}
@@ -49,12 +46,18 @@ func (fr *fleetReads) summariesIndex(sums []patchpilot.HostSummary) map[string]i
 	if fr != nil && fr.sumAt != nil {
 		return fr.sumAt
 	}
-	at := make(map[string]int, len(sums))
-	for i := range sums {
-		at[sums[i].Name] = i
-	}
+	at := placesBy(sums, func(s *patchpilot.HostSummary) string { return s.Name })
 	if fr != nil {
 		fr.sumAt = at
+	}
+	return at
+}
+
+// placesBy maps each element's name to its place in list.
+func placesBy[T any](list []T, name func(*T) string) map[string]int {
+	at := make(map[string]int, len(list))
+	for i := range list {
+		at[name(&list[i])] = i
 	}
 	return at
 }
@@ -89,9 +92,7 @@ func (a *App) keptFleetReads(ctx context.Context) (*fleetReads, error) {
 			return nil, err
 		}
 		// The summaries HostSummaries keeps, shared, not a copy.
-		sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
-			return cacheKey{inventory: v.Inventory}
-		}, a.Store.HostSummaries)
+		sums, err := a.keptSummaries(ctx)
 		if err != nil {
 			return nil, err
 		}

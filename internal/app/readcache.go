@@ -149,8 +149,15 @@ func (a *App) OutcomeCounts(ctx context.Context) (map[patchpilot.OutcomeKind]int
 // the store's HostSummaries does, kept while the inventory is unchanged.
 // The labels maps are shared: read them only.
 func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	sums, err := a.keptSummaries(ctx)
+	return slices.Clone(sums), err
+}
+
+// keptSummaries is the kept answer HostSummaries copies: callers share it
+// and never change it.
+func (a *App) keptSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
 	sums, _, err := cachedRead(ctx, a, &a.cache.summaries, func(v patchpilot.DataVersions) cacheKey {
 		return cacheKey{inventory: v.Inventory}
 	}, a.Store.HostSummaries)
-	return slices.Clone(sums), err
+	return sums, err
 }

@@ -264,30 +264,55 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	advisories, published := advisoryCache{}, map[string]time.Time{}
 	// The parts tile the names: after the last name of the part before,
 	// through the last of this one, and the last part has no end, so
-	// that every host with updates is read once.
-	for i := 0; ; i += fleetPartHosts {
-		var f patchpilot.UpdateFilter
-		if i > 0 {
-			f.HostsAfter = names[i-1]
+	// that every host with updates is read once. The next part is read
+	// while this one is scored: the store and the scoring each keep a
+	// core busy.
+	type part struct {
+		updates []patchpilot.HostUpdate
+		left    int // hosts after this part
+		last    bool
+		err     error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := make(chan part, 1)
+	go func() {
+		defer close(parts)
+		for i := 0; ; i += fleetPartHosts {
+			var f patchpilot.UpdateFilter
+			if i > 0 {
+				f.HostsAfter = names[i-1]
+			}
+			last := i+fleetPartHosts >= len(names)
+			if !last {
+				f.HostsThrough = names[i+fleetPartHosts-1]
+			}
+			updates, err := a.Store.PendingUpdates(ctx, f)
+			select {
+			case parts <- part{updates, max(len(names)-i-fleetPartHosts, 0), last, err}:
+			case <-ctx.Done():
+				return
+			}
+			if last || err != nil {
+				return
+			}
 		}
-		last := i+fleetPartHosts >= len(names)
-		if !last {
-			f.HostsThrough = names[i+fleetPartHosts-1]
+	}()
+	for p := range parts {
+		if p.err != nil {
+			return nil, p.err
 		}
-		updates, err := a.Store.PendingUpdates(ctx, f)
-		if err != nil {
+		if err := a.annotateWith(ctx, p.updates, published, advisories); err != nil {
 			return nil, err
 		}
-		if err := a.annotateWith(ctx, updates, published, advisories); err != nil {
+		if err := sh.add(p.updates, p.left); err != nil {
 			return nil, err
 		}
-		if err := sh.add(updates, max(len(names)-i-fleetPartHosts, 0)); err != nil {
-			return nil, err
-		}
-		if last {
+		if p.last {
 			return sh.finish(), nil
 		}
 	}
+	return nil, ctx.Err() // the reads stopped early: canceled
 }
 
 // patchScoring groups pending updates into patches (by source package and
@@ -364,6 +389,8 @@ type sharedScoring struct {
 	scorer  *risk.PatchScorer
 	mine    []hostPatch // one host's records by patch, reused
 	patchOf []*sharedPatch
+	// hostsDone counts the hosts added so far.
+	hostsDone int
 }
 
 type patchVersion struct{ pkg, version string }
@@ -428,17 +455,21 @@ func (sh *sharedScoring) add(updates []patchpilot.HostUpdate, hostsLeft int) err
 		}
 		patchOf[i] = p
 	}
+	// A patch's list grows to what it will hold at the end as its share of
+	// the hosts so far foretells, with a margin, so that a list is seldom
+	// made again: each copy of a large fleet's lists costs as much as
+	// scoring them.
+	sh.hostsDone += hostsHere
 	for _, p := range sh.order {
-		want := len(p.pa.Hosts) + p.hosts
-		if hostsLeft > 0 && hostsHere > 0 {
-			want += int(int64(p.hosts) * int64(hostsLeft) / int64(hostsHere))
+		have := len(p.pa.Hosts) + p.hosts
+		if have <= cap(p.pa.Hosts) {
+			continue
 		}
-		if want > cap(p.pa.Hosts) {
-			if hostsLeft > 0 {
-				want = max(want, cap(p.pa.Hosts)+cap(p.pa.Hosts)/4)
-			}
-			p.pa.Hosts = slices.Grow(p.pa.Hosts, want-len(p.pa.Hosts))
+		want := have
+		if hostsLeft > 0 && sh.hostsDone > 0 {
+			want += int(int64(have)*int64(hostsLeft)/int64(sh.hostsDone)) + have/16 + 16
 		}
+		p.pa.Hosts = slices.Grow(p.pa.Hosts, want-len(p.pa.Hosts))
 	}
 	for i := 0; i < len(updates); {
 		j := i + 1

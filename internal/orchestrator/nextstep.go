@@ -32,6 +32,30 @@ func Held(state patchpilot.RolloutState, reason string) bool {
 // never sent to 'rollback', and a finished one never to 'resume' or
 // 'abort'.
 func NextStep(id string, state patchpilot.RolloutState, reason string, runs []patchpilot.HostRun) string {
+	h := nextStep(id, state, reason, runs)
+	if lost := lostHosts(runs); len(lost) > 0 {
+		// A rollback, asked for or automatic, leaves out a host that
+		// does not answer: the hint must not let it pass for unchanged.
+		h += fmt.Sprintf("; %s stopped answering after its change began and may still be changed: once it answers, roll it back with 'patchpilot rollout rollback %s --hosts %s'",
+			fewHosts(lost), id, strings.Join(lost, ","))
+	}
+	return h
+}
+
+// lostHosts are the hosts that stopped answering after their change began
+// (they have a deployment order): no rollback without named hosts
+// reaches them.
+func lostHosts(runs []patchpilot.HostRun) []string {
+	var hosts []string
+	for _, h := range runs {
+		if h.Order > 0 && h.State == patchpilot.HostUnreachable {
+			hosts = append(hosts, h.Host)
+		}
+	}
+	return hosts
+}
+
+func nextStep(id string, state patchpilot.RolloutState, reason string, runs []patchpilot.HostRun) string {
 	changed := RollbackCandidates(runs)
 	rollback := fmt.Sprintf("roll its changed hosts (%s) back with 'patchpilot rollout rollback %s'", fewHosts(changed), id)
 	switch {
@@ -49,8 +73,10 @@ func NextStep(id string, state patchpilot.RolloutState, reason string, runs []pa
 		return fmt.Sprintf("see 'patchpilot rollout status %s'; if its controller died, carry it on with 'patchpilot rollout resume %[1]s'", id)
 	case len(changed) > 0:
 		return fmt.Sprintf("see 'patchpilot rollout status %s'; %s", id, rollback)
-	case state == patchpilot.RolloutRolledBack:
+	case state == patchpilot.RolloutRolledBack && len(lostHosts(runs)) == 0:
 		return fmt.Sprintf("see 'patchpilot rollout events %s'; no host is left changed", id)
+	case state == patchpilot.RolloutRolledBack:
+		return fmt.Sprintf("see 'patchpilot rollout events %s'", id)
 	}
 	what := "no host was changed"
 	for _, h := range runs {
@@ -58,6 +84,9 @@ func NextStep(id string, state patchpilot.RolloutState, reason string, runs []pa
 			what = "every changed host was rolled back"
 			break
 		}
+	}
+	if len(lostHosts(runs)) > 0 {
+		what = "every changed host that answers was rolled back"
 	}
 	return fmt.Sprintf("%s: see why in 'patchpilot rollout status %s', then start a new rollout with 'patchpilot rollout start PLAN'", what, id)
 }

@@ -209,3 +209,34 @@ func TestNextStepNamesAFewHosts(t *testing.T) {
 		t.Errorf("hint %q", hint)
 	}
 }
+
+// A host that stopped answering after its change began is left out of
+// every rollback without named hosts: the hint names it, with the command
+// that rolls it back once it answers, and never says that no host is left
+// changed.
+func TestNextStepNamesHostsThatStoppedAnswering(t *testing.T) {
+	runs := []patchpilot.HostRun{
+		{Host: "a", State: patchpilot.HostSucceeded, Order: 1},
+		{Host: "b", State: patchpilot.HostUnreachable, Order: 2},
+		{Host: "c", State: patchpilot.HostUnreachable}, // never reached: unchanged
+		{Host: "d", State: patchpilot.HostPending},
+	}
+	lost := "b stopped answering after its change began and may still be changed: once it answers, roll it back with 'patchpilot rollout rollback r-1 --hosts b'"
+	if hint := NextStep("r-1", patchpilot.RolloutHalted, "failed", runs); !strings.Contains(hint, "roll its changed hosts (a) back") || !strings.Contains(hint, lost) {
+		t.Errorf("halted with a changed and a lost host: hint %q", hint)
+	}
+	runs[0].State = patchpilot.HostRolledBack
+	for _, state := range []patchpilot.RolloutState{patchpilot.RolloutRolledBack, patchpilot.RolloutFailed} {
+		hint := NextStep("r-1", state, "failed", runs)
+		if !strings.Contains(hint, lost) || strings.Contains(hint, "no host is left changed") || strings.Contains(hint, "every changed host was rolled back") {
+			t.Errorf("%s with a lost host: hint %q", state, hint)
+		}
+		if strings.Contains(hint, "'patchpilot rollout rollback r-1'") {
+			t.Errorf("%s: hint %q offers a rollback without hosts, which would find none", state, hint)
+		}
+	}
+	runs[1].State = patchpilot.HostRolledBack
+	if hint := NextStep("r-1", patchpilot.RolloutRolledBack, "", runs); strings.Contains(hint, "stopped answering") || !strings.Contains(hint, "no host is left changed") {
+		t.Errorf("rolled back with every host answering: hint %q", hint)
+	}
+}

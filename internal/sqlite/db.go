@@ -49,7 +49,8 @@ type DB struct {
 	noSync            bool // see WithNoSync
 	missingDirIsEmpty bool // see MissingDirIsEmpty
 
-	stmts stmtCache // prepared statements of the hottest queries
+	stmts     stmtCache // prepared statements of the hottest queries
+	updateIDs updateIDs // ids of distinct pending updates (pending_updates)
 }
 
 var _ patchpilot.Store = (*DB)(nil)

@@ -20,8 +20,7 @@ const latestSnapshot = `(SELECT ls.id FROM fact_snapshots ls WHERE ls.host_id = 
 
 var (
 	packageColumns = []string{"snapshot_id", "seq", "name", "version", "arch", "source_name", "source_version", "status"}
-	updateColumns  = []string{"snapshot_id", "seq", "package", "arch", "source_package", "installed_version",
-		"candidate_version", "origin", "security", "advisories"}
+	updateColumns  = []string{"snapshot_id", "seq", "update_id"}
 )
 
 // validateFacts checks what the store relies on. It names the offending
@@ -61,6 +60,8 @@ type encodedFacts struct {
 	services, needsRestart, rebootPackages, removals string
 	depth                                            any
 	pkgArgs, updArgs                                 []any
+	updates                                          []updateKey // f.Updates as stored
+	found                                            map[updateKey]int64
 }
 
 // encodeFacts checks and encodes a snapshot for insertFacts.
@@ -83,6 +84,7 @@ func encodeFacts(f patchpilot.Facts) (*encodedFacts, error) {
 	}
 	e.pkgArgs = make([]any, 0, len(f.Packages)*len(packageColumns))
 	e.updArgs = make([]any, 0, len(f.Updates)*len(updateColumns))
+	e.updates = make([]updateKey, len(f.Updates))
 	for i, p := range f.Packages {
 		e.pkgArgs = append(e.pkgArgs, nil, i, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Status)
 	}
@@ -91,8 +93,9 @@ func encodeFacts(f patchpilot.Facts) (*encodedFacts, error) {
 		if err != nil {
 			return nil, wrap(err, "save facts for %q: updates[%d]", f.Host, i)
 		}
-		e.updArgs = append(e.updArgs, nil, i, u.Package, u.Arch, u.SourcePackage, u.InstalledVersion,
-			u.CandidateVersion, u.Origin, boolInt(u.Security), advisories)
+		e.updates[i] = updateKey{u.Package, u.Arch, u.SourcePackage, u.InstalledVersion,
+			u.CandidateVersion, u.Origin, u.Security, advisories}
+		e.updArgs = append(e.updArgs, nil, i, nil)
 	}
 	return e, nil
 }
@@ -104,11 +107,15 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 	if err != nil {
 		return err
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		stmts := newTxStmts(tx)
 		defer stmts.close()
-		return insertFacts(ctx, stmts, e)
+		return insertFacts(ctx, stmts, &db.updateIDs, e)
 	}, "save facts for %q", f.Host)
+	if err == nil {
+		db.updateIDs.publish(e.found)
+	}
+	return err
 }
 
 // batchSavepoint is the savepoint around each item of SaveFactsBatch.
@@ -149,7 +156,7 @@ func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) 
 		return errs, nil
 	}
 	save := func(stmts *txStmts, i int) error {
-		if err := insertFacts(ctx, stmts, enc[i].facts); err != nil {
+		if err := insertFacts(ctx, stmts, &db.updateIDs, enc[i].facts); err != nil {
 			return err
 		}
 		return insertEvents(ctx, stmts, enc[i].events, enc[i].data)
@@ -175,7 +182,15 @@ func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) 
 		}
 		return nil
 	}, "save the facts of %d hosts", len(items))
+	publish := func() {
+		for i := range enc {
+			if errs[i] == nil && enc[i].facts != nil {
+				db.updateIDs.publish(enc[i].facts.found)
+			}
+		}
+	}
 	if err == nil {
+		publish()
 		return errs, nil
 	}
 	if failing < 0 {
@@ -209,6 +224,7 @@ func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) 
 	if err != nil {
 		return nil, err
 	}
+	publish()
 	return errs, nil
 }
 
@@ -225,11 +241,14 @@ func insertEvents(ctx context.Context, stmts *txStmts, events []patchpilot.Event
 }
 
 // insertFacts writes an encoded snapshot in the caller's transaction;
-// nil writes nothing.
-func insertFacts(ctx context.Context, stmts *txStmts, e *encodedFacts) error {
+// nil writes nothing. The ids of its distinct pending updates that ids
+// lacks are left in e.found, for the caller to publish once the
+// transaction commits.
+func insertFacts(ctx context.Context, stmts *txStmts, ids *updateIDs, e *encodedFacts) error {
 	if e == nil {
 		return nil
 	}
+	e.found = map[updateKey]int64{} // a batch written again starts afresh
 	f := &e.f
 	var hostID int64
 	err := stmts.queryRow(ctx, `SELECT id FROM hosts WHERE name = ?`, f.Host).Scan(&hostID)
@@ -258,13 +277,18 @@ func insertFacts(ctx context.Context, stmts *txStmts, e *encodedFacts) error {
 	for i := 0; i < len(e.pkgArgs); i += len(packageColumns) {
 		e.pkgArgs[i] = id
 	}
-	for i := 0; i < len(e.updArgs); i += len(updateColumns) {
-		e.updArgs[i] = id
+	for i, k := range e.updates {
+		uid, err := updateID(ctx, stmts, ids, e.found, k)
+		if err != nil {
+			return fmt.Errorf("store pending update %q: %w", k.pkg, err)
+		}
+		e.updArgs[i*len(updateColumns)] = id
+		e.updArgs[i*len(updateColumns)+2] = uid
 	}
 	if err := stmts.bulkInsert(ctx, "snapshot_packages", packageColumns, e.pkgArgs); err != nil {
 		return fmt.Errorf("insert packages: %w", err)
 	}
-	if err := stmts.bulkInsert(ctx, "snapshot_updates", updateColumns, e.updArgs); err != nil {
+	if err := stmts.bulkInsert(ctx, "snapshot_update_refs", updateColumns, e.updArgs); err != nil {
 		return fmt.Errorf("insert updates: %w", err)
 	}
 	if len(f.Packages) > 0 {
@@ -278,8 +302,9 @@ func insertFacts(ctx context.Context, stmts *txStmts, e *encodedFacts) error {
 	// at the same time the earlier snapshot stays first.
 	if len(f.Updates) > 0 {
 		if _, err := stmts.exec(ctx, `INSERT INTO update_sightings (package, version, host, first_seen, snapshot_id)
-			SELECT package, candidate_version, ?, ?, ? FROM snapshot_updates
-			WHERE snapshot_id = ? AND candidate_version <> '' GROUP BY package, candidate_version
+			SELECT p.package, p.candidate_version, ?, ?, ? FROM snapshot_update_refs r
+			JOIN pending_updates p ON p.id = r.update_id
+			WHERE r.snapshot_id = ? AND p.candidate_version <> '' GROUP BY p.package, p.candidate_version
 			ON CONFLICT (package, version) DO UPDATE SET host = excluded.host, first_seen = excluded.first_seen,
 				snapshot_id = excluded.snapshot_id
 			WHERE excluded.first_seen < update_sightings.first_seen`,
@@ -469,9 +494,10 @@ func (db *DB) snapshotPackages(ctx context.Context, id int64) ([]patchpilot.Pack
 // snapshotUpdates reads a snapshot's updates in collected order; nil when
 // there are none.
 func (db *DB) snapshotUpdates(ctx context.Context, id int64) ([]patchpilot.Update, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT package, arch, source_package, installed_version,
-		candidate_version, origin, security, advisories
-		FROM snapshot_updates WHERE snapshot_id = ? ORDER BY seq`, id)
+	rows, err := db.read.QueryContext(ctx, `SELECT p.package, p.arch, p.source_package, p.installed_version,
+		p.candidate_version, p.origin, p.security, p.advisories
+		FROM snapshot_update_refs r JOIN pending_updates p ON p.id = r.update_id
+		WHERE r.snapshot_id = ? ORDER BY r.seq`, id)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -102,9 +103,10 @@ func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, er
 // source package, so that "openssl" also finds libssl3 on Debian.
 //
 // A fleet has far more updates than hosts: each host's name and OS are read
-// once with its latest snapshot, the updates' rows carry only the
-// snapshot's id, and each distinct name and version is kept once however
-// many rows repeat it. Both reads see one snapshot of the database.
+// once with its latest snapshot, the updates' rows are the ids of the
+// snapshot and of the distinct update (pending_updates), and each distinct
+// update is read and decoded once however many hosts wait for it. The
+// reads see one snapshot of the database.
 func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
 	out := []patchpilot.HostUpdate{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
@@ -125,94 +127,62 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 			}
 			out = make([]patchpilot.HostUpdate, 0, n)
 		}
-		var where []string
-		var args []any
-		if filter.Host != "" {
-			where = append(where, "h.name = ?")
-			args = append(args, filter.Host)
-		}
-		where, args = hostRange(filter, where, args)
-		if filter.SecurityOnly {
-			where = append(where, "u.security = 1")
-		}
-		if filter.Package != "" {
-			where = append(where, "(u.package = ? OR u.source_package = ?)")
-			args = append(args, filter.Package, filter.Package)
-		}
-		const columns = `u.snapshot_id, u.package, u.source_package, u.installed_version, u.candidate_version, u.security, u.advisories`
-		q := `SELECT ` + columns + `
-		FROM hosts h
-		JOIN fact_snapshots s ON s.id = ` + latestSnapshot + `
-		JOIN snapshot_updates u ON u.snapshot_id = s.id`
-		if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
-			// One package across the fleet: its rows in every snapshot
-			// through the package and source package indexes, kept when
-			// their snapshot is their host's latest, rather than every
-			// host's latest updates.
-			q = `SELECT ` + columns + `
-		FROM snapshot_updates u
-		JOIN fact_snapshots s ON s.id = u.snapshot_id
-		JOIN hosts h ON h.id = s.host_id`
-			where = append(where, "s.id = "+latestSnapshot)
-		}
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
-		// By host and then as stored, which the indexes give without a
-		// sort of every row; each host's rows are put in package order
-		// below.
-		q += " ORDER BY h.name, u.seq"
-		rows, err := tx.QueryContext(ctx, q, args...)
+		refs, err := pendingUpdateRefs(ctx, tx, filter, cap(out))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		strs := map[string]string{}
-		intern := func(s string) string {
-			if v, ok := strs[s]; ok {
-				return v
-			}
-			strs[s] = s
-			return s
+		ids := make([]int64, len(refs))
+		for i, r := range refs {
+			ids[i] = r.update
 		}
-		for rows.Next() {
-			var (
-				u          patchpilot.HostUpdate
-				snapshot   int64
-				advisories string
-			)
-			if err := rows.Scan(&snapshot, &u.Package, &u.SourcePackage, &u.InstalledVersion, &u.CandidateVersion,
-				&u.Security, &advisories); err != nil {
-				return err
-			}
-			h, ok := snaps[snapshot]
-			if !ok {
-				return fmt.Errorf("snapshot %d of a pending update is no host's latest", snapshot)
-			}
-			u.Host, u.Family, u.Ecosystem = h.name, h.family, h.ecosystem
-			u.Package, u.SourcePackage = intern(u.Package), intern(u.SourcePackage)
-			u.InstalledVersion, u.CandidateVersion = intern(u.InstalledVersion), intern(u.CandidateVersion)
-			if u.Advisories, err = decodeList[patchpilot.AdvisoryRef](advisories); err != nil {
-				return fmt.Errorf("host %q: %w", u.Host, err)
-			}
-			if u.Advisories == nil {
-				u.Advisories = []patchpilot.AdvisoryRef{} // shows as [] in JSON
-			}
-			out = append(out, u)
-		}
-		if err := rows.Err(); err != nil {
+		known := map[int64]*storedUpdate{}
+		if err := readUpdates(ctx, tx, ids, known); err != nil {
 			return err
 		}
 		// Each host's updates by package, in stored order among equals:
-		// the order of ORDER BY h.name, u.package, u.seq.
-		byPackage := func(a, b patchpilot.HostUpdate) int { return strings.Compare(a.Package, b.Package) }
-		for i := 0; i < len(out); {
+		// the order of ORDER BY h.name, u.package, u.seq. The distinct
+		// updates are ranked by package once, and a host's references
+		// sorted by rank only when they are not in order already.
+		byName := make([]*storedUpdate, 0, len(known))
+		for _, d := range known {
+			byName = append(byName, d)
+		}
+		slices.SortFunc(byName, func(a, b *storedUpdate) int { return strings.Compare(a.u.Package, b.u.Package) })
+		for i, d := range byName {
+			d.rank = i
+			if i > 0 && d.u.Package == byName[i-1].u.Package {
+				d.rank = byName[i-1].rank
+			}
+		}
+		for i := range refs {
+			refs[i].rank = known[refs[i].update].rank
+		}
+		byRank := func(a, b updateRef) int { return a.rank - b.rank }
+		for i := 0; i < len(refs); {
 			j := i + 1
-			for j < len(out) && out[j].Host == out[i].Host {
+			for j < len(refs) && refs[j].snapshot == refs[i].snapshot {
 				j++
 			}
-			slices.SortStableFunc(out[i:j], byPackage)
+			if !slices.IsSortedFunc(refs[i:j], byRank) {
+				slices.SortStableFunc(refs[i:j], byRank)
+			}
 			i = j
+		}
+		for _, r := range refs {
+			h, ok := snaps[r.snapshot]
+			if !ok {
+				return fmt.Errorf("snapshot %d of a pending update is no host's latest", r.snapshot)
+			}
+			d := known[r.update]
+			u := patchpilot.HostUpdate{Host: h.name, Package: d.u.Package, SourcePackage: d.u.SourcePackage,
+				InstalledVersion: d.u.InstalledVersion, CandidateVersion: d.u.CandidateVersion,
+				Security: d.u.Security, Advisories: d.advisories, Ecosystem: h.ecosystem, Family: h.family}
+			if len(u.Advisories) > 0 {
+				// Each update's list of its own: annotations change
+				// their list in place.
+				u.Advisories = slices.Clone(u.Advisories)
+			}
+			out = append(out, u)
 		}
 		return nil
 	}, "list pending updates")
@@ -220,6 +190,127 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		return nil, err
 	}
 	return out, nil
+}
+
+// updateRef is one pending update of a snapshot: the ids of the snapshot
+// and of the distinct update (pending_updates).
+type updateRef struct {
+	snapshot, seq, update int64
+	rank                  int // of the update by package (PendingUpdates)
+}
+
+// pendingUpdateRefs reads the references of PendingUpdates: the updates of
+// the hosts' latest snapshots that filter keeps, by host name and then in
+// stored order. The update's own columns are joined only to filter by
+// them. Each host's references come as one row, a list of ids, rather
+// than a row each; one package across the fleet is found through the
+// package indexes instead (pendingPackageRefs).
+func pendingUpdateRefs(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter, size int) ([]updateRef, error) {
+	if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
+		return pendingPackageRefs(ctx, tx, filter)
+	}
+	var conds []string
+	var args []any
+	join := ""
+	if filter.SecurityOnly || filter.Package != "" {
+		join = " JOIN pending_updates p ON p.id = r.update_id"
+	}
+	if filter.SecurityOnly {
+		conds = append(conds, "p.security = 1")
+	}
+	if filter.Package != "" {
+		conds = append(conds, "(p.package = ? OR p.source_package = ?)")
+		args = append(args, filter.Package, filter.Package)
+	}
+	// Each reference as seq:id, so that the list is put in stored order
+	// here whatever order the aggregate saw the rows in (they come in
+	// seq order from the primary key, and an ORDER BY within the
+	// aggregate would sort each host's list again).
+	q := `SELECT s.id, (SELECT group_concat(r.seq || ':' || r.update_id, ',') FROM snapshot_update_refs r` + join + `
+			WHERE r.snapshot_id = s.id` + strings.Join(append([]string{""}, conds...), " AND ") + `)
+		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
+	var where []string
+	if where, args = hostRange(filter, where, args); len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY h.name"
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]updateRef, 0, size)
+	for rows.Next() {
+		var (
+			snapshot int64
+			list     sql.RawBytes
+		)
+		if err := rows.Scan(&snapshot, &list); err != nil {
+			return nil, err
+		}
+		start := len(out)
+		sorted := true
+		for len(list) > 0 {
+			var n [2]int64
+			i := 0
+			for k := range n {
+				digits := i
+				for ; i < len(list) && list[i] >= '0' && list[i] <= '9'; i++ {
+					n[k] = n[k]*10 + int64(list[i]-'0')
+				}
+				want := byte(':')
+				if k == 1 {
+					want = ','
+				}
+				if i == digits || i < len(list) && list[i] != want || k == 0 && i == len(list) {
+					return nil, fmt.Errorf("snapshot %d: malformed list of update ids %q", snapshot, list)
+				}
+				i++
+			}
+			if len(out) > start && n[0] <= out[len(out)-1].seq {
+				sorted = false
+			}
+			out = append(out, updateRef{snapshot: snapshot, seq: n[0], update: n[1]})
+			list = list[min(i, len(list)):]
+		}
+		if !sorted {
+			slices.SortFunc(out[start:], func(a, b updateRef) int { return cmp.Compare(a.seq, b.seq) })
+		}
+	}
+	return out, rows.Err()
+}
+
+// pendingPackageRefs reads the references of one package's updates across
+// the fleet: its distinct updates through the package and source package
+// indexes, the snapshots that refer to them, kept when their snapshot is
+// their host's latest.
+func pendingPackageRefs(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) ([]updateRef, error) {
+	where := []string{"(p.package = ? OR p.source_package = ?)", "s.id = " + latestSnapshot}
+	args := []any{filter.Package, filter.Package}
+	if filter.SecurityOnly {
+		where = append(where, "p.security = 1")
+	}
+	where, args = hostRange(filter, where, args)
+	rows, err := tx.QueryContext(ctx, `SELECT r.snapshot_id, r.seq, r.update_id
+		FROM pending_updates p
+		JOIN snapshot_update_refs r ON r.update_id = p.id
+		JOIN fact_snapshots s ON s.id = r.snapshot_id
+		JOIN hosts h ON h.id = s.host_id
+		WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY h.name, r.seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []updateRef
+	for rows.Next() {
+		var r updateRef
+		if err := rows.Scan(&r.snapshot, &r.seq, &r.update); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // snapshotHost is a host as its latest snapshot describes it, with the
@@ -231,9 +322,13 @@ type snapshotHost struct {
 	updates, securityUpdates int
 }
 
-// hostRange adds the conditions on the hosts' names of filter's Hosts,
-// HostsAfter and HostsThrough.
+// hostRange adds the conditions on the hosts' names of filter's Host,
+// Hosts, HostsAfter and HostsThrough.
 func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]string, []any) {
+	if filter.Host != "" {
+		where = append(where, "h.name = ?")
+		args = append(args, filter.Host)
+	}
 	if len(filter.Hosts) > 0 {
 		names, _ := json.Marshal(filter.Hosts) // a list of strings always encodes
 		where = append(where, "h.name IN (SELECT value FROM json_each(?))")
@@ -256,13 +351,8 @@ func hostRange(filter patchpilot.UpdateFilter, where []string, args []any) ([]st
 func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter) (map[int64]snapshotHost, error) {
 	q := `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
 		FROM hosts h JOIN fact_snapshots s ON s.id = ` + latestSnapshot
-	var where []string
-	var args []any
-	if filter.Host != "" {
-		where = append(where, "h.name = ?")
-		args = append(args, filter.Host)
-	}
-	if where, args = hostRange(filter, where, args); len(where) > 0 {
+	where, args := hostRange(filter, nil, nil)
+	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)

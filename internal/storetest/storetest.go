@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("HostSummaries", s.testHostSummaries)
 	t.Run("RestartsNeeded", s.testRestartsNeeded)
 	t.Run("PendingUpdates", s.testPendingUpdates)
+	t.Run("PendingUpdatesVaried", s.testPendingUpdatesVaried)
 	t.Run("FirstSeen", s.testFirstSeen)
 	t.Run("DataVersions", s.testDataVersions)
 	t.Run("Advisories", s.testAdvisories)

@@ -1,0 +1,175 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/storetest"
+)
+
+// Migration 0021 moves the pending updates of a store of the schema before
+// it, one row per snapshot and update, to the distinct updates and the
+// snapshots' references to them, losing nothing: every reader returns what
+// the snapshots say, and later snapshots share the migrated updates.
+func TestMigrationPendingUpdateIDs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fleet := storetest.NewVariedFleet(60)
+
+	// The fleet saved by this schema is the source of the rows the old
+	// schema held: its updates, joined back to one row each, go to the
+	// table of version 20.
+	src, err := Open(ctx, filepath.Join(dir, "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.Save(t, src)
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openAtVersion(t, filepath.Join(dir, "old.db"), 20)
+	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "old.db")+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.SetMaxOpenConns(1)
+	steps := []string{
+		`ATTACH DATABASE '` + filepath.Join(dir, "new.db") + `' AS src`,
+		`INSERT INTO hosts SELECT * FROM src.hosts`,
+		`INSERT INTO fact_snapshots SELECT * FROM src.fact_snapshots`,
+		`INSERT INTO snapshot_packages SELECT * FROM src.snapshot_packages`,
+		`INSERT INTO package_sources SELECT * FROM src.package_sources`,
+		`INSERT INTO update_sightings SELECT * FROM src.update_sightings`,
+		`INSERT INTO snapshot_updates (snapshot_id, seq, package, arch, source_package, installed_version,
+			candidate_version, origin, security, advisories)
+			SELECT r.snapshot_id, r.seq, p.package, p.arch, p.source_package, p.installed_version,
+				p.candidate_version, p.origin, p.security, p.advisories
+			FROM src.snapshot_update_refs r JOIN src.pending_updates p ON p.id = r.update_id`,
+		`DETACH DATABASE src`,
+	}
+	for _, q := range steps {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var rows, distinct int
+	if err := old.QueryRow(`SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT package, arch, source_package,
+		installed_version, candidate_version, origin, security, advisories FROM snapshot_updates))
+		FROM snapshot_updates`).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || distinct >= rows {
+		t.Fatalf("the old store has %d updates, %d distinct: want updates that hosts share", rows, distinct)
+	}
+
+	db, err := Open(ctx, filepath.Join(dir, "old.db"))
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	defer db.Close()
+	var refs, dict int
+	if err := db.read.QueryRow(`SELECT (SELECT count(*) FROM snapshot_update_refs), (SELECT count(*) FROM pending_updates)`).
+		Scan(&refs, &dict); err != nil {
+		t.Fatal(err)
+	}
+	if refs != rows || dict != distinct {
+		t.Errorf("migrated %d references to %d distinct updates, want %d and %d", refs, dict, rows, distinct)
+	}
+	if tableExists(t, db, "snapshot_updates") {
+		t.Errorf("snapshot_updates is still there")
+	}
+	fleet.CheckPendingUpdates(t, db)
+
+	// A later snapshot with updates the fleet has already refers to the
+	// migrated rows; a new one adds one row.
+	latest := fleet.Latest()
+	var f patchpilot.Facts
+	for _, l := range latest {
+		if len(l.Updates) > 1 {
+			f = l
+			break
+		}
+	}
+	f.CollectedAt = f.CollectedAt.Add(24 * time.Hour)
+	f.Updates = append(f.Updates, patchpilot.Update{Package: "brand-new", CandidateVersion: "1"})
+	if err := db.SaveFacts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.read.QueryRow(`SELECT count(*) FROM pending_updates`).Scan(&dict); err != nil {
+		t.Fatal(err)
+	}
+	if dict != distinct+1 {
+		t.Errorf("after a snapshot with one new update: %d distinct updates, want %d", dict, distinct+1)
+	}
+	got, err := db.LatestFacts(ctx, f.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Updates) != len(f.Updates) || got.Updates[len(got.Updates)-1].Package != "brand-new" {
+		t.Errorf("LatestFacts(%s).Updates = %+v, want %+v", f.Host, got.Updates, f.Updates)
+	}
+}
+
+// The ids of distinct updates that a transaction stored are kept for later
+// snapshots only when it commits: after a rollback, the update is stored
+// again rather than referred to by an id that no longer exists.
+func TestUpdateIDsKeptOnlyOnCommit(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := patchpilot.Facts{Host: "a", CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), UpdatesKnown: true,
+		Updates: []patchpilot.Update{{Package: "web", InstalledVersion: "1", CandidateVersion: "2"}}}
+	e, err := encodeFacts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := db.inTx(ctx, func(tx *sql.Tx) error {
+		stmts := newTxStmts(tx)
+		defer stmts.close()
+		if err := insertFacts(ctx, stmts, &db.updateIDs, e); err != nil {
+			return err
+		}
+		return patchpilot.Errorf(patchpilot.EINVALID, "rolled back on purpose")
+	}, "save")
+	if failed == nil {
+		t.Fatal("the transaction did not fail")
+	}
+	if len(e.found) != 1 {
+		t.Fatalf("the transaction found %d ids, want 1", len(e.found))
+	}
+	for k := range e.found {
+		if _, ok := db.updateIDs.get(k); ok {
+			t.Errorf("a rolled-back transaction's id is kept")
+		}
+	}
+	// The same update in another host's batch, then on its own.
+	f.CollectedAt = f.CollectedAt.Add(time.Hour)
+	if errs, err := db.SaveFactsBatch(ctx, []patchpilot.FactsSave{{Facts: &f}}); err != nil || errs[0] != nil {
+		t.Fatalf("SaveFactsBatch: %v %v", errs, err)
+	}
+	f.CollectedAt = f.CollectedAt.Add(time.Hour)
+	if err := db.SaveFacts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.PendingUpdates(ctx, patchpilot.UpdateFilter{})
+	if err != nil || len(got) != 1 || got[0].Package != "web" || got[0].CandidateVersion != "2" {
+		t.Errorf("PendingUpdates = %+v, %v", got, err)
+	}
+	var n int
+	if err := db.read.QueryRow(`SELECT count(*) FROM pending_updates`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d distinct updates stored (%v), want 1", n, err)
+	}
+}
