@@ -27,9 +27,9 @@ import (
 // host of the finished rollout back from its page and sees that live too.
 // Approver B, who then started a second rollout over that host, is
 // refused approving it on its page by the four-eyes rule, and sees it
-// aborted live when the operator aborts it through the API. Screenshots of the live
-// view before, during and after go to $PATCHPILOT_SCREENSHOTS (or a new
-// temporary folder), named in the test's output.
+// aborted live when the operator aborts it through the API. Screenshots
+// of the live view before, during and after go to $PATCHPILOT_SCREENSHOTS
+// (or a new temporary folder), named in the test's output.
 func TestDashboardLiveOnTheLab(t *testing.T) {
 	needRoot(t)
 	exe := browsertest.Chromium(t)
