@@ -346,6 +346,23 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 	if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutRollingBack, "rollback of "+strings.Join(hosts, ", ")+" requested by "+actor); err != nil {
 		return nil, err
 	}
+	// From here the rollout holds its hosts and a new rollout over them is
+	// refused; one created since the check above is found now, and the
+	// request is undone before any controller acts on it (only a rollout
+	// that held no hosts before, one that is over, can meet one, and no
+	// controller drives it).
+	if err := e.laterRollouts(ctx, r, hosts); err != nil {
+		undo := context.WithoutCancel(ctx)
+		for _, h := range marked {
+			if serr := e.Store.SaveHostRun(undo, h); serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+		}
+		if serr := e.setRolloutState(undo, id, patchpilot.RolloutRollingBack, r.State, r.Reason); serr != nil {
+			return nil, errors.Join(err, serr)
+		}
+		return nil, err
+	}
 	e.request(ctx, id, actor, "rollback of "+strings.Join(hosts, ", ")+" requested")
 	return hosts, nil
 }

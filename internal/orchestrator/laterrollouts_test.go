@@ -2,8 +2,11 @@ package orchestrator
 
 import (
 	"context"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/patchpilot/patchpilot"
 )
@@ -91,5 +94,80 @@ stages:
 	e.run(old)
 	if a, b := e.f.installed["h01"]["web"], e.f.installed["h02"]["web"]; a != "1.0" || b != "1.2" {
 		t.Errorf("after the rollbacks h01 has web %s and h02 %s; want 1.0 and 1.2", a, b)
+	}
+}
+
+// startsDuringSave starts a rollout (once) when the first host record is
+// saved: a rollout started by someone else between RequestRollback's check
+// and its state change.
+type startsDuringSave struct {
+	patchpilot.Store
+	once  sync.Once
+	start func()
+}
+
+func (s *startsDuringSave) SaveHostRun(ctx context.Context, h patchpilot.HostRun) error {
+	s.once.Do(s.start)
+	return s.Store.SaveHostRun(ctx, h)
+}
+
+// A rollout started over the hosts while a rollback of an older one is
+// being requested: the request finds it once the old rollout holds its
+// hosts again, and is undone (the old rollout and its hosts as they were)
+// and refused; the new rollout goes on.
+func TestRollbackRequestUndoneWhenARolloutStartsMeanwhile(t *testing.T) {
+	e := newEnv(t, hostsNamed(2))
+	ctx := context.Background()
+	plan := func(v string) string {
+		return `
+patch: {packages: ["web=` + v + `"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest}
+`
+	}
+	old := e.start(plan("1.1"))
+	if got := e.run(old); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("old rollout = %s", got)
+	}
+	before, err := e.db.HostRuns(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newer string
+	e.e.Store = &startsDuringSave{Store: e.db, start: func() { newer = e.start(plan("1.2")) }}
+	_, err = e.e.RequestRollback(ctx, old, nil, "user:bob")
+	if newer == "" {
+		t.Fatal("no rollout was started during the request")
+	}
+	if patchpilot.ErrorCode(err) != patchpilot.ECONFLICT || !strings.Contains(err.Error(), "rollout "+newer+" (pending)") {
+		t.Errorf("rollback while a rollout started over its hosts: %v; want ECONFLICT naming %s", err, newer)
+	}
+	r, rerr := e.db.Rollout(ctx, old)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if r.State != patchpilot.RolloutSucceeded {
+		t.Errorf("the undone request left the old rollout %s (%s); want succeeded", r.State, r.Reason)
+	}
+	after, err := e.db.HostRuns(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store stamps each save; all else is as it was.
+	for i := range after {
+		after[i].UpdatedAt = time.Time{}
+	}
+	for i := range before {
+		before[i].UpdatedAt = time.Time{}
+	}
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("the undone request left the old rollout's hosts\n%+v\nwant\n%+v", after, before)
+	}
+	if got := e.run(newer); got != patchpilot.RolloutSucceeded || e.f.installed["h01"]["web"] != "1.2" {
+		t.Errorf("the new rollout = %s, h01 at web %s; want succeeded at 1.2", got, e.f.installed["h01"]["web"])
+	}
+	if n := len(e.f.entries("rollback ")); n != 0 {
+		t.Errorf("%d rollbacks ran; want none", n)
 	}
 }
