@@ -174,6 +174,18 @@ type HostSummary struct {
 	RebootRequired      bool              `json:"reboot_required"`
 	Labels              map[string]string `json:"labels"`
 	CollectedAt         *time.Time        `json:"collected_at"` // nil when never collected
+	// LastCollectFailure is the host's last failed collection when it is
+	// newer than its latest facts (which are then older than they look),
+	// nil otherwise.
+	LastCollectFailure *CollectFailure `json:"last_collect_failure,omitempty"`
+}
+
+// CollectFailure is a failed collection of a host: when, the error's code
+// and its message.
+type CollectFailure struct {
+	At      time.Time `json:"at"`
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
 }
 
 // HostRestarts are the services a host's latest facts say need a

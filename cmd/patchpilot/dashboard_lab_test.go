@@ -29,7 +29,8 @@ import (
 // refused approving it on its page by the four-eyes rule, and sees it
 // aborted live when the operator aborts it through the API. Screenshots
 // of the live view before, during and after go to $PATCHPILOT_SCREENSHOTS
-// (or a new temporary folder), named in the test's output.
+// (or a new temporary folder, kept and named in the test's output when it
+// fails).
 func TestDashboardLiveOnTheLab(t *testing.T) {
 	needRoot(t)
 	exe := browsertest.Chromium(t)
@@ -320,15 +321,7 @@ type labBrowser struct {
 // window, the width of the documentation's screenshots.
 func newLabBrowser(t *testing.T, exe string, api *labAPI) *labBrowser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &labBrowser{t: t, ctx: ctx, api: api}
+	return &labBrowser{t: t, ctx: browsertest.Headless(t, exe, 1280, 1000), api: api}
 }
 
 // do runs the actions of a step. The step is bounded only so that a

@@ -1156,7 +1156,7 @@ func (d *demo) kpis(ctx context.Context) error {
 	d.detail("patches with no person involved: %d (%.0f%%): the demo approved the canary stages as you", rep.Unattended, 100*rep.UnattendedShare)
 	for _, t := range rep.TimeToPatch {
 		if t.Severity == "all" && t.Count > 0 {
-			d.detail("time from an update's availability to its installation: mean %s over %d patches (the demo advisories' publication dates count as availability)", t.Mean().Round(time.Minute), t.Count)
+			d.detail("time from an update's availability to its installation: mean %s over %d patches (the demo advisories' publication dates count as availability)", app.FormatSeconds(t.MeanSeconds), t.Count)
 		}
 	}
 	if n := len(rep.Compliance); n > 0 && rep.Compliance[n-1].Share != nil {

@@ -23,7 +23,10 @@ compliant, within_sla, out_of_sla (a pending security update is past its
 deadline; 'patchpilot report' lists them) or unknown (never collected).
 JSON fields: name, address, os_family, os_name, os_version, kernel, arch,
 package_count, pending_update_count, security_update_count,
-reboot_required, labels, collected_at, sla_state.`,
+reboot_required, labels, collected_at, last_collect_failure (when the last
+collection failed after the facts shown: at, code, message), sla_state.
+Hosts whose last collection failed are marked in the COLLECTED column and
+listed under the table with the error.`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
 		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
 			sums, err := a.HostSummaries(cmd.Context())
@@ -52,6 +55,7 @@ reboot_required, labels, collected_at, sla_state.`,
 					states[r.Name] = r.SLAState
 				}
 				writeHostRows(w, sums, states)
+				writeCollectFailures(w, sums)
 			})
 		}),
 	}
@@ -136,6 +140,9 @@ func writeHostRows(w io.Writer, sums []patchpilot.HostSummary, states map[string
 		if s.CollectedAt != nil {
 			collected = s.CollectedAt.Local().Format(time.DateTime)
 		}
+		if f := s.LastCollectFailure; f != nil {
+			collected += " (failed " + f.At.Local().Format(time.DateTime) + ")"
+		}
 		reboot := "no"
 		if s.RebootRequired {
 			reboot = "yes"
@@ -147,6 +154,31 @@ func writeHostRows(w io.Writer, sums []patchpilot.HostSummary, states map[string
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s%s\t%s\t%s\n", s.Name, s.Address, osName, dash(s.Kernel), dash(s.Arch),
 			s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount, state, reboot, labelsText(s.Labels), collected)
 	}
+}
+
+// writeCollectFailures says, under the hosts table, which hosts' last
+// collection failed after their latest facts, and why: what the table
+// shows of them is older than it looks.
+func writeCollectFailures(w io.Writer, sums []patchpilot.HostSummary) {
+	var failed []patchpilot.HostSummary
+	for _, s := range sums {
+		if s.LastCollectFailure != nil {
+			failed = append(failed, s)
+		}
+	}
+	if len(failed) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nThe last collection of %s failed; the facts shown are from the collection before, if any:\n", counted(len(failed), "host", "hosts"))
+	const most = 10
+	for i, s := range failed {
+		if i == most {
+			fmt.Fprintf(w, "  and %d more ('patchpilot hosts -o json' lists them as last_collect_failure)\n", len(failed)-most)
+			break
+		}
+		fmt.Fprintf(w, "  %s: %s\n", s.Name, escapeControls(truncate(s.LastCollectFailure.Message, 200), false))
+	}
+	fmt.Fprintln(w, "Once what the errors say is fixed, collect them again with 'patchpilot inventory collect'.")
 }
 
 // hostDetail is the JSON form of 'hosts show'.

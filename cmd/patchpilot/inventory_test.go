@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/patchpilot/patchpilot"
 )
 
 // TestCollectLocal checks the README's main job on this machine against
@@ -164,5 +168,52 @@ func TestInventoryPrune(t *testing.T) {
 	}
 	if out := e.mustRun("inventory", "prune"); !strings.Contains(out, "deleted 0 fact snapshots; kept the newest 10") {
 		t.Errorf("prune again printed %q", out)
+	}
+}
+
+// TestHostsMarkFailedCollections: a host whose last collection failed is
+// marked in 'hosts' (the COLLECTED column, a list under the table with
+// the error) and carries last_collect_failure in JSON; a host collected
+// since has none.
+func TestHostsMarkFailedCollections(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("not a Debian-family machine: dpkg-query not found")
+	}
+	e := newEnv(t)
+	e.mustRun("inventory", "collect", "--local", "--name", "controller")
+	inv := filepath.Join(e.home, "inv.ini")
+	// No SSH key in the test's home: the collection fails before any
+	// connection, naming the key.
+	if err := os.WriteFile(inv, []byte("[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("inventory", "collect", "-i", inv); r.code == 0 {
+		t.Fatalf("collecting a host without a key exited 0:\n%s%s", r.stdout, r.stderr)
+	}
+	out := e.mustRun("hosts")
+	for _, want := range []string{"never (failed ", "The last collection of 1 host failed", "  web1: ", "private key", "patchpilot inventory collect"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hosts lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "controller ") && strings.Contains(line, "failed") {
+			t.Errorf("the collected host is marked failed: %q", line)
+		}
+	}
+	type row struct {
+		Name    string                     `json:"name"`
+		Failure *patchpilot.CollectFailure `json:"last_collect_failure"`
+	}
+	rows := decodeJSON[[]row](t, e.mustRun("hosts", "-o", "json"))
+	got := map[string]*patchpilot.CollectFailure{}
+	for _, r := range rows {
+		got[r.Name] = r.Failure
+	}
+	if f := got["web1"]; f == nil || f.Code != string(patchpilot.EINVALID) || !strings.Contains(f.Message, "private key") || f.At.IsZero() {
+		t.Errorf("web1's last_collect_failure = %+v, want the key error with its time and code", f)
+	}
+	if f, ok := got["controller"]; !ok || f != nil {
+		t.Errorf("controller: present %v, last_collect_failure %+v; want present without one", ok, f)
 	}
 }

@@ -185,7 +185,7 @@ func (c *cli) withReader(run func(cmd *cobra.Command, args []string, r reader) e
 type localReader struct{ a *app.App }
 
 func (l localReader) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
-	return l.a.Store.HostSummaries(ctx)
+	return l.a.HostSummaries(ctx)
 }
 
 func (l localReader) HostShow(ctx context.Context, name string, packages bool) (patchpilot.Host, hostDetail, []patchpilot.HostUpdate, error) {

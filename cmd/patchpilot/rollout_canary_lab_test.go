@@ -22,8 +22,14 @@ const (
 	// judge's 20; the first change waits for it and the queries' 30 s
 	// rate window.
 	canaryLabBaseline = 110 * time.Second
-	canaryLabRuns     = 3
-	canaryLabStep     = 5 * time.Second
+	// canaryLabRuns good rollouts must pass without a false alarm. Each
+	// costs about two minutes (most of it the fresh baseline the reset
+	// makes it wait for), on the machine-wide lab lock; the judge's
+	// false-alarm rate itself is measured over thousands of simulated
+	// runs (internal/judge/bench), so the lab shows it on real metrics
+	// twice rather than more.
+	canaryLabRuns = 2
+	canaryLabStep = 5 * time.Second
 )
 
 // The canary section's queries: pp-demo-web's mean and p99 latency.

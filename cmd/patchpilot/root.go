@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,7 +151,13 @@ func (c *cli) rootCommand() *cobra.Command {
 		if args := cmd.Flags().Args(); cmd.HasSubCommands() && len(args) > 0 {
 			return unknownCommand(cmd, args[0])
 		}
-		return patchpilot.Errorf(patchpilot.EINVALID, "%s", plainFlagError(err.Error())).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
+		msg := plainFlagError(err.Error())
+		if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
+			if s := flagSuggestions(cmd, name); len(s) > 0 {
+				msg += "; did you mean --" + strings.Join(s, " or --") + "?"
+			}
+		}
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 	})
 	root.Flags().BoolVar(&showVersion, "version", false, "print patchpilot's version, as 'patchpilot version' does")
 	pf := root.PersistentFlags()
@@ -227,6 +234,48 @@ func suggestions(cmd *cobra.Command, name string) []string {
 	// cobra's own default distance, which it only sets on the root.
 	cmd.SuggestionsMinimumDistance = 2
 	return cmd.SuggestionsFor(name)
+}
+
+// flagSuggestions are cmd's flags (its own and those it inherits) close
+// to a mistyped one: at most two edits away, or starting with what was
+// typed.
+func flagSuggestions(cmd *cobra.Command, name string) []string {
+	var out []string
+	seen := map[string]bool{}
+	visit := func(f *pflag.Flag) {
+		if seen[f.Name] || f.Hidden {
+			return
+		}
+		seen[f.Name] = true
+		if editDistance(f.Name, name) <= 2 || len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+			out = append(out, f.Name)
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	slices.Sort(out)
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // unknownCommand is the usage error for a subcommand name that cmd does

@@ -96,6 +96,32 @@ func TestFlagErrorHintNamesTheCommand(t *testing.T) {
 	}
 }
 
+// TestMistypedFlagIsSuggested: an unknown flag close to one the command
+// takes (its own or an inherited one) names it; one close to none names
+// none.
+func TestMistypedFlagIsSuggested(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		want string // "" for no suggestion
+	}{
+		{[]string{"plan", "--patch", "security", "--taregts", "x"}, "unknown flag: --taregts; did you mean --targets?"},
+		{[]string{"inventory", "collect", "--limt", "web"}, "did you mean --limit?"},
+		{[]string{"hosts", "--outptu", "json"}, "did you mean --output?"},
+		{[]string{"plan", "--tar", "x"}, "did you mean --targets?"},
+		{[]string{"plan", "--zzzzzz"}, ""},
+	}
+	for _, tt := range tests {
+		r := e.runIn(tt.args...)
+		if r.code != 2 {
+			t.Errorf("patchpilot %s: exit %d, want 2", strings.Join(tt.args, " "), r.code)
+		}
+		if tt.want == "" && strings.Contains(r.stderr, "did you mean") || tt.want != "" && !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("patchpilot %s: stderr %q, want %q", strings.Join(tt.args, " "), r.stderr, tt.want)
+		}
+	}
+}
+
 // TestEveryGroupRejectsTypos walks the command tree: every command that
 // has subcommands exits 2 for a misspelt one and names the one it
 // resembles.

@@ -192,7 +192,7 @@ func (a *App) SourceHosts(ctx context.Context, name, limit string) ([]patchpilot
 				return nil, err
 			}
 			if len(hosts) == 0 {
-				return nil, patchpilot.Errorf(patchpilot.EINVALID, "--limit %q matches no host of inventory source %s", limit, name)
+				return nil, patchpilot.Errorf(patchpilot.EINVALID, "limit %q matches no host of inventory source %s", limit, name)
 			}
 		}
 		return hosts, nil

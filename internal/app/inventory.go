@@ -79,7 +79,7 @@ func (a *App) LoadInventory(path, limit string) (hosts []patchpilot.Host, warnin
 			return nil, nil, err
 		}
 		if len(hosts) == 0 {
-			return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "--limit %q matches no host of %s", limit, path)
+			return nil, nil, patchpilot.Errorf(patchpilot.EINVALID, "limit %q matches no host of %s", limit, path)
 		}
 	}
 	return hosts, res.Warnings, nil

@@ -150,7 +150,49 @@ func (a *App) OutcomeCounts(ctx context.Context) (map[patchpilot.OutcomeKind]int
 // The labels maps are shared: read them only.
 func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
 	sums, err := a.keptSummaries(ctx)
-	return slices.Clone(sums), err
+	if err != nil {
+		return nil, err
+	}
+	sums = slices.Clone(sums)
+	return sums, a.markCollectFailures(ctx, sums)
+}
+
+// markCollectFailures sets LastCollectFailure on the summaries of hosts
+// whose last collection failed after their latest facts were collected
+// (or that were never collected), from the inventory's failure events
+// since the oldest of those facts.
+func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSummary) error {
+	var since time.Time
+	for i, s := range sums {
+		if s.CollectedAt == nil {
+			since = time.Time{}
+			break
+		}
+		if i == 0 || s.CollectedAt.Before(since) {
+			since = *s.CollectedAt
+		}
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	evs, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, Since: since})
+	if err != nil {
+		return err
+	}
+	last := make(map[string]patchpilot.Event, len(evs))
+	for _, e := range evs {
+		last[e.Host] = e // in id order: the last one stays
+	}
+	for i, s := range sums {
+		e, ok := last[s.Name]
+		if !ok || s.CollectedAt != nil && !e.Time.After(*s.CollectedAt) {
+			continue
+		}
+		var d patchpilot.CollectFailedData
+		_ = json.Unmarshal(e.Data, &d) // the code is optional
+		sums[i].LastCollectFailure = &patchpilot.CollectFailure{At: e.Time, Code: string(d.Code), Message: e.Message}
+	}
+	return nil
 }
 
 // keptSummaries is the kept answer HostSummaries copies: callers share it

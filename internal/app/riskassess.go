@@ -92,13 +92,13 @@ func parsePatchSpec(spec string) ([]pin, error) {
 		name, version, _ := strings.Cut(part, "=")
 		name, version = strings.TrimSpace(name), strings.TrimSpace(version)
 		if name == "" || strings.ContainsAny(name, " \t") {
-			return nil, patchpilot.Errorf(patchpilot.EINVALID, "--patch %q: %q: expected name=version", spec, part).
+			return nil, patchpilot.Errorf(patchpilot.EINVALID, "patch %q: %q: expected name=version", spec, part).
 				WithHint(`give packages as "openssl=3.0.15-1~deb12u1,libssl3=3.0.15-1~deb12u1"`)
 		}
 		pins = append(pins, pin{name, version})
 	}
 	if len(pins) == 0 && spec != "" {
-		return nil, patchpilot.Errorf(patchpilot.EINVALID, "--patch %q: no package named", spec)
+		return nil, patchpilot.Errorf(patchpilot.EINVALID, "patch %q: no package named", spec)
 	}
 	return pins, nil
 }
@@ -725,7 +725,7 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 	}
 	if q.Package == "" {
 		if q.Host != "" {
-			return ex, patchpilot.Errorf(patchpilot.EINVALID, "--host needs --package").
+			return ex, patchpilot.Errorf(patchpilot.EINVALID, "explaining on host %q needs a package", q.Host).
 				WithHint("name the package to explain on that host")
 		}
 		return ex, nil

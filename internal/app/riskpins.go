@@ -208,7 +208,7 @@ func pinError(pin patchpilot.PackagePin, s pinSightings, hosts int) error {
 		}
 		return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).WithHint(hint)
 	}
-	return patchpilot.Errorf(patchpilot.EINVALID, "--patch pin %q: no target can go to version %s; inventory saw %s %s",
+	return patchpilot.Errorf(patchpilot.EINVALID, "patch pin %q: no target can go to version %s; inventory saw %s %s",
 		pin.String(), pin.Version, pin.Name, strings.Join(saw, "; ")).WithHint(hint)
 }
 

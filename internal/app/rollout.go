@@ -276,8 +276,9 @@ type PlanProposal struct {
 	// because the patch is quarantined on their class; the header says
 	// them too.
 	Warnings []string
-	// quarantine are the warnings about quarantined targets.
-	quarantine []string
+	// standing are the warnings that hold whatever the stages: about
+	// quarantined targets, and a patch pending on none of the targets.
+	standing []string
 }
 
 // planLevel is the default plan shape of each strategy.
@@ -340,7 +341,7 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 			WithHint("collect them with 'patchpilot inventory collect', or name them with --targets")
 	}
 	if len(targets) == 0 {
-		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "--targets %q selects none of the %d known hosts", selector, len(views)).
+		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "the selector %q selects none of the %d known hosts", selector, len(views)).
 			WithHint("check the selector against 'patchpilot hosts'")
 	}
 	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined, fr)
@@ -353,8 +354,7 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 		return PlanProposal{}, err
 	}
 	score, baseLevel, reasons := planner.BaselineRisk(in)
-	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, quarantine: quarantine,
-		Quarantined: quarantinedOut}
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, Quarantined: quarantinedOut}
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}
@@ -388,7 +388,11 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 		return PlanProposal{}, err
 	}
 	prop.Header = append(prop.Header, depsHeader...)
-	for _, w := range quarantine {
+	prop.standing = quarantine
+	if len(prop.Risk.Hosts) == 0 {
+		prop.standing = append(prop.standing, nothingPending(patch, len(prop.Targets)))
+	}
+	for _, w := range prop.standing {
 		prop.Header = append(prop.Header, "warning: "+w)
 	}
 	p, metricsHeader := a.withMetricGates(p)
@@ -399,8 +403,18 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 	prop.Plan = p
 	prop.riskLines, prop.targetViews = len(prop.Header), targets
 	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, targets, prop.Header)
-	prop.Warnings = append(prop.Warnings, quarantine...)
+	prop.Warnings = append(prop.Warnings, prop.standing...)
 	return prop, nil
+}
+
+// nothingPending says that a proposed plan would install nothing now: the
+// patch is pending on none of its targets, as their last collection tells.
+func nothingPending(patch patchpilot.PatchSpec, targets int) string {
+	what := "the patch is pending on none"
+	if patch.SecurityAll || len(patch.Packages) == 0 {
+		what = "no security update is pending on any"
+	}
+	return fmt.Sprintf("%s of the %d targets as their last collection tells: the plan installs nothing unless that changes ('patchpilot inventory collect' reads them again)", what, targets)
 }
 
 // withPlan replaces the proposal's plan (a schedule's template gives it
@@ -408,7 +422,7 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 func (prop *PlanProposal) withPlan(p patchpilot.Plan) {
 	prop.Plan = p
 	prop.Stages, prop.Header, prop.Warnings = proposedStages(p, prop.targetViews, prop.Header[:prop.riskLines])
-	prop.Warnings = append(prop.Warnings, prop.quarantine...)
+	prop.Warnings = append(prop.Warnings, prop.standing...)
 }
 
 // ProposedStage is one stage of a proposed plan resolved over its

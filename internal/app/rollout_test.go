@@ -1,6 +1,7 @@
 package app
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,54 @@ func TestProposePlanAndStatus(t *testing.T) {
 	}
 	if _, err := a.RolloutStatus(ctx, "r-none"); patchpilot.ErrorCode(err) != patchpilot.ENOTFOUND {
 		t.Errorf("unknown rollout: %v", err)
+	}
+}
+
+// TestProposePlanWarnsWhenNothingIsPending: a plan for a patch pending on
+// none of its targets is still written (a schedule may run it later), but
+// with a warning that it installs nothing now; a pending patch gets none.
+func TestProposePlanWarnsWhenNothingIsPending(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	hosts := []patchpilot.Host{{Name: "web1", Labels: map[string]string{"role": "web"}}, {Name: "web2", Labels: map[string]string{"role": "web"}}}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "curl", Version: "7.88.1-10", SourceName: "curl"}},
+			Updates:  []patchpilot.Update{{Package: "curl", InstalledVersion: "7.88.1-10", CandidateVersion: "7.88.1-10+deb12u1"}}}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warned := func(prop PlanProposal, want string) bool {
+		return slices.ContainsFunc(prop.Warnings, func(w string) bool { return strings.Contains(w, want) })
+	}
+	for _, tt := range []struct {
+		name  string
+		patch patchpilot.PatchSpec
+		want  string // "" for no warning
+	}{
+		{"no security update", patchpilot.PatchSpec{SecurityAll: true}, "no security update is pending on any of the 2 targets"},
+		{"the version every target runs", patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "curl", Version: "7.88.1-10"}}}, "the patch is pending on none of the 2 targets"},
+		{"a pending update", patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "curl", Version: "7.88.1-10+deb12u1"}}}, ""},
+	} {
+		prop, err := a.ProposePlan(ctx, tt.patch, "role=web")
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if tt.want == "" {
+			if warned(prop, "installs nothing") {
+				t.Errorf("%s: warnings %q, want none saying it installs nothing", tt.name, prop.Warnings)
+			}
+			continue
+		}
+		if !slices.ContainsFunc(prop.Header, func(l string) bool { return strings.HasPrefix(l, "warning: ") && strings.Contains(l, tt.want) }) {
+			t.Errorf("%s: header %q lacks the warning %q", tt.name, prop.Header, tt.want)
+		}
+		if !warned(prop, tt.want) || len(prop.Plan.Stages) == 0 {
+			t.Errorf("%s: warnings %q over %d stages, want a plan and a warning with %q", tt.name, prop.Warnings, len(prop.Plan.Stages), tt.want)
+		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package browsertest finds the browser that the dashboard's browser tests
-// drive, and the folder where they keep their screenshots.
+// Package browsertest finds and starts the browser that the dashboard's
+// browser tests drive, and gives the folder where they keep their
+// screenshots.
 package browsertest
 
 import (
@@ -30,22 +31,50 @@ func Chromium(t testing.TB) string {
 }
 
 // ScreenshotDir is where a browser test writes its screenshots:
-// $PATCHPILOT_SCREENSHOTS, or a new folder named from prefix under the
-// temporary directory, kept after the test. The test's log names it,
-// saying what the screenshots show.
+// $PATCHPILOT_SCREENSHOTS, kept; or else a new folder named from prefix
+// under the temporary directory, kept only when the test fails (a passing
+// run leaves nothing behind). The test's log names a kept folder, saying
+// what the screenshots show.
 func ScreenshotDir(t testing.TB, prefix, what string) string {
 	t.Helper()
-	dir := os.Getenv("PATCHPILOT_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", prefix); err != nil {
+	if dir := os.Getenv("PATCHPILOT_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("screenshots of %s: %s", what, dir)
+		return dir
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshots of %s: %s", what, dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screenshots of %s, kept: %s", what, dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	return dir
+}
+
+// Headless starts a headless Chromium (exe, from Chromium) with a window
+// of the given size and returns its context, closed when the test ends.
+// The browser's own temporary files (its profile, its singleton socket)
+// go to a folder of the test's, removed with it.
+func Headless(t testing.TB, exe string, width, height int) context.Context {
+	t.Helper()
+	tmp := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(width, height),
+		chromedp.UserDataDir(filepath.Join(tmp, "profile")), chromedp.Env("TMPDIR="+tmp))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
 }
 
 // FullScreenshot writes a PNG screenshot of the whole page to dir/name.png.

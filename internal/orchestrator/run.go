@@ -174,7 +174,11 @@ func (e *Engine) drive(ctx context.Context, id string) (patchpilot.RolloutState,
 		return rn.dryRun(ctx)
 	}
 	if r.State == patchpilot.RolloutPending {
-		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, "started by "+e.owner()); err != nil {
+		reason := "started"
+		if r.CreatedBy != "" {
+			reason += " by " + r.CreatedBy
+		}
+		if err := rn.setRollout(ctx, patchpilot.RolloutRunning, reason+", driven by controller "+e.owner()); err != nil {
 			return "", err
 		}
 	}

@@ -348,10 +348,20 @@ func (j *job) verify(ctx context.Context) error {
 	if err := j.runHooks(ctx, phasePost, j.rn.r.Plan.Hooks.Post); err != nil {
 		return err
 	}
+	bake := j.stage.Bake
 	if j.hc == nil {
+		// No criteria: nothing to check, but the bake is still a soak
+		// time the plan asked for, in which people and alerts may pause
+		// or abort the rollout before the next host.
+		if bake > 0 {
+			j.rn.e.event(ctx, j.rn.r.ID, j.hr.Host, patchpilot.EventHostState,
+				fmt.Sprintf("%s bakes %s with no health criteria: nothing is checked meanwhile; pause or abort the rollout to stop it", j.hr.Host, bake), nil)
+			if err := j.rn.e.sleep(ctx, bake); err != nil {
+				return failed("verify interrupted: %s", err)
+			}
+		}
 		return nil
 	}
-	bake := j.stage.Bake
 	deadline := j.rn.e.now().Add(bake)
 	extensions := 0
 	// A canary judge may look until its bake limit before its final
