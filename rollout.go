@@ -2,6 +2,8 @@ package patchpilot
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,13 @@ const (
 	RolloutAborted         RolloutState = "aborted"
 )
 
+// RolloutStates lists every rollout state, for code that must treat each
+// of them (a store that turns Final into a query, say).
+func RolloutStates() []RolloutState {
+	return []RolloutState{RolloutPending, RolloutRunning, RolloutWaitingApproval, RolloutPaused,
+		RolloutRollingBack, RolloutSucceeded, RolloutHalted, RolloutRolledBack, RolloutFailed, RolloutAborted}
+}
+
 // Final reports whether the engine has nothing more to do for the rollout.
 func (s RolloutState) Final() bool {
 	switch s {
@@ -30,6 +39,26 @@ func (s RolloutState) Final() bool {
 		return true
 	}
 	return false
+}
+
+// HeldReasonPrefix begins the reason of a rollout halted for a person (see
+// Held).
+const HeldReasonPrefix = "held"
+
+// Held reports a rollout halted for a person (a stage rolled back by
+// rollback_wave_and_hold, no maintenance window, no room in the disruption
+// budgets): unlike other halts, it can be resumed or aborted, so it is not
+// over although its state is final.
+func Held(state RolloutState, reason string) bool {
+	return state == RolloutHalted && strings.HasPrefix(reason, HeldReasonPrefix)
+}
+
+// HoldsHosts reports whether a rollout in this state, with this reason,
+// may still change its hosts without a new rollout: it is not final, or it
+// is held for a person who may resume it. Two rollouts never hold one host
+// at once (see RolloutStore.CreateRollout); a dry run holds none.
+func HoldsHosts(state RolloutState, reason string) bool {
+	return !state.Final() || Held(state, reason)
 }
 
 // StageState is the state of one stage of a rollout.
@@ -177,7 +206,9 @@ type RolloutFilter struct {
 	State RolloutState
 	// Active keeps the rollouts not in a final state (RolloutState.Final).
 	Active bool
-	Limit  int
+	// Since, when set, keeps the rollouts created at or after it.
+	Since time.Time
+	Limit int
 }
 
 // RolloutStore keeps rollouts, their stages and host pipelines, incidents,
@@ -185,7 +216,11 @@ type RolloutFilter struct {
 // rollout. Every method is one transaction.
 type RolloutStore interface {
 	// CreateRollout stores a new rollout with its stages (and their
-	// assigned hosts) and a pending HostRun for every assigned host.
+	// assigned hosts) and a pending HostRun for every assigned host. A
+	// rollout (not a dry run) over a host that another rollout, not a dry
+	// run, holds (HoldsHosts) is refused with HostsHeldError's ECONFLICT
+	// and nothing is stored; the check and the creation are atomic, so
+	// of two rollouts over one host created at once one at most succeeds.
 	CreateRollout(ctx context.Context, r Rollout) error
 	// Rollout returns a rollout with its stages; ENOTFOUND if unknown.
 	Rollout(ctx context.Context, id string) (Rollout, error)
@@ -243,4 +278,63 @@ type RolloutStore interface {
 	// nothing: a host that is not in fromStage is EINVALID, one that is no
 	// longer pending is ECONFLICT, an unknown rollout or stage ENOTFOUND.
 	MoveHosts(ctx context.Context, rollout, fromStage, toStage string, hosts []string) error
+}
+
+// HostsHolder is a rollout that holds some hosts another rollout asked
+// for (see HoldsHosts).
+type HostsHolder struct {
+	Rollout string
+	State   RolloutState
+	Reason  string
+	Hosts   []string // the hosts asked for that it holds, sorted
+}
+
+// HostsHeldError is the ECONFLICT that refuses a rollout, or a rollback,
+// over hosts that other rollouts hold: it names each holding rollout, its
+// state and the hosts, and the hint names the command that shows what each
+// holder waits for.
+func HostsHeldError(holders []HostsHolder) *Error {
+	var parts, status []string
+	for i, h := range holders {
+		state := string(h.State)
+		if Held(h.State, h.Reason) {
+			state = "held for a person"
+		}
+		what := "host " + fewNames(h.Hosts)
+		if len(h.Hosts) > 1 {
+			what = "hosts " + fewNames(h.Hosts)
+		}
+		if i == 0 {
+			verb := " is"
+			if len(h.Hosts) > 1 {
+				verb = " are"
+			}
+			parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", what, verb, h.Rollout, state))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s in rollout %s (%s)", what, h.Rollout, state))
+		}
+		status = append(status, "'patchpilot rollout status "+h.Rollout+"'")
+	}
+	which, hint := ", which has not finished", "finish it first (%s shows what it waits for and how to end it), or leave those hosts out of the targets"
+	if len(holders) > 1 {
+		which, hint = "; those rollouts have not finished", "finish them first (%s show what they wait for and how to end them), or leave those hosts out of the targets"
+	}
+	return Errorf(ECONFLICT, "%s%s: one rollout at a time changes a host", strings.Join(parts, ", "), which).
+		WithHint(fmt.Sprintf(hint, joinAnd(status)))
+}
+
+// fewNames lists up to five names, then how many more there are.
+func fewNames(names []string) string {
+	if len(names) <= 5 {
+		return joinAnd(names)
+	}
+	return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+}
+
+// joinAnd joins names as a sentence does: "a", "a and b", "a, b and c".
+func joinAnd(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -23,13 +23,14 @@ import (
 // An operator starts the rollout through the API; its first stage waits
 // for an approval. Approver A, logged in to the dashboard, approves it on
 // the rollout's page and then, without a reload, sees the hosts' states
-// change as the server drives the stages on to the end. Approver B, who
-// started a second rollout, is refused approving it on its page by the
-// four-eyes rule, and sees it aborted live when the operator aborts it
-// through the API. In between, A rolls one host of the finished rollout
-// back from its page and sees that live too. Screenshots of the live
-// view before, during and after go to $PATCHPILOT_SCREENSHOTS (or a new
-// temporary folder, kept and named in the test's output when it fails).
+// change as the server drives the stages on to the end. A then rolls one
+// host of the finished rollout back from its page and sees that live too.
+// Approver B, who then started a second rollout over that host, is
+// refused approving it on its page by the four-eyes rule, and sees it
+// aborted live when the operator aborts it through the API. Screenshots
+// of the live view before, during and after go to $PATCHPILOT_SCREENSHOTS
+// (or a new temporary folder, kept and named in the test's output when it
+// fails).
 func TestDashboardLiveOnTheLab(t *testing.T) {
 	needRoot(t)
 	exe := browsertest.Chromium(t)
@@ -76,18 +77,6 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 			t.Fatalf("%s has pp-demo-web %s before the approval; want 1.0.0", h, v)
 		}
 	}
-	// Approver B starts a second rollout over one host, which waits for
-	// an approval B may not give.
-	ownPlan, err := os.ReadFile(labPlan(t, "pp-demo-web=1.1.0", []string{rest}, "",
-		"{name: only, targets: rest, "+labCriteria+", bake: 1s, timeout: 3m, approval: required}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := api.start(tok["approver-b"], string(ownPlan))
-	api.waitFor(tok["operator"], second, "the second rollout to wait for an approval", func(st rolloutStatus) bool {
-		return st.State == "waiting_approval"
-	})
-
 	dir := browsertest.ScreenshotDir(t, "patchpilot-live-lab-", "the live view")
 	b := newLabBrowser(t, exe, api)
 
@@ -188,6 +177,20 @@ func TestDashboardLiveOnTheLab(t *testing.T) {
 	}
 	st = api.status(tok["operator"], first)
 	t.Logf("after the rollback of %s rollout %s is %s (%s)", rest, first, st.State, st.Reason)
+
+	// Approver B starts a second rollout over the rolled-back host, which
+	// waits for an approval B may not give. It starts only now: a host is
+	// in one unfinished rollout at a time, and the first rollout held
+	// this one until its rollback ended.
+	ownPlan, err := os.ReadFile(labPlan(t, "pp-demo-web=1.1.0", []string{rest}, "",
+		"{name: only, targets: rest, "+labCriteria+", bake: 1s, timeout: 3m, approval: required}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := api.start(tok["approver-b"], string(ownPlan))
+	api.waitFor(tok["operator"], second, "the second rollout to wait for an approval", func(st rolloutStatus) bool {
+		return st.State == "waiting_approval"
+	})
 
 	// Approver B may not approve the rollout B started.
 	b.submit("log out", `form[action="/ui/logout"] button`, http.StatusOK)

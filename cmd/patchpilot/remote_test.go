@@ -251,6 +251,14 @@ func TestRemoteRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	l = f.local("rollout", "start", plan)
+	// The local rollout waits with the hosts the server's is to take: a
+	// host is in one unfinished rollout at a time, so it is aborted
+	// first.
+	if lm := rolloutID.FindStringSubmatch(l.stdout); lm == nil {
+		t.Fatalf("rollout start locally: exit %d, no rollout id in\n%s\n%s", l.code, l.stdout, l.stderr)
+	} else if a := f.local("rollout", "abort", lm[1]); a.code != 0 {
+		t.Fatalf("rollout abort %s locally: exit %d\n%s", lm[1], a.code, a.stderr)
+	}
 	r = f.remote(patchpilot.RoleOperator, "rollout", "start", plan, "--poll-interval", "10ms")
 	if l.code != patchpilot.ExitWaitingApproval || r.code != l.code {
 		t.Fatalf("rollout start: exit %d locally, %d against the server; want 12 both\nremote stdout:\n%s\nremote stderr:\n%s", l.code, r.code, r.stdout, r.stderr)

@@ -125,6 +125,7 @@ func TestFourEyes(t *testing.T) {
 	}
 
 	// The local user started this one and approves it: not bound.
+	endRollout(t, a, id) // the next rollout takes the same hosts
 	id2, err := c.Start(ctx, p, src, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +134,7 @@ func TestFourEyes(t *testing.T) {
 		t.Errorf("the local user approving their own rollout: %v", err)
 	}
 	// A token that started a rollout from a file is refused too.
+	endRollout(t, a, id2) // the next rollout takes the same hosts
 	id3, err := c.Start(ctx, p, src, StartOptions{Actor: "token:dave"})
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +151,7 @@ func TestFourEyes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	endRollout(t, a, id3) // the next rollout takes the same hosts
 	id4, err := c.Start(ctx, p4, src4, StartOptions{Actor: "token:erin"})
 	if err != nil {
 		t.Fatal(err)

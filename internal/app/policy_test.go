@@ -400,5 +400,15 @@ func TestTwoApproversAtOnce(t *testing.T) {
 		if !strings.Contains(sr.ApprovedBy, "token:alice") || !strings.Contains(sr.ApprovedBy, "token:bob") {
 			t.Fatalf("round %d: two distinct approvers at once left the stage approved by %q", round, sr.ApprovedBy)
 		}
+		endRollout(t, a, id) // the next round's rollout takes the same host
+	}
+}
+
+// endRollout marks a rollout a test has done with as aborted, so that
+// another rollout may take its hosts (see Store.CreateRollout).
+func endRollout(t *testing.T, a *App, id string) {
+	t.Helper()
+	if err := a.Store.SetRolloutState(context.Background(), id, patchpilot.RolloutAborted, "the test is done with it"); err != nil {
+		t.Fatal(err)
 	}
 }

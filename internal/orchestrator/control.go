@@ -333,6 +333,9 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 		}
 		marked = append(marked, h)
 	}
+	if err := e.laterRollouts(ctx, r, hosts); err != nil {
+		return nil, err
+	}
 	now := e.now()
 	for _, h := range marked {
 		h.State, h.Reason, h.UpdatedAt, h.FinishedAt = patchpilot.HostRollingBack, "rollback requested by "+actor, now, nil
@@ -341,6 +344,23 @@ func (e *Engine) RequestRollback(ctx context.Context, id string, hosts []string,
 		}
 	}
 	if err := e.setRolloutState(ctx, id, r.State, patchpilot.RolloutRollingBack, "rollback of "+strings.Join(hosts, ", ")+" requested by "+actor); err != nil {
+		return nil, err
+	}
+	// From here the rollout holds its hosts and a new rollout over them is
+	// refused; one created since the check above is found now, and the
+	// request is undone before any controller acts on it (only a rollout
+	// that held no hosts before, one that is over, can meet one, and no
+	// controller drives it).
+	if err := e.laterRollouts(ctx, r, hosts); err != nil {
+		undo := context.WithoutCancel(ctx)
+		for _, h := range marked {
+			if serr := e.Store.SaveHostRun(undo, h); serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+		}
+		if serr := e.setRolloutState(undo, id, patchpilot.RolloutRollingBack, r.State, r.Reason); serr != nil {
+			return nil, errors.Join(err, serr)
+		}
 		return nil, err
 	}
 	e.request(ctx, id, actor, "rollback of "+strings.Join(hosts, ", ")+" requested")
@@ -475,4 +495,69 @@ func (rn *run) dryRunInterrupted(ctx context.Context) error {
 	}
 	return patchpilot.Errorf(patchpilot.ECANCELED, "dry run of rollout %s interrupted: nothing was changed", rn.r.ID).
 		WithHint("run it again with 'patchpilot rollout start PLAN --dry-run'")
+}
+
+// laterRollouts refuses a rollback of rollout r on hosts that a later
+// rollout (not a dry run) holds or has changed since. A rollback restores
+// the versions a host had before r: over a later rollout's change it would
+// undo that change behind its back, and over a rollout still running it
+// would act on the host at the same time. A later rollout that rolled the
+// host back itself left it as r did, so r may roll it back then.
+func (e *Engine) laterRollouts(ctx context.Context, r patchpilot.Rollout, hosts []string) error {
+	later, err := e.Store.Rollouts(ctx, patchpilot.RolloutFilter{Since: r.CreatedAt})
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, h := range hosts {
+		want[h] = true
+	}
+	var holders []patchpilot.HostsHolder
+	var changed, first []string
+	// Oldest first, as a refusal of a start names its holders.
+	for _, y := range slices.Backward(later) {
+		if y.ID == r.ID || y.DryRun {
+			continue
+		}
+		var mine []string
+		for _, s := range y.Stages {
+			for _, h := range s.Hosts {
+				if want[h] {
+					mine = append(mine, h)
+				}
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		slices.Sort(mine)
+		if patchpilot.HoldsHosts(y.State, y.Reason) {
+			holders = append(holders, patchpilot.HostsHolder{Rollout: y.ID, State: y.State, Reason: y.Reason, Hosts: mine})
+			continue
+		}
+		var theirs []string
+		for _, h := range mine {
+			hr, err := e.Store.HostRun(ctx, y.ID, h)
+			if err != nil {
+				return err
+			}
+			if hr.Order > 0 && hr.State != patchpilot.HostRolledBack {
+				theirs = append(theirs, h)
+			}
+		}
+		if len(theirs) > 0 {
+			changed = append(changed, fmt.Sprintf("rollout %s changed %s after it", y.ID, strings.Join(theirs, ", ")))
+			first = append(first, fmt.Sprintf("'patchpilot rollout rollback %s --hosts %s'", y.ID, strings.Join(theirs, ",")))
+		}
+	}
+	if len(holders) > 0 {
+		return patchpilot.HostsHeldError(holders)
+	}
+	if len(changed) > 0 {
+		slices.Reverse(first)
+		return patchpilot.Errorf(patchpilot.ECONFLICT, "rolling back rollout %s would undo later changes: %s", r.ID, strings.Join(changed, "; ")).
+			WithHint("a rollback restores the versions a host had before its rollout: roll the later changes back first (" +
+				strings.Join(first, ", then ") + "), or patch the hosts forward with a new rollout")
+	}
+	return nil
 }

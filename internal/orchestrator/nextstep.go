@@ -23,11 +23,10 @@ func RollbackCandidates(runs []patchpilot.HostRun) []string {
 	return hosts
 }
 
-// Held reports a rollout halted for a person after a stage was rolled back
-// (rollback_wave_and_hold): unlike other halts, it can be resumed or
-// aborted.
+// Held reports a rollout halted for a person (patchpilot.Held): unlike
+// other halts, it can be resumed or aborted.
 func Held(state patchpilot.RolloutState, reason string) bool {
-	return state == patchpilot.RolloutHalted && strings.HasPrefix(reason, "held")
+	return patchpilot.Held(state, reason)
 }
 
 // NextStep is the hint for a person looking at a rollout in this state:

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -158,7 +159,9 @@ func (rn *run) planStage(name string) patchpilot.Stage {
 
 // rollbackRequested carries out the rollbacks a person asked for (hosts
 // waiting in rolling_back), after the hosts in flight have finished, and
-// ends the rollout rolled back (or failed when a rollback failed).
+// ends the rollout rolled back (or failed when a rollback failed). A
+// paused or held rollout with work left goes back to waiting for its
+// person instead (see backToHold).
 func (rn *run) rollbackRequested(ctx context.Context) (patchpilot.RolloutState, error) {
 	if rn.r.State != patchpilot.RolloutRollingBack {
 		if err := rn.setRollout(ctx, patchpilot.RolloutRollingBack, rn.r.Reason); err != nil {
@@ -179,6 +182,9 @@ func (rn *run) rollbackRequested(ctx context.Context) (patchpilot.RolloutState, 
 	}
 	order := reverseOrder(pick)
 	okHosts, failedBack := rn.rollbackHosts(ctx, all, order, "")
+	if state, ok, err := rn.backToHold(ctx, okHosts, failedBack); err != nil || ok {
+		return state, err
+	}
 	for _, name := range all {
 		if name.State == patchpilot.HostPending {
 			_ = rn.skipHost(ctx, all, name.Host, "rollout rolled back")
@@ -202,4 +208,65 @@ func (rn *run) rollbackRequested(ctx context.Context) (patchpilot.RolloutState, 
 		rn.incident(ctx, "", reason, all, order)
 	}
 	return state, rn.setRollout(ctx, state, reason)
+}
+
+// backToHold ends a person's rollback of some hosts of a paused or held
+// rollout: when every asked rollback succeeded and other hosts it changed
+// are not rolled back, it goes back to the state it was in (paused, or
+// halted and held), its reason saying what was rolled back, so that the
+// rest can still be resumed, aborted or rolled back. Its stages and
+// pending hosts are left as they are. ok is false when the rollout ends as
+// a whole instead: a rollback of every changed host rolls the rollout
+// back, and one that failed fails it.
+func (rn *run) backToHold(ctx context.Context, okHosts, failedBack []string) (patchpilot.RolloutState, bool, error) {
+	if len(failedBack) > 0 || len(okHosts) == 0 {
+		return "", false, nil
+	}
+	prev, why, err := rn.stateBeforeRollback(ctx)
+	if err != nil || !(prev == patchpilot.RolloutPaused || Held(prev, why)) {
+		return "", false, err
+	}
+	rn.invalidate()
+	all, _, err := rn.hostRuns(ctx, -1)
+	if err != nil {
+		return "", false, err
+	}
+	left := false
+	for _, h := range all {
+		if rollbackCandidate(h) {
+			left = true
+			break
+		}
+	}
+	if !left {
+		return "", false, nil
+	}
+	reason := why + "; then rolled back " + strings.Join(okHosts, ", ") + " on request"
+	return prev, true, rn.setRollout(ctx, prev, reason)
+}
+
+// stateBeforeRollback returns the state and reason the rollout had when
+// it went to rolling_back, as its rollout.state events recorded them;
+// empty when they do not say (older events without a payload).
+func (rn *run) stateBeforeRollback(ctx context.Context) (patchpilot.RolloutState, string, error) {
+	evs, err := rn.e.Store.Events(ctx, patchpilot.EventFilter{Rollout: rn.r.ID, Kind: patchpilot.EventRolloutState})
+	if err != nil {
+		return "", "", err
+	}
+	var prev patchpilot.RolloutState
+	for i := len(evs) - 1; i >= 0; i-- {
+		var d patchpilot.RolloutStateData
+		if json.Unmarshal(evs[i].Data, &d) != nil || d.State == "" {
+			continue
+		}
+		switch {
+		case prev == "" && d.State == patchpilot.RolloutRollingBack && d.Previous != patchpilot.RolloutRollingBack:
+			if prev = d.Previous; prev == "" {
+				return "", "", nil
+			}
+		case prev != "" && d.State == prev:
+			return prev, d.Reason, nil
+		}
+	}
+	return "", "", nil
 }

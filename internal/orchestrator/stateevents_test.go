@@ -62,6 +62,11 @@ stages:
 		t.Fatal(err)
 	}
 	has(id, patchpilot.RolloutStateData{State: patchpilot.RolloutRollingBack, Reason: "rollback of " + first + " requested by user:bob", Previous: patchpilot.RolloutSucceeded})
+	// The rollback is carried out before another rollout takes the
+	// hosts.
+	if got, err := e.e.Run(ctx, id); err != nil || !got.Final() {
+		t.Fatalf("the rollback's run = %s, %v", got, err)
+	}
 
 	id2 := e.start(plan)
 	if err := e.e.Abort(ctx, id2, "user:bob"); err != nil {

@@ -87,6 +87,8 @@ func TestRequestsAndAnswersConformToTheOpenAPIDocument(t *testing.T) {
 	check("GET", "/api/v1/plans/"+plan.ID, viewer, "", "", 200)
 	st := decode[app.RolloutStatus](t, check("POST", "/api/v1/rollouts", operator, `{"plan": `+jsonString(approvalPlan)+`}`, js, 201))
 	f.waitState(st.ID, is(patchpilot.RolloutWaitingApproval))
+	// Its hosts are taken until it finishes.
+	check("POST", "/api/v1/rollouts", operator, `{"plan": `+jsonString(approvalPlan)+`}`, js, 409)
 	check("GET", "/api/v1/rollouts?limit=10", viewer, "", "", 200)
 	check("GET", "/api/v1/rollouts/"+st.ID, viewer, "", "", 200)
 	check("GET", "/api/v1/rollouts/"+st.ID+"/events?after=0", viewer, "", "", 200)

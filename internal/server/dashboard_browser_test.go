@@ -32,9 +32,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err := seedFleet(a); err != nil {
 			t.Fatal(err)
 		}
+		// The three rollouts wait at once: each has hosts of its own.
+		seedHostsIn(t, a, "test-b", "web-3", "web-4")
+		seedHostsIn(t, a, "test-c", "web-5", "web-6")
 	}})
-	byOperator := f.startApproval(patchpilot.RoleOperator)
-	byApprover := f.startApproval(patchpilot.RoleApprover)
+	byOperator := f.startApprovalOn(patchpilot.RoleOperator, "test-b")
+	byApprover := f.startApprovalOn(patchpilot.RoleApprover, "test-c")
 	live := f.startApproval(patchpilot.RoleOperator)
 	// The canary judge's looks at one metric, for the charts.
 	for look, e := range [][3]float64{{0.03, -0.06, 0.12}, {0.04, -0.02, 0.1}, {0.035, 0.005, 0.065}, {0.03, 0.01, 0.05}} {

@@ -242,7 +242,15 @@ func TestDashboardCookieSecureUnderTLS(t *testing.T) {
 // waits until it waits for its approval.
 func (f *fixture) startApproval(role patchpilot.Role) string {
 	f.t.Helper()
-	st := decode[app.RolloutStatus](f.t, f.as(role, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(approvalPlan)+`}`, http.StatusCreated))
+	return f.startApprovalOn(role, "test")
+}
+
+// startApprovalOn is startApproval over the hosts labelled env=env (see
+// seedHostsIn).
+func (f *fixture) startApprovalOn(role patchpilot.Role, env string) string {
+	f.t.Helper()
+	plan := strings.Replace(approvalPlan, `selector: "env=test"`, `selector: "env=`+env+`"`, 1)
+	st := decode[app.RolloutStatus](f.t, f.as(role, "POST", "/api/v1/rollouts", `{"plan": `+jsonString(plan)+`}`, http.StatusCreated))
 	f.waitState(st.ID, is(patchpilot.RolloutWaitingApproval))
 	return st.ID
 }

@@ -173,10 +173,18 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 
 func seedHosts(t *testing.T, a *app.App) {
 	t.Helper()
+	seedHostsIn(t, a, "test", "web-1", "web-2")
+}
+
+// seedHostsIn adds hosts as seedHosts does, labelled env=env: a test that
+// needs rollouts at once over hosts of their own (a host is in one
+// unfinished rollout at a time) targets each group by its label.
+func seedHostsIn(t *testing.T, a *app.App, env string, names ...string) {
+	t.Helper()
 	ctx := context.Background()
 	var hosts []patchpilot.Host
-	for _, n := range []string{"web-1", "web-2"} {
-		hosts = append(hosts, patchpilot.Host{Name: n, Address: "192.0.2.1", Labels: map[string]string{"env": "test"}})
+	for _, n := range names {
+		hosts = append(hosts, patchpilot.Host{Name: n, Address: "192.0.2.1", Labels: map[string]string{"env": env}})
 	}
 	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
 		t.Fatal(err)

@@ -66,13 +66,15 @@ func TestShutdownReleasesTheLease(t *testing.T) {
 // controller that is gone, and leaves alone one another live controller
 // holds.
 func TestStartResumesOrphanedRollouts(t *testing.T) {
-	f := newFixture(t, fixtureOptions{noStart: true})
-	start := func() string {
-		p, err := parsePlan(onePlan)
+	// The two rollouts are unfinished at once: each has hosts of its own.
+	f := newFixture(t, fixtureOptions{noStart: true, seed: func(a *app.App) { seedHostsIn(t, a, "test-b", "web-3", "web-4") }})
+	start := func(env string) string {
+		src := strings.Replace(onePlan, `selector: "env=test"`, `selector: "env=`+env+`"`, 1)
+		p, err := parsePlan(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, err := f.srv.ctrl.Start(f.ctx, p, []byte(onePlan), StartOptions{Actor: "token:operator"})
+		id, err := f.srv.ctrl.Start(f.ctx, p, []byte(src), StartOptions{Actor: "token:operator"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +83,7 @@ func TestStartResumesOrphanedRollouts(t *testing.T) {
 		}
 		return id
 	}
-	orphan, held := start(), start()
+	orphan, held := start("test"), start("test-b")
 	if granted, _, err := f.app.Store.AcquireLease(f.ctx, held, "controller-elsewhere", time.Hour); err != nil || !granted {
 		t.Fatalf("lease: %v %v", granted, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -117,14 +118,26 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 			hostArgs = append(hostArgs, r.ID, i, pos, h, string(patchpilot.HostPending), formatTime(now))
 		}
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	// A refusal is returned as it is: it names the rollout or the hosts
+	// in conflict, which a "create rollout" prefix would only repeat.
+	var refused error
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM rollouts WHERE id = ?`, r.ID).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
-			return patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %q already exists", r.ID).
+			refused = patchpilot.Errorf(patchpilot.ECONFLICT, "rollout %q already exists", r.ID).
 				WithHint("choose another rollout id")
+			return refused
+		}
+		if !r.DryRun {
+			if err := hostsFree(ctx, tx, r); err != nil {
+				if patchpilot.ErrorCode(err) == patchpilot.ECONFLICT {
+					refused = err
+				}
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (`+rolloutColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.PlanSource, string(plan), string(r.State), r.Reason, r.CreatedBy,
@@ -139,6 +152,86 @@ func (db *DB) CreateRollout(ctx context.Context, r patchpilot.Rollout) error {
 		}
 		return nil
 	}, "create rollout %q", r.ID)
+	if refused != nil {
+		return refused
+	}
+	return err
+}
+
+// sqlStates lists the rollout states keep is true for, as an SQL list of
+// quoted literals.
+func sqlStates(keep func(patchpilot.RolloutState) bool) string {
+	var q []string
+	for _, st := range patchpilot.RolloutStates() {
+		if keep(st) {
+			q = append(q, "'"+string(st)+"'")
+		}
+	}
+	return strings.Join(q, ", ")
+}
+
+// finalStates are the states RolloutState.Final is true for, as SQL.
+var finalStates = sqlStates(patchpilot.RolloutState.Final)
+
+// holdsHosts is patchpilot.HoldsHosts as an SQL condition on the state
+// and reason columns of the rollouts table named t: the state is not
+// final, or it is one a rollout can be held in for a person and the
+// reason says so.
+func holdsHosts(t string) string {
+	held := sqlStates(func(st patchpilot.RolloutState) bool {
+		return st.Final() && patchpilot.Held(st, patchpilot.HeldReasonPrefix)
+	})
+	cond := t + `.state NOT IN (` + finalStates + `)`
+	if held != "" {
+		cond = `(` + cond + ` OR (` + t + `.state IN (` + held + `) AND substr(` + t + `.reason, 1, ` +
+			strconv.Itoa(len(patchpilot.HeldReasonPrefix)) + `) = '` + patchpilot.HeldReasonPrefix + `'))`
+	}
+	return cond
+}
+
+// hostsFree refuses a rollout that would change a host another rollout
+// (not a dry run) still holds (patchpilot.HoldsHosts): two rollouts on one
+// host would apply over each other, and a rollback of one would undo the
+// other's change. It runs in the creating write transaction, which SQLite
+// serializes, so two rollouts started at once cannot both pass.
+func hostsFree(ctx context.Context, tx *sql.Tx, r patchpilot.Rollout) error {
+	want := map[string]bool{}
+	for _, s := range r.Stages {
+		for _, h := range s.Hosts {
+			want[h] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.reason, h.host FROM rollouts r JOIN host_runs h ON h.rollout = r.id
+		WHERE `+holdsHosts("r")+` AND r.dry_run = 0 ORDER BY r.created_at, r.id, h.host`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var holders []patchpilot.HostsHolder
+	for rows.Next() {
+		var id, state, reason, host string
+		if err := rows.Scan(&id, &state, &reason, &host); err != nil {
+			return err
+		}
+		if !want[host] {
+			continue
+		}
+		if len(holders) == 0 || holders[len(holders)-1].Rollout != id {
+			holders = append(holders, patchpilot.HostsHolder{Rollout: id, State: patchpilot.RolloutState(state), Reason: reason})
+		}
+		h := &holders[len(holders)-1]
+		h.Hosts = append(h.Hosts, host)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	return patchpilot.HostsHeldError(holders)
 }
 
 // Rollout returns a rollout with its stages; ENOTFOUND if unknown.
@@ -201,7 +294,14 @@ func (db *DB) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patch
 		args = append(args, string(f.State))
 	}
 	if f.Active {
-		where = append(where, `state NOT IN ('succeeded', 'halted', 'rolled_back', 'failed', 'aborted')`)
+		where = append(where, `state NOT IN (`+finalStates+`)`)
+	}
+	if !f.Since.IsZero() {
+		if !storable(f.Since) {
+			return nil, invalid("rollouts: since %s is out of range", f.Since)
+		}
+		where = append(where, `created_at >= ?`)
+		args = append(args, formatTime(f.Since))
 	}
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -19,6 +19,9 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("RolloutDefaults", s.testRolloutDefaults)
 	t.Run("RolloutInvalid", s.testRolloutInvalid)
 	t.Run("RolloutConflict", s.testRolloutConflict)
+	t.Run("HostsHeld", s.testHostsHeld)
+	t.Run("HostsHeldStates", s.testHostsHeldStates)
+	t.Run("HostsHeldRace", s.testHostsHeldRace)
 	t.Run("RolloutsNewestFirst", s.testRolloutsNewestFirst)
 	t.Run("RolloutState", s.testRolloutState)
 	t.Run("Stages", s.testStages)
@@ -212,6 +215,10 @@ func (s suite) testRolloutsNewestFirst(t *testing.T) {
 		{"active", patchpilot.RolloutFilter{Active: true}, []string{"a", "c"}},
 		{"active and limit", patchpilot.RolloutFilter{Active: true, Limit: 1}, []string{"a"}},
 		{"active in a final state", patchpilot.RolloutFilter{Active: true, State: patchpilot.RolloutSucceeded}, nil},
+		{"since, inclusive", patchpilot.RolloutFilter{Since: baseTime.Add(time.Minute).In(otherZone)}, []string{"a", "b"}},
+		{"since a microsecond later", patchpilot.RolloutFilter{Since: baseTime.Add(time.Minute + time.Microsecond)}, []string{"a"}},
+		{"since and state", patchpilot.RolloutFilter{Since: baseTime, State: patchpilot.RolloutRunning}, []string{"a", "c"}},
+		{"since after all", patchpilot.RolloutFilter{Since: baseTime.Add(time.Hour)}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
