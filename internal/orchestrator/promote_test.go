@@ -16,7 +16,11 @@ func TestPromoteEarlyEndsTheBake(t *testing.T) {
 		maxChecks int // per canary host
 		minChecks int
 	}{
-		{"no promotion bakes in full", 0, 1000, 10},
+		// Not promoted: more checks than a promotion at the third would
+		// allow. How many more depends on the machine's load: the next
+		// stage's preflights wait on the same test clock meanwhile,
+		// moving it on.
+		{"no promotion bakes in full", 0, 1000, 4},
 		{"promotion at the third check", 3, 3, 3},
 	}
 	for _, tt := range tests {

@@ -43,8 +43,15 @@ stages:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, hostsNamed(1))
-			start := e.clock.Now()
+			// The review is timed from the host's first check, right
+			// after its change: the steps before it may wait on the
+			// shared test clock a number of times that depends on the
+			// machine's load.
+			var start time.Time
 			e.f.verdict = func(string, int) patchpilot.HealthVerdict {
+				if start.IsZero() {
+					start = e.clock.Now()
+				}
 				if e.clock.Now().Sub(start) < tt.review {
 					return patchpilot.UnderReview
 				}
