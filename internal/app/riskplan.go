@@ -54,11 +54,20 @@ func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		return pr, err
 	}
 	var fleet *patchFleet
+	score := func(recs []risk.Record) risk.Assessment {
+		as := m.AssessPatch(recs)
+		as.Features = nil
+		return as
+	}
 	if len(hosts) > fleetReadFrom {
 		if fleet, err = a.readPatchFleet(ctx, patch, fr); err != nil {
 			return pr, err
 		}
 		cache = fleet.contexts
+		// Alike hosts (the same updates, OS, role and history) share
+		// one scoring, as the fleet's assessment shares it; their
+		// assessments share their slices, which are only read here.
+		score = m.NewPatchScorer().AssessPatch
 	}
 	seen := map[string]bool{}
 	for _, name := range hosts {
@@ -85,8 +94,7 @@ func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		for i := range recs {
 			recs[i].TransactionSize = len(recs)
 		}
-		as := m.AssessPatch(recs)
-		as.Features = nil
+		as := score(recs)
 		pr.Hosts = append(pr.Hosts, as)
 		for _, w := range as.Warnings {
 			if !seen[w.Text] {

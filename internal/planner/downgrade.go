@@ -26,10 +26,26 @@ func checkDowngrades(p patchpilot.Plan, hosts []HostView) error {
 	}
 	var found []string
 	count := 0
+	// Alike hosts have the same versions installed: each family's verdict
+	// on an installed version and a pin is worked out once.
+	type pair struct {
+		family         patchpilot.OSFamily
+		installed, pin string
+	}
+	newer := map[pair]bool{}
 	for _, h := range hosts {
 		for _, pin := range p.Patch.Packages {
 			installed := h.Installed[pin.Name]
-			if installed == "" || !newerThanPin(h.Facts.OSFamily, installed, pin.Version) {
+			if installed == "" {
+				continue
+			}
+			k := pair{h.Facts.OSFamily, installed, pin.Version}
+			v, ok := newer[k]
+			if !ok {
+				v = newerThanPin(k.family, installed, pin.Version)
+				newer[k] = v
+			}
+			if !v {
 				continue
 			}
 			count++

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,85 @@ func TestResolveRefusesDowngrades(t *testing.T) {
 	}
 	if _, err := Resolve(plan("pp-demo-web=1.1.0", false), rpm[1:]); err != nil {
 		t.Errorf("an rpm pin without an epoch: %v", err)
+	}
+}
+
+// checkDowngradesEachHost is checkDowngrades the straightforward way: each
+// host's installed version compared with each pin.
+func checkDowngradesEachHost(p patchpilot.Plan, hosts []HostView) error {
+	if p.Policy.AllowDowngrade || len(p.Patch.Packages) == 0 {
+		return nil
+	}
+	var found []string
+	count := 0
+	for _, h := range hosts {
+		for _, pin := range p.Patch.Packages {
+			installed := h.Installed[pin.Name]
+			if installed == "" || !newerThanPin(h.Facts.OSFamily, installed, pin.Version) {
+				continue
+			}
+			count++
+			if len(found) < maxDowngradeHosts {
+				found = append(found, fmt.Sprintf("%s has %s %s", h.Name(), pin.Name, installed))
+			}
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	more := ""
+	if count > len(found) {
+		more = fmt.Sprintf(" and %d more", count-len(found))
+	}
+	return patchpilot.Errorf(patchpilot.EINVALID, "the plan downgrades: %s%s, newer than the pinned %s (policy allow_downgrade is not set)",
+		strings.Join(found, "; "), more, pinList(p.Patch.Packages)).WithHint(downgradeHint)
+}
+
+// TestDowngradesSharedAsEachHost compares checkDowngrades, which works out
+// each verdict once for alike hosts, with comparing every host: several
+// families with the same version strings, rpm pins with and without a
+// release or epoch, hosts without the package, several pins, more
+// downgrading hosts than the error names, and none.
+func TestDowngradesSharedAsEachHost(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	families := []patchpilot.OSFamily{patchpilot.FamilyDebian, patchpilot.FamilyRedHat, patchpilot.FamilySUSE}
+	versions := []string{"1.0.0", "1.1.4", "1.1.0-1.el9", "1:1.0.0-1.el9", "1.0.0-2", "2.0~rc1", "", "1.1.0-1.el9"}
+	var hosts []HostView
+	for i := range 60 {
+		f := &patchpilot.Facts{Host: fmt.Sprintf("h%02d", i), CollectedAt: at, OSFamily: families[i%len(families)],
+			OSName: "x", OSVersion: "1"}
+		if v := versions[(i*7)%len(versions)]; v != "" {
+			f.Packages = append(f.Packages, patchpilot.Package{Name: "web", Version: v})
+		}
+		if i%4 == 0 {
+			f.Packages = append(f.Packages, patchpilot.Package{Name: "lib", Version: versions[i%3]})
+		}
+		hosts = append(hosts, NewHostView(patchpilot.Host{Name: f.Host}, f))
+	}
+	compared := 0
+	for _, pins := range [][]string{{"web=1.0.0"}, {"web=1.1.0"}, {"web=1.0.5"}, {"web=3"}, {"web=0.1", "lib=1.0.0"},
+		{"lib=1.1.0-1.el9"}, {"web=1:1.0.0"}, {"nosuch=1"}} {
+		var spec patchpilot.PatchSpec
+		for _, s := range pins {
+			pp, err := ParsePin(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.Packages = append(spec.Packages, pp)
+		}
+		for _, n := range []int{len(hosts), 7, 1} {
+			p := patchpilot.Plan{Patch: spec}
+			got, want := checkDowngrades(p, hosts[:n]), checkDowngradesEachHost(p, hosts[:n])
+			if (got == nil) != (want == nil) || (got != nil && (got.Error() != want.Error() ||
+				patchpilot.ErrorHint(got) != patchpilot.ErrorHint(want))) {
+				t.Errorf("%v over %d hosts: got %v, want %v", pins, n, got, want)
+			}
+			if want != nil && strings.Contains(want.Error(), "more") {
+				compared++
+			}
+		}
+	}
+	if compared == 0 {
+		t.Errorf("no case names more downgrading hosts than the error lists")
 	}
 }
