@@ -111,6 +111,9 @@ func (p pin) matches(u patchpilot.HostUpdate) bool {
 type hostContext struct {
 	host  patchpilot.Host
 	facts patchpilot.Facts
+	// recs builds the host's records for the fleetRecords that made it.
+	recs    *risk.HostRecords
+	recsFor *fleetRecords
 }
 
 // Assess scores pending updates with the active model (or the cold-start
@@ -202,6 +205,7 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res, err
 	}
 	now := a.now()
+	fr := newFleetRecords(now, deps)
 	s := patchScoring{
 		patch: q.Patch, pinned: len(pins) > 0, model: m,
 		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
@@ -209,7 +213,10 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 			if err != nil {
 				return risk.Record{}, err
 			}
-			return recordFor(u, hc, now, deps), nil
+			if a.assessEachHost {
+				return recordFor(u, hc, now, deps), nil
+			}
+			return fr.recordFor(u, hc), nil
 		},
 	}
 	score := s.shared
@@ -252,13 +259,13 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	now := a.now()
+	fr := newFleetRecords(a.now(), deps)
 	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
 		hc, err := a.hostContext(ctx, hosts, u.Host)
 		if err != nil {
 			return risk.Record{}, err
 		}
-		return recordFor(u, hc, now, deps), nil
+		return fr.recordFor(u, hc), nil
 	}}
 	sh := s.newShared()
 	advisories, published := advisoryCache{}, map[string]time.Time{}
@@ -620,6 +627,43 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *pa
 	r := risk.RecordOf(u, hc.host, hc.facts, now)
 	if deps != nil {
 		r.BlastRadius = risk.BlastRadiusOf(*deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
+	}
+	return r
+}
+
+// fleetRecords builds the records of an assessment's updates as recordFor
+// does, with what depends on the host alone worked out once a host
+// (risk.HostRecords), which packages need a reboot once a package, and the
+// blast radius looked for only on the hosts that another host's edge of
+// the dependency map reaches (elsewhere risk.BlastRadiusOf has none). It
+// is not safe for concurrent use.
+type fleetRecords struct {
+	now     time.Time
+	deps    *patchpilot.DependencyGraph
+	reached map[string]bool
+	kinds   *risk.RebootKinds
+}
+
+func newFleetRecords(now time.Time, deps *patchpilot.DependencyGraph) *fleetRecords {
+	fr := &fleetRecords{now: now, deps: deps, reached: map[string]bool{}, kinds: risk.NewRebootKinds()}
+	if deps != nil {
+		for _, e := range deps.Edges {
+			if !e.From.External() && e.From.Host != e.To.Host {
+				fr.reached[e.To.Host] = true
+			}
+		}
+	}
+	return fr
+}
+
+// recordFor returns recordFor(u, hc, fr.now, fr.deps).
+func (fr *fleetRecords) recordFor(u patchpilot.HostUpdate, hc *hostContext) risk.Record {
+	if hc.recsFor != fr {
+		hc.recs, hc.recsFor = risk.NewHostRecords(hc.host, hc.facts, fr.now, fr.kinds), fr
+	}
+	r := hc.recs.RecordOf(u)
+	if fr.deps != nil && fr.reached[hc.host.Name] {
+		r.BlastRadius = risk.BlastRadiusOf(*fr.deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
 	}
 	return r
 }

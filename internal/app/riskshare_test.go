@@ -19,7 +19,8 @@ import (
 // that remove packages, held packages and files changed on the host in
 // depth, a kernel update that reboots a host others depend on, binary
 // packages of one source (openssl, libssl3) and several candidate versions
-// of one package across the fleet.
+// of one package across the fleet, updates whose advisories repeat a CVE,
+// and hosts with nothing pending (h13 among the others, h36 last).
 func variedFleet(t *testing.T) (context.Context, *App) {
 	t.Helper()
 	ctx, a, _ := openTestApp(t)
@@ -36,7 +37,7 @@ func variedFleet(t *testing.T) (context.Context, *App) {
 	}
 	roles := []string{"web", "db", "cache", ""}
 	var hosts []patchpilot.Host
-	for i := range 36 {
+	for i := range 37 {
 		labels := map[string]string{"env": "prod"}
 		if r := roles[i%len(roles)]; r != "" {
 			labels["role"] = r
@@ -78,6 +79,14 @@ func variedFleet(t *testing.T) (context.Context, *App) {
 		}
 		if i%3 == 1 {
 			f.Services = append(f.Services, "nginx.service")
+		}
+		if i%4 == 2 {
+			// Two advisories of one update that name a CVE both.
+			f.Updates[1].Advisories = append(f.Updates[1].Advisories,
+				patchpilot.AdvisoryRef{ID: "OSV-2024-9143", CVEs: []string{"CVE-2024-9143", "CVE-2024-0727"}, CVSS: 9.1})
+		}
+		if i == 13 || i == 36 {
+			f.Updates = nil
 		}
 		if i%9 == 4 {
 			f.Depth = &patchpilot.HostDepth{Held: []string{"pp-libdemo"}}
