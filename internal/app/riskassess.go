@@ -246,34 +246,32 @@ func sortPatches(ps []PatchAssessment) {
 // its assessments, and are never all held at once.
 var fleetPartHosts = 2000
 
+// fleetPartsAhead is how many parts the reads of the fleet's pending
+// updates may be ahead of the scoring: the first are read while the
+// fleet's facts and dependency map are read and built.
+var fleetPartsAhead = 8
+
 // assessFleet scores every pending update of the fleet, as patches by
 // source package and candidate version, reading the hosts' updates a part
 // at a time (by name) and scoring them with shared scoring.
 func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment, error) {
-	hosts, deps, err := a.fleetContextsAndGraph(ctx)
+	reads := &fleetReads{}
+	hs, err := a.fleetHosts(ctx, reads)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(hosts))
-	for name := range hosts {
-		names = append(names, name)
+	names := make([]string, 0, len(hs))
+	for _, h := range hs {
+		names = append(names, h.Name)
 	}
 	slices.Sort(names)
-	fr := newFleetRecords(a.now(), deps)
-	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
-		hc, err := a.hostContext(ctx, hosts, u.Host)
-		if err != nil {
-			return risk.Record{}, err
-		}
-		return fr.recordFor(u, hc), nil
-	}}
-	sh := s.newShared()
-	advisories, published := advisoryCache{}, map[string]time.Time{}
-	// The parts tile the names: after the last name of the part before,
-	// through the last of this one, and the last part has no end, so
-	// that every host with updates is read once. The next part is read
-	// while this one is scored: the store and the scoring each keep a
-	// core busy.
+	names = slices.Compact(names)
+	// The parts tile the hosts' names: after the last name of the part
+	// before, through the last of this one, and the last part has no end,
+	// so that every host with updates is read once. The parts are read
+	// while the fleet's facts and dependency map are read and built, and
+	// then while the parts before are scored: the store and the scoring
+	// each keep a core busy.
 	type part struct {
 		updates []patchpilot.HostUpdate
 		left    int // hosts after this part
@@ -282,7 +280,7 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := make(chan part, 1)
+	parts := make(chan part, max(fleetPartsAhead, 1))
 	go func() {
 		defer close(parts)
 		for i := 0; ; i += fleetPartHosts {
@@ -305,6 +303,24 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 			}
 		}
 	}()
+	hosts, err := a.fleetContextsOf(ctx, reads)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := a.fleetGraph(ctx, reads)
+	if err != nil {
+		return nil, err
+	}
+	fr := newFleetRecords(a.now(), deps)
+	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+		hc, err := a.hostContext(ctx, hosts, u.Host)
+		if err != nil {
+			return risk.Record{}, err
+		}
+		return fr.recordFor(u, hc), nil
+	}}
+	sh := s.newShared()
+	advisories, published := advisoryCache{}, map[string]time.Time{}
 	for p := range parts {
 		if p.err != nil {
 			return nil, p.err

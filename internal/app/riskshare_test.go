@@ -143,10 +143,12 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 		// its own, then in one query that the map is built from: the
 		// answers must not change either.
 		// The whole fleet's assessment is read a part of the hosts at a
-		// time: in one part, in parts of 7 hosts, and host by host.
+		// time: in one part, in parts of 7 hosts, and host by host, with
+		// the reads as far ahead of the scoring as they get (8 parts, so
+		// that the first are read while the facts are) or one part ahead.
 		first := map[int]AssessResult{}
-		for _, c := range []struct{ from, part int }{{200, 2000}, {0, 2000}, {0, 7}, {0, 1}} {
-			fleetReadFrom, fleetPartHosts = c.from, c.part
+		for _, c := range []struct{ from, part, ahead int }{{200, 2000, 8}, {0, 2000, 1}, {0, 7, 1}, {0, 7, 8}, {0, 1, 8}} {
+			fleetReadFrom, fleetPartHosts, fleetPartsAhead = c.from, c.part, c.ahead
 			for i, q := range queries {
 				a.assessEachHost = false
 				shared, err := assess(q)
@@ -174,7 +176,7 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 				}
 			}
 		}
-		fleetReadFrom, fleetPartHosts = 200, 2000
+		fleetReadFrom, fleetPartHosts, fleetPartsAhead = 200, 2000, 8
 	}
 	compare("cold start")
 	// A trained model, with weights on more features, over a history
