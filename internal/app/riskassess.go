@@ -246,9 +246,11 @@ func sortPatches(ps []PatchAssessment) {
 // its assessments, and are never all held at once.
 var fleetPartHosts = 2000
 
-// fleetPartsAhead is how many parts the reads of the fleet's pending
-// updates may be ahead of the scoring: the first are read while the
-// fleet's facts and dependency map are read and built.
+// fleetPartsAhead is how many parts of the fleet's pending updates are read
+// without waiting for the scoring: the first parts, read while the fleet's
+// facts and dependency map are read and built. Each later part is read
+// once the scoring has taken all but the one before it, so that the parts
+// held stay few while the fleet's assessments grow.
 var fleetPartsAhead = 8
 
 // assessFleet scores every pending update of the fleet, as patches by
@@ -281,9 +283,13 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	parts := make(chan part, max(fleetPartsAhead, 1))
+	pace := newReadPacer(fleetPartsAhead, len(names)/max(fleetPartHosts, 1)+1)
 	go func() {
 		defer close(parts)
-		for i := 0; ; i += fleetPartHosts {
+		for n, i := 0, 0; ; n, i = n+1, i+fleetPartHosts {
+			if !pace.wait(ctx, n) {
+				return
+			}
 			var f patchpilot.UpdateFilter
 			if i > 0 {
 				f.HostsAfter = names[i-1]
@@ -322,6 +328,7 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	sh := s.newShared()
 	advisories, published := advisoryCache{}, map[string]time.Time{}
 	for p := range parts {
+		pace.take()
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -336,6 +343,51 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 		}
 	}
 	return nil, ctx.Err() // the reads stopped early: canceled
+}
+
+// readPacer paces the reads of the fleet's parts against the scoring: the
+// first parts (ahead of them) are read at once, and each later part n once
+// the scoring has taken parts 0 to n-2, so that besides the part scored
+// one part waits and one is read, as the fleet's assessments grow.
+type readPacer struct {
+	ahead int
+	taken chan struct{} // a token for each part the scoring took
+	took  int           // the tokens the reads have counted
+}
+
+// newReadPacer paces the reads of up to parts parts.
+func newReadPacer(ahead, parts int) *readPacer {
+	// Room for every part's token: the scoring never waits to give one.
+	return &readPacer{ahead: max(ahead, 1), taken: make(chan struct{}, parts+1)}
+}
+
+// take says that the scoring took the next part.
+func (p *readPacer) take() { p.taken <- struct{}{} }
+
+// ready reports, without waiting, whether part n may be read.
+func (p *readPacer) ready(n int) bool {
+	for n >= p.ahead && p.took < n-1 {
+		select {
+		case <-p.taken:
+			p.took++
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// wait waits until part n may be read; false when ctx is done first.
+func (p *readPacer) wait(ctx context.Context, n int) bool {
+	for !p.ready(n) {
+		select {
+		case <-p.taken:
+			p.took++
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // patchScoring groups pending updates into patches (by source package and
