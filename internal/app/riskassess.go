@@ -111,9 +111,6 @@ func (p pin) matches(u patchpilot.HostUpdate) bool {
 type hostContext struct {
 	host  patchpilot.Host
 	facts patchpilot.Facts
-	// recs builds the host's records for the fleetRecords that made it.
-	recs    *risk.HostRecords
-	recsFor *fleetRecords
 }
 
 // Assess scores pending updates with the active model (or the cold-start
@@ -703,13 +700,16 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *pa
 // does, with what depends on the host alone worked out once a host
 // (risk.HostRecords), which packages need a reboot once a package, and the
 // blast radius looked for only on the hosts that another host's edge of
-// the dependency map reaches (elsewhere risk.BlastRadiusOf has none). It
-// is not safe for concurrent use.
+// the dependency map reaches (elsewhere risk.BlastRadiusOf has none). A
+// host's updates come together: only the last host's part is kept. It is
+// not safe for concurrent use.
 type fleetRecords struct {
 	now     time.Time
 	deps    *patchpilot.DependencyGraph
 	reached map[string]bool
 	kinds   *risk.RebootKinds
+	last    *hostContext // the host of recs
+	recs    *risk.HostRecords
 }
 
 func newFleetRecords(now time.Time, deps *patchpilot.DependencyGraph) *fleetRecords {
@@ -726,10 +726,10 @@ func newFleetRecords(now time.Time, deps *patchpilot.DependencyGraph) *fleetReco
 
 // recordFor returns recordFor(u, hc, fr.now, fr.deps).
 func (fr *fleetRecords) recordFor(u patchpilot.HostUpdate, hc *hostContext) risk.Record {
-	if hc.recsFor != fr {
-		hc.recs, hc.recsFor = risk.NewHostRecords(hc.host, hc.facts, fr.now, fr.kinds), fr
+	if hc != fr.last {
+		fr.last, fr.recs = hc, risk.NewHostRecords(hc.host, hc.facts, fr.now, fr.kinds)
 	}
-	r := hc.recs.RecordOf(u)
+	r := fr.recs.RecordOf(u)
 	if fr.deps != nil && fr.reached[hc.host.Name] {
 		r.BlastRadius = risk.BlastRadiusOf(*fr.deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
 	}
