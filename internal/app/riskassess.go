@@ -202,6 +202,7 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res, err
 	}
 	now := a.now()
+	fr := newFleetRecords(now, deps)
 	s := patchScoring{
 		patch: q.Patch, pinned: len(pins) > 0, model: m,
 		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
@@ -209,7 +210,10 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 			if err != nil {
 				return risk.Record{}, err
 			}
-			return recordFor(u, hc, now, deps), nil
+			if a.assessEachHost {
+				return recordFor(u, hc, now, deps), nil
+			}
+			return fr.recordFor(u, hc), nil
 		},
 	}
 	score := s.shared
@@ -239,34 +243,34 @@ func sortPatches(ps []PatchAssessment) {
 // its assessments, and are never all held at once.
 var fleetPartHosts = 2000
 
+// fleetPartsAhead is how many parts of the fleet's pending updates are read
+// without waiting for the scoring: the first parts, read while the fleet's
+// facts and dependency map are read and built. Each later part is read
+// once the scoring has taken all but the one before it, so that the parts
+// held stay few while the fleet's assessments grow.
+var fleetPartsAhead = 8
+
 // assessFleet scores every pending update of the fleet, as patches by
 // source package and candidate version, reading the hosts' updates a part
 // at a time (by name) and scoring them with shared scoring.
 func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment, error) {
-	hosts, deps, err := a.fleetContextsAndGraph(ctx)
+	reads := &fleetReads{}
+	hs, err := a.fleetHosts(ctx, reads)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(hosts))
-	for name := range hosts {
-		names = append(names, name)
+	names := make([]string, 0, len(hs))
+	for _, h := range hs {
+		names = append(names, h.Name)
 	}
 	slices.Sort(names)
-	now := a.now()
-	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
-		hc, err := a.hostContext(ctx, hosts, u.Host)
-		if err != nil {
-			return risk.Record{}, err
-		}
-		return recordFor(u, hc, now, deps), nil
-	}}
-	sh := s.newShared()
-	advisories, published := advisoryCache{}, map[string]time.Time{}
-	// The parts tile the names: after the last name of the part before,
-	// through the last of this one, and the last part has no end, so
-	// that every host with updates is read once. The next part is read
-	// while this one is scored: the store and the scoring each keep a
-	// core busy.
+	names = slices.Compact(names)
+	// The parts tile the hosts' names: after the last name of the part
+	// before, through the last of this one, and the last part has no end,
+	// so that every host with updates is read once. The parts are read
+	// while the fleet's facts and dependency map are read and built, and
+	// then while the parts before are scored: the store and the scoring
+	// each keep a core busy.
 	type part struct {
 		updates []patchpilot.HostUpdate
 		left    int // hosts after this part
@@ -275,10 +279,14 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := make(chan part, 1)
+	parts := make(chan part, max(fleetPartsAhead, 1))
+	pace := newReadPacer(fleetPartsAhead, len(names)/max(fleetPartHosts, 1)+1)
 	go func() {
 		defer close(parts)
-		for i := 0; ; i += fleetPartHosts {
+		for n, i := 0, 0; ; n, i = n+1, i+fleetPartHosts {
+			if !pace.wait(ctx, n) {
+				return
+			}
 			var f patchpilot.UpdateFilter
 			if i > 0 {
 				f.HostsAfter = names[i-1]
@@ -298,7 +306,26 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 			}
 		}
 	}()
+	hosts, err := a.fleetContextsOf(ctx, reads)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := a.fleetGraph(ctx, reads)
+	if err != nil {
+		return nil, err
+	}
+	fr := newFleetRecords(a.now(), deps)
+	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
+		hc, err := a.hostContext(ctx, hosts, u.Host)
+		if err != nil {
+			return risk.Record{}, err
+		}
+		return fr.recordFor(u, hc), nil
+	}}
+	sh := s.newShared()
+	advisories, published := advisoryCache{}, map[string]time.Time{}
 	for p := range parts {
+		pace.take()
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -313,6 +340,51 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 		}
 	}
 	return nil, ctx.Err() // the reads stopped early: canceled
+}
+
+// readPacer paces the reads of the fleet's parts against the scoring: the
+// first parts (ahead of them) are read at once, and each later part n once
+// the scoring has taken parts 0 to n-2, so that besides the part scored
+// one part waits and one is read, as the fleet's assessments grow.
+type readPacer struct {
+	ahead int
+	taken chan struct{} // a token for each part the scoring took
+	took  int           // the tokens the reads have counted
+}
+
+// newReadPacer paces the reads of up to parts parts.
+func newReadPacer(ahead, parts int) *readPacer {
+	// Room for every part's token: the scoring never waits to give one.
+	return &readPacer{ahead: max(ahead, 1), taken: make(chan struct{}, parts+1)}
+}
+
+// take says that the scoring took the next part.
+func (p *readPacer) take() { p.taken <- struct{}{} }
+
+// ready reports, without waiting, whether part n may be read.
+func (p *readPacer) ready(n int) bool {
+	for n >= p.ahead && p.took < n-1 {
+		select {
+		case <-p.taken:
+			p.took++
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// wait waits until part n may be read; false when ctx is done first.
+func (p *readPacer) wait(ctx context.Context, n int) bool {
+	for !p.ready(n) {
+		select {
+		case <-p.taken:
+			p.took++
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // patchScoring groups pending updates into patches (by source package and
@@ -620,6 +692,46 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *pa
 	r := risk.RecordOf(u, hc.host, hc.facts, now)
 	if deps != nil {
 		r.BlastRadius = risk.BlastRadiusOf(*deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
+	}
+	return r
+}
+
+// fleetRecords builds the records of an assessment's updates as recordFor
+// does, with what depends on the host alone worked out once a host
+// (risk.HostRecords), which packages need a reboot once a package, and the
+// blast radius looked for only on the hosts that another host's edge of
+// the dependency map reaches (elsewhere risk.BlastRadiusOf has none). A
+// host's updates come together: only the last host's part is kept. It is
+// not safe for concurrent use.
+type fleetRecords struct {
+	now     time.Time
+	deps    *patchpilot.DependencyGraph
+	reached map[string]bool
+	kinds   *risk.RebootKinds
+	last    *hostContext // the host of recs
+	recs    *risk.HostRecords
+}
+
+func newFleetRecords(now time.Time, deps *patchpilot.DependencyGraph) *fleetRecords {
+	fr := &fleetRecords{now: now, deps: deps, reached: map[string]bool{}, kinds: risk.NewRebootKinds()}
+	if deps != nil {
+		for _, e := range deps.Edges {
+			if !e.From.External() && e.From.Host != e.To.Host {
+				fr.reached[e.To.Host] = true
+			}
+		}
+	}
+	return fr
+}
+
+// recordFor returns recordFor(u, hc, fr.now, fr.deps).
+func (fr *fleetRecords) recordFor(u patchpilot.HostUpdate, hc *hostContext) risk.Record {
+	if hc != fr.last {
+		fr.last, fr.recs = hc, risk.NewHostRecords(hc.host, hc.facts, fr.now, fr.kinds)
+	}
+	r := fr.recs.RecordOf(u)
+	if fr.deps != nil && fr.reached[hc.host.Name] {
+		r.BlastRadius = risk.BlastRadiusOf(*fr.deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
 	}
 	return r
 }

@@ -19,7 +19,8 @@ import (
 // that remove packages, held packages and files changed on the host in
 // depth, a kernel update that reboots a host others depend on, binary
 // packages of one source (openssl, libssl3) and several candidate versions
-// of one package across the fleet.
+// of one package across the fleet, updates whose advisories repeat a CVE,
+// and hosts with nothing pending (h13 among the others, h36 last).
 func variedFleet(t *testing.T) (context.Context, *App) {
 	t.Helper()
 	ctx, a, _ := openTestApp(t)
@@ -36,7 +37,7 @@ func variedFleet(t *testing.T) (context.Context, *App) {
 	}
 	roles := []string{"web", "db", "cache", ""}
 	var hosts []patchpilot.Host
-	for i := range 36 {
+	for i := range 37 {
 		labels := map[string]string{"env": "prod"}
 		if r := roles[i%len(roles)]; r != "" {
 			labels["role"] = r
@@ -78,6 +79,14 @@ func variedFleet(t *testing.T) (context.Context, *App) {
 		}
 		if i%3 == 1 {
 			f.Services = append(f.Services, "nginx.service")
+		}
+		if i%4 == 2 {
+			// Two advisories of one update that name a CVE both.
+			f.Updates[1].Advisories = append(f.Updates[1].Advisories,
+				patchpilot.AdvisoryRef{ID: "OSV-2024-9143", CVEs: []string{"CVE-2024-9143", "CVE-2024-0727"}, CVSS: 9.1})
+		}
+		if i == 13 || i == 36 {
+			f.Updates = nil
 		}
 		if i%9 == 4 {
 			f.Depth = &patchpilot.HostDepth{Held: []string{"pp-libdemo"}}
@@ -134,10 +143,12 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 		// its own, then in one query that the map is built from: the
 		// answers must not change either.
 		// The whole fleet's assessment is read a part of the hosts at a
-		// time: in one part, in parts of 7 hosts, and host by host.
+		// time: in one part, in parts of 7 hosts, and host by host, with
+		// the reads as far ahead of the scoring as they get (8 parts, so
+		// that the first are read while the facts are) or one part ahead.
 		first := map[int]AssessResult{}
-		for _, c := range []struct{ from, part int }{{200, 2000}, {0, 2000}, {0, 7}, {0, 1}} {
-			fleetReadFrom, fleetPartHosts = c.from, c.part
+		for _, c := range []struct{ from, part, ahead int }{{200, 2000, 8}, {0, 2000, 1}, {0, 7, 1}, {0, 7, 8}, {0, 1, 8}} {
+			fleetReadFrom, fleetPartHosts, fleetPartsAhead = c.from, c.part, c.ahead
 			for i, q := range queries {
 				a.assessEachHost = false
 				shared, err := assess(q)
@@ -165,7 +176,7 @@ func TestAssessSharedEqualsEachHost(t *testing.T) {
 				}
 			}
 		}
-		fleetReadFrom, fleetPartHosts = 200, 2000
+		fleetReadFrom, fleetPartHosts, fleetPartsAhead = 200, 2000, 8
 	}
 	compare("cold start")
 	// A trained model, with weights on more features, over a history

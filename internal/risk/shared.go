@@ -26,6 +26,10 @@ type PatchScorer struct {
 	m    *Model
 	done map[string]Assessment
 	key  []byte
+	// host is the host of the records keyed last, and hostKey what its
+	// history writes into a key: a host's records come together.
+	host    string
+	hostKey []byte
 }
 
 // NewPatchScorer returns a scorer of patches with the model m.
@@ -73,21 +77,10 @@ func (s *PatchScorer) keyOf(updates []Record) bool {
 			k = append(k, 0)
 		} else {
 			k = append(k, 1)
-			c := s.m.History.Host[r.Host]
-			k = binary.AppendVarint(k, int64(c.Failures))
-			k = binary.AppendVarint(k, int64(c.Total))
-			if last, ok := s.m.History.HostLast[r.Host]; ok {
-				k = append(k, 1)
-				k = appendString(k, last.Package)
-				k = appendString(k, string(last.Outcome))
-				if last.Outcome == patchpilot.OutcomeRolledBack {
-					// Its warning names the host (and the day, which
-					// the host's name determines).
-					k = appendString(k, r.Host)
-				}
-			} else {
-				k = append(k, 0)
+			if r.Host != s.host || s.hostKey == nil {
+				s.host, s.hostKey = r.Host, s.appendHostKey(s.hostKey[:0], r.Host)
 			}
+			k = append(k, s.hostKey...)
 		}
 		k = appendString(k, r.OS)
 		k = appendString(k, string(r.OSFamily))
@@ -111,6 +104,27 @@ func (s *PatchScorer) keyOf(updates []Record) bool {
 	}
 	s.key = k
 	return true
+}
+
+// appendHostKey appends what a host's history gives its records: its
+// counts and its last outcome.
+func (s *PatchScorer) appendHostKey(k []byte, host string) []byte {
+	c := s.m.History.Host[host]
+	k = binary.AppendVarint(k, int64(c.Failures))
+	k = binary.AppendVarint(k, int64(c.Total))
+	if last, ok := s.m.History.HostLast[host]; ok {
+		k = append(k, 1)
+		k = appendString(k, last.Package)
+		k = appendString(k, string(last.Outcome))
+		if last.Outcome == patchpilot.OutcomeRolledBack {
+			// Its warning names the host (and the day, which the
+			// host's name determines).
+			k = appendString(k, host)
+		}
+	} else {
+		k = append(k, 0)
+	}
+	return k
 }
 
 func appendString(k []byte, s string) []byte {

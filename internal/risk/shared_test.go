@@ -174,3 +174,26 @@ func TestPatchScorerMatchesAssessPatch(t *testing.T) {
 		t.Errorf("host new4 inherits a rolled-back warning: %+v", as.Warnings)
 	}
 }
+
+// TestPatchScorerHostsInterleaved: the scorer keeps what the last host's
+// history gives its keys; hosts whose records come interleaved, in patches
+// that mix hosts, still get their own histories' scores and warnings.
+func TestPatchScorerHostsInterleaved(t *testing.T) {
+	m := sharedModel(t)
+	base, _ := recordVariants()
+	s := m.NewPatchScorer()
+	hosts := []string{"a", "c", "a", "c", "new1", "d", "a", "", "e", "c", "h", "f", "new1", "g"}
+	for i, host := range hosts {
+		r := base
+		r.Host = host
+		other := base
+		other.Package, other.Host = "openssl", hosts[(i+1)%len(hosts)]
+		for _, recs := range [][]risk.Record{{r}, {r, other}, {other, r}} {
+			want := m.AssessPatch(recs)
+			want.Features = nil
+			if got := s.AssessPatch(recs); !reflect.DeepEqual(got, want) {
+				t.Errorf("%d: %s then %s: shared\n%+v\nwant\n%+v", i, recs[0].Host, recs[len(recs)-1].Host, got, want)
+			}
+		}
+	}
+}
