@@ -221,6 +221,24 @@ missing), history and dependencies (depends_on, depended_on_by: edges as
 	return cmd
 }
 
+// writeCollectFailure writes the host's last failed collection, when it
+// came after the facts shown (or the host was never collected).
+func writeCollectFailure(w io.Writer, f *patchpilot.CollectFailure, stale bool) {
+	if f == nil {
+		return
+	}
+	code := ""
+	if f.Code != "" {
+		code = " (" + f.Code + ")"
+	}
+	fmt.Fprintf(w, "Last collection:\tfailed %s%s: %s\n", f.At.Local().Format(time.DateTime), code, escapeControls(f.Message, false))
+	if stale {
+		fmt.Fprintln(w, "\tthe facts below are from the collection before; collect it again once the error is fixed")
+	} else {
+		fmt.Fprintln(w, "\tcollect it again once the error is fixed")
+	}
+}
+
 func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []patchpilot.HostUpdate, packages bool) {
 	fmt.Fprintf(w, "Name:\t%s\n", h.Name)
 	if app.IsLocalHost(h) {
@@ -237,6 +255,7 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	f := d.Facts
 	if f == nil {
 		fmt.Fprintln(w, "Facts:\tnever collected")
+		writeCollectFailure(w, d.LastCollectFailure, false)
 		writeHostDeps(w, d.Dependencies)
 		return
 	}
@@ -244,6 +263,7 @@ func writeHostDetail(w io.Writer, h patchpilot.Host, d hostDetail, updates []pat
 	fmt.Fprintf(w, "Kernel:\t%s %s\n", f.Kernel, f.Arch)
 	fmt.Fprintf(w, "Boot ID:\t%s\n", dash(f.BootID))
 	fmt.Fprintf(w, "Collected:\t%s (%s)\n", f.CollectedAt.Local().Format(time.DateTime), f.Source)
+	writeCollectFailure(w, d.LastCollectFailure, true)
 	fmt.Fprintf(w, "Packages:\t%d\n", d.PackageCount)
 	fmt.Fprintf(w, "Updates:\t%d pending, %d security\n", d.PendingUpdateCount, d.SecurityUpdateCount)
 	reboot := "no"

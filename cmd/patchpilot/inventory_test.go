@@ -216,4 +216,17 @@ func TestHostsMarkFailedCollections(t *testing.T) {
 	if f, ok := got["controller"]; !ok || f != nil {
 		t.Errorf("controller: present %v, last_collect_failure %+v; want present without one", ok, f)
 	}
+	// 'hosts show' tells the same of one host.
+	show := e.mustRun("hosts", "show", "web1")
+	for _, want := range []string{"Last collection:", "failed ", "private key", "collect it again"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("hosts show web1 lacks %q:\n%s", want, show)
+		}
+	}
+	if f := decodeJSON[row](t, e.mustRun("hosts", "show", "web1", "-o", "json")).Failure; f == nil || f.Code != string(patchpilot.EINVALID) {
+		t.Errorf("hosts show web1 -o json: last_collect_failure = %+v, want the key error", f)
+	}
+	if show := e.mustRun("hosts", "show", "controller"); strings.Contains(show, "Last collection:") {
+		t.Errorf("hosts show of a host collected fine tells of a failure:\n%s", show)
+	}
 }

@@ -206,6 +206,9 @@ func (l localReader) HostShow(ctx context.Context, name string, packages bool) (
 		return h, d, nil, err
 	}
 	d.HostSummary = patchpilot.Summarize(h, d.Facts)
+	if err := a.MarkCollectFailure(ctx, &d.HostSummary); err != nil {
+		return h, d, nil, err
+	}
 	if d.History, err = a.Store.FactHistory(ctx, h.Name, 10); err != nil {
 		return h, d, nil, err
 	}

@@ -61,4 +61,24 @@ func TestHostSummariesMarkCollectFailures(t *testing.T) {
 			t.Errorf("%s: last collect failure %+v, want %+v", name, g, w)
 		}
 	}
+	// MarkCollectFailure tells the same of one host's summary, as
+	// 'hosts show' and GET /api/v1/hosts/NAME build it.
+	for name, w := range want {
+		h, err := a.Store.Host(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var facts *patchpilot.Facts
+		if f, err := a.Store.LatestFacts(ctx, name); err == nil {
+			facts = &f
+		}
+		s := patchpilot.Summarize(h, facts)
+		if err := a.MarkCollectFailure(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+		g := s.LastCollectFailure
+		if (g == nil) != (w == nil) || g != nil && (!g.At.Equal(w.At) || g.Code != w.Code || g.Message != w.Message) {
+			t.Errorf("MarkCollectFailure of %s: %+v, want %+v", name, g, w)
+		}
+	}
 }

@@ -157,6 +157,25 @@ func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, erro
 	return sums, a.markCollectFailures(ctx, sums)
 }
 
+// MarkCollectFailure sets LastCollectFailure on one host's summary, as
+// HostSummaries does for every host: when the host's last collection
+// failed after its latest facts were collected (or it was never
+// collected).
+func (a *App) MarkCollectFailure(ctx context.Context, s *patchpilot.HostSummary) error {
+	f := patchpilot.EventFilter{Host: s.Name, Kind: patchpilot.EventCollectFailed}
+	if s.CollectedAt != nil {
+		f.Since = *s.CollectedAt
+	}
+	evs, err := a.Store.Events(ctx, f)
+	if err != nil {
+		return err
+	}
+	one := []patchpilot.HostSummary{*s}
+	setCollectFailures(one, evs)
+	*s = one[0]
+	return nil
+}
+
 // markCollectFailures sets LastCollectFailure on the summaries of hosts
 // whose last collection failed after their latest facts were collected
 // (or that were never collected), from the inventory's failure events
@@ -179,6 +198,14 @@ func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSum
 	if err != nil {
 		return err
 	}
+	setCollectFailures(sums, evs)
+	return nil
+}
+
+// setCollectFailures sets LastCollectFailure on each summary from the
+// last of the collection failure events evs (in id order) that came after
+// its facts.
+func setCollectFailures(sums []patchpilot.HostSummary, evs []patchpilot.Event) {
 	last := make(map[string]patchpilot.Event, len(evs))
 	for _, e := range evs {
 		last[e.Host] = e // in id order: the last one stays
@@ -192,7 +219,6 @@ func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSum
 		_ = json.Unmarshal(e.Data, &d) // the code is optional
 		sums[i].LastCollectFailure = &patchpilot.CollectFailure{At: e.Time, Code: string(d.Code), Message: e.Message}
 	}
-	return nil
 }
 
 // keptSummaries is the kept answer HostSummaries copies: callers share it

@@ -139,6 +139,9 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ *call) error 
 		return err
 	}
 	d.HostSummary = patchpilot.Summarize(h, d.Facts)
+	if err := s.app.MarkCollectFailure(ctx, &d.HostSummary); err != nil {
+		return err
+	}
 	if d.History, err = s.app.Store.FactHistory(ctx, h.Name, 10); err != nil {
 		return err
 	}
