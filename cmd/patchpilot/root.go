@@ -156,6 +156,13 @@ func (c *cli) rootCommand() *cobra.Command {
 			if s := flagSuggestions(cmd, name); len(s) > 0 {
 				msg += "; did you mean --" + strings.Join(s, " or --") + "?"
 			}
+		} else if _, word, ok := strings.Cut(err.Error(), "' in -"); ok && strings.HasPrefix(err.Error(), "unknown shorthand flag: ") && len(word) > 1 {
+			// A long flag given with one dash ("-patch") reads as the
+			// shorthand flags -p -a -t ...: name the long flag meant.
+			name, _, _ := strings.Cut(word, "=")
+			if s := flagSuggestions(cmd, name); len(s) > 0 {
+				msg += "; did you mean --" + strings.Join(s, " or --") + "?"
+			}
 		}
 		return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).WithHint(fmt.Sprintf("see '%s --help'", cmd.CommandPath()))
 	})

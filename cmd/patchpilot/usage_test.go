@@ -110,6 +110,10 @@ func TestMistypedFlagIsSuggested(t *testing.T) {
 		{[]string{"hosts", "--outptu", "json"}, "did you mean --output?"},
 		{[]string{"plan", "--tar", "x"}, "did you mean --targets?"},
 		{[]string{"plan", "--zzzzzz"}, ""},
+		// A long flag given with one dash.
+		{[]string{"plan", "-patch", "security"}, "unknown shorthand flag: 'p' in -patch; did you mean --patch?"},
+		{[]string{"plan", "-targets=x"}, "did you mean --targets?"},
+		{[]string{"hosts", "-zzzzzz"}, ""},
 	}
 	for _, tt := range tests {
 		r := e.runIn(tt.args...)
