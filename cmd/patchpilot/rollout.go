@@ -248,9 +248,26 @@ finished_at, reason, gate_results}]}], incidents.`,
 			if err != nil {
 				return err
 			}
-			return c.render(st, func(w io.Writer) { writeRolloutStatus(w, st) })
+			dead := deadController(cmd.Context(), a, st)
+			return c.render(st, func(w io.Writer) {
+				writeRolloutStatus(w, st)
+				if dead != "" {
+					fmt.Fprintf(w, "\nNothing drives this rollout: %s.\nCarry it on with 'patchpilot rollout resume %s', which reads each host's real state first.\n", dead, st.ID)
+				}
+			})
 		}),
 	}
+}
+
+// deadController says why nothing drives a running rollout of the local
+// database any more (app.Undriven), or "" when a controller may still
+// drive it or the rollout is read through a server.
+func deadController(ctx context.Context, r reader, st app.RolloutStatus) string {
+	l, ok := r.(localReader)
+	if !ok {
+		return ""
+	}
+	return l.a.Undriven(ctx, st.ID, st.State)
 }
 
 // hostReasonWidth is how much of a host's reason the status table shows.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/app"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
 	"github.com/patchpilot/patchpilot/internal/sqlite"
 )
 
@@ -113,5 +114,55 @@ func TestRolloutStatusSaysWhyEachGateBreached(t *testing.T) {
 		if got := len(lines[crit]) - len(strings.TrimLeft(lines[crit], " ")); reasonCol < 0 || got < reasonCol {
 			t.Errorf("the gate line starts at column %d, before the REASON column (%d):\n%s", got, reasonCol, r.stdout)
 		}
+	}
+}
+
+// TestRolloutStatusSaysNothingDrivesIt: a rollout left running by a
+// controller that was interrupted (it gave its lease back) or killed (its
+// lease names a process of this machine that is gone) says that nothing
+// drives it and how to carry it on; one whose controller may be alive
+// (another machine holds its lease) does not.
+func TestRolloutStatusSaysNothingDrivesIt(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	seedHosts(t, db, "web-1")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateRollout(ctx, patchpilot.Rollout{ID: "r-left", State: patchpilot.RolloutRunning,
+		Plan:   patchpilot.Plan{Patch: patchpilot.PatchSpec{SecurityAll: true}},
+		Stages: []patchpilot.StageRun{{Name: "all", Hosts: []string{"web-1"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	const note = "Nothing drives this rollout"
+	out := e.mustRun("rollout", "status", "r-left", "--db", db)
+	if !strings.Contains(out, note) || !strings.Contains(out, "was interrupted") || !strings.Contains(out, "patchpilot rollout resume r-left") {
+		t.Errorf("status of a rollout no controller holds:\n%s\nwant %q with the resume command", out, note)
+	}
+
+	m, err := orchestrator.LocalMachine()
+	if err != nil {
+		t.Skipf("this machine's identity: %v", err)
+	}
+	dead := orchestrator.LeaseOwner{Host: m.Host, PID: 1 << 22, BootID: m.BootID, PIDNamespace: m.PIDNamespace, Nonce: "dead"}.String()
+	if ok, _, err := st.AcquireLease(ctx, "r-left", dead, time.Hour); err != nil || !ok {
+		t.Fatalf("AcquireLease: %v, %v", ok, err)
+	}
+	if out := e.mustRun("rollout", "status", "r-left", "--db", db); !strings.Contains(out, note) || !strings.Contains(out, "no longer runs on this machine") {
+		t.Errorf("status of a rollout whose controller was killed:\n%s", out)
+	}
+	if out := e.mustRun("rollout", "status", "r-left", "--db", db, "-o", "json"); strings.Contains(out, note) {
+		t.Errorf("-o json carries the note:\n%s", out)
+	}
+
+	other := orchestrator.LeaseOwner{Host: "elsewhere", PID: 42, BootID: "b", PIDNamespace: "1", Nonce: "live"}.String()
+	if ok, _, err := st.TakeOverLease(ctx, "r-left", dead, other, time.Hour); err != nil || !ok {
+		t.Fatalf("TakeOverLease: %v, %v", ok, err)
+	}
+	if out := e.mustRun("rollout", "status", "r-left", "--db", db); strings.Contains(out, note) {
+		t.Errorf("status of a rollout another machine drives says nothing drives it:\n%s", out)
 	}
 }

@@ -124,3 +124,33 @@ func (st RolloutStatus) CanAbort() bool {
 func (st RolloutStatus) CanRollBack() bool {
 	return len(orchestrator.RollbackCandidates(st.Runs())) > 0
 }
+
+// Undriven says why nothing drives a running (or rolling back) rollout any
+// more, or "" when a controller may still drive it: no controller holds its
+// lease (an interrupted 'rollout start', 'approve' or 'resume' gives it
+// back), or the one that holds it ran on this machine and its process is
+// gone (a killed one). It only reads.
+func (a *App) Undriven(ctx context.Context, id string, state patchpilot.RolloutState) string {
+	if state != patchpilot.RolloutRunning && state != patchpilot.RolloutRollingBack {
+		return ""
+	}
+	leases, ok := a.Store.(interface {
+		LeaseHolder(ctx context.Context, rollout string) (string, error)
+	})
+	if !ok {
+		return ""
+	}
+	holder, err := leases.LeaseHolder(ctx, id)
+	switch {
+	case err != nil:
+		return ""
+	case holder == "":
+		// A controller holds the lease as long as it drives the rollout
+		// and gives it back when it is interrupted.
+		return "the command that drove it was interrupted (no controller holds its lease)"
+	}
+	if why := orchestrator.DeadHolder(holder, nil, nil); why != "" {
+		return "the command that drove it stopped (" + why + ")"
+	}
+	return ""
+}

@@ -141,3 +141,18 @@ func (l leaseTable) release(ctx context.Context, db *sql.DB, key, owner string) 
 	_, err := db.ExecContext(ctx, `DELETE FROM `+l.table+` WHERE `+l.key+` = ? AND owner = ?`, key, owner)
 	return err
 }
+
+// LeaseHolder returns who holds the rollout's lease, expired or not, or ""
+// when nobody does: a controller that was killed or interrupted leaves its
+// lease behind until another takes it over. It only reads.
+func (db *DB) LeaseHolder(ctx context.Context, rollout string) (string, error) {
+	var holder string
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT owner FROM `+rolloutLeases.table+` WHERE `+rolloutLeases.key+` = ?`, rollout).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}, "read the lease of rollout %q", rollout)
+	return holder, err
+}
