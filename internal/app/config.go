@@ -271,7 +271,7 @@ func checkConfigKeys(path string, doc *yaml.Node) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
 		if !slices.Contains(known, k.Value) {
-			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: unknown key %q; known keys: %s", path, k.Line, k.Value, strings.Join(known, ", "))
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: unknown key %q%s; known keys: %s", path, k.Line, k.Value, didYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 		if line, ok := seen[k.Value]; ok {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: mapping key %q already defined at line %d", path, k.Line, k.Value, line)
@@ -433,4 +433,40 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 		}
 	}
 	return dc, nil
+}
+
+// didYouMean names the known keys within two edits of a mistyped one, as
+// " (did you mean concurrency?)", or "" when none is that close.
+func didYouMean(key string, known []string) string {
+	var close []string
+	for _, k := range known {
+		if editDistance(key, k) <= 2 {
+			close = append(close, k)
+		}
+	}
+	if len(close) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(close, " or ") + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
