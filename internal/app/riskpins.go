@@ -201,7 +201,7 @@ func pinError(pin patchpilot.PackagePin, s pinSightings, hosts int) error {
 	}
 	hint := "pin a candidate version that 'patchpilot updates' lists, or collect the targets' facts again if they are stale"
 	if len(saw) == 0 {
-		msg := fmt.Sprintf("--patch pin %q: no package %s is installed or pending on any of the %d targets with facts", pin.String(), pin.Name, hosts)
+		msg := fmt.Sprintf("patch pin %q: no package %s is installed or pending on any of the %d targets with facts", pin.String(), pin.Name, hosts)
 		if len(s.binaries) > 0 {
 			msg += fmt.Sprintf("; %s is a source package whose binary packages there are %s", pin.Name, strings.Join(sortedKeys(s.binaries), ", "))
 			hint = "pin the binary packages, as 'patchpilot updates' lists them"

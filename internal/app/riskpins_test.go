@@ -46,13 +46,17 @@ func TestProposePlanChecksPins(t *testing.T) {
 	}{
 		{pin("libssl3", "3.0.99-1"), []string{`"libssl3=3.0.99-1"`, "candidate 3.0.15-1 on web1, web2", "installed 3.0.11-1 on web1, web2"}},
 		{pin("libssl3", "3.0.9-1"), []string{`"libssl3=3.0.9-1"`, "candidate 3.0.15-1"}},
-		{pin("nginx", "1.22"), []string{`"nginx=1.22"`, "no package nginx is installed or pending on any of the 2 targets with facts"}},
+		{pin("nginx", "1.22"), []string{`patch pin "nginx=1.22"`, "no package nginx is installed or pending on any of the 2 targets with facts"}},
 		{pin("openssl", "3.0.15-1"), []string{"openssl is a source package", "libssl3"}},
 	} {
 		_, err := a.ProposePlan(ctx, tt.patch, "role=web")
 		if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 			t.Errorf("ProposePlan(%+v): %v, want %s", tt.patch, err, patchpilot.EINVALID)
 			continue
+		}
+		// The API takes the patch too: the error names no CLI flag.
+		if strings.Contains(err.Error(), "--patch") {
+			t.Errorf("ProposePlan(%+v): error %q names the CLI flag", tt.patch, err)
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(err.Error(), w) {
