@@ -91,7 +91,12 @@ func (c *cli) actor(a *app.App) string { return a.LocalActor() }
 // code.
 func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot.RolloutState, err error) error {
 	if err != nil {
-		return interruptedRollout(cmd.Context(), id, err)
+		var ended patchpilot.RolloutState
+		if cmd.Context().Err() != nil {
+			// An interrupted dry run ends aborted: read what became of it.
+			ended, _, _ = a.Store.RolloutState(context.WithoutCancel(cmd.Context()), id)
+		}
+		return interruptedRollout(cmd.Context(), id, ended, err)
 	}
 	st, err := a.RolloutStatus(cmd.Context(), id)
 	if err != nil {
@@ -106,10 +111,16 @@ func (c *cli) finish(cmd *cobra.Command, a *app.App, id string, state patchpilot
 
 // interruptedRollout turns the error of a rollout whose driving command
 // was interrupted (Ctrl-C, SIGTERM) into one that says so and how to carry
-// the rollout on; any other error is returned as it is.
-func interruptedRollout(ctx context.Context, id string, err error) error {
+// the rollout on, or, when the rollout ended with the interruption (state
+// is final: an interrupted dry run ends aborted), that there is nothing
+// to carry on; any other error is returned as it is.
+func interruptedRollout(ctx context.Context, id string, state patchpilot.RolloutState, err error) error {
 	if err == nil || ctx.Err() == nil {
 		return err
+	}
+	if state.Final() {
+		return patchpilot.Errorf(patchpilot.ECANCELED, "interrupted: rollout %s ended %s", id, state).
+			WithHint(fmt.Sprintf("there is nothing to resume: see 'patchpilot rollout status %s'; a dry run changed nothing and can be started again", id))
 	}
 	return patchpilot.Errorf(patchpilot.ECANCELED, "interrupted: rollout %s is left where it was", id).
 		WithHint(fmt.Sprintf("carry it on with 'patchpilot rollout resume %s', which reads each host's real state first", id))
