@@ -254,7 +254,7 @@ func flagSuggestions(cmd *cobra.Command, name string) []string {
 			return
 		}
 		seen[f.Name] = true
-		if editDistance(f.Name, name) <= 2 || len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+		if app.EditDistance(f.Name, name) <= 2 || len(name) >= 3 && strings.HasPrefix(f.Name, name) {
 			out = append(out, f.Name)
 		}
 	}
@@ -262,27 +262,6 @@ func flagSuggestions(cmd *cobra.Command, name string) []string {
 	cmd.InheritedFlags().VisitAll(visit)
 	slices.Sort(out)
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // unknownCommand is the usage error for a subcommand name that cmd does

@@ -440,7 +440,7 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 func didYouMean(key string, known []string) string {
 	var close []string
 	for _, k := range known {
-		if editDistance(key, k) <= 2 {
+		if EditDistance(key, k) <= 2 {
 			close = append(close, k)
 		}
 	}
@@ -450,8 +450,9 @@ func didYouMean(key string, known []string) string {
 	return " (did you mean " + strings.Join(close, " or ") + "?)"
 }
 
-// editDistance is the Levenshtein distance between a and b, by bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, by bytes: how
+// far a mistyped name is from a known one.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
