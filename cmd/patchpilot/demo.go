@@ -594,7 +594,11 @@ func (d *demo) checkDashboard(ctx context.Context) error {
 			return patchpilot.Errorf(patchpilot.EINTERNAL, "the dashboard did not answer for rollout %s: status %d, %v", id, status, err)
 		}
 	}
-	d.detail("the dashboard shows both rollouts: http://%s/ui/", d.f.listen)
+	if d.f.keep {
+		d.detail("the dashboard shows both rollouts: http://%s/ui/ (kept running)", d.f.listen)
+	} else {
+		d.detail("the dashboard showed both rollouts at http://%s/ui/; it stops with the demo ('patchpilot demo --keep' keeps it running)", d.f.listen)
+	}
 	return nil
 }
 

@@ -158,6 +158,7 @@ func TestDemoOnTheLab(t *testing.T) {
 		"canary:latency_mean fail (critical)",           // the judge caught 1.1.3
 		"quarantined: pp-demo-web 1.1.3 rolled back on", // the model learned
 		"change failure rate",                           // the KPIs
+		"/ui/ (kept running)",                           // --keep keeps the dashboard
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)

@@ -113,6 +113,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"no-such-command"}, 2, "unknown command"},
 		{[]string{"hosts", "--no-such-flag"}, 2, "unknown flag"},
 		{[]string{"hosts", "-o", "xml"}, 2, `--output "xml": expected table, json or yaml`},
+		{[]string{"hosts", "-o", "jsno"}, 2, `--output "jsno": expected table, json or yaml; did you mean json?`},
+		{[]string{"rollout", "status", "nosuch"}, 4, "error: rollout \"nosuch\" not found\n"},
 		{[]string{"inventory", "collect"}, 2, "give one of -i INVENTORY, --source NAME or --local"},
 		{[]string{"inventory", "collect", "-i", "x.ini", "--local"}, 2, "give one of -i INVENTORY, --source NAME or --local"},
 		{[]string{"inventory", "collect", "-i", "../../internal/inventory/testdata/bad/port.ini"}, 2, "port.ini:"},

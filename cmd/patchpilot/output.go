@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/app"
 )
 
 type format string
@@ -32,7 +33,15 @@ func parseFormat(s string) (format, error) {
 	case formatTable, formatJSON, formatYAML:
 		return f, nil
 	}
-	err := patchpilot.Errorf(patchpilot.EINVALID, "--output %q: expected table, json or yaml", s)
+	msg := fmt.Sprintf("--output %q: expected table, json or yaml", s)
+	for _, f := range []format{formatTable, formatJSON, formatYAML} {
+		// Close to a format, and starting as it does: "jsno", "yml".
+		if l := strings.ToLower(s); l != "" && l[0] == f[0] && app.EditDistance(l, string(f)) <= 2 {
+			msg += "; did you mean " + string(f) + "?"
+			break
+		}
+	}
+	err := patchpilot.Errorf(patchpilot.EINVALID, "%s", msg)
 	if strings.ContainsAny(s, "./") {
 		// Before -o meant one thing, plan and history export took it
 		// as a file name.

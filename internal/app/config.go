@@ -201,6 +201,12 @@ func decodeConfigKeys(path string, doc *yaml.Node, c *Config) error {
 			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: %s: expected %s, got %s",
 				path, val.Line, k.Value, configKindText(field.Type()), configValueText(val))
 		}
+		if k.Value == "concurrency" && field.Int() < 1 {
+			// As --concurrency: at least one host at a time. Leave the
+			// key out for the default.
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: concurrency: expected at least 1 host at a time (leave it out for the default, %d), got %s",
+				path, val.Line, DefaultConcurrency, configValueText(val))
+		}
 		if (k.Value == "connect_timeout" || k.Value == "command_timeout") && val.Value != "" {
 			// Checked here too, and not only when the options are
 			// built, so that a bad value is named with its line.

@@ -55,6 +55,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"unknown nested policy key", "db: /x.db\npolicy:\n  default:\n    level: advisor\n    hodl: [openssl]\n",
 			[]string{":5:", `policy: default: unknown key "hodl"; known keys: level, auto_approve, hold, two_approvers`}},
 		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", `concurrency: expected a whole number, got "many"`}},
+		{"no host at a time", "concurrency: 0\n", []string{":1:", `concurrency: expected at least 1 host at a time`, `got "0"`}},
+		{"negative concurrency", "db: /x.db\nconcurrency: -2\n", []string{":2:", `got "-2"`}},
 		{"list for a path", "db: [/a.db]\n", []string{":1:", "db: expected a single value, got a list"}},
 		{"word for a bool", "accept_new_host_keys: sometimes\n", []string{":1:", `accept_new_host_keys: expected true or false, got "sometimes"`}},
 		{"path for a list", "keys: {a: b}\n", []string{":1:", "keys: expected a list"}},

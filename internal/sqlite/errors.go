@@ -23,6 +23,10 @@ func wrap(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
 	var perr *patchpilot.Error
 	switch {
+	case errors.As(err, &perr) && perr.Code == patchpilot.ENOTFOUND:
+		// "rollout "x" not found" says all: "read rollout "x": " before
+		// it would only repeat it.
+		return err
 	case errors.As(err, &perr):
 		return &patchpilot.Error{Code: perr.Code, Message: what, Hint: perr.Hint, Err: err}
 	case errors.Is(err, context.Canceled):
