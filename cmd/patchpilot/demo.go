@@ -993,6 +993,11 @@ func (d *demo) drive(ctx context.Context, eng *app.Controller, id string, narrat
 		if stage == "" {
 			return state, patchpilot.Errorf(patchpilot.EINTERNAL, "rollout %s waits for an approval, but no stage does: %s", id, st.Reason)
 		}
+		if narrate {
+			// The engine's event says the stage needs an approval, with
+			// the command a person would run: the demo gives it itself.
+			d.detail("nothing to type: the demo approves stage %s itself once Prometheus holds the canary judge's %s baseline", stage, demoBaseline)
+		}
 		if err := d.waitBaseline(ctx); err != nil {
 			return state, err
 		}

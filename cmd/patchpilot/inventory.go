@@ -194,9 +194,13 @@ func (c *cli) printCollectReport(cmd *cobra.Command, a *app.App, r app.CollectRe
 		}
 	}
 	return c.render(res, func(w io.Writer) {
-		writeHostTable(w, res.Hosts)
+		if len(res.Hosts) > 0 || len(res.Failed) == 0 {
+			writeHostTable(w, res.Hosts)
+		}
 		if len(res.Failed) > 0 {
-			fmt.Fprintln(w)
+			if len(res.Hosts) > 0 {
+				fmt.Fprintln(w)
+			}
 			fmt.Fprintln(w, "FAILED HOST\tCODE\tREASON")
 			for _, f := range res.Failed {
 				fmt.Fprintf(w, "%s\t%s\t%s\n", f.Host, f.Code, f.Reason)

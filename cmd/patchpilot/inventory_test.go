@@ -187,8 +187,13 @@ func TestHostsMarkFailedCollections(t *testing.T) {
 	if err := os.WriteFile(inv, []byte("[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.run("inventory", "collect", "-i", inv); r.code == 0 {
+	r := e.run("inventory", "collect", "-i", inv)
+	if r.code == 0 {
 		t.Fatalf("collecting a host without a key exited 0:\n%s%s", r.stdout, r.stderr)
+	}
+	// Every host failed: the failures alone, not an empty hosts table.
+	if !strings.HasPrefix(r.stdout, "FAILED HOST") {
+		t.Errorf("collect output with every host failed:\n%s", r.stdout)
 	}
 	out := e.mustRun("hosts")
 	for _, want := range []string{"never (failed ", "The last collection of 1 host failed", "  web1: ", "private key", "patchpilot inventory collect"} {

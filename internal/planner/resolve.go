@@ -157,7 +157,8 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			missing = append(missing, c)
 		}
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && slots > 0 {
+		// A plan without canary stages has no coverage to speak of.
 		rp.Notes = append(rp.Notes, fmt.Sprintf("the canary stages cover %d of %d configurations; not covered: %s",
 			len(covered), len(covered)+len(missing), strings.Join(missing, ", ")))
 	}

@@ -223,3 +223,15 @@ func TestResolveFleet(t *testing.T) {
 		t.Errorf("empty selection: err = %v, want no target hosts", err)
 	}
 }
+
+// A plan without canary stages says nothing of canary coverage.
+func TestResolveWithoutCanariesNotesNoCoverage(t *testing.T) {
+	p := patchpilot.Plan{Stages: stagesOf(t, "all:rest")}
+	rp, err := Resolve(p, eightHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Join(rp.Notes, "; "); strings.Contains(n, "canary stages cover") {
+		t.Errorf("notes = %q, want no canary coverage for a plan without canary stages", n)
+	}
+}
