@@ -11,6 +11,16 @@ import (
 	"github.com/patchpilot/patchpilot"
 )
 
+// onePlan is a one-stage plan of every test host to web version v.
+func onePlan(v string) string {
+	return `
+patch: {packages: ["web=` + v + `"]}
+targets: {selector: "env=test"}
+stages:
+  - {name: all, targets: rest}
+`
+}
+
 // A rollback restores the versions a host had before its rollout: asked
 // of an old rollout on a host a later rollout holds or has changed since,
 // it is refused (ECONFLICT) before anything is marked, naming the later
@@ -20,22 +30,14 @@ import (
 func TestRollbackRefusedOverLaterRollouts(t *testing.T) {
 	e := newEnv(t, hostsNamed(2))
 	ctx := context.Background()
-	plan := func(v string) string {
-		return `
-patch: {packages: ["web=` + v + `"]}
-targets: {selector: "env=test"}
-stages:
-  - {name: all, targets: rest}
-`
-	}
-	old := e.start(plan("1.1"))
+	old := e.start(onePlan("1.1"))
 	if got := e.run(old); got != patchpilot.RolloutSucceeded {
 		t.Fatalf("old rollout = %s", got)
 	}
-	if got := e.run(e.startRollout(plan("1.2"), true)); got != patchpilot.RolloutSucceeded {
+	if got := e.run(e.startRollout(onePlan("1.2"), true)); got != patchpilot.RolloutSucceeded {
 		t.Fatalf("the dry run = %s", got)
 	}
-	newer := e.start(plan("1.2"))
+	newer := e.start(onePlan("1.2"))
 
 	unchanged := func() {
 		t.Helper()
@@ -118,15 +120,7 @@ func (s *startsDuringSave) SaveHostRun(ctx context.Context, h patchpilot.HostRun
 func TestRollbackRequestUndoneWhenARolloutStartsMeanwhile(t *testing.T) {
 	e := newEnv(t, hostsNamed(2))
 	ctx := context.Background()
-	plan := func(v string) string {
-		return `
-patch: {packages: ["web=` + v + `"]}
-targets: {selector: "env=test"}
-stages:
-  - {name: all, targets: rest}
-`
-	}
-	old := e.start(plan("1.1"))
+	old := e.start(onePlan("1.1"))
 	if got := e.run(old); got != patchpilot.RolloutSucceeded {
 		t.Fatalf("old rollout = %s", got)
 	}
@@ -135,7 +129,7 @@ stages:
 		t.Fatal(err)
 	}
 	var newer string
-	e.e.Store = &startsDuringSave{Store: e.db, start: func() { newer = e.start(plan("1.2")) }}
+	e.e.Store = &startsDuringSave{Store: e.db, start: func() { newer = e.start(onePlan("1.2")) }}
 	_, err = e.e.RequestRollback(ctx, old, nil, "user:bob")
 	if newer == "" {
 		t.Fatal("no rollout was started during the request")
