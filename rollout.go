@@ -270,6 +270,11 @@ type RolloutStore interface {
 	TakeOverLease(ctx context.Context, rollout, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
 	// ReleaseLease drops owner's lease, if it holds one.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
+	// LeaseHolder returns who holds the rollout's lease, expired or not,
+	// or "" when nobody does (nor for a rollout the store does not know):
+	// a controller that was killed or interrupted leaves its lease behind
+	// until another takes it over. It only reads.
+	LeaseHolder(ctx context.Context, rollout string) (string, error)
 	// MoveHosts reassigns pending hosts of a rollout from one stage to
 	// another, as the adaptive planner resizes waves. The moved hosts keep
 	// their relative order; they go before toStage's hosts when toStage

@@ -33,6 +33,7 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("Outcomes", s.testOutcomes)
 	t.Run("OutcomeFilter", s.testOutcomeFilter)
 	t.Run("Leases", s.testLeases)
+	t.Run("LeaseHolder", s.testLeaseHolder)
 	t.Run("LeaseContention", s.testLeaseContention)
 	t.Run("TakeOverLease", s.testTakeOverLease)
 	t.Run("RolloutConcurrency", s.testRolloutConcurrency)
