@@ -211,6 +211,50 @@ type RolloutFilter struct {
 	Limit int
 }
 
+// HostsRolloutFilter selects the rollouts RolloutsOnHosts lists.
+type HostsRolloutFilter struct {
+	// Hosts are the hosts asked about: a rollout is listed when any of
+	// its targets is one of them, with those alone. Empty asks about every
+	// host: each rollout is listed with all its targets.
+	Hosts []string
+	// After, when set, keeps the rollouts created after that rollout in
+	// the store's order of creation: a later CreatedAt, or the same one
+	// and a greater ID. Of two rollouts, exactly one is after the other.
+	// ENOTFOUND when the store does not know it.
+	After string
+	// Holding keeps the rollouts that hold their hosts (HoldsHosts).
+	Holding bool
+}
+
+// RolloutOnHosts is a rollout as RolloutsOnHosts lists it.
+type RolloutOnHosts struct {
+	Rollout   string
+	State     RolloutState
+	Reason    string
+	CreatedAt time.Time
+	// Hosts are its targets among those asked about, sorted by name.
+	Hosts []HostOfRollout
+}
+
+// HostOfRollout is where one target host stands in a rollout: its
+// pipeline state and its deployment order (HostRun.State and Order; an
+// Order above zero means its change began).
+type HostOfRollout struct {
+	Host  string
+	State HostState
+	Order int
+}
+
+// Holder is the rollout as a HostsHolder of its hosts, for
+// HostsHeldError.
+func (r RolloutOnHosts) Holder() HostsHolder {
+	h := HostsHolder{Rollout: r.Rollout, State: r.State, Reason: r.Reason}
+	for _, x := range r.Hosts {
+		h.Hosts = append(h.Hosts, x.Host)
+	}
+	return h
+}
+
 // RolloutStore keeps rollouts, their stages and host pipelines, incidents,
 // outcomes and the leases that let one controller at a time drive a
 // rollout. Every method is one transaction.
@@ -270,6 +314,12 @@ type RolloutStore interface {
 	TakeOverLease(ctx context.Context, rollout, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
 	// ReleaseLease drops owner's lease, if it holds one.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
+	// RolloutsOnHosts lists the rollouts, dry runs aside, whose targets
+	// include any of the filter's hosts, oldest first in the store's
+	// order of creation (CreatedAt, then ID), each with those of its
+	// targets and where each stands: what decides whether a rollout
+	// stands in the way of another change to those hosts.
+	RolloutsOnHosts(ctx context.Context, f HostsRolloutFilter) ([]RolloutOnHosts, error)
 	// LeaseHolder returns who holds the rollout's lease, expired or not,
 	// or "" when nobody does (nor for a rollout the store does not know):
 	// a controller that was killed or interrupted leaves its lease behind

@@ -22,6 +22,7 @@ func (s suite) runRollouts(t *testing.T) {
 	t.Run("HostsHeld", s.testHostsHeld)
 	t.Run("HostsHeldStates", s.testHostsHeldStates)
 	t.Run("HostsHeldRace", s.testHostsHeldRace)
+	t.Run("RolloutsOnHosts", s.testRolloutsOnHosts)
 	t.Run("RolloutsNewestFirst", s.testRolloutsNewestFirst)
 	t.Run("RolloutState", s.testRolloutState)
 	t.Run("Stages", s.testStages)
