@@ -346,10 +346,17 @@ type HostsHolder struct {
 
 // HostsHeldError is the ECONFLICT that refuses a rollout, or a rollback,
 // over hosts that other rollouts hold: it names each holding rollout, its
-// state and the hosts, and the hint names the command that shows what each
-// holder waits for.
+// state and the hosts (HeldHostsText), and the hint names the command that
+// shows what each holder waits for.
 func HostsHeldError(holders []HostsHolder) *Error {
-	var parts, status []string
+	return Errorf(ECONFLICT, "%s: one rollout at a time changes a host", HeldHostsText(holders)).
+		WithHint(HostsHeldHint(holders))
+}
+
+// HeldHostsText says which hosts each holder holds, as in "hosts web-1 and
+// web-2 are in rollout r-1 (running), which has not finished".
+func HeldHostsText(holders []HostsHolder) string {
+	var parts []string
 	for i, h := range holders {
 		state := string(h.State)
 		if Held(h.State, h.Reason) {
@@ -368,14 +375,27 @@ func HostsHeldError(holders []HostsHolder) *Error {
 		} else {
 			parts = append(parts, fmt.Sprintf("%s in rollout %s (%s)", what, h.Rollout, state))
 		}
+	}
+	which := ", which has not finished"
+	if len(holders) > 1 {
+		which = "; those rollouts have not finished"
+	}
+	return strings.Join(parts, ", ") + which
+}
+
+// HostsHeldHint says what to do about hosts the holders hold: finish them
+// first, naming the command that shows what each waits for, or leave those
+// hosts out.
+func HostsHeldHint(holders []HostsHolder) string {
+	var status []string
+	for _, h := range holders {
 		status = append(status, "'patchpilot rollout status "+h.Rollout+"'")
 	}
-	which, hint := ", which has not finished", "finish it first (%s shows what it waits for and how to end it), or leave those hosts out of the targets"
+	hint := "finish it first (%s shows what it waits for and how to end it), or leave those hosts out of the targets"
 	if len(holders) > 1 {
-		which, hint = "; those rollouts have not finished", "finish them first (%s show what they wait for and how to end them), or leave those hosts out of the targets"
+		hint = "finish them first (%s show what they wait for and how to end them), or leave those hosts out of the targets"
 	}
-	return Errorf(ECONFLICT, "%s%s: one rollout at a time changes a host", strings.Join(parts, ", "), which).
-		WithHint(fmt.Sprintf(hint, joinAnd(status)))
+	return fmt.Sprintf(hint, joinAnd(status))
 }
 
 // fewNames lists up to five names, then how many more there are.
