@@ -216,6 +216,19 @@ type ScheduleRunData struct {
 	WindowOpens time.Time `json:"window_opens,omitzero"`
 	// Missed counts the runs a missed event stands for.
 	Missed int `json:"missed,omitempty"`
+	// Held are the targets of a patch run that unfinished rollouts hold,
+	// by rollout: left out of its plan, or, when it was skipped, all of
+	// them.
+	Held []HeldHostsData `json:"held,omitempty"`
+}
+
+// HeldHostsData names hosts that an unfinished rollout holds (see
+// HoldsHosts), with the rollout's state and reason.
+type HeldHostsData struct {
+	Rollout string       `json:"rollout"`
+	State   RolloutState `json:"state"`
+	Reason  string       `json:"reason,omitempty"`
+	Hosts   []string     `json:"hosts"`
 }
 
 // NewEventData returns a pointer to a zero payload of the event kind, to

@@ -211,6 +211,50 @@ type RolloutFilter struct {
 	Limit int
 }
 
+// HostsRolloutFilter selects the rollouts RolloutsOnHosts lists.
+type HostsRolloutFilter struct {
+	// Hosts are the hosts asked about: a rollout is listed when any of
+	// its targets is one of them, with those alone. Empty asks about every
+	// host: each rollout is listed with all its targets.
+	Hosts []string
+	// After, when set, keeps the rollouts created after that rollout in
+	// the store's order of creation: a later CreatedAt, or the same one
+	// and a greater ID. Of two rollouts, exactly one is after the other.
+	// ENOTFOUND when the store does not know it.
+	After string
+	// Holding keeps the rollouts that hold their hosts (HoldsHosts).
+	Holding bool
+}
+
+// RolloutOnHosts is a rollout as RolloutsOnHosts lists it.
+type RolloutOnHosts struct {
+	Rollout   string
+	State     RolloutState
+	Reason    string
+	CreatedAt time.Time
+	// Hosts are its targets among those asked about, sorted by name.
+	Hosts []HostOfRollout
+}
+
+// HostOfRollout is where one target host stands in a rollout: its
+// pipeline state and its deployment order (HostRun.State and Order; an
+// Order above zero means its change began).
+type HostOfRollout struct {
+	Host  string
+	State HostState
+	Order int
+}
+
+// Holder is the rollout as a HostsHolder of its hosts, for
+// HostsHeldError.
+func (r RolloutOnHosts) Holder() HostsHolder {
+	h := HostsHolder{Rollout: r.Rollout, State: r.State, Reason: r.Reason}
+	for _, x := range r.Hosts {
+		h.Hosts = append(h.Hosts, x.Host)
+	}
+	return h
+}
+
 // RolloutStore keeps rollouts, their stages and host pipelines, incidents,
 // outcomes and the leases that let one controller at a time drive a
 // rollout. Every method is one transaction.
@@ -270,6 +314,17 @@ type RolloutStore interface {
 	TakeOverLease(ctx context.Context, rollout, from, owner string, ttl time.Duration) (granted bool, holder string, err error)
 	// ReleaseLease drops owner's lease, if it holds one.
 	ReleaseLease(ctx context.Context, rollout, owner string) error
+	// RolloutsOnHosts lists the rollouts, dry runs aside, whose targets
+	// include any of the filter's hosts, oldest first in the store's
+	// order of creation (CreatedAt, then ID), each with those of its
+	// targets and where each stands: what decides whether a rollout
+	// stands in the way of another change to those hosts.
+	RolloutsOnHosts(ctx context.Context, f HostsRolloutFilter) ([]RolloutOnHosts, error)
+	// LeaseHolder returns who holds the rollout's lease, expired or not,
+	// or "" when nobody does (nor for a rollout the store does not know):
+	// a controller that was killed or interrupted leaves its lease behind
+	// until another takes it over. It only reads.
+	LeaseHolder(ctx context.Context, rollout string) (string, error)
 	// MoveHosts reassigns pending hosts of a rollout from one stage to
 	// another, as the adaptive planner resizes waves. The moved hosts keep
 	// their relative order; they go before toStage's hosts when toStage
@@ -291,10 +346,17 @@ type HostsHolder struct {
 
 // HostsHeldError is the ECONFLICT that refuses a rollout, or a rollback,
 // over hosts that other rollouts hold: it names each holding rollout, its
-// state and the hosts, and the hint names the command that shows what each
-// holder waits for.
+// state and the hosts (HeldHostsText), and the hint names the command that
+// shows what each holder waits for.
 func HostsHeldError(holders []HostsHolder) *Error {
-	var parts, status []string
+	return Errorf(ECONFLICT, "%s: one rollout at a time changes a host", HeldHostsText(holders)).
+		WithHint(HostsHeldHint(holders))
+}
+
+// HeldHostsText says which hosts each holder holds, as in "hosts web-1 and
+// web-2 are in rollout r-1 (running), which has not finished".
+func HeldHostsText(holders []HostsHolder) string {
+	var parts []string
 	for i, h := range holders {
 		state := string(h.State)
 		if Held(h.State, h.Reason) {
@@ -313,14 +375,27 @@ func HostsHeldError(holders []HostsHolder) *Error {
 		} else {
 			parts = append(parts, fmt.Sprintf("%s in rollout %s (%s)", what, h.Rollout, state))
 		}
+	}
+	which := ", which has not finished"
+	if len(holders) > 1 {
+		which = "; those rollouts have not finished"
+	}
+	return strings.Join(parts, ", ") + which
+}
+
+// HostsHeldHint says what to do about hosts the holders hold: finish them
+// first, naming the command that shows what each waits for, or leave those
+// hosts out.
+func HostsHeldHint(holders []HostsHolder) string {
+	var status []string
+	for _, h := range holders {
 		status = append(status, "'patchpilot rollout status "+h.Rollout+"'")
 	}
-	which, hint := ", which has not finished", "finish it first (%s shows what it waits for and how to end it), or leave those hosts out of the targets"
+	hint := "finish it first (%s shows what it waits for and how to end it), or leave those hosts out of the targets"
 	if len(holders) > 1 {
-		which, hint = "; those rollouts have not finished", "finish them first (%s show what they wait for and how to end them), or leave those hosts out of the targets"
+		hint = "finish them first (%s show what they wait for and how to end them), or leave those hosts out of the targets"
 	}
-	return Errorf(ECONFLICT, "%s%s: one rollout at a time changes a host", strings.Join(parts, ", "), which).
-		WithHint(fmt.Sprintf(hint, joinAnd(status)))
+	return fmt.Sprintf(hint, joinAnd(status))
 }
 
 // fewNames lists up to five names, then how many more there are.

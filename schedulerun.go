@@ -37,6 +37,10 @@ const (
 	ScheduleSucceeded ScheduleOutcome = "succeeded"
 	// ScheduleNothingToDo: a patch run found no update to install.
 	ScheduleNothingToDo ScheduleOutcome = "nothing_to_do"
+	// ScheduleSkipped: a patch run started no rollout because unfinished
+	// rollouts hold every one of its targets (Message names them); a
+	// run of which they hold some leaves those out and goes ahead.
+	ScheduleSkipped ScheduleOutcome = "skipped"
 	// ScheduleFailed: the run stopped with an error (Message says which),
 	// or an inventory run collected some hosts and not others.
 	ScheduleFailed ScheduleOutcome = "failed"

@@ -162,3 +162,31 @@ func TestQuarantineRemote(t *testing.T) {
 		t.Errorf("after the remote clearance, locally:\n%s", out.stdout)
 	}
 }
+
+// TestPlanWarnsOfHeldTargets: 'plan' over a target that an unfinished
+// rollout holds keeps it and warns, in the header and on stderr, naming
+// the host and the rollout.
+func TestPlanWarnsOfHeldTargets(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "pp.db")
+	seedFleet(t, db)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	err = st.CreateRollout(ctx, patchpilot.Rollout{ID: "r-other", State: patchpilot.RolloutPaused, CreatedAt: now, UpdatedAt: now,
+		Stages: []patchpilot.StageRun{{Index: 0, Name: "all", State: patchpilot.StagePending, Hosts: []string{"web-1"}}}})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("plan", "--patch", "pp-agent=2.0.0", "--db", db)
+	want := "warning: host web-1 is in rollout r-other (paused), which has not finished: one rollout at a time changes a host, so starting this plan is refused until then"
+	if r.code != 0 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stdout, "# "+want) || !strings.Contains(r.stdout, "web-1") {
+		t.Errorf("plan over a held target: exit %d\nstdout:\n%s\nstderr:\n%s\nwant the warning %q on both", r.code, r.stdout, r.stderr, want)
+	}
+}

@@ -134,13 +134,7 @@ func (a *App) Undriven(ctx context.Context, id string, state patchpilot.RolloutS
 	if state != patchpilot.RolloutRunning && state != patchpilot.RolloutRollingBack {
 		return ""
 	}
-	leases, ok := a.Store.(interface {
-		LeaseHolder(ctx context.Context, rollout string) (string, error)
-	})
-	if !ok {
-		return ""
-	}
-	holder, err := leases.LeaseHolder(ctx, id)
+	holder, err := a.Store.LeaseHolder(ctx, id)
 	switch {
 	case err != nil:
 		return ""

@@ -407,14 +407,20 @@ type LeftOutHost struct {
 const NeverAnsweredReason = "never answered (no facts collected)"
 
 // AllLeftOut lists every host the proposal left out with the reason: those
-// that never answered, then those on whose class the patch is quarantined.
+// that never answered, then those on whose class the patch is quarantined,
+// then those that unfinished rollouts hold (ProposeOptions.LeaveOutHeld).
 func (p PlanProposal) AllLeftOut() []LeftOutHost {
-	out := make([]LeftOutHost, 0, len(p.LeftOut)+len(p.Quarantined))
+	out := make([]LeftOutHost, 0, len(p.LeftOut)+len(p.Quarantined)+len(p.HeldOut))
 	for _, h := range p.LeftOut {
 		out = append(out, LeftOutHost{Host: h, Reason: NeverAnsweredReason})
 	}
 	for _, q := range p.Quarantined {
 		out = append(out, LeftOutHost{Host: q.Host, Reason: q.Quarantine.Text()})
+	}
+	for _, h := range p.HeldOut {
+		for _, n := range h.Hosts {
+			out = append(out, LeftOutHost{Host: n, Reason: heldReason(h)})
+		}
 	}
 	return out
 }

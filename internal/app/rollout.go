@@ -271,13 +271,20 @@ type PlanProposal struct {
 	// Quarantined are the targets left out because a version of the patch
 	// is quarantined on their class (not with AllowQuarantined).
 	Quarantined []QuarantinedHost
+	// Held are the targets that unfinished rollouts hold, by rollout,
+	// kept in the plan: starting it is refused until those finish.
+	Held []patchpilot.HostsHolder
+	// HeldOut are the targets that unfinished rollouts hold, by rollout,
+	// left out of the plan (ProposeOptions.LeaveOutHeld).
+	HeldOut []patchpilot.HostsHolder
 	// Warnings name what looks mistaken in the plan against its targets
-	// (planner.ResolvedPlan.Warnings) and the targets left out (or kept)
-	// because the patch is quarantined on their class; the header says
-	// them too.
+	// (planner.ResolvedPlan.Warnings), the targets left out (or kept)
+	// because the patch is quarantined on their class, and those that
+	// unfinished rollouts hold; the header says them too.
 	Warnings []string
 	// standing are the warnings that hold whatever the stages: about
-	// quarantined targets, and a patch pending on none of the targets.
+	// quarantined and held targets, and a patch pending on none of the
+	// targets.
 	standing []string
 }
 
@@ -310,6 +317,12 @@ type ProposeOptions struct {
 	// they are left out, and a patch quarantined on every target is
 	// refused (EFORBIDDEN).
 	AllowQuarantined bool
+	// LeaveOutHeld leaves out the targets that unfinished rollouts hold
+	// (patchpilot.HoldsHosts), saying so, as a scheduled run does; when
+	// they hold every target the proposal is refused with a
+	// *TargetsHeldError. By default they are kept, with a warning that
+	// starting the plan is refused until those rollouts finish.
+	LeaveOutHeld bool
 }
 
 // ProposePlanWith is ProposePlan with options.
@@ -349,12 +362,42 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 	if err != nil {
 		return PlanProposal{}, err
 	}
+	names := make([]string, 0, len(targets))
+	for _, t := range targets {
+		names = append(names, t.Name())
+	}
+	holders, err := a.heldTargets(ctx, names)
+	if err != nil {
+		return PlanProposal{}, err
+	}
+	var heldOut []patchpilot.HostsHolder
+	switch {
+	case len(holders) == 0:
+	case o.LeaveOutHeld:
+		held := heldHosts(holders)
+		free := targets[:0:0]
+		for _, t := range targets {
+			if !held[t.Name()] {
+				free = append(free, t)
+			}
+		}
+		if len(free) == 0 {
+			return PlanProposal{}, newTargetsHeldError(holders)
+		}
+		targets, heldOut, narrowed = free, holders, true
+		quarantine = append(quarantine, heldLeftOut(holders))
+	default:
+		quarantine = append(quarantine, heldWarning(holders))
+	}
 	in, err := a.baselineInput(ctx, patch, targets, fr)
 	if err != nil {
 		return PlanProposal{}, err
 	}
 	score, baseLevel, reasons := planner.BaselineRisk(in)
-	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, Quarantined: quarantinedOut}
+	prop := PlanProposal{Score: score, Level: baseLevel, Reasons: reasons, LeftOut: leftOut, Quarantined: quarantinedOut, HeldOut: heldOut}
+	if !o.LeaveOutHeld {
+		prop.Held = holders
+	}
 	for _, t := range targets {
 		prop.Targets = append(prop.Targets, t.Name())
 	}

@@ -497,10 +497,11 @@ func (s *Scheduler) execute(ctx context.Context, sc Schedule, r patchpilot.Sched
 		return err
 	}
 	var err error
+	var held []patchpilot.HostsHolder
 	if sc.Kind == patchpilot.ScheduleInventory {
 		r.Outcome, r.Message, err = s.runInventory(ctx, sc)
 	} else {
-		r.Outcome, r.Message, err = s.runPatch(ctx, sc, &r)
+		r.Outcome, r.Message, err = s.runPatch(ctx, sc, &r, &held)
 	}
 	if ctx.Err() != nil && r.Plan == "" {
 		// Stopped before anything was handed over: the run stays
@@ -508,16 +509,23 @@ func (s *Scheduler) execute(ctx context.Context, sc Schedule, r patchpilot.Sched
 		// grace period.
 		return ctx.Err()
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		r.Outcome, r.Message = patchpilot.ScheduleFailed, err.Error()
+		held = nil
 		s.a.Options.Logger.Warn("scheduled run failed", "schedule", sc.Name, "due", r.Due, "err", err)
+	case len(held) > 0:
+		s.a.Options.Logger.Warn("scheduled run left out targets that unfinished rollouts hold", "schedule", sc.Name, "due", r.Due,
+			"outcome", r.Outcome, "held", patchpilot.HeldHostsText(held))
 	}
 	r.Finished = s.a.now()
 	// A run handed over when the scheduler stopped is still recorded.
-	return s.finish(context.WithoutCancel(ctx), sc, r)
+	return s.finish(context.WithoutCancel(ctx), sc, r, held...)
 }
 
-func (s *Scheduler) finish(ctx context.Context, sc Schedule, r patchpilot.ScheduleRun) error {
+// finish records how a run ended, and its event; held names the targets
+// unfinished rollouts held, which the run left out.
+func (s *Scheduler) finish(ctx context.Context, sc Schedule, r patchpilot.ScheduleRun, held ...patchpilot.HostsHolder) error {
 	if err := s.a.Store.UpdateScheduleRun(ctx, r); err != nil {
 		return err
 	}
@@ -525,7 +533,7 @@ func (s *Scheduler) finish(ctx context.Context, sc Schedule, r patchpilot.Schedu
 	if r.Message != "" {
 		msg += ": " + r.Message
 	}
-	return s.event(ctx, patchpilot.EventScheduleFinished, sc, r, msg, nil)
+	return s.event(ctx, patchpilot.EventScheduleFinished, sc, r, msg, func(d *patchpilot.ScheduleRunData) { d.Held = heldData(held) })
 }
 
 func (s *Scheduler) event(ctx context.Context, kind string, sc Schedule, r patchpilot.ScheduleRun, msg string, more func(*patchpilot.ScheduleRunData)) error {
@@ -599,8 +607,10 @@ func collectSummary(rep CollectReport) string {
 }
 
 // runPatch collects (when the schedule names an inventory), selects the
-// updates, proposes a plan by the risk strategy and launches it.
-func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.ScheduleRun) (patchpilot.ScheduleOutcome, string, error) {
+// updates, proposes a plan by the risk strategy and launches it. Targets
+// that unfinished rollouts hold are left out, and set in held; when they
+// hold every target, the run is skipped.
+func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.ScheduleRun, held *[]patchpilot.HostsHolder) (patchpilot.ScheduleOutcome, string, error) {
 	due := r.Due
 	var notes []string
 	if sc.Inventory != "" {
@@ -614,17 +624,36 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 			notes = append(notes, collectSummary(rep))
 		}
 	}
-	patch, err := s.a.ScheduledPatch(ctx, sc)
+	patch, holders, free, err := s.a.scheduledPatch(ctx, sc)
 	if err != nil {
 		return "", "", err
 	}
+	if len(holders) > 0 && free == 0 {
+		return skipped(holders, held, notes)
+	}
 	if !patch.SecurityAll && len(patch.Packages) == 0 {
-		notes = append(notes, fmt.Sprintf("no pending update on the targets matches updates (%s)", sc.Updates))
+		what := "the targets"
+		if len(holders) > 0 {
+			what = "the targets no unfinished rollout holds"
+			notes = append(notes, heldLeftOut(holders))
+			*held = holders
+		}
+		notes = append([]string{fmt.Sprintf("no pending update on %s matches updates (%s)", what, sc.Updates)}, notes...)
 		return patchpilot.ScheduleNothingToDo, strings.Join(notes, "; "), nil
 	}
-	prop, err := s.a.ProposePlan(ctx, patch, sc.Hosts)
+	// The targets held now are left out, and the run says so; a rollout
+	// that took the others meanwhile is found here too.
+	prop, err := s.a.ProposePlanWith(ctx, patch, sc.Hosts, ProposeOptions{LeaveOutHeld: true})
+	var allHeld *TargetsHeldError
+	if errors.As(err, &allHeld) {
+		return skipped(allHeld.Holders, held, notes)
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("propose a plan: %w", err)
+	}
+	if len(prop.HeldOut) > 0 {
+		notes = append(notes, heldLeftOut(prop.HeldOut))
+		*held = prop.HeldOut
 	}
 	p := prop.Plan
 	shape := fmt.Sprintf("# plan shape: %s risk\n", prop.Level)
@@ -681,19 +710,46 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	return outcome, strings.Join(append([]string{head}, notes...), "; "), nil
 }
 
-// ScheduledPatch is what a patch schedule installs now: every pending
-// security update (SecurityAll) when it selects security updates alone,
-// otherwise a pin of each selected package to the newest candidate the
-// targets' facts show. An empty spec means that nothing matches.
+// skipped is the outcome of a patch run whose every target an unfinished
+// rollout holds: no rollout over them could start.
+func skipped(holders []patchpilot.HostsHolder, held *[]patchpilot.HostsHolder, notes []string) (patchpilot.ScheduleOutcome, string, error) {
+	*held = holders
+	msg := "not started: unfinished rollouts hold every target: " + patchpilot.HeldHostsText(holders) + "; the next run plans them again"
+	return patchpilot.ScheduleSkipped, strings.Join(append([]string{msg}, notes...), "; "), nil
+}
+
+// ScheduledPatch is what a patch schedule installs now on those of its
+// targets that no unfinished rollout holds: every pending security update
+// (SecurityAll) when it selects security updates alone, otherwise a pin of
+// each selected package to the newest candidate the targets' facts show.
+// An empty spec means that nothing matches.
 func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.PatchSpec, error) {
+	spec, _, _, err := a.scheduledPatch(ctx, sc)
+	return spec, err
+}
+
+// scheduledPatch is ScheduledPatch, with the rollouts that hold some of
+// the schedule's targets (each with those targets) and how many targets
+// are free of them.
+func (a *App) scheduledPatch(ctx context.Context, sc Schedule) (patchpilot.PatchSpec, []patchpilot.HostsHolder, int, error) {
 	views, err := a.HostViews(ctx)
 	if err != nil {
-		return patchpilot.PatchSpec{}, err
+		return patchpilot.PatchSpec{}, nil, 0, err
 	}
 	targets, err := planner.SelectTargets(patchpilot.TargetSelector{Selector: sc.Hosts}, views)
 	if err != nil {
-		return patchpilot.PatchSpec{}, err
+		return patchpilot.PatchSpec{}, nil, 0, err
 	}
+	names := make([]string, 0, len(targets))
+	for _, t := range targets {
+		names = append(names, t.Name())
+	}
+	holders, err := a.heldTargets(ctx, names)
+	if err != nil {
+		return patchpilot.PatchSpec{}, nil, 0, err
+	}
+	held := heldHosts(holders)
+	free := 0
 	u := sc.Updates
 	type candidate struct {
 		version string
@@ -702,9 +758,13 @@ func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.Patch
 	pins := map[string]candidate{}
 	matched := false
 	for _, t := range targets {
+		if held[t.Name()] {
+			continue
+		}
+		free++
 		updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: t.Name(), SecurityOnly: u.Security})
 		if err != nil {
-			return patchpilot.PatchSpec{}, err
+			return patchpilot.PatchSpec{}, nil, 0, err
 		}
 		for _, up := range updates {
 			if u.MinSeverity != "" && patchpilot.MaxSeverity(up.Advisories).Rank() < u.MinSeverity.Rank() {
@@ -725,16 +785,16 @@ func (a *App) ScheduledPatch(ctx context.Context, sc Schedule) (patchpilot.Patch
 		}
 	}
 	if !matched {
-		return patchpilot.PatchSpec{}, nil
+		return patchpilot.PatchSpec{}, holders, free, nil
 	}
 	if u.Security && u.MinSeverity == "" && len(u.Packages) == 0 {
-		return patchpilot.PatchSpec{SecurityAll: true}, nil
+		return patchpilot.PatchSpec{SecurityAll: true}, holders, free, nil
 	}
 	var spec patchpilot.PatchSpec
 	for _, name := range slices.Sorted(maps.Keys(pins)) {
 		spec.Packages = append(spec.Packages, patchpilot.PackagePin{Name: name, Version: pins[name].version})
 	}
-	return spec, nil
+	return spec, holders, free, nil
 }
 
 // formatIn shows a time in the schedule's zone.

@@ -504,50 +504,32 @@ func (rn *run) dryRunInterrupted(ctx context.Context) error {
 // would act on the host at the same time. A later rollout that rolled the
 // host back itself left it as r did, so r may roll it back then.
 func (e *Engine) laterRollouts(ctx context.Context, r patchpilot.Rollout, hosts []string) error {
-	later, err := e.Store.Rollouts(ctx, patchpilot.RolloutFilter{Since: r.CreatedAt})
+	if len(hosts) == 0 {
+		return nil
+	}
+	// Oldest first, as a refusal of a start names its holders; "later"
+	// is the store's order of creation, in which of two rollouts created
+	// at one instant only one is later than the other.
+	later, err := e.Store.RolloutsOnHosts(ctx, patchpilot.HostsRolloutFilter{Hosts: hosts, After: r.ID})
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, h := range hosts {
-		want[h] = true
-	}
 	var holders []patchpilot.HostsHolder
 	var changed, first []string
-	// Oldest first, as a refusal of a start names its holders.
-	for _, y := range slices.Backward(later) {
-		if y.ID == r.ID || y.DryRun {
-			continue
-		}
-		var mine []string
-		for _, s := range y.Stages {
-			for _, h := range s.Hosts {
-				if want[h] {
-					mine = append(mine, h)
-				}
-			}
-		}
-		if len(mine) == 0 {
-			continue
-		}
-		slices.Sort(mine)
+	for _, y := range later {
 		if patchpilot.HoldsHosts(y.State, y.Reason) {
-			holders = append(holders, patchpilot.HostsHolder{Rollout: y.ID, State: y.State, Reason: y.Reason, Hosts: mine})
+			holders = append(holders, y.Holder())
 			continue
 		}
 		var theirs []string
-		for _, h := range mine {
-			hr, err := e.Store.HostRun(ctx, y.ID, h)
-			if err != nil {
-				return err
-			}
-			if hr.Order > 0 && hr.State != patchpilot.HostRolledBack {
-				theirs = append(theirs, h)
+		for _, h := range y.Hosts {
+			if h.Order > 0 && h.State != patchpilot.HostRolledBack {
+				theirs = append(theirs, h.Host)
 			}
 		}
 		if len(theirs) > 0 {
-			changed = append(changed, fmt.Sprintf("rollout %s changed %s after it", y.ID, strings.Join(theirs, ", ")))
-			first = append(first, fmt.Sprintf("'patchpilot rollout rollback %s --hosts %s'", y.ID, strings.Join(theirs, ",")))
+			changed = append(changed, fmt.Sprintf("rollout %s changed %s after it", y.Rollout, strings.Join(theirs, ", ")))
+			first = append(first, fmt.Sprintf("'patchpilot rollout rollback %s --hosts %s'", y.Rollout, strings.Join(theirs, ",")))
 		}
 	}
 	if len(holders) > 0 {

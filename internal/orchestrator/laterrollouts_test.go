@@ -99,6 +99,43 @@ func TestRollbackRefusedOverLaterRollouts(t *testing.T) {
 	}
 }
 
+// Two rollouts created at the same instant are ordered by id: a rollback
+// of the first is refused over the second's change, and the second's
+// rollback is not refused over the first, which is not later than it.
+func TestRollbackOrderOfRolloutsCreatedAtOneInstant(t *testing.T) {
+	e := newEnv(t, hostsNamed(1))
+	ctx := context.Background()
+	created := e.clock.Now()
+	x := e.start(onePlan("1.1"))
+	if got := e.run(x); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("first rollout = %s", got)
+	}
+	e.clock.mu.Lock()
+	e.clock.now = created
+	e.clock.mu.Unlock()
+	y := e.start(onePlan("1.2"))
+	if got := e.run(y); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("second rollout = %s", got)
+	}
+	for _, id := range []string{x, y} {
+		r, err := e.db.Rollout(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.CreatedAt.Equal(created) {
+			t.Fatalf("rollout %s created at %s; want %s", id, r.CreatedAt, created)
+		}
+	}
+	first, second := min(x, y), max(x, y)
+	_, err := e.e.RequestRollback(ctx, first, nil, "user:bob")
+	if want := "rolling back rollout " + first + " would undo later changes: rollout " + second + " changed h01 after it"; patchpilot.ErrorCode(err) != patchpilot.ECONFLICT || err.Error() != want {
+		t.Errorf("rollback of %s: %v; want ECONFLICT %q", first, err, want)
+	}
+	if _, err := e.e.RequestRollback(ctx, second, nil, "user:bob"); err != nil {
+		t.Errorf("rollback of %s, created at the same instant as %s and after it by id: %v", second, first, err)
+	}
+}
+
 // startsDuringSave starts a rollout (once) when the first host record is
 // saved: a rollout started by someone else between RequestRollback's check
 // and its state change.

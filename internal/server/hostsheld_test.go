@@ -38,3 +38,23 @@ func TestStartOverHeldHostsIsAConflict(t *testing.T) {
 	f.waitState(first, patchpilot.RolloutState.Final)
 	f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts", body, http.StatusCreated)
 }
+
+// A plan asked of the API over hosts an unfinished rollout holds keeps
+// them and warns in its header, naming the hosts and the rollout, as
+// 'plan' does; starting it is what is refused.
+func TestPlanOverHeldHostsWarns(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	first := f.startApproval(patchpilot.RoleOperator)
+	created := decode[PlanCreated](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/plans", `{"patch": "web=1.1", "targets": "env=test"}`, http.StatusCreated))
+	want := "warning: hosts web-1 and web-2 are in rollout " + first + " (waiting_approval), which has not finished: one rollout at a time changes a host, so starting this plan is refused until then"
+	found := false
+	for _, line := range created.Header {
+		found = found || strings.HasPrefix(line, want)
+	}
+	if !found || len(created.Targets) != 2 {
+		t.Errorf("plan over held hosts: targets %v, header %q; want both targets and a line starting %q", created.Targets, created.Header, want)
+	}
+	if !strings.Contains(created.Source, want) {
+		t.Errorf("the stored plan's source does not carry the warning:\n%s", created.Source)
+	}
+}

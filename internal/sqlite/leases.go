@@ -146,6 +146,9 @@ func (l leaseTable) release(ctx context.Context, db *sql.DB, key, owner string) 
 // when nobody does: a controller that was killed or interrupted leaves its
 // lease behind until another takes it over. It only reads.
 func (db *DB) LeaseHolder(ctx context.Context, rollout string) (string, error) {
+	if rollout == "" {
+		return "", invalid("lease holder: empty rollout id")
+	}
 	var holder string
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT owner FROM `+rolloutLeases.table+` WHERE `+rolloutLeases.key+` = ?`, rollout).Scan(&holder)

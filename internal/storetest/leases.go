@@ -71,6 +71,51 @@ func (s suite) testLeases(t *testing.T) {
 	acquire("ctl-d", longLease, false, "ctl-c") // the rejected calls changed nothing
 }
 
+// testLeaseHolder: LeaseHolder reads who holds a rollout's lease, expired
+// or not, as the lease methods leave it, and "" when nobody does; it
+// changes nothing.
+func (s suite) testLeaseHolder(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	mustCreate(t, st, fixtureRollout("r", baseTime))
+	mustCreate(t, st, fixtureRollout("r2", baseTime))
+	holder := func(rollout, want string) {
+		t.Helper()
+		got, err := st.LeaseHolder(ctx, rollout)
+		if err != nil {
+			t.Fatalf("LeaseHolder(%s): %v", rollout, err)
+		}
+		if got != want {
+			t.Errorf("LeaseHolder(%s) = %q; want %q", rollout, got, want)
+		}
+	}
+	holder("r", "")
+	holder("nope", "")
+	if granted, _, err := st.AcquireLease(ctx, "r", "ctl-a", shortLease); err != nil || !granted {
+		t.Fatalf("AcquireLease: %v, %v", granted, err)
+	}
+	holder("r", "ctl-a")
+	holder("r2", "")
+	// An expired lease is still its holder's until another takes it.
+	time.Sleep(leasePause)
+	holder("r", "ctl-a")
+	holder("r", "ctl-a") // reading changed nothing
+	if granted, _, err := st.TakeOverLease(ctx, "r", "ctl-a", "ctl-b", longLease); err != nil || !granted {
+		t.Fatalf("TakeOverLease: %v, %v", granted, err)
+	}
+	holder("r", "ctl-b")
+	if err := st.ReleaseLease(ctx, "r", "ctl-a"); err != nil {
+		t.Fatal(err)
+	}
+	holder("r", "ctl-b") // not ctl-a's to release
+	if err := st.ReleaseLease(ctx, "r", "ctl-b"); err != nil {
+		t.Fatal(err)
+	}
+	holder("r", "")
+	_, err := st.LeaseHolder(ctx, "")
+	wantCode(t, err, patchpilot.EINVALID, "")
+}
+
 // testTakeOverLease checks the compare-and-swap that lets a controller
 // take the unexpired lease of one it knows to be dead.
 func (s suite) testTakeOverLease(t *testing.T) {
