@@ -579,9 +579,9 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 // first: those named without a source package, and every package of the
 // source packages the named ones are built from (installed_packages holds
 // every package ever stored, so every reference to a named package is to
-// one of them). It then reads the latest snapshots' references to those
-// rows, narrow rows of integers, through their index, and decodes each
-// distinct package once.
+// one of them). It then reads the references to those rows, narrow rows
+// of integers, through their index, keeps those of each host's latest
+// snapshot, and decodes each distinct package once.
 func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
 	out := map[string][]patchpilot.Package{}
 	if len(names) == 0 {
@@ -629,17 +629,20 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 		pkg *patchpilot.Package
 	}
 	got := map[string][]ref{}
-	rows, err = db.read.QueryContext(ctx, `SELECT h.name, r.seq, r.package_id
+	// The latest snapshot of every host is worked out once, through the
+	// covering index of each host's snapshots, rather than a probe of the
+	// snapshots' wide rows for each reference.
+	q := `WITH latest (name, id) AS MATERIALIZED (SELECT h.name, ` + latestSnapshot + ` FROM hosts h)
+		SELECT l.name, r.seq, r.package_id
 		FROM snapshot_package_refs r INDEXED BY snapshot_package_refs_package
-		JOIN fact_snapshots s ON s.id = r.snapshot_id
-		JOIN hosts h ON h.id = s.host_id
-		WHERE r.package_id IN (SELECT value FROM json_each(?)) AND s.id = `+latestSnapshot,
-		"["+strings.Join(ids, ",")+"]")
+		JOIN latest l ON l.id = r.snapshot_id
+		WHERE r.package_id IN (SELECT value FROM json_each(?))`
+	rows, err = db.read.QueryContext(ctx, q, "["+strings.Join(ids, ",")+"]")
 	if err != nil {
 		return fail(err)
 	}
+	var host sql.RawBytes // a host's name is made a string once
 	for rows.Next() {
-		var host string
 		var r ref
 		var id int64
 		if err := rows.Scan(&host, &r.seq, &id); err != nil {
@@ -650,7 +653,11 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 			rows.Close()
 			return fail(fmt.Errorf("installed package %d is not among those read", id))
 		}
-		got[host] = append(got[host], r)
+		if rs, ok := got[string(host)]; ok {
+			got[string(host)] = append(rs, r)
+		} else {
+			got[string(host)] = []ref{r}
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
