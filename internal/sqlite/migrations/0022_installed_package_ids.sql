@@ -31,6 +31,11 @@ CREATE TABLE snapshot_package_refs (
     PRIMARY KEY (snapshot_id, seq)
 ) STRICT, WITHOUT ROWID;
 
+-- The index goes first: its entries are made as the rows are copied,
+-- rather than sorted all at once (a store of 100,000 hosts has some 30
+-- million references, and the sort would hold them all in memory).
+CREATE INDEX snapshot_package_refs_package ON snapshot_package_refs (package_id);
+
 INSERT INTO snapshot_package_refs (snapshot_id, seq, package_id)
     SELECT p.snapshot_id, p.seq, i.id
     FROM snapshot_packages p
@@ -47,5 +52,4 @@ INSERT INTO snapshot_package_refs (snapshot_id, seq, package_id)
 DROP TABLE snapshot_packages;
 DROP TABLE package_sources;
 
-CREATE INDEX snapshot_package_refs_package ON snapshot_package_refs (package_id);
 CREATE INDEX installed_packages_source ON installed_packages (source_name);
