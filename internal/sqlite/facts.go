@@ -623,41 +623,56 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 	if len(ids) == 0 {
 		return out, nil
 	}
-	// The latest snapshots' references to them.
+	// Each host's latest snapshot, worked out once a host through the
+	// covering index of the hosts' snapshots.
+	latest := map[int64]string{}
+	rows, err = db.read.QueryContext(ctx, `SELECT h.name, `+latestSnapshot+` FROM hosts h`)
+	if err != nil {
+		return fail(err)
+	}
+	for rows.Next() {
+		var host string
+		var id sql.NullInt64
+		if err := rows.Scan(&host, &id); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		if id.Valid {
+			latest[id.Int64] = host
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	// The references to those packages, narrow rows of integers read
+	// through their index; those of the latest snapshots are kept.
 	type ref struct {
 		seq int64
 		pkg *patchpilot.Package
 	}
-	got := map[string][]ref{}
-	// The latest snapshot of every host is worked out once, through the
-	// covering index of each host's snapshots, rather than a probe of the
-	// snapshots' wide rows for each reference.
-	q := `WITH latest (name, id) AS MATERIALIZED (SELECT h.name, ` + latestSnapshot + ` FROM hosts h)
-		SELECT l.name, r.seq, r.package_id
-		FROM snapshot_package_refs r INDEXED BY snapshot_package_refs_package
-		JOIN latest l ON l.id = r.snapshot_id
-		WHERE r.package_id IN (SELECT value FROM json_each(?))`
-	rows, err = db.read.QueryContext(ctx, q, "["+strings.Join(ids, ",")+"]")
+	got := map[int64][]ref{}
+	rows, err = db.read.QueryContext(ctx, `SELECT snapshot_id, seq, package_id
+		FROM snapshot_package_refs INDEXED BY snapshot_package_refs_package
+		WHERE package_id IN (SELECT value FROM json_each(?))`, "["+strings.Join(ids, ",")+"]")
 	if err != nil {
 		return fail(err)
 	}
-	var host sql.RawBytes // a host's name is made a string once
 	for rows.Next() {
+		var snapshot, id int64
 		var r ref
-		var id int64
-		if err := rows.Scan(&host, &r.seq, &id); err != nil {
+		if err := rows.Scan(&snapshot, &r.seq, &id); err != nil {
 			rows.Close()
 			return fail(err)
+		}
+		if _, ok := latest[snapshot]; !ok {
+			continue
 		}
 		if r.pkg = pkgs[id]; r.pkg == nil {
 			rows.Close()
 			return fail(fmt.Errorf("installed package %d is not among those read", id))
 		}
-		if rs, ok := got[string(host)]; ok {
-			got[string(host)] = append(rs, r)
-		} else {
-			got[string(host)] = []ref{r}
-		}
+		got[snapshot] = append(got[snapshot], r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -667,7 +682,8 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 	for _, n := range names {
 		named[n] = true
 	}
-	for host, rs := range got {
+	for snapshot, rs := range got {
+		host := latest[snapshot]
 		// A host's packages: its named ones, and those built from the
 		// same source package as one of its named ones.
 		mine := map[string]bool{}
