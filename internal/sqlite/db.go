@@ -49,8 +49,9 @@ type DB struct {
 	noSync            bool // see WithNoSync
 	missingDirIsEmpty bool // see MissingDirIsEmpty
 
-	stmts     stmtCache // prepared statements of the hottest queries
-	updateIDs updateIDs // ids of distinct pending updates (pending_updates)
+	stmts      stmtCache  // prepared statements of the hottest queries
+	updateIDs  updateIDs  // ids of distinct pending updates (pending_updates)
+	packageIDs packageIDs // ids of distinct installed packages (installed_packages)
 }
 
 var _ patchpilot.Store = (*DB)(nil)

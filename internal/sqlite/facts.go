@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/patchpilot/patchpilot"
@@ -19,7 +21,7 @@ const latestSnapshot = `(SELECT ls.id FROM fact_snapshots ls WHERE ls.host_id = 
 	ORDER BY ls.collected_at DESC, ls.id DESC LIMIT 1)`
 
 var (
-	packageColumns = []string{"snapshot_id", "seq", "name", "version", "arch", "source_name", "source_version", "status"}
+	packageColumns = []string{"snapshot_id", "seq", "package_id"}
 	updateColumns  = []string{"snapshot_id", "seq", "update_id"}
 )
 
@@ -60,8 +62,11 @@ type encodedFacts struct {
 	services, needsRestart, rebootPackages, removals string
 	depth                                            any
 	pkgArgs, updArgs                                 []any
+	packages                                         []packageKey // f.Packages as stored
+	packageIDs                                       []int64
 	updates                                          []updateKey // f.Updates as stored
 	found                                            map[updateKey]int64
+	foundPackages                                    map[packageKey]int64
 }
 
 // encodeFacts checks and encodes a snapshot for insertFacts.
@@ -85,8 +90,11 @@ func encodeFacts(f patchpilot.Facts) (*encodedFacts, error) {
 	e.pkgArgs = make([]any, 0, len(f.Packages)*len(packageColumns))
 	e.updArgs = make([]any, 0, len(f.Updates)*len(updateColumns))
 	e.updates = make([]updateKey, len(f.Updates))
+	e.packages = make([]packageKey, len(f.Packages))
+	e.packageIDs = make([]int64, len(f.Packages))
 	for i, p := range f.Packages {
-		e.pkgArgs = append(e.pkgArgs, nil, i, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Status)
+		e.packages[i] = packageKey(p)
+		e.pkgArgs = append(e.pkgArgs, nil, i, nil)
 	}
 	for i, u := range f.Updates {
 		advisories, err := encodeList(u.Advisories)
@@ -110,10 +118,11 @@ func (db *DB) SaveFacts(ctx context.Context, f patchpilot.Facts) error {
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		stmts := newTxStmts(tx)
 		defer stmts.close()
-		return insertFacts(ctx, stmts, &db.updateIDs, e)
+		return insertFacts(ctx, stmts, &db.updateIDs, &db.packageIDs, e)
 	}, "save facts for %q", f.Host)
 	if err == nil {
 		db.updateIDs.publish(e.found)
+		db.packageIDs.publish(e.foundPackages)
 	}
 	return err
 }
@@ -156,7 +165,7 @@ func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) 
 		return errs, nil
 	}
 	save := func(stmts *txStmts, i int) error {
-		if err := insertFacts(ctx, stmts, &db.updateIDs, enc[i].facts); err != nil {
+		if err := insertFacts(ctx, stmts, &db.updateIDs, &db.packageIDs, enc[i].facts); err != nil {
 			return err
 		}
 		return insertEvents(ctx, stmts, enc[i].events, enc[i].data)
@@ -186,6 +195,7 @@ func (db *DB) SaveFactsBatch(ctx context.Context, items []patchpilot.FactsSave) 
 		for i := range enc {
 			if errs[i] == nil && enc[i].facts != nil {
 				db.updateIDs.publish(enc[i].facts.found)
+				db.packageIDs.publish(enc[i].facts.foundPackages)
 			}
 		}
 	}
@@ -242,13 +252,16 @@ func insertEvents(ctx context.Context, stmts *txStmts, events []patchpilot.Event
 
 // insertFacts writes an encoded snapshot in the caller's transaction;
 // nil writes nothing. The ids of its distinct pending updates that ids
-// lacks are left in e.found, for the caller to publish once the
+// lacks are left in e.found, and those of its distinct installed packages
+// that pkgIDs lacks in e.foundPackages, for the caller to publish once the
 // transaction commits.
-func insertFacts(ctx context.Context, stmts *txStmts, ids *updateIDs, e *encodedFacts) error {
+func insertFacts(ctx context.Context, stmts *txStmts, ids *updateIDs, pkgIDs *packageIDs, e *encodedFacts) error {
 	if e == nil {
 		return nil
 	}
-	e.found = map[updateKey]int64{} // a batch written again starts afresh
+	// A batch written again starts afresh.
+	e.found = map[updateKey]int64{}
+	e.foundPackages = map[packageKey]int64{}
 	f := &e.f
 	var hostID int64
 	err := stmts.queryRow(ctx, `SELECT id FROM hosts WHERE name = ?`, f.Host).Scan(&hostID)
@@ -274,8 +287,12 @@ func insertFacts(ctx context.Context, stmts *txStmts, ids *updateIDs, e *encoded
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(e.pkgArgs); i += len(packageColumns) {
-		e.pkgArgs[i] = id
+	if err := packageIDsOf(ctx, stmts, pkgIDs, e.foundPackages, e.packages, e.packageIDs); err != nil {
+		return err
+	}
+	for i, pid := range e.packageIDs {
+		e.pkgArgs[i*len(packageColumns)] = id
+		e.pkgArgs[i*len(packageColumns)+2] = pid
 	}
 	for i, k := range e.updates {
 		uid, err := updateID(ctx, stmts, ids, e.found, k)
@@ -285,17 +302,11 @@ func insertFacts(ctx context.Context, stmts *txStmts, ids *updateIDs, e *encoded
 		e.updArgs[i*len(updateColumns)] = id
 		e.updArgs[i*len(updateColumns)+2] = uid
 	}
-	if err := stmts.bulkInsert(ctx, "snapshot_packages", packageColumns, e.pkgArgs); err != nil {
+	if err := stmts.bulkInsert(ctx, "snapshot_package_refs", packageColumns, e.pkgArgs); err != nil {
 		return fmt.Errorf("insert packages: %w", err)
 	}
 	if err := stmts.bulkInsert(ctx, "snapshot_update_refs", updateColumns, e.updArgs); err != nil {
 		return fmt.Errorf("insert updates: %w", err)
-	}
-	if len(f.Packages) > 0 {
-		if _, err := stmts.exec(ctx, `INSERT OR IGNORE INTO package_sources (name, source_name)
-			SELECT DISTINCT name, source_name FROM snapshot_packages WHERE snapshot_id = ?`, id); err != nil {
-			return fmt.Errorf("record source packages: %w", err)
-		}
 	}
 	// The snapshot's pending updates not seen before, or seen only
 	// later (a snapshot saved out of time order), are first seen here;
@@ -474,8 +485,9 @@ func (p prefixScanner) Scan(dest ...any) error { return p.s.Scan(append([]any{p.
 // snapshotPackages reads a snapshot's packages in collected order; nil when
 // there are none.
 func (db *DB) snapshotPackages(ctx context.Context, id int64) ([]patchpilot.Package, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT name, version, arch, source_name, source_version, status
-		FROM snapshot_packages WHERE snapshot_id = ? ORDER BY seq`, id)
+	rows, err := db.read.QueryContext(ctx, `SELECT p.name, p.version, p.arch, p.source_name, p.source_version, p.status
+		FROM snapshot_package_refs r JOIN installed_packages p ON p.id = r.package_id
+		WHERE r.snapshot_id = ? ORDER BY r.seq`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -563,85 +575,115 @@ func (db *DB) FactHistory(ctx context.Context, host string, limit int) ([]patchp
 // LatestPackagesOf returns, by host name, the packages of each host's
 // latest snapshot that are named in names or built from the same source
 // package as a named package installed on that host, in collected order.
-// It learns the source packages of names from package_sources and reads
-// their rows through the source package index, and the named packages
-// without a source package through their own index, not every host's
-// whole list: every row of a named package is among them, since each
-// stored package's pair is in package_sources.
+// It finds the few distinct installed packages that can be among them
+// first: those named without a source package, and every package of the
+// source packages the named ones are built from (installed_packages holds
+// every package ever stored, so every reference to a named package is to
+// one of them). It then reads the references to those rows, narrow rows
+// of integers, through their index, keeps those of each host's latest
+// snapshot, and decodes each distinct package once.
 func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string][]patchpilot.Package, error) {
 	out := map[string][]patchpilot.Package{}
 	if len(names) == 0 {
 		return out, nil
 	}
-	type row struct {
-		seq int64
-		pkg patchpilot.Package
-	}
-	list := func(values []string) (string, []any) {
-		args := make([]any, len(values))
-		for i, v := range values {
-			args[i] = v
-		}
-		return "(" + strings.TrimSuffix(strings.Repeat("?,", len(values)), ",") + ")", args
-	}
-	in, args := list(names)
-	srcRows, err := db.read.QueryContext(ctx, `SELECT DISTINCT source_name FROM package_sources
-		WHERE name IN `+in+` AND source_name <> '' ORDER BY source_name`, args...)
-	if err != nil {
-		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
-	}
-	var sources []string
-	for srcRows.Next() {
-		var s string
-		if err := srcRows.Scan(&s); err != nil {
-			srcRows.Close()
-			return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
-		}
-		sources = append(sources, s)
-	}
-	srcRows.Close()
-	if err := srcRows.Err(); err != nil {
-		return nil, wrap(err, "read the source packages of %s", strings.Join(names, ", "))
-	}
-	// The rows of the named packages without a source package, and every
-	// row of the source packages of the named ones.
-	got := map[string][]row{}
-	read := func(index, where string, args []any) error {
-		rows, err := db.read.QueryContext(ctx, `SELECT h.name, p.seq, p.name, p.version, p.arch, p.source_name,
-			p.source_version, p.status
-			FROM snapshot_packages p INDEXED BY `+index+`
-			JOIN fact_snapshots s ON s.id = p.snapshot_id
-			JOIN hosts h ON h.id = s.host_id
-			WHERE `+where+` AND s.id = `+latestSnapshot, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var host string
-			var r row
-			p := &r.pkg
-			if err := rows.Scan(&host, &r.seq, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
-				return err
-			}
-			got[host] = append(got[host], r)
-		}
-		return rows.Err()
-	}
-	if err := read("snapshot_packages_unsourced", `p.source_name = '' AND p.name IN `+in, args); err != nil {
+	fail := func(err error) (map[string][]patchpilot.Package, error) {
 		return nil, wrap(err, "read the fleet's packages %s", strings.Join(names, ", "))
 	}
-	if len(sources) > 0 {
-		srcIn, srcArgs := list(sources)
-		if err := read("snapshot_packages_source", `p.source_name IN `+srcIn, srcArgs); err != nil {
-			return nil, wrap(err, "read the fleet's packages of the sources %s", strings.Join(sources, ", "))
+	nameList, err := json.Marshal(names)
+	if err != nil {
+		return fail(err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT id, name, version, arch, source_name, source_version, status
+		FROM installed_packages WHERE source_name = '' AND name IN (SELECT value FROM json_each(?1))
+		UNION ALL
+		SELECT id, name, version, arch, source_name, source_version, status
+		FROM installed_packages INDEXED BY installed_packages_source WHERE source_name IN (
+			SELECT source_name FROM installed_packages
+			WHERE name IN (SELECT value FROM json_each(?1)) AND source_name <> '')`, string(nameList))
+	if err != nil {
+		return fail(err)
+	}
+	pkgs := map[int64]*patchpilot.Package{}
+	var ids []string
+	for rows.Next() {
+		var id int64
+		var p patchpilot.Package
+		if err := rows.Scan(&id, &p.Name, &p.Version, &p.Arch, &p.SourceName, &p.SourceVersion, &p.Status); err != nil {
+			rows.Close()
+			return fail(err)
 		}
+		pkgs[id] = &p
+		ids = append(ids, strconv.FormatInt(id, 10))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	// Each host's latest snapshot, worked out once a host through the
+	// covering index of the hosts' snapshots.
+	latest := map[int64]string{}
+	rows, err = db.read.QueryContext(ctx, `SELECT h.name, `+latestSnapshot+` FROM hosts h`)
+	if err != nil {
+		return fail(err)
+	}
+	for rows.Next() {
+		var host string
+		var id sql.NullInt64
+		if err := rows.Scan(&host, &id); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		if id.Valid {
+			latest[id.Int64] = host
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	// The references to those packages, narrow rows of integers read
+	// through their index; those of the latest snapshots are kept.
+	type ref struct {
+		seq int64
+		pkg *patchpilot.Package
+	}
+	got := map[int64][]ref{}
+	rows, err = db.read.QueryContext(ctx, `SELECT snapshot_id, seq, package_id
+		FROM snapshot_package_refs INDEXED BY snapshot_package_refs_package
+		WHERE package_id IN (SELECT value FROM json_each(?))`, "["+strings.Join(ids, ",")+"]")
+	if err != nil {
+		return fail(err)
+	}
+	for rows.Next() {
+		var snapshot, id int64
+		var r ref
+		if err := rows.Scan(&snapshot, &r.seq, &id); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		if _, ok := latest[snapshot]; !ok {
+			continue
+		}
+		if r.pkg = pkgs[id]; r.pkg == nil {
+			rows.Close()
+			return fail(fmt.Errorf("installed package %d is not among those read", id))
+		}
+		got[snapshot] = append(got[snapshot], r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
 	}
 	named := map[string]bool{}
 	for _, n := range names {
 		named[n] = true
 	}
-	for host, rs := range got {
+	for snapshot, rs := range got {
+		host := latest[snapshot]
 		// A host's packages: its named ones, and those built from the
 		// same source package as one of its named ones.
 		mine := map[string]bool{}
@@ -657,16 +699,16 @@ func (db *DB) LatestPackagesOf(ctx context.Context, names []string) (map[string]
 		if !has {
 			continue
 		}
-		var pkgs []row
+		var keep []ref
 		for _, r := range rs {
 			if named[r.pkg.Name] || mine[r.pkg.SourceName] {
-				pkgs = append(pkgs, r)
+				keep = append(keep, r)
 			}
 		}
-		slices.SortFunc(pkgs, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
-		out[host] = make([]patchpilot.Package, len(pkgs))
-		for i, r := range pkgs {
-			out[host][i] = r.pkg
+		slices.SortFunc(keep, func(a, b ref) int { return cmp.Compare(a.seq, b.seq) })
+		out[host] = make([]patchpilot.Package, len(keep))
+		for i, r := range keep {
+			out[host][i] = *r.pkg
 		}
 	}
 	return out, nil

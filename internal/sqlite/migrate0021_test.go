@@ -41,8 +41,10 @@ func TestMigrationPendingUpdateIDs(t *testing.T) {
 		`ATTACH DATABASE '` + filepath.Join(dir, "new.db") + `' AS src`,
 		`INSERT INTO hosts SELECT * FROM src.hosts`,
 		`INSERT INTO fact_snapshots SELECT * FROM src.fact_snapshots`,
-		`INSERT INTO snapshot_packages SELECT * FROM src.snapshot_packages`,
-		`INSERT INTO package_sources SELECT * FROM src.package_sources`,
+		`INSERT INTO snapshot_packages (snapshot_id, seq, name, version, arch, source_name, source_version, status)
+			SELECT r.snapshot_id, r.seq, p.name, p.version, p.arch, p.source_name, p.source_version, p.status
+			FROM src.snapshot_package_refs r JOIN src.installed_packages p ON p.id = r.package_id`,
+		`INSERT INTO package_sources SELECT DISTINCT name, source_name FROM src.installed_packages`,
 		`INSERT INTO update_sightings SELECT * FROM src.update_sightings`,
 		`INSERT INTO snapshot_updates (snapshot_id, seq, package, arch, source_package, installed_version,
 			candidate_version, origin, security, advisories)
@@ -139,7 +141,7 @@ func TestUpdateIDsKeptOnlyOnCommit(t *testing.T) {
 	failed := db.inTx(ctx, func(tx *sql.Tx) error {
 		stmts := newTxStmts(tx)
 		defer stmts.close()
-		if err := insertFacts(ctx, stmts, &db.updateIDs, e); err != nil {
+		if err := insertFacts(ctx, stmts, &db.updateIDs, &db.packageIDs, e); err != nil {
 			return err
 		}
 		return patchpilot.Errorf(patchpilot.EINVALID, "rolled back on purpose")

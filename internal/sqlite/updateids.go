@@ -20,21 +20,25 @@ type updateKey struct {
 	advisories                                      string // as stored: a JSON array
 }
 
-// updateIDs keeps the ids of the distinct pending updates a writer has
-// stored or found, so that a snapshot's updates are written as ids without
-// a look-up each. A row of pending_updates is never changed nor deleted, so
-// an id once committed stays right; the ids a transaction found or made
-// are kept only after it commits (see publish).
-type updateIDs struct {
+// idCache keeps the ids of the distinct rows (pending updates, installed
+// packages) a writer has stored or found, so that a snapshot's lists are
+// written as ids without a look-up each. Such a row is never changed nor
+// deleted, so an id once committed stays right; the ids a transaction
+// found or made are kept only after it commits (see publish).
+type idCache[K comparable] struct {
 	mu  sync.Mutex
-	ids map[updateKey]int64
+	ids map[K]int64
 }
 
-// maxUpdateIDs bounds the ids kept: past it the map starts again (a fleet
-// with more distinct pending updates than this at once is looked up more).
-const maxUpdateIDs = 1 << 18
+// updateIDs keeps the ids of pending_updates.
+type updateIDs = idCache[updateKey]
 
-func (c *updateIDs) get(k updateKey) (int64, bool) {
+// maxCachedIDs bounds the ids kept of each kind: past it the map starts
+// again (a fleet with more distinct rows than this at once is looked up
+// more).
+const maxCachedIDs = 1 << 18
+
+func (c *idCache[K]) get(k K) (int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id, ok := c.ids[k]
@@ -42,14 +46,14 @@ func (c *updateIDs) get(k updateKey) (int64, bool) {
 }
 
 // publish keeps ids that a committed transaction found or made.
-func (c *updateIDs) publish(found map[updateKey]int64) {
+func (c *idCache[K]) publish(found map[K]int64) {
 	if len(found) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ids == nil || len(c.ids)+len(found) > maxUpdateIDs {
-		c.ids = make(map[updateKey]int64, len(found))
+	if c.ids == nil || len(c.ids)+len(found) > maxCachedIDs {
+		c.ids = make(map[K]int64, len(found))
 	}
 	for k, id := range found {
 		c.ids[k] = id

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("FactHistory", s.testFactHistory)
 	t.Run("FactsBatch", s.testFactsBatch)
 	t.Run("LatestPackagesOf", s.testLatestPackagesOf)
+	t.Run("PackagesVaried", s.testPackagesVaried)
 	t.Run("PruneFacts", s.testPruneFacts)
 	t.Run("RemoveHosts", s.testRemoveHosts)
 	t.Run("HostSummaries", s.testHostSummaries)
