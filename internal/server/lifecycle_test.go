@@ -184,6 +184,10 @@ func TestMetricsAndProbes(t *testing.T) {
 		`patchpilot_hosts{state="security_pending"} 2`,
 		`patchpilot_hosts{state="compliant"} 0`,
 		`patchpilot_pending_updates{severity="none"} 2`,
+		// Both are security updates without a severity: no deadline,
+		// so no SLA state measures them; the gauge counts them.
+		`patchpilot_sla_unrated_updates 2`,
+		`patchpilot_sla_hosts{state="compliant"} 2`,
 		`patchpilot_rollouts{state="halted"} 1`,
 		`patchpilot_rollouts{state="running"} 0`,
 		fmt.Sprintf(`patchpilot_host_outcomes{outcome="unreachable"} %d`, byOutcome[patchpilot.OutcomeUnreachable]),
