@@ -36,6 +36,10 @@ type BlastRadius struct {
 const (
 	ReasonBlastRadius = "blast_radius"
 	DirectionContext  = "context"
+	// ReasonSources is a patch's reason for changing several source
+	// packages at once: each can fail on its own, so the patch's
+	// probability is above its riskiest source's (AssessPatch).
+	ReasonSources = "sources"
 )
 
 // BlastRadiusOf is the blast radius of an update of pkg (built from source,
