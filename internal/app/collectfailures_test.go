@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -81,4 +83,45 @@ func TestHostSummariesMarkCollectFailures(t *testing.T) {
 			t.Errorf("MarkCollectFailure of %s: %+v, want %+v", name, g, w)
 		}
 	}
+
+	// HostFactSummaries are the same summaries without the failures,
+	// and read no event to get them.
+	counting := &eventCountingStore{Store: a.Store}
+	a.Store = counting
+	facts, err := a.HostFactSummaries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counting.events != 0 {
+		t.Errorf("HostFactSummaries read the events %d times", counting.events)
+	}
+	if len(facts) != len(sums) {
+		t.Fatalf("%d fact summaries, %d summaries", len(facts), len(sums))
+	}
+	for i := range sums {
+		want := sums[i]
+		want.LastCollectFailure = nil
+		if !reflect.DeepEqual(facts[i], want) {
+			t.Errorf("fact summary %+v, want %+v", facts[i], want)
+		}
+	}
+	// Each call has its own list: changing one changes no later answer.
+	facts[0].Name = "changed"
+	if again, err := a.HostFactSummaries(ctx); err != nil || again[0].Name == "changed" {
+		t.Errorf("a caller's change shows in the next answer: %v, %v", again[0].Name, err)
+	}
+	if _, err := a.HostSummaries(ctx); err != nil || counting.events == 0 {
+		t.Errorf("HostSummaries read no events (%v): the test's counting store counts nothing", err)
+	}
+}
+
+// eventCountingStore counts the reads of the event log.
+type eventCountingStore struct {
+	patchpilot.Store
+	events int
+}
+
+func (s *eventCountingStore) Events(ctx context.Context, f patchpilot.EventFilter) ([]patchpilot.Event, error) {
+	s.events++
+	return s.Store.Events(ctx, f)
 }

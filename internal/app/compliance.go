@@ -322,7 +322,7 @@ func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	sums, err := a.HostSummaries(ctx)
+	sums, err := a.HostFactSummaries(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -157,6 +157,21 @@ func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, erro
 	return sums, a.markCollectFailures(ctx, sums)
 }
 
+// HostFactSummaries lists every host with the summary of its latest facts
+// as HostSummaries does, but without LastCollectFailure: it reads none of
+// the inventory's collection failure events, a log that grows with every
+// failed collection, and costs a copy of the kept summaries while the
+// inventory is unchanged. For readers of the facts' figures only (the
+// server's metrics, the hosts' groups and classes). The labels maps are
+// shared: read them only.
+func (a *App) HostFactSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	sums, err := a.keptSummaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(sums), nil
+}
+
 // MarkCollectFailure sets LastCollectFailure on one host's summary, as
 // HostSummaries does for every host: when the host's last collection
 // failed after its latest facts were collected (or it was never

@@ -83,7 +83,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, vt, float64(n), k)
 		}
 	}
-	if sums, err := c.s.app.HostSummaries(ctx); err != nil {
+	// The states need the facts' figures only: the summaries without the
+	// collection failures, which would read the failure events at each
+	// scrape.
+	if sums, err := c.s.app.HostFactSummaries(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{"compliant": 0, "updates_pending": 0, "security_pending": 0, "unknown": 0}
