@@ -22,6 +22,9 @@ type reportDoc struct {
 	app.KPIReport
 	ComplianceNow app.ComplianceTotals `json:"compliance_now"`
 	OutOfSLA      []app.HostCompliance `json:"out_of_sla"`
+	// Unrated are the hosts with pending security updates that have no
+	// severity and so no deadline, most first.
+	Unrated []app.HostCompliance `json:"unrated"`
 }
 
 func (c *cli) reportCommand() *cobra.Command {
@@ -44,7 +47,9 @@ KPIs of the period (docs/kpis.md defines each):
 Formats (-o): table (the default, for a terminal), md (GitHub markdown),
 html (one self-contained file with inline SVG charts, no external request:
 mail it as is) and json (the KPIs as GET /api/v1/kpis returns them, with
-compliance_now and out_of_sla).
+compliance_now, out_of_sla and unrated: the hosts with security updates
+that have no severity, which the SLA gives no deadline and so does not
+measure; the report counts them next to the in-SLA figure).
 
 Reads the local store, or a server's API with --server like the other read
 commands.`,
@@ -81,8 +86,12 @@ commands.`,
 				return err
 			}
 			doc := reportDoc{KPIReport: kpis, ComplianceNow: comp.Totals, OutOfSLA: comp.OutOfSLA()}
+			doc.Unrated = comp.Unrated()
 			if doc.OutOfSLA == nil {
 				doc.OutOfSLA = []app.HostCompliance{}
+			}
+			if doc.Unrated == nil {
+				doc.Unrated = []app.HostCompliance{}
 			}
 			var buf bytes.Buffer
 			if err := writeReport(&buf, f, doc); err != nil {
@@ -166,9 +175,9 @@ func rowsOf(doc reportDoc) reportRows {
 		period: fmt.Sprintf("%s to %s (UTC)", doc.From.UTC().Format("2006-01-02 15:04"), doc.To.UTC().Format("2006-01-02 15:04")),
 	}
 	n := doc.ComplianceNow
-	known := n.Hosts - n.Unknown
 	r.summary = [][2]string{
-		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, known, app.FormatShare(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
+		{"Hosts within their SLA now", n.InSLAFigure()},
+		{"Unrated security updates", app.ComplianceReport{Totals: n, Hosts: doc.Unrated}.UnratedFigure(app.MaxNamedUnrated)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
 		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
 			doc.Patches.Total, doc.Patches.Succeeded, doc.Patches.Failed, doc.Patches.RolledBack, doc.Patches.RollbackFailed, doc.Patches.Unreachable)},

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,51 @@ func TestReportPeriod(t *testing.T) {
 	r := e.run("report", "--db", db, "--until", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
 	if r.code != 2 || !strings.Contains(r.stderr, "after now") {
 		t.Errorf("a period ending in the future: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// A fleet whose pending security updates carry no severity is within its
+// SLA by the rule (no severity, no deadline), but the report says so next
+// to the figure in every format, naming the hosts.
+func TestReportCountsUnratedSecurityUpdates(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpsertHosts(ctx, []patchpilot.Host{{Name: "web-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := patchpilot.Facts{Host: "web-1", CollectedAt: time.Now().UTC().Add(-time.Hour), OSFamily: patchpilot.FamilyDebian,
+		OSName: "debian", OSVersion: "12", Source: "ssh", PackagesKnown: true, UpdatesKnown: true}
+	for i := range 90 {
+		f.Updates = append(f.Updates, patchpilot.Update{Package: "pkg" + strconv.Itoa(i), InstalledVersion: "1", CandidateVersion: "2", Security: true})
+	}
+	if err := st.SaveFacts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	table := e.mustRun("report", "--db", db)
+	for _, want := range []string{"1 of 1 (100.0%); 0 out of SLA, 0 never collected; but 90 pending security updates on 1 host have no severity, so no deadline",
+		"Unrated security updates:", "90 on 1 host, with no severity and so no deadline: web-1 (90)"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table report lacks %q:\n%s", want, table)
+		}
+	}
+	doc := decodeJSON[reportDoc](t, e.mustRun("report", "--db", db, "-o", "json"))
+	if doc.ComplianceNow.UnratedUpdates != 90 || doc.ComplianceNow.UnratedHosts != 1 || doc.ComplianceNow.Compliant != 1 ||
+		len(doc.Unrated) != 1 || doc.Unrated[0].Host != "web-1" || doc.Unrated[0].Unrated != 90 {
+		t.Errorf("json report: compliance %+v, unrated %+v", doc.ComplianceNow, doc.Unrated)
+	}
+	md := e.mustRun("report", "--db", db, "-o", "md")
+	if !strings.Contains(md, "| Unrated security updates | 90 on 1 host, with no severity and so no deadline: web-1 (90) |") {
+		t.Errorf("markdown report:\n%s", md)
+	}
+	html := e.mustRun("report", "--db", db, "-o", "html")
+	if !strings.Contains(html, "but 90 pending security updates on 1 host have no severity") {
+		t.Errorf("html report lacks the unrated updates")
 	}
 }

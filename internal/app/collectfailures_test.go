@@ -1,7 +1,12 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,5 +85,159 @@ func TestHostSummariesMarkCollectFailures(t *testing.T) {
 		if (g == nil) != (w == nil) || g != nil && (!g.At.Equal(w.At) || g.Code != w.Code || g.Message != w.Message) {
 			t.Errorf("MarkCollectFailure of %s: %+v, want %+v", name, g, w)
 		}
+	}
+
+	// HostFactSummaries are the same summaries without the failures,
+	// and read no event to get them.
+	counting := &eventCountingStore{Store: a.Store}
+	a.Store = counting
+	facts, err := a.HostFactSummaries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counting.events != 0 {
+		t.Errorf("HostFactSummaries read the events %d times", counting.events)
+	}
+	if len(facts) != len(sums) {
+		t.Fatalf("%d fact summaries, %d summaries", len(facts), len(sums))
+	}
+	for i := range sums {
+		want := sums[i]
+		want.LastCollectFailure = nil
+		if !reflect.DeepEqual(facts[i], want) {
+			t.Errorf("fact summary %+v, want %+v", facts[i], want)
+		}
+	}
+	// Each call has its own list: changing one changes no later answer.
+	facts[0].Name = "changed"
+	if again, err := a.HostFactSummaries(ctx); err != nil || again[0].Name == "changed" {
+		t.Errorf("a caller's change shows in the next answer: %v, %v", again[0].Name, err)
+	}
+	if _, err := a.HostSummaries(ctx); err != nil || counting.events == 0 {
+		t.Errorf("HostSummaries read no events (%v): the test's counting store counts nothing", err)
+	}
+}
+
+// eventCountingStore counts the reads of the event log.
+type eventCountingStore struct {
+	patchpilot.Store
+	events int
+}
+
+func (s *eventCountingStore) Events(ctx context.Context, f patchpilot.EventFilter) ([]patchpilot.Event, error) {
+	s.events++
+	return s.Store.Events(ctx, f)
+}
+
+// The failures HostSummaries keeps between calls mark the summaries as a
+// full read of the failure events since the oldest facts does, call after
+// call: with events appended between calls (in pages), times that do not
+// follow the ids (a clock set back, equal times), facts collected again,
+// and hosts added that were never collected.
+func TestHostSummariesKeepCollectFailures(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	defer func(n int) { collectFailurePage = n }(collectFailurePage)
+	collectFailurePage = 7
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var names []string
+	for i := range 12 {
+		names = append(names, fmt.Sprintf("h%02d", i))
+	}
+	var hosts []patchpilot.Host
+	for _, n := range names {
+		hosts = append(hosts, patchpilot.Host{Name: n, Address: "127.0.0.1"})
+	}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	collect := func(host string, at time.Time) {
+		t.Helper()
+		f := patchpilot.Facts{Host: host, CollectedAt: at, Source: "ssh", OSFamily: patchpilot.FamilyDebian,
+			OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// All but the last two are collected, at different times, after
+	// many of the failures.
+	for i, n := range names[:10] {
+		collect(n, t0.Add(time.Duration(10+i)*time.Hour))
+	}
+	want := func() []patchpilot.HostSummary {
+		t.Helper()
+		sums, err := a.keptSummaries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = slices.Clone(sums)
+		var since time.Time
+		for i, s := range sums {
+			if s.CollectedAt == nil {
+				since = time.Time{}
+				break
+			}
+			if i == 0 || s.CollectedAt.Before(since) {
+				since = *s.CollectedAt
+			}
+		}
+		evs, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, Since: since})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setCollectFailures(sums, evs)
+		return sums
+	}
+	check := func(step string) {
+		t.Helper()
+		got, err := a.HostSummaries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want(); !reflect.DeepEqual(got, w) {
+			for i := range w {
+				if i < len(got) && !reflect.DeepEqual(got[i], w[i]) {
+					t.Errorf("%s: %s: %+v, want %+v", step, w[i].Name, got[i].LastCollectFailure, w[i].LastCollectFailure)
+				}
+			}
+			t.Fatalf("%s: the kept failures mark the summaries otherwise than a full read", step)
+		}
+	}
+	marked := 0
+	for step := range 12 {
+		var evs []patchpilot.Event
+		for range 1 + rnd.IntN(30) {
+			// Times before and after the facts, often before the
+			// previous event of the host, sometimes equal to it.
+			at := t0.Add(time.Duration(rnd.IntN(30*4)) * 15 * time.Minute)
+			data, _ := json.Marshal(patchpilot.CollectFailedData{Code: patchpilot.EUNREACHABLE})
+			evs = append(evs, patchpilot.Event{Time: at, Kind: patchpilot.EventCollectFailed, Host: names[rnd.IntN(len(names))],
+				Message: fmt.Sprintf("failure %d", step), Data: data})
+		}
+		if _, err := a.Store.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		switch step {
+		case 4: // collected again, later: the oldest facts move on
+			collect(names[0], t0.Add(22*time.Hour))
+		case 6: // collected for the first time
+			collect(names[10], t0.Add(12*time.Hour+30*time.Minute))
+			collect(names[11], t0.Add(25*time.Hour))
+		case 8: // a host never collected: every failure counts again
+			if err := a.Store.UpsertHosts(ctx, []patchpilot.Host{{Name: "new-1", Address: "127.0.0.1"}}); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, "new-1")
+		}
+		check(fmt.Sprintf("step %d", step))
+		sums, _ := a.HostSummaries(ctx)
+		for _, s := range sums {
+			if s.LastCollectFailure != nil {
+				marked++
+			}
+		}
+	}
+	if marked == 0 {
+		t.Error("no summary was ever marked: the test exercises nothing")
 	}
 }

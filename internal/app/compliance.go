@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -72,6 +73,10 @@ type HostCompliance struct {
 	EarliestDeadline *time.Time `json:"earliest_deadline"`
 	// Overdue lists the updates past their deadline, most overdue first.
 	Overdue []SLAUpdate `json:"overdue"`
+	// Unrated counts the pending security updates whose advisories carry
+	// no severity and to which the SLA gives no deadline: the state does
+	// not measure them, so a host can be compliant with them pending.
+	Unrated int `json:"unrated"`
 }
 
 // ComplianceTotals counts hosts by SLA state.
@@ -83,6 +88,11 @@ type ComplianceTotals struct {
 	Unknown   int `json:"unknown"`
 	// OverdueUpdates counts the host updates past their deadline.
 	OverdueUpdates int `json:"overdue_updates"`
+	// UnratedUpdates counts the host updates that are security updates
+	// without a severity and without a deadline (HostCompliance.Unrated),
+	// which no state measures; UnratedHosts counts the hosts they are on.
+	UnratedUpdates int `json:"unrated_updates"`
+	UnratedHosts   int `json:"unrated_hosts"`
 }
 
 // Of returns the count of one state.
@@ -153,6 +163,67 @@ func (r ComplianceReport) Host(name string) (HostCompliance, bool) {
 		return HostCompliance{}, false
 	}
 	return r.Hosts[i], true
+}
+
+// Unrated lists the hosts with security updates pending that have no
+// severity and no deadline, most such updates first, then by name.
+func (r ComplianceReport) Unrated() []HostCompliance {
+	var out []HostCompliance
+	for _, h := range r.Hosts {
+		if h.Unrated > 0 {
+			out = append(out, h)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Unrated > out[j].Unrated })
+	return out
+}
+
+// UnratedNote says how many pending security updates the SLA does not
+// measure (no severity, no deadline) and on how many hosts, for showing
+// next to the in-SLA figure; "" when there are none.
+func (t ComplianceTotals) UnratedNote() string {
+	if t.UnratedUpdates == 0 {
+		return ""
+	}
+	verb := "have"
+	if t.UnratedUpdates == 1 {
+		verb = "has"
+	}
+	return fmt.Sprintf("%d pending security update%s on %d host%s %s no severity, so no deadline: not measured by the SLA",
+		t.UnratedUpdates, plural(t.UnratedUpdates), t.UnratedHosts, plural(t.UnratedHosts), verb)
+}
+
+// InSLAFigure is the fleet's in-SLA figure as the reports write it: the
+// hosts within their SLA of the known ones, those out of it and those never
+// collected, followed by the pending security updates the SLA does not
+// measure (UnratedNote) when there are any, so that a fleet whose updates
+// carry no severity does not read as clean.
+func (t ComplianceTotals) InSLAFigure() string {
+	s := fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", t.Compliant+t.WithinSLA, t.Hosts-t.Unknown,
+		FormatShare(t.InSLAShare()), t.OutOfSLA, t.Unknown)
+	if note := t.UnratedNote(); note != "" {
+		s += "; but " + note
+	}
+	return s
+}
+
+// UnratedFigure names the hosts with pending security updates that have no
+// severity and no deadline, most first, with their counts: at most max
+// hosts, then how many more; "none" when there are none.
+func (r ComplianceReport) UnratedFigure(max int) string {
+	hs := r.Unrated()
+	if len(hs) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, min(len(hs), max))
+	for _, h := range hs[:min(len(hs), max)] {
+		parts = append(parts, fmt.Sprintf("%s (%d)", h.Host, h.Unrated))
+	}
+	s := fmt.Sprintf("%d on %d host%s, with no severity and so no deadline: %s", r.Totals.UnratedUpdates, len(hs), plural(len(hs)), strings.Join(parts, ", "))
+	if len(hs) > max {
+		s += fmt.Sprintf(" and %d more", len(hs)-max)
+	}
+	return s
 }
 
 // OutOfSLA lists the hosts out of their SLA, most overdue first.
@@ -251,7 +322,7 @@ func (a *App) readSLAGroups(ctx context.Context) (*hostGroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	sums, err := a.HostSummaries(ctx)
+	sums, err := a.HostFactSummaries(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +388,7 @@ type baseHost struct {
 	regimes     []string
 	known       bool
 	deadlines   []SLAUpdate // OverdueSeconds 0
+	unrated     int         // security updates without a severity or a deadline
 }
 
 // complianceBase reads the fleet's compliance base: one read of the hosts,
@@ -351,7 +423,8 @@ func (a *App) complianceBase(ctx context.Context) (*complianceBase, error) {
 		sla := groups.sla(a.Options.Policy, name)
 		b.slas[slaKey(g.Name, regimes)] = sla
 		_, known := collected[name]
-		b.hosts = append(b.hosts, baseHost{name: name, group: g.Name, regimes: regimes, known: known, deadlines: deadlinesOf(byHost[name], sla, av)})
+		b.hosts = append(b.hosts, baseHost{name: name, group: g.Name, regimes: regimes, known: known,
+			deadlines: deadlinesOf(byHost[name], sla, av), unrated: unratedOf(byHost[name], sla)})
 	}
 	return b, nil
 }
@@ -363,6 +436,10 @@ func (b *complianceBase) at(now time.Time) ComplianceReport {
 		hc := h.at(now)
 		rep.Totals.add(hc.State)
 		rep.Totals.OverdueUpdates += len(hc.Overdue)
+		if hc.Unrated > 0 {
+			rep.Totals.UnratedUpdates += hc.Unrated
+			rep.Totals.UnratedHosts++
+		}
 		rep.Hosts = append(rep.Hosts, hc)
 	}
 	return rep
@@ -380,19 +457,35 @@ func deadlinesOf(updates []patchpilot.HostUpdate, sla SLA, av availability) []SL
 	return out
 }
 
+// unratedOf counts a host's pending security updates that have no
+// severity and to which the SLA gives no deadline.
+func unratedOf(updates []patchpilot.HostUpdate, sla SLA) int {
+	n := 0
+	for _, u := range updates {
+		if patchpilot.MaxSeverity(u.Advisories) != "" {
+			continue
+		}
+		if _, ok := sla.Deadline(""); !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // measureHost measures a host's pending security updates against its
 // group's SLA at a time; a host never collected is unknown.
 func measureHost(name, group string, regimes []string, sla SLA, collected bool, updates []patchpilot.HostUpdate, av availability, now time.Time) HostCompliance {
 	h := baseHost{name: name, group: group, regimes: regimes, known: collected}
 	if collected {
 		h.deadlines = deadlinesOf(updates, sla, av)
+		h.unrated = unratedOf(updates, sla)
 	}
 	return h.at(now)
 }
 
 // at is the host's standing at a time.
 func (h baseHost) at(now time.Time) HostCompliance {
-	hc := HostCompliance{Host: h.name, Group: h.group, Compliance: h.regimes, Overdue: []SLAUpdate{}}
+	hc := HostCompliance{Host: h.name, Group: h.group, Compliance: h.regimes, Overdue: []SLAUpdate{}, Unrated: h.unrated}
 	if !h.known {
 		hc.State = SLAUnknown
 		return hc

@@ -144,7 +144,8 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 	period := fmt.Sprintf("%s to %s (UTC)", rep.From.UTC().Format("2006-01-02 15:04"), rep.To.UTC().Format("2006-01-02 15:04"))
 	n := comp.Totals
 	summary := [][2]string{
-		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, n.Hosts-n.Unknown, FormatShare(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
+		{"Hosts within their SLA now", n.InSLAFigure()},
+		{"Unrated security updates", comp.UnratedFigure(MaxNamedUnrated)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
 		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
 			rep.Patches.Total, rep.Patches.Succeeded, rep.Patches.Failed, rep.Patches.RolledBack, rep.Patches.RollbackFailed, rep.Patches.Unreachable)},
@@ -178,6 +179,9 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 	}
 	m := reportMail{Subject: fmt.Sprintf("[patchpilot] Patching report %s to %s: %s of hosts within their SLA, %d out",
 		rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Format(time.DateOnly), FormatShare(n.InSLAShare()), n.OutOfSLA)}
+	if n.UnratedUpdates > 0 {
+		m.Subject += fmt.Sprintf(", %d security update%s without a severity", n.UnratedUpdates, plural(n.UnratedUpdates))
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Patching report, %s\n\n", period)
@@ -224,6 +228,10 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 	}
 	return m
 }
+
+// MaxNamedUnrated bounds the hosts a report names in its figure of
+// security updates without a severity.
+const MaxNamedUnrated = 10
 
 // maxMailedOverdue bounds the overdue updates a mailed report lists.
 const maxMailedOverdue = 200

@@ -284,7 +284,7 @@ func (a *App) markQuarantined(ctx context.Context, res *AssessResult) error {
 	if err != nil || len(qs) == 0 {
 		return err
 	}
-	sums, err := a.HostSummaries(ctx)
+	sums, err := a.HostFactSummaries(ctx)
 	if err != nil {
 		return err
 	}

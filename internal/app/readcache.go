@@ -29,6 +29,8 @@ type readCache struct {
 	updateCounts   cached[UpdateCounts]
 	outcomeCounts  cached[map[patchpilot.OutcomeKind]int]
 	kpis           cached[KPIReport]
+	// failures are the collection failure events read so far.
+	failures collectFailures
 }
 
 // cacheKey is what a kept answer depends on: the versions of the data it
@@ -157,6 +159,21 @@ func (a *App) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, erro
 	return sums, a.markCollectFailures(ctx, sums)
 }
 
+// HostFactSummaries lists every host with the summary of its latest facts
+// as HostSummaries does, but without LastCollectFailure: it reads none of
+// the inventory's collection failure events, a log that grows with every
+// failed collection, and costs a copy of the kept summaries while the
+// inventory is unchanged. For readers of the facts' figures only (the
+// server's metrics, the hosts' groups and classes). The labels maps are
+// shared: read them only.
+func (a *App) HostFactSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	sums, err := a.keptSummaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(sums), nil
+}
+
 // MarkCollectFailure sets LastCollectFailure on one host's summary, as
 // HostSummaries does for every host: when the host's last collection
 // failed after its latest facts were collected (or it was never
@@ -178,8 +195,10 @@ func (a *App) MarkCollectFailure(ctx context.Context, s *patchpilot.HostSummary)
 
 // markCollectFailures sets LastCollectFailure on the summaries of hosts
 // whose last collection failed after their latest facts were collected
-// (or that were never collected), from the inventory's failure events
-// since the oldest of those facts.
+// (or that were never collected): of the inventory's failure events since
+// the oldest of those facts, each host's last, when it came after the
+// host's facts. The events are kept between calls (collectFailures): each
+// call reads only the failure events appended since the last one.
 func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSummary) error {
 	var since time.Time
 	for i, s := range sums {
@@ -194,11 +213,65 @@ func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSum
 	if len(sums) == 0 {
 		return nil
 	}
-	evs, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, Since: since})
-	if err != nil {
-		return err
+	return a.cache.failures.mark(ctx, a.Store, sums, since)
+}
+
+// collectFailures keeps what the inventory's collection failure events
+// can still tell a summary, read in id order up to after: for each host,
+// the events that no later event of the host outdates. An event is
+// outdated by a later one (a greater id) at the same time or after it:
+// whatever the oldest facts' time since, the later one is at or after
+// since whenever the earlier one is, and it is the later. What is kept of
+// a host is so ordered by id ascending and time descending, and is one
+// event while the events' times follow their ids, as appends make them.
+// The log is append-only, so what was read stays true.
+type collectFailures struct {
+	mu     sync.Mutex
+	after  int64
+	byHost map[string][]patchpilot.Event
+}
+
+// collectFailurePage bounds the failure events read at once.
+var collectFailurePage = 10000
+
+// mark reads the failure events appended since the last call, then sets
+// LastCollectFailure as setCollectFailures does from the events since.
+func (c *collectFailures) mark(ctx context.Context, st patchpilot.Store, sums []patchpilot.HostSummary, since time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byHost == nil {
+		c.byHost = map[string][]patchpilot.Event{}
 	}
-	setCollectFailures(sums, evs)
+	for {
+		evs, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, AfterID: c.after, Limit: collectFailurePage})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			kept := c.byHost[e.Host]
+			for len(kept) > 0 && !kept[len(kept)-1].Time.After(e.Time) {
+				kept = kept[:len(kept)-1]
+			}
+			c.byHost[e.Host] = append(kept, e)
+			c.after = e.ID
+		}
+		if len(evs) < collectFailurePage {
+			break
+		}
+	}
+	// Each host's last event at or after since: the newest kept one that
+	// is, since the kept ones are ordered by time descending.
+	var last []patchpilot.Event
+	for i := range sums {
+		kept := c.byHost[sums[i].Name]
+		for j := len(kept) - 1; j >= 0; j-- {
+			if !kept[j].Time.Before(since) {
+				last = append(last, kept[j])
+				break
+			}
+		}
+	}
+	setCollectFailures(sums, last)
 	return nil
 }
 

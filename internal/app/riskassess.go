@@ -202,7 +202,8 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 		return res, err
 	}
 	now := a.now()
-	fr := newFleetRecords(now, deps)
+	blast := risk.NewBlastIndex(deps)
+	fr := newFleetRecords(now, blast)
 	s := patchScoring{
 		patch: q.Patch, pinned: len(pins) > 0, model: m,
 		record: func(u patchpilot.HostUpdate) (risk.Record, error) {
@@ -211,7 +212,7 @@ func (a *App) assess(ctx context.Context, q AssessQuery) (AssessResult, error) {
 				return risk.Record{}, err
 			}
 			if a.assessEachHost {
-				return recordFor(u, hc, now, deps), nil
+				return recordFor(u, hc, now, blast), nil
 			}
 			return fr.recordFor(u, hc), nil
 		},
@@ -314,7 +315,7 @@ func (a *App) assessFleet(ctx context.Context, m *risk.Model) ([]PatchAssessment
 	if err != nil {
 		return nil, err
 	}
-	fr := newFleetRecords(a.now(), deps)
+	fr := newFleetRecords(a.now(), risk.NewBlastIndex(deps))
 	s := patchScoring{model: m, record: func(u patchpilot.HostUpdate) (risk.Record, error) {
 		hc, err := a.hostContext(ctx, hosts, u.Host)
 		if err != nil {
@@ -687,12 +688,11 @@ func sourceOf(u patchpilot.HostUpdate) string {
 
 // recordFor is the risk model's record of a pending update on a host
 // (risk.RecordOf) from the host and facts an assessment loaded once, with
-// its blast radius from the dependency map (nil: none is known).
-func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *patchpilot.DependencyGraph) risk.Record {
+// its blast radius from the dependency map, indexed once by the caller
+// (nil: none is known).
+func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, blast *risk.BlastIndex) risk.Record {
 	r := risk.RecordOf(u, hc.host, hc.facts, now)
-	if deps != nil {
-		r.BlastRadius = risk.BlastRadiusOf(*deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
-	}
+	r.BlastRadius = blast.BlastRadiusOf(hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
 	return r
 }
 
@@ -704,34 +704,25 @@ func recordFor(u patchpilot.HostUpdate, hc *hostContext, now time.Time, deps *pa
 // host's updates come together: only the last host's part is kept. It is
 // not safe for concurrent use.
 type fleetRecords struct {
-	now     time.Time
-	deps    *patchpilot.DependencyGraph
-	reached map[string]bool
-	kinds   *risk.RebootKinds
-	last    *hostContext // the host of recs
-	recs    *risk.HostRecords
+	now   time.Time
+	blast *risk.BlastIndex
+	kinds *risk.RebootKinds
+	last  *hostContext // the host of recs
+	recs  *risk.HostRecords
 }
 
-func newFleetRecords(now time.Time, deps *patchpilot.DependencyGraph) *fleetRecords {
-	fr := &fleetRecords{now: now, deps: deps, reached: map[string]bool{}, kinds: risk.NewRebootKinds()}
-	if deps != nil {
-		for _, e := range deps.Edges {
-			if !e.From.External() && e.From.Host != e.To.Host {
-				fr.reached[e.To.Host] = true
-			}
-		}
-	}
-	return fr
+func newFleetRecords(now time.Time, blast *risk.BlastIndex) *fleetRecords {
+	return &fleetRecords{now: now, blast: blast, kinds: risk.NewRebootKinds()}
 }
 
-// recordFor returns recordFor(u, hc, fr.now, fr.deps).
+// recordFor returns recordFor(u, hc, fr.now, fr.blast).
 func (fr *fleetRecords) recordFor(u patchpilot.HostUpdate, hc *hostContext) risk.Record {
 	if hc != fr.last {
 		fr.last, fr.recs = hc, risk.NewHostRecords(hc.host, hc.facts, fr.now, fr.kinds)
 	}
 	r := fr.recs.RecordOf(u)
-	if fr.deps != nil && fr.reached[hc.host.Name] {
-		r.BlastRadius = risk.BlastRadiusOf(*fr.deps, hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
+	if fr.blast.Reaches(hc.host.Name) {
+		r.BlastRadius = fr.blast.BlastRadiusOf(hc.host.Name, hc.facts, u.Package, u.SourcePackage, r.RebootRequired)
 	}
 	return r
 }
@@ -884,7 +875,7 @@ func (a *App) ExplainModel(ctx context.Context, q ExplainQuery) (Explanation, er
 	if err != nil {
 		return ex, err
 	}
-	r := recordFor(*match, hc, a.now(), deps)
+	r := recordFor(*match, hc, a.now(), risk.NewBlastIndex(deps))
 	as := m.Assess(r)
 	as.Features = nil
 	ex.Assessment = &as

@@ -53,6 +53,7 @@ func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 	if err != nil {
 		return pr, err
 	}
+	blast := risk.NewBlastIndex(deps)
 	var fleet *patchFleet
 	score := func(recs []risk.Record) risk.Assessment {
 		as := m.AssessPatch(recs)
@@ -84,8 +85,8 @@ func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 		}
 		var recs []risk.Record
 		if fleet != nil {
-			recs = patchRecordsFrom(patch, hc, fleet.updates[name], fleet.packages[name], now, deps)
-		} else if recs, err = a.patchRecords(ctx, patch, hc, now, deps); err != nil {
+			recs = patchRecordsFrom(patch, hc, fleet.updates[name], fleet.packages[name], now, blast)
+		} else if recs, err = a.patchRecords(ctx, patch, hc, now, blast); err != nil {
 			return pr, err
 		}
 		if len(recs) == 0 {
@@ -115,22 +116,22 @@ func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 // patchRecords builds the model's records of a patch on one host: its
 // pending updates that the patch names (or every pending security update),
 // and for a pin with no such update, a record from the pin and the facts.
-func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *hostContext, now time.Time, deps *patchpilot.DependencyGraph) ([]risk.Record, error) {
+func (a *App) patchRecords(ctx context.Context, patch patchpilot.PatchSpec, hc *hostContext, now time.Time, blast *risk.BlastIndex) ([]risk.Record, error) {
 	updates, err := a.Updates(ctx, patchpilot.UpdateFilter{Host: hc.host.Name, SecurityOnly: patch.SecurityAll})
 	if err != nil {
 		return nil, err
 	}
-	return patchRecordsFrom(patch, hc, updates, hc.facts.Packages, now, deps), nil
+	return patchRecordsFrom(patch, hc, updates, hc.facts.Packages, now, blast), nil
 }
 
 // patchRecordsFrom is patchRecords from the host's pending updates (all
 // of them, or at least every one of the patch's packages) and installed
 // packages (all, or at least the patch's) as read already.
-func patchRecordsFrom(patch patchpilot.PatchSpec, hc *hostContext, updates []patchpilot.HostUpdate, packages []patchpilot.Package, now time.Time, deps *patchpilot.DependencyGraph) []risk.Record {
+func patchRecordsFrom(patch patchpilot.PatchSpec, hc *hostContext, updates []patchpilot.HostUpdate, packages []patchpilot.Package, now time.Time, blast *risk.BlastIndex) []risk.Record {
 	var recs []risk.Record
 	if patch.SecurityAll {
 		for _, u := range updates {
-			recs = append(recs, recordFor(u, hc, now, deps))
+			recs = append(recs, recordFor(u, hc, now, blast))
 		}
 		return recs
 	}
@@ -142,7 +143,7 @@ func patchRecordsFrom(patch patchpilot.PatchSpec, hc *hostContext, updates []pat
 		found := false
 		for _, u := range updates {
 			if u.Package == pin.Name && u.CandidateVersion == pin.Version {
-				recs, found = append(recs, recordFor(u, hc, now, deps)), true
+				recs, found = append(recs, recordFor(u, hc, now, blast)), true
 				break
 			}
 		}
@@ -156,7 +157,7 @@ func patchRecordsFrom(patch patchpilot.PatchSpec, hc *hostContext, updates []pat
 			}
 			u.InstalledVersion, u.SourcePackage = p.Version, p.SourceName
 		}
-		recs = append(recs, recordFor(u, hc, now, deps))
+		recs = append(recs, recordFor(u, hc, now, blast))
 	}
 	return recs
 }

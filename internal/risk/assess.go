@@ -224,8 +224,12 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 		out.Features = append(out.Features, a.Features...)
 	}
 	survive := 1.0
+	riskiest := sources[0]
 	for _, src := range sources {
 		survive *= 1 - bySource[src].Probability
+		if bySource[src].Probability > bySource[riskiest].Probability {
+			riskiest = src
+		}
 		for _, r := range bySource[src].Reasons {
 			if r.Direction == DirectionContext {
 				continue // the patch's blast radius is added once below
@@ -244,6 +248,12 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 	if len(out.Reasons) > MaxReasons {
 		out.Reasons = out.Reasons[:MaxReasons]
 	}
+	// Each source's reasons explain that source's probability against an
+	// average update; what several sources add together is a factor of
+	// its own, often the largest: it is named first, never trimmed.
+	if r, ok := sourcesReason(len(sources), out.Probability, riskiest, bySource[riskiest].Probability); ok {
+		out.Reasons = append([]Reason{r}, out.Reasons...)
+	}
 	if out.BlastRadius = mergeBlast(updates); out.BlastRadius != nil {
 		out.Reasons = append(out.Reasons, out.BlastRadius.Reason())
 	}
@@ -251,6 +261,21 @@ func (m *Model) AssessPatch(updates []Record) Assessment {
 	out.Level = LevelOf(out.Probability)
 	out.Strategy = StrategyFor(out.Level, out.Warnings)
 	return out
+}
+
+// sourcesReason is the reason a patch of n sources gives for its
+// probability p being above that of its riskiest source alone (pmax): the
+// sources fail independently, so each adds its own chance of failure.
+// Its effect is p - pmax; false when there is one source or the effect is
+// under a tenth of a point.
+func sourcesReason(n int, p float64, riskiest string, pmax float64) (Reason, bool) {
+	effect := p - pmax
+	if n < 2 || effect < minReasonEffect {
+		return Reason{}, false
+	}
+	return Reason{Feature: ReasonSources, Direction: "raises", Effect: effect,
+		Text: fmt.Sprintf("the patch changes %d source packages and each can fail on its own: %s together, %s for the riskiest alone (%s)",
+			n, percent(p), percent(pmax), riskiest)}, true
 }
 
 // Summary aggregates a patch's assessments over its target hosts.

@@ -36,6 +36,10 @@ type BlastRadius struct {
 const (
 	ReasonBlastRadius = "blast_radius"
 	DirectionContext  = "context"
+	// ReasonSources is a patch's reason for changing several source
+	// packages at once: each can fail on its own, so the patch's
+	// probability is above its riskiest source's (AssessPatch).
+	ReasonSources = "sources"
 )
 
 // BlastRadiusOf is the blast radius of an update of pkg (built from source,
@@ -51,13 +55,64 @@ const (
 // named after the package or its source is then the one touched, and edges
 // that name only a port cannot be matched to it. A package no running
 // service uses (a library nothing maps, a tool) touches no dependents.
+//
+// It scans every edge of g: a caller with many updates to measure over one
+// map indexes it once with NewBlastIndex.
 func BlastRadiusOf(g patchpilot.DependencyGraph, host string, f patchpilot.Facts, pkg, source string, reboot bool) *BlastRadius {
 	var in []patchpilot.DependencyEdge
 	for _, e := range g.Edges {
-		if e.To.Host == host && !e.From.External() && e.From.Host != host {
+		if counts(e, host) {
 			in = append(in, e)
 		}
 	}
+	return blastRadius(in, host, f, pkg, source, reboot)
+}
+
+// counts reports whether an edge of the map can put a dependent in the
+// blast radius of an update on host: another fleet host depends on host.
+func counts(e patchpilot.DependencyEdge, host string) bool {
+	return e.To.Host == host && !e.From.External() && e.From.Host != host
+}
+
+// BlastIndex is a dependency map's edges that can count in a blast radius
+// (another fleet host depends on the edge's host), indexed by the host they
+// lead to, in the map's order: one pass over the map, after which each
+// update's blast radius reads only its host's edges.
+type BlastIndex struct {
+	in map[string][]patchpilot.DependencyEdge
+}
+
+// NewBlastIndex indexes g; nil when g is nil (no map known), whose blast
+// radii are all nil.
+func NewBlastIndex(g *patchpilot.DependencyGraph) *BlastIndex {
+	if g == nil {
+		return nil
+	}
+	x := &BlastIndex{in: map[string][]patchpilot.DependencyEdge{}}
+	for _, e := range g.Edges {
+		if counts(e, e.To.Host) {
+			x.in[e.To.Host] = append(x.in[e.To.Host], e)
+		}
+	}
+	return x
+}
+
+// Reaches reports whether another fleet host depends on host: elsewhere
+// every blast radius is nil.
+func (x *BlastIndex) Reaches(host string) bool { return x != nil && len(x.in[host]) > 0 }
+
+// BlastRadiusOf is BlastRadiusOf over the indexed map: the same answer,
+// reading only the edges that lead to host.
+func (x *BlastIndex) BlastRadiusOf(host string, f patchpilot.Facts, pkg, source string, reboot bool) *BlastRadius {
+	if x == nil {
+		return nil
+	}
+	return blastRadius(x.in[host], host, f, pkg, source, reboot)
+}
+
+// blastRadius is BlastRadiusOf from the edges that lead to host from
+// other fleet hosts, in the map's order.
+func blastRadius(in []patchpilot.DependencyEdge, host string, f patchpilot.Facts, pkg, source string, reboot bool) *BlastRadius {
 	if len(in) == 0 {
 		return nil
 	}

@@ -179,3 +179,87 @@ func TestVersionHistoryWords(t *testing.T) {
 		}
 	}
 }
+
+// A patch of many sources can be rated high while each source is below an
+// average update: what drives its probability is how many sources it
+// changes, and its reasons say so first, with the effect that explains the
+// number (the patch's probability less its riskiest source's). The scores
+// are the sources' combined as independent risks, as before.
+func TestPatchReasonsNameTheSourceCount(t *testing.T) {
+	for name, m := range models(t) {
+		for _, n := range []int{1, 2, 5, 33, 40} {
+			var recs []risk.Record
+			for i := range n {
+				src := fmt.Sprintf("lib%02d", i)
+				recs = append(recs, risk.Record{Host: "web-1", Labels: map[string]string{"role": "web"}, OS: "debian:12",
+					Package: src, SourcePackage: src, FromVersion: "1.0-1", ToVersion: "1.0-1+deb12u1", CVECount: i % 3,
+					TransactionSize: n})
+				if i == 1 { // a second binary package of lib01's source
+					recs = append(recs, risk.Record{Host: "web-1", Labels: map[string]string{"role": "web"}, OS: "debian:12",
+						Package: "lib01-dev", SourcePackage: src, FromVersion: "1.0-1", ToVersion: "1.0-1+deb12u1", TransactionSize: n})
+				}
+			}
+			a := m.AssessPatch(recs)
+			// The score: sources as independent risks, each its riskiest
+			// binary package's.
+			survive, pmax, riskiest := 1.0, 0.0, ""
+			bySource := map[string]float64{}
+			for _, r := range recs {
+				bySource[r.Source()] = math.Max(bySource[r.Source()], m.Assess(r).Probability)
+			}
+			for i := range n {
+				src := fmt.Sprintf("lib%02d", i)
+				p := bySource[src]
+				survive *= 1 - p
+				if p > pmax {
+					pmax, riskiest = p, src
+				}
+			}
+			if want := 1 - survive; math.Abs(a.Probability-want) > 1e-12 {
+				t.Errorf("%s, %d sources: probability %v, want %v", name, n, a.Probability, want)
+			}
+			var sources []risk.Reason
+			for _, r := range a.Reasons {
+				if r.Feature == risk.ReasonSources {
+					sources = append(sources, r)
+				}
+			}
+			effect := a.Probability - pmax
+			if n == 1 || effect < 0.001 {
+				if len(sources) != 0 {
+					t.Errorf("%s, %d sources: a sources reason %v for an effect of %.4f", name, n, sources, effect)
+				}
+				continue
+			}
+			if len(sources) != 1 || a.Reasons[0].Feature != risk.ReasonSources {
+				t.Fatalf("%s, %d sources at %.1f%%: the reasons do not start with the source count: %v", name, n, 100*a.Probability, a.Reasons)
+			}
+			r := a.Reasons[0]
+			want := fmt.Sprintf("raises the risk by %.1f points: the patch changes %d source packages and each can fail on its own: %.1f%% together, %.1f%% for the riskiest alone (%s)",
+				100*effect, n, 100*a.Probability, 100*pmax, riskiest)
+			if r.Direction != "raises" || math.Abs(r.Effect-effect) > 1e-12 || r.String() != want {
+				t.Errorf("%s, %d sources: %q (%s %.4f), want %q", name, n, r.String(), r.Direction, r.Effect, want)
+			}
+			if len(a.Reasons) > risk.MaxReasons+1 {
+				t.Errorf("%s, %d sources: %d reasons", name, n, len(a.Reasons))
+			}
+		}
+	}
+	// The case in point: a patch rated high lists a reason that raises it.
+	for name, m := range models(t) {
+		var recs []risk.Record
+		for i := range 33 {
+			src := fmt.Sprintf("lib%02d", i)
+			recs = append(recs, risk.Record{Host: "web-1", OS: "debian:12", Package: src, SourcePackage: src,
+				FromVersion: "1.0-1", ToVersion: "1.0-1+deb12u1", TransactionSize: 33})
+		}
+		a := m.AssessPatch(recs)
+		raises := false
+		for _, r := range a.Reasons {
+			raises = raises || (r.Direction == "raises" && r.Effect >= 0.01)
+		}
+		if a.Level != patchpilot.RiskHigh || !raises {
+			t.Errorf("%s: a patch of 33 sources at %.1f%% (%s) lists no reason that raises it: %v", name, 100*a.Probability, a.Level, a.Reasons)
+		}
+	}
+}

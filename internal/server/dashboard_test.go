@@ -557,6 +557,12 @@ func TestDashboardOverviewMatchesAPI(t *testing.T) {
 		want["state-"+string(st)] = comp.Totals.Of(st)
 	}
 	want["n-out-of-sla"], want["n-overdue"] = comp.Totals.OutOfSLA, comp.Totals.OverdueUpdates
+	// The unrated security updates have no deadline: the overview counts
+	// them next to the SLA figures.
+	want["n-unrated"] = comp.Totals.UnratedUpdates
+	if comp.Totals.UnratedUpdates != len(sec)-2 || comp.Totals.UnratedHosts == 0 {
+		t.Errorf("the API counts %d unrated security updates on %d hosts; the fleet has %d", comp.Totals.UnratedUpdates, comp.Totals.UnratedHosts, len(sec)-2)
+	}
 	if comp.Totals.OutOfSLA != 1 || comp.Totals.Unknown != 1 || comp.Totals.OverdueUpdates == 0 {
 		t.Errorf("the seeded fleet's compliance is not what the test expects: %+v", comp.Totals)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,6 +185,10 @@ func TestMetricsAndProbes(t *testing.T) {
 		`patchpilot_hosts{state="security_pending"} 2`,
 		`patchpilot_hosts{state="compliant"} 0`,
 		`patchpilot_pending_updates{severity="none"} 2`,
+		// Both are security updates without a severity: no deadline,
+		// so no SLA state measures them; the gauge counts them.
+		`patchpilot_sla_unrated_updates 2`,
+		`patchpilot_sla_hosts{state="compliant"} 2`,
 		`patchpilot_rollouts{state="halted"} 1`,
 		`patchpilot_rollouts{state="running"} 0`,
 		fmt.Sprintf(`patchpilot_host_outcomes{outcome="unreachable"} %d`, byOutcome[patchpilot.OutcomeUnreachable]),
@@ -316,4 +321,42 @@ func TestMetricsCountGateVerdictsOnce(t *testing.T) {
 			t.Errorf("second scrape lacks %s:\n%s", want, body)
 		}
 	}
+}
+
+// A scrape of /metrics needs the hosts' facts, never their collection
+// failures: it reads no collection failure event, however long that log.
+func TestMetricsReadNoCollectFailures(t *testing.T) {
+	var failureReads atomic.Int64
+	f := newFixture(t, fixtureOptions{noStart: true, seed: func(a *app.App) {
+		if _, err := a.Store.AppendEvents(context.Background(), []patchpilot.Event{{Time: time.Now(), Kind: patchpilot.EventCollectFailed,
+			Host: "web-1", Message: "connection refused"}}); err != nil {
+			t.Fatal(err)
+		}
+		a.Store = failureCountingStore{Store: a.Store, reads: &failureReads}
+	}})
+	r := f.do("GET", "/metrics", "", "")
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `patchpilot_hosts{state="security_pending"}`) {
+		t.Fatalf("metrics: %s", r)
+	}
+	if n := failureReads.Load(); n != 0 {
+		t.Errorf("a scrape read the collection failure events %d times", n)
+	}
+	// The host list shows the failure: the same store counts its read.
+	f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts", "", http.StatusOK)
+	if failureReads.Load() == 0 {
+		t.Errorf("the host list read no collection failure: the test counts nothing")
+	}
+}
+
+// failureCountingStore counts the reads of collection failure events.
+type failureCountingStore struct {
+	patchpilot.Store
+	reads *atomic.Int64
+}
+
+func (s failureCountingStore) Events(ctx context.Context, f patchpilot.EventFilter) ([]patchpilot.Event, error) {
+	if f.Kind == patchpilot.EventCollectFailed {
+		s.reads.Add(1)
+	}
+	return s.Store.Events(ctx, f)
 }

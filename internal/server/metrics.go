@@ -51,6 +51,8 @@ var (
 		"pending security update with a deadline), within_sla, out_of_sla, unknown (never collected).", []string{"state"}, nil)
 	descSLAOverdue = prometheus.NewDesc("patchpilot_sla_overdue_updates", "Pending security updates past their SLA "+
 		"deadline, counted once per host.", nil, nil)
+	descSLAUnrated = prometheus.NewDesc("patchpilot_sla_unrated_updates", "Pending security updates whose advisories "+
+		"carry no severity and which the SLA gives no deadline, so no SLA state measures them, counted once per host.", nil, nil)
 	descScrapeErr = prometheus.NewDesc("patchpilot_store_scrape_errors", "Reads of the store that failed during this scrape.", nil, nil)
 )
 
@@ -66,7 +68,7 @@ type storeCollector struct {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descSLAHosts, descSLAOverdue, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descHosts, descUpdates, descRollouts, descGates, descOutcomes, descSLAHosts, descSLAOverdue, descSLAUnrated, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -81,7 +83,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, vt, float64(n), k)
 		}
 	}
-	if sums, err := c.s.app.HostSummaries(ctx); err != nil {
+	// The states need the facts' figures only: the summaries without the
+	// collection failures, which would read the failure events at each
+	// scrape.
+	if sums, err := c.s.app.HostFactSummaries(ctx); err != nil {
 		failed++
 	} else {
 		counts := map[string]int{"compliant": 0, "updates_pending": 0, "security_pending": 0, "unknown": 0}
@@ -121,6 +126,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descSLAHosts, counts, prometheus.GaugeValue)
 		ch <- prometheus.MustNewConstMetric(descSLAOverdue, prometheus.GaugeValue, float64(rep.Totals.OverdueUpdates))
+		ch <- prometheus.MustNewConstMetric(descSLAUnrated, prometheus.GaugeValue, float64(rep.Totals.UnratedUpdates))
 	}
 	if rs, err := st.Rollouts(ctx, patchpilot.RolloutFilter{}); err != nil {
 		failed++
