@@ -88,9 +88,6 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	o.MeasuredAt, o.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		o.PendingUpdates += h.PendingUpdateCount
-		if h.SecurityUpdateCount > 0 {
-			o.SecurityHosts++
-		}
 		if h.RebootRequired {
 			o.Reboot = append(o.Reboot, h.Name)
 		}
@@ -105,6 +102,10 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
+	// The hosts of the security updates counted beside them: an update
+	// that fixes a stored advisory is one, whether or not the package
+	// manager marked it.
+	o.SecurityHosts = uc.SecurityHosts
 	unrated := severityOf(patchpilot.HostUpdate{}) // the label of updates no advisory rates
 	for _, sv := range severities {
 		n := uc.Security[patchpilot.Severity(sv)]
