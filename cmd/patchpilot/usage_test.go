@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -164,6 +165,43 @@ func TestEveryGroupRejectsTypos(t *testing.T) {
 	walk((&cli{}).rootCommand(), nil)
 	if groups < 8 {
 		t.Errorf("walked %d command groups, want the root, inventory, hosts, rollout, model, lab, history, advisories and completion", groups)
+	}
+}
+
+// TestGroupSummariesNameTheirCommands: a command group whose summary
+// starts with a list of verbs ("List, test and retry ...") has a command
+// for each (or one the verb starts or ends with: import-facts, eval), so
+// that the summary never offers a command the group lacks.
+func TestGroupSummariesNameTheirCommands(t *testing.T) {
+	verbs := regexp.MustCompile(`^((?:[A-Za-z]+, )*[A-Za-z]+) and ([a-z]+) `)
+	// Verbs that name what a group's commands do together, not one command.
+	notCommands := map[string]bool{"inspect": true}
+	checked := 0
+	for _, g := range (&cli{}).rootCommand().Commands() {
+		if !g.HasAvailableSubCommands() {
+			continue
+		}
+		m := verbs.FindStringSubmatch(g.Short)
+		if m == nil {
+			continue
+		}
+		checked++
+		for _, v := range append(strings.Split(m[1], ", "), m[2]) {
+			v = strings.ToLower(v)
+			found := notCommands[v]
+			for _, sub := range g.Commands() {
+				n := sub.Name()
+				if !sub.Hidden && (n == v || strings.HasPrefix(n, v+"-") || strings.HasPrefix(v, n)) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("patchpilot %s: its summary %q names %q, which is none of its commands", g.Name(), g.Short, v)
+			}
+		}
+	}
+	if checked < 4 {
+		t.Errorf("checked the summaries of %d groups, want those of integrations, inventory, model, quarantine and token", checked)
 	}
 }
 
