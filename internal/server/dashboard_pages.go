@@ -653,6 +653,22 @@ func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error
 			rv.Verdicts = append(rv.Verdicts, row)
 		}
 	}
+	if st.DryRun {
+		// A dry run checks each host's gates once, before any change,
+		// and keeps the results on the host's record, not as events.
+		for _, sg := range st.Stages {
+			for _, h := range sg.Hosts {
+				for _, g := range h.Gates {
+					at := g.Time
+					if at.IsZero() && h.FinishedAt != nil {
+						at = *h.FinishedAt
+					}
+					rv.Verdicts = append(rv.Verdicts, verdictRow{Time: at, Host: h.Host, Stage: sg.Name, Gate: g})
+				}
+			}
+		}
+		slices.SortStableFunc(rv.Verdicts, func(a, b verdictRow) int { return a.Time.Compare(b.Time) })
+	}
 	slices.Reverse(rv.Verdicts)
 	rv.VerdictCount = len(rv.Verdicts)
 	if len(rv.Verdicts) > maxVerdicts {

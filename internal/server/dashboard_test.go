@@ -609,6 +609,29 @@ func TestDashboardOverviewCountsAdvisoryFixesAsSecurity(t *testing.T) {
 	}
 }
 
+// TestDashboardDryRunShowsItsGateCheck: a dry run checks each host's
+// gates once and keeps the results on the host's record; its page lists
+// them as gate verdicts instead of saying no gate was checked.
+func TestDashboardDryRunShowsItsGateCheck(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	st := decode[app.RolloutStatus](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts",
+		`{"plan": `+jsonString(approvalPlan)+`, "dry_run": true}`, http.StatusCreated))
+	f.waitState(st.ID, func(s patchpilot.RolloutState) bool { return s.Final() || s == patchpilot.RolloutHalted })
+	hr, err := f.app.Store.HostRun(f.ctx, st.ID, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Gates = []patchpilot.GateResult{{Gate: "services_running", Outcome: patchpilot.GateError,
+		Reason: "the baseline could not be taken: systemctl exited with status 1", Time: time.Now().UTC()}}
+	if err := f.app.Store.SaveHostRun(f.ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	page := f.loggedIn(patchpilot.RoleViewer).page("/ui/rollouts/" + st.ID)
+	if strings.Contains(page, "No gate has been checked yet") || !strings.Contains(page, "the baseline could not be taken: systemctl exited with status 1") {
+		t.Errorf("the dry run's page does not list its gate check:\n%s", page)
+	}
+}
+
 func TestDashboardHosts(t *testing.T) {
 	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
 		if err := seedFleet(a); err != nil {
