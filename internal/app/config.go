@@ -107,13 +107,13 @@ func LoadConfig(path string, optional bool) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return c, nil // an empty file sets nothing
 		}
-		return c, configError(path, err)
+		return c, configError(path, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return c, configError(path, err)
+		return c, configError(path, data, err)
 	default:
 		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: a second YAML document; the configuration is one mapping of keys", path, extra.Line)
 	}
@@ -303,17 +303,34 @@ func configKeys() []string {
 
 // configError reports a YAML error of the file, as "file:line: message"
 // when the parser names a line.
-func configError(path string, err error) error {
+func configError(path string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, tail, ok := strings.Cut(rest, ": "); ok {
-			if _, err := strconv.Atoi(n); err == nil {
+			if line, err := strconv.Atoi(n); err == nil {
+				if tabIndented(data, line) {
+					// The parser's "found character that cannot start
+					// any token" names no character, and an editor
+					// shows a tab as spaces.
+					tail = "the line is indented with a tab; YAML indents with spaces"
+				}
 				return patchpilot.Errorf(patchpilot.EINVALID, "%s:%s: %s", path, n, tail)
 			}
 		}
 	}
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", path, msg)
+}
+
+// tabIndented reports whether line n (from 1) of data has a tab in its
+// leading white space.
+func tabIndented(data []byte, n int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
 }
 
 // FromEnv overlays PATCHPILOT_* variables on the config.

@@ -63,6 +63,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"not a mapping", "- db\n", []string{":1:", "expected a mapping of keys", "known_hosts"}},
 		{"two documents", "db: /x.db\n---\nuser: ops\n", []string{":2:", "second YAML document"}},
 		{"duplicate key", "db: /a.db\ndb: /b.db\n", []string{":2:", `"db" already defined`}},
+		{"tab indent", "policy:\n\tgroups: []\n", []string{":2: the line is indented with a tab; YAML indents with spaces"}},
 		{"bad command timeout", "db: /x.db\ncommand_timeout: 5 minutes\n", []string{":2:", `command_timeout: expected a duration such as 30s or 5m, got "5 minutes"`}},
 		{"zero connect timeout", "connect_timeout: 0s\n", []string{":1:", `connect_timeout: expected a duration such as 30s or 5m, got "0s"`}},
 	}
