@@ -173,7 +173,14 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 	c.addRemoteFlags(pf)
-	root.PersistentPreRunE = c.checkRemote
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if !strings.HasPrefix(cmd.Name(), "__complete") {
+			for _, w := range app.MistypedEnv(c.env) {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
+			}
+		}
+		return c.checkRemote(cmd, args)
+	}
 
 	version := c.versionCommand()
 	root.AddCommand(

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -249,5 +250,22 @@ func TestStrayArgumentsAreNamed(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
 		}
+	}
+}
+
+// TestMistypedEnvironmentVariableIsNamed: a PATCHPILOT_* variable close
+// to one patchpilot reads is named with the one meant, on standard error,
+// and the command still runs; a variable far from every known name (a
+// secret a configuration names) is not.
+func TestMistypedEnvironmentVariableIsNamed(t *testing.T) {
+	e := newEnv(t)
+	e.vars = append(e.vars, "PATCHPILOT_CONCURENCY=5", "PATCHPILOT_SLACK_WEBHOOK=https://hooks.example/x", "PATCHPILOT_DB="+filepath.Join(e.home, "pp.db"))
+	r := e.runIn("hosts")
+	want := "warning: PATCHPILOT_CONCURENCY is set, but patchpilot reads no such variable; did you mean PATCHPILOT_CONCURRENCY?"
+	if r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("hosts: exit %d, stderr %q; want exit 0 and %q", r.code, r.stderr, want)
+	}
+	if strings.Count(r.stderr, "warning:") != 1 {
+		t.Errorf("hosts: stderr %q; want one warning, for PATCHPILOT_CONCURENCY alone", r.stderr)
 	}
 }

@@ -333,6 +333,42 @@ func tabIndented(data []byte, n int) bool {
 	return bytes.IndexByte(indent, '\t') >= 0
 }
 
+// EnvVars are the PATCHPILOT_* environment variables patchpilot reads
+// (beside those a configuration names for its secrets).
+var EnvVars = []string{
+	"PATCHPILOT_DB", "PATCHPILOT_KNOWN_HOSTS", "PATCHPILOT_USER", "PATCHPILOT_JUMP_HOST",
+	"PATCHPILOT_CONNECT_TIMEOUT", "PATCHPILOT_COMMAND_TIMEOUT", "PATCHPILOT_KEYS",
+	"PATCHPILOT_ACCEPT_NEW_HOST_KEYS", "PATCHPILOT_CONCURRENCY",
+	"PATCHPILOT_SERVER", "PATCHPILOT_TOKEN", "PATCHPILOT_CA_CERT",
+	"PATCHPILOT_LAB_CACHE", "PATCHPILOT_LAB_OWNER", "PATCHPILOT_LAB_LOCK",
+}
+
+// MistypedEnv names the environment's PATCHPILOT_* variables that
+// patchpilot does not read but that are one or two letters away from one
+// it does ("PATCHPILOT_CONCURENCY"), each with the one meant: a variable
+// mistyped is otherwise ignored without a word, and the default (another
+// database, say) used instead. Variables far from every known name (a
+// secret a configuration reads by name) are not named.
+func MistypedEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "PATCHPILOT_") || slices.Contains(EnvVars, name) {
+			continue
+		}
+		best, bestD := "", 3
+		for _, known := range EnvVars {
+			if d := EditDistance(name, known); d < bestD {
+				best, bestD = known, d
+			}
+		}
+		if best != "" {
+			out = append(out, fmt.Sprintf("%s is set, but patchpilot reads no such variable; did you mean %s?", name, best))
+		}
+	}
+	return out
+}
+
 // FromEnv overlays PATCHPILOT_* variables on the config.
 func (c Config) FromEnv(o Options) (Config, error) {
 	set := func(key string, dst *string) {
