@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // runIn runs the command in this process, with the test's environment:
@@ -267,5 +268,33 @@ func TestMistypedEnvironmentVariableIsNamed(t *testing.T) {
 	}
 	if strings.Count(r.stderr, "warning:") != 1 {
 		t.Errorf("hosts: stderr %q; want one warning, for PATCHPILOT_CONCURENCY alone", r.stderr)
+	}
+}
+
+// TestDurationFlagsSayDuration: every flag that takes a time (a timeout,
+// an interval, a TTL, a wait) names its type "duration" in the help, as
+// --check-interval does, not "string".
+func TestDurationFlagsSayDuration(t *testing.T) {
+	checked := 0
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			for _, suffix := range []string{"-timeout", "-interval", "-ttl", "-wait"} {
+				if !strings.HasSuffix(f.Name, suffix) {
+					continue
+				}
+				checked++
+				if typ, _ := pflag.UnquoteUsage(f); typ != "duration" {
+					t.Errorf("%s --%s: the help names its type %q, want duration", cmd.CommandPath(), f.Name, typ)
+				}
+			}
+		})
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk((&cli{}).rootCommand())
+	if checked < 5 {
+		t.Errorf("checked %d time flags, want those of inventory collect, rollout start and server at least", checked)
 	}
 }
