@@ -7,6 +7,7 @@ package lab
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,6 +186,13 @@ func (o Options) Validate() error {
 	if o.Subnet != "" {
 		if err := CheckSubnet("subnet", o.Subnet); err != nil {
 			return err
+		}
+	}
+	if o.PrometheusAddress != "" {
+		// Prometheus starts once the hosts have booted: an address it
+		// cannot listen on is refused before anything boots.
+		if _, port, err := net.SplitHostPort(o.PrometheusAddress); err != nil || port == "" {
+			return patchpilot.Errorf(patchpilot.EINVALID, "prometheus address: %q is not host:port (want e.g. %s)", o.PrometheusAddress, DefaultPrometheusAddress)
 		}
 	}
 	if o.Owner != "" {
