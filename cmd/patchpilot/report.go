@@ -170,8 +170,7 @@ func rowsOf(doc reportDoc) reportRows {
 	r.summary = [][2]string{
 		{"Hosts within their SLA now", fmt.Sprintf("%d of %d (%s); %d out of SLA, %d never collected", n.Compliant+n.WithinSLA, known, app.FormatShare(n.InSLAShare()), n.OutOfSLA, n.Unknown)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
-		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
-			doc.Patches.Total, doc.Patches.Succeeded, doc.Patches.Failed, doc.Patches.RolledBack, doc.Patches.RollbackFailed, doc.Patches.Unreachable)},
+		{"Host patches", app.FormatPatchCounts(doc.Patches)},
 		{"Change failure rate", app.FormatShare(doc.ChangeFailureRate)},
 		{"Rollbacks", fmt.Sprintf("%d host patches in %d rollouts", doc.Rollbacks, doc.RolledBackRollouts)},
 		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", app.FormatSeconds(doc.Downtime.RebootSeconds), doc.Downtime.Reboots)},

@@ -34,7 +34,8 @@ type KPIReport struct {
 	// ended.
 	Patches PatchCounts `json:"patches"`
 	// ChangeFailureRate is the share of host patches that failed or were
-	// rolled back, among those that reached their host; 0 when none did.
+	// rolled back, among those that changed their host (reached it, and
+	// did not fail before any change); 0 when none did.
 	ChangeFailureRate float64 `json:"change_failure_rate"`
 	// Rollbacks counts host patches rolled back (or whose rollback
 	// failed), and RolledBackRollouts the rollouts they belong to.
@@ -88,6 +89,11 @@ type PatchCounts struct {
 	RolledBack     int `json:"rolled_back"`
 	RollbackFailed int `json:"rollback_failed"`
 	Unreachable    int `json:"unreachable"`
+	// FailedBeforeChange are the failed host patches that failed before
+	// anything was changed on their host (a preflight that failed), of
+	// Failed: no change was made, so the change failure rate leaves
+	// them out.
+	FailedBeforeChange int `json:"failed_before_change"`
 }
 
 // Downtime is the time hosts spent rebooting or unhealthy because of a
@@ -236,6 +242,9 @@ func (a *App) patchCounts(rep *KPIReport, outcomes []patchpilot.Outcome, q KPIQu
 			}
 		case patchpilot.OutcomeFailed:
 			c.Failed++
+			if o.FailedBeforeChange() {
+				c.FailedBeforeChange++
+			}
 		case patchpilot.OutcomeRolledBack:
 			c.RolledBack++
 			rolledBack[o.Rollout] = true
@@ -247,8 +256,10 @@ func (a *App) patchCounts(rep *KPIReport, outcomes []patchpilot.Outcome, q KPIQu
 		}
 	}
 	c := rep.Patches
-	if n := c.Total - c.Unreachable; n > 0 {
-		rep.ChangeFailureRate = float64(c.Failed+c.RolledBack+c.RollbackFailed) / float64(n)
+	// A change failure needs a change: host patches that never reached
+	// their host, or failed before anything changed on it, are none.
+	if n := c.Total - c.Unreachable - c.FailedBeforeChange; n > 0 {
+		rep.ChangeFailureRate = float64(c.Failed-c.FailedBeforeChange+c.RolledBack+c.RollbackFailed) / float64(n)
 	}
 	rep.Rollbacks = c.RolledBack + c.RollbackFailed
 	rep.RolledBackRollouts = len(rolledBack)
