@@ -50,3 +50,29 @@ func TestUpdatesSecurityNoneSaysSo(t *testing.T) {
 		t.Errorf("updates --security -o json = %s, want []", out)
 	}
 }
+
+// A host whose facts were never collected has no pending update known:
+// 'updates --host' says so and how to collect them, instead of saying
+// that none is pending; JSON stays an empty list.
+func TestUpdatesOfAHostNeverCollected(t *testing.T) {
+	e := newEnv(t)
+	db := filepath.Join(e.home, "fleet.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpsertHosts(ctx, []patchpilot.Host{{Name: "new-1", Address: "127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{{"updates", "--host", "new-1"}, {"updates", "--security", "--host", "new-1"}} {
+		out := e.mustRun(append(args, "--db", db)...)
+		if want := "No facts were ever collected from new-1: its pending updates are unknown; collect them with 'patchpilot inventory collect'."; strings.TrimSpace(out) != want {
+			t.Errorf("%s: %q, want %q", strings.Join(args, " "), out, want)
+		}
+	}
+	if out := e.mustRun("updates", "--host", "new-1", "--db", db, "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("updates --host new-1 -o json = %s, want []", out)
+	}
+}
