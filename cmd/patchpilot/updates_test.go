@@ -52,8 +52,8 @@ func TestUpdatesSecurityNoneSaysSo(t *testing.T) {
 }
 
 // A host whose facts were never collected has no pending update known:
-// 'updates --host' says so and how to collect them, instead of saying
-// that none is pending; JSON stays an empty list.
+// 'updates --host' and 'assess --host' say so and how to collect them,
+// instead of saying that none is pending; JSON stays an empty list.
 func TestUpdatesOfAHostNeverCollected(t *testing.T) {
 	e := newEnv(t)
 	db := filepath.Join(e.home, "fleet.db")
@@ -66,7 +66,7 @@ func TestUpdatesOfAHostNeverCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	for _, args := range [][]string{{"updates", "--host", "new-1"}, {"updates", "--security", "--host", "new-1"}} {
+	for _, args := range [][]string{{"updates", "--host", "new-1"}, {"updates", "--security", "--host", "new-1"}, {"assess", "--host", "new-1"}} {
 		out := e.mustRun(append(args, "--db", db)...)
 		if want := "No facts were ever collected from new-1: its pending updates are unknown; collect them with 'patchpilot inventory collect'."; strings.TrimSpace(out) != want {
 			t.Errorf("%s: %q, want %q", strings.Join(args, " "), out, want)
