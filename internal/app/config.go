@@ -487,8 +487,8 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 			}
 			dc.MaxAge = d
 		default:
-			return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: unknown key %q; known keys: max_age",
-				path, k.Line, k.Value)
+			return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: unknown key %q%s; known keys: max_age",
+				path, k.Line, k.Value, didYouMean(k.Value, []string{"max_age"}))
 		}
 	}
 	return dc, nil
