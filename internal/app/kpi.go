@@ -118,12 +118,15 @@ func KPISeverities() []string { return []string{"critical", "high", "medium", "l
 // DefaultKPIPeriod is the period reports cover when none is given.
 const DefaultKPIPeriod = 30 * 24 * time.Hour
 
+// MinKPIPeriod is the shortest period the KPIs are computed over.
+const MinKPIPeriod = time.Minute
+
 // MaxKPIPeriod is the longest period the KPIs are computed over.
 const MaxKPIPeriod = 3 * 366 * 24 * time.Hour
 
 // CheckKPIQuery fills a zero To with now and a zero From with
 // DefaultKPIPeriod before To, and refuses a period that ends before it
-// starts or is longer than MaxKPIPeriod.
+// starts, is shorter than MinKPIPeriod or longer than MaxKPIPeriod.
 func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 	if q.To.IsZero() {
 		q.To = a.now()
@@ -138,6 +141,12 @@ func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 	}
 	if q.To.Before(q.From) {
 		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period ends (%s) before it starts (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+	}
+	if q.To.Sub(q.From) < MinKPIPeriod {
+		// "--since 0d": a report of no time, whose shares of nothing
+		// would read as measured.
+		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period from %s to %s is shorter than a minute: expected a period to measure, such as 7d or 30d back from now",
+			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	if q.To.Sub(q.From) > MaxKPIPeriod {
 		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period is longer than %d days", MaxKPIPeriod/(24*time.Hour))

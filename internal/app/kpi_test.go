@@ -309,6 +309,14 @@ func TestKPIsEmptyPeriodAndBadQuery(t *testing.T) {
 	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0.Add(-day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 		t.Errorf("a period ending before it starts: %v", err)
 	}
+	// A period of no time ("--since 0d") measures nothing: refused, not
+	// a report whose shares of nothing read as measured.
+	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0}); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "shorter than a minute") {
+		t.Errorf("a period of no time: %v", err)
+	}
+	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0.Add(time.Minute)}); err != nil {
+		t.Errorf("a period of a minute: %v", err)
+	}
 	// The clock of kpiHistory is t0+30d12h: a period ending in the future
 	// is refused, and one given by its end alone is the 30 days before it.
 	if _, err := a.KPIs(ctx, KPIQuery{To: t0.Add(40 * day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "after now") {
