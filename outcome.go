@@ -2,6 +2,7 @@ package patchpilot
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -55,6 +56,18 @@ type Outcome struct {
 	// (imported history, rollouts older than assessments).
 	Predicted   *float64 `json:"predicted,omitempty"`
 	PredictedBy string   `json:"predicted_by,omitempty"`
+}
+
+// UnrelatedBeforeChange begins the Unrelated of a failed outcome whose
+// host failed before anything was changed on it (a preflight that failed,
+// a host whose facts were never collected).
+const UnrelatedBeforeChange = "the host failed before any change"
+
+// FailedBeforeChange reports whether the outcome is a failure that came
+// before anything was changed on the host: no change was made, so it is
+// no failed change.
+func (o Outcome) FailedBeforeChange() bool {
+	return o.Outcome == OutcomeFailed && strings.HasPrefix(o.Unrelated, UnrelatedBeforeChange)
 }
 
 // CountsAgainstPatch reports whether the outcome is a failure the risk

@@ -54,7 +54,27 @@ hosts that hold the package and the command that releases the hold.`,
 			if err != nil {
 				return err
 			}
-			return c.render(res, func(w io.Writer) { writeAssessResult(w, res) })
+			// A host never collected has no pending update known, which
+			// is not the same as none pending.
+			uncollected := false
+			if f, _ := parseFormat(c.output); q.Host != "" && len(res.Patches) == 0 && f == formatTable {
+				sums, err := a.HostSummaries(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, s := range sums {
+					if s.Name == q.Host && s.CollectedAt == nil {
+						uncollected = true
+					}
+				}
+			}
+			return c.render(res, func(w io.Writer) {
+				if uncollected {
+					fmt.Fprintf(w, "No facts were ever collected from %s: its pending updates are unknown; collect them with 'patchpilot inventory collect'.\n", q.Host)
+					return
+				}
+				writeAssessResult(w, res)
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&q.Patch, "patch", "", `only these updates, as one patch: "pkg=version,pkg2=version"`)

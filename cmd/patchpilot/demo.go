@@ -132,7 +132,16 @@ func (c *cli) demoCommand() *cobra.Command {
 				return patchpilot.Errorf(patchpilot.EINVALID, "--hosts %d: expected %d to %d", f.hosts, demoMinHosts, demoMaxHosts).
 					WithHint(fmt.Sprintf("the demo needs a validation host, two canaries and two waves for the good update, and %d hosts for the bad one", demoBadHosts))
 			}
+			// Every address is checked before anything starts: the lab
+			// would refuse a bad subnet only once the demo had begun, and
+			// a bad Prometheus address only once its hosts had booted.
 			if err := checkListen(f.listen); err != nil {
+				return err
+			}
+			if err := checkAddress("--prometheus-address", f.prometheus); err != nil {
+				return err
+			}
+			if err := lab.CheckSubnet("--subnet", f.subnet); err != nil {
 				return err
 			}
 			d := &demo{c: c, f: f, out: c.stdout, start: time.Now()}

@@ -14,6 +14,7 @@ import (
 )
 
 func (c *cli) hostsCommand() *cobra.Command {
+	var state string
 	cmd := &cobra.Command{
 		Use:   "hosts",
 		Short: "List the fleet's hosts with their latest facts",
@@ -26,10 +27,20 @@ package_count, pending_update_count, security_update_count,
 reboot_required, labels, collected_at, last_collect_failure (when the last
 collection failed after the facts shown: at, code, message), sla_state.
 Hosts whose last collection failed are marked in the COLLECTED column and
-listed under the table with the error.`,
+listed under the table with the error. --state keeps the hosts in one SLA
+state, as the dashboard's host list does.`,
+		Example: `  patchpilot hosts
+  patchpilot hosts --state out_of_sla`,
 		Args: exactArgs(0, "no arguments (use 'hosts show NAME' for one host)"),
 		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
-			sums, err := a.HostSummaries(cmd.Context())
+			if state != "" && !slices.Contains(app.SLAStates(), app.SLAState(state)) {
+				var names []string
+				for _, s := range app.SLAStates() {
+					names = append(names, string(s))
+				}
+				return patchpilot.Errorf(patchpilot.EINVALID, "--state %q: expected one of %s", state, strings.Join(names, ", "))
+			}
+			all, err := a.HostSummaries(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -37,15 +48,24 @@ listed under the table with the error.`,
 			if err != nil {
 				return err
 			}
-			rows := make([]hostRow, 0, len(sums))
-			for _, s := range sums {
-				state := app.SLAUnknown
+			rows := make([]hostRow, 0, len(all))
+			sums := make([]patchpilot.HostSummary, 0, len(all))
+			for _, s := range all {
+				st := app.SLAUnknown
 				if hc, ok := comp.Host(s.Name); ok {
-					state = hc.State
+					st = hc.State
 				}
-				rows = append(rows, hostRow{HostSummary: s, SLAState: state})
+				if state != "" && st != app.SLAState(state) {
+					continue
+				}
+				rows = append(rows, hostRow{HostSummary: s, SLAState: st})
+				sums = append(sums, s)
 			}
 			return c.render(rows, func(w io.Writer) {
+				if len(rows) == 0 && state != "" {
+					fmt.Fprintf(w, "No host is %s, of %s.\n", state, counted(len(all), "known host", "known hosts"))
+					return
+				}
 				if len(rows) == 0 {
 					fmt.Fprintln(w, "No hosts yet: run 'patchpilot inventory collect -i INVENTORY' or 'patchpilot inventory collect --local'.")
 					return
@@ -59,6 +79,7 @@ listed under the table with the error.`,
 			})
 		}),
 	}
+	cmd.Flags().StringVar(&state, "state", "", "only hosts in this SLA state: compliant, within_sla, out_of_sla or unknown (never collected)")
 	cmd.AddCommand(c.hostShowCommand(), c.hostRemoveCommand())
 	return cmd
 }

@@ -16,7 +16,7 @@ import (
 func (c *cli) integrationsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "integrations",
-		Short: "List, check and test the services patchpilot tells of rollouts",
+		Short: "List, test and retry the services patchpilot tells of rollouts; show how far each is told",
 		Long: `Integrations are the services of the integrations: section of patchpilot.yaml
 (docs/integrations.md): chat, paging, tickets, webhooks. The server tells each
 of them the events of the log it is routed (topics, min_level), in order,

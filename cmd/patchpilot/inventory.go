@@ -62,14 +62,21 @@ it needs is missing there, 130 when interrupted).`,
   patchpilot inventory collect --source cmdb --limit 'web*'`,
 		Args: exactArgs(0, "no arguments (use -i FILE, --source NAME or --local)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			given := 0
-			for _, g := range []bool{isLocal, invPath != "", source != ""} {
-				if g {
-					given++
+			var given []string
+			for _, g := range []struct {
+				on   bool
+				flag string
+			}{{invPath != "", "-i"}, {source != "", "--source"}, {isLocal, "--local"}} {
+				if g.on {
+					given = append(given, g.flag)
 				}
 			}
-			if given != 1 {
-				return patchpilot.Errorf(patchpilot.EINVALID, "give one of -i INVENTORY, --source NAME or --local").
+			if len(given) != 1 {
+				msg := "give one of -i INVENTORY, --source NAME or --local"
+				if len(given) > 1 {
+					msg += ", not " + strings.Join(given[:len(given)-1], ", ") + " and " + given[len(given)-1] + " together"
+				}
+				return patchpilot.Errorf(patchpilot.EINVALID, "%s", msg).
 					WithHint("see 'patchpilot inventory collect --help'")
 			}
 			if isLocal && limit != "" {

@@ -116,7 +116,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"hosts", "-o", "jsno"}, 2, `--output "jsno": expected table, json or yaml; did you mean json?`},
 		{[]string{"rollout", "status", "nosuch"}, 4, "error: rollout \"nosuch\" not found\n"},
 		{[]string{"inventory", "collect"}, 2, "give one of -i INVENTORY, --source NAME or --local"},
-		{[]string{"inventory", "collect", "-i", "x.ini", "--local"}, 2, "give one of -i INVENTORY, --source NAME or --local"},
+		{[]string{"inventory", "collect", "-i", "x.ini", "--local"}, 2, "give one of -i INVENTORY, --source NAME or --local, not -i and --local together"},
 		{[]string{"inventory", "collect", "-i", "../../internal/inventory/testdata/bad/port.ini"}, 2, "port.ini:"},
 		{[]string{"inventory", "collect", "-i", "/nonexistent/inventory.ini"}, 4, "/nonexistent/inventory.ini"},
 		{[]string{"inventory", "import-facts", "../../internal/inventory/testdata/facts-bad"}, 2, "facts-bad"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -214,13 +215,26 @@ Interrupting the command leaves the rollout where it is: resume it with
 
 func (c *cli) rolloutListCommand() *cobra.Command {
 	var limit int
+	var state string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List rollouts, newest first",
-		Long:  "List rollouts, newest first. JSON fields: id, plan, state, reason, created_by, created_at, updated_at, dry_run, plan_id, stages.",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `List rollouts, newest first; --state keeps those in one state (as the
+API's ?state= does). JSON fields: id, plan, state, reason, created_by,
+created_at, updated_at, dry_run, plan_id, stages.`,
+		Example: `  patchpilot rollout list
+  patchpilot rollout list --state waiting_approval`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: c.withReader(func(cmd *cobra.Command, _ []string, a reader) error {
-			rs, err := a.Rollouts(cmd.Context(), patchpilot.RolloutFilter{Limit: limit})
+			st := patchpilot.RolloutState(state)
+			if st != "" && !slices.Contains(patchpilot.RolloutStates(), st) {
+				var names []string
+				for _, s := range patchpilot.RolloutStates() {
+					names = append(names, string(s))
+				}
+				return patchpilot.Errorf(patchpilot.EINVALID, "--state %q: expected one of %s", state, strings.Join(names, ", "))
+			}
+			rs, err := a.Rollouts(cmd.Context(), patchpilot.RolloutFilter{State: st, Limit: limit})
 			if err != nil {
 				return err
 			}
@@ -228,6 +242,10 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 				rs = []patchpilot.Rollout{}
 			}
 			return c.render(rs, func(w io.Writer) {
+				if len(rs) == 0 && st != "" {
+					fmt.Fprintf(w, "No rollout is %s.\n", st)
+					return
+				}
 				if len(rs) == 0 {
 					fmt.Fprintln(w, "No rollouts yet: write a plan with 'patchpilot plan' and run it with 'patchpilot rollout start PLAN'.")
 					return
@@ -241,6 +259,7 @@ func (c *cli) rolloutListCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "list at most this many rollouts (0: all)")
+	cmd.Flags().StringVar(&state, "state", "", "only rollouts in this state, such as running, waiting_approval or halted")
 	notNegative(cmd, "limit", &limit)
 	return cmd
 }

@@ -173,7 +173,14 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&c.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 	c.addRemoteFlags(pf)
-	root.PersistentPreRunE = c.checkRemote
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if !strings.HasPrefix(cmd.Name(), "__complete") {
+			for _, w := range app.MistypedEnv(c.env) {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
+			}
+		}
+		return c.checkRemote(cmd, args)
+	}
 
 	version := c.versionCommand()
 	root.AddCommand(
@@ -283,8 +290,11 @@ func (c *cli) addSSHFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.sshKeys, "key", nil, "private key file to try for every host (repeatable; the SSH agent is used too)")
 	fs.StringVar(&c.jumpHost, "jump", "", "jump host for hosts whose inventory names none, as user@host:port")
 	fs.IntVar(&c.concurrency, "concurrency", 0, fmt.Sprintf("hosts worked on at once (default %d)", app.DefaultConcurrency))
-	fs.StringVar(&c.connectTimeout, "connect-timeout", "", fmt.Sprintf("SSH connection timeout (default %s)", app.DefaultConnectTimeout))
-	fs.StringVar(&c.commandTimeout, "command-timeout", "", fmt.Sprintf("timeout of each remote command (default %s)", app.DefaultCommandTimeout))
+	// The values are read as the configuration's are (its keys may set
+	// them); the backquoted word names their type in the help, as the
+	// other durations' is.
+	fs.StringVar(&c.connectTimeout, "connect-timeout", "", fmt.Sprintf("SSH connection timeout, a `duration` (default %s)", app.DefaultConnectTimeout))
+	fs.StringVar(&c.commandTimeout, "command-timeout", "", fmt.Sprintf("timeout of each remote command, a `duration` (default %s)", app.DefaultCommandTimeout))
 }
 
 // options builds app.Options from the config file, the environment and the

@@ -114,13 +114,16 @@ later.`,
 // checkListen refuses a --listen address that can never be bound (no
 // port, a port out of range) before the server opens the database, so
 // that it is a usage error rather than a failure to listen.
-func checkListen(addr string) error {
+func checkListen(addr string) error { return checkAddress("--listen", addr) }
+
+// checkAddress is checkListen for the flag named flag.
+func checkAddress(flag, addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return patchpilot.Errorf(patchpilot.EINVALID, "--listen %q: expected host:port (for example 127.0.0.1:8080 or :8443)", addr)
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s %q: expected host:port (for example 127.0.0.1:8080 or :8443)", flag, addr)
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
-		return patchpilot.Errorf(patchpilot.EINVALID, "--listen %q: port %q is not a port number from 0 to 65535", addr, port)
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s %q: port %q is not a port number from 0 to 65535", flag, addr, port)
 	}
 	return nil
 }

@@ -46,7 +46,25 @@ candidate_version, security, advisories: [{id, cves, severity, cvss}].`,
 				}
 				others = len(all)
 			}
+			// A host never collected has no pending update known, which
+			// is not the same as none pending.
+			uncollected := false
+			if f, _ := parseFormat(c.output); host != "" && len(updates) == 0 && f == formatTable {
+				sums, err := a.HostSummaries(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, s := range sums {
+					if s.Name == host && s.CollectedAt == nil {
+						uncollected = true
+					}
+				}
+			}
 			return c.render(updates, func(w io.Writer) {
+				if uncollected {
+					fmt.Fprintf(w, "No facts were ever collected from %s: its pending updates are unknown; collect them with 'patchpilot inventory collect'.\n", host)
+					return
+				}
 				if len(updates) == 0 && others > 0 {
 					them := "them"
 					if others == 1 {

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // runIn runs the command in this process, with the test's environment:
@@ -167,6 +170,43 @@ func TestEveryGroupRejectsTypos(t *testing.T) {
 	}
 }
 
+// TestGroupSummariesNameTheirCommands: a command group whose summary
+// starts with a list of verbs ("List, test and retry ...") has a command
+// for each (or one the verb starts or ends with: import-facts, eval), so
+// that the summary never offers a command the group lacks.
+func TestGroupSummariesNameTheirCommands(t *testing.T) {
+	verbs := regexp.MustCompile(`^((?:[A-Za-z]+, )*[A-Za-z]+) and ([a-z]+) `)
+	// Verbs that name what a group's commands do together, not one command.
+	notCommands := map[string]bool{"inspect": true}
+	checked := 0
+	for _, g := range (&cli{}).rootCommand().Commands() {
+		if !g.HasAvailableSubCommands() {
+			continue
+		}
+		m := verbs.FindStringSubmatch(g.Short)
+		if m == nil {
+			continue
+		}
+		checked++
+		for _, v := range append(strings.Split(m[1], ", "), m[2]) {
+			v = strings.ToLower(v)
+			found := notCommands[v]
+			for _, sub := range g.Commands() {
+				n := sub.Name()
+				if !sub.Hidden && (n == v || strings.HasPrefix(n, v+"-") || strings.HasPrefix(v, n)) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("patchpilot %s: its summary %q names %q, which is none of its commands", g.Name(), g.Short, v)
+			}
+		}
+	}
+	if checked < 4 {
+		t.Errorf("checked the summaries of %d groups, want those of integrations, inventory, model, quarantine and token", checked)
+	}
+}
+
 // TestBadFlagValuesSayWhatTheFlagTakes checks that a flag value patchpilot
 // cannot use exits 2 naming the flag and what it takes, in words rather
 // than Go's parser messages, and before a driving command does anything.
@@ -211,5 +251,50 @@ func TestStrayArgumentsAreNamed(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("patchpilot %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
 		}
+	}
+}
+
+// TestMistypedEnvironmentVariableIsNamed: a PATCHPILOT_* variable close
+// to one patchpilot reads is named with the one meant, on standard error,
+// and the command still runs; a variable far from every known name (a
+// secret a configuration names) is not.
+func TestMistypedEnvironmentVariableIsNamed(t *testing.T) {
+	e := newEnv(t)
+	e.vars = append(e.vars, "PATCHPILOT_CONCURENCY=5", "PATCHPILOT_SLACK_WEBHOOK=https://hooks.example/x", "PATCHPILOT_DB="+filepath.Join(e.home, "pp.db"))
+	r := e.runIn("hosts")
+	want := "warning: PATCHPILOT_CONCURENCY is set, but patchpilot reads no such variable; did you mean PATCHPILOT_CONCURRENCY?"
+	if r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("hosts: exit %d, stderr %q; want exit 0 and %q", r.code, r.stderr, want)
+	}
+	if strings.Count(r.stderr, "warning:") != 1 {
+		t.Errorf("hosts: stderr %q; want one warning, for PATCHPILOT_CONCURENCY alone", r.stderr)
+	}
+}
+
+// TestDurationFlagsSayDuration: every flag that takes a time (a timeout,
+// an interval, a TTL, a wait) names its type "duration" in the help, as
+// --check-interval does, not "string".
+func TestDurationFlagsSayDuration(t *testing.T) {
+	checked := 0
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			for _, suffix := range []string{"-timeout", "-interval", "-ttl", "-wait"} {
+				if !strings.HasSuffix(f.Name, suffix) {
+					continue
+				}
+				checked++
+				if typ, _ := pflag.UnquoteUsage(f); typ != "duration" {
+					t.Errorf("%s --%s: the help names its type %q, want duration", cmd.CommandPath(), f.Name, typ)
+				}
+			}
+		})
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk((&cli{}).rootCommand())
+	if checked < 5 {
+		t.Errorf("checked %d time flags, want those of inventory collect, rollout start and server at least", checked)
 	}
 }

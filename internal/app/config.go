@@ -107,13 +107,13 @@ func LoadConfig(path string, optional bool) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return c, nil // an empty file sets nothing
 		}
-		return c, configError(path, err)
+		return c, configError(path, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return c, configError(path, err)
+		return c, configError(path, data, err)
 	default:
 		return c, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: a second YAML document; the configuration is one mapping of keys", path, extra.Line)
 	}
@@ -303,17 +303,70 @@ func configKeys() []string {
 
 // configError reports a YAML error of the file, as "file:line: message"
 // when the parser names a line.
-func configError(path string, err error) error {
+func configError(path string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, tail, ok := strings.Cut(rest, ": "); ok {
-			if _, err := strconv.Atoi(n); err == nil {
+			if line, err := strconv.Atoi(n); err == nil {
+				if tabIndented(data, line) {
+					// The parser's "found character that cannot start
+					// any token" names no character, and an editor
+					// shows a tab as spaces.
+					tail = "the line is indented with a tab; YAML indents with spaces"
+				}
 				return patchpilot.Errorf(patchpilot.EINVALID, "%s:%s: %s", path, n, tail)
 			}
 		}
 	}
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", path, msg)
+}
+
+// tabIndented reports whether line n (from 1) of data has a tab in its
+// leading white space.
+func tabIndented(data []byte, n int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
+}
+
+// EnvVars are the PATCHPILOT_* environment variables patchpilot reads
+// (beside those a configuration names for its secrets).
+var EnvVars = []string{
+	"PATCHPILOT_DB", "PATCHPILOT_KNOWN_HOSTS", "PATCHPILOT_USER", "PATCHPILOT_JUMP_HOST",
+	"PATCHPILOT_CONNECT_TIMEOUT", "PATCHPILOT_COMMAND_TIMEOUT", "PATCHPILOT_KEYS",
+	"PATCHPILOT_ACCEPT_NEW_HOST_KEYS", "PATCHPILOT_CONCURRENCY",
+	"PATCHPILOT_SERVER", "PATCHPILOT_TOKEN", "PATCHPILOT_CA_CERT",
+	"PATCHPILOT_LAB_CACHE", "PATCHPILOT_LAB_OWNER", "PATCHPILOT_LAB_LOCK",
+}
+
+// MistypedEnv names the environment's PATCHPILOT_* variables that
+// patchpilot does not read but that are one or two letters away from one
+// it does ("PATCHPILOT_CONCURENCY"), each with the one meant: a variable
+// mistyped is otherwise ignored without a word, and the default (another
+// database, say) used instead. Variables far from every known name (a
+// secret a configuration reads by name) are not named.
+func MistypedEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "PATCHPILOT_") || slices.Contains(EnvVars, name) {
+			continue
+		}
+		best, bestD := "", 3
+		for _, known := range EnvVars {
+			if d := EditDistance(name, known); d < bestD {
+				best, bestD = known, d
+			}
+		}
+		if best != "" {
+			out = append(out, fmt.Sprintf("%s is set, but patchpilot reads no such variable; did you mean %s?", name, best))
+		}
+	}
+	return out
 }
 
 // FromEnv overlays PATCHPILOT_* variables on the config.
@@ -434,8 +487,8 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 			}
 			dc.MaxAge = d
 		default:
-			return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: unknown key %q; known keys: max_age",
-				path, k.Line, k.Value)
+			return dc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: dependencies: unknown key %q%s; known keys: max_age",
+				path, k.Line, k.Value, didYouMean(k.Value, []string{"max_age"}))
 		}
 	}
 	return dc, nil

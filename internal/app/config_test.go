@@ -63,6 +63,12 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"not a mapping", "- db\n", []string{":1:", "expected a mapping of keys", "known_hosts"}},
 		{"two documents", "db: /x.db\n---\nuser: ops\n", []string{":2:", "second YAML document"}},
 		{"duplicate key", "db: /a.db\ndb: /b.db\n", []string{":2:", `"db" already defined`}},
+		{"tab indent", "policy:\n\tgroups: []\n", []string{":2: the line is indented with a tab; YAML indents with spaces"}},
+		{"mistyped schedule key", "schedules:\n  - name: s1\n    when: \"0 3 * * *\"\n    hosts: \"\"\n    updates: {security: true}\n    timzone: UTC\n",
+			[]string{":6:", `unknown key "timzone" (did you mean timezone?)`}},
+		{"mistyped model key", "model:\n  retrain_afer: 5\n", []string{":2:", `model: unknown key "retrain_afer" (did you mean retrain_after?)`}},
+		{"mistyped metrics key", "metrics:\n  windo: 5m\n", []string{":2:", `metrics: unknown key "windo" (did you mean window?)`}},
+		{"mistyped dependencies key", "dependencies:\n  maxage: 5d\n", []string{":2:", `dependencies: unknown key "maxage" (did you mean max_age?)`}},
 		{"bad command timeout", "db: /x.db\ncommand_timeout: 5 minutes\n", []string{":2:", `command_timeout: expected a duration such as 30s or 5m, got "5 minutes"`}},
 		{"zero connect timeout", "connect_timeout: 0s\n", []string{":1:", `connect_timeout: expected a duration such as 30s or 5m, got "0s"`}},
 	}

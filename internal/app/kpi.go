@@ -34,7 +34,8 @@ type KPIReport struct {
 	// ended.
 	Patches PatchCounts `json:"patches"`
 	// ChangeFailureRate is the share of host patches that failed or were
-	// rolled back, among those that reached their host; 0 when none did.
+	// rolled back, among those that changed their host (reached it, and
+	// did not fail before any change); 0 when none did.
 	ChangeFailureRate float64 `json:"change_failure_rate"`
 	// Rollbacks counts host patches rolled back (or whose rollback
 	// failed), and RolledBackRollouts the rollouts they belong to.
@@ -88,6 +89,11 @@ type PatchCounts struct {
 	RolledBack     int `json:"rolled_back"`
 	RollbackFailed int `json:"rollback_failed"`
 	Unreachable    int `json:"unreachable"`
+	// FailedBeforeChange are the failed host patches that failed before
+	// anything was changed on their host (a preflight that failed), of
+	// Failed: no change was made, so the change failure rate leaves
+	// them out.
+	FailedBeforeChange int `json:"failed_before_change"`
 }
 
 // Downtime is the time hosts spent rebooting or unhealthy because of a
@@ -112,12 +118,15 @@ func KPISeverities() []string { return []string{"critical", "high", "medium", "l
 // DefaultKPIPeriod is the period reports cover when none is given.
 const DefaultKPIPeriod = 30 * 24 * time.Hour
 
+// MinKPIPeriod is the shortest period the KPIs are computed over.
+const MinKPIPeriod = time.Minute
+
 // MaxKPIPeriod is the longest period the KPIs are computed over.
 const MaxKPIPeriod = 3 * 366 * 24 * time.Hour
 
 // CheckKPIQuery fills a zero To with now and a zero From with
 // DefaultKPIPeriod before To, and refuses a period that ends before it
-// starts or is longer than MaxKPIPeriod.
+// starts, is shorter than MinKPIPeriod or longer than MaxKPIPeriod.
 func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 	if q.To.IsZero() {
 		q.To = a.now()
@@ -132,6 +141,12 @@ func (a *App) CheckKPIQuery(q KPIQuery) (KPIQuery, error) {
 	}
 	if q.To.Before(q.From) {
 		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period ends (%s) before it starts (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+	}
+	if q.To.Sub(q.From) < MinKPIPeriod {
+		// "--since 0d": a report of no time, whose shares of nothing
+		// would read as measured.
+		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period from %s to %s is shorter than a minute: expected a period to measure, such as 7d or 30d back from now",
+			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	if q.To.Sub(q.From) > MaxKPIPeriod {
 		return q, patchpilot.Errorf(patchpilot.EINVALID, "the period is longer than %d days", MaxKPIPeriod/(24*time.Hour))
@@ -236,6 +251,9 @@ func (a *App) patchCounts(rep *KPIReport, outcomes []patchpilot.Outcome, q KPIQu
 			}
 		case patchpilot.OutcomeFailed:
 			c.Failed++
+			if o.FailedBeforeChange() {
+				c.FailedBeforeChange++
+			}
 		case patchpilot.OutcomeRolledBack:
 			c.RolledBack++
 			rolledBack[o.Rollout] = true
@@ -247,8 +265,10 @@ func (a *App) patchCounts(rep *KPIReport, outcomes []patchpilot.Outcome, q KPIQu
 		}
 	}
 	c := rep.Patches
-	if n := c.Total - c.Unreachable; n > 0 {
-		rep.ChangeFailureRate = float64(c.Failed+c.RolledBack+c.RollbackFailed) / float64(n)
+	// A change failure needs a change: host patches that never reached
+	// their host, or failed before anything changed on it, are none.
+	if n := c.Total - c.Unreachable - c.FailedBeforeChange; n > 0 {
+		rep.ChangeFailureRate = float64(c.Failed-c.FailedBeforeChange+c.RolledBack+c.RollbackFailed) / float64(n)
 	}
 	rep.Rollbacks = c.RolledBack + c.RollbackFailed
 	rep.RolledBackRollouts = len(rolledBack)

@@ -309,6 +309,14 @@ func TestKPIsEmptyPeriodAndBadQuery(t *testing.T) {
 	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0.Add(-day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID {
 		t.Errorf("a period ending before it starts: %v", err)
 	}
+	// A period of no time ("--since 0d") measures nothing: refused, not
+	// a report whose shares of nothing read as measured.
+	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0}); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "shorter than a minute") {
+		t.Errorf("a period of no time: %v", err)
+	}
+	if _, err := a.KPIs(ctx, KPIQuery{From: t0, To: t0.Add(time.Minute)}); err != nil {
+		t.Errorf("a period of a minute: %v", err)
+	}
 	// The clock of kpiHistory is t0+30d12h: a period ending in the future
 	// is refused, and one given by its end alone is the 30 days before it.
 	if _, err := a.KPIs(ctx, KPIQuery{To: t0.Add(40 * day)}); patchpilot.ErrorCode(err) != patchpilot.EINVALID || !strings.Contains(err.Error(), "after now") {
@@ -403,5 +411,35 @@ func TestKPIsKeptUntilOutcomesChange(t *testing.T) {
 	}
 	if after.Patches.Total != first.Patches.Total+1 || after.Patches.Failed != first.Patches.Failed+1 {
 		t.Errorf("after an outcome in the period: %+v; want one more failed patch than %+v", after.Patches, first.Patches)
+	}
+}
+
+// TestChangeFailureRateLeavesOutFailuresBeforeAnyChange: a host patch
+// that failed before anything changed on its host (a preflight that
+// failed, a host never collected) is counted among the failed host
+// patches, and said to be one that failed before any change, but it made
+// no change, so the change failure rate leaves it out as it leaves out
+// the unreachable.
+func TestChangeFailureRateLeavesOutFailuresBeforeAnyChange(t *testing.T) {
+	ctx, a := kpiHistory(t)
+	if err := a.Store.RecordOutcome(ctx, patchpilot.Outcome{Time: t0.Add(15 * day), Rollout: "r3", Host: "h3", OS: "rocky:9.4",
+		Outcome: patchpilot.OutcomeFailed, Reason: "preflight: dnf is locked",
+		Unrelated: patchpilot.UnrelatedBeforeChange + ": preflight: dnf is locked"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.KPIs(ctx, KPIQuery{From: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (PatchCounts{Total: 6, Succeeded: 2, Failed: 2, RolledBack: 1, Unreachable: 1, FailedBeforeChange: 1}); rep.Patches != want {
+		t.Errorf("patches %+v, want %+v", rep.Patches, want)
+	}
+	// Still one failed and one rolled back of the four that changed
+	// their host.
+	if !near(rep.ChangeFailureRate, 0.5) {
+		t.Errorf("change failure rate %v, want 0.5", rep.ChangeFailureRate)
+	}
+	if got, want := FormatPatchCounts(rep.Patches), "6: 2 succeeded, 2 failed (1 before any change), 1 rolled back, 0 rollback failed, 1 unreachable"; got != want {
+		t.Errorf("the reports' host patches read %q, want %q", got, want)
 	}
 }

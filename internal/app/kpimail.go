@@ -147,8 +147,7 @@ func kpiReportMail(rep KPIReport, comp ComplianceReport, html bool) reportMail {
 		{"Hosts within their SLA now", n.InSLAFigure()},
 		{"Unrated security updates", comp.UnratedFigure(MaxNamedUnrated)},
 		{"Updates past their deadline", fmt.Sprint(n.OverdueUpdates)},
-		{"Host patches", fmt.Sprintf("%d: %d succeeded, %d failed, %d rolled back, %d rollback failed, %d unreachable",
-			rep.Patches.Total, rep.Patches.Succeeded, rep.Patches.Failed, rep.Patches.RolledBack, rep.Patches.RollbackFailed, rep.Patches.Unreachable)},
+		{"Host patches", FormatPatchCounts(rep.Patches)},
 		{"Change failure rate", FormatShare(rep.ChangeFailureRate)},
 		{"Rollbacks", fmt.Sprintf("%d host patches in %d rollouts", rep.Rollbacks, rep.RolledBackRollouts)},
 		{"Downtime from reboots", fmt.Sprintf("%s over %d reboots", FormatSeconds(rep.Downtime.RebootSeconds), rep.Downtime.Reboots)},
@@ -265,6 +264,17 @@ var kpiMailHTML = template.Must(template.New("kpi").Funcs(template.FuncMap{
 <p style="color:#666;font-size:small">patchpilot, generated at {{.Generated}}; the KPIs are defined in docs/kpis.md</p>
 </body></html>
 `))
+
+// FormatPatchCounts writes the host patches of a period by how they
+// ended, as the reports show them.
+func FormatPatchCounts(c PatchCounts) string {
+	failed := fmt.Sprintf("%d failed", c.Failed)
+	if c.FailedBeforeChange > 0 {
+		failed += fmt.Sprintf(" (%d before any change)", c.FailedBeforeChange)
+	}
+	return fmt.Sprintf("%d: %d succeeded, %s, %d rolled back, %d rollback failed, %d unreachable",
+		c.Total, c.Succeeded, failed, c.RolledBack, c.RollbackFailed, c.Unreachable)
+}
 
 // FormatShare formats a share as a percentage, "12.5%"; "n/a" for none
 // (NaN: no host). The KPI report by e-mail and `patchpilot report` use it.

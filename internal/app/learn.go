@@ -95,8 +95,9 @@ func decodeLearning(path string, n *yaml.Node) (LearningConfig, error) {
 			}
 			lc.RetrainEvery = d
 		default:
-			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: unknown key %q; known keys: retrain_after, retrain_every",
-				path, k.Line, k.Value)
+			known := []string{"retrain_after", "retrain_every"}
+			return lc, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: model: unknown key %q%s; known keys: %s",
+				path, k.Line, k.Value, didYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 	}
 	return lc, nil

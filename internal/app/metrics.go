@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -49,7 +50,8 @@ func decodeMetrics(path string, n *yaml.Node) (patchpilot.HealthConfig, error) {
 				step = d
 			}
 		default:
-			return h, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: metrics: unknown key %q; known keys: prometheus, datadog, window, step", path, k.Line, k.Value)
+			known := []string{"prometheus", "datadog", "window", "step"}
+			return h, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: metrics: unknown key %q%s; known keys: %s", path, k.Line, k.Value, didYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 	}
 	switch {

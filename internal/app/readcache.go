@@ -97,6 +97,11 @@ type UpdateCounts struct {
 	// Security counts the security updates only, as Updates with
 	// SecurityOnly lists them.
 	Security map[patchpilot.Severity]int
+	// SecurityHosts counts the hosts with at least one of those security
+	// updates: an update that fixes a stored advisory counts, also when
+	// the package manager did not mark it (the hosts' summaries count
+	// the package manager's marks only).
+	SecurityHosts int
 	// DataAt is when the updates counted were read.
 	DataAt time.Time
 }
@@ -112,13 +117,16 @@ func (a *App) UpdateCounts(ctx context.Context) (UpdateCounts, error) {
 			return UpdateCounts{}, err
 		}
 		c := UpdateCounts{All: map[patchpilot.Severity]int{}, Security: map[patchpilot.Severity]int{}}
+		hosts := map[string]bool{}
 		for _, u := range ups {
 			sev := patchpilot.MaxSeverity(u.Advisories)
 			c.All[sev]++
 			if u.Security {
 				c.Security[sev]++
+				hosts[u.Host] = true
 			}
 		}
+		c.SecurityHosts = len(hosts)
 		return c, nil
 	})
 	c.DataAt = at

@@ -354,8 +354,17 @@ func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, s
 			WithHint("collect them with 'patchpilot inventory collect', or name them with --targets")
 	}
 	if len(targets) == 0 {
-		return PlanProposal{}, patchpilot.Errorf(patchpilot.EINVALID, "the selector %q selects none of the %d known hosts", selector, len(views)).
-			WithHint("check the selector against 'patchpilot hosts'")
+		err := patchpilot.Errorf(patchpilot.EINVALID, "the selector %q selects none of the %d known hosts", selector, len(views))
+		switch names := planner.HostNamesAsLabels(selector, views); len(names) {
+		case 0:
+			return PlanProposal{}, err.WithHint("check the selector against 'patchpilot hosts'")
+		case 1:
+			return PlanProposal{}, err.WithHint(fmt.Sprintf("%q alone selects the hosts that have a label %q, and none has; for the host named %s, select name=%s",
+				names[0], names[0], names[0], names[0]))
+		default:
+			return PlanProposal{}, err.WithHint(fmt.Sprintf("%s are host names, but a bare word selects the hosts that have a label of that name; a selector's terms must all match, so select hosts by name with one term (name=%s) or a pattern (name=web*), or give them a shared label",
+				strings.Join(names, ", "), names[0]))
+		}
 	}
 	targets, quarantine, quarantinedOut, err := a.leaveOutQuarantined(ctx, patch, targets, o.AllowQuarantined, fr)
 	narrowed := len(quarantinedOut) > 0

@@ -129,6 +129,45 @@ func TestProposePlanAndStatus(t *testing.T) {
 	}
 }
 
+// TestProposePlanNamesHostNamesTakenForLabels: a bare word in a
+// selector tests a label; when it is a host's name and no host has such a
+// label, the error's hint says how to select the host by name.
+func TestProposePlanNamesHostNamesTakenForLabels(t *testing.T) {
+	ctx, a, _ := openTestApp(t)
+	hosts := []patchpilot.Host{{Name: "web1", Labels: map[string]string{"role": "web"}}, {Name: "web2", Labels: map[string]string{"role": "web"}}}
+	if err := a.Store.UpsertHosts(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		f := patchpilot.Facts{Host: h.Name, CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "curl", Version: "7.88.1-10", SourceName: "curl"}},
+			Updates:  []patchpilot.Update{{Package: "curl", InstalledVersion: "7.88.1-10", CandidateVersion: "7.88.1-10+deb12u1"}}}
+		if err := a.Store.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch := patchpilot.PatchSpec{SecurityAll: true}
+	for _, tt := range []struct{ selector, hint string }{
+		{"web1", "for the host named web1, select name=web1"},
+		{"web1,web2", "web1, web2 are host names"},
+		{"role=db", "check the selector against 'patchpilot hosts'"},
+		{"db1", "check the selector against 'patchpilot hosts'"}, // neither a name nor a label
+	} {
+		_, err := a.ProposePlan(ctx, patch, tt.selector)
+		if patchpilot.ErrorCode(err) != patchpilot.EINVALID {
+			t.Errorf("%q: %v, want invalid", tt.selector, err)
+			continue
+		}
+		if hint := patchpilot.ErrorHint(err); !strings.Contains(hint, tt.hint) {
+			t.Errorf("%q: hint %q, want %q", tt.selector, hint, tt.hint)
+		}
+	}
+	if prop, err := a.ProposePlan(ctx, patch, "name=web1"); err != nil || len(prop.Targets) != 1 {
+		t.Errorf("name=web1: %v, %v", prop.Targets, err)
+	}
+}
+
 // TestProposePlanWarnsWhenNothingIsPending: a plan for a patch pending on
 // none of its targets is still written (a schedule may run it later), but
 // with a warning that it installs nothing now; a pending patch gets none.

@@ -221,7 +221,7 @@ func (d sectionDecoder) mapping(n *yaml.Node, what string, known []string) (map[
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !slices.Contains(known, k.Value) {
-			return nil, d.errorf(k, what, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
+			return nil, d.errorf(k, what, "unknown key %q%s; known keys: %s", k.Value, didYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 		if prev, ok := out[k.Value]; ok {
 			return nil, d.errorf(k, what, "key %q already defined at line %d", k.Value, prev.key.Line)

@@ -135,11 +135,23 @@ func Merge(fixed, canary patchpilot.HealthReport) patchpilot.HealthReport {
 	out.Promote = canary.Promote && fixed.Verdict == patchpilot.Healthy && out.Verdict == patchpilot.Healthy
 	out.Results = append(append([]patchpilot.GateResult{}, fixed.Results...), canary.Results...)
 	var parts []string
-	if fixed.Reason != "" {
-		parts = append(parts, fixed.Reason)
-	}
-	if canary.Reason != "" {
-		parts = append(parts, canary.Reason)
+	if out.Verdict != fixed.Verdict {
+		// The judge decides: its reason comes first, and the fixed
+		// gates' follows as theirs alone, so that "unhealthy" is never
+		// read as "all 4 gates passed".
+		if canary.Reason != "" {
+			parts = append(parts, canary.Reason)
+		}
+		if fixed.Reason != "" {
+			parts = append(parts, "other gates: "+fixed.Reason)
+		}
+	} else {
+		if fixed.Reason != "" {
+			parts = append(parts, fixed.Reason)
+		}
+		if canary.Reason != "" {
+			parts = append(parts, canary.Reason)
+		}
 	}
 	var lines []string
 	for _, gr := range canary.Results {

@@ -44,6 +44,31 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+// TestMergeReasonLeadsWithWhatDecided: when the judge makes the verdict
+// worse than the fixed gates', its reason comes first and the fixed
+// gates' is named as theirs, so that an unhealthy host's reason does not
+// open with "all 4 gates passed"; otherwise the fixed gates' comes first.
+func TestMergeReasonLeadsWithWhatDecided(t *testing.T) {
+	fixed := patchpilot.HealthReport{Verdict: patchpilot.Healthy, Reason: "all 4 gates passed"}
+	judge := patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "canary (sequential): critical metric beyond its margin: latency_mean"}
+	got := canary.Merge(fixed, judge)
+	want := "canary (sequential): critical metric beyond its margin: latency_mean; other gates: all 4 gates passed"
+	if got.Verdict != patchpilot.Unhealthy || got.Reason != want {
+		t.Errorf("judge decides: %s %q, want unhealthy %q", got.Verdict, got.Reason, want)
+	}
+	fixed = patchpilot.HealthReport{Verdict: patchpilot.Unhealthy, Reason: "critical: http_ok"}
+	got = canary.Merge(fixed, judge)
+	if want := "critical: http_ok; canary (sequential): critical metric beyond its margin: latency_mean"; got.Reason != want {
+		t.Errorf("both unhealthy: %q, want %q", got.Reason, want)
+	}
+	judge.Verdict = patchpilot.Healthy
+	judge.Reason = "canary (sequential): pass"
+	fixed.Verdict, fixed.Reason = patchpilot.Healthy, "all 4 gates passed"
+	if got, want := canary.Merge(fixed, judge).Reason, "all 4 gates passed; canary (sequential): pass"; got != want {
+		t.Errorf("both healthy: %q, want %q", got, want)
+	}
+}
+
 // TestMergePromotes: only a judge's Pass with healthy fixed gates lets the
 // bake end early.
 func TestMergePromotes(t *testing.T) {

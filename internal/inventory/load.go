@@ -68,6 +68,7 @@
 package inventory
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -199,7 +200,7 @@ func parseFile(in *inv, path string, data []byte, opts Options) (Format, []patch
 	isYAMLExt := ext == ".yml" || ext == ".yaml" || ext == ".json"
 	if yerr != nil {
 		if isYAMLExt {
-			return "", nil, yamlSyntaxError(path, yerr)
+			return "", nil, yamlSyntaxError(path, data, yerr)
 		}
 		return FormatINI, nil, parseINI(in, path, data)
 	}
@@ -281,11 +282,28 @@ var yamlParserProblems = []string{
 	"found undefined tag handle",
 }
 
+// tabIndented reports whether line n (from 1) of data has a tab in its
+// leading white space.
+func tabIndented(data []byte, n int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
+}
+
 // yamlSyntaxError rewrites a YAML parser error as file:line: message.
-func yamlSyntaxError(path string, err error) error {
+func yamlSyntaxError(path string, data []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if tabIndented(data, line) {
+			// The parser's "found character that cannot start any
+			// token" names no character, and an editor shows a tab as
+			// spaces.
+			return errAt(pos{file: path, line: line}, "invalid YAML: the line is indented with a tab; YAML indents with spaces")
+		}
 		for _, p := range yamlParserProblems {
 			if line > 0 && strings.HasPrefix(m[2], p) {
 				line++

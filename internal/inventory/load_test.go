@@ -276,6 +276,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad/unknown_key.yml", `unknown_key.yml:4:3: unknown key "host" in group "all": expected hosts, vars or children`},
 		{"bad/hosts_list.yml", `hosts_list.yml:3:5: hosts of group "all": expected a mapping of host names to variables, got a list`},
 		{"bad/yaml_syntax.yml", `yaml_syntax.yml:3: invalid YAML`},
+		{"bad/tab_indent.yml", `tab_indent.yml:3: invalid YAML: the line is indented with a tab; YAML indents with spaces`},
 		{"bad/become.ini", `become.ini:2: invalid boolean "maybe" for ansible_become of host web1`},
 		{"bad/criticality.yml", `criticality.yml:4:20: invalid criticality "extreme"`},
 		{"bad/template.ini", `template.ini:2: ansible_host of host web1 is a Jinja template`},

@@ -101,7 +101,7 @@ func loadVarsFile(path string) (vars, string, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, "", yamlSyntaxError(path, err)
+		return nil, "", yamlSyntaxError(path, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return vars{}, "", nil

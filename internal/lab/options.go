@@ -7,6 +7,7 @@ package lab
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,20 +162,37 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// CheckSubnet reports whether subnet is three octets of a loopback
+// address a lab may take (127.B.C, not 127.0.0); name names it in the
+// error ("subnet", "--subnet").
+func CheckSubnet(name, subnet string) error {
+	var a, b, c int
+	if n, err := fmt.Sscanf(subnet+"\n", "%d.%d.%d\n", &a, &b, &c); err != nil || n != 3 || a != 127 || b < 0 || b > 255 || c < 0 || c > 255 {
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s: %q is not three octets of a loopback address (want e.g. %s)", name, subnet, DefaultSubnet)
+	}
+	if b == 0 && c == 0 {
+		// Host 1 would be 127.0.0.1, this machine's own localhost,
+		// where the lab's Prometheus and other services listen.
+		return patchpilot.Errorf(patchpilot.EINVALID, "%s: %q would give lab01 the address 127.0.0.1, this machine's own localhost (want another, e.g. %s)", name, subnet, DefaultSubnet)
+	}
+	return nil
+}
+
 // Validate reports the first field that is out of range.
 func (o Options) Validate() error {
 	if o.Hosts < 0 || o.Hosts > MaxHosts {
 		return patchpilot.Errorf(patchpilot.EINVALID, "hosts: %d is out of range (want 1 to %d)", o.Hosts, MaxHosts)
 	}
 	if o.Subnet != "" {
-		var a, b, c int
-		if n, err := fmt.Sscanf(o.Subnet+"\n", "%d.%d.%d\n", &a, &b, &c); err != nil || n != 3 || a != 127 || b < 0 || b > 255 || c < 0 || c > 255 {
-			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q is not three octets of a loopback address (want e.g. %s)", o.Subnet, DefaultSubnet)
+		if err := CheckSubnet("subnet", o.Subnet); err != nil {
+			return err
 		}
-		if b == 0 && c == 0 {
-			// Host 1 would be 127.0.0.1, this machine's own localhost,
-			// where the lab's Prometheus and other services listen.
-			return patchpilot.Errorf(patchpilot.EINVALID, "subnet: %q would give lab01 the address 127.0.0.1, this machine's own localhost (want another, e.g. %s)", o.Subnet, DefaultSubnet)
+	}
+	if o.PrometheusAddress != "" {
+		// Prometheus starts once the hosts have booted: an address it
+		// cannot listen on is refused before anything boots.
+		if _, port, err := net.SplitHostPort(o.PrometheusAddress); err != nil || port == "" {
+			return patchpilot.Errorf(patchpilot.EINVALID, "prometheus address: %q is not host:port (want e.g. %s)", o.PrometheusAddress, DefaultPrometheusAddress)
 		}
 	}
 	if o.Owner != "" {

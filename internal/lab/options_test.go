@@ -26,6 +26,8 @@ func TestValidate(t *testing.T) {
 		{"this machine's localhost", Options{Subnet: "127.0.0"}, patchpilot.EINVALID},
 		{"octet out of range", Options{Subnet: "127.0.300"}, patchpilot.EINVALID},
 		{"bad suite", Options{Suite: "Bookworm;rm"}, patchpilot.EINVALID},
+		{"Prometheus address", Options{PrometheusAddress: "127.0.0.1:9290"}, ""},
+		{"Prometheus address without a port", Options{PrometheusAddress: "prometheus"}, patchpilot.EINVALID},
 		{"negative timeout", Options{ReadyTimeout: -1}, patchpilot.EINVALID},
 		{"two-second scrapes", Options{ScrapeInterval: 2 * time.Second}, ""},
 		{"sub-second scrapes", Options{ScrapeInterval: 500 * time.Millisecond}, patchpilot.EINVALID},

@@ -463,6 +463,12 @@ func (j *job) gatesBeforeChange(ctx context.Context) error {
 	if err != nil {
 		return classify("health check", err)
 	}
+	// The check is the dry run's verdict: kept on the host's record, as
+	// a bake's last check is, so that the rollout's status and page show
+	// each gate's result. It is no gate-verdict event: an unhealthy host
+	// before any change is no downtime a patch caused (the KPIs read
+	// those events).
+	j.hr.Gates = rep.Results
 	if rep.Verdict != patchpilot.Unhealthy {
 		return nil
 	}

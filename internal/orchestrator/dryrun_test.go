@@ -72,6 +72,11 @@ func TestDryRunChecksGatesBeforeAnyChange(t *testing.T) {
 		if v := e.f.installed[hr.Host]["web"]; v != "1.0" {
 			t.Errorf("%s: the dry run installed web %s", hr.Host, v)
 		}
+		// The check that failed is kept as the host's gate results, as
+		// a bake's last check is.
+		if len(hr.Gates) != 1 || hr.Gates[0].Gate != "services_running" || hr.Gates[0].Outcome != patchpilot.GateError {
+			t.Errorf("%s: gate results %+v, want the failed services_running", hr.Host, hr.Gates)
+		}
 	}
 }
 

@@ -51,13 +51,18 @@ func unreachable(format string, args ...any) error {
 
 func (rn *run) newJob(ctx context.Context, hr patchpilot.HostRun, stage patchpilot.Stage) (*job, error) {
 	j := &job{rn: rn, hr: hr, stage: stage, host: rn.hosts[hr.Host], facts: rn.facts[hr.Host]}
-	family := patchpilot.FamilyUnknown
-	if j.facts != nil {
-		family = j.facts.OSFamily
+	if j.facts == nil {
+		// An inventory entry never reached: nothing says which package
+		// manager it has, nor what it runs.
+		return j, failed("no facts were ever collected from %s, so its OS and package manager are unknown: collect its inventory first ('patchpilot inventory collect')", hr.Host)
 	}
 	var err error
-	if j.pm, err = rn.e.PackageManagers(family); err != nil {
-		return j, failed("no package manager for OS family %s: %s", family, err)
+	if j.pm, err = rn.e.PackageManagers(j.facts.OSFamily); err != nil {
+		reason := err.Error()
+		if hint := patchpilot.ErrorHint(err); hint != "" {
+			reason += ": " + hint
+		}
+		return j, failed("%s", reason)
 	}
 	if rn.e.Health != nil {
 		if j.hc, err = rn.e.Health(rn.r.Plan, stage); err != nil {

@@ -81,7 +81,7 @@ func unrelatedCause(kind patchpilot.OutcomeKind, hr patchpilot.HostRun, labels m
 	case !changed && kind == patchpilot.OutcomeUnreachable:
 		return "the host was unreachable before any change"
 	case !changed && (pre == nil || len(pre.Removals) == 0):
-		return "the host failed before any change: " + hr.Reason
+		return patchpilot.UnrelatedBeforeChange + ": " + hr.Reason
 	case !changed:
 		return ""
 	case strings.HasPrefix(hr.Reason, "interrupted:"):

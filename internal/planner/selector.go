@@ -189,6 +189,32 @@ func parseTerm(s string) (term, error) {
 	return t, nil
 }
 
+// HostNamesAsLabels returns the terms of a selector that test whether a
+// label exists (a bare word) where no host has that label but a host has
+// that name: "web1" where "name=web1" was meant. A selector that does not
+// parse has none.
+func HostNamesAsLabels(selector string, hosts []HostView) []string {
+	sel, err := ParseSelector(selector)
+	if err != nil {
+		return nil
+	}
+	names := make(map[string]bool, len(hosts))
+	labels := map[string]bool{}
+	for _, h := range hosts {
+		names[h.Name()] = true
+		for k := range h.Host.Labels {
+			labels[k] = true
+		}
+	}
+	var out []string
+	for _, t := range sel.terms {
+		if t.op == opExists && names[t.key] && !labels[t.key] && t.key != KeyGroup {
+			out = append(out, t.key)
+		}
+	}
+	return out
+}
+
 // validKey reports whether s may be a label key.
 func validKey(s string) bool { return selectorKey.MatchString(s) }
 

@@ -124,6 +124,35 @@ func TestBodiesAreCheckedAndCapped(t *testing.T) {
 	}
 }
 
+// TestHostsCarryTheirSLAState: GET /hosts lists each host as 'hosts -o
+// json' does, with its state against its patch SLA (GET /compliance's).
+func TestHostsCarryTheirSLAState(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
+		if err := seedFleet(a); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	hosts := decode[[]struct {
+		Name     string       `json:"name"`
+		SLAState app.SLAState `json:"sla_state"`
+	}](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts", "", http.StatusOK))
+	comp := decode[app.ComplianceReport](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/compliance", "", http.StatusOK))
+	states := map[app.SLAState]int{}
+	for _, h := range hosts {
+		want := app.SLAUnknown
+		if hc, ok := comp.Host(h.Name); ok {
+			want = hc.State
+		}
+		if h.SLAState != want {
+			t.Errorf("%s: sla_state %q; GET /compliance says %q", h.Name, h.SLAState, want)
+		}
+		states[h.SLAState]++
+	}
+	if len(hosts) != 5 || states[app.SLAOut] != 1 || states[app.SLAUnknown] != 1 {
+		t.Errorf("hosts by SLA state %v over %d hosts; want one out of its SLA (db-1) and one never collected (new-1)", states, len(hosts))
+	}
+}
+
 func TestReads(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	hosts := decode[[]patchpilot.HostSummary](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/hosts", "", http.StatusOK))

@@ -88,9 +88,6 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	o.MeasuredAt, o.DataAt = comp.At, comp.DataAt
 	for _, h := range sums {
 		o.PendingUpdates += h.PendingUpdateCount
-		if h.SecurityUpdateCount > 0 {
-			o.SecurityHosts++
-		}
 		if h.RebootRequired {
 			o.Reboot = append(o.Reboot, h.Name)
 		}
@@ -105,6 +102,10 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		return err
 	}
+	// The hosts of the security updates counted beside them: an update
+	// that fixes a stored advisory is one, whether or not the package
+	// manager marked it.
+	o.SecurityHosts = uc.SecurityHosts
 	unrated := severityOf(patchpilot.HostUpdate{}) // the label of updates no advisory rates
 	for _, sv := range severities {
 		n := uc.Security[patchpilot.Severity(sv)]
@@ -651,6 +652,22 @@ func (s *Server) rolloutView(ctx context.Context, id string) (rolloutView, error
 			}
 			rv.Verdicts = append(rv.Verdicts, row)
 		}
+	}
+	if st.DryRun {
+		// A dry run checks each host's gates once, before any change,
+		// and keeps the results on the host's record, not as events.
+		for _, sg := range st.Stages {
+			for _, h := range sg.Hosts {
+				for _, g := range h.Gates {
+					at := g.Time
+					if at.IsZero() && h.FinishedAt != nil {
+						at = *h.FinishedAt
+					}
+					rv.Verdicts = append(rv.Verdicts, verdictRow{Time: at, Host: h.Host, Stage: sg.Name, Gate: g})
+				}
+			}
+		}
+		slices.SortStableFunc(rv.Verdicts, func(a, b verdictRow) int { return a.Time.Compare(b.Time) })
 	}
 	slices.Reverse(rv.Verdicts)
 	rv.VerdictCount = len(rv.Verdicts)

@@ -576,6 +576,68 @@ func TestDashboardOverviewMatchesAPI(t *testing.T) {
 	}
 }
 
+// TestDashboardOverviewCountsAdvisoryFixesAsSecurity checks that the
+// overview's hosts with security updates are the hosts of the security
+// updates it counts: an update the package manager did not mark but that
+// fixes a stored advisory makes its host one, as it makes the update one.
+func TestDashboardOverviewCountsAdvisoryFixesAsSecurity(t *testing.T) {
+	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
+		ctx := context.Background()
+		if err := a.Store.UpsertHosts(ctx, []patchpilot.Host{{Name: "app-1", Address: "192.0.2.9"}}); err != nil {
+			t.Fatal(err)
+		}
+		fa := patchpilot.Facts{Host: "app-1", CollectedAt: time.Now().UTC(), Source: "ssh",
+			OSFamily: patchpilot.FamilyDebian, OSName: "debian", OSVersion: "12", PackagesKnown: true, UpdatesKnown: true,
+			Packages: []patchpilot.Package{{Name: "expat", Version: "2.5.0-1"}},
+			Updates:  []patchpilot.Update{{Package: "expat", InstalledVersion: "2.5.0-1", CandidateVersion: "2.5.0-1+deb12u1"}}}
+		if err := a.Store.SaveFacts(ctx, fa); err != nil {
+			t.Fatal(err)
+		}
+		adv := patchpilot.Advisory{ID: "DSA-9001-1", Published: time.Now().UTC().Add(-time.Hour), Severity: "high",
+			Affected: []patchpilot.AffectedPackage{{Ecosystem: "Debian:12", Name: "expat",
+				Ranges: []patchpilot.VersionRange{{Introduced: "0", Fixed: "2.5.0-1+deb12u1"}}}}}
+		if _, err := a.Store.SaveAdvisories(ctx, []patchpilot.Advisory{adv}); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	sec := decode[[]patchpilot.HostUpdate](t, f.as(patchpilot.RoleViewer, "GET", "/api/v1/updates?security=true", "", http.StatusOK))
+	hosts := map[string]bool{}
+	for _, u := range sec {
+		hosts[u.Host] = true
+	}
+	if !hosts["app-1"] {
+		t.Fatalf("the advisory does not make app-1's update a security one: %+v", sec)
+	}
+	got := numbers(f.loggedIn(patchpilot.RoleViewer).page("/ui/"))
+	if got["n-security-hosts"] != len(hosts) || got["n-security-updates"] != len(sec) {
+		t.Errorf("overview: %d security updates on %d hosts; the API lists %d on %d hosts",
+			got["n-security-updates"], got["n-security-hosts"], len(sec), len(hosts))
+	}
+}
+
+// TestDashboardDryRunShowsItsGateCheck: a dry run checks each host's
+// gates once and keeps the results on the host's record; its page lists
+// them as gate verdicts instead of saying no gate was checked.
+func TestDashboardDryRunShowsItsGateCheck(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	st := decode[app.RolloutStatus](t, f.as(patchpilot.RoleOperator, "POST", "/api/v1/rollouts",
+		`{"plan": `+jsonString(approvalPlan)+`, "dry_run": true}`, http.StatusCreated))
+	f.waitState(st.ID, func(s patchpilot.RolloutState) bool { return s.Final() || s == patchpilot.RolloutHalted })
+	hr, err := f.app.Store.HostRun(f.ctx, st.ID, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Gates = []patchpilot.GateResult{{Gate: "services_running", Outcome: patchpilot.GateError,
+		Reason: "the baseline could not be taken: systemctl exited with status 1", Time: time.Now().UTC()}}
+	if err := f.app.Store.SaveHostRun(f.ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	page := f.loggedIn(patchpilot.RoleViewer).page("/ui/rollouts/" + st.ID)
+	if strings.Contains(page, "No gate has been checked yet") || !strings.Contains(page, "the baseline could not be taken: systemctl exited with status 1") {
+		t.Errorf("the dry run's page does not list its gate check:\n%s", page)
+	}
+}
+
 func TestDashboardHosts(t *testing.T) {
 	f := newFixture(t, fixtureOptions{seed: func(a *app.App) {
 		if err := seedFleet(a); err != nil {

@@ -89,11 +89,27 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ *call) erro
 	if err != nil {
 		return err
 	}
-	if sums == nil {
-		sums = []patchpilot.HostSummary{}
+	comp, err := s.app.Compliance(r.Context())
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, sums)
+	rows := make([]HostRow, 0, len(sums))
+	for _, h := range sums {
+		state := app.SLAUnknown
+		if hc, ok := comp.Host(h.Name); ok {
+			state = hc.State
+		}
+		rows = append(rows, HostRow{HostSummary: h, SLAState: state})
+	}
+	writeJSON(w, http.StatusOK, rows)
 	return nil
+}
+
+// HostRow is one host as GET /hosts lists it, as 'hosts -o json' does:
+// its summary and its state against its patch SLA.
+type HostRow struct {
+	patchpilot.HostSummary
+	SLAState app.SLAState `json:"sla_state"`
 }
 
 // HostDetail is one host as 'hosts show -o json' shows it, with its
