@@ -69,7 +69,7 @@ policy:
 		t.Fatal(err)
 	}
 	r := e.run("--config", cfg, "policy", "check", plan)
-	if r.code != 2 || !strings.Contains(r.stderr, cfg+`:4: policy: compliance: pci: unknown key "aproval"; known keys: sla, approval, two_approvers, max_level`) {
+	if r.code != 2 || !strings.Contains(r.stderr, cfg+`:4: policy: compliance: pci: unknown key "aproval" (did you mean approval?); known keys: sla, approval, two_approvers, max_level`) {
 		t.Errorf("bad regime key: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -129,7 +129,7 @@ policy:
 		t.Fatal(err)
 	}
 	r = e.run("--config", cfg, "policy", "check", plan)
-	if r.code != 2 || !strings.Contains(r.stderr, cfg+`:3: policy: default: unknown key "levl"`) {
+	if r.code != 2 || !strings.Contains(r.stderr, cfg+`:3: policy: default: unknown key "levl" (did you mean level?)`) {
 		t.Errorf("bad policy: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/patchpilot/patchpilot/internal/capped"
 	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
+	"github.com/patchpilot/patchpilot/internal/suggest"
 )
 
 // ConfigFileName is the configuration file looked for in
@@ -496,37 +497,8 @@ func decodeDependencies(path string, n *yaml.Node) (DependenciesConfig, error) {
 
 // didYouMean names the known keys within two edits of a mistyped one, as
 // " (did you mean concurrency?)", or "" when none is that close.
-func didYouMean(key string, known []string) string {
-	var close []string
-	for _, k := range known {
-		if EditDistance(key, k) <= 2 {
-			close = append(close, k)
-		}
-	}
-	if len(close) == 0 {
-		return ""
-	}
-	return " (did you mean " + strings.Join(close, " or ") + "?)"
-}
+func didYouMean(key string, known []string) string { return suggest.DidYouMean(key, known) }
 
 // EditDistance is the Levenshtein distance between a and b, by bytes: how
 // far a mistyped name is from a known one.
-func EditDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func EditDistance(a, b string) int { return suggest.Distance(a, b) }

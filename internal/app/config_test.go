@@ -53,7 +53,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"unknown key", "db: /x.db\nconcurency: 5\n",
 			[]string{":2:", `unknown key "concurency" (did you mean concurrency?)`, "known keys: accept_new_host_keys, command_timeout, concurrency, connect_timeout, db, dependencies, integrations, inventory_schedules, jump_host, keys, known_hosts, metrics, model, policy, schedules, user"}},
 		{"unknown nested policy key", "db: /x.db\npolicy:\n  default:\n    level: advisor\n    hodl: [openssl]\n",
-			[]string{":5:", `policy: default: unknown key "hodl"; known keys: level, auto_approve, hold, two_approvers`}},
+			[]string{":5:", `policy: default: unknown key "hodl" (did you mean hold?); known keys: level, auto_approve, hold, two_approvers`}},
 		{"wrong type", "db: /x.db\n\nconcurrency: many\n", []string{":3:", `concurrency: expected a whole number, got "many"`}},
 		{"no host at a time", "concurrency: 0\n", []string{":1:", `concurrency: expected at least 1 host at a time`, `got "0"`}},
 		{"negative concurrency", "db: /x.db\nconcurrency: -2\n", []string{":2:", `got "-2"`}},

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/suggest"
 )
 
 // Config is the "integrations:" section.
@@ -481,7 +482,7 @@ func mapping(file string, n *yaml.Node, what string, known []string) (map[string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(known, k.Value) {
-			return nil, errorf(file, k, what, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
+			return nil, errorf(file, k, what, "unknown key %q%s; known keys: %s", k.Value, suggest.DidYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 		if line, ok := lines[k.Value]; ok {
 			return nil, errorf(file, k, what, "key %q already defined at line %d", k.Value, line)

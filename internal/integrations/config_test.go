@@ -74,7 +74,7 @@ func TestDecodeRefusesWithFileLineAndWhatWasExpected(t *testing.T) {
 		"bad level":      {"services:\n  - name: a\n    type: slack\n    min_level: high\n", "pp.yaml:4: integrations: a: min_level: expected info, warning or critical"},
 		"url password":   {"services:\n  - name: h\n    type: webhook\n    url: http://user:hunter2@x/\n", "pp.yaml:4: integrations: h: url: a user or password in the URL is not allowed"},
 		"env not a name": {"services:\n  - name: h\n    type: webhook\n    secret:\n      env: s3cr3t-hunter2-abc\n", "pp.yaml:5: integrations: h: secret: env: expected the name of an environment variable"},
-		"section key":    {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\""},
+		"section key":    {"servics: []\n", "pp.yaml:1: integrations: unknown key \"servics\" (did you mean services?)"},
 		"bad url":        {"dashboard_url: pp.example.com\n", "pp.yaml:1: integrations: dashboard_url: expected an http or https URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -111,7 +111,7 @@ func TestDecodeSettingsNamesTheKeysLine(t *testing.T) {
 
 func TestDecodeSettingsRefusesUnknownKeysAndLiteralSecrets(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
-		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\"; known keys: name, type, topics, min_level, url, secret"},
+		"unknown key":    {"services:\n  - name: h\n    type: webhook\n    ur: x\n", "pp.yaml:4: integrations: h: unknown key \"ur\" (did you mean url?); known keys: name, type, topics, min_level, url, secret"},
 		"literal secret": {"services:\n  - name: h\n    type: webhook\n    secret: hunter2\n", "pp.yaml:4: integrations: h: secret: write the secret's source, not the secret"},
 		"secret key":     {"services:\n  - name: h\n    type: webhook\n    secret: {environment: X}\n", "pp.yaml:4: integrations: h: secret: unknown key \"environment\"; known keys: env, file"},
 	} {

@@ -44,6 +44,7 @@ func TestComplianceDecode(t *testing.T) {
 	for _, tt := range []struct{ src, want string }{
 		{"compliance:\n  pci:\n    deadline: 3d\n", `pp.yaml:3: policy: compliance: pci: unknown key "deadline"; known keys: sla, approval, two_approvers, max_level`},
 		{"compliance:\n  pci: {sla: {urgent: 1d}}\n", `pp.yaml:2: policy: compliance: pci: sla: unknown key "urgent"`},
+		{"compliance:\n  pci: {sla: {crit: 1d}}\n", `pp.yaml:2: policy: compliance: pci: sla: unknown key "crit" (did you mean critical?); known keys: critical, high, medium, low, none`},
 		{"compliance:\n  pci: {approval: maybe}\n", `pp.yaml:2: policy: compliance: pci: approval: "maybe": expected required or none`},
 		{"compliance:\n  pci: {max_level: yolo}\n", `pp.yaml:2: policy: compliance: pci: max_level: "yolo": expected advisor, supervised or autopilot`},
 		{"compliance:\n  pci: {two_approvers: yes please}\n", `pp.yaml:2: policy: compliance: pci: two_approvers: "yes please": expected true or false`},

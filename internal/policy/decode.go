@@ -11,6 +11,7 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/planner"
+	"github.com/patchpilot/patchpilot/internal/suggest"
 )
 
 // Keys of the policy section, in the order docs/policy.md lists them.
@@ -113,7 +114,7 @@ func (d decoder) mapping(n *yaml.Node, what string, known []string) (map[string]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(known, k.Value) {
-			return nil, d.errorf(k, what, "unknown key %q; known keys: %s", k.Value, strings.Join(known, ", "))
+			return nil, d.errorf(k, what, "unknown key %q%s; known keys: %s", k.Value, suggest.DidYouMean(k.Value, known), strings.Join(known, ", "))
 		}
 		if line, ok := lines[k.Value]; ok {
 			return nil, d.errorf(k, what, "key %q already defined at line %d", k.Value, line)

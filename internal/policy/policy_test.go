@@ -52,7 +52,7 @@ func TestDecode(t *testing.T) {
 		t.Errorf("decoded %+v", p)
 	}
 	for _, tt := range []struct{ src, want string }{
-		{"groups:\n  - name: a\n    hosts: env=x\n    levle: advisor\n", `pp.yaml:4: policy: groups[0]: unknown key "levle"; known keys: name, hosts, level`},
+		{"groups:\n  - name: a\n    hosts: env=x\n    levle: advisor\n", `pp.yaml:4: policy: groups[0]: unknown key "levle" (did you mean level?); known keys: name, hosts, level`},
 		{"groups:\n  - {name: a, hosts: env=x, auto_approve: [{classification: security, after: 3d, sev: high}]}\n", `pp.yaml:2: policy: groups[0] (a): auto_approve[0]: unknown key "sev"`},
 		{"default: {level: yolo}\n", `pp.yaml:1: policy: default: level: "yolo": expected advisor, supervised or autopilot`},
 		{"promotions:\n  - {from: env=staging, to: env=prod, after: soon}\n", `pp.yaml:2: policy: promotions[0]: after: "soon": expected a duration`},

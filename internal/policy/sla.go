@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/suggest"
 )
 
 // SLA is a patch deadline per normalised severity: how long a pending
@@ -144,7 +145,7 @@ func (s *SLA) UnmarshalJSON(data []byte) error {
 	*s = SLA{}
 	for k, v := range m {
 		if !slices.Contains(slaKeys, k) {
-			return fmt.Errorf("sla: unknown key %q; known keys: %s", k, strings.Join(slaKeys, ", "))
+			return fmt.Errorf("sla: unknown key %q%s; known keys: %s", k, suggest.DidYouMean(k, slaKeys), strings.Join(slaKeys, ", "))
 		}
 		d, err := ParseDuration(v)
 		if err != nil {
