@@ -56,6 +56,9 @@ type Schedule struct {
 	PlanTemplate string `json:"plan_template,omitempty"`
 
 	rule schedule.Rule
+	// line is the line of the schedule's name in patchpilot.yaml (0 for
+	// a Schedule built in code).
+	line int
 }
 
 // UpdateSelector selects the pending updates a patch schedule installs.
@@ -305,6 +308,7 @@ func (d sectionDecoder) schedule(f map[string]keyed, item *yaml.Node, what strin
 	if s.Name, err = d.scalar(f["name"].value, what+": name"); err != nil {
 		return s, err
 	}
+	s.line = f["name"].value.Line
 	if !scheduleNameRE.MatchString(s.Name) {
 		return s, d.errorf(f["name"].value, what+": name", "%q: expected letters, digits, '.', '_' or '-', at most 64", s.Name)
 	}
@@ -444,12 +448,19 @@ func (d sectionDecoder) window(n *yaml.Node, what, tz string) (patchpilot.Mainte
 // checkScheduleNames refuses a name used by two schedules of either
 // section: runs are recorded by name.
 func checkScheduleNames(path string, c Config) error {
-	seen := map[string]bool{}
+	seen := map[string]Schedule{}
 	for _, s := range slices.Concat(c.Schedules, c.InventorySchedules) {
-		if seen[s.Name] {
-			return patchpilot.Errorf(patchpilot.EINVALID, "%s: schedule name %q is used twice; expected one name per schedule (runs are recorded by name)", path, s.Name)
+		if first, ok := seen[s.Name]; ok {
+			where, before := path, ""
+			if s.line > 0 {
+				where = fmt.Sprintf("%s:%d", path, s.line)
+			}
+			if first.line > 0 {
+				before = fmt.Sprintf(" (first at line %d)", first.line)
+			}
+			return patchpilot.Errorf(patchpilot.EINVALID, "%s: schedule name %q is used twice%s; expected one name per schedule (runs are recorded by name)", where, s.Name, before)
 		}
-		seen[s.Name] = true
+		seen[s.Name] = s
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func TestLoadConfigSchedulesRejects(t *testing.T) {
 		{"inventory key", "inventory_schedules:\n  - name: i\n    inventory: local\n    every: 6h\n    when: daily\n",
 			[]string{":5:", `unknown key "when"`, "known keys: name, inventory, every"}},
 		{"no inventory", "inventory_schedules:\n  - name: i\n    every: 6h\n", []string{":2:", `missing key "inventory"`}},
-		{"name twice", patch(ok) + "inventory_schedules:\n  - name: s1\n    inventory: local\n    every: 6h\n", []string{`"s1" is used twice`}},
+		{"name twice", patch(ok) + "inventory_schedules:\n  - name: s1\n    inventory: local\n    every: 6h\n", []string{":7: ", `schedule name "s1" is used twice (first at line 2)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
