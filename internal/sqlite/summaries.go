@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -462,4 +463,85 @@ func (db *DB) DataVersions(ctx context.Context) (patchpilot.DataVersions, error)
 		return v, wrap(err, "data versions")
 	}
 	return v, nil
+}
+
+// fleetInventoryHead is factsHeadColumns of the latest snapshot s, each
+// column that a host never collected (no s) leaves NULL read as its zero,
+// so that one row scans for every host; depth is nullable already.
+var fleetInventoryHead = func() string {
+	cols := strings.Split(factsHeadColumns, ", ")
+	for i, c := range cols {
+		switch c {
+		case "depth":
+			cols[i] = "s." + c
+		case "id", "reboot_required", "packages_known", "updates_known":
+			cols[i] = "coalesce(s." + c + ", 0)"
+		default:
+			cols[i] = "coalesce(s." + c + ", '')"
+		}
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// FleetInventory reads every host with its latest snapshot's head and
+// counts in one query, and makes of each row the host, its facts (when it
+// was collected) and its summary, as Hosts, FleetFacts and HostSummaries
+// would.
+func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+prefixed("h.", hostColumns)+`, s.id IS NOT NULL, `+fleetInventoryHead+`,
+		coalesce(s.package_count, 0), coalesce(s.update_count, 0), coalesce(s.security_update_count, 0)
+		FROM hosts h LEFT JOIN fact_snapshots s ON s.id = `+latestSnapshot+`
+		ORDER BY h.name`)
+	if err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
+	defer rows.Close()
+	inv := patchpilot.FleetInventory{Hosts: []patchpilot.Host{}, Facts: []patchpilot.Facts{}, Summaries: []patchpilot.HostSummary{}}
+	for rows.Next() {
+		var (
+			collected                   bool
+			head                        factsHeadRow
+			packages, updates, security int
+		)
+		rest := append([]any{&collected}, head.dests()...)
+		rest = append(rest, &packages, &updates, &security)
+		h, err := scanHost(suffixScanner{rows, rest})
+		if err != nil {
+			return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+		}
+		inv.Hosts = append(inv.Hosts, h)
+		// The summary's labels are a map of its own, as HostSummaries
+		// decodes them apart from Hosts'.
+		sh := h
+		sh.Labels = maps.Clone(h.Labels)
+		if !collected {
+			inv.Summaries = append(inv.Summaries, patchpilot.Summarize(sh, nil))
+			continue
+		}
+		f, err := head.decode(h.Name)
+		if err != nil {
+			return patchpilot.FleetInventory{}, wrap(err, "read the facts of host %q", h.Name)
+		}
+		inv.Facts = append(inv.Facts, f)
+		// Summarize counts the lists of the facts it is given; the lists
+		// are not loaded here, so the stored counts replace its counts.
+		s := patchpilot.Summarize(sh, &f)
+		s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount = packages, updates, security
+		inv.Summaries = append(inv.Summaries, s)
+	}
+	if err := rows.Err(); err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
+	return inv, nil
+}
+
+// suffixScanner scans a row whose leading columns are read by the caller's
+// Scan and the rest into rest.
+type suffixScanner struct {
+	s    scanner
+	rest []any
+}
+
+func (p suffixScanner) Scan(dest ...any) error {
+	return p.s.Scan(append(dest[:len(dest):len(dest)], p.rest...)...)
 }
