@@ -488,6 +488,13 @@ var fleetInventoryHead = func() string {
 // was collected) and its summary, as Hosts, FleetFacts and HostSummaries
 // would.
 func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, error) {
+	// The lists are made as long as the fleet is at once rather than
+	// grown row by row (a facts head is large to copy); the count is a
+	// size only, and a host added meanwhile still finds its place.
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM hosts`).Scan(&n); err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+prefixed("h.", hostColumns)+`, s.id IS NOT NULL, `+fleetInventoryHead+`,
 		coalesce(s.package_count, 0), coalesce(s.update_count, 0), coalesce(s.security_update_count, 0)
 		FROM hosts h LEFT JOIN fact_snapshots s ON s.id = `+latestSnapshot+`
@@ -496,7 +503,8 @@ func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, er
 		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
 	}
 	defer rows.Close()
-	inv := patchpilot.FleetInventory{Hosts: []patchpilot.Host{}, Facts: []patchpilot.Facts{}, Summaries: []patchpilot.HostSummary{}}
+	inv := patchpilot.FleetInventory{Hosts: make([]patchpilot.Host, 0, n), Facts: make([]patchpilot.Facts, 0, n),
+		Summaries: make([]patchpilot.HostSummary, 0, n)}
 	for rows.Next() {
 		var (
 			collected                   bool
