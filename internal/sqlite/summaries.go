@@ -560,15 +560,18 @@ func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, er
 	defer rows.Close()
 	inv := patchpilot.FleetInventory{Hosts: make([]patchpilot.Host, 0, n), Facts: make([]patchpilot.Facts, 0, n),
 		Summaries: make([]patchpilot.HostSummary, 0, n)}
+	// Every column is scanned at every row: the destinations are made
+	// once and filled again row by row.
+	var (
+		collected                   bool
+		head                        factsHeadRow
+		packages, updates, security int
+	)
+	rest := append([]any{&collected}, head.dests()...)
+	rest = append(rest, &packages, &updates, &security)
+	scan := suffixScanner{s: rows, rest: rest}
 	for rows.Next() {
-		var (
-			collected                   bool
-			head                        factsHeadRow
-			packages, updates, security int
-		)
-		rest := append([]any{&collected}, head.dests()...)
-		rest = append(rest, &packages, &updates, &security)
-		h, err := scanHost(suffixScanner{rows, rest})
+		h, err := scanHost(&scan)
 		if err != nil {
 			return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
 		}
@@ -603,8 +606,10 @@ func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, er
 type suffixScanner struct {
 	s    scanner
 	rest []any
+	all  []any // the destinations of the last Scan, kept for the next
 }
 
-func (p suffixScanner) Scan(dest ...any) error {
-	return p.s.Scan(append(dest[:len(dest):len(dest)], p.rest...)...)
+func (p *suffixScanner) Scan(dest ...any) error {
+	p.all = append(append(p.all[:0], dest...), p.rest...)
+	return p.s.Scan(p.all...)
 }
