@@ -180,6 +180,15 @@ type HostSummary struct {
 	LastCollectFailure *CollectFailure `json:"last_collect_failure,omitempty"`
 }
 
+// FleetInventory is what a fleet-wide read needs of the inventory, read
+// at once: Hosts as HostStore.Hosts returns them, Facts as
+// FactStore.FleetFacts does and Summaries as FactStore.HostSummaries does.
+type FleetInventory struct {
+	Hosts     []Host
+	Facts     []Facts
+	Summaries []HostSummary
+}
+
 // CollectFailure is a failed collection of a host: when, the error's code
 // and its message.
 type CollectFailure struct {

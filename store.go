@@ -100,6 +100,12 @@ type FactStore interface {
 	// their Packages and Updates (nil), ordered by host name: what a
 	// fleet-wide read needs of each host's facts, in one read.
 	FleetFacts(ctx context.Context) ([]Facts, error)
+	// FleetInventory returns, in one read of one state of the store,
+	// what Hosts, FleetFacts and HostSummaries return: every host, the
+	// latest facts of those collected and every host's summary, each
+	// list as its own method orders and fills it. No map is shared
+	// between the lists.
+	FleetInventory(ctx context.Context) (FleetInventory, error)
 	// LatestFactsHead returns the current snapshot of a host as
 	// LatestFacts does but without its Packages and Updates (nil), in
 	// one read; ENOTFOUND when the host has none.

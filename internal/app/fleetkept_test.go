@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +214,90 @@ func commonUpgrades(fl *fleet.Fleet) []fleet.Upgrade {
 	cat := fl.Recording().Catalog()
 	slices.SortStableFunc(cat, func(x, y fleet.Upgrade) int { return count[y.Package] - count[x.Package] })
 	return cat
+}
+
+// inventoryCountStore counts the store's reads of the hosts' summaries and
+// of the whole inventory.
+type inventoryCountStore struct {
+	patchpilot.Store
+	summaries, inventory atomic.Int32
+}
+
+func (s *inventoryCountStore) HostSummaries(ctx context.Context) ([]patchpilot.HostSummary, error) {
+	s.summaries.Add(1)
+	return s.Store.HostSummaries(ctx)
+}
+
+func (s *inventoryCountStore) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, error) {
+	s.inventory.Add(1)
+	return s.Store.FleetInventory(ctx)
+}
+
+// TestKeptFleetReadsShareSummaries checks that a cold proposal reads the
+// inventory once and keeps the summaries it read for HostSummaries, that
+// a proposal after HostSummaries shares the summaries it kept, and that
+// what each returns equals what an App with nothing kept returns, before
+// and after a change to the inventory.
+func TestKeptFleetReadsShareSummaries(t *testing.T) {
+	ctx, a, _, cat := variedPlanFleet(t)
+	st := &inventoryCountStore{Store: a.Store}
+	a.Store = st
+	patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: cat[0].Package, Version: cat[0].New}}}
+	check := func(step string) {
+		t.Helper()
+		warm, warmErr := a.ProposePlan(ctx, patch, "")
+		cold, coldErr := coldApp(a).ProposePlan(ctx, patch, "")
+		if errString(warmErr) != errString(coldErr) || !reflect.DeepEqual(warm, cold) {
+			t.Errorf("%s: the proposal with kept reads differs:\n got %v %q\nwant %v %q", step, warmErr, warm.Header, coldErr, cold.Header)
+		}
+		got, err := a.HostSummaries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := coldApp(a).HostSummaries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: HostSummaries differs from a new App's", step)
+		}
+		kept := a.cache.inventoryReads.val
+		if len(kept.sums) == 0 || len(a.cache.summaries.val) == 0 || &kept.sums[0] != &a.cache.summaries.val[0] {
+			t.Errorf("%s: the plan's summaries are not those HostSummaries keeps", step)
+		}
+	}
+
+	// A cold proposal first: one read of the inventory, whose summaries
+	// HostSummaries then serves without reading them again.
+	if _, err := a.ProposePlan(ctx, patch, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := st.inventory.Load(), st.summaries.Load(); n != 1 || m != 0 {
+		t.Errorf("a cold proposal read the inventory %d times and the summaries %d times, want 1 and 0", n, m)
+	}
+	st.inventory.Store(0)
+	if _, err := a.HostSummaries(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.summaries.Load(); n != 0 {
+		t.Errorf("HostSummaries after a proposal read the summaries %d times, want them kept", n)
+	}
+	st.summaries.Store(0)
+	check("unchanged")
+
+	// A relabelled host; HostSummaries reads the summaries first, and
+	// the next proposal shares them.
+	hosts, err := a.Store.Hosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hosts[len(hosts)/2]
+	h.Labels = map[string]string{"role": "moved"}
+	if err := a.Store.UpsertHosts(ctx, []patchpilot.Host{h}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.HostSummaries(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("relabelled")
 }

@@ -80,24 +80,21 @@ type inventoryReads struct {
 // reads already made: those kept while the store's inventory is unchanged,
 // read now otherwise.
 func (a *App) keptFleetReads(ctx context.Context) (*fleetReads, error) {
+	var key cacheKey
 	inv, _, err := cachedRead(ctx, a, &a.cache.inventoryReads, func(v patchpilot.DataVersions) cacheKey {
-		return cacheKey{inventory: v.Inventory}
+		key = cacheKey{inventory: v.Inventory}
+		return key
 	}, func(ctx context.Context) (*inventoryReads, error) {
-		hosts, err := a.Store.Hosts(ctx)
+		// The hosts, their facts and their summaries in one read.
+		fi, err := a.Store.FleetInventory(ctx)
 		if err != nil {
 			return nil, err
 		}
-		heads, err := a.Store.FleetFacts(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// The summaries HostSummaries keeps, shared, not a copy.
-		sums, err := a.keptSummaries(ctx)
-		if err != nil {
-			return nil, err
-		}
+		// The summaries HostSummaries keeps, shared, not a copy: those
+		// kept under this version of the inventory, or these, kept now.
+		sums := a.keepSummaries(key, fi.Summaries)
 		var fr *fleetReads
-		return &inventoryReads{hosts: hosts, heads: heads, sums: sums, headAt: fr.factsIndex(heads), sumAt: fr.summariesIndex(sums)}, nil
+		return &inventoryReads{hosts: fi.Hosts, heads: fi.Facts, sums: sums, headAt: fr.factsIndex(fi.Facts), sumAt: fr.summariesIndex(sums)}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -310,3 +310,20 @@ func (a *App) keptSummaries(ctx context.Context) ([]patchpilot.HostSummary, erro
 	}, a.Store.HostSummaries)
 	return sums, err
 }
+
+// keepSummaries keeps sums, read under key, as the answer keptSummaries
+// shares, unless one read under the same or a later version of the
+// inventory is kept already; it returns the summaries kept.
+func (a *App) keepSummaries(key cacheKey, sums []patchpilot.HostSummary) []patchpilot.HostSummary {
+	c := &a.cache.summaries
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && c.key.inventory >= key.inventory {
+		if c.key == key {
+			return c.val
+		}
+		return sums
+	}
+	c.ok, c.key, c.val, c.at = true, key, sums, a.now()
+	return sums
+}

@@ -24,11 +24,57 @@ func refSortByCriticality(hosts []HostView) {
 	})
 }
 
+// refConfigKey is configKey worked out for one host alone, its sets
+// built afresh: what configKeys, which shares the patch's names between
+// hosts, must equal.
+func refConfigKey(h HostView, patch patchpilot.PatchSpec) string {
+	os := "unknown-os"
+	if h.Facts.CollectedAt != nil && h.Facts.OSName != "" {
+		os = h.Facts.OSName + ":" + h.Facts.OSVersion
+	}
+	role := h.Host.Labels[patchpilot.LabelRole]
+	if role == "" {
+		role = "no-role"
+	}
+	key := os + "/" + role
+	if len(patch.Packages) == 0 || (len(h.Packages) == 0 && h.Facts.PackageCount == 0) {
+		return key
+	}
+	names, sources := map[string]bool{}, map[string]bool{}
+	for _, pin := range patch.Packages {
+		names[pin.Name] = true
+		if src, ok := h.Packages[pin.Name]; ok && src != "" {
+			sources[src] = true
+		}
+	}
+	set := map[string]bool{}
+	for name, src := range h.Packages {
+		if names[name] || (src != "" && sources[src]) {
+			set[name] = true
+		}
+	}
+	for _, svc := range h.Services {
+		unit := strings.TrimSuffix(svc, ".service")
+		if names[unit] || sources[unit] {
+			set["svc:"+unit] = true
+		}
+	}
+	var keys []string
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		key += "/" + strings.Join(keys, "+")
+	}
+	return key
+}
+
 func refChooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]HostView, []string) {
 	groups := map[string][]HostView{}
 	var keys []string
 	for _, h := range hosts {
-		k := configKey(h, patch)
+		k := refConfigKey(h, patch)
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -61,9 +107,15 @@ func refChooseCanaries(hosts []HostView, n int, patch patchpilot.PatchSpec) ([]H
 // TestCanaryChoiceAsStraightforward compares the canary choice and the
 // criticality order with their straightforward forms over varied fleets:
 // criticality labels in any case, roles, systems, key packages, services,
-// hosts never collected, names out of order, and every canary count.
+// hosts never collected, names out of order, several patches (a
+// security patch too) and every canary count.
 func TestCanaryChoiceAsStraightforward(t *testing.T) {
-	patch := patchpilot.PatchSpec{Packages: []patchpilot.PackagePin{{Name: "openssl", Version: "3.0.15-1"}}}
+	patches := []patchpilot.PatchSpec{
+		{Packages: []patchpilot.PackagePin{{Name: "openssl", Version: "3.0.15-1"}}},
+		{Packages: []patchpilot.PackagePin{{Name: "openssl", Version: "3.0.15-1"}, {Name: "curl", Version: "8.5.0-3"}}},
+		{Packages: []patchpilot.PackagePin{{Name: "libcurl4", Version: "8.5.0-3"}}},
+		{SecurityAll: true},
+	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for seed := range uint64(30) {
 		r := rand.New(rand.NewPCG(seed, 7))
@@ -88,8 +140,15 @@ func TestCanaryChoiceAsStraightforward(t *testing.T) {
 				if r.IntN(2) > 0 {
 					f.Packages = append(f.Packages, patchpilot.Package{Name: "libssl3", Version: "3.0.14-1", SourceName: "openssl"})
 				}
+				if r.IntN(3) == 0 {
+					f.Packages = append(f.Packages, patchpilot.Package{Name: "libcurl4", Version: "8.5.0-2", SourceName: "curl"})
+				}
 				if r.IntN(4) == 0 {
-					f.Services = []string{"openssl.service"}
+					f.Packages = append(f.Packages, patchpilot.Package{Name: "curl", Version: "8.5.0-2", SourceName: "curl"})
+				}
+				// Services, one of them sometimes listed twice.
+				for range r.IntN(4) {
+					f.Services = append(f.Services, []string{"openssl.service", "openssl", "curl.service", "ssh.service"}[r.IntN(4)])
 				}
 			}
 			hosts[i] = NewHostView(h, f)
@@ -101,11 +160,13 @@ func TestCanaryChoiceAsStraightforward(t *testing.T) {
 		if !reflect.DeepEqual(got, ref) {
 			t.Errorf("seed %d: sortByCriticality differs:\n got %v\nwant %v", seed, viewNames(got), viewNames(ref))
 		}
-		for _, k := range []int{0, 1, 2, 3, n / 2, n} {
-			wantPicks, wantKeys := refChooseCanaries(hosts, k, patch)
-			gotPicks, gotKeys := chooseCanaries(hosts, k, configKeys(patch, len(hosts)))
-			if !reflect.DeepEqual(gotPicks, wantPicks) || !reflect.DeepEqual(gotKeys, wantKeys) {
-				t.Errorf("seed %d, %d canaries: got %v %v, want %v %v", seed, k, viewNames(gotPicks), gotKeys, viewNames(wantPicks), wantKeys)
+		for _, patch := range patches {
+			for _, k := range []int{0, 1, 2, 3, n / 2, n} {
+				wantPicks, wantKeys := refChooseCanaries(hosts, k, patch)
+				gotPicks, gotKeys := chooseCanaries(hosts, k, configKeys(patch, len(hosts)))
+				if !reflect.DeepEqual(gotPicks, wantPicks) || !reflect.DeepEqual(gotKeys, wantKeys) {
+					t.Errorf("seed %d, patch %+v, %d canaries: got %v %v, want %v %v", seed, patch, k, viewNames(gotPicks), gotKeys, viewNames(wantPicks), wantKeys)
+				}
 			}
 		}
 	}

@@ -252,7 +252,7 @@ func pickCanaries(candidates []HostView, slots int, keyOf func(*HostView) string
 		picked, _ = chooseCanaries(candidates, slots, keyOf)
 		return picked, configs, nil
 	}
-	var plain, providers []HostView
+	plain, providers := make([]HostView, 0, len(candidates)), []HostView(nil)
 	for _, h := range candidates {
 		if h.IsProvider() {
 			providers = append(providers, h)

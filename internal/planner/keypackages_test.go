@@ -33,12 +33,14 @@ func TestKeyPackages(t *testing.T) {
 			[]string{"pp-libdemo", "pp-libdemo-tools"}},
 		{"service of the package", withPackages("c", []string{"pp-libdemo<pp-libdemo"}, "pp-libdemo.service", "ssh.service"),
 			[]string{"pp-libdemo", "svc:pp-libdemo"}},
+		{"service listed twice", withPackages("c2", []string{"pp-libdemo<pp-libdemo"}, "pp-libdemo.service", "pp-libdemo"),
+			[]string{"pp-libdemo", "svc:pp-libdemo"}},
 		{"not installed", withPackages("d", []string{"bash"}), []string{}},
 		{"no facts", NewHostView(patchpilot.Host{Name: "e"}, nil), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := keyPackages(tt.host, patch)
+			got := keyPackages(&tt.host, patch, patchNames(patch))
 			if len(got) == 0 && len(tt.want) == 0 {
 				return
 			}
@@ -47,7 +49,7 @@ func TestKeyPackages(t *testing.T) {
 			}
 		})
 	}
-	if got := keyPackages(tests[1].host, patchpilot.PatchSpec{SecurityAll: true}); got != nil {
+	if got := keyPackages(&tests[1].host, patchpilot.PatchSpec{SecurityAll: true}, patchNames(patchpilot.PatchSpec{SecurityAll: true})); got != nil {
 		t.Errorf("security patch: keyPackages = %v, want none", got)
 	}
 }

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,7 +125,9 @@ func Resolve(p patchpilot.Plan, hosts []HostView) (ResolvedPlan, error) {
 			slots += sizes[i]
 		}
 	}
-	var candidates, critical []HostView
+	// Views are large: the lists are made as long as they can get rather
+	// than grown view by view.
+	candidates, critical := make([]HostView, 0, len(hosts)), []HostView(nil)
 	for _, h := range hosts {
 		if h.Host.Critical() {
 			critical = append(critical, h)
@@ -278,23 +281,33 @@ func chooseCanaries(hosts []HostView, n int, keyOf func(*HostView) string) ([]Ho
 
 // configKeys returns configKey of the patch, worked out once per host (by
 // name: a resolution's hosts have distinct names) however often the
-// resolution asks.
+// resolution asks; the patch's package names are gathered once for all.
 func configKeys(patch patchpilot.PatchSpec, hosts int) func(*HostView) string {
 	keys := make(map[string]string, hosts)
+	names := patchNames(patch)
 	return func(h *HostView) string {
 		k, ok := keys[h.Name()]
 		if !ok {
-			k = configKey(*h, patch)
+			k = configKey(h, patch, names)
 			keys[h.Name()] = k
 		}
 		return k
 	}
 }
 
+// patchNames is the set of the names of a patch's packages.
+func patchNames(patch patchpilot.PatchSpec) map[string]bool {
+	names := make(map[string]bool, len(patch.Packages))
+	for _, pin := range patch.Packages {
+		names[pin.Name] = true
+	}
+	return names
+}
+
 // configKey names a host's configuration for canary coverage: OS and
 // version, role, and the host's key packages for the patch (see
-// keyPackages), when it has any.
-func configKey(h HostView, patch patchpilot.PatchSpec) string {
+// keyPackages), when it has any. names is patchNames(patch).
+func configKey(h *HostView, patch patchpilot.PatchSpec, names map[string]bool) string {
 	os := "unknown-os"
 	if h.Facts.CollectedAt != nil && h.Facts.OSName != "" {
 		os = h.Facts.OSName + ":" + h.Facts.OSVersion
@@ -304,7 +317,7 @@ func configKey(h HostView, patch patchpilot.PatchSpec) string {
 		role = "no-role"
 	}
 	key := os + "/" + role
-	if keys := keyPackages(h, patch); len(keys) > 0 {
+	if keys := keyPackages(h, patch, names); len(keys) > 0 {
 		key += "/" + strings.Join(keys, "+")
 	}
 	return key
@@ -317,38 +330,38 @@ func configKey(h HostView, patch patchpilot.PatchSpec) string {
 // daemon the update restarts). Two hosts of one OS and role that differ
 // here may well react differently to the patch, so the canaries cover
 // both. A patch of every security update has no fixed package list and no
-// key packages.
-func keyPackages(h HostView, patch patchpilot.PatchSpec) []string {
+// key packages. names is patchNames(patch), shared by every host.
+func keyPackages(h *HostView, patch patchpilot.PatchSpec, names map[string]bool) []string {
 	if len(patch.Packages) == 0 || (len(h.Packages) == 0 && h.Facts.PackageCount == 0) {
 		// A view may hold only the packages a patch concerns (see
 		// HostView): its facts' count says whether the host has any.
 		return nil
 	}
-	names, sources := map[string]bool{}, map[string]bool{}
+	sources := map[string]bool{}
 	for _, pin := range patch.Packages {
-		names[pin.Name] = true
 		if src, ok := h.Packages[pin.Name]; ok && src != "" {
 			sources[src] = true
 		}
 	}
-	set := map[string]bool{}
+	var out []string
 	for name, src := range h.Packages {
 		if names[name] || (src != "" && sources[src]) {
-			set[name] = true
+			out = append(out, name)
 		}
 	}
 	for _, svc := range h.Services {
 		unit := strings.TrimSuffix(svc, ".service")
 		if names[unit] || sources[unit] {
-			set["svc:"+unit] = true
+			out = append(out, "svc:"+unit)
 		}
 	}
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
+	if out == nil {
+		return []string{}
 	}
+	// A package name appears once in the map; a service may be listed
+	// twice.
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // criticalityRank orders hosts by their criticality label: low, then

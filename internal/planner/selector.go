@@ -313,11 +313,21 @@ func Select(selector string, hosts []HostView) ([]HostView, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []HostView
-	for _, h := range hosts {
-		if sel.Matches(h) {
-			out = append(out, h)
+	// The places of the matching views first, then the views copied
+	// once into a list of their number: a view is large to copy again
+	// as a growing list would.
+	var at []int
+	for i := range hosts {
+		if sel.Matches(hosts[i]) {
+			at = append(at, i)
 		}
+	}
+	if len(at) == 0 {
+		return nil, nil
+	}
+	out := make([]HostView, len(at))
+	for k, i := range at {
+		out[k] = hosts[i]
 	}
 	return out, nil
 }

@@ -71,6 +71,7 @@ func TestSelect(t *testing.T) {
 		{"!criticality,env=prod", []string{"web1", "web2", "new1"}},
 		{"role!=db,role!=web", []string{"app1", "new1"}},
 		{"kernel=6.1.*", []string{"web1", "web2", "db1", "app1"}},
+		{"role=nosuch", nil},
 	}
 	for _, tt := range tests {
 		got, err := Select(tt.selector, hosts)
@@ -80,6 +81,18 @@ func TestSelect(t *testing.T) {
 		}
 		if !reflect.DeepEqual(names(got), tt.want) {
 			t.Errorf("Select(%q) = %v, want %v", tt.selector, names(got), tt.want)
+		}
+		// The views whole, as a plain filter keeps them: nil when none
+		// matches.
+		sel, _ := ParseSelector(tt.selector)
+		var want []HostView
+		for _, h := range hosts {
+			if sel.Matches(h) {
+				want = append(want, h)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Select(%q) returns other views than a plain filter: %+v", tt.selector, got)
 		}
 	}
 }

@@ -421,31 +421,49 @@ const factsHeadColumns = "id, collected_at, source, hostname, os_family, os_name
 	"os_codename, kernel, arch, boot_id, services, needs_restart, reboot_required, reboot_packages, " +
 	"packages_known, updates_known, removals, depth, package_state"
 
+// factsHeadRow is a snapshot's row (factsHeadColumns) as scanned, before
+// its times and lists are decoded.
+type factsHeadRow struct {
+	f                                      patchpilot.Facts
+	id                                     int64
+	collectedAt, family                    string
+	services, needsRestart, rebootPackages string
+	removals                               string
+	depth                                  sql.NullString
+}
+
+// dests are the scan destinations of factsHeadColumns, in order.
+func (r *factsHeadRow) dests() []any {
+	f := &r.f
+	return []any{&r.id, &r.collectedAt, &f.Source, &f.Hostname, &r.family, &f.OSName, &f.OSVersion, &f.OSPretty,
+		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &r.services, &r.needsRestart, &f.RebootRequired,
+		&r.rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &r.removals, &r.depth, &f.PackageState}
+}
+
+// decode returns the facts of host the scanned row holds.
+func (r *factsHeadRow) decode(host string) (patchpilot.Facts, error) {
+	f := r.f
+	f.Host = host
+	f.OSFamily = patchpilot.OSFamily(r.family)
+	var e1, e2, e3, e4, e5, e6 error
+	f.CollectedAt, e1 = parseTime(r.collectedAt)
+	f.Services, e2 = decodeList[string](r.services)
+	f.NeedsRestart, e3 = decodeList[string](r.needsRestart)
+	f.RebootPackages, e4 = decodeList[string](r.rebootPackages)
+	f.Removals, e5 = decodeList[patchpilot.PackageChange](r.removals)
+	f.Depth, e6 = decodeDepth(r.depth.String)
+	return f, errors.Join(e1, e2, e3, e4, e5, e6)
+}
+
 // scanFactsHead reads a snapshot's row (factsHeadColumns) into the facts of
 // a host, without their package and update lists, and returns its id.
 func scanFactsHead(s scanner, host string) (patchpilot.Facts, int64, error) {
-	var (
-		f                                      = patchpilot.Facts{Host: host}
-		id                                     int64
-		collectedAt, family                    string
-		services, needsRestart, rebootPackages string
-		removals                               string
-		depth                                  sql.NullString
-	)
-	if err := s.Scan(&id, &collectedAt, &f.Source, &f.Hostname, &family, &f.OSName, &f.OSVersion, &f.OSPretty,
-		&f.OSCodename, &f.Kernel, &f.Arch, &f.BootID, &services, &needsRestart, &f.RebootRequired,
-		&rebootPackages, &f.PackagesKnown, &f.UpdatesKnown, &removals, &depth, &f.PackageState); err != nil {
-		return f, 0, err
+	var r factsHeadRow
+	if err := s.Scan(r.dests()...); err != nil {
+		return patchpilot.Facts{Host: host}, 0, err
 	}
-	f.OSFamily = patchpilot.OSFamily(family)
-	var e1, e2, e3, e4, e5, e6 error
-	f.CollectedAt, e1 = parseTime(collectedAt)
-	f.Services, e2 = decodeList[string](services)
-	f.NeedsRestart, e3 = decodeList[string](needsRestart)
-	f.RebootPackages, e4 = decodeList[string](rebootPackages)
-	f.Removals, e5 = decodeList[patchpilot.PackageChange](removals)
-	f.Depth, e6 = decodeDepth(depth.String)
-	return f, id, errors.Join(e1, e2, e3, e4, e5, e6)
+	f, err := r.decode(host)
+	return f, r.id, err
 }
 
 // FleetFacts reads every collected host's latest facts without their

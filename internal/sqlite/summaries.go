@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -105,11 +106,27 @@ func (db *DB) RestartsNeeded(ctx context.Context) ([]patchpilot.HostRestarts, er
 // A fleet has far more updates than hosts: each host's name and OS are read
 // once with its latest snapshot, the updates' rows are the ids of the
 // snapshot and of the distinct update (pending_updates), and each distinct
-// update is read and decoded once however many hosts wait for it. The
-// reads see one snapshot of the database.
+// update is read and decoded once however many hosts wait for it. One
+// package's updates across the fleet are found through the package
+// indexes, and only the hosts of the snapshots that list them are read.
+// The reads see one snapshot of the database.
 func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter) ([]patchpilot.HostUpdate, error) {
 	out := []patchpilot.HostUpdate{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		if byPackage(filter) {
+			// One package's updates are on few hosts: their references
+			// are read first, and the hosts of their snapshots alone.
+			refs, err := pendingPackageRefs(ctx, tx, filter)
+			if err != nil {
+				return err
+			}
+			snaps, err := snapshotHostsOf(ctx, tx, refs)
+			if err != nil {
+				return err
+			}
+			out, err = pendingUpdatesOf(ctx, tx, snaps, refs, out)
+			return err
+		}
 		snaps, err := latestSnapshotHosts(ctx, tx, filter)
 		if err != nil {
 			return err
@@ -131,63 +148,77 @@ func (db *DB) PendingUpdates(ctx context.Context, filter patchpilot.UpdateFilter
 		if err != nil {
 			return err
 		}
-		ids := make([]int64, len(refs))
-		for i, r := range refs {
-			ids[i] = r.update
-		}
-		known := map[int64]*storedUpdate{}
-		if err := readUpdates(ctx, tx, ids, known); err != nil {
-			return err
-		}
-		// Each host's updates by package, in stored order among equals:
-		// the order of ORDER BY h.name, u.package, u.seq. The distinct
-		// updates are ranked by package once, and a host's references
-		// sorted by rank only when they are not in order already.
-		byName := make([]*storedUpdate, 0, len(known))
-		for _, d := range known {
-			byName = append(byName, d)
-		}
-		slices.SortFunc(byName, func(a, b *storedUpdate) int { return strings.Compare(a.u.Package, b.u.Package) })
-		for i, d := range byName {
-			d.rank = i
-			if i > 0 && d.u.Package == byName[i-1].u.Package {
-				d.rank = byName[i-1].rank
-			}
-		}
-		for i := range refs {
-			refs[i].rank = known[refs[i].update].rank
-		}
-		byRank := func(a, b updateRef) int { return a.rank - b.rank }
-		for i := 0; i < len(refs); {
-			j := i + 1
-			for j < len(refs) && refs[j].snapshot == refs[i].snapshot {
-				j++
-			}
-			if !slices.IsSortedFunc(refs[i:j], byRank) {
-				slices.SortStableFunc(refs[i:j], byRank)
-			}
-			i = j
-		}
-		for _, r := range refs {
-			h, ok := snaps[r.snapshot]
-			if !ok {
-				return fmt.Errorf("snapshot %d of a pending update is no host's latest", r.snapshot)
-			}
-			d := known[r.update]
-			u := patchpilot.HostUpdate{Host: h.name, Package: d.u.Package, SourcePackage: d.u.SourcePackage,
-				InstalledVersion: d.u.InstalledVersion, CandidateVersion: d.u.CandidateVersion,
-				Security: d.u.Security, Advisories: d.advisories, Ecosystem: h.ecosystem, Family: h.family}
-			if len(u.Advisories) > 0 {
-				// Each update's list of its own: annotations change
-				// their list in place.
-				u.Advisories = slices.Clone(u.Advisories)
-			}
-			out = append(out, u)
-		}
-		return nil
+		out, err = pendingUpdatesOf(ctx, tx, snaps, refs, out)
+		return err
 	}, "list pending updates")
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// byPackage says whether PendingUpdates reads filter's updates through
+// the package indexes (pendingPackageRefs): one package across the fleet.
+func byPackage(filter patchpilot.UpdateFilter) bool {
+	return filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0
+}
+
+// pendingUpdatesOf appends to out the updates refs refer to, of the hosts
+// whose latest snapshots snaps holds, by host and package.
+func pendingUpdatesOf(ctx context.Context, tx *sql.Tx, snaps map[int64]snapshotHost, refs []updateRef,
+	out []patchpilot.HostUpdate) ([]patchpilot.HostUpdate, error) {
+	ids := make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i] = r.update
+	}
+	known := map[int64]*storedUpdate{}
+	if err := readUpdates(ctx, tx, ids, known); err != nil {
+		return nil, err
+	}
+	// Each host's updates by package, in stored order among equals:
+	// the order of ORDER BY h.name, u.package, u.seq. The distinct
+	// updates are ranked by package once, and a host's references
+	// sorted by rank only when they are not in order already.
+	byName := make([]*storedUpdate, 0, len(known))
+	for _, d := range known {
+		byName = append(byName, d)
+	}
+	slices.SortFunc(byName, func(a, b *storedUpdate) int { return strings.Compare(a.u.Package, b.u.Package) })
+	for i, d := range byName {
+		d.rank = i
+		if i > 0 && d.u.Package == byName[i-1].u.Package {
+			d.rank = byName[i-1].rank
+		}
+	}
+	for i := range refs {
+		refs[i].rank = known[refs[i].update].rank
+	}
+	byRank := func(a, b updateRef) int { return a.rank - b.rank }
+	for i := 0; i < len(refs); {
+		j := i + 1
+		for j < len(refs) && refs[j].snapshot == refs[i].snapshot {
+			j++
+		}
+		if !slices.IsSortedFunc(refs[i:j], byRank) {
+			slices.SortStableFunc(refs[i:j], byRank)
+		}
+		i = j
+	}
+	for _, r := range refs {
+		h, ok := snaps[r.snapshot]
+		if !ok {
+			return nil, fmt.Errorf("snapshot %d of a pending update is no host's latest", r.snapshot)
+		}
+		d := known[r.update]
+		u := patchpilot.HostUpdate{Host: h.name, Package: d.u.Package, SourcePackage: d.u.SourcePackage,
+			InstalledVersion: d.u.InstalledVersion, CandidateVersion: d.u.CandidateVersion,
+			Security: d.u.Security, Advisories: d.advisories, Ecosystem: h.ecosystem, Family: h.family}
+		if len(u.Advisories) > 0 {
+			// Each update's list of its own: annotations change
+			// their list in place.
+			u.Advisories = slices.Clone(u.Advisories)
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }
@@ -206,7 +237,7 @@ type updateRef struct {
 // than a row each; one package across the fleet is found through the
 // package indexes instead (pendingPackageRefs).
 func pendingUpdateRefs(ctx context.Context, tx *sql.Tx, filter patchpilot.UpdateFilter, size int) ([]updateRef, error) {
-	if filter.Package != "" && filter.Host == "" && len(filter.Hosts) == 0 {
+	if byPackage(filter) {
 		return pendingPackageRefs(ctx, tx, filter)
 	}
 	var conds []string
@@ -355,6 +386,13 @@ func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.Upda
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
+	return snapshotHosts(ctx, tx, q, args...)
+}
+
+// snapshotHosts runs q, whose rows are a snapshot's id, its host's name,
+// OS (family, name, version, pretty name) and update counts, and maps
+// each snapshot to its host.
+func snapshotHosts(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[int64]snapshotHost, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -384,6 +422,24 @@ func latestSnapshotHosts(ctx context.Context, tx *sql.Tx, filter patchpilot.Upda
 		out[id] = h
 	}
 	return out, rows.Err()
+}
+
+// snapshotHostsOf maps the id of each snapshot refs refer to to its
+// host's name and OS, as latestSnapshotHosts does for every host.
+func snapshotHostsOf(ctx context.Context, tx *sql.Tx, refs []updateRef) (map[int64]snapshotHost, error) {
+	ids := make([]int64, 0, len(refs))
+	for i, r := range refs {
+		if i == 0 || r.snapshot != refs[i-1].snapshot {
+			ids = append(ids, r.snapshot)
+		}
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	return snapshotHosts(ctx, tx, `SELECT s.id, h.name, s.os_family, s.os_name, s.os_version, s.os_pretty, s.update_count, s.security_update_count
+		FROM fact_snapshots s JOIN hosts h ON h.id = s.host_id
+		WHERE s.id IN (SELECT value FROM json_each(?))`, string(list))
 }
 
 // prefixed qualifies each column of a comma-separated list with prefix.
@@ -462,4 +518,98 @@ func (db *DB) DataVersions(ctx context.Context) (patchpilot.DataVersions, error)
 		return v, wrap(err, "data versions")
 	}
 	return v, nil
+}
+
+// fleetInventoryHead is factsHeadColumns of the latest snapshot s, each
+// column that a host never collected (no s) leaves NULL read as its zero,
+// so that one row scans for every host; depth is nullable already.
+var fleetInventoryHead = func() string {
+	cols := strings.Split(factsHeadColumns, ", ")
+	for i, c := range cols {
+		switch c {
+		case "depth":
+			cols[i] = "s." + c
+		case "id", "reboot_required", "packages_known", "updates_known":
+			cols[i] = "coalesce(s." + c + ", 0)"
+		default:
+			cols[i] = "coalesce(s." + c + ", '')"
+		}
+	}
+	return strings.Join(cols, ", ")
+}()
+
+// FleetInventory reads every host with its latest snapshot's head and
+// counts in one query, and makes of each row the host, its facts (when it
+// was collected) and its summary, as Hosts, FleetFacts and HostSummaries
+// would.
+func (db *DB) FleetInventory(ctx context.Context) (patchpilot.FleetInventory, error) {
+	// The lists are made as long as the fleet is at once rather than
+	// grown row by row (a facts head is large to copy); the count is a
+	// size only, and a host added meanwhile still finds its place.
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM hosts`).Scan(&n); err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+prefixed("h.", hostColumns)+`, s.id IS NOT NULL, `+fleetInventoryHead+`,
+		coalesce(s.package_count, 0), coalesce(s.update_count, 0), coalesce(s.security_update_count, 0)
+		FROM hosts h LEFT JOIN fact_snapshots s ON s.id = `+latestSnapshot+`
+		ORDER BY h.name`)
+	if err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
+	defer rows.Close()
+	inv := patchpilot.FleetInventory{Hosts: make([]patchpilot.Host, 0, n), Facts: make([]patchpilot.Facts, 0, n),
+		Summaries: make([]patchpilot.HostSummary, 0, n)}
+	// Every column is scanned at every row: the destinations are made
+	// once and filled again row by row.
+	var (
+		collected                   bool
+		head                        factsHeadRow
+		packages, updates, security int
+	)
+	rest := append([]any{&collected}, head.dests()...)
+	rest = append(rest, &packages, &updates, &security)
+	scan := suffixScanner{s: rows, rest: rest}
+	for rows.Next() {
+		h, err := scanHost(&scan)
+		if err != nil {
+			return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+		}
+		inv.Hosts = append(inv.Hosts, h)
+		// The summary's labels are a map of its own, as HostSummaries
+		// decodes them apart from Hosts'.
+		sh := h
+		sh.Labels = maps.Clone(h.Labels)
+		if !collected {
+			inv.Summaries = append(inv.Summaries, patchpilot.Summarize(sh, nil))
+			continue
+		}
+		f, err := head.decode(h.Name)
+		if err != nil {
+			return patchpilot.FleetInventory{}, wrap(err, "read the facts of host %q", h.Name)
+		}
+		inv.Facts = append(inv.Facts, f)
+		// Summarize counts the lists of the facts it is given; the lists
+		// are not loaded here, so the stored counts replace its counts.
+		s := patchpilot.Summarize(sh, &f)
+		s.PackageCount, s.PendingUpdateCount, s.SecurityUpdateCount = packages, updates, security
+		inv.Summaries = append(inv.Summaries, s)
+	}
+	if err := rows.Err(); err != nil {
+		return patchpilot.FleetInventory{}, wrap(err, "read the fleet's inventory")
+	}
+	return inv, nil
+}
+
+// suffixScanner scans a row whose leading columns are read by the caller's
+// Scan and the rest into rest.
+type suffixScanner struct {
+	s    scanner
+	rest []any
+	all  []any // the destinations of the last Scan, kept for the next
+}
+
+func (p *suffixScanner) Scan(dest ...any) error {
+	p.all = append(append(p.all[:0], dest...), p.rest...)
+	return p.s.Scan(p.all...)
 }

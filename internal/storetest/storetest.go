@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("PruneFacts", s.testPruneFacts)
 	t.Run("RemoveHosts", s.testRemoveHosts)
 	t.Run("HostSummaries", s.testHostSummaries)
+	t.Run("FleetInventory", s.testFleetInventory)
 	t.Run("RestartsNeeded", s.testRestartsNeeded)
 	t.Run("PendingUpdates", s.testPendingUpdates)
 	t.Run("PendingUpdatesVaried", s.testPendingUpdatesVaried)
