@@ -20,6 +20,7 @@ import (
 	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
 	"github.com/patchpilot/patchpilot/internal/suggest"
+	"github.com/patchpilot/patchpilot/internal/yamltext"
 )
 
 // ConfigFileName is the configuration file looked for in
@@ -310,28 +311,17 @@ func configError(path string, data []byte, err error) error {
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, tail, ok := strings.Cut(rest, ": "); ok {
 			if line, err := strconv.Atoi(n); err == nil {
-				if tabIndented(data, line) {
+				if yamltext.TabIndented(data, line) {
 					// The parser's "found character that cannot start
 					// any token" names no character, and an editor
 					// shows a tab as spaces.
-					tail = "the line is indented with a tab; YAML indents with spaces"
+					tail = yamltext.TabIndentedText
 				}
 				return patchpilot.Errorf(patchpilot.EINVALID, "%s:%s: %s", path, n, tail)
 			}
 		}
 	}
 	return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s", path, msg)
-}
-
-// tabIndented reports whether line n (from 1) of data has a tab in its
-// leading white space.
-func tabIndented(data []byte, n int) bool {
-	lines := bytes.Split(data, []byte("\n"))
-	if n < 1 || n > len(lines) {
-		return false
-	}
-	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
-	return bytes.IndexByte(indent, '\t') >= 0
 }
 
 // EnvVars are the PATCHPILOT_* environment variables patchpilot reads

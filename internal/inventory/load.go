@@ -68,7 +68,6 @@
 package inventory
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -81,6 +80,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/yamltext"
 )
 
 // Format is an inventory file format.
@@ -282,27 +282,16 @@ var yamlParserProblems = []string{
 	"found undefined tag handle",
 }
 
-// tabIndented reports whether line n (from 1) of data has a tab in its
-// leading white space.
-func tabIndented(data []byte, n int) bool {
-	lines := bytes.Split(data, []byte("\n"))
-	if n < 1 || n > len(lines) {
-		return false
-	}
-	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
-	return bytes.IndexByte(indent, '\t') >= 0
-}
-
 // yamlSyntaxError rewrites a YAML parser error as file:line: message.
 func yamlSyntaxError(path string, data []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		if tabIndented(data, line) {
+		if yamltext.TabIndented(data, line) {
 			// The parser's "found character that cannot start any
 			// token" names no character, and an editor shows a tab as
 			// spaces.
-			return errAt(pos{file: path, line: line}, "invalid YAML: the line is indented with a tab; YAML indents with spaces")
+			return errAt(pos{file: path, line: line}, "invalid YAML: "+yamltext.TabIndentedText)
 		}
 		for _, p := range yamlParserProblems {
 			if line > 0 && strings.HasPrefix(m[2], p) {

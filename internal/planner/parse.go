@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/yamltext"
 )
 
 // planHint is attached to every plan error.
@@ -86,17 +87,6 @@ func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) error 
 // read "yaml: line 3: did not find expected key".
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// tabIndented reports whether line n (from 1) of data has a tab in its
-// leading white space.
-func tabIndented(data []byte, n int) bool {
-	lines := bytes.Split(data, []byte("\n"))
-	if n < 1 || n > len(lines) {
-		return false
-	}
-	indent := lines[n-1][:len(lines[n-1])-len(bytes.TrimLeft(lines[n-1], " \t"))]
-	return bytes.IndexByte(indent, '\t') >= 0
-}
-
 func (d *decoder) document(data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -107,11 +97,11 @@ func (d *decoder) document(data []byte) (*yaml.Node, error) {
 		msg := err.Error()
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			if tabIndented(data, line) {
+			if yamltext.TabIndented(data, line) {
 				// The library's "found character that cannot start any
 				// token" does not say which character, and an editor
 				// shows a tab as spaces.
-				return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: invalid YAML: the line is indented with a tab; YAML indents with spaces", d.source, line).WithHint(planHint)
+				return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: invalid YAML: %s", d.source, line, yamltext.TabIndentedText).WithHint(planHint)
 			}
 			return nil, patchpilot.Errorf(patchpilot.EINVALID, "%s:%d: invalid YAML: %s", d.source, line, m[2]).WithHint(planHint)
 		}
