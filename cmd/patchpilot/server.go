@@ -89,7 +89,7 @@ later.`,
 			if err != nil {
 				return err
 			}
-			return srv.Serve(cmd.Context(), server.ServeOptions{Listen: listen, TLSCert: cert, TLSKey: key, DrainTimeout: drainTimeout,
+			err = srv.Serve(cmd.Context(), server.ServeOptions{Listen: listen, TLSCert: cert, TLSKey: key, DrainTimeout: drainTimeout,
 				Ready: func(addr string) {
 					scheme := "http"
 					if cert != "" {
@@ -97,6 +97,12 @@ later.`,
 					}
 					fmt.Fprintf(c.stderr, "serving on %s://%s\n", scheme, addr)
 				}})
+			if err == nil && cmd.Context().Err() != nil {
+				// A stop asked for (Ctrl-C, systemctl stop) ends with 0;
+				// say so, and what becomes of the rollouts it drove.
+				fmt.Fprintln(c.stderr, "stopped: asked to stop; the rollouts it was driving carry on when a server starts again")
+			}
+			return err
 		}),
 	}
 	f := cmd.Flags()
