@@ -18,6 +18,9 @@ import (
 // servicenow_cmdb and http_inventory (docs/integrations.md).
 func init() {
 	integrationKinds[jira.Type] = integrationKind{
+		// One record per rollout: a scheduled run is none of its
+		// business (its Notify ignores schedule_run).
+		topics: integrations.RolloutTopics(),
 		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
 			return jira.New(s, o.Getenv, nil)
 		},
@@ -34,6 +37,9 @@ func init() {
 		},
 	}
 	integrationKinds[servicenow.ChangeType] = integrationKind{
+		// One record per rollout: a scheduled run is none of its
+		// business (its Notify ignores schedule_run).
+		topics: integrations.RolloutTopics(),
 		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
 			return servicenow.NewChange(s, o.Getenv, nil)
 		},

@@ -103,6 +103,9 @@ func Summary(no patchpilot.Notification, name string, html bool) Mail {
 }
 
 func title(no patchpilot.Notification, f integrations.Facts) string {
+	if no.Topic == patchpilot.TopicScheduleRun {
+		return "patchpilot: scheduled run"
+	}
 	if f.Rollout == "" {
 		return "patchpilot: " + strings.ReplaceAll(string(no.Topic), "_", " ")
 	}
