@@ -202,7 +202,11 @@ func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
 		if len(names) > summaryHeldHosts {
 			names, more = names[:summaryHeldHosts], fmt.Sprintf(" and %d more", len(h.Hosts)-summaryHeldHosts)
 		}
-		parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", strings.Join(names, ", "), more, h.Rollout, words(string(h.State))))
+		state := words(string(h.State))
+		if patchpilot.Held(h.State, h.Reason) {
+			state = "held for a person"
+		}
+		parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", strings.Join(names, ", "), more, h.Rollout, state))
 	}
 	what := "left out hosts that unfinished rollouts hold: "
 	if d.Outcome == patchpilot.ScheduleSkipped {

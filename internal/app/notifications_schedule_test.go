@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -120,10 +119,10 @@ func TestClassifyScheduleRun(t *testing.T) {
 	}
 }
 
-// A scheduled run that fails reaches a webhook as schedule_run, without
-// a rollout, and a min_level: critical integration is not told of it.
+// A scheduled run that fails (its plan's start is refused) reaches a
+// webhook as schedule_run, without a rollout, and a min_level: critical
+// integration is not told of it.
 func TestDispatcherTellsFailedScheduledRunToWebhook(t *testing.T) {
-	ctx := context.Background()
 	var mu sync.Mutex
 	var got []webhook.Payload
 	var topics []string
@@ -139,7 +138,8 @@ func TestDispatcherTellsFailedScheduledRunToWebhook(t *testing.T) {
 	}))
 	defer srv.Close()
 	var doc yaml.Node
-	src := "services:\n  - {name: hook, type: webhook, url: " + srv.URL + "/all, secret: {env: WH_SECRET}}\n  - {name: pager, type: webhook, url: " + srv.URL + "/critical, secret: {env: WH_SECRET}, min_level: critical}\n"
+	src := "services:\n  - {name: hook, type: webhook, url: " + srv.URL + "/all, secret: {env: WH_SECRET}}\n" +
+		"  - {name: pager, type: webhook, url: " + srv.URL + "/critical, secret: {env: WH_SECRET}, min_level: critical}\n"
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +147,11 @@ func TestDispatcherTellsFailedScheduledRunToWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	a, err := New(ctx, Options{DBPath: filepath.Join(dir, "pp.db"), Env: []string{"HOME=" + dir, "WH_SECRET=s3cret"}, Integrations: ic})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk := &testClock{t: at(2026, 3, 1, 21, 0, 0)}
+	nightly := Schedule{Name: "nightly", Kind: patchpilot.SchedulePatch, When: "0 22 * * *", Hosts: "role=web",
+		Updates: UpdateSelector{Security: true}}
+	ctx, a, _ := schedulerApp(t, clk, nightly)
+	a.Options.Integrations, a.Options.Env = ic, append(a.Options.Env, "WH_SECRET=s3cret")
 	d, err := a.NewDispatcher(DispatcherOptions{Attempts: 1, BaseDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -159,14 +159,13 @@ func TestDispatcherTellsFailedScheduledRunToWebhook(t *testing.T) {
 	if err := d.Deliver(ctx); err != nil { // the cursors start at the end of the log
 		t.Fatal(err)
 	}
-	ev := scheduleEvent(t, patchpilot.EventScheduleFinished, "", "schedule nightly: run due 2026-03-01 02:00 UTC failed: propose a plan: no hosts",
-		patchpilot.ScheduleRunData{Schedule: "nightly", Kind: patchpilot.SchedulePatch, Outcome: patchpilot.ScheduleFailed})
-	ev.ID = 0
-	failed := appendEvent(t, a, ev)
-	ok := scheduleEvent(t, patchpilot.EventScheduleFinished, "", "schedule nightly: run due 2026-03-02 02:00 UTC nothing to do",
-		patchpilot.ScheduleRunData{Schedule: "nightly", Kind: patchpilot.SchedulePatch, Outcome: patchpilot.ScheduleNothingToDo})
-	ok.ID = 0
-	appendEvent(t, a, ok)
+	s := newScheduler(t, a, SchedulerOptions{Launch: func(context.Context, patchpilot.Plan, []byte, string) (Launched, error) {
+		return Launched{}, patchpilot.Errorf(patchpilot.ECONFLICT, "the policy refused the start")
+	}})
+	tick(t, ctx, s, clk, at(2026, 3, 1, 22, 0, 30))
+	if runs := runsOf(t, ctx, a, "nightly"); len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleFailed {
+		t.Fatalf("runs %+v, want one failed", runs)
+	}
 	if err := d.Deliver(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +175,9 @@ func TestDispatcherTellsFailedScheduledRunToWebhook(t *testing.T) {
 		t.Fatalf("the receiver got %d notifications (%v), want the failed run's only", len(got), topics)
 	}
 	p := got[0]
-	if topics[0] != "schedule_run /all" || p.Topic != patchpilot.TopicScheduleRun || p.Level != patchpilot.LevelWarning ||
-		p.Event.ID != failed.ID || p.Rollout != nil || !strings.Contains(p.Summary, "schedule nightly") || !strings.Contains(p.Summary, "failed: propose a plan: no hosts") {
+	if topics[0] != "schedule_run /all" || p.Topic != patchpilot.TopicScheduleRun || p.Level != patchpilot.LevelWarning || p.Rollout != nil ||
+		p.Event.Kind != patchpilot.EventScheduleFinished || !strings.HasPrefix(p.Summary, "schedule nightly: run due 2026-03-01 22:00 UTC failed: ") ||
+		!strings.Contains(p.Summary, "the policy refused the start") {
 		t.Errorf("got %v %+v", topics, p)
 	}
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // A scheduled run is mailed by default, its subject the summary, its
-// title "scheduled run", with no rollout thread nor facts when it
-// started none.
+// title "scheduled run", its topic header set, with no rollout thread,
+// header nor facts when it started none.
 func TestScheduleRunMail(t *testing.T) {
 	if !slices.Contains(DefaultTopics(), patchpilot.TopicScheduleRun) {
 		t.Errorf("default topics %v lack schedule_run", DefaultTopics())
@@ -18,7 +18,8 @@ func TestScheduleRunMail(t *testing.T) {
 	n := patchpilot.Notification{Event: patchpilot.Event{ID: 9, Time: testNow, Kind: patchpilot.EventScheduleFinished}, Topic: patchpilot.TopicScheduleRun,
 		Level: patchpilot.LevelWarning, Summary: "schedule nightly: run due 2026-03-01 02:00 UTC failed: no hosts"}
 	m := Summary(n, "mail", true)
-	if m.Subject != "[patchpilot] schedule nightly: run due 2026-03-01 02:00 UTC failed: no hosts" || m.Thread != "" || len(m.Headers) != 0 {
+	if m.Subject != "[patchpilot] schedule nightly: run due 2026-03-01 02:00 UTC failed: no hosts" || m.Thread != "" ||
+		len(m.Headers) != 1 || m.Headers[0] != [2]string{"X-Patchpilot-Topic", "schedule_run"} {
 		t.Errorf("subject %q thread %q headers %v", m.Subject, m.Thread, m.Headers)
 	}
 	if !strings.HasPrefix(m.Text, "patchpilot: scheduled run\n") || strings.Contains(m.Text, "Rollout:") {
