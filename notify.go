@@ -7,10 +7,11 @@ import (
 )
 
 // Topic is what a notification is about: the moments of a rollout a team
-// wants to hear of. Integrations route on it (and on its Level).
+// wants to hear of, and the scheduled runs that need a person. Integrations
+// route on it (and on its Level).
 type Topic string
 
-// The topics, in the order a rollout meets them.
+// The topics, in the order a rollout meets them, then the schedules'.
 const (
 	TopicRolloutStarted  Topic = "rollout_started"  // a rollout was created and starts
 	TopicStageDone       Topic = "stage_done"       // a stage ended (succeeded, failed, skipped)
@@ -21,6 +22,7 @@ const (
 	TopicIncident        Topic = "incident"         // an incident was opened
 	TopicRecovered       Topic = "recovered"        // a halted or paused rollout runs again
 	TopicRolloutFinished Topic = "rollout_finished" // the rollout reached a final state
+	TopicScheduleRun     Topic = "schedule_run"     // a scheduled run failed, was skipped or missed, or left held hosts out
 	TopicTest            Topic = "test"             // `patchpilot integrations test NAME`
 )
 

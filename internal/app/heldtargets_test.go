@@ -104,6 +104,12 @@ func TestScheduledRunLeavesOutHeldTargets(t *testing.T) {
 		d.Outcome != patchpilot.ScheduleLaunched || !strings.Contains(e.Message, wantNote) {
 		t.Errorf("day 1 event %q, held %+v, outcome %s; want launched naming %+v", e.Message, d.Held, d.Outcome, want)
 	}
+	// The run is told: it went ahead, leaving web1 out.
+	if n, ok := ClassifyEvent(e, nil, ""); !ok || n.Level != patchpilot.LevelInfo ||
+		!strings.HasSuffix(n.Summary, "started as rollout "+started[0]+"; left out hosts that unfinished rollouts hold: web1 in rollout r-other (running)") ||
+		strings.Count(n.Summary, "web1") != 1 || strings.Count(n.Summary, started[0]) != 1 {
+		t.Errorf("day 1 notification %v %+v", ok, n)
+	}
 	rollout, err := a.Store.Rollout(ctx, started[0])
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +141,10 @@ func TestScheduledRunLeavesOutHeldTargets(t *testing.T) {
 		d.Outcome != patchpilot.ScheduleSkipped || !strings.Contains(e.Message, "run due 2026-03-02 22:00 UTC skipped: not started") {
 		t.Errorf("day 2 event %q, data %+v", e.Message, d)
 	}
+	if n, ok := ClassifyEvent(e, nil, ""); !ok || n.Level != patchpilot.LevelWarning || n.Summary != "schedule nightly: run due 2026-03-02 22:00 UTC skipped: not started; "+
+		"unfinished rollouts hold every target: web1 in rollout r-other (held for a person), web2, web3 in rollout "+started[0]+" (pending)" {
+		t.Errorf("day 2 notification %v %+v", ok, n)
+	}
 
 	// Day 3: both are over; every target is patched, and nothing is said
 	// of held hosts.
@@ -151,8 +161,12 @@ func TestScheduledRunLeavesOutHeldTargets(t *testing.T) {
 	if got := rolloutHosts(t, ctx, a, started[1]); !slices.Equal(got, []string{"web1", "web2", "web3"}) {
 		t.Errorf("day 3 rollout over %v; want every web host", got)
 	}
-	if _, d := lastFinished(t, ctx, a); d.Held != nil {
+	e, d = lastFinished(t, ctx, a)
+	if d.Held != nil {
 		t.Errorf("day 3 event names held hosts: %+v", d.Held)
+	}
+	if n, ok := ClassifyEvent(e, nil, ""); ok {
+		t.Errorf("day 3's launched run is told: %+v", n)
 	}
 }
 

@@ -25,6 +25,11 @@ type integrationKind struct {
 	// topics are the topics an integration of the type is told when its
 	// spec lists none; nil for every topic.
 	topics []patchpilot.Topic
+	// handles are the topics the type acts on, when not every one: a
+	// spec's topics: listing another is refused, as it would do nothing.
+	// why says why ("an issue is a rollout's").
+	handles []patchpilot.Topic
+	why     string
 	// storeNotifier, when set, builds the Notifier with the app's store
 	// (change records, host runs); it is preferred to notifier (see
 	// App.notifier).
@@ -79,10 +84,18 @@ func notToldWhat(s integrations.Spec) string {
 }
 
 // checkRouting refuses topics: or min_level: on an integration that is
-// not told of events: they would route nothing.
+// not told of events, and a topic its type does not act on: they would
+// route nothing.
 func checkRouting(c integrations.Config) error {
 	for _, s := range c.Items {
 		if SpecNotified(s) {
+			if k := integrationKinds[s.Type]; k.handles != nil {
+				for _, t := range s.Topics {
+					if !slices.Contains(k.handles, t) {
+						return patchpilot.Errorf(patchpilot.EINVALID, "%s: %s is never told %s: %s; remove it", s.At("topics"), s.Type, t, k.why)
+					}
+				}
+			}
 			continue
 		}
 		what := strings.TrimPrefix(notToldWhat(s), "type ")

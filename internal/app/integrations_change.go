@@ -18,6 +18,10 @@ import (
 // servicenow_cmdb and http_inventory (docs/integrations.md).
 func init() {
 	integrationKinds[jira.Type] = integrationKind{
+		// One issue per rollout: a scheduled run is none of its
+		// business (its Notify ignores schedule_run).
+		topics: integrations.RolloutTopics(), handles: integrations.RolloutTopics(),
+		why: "an issue is a rollout's, and a scheduled run is not one",
 		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
 			return jira.New(s, o.Getenv, nil)
 		},
@@ -34,6 +38,10 @@ func init() {
 		},
 	}
 	integrationKinds[servicenow.ChangeType] = integrationKind{
+		// One change request per rollout: a scheduled run is none of its
+		// business (its Notify ignores schedule_run).
+		topics: integrations.RolloutTopics(), handles: integrations.RolloutTopics(),
+		why: "a change request is a rollout's, and a scheduled run is not one",
 		notifier: func(s integrations.Spec, o Options) (patchpilot.Notifier, error) {
 			return servicenow.NewChange(s, o.Getenv, nil)
 		},

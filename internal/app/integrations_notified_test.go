@@ -58,6 +58,10 @@ services:
 		{`{name: inv, type: http_inventory, url: "https://inv.example.com", topics: [halted]}`, ":3: integrations: inv: topics: http_inventory is not told of events; remove topics"},
 		{"name: cmdb\n      type: servicenow_cmdb\n      url: https://x.service-now.com\n      user: pp\n      password: {env: SN_PW}\n      min_level: critical",
 			":8: integrations: cmdb: min_level: servicenow_cmdb without write_back: true is not told of events; remove min_level"},
+		{`{name: j, type: jira, url: "https://example.atlassian.net", user: a@example.com, token: {env: T}, project: OPS, topics: [halted, schedule_run]}`,
+			":3: integrations: j: topics: jira is never told schedule_run: an issue is a rollout's, and a scheduled run is not one; remove it"},
+		{"name: snow\n      type: servicenow\n      url: https://x.service-now.com\n      user: pp\n      password: {env: SN_PW}\n      topics: [schedule_run]",
+			":8: integrations: snow: topics: servicenow is never told schedule_run: a change request is a rollout's, and a scheduled run is not one; remove it"},
 	} {
 		path := writeConfig(t, fmt.Sprintf("integrations:\n  services:\n    - %s\n", c.service))
 		if _, err := LoadConfig(path, false); err == nil || !strings.Contains(err.Error(), path+c.want) {

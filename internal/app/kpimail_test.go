@@ -354,7 +354,7 @@ services:
   - {name: n, type: email, host: smtp.example.com, from: pp@example.com, to: [ops@example.com], topics: [halted]}
   - {name: h, type: webhook, url: "https://example.com/x", secret: {env: X}}
 `)
-	if got := IntegrationTopics(c.Items[0]); len(got) != 6 || got[0] != patchpilot.TopicRolloutFinished {
+	if got := IntegrationTopics(c.Items[0]); len(got) != 7 || got[0] != patchpilot.TopicRolloutFinished || got[6] != patchpilot.TopicScheduleRun {
 		t.Errorf("email default topics %v", got)
 	}
 	if got := IntegrationTopics(c.Items[1]); len(got) != 1 || got[0] != patchpilot.TopicHalted {

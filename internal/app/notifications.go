@@ -22,8 +22,14 @@ import (
 // event; the rollout's own waiting_approval event is not told again.
 // Every notification of a dry-run rollout is of level info, its summary
 // starting "dry run: ".
+//
+// A scheduled run is told as schedule_run when a person should know of
+// it (see scheduleRun); r is then the rollout the run started, if any.
 func ClassifyEvent(e patchpilot.Event, r *patchpilot.Rollout, dashboardURL string) (patchpilot.Notification, bool) {
 	n := patchpilot.Notification{Event: e, Rollout: r}
+	if e.Kind == patchpilot.EventScheduleFinished || e.Kind == patchpilot.EventScheduleMissed {
+		return scheduleRun(n, dashboardURL)
+	}
 	name := "rollout " + e.Rollout
 	if r != nil && r.Plan.Name != "" {
 		name += " (" + r.Plan.Name + ")"
@@ -115,6 +121,108 @@ func ClassifyEvent(e patchpilot.Event, r *patchpilot.Rollout, dashboardURL strin
 	}
 	n.URL = rolloutURL(dashboardURL, e.Rollout, n.Topic)
 	return n, true
+}
+
+// scheduleRun is the notification of a scheduled run's end, or false when
+// nobody needs to hear of it. A run that failed, was interrupted or was
+// missed is a warning: nothing was installed by it, so no host may be
+// broken (critical is kept for that), but the fleet stays unpatched until
+// someone looks. A run skipped because unfinished rollouts hold every
+// target is a warning too. A run that launched or proposed its plan but
+// left held hosts out is info. Every other end (launched, proposed,
+// succeeded, nothing to do) is not told: the rollout it started is told
+// on its own.
+func scheduleRun(n patchpilot.Notification, dashboardURL string) (patchpilot.Notification, bool) {
+	e := n.Event
+	var d patchpilot.ScheduleRunData
+	if len(e.Data) > 0 {
+		_ = json.Unmarshal(e.Data, &d)
+	}
+	if e.Kind == patchpilot.EventScheduleMissed && d.Outcome == "" {
+		d.Outcome = patchpilot.ScheduleMissed
+	}
+	n.Topic = patchpilot.TopicScheduleRun
+	switch d.Outcome {
+	case patchpilot.ScheduleFailed, patchpilot.ScheduleInterrupted, patchpilot.ScheduleMissed, patchpilot.ScheduleSkipped:
+		n.Level = patchpilot.LevelWarning
+	case patchpilot.ScheduleLaunched, patchpilot.ScheduleProposed:
+		if len(d.Held) == 0 {
+			return n, false
+		}
+		n.Level = patchpilot.LevelInfo
+	default:
+		return n, false
+	}
+	n.Summary = scheduleSummary(e, d)
+	if e.Rollout != "" {
+		n.URL = rolloutURL(dashboardURL, e.Rollout, n.Topic)
+	}
+	return n, true
+}
+
+// Bounds of the held hosts a schedule_run summary names.
+const (
+	summaryHolders   = 3 // rollouts
+	summaryHeldHosts = 3 // hosts of each
+)
+
+// scheduleSummary is the line of a schedule_run notification: the
+// schedule, its run's due time and outcome and message (the event's
+// message says them), the rollout it started or the plan it proposed,
+// and the hosts unfinished rollouts held, a few by name.
+func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
+	s := strings.TrimSpace(e.Message)
+	if s == "" {
+		s = fmt.Sprintf("schedule %s: run %s", d.Schedule, words(string(d.Outcome)))
+	}
+	// The run's message names the held hosts too, in full; the summary
+	// names a few, so that a run held by many rollouts stays one line.
+	if i := strings.Index(s, heldMarker(d)); len(d.Held) > 0 && i > 0 {
+		s = strings.TrimRight(s[:i], ":; ")
+	}
+	if d.Outcome == patchpilot.ScheduleProposed && d.Plan != "" && !strings.Contains(s, d.Plan) {
+		s += "; proposed plan " + d.Plan
+	}
+	if e.Rollout != "" && !strings.Contains(s, e.Rollout) {
+		s += "; started rollout " + e.Rollout
+	} else if d.Plan != "" && !strings.Contains(s, d.Plan) {
+		s += "; plan " + d.Plan
+	}
+	if len(d.Held) == 0 {
+		return s
+	}
+	var parts []string
+	for i, h := range d.Held {
+		if i == summaryHolders {
+			parts = append(parts, fmt.Sprintf("and %d more rollout%s", len(d.Held)-i, plural(len(d.Held)-i)))
+			break
+		}
+		names := h.Hosts
+		more := ""
+		if len(names) > summaryHeldHosts {
+			names, more = names[:summaryHeldHosts], fmt.Sprintf(" and %d more", len(h.Hosts)-summaryHeldHosts)
+		}
+		state := words(string(h.State))
+		if patchpilot.Held(h.State, h.Reason) {
+			state = "held for a person"
+		}
+		parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", strings.Join(names, ", "), more, h.Rollout, state))
+	}
+	what := "left out hosts that unfinished rollouts hold: "
+	if d.Outcome == patchpilot.ScheduleSkipped {
+		what = "unfinished rollouts hold every target: "
+	}
+	return s + "; " + what + strings.Join(parts, ", ")
+}
+
+// heldMarker is where the run's message begins to name the held hosts:
+// "left out N targets that unfinished rollouts hold" for a run that went
+// ahead, "not started: unfinished rollouts hold" for a skipped one.
+func heldMarker(d patchpilot.ScheduleRunData) string {
+	if d.Outcome == patchpilot.ScheduleSkipped {
+		return "unfinished rollouts hold every target"
+	}
+	return "left out "
 }
 
 // rolloutURL is the dashboard page of a rollout, at its approval form for

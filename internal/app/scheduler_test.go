@@ -229,6 +229,12 @@ func TestSchedulerGraceAndMissed(t *testing.T) {
 	if err := json.Unmarshal(evs[1].Data, &d); err != nil || d.Missed != 2 || d.Outcome != patchpilot.ScheduleMissed {
 		t.Errorf("missed event data %+v (%v), want 2 missed", d, err)
 	}
+	// Both are told, as warnings, by their message.
+	for _, e := range evs {
+		if n, ok := ClassifyEvent(e, nil, ""); !ok || n.Topic != patchpilot.TopicScheduleRun || n.Level != patchpilot.LevelWarning || n.Summary != e.Message {
+			t.Errorf("missed event %q told %v as %+v", e.Message, ok, n)
+		}
+	}
 	// A larger grace runs a late run that the default would miss.
 	clk.Set(at(2026, 3, 7, 23, 30, 0))
 	s := newScheduler(t, a, SchedulerOptions{Launch: l.Launch, Grace: 2 * time.Hour})
@@ -349,6 +355,27 @@ func TestSchedulerInterruptedAndFailed(t *testing.T) {
 	if len(runs) != 1 || runs[0].Outcome != patchpilot.ScheduleFailed || !runs[0].Started.Equal(restart) ||
 		!strings.Contains(runs[0].Message, "policy: advisor") || runs[0].Plan != "all-2026-03-01" {
 		t.Fatalf("runs of all = %+v; want the run of 09:30 run again, its launch refused", runs)
+	}
+	// The interrupted runs and the refused one are each told, as
+	// warnings; the interrupted run that had handed its plan over names it.
+	evs, err := a.Store.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventScheduleFinished})
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := map[string]bool{}
+	for _, e := range evs {
+		n, ok := ClassifyEvent(e, nil, "")
+		if !ok || n.Level != patchpilot.LevelWarning || n.Summary != e.Message {
+			t.Errorf("event %q told %v as %+v", e.Message, ok, n)
+		}
+		for _, w := range []string{"pkgs: run due 2026-03-01 10:00 UTC interrupted: ", "old: run due 2026-03-01 07:00 UTC interrupted", "all: run due 2026-03-01 09:30 UTC failed"} {
+			if strings.Contains(n.Summary, w) {
+				told[w] = true
+			}
+		}
+	}
+	if len(told) != 3 {
+		t.Errorf("told %v of %d finished events, want the two interrupted runs and the failed one", told, len(evs))
 	}
 	tick(t, ctx, s, clk, at(2026, 3, 1, 11, 0, 5))
 	if runs = runsOf(t, ctx, a, "pkgs"); len(runs) != 2 || runs[0].Outcome != patchpilot.ScheduleNothingToDo ||

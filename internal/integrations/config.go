@@ -98,7 +98,15 @@ func Topics() []patchpilot.Topic {
 		patchpilot.TopicRolloutStarted, patchpilot.TopicStageDone, patchpilot.TopicApprovalNeeded,
 		patchpilot.TopicHalted, patchpilot.TopicRolledBack, patchpilot.TopicRollbackFailed,
 		patchpilot.TopicIncident, patchpilot.TopicRecovered, patchpilot.TopicRolloutFinished,
+		patchpilot.TopicScheduleRun,
 	}
+}
+
+// RolloutTopics lists the topics about a rollout: every topic but
+// schedule_run. Integrations that keep one record per rollout (a ticket,
+// a change request) are told these by default.
+func RolloutTopics() []patchpilot.Topic {
+	return slices.DeleteFunc(Topics(), func(t patchpilot.Topic) bool { return t == patchpilot.TopicScheduleRun })
 }
 
 var sectionKeys = []string{"dashboard_url", "services"}

@@ -43,10 +43,10 @@ const (
 // DefaultTopics are the topics an e-mail integration is told about when
 // its configuration lists none: a rollout's end (its summary), a stage
 // waiting for approval, a halt, hosts rolled back or whose rollback
-// failed, and an incident.
+// failed, an incident, and a scheduled run that needs a person.
 func DefaultTopics() []patchpilot.Topic {
 	return []patchpilot.Topic{patchpilot.TopicRolloutFinished, patchpilot.TopicApprovalNeeded, patchpilot.TopicHalted,
-		patchpilot.TopicRolledBack, patchpilot.TopicRollbackFailed, patchpilot.TopicIncident}
+		patchpilot.TopicRolledBack, patchpilot.TopicRollbackFailed, patchpilot.TopicIncident, patchpilot.TopicScheduleRun}
 }
 
 // Settings are the type's keys in patchpilot.yaml.

@@ -83,7 +83,12 @@ func Summary(no patchpilot.Notification, name string, html bool) Mail {
 	}
 	if f.Rollout != "" {
 		m.Thread = "patchpilot.rollout." + f.Rollout
-		m.Headers = [][2]string{{"X-Patchpilot-Rollout", f.Rollout}, {"X-Patchpilot-Topic", string(no.Topic)}}
+		m.Headers = [][2]string{{"X-Patchpilot-Rollout", f.Rollout}}
+	}
+	// Mail filters route on the topic, with or without a rollout (a
+	// scheduled run has none).
+	if no.Topic != "" {
+		m.Headers = append(m.Headers, [2]string{"X-Patchpilot-Topic", string(no.Topic)})
 	}
 	d := summaryDoc{Title: title(no, f), Summary: summary, F: f, URL: no.URL, Topic: no.Topic, Event: no.Event}
 	d.URLText = "Open the rollout on the dashboard"
@@ -103,6 +108,9 @@ func Summary(no patchpilot.Notification, name string, html bool) Mail {
 }
 
 func title(no patchpilot.Notification, f integrations.Facts) string {
+	if no.Topic == patchpilot.TopicScheduleRun {
+		return "patchpilot: scheduled run"
+	}
 	if f.Rollout == "" {
 		return "patchpilot: " + strings.ReplaceAll(string(no.Topic), "_", " ")
 	}

@@ -159,8 +159,10 @@ func (j *Notifier) Notify(ctx context.Context, n patchpilot.Notification) error 
 		_, err := j.call(http.MethodGet, "/rest/api/2/project/"+url.PathEscape(j.s.Project), nil).Do(ctx, j.HTTP, &p)
 		return err
 	}
-	if n.Rollout == nil || n.Rollout.DryRun {
-		// A dry run changes nothing: there is no change to record.
+	if n.Rollout == nil || n.Rollout.DryRun || n.Topic == patchpilot.TopicScheduleRun {
+		// A dry run changes nothing: there is no change to record. A
+		// scheduled run is no change either, even one that started a
+		// rollout: that rollout's own notifications record it.
 		return nil
 	}
 	rec, err := j.issue(ctx, n)

@@ -202,8 +202,10 @@ func (ch *Change) Notify(ctx context.Context, n patchpilot.Notification) error {
 		var rows []changeRow
 		return ch.c.list(ctx, "change_request", q, &rows)
 	}
-	if n.Rollout == nil || n.Rollout.DryRun {
-		// A dry run changes nothing: there is no change to record.
+	if n.Rollout == nil || n.Rollout.DryRun || n.Topic == patchpilot.TopicScheduleRun {
+		// A dry run changes nothing: there is no change to record. A
+		// scheduled run is no change either, even one that started a
+		// rollout: that rollout's own notifications record it.
 		return nil
 	}
 	rec, err := ch.change(ctx, n)

@@ -140,6 +140,7 @@ func titleOf(n patchpilot.Notification) string {
 		patchpilot.TopicIncident:        "Incident",
 		patchpilot.TopicRecovered:       "Rollout running again",
 		patchpilot.TopicRolloutFinished: "Rollout finished",
+		patchpilot.TopicScheduleRun:     "Scheduled run",
 		patchpilot.TopicTest:            "Test notification",
 	}[n.Topic]
 	if what == "" {
