@@ -204,10 +204,7 @@ func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
 		if len(names) > summaryHeldHosts {
 			names, more = names[:summaryHeldHosts], fmt.Sprintf(" and %d more", len(h.Hosts)-summaryHeldHosts)
 		}
-		state := words(string(h.State))
-		if patchpilot.Held(h.State, h.Reason) {
-			state = "held for a person"
-		}
+		state := words(patchpilot.HolderState(h.State, h.Reason))
 		parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", strings.Join(names, ", "), more, h.Rollout, state))
 	}
 	what := "left out hosts that unfinished rollouts hold: "

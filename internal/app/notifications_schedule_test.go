@@ -228,3 +228,26 @@ services:
 		t.Errorf("topics %v, rollout topics %v", integrations.Topics(), integrations.RolloutTopics())
 	}
 }
+
+// A plan's left-out reason and a schedule_run summary name a holder's
+// state alike: held for a person when it waits for one, its state (in
+// words) otherwise.
+func TestHeldReasonAndSummaryNameTheHolderAlike(t *testing.T) {
+	for _, c := range []struct {
+		h     patchpilot.HostsHolder
+		state string
+	}{
+		{patchpilot.HostsHolder{Rollout: "r-1", State: patchpilot.RolloutHalted, Reason: patchpilot.HeldReasonPrefix + ": no maintenance window opens", Hosts: []string{"web-1"}},
+			"held for a person"},
+		{patchpilot.HostsHolder{Rollout: "r-1", State: patchpilot.RolloutWaitingApproval, Hosts: []string{"web-1"}}, "waiting_approval"},
+	} {
+		if got, want := heldReason(c.h), "in rollout r-1 ("+c.state+"), which has not finished"; got != want {
+			t.Errorf("heldReason = %q, want %q", got, want)
+		}
+		d := patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleSkipped, Brief: "schedule nightly: run skipped: not started",
+			Held: heldData([]patchpilot.HostsHolder{c.h})}
+		if got, want := scheduleSummary(patchpilot.Event{}, d), d.Brief+"; unfinished rollouts hold every target: web-1 in rollout r-1 ("+words(c.state)+")"; got != want {
+			t.Errorf("summary %q, want %q", got, want)
+		}
+	}
+}
