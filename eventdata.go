@@ -220,6 +220,10 @@ type ScheduleRunData struct {
 	// by rollout: left out of its plan, or, when it was skipped, all of
 	// them.
 	Held []HeldHostsData `json:"held,omitempty"`
+	// Brief is the event's message without the held hosts, when Held
+	// names some: a notification names a few of them after it. Events
+	// written before it was recorded have none.
+	Brief string `json:"brief,omitempty"`
 }
 
 // HeldHostsData names hosts that an unfinished rollout holds (see

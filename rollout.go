@@ -53,6 +53,15 @@ func Held(state RolloutState, reason string) bool {
 	return state == RolloutHalted && strings.HasPrefix(reason, HeldReasonPrefix)
 }
 
+// HolderState is a rollout's state as the messages about the hosts it
+// holds name it: "held for a person" when it is Held, otherwise the state.
+func HolderState(state RolloutState, reason string) string {
+	if Held(state, reason) {
+		return "held for a person"
+	}
+	return string(state)
+}
+
 // HoldsHosts reports whether a rollout in this state, with this reason,
 // may still change its hosts without a new rollout: it is not final, or it
 // is held for a person who may resume it. Two rollouts never hold one host
@@ -358,10 +367,7 @@ func HostsHeldError(holders []HostsHolder) *Error {
 func HeldHostsText(holders []HostsHolder) string {
 	var parts []string
 	for i, h := range holders {
-		state := string(h.State)
-		if Held(h.State, h.Reason) {
-			state = "held for a person"
-		}
+		state := HolderState(h.State, h.Reason)
 		what := "host " + fewNames(h.Hosts)
 		if len(h.Hosts) > 1 {
 			what = "hosts " + fewNames(h.Hosts)

@@ -103,3 +103,24 @@ func TestHostsHeldError(t *testing.T) {
 		}
 	}
 }
+
+// A holder's state is named as a person reads it: held for a person when
+// a halt waits for one, its state otherwise, a halt for another reason
+// and a finished rollout with a "held" reason included.
+func TestHolderState(t *testing.T) {
+	for _, c := range []struct {
+		state  RolloutState
+		reason string
+		want   string
+	}{
+		{RolloutHalted, "held: no maintenance window opens within 168h0m0s", "held for a person"},
+		{RolloutHalted, "stage canary failed; halted (halt_and_alert)", "halted"},
+		{RolloutSucceeded, "held: a reason that does not matter in this state", "succeeded"},
+		{RolloutWaitingApproval, "", "waiting_approval"},
+		{RolloutRunning, "held", "running"},
+	} {
+		if got := HolderState(c.state, c.reason); got != c.want {
+			t.Errorf("HolderState(%s, %q) = %q, want %q", c.state, c.reason, got, c.want)
+		}
+	}
+}

@@ -198,6 +198,16 @@ type EventStore interface {
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events lists events matching the filter in ID order.
 	Events(ctx context.Context, filter EventFilter) ([]Event, error)
+	// LastCollectFailures lists, of the collection failure events
+	// (EventCollectFailed), those that no later failure of the same host
+	// outdates: a failure is outdated by one of its host with a greater
+	// ID dated at or after it. They are in ID order, so what is listed of
+	// a host is dated latest first; while a host's failures are dated in
+	// the order of their IDs, as appends make them, it is its last
+	// failure alone. It is Events of that kind so sifted, read in one
+	// snapshot of the log, at a cost that follows the hosts that ever
+	// failed rather than the failures.
+	LastCollectFailures(ctx context.Context) ([]Event, error)
 }
 
 // ModelStore keeps trained risk models. History is kept: every save adds a

@@ -43,7 +43,10 @@ durations, keys present), except that it reads no secret: it exits 2 naming
 the file and line of the first problem. It does not open the database.
 
 JSON fields per integration: name, type, topics, min_level (info when not
-set: every level), notified (whether its type is told of events).`,
+set: every level), notified (whether its type is told of events),
+unset_secrets (the environment variables its secrets are read from that
+are not set where the command runs, also said under the table; their
+values are never shown).`,
 		Example: `  patchpilot integrations list
   patchpilot integrations list -o json`,
 		Args: exactArgs(0, "no arguments"),
@@ -61,6 +64,11 @@ set: every level), notified (whether its type is told of events).`,
 				for _, v := range views {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Name, v.Type, topicsText(v.Topics, v.Notified), levelText(v.MinLevel, v.Notified))
 				}
+				for _, v := range views {
+					for _, e := range v.UnsetSecrets {
+						fmt.Fprintf(w, "%s: %s\n", v.Name, unsetSecretText(e))
+					}
+				}
 			})
 		}),
 	}
@@ -74,6 +82,15 @@ type integrationView struct {
 	Topics   []patchpilot.Topic `json:"topics"`
 	MinLevel patchpilot.Level   `json:"min_level"`
 	Notified bool               `json:"notified"`
+	// UnsetSecrets are the environment variables its secrets are read
+	// from that are not set where the command runs.
+	UnsetSecrets []string `json:"unset_secrets,omitempty"`
+}
+
+// unsetSecretText says that a secret's variable is unset, naming the
+// variable only.
+func unsetSecretText(env string) string {
+	return "secret variable " + env + " is not set in this environment"
 }
 
 func integrationViews(a *app.App) []integrationView {
@@ -84,7 +101,7 @@ func integrationViews(a *app.App) []integrationView {
 			level = patchpilot.LevelInfo
 		}
 		out = append(out, integrationView{Name: s.Name, Type: s.Type, Topics: append([]patchpilot.Topic{}, app.IntegrationTopics(s)...),
-			MinLevel: level, Notified: app.SpecNotified(s)})
+			MinLevel: level, Notified: app.SpecNotified(s), UnsetSecrets: a.UnsetSecrets(s)})
 	}
 	return out
 }
@@ -144,9 +161,12 @@ and when, the delivery being retried (its event, the attempts so far, the
 last error and the next try: waiting to retry, not stuck), and the
 deliveries given up with the error the service answered. A cursor is made
 when a server naming the integration starts, at the end of the log: it is
-not told of the events before.
+not told of the events before. A secret read from an environment variable
+that is not set where the command runs is named (never its value): the
+server runs in an environment of its own, which may differ.
 
-JSON fields per integration: name, type, topics, min_level, notified, cursor
+JSON fields per integration: name, type, topics, min_level, notified,
+unset_secrets (the variables of its secrets not set here), cursor
 (integration, event_id, delivered_event_id, delivered_at, behind, retrying:
 {event_id, attempts, error, next_try} while a failed delivery waits for its
 next try; absent before the cursor is made), given_up (id, integration, event_id, topic, attempts,
@@ -184,6 +204,9 @@ func writeIntegrationStatus(w io.Writer, st []app.IntegrationStatus) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "%s\t%s\n", s.Name, s.Type)
+		for _, e := range s.UnsetSecrets {
+			fmt.Fprintf(w, "  %s\n", unsetSecretText(e))
+		}
 		if !s.Notified {
 			fmt.Fprintln(w, "  not told of events")
 			continue

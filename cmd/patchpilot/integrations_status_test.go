@@ -89,3 +89,31 @@ integrations:
 		}
 	}
 }
+
+// An integration whose secret is read from a variable unset where the
+// command runs is said to lack it, by list and status, in text and JSON,
+// naming the variable, never a secret's value; one whose variables are
+// set is not, nor a secret read from a file.
+func TestIntegrationsSayUnsetSecretVariables(t *testing.T) {
+	e := newEnv(t)
+	cfg := filepath.Join(e.home, "unset.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`db: %s
+integrations:
+  services:
+    - {name: hook, type: webhook, url: "https://hooks.example.com/x", secret: {env: HOOK_SECRET}}
+    - {name: set, type: webhook, url: "https://hooks.example.com/y", secret: {env: SET_SECRET}}
+    - {name: pd, type: pagerduty, routing_key: {file: /nonexistent/pd.key}}
+`, filepath.Join(e.home, "pp.db")))
+	e.vars = append(e.vars, "SET_SECRET=v3ry-s3cret", "HOOK_SECRET=")
+	said := "secret variable HOOK_SECRET is not set in this environment"
+	for _, args := range [][]string{{"integrations", "list"}, {"integrations", "status"}} {
+		out := e.mustRun(append([]string{"--config", cfg}, args...)...)
+		if strings.Count(out, said) != 1 || strings.Contains(out, "SET_SECRET") || strings.Contains(out, "v3ry-s3cret") || strings.Contains(out, "pd.key") {
+			t.Errorf("%s:\n%s\nwant %q once, and nothing of the other secrets", strings.Join(args, " "), out, said)
+		}
+		views := decodeJSON[[]map[string]any](t, e.mustRun(append([]string{"--config", cfg, "-o", "json"}, args...)...))
+		if len(views) != 3 || fmt.Sprint(views[0]["unset_secrets"]) != "[HOOK_SECRET]" || views[1]["unset_secrets"] != nil || views[2]["unset_secrets"] != nil {
+			t.Errorf("%s -o json = %v; want unset_secrets [HOOK_SECRET] on hook alone", strings.Join(args, " "), views)
+		}
+	}
+}

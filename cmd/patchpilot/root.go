@@ -375,7 +375,7 @@ func (c *cli) openStore(cmd *cobra.Command, readOnly bool) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.ReadOnly = readOnly
+	o.ReadOnly, o.Notices = readOnly, c.stderr
 	if _, err := parseFormat(c.output); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 		db, err = sqlite.OpenReadOnly(ctx, o.DBPath, opts...)
 	} else {
-		db, err = sqlite.Open(ctx, o.DBPath)
+		var opts []sqlite.Option
+		if o.Notices != nil {
+			opts = append(opts, sqlite.WithNotices(o.Notices))
+		}
+		db, err = sqlite.Open(ctx, o.DBPath, opts...)
 	}
 	if err != nil {
 		return nil, err

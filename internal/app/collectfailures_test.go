@@ -241,3 +241,39 @@ func TestHostSummariesKeepCollectFailures(t *testing.T) {
 		t.Error("no summary was ever marked: the test exercises nothing")
 	}
 }
+
+// keepSummaries keeps the answer of the latest inventory version it was
+// given: an answer read under an older version than the kept one is
+// returned to its reader but does not replace the kept one; one read
+// under the kept version gets the kept answer; a later one replaces it.
+func TestKeepSummariesKeepsTheLatestInventory(t *testing.T) {
+	a := newTestApp(t)
+	kept := func() (int64, string) {
+		c := &a.cache.summaries
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.key.inventory, c.val[0].Name
+	}
+	v5 := []patchpilot.HostSummary{{Name: "read at 5"}}
+	if got := a.keepSummaries(cacheKey{inventory: 5}, v5); &got[0] != &v5[0] {
+		t.Fatalf("the first answer is not kept: %+v", got)
+	}
+	v3 := []patchpilot.HostSummary{{Name: "read at 3"}}
+	if got := a.keepSummaries(cacheKey{inventory: 3}, v3); &got[0] != &v3[0] {
+		t.Errorf("an older read got %+v, want its own answer", got)
+	}
+	if v, name := kept(); v != 5 || name != "read at 5" {
+		t.Errorf("after an older read, the kept answer is %q of version %d; want version 5's", name, v)
+	}
+	again := []patchpilot.HostSummary{{Name: "read at 5 again"}}
+	if got := a.keepSummaries(cacheKey{inventory: 5}, again); &got[0] != &v5[0] {
+		t.Errorf("a read of the kept version got %+v, want the kept answer", got)
+	}
+	v7 := []patchpilot.HostSummary{{Name: "read at 7"}}
+	if got := a.keepSummaries(cacheKey{inventory: 7}, v7); &got[0] != &v7[0] {
+		t.Errorf("a later read got %+v, want its own answer", got)
+	}
+	if v, name := kept(); v != 7 || name != "read at 7" {
+		t.Errorf("after a later read, the kept answer is %q of version %d; want version 7's", name, v)
+	}
+}

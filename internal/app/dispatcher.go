@@ -769,6 +769,9 @@ type IntegrationStatus struct {
 	MinLevel patchpilot.Level   `json:"min_level,omitempty"`
 	// Notified says whether its type is told of events.
 	Notified bool `json:"notified"`
+	// UnsetSecrets are the environment variables its secrets are read
+	// from that are not set in this environment (see UnsetSecrets).
+	UnsetSecrets []string `json:"unset_secrets,omitempty"`
 	// Cursor is its delivery cursor; nil until a dispatcher (the server)
 	// first delivered to it.
 	Cursor *patchpilot.DeliveryCursor `json:"cursor,omitempty"`
@@ -788,6 +791,20 @@ type IntegrationStatus struct {
 
 const statusFailures = 20
 
+// UnsetSecrets names the environment variables the integration's secrets
+// are read from that are unset or empty in the app's environment, where
+// building it would fail. The server runs in an environment of its own,
+// which may differ. No secret's value is read out.
+func (a *App) UnsetSecrets(s integrations.Spec) []string {
+	var out []string
+	for _, e := range s.SecretEnvs() {
+		if a.Options.Getenv(e) == "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // IntegrationStatuses tells, for every configured integration, how far it
 // has been told of the event log and what was given up.
 func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, error) {
@@ -802,7 +819,7 @@ func (a *App) IntegrationStatuses(ctx context.Context) ([]IntegrationStatus, err
 	var out []IntegrationStatus
 	for _, s := range a.Options.Integrations.Items {
 		st := IntegrationStatus{Name: s.Name, Type: s.Type, Topics: IntegrationTopics(s), MinLevel: s.MinLevel, Notified: SpecNotified(s),
-			GivenUp: []patchpilot.DeliveryFailure{}}
+			UnsetSecrets: a.UnsetSecrets(s), GivenUp: []patchpilot.DeliveryFailure{}}
 		if c, ok := cursors[s.Name]; ok {
 			st.Cursor = &c
 		}

@@ -79,11 +79,7 @@ func heldLeftOut(holders []patchpilot.HostsHolder) string {
 
 // heldReason is why a target that h holds was left out of a plan.
 func heldReason(h patchpilot.HostsHolder) string {
-	state := string(h.State)
-	if patchpilot.Held(h.State, h.Reason) {
-		state = "held for a person"
-	}
-	return fmt.Sprintf("in rollout %s (%s), which has not finished", h.Rollout, state)
+	return fmt.Sprintf("in rollout %s (%s), which has not finished", h.Rollout, patchpilot.HolderState(h.State, h.Reason))
 }
 
 // heldData is the holders as an event payload names them.

@@ -104,6 +104,10 @@ func TestScheduledRunLeavesOutHeldTargets(t *testing.T) {
 		d.Outcome != patchpilot.ScheduleLaunched || !strings.Contains(e.Message, wantNote) {
 		t.Errorf("day 1 event %q, held %+v, outcome %s; want launched naming %+v", e.Message, d.Held, d.Outcome, want)
 	}
+	// The payload has the event's message without the held hosts.
+	if e.Message != d.Brief+"; "+wantNote || strings.Contains(d.Brief, "web1") {
+		t.Errorf("day 1 event %q, brief %q; want the message without %q", e.Message, d.Brief, wantNote)
+	}
 	// The run is told: it went ahead, leaving web1 out.
 	if n, ok := ClassifyEvent(e, nil, ""); !ok || n.Level != patchpilot.LevelInfo ||
 		!strings.HasSuffix(n.Summary, "started as rollout "+started[0]+"; left out hosts that unfinished rollouts hold: web1 in rollout r-other (running)") ||
@@ -140,6 +144,9 @@ func TestScheduledRunLeavesOutHeldTargets(t *testing.T) {
 	if len(d.Held) != 2 || d.Held[0].Rollout != "r-other" || d.Held[1].Rollout != started[0] || !slices.Equal(d.Held[1].Hosts, []string{"web2", "web3"}) ||
 		d.Outcome != patchpilot.ScheduleSkipped || !strings.Contains(e.Message, "run due 2026-03-02 22:00 UTC skipped: not started") {
 		t.Errorf("day 2 event %q, data %+v", e.Message, d)
+	}
+	if d.Brief != "schedule nightly: run due 2026-03-02 22:00 UTC skipped: not started" {
+		t.Errorf("day 2 brief %q", d.Brief)
 	}
 	if n, ok := ClassifyEvent(e, nil, ""); !ok || n.Level != patchpilot.LevelWarning || n.Summary != "schedule nightly: run due 2026-03-02 22:00 UTC skipped: not started; "+
 		"unfinished rollouts hold every target: web1 in rollout r-other (held for a person), web2, web3 in rollout "+started[0]+" (pending)" {

@@ -171,14 +171,16 @@ const (
 // message says them), the rollout it started or the plan it proposed,
 // and the hosts unfinished rollouts held, a few by name.
 func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
-	s := strings.TrimSpace(e.Message)
+	// The run's message names the held hosts too, in full; the payload
+	// has it without them, so that the summary names a few and a run
+	// held by many rollouts stays one line. An event written before the
+	// payload had it names them in its message alone.
+	s, few := strings.TrimSpace(d.Brief), len(d.Held) > 0
+	if s == "" {
+		s, few = strings.TrimSpace(e.Message), false
+	}
 	if s == "" {
 		s = fmt.Sprintf("schedule %s: run %s", d.Schedule, words(string(d.Outcome)))
-	}
-	// The run's message names the held hosts too, in full; the summary
-	// names a few, so that a run held by many rollouts stays one line.
-	if i := strings.Index(s, heldMarker(d)); len(d.Held) > 0 && i > 0 {
-		s = strings.TrimRight(s[:i], ":; ")
 	}
 	if d.Outcome == patchpilot.ScheduleProposed && d.Plan != "" && !strings.Contains(s, d.Plan) {
 		s += "; proposed plan " + d.Plan
@@ -188,7 +190,7 @@ func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
 	} else if d.Plan != "" && !strings.Contains(s, d.Plan) {
 		s += "; plan " + d.Plan
 	}
-	if len(d.Held) == 0 {
+	if !few {
 		return s
 	}
 	var parts []string
@@ -202,10 +204,7 @@ func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
 		if len(names) > summaryHeldHosts {
 			names, more = names[:summaryHeldHosts], fmt.Sprintf(" and %d more", len(h.Hosts)-summaryHeldHosts)
 		}
-		state := words(string(h.State))
-		if patchpilot.Held(h.State, h.Reason) {
-			state = "held for a person"
-		}
+		state := words(patchpilot.HolderState(h.State, h.Reason))
 		parts = append(parts, fmt.Sprintf("%s%s in rollout %s (%s)", strings.Join(names, ", "), more, h.Rollout, state))
 	}
 	what := "left out hosts that unfinished rollouts hold: "
@@ -213,16 +212,6 @@ func scheduleSummary(e patchpilot.Event, d patchpilot.ScheduleRunData) string {
 		what = "unfinished rollouts hold every target: "
 	}
 	return s + "; " + what + strings.Join(parts, ", ")
-}
-
-// heldMarker is where the run's message begins to name the held hosts:
-// "left out N targets that unfinished rollouts hold" for a run that went
-// ahead, "not started: unfinished rollouts hold" for a skipped one.
-func heldMarker(d patchpilot.ScheduleRunData) string {
-	if d.Outcome == patchpilot.ScheduleSkipped {
-		return "unfinished rollouts hold every target"
-	}
-	return "left out "
 }
 
 // rolloutURL is the dashboard page of a rollout, at its approval form for

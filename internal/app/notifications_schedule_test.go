@@ -69,19 +69,42 @@ func TestClassifyScheduleRun(t *testing.T) {
 			level: patchpilot.LevelWarning, summary: "schedule nightly: missed the run"},
 		{name: "skipped", kind: patchpilot.EventScheduleFinished,
 			msg: head + "skipped: not started: unfinished rollouts hold every target: " + fullHeld + "; the next run plans them again",
-			d:   patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleSkipped, Held: held}, told: true,
+			d: patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleSkipped, Held: held,
+				Brief: head + "skipped: not started"}, told: true,
 			level: patchpilot.LevelWarning, summary: head + "skipped: not started; unfinished rollouts hold every target: " + heldPart},
 		{name: "launched with held", kind: patchpilot.EventScheduleFinished, rollout: "r-9",
 			msg: head + "launched: plan nightly-2026-03-01 over 4 hosts (low risk) handed over to start; left out 9 targets that unfinished rollouts hold: " + fullHeld,
-			d:   patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleLaunched, Plan: "nightly-2026-03-01", Held: held}, told: true,
+			d: patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleLaunched, Plan: "nightly-2026-03-01", Held: held,
+				Brief: head + "launched: plan nightly-2026-03-01 over 4 hosts (low risk) handed over to start"}, told: true,
 			level:   patchpilot.LevelInfo,
 			summary: head + "launched: plan nightly-2026-03-01 over 4 hosts (low risk) handed over to start; started rollout r-9; left out hosts that unfinished rollouts hold: " + heldPart,
 			url:     "https://pp.example.com/ui/rollouts/r-9"},
 		{name: "proposed with held", kind: patchpilot.EventScheduleFinished,
 			msg: head + "proposed: plan nightly-2026-03-01 over 4 hosts (high risk) proposed; left out 2 targets that unfinished rollouts hold: hosts web-1 and web-2 are in rollout r-1 (halted), which has not finished",
-			d:   patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleProposed, Plan: "nightly-2026-03-01", Held: held[:1]}, told: true,
+			d: patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleProposed, Plan: "nightly-2026-03-01", Held: held[:1],
+				Brief: head + "proposed: plan nightly-2026-03-01 over 4 hosts (high risk) proposed"}, told: true,
 			level:   patchpilot.LevelInfo,
 			summary: head + "proposed: plan nightly-2026-03-01 over 4 hosts (high risk) proposed; left out hosts that unfinished rollouts hold: web-1, web-2 in rollout r-1 (halted)"},
+		// The summary takes the run's words from the payload, whatever
+		// they say: a launcher's message that says "left out" too is
+		// kept whole.
+		{name: "launched with held, left out in the launcher's words", kind: patchpilot.EventScheduleFinished, rollout: "r-9",
+			msg: head + "launched: plan p over 4 hosts (low risk) handed over to start: the policy left out nothing; left out 2 targets that unfinished rollouts hold: " +
+				"hosts web-1 and web-2 are in rollout r-1 (halted), which has not finished",
+			d: patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleLaunched, Plan: "p", Held: held[:1],
+				Brief: head + "launched: plan p over 4 hosts (low risk) handed over to start: the policy left out nothing"}, told: true,
+			level: patchpilot.LevelInfo,
+			summary: head + "launched: plan p over 4 hosts (low risk) handed over to start: the policy left out nothing; started rollout r-9; " +
+				"left out hosts that unfinished rollouts hold: web-1, web-2 in rollout r-1 (halted)",
+			url: "https://pp.example.com/ui/rollouts/r-9"},
+		// An event written before the payload had the message without
+		// the held hosts is told by its message, which names them all,
+		// once.
+		{name: "held, recorded without a brief", kind: patchpilot.EventScheduleFinished,
+			msg: head + "proposed: plan p over 4 hosts (high risk) proposed; left out 2 targets that unfinished rollouts hold: hosts web-1 and web-2 are in rollout r-1 (halted), which has not finished",
+			d:   patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleProposed, Plan: "p", Held: held[:1]}, told: true,
+			level:   patchpilot.LevelInfo,
+			summary: head + "proposed: plan p over 4 hosts (high risk) proposed; left out 2 targets that unfinished rollouts hold: hosts web-1 and web-2 are in rollout r-1 (halted), which has not finished"},
 		{name: "launched", kind: patchpilot.EventScheduleFinished, rollout: "r-9", msg: head + "launched",
 			d: patchpilot.ScheduleRunData{Outcome: patchpilot.ScheduleLaunched, Plan: "p"}},
 		{name: "proposed", kind: patchpilot.EventScheduleFinished, msg: head + "proposed",
@@ -203,5 +226,28 @@ services:
 	}
 	if !slices.Contains(integrations.Topics(), patchpilot.TopicScheduleRun) || len(integrations.RolloutTopics()) != len(integrations.Topics())-1 {
 		t.Errorf("topics %v, rollout topics %v", integrations.Topics(), integrations.RolloutTopics())
+	}
+}
+
+// A plan's left-out reason and a schedule_run summary name a holder's
+// state alike: held for a person when it waits for one, its state (in
+// words) otherwise.
+func TestHeldReasonAndSummaryNameTheHolderAlike(t *testing.T) {
+	for _, c := range []struct {
+		h     patchpilot.HostsHolder
+		state string
+	}{
+		{patchpilot.HostsHolder{Rollout: "r-1", State: patchpilot.RolloutHalted, Reason: patchpilot.HeldReasonPrefix + ": no maintenance window opens", Hosts: []string{"web-1"}},
+			"held for a person"},
+		{patchpilot.HostsHolder{Rollout: "r-1", State: patchpilot.RolloutWaitingApproval, Hosts: []string{"web-1"}}, "waiting_approval"},
+	} {
+		if got, want := heldReason(c.h), "in rollout r-1 ("+c.state+"), which has not finished"; got != want {
+			t.Errorf("heldReason = %q, want %q", got, want)
+		}
+		d := patchpilot.ScheduleRunData{Schedule: "nightly", Outcome: patchpilot.ScheduleSkipped, Brief: "schedule nightly: run skipped: not started",
+			Held: heldData([]patchpilot.HostsHolder{c.h})}
+		if got, want := scheduleSummary(patchpilot.Event{}, d), d.Brief+"; unfinished rollouts hold every target: web-1 in rollout r-1 ("+words(c.state)+")"; got != want {
+			t.Errorf("summary %q, want %q", got, want)
+		}
 	}
 }

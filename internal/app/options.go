@@ -7,6 +7,7 @@ package app
 import (
 	"github.com/patchpilot/patchpilot/internal/integrations"
 	"github.com/patchpilot/patchpilot/internal/policy"
+	"io"
 
 	"log/slog"
 	"os"
@@ -100,6 +101,10 @@ type Options struct {
 	CurrentUser func() (*user.User, error)
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
+	// Notices is told what opening the database does that takes a while,
+	// such as compacting it after a migration freed most of it (the CLI
+	// gives its standard error). Default: nothing is told.
+	Notices io.Writer
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }

@@ -225,9 +225,11 @@ func (a *App) markCollectFailures(ctx context.Context, sums []patchpilot.HostSum
 }
 
 // collectFailures keeps what the inventory's collection failure events
-// can still tell a summary, read in id order up to after: for each host,
-// the events that no later event of the host outdates. An event is
-// outdated by a later one (a greater id) at the same time or after it:
+// can still tell a summary, read up to id after: for each host, the
+// events that no later event of the host outdates (first as the store's
+// LastCollectFailures lists them, then from the events appended since).
+// An event is outdated by a later one (a greater id) at the same time or
+// after it:
 // whatever the oldest facts' time since, the later one is at or after
 // since whenever the earlier one is, and it is the later. What is kept of
 // a host is so ordered by id ascending and time descending, and is one
@@ -248,7 +250,20 @@ func (c *collectFailures) mark(ctx context.Context, st patchpilot.Store, sums []
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byHost == nil {
-		c.byHost = map[string][]patchpilot.Event{}
+		// The first call reads what is kept from the store's index of
+		// each host's failures, instead of the whole log; the last
+		// failure kept is the last in the log (every host's last is
+		// kept), so the appends are read from there.
+		evs, err := st.LastCollectFailures(ctx)
+		if err != nil {
+			return err
+		}
+		byHost := map[string][]patchpilot.Event{}
+		for _, e := range evs {
+			byHost[e.Host] = append(byHost[e.Host], e)
+			c.after = max(c.after, e.ID)
+		}
+		c.byHost = byHost
 	}
 	for {
 		evs, err := st.Events(ctx, patchpilot.EventFilter{Kind: patchpilot.EventCollectFailed, AfterID: c.after, Limit: collectFailurePage})

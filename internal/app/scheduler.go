@@ -322,7 +322,7 @@ func (s *Scheduler) tick(ctx context.Context, sc Schedule) error {
 			} else {
 				r.Message += fmt.Sprintf(", and did not start again within %s of its time", s.o.Grace)
 			}
-			if err := s.finish(ctx, sc, r); err != nil {
+			if err := s.finish(ctx, sc, r, heldOut{}); err != nil {
 				return err
 			}
 		case r.Outcome == patchpilot.ScheduleWaiting:
@@ -347,7 +347,7 @@ func (s *Scheduler) tick(ctx context.Context, sc Schedule) error {
 		for _, w := range waiting {
 			w.Finished, w.Outcome = now, patchpilot.ScheduleMissed
 			w.Message = fmt.Sprintf("superseded by the run due %s: the maintenance window did not open before it", formatIn(due, sc))
-			if err := s.finish(ctx, sc, w); err != nil {
+			if err := s.finish(ctx, sc, w, heldOut{}); err != nil {
 				return err
 			}
 		}
@@ -497,7 +497,7 @@ func (s *Scheduler) execute(ctx context.Context, sc Schedule, r patchpilot.Sched
 		return err
 	}
 	var err error
-	var held []patchpilot.HostsHolder
+	var held heldOut
 	if sc.Kind == patchpilot.ScheduleInventory {
 		r.Outcome, r.Message, err = s.runInventory(ctx, sc)
 	} else {
@@ -512,28 +512,46 @@ func (s *Scheduler) execute(ctx context.Context, sc Schedule, r patchpilot.Sched
 	switch {
 	case err != nil:
 		r.Outcome, r.Message = patchpilot.ScheduleFailed, err.Error()
-		held = nil
+		held = heldOut{}
 		s.a.Options.Logger.Warn("scheduled run failed", "schedule", sc.Name, "due", r.Due, "err", err)
-	case len(held) > 0:
+	case len(held.holders) > 0:
 		s.a.Options.Logger.Warn("scheduled run left out targets that unfinished rollouts hold", "schedule", sc.Name, "due", r.Due,
-			"outcome", r.Outcome, "held", patchpilot.HeldHostsText(held))
+			"outcome", r.Outcome, "held", patchpilot.HeldHostsText(held.holders))
 	}
 	r.Finished = s.a.now()
 	// A run handed over when the scheduler stopped is still recorded.
-	return s.finish(context.WithoutCancel(ctx), sc, r, held...)
+	return s.finish(context.WithoutCancel(ctx), sc, r, held)
+}
+
+// heldOut is what a patch run left out because unfinished rollouts held
+// it.
+type heldOut struct {
+	holders []patchpilot.HostsHolder
+	// brief is the run's message without the held hosts (holders names
+	// them), which a notification names a few of.
+	brief string
 }
 
 // finish records how a run ended, and its event; held names the targets
-// unfinished rollouts held, which the run left out.
-func (s *Scheduler) finish(ctx context.Context, sc Schedule, r patchpilot.ScheduleRun, held ...patchpilot.HostsHolder) error {
+// unfinished rollouts held, which the run left out (none for a zero
+// heldOut). The event's message says everything the run's does; its
+// payload has the held hosts as data, and the message without them.
+func (s *Scheduler) finish(ctx context.Context, sc Schedule, r patchpilot.ScheduleRun, held heldOut) error {
 	if err := s.a.Store.UpdateScheduleRun(ctx, r); err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("schedule %s: run due %s %s", sc.Name, formatIn(r.Due, sc), strings.ReplaceAll(string(r.Outcome), "_", " "))
-	if r.Message != "" {
-		msg += ": " + r.Message
+	head := fmt.Sprintf("schedule %s: run due %s %s", sc.Name, formatIn(r.Due, sc), strings.ReplaceAll(string(r.Outcome), "_", " "))
+	line := func(m string) string {
+		if m == "" {
+			return head
+		}
+		return head + ": " + m
 	}
-	return s.event(ctx, patchpilot.EventScheduleFinished, sc, r, msg, func(d *patchpilot.ScheduleRunData) { d.Held = heldData(held) })
+	return s.event(ctx, patchpilot.EventScheduleFinished, sc, r, line(r.Message), func(d *patchpilot.ScheduleRunData) {
+		if len(held.holders) > 0 {
+			d.Held, d.Brief = heldData(held.holders), line(held.brief)
+		}
+	})
 }
 
 func (s *Scheduler) event(ctx context.Context, kind string, sc Schedule, r patchpilot.ScheduleRun, msg string, more func(*patchpilot.ScheduleRunData)) error {
@@ -608,9 +626,10 @@ func collectSummary(rep CollectReport) string {
 
 // runPatch collects (when the schedule names an inventory), selects the
 // updates, proposes a plan by the risk strategy and launches it. Targets
-// that unfinished rollouts hold are left out, and set in held; when they
-// hold every target, the run is skipped.
-func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.ScheduleRun, held *[]patchpilot.HostsHolder) (patchpilot.ScheduleOutcome, string, error) {
+// that unfinished rollouts hold are left out, and set in held with the
+// run's message without them; when they hold every target, the run is
+// skipped.
+func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.ScheduleRun, held *heldOut) (patchpilot.ScheduleOutcome, string, error) {
 	due := r.Due
 	var notes []string
 	if sc.Inventory != "" {
@@ -635,11 +654,9 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 		what := "the targets"
 		if len(holders) > 0 {
 			what = "the targets no unfinished rollout holds"
-			notes = append(notes, heldLeftOut(holders))
-			*held = holders
 		}
 		notes = append([]string{fmt.Sprintf("no pending update on %s matches updates (%s)", what, sc.Updates)}, notes...)
-		return patchpilot.ScheduleNothingToDo, strings.Join(notes, "; "), nil
+		return patchpilot.ScheduleNothingToDo, leaveOut(holders, held, notes), nil
 	}
 	// The targets held now are left out, and the run says so; a rollout
 	// that took the others meanwhile is found here too.
@@ -650,10 +667,6 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("propose a plan: %w", err)
-	}
-	if len(prop.HeldOut) > 0 {
-		notes = append(notes, heldLeftOut(prop.HeldOut))
-		*held = prop.HeldOut
 	}
 	p := prop.Plan
 	shape := fmt.Sprintf("# plan shape: %s risk\n", prop.Level)
@@ -707,13 +720,25 @@ func (s *Scheduler) runPatch(ctx context.Context, sc Schedule, r *patchpilot.Sch
 	if res.Message != "" {
 		head += ": " + res.Message
 	}
-	return outcome, strings.Join(append([]string{head}, notes...), "; "), nil
+	return outcome, leaveOut(prop.HeldOut, held, append([]string{head}, notes...)), nil
+}
+
+// leaveOut is the message of a patch run that went ahead without the
+// targets the holders hold: its parts, then which targets were left out.
+// It sets held to the holders and the message without them.
+func leaveOut(holders []patchpilot.HostsHolder, held *heldOut, parts []string) string {
+	msg := strings.Join(parts, "; ")
+	if len(holders) == 0 {
+		return msg
+	}
+	*held = heldOut{holders: holders, brief: msg}
+	return msg + "; " + heldLeftOut(holders)
 }
 
 // skipped is the outcome of a patch run whose every target an unfinished
 // rollout holds: no rollout over them could start.
-func skipped(holders []patchpilot.HostsHolder, held *[]patchpilot.HostsHolder, notes []string) (patchpilot.ScheduleOutcome, string, error) {
-	*held = holders
+func skipped(holders []patchpilot.HostsHolder, held *heldOut, notes []string) (patchpilot.ScheduleOutcome, string, error) {
+	*held = heldOut{holders: holders, brief: strings.Join(append([]string{"not started"}, notes...), "; ")}
 	msg := "not started: unfinished rollouts hold every target: " + patchpilot.HeldHostsText(holders) + "; the next run plans them again"
 	return patchpilot.ScheduleSkipped, strings.Join(append([]string{msg}, notes...), "; "), nil
 }

@@ -455,6 +455,36 @@ func checkSettings(file, what string, n *yaml.Node) error {
 	return nil
 }
 
+// SecretEnvs names the environment variables the integration's secrets
+// are read from (its {env: VARIABLE} settings, nested ones too), in the
+// order written, each once. It reads no secret.
+func (s Spec) SecretEnvs() []string {
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			if len(n.Content) > 0 && secretShaped(n) {
+				if e := valueOf(n, "env"); e != n && e.Kind == yaml.ScalarNode && e.Value != "" && !slices.Contains(out, e.Value) {
+					out = append(out, e.Value)
+				}
+				return
+			}
+			for i := 1; i < len(n.Content); i += 2 {
+				walk(n.Content[i])
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+	}
+	if s.Node != nil {
+		walk(s.Node)
+	}
+	return out
+}
+
 // secretShaped reports whether a mapping has only the keys of a Secret
 // (env, file): other mappings with an env key (a CMDB's label mapping,
 // say) are the type's to check.

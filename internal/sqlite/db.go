@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -45,9 +46,10 @@ type DB struct {
 	read  *sql.DB // read-only connections
 	now   func() time.Time
 
-	readOnly          bool // opened by OpenReadOnly
-	noSync            bool // see WithNoSync
-	missingDirIsEmpty bool // see MissingDirIsEmpty
+	readOnly          bool      // opened by OpenReadOnly
+	noSync            bool      // see WithNoSync
+	missingDirIsEmpty bool      // see MissingDirIsEmpty
+	notices           io.Writer // see WithNotices
 
 	stmts      stmtCache  // prepared statements of the hottest queries
 	updateIDs  updateIDs  // ids of distinct pending updates (pending_updates)
@@ -63,6 +65,14 @@ type Option func(*DB)
 // fix time. The default is time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(db *DB) { db.now = now }
+}
+
+// WithNotices sets where Open says what it does that takes a while and
+// that a person waiting on it should know of: compacting the file after a
+// migration freed most of it (see compactAfterMigration). The default says
+// nothing.
+func WithNotices(w io.Writer) Option {
+	return func(db *DB) { db.notices = w }
 }
 
 // WithNoSync makes commits return without waiting for the disk

@@ -165,6 +165,12 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 	if err != nil {
 		return nil, wrap(err, "list events")
 	}
+	return scanEvents(rows, "list events")
+}
+
+// scanEvents reads the rows of a query of the events' columns in the order
+// Events selects them, and closes them; what names the read in errors.
+func scanEvents(rows *sql.Rows, what string) ([]patchpilot.Event, error) {
 	defer rows.Close()
 	out := []patchpilot.Event{}
 	for rows.Next() {
@@ -172,10 +178,11 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 		var at string
 		var data *string
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Kind, &e.Host, &e.Rollout, &e.Message, &data); err != nil {
-			return nil, wrap(err, "list events")
+			return nil, wrap(err, "%s", what)
 		}
+		var err error
 		if e.Time, err = parseTime(at); err != nil {
-			return nil, wrap(err, "list events")
+			return nil, wrap(err, "%s", what)
 		}
 		if data != nil {
 			e.Data = json.RawMessage(*data)
@@ -183,7 +190,7 @@ func (db *DB) Events(ctx context.Context, filter patchpilot.EventFilter) ([]patc
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "list events")
+		return nil, wrap(err, "%s", what)
 	}
 	return out, nil
 }
@@ -218,4 +225,38 @@ func (db *DB) eventsTimeIndex(ctx context.Context, f patchpilot.EventFilter) (st
 		return "events_kind_time", nil
 	}
 	return "events_time", nil
+}
+
+// lastCollectFailures finds, for each host that ever failed a collection,
+// its last failure (the greatest id), and then, while an earlier one is
+// dated after every later one kept (a clock set back), the last of those:
+// each step is one look-up in the indexes of 0023 (a host's failures by id,
+// and by time), as is each next host, so the log itself is read for the
+// events found alone.
+const lastCollectFailures = `WITH RECURSIVE
+	failed(host) AS (
+		SELECT min(host) FROM events INDEXED BY events_collect_failed WHERE kind = '` + patchpilot.EventCollectFailed + `'
+		UNION ALL
+		SELECT (SELECT min(host) FROM events INDEXED BY events_collect_failed WHERE kind = '` + patchpilot.EventCollectFailed + `' AND host > failed.host)
+		FROM failed WHERE failed.host IS NOT NULL),
+	kept(host, id, time) AS (
+		SELECT f.host, e.id, e.time FROM failed f
+		JOIN events e ON e.id = (SELECT max(id) FROM events INDEXED BY events_collect_failed
+			WHERE kind = '` + patchpilot.EventCollectFailed + `' AND host = f.host)
+		WHERE f.host IS NOT NULL
+		UNION ALL
+		SELECT k.host, e.id, e.time FROM kept k
+		JOIN events e ON e.id = (SELECT max(id) FROM events INDEXED BY events_collect_failed_time
+			WHERE kind = '` + patchpilot.EventCollectFailed + `' AND host = k.host AND time > k.time))
+	SELECT id, time, actor, kind, host, rollout, message, data FROM events WHERE id IN (SELECT id FROM kept) ORDER BY id`
+
+// LastCollectFailures lists the collection failures that no later failure
+// of the same host outdates, as patchpilot.EventStore says, through the
+// indexes of the failures by host (see lastCollectFailures).
+func (db *DB) LastCollectFailures(ctx context.Context) ([]patchpilot.Event, error) {
+	rows, err := db.read.QueryContext(ctx, lastCollectFailures)
+	if err != nil {
+		return nil, wrap(err, "last collection failures")
+	}
+	return scanEvents(rows, "last collection failures")
 }

@@ -92,6 +92,7 @@ func (db *DB) applyMigrations(ctx context.Context, migrations []migration) error
 	if err := db.checkNotNewer(applied, len(migrations)); err != nil {
 		return err
 	}
+	rewrote := false
 	for _, m := range migrations {
 		if applied[m.version] {
 			continue
@@ -99,6 +100,12 @@ func (db *DB) applyMigrations(ctx context.Context, migrations []migration) error
 		if err := db.applyMigration(ctx, m); err != nil {
 			return err
 		}
+		// A migration that drops a table has moved its rows elsewhere
+		// (or let them go): its pages are free.
+		rewrote = rewrote || strings.Contains(strings.ToUpper(m.sql), "DROP TABLE")
+	}
+	if rewrote {
+		return db.compactAfterMigration(ctx)
 	}
 	return nil
 }

@@ -31,14 +31,7 @@ func TestMigrationPendingUpdateIDs(t *testing.T) {
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
 	}
-	openAtVersion(t, filepath.Join(dir, "old.db"), 20)
-	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "old.db")+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.SetMaxOpenConns(1)
-	steps := []string{
-		`ATTACH DATABASE '` + filepath.Join(dir, "new.db") + `' AS src`,
+	rows, distinct := oldSchemaStore(t, dir, 20, "updates", []string{
 		`INSERT INTO hosts SELECT * FROM src.hosts`,
 		`INSERT INTO fact_snapshots SELECT * FROM src.fact_snapshots`,
 		`INSERT INTO snapshot_packages (snapshot_id, seq, name, version, arch, source_name, source_version, status)
@@ -51,25 +44,9 @@ func TestMigrationPendingUpdateIDs(t *testing.T) {
 			SELECT r.snapshot_id, r.seq, p.package, p.arch, p.source_package, p.installed_version,
 				p.candidate_version, p.origin, p.security, p.advisories
 			FROM src.snapshot_update_refs r JOIN src.pending_updates p ON p.id = r.update_id`,
-		`DETACH DATABASE src`,
-	}
-	for _, q := range steps {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	var rows, distinct int
-	if err := old.QueryRow(`SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT package, arch, source_package,
+	}, `SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT package, arch, source_package,
 		installed_version, candidate_version, origin, security, advisories FROM snapshot_updates))
-		FROM snapshot_updates`).Scan(&rows, &distinct); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if rows == 0 || distinct >= rows {
-		t.Fatalf("the old store has %d updates, %d distinct: want updates that hosts share", rows, distinct)
-	}
+		FROM snapshot_updates`)
 
 	db, err := Open(ctx, filepath.Join(dir, "old.db"))
 	if err != nil {
@@ -123,17 +100,43 @@ func TestMigrationPendingUpdateIDs(t *testing.T) {
 // snapshots only when it commits: after a rollback, the update is stored
 // again rather than referred to by an id that no longer exists.
 func TestUpdateIDsKeptOnlyOnCommit(t *testing.T) {
+	f := patchpilot.Facts{Host: "a", CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), UpdatesKnown: true,
+		Updates: []patchpilot.Update{{Package: "web", InstalledVersion: "1", CandidateVersion: "2"}}}
+	// The same update in a batch, then on its own.
+	db, _ := idsKeptOnlyOnCommit(t, f, func(db *DB) *idCache[updateKey] { return &db.updateIDs },
+		func(e *encodedFacts) map[updateKey]int64 { return e.found })
+	got, err := db.PendingUpdates(context.Background(), patchpilot.UpdateFilter{})
+	if err != nil || len(got) != 1 || got[0].Package != "web" || got[0].CandidateVersion != "2" {
+		t.Errorf("PendingUpdates = %+v, %v", got, err)
+	}
+	var n int
+	if err := db.read.QueryRow(`SELECT count(*) FROM pending_updates`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d distinct updates stored (%v), want 1", n, err)
+	}
+}
+
+// idsKeptOnlyOnCommit saves f, one snapshot of host f.Host with one
+// distinct row (an update or a package), in a transaction that rolls back
+// and checks that the id it found for that row (found) is not kept in the
+// store's cache (cache); then it saves f again, later, in a batch and on
+// its own, and then on each of the other hosts. It returns the store, for
+// the caller to check what reads back, and the facts last saved.
+func idsKeptOnlyOnCommit[K comparable](t *testing.T, f patchpilot.Facts, cache func(*DB) *idCache[K],
+	found func(*encodedFacts) map[K]int64, others ...string) (*DB, patchpilot.Facts) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "a"}}); err != nil {
+	t.Cleanup(func() { db.Close() })
+	hosts := []patchpilot.Host{{Name: f.Host}}
+	for _, h := range others {
+		hosts = append(hosts, patchpilot.Host{Name: h})
+	}
+	if err := db.UpsertHosts(ctx, hosts); err != nil {
 		t.Fatal(err)
 	}
-	f := patchpilot.Facts{Host: "a", CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), UpdatesKnown: true,
-		Updates: []patchpilot.Update{{Package: "web", InstalledVersion: "1", CandidateVersion: "2"}}}
 	e, err := encodeFacts(f)
 	if err != nil {
 		t.Fatal(err)
@@ -149,15 +152,14 @@ func TestUpdateIDsKeptOnlyOnCommit(t *testing.T) {
 	if failed == nil {
 		t.Fatal("the transaction did not fail")
 	}
-	if len(e.found) != 1 {
-		t.Fatalf("the transaction found %d ids, want 1", len(e.found))
+	if len(found(e)) != 1 {
+		t.Fatalf("the transaction found %d ids, want 1", len(found(e)))
 	}
-	for k := range e.found {
-		if _, ok := db.updateIDs.get(k); ok {
+	for k := range found(e) {
+		if _, ok := cache(db).get(k); ok {
 			t.Errorf("a rolled-back transaction's id is kept")
 		}
 	}
-	// The same update in another host's batch, then on its own.
 	f.CollectedAt = f.CollectedAt.Add(time.Hour)
 	if errs, err := db.SaveFactsBatch(ctx, []patchpilot.FactsSave{{Facts: &f}}); err != nil || errs[0] != nil {
 		t.Fatalf("SaveFactsBatch: %v %v", errs, err)
@@ -166,12 +168,44 @@ func TestUpdateIDsKeptOnlyOnCommit(t *testing.T) {
 	if err := db.SaveFacts(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.PendingUpdates(ctx, patchpilot.UpdateFilter{})
-	if err != nil || len(got) != 1 || got[0].Package != "web" || got[0].CandidateVersion != "2" {
-		t.Errorf("PendingUpdates = %+v, %v", got, err)
+	for _, h := range others {
+		f.Host = h
+		if err := db.SaveFacts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var n int
-	if err := db.read.QueryRow(`SELECT count(*) FROM pending_updates`).Scan(&n); err != nil || n != 1 {
-		t.Errorf("%d distinct updates stored (%v), want 1", n, err)
+	return db, f
+}
+
+// oldSchemaStore makes dir/old.db, a store of schema version, holding the
+// rows of dir/new.db (a store of this schema) that the statements copy
+// from it, attached as src. count reads how many rows of what the
+// migration makes distinct the old store holds, and how many distinct
+// ones: the store must hold some that hosts share (what names them).
+func oldSchemaStore(t *testing.T, dir string, version int, what string, copies []string, count string) (rows, distinct int) {
+	t.Helper()
+	path := filepath.Join(dir, "old.db")
+	openAtVersion(t, path, version)
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer old.Close()
+	old.SetMaxOpenConns(1)
+	steps := append([]string{`ATTACH DATABASE '` + filepath.Join(dir, "new.db") + `' AS src`}, copies...)
+	for _, q := range append(steps, `DETACH DATABASE src`) {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := old.QueryRow(count).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || distinct >= rows {
+		t.Fatalf("the old store has %d %s, %d distinct: want %s that hosts share", rows, what, distinct, what)
+	}
+	return rows, distinct
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -52,14 +51,7 @@ func TestMigrationInstalledPackageIDs(t *testing.T) {
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
 	}
-	openAtVersion(t, filepath.Join(dir, "old.db"), 21)
-	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "old.db")+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.SetMaxOpenConns(1)
-	steps := []string{
-		`ATTACH DATABASE '` + filepath.Join(dir, "new.db") + `' AS src`,
+	rows, distinct := oldSchemaStore(t, dir, 21, "packages", []string{
 		`INSERT INTO hosts SELECT * FROM src.hosts`,
 		`INSERT INTO fact_snapshots SELECT * FROM src.fact_snapshots`,
 		`INSERT INTO pending_updates SELECT * FROM src.pending_updates`,
@@ -69,24 +61,8 @@ func TestMigrationInstalledPackageIDs(t *testing.T) {
 			SELECT r.snapshot_id, r.seq, p.name, p.version, p.arch, p.source_name, p.source_version, p.status
 			FROM src.snapshot_package_refs r JOIN src.installed_packages p ON p.id = r.package_id`,
 		`INSERT INTO package_sources SELECT DISTINCT name, source_name FROM snapshot_packages`,
-		`DETACH DATABASE src`,
-	}
-	for _, q := range steps {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	var rows, distinct int
-	if err := old.QueryRow(`SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT name, version, arch, source_name,
-		source_version, status FROM snapshot_packages)) FROM snapshot_packages`).Scan(&rows, &distinct); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if rows == 0 || distinct >= rows {
-		t.Fatalf("the old store has %d packages, %d distinct: want packages that hosts share", rows, distinct)
-	}
+	}, `SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT name, version, arch, source_name,
+		source_version, status FROM snapshot_packages)) FROM snapshot_packages`)
 
 	db, err := Open(ctx, filepath.Join(dir, "old.db"))
 	if err != nil {
@@ -153,54 +129,12 @@ func TestMigrationInstalledPackageIDs(t *testing.T) {
 // package is stored again rather than referred to by an id that no longer
 // exists.
 func TestPackageIDsKeptOnlyOnCommit(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.UpsertHosts(ctx, []patchpilot.Host{{Name: "a"}, {Name: "b"}}); err != nil {
-		t.Fatal(err)
-	}
 	f := patchpilot.Facts{Host: "a", CollectedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), PackagesKnown: true,
 		Packages: []patchpilot.Package{{Name: "web", Version: "1", SourceName: "web-src"}}}
-	e, err := encodeFacts(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	failed := db.inTx(ctx, func(tx *sql.Tx) error {
-		stmts := newTxStmts(tx)
-		defer stmts.close()
-		if err := insertFacts(ctx, stmts, &db.updateIDs, &db.packageIDs, e); err != nil {
-			return err
-		}
-		return patchpilot.Errorf(patchpilot.EINVALID, "rolled back on purpose")
-	}, "save")
-	if failed == nil {
-		t.Fatal("the transaction did not fail")
-	}
-	if len(e.foundPackages) != 1 {
-		t.Fatalf("the transaction found %d ids, want 1", len(e.foundPackages))
-	}
-	for k := range e.foundPackages {
-		if _, ok := db.packageIDs.get(k); ok {
-			t.Errorf("a rolled-back transaction's id is kept")
-		}
-	}
 	// The same package in a batch, then on its own, then on another host.
-	f.CollectedAt = f.CollectedAt.Add(time.Hour)
-	if errs, err := db.SaveFactsBatch(ctx, []patchpilot.FactsSave{{Facts: &f}}); err != nil || errs[0] != nil {
-		t.Fatalf("SaveFactsBatch: %v %v", errs, err)
-	}
-	f.CollectedAt = f.CollectedAt.Add(time.Hour)
-	if err := db.SaveFacts(ctx, f); err != nil {
-		t.Fatal(err)
-	}
-	f.Host = "b"
-	if err := db.SaveFacts(ctx, f); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.LatestPackagesOf(ctx, []string{"web"})
+	db, f := idsKeptOnlyOnCommit(t, f, func(db *DB) *idCache[packageKey] { return &db.packageIDs },
+		func(e *encodedFacts) map[packageKey]int64 { return e.foundPackages }, "b")
+	got, err := db.LatestPackagesOf(context.Background(), []string{"web"})
 	want := map[string][]patchpilot.Package{"a": f.Packages, "b": f.Packages}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("LatestPackagesOf = %+v, %v; want %+v", got, err, want)

@@ -170,23 +170,28 @@ func sqlStates(keep func(patchpilot.RolloutState) bool) string {
 	return strings.Join(q, ", ")
 }
 
-// finalStates are the states RolloutState.Final is true for, as SQL.
-var finalStates = sqlStates(patchpilot.RolloutState.Final)
+// unfinishedStates are the states RolloutState.Final is false for, as
+// SQL. A condition on the unfinished rollouts names them (state IN) so
+// that it is looked up in an index of the state rather than tested on
+// every rollout.
+var unfinishedStates = sqlStates(func(st patchpilot.RolloutState) bool { return !st.Final() })
 
 // holdsHosts is patchpilot.HoldsHosts as an SQL condition on the state
 // and reason columns of the rollouts table named t: the state is not
 // final, or it is one a rollout can be held in for a person and the
-// reason says so.
+// reason says so. The states it may hold in are named in one list, so
+// that the rollouts in them are looked up in rollouts_holding (0023),
+// which holds the columns the holders' reads need: neither the rollouts
+// in other states nor a rollout's row, with its plan, is read.
 func holdsHosts(t string) string {
 	held := sqlStates(func(st patchpilot.RolloutState) bool {
 		return st.Final() && patchpilot.Held(st, patchpilot.HeldReasonPrefix)
 	})
-	cond := t + `.state NOT IN (` + finalStates + `)`
-	if held != "" {
-		cond = `(` + cond + ` OR (` + t + `.state IN (` + held + `) AND substr(` + t + `.reason, 1, ` +
-			strconv.Itoa(len(patchpilot.HeldReasonPrefix)) + `) = '` + patchpilot.HeldReasonPrefix + `'))`
+	if held == "" {
+		return t + `.state IN (` + unfinishedStates + `)`
 	}
-	return cond
+	return `(` + t + `.state IN (` + unfinishedStates + `, ` + held + `) AND (` + t + `.state NOT IN (` + held + `) OR substr(` + t +
+		`.reason, 1, ` + strconv.Itoa(len(patchpilot.HeldReasonPrefix)) + `) = '` + patchpilot.HeldReasonPrefix + `'))`
 }
 
 // hostsFree refuses a rollout that would change a host another rollout
@@ -294,7 +299,7 @@ func (db *DB) Rollouts(ctx context.Context, f patchpilot.RolloutFilter) ([]patch
 		args = append(args, string(f.State))
 	}
 	if f.Active {
-		where = append(where, `state NOT IN (`+finalStates+`)`)
+		where = append(where, `state IN (`+unfinishedStates+`)`)
 	}
 	if !f.Since.IsZero() {
 		if !storable(f.Since) {

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) patchpilot.Store) {
 	t.Run("Advisories", s.testAdvisories)
 	t.Run("Events", s.testEvents)
 	t.Run("EventsUntil", s.testEventsUntil)
+	t.Run("LastCollectFailures", s.testLastCollectFailures)
 	t.Run("SLAExposures", s.testSLAExposures)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("Canceled", s.testCanceled)
