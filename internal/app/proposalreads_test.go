@@ -187,7 +187,7 @@ func TestReadAheadProposesAsSequential(t *testing.T) {
 
 // TestReadAheadFailsAsSequential checks that a proposal read ahead fails
 // with the error the steps reading one after the other give, whichever
-// fleet-wide read fails.
+// fleet-wide read fails, also when a step before that read fails first.
 func TestReadAheadFailsAsSequential(t *testing.T) {
 	ctx, a, _, cat := variedPlanFleet(t)
 	savedFrom, savedAhead := fleetReadFrom, readAhead
@@ -195,14 +195,17 @@ func TestReadAheadFailsAsSequential(t *testing.T) {
 	fleetReadFrom = 200
 	st := &readCountStore{Store: a.Store, reads: map[string]int{}}
 	a.Store = st
+	// A pin of an unknown version and a selector of no host fail before
+	// some of the reads made ahead: those must not fail the proposal.
 	patches := []patchpilot.PatchSpec{
 		{Packages: []patchpilot.PackagePin{{Name: cat[0].Package, Version: cat[0].New}}},
 		{SecurityAll: true},
+		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: "9.9-1"}}},
 	}
 	for _, fail := range []string{"FleetInventory", "LatestPackagesOf", "PendingUpdates", "Outcomes", "Outcomes of a package",
 		"Connections", "QuarantineClearances", "ActiveModel"} {
 		for _, patch := range patches {
-			for _, selector := range []string{"", "role=web"} {
+			for _, selector := range []string{"", "role=web", "role=nosuch"} {
 				st.fail = fail
 				readAhead = false
 				_, wantErr := coldApp(a).ProposePlan(ctx, patch, selector)
