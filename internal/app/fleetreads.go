@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/patchpilot/patchpilot"
+	"github.com/patchpilot/patchpilot/internal/risk"
 )
 
 // fleetReads are the fleet-wide reads of one plan of one patch, each made
@@ -22,6 +23,16 @@ type fleetReads struct {
 	graph    *patchpilot.DependencyGraph
 
 	hostsRead, headsRead, sumsRead, packagesRead, updatesRead bool
+
+	// updatesByHost is updates by host, in their order: worked out once.
+	updatesByHost map[string][]patchpilot.HostUpdate
+
+	// The model and the quarantines read ahead (proposalReads): each is
+	// taken by the first call that would read it, and later calls read
+	// afresh, as each call reads them without fleetReads.
+	model           *risk.Model
+	quarantines     []Quarantine
+	quarantinesRead bool
 
 	// headAt and sumAt are each host's place in heads and sums, by name.
 	headAt, sumAt map[string]int
@@ -193,4 +204,45 @@ func (a *App) fleetGraph(ctx context.Context, fr *fleetReads) (*patchpilot.Depen
 		fr.graph = &g
 	}
 	return &g, nil
+}
+
+// fleetUpdatesByHost is fleetPatchUpdates by host, each host's in their
+// order.
+func (a *App) fleetUpdatesByHost(ctx context.Context, patch patchpilot.PatchSpec, fr *fleetReads) (map[string][]patchpilot.HostUpdate, error) {
+	if fr != nil && fr.updatesByHost != nil {
+		return fr.updatesByHost, nil
+	}
+	us, err := a.fleetPatchUpdates(ctx, patch, fr)
+	if err != nil {
+		return nil, err
+	}
+	byHost := map[string][]patchpilot.HostUpdate{}
+	for _, u := range us {
+		byHost[u.Host] = append(byHost[u.Host], u)
+	}
+	if fr != nil {
+		fr.updatesByHost = byHost
+	}
+	return byHost, nil
+}
+
+// fleetModel is Model's model: the one read ahead, the first time.
+func (a *App) fleetModel(ctx context.Context, fr *fleetReads) (*risk.Model, error) {
+	if fr != nil && fr.model != nil {
+		m := fr.model
+		fr.model = nil
+		return m, nil
+	}
+	m, _, err := a.Model(ctx)
+	return m, err
+}
+
+// fleetQuarantines is Quarantines: those read ahead, the first time.
+func (a *App) fleetQuarantines(ctx context.Context, fr *fleetReads) ([]Quarantine, error) {
+	if fr != nil && fr.quarantinesRead {
+		qs := fr.quarantines
+		fr.quarantines, fr.quarantinesRead = nil, false
+		return qs, nil
+	}
+	return a.Quarantines(ctx)
 }

@@ -77,6 +77,12 @@ func (a *App) Quarantines(ctx context.Context) ([]Quarantine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.quarantinesOf(ctx, outs)
+}
+
+// quarantinesOf is Quarantines from the stored outcomes without gate
+// results, already read (they are only read here).
+func (a *App) quarantinesOf(ctx context.Context, outs []patchpilot.Outcome) ([]Quarantine, error) {
 	clears, err := a.Store.QuarantineClearances(ctx)
 	if err != nil {
 		return nil, err
@@ -314,7 +320,7 @@ func (a *App) markQuarantined(ctx context.Context, res *AssessResult) error {
 // patch would install is quarantined: the pins, or for every pending
 // security update each host's candidates.
 func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec, targets []planner.HostView, fr *fleetReads) ([]QuarantinedHost, error) {
-	qs, err := a.Quarantines(ctx)
+	qs, err := a.fleetQuarantines(ctx, fr)
 	if err != nil || len(qs) == 0 {
 		return nil, err
 	}
@@ -325,13 +331,8 @@ func (a *App) quarantinedTargets(ctx context.Context, patch patchpilot.PatchSpec
 	// Many targets: their security updates in one fleet-wide read.
 	var fleetUpdates map[string][]patchpilot.HostUpdate
 	if patch.SecurityAll && len(targets) > fleetReadFrom {
-		us, err := a.fleetPatchUpdates(ctx, patch, fr)
-		if err != nil {
+		if fleetUpdates, err = a.fleetUpdatesByHost(ctx, patch, fr); err != nil {
 			return nil, err
-		}
-		fleetUpdates = map[string][]patchpilot.HostUpdate{}
-		for _, u := range us {
-			fleetUpdates[u.Host] = append(fleetUpdates[u.Host], u)
 		}
 	}
 	var out []QuarantinedHost

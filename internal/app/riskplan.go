@@ -41,7 +41,7 @@ func (a *App) AssessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hos
 
 // assessPatchOn is AssessPatchOn with the fleet-wide reads made through fr.
 func (a *App) assessPatchOn(ctx context.Context, patch patchpilot.PatchSpec, hosts []string, fr *fleetReads) (PatchRisk, error) {
-	m, _, err := a.Model(ctx)
+	m, err := a.fleetModel(ctx, fr)
 	if err != nil {
 		return PatchRisk{}, err
 	}
@@ -177,14 +177,11 @@ func (a *App) readPatchFleet(ctx context.Context, patch patchpilot.PatchSpec, fr
 	if err != nil {
 		return nil, err
 	}
-	updates, err := a.fleetPatchUpdates(ctx, patch, fr)
+	updates, err := a.fleetUpdatesByHost(ctx, patch, fr)
 	if err != nil {
 		return nil, err
 	}
-	pf := &patchFleet{contexts: contexts, updates: map[string][]patchpilot.HostUpdate{}}
-	for _, u := range updates {
-		pf.updates[u.Host] = append(pf.updates[u.Host], u)
-	}
+	pf := &patchFleet{contexts: contexts, updates: updates}
 	if !patch.SecurityAll {
 		if pf.packages, err = a.pinnedPackages(ctx, patch, fr); err != nil {
 			return nil, err

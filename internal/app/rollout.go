@@ -328,10 +328,11 @@ type ProposeOptions struct {
 // ProposePlanWith is ProposePlan with options.
 func (a *App) ProposePlanWith(ctx context.Context, patch patchpilot.PatchSpec, selector string, o ProposeOptions) (PlanProposal, error) {
 	// Over a large fleet each fleet-wide read is made once for the whole
-	// proposal; those of the inventory alone (hosts, facts, summaries) are
-	// kept between proposals while it is unchanged. The plan itself is
-	// worked out afresh each time.
-	fr, err := a.keptFleetReads(ctx)
+	// proposal, those independent of one another at the same time; those
+	// of the inventory alone (hosts, facts, summaries) are kept between
+	// proposals while it is unchanged. The plan itself is worked out
+	// afresh each time.
+	fr, err := a.proposalReads(ctx, patch, selector)
 	if err != nil {
 		return PlanProposal{}, err
 	}
@@ -534,13 +535,9 @@ func (a *App) baselineInput(ctx context.Context, patch patchpilot.PatchSpec, tar
 	var fleetUpdates map[string][]patchpilot.HostUpdate
 	var fleetFacts map[string]*patchpilot.Facts
 	if len(targets) > fleetReadFrom {
-		us, err := a.fleetPatchUpdates(ctx, patch, fr)
-		if err != nil {
+		var err error
+		if fleetUpdates, err = a.fleetUpdatesByHost(ctx, patch, fr); err != nil {
 			return in, err
-		}
-		fleetUpdates = map[string][]patchpilot.HostUpdate{}
-		for _, u := range us {
-			fleetUpdates[u.Host] = append(fleetUpdates[u.Host], u)
 		}
 		heads, err := a.fleetFacts(ctx, fr)
 		if err != nil {
