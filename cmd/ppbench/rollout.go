@@ -38,7 +38,9 @@ import (
 
 	"github.com/patchpilot/patchpilot"
 	"github.com/patchpilot/patchpilot/internal/lab"
+	"github.com/patchpilot/patchpilot/internal/orchestrator"
 	"github.com/patchpilot/patchpilot/internal/osfamily/debian"
+	"github.com/patchpilot/patchpilot/internal/pkgmgr/systemdrun"
 )
 
 // The update the benchmark rolls out, and the version it starts from.
@@ -60,6 +62,7 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var c config
 	fs := labFlags("ppbench rollout", &c, "lab hosts (at least 9: waves of 1, 2, 5 and the rest)", "/var/lib/patchpilot/bench-rollout-lab", "127.0.60", rolloutSides, stderr)
 	warmup := fs.Bool("warmup", true, "run each side once, untimed, before the timed runs (a lab kept from an earlier invocation is warm already)")
+	baseline := fs.String("baseline", "", "a second patchpilot binary (an earlier build, say) timed as the side \"baseline\" in the same invocation, on its own database")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -96,10 +99,14 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	b.baseline = *baseline
 	all := []side{
-		{name: "patchpilot", run: b.patchpilot},
+		{name: "patchpilot", run: func(ctx context.Context) (time.Duration, error) { return b.patchpilot(ctx, "patchpilot", c.binary) }},
 		{name: "ansible", run: b.ansible},
 		{name: "openssh", run: b.openssh},
+	}
+	if *baseline != "" {
+		all = append(all, side{name: "baseline", run: func(ctx context.Context) (time.Duration, error) { return b.patchpilot(ctx, "baseline", *baseline) }})
 	}
 	var active []side
 	for _, s := range all {
@@ -122,7 +129,7 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%s (warm-up): %w", s.name, err)
 		}
 	}
-	b.phases = nil
+	b.phases, b.floorWaves = map[string][]wavePhases{}, nil
 	times := map[string][]time.Duration{}
 	for i := 0; i < c.runs; i++ {
 		for j := range active {
@@ -144,26 +151,31 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := b.reset(ctx); err != nil {
 		return fmt.Errorf("final reset: %w", err)
 	}
-	reportRollout(stdout, c, active, times, b.phases)
+	reportRollout(stdout, c, active, times, b.phases, b.floorWaves)
 	return nil
 }
 
 // rolloutBench holds what the sides share: the lab, the work directory
 // and patchpilot's per-phase times of each run.
 type rolloutBench struct {
-	c      config
-	l      *lab.Lab
-	work   string
-	hosts  []patchpilot.Host
-	db     string
-	inv    string
-	plan   string
-	pb     string
-	phases []wavePhases
+	c     config
+	l     *lab.Lab
+	work  string
+	hosts []patchpilot.Host
+	db    string
+	// baseline is -baseline's binary, if any; its database is db+".baseline".
+	baseline string
+	inv      string
+	plan     string
+	pb       string
+	// phases holds each patchpilot side's per-phase times of each run;
+	// floorWaves the floor's time of each wave, per run.
+	phases     map[string][]wavePhases
+	floorWaves [][]time.Duration
 }
 
 func newRolloutBench(c config, l *lab.Lab, work string) (*rolloutBench, error) {
-	b := &rolloutBench{c: c, l: l, work: work, hosts: l.Hosts(), db: filepath.Join(work, "rollout.db"),
+	b := &rolloutBench{c: c, l: l, work: work, hosts: l.Hosts(), db: filepath.Join(work, "rollout.db"), phases: map[string][]wavePhases{},
 		inv: filepath.Join(work, "inventory.ini"), plan: filepath.Join(work, "plan.yaml"), pb: filepath.Join(work, "rollout.yml")}
 	// A critical host always waits for a person's approval; the
 	// benchmark drives the rollout without one, so its critical host
@@ -286,8 +298,23 @@ func (b *rolloutBench) reset(ctx context.Context) error {
 	if err := b.checkAll(ctx, rolloutFrom); err != nil {
 		return err
 	}
-	_, err = timed(ctx, b.pp(ctx, "inventory", "collect", "-i", b.inv, "--known-hosts", b.l.KnownHostsFile(), "-o", "json"))
-	return err
+	for _, bin := range b.binaries() {
+		if _, err := timed(ctx, b.ppWith(ctx, bin.path, bin.db, "inventory", "collect", "-i", b.inv, "--known-hosts", b.l.KnownHostsFile(), "-o", "json")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type ppBinary struct{ path, db string }
+
+// binaries are the patchpilot binaries timed, each with its own database.
+func (b *rolloutBench) binaries() []ppBinary {
+	bins := []ppBinary{{b.c.binary, b.db}}
+	if b.baseline != "" {
+		bins = append(bins, ppBinary{b.baseline, b.db + ".baseline"})
+	}
+	return bins
 }
 
 // checkAll checks that dpkg has the version installed on every host.
@@ -307,15 +334,25 @@ func (b *rolloutBench) checkAll(ctx context.Context, version string) error {
 // pp is a patchpilot command on the benchmark's own database, with a
 // private home so that no user configuration applies.
 func (b *rolloutBench) pp(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, b.c.binary, append([]string{"--db", b.db}, args...)...)
+	return b.ppWith(ctx, b.c.binary, b.db, args...)
+}
+
+// ppWith is pp with another binary and database.
+func (b *rolloutBench) ppWith(ctx context.Context, binary, db string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--db", db}, args...)...)
 	home := filepath.Join(b.work, "home")
 	cmd.Env = []string{"HOME=" + home, "XDG_DATA_HOME=" + filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "PATH=" + os.Getenv("PATH"), "USER=root"}
 	return cmd
 }
 
-func (b *rolloutBench) patchpilot(ctx context.Context) (time.Duration, error) {
-	cmd := b.pp(ctx, "rollout", "start", b.plan, "--known-hosts", b.l.KnownHostsFile())
+func (b *rolloutBench) patchpilot(ctx context.Context, name, binary string) (time.Duration, error) {
+	db := b.db
+	if name == "baseline" {
+		db += ".baseline"
+	}
+	pp := func(ctx context.Context, args ...string) *exec.Cmd { return b.ppWith(ctx, binary, db, args...) }
+	cmd := pp(ctx, "rollout", "start", b.plan, "--known-hosts", b.l.KnownHostsFile())
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -329,12 +366,12 @@ func (b *rolloutBench) patchpilot(ctx context.Context) (time.Duration, error) {
 	if !ok {
 		return d, fmt.Errorf("patchpilot rollout start did not print the rollout id first:\n%s", tail(out.String(), 1000))
 	}
-	ph, err := b.wavePhases(ctx, strings.TrimSpace(id))
+	ph, err := b.wavePhases(ctx, pp, strings.TrimSpace(id))
 	if err != nil {
 		return d, err
 	}
 	ph.timeline(start, start.Add(d))
-	b.phases = append(b.phases, ph)
+	b.phases[name] = append(b.phases[name], ph)
 	return d, nil
 }
 
@@ -350,12 +387,14 @@ func (b *rolloutBench) ansible(ctx context.Context) (time.Duration, error) {
 func (b *rolloutBench) openssh(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	rest := b.hosts
+	var waves []time.Duration
 	for i, n := range rolloutWaves {
 		if i == len(rolloutWaves)-1 || n > len(rest) {
 			n = len(rest)
 		}
 		wave := rest[:n]
 		rest = rest[n:]
+		began := time.Now()
 		err := eachHost(wave, func(h patchpilot.Host) error {
 			_, err := timed(ctx, b.ssh(ctx, h, installScript(h, rolloutTo, false)))
 			return err
@@ -363,7 +402,9 @@ func (b *rolloutBench) openssh(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return time.Since(start), err
 		}
+		waves = append(waves, time.Since(began))
 	}
+	b.floorWaves = append(b.floorWaves, waves)
 	return time.Since(start), nil
 }
 
@@ -381,6 +422,12 @@ type wavePhases struct {
 	stages      []stageSpan
 	startup     time.Duration
 	finish      time.Duration
+	// The apply on the biggest wave's hosts (medians over its hosts),
+	// from the transient unit's files on each host: from the apply's
+	// state event to the job's start (its command line written), the
+	// job's own run (to its exit status written), and from its end to
+	// the host's next state event (when the controller learnt of it).
+	applyStart, applyRun, applySeen time.Duration
 }
 
 type stageSpan struct {
@@ -402,7 +449,7 @@ var phaseNames = []string{"preflight", "snapshot", "apply", "verify"}
 
 // wavePhases reads a rollout's status and events and times the phases of
 // its biggest wave's hosts from their state events.
-func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, error) {
+func (b *rolloutBench) wavePhases(ctx context.Context, pp func(context.Context, ...string) *exec.Cmd, id string) (wavePhases, error) {
 	var st struct {
 		State  string `json:"state"`
 		Stages []struct {
@@ -412,7 +459,7 @@ func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, e
 			} `json:"hosts"`
 		} `json:"stages"`
 	}
-	out, err := b.pp(ctx, "rollout", "status", id, "-o", "json").Output()
+	out, err := pp(ctx, "rollout", "status", id, "-o", "json").Output()
 	if err != nil {
 		return wavePhases{}, fmt.Errorf("rollout status %s: %v", id, err)
 	}
@@ -432,7 +479,7 @@ func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, e
 	for _, h := range st.Stages[big].Hosts {
 		wave[h.Name] = true
 	}
-	out, err = b.pp(ctx, "rollout", "events", id, "-o", "json").Output()
+	out, err = pp(ctx, "rollout", "events", id, "-o", "json").Output()
 	if err != nil {
 		return wavePhases{}, fmt.Errorf("rollout events %s: %v", id, err)
 	}
@@ -441,6 +488,9 @@ func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, e
 		return wavePhases{}, fmt.Errorf("rollout events %s: %v", id, err)
 	}
 	w := phasesOf(evs, wave)
+	if err := b.applyOnHost(ctx, id, st.Stages[big].Hosts, evs, &w); err != nil {
+		return wavePhases{}, err
+	}
 	for _, e := range evs {
 		if w.first.IsZero() || e.Time.Before(w.first) {
 			w.first = e.Time
@@ -463,6 +513,69 @@ func (b *rolloutBench) wavePhases(ctx context.Context, id string) (wavePhases, e
 		w.stages[k].end = e.Time
 	}
 	return w, nil
+}
+
+// applyOnHost reads, on each host of the biggest wave, when the apply's
+// transient job wrote its command line (its start) and its exit status
+// (its end), and times them against the host's state events.
+func (b *rolloutBench) applyOnHost(ctx context.Context, id string, hosts []struct {
+	Name string `json:"name"`
+}, evs []patchpilot.Event, w *wavePhases) error {
+	byName := map[string]patchpilot.Host{}
+	for _, h := range b.hosts {
+		byName[h.Name] = h
+	}
+	var mu sync.Mutex
+	var starts, runs, seen []time.Duration
+	var wave []patchpilot.Host
+	for _, h := range hosts {
+		wave = append(wave, byName[h.Name])
+	}
+	err := eachHost(wave, func(h patchpilot.Host) error {
+		unit := systemdrun.LogDir + "/" + orchestrator.UnitName(id, h.Name, "apply")
+		out, err := b.ssh(ctx, h, fmt.Sprintf("date -r %s +%%s.%%N && date -r %s +%%s.%%N", shellQuote(unit+".cmd"), shellQuote(unit+".rc"))).Output()
+		if err != nil {
+			return fmt.Errorf("%s: the apply job's files: %v", h.Name, err)
+		}
+		var at [2]time.Time
+		for i, line := range strings.Fields(string(out)) {
+			if i > 1 {
+				break
+			}
+			var sec, nsec int64
+			if _, err := fmt.Sscanf(line, "%d.%d", &sec, &nsec); err != nil {
+				return fmt.Errorf("%s: the apply job's files: %q: %v", h.Name, line, err)
+			}
+			at[i] = time.Unix(sec, nsec)
+		}
+		var applied, next time.Time
+		for _, e := range evs {
+			if e.Kind != patchpilot.EventHostState || e.Host != h.Name {
+				continue
+			}
+			if strings.HasPrefix(e.Message, h.Name+" "+string(patchpilot.HostApply)) {
+				applied = e.Time
+			} else if !applied.IsZero() && next.IsZero() && e.Time.After(applied) {
+				next = e.Time
+			}
+		}
+		if applied.IsZero() || next.IsZero() || at[1].IsZero() {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		starts = append(starts, at[0].Sub(applied))
+		runs = append(runs, at[1].Sub(at[0]))
+		seen = append(seen, next.Sub(at[1]))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(runs) > 0 {
+		w.applyStart, w.applyRun, w.applySeen = median(starts), median(runs), median(seen)
+	}
+	return nil
 }
 
 // phasesOf times each host's phases from its state events: a phase lasts
@@ -505,7 +618,7 @@ func phasesOf(evs []patchpilot.Event, wave map[string]bool) wavePhases {
 	return w
 }
 
-func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.Duration, phases []wavePhases) {
+func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.Duration, phases map[string][]wavePhases, floorWaves [][]time.Duration) {
 	fmt.Fprintf(w, "rollout of %s %s -> %s to %d lab hosts in waves %v (bake 0, HTTP check after each host), %d runs each\n\n",
 		rolloutPkg, rolloutFrom, rolloutTo, c.hosts, rolloutWaves, c.runs)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -526,11 +639,26 @@ func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.name, m.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), ratio)
 	}
 	tw.Flush()
-	if len(phases) == 0 {
-		return
+	if len(times["baseline"]) > 0 {
+		fmt.Fprintf(w, "\nbaseline: %.2fx the floor", float64(median(times["baseline"]))/float64(median(times["openssh"])))
+		if len(times["ansible"]) > 0 {
+			fmt.Fprintf(w, ", %.2fx faster than ansible", float64(median(times["ansible"]))/float64(median(times["baseline"])))
+		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\npatchpilot's biggest wave (%d hosts), per host (median over hosts, then over runs):\n\n", phases[0].hosts)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, name := range []string{"patchpilot", "baseline"} {
+		if len(phases[name]) > 0 {
+			reportPhases(w, name, phases[name], floorWaves)
+		}
+	}
+}
+
+// reportPhases prints a patchpilot side's phases: its biggest wave per
+// host, the apply on the host, and its whole run next to the floor's
+// waves.
+func reportPhases(w io.Writer, name string, phases []wavePhases, floorWaves [][]time.Duration) {
+	fmt.Fprintf(w, "\n%s's biggest wave (%d hosts), per host (median over hosts, then over runs):\n\n", name, phases[0].hosts)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tmedian\tmin\tmax")
 	row := func(name string, get func(wavePhases) time.Duration) {
 		var ds []time.Duration
@@ -543,9 +671,12 @@ func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.
 	for _, p := range phaseNames {
 		row(p, func(w wavePhases) time.Duration { return w.phase[p] })
 	}
+	row("  apply event to job start", func(w wavePhases) time.Duration { return w.applyStart })
+	row("  job run (apt on the host)", func(w wavePhases) time.Duration { return w.applyRun })
+	row("  job end to next event", func(w wavePhases) time.Duration { return w.applySeen })
 	row("wave (wall)", func(w wavePhases) time.Duration { return w.wall })
 	tw.Flush()
-	fmt.Fprintf(w, "\npatchpilot's whole run, from its events (median over runs):\n\n")
+	fmt.Fprintf(w, "\n%s's whole run, from its events (median over runs), and the floor's waves:\n\n", name)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "span\tmedian\tmin\tmax")
 	row("start to first event", func(w wavePhases) time.Duration { return w.startup })
@@ -556,6 +687,14 @@ func reportRollout(w io.Writer, c config, sides []side, times map[string][]time.
 			}
 			return 0
 		})
+		if len(floorWaves) > 0 && k < len(floorWaves[0]) {
+			var ds []time.Duration
+			for _, f := range floorWaves {
+				ds = append(ds, f[k])
+			}
+			lo, hi := spread(ds)
+			fmt.Fprintf(tw, "  floor %s\t%s\t%s\t%s\n", st.name, median(ds).Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
+		}
 	}
 	row("last state event to exit", func(w wavePhases) time.Duration { return w.finish })
 	tw.Flush()

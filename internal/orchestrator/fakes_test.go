@@ -59,7 +59,9 @@ type fleet struct {
 	unreachable map[string]bool
 	// drops makes a host's next connections and commands fail as
 	// unreachable, one count each, then answer again.
-	drops      map[string]int
+	drops map[string]int
+	// dialed holds every connection made to each host, in order.
+	dialed     map[string][]*fakeRunner
 	applyFails map[string]bool // apply installs the new version, then exits non-zero (a failed postinst)
 	// applyRefused makes apply exit non-zero before changing anything,
 	// as apt does when it refuses a transaction.
@@ -86,7 +88,7 @@ type fleet struct {
 }
 
 func newFleet(hosts ...string) *fleet {
-	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{}, drops: map[string]int{},
+	f := &fleet{installed: map[string]map[string]string{}, boot: map[string]int{}, unreachable: map[string]bool{}, drops: map[string]int{}, dialed: map[string][]*fakeRunner{},
 		applyFails: map[string]bool{}, applyRefused: map[string]bool{}, rbFails: map[string]bool{}, needsReboot: map[string]bool{},
 		checks: map[string]int{}, applies: map[string]int{}, inflight: map[string]bool{}, maxInflight: map[string]int{}, roles: map[string]string{},
 		removals: map[string][]string{}, commands: map[string]int{}}
@@ -131,19 +133,24 @@ func (f *fleet) Dial(_ context.Context, h patchpilot.Host) (patchpilot.Runner, e
 	if f.unreachable[h.Name] || f.drop(h.Name) {
 		return nil, patchpilot.Errorf(patchpilot.EUNREACHABLE, "host %s: connection timed out", h.Name)
 	}
-	return &fakeRunner{f: f, host: h.Name}, nil
+	r := &fakeRunner{f: f, host: h.Name}
+	f.dialed[h.Name] = append(f.dialed[h.Name], r)
+	return r, nil
 }
 
 type fakeRunner struct {
 	f    *fleet
 	host string
+	// lost makes every command on this connection fail as a lost
+	// connection; closed records its Close. Both are guarded by f.mu.
+	lost, closed bool
 }
 
 func (r *fakeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
 	f := r.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.unreachable[r.host] || f.drop(r.host) {
+	if f.unreachable[r.host] || r.lost || f.drop(r.host) {
 		return patchpilot.Result{}, patchpilot.Errorf(patchpilot.EUNREACHABLE, "host %s: connection lost", r.host)
 	}
 	switch strings.Join(cmd.Args, " ") {
@@ -170,7 +177,12 @@ func (r *fakeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.
 	return patchpilot.Result{ExitCode: 127}, nil
 }
 
-func (r *fakeRunner) Close() error { return nil }
+func (r *fakeRunner) Close() error {
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	r.closed = true
+	return nil
+}
 
 // fakePM implements patchpilot.PackageManager on the fleet.
 type fakePM struct{ f *fleet }

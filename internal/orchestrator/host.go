@@ -31,6 +31,9 @@ type job struct {
 	rebootNeed bool
 	since      time.Time
 	deps       dependentConns
+	// keptConn is true while runner is the connection the host's
+	// preparation kept open, not yet used at the host's turn.
+	keptConn bool
 }
 
 // stepError ends a host's pipeline in a state with a reason.
@@ -117,7 +120,13 @@ func succeededReason(hr patchpilot.HostRun) string {
 	return "installed " + strings.Join(parts, ", ")
 }
 
+// dial connects to the host: on the connection its preparation kept open
+// (prepare.go) when there is one, else on a new one.
 func (j *job) dial(ctx context.Context) error {
+	if r := j.rn.preparedConn(ctx, j.hr.Host); r != nil {
+		j.runner, j.keptConn = r, true
+		return nil
+	}
 	r, err := j.rn.e.Dialer.Dial(ctx, j.host)
 	if err != nil {
 		return classify("connect", err)

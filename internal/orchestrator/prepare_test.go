@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,20 @@ type preparingPM struct {
 	beforeApply func(host string)
 }
 
+// lost fails a call on a connection the test marked lost.
+func (p *preparingPM) lost(r patchpilot.Runner) error {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	if r.(*fakeRunner).lost {
+		return patchpilot.Errorf(patchpilot.EUNREACHABLE, "host %s: connection lost", hostOf(r))
+	}
+	return nil
+}
+
 func (p *preparingPM) PreflightInputs(_ context.Context, r patchpilot.Runner) (string, int64, error) {
+	if err := p.lost(r); err != nil {
+		return "", 0, err
+	}
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
 	h := hostOf(r)
@@ -30,16 +44,25 @@ func (p *preparingPM) PreflightInputs(_ context.Context, r patchpilot.Runner) (s
 }
 
 func (p *preparingPM) Preflight(ctx context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, o patchpilot.PreflightOptions) (patchpilot.PreflightReport, error) {
+	if err := p.lost(r); err != nil {
+		return patchpilot.PreflightReport{}, err
+	}
 	p.f.record("preflight " + hostOf(r))
 	return p.fakePM.Preflight(ctx, r, pins, o)
 }
 
 func (p *preparingPM) Snapshot(ctx context.Context, r patchpilot.Runner, plan patchpilot.PreflightReport) (patchpilot.PackageSnapshot, error) {
+	if err := p.lost(r); err != nil {
+		return patchpilot.PackageSnapshot{}, err
+	}
 	p.f.record("snapshot " + hostOf(r))
 	return p.fakePM.Snapshot(ctx, r, plan)
 }
 
 func (p *preparingPM) Apply(ctx context.Context, r patchpilot.Runner, pins []patchpilot.PackagePin, o patchpilot.ApplyOptions) (patchpilot.ApplyReport, error) {
+	if err := p.lost(r); err != nil {
+		return patchpilot.ApplyReport{}, err
+	}
 	if p.beforeApply != nil {
 		p.beforeApply(hostOf(r))
 	}
@@ -62,10 +85,15 @@ stages:
 // second wave has had its preflight (failing the test after a minute), so
 // that the preparation surely overlaps the first wave's change.
 func preparingEnv(t *testing.T, n int) (*env, *preparingPM, string) {
+	return preparingEnvOf(t, n, twoWaves)
+}
+
+// preparingEnvOf is preparingEnv with another plan of two waves.
+func preparingEnvOf(t *testing.T, n int, plan string) (*env, *preparingPM, string) {
 	e := newEnv(t, hostsNamed(n))
 	pm := &preparingPM{fakePM: fakePM{e.f}, inputs: map[string]int{}}
 	e.e.PackageManagers = func(patchpilot.OSFamily) (patchpilot.PackageManager, error) { return pm, nil }
-	id := e.start(twoWaves)
+	id := e.start(plan)
 	first := e.stageHosts(id, "wave_1")[0]
 	later := e.stageHosts(id, "wave_2")
 	var once sync.Once
@@ -173,6 +201,9 @@ func TestHaltLeavesPreparedHostsUnchanged(t *testing.T) {
 			t.Errorf("%s: %s, want skipped", h, s)
 		}
 	}
+	if _, open := e.f.connections(); len(open) > 0 {
+		t.Errorf("connections left open to %v: the prepared hosts' kept connections must close when the rollout halts", open)
+	}
 }
 
 // A prepared host whose dry run's inputs change before its turn (an apt
@@ -201,5 +232,103 @@ func TestPreparedPreflightRunsAgainWhenItsInputsChange(t *testing.T) {
 		if n := len(slices.DeleteFunc(e.f.entries("preflight "), func(s string) bool { return s != h })); n != want {
 			t.Errorf("%s: %d preflights, want %d", h, n, want)
 		}
+	}
+}
+
+// connections returns how many connections each host had and whether any
+// was left open.
+func (f *fleet) connections() (dials map[string]int, open []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dials = map[string]int{}
+	for h, rs := range f.dialed {
+		dials[h] = len(rs)
+		for _, r := range rs {
+			if !r.closed {
+				open = append(open, h)
+			}
+		}
+	}
+	return dials, open
+}
+
+// A prepared host's turn runs on the connection its preparation kept
+// open: one connection per host in all, each closed at the end.
+func TestPreparedConnectionServesTheHostsTurn(t *testing.T) {
+	e, _, id := preparingEnv(t, 5)
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("rollout state = %s, want succeeded", got)
+	}
+	dials, open := e.f.connections()
+	for _, h := range e.stageHosts(id, "wave_2") {
+		if dials[h] != 1 {
+			t.Errorf("%s: %d connections, want 1 (the preparation's, kept for its turn)", h, dials[h])
+		}
+		if e.states(id)[h] != patchpilot.HostSucceeded {
+			t.Errorf("%s: %s, want succeeded", h, e.states(id)[h])
+		}
+	}
+	if len(open) > 0 {
+		t.Errorf("connections left open to %v", open)
+	}
+}
+
+// At most the stage's parallel connections are kept open ahead of it:
+// the other prepared hosts connect again at their turn.
+func TestPreparedConnectionsAreBoundedByTheStagesParallel(t *testing.T) {
+	plan := strings.Replace(twoWaves, "parallel: 4", "parallel: 2", 1)
+	e, _, id := preparingEnvOf(t, 5, plan)
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("rollout state = %s, want succeeded", got)
+	}
+	dials, open := e.f.connections()
+	once := 0
+	for _, h := range e.stageHosts(id, "wave_2") {
+		switch dials[h] {
+		case 1:
+			once++
+		case 2:
+		default:
+			t.Errorf("%s: %d connections, want 1 or 2", h, dials[h])
+		}
+	}
+	if once != 2 {
+		t.Errorf("%d hosts served by their preparation's connection, want 2 (the stage's parallel): %v", once, dials)
+	}
+	if len(open) > 0 {
+		t.Errorf("connections left open to %v", open)
+	}
+}
+
+// A kept connection lost before the host's turn is replaced by a new one:
+// the host is not taken for unreachable, its preflight runs again (the
+// fingerprint could not be read) and it succeeds.
+func TestLostPreparedConnectionIsReplaced(t *testing.T) {
+	e, pm, id := preparingEnv(t, 4)
+	later := e.stageHosts(id, "wave_2")
+	lost := later[0]
+	wait := pm.beforeApply
+	pm.beforeApply = func(h string) {
+		wait(h)
+		if h == e.stageHosts(id, "wave_1")[0] {
+			e.f.mu.Lock()
+			for _, r := range e.f.dialed[lost] {
+				r.lost = true
+			}
+			e.f.mu.Unlock()
+		}
+	}
+	if got := e.run(id); got != patchpilot.RolloutSucceeded {
+		t.Fatalf("rollout state = %s, want succeeded", got)
+	}
+	dials, open := e.f.connections()
+	if dials[lost] != 2 || e.states(id)[lost] != patchpilot.HostSucceeded {
+		t.Errorf("%s: %d connections, %s; want 2 (the lost one replaced) and succeeded", lost, dials[lost], e.states(id)[lost])
+	}
+	if n := len(slices.DeleteFunc(e.f.entries("preflight "), func(s string) bool { return s != lost })); n != 2 {
+		t.Errorf("%s: %d preflights, want 2 (ahead, and again on the new connection)", lost, n)
+	}
+	if len(open) > 0 {
+		t.Errorf("connections left open to %v", open)
 	}
 }

@@ -46,7 +46,10 @@ func (j *job) preflight(ctx context.Context) error {
 	var rep patchpilot.PreflightReport
 	ahead := false
 	if len(j.pins) > 0 {
-		rep, ahead = j.preparedPreflight(ctx)
+		var err error
+		if rep, ahead, err = j.preparedPreflight(ctx); err != nil {
+			return err
+		}
 	}
 	note := ""
 	if ahead {

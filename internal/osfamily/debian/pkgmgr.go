@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchpilot/patchpilot"
@@ -232,18 +233,48 @@ func (pm *PackageManager) Snapshot(ctx context.Context, r patchpilot.Runner, pla
 	if len(names) == 0 {
 		return snap, nil
 	}
-	// The host's real state, not the plan's: it may have changed since.
-	installed, err := pm.Installed(ctx, r, names)
-	if err != nil {
-		return snap, err
-	}
+	// Three things are independent and go at once, each on its own
+	// session: the installed versions (the host's real state, not the
+	// plan's: it may have changed since), the packages' architectures
+	// (which name their .deb files; asked of every package, used for the
+	// installed ones) and the artifact directory. Artifacts are secured
+	// once all three are in.
 	dir := pm.artifactDir()
-	if res, err := r.Run(ctx, patchpilot.Command{Args: []string{"mkdir", "-p", "-m", "0700", "--", dir}, Privileged: true, Timeout: commandTimeout}); err != nil {
-		return snap, err
-	} else if res.ExitCode != 0 {
-		return snap, patchpilot.CommandError(patchpilot.Command{Args: []string{"mkdir"}}, res)
+	var (
+		installed    map[string]string
+		instErr      error
+		mkdir        patchpilot.Result
+		mkdirErr     error
+		archs        = make([]string, len(names))
+		archErrs     = make([]error, len(names))
+		wg           sync.WaitGroup
+		mkdirCommand = patchpilot.Command{Args: []string{"mkdir", "-p", "-m", "0700", "--", dir}, Privileged: true, Timeout: commandTimeout}
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		installed, instErr = pm.Installed(ctx, r, names)
+	}()
+	go func() {
+		defer wg.Done()
+		mkdir, mkdirErr = r.Run(ctx, mkdirCommand)
+	}()
+	go func() {
+		defer wg.Done()
+		for i, name := range names {
+			archs[i], archErrs[i] = pm.arch(ctx, r, name)
+		}
+	}()
+	wg.Wait()
+	if instErr != nil {
+		return snap, instErr
 	}
-	for _, name := range names {
+	if mkdirErr != nil {
+		return snap, mkdirErr
+	} else if mkdir.ExitCode != 0 {
+		return snap, patchpilot.CommandError(patchpilot.Command{Args: []string{"mkdir"}}, mkdir)
+	}
+	for i, name := range names {
 		v := installed[name]
 		snap.Versions[name] = v
 		if v == "" {
@@ -252,7 +283,10 @@ func (pm *PackageManager) Snapshot(ctx context.Context, r patchpilot.Runner, pla
 		if err := ValidVersion(v); err != nil {
 			return snap, err
 		}
-		file, err := pm.secure(ctx, r, dir, name, v)
+		if archErrs[i] != nil {
+			return snap, archErrs[i]
+		}
+		file, err := pm.secure(ctx, r, dir, name, v, archs[i])
 		if err != nil {
 			return snap, err
 		}
@@ -265,13 +299,9 @@ func (pm *PackageManager) Snapshot(ctx context.Context, r patchpilot.Runner, pla
 	return snap, nil
 }
 
-// secure keeps a .deb of name=version in dir and returns its path, or ""
-// when no source has it.
-func (pm *PackageManager) secure(ctx context.Context, r patchpilot.Runner, dir, name, version string) (string, error) {
-	arch, err := pm.arch(ctx, r, name)
-	if err != nil {
-		return "", err
-	}
+// secure keeps a .deb of name=version (of architecture arch) in dir and
+// returns its path, or "" when no source has it.
+func (pm *PackageManager) secure(ctx context.Context, r patchpilot.Runner, dir, name, version, arch string) (string, error) {
 	downloaded := path.Join(dir, DebFileName(name, version, arch))
 	repacked := path.Join(dir, RepackFileName(name, version, arch))
 	// Already kept?

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,6 +207,7 @@ func TestRollbackArgs(t *testing.T) {
 // fakeRunner answers commands by their first words that match, and records
 // every command it ran.
 type fakeRunner struct {
+	mu      sync.Mutex
 	answers []fakeAnswer
 	ran     []string
 }
@@ -217,6 +219,8 @@ type fakeAnswer struct {
 }
 
 func (f *fakeRunner) Run(_ context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	line := cmd.String()
 	f.ran = append(f.ran, line)
 	for _, a := range f.answers {
@@ -305,5 +309,73 @@ func TestPreflightSaysWhyAptNeverRan(t *testing.T) {
 	want := []string{"apt-get check failed: exit status 127: sudo: command not found", "the dry run failed: exit status 127: sudo: command not found"}
 	if !slices.Equal(rep.Problems, want) {
 		t.Errorf("problems:\n%q\nwant\n%q\n(ran %q)", rep.Problems, want, f.ran)
+	}
+}
+
+// barrierRunner holds the commands matching each of wait until all of them
+// are in flight together (answering the others at once), then answers
+// from its fakeRunner; one held alone for ten seconds fails.
+type barrierRunner struct {
+	fakeRunner
+	wait []string
+	mu   sync.Mutex
+	seen map[string]bool
+	all  chan struct{}
+}
+
+func (b *barrierRunner) Run(ctx context.Context, cmd patchpilot.Command) (patchpilot.Result, error) {
+	line := cmd.String()
+	if i := slices.IndexFunc(b.wait, func(w string) bool { return strings.Contains(line, w) }); i >= 0 {
+		b.mu.Lock()
+		if !b.seen[b.wait[i]] {
+			b.seen[b.wait[i]] = true
+			if len(b.seen) == len(b.wait) {
+				close(b.all)
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.all:
+		case <-time.After(10 * time.Second):
+			return patchpilot.Result{}, patchpilot.Errorf(patchpilot.EUNREACHABLE, "%s ran alone", line)
+		}
+	}
+	return b.fakeRunner.Run(ctx, cmd)
+}
+
+// The snapshot asks for the installed versions and the architectures and
+// creates the artifact directory at the same time, then finds the
+// artifact kept, exactly as one after another would.
+func TestSnapshotReadsAtOnce(t *testing.T) {
+	const dir = "/var/lib/patchpilot/artifacts"
+	b := &barrierRunner{
+		fakeRunner: fakeRunner{answers: []fakeAnswer{
+			{"dpkg-query -W -f ${Package}", patchpilot.Result{Stdout: []byte("pp-demo-web\t1:1.0.0\tii \n")}, ""},
+			{"dpkg-query -W -f ${Architecture}", patchpilot.Result{Stdout: []byte("amd64\n")}, ""},
+			{"mkdir", patchpilot.Result{}, ""},
+			{"dpkg-deb -f " + dir + "/pp-demo-web_1%3a1.0.0_amd64.deb", patchpilot.Result{Stdout: []byte("Package: pp-demo-web\nVersion: 1:1.0.0\n")}, ""},
+		}},
+		wait: []string{"${Package}", "${Architecture}", "mkdir"},
+		seen: map[string]bool{},
+		all:  make(chan struct{}),
+	}
+	plan := patchpilot.PreflightReport{Changes: []patchpilot.PackageChange{
+		{Name: "pp-demo-web", From: "1:1.0.0", To: "1:1.1.0"},
+		{Name: "pp-new", To: "2.0"}, // not installed: its rollback removes it
+	}}
+	snap, err := (&PackageManager{}).Snapshot(context.Background(), b, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Artifacts["pp-demo-web"]; got != dir+"/pp-demo-web_1%3a1.0.0_amd64.deb" {
+		t.Errorf("artifact: got %q (ran %q)", got, b.ran)
+	}
+	if v, ok := snap.Versions["pp-new"]; !ok || v != "" || snap.Versions["pp-demo-web"] != "1:1.0.0" || len(snap.Missing) > 0 {
+		t.Errorf("versions %v, missing %v; want pp-demo-web 1:1.0.0 and pp-new new", snap.Versions, snap.Missing)
+	}
+	for _, c := range b.ran {
+		if strings.Contains(c, "download") || strings.Contains(c, "dpkg-repack") {
+			t.Errorf("secured again although kept: %s", c)
+		}
 	}
 }

@@ -20,8 +20,10 @@ import (
 // Defaults.
 const (
 	// LogDir holds, per unit, NAME.cmd (the command line, one argument a
-	// line), NAME.log (its output) and NAME.rc (its exit status, written
-	// last and atomically, so its presence means the job finished).
+	// line), NAME.log (its output), NAME.rc (its exit status, written
+	// last and atomically, so its presence means the job finished) and
+	// NAME.lock (locked by the job while it runs, so that a wait on the
+	// host blocks on the lock instead of polling).
 	LogDir = "/var/lib/patchpilot/logs"
 	// DefaultPollInterval is how often Wait looks for the exit status.
 	DefaultPollInterval = 500 * time.Millisecond
@@ -36,14 +38,19 @@ const (
 	ExitTimedOut = 124
 )
 
-// wrapper is the job's main process: it records the command line, runs the
-// command under timeout(1) with its output in the log, then records the
-// exit status atomically. It is a constant: every value reaches it as a
-// positional argument, never as shell text.
+// wrapper is the job's main process: it takes the job's lock (held until
+// it exits, after the exit status is written; the command itself does not
+// inherit it, so a daemon a maintainer script leaves behind cannot keep
+// it), records the command line, runs the command under timeout(1) with
+// its output in the log, then records the exit status atomically. A host
+// without flock(1) runs the job all the same, unlocked: waits on it poll.
+// It is a constant: every value reaches it as a positional argument,
+// never as shell text.
 const wrapper = `d=$1 u=$2 t=$3; shift 3
 mkdir -p "$d" || exit 1
+command exec 9>>"$d/$u.lock" && { flock -n 9 2>/dev/null || :; }
 printf '%s\n' "$@" > "$d/$u.cmd.tmp" && mv "$d/$u.cmd.tmp" "$d/$u.cmd"
-timeout -k 60 "$t" "$@" > "$d/$u.log" 2>&1 </dev/null
+timeout -k 60 "$t" "$@" > "$d/$u.log" 2>&1 </dev/null 9>&-
 rc=$?
 echo "$rc" > "$d/$u.rc.tmp" && mv "$d/$u.rc.tmp" "$d/$u.rc"
 exit "$rc"`
@@ -140,10 +147,19 @@ func StatusCommand(unit string) patchpilot.Command {
 
 // waitScript waits on the host, for at most $3 ticks of 50ms, until the
 // job's exit status file appears or its unit is no longer running, then
-// prints what statusScript prints. It looks for the file every tick and
+// prints what statusScript prints. A job that holds its lock (see wrapper)
+// is waited for on the lock: the wait costs nothing while the job runs and
+// ends the moment the job's main process exits, its exit status written.
+// Without a held lock (a job started by an older wrapper, or just
+// starting, a host without flock(1)) it looks for the file every tick and
 // asks systemd about the unit every tenth tick, so a finished job is seen
-// within 50ms of its end, in one round trip. It is a constant.
+// within 50ms of its end, in one round trip; a lock wait that ran out
+// (flock's status 75) leaves no ticks to poll. It is a constant.
 const waitScript = `d=$1 u=$2 n=$3 i=0
+if [ ! -f "$d/$u.rc" ] && [ -f "$d/$u.lock" ] && [ "$n" -gt 0 ] && command -v flock >/dev/null 2>&1; then
+flock -s -E 75 -w "$(printf '%d.%02d' $((n / 20)) $((n % 20 * 5)))" "$d/$u.lock" true 2>/dev/null
+[ $? -ne 75 ] || i=$n
+fi
 while [ ! -f "$d/$u.rc" ] && [ "$i" -lt "$n" ]; do
 if [ $((i % 10)) -eq 0 ]; then
 case $(systemctl show -p ActiveState --value "$u.service" 2>/dev/null) in

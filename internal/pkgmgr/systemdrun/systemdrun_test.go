@@ -155,3 +155,92 @@ func TestWaitDoesNotSpinOnAnEarlyAnswer(t *testing.T) {
 		t.Errorf("%d waits in %s; want at most %d, one per half poll interval", n, time.Since(began).Round(time.Millisecond), most)
 	}
 }
+
+// TestWaitBlocksOnTheJobsLock runs the job's real wrapper and WaitCommand's
+// script against it, with a systemctl that says the unit is active and a
+// sleep that counts its calls: while the job runs the wait blocks on the
+// job's lock, polling nothing (no sleep, no systemctl), and prints the exit
+// status once the job ends; a wait whose limit comes first returns the
+// running job's status, again without polling.
+func TestWaitBlocksOnTheJobsLock(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) is not installed")
+	}
+	dir, bin := t.TempDir(), t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	realSleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"systemctl": "#!/bin/sh\necho systemctl >> " + calls + "\necho active\n",
+		"sleep":     "#!/bin/sh\necho sleep >> " + calls + "\nexec " + realSleep + " \"$@\"\n",
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := "PATH=" + bin + ":" + os.Getenv("PATH")
+	start := func(unit, secs string) *exec.Cmd {
+		args := StartCommand(Job{Unit: unit, Args: []string{realSleep, secs}}).Args
+		i := slices.Index(args, "--")
+		job := slices.Clone(args[i+1:])
+		job[4] = dir // the log directory
+		c := exec.Command(job[0], job[1:]...)
+		c.Env = append(os.Environ(), path)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The command line is written once the lock is held.
+		for k := 0; ; k++ {
+			if _, err := os.Stat(filepath.Join(dir, unit+".cmd")); err == nil {
+				break
+			}
+			if k > 2000 {
+				t.Fatalf("the job %s never wrote its command line", unit)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := os.Remove(calls); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		return c
+	}
+	wait := func(unit, ticks string) (string, []string) {
+		cmd := WaitCommand(unit, 0)
+		args := slices.Clone(cmd.Args[1:])
+		args[3] = dir
+		args[len(args)-1] = ticks
+		c := exec.Command(cmd.Args[0], args...)
+		c.Env = append(os.Environ(), path)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		got, _ := os.ReadFile(calls)
+		return string(out), strings.Fields(string(got))
+	}
+
+	job := start("pp-lock", "0.5")
+	out, polled := wait("pp-lock", "2400") // two minutes
+	if err := job.Wait(); err != nil {
+		t.Fatalf("job: %v", err)
+	}
+	if !strings.HasPrefix(out, "active\n0\n") {
+		t.Errorf("got %q; want the finished job's status", out)
+	}
+	// The status itself asks systemd once; nothing else may run.
+	if slices.Contains(polled, "sleep") || len(polled) > 1 {
+		t.Errorf("the wait polled while the job ran: %v", polled)
+	}
+
+	job = start("pp-long", "30")
+	defer job.Process.Kill()
+	out, polled = wait("pp-long", "4") // 0.2s
+	if !strings.HasPrefix(out, "active\n-\n") {
+		t.Errorf("got %q; want the running job's status when the wait ran out", out)
+	}
+	if slices.Contains(polled, "sleep") || len(polled) > 1 {
+		t.Errorf("the wait polled after its lock wait ran out: %v", polled)
+	}
+}
