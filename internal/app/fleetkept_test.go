@@ -24,25 +24,7 @@ func coldApp(a *App) *App { return &App{Options: a.Options, Store: a.Store} }
 // dependencies, a history and quarantines.
 func TestKeptFleetReadsPlanAsCold(t *testing.T) {
 	ctx, a, _, cat := variedPlanFleet(t)
-	pin := func(name string) patchpilot.PackagePin {
-		for _, u := range cat {
-			if u.Package == name {
-				return patchpilot.PackagePin{Name: u.Package, Version: u.New}
-			}
-		}
-		t.Fatalf("no %s in the catalog", name)
-		return patchpilot.PackagePin{}
-	}
-	patches := []patchpilot.PatchSpec{
-		{Packages: []patchpilot.PackagePin{pin("perl")}},
-		{Packages: []patchpilot.PackagePin{pin("bash"), pin("libperl5.36")}},
-		{SecurityAll: true},
-		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: cat[1].Old}}},
-		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: "9.9-1"}}},
-		{Packages: []patchpilot.PackagePin{{Name: "nosuch-package", Version: "1.0-1"}}},
-		{Packages: []patchpilot.PackagePin{{Name: "perl", Version: pin("perl").Version}}},
-		{Packages: []patchpilot.PackagePin{pin(cat[0].Package)}},
-	}
+	patches := variedPlanPatches(t, cat)
 	saved := fleetReadFrom
 	t.Cleanup(func() { fleetReadFrom = saved })
 	for _, from := range []int{200, 1 << 30} {

@@ -141,6 +141,33 @@ func variedPlanFleet(t *testing.T) (context.Context, *App, []patchpilot.Host, []
 	return ctx, a, varyFleet(t, ctx, a, inv, cat), cat
 }
 
+// variedPlanPatches are the patches the tests over variedPlanFleet
+// propose: the catalog's versions of one and two packages, every security
+// update, an older and an unknown version, a package no host has, an
+// explicit pin of a catalog version and the catalog's first package.
+func variedPlanPatches(t *testing.T, cat []fleet.Upgrade) []patchpilot.PatchSpec {
+	t.Helper()
+	pin := func(name string) patchpilot.PackagePin {
+		for _, u := range cat {
+			if u.Package == name {
+				return patchpilot.PackagePin{Name: u.Package, Version: u.New}
+			}
+		}
+		t.Fatalf("no %s in the catalog", name)
+		return patchpilot.PackagePin{}
+	}
+	return []patchpilot.PatchSpec{
+		{Packages: []patchpilot.PackagePin{pin("perl")}},
+		{Packages: []patchpilot.PackagePin{pin("bash"), pin("libperl5.36")}},
+		{SecurityAll: true},
+		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: cat[1].Old}}},
+		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: "9.9-1"}}},
+		{Packages: []patchpilot.PackagePin{{Name: "nosuch-package", Version: "1.0-1"}}},
+		{Packages: []patchpilot.PackagePin{{Name: "perl", Version: pin("perl").Version}}},
+		{Packages: []patchpilot.PackagePin{pin(cat[0].Package)}},
+	}
+}
+
 func varyFleet(t *testing.T, ctx context.Context, a *App, inv []patchpilot.Host, cat []fleet.Upgrade) []patchpilot.Host {
 	t.Helper()
 	version := func(name string) fleet.Upgrade {

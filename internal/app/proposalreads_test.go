@@ -105,25 +105,7 @@ func (s *readCountStore) ActiveModel(ctx context.Context) ([]byte, patchpilot.Mo
 // fleet-wide path reads each of them once.
 func TestReadAheadProposesAsSequential(t *testing.T) {
 	ctx, a, _, cat := variedPlanFleet(t)
-	pin := func(name string) patchpilot.PackagePin {
-		for _, u := range cat {
-			if u.Package == name {
-				return patchpilot.PackagePin{Name: u.Package, Version: u.New}
-			}
-		}
-		t.Fatalf("no %s in the catalog", name)
-		return patchpilot.PackagePin{}
-	}
-	patches := []patchpilot.PatchSpec{
-		{Packages: []patchpilot.PackagePin{pin("perl")}},
-		{Packages: []patchpilot.PackagePin{pin("bash"), pin("libperl5.36")}},
-		{SecurityAll: true},
-		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: cat[1].Old}}},
-		{Packages: []patchpilot.PackagePin{{Name: "bash", Version: "9.9-1"}}},
-		{Packages: []patchpilot.PackagePin{{Name: "nosuch-package", Version: "1.0-1"}}},
-		{Packages: []patchpilot.PackagePin{{Name: "perl", Version: pin("perl").Version}}},
-		{Packages: []patchpilot.PackagePin{pin(cat[0].Package)}},
-	}
+	patches := variedPlanPatches(t, cat)
 	options := []ProposeOptions{{}, {AllowQuarantined: true}, {LeaveOutHeld: true}}
 	savedFrom, savedAhead := fleetReadFrom, readAhead
 	t.Cleanup(func() { fleetReadFrom, readAhead = savedFrom, savedAhead })
