@@ -27,9 +27,8 @@ type fleetReads struct {
 	// updatesByHost is updates by host, in their order: worked out once.
 	updatesByHost map[string][]patchpilot.HostUpdate
 
-	// The model and the quarantines read ahead (proposalReads): each is
-	// taken by the first call that would read it, and later calls read
-	// afresh, as each call reads them without fleetReads.
+	// The model and the quarantines, read ahead (proposalReads) or by
+	// their first use.
 	model           *risk.Model
 	quarantines     []Quarantine
 	quarantinesRead bool
@@ -226,23 +225,26 @@ func (a *App) fleetUpdatesByHost(ctx context.Context, patch patchpilot.PatchSpec
 	return byHost, nil
 }
 
-// fleetModel is Model's model: the one read ahead, the first time.
+// fleetModel is Model's model.
 func (a *App) fleetModel(ctx context.Context, fr *fleetReads) (*risk.Model, error) {
 	if fr != nil && fr.model != nil {
-		m := fr.model
-		fr.model = nil
-		return m, nil
+		return fr.model, nil
 	}
 	m, _, err := a.Model(ctx)
+	if err == nil && fr != nil {
+		fr.model = m
+	}
 	return m, err
 }
 
-// fleetQuarantines is Quarantines: those read ahead, the first time.
+// fleetQuarantines is Quarantines.
 func (a *App) fleetQuarantines(ctx context.Context, fr *fleetReads) ([]Quarantine, error) {
 	if fr != nil && fr.quarantinesRead {
-		qs := fr.quarantines
-		fr.quarantines, fr.quarantinesRead = nil, false
-		return qs, nil
+		return fr.quarantines, nil
 	}
-	return a.Quarantines(ctx)
+	qs, err := a.Quarantines(ctx)
+	if err == nil && fr != nil {
+		fr.quarantines, fr.quarantinesRead = qs, true
+	}
+	return qs, err
 }

@@ -381,23 +381,8 @@ func TestHostSummariesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	rows, err := raw.Query(`EXPLAIN QUERY PLAN
-		SELECT s.package_count FROM hosts h LEFT JOIN fact_snapshots s ON s.id =
+	joined := sqlite.QueryPlan(t, raw, `SELECT s.package_count FROM hosts h LEFT JOIN fact_snapshots s ON s.id =
 		(SELECT ls.id FROM fact_snapshots ls WHERE ls.host_id = h.id ORDER BY ls.collected_at DESC, ls.id DESC LIMIT 1)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	joined := strings.Join(plan, "\n")
 	if strings.Contains(joined, "SCAN ls") || strings.Contains(joined, "SCAN s") || strings.Contains(joined, "TEMP B-TREE") {
 		t.Errorf("query plan scans snapshots or sorts:\n%s", joined)
 	}

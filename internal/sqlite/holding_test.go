@@ -60,21 +60,7 @@ func TestHoldsHostsCondition(t *testing.T) {
 		`SELECT r.id, r.state, r.reason, h.host FROM rollouts r JOIN host_runs h ON h.rollout = r.id
 			WHERE ` + holdsHosts("r") + ` AND r.dry_run = 0 ORDER BY r.created_at, r.id, h.host`,
 	} {
-		rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "\n")
+		text := QueryPlan(t, db.read, q)
 		if !strings.Contains(text, "SEARCH r USING COVERING INDEX rollouts_holding (state=?") {
 			t.Errorf("the holders are not looked up in rollouts_holding:\n%s", text)
 		}

@@ -125,21 +125,7 @@ func TestTokenSecretsAreHashes(t *testing.T) {
 		t.Errorf("stored hash %x, want %x", got, hash)
 	}
 	// The lookup uses the unique index on the hash, not a scan.
-	var detail string
-	rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if s := strings.Join(plan, "; "); !strings.Contains(s, "USING INDEX") {
+	if s := QueryPlan(t, db.read, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash); !strings.Contains(s, "USING INDEX") {
 		t.Errorf("token lookup plan %q, want it to use an index", s)
 	}
 }

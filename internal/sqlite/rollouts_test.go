@@ -160,21 +160,7 @@ func TestRolloutQueriesUseIndexes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rows, err := raw.Query("EXPLAIN QUERY PLAN " + c.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			joined := strings.Join(plan, "\n")
+			joined := sqlite.QueryPlan(t, raw, c.query)
 			t.Logf("plan:\n%s", joined)
 			if strings.Contains(joined, "SCAN o") || strings.Contains(joined, "SCAN h") || strings.Contains(joined, "SCAN outcome_packages") {
 				t.Errorf("query plan scans a table:\n%s", joined)
